@@ -1,0 +1,184 @@
+#include "adapters/http/client.h"
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <exception>
+#include <optional>
+
+namespace ledger::adapters::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+using BeastRequest = bhttp::request<bhttp::string_body>;
+
+std::string to_string(beast::string_view s) { return std::string(s.data(), s.size()); }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
+  return out;
+}
+
+// The outcome of one attempt; `retryable` when the kept-alive connection
+// turned out to be dead before any byte of a response arrived.
+struct Attempt {
+  domain::Result<HttpResponse> result;
+  bool retryable = false;
+};
+
+}  // namespace
+
+class HttpClient::Impl {
+ public:
+  Impl(std::string host, std::uint16_t port, std::chrono::milliseconds timeout)
+      : host_(std::move(host)), port_(port), timeout_(timeout), authority_(host_ + ":" + std::to_string(port_)) {}
+
+  domain::Result<HttpResponse> request(std::string_view method, std::string_view target, std::string_view body,
+                                       const std::vector<std::pair<std::string, std::string>>& headers) {
+    BeastRequest req;
+    try {
+      req = build(method, target, body, headers);
+    } catch (const std::exception&) {
+      return domain::fail(domain::ErrorKind::kInvalidArgument, "http_bad_request", "invalid HTTP request");
+    }
+    const bool head = req.method() == bhttp::verb::head;
+    const bool reused = stream_.has_value();
+    Attempt attempt = send(req, head, reused);
+    if (!attempt.result && attempt.retryable) attempt = send(req, head, false);
+    return std::move(attempt.result);
+  }
+
+ private:
+  BeastRequest build(std::string_view method, std::string_view target, std::string_view body,
+                     const std::vector<std::pair<std::string, std::string>>& headers) const {
+    BeastRequest req;
+    req.version(11);
+    req.method_string(method);
+    req.target(target);
+    req.set(bhttp::field::host, authority_);
+    req.set(bhttp::field::user_agent, "policy-ledger-client");
+    if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
+    for (const auto& [name, value] : headers) req.set(name, value);
+    req.body().assign(body.data(), body.size());
+    req.prepare_payload();
+    return req;
+  }
+
+  // Runs one asynchronous operation to completion on this thread; the
+  // stream's timeout bounds it.
+  template <typename Initiate>
+  beast::error_code run(Initiate&& initiate) {
+    beast::error_code result = net::error::would_block;
+    ioc_.restart();
+    initiate([&result](beast::error_code ec, auto&&...) { result = ec; });
+    ioc_.run();
+    return result;
+  }
+
+  domain::Error unavailable(std::string_view stage, const beast::error_code& ec) const {
+    domain::Error error{domain::ErrorKind::kUnavailable, "http_unavailable", "HTTP server " + authority_ + " unavailable",
+                        {}};
+    error.with("address", authority_).with("stage", std::string(stage)).with("error", ec.message());
+    return error;
+  }
+
+  void disconnect() {
+    if (stream_) {
+      beast::error_code ignored;
+      stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream_->close();
+    }
+    stream_.reset();
+    buffer_.clear();
+  }
+
+  beast::error_code connect() {
+    beast::error_code ec;
+    if (!endpoints_) {
+      tcp::resolver resolver(ioc_);
+      auto results = resolver.resolve(host_, std::to_string(port_), tcp::resolver::numeric_service, ec);
+      if (ec) return ec;
+      endpoints_ = std::move(results);
+    }
+    stream_.emplace(ioc_);
+    stream_->expires_after(timeout_);
+    ec = run([&](auto handler) { stream_->async_connect(*endpoints_, std::move(handler)); });
+    if (ec) {
+      disconnect();
+      return ec;
+    }
+    stream_->socket().set_option(tcp::no_delay(true), ec);
+    return {};
+  }
+
+  Attempt send(BeastRequest& req, bool head, bool reused) {
+    if (!stream_) {
+      if (auto ec = connect()) return {domain::fail(unavailable("connect", ec)), false};
+    }
+
+    stream_->expires_after(timeout_);
+    beast::error_code ec = run([&](auto handler) { bhttp::async_write(*stream_, req, std::move(handler)); });
+    if (ec) {
+      disconnect();
+      // A dead kept-alive connection usually shows up here as a reset or a
+      // broken pipe; the server has not seen the request.
+      return {domain::fail(unavailable("write", ec)), reused && ec != beast::error::timeout};
+    }
+
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(boost::none);
+    if (head) parser.skip(true);
+    stream_->expires_after(timeout_);
+    ec = run([&](auto handler) { bhttp::async_read(*stream_, buffer_, parser, std::move(handler)); });
+    if (ec) {
+      const bool nothing_arrived = !parser.got_some() && buffer_.size() == 0;
+      disconnect();
+      // A timeout is not retried: the server may still be working on it.
+      return {domain::fail(unavailable("read", ec)), reused && nothing_arrived && ec != beast::error::timeout};
+    }
+
+    auto res = parser.release();
+    HttpResponse out;
+    out.status = static_cast<int>(res.result_int());
+    out.content_type = to_string(res[bhttp::field::content_type]);
+    for (const auto& field : res) {
+      out.headers.emplace_back(lower(to_string(field.name_string())), to_string(field.value()));
+    }
+    out.body = std::move(res.body());
+    if (res.need_eof()) disconnect();
+    return {std::move(out), false};
+  }
+
+  const std::string host_;
+  const std::uint16_t port_;
+  const std::chrono::milliseconds timeout_;
+  const std::string authority_;
+  net::io_context ioc_{1};
+  std::optional<tcp::resolver::results_type> endpoints_;
+  std::optional<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+};
+
+HttpClient::HttpClient(std::string host, std::uint16_t port, std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>(std::move(host), port, timeout)) {}
+
+HttpClient::~HttpClient() = default;
+HttpClient::HttpClient(HttpClient&&) noexcept = default;
+HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
+
+domain::Result<HttpResponse> HttpClient::request(std::string_view method, std::string_view target,
+                                                 std::string_view body,
+                                                 const std::vector<std::pair<std::string, std::string>>& headers) {
+  return impl_->request(method, target, body, headers);
+}
+
+}  // namespace ledger::adapters::http

@@ -1,0 +1,63 @@
+// Plain HTTP request/response values exchanged between the HTTP edge
+// (HttpServer, HttpClient) and the code that handles requests.
+//
+//   HttpHandler handler = [](const HttpRequest& req) {
+//     if (req.path == "/health") return HttpResponse::json(200, R"({"ok":true})");
+//     auto limit = req.query_param("limit");           // percent-decoded
+//     const std::string* auth = req.header("authorization");  // lower-case names
+//     ...
+//   };
+//
+// No Boost here: Beast types stay inside adapters/http/*.cc. These are value
+// types with no synchronisation; a request is owned by the server for the
+// duration of one handler call.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ledger::adapters::http {
+
+struct HttpRequest {
+  std::string method;  // as sent, e.g. "GET"
+  std::string target;  // raw request target, e.g. "/v1/scopes/a%20b?x=1"
+  std::string path;    // percent-decoded path without the query, e.g. "/v1/scopes/a b"
+  // Percent-decoded query pairs in order of appearance; '+' decodes to a
+  // space. A key without '=' has an empty value.
+  std::vector<std::pair<std::string, std::string>> query;
+  // Header fields in order of appearance; names lower-cased, values as sent.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string remote_address;  // peer IP address, without the port
+
+  // First header with that (lower-case) name, or nullptr.
+  const std::string* header(std::string_view lower_name) const;
+  // First query value with that name, or nullopt.
+  std::optional<std::string> query_param(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";  // empty: no Content-Type header
+  std::string body;
+  // Extra header fields. The server adds Content-Length and Server itself;
+  // a "connection: close" here closes the connection after the response.
+  // For responses received by HttpClient: every field, names lower-cased.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse json(int status, std::string body);
+
+  // First header with that (lower-case) name, or nullptr.
+  const std::string* header(std::string_view lower_name) const;
+};
+
+// Called synchronously on one of the server's io threads; may block (e.g. on
+// a database), which occupies that thread. Exceptions are caught by the
+// server and answered with 500.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+}  // namespace ledger::adapters::http

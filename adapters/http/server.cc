@@ -1,0 +1,410 @@
+#include "adapters/http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "adapters/http/target.h"
+
+namespace ledger::adapters::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+constexpr std::string_view kServerName = "policy-ledger";
+// After an error response we stop sending and read (and discard) what the
+// client is still sending, so that closing does not reset the connection and
+// destroy the response before the client has read it. Bounded both ways.
+constexpr std::size_t kMaxDrainBytes = 64u << 20;
+constexpr std::chrono::seconds kMaxDrainTime{5};
+constexpr std::size_t kDrainChunk = 64u << 10;
+constexpr std::chrono::milliseconds kAcceptBackoff{50};
+
+using BeastRequest = bhttp::request<bhttp::string_body>;
+using BeastResponse = bhttp::response<bhttp::string_body>;
+
+std::string describe_size(std::size_t n) {
+  constexpr std::size_t kKiB = 1024;
+  constexpr std::size_t kMiB = kKiB * 1024;
+  if (n >= kMiB && n % kMiB == 0) return std::to_string(n / kMiB) + " MiB";
+  if (n >= kKiB && n % kKiB == 0) return std::to_string(n / kKiB) + " KiB";
+  return std::to_string(n) + " bytes";
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
+  return out;
+}
+
+std::string to_string(beast::string_view s) { return std::string(s.data(), s.size()); }
+
+bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+HttpResponse error_response(int status, std::string_view code, std::string_view message) {
+  // Codes and messages are fixed ASCII built here: no escaping needed.
+  return HttpResponse::json(status, std::string(R"({"code":")") + std::string(code) + R"(","message":")" +
+                                        std::string(message) + R"("})");
+}
+
+HttpResponse internal_error() { return error_response(500, "internal", "internal error"); }
+
+// State shared by the server and all its connections; immutable once started.
+struct Shared {
+  HttpHandler handler;
+  std::size_t body_limit;
+  std::chrono::seconds idle_timeout;
+  std::string body_limit_text;
+};
+
+HttpRequest to_request(BeastRequest&& req, const std::string& remote) {
+  HttpRequest out;
+  out.method = to_string(req.method_string());
+  out.target = to_string(req.target());
+  ParsedTarget parsed = parse_target(out.target);
+  out.path = std::move(parsed.path);
+  out.query = std::move(parsed.query);
+  for (const auto& field : req) {
+    out.headers.emplace_back(lower(to_string(field.name_string())), to_string(field.value()));
+  }
+  out.body = std::move(req.body());
+  out.remote_address = remote;
+  return out;
+}
+
+// Builds the wire response. `close` is in/out: true when the request asked
+// for it, set to true when the handler asked for it with "connection: close".
+BeastResponse to_beast(HttpResponse in, unsigned version, bool head, bool& close) {
+  if (in.status < 200 || in.status > 999) {
+    spdlog::error("http handler returned invalid status {}", in.status);
+    in = internal_error();
+  }
+  BeastResponse res{bhttp::status::ok, version};
+  res.result(static_cast<unsigned>(in.status));
+  res.set(bhttp::field::server, kServerName);
+  if (!in.content_type.empty() && !has_crlf(in.content_type)) res.set(bhttp::field::content_type, in.content_type);
+  for (auto& [name, value] : in.headers) {
+    if (name.empty() || has_crlf(name) || has_crlf(value)) {
+      spdlog::warn("http handler returned an invalid header field; dropped");
+      continue;
+    }
+    const std::string key = lower(name);
+    if (key == "connection") {
+      if (beast::iequals(value, "close")) close = true;
+      continue;
+    }
+    // Framing is the server's business.
+    if (key == "content-length" || key == "transfer-encoding") continue;
+    res.insert(name, value);
+  }
+  res.keep_alive(!close);
+  // 204 and 304 must not carry a body (prepare_payload throws otherwise).
+  if (in.status == 204 || in.status == 304) in.body.clear();
+  res.body() = std::move(in.body);
+  res.prepare_payload();
+  if (head) res.body().clear();  // Content-Length stays: what GET would send
+  return res;
+}
+
+// One accepted connection. Lives as long as an asynchronous operation holds
+// it (shared_from_this); every step runs on the connection's strand, so the
+// members need no locking.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<const Shared> shared, std::string remote)
+      : stream_(std::move(socket)), shared_(std::move(shared)), remote_(std::move(remote)) {}
+
+  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read_header, shared_from_this())); }
+
+ private:
+  void read_header() {
+    parser_.emplace();
+    parser_->body_limit(static_cast<std::uint64_t>(shared_->body_limit));
+    stream_.expires_after(shared_->idle_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    const BeastRequest& req = parser_->get();
+    if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
+      continue_.emplace(bhttp::status::continue_, req.version());
+      stream_.expires_after(shared_->idle_timeout);
+      bhttp::async_write(stream_, *continue_, beast::bind_front_handler(&Session::on_continue, shared_from_this()));
+      return;
+    }
+    read_body();
+  }
+
+  void on_continue(beast::error_code ec, std::size_t) {
+    if (ec) return close();
+    read_body();
+  }
+
+  void read_body() {
+    if (parser_->is_done()) return on_read({}, 0);
+    stream_.expires_after(shared_->idle_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec == bhttp::error::body_limit) {
+      return send(error_response(413, "body_too_large", "request body exceeds " + shared_->body_limit_text), 11,
+                  false, true);
+    }
+    const bool parse_error = ec.category() == beast::error_code(bhttp::error::bad_method).category() &&
+                             ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+    if (parse_error) {
+      spdlog::debug("http: malformed request from {}: {}", remote_, ec.message());
+      return send(error_response(400, "malformed_request", "request is not valid HTTP/1.1"), 11, false, true);
+    }
+    // The client went away, the connection idled out, or the socket failed:
+    // nobody to answer.
+    close();
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    BeastRequest req = parser_->release();
+    parser_.reset();
+    const unsigned version = req.version();
+    const bool keep_alive = req.keep_alive();
+    const bool head = req.method() == bhttp::verb::head;
+    HttpRequest request = to_request(std::move(req), remote_);
+
+    HttpResponse response;
+    try {
+      response = shared_->handler(request);
+    } catch (const std::exception& e) {
+      // Method and path only: bodies, queries and headers may carry secrets.
+      spdlog::error("http handler threw on {} {}: {}", request.method, request.path, e.what());
+      response = internal_error();
+    } catch (...) {
+      spdlog::error("http handler threw a non-exception on {} {}", request.method, request.path);
+      response = internal_error();
+    }
+    send(std::move(response), version, head, !keep_alive);
+  }
+
+  void send(HttpResponse response, unsigned version, bool head, bool close) {
+    try {
+      res_ = to_beast(std::move(response), version, head, close);
+    } catch (const std::exception& e) {
+      spdlog::error("http: could not build response: {}", e.what());
+      close = true;
+      res_ = to_beast(internal_error(), version, head, close);
+    }
+    close_after_write_ = close;
+    stream_.expires_after(shared_->idle_timeout);
+    bhttp::async_write(stream_, res_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    if (ec) return close();
+    res_ = {};
+    if (close_after_write_) return linger();
+    read_header();
+  }
+
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    buffer_.consume(buffer_.size());
+    drained_ = 0;
+    // One deadline for the whole drain, not one per read.
+    stream_.expires_after(std::min<std::chrono::steady_clock::duration>(shared_->idle_timeout, kMaxDrainTime));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(buffer_.prepare(kDrainChunk),
+                            beast::bind_front_handler(&Session::on_drain, shared_from_this()));
+  }
+
+  void on_drain(beast::error_code ec, std::size_t n) {
+    drained_ += n;
+    if (ec || drained_ > kMaxDrainBytes) return close();
+    drain();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<const Shared> shared_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::empty_body>> continue_;
+  BeastResponse res_;
+  bool close_after_write_ = false;
+  std::size_t drained_ = 0;
+};
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(Options options, HttpHandler handler) : options_(std::move(options)) {
+    auto shared = std::make_shared<Shared>();
+    shared->handler = std::move(handler);
+    shared->body_limit = options_.body_limit;
+    shared->idle_timeout = options_.idle_timeout;
+    shared->body_limit_text = describe_size(options_.body_limit);
+    shared_ = std::move(shared);
+  }
+
+  ~Impl() { stop(); }
+
+  domain::Result<void> start() {
+    std::lock_guard lock(mu_);
+    if (ioc_) return domain::fail(domain::ErrorKind::kFailedPrecondition, "already_started", "server already started");
+    const int threads = std::max(1, options_.threads);
+    ioc_ = std::make_unique<net::io_context>(threads);
+
+    auto failed = [&](std::string_view stage, const beast::error_code& ec) {
+      spdlog::error("http server could not listen on {}:{} ({}): {}", options_.address, options_.port, stage,
+                    ec.message());
+      accept_timer_.reset();
+      acceptor_.reset();
+      ioc_.reset();
+      domain::Error error{domain::ErrorKind::kUnavailable, "listen_failed", "could not listen for HTTP connections", {}};
+      error.with("address", options_.address)
+          .with("port", std::to_string(options_.port))
+          .with("stage", std::string(stage))
+          .with("error", ec.message());
+      return domain::fail(std::move(error));
+    };
+
+    beast::error_code ec;
+    tcp::resolver resolver(*ioc_);
+    const auto endpoints = resolver.resolve(options_.address, std::to_string(options_.port),
+                                            tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec) return failed("resolve", ec);
+    if (endpoints.empty()) return failed("resolve", net::error::host_not_found);
+    const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+
+    auto strand = net::make_strand(*ioc_);
+    acceptor_ = std::make_unique<tcp::acceptor>(strand);
+    accept_timer_ = std::make_unique<net::steady_timer>(strand);
+    acceptor_->open(endpoint.protocol(), ec);
+    if (ec) return failed("open", ec);
+    acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+    if (ec) return failed("set_option", ec);
+    acceptor_->bind(endpoint, ec);
+    if (ec) return failed("bind", ec);
+    acceptor_->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return failed("listen", ec);
+    const tcp::endpoint bound = acceptor_->local_endpoint(ec);
+    if (ec) return failed("local_endpoint", ec);
+    port_.store(bound.port());
+
+    accept();
+    threads_.reserve(static_cast<std::size_t>(threads));
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([ioc = ioc_.get()] {
+        for (;;) {
+          try {
+            ioc->run();
+            return;
+          } catch (const std::exception& e) {
+            // Only the connection whose step threw is lost; keep serving.
+            spdlog::error("http io thread caught: {}", e.what());
+          }
+        }
+      });
+    }
+    spdlog::info("http server listening on {}:{} with {} threads", bound.address().to_string(), bound.port(),
+                 threads);
+    return {};
+  }
+
+  std::uint16_t port() const { return port_.load(); }
+
+  void stop() {
+    std::lock_guard lock(mu_);
+    if (!ioc_) return;
+    // Stop the loop first so no handler runs concurrently with the teardown
+    // below; handlers already running finish, then their threads exit.
+    ioc_->stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    beast::error_code ignored;
+    acceptor_->close(ignored);
+    accept_timer_.reset();
+    acceptor_.reset();
+    // Destroying the io_context destroys every pending operation, and with
+    // them the last references to the sessions, which closes their sockets.
+    ioc_.reset();
+    port_.store(0);
+  }
+
+ private:
+  void accept() {
+    acceptor_->async_accept(net::make_strand(*ioc_), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted) return;
+      if (ec) {
+        // E.g. out of file descriptors: back off instead of spinning.
+        spdlog::warn("http accept failed: {}", ec.message());
+        accept_timer_->expires_after(kAcceptBackoff);
+        accept_timer_->async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec) accept();
+        });
+        return;
+      }
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      const auto remote = socket.remote_endpoint(ignored);
+      std::string address = ignored ? std::string{} : remote.address().to_string();
+      std::make_shared<Session>(std::move(socket), shared_, std::move(address))->run();
+      accept();
+    });
+  }
+
+  const Options options_;
+  std::shared_ptr<const Shared> shared_;
+  std::mutex mu_;
+  std::unique_ptr<net::io_context> ioc_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<net::steady_timer> accept_timer_;
+  std::vector<std::thread> threads_;
+  std::atomic<std::uint16_t> port_{0};
+};
+
+HttpServer::HttpServer(Options options, HttpHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() = default;
+
+domain::Result<void> HttpServer::start() { return impl_->start(); }
+
+std::uint16_t HttpServer::port() const { return impl_->port(); }
+
+void HttpServer::stop() { impl_->stop(); }
+
+}  // namespace ledger::adapters::http

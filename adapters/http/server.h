@@ -1,0 +1,77 @@
+// HttpServer: the HTTP/1.1 edge of a service. Accepts connections, parses
+// requests (keep-alive, bounded bodies) and hands each one to an HttpHandler.
+//
+//   HttpServer server({.port = 0}, [](const HttpRequest& req) {
+//     return HttpResponse::json(200, R"({"path":")" + req.path + "\"}");
+//   });
+//   if (auto started = server.start(); !started) return started.error();
+//   std::uint16_t port = server.port();  // the port the OS picked
+//   ...
+//   server.stop();  // or let the destructor do it
+//
+// Lifecycle: constructed stopped -> start() (bind, listen, spawn `threads`
+// io threads) -> stop() (close the listener and every connection, join the
+// threads). start() may be called again after stop(). stop() is idempotent
+// and runs from the destructor.
+//
+// Behaviour on the wire:
+//   - the handler runs synchronously on an io thread; while it blocks, that
+//     thread serves nothing else, so size `threads` for the expected number
+//     of concurrently blocking handlers;
+//   - a body over `body_limit` -> 413 {"code":"body_too_large"} and close,
+//     without calling the handler; unparsable HTTP -> 400
+//     {"code":"malformed_request"} and close; a throwing handler -> 500
+//     {"code":"internal"} (logged without body or credentials);
+//   - every response carries Content-Length and "Server: policy-ledger";
+//     `Expect: 100-continue` is honoured;
+//   - a connection idle (or stalled mid-request) for `idle_timeout` is closed.
+//
+// Thread-safety: start(), stop() and port() may be called from any thread,
+// but stop() (and the destructor) must not be called from inside a handler
+// (it joins the io threads). A request in flight when stop() is called may be
+// dropped without a response; stop() waits for running handlers to return.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "adapters/http/http_types.h"
+#include "domain/error.h"
+
+namespace ledger::adapters::http {
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 0;  // 0 = OS picks
+    int threads = 8;
+    std::size_t body_limit = 1 << 20;
+    std::chrono::seconds idle_timeout{30};
+  };
+
+  HttpServer(Options options, HttpHandler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens and starts the io threads. A bind/listen failure (port in
+  // use, bad address) -> kUnavailable `listen_failed`; calling start() on a
+  // running server -> kFailedPrecondition `already_started`.
+  domain::Result<void> start();
+
+  // The bound port (useful with port 0); 0 when not started.
+  std::uint16_t port() const;
+
+  // Closes the listener and all connections and joins the io threads.
+  void stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ledger::adapters::http

@@ -1,0 +1,203 @@
+// Kafka adapter: topic provisioning, an idempotent producer, a consumer-group
+// consumer with explicit commits, and a group-less partition reader.
+//
+//   auto producer = KafkaProducer::create({.brokers = brokers});
+//   (*producer)->produce("policy-events", stream_id, json, {{"event-type", type}});
+//   if (auto ok = (*producer)->flush(5s); !ok) { /* re-send from the durable position */ }
+//
+//   auto consumer = KafkaConsumer::create({.brokers = b, .group_id = "projector", .topics = {t}});
+//   auto batch = (*consumer)->poll(500, 1s);     // apply, store rows + offsets, then
+//   (*consumer)->commit(*batch);
+//
+// Built on librdkafka 2.0.2; no librdkafka type appears in this header (pimpl),
+// every vendor handle is owned by an RAII holder in the .cc files.
+//
+// Errors are values (domain::Result). Broker unreachable or timed out:
+// ErrorKind::kUnavailable with code "kafka_unavailable" (retry later). A
+// producer or consumer in librdkafka's fatal state reports kInternal with code
+// "kafka_fatal": destroy it and create a new one. Invalid configuration:
+// kInvalidArgument "kafka_config_invalid". No exception leaves this API.
+// librdkafka's own errors and logs go to spdlog; payloads are never logged.
+//
+// Delivery guarantees: at-least-once. The producer is idempotent (no
+// duplicates from its own retries within one session), but a caller that
+// re-sends after a failed flush, or a consumer that restarts after processing
+// and before committing, sees duplicates: consumers must tolerate them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "domain/error.h"
+
+namespace ledger::adapters::kafka {
+
+using KafkaHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// One record as read from a partition. A null key or value reads as "";
+// headers keep their order and may repeat.
+struct KafkaMessage {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::string key;
+  std::string value;
+  KafkaHeaders headers;
+
+  // First header with this name, or nullptr. The pointer lives as long as
+  // this message is unchanged.
+  const std::string* header(std::string_view name) const;
+};
+
+struct TopicSpec {
+  std::string name;
+  int partitions = 1;
+  // Topic-level configs, e.g. {"retention.ms", "-1"}, {"cleanup.policy", "compact"}.
+  std::vector<std::pair<std::string, std::string>> config;
+};
+
+// Creates the topics that do not exist yet (replication factor: the broker
+// default), then waits until every topic's metadata is visible with a leader
+// for each partition. Existing topics are left as they are (a differing
+// partition count is logged, not changed), so calling it twice is fine.
+// Blocks up to `timeout`; kUnavailable when the broker does not answer in time.
+domain::Result<void> ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& topics,
+                                   std::chrono::milliseconds timeout);
+
+// Asynchronous, idempotent producer (enable.idempotence, acks=all, lz4).
+//
+// Lifecycle: create() -> produce()* -> flush() -> ... -> destructor. create()
+// does not contact the broker. The destructor does NOT wait: whatever has not
+// been confirmed by a successful flush() is dropped, so flush first.
+// Thread-safety: produce() and flush() may be called from any threads
+// concurrently. A failure counted by flush() is one that happened since the
+// previous flush() returned, whichever thread enqueued the message.
+class KafkaProducer {
+ public:
+  struct Options {
+    std::string brokers;  // "host:port,host:port"
+    std::string client_id = "policy-ledger";
+    bool idempotent = true;  // enable.idempotence; acks=all either way
+    int linger_ms = 5;
+    int message_timeout_ms = 30000;  // delivery gives up after this (per message)
+    int enqueue_timeout_ms = 5000;   // produce() waits this long on a full local queue
+  };
+
+  static domain::Result<std::unique_ptr<KafkaProducer>> create(Options options);
+
+  ~KafkaProducer();
+  KafkaProducer(const KafkaProducer&) = delete;
+  KafkaProducer& operator=(const KafkaProducer&) = delete;
+
+  // Enqueues one record (key, value and headers are copied; the partition is
+  // chosen by hashing the key). Returns once enqueued, not once delivered.
+  // On a full local queue it serves delivery reports and retries until
+  // enqueue_timeout_ms, then fails with kUnavailable. Oversized records fail
+  // with kPayloadTooLarge "kafka_message_too_large"; a topic the broker says
+  // does not exist with kNotFound "kafka_unknown_topic".
+  domain::Result<void> produce(const std::string& topic, std::string_view key, std::string_view value,
+                               const KafkaHeaders& headers = {});
+
+  // Waits until everything enqueued so far has been delivered or has failed.
+  // Returns kUnavailable ("kafka_unavailable") if the wait timed out or if any
+  // delivery failed since the previous flush; the caller then re-sends from
+  // its durable position. On timeout the undelivered records are purged (their
+  // fate at the broker is unknown: re-sending may duplicate them), so memory
+  // stays bounded during an outage and the next flush starts clean.
+  domain::Result<void> flush(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  explicit KafkaProducer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Consumer-group member (enable.auto.commit=false, auto.offset.reset=earliest,
+// cooperative-sticky assignment). Offsets are committed only by commit().
+//
+// Lifecycle: create() subscribes; the group is joined during poll(); close()
+// (or the destructor) leaves the group so its partitions move at once.
+// Thread-safety: none; use one instance from one thread at a time.
+class KafkaConsumer {
+ public:
+  struct Options {
+    std::string brokers;
+    std::string group_id;
+    std::vector<std::string> topics;
+    std::string client_id = "policy-ledger";
+    int session_timeout_ms = 10000;
+  };
+
+  static domain::Result<std::unique_ptr<KafkaConsumer>> create(Options options);
+
+  ~KafkaConsumer();
+  KafkaConsumer(const KafkaConsumer&) = delete;
+  KafkaConsumer& operator=(const KafkaConsumer&) = delete;
+
+  // Up to max_messages records, in offset order per partition. Waits up to
+  // `timeout` for the first record, then takes only what is already buffered.
+  // Empty on timeout. Transient errors (broker down, rebalances, topic not yet
+  // visible) are logged and not returned; fatal consumer errors are kInternal
+  // "kafka_fatal", authorization failures kPermissionDenied
+  // "kafka_not_authorized". After close(): kFailedPrecondition "kafka_closed".
+  domain::Result<std::vector<KafkaMessage>> poll(std::size_t max_messages, std::chrono::milliseconds timeout);
+
+  // Synchronously commits, for each (topic, partition) in `processed`, the
+  // highest offset seen + 1. Empty input is a no-op. kAborted
+  // "kafka_commit_rejected" when the group rebalanced and the partition is no
+  // longer ours (its records will be redelivered elsewhere); kUnavailable on
+  // timeout or broker errors.
+  domain::Result<void> commit(const std::vector<KafkaMessage>& processed,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  // Leaves the group and releases the handle. Idempotent; the destructor calls it.
+  void close();
+
+ private:
+  struct Impl;
+  explicit KafkaConsumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads one partition from a given offset without a consumer group (rebuilds
+// from offset 0, auditors, tests). Nothing is committed anywhere.
+//
+// Lifecycle: create() starts fetching from start_offset (an offset below the
+// log start, e.g. after retention, begins at the earliest record).
+// Thread-safety: none; one instance from one thread at a time.
+class KafkaPartitionReader {
+ public:
+  struct Options {
+    std::string brokers;
+    std::string topic;
+    std::int32_t partition = 0;
+    std::int64_t start_offset = 0;
+    std::string client_id = "policy-ledger";
+  };
+
+  static domain::Result<std::unique_ptr<KafkaPartitionReader>> create(Options options);
+
+  ~KafkaPartitionReader();
+  KafkaPartitionReader(const KafkaPartitionReader&) = delete;
+  KafkaPartitionReader& operator=(const KafkaPartitionReader&) = delete;
+
+  // Same contract as KafkaConsumer::poll, for this one partition.
+  domain::Result<std::vector<KafkaMessage>> poll(std::size_t max_messages, std::chrono::milliseconds timeout);
+
+  // The partition's end offset (offset of the next record to be written), asked
+  // from the broker. kUnavailable on timeout.
+  domain::Result<std::int64_t> high_watermark(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  explicit KafkaPartitionReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ledger::adapters::kafka

@@ -1,0 +1,327 @@
+#include "adapters/postgres/event_store.h"
+
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <map>
+#include <spdlog/spdlog.h>
+
+#include "adapters/postgres/pg_internal.h"
+#include "adapters/system/uuid.h"
+#include "events/codec/json_codec.h"
+#include "events/codec/rfc3339.h"
+
+namespace ledger::adapters::postgres {
+
+using internal::guarded;
+using Json = nlohmann::json;
+
+namespace {
+
+domain::Error not_writer() {
+  return domain::Error{domain::ErrorKind::kUnavailable, "not_writer",
+                       "this instance is a standby; another instance is the writer", {}};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- writer
+
+struct PgEventStore::Impl {
+  // Holds the writer lock for as long as its connection lives.
+  internal::Session session;
+  commands::Clock& clock;
+  std::uint64_t epoch = 0;
+  std::int64_t head_position = 0;
+  std::string head_hash = events::kGenesisHash;
+
+  template <typename T>
+  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
+    if (!session.connected()) return std::unexpected(not_writer());
+    return session.run<T>(body);
+  }
+};
+
+PgEventStore::PgEventStore(std::string url, commands::Clock& clock)
+    : impl_(new Impl{internal::Session(std::move(url), /*auto_connect=*/false), clock}) {}
+PgEventStore::~PgEventStore() = default;
+
+domain::Result<std::uint64_t> PgEventStore::acquire_writer() {
+  auto& s = *impl_;
+  if (s.session.connected()) return s.epoch;
+  s.session.reset();
+  auto c = internal::connect(s.session.url());
+  if (!c) return std::unexpected(c.error());
+  bool locked = false;
+  bool broken = false;
+  auto ok = guarded(
+      [&] {
+        pqxx::nontransaction tx(**c);
+        locked = tx.exec_params1("SELECT pg_try_advisory_lock($1)", kWriterLockKey)[0].as<bool>();
+        if (locked) {
+          auto head = tx.exec("SELECT global_position, hash FROM ledger.events ORDER BY global_position DESC LIMIT 1");
+          s.head_position = head.empty() ? 0 : head[0][0].as<std::int64_t>();
+          s.head_hash = head.empty() ? events::kGenesisHash : head[0][1].as<std::string>();
+        }
+      },
+      broken);
+  if (!ok) return std::unexpected(ok.error());
+  if (!locked) return std::unexpected(not_writer());
+  s.session.adopt(std::move(*c));
+  ++s.epoch;
+  spdlog::info("event store: acquired the writer lock (epoch {}, head position {})", s.epoch, s.head_position);
+  return s.epoch;
+}
+
+domain::Result<std::vector<events::Envelope>> PgEventStore::read_stream(const std::string& stream_id) {
+  return impl_->run<std::vector<events::Envelope>>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto rows = tx.exec_params(std::string("SELECT ") + internal::kEventColumns +
+                                   " FROM ledger.events WHERE stream_id = $1 ORDER BY stream_version",
+                               stream_id);
+    std::vector<events::Envelope> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      auto env = codec::decode(internal::row_to_event(row));
+      if (!env) throw std::runtime_error("undecodable event in " + stream_id + ": " + env.error());
+      out.push_back(std::move(*env));
+    }
+    return out;
+  });
+}
+
+domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStore::find_outcomes(
+    std::span<const std::string> command_ids) {
+  using Out = std::vector<std::optional<commands::CommandOutcome>>;
+  return impl_->run<Out>([&](pqxx::connection& c) {
+    Json ids = Json::array();
+    for (const auto& id : command_ids) ids.push_back(id);
+    pqxx::read_transaction tx(c);
+    auto rows = tx.exec_params(
+        "SELECT command_id, stream_id, event_ids::text, position, stream_version FROM ledger.command_outcomes "
+        "WHERE command_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+        ids.dump());
+    std::map<std::string, commands::CommandOutcome> found;
+    for (const auto& row : rows) {
+      commands::CommandOutcome o;
+      o.command_id = row[0].as<std::string>();
+      o.stream_id = row[1].as<std::string>();
+      for (const auto& e : Json::parse(row[2].as<std::string>())) o.event_ids.push_back(e.get<std::string>());
+      o.position = row[3].as<std::int64_t>();
+      o.stream_version = row[4].as<std::int64_t>();
+      found.emplace(o.command_id, std::move(o));
+    }
+    Out out;
+    out.reserve(command_ids.size());
+    for (const auto& id : command_ids) {
+      auto it = found.find(id);
+      out.push_back(it == found.end() ? std::nullopt : std::optional(it->second));
+    }
+    return out;
+  });
+}
+
+domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
+    std::span<const commands::StreamAppend> batch) {
+  auto& s = *impl_;
+  const events::Instant recorded_at = s.clock.now();
+  std::int64_t position = s.head_position;
+  std::string prev_hash = s.head_hash;
+
+  // Seal every event into the chain first, then write the whole batch with
+  // two statements in one transaction.
+  Json rows = Json::array();
+  Json outcome_rows = Json::array();
+  std::vector<commands::CommandOutcome> outcomes;
+  outcomes.reserve(batch.size());
+  for (const auto& a : batch) {
+    commands::CommandOutcome o;
+    o.command_id = a.meta.command_id;
+    o.stream_id = a.stream_id;
+    o.position = a.position_if_empty;
+    o.stream_version = a.expected_version;
+    for (const auto& ev : a.events) {
+      events::EventMeta m = a.meta;
+      m.global_position = ++position;
+      m.stream_id = a.stream_id;
+      m.stream_version = ++o.stream_version;
+      m.event_id = system::new_uuid();
+      m.recorded_at = recorded_at;
+      auto r = codec::record(std::move(m), ev, prev_hash);
+      prev_hash = r.hash;
+      o.event_ids.push_back(r.meta.event_id);
+      o.position = r.meta.global_position;
+      rows.push_back({{"global_position", r.meta.global_position},
+                      {"stream_id", r.meta.stream_id},
+                      {"stream_version", r.meta.stream_version},
+                      {"event_id", r.meta.event_id},
+                      {"event_type", r.event_type},
+                      {"schema_version", r.schema_version},
+                      {"occurred_at", codec::format_instant(r.meta.occurred_at)},
+                      {"recorded_at", codec::format_instant(r.meta.recorded_at)},
+                      {"actor", {{"type", r.meta.actor.type}, {"id", r.meta.actor.id}, {"roles", r.meta.actor.roles}}},
+                      {"tenant", r.meta.tenant},
+                      {"correlation_id", r.meta.correlation_id},
+                      {"causation_id", r.meta.causation_id},
+                      {"command_id", r.meta.command_id},
+                      {"payload", Json::parse(r.payload)},
+                      {"prev_hash", r.prev_hash},
+                      {"hash", r.hash}});
+    }
+    outcome_rows.push_back({{"command_id", o.command_id},
+                            {"stream_id", o.stream_id},
+                            {"event_ids", o.event_ids},
+                            {"position", o.position},
+                            {"stream_version", o.stream_version},
+                            {"recorded_at", codec::format_instant(recorded_at)}});
+    outcomes.push_back(std::move(o));
+  }
+
+  auto done = s.run<bool>([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    if (!rows.empty()) {
+      tx.exec_params(
+          "INSERT INTO ledger.events (global_position, stream_id, stream_version, event_id, event_type, "
+          "schema_version, occurred_at, recorded_at, actor, tenant, correlation_id, causation_id, command_id, "
+          "payload, prev_hash, hash) "
+          "SELECT global_position, stream_id, stream_version, event_id, event_type, schema_version, occurred_at, "
+          "recorded_at, actor, tenant, correlation_id, causation_id, command_id, payload, prev_hash, hash "
+          "FROM jsonb_to_recordset($1::jsonb) AS x(global_position bigint, stream_id text, stream_version bigint, "
+          "event_id uuid, event_type text, schema_version int, occurred_at timestamptz, recorded_at timestamptz, "
+          "actor jsonb, tenant text, correlation_id text, causation_id text, command_id text, payload jsonb, "
+          "prev_hash text, hash text) ORDER BY global_position",
+          rows.dump());
+    }
+    tx.exec_params(
+        "INSERT INTO ledger.command_outcomes (command_id, stream_id, event_ids, position, stream_version, "
+        "recorded_at) SELECT command_id, stream_id, event_ids, position, stream_version, recorded_at "
+        "FROM jsonb_to_recordset($1::jsonb) AS x(command_id text, stream_id text, event_ids jsonb, "
+        "position bigint, stream_version bigint, recorded_at timestamptz)",
+        outcome_rows.dump());
+    if (!rows.empty()) tx.exec("SELECT pg_notify('ledger_events', '" + std::to_string(position) + "')");
+    tx.commit();
+    return true;
+  });
+  if (!done) {
+    // Whatever failed, start again from a fresh lock and the head as stored.
+    s.session.reset();
+    return std::unexpected(done.error());
+  }
+  s.head_position = position;
+  s.head_hash = prev_hash;
+  return outcomes;
+}
+
+// ---------------------------------------------------------------- reader
+
+struct PgEventReader::Impl {
+  internal::Session session;
+  std::unique_ptr<pqxx::connection> listen_conn;
+  struct Receiver;
+  std::unique_ptr<pqxx::notification_receiver> receiver;
+
+  template <typename T>
+  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
+    return session.run<T>(body);
+  }
+};
+
+struct PgEventReader::Impl::Receiver : pqxx::notification_receiver {
+  using pqxx::notification_receiver::notification_receiver;
+  void operator()(const std::string&, int) override {}
+};
+
+PgEventReader::PgEventReader(std::string url) : impl_(new Impl{internal::Session(std::move(url)), nullptr, nullptr}) {}
+PgEventReader::~PgEventReader() {
+  impl_->receiver.reset();
+}
+
+domain::Result<std::vector<events::RecordedEvent>> PgEventReader::read_after(std::int64_t after, std::size_t limit) {
+  return impl_->run<std::vector<events::RecordedEvent>>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto rows = tx.exec_params(std::string("SELECT ") + internal::kEventColumns +
+                                   " FROM ledger.events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+                               after, static_cast<std::int64_t>(limit));
+    std::vector<events::RecordedEvent> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) out.push_back(internal::row_to_event(row));
+    return out;
+  });
+}
+
+domain::Result<std::vector<events::RecordedEvent>> PgEventReader::read_stream(const std::string& stream_id) {
+  return impl_->run<std::vector<events::RecordedEvent>>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto rows = tx.exec_params(std::string("SELECT ") + internal::kEventColumns +
+                                   " FROM ledger.events WHERE stream_id = $1 ORDER BY stream_version",
+                               stream_id);
+    std::vector<events::RecordedEvent> out;
+    for (const auto& row : rows) out.push_back(internal::row_to_event(row));
+    return out;
+  });
+}
+
+domain::Result<std::int64_t> PgEventReader::head_position() {
+  return impl_->run<std::int64_t>([](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>();
+  });
+}
+
+void PgEventReader::wait_for_commit(std::chrono::milliseconds timeout) {
+  auto& s = *impl_;
+  try {
+    if (!s.listen_conn || !s.listen_conn->is_open()) {
+      s.receiver.reset();
+      s.listen_conn = std::make_unique<pqxx::connection>(s.session.url());
+      s.receiver = std::make_unique<Impl::Receiver>(*s.listen_conn, "ledger_events");
+    }
+    const auto secs = timeout.count() / 1000;
+    const auto usecs = (timeout.count() % 1000) * 1000;
+    s.listen_conn->await_notification(secs, usecs);
+  } catch (const std::exception&) {
+    s.receiver.reset();
+    s.listen_conn.reset();
+    std::this_thread::sleep_for(timeout);  // the database is away: back off, callers re-read
+  }
+}
+
+// ---------------------------------------------------------------- relay checkpoint
+
+struct PgRelayCheckpoint::Impl {
+  internal::Session session;
+  std::string relay;
+
+  template <typename T>
+  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
+    return session.run<T>(body);
+  }
+};
+
+PgRelayCheckpoint::PgRelayCheckpoint(std::string url, std::string relay_name)
+    : impl_(new Impl{internal::Session(std::move(url)), std::move(relay_name)}) {}
+PgRelayCheckpoint::~PgRelayCheckpoint() = default;
+
+domain::Result<std::int64_t> PgRelayCheckpoint::load() {
+  return impl_->run<std::int64_t>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto r = tx.exec_params("SELECT position FROM ledger.relay_checkpoints WHERE relay = $1", impl_->relay);
+    return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>();
+  });
+}
+
+domain::Result<void> PgRelayCheckpoint::store(std::int64_t position) {
+  auto r = impl_->run<bool>([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO ledger.relay_checkpoints (relay, position, updated_at) VALUES ($1, $2, now()) "
+        "ON CONFLICT (relay) DO UPDATE SET position = EXCLUDED.position, updated_at = now() "
+        "WHERE ledger.relay_checkpoints.position < EXCLUDED.position",
+        impl_->relay, position);
+    tx.commit();
+    return true;
+  });
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+}  // namespace ledger::adapters::postgres

@@ -1,0 +1,76 @@
+// libpqxx helpers shared by the PostgreSQL adapters. Included only by .cc
+// files under adapters/postgres/: pqxx never reaches a public header.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "domain/error.h"
+#include "events/event.h"
+
+namespace ledger::adapters::postgres::internal {
+
+// Connects, or returns kUnavailable `database_unavailable`.
+domain::Result<std::unique_ptr<pqxx::connection>> connect(const std::string& url);
+
+// Runs `body`, translating libpqxx exceptions into errors at the port edge:
+// lost connections and in-doubt commits -> kUnavailable (the caller retries,
+// with the same command ids), unique violations -> kAborted
+// `stream_version_conflict`, serialization failures -> kAborted, others ->
+// kInternal. `broken` is set when the connection must be dropped.
+domain::Result<void> guarded(const std::function<void()>& body, bool& broken);
+
+// One lazily (re)connected libpqxx connection. `run` connects if needed
+// (unless the session only adopts connections, as the writer does), runs the
+// body under `guarded`, and drops the connection when it broke, so the next
+// call reconnects: dependencies that come back are picked up without a
+// restart. Thread-compatible.
+class Session {
+ public:
+  explicit Session(std::string url, bool auto_connect = true)
+      : url_(std::move(url)), auto_connect_(auto_connect) {}
+
+  template <typename T>
+  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
+    if (!conn_ || !conn_->is_open()) {
+      conn_.reset();
+      if (!auto_connect_) {
+        return domain::fail(domain::ErrorKind::kUnavailable, "not_connected", "no database connection");
+      }
+      auto c = connect(url_);
+      if (!c) return std::unexpected(c.error());
+      conn_ = std::move(*c);
+    }
+    T out{};
+    bool broken = false;
+    auto ok = guarded([&] { out = body(*conn_); }, broken);
+    if (!ok) {
+      if (broken) conn_.reset();
+      return std::unexpected(ok.error());
+    }
+    return out;
+  }
+
+  const std::string& url() const { return url_; }
+  bool connected() const { return conn_ && conn_->is_open(); }
+  void adopt(std::unique_ptr<pqxx::connection> c) { conn_ = std::move(c); }
+  void reset() { conn_.reset(); }
+
+ private:
+  std::string url_;
+  bool auto_connect_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+// The columns every event query selects, in the order row_to_event reads.
+extern const char* const kEventColumns;
+events::RecordedEvent row_to_event(const pqxx::row& row);
+
+// Replaces every __SCHEMA__ in `sql` after checking `schema` is a plain
+// identifier ([a-z_][a-z0-9_]*); throws std::invalid_argument otherwise.
+std::string with_schema(std::string sql, const std::string& schema);
+
+}  // namespace ledger::adapters::postgres::internal

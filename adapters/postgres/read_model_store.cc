@@ -1,0 +1,274 @@
+#include "adapters/postgres/read_model_store.h"
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "adapters/postgres/pg_internal.h"
+#include "events/codec/json_codec.h"
+
+namespace ledger::adapters {
+const std::vector<std::pair<std::string, std::string>>& embedded_sql();
+}
+
+namespace ledger::adapters::postgres {
+
+using internal::Session;
+using internal::with_schema;
+
+namespace {
+
+const std::string& sql_file(const std::string& name) {
+  for (const auto& [n, text] : embedded_sql()) {
+    if (n == name) return text;
+  }
+  throw std::runtime_error("missing embedded SQL " + name);
+}
+
+std::string quote_ident(const std::string& id) {
+  std::string out = "\"";
+  for (char c : id) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+domain::Result<void> migrate(const std::string& admin_url, const std::string& read_model_schema) {
+  Session s(admin_url);
+  auto r = s.run<bool>([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    // Serialise concurrent migrators (two services starting at once).
+    tx.exec("SELECT pg_advisory_xact_lock(7365)");
+    for (const auto& [name, text] : embedded_sql()) {
+      if (name.rfind("0", 0) == 0) tx.exec(text);
+    }
+    tx.exec(with_schema(sql_file("read_model.sql"), read_model_schema));
+    tx.commit();
+    return true;
+  });
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+domain::Result<void> prepare_read_model_schema(const std::string& url, const std::string& schema, bool reset) {
+  Session s(url);
+  auto r = s.run<bool>([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    if (reset) tx.exec(with_schema("DROP SCHEMA IF EXISTS __SCHEMA__ CASCADE", schema));
+    tx.exec(with_schema(sql_file("read_model.sql"), schema));
+    tx.commit();
+    return true;
+  });
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+domain::Result<std::vector<std::string>> diff_tables(const std::string& url, const std::string& schema_a,
+                                                     const std::string& schema_b, const std::string& table,
+                                                     std::size_t limit) {
+  Session s(url);
+  return s.run<std::vector<std::string>>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    const std::string a = with_schema("__SCHEMA__", schema_a) + "." + quote_ident(table);
+    const std::string b = with_schema("__SCHEMA__", schema_b) + "." + quote_ident(table);
+    auto rows = tx.exec(
+        "SELECT side, row_to_json(d)::text FROM ("
+        "  (SELECT '" + schema_a + "' AS side, t.* FROM (SELECT * FROM " + a + " EXCEPT ALL SELECT * FROM " + b + ") t)"
+        "  UNION ALL"
+        "  (SELECT '" + schema_b + "' AS side, t.* FROM (SELECT * FROM " + b + " EXCEPT ALL SELECT * FROM " + a + ") t)"
+        ") d LIMIT " + std::to_string(limit));
+    std::vector<std::string> out;
+    for (const auto& row : rows) out.push_back(row[1].as<std::string>());
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------- store
+
+struct PgReadModelStore::Impl {
+  Session session;
+  std::string schema;
+};
+
+PgReadModelStore::PgReadModelStore(std::string url, std::string schema)
+    : impl_(new Impl{Session(std::move(url)), std::move(schema)}) {
+  with_schema("", impl_->schema);  // validates the name early
+}
+PgReadModelStore::~PgReadModelStore() = default;
+
+domain::Result<std::int64_t> PgReadModelStore::checkpoint(std::string_view projection) {
+  return impl_->session.run<std::int64_t>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto r = tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", impl_->schema),
+                            std::string(projection));
+    return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>();
+  });
+}
+
+domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::span<const projections::RowOp> ops,
+                                              std::int64_t from, std::int64_t to) {
+  const std::string& schema = impl_->schema;
+  bool moved = false;
+  auto r = impl_->session.run<bool>([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    // Compare-and-set of the checkpoint first: a second instance that got
+    // here earlier makes this transaction write nothing.
+    auto cas = tx.exec_params(
+        with_schema("INSERT INTO __SCHEMA__.checkpoints AS c (projection, position) VALUES ($1, $3) "
+                    "ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position WHERE c.position = $2 "
+                    "RETURNING 1",
+                    schema),
+        std::string(projection), from, to);
+    if (cas.empty()) {
+      moved = true;
+      return false;
+    }
+    for (const auto& op : ops) {
+      std::vector<std::optional<std::string>> params;
+      std::string cols, placeholders, updates, where;
+      int n = 0;
+      for (const auto& [name, cell] : op.key) {
+        params.push_back(cell);
+        cols += (cols.empty() ? "" : ", ") + quote_ident(name);
+        placeholders += (placeholders.empty() ? "$" : ", $") + std::to_string(++n);
+        where += (where.empty() ? "" : " AND ") + quote_ident(name) + " = $" + std::to_string(n);
+      }
+      const std::string table = with_schema("__SCHEMA__", schema) + "." + quote_ident(op.table);
+      if (op.remove) {
+        tx.exec_params("DELETE FROM " + table + " WHERE " + where, pqxx::prepare::make_dynamic_params(params));
+        continue;
+      }
+      std::string key_cols = cols;
+      for (const auto& [name, cell] : op.values) {
+        params.push_back(cell);
+        cols += ", " + quote_ident(name);
+        placeholders += ", $" + std::to_string(++n);
+        updates += (updates.empty() ? "" : ", ") + quote_ident(name) + " = EXCLUDED." + quote_ident(name);
+      }
+      std::string sql = "INSERT INTO " + table + " (" + cols + ") VALUES (" + placeholders + ") ON CONFLICT (" +
+                        key_cols + ") DO " + (updates.empty() ? "NOTHING" : "UPDATE SET " + updates);
+      tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    }
+    tx.exec("SELECT pg_notify('ledger_read_model', '" + std::to_string(to) + "')");
+    tx.commit();
+    return true;
+  });
+  if (!r) return std::unexpected(r.error());
+  if (moved) {
+    domain::Error e{domain::ErrorKind::kAborted, "checkpoint_moved", "another projector instance moved the checkpoint", {}};
+    e.with("projection", std::string(projection)).with("expected", std::to_string(from));
+    return std::unexpected(std::move(e));
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- queries
+
+struct PgPolicyQueries::Impl {
+  std::string url;
+  std::string schema;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<Session>> idle;
+
+  // Borrows a session for one call; returns it afterwards.
+  template <typename T>
+  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
+    std::unique_ptr<Session> s;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return !idle.empty(); });
+      s = std::move(idle.back());
+      idle.pop_back();
+    }
+    auto out = s->run<T>(body);
+    {
+      std::lock_guard lock(mu);
+      idle.push_back(std::move(s));
+    }
+    cv.notify_one();
+    return out;
+  }
+};
+
+PgPolicyQueries::PgPolicyQueries(std::string url, std::string schema, std::size_t pool_size)
+    : impl_(new Impl{std::move(url), std::move(schema), {}, {}, {}}) {
+  with_schema("", impl_->schema);
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, pool_size); ++i) {
+    impl_->idle.push_back(std::make_unique<Session>(impl_->url));
+  }
+}
+PgPolicyQueries::~PgPolicyQueries() = default;
+
+bool PgPolicyQueries::ping() {
+  return impl_->run<bool>([](pqxx::connection& c) {
+           pqxx::nontransaction tx(c);
+           tx.exec("SELECT 1");
+           return true;
+         })
+      .value_or(false);
+}
+
+domain::Result<std::int64_t> PgPolicyQueries::checkpoint(std::string_view projection) {
+  return impl_->run<std::int64_t>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto r = tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", impl_->schema),
+                            std::string(projection));
+    return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>();
+  });
+}
+
+domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
+                                                               std::optional<std::int64_t> max_position) {
+  const std::string& schema = impl_->schema;
+  return impl_->run<PolicySnapshot>([&](pqxx::connection& c) {
+    // One snapshot for the checkpoint and the rows, so snapshot_version is
+    // exactly what the answer was computed from.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+    PolicySnapshot snap;
+    auto cp = tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", schema),
+                             std::string("policy_values"));
+    snap.snapshot_version = cp.empty() ? 0 : cp[0][0].as<std::int64_t>();
+    const std::int64_t limit = max_position.value_or(snap.snapshot_version);
+    auto k = tx.exec_params(
+        with_schema("SELECT value_type, default_value::text, min_value, max_value, allowed::text, description "
+                    "FROM __SCHEMA__.policy_keys WHERE key = $1 AND position <= $2",
+                    schema),
+        key, limit);
+    if (k.empty()) return snap;
+    events::PolicyKeyDefined def;
+    def.key = key;
+    def.value_type = codec::parse_value_type(k[0][0].as<std::string>()).value_or(events::ValueType::kInt);
+    def.default_value = codec::decode_value(nlohmann::json::parse(k[0][1].as<std::string>())).value_or(events::PolicyValue{});
+    if (!k[0][2].is_null()) def.min = k[0][2].as<std::int64_t>();
+    if (!k[0][3].is_null()) def.max = k[0][3].as<std::int64_t>();
+    for (const auto& a : nlohmann::json::parse(k[0][4].as<std::string>())) def.allowed.push_back(a.get<std::string>());
+    def.description = k[0][5].as<std::string>();
+    snap.key = std::move(def);
+
+    auto rows = tx.exec_params(
+        with_schema("SELECT scope_level, scope_id, value::text, (extract(epoch from effective_at) * 1000000)::bigint, "
+                    "position FROM __SCHEMA__.policy_values WHERE key = $1 AND position <= $2 AND ("
+                    "(scope_level = 'user' AND scope_id = $3) OR (scope_level = 'project' AND scope_id = $4) OR "
+                    "(scope_level = 'organization' AND scope_id = $5) OR (scope_level = 'plan' AND scope_id = $6) OR "
+                    "scope_level = 'global')",
+                    schema),
+        key, limit, chain.user_id, chain.project_id, chain.org_id, chain.plan);
+    for (const auto& row : rows) {
+      domain::ValueCandidate cand;
+      cand.scope.level = codec::parse_scope_level(row[0].as<std::string>()).value_or(events::ScopeLevel::kGlobal);
+      cand.scope.id = row[1].as<std::string>();
+      cand.value = codec::decode_value(nlohmann::json::parse(row[2].as<std::string>())).value_or(events::PolicyValue{});
+      cand.effective_at = events::Instant{row[3].as<std::int64_t>()};
+      cand.position = row[4].as<std::int64_t>();
+      snap.candidates.push_back(std::move(cand));
+    }
+    return snap;
+  });
+}
+
+}  // namespace ledger::adapters::postgres

@@ -1,0 +1,101 @@
+-- The event store: append-only, hash-chained, gap-free global positions.
+-- Applied by the migrator as a superuser; idempotent.
+
+CREATE SCHEMA IF NOT EXISTS ledger;
+
+CREATE TABLE IF NOT EXISTS ledger.events (
+  global_position bigint      PRIMARY KEY CHECK (global_position > 0),
+  stream_id       text        NOT NULL,
+  stream_version  bigint      NOT NULL CHECK (stream_version > 0),
+  event_id        uuid        NOT NULL UNIQUE,
+  event_type      text        NOT NULL,
+  schema_version  integer     NOT NULL CHECK (schema_version > 0),
+  occurred_at     timestamptz NOT NULL,
+  recorded_at     timestamptz NOT NULL,
+  actor           jsonb       NOT NULL,
+  tenant          text        NOT NULL,
+  correlation_id  text        NOT NULL,
+  causation_id    text        NOT NULL,
+  command_id      text        NOT NULL,
+  payload         jsonb       NOT NULL,
+  prev_hash       text        NOT NULL,
+  hash            text        NOT NULL UNIQUE,
+  UNIQUE (stream_id, stream_version)
+);
+CREATE INDEX IF NOT EXISTS events_tenant_idx ON ledger.events (tenant, global_position);
+
+-- The idempotency record of every accepted command.
+CREATE TABLE IF NOT EXISTS ledger.command_outcomes (
+  command_id     text        PRIMARY KEY,
+  stream_id      text        NOT NULL,
+  event_ids      jsonb       NOT NULL,
+  position       bigint      NOT NULL,
+  stream_version bigint      NOT NULL,
+  recorded_at    timestamptz NOT NULL
+);
+
+-- Where each relay has durably published up to.
+CREATE TABLE IF NOT EXISTS ledger.relay_checkpoints (
+  relay      text        PRIMARY KEY,
+  position   bigint      NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- History is never updated or deleted: the database refuses it, whoever asks.
+CREATE OR REPLACE FUNCTION ledger.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'ledger.% is append-only: % refused', TG_TABLE_NAME, TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END $$;
+
+CREATE OR REPLACE TRIGGER events_append_only
+  BEFORE UPDATE OR DELETE ON ledger.events FOR EACH ROW EXECUTE FUNCTION ledger.refuse_change();
+CREATE OR REPLACE TRIGGER events_no_truncate
+  BEFORE TRUNCATE ON ledger.events FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change();
+CREATE OR REPLACE TRIGGER outcomes_append_only
+  BEFORE UPDATE OR DELETE ON ledger.command_outcomes FOR EACH ROW EXECUTE FUNCTION ledger.refuse_change();
+CREATE OR REPLACE TRIGGER outcomes_no_truncate
+  BEFORE TRUNCATE ON ledger.command_outcomes FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change();
+
+-- Every insert must extend the chain exactly: the next global position, the
+-- head's hash as prev_hash, the next version of its stream. Rows inserted
+-- earlier by the same statement are visible here, so a batch is checked row
+-- by row; two writers racing for the same position collide on the primary key.
+CREATE OR REPLACE FUNCTION ledger.check_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  head_position bigint;
+  head_hash     text;
+  stream_head   bigint;
+BEGIN
+  SELECT global_position, hash INTO head_position, head_hash
+    FROM ledger.events ORDER BY global_position DESC LIMIT 1;
+  IF head_position IS NULL THEN
+    head_position := 0;
+    head_hash := repeat('0', 64);
+  END IF;
+  IF NEW.global_position <> head_position + 1 OR NEW.prev_hash <> head_hash THEN
+    RAISE EXCEPTION 'chain_conflict: position % does not extend head %', NEW.global_position, head_position
+      USING ERRCODE = 'serialization_failure';
+  END IF;
+  SELECT max(stream_version) INTO stream_head FROM ledger.events WHERE stream_id = NEW.stream_id;
+  IF NEW.stream_version <> coalesce(stream_head, 0) + 1 THEN
+    RAISE EXCEPTION 'stream_version_conflict: % version % after %', NEW.stream_id, NEW.stream_version,
+      coalesce(stream_head, 0) USING ERRCODE = 'unique_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER events_extend_chain
+  BEFORE INSERT ON ledger.events FOR EACH ROW EXECUTE FUNCTION ledger.check_chain();
+
+-- The application role: may read and append, never update or delete history.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ledger_app') THEN
+    CREATE ROLE ledger_app LOGIN;
+  END IF;
+END $$;
+GRANT USAGE ON SCHEMA ledger TO ledger_app;
+REVOKE ALL ON ledger.events, ledger.command_outcomes FROM ledger_app;
+GRANT SELECT, INSERT ON ledger.events, ledger.command_outcomes TO ledger_app;
+GRANT SELECT, INSERT, UPDATE ON ledger.relay_checkpoints TO ledger_app;

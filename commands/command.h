@@ -1,0 +1,48 @@
+// Commands: what a producer asks the ledger to do, with who asked.
+//
+// A command arrives over HTTP or on `ledger.commands`, is decoded and
+// validated into a CommandRequest, then decided against its stream's state by
+// the CommandService. Its `command_id` makes retries safe: the same id
+// returns the first outcome and never writes a second set of events.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "domain/policy_key.h"
+#include "events/event.h"
+
+namespace ledger::commands {
+
+using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue>;
+
+// An authenticated caller: the actor stamped on every event it causes and the
+// tenant it acts for ("platform" for operators).
+struct Principal {
+  events::Actor actor;
+  std::string tenant;
+};
+
+struct CommandMeta {
+  std::string command_id;
+  Principal principal;
+  std::string correlation_id;
+  std::string causation_id;
+};
+
+struct CommandRequest {
+  CommandMeta meta;
+  Command command;
+  std::optional<std::int64_t> expected_version;  // of the command's stream
+};
+
+// The stream a command is decided on.
+std::string stream_of(const Command& c);
+// The tenant its events belong to: the organization named by the scope, else
+// the caller's tenant.
+std::string tenant_of(const Command& c, const Principal& p);
+
+}  // namespace ledger::commands

@@ -1,0 +1,213 @@
+#include "commands/command_service.h"
+
+#include <set>
+#include <unordered_map>
+
+namespace ledger::commands {
+
+CommandService::CommandService(EventStore& store, Clock& clock, Options options)
+    : store_(store), clock_(clock), options_(options) {}
+
+CommandService::~CommandService() { stop(); }
+
+void CommandService::start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void CommandService::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  for (auto& p : queue_) {
+    p.reply.set_value(domain::fail(domain::ErrorKind::kUnavailable, "shutting_down", "the service is stopping"));
+  }
+  queue_.clear();
+}
+
+bool CommandService::is_writer() const { return writer_.load(); }
+
+std::future<domain::Result<Accepted>> CommandService::submit_async(CommandRequest request) {
+  Pending p{std::move(request), {}};
+  auto fut = p.reply.get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || !thread_.joinable()) {
+      p.reply.set_value(domain::fail(domain::ErrorKind::kUnavailable, "shutting_down", "the service is stopping"));
+      return fut;
+    }
+    queue_.push_back(std::move(p));
+  }
+  cv_.notify_one();
+  return fut;
+}
+
+void CommandService::run() {
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock lock(mu_);
+      // Idle: renew (or, as a standby, try to take) the writer lock every
+      // heartbeat, so a standby takes over without waiting for traffic.
+      if (!cv_.wait_for(lock, options_.heartbeat, [&] { return stopping_ || !queue_.empty(); })) {
+        lock.unlock();
+        auto epoch = store_.acquire_writer();
+        writer_ = epoch.has_value();
+        if (epoch && *epoch != epoch_) {
+          cache_.clear();
+          epoch_ = *epoch;
+        }
+        continue;
+      }
+      if (stopping_) return;
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    process(batch);
+  }
+}
+
+domain::Result<CommandService::CachedStream> CommandService::load(const std::string& stream_id) {
+  if (auto it = cache_.find(stream_id); it != cache_.end()) return it->second;
+  auto history = store_.read_stream(stream_id);
+  if (!history) return std::unexpected(history.error());
+  CachedStream cs;
+  for (const auto& env : *history) {
+    cs.state = domain::evolve(std::move(cs.state), env.event);
+    cs.last_position = env.meta.global_position;
+  }
+  return cs;
+}
+
+void CommandService::process(std::vector<Pending>& batch) {
+  auto fail_all = [&](const domain::Error& e) {
+    for (auto& p : batch) p.reply.set_value(std::unexpected(e));
+  };
+
+  auto epoch = store_.acquire_writer();
+  writer_ = epoch.has_value();
+  if (!epoch) return fail_all(epoch.error());
+  if (*epoch != epoch_) {
+    cache_.clear();  // another writer may have appended while we were not the writer
+    epoch_ = *epoch;
+  }
+
+  std::vector<std::string> ids;
+  ids.reserve(batch.size());
+  for (const auto& p : batch) ids.push_back(p.request.meta.command_id);
+  auto known = store_.find_outcomes(ids);
+  if (!known) return fail_all(known.error());
+
+  // Per command: a final answer now (duplicate or rejection), or an index
+  // into `appends` whose outcome arrives with the commit.
+  struct Slot {
+    std::optional<domain::Result<Accepted>> answer;
+    std::ptrdiff_t append_index = -1;
+    std::ptrdiff_t same_as = -1;  // repeats an earlier command of this batch
+  };
+  std::vector<Slot> slots(batch.size());
+  std::vector<StreamAppend> appends;
+  std::map<std::string, CachedStream> tentative;
+  std::unordered_map<std::string, std::size_t> first_in_batch;
+  const events::Instant now = clock_.now();
+
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& req = batch[i].request;
+    if (const auto& prior = (*known)[i]) {
+      slots[i].answer = Accepted{prior->command_id, prior->event_ids, prior->position, prior->stream_version, true};
+      continue;
+    }
+    if (auto [it, fresh] = first_in_batch.emplace(req.meta.command_id, i); !fresh) {
+      slots[i].same_as = static_cast<std::ptrdiff_t>(it->second);
+      continue;
+    }
+    const std::string stream = stream_of(req.command);
+    auto t = tentative.find(stream);
+    if (t == tentative.end()) {
+      auto loaded = load(stream);
+      if (!loaded) return fail_all(loaded.error());
+      t = tentative.emplace(stream, std::move(*loaded)).first;
+    }
+    CachedStream& cs = t->second;
+    if (req.expected_version && *req.expected_version != cs.state.version) {
+      domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
+                      "the stream has moved on since the expected version", {}};
+      e.with("stream_id", stream)
+          .with("expected_version", std::to_string(*req.expected_version))
+          .with("actual_version", std::to_string(cs.state.version));
+      slots[i].answer = std::unexpected(std::move(e));
+      continue;
+    }
+    auto decided = std::visit(
+        [&](const auto& c) -> domain::Result<std::vector<events::Event>> {
+          using T = std::decay_t<decltype(c)>;
+          if constexpr (std::is_same_v<T, domain::SetPolicyValue>) return domain::decide(cs.state, c, now);
+          else return domain::decide(cs.state, c);
+        },
+        req.command);
+    if (!decided) {
+      domain::Error e = std::move(decided.error());
+      if (!req.meta.correlation_id.empty()) e.with("correlation_id", req.meta.correlation_id);
+      slots[i].answer = std::unexpected(std::move(e));
+      continue;
+    }
+    StreamAppend a;
+    a.stream_id = stream;
+    a.expected_version = cs.state.version;
+    a.meta.actor = req.meta.principal.actor;
+    a.meta.tenant = tenant_of(req.command, req.meta.principal);
+    a.meta.correlation_id = req.meta.correlation_id;
+    a.meta.causation_id = req.meta.causation_id;
+    a.meta.command_id = req.meta.command_id;
+    a.meta.occurred_at = now;
+    a.position_if_empty = cs.last_position;
+    for (const auto& ev : *decided) cs.state = domain::evolve(std::move(cs.state), ev);
+    a.events = std::move(*decided);
+    slots[i].append_index = static_cast<std::ptrdiff_t>(appends.size());
+    appends.push_back(std::move(a));
+  }
+
+  std::vector<CommandOutcome> outcomes;
+  if (!appends.empty()) {
+    auto appended = store_.append(appends);
+    if (!appended) {
+      for (const auto& [stream, _] : tentative) cache_.erase(stream);
+      return fail_all(appended.error());
+    }
+    outcomes = std::move(*appended);
+    for (auto& [stream, cs] : tentative) cache_[stream] = std::move(cs);
+    for (const auto& o : outcomes) {
+      if (!o.event_ids.empty()) cache_[o.stream_id].last_position = o.position;
+    }
+  } else {
+    // Nothing written: keep only states that were already true.
+    for (auto& [stream, cs] : tentative) cache_.try_emplace(stream, std::move(cs));
+  }
+
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    Slot& s = slots[i];
+    if (s.append_index >= 0) {
+      const auto& o = outcomes[static_cast<std::size_t>(s.append_index)];
+      s.answer = Accepted{o.command_id, o.event_ids, o.position, o.stream_version, false};
+    } else if (s.same_as >= 0) {
+      const Slot& first = slots[static_cast<std::size_t>(s.same_as)];
+      if (first.append_index >= 0) {
+        const auto& o = outcomes[static_cast<std::size_t>(first.append_index)];
+        s.answer = Accepted{o.command_id, o.event_ids, o.position, o.stream_version, true};
+      } else {
+        s.answer = first.answer;
+      }
+    }
+    batch[i].reply.set_value(std::move(*s.answer));
+  }
+}
+
+}  // namespace ledger::commands

@@ -1,0 +1,236 @@
+#include "commands/decode.h"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "events/codec/json_codec.h"
+#include "events/codec/rfc3339.h"
+
+namespace ledger::commands {
+namespace {
+
+using domain::Error;
+using domain::ErrorKind;
+using Json = nlohmann::json;
+
+std::unexpected<Error> bad(std::string code, std::string message, std::string field = {}) {
+  Error e{ErrorKind::kInvalidArgument, std::move(code), std::move(message), {}};
+  if (!field.empty()) e.with("field", std::move(field));
+  return std::unexpected(std::move(e));
+}
+
+domain::Result<void> only_fields(const Json& body, std::initializer_list<const char*> allowed) {
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || it.key() == a;
+    if (!ok) return bad("unknown_field", "unknown field '" + it.key() + "'", it.key());
+  }
+  return {};
+}
+
+domain::Result<std::string> required_string(const Json& body, const char* name, std::size_t max_len) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return bad("missing_field", std::string("field '") + name + "' is required", name);
+  if (!it->is_string()) return bad("invalid_field", std::string("field '") + name + "' must be a string", name);
+  auto s = it->get<std::string>();
+  if (s.empty() || s.size() > max_len) {
+    return bad("invalid_field", std::string("field '") + name + "' must be 1 to " + std::to_string(max_len) + " characters", name);
+  }
+  return s;
+}
+
+domain::Result<std::string> optional_string(const Json& body, const char* name, std::size_t max_len) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::string();
+  return required_string(body, name, max_len);
+}
+
+domain::Result<std::optional<std::int64_t>> optional_int(const Json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::optional<std::int64_t>{};
+  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<std::uint64_t>() > std::uint64_t(INT64_MAX))) {
+    return bad("invalid_field", std::string("field '") + name + "' must be a 64-bit integer", name);
+  }
+  return std::optional<std::int64_t>{it->get<std::int64_t>()};
+}
+
+// A value of the right JSON kind; whether it fits the key is the domain's call.
+domain::Result<events::PolicyValue> value_field(const Json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return bad("missing_field", std::string("field '") + name + "' is required", name);
+  auto v = codec::decode_value(*it);
+  if (!v) {
+    Error e{ErrorKind::kFailedPrecondition, "value_type_mismatch",
+            std::string("field '") + name + "' must be a boolean, a 64-bit integer or a string", {}};
+    e.with("field", name);
+    return std::unexpected(std::move(e));
+  }
+  return *v;
+}
+
+domain::Result<events::PolicyScope> scope_field(const Json& body) {
+  auto it = body.find("scope");
+  if (it == body.end() || it->is_null()) return events::PolicyScope{};
+  if (!it->is_object()) return bad("invalid_scope", "scope must be an object", "scope");
+  const Json& s = *it;
+  for (auto f = s.begin(); f != s.end(); ++f) {
+    const auto& k = f.key();
+    if (k != "user_id" && k != "project_id" && k != "org_id" && k != "plan") {
+      return bad("invalid_scope", "scope accepts user_id, project_id, org_id and plan only", "scope." + k);
+    }
+    if (!f->is_string() || f->get<std::string>().empty() || f->get<std::string>().size() > 128) {
+      return bad("invalid_scope", "scope ids must be strings of 1 to 128 characters", "scope." + k);
+    }
+  }
+  auto get = [&](const char* k) { return s.contains(k) ? s[k].get<std::string>() : std::string(); };
+  const std::string user = get("user_id"), project = get("project_id"), org = get("org_id"), plan = get("plan");
+  if (!user.empty() && !project.empty()) {
+    return bad("invalid_scope", "a scope names one of user_id or project_id", "scope");
+  }
+  if (!plan.empty() && (!user.empty() || !project.empty() || !org.empty())) {
+    return bad("invalid_scope", "a plan scope names nothing else", "scope");
+  }
+  using events::ScopeLevel;
+  if (!user.empty()) return events::PolicyScope{ScopeLevel::kUser, user};
+  if (!project.empty()) return events::PolicyScope{ScopeLevel::kProject, project};
+  if (!org.empty()) return events::PolicyScope{ScopeLevel::kOrganization, org};
+  if (!plan.empty()) return events::PolicyScope{ScopeLevel::kPlan, plan};
+  return events::PolicyScope{};
+}
+
+domain::Result<Command> decode_set_value(const Json& b) {
+  if (auto ok = only_fields(b, {"type", "command_id", "expected_version", "key", "scope", "value", "effective_at",
+                                "reason", "old_value"});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  domain::SetPolicyValue c;
+  auto key = required_string(b, "key", 128);
+  if (!key) return std::unexpected(key.error());
+  c.key = *key;
+  auto scope = scope_field(b);
+  if (!scope) return std::unexpected(scope.error());
+  c.scope = *scope;
+  auto value = value_field(b, "value");
+  if (!value) return std::unexpected(value.error());
+  c.value = *value;
+  auto reason = required_string(b, "reason", 1024);
+  if (!reason) return std::unexpected(reason.error());
+  c.reason = *reason;
+  auto eff = optional_string(b, "effective_at", 64);
+  if (!eff) return std::unexpected(eff.error());
+  if (!eff->empty()) {
+    auto t = codec::parse_instant(*eff);
+    if (!t) return bad("invalid_field", "effective_at must be an RFC 3339 instant like 2026-06-01T00:00:00Z", "effective_at");
+    c.effective_at = *t;
+  }
+  if (auto it = b.find("old_value"); it != b.end() && !it->is_null()) {
+    auto old = value_field(b, "old_value");
+    if (!old) return std::unexpected(old.error());
+    c.old_value = *old;
+  }
+  return c;
+}
+
+domain::Result<Command> decode_define_key(const Json& b) {
+  if (auto ok = only_fields(b, {"type", "command_id", "expected_version", "key", "value_type", "default", "min", "max",
+                                "enum", "description"});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  events::PolicyKeyDefined d;
+  auto key = required_string(b, "key", 128);
+  if (!key) return std::unexpected(key.error());
+  d.key = *key;
+  auto type_name = required_string(b, "value_type", 16);
+  if (!type_name) return std::unexpected(type_name.error());
+  auto type = codec::parse_value_type(*type_name);
+  if (!type) return bad("invalid_field", "value_type must be int, string or bool", "value_type");
+  d.value_type = *type;
+  auto def = value_field(b, "default");
+  if (!def) return std::unexpected(def.error());
+  d.default_value = *def;
+  auto min = optional_int(b, "min");
+  if (!min) return std::unexpected(min.error());
+  d.min = *min;
+  auto max = optional_int(b, "max");
+  if (!max) return std::unexpected(max.error());
+  d.max = *max;
+  if (auto it = b.find("enum"); it != b.end() && !it->is_null()) {
+    if (!it->is_array()) return bad("invalid_field", "enum must be an array of strings", "enum");
+    for (const auto& x : *it) {
+      if (!x.is_string()) return bad("invalid_field", "enum must be an array of strings", "enum");
+      d.allowed.push_back(x.get<std::string>());
+    }
+  }
+  auto desc = optional_string(b, "description", 1024);
+  if (!desc) return std::unexpected(desc.error());
+  d.description = *desc;
+  return domain::DefinePolicyKey{std::move(d)};
+}
+
+}  // namespace
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  while (i < n) {
+    const unsigned char c = p[i];
+    std::size_t len;
+    std::uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+domain::Result<Json> parse_json_document(std::string_view body) {
+  if (body.size() > kMaxBodyBytes) {
+    return std::unexpected(Error{ErrorKind::kPayloadTooLarge, "body_too_large", "request body exceeds 1 MiB", {}});
+  }
+  if (!valid_utf8(body)) return bad("invalid_utf8", "request body is not valid UTF-8");
+  bool too_deep = false;
+  Json::parser_callback_t guard = [&](int depth, Json::parse_event_t, Json&) {
+    if (depth > kMaxJsonDepth) too_deep = true;
+    return !too_deep;
+  };
+  Json doc = Json::parse(body, guard, /*allow_exceptions=*/false);
+  if (too_deep) return bad("too_deep", "JSON nesting is deeper than " + std::to_string(kMaxJsonDepth));
+  if (doc.is_discarded()) return bad("malformed_json", "request body is not valid JSON");
+  if (!doc.is_object()) return bad("malformed_json", "request body must be a JSON object");
+  return doc;
+}
+
+domain::Result<DecodedCommand> decode_command(std::string_view type, const Json& body) {
+  domain::Result<Command> cmd = type == "policy_value.set"    ? decode_set_value(body)
+                                : type == "policy_key.define" ? decode_define_key(body)
+                                                              : bad("unknown_command_type",
+                                                                    "unknown command type '" + std::string(type) + "'", "type");
+  if (!cmd) return std::unexpected(cmd.error());
+  DecodedCommand out{std::move(*cmd), {}, {}};
+  auto id = optional_string(body, "command_id", 128);
+  if (!id) return std::unexpected(id.error());
+  out.command_id = *id;
+  auto ev = optional_int(body, "expected_version");
+  if (!ev) return std::unexpected(ev.error());
+  if (*ev && **ev < 0) return bad("invalid_field", "expected_version must not be negative", "expected_version");
+  out.expected_version = *ev;
+  return out;
+}
+
+}  // namespace ledger::commands

@@ -1,0 +1,58 @@
+#include "commands/identity.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "events/codec/json_codec.h"
+
+namespace ledger::commands {
+
+domain::Result<TokenAuthenticator> TokenAuthenticator::from_json(const nlohmann::json& config) {
+  auto invalid = [](std::string msg) {
+    return domain::fail(domain::ErrorKind::kInvalidArgument, "invalid_token_config", std::move(msg));
+  };
+  if (!config.is_object() || !config.contains("tokens") || !config["tokens"].is_array()) {
+    return invalid("token config needs a 'tokens' array");
+  }
+  TokenAuthenticator auth;
+  for (const auto& t : config["tokens"]) {
+    if (!t.is_object() || !t.contains("actor") || !t["actor"].is_object()) return invalid("each token needs an actor");
+    std::string digest;
+    if (t.contains("token") && t["token"].is_string()) digest = codec::sha256_hex(t["token"].get<std::string>());
+    else if (t.contains("token_sha256") && t["token_sha256"].is_string()) digest = t["token_sha256"].get<std::string>();
+    else return invalid("each token needs 'token' or 'token_sha256'");
+    const auto& a = t["actor"];
+    Principal p;
+    p.actor.type = a.value("type", "");
+    p.actor.id = a.value("id", "");
+    if (p.actor.type.empty() || p.actor.id.empty()) return invalid("each actor needs a type and an id");
+    if (a.contains("roles")) {
+      if (!a["roles"].is_array()) return invalid("actor roles must be an array");
+      for (const auto& r : a["roles"]) {
+        if (!r.is_string()) return invalid("actor roles must be strings");
+        p.actor.roles.push_back(r.get<std::string>());
+      }
+    }
+    std::sort(p.actor.roles.begin(), p.actor.roles.end());
+    p.tenant = t.value("tenant", "platform");
+    auth.by_digest_[digest] = std::move(p);
+  }
+  return auth;
+}
+
+domain::Result<Principal> TokenAuthenticator::authenticate(std::string_view authorization) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  auto refuse = [] {
+    return domain::fail(domain::ErrorKind::kUnauthenticated, "unauthenticated", "a valid bearer token is required");
+  };
+  if (authorization.size() <= kBearer.size() ||
+      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
+                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); })) {
+    return refuse();
+  }
+  auto it = by_digest_.find(codec::sha256_hex(authorization.substr(kBearer.size())));
+  if (it == by_digest_.end()) return refuse();
+  return it->second;
+}
+
+}  // namespace ledger::commands

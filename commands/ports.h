@@ -1,0 +1,73 @@
+// Ports the command side needs, implemented in adapters/ (PostgreSQL for
+// real, in-memory for unit tests).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "domain/error.h"
+#include "events/event.h"
+
+namespace ledger::commands {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual events::Instant now() = 0;
+};
+
+// Events for one stream, appended after `expected_version`, all caused by one
+// command. `meta` carries the envelope fields shared by the events (actor,
+// tenant, correlation/causation/command ids, occurred_at); the store assigns
+// positions, stream versions, event ids, recorded_at and hashes.
+// An entry with no events records only the outcome of a command that changed
+// nothing; `position_if_empty` is then the position it reports.
+struct StreamAppend {
+  std::string stream_id;
+  std::int64_t expected_version = 0;
+  events::EventMeta meta;
+  std::vector<events::Event> events;
+  std::int64_t position_if_empty = 0;
+};
+
+// The durable outcome of an accepted command: the idempotency record.
+// A command that changed nothing (already so) has no events; its position is
+// the stream's last position at the time.
+struct CommandOutcome {
+  std::string command_id;
+  std::string stream_id;
+  std::vector<std::string> event_ids;
+  std::int64_t position = 0;        // global position of its last event
+  std::int64_t stream_version = 0;  // stream version after it
+};
+
+// The event store as the single writer sees it.
+//
+// Thread-compatible: one writer thread calls it. Errors: kUnavailable when the
+// database cannot be reached (nothing written), code `not_writer` (also
+// kUnavailable) when another instance holds the writer lock, kAborted
+// `stream_version_conflict` when the database refused an append because the
+// stream moved on.
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
+  // Makes sure this instance holds the writer lock, (re)connecting if need be.
+  // Returns the writer epoch: it changes whenever the lock was (re)acquired,
+  // and state cached under an older epoch must be dropped.
+  virtual domain::Result<std::uint64_t> acquire_writer() = 0;
+
+  virtual domain::Result<std::vector<events::Envelope>> read_stream(const std::string& stream_id) = 0;
+  // Outcome per id, nullopt for an id never accepted.
+  virtual domain::Result<std::vector<std::optional<CommandOutcome>>> find_outcomes(
+      std::span<const std::string> command_ids) = 0;
+  // Appends every entry in order in ONE transaction, each with its command's
+  // outcome record (group commit); all or nothing. Returns one outcome per
+  // entry.
+  virtual domain::Result<std::vector<CommandOutcome>> append(std::span<const StreamAppend> batch) = 0;
+};
+
+}  // namespace ledger::commands

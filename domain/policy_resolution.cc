@@ -1,0 +1,32 @@
+#include "domain/policy_resolution.h"
+
+#include <array>
+
+namespace ledger::domain {
+
+Resolution resolve(const events::PolicyKeyDefined& key, const ScopeChain& chain,
+                   std::span<const ValueCandidate> candidates, events::Instant as_of) {
+  using events::ScopeLevel;
+  const std::array<events::PolicyScope, 5> order = {{
+      {ScopeLevel::kUser, chain.user_id},
+      {ScopeLevel::kProject, chain.project_id},
+      {ScopeLevel::kOrganization, chain.org_id},
+      {ScopeLevel::kPlan, chain.plan},
+      {ScopeLevel::kGlobal, ""},
+  }};
+  for (const auto& scope : order) {
+    if (scope.level != ScopeLevel::kGlobal && scope.id.empty()) continue;
+    const ValueCandidate* best = nullptr;
+    for (const auto& c : candidates) {
+      if (c.scope != scope || c.effective_at > as_of) continue;
+      if (!best || c.effective_at > best->effective_at ||
+          (c.effective_at == best->effective_at && c.position > best->position)) {
+        best = &c;
+      }
+    }
+    if (best) return Resolution{best->value, scope, false, best->effective_at, best->position};
+  }
+  return Resolution{key.default_value, {ScopeLevel::kGlobal, ""}, true, std::nullopt, std::nullopt};
+}
+
+}  // namespace ledger::domain

@@ -1,0 +1,335 @@
+#include "events/codec/json_codec.h"
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <nlohmann/json.hpp>
+
+#include "events/codec/rfc3339.h"
+
+namespace ledger::codec {
+namespace {
+
+using events::PolicyKeyDefined;
+using events::PolicyValueSet;
+
+// Strict field readers: a payload that lacks a field or has the wrong JSON
+// type is rejected with the field's name, never defaulted silently.
+struct Reader {
+  const Json& obj;
+  std::string error;
+
+  const Json* field(const char* name) {
+    if (!error.empty()) return nullptr;
+    auto it = obj.find(name);
+    if (it == obj.end()) {
+      error = std::string("missing field '") + name + "'";
+      return nullptr;
+    }
+    return &*it;
+  }
+  std::string str(const char* name) {
+    const Json* f = field(name);
+    if (f && !f->is_string()) error = std::string("field '") + name + "' must be a string";
+    return error.empty() ? f->get<std::string>() : std::string();
+  }
+  std::int64_t int64(const char* name) {
+    const Json* f = field(name);
+    if (f && !f->is_number_integer()) error = std::string("field '") + name + "' must be an integer";
+    return error.empty() ? f->get<std::int64_t>() : 0;
+  }
+  bool boolean(const char* name) {
+    const Json* f = field(name);
+    if (f && !f->is_boolean()) error = std::string("field '") + name + "' must be a boolean";
+    return error.empty() ? f->get<bool>() : false;
+  }
+  std::optional<std::int64_t> opt_int64(const char* name) {
+    auto it = obj.find(name);
+    if (it == obj.end() || it->is_null()) return std::nullopt;
+    if (!it->is_number_integer()) {
+      error = std::string("field '") + name + "' must be an integer or null";
+      return std::nullopt;
+    }
+    return it->get<std::int64_t>();
+  }
+  events::PolicyValue value(const char* name) {
+    const Json* f = field(name);
+    if (!f) return {};
+    auto v = decode_value(*f);
+    if (!v) {
+      error = std::string("field '") + name + "' must be a bool, integer or string";
+      return {};
+    }
+    return *v;
+  }
+  events::Instant instant(const char* name) {
+    std::string s = str(name);
+    if (!error.empty()) return {};
+    auto t = parse_instant(s);
+    if (!t) error = std::string("field '") + name + "' is not an RFC 3339 instant";
+    return t.value_or(events::Instant{});
+  }
+};
+
+Json encode(const PolicyKeyDefined& e) {
+  Json j = {{"key", e.key},
+            {"value_type", value_type_name(e.value_type)},
+            {"default_value", encode_value(e.default_value)},
+            {"min", e.min ? Json(*e.min) : Json(nullptr)},
+            {"max", e.max ? Json(*e.max) : Json(nullptr)},
+            {"allowed", e.allowed},
+            {"description", e.description}};
+  return j;
+}
+
+Json encode(const PolicyValueSet& e) {
+  return {{"key", e.key},
+          {"scope", {{"level", scope_level_name(e.scope.level)}, {"id", e.scope.id}}},
+          {"before", encode_value(e.before)},
+          {"before_was_default", e.before_was_default},
+          {"after", encode_value(e.after)},
+          {"effective_at", format_instant(e.effective_at)},
+          {"reason", e.reason}};
+}
+
+std::expected<events::Event, std::string> decode_key_defined_v1(const Json& j) {
+  Reader r{j, {}};
+  PolicyKeyDefined e;
+  e.key = r.str("key");
+  auto type = parse_value_type(r.str("value_type"));
+  if (r.error.empty() && !type) r.error = "field 'value_type' is not int, string or bool";
+  e.value_type = type.value_or(events::ValueType::kInt);
+  e.default_value = r.value("default_value");
+  e.min = r.opt_int64("min");
+  e.max = r.opt_int64("max");
+  if (const Json* a = r.field("allowed")) {
+    if (!a->is_array()) {
+      r.error = "field 'allowed' must be an array";
+    } else {
+      for (const auto& x : *a) {
+        if (!x.is_string()) {
+          r.error = "field 'allowed' must hold strings";
+          break;
+        }
+        e.allowed.push_back(x.get<std::string>());
+      }
+    }
+  }
+  e.description = r.str("description");
+  if (!r.error.empty()) return std::unexpected(r.error);
+  return e;
+}
+
+std::expected<events::Event, std::string> decode_value_set_v1(const Json& j) {
+  Reader r{j, {}};
+  PolicyValueSet e;
+  e.key = r.str("key");
+  if (const Json* s = r.field("scope")) {
+    if (!s->is_object()) {
+      r.error = "field 'scope' must be an object";
+    } else {
+      Reader sr{*s, {}};
+      auto level = parse_scope_level(sr.str("level"));
+      e.scope.id = sr.str("id");
+      if (sr.error.empty() && !level) sr.error = "unknown scope level";
+      e.scope.level = level.value_or(events::ScopeLevel::kGlobal);
+      if (!sr.error.empty()) r.error = "scope: " + sr.error;
+    }
+  }
+  e.before = r.value("before");
+  e.before_was_default = r.boolean("before_was_default");
+  e.after = r.value("after");
+  e.effective_at = r.instant("effective_at");
+  e.reason = r.str("reason");
+  if (!r.error.empty()) return std::unexpected(r.error);
+  return e;
+}
+
+Json meta_json(const events::RecordedEvent& r) {
+  const auto& m = r.meta;
+  Json actor = {{"type", m.actor.type}, {"id", m.actor.id}, {"roles", m.actor.roles}};
+  return {{"global_position", m.global_position},
+          {"stream_id", m.stream_id},
+          {"stream_version", m.stream_version},
+          {"event_id", m.event_id},
+          {"event_type", r.event_type},
+          {"schema_version", r.schema_version},
+          {"occurred_at", format_instant(m.occurred_at)},
+          {"recorded_at", format_instant(m.recorded_at)},
+          {"actor", std::move(actor)},
+          {"tenant", m.tenant},
+          {"correlation_id", m.correlation_id},
+          {"causation_id", m.causation_id},
+          {"command_id", m.command_id},
+          {"prev_hash", r.prev_hash}};
+}
+
+}  // namespace
+
+const char* value_type_name(events::ValueType t) {
+  switch (t) {
+    case events::ValueType::kInt: return "int";
+    case events::ValueType::kString: return "string";
+    case events::ValueType::kBool: return "bool";
+  }
+  return "int";
+}
+
+std::optional<events::ValueType> parse_value_type(std::string_view name) {
+  if (name == "int") return events::ValueType::kInt;
+  if (name == "string") return events::ValueType::kString;
+  if (name == "bool") return events::ValueType::kBool;
+  return std::nullopt;
+}
+
+const char* scope_level_name(events::ScopeLevel l) {
+  switch (l) {
+    case events::ScopeLevel::kUser: return "user";
+    case events::ScopeLevel::kProject: return "project";
+    case events::ScopeLevel::kOrganization: return "organization";
+    case events::ScopeLevel::kPlan: return "plan";
+    case events::ScopeLevel::kGlobal: return "global";
+  }
+  return "global";
+}
+
+std::optional<events::ScopeLevel> parse_scope_level(std::string_view name) {
+  if (name == "user") return events::ScopeLevel::kUser;
+  if (name == "project") return events::ScopeLevel::kProject;
+  if (name == "organization") return events::ScopeLevel::kOrganization;
+  if (name == "plan") return events::ScopeLevel::kPlan;
+  if (name == "global") return events::ScopeLevel::kGlobal;
+  return std::nullopt;
+}
+
+Json encode_value(const events::PolicyValue& v) {
+  return std::visit([](const auto& x) { return Json(x); }, v.v);
+}
+
+std::optional<events::PolicyValue> decode_value(const Json& j) {
+  if (j.is_boolean()) return events::PolicyValue{j.get<bool>()};
+  if (j.is_number_integer()) {
+    if (j.is_number_unsigned() && j.get<std::uint64_t>() > std::uint64_t(INT64_MAX)) return std::nullopt;
+    return events::PolicyValue{j.get<std::int64_t>()};
+  }
+  if (j.is_string()) return events::PolicyValue{j.get<std::string>()};
+  return std::nullopt;
+}
+
+Json encode_payload(const events::Event& e) {
+  return std::visit([](const auto& x) { return encode(x); }, e);
+}
+
+std::expected<events::Event, std::string> decode_payload(std::string_view type, int version,
+                                                         const Json& payload) {
+  if (!payload.is_object()) return std::unexpected("payload must be a JSON object");
+  if (type == PolicyKeyDefined::kType && version == 1) return decode_key_defined_v1(payload);
+  if (type == PolicyValueSet::kType && version == 1) return decode_value_set_v1(payload);
+  return std::unexpected("unknown event type or schema version: " + std::string(type) + " v" +
+                         std::to_string(version));
+}
+
+std::string canonical_payload(const Json& payload) { return payload.dump(); }
+
+std::string canonical_form(const events::RecordedEvent& r) {
+  Json j = meta_json(r);
+  j["payload"] = Json::parse(r.payload);
+  return j.dump();
+}
+
+std::string sha256_hex(std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string compute_hash(const events::RecordedEvent& r) { return sha256_hex(canonical_form(r)); }
+
+events::RecordedEvent record(events::EventMeta meta, const events::Event& event, std::string prev_hash) {
+  events::RecordedEvent r;
+  r.meta = std::move(meta);
+  r.event_type = events::type_name(event);
+  r.schema_version = events::schema_version(event);
+  r.payload = canonical_payload(encode_payload(event));
+  r.prev_hash = std::move(prev_hash);
+  r.hash = compute_hash(r);
+  return r;
+}
+
+std::expected<events::Envelope, std::string> decode(const events::RecordedEvent& r) {
+  Json payload = Json::parse(r.payload, nullptr, /*allow_exceptions=*/false);
+  if (payload.is_discarded()) return std::unexpected("payload is not valid JSON");
+  auto ev = decode_payload(r.event_type, r.schema_version, payload);
+  if (!ev) return std::unexpected(ev.error());
+  return events::Envelope{r.meta, std::move(*ev)};
+}
+
+Json to_json(const events::RecordedEvent& r) {
+  Json j = meta_json(r);
+  j["payload"] = Json::parse(r.payload);
+  j["hash"] = r.hash;
+  return j;
+}
+
+std::string to_json_text(const events::RecordedEvent& r) { return to_json(r).dump(); }
+
+std::expected<events::RecordedEvent, std::string> recorded_from_json(const Json& j) {
+  if (!j.is_object()) return std::unexpected("envelope must be a JSON object");
+  Reader rd{j, {}};
+  events::RecordedEvent r;
+  r.meta.global_position = rd.int64("global_position");
+  r.meta.stream_id = rd.str("stream_id");
+  r.meta.stream_version = rd.int64("stream_version");
+  r.meta.event_id = rd.str("event_id");
+  r.event_type = rd.str("event_type");
+  r.schema_version = static_cast<int>(rd.int64("schema_version"));
+  r.meta.occurred_at = rd.instant("occurred_at");
+  r.meta.recorded_at = rd.instant("recorded_at");
+  if (const Json* a = rd.field("actor")) {
+    Reader ar{*a, {}};
+    if (!a->is_object()) {
+      rd.error = "field 'actor' must be an object";
+    } else {
+      r.meta.actor.type = ar.str("type");
+      r.meta.actor.id = ar.str("id");
+      const Json* roles = ar.field("roles");
+      if (roles && roles->is_array()) {
+        for (const auto& x : *roles) {
+          if (x.is_string()) r.meta.actor.roles.push_back(x.get<std::string>());
+          else ar.error = "actor roles must be strings";
+        }
+      } else if (ar.error.empty()) {
+        ar.error = "actor roles must be an array";
+      }
+      if (!ar.error.empty()) rd.error = "actor: " + ar.error;
+    }
+  }
+  r.meta.tenant = rd.str("tenant");
+  r.meta.correlation_id = rd.str("correlation_id");
+  r.meta.causation_id = rd.str("causation_id");
+  r.meta.command_id = rd.str("command_id");
+  if (const Json* p = rd.field("payload")) {
+    if (p->is_object()) r.payload = canonical_payload(*p);
+    else rd.error = "field 'payload' must be an object";
+  }
+  r.prev_hash = rd.str("prev_hash");
+  r.hash = rd.str("hash");
+  if (!rd.error.empty()) return std::unexpected(rd.error);
+  return r;
+}
+
+std::expected<events::RecordedEvent, std::string> recorded_from_text(std::string_view text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::unexpected("not valid JSON");
+  return recorded_from_json(j);
+}
+
+}  // namespace ledger::codec

@@ -1,0 +1,60 @@
+// Versioned JSON codecs for events, the canonical form and the hash chain.
+//
+// Writing:  RecordedEvent r = codec::record(meta, event, prev_hash);
+//           // r.payload is canonical JSON, r.hash seals r and prev_hash.
+// Reading:  auto env = codec::decode(r);   // upcasts old schema versions
+// Checking: codec::compute_hash(r) == r.hash
+//
+// The canonical form of a recorded event is the JSON object of every envelope
+// field except `hash`, keys sorted bytewise, no insignificant whitespace,
+// integers as integers, instants as RFC 3339 UTC with six fractional digits.
+// It depends on field values only, never on the order keys arrived in.
+#pragma once
+
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "events/event.h"
+
+namespace ledger::codec {
+
+using Json = nlohmann::json;
+
+const char* value_type_name(events::ValueType t);
+std::optional<events::ValueType> parse_value_type(std::string_view name);
+const char* scope_level_name(events::ScopeLevel l);
+std::optional<events::ScopeLevel> parse_scope_level(std::string_view name);
+
+Json encode_value(const events::PolicyValue& v);
+// A JSON bool, integer (64-bit signed) or string; anything else is nullopt.
+std::optional<events::PolicyValue> decode_value(const Json& j);
+
+Json encode_payload(const events::Event& e);
+// Decodes a payload of any known (type, version) and upcasts it to the
+// current version. Unknown types or versions and malformed payloads are
+// errors (the message says which field).
+std::expected<events::Event, std::string> decode_payload(std::string_view type, int version,
+                                                         const Json& payload);
+
+// Seals `event` into the chain after `prev_hash`.
+events::RecordedEvent record(events::EventMeta meta, const events::Event& event, std::string prev_hash);
+std::expected<events::Envelope, std::string> decode(const events::RecordedEvent& r);
+
+// Re-serialises any JSON payload canonically (used when a payload comes back
+// from a store that reformats JSON, e.g. PostgreSQL jsonb).
+std::string canonical_payload(const Json& payload);
+std::string canonical_form(const events::RecordedEvent& r);
+std::string compute_hash(const events::RecordedEvent& r);
+std::string sha256_hex(std::string_view data);
+
+// The envelope as one JSON object (what goes on Kafka and into exports).
+Json to_json(const events::RecordedEvent& r);
+std::string to_json_text(const events::RecordedEvent& r);
+std::expected<events::RecordedEvent, std::string> recorded_from_json(const Json& j);
+std::expected<events::RecordedEvent, std::string> recorded_from_text(std::string_view text);
+
+}  // namespace ledger::codec

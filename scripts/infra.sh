@@ -1,0 +1,483 @@
+#!/usr/bin/env bash
+# Local PostgreSQL + Apache Kafka (KRaft, single node) for Policy Ledger.
+# No Docker: PostgreSQL from Debian, Kafka jars from Maven Central.
+#
+# Usage: scripts/infra.sh <command>
+#   up            install deps (unless LEDGER_SKIP_DEPS=1), start PostgreSQL + Kafka (idempotent)
+#   down          stop both (idempotent)
+#   status        print the state of both; exit 0 if both up, 3 otherwise
+#   env           print `export` lines: eval "$(scripts/infra.sh env)"
+#   pg-start | pg-stop         start/stop only PostgreSQL of the profile
+#   kafka-start | kafka-stop   start/stop only Kafka of the profile
+#   clean         down, then delete the profile's state (databases, topics, logs)
+#
+# Environment:
+#   LEDGER_PROFILE   dev (default) | test   (test: PostgreSQL without fsync)
+#   LEDGER_PG_PORT, LEDGER_KAFKA_PORT, LEDGER_KAFKA_CONTROLLER_PORT   port overrides
+#   LEDGER_KAFKA_VERSION   default 4.1.1 (3.9.x is supported as a fallback)
+#   LEDGER_SKIP_DEPS=1     `up` does not run scripts/deps.sh
+#   LEDGER_PG_BIN          PostgreSQL bin dir (default /usr/lib/postgresql/15/bin)
+#
+# State lives in $REPO/.local/<profile>/ ; downloaded jars in $REPO/.local/cache/.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO="$(cd "$SCRIPT_DIR/.." && pwd -P)"
+
+PROFILE="${LEDGER_PROFILE:-dev}"
+case "$PROFILE" in
+  dev)  def_pg=54329; def_kafka=19092; def_ctrl=19093 ;;
+  test) def_pg=54339; def_kafka=19192; def_ctrl=19193 ;;
+  *) echo "[infra] LEDGER_PROFILE must be 'dev' or 'test', got '$PROFILE'" >&2; exit 2 ;;
+esac
+PG_PORT="${LEDGER_PG_PORT:-$def_pg}"
+KAFKA_PORT="${LEDGER_KAFKA_PORT:-$def_kafka}"
+KAFKA_CTRL_PORT="${LEDGER_KAFKA_CONTROLLER_PORT:-$def_ctrl}"
+PG_DB=ledger
+PG_SUPERUSER=postgres
+
+LOCAL_DIR="$REPO/.local"
+STATE="$LOCAL_DIR/$PROFILE"
+CACHE="$LOCAL_DIR/cache"
+
+KAFKA_VERSION="${LEDGER_KAFKA_VERSION:-4.1.1}"
+LOG4J_VERSION=2.24.3
+KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
+KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+KAFKA_DIR="$STATE/kafka"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_LOGS="$KAFKA_DIR/logs"
+KAFKA_CONF_DIR="$KAFKA_DIR/config"
+KAFKA_CONF="$KAFKA_CONF_DIR/server.properties"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_OUT="$KAFKA_LOGS/kafka.out"
+KAFKA_START_TIMEOUT=90
+KAFKA_STOP_TIMEOUT=60
+
+PG_BIN="${LEDGER_PG_BIN:-/usr/lib/postgresql/15/bin}"
+if [ ! -x "$PG_BIN/pg_ctl" ]; then
+  alt="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+  [ -n "$alt" ] && PG_BIN="$alt"
+fi
+PG_LINK="$STATE/pg"          # real dir, or a symlink to a place the postgres user can write
+PG_START_TIMEOUT=60
+
+REPO_HASH="$(printf '%s' "$REPO" | sha256sum | cut -c1-12)"
+FALLBACK_BASE="/var/tmp/policy-ledger/$REPO_HASH"
+
+log() { echo "[infra] $*" >&2; }
+die() { echo "[infra] ERROR: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+IS_ROOT=0; [ "$(id -u)" -eq 0 ] && IS_ROOT=1
+
+# Run a command as the PostgreSQL OS user (postgres when we are root, else ourselves).
+as_pg() {
+  if [ "$IS_ROOT" -eq 1 ]; then (cd / && runuser -u postgres -- "$@"); else (cd / && "$@"); fi
+}
+
+pid_alive() {  # running and not a zombie
+  local pid="$1" st
+  [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 1
+  st="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+with_lock() {  # with_lock <file> <cmd...>: serialise against other infra.sh runs
+  local f="$1"; shift
+  mkdir -p "$(dirname "$f")"
+  (
+    flock -w 600 9 || die "could not lock $f"
+    "$@"
+  ) 9>"$f"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+# Resolve (and on first use create) the PostgreSQL folder of this profile.
+# Prefers $STATE/pg; when the postgres user cannot reach or write it (e.g. repo
+# under a private home), uses $FALLBACK_BASE/<profile>/pg and symlinks it.
+pg_prepare_dir() {
+  mkdir -p "$STATE"
+  chmod a+rx "$LOCAL_DIR" "$STATE" 2>/dev/null || true
+  if [ -L "$PG_LINK" ]; then
+    mkdir -p "$(readlink "$PG_LINK")"
+  elif [ ! -d "$PG_LINK" ]; then
+    mkdir -p "$PG_LINK"
+    if [ "$IS_ROOT" -eq 1 ]; then
+      chown postgres:postgres "$PG_LINK"
+      if ! runuser -u postgres -- test -w "$PG_LINK" -a -x "$PG_LINK" 2>/dev/null; then
+        rmdir "$PG_LINK"
+        local alt="$FALLBACK_BASE/$PROFILE/pg"
+        log "postgres user cannot write $PG_LINK; using $alt (symlinked)"
+        mkdir -p "$alt"
+        chmod 755 /var/tmp/policy-ledger "$FALLBACK_BASE" "$FALLBACK_BASE/$PROFILE"
+        ln -s "$alt" "$PG_LINK"
+      fi
+    fi
+  fi
+  PG_DIR="$(cd "$PG_LINK" && pwd -P)"
+  PG_DATA="$PG_DIR/data"
+  PG_LOG="$PG_DIR/postgres.log"
+  PG_SOCK="$PG_DIR/run"
+  # Unix socket paths are limited to 107 bytes.
+  if [ "$(printf '%s' "$PG_SOCK/.s.PGSQL.$PG_PORT.lock" | wc -c)" -gt 100 ]; then
+    PG_SOCK="$FALLBACK_BASE/$PROFILE/pgsock"
+  fi
+  mkdir -p "$PG_SOCK"
+  [ "$IS_ROOT" -eq 1 ] && chown postgres:postgres "$PG_DIR" "$PG_SOCK"
+  return 0
+}
+
+pg_resolve_dir() {  # read-only variant: no creation
+  PG_DIR=""; PG_DATA=""; PG_LOG=""
+  [ -e "$PG_LINK" ] || return 1
+  PG_DIR="$(cd "$PG_LINK" && pwd -P)"
+  PG_DATA="$PG_DIR/data"
+  PG_LOG="$PG_DIR/postgres.log"
+}
+
+pg_running() { [ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+pg_ready()   { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres -t 2 >/dev/null 2>&1; }
+
+pg_write_conf() {
+  local f="$PG_DATA/ledger.conf"
+  {
+    echo "# Written by scripts/infra.sh on every start (profile $PROFILE). Do not edit."
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $PG_PORT"
+    echo "unix_socket_directories = '$PG_SOCK'"
+    echo "max_connections = 200"
+    echo "log_line_prefix = '%m [%p] %q%u@%d '"
+    echo "log_timezone = 'UTC'"
+    echo "timezone = 'UTC'"
+    if [ "$PROFILE" = test ]; then
+      echo "# test profile: speed over durability"
+      echo "fsync = off"
+      echo "synchronous_commit = off"
+      echo "full_page_writes = off"
+    else
+      echo "fsync = on"
+      echo "synchronous_commit = on"
+      echo "full_page_writes = on"
+    fi
+  } >"$f"
+  [ "$IS_ROOT" -eq 1 ] && chown postgres:postgres "$f"
+  grep -q "^include_if_exists = 'ledger.conf'" "$PG_DATA/postgresql.conf" ||
+    echo "include_if_exists = 'ledger.conf'" >>"$PG_DATA/postgresql.conf"
+}
+
+pg_start() {
+  [ -x "$PG_BIN/pg_ctl" ] || die "PostgreSQL binaries not found in $PG_BIN (run scripts/deps.sh)"
+  pg_prepare_dir
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    log "PostgreSQL: initdb $PG_DATA"
+    local extra=()
+    [ "$PROFILE" = test ] && extra+=(--no-sync)
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U "$PG_SUPERUSER" -E UTF8 --locale=C \
+      "${extra[@]}" >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+  fi
+  if pg_running; then
+    if pg_ready; then
+      log "PostgreSQL ($PROFILE) already running on 127.0.0.1:$PG_PORT"
+      pg_ensure_db
+      return 0
+    fi
+    log "PostgreSQL ($PROFILE) running but not answering on port $PG_PORT yet; waiting"
+  else
+    pg_write_conf
+    [ "$IS_ROOT" -eq 1 ] && { touch "$PG_LOG"; chown postgres:postgres "$PG_LOG"; }
+    log "PostgreSQL ($PROFILE): starting on 127.0.0.1:$PG_PORT"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -W start >/dev/null 9>&-  # don't leak the lock fd
+  fi
+  local t0 deadline; t0="$(now)"; deadline=$((SECONDS + PG_START_TIMEOUT))
+  until pg_ready; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail -n 30 "$PG_LOG" >&2 || true
+      die "PostgreSQL did not become ready within ${PG_START_TIMEOUT}s (log: $PG_LOG)"
+    fi
+    if ! pg_running && [ "$(elapsed "$t0" | cut -d. -f1)" -ge 2 ]; then
+      tail -n 30 "$PG_LOG" >&2 || true
+      die "PostgreSQL exited during start-up (log: $PG_LOG)"
+    fi
+    sleep 0.1
+  done
+  log "PostgreSQL ($PROFILE) ready in $(elapsed "$t0")s"
+  pg_ensure_db
+}
+
+pg_ensure_db() {
+  local exists
+  exists="$("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")"
+  if [ "$exists" != 1 ]; then
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" "$PG_DB"
+    log "PostgreSQL: created database $PG_DB"
+  fi
+}
+
+pg_stop() {
+  pg_resolve_dir || { log "PostgreSQL ($PROFILE): not initialised"; return 0; }
+  if ! pg_running; then
+    log "PostgreSQL ($PROFILE): not running"
+    return 0
+  fi
+  local t0; t0="$(now)"
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" stop -m fast -w -t 60 >/dev/null ||
+    die "pg_ctl stop failed (log: $PG_LOG)"
+  log "PostgreSQL ($PROFILE): stopped in $(elapsed "$t0")s"
+}
+
+pg_status() {
+  pg_resolve_dir || true
+  if pg_running; then
+    local pid; pid="$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || echo '?')"
+    if pg_ready; then
+      echo "[infra] postgresql ($PROFILE): UP    pid $pid, 127.0.0.1:$PG_PORT, data $PG_DATA"
+      return 0
+    fi
+    echo "[infra] postgresql ($PROFILE): STARTED but not answering on 127.0.0.1:$PG_PORT (pid $pid)"
+    return 1
+  fi
+  echo "[infra] postgresql ($PROFILE): DOWN  (port $PG_PORT${PG_DATA:+, data $PG_DATA})"
+  return 1
+}
+
+# --------------------------------------------------------------------- Kafka
+
+kafka_is_legacy() { [ "${KAFKA_VERSION%%.*}" -lt 4 ]; }
+
+kafka_fetch_libs() {
+  local marker="$KAFKA_LIBS/.complete" want
+  want="kafka=$KAFKA_VERSION pom=$(sha256sum "$KAFKA_POM" | cut -c1-16)"
+  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ]; then return 0; fi
+  command -v mvn >/dev/null || die "mvn not found (run scripts/deps.sh)"
+  log "Kafka: fetching kafka_2.13 + kafka-tools $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
+  local t0 tmp; t0="$(now)"; tmp="$KAFKA_HOME/libs.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp" "$CACHE/m2"
+  local mvn_args=(-B -q -f "$KAFKA_POM" -Dmaven.repo.local="$CACHE/m2"
+    -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$LOG4J_VERSION"
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp")
+  kafka_is_legacy && mvn_args+=(-Dkafka.legacy.logging=true)
+  if ! mvn "${mvn_args[@]}" </dev/null >"$KAFKA_HOME/mvn.log" 2>&1; then
+    tail -n 40 "$KAFKA_HOME/mvn.log" >&2
+    rm -rf "$tmp"
+    die "mvn copy-dependencies failed (log: $KAFKA_HOME/mvn.log)"
+  fi
+  [ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ] && [ -f "$tmp/kafka-tools-$KAFKA_VERSION.jar" ] ||
+    die "kafka jars missing after mvn run (see $KAFKA_HOME/mvn.log)"
+  echo "$want" >"$tmp/.complete"
+  rm -rf "$KAFKA_LIBS"; mv "$tmp" "$KAFKA_LIBS"
+  log "Kafka: $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars ready in $(elapsed "$t0")s"
+}
+
+kafka_write_conf() {
+  mkdir -p "$KAFKA_CONF_DIR" "$KAFKA_DATA" "$KAFKA_LOGS"
+  cat >"$KAFKA_CONF" <<EOF
+# Written by scripts/infra.sh on every start (profile $PROFILE). Do not edit.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CTRL_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CTRL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$KAFKA_DATA
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+}
+
+kafka_java_opts() {
+  KAFKA_JAVA=(java)
+  [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ] && KAFKA_JAVA=("$JAVA_HOME/bin/java")
+  KAFKA_JAVA+=(-Xms256m -Xmx512m -XX:+UseSerialGC -Djava.awt.headless=true
+    -Dkafka.logs.dir="$KAFKA_LOGS")
+  if kafka_is_legacy; then
+    KAFKA_JAVA+=(-Dlog4j.configuration="file:$SCRIPT_DIR/kafka/log4j.properties")
+  else
+    KAFKA_JAVA+=(-Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.properties")
+  fi
+  KAFKA_JAVA+=(-cp "$KAFKA_LIBS/*")
+}
+
+kafka_format() {
+  [ -f "$KAFKA_DATA/meta.properties" ] && return 0
+  kafka_java_opts
+  local id
+  if [ -s "$KAFKA_DIR/cluster.id" ]; then id="$(cat "$KAFKA_DIR/cluster.id")"; else
+    id="$("${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+    [ -n "$id" ] || die "StorageTool random-uuid failed"
+    echo "$id" >"$KAFKA_DIR/cluster.id"
+  fi
+  log "Kafka: formatting $KAFKA_DATA (cluster id $id)"
+  "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_CONF" \
+    </dev/null >"$KAFKA_LOGS/format.log" 2>&1 || { cat "$KAFKA_LOGS/format.log" >&2; die "kafka storage format failed"; }
+}
+
+kafka_pid() { [ -f "$KAFKA_PID" ] && cat "$KAFKA_PID" 2>/dev/null || true; }
+
+kafka_running() {  # pid alive and really our broker (guards against pid reuse)
+  local pid; pid="$(kafka_pid)"
+  pid_alive "$pid" || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $KAFKA_CONF"
+}
+
+kafka_ready() {
+  command -v kcat >/dev/null || die "kcat not found (run scripts/deps.sh)"
+  local md
+  md="$(timeout 10 kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 2 2>/dev/null)" || return 1
+  [[ "$md" == *"broker 1 at 127.0.0.1:$KAFKA_PORT"* ]]
+}
+
+KAFKA_LAUNCHED_AT=""
+kafka_launch() {  # start without waiting; kafka_wait finishes the job
+  KAFKA_LAUNCHED_AT=""
+  if kafka_running; then
+    return 0
+  fi
+  with_lock "$CACHE/.fetch.lock" kafka_fetch_libs
+  mkdir -p "$KAFKA_DIR"
+  kafka_write_conf
+  kafka_format
+  kafka_java_opts
+  log "Kafka ($PROFILE): starting $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CTRL_PORT)"
+  KAFKA_LAUNCHED_AT="$(now)"
+  rm -f "$KAFKA_PID"
+  # setsid: own session, so it survives the caller's process group; the inner
+  # shell records its own pid, then execs java (same pid).
+  setsid bash -c 'echo $$ >"$0"; exec nohup "$@"' "$KAFKA_PID" \
+    "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_CONF" </dev/null >>"$KAFKA_OUT" 2>&1 9>&- &
+  local i
+  for i in $(seq 1 50); do [ -s "$KAFKA_PID" ] && break; sleep 0.05; done
+  [ -s "$KAFKA_PID" ] || die "Kafka launcher did not write its pid file"
+}
+
+kafka_wait() {
+  local t0="${KAFKA_LAUNCHED_AT:-$(now)}" deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+  until kafka_ready; do
+    if ! kafka_running; then
+      tail -n 40 "$KAFKA_OUT" >&2 || true
+      die "Kafka exited during start-up (logs: $KAFKA_OUT, $KAFKA_LOGS/server.log)"
+    fi
+    [ "$SECONDS" -lt "$deadline" ] ||
+      die "Kafka did not answer on 127.0.0.1:$KAFKA_PORT within ${KAFKA_START_TIMEOUT}s (log: $KAFKA_LOGS/server.log)"
+    sleep 0.25
+  done
+  if [ -n "$KAFKA_LAUNCHED_AT" ]; then
+    log "Kafka ($PROFILE) ready in $(elapsed "$t0")s (pid $(kafka_pid))"
+  else
+    log "Kafka ($PROFILE) already running on 127.0.0.1:$KAFKA_PORT (pid $(kafka_pid))"
+  fi
+}
+
+kafka_start() { kafka_launch; kafka_wait; }
+
+kafka_stop() {
+  local pid; pid="$(kafka_pid)"
+  if ! kafka_running; then
+    rm -f "$KAFKA_PID"
+    log "Kafka ($PROFILE): not running"
+    return 0
+  fi
+  local t0 deadline; t0="$(now)"; deadline=$((SECONDS + KAFKA_STOP_TIMEOUT))
+  kill -TERM "$pid" 2>/dev/null || true
+  while pid_alive "$pid"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "Kafka ($PROFILE): no exit after ${KAFKA_STOP_TIMEOUT}s, sending SIGKILL to $pid"
+      kill -KILL "$pid" 2>/dev/null || true
+      deadline=$((SECONDS + 10))
+      while pid_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+      pid_alive "$pid" && die "Kafka pid $pid survived SIGKILL"
+      break
+    fi
+    sleep 0.1
+  done
+  rm -f "$KAFKA_PID"
+  log "Kafka ($PROFILE): stopped in $(elapsed "$t0")s"
+}
+
+kafka_status() {
+  if kafka_running; then
+    if kafka_ready; then
+      echo "[infra] kafka      ($PROFILE): UP    pid $(kafka_pid), 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CTRL_PORT), $KAFKA_VERSION"
+      return 0
+    fi
+    echo "[infra] kafka      ($PROFILE): STARTED but not answering on 127.0.0.1:$KAFKA_PORT (pid $(kafka_pid))"
+    return 1
+  fi
+  echo "[infra] kafka      ($PROFILE): DOWN  (port $KAFKA_PORT)"
+  return 1
+}
+
+# ------------------------------------------------------------------ commands
+
+cmd_up() {
+  if [ "${LEDGER_SKIP_DEPS:-0}" != 1 ]; then "$SCRIPT_DIR/deps.sh"; fi
+  local t0; t0="$(now)"
+  kafka_launch          # Kafka boots (seconds) while PostgreSQL starts
+  pg_start
+  kafka_wait
+  log "profile $PROFILE up in $(elapsed "$t0")s: PostgreSQL 127.0.0.1:$PG_PORT, Kafka 127.0.0.1:$KAFKA_PORT"
+}
+
+cmd_down() { kafka_stop; pg_stop; }
+
+cmd_status() {
+  local rc=0
+  pg_status || rc=3
+  kafka_status || rc=3
+  return "$rc"
+}
+
+cmd_env() {
+  local url="postgresql://$PG_SUPERUSER@127.0.0.1:$PG_PORT/$PG_DB"
+  printf 'export LEDGER_PROFILE=%q\n' "$PROFILE"
+  printf 'export LEDGER_PG_URL=%q\n' "$url"
+  printf 'export LEDGER_PG_ADMIN_URL=%q\n' "$url"
+  printf 'export LEDGER_KAFKA_BROKERS=%q\n' "127.0.0.1:$KAFKA_PORT"
+  printf 'export LEDGER_KAFKA_LIBS=%q\n' "$KAFKA_LIBS"
+}
+
+cmd_clean() {
+  cmd_down
+  local target=""
+  [ -L "$PG_LINK" ] && target="$(readlink "$PG_LINK")"
+  rm -rf "$STATE"
+  [ -n "$target" ] && rm -rf "$target"
+  rm -rf "$FALLBACK_BASE/$PROFILE"
+  log "profile $PROFILE: state removed"
+}
+
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+
+main() {
+  local cmd="${1:-}"
+  case "$cmd" in
+    up)          with_lock "$LOCAL_DIR/.lock-$PROFILE" cmd_up ;;
+    down)        with_lock "$LOCAL_DIR/.lock-$PROFILE" cmd_down ;;
+    status)      cmd_status ;;
+    env)         cmd_env ;;
+    pg-start)    with_lock "$LOCAL_DIR/.lock-$PROFILE" pg_start ;;
+    pg-stop)     with_lock "$LOCAL_DIR/.lock-$PROFILE" pg_stop ;;
+    kafka-start) with_lock "$LOCAL_DIR/.lock-$PROFILE" kafka_start ;;
+    kafka-stop)  with_lock "$LOCAL_DIR/.lock-$PROFILE" kafka_stop ;;
+    clean)       with_lock "$LOCAL_DIR/.lock-$PROFILE" cmd_clean ;;
+    -h|--help|help) usage ;;
+    *) usage; exit 2 ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,57 @@
+// The command side's edges: HTTP routes and the `ledger.commands` consumer.
+//
+// HTTP (every request needs `Authorization: Bearer <token>`):
+//   POST /api/v1/admin/policy-values   seed 000's body -> policy_value.set
+//   POST /api/v1/admin/policy-keys     a key definition -> policy_key.define
+//   POST /v1/commands/{type}           any command type
+// The command id comes from the body's `command_id`, else the
+// `Idempotency-Key` header, else a fresh UUID (no retry safety then).
+// Accepted: 200 {status:"accepted", command_id, event_ids, position,
+// stream_version, duplicate}. Rejected: 4xx {code, message, evidence}.
+//
+// Kafka: JSON records on `ledger.commands` with `type` (default
+// policy_value.set) and `command_id`, and the bearer token in the record
+// header `authorization`. Every outcome goes to `ledger.command-results`
+// keyed by command_id. Offsets are committed only after the outcomes are
+// delivered; commands that met an unavailable dependency are not answered
+// and are read again (their command ids make that safe).
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "adapters/http/http_types.h"
+#include "commands/command_service.h"
+#include "commands/identity.h"
+
+namespace ledger::services {
+
+class CommandApi {
+ public:
+  CommandApi(commands::CommandService& service, const commands::TokenAuthenticator& auth)
+      : service_(service), auth_(auth) {}
+
+  adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req);
+
+ private:
+  commands::CommandService& service_;
+  const commands::TokenAuthenticator& auth_;
+};
+
+// JSON of an outcome, shared by HTTP answers and command-results records.
+std::string accepted_json(const commands::Accepted& a);
+std::string rejected_json(const std::string& command_id, const domain::Error& e);
+
+struct KafkaCommandOptions {
+  std::string brokers;
+  std::string commands_topic;
+  std::string results_topic;
+  std::string group_id = "ledger-command-service";
+};
+
+// Runs until `stop` is set. Consumes only while this instance is the writer,
+// so a standby never answers commands it cannot apply.
+void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandService& service,
+                        const commands::TokenAuthenticator& auth, const std::atomic<bool>& stop);
+
+}  // namespace ledger::services

@@ -1,0 +1,27 @@
+#include "services/components/http_json.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace ledger::services {
+
+adapters::http::HttpResponse error_response(const domain::Error& e, const std::string& correlation_id) {
+  nlohmann::json body = {{"code", e.code}, {"message", e.message}};
+  const bool internal = e.kind == domain::ErrorKind::kInternal || e.kind == domain::ErrorKind::kUnavailable;
+  if (!e.evidence.empty()) {
+    nlohmann::json ev = nlohmann::json::object();
+    for (const auto& [k, v] : e.evidence) ev[k] = v;
+    if (internal) spdlog::warn("request failed: code={} evidence={}", e.code, ev.dump());
+    else body["evidence"] = std::move(ev);
+  }
+  if (!correlation_id.empty()) body["correlation_id"] = correlation_id;
+  auto r = adapters::http::HttpResponse::json(domain::http_status(e.kind), body.dump());
+  if (e.kind == domain::ErrorKind::kUnavailable) r.headers.emplace_back("retry-after", "1");
+  return r;
+}
+
+adapters::http::HttpResponse json_response(int status, const std::string& body) {
+  return adapters::http::HttpResponse::json(status, body);
+}
+
+}  // namespace ledger::services

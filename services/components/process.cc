@@ -1,0 +1,62 @@
+#include "services/components/process.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <fstream>
+#include <pthread.h>
+
+#include "adapters/kafka/kafka.h"
+
+namespace ledger::services {
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void wait_for_shutdown() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("shutting down on signal {}", sig);
+}
+
+domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_unreadable", "cannot read " + path);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_malformed", path + " is not JSON");
+  return commands::TokenAuthenticator::from_json(j);
+}
+
+domain::Result<void> ensure_ledger_topics(const Settings& s) {
+  using adapters::kafka::TopicSpec;
+  return adapters::kafka::ensure_topics(
+      s.kafka_brokers,
+      {TopicSpec{s.events_topic, 1, {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {"cleanup.policy", "delete"}}},
+       TopicSpec{s.commands_topic, 3, {}},
+       TopicSpec{s.results_topic, 3, {}}},
+      std::chrono::seconds(30));
+}
+
+adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready) {
+  return [inner = std::move(inner), ready = std::move(ready)](const adapters::http::HttpRequest& req) {
+    if (req.path == "/healthz") return adapters::http::HttpResponse::json(200, R"({"status":"ok"})");
+    if (req.path == "/readyz") {
+      const std::string reason = ready();
+      if (reason.empty()) return adapters::http::HttpResponse::json(200, R"({"status":"ready"})");
+      return adapters::http::HttpResponse::json(503, nlohmann::json{{"status", "not_ready"}, {"reason", reason}}.dump());
+    }
+    return inner(req);
+  };
+}
+
+}  // namespace ledger::services

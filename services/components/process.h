@@ -1,0 +1,34 @@
+// Process plumbing shared by the mains: shutdown signals, token files,
+// standard topic specs and the /healthz and /readyz routes.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "adapters/http/http_types.h"
+#include "commands/identity.h"
+#include "domain/error.h"
+#include "services/components/settings.h"
+
+namespace ledger::services {
+
+// Blocks SIGINT/SIGTERM in the calling thread (call first in main, before
+// starting threads, so every thread inherits the mask), then
+// wait_for_shutdown() waits for one.
+void block_shutdown_signals();
+void wait_for_shutdown();
+
+domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path);
+
+// Creates the ledger's topics if missing: `ledger.events` with one partition
+// (global order) and retention that never deletes history; commands and
+// results with a few partitions.
+domain::Result<void> ensure_ledger_topics(const Settings& s);
+
+// Wraps a route handler with /healthz (always 200 while the process serves)
+// and /readyz (200 when `ready` returns an empty string, else 503 with the
+// reason).
+adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready);
+
+}  // namespace ledger::services

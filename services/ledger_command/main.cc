@@ -1,0 +1,75 @@
+// ledger-command: the command service (HTTP and `ledger.commands` in, events
+// out). Several instances may run: one holds the writer lock, the others
+// stand by (readyz 503, commands refused with 503 `not_writer`) and take over
+// when it dies.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <thread>
+
+#include "adapters/http/server.h"
+#include "adapters/postgres/event_store.h"
+#include "adapters/system/clock.h"
+#include "commands/command_service.h"
+#include "services/components/command_api.h"
+#include "services/components/process.h"
+
+int main(int argc, char** argv) {
+  using namespace ledger;
+  services::block_shutdown_signals();
+  CLI::App app{"Policy Ledger command service"};
+  services::Settings settings;
+  services::add_common_flags(app, settings);
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8081;
+  int threads = 16;
+  std::size_t max_batch = 256;
+  bool kafka_commands = true;
+  app.add_option("--http-address", address, "listen address")->envname("LEDGER_COMMAND_ADDRESS")->capture_default_str();
+  app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_COMMAND_PORT")->capture_default_str();
+  app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_COMMAND_THREADS")->capture_default_str();
+  app.add_option("--max-batch", max_batch, "commands per group commit")->envname("LEDGER_MAX_BATCH")->capture_default_str();
+  app.add_option("--kafka-commands", kafka_commands, "consume ledger.commands")->envname("LEDGER_KAFKA_COMMANDS")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  services::setup_logging("ledger-command", settings.log_level);
+
+  auto auth = services::load_tokens(settings.tokens_file);
+  if (!auth) {
+    spdlog::critical("{}", auth.error().message);
+    return 2;
+  }
+  adapters::system::SystemClock clock;
+  adapters::postgres::PgEventStore store(settings.pg_url, clock);
+  commands::CommandService service(store, clock, {.max_batch = max_batch});
+  service.start();
+
+  services::CommandApi api(service, *auth);
+  adapters::http::HttpServer server(
+      {.address = address, .port = port, .threads = threads},
+      services::with_health([&](const auto& req) { return api.handle(req); },
+                            [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }));
+  if (auto ok = server.start(); !ok) {
+    spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
+    return 1;
+  }
+  // The port line is read by scripts and tests that start with port 0.
+  spdlog::info("listening on http://{}:{}", address, server.port());
+
+  std::atomic<bool> stop{false};
+  std::thread kafka_thread;
+  if (kafka_commands) {
+    if (auto ok = services::ensure_ledger_topics(settings); !ok) spdlog::warn("topics not ensured: {}", ok.error().message);
+    kafka_thread = std::thread([&] {
+      services::run_kafka_commands({.brokers = settings.kafka_brokers,
+                                    .commands_topic = settings.commands_topic,
+                                    .results_topic = settings.results_topic},
+                                   service, *auth, stop);
+    });
+  }
+  services::wait_for_shutdown();
+  stop = true;
+  server.stop();
+  if (kafka_thread.joinable()) kafka_thread.join();
+  service.stop();
+  return 0;
+}

@@ -1,0 +1,79 @@
+// ledger-query: answers policy-value queries from the read model.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <mutex>
+
+#include "adapters/http/server.h"
+#include "adapters/kafka/kafka.h"
+#include "adapters/postgres/event_store.h"
+#include "adapters/postgres/read_model_store.h"
+#include "adapters/system/clock.h"
+#include "services/components/process.h"
+#include "services/components/query_api.h"
+
+int main(int argc, char** argv) {
+  using namespace ledger;
+  services::block_shutdown_signals();
+  CLI::App app{"Policy Ledger query service"};
+  services::Settings settings;
+  services::add_common_flags(app, settings);
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8082;
+  int threads = 16;
+  std::int64_t ready_lag = 1000;
+  app.add_option("--http-address", address, "listen address")->envname("LEDGER_QUERY_ADDRESS")->capture_default_str();
+  app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_QUERY_PORT")->capture_default_str();
+  app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_QUERY_THREADS")->capture_default_str();
+  app.add_option("--ready-max-lag", ready_lag, "readyz fails when the projector is further behind (events)")
+      ->envname("LEDGER_READY_MAX_LAG")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  services::setup_logging("ledger-query", settings.log_level);
+
+  auto auth = services::load_tokens(settings.tokens_file);
+  if (!auth) {
+    spdlog::critical("{}", auth.error().message);
+    return 2;
+  }
+  adapters::system::SystemClock clock;
+  adapters::postgres::PgPolicyQueries queries(settings.pg_url, settings.read_model_schema,
+                                              static_cast<std::size_t>(threads));
+  services::QueryApi api(queries, *auth, clock);
+
+  // readyz: PostgreSQL answers, Kafka answers, the projector is caught up.
+  std::mutex ready_mu;
+  adapters::postgres::PgEventReader head_reader(settings.pg_url);
+  std::unique_ptr<adapters::kafka::KafkaPartitionReader> kafka_probe;
+  auto ready = [&]() -> std::string {
+    std::lock_guard lock(ready_mu);
+    auto head = head_reader.head_position();
+    if (!head) return "postgresql: " + head.error().message;
+    auto cp = queries.checkpoint("policy_values");
+    if (!cp) return "postgresql: " + cp.error().message;
+    if (!kafka_probe) {
+      auto r = adapters::kafka::KafkaPartitionReader::create(
+          {.brokers = settings.kafka_brokers, .topic = settings.events_topic});
+      if (!r) return "kafka: " + r.error().message;
+      kafka_probe = std::move(*r);
+    }
+    if (auto hw = kafka_probe->high_watermark(std::chrono::seconds(2)); !hw) {
+      kafka_probe.reset();
+      return "kafka: " + hw.error().message;
+    }
+    if (*head - *cp > ready_lag) {
+      return "projector behind: checkpoint " + std::to_string(*cp) + " of " + std::to_string(*head);
+    }
+    return "";
+  };
+
+  adapters::http::HttpServer server({.address = address, .port = port, .threads = threads},
+                                    services::with_health([&](const auto& req) { return api.handle(req); }, ready));
+  if (auto ok = server.start(); !ok) {
+    spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
+    return 1;
+  }
+  spdlog::info("listening on http://{}:{}", address, server.port());
+  services::wait_for_shutdown();
+  server.stop();
+  return 0;
+}

@@ -1,0 +1,36 @@
+// ledger-relay: publishes committed events to `ledger.events` in global order.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <thread>
+
+#include "services/components/process.h"
+#include "services/components/relay.h"
+
+int main(int argc, char** argv) {
+  using namespace ledger;
+  services::block_shutdown_signals();
+  CLI::App app{"Policy Ledger relay"};
+  services::Settings settings;
+  services::add_common_flags(app, settings);
+  std::size_t batch = 1000;
+  app.add_option("--batch-size", batch, "events per Kafka flush")->envname("LEDGER_RELAY_BATCH")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  services::setup_logging("ledger-relay", settings.log_level);
+  if (auto ok = services::ensure_ledger_topics(settings); !ok) spdlog::warn("topics not ensured: {}", ok.error().message);
+
+  std::atomic<bool> stop{false};
+  std::thread worker([&] {
+    services::run_relay({.pg_url = settings.pg_url,
+                         .brokers = settings.kafka_brokers,
+                         .topic = settings.events_topic,
+                         .name = settings.events_topic,
+                         .batch_size = batch},
+                        stop);
+  });
+  spdlog::info("relaying to {} on {}", settings.events_topic, settings.kafka_brokers);
+  services::wait_for_shutdown();
+  stop = true;
+  worker.join();
+  return 0;
+}
