@@ -287,9 +287,12 @@ class HttpServer::Impl {
     const int threads = std::max(1, options_.threads);
     ioc_ = std::make_unique<net::io_context>(threads);
 
-    auto failed = [&](std::string_view stage, const beast::error_code& ec) {
+    std::string_view stage;
+    tcp::endpoint bound;
+    if (const beast::error_code ec = open_listener(stage, bound)) {
       spdlog::error("http server could not listen on {}:{} ({}): {}", options_.address, options_.port, stage,
                     ec.message());
+      // Every I/O object goes before the io_context it was made from.
       accept_timer_.reset();
       acceptor_.reset();
       ioc_.reset();
@@ -299,29 +302,7 @@ class HttpServer::Impl {
           .with("stage", std::string(stage))
           .with("error", ec.message());
       return domain::fail(std::move(error));
-    };
-
-    beast::error_code ec;
-    tcp::resolver resolver(*ioc_);
-    const auto endpoints = resolver.resolve(options_.address, std::to_string(options_.port),
-                                            tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-    if (ec) return failed("resolve", ec);
-    if (endpoints.empty()) return failed("resolve", net::error::host_not_found);
-    const tcp::endpoint endpoint = endpoints.begin()->endpoint();
-
-    auto strand = net::make_strand(*ioc_);
-    acceptor_ = std::make_unique<tcp::acceptor>(strand);
-    accept_timer_ = std::make_unique<net::steady_timer>(strand);
-    acceptor_->open(endpoint.protocol(), ec);
-    if (ec) return failed("open", ec);
-    acceptor_->set_option(net::socket_base::reuse_address(true), ec);
-    if (ec) return failed("set_option", ec);
-    acceptor_->bind(endpoint, ec);
-    if (ec) return failed("bind", ec);
-    acceptor_->listen(net::socket_base::max_listen_connections, ec);
-    if (ec) return failed("listen", ec);
-    const tcp::endpoint bound = acceptor_->local_endpoint(ec);
-    if (ec) return failed("local_endpoint", ec);
+    }
     port_.store(bound.port());
 
     accept();
@@ -365,6 +346,37 @@ class HttpServer::Impl {
   }
 
  private:
+  // Resolves, opens, binds and listens; on failure names the failing stage.
+  beast::error_code open_listener(std::string_view& stage, tcp::endpoint& bound) {
+    beast::error_code ec;
+    stage = "resolve";
+    tcp::resolver resolver(*ioc_);
+    const auto endpoints = resolver.resolve(options_.address, std::to_string(options_.port),
+                                            tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec) return ec;
+    if (endpoints.empty()) return net::error::host_not_found;
+    const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+
+    auto strand = net::make_strand(*ioc_);
+    acceptor_ = std::make_unique<tcp::acceptor>(strand);
+    accept_timer_ = std::make_unique<net::steady_timer>(strand);
+    stage = "open";
+    acceptor_->open(endpoint.protocol(), ec);
+    if (ec) return ec;
+    stage = "set_option";
+    acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+    if (ec) return ec;
+    stage = "bind";
+    acceptor_->bind(endpoint, ec);
+    if (ec) return ec;
+    stage = "listen";
+    acceptor_->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return ec;
+    stage = "local_endpoint";
+    bound = acceptor_->local_endpoint(ec);
+    return ec;
+  }
+
   void accept() {
     acceptor_->async_accept(net::make_strand(*ioc_), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;

@@ -96,7 +96,8 @@ class KafkaProducer {
   KafkaProducer& operator=(const KafkaProducer&) = delete;
 
   // Enqueues one record (key, value and headers are copied; the partition is
-  // chosen by hashing the key). Returns once enqueued, not once delivered.
+  // chosen by hashing the key; an empty key is sent as a null key, which
+  // spreads records over partitions). Returns once enqueued, not once delivered.
   // On a full local queue it serves delivery reports and retries until
   // enqueue_timeout_ms, then fails with kUnavailable. Oversized records fail
   // with kPayloadTooLarge "kafka_message_too_large"; a topic the broker says
@@ -119,7 +120,8 @@ class KafkaProducer {
 };
 
 // Consumer-group member (enable.auto.commit=false, auto.offset.reset=earliest,
-// cooperative-sticky assignment). Offsets are committed only by commit().
+// range assignment, classic group protocol). Offsets are committed only by
+// commit(); without a commit a group starts at the earliest record.
 //
 // Lifecycle: create() subscribes; the group is joined during poll(); close()
 // (or the destructor) leaves the group so its partitions move at once.
@@ -152,11 +154,16 @@ class KafkaConsumer {
   // highest offset seen + 1. Empty input is a no-op. kAborted
   // "kafka_commit_rejected" when the group rebalanced and the partition is no
   // longer ours (its records will be redelivered elsewhere); kUnavailable on
-  // timeout or broker errors.
+  // timeout or broker errors. A commit given up on by timeout stays pending
+  // inside librdkafka until it completes or expires (about session_timeout_ms
+  // without a coordinator); close() waits for it.
   domain::Result<void> commit(const std::vector<KafkaMessage>& processed,
                               std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-  // Leaves the group and releases the handle. Idempotent; the destructor calls it.
+  // Leaves the group (its partitions move to other members at once) and
+  // releases the handle. Idempotent; the destructor calls it. Fast normally;
+  // with the broker unreachable and a commit pending, up to about
+  // session_timeout_ms.
   void close();
 
  private:
@@ -191,7 +198,8 @@ class KafkaPartitionReader {
   domain::Result<std::vector<KafkaMessage>> poll(std::size_t max_messages, std::chrono::milliseconds timeout);
 
   // The partition's end offset (offset of the next record to be written), asked
-  // from the broker. kUnavailable on timeout.
+  // from the broker. Retries transient errors (e.g. a leader still loading a
+  // just-created partition) until `timeout`, then kUnavailable.
   domain::Result<std::int64_t> high_watermark(std::chrono::milliseconds timeout);
 
  private:

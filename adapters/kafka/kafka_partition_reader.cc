@@ -4,6 +4,8 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "adapters/kafka/kafka.h"
 #include "adapters/kafka/kafka_support.h"
 
@@ -12,6 +14,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using detail::to_timeout_ms;
+
+constexpr std::chrono::milliseconds kRetryPause{50};
 
 }  // namespace
 
@@ -124,16 +128,23 @@ domain::Result<std::vector<KafkaMessage>> KafkaPartitionReader::poll(std::size_t
 
 domain::Result<std::int64_t> KafkaPartitionReader::high_watermark(std::chrono::milliseconds timeout) {
   return detail::guarded<std::int64_t>("high_watermark", [&]() -> domain::Result<std::int64_t> {
-    std::int64_t low = 0;
-    std::int64_t high = 0;
-    const auto err = impl_->consumer->query_watermark_offsets(impl_->options.topic, impl_->options.partition, &low,
-                                                               &high, to_timeout_ms(timeout));
-    if (err != RdKafka::ERR_NO_ERROR) {
+    auto& impl = *impl_;
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      const auto err = impl.consumer->query_watermark_offsets(impl.options.topic, impl.options.partition, &low,
+                                                              &high, std::max(1, to_timeout_ms(remaining)));
+      if (err == RdKafka::ERR_NO_ERROR) return high;
       auto e = detail::from_rdkafka(err, "high_watermark");
-      e.with("topic", impl_->options.topic).with("partition", std::to_string(impl_->options.partition));
-      return std::unexpected(std::move(e));
+      e.with("topic", impl.options.topic).with("partition", std::to_string(impl.options.partition));
+      // Right after a topic is created its leader may not serve offsets yet.
+      if (e.kind != domain::ErrorKind::kUnavailable || Clock::now() + kRetryPause >= deadline) {
+        return std::unexpected(std::move(e));
+      }
+      impl.consumer->poll(static_cast<int>(kRetryPause.count()));  // paces the retry, serves events
     }
-    return high;
   });
 }
 

@@ -278,6 +278,39 @@ TEST(KafkaConsumer, PollOnEmptyTopicReturnsEmptyWithinTimeout) {
   EXPECT_TRUE((*consumer)->commit({}).has_value());
 }
 
+TEST(KafkaConsumer, PollCommitAndCloseReturnInTimeWhenBrokerUnreachable) {
+  RefusingPort port;
+  ASSERT_NE(port.port(), 0);
+  constexpr int kSessionTimeoutMs = 6000;
+  auto consumer = KafkaConsumer::create({.brokers = port.address(),
+                                         .group_id = unique_name("group"),
+                                         .topics = {"unreachable"},
+                                         .session_timeout_ms = kSessionTimeoutMs});
+  ASSERT_TRUE(consumer.has_value()) << describe(consumer.error());
+
+  auto start = Clock::now();
+  auto batch = (*consumer)->poll(10, 500ms);
+  ASSERT_TRUE(batch.has_value()) << describe(batch.error());
+  EXPECT_TRUE(batch->empty());
+  EXPECT_LT(ms_since(start), 1500);
+
+  KafkaMessage processed;
+  processed.topic = "unreachable";
+  processed.offset = 1;
+  start = Clock::now();
+  auto committed = (*consumer)->commit({processed}, 500ms);
+  EXPECT_LT(ms_since(start), 1500);
+  ASSERT_FALSE(committed.has_value());
+  EXPECT_EQ(committed.error().kind, ErrorKind::kUnavailable) << describe(committed.error());
+  EXPECT_EQ(committed.error().code, "kafka_unavailable");
+
+  // librdkafka keeps the abandoned commit until it expires (session timeout),
+  // and close() waits for it: bounded, not a hang.
+  start = Clock::now();
+  (*consumer)->close();
+  EXPECT_LT(ms_since(start), kSessionTimeoutMs + 3000);
+}
+
 TEST(KafkaProducer, FlushReportsUnavailableWhenBrokerUnreachable) {
   RefusingPort port;
   ASSERT_NE(port.port(), 0);

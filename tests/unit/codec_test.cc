@@ -94,7 +94,8 @@ TEST(Codec, CanonicalFormIgnoresKeyOrderAndWhitespace) {
   auto r = codec::record(sample_meta(1), sample_value_set(), events::kGenesisHash);
   // The same envelope as a producer might write it: keys reversed, spaced out.
   auto j = codec::to_json(r);
-  std::vector<std::pair<std::string, nlohmann::json>> fields(j.items().begin(), j.items().end());
+  std::vector<std::pair<std::string, nlohmann::json>> fields;
+  for (const auto& item : j.items()) fields.emplace_back(item.key(), item.value());
   std::string text = "{ ";
   for (auto f = fields.rbegin(); f != fields.rend(); ++f) {
     if (f != fields.rbegin()) text += " ,\n ";

@@ -1,0 +1,209 @@
+// Bearer-token identity (commands/identity.h): the token file and the
+// Authorization header.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands/identity.h"
+#include "events/codec/json_codec.h"
+
+namespace ledger::commands {
+namespace {
+
+using domain::ErrorKind;
+using Json = nlohmann::json;
+
+Json sample_config() {
+  return Json::parse(R"({"tokens": [
+    {"token": "dev-admin", "tenant": "platform",
+     "actor": {"type": "user", "id": "ops", "roles": ["platform_admin", "auditor"]}},
+    {"token": "org1-key", "tenant": "org-1", "actor": {"type": "api_key", "id": "key-1"}},
+    {"token": "no-tenant", "actor": {"type": "service_account", "id": "billing"}},
+    {"token_sha256": ")" + codec::sha256_hex("s3cret-worker") + R"(",
+     "tenant": "platform", "actor": {"type": "worker", "id": "relay", "roles": []}}
+  ]})");
+}
+
+TokenAuthenticator authenticator() {
+  auto a = TokenAuthenticator::from_json(sample_config());
+  EXPECT_TRUE(a.has_value()) << a.error().message;
+  return std::move(*a);
+}
+
+void expect_unauthenticated(const TokenAuthenticator& auth, std::string_view header) {
+  auto p = auth.authenticate(header);
+  ASSERT_FALSE(p.has_value()) << "'" << header << "'";
+  EXPECT_EQ(p.error().kind, ErrorKind::kUnauthenticated) << header;
+  EXPECT_EQ(p.error().code, "unauthenticated") << header;
+  EXPECT_EQ(domain::http_status(p.error().kind), 401);
+  // The message never echoes the token.
+  EXPECT_EQ(p.error().message.find("dev-admin"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Token config
+
+void expect_invalid_config(const Json& config, const char* why) {
+  auto a = TokenAuthenticator::from_json(config);
+  ASSERT_FALSE(a.has_value()) << why;
+  EXPECT_EQ(a.error().code, "invalid_token_config") << why;
+  EXPECT_EQ(a.error().kind, ErrorKind::kInvalidArgument) << why;
+}
+
+TEST(TokenConfig, RefusesAConfigWithoutATokensArray) {
+  expect_invalid_config(Json::array(), "array document");
+  expect_invalid_config(Json("tokens"), "string document");
+  expect_invalid_config(Json::object(), "no tokens");
+  expect_invalid_config(Json{{"tokens", Json::object()}}, "tokens an object");
+  expect_invalid_config(Json{{"tokens", "dev-admin"}}, "tokens a string");
+  expect_invalid_config(Json{{"tokens", nullptr}}, "tokens null");
+}
+
+TEST(TokenConfig, RefusesMalformedEntries) {
+  const std::vector<std::pair<const char*, const char*>> cases = {
+      {"entry not an object", R"(["dev-admin"])"},
+      {"no actor", R"([{"token": "t"}])"},
+      {"actor not an object", R"([{"token": "t", "actor": "ops"}])"},
+      {"no token at all", R"([{"actor": {"type": "user", "id": "ops"}}])"},
+      {"token not a string", R"([{"token": 42, "actor": {"type": "user", "id": "ops"}}])"},
+      {"digest not a string", R"([{"token_sha256": 42, "actor": {"type": "user", "id": "ops"}}])"},
+      {"actor without type", R"([{"token": "t", "actor": {"id": "ops"}}])"},
+      {"actor without id", R"([{"token": "t", "actor": {"type": "user"}}])"},
+      {"actor with empty id", R"([{"token": "t", "actor": {"type": "user", "id": ""}}])"},
+      {"roles not an array", R"([{"token": "t", "actor": {"type": "user", "id": "ops", "roles": "admin"}}])"},
+      {"role not a string", R"([{"token": "t", "actor": {"type": "user", "id": "ops", "roles": ["a", 1]}}])"},
+  };
+  for (const auto& [why, tokens] : cases) {
+    expect_invalid_config(Json{{"tokens", Json::parse(tokens)}}, why);
+  }
+}
+
+TEST(TokenConfig, RefusesFieldsOfTheWrongJsonTypeWithoutThrowing) {
+  // BUG: commands/identity.cc:26-27,37 read actor.type, actor.id and tenant
+  // with nlohmann's `value(key, default)`, which throws json::type_error when
+  // the field exists but is not a string. A token file with e.g. "id": 7
+  // makes from_json throw instead of returning `invalid_token_config`, so an
+  // exception crosses the port (STYLE.md rule 5: errors are values).
+  const std::vector<std::pair<const char*, const char*>> cases = {
+      {"numeric actor id", R"([{"token": "t", "actor": {"type": "user", "id": 7}}])"},
+      {"numeric actor type", R"([{"token": "t", "actor": {"type": 1, "id": "ops"}}])"},
+      {"numeric tenant", R"([{"token": "t", "tenant": 5, "actor": {"type": "user", "id": "ops"}}])"},
+  };
+  for (const auto& [why, tokens] : cases) {
+    domain::Result<TokenAuthenticator> a = domain::fail(ErrorKind::kInternal, "not_run", "");
+    EXPECT_NO_THROW(a = TokenAuthenticator::from_json(Json{{"tokens", Json::parse(tokens)}})) << why;
+    ASSERT_FALSE(a.has_value()) << why;
+    EXPECT_EQ(a.error().code, "invalid_token_config") << why;
+  }
+}
+
+TEST(TokenConfig, AcceptsAnEmptyTokenList) {
+  auto a = TokenAuthenticator::from_json(Json{{"tokens", Json::array()}});
+  ASSERT_TRUE(a.has_value());
+  expect_unauthenticated(*a, "Bearer dev-admin");
+}
+
+// ---------------------------------------------------------------------------
+// authenticate
+
+TEST(BearerAuth, KnownTokenGivesItsPrincipal) {
+  auto auth = authenticator();
+  auto p = auth.authenticate("Bearer dev-admin");
+  ASSERT_TRUE(p.has_value()) << p.error().code;
+  EXPECT_EQ(p->actor.type, "user");
+  EXPECT_EQ(p->actor.id, "ops");
+  EXPECT_EQ(p->actor.roles, (std::vector<std::string>{"auditor", "platform_admin"}));  // sorted
+  EXPECT_EQ(p->tenant, "platform");
+
+  auto k = auth.authenticate("Bearer org1-key");
+  ASSERT_TRUE(k.has_value());
+  EXPECT_EQ(k->actor.type, "api_key");
+  EXPECT_EQ(k->actor.id, "key-1");
+  EXPECT_TRUE(k->actor.roles.empty());
+  EXPECT_EQ(k->tenant, "org-1");
+}
+
+TEST(BearerAuth, TenantDefaultsToPlatform) {
+  auto p = authenticator().authenticate("Bearer no-tenant");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->tenant, "platform");
+  EXPECT_EQ(p->actor.id, "billing");
+}
+
+TEST(BearerAuth, SchemeIsCaseInsensitive) {
+  auto auth = authenticator();
+  for (const char* header : {"Bearer dev-admin", "bearer dev-admin", "BEARER dev-admin", "bEaReR dev-admin"}) {
+    auto p = auth.authenticate(header);
+    ASSERT_TRUE(p.has_value()) << header;
+    EXPECT_EQ(p->actor.id, "ops") << header;
+  }
+}
+
+TEST(BearerAuth, TokenIsCaseSensitive) {
+  auto auth = authenticator();
+  expect_unauthenticated(auth, "Bearer DEV-ADMIN");
+  expect_unauthenticated(auth, "Bearer Dev-admin");
+}
+
+TEST(BearerAuth, MissingOrEmptyTokenIsUnauthenticated) {
+  auto auth = authenticator();
+  for (const char* header : {"", "Bearer", "Bearer ", "bearer ", " ", "dev-admin"}) {
+    expect_unauthenticated(auth, header);
+  }
+}
+
+TEST(BearerAuth, UnknownTokenIsUnauthenticated) {
+  auto auth = authenticator();
+  for (const char* header : {"Bearer nope", "Bearer dev-admin ", "Bearer  dev-admin", "Bearer dev-admi",
+                             "Bearer dev-adminx", "Bearer s3cret-worke"}) {
+    expect_unauthenticated(auth, header);
+  }
+}
+
+TEST(BearerAuth, OtherSchemesAreUnauthenticated) {
+  auto auth = authenticator();
+  for (const char* header : {"Basic dev-admin", "Token dev-admin", "Bearerdev-admin", "Bearer:dev-admin",
+                             "Bearer\tdev-admin", "dev-admin Bearer"}) {
+    expect_unauthenticated(auth, header);
+  }
+}
+
+TEST(BearerAuth, TokenSha256EntriesMatchThePlainToken) {
+  auto auth = authenticator();
+  auto p = auth.authenticate("Bearer s3cret-worker");
+  ASSERT_TRUE(p.has_value()) << p.error().code;
+  EXPECT_EQ(p->actor.type, "worker");
+  EXPECT_EQ(p->actor.id, "relay");
+  EXPECT_TRUE(p->actor.roles.empty());
+  // The digest is not itself a token.
+  expect_unauthenticated(auth, "Bearer " + codec::sha256_hex("s3cret-worker"));
+}
+
+TEST(BearerAuth, PlainAndDigestEntriesForTheSameTokenAreInterchangeable) {
+  Json by_plain = {{"tokens", {{{"token", "abc"}, {"actor", {{"type", "user"}, {"id", "u-1"}}}}}}};
+  Json by_digest = {{"tokens", {{{"token_sha256", codec::sha256_hex("abc")}, {"actor", {{"type", "user"}, {"id", "u-1"}}}}}}};
+  auto a = TokenAuthenticator::from_json(by_plain);
+  auto b = TokenAuthenticator::from_json(by_digest);
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  auto pa = a->authenticate("Bearer abc");
+  auto pb = b->authenticate("Bearer abc");
+  ASSERT_TRUE(pa.has_value() && pb.has_value());
+  EXPECT_EQ(pa->actor, pb->actor);
+  EXPECT_EQ(pa->tenant, pb->tenant);
+}
+
+TEST(BearerAuth, TokensWithUnusualBytesWork) {
+  // Whatever follows "Bearer " is the token, byte for byte.
+  Json config = {{"tokens", {{{"token", "tok/with+symbols=="}, {"actor", {{"type", "user"}, {"id", "u"}}}},
+                             {{"token", "\xc3\xa9t\xc3\xa9"}, {"actor", {{"type", "user"}, {"id", "v"}}}}}}};
+  auto auth = TokenAuthenticator::from_json(config);
+  ASSERT_TRUE(auth.has_value());
+  EXPECT_EQ(auth->authenticate("Bearer tok/with+symbols==")->actor.id, "u");
+  EXPECT_EQ(auth->authenticate("Bearer \xc3\xa9t\xc3\xa9")->actor.id, "v");
+}
+
+}  // namespace
+}  // namespace ledger::commands
