@@ -25,11 +25,14 @@ int main(int argc, char** argv) {
   int threads = 16;
   std::size_t max_batch = 256;
   bool kafka_commands = true;
+  std::string kafka_group = "ledger-command-service";
   app.add_option("--http-address", address, "listen address")->envname("LEDGER_COMMAND_ADDRESS")->capture_default_str();
   app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_COMMAND_PORT")->capture_default_str();
   app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_COMMAND_THREADS")->capture_default_str();
   app.add_option("--max-batch", max_batch, "commands per group commit")->envname("LEDGER_MAX_BATCH")->capture_default_str();
   app.add_option("--kafka-commands", kafka_commands, "consume ledger.commands")->envname("LEDGER_KAFKA_COMMANDS")->capture_default_str();
+  app.add_option("--kafka-group", kafka_group, "consumer group on ledger.commands")
+      ->envname("LEDGER_COMMAND_GROUP")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-command", settings.log_level);
 
@@ -62,7 +65,8 @@ int main(int argc, char** argv) {
     kafka_thread = std::thread([&] {
       services::run_kafka_commands({.brokers = settings.kafka_brokers,
                                     .commands_topic = settings.commands_topic,
-                                    .results_topic = settings.results_topic},
+                                    .results_topic = settings.results_topic,
+                                    .group_id = kafka_group},
                                    service, *auth, stop);
     });
   }

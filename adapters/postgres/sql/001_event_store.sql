@@ -99,3 +99,8 @@ GRANT USAGE ON SCHEMA ledger TO ledger_app;
 REVOKE ALL ON ledger.events, ledger.command_outcomes FROM ledger_app;
 GRANT SELECT, INSERT ON ledger.events, ledger.command_outcomes TO ledger_app;
 GRANT SELECT, INSERT, UPDATE ON ledger.relay_checkpoints TO ledger_app;
+-- Rebuilds and replays create scratch read-model schemas of their own.
+DO $$
+BEGIN
+  EXECUTE format('GRANT CREATE ON DATABASE %I TO ledger_app', current_database());
+END $$;

@@ -1,0 +1,178 @@
+// The PostgreSQL event store against the real server: append-only enforced by
+// the database, the chain checked by the database, idempotency, the single
+// writer lock, and group commit through the command service.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <thread>
+
+#include "adapters/postgres/event_store.h"
+#include "adapters/system/clock.h"
+#include "commands/command_service.h"
+#include "events/codec/json_codec.h"
+#include "tests/support/test_env.h"
+
+namespace ledger {
+namespace {
+
+using adapters::postgres::PgEventReader;
+using adapters::postgres::PgEventStore;
+
+commands::CommandRequest define_key(const std::string& key, const std::string& command_id) {
+  events::PolicyKeyDefined d;
+  d.key = key;
+  d.value_type = events::ValueType::kInt;
+  d.default_value = events::PolicyValue{std::int64_t{10}};
+  d.min = 0;
+  d.max = 1000;
+  commands::CommandRequest r;
+  r.command = domain::DefinePolicyKey{d};
+  r.meta.command_id = command_id;
+  r.meta.principal = {{"user", "tester", {"platform_admin"}}, "platform"};
+  return r;
+}
+
+commands::CommandRequest set_value(const std::string& key, const std::string& user, std::int64_t v,
+                                   const std::string& command_id) {
+  commands::CommandRequest r;
+  r.command = domain::SetPolicyValue{key, {events::ScopeLevel::kUser, user}, events::PolicyValue{v}, {}, "test", {}};
+  r.meta.command_id = command_id;
+  r.meta.principal = {{"user", "tester", {"platform_admin"}}, "platform"};
+  return r;
+}
+
+class EventStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { db_ = testing::create_database(::testing::UnitTest::GetInstance()->current_test_info()->name()); }
+  testing::TestDatabase db_;
+  adapters::system::SystemClock clock_;
+};
+
+TEST_F(EventStoreTest, AcceptedCommandsAreStoredGapFreeAndChained) {
+  PgEventStore store(db_.app_url, clock_);
+  commands::CommandService svc(store, clock_);
+  svc.start();
+  ASSERT_TRUE(svc.submit_async(define_key("test.limit", "def")).get().has_value());
+  std::vector<std::future<domain::Result<commands::Accepted>>> futures;
+  for (int i = 0; i < 300; ++i) futures.push_back(svc.submit_async(set_value("test.limit", "u" + std::to_string(i % 7), i, "c" + std::to_string(i))));
+  std::set<std::int64_t> positions;
+  for (auto& f : futures) {
+    auto r = f.get();
+    ASSERT_TRUE(r.has_value()) << r.error().code;
+    positions.insert(r->position);
+  }
+  EXPECT_EQ(positions.size(), 300u);
+
+  PgEventReader reader(db_.app_url);
+  auto all = reader.read_after(0, 10'000);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 301u);
+  std::string prev = events::kGenesisHash;
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    const auto& r = (*all)[i];
+    EXPECT_EQ(r.meta.global_position, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(r.prev_hash, prev);
+    EXPECT_EQ(codec::compute_hash(r), r.hash) << "position " << r.meta.global_position;
+    EXPECT_EQ(r.meta.actor.id, "tester");
+    prev = r.hash;
+  }
+  // Group commit: many commands shared transactions (fewer distinct commit
+  // times than commands).
+  auto commits = testing::sql_scalar(db_.admin_url, "SELECT count(DISTINCT recorded_at) FROM ledger.events");
+  EXPECT_LT(std::stoi(commits), 301);
+}
+
+TEST_F(EventStoreTest, SameCommandIdReturnsTheFirstOutcomeAndWritesOnce) {
+  auto store = std::make_unique<PgEventStore>(db_.app_url, clock_);
+  commands::CommandService svc(*store, clock_);
+  svc.start();
+  ASSERT_TRUE(svc.submit_async(define_key("test.limit", "def")).get().has_value());
+  auto first = svc.submit_async(set_value("test.limit", "alice", 5, "same-id")).get();
+  auto second = svc.submit_async(set_value("test.limit", "alice", 6, "same-id")).get();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(first->duplicate);
+  EXPECT_TRUE(second->duplicate);
+  EXPECT_EQ(first->event_ids, second->event_ids);
+  EXPECT_EQ(first->position, second->position);
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.events WHERE command_id = 'same-id'"), "1");
+
+  // A new service instance (fresh cache, e.g. after a restart) still knows.
+  svc.stop();
+  store.reset();  // releases the writer lock
+  PgEventStore store2(db_.app_url, clock_);
+  commands::CommandService svc2(store2, clock_);
+  svc2.start();
+  auto third = svc2.submit_async(set_value("test.limit", "alice", 7, "same-id")).get();
+  ASSERT_TRUE(third.has_value());
+  EXPECT_TRUE(third->duplicate);
+  EXPECT_EQ(third->position, first->position);
+}
+
+TEST_F(EventStoreTest, HistoryCannotBeUpdatedDeletedOrTruncatedEvenBySuperuser) {
+  PgEventStore store(db_.app_url, clock_);
+  commands::CommandService svc(store, clock_);
+  svc.start();
+  ASSERT_TRUE(svc.submit_async(define_key("test.limit", "def")).get().has_value());
+  for (const auto* url : {&db_.app_url, &db_.admin_url}) {
+    EXPECT_NE(testing::sql_exec(*url, "UPDATE ledger.events SET tenant = 'x'"), "");
+    EXPECT_NE(testing::sql_exec(*url, "DELETE FROM ledger.events"), "");
+    EXPECT_NE(testing::sql_exec(*url, "TRUNCATE ledger.events"), "");
+    EXPECT_NE(testing::sql_exec(*url, "DELETE FROM ledger.command_outcomes"), "");
+  }
+  // The application role lacks the grants in the first place.
+  EXPECT_NE(testing::sql_exec(db_.app_url, "UPDATE ledger.events SET tenant = 'x'").find("permission denied"),
+            std::string::npos);
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.events"), "1");
+}
+
+TEST_F(EventStoreTest, DatabaseRefusesAppendsThatDoNotExtendTheChain) {
+  PgEventStore store(db_.app_url, clock_);
+  commands::CommandService svc(store, clock_);
+  svc.start();
+  ASSERT_TRUE(svc.submit_async(define_key("test.limit", "def")).get().has_value());
+  const std::string insert =
+      "INSERT INTO ledger.events (global_position, stream_id, stream_version, event_id, event_type, schema_version, "
+      "occurred_at, recorded_at, actor, tenant, correlation_id, causation_id, command_id, payload, prev_hash, hash) "
+      "VALUES (%POS%, 's', 1, gen_random_uuid(), 'PolicyKeyDefined', 1, now(), now(), '{}', 'platform', '', '', 'x', "
+      "'{}', %PREV%, md5(random()::text))";
+  auto with = [&](std::string pos, std::string prev) {
+    std::string s = insert;
+    s.replace(s.find("%POS%"), 5, pos);
+    s.replace(s.find("%PREV%"), 6, prev);
+    return s;
+  };
+  const std::string head_hash = "(SELECT hash FROM ledger.events WHERE global_position = 1)";
+  EXPECT_NE(testing::sql_exec(db_.admin_url, with("3", head_hash)), "");          // a gap
+  EXPECT_NE(testing::sql_exec(db_.admin_url, with("1", "repeat('0', 64)")), "");  // a duplicate position
+  EXPECT_NE(testing::sql_exec(db_.admin_url, with("2", "repeat('1', 64)")), "");  // a broken link
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.events"), "1");
+}
+
+TEST_F(EventStoreTest, OnlyOneWriterHoldsTheLockAndAStandbyTakesOver) {
+  auto active = std::make_unique<PgEventStore>(db_.app_url, clock_);
+  PgEventStore standby(db_.app_url, clock_);
+  ASSERT_TRUE(active->acquire_writer().has_value());
+  auto refused = standby.acquire_writer();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, "not_writer");
+  active.reset();  // its connection closes: the lock is released with it
+  EXPECT_TRUE(standby.acquire_writer().has_value());
+}
+
+TEST_F(EventStoreTest, ExpectedVersionConflictIsRefusedAndWritesNothing) {
+  PgEventStore store(db_.app_url, clock_);
+  commands::CommandService svc(store, clock_);
+  svc.start();
+  ASSERT_TRUE(svc.submit_async(define_key("test.limit", "def")).get().has_value());
+  auto req = set_value("test.limit", "alice", 5, "stale");
+  req.expected_version = 0;  // the stream is at version 1
+  auto r = svc.submit_async(req).get();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, "stream_version_conflict");
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.events"), "1");
+}
+
+}  // namespace
+}  // namespace ledger

@@ -1,0 +1,88 @@
+#include "tests/support/test_env.h"
+
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "adapters/postgres/read_model_store.h"
+
+namespace ledger::testing {
+namespace {
+
+std::string required_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) {
+    throw std::runtime_error(std::string(name) + " is not set: run the tests through ./ledgerctl test");
+  }
+  return v;
+}
+
+std::string with_database(const std::string& url, const std::string& db) {
+  const auto slash = url.rfind('/');
+  return url.substr(0, slash + 1) + db;
+}
+
+std::string with_user(const std::string& url, const std::string& user) {
+  const auto scheme = url.find("://");
+  const auto at = url.find('@');
+  return url.substr(0, scheme + 3) + user + url.substr(at);
+}
+
+}  // namespace
+
+std::string kafka_brokers() { return required_env("LEDGER_KAFKA_BROKERS"); }
+
+std::string unique_name(const std::string& base) {
+  static std::atomic<int> counter{0};
+  return base + ".t" + std::to_string(::getpid()) + "." + std::to_string(++counter);
+}
+
+TestDatabase create_database(const std::string& label) {
+  const std::string admin = required_env("LEDGER_PG_ADMIN_URL");
+  std::string name = "t_" + label + "_" + std::to_string(::getpid());
+  for (auto& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  {
+    pqxx::connection c(admin);
+    pqxx::nontransaction tx(c);
+    tx.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+    tx.exec("CREATE DATABASE " + name);
+  }
+  TestDatabase db{name, with_database(admin, name), with_user(with_database(admin, name), "ledger_app")};
+  if (auto ok = adapters::postgres::migrate(db.admin_url, "rm"); !ok) {
+    throw std::runtime_error("migration failed: " + ok.error().message);
+  }
+  return db;
+}
+
+std::string sql_scalar(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  auto r = tx.exec(sql);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].as<std::string>();
+}
+
+std::string sql_exec(const std::string& url, const std::string& sql) {
+  try {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    tx.exec(sql);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+int infra(const std::string& subcommand) {
+  const std::string script = required_env("LEDGER_INFRA_SCRIPT");
+  const std::string cmd = "LEDGER_PROFILE=test LEDGER_SKIP_DEPS=1 '" + script + "' " + subcommand + " >/dev/null 2>&1";
+  return std::system(cmd.c_str());
+}
+
+}  // namespace ledger::testing

@@ -1,0 +1,35 @@
+// What integration and e2e tests need from the servers the test command
+// started (scripts/infra.sh, test profile): a fresh database per test, unique
+// topic names, and the broker address. Everything comes from the environment
+// that `./ledgerctl test` exports; a missing variable fails the test.
+#pragma once
+
+#include <string>
+
+namespace ledger::testing {
+
+// LEDGER_KAFKA_BROKERS.
+std::string kafka_brokers();
+
+// A new, migrated database for one test (read models in schema "rm").
+struct TestDatabase {
+  std::string name;
+  std::string admin_url;  // superuser
+  std::string app_url;    // the ledger_app role, as services connect
+};
+TestDatabase create_database(const std::string& label);
+
+// A name unique to this process and call, e.g. "ledger.events.t1234.3".
+std::string unique_name(const std::string& base);
+
+// Runs one SQL statement as superuser and returns the first column of the
+// first row as text ("" when there is none). Throws on SQL errors.
+std::string sql_scalar(const std::string& url, const std::string& sql);
+// Runs a statement; returns the error message, empty on success.
+std::string sql_exec(const std::string& url, const std::string& sql);
+
+// scripts/infra.sh of the test profile (LEDGER_INFRA_SCRIPT), e.g. to stop
+// and start PostgreSQL during an outage test. Returns the exit status.
+int infra(const std::string& subcommand);
+
+}  // namespace ledger::testing
