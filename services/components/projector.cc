@@ -79,31 +79,36 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
   if (consumer) consumer->close();
 }
 
-domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source) {
-  using namespace std::chrono_literals;
-  if (auto ok = adapters::postgres::prepare_read_model_schema(options.pg_url, options.schema, /*reset=*/true); !ok) {
-    return std::unexpected(ok.error());
-  }
+domain::Result<std::int64_t> catch_up_from_store(const ProjectorOptions& options) {
   projections::PolicyValuesProjection projection;
   adapters::postgres::PgReadModelStore store(options.pg_url, options.schema);
   projections::ProjectionRunner runner(projection, store);
   adapters::postgres::PgEventReader reader(options.pg_url);
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
-
-  if (source == RebuildSource::kPostgres) {
-    std::int64_t at = 0;
-    while (at < *head) {
-      auto batch = reader.read_after(at, options.batch_size);
-      if (!batch) return std::unexpected(batch.error());
-      if (batch->empty()) break;
-      auto applied = runner.apply(*batch);
-      if (!applied) return std::unexpected(applied.error());
-      at = applied->checkpoint;
-    }
-    return runner.checkpoint();
+  auto at = runner.checkpoint();
+  if (!at) return at;
+  while (*at < *head) {
+    auto batch = reader.read_after(*at, options.batch_size);
+    if (!batch) return std::unexpected(batch.error());
+    if (batch->empty()) break;
+    auto applied = runner.apply(*batch);
+    if (!applied) return std::unexpected(applied.error());
+    *at = applied->checkpoint;
   }
+  return *at;
+}
 
+domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source) {
+  using namespace std::chrono_literals;
+  if (auto ok = adapters::postgres::prepare_read_model_schema(options.pg_url, options.schema, /*reset=*/true); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (source == RebuildSource::kPostgres) return catch_up_from_store(options);
+
+  projections::PolicyValuesProjection projection;
+  adapters::postgres::PgReadModelStore store(options.pg_url, options.schema);
+  projections::ProjectionRunner runner(projection, store);
   auto r = adapters::kafka::KafkaPartitionReader::create(
       {.brokers = options.brokers, .topic = options.topic, .partition = 0, .start_offset = 0});
   if (!r) return std::unexpected(r.error());

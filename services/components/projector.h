@@ -27,6 +27,10 @@ struct ProjectorOptions {
 
 void run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop);
 
+// Applies what the event store holds beyond the schema's checkpoint (no
+// Kafka); returns the checkpoint reached.
+domain::Result<std::int64_t> catch_up_from_store(const ProjectorOptions& options);
+
 enum class RebuildSource { kPostgres, kKafka };
 // Returns the checkpoint reached (the head of history at the time).
 domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source);
