@@ -206,7 +206,7 @@ void CommandService::process(std::vector<Pending>& batch) {
         s.answer = first.answer;
       }
     }
-    batch[i].reply.set_value(std::move(*s.answer));
+    batch[i].reply.set_value(*s.answer);  // a copy: a repeat later in the batch may read it
   }
 }
 

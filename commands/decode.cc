@@ -205,8 +205,12 @@ domain::Result<Json> parse_json_document(std::string_view body) {
   }
   if (!valid_utf8(body)) return bad("invalid_utf8", "request body is not valid UTF-8");
   bool too_deep = false;
-  Json::parser_callback_t guard = [&](int depth, Json::parse_event_t, Json&) {
-    if (depth > kMaxJsonDepth) too_deep = true;
+  // `depth` counts the containers around an event; a container's start is
+  // reported at its parent's depth, so the limit-th nested one starts at
+  // depth kMaxJsonDepth.
+  Json::parser_callback_t guard = [&](int depth, Json::parse_event_t event, Json&) {
+    const bool opens = event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start;
+    if (depth > kMaxJsonDepth || (opens && depth >= kMaxJsonDepth)) too_deep = true;
     return !too_deep;
   };
   Json doc = Json::parse(body, guard, /*allow_exceptions=*/false);

@@ -4,15 +4,17 @@
 //   auto cmd = decode_command("policy_value.set", *doc);
 //
 // Command types (the same JSON over HTTP and on `ledger.commands`):
-//   policy_key.define  {key, type: int|string|bool, default, min?, max?, enum?, description?}
+//   policy_key.define  {key, value_type: int|string|bool, default, min?, max?, enum?, description?}
 //   policy_value.set   {key, scope: {user_id|project_id|org_id|plan}?, value,
 //                       effective_at?, reason, old_value?}
 // Both also accept `command_id` and `expected_version`. Unknown fields are
 // refused (`unknown_field`) so a typo never silently drops a setting.
-// Every failure is kInvalidArgument (HTTP 400) with a stable code:
-// `body_too_large` (413), `invalid_utf8`, `malformed_json`, `too_deep`,
-// `missing_field`, `invalid_field`, `unknown_field`, `invalid_scope`,
-// `unknown_command_type`.
+// Failures are kInvalidArgument (HTTP 400) with a stable code: `invalid_utf8`,
+// `malformed_json`, `too_deep`, `missing_field`, `invalid_field`,
+// `unknown_field`, `invalid_scope`, `unknown_command_type`; except
+// `body_too_large` (kPayloadTooLarge, 413) and a value that is no bool,
+// 64-bit integer or string: `value_type_mismatch` (kFailedPrecondition, 422,
+// as the domain reports a value of the wrong type for its key).
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,7 @@
 #include "commands/identity.h"
 
 #include <algorithm>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "events/codec/json_codec.h"
@@ -22,10 +23,15 @@ domain::Result<TokenAuthenticator> TokenAuthenticator::from_json(const nlohmann:
     else if (t.contains("token_sha256") && t["token_sha256"].is_string()) digest = t["token_sha256"].get<std::string>();
     else return invalid("each token needs 'token' or 'token_sha256'");
     const auto& a = t["actor"];
+    auto string_field = [](const nlohmann::json& obj, const char* name) -> std::optional<std::string> {
+      auto it = obj.find(name);
+      if (it == obj.end() || !it->is_string()) return std::nullopt;
+      return it->get<std::string>();
+    };
     Principal p;
-    p.actor.type = a.value("type", "");
-    p.actor.id = a.value("id", "");
-    if (p.actor.type.empty() || p.actor.id.empty()) return invalid("each actor needs a type and an id");
+    p.actor.type = string_field(a, "type").value_or("");
+    p.actor.id = string_field(a, "id").value_or("");
+    if (p.actor.type.empty() || p.actor.id.empty()) return invalid("each actor needs a type and an id (strings)");
     if (a.contains("roles")) {
       if (!a["roles"].is_array()) return invalid("actor roles must be an array");
       for (const auto& r : a["roles"]) {
@@ -34,7 +40,8 @@ domain::Result<TokenAuthenticator> TokenAuthenticator::from_json(const nlohmann:
       }
     }
     std::sort(p.actor.roles.begin(), p.actor.roles.end());
-    p.tenant = t.value("tenant", "platform");
+    if (t.contains("tenant") && !t["tenant"].is_string()) return invalid("tenant must be a string");
+    p.tenant = string_field(t, "tenant").value_or("platform");
     auth.by_digest_[digest] = std::move(p);
   }
   return auth;

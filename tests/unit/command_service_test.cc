@@ -348,12 +348,6 @@ TEST_F(CommandServiceTest, SameCommandIdTwiceInOneBatchWritesOneSetOfEvents) {
 }
 
 TEST_F(CommandServiceTest, RepeatOfARejectedCommandInOneBatchGetsTheSameRejection) {
-  // BUG: commands/command_service.cc:206 copies `first.answer` for a repeat of
-  // an earlier command of the same batch, but line 209 has already moved that
-  // answer into the first command's promise (slots are answered in order,
-  // and the first always comes first). When the first was rejected, the
-  // repeat receives a moved-from Error: right kind, but empty `code`,
-  // `message` and evidence -- clients that switch on the stable code get "".
   auto plugged = plug(request("cmd-0", define_window()));
   auto a = svc_.submit_async(request("cmd-1", set_value(kWindow, org("org-1"), 0)));
   auto b = svc_.submit_async(request("cmd-1", set_value(kWindow, org("org-1"), 0)));

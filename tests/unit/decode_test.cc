@@ -159,14 +159,6 @@ TEST(ParseJsonDocument, RefusesNestingDeeperThanThirtyTwo) {
 }
 
 TEST(ParseJsonDocument, RefusesThirtyThreeNestedEmptyContainers) {
-  // BUG: commands/decode.cc:209 compares the nlohmann callback's `depth` with
-  // kMaxJsonDepth, but that depth counts the containers *enclosing* an event
-  // (the outermost object starts at depth 0). A scalar leaf is therefore
-  // counted one level deeper than an empty container at the same nesting:
-  // 33 nested objects/arrays whose innermost one is empty are accepted,
-  // although that is nesting deeper than 32 (the same 33 levels with a
-  // scalar inside are refused). Off by one; harmless for stack safety, but
-  // the enforced limit is not the documented one.
   auto doc = parse_json_document(nested(kMaxJsonDepth + 1, false));  // 33 levels, empty innermost
   ASSERT_FALSE(doc.has_value());
   EXPECT_EQ(doc.error().code, "too_deep");

@@ -82,11 +82,6 @@ TEST(TokenConfig, RefusesMalformedEntries) {
 }
 
 TEST(TokenConfig, RefusesFieldsOfTheWrongJsonTypeWithoutThrowing) {
-  // BUG: commands/identity.cc:26-27,37 read actor.type, actor.id and tenant
-  // with nlohmann's `value(key, default)`, which throws json::type_error when
-  // the field exists but is not a string. A token file with e.g. "id": 7
-  // makes from_json throw instead of returning `invalid_token_config`, so an
-  // exception crosses the port (STYLE.md rule 5: errors are values).
   const std::vector<std::pair<const char*, const char*>> cases = {
       {"numeric actor id", R"([{"token": "t", "actor": {"type": "user", "id": 7}}])"},
       {"numeric actor type", R"([{"token": "t", "actor": {"type": 1, "id": "ops"}}])"},
