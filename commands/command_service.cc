@@ -76,7 +76,14 @@ void CommandService::run() {
 }
 
 domain::Result<CommandService::CachedStream> CommandService::load(const std::string& stream_id) {
-  if (auto it = cache_.find(stream_id); it != cache_.end()) return it->second;
+  // Taken out of the cache, not copied (states grow with every scope set):
+  // the batch puts it back when its transaction commits, and a failed batch
+  // simply leaves it out, so the next batch reloads it from the store.
+  if (auto it = cache_.find(stream_id); it != cache_.end()) {
+    CachedStream cs = std::move(it->second);
+    cache_.erase(it);
+    return cs;
+  }
   auto history = store_.read_stream(stream_id);
   if (!history) return std::unexpected(history.error());
   CachedStream cs;
@@ -178,17 +185,14 @@ void CommandService::process(std::vector<Pending>& batch) {
   std::vector<CommandOutcome> outcomes;
   if (!appends.empty()) {
     auto appended = store_.append(appends);
-    if (!appended) {
-      for (const auto& [stream, _] : tentative) cache_.erase(stream);
-      return fail_all(appended.error());
-    }
+    if (!appended) return fail_all(appended.error());  // touched streams stay out of the cache
     outcomes = std::move(*appended);
     for (auto& [stream, cs] : tentative) cache_[stream] = std::move(cs);
     for (const auto& o : outcomes) {
       if (!o.event_ids.empty()) cache_[o.stream_id].last_position = o.position;
     }
   } else {
-    // Nothing written: keep only states that were already true.
+    // Nothing written: every state in `tentative` is still what the store holds.
     for (auto& [stream, cs] : tentative) cache_.try_emplace(stream, std::move(cs));
   }
 

@@ -1,5 +1,8 @@
 #include "services/components/settings.h"
 
+#include <spdlog/pattern_formatter.h>
+
+#include <cstdio>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -21,12 +24,43 @@ void add_common_flags(CLI::App& app, Settings& s) {
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error")->envname("LEDGER_LOG_LEVEL")->capture_default_str();
 }
 
+namespace {
+
+// The message as the inside of a JSON string, so every log line stays valid
+// JSON whatever the message holds.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            dest.append(std::string_view(buf));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
+};
+
+}  // namespace
+
 void setup_logging(const std::string& service, const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
   // One JSON object per line; messages never carry request bodies or tokens.
-  spdlog::set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service +
-                          R"(","pid":%P,"msg":"%v"})",
-                      spdlog::pattern_time_type::utc);
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"%*"})");
+  spdlog::set_formatter(std::move(formatter));
 }
 
 }  // namespace ledger::services

@@ -120,7 +120,7 @@ struct Reply {
   }
 };
 
-Reply call(HttpClient& client, const std::string& method, const std::string& target, const std::string& body,
+Reply call(HttpClient& client, const std::string& method, const std::string& target, const std::string& body = {},
            const std::string& token = kAdminToken, Env extra = {}) {
   if (!token.empty()) extra.emplace_back("authorization", token);
   auto r = client.request(method, target, body, extra);
@@ -612,7 +612,9 @@ TEST(SpineE2e, BadInputIsRefusedAndWritesNothing) {
     const Reply r = call(fresh, c.method, c.target, c.body, c.token);
     EXPECT_EQ(r.status, c.status) << c.name << ": " << r.describe();
     EXPECT_EQ(r.code(), c.code) << c.name << ": " << r.describe();
-    if (r.status != 0) EXPECT_TRUE(r.body.is_object() && r.body.contains("message")) << c.name << ": " << r.describe();
+    if (r.status != 0) {
+      EXPECT_TRUE(r.body.is_object() && r.body.contains("message")) << c.name << ": " << r.describe();
+    }
   }
 
   EXPECT_EQ(s.sql_int("SELECT count(*) FROM ledger.events"), events_before);
