@@ -86,6 +86,22 @@ int readyz(std::uint16_t port) {
   return call(c, "GET", "/readyz").status;
 }
 
+// Threads that are stopped and joined however the test ends (an ASSERT that
+// returns early must not leave joinable threads behind).
+struct ThreadGroup {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  void join() {
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+  }
+  ~ThreadGroup() {
+    stop = true;
+    join();
+  }
+};
+
 // What the clients saw, under one mutex.
 struct Observations {
   std::mutex mu;
@@ -99,7 +115,7 @@ struct Observations {
 
 TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
   const auto test_start = Clock::now();
-  constexpr int kCommands = 1500;
+  constexpr int kCommands = 3000;
   constexpr int kClients = 4;
 
   const auto db = ledger::testing::create_database("failover_e2e");
@@ -113,10 +129,6 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
                    {"LEDGER_COMMANDS_TOPIC", ledger::testing::unique_name("ledger.commands")},
                    {"LEDGER_RESULTS_TOPIC", ledger::testing::unique_name("ledger.command-results")},
                    {"LEDGER_LOG_LEVEL", "info"}};
-  // ChildProcess appends these after the inherited environment and getenv
-  // takes the first match, so make them this process's values too (before
-  // any thread starts).
-  for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
   auto sql_int = [&](const std::string& statement) {
     const std::string v = ledger::testing::sql_scalar(db.admin_url, statement);
     return v.empty() ? std::int64_t{0} : std::stoll(v);
@@ -159,19 +171,22 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
   Observations obs;
   std::atomic<int> next_command{0};
   std::atomic<int> accepted_count{0};
-  std::vector<std::thread> clients;
+  ThreadGroup clients;
+  const auto clients_deadline = Clock::now() + 180s;
   for (int t = 0; t < kClients; ++t) {
-    clients.emplace_back([&, t] {
+    clients.threads.emplace_back([&, t] {
       HttpClient conn[2] = {HttpClient("127.0.0.1", ports[0], 10s), HttpClient("127.0.0.1", ports[1], 10s)};
-      int prefer = t % 2;
-      for (int i = next_command++; i < kCommands; i = next_command++) {
+      for (int i = next_command++; i < kCommands && !clients.stop; i = next_command++) {
+        // Round robin: half the first attempts go to the standby (or, after
+        // the kill, to the dead instance).
+        int prefer = (i + t) % 2;
         // Even commands give up an id that was answered 503 and continue under
         // a new id (the refused one must then be absent from the store); odd
         // ones retry the same id on the other instance.
         const bool abandon_on_503 = i % 2 == 0;
         std::string id = "fo-" + std::to_string(i);
         int attempt = 0;
-        const auto deadline = Clock::now() + 60s;
+        const auto deadline = std::min(Clock::now() + 60s, clients_deadline);
         for (;;) {
           const Json body = {{"key", kKey},
                              {"scope", {{"user_id", "u-" + std::to_string(i)}}},
@@ -185,9 +200,9 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
             ++accepted_count;
             break;
           }
-          if (Clock::now() >= deadline) {
+          if (Clock::now() >= deadline || clients.stop) {
             std::lock_guard lock(obs.mu);
-            obs.failures.push_back(id + " not accepted within 60 s; last: " + r.describe());
+            obs.failures.push_back(id + " not accepted in time; last: " + r.describe());
             break;
           }
           if (r.status == 503) {
@@ -222,7 +237,7 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
   EXPECT_TRUE(third) << "only " << accepted_at_kill << " accepted";
   const bool took_over = eventually(10s, [&] { return readyz(ports[standby]) == 200; }, 20ms);
   const double takeover_seconds = seconds_since(killed_at);
-  for (auto& c : clients) c.join();
+  clients.join();
   ASSERT_TRUE(took_over) << "the standby did not become ready within 10 s\n" << tail(*instances[standby]);
   std::cout << "[failover] killed the active instance after " << accepted_at_kill << " accepted; standby ready after "
             << takeover_seconds << " s" << std::endl;
@@ -237,7 +252,9 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
     EXPECT_TRUE(code == "not_writer" || code == "database_unavailable") << code;
   }
   std::cout << "[failover] " << obs.refused.size() << " command ids answered 503 (" << obs.abandoned.size()
-            << " abandoned), " << obs.unanswered.size() << " unanswered by the killed instance" << std::endl;
+            << " abandoned), " << obs.unanswered.size()
+            << " met a transport error (in flight at the kill, or sent to the dead instance) and were retried"
+            << " under the same id" << std::endl;
 
   // --- the event store ----------------------------------------------------------
   const std::int64_t n = sql_int("SELECT max(global_position) FROM ledger.events");
@@ -294,7 +311,9 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
   }
   // Nothing else is there.
   for (const auto& [id, positions] : stored) {
-    if (id != "define-key" && !obs.accepted.contains(id)) report(id + " is in ledger.events but was never answered 200");
+    if (id != "define-key" && !obs.accepted.contains(id)) {
+      report(id + " is in ledger.events but was never answered 200");
+    }
   }
   // A command answered 503 is in the store only if a retry with its id was
   // accepted, and then with one outcome; an abandoned one is not there at all.

@@ -64,6 +64,22 @@ bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& 
   }
 }
 
+// Threads that are stopped and joined however the test ends (an ASSERT that
+// returns early must not leave joinable threads behind).
+struct ThreadGroup {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  void join() {
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+  }
+  ~ThreadGroup() {
+    stop = true;
+    join();
+  }
+};
+
 // The topics, groups and database of one test's services.
 struct Stack {
   ledger::testing::TestDatabase db;
@@ -85,11 +101,6 @@ struct Stack {
            {"LEDGER_PROJECTOR_GROUP", ledger::testing::unique_name("ledger-projector")},
            {"LEDGER_KAFKA_COMMANDS", kafka_commands ? "true" : "false"},
            {"LEDGER_LOG_LEVEL", "info"}};
-    // ChildProcess appends these after the inherited environment, and getenv
-    // returns the first match: a LEDGER_PG_URL exported by `infra.sh env` would
-    // win over ours. Put our values into this process's environment too, once,
-    // before any thread starts.
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
   }
 
   std::unique_ptr<ChildProcess> spawn(const std::string& binary) const {
@@ -151,7 +162,8 @@ Reply define_key(HttpClient& client, const std::string& key) {
   return call(client, "POST", "/api/v1/admin/policy-keys", body.dump());
 }
 
-Json set_value_body(const std::string& key, const std::string& user, std::int64_t value, const std::string& command_id) {
+Json set_value_body(const std::string& key, const std::string& user, std::int64_t value,
+                    const std::string& command_id) {
   return Json{{"key", key},
               {"scope", {{"user_id", user}}},
               {"value", value},
@@ -232,20 +244,31 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
     std::lock_guard lock(failures_mu);
     failures.push_back(std::move(what));
   };
-  std::vector<std::thread> senders;
+  std::vector<ValueCommand> kafka_commands(kKafkaCommands);
+  for (int i = 0; i < kKafkaCommands; ++i) {
+    kafka_commands[i] = {"cmd-kafka-" + std::to_string(i), kKafkaKey, "u-" + std::to_string(i), i % 1000, 0};
+  }
+  // A few bad records: refused with a code on the results topic, nothing written.
+  const std::map<std::string, std::string> bad_kafka = {{"cmd-kafka-bad-json", "malformed_json"},
+                                                        {"cmd-kafka-bad-token", "unauthenticated"},
+                                                        {"cmd-kafka-bad-type", "value_type_mismatch"}};
+  std::string produce_error;
+  // Declared after everything its threads use, so it is joined first.
+  ThreadGroup senders;  // the HTTP senders and the Kafka producer
+  const auto send_deadline = Clock::now() + 180s;
   for (int t = 0; t < kHttpThreads; ++t) {
-    senders.emplace_back([&, t] {
+    senders.threads.emplace_back([&, t] {
       HttpClient client("127.0.0.1", command_port, 30s);
-      for (int i = t; i < kHttpCommands; i += kHttpThreads) {
+      for (int i = t; i < kHttpCommands && !senders.stop; i += kHttpThreads) {
         ValueCommand& c = http_commands[i];
         c = {"cmd-http-" + std::to_string(i), kHttpKey, "u-" + std::to_string(i), i % 1000, 0};
         const std::string body = set_value_body(c.key, c.user, c.value, c.command_id).dump();
         // Only a dependency hiccup (503, transport) is retried, with the same id.
-        const auto deadline = Clock::now() + 60s;
+        const auto deadline = std::min(Clock::now() + 60s, send_deadline);
         Reply r;
         for (;;) {
           r = call(client, "POST", "/api/v1/admin/policy-values", body);
-          if ((r.status == 503 || r.status == 0) && Clock::now() < deadline) {
+          if ((r.status == 503 || r.status == 0) && Clock::now() < deadline && !senders.stop) {
             std::this_thread::sleep_for(50ms);
             continue;
           }
@@ -262,26 +285,15 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   }
 
   // --- Kafka producer ----------------------------------------------------------
-  std::vector<ValueCommand> kafka_commands(kKafkaCommands);
-  for (int i = 0; i < kKafkaCommands; ++i) {
-    kafka_commands[i] = {"cmd-kafka-" + std::to_string(i), kKafkaKey, "u-" + std::to_string(i), i % 1000, 0};
-  }
-  // A few bad records: refused with a code on the results topic, nothing written.
-  const std::map<std::string, std::string> bad_kafka = {{"cmd-kafka-bad-json", "malformed_json"},
-                                                        {"cmd-kafka-bad-token", "unauthenticated"},
-                                                        {"cmd-kafka-bad-type", "value_type_mismatch"}};
-  std::atomic<bool> produced{false};
-  std::string produce_error;
-  std::thread producer_thread([&] {
+  senders.threads.emplace_back([&] {
     auto p = ledger::adapters::kafka::KafkaProducer::create({.brokers = ledger::testing::kafka_brokers()});
     if (!p) {
       produce_error = p.error().message;
-      produced = true;
       return;
     }
     auto& producer = **p;
     const ledger::adapters::kafka::KafkaHeaders auth = {{"authorization", kAdminToken}};
-    for (int i = 0; i < kKafkaCommands; ++i) {
+    for (int i = 0; i < kKafkaCommands && !senders.stop; ++i) {
       const auto& c = kafka_commands[i];
       Json body = set_value_body(c.key, c.user, c.value, c.command_id);
       body["type"] = "policy_value.set";
@@ -306,7 +318,6 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
       }
     }
     if (auto ok = producer.flush(30s); !ok && produce_error.empty()) produce_error = ok.error().message;
-    produced = true;
   });
 
   // --- kill -9 the relay and the projector mid-stream, then restart them ------
@@ -314,12 +325,20 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
       "SELECT coalesce(max(position), 0) FROM ledger.relay_checkpoints WHERE relay = '" + s.events_topic + "'";
   const std::string projector_cp_sql =
       "SELECT coalesce(max(position), 0) FROM rm.checkpoints WHERE projection = 'policy_values'";
-  // Both have done some work, and commands are still coming in.
-  const bool both_working = eventually(120s, [&] {
-    return http_answered >= kHttpCommands / 3 && s.sql_int(relay_cp_sql) > 3 && s.sql_int(projector_cp_sql) > 3;
-  });
+  const std::string head_sql = "SELECT coalesce(max(global_position), 0) FROM ledger.events";
+  // Both have done some work, commands are still coming in, and (if we catch
+  // it) the relay has committed events it has not published yet.
+  const bool both_working = eventually(
+      120s,
+      [&] {
+        if (http_answered < kHttpCommands / 3) return false;
+        const std::int64_t relay_cp = s.sql_int(relay_cp_sql);
+        if (relay_cp <= 3 || s.sql_int(projector_cp_sql) <= 3) return false;
+        return relay_cp < s.sql_int(head_sql) || http_answered >= kHttpCommands;
+      },
+      5ms);
   const int answered_at_kill = http_answered;
-  const std::int64_t head_at_kill = s.sql_int("SELECT coalesce(max(global_position), 0) FROM ledger.events");
+  const std::int64_t head_at_kill = s.sql_int(head_sql);
   relay->kill_hard();
   projector->kill_hard();
   std::cout << "[spine] killed relay and projector after " << answered_at_kill << " HTTP answers, head "
@@ -335,8 +354,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   ASSERT_TRUE(relay->wait_for_log("relaying to", 30s)) << tail(*relay);
   ASSERT_TRUE(projector->wait_for_log("projecting", 30s)) << tail(*projector);
 
-  for (auto& t : senders) t.join();
-  producer_thread.join();
+  senders.join();
   ASSERT_TRUE(produce_error.empty()) << "producing commands: " << produce_error;
   {
     std::lock_guard lock(failures_mu);
@@ -440,7 +458,8 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
             const Json body = Json::parse(m.value, nullptr, false);
             if (violation.empty() && (body.is_discarded() || body.value("global_position", std::int64_t{-1}) != pos ||
                                       body.value("event_id", "") != *id_header)) {
-              violation = "offset " + std::to_string(m.offset) + ": headers and body disagree: " + m.value.substr(0, 300);
+              violation = "offset " + std::to_string(m.offset) +
+                          ": headers and body disagree: " + m.value.substr(0, 300);
             }
             if (pos == next) {
               ++next;

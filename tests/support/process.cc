@@ -21,9 +21,17 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::pair<
   const char* tmp = std::getenv("TMPDIR");
   log_path_ = std::string(tmp ? tmp : "/tmp") + "/ledger-e2e-" + std::to_string(::getpid()) + "-" +
               std::to_string(++counter) + ".log";
+  // The overrides replace inherited variables of the same name (getenv
+  // takes the first match, so appending would let the parent's win).
   std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e) envs.emplace_back(*e);
   for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+  for (char** e = environ; *e; ++e) {
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const auto& [k, v] : env) overridden = overridden || k == name;
+    if (!overridden) envs.push_back(entry);
+  }
 
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
