@@ -32,7 +32,7 @@ std::string format_instant(events::Instant t) {
   const sys_days day{floor<days>(sys_seconds{seconds{secs}})};
   const year_month_day ymd{day};
   const std::int64_t sod = secs - duration_cast<seconds>(day.time_since_epoch()).count();
-  char buf[40];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", int(ymd.year()),
                 unsigned(ymd.month()), unsigned(ymd.day()), static_cast<long long>(sod / 3600),
                 static_cast<long long>(sod / 60 % 60), static_cast<long long>(sod % 60),
