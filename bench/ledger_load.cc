@@ -20,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
   };
   std::mutex probe_mu;
   std::condition_variable probe_cv;
-  std::vector<Probe> probes;
+  std::deque<Probe> probes;  // FIFO: a probe waits only for older ones
   std::vector<double> lags_ms;
   std::atomic<bool> writers_done{false};
   std::atomic<long> lag_failures{0};
@@ -84,8 +85,8 @@ int main(int argc, char** argv) {
         std::unique_lock lock(probe_mu);
         probe_cv.wait(lock, [&] { return !probes.empty() || writers_done; });
         if (probes.empty()) return;
-        p = std::move(probes.back());
-        probes.pop_back();
+        p = std::move(probes.front());
+        probes.pop_front();
       }
       auto r = q.request("GET", "/v1/policy-values/" + key + "?user_id=" + p.user +
                                     "&wait_ms=10000&min_position=" + std::to_string(p.position),
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
     }
   };
   std::vector<std::thread> probers;
-  for (int i = 0; i < 4; ++i) probers.emplace_back(probe_worker);
+  for (int i = 0; i < 8; ++i) probers.emplace_back(probe_worker);
 
   std::atomic<long> accepted{0}, refused{0}, failed{0};
   std::mutex lat_mu;

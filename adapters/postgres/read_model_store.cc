@@ -1,5 +1,6 @@
 #include "adapters/postgres/read_model_store.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -127,31 +128,73 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
       moved = true;
       return false;
     }
-    for (const auto& op : ops) {
-      std::vector<std::optional<std::string>> params;
-      std::string cols, placeholders, updates, where;
-      int n = 0;
-      for (const auto& [name, cell] : op.key) {
-        params.push_back(cell);
-        cols += (cols.empty() ? "" : ", ") + quote_ident(name);
-        placeholders += (placeholders.empty() ? "$" : ", $") + std::to_string(++n);
-        where += (where.empty() ? "" : " AND ") + quote_ident(name) + " = $" + std::to_string(n);
-      }
-      const std::string table = with_schema("__SCHEMA__", schema) + "." + quote_ident(op.table);
-      if (op.remove) {
+    // Consecutive upserts into one table with the same columns become one
+    // multi-row statement (one round trip instead of one per event); within
+    // such a run only the last write of a key is kept, as applying them one
+    // by one would leave it. Removals run on their own, in order.
+    std::size_t i = 0;
+    while (i < ops.size()) {
+      const auto& first = ops[i];
+      const std::string table = with_schema("__SCHEMA__", schema) + "." + quote_ident(first.table);
+      if (first.remove) {
+        std::vector<std::optional<std::string>> params;
+        std::string where;
+        for (const auto& [name, cell] : first.key) {
+          params.push_back(cell);
+          where += (where.empty() ? "" : " AND ") + quote_ident(name) + " = $" + std::to_string(params.size());
+        }
         tx.exec_params("DELETE FROM " + table + " WHERE " + where, pqxx::prepare::make_dynamic_params(params));
+        ++i;
         continue;
       }
-      std::string key_cols = cols;
-      for (const auto& [name, cell] : op.values) {
-        params.push_back(cell);
-        cols += ", " + quote_ident(name);
-        placeholders += ", $" + std::to_string(++n);
-        updates += (updates.empty() ? "" : ", ") + quote_ident(name) + " = EXCLUDED." + quote_ident(name);
+      auto same_shape = [&](const projections::RowOp& op) {
+        if (op.remove || op.table != first.table || op.key.size() != first.key.size() ||
+            op.values.size() != first.values.size()) {
+          return false;
+        }
+        for (std::size_t k = 0; k < op.key.size(); ++k) if (op.key[k].first != first.key[k].first) return false;
+        for (std::size_t k = 0; k < op.values.size(); ++k) if (op.values[k].first != first.values[k].first) return false;
+        return true;
+      };
+      const std::size_t columns = first.key.size() + first.values.size();
+      const std::size_t max_rows = std::max<std::size_t>(1, 30000 / columns);  // PostgreSQL allows 65535 parameters
+      std::size_t j = i;
+      std::map<std::vector<projections::Cell>, std::size_t> last_of_key;
+      while (j < ops.size() && j - i < max_rows && same_shape(ops[j])) {
+        std::vector<projections::Cell> key;
+        for (const auto& kv : ops[j].key) key.push_back(kv.second);
+        last_of_key[std::move(key)] = j;
+        ++j;
       }
-      std::string sql = "INSERT INTO " + table + " (" + cols + ") VALUES (" + placeholders + ") ON CONFLICT (" +
-                        key_cols + ") DO " + (updates.empty() ? "NOTHING" : "UPDATE SET " + updates);
-      tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+      std::vector<std::size_t> rows;
+      for (const auto& [key, index] : last_of_key) rows.push_back(index);
+      std::sort(rows.begin(), rows.end());
+
+      std::string cols, key_cols, updates;
+      for (const auto& kv : first.key) key_cols += (key_cols.empty() ? "" : ", ") + quote_ident(kv.first);
+      cols = key_cols;
+      for (const auto& kv : first.values) {
+        cols += ", " + quote_ident(kv.first);
+        updates += (updates.empty() ? "" : ", ") + quote_ident(kv.first) + " = EXCLUDED." + quote_ident(kv.first);
+      }
+      std::vector<std::optional<std::string>> params;
+      std::string values;
+      for (std::size_t r : rows) {
+        values += values.empty() ? "(" : ", (";
+        bool first_cell = true;
+        for (const auto* part : {&ops[r].key, &ops[r].values}) {
+          for (const auto& kv : *part) {
+            params.push_back(kv.second);
+            values += (first_cell ? "$" : ", $") + std::to_string(params.size());
+            first_cell = false;
+          }
+        }
+        values += ")";
+      }
+      tx.exec_params("INSERT INTO " + table + " (" + cols + ") VALUES " + values + " ON CONFLICT (" + key_cols +
+                         ") DO " + (updates.empty() ? "NOTHING" : "UPDATE SET " + updates),
+                     pqxx::prepare::make_dynamic_params(params));
+      i = j;
     }
     tx.exec("SELECT pg_notify('ledger_read_model', '" + std::to_string(to) + "')");
     tx.commit();
