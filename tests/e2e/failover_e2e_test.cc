@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "adapters/http/client.h"
+#include "tests/support/e2e_support.h"
 #include "tests/support/process.h"
 #include "tests/support/test_env.h"
 
@@ -34,73 +35,24 @@ namespace {
 using namespace std::chrono_literals;
 using ledger::adapters::http::HttpClient;
 using ledger::testing::ChildProcess;
+using ledger::testing::call;
+using ledger::testing::eventually;
+using ledger::testing::kAdminToken;
+using ledger::testing::Reply;
+using ledger::testing::tail;
+using ledger::testing::ThreadGroup;
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using Env = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kAdminToken = "Bearer dev-platform-admin";
 constexpr const char* kKey = "allocation.max_concurrent_per_user";  // int, 0..10000
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& cond,
-                std::chrono::milliseconds every = 50ms) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (cond()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(every);
-  }
-}
-
-std::string tail(const ChildProcess& p, std::size_t n = 3000) {
-  std::string log = p.log();
-  if (log.size() > n) log = log.substr(log.size() - n);
-  return p.log_path() + ":\n" + log;
-}
-
-struct Reply {
-  int status = 0;  // 0: no HTTP answer
-  Json body;
-  std::string error;
-  std::string code() const { return body.is_object() && body.contains("code") ? body["code"].get<std::string>() : ""; }
-  std::string describe() const {
-    return error.empty() ? std::to_string(status) + " " + body.dump() : "transport error: " + error;
-  }
-};
-
-Reply call(HttpClient& client, const std::string& method, const std::string& target, const std::string& body = {}) {
-  auto r = client.request(method, target, body, {{"authorization", kAdminToken}});
-  Reply out;
-  if (!r) {
-    out.error = r.error().code + ": " + r.error().message;
-    return out;
-  }
-  out.status = r->status;
-  out.body = Json::parse(r->body, nullptr, false);
-  return out;
-}
 
 int readyz(std::uint16_t port) {
   HttpClient c("127.0.0.1", port, 2s);
   return call(c, "GET", "/readyz").status;
 }
-
-// Threads that are stopped and joined however the test ends (an ASSERT that
-// returns early must not leave joinable threads behind).
-struct ThreadGroup {
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  void join() {
-    for (auto& t : threads) {
-      if (t.joinable()) t.join();
-    }
-  }
-  ~ThreadGroup() {
-    stop = true;
-    join();
-  }
-};
 
 // What the clients saw, under one mutex.
 struct Observations {
