@@ -1,7 +1,9 @@
 #include "commands/decode.h"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <set>
+#include <vector>
 
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
@@ -205,16 +207,32 @@ domain::Result<Json> parse_json_document(std::string_view body) {
   }
   if (!valid_utf8(body)) return bad("invalid_utf8", "request body is not valid UTF-8");
   bool too_deep = false;
+  bool duplicate = false;
+  std::string duplicate_key;
+  // Keys seen per open object: a duplicate key is refused, never "last wins".
+  std::vector<std::vector<std::string>> keys;
   // `depth` counts the containers around an event; a container's start is
   // reported at its parent's depth, so the limit-th nested one starts at
   // depth kMaxJsonDepth.
-  Json::parser_callback_t guard = [&](int depth, Json::parse_event_t event, Json&) {
+  Json::parser_callback_t guard = [&](int depth, Json::parse_event_t event, Json& parsed) {
     const bool opens = event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start;
     if (depth > kMaxJsonDepth || (opens && depth >= kMaxJsonDepth)) too_deep = true;
-    return !too_deep;
+    if (event == Json::parse_event_t::object_start) keys.emplace_back();
+    if (event == Json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (event == Json::parse_event_t::key && !keys.empty()) {
+      const std::string& k = parsed.get_ref<const std::string&>();
+      auto& seen = keys.back();
+      if (std::find(seen.begin(), seen.end(), k) != seen.end()) {
+        duplicate = true;
+        duplicate_key = k;
+      }
+      seen.push_back(k);
+    }
+    return !too_deep && !duplicate;
   };
   Json doc = Json::parse(body, guard, /*allow_exceptions=*/false);
   if (too_deep) return bad("too_deep", "JSON nesting is deeper than " + std::to_string(kMaxJsonDepth));
+  if (duplicate) return bad("duplicate_key", "JSON object has the key '" + duplicate_key + "' twice", duplicate_key);
   if (doc.is_discarded()) return bad("malformed_json", "request body is not valid JSON");
   if (!doc.is_object()) return bad("malformed_json", "request body must be a JSON object");
   return doc;

@@ -10,7 +10,7 @@
 // Both also accept `command_id` and `expected_version`. Unknown fields are
 // refused (`unknown_field`) so a typo never silently drops a setting.
 // Failures are kInvalidArgument (HTTP 400) with a stable code: `invalid_utf8`,
-// `malformed_json`, `too_deep`, `missing_field`, `invalid_field`,
+// `malformed_json`, `too_deep`, `duplicate_key`, `missing_field`, `invalid_field`,
 // `unknown_field`, `invalid_scope`, `unknown_command_type`; except
 // `body_too_large` (kPayloadTooLarge, 413) and a value that is no bool,
 // 64-bit integer or string: `value_type_mismatch` (kFailedPrecondition, 422,

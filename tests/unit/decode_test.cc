@@ -672,3 +672,21 @@ TEST(DecodeCommand, DefineFieldsAreUnknownToSetAndViceVersa) {
 
 }  // namespace
 }  // namespace ledger::commands
+
+namespace ledger::commands {
+namespace {
+
+TEST(ParseJsonDocument, RefusesDuplicateKeysAtAnyDepth) {
+  for (const char* body : {R"({"key":"a","key":"b"})", R"({"scope":{"org_id":"x","org_id":"y"}})",
+                           R"({"a":[{"b":1,"b":2}]})"}) {
+    auto r = parse_json_document(body);
+    ASSERT_FALSE(r.has_value()) << body;
+    EXPECT_EQ(r.error().code, "duplicate_key") << body;
+    EXPECT_EQ(r.error().kind, domain::ErrorKind::kInvalidArgument);
+  }
+  // The same key in sibling objects is fine.
+  EXPECT_TRUE(parse_json_document(R"({"a":{"k":1},"b":{"k":2},"c":[{"k":1},{"k":2}]})").has_value());
+}
+
+}  // namespace
+}  // namespace ledger::commands
