@@ -1,12 +1,11 @@
 #include "tests/support/test_env.h"
 
-#include <pqxx/pqxx>
-
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <unistd.h>
 
+#include "adapters/postgres/admin.h"
 #include "adapters/postgres/read_model_store.h"
 
 namespace ledger::testing {
@@ -47,11 +46,8 @@ TestDatabase create_database(const std::string& label) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  {
-    pqxx::connection c(admin);
-    pqxx::nontransaction tx(c);
-    tx.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-    tx.exec("CREATE DATABASE " + name);
+  if (auto ok = adapters::postgres::recreate_database(admin, name); !ok) {
+    throw std::runtime_error("cannot create database " + name + ": " + ok.error().message);
   }
   TestDatabase db{name, with_database(admin, name), with_user(with_database(admin, name), "ledger_app")};
   if (auto ok = adapters::postgres::migrate(db.admin_url, "rm"); !ok) {
@@ -61,22 +57,14 @@ TestDatabase create_database(const std::string& label) {
 }
 
 std::string sql_scalar(const std::string& url, const std::string& sql) {
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  auto r = tx.exec(sql);
-  if (r.empty() || r[0][0].is_null()) return "";
-  return r[0][0].as<std::string>();
+  auto r = adapters::postgres::query_scalar(url, sql);
+  if (!r) throw std::runtime_error(r.error().message);
+  return *r;
 }
 
 std::string sql_exec(const std::string& url, const std::string& sql) {
-  try {
-    pqxx::connection c(url);
-    pqxx::nontransaction tx(c);
-    tx.exec(sql);
-    return "";
-  } catch (const std::exception& e) {
-    return e.what();
-  }
+  auto r = adapters::postgres::execute(url, sql);
+  return r ? std::string() : r.error().message;
 }
 
 int infra(const std::string& subcommand) {
