@@ -8,8 +8,10 @@ domain::Result<void> recreate_database(const std::string& admin_url, const std::
   std::string quoted = "\"";
   for (char c : name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   quoted += "\"";
-  return execute(admin_url, "DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)")
-      .and_then([&] { return execute(admin_url, "CREATE DATABASE " + quoted); });
+  if (auto dropped = execute(admin_url, "DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)"); !dropped) {
+    return dropped;
+  }
+  return execute(admin_url, "CREATE DATABASE " + quoted);
 }
 
 domain::Result<std::string> query_scalar(const std::string& url, const std::string& sql) {
