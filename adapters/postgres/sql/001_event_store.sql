@@ -65,7 +65,6 @@ CREATE OR REPLACE FUNCTION ledger.check_chain() RETURNS trigger LANGUAGE plpgsql
 DECLARE
   head_position bigint;
   head_hash     text;
-  stream_head   bigint;
 BEGIN
   SELECT global_position, hash INTO head_position, head_hash
     FROM ledger.events ORDER BY global_position DESC LIMIT 1;
@@ -77,10 +76,13 @@ BEGIN
     RAISE EXCEPTION 'chain_conflict: position % does not extend head %', NEW.global_position, head_position
       USING ERRCODE = 'serialization_failure';
   END IF;
-  SELECT max(stream_version) INTO stream_head FROM ledger.events WHERE stream_id = NEW.stream_id;
-  IF NEW.stream_version <> coalesce(stream_head, 0) + 1 THEN
-    RAISE EXCEPTION 'stream_version_conflict: % version % after %', NEW.stream_id, NEW.stream_version,
-      coalesce(stream_head, 0) USING ERRCODE = 'unique_violation';
+  -- Contiguous stream versions: version v needs v - 1 (an equality probe of
+  -- the unique index, cheap at any stream length); the unique constraint
+  -- refuses a second v.
+  IF NEW.stream_version > 1 AND NOT EXISTS (
+       SELECT 1 FROM ledger.events WHERE stream_id = NEW.stream_id AND stream_version = NEW.stream_version - 1) THEN
+    RAISE EXCEPTION 'stream_version_conflict: % version % skips a version', NEW.stream_id, NEW.stream_version
+      USING ERRCODE = 'unique_violation';
   END IF;
   RETURN NEW;
 END $$;
