@@ -21,7 +21,7 @@ void BM_RecordAndHash(benchmark::State& state) {
   m.actor = {"user", "alice", {"platform_admin"}};
   m.tenant = "org-1";
   events::PolicyValueSet e{"billing.window_seconds", {events::ScopeLevel::kUser, "u-1"}, events::PolicyValue{std::int64_t{60}},
-                           true, events::PolicyValue{std::int64_t{90}}, events::Instant{1}, "load"};
+                           events::BeforeSource::kDefault, events::PolicyValue{std::int64_t{90}}, events::Instant{1}, "load"};
   std::string prev = events::kGenesisHash;
   for (auto _ : state) {
     ++m.global_position;
@@ -38,7 +38,7 @@ void BM_DecideSetValue(benchmark::State& state) {
   for (int i = 0; i < state.range(0); ++i) {
     s = domain::evolve(std::move(s), events::PolicyValueSet{"billing.window_seconds",
                                                             {events::ScopeLevel::kUser, "u-" + std::to_string(i)},
-                                                            events::PolicyValue{std::int64_t{60}}, true,
+                                                            events::PolicyValue{std::int64_t{60}}, events::BeforeSource::kDefault,
                                                             events::PolicyValue{std::int64_t{61}}, {}, "r"});
   }
   domain::SetPolicyValue c{"billing.window_seconds", {events::ScopeLevel::kUser, "u-7"}, events::PolicyValue{std::int64_t{99}},

@@ -23,7 +23,7 @@ echo "== baseline 1: raw PostgreSQL inserts (pgbench, $CLIENTS clients, ${SECOND
 psql -q "$LEDGER_PG_ADMIN_URL" -c "DROP TABLE IF EXISTS bench_raw_events; CREATE TABLE bench_raw_events (id bigserial PRIMARY KEY, stream_id text, payload jsonb, hash text)"
 script=$(mktemp)
 cat >"$script" <<'SQL'
-INSERT INTO bench_raw_events (stream_id, payload, hash) VALUES ('policy-key:allocation.max_concurrent_per_user', '{"key":"allocation.max_concurrent_per_user","scope":{"level":"user","id":"load-1"},"before":50,"after":51,"before_was_default":true,"effective_at":"2026-11-23T00:00:00.000000Z","reason":"load test","actor":{"type":"user","id":"platform-admin","roles":["platform_admin"]}}', md5(random()::text) || md5(random()::text));
+INSERT INTO bench_raw_events (stream_id, payload, hash) VALUES ('policy-key:allocation.max_concurrent_per_user', '{"key":"allocation.max_concurrent_per_user","scope":{"level":"user","id":"load-1"},"before":50,"after":51,"before_source":"default","effective_at":"2026-11-23T00:00:00.000000Z","reason":"load test","actor":{"type":"user","id":"platform-admin","roles":["platform_admin"]}}', md5(random()::text) || md5(random()::text));
 SQL
 pg_tps=$("$PG_BIN/pgbench" -n -f "$script" -c "$CLIENTS" -j 2 -T "$SECONDS_RUN" "$LEDGER_PG_ADMIN_URL" 2>/dev/null \
   | awk '/^tps/{print int($3)}')

@@ -135,8 +135,9 @@ Result<std::vector<events::Event>> decide(const PolicyKeyState& s, const SetPoli
   }
 
   auto it = s.latest.find(c.scope);
-  const bool before_was_default = it == s.latest.end();
-  const PolicyValue before = before_was_default ? def.default_value : it->second;
+  const bool at_default = it == s.latest.end();
+  const PolicyValue before = at_default ? def.default_value : it->second;
+  const auto before_source = at_default ? events::BeforeSource::kDefault : events::BeforeSource::kScope;
   if (c.old_value && !(*c.old_value == before)) {
     Error e{ErrorKind::kAborted, "old_value_mismatch",
             "old_value does not match the current value at this scope", {}};
@@ -144,7 +145,7 @@ Result<std::vector<events::Event>> decide(const PolicyKeyState& s, const SetPoli
     return fail(std::move(e));
   }
   return std::vector<events::Event>{
-      events::PolicyValueSet{c.key, c.scope, before, before_was_default, c.value, effective_at, c.reason}};
+      events::PolicyValueSet{c.key, c.scope, before, before_source, c.value, effective_at, c.reason}};
 }
 
 PolicyKeyState evolve(PolicyKeyState s, const events::Event& e) {

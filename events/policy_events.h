@@ -5,6 +5,7 @@
 // never changed once written; a correction is a new event.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,17 +29,39 @@ struct PolicyKeyDefined {
   friend bool operator==(const PolicyKeyDefined&, const PolicyKeyDefined&) = default;
 };
 
+// Where the `before` of a PolicyValueSet came from.
+//   kDefault  nothing was set at that scope: `before` is the key's default
+//   kScope    `before` is the value last set at exactly that scope
+// Written as the strings "default" / "scope". New sources (a plan
+// entitlement, an inherited parent scope, an imported value) become new
+// strings here without another change to the payload's shape.
+enum class BeforeSource : std::uint8_t { kDefault, kScope };
+
 // A value was set for a key at one scope. `before` is what the scope resolved
 // to at its own level when the command was decided (the value last set there,
 // or the key's default when nothing was), so the event alone tells the change.
+//
+// Schema versions (old rows are never rewritten; events/codec upcasts them on
+// read, and the hash chain keeps covering the payload as it was recorded):
+//   v1  {key, scope: {level, id}, before, before_was_default: bool, after,
+//        effective_at, reason}
+//   v2  {key, scope: {level, id}, before, before_source: "default" | "scope",
+//        after, effective_at, reason}
+//       The one change: the boolean `before_was_default` became the enum
+//       string `before_source`. A boolean can only say "default or not"; an
+//       auditor asking "from what, and from where" needs the origin named,
+//       and the next origins (plan entitlements, inherited ceilings) must fit
+//       without a v3. It also reads unambiguously in a JSON Lines export
+//       consumed without this codec. Upcast: true -> "default",
+//       false -> "scope"; nothing else changes.
 struct PolicyValueSet {
   static constexpr const char* kType = "PolicyValueSet";
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   std::string key;
   PolicyScope scope;
   PolicyValue before;
-  bool before_was_default = true;
+  BeforeSource before_source = BeforeSource::kDefault;
   PolicyValue after;
   Instant effective_at;
   std::string reason;

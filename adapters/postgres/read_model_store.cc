@@ -8,6 +8,7 @@
 
 #include "adapters/postgres/pg_internal.h"
 #include "events/codec/json_codec.h"
+#include "events/codec/rfc3339.h"
 
 namespace ledger::adapters {
 const std::vector<std::pair<std::string, std::string>>& embedded_sql();
@@ -66,6 +67,11 @@ domain::Result<void> prepare_read_model_schema(const std::string& url, const std
   });
   if (!r) return std::unexpected(r.error());
   return {};
+}
+
+const std::vector<std::string>& read_model_tables() {
+  static const std::vector<std::string> kTables = {"checkpoints", "policy_keys", "policy_values", "audit_log"};
+  return kTables;
 }
 
 domain::Result<std::vector<std::string>> diff_tables(const std::string& url, const std::string& schema_a,
@@ -211,39 +217,64 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
 
 // ---------------------------------------------------------------- queries
 
-struct PgPolicyQueries::Impl {
-  std::string url;
-  std::string schema;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::unique_ptr<Session>> idle;
+namespace {
+
+// A small pool of sessions for read-only queries: each call borrows one.
+class SessionPool {
+ public:
+  SessionPool(const std::string& url, std::size_t size) {
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, size); ++i) idle_.push_back(std::make_unique<Session>(url));
+  }
 
   // Borrows a session for one call; returns it afterwards.
   template <typename T>
   domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
     std::unique_ptr<Session> s;
     {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return !idle.empty(); });
-      s = std::move(idle.back());
-      idle.pop_back();
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !idle_.empty(); });
+      s = std::move(idle_.back());
+      idle_.pop_back();
     }
     auto out = s->run<T>(body);
     {
-      std::lock_guard lock(mu);
-      idle.push_back(std::move(s));
+      std::lock_guard lock(mu_);
+      idle_.push_back(std::move(s));
     }
-    cv.notify_one();
+    cv_.notify_one();
     return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Session>> idle_;
+};
+
+template <typename Tx>
+std::int64_t checkpoint_in(Tx& tx, const std::string& schema, std::string_view projection) {
+  auto r = tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", schema),
+                          std::string(projection));
+  return r.empty() ? std::int64_t{0} : r[0][0].template as<std::int64_t>();
+}
+
+}  // namespace
+
+struct PgPolicyQueries::Impl {
+  Impl(const std::string& url, std::string schema_name, std::size_t pool_size)
+      : schema(std::move(schema_name)), pool(url, pool_size) {}
+  std::string schema;
+  SessionPool pool;
+
+  template <typename T>
+  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
+    return pool.run<T>(body);
   }
 };
 
-PgPolicyQueries::PgPolicyQueries(std::string url, std::string schema, std::size_t pool_size)
-    : impl_(new Impl{std::move(url), std::move(schema), {}, {}, {}}) {
-  with_schema("", impl_->schema);
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, pool_size); ++i) {
-    impl_->idle.push_back(std::make_unique<Session>(impl_->url));
-  }
+PgPolicyQueries::PgPolicyQueries(std::string url, std::string schema, std::size_t pool_size) {
+  with_schema("", schema);  // validates the name early
+  impl_ = std::make_unique<Impl>(url, std::move(schema), pool_size);
 }
 PgPolicyQueries::~PgPolicyQueries() = default;
 
@@ -311,6 +342,158 @@ domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::strin
       snap.candidates.push_back(std::move(cand));
     }
     return snap;
+  });
+}
+
+// ---------------------------------------------------------------- audit
+
+namespace {
+
+constexpr const char* kAuditColumns =
+    "position, event_id::text, tenant, stream_id, stream_version, event_type, schema_version, subject_kind, "
+    "subject_key, scope_level, scope_id, before::text, before_source, after::text, reason, actor_type, actor_id, "
+    "actor_roles::text, (extract(epoch from occurred_at) * 1000000)::bigint, "
+    "(extract(epoch from recorded_at) * 1000000)::bigint, (extract(epoch from effective_at) * 1000000)::bigint, "
+    "correlation_id, causation_id, command_id";
+
+std::optional<std::string> opt_text(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::string>();
+}
+
+AuditRow audit_row(const pqxx::row& r) {
+  AuditRow a;
+  a.position = r[0].as<std::int64_t>();
+  a.event_id = r[1].as<std::string>();
+  a.tenant = r[2].as<std::string>();
+  a.stream_id = r[3].as<std::string>();
+  a.stream_version = r[4].as<std::int64_t>();
+  a.event_type = r[5].as<std::string>();
+  a.schema_version = r[6].as<int>();
+  a.subject_kind = r[7].as<std::string>();
+  a.subject_key = r[8].as<std::string>();
+  a.scope_level = opt_text(r[9]);
+  a.scope_id = opt_text(r[10]);
+  a.before_json = opt_text(r[11]);
+  a.before_source = opt_text(r[12]);
+  a.after_json = r[13].as<std::string>();
+  a.reason = opt_text(r[14]);
+  a.actor.type = r[15].as<std::string>();
+  a.actor.id = r[16].as<std::string>();
+  for (const auto& role : nlohmann::json::parse(r[17].as<std::string>())) {
+    if (role.is_string()) a.actor.roles.push_back(role.get<std::string>());
+  }
+  a.occurred_at = events::Instant{r[18].as<std::int64_t>()};
+  a.recorded_at = events::Instant{r[19].as<std::int64_t>()};
+  if (!r[20].is_null()) a.effective_at = events::Instant{r[20].as<std::int64_t>()};
+  a.correlation_id = r[21].as<std::string>();
+  a.causation_id = r[22].as<std::string>();
+  a.command_id = r[23].as<std::string>();
+  return a;
+}
+
+// The WHERE clause of a filter (without cursor and position bounds) and its
+// parameters, numbered from $1.
+struct Where {
+  std::string sql = "TRUE";
+  std::vector<std::optional<std::string>> params;
+
+  std::string param(std::string v) {
+    params.emplace_back(std::move(v));
+    return "$" + std::to_string(params.size());
+  }
+  void equal(const char* column, const std::optional<std::string>& v) {
+    if (v) sql += std::string(" AND ") + column + " = " + param(*v);
+  }
+};
+
+Where audit_where(const AuditFilter& f) {
+  Where w;
+  w.equal("tenant", f.tenant);
+  if (f.include_descendants && f.scope_level == "organization" && f.scope_id) {
+    const std::string id = w.param(*f.scope_id);
+    w.sql += " AND ((scope_level = 'organization' AND scope_id = " + id + ") OR tenant = " + id + ")";
+  } else {
+    w.equal("scope_level", f.scope_level);
+    w.equal("scope_id", f.scope_id);
+  }
+  w.equal("subject_kind", f.subject_kind);
+  w.equal("subject_key", f.subject_key);
+  w.equal("actor_id", f.actor_id);
+  w.equal("actor_type", f.actor_type);
+  w.equal("event_type", f.event_type);
+  w.equal("correlation_id", f.correlation_id);
+  w.equal("command_id", f.command_id);
+  if (f.recorded_from) {
+    w.sql += " AND recorded_at >= " + w.param(codec::format_instant(*f.recorded_from)) + "::timestamptz";
+  }
+  if (f.recorded_to) {
+    w.sql += " AND recorded_at < " + w.param(codec::format_instant(*f.recorded_to)) + "::timestamptz";
+  }
+  return w;
+}
+
+}  // namespace
+
+struct PgAuditQueries::Impl {
+  Impl(const std::string& url, std::string schema_name, std::size_t pool_size)
+      : schema(std::move(schema_name)), pool(url, pool_size) {}
+  std::string schema;
+  SessionPool pool;
+};
+
+PgAuditQueries::PgAuditQueries(std::string url, std::string schema, std::size_t pool_size) {
+  with_schema("", schema);  // validates the name early
+  impl_ = std::make_unique<Impl>(url, std::move(schema), pool_size);
+}
+PgAuditQueries::~PgAuditQueries() = default;
+
+domain::Result<std::int64_t> PgAuditQueries::checkpoint(std::string_view projection) {
+  return impl_->pool.run<std::int64_t>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return checkpoint_in(tx, impl_->schema, projection);
+  });
+}
+
+domain::Result<std::int64_t> PgAuditQueries::head_position() {
+  return impl_->pool.run<std::int64_t>([](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>();
+  });
+}
+
+domain::Result<AuditPage> PgAuditQueries::audit_page(const AuditFilter& filter) {
+  const std::string& schema = impl_->schema;
+  return impl_->pool.run<AuditPage>([&](pqxx::connection& c) {
+    // One snapshot for the checkpoint and the rows, so snapshot_version is
+    // exactly what the page was read from.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+    AuditPage page;
+    page.snapshot_version = checkpoint_in(tx, schema, "audit");
+    const std::int64_t upto = std::min(filter.max_position.value_or(page.snapshot_version), page.snapshot_version);
+    const std::string table = with_schema("__SCHEMA__.audit_log", schema);
+
+    Where w = audit_where(filter);
+    const std::string bound = " AND position <= " + w.param(std::to_string(upto)) + "::bigint";
+    Where rows_where = w;
+    const std::string after = " AND position > " + rows_where.param(std::to_string(filter.after_position)) + "::bigint";
+    auto rows = tx.exec_params(std::string("SELECT ") + kAuditColumns + " FROM " + table + " WHERE " + rows_where.sql +
+                                   bound + after + " ORDER BY position LIMIT " + std::to_string(filter.limit + 1),
+                               pqxx::prepare::make_dynamic_params(rows_where.params));
+    for (const auto& r : rows) {
+      if (page.rows.size() == filter.limit) {
+        page.has_more = true;
+        break;
+      }
+      page.rows.push_back(audit_row(r));
+    }
+    if (filter.with_latest) {
+      auto latest = tx.exec_params(std::string("SELECT ") + kAuditColumns + " FROM " + table + " WHERE " + w.sql +
+                                       bound + " ORDER BY position DESC LIMIT 1",
+                                   pqxx::prepare::make_dynamic_params(w.params));
+      if (!latest.empty()) page.latest = audit_row(latest[0]);
+    }
+    return page;
   });
 }
 

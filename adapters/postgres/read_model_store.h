@@ -1,5 +1,6 @@
 // PostgreSQL home of the read models: generic row operations plus checkpoints
-// in one transaction, the migrator, and the policy-values queries.
+// in one transaction, the migrator, the policy-values queries and the audit
+// queries.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "domain/error.h"
 #include "domain/policy_resolution.h"
+#include "events/event.h"
 #include "projections/projection.h"
 
 namespace ledger::adapters::postgres {
@@ -20,6 +22,10 @@ domain::Result<void> migrate(const std::string& admin_url, const std::string& re
 // Creates (or empties, when `reset`) the read-model tables in `schema`, e.g.
 // a scratch schema for a rebuild.
 domain::Result<void> prepare_read_model_schema(const std::string& url, const std::string& schema, bool reset);
+
+// Every table of a read-model schema, checkpoints first (what a rebuild
+// writes and a replay compares).
+const std::vector<std::string>& read_model_tables();
 
 // Rows of `table` in both schemas that differ (present in one only), as
 // JSON lines, at most `limit`. Empty = identical.
@@ -63,6 +69,85 @@ class PgPolicyQueries {
                                                  std::optional<std::int64_t> max_position);
   // True when the database answers.
   bool ping();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------- audit
+
+// One row of the audit view (projections/audit_projection.h). JSON columns
+// are carried as JSON text so no JSON library reaches this header.
+struct AuditRow {
+  std::int64_t position = 0;
+  std::string event_id;
+  std::string tenant;
+  std::string stream_id;
+  std::int64_t stream_version = 0;
+  std::string event_type;
+  int schema_version = 0;
+  std::string subject_kind;
+  std::string subject_key;
+  std::optional<std::string> scope_level;
+  std::optional<std::string> scope_id;
+  std::optional<std::string> before_json;  // NULL: there was no value before
+  std::optional<std::string> before_source;
+  std::string after_json;
+  std::optional<std::string> reason;
+  events::Actor actor;
+  events::Instant occurred_at;
+  events::Instant recorded_at;
+  std::optional<events::Instant> effective_at;
+  std::string correlation_id;
+  std::string causation_id;
+  std::string command_id;
+};
+
+// What GET /v1/audit and /v1/audit/changes/{key} ask for. Unset filters
+// match everything; set ones are ANDed.
+struct AuditFilter {
+  std::optional<std::string> tenant;
+  std::optional<std::string> scope_level;
+  std::optional<std::string> scope_id;
+  // With scope_level "organization" and scope_id X: also every row the
+  // ledger attributed to tenant X (the scopes below that organization).
+  bool include_descendants = false;
+  std::optional<std::string> subject_kind;
+  std::optional<std::string> subject_key;
+  std::optional<std::string> actor_id;
+  std::optional<std::string> actor_type;
+  std::optional<std::string> event_type;
+  std::optional<std::string> correlation_id;
+  std::optional<std::string> command_id;
+  std::optional<events::Instant> recorded_from;  // recorded_at >= from
+  std::optional<events::Instant> recorded_to;    // recorded_at <  to
+  std::int64_t after_position = 0;               // the page starts after it (cursor)
+  std::optional<std::int64_t> max_position;      // as_of_position: rows at or below it
+  std::size_t limit = 100;
+  bool with_latest = false;  // also the newest matching row, ignoring the cursor
+};
+
+// One page, from one consistent snapshot of the read model.
+struct AuditPage {
+  std::int64_t snapshot_version = 0;  // the audit checkpoint the rows reflect
+  std::vector<AuditRow> rows;         // ascending position
+  bool has_more = false;              // rows beyond the page exist in this snapshot
+  std::optional<AuditRow> latest;     // when with_latest
+};
+
+// Read-only audit queries over the live read model, plus the event store's
+// head (to refuse positions beyond it). Thread-safe: a small pool of
+// connections, one per concurrent caller.
+class PgAuditQueries {
+ public:
+  PgAuditQueries(std::string url, std::string schema, std::size_t pool_size);
+  ~PgAuditQueries();
+
+  domain::Result<std::int64_t> checkpoint(std::string_view projection);
+  // The last global position of the event store.
+  domain::Result<std::int64_t> head_position();
+  domain::Result<AuditPage> audit_page(const AuditFilter& filter);
 
  private:
   struct Impl;

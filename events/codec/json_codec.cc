@@ -86,7 +86,7 @@ Json encode(const PolicyValueSet& e) {
   return {{"key", e.key},
           {"scope", {{"level", scope_level_name(e.scope.level)}, {"id", e.scope.id}}},
           {"before", encode_value(e.before)},
-          {"before_was_default", e.before_was_default},
+          {"before_source", before_source_name(e.before_source)},
           {"after", encode_value(e.after)},
           {"effective_at", format_instant(e.effective_at)},
           {"reason", e.reason}};
@@ -120,8 +120,9 @@ std::expected<events::Event, std::string> decode_key_defined_v1(const Json& j) {
   return e;
 }
 
-std::expected<events::Event, std::string> decode_value_set_v1(const Json& j) {
-  Reader r{j, {}};
+// The fields v1 and v2 share; `before_source` / `before_was_default` is
+// read by the caller.
+PolicyValueSet decode_value_set_common(Reader& r) {
   PolicyValueSet e;
   e.key = r.str("key");
   if (const Json* s = r.field("scope")) {
@@ -137,11 +138,31 @@ std::expected<events::Event, std::string> decode_value_set_v1(const Json& j) {
     }
   }
   e.before = r.value("before");
-  e.before_was_default = r.boolean("before_was_default");
   e.after = r.value("after");
   e.effective_at = r.instant("effective_at");
   e.reason = r.str("reason");
+  return e;
+}
+
+// v1 -> v2 upcaster: `before_was_default: bool` becomes `before_source`.
+// v1 rows stay as they were recorded; this runs on every read.
+std::expected<events::Event, std::string> decode_value_set_v1(const Json& j) {
+  Reader r{j, {}};
+  PolicyValueSet e = decode_value_set_common(r);
+  const bool was_default = r.boolean("before_was_default");
   if (!r.error.empty()) return std::unexpected(r.error);
+  e.before_source = was_default ? events::BeforeSource::kDefault : events::BeforeSource::kScope;
+  return e;
+}
+
+std::expected<events::Event, std::string> decode_value_set_v2(const Json& j) {
+  Reader r{j, {}};
+  PolicyValueSet e = decode_value_set_common(r);
+  const std::string source = r.str("before_source");
+  if (!r.error.empty()) return std::unexpected(r.error);
+  auto parsed = parse_before_source(source);
+  if (!parsed) return std::unexpected("field 'before_source' is not default or scope");
+  e.before_source = *parsed;
   return e;
 }
 
@@ -202,6 +223,20 @@ std::optional<events::ScopeLevel> parse_scope_level(std::string_view name) {
   return std::nullopt;
 }
 
+const char* before_source_name(events::BeforeSource s) {
+  switch (s) {
+    case events::BeforeSource::kDefault: return "default";
+    case events::BeforeSource::kScope: return "scope";
+  }
+  return "default";
+}
+
+std::optional<events::BeforeSource> parse_before_source(std::string_view name) {
+  if (name == "default") return events::BeforeSource::kDefault;
+  if (name == "scope") return events::BeforeSource::kScope;
+  return std::nullopt;
+}
+
 Json encode_value(const events::PolicyValue& v) {
   return std::visit([](const auto& x) { return Json(x); }, v.v);
 }
@@ -225,6 +260,7 @@ std::expected<events::Event, std::string> decode_payload(std::string_view type, 
   if (!payload.is_object()) return std::unexpected("payload must be a JSON object");
   if (type == PolicyKeyDefined::kType && version == 1) return decode_key_defined_v1(payload);
   if (type == PolicyValueSet::kType && version == 1) return decode_value_set_v1(payload);
+  if (type == PolicyValueSet::kType && version == 2) return decode_value_set_v2(payload);
   return std::unexpected("unknown event type or schema version: " + std::string(type) + " v" +
                          std::to_string(version));
 }

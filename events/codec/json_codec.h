@@ -28,15 +28,19 @@ const char* value_type_name(events::ValueType t);
 std::optional<events::ValueType> parse_value_type(std::string_view name);
 const char* scope_level_name(events::ScopeLevel l);
 std::optional<events::ScopeLevel> parse_scope_level(std::string_view name);
+const char* before_source_name(events::BeforeSource s);
+std::optional<events::BeforeSource> parse_before_source(std::string_view name);
 
 Json encode_value(const events::PolicyValue& v);
 // A JSON bool, integer (64-bit signed) or string; anything else is nullopt.
 std::optional<events::PolicyValue> decode_value(const Json& j);
 
+// Always writes the CURRENT schema version (events::schema_version(e)).
 Json encode_payload(const events::Event& e);
 // Decodes a payload of any known (type, version) and upcasts it to the
-// current version. Unknown types or versions and malformed payloads are
-// errors (the message says which field).
+// current version (PolicyValueSet v1 -> v2, see events/policy_events.h).
+// Unknown types or versions and malformed payloads are errors (the message
+// says which field).
 std::expected<events::Event, std::string> decode_payload(std::string_view type, int version,
                                                          const Json& payload);
 

@@ -2,12 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <span>
 #include <thread>
 
 #include "adapters/kafka/kafka.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "events/codec/json_codec.h"
+#include "projections/audit_projection.h"
 #include "projections/policy_values_projection.h"
 
 namespace ledger::services {
@@ -29,14 +34,114 @@ domain::Result<std::vector<events::RecordedEvent>> decode_batch(const std::vecto
   return out;
 }
 
+// The projections of one process over one read-model schema, each with its
+// own runner (and so its own checkpoint). Not movable: runners refer to the
+// projections and the store.
+class ProjectionSet {
+ public:
+  static domain::Result<std::unique_ptr<ProjectionSet>> create(const ProjectorOptions& options) {
+    std::unique_ptr<ProjectionSet> set(new ProjectionSet(options));
+    for (const auto& name : options.read_models) {
+      if (!set->find(name)) {
+        domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_read_model", "no read model named '" + name + "'", {}};
+        e.with("read_model", name);
+        return std::unexpected(std::move(e));
+      }
+    }
+    for (const projections::Projection* p : {static_cast<const projections::Projection*>(&set->policy_values_),
+                                             static_cast<const projections::Projection*>(&set->audit_)}) {
+      const bool wanted = options.read_models.empty() ||
+                          std::find(options.read_models.begin(), options.read_models.end(), p->name()) !=
+                              options.read_models.end();
+      if (wanted) set->runners_.emplace_back(*p, set->store_);
+    }
+    return set;
+  }
+  ProjectionSet(const ProjectionSet&) = delete;
+  ProjectionSet& operator=(const ProjectionSet&) = delete;
+
+  // Applies the batch to every projection (each skips what it already has).
+  // All are tried even when one fails, so one failing read model does not
+  // hold back the others; the first error is returned and the caller re-reads.
+  domain::Result<projections::ApplyStats> apply(std::span<const events::RecordedEvent> batch) {
+    std::optional<domain::Error> first_error;
+    projections::ApplyStats total;
+    bool any = false;
+    for (auto& runner : runners_) {
+      auto r = runner.apply(batch);
+      if (!r) {
+        if (!first_error) first_error = r.error();
+        continue;
+      }
+      total.applied += r->applied;
+      total.skipped += r->skipped;
+      total.checkpoint = any ? std::min(total.checkpoint, r->checkpoint) : r->checkpoint;
+      any = true;
+    }
+    if (first_error) return std::unexpected(std::move(*first_error));
+    return total;
+  }
+
+  // The lowest checkpoint: every projection has applied history up to it.
+  domain::Result<std::int64_t> checkpoint() {
+    std::optional<std::int64_t> low;
+    for (auto& runner : runners_) {
+      auto c = runner.checkpoint();
+      if (!c) return c;
+      low = low ? std::min(*low, *c) : *c;
+    }
+    return low.value_or(0);
+  }
+
+ private:
+  explicit ProjectionSet(const ProjectorOptions& options) : store_(options.pg_url, options.schema) {}
+  bool find(std::string_view name) const { return name == policy_values_.name() || name == audit_.name(); }
+
+  projections::PolicyValuesProjection policy_values_;
+  projections::AuditProjection audit_;
+  adapters::postgres::PgReadModelStore store_;
+  std::vector<projections::ProjectionRunner> runners_;
+};
+
+domain::Result<std::int64_t> catch_up(ProjectionSet& set, adapters::postgres::PgEventReader& reader,
+                                      std::size_t batch_size) {
+  auto head = reader.head_position();
+  if (!head) return std::unexpected(head.error());
+  auto at = set.checkpoint();
+  if (!at) return at;
+  while (*at < *head) {
+    auto batch = reader.read_after(*at, batch_size);
+    if (!batch) return std::unexpected(batch.error());
+    if (batch->empty()) break;
+    auto applied = set.apply(*batch);
+    if (!applied) return std::unexpected(applied.error());
+    auto next = set.checkpoint();
+    if (!next) return next;
+    if (*next <= *at) break;  // no progress: let the caller see where it stands
+    at = next;
+  }
+  return *at;
+}
+
 }  // namespace
+
+const std::vector<ReadModelInfo>& read_models() {
+  static const std::vector<ReadModelInfo> kReadModels = {
+      {projections::PolicyValuesProjection::kName, {"policy_keys", "policy_values"}},
+      {projections::AuditProjection::kName, {projections::AuditProjection::kTable}},
+  };
+  return kReadModels;
+}
 
 void run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop) {
   using namespace std::chrono_literals;
   namespace kafka = adapters::kafka;
-  projections::PolicyValuesProjection projection;
-  adapters::postgres::PgReadModelStore store(options.pg_url, options.schema);
-  projections::ProjectionRunner runner(projection, store);
+  auto set = ProjectionSet::create(options);
+  if (!set) {
+    spdlog::critical("projector: {}", set.error().message);
+    return;
+  }
+  auto& models = **set;
   std::unique_ptr<kafka::KafkaConsumer> consumer;
 
   while (!stop) {
@@ -62,16 +167,28 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
     if (msgs->empty()) continue;
     auto batch = decode_batch(*msgs);
     domain::Result<projections::ApplyStats> applied =
-        batch ? runner.apply(*batch) : domain::Result<projections::ApplyStats>(std::unexpected(batch.error()));
+        batch ? models.apply(*batch) : domain::Result<projections::ApplyStats>(std::unexpected(batch.error()));
     if (!applied) {
-      // Nothing of the batch was written; re-read it from the committed offset.
+      // Some projection did not write the batch; re-read it from the
+      // committed offset (the others skip it then).
       spdlog::error("projector: batch not applied: {} ({})", applied.error().message, applied.error().code);
+      if (applied.error().code == "position_gap") {
+        // A projection is behind the consumer group's offsets (e.g. a read
+        // model added later): bring it up from the event store first.
+        adapters::postgres::PgEventReader reader(options.pg_url);
+        if (auto at = catch_up(models, reader, options.batch_size); at) {
+          spdlog::info("projector: caught up from the event store to position {}", *at);
+        } else {
+          spdlog::warn("projector: catch-up from the event store failed: {}", at.error().message);
+        }
+      }
       consumer.reset();
       std::this_thread::sleep_for(500ms);
       continue;
     }
     spdlog::debug("projector: applied {} skipped {} checkpoint {}", applied->applied, applied->skipped,
                   applied->checkpoint);
+    // Every projection committed the batch: only now move the offsets.
     if (auto ok = consumer->commit(*msgs); !ok) {
       spdlog::warn("projector: offset commit failed (harmless, the checkpoint dedupes): {}", ok.error().message);
     }
@@ -80,35 +197,24 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
 }
 
 domain::Result<std::int64_t> catch_up_from_store(const ProjectorOptions& options) {
-  projections::PolicyValuesProjection projection;
-  adapters::postgres::PgReadModelStore store(options.pg_url, options.schema);
-  projections::ProjectionRunner runner(projection, store);
+  auto set = ProjectionSet::create(options);
+  if (!set) return std::unexpected(set.error());
   adapters::postgres::PgEventReader reader(options.pg_url);
-  auto head = reader.head_position();
-  if (!head) return std::unexpected(head.error());
-  auto at = runner.checkpoint();
-  if (!at) return at;
-  while (*at < *head) {
-    auto batch = reader.read_after(*at, options.batch_size);
-    if (!batch) return std::unexpected(batch.error());
-    if (batch->empty()) break;
-    auto applied = runner.apply(*batch);
-    if (!applied) return std::unexpected(applied.error());
-    *at = applied->checkpoint;
-  }
-  return *at;
+  return catch_up(**set, reader, options.batch_size);
 }
 
 domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source) {
   using namespace std::chrono_literals;
+  // Refuse unknown names before anything is dropped.
+  if (auto set = ProjectionSet::create(options); !set) return std::unexpected(set.error());
   if (auto ok = adapters::postgres::prepare_read_model_schema(options.pg_url, options.schema, /*reset=*/true); !ok) {
     return std::unexpected(ok.error());
   }
   if (source == RebuildSource::kPostgres) return catch_up_from_store(options);
 
-  projections::PolicyValuesProjection projection;
-  adapters::postgres::PgReadModelStore store(options.pg_url, options.schema);
-  projections::ProjectionRunner runner(projection, store);
+  auto set = ProjectionSet::create(options);
+  if (!set) return std::unexpected(set.error());
+  auto& models = **set;
   auto r = adapters::kafka::KafkaPartitionReader::create(
       {.brokers = options.brokers, .topic = options.topic, .partition = 0, .start_offset = 0});
   if (!r) return std::unexpected(r.error());
@@ -123,10 +229,10 @@ domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSou
     next_offset = msgs->back().offset + 1;
     auto batch = decode_batch(*msgs);
     if (!batch) return std::unexpected(batch.error());
-    auto applied = runner.apply(*batch);
+    auto applied = models.apply(*batch);
     if (!applied) return std::unexpected(applied.error());
   }
-  return runner.checkpoint();
+  return models.checkpoint();
 }
 
 }  // namespace ledger::services

@@ -1,8 +1,16 @@
 #include "services/components/query_api.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
+#include <span>
+#include <utility>
+#include <variant>
+#include <cstring>
+#include <functional>
+#include <optional>
 #include <thread>
 
 #include "domain/policy_resolution.h"
@@ -36,11 +44,47 @@ domain::Result<std::optional<std::int64_t>> int_param(const HttpRequest& req, co
   return std::optional<std::int64_t>{out};
 }
 
+// Waits (bounded) until `checkpoint()` reaches `needed`; nullopt when it did,
+// else the answer to give (503 snapshot_not_ready, or the read failure).
+std::optional<HttpResponse> wait_for_snapshot(const std::function<domain::Result<std::int64_t>()>& checkpoint,
+                                              std::int64_t needed, std::int64_t wait_ms) {
+  if (needed <= 0) return std::nullopt;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  for (;;) {
+    auto cp = checkpoint();
+    if (!cp) return error_response(cp.error());
+    if (*cp >= needed) return std::nullopt;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      domain::Error e{domain::ErrorKind::kUnavailable, "snapshot_not_ready",
+                      "the read model has not reached min_position yet; retry", {}};
+      auto r = error_response(e);
+      auto body = nlohmann::json::parse(r.body);
+      body["snapshot_version"] = *cp;
+      body["min_position"] = needed;
+      r.body = body.dump();
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 }  // namespace
 
 HttpResponse QueryApi::handle(const HttpRequest& req) {
-  constexpr std::string_view kPrefix = "/v1/policy-values/";
-  if (req.path.rfind(kPrefix, 0) != 0 || req.path.size() == kPrefix.size()) {
+  constexpr std::string_view kPolicyValues = "/v1/policy-values/";
+  constexpr std::string_view kAudit = "/v1/audit";
+  constexpr std::string_view kChanges = "/v1/audit/changes/";
+  enum class Route { kPolicyValue, kAudit, kChanges } route;
+  std::string rest;
+  if (req.path.rfind(kPolicyValues, 0) == 0 && req.path.size() > kPolicyValues.size()) {
+    route = Route::kPolicyValue;
+    rest = req.path.substr(kPolicyValues.size());
+  } else if (audit_ && req.path == kAudit) {
+    route = Route::kAudit;
+  } else if (audit_ && req.path.rfind(kChanges, 0) == 0 && req.path.size() > kChanges.size()) {
+    route = Route::kChanges;
+    rest = req.path.substr(kChanges.size());
+  } else {
     return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   }
   if (req.method != "GET") {
@@ -49,8 +93,14 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
     return r;
   }
   const std::string* auth_header = req.header("authorization");
-  if (auto p = auth_.authenticate(auth_header ? *auth_header : std::string_view()); !p) return error_response(p.error());
-  return policy_value(req, req.path.substr(kPrefix.size()));
+  auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+  if (!principal) return error_response(principal.error());
+  switch (route) {
+    case Route::kPolicyValue: return policy_value(req, rest);
+    case Route::kAudit: return audit_log(req, *principal);
+    case Route::kChanges: return audit_changes(req, *principal, rest);
+  }
+  return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
 }
 
 HttpResponse QueryApi::policy_value(const HttpRequest& req, const std::string& key) {
@@ -75,24 +125,9 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const std::string& k
 
   // Read-your-writes: wait (bounded) for the projector to reach min_position.
   const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
-  if (needed > 0) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms->value_or(2000));
-    for (;;) {
-      auto cp = queries_.checkpoint("policy_values");
-      if (!cp) return error_response(cp.error());
-      if (*cp >= needed) break;
-      if (std::chrono::steady_clock::now() >= deadline) {
-        domain::Error e{domain::ErrorKind::kUnavailable, "snapshot_not_ready",
-                        "the read model has not reached min_position yet; retry", {}};
-        auto r = error_response(e);
-        auto body = nlohmann::json::parse(r.body);
-        body["snapshot_version"] = *cp;
-        body["min_position"] = needed;
-        r.body = body.dump();
-        return r;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+  if (auto not_ready = wait_for_snapshot([&] { return queries_.checkpoint("policy_values"); }, needed,
+                                         wait_ms->value_or(2000))) {
+    return *not_ready;
   }
 
   auto snap = queries_.policy_snapshot(key, chain, *as_of_position);
@@ -115,6 +150,383 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const std::string& k
       {"snapshot_version", as_of_position->value_or(snap->snapshot_version)},
   };
   return json_response(200, body.dump());
+}
+
+// ---------------------------------------------------------------- audit
+
+namespace {
+
+using adapters::postgres::AuditFilter;
+using adapters::postgres::AuditPage;
+using adapters::postgres::AuditRow;
+using Json = nlohmann::json;
+
+constexpr std::int64_t kDefaultLimit = 100;
+constexpr std::int64_t kMaxLimit = 1000;
+constexpr std::string_view kCursorPrefix = "audit.v1:";
+constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url(std::string_view in) {
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kBase64Url[(acc >> bits) & 0x3f]);
+    }
+  }
+  if (bits > 0) out.push_back(kBase64Url[(acc << (6 - bits)) & 0x3f]);
+  return out;
+}
+
+std::optional<std::string> unbase64url(std::string_view in) {
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const char* at = std::strchr(kBase64Url, c);
+    if (c == '\0' || at == nullptr) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(at - kBase64Url);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+Json nullable(const std::optional<std::string>& s) { return s ? Json(*s) : Json(); }
+Json nullable_json(const std::optional<std::string>& text) { return text ? Json::parse(*text) : Json(); }
+
+Json scope_json(const AuditRow& r) {
+  if (!r.scope_level) return Json();
+  return {{"level", *r.scope_level}, {"id", r.scope_id.value_or("")}};
+}
+
+Json actor_json(const events::Actor& a) { return {{"type", a.type}, {"id", a.id}, {"roles", a.roles}}; }
+
+Json row_json(const AuditRow& r) {
+  return {{"position", r.position},
+          {"event_id", r.event_id},
+          {"tenant", r.tenant},
+          {"stream_id", r.stream_id},
+          {"stream_version", r.stream_version},
+          {"event_type", r.event_type},
+          {"schema_version", r.schema_version},
+          {"subject", {{"kind", r.subject_kind}, {"key", r.subject_key}}},
+          {"scope", scope_json(r)},
+          {"before", nullable_json(r.before_json)},
+          {"before_source", nullable(r.before_source)},
+          {"after", Json::parse(r.after_json)},
+          {"reason", nullable(r.reason)},
+          {"actor", actor_json(r.actor)},
+          {"occurred_at", codec::format_instant(r.occurred_at)},
+          {"recorded_at", codec::format_instant(r.recorded_at)},
+          {"effective_at", r.effective_at ? Json(codec::format_instant(*r.effective_at)) : Json()},
+          {"correlation_id", r.correlation_id},
+          {"causation_id", r.causation_id},
+          {"command_id", r.command_id}};
+}
+
+// Audit data is user text: never let one odd byte turn an answer into a 500.
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+domain::Error invalid_cursor(std::string message) {
+  return {domain::ErrorKind::kInvalidArgument, "invalid_cursor", std::move(message), {}};
+}
+
+// A parsed audit request: the filter plus how to wait and answer.
+struct AuditQuery {
+  AuditFilter filter;
+  bool jsonl = false;
+  std::optional<std::int64_t> as_of_position;
+  std::optional<std::int64_t> cursor;
+  std::int64_t min_position = 0;
+  std::int64_t wait_ms = 2000;
+};
+
+// The parameters each audit route accepts.
+constexpr std::string_view kCommonParameters[] = {"limit", "cursor", "as_of", "as_of_position", "min_position",
+                                                  "wait_ms", "scope_level", "scope_id"};
+constexpr std::string_view kLogParameters[] = {"tenant", "descendants", "key", "actor_id", "actor_type", "event_type",
+                                               "correlation_id", "command_id", "from", "to", "format"};
+
+bool known_event_type(std::string_view name) {
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return ((name == std::variant_alternative_t<I, events::Event>::kType) || ...);
+  }(std::make_index_sequence<std::variant_size_v<events::Event>>{});
+}
+
+bool listed(std::span<const std::string_view> names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+domain::Result<std::optional<events::Instant>> instant_param(const HttpRequest& req, const std::string& name) {
+  auto v = req.query_param(name);
+  if (!v) return std::optional<events::Instant>{};
+  auto t = codec::parse_instant(*v);
+  if (!t) return std::unexpected(bad_param(name, name + " must be an RFC 3339 instant, e.g. 2026-06-01T00:00:00Z"));
+  return std::optional<events::Instant>{*t};
+}
+
+// Parameters both audit routes share, after the route's own were read.
+domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const commands::Principal& who, bool log_route) {
+  AuditQuery q;
+  // Unknown parameters are refused: a misspelt filter must not silently
+  // widen an auditor's answer to everything.
+  for (const auto& [name, value] : req.query) {
+    if (listed(kCommonParameters, name) || (log_route && listed(kLogParameters, name))) continue;
+    return std::unexpected(bad_param(name, "unknown query parameter '" + name + "'"));
+  }
+  auto& f = q.filter;
+
+  auto limit = int_param(req, "limit", kMaxLimit);
+  if (!limit || (*limit && **limit < 1)) {
+    return std::unexpected(bad_param("limit", "limit must be an integer from 1 to " + std::to_string(kMaxLimit)));
+  }
+  f.limit = static_cast<std::size_t>(limit->value_or(kDefaultLimit));
+
+  if (auto c = req.query_param("cursor")) {
+    q.cursor = QueryApi::decode_cursor(*c);
+    if (!q.cursor) return std::unexpected(invalid_cursor("cursor is malformed; pass back a next_cursor unchanged"));
+    f.after_position = *q.cursor;
+  }
+
+  auto from = instant_param(req, "from");
+  if (!from) return std::unexpected(from.error());
+  auto to = instant_param(req, "to");
+  if (!to) return std::unexpected(to.error());
+  auto as_of = instant_param(req, "as_of");
+  if (!as_of) return std::unexpected(as_of.error());
+  if (*from && *to && (*from)->micros > (*to)->micros) {
+    return std::unexpected(bad_param("from", "from must not be after to"));
+  }
+  f.recorded_from = *from;
+  f.recorded_to = *to;
+  if (*as_of) {  // recorded at or before as_of: [.., as_of + 1us)
+    const events::Instant end{(*as_of)->micros + 1};
+    if (!f.recorded_to || end < *f.recorded_to) f.recorded_to = end;
+  }
+
+  auto as_of_position = int_param(req, "as_of_position");
+  if (!as_of_position) return std::unexpected(as_of_position.error());
+  q.as_of_position = *as_of_position;
+  f.max_position = *as_of_position;
+  auto min_position = int_param(req, "min_position");
+  if (!min_position) return std::unexpected(min_position.error());
+  q.min_position = min_position->value_or(0);
+  auto wait_ms = int_param(req, "wait_ms", 10'000);
+  if (!wait_ms) return std::unexpected(wait_ms.error());
+  q.wait_ms = wait_ms->value_or(2000);
+
+  if (auto level = req.query_param("scope_level")) {
+    if (!codec::parse_scope_level(*level)) {
+      return std::unexpected(bad_param("scope_level", "scope_level must be user, project, organization, plan or global"));
+    }
+    f.scope_level = *level;
+  }
+  if (auto id = req.query_param("scope_id")) {
+    if (!f.scope_level) return std::unexpected(bad_param("scope_id", "scope_id needs scope_level"));
+    f.scope_id = *id;
+  }
+
+  if (log_route) {
+    if (auto d = req.query_param("descendants"); d && *d != "false") {
+      if (*d != "true") return std::unexpected(bad_param("descendants", "descendants must be true or false"));
+      if (!f.scope_level) return std::unexpected(bad_param("descendants", "descendants needs scope_level"));
+      if (*f.scope_level == "global") {
+        f.scope_level.reset();  // everything lies below the global level
+        f.scope_id.reset();
+      } else if (*f.scope_level == "organization") {
+        if (!f.scope_id) return std::unexpected(bad_param("descendants", "descendants of an organization need scope_id"));
+        f.include_descendants = true;
+      } else if (*f.scope_level == "plan") {
+        return std::unexpected(
+            bad_param("descendants", "the ledger does not record which organizations a plan covers"));
+      }
+      // user and project scopes have nothing below them: exact match.
+    }
+    f.tenant = req.query_param("tenant");
+    if (auto key = req.query_param("key")) {
+      f.subject_kind = "policy_key";
+      f.subject_key = *key;
+    }
+    f.actor_id = req.query_param("actor_id");
+    f.actor_type = req.query_param("actor_type");
+    f.correlation_id = req.query_param("correlation_id");
+    f.command_id = req.query_param("command_id");
+    if (auto type = req.query_param("event_type")) {
+      if (!known_event_type(*type)) {
+        return std::unexpected(bad_param("event_type", "unknown event type '" + *type + "'"));
+      }
+      f.event_type = *type;
+    }
+    const std::string format = req.query_param("format").value_or("json");
+    if (format != "json" && format != "jsonl") {
+      return std::unexpected(bad_param("format", "format must be json or jsonl"));
+    }
+    q.jsonl = format == "jsonl";
+  }
+
+  // Tenant isolation: an organization's principal sees its own rows only.
+  if (who.tenant != "platform") {
+    if (f.tenant && *f.tenant != who.tenant) {
+      domain::Error e{domain::ErrorKind::kPermissionDenied, "tenant_forbidden",
+                      "this principal may read its own organization's audit log only", {}};
+      e.with("tenant", *f.tenant);
+      // Invariant 7: refused, and on record for operators.
+      spdlog::warn("audit read refused: principal {}:{} of tenant {} asked for tenant {}", who.actor.type, who.actor.id,
+                   who.tenant, *f.tenant);
+      return std::unexpected(std::move(e));
+    }
+    f.tenant = who.tenant;
+  }
+  return q;
+}
+
+}  // namespace
+
+std::string QueryApi::encode_cursor(std::int64_t position) {
+  return base64url(std::string(kCursorPrefix) + std::to_string(position));
+}
+
+std::optional<std::int64_t> QueryApi::decode_cursor(std::string_view cursor) {
+  if (cursor.empty() || cursor.size() > 64) return std::nullopt;
+  auto text = unbase64url(cursor);
+  if (!text || text->rfind(kCursorPrefix, 0) != 0) return std::nullopt;
+  const std::string_view digits = std::string_view(*text).substr(kCursorPrefix.size());
+  std::int64_t position = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), position);
+  if (ec != std::errc() || ptr != digits.data() + digits.size() || position < 0) return std::nullopt;
+  // Only the exact text this service issues: no leading zeros, no padding bits.
+  if (encode_cursor(position) != cursor) return std::nullopt;
+  return position;
+}
+
+namespace {
+
+// Checks positions against the head, waits for the snapshot, reads the page.
+domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& audit, const AuditQuery& q,
+                                          std::optional<HttpResponse>& answer) {
+  if (q.as_of_position || q.cursor) {
+    auto head = audit.head_position();
+    if (!head) return std::unexpected(head.error());
+    if (q.as_of_position && *q.as_of_position > *head) {
+      domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
+                      "as_of_position lies beyond the last event of the ledger", {}};
+      e.with("as_of_position", std::to_string(*q.as_of_position)).with("head_position", std::to_string(*head));
+      return std::unexpected(std::move(e));
+    }
+    if (q.cursor && *q.cursor > *head) return std::unexpected(invalid_cursor("cursor is unknown to this ledger"));
+  }
+  const std::int64_t needed = std::max(q.min_position, q.as_of_position.value_or(0));
+  answer = wait_for_snapshot([&] { return audit.checkpoint("audit"); }, needed, q.wait_ms);
+  if (answer) return AuditPage{};
+  return audit.audit_page(q.filter);
+}
+
+}  // namespace
+
+HttpResponse QueryApi::audit_log(const HttpRequest& req, const commands::Principal& who) {
+  auto q = parse_audit_query(req, who, /*log_route=*/true);
+  if (!q) return error_response(q.error());
+  std::optional<HttpResponse> not_ready;
+  auto page = read_audit_page(*audit_, *q, not_ready);
+  if (not_ready) return *not_ready;
+  if (!page) return error_response(page.error());
+
+  const std::int64_t snapshot = q->as_of_position.value_or(page->snapshot_version);
+  const std::optional<std::string> next =
+      page->has_more ? std::optional<std::string>(encode_cursor(page->rows.back().position)) : std::nullopt;
+  if (q->jsonl) {
+    HttpResponse r;
+    r.status = 200;
+    r.content_type = "application/x-ndjson";
+    for (const auto& row : page->rows) r.body += dump(row_json(row)) + "\n";
+    r.headers.emplace_back("x-snapshot-version", std::to_string(snapshot));
+    r.headers.emplace_back("x-has-more", page->has_more ? "true" : "false");
+    if (next) r.headers.emplace_back("x-next-cursor", *next);
+    return r;
+  }
+  Json items = Json::array();
+  for (const auto& row : page->rows) items.push_back(row_json(row));
+  Json body = {{"items", std::move(items)},
+               {"next_cursor", nullable(next)},
+               {"has_more", page->has_more},
+               {"snapshot_version", snapshot}};
+  return json_response(200, dump(body));
+}
+
+HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Principal& who, const std::string& key) {
+  auto q = parse_audit_query(req, who, /*log_route=*/false);
+  if (!q) return error_response(q.error());
+  q->filter.subject_kind = "policy_key";
+  q->filter.subject_key = key;
+  q->filter.with_latest = true;
+  std::optional<HttpResponse> not_ready;
+  auto page = read_audit_page(*audit_, *q, not_ready);
+  if (not_ready) return *not_ready;
+  if (!page) return error_response(page.error());
+
+  if (!page->latest) {
+    // No change at that scope: is the key known at all, in the same bounds?
+    bool known = false;
+    if (q->filter.scope_level) {
+      AuditFilter any = q->filter;
+      any.scope_level.reset();
+      any.scope_id.reset();
+      any.after_position = 0;
+      any.limit = 1;
+      any.with_latest = false;
+      any.max_position = std::min(q->filter.max_position.value_or(page->snapshot_version), page->snapshot_version);
+      auto found = audit_->audit_page(any);
+      if (!found) return error_response(found.error());
+      known = !found->rows.empty();
+    }
+    if (!known) {
+      domain::Error e{domain::ErrorKind::kNotFound, "unknown_policy_key",
+                      "policy key '" + key + "' has no recorded change", {}};
+      e.with("key", key);
+      return error_response(e);
+    }
+  }
+  Json changes = Json::array();
+  for (const auto& row : page->rows) {
+    changes.push_back({{"position", row.position},
+                       {"event_id", row.event_id},
+                       {"event_type", row.event_type},
+                       {"scope", scope_json(row)},
+                       {"actor", actor_json(row.actor)},
+                       {"recorded_at", codec::format_instant(row.recorded_at)},
+                       {"occurred_at", codec::format_instant(row.occurred_at)},
+                       {"effective_at", row.effective_at ? Json(codec::format_instant(*row.effective_at)) : Json()},
+                       {"before", nullable_json(row.before_json)},
+                       {"before_source", nullable(row.before_source)},
+                       {"after", Json::parse(row.after_json)},
+                       {"reason", nullable(row.reason)},
+                       {"correlation_id", row.correlation_id},
+                       {"command_id", row.command_id}});
+  }
+  const auto& last = page->latest;
+  Json scope = q->filter.scope_level
+                   ? Json{{"level", *q->filter.scope_level}, {"id", q->filter.scope_id.value_or("")}}
+                   : Json();
+  Json body = {
+      {"key", key},
+      {"scope", std::move(scope)},
+      {"changes", std::move(changes)},
+      {"last_updated_by", last ? actor_json(last->actor) : Json()},
+      {"last_updated_at", last ? Json(codec::format_instant(last->recorded_at)) : Json()},
+      {"last_updated_position", last ? Json(last->position) : Json()},
+      {"next_cursor", page->has_more ? Json(encode_cursor(page->rows.back().position)) : Json()},
+      {"has_more", page->has_more},
+      {"snapshot_version", q->as_of_position.value_or(page->snapshot_version)},
+  };
+  return json_response(200, dump(body));
 }
 
 }  // namespace ledger::services

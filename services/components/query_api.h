@@ -5,12 +5,45 @@
 //   -> 200 {key, value, value_type, source: {level, id}, is_default,
 //           effective_at, set_at_position, as_of, snapshot_version}
 //
+//   GET /v1/audit?tenant=&scope_level=&scope_id=&descendants=true|false
+//       &key=&actor_id=&actor_type=&event_type=&correlation_id=&command_id=
+//       &from=<RFC 3339>&to=<RFC 3339>&as_of=<RFC 3339>&as_of_position=<n>
+//       &min_position=<n>&wait_ms=<n>&limit=<1..1000, default 100>
+//       &cursor=<opaque>&format=json|jsonl
+//   -> 200 {items: [row...], next_cursor, has_more, snapshot_version}
+//      or, with format=jsonl, application/x-ndjson: one row per line, and
+//      the headers X-Snapshot-Version, X-Has-More, X-Next-Cursor.
+//   Rows come in ascending position (newest last). `from` / `to` bound
+//   recorded_at (commit time) as [from, to); `as_of` keeps rows recorded at
+//   or before it. `descendants=true` widens an organization scope to every
+//   row the ledger attributed to that organization (its tenant), and a
+//   global scope to everything. `next_cursor` is set when more rows match in
+//   this snapshot; pass it back unchanged for the next page (pages never
+//   repeat or skip a row, even while new events arrive).
+//
+//   GET /v1/audit/changes/{key}?scope_level=&scope_id=&limit=&cursor=
+//       &as_of=&as_of_position=&min_position=&wait_ms=
+//   -> 200 {key, scope, changes: [...], last_updated_by, last_updated_at,
+//           last_updated_position, next_cursor, has_more, snapshot_version}
+//   "Who changed this, when, from what to what": every change of the key
+//   (optionally at one scope), with actor, commit and effective times,
+//   before and after values and reason; `last_updated_*` describe the
+//   newest change whatever page is asked for.
+//
 // `min_position` (read-your-writes): if the read model has not reached it,
 // the call waits up to `wait_ms` (default 2000, at most 10000), then answers
 // 503 `snapshot_not_ready` with Retry-After and the snapshot it has.
 // `as_of` defaults to now (the query, not the projector, reads the clock);
-// `as_of_position` answers from the rows written up to that position.
+// `as_of_position` answers from the rows written up to that position (audit
+// rows are never removed, so every past position is answerable); beyond the
+// event store's head it is 400 `position_beyond_head`.
 // Every answer carries the `snapshot_version` it was computed from.
+//
+// Audit errors (400): `invalid_parameter` (evidence names the parameter:
+// malformed instant, limit outside 1..1000, unknown parameter or format),
+// `invalid_cursor` (malformed or unknown cursor), `position_beyond_head`.
+// A principal of an organization sees only its own tenant's rows; asking for
+// another tenant is 403 `tenant_forbidden`.
 #pragma once
 
 #include <functional>
@@ -25,18 +58,27 @@ namespace ledger::services {
 
 class QueryApi {
  public:
+  // Without `audit` the audit routes answer 404 `unknown_route`.
   QueryApi(adapters::postgres::PgPolicyQueries& queries, const commands::TokenAuthenticator& auth,
-           commands::Clock& clock)
-      : queries_(queries), auth_(auth), clock_(clock) {}
+           commands::Clock& clock, adapters::postgres::PgAuditQueries* audit = nullptr)
+      : queries_(queries), auth_(auth), clock_(clock), audit_(audit) {}
 
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req);
 
+  // The opaque page cursor of the audit routes (exposed for tests).
+  static std::string encode_cursor(std::int64_t position);
+  static std::optional<std::int64_t> decode_cursor(std::string_view cursor);
+
  private:
   adapters::http::HttpResponse policy_value(const adapters::http::HttpRequest& req, const std::string& key);
+  adapters::http::HttpResponse audit_log(const adapters::http::HttpRequest& req, const commands::Principal& who);
+  adapters::http::HttpResponse audit_changes(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                                             const std::string& key);
 
   adapters::postgres::PgPolicyQueries& queries_;
   const commands::TokenAuthenticator& auth_;
   commands::Clock& clock_;
+  adapters::postgres::PgAuditQueries* audit_;
 };
 
 }  // namespace ledger::services

@@ -1,7 +1,8 @@
-// ledger-query: answers policy-value queries from the read model.
+// ledger-query: answers policy-value and audit queries from the read models.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <mutex>
 
 #include "adapters/http/server.h"
@@ -38,9 +39,12 @@ int main(int argc, char** argv) {
   adapters::system::SystemClock clock;
   adapters::postgres::PgPolicyQueries queries(settings.pg_url, settings.read_model_schema,
                                               static_cast<std::size_t>(threads));
-  services::QueryApi api(queries, *auth, clock);
+  adapters::postgres::PgAuditQueries audit(settings.pg_url, settings.read_model_schema,
+                                           static_cast<std::size_t>(std::max(1, threads / 4)));
+  services::QueryApi api(queries, *auth, clock, &audit);
 
-  // readyz: PostgreSQL answers, Kafka answers, the projector is caught up.
+  // readyz: PostgreSQL answers, Kafka answers, the projector is caught up
+  // (every read model it maintains: the lowest of their checkpoints).
   std::mutex ready_mu;
   adapters::postgres::PgEventReader head_reader(settings.pg_url);
   std::unique_ptr<adapters::kafka::KafkaPartitionReader> kafka_probe;
@@ -50,6 +54,9 @@ int main(int argc, char** argv) {
     if (!head) return "postgresql: " + head.error().message;
     auto cp = queries.checkpoint("policy_values");
     if (!cp) return "postgresql: " + cp.error().message;
+    auto audit_cp = audit.checkpoint("audit");
+    if (!audit_cp) return "postgresql: " + audit_cp.error().message;
+    cp = std::min(*cp, *audit_cp);
     if (!kafka_probe) {
       auto r = adapters::kafka::KafkaPartitionReader::create(
           {.brokers = settings.kafka_brokers, .topic = settings.events_topic});

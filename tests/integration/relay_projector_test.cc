@@ -4,6 +4,7 @@
 // Kafka) equals the live read model row for row.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "adapters/kafka/kafka.h"
@@ -92,7 +93,8 @@ class SpineTest : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     std::int64_t cp = 0;
     while (std::chrono::steady_clock::now() < deadline) {
-      cp = store.checkpoint("policy_values").value_or(0);
+      // Every read model the projector maintains must get there.
+      cp = std::min(store.checkpoint("policy_values").value_or(0), store.checkpoint("audit").value_or(0));
       if (cp >= position) break;
       std::this_thread::sleep_for(20ms);
     }
@@ -163,6 +165,7 @@ TEST_F(SpineTest, RebuildFromPositionZeroEqualsTheLiveReadModel) {
 
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm.policy_values"), "400");
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm.policy_keys"), "2");
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm.audit_log"), "402");
 
   for (auto source : {services::RebuildSource::kPostgres, services::RebuildSource::kKafka}) {
     const std::string schema = source == services::RebuildSource::kPostgres ? "rm_from_pg" : "rm_from_kafka";
@@ -171,7 +174,9 @@ TEST_F(SpineTest, RebuildFromPositionZeroEqualsTheLiveReadModel) {
     auto rebuilt = services::rebuild(options, source);
     ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().message;
     EXPECT_EQ(*rebuilt, last);
-    for (const char* table : {"checkpoints", "policy_keys", "policy_values"}) {
+    ASSERT_EQ(adapters::postgres::read_model_tables(),
+              (std::vector<std::string>{"checkpoints", "policy_keys", "policy_values", "audit_log"}));
+    for (const auto& table : adapters::postgres::read_model_tables()) {
       auto diff = adapters::postgres::diff_tables(db_.admin_url, "rm", schema, table, 10);
       ASSERT_TRUE(diff.has_value());
       EXPECT_TRUE(diff->empty()) << schema << "." << table << " differs: " << diff->front();

@@ -1,7 +1,10 @@
 // The codec: instants, canonical form, hash chain, golden payloads.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -60,7 +63,7 @@ events::PolicyValueSet sample_value_set() {
   return events::PolicyValueSet{"billing.window_seconds",
                                 {events::ScopeLevel::kOrganization, "org-1"},
                                 events::PolicyValue{std::int64_t{60}},
-                                true,
+                                events::BeforeSource::kDefault,
                                 events::PolicyValue{std::int64_t{120}},
                                 events::Instant{1'780'272'000'000'000},
                                 "customer request"};
@@ -126,18 +129,68 @@ TEST(Codec, RefusesUnknownTypesVersionsAndMalformedPayloads) {
 }
 
 // Golden files: every (type, version) ever written must still decode.
+// A file at the current version round-trips byte for byte (as JSON); a file
+// at an older version is upcast on read and must encode exactly as the
+// golden file of the current version (they describe the same event).
+struct Golden {
+  const char* file;
+  const char* type;
+  int version;
+  const char* upcasts_to;  // nullptr: the current version, round-trips
+};
+constexpr Golden kGoldens[] = {
+    {"PolicyKeyDefined.v1.json", "PolicyKeyDefined", 1, nullptr},
+    {"PolicyValueSet.v1.json", "PolicyValueSet", 1, "PolicyValueSet.v2.json"},
+    {"PolicyValueSet.v2.json", "PolicyValueSet", 2, nullptr},
+};
+
+nlohmann::json read_golden(const std::string& file) {
+  std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/tests/golden/" + file);
+  EXPECT_TRUE(in.good()) << file;
+  return in.good() ? nlohmann::json::parse(in) : nlohmann::json();
+}
+
 TEST(Codec, GoldenPayloadsOfEveryTypeAndVersionDecode) {
-  const std::string dir = std::string(LEDGER_SOURCE_DIR) + "/tests/golden/";
-  struct Golden { const char* file; const char* type; int version; };
-  for (const auto& g : {Golden{"PolicyKeyDefined.v1.json", "PolicyKeyDefined", 1},
-                        Golden{"PolicyValueSet.v1.json", "PolicyValueSet", 1}}) {
-    std::ifstream in(dir + g.file);
-    ASSERT_TRUE(in.good()) << g.file;
-    auto payload = nlohmann::json::parse(in);
+  for (const auto& g : kGoldens) {
+    SCOPED_TRACE(g.file);
+    const auto payload = read_golden(g.file);
     auto ev = codec::decode_payload(g.type, g.version, payload);
-    ASSERT_TRUE(ev.has_value()) << g.file << ": " << ev.error();
-    EXPECT_EQ(codec::encode_payload(*ev), payload) << g.file;
+    ASSERT_TRUE(ev.has_value()) << ev.error();
+    EXPECT_STREQ(events::type_name(*ev), g.type);
+    if (g.upcasts_to == nullptr) {
+      EXPECT_EQ(events::schema_version(*ev), g.version) << "a round-trip golden must be the current version";
+      EXPECT_EQ(codec::encode_payload(*ev), payload);
+    } else {
+      EXPECT_LT(g.version, events::schema_version(*ev));
+      EXPECT_EQ(codec::encode_payload(*ev), read_golden(g.upcasts_to));
+      // The upcast event equals the one its current-version golden decodes to.
+      auto current = codec::decode_payload(g.type, events::schema_version(*ev), read_golden(g.upcasts_to));
+      ASSERT_TRUE(current.has_value()) << current.error();
+      EXPECT_TRUE(*current == *ev);
+    }
   }
+}
+
+// Every file in tests/golden/ is listed above (none is silently unchecked),
+// and the current version of every event type has a golden file.
+TEST(Codec, GoldenFilesCoverEveryFileAndEveryCurrentVersion) {
+  std::set<std::string> listed;
+  for (const auto& g : kGoldens) listed.insert(g.file);
+  std::set<std::string> on_disk;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(LEDGER_SOURCE_DIR) + "/tests/golden")) {
+    if (entry.path().extension() == ".json") on_disk.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(on_disk, listed);
+
+  auto expect_current_golden = [&](const char* type, int version) {
+    const std::string file = std::string(type) + ".v" + std::to_string(version) + ".json";
+    EXPECT_TRUE(listed.contains(file)) << "no golden file for the current version: " << file;
+  };
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (expect_current_golden(std::variant_alternative_t<I, events::Event>::kType,
+                           std::variant_alternative_t<I, events::Event>::kSchemaVersion),
+     ...);
+  }(std::make_index_sequence<std::variant_size_v<events::Event>>{});
 }
 
 }  // namespace

@@ -248,7 +248,7 @@ TEST_F(CommandServiceTest, EventsCarryTheCommandMeta) {
   const auto& e = std::get<events::PolicyValueSet>(env->event);
   EXPECT_EQ(e.after, PolicyValue{std::int64_t{120}});
   EXPECT_EQ(e.before, PolicyValue{std::int64_t{60}});
-  EXPECT_TRUE(e.before_was_default);
+  EXPECT_EQ(e.before_source, events::BeforeSource::kDefault);
   EXPECT_EQ(e.effective_at, Instant{kT0.micros + kMinute});  // defaults to the service clock
 }
 

@@ -236,7 +236,7 @@ TEST(PolicyKeyDefine, DefiningTwiceIdenticallyIsANoOp) {
 }
 
 TEST(PolicyKeyDefine, DefiningTwiceIdenticallyAfterValuesIsStillANoOp) {
-  auto s = given({window_seconds(), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), true,
+  auto s = given({window_seconds(), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), events::BeforeSource::kDefault,
                                                    int_value(120), kNow, "r"}});
   auto r = decide(s, DefinePolicyKey{window_seconds()});
   ASSERT_TRUE(r.has_value());
@@ -358,7 +358,7 @@ TEST(PolicyValueSetting, AcceptedValueCarriesBeforeAfterAndReason) {
   ASSERT_TRUE(r.has_value()) << r.error().code;
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ(std::get<PolicyValueSet>((*r)[0]),
-            (PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), true, int_value(120),
+            (PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), events::BeforeSource::kDefault, int_value(120),
                             Instant{kNow.micros + kMinute}, "customer request"}));
 }
 
@@ -370,7 +370,7 @@ TEST(PolicyValueSetting, BeforeIsTheLastValueAtTheExactScope) {
   ASSERT_TRUE(r.has_value());
   const auto& e = std::get<PolicyValueSet>((*r)[0]);
   EXPECT_EQ(e.before, int_value(180));
-  EXPECT_FALSE(e.before_was_default);
+  EXPECT_EQ(e.before_source, events::BeforeSource::kScope);
   EXPECT_EQ(e.after, int_value(240));
 }
 
@@ -384,7 +384,7 @@ TEST(PolicyValueSetting, OtherScopesStillStartFromTheDefault) {
     ASSERT_TRUE(r.has_value());
     const auto& e = std::get<PolicyValueSet>((*r)[0]);
     EXPECT_EQ(e.before, int_value(60));
-    EXPECT_TRUE(e.before_was_default);
+    EXPECT_EQ(e.before_source, events::BeforeSource::kDefault);
   }
 }
 
@@ -394,7 +394,7 @@ TEST(PolicyValueSetting, OldValueMatchingTheDefaultIsAccepted) {
   c.old_value = int_value(60);
   auto r = decide(s, c, kNow);
   ASSERT_TRUE(r.has_value()) << r.error().code;
-  EXPECT_TRUE(std::get<PolicyValueSet>((*r)[0]).before_was_default);
+  EXPECT_EQ(std::get<PolicyValueSet>((*r)[0]).before_source, events::BeforeSource::kDefault);
 }
 
 TEST(PolicyValueSetting, OldValueNotMatchingTheDefaultIsAStalePrecondition) {
@@ -434,7 +434,7 @@ TEST(PolicyValueSetting, OldValueIsComparedWithTheLastValueAtTheScope) {
   auto ok = decide(s, fresh, kNow);
   ASSERT_TRUE(ok.has_value());
   EXPECT_EQ(std::get<PolicyValueSet>((*ok)[0]).before, int_value(120));
-  EXPECT_FALSE(std::get<PolicyValueSet>((*ok)[0]).before_was_default);
+  EXPECT_EQ(std::get<PolicyValueSet>((*ok)[0]).before_source, events::BeforeSource::kScope);
 
   // A value at a less specific scope does not count for this one.
   auto other = set_window(user("u-1"), 180);
@@ -504,15 +504,15 @@ TEST(PolicyKeyEvolve, EveryEventIncrementsTheVersion) {
   EXPECT_EQ(*s.definition, window_seconds());
   EXPECT_TRUE(s.latest.empty());
   s = evolve(std::move(s),
-             PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), true, int_value(120), kNow, "r"});
+             PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), events::BeforeSource::kDefault, int_value(120), kNow, "r"});
   EXPECT_EQ(s.version, 2);
-  s = evolve(std::move(s), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(120), false,
+  s = evolve(std::move(s), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(120), events::BeforeSource::kScope,
                                           int_value(180), kNow, "r"});
   EXPECT_EQ(s.version, 3);
   ASSERT_EQ(s.latest.size(), 1u);
   EXPECT_EQ(s.latest.at(org("org-1")), int_value(180));
   s = evolve(std::move(s),
-             PolicyValueSet{"billing.window_seconds", global(), int_value(60), true, int_value(30), kNow, "r"});
+             PolicyValueSet{"billing.window_seconds", global(), int_value(60), events::BeforeSource::kDefault, int_value(30), kNow, "r"});
   EXPECT_EQ(s.version, 4);
   EXPECT_EQ(s.latest.size(), 2u);
   EXPECT_EQ(s.latest.at(global()), int_value(30));

@@ -48,7 +48,7 @@ PolicyKeyDefined isolation_model() {
 }
 
 PolicyValueSet window_set(PolicyScope scope, std::int64_t before, std::int64_t after, std::int64_t effective) {
-  return PolicyValueSet{"billing.window_seconds", std::move(scope), PolicyValue{before}, false, PolicyValue{after},
+  return PolicyValueSet{"billing.window_seconds", std::move(scope), PolicyValue{before}, events::BeforeSource::kScope, PolicyValue{after},
                         Instant{effective}, "customer request"};
 }
 
@@ -159,9 +159,9 @@ TEST(PolicyValuesProjection, EveryScopeLevelAndValueTypeIsWritten) {
     EXPECT_EQ(ops[0].key[2], (std::pair<std::string, Cell>{"scope_id", scope.id}));
   }
   PolicyValueSet s{"allocation.isolation_model", {ScopeLevel::kGlobal, ""}, PolicyValue{std::string("user-revoke")},
-                   true, PolicyValue{std::string("full-reimage")}, Instant{kT0}, "r"};
+                   events::BeforeSource::kDefault, PolicyValue{std::string("full-reimage")}, Instant{kT0}, "r"};
   EXPECT_EQ(p.apply(envelope(3, s))[0].values[0], (std::pair<std::string, Cell>{"value", "\"full-reimage\""}));
-  PolicyValueSet b{"maas.enabled", {ScopeLevel::kGlobal, ""}, PolicyValue{false}, true, PolicyValue{true},
+  PolicyValueSet b{"maas.enabled", {ScopeLevel::kGlobal, ""}, PolicyValue{false}, events::BeforeSource::kDefault, PolicyValue{true},
                    Instant{kT0}, "r"};
   EXPECT_EQ(p.apply(envelope(3, b))[0].values[0], (std::pair<std::string, Cell>{"value", "true"}));
 }
@@ -366,7 +366,7 @@ rc::Gen<events::Event> value_set_event() {
     return PolicyValueSet{on_window ? "billing.window_seconds" : "allocation.isolation_model",
                           {level, std::move(id)},
                           before,
-                          *rc::gen::arbitrary<bool>(),
+                          *rc::gen::arbitrary<bool>() ? events::BeforeSource::kDefault : events::BeforeSource::kScope,
                           after,
                           Instant{kT0 + *rc::gen::inRange<std::int64_t>(-1000, 1000)},
                           *rc::gen::elementOf(std::vector<std::string>{"customer request", "", "incident \xe2\x84\x96 7",

@@ -34,5 +34,40 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.policy_values (
   PRIMARY KEY (key, scope_level, scope_id, position)
 );
 
+-- The audit view (projections/audit_projection.h): one row per event, never
+-- removed, so every past position stays answerable. `schema_version` is the
+-- version after upcasting; the recorded one stays in ledger.events.
+CREATE TABLE IF NOT EXISTS __SCHEMA__.audit_log (
+  position       bigint      PRIMARY KEY,
+  event_id       uuid        NOT NULL,
+  tenant         text        NOT NULL,
+  stream_id      text        NOT NULL,
+  stream_version bigint      NOT NULL,
+  event_type     text        NOT NULL,
+  schema_version integer     NOT NULL,
+  subject_kind   text        NOT NULL,
+  subject_key    text        NOT NULL,
+  scope_level    text,
+  scope_id       text,
+  before         jsonb,
+  before_source  text,
+  after          jsonb       NOT NULL,
+  reason         text,
+  actor_type     text        NOT NULL,
+  actor_id       text        NOT NULL,
+  actor_roles    jsonb       NOT NULL,
+  occurred_at    timestamptz NOT NULL,
+  recorded_at    timestamptz NOT NULL,
+  effective_at   timestamptz,
+  correlation_id text        NOT NULL,
+  causation_id   text        NOT NULL,
+  command_id     text        NOT NULL
+);
+-- Filters of GET /v1/audit; each ends in position, the page order.
+CREATE INDEX IF NOT EXISTS audit_log_subject ON __SCHEMA__.audit_log (subject_kind, subject_key, scope_level, scope_id, position);
+CREATE INDEX IF NOT EXISTS audit_log_tenant ON __SCHEMA__.audit_log (tenant, position);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON __SCHEMA__.audit_log (actor_id, position);
+CREATE INDEX IF NOT EXISTS audit_log_recorded_at ON __SCHEMA__.audit_log (recorded_at);
+
 GRANT USAGE ON SCHEMA __SCHEMA__ TO ledger_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA __SCHEMA__ TO ledger_app;

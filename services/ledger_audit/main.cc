@@ -1,0 +1,423 @@
+// ledger-audit: the auditor's tools. Every subcommand has --help.
+//
+//   ledger-audit verify [--file export.jsonl [--partial]] [--to N]   the hash chain, per stream too
+//   ledger-audit export --out FILE [--from P] [--to P]             JSON Lines, global order
+//   ledger-audit history (--stream ID | --key KEY) [--scope S]     readable, or --json lines
+//   ledger-audit as-of --key KEY [scope flags] (--position N | --instant T)
+//   ledger-audit digest --position N --key-file F                   signed digest of the chain head
+//   ledger-audit digest --check FILE --key-file F                   nothing up to it changed?
+//   ledger-audit replay [--source postgres|kafka] [--schema S]      rebuild + compare every table
+//
+// Exit status: 0 all good; 1 a finding (broken chain, changed history,
+// differing read model); 2 bad input or an unavailable dependency (nothing
+// checked, nothing changed). Results go to stdout (JSON with --json),
+// errors and the progress bar (only on a terminal) to stderr.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "domain/policy_key.h"
+#include "events/codec/json_codec.h"
+#include "events/codec/rfc3339.h"
+#include "services/components/audit_tools.h"
+#include "services/components/settings.h"
+
+namespace {
+
+using namespace ledger;
+using Json = nlohmann::json;
+
+constexpr int kOk = 0;
+constexpr int kFinding = 1;
+constexpr int kBadInput = 2;
+
+bool g_json = false;
+
+int report_error(const domain::Error& e) {
+  if (g_json) {
+    Json err = {{"code", e.code}, {"message", e.message}};
+    for (const auto& [k, v] : e.evidence) err["evidence"][k] = v;
+    std::cout << Json{{"ok", false}, {"error", err}}.dump() << '\n';
+  }
+  std::fprintf(stderr, "ledger-audit: %s (%s)\n", e.message.c_str(), e.code.c_str());
+  return kBadInput;
+}
+
+int bad_input(const std::string& message) {
+  return report_error(domain::Error{domain::ErrorKind::kInvalidArgument, "invalid_argument", message, {}});
+}
+
+// A one-line progress bar on stderr, drawn only when stderr is a terminal
+// and at most ten times a second.
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label) : label_(std::move(label)), enabled_(::isatty(STDERR_FILENO) == 1) {}
+  ~ProgressBar() { finish(); }
+
+  services::AuditProgress callback() {
+    if (!enabled_) return {};
+    return [this](std::int64_t done, std::int64_t total) { draw(done, total); };
+  }
+  void finish() {
+    std::lock_guard lock(mu_);
+    if (drawn_) std::fputs("\r\033[K", stderr);
+    drawn_ = false;
+  }
+
+ private:
+  void draw(std::int64_t done, std::int64_t total) {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && done < total) return;
+    last_ = now;
+    drawn_ = true;
+    if (total > 0) {
+      const double f = std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
+      constexpr int kWidth = 30;
+      const int filled = static_cast<int>(f * kWidth);
+      std::string bar(filled, '#');
+      bar.append(kWidth - filled, '-');
+      std::fprintf(stderr, "\r%s [%s] %3d%%  %lld/%lld\033[K", label_.c_str(), bar.c_str(), static_cast<int>(f * 100),
+                   static_cast<long long>(done), static_cast<long long>(total));
+    } else {
+      std::fprintf(stderr, "\r%s  %lld\033[K", label_.c_str(), static_cast<long long>(done));
+    }
+    std::fflush(stderr);
+  }
+
+  std::string label_;
+  bool enabled_;
+  std::mutex mu_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// Each subcommand binds its own variable: CLI11 applies environment
+// fallbacks to the options of every subcommand, parsed or not, so a shared
+// variable would take LEDGER_PG_URL over a flag given to the one that ran.
+void add_pg_flag(CLI::App& sub, std::map<std::string, std::string>& urls) {
+  sub.add_option("--pg-url", urls[sub.get_name()] = services::Settings{}.pg_url,
+                 "PostgreSQL URL (read access to the event store is enough)")
+      ->envname("LEDGER_PG_URL")
+      ->capture_default_str();
+}
+
+void add_json_flag(CLI::App& sub) { sub.add_flag("--json", g_json, "print JSON instead of text"); }
+
+void print_json(const Json& j) { std::cout << j.dump() << '\n'; }
+
+int print_verify(const services::VerifyReport& r, const std::string& source) {
+  if (g_json) {
+    Json j = services::verify_report_json(r);
+    j["source"] = source;
+    print_json(j);
+  } else if (r.broken) {
+    std::cout << r.broken->message << '\n';
+    if (r.events > 0) {
+      std::cout << "(" << r.events << " events verified before it, up to position " << r.head_position << ")\n";
+    }
+  } else {
+    std::cout << "verified " << r.events << " events, head position " << r.head_position << ", head hash "
+              << r.head_hash << '\n';
+    if (r.partial) {
+      std::cout << "partial export: starts at position " << r.first_position
+                << "; its prev_hash and the first version of each stream were taken on trust\n";
+    }
+  }
+  return r.intact() ? kOk : kFinding;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Policy Ledger auditor: verify, export, history, as-of, digest, replay"};
+  app.require_subcommand(1);
+  app.footer("Exit status: 0 ok, 1 a finding (broken chain, changed history, differing read model), 2 bad input or error.");
+  services::Settings settings;
+  std::map<std::string, std::string> pg_urls;  // per subcommand, see add_pg_flag
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->envname("LEDGER_LOG_LEVEL")->capture_default_str();
+
+  // verify
+  auto* verify = app.add_subcommand("verify", "check the hash chain, every position once with no gap, and per-stream "
+                                              "versions; print the first broken position and why");
+  std::string verify_file;
+  bool verify_partial = false;
+  std::optional<std::int64_t> verify_to;
+  std::size_t batch_size = 5000;
+  add_pg_flag(*verify, pg_urls);
+  verify->add_option("--file", verify_file, "verify an exported JSON Lines file instead, with no database");
+  verify->add_flag("--partial", verify_partial, "with --file: the export may start after position 1 (trust its first link)");
+  verify->add_option("--to", verify_to, "verify positions 1..N only (store)");
+  verify->add_option("--batch-size", batch_size, "events per read from the store")->capture_default_str();
+  add_json_flag(*verify);
+
+  // export
+  auto* exp = app.add_subcommand("export", "write events as JSON Lines (one envelope per line), in global order");
+  std::string export_out;
+  std::optional<std::int64_t> export_from, export_to;
+  add_pg_flag(*exp, pg_urls);
+  exp->add_option("--out", export_out, "file to write ('-' for stdout)")->required();
+  exp->add_option("--from", export_from, "first position (default 1)");
+  exp->add_option("--to", export_to, "last position (default the head)");
+  add_json_flag(*exp);
+
+  // history
+  auto* history = app.add_subcommand("history", "the events of a stream, a policy key or a scope");
+  std::string history_stream, history_key, history_scope;
+  add_pg_flag(*history, pg_urls);
+  auto* stream_opt = history->add_option("--stream", history_stream, "stream id, e.g. policy-key:billing.window_seconds");
+  auto* key_opt = history->add_option("--key", history_key, "policy key (its stream policy-key:KEY)");
+  auto* scope_opt = history->add_option("--scope", history_scope,
+                                        "only values set at this scope: user:ID, project:ID, organization:ID, "
+                                        "plan:ID or global (scans the whole store without --key)");
+  stream_opt->excludes(key_opt)->excludes(scope_opt);
+  add_json_flag(*history);
+
+  // as-of
+  auto* asof = app.add_subcommand("as-of", "the effective policy value at a position or instant, computed from "
+                                           "history alone (no read model)");
+  services::AsOfQuery q;
+  std::string instant_text;
+  add_pg_flag(*asof, pg_urls);
+  asof->add_option("--key", q.key, "policy key")->required();
+  asof->add_option("--user-id", q.chain.user_id, "the caller's user");
+  asof->add_option("--project-id", q.chain.project_id, "the caller's project");
+  asof->add_option("--org-id", q.chain.org_id, "the caller's organization");
+  asof->add_option("--plan", q.chain.plan, "the caller's plan");
+  auto* pos_opt = asof->add_option("--position", q.position, "the ledger at this global position");
+  auto* instant_opt = asof->add_option("--instant", instant_text,
+                                       "resolve at this RFC 3339 instant (alone: the ledger as committed then)");
+  add_json_flag(*asof);
+
+  // digest
+  auto* digest = app.add_subcommand("digest", "print a signed (HMAC-SHA256) digest of the chain head at a position, "
+                                              "or check one against the store");
+  std::optional<std::int64_t> digest_position;
+  std::string key_file, check_file;
+  add_pg_flag(*digest, pg_urls);
+  auto* dpos = digest->add_option("--position", digest_position, "sign the chain head at this position");
+  auto* dcheck = digest->add_option("--check", check_file, "digest file to check against the store");
+  digest->add_option("--key-file", key_file, "file holding the HMAC key (one trailing newline ignored)")->required();
+  dpos->excludes(dcheck);
+  add_json_flag(*digest);
+
+  // replay
+  auto* rep = app.add_subcommand("replay", "rebuild the read models from position 0 into a scratch schema and "
+                                           "compare every table with the live schema");
+  std::string source_name = "postgres";
+  services::ReplayOptions ro;
+  add_pg_flag(*rep, pg_urls);
+  rep->add_option("--source", source_name, "postgres or kafka (ledger.events from offset 0)")
+      ->check(CLI::IsMember({"postgres", "kafka"}))
+      ->capture_default_str();
+  rep->add_option("--schema", ro.scratch_schema, "scratch schema (emptied first; never the live one)")
+      ->capture_default_str();
+  rep->add_option("--read-model-schema", settings.read_model_schema, "the live read-model schema")
+      ->envname("LEDGER_READ_MODEL_SCHEMA")
+      ->capture_default_str();
+  rep->add_option("--kafka-brokers", settings.kafka_brokers, "Kafka bootstrap servers")
+      ->envname("LEDGER_KAFKA_BROKERS")
+      ->capture_default_str();
+  rep->add_option("--events-topic", settings.events_topic, "topic of committed events")
+      ->envname("LEDGER_EVENTS_TOPIC")
+      ->capture_default_str();
+  rep->add_option("--read-model", ro.read_models, "replay only this read model (repeatable; default all)");
+  rep->add_option("--limit", ro.diff_limit, "differing rows reported per table at most")->capture_default_str();
+  rep->add_flag("--keep-scratch", ro.keep_scratch, "keep the scratch schema even when identical");
+  add_json_flag(*rep);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a ParseError with status 0; usage errors are bad input.
+    return app.exit(e) == 0 ? kOk : kBadInput;
+  }
+
+  for (const auto* sub : app.get_subcommands()) settings.pg_url = pg_urls[sub->get_name()];
+
+  // Logs (from the adapters) go to stderr, so stdout stays the result.
+  auto logger = spdlog::stderr_color_mt("ledger-audit");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  if (*verify) {
+    ProgressBar bar("verifying");
+    if (!verify_file.empty()) {
+      if (verify_to) return bad_input("--to applies to the store; a file is verified whole");
+      auto r = services::verify_export_file(verify_file, verify_partial, bar.callback());
+      bar.finish();
+      if (!r) return report_error(r.error());
+      return print_verify(*r, verify_file);
+    }
+    if (verify_partial) return bad_input("--partial applies to --file only");
+    auto r = services::verify_store(settings.pg_url, {.up_to = verify_to, .batch_size = batch_size}, bar.callback());
+    bar.finish();
+    if (!r) return report_error(r.error());
+    return print_verify(*r, "postgres");
+  }
+
+  if (*exp) {
+    ProgressBar bar("exporting");
+    services::ExportRange range{export_from, export_to};
+    domain::Result<services::ExportReport> r;
+    if (export_out == "-") {
+      if (g_json) return bad_input("--json with --out - would mix the summary into the export");
+      r = services::export_events(settings.pg_url, range, std::cout, bar.callback());
+    } else {
+      r = services::export_events_to_file(settings.pg_url, range, export_out, bar.callback());
+    }
+    bar.finish();
+    if (!r) return report_error(r.error());
+    if (g_json) {
+      print_json({{"ok", true}, {"file", export_out}, {"events", r->events}, {"first_position", r->first_position},
+                  {"last_position", r->last_position}, {"last_hash", r->last_hash}});
+    } else if (export_out != "-") {
+      std::cout << "exported " << r->events << " events (positions " << r->first_position << ".." << r->last_position
+                << ") to " << export_out << ", last hash " << r->last_hash << '\n';
+    } else {
+      std::fprintf(stderr, "exported %lld events\n", static_cast<long long>(r->events));
+    }
+    return kOk;
+  }
+
+  if (*history) {
+    if (history_stream.empty() && history_key.empty() && history_scope.empty()) {
+      return bad_input("give --stream, --key or --scope");
+    }
+    domain::Result<std::vector<events::RecordedEvent>> r;
+    ProgressBar bar("scanning");
+    if (!history_scope.empty()) {
+      auto scope = services::parse_scope(history_scope);
+      if (!scope) return report_error(scope.error());
+      r = services::scope_history(settings.pg_url, *scope,
+                                  history_key.empty() ? std::nullopt : std::optional(history_key), bar.callback());
+    } else {
+      const std::string stream = history_stream.empty() ? domain::policy_stream_id(history_key) : history_stream;
+      r = services::stream_history(settings.pg_url, stream);
+      if (!r && r.error().code == "unknown_stream" && !history_key.empty()) {
+        r.error().message = "policy key '" + history_key + "' has no events (stream " + stream + ")";
+      }
+    }
+    bar.finish();
+    if (!r) return report_error(r.error());
+    for (const auto& e : *r) {
+      if (g_json) print_json(services::history_json(e));
+      else std::cout << services::history_line(e) << '\n';
+    }
+    if (!g_json && r->empty()) std::cout << "no events\n";
+    return kOk;
+  }
+
+  if (*asof) {
+    if (!*pos_opt && !*instant_opt) return bad_input("give --position N, --instant T, or both");
+    if (*instant_opt) {
+      auto t = codec::parse_instant(instant_text);
+      if (!t) return bad_input("malformed instant '" + instant_text + "': expected RFC 3339, e.g. 2026-06-01T00:00:00Z");
+      q.instant = *t;
+    }
+    auto r = services::as_of(settings.pg_url, q);
+    if (!r) return report_error(r.error());
+    if (g_json) {
+      print_json(services::as_of_json(*r));
+      return kOk;
+    }
+    const auto& res = r->resolution;
+    std::cout << r->key << " = " << codec::encode_value(res.value).dump() << '\n';
+    std::cout << "  source:        " << codec::scope_level_name(res.source.level)
+              << (res.source.id.empty() ? "" : ":" + res.source.id) << (res.is_default ? " (catalog default)" : "")
+              << '\n';
+    std::cout << "  effective at:  " << (res.effective_at ? codec::format_instant(*res.effective_at) : "-") << '\n';
+    std::cout << "  set at:        " << (res.position ? "position " + std::to_string(*res.position) : "-") << '\n';
+    std::cout << "  reflects:      position " << r->position << ", resolved as of " << codec::format_instant(r->as_of)
+              << '\n';
+    return kOk;
+  }
+
+  if (*digest) {
+    if (!*dpos && !*dcheck) return bad_input("give --position N to sign, or --check FILE to check");
+    auto key = services::read_key_file(key_file);
+    if (!key) return report_error(key.error());
+    ProgressBar bar("verifying");
+    if (*dpos) {
+      auto d = services::sign_digest(settings.pg_url, *key, *digest_position, bar.callback());
+      bar.finish();
+      if (!d) {
+        if (d.error().code == "chain_broken") {
+          report_error(d.error());
+          return kFinding;
+        }
+        return report_error(d.error());
+      }
+      print_json(codec::digest_to_json(*d));
+      return kOk;
+    }
+    auto d = services::read_digest_file(check_file);
+    if (!d) return report_error(d.error());
+    auto c = services::check_digest(settings.pg_url, *key, *d, bar.callback());
+    bar.finish();
+    if (!c) return report_error(c.error());
+    if (g_json) {
+      print_json(services::digest_check_json(*c));
+    } else if (c->ok()) {
+      std::cout << "digest holds: the chain up to position " << d->position << " is unchanged (hash " << d->hash
+                << ", signature valid)\n";
+    } else {
+      std::cout << "digest does NOT hold for position " << d->position << ":\n";
+      for (const auto& p : c->problems) std::cout << "  " << p << '\n';
+    }
+    return c->ok() ? kOk : kFinding;
+  }
+
+  if (*rep) {
+    ro.pg_url = settings.pg_url;
+    ro.brokers = settings.kafka_brokers;
+    ro.topic = settings.events_topic;
+    ro.live_schema = settings.read_model_schema;
+    ro.source = source_name == "kafka" ? services::RebuildSource::kKafka : services::RebuildSource::kPostgres;
+    ProgressBar bar("replaying");
+    auto r = services::replay(ro, bar.callback());
+    bar.finish();
+    if (!r) return report_error(r.error());
+    if (g_json) {
+      Json j = services::replay_report_json(*r);
+      j["source"] = source_name;
+      j["live_schema"] = ro.live_schema;
+      j["scratch_schema"] = ro.scratch_schema;
+      print_json(j);
+      return r->identical() ? kOk : kFinding;
+    }
+    std::cout << "replayed from " << source_name << " to position " << r->replayed_to << " into " << ro.scratch_schema
+              << " in " << std::fixed << std::setprecision(1) << r->seconds << " s; compared " << r->tables.size() << " tables with " << ro.live_schema
+              << '\n';
+    for (const auto& d : r->differences) {
+      if (!d.problem.empty()) std::cout << d.table << ": " << d.problem << '\n';
+      for (const auto& row : d.rows) std::cout << d.table << ": " << row << '\n';
+      if (d.truncated) std::cout << d.table << ": (more differing rows not shown; raise --limit)\n";
+    }
+    if (r->identical()) {
+      std::cout << "identical" << (r->scratch_dropped ? "" : " (scratch schema " + ro.scratch_schema + " kept)") << '\n';
+      return kOk;
+    }
+    std::cout << r->differing_rows << " differing rows in " << r->differences.size() << " tables; scratch schema "
+              << ro.scratch_schema << " kept for inspection\n";
+    for (const auto& d : r->differences) {
+      if (d.table == "checkpoints") {
+        std::cout << "note: the checkpoints differ: if the live projector is still catching up, run again once it "
+                     "has reached position "
+                  << r->replayed_to << "\n";
+      }
+    }
+    return kFinding;
+  }
+  return kOk;
+}
