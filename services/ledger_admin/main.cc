@@ -13,6 +13,7 @@
 #include "adapters/http/client.h"
 #include "adapters/postgres/read_model_store.h"
 #include "services/components/process.h"
+#include "services/components/projector.h"
 
 int main(int argc, char** argv) {
   using namespace ledger;
@@ -84,13 +85,17 @@ int main(int argc, char** argv) {
   }
   if (*diff) {
     int differences = 0;
-    for (const char* table : {"checkpoints", "policy_keys", "policy_values"}) {
+    std::vector<std::string> tables = {"checkpoints"};
+    for (const auto& model : services::read_models()) {
+      for (auto t : model.tables) tables.emplace_back(t);
+    }
+    for (const auto& table : tables) {
       auto rows = adapters::postgres::diff_tables(settings.pg_url, schema_a, schema_b, table, 100);
       if (!rows) {
         spdlog::error("diff failed: {}", rows.error().message);
         return 2;
       }
-      for (const auto& row : *rows) std::printf("%s: %s\n", table, row.c_str());
+      for (const auto& row : *rows) std::printf("%s: %s\n", table.c_str(), row.c_str());
       differences += static_cast<int>(rows->size());
     }
     std::printf("%d differing rows\n", differences);

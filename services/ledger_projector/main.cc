@@ -1,4 +1,5 @@
-// ledger-projector: builds the policy-values read model from `ledger.events`.
+// ledger-projector: builds the read models (policy values, audit log) from
+// `ledger.events`.
 //   ledger-projector                       consume and apply, until stopped
 //   ledger-projector --rebuild postgres --schema rm_rebuild
 //   ledger-projector --rebuild kafka    --schema rm_rebuild
