@@ -136,6 +136,15 @@ const std::vector<ReadModelInfo>& read_models() {
 void run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop) {
   using namespace std::chrono_literals;
   namespace kafka = adapters::kafka;
+  // Start from what the store holds: a read model added by an upgrade (its
+  // checkpoint at 0 while the consumer group is at the end of the topic) is
+  // built now instead of waiting for the next event to reveal the gap. What
+  // Kafka then delivers again is skipped by the checkpoints.
+  if (auto caught = catch_up_from_store(options); caught) {
+    spdlog::info("projector: caught up from the event store to position {}", *caught);
+  } else {
+    spdlog::warn("projector: catch-up from the store failed, Kafka will do: {}", caught.error().message);
+  }
   auto set = ProjectionSet::create(options);
   if (!set) {
     spdlog::critical("projector: {}", set.error().message);

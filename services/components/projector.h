@@ -41,6 +41,8 @@ struct ReadModelInfo {
 };
 const std::vector<ReadModelInfo>& read_models();
 
+// Catches up from the event store once (a newly added read model is built at
+// start), then follows Kafka until `stop`.
 void run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop);
 
 // Applies what the event store holds beyond the schema's checkpoints (no
