@@ -750,21 +750,6 @@ domain::Result<std::vector<std::string>> read_model_tables(const std::string& pg
 
 namespace {
 
-domain::Result<void> check_read_model_names(const std::vector<std::string>& names) {
-  for (const auto& name : names) {
-    const auto& known = read_models();
-    if (std::none_of(known.begin(), known.end(), [&](const ReadModelInfo& m) { return m.projection == name; })) {
-      std::string list;
-      for (const auto& m : known) list += (list.empty() ? "" : ", ") + std::string(m.projection);
-      domain::Error e = error(domain::ErrorKind::kInvalidArgument, "unknown_read_model",
-                              "no read model named '" + name + "' (known: " + list + ")");
-      e.with("read_model", name);
-      return std::unexpected(std::move(e));
-    }
-  }
-  return {};
-}
-
 // The checkpoint rows of the named projections that differ, in diff_tables'
 // row format ({"side": schema, "projection", "position"}).
 // Schemas are checked plain identifiers and names known read models, so

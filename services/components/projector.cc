@@ -41,13 +41,7 @@ class ProjectionSet {
  public:
   static domain::Result<std::unique_ptr<ProjectionSet>> create(const ProjectorOptions& options) {
     std::unique_ptr<ProjectionSet> set(new ProjectionSet(options));
-    for (const auto& name : options.read_models) {
-      if (!set->find(name)) {
-        domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_read_model", "no read model named '" + name + "'", {}};
-        e.with("read_model", name);
-        return std::unexpected(std::move(e));
-      }
-    }
+    if (auto ok = check_read_model_names(options.read_models); !ok) return std::unexpected(ok.error());
     for (const projections::Projection* p : {static_cast<const projections::Projection*>(&set->policy_values_),
                                              static_cast<const projections::Projection*>(&set->audit_)}) {
       const bool wanted = options.read_models.empty() ||
@@ -95,7 +89,6 @@ class ProjectionSet {
 
  private:
   explicit ProjectionSet(const ProjectorOptions& options) : store_(options.pg_url, options.schema) {}
-  bool find(std::string_view name) const { return name == policy_values_.name() || name == audit_.name(); }
 
   projections::PolicyValuesProjection policy_values_;
   projections::AuditProjection audit_;
@@ -131,6 +124,21 @@ const std::vector<ReadModelInfo>& read_models() {
       {projections::AuditProjection::kName, {projections::AuditProjection::kTable}},
   };
   return kReadModels;
+}
+
+domain::Result<void> check_read_model_names(const std::vector<std::string>& names) {
+  const auto& known = read_models();
+  for (const auto& name : names) {
+    if (std::none_of(known.begin(), known.end(), [&](const ReadModelInfo& m) { return m.projection == name; })) {
+      std::string list;
+      for (const auto& m : known) list += (list.empty() ? "" : ", ") + std::string(m.projection);
+      domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_read_model",
+                      "no read model named '" + name + "' (known: " + list + ")", {}};
+      e.with("read_model", name);
+      return std::unexpected(std::move(e));
+    }
+  }
+  return {};
 }
 
 void run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop) {

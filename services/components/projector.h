@@ -40,6 +40,8 @@ struct ReadModelInfo {
   std::vector<std::string_view> tables;
 };
 const std::vector<ReadModelInfo>& read_models();
+// kInvalidArgument `unknown_read_model` for a name not in read_models().
+domain::Result<void> check_read_model_names(const std::vector<std::string>& names);
 
 // Catches up from the event store once (a newly added read model is built at
 // start), then follows Kafka until `stop`.
