@@ -2,14 +2,14 @@
 
 namespace ledger::commands {
 
+bool is_policy_command(const Command& c) {
+  return std::holds_alternative<domain::DefinePolicyKey>(c) || std::holds_alternative<domain::SetPolicyValue>(c);
+}
+
 std::string stream_of(const Command& c) {
-  return std::visit(
-      [](const auto& x) -> std::string {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, domain::DefinePolicyKey>) return domain::policy_stream_id(x.definition.key);
-        else return domain::policy_stream_id(x.key);
-      },
-      c);
+  if (const auto* d = std::get_if<domain::DefinePolicyKey>(&c)) return domain::policy_stream_id(d->definition.key);
+  if (const auto* s = std::get_if<domain::SetPolicyValue>(&c)) return domain::policy_stream_id(s->key);
+  return {};
 }
 
 std::string tenant_of(const Command& c, const Principal& p) {

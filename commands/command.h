@@ -12,12 +12,24 @@
 #include <variant>
 #include <vector>
 
+#include "domain/admission.h"
 #include "domain/policy_key.h"
 #include "events/event.h"
 
 namespace ledger::commands {
 
-using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue>;
+using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
+                             // admission core (domain/admission.h)
+                             domain::RegisterEntry, domain::CreateOrganization, domain::ChangeOrganizationPlan,
+                             domain::CreateDepartment, domain::MoveDepartment, domain::CreateProject,
+                             domain::MoveProject, domain::CreatePrincipal, domain::SetCeiling, domain::ClearCeiling,
+                             domain::DelegateCeiling, domain::RevokeDelegation, domain::DraftReservation,
+                             domain::TransitionReservation, domain::ConsumeReservation,
+                             domain::ReleaseReservation>;
+
+// True for the policy-key commands (decided per stream); the others are
+// decided against the whole admission model.
+bool is_policy_command(const Command& c);
 
 // An authenticated caller: the actor stamped on every event it causes and the
 // tenant it acts for ("platform" for operators).
@@ -39,10 +51,10 @@ struct CommandRequest {
   std::optional<std::int64_t> expected_version;  // of the command's stream
 };
 
-// The stream a command is decided on.
+// The stream a policy-key command is decided on.
 std::string stream_of(const Command& c);
-// The tenant its events belong to: the organization named by the scope, else
-// the caller's tenant.
+// The tenant a policy-key command's events belong to: the organization named
+// by the scope, else the caller's tenant.
 std::string tenant_of(const Command& c, const Principal& p);
 
 }  // namespace ledger::commands

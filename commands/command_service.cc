@@ -61,7 +61,12 @@ void CommandService::run() {
         writer_ = epoch.has_value();
         if (epoch && *epoch != epoch_) {
           cache_.clear();
+          admission_.reset();
           epoch_ = *epoch;
+        }
+        if (epoch && options_.sweep_interval.count() > 0 &&
+            std::chrono::steady_clock::now() - last_sweep_ >= options_.sweep_interval) {
+          sweep();
         }
         continue;
       }
@@ -94,6 +99,53 @@ domain::Result<CommandService::CachedStream> CommandService::load(const std::str
   return cs;
 }
 
+domain::Result<domain::AdmissionModel*> CommandService::admission() {
+  if (admission_) return &*admission_;
+  constexpr std::size_t kPage = 20000;
+  domain::AdmissionModel model;
+  std::unordered_map<std::string, std::int64_t> positions;
+  std::int64_t after = 0;
+  for (;;) {
+    auto page = store_.read_by_types(domain::admission_event_types(), after, kPage);
+    if (!page) return std::unexpected(page.error());
+    for (const auto& env : *page) {
+      model.apply(env.meta.stream_id, env.event);
+      positions[env.meta.stream_id] = env.meta.global_position;
+      after = env.meta.global_position;
+    }
+    if (page->size() < kPage) break;
+  }
+  admission_ = std::move(model);
+  admission_positions_ = std::move(positions);
+  return &*admission_;
+}
+
+void CommandService::sweep() {
+  last_sweep_ = std::chrono::steady_clock::now();
+  auto model = admission();
+  if (!model) return;  // the next heartbeat tries again
+  const events::Instant now = clock_.now();
+  std::vector<Pending> batch;
+  std::vector<std::future<domain::Result<Accepted>>> replies;
+  for (const auto& id : (*model)->reservations_to_expire(now)) {
+    CommandRequest r;
+    // A deterministic command id: a sweep repeated by another writer after a
+    // failover finds the first outcome instead of deciding again.
+    r.meta.command_id = "reservation-sweeper:" + id + ":expired";
+    r.meta.correlation_id = r.meta.command_id;
+    r.meta.principal = Principal{events::Actor{"worker", "reservation-sweeper", {"system"}}, "platform"};
+    r.command = domain::TransitionReservation{id, "expire", "the reservation window ended"};
+    Pending p{std::move(r), {}};
+    replies.push_back(p.reply.get_future());
+    batch.push_back(std::move(p));
+    if (batch.size() == options_.max_batch) {
+      process(batch);
+      batch.clear();
+    }
+  }
+  if (!batch.empty()) process(batch);
+}
+
 void CommandService::process(std::vector<Pending>& batch) {
   auto fail_all = [&](const domain::Error& e) {
     for (auto& p : batch) p.reply.set_value(std::unexpected(e));
@@ -104,6 +156,7 @@ void CommandService::process(std::vector<Pending>& batch) {
   if (!epoch) return fail_all(epoch.error());
   if (*epoch != epoch_) {
     cache_.clear();  // another writer may have appended while we were not the writer
+    admission_.reset();
     epoch_ = *epoch;
   }
 
@@ -123,6 +176,8 @@ void CommandService::process(std::vector<Pending>& batch) {
   std::vector<Slot> slots(batch.size());
   std::vector<StreamAppend> appends;
   std::map<std::string, CachedStream> tentative;
+  bool touched_admission = false;
+  std::vector<std::size_t> admission_appends;  // indexes into `appends`
   std::unordered_map<std::string, std::size_t> first_in_batch;
   const events::Instant now = clock_.now();
 
@@ -134,6 +189,61 @@ void CommandService::process(std::vector<Pending>& batch) {
     }
     if (auto [it, fresh] = first_in_batch.emplace(req.meta.command_id, i); !fresh) {
       slots[i].same_as = static_cast<std::ptrdiff_t>(it->second);
+      continue;
+    }
+    if (!is_policy_command(req.command)) {
+      auto model = admission();
+      if (!model) return fail_all(model.error());
+      touched_admission = true;
+      auto decided = std::visit(
+          [&](const auto& c) -> domain::Result<domain::Decided> {
+            using T = std::decay_t<decltype(c)>;
+            if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue>) {
+              return domain::fail(domain::ErrorKind::kInternal, "internal", "not an admission command");
+            } else if constexpr (requires { domain::decide(**model, c, now); }) {
+              return domain::decide(**model, c, now);
+            } else {
+              return domain::decide(**model, c);
+            }
+          },
+          req.command);
+      if (decided && req.meta.principal.tenant != "platform" && decided->tenant != req.meta.principal.tenant) {
+        domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
+                        "you may only change your own organization", {}};
+        e.with("principal_tenant", req.meta.principal.tenant).with("target_tenant", decided->tenant);
+        decided = std::unexpected(std::move(e));
+      }
+      const std::int64_t version = decided ? (*model)->stream_version(decided->stream_id) : 0;
+      if (decided && req.expected_version && *req.expected_version != version) {
+        domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
+                        "the stream has moved on since the expected version", {}};
+        e.with("stream_id", decided->stream_id)
+            .with("expected_version", std::to_string(*req.expected_version))
+            .with("actual_version", std::to_string(version));
+        decided = std::unexpected(std::move(e));
+      }
+      if (!decided) {
+        domain::Error e = std::move(decided.error());
+        if (!req.meta.correlation_id.empty()) e.with("correlation_id", req.meta.correlation_id);
+        slots[i].answer = std::unexpected(std::move(e));
+        continue;
+      }
+      StreamAppend a;
+      a.stream_id = decided->stream_id;
+      a.expected_version = version;
+      a.meta.actor = req.meta.principal.actor;
+      a.meta.tenant = decided->tenant;
+      a.meta.correlation_id = req.meta.correlation_id;
+      a.meta.causation_id = req.meta.causation_id;
+      a.meta.command_id = req.meta.command_id;
+      a.meta.occurred_at = now;
+      auto pos = admission_positions_.find(a.stream_id);
+      a.position_if_empty = pos == admission_positions_.end() ? 0 : pos->second;
+      for (const auto& ev : decided->events) (*model)->apply(a.stream_id, ev);
+      a.events = std::move(decided->events);
+      slots[i].append_index = static_cast<std::ptrdiff_t>(appends.size());
+      admission_appends.push_back(appends.size());
+      appends.push_back(std::move(a));
       continue;
     }
     const std::string stream = stream_of(req.command);
@@ -157,7 +267,8 @@ void CommandService::process(std::vector<Pending>& batch) {
         [&](const auto& c) -> domain::Result<std::vector<events::Event>> {
           using T = std::decay_t<decltype(c)>;
           if constexpr (std::is_same_v<T, domain::SetPolicyValue>) return domain::decide(cs.state, c, now);
-          else return domain::decide(cs.state, c);
+          else if constexpr (std::is_same_v<T, domain::DefinePolicyKey>) return domain::decide(cs.state, c);
+          else return domain::fail(domain::ErrorKind::kInternal, "internal", "not a policy-key command");
         },
         req.command);
     if (!decided) {
@@ -185,8 +296,16 @@ void CommandService::process(std::vector<Pending>& batch) {
   std::vector<CommandOutcome> outcomes;
   if (!appends.empty()) {
     auto appended = store_.append(appends);
-    if (!appended) return fail_all(appended.error());  // touched streams stay out of the cache
+    if (!appended) {
+      // Touched streams stay out of the cache; the admission model was
+      // evolved tentatively, so it is rebuilt from the store.
+      if (touched_admission) admission_.reset();
+      return fail_all(appended.error());
+    }
     outcomes = std::move(*appended);
+    for (std::size_t k : admission_appends) {
+      if (!outcomes[k].event_ids.empty()) admission_positions_[outcomes[k].stream_id] = outcomes[k].position;
+    }
     for (auto& [stream, cs] : tentative) cache_[stream] = std::move(cs);
     for (const auto& o : outcomes) {
       if (!o.event_ids.empty()) cache_[o.stream_id].last_position = o.position;

@@ -5,6 +5,14 @@
 //   svc.start();
 //   auto outcome = svc.submit_async(request).get();   // Result<Accepted>
 //
+// Policy-key commands are decided against their own stream. Admission
+// commands (registries, hierarchy, ceilings, reservations) need more than
+// one stream — a ceiling is checked against its ancestors', a reservation
+// against every reservation under the same ceiling — so the writer keeps the
+// whole admission model (domain::AdmissionModel) in memory, loaded from the
+// store when it becomes the writer and evolved with every event it appends.
+// Being the only writer, it is never stale.
+//
 // Any number of threads submit; one writer thread takes whatever is queued
 // (up to `max_batch`), and for each command: returns the stored outcome if its
 // command_id was seen before, else loads its stream state (cached while this
@@ -29,6 +37,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "commands/command.h"
@@ -49,6 +58,9 @@ class CommandService {
   struct Options {
     std::size_t max_batch = 256;
     std::chrono::milliseconds heartbeat{500};  // how often an idle instance checks the writer lock
+    // How often the writer records `expired` for reservations whose window
+    // has passed (the reservation sweeper); zero turns it off.
+    std::chrono::milliseconds sweep_interval{5000};
   };
 
   CommandService(EventStore& store, Clock& clock, Options options);
@@ -77,7 +89,10 @@ class CommandService {
 
   void run();
   void process(std::vector<Pending>& batch);
+  void sweep();
   domain::Result<CachedStream> load(const std::string& stream_id);
+  // The admission model, loaded from the store on first use under this epoch.
+  domain::Result<domain::AdmissionModel*> admission();
 
   EventStore& store_;
   Clock& clock_;
@@ -93,6 +108,12 @@ class CommandService {
   // Writer-thread only.
   std::uint64_t epoch_ = 0;
   std::map<std::string, CachedStream> cache_;
+  // Registries, hierarchy, ceilings and reservations: admission commands are
+  // decided against all of it. Dropped with the cache, and whenever a batch
+  // that touched it fails to commit.
+  std::optional<domain::AdmissionModel> admission_;
+  std::unordered_map<std::string, std::int64_t> admission_positions_;  // last position per admission stream
+  std::chrono::steady_clock::time_point last_sweep_{};
 };
 
 }  // namespace ledger::commands

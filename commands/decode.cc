@@ -239,7 +239,9 @@ domain::Result<Json> parse_json_document(std::string_view body) {
 }
 
 domain::Result<DecodedCommand> decode_command(std::string_view type, const Json& body) {
-  domain::Result<Command> cmd = type == "policy_value.set"    ? decode_set_value(body)
+  auto admission = decode_admission_command(type, body);
+  domain::Result<Command> cmd = admission              ? std::move(*admission)
+                                : type == "policy_value.set"    ? decode_set_value(body)
                                 : type == "policy_key.define" ? decode_define_key(body)
                                                               : bad("unknown_command_type",
                                                                     "unknown command type '" + std::string(type) + "'", "type");

@@ -7,7 +7,25 @@
 //   policy_key.define  {key, value_type: int|string|bool, default, min?, max?, enum?, description?}
 //   policy_value.set   {key, scope: {user_id|project_id|org_id|plan}?, value,
 //                       effective_at?, reason, old_value?}
-// Both also accept `command_id` and `expected_version`. Unknown fields are
+// Admission commands (domain/admission.h; scopes are {level, id}, quantities
+// non-negative JSON integers, `invalid_quantity` otherwise):
+//   registry.register         {kind, entry_id, description?, attributes?}
+//   organization.create       {organization_id, plan_id, name?, default_department_id?}
+//   organization.change_plan  {organization_id, plan_id}
+//   department.create         {department_id, organization_id, parent_department_id?, name?}
+//   department.move           {department_id, parent_department_id?}
+//   project.create            {project_id, organization_id, department_id?, name?}
+//   project.move              {project_id, department_id}
+//   principal.create          {principal_id, principal_type, project_id, name?, expires_at?}
+//   ceiling.set               {scope, dimension, window?, region?, sku_or_model?, quantity, unit?, reason}
+//   ceiling.clear             {scope, dimension, window?, region?, sku_or_model?, reason}
+//   ceiling.delegate          {scope, dimension, max_quantity?, reason}
+//   ceiling.revoke_delegation {scope, dimension, reason}
+//   reservation.draft         {reservation_id, owner, kind, dimension, region?, sku_or_model?, quantity,
+//                              unit?, window_start, window_end, attributes?, reason?}
+//   reservation.activate | suspend | resume | retire | expire  {reservation_id, reason?}
+//   reservation.consume | release  {reservation_id, quantity, reason?}
+// All also accept `command_id` and `expected_version`. Unknown fields are
 // refused (`unknown_field`) so a typo never silently drops a setting.
 // Failures are kInvalidArgument (HTTP 400) with a stable code: `invalid_utf8`,
 // `malformed_json`, `too_deep`, `duplicate_key`, `missing_field`, `invalid_field`,
@@ -41,5 +59,7 @@ struct DecodedCommand {
 };
 
 domain::Result<DecodedCommand> decode_command(std::string_view type, const nlohmann::json& body);
+// The admission part of decode_command: nullopt when `type` is not one.
+std::optional<domain::Result<Command>> decode_admission_command(std::string_view type, const nlohmann::json& body);
 
 }  // namespace ledger::commands

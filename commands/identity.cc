@@ -1,9 +1,11 @@
 #include "commands/identity.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "commands/jwt.h"
 #include "events/codec/json_codec.h"
 
 namespace ledger::commands {
@@ -12,15 +14,28 @@ domain::Result<TokenAuthenticator> TokenAuthenticator::from_json(const nlohmann:
   auto invalid = [](std::string msg) {
     return domain::fail(domain::ErrorKind::kInvalidArgument, "invalid_token_config", std::move(msg));
   };
-  if (!config.is_object() || !config.contains("tokens") || !config["tokens"].is_array()) {
-    return invalid("token config needs a 'tokens' array");
+  if (!config.is_object()) return invalid("token config must be an object");
+  const bool has_jwt = config.contains("jwt");
+  if (!(config.contains("tokens") && config["tokens"].is_array()) && !(has_jwt && !config.contains("tokens"))) {
+    return invalid("token config needs a 'tokens' array or a 'jwt' object");
   }
   TokenAuthenticator auth;
-  for (const auto& t : config["tokens"]) {
+  if (has_jwt) {
+    auto verifier = JwtVerifier::from_json(config["jwt"]);
+    if (!verifier) return std::unexpected(verifier.error());
+    auth.jwt_ = std::make_shared<const JwtVerifier>(std::move(*verifier));
+  }
+  const nlohmann::json no_tokens = nlohmann::json::array();
+  for (const auto& t : config.contains("tokens") ? config["tokens"] : no_tokens) {
     if (!t.is_object() || !t.contains("actor") || !t["actor"].is_object()) return invalid("each token needs an actor");
     std::string digest;
-    if (t.contains("token") && t["token"].is_string()) digest = codec::sha256_hex(t["token"].get<std::string>());
-    else if (t.contains("token_sha256") && t["token_sha256"].is_string()) digest = t["token_sha256"].get<std::string>();
+    if (t.contains("token") && t["token"].is_string()) {
+      const auto& plain = t["token"].get_ref<const std::string&>();
+      if (std::count(plain.begin(), plain.end(), '.') == 2) {
+        return invalid("a static token must not have three dot-separated parts (it would be read as a JWT)");
+      }
+      digest = codec::sha256_hex(plain);
+    } else if (t.contains("token_sha256") && t["token_sha256"].is_string()) digest = t["token_sha256"].get<std::string>();
     else return invalid("each token needs 'token' or 'token_sha256'");
     const auto& a = t["actor"];
     auto string_field = [](const nlohmann::json& obj, const char* name) -> std::optional<std::string> {
@@ -48,6 +63,12 @@ domain::Result<TokenAuthenticator> TokenAuthenticator::from_json(const nlohmann:
 }
 
 domain::Result<Principal> TokenAuthenticator::authenticate(std::string_view authorization) const {
+  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return authenticate(authorization,
+                      events::Instant{std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count()});
+}
+
+domain::Result<Principal> TokenAuthenticator::authenticate(std::string_view authorization, events::Instant now) const {
   constexpr std::string_view kBearer = "Bearer ";
   auto refuse = [] {
     return domain::fail(domain::ErrorKind::kUnauthenticated, "unauthenticated", "a valid bearer token is required");
@@ -57,7 +78,12 @@ domain::Result<Principal> TokenAuthenticator::authenticate(std::string_view auth
                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); })) {
     return refuse();
   }
-  auto it = by_digest_.find(codec::sha256_hex(authorization.substr(kBearer.size())));
+  const std::string_view token = authorization.substr(kBearer.size());
+  if (std::count(token.begin(), token.end(), '.') == 2) {
+    if (!jwt_) return refuse();
+    return jwt_->authenticate(token, now);
+  }
+  auto it = by_digest_.find(codec::sha256_hex(token));
   if (it == by_digest_.end()) return refuse();
   return it->second;
 }

@@ -61,6 +61,11 @@ class EventStore {
   virtual domain::Result<std::uint64_t> acquire_writer() = 0;
 
   virtual domain::Result<std::vector<events::Envelope>> read_stream(const std::string& stream_id) = 0;
+  // Events whose type is one of `types`, after `after_position`, in global
+  // order, at most `limit` (the admission model loads itself this way).
+  virtual domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
+                                                                       std::int64_t after_position,
+                                                                       std::size_t limit) = 0;
   // Outcome per id, nullopt for an id never accepted.
   virtual domain::Result<std::vector<std::optional<CommandOutcome>>> find_outcomes(
       std::span<const std::string> command_ids) = 0;

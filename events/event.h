@@ -7,12 +7,18 @@
 #include <variant>
 #include <vector>
 
+#include "events/admission_events.h"
 #include "events/policy_events.h"
 #include "events/values.h"
 
 namespace ledger::events {
 
-using Event = std::variant<PolicyKeyDefined, PolicyValueSet>;
+using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
+                           // admission core (events/admission_events.h)
+                           RegistryEntryRegistered, OrganizationCreated, OrganizationPlanChanged, DepartmentCreated,
+                           DepartmentMoved, ProjectCreated, ProjectMoved, PrincipalCreated, CeilingSet, CeilingCleared,
+                           CeilingDelegated, CeilingDelegationRevoked, ReservationDrafted, ReservationStateChanged,
+                           ReservationConsumed, ReservationReleased>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "events/codec/admission_codec.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
@@ -51,11 +52,100 @@ Change change_of(const events::PolicyValueSet& e) {
           instant(e.effective_at)};
 }
 
+// ------------------------------------------------------------ admission
+
+Change admission_change(const events::Event& e, std::string kind, std::string key, const events::QuotaScope& scope,
+                        Cell before, Cell reason) {
+  return {std::move(kind),
+          std::move(key),
+          text(events::quota_level_name(scope.level)),
+          text(scope.id),
+          std::move(before),
+          Cell(),
+          json(codec::encode_payload(e)),
+          std::move(reason),
+          Cell()};
+}
+
+events::QuotaScope quota_scope(events::QuotaLevel l, std::string id) { return {l, std::move(id)}; }
+
+// What changed for one admission event; nullopt for other events.
+std::optional<Change> admission_change_of(const events::Event& event) {
+  using events::QuotaLevel;
+  return std::visit(
+      [&](const auto& e) -> std::optional<Change> {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, events::RegistryEntryRegistered>) {
+          return admission_change(event, "registry", e.kind + ":" + e.entry_id, quota_scope(QuotaLevel::kGlobal, ""),
+                                  e.before ? json(nlohmann::json(*e.before)) : Cell(), Cell());
+        } else if constexpr (std::is_same_v<T, events::OrganizationCreated>) {
+          return admission_change(event, "hierarchy", e.organization_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id), Cell(), Cell());
+        } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
+          return admission_change(event, "hierarchy", e.organization_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id),
+                                  json({{"plan_id", e.before_plan_id}}), Cell());
+        } else if constexpr (std::is_same_v<T, events::DepartmentCreated>) {
+          return admission_change(event, "hierarchy", e.department_id,
+                                  quota_scope(QuotaLevel::kDepartment, e.department_id), Cell(), Cell());
+        } else if constexpr (std::is_same_v<T, events::DepartmentMoved>) {
+          return admission_change(event, "hierarchy", e.department_id,
+                                  quota_scope(QuotaLevel::kDepartment, e.department_id),
+                                  json({{"parent_department_id", e.before_parent_department_id}}), Cell());
+        } else if constexpr (std::is_same_v<T, events::ProjectCreated>) {
+          return admission_change(event, "hierarchy", e.project_id, quota_scope(QuotaLevel::kProject, e.project_id),
+                                  Cell(), Cell());
+        } else if constexpr (std::is_same_v<T, events::ProjectMoved>) {
+          return admission_change(event, "hierarchy", e.project_id, quota_scope(QuotaLevel::kProject, e.project_id),
+                                  json({{"department_id", e.before_department_id}}), Cell());
+        } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
+          return admission_change(event, "hierarchy", e.principal_id,
+                                  quota_scope(QuotaLevel::kPrincipal, e.principal_id), Cell(), Cell());
+        } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
+          return admission_change(event, "ceiling", e.target.dimension, e.scope,
+                                  e.before_quantity ? json({{"quantity", *e.before_quantity}, {"unit", e.unit}}) : Cell(),
+                                  text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
+          return admission_change(event, "ceiling", e.target.dimension, e.scope,
+                                  json({{"quantity", e.before_quantity}, {"unit", e.unit}}), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::CeilingDelegated> ||
+                             std::is_same_v<T, events::CeilingDelegationRevoked>) {
+          return admission_change(event, "delegation", e.dimension, e.scope, Cell(), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
+          return admission_change(event, "reservation", e.reservation_id, e.owner, Cell(), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
+          // Later reservation events do not repeat the owner: they are filed
+          // under the organization (the tenant) the reservation belongs to.
+          return admission_change(event, "reservation", e.reservation_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id),
+                                  json({{"state", e.before_state}}), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
+                             std::is_same_v<T, events::ReservationReleased>) {
+          return admission_change(event, "reservation", e.reservation_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id),
+                                  json({{"consumed", e.before_consumed}}), text(e.reason));
+        } else {
+          return std::nullopt;
+        }
+      },
+      event);
+}
+
 }  // namespace
 
 std::vector<RowOp> AuditProjection::apply(const events::Envelope& e) const {
   const auto& m = e.meta;
-  Change c = std::visit([](const auto& ev) { return change_of(ev); }, e.event);
+  std::optional<Change> admission = admission_change_of(e.event);
+  Change c = admission ? std::move(*admission) : std::visit(
+      [](const auto& ev) -> Change {
+        using T = std::decay_t<decltype(ev)>;
+        if constexpr (std::is_same_v<T, events::PolicyKeyDefined> || std::is_same_v<T, events::PolicyValueSet>) {
+          return change_of(ev);
+        } else {
+          return {};  // unreachable: every other event is an admission event
+        }
+      },
+      e.event);
   nlohmann::json roles = m.actor.roles;
   RowOp op{std::string(kTable),
            {{"position", integer(m.global_position)}},

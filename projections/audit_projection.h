@@ -4,8 +4,8 @@
 // event's global position:
 //   position, event_id, tenant, stream_id, stream_version,
 //   event_type, schema_version        the event as the projection saw it
-//   subject_kind, subject_key         what changed: "policy_key" + the key
-//                                     (quota dimensions later)
+//   subject_kind, subject_key         what changed: "policy_key" + the key,
+//                                     or an admission subject (below)
 //   scope_level, scope_id             where (NULL when the event has no scope)
 //   before, before_source, after      jsonb values; `before` NULL when there
 //                                     was none (a key's definition)
@@ -26,6 +26,20 @@
 //   {value_type, default_value, min, max, allowed, description}.
 // PolicyValueSet: the key's scope, before/after values, before_source,
 //   effective_at and reason.
+//
+// Admission events (events/admission_events.h): `after` is the event's
+// encoded payload, `before` an object of its before_* fields (NULL when it
+// has none), `reason` the event's reason (NULL for registry and hierarchy
+// events). Scope levels are the quota levels (global, plan, organization,
+// department, project, principal).
+//   subject_kind  subject_key            scope
+//   registry      "<kind>:<entry_id>"    global
+//   hierarchy     the node id            the node itself
+//   ceiling       the dimension          the ceiling's scope     before {quantity, unit}
+//   delegation    the dimension          the delegating scope
+//   reservation   the reservation id     its owner (ReservationDrafted) or its
+//                                        organization (later events, which do
+//                                        not repeat the owner)
 #pragma once
 
 #include "projections/projection.h"

@@ -9,6 +9,9 @@ PACKAGES=(
   libpqxx-dev librdkafka-dev nlohmann-json3-dev libboost-dev libspdlog-dev
   libgtest-dev libgmock-dev libcli11-dev librapidcheck-dev googletest libbenchmark-dev libssl-dev
   kcat postgresql postgresql-contrib openjdk-17-jdk-headless maven procps
+  # libFuzzer targets (scripts/fuzz.sh): clang 19 is bookworm's first clang
+  # with which libstdc++ 12 offers std::expected; the -rt package ships libFuzzer.
+  clang-19 libclang-rt-19-dev
 )
 
 log() { echo "[deps] $*" >&2; }

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "adapters/memory/event_store.h"
 
 #include <cstdio>
@@ -29,6 +30,25 @@ domain::Result<std::vector<events::Envelope>> InMemoryEventStore::read_stream(co
   std::vector<events::Envelope> out;
   for (const auto& r : events_) {
     if (r.meta.stream_id != stream_id) continue;
+    auto env = codec::decode(r);
+    if (!env) return domain::fail(domain::ErrorKind::kInternal, "undecodable_event", env.error());
+    out.push_back(std::move(*env));
+  }
+  return out;
+}
+
+domain::Result<std::vector<events::Envelope>> InMemoryEventStore::read_by_types(std::span<const std::string> types,
+                                                                                 std::int64_t after_position,
+                                                                                 std::size_t limit) {
+  std::lock_guard lock(mu_);
+  if (auto f = take_failure()) return std::unexpected(*f);
+  std::vector<events::Envelope> out;
+  for (const auto& r : events_) {
+    if (out.size() >= limit) break;
+    if (r.meta.global_position <= after_position ||
+        std::find(types.begin(), types.end(), r.event_type) == types.end()) {
+      continue;
+    }
     auto env = codec::decode(r);
     if (!env) return domain::fail(domain::ErrorKind::kInternal, "undecodable_event", env.error());
     out.push_back(std::move(*env));

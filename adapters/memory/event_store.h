@@ -21,6 +21,9 @@ class InMemoryEventStore final : public commands::EventStore {
 
   domain::Result<std::uint64_t> acquire_writer() override;
   domain::Result<std::vector<events::Envelope>> read_stream(const std::string& stream_id) override;
+  domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
+                                                               std::int64_t after_position,
+                                                               std::size_t limit) override;
   domain::Result<std::vector<std::optional<commands::CommandOutcome>>> find_outcomes(
       std::span<const std::string> command_ids) override;
   domain::Result<std::vector<commands::CommandOutcome>> append(std::span<const commands::StreamAppend> batch) override;

@@ -89,6 +89,28 @@ domain::Result<std::vector<events::Envelope>> PgEventStore::read_stream(const st
   });
 }
 
+domain::Result<std::vector<events::Envelope>> PgEventStore::read_by_types(std::span<const std::string> types,
+                                                                           std::int64_t after_position,
+                                                                           std::size_t limit) {
+  return impl_->run<std::vector<events::Envelope>>([&](pqxx::connection& c) {
+    Json names = Json::array();
+    for (const auto& t : types) names.push_back(t);
+    pqxx::read_transaction tx(c);
+    auto rows = tx.exec_params(std::string("SELECT ") + internal::kEventColumns +
+                                   " FROM ledger.events WHERE global_position > $1 AND event_type IN "
+                                   "(SELECT jsonb_array_elements_text($2::jsonb)) ORDER BY global_position LIMIT $3",
+                               after_position, names.dump(), static_cast<std::int64_t>(limit));
+    std::vector<events::Envelope> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      auto env = codec::decode(internal::row_to_event(row));
+      if (!env) throw std::runtime_error("undecodable event: " + env.error());
+      out.push_back(std::move(*env));
+    }
+    return out;
+  });
+}
+
 domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStore::find_outcomes(
     std::span<const std::string> command_ids) {
   using Out = std::vector<std::optional<commands::CommandOutcome>>;

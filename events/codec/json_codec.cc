@@ -5,6 +5,7 @@
 #include <array>
 #include <nlohmann/json.hpp>
 
+#include "events/codec/admission_codec.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::codec {
@@ -252,7 +253,9 @@ std::optional<events::PolicyValue> decode_value(const Json& j) {
 }
 
 Json encode_payload(const events::Event& e) {
-  return std::visit([](const auto& x) { return encode(x); }, e);
+  if (auto j = encode_admission(e)) return std::move(*j);
+  if (const auto* k = std::get_if<PolicyKeyDefined>(&e)) return encode(*k);
+  return encode(std::get<PolicyValueSet>(e));
 }
 
 std::expected<events::Event, std::string> decode_payload(std::string_view type, int version,
@@ -261,6 +264,7 @@ std::expected<events::Event, std::string> decode_payload(std::string_view type, 
   if (type == PolicyKeyDefined::kType && version == 1) return decode_key_defined_v1(payload);
   if (type == PolicyValueSet::kType && version == 1) return decode_value_set_v1(payload);
   if (type == PolicyValueSet::kType && version == 2) return decode_value_set_v2(payload);
+  if (auto admission = decode_admission(type, version, payload)) return std::move(*admission);
   return std::unexpected("unknown event type or schema version: " + std::string(type) + " v" +
                          std::to_string(version));
 }

@@ -12,6 +12,7 @@
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "events/codec/json_codec.h"
+#include "projections/admission_projection.h"
 #include "projections/audit_projection.h"
 #include "projections/policy_values_projection.h"
 
@@ -43,7 +44,8 @@ class ProjectionSet {
     std::unique_ptr<ProjectionSet> set(new ProjectionSet(options));
     if (auto ok = check_read_model_names(options.read_models); !ok) return std::unexpected(ok.error());
     for (const projections::Projection* p : {static_cast<const projections::Projection*>(&set->policy_values_),
-                                             static_cast<const projections::Projection*>(&set->audit_)}) {
+                                             static_cast<const projections::Projection*>(&set->audit_),
+                                             static_cast<const projections::Projection*>(&set->admission_)}) {
       const bool wanted = options.read_models.empty() ||
                           std::find(options.read_models.begin(), options.read_models.end(), p->name()) !=
                               options.read_models.end();
@@ -92,6 +94,7 @@ class ProjectionSet {
 
   projections::PolicyValuesProjection policy_values_;
   projections::AuditProjection audit_;
+  projections::AdmissionProjection admission_;
   adapters::postgres::PgReadModelStore store_;
   std::vector<projections::ProjectionRunner> runners_;
 };
@@ -122,6 +125,8 @@ const std::vector<ReadModelInfo>& read_models() {
   static const std::vector<ReadModelInfo> kReadModels = {
       {projections::PolicyValuesProjection::kName, {"policy_keys", "policy_values"}},
       {projections::AuditProjection::kName, {projections::AuditProjection::kTable}},
+      {projections::AdmissionProjection::kName,
+       {projections::AdmissionProjection::tables().begin(), projections::AdmissionProjection::tables().end()}},
   };
   return kReadModels;
 }

@@ -56,6 +56,8 @@
 
 namespace ledger::services {
 
+class AdmissionApi;
+
 class QueryApi {
  public:
   // Without `audit` the audit routes answer 404 `unknown_route`.
@@ -64,6 +66,10 @@ class QueryApi {
       : queries_(queries), auth_(auth), clock_(clock), audit_(audit) {}
 
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req);
+
+  // Also answers the admission routes (services/components/admission_api.h),
+  // with the same token authentication. `api` must outlive this object.
+  void serve_admission(AdmissionApi& api) { admission_ = &api; }
 
   // The opaque page cursor of the audit routes (exposed for tests).
   static std::string encode_cursor(std::int64_t position);
@@ -79,6 +85,7 @@ class QueryApi {
   const commands::TokenAuthenticator& auth_;
   commands::Clock& clock_;
   adapters::postgres::PgAuditQueries* audit_;
+  AdmissionApi* admission_ = nullptr;
 };
 
 }  // namespace ledger::services

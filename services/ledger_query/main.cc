@@ -1,4 +1,5 @@
-// ledger-query: answers policy-value and audit queries from the read models.
+// ledger-query: answers policy-value, admission (decisions, effective ceilings,
+// reservations) and audit queries from the read models.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -7,9 +8,11 @@
 
 #include "adapters/http/server.h"
 #include "adapters/kafka/kafka.h"
+#include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
+#include "services/components/admission_api.h"
 #include "services/components/process.h"
 #include "services/components/query_api.h"
 
@@ -42,6 +45,10 @@ int main(int argc, char** argv) {
   adapters::postgres::PgAuditQueries audit(settings.pg_url, settings.read_model_schema,
                                            static_cast<std::size_t>(std::max(1, threads / 4)));
   services::QueryApi api(queries, *auth, clock, &audit);
+  adapters::postgres::PgAdmissionQueries admission(settings.pg_url, settings.read_model_schema,
+                                                   static_cast<std::size_t>(threads));
+  services::AdmissionApi admission_api(admission, queries, clock);
+  api.serve_admission(admission_api);
 
   // readyz: PostgreSQL answers, Kafka answers, the projector is caught up
   // (every read model it maintains: the lowest of their checkpoints).
@@ -56,7 +63,9 @@ int main(int argc, char** argv) {
     if (!cp) return "postgresql: " + cp.error().message;
     auto audit_cp = audit.checkpoint("audit");
     if (!audit_cp) return "postgresql: " + audit_cp.error().message;
-    cp = std::min(*cp, *audit_cp);
+    auto admission_cp = admission.checkpoint();
+    if (!admission_cp) return "postgresql: " + admission_cp.error().message;
+    cp = std::min({*cp, *audit_cp, *admission_cp});
     if (!kafka_probe) {
       auto r = adapters::kafka::KafkaPartitionReader::create(
           {.brokers = settings.kafka_brokers, .topic = settings.events_topic});

@@ -142,6 +142,22 @@ constexpr Golden kGoldens[] = {
     {"PolicyKeyDefined.v1.json", "PolicyKeyDefined", 1, nullptr},
     {"PolicyValueSet.v1.json", "PolicyValueSet", 1, "PolicyValueSet.v2.json"},
     {"PolicyValueSet.v2.json", "PolicyValueSet", 2, nullptr},
+    {"RegistryEntryRegistered.v1.json", "RegistryEntryRegistered", 1, nullptr},
+    {"OrganizationCreated.v1.json", "OrganizationCreated", 1, nullptr},
+    {"OrganizationPlanChanged.v1.json", "OrganizationPlanChanged", 1, nullptr},
+    {"DepartmentCreated.v1.json", "DepartmentCreated", 1, nullptr},
+    {"DepartmentMoved.v1.json", "DepartmentMoved", 1, nullptr},
+    {"ProjectCreated.v1.json", "ProjectCreated", 1, nullptr},
+    {"ProjectMoved.v1.json", "ProjectMoved", 1, nullptr},
+    {"PrincipalCreated.v1.json", "PrincipalCreated", 1, nullptr},
+    {"CeilingSet.v1.json", "CeilingSet", 1, nullptr},
+    {"CeilingCleared.v1.json", "CeilingCleared", 1, nullptr},
+    {"CeilingDelegated.v1.json", "CeilingDelegated", 1, nullptr},
+    {"CeilingDelegationRevoked.v1.json", "CeilingDelegationRevoked", 1, nullptr},
+    {"ReservationDrafted.v1.json", "ReservationDrafted", 1, nullptr},
+    {"ReservationStateChanged.v1.json", "ReservationStateChanged", 1, nullptr},
+    {"ReservationConsumed.v1.json", "ReservationConsumed", 1, nullptr},
+    {"ReservationReleased.v1.json", "ReservationReleased", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

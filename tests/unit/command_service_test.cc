@@ -72,6 +72,11 @@ class GatedStore final : public EventStore {
     return append_calls_;
   }
 
+  domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
+                                                               std::int64_t after_position,
+                                                               std::size_t limit) override {
+    return inner_.read_by_types(types, after_position, limit);
+  }
   domain::Result<std::uint64_t> acquire_writer() override {
     {
       std::unique_lock lock(mu_);

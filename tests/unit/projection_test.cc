@@ -55,7 +55,12 @@ PolicyValueSet window_set(PolicyScope scope, std::int64_t before, std::int64_t a
 events::EventMeta meta_at(std::int64_t position, const events::Event& e) {
   events::EventMeta m;
   m.global_position = position;
-  m.stream_id = std::visit([](const auto& x) { return "policy-key:" + x.key; }, e);
+  m.stream_id = std::visit(
+      [](const auto& x) -> std::string {
+        if constexpr (requires { x.key; }) return "policy-key:" + x.key;
+        else return "other";
+      },
+      e);
   m.stream_version = position;  // good enough for the projection, which ignores it
   char id[40];
   std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012lld", static_cast<long long>(position));

@@ -152,7 +152,12 @@ std::vector<RecordedEvent> history(const std::vector<events::Event>& evs, const 
   for (std::size_t i = 0; i < evs.size(); ++i) {
     const auto pos = static_cast<std::int64_t>(i + 1);
     const auto* set = std::get_if<PolicyValueSet>(&evs[i]);
-    const std::string key = std::visit([](const auto& x) { return x.key; }, evs[i]);
+    const std::string key = std::visit(
+        [](const auto& x) -> std::string {
+          if constexpr (requires { x.key; }) return x.key;
+          else return {};
+        },
+        evs[i]);
     if (set && i < as_v1.size() && as_v1[i]) out.push_back(record_v1(meta_at(pos, key), *set, prev));
     else out.push_back(codec::record(meta_at(pos, key), evs[i], prev));
     prev = out.back().hash;

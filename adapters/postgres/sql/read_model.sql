@@ -69,5 +69,103 @@ CREATE INDEX IF NOT EXISTS audit_log_tenant ON __SCHEMA__.audit_log (tenant, pos
 CREATE INDEX IF NOT EXISTS audit_log_actor ON __SCHEMA__.audit_log (actor_id, position);
 CREATE INDEX IF NOT EXISTS audit_log_recorded_at ON __SCHEMA__.audit_log (recorded_at);
 
+-- The admission read model (projections/admission_projection.h): history
+-- rows keyed by entity and position, never removed; "current" is the latest
+-- row at or below a position. Every primary key ends in position, so "the
+-- latest row of X at or below P" is one backward index probe.
+CREATE TABLE IF NOT EXISTS __SCHEMA__.registry_entries (
+  kind        text   NOT NULL,
+  entry_id    text   NOT NULL,
+  position    bigint NOT NULL,
+  version     bigint NOT NULL,
+  description text   NOT NULL,
+  attributes  jsonb  NOT NULL,
+  PRIMARY KEY (kind, entry_id, position)
+);
+
+-- What a scope node is (from its creation; never changes).
+CREATE TABLE IF NOT EXISTS __SCHEMA__.scope_nodes (
+  level                 text   NOT NULL,
+  node_id               text   NOT NULL,
+  organization_id       text   NOT NULL,
+  name                  text   NOT NULL,
+  principal_type        text   NOT NULL,
+  expires_at            timestamptz,
+  default_department_id text   NOT NULL,
+  position              bigint NOT NULL,
+  PRIMARY KEY (level, node_id)
+);
+CREATE INDEX IF NOT EXISTS scope_nodes_organization ON __SCHEMA__.scope_nodes (organization_id, level, node_id);
+
+-- Where a scope node hangs, over time (created, moved, plan changed).
+CREATE TABLE IF NOT EXISTS __SCHEMA__.scope_links (
+  level        text   NOT NULL,
+  node_id      text   NOT NULL,
+  position     bigint NOT NULL,
+  parent_level text   NOT NULL,
+  parent_id    text   NOT NULL,
+  version      bigint NOT NULL,
+  PRIMARY KEY (level, node_id, position)
+);
+-- Children listing: every node that ever hung under a parent.
+CREATE INDEX IF NOT EXISTS scope_links_parent ON __SCHEMA__.scope_links (parent_level, parent_id, level, node_id);
+
+CREATE TABLE IF NOT EXISTS __SCHEMA__.ceiling_rules (
+  scope_level     text   NOT NULL,
+  scope_id        text   NOT NULL,
+  rule_id         text   NOT NULL,
+  position        bigint NOT NULL,
+  dimension       text   NOT NULL,
+  "window"        text   NOT NULL,
+  region          text   NOT NULL,
+  sku_or_model    text   NOT NULL,
+  quantity        bigint,  -- NULL: cleared
+  unit            text   NOT NULL,
+  rule_version    bigint NOT NULL,
+  organization_id text   NOT NULL,
+  PRIMARY KEY (scope_level, scope_id, rule_id, position)
+);
+CREATE INDEX IF NOT EXISTS ceiling_rules_dimension ON __SCHEMA__.ceiling_rules (scope_level, scope_id, dimension, rule_id, position);
+
+CREATE TABLE IF NOT EXISTS __SCHEMA__.delegations (
+  scope_level   text    NOT NULL,
+  scope_id      text    NOT NULL,
+  dimension     text    NOT NULL,
+  position      bigint  NOT NULL,
+  delegation_id text    NOT NULL,
+  active        boolean NOT NULL,
+  max_quantity  bigint,
+  PRIMARY KEY (scope_level, scope_id, dimension, position)
+);
+
+CREATE TABLE IF NOT EXISTS __SCHEMA__.reservations (
+  reservation_id  text        PRIMARY KEY,
+  organization_id text        NOT NULL,
+  owner_level     text        NOT NULL,
+  owner_id        text        NOT NULL,
+  kind            text        NOT NULL,
+  dimension       text        NOT NULL,
+  region          text        NOT NULL,
+  sku_or_model    text        NOT NULL,
+  quantity        bigint      NOT NULL,
+  unit            text        NOT NULL,
+  window_start    timestamptz NOT NULL,
+  window_end      timestamptz NOT NULL,
+  attributes      jsonb       NOT NULL,
+  position        bigint      NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reservations_organization ON __SCHEMA__.reservations (organization_id, dimension);
+CREATE INDEX IF NOT EXISTS reservations_owner ON __SCHEMA__.reservations (owner_level, owner_id, reservation_id);
+
+-- NULL state / consumed: that event did not change it.
+CREATE TABLE IF NOT EXISTS __SCHEMA__.reservation_states (
+  reservation_id text   NOT NULL,
+  position       bigint NOT NULL,
+  state          text,
+  consumed       bigint,
+  version        bigint NOT NULL,
+  PRIMARY KEY (reservation_id, position)
+);
+
 GRANT USAGE ON SCHEMA __SCHEMA__ TO ledger_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA __SCHEMA__ TO ledger_app;

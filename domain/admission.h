@@ -1,0 +1,398 @@
+// The admission core (seed 001) as pure functions: the composition rule for
+// quota ceilings, the decision contract, and the aggregate that decides
+// registry, hierarchy, ceiling and reservation commands.
+//
+// The ceiling rule, for one request target (dimension, window, region, SKU)
+// and the chain of scopes from the requester up to global:
+//
+//   own(n)       the smallest ceiling set at n that matches the target
+//   allowed(n)   what n's parent p lets n have:
+//                  p delegated the dimension  -> min(p's delegation cap, allowed(p))
+//                  otherwise                  -> effective(p)
+//                allowed(global) = unlimited
+//   effective(n) = min(own(n), allowed(n))   when n has a rule of its own
+//                = effective(parent(n))       when it has none (it inherits;
+//                                             a delegation is no rule)
+//
+// A write of a ceiling q at n is refused (`parent_ceiling_exceeded`) when
+// q > allowed(n); the evidence names the scope and rule that bound it.
+// Lowering a parent below its children is allowed: the children keep their
+// own (recorded) ceilings, but their effective ceiling is clamped by the
+// min() above and reports the parent as `inherited_from`. Revoking a
+// delegation clamps the same way.
+//
+// Matching: a ceiling matches a request when dimension and window are equal
+// and its region / SKU are empty (any) or equal. For a write, an ancestor's
+// ceiling only binds if it is at least as general as the one written (its
+// region / SKU empty or equal to the written one).
+//
+// Capacity reservations: an active reservation, inside its window at
+// `as_of`, withholds its whole quantity from every requester that is not
+// its owner or below it, under every ceiling above the owner. The capacity
+// available to a requester is
+//   min over the chain n of  effective(n) - reserved_by_others_below(n)
+// over the scopes n of its organization whose effective ceiling is not below
+// the requester's own (a lower one was delegated past and does not bind it),
+// and a request is allowed when current_usage + requested_delta fits.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/error.h"
+#include "events/admission_events.h"
+#include "events/event.h"
+
+namespace ledger::domain {
+
+using events::CeilingTarget;
+using events::Instant;
+using events::QuotaLevel;
+using events::QuotaScope;
+
+using events::parse_quota_level;
+using events::quota_level_name;
+std::string scope_text(const QuotaScope& s);  // "project:p1", "global"
+
+bool valid_window(std::string_view w);  // "", minute, hour, day, month
+bool valid_entity_id(std::string_view id);  // 1..128 of [A-Za-z0-9._:-]
+
+// ------------------------------------------------ evaluation inputs (snapshot)
+
+// One scope on the requester's chain, requester first, global last.
+struct ChainNode {
+  QuotaScope scope;
+  std::int64_t version = 0;  // stream version of the node (0 for global / plan)
+};
+
+struct CeilingRule {
+  QuotaScope scope;
+  std::string rule_id;
+  std::int64_t rule_version = 0;
+  CeilingTarget target;
+  std::int64_t quantity = 0;
+  std::string unit;
+  friend bool operator==(const CeilingRule&, const CeilingRule&) = default;
+};
+
+struct Delegation {
+  QuotaScope scope;
+  std::string delegation_id;
+  std::string dimension;
+  std::optional<std::int64_t> max_quantity;
+  std::int64_t version = 0;  // how many delegation events the scope's stream had for it
+  friend bool operator==(const Delegation&, const Delegation&) = default;
+};
+
+struct ReservationView {
+  std::string reservation_id;
+  QuotaScope owner;
+  std::vector<QuotaScope> owner_chain;  // owner first, up to the organization
+  std::string dimension;
+  std::string region;
+  std::string sku_or_model;
+  std::int64_t quantity = 0;
+  std::int64_t consumed = 0;
+  std::string state;  // as recorded (draft, active, ...)
+  Instant window_start;
+  Instant window_end;
+  friend bool operator==(const ReservationView&, const ReservationView&) = default;
+};
+
+// The state a reservation reads as at `as_of`: an active one past its
+// window reads `expired` at once, before any sweeper records it.
+std::string reservation_state_at(const ReservationView& r, Instant as_of);
+
+struct RegistryEntry {
+  std::string kind;
+  std::string entry_id;
+  std::int64_t version = 0;
+  std::string description;
+  std::map<std::string, std::string> attributes;
+  friend bool operator==(const RegistryEntry&, const RegistryEntry&) = default;
+};
+
+// ------------------------------------------------------ effective ceilings
+
+struct MatchedRule {
+  std::string rule_id;
+  QuotaScope scope;
+  std::int64_t version = 0;
+  std::string kind;  // "ceiling" or "delegation"
+  friend bool operator==(const MatchedRule&, const MatchedRule&) = default;
+};
+
+struct Effective {
+  std::optional<std::int64_t> quantity;  // nullopt: no ceiling anywhere on the chain
+  std::string unit;
+  std::optional<QuotaScope> inherited_from;  // the scope whose rule bound it
+  std::string binding_rule_id;
+  std::vector<MatchedRule> matched_rules;  // every rule on the chain that took part, broadest first
+  friend bool operator==(const Effective&, const Effective&) = default;
+};
+
+// effective() for chain[0] and allowed() for chain[0] (what its parent lets
+// it have; for validating a write at chain[0]). `for_write` switches to the
+// write matching rule (ancestors' rules at least as general as `target`).
+struct CeilingEvaluation {
+  Effective effective;
+  Effective allowed;
+};
+CeilingEvaluation evaluate_ceiling(std::span<const ChainNode> chain, std::span<const CeilingRule> rules,
+                                   std::span<const Delegation> delegations, const CeilingTarget& target,
+                                   bool for_write);
+
+// --------------------------------------------------------------- decisions
+
+// Seed 001's policy_decision_input (numbers are integers here).
+struct DecisionInput {
+  struct {
+    std::string actor_type, actor_id;
+    std::vector<std::string> roles, scopes;
+  } actor;
+  struct {
+    std::string organization_id, department_id, project_id;
+  } hierarchy;
+  struct {
+    std::string product_id, resource_type, resource_id, action;
+  } product;
+  struct {
+    std::string dimension;
+    std::int64_t requested_delta = 0;
+    std::string unit, region, sku_or_model;
+  } request;
+  struct {
+    std::string scope_window;
+    std::int64_t quantity = 0;
+    std::string unit;
+  } current_usage;
+  std::map<std::string, std::string> registry_versions;  // pinned by the caller (optional)
+  std::string correlation_id;
+};
+
+// What the read model (or the command side's model) supplies for one
+// decision, all at one snapshot.
+struct DecisionSnapshot {
+  std::int64_t snapshot_version = 0;
+  std::vector<ChainNode> chain;  // requester .. global; empty = unknown scope
+  std::vector<CeilingRule> rules;
+  std::vector<Delegation> delegations;
+  std::vector<ReservationView> reservations;  // of the organization, any state
+  std::optional<RegistryEntry> dimension;
+  std::optional<RegistryEntry> product;
+  std::optional<RegistryEntry> resource_type;
+  std::optional<RegistryEntry> usage_unit;
+  std::int64_t warn_threshold_percent = 80;  // policy value quota.warn_threshold_percent
+};
+
+struct DecisionOutput {
+  std::string decision;  // allow | deny | warn
+  std::string reason_code;
+  std::string user_message;
+  Effective effective;
+  std::optional<std::int64_t> available;        // effective minus capacity reserved for others
+  std::optional<std::int64_t> limit_remaining;  // after this request (allow/warn), or before it (deny)
+  std::int64_t reserved_for_others = 0;
+  std::map<std::string, std::string> registry_versions;
+  std::string snapshot_kind = "effective_ceiling";
+  std::int64_t snapshot_version = 0;
+  std::string correlation_id;
+  friend bool operator==(const DecisionOutput&, const DecisionOutput&) = default;
+};
+
+// Errors (not decisions): malformed input (400 `invalid_decision_input`),
+// unknown scope (404 `unknown_scope`), unregistered dimension/product/
+// resource type (422 `unknown_registry_entry`), unit mismatch (422
+// `unit_mismatch`), hierarchy that disagrees with the ledger (422
+// `hierarchy_mismatch`), pinned registry version not current (409
+// `registry_version_mismatch`).
+// Decisions: `within_ceiling` (allow), `near_limit` (warn, usage after the
+// request above warn_threshold_percent of the available capacity),
+// `ceiling_exceeded` (deny), `no_ceiling` (allow: the dimension is
+// registered but no scope on the path sets a ceiling for it).
+Result<void> validate_decision_input(const DecisionInput& in);
+Result<DecisionOutput> decide_admission(const DecisionInput& in, const DecisionSnapshot& s, Instant as_of);
+
+// ---------------------------------------------------------------- commands
+
+struct RegisterEntry {
+  std::string kind, entry_id, description;
+  std::map<std::string, std::string> attributes;
+};
+struct CreateOrganization {
+  std::string organization_id, name, plan_id, default_department_id;  // default: "<org>.default"
+};
+struct ChangeOrganizationPlan {
+  std::string organization_id, plan_id;
+};
+struct CreateDepartment {
+  std::string department_id, organization_id, parent_department_id, name;
+};
+struct MoveDepartment {
+  std::string department_id, parent_department_id;
+};
+struct CreateProject {
+  std::string project_id, organization_id, department_id, name;  // department default: the org's default
+};
+struct MoveProject {
+  std::string project_id, department_id;
+};
+struct CreatePrincipal {
+  std::string principal_id, principal_type, project_id, name;
+  std::optional<Instant> expires_at;
+};
+struct SetCeiling {
+  QuotaScope scope;
+  CeilingTarget target;
+  std::int64_t quantity = 0;
+  std::string unit;
+  std::string reason;
+};
+struct ClearCeiling {
+  QuotaScope scope;
+  CeilingTarget target;
+  std::string reason;
+};
+struct DelegateCeiling {
+  QuotaScope scope;
+  std::string dimension;
+  std::optional<std::int64_t> max_quantity;
+  std::string reason;
+};
+struct RevokeDelegation {
+  QuotaScope scope;
+  std::string dimension;
+  std::string reason;
+};
+struct DraftReservation {
+  std::string reservation_id;
+  QuotaScope owner;
+  std::string kind, dimension, region, sku_or_model;
+  std::int64_t quantity = 0;
+  std::string unit;
+  Instant window_start, window_end;
+  std::map<std::string, std::string> attributes;
+  std::string reason;
+};
+// activate, suspend, resume, retire, expire (expire: the sweeper, once the
+// window has passed).
+struct TransitionReservation {
+  std::string reservation_id, action, reason;
+};
+struct ConsumeReservation {
+  std::string reservation_id;
+  std::int64_t quantity = 0;
+  std::string reason;
+};
+struct ReleaseReservation {
+  std::string reservation_id;
+  std::int64_t quantity = 0;
+  std::string reason;
+};
+
+std::string ceiling_rule_id(const QuotaScope& scope, const CeilingTarget& t);
+std::string ceilings_stream_id(const QuotaScope& scope);
+
+// -------------------------------------------------------- the whole model
+
+// Everything the admission commands are decided against, evolved from the
+// admission events in global order. The command service keeps one while it
+// is the writer; tests and the as-of tools build one from history.
+class AdmissionModel {
+ public:
+  struct Node {
+    QuotaScope scope;
+    QuotaScope parent;  // global's parent is itself
+    std::string organization_id;
+    std::string plan_id;  // organizations only
+    std::string name;
+    std::string principal_type;
+    std::optional<Instant> expires_at;
+    std::string default_department_id;  // organizations only
+    std::int64_t version = 0;
+  };
+  struct Reservation {
+    events::ReservationDrafted drafted;
+    std::string state = "draft";
+    std::int64_t consumed = 0;
+    std::int64_t version = 0;
+  };
+
+  // Applies one event of `stream_id` (any event type: non-admission events
+  // only move the stream's version).
+  void apply(const std::string& stream_id, const events::Event& e);
+  static bool handles(const events::Event& e);
+
+  // Stream bookkeeping for expected versions and empty outcomes.
+  std::int64_t stream_version(const std::string& stream) const;
+
+  const Node* node(const QuotaScope& s) const;
+  // Requester .. global. Empty when `s` is unknown (global and plans always exist).
+  std::vector<ChainNode> chain(const QuotaScope& s) const;
+  bool is_ancestor_or_self(const QuotaScope& ancestor, const QuotaScope& s) const;
+  std::vector<CeilingRule> rules_on(std::span<const ChainNode> chain, const std::string& dimension) const;
+  std::vector<Delegation> delegations_on(std::span<const ChainNode> chain, const std::string& dimension) const;
+  // The last version of a ceiling rule at a scope, cleared ones included (0: never set).
+  std::int64_t rule_version(const QuotaScope& scope, const std::string& rule_id) const;
+  const RegistryEntry* registry(const std::string& kind, const std::string& id) const;
+  const Reservation* reservation(const std::string& id) const;
+  std::vector<ReservationView> reservations_of(const std::string& organization_id,
+                                               const std::string& dimension) const;
+  ReservationView view_of(const Reservation& r) const;
+  DecisionSnapshot snapshot_for(const DecisionInput& in) const;
+  // Active reservations whose window ended at or before `now` (the sweeper's work).
+  std::vector<std::string> reservations_to_expire(Instant now) const;
+
+  std::size_t node_count() const { return nodes_.size(); }
+
+ private:
+  friend struct AdmissionAccess;
+  std::map<QuotaScope, Node> nodes_;
+  std::map<std::pair<std::string, std::string>, RegistryEntry> registry_;
+  std::map<QuotaScope, std::map<std::string, CeilingRule>> ceilings_;          // by rule id
+  std::map<QuotaScope, std::map<std::string, std::int64_t>> rule_versions_;    // incl. cleared rules
+  std::map<QuotaScope, std::map<std::string, Delegation>> delegations_;        // by dimension
+  std::map<std::string, std::int64_t> delegation_versions_;                    // by delegation id
+  std::map<std::string, Reservation> reservations_;
+  std::map<std::string, std::set<std::string>> reservations_by_org_;
+  std::map<std::string, std::int64_t> stream_versions_;
+};
+
+// The type names of every admission event (what the model is built from).
+const std::vector<std::string>& admission_event_types();
+
+// The organization (tenant) a command's events belong to, or "platform".
+// The command must be valid against `m` for the answer to be meaningful.
+std::string admission_tenant(const AdmissionModel& m, const QuotaScope& scope);
+
+// decide: one command against the model -> the events for its stream (the
+// stream is returned too), or a rejection. `now` is the writer's clock.
+struct Decided {
+  std::string stream_id;
+  std::string tenant;
+  std::vector<events::Event> events;
+};
+Result<Decided> decide(const AdmissionModel& m, const RegisterEntry& c);
+Result<Decided> decide(const AdmissionModel& m, const CreateOrganization& c);
+Result<Decided> decide(const AdmissionModel& m, const ChangeOrganizationPlan& c);
+Result<Decided> decide(const AdmissionModel& m, const CreateDepartment& c);
+Result<Decided> decide(const AdmissionModel& m, const MoveDepartment& c);
+Result<Decided> decide(const AdmissionModel& m, const CreateProject& c);
+Result<Decided> decide(const AdmissionModel& m, const MoveProject& c);
+Result<Decided> decide(const AdmissionModel& m, const CreatePrincipal& c);
+Result<Decided> decide(const AdmissionModel& m, const SetCeiling& c);
+Result<Decided> decide(const AdmissionModel& m, const ClearCeiling& c);
+Result<Decided> decide(const AdmissionModel& m, const DelegateCeiling& c);
+Result<Decided> decide(const AdmissionModel& m, const RevokeDelegation& c);
+Result<Decided> decide(const AdmissionModel& m, const DraftReservation& c);
+Result<Decided> decide(const AdmissionModel& m, const TransitionReservation& c, Instant now);
+Result<Decided> decide(const AdmissionModel& m, const ConsumeReservation& c, Instant now);
+Result<Decided> decide(const AdmissionModel& m, const ReleaseReservation& c);
+
+}  // namespace ledger::domain

@@ -1,0 +1,103 @@
+#include "services/components/query_params.h"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "events/codec/rfc3339.h"
+#include "services/components/http_json.h"
+
+namespace ledger::services {
+
+using adapters::http::HttpRequest;
+using adapters::http::HttpResponse;
+
+domain::Error bad_param(const std::string& name, std::string message) {
+  domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_parameter", std::move(message), {}};
+  e.with("parameter", name);
+  return e;
+}
+
+domain::Result<std::optional<std::int64_t>> int_param(const HttpRequest& req, const std::string& name,
+                                                      std::int64_t max) {
+  auto v = req.query_param(name);
+  if (!v) return std::optional<std::int64_t>{};
+  std::int64_t out = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || ptr != v->data() + v->size() || out < 0 || out > max) {
+    return std::unexpected(bad_param(name, name + " must be a non-negative integer"));
+  }
+  return std::optional<std::int64_t>{out};
+}
+
+domain::Result<std::optional<events::Instant>> instant_param(const HttpRequest& req, const std::string& name) {
+  auto v = req.query_param(name);
+  if (!v) return std::optional<events::Instant>{};
+  auto t = codec::parse_instant(*v);
+  if (!t) return std::unexpected(bad_param(name, name + " must be an RFC 3339 instant, e.g. 2026-06-01T00:00:00Z"));
+  return std::optional<events::Instant>{*t};
+}
+
+std::optional<HttpResponse> wait_for_snapshot(const std::function<domain::Result<std::int64_t>()>& checkpoint,
+                                              std::int64_t needed, std::int64_t wait_ms) {
+  if (needed <= 0) return std::nullopt;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  for (;;) {
+    auto cp = checkpoint();
+    if (!cp) return error_response(cp.error());
+    if (*cp >= needed) return std::nullopt;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      domain::Error e{domain::ErrorKind::kUnavailable, "snapshot_not_ready",
+                      "the read model has not reached min_position yet; retry", {}};
+      auto r = error_response(e);
+      auto body = nlohmann::json::parse(r.body);
+      body["snapshot_version"] = *cp;
+      body["min_position"] = needed;
+      r.body = body.dump();
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+namespace {
+constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+}  // namespace
+
+std::string base64url(std::string_view in) {
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kBase64Url[(acc >> bits) & 0x3f]);
+    }
+  }
+  if (bits > 0) out.push_back(kBase64Url[(acc << (6 - bits)) & 0x3f]);
+  return out;
+}
+
+std::optional<std::string> unbase64url(std::string_view in) {
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const char* at = std::strchr(kBase64Url, c);
+    if (c == '\0' || at == nullptr) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(at - kBase64Url);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+}  // namespace ledger::services

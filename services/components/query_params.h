@@ -1,0 +1,46 @@
+// What every query route shares: parameter parsing, read-your-writes waiting
+// and opaque page cursors.
+//
+//   auto min_position = int_param(req, "min_position");        // 400 invalid_parameter if bad
+//   if (auto not_ready = wait_for_snapshot(checkpoint_fn, needed, wait_ms)) return *not_ready;  // 503
+//   std::string cursor = base64url("reservations.v1:" + last_id);
+//
+// Stateless free functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "adapters/http/http_types.h"
+#include "domain/error.h"
+#include "events/values.h"
+
+namespace ledger::services {
+
+// 400 `invalid_parameter`, with the parameter's name as evidence.
+domain::Error bad_param(const std::string& name, std::string message);
+
+// A non-negative 64-bit integer parameter (at most `max`), if present.
+domain::Result<std::optional<std::int64_t>> int_param(const adapters::http::HttpRequest& req, const std::string& name,
+                                                      std::int64_t max = INT64_MAX);
+
+// An RFC 3339 instant parameter, if present.
+domain::Result<std::optional<events::Instant>> instant_param(const adapters::http::HttpRequest& req,
+                                                             const std::string& name);
+
+// Waits (bounded, polling) until `checkpoint()` reaches `needed`; nullopt
+// when it did (or needed <= 0), else the answer to give: 503
+// `snapshot_not_ready` (with Retry-After and the snapshot_version it has and
+// the min_position asked for), or the read failure.
+std::optional<adapters::http::HttpResponse> wait_for_snapshot(
+    const std::function<domain::Result<std::int64_t>()>& checkpoint, std::int64_t needed, std::int64_t wait_ms);
+
+// URL-safe base64 without padding (opaque cursors), and back; nullopt for a
+// character outside the alphabet.
+std::string base64url(std::string_view in);
+std::optional<std::string> unbase64url(std::string_view in);
+
+}  // namespace ledger::services

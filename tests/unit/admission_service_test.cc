@@ -1,0 +1,147 @@
+// The command service's admission path: commands decided against the whole
+// admission model, the model reloaded from the store after a failed commit or
+// a new writer epoch, tenant checks, expected versions and the reservation
+// sweeper.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "adapters/memory/event_store.h"
+#include "adapters/system/clock.h"
+#include "commands/command_service.h"
+
+namespace ledger::commands {
+namespace {
+
+using adapters::memory::InMemoryEventStore;
+using adapters::system::ManualClock;
+using domain::QuotaLevel;
+using domain::QuotaScope;
+using events::Instant;
+
+constexpr Instant kT0{1'780'272'000'000'000};  // 2026-06-01T00:00:00Z
+constexpr std::int64_t kHour = 3'600'000'000LL;
+
+Principal operator_() { return Principal{events::Actor{"user", "ops", {"platform_admin"}}, "platform"}; }
+Principal acme_admin() { return Principal{events::Actor{"user", "ann", {"tenant_admin"}}, "acme"}; }
+
+class AdmissionServiceTest : public ::testing::Test {
+ protected:
+  explicit AdmissionServiceTest(std::chrono::milliseconds sweep = std::chrono::milliseconds(0))
+      : svc_(memory_, clock_, CommandService::Options{.max_batch = 64, .heartbeat = std::chrono::milliseconds(20),
+                                                      .sweep_interval = sweep}) {
+    svc_.start();
+  }
+
+  domain::Result<Accepted> submit(Command c, Principal who = operator_(), std::optional<std::int64_t> expected = {}) {
+    CommandRequest r;
+    r.meta.command_id = "cmd-" + std::to_string(++n_);
+    r.meta.principal = std::move(who);
+    r.meta.correlation_id = r.meta.command_id;
+    r.command = std::move(c);
+    r.expected_version = expected;
+    return svc_.submit_async(std::move(r)).get();
+  }
+  void accept(Command c, Principal who = operator_()) {
+    auto a = submit(std::move(c), std::move(who));
+    ASSERT_TRUE(a.has_value()) << a.error().code << ": " << a.error().message;
+  }
+  void setup() {
+    accept(domain::RegisterEntry{"product", "gpuaas", "", {}});
+    accept(domain::RegisterEntry{"usage_unit", "gpu", "", {}});
+    accept(domain::RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"unit", "gpu"}}});
+    accept(domain::CreateOrganization{"acme", "Acme", "pro", ""});
+    accept(domain::CreateProject{"llm", "acme", "", "LLM"});
+  }
+  std::vector<events::RecordedEvent> of_type(const std::string& type) const {
+    std::vector<events::RecordedEvent> out;
+    for (const auto& r : memory_.all()) {
+      if (r.event_type == type) out.push_back(r);
+    }
+    return out;
+  }
+
+  int n_ = 0;
+  ManualClock clock_{kT0};
+  InMemoryEventStore memory_{clock_};
+  CommandService svc_;
+};
+
+TEST_F(AdmissionServiceTest, EventsBelongToTheOrganizationAndStreamsPerEntity) {
+  setup();
+  accept(domain::SetCeiling{{QuotaLevel::kProject, "llm"}, {"gpu.count", "", "", ""}, 8, "gpu", "start"});
+  const auto set = of_type("CeilingSet");
+  ASSERT_EQ(set.size(), 1u);
+  EXPECT_EQ(set[0].meta.tenant, "acme");
+  EXPECT_EQ(set[0].meta.stream_id, "ceilings:project:llm");
+  EXPECT_EQ(set[0].meta.actor.id, "ops");
+  EXPECT_EQ(of_type("RegistryEntryRegistered")[0].meta.tenant, "platform");
+}
+
+TEST_F(AdmissionServiceTest, ATenantMayOnlyChangeItsOwnOrganization) {
+  setup();
+  accept(domain::CreateOrganization{"globex", "Globex", "free", ""});
+  auto other = submit(domain::CreateProject{"spy", "globex", "", ""}, acme_admin());
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, "forbidden");
+  EXPECT_EQ(other.error().kind, domain::ErrorKind::kPermissionDenied);
+  auto global = submit(domain::SetCeiling{{QuotaLevel::kGlobal, ""}, {"gpu.count", "", "", ""}, 1, "", "x"},
+                       acme_admin());
+  ASSERT_FALSE(global);
+  EXPECT_EQ(global.error().code, "forbidden");
+  accept(domain::CreateProject{"own", "acme", "", ""}, acme_admin());
+  EXPECT_EQ(of_type("ProjectCreated").size(), 2u);
+}
+
+TEST_F(AdmissionServiceTest, ExpectedVersionIsCheckedOnTheCommandsStream) {
+  setup();
+  auto stale = submit(domain::MoveProject{"llm", "acme.default"}, operator_(), 5);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, "stream_version_conflict");
+  accept(domain::CreateDepartment{"research", "acme", "", ""});
+  auto ok = submit(domain::MoveProject{"llm", "research"}, operator_(), 1);
+  ASSERT_TRUE(ok) << ok.error().code;
+  EXPECT_EQ(ok->stream_version, 2);
+}
+
+TEST_F(AdmissionServiceTest, AFailedCommitDropsTheTentativeModel) {
+  setup();
+  memory_.fail_next(domain::Error{domain::ErrorKind::kUnavailable, "database_unavailable", "down", {}});
+  auto failed = submit(domain::CreateDepartment{"research", "acme", "", ""});
+  ASSERT_FALSE(failed);
+  // Had the model kept the department, this move would be accepted.
+  auto move = submit(domain::MoveProject{"llm", "research"});
+  ASSERT_FALSE(move);
+  EXPECT_EQ(move.error().code, "unknown_scope");
+  accept(domain::CreateDepartment{"research", "acme", "", ""});
+  accept(domain::MoveProject{"llm", "research"});
+}
+
+class SweeperTest : public AdmissionServiceTest {
+ protected:
+  SweeperTest() : AdmissionServiceTest(std::chrono::milliseconds(30)) {}
+};
+
+TEST_F(SweeperTest, RecordsExpiredOnceTheWindowHasPassed) {
+  setup();
+  accept(domain::DraftReservation{"r1", {QuotaLevel::kProject, "llm"}, "gpu_nodes", "gpu.count", "", "", 2, "",
+                                  kT0, Instant{kT0.micros + kHour}, {}, "run"});
+  accept(domain::TransitionReservation{"r1", "activate", ""});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(of_type("ReservationStateChanged").size(), 1u) << "nothing to sweep inside the window";
+  clock_.advance_micros(2 * kHour);
+  for (int i = 0; i < 100 && of_type("ReservationStateChanged").size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto changes = of_type("ReservationStateChanged");
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_NE(changes[1].payload.find("\"state\":\"expired\""), std::string::npos) << changes[1].payload;
+  EXPECT_EQ(changes[1].meta.actor.id, "reservation-sweeper");
+  EXPECT_EQ(changes[1].meta.command_id, "reservation-sweeper:r1:expired");
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(of_type("ReservationStateChanged").size(), 2u) << "swept once";
+}
+
+}  // namespace
+}  // namespace ledger::commands

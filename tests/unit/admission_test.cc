@@ -1,0 +1,557 @@
+// The admission core's rules (domain/admission.h): registries, hierarchy,
+// ceilings with delegation, reservations and decisions, plus a property test
+// against a brute-force evaluation written straight from the rule's text.
+#include "domain/admission.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+
+namespace ledger::domain {
+namespace {
+
+using events::Instant;
+constexpr std::int64_t kDay = 86'400'000'000LL;
+const Instant kNow{1'800'000'000'000'000LL};
+
+QuotaScope org(std::string id) { return {QuotaLevel::kOrganization, std::move(id)}; }
+QuotaScope dept(std::string id) { return {QuotaLevel::kDepartment, std::move(id)}; }
+QuotaScope project(std::string id) { return {QuotaLevel::kProject, std::move(id)}; }
+const QuotaScope kGlobal{QuotaLevel::kGlobal, ""};
+
+// A model plus the accepted events in order (the brute force reads those).
+struct Ledger {
+  AdmissionModel model;
+  std::vector<std::pair<std::string, events::Event>> history;
+
+  template <class C>
+  Result<Decided> run(const C& c) {
+    Result<Decided> d = [&] {
+      if constexpr (requires { decide(model, c, kNow); }) return decide(model, c, kNow);
+      else return decide(model, c);
+    }();
+    if (d) {
+      for (const auto& e : d->events) {
+        model.apply(d->stream_id, e);
+        history.emplace_back(d->stream_id, e);
+      }
+    }
+    return d;
+  }
+  template <class C>
+  void ok(const C& c) {
+    auto d = run(c);
+    ASSERT_TRUE(d.has_value()) << d.error().code << ": " << d.error().message;
+  }
+};
+
+void registries(Ledger& l) {
+  l.ok(RegisterEntry{"product", "gpuaas", "GPU as a service", {}});
+  l.ok(RegisterEntry{"usage_unit", "gpu", "", {}});
+  l.ok(RegisterEntry{"resource_type", "gpu_node", "", {{"product", "gpuaas"}}});
+  l.ok(RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}});
+}
+
+// acme (plan pro) -> research -> {llm, vision}; acme.default -> misc
+Ledger acme() {
+  Ledger l;
+  registries(l);
+  l.ok(CreateOrganization{"acme", "Acme", "pro", ""});
+  l.ok(CreateDepartment{"research", "acme", "", "Research"});
+  l.ok(CreateProject{"llm", "acme", "research", "LLM"});
+  l.ok(CreateProject{"vision", "acme", "research", "Vision"});
+  l.ok(CreateProject{"misc", "acme", "", "Misc"});
+  return l;
+}
+
+SetCeiling ceiling(QuotaScope s, std::int64_t q, std::string region = "") {
+  return SetCeiling{std::move(s), CeilingTarget{"gpu.count", "", std::move(region), ""}, q, "gpu", "test"};
+}
+
+Effective effective_of(const Ledger& l, const QuotaScope& s, std::string region = "") {
+  auto chain = l.model.chain(s);
+  return evaluate_ceiling(chain, l.model.rules_on(chain, "gpu.count"), l.model.delegations_on(chain, "gpu.count"),
+                          CeilingTarget{"gpu.count", "", std::move(region), ""}, false)
+      .effective;
+}
+
+DecisionInput ask(std::string proj, std::int64_t usage, std::int64_t delta) {
+  DecisionInput in;
+  in.actor = {"service_account", "scheduler", {}, {}};
+  in.hierarchy = {"acme", "", std::move(proj)};
+  in.product = {"gpuaas", "gpu_node", "node-1", "start"};
+  in.request = {"gpu.count", delta, "gpu", "", ""};
+  in.current_usage = {"", usage, "gpu"};
+  in.correlation_id = "corr-1";
+  return in;
+}
+
+Result<DecisionOutput> decision(const Ledger& l, const DecisionInput& in, Instant at = kNow) {
+  return decide_admission(in, l.model.snapshot_for(in), at);
+}
+
+std::string evidence(const Error& e, const std::string& key) {
+  for (const auto& [k, v] : e.evidence) {
+    if (k == key) return v;
+  }
+  return "<none>";
+}
+
+// ------------------------------------------------------------------ registries
+
+TEST(AdmissionRegistry, ReferencesMustBeRegisteredAndVersionsCount) {
+  Ledger l;
+  auto d = l.run(RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"unit", "gpu"}}});
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code, "unknown_registry_entry");
+  EXPECT_EQ(evidence(d.error(), "entry_id"), "gpuaas");
+  registries(l);
+  EXPECT_EQ(l.model.registry("quota_dimension", "gpu.count")->version, 1);
+  // The same registration again changes nothing; a new attribute set is v2.
+  auto again = l.run(RegisterEntry{"product", "gpuaas", "GPU as a service", {}});
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->events.empty());
+  l.ok(RegisterEntry{"product", "gpuaas", "GPUs", {}});
+  EXPECT_EQ(l.model.registry("product", "gpuaas")->version, 2);
+  auto bad = l.run(RegisterEntry{"usage_unit", "gpu", "", {{"colour", "red"}}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, "invalid_registry_entry");
+}
+
+TEST(AdmissionRegistry, CeilingsNeedARegisteredDimensionAndItsUnit) {
+  Ledger l = acme();
+  auto unknown = l.run(SetCeiling{org("acme"), {"tpu.count", "", "", ""}, 4, "", "x"});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, "unknown_registry_entry");
+  auto unit = l.run(SetCeiling{org("acme"), {"gpu.count", "", "", ""}, 4, "gib", "x"});
+  ASSERT_FALSE(unit);
+  EXPECT_EQ(unit.error().code, "unit_mismatch");
+  auto window = l.run(SetCeiling{org("acme"), {"gpu.count", "fortnight", "", ""}, 4, "", "x"});
+  ASSERT_FALSE(window);
+  EXPECT_EQ(window.error().code, "invalid_window");
+  EXPECT_EQ(l.model.rules_on(l.model.chain(org("acme")), "gpu.count").size(), 0u);
+}
+
+// ------------------------------------------------------------------- hierarchy
+
+TEST(AdmissionHierarchy, EveryProjectHasADepartmentAndMovesStayInTheOrganization) {
+  Ledger l = acme();
+  const auto chain = l.model.chain(project("misc"));
+  ASSERT_EQ(chain.size(), 5u);
+  EXPECT_EQ(chain[1].scope, dept("acme.default"));
+  EXPECT_EQ(chain[2].scope, org("acme"));
+  EXPECT_EQ(chain[3].scope, (QuotaScope{QuotaLevel::kPlan, "pro"}));
+  EXPECT_EQ(chain[4].scope, kGlobal);
+  l.ok(CreateOrganization{"globex", "Globex", "free", ""});
+  auto cross = l.run(MoveProject{"misc", "globex.default"});
+  ASSERT_FALSE(cross);
+  EXPECT_EQ(cross.error().code, "cross_organization");
+  auto ghost = l.run(MoveProject{"misc", "nowhere"});
+  ASSERT_FALSE(ghost);
+  EXPECT_EQ(ghost.error().code, "unknown_scope");
+  EXPECT_EQ(ghost.error().kind, ErrorKind::kNotFound);
+}
+
+TEST(AdmissionHierarchy, ADepartmentCannotMoveUnderItself) {
+  Ledger l = acme();
+  l.ok(CreateDepartment{"vision-lab", "acme", "research", ""});
+  l.ok(CreateDepartment{"sub-lab", "acme", "vision-lab", ""});
+  for (const char* target : {"research", "vision-lab", "sub-lab"}) {
+    auto d = l.run(MoveDepartment{"research", target});
+    ASSERT_FALSE(d) << target;
+    EXPECT_EQ(d.error().code, "hierarchy_cycle") << target;
+  }
+  l.ok(MoveDepartment{"sub-lab", ""});
+  EXPECT_EQ(l.model.node(dept("sub-lab"))->parent, org("acme"));
+}
+
+// -------------------------------------------------------------------- ceilings
+
+TEST(AdmissionCeilings, ALowerScopeMayReduceButNotRaise) {
+  Ledger l = acme();
+  l.ok(ceiling(org("acme"), 32));
+  l.ok(ceiling(dept("research"), 16));
+  auto raise = l.run(ceiling(project("llm"), 20));
+  ASSERT_FALSE(raise);
+  EXPECT_EQ(raise.error().code, "parent_ceiling_exceeded");
+  EXPECT_EQ(raise.error().kind, ErrorKind::kFailedPrecondition);
+  EXPECT_EQ(evidence(raise.error(), "failing_parent_scope"), "department:research");
+  EXPECT_EQ(evidence(raise.error(), "rule_id"), "ceiling:department:research:gpu.count");
+  EXPECT_EQ(raise.error().message.find("research"), std::string::npos) << "the user-facing message names no scope";
+  l.ok(ceiling(project("llm"), 8));
+  const auto e = effective_of(l, project("llm"));
+  EXPECT_EQ(e.quantity, 8);
+  EXPECT_EQ(e.inherited_from, project("llm"));
+  EXPECT_EQ(effective_of(l, project("vision")).quantity, 16);
+  EXPECT_EQ(effective_of(l, project("vision")).inherited_from, dept("research"));
+  EXPECT_EQ(effective_of(l, project("misc")).inherited_from, org("acme"));
+}
+
+TEST(AdmissionCeilings, LoweringAParentClampsItsChildrenWithoutRewritingThem) {
+  Ledger l = acme();
+  l.ok(ceiling(org("acme"), 32));
+  l.ok(ceiling(project("llm"), 24));
+  l.ok(ceiling(org("acme"), 10));  // below the project's own 24: allowed
+  const auto e = effective_of(l, project("llm"));
+  EXPECT_EQ(e.quantity, 10);
+  EXPECT_EQ(e.inherited_from, org("acme"));
+  // The project's own rule is still recorded and matched.
+  EXPECT_TRUE(std::any_of(e.matched_rules.begin(), e.matched_rules.end(),
+                          [](const MatchedRule& r) { return r.scope == project("llm"); }));
+  // Raising the parent again gives the child its own value back.
+  l.ok(ceiling(org("acme"), 40));
+  EXPECT_EQ(effective_of(l, project("llm")).quantity, 24);
+}
+
+TEST(AdmissionCeilings, DelegationLetsChildrenExceedUpToItsCapAndRevokingClamps) {
+  Ledger l = acme();
+  l.ok(ceiling(org("acme"), 64));
+  l.ok(ceiling(dept("research"), 16));
+  l.ok(DelegateCeiling{dept("research"), "gpu.count", 48, "burst"});
+  l.ok(ceiling(project("llm"), 40));  // above research's 16: delegated
+  auto over = l.run(ceiling(project("vision"), 50));
+  ASSERT_FALSE(over);
+  EXPECT_EQ(evidence(over.error(), "failing_parent_scope"), "department:research");
+  EXPECT_EQ(evidence(over.error(), "rule_id"), "delegation:department:research:gpu.count");
+  EXPECT_EQ(effective_of(l, project("llm")).quantity, 40);
+  // A child without its own rule still gets the delegating scope's ceiling.
+  EXPECT_EQ(effective_of(l, project("vision")).quantity, 16);
+  l.ok(RevokeDelegation{dept("research"), "gpu.count", "burst over"});
+  const auto e = effective_of(l, project("llm"));
+  EXPECT_EQ(e.quantity, 16);
+  EXPECT_EQ(e.inherited_from, dept("research"));
+  auto missing = l.run(RevokeDelegation{dept("research"), "gpu.count", "again"});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, "unknown_delegation");
+}
+
+TEST(AdmissionCeilings, MovingAProjectChangesWhatBindsIt) {
+  Ledger l = acme();
+  l.ok(CreateDepartment{"ops", "acme", "", "Ops"});
+  l.ok(ceiling(dept("research"), 16));
+  l.ok(ceiling(dept("ops"), 4));
+  EXPECT_EQ(effective_of(l, project("llm")).quantity, 16);
+  l.ok(MoveProject{"llm", "ops"});
+  EXPECT_EQ(effective_of(l, project("llm")).quantity, 4);
+  EXPECT_EQ(effective_of(l, project("llm")).inherited_from, dept("ops"));
+}
+
+TEST(AdmissionCeilings, RegionalRulesOnlyBindMatchingRequestsAndWrites) {
+  Ledger l = acme();
+  l.ok(ceiling(org("acme"), 8, "us-east"));
+  // A general (any-region) project ceiling is not judged by a regional one.
+  l.ok(ceiling(project("llm"), 20));
+  EXPECT_EQ(effective_of(l, project("llm"), "us-east").quantity, 8);
+  EXPECT_EQ(effective_of(l, project("llm"), "eu-west").quantity, 20);
+  auto regional = l.run(ceiling(project("llm"), 9, "us-east"));
+  ASSERT_FALSE(regional);
+  EXPECT_EQ(regional.error().code, "parent_ceiling_exceeded");
+}
+
+TEST(AdmissionCeilings, ClearingRemovesTheRuleAndVersionsKeepCounting) {
+  Ledger l = acme();
+  l.ok(ceiling(project("llm"), 8));
+  l.ok(ceiling(project("llm"), 6));
+  l.ok(ClearCeiling{project("llm"), {"gpu.count", "", "", ""}, "done"});
+  EXPECT_FALSE(effective_of(l, project("llm")).quantity.has_value());
+  l.ok(ceiling(project("llm"), 5));
+  EXPECT_EQ(effective_of(l, project("llm")).matched_rules.back().version, 4);
+  auto again = l.run(ClearCeiling{project("vision"), {"gpu.count", "", "", ""}, "none"});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, "unknown_ceiling");
+}
+
+// ---------------------------------------------------------------- reservations
+
+DraftReservation gpu_reservation(std::string id, QuotaScope owner, std::int64_t q) {
+  return DraftReservation{std::move(id), std::move(owner), "gpu_nodes", "gpu.count", "", "h100", q, "gpu",
+                          Instant{kNow.micros - kDay}, Instant{kNow.micros + kDay}, {}, "training"};
+}
+
+TEST(AdmissionReservations, LifecycleAllowsOnlyLegalTransitions) {
+  Ledger l = acme();
+  l.ok(gpu_reservation("r1", project("llm"), 4));
+  auto consume_draft = l.run(ConsumeReservation{"r1", 1, ""});
+  ASSERT_FALSE(consume_draft);
+  EXPECT_EQ(consume_draft.error().code, "reservation_not_active");
+  auto resume = l.run(TransitionReservation{"r1", "resume", ""});
+  ASSERT_FALSE(resume);
+  EXPECT_EQ(resume.error().code, "illegal_transition");
+  EXPECT_EQ(resume.error().kind, ErrorKind::kAborted);
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(ConsumeReservation{"r1", 3, "job"});
+  auto too_much = l.run(ConsumeReservation{"r1", 2, "job"});
+  ASSERT_FALSE(too_much);
+  EXPECT_EQ(too_much.error().code, "reservation_insufficient");
+  auto last = l.run(ConsumeReservation{"r1", 1, "job"});
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->events.size(), 2u);  // consumed + exhausted
+  EXPECT_EQ(l.model.reservation("r1")->state, "exhausted");
+  l.ok(ReleaseReservation{"r1", 2, "job done"});
+  EXPECT_EQ(l.model.reservation("r1")->state, "active");
+  EXPECT_EQ(l.model.reservation("r1")->consumed, 2);
+  auto release = l.run(ReleaseReservation{"r1", 3, ""});
+  ASSERT_FALSE(release);
+  EXPECT_EQ(release.error().code, "release_exceeds_consumed");
+  auto retire_active = l.run(TransitionReservation{"r1", "retire", ""});
+  ASSERT_FALSE(retire_active);
+  EXPECT_EQ(retire_active.error().code, "illegal_transition");
+  l.ok(TransitionReservation{"r1", "suspend", ""});
+  l.ok(TransitionReservation{"r1", "retire", ""});
+  auto revive = l.run(TransitionReservation{"r1", "activate", ""});
+  ASSERT_FALSE(revive);
+  EXPECT_EQ(revive.error().code, "illegal_transition");
+}
+
+TEST(AdmissionReservations, BadDraftsAreRefused) {
+  Ledger l = acme();
+  auto backwards = gpu_reservation("r1", project("llm"), 4);
+  std::swap(backwards.window_start, backwards.window_end);
+  auto b = l.run(backwards);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, "invalid_window");
+  auto zero = l.run(gpu_reservation("r1", project("llm"), 0));
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().code, "invalid_quantity");
+  auto ghost = l.run(gpu_reservation("r1", project("ghost"), 1));
+  ASSERT_FALSE(ghost);
+  EXPECT_EQ(ghost.error().code, "unknown_scope");
+  auto storage = gpu_reservation("r1", project("llm"), 1);
+  storage.kind = "storage";
+  auto s = l.run(storage);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, "invalid_reservation");
+  l.ok(ceiling(project("llm"), 2));
+  auto over = l.run(gpu_reservation("r1", project("llm"), 3));
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, "parent_ceiling_exceeded");
+  EXPECT_EQ(l.model.reservation("r1"), nullptr);
+}
+
+TEST(AdmissionReservations, PastTheWindowReadsExpiredAtOnceAndTheSweeperFindsIt) {
+  Ledger l = acme();
+  l.ok(gpu_reservation("r1", project("llm"), 4));
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  const auto view = l.model.view_of(*l.model.reservation("r1"));
+  EXPECT_EQ(reservation_state_at(view, kNow), "active");
+  const Instant later{kNow.micros + 2 * kDay};
+  EXPECT_EQ(reservation_state_at(view, later), "expired");
+  EXPECT_TRUE(l.model.reservations_to_expire(kNow).empty());
+  EXPECT_EQ(l.model.reservations_to_expire(later), std::vector<std::string>{"r1"});
+  auto early = l.run(TransitionReservation{"r1", "expire", ""});
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.error().code, "illegal_transition");
+  auto d = decide(l.model, TransitionReservation{"r1", "expire", "sweep"}, later);
+  ASSERT_TRUE(d);
+  auto consume = decide(l.model, ConsumeReservation{"r1", 1, ""}, later);
+  ASSERT_FALSE(consume);
+  EXPECT_EQ(evidence(consume.error(), "state"), "expired");
+}
+
+TEST(AdmissionReservations, ActivationNeedsUnreservedCapacityUnderEveryCeiling) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 10));
+  l.ok(gpu_reservation("r1", project("llm"), 6));
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(gpu_reservation("r2", project("vision"), 6));
+  auto d = l.run(TransitionReservation{"r2", "activate", ""});
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code, "capacity_unavailable");
+  EXPECT_EQ(evidence(d.error(), "scope"), "department:research");
+}
+
+// ------------------------------------------------------------------- decisions
+
+TEST(AdmissionDecisions, AllowWarnDenyAgainstTheEffectiveCeiling) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 10));
+  auto allow = decision(l, ask("llm", 2, 3));
+  ASSERT_TRUE(allow);
+  EXPECT_EQ(allow->decision, "allow");
+  EXPECT_EQ(allow->reason_code, "within_ceiling");
+  EXPECT_EQ(allow->effective.quantity, 10);
+  EXPECT_EQ(allow->effective.inherited_from, dept("research"));
+  EXPECT_EQ(allow->limit_remaining, 5);
+  EXPECT_EQ(allow->registry_versions.at("quota_dimension"), "1");
+  EXPECT_EQ(allow->correlation_id, "corr-1");
+  auto warn = decision(l, ask("llm", 6, 3));  // 9 of 10 > 80 %
+  ASSERT_TRUE(warn);
+  EXPECT_EQ(warn->decision, "warn");
+  EXPECT_EQ(warn->limit_remaining, 1);
+  auto deny = decision(l, ask("llm", 6, 5));
+  ASSERT_TRUE(deny);
+  EXPECT_EQ(deny->decision, "deny");
+  EXPECT_EQ(deny->reason_code, "ceiling_exceeded");
+  EXPECT_EQ(deny->limit_remaining, 4);
+  ASSERT_FALSE(deny->effective.matched_rules.empty());
+  EXPECT_EQ(deny->effective.matched_rules[0].rule_id, "ceiling:department:research:gpu.count");
+}
+
+TEST(AdmissionDecisions, NoCeilingAllowsAndAnUnregisteredDimensionIsAnError) {
+  Ledger l = acme();
+  auto free = decision(l, ask("llm", 1000, 1000));
+  ASSERT_TRUE(free);
+  EXPECT_EQ(free->decision, "allow");
+  EXPECT_EQ(free->reason_code, "no_ceiling");
+  EXPECT_FALSE(free->effective.quantity.has_value());
+  auto in = ask("llm", 0, 1);
+  in.request.dimension = "tpu.count";
+  in.request.unit = "";
+  in.current_usage.unit = "";
+  auto unknown = decision(l, in);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, "unknown_registry_entry");
+  auto ghost = decision(l, ask("ghost", 0, 1));
+  ASSERT_FALSE(ghost);
+  EXPECT_EQ(ghost.error().code, "unknown_scope");
+  auto unit = ask("llm", 0, 1);
+  unit.request.unit = "gib";
+  ASSERT_FALSE(decision(l, unit));
+  EXPECT_EQ(decision(l, unit).error().code, "unit_mismatch");
+  auto wrong_org = ask("llm", 0, 1);
+  wrong_org.hierarchy.organization_id = "globex";
+  EXPECT_EQ(decision(l, wrong_org).error().code, "hierarchy_mismatch");
+  auto negative = ask("llm", 0, -1);
+  EXPECT_EQ(decision(l, negative).error().code, "invalid_decision_input");
+  auto pinned = ask("llm", 0, 1);
+  pinned.registry_versions["quota_dimension"] = "7";
+  EXPECT_EQ(decision(l, pinned).error().code, "registry_version_mismatch");
+}
+
+TEST(AdmissionDecisions, CapacityReservedForOthersIsNotAvailable) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 10));
+  l.ok(gpu_reservation("r1", project("vision"), 6));
+  // A draft withholds nothing.
+  EXPECT_EQ(decision(l, ask("llm", 0, 8))->decision, "allow");
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  auto deny = decision(l, ask("llm", 0, 8));
+  ASSERT_TRUE(deny);
+  EXPECT_EQ(deny->decision, "deny");
+  EXPECT_EQ(deny->reason_code, "capacity_reserved");
+  EXPECT_EQ(deny->available, 4);
+  EXPECT_EQ(deny->reserved_for_others, 6);
+  // The owner is not kept from its own reservation.
+  EXPECT_EQ(decision(l, ask("vision", 0, 8))->available, 10);
+  // Past the window, nothing is withheld any more.
+  EXPECT_EQ(decision(l, ask("llm", 0, 8), Instant{kNow.micros + 2 * kDay})->available, 10);
+}
+
+// ------------------------------------------- property: model == brute force
+
+// Straight from the rule's text, over the accepted events only: no model.
+struct BruteForce {
+  const std::vector<std::pair<std::string, events::Event>>& history;
+
+  std::map<QuotaScope, QuotaScope> parents() const {
+    std::map<QuotaScope, QuotaScope> p;
+    for (const auto& [stream, ev] : history) {
+      if (auto* o = std::get_if<events::OrganizationCreated>(&ev)) {
+        p[org(o->organization_id)] = {QuotaLevel::kPlan, o->plan_id};
+        p[dept(o->default_department_id)] = org(o->organization_id);
+      } else if (auto* d = std::get_if<events::DepartmentCreated>(&ev)) {
+        p[dept(d->department_id)] = d->parent_department_id.empty() ? org(d->organization_id) : dept(d->parent_department_id);
+      } else if (auto* m = std::get_if<events::DepartmentMoved>(&ev)) {
+        p[dept(m->department_id)] = m->parent_department_id.empty() ? org(m->organization_id) : dept(m->parent_department_id);
+      } else if (auto* pc = std::get_if<events::ProjectCreated>(&ev)) {
+        p[project(pc->project_id)] = dept(pc->department_id);
+      } else if (auto* pm = std::get_if<events::ProjectMoved>(&ev)) {
+        p[project(pm->project_id)] = dept(pm->department_id);
+      }
+    }
+    return p;
+  }
+  std::map<std::string, std::pair<QuotaScope, std::int64_t>> ceilings() const {  // rule id -> (scope, q)
+    std::map<std::string, std::pair<QuotaScope, std::int64_t>> c;
+    for (const auto& [stream, ev] : history) {
+      if (auto* s = std::get_if<events::CeilingSet>(&ev)) c[s->rule_id] = {s->scope, s->quantity};
+      if (auto* x = std::get_if<events::CeilingCleared>(&ev)) c.erase(x->rule_id);
+    }
+    return c;
+  }
+  std::map<QuotaScope, std::optional<std::int64_t>> delegations() const {
+    std::map<QuotaScope, std::optional<std::int64_t>> d;
+    for (const auto& [stream, ev] : history) {
+      if (auto* x = std::get_if<events::CeilingDelegated>(&ev)) d[x->scope] = x->max_quantity;
+      if (auto* x = std::get_if<events::CeilingDelegationRevoked>(&ev)) d.erase(x->scope);
+    }
+    return d;
+  }
+  // effective(n) by the recursive definition, unlimited = INT64_MAX.
+  std::int64_t effective(const QuotaScope& n) const {
+    const auto p = parents();
+    const auto c = ceilings();
+    const auto d = delegations();
+    std::function<std::int64_t(const QuotaScope&)> eff, allowed;
+    auto parent_of = [&](const QuotaScope& s) -> std::optional<QuotaScope> {
+      if (s.level == QuotaLevel::kGlobal) return std::nullopt;
+      if (s.level == QuotaLevel::kPlan) return kGlobal;
+      return p.at(s);
+    };
+    allowed = [&](const QuotaScope& s) -> std::int64_t {
+      auto par = parent_of(s);
+      if (!par) return std::numeric_limits<std::int64_t>::max();
+      if (auto del = d.find(*par); del != d.end()) {
+        return std::min(del->second.value_or(std::numeric_limits<std::int64_t>::max()), allowed(*par));
+      }
+      return eff(*par);
+    };
+    eff = [&](const QuotaScope& s) {
+      std::optional<std::int64_t> own;
+      for (const auto& [id, rule] : c) {
+        if (rule.first == s) own = std::min(own.value_or(rule.second), rule.second);
+      }
+      if (own) return std::min(*own, allowed(s));
+      auto par = parent_of(s);
+      return par ? eff(*par) : std::numeric_limits<std::int64_t>::max();
+    };
+    return eff(n);
+  }
+};
+
+TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory) {
+  EXPECT_TRUE(rc::check([](std::vector<std::tuple<int, int, int, int>> ops) {
+    Ledger l = acme();
+    const std::vector<QuotaScope> scopes = {kGlobal, {QuotaLevel::kPlan, "pro"}, org("acme"), dept("research"),
+                                            dept("acme.default"), dept("lab"), project("llm"), project("vision"),
+                                            project("misc")};
+    const std::vector<std::string> depts = {"research", "acme.default", "lab"};
+    l.ok(CreateDepartment{"lab", "acme", "", "Lab"});
+    for (const auto& [kind, a, b, q] : ops) {
+      const QuotaScope& s = scopes[static_cast<std::size_t>(std::abs(a)) % scopes.size()];
+      const std::int64_t quantity = std::abs(q) % 50;
+      switch (std::abs(kind) % 7) {
+        case 0: case 1: (void)l.run(ceiling(s, quantity)); break;
+        case 2: (void)l.run(ClearCeiling{s, {"gpu.count", "", "", ""}, "x"}); break;
+        case 3: (void)l.run(DelegateCeiling{s, "gpu.count", b % 2 ? std::optional<std::int64_t>(quantity) : std::nullopt, "x"}); break;
+        case 4: (void)l.run(RevokeDelegation{s, "gpu.count", "x"}); break;
+        case 5: (void)l.run(MoveProject{scopes[6 + static_cast<std::size_t>(std::abs(b)) % 3].id, depts[static_cast<std::size_t>(std::abs(q)) % 3]}); break;
+        case 6: (void)l.run(MoveDepartment{"lab", b % 2 ? "research" : ""}); break;
+      }
+    }
+    BruteForce bf{l.history};
+    for (const auto& s : scopes) {
+      const auto e = effective_of(l, s);
+      const std::int64_t expected = bf.effective(s);
+      RC_ASSERT(e.quantity.value_or(std::numeric_limits<std::int64_t>::max()) == expected);
+    }
+    for (const char* p : {"llm", "vision", "misc"}) {
+      const std::int64_t limit = bf.effective(project(p));
+      for (std::int64_t delta : {0, 1, 7, 25, 49}) {
+        auto out = decision(l, ask(p, 0, delta));
+        RC_ASSERT(out.has_value());
+        const std::string expected = limit == std::numeric_limits<std::int64_t>::max() ? "allow"
+                                     : delta > limit                                   ? "deny"
+                                     : delta * 100 > limit * 80                        ? "warn"
+                                                                                       : "allow";
+        RC_ASSERT(out->decision == expected);
+      }
+    }
+  }));
+}
+
+}  // namespace
+}  // namespace ledger::domain
