@@ -26,18 +26,13 @@
 #include <vector>
 
 #include "adapters/http/client.h"
+#include "bench/latency.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using ledger::adapters::http::HttpClient;
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  return v[i];
-}
+using ledger::bench::percentile;
 
 }  // namespace
 

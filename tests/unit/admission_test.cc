@@ -3,6 +3,8 @@
 // against a brute-force evaluation written straight from the rule's text.
 #include "domain/admission.h"
 
+#include "tests/support/admission_brute_force.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
@@ -442,76 +444,9 @@ TEST(AdmissionDecisions, CapacityReservedForOthersIsNotAvailable) {
 
 // ------------------------------------------- property: model == brute force
 
-// Straight from the rule's text, over the accepted events only: no model.
-struct BruteForce {
-  const std::vector<std::pair<std::string, events::Event>>& history;
-
-  std::map<QuotaScope, QuotaScope> parents() const {
-    std::map<QuotaScope, QuotaScope> p;
-    for (const auto& [stream, ev] : history) {
-      if (auto* o = std::get_if<events::OrganizationCreated>(&ev)) {
-        p[org(o->organization_id)] = {QuotaLevel::kPlan, o->plan_id};
-        p[dept(o->default_department_id)] = org(o->organization_id);
-      } else if (auto* d = std::get_if<events::DepartmentCreated>(&ev)) {
-        p[dept(d->department_id)] = d->parent_department_id.empty() ? org(d->organization_id) : dept(d->parent_department_id);
-      } else if (auto* m = std::get_if<events::DepartmentMoved>(&ev)) {
-        p[dept(m->department_id)] = m->parent_department_id.empty() ? org(m->organization_id) : dept(m->parent_department_id);
-      } else if (auto* pc = std::get_if<events::ProjectCreated>(&ev)) {
-        p[project(pc->project_id)] = dept(pc->department_id);
-      } else if (auto* pm = std::get_if<events::ProjectMoved>(&ev)) {
-        p[project(pm->project_id)] = dept(pm->department_id);
-      }
-    }
-    return p;
-  }
-  std::map<std::string, std::pair<QuotaScope, std::int64_t>> ceilings() const {  // rule id -> (scope, q)
-    std::map<std::string, std::pair<QuotaScope, std::int64_t>> c;
-    for (const auto& [stream, ev] : history) {
-      if (auto* s = std::get_if<events::CeilingSet>(&ev)) c[s->rule_id] = {s->scope, s->quantity};
-      if (auto* x = std::get_if<events::CeilingCleared>(&ev)) c.erase(x->rule_id);
-    }
-    return c;
-  }
-  std::map<QuotaScope, std::optional<std::int64_t>> delegations() const {
-    std::map<QuotaScope, std::optional<std::int64_t>> d;
-    for (const auto& [stream, ev] : history) {
-      if (auto* x = std::get_if<events::CeilingDelegated>(&ev)) d[x->scope] = x->max_quantity;
-      if (auto* x = std::get_if<events::CeilingDelegationRevoked>(&ev)) d.erase(x->scope);
-    }
-    return d;
-  }
-  // effective(n) by the recursive definition, unlimited = INT64_MAX.
-  std::int64_t effective(const QuotaScope& n) const {
-    const auto p = parents();
-    const auto c = ceilings();
-    const auto d = delegations();
-    std::function<std::int64_t(const QuotaScope&)> eff, allowed;
-    auto parent_of = [&](const QuotaScope& s) -> std::optional<QuotaScope> {
-      if (s.level == QuotaLevel::kGlobal) return std::nullopt;
-      if (s.level == QuotaLevel::kPlan) return kGlobal;
-      return p.at(s);
-    };
-    allowed = [&](const QuotaScope& s) -> std::int64_t {
-      auto par = parent_of(s);
-      if (!par) return std::numeric_limits<std::int64_t>::max();
-      if (auto del = d.find(*par); del != d.end()) {
-        return std::min(del->second.value_or(std::numeric_limits<std::int64_t>::max()), allowed(*par));
-      }
-      return eff(*par);
-    };
-    eff = [&](const QuotaScope& s) {
-      std::optional<std::int64_t> own;
-      for (const auto& [id, rule] : c) {
-        if (rule.first == s) own = std::min(own.value_or(rule.second), rule.second);
-      }
-      if (own) return std::min(*own, allowed(s));
-      auto par = parent_of(s);
-      return par ? eff(*par) : std::numeric_limits<std::int64_t>::max();
-    };
-    return eff(n);
-  }
-};
-
+// Random hierarchies, ceilings, delegations, moves and reservations: every
+// effective ceiling and decision of the model equals the brute force over
+// the accepted events (tests/support/admission_brute_force.h).
 TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory) {
   EXPECT_TRUE(rc::check([](std::vector<std::tuple<int, int, int, int>> ops) {
     Ledger l = acme();
@@ -520,34 +455,38 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
                                             project("misc")};
     const std::vector<std::string> depts = {"research", "acme.default", "lab"};
     l.ok(CreateDepartment{"lab", "acme", "", "Lab"});
+    int reservations = 0;
     for (const auto& [kind, a, b, q] : ops) {
       const QuotaScope& s = scopes[static_cast<std::size_t>(std::abs(a)) % scopes.size()];
+      const QuotaScope& p = scopes[6 + static_cast<std::size_t>(std::abs(b)) % 3];
       const std::int64_t quantity = std::abs(q) % 50;
-      switch (std::abs(kind) % 7) {
+      switch (std::abs(kind) % 9) {
         case 0: case 1: (void)l.run(ceiling(s, quantity)); break;
         case 2: (void)l.run(ClearCeiling{s, {"gpu.count", "", "", ""}, "x"}); break;
         case 3: (void)l.run(DelegateCeiling{s, "gpu.count", b % 2 ? std::optional<std::int64_t>(quantity) : std::nullopt, "x"}); break;
         case 4: (void)l.run(RevokeDelegation{s, "gpu.count", "x"}); break;
-        case 5: (void)l.run(MoveProject{scopes[6 + static_cast<std::size_t>(std::abs(b)) % 3].id, depts[static_cast<std::size_t>(std::abs(q)) % 3]}); break;
+        case 5: (void)l.run(MoveProject{p.id, depts[static_cast<std::size_t>(std::abs(q)) % 3]}); break;
         case 6: (void)l.run(MoveDepartment{"lab", b % 2 ? "research" : ""}); break;
+        case 7: {
+          const std::string id = "r" + std::to_string(++reservations);
+          if (l.run(gpu_reservation(id, p, 1 + quantity % 10))) (void)l.run(TransitionReservation{id, "activate", ""});
+          break;
+        }
+        case 8: (void)l.run(TransitionReservation{"r" + std::to_string(1 + std::abs(q) % std::max(1, reservations)),
+                                                  a % 2 ? "suspend" : "resume", ""}); break;
       }
     }
-    BruteForce bf{l.history};
+    std::vector<events::Event> history;
+    for (const auto& [stream, ev] : l.history) history.push_back(ev);
+    const testing::BruteForce bf(history, "gpu.count");
     for (const auto& s : scopes) {
-      const auto e = effective_of(l, s);
-      const std::int64_t expected = bf.effective(s);
-      RC_ASSERT(e.quantity.value_or(std::numeric_limits<std::int64_t>::max()) == expected);
+      RC_ASSERT(effective_of(l, s).quantity.value_or(testing::BruteForce::kUnlimited) == bf.effective(s));
     }
     for (const char* p : {"llm", "vision", "misc"}) {
-      const std::int64_t limit = bf.effective(project(p));
       for (std::int64_t delta : {0, 1, 7, 25, 49}) {
         auto out = decision(l, ask(p, 0, delta));
         RC_ASSERT(out.has_value());
-        const std::string expected = limit == std::numeric_limits<std::int64_t>::max() ? "allow"
-                                     : delta > limit                                   ? "deny"
-                                     : delta * 100 > limit * 80                        ? "warn"
-                                                                                       : "allow";
-        RC_ASSERT(out->decision == expected);
+        RC_ASSERT(out->decision == bf.decide(project(p), 0, delta, kNow));
       }
     }
   }));
