@@ -54,6 +54,27 @@ Json scope_json(const events::PolicyScope& s) {
   return {{"level", codec::scope_level_name(s.level)}, {"id", s.id}};
 }
 
+// Reads the store in global order, positions after..up_to, in batches, and
+// hands each event to `visit` (which may stop the read with an error).
+// Missing positions are not this loop's business (verify's).
+domain::Result<void> read_in_order(PgEventReader& reader, std::int64_t after, std::int64_t up_to,
+                                   const std::function<domain::Result<void>(events::RecordedEvent&)>& visit,
+                                   const AuditProgress& progress, std::size_t batch_size = 5000) {
+  if (progress) progress(after, up_to);
+  while (after < up_to) {
+    auto batch = reader.read_after(after, batch_size);
+    if (!batch) return std::unexpected(batch.error());
+    if (batch->empty()) break;
+    for (auto& r : *batch) {
+      if (r.meta.global_position > up_to) return {};
+      after = r.meta.global_position;
+      if (auto ok = visit(r); !ok) return ok;
+    }
+    if (progress) progress(after, up_to);
+  }
+  return {};
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- verify
@@ -380,17 +401,14 @@ domain::Result<std::vector<events::RecordedEvent>> scope_history(const std::stri
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
-  std::int64_t after = 0;
-  while (after < *head) {
-    auto batch = reader.read_after(after, 5000);
-    if (!batch) return std::unexpected(batch.error());
-    if (batch->empty()) break;
-    for (auto& r : *batch) {
-      after = r.meta.global_position;
-      if (r.event_type.rfind("PolicyValueSet", 0) == 0 && is_value_set_at(r, scope)) out.push_back(std::move(r));
-    }
-    if (progress) progress(after, *head);
-  }
+  auto read = read_in_order(
+      reader, 0, *head,
+      [&](events::RecordedEvent& r) -> domain::Result<void> {
+        if (r.event_type.rfind("PolicyValueSet", 0) == 0 && is_value_set_at(r, scope)) out.push_back(std::move(r));
+        return {};
+      },
+      progress);
+  if (!read) return std::unexpected(read.error());
   return out;
 }
 
@@ -544,57 +562,64 @@ domain::Result<events::RecordedEvent> event_at(PgEventReader& reader, std::int64
 
 }  // namespace
 
-domain::Result<AsOfAnswer> as_of(const std::string& pg_url, const AsOfQuery& q) {
-  if (!q.position && !q.instant) {
+domain::Result<AsOfPoint> resolve_as_of_point(const std::string& pg_url, std::optional<std::int64_t> position,
+                                              std::optional<events::Instant> instant) {
+  if (!position && !instant) {
     return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "missing_point",
                                  "give a position, an instant, or both"));
   }
-  if (q.position && *q.position < 1) {
+  if (position && *position < 1) {
     return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_position", "position must be at least 1"));
   }
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
-  if (q.position && *q.position > *head) return std::unexpected(beyond_head(*q.position, *head));
+  if (position && *position > *head) return std::unexpected(beyond_head(*position, *head));
 
-  std::int64_t position = 0;
-  events::Instant at;
-  if (q.position) {
-    position = *q.position;
-    if (q.instant) {
-      at = *q.instant;
+  AsOfPoint point;
+  if (position) {
+    point.position = *position;
+    if (instant) {
+      point.at = *instant;
     } else {
-      auto e = event_at(reader, position);
+      auto e = event_at(reader, *position);
       if (!e) return std::unexpected(e.error());
-      at = e->meta.recorded_at;
+      point.at = e->meta.recorded_at;
     }
-  } else {
-    // The last position committed at or before the instant: commit times
-    // grow with positions (one writer stamps each batch), so bisect.
-    at = *q.instant;
-    std::int64_t lo = 0, hi = *head;  // invariant: recorded_at(lo) <= at (lo = 0: before history)
-    while (lo < hi) {
-      const std::int64_t mid = lo + (hi - lo + 1) / 2;
-      auto r = reader.read_after(mid - 1, 1);
-      if (!r) return std::unexpected(r.error());
-      if (!r->empty() && r->front().meta.recorded_at <= at) lo = mid;
-      else hi = mid - 1;
-    }
-    if (lo == 0) {
-      domain::Error e = error(domain::ErrorKind::kNotFound, "before_history",
-                              "nothing was recorded at or before " + codec::format_instant(at));
-      if (*head > 0) {
-        if (auto first = event_at(reader, 1)) {
-          e.message += " (the first event was recorded at " + codec::format_instant(first->meta.recorded_at) + ")";
-        }
-      }
-      return std::unexpected(std::move(e));
-    }
-    position = lo;
+    return point;
   }
+  // The last position committed at or before the instant: commit times
+  // grow with positions (one writer stamps each batch), so bisect.
+  point.at = *instant;
+  std::int64_t lo = 0, hi = *head;  // invariant: recorded_at(lo) <= at (lo = 0: before history)
+  while (lo < hi) {
+    const std::int64_t mid = lo + (hi - lo + 1) / 2;
+    auto r = reader.read_after(mid - 1, 1);
+    if (!r) return std::unexpected(r.error());
+    if (!r->empty() && r->front().meta.recorded_at <= point.at) lo = mid;
+    else hi = mid - 1;
+  }
+  if (lo == 0) {
+    domain::Error e = error(domain::ErrorKind::kNotFound, "before_history",
+                            "nothing was recorded at or before " + codec::format_instant(point.at));
+    if (*head > 0) {
+      if (auto first = event_at(reader, 1)) {
+        e.message += " (the first event was recorded at " + codec::format_instant(first->meta.recorded_at) + ")";
+      }
+    }
+    return std::unexpected(std::move(e));
+  }
+  point.position = lo;
+  return point;
+}
+
+domain::Result<AsOfAnswer> as_of(const std::string& pg_url, const AsOfQuery& q) {
+  auto point = resolve_as_of_point(pg_url, q.position, q.instant);
+  if (!point) return std::unexpected(point.error());
+  PgEventReader reader(pg_url);
   auto stream = reader.read_stream(domain::policy_stream_id(q.key));
   if (!stream) return std::unexpected(stream.error());
-  return as_of_from_history(*stream, q, position, at);
+  return as_of_from_history(*stream, q, point->position, point->at);
 }
 
 Json as_of_json(const AsOfAnswer& a) {
@@ -609,6 +634,253 @@ Json as_of_json(const AsOfAnswer& a) {
           {"position", a.position},
           {"as_of", codec::format_instant(a.as_of)},
           {"values_considered", a.values_considered}};
+}
+
+// ------------------------------------------------- as-of: admission core
+
+namespace {
+
+Json quota_scope_json(const events::QuotaScope& s) {
+  return {{"level", events::quota_level_name(s.level)}, {"id", s.id}};
+}
+
+template <class T>
+Json nullable(const std::optional<T>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+const std::set<std::string>& admission_types() {
+  static const std::set<std::string> types(domain::admission_event_types().begin(),
+                                           domain::admission_event_types().end());
+  return types;
+}
+
+// Adds to a not_found error about `stream_id` at `position` when the thing
+// came into being later ("... (created at position 42)") or never.
+domain::Error explain_absence(const std::string& pg_url, domain::Error e, const std::string& stream_id,
+                              std::int64_t position) {
+  PgEventReader reader(pg_url);
+  auto stream = reader.read_stream(stream_id);
+  if (!stream) return e;  // the absence itself stands; the detail is a courtesy
+  if (stream->empty()) {
+    e.message += " (it is not in the ledger at all)";
+  } else {
+    const std::int64_t created = stream->front().meta.global_position;
+    e.message += " (created later, at position " + std::to_string(created) + ")";
+    e.with("created_at_position", std::to_string(created));
+  }
+  e.with("position", std::to_string(position));
+  return e;
+}
+
+}  // namespace
+
+domain::Result<void> AdmissionFold::add(const events::RecordedEvent& r) {
+  position_ = std::max(position_, r.meta.global_position);
+  if (!admission_types().contains(r.event_type)) return {};
+  auto env = codec::decode(r);
+  if (!env) {
+    return std::unexpected(error(domain::ErrorKind::kInternal, "undecodable_event",
+                                 "event at position " + std::to_string(r.meta.global_position) +
+                                     " cannot be decoded: " + env.error()));
+  }
+  model_.apply(r.meta.stream_id, env->event);
+  ++admission_events_;
+  auto [it, fresh] = streams_.try_emplace(r.meta.stream_id, r.meta.global_position, r.meta.global_position);
+  if (!fresh) it->second.second = r.meta.global_position;
+  return {};
+}
+
+std::optional<std::pair<std::int64_t, std::int64_t>> AdmissionFold::stream_positions(
+    const std::string& stream_id) const {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return std::nullopt;
+  return it->second;
+}
+
+domain::Result<AdmissionFold> fold_admission(const std::string& pg_url, std::int64_t up_to,
+                                             const AuditProgress& progress) {
+  PgEventReader reader(pg_url);
+  AdmissionFold fold;
+  auto read = read_in_order(
+      reader, 0, up_to, [&](events::RecordedEvent& r) { return fold.add(r); }, progress);
+  if (!read) return std::unexpected(read.error());
+  return fold;
+}
+
+domain::Result<CeilingAsOfAnswer> ceiling_as_of_from(const AdmissionFold& fold, const CeilingAsOfQuery& q,
+                                                     std::int64_t position, events::Instant at) {
+  const bool global = q.scope.level == events::QuotaLevel::kGlobal;
+  if (global != q.scope.id.empty()) {
+    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_scope",
+                                 global ? "the global scope has no id" : "a scope id is required below global"));
+  }
+  if (q.target.dimension.empty()) {
+    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "missing_dimension", "a dimension is required"));
+  }
+  if (!domain::valid_window(q.target.window)) {
+    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_window",
+                                 "window '" + q.target.window + "' is not one of minute, hour, day, month (or none)"));
+  }
+  const auto& m = fold.model();
+  CeilingAsOfAnswer a;
+  a.scope = q.scope;
+  a.target = q.target;
+  a.position = position;
+  a.as_of = at;
+  a.admission_events = fold.admission_events();
+  a.chain = m.chain(q.scope);
+  if (a.chain.empty()) {
+    domain::Error e = error(domain::ErrorKind::kNotFound, "unknown_scope",
+                            "scope " + domain::scope_text(q.scope) + " did not exist at position " +
+                                std::to_string(position));
+    e.with("scope", domain::scope_text(q.scope));
+    return std::unexpected(std::move(e));
+  }
+  a.rules = m.rules_on(a.chain, q.target.dimension);
+  a.delegations = m.delegations_on(a.chain, q.target.dimension);
+  a.evaluation = domain::evaluate_ceiling(a.chain, a.rules, a.delegations, q.target, /*for_write=*/false);
+  if (const auto* d = m.registry("quota_dimension", q.target.dimension)) a.dimension = *d;
+  a.unit = a.evaluation.effective.unit;
+  if (a.unit.empty() && a.dimension && a.dimension->attributes.contains("unit")) {
+    a.unit = a.dimension->attributes.at("unit");
+  }
+  return a;
+}
+
+domain::Result<CeilingAsOfAnswer> ceiling_as_of(const std::string& pg_url, const CeilingAsOfQuery& q,
+                                                const AuditProgress& progress) {
+  auto point = resolve_as_of_point(pg_url, q.position, q.instant);
+  if (!point) return std::unexpected(point.error());
+  auto fold = fold_admission(pg_url, point->position, progress);
+  if (!fold) return std::unexpected(fold.error());
+  auto a = ceiling_as_of_from(*fold, q, point->position, point->at);
+  if (!a && a.error().code == "unknown_scope") {
+    return std::unexpected(explain_absence(pg_url, a.error(), domain::scope_text(q.scope), point->position));
+  }
+  return a;
+}
+
+Json ceiling_as_of_json(const CeilingAsOfAnswer& a) {
+  const auto& e = a.evaluation.effective;
+  Json matched = Json::array();
+  for (const auto& r : e.matched_rules) {
+    matched.push_back(
+        {{"rule_id", r.rule_id}, {"scope", quota_scope_json(r.scope)}, {"version", r.version}, {"kind", r.kind}});
+  }
+  Json chain = Json::array();
+  for (const auto& n : a.chain) {
+    Json j = quota_scope_json(n.scope);
+    j["version"] = n.version;
+    chain.push_back(std::move(j));
+  }
+  Json rules = Json::array();
+  for (const auto& r : a.rules) {
+    rules.push_back({{"rule_id", r.rule_id},
+                     {"scope", quota_scope_json(r.scope)},
+                     {"version", r.rule_version},
+                     {"window", r.target.window},
+                     {"region", r.target.region},
+                     {"sku_or_model", r.target.sku_or_model},
+                     {"quantity", r.quantity},
+                     {"unit", r.unit}});
+  }
+  Json delegations = Json::array();
+  for (const auto& d : a.delegations) {
+    delegations.push_back({{"delegation_id", d.delegation_id},
+                           {"scope", quota_scope_json(d.scope)},
+                           {"version", d.version},
+                           {"max_quantity", nullable(d.max_quantity)}});
+  }
+  const auto& allowed = a.evaluation.allowed;
+  return {{"scope", quota_scope_json(a.scope)},
+          {"dimension", a.target.dimension},
+          {"window", a.target.window},
+          {"region", a.target.region},
+          {"sku_or_model", a.target.sku_or_model},
+          {"quantity", nullable(e.quantity)},
+          {"unit", a.unit},
+          {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json(nullptr)},
+          {"binding_rule_id", e.binding_rule_id.empty() ? Json(nullptr) : Json(e.binding_rule_id)},
+          {"matched_rules", std::move(matched)},
+          {"allowed",
+           {{"quantity", nullable(allowed.quantity)},
+            {"inherited_from", allowed.inherited_from ? quota_scope_json(*allowed.inherited_from) : Json(nullptr)}}},
+          {"chain", std::move(chain)},
+          {"rules", std::move(rules)},
+          {"delegations", std::move(delegations)},
+          {"dimension_registry_version", a.dimension ? Json(a.dimension->version) : Json(nullptr)},
+          {"position", a.position},
+          {"as_of", codec::format_instant(a.as_of)},
+          {"admission_events", a.admission_events}};
+}
+
+domain::Result<ReservationAsOfAnswer> reservation_as_of_from(const AdmissionFold& fold, const std::string& id,
+                                                             std::int64_t position, events::Instant at) {
+  const auto* r = fold.model().reservation(id);
+  if (!r) {
+    domain::Error e = error(domain::ErrorKind::kNotFound, "unknown_reservation",
+                            "reservation '" + id + "' did not exist at position " + std::to_string(position));
+    e.with("reservation_id", id);
+    return std::unexpected(std::move(e));
+  }
+  ReservationAsOfAnswer a;
+  a.position = position;
+  a.as_of = at;
+  a.drafted = r->drafted;
+  a.view = fold.model().view_of(*r);
+  a.state = domain::reservation_state_at(a.view, at);
+  a.version = r->version;
+  if (auto p = fold.stream_positions("reservation:" + id)) {
+    a.drafted_position = p->first;
+    a.last_position = p->second;
+  }
+  return a;
+}
+
+domain::Result<ReservationAsOfAnswer> reservation_as_of(const std::string& pg_url, const ReservationAsOfQuery& q,
+                                                        const AuditProgress& progress) {
+  if (q.reservation_id.empty()) {
+    return std::unexpected(
+        error(domain::ErrorKind::kInvalidArgument, "missing_reservation", "a reservation id is required"));
+  }
+  auto point = resolve_as_of_point(pg_url, q.position, q.instant);
+  if (!point) return std::unexpected(point.error());
+  auto fold = fold_admission(pg_url, point->position, progress);
+  if (!fold) return std::unexpected(fold.error());
+  auto a = reservation_as_of_from(*fold, q.reservation_id, point->position, point->at);
+  if (!a && a.error().code == "unknown_reservation") {
+    return std::unexpected(explain_absence(pg_url, a.error(), "reservation:" + q.reservation_id, point->position));
+  }
+  return a;
+}
+
+Json reservation_as_of_json(const ReservationAsOfAnswer& a) {
+  const auto& v = a.view;
+  Json chain = Json::array();
+  for (const auto& s : v.owner_chain) chain.push_back(quota_scope_json(s));
+  return {{"reservation_id", v.reservation_id},
+          {"organization_id", a.drafted.organization_id},
+          {"owner", quota_scope_json(v.owner)},
+          {"owner_chain", std::move(chain)},
+          {"kind", a.drafted.kind},
+          {"dimension", v.dimension},
+          {"region", v.region},
+          {"sku_or_model", v.sku_or_model},
+          {"quantity", v.quantity},
+          {"consumed", v.consumed},
+          {"remaining", v.quantity - v.consumed},
+          {"unit", a.drafted.unit},
+          {"window_start", codec::format_instant(v.window_start)},
+          {"window_end", codec::format_instant(v.window_end)},
+          {"attributes", a.drafted.attributes},
+          {"state", a.state},
+          {"recorded_state", v.state},
+          {"version", a.version},
+          {"drafted_position", a.drafted_position},
+          {"last_position", a.last_position},
+          {"position", a.position},
+          {"as_of", codec::format_instant(a.as_of)}};
 }
 
 // ---------------------------------------------------------------- digest

@@ -1,8 +1,9 @@
 // The auditor's tools behind `ledger-audit`: verify the hash chain (in the
 // store or in an exported file), export history, read the history of a
-// stream, key or scope, answer "what was the effective value then" from
-// history alone, sign and check digests of the chain head, and replay the
-// read models into a scratch schema to compare them with the live ones.
+// stream, key or scope, answer "what was the effective value, ceiling or
+// reservation state then" from history alone, sign and check digests of the
+// chain head, and replay the read models into a scratch schema to compare
+// them with the live ones.
 //
 //   auto report = services::verify_store(url, {});          // Result<VerifyReport>
 //   if (report && report->broken) std::puts(report->broken->message.c_str());
@@ -34,6 +35,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "domain/admission.h"
 #include "domain/error.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/digest.h"
@@ -157,6 +159,28 @@ std::string history_line(const events::RecordedEvent& r);
 nlohmann::json history_json(const events::RecordedEvent& r);
 
 // ---------------------------------------------------------------- as-of
+//
+// "What did the ledger say then", from the event store alone (never a read
+// model). Every as-of question names a point of history:
+//   position only   the events up to it; time-dependent state (future
+//                   effective_at, reservation windows) read at its recorded_at
+//   instant only    the events committed at or before it; state read at it
+//   both            the events up to the position; state read at the instant
+// Errors common to every question: invalid_argument `missing_point` (neither
+// given) / `invalid_position` (< 1), `position_beyond_head`, not_found
+// `before_history` (nothing committed at or before the instant),
+// failed_precondition `position_missing` (a gap: run verify).
+
+struct AsOfPoint {
+  std::int64_t position = 0;  // the last event taken into account
+  events::Instant at;         // the instant time-dependent state is read at
+};
+
+// Resolves a point against the store (see above).
+domain::Result<AsOfPoint> resolve_as_of_point(const std::string& pg_url, std::optional<std::int64_t> position,
+                                              std::optional<events::Instant> instant);
+
+// --- policy values
 
 struct AsOfQuery {
   std::string key;
@@ -179,13 +203,98 @@ struct AsOfAnswer {
 // then.
 domain::Result<AsOfAnswer> as_of_from_history(std::span<const events::RecordedEvent> stream, const AsOfQuery& q,
                                               std::int64_t position, events::Instant at);
-// Reads the key's stream from the store. With only `position`, resolves at
-// that event's recorded_at; with only `instant`, takes the last position
-// committed at or before it; with both, both. Errors: invalid_argument
-// (neither given, position < 1), position_beyond_head, not_found (unknown
-// key, or not defined yet at that point).
+// Resolves the point, then reads the key's stream. Errors: the point's, and
+// not_found `unknown_policy_key` (unknown key, or not defined yet then).
 domain::Result<AsOfAnswer> as_of(const std::string& pg_url, const AsOfQuery& q);
 nlohmann::json as_of_json(const AsOfAnswer& a);
+
+// --- the admission core (ceilings, reservations)
+
+// domain::AdmissionModel as history stood after the events added so far.
+// Pure: feed it recorded events in global order (any type; only admission
+// events change the model). Thread-compatible.
+//
+//   AdmissionFold fold;
+//   for (const auto& r : events_up_to_n) if (auto ok = fold.add(r); !ok) return ok.error();
+//   fold.model().chain({QuotaLevel::kProject, "p1"});
+class AdmissionFold {
+ public:
+  // internal `undecodable_event` when an admission event cannot be decoded.
+  domain::Result<void> add(const events::RecordedEvent& r);
+  const domain::AdmissionModel& model() const { return model_; }
+  std::int64_t position() const { return position_; }          // the last event added (any type)
+  std::int64_t admission_events() const { return admission_events_; }
+  // Positions of the first and last admission event of a stream, if any.
+  std::optional<std::pair<std::int64_t, std::int64_t>> stream_positions(const std::string& stream_id) const;
+
+ private:
+  domain::AdmissionModel model_;
+  std::int64_t position_ = 0;
+  std::int64_t admission_events_ = 0;
+  std::unordered_map<std::string, std::pair<std::int64_t, std::int64_t>> streams_;
+};
+
+// Reads the store in global order, positions 1..up_to, into a fold
+// (up_to <= the head; resolve_as_of_point checks that). Linear in up_to:
+// every event is read, only admission events are decoded.
+domain::Result<AdmissionFold> fold_admission(const std::string& pg_url, std::int64_t up_to,
+                                             const AuditProgress& progress = {});
+
+struct CeilingAsOfQuery {
+  events::QuotaScope scope;
+  events::CeilingTarget target;  // dimension (required), window, region, sku_or_model
+  std::optional<std::int64_t> position;
+  std::optional<events::Instant> instant;
+};
+
+struct CeilingAsOfAnswer {
+  events::QuotaScope scope;
+  events::CeilingTarget target;
+  std::int64_t position = 0;
+  events::Instant as_of;
+  std::vector<domain::ChainNode> chain;           // the scope .. global, as it stood then
+  domain::CeilingEvaluation evaluation;           // effective (and what the parent allowed)
+  std::vector<domain::CeilingRule> rules;         // the dimension's rules on the chain then
+  std::vector<domain::Delegation> delegations;    // the dimension's delegations on the chain then
+  std::optional<domain::RegistryEntry> dimension; // its registry entry then (nullopt: unregistered)
+  std::string unit;  // the effective unit, else the registered dimension's unit
+  std::int64_t admission_events = 0;  // admission events at or before `position`
+};
+
+// Pure, over a fold at `position`: errors invalid_argument `invalid_scope`
+// / `invalid_window` / `missing_dimension`, not_found `unknown_scope` (the
+// scope did not exist at that position).
+domain::Result<CeilingAsOfAnswer> ceiling_as_of_from(const AdmissionFold& fold, const CeilingAsOfQuery& q,
+                                                     std::int64_t position, events::Instant at);
+// Resolves the point and folds history up to it. An unknown scope's error
+// says when the scope was created, when it was later.
+domain::Result<CeilingAsOfAnswer> ceiling_as_of(const std::string& pg_url, const CeilingAsOfQuery& q,
+                                                const AuditProgress& progress = {});
+nlohmann::json ceiling_as_of_json(const CeilingAsOfAnswer& a);
+
+struct ReservationAsOfQuery {
+  std::string reservation_id;
+  std::optional<std::int64_t> position;
+  std::optional<events::Instant> instant;
+};
+
+struct ReservationAsOfAnswer {
+  std::int64_t position = 0;
+  events::Instant as_of;
+  events::ReservationDrafted drafted;  // owner, kind, dimension, quantity, unit, window, attributes
+  domain::ReservationView view;        // view.state is the state recorded by then
+  std::string state;                   // domain::reservation_state_at(view, as_of)
+  std::int64_t version = 0;            // the reservation stream's version then
+  std::int64_t drafted_position = 0;
+  std::int64_t last_position = 0;      // its last event at or before `position`
+};
+
+// Pure, over a fold at `position`: not_found `unknown_reservation`.
+domain::Result<ReservationAsOfAnswer> reservation_as_of_from(const AdmissionFold& fold, const std::string& id,
+                                                             std::int64_t position, events::Instant at);
+domain::Result<ReservationAsOfAnswer> reservation_as_of(const std::string& pg_url, const ReservationAsOfQuery& q,
+                                                        const AuditProgress& progress = {});
+nlohmann::json reservation_as_of_json(const ReservationAsOfAnswer& a);
 
 // ---------------------------------------------------------------- digest
 

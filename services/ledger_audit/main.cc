@@ -4,6 +4,9 @@
 //   ledger-audit export --out FILE [--from P] [--to P]             JSON Lines, global order
 //   ledger-audit history (--stream ID | --key KEY) [--scope S]     readable, or --json lines
 //   ledger-audit as-of --key KEY [scope flags] (--position N | --instant T)
+//   ledger-audit as-of --ceiling --scope-level L [--scope-id ID] --dimension D
+//                      [--window W] [--region R] [--sku S] (--position N | --instant T)
+//   ledger-audit as-of --reservation ID (--position N | --instant T)
 //   ledger-audit digest --position N --key-file F                   signed digest of the chain head
 //   ledger-audit digest --check FILE --key-file F                   nothing up to it changed?
 //   ledger-audit replay [--source postgres|kafka] [--schema S]      rebuild + compare every table
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iomanip>
@@ -25,6 +29,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "domain/admission.h"
 #include "domain/policy_key.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
@@ -136,6 +141,159 @@ int print_verify(const services::VerifyReport& r, const std::string& source) {
   return r.intact() ? kOk : kFinding;
 }
 
+bool any_given(const std::vector<CLI::Option*>& opts) {
+  return std::any_of(opts.begin(), opts.end(), [](const CLI::Option* o) { return o->count() > 0; });
+}
+
+std::string quota_scope_text(const events::QuotaScope& s) { return domain::scope_text(s); }
+
+std::string quantity_text(const std::optional<std::int64_t>& q, const std::string& unit) {
+  if (!q) return "unlimited";
+  return std::to_string(*q) + (unit.empty() ? "" : " " + unit);
+}
+
+// What the command line asked of `as-of`, after CLI11 parsed it.
+struct AsOfRequest {
+  bool key_given = false;
+  bool ceiling = false;
+  bool reservation_given = false;
+  bool policy_flag_given = false;   // --user-id, --project-id, --org-id, --plan
+  bool ceiling_flag_given = false;  // --scope-level, --scope-id, --dimension, --window, --region, --sku
+  bool position_given = false;
+  bool instant_given = false;
+  std::optional<std::int64_t> position;
+  std::string instant_text;
+  std::string scope_level;
+  std::string scope_id;
+};
+
+int print_policy_as_of(const services::AsOfAnswer& a) {
+  if (g_json) {
+    print_json(services::as_of_json(a));
+    return kOk;
+  }
+  const auto& res = a.resolution;
+  std::cout << a.key << " = " << codec::encode_value(res.value).dump() << '\n';
+  std::cout << "  source:        " << codec::scope_level_name(res.source.level)
+            << (res.source.id.empty() ? "" : ":" + res.source.id) << (res.is_default ? " (catalog default)" : "")
+            << '\n';
+  std::cout << "  effective at:  " << (res.effective_at ? codec::format_instant(*res.effective_at) : "-") << '\n';
+  std::cout << "  set at:        " << (res.position ? "position " + std::to_string(*res.position) : "-") << '\n';
+  std::cout << "  reflects:      position " << a.position << ", resolved as of " << codec::format_instant(a.as_of)
+            << '\n';
+  return kOk;
+}
+
+int print_ceiling_as_of(const services::CeilingAsOfAnswer& a) {
+  if (g_json) {
+    print_json(services::ceiling_as_of_json(a));
+    return kOk;
+  }
+  const auto& e = a.evaluation.effective;
+  std::string target = a.target.dimension;
+  if (!a.target.window.empty()) target += " per " + a.target.window;
+  if (!a.target.region.empty()) target += ", region " + a.target.region;
+  if (!a.target.sku_or_model.empty()) target += ", sku " + a.target.sku_or_model;
+  std::cout << target << " @ " << quota_scope_text(a.scope) << " = " << quantity_text(e.quantity, a.unit)
+            << (e.quantity ? "" : " (no ceiling on the path)") << '\n';
+  std::cout << "  inherited from: "
+            << (e.inherited_from ? quota_scope_text(*e.inherited_from) + " (rule " + e.binding_rule_id + ")" : "-")
+            << '\n';
+  if (e.matched_rules.empty()) std::cout << "  matched rules:  -\n";
+  for (std::size_t i = 0; i < e.matched_rules.size(); ++i) {
+    const auto& r = e.matched_rules[i];
+    std::cout << (i == 0 ? "  matched rules:  " : "                  ") << r.kind << " " << r.rule_id << " v"
+              << r.version << '\n';
+  }
+  const auto& allowed = a.evaluation.allowed;
+  std::cout << "  parent allows:  " << quantity_text(allowed.quantity, a.unit)
+            << (allowed.inherited_from ? " (" + quota_scope_text(*allowed.inherited_from) + ")" : "") << '\n';
+  std::string chain;
+  for (const auto& n : a.chain) chain += (chain.empty() ? "" : " > ") + quota_scope_text(n.scope);
+  std::cout << "  chain:          " << chain << '\n';
+  if (!a.dimension) std::cout << "  note:           dimension " << a.target.dimension << " was not registered then\n";
+  std::cout << "  reflects:       position " << a.position << ", as of " << codec::format_instant(a.as_of) << '\n';
+  return kOk;
+}
+
+int print_reservation_as_of(const services::ReservationAsOfAnswer& a) {
+  if (g_json) {
+    print_json(services::reservation_as_of_json(a));
+    return kOk;
+  }
+  const auto& v = a.view;
+  std::cout << "reservation " << v.reservation_id << ": " << a.state;
+  if (a.state != v.state) std::cout << " (recorded " << v.state << "; its window has ended)";
+  std::cout << '\n';
+  std::cout << "  owner:          " << quota_scope_text(v.owner) << " (organization " << a.drafted.organization_id
+            << ")\n";
+  std::cout << "  kind:           " << a.drafted.kind << ", " << v.dimension
+            << (v.region.empty() ? "" : ", region " + v.region)
+            << (v.sku_or_model.empty() ? "" : ", sku " + v.sku_or_model) << '\n';
+  std::cout << "  quantity:       " << v.quantity << ' ' << a.drafted.unit << ", consumed " << v.consumed
+            << ", remaining " << v.quantity - v.consumed << '\n';
+  std::cout << "  window:         " << codec::format_instant(v.window_start) << " .. "
+            << codec::format_instant(v.window_end) << " (end exclusive)\n";
+  std::cout << "  history:        drafted at position " << a.drafted_position << ", last change at position "
+            << a.last_position << ", stream version " << a.version << '\n';
+  std::cout << "  reflects:       position " << a.position << ", as of " << codec::format_instant(a.as_of) << '\n';
+  return kOk;
+}
+
+int run_as_of(const std::string& pg_url, const AsOfRequest& r, services::AsOfQuery& q, services::CeilingAsOfQuery& cq,
+              services::ReservationAsOfQuery& rq) {
+  const int modes = (r.key_given ? 1 : 0) + (r.ceiling ? 1 : 0) + (r.reservation_given ? 1 : 0);
+  if (modes != 1) return bad_input("give one of --key K, --ceiling or --reservation ID");
+  if (!r.position_given && !r.instant_given) return bad_input("give --position N, --instant T, or both");
+  std::optional<events::Instant> instant;
+  if (r.instant_given) {
+    auto t = codec::parse_instant(r.instant_text);
+    if (!t) {
+      return bad_input("malformed instant '" + r.instant_text + "': expected RFC 3339, e.g. 2026-06-01T00:00:00Z");
+    }
+    instant = *t;
+  }
+  if (!r.key_given && r.policy_flag_given) {
+    return bad_input("--user-id, --project-id, --org-id and --plan go with --key");
+  }
+  if (!r.ceiling && r.ceiling_flag_given) {
+    return bad_input("--scope-level, --scope-id, --dimension, --window, --region and --sku go with --ceiling");
+  }
+  ProgressBar bar("reading history");
+  if (r.key_given) {
+    q.position = r.position;
+    q.instant = instant;
+    auto a = services::as_of(pg_url, q);
+    if (!a) return report_error(a.error());
+    return print_policy_as_of(*a);
+  }
+  if (r.ceiling) {
+    if (r.scope_level.empty()) return bad_input("--ceiling needs --scope-level (and --scope-id below global)");
+    auto level = events::parse_quota_level(r.scope_level);
+    if (!level) {
+      return bad_input("unknown scope level '" + r.scope_level +
+                       "': expected global, plan, organization, department, project or principal");
+    }
+    if (*level != events::QuotaLevel::kGlobal && r.scope_id.empty()) return bad_input("--scope-id is required");
+    if (*level == events::QuotaLevel::kGlobal && !r.scope_id.empty()) return bad_input("the global scope has no id");
+    if (cq.target.dimension.empty()) return bad_input("--ceiling needs --dimension");
+    cq.scope = {*level, r.scope_id};
+    cq.position = r.position;
+    cq.instant = instant;
+    auto a = services::ceiling_as_of(pg_url, cq, bar.callback());
+    bar.finish();
+    if (!a) return report_error(a.error());
+    return print_ceiling_as_of(*a);
+  }
+  if (rq.reservation_id.empty()) return bad_input("--reservation needs an id");
+  rq.position = r.position;
+  rq.instant = instant;
+  auto a = services::reservation_as_of(pg_url, rq, bar.callback());
+  bar.finish();
+  if (!a) return report_error(a.error());
+  return print_reservation_as_of(*a);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,19 +342,42 @@ int main(int argc, char** argv) {
   add_json_flag(*history);
 
   // as-of
-  auto* asof = app.add_subcommand("as-of", "the effective policy value at a position or instant, computed from "
-                                           "history alone (no read model)");
+  auto* asof = app.add_subcommand(
+      "as-of",
+      "the effective policy value (--key), quota ceiling (--ceiling) or reservation state (--reservation) at a "
+      "position or instant, computed from the event store alone (no read model)");
+  asof->footer(
+      "With --position N alone: the events up to N, time-dependent state read at N's commit time. With --instant "
+      "T alone: the events committed at or before T, state read at T. With both: events up to N, state at T.");
   services::AsOfQuery q;
+  services::CeilingAsOfQuery cq;
+  services::ReservationAsOfQuery rq;
+  std::optional<std::int64_t> asof_position;
   std::string instant_text;
+  bool ceiling_mode = false;
+  std::string scope_level_text, scope_id;
   add_pg_flag(*asof, pg_urls);
-  asof->add_option("--key", q.key, "policy key")->required();
-  asof->add_option("--user-id", q.chain.user_id, "the caller's user");
-  asof->add_option("--project-id", q.chain.project_id, "the caller's project");
-  asof->add_option("--org-id", q.chain.org_id, "the caller's organization");
-  asof->add_option("--plan", q.chain.plan, "the caller's plan");
-  auto* pos_opt = asof->add_option("--position", q.position, "the ledger at this global position");
+  auto* key_mode = asof->add_option("--key", q.key, "policy key: its effective value");
+  auto* ceiling_flag = asof->add_flag("--ceiling", ceiling_mode, "the effective quota ceiling of a scope");
+  auto* reservation_mode = asof->add_option("--reservation", rq.reservation_id, "reservation id: its state");
+  key_mode->excludes(ceiling_flag)->excludes(reservation_mode);
+  ceiling_flag->excludes(reservation_mode);
+  std::vector<CLI::Option*> policy_opts = {
+      asof->add_option("--user-id", q.chain.user_id, "with --key: the caller's user"),
+      asof->add_option("--project-id", q.chain.project_id, "with --key: the caller's project"),
+      asof->add_option("--org-id", q.chain.org_id, "with --key: the caller's organization"),
+      asof->add_option("--plan", q.chain.plan, "with --key: the caller's plan")};
+  std::vector<CLI::Option*> ceiling_opts = {
+      asof->add_option("--scope-level", scope_level_text,
+                       "with --ceiling: global, plan, organization, department, project or principal"),
+      asof->add_option("--scope-id", scope_id, "with --ceiling: the scope's id (none for global)"),
+      asof->add_option("--dimension", cq.target.dimension, "with --ceiling: quota dimension, e.g. gpu.count"),
+      asof->add_option("--window", cq.target.window, "with --ceiling: minute, hour, day or month (default: none)"),
+      asof->add_option("--region", cq.target.region, "with --ceiling: the request's region"),
+      asof->add_option("--sku", cq.target.sku_or_model, "with --ceiling: the request's SKU or model")};
+  auto* pos_opt = asof->add_option("--position", asof_position, "the ledger at this global position");
   auto* instant_opt = asof->add_option("--instant", instant_text,
-                                       "resolve at this RFC 3339 instant (alone: the ledger as committed then)");
+                                       "read state at this RFC 3339 instant (alone: the ledger as committed then)");
   add_json_flag(*asof);
 
   // digest
@@ -319,28 +500,19 @@ int main(int argc, char** argv) {
   }
 
   if (*asof) {
-    if (!*pos_opt && !*instant_opt) return bad_input("give --position N, --instant T, or both");
-    if (*instant_opt) {
-      auto t = codec::parse_instant(instant_text);
-      if (!t) return bad_input("malformed instant '" + instant_text + "': expected RFC 3339, e.g. 2026-06-01T00:00:00Z");
-      q.instant = *t;
-    }
-    auto r = services::as_of(settings.pg_url, q);
-    if (!r) return report_error(r.error());
-    if (g_json) {
-      print_json(services::as_of_json(*r));
-      return kOk;
-    }
-    const auto& res = r->resolution;
-    std::cout << r->key << " = " << codec::encode_value(res.value).dump() << '\n';
-    std::cout << "  source:        " << codec::scope_level_name(res.source.level)
-              << (res.source.id.empty() ? "" : ":" + res.source.id) << (res.is_default ? " (catalog default)" : "")
-              << '\n';
-    std::cout << "  effective at:  " << (res.effective_at ? codec::format_instant(*res.effective_at) : "-") << '\n';
-    std::cout << "  set at:        " << (res.position ? "position " + std::to_string(*res.position) : "-") << '\n';
-    std::cout << "  reflects:      position " << r->position << ", resolved as of " << codec::format_instant(r->as_of)
-              << '\n';
-    return kOk;
+    AsOfRequest r;
+    r.key_given = key_mode->count() > 0;
+    r.ceiling = ceiling_mode;
+    r.reservation_given = reservation_mode->count() > 0;
+    r.policy_flag_given = any_given(policy_opts);
+    r.ceiling_flag_given = any_given(ceiling_opts);
+    r.position_given = pos_opt->count() > 0;
+    r.instant_given = instant_opt->count() > 0;
+    r.position = asof_position;
+    r.instant_text = instant_text;
+    r.scope_level = scope_level_text;
+    r.scope_id = scope_id;
+    return run_as_of(settings.pg_url, r, q, cq, rq);
   }
 
   if (*digest) {

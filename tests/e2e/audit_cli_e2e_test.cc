@@ -1,6 +1,7 @@
 // `ledger-audit` as a process: --help on every subcommand, exit statuses
 // (0 ok, 1 a finding, 2 bad input), the messages an auditor reads, --json,
-// and verify --file working with no database at all.
+// verify --file working with no database at all, and as-of for policy
+// values, quota ceilings and reservations.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -78,6 +79,45 @@ class AuditCliE2e : public ::testing::Test {
       ASSERT_TRUE(svc.submit_async(r).get().has_value());
     }
   }
+  // Admission history through the command service, one command a minute:
+  //   1-3 registry, 4 acme (plan pro), 5 research, 6 ops, 7 p1 in research,
+  //   8 acme gpu.count 100, 9 research 50, 10 ops 20, 11 acme lowered to 60,
+  //   12 p1 moved to ops, 13 res-1 drafted (p1, 10 gpu, window 00:00-06:00),
+  //   14 activated, 15 4 consumed.
+  void write_admission() {
+    adapters::system::ManualClock clock{events::Instant{1'780'272'000'000'000}};
+    adapters::postgres::PgEventStore store(db_.app_url, clock);
+    commands::CommandService::Options options;
+    options.sweep_interval = std::chrono::milliseconds(0);  // no Expired event: as-of must compute it
+    commands::CommandService svc(store, clock, options);
+    svc.start();
+    const commands::Principal admin{{"user", "e2e", {"platform_admin"}}, "platform"};
+    int n = 0;
+    auto run = [&](commands::Command c) {
+      clock.advance_micros(60'000'000);
+      auto out = svc.submit_async({{"adm" + std::to_string(++n), admin, "", ""}, std::move(c), {}}).get();
+      ASSERT_TRUE(out.has_value()) << out.error().code << ": " << out.error().message;
+      ASSERT_EQ(out->position, n);
+    };
+    using events::QuotaLevel;
+    run(domain::RegisterEntry{"product", "gpuaas", "GPU as a service", {}});
+    run(domain::RegisterEntry{"usage_unit", "gpu", "one GPU", {}});
+    run(domain::RegisterEntry{"quota_dimension", "gpu.count", "GPUs", {{"product", "gpuaas"}, {"unit", "gpu"}}});
+    run(domain::CreateOrganization{"acme", "Acme", "pro", ""});
+    run(domain::CreateDepartment{"research", "acme", "", "Research"});
+    run(domain::CreateDepartment{"ops", "acme", "", "Ops"});
+    run(domain::CreateProject{"p1", "acme", "research", "P1"});
+    run(domain::SetCeiling{{QuotaLevel::kOrganization, "acme"}, {"gpu.count", "", "", ""}, 100, "gpu", "e2e"});
+    run(domain::SetCeiling{{QuotaLevel::kDepartment, "research"}, {"gpu.count", "", "", ""}, 50, "gpu", "e2e"});
+    run(domain::SetCeiling{{QuotaLevel::kDepartment, "ops"}, {"gpu.count", "", "", ""}, 20, "gpu", "e2e"});
+    run(domain::SetCeiling{{QuotaLevel::kOrganization, "acme"}, {"gpu.count", "", "", ""}, 60, "gpu", "e2e"});
+    run(domain::MoveProject{"p1", "ops"});
+    run(domain::DraftReservation{"res-1", {QuotaLevel::kProject, "p1"}, "gpu_nodes", "gpu.count", "eu-1", "h100", 10,
+                                 "gpu", events::Instant{1'780'272'000'000'000},
+                                 events::Instant{1'780'272'000'000'000 + 6 * 3'600'000'000LL}, {}, "e2e"});
+    run(domain::TransitionReservation{"res-1", "activate", "e2e"});
+    run(domain::ConsumeReservation{"res-1", 4, "e2e"});
+  }
   void tamper(const std::string& statement) {
     ASSERT_EQ(testing::sql_exec(db_.admin_url, "ALTER TABLE ledger.events DISABLE TRIGGER USER; " + statement +
                                                    "; ALTER TABLE ledger.events ENABLE TRIGGER USER"),
@@ -96,6 +136,10 @@ TEST_F(AuditCliE2e, EverySubcommandHasHelp) {
     EXPECT_EQ(r.status, 0) << sub << ": " << r.out;
     EXPECT_NE(r.out.find("--json"), std::string::npos) << sub;
     EXPECT_NE(r.out.find("--pg-url"), std::string::npos) << sub;
+  }
+  auto asof_help = audit("as-of --help");
+  for (const char* flag : {"--key", "--ceiling", "--reservation", "--scope-level", "--dimension", "--instant"}) {
+    EXPECT_NE(asof_help.out.find(flag), std::string::npos) << flag;
   }
   auto top = audit("--help");
   EXPECT_EQ(top.status, 0);
@@ -198,6 +242,75 @@ TEST_F(AuditCliE2e, AsOfHistoryAndDigest) {
   auto no_key = audit("digest " + pg() + " --position 8 --key-file " + quote(path("none")));
   EXPECT_EQ(no_key.status, 2);
   EXPECT_NE(no_key.out.find("key file not found"), std::string::npos) << no_key.out;
+}
+
+TEST_F(AuditCliE2e, AsOfCeilingAndReservation) {
+  write_admission();
+  const std::string ceiling = "as-of " + pg() + " --ceiling --scope-level project --scope-id p1 --dimension gpu.count";
+  // Before the move: research's 50, with the rule's version.
+  auto old = audit(ceiling + " --position 10 --json", false);
+  ASSERT_EQ(old.status, 0) << old.out;
+  auto j = Json::parse(old.out);
+  EXPECT_EQ(j["quantity"], 50);
+  EXPECT_EQ(j["unit"], "gpu");
+  EXPECT_EQ(j["inherited_from"], (Json{{"level", "department"}, {"id", "research"}}));
+  EXPECT_EQ(j["position"], 10);
+  ASSERT_EQ(j["matched_rules"].size(), 2u);
+  EXPECT_EQ(j["matched_rules"][0]["rule_id"], "ceiling:organization:acme:gpu.count");
+  EXPECT_EQ(j["matched_rules"][0]["version"], 1);
+  // After it: ops' 20; the organization's rule at version 2.
+  auto now = audit(ceiling + " --position 12 --json", false);
+  ASSERT_EQ(now.status, 0) << now.out;
+  j = Json::parse(now.out);
+  EXPECT_EQ(j["quantity"], 20);
+  EXPECT_EQ(j["inherited_from"]["id"], "ops");
+  EXPECT_EQ(j["matched_rules"][0]["version"], 2);
+  // Readable, by instant (00:11:30: after position 11, before the move).
+  auto text = audit(ceiling + " --instant 2026-06-01T00:11:30Z");
+  EXPECT_EQ(text.status, 0) << text.out;
+  EXPECT_EQ(text.out.rfind("gpu.count @ project:p1 = 50 gpu\n", 0), 0u) << text.out;
+  EXPECT_NE(text.out.find("inherited from: department:research"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("ceiling ceiling:organization:acme:gpu.count v2"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("reflects:       position 11"), std::string::npos) << text.out;
+
+  const std::string res = "as-of " + pg() + " --reservation res-1";
+  auto active = audit(res + " --position 15 --json", false);
+  ASSERT_EQ(active.status, 0) << active.out;
+  j = Json::parse(active.out);
+  EXPECT_EQ(j["state"], "active");
+  EXPECT_EQ(j["consumed"], 4);
+  EXPECT_EQ(j["quantity"], 10);
+  EXPECT_EQ(j["owner"], (Json{{"level", "project"}, {"id", "p1"}}));
+  // Past its window: expired, though no Expired event was recorded.
+  auto expired = audit(res + " --instant 2026-06-01T07:00:00Z");
+  EXPECT_EQ(expired.status, 0) << expired.out;
+  EXPECT_EQ(expired.out.rfind("reservation res-1: expired (recorded active; its window has ended)\n", 0), 0u)
+      << expired.out;
+  EXPECT_NE(expired.out.find("10 gpu, consumed 4, remaining 6"), std::string::npos) << expired.out;
+
+  // Bad input: exit 2 with a clear message.
+  auto unknown = audit(res + " --position 12");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.out.find("reservation 'res-1' did not exist at position 12 (created later, at position 13)"),
+            std::string::npos)
+      << unknown.out;
+  auto no_scope = audit("as-of " + pg() + " --ceiling --scope-level project --scope-id nope --dimension gpu.count "
+                        "--position 15");
+  EXPECT_EQ(no_scope.status, 2);
+  EXPECT_NE(no_scope.out.find("scope project:nope did not exist at position 15"), std::string::npos) << no_scope.out;
+  auto beyond = audit(res + " --position 16");
+  EXPECT_EQ(beyond.status, 2);
+  EXPECT_NE(beyond.out.find("position 16 is beyond the head of the ledger (15)"), std::string::npos) << beyond.out;
+  auto ej = Json::parse(audit(res + " --position 16 --json", false).out);
+  EXPECT_EQ(ej["error"]["code"], "position_beyond_head");
+  const std::string galaxy = "as-of " + pg() + " --ceiling --scope-level galaxy --scope-id x --dimension d";
+  EXPECT_EQ(audit(galaxy + " --position 1").status, 2);
+  EXPECT_EQ(audit("as-of " + pg() + " --ceiling --scope-level project --scope-id p1 --position 1").status, 2);
+  EXPECT_EQ(audit(ceiling + " --window fortnight --position 12").status, 2);
+  EXPECT_EQ(audit("as-of " + pg() + " --reservation res-1 --ceiling --position 1").status, 2);
+  EXPECT_EQ(audit(res + " --dimension gpu.count --position 15").status, 2);  // a ceiling flag without --ceiling
+  EXPECT_EQ(audit("as-of " + pg() + " --position 1").status, 2);            // no question
+  EXPECT_EQ(audit(res).status, 2);                                           // no point
 }
 
 }  // namespace
