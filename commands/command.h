@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "domain/access_refusal.h"
 #include "domain/admission.h"
 #include "domain/policy_key.h"
 #include "events/event.h"
@@ -25,7 +26,9 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              domain::MoveProject, domain::CreatePrincipal, domain::SetCeiling, domain::ClearCeiling,
                              domain::DelegateCeiling, domain::RevokeDelegation, domain::DraftReservation,
                              domain::TransitionReservation, domain::ConsumeReservation,
-                             domain::ReleaseReservation>;
+                             domain::ReleaseReservation,
+                             // access control (domain/access_refusal.h)
+                             domain::RecordAccessRefusal>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.
@@ -50,6 +53,10 @@ struct CommandRequest {
   Command command;
   std::optional<std::int64_t> expected_version;  // of the command's stream
 };
+
+// The command type a command was decoded from (commands/decode.h), e.g.
+// "reservation.activate".
+std::string command_type(const Command& c);
 
 // The stream a policy-key command is decided on.
 std::string stream_of(const Command& c);

@@ -3,6 +3,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "commands/authorization.h"
+
 namespace ledger::commands {
 
 CommandService::CommandService(EventStore& store, Clock& clock, Options options)
@@ -181,6 +183,36 @@ void CommandService::process(std::vector<Pending>& batch) {
   std::unordered_map<std::string, std::size_t> first_in_batch;
   const events::Instant now = clock_.now();
 
+  // Commands refused for reaching into another organization: each is also
+  // recorded as an AccessRefused event in this batch (invariant 7).
+  struct Refusal {
+    std::size_t index;
+    std::string target_tenant;
+  };
+  std::vector<Refusal> refusals;
+  auto refuse = [&](std::size_t i, const std::string& target) {
+    const auto& req = batch[i].request;
+    domain::Error e;
+    if (addresses_reservation_by_id(req.command)) {
+      // Existence must not leak: exactly what an unknown id answers.
+      const std::string id = std::visit(
+          [](const auto& c) -> std::string {
+            if constexpr (requires { c.reservation_id; }) return c.reservation_id;
+            else return {};
+          },
+          req.command);
+      e = domain::Error{domain::ErrorKind::kNotFound, "unknown_reservation", "no such reservation", {}};
+      e.with("reservation_id", id);
+    } else {
+      e = domain::Error{domain::ErrorKind::kPermissionDenied, "forbidden",
+                        "you may only change your own organization", {}};
+      e.with("principal_tenant", req.meta.principal.tenant).with("target_tenant", target);
+    }
+    if (!req.meta.correlation_id.empty()) e.with("correlation_id", req.meta.correlation_id);
+    slots[i].answer = std::unexpected(std::move(e));
+    refusals.push_back({i, target});
+  };
+
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& req = batch[i].request;
     if (const auto& prior = (*known)[i]) {
@@ -191,6 +223,17 @@ void CommandService::process(std::vector<Pending>& batch) {
       slots[i].same_as = static_cast<std::ptrdiff_t>(it->second);
       continue;
     }
+    // Tenant isolation comes before every rule: a rule's answer (404, 409,
+    // 422) must not tell one organization anything about another's.
+    if (is_tenant_principal(req.meta.principal)) {
+      auto model = admission();
+      if (!model) return fail_all(model.error());
+      auto target = target_tenant(**model, req.command, req.meta.principal);
+      if (target && *target != req.meta.principal.tenant) {
+        refuse(i, *target);
+        continue;
+      }
+    }
     if (!is_policy_command(req.command)) {
       auto model = admission();
       if (!model) return fail_all(model.error());
@@ -200,6 +243,8 @@ void CommandService::process(std::vector<Pending>& batch) {
             using T = std::decay_t<decltype(c)>;
             if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue>) {
               return domain::fail(domain::ErrorKind::kInternal, "internal", "not an admission command");
+            } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) {
+              return domain::decide(c);
             } else if constexpr (requires { domain::decide(**model, c, now); }) {
               return domain::decide(**model, c, now);
             } else {
@@ -207,11 +252,9 @@ void CommandService::process(std::vector<Pending>& batch) {
             }
           },
           req.command);
-      if (decided && req.meta.principal.tenant != "platform" && decided->tenant != req.meta.principal.tenant) {
-        domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
-                        "you may only change your own organization", {}};
-        e.with("principal_tenant", req.meta.principal.tenant).with("target_tenant", decided->tenant);
-        decided = std::unexpected(std::move(e));
+      if (decided && is_tenant_principal(req.meta.principal) && decided->tenant != req.meta.principal.tenant) {
+        refuse(i, decided->tenant);  // the check above already knew; kept as a backstop
+        continue;
       }
       const std::int64_t version = decided ? (*model)->stream_version(decided->stream_id) : 0;
       if (decided && req.expected_version && *req.expected_version != version) {
@@ -232,6 +275,10 @@ void CommandService::process(std::vector<Pending>& batch) {
       a.stream_id = decided->stream_id;
       a.expected_version = version;
       a.meta.actor = req.meta.principal.actor;
+      if (const auto* r = std::get_if<domain::RecordAccessRefusal>(&req.command)) {
+        // The audit row of a refusal names who tried, whoever reported it.
+        a.meta.actor = events::Actor{r->refusal.actor_type, r->refusal.actor_id, r->refusal.actor_roles};
+      }
       a.meta.tenant = decided->tenant;
       a.meta.correlation_id = req.meta.correlation_id;
       a.meta.causation_id = req.meta.causation_id;
@@ -291,6 +338,44 @@ void CommandService::process(std::vector<Pending>& batch) {
     a.events = std::move(*decided);
     slots[i].append_index = static_cast<std::ptrdiff_t>(appends.size());
     appends.push_back(std::move(a));
+  }
+
+  if (!refusals.empty()) {
+    // One AccessRefused per refused command id: a retry of the same command
+    // is the same attempt and finds the first record.
+    std::vector<std::string> refusal_ids;
+    for (const auto& r : refusals) refusal_ids.push_back("access-refused:" + batch[r.index].request.meta.command_id);
+    auto recorded = store_.find_outcomes(refusal_ids);
+    if (!recorded) return fail_all(recorded.error());
+    auto model = admission();
+    if (!model) return fail_all(model.error());
+    std::set<std::string> seen;
+    for (std::size_t k = 0; k < refusals.size(); ++k) {
+      if ((*recorded)[k] || !seen.insert(refusal_ids[k]).second) continue;
+      const auto& req = batch[refusals[k].index].request;
+      const auto& who = req.meta.principal;
+      events::AccessRefused ev{who.actor.type,          who.actor.id, who.actor.roles, who.tenant,
+                               refusals[k].target_tenant, std::string(family_name(command_family(req.command))),
+                               "COMMAND",               command_type(req.command), "tenant_mismatch"};
+      auto decided = domain::decide(domain::RecordAccessRefusal{std::move(ev)});
+      if (!decided) continue;  // a principal field out of bounds: nothing sane to record
+      StreamAppend a;
+      a.stream_id = decided->stream_id;
+      a.expected_version = (*model)->stream_version(a.stream_id);
+      a.meta.actor = who.actor;
+      a.meta.tenant = decided->tenant;
+      a.meta.correlation_id = req.meta.correlation_id.empty() ? req.meta.command_id : req.meta.correlation_id;
+      a.meta.causation_id = req.meta.command_id;
+      a.meta.command_id = refusal_ids[k];
+      a.meta.occurred_at = now;
+      auto pos = admission_positions_.find(a.stream_id);
+      a.position_if_empty = pos == admission_positions_.end() ? 0 : pos->second;
+      for (const auto& e : decided->events) (*model)->apply(a.stream_id, e);
+      a.events = std::move(decided->events);
+      touched_admission = true;
+      admission_appends.push_back(appends.size());
+      appends.push_back(std::move(a));
+    }
   }
 
   std::vector<CommandOutcome> outcomes;

@@ -239,6 +239,9 @@ domain::Result<Json> parse_json_document(std::string_view body) {
 }
 
 domain::Result<DecodedCommand> decode_command(std::string_view type, const Json& body) {
+  if (std::find(std::begin(kCommandTypes), std::end(kCommandTypes), type) == std::end(kCommandTypes)) {
+    return bad("unknown_command_type", "unknown command type '" + std::string(type) + "'", "type");
+  }
   auto admission = decode_admission_command(type, body);
   domain::Result<Command> cmd = admission              ? std::move(*admission)
                                 : type == "policy_value.set"    ? decode_set_value(body)

@@ -25,6 +25,10 @@
 //                              unit?, window_start, window_end, attributes?, reason?}
 //   reservation.activate | suspend | resume | retire | expire  {reservation_id, reason?}
 //   reservation.consume | release  {reservation_id, quantity, reason?}
+// Access control (domain/access_refusal.h; the query service reports the
+// requests it refused with it):
+//   access.record_refusal     {actor_type, actor_id, actor_roles?, principal_tenant, target_tenant,
+//                              route_family, method, target, reason: role_not_allowed|tenant_mismatch}
 // All also accept `command_id` and `expected_version`. Unknown fields are
 // refused (`unknown_field`) so a typo never silently drops a setting.
 // Failures are kInvalidArgument (HTTP 400) with a stable code: `invalid_utf8`,
@@ -36,6 +40,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
@@ -47,6 +52,17 @@ namespace ledger::commands {
 
 inline constexpr std::size_t kMaxBodyBytes = 1 << 20;  // 1 MiB
 inline constexpr int kMaxJsonDepth = 32;
+
+// Every command type above, once. decode_command refuses any other type
+// (`unknown_command_type`), so this list is the whole command surface: the
+// role table (commands/authorization.h) is checked against it.
+inline constexpr std::string_view kCommandTypes[] = {
+    "policy_key.define",  "policy_value.set",   "registry.register",    "organization.create",
+    "organization.change_plan", "department.create", "department.move", "project.create",
+    "project.move",       "principal.create",   "ceiling.set",          "ceiling.clear",
+    "ceiling.delegate",   "ceiling.revoke_delegation", "reservation.draft", "reservation.activate",
+    "reservation.suspend", "reservation.resume", "reservation.retire",  "reservation.expire",
+    "reservation.consume", "reservation.release", "access.record_refusal"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);

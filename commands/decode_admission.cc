@@ -114,6 +114,26 @@ class Fields {
     }
     return out;
   }
+  std::vector<std::string> strings(const char* name, std::size_t max_items, std::size_t max_len) {
+    known_.insert(name);
+    std::vector<std::string> out;
+    auto it = body_.find(name);
+    if (it == body_.end() || it->is_null()) return out;
+    if (!it->is_array() || it->size() > max_items) {
+      fail("invalid_field", std::string("field '") + name + "' must be an array of at most " +
+                                std::to_string(max_items) + " strings", name);
+      return out;
+    }
+    for (const auto& x : *it) {
+      if (!x.is_string() || x.get<std::string>().empty() || x.get<std::string>().size() > max_len) {
+        fail("invalid_field", std::string("field '") + name + "' must hold strings of 1 to " +
+                                  std::to_string(max_len) + " characters", name);
+        return out;
+      }
+      out.push_back(x.get<std::string>());
+    }
+    return out;
+  }
   void forbid_rest() {
     if (!error_.empty()) return;
     for (auto it = body_.begin(); it != body_.end(); ++it) {
@@ -248,6 +268,19 @@ std::optional<domain::Result<Command>> decode_admission_command(std::string_view
     std::string reason = f.str("reason", false, 1024);
     if (type == "reservation.consume") return f.done(domain::ConsumeReservation{id, q, reason});
     return f.done(domain::ReleaseReservation{id, q, reason});
+  }
+  if (type == "access.record_refusal") {
+    events::AccessRefused r;
+    r.actor_type = f.str("actor_type", true, 256);
+    r.actor_id = f.str("actor_id", true, 256);
+    r.actor_roles = f.strings("actor_roles", 32, 256);
+    r.principal_tenant = f.str("principal_tenant", true, 256);
+    r.target_tenant = f.str("target_tenant", true, 256);
+    r.route_family = f.str("route_family", true, 256);
+    r.method = f.str("method", true, 256);
+    r.target = f.str("target", true, 256);
+    r.reason = f.str("reason", true, 64);
+    return f.done(domain::RecordAccessRefusal{std::move(r)});
   }
   return std::nullopt;
 }

@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "events/access_events.h"
 #include "events/admission_events.h"
 #include "events/policy_events.h"
 #include "events/values.h"
@@ -18,7 +19,9 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            RegistryEntryRegistered, OrganizationCreated, OrganizationPlanChanged, DepartmentCreated,
                            DepartmentMoved, ProjectCreated, ProjectMoved, PrincipalCreated, CeilingSet, CeilingCleared,
                            CeilingDelegated, CeilingDelegationRevoked, ReservationDrafted, ReservationStateChanged,
-                           ReservationConsumed, ReservationReleased>;
+                           ReservationConsumed, ReservationReleased,
+                           // access control (events/access_events.h)
+                           AccessRefused>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

@@ -124,6 +124,12 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           return admission_change(event, "reservation", e.reservation_id,
                                   quota_scope(QuotaLevel::kOrganization, e.organization_id),
                                   json({{"consumed", e.before_consumed}}), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::AccessRefused>) {
+          // Filed under the organization that was reached for, so its
+          // auditors see the attempt (the platform sees every tenant).
+          const auto scope = e.target_tenant == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
+                                                           : quota_scope(QuotaLevel::kOrganization, e.target_tenant);
+          return admission_change(event, "access", e.route_family, scope, Cell(), text(e.reason));
         } else {
           return std::nullopt;
         }

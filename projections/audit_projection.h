@@ -40,6 +40,10 @@
 //   reservation   the reservation id     its owner (ReservationDrafted) or its
 //                                        organization (later events, which do
 //                                        not repeat the owner)
+//   access        the route family       the organization reached for (global
+//                                        when that was the platform); an
+//                                        AccessRefused event, `reason` its
+//                                        reason code, the actor who tried
 #pragma once
 
 #include "projections/projection.h"

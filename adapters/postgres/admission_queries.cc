@@ -654,4 +654,19 @@ domain::Result<RegistryListing> PgAdmissionQueries::registry(const std::optional
   });
 }
 
+domain::Result<std::vector<std::string>> PgAdmissionQueries::policy_key_names(
+    const std::string& prefix, std::optional<std::int64_t> max_position) {
+  const std::string& schema = impl_->schema;
+  return impl_->read<std::vector<std::string>>([&](pqxx::transaction_base& tx) {
+    const std::int64_t upto = snapshot_bound(tx, schema, max_position);
+    Sql q;
+    // starts_with, not LIKE: a key may contain '_' (a LIKE wildcard).
+    q.text = "SELECT key FROM __SCHEMA__.policy_keys WHERE starts_with(key, " + q.param(prefix) +
+             ") AND position <= " + q.param(upto) + " ORDER BY key";
+    std::vector<std::string> out;
+    for (const auto& r : run(tx, schema, q)) out.push_back(r[0].as<std::string>());
+    return out;
+  });
+}
+
 }  // namespace ledger::adapters::postgres

@@ -166,6 +166,14 @@ class PgAdmissionQueries {
   domain::Result<RegistryListing> registry(const std::optional<std::string>& kind,
                                            std::optional<std::int64_t> max_position);
 
+  // The policy keys defined at or below the snapshot whose name starts with
+  // `prefix` (e.g. "rate_limit."), ascending; for the customer views, which
+  // resolve each with PgPolicyQueries. The snapshot is bounded by the
+  // admission checkpoint like every call here: pass a position both read
+  // models have reached.
+  domain::Result<std::vector<std::string>> policy_key_names(const std::string& prefix,
+                                                            std::optional<std::int64_t> max_position);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -21,6 +21,7 @@ struct Writer {
     out[n] = v ? Json(format_instant(*v)) : Json(nullptr);
   }
   void field(const char* n, const std::map<std::string, std::string>& v) { out[n] = Json(v); }
+  void field(const char* n, const std::vector<std::string>& v) { out[n] = Json(v); }
   void field(const char* n, const std::optional<std::map<std::string, std::string>>& v) {
     out[n] = v ? Json(*v) : Json(nullptr);
   }
@@ -90,6 +91,15 @@ struct Reader {
     for (const auto& [k, x] : j->items()) {
       if (!x.is_string()) return bad(n, "an object of strings");
       v[k] = x.get<std::string>();
+    }
+  }
+  void field(const char* n, std::vector<std::string>& v) {
+    const Json* j = get(n);
+    if (!j) return;
+    if (!j->is_array()) return bad(n, "an array of strings");
+    for (const auto& x : *j) {
+      if (!x.is_string()) return bad(n, "an array of strings");
+      v.push_back(x.get<std::string>());
     }
   }
   void field(const char* n, std::optional<std::map<std::string, std::string>>& v) {
@@ -191,6 +201,12 @@ LEDGER_FIELDS(ReservationReleased, v.field("reservation_id", e.reservation_id),
               v.field("organization_id", e.organization_id), v.field("quantity", e.quantity),
               v.field("before_consumed", e.before_consumed), v.field("consumed", e.consumed),
               v.field("reason", e.reason))
+// Access control (events/access_events.h) shares this codec: same strictness,
+// one field list.
+LEDGER_FIELDS(AccessRefused, v.field("actor_type", e.actor_type), v.field("actor_id", e.actor_id),
+              v.field("actor_roles", e.actor_roles), v.field("principal_tenant", e.principal_tenant),
+              v.field("target_tenant", e.target_tenant), v.field("route_family", e.route_family),
+              v.field("method", e.method), v.field("target", e.target), v.field("reason", e.reason))
 #undef LEDGER_FIELDS
 
 template <class T>

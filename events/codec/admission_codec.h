@@ -1,4 +1,5 @@
-// JSON payloads of the admission events (events/admission_events.h).
+// JSON payloads of the admission events (events/admission_events.h) and the
+// access-control events (events/access_events.h).
 //
 // Each event's fields are listed once (admission_codec.cc) and that one list
 // drives both directions, so encoder and decoder cannot drift apart.

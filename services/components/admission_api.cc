@@ -9,12 +9,14 @@
 #include <span>
 #include <tuple>
 
+#include "commands/authorization.h"
 #include "commands/decode.h"
 #include "domain/admission.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/rfc3339.h"
 #include "services/components/http_json.h"
 #include "services/components/query_params.h"
+#include "services/components/views_api.h"
 
 namespace ledger::services {
 
@@ -51,6 +53,14 @@ domain::Error forbidden(const commands::Principal& who, const std::string& organ
 }
 
 bool is_tenant(const commands::Principal& who) { return who.tenant != "platform"; }
+
+// The organization a forbidden() error names.
+std::string refused_organization(const domain::Error& e) {
+  for (const auto& [k, v] : e.evidence) {
+    if (k == "organization_id") return v;
+  }
+  return {};
+}
 
 // Unknown parameters are refused: a misspelt filter must not silently widen
 // an answer.
@@ -402,13 +412,23 @@ HttpResponse method_not_allowed(const char* method) {
 
 }  // namespace
 
+void AdmissionApi::note_refusal(const HttpRequest& req, const commands::Principal& who,
+                                const std::string& organization_id) const {
+  if (!refusals_) return;
+  const auto family = commands::query_family(req.method, req.path).value_or(commands::RouteFamily::kDecision);
+  refusals_->record(refusal_of(who, organization_id, family, req.method, req.path, "tenant_mismatch"),
+                    header_correlation_id(req));
+}
+
 bool AdmissionApi::owns(std::string_view path) {
+  if (ViewsApi::owns(path)) return true;  // the customer views (views_api.h)
   return path == kDecisions || path == kDecisionBatch || path == kEffective || path == kReservations ||
          (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size());
 }
 
 HttpResponse AdmissionApi::handle(const HttpRequest& req, const commands::Principal& who) {
   const std::string_view path = req.path;
+  if (ViewsApi::owns(path)) return ViewsApi(admission_, policy_, clock_).handle(req, who);
   if (path == kDecisions || path == kDecisionBatch) {
     if (req.method != "POST") return method_not_allowed("POST");
     return path == kDecisions ? decision(req, who) : decision_batch(req, who);
@@ -430,7 +450,10 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   if (!doc) return error_response(doc.error());
   auto in = parse_input(*doc, header_correlation_id(req));
   if (!in) return error_response(in.error(), header_correlation_id(req));
-  if (auto ok = check_tenant(who, *in); !ok) return error_response(ok.error(), in->correlation_id);
+  if (auto ok = check_tenant(who, *in); !ok) {
+    note_refusal(req, who, in->hierarchy.organization_id);
+    return error_response(ok.error(), in->correlation_id);
+  }
   // Both read models the answer uses must have reached the position asked for.
   auto both = [&]() -> domain::Result<std::int64_t> {
     auto a = admission_.checkpoint();
@@ -443,6 +466,7 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   auto snap = admission_.decision_snapshot(*in, c->as_of_position);
   if (!snap) return error_response(snap.error(), in->correlation_id);
   auto out = decide_one(policy_, who, *in, *snap, c->as_of);
+  if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
   return json_response(200, dump(decision_json(*out, c->as_of)));
 }
@@ -481,6 +505,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
       continue;
     }
     if (auto ok = check_tenant(who, *in); !ok) {
+      note_refusal(req, who, in->hierarchy.organization_id);
       errors[i] = ok.error();
       continue;
     }
@@ -495,6 +520,9 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     snapshot_version = snaps->front().snapshot_version;
     for (std::size_t k = 0; k < inputs.size(); ++k) {
       auto out = decide_one(policy_, who, inputs[k], (*snaps)[k], c->as_of);
+      if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) {
+        note_refusal(req, who, refused_organization(out.error()));
+      }
       if (!out) {
         if (out.error().kind == domain::ErrorKind::kUnavailable || out.error().kind == domain::ErrorKind::kInternal) {
           return error_response(out.error());  // a dependency failed: no partial answer
@@ -528,6 +556,7 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     return error_response(bad_param("window", "window must be empty, minute, hour, day or month"));
   }
   if (is_tenant(who) && (scope->level == QuotaLevel::kGlobal || scope->level == QuotaLevel::kPlan)) {
+    note_refusal(req, who, "platform");
     return error_response(forbidden(who, events::quota_level_name(scope->level)));
   }
   if (auto not_ready = await_snapshot(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
@@ -539,6 +568,7 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     return error_response(e);
   }
   if (is_tenant(who) && organization_of(snap->chain) != who.tenant) {
+    note_refusal(req, who, organization_of(snap->chain));
     return error_response(forbidden(who, organization_of(snap->chain)));
   }
 
@@ -602,13 +632,13 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
   if (auto not_ready = await_snapshot(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
   auto found = admission_.reservation(id, c->as_of_position);
   if (!found) return error_response(found.error());
-  if (!found->reservation) {
+  const bool foreign = found->reservation && is_tenant(who) && found->reservation->organization_id != who.tenant;
+  if (!found->reservation || foreign) {
+    // Another organization's reservation answers exactly like an unknown id.
+    if (foreign) note_refusal(req, who, found->reservation->organization_id);
     domain::Error e{domain::ErrorKind::kNotFound, "unknown_reservation", "no such reservation", {}};
     e.with("reservation_id", id);
     return error_response(e);
-  }
-  if (is_tenant(who) && found->reservation->organization_id != who.tenant) {
-    return error_response(forbidden(who, found->reservation->organization_id));
   }
   Json body = reservation_json(*found->reservation, c->as_of);
   body["as_of"] = codec::format_instant(c->as_of);
@@ -649,7 +679,10 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
     f.after_id = text->substr(kReservationCursor.size());
   }
   if (is_tenant(who)) {
-    if (f.organization_id && *f.organization_id != who.tenant) return error_response(forbidden(who, *f.organization_id));
+    if (f.organization_id && *f.organization_id != who.tenant) {
+      note_refusal(req, who, *f.organization_id);
+      return error_response(forbidden(who, *f.organization_id));
+    }
     f.organization_id = who.tenant;
   }
   if (auto not_ready = await_snapshot(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;

@@ -58,7 +58,11 @@
 // 400 `position_beyond_head`) and carries `snapshot_version`. Unknown query
 // parameters are 400 `invalid_parameter`. A tenant principal (tenant other
 // than "platform") may only ask about its own organization: else 403
-// `forbidden` (logged).
+// `forbidden` — except GET /v1/reservations/{id} of another organization,
+// which answers 404 `unknown_reservation` exactly like an unknown id, so
+// existence does not leak. Every such refusal is logged and reported to
+// record_refusals_to() (an AccessRefused event). Roles are checked before
+// (QueryApi::handle).
 //
 // Thread-safe (stateless over thread-safe query objects).
 #pragma once
@@ -71,6 +75,7 @@
 #include "adapters/postgres/read_model_store.h"
 #include "commands/command.h"
 #include "commands/ports.h"
+#include "services/components/access_refusals.h"
 
 namespace ledger::services {
 
@@ -87,6 +92,9 @@ class AdmissionApi {
 
   static inline constexpr std::size_t kMaxBatch = 1000;
 
+  // Where tenant refusals are reported; `r` must outlive this object.
+  void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
+
  private:
   adapters::http::HttpResponse decision(const adapters::http::HttpRequest& req, const commands::Principal& who);
   adapters::http::HttpResponse decision_batch(const adapters::http::HttpRequest& req, const commands::Principal& who);
@@ -96,9 +104,14 @@ class AdmissionApi {
                                            const std::string& id);
   adapters::http::HttpResponse reservations(const adapters::http::HttpRequest& req, const commands::Principal& who);
 
+  // Reports that `who` was refused `organization_id` on this request.
+  void note_refusal(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                    const std::string& organization_id) const;
+
   adapters::postgres::PgAdmissionQueries& admission_;
   adapters::postgres::PgPolicyQueries& policy_;
   commands::Clock& clock_;
+  RefusalRecorder* refusals_ = nullptr;
 };
 
 }  // namespace ledger::services

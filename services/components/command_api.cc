@@ -7,6 +7,7 @@
 
 #include "adapters/kafka/kafka.h"
 #include "adapters/system/uuid.h"
+#include "commands/authorization.h"
 #include "commands/decode.h"
 #include "services/components/http_json.h"
 
@@ -83,6 +84,13 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
 
   auto request = build_request(type, req.body, *principal, req.header("idempotency-key"), correlation_id);
   if (!request) return error_response(request.error(), correlation_id);
+  const auto family = commands::command_family(request->command);
+  if (auto allowed = commands::authorize(*principal, family); !allowed) {
+    refusals_.record(refusal_of(*principal, commands::declared_tenant(request->command, *principal), family, "POST",
+                                type, "role_not_allowed"),
+                     request->meta.correlation_id);
+    return error_response(allowed.error(), request->meta.correlation_id);
+  }
   const std::string command_id = request->meta.command_id;
   const std::string corr = request->meta.correlation_id;
   auto outcome = service_.submit_async(std::move(*request)).get();
@@ -99,6 +107,7 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
   namespace kafka = adapters::kafka;
   std::unique_ptr<kafka::KafkaConsumer> consumer;
   std::unique_ptr<kafka::KafkaProducer> producer;
+  CommandServiceRefusals refusals(service);
 
   while (!stop) {
     if (!service.is_writer()) {
@@ -170,8 +179,17 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
       } else {
         const std::string* corr = msg.header("correlation-id");
         auto request = build_request(type, msg.value, *principal, nullptr, corr ? *corr : std::string());
-        if (!request) f.refused = request.error();
-        else f.outcome = service.submit_async(std::move(*request));
+        if (!request) {
+          f.refused = request.error();
+        } else if (auto allowed = commands::authorize(*principal, commands::command_family(request->command));
+                   !allowed) {
+          refusals.record(refusal_of(*principal, commands::declared_tenant(request->command, *principal),
+                                     commands::command_family(request->command), "KAFKA", type, "role_not_allowed"),
+                          request->meta.correlation_id);
+          f.refused = allowed.error();
+        } else {
+          f.outcome = service.submit_async(std::move(*request));
+        }
       }
       flights.push_back(std::move(f));
     }

@@ -9,6 +9,12 @@
 // Accepted: 200 {status:"accepted", command_id, event_ids, position,
 // stream_version, duplicate}. Rejected: 4xx {code, message, evidence}.
 //
+// Roles (commands/authorization.h): after authentication, the command's
+// route family must be allowed by one of the principal's roles, else 403
+// `forbidden` (on Kafka: rejected on `ledger.command-results`). Tenant
+// isolation is the CommandService's (commands/command_service.cc). Every
+// refusal is recorded as an AccessRefused event (access_refusals.h).
+//
 // Kafka: JSON records on `ledger.commands` with `type` (default
 // policy_value.set) and `command_id`, and the bearer token in the record
 // header `authorization`. Every outcome goes to `ledger.command-results`
@@ -23,19 +29,21 @@
 #include "adapters/http/http_types.h"
 #include "commands/command_service.h"
 #include "commands/identity.h"
+#include "services/components/access_refusals.h"
 
 namespace ledger::services {
 
 class CommandApi {
  public:
   CommandApi(commands::CommandService& service, const commands::TokenAuthenticator& auth)
-      : service_(service), auth_(auth) {}
+      : service_(service), auth_(auth), refusals_(service) {}
 
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req);
 
  private:
   commands::CommandService& service_;
   const commands::TokenAuthenticator& auth_;
+  CommandServiceRefusals refusals_;
 };
 
 // JSON of an outcome, shared by HTTP answers and command-results records.

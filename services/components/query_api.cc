@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "commands/authorization.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
@@ -25,11 +26,29 @@ namespace ledger::services {
 using adapters::http::HttpRequest;
 using adapters::http::HttpResponse;
 
+HttpResponse QueryApi::refuse(const HttpRequest& req, const commands::Principal& who, const std::string& target_tenant,
+                              commands::RouteFamily family, const char* reason, const domain::Error& e) {
+  auto refusal = refusal_of(who, target_tenant, family, req.method, req.path, reason);
+  const std::string* corr = req.header("x-correlation-id");
+  if (refusals_) refusals_->record(std::move(refusal), corr && corr->size() <= 128 ? *corr : std::string());
+  return error_response(e);
+}
+
 HttpResponse QueryApi::handle(const HttpRequest& req) {
   if (admission_ && AdmissionApi::owns(req.path)) {
     const std::string* auth_header = req.header("authorization");
     auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
     if (!principal) return error_response(principal.error());
+    auto family = commands::query_family(req.method, req.path);
+    if (!family && !commands::query_family("GET", req.path) && !commands::query_family("POST", req.path)) {
+      // A path the role table does not list: nobody but platform_admin until it is listed.
+      family = commands::RouteFamily::kRegistryWrite;
+    }
+    if (family) {  // else: a listed path with another method, answered 405 below
+      if (auto ok = commands::authorize(*principal, *family); !ok) {
+        return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
+      }
+    }
     return admission_->handle(req, *principal);
   }
   constexpr std::string_view kPolicyValues = "/v1/policy-values/";
@@ -56,20 +75,35 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
   const std::string* auth_header = req.header("authorization");
   auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
   if (!principal) return error_response(principal.error());
+  const auto family = commands::query_family(req.method, req.path);
+  if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+  if (auto ok = commands::authorize(*principal, *family); !ok) {
+    return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
+  }
   switch (route) {
-    case Route::kPolicyValue: return policy_value(req, rest);
+    case Route::kPolicyValue: return policy_value(req, *principal, rest);
     case Route::kAudit: return audit_log(req, *principal);
     case Route::kChanges: return audit_changes(req, *principal, rest);
   }
   return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
 }
 
-HttpResponse QueryApi::policy_value(const HttpRequest& req, const std::string& key) {
+HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Principal& who, const std::string& key) {
   domain::ScopeChain chain;
   chain.user_id = req.query_param("user_id").value_or("");
   chain.project_id = req.query_param("project_id").value_or("");
   chain.org_id = req.query_param("org_id").value_or("");
   chain.plan = req.query_param("plan").value_or("");
+  if (commands::is_tenant_principal(who)) {
+    // An organization's principal resolves within its own organization.
+    if (!chain.org_id.empty() && chain.org_id != who.tenant) {
+      domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
+                      "this principal may only read its own organization's policy values", {}};
+      e.with("org_id", chain.org_id);
+      return refuse(req, who, chain.org_id, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch", e);
+    }
+    chain.org_id = who.tenant;
+  }
 
   events::Instant as_of = clock_.now();
   if (auto t = req.query_param("as_of")) {
@@ -290,15 +324,17 @@ domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const comma
     q.jsonl = format == "jsonl";
   }
 
-  // Tenant isolation: an organization's principal sees its own rows only.
-  if (who.tenant != "platform") {
-    if (f.tenant && *f.tenant != who.tenant) {
-      domain::Error e{domain::ErrorKind::kPermissionDenied, "tenant_forbidden",
+  // Tenant isolation: an organization's principal sees its own rows only,
+  // and asking for another organization by tenant or organization scope is
+  // refused (the caller records it: invariant 7).
+  if (commands::is_tenant_principal(who)) {
+    std::optional<std::string> other;
+    if (f.tenant && *f.tenant != who.tenant) other = *f.tenant;
+    else if (f.scope_level == "organization" && f.scope_id && *f.scope_id != who.tenant) other = *f.scope_id;
+    if (other) {
+      domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
                       "this principal may read its own organization's audit log only", {}};
-      e.with("tenant", *f.tenant);
-      // Invariant 7: refused, and on record for operators.
-      spdlog::warn("audit read refused: principal {}:{} of tenant {} asked for tenant {}", who.actor.type, who.actor.id,
-                   who.tenant, *f.tenant);
+      e.with("tenant", *other);
       return std::unexpected(std::move(e));
     }
     f.tenant = who.tenant;
@@ -349,8 +385,23 @@ domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& au
 
 }  // namespace
 
+namespace {
+
+// The organization a refused audit query asked for (parse_audit_query's evidence).
+std::string refused_tenant(const domain::Error& e) {
+  for (const auto& [k, v] : e.evidence) {
+    if (k == "tenant") return v;
+  }
+  return {};
+}
+
+}  // namespace
+
 HttpResponse QueryApi::audit_log(const HttpRequest& req, const commands::Principal& who) {
   auto q = parse_audit_query(req, who, /*log_route=*/true);
+  if (!q && q.error().kind == domain::ErrorKind::kPermissionDenied) {
+    return refuse(req, who, refused_tenant(q.error()), commands::RouteFamily::kAuditRead, "tenant_mismatch", q.error());
+  }
   if (!q) return error_response(q.error());
   std::optional<HttpResponse> not_ready;
   auto page = read_audit_page(*audit_, *q, not_ready);
@@ -381,6 +432,9 @@ HttpResponse QueryApi::audit_log(const HttpRequest& req, const commands::Princip
 
 HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Principal& who, const std::string& key) {
   auto q = parse_audit_query(req, who, /*log_route=*/false);
+  if (!q && q.error().kind == domain::ErrorKind::kPermissionDenied) {
+    return refuse(req, who, refused_tenant(q.error()), commands::RouteFamily::kAuditRead, "tenant_mismatch", q.error());
+  }
   if (!q) return error_response(q.error());
   q->filter.subject_kind = "policy_key";
   q->filter.subject_key = key;

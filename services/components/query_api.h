@@ -43,7 +43,18 @@
 // malformed instant, limit outside 1..1000, unknown parameter or format),
 // `invalid_cursor` (malformed or unknown cursor), `position_beyond_head`.
 // A principal of an organization sees only its own tenant's rows; asking for
-// another tenant is 403 `tenant_forbidden`.
+// another tenant (`tenant=`, or `scope_level=organization&scope_id=` of
+// another organization) is 403 `forbidden`. Cursors and as_of reads are
+// answered under the same tenant filter, so a cursor or position taken from
+// another organization's answer yields only the caller's own rows.
+//
+// Roles (commands/authorization.h): after authentication every route's
+// family (commands::query_family) must be allowed by one of the principal's
+// roles, else 403 `forbidden`; a path the role table does not list is
+// refused to everyone but platform_admin. Policy values: a principal of an
+// organization reads with org_id = its own (another org_id is 403
+// `forbidden`). Every refusal is recorded (record_refusals_to) as an
+// AccessRefused event, without blocking the answer.
 #pragma once
 
 #include <functional>
@@ -53,6 +64,7 @@
 #include "adapters/postgres/read_model_store.h"
 #include "commands/identity.h"
 #include "commands/ports.h"
+#include "services/components/access_refusals.h"
 
 namespace ledger::services {
 
@@ -70,13 +82,21 @@ class QueryApi {
   // Also answers the admission routes (services/components/admission_api.h),
   // with the same token authentication. `api` must outlive this object.
   void serve_admission(AdmissionApi& api) { admission_ = &api; }
+  // Where refusals are reported (they are only logged without one). `r`
+  // must outlive this object.
+  void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
 
   // The opaque page cursor of the audit routes (exposed for tests).
   static std::string encode_cursor(std::int64_t position);
   static std::optional<std::int64_t> decode_cursor(std::string_view cursor);
 
  private:
-  adapters::http::HttpResponse policy_value(const adapters::http::HttpRequest& req, const std::string& key);
+  adapters::http::HttpResponse policy_value(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                                            const std::string& key);
+  // Records the refusal of `req` and answers `e`.
+  adapters::http::HttpResponse refuse(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                                      const std::string& target_tenant, commands::RouteFamily family,
+                                      const char* reason, const domain::Error& e);
   adapters::http::HttpResponse audit_log(const adapters::http::HttpRequest& req, const commands::Principal& who);
   adapters::http::HttpResponse audit_changes(const adapters::http::HttpRequest& req, const commands::Principal& who,
                                              const std::string& key);
@@ -86,6 +106,7 @@ class QueryApi {
   commands::Clock& clock_;
   adapters::postgres::PgAuditQueries* audit_;
   AdmissionApi* admission_ = nullptr;
+  RefusalRecorder* refusals_ = nullptr;
 };
 
 }  // namespace ledger::services

@@ -2,15 +2,65 @@
 
 #include <spdlog/pattern_formatter.h>
 
+#include <cerrno>  // program_invocation_short_name (GNU)
 #include <cstdio>
+#include <cstdlib>
+#include <string_view>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 
 namespace ledger::services {
 
+namespace {
+
+struct ProgramRole {
+  std::string_view program;
+  std::string_view role;
+  std::string_view url_env;  // "" : LEDGER_PG_URL only
+};
+
+constexpr ProgramRole kProgramRoles[] = {
+    {"ledger-command", "ledger_command", "LEDGER_COMMAND_PG_URL"},
+    {"ledger-relay", "ledger_relay", "LEDGER_RELAY_PG_URL"},
+    {"ledger-projector", "ledger_projector", "LEDGER_PROJECTOR_PG_URL"},
+    {"ledger-query", "ledger_query", "LEDGER_QUERY_PG_URL"},
+    {"ledger-audit", "ledger_auditor", ""},
+    {"ledger-admin", "ledger_auditor", ""},
+};
+
+const ProgramRole* this_program() {
+  const std::string_view name = program_invocation_short_name != nullptr ? program_invocation_short_name : "";
+  for (const auto& p : kProgramRoles) {
+    if (p.program == name) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string default_pg_role() {
+  const auto* p = this_program();
+  return p != nullptr ? std::string(p->role) : "ledger_app";
+}
+
+std::string default_pg_url() { return "postgresql://" + default_pg_role() + "@127.0.0.1:54329/ledger"; }
+
+std::string service_pg_url_env() {
+  const auto* p = this_program();
+  return p != nullptr ? std::string(p->url_env) : std::string();
+}
+
 void add_common_flags(CLI::App& app, Settings& s) {
-  app.add_option("--pg-url", s.pg_url, "PostgreSQL URL of the application role")->envname("LEDGER_PG_URL")->capture_default_str();
+  // The service's own variable wins over the shared one when it is set.
+  const std::string own_env = service_pg_url_env();
+  const char* own = own_env.empty() ? nullptr : std::getenv(own_env.c_str());
+  const std::string pg_env = own != nullptr && *own != '\0' ? own_env : "LEDGER_PG_URL";
+  app.add_option("--pg-url", s.pg_url,
+                 "PostgreSQL URL of this service's own role" +
+                     (own_env.empty() ? std::string() : " (env " + own_env + ", else LEDGER_PG_URL)"))
+      ->envname(pg_env)
+      ->capture_default_str();
   app.add_option("--pg-admin-url", s.pg_admin_url, "PostgreSQL URL of a superuser, for migrations")
       ->envname("LEDGER_PG_ADMIN_URL")->capture_default_str();
   app.add_option("--kafka-brokers", s.kafka_brokers, "Kafka bootstrap servers")->envname("LEDGER_KAFKA_BROKERS")->capture_default_str();

@@ -11,8 +11,21 @@ class App;
 
 namespace ledger::services {
 
+// Each program connects to PostgreSQL as its own role (README "Database
+// roles"), chosen by the program's name: ledger-command -> ledger_command,
+// ledger-relay -> ledger_relay, ledger-projector -> ledger_projector,
+// ledger-query -> ledger_query, ledger-audit and ledger-admin ->
+// ledger_auditor; anything else (in-process tests, benchmarks) -> ledger_app.
+std::string default_pg_role();
+// postgresql://<default_pg_role()>@127.0.0.1:54329/ledger (the dev servers).
+std::string default_pg_url();
+// The environment variable naming only this service's URL, which wins over
+// LEDGER_PG_URL (e.g. LEDGER_COMMAND_PG_URL), so one environment can start
+// all four services each with its own role; "" for other programs.
+std::string service_pg_url_env();
+
 struct Settings {
-  std::string pg_url = "postgresql://ledger_app@127.0.0.1:54329/ledger";
+  std::string pg_url = default_pg_url();
   std::string pg_admin_url = "postgresql://postgres@127.0.0.1:54329/ledger";
   std::string kafka_brokers = "127.0.0.1:19092";
   std::string events_topic = "ledger.events";
@@ -23,7 +36,8 @@ struct Settings {
   std::string log_level = "info";
 };
 
-// Registers the flags above on `app` (with LEDGER_* environment fallbacks).
+// Registers the flags above on `app` (with LEDGER_* environment fallbacks;
+// --pg-url: the flag, else service_pg_url_env(), else LEDGER_PG_URL).
 void add_common_flags(CLI::App& app, Settings& s);
 // Applies the log level and the JSON log pattern; call after parsing.
 void setup_logging(const std::string& service, const std::string& level);

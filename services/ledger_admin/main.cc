@@ -1,5 +1,6 @@
 // ledger-admin: operator tasks.
-//   ledger-admin migrate          event store + read-model schema (superuser URL)
+//   ledger-admin migrate          event store + read-model schema + per-service
+//                                 roles and grants (superuser URL)
 //   ledger-admin topics           create the Kafka topics
 //   ledger-admin load-catalog     define every policy key of a catalog file
 //                                 through the command API (never SQL)
@@ -68,7 +69,9 @@ int main(int argc, char** argv) {
       for (const auto& [k, v] : ok.error().evidence) spdlog::error("  {}: {}", k, v);
       return 1;
     }
-    spdlog::info("schema ready (read models in '{}')", settings.read_model_schema);
+    spdlog::info("schema ready (read models in '{}'; roles ledger_command, ledger_relay, ledger_projector, "
+                 "ledger_query, ledger_auditor)",
+                 settings.read_model_schema);
     return 0;
   }
   if (*topics) {

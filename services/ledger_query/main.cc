@@ -12,6 +12,7 @@
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
+#include "services/components/access_refusals.h"
 #include "services/components/admission_api.h"
 #include "services/components/process.h"
 #include "services/components/query_api.h"
@@ -26,11 +27,18 @@ int main(int argc, char** argv) {
   std::uint16_t port = 8082;
   int threads = 16;
   std::int64_t ready_lag = 1000;
+  // The query service's own credential for reporting refusals on
+  // ledger.commands (role `service`, tenant `platform`). No default shown in
+  // --help: it is a secret.
+  std::string service_token = "dev-query-service";
   app.add_option("--http-address", address, "listen address")->envname("LEDGER_QUERY_ADDRESS")->capture_default_str();
   app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_QUERY_PORT")->capture_default_str();
   app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_QUERY_THREADS")->capture_default_str();
   app.add_option("--ready-max-lag", ready_lag, "readyz fails when the projector is further behind (events)")
       ->envname("LEDGER_READY_MAX_LAG")->capture_default_str();
+  app.add_option("--service-token", service_token,
+                 "bearer token this service publishes access.record_refusal commands with (default: the dev token)")
+      ->envname("LEDGER_QUERY_SERVICE_TOKEN");
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-query", settings.log_level);
 
@@ -49,6 +57,13 @@ int main(int argc, char** argv) {
                                                    static_cast<std::size_t>(threads));
   services::AdmissionApi admission_api(admission, queries, clock);
   api.serve_admission(admission_api);
+  // Refusals become AccessRefused events through the command service: this
+  // service never writes to the database (fire-and-forget, bounded queue).
+  services::KafkaRefusals refusals({.brokers = settings.kafka_brokers,
+                                    .commands_topic = settings.commands_topic,
+                                    .bearer_token = service_token});
+  api.record_refusals_to(refusals);
+  admission_api.record_refusals_to(refusals);
 
   // readyz: PostgreSQL answers, Kafka answers, the projector is caught up
   // (every read model it maintains: the lowest of their checkpoints).

@@ -57,6 +57,7 @@ class Stack {
             {"LEDGER_PROJECTOR_GROUP", ledger::testing::unique_name("ledger-projector")},
             {"LEDGER_KAFKA_COMMANDS", "true"},
             {"LEDGER_LOG_LEVEL", "info"}};
+    for (auto& kv : db_.service_env()) env_.push_back(std::move(kv));  // each service its own PostgreSQL role
   }
 
   // Starts the services; false (with a message) if one does not come up.

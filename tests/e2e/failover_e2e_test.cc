@@ -72,6 +72,7 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
 
   const auto db = ledger::testing::create_database("failover_e2e");
   const Env env = {{"LEDGER_PG_URL", db.app_url},
+                   {"LEDGER_COMMAND_PG_URL", db.url_for("ledger_command")},
                    {"LEDGER_KAFKA_BROKERS", ledger::testing::kafka_brokers()},
                    {"LEDGER_KAFKA_COMMANDS", "false"},
                    {"LEDGER_TOKENS_FILE", std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json"},

@@ -80,6 +80,7 @@ struct Stack {
            {"LEDGER_PROJECTOR_GROUP", ledger::testing::unique_name("ledger-projector")},
            {"LEDGER_KAFKA_COMMANDS", kafka_commands ? "true" : "false"},
            {"LEDGER_LOG_LEVEL", "info"}};
+    for (auto& kv : db.service_env()) env.push_back(std::move(kv));  // each service its own PostgreSQL role
   }
 
   std::unique_ptr<ChildProcess> spawn(const std::string& binary) const {

@@ -42,7 +42,7 @@ class AdmissionApiTest : public ::testing::Test {
     history_ = std::make_unique<AdmissionHistory>(db_.app_url, clock_);
     auto auth = commands::TokenAuthenticator::from_json(Json::parse(R"({"tokens":[
         {"token":"t","tenant":"platform","actor":{"type":"user","id":"ops","roles":["platform_admin"]}},
-        {"token":"acme","tenant":"acme","actor":{"type":"user","id":"alice","roles":["member"]}}]})"));
+        {"token":"acme","tenant":"acme","actor":{"type":"user","id":"alice","roles":["service"]}}]})"));
     ASSERT_TRUE(auth.has_value());
     auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
     policy_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);

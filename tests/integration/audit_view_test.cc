@@ -45,7 +45,8 @@ class AuditViewTest : public ::testing::Test {
     service_ = std::make_unique<commands::CommandService>(*store_, clock_);
     auto auth = commands::TokenAuthenticator::from_json(Json::parse(R"({"tokens":[
         {"token":"t","tenant":"platform","actor":{"type":"user","id":"auditor","roles":["auditor"]}},
-        {"token":"acme","tenant":"acme","actor":{"type":"user","id":"acme-reader","roles":["reader"]}}]})"));
+        {"token":"acme","tenant":"acme","actor":{"type":"user","id":"acme-auditor","roles":["auditor"]}},
+        {"token":"acme-reader","tenant":"acme","actor":{"type":"user","id":"acme-reader","roles":["reader"]}}]})"));
     ASSERT_TRUE(auth.has_value());
     auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
     queries_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
@@ -233,7 +234,9 @@ TEST_F(AuditViewTest, AnOrganizationPrincipalSeesItsOwnTenantOnly) {
   project();
   EXPECT_EQ(audit_positions("", "acme"), (P{3, 4, 7}));
   EXPECT_EQ(audit_positions("tenant=acme&actor_id=alice", "acme"), (P{3, 4}));
-  expect_error(audit("tenant=other", "acme"), 403, "tenant_forbidden", "another tenant");
+  expect_error(audit("tenant=other", "acme"), 403, "forbidden", "another tenant");
+  expect_error(audit("scope_level=organization&scope_id=other", "acme"), 403, "forbidden", "another organization");
+  expect_error(audit("", "acme-reader"), 403, "forbidden", "a reader has no audit role");
   auto c = body(changes(kWindow, ""));
   EXPECT_EQ(positions(c["changes"]), (P{1, 3, 4, 5, 7, 8}));
   auto own = get(std::string("/v1/audit/changes/") + kWindow, "", "acme");
@@ -518,7 +521,7 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
   EXPECT_EQ(b["changes"][2]["before_source"], "scope");
   EXPECT_EQ(b["changes"][2]["before"], 45);
   for (const auto& item : body(audit("event_type=PolicyValueSet"))["items"]) EXPECT_EQ(item["schema_version"], 2);
-  auto value = get(std::string("/v1/policy-values/") + kWindow, "org_id=acme");
+  auto value = get(std::string("/v1/policy-values/") + kWindow, "org_id=acme", "acme-reader");  // auditors read audit only
   ASSERT_EQ(value.status, 200) << value.body;
   EXPECT_EQ(body(value)["value"], 50);
 

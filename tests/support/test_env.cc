@@ -39,6 +39,15 @@ std::string unique_name(const std::string& base) {
   return base + ".t" + std::to_string(::getpid()) + "." + std::to_string(++counter);
 }
 
+std::string TestDatabase::url_for(const std::string& role) const { return with_user(admin_url, role); }
+
+std::vector<std::pair<std::string, std::string>> TestDatabase::service_env() const {
+  return {{"LEDGER_COMMAND_PG_URL", url_for("ledger_command")},
+          {"LEDGER_RELAY_PG_URL", url_for("ledger_relay")},
+          {"LEDGER_PROJECTOR_PG_URL", url_for("ledger_projector")},
+          {"LEDGER_QUERY_PG_URL", url_for("ledger_query")}};
+}
+
 TestDatabase create_database(const std::string& label) {
   const std::string admin = required_env("LEDGER_PG_ADMIN_URL");
   std::string name = "t_" + label + "_" + std::to_string(::getpid());
@@ -49,7 +58,8 @@ TestDatabase create_database(const std::string& label) {
   if (auto ok = adapters::postgres::recreate_database(admin, name); !ok) {
     throw std::runtime_error("cannot create database " + name + ": " + ok.error().message);
   }
-  TestDatabase db{name, with_database(admin, name), with_user(with_database(admin, name), "ledger_app")};
+  TestDatabase db{name, with_database(admin, name), ""};
+  db.app_url = db.url_for("ledger_app");
   if (auto ok = adapters::postgres::migrate(db.admin_url, "rm"); !ok) {
     throw std::runtime_error("migration failed: " + ok.error().message);
   }

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ledger::testing {
 
@@ -15,7 +17,15 @@ std::string kafka_brokers();
 struct TestDatabase {
   std::string name;
   std::string admin_url;  // superuser
-  std::string app_url;    // the ledger_app role, as services connect
+  std::string app_url;    // the legacy ledger_app role: every service's rights at once
+  // The URL of one of the migration's roles (README "Database roles"):
+  // ledger_command, ledger_relay, ledger_projector, ledger_query,
+  // ledger_auditor, ledger_app.
+  std::string url_for(const std::string& role) const;
+  // LEDGER_COMMAND_PG_URL, LEDGER_RELAY_PG_URL, LEDGER_PROJECTOR_PG_URL and
+  // LEDGER_QUERY_PG_URL: added to a child's environment, each service binary
+  // connects with its own role (they win over LEDGER_PG_URL).
+  std::vector<std::pair<std::string, std::string>> service_env() const;
 };
 TestDatabase create_database(const std::string& label);
 

@@ -11,6 +11,8 @@
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 
+#include <nlohmann/json.hpp>
+
 namespace ledger::commands {
 namespace {
 
@@ -92,6 +94,108 @@ TEST_F(AdmissionServiceTest, ATenantMayOnlyChangeItsOwnOrganization) {
   EXPECT_EQ(global.error().code, "forbidden");
   accept(domain::CreateProject{"own", "acme", "", ""}, acme_admin());
   EXPECT_EQ(of_type("ProjectCreated").size(), 2u);
+}
+
+TEST_F(AdmissionServiceTest, ACrossTenantAttemptIsRecordedAsAccessRefused) {
+  setup();
+  accept(domain::CreateOrganization{"globex", "Globex", "free", ""});
+  auto other = submit(domain::CreateProject{"spy", "globex", "", ""}, acme_admin());
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, "forbidden");
+  const auto refused = of_type("AccessRefused");
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].meta.stream_id, "access-refusals:globex");
+  EXPECT_EQ(refused[0].meta.tenant, "globex");
+  EXPECT_EQ(refused[0].meta.actor, acme_admin().actor);
+  EXPECT_EQ(refused[0].meta.causation_id, "cmd-" + std::to_string(n_));
+  const auto payload = nlohmann::json::parse(refused[0].payload);
+  EXPECT_EQ(payload["principal_tenant"], "acme");
+  EXPECT_EQ(payload["target_tenant"], "globex");
+  EXPECT_EQ(payload["route_family"], "hierarchy.write");
+  EXPECT_EQ(payload["target"], "project.create");
+  EXPECT_EQ(payload["reason"], "tenant_mismatch");
+  EXPECT_TRUE(of_type("ProjectCreated").size() == 1u) << "the refused command wrote nothing of its own";
+}
+
+TEST_F(AdmissionServiceTest, RulesAreNotEvaluatedForAnotherOrganization) {
+  setup();
+  accept(domain::CreateOrganization{"globex", "Globex", "free", ""});
+  accept(domain::CreateProject{"g1", "globex", "", ""});
+  // A rule would say 404 unknown_registry_entry; the tenant check answers first.
+  auto probe = submit(domain::SetCeiling{{QuotaLevel::kProject, "g1"}, {"no.such.dimension", "", "", ""}, 1, "", "x"},
+                      acme_admin());
+  ASSERT_FALSE(probe);
+  EXPECT_EQ(probe.error().code, "forbidden");
+  // Policy values at another organization's scope or project: refused too.
+  auto value = submit(domain::SetPolicyValue{"k", {events::ScopeLevel::kProject, "g1"}, events::PolicyValue{true},
+                                             std::nullopt, "x", std::nullopt},
+                      acme_admin());
+  ASSERT_FALSE(value);
+  EXPECT_EQ(value.error().code, "forbidden");
+  EXPECT_EQ(of_type("AccessRefused").size(), 2u);
+}
+
+TEST_F(AdmissionServiceTest, AnotherOrganizationsReservationIdAnswersLikeAnUnknownOne) {
+  setup();
+  accept(domain::CreateOrganization{"globex", "Globex", "free", ""});
+  accept(domain::CreateProject{"g1", "globex", "", ""});
+  domain::DraftReservation d;
+  d.reservation_id = "res-g";
+  d.owner = {QuotaLevel::kProject, "g1"};
+  d.kind = "gpu_nodes";
+  d.dimension = "gpu.count";
+  d.quantity = 1;
+  d.window_start = kT0;
+  d.window_end = Instant{kT0.micros + kHour};
+  accept(d);
+  auto foreign = submit(domain::ConsumeReservation{"res-g", 1, ""}, acme_admin());
+  auto unknown = submit(domain::ConsumeReservation{"res-none", 1, ""}, acme_admin());
+  ASSERT_FALSE(foreign);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(foreign.error().kind, unknown.error().kind);
+  EXPECT_EQ(foreign.error().code, "unknown_reservation");
+  EXPECT_EQ(foreign.error().message, unknown.error().message);
+  ASSERT_EQ(foreign.error().evidence.size(), unknown.error().evidence.size());
+  EXPECT_EQ(foreign.error().evidence[0].first, "reservation_id");
+  // ... but only the foreign one is an attempt on record.
+  const auto refused = of_type("AccessRefused");
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].meta.tenant, "globex");
+}
+
+TEST_F(AdmissionServiceTest, RetryingARefusedCommandIdRecordsOneAttempt) {
+  setup();
+  accept(domain::CreateOrganization{"globex", "Globex", "free", ""});
+  for (int i = 0; i < 2; ++i) {
+    CommandRequest r;
+    r.meta.command_id = "same-id";
+    r.meta.principal = acme_admin();
+    r.command = domain::CreateProject{"spy", "globex", "", ""};
+    auto out = svc_.submit_async(std::move(r)).get();
+    ASSERT_FALSE(out);
+    EXPECT_EQ(out.error().code, "forbidden");
+  }
+  EXPECT_EQ(of_type("AccessRefused").size(), 1u);
+}
+
+TEST_F(AdmissionServiceTest, ARecordedRefusalNamesTheRefusedPrincipalAsActor) {
+  events::AccessRefused r{"user", "mallory", {"reader"}, "acme", "globex", "audit.read", "GET", "/v1/audit",
+                          "tenant_mismatch"};
+  const Principal recorder{events::Actor{"service_account", "ledger-query", {"service"}}, "platform"};
+  accept(domain::RecordAccessRefusal{r}, recorder);
+  const auto refused = of_type("AccessRefused");
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].meta.actor, (events::Actor{"user", "mallory", {"reader"}}));
+  EXPECT_EQ(refused[0].meta.tenant, "globex");
+  // An organization's own service may not file refusals under another organization.
+  auto forged = submit(domain::RecordAccessRefusal{r},
+                       Principal{events::Actor{"service_account", "acme-billing", {"service"}}, "acme"});
+  ASSERT_FALSE(forged);
+  EXPECT_EQ(forged.error().code, "forbidden");
+  r.reason = "because";
+  auto bad = submit(domain::RecordAccessRefusal{r}, recorder);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, "invalid_field");
 }
 
 TEST_F(AdmissionServiceTest, ExpectedVersionIsCheckedOnTheCommandsStream) {

@@ -2,6 +2,7 @@
 // with the full envelope, before/after values and scope; pure and
 // exactly-once through the runner.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <string>
@@ -116,6 +117,26 @@ TEST(AuditProjection, KeyDefinitionIsAGlobalChangeFromNothing) {
   EXPECT_EQ(column(ops[0], "effective_at"), std::nullopt);
   EXPECT_EQ(column(ops[0], "after"),
             R"({"allowed":[],"default_value":60,"description":"Billing accrual interval","max":3600,"min":1,"value_type":"int"})");
+}
+
+TEST(AuditProjection, AccessRefusedIsFiledUnderTheOrganizationReachedFor) {
+  AuditProjection p;
+  events::AccessRefused refused{"user", "mallory", {"tenant_admin"}, "org-globex", "org-1", "reservation.read",
+                                "GET", "/v1/reservations/res-1", "tenant_mismatch"};
+  auto ops = p.apply({meta_at(3), refused});
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(column(ops[0], "event_type"), "AccessRefused");
+  EXPECT_EQ(column(ops[0], "subject_kind"), "access");
+  EXPECT_EQ(column(ops[0], "subject_key"), "reservation.read");
+  EXPECT_EQ(column(ops[0], "scope_level"), "organization");
+  EXPECT_EQ(column(ops[0], "scope_id"), "org-1");
+  EXPECT_EQ(column(ops[0], "reason"), "tenant_mismatch");
+  EXPECT_EQ(column(ops[0], "before"), std::nullopt);
+  EXPECT_EQ(column(ops[0], "after"), codec::encode_payload(refused).dump());
+  refused.target_tenant = "platform";
+  auto platform = p.apply({meta_at(4), refused});
+  EXPECT_EQ(column(platform[0], "scope_level"), "global");
+  EXPECT_EQ(column(platform[0], "scope_id"), "");
 }
 
 TEST(AuditProjection, ValuesOfEveryTypeAndScopeSourceAreJson) {

@@ -158,6 +158,7 @@ constexpr Golden kGoldens[] = {
     {"ReservationStateChanged.v1.json", "ReservationStateChanged", 1, nullptr},
     {"ReservationConsumed.v1.json", "ReservationConsumed", 1, nullptr},
     {"ReservationReleased.v1.json", "ReservationReleased", 1, nullptr},
+    {"AccessRefused.v1.json", "AccessRefused", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

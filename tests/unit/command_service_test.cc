@@ -162,7 +162,7 @@ Command set_value(const char* key, PolicyScope scope, std::int64_t v, std::optio
 PolicyScope org(std::string id) { return {ScopeLevel::kOrganization, std::move(id)}; }
 PolicyScope user(std::string id) { return {ScopeLevel::kUser, std::move(id)}; }
 
-Principal alice() { return Principal{events::Actor{"user", "alice", {"platform_admin"}}, "org-home"}; }
+Principal alice() { return Principal{events::Actor{"user", "alice", {"platform_admin"}}, "platform"}; }
 
 CommandRequest request(std::string id, Command c, std::optional<std::int64_t> expected_version = {}) {
   CommandRequest r;
@@ -241,7 +241,7 @@ TEST_F(CommandServiceTest, EventsCarryTheCommandMeta) {
   EXPECT_EQ(m.stream_id, "policy-key:billing.window_seconds");
   EXPECT_EQ(m.stream_version, 2);
   EXPECT_EQ(m.actor, alice().actor);
-  EXPECT_EQ(m.tenant, "org-home");  // a user scope: the caller's tenant
+  EXPECT_EQ(m.tenant, "platform");  // a user scope: the caller's tenant
   EXPECT_EQ(m.command_id, "cmd-2");
   EXPECT_EQ(m.correlation_id, "corr-cmd-2");
   EXPECT_EQ(m.causation_id, "cause-cmd-2");
@@ -262,8 +262,25 @@ TEST_F(CommandServiceTest, OrganizationScopedEventsBelongToThatOrganization) {
   accept(request("cmd-2", set_value(kWindow, org("org-7"), 120)));
   auto all = recorded();
   ASSERT_EQ(all.size(), 2u);
-  EXPECT_EQ(all[0].meta.tenant, "org-home");
+  EXPECT_EQ(all[0].meta.tenant, "platform");
   EXPECT_EQ(all[1].meta.tenant, "org-7");
+}
+
+TEST_F(CommandServiceTest, AnOrganizationsPrincipalWritesOnlyItsOwnValues) {
+  accept(request("cmd-1", define_window()));
+  auto home = request("cmd-2", set_value(kWindow, user("u-1"), 120));
+  home.meta.principal = Principal{events::Actor{"user", "hank", {"tenant_admin"}}, "org-home"};
+  accept(home);
+  auto other = request("cmd-3", set_value(kWindow, org("org-7"), 120));
+  other.meta.principal = home.meta.principal;
+  auto refused = submit(other);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "forbidden");
+  auto all = recorded();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[1].meta.tenant, "org-home");
+  EXPECT_EQ(all[2].event_type, "AccessRefused");
+  EXPECT_EQ(all[2].meta.tenant, "org-7");
 }
 
 TEST_F(CommandServiceTest, LaterCommandsSeeEarlierOnes) {

@@ -90,19 +90,57 @@ END $$;
 CREATE OR REPLACE TRIGGER events_extend_chain
   BEFORE INSERT ON ledger.events FOR EACH ROW EXECUTE FUNCTION ledger.check_chain();
 
--- The application role: may read and append, never update or delete history.
+-- Database roles, one login role per service (README "Database roles"); no
+-- passwords: PostgreSQL listens on loopback only with trust authentication
+-- (scripts/infra.sh). Roles belong to the cluster, so migrations of other
+-- databases may create them at the same moment: losing that race is fine.
 DO $$
+DECLARE
+  r text;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ledger_app') THEN
-    CREATE ROLE ledger_app LOGIN;
-  END IF;
+  FOREACH r IN ARRAY ARRAY['ledger_command', 'ledger_relay', 'ledger_projector', 'ledger_query',
+                           'ledger_auditor', 'ledger_app'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      BEGIN
+        EXECUTE format('CREATE ROLE %I LOGIN', r);
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+      END;
+    END IF;
+  END LOOP;
 END $$;
-GRANT USAGE ON SCHEMA ledger TO ledger_app;
-REVOKE ALL ON ledger.events, ledger.command_outcomes FROM ledger_app;
+
+-- Start from nothing on every migration, so a privilege removed here is
+-- removed from existing databases too.
+REVOKE ALL ON SCHEMA ledger FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA ledger
+  FROM PUBLIC, ledger_command, ledger_relay, ledger_projector, ledger_query, ledger_auditor, ledger_app;
+GRANT USAGE ON SCHEMA ledger
+  TO ledger_command, ledger_relay, ledger_projector, ledger_query, ledger_auditor, ledger_app;
+
+-- ledger-command: the only one that appends; never UPDATE or DELETE (and the
+-- triggers above refuse those to everyone, the owner included).
+GRANT SELECT, INSERT ON ledger.events, ledger.command_outcomes TO ledger_command;
+-- ledger-relay: reads the events, keeps its own published position.
+GRANT SELECT ON ledger.events TO ledger_relay;
+GRANT SELECT, INSERT, UPDATE ON ledger.relay_checkpoints TO ledger_relay;
+-- ledger-projector: reads the events; writes only read-model schemas
+-- (read_model.sql), and may create scratch ones for --rebuild.
+GRANT SELECT ON ledger.events TO ledger_projector;
+-- ledger-query: the head position only (readiness, position_beyond_head);
+-- no payloads, no actors.
+GRANT SELECT (global_position) ON ledger.events TO ledger_query;
+-- ledger-audit, ledger-admin diff: read everything; replay builds scratch schemas.
+GRANT SELECT ON ledger.events, ledger.command_outcomes, ledger.relay_checkpoints TO ledger_auditor;
+-- ledger_app: the former single application role, kept for in-process
+-- integration tests that play several services at once. No service uses it.
 GRANT SELECT, INSERT ON ledger.events, ledger.command_outcomes TO ledger_app;
 GRANT SELECT, INSERT, UPDATE ON ledger.relay_checkpoints TO ledger_app;
--- Rebuilds and replays create scratch read-model schemas of their own.
+
+-- Scratch read-model schemas (rebuild, replay) are created by their role.
 DO $$
 BEGIN
-  EXECUTE format('GRANT CREATE ON DATABASE %I TO ledger_app', current_database());
+  EXECUTE format('REVOKE CREATE ON DATABASE %I FROM PUBLIC, ledger_command, ledger_relay, ledger_query',
+                 current_database());
+  EXECUTE format('GRANT CREATE ON DATABASE %I TO ledger_projector, ledger_auditor, ledger_app', current_database());
 END $$;

@@ -167,5 +167,29 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.reservation_states (
   PRIMARY KEY (reservation_id, position)
 );
 
-GRANT USAGE ON SCHEMA __SCHEMA__ TO ledger_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA __SCHEMA__ TO ledger_app;
+-- Who may do what here (README "Database roles"): the projector (and the
+-- legacy ledger_app) read and write, the query service and auditors only read.
+-- Only the schema's owner grants: the migrator for the live schema, the
+-- projector or auditor for the scratch schema it just created. Default
+-- privileges give tables added later by that owner the same grants.
+DO $$
+DECLARE
+  schema_owner name := (SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '__SCHEMA__');
+  r     text;
+BEGIN
+  IF NOT pg_has_role(schema_owner, 'USAGE') THEN
+    RETURN;
+  END IF;
+  REVOKE ALL ON ALL TABLES IN SCHEMA __SCHEMA__ FROM PUBLIC;
+  FOREACH r IN ARRAY ARRAY['ledger_command', 'ledger_relay', 'ledger_query', 'ledger_auditor'] LOOP
+    IF r <> schema_owner THEN
+      EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA __SCHEMA__ FROM %I', r);
+    END IF;
+  END LOOP;
+  GRANT USAGE ON SCHEMA __SCHEMA__ TO ledger_projector, ledger_query, ledger_auditor, ledger_app;
+  GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA __SCHEMA__ TO ledger_projector, ledger_app;
+  GRANT SELECT ON ALL TABLES IN SCHEMA __SCHEMA__ TO ledger_query, ledger_auditor;
+  ALTER DEFAULT PRIVILEGES IN SCHEMA __SCHEMA__
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ledger_projector, ledger_app;
+  ALTER DEFAULT PRIVILEGES IN SCHEMA __SCHEMA__ GRANT SELECT ON TABLES TO ledger_query, ledger_auditor;
+END $$;

@@ -1,0 +1,211 @@
+// Roles and route families: who may call what (issue 5, part 2).
+//
+//   auto family = command_family(request.command);          // or query_family("GET", path)
+//   if (auto ok = authorize(principal, *family); !ok) ...    // 403 `forbidden`
+//
+// Every route of the ledger belongs to exactly one route family; each family
+// lists the roles that may call it. kFamilies below is THE role table: the
+// HTTP edges, the `ledger.commands` consumer, the README's "Roles" table and
+// the tests all read it, and nothing else grants access. A principal holding
+// several roles may call the union of their families; an unknown role grants
+// nothing. Roles say WHAT a principal may do; tenant isolation (WHERE: its
+// own organization only, unless its tenant is "platform") is checked on top,
+// by the same edges, with target_tenant() for commands.
+//
+// Pure: no I/O, no clock; the tables are constants, so everything here is
+// thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "commands/command.h"
+#include "domain/admission.h"
+#include "domain/error.h"
+
+namespace ledger::commands {
+
+enum class Role : std::uint8_t { kPlatformAdmin, kTenantAdmin, kAuditor, kService, kReader };
+inline constexpr std::string_view kRoleNames[] = {"platform_admin", "tenant_admin", "auditor", "service", "reader"};
+inline constexpr Role kRoles[] = {Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor, Role::kService,
+                                  Role::kReader};
+std::string_view role_name(Role r);
+std::optional<Role> parse_role(std::string_view name);
+
+enum class RouteFamily : std::uint8_t {
+  kRegistryWrite,
+  kPolicyKeyWrite,
+  kOrganizationWrite,
+  kPlatformScopeWrite,
+  kHierarchyWrite,
+  kCeilingWrite,
+  kPolicyValueWrite,
+  kReservationWrite,
+  kReservationUse,
+  kAccessRecord,
+  kDecision,
+  kPolicyValueRead,
+  kCeilingRead,
+  kReservationRead,
+  kViewRead,
+  kAuditRead,
+};
+
+// A set of roles as bits (1 << Role).
+using RoleSet = std::uint8_t;
+constexpr RoleSet roles(std::initializer_list<Role> rs) {
+  RoleSet s = 0;
+  for (Role r : rs) s = static_cast<RoleSet>(s | (1u << static_cast<unsigned>(r)));
+  return s;
+}
+
+struct FamilyRule {
+  RouteFamily family;
+  std::string_view name;    // stable: audit rows and AccessRefused events carry it
+  RoleSet allowed;
+  std::string_view routes;  // what it covers, as the README's role table says it
+};
+
+// The role table. platform_admin may call everything; the other roles act
+// within their own organization (a tenant of "platform" means every one).
+inline constexpr FamilyRule kFamilies[] = {
+    {RouteFamily::kRegistryWrite, "registry.write", roles({Role::kPlatformAdmin}), "`registry.register`"},
+    {RouteFamily::kPolicyKeyWrite, "policy_key.write", roles({Role::kPlatformAdmin}),
+     "`policy_key.define`, `POST /api/v1/admin/policy-keys`"},
+    {RouteFamily::kOrganizationWrite, "organization.write", roles({Role::kPlatformAdmin}),
+     "`organization.create`, `organization.change_plan`"},
+    {RouteFamily::kPlatformScopeWrite, "platform_scope.write", roles({Role::kPlatformAdmin}),
+     "`policy_value.set` and `ceiling.*` at the global or a plan scope"},
+    {RouteFamily::kHierarchyWrite, "hierarchy.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
+     "`department.create`, `department.move`, `project.create`, `project.move`, `principal.create`"},
+    {RouteFamily::kCeilingWrite, "ceiling.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
+     "`ceiling.set`, `ceiling.clear`, `ceiling.delegate`, `ceiling.revoke_delegation` at an organization and below"},
+    {RouteFamily::kPolicyValueWrite, "policy_value.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
+     "`policy_value.set` (`POST /api/v1/admin/policy-values`) at an organization, project or user scope"},
+    {RouteFamily::kReservationWrite, "reservation.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
+     "`reservation.draft`, `.activate`, `.suspend`, `.resume`, `.retire`, `.expire`"},
+    {RouteFamily::kReservationUse, "reservation.use",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService}), "`reservation.consume`, `reservation.release`"},
+    {RouteFamily::kAccessRecord, "access.record", roles({Role::kPlatformAdmin, Role::kService}),
+     "`access.record_refusal`"},
+    {RouteFamily::kDecision, "decision", roles({Role::kPlatformAdmin, Role::kService}),
+     "`POST /v1/decisions`, `POST /v1/decisions:batch`"},
+    {RouteFamily::kPolicyValueRead, "policy_value.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
+     "`GET /v1/policy-values/{key}`"},
+    {RouteFamily::kCeilingRead, "ceiling.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
+     "`GET /v1/ceilings/effective`"},
+    {RouteFamily::kReservationRead, "reservation.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
+     "`GET /v1/reservations`, `GET /v1/reservations/{id}`"},
+    {RouteFamily::kViewRead, "view.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}), "`GET /v1/views/...`"},
+    {RouteFamily::kAuditRead, "audit.read", roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor}),
+     "`GET /v1/audit`, `GET /v1/audit/changes/{key}`"},
+};
+
+const FamilyRule& family_rule(RouteFamily f);
+std::string_view family_name(RouteFamily f);
+std::optional<RouteFamily> parse_family(std::string_view name);
+
+// True when one of `role_names` (a principal's roles, any order) may call `f`.
+bool allows(std::span<const std::string> role_names, RouteFamily f);
+bool allows(Role r, RouteFamily f);
+
+// --------------------------------------------------------------- routes
+
+// The family of each command type (commands/decode.h's kCommandTypes), by
+// type alone. policy_value.set and ceiling.* are refined by their scope in
+// command_family(): at the global or a plan scope they are platform_scope.write.
+struct CommandRoute {
+  std::string_view type;
+  RouteFamily family;
+};
+inline constexpr CommandRoute kCommandRoutes[] = {
+    {"policy_key.define", RouteFamily::kPolicyKeyWrite},
+    {"policy_value.set", RouteFamily::kPolicyValueWrite},
+    {"registry.register", RouteFamily::kRegistryWrite},
+    {"organization.create", RouteFamily::kOrganizationWrite},
+    {"organization.change_plan", RouteFamily::kOrganizationWrite},
+    {"department.create", RouteFamily::kHierarchyWrite},
+    {"department.move", RouteFamily::kHierarchyWrite},
+    {"project.create", RouteFamily::kHierarchyWrite},
+    {"project.move", RouteFamily::kHierarchyWrite},
+    {"principal.create", RouteFamily::kHierarchyWrite},
+    {"ceiling.set", RouteFamily::kCeilingWrite},
+    {"ceiling.clear", RouteFamily::kCeilingWrite},
+    {"ceiling.delegate", RouteFamily::kCeilingWrite},
+    {"ceiling.revoke_delegation", RouteFamily::kCeilingWrite},
+    {"reservation.draft", RouteFamily::kReservationWrite},
+    {"reservation.activate", RouteFamily::kReservationWrite},
+    {"reservation.suspend", RouteFamily::kReservationWrite},
+    {"reservation.resume", RouteFamily::kReservationWrite},
+    {"reservation.retire", RouteFamily::kReservationWrite},
+    {"reservation.expire", RouteFamily::kReservationWrite},
+    {"reservation.consume", RouteFamily::kReservationUse},
+    {"reservation.release", RouteFamily::kReservationUse},
+    {"access.record_refusal", RouteFamily::kAccessRecord},
+};
+
+// The query service's routes. `prefix`: the path starts with `path` and has
+// more after it (an id or key).
+struct QueryRoute {
+  std::string_view method;
+  std::string_view path;
+  bool prefix;
+  RouteFamily family;
+};
+inline constexpr QueryRoute kQueryRoutes[] = {
+    {"GET", "/v1/policy-values/", true, RouteFamily::kPolicyValueRead},
+    {"GET", "/v1/audit", false, RouteFamily::kAuditRead},
+    {"GET", "/v1/audit/changes/", true, RouteFamily::kAuditRead},
+    {"POST", "/v1/decisions", false, RouteFamily::kDecision},
+    {"POST", "/v1/decisions:batch", false, RouteFamily::kDecision},
+    {"GET", "/v1/ceilings/effective", false, RouteFamily::kCeilingRead},
+    {"GET", "/v1/reservations", false, RouteFamily::kReservationRead},
+    {"GET", "/v1/reservations/", true, RouteFamily::kReservationRead},
+    {"GET", "/v1/views/", true, RouteFamily::kViewRead},
+};
+
+// The family of a command type by its name; nullopt for an unknown type.
+std::optional<RouteFamily> command_type_family(std::string_view type);
+// The family of a decoded command (its command_type(), with the scope
+// refinement above).
+RouteFamily command_family(const Command& c);
+// The family of a query-service request; nullopt when no route matches
+// (the caller answers 404 or 405 as before, or refuses an unlisted path).
+std::optional<RouteFamily> query_family(std::string_view method, std::string_view path);
+
+// --------------------------------------------------------------- checks
+
+// kPermissionDenied `forbidden` (evidence: route_family) unless the
+// principal's roles allow `f`.
+domain::Result<void> authorize(const Principal& who, RouteFamily f);
+
+// A principal of one organization (tenant other than "platform").
+bool is_tenant_principal(const Principal& who);
+
+// The organization a command reaches into, resolved against the admission
+// model: "platform" for registries, policy keys, global and plan scopes; the
+// owning organization of a scope, project, principal or reservation it
+// names; nullopt when the thing it names is unknown (its own decide()
+// answers that, e.g. 404 `unknown_scope`). Policy-value scopes of a project
+// or user the model does not know belong to the caller's tenant.
+std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const Command& c, const Principal& who);
+
+// The organization a command names in its own fields, without any model:
+// an organization id or organization scope it carries, else the caller's
+// tenant. Used to file refusals decided before the model is consulted.
+std::string declared_tenant(const Command& c, const Principal& who);
+
+// True for commands that address a reservation by its id: a reservation of
+// another organization is answered like an unknown one (404
+// `unknown_reservation`), so its existence does not leak.
+bool addresses_reservation_by_id(const Command& c);
+
+}  // namespace ledger::commands

@@ -1,0 +1,31 @@
+// Recording a refused access attempt (events/access_events.h).
+//
+//   auto d = decide(RecordAccessRefusal{refusal});   // -> Decided or a rejection
+//
+// Decided with no state: a refusal is a fact the edge observed, so the only
+// rules are about its shape (every field present, bounded, the reason one of
+// kAccessRefusalReasons). The event goes to the stream
+// access_refusals_stream_id(target_tenant), under the target tenant.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "domain/admission.h"
+#include "events/access_events.h"
+
+namespace ledger::domain {
+
+// `role_not_allowed`: the principal's roles do not include the route family.
+// `tenant_mismatch`: the principal reached into another organization.
+inline constexpr std::string_view kAccessRefusalReasons[] = {"role_not_allowed", "tenant_mismatch"};
+
+struct RecordAccessRefusal {
+  events::AccessRefused refusal;
+};
+
+std::string access_refusals_stream_id(const std::string& target_tenant);
+
+Result<Decided> decide(const RecordAccessRefusal& c);
+
+}  // namespace ledger::domain

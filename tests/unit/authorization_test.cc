@@ -1,0 +1,266 @@
+// The role table (commands/authorization.h): every command type of
+// commands/decode.h and every query route, walked with every role, against
+// the "Roles" table of README.md — the documentation is the specification
+// the code is checked against, so changing either alone fails here. Also:
+// the table's own consistency, the union of several roles, and the
+// organization each command reaches into (tenant isolation).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "commands/authorization.h"
+#include "commands/decode.h"
+#include "tests/support/role_table.h"
+
+namespace ledger::commands {
+namespace {
+
+using Json = nlohmann::json;
+
+// A valid body of every command type, at an organization-level scope.
+const std::map<std::string, Json>& sample_bodies() {
+  static const std::map<std::string, Json> bodies = {
+      {"policy_key.define", {{"key", "k.x"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 9}}},
+      {"policy_value.set", {{"key", "k.x"}, {"scope", {{"org_id", "org-acme"}}}, {"value", 2}, {"reason", "r"}}},
+      {"registry.register", {{"kind", "product"}, {"entry_id", "gpuaas"}}},
+      {"organization.create", {{"organization_id", "org-acme"}, {"plan_id", "pro"}}},
+      {"organization.change_plan", {{"organization_id", "org-acme"}, {"plan_id", "pro"}}},
+      {"department.create", {{"department_id", "d1"}, {"organization_id", "org-acme"}}},
+      {"department.move", {{"department_id", "d1"}}},
+      {"project.create", {{"project_id", "p1"}, {"organization_id", "org-acme"}}},
+      {"project.move", {{"project_id", "p1"}, {"department_id", "d1"}}},
+      {"principal.create", {{"principal_id", "u1"}, {"principal_type", "user"}, {"project_id", "p1"}}},
+      {"ceiling.set",
+       {{"scope", {{"level", "organization"}, {"id", "org-acme"}}}, {"dimension", "gpu.count"}, {"quantity", 4},
+        {"reason", "r"}}},
+      {"ceiling.clear",
+       {{"scope", {{"level", "organization"}, {"id", "org-acme"}}}, {"dimension", "gpu.count"}, {"reason", "r"}}},
+      {"ceiling.delegate",
+       {{"scope", {{"level", "organization"}, {"id", "org-acme"}}}, {"dimension", "gpu.count"}, {"reason", "r"}}},
+      {"ceiling.revoke_delegation",
+       {{"scope", {{"level", "organization"}, {"id", "org-acme"}}}, {"dimension", "gpu.count"}, {"reason", "r"}}},
+      {"reservation.draft",
+       {{"reservation_id", "r1"},
+        {"owner", {{"level", "project"}, {"id", "p1"}}},
+        {"kind", "committed"},
+        {"dimension", "gpu.count"},
+        {"quantity", 2},
+        {"window_start", "2026-06-01T00:00:00Z"},
+        {"window_end", "2026-07-01T00:00:00Z"}}},
+      {"reservation.activate", {{"reservation_id", "r1"}}},
+      {"reservation.suspend", {{"reservation_id", "r1"}}},
+      {"reservation.resume", {{"reservation_id", "r1"}}},
+      {"reservation.retire", {{"reservation_id", "r1"}}},
+      {"reservation.expire", {{"reservation_id", "r1"}}},
+      {"reservation.consume", {{"reservation_id", "r1"}, {"quantity", 1}}},
+      {"reservation.release", {{"reservation_id", "r1"}, {"quantity", 1}}},
+      {"access.record_refusal",
+       {{"actor_type", "user"},
+        {"actor_id", "mallory"},
+        {"principal_tenant", "org-globex"},
+        {"target_tenant", "org-acme"},
+        {"route_family", "audit.read"},
+        {"method", "GET"},
+        {"target", "/v1/audit"},
+        {"reason", "tenant_mismatch"}}},
+  };
+  return bodies;
+}
+
+Command decoded(const std::string& type, const Json& body) {
+  auto d = decode_command(type, body);
+  EXPECT_TRUE(d.has_value()) << type << ": " << (d ? "" : d.error().code + " " + d.error().message);
+  return d ? d->command : Command{};
+}
+
+Principal with_roles(std::vector<std::string> roles, std::string tenant = "org-acme") {
+  return Principal{events::Actor{"user", "u", std::move(roles)}, std::move(tenant)};
+}
+
+std::map<std::string, std::map<std::string, bool>> readme_role_table() {
+  std::string problem;
+  auto table = ledger::testing::readme_role_table(std::string(LEDGER_SOURCE_DIR) + "/README.md", &problem);
+  EXPECT_EQ(problem, "") << "every cell of README's Roles table is yes or no";
+  return table;
+}
+
+TEST(Authorization, TheTableListsEveryFamilyOnceInEnumOrder) {
+  std::set<std::string_view> names;
+  for (std::size_t i = 0; i < std::size(kFamilies); ++i) {
+    EXPECT_EQ(static_cast<std::size_t>(kFamilies[i].family), i) << kFamilies[i].name;
+    EXPECT_TRUE(names.insert(kFamilies[i].name).second) << kFamilies[i].name;
+    EXPECT_EQ(parse_family(kFamilies[i].name), kFamilies[i].family);
+    // platform_admin may call everything.
+    EXPECT_TRUE(allows(Role::kPlatformAdmin, kFamilies[i].family)) << kFamilies[i].name;
+  }
+}
+
+TEST(Authorization, EveryCommandTypeHasExactlyOneRoute) {
+  std::multiset<std::string_view> routed;
+  for (const auto& r : kCommandRoutes) routed.insert(r.type);
+  std::set<std::string_view> types(std::begin(kCommandTypes), std::end(kCommandTypes));
+  EXPECT_EQ(types.size(), std::size(kCommandTypes)) << "a command type is listed twice in decode.h";
+  for (auto t : types) EXPECT_EQ(routed.count(t), 1u) << t;
+  for (auto t : routed) EXPECT_TRUE(types.contains(t)) << t << " is routed but not a command type";
+  EXPECT_EQ(sample_bodies().size(), types.size()) << "every command type needs a sample body here";
+}
+
+TEST(Authorization, EveryCommandTypeDecodesToItselfAndItsFamily) {
+  for (auto type : kCommandTypes) {
+    SCOPED_TRACE(type);
+    const std::string t(type);
+    ASSERT_TRUE(sample_bodies().contains(t));
+    const Command c = decoded(t, sample_bodies().at(t));
+    EXPECT_EQ(command_type(c), t);
+    EXPECT_EQ(command_family(c), command_type_family(t));
+  }
+  EXPECT_EQ(decode_command("nope.nothing", Json::object()).error().code, "unknown_command_type");
+}
+
+TEST(Authorization, GlobalAndPlanScopesArePlatformScopeWrites) {
+  const Json global_value = {{"key", "k.x"}, {"scope", Json::object()}, {"value", 2}, {"reason", "r"}};
+  const Json plan_value = {{"key", "k.x"}, {"scope", {{"plan", "pro"}}}, {"value", 2}, {"reason", "r"}};
+  EXPECT_EQ(command_family(decoded("policy_value.set", global_value)), RouteFamily::kPlatformScopeWrite);
+  EXPECT_EQ(command_family(decoded("policy_value.set", plan_value)), RouteFamily::kPlatformScopeWrite);
+  for (const char* type : {"ceiling.set", "ceiling.clear", "ceiling.delegate", "ceiling.revoke_delegation"}) {
+    Json body = sample_bodies().at(type);
+    body["scope"] = {{"level", "global"}};
+    EXPECT_EQ(command_family(decoded(type, body)), RouteFamily::kPlatformScopeWrite) << type;
+    body["scope"] = {{"level", "plan"}, {"id", "pro"}};
+    EXPECT_EQ(command_family(decoded(type, body)), RouteFamily::kPlatformScopeWrite) << type;
+  }
+}
+
+// The walk: every route x every role, checked against README's table.
+TEST(Authorization, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
+  const auto table = readme_role_table();
+  ASSERT_EQ(table.size(), std::size(kFamilies)) << "README's Roles table must list every route family";
+  struct Route {
+    std::string what;
+    RouteFamily family;
+  };
+  std::vector<Route> routes;
+  for (auto type : kCommandTypes) {
+    const Command c = decoded(std::string(type), sample_bodies().at(std::string(type)));
+    routes.push_back({"command " + std::string(type), command_family(c)});
+  }
+  Json global_value = {{"key", "k.x"}, {"scope", Json::object()}, {"value", 2}, {"reason", "r"}};
+  routes.push_back({"command policy_value.set (global)", command_family(decoded("policy_value.set", global_value))});
+  for (const auto& q : kQueryRoutes) {
+    const std::string path = std::string(q.path) + (q.prefix ? "x" : "");
+    auto f = query_family(q.method, path);
+    ASSERT_TRUE(f) << q.method << " " << path;
+    routes.push_back({std::string(q.method) + " " + path, *f});
+  }
+  std::set<RouteFamily> walked;
+  for (const auto& r : routes) {
+    walked.insert(r.family);
+    const std::string family(family_name(r.family));
+    ASSERT_TRUE(table.contains(family)) << family << " is not in README's Roles table";
+    for (Role role : kRoles) {
+      const std::string name(role_name(role));
+      ASSERT_TRUE(table.at(family).contains(name)) << "README's Roles table has no column " << name;
+      const bool expected = table.at(family).at(name);
+      const bool actual = authorize(with_roles({name}), r.family).has_value();
+      EXPECT_EQ(actual, expected) << r.what << " (" << family << ") as " << name;
+      if (!actual) {
+        auto refused = authorize(with_roles({name}), r.family);
+        EXPECT_EQ(refused.error().code, "forbidden");
+        EXPECT_EQ(refused.error().kind, domain::ErrorKind::kPermissionDenied);
+      }
+    }
+  }
+  EXPECT_EQ(walked.size(), std::size(kFamilies)) << "a route family no route uses";
+}
+
+TEST(Authorization, RolesAddUpAndUnknownRolesGrantNothing) {
+  EXPECT_FALSE(authorize(with_roles({}), RouteFamily::kPolicyValueRead));
+  EXPECT_FALSE(authorize(with_roles({"Platform_Admin", "admin", "root"}), RouteFamily::kPolicyValueRead));
+  EXPECT_FALSE(authorize(with_roles({"reader"}), RouteFamily::kAuditRead));
+  EXPECT_FALSE(authorize(with_roles({"auditor"}), RouteFamily::kPolicyValueRead));
+  EXPECT_TRUE(authorize(with_roles({"reader", "auditor"}), RouteFamily::kAuditRead));
+  EXPECT_TRUE(authorize(with_roles({"reader", "auditor"}), RouteFamily::kPolicyValueRead));
+  EXPECT_FALSE(authorize(with_roles({"reader", "auditor"}), RouteFamily::kDecision));
+}
+
+TEST(Authorization, UnlistedQueryPathsAndMethodsHaveNoFamily) {
+  EXPECT_FALSE(query_family("GET", "/v1/policy-values/"));
+  EXPECT_FALSE(query_family("POST", "/v1/audit"));
+  EXPECT_FALSE(query_family("GET", "/v1/decisions"));
+  EXPECT_FALSE(query_family("GET", "/v1/auditx"));
+  EXPECT_EQ(query_family("GET", "/v1/reservations/r1"), RouteFamily::kReservationRead);
+}
+
+// ---------------------------------------------------------- tenants
+
+class TargetTenant : public ::testing::Test {
+ protected:
+  TargetTenant() {
+    apply("organization:org-acme", events::OrganizationCreated{"org-acme", "", "pro", "org-acme.default"});
+    apply("organization:org-globex", events::OrganizationCreated{"org-globex", "", "free", "org-globex.default"});
+    apply("project:g1", events::ProjectCreated{"g1", "org-globex", "org-globex.default", ""});
+    apply("principal:gu", events::PrincipalCreated{"gu", "user", "org-globex", "g1", "", std::nullopt});
+    events::ReservationDrafted r;
+    r.reservation_id = "res-g";
+    r.organization_id = "org-globex";
+    r.owner = {events::QuotaLevel::kProject, "g1"};
+    apply("reservation:res-g", r);
+  }
+  void apply(const std::string& stream, events::Event e) { model_.apply(stream, e); }
+  std::optional<std::string> target(const std::string& type, const Json& body) {
+    return target_tenant(model_, decoded(type, body), with_roles({"tenant_admin"}));
+  }
+  domain::AdmissionModel model_;
+};
+
+TEST_F(TargetTenant, NamesTheOrganizationACommandReachesInto) {
+  EXPECT_EQ(target("reservation.consume", {{"reservation_id", "res-g"}, {"quantity", 1}}), "org-globex");
+  EXPECT_EQ(target("reservation.activate", {{"reservation_id", "nope"}}), std::nullopt);
+  EXPECT_EQ(target("project.move", {{"project_id", "g1"}, {"department_id", "x"}}), "org-globex");
+  EXPECT_EQ(target("principal.create", {{"principal_id", "u"}, {"principal_type", "user"}, {"project_id", "g1"}}),
+            "org-globex");
+  EXPECT_EQ(target("ceiling.set", {{"scope", {{"level", "project"}, {"id", "g1"}}},
+                                   {"dimension", "d"}, {"quantity", 1}, {"reason", "r"}}),
+            "org-globex");
+  EXPECT_EQ(target("ceiling.set", {{"scope", {{"level", "global"}}}, {"dimension", "d"}, {"quantity", 1},
+                                   {"reason", "r"}}),
+            "platform");
+  EXPECT_EQ(target("ceiling.set", {{"scope", {{"level", "project"}, {"id", "unknown"}}},
+                                   {"dimension", "d"}, {"quantity", 1}, {"reason", "r"}}),
+            std::nullopt);
+  EXPECT_EQ(target("department.create", {{"department_id", "d"}, {"organization_id", "org-globex"}}), "org-globex");
+  EXPECT_EQ(target("registry.register", {{"kind", "product"}, {"entry_id", "x"}}), "platform");
+  // Policy values: the scope's organization, or the owner of a known project or user.
+  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"org_id", "org-globex"}}}, {"value", 1},
+                                        {"reason", "r"}}),
+            "org-globex");
+  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"project_id", "g1"}}}, {"value", 1},
+                                        {"reason", "r"}}),
+            "org-globex");
+  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"user_id", "gu"}}}, {"value", 1},
+                                        {"reason", "r"}}),
+            "org-globex");
+  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"project_id", "free-text"}}}, {"value", 1},
+                                        {"reason", "r"}}),
+            "org-acme");
+  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"plan", "pro"}}}, {"value", 1},
+                                        {"reason", "r"}}),
+            "platform");
+}
+
+TEST(DeclaredTenant, IsTheOrganizationACommandNamesElseTheCallers) {
+  const Principal acme = with_roles({"reader"});
+  EXPECT_EQ(declared_tenant(decoded("project.create", sample_bodies().at("project.create")), acme), "org-acme");
+  EXPECT_EQ(declared_tenant(decoded("department.create", {{"department_id", "d"}, {"organization_id", "org-globex"}}),
+                            acme),
+            "org-globex");
+  EXPECT_EQ(declared_tenant(decoded("reservation.consume", {{"reservation_id", "x"}, {"quantity", 1}}), acme),
+            "org-acme");
+}
+
+}  // namespace
+}  // namespace ledger::commands
