@@ -18,6 +18,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/http/client.h"
@@ -314,6 +315,24 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   EXPECT_EQ(later.body["state"], "expired") << later.describe();
   Reply missing = s.query("GET", "/v1/reservations/no-such");
   EXPECT_EQ(missing.status, 404) << missing.describe();
+
+  // A window that ends in two seconds: ledger-command's sweeper records the
+  // expiry for the audit trail, once, as the reservation-sweeper worker.
+  Json brief = draft;
+  brief["reservation_id"] = "res-brief";
+  brief["quantity"] = 1;
+  brief["window_end"] = rfc(std::chrono::system_clock::now() + 2s);
+  s.ok("reservation.draft", brief);
+  s.ok("reservation.activate", {{"reservation_id", "res-brief"}});
+  const std::string swept =
+      "SELECT count(*) FROM ledger.events WHERE stream_id = 'reservation:res-brief' AND "
+      "event_type = 'ReservationStateChanged' AND actor->>'id' = 'reservation-sweeper' AND payload->>'state' = 'expired'";
+  ASSERT_TRUE(eventually(60s, [&] { return s.sql(swept) == "1"; })) << "the sweeper never recorded the expiry";
+  const std::int64_t at = std::stoll(s.sql("SELECT max(global_position) FROM ledger.events"));
+  Reply expired = s.query("GET", "/v1/reservations/res-brief?min_position=" + std::to_string(at));
+  EXPECT_EQ(expired.body["recorded_state"], "expired") << expired.describe();
+  std::this_thread::sleep_for(6s);  // another sweep interval: nothing recorded twice
+  EXPECT_EQ(s.sql(swept), "1");
 }
 
 TEST(AdmissionE2e, BadInputIsRefusedWithAStableCodeAndWritesNothing) {
