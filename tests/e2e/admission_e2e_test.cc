@@ -25,6 +25,7 @@
 #include "adapters/kafka/kafka.h"
 #include "services/components/process.h"
 #include "services/components/settings.h"
+#include "tests/support/e2e_stack.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/process.h"
 #include "tests/support/test_env.h"
@@ -42,90 +43,20 @@ using ledger::testing::tail;
 using Json = nlohmann::json;
 using Env = std::vector<std::pair<std::string, std::string>>;
 
-// One test's database, topics, groups and the four services.
-class Stack {
+// Queries here ask as the platform administrator.
+class Stack : public ledger::testing::ServiceStack {
  public:
-  explicit Stack(const std::string& label) : db_(ledger::testing::create_database(label)) {
-    env_ = {{"LEDGER_PG_URL", db_.app_url},
-            {"LEDGER_KAFKA_BROKERS", ledger::testing::kafka_brokers()},
-            {"LEDGER_EVENTS_TOPIC", events_topic_},
-            {"LEDGER_COMMANDS_TOPIC", commands_topic_},
-            {"LEDGER_RESULTS_TOPIC", results_topic_},
-            {"LEDGER_TOKENS_FILE", std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json"},
-            {"LEDGER_COMMAND_PORT", "0"},
-            {"LEDGER_QUERY_PORT", "0"},
-            {"LEDGER_COMMAND_GROUP", ledger::testing::unique_name("ledger-command")},
-            {"LEDGER_PROJECTOR_GROUP", ledger::testing::unique_name("ledger-projector")},
-            {"LEDGER_KAFKA_COMMANDS", "true"},
-            {"LEDGER_LOG_LEVEL", "info"}};
-    for (auto& kv : db_.service_env()) env_.push_back(std::move(kv));  // each service its own PostgreSQL role
-  }
-
-  // Starts the services; false (with a message) if one does not come up.
-  ::testing::AssertionResult start() {
-    ledger::services::Settings settings;
-    settings.kafka_brokers = ledger::testing::kafka_brokers();
-    settings.events_topic = events_topic_;
-    settings.commands_topic = commands_topic_;
-    settings.results_topic = results_topic_;
-    if (auto ok = ledger::services::ensure_ledger_topics(settings); !ok) {
-      return ::testing::AssertionFailure() << ok.error().message;
-    }
-    for (const char* b : {"ledger-command", "ledger-relay", "ledger-projector", "ledger-query"}) {
-      procs_.push_back(std::make_unique<ChildProcess>(
-          std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + b}, env_));
-    }
-    command_port_ = procs_[0]->wait_for_port(30s);
-    query_port_ = procs_[3]->wait_for_port(30s);
-    if (command_port_ == 0) return ::testing::AssertionFailure() << tail(*procs_[0]);
-    if (query_port_ == 0) return ::testing::AssertionFailure() << tail(*procs_[3]);
-    if (!procs_[2]->wait_for_log("projecting", 30s)) return ::testing::AssertionFailure() << tail(*procs_[2]);
-    commands_ = std::make_unique<HttpClient>("127.0.0.1", command_port_, 30s);
-    queries_ = std::make_unique<HttpClient>("127.0.0.1", query_port_, 30s);
-    if (!eventually(30s, [&] { return call(*commands_, "GET", "/readyz").status == 200; })) {
-      return ::testing::AssertionFailure() << tail(*procs_[0]);
-    }
-    return ::testing::AssertionSuccess();
-  }
-
-  Reply command(const std::string& type, Json body, const std::string& token = kAdminToken,
-                std::vector<std::pair<std::string, std::string>> headers = {}) {
-    Reply r = call(*commands_, "POST", "/v1/commands/" + type, body.dump(), token, std::move(headers));
-    if (r.status == 200) last_position_ = std::max(last_position_, r.body.value("position", std::int64_t{0}));
-    return r;
-  }
-  // An accepted command's position (fails the test otherwise).
-  std::int64_t ok(const std::string& type, Json body) {
-    Reply r = command(type, std::move(body));
-    EXPECT_EQ(r.status, 200) << type << ": " << r.describe();
-    return r.body.value("position", std::int64_t{0});
-  }
+  using ServiceStack::ServiceStack;
   Reply query(const std::string& method, const std::string& target, const Json& body = nullptr) {
-    return call(*queries_, method, target, body.is_null() ? std::string() : body.dump());
+    return ServiceStack::query(method, target, kAdminToken, body);
   }
   Reply decide(Json input, std::int64_t min_position) {
     return query("POST", "/v1/decisions?min_position=" + std::to_string(min_position), input);
   }
-
   std::int64_t events() const {
-    const std::string v = ledger::testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.events");
+    const std::string v = sql("SELECT count(*) FROM ledger.events");
     return v.empty() ? 0 : std::stoll(v);
   }
-  std::string sql(const std::string& s) const { return ledger::testing::sql_scalar(db_.admin_url, s); }
-  std::int64_t last_position() const { return last_position_; }
-  const std::string& commands_topic() const { return commands_topic_; }
-  const std::string& results_topic() const { return results_topic_; }
-
- private:
-  ledger::testing::TestDatabase db_;
-  std::string events_topic_ = ledger::testing::unique_name("ledger.events");
-  std::string commands_topic_ = ledger::testing::unique_name("ledger.commands");
-  std::string results_topic_ = ledger::testing::unique_name("ledger.command-results");
-  Env env_;
-  std::vector<std::unique_ptr<ChildProcess>> procs_;
-  std::uint16_t command_port_ = 0, query_port_ = 0;
-  std::unique_ptr<HttpClient> commands_, queries_;
-  std::int64_t last_position_ = 0;
 };
 
 Json scope(const std::string& level, const std::string& id) { return {{"level", level}, {"id", id}}; }

@@ -1,0 +1,176 @@
+// The four services (ledger-command, ledger-relay, ledger-projector,
+// ledger-query) as child processes on one test's own database, topics and
+// consumer groups, each service with its own PostgreSQL role, plus the calls
+// end-to-end tests make against them. Header-only; test code only.
+//
+//   ServiceStack s("my_e2e");
+//   ASSERT_TRUE(s.start());
+//   s.ok("project.create", {...});
+//   Reply r = s.query("GET", "/v1/reservations/r1", kAdminToken);
+#pragma once
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "adapters/http/client.h"
+#include "adapters/kafka/kafka.h"
+#include "services/components/process.h"
+#include "services/components/settings.h"
+#include "tests/support/e2e_support.h"
+#include "tests/support/process.h"
+#include "tests/support/test_env.h"
+
+namespace ledger::testing {
+
+using namespace std::chrono_literals;
+
+class ServiceStack {
+ public:
+  using Json = nlohmann::json;
+  using Env = std::vector<std::pair<std::string, std::string>>;
+  using HttpClient = adapters::http::HttpClient;
+
+  explicit ServiceStack(const std::string& label, const std::string& log_level = "info")
+      : db_(create_database(label)) {
+    env_ = {{"LEDGER_PG_URL", db_.app_url},
+            {"LEDGER_KAFKA_BROKERS", kafka_brokers()},
+            {"LEDGER_EVENTS_TOPIC", events_topic_},
+            {"LEDGER_COMMANDS_TOPIC", commands_topic_},
+            {"LEDGER_RESULTS_TOPIC", results_topic_},
+            {"LEDGER_TOKENS_FILE", std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json"},
+            {"LEDGER_COMMAND_PORT", "0"},
+            {"LEDGER_QUERY_PORT", "0"},
+            {"LEDGER_COMMAND_GROUP", unique_name("ledger-command")},
+            {"LEDGER_PROJECTOR_GROUP", unique_name("ledger-projector")},
+            {"LEDGER_KAFKA_COMMANDS", "true"},
+            {"LEDGER_LOG_LEVEL", log_level}};
+    for (auto& kv : db_.service_env()) env_.push_back(std::move(kv));  // each service its own PostgreSQL role
+  }
+
+  ::testing::AssertionResult start() {
+    ledger::services::Settings settings;
+    settings.kafka_brokers = kafka_brokers();
+    settings.events_topic = events_topic_;
+    settings.commands_topic = commands_topic_;
+    settings.results_topic = results_topic_;
+    if (auto ok = ledger::services::ensure_ledger_topics(settings); !ok) {
+      return ::testing::AssertionFailure() << ok.error().message;
+    }
+    for (const char* b : {"ledger-command", "ledger-relay", "ledger-projector", "ledger-query"}) {
+      procs_.push_back(std::make_unique<ChildProcess>(
+          std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + b}, env_));
+    }
+    const auto command_port = procs_[0]->wait_for_port(30s);
+    const auto query_port = procs_[3]->wait_for_port(30s);
+    if (command_port == 0) return ::testing::AssertionFailure() << tail(*procs_[0]);
+    if (query_port == 0) return ::testing::AssertionFailure() << tail(*procs_[3]);
+    if (!procs_[2]->wait_for_log("projecting", 30s)) return ::testing::AssertionFailure() << tail(*procs_[2]);
+    commands_ = std::make_unique<HttpClient>("127.0.0.1", command_port, 30s);
+    queries_ = std::make_unique<HttpClient>("127.0.0.1", query_port, 30s);
+    if (!eventually(30s, [&] { return call(*commands_, "GET", "/readyz").status == 200; })) {
+      return ::testing::AssertionFailure() << tail(*procs_[0]);
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  Reply command(const std::string& type, const Json& body, const std::string& token = kAdminToken,
+                std::vector<std::pair<std::string, std::string>> headers = {}) {
+    Reply r = call(*commands_, "POST", "/v1/commands/" + type, body.dump(), token, std::move(headers));
+    if (r.status == 200) last_position_ = std::max(last_position_, r.body.value("position", std::int64_t{0}));
+    remember(r);
+    return r;
+  }
+  std::int64_t ok(const std::string& type, const Json& body) {
+    Reply r = command(type, body);
+    EXPECT_EQ(r.status, 200) << type << ": " << r.describe();
+    return r.body.value("position", std::int64_t{0});
+  }
+  Reply query(const std::string& method, const std::string& target, const std::string& token,
+              const Json& body = nullptr) {
+    Reply r = call(*queries_, method, target, body.is_null() ? std::string() : body.dump(), token);
+    remember(r);
+    return r;
+  }
+  // Publishes a command on ledger.commands with `token` in the authorization header.
+  ::testing::AssertionResult publish(const std::string& command_id, Json body, const std::string& token) {
+    auto producer = ledger::adapters::kafka::KafkaProducer::create(
+        {.brokers = kafka_brokers(), .client_id = "e2e-stack"});
+    if (!producer) return ::testing::AssertionFailure() << producer.error().message;
+    body["command_id"] = command_id;
+    if (auto ok = (*producer)->produce(commands_topic_, command_id, body.dump(), {{"authorization", token}}); !ok) {
+      return ::testing::AssertionFailure() << ok.error().message;
+    }
+    if (auto ok = (*producer)->flush(30s); !ok) return ::testing::AssertionFailure() << ok.error().message;
+    return ::testing::AssertionSuccess();
+  }
+  // The outcome of `command_id` on ledger.command-results (null on timeout).
+  Json result_of(const std::string& command_id, std::chrono::seconds timeout = 60s) {
+    auto consumer = ledger::adapters::kafka::KafkaConsumer::create(
+        {.brokers = kafka_brokers(),
+         .group_id = unique_name("e2e-stack-results"),
+         .topics = {results_topic_}});
+    if (!consumer) return nullptr;
+    Json found;
+    eventually(timeout, [&] {
+      auto batch = (*consumer)->poll(100, 200ms);
+      if (!batch) return false;
+      for (const auto& m : *batch) {
+        remember_text(m.value);
+        if (m.key == command_id) found = Json::parse(m.value, nullptr, false);
+      }
+      return !found.is_null();
+    });
+    return found;
+  }
+
+  // Every AccessRefused row `token` can see, polled until `done` holds.
+  Json refusals_seen_by(const std::string& token, const std::function<bool(const Json&)>& done) {
+    Json items = Json::array();
+    eventually(90s, [&] {
+      Reply r = query("GET", "/v1/audit?event_type=AccessRefused&limit=1000", token);
+      if (r.status != 200) return false;
+      items = r.body["items"];
+      return done(items);
+    }, 200ms);
+    return items;
+  }
+
+  std::string sql(const std::string& s) const { return sql_scalar(db_.admin_url, s); }
+  std::int64_t last_position() const { return last_position_; }
+  const std::string& commands_topic() const { return commands_topic_; }
+  // Every answer body and result record this test saw, and every log.
+  const std::string& answers() const { return answers_; }
+  std::string logs() const {
+    std::string all;
+    for (const auto& p : procs_) all += p->log();
+    return all;
+  }
+  std::string describe_logs() const {
+    std::string all;
+    for (const auto& p : procs_) all += tail(*p, 1500) + "\n";
+    return all;
+  }
+
+ private:
+  void remember(const Reply& r) { answers_ += r.body.dump() + "\n" + r.error + "\n"; }
+  void remember_text(const std::string& s) { answers_ += s + "\n"; }
+
+  TestDatabase db_;
+  std::string events_topic_ = unique_name("ledger.events");
+  std::string commands_topic_ = unique_name("ledger.commands");
+  std::string results_topic_ = unique_name("ledger.command-results");
+  Env env_;
+  std::vector<std::unique_ptr<ChildProcess>> procs_;
+  std::unique_ptr<HttpClient> commands_, queries_;
+  std::int64_t last_position_ = 0;
+  std::string answers_;
+};
+
+}  // namespace ledger::testing
