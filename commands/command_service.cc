@@ -127,8 +127,7 @@ void CommandService::sweep() {
   auto model = admission();
   if (!model) return;  // the next heartbeat tries again
   const events::Instant now = clock_.now();
-  std::vector<Pending> batch;
-  std::vector<std::future<domain::Result<Accepted>>> replies;
+  std::vector<Pending> batch;  // nobody waits for the replies: the events are the record
   for (const auto& id : (*model)->reservations_to_expire(now)) {
     CommandRequest r;
     // A deterministic command id: a sweep repeated by another writer after a
@@ -137,9 +136,7 @@ void CommandService::sweep() {
     r.meta.correlation_id = r.meta.command_id;
     r.meta.principal = Principal{events::Actor{"worker", "reservation-sweeper", {"system"}}, "platform"};
     r.command = domain::TransitionReservation{id, "expire", "the reservation window ended"};
-    Pending p{std::move(r), {}};
-    replies.push_back(p.reply.get_future());
-    batch.push_back(std::move(p));
+    batch.push_back(Pending{std::move(r), {}});
     if (batch.size() == options_.max_batch) {
       process(batch);
       batch.clear();

@@ -1,6 +1,7 @@
 #include "domain/admission.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 
 namespace ledger::domain {
@@ -141,19 +142,14 @@ CeilingEvaluation evaluate_ceiling(std::span<const ChainNode> chain, std::span<c
                                    bool for_write) {
   CeilingEvaluation out;
   if (chain.empty()) return out;
+  // A write at chain[0] is judged by what its ancestors allow; chain[0]'s
+  // own rules are what the write replaces.
+  std::vector<CeilingRule> above;
   if (for_write) {
-    // A write at chain[0] is judged by what its ancestors allow; chain[0]'s
-    // own rules are what the write replaces.
-    std::vector<CeilingRule> above;
-    for (const auto& r : rules) {
-      if (!(r.scope == chain[0].scope)) above.push_back(r);
-    }
-    Along a = evaluate_along(chain, above, delegations, target);
-    out.effective = to_effective(a.effective[0], a);
-    out.allowed = to_effective(a.allowed[0], a);
-    return out;
+    std::copy_if(rules.begin(), rules.end(), std::back_inserter(above),
+                 [&](const CeilingRule& r) { return !(r.scope == chain[0].scope); });
   }
-  Along a = evaluate_along(chain, rules, delegations, target);
+  const Along a = evaluate_along(chain, for_write ? std::span<const CeilingRule>(above) : rules, delegations, target);
   out.effective = to_effective(a.effective[0], a);
   out.allowed = to_effective(a.allowed[0], a);
   return out;

@@ -15,6 +15,7 @@ namespace ledger::adapters::postgres {
 using events::QuotaLevel;
 using events::QuotaScope;
 using internal::Session;
+using internal::SessionPool;
 using internal::with_schema;
 
 namespace {
@@ -370,37 +371,6 @@ ScopeNodeView node_of(const pqxx::row& r) {
   return n;
 }
 
-// A small pool of sessions for read-only queries: each call borrows one
-// (the same pattern as PgPolicyQueries').
-class SessionPool {
- public:
-  SessionPool(const std::string& url, std::size_t size) {
-    for (std::size_t i = 0; i < std::max<std::size_t>(1, size); ++i) idle_.push_back(std::make_unique<Session>(url));
-  }
-
-  template <typename T>
-  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
-    std::unique_ptr<Session> s;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return !idle_.empty(); });
-      s = std::move(idle_.back());
-      idle_.pop_back();
-    }
-    auto out = s->run<T>(body);
-    {
-      std::lock_guard lock(mu_);
-      idle_.push_back(std::move(s));
-    }
-    cv_.notify_one();
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Session>> idle_;
-};
 
 }  // namespace
 

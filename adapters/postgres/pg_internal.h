@@ -4,9 +4,13 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "domain/error.h"
 #include "events/event.h"
@@ -63,6 +67,39 @@ class Session {
   std::string url_;
   bool auto_connect_;
   std::unique_ptr<pqxx::connection> conn_;
+};
+
+// A small pool of sessions for read-only queries, shared by the query
+// classes: each call borrows one session and gives it back afterwards.
+// Thread-safe; a caller waits while every session is busy.
+class SessionPool {
+ public:
+  SessionPool(const std::string& url, std::size_t size) {
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, size); ++i) idle_.push_back(std::make_unique<Session>(url));
+  }
+
+  template <typename T>
+  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
+    std::unique_ptr<Session> s;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !idle_.empty(); });
+      s = std::move(idle_.back());
+      idle_.pop_back();
+    }
+    auto out = s->run<T>(body);
+    {
+      std::lock_guard lock(mu_);
+      idle_.push_back(std::move(s));
+    }
+    cv_.notify_one();
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Session>> idle_;
 };
 
 // The columns every event query selects, in the order row_to_event reads.

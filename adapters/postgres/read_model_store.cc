@@ -17,6 +17,7 @@ const std::vector<std::pair<std::string, std::string>>& embedded_sql();
 namespace ledger::adapters::postgres {
 
 using internal::Session;
+using internal::SessionPool;
 using internal::with_schema;
 
 namespace {
@@ -223,37 +224,6 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
 
 namespace {
 
-// A small pool of sessions for read-only queries: each call borrows one.
-class SessionPool {
- public:
-  SessionPool(const std::string& url, std::size_t size) {
-    for (std::size_t i = 0; i < std::max<std::size_t>(1, size); ++i) idle_.push_back(std::make_unique<Session>(url));
-  }
-
-  // Borrows a session for one call; returns it afterwards.
-  template <typename T>
-  domain::Result<T> run(const std::function<T(pqxx::connection&)>& body) {
-    std::unique_ptr<Session> s;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return !idle_.empty(); });
-      s = std::move(idle_.back());
-      idle_.pop_back();
-    }
-    auto out = s->run<T>(body);
-    {
-      std::lock_guard lock(mu_);
-      idle_.push_back(std::move(s));
-    }
-    cv_.notify_one();
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Session>> idle_;
-};
 
 template <typename Tx>
 std::int64_t checkpoint_in(Tx& tx, const std::string& schema, std::string_view projection) {

@@ -37,22 +37,13 @@ constexpr std::string_view kReservationCursor = "reservations.v1:";
 constexpr const char* kWarnThresholdKey = "quota.warn_threshold_percent";
 constexpr std::int64_t kDefaultWarnThreshold = 80;
 
-constexpr std::string_view kConsistencyParameters[] = {"min_position", "wait_ms", "as_of", "as_of_position"};
 
 // Admission data is partly user text: never let one odd byte become a 500.
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 domain::Error forbidden(const commands::Principal& who, const std::string& organization_id) {
-  // Invariant 7: refused, and on record for operators.
-  spdlog::warn("admission read refused: principal {}:{} of tenant {} asked about organization {}", who.actor.type,
-               who.actor.id, who.tenant, organization_id);
-  domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
-                  "this principal may only ask about its own organization", {}};
-  e.with("organization_id", organization_id);
-  return e;
+  return organization_forbidden(who, organization_id, "admission read");
 }
-
-bool is_tenant(const commands::Principal& who) { return who.tenant != "platform"; }
 
 // The organization a forbidden() error names.
 std::string refused_organization(const domain::Error& e) {
@@ -60,20 +51,6 @@ std::string refused_organization(const domain::Error& e) {
     if (k == "organization_id") return v;
   }
   return {};
-}
-
-// Unknown parameters are refused: a misspelt filter must not silently widen
-// an answer.
-std::optional<domain::Error> unknown_parameter(const HttpRequest& req, std::span<const std::string_view> own) {
-  for (const auto& [name, value] : req.query) {
-    if (std::find(std::begin(kConsistencyParameters), std::end(kConsistencyParameters), name) !=
-            std::end(kConsistencyParameters) ||
-        std::find(own.begin(), own.end(), name) != own.end()) {
-      continue;
-    }
-    return bad_param(name, "unknown query parameter '" + name + "'");
-  }
-  return std::nullopt;
 }
 
 // min_position / as_of / as_of_position / wait_ms of one request.

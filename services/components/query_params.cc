@@ -1,5 +1,9 @@
 #include "services/components/query_params.h"
 
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -19,6 +23,31 @@ domain::Error bad_param(const std::string& name, std::string message) {
   domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_parameter", std::move(message), {}};
   e.with("parameter", name);
   return e;
+}
+
+bool is_tenant(const commands::Principal& who) { return who.tenant != "platform"; }
+
+domain::Error organization_forbidden(const commands::Principal& who, const std::string& organization_id,
+                                     std::string_view route) {
+  spdlog::warn("{} refused: principal {}:{} of tenant {} asked about organization {}", route, who.actor.type,
+               who.actor.id, who.tenant, organization_id);
+  domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
+                  "this principal may only ask about its own organization", {}};
+  e.with("organization_id", organization_id);
+  return e;
+}
+
+std::optional<domain::Error> unknown_parameter(const adapters::http::HttpRequest& req,
+                                               std::span<const std::string_view> own) {
+  for (const auto& [name, value] : req.query) {
+    if (std::find(std::begin(kConsistencyParameters), std::end(kConsistencyParameters), name) !=
+            std::end(kConsistencyParameters) ||
+        std::find(own.begin(), own.end(), name) != own.end()) {
+      continue;
+    }
+    return bad_param(name, "unknown query parameter '" + name + "'");
+  }
+  return std::nullopt;
 }
 
 domain::Result<std::optional<std::int64_t>> int_param(const HttpRequest& req, const std::string& name,

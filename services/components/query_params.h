@@ -11,10 +11,12 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "adapters/http/http_types.h"
+#include "commands/command.h"
 #include "domain/error.h"
 #include "events/values.h"
 
@@ -22,6 +24,22 @@ namespace ledger::services {
 
 // 400 `invalid_parameter`, with the parameter's name as evidence.
 domain::Error bad_param(const std::string& name, std::string message);
+
+// The consistency parameters every read route accepts.
+inline constexpr std::string_view kConsistencyParameters[] = {"min_position", "wait_ms", "as_of", "as_of_position"};
+
+// The first query parameter that is neither a consistency parameter nor one
+// of `own`, as a 400 `invalid_parameter`: a misspelt filter must not
+// silently widen an answer.
+std::optional<domain::Error> unknown_parameter(const adapters::http::HttpRequest& req,
+                                               std::span<const std::string_view> own);
+
+// True for a principal of an organization (not the platform).
+bool is_tenant(const commands::Principal& who);
+// 403 `forbidden` for a tenant principal asking about another organization,
+// logged for operators (invariant 7); `route` names the route in the log.
+domain::Error organization_forbidden(const commands::Principal& who, const std::string& organization_id,
+                                     std::string_view route);
 
 // A non-negative 64-bit integer parameter (at most `max`), if present.
 domain::Result<std::optional<std::int64_t>> int_param(const adapters::http::HttpRequest& req, const std::string& name,

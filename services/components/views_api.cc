@@ -40,7 +40,6 @@ constexpr std::int64_t kDefaultWarnThreshold = 80;
 constexpr const char* kRateLimitPrefix = "rate_limit.";
 constexpr std::size_t kReservationPage = 1000;
 
-constexpr std::string_view kConsistencyParameters[] = {"min_position", "wait_ms", "as_of", "as_of_position"};
 
 const char* const kNotTracked =
     "not tracked by the ledger: the policy ledger records quotas, reservations and policy values only; "
@@ -55,33 +54,14 @@ std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
   return sum > INT64_MAX ? INT64_MAX : sum < INT64_MIN ? INT64_MIN : static_cast<std::int64_t>(sum);
 }
 
-bool is_tenant(const commands::Principal& who) { return who.tenant != "platform"; }
-
 domain::Error forbidden(const commands::Principal& who, const std::string& organization_id) {
-  spdlog::warn("customer view refused: principal {}:{} of tenant {} asked about organization {}", who.actor.type,
-               who.actor.id, who.tenant, organization_id);
-  domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
-                  "this principal may only ask about its own organization", {}};
-  e.with("organization_id", organization_id);
-  return e;
+  return organization_forbidden(who, organization_id, "customer view");
 }
 
 domain::Error unknown_scope(const QuotaScope& s) {
   domain::Error e{domain::ErrorKind::kNotFound, "unknown_scope", "no such scope", {}};
   e.with("scope", domain::scope_text(s));
   return e;
-}
-
-std::optional<domain::Error> unknown_parameter(const HttpRequest& req, std::span<const std::string_view> own) {
-  for (const auto& [name, value] : req.query) {
-    if (std::find(std::begin(kConsistencyParameters), std::end(kConsistencyParameters), name) !=
-            std::end(kConsistencyParameters) ||
-        std::find(own.begin(), own.end(), name) != own.end()) {
-      continue;
-    }
-    return bad_param(name, "unknown query parameter '" + name + "'");
-  }
-  return std::nullopt;
 }
 
 // One request's consistency parameters, and the one position every part of

@@ -7,16 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "adapters/postgres/admission_queries.h"
-#include "adapters/postgres/read_model_store.h"
-#include "adapters/system/clock.h"
-#include "commands/identity.h"
 #include "events/codec/rfc3339.h"
-#include "services/components/admission_api.h"
-#include "services/components/projector.h"
-#include "services/components/query_api.h"
-#include "tests/support/admission_history.h"
-#include "tests/support/test_env.h"
+#include "tests/support/admission_query_fixture.h"
 
 namespace ledger {
 namespace {
@@ -35,58 +27,13 @@ Json decision_input(const std::string& actor, const std::string& org, const std:
           {"correlation_id", "corr-test"}};
 }
 
-class AdmissionApiTest : public ::testing::Test {
+class AdmissionApiTest : public testing::AdmissionQueryFixture {
  protected:
-  void SetUp() override {
-    db_ = testing::create_database(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    history_ = std::make_unique<AdmissionHistory>(db_.app_url, clock_);
-    auto auth = commands::TokenAuthenticator::from_json(Json::parse(R"({"tokens":[
-        {"token":"t","tenant":"platform","actor":{"type":"user","id":"ops","roles":["platform_admin"]}},
-        {"token":"acme","tenant":"acme","actor":{"type":"user","id":"alice","roles":["service"]}}]})"));
-    ASSERT_TRUE(auth.has_value());
-    auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
-    policy_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
-    admission_ = std::make_unique<adapters::postgres::PgAdmissionQueries>(db_.app_url, "rm", 2);
-    query_ = std::make_unique<services::QueryApi>(*policy_, *auth_, clock_);
-    api_ = std::make_unique<services::AdmissionApi>(*admission_, *policy_, clock_);
-    query_->serve_admission(*api_);
-  }
-  void project() {
-    services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
-    auto r = services::catch_up_from_store(o);
-    ASSERT_TRUE(r.has_value()) << r.error().message;
-  }
-  adapters::http::HttpResponse call(const std::string& method, const std::string& path, const std::string& query,
-                                    const std::string& body = "", const std::string& token = "t") {
-    adapters::http::HttpRequest req;
-    req.method = method;
-    req.path = path;
-    std::string q = query;
-    while (!q.empty()) {
-      auto amp = q.find('&');
-      std::string part = q.substr(0, amp);
-      auto eq = part.find('=');
-      req.query.emplace_back(part.substr(0, eq), eq == std::string::npos ? "" : part.substr(eq + 1));
-      q = amp == std::string::npos ? "" : q.substr(amp + 1);
-    }
-    if (!token.empty()) req.headers.emplace_back("authorization", "Bearer " + token);
-    req.body = body;
-    return query_->handle(req);
-  }
+  AdmissionApiTest() : AdmissionQueryFixture("service") {}
   adapters::http::HttpResponse decide(const Json& input, const std::string& query = "", const std::string& token = "t") {
     return call("POST", "/v1/decisions", query, input.dump(), token);
   }
   static Json body(const adapters::http::HttpResponse& r) { return Json::parse(r.body); }
-  std::int64_t last() const { return history_->appended().back().position; }
-
-  testing::TestDatabase db_;
-  adapters::system::ManualClock clock_{AdmissionHistory::kNow};
-  std::unique_ptr<AdmissionHistory> history_;
-  std::unique_ptr<commands::TokenAuthenticator> auth_;
-  std::unique_ptr<adapters::postgres::PgPolicyQueries> policy_;
-  std::unique_ptr<adapters::postgres::PgAdmissionQueries> admission_;
-  std::unique_ptr<services::QueryApi> query_;
-  std::unique_ptr<services::AdmissionApi> api_;
 };
 
 TEST_F(AdmissionApiTest, DecisionAnswersTheSeedOutputFieldForField) {

@@ -22,6 +22,7 @@
 #include "services/components/projector.h"
 #include "services/components/query_api.h"
 #include "services/components/relay.h"
+#include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -104,19 +105,7 @@ class AuditViewTest : public ::testing::Test {
 
   adapters::http::HttpResponse get(const std::string& path, const std::string& query, const char* token = "t",
                                     const char* method = "GET") {
-    adapters::http::HttpRequest req;
-    req.method = method;
-    req.path = path;
-    std::string q = query;
-    while (!q.empty()) {
-      auto amp = q.find('&');
-      std::string part = q.substr(0, amp);
-      auto eq = part.find('=');
-      req.query.emplace_back(part.substr(0, eq), eq == std::string::npos ? "" : part.substr(eq + 1));
-      q = amp == std::string::npos ? "" : q.substr(amp + 1);
-    }
-    if (token) req.headers.emplace_back("authorization", std::string("Bearer ") + token);
-    return api_->handle(req);
+    return api_->handle(testing::query_request(method, path, query, {}, token ? token : ""));
   }
   adapters::http::HttpResponse audit(const std::string& query, const char* token = "t") {
     return get("/v1/audit", query, token);

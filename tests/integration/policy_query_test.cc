@@ -12,6 +12,7 @@
 #include "events/codec/rfc3339.h"
 #include "services/components/projector.h"
 #include "services/components/query_api.h"
+#include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -50,19 +51,8 @@ class PolicyQueryTest : public ::testing::Test {
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
   adapters::http::HttpResponse get(const std::string& query, bool token = true) {
-    adapters::http::HttpRequest req;
-    req.method = "GET";
-    req.path = "/v1/policy-values/billing.window_seconds";
-    std::string q = query;
-    while (!q.empty()) {
-      auto amp = q.find('&');
-      std::string part = q.substr(0, amp);
-      auto eq = part.find('=');
-      req.query.emplace_back(part.substr(0, eq), eq == std::string::npos ? "" : part.substr(eq + 1));
-      q = amp == std::string::npos ? "" : q.substr(amp + 1);
-    }
-    if (token) req.headers.emplace_back("authorization", "Bearer t");
-    return api_->handle(req);
+    return api_->handle(
+        testing::query_request("GET", "/v1/policy-values/billing.window_seconds", query, {}, token ? "t" : ""));
   }
   nlohmann::json body(const adapters::http::HttpResponse& r) { return nlohmann::json::parse(r.body); }
 
