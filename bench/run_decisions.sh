@@ -74,6 +74,8 @@ if ! cmake --build "$BUILD_DIR" --target decision-load >/dev/null; then
   [ -x "$BUILD_DIR/bench/decision-load" ] || { echo "decision-load does not build" >&2; exit 1; }
   echo "warning: decision-load did not rebuild; using the existing binary" >&2
 fi
+# The load principal's requests must not meet the catalog's 120/minute.
+bench/raise_limits.sh "${BENCH_PRINCIPAL:-platform-admin}" "$COMMAND_PORT" "$TOKEN"
 DL=("$BUILD_DIR/bench/decision-load" --prefix "$PREFIX" --nodes "$NODES" --command-port "$COMMAND_PORT"
     --query-port "$QUERY_PORT" --token "$TOKEN" --json)
 

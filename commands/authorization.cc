@@ -52,6 +52,14 @@ bool allows(std::span<const std::string> role_names, RouteFamily f) {
   });
 }
 
+std::optional<std::string_view> rate_limit_key(RouteFamily f) {
+  if (f == RouteFamily::kAccessRecord) return std::nullopt;
+  for (const auto& route : kRateLimitRoutes) {
+    if (route.family == f) return route.key;
+  }
+  return kApiRequestsPerMinute;
+}
+
 std::optional<RouteFamily> command_type_family(std::string_view type) {
   for (const auto& route : kCommandRoutes) {
     if (route.type == type) return route.family;

@@ -29,10 +29,13 @@
 
 namespace ledger::commands {
 
-enum class Role : std::uint8_t { kPlatformAdmin, kTenantAdmin, kAuditor, kService, kReader };
-inline constexpr std::string_view kRoleNames[] = {"platform_admin", "tenant_admin", "auditor", "service", "reader"};
-inline constexpr Role kRoles[] = {Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor, Role::kService,
-                                  Role::kReader};
+// refusal_recorder: the query service's own credential, which reports the
+// refusals it decides (access.record) and may do nothing else.
+enum class Role : std::uint8_t { kPlatformAdmin, kTenantAdmin, kAuditor, kService, kReader, kRefusalRecorder };
+inline constexpr std::string_view kRoleNames[] = {"platform_admin", "tenant_admin", "auditor",
+                                                  "service",        "reader",       "refusal_recorder"};
+inline constexpr Role kRoles[] = {Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor,
+                                  Role::kService,       Role::kReader,      Role::kRefusalRecorder};
 std::string_view role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);
 
@@ -90,7 +93,7 @@ inline constexpr FamilyRule kFamilies[] = {
      "`reservation.draft`, `.activate`, `.suspend`, `.resume`, `.retire`, `.expire`"},
     {RouteFamily::kReservationUse, "reservation.use",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService}), "`reservation.consume`, `reservation.release`"},
-    {RouteFamily::kAccessRecord, "access.record", roles({Role::kPlatformAdmin, Role::kService}),
+    {RouteFamily::kAccessRecord, "access.record", roles({Role::kPlatformAdmin, Role::kService, Role::kRefusalRecorder}),
      "`access.record_refusal`"},
     {RouteFamily::kDecision, "decision", roles({Role::kPlatformAdmin, Role::kService}),
      "`POST /v1/decisions`, `POST /v1/decisions:batch`"},
@@ -108,6 +111,35 @@ inline constexpr FamilyRule kFamilies[] = {
     {RouteFamily::kAuditRead, "audit.read", roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor}),
      "`GET /v1/audit`, `GET /v1/audit/changes/{key}`"},
 };
+
+// --------------------------------------------------------------- rate limits
+
+// Seed 000's rate_limit.* keys: the budget each route family draws on, per
+// principal (commands/request_gate.h enforces them). Overview
+// polling (customer views, the audit view) has its own, larger budget;
+// reservation commitments are the ledger's money-adjacent writes and draw on
+// the financial budget; every other route draws on the per-user API budget.
+// `access.record` draws on none: refusals are evidence and are never dropped
+// for rate. `rate_limit.terminal_token_requests_per_minute` budgets no route
+// here: the ledger mints no terminal tokens over HTTP (ledger-admin
+// mint-token is an offline operator tool).
+inline constexpr std::string_view kApiRequestsPerMinute = "rate_limit.api_requests_per_minute";
+inline constexpr std::string_view kAdminOverviewRequestsPerMinute = "rate_limit.admin_overview_requests_per_minute";
+inline constexpr std::string_view kFinancialRequestsPerMinute = "rate_limit.financial_requests_per_minute";
+
+struct RateLimitRoute {
+  RouteFamily family;
+  std::string_view key;
+};
+inline constexpr RateLimitRoute kRateLimitRoutes[] = {
+    {RouteFamily::kViewRead, kAdminOverviewRequestsPerMinute},
+    {RouteFamily::kAuditRead, kAdminOverviewRequestsPerMinute},
+    {RouteFamily::kReservationWrite, kFinancialRequestsPerMinute},
+};
+
+// The rate_limit.* key budgeting `f` (kRateLimitRoutes, else the API
+// budget); nullopt for access.record.
+std::optional<std::string_view> rate_limit_key(RouteFamily f);
 
 const FamilyRule& family_rule(RouteFamily f);
 std::string_view family_name(RouteFamily f);

@@ -39,6 +39,10 @@ bool is_policy_command(const Command& c);
 struct Principal {
   events::Actor actor;
   std::string tenant;
+  // exp - iat of the JWT it came from; nullopt for a static token. The edges
+  // hold a service account's token to the live policy value
+  // auth.service_account_token_ttl_seconds (commands/request_gate.h).
+  std::optional<std::int64_t> token_lifetime_seconds = std::nullopt;
 };
 
 struct CommandMeta {

@@ -451,6 +451,7 @@ domain::Result<Principal> JwtVerifier::authenticate(std::string_view token, even
   p.actor.roles = std::move(claims->roles);
   std::sort(p.actor.roles.begin(), p.actor.roles.end());
   p.tenant = std::move(claims->organization);
+  p.token_lifetime_seconds = claims->expires_at - claims->issued_at;
   return p;
 }
 

@@ -119,7 +119,7 @@ std::string scope_text(const QuotaScope& s) {
 }
 
 bool valid_window(std::string_view w) {
-  return w.empty() || w == "minute" || w == "hour" || w == "day" || w == "month";
+  return w.empty() || w == "minute" || w == "hour" || w == "day" || w == "month" || w == kRequestWindow;
 }
 
 bool valid_entity_id(std::string_view id) {
@@ -169,7 +169,7 @@ Result<void> validate_decision_input(const DecisionInput& in) {
     return invalid("invalid_decision_input", "current_usage.quantity must not be negative");
   }
   if (!valid_window(in.current_usage.scope_window)) {
-    return invalid("invalid_window", "current_usage.scope_window must be empty, minute, hour, day or month");
+    return invalid("invalid_window", "current_usage.scope_window must be empty, minute, hour, day, month or request");
   }
   return {};
 }
@@ -220,6 +220,41 @@ Result<DecisionOutput> decide_admission(const DecisionInput& in, const DecisionS
   }
   out.snapshot_version = s.snapshot_version;
   out.correlation_id = in.correlation_id;
+
+  // The per-request cap: the effective `request`-window ceiling for the
+  // same dimension / region / SKU. It bounds requested_delta alone (usage,
+  // reservations and the warn threshold do not apply), so it can only deny;
+  // when it passes, the usage window decides exactly as without it. A
+  // request above its cap is denied whatever the usage window would say.
+  const CeilingTarget request_target{in.request.dimension, std::string(kRequestWindow), in.request.region,
+                                     in.request.sku_or_model};
+  const Along ra = evaluate_along(s.chain, s.rules, s.delegations, request_target);
+  const Bound& cap = ra.effective[0];
+  const std::int64_t requested = in.request.requested_delta;
+  const bool capped = cap.from.has_value();
+  if ((capped && requested > cap.quantity) || in.current_usage.scope_window == kRequestWindow) {
+    out.effective = to_effective(cap, ra);
+    if (out.effective.unit.empty()) out.effective.unit = unit;
+    out.per_request = true;
+    out.reserved_for_others = 0;
+    if (!capped) {
+      // scope_window `request` with no request ceiling on the path.
+      out.decision = "allow";
+      out.reason_code = "no_ceiling";
+      out.user_message = "No quota limits this request.";
+    } else if (requested > cap.quantity) {
+      out.decision = "deny";
+      out.reason_code = "request_ceiling_exceeded";
+      out.user_message = "This request asks for more than a single request may.";
+      out.limit_remaining = cap.quantity;
+    } else {
+      out.decision = "allow";
+      out.reason_code = "within_ceiling";
+      out.user_message = "This request is within your quota.";
+      out.limit_remaining = cap.quantity - requested;
+    }
+    return out;
+  }
 
   const CeilingTarget target{in.request.dimension, in.current_usage.scope_window, in.request.region,
                              in.request.sku_or_model};
@@ -814,7 +849,9 @@ Result<Decided> decide(const AdmissionModel& m, const CreatePrincipal& c) {
 
 namespace {
 Result<void> check_target(const CeilingTarget& t) {
-  if (!valid_window(t.window)) return invalid("invalid_window", "window must be empty, minute, hour, day or month");
+  if (!valid_window(t.window)) {
+    return invalid("invalid_window", "window must be empty, minute, hour, day, month or request");
+  }
   for (const std::string* s : {&t.region, &t.sku_or_model}) {
     if (!s->empty() && !valid_entity_id(*s)) return invalid("invalid_id", "region and sku_or_model must be ids");
   }

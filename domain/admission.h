@@ -26,6 +26,19 @@
 // ceiling only binds if it is at least as general as the one written (its
 // region / SKU empty or equal to the written one).
 //
+// Windows: "" (a standing quantity), minute / hour / day / month (a rate)
+// and `request`: a per-request ceiling, the most ONE request may ask for
+// (seed 001's last scope, "principal or api key -> request"). A `request`
+// rule is set at any scope like any other window and composes down the
+// chain by the same rule (own / allowed / effective, delegation, writes
+// above allowed refused, clamping when a parent is lowered); windows never
+// judge each other. A decision evaluates, besides the ceiling of its usage
+// window (current_usage.scope_window), the effective `request` ceiling for
+// the same dimension / region / SKU: requested_delta above it is a deny
+// (`request_ceiling_exceeded`) whatever the usage window says. Usage,
+// reservations and the warn threshold never apply to it. Reservations
+// never consult it (a reservation's quantity is not a request).
+//
 // Capacity reservations: an active reservation, inside its window at
 // `as_of`, withholds its whole quantity from every requester that is not
 // its owner or below it, under every ceiling above the owner. The capacity
@@ -60,7 +73,10 @@ using events::parse_quota_level;
 using events::quota_level_name;
 std::string scope_text(const QuotaScope& s);  // "project:p1", "global"
 
-bool valid_window(std::string_view w);  // "", minute, hour, day, month
+// The window of a per-request ceiling: it bounds one request's
+// requested_delta, not usage over time (see decide_admission).
+inline constexpr std::string_view kRequestWindow = "request";
+bool valid_window(std::string_view w);  // "", minute, hour, day, month, request
 bool valid_entity_id(std::string_view id);  // 1..128 of [A-Za-z0-9._:-]
 
 // ------------------------------------------------ evaluation inputs (snapshot)
@@ -200,6 +216,10 @@ struct DecisionOutput {
   std::optional<std::int64_t> limit_remaining;  // after this request (allow/warn), or before it (deny)
   std::int64_t reserved_for_others = 0;
   std::map<std::string, std::string> registry_versions;
+  // `effective` is the per-request cap (the request's `request`-window
+  // ceiling), not the usage window's: the API reports inherited_from level
+  // `request`, with the scope that set it as inherited_from_scope.
+  bool per_request = false;
   std::string snapshot_kind = "effective_ceiling";
   std::int64_t snapshot_version = 0;
   std::string correlation_id;
@@ -214,8 +234,21 @@ struct DecisionOutput {
 // `registry_version_mismatch`).
 // Decisions: `within_ceiling` (allow), `near_limit` (warn, usage after the
 // request above warn_threshold_percent of the available capacity),
-// `ceiling_exceeded` (deny), `no_ceiling` (allow: the dimension is
+// `ceiling_exceeded` (deny), `capacity_reserved` (deny: only others'
+// reservations are in the way), `no_ceiling` (allow: the dimension is
 // registered but no scope on the path sets a ceiling for it).
+// The per-request cap is judged first: requested_delta above the effective
+// `request`-window ceiling is deny `request_ceiling_exceeded` with
+// `effective` = that ceiling (per_request = true, matched_rules its rules),
+// limit_remaining = the cap (the most one request may ask for), available
+// null and reserved_for_others 0. Otherwise the usage window decides and
+// the output is exactly what it would be with no request ceiling (deny over
+// warn over allow: the cap can only make an outcome stricter).
+// current_usage.scope_window `request` is accepted and judged the same way
+// by the cap alone (usage is never measured per request, so
+// current_usage.quantity is ignored): deny `request_ceiling_exceeded`,
+// allow `within_ceiling` (limit_remaining = cap - requested_delta, available
+// null) or allow `no_ceiling`; per_request is true. Never warn.
 Result<void> validate_decision_input(const DecisionInput& in);
 Result<DecisionOutput> decide_admission(const DecisionInput& in, const DecisionSnapshot& s, Instant as_of);
 

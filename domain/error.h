@@ -23,6 +23,7 @@ enum class ErrorKind {
   kAborted,             // 409: retry the transaction (version conflict, stale precondition)
   kFailedPrecondition,  // 422: a rule said no
   kPayloadTooLarge,     // 413
+  kResourceExhausted,   // 429: over a rate limit; evidence `retry_after_seconds`
   kUnavailable,         // 503: a dependency is down, retry the call; nothing written
   kInternal,            // 500
 };
@@ -56,6 +57,7 @@ inline int http_status(ErrorKind k) {
     case ErrorKind::kAborted: return 409;
     case ErrorKind::kFailedPrecondition: return 422;
     case ErrorKind::kPayloadTooLarge: return 413;
+    case ErrorKind::kResourceExhausted: return 429;
     case ErrorKind::kUnavailable: return 503;
     case ErrorKind::kInternal: return 500;
   }

@@ -157,7 +157,8 @@ struct PrincipalCreated {
 
 // What a ceiling applies to: a dimension, in a window ("" = a standing
 // quantity such as concurrent GPUs; "minute", "hour", "day", "month" = a
-// rate), optionally narrowed to one region and/or one SKU or model.
+// rate; "request" = the most one request may ask for), optionally narrowed
+// to one region and/or one SKU or model.
 struct CeilingTarget {
   std::string dimension;
   std::string window;

@@ -43,7 +43,8 @@ std::vector<RowOp> PolicyValuesProjection::apply(const events::Envelope& e) cons
                                {"event_id", text(m.event_id)},
                                {"actor_id", text(m.actor.id)},
                                {"reason", text(ev.reason)},
-                               {"recorded_at", text(codec::format_instant(m.recorded_at))}},
+                               {"recorded_at", text(codec::format_instant(m.recorded_at))},
+                               {"tenant", text(m.tenant)}},
                               false});
         }
       },

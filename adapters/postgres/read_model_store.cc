@@ -301,7 +301,8 @@ domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::strin
     auto rows = tx.exec_params(
         with_schema("SELECT scope_level, scope_id, value::text, (extract(epoch from effective_at) * 1000000)::bigint, "
                     "position FROM __SCHEMA__.policy_values WHERE key = $1 AND position <= $2 AND ("
-                    "(scope_level = 'user' AND scope_id = $3) OR (scope_level = 'project' AND scope_id = $4) OR "
+                    "((scope_level = 'user' AND scope_id = $3) OR (scope_level = 'project' AND scope_id = $4)) "
+                    "AND ($5 = '' OR tenant IS NULL OR tenant IN ($5, 'platform')) OR "
                     "(scope_level = 'organization' AND scope_id = $5) OR (scope_level = 'plan' AND scope_id = $6) OR "
                     "scope_level = 'global')",
                     schema),
@@ -374,7 +375,9 @@ struct Where {
 
   std::string param(std::string v) {
     params.emplace_back(std::move(v));
-    return "$" + std::to_string(params.size());
+    std::string placeholder = "$";  // appended, not "$" + ...: GCC 12 warns on that (-Wrestrict)
+    placeholder += std::to_string(params.size());
+    return placeholder;
   }
   void equal(const char* column, const std::optional<std::string>& v) {
     if (v) sql += std::string(" AND ") + column + " = " + param(*v);
@@ -384,7 +387,9 @@ struct Where {
 Where audit_where(const AuditFilter& f) {
   Where w;
   w.equal("tenant", f.tenant);
-  if (f.include_descendants && f.scope_level == "organization" && f.scope_id) {
+  if (f.in_subtree()) {
+    // The scope condition is the subtree's (audit_rows_query).
+  } else if (f.include_descendants && f.scope_level == "organization" && f.scope_id) {
     const std::string id = w.param(*f.scope_id);
     w.sql += " AND ((scope_level = 'organization' AND scope_id = " + id + ") OR tenant = " + id + ")";
   } else {
@@ -404,6 +409,60 @@ Where audit_where(const AuditFilter& f) {
   if (f.recorded_to) {
     w.sql += " AND recorded_at < " + w.param(codec::format_instant(*f.recorded_to)) + "::timestamptz";
   }
+  return w;
+}
+
+// The rows matching `f` with position in (after, upto], ascending (or
+// descending) by position, at most `limit`: a whole query with its
+// parameters.
+//
+// A subtree filter (AuditFilter::in_subtree) first computes the membership
+// intervals of the subtree from the link history: the asked node belongs
+// over [0, infinity); a node linked below a member at position l, until its
+// next link n (or forever), belongs over [max(l, parent's from),
+// min(n, parent's to)). The hierarchy is acyclic at every position, so
+// every path is finite (UNION also stops on a corrupted cycle), and a node
+// is reached through at most one path at any position. A principal's
+// interval also covers the policy level "user" with its id. Then each
+// member's rows inside its interval are read from audit_log_scope, at most
+// `limit` per member, and merged: the cost grows with the subtree's size
+// and the page, not with the log's.
+Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int64_t after, std::int64_t upto,
+                       bool descending, std::size_t limit) {
+  Where w = audit_where(f);
+  const std::string order = descending ? " DESC" : "";
+  const std::string lim = " LIMIT " + std::to_string(limit);
+  if (!f.in_subtree()) {
+    const std::string bounds = " AND position <= " + w.param(std::to_string(upto)) + "::bigint AND position > " +
+                               w.param(std::to_string(after)) + "::bigint";
+    w.sql = std::string("SELECT ") + kAuditColumns + " FROM " + with_schema("__SCHEMA__.audit_log", schema) +
+            " WHERE " + w.sql + bounds + " ORDER BY position" + order + lim;
+    return w;
+  }
+  const std::string level = w.param(*f.scope_level == "user" ? "principal" : *f.scope_level);
+  const std::string id = w.param(*f.scope_id);
+  const std::string last = w.param(std::to_string(upto));
+  const std::string first = w.param(std::to_string(after));
+  const std::string links = with_schema("__SCHEMA__.scope_links", schema);
+  w.sql = "WITH RECURSIVE audit_subtree(m_level, m_id, m_from, m_to) AS ("
+          " SELECT " + level + "::text, " + id + "::text, 0::bigint, NULL::bigint"
+          " UNION"
+          " SELECT l.level, l.node_id, greatest(l.position, s.m_from), least(nx.position, s.m_to)"
+          " FROM audit_subtree s JOIN " + links + " l ON l.parent_level = s.m_level AND l.parent_id = s.m_id"
+          " LEFT JOIN LATERAL (SELECT n.position FROM " + links + " n WHERE n.level = l.level"
+          " AND n.node_id = l.node_id AND n.position > l.position ORDER BY n.position LIMIT 1) nx ON TRUE"
+          " WHERE l.position <= " + last + "::bigint"
+          " AND greatest(l.position, s.m_from) < coalesce(least(nx.position, s.m_to), 9223372036854775807)),"
+          " audit_members(m_level, m_id, m_from, m_to) AS ("
+          " SELECT m_level, m_id, m_from, m_to FROM audit_subtree"
+          " UNION ALL SELECT 'user', m_id, m_from, m_to FROM audit_subtree WHERE m_level = 'principal')"
+          " SELECT " + kAuditColumns + " FROM (SELECT DISTINCT ON (x.position) x.* FROM audit_members m"
+          " CROSS JOIN LATERAL (SELECT * FROM " + with_schema("__SCHEMA__.audit_log", schema) +
+          " WHERE scope_level = m.m_level AND scope_id = m.m_id"
+          " AND position > greatest(m.m_from - 1, " + first + "::bigint)"
+          " AND position < least(m.m_to, " + last + "::bigint + 1) AND " + w.sql +
+          " ORDER BY position" + order + lim + ") x ORDER BY x.position" + order + lim + ") a"
+          " ORDER BY position" + order;
   return w;
 }
 
@@ -444,16 +503,14 @@ domain::Result<AuditPage> PgAuditQueries::audit_page(const AuditFilter& filter) 
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
     AuditPage page;
     page.snapshot_version = checkpoint_in(tx, schema, "audit");
+    if (filter.in_subtree()) {
+      // Membership at a row's position needs the links up to it.
+      page.snapshot_version = std::min(page.snapshot_version, checkpoint_in(tx, schema, "admission"));
+    }
     const std::int64_t upto = std::min(filter.max_position.value_or(page.snapshot_version), page.snapshot_version);
-    const std::string table = with_schema("__SCHEMA__.audit_log", schema);
 
-    Where w = audit_where(filter);
-    const std::string bound = " AND position <= " + w.param(std::to_string(upto)) + "::bigint";
-    Where rows_where = w;
-    const std::string after = " AND position > " + rows_where.param(std::to_string(filter.after_position)) + "::bigint";
-    auto rows = tx.exec_params(std::string("SELECT ") + kAuditColumns + " FROM " + table + " WHERE " + rows_where.sql +
-                                   bound + after + " ORDER BY position LIMIT " + std::to_string(filter.limit + 1),
-                               pqxx::prepare::make_dynamic_params(rows_where.params));
+    const Where rows_query = audit_rows_query(filter, schema, filter.after_position, upto, false, filter.limit + 1);
+    auto rows = tx.exec_params(rows_query.sql, pqxx::prepare::make_dynamic_params(rows_query.params));
     for (const auto& r : rows) {
       if (page.rows.size() == filter.limit) {
         page.has_more = true;
@@ -462,9 +519,8 @@ domain::Result<AuditPage> PgAuditQueries::audit_page(const AuditFilter& filter) 
       page.rows.push_back(audit_row(r));
     }
     if (filter.with_latest) {
-      auto latest = tx.exec_params(std::string("SELECT ") + kAuditColumns + " FROM " + table + " WHERE " + w.sql +
-                                       bound + " ORDER BY position DESC LIMIT 1",
-                                   pqxx::prepare::make_dynamic_params(w.params));
+      const Where latest_query = audit_rows_query(filter, schema, 0, upto, true, 1);
+      auto latest = tx.exec_params(latest_query.sql, pqxx::prepare::make_dynamic_params(latest_query.params));
       if (!latest.empty()) page.latest = audit_row(latest[0]);
     }
     return page;

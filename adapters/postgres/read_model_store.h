@@ -64,7 +64,10 @@ class PgPolicyQueries {
 
   domain::Result<std::int64_t> checkpoint(std::string_view projection);
   // Key definition and every value at the chain's scopes, with position at or
-  // below `max_position` when given (time travel by position).
+  // below `max_position` when given (time travel by position). With
+  // chain.org_id set, values at user and project scopes count only when
+  // written for that organization or by the platform (ids the hierarchy
+  // does not know are not unique across organizations).
   domain::Result<PolicySnapshot> policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
                                                  std::optional<std::int64_t> max_position);
   // True when the database answers.
@@ -112,6 +115,9 @@ struct AuditFilter {
   std::optional<std::string> scope_id;
   // With scope_level "organization" and scope_id X: also every row the
   // ledger attributed to tenant X (the scopes below that organization).
+  // With scope_level "department", "project", "principal" or "user" and
+  // scope_id X: every row whose scope lay in X's subtree at the row's own
+  // position (see in_subtree()).
   bool include_descendants = false;
   std::optional<std::string> subject_kind;
   std::optional<std::string> subject_key;
@@ -126,11 +132,25 @@ struct AuditFilter {
   std::optional<std::int64_t> max_position;      // as_of_position: rows at or below it
   std::size_t limit = 100;
   bool with_latest = false;  // also the newest matching row, ignoring the cursor
+
+  // True when the filter is a subtree of the admission hierarchy: the rows
+  // at scope X itself (all of them), plus the rows of every department,
+  // project and principal (a principal also as policy level "user") at a
+  // position p where the node hung below X, judged by the node's and its
+  // ancestors' links valid at p (rm.scope_links: the link of a node at p is
+  // its latest link at or below p, so a create or move counts at the node's
+  // new place). Such a page is read at the lower of the "audit" and
+  // "admission" checkpoints.
+  bool in_subtree() const {
+    return include_descendants && scope_id && scope_level &&
+           (*scope_level == "department" || *scope_level == "project" || *scope_level == "principal" ||
+            *scope_level == "user");
+  }
 };
 
 // One page, from one consistent snapshot of the read model.
 struct AuditPage {
-  std::int64_t snapshot_version = 0;  // the audit checkpoint the rows reflect
+  std::int64_t snapshot_version = 0;  // the audit checkpoint the rows reflect (in_subtree: and the admission one)
   std::vector<AuditRow> rows;         // ascending position
   bool has_more = false;              // rows beyond the page exist in this snapshot
   std::optional<AuditRow> latest;     // when with_latest

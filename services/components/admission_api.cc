@@ -269,7 +269,11 @@ Json decision_json(const domain::DecisionOutput& o, events::Instant as_of) {
           {"effective_ceiling",
            {{"quantity", nullable(o.effective.quantity)},
             {"unit", o.effective.unit},
-            {"inherited_from", from ? Json(events::quota_level_name(from->level)) : Json()},
+            // The per-request cap reports seed 001's level `request`; the
+            // scope that set it is inherited_from_scope, as for any level.
+            {"inherited_from", from ? Json(o.per_request ? std::string(domain::kRequestWindow)
+                                                         : std::string(events::quota_level_name(from->level)))
+                                    : Json()},
             {"inherited_from_scope", from ? scope_json(*from) : Json()}}},
           {"matched_rules", std::move(rules)},
           {"evidence",
@@ -405,7 +409,7 @@ bool AdmissionApi::owns(std::string_view path) {
 
 HttpResponse AdmissionApi::handle(const HttpRequest& req, const commands::Principal& who) {
   const std::string_view path = req.path;
-  if (ViewsApi::owns(path)) return ViewsApi(admission_, policy_, clock_).handle(req, who);
+  if (ViewsApi::owns(path)) return ViewsApi(admission_, policy_, clock_, refusals_).handle(req, who);
   if (path == kDecisions || path == kDecisionBatch) {
     if (req.method != "POST") return method_not_allowed("POST");
     return path == kDecisions ? decision(req, who) : decision_batch(req, who);
@@ -530,7 +534,7 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
   const auto dimension = req.query_param("dimension");
   const auto window = req.query_param("window");
   if (window && !domain::valid_window(*window)) {
-    return error_response(bad_param("window", "window must be empty, minute, hour, day or month"));
+    return error_response(bad_param("window", "window must be empty, minute, hour, day, month or request"));
   }
   if (is_tenant(who) && (scope->level == QuotaLevel::kGlobal || scope->level == QuotaLevel::kPlan)) {
     note_refusal(req, who, "platform");

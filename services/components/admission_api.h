@@ -21,6 +21,11 @@
 //      Unknown fields are refused the same way. The near-limit threshold is
 //      the policy value `quota.warn_threshold_percent` resolved for the
 //      project / organization / plan (80 when the key is not defined).
+//      A request above its per-request cap (the effective `request`-window
+//      ceiling) is deny `request_ceiling_exceeded` with inherited_from
+//      "request" and inherited_from_scope the scope that set the cap
+//      (domain/admission.h). current_usage.scope_window "request" is judged
+//      by that cap alone.
 //      Errors of domain::decide_admission map by kind (404 unknown_scope,
 //      422 unknown_registry_entry / unit_mismatch / hierarchy_mismatch,
 //      409 registry_version_mismatch).

@@ -82,6 +82,12 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
   if (!principal) return error_response(principal.error(), correlation_id);
 
+  // The gate comes before decoding: a caller over its budget costs no parse.
+  // The budget depends on the type alone (a scope refinement of the family
+  // never changes it); an unknown type is refused by the decoder below.
+  if (const auto type_family = commands::command_type_family(type); gate_ && type_family) {
+    if (auto ok = gate_->admit(*principal, *type_family); !ok) return error_response(ok.error(), correlation_id);
+  }
   auto request = build_request(type, req.body, *principal, req.header("idempotency-key"), correlation_id);
   if (!request) return error_response(request.error(), correlation_id);
   const auto family = commands::command_family(request->command);

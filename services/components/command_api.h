@@ -9,8 +9,9 @@
 // Accepted: 200 {status:"accepted", command_id, event_ids, position,
 // stream_version, duplicate}. Rejected: 4xx {code, message, evidence}.
 //
-// Roles (commands/authorization.h): after authentication, the command's
-// route family must be allowed by one of the principal's roles, else 403
+// Roles (commands/authorization.h): after authentication and the request
+// gate (commands/request_gate.h: token lifetime, 429 `rate_limited`; HTTP only), the
+// command's route family must be allowed by one of the principal's roles, else 403
 // `forbidden` (on Kafka: rejected on `ledger.command-results`). Tenant
 // isolation is the CommandService's (commands/command_service.cc). Every
 // refusal is recorded as an AccessRefused event (access_refusals.h).
@@ -30,6 +31,7 @@
 #include "commands/command_service.h"
 #include "commands/identity.h"
 #include "services/components/access_refusals.h"
+#include "commands/request_gate.h"
 
 namespace ledger::services {
 
@@ -40,10 +42,15 @@ class CommandApi {
 
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req);
 
+  // Token-lifetime and rate-limit checks (commands/request_gate.h) before the role
+  // check; without one nothing is limited. `g` must outlive this object.
+  void gate_requests_with(commands::RequestGate& g) { gate_ = &g; }
+
  private:
   commands::CommandService& service_;
   const commands::TokenAuthenticator& auth_;
   CommandServiceRefusals refusals_;
+  commands::RequestGate* gate_ = nullptr;
 };
 
 // JSON of an outcome, shared by HTTP answers and command-results records.

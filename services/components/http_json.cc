@@ -17,6 +17,11 @@ adapters::http::HttpResponse error_response(const domain::Error& e, const std::s
   if (!correlation_id.empty()) body["correlation_id"] = correlation_id;
   auto r = adapters::http::HttpResponse::json(domain::http_status(e.kind), body.dump());
   if (e.kind == domain::ErrorKind::kUnavailable) r.headers.emplace_back("retry-after", "1");
+  if (e.kind == domain::ErrorKind::kResourceExhausted) {
+    for (const auto& [k, v] : e.evidence) {
+      if (k == "retry_after_seconds") r.headers.emplace_back("retry-after", v);
+    }
+  }
   return r;
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "adapters/postgres/admission_queries.h"
 #include "commands/authorization.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
@@ -34,20 +35,29 @@ HttpResponse QueryApi::refuse(const HttpRequest& req, const commands::Principal&
   return error_response(e);
 }
 
+domain::Result<void> QueryApi::gate(const commands::Principal& who, commands::RouteFamily family) {
+  if (!gate_) return {};
+  return gate_->admit(who, family);
+}
+
 HttpResponse QueryApi::handle(const HttpRequest& req) {
   if (admission_ && AdmissionApi::owns(req.path)) {
     const std::string* auth_header = req.header("authorization");
     auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
     if (!principal) return error_response(principal.error());
     auto family = commands::query_family(req.method, req.path);
-    if (!family && !commands::query_family("GET", req.path) && !commands::query_family("POST", req.path)) {
-      // A path the role table does not list: nobody but platform_admin until it is listed.
-      family = commands::RouteFamily::kRegistryWrite;
+    if (!family) {
+      // A listed path with another method is answered 405 by the route; a
+      // path the role table does not list is served to nobody.
+      family = commands::query_family("GET", req.path);
+      if (!family) family = commands::query_family("POST", req.path);
+      if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+      if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
+      return admission_->handle(req, *principal);
     }
-    if (family) {  // else: a listed path with another method, answered 405 below
-      if (auto ok = commands::authorize(*principal, *family); !ok) {
-        return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
-      }
+    if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
+    if (auto ok = commands::authorize(*principal, *family); !ok) {
+      return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
     }
     return admission_->handle(req, *principal);
   }
@@ -77,6 +87,7 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
   if (!principal) return error_response(principal.error());
   const auto family = commands::query_family(req.method, req.path);
   if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+  if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
   if (auto ok = commands::authorize(*principal, *family); !ok) {
     return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
   }
@@ -86,6 +97,27 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
     case Route::kChanges: return audit_changes(req, *principal, rest);
   }
   return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+}
+
+std::optional<HttpResponse> QueryApi::foreign_scope(const HttpRequest& req, const commands::Principal& who,
+                                                    const domain::ScopeChain& chain) {
+  if (!hierarchy_) return std::nullopt;
+  const std::pair<events::QuotaScope, const char*> named[] = {
+      {{events::QuotaLevel::kPrincipal, chain.user_id}, "user_id"},
+      {{events::QuotaLevel::kProject, chain.project_id}, "project_id"}};
+  for (const auto& [scope, param] : named) {
+    if (scope.id.empty()) continue;
+    auto found = hierarchy_->node(scope, std::nullopt);
+    if (!found) return error_response(found.error());
+    if (found->node && found->node->organization_id != who.tenant) {
+      domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
+                      "this principal may only read its own organization's policy values", {}};
+      e.with(param, scope.id);
+      return refuse(req, who, found->node->organization_id, commands::RouteFamily::kPolicyValueRead,
+                    "tenant_mismatch", e);
+    }
+  }
+  return std::nullopt;
 }
 
 HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Principal& who, const std::string& key) {
@@ -123,6 +155,12 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   if (auto not_ready = wait_for_snapshot([&] { return queries_.checkpoint("policy_values"); }, needed,
                                          wait_ms->value_or(2000))) {
     return *not_ready;
+  }
+  if (commands::is_tenant_principal(who)) {
+    // A user or project the hierarchy places in another organization is not
+    // this principal's to read (a scope it does not know is answered as the
+    // caller's own, as writes attribute it).
+    if (auto refused = foreign_scope(req, who, chain)) return *refused;
   }
 
   auto snap = queries_.policy_snapshot(key, chain, *as_of_position);
@@ -225,6 +263,11 @@ bool listed(std::span<const std::string_view> names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+// The levels audit rows are filed under: the policy levels (user, project,
+// organization, plan, global) and the admission ones (department, principal).
+constexpr std::string_view kAuditScopeLevels[] = {"global",  "plan",      "organization", "department",
+                                                  "project", "principal", "user"};
+
 // Parameters both audit routes share, after the route's own were read.
 domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const commands::Principal& who, bool log_route) {
   AuditQuery q;
@@ -276,8 +319,10 @@ domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const comma
   q.wait_ms = wait_ms->value_or(2000);
 
   if (auto level = req.query_param("scope_level")) {
-    if (!codec::parse_scope_level(*level)) {
-      return std::unexpected(bad_param("scope_level", "scope_level must be user, project, organization, plan or global"));
+    if (!listed(kAuditScopeLevels, *level)) {
+      return std::unexpected(bad_param("scope_level",
+                                       "scope_level must be global, plan, organization, department, project, "
+                                       "principal or user"));
     }
     f.scope_level = *level;
   }
@@ -293,14 +338,17 @@ domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const comma
       if (*f.scope_level == "global") {
         f.scope_level.reset();  // everything lies below the global level
         f.scope_id.reset();
-      } else if (*f.scope_level == "organization") {
-        if (!f.scope_id) return std::unexpected(bad_param("descendants", "descendants of an organization need scope_id"));
-        f.include_descendants = true;
       } else if (*f.scope_level == "plan") {
         return std::unexpected(
             bad_param("descendants", "the ledger does not record which organizations a plan covers"));
+      } else {
+        // organization: its tenant's rows; department, project, principal,
+        // user: the subtree at each row's position (AuditFilter::in_subtree).
+        if (!f.scope_id) {
+          return std::unexpected(bad_param("descendants", "descendants of a " + *f.scope_level + " need scope_id"));
+        }
+        f.include_descendants = true;
       }
-      // user and project scopes have nothing below them: exact match.
     }
     f.tenant = req.query_param("tenant");
     if (auto key = req.query_param("key")) {
@@ -378,7 +426,17 @@ domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& au
     if (q.cursor && *q.cursor > *head) return std::unexpected(invalid_cursor("cursor is unknown to this ledger"));
   }
   const std::int64_t needed = std::max(q.min_position, q.as_of_position.value_or(0));
-  answer = wait_for_snapshot([&] { return audit.checkpoint("audit"); }, needed, q.wait_ms);
+  // A subtree is read at the lower of the audit and admission checkpoints
+  // (PgAuditQueries::audit_page), so both must have reached `needed`.
+  answer = wait_for_snapshot(
+      [&]() -> domain::Result<std::int64_t> {
+        auto cp = audit.checkpoint("audit");
+        if (!cp || !q.filter.in_subtree()) return cp;
+        auto links = audit.checkpoint("admission");
+        if (!links) return links;
+        return std::min(*cp, *links);
+      },
+      needed, q.wait_ms);
   if (answer) return AuditPage{};
   return audit.audit_page(q.filter);
 }

@@ -15,11 +15,29 @@
 //      the headers X-Snapshot-Version, X-Has-More, X-Next-Cursor.
 //   Rows come in ascending position (newest last). `from` / `to` bound
 //   recorded_at (commit time) as [from, to); `as_of` keeps rows recorded at
-//   or before it. `descendants=true` widens an organization scope to every
-//   row the ledger attributed to that organization (its tenant), and a
-//   global scope to everything. `next_cursor` is set when more rows match in
-//   this snapshot; pass it back unchanged for the next page (pages never
-//   repeat or skip a row, even while new events arrive).
+//   or before it. `scope_level` is global, plan, organization, department,
+//   project, principal (admission rows) or user (policy values at a
+//   principal). `descendants=true` (needs scope_id, except for global)
+//   widens an organization scope to every row the ledger attributed to that
+//   organization (its tenant), and a global scope to everything; a plan is
+//   400 (the ledger does not record which organizations a plan covers).
+//   For a department, project or principal (user: the same principal) it
+//   answers the rows of that node itself, whatever its place, plus every
+//   row whose scope lay inside its subtree AT THE ROW'S OWN POSITION: a
+//   nested department, a project, a principal (admission rows at level
+//   principal and policy values at level user with its id), judged by the
+//   hierarchy links valid at that position (a node's link at p is its
+//   latest create or move at or below p, so the create or move event itself
+//   counts at the node's new place). What happened under a project before
+//   it moved into the department is not answered; what happened while it
+//   was there still is after it moved away. Rows filed at the organization
+//   (e.g. later reservation state changes) are not in a department's
+//   subtree. An unknown node is no error: no rows, as without descendants.
+//   Such a page is read at the lower of the audit and admission read
+//   models' checkpoints (snapshot_version, min_position). `next_cursor` is
+//   set when more rows match in this snapshot; pass it back unchanged for
+//   the next page (pages never repeat or skip a row, even while new events
+//   arrive: a row's membership depends only on history up to its position).
 //
 //   GET /v1/audit/changes/{key}?scope_level=&scope_id=&limit=&cursor=
 //       &as_of=&as_of_position=&min_position=&wait_ms=
@@ -48,23 +66,33 @@
 // answered under the same tenant filter, so a cursor or position taken from
 // another organization's answer yields only the caller's own rows.
 //
-// Roles (commands/authorization.h): after authentication every route's
+// Roles (commands/authorization.h): after authentication and the request
+// gate (commands/request_gate.h: a service account's token lifetime, 429
+// `rate_limited` over the principal's rate_limit.* budget), every route's
 // family (commands::query_family) must be allowed by one of the principal's
-// roles, else 403 `forbidden`; a path the role table does not list is
-// refused to everyone but platform_admin. Policy values: a principal of an
+// roles, else 403 `forbidden`; a path the role table does not list is 404
+// `unknown_route` to everyone. Policy values: a principal of an
 // organization reads with org_id = its own (another org_id is 403
-// `forbidden`). Every refusal is recorded (record_refusals_to) as an
+// `forbidden`; so is a user_id or project_id the hierarchy places in
+// another organization). Every refusal is recorded (record_refusals_to) as an
 // AccessRefused event, without blocking the answer.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "adapters/http/http_types.h"
 #include "adapters/postgres/read_model_store.h"
 #include "commands/identity.h"
 #include "commands/ports.h"
+#include "commands/request_gate.h"
+#include "domain/policy_resolution.h"
 #include "services/components/access_refusals.h"
+
+namespace ledger::adapters::postgres {
+class PgAdmissionQueries;
+}  // namespace ledger::adapters::postgres
 
 namespace ledger::services {
 
@@ -85,12 +113,23 @@ class QueryApi {
   // Where refusals are reported (they are only logged without one). `r`
   // must outlive this object.
   void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
+  // Token-lifetime and rate-limit checks (commands/request_gate.h) before the role
+  // check; without one nothing is limited. `g` must outlive this object.
+  void gate_requests_with(commands::RequestGate& g) { gate_ = &g; }
+  // Where policy-value reads check that a user_id / project_id belongs to
+  // the caller's organization; without it only org_id is checked. `h` must
+  // outlive this object.
+  void check_scopes_with(adapters::postgres::PgAdmissionQueries& h) { hierarchy_ = &h; }
 
   // The opaque page cursor of the audit routes (exposed for tests).
   static std::string encode_cursor(std::int64_t position);
   static std::optional<std::int64_t> decode_cursor(std::string_view cursor);
 
  private:
+  domain::Result<void> gate(const commands::Principal& who, commands::RouteFamily family);
+  std::optional<adapters::http::HttpResponse> foreign_scope(const adapters::http::HttpRequest& req,
+                                                            const commands::Principal& who,
+                                                            const domain::ScopeChain& chain);
   adapters::http::HttpResponse policy_value(const adapters::http::HttpRequest& req, const commands::Principal& who,
                                             const std::string& key);
   // Records the refusal of `req` and answers `e`.
@@ -107,6 +146,8 @@ class QueryApi {
   adapters::postgres::PgAuditQueries* audit_;
   AdmissionApi* admission_ = nullptr;
   RefusalRecorder* refusals_ = nullptr;
+  commands::RequestGate* gate_ = nullptr;
+  adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;
 };
 
 }  // namespace ledger::services

@@ -14,6 +14,7 @@
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
+#include "commands/authorization.h"
 #include "services/components/http_json.h"
 #include "services/components/query_params.h"
 
@@ -430,13 +431,15 @@ Json node_json(const ScopeNodeView& n) {
 }
 
 // One node at the snapshot, checked for the tenant: the node or the answer.
-std::variant<adapters::postgres::NodeLookup, HttpResponse> lookup(PgAdmissionQueries& q, const QuotaScope& scope,
-                                                                  const Snapshot& snap,
-                                                                  const commands::Principal& who) {
+// `refused` is told the organization a refused principal asked about.
+std::variant<adapters::postgres::NodeLookup, HttpResponse> lookup(
+    PgAdmissionQueries& q, const QuotaScope& scope, const Snapshot& snap, const commands::Principal& who,
+    const std::function<void(const std::string&)>& refused) {
   auto found = q.node(scope, snap.position);
   if (!found) return error_response(found.error());
   if (!found->node || found->chain.empty()) return error_response(unknown_scope(scope));
   if (is_tenant(who) && found->node->organization_id != who.tenant) {
+    refused(found->node->organization_id);
     return error_response(forbidden(who, found->node->organization_id));
   }
   return std::move(*found);
@@ -519,7 +522,13 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
   auto pinned = pin_snapshot(req, admission_, policy_, clock_);
   if (auto* answer = std::get_if<HttpResponse>(&pinned)) return std::move(*answer);
   const Snapshot snap = std::get<Snapshot>(pinned);
-  auto found = lookup(admission_, QuotaScope{*level, id}, snap, who);
+  auto found = lookup(admission_, QuotaScope{*level, id}, snap, who, [&](const std::string& organization_id) {
+    if (!refusals_) return;
+    const std::string* corr = req.header("x-correlation-id");
+    refusals_->record(refusal_of(who, organization_id, commands::RouteFamily::kViewRead, req.method, req.path,
+                                 "tenant_mismatch"),
+                      corr && corr->size() <= 128 ? *corr : std::string());
+  });
   if (auto* answer = std::get_if<HttpResponse>(&found)) return std::move(*answer);
   const auto& node = std::get<adapters::postgres::NodeLookup>(found);
   const ScopeNodeView& n = *node.node;

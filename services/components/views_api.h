@@ -91,8 +91,8 @@
 // and the policy-values read models have reached it). Paging: `limit`
 // (1..200, default 50) and an opaque `cursor` over the children lists
 // (project: its reservations). Unknown id: 404 `unknown_scope`. A principal
-// of another organization: 403 `forbidden` (logged). Unknown query
-// parameters: 400 `invalid_parameter`.
+// of another organization: 403 `forbidden`, recorded as an AccessRefused
+// event. Unknown query parameters: 400 `invalid_parameter`.
 //
 // Stateless over thread-safe query objects: construct one per request or
 // share it; thread-safe.
@@ -105,14 +105,17 @@
 #include "adapters/postgres/read_model_store.h"
 #include "commands/command.h"
 #include "commands/ports.h"
+#include "services/components/access_refusals.h"
 
 namespace ledger::services {
 
 class ViewsApi {
  public:
+  // `refusals` (may be null) is told of every tenant refusal, as an
+  // AccessRefused event (access_refusals.h).
   ViewsApi(adapters::postgres::PgAdmissionQueries& admission, adapters::postgres::PgPolicyQueries& policy,
-           commands::Clock& clock)
-      : admission_(admission), policy_(policy), clock_(clock) {}
+           commands::Clock& clock, RefusalRecorder* refusals = nullptr)
+      : admission_(admission), policy_(policy), clock_(clock), refusals_(refusals) {}
 
   // True for /v1/views/... (any method).
   static bool owns(std::string_view path);
@@ -126,6 +129,7 @@ class ViewsApi {
   adapters::postgres::PgAdmissionQueries& admission_;
   adapters::postgres::PgPolicyQueries& policy_;
   commands::Clock& clock_;
+  RefusalRecorder* refusals_;
 };
 
 }  // namespace ledger::services

@@ -8,7 +8,10 @@
 #include <thread>
 
 #include "adapters/http/server.h"
+#include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
+#include "adapters/postgres/read_model_store.h"
+#include "services/components/read_model_limits.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "services/components/command_api.h"
@@ -47,6 +50,13 @@ int main(int argc, char** argv) {
   service.start();
 
   services::CommandApi api(service, *auth);
+  // Live token lifetime and rate limits, read from the ledger's own policy
+  // values in the read model (this service's role may read it, not write it).
+  adapters::postgres::PgPolicyQueries policy_reads(settings.pg_url, settings.read_model_schema, 2);
+  adapters::postgres::PgAdmissionQueries admission_reads(settings.pg_url, settings.read_model_schema, 2);
+  services::ReadModelLimits limits(policy_reads, admission_reads, clock);
+  commands::RequestGate gate(limits, clock);
+  api.gate_requests_with(gate);
   adapters::http::HttpServer server(
       {.address = address, .port = port, .threads = threads},
       services::with_health([&](const auto& req) { return api.handle(req); },

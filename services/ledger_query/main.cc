@@ -16,6 +16,7 @@
 #include "services/components/admission_api.h"
 #include "services/components/process.h"
 #include "services/components/query_api.h"
+#include "services/components/read_model_limits.h"
 
 int main(int argc, char** argv) {
   using namespace ledger;
@@ -64,6 +65,11 @@ int main(int argc, char** argv) {
                                     .bearer_token = service_token});
   api.record_refusals_to(refusals);
   admission_api.record_refusals_to(refusals);
+  // Live token lifetime and rate limits, read from the ledger's own policy values.
+  services::ReadModelLimits limits(queries, admission, clock);
+  commands::RequestGate gate(limits, clock);
+  api.gate_requests_with(gate);
+  api.check_scopes_with(admission);
 
   // readyz: PostgreSQL answers, Kafka answers, the projector is caught up
   // (every read model it maintains: the lowest of their checkpoints).

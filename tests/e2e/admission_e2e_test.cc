@@ -10,6 +10,7 @@
 //     read-your-writes through min_position, ledger entries never mutated.
 //   AdmissionE2e.ReservationLifecycleAndCapacityForOthers
 //   AdmissionE2e.BadInputIsRefusedWithAStableCodeAndWritesNothing
+//   AdmissionE2e.PerRequestCeilingDeniesOneOversizedRequest
 //
 // Synchronisation is by min_position and polling with deadlines.
 #include <gtest/gtest.h>
@@ -322,6 +323,65 @@ TEST(AdmissionE2e, BadInputIsRefusedWithAStableCodeAndWritesNothing) {
   Reply unreg = s.query("POST", "/v1/decisions?min_position=" + std::to_string(s.last_position()), bad);
   EXPECT_EQ(unreg.status, 422) << unreg.describe();
   EXPECT_EQ(unreg.code(), "unknown_registry_entry");
+}
+
+TEST(AdmissionE2e, PerRequestCeilingDeniesOneOversizedRequest) {
+  Stack s("admission_request_ceiling_e2e");
+  ASSERT_TRUE(s.start());
+  build_acme(s);
+  s.ok("ceiling.set", ceiling(scope("department", "research"), 100));
+  Json cap = ceiling(scope("project", "llm"), 8);
+  cap["window"] = "request";
+  const std::int64_t set = s.ok("ceiling.set", cap);
+
+  // No single request in llm may ask for more than 8 GPUs.
+  Reply deny = s.decide(decision_input("llm", 0, 9, "corr-request-cap"), set);
+  ASSERT_EQ(deny.status, 200) << deny.describe();
+  EXPECT_EQ(deny.body["decision"], "deny");
+  EXPECT_EQ(deny.body["reason_code"], "request_ceiling_exceeded");
+  EXPECT_EQ(deny.body["user_message"].get<std::string>().find("llm"), std::string::npos) << deny.describe();
+  EXPECT_EQ(deny.body["effective_ceiling"]["quantity"], 8);
+  EXPECT_EQ(deny.body["effective_ceiling"]["unit"], "gpu");
+  EXPECT_EQ(deny.body["effective_ceiling"]["inherited_from"], "request");
+  EXPECT_EQ(deny.body["effective_ceiling"]["inherited_from_scope"], scope("project", "llm"));
+  EXPECT_EQ(deny.body["limit_remaining"], 8);
+  EXPECT_EQ(deny.body["evidence"]["correlation_id"], "corr-request-cap");
+  bool matched = false;
+  for (const auto& r : deny.body["matched_rules"]) {
+    matched = matched || r["rule_id"] == "ceiling:project:llm:gpu.count/per_request";
+  }
+  EXPECT_TRUE(matched) << deny.describe();
+
+  // A smaller request is answered by the usage window as before.
+  Reply allow = s.decide(decision_input("llm", 0, 8), set);
+  ASSERT_EQ(allow.status, 200) << allow.describe();
+  EXPECT_EQ(allow.body["decision"], "allow") << allow.describe();
+  EXPECT_EQ(allow.body["reason_code"], "within_ceiling");
+  EXPECT_EQ(allow.body["effective_ceiling"]["quantity"], 100);
+  EXPECT_EQ(allow.body["effective_ceiling"]["inherited_from"], "department");
+  // Another project is not capped by llm's rule.
+  EXPECT_EQ(s.decide(decision_input("vision", 0, 9), set).body["decision"], "allow");
+
+  // A child cannot raise the department's request cap.
+  Json dept_cap = ceiling(scope("department", "research"), 4);
+  dept_cap["window"] = "request";
+  s.ok("ceiling.set", dept_cap);
+  Json raise = ceiling(scope("project", "vision"), 6);
+  raise["window"] = "request";
+  Reply refused = s.command("ceiling.set", raise);
+  ASSERT_EQ(refused.status, 422) << refused.describe();
+  EXPECT_EQ(refused.code(), "parent_ceiling_exceeded");
+  EXPECT_EQ(refused.body["evidence"]["rule_id"], "ceiling:department:research:gpu.count/per_request");
+
+  // The effective-ceilings route lists the request window like any other;
+  // llm's own 8 is clamped by the department's 4.
+  Reply eff = s.query("GET", "/v1/ceilings/effective?scope_level=project&scope_id=llm&dimension=gpu.count&window=request"
+                             "&min_position=" + std::to_string(s.last_position()));
+  ASSERT_EQ(eff.status, 200) << eff.describe();
+  ASSERT_EQ(eff.body["ceilings"].size(), 1u) << eff.describe();
+  EXPECT_EQ(eff.body["ceilings"][0]["window"], "request");
+  EXPECT_EQ(eff.body["ceilings"][0]["quantity"], 4);
+  EXPECT_EQ(eff.body["ceilings"][0]["inherited_from"], scope("department", "research"));
 }
 
 }  // namespace

@@ -194,7 +194,8 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
                                        {"tenant_admin", "dev-acme-tenant-admin", "acme-tenant-admin", "org-acme"},
                                        {"auditor", "dev-acme-auditor", "acme-auditor", "org-acme"},
                                        {"service", "dev-acme-service", "acme-billing", "org-acme"},
-                                       {"reader", "dev-acme-reader", "acme-reader", "org-acme"}};
+                                       {"reader", "dev-acme-reader", "acme-reader", "org-acme"},
+                                       {"refusal_recorder", "dev-query-service", "ledger-query", "platform"}};
   ASSERT_EQ(holders.size(), std::size(authz::kRoles));
 
   struct QueryCall {
@@ -325,6 +326,8 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   EXPECT_EQ(s.query("GET", "/v1/reservations/res-globex?" + fresh, reader).status, 200);
 
   // Query filters.
+  expect_forbidden(s.query("GET", "/v1/views/projects/acme-p?" + fresh, reader), "customer view");
+  refused.push_back({"globex-reader", "GET", "/v1/views/projects/acme-p", "view.read", "org-acme"});
   expect_forbidden(s.query("GET", "/v1/reservations?organization_id=org-acme", reader), "reservations filter");
   refused.push_back({"globex-reader", "GET", "/v1/reservations", "reservation.read", "org-acme"});
   expect_forbidden(s.query("GET", "/v1/audit?tenant=org-acme", auditor), "audit tenant filter");
@@ -335,12 +338,30 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   refused.push_back({"globex-auditor", "GET", "/v1/audit/changes/roles.limit", "audit.read", "org-acme"});
   expect_forbidden(s.query("GET", "/v1/policy-values/roles.limit?org_id=org-acme", reader), "policy value org_id");
   refused.push_back({"globex-reader", "GET", "/v1/policy-values/roles.limit", "policy_value.read", "org-acme"});
+  // A project of another organization named as the resolving scope.
+  expect_forbidden(s.query("GET", "/v1/policy-values/roles.other?project_id=acme-p&" + fresh, reader),
+                   "policy value project_id");
+  refused.push_back({"globex-reader", "GET", "/v1/policy-values/roles.other", "policy_value.read", "org-acme"});
   expect_forbidden(s.query("GET", "/v1/ceilings/effective?scope_level=project&scope_id=acme-p&" + fresh, reader), "ceilings");
   refused.push_back({"globex-reader", "GET", "/v1/ceilings/effective", "ceiling.read", "org-acme"});
   // Without org_id a reader resolves within its own organization.
   Reply own = s.query("GET", "/v1/policy-values/roles.limit?min_position=" + std::to_string(s.last_position()), reader);
   EXPECT_EQ(own.status, 200) << own.describe();
   EXPECT_EQ(own.body["source"]["id"], "org-globex") << own.describe();
+  // A user id the hierarchy does not know is no way into another
+  // organization's values: acme's value for "ghost" is acme's alone.
+  {
+    Reply set = s.command("policy_value.set",
+                          {{"key", "roles.limit"}, {"scope", {{"user_id", "ghost"}}}, {"value", 42}, {"reason", "acme"}},
+                          bearer("dev-acme-tenant-admin"));
+    ASSERT_EQ(set.status, 200) << set.describe();
+    const std::string at = "&min_position=" + set.body["position"].dump();
+    Reply theirs = s.query("GET", "/v1/policy-values/roles.limit?user_id=ghost" + at, reader);
+    EXPECT_EQ(theirs.status, 200) << theirs.describe();
+    EXPECT_EQ(theirs.body["value"], 10) << theirs.describe();  // globex's own organization value
+    Reply ours = s.query("GET", "/v1/policy-values/roles.limit?user_id=ghost" + at, bearer("dev-acme-reader"));
+    EXPECT_EQ(ours.body["value"], 42) << ours.describe();
+  }
 
   // Decisions, alone and as one foreign item of a batch.
   expect_forbidden(s.query("POST", "/v1/decisions", service, decision_input("org-acme", "acme-p")), "decision");

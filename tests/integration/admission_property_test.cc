@@ -5,6 +5,10 @@
 // decision answered from it (PgAdmissionQueries + decide_admission, what
 // POST /v1/decisions runs) must equal a brute-force evaluation over the
 // event history read back from the store (tests/support/admission_brute_force.h).
+// Some ceilings are per-request (window `request`): the brute force judges
+// that cap on its own, and the command side's in-memory AdmissionModel,
+// rebuilt from the same history, must answer every decision identically to
+// the read model.
 //
 // Seeded and deterministic: a failure names its seed; LEDGER_PROPERTY_CASES
 // raises the number of cases (default 20).
@@ -58,14 +62,10 @@ class AdmissionPropertyTest : public ::testing::Test {
     }
     return out.has_value();
   }
-  std::vector<events::Event> history() {
-    std::vector<events::Event> out;
+  std::vector<events::Envelope> envelopes() {
     auto evs = store_->read_by_types(domain::admission_event_types(), 0, 1'000'000);
     EXPECT_TRUE(evs.has_value());
-    if (evs) {
-      for (auto& e : *evs) out.push_back(std::move(e.event));
-    }
-    return out;
+    return evs ? std::move(*evs) : std::vector<events::Envelope>{};
   }
 
   testing::TestDatabase db_;
@@ -83,7 +83,9 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
   ASSERT_TRUE(submit(domain::RegisterEntry{"usage_unit", "gpu", "", {}}));
   ASSERT_TRUE(submit(domain::RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"unit", "gpu"}}}));
   const domain::CeilingTarget gpu{"gpu.count", "", "", ""};
+  const domain::CeilingTarget per_request{"gpu.count", "request", "", ""};
 
+  int request_denials = 0;
   for (int seed = 1; seed <= cases; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(static_cast<unsigned>(seed));
@@ -108,8 +110,9 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
       const QuotaScope& p = projects[static_cast<std::size_t>(pick(4))];
       const std::int64_t q = pick(40);
       switch (pick(10)) {
-        case 0: case 1: case 2: submit(domain::SetCeiling{s, gpu, q, "", "prop"}); break;
-        case 3: submit(domain::ClearCeiling{s, gpu, "prop"}); break;
+        case 0: case 1: submit(domain::SetCeiling{s, gpu, q, "", "prop"}); break;
+        case 2: submit(domain::SetCeiling{s, per_request, q, "", "prop"}); break;
+        case 3: submit(domain::ClearCeiling{s, pick(3) ? gpu : per_request, "prop"}); break;
         case 4: submit(domain::DelegateCeiling{s, "gpu.count", pick(2) ? std::optional<std::int64_t>(q) : std::nullopt, "prop"}); break;
         case 5: submit(domain::RevokeDelegation{s, "gpu.count", "prop"}); break;
         case 6: submit(domain::MoveProject{p.id, depts[static_cast<std::size_t>(pick(3))]}); break;
@@ -136,23 +139,52 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
     auto cp = services::catch_up_from_store(po);
     ASSERT_TRUE(cp.has_value()) << cp.error().message;
 
-    const testing::BruteForce bf(history(), "gpu.count");
+    const auto recorded = envelopes();
+    std::vector<events::Event> history;
+    domain::AdmissionModel model;  // the command side's, rebuilt from the same history
+    for (const auto& e : recorded) {
+      history.push_back(e.event);
+      model.apply(e.meta.stream_id, e.event);
+    }
+    const testing::BruteForce bf(history, "gpu.count");
     for (const auto& p : projects) {
       domain::DecisionInput in;
       in.hierarchy = {o, "", p.id};
       in.request.dimension = "gpu.count";
       auto snap = queries_->decision_snapshot(in, std::nullopt);
       ASSERT_TRUE(snap.has_value()) << snap.error().message;
-      for (std::int64_t delta : {0, 1, 5, 13, 30, 39}) {
-        in.request.requested_delta = delta;
-        auto out = domain::decide_admission(in, *snap, kNow);
-        ASSERT_TRUE(out.has_value()) << out.error().code;
-        EXPECT_EQ(out->decision, bf.decide(p, 0, delta, kNow)) << p.id << " delta " << delta;
-        const std::int64_t limit = bf.effective(p);
-        EXPECT_EQ(out->effective.quantity.value_or(testing::BruteForce::kUnlimited), limit) << p.id;
+      domain::DecisionSnapshot mine = model.snapshot_for(in);
+      mine.snapshot_version = snap->snapshot_version;
+      const std::int64_t cap = bf.request_cap(p);
+      for (const std::string window : {"", "request"}) {
+        in.current_usage.scope_window = window;
+        for (std::int64_t delta : {0, 1, 5, 13, 30, 39}) {
+          SCOPED_TRACE(p.id + " window '" + window + "' delta " + std::to_string(delta));
+          in.request.requested_delta = delta;
+          auto out = domain::decide_admission(in, *snap, kNow);
+          ASSERT_TRUE(out.has_value()) << out.error().code;
+          auto same = domain::decide_admission(in, mine, kNow);
+          ASSERT_TRUE(same.has_value()) << same.error().code;
+          EXPECT_EQ(*out, *same) << "the read model and the command side's model disagree";
+          if (window.empty()) {
+            EXPECT_EQ(out->decision, bf.decide(p, 0, delta, kNow));
+            EXPECT_EQ(out->reason_code, bf.reason(p, 0, delta, kNow));
+            const std::int64_t limit = out->per_request ? cap : bf.effective(p);
+            EXPECT_EQ(out->effective.quantity.value_or(testing::BruteForce::kUnlimited), limit);
+          } else {
+            // Judged by the per-request cap alone.
+            EXPECT_EQ(out->decision, delta > cap ? "deny" : "allow");
+            EXPECT_EQ(out->reason_code, cap == testing::BruteForce::kUnlimited ? "no_ceiling"
+                                        : delta > cap                          ? "request_ceiling_exceeded"
+                                                                               : "within_ceiling");
+            EXPECT_EQ(out->effective.quantity.value_or(testing::BruteForce::kUnlimited), cap);
+          }
+          if (out->reason_code == "request_ceiling_exceeded") ++request_denials;
+        }
       }
     }
   }
+  EXPECT_GT(request_denials, 0) << "the generator never produced a binding per-request cap";
 }
 
 }  // namespace

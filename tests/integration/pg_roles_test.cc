@@ -160,9 +160,14 @@ TEST_F(PgRolesTest, CommandRoleAppendsThroughTheEventStoreButNeverRewrites) {
   EXPECT_EQ(scalar("SELECT has_table_privilege('ledger_command', 'ledger.events', 'UPDATE')"), "f");
   EXPECT_EQ(scalar("SELECT count(*) FROM ledger.events"), "4");
 
-  // Nothing else: not the read models, not the relay's position, no schemas.
+  // Reads only what resolving a principal's policy values needs (the
+  // request gate's live limits); writes no read model, no relay position, no schemas.
   EXPECT_TRUE(denied(as("ledger_command", kInsertCheckpoint)));
-  EXPECT_TRUE(denied(as("ledger_command", "SELECT count(*) FROM rm.policy_values")));
+  EXPECT_EQ(as("ledger_command", "SELECT count(*) FROM rm.policy_values"), "");
+  EXPECT_EQ(as("ledger_command", "SELECT count(*) FROM rm.scope_links"), "");
+  EXPECT_TRUE(denied(as("ledger_command", "SELECT count(*) FROM rm.audit_log")));
+  EXPECT_TRUE(denied(as("ledger_command", "SELECT count(*) FROM rm.reservations")));
+  EXPECT_TRUE(denied(as("ledger_command", "DELETE FROM rm.policy_values")));
   EXPECT_TRUE(denied(as("ledger_command", "INSERT INTO ledger.relay_checkpoints (relay, position) VALUES ('x', 1)")));
   EXPECT_TRUE(denied(as("ledger_command", "CREATE SCHEMA rm_by_command")));
 }
@@ -223,7 +228,8 @@ TEST_F(PgRolesTest, ScratchSchemasOfRebuildsGetTheSameGrants) {
   EXPECT_EQ(as("ledger_query", "SELECT count(*) FROM rm_scratch.audit_log"), "");
   EXPECT_EQ(as("ledger_auditor", "SELECT count(*) FROM rm_scratch.audit_log"), "");
   EXPECT_TRUE(denied(as("ledger_query", "INSERT INTO rm_scratch.checkpoints VALUES ('q', 1)")));
-  EXPECT_TRUE(denied(as("ledger_command", "SELECT count(*) FROM rm_scratch.checkpoints")));
+  EXPECT_TRUE(denied(as("ledger_command", "INSERT INTO rm_scratch.checkpoints VALUES ('c', 1)")));
+  EXPECT_TRUE(denied(as("ledger_command", "SELECT count(*) FROM rm_scratch.audit_log")));
   // Again (reset): the owner drops and recreates it.
   ASSERT_TRUE(adapters::postgres::prepare_read_model_schema(url("ledger_projector"), "rm_scratch", true).has_value());
   EXPECT_EQ(scalar("SELECT count(*) FROM rm_scratch.checkpoints"), "0");

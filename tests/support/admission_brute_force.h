@@ -25,25 +25,45 @@ class BruteForce {
   using L = events::QuotaLevel;
 
   // Every accepted event in global order; only the gpu-style dimension
-  // `dimension` with no window, region or SKU is evaluated.
+  // `dimension` with no region or SKU is evaluated, in the standing window
+  // ("") and the per-request window ("request").
   BruteForce(const std::vector<events::Event>& history, std::string dimension) : dimension_(std::move(dimension)) {
     for (const auto& ev : history) apply(ev);
   }
 
-  // effective(n) by the recursive definition; kUnlimited when nothing binds.
-  std::int64_t effective(const Scope& s) const {
+  // effective(n) by the recursive definition, of the standing window ("")
+  // or the per-request one ("request"); kUnlimited when nothing binds.
+  std::int64_t effective(const Scope& s, const std::string& window = "") const {
     std::optional<std::int64_t> own;
-    for (const auto& [key, q] : ceilings_) {
-      if (key.first == s) own = std::min(own.value_or(q), q);
+    if (auto w = ceilings_.find(window); w != ceilings_.end()) {
+      for (const auto& [key, q] : w->second) {
+        if (key.first == s) own = std::min(own.value_or(q), q);
+      }
     }
-    if (own) return std::min(*own, allowed(s));
+    if (own) return std::min(*own, allowed(s, window));
     auto p = parent(s);
-    return p ? effective(*p) : kUnlimited;
+    return p ? effective(*p, window) : kUnlimited;
   }
 
-  // allow | warn | deny for `usage + delta` at requester `n0` at `now`.
+  // The per-request cap of requester n0: the most one request may ask for.
+  std::int64_t request_cap(const Scope& n0) const { return effective(n0, "request"); }
+
+  // The reason code of a decision (the seed's contract as the README has it).
+  std::string reason(const Scope& n0, std::int64_t usage, std::int64_t delta, events::Instant now,
+                     std::int64_t warn_percent = 80) const {
+    if (delta > request_cap(n0)) return "request_ceiling_exceeded";
+    if (effective(n0) == kUnlimited) return "no_ceiling";
+    const std::string d = decide(n0, usage, delta, now, warn_percent);
+    if (d == "allow") return "within_ceiling";
+    if (d == "warn") return "near_limit";
+    return usage + delta > effective(n0) ? "ceiling_exceeded" : "capacity_reserved";
+  }
+
+  // allow | warn | deny for `usage + delta` at requester `n0` at `now`: a
+  // request above its per-request cap is denied whatever the usage.
   std::string decide(const Scope& n0, std::int64_t usage, std::int64_t delta, events::Instant now,
                      std::int64_t warn_percent = 80) const {
+    if (delta > request_cap(n0)) return "deny";
     const std::int64_t e0 = effective(n0);
     if (e0 == kUnlimited) return "allow";
     std::int64_t available = e0;
@@ -83,11 +103,11 @@ class BruteForce {
     }
     return false;
   }
-  std::int64_t allowed(const Scope& s) const {
+  std::int64_t allowed(const Scope& s, const std::string& window) const {
     auto p = parent(s);
     if (!p) return kUnlimited;
-    if (auto d = delegations_.find(*p); d != delegations_.end()) return std::min(d->second, allowed(*p));
-    return effective(*p);
+    if (auto d = delegations_.find(*p); d != delegations_.end()) return std::min(d->second, allowed(*p, window));
+    return effective(*p, window);
   }
 
   void apply(const events::Event& ev) {
@@ -108,9 +128,9 @@ class BruteForce {
           } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
             parents_[{L::kPrincipal, e.principal_id}] = {L::kProject, e.project_id};
           } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
-            if (plain(e.target)) ceilings_[{e.scope, e.rule_id}] = e.quantity;
+            if (plain(e.target)) ceilings_[e.target.window][{e.scope, e.rule_id}] = e.quantity;
           } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
-            ceilings_.erase({e.scope, e.rule_id});
+            ceilings_[e.target.window].erase({e.scope, e.rule_id});
           } else if constexpr (std::is_same_v<T, events::CeilingDelegated>) {
             if (e.dimension == dimension_) delegations_[e.scope] = e.max_quantity.value_or(kUnlimited);
           } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
@@ -124,12 +144,13 @@ class BruteForce {
         ev);
   }
   bool plain(const events::CeilingTarget& t) const {
-    return t.dimension == dimension_ && t.window.empty() && t.region.empty() && t.sku_or_model.empty();
+    return t.dimension == dimension_ && (t.window.empty() || t.window == "request") && t.region.empty() &&
+           t.sku_or_model.empty();
   }
 
   std::string dimension_;
   std::map<Scope, Scope> parents_;
-  std::map<std::pair<Scope, std::string>, std::int64_t> ceilings_;
+  std::map<std::string, std::map<std::pair<Scope, std::string>, std::int64_t>> ceilings_;  // by window
   std::map<Scope, std::int64_t> delegations_;
   std::map<std::string, Reservation> reservations_;
 };

@@ -42,6 +42,7 @@ struct Reply {
   int status = 0;  // 0: no HTTP answer
   nlohmann::json body;
   std::string error;
+  std::string retry_after;  // the Retry-After header, if any
   std::string code() const { return body.is_object() && body.contains("code") ? body["code"].get<std::string>() : ""; }
   std::string describe() const {
     return error.empty() ? std::to_string(status) + " " + body.dump() : "transport error: " + error;
@@ -62,6 +63,7 @@ inline Reply call(adapters::http::HttpClient& client, const std::string& method,
   }
   out.status = r->status;
   out.body = nlohmann::json::parse(r->body, nullptr, false);
+  if (const auto* h = r->header("retry-after")) out.retry_after = *h;
   return out;
 }
 

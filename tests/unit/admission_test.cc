@@ -442,6 +442,185 @@ TEST(AdmissionDecisions, CapacityReservedForOthersIsNotAvailable) {
   EXPECT_EQ(decision(l, ask("llm", 0, 8), Instant{kNow.micros + 2 * kDay})->available, 10);
 }
 
+// ------------------------------------------------------ per-request ceilings
+
+SetCeiling per_request(QuotaScope s, std::int64_t q, std::string region = "") {
+  return SetCeiling{std::move(s), CeilingTarget{"gpu.count", "request", std::move(region), ""}, q, "gpu", "test"};
+}
+
+Effective request_cap_of(const Ledger& l, const QuotaScope& s, std::string region = "") {
+  auto chain = l.model.chain(s);
+  return evaluate_ceiling(chain, l.model.rules_on(chain, "gpu.count"), l.model.delegations_on(chain, "gpu.count"),
+                          CeilingTarget{"gpu.count", "request", std::move(region), ""}, false)
+      .effective;
+}
+
+TEST(AdmissionRequestCeilings, TheRequestWindowIsValidAndAWriteAboveTheParentIsRefused) {
+  EXPECT_TRUE(valid_window("request"));
+  EXPECT_FALSE(valid_window("requests"));
+  Ledger l = acme();
+  l.ok(per_request(org("acme"), 16));
+  l.ok(ceiling(dept("research"), 4));  // a standing ceiling never judges a request ceiling
+  auto raise = l.run(per_request(project("llm"), 20));
+  ASSERT_FALSE(raise);
+  EXPECT_EQ(raise.error().code, "parent_ceiling_exceeded");
+  EXPECT_EQ(evidence(raise.error(), "failing_parent_scope"), "organization:acme");
+  EXPECT_EQ(evidence(raise.error(), "rule_id"), "ceiling:organization:acme:gpu.count/per_request");
+  EXPECT_EQ(raise.error().message.find("acme"), std::string::npos);
+  l.ok(per_request(project("llm"), 8));
+  const auto e = request_cap_of(l, project("llm"));
+  EXPECT_EQ(e.quantity, 8);
+  EXPECT_EQ(e.inherited_from, project("llm"));
+  EXPECT_EQ(request_cap_of(l, project("vision")).quantity, 16);
+  EXPECT_EQ(request_cap_of(l, project("vision")).inherited_from, org("acme"));
+  // ...and a request ceiling never judges a standing one.
+  EXPECT_EQ(effective_of(l, project("llm")).quantity, 4);
+  // Delegation works per dimension, for the request window too.
+  l.ok(DelegateCeiling{org("acme"), "gpu.count", 24, "burst"});
+  l.ok(per_request(dept("research"), 24));
+  // Clearing names the window.
+  l.ok(ClearCeiling{project("llm"), {"gpu.count", "request", "", ""}, "done"});
+  EXPECT_EQ(request_cap_of(l, project("llm")).quantity, 24);
+  auto gone = l.run(ClearCeiling{project("llm"), {"gpu.count", "request", "", ""}, "again"});
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, "unknown_ceiling");
+}
+
+TEST(AdmissionRequestCeilings, LoweringAParentsRequestCeilingClampsItsChildren) {
+  Ledger l = acme();
+  l.ok(per_request(org("acme"), 16));
+  l.ok(per_request(project("llm"), 12));
+  l.ok(per_request(org("acme"), 6));  // below the project's own 12: allowed
+  auto e = request_cap_of(l, project("llm"));
+  EXPECT_EQ(e.quantity, 6);
+  EXPECT_EQ(e.inherited_from, org("acme"));
+  EXPECT_TRUE(std::any_of(e.matched_rules.begin(), e.matched_rules.end(), [](const MatchedRule& r) {
+    return r.rule_id == "ceiling:project:llm:gpu.count/per_request";
+  }));
+  auto deny = decision(l, ask("llm", 0, 7));
+  ASSERT_TRUE(deny);
+  EXPECT_EQ(deny->reason_code, "request_ceiling_exceeded");
+  EXPECT_EQ(deny->effective.quantity, 6);
+  EXPECT_EQ(deny->effective.inherited_from, org("acme"));
+  l.ok(per_request(org("acme"), 40));
+  EXPECT_EQ(request_cap_of(l, project("llm")).quantity, 12);
+  EXPECT_EQ(decision(l, ask("llm", 0, 7))->decision, "allow");
+}
+
+TEST(AdmissionRequestCeilings, ARequestAboveItsCapIsDeniedAndOneWithinIsAnsweredAsBefore) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 100));
+  Ledger without = acme();
+  without.ok(ceiling(dept("research"), 100));
+  l.ok(per_request(project("llm"), 8));
+
+  auto deny = decision(l, ask("llm", 0, 9));
+  ASSERT_TRUE(deny);
+  EXPECT_EQ(deny->decision, "deny");
+  EXPECT_EQ(deny->reason_code, "request_ceiling_exceeded");
+  EXPECT_EQ(deny->user_message.find("llm"), std::string::npos) << "the user-facing message names no scope";
+  EXPECT_TRUE(deny->per_request);
+  EXPECT_EQ(deny->effective.quantity, 8);
+  EXPECT_EQ(deny->effective.unit, "gpu");
+  EXPECT_EQ(deny->effective.inherited_from, project("llm"));
+  EXPECT_EQ(deny->effective.binding_rule_id, "ceiling:project:llm:gpu.count/per_request");
+  ASSERT_EQ(deny->effective.matched_rules.size(), 1u);
+  EXPECT_EQ(deny->effective.matched_rules[0].rule_id, "ceiling:project:llm:gpu.count/per_request");
+  EXPECT_EQ(deny->effective.matched_rules[0].version, 1);
+  EXPECT_EQ(deny->limit_remaining, 8);
+  EXPECT_FALSE(deny->available.has_value());
+  EXPECT_EQ(deny->reserved_for_others, 0);
+  EXPECT_EQ(deny->correlation_id, "corr-1");
+
+  // At or below the cap: exactly the answer with no request ceiling at all.
+  for (std::int64_t delta : {0, 1, 8}) {
+    auto with = decision(l, ask("llm", 3, delta));
+    ASSERT_TRUE(with);
+    EXPECT_EQ(*with, *decision(without, ask("llm", 3, delta))) << delta;
+    EXPECT_FALSE(with->per_request);
+    EXPECT_EQ(with->effective.inherited_from, dept("research"));
+  }
+  // Other projects are not capped by llm's rule.
+  EXPECT_EQ(decision(l, ask("vision", 0, 50))->decision, "allow");
+  // With no usage ceiling at all, the cap still binds.
+  Ledger bare = acme();
+  bare.ok(per_request(project("llm"), 2));
+  EXPECT_EQ(decision(bare, ask("llm", 0, 3))->reason_code, "request_ceiling_exceeded");
+  auto free = decision(bare, ask("llm", 0, 2));
+  EXPECT_EQ(free->reason_code, "no_ceiling");
+  EXPECT_FALSE(free->per_request);
+}
+
+TEST(AdmissionRequestCeilings, TheStricterOutcomeWins) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 10));
+  l.ok(per_request(dept("research"), 4));
+  // warn by usage, within the cap: warn.
+  EXPECT_EQ(decision(l, ask("llm", 6, 3))->reason_code, "near_limit");
+  // warn by usage, above the cap: deny.
+  auto over = decision(l, ask("llm", 3, 5));
+  EXPECT_EQ(over->decision, "deny");
+  EXPECT_EQ(over->reason_code, "request_ceiling_exceeded");
+  EXPECT_EQ(over->effective.inherited_from, dept("research"));
+  // deny by usage, within the cap: the usage window's deny, as before.
+  auto usage = decision(l, ask("llm", 9, 3));
+  EXPECT_EQ(usage->reason_code, "ceiling_exceeded");
+  EXPECT_FALSE(usage->per_request);
+  EXPECT_EQ(usage->effective.quantity, 10);
+  // Both deny: the request cap is judged first.
+  EXPECT_EQ(decision(l, ask("llm", 9, 5))->reason_code, "request_ceiling_exceeded");
+  // Reservations of others never lower the cap; they still deny by capacity.
+  l.ok(gpu_reservation("r1", project("vision"), 8));
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  EXPECT_EQ(decision(l, ask("llm", 0, 3))->reason_code, "capacity_reserved");
+  EXPECT_EQ(decision(l, ask("llm", 0, 5))->reason_code, "request_ceiling_exceeded");
+  // A regional cap binds only requests in its region.
+  l.ok(per_request(org("acme"), 2, "us-east"));
+  auto east = ask("vision", 0, 3);
+  east.request.region = "us-east";
+  EXPECT_EQ(decision(l, east)->reason_code, "request_ceiling_exceeded");
+  EXPECT_EQ(decision(l, east)->effective.quantity, 2);
+  auto west = ask("vision", 0, 3);
+  west.request.region = "eu-west";
+  EXPECT_EQ(decision(l, west)->decision, "allow");
+}
+
+TEST(AdmissionRequestCeilings, ScopeWindowRequestIsJudgedByTheCapAlone) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 10));
+  auto in = ask("llm", 1000, 5);  // usage is never measured per request: ignored
+  in.current_usage.scope_window = "request";
+  auto none = decision(l, in);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->reason_code, "no_ceiling");
+  EXPECT_FALSE(none->effective.quantity.has_value());
+  l.ok(per_request(project("llm"), 8));
+  auto within = decision(l, in);
+  ASSERT_TRUE(within);
+  EXPECT_EQ(within->decision, "allow");
+  EXPECT_EQ(within->reason_code, "within_ceiling");
+  EXPECT_TRUE(within->per_request);
+  EXPECT_EQ(within->effective.quantity, 8);
+  EXPECT_EQ(within->limit_remaining, 3);
+  EXPECT_FALSE(within->available.has_value());
+  in.request.requested_delta = 8;  // at the cap: allowed, never warned
+  EXPECT_EQ(decision(l, in)->decision, "allow");
+  in.request.requested_delta = 9;
+  EXPECT_EQ(decision(l, in)->reason_code, "request_ceiling_exceeded");
+  in.current_usage.scope_window = "fortnight";
+  EXPECT_EQ(decision(l, in).error().code, "invalid_window");
+}
+
+TEST(AdmissionRequestCeilings, ReservationsNeverConsultTheCap) {
+  Ledger l = acme();
+  l.ok(ceiling(project("llm"), 10));
+  l.ok(per_request(project("llm"), 2));
+  l.ok(gpu_reservation("r1", project("llm"), 6));
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(ConsumeReservation{"r1", 5, "job"});
+  EXPECT_EQ(l.model.reservation("r1")->consumed, 5);
+}
+
 // ------------------------------------------- property: model == brute force
 
 // Random hierarchies, ceilings, delegations, moves and reservations: every
@@ -460,7 +639,9 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
       const QuotaScope& s = scopes[static_cast<std::size_t>(std::abs(a)) % scopes.size()];
       const QuotaScope& p = scopes[6 + static_cast<std::size_t>(std::abs(b)) % 3];
       const std::int64_t quantity = std::abs(q) % 50;
-      switch (std::abs(kind) % 9) {
+      switch (std::abs(kind) % 11) {
+        case 9: (void)l.run(per_request(s, quantity)); break;
+        case 10: (void)l.run(ClearCeiling{s, {"gpu.count", "request", "", ""}, "x"}); break;
         case 0: case 1: (void)l.run(ceiling(s, quantity)); break;
         case 2: (void)l.run(ClearCeiling{s, {"gpu.count", "", "", ""}, "x"}); break;
         case 3: (void)l.run(DelegateCeiling{s, "gpu.count", b % 2 ? std::optional<std::int64_t>(quantity) : std::nullopt, "x"}); break;
@@ -481,12 +662,17 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
     const testing::BruteForce bf(history, "gpu.count");
     for (const auto& s : scopes) {
       RC_ASSERT(effective_of(l, s).quantity.value_or(testing::BruteForce::kUnlimited) == bf.effective(s));
+      RC_ASSERT(request_cap_of(l, s).quantity.value_or(testing::BruteForce::kUnlimited) == bf.request_cap(s));
     }
     for (const char* p : {"llm", "vision", "misc"}) {
       for (std::int64_t delta : {0, 1, 7, 25, 49}) {
         auto out = decision(l, ask(p, 0, delta));
         RC_ASSERT(out.has_value());
         RC_ASSERT(out->decision == bf.decide(project(p), 0, delta, kNow));
+        RC_ASSERT(out->reason_code == bf.reason(project(p), 0, delta, kNow));
+        const std::int64_t limit =
+            out->per_request ? bf.request_cap(project(p)) : bf.effective(project(p));
+        RC_ASSERT(out->effective.quantity.value_or(testing::BruteForce::kUnlimited) == limit);
       }
     }
   }));

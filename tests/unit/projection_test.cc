@@ -147,7 +147,8 @@ TEST(PolicyValuesProjection, ValueSetBecomesAPolicyValuesRowKeyedByPosition) {
                             {"event_id", "00000000-0000-4000-8000-000000000002"},
                             {"actor_id", "alice"},
                             {"reason", "customer request"},
-                            {"recorded_at", "2026-06-01T00:00:00.000009Z"}},
+                            {"recorded_at", "2026-06-01T00:00:00.000009Z"},
+                            {"tenant", "platform"}},
                            false}));
 }
 

@@ -31,8 +31,15 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.policy_values (
   actor_id     text        NOT NULL,
   reason       text        NOT NULL,
   recorded_at  timestamptz NOT NULL,
+  tenant       text,
   PRIMARY KEY (key, scope_level, scope_id, position)
 );
+-- The organization a value was written for (the event's tenant; "platform"
+-- for the operators'). A read for an organization sees user and project
+-- values written for it or by the platform only: user and project ids the
+-- hierarchy does not know are not unique across organizations. NULL: a row
+-- projected before the column existed (seen by everyone until a rebuild).
+ALTER TABLE __SCHEMA__.policy_values ADD COLUMN IF NOT EXISTS tenant text;
 
 -- The audit view (projections/audit_projection.h): one row per event, never
 -- removed, so every past position stays answerable. `schema_version` is the
@@ -68,6 +75,10 @@ CREATE INDEX IF NOT EXISTS audit_log_subject ON __SCHEMA__.audit_log (subject_ki
 CREATE INDEX IF NOT EXISTS audit_log_tenant ON __SCHEMA__.audit_log (tenant, position);
 CREATE INDEX IF NOT EXISTS audit_log_actor ON __SCHEMA__.audit_log (actor_id, position);
 CREATE INDEX IF NOT EXISTS audit_log_recorded_at ON __SCHEMA__.audit_log (recorded_at);
+-- scope_level/scope_id filters, and descendants of a department, project or
+-- principal: one range probe per subtree member over the positions it was
+-- inside the subtree (read_model_store.cc, audit_rows_query).
+CREATE INDEX IF NOT EXISTS audit_log_scope ON __SCHEMA__.audit_log (scope_level, scope_id, position);
 
 -- The admission read model (projections/admission_projection.h): history
 -- rows keyed by entity and position, never removed; "current" is the latest
@@ -186,9 +197,14 @@ BEGIN
       EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA __SCHEMA__ FROM %I', r);
     END IF;
   END LOOP;
-  GRANT USAGE ON SCHEMA __SCHEMA__ TO ledger_projector, ledger_query, ledger_auditor, ledger_app;
+  GRANT USAGE ON SCHEMA __SCHEMA__ TO ledger_projector, ledger_query, ledger_auditor, ledger_app, ledger_command;
   GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA __SCHEMA__ TO ledger_projector, ledger_app;
   GRANT SELECT ON ALL TABLES IN SCHEMA __SCHEMA__ TO ledger_query, ledger_auditor;
+  -- ledger_command resolves policy values for the principals it serves (live
+  -- token lifetime and rate limits, commands/request_gate.h):
+  -- it reads these tables and writes no read model.
+  GRANT SELECT ON __SCHEMA__.checkpoints, __SCHEMA__.policy_keys, __SCHEMA__.policy_values,
+    __SCHEMA__.scope_nodes, __SCHEMA__.scope_links TO ledger_command;
   ALTER DEFAULT PRIVILEGES IN SCHEMA __SCHEMA__
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ledger_projector, ledger_app;
   ALTER DEFAULT PRIVILEGES IN SCHEMA __SCHEMA__ GRANT SELECT ON TABLES TO ledger_query, ledger_auditor;
