@@ -720,7 +720,7 @@ domain::Result<CeilingAsOfAnswer> ceiling_as_of_from(const AdmissionFold& fold, 
   }
   if (!domain::valid_window(q.target.window)) {
     return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_window",
-                                 "window '" + q.target.window + "' is not one of minute, hour, day, month (or none)"));
+                                 "window '" + q.target.window + "' is not one of minute, hour, day, month, request (or none)"));
   }
   const auto& m = fold.model();
   CeilingAsOfAnswer a;

@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
                        "with --ceiling: global, plan, organization, department, project or principal"),
       asof->add_option("--scope-id", scope_id, "with --ceiling: the scope's id (none for global)"),
       asof->add_option("--dimension", cq.target.dimension, "with --ceiling: quota dimension, e.g. gpu.count"),
-      asof->add_option("--window", cq.target.window, "with --ceiling: minute, hour, day or month (default: none)"),
+      asof->add_option("--window", cq.target.window, "with --ceiling: minute, hour, day, month or request (default: none)"),
       asof->add_option("--region", cq.target.region, "with --ceiling: the request's region"),
       asof->add_option("--sku", cq.target.sku_or_model, "with --ceiling: the request's SKU or model")};
   auto* pos_opt = asof->add_option("--position", asof_position, "the ledger at this global position");
