@@ -84,12 +84,7 @@ TEST(RateLimitE2e, LimitsComeFromLivePolicyValuesAndChangeWithoutARestart) {
                                  {"auth.service_account_token_ttl_seconds", 900}}) {
     s.ok("policy_key.define", {{"key", key}, {"value_type", "int"}, {"default", def}, {"min", 1}, {"max", 1000000}});
   }
-  s.ok("registry.register", {{"kind", "product"}, {"entry_id", "gpuaas"}});
-  s.ok("registry.register", {{"kind", "usage_unit"}, {"entry_id", "gpu"}});
-  s.ok("registry.register", {{"kind", "resource_type"}, {"entry_id", "gpu_node"}, {"attributes", {{"product", "gpuaas"}}}});
-  s.ok("registry.register", {{"kind", "quota_dimension"},
-                             {"entry_id", "gpu.count"},
-                             {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}});
+  s.register_gpu_quota();
   s.ok("organization.create", {{"organization_id", "org-acme"}, {"plan_id", "pro"}});
   s.ok("project.create", {{"project_id", "acme-p"}, {"organization_id", "org-acme"}});
 

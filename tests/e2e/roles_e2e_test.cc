@@ -92,12 +92,7 @@ Json decision_input(const std::string& organization, const std::string& project)
 // Registries; org-acme -> acme-p with a ceiling, a policy value and an
 // active reservation; the same for org-globex -> globex-p.
 void seed(Stack& s) {
-  s.ok("registry.register", {{"kind", "product"}, {"entry_id", "gpuaas"}});
-  s.ok("registry.register", {{"kind", "usage_unit"}, {"entry_id", "gpu"}});
-  s.ok("registry.register", {{"kind", "resource_type"}, {"entry_id", "gpu_node"}, {"attributes", {{"product", "gpuaas"}}}});
-  s.ok("registry.register", {{"kind", "quota_dimension"},
-                             {"entry_id", "gpu.count"},
-                             {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}});
+  s.register_gpu_quota();
   s.ok("policy_key.define", {{"key", "roles.limit"}, {"value_type", "int"}, {"default", 5}, {"min", 0}, {"max", 100}});
   for (const std::string org : {"acme", "globex"}) {
     s.ok("organization.create", {{"organization_id", "org-" + org}, {"plan_id", "pro"}});

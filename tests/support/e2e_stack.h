@@ -92,6 +92,16 @@ class ServiceStack {
     EXPECT_EQ(r.status, 200) << type << ": " << r.describe();
     return r.body.value("position", std::int64_t{0});
   }
+  // The registry entries of a GPU quota: product gpuaas, unit gpu, resource
+  // type gpu_node and dimension gpu.count.
+  void register_gpu_quota() {
+    ok("registry.register", {{"kind", "product"}, {"entry_id", "gpuaas"}});
+    ok("registry.register", {{"kind", "usage_unit"}, {"entry_id", "gpu"}});
+    ok("registry.register", {{"kind", "resource_type"}, {"entry_id", "gpu_node"}, {"attributes", {{"product", "gpuaas"}}}});
+    ok("registry.register", {{"kind", "quota_dimension"},
+                             {"entry_id", "gpu.count"},
+                             {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}});
+  }
   Reply query(const std::string& method, const std::string& target, const std::string& token,
               const Json& body = nullptr) {
     Reply r = call(*queries_, method, target, body.is_null() ? std::string() : body.dump(), token);
