@@ -1,4 +1,4 @@
-// The live, per-principal checks every HTTP edge makes once a caller is
+// The live, per-principal checks every edge makes once a caller is
 // authenticated and before its roles are checked (issue 5, parts 1 and 7):
 //
 //   RequestGate gate(limits, clock);
@@ -27,9 +27,10 @@
 // unit-tested with fakes.
 //
 // Budgets are counted per process: N query-service replicas allow N times
-// the limit to a principal spreading its requests over all of them.
-// Kafka commands are not rate limited: `ledger.commands` is a queue the
-// command service drains at its own pace.
+// the limit to a principal spreading its requests over all of them. The
+// command service applies the same gate to commands on `ledger.commands`
+// (one budget for both of its edges); a refused command is answered on
+// `ledger.command-results` with its code and evidence.
 //
 // Thread-safe.
 #pragma once

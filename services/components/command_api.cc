@@ -185,8 +185,16 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
       } else {
         const std::string* corr = msg.header("correlation-id");
         auto request = build_request(type, msg.value, *principal, nullptr, corr ? *corr : std::string());
+        std::optional<domain::Error> gated;
+        if (request && options.gate) {
+          if (auto ok = options.gate->admit(*principal, commands::command_family(request->command)); !ok) {
+            gated = ok.error();
+          }
+        }
         if (!request) {
           f.refused = request.error();
+        } else if (gated) {
+          f.refused = std::move(gated);
         } else if (auto allowed = commands::authorize(*principal, commands::command_family(request->command));
                    !allowed) {
           refusals.record(refusal_of(*principal, commands::declared_tenant(request->command, *principal),

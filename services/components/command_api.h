@@ -10,7 +10,7 @@
 // stream_version, duplicate}. Rejected: 4xx {code, message, evidence}.
 //
 // Roles (commands/authorization.h): after authentication and the request
-// gate (commands/request_gate.h: token lifetime, 429 `rate_limited`; HTTP only), the
+// gate (commands/request_gate.h: token lifetime, 429 `rate_limited`), the
 // command's route family must be allowed by one of the principal's roles, else 403
 // `forbidden` (on Kafka: rejected on `ledger.command-results`). Tenant
 // isolation is the CommandService's (commands/command_service.cc). Every
@@ -62,6 +62,9 @@ struct KafkaCommandOptions {
   std::string commands_topic;
   std::string results_topic;
   std::string group_id = "ledger-command-service";
+  // The same gate as the HTTP edge's (token lifetime, rate limits), so the
+  // topic is no way around them; null: none.
+  commands::RequestGate* gate = nullptr;
 };
 
 // Runs until `stop` is set. Consumes only while this instance is the writer,

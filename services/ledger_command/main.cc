@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
       services::run_kafka_commands({.brokers = settings.kafka_brokers,
                                     .commands_topic = settings.commands_topic,
                                     .results_topic = settings.results_topic,
-                                    .group_id = kafka_group},
+                                    .group_id = kafka_group,
+                                    .gate = &gate},
                                    service, *auth, stop);
     });
   }

@@ -1,9 +1,9 @@
 // Seed 000's rate limits and the service-account token lifetime, enforced by
 // the real ledger-command and ledger-query processes from the policy values
 // the ledger itself holds (issue 5, parts 1 and 7): a value set through the
-// command API limits the next requests, 429 carries Retry-After, a changed
-// value applies without a restart, and a request refused for rate writes
-// nothing.
+// command API limits the next requests (HTTP and ledger.commands), 429
+// carries Retry-After, a changed value applies without a restart, and a
+// request refused for rate writes nothing.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -123,8 +123,18 @@ TEST(RateLimitE2e, LimitsComeFromLivePolicyValuesAndChangeWithoutARestart) {
   EXPECT_EQ(second.code(), "rate_limited");
   EXPECT_EQ(second.body["evidence"]["limit_key"], "rate_limit.financial_requests_per_minute");
   EXPECT_FALSE(second.retry_after.empty());
+  // The same budget on ledger.commands: rejected on the results topic.
+  Json over_kafka_body = draft("res-rate-3");
+  over_kafka_body["type"] = "reservation.draft";
+  ASSERT_TRUE(s.publish("rate-kafka-3", over_kafka_body, kTenantAdmin));
+  const Json over_kafka = s.result_of("rate-kafka-3");
+  ASSERT_FALSE(over_kafka.is_null());
+  EXPECT_EQ(over_kafka["status"], "rejected") << over_kafka.dump();
+  EXPECT_EQ(over_kafka["code"], "rate_limited") << over_kafka.dump();
+  EXPECT_FALSE(over_kafka["evidence"].value("retry_after_seconds", "").empty()) << over_kafka.dump();
   // Refused for rate: nothing written.
-  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE stream_id LIKE '%res-rate-2%'"), "0");
+  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE stream_id LIKE '%res-rate-2%' OR stream_id LIKE '%res-rate-3%'"),
+            "0");
   // Other command families draw on the API budget and still pass.
   EXPECT_EQ(s.command("project.create", {{"project_id", "acme-p2"}, {"organization_id", "org-acme"}}, kTenantAdmin).status,
             200);
