@@ -16,7 +16,8 @@
 //
 // Fast at 1,000,000 scope nodes: a chain is one recursive query that walks
 // up through "latest link at or below P" index probes; rules, delegations,
-// reservations and registry entries are one query each.
+// reservations and registry entries are one query each. The decision
+// statements are prepared once per pooled connection.
 //
 // Thread-safe: a pool of `pool_size` connections, one per concurrent call.
 // Errors: kUnavailable `database_unavailable` when PostgreSQL cannot be
@@ -33,6 +34,7 @@
 
 #include "domain/admission.h"
 #include "domain/error.h"
+#include "domain/policy_resolution.h"
 
 namespace ledger::adapters::postgres {
 
@@ -117,6 +119,24 @@ struct NodePage {
   bool has_more = false;
 };
 
+// A policy value a decision needs besides the admission model
+// (quota.warn_threshold_percent), read in the decision's own transaction at
+// its snapshot, as PgPolicyQueries::policy_snapshot reads it: the key's
+// definition (nullopt when not defined at the snapshot) and its values at
+// `chain` — hierarchy.project_id and the organization and plan on the
+// requester's chain, no user. Resolve with domain::resolve(*key, chain, ...).
+struct DecisionPolicyValue {
+  domain::ScopeChain chain;
+  std::optional<events::PolicyKeyDefined> key;
+  std::vector<domain::ValueCandidate> candidates;
+};
+
+struct DecisionRead {
+  domain::DecisionSnapshot snapshot;
+  // Set when a policy key was asked for and the requester's chain is known.
+  std::optional<DecisionPolicyValue> policy;
+};
+
 struct RegistryListing {
   std::int64_t snapshot_version = 0;
   std::vector<domain::RegistryEntry> entries;  // ascending (kind, entry id), latest version each
@@ -146,6 +166,16 @@ class PgAdmissionQueries {
   // Many at once, all from one snapshot (the same snapshot_version).
   domain::Result<std::vector<domain::DecisionSnapshot>> decision_snapshots(std::span<const domain::DecisionInput> in,
                                                                            std::optional<std::int64_t> max_position);
+  // What POST /v1/decisions(:batch) reads: the snapshots as above plus, for
+  // each input whose chain is known, the policy value `policy_key` at its
+  // scopes, all in ONE transaction. The whole batch costs a fixed number of
+  // prepared statements (checkpoint, chains, rules, delegations,
+  // reservations, their owners' chains, registry entries, policy key and
+  // values), each reading every distinct requester, dimension or
+  // organization at once.
+  domain::Result<std::vector<DecisionRead>> decision_reads(std::span<const domain::DecisionInput> in,
+                                                           std::optional<std::int64_t> max_position,
+                                                           const std::optional<std::string>& policy_key);
 
   // The chain of `scope` and every rule and delegation on it (every
   // dimension, or only `dimension` when given).

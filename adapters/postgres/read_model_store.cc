@@ -234,9 +234,74 @@ std::int64_t checkpoint_in(Tx& tx, const std::string& schema, std::string_view p
 
 }  // namespace
 
+// ------------------------------------------------- one policy value's rows
+
+namespace internal {
+
+std::string policy_key_sql(const std::string& schema) {
+  return with_schema("SELECT value_type, default_value::text, min_value, max_value, allowed::text, description "
+                     "FROM __SCHEMA__.policy_keys WHERE key = $1 AND position <= $2",
+                     schema);
+}
+
+events::PolicyKeyDefined policy_key_of(const std::string& key, const pqxx::row& row) {
+  events::PolicyKeyDefined def;
+  def.key = key;
+  def.value_type = codec::parse_value_type(row[0].as<std::string>()).value_or(events::ValueType::kInt);
+  def.default_value = codec::decode_value(nlohmann::json::parse(row[1].as<std::string>())).value_or(events::PolicyValue{});
+  if (!row[2].is_null()) def.min = row[2].as<std::int64_t>();
+  if (!row[3].is_null()) def.max = row[3].as<std::int64_t>();
+  for (const auto& a : nlohmann::json::parse(row[4].as<std::string>())) def.allowed.push_back(a.get<std::string>());
+  def.description = row[5].as<std::string>();
+  return def;
+}
+
+std::string policy_values_sql(const std::string& schema, const std::string& user, const std::string& project,
+                              const std::string& org, const std::string& plan) {
+  return with_schema(
+      "SELECT scope_level, scope_id, value::text, (extract(epoch from effective_at) * 1000000)::bigint, "
+      "position FROM __SCHEMA__.policy_values WHERE key = $1 AND position <= $2 AND ("
+      "((scope_level = 'user' AND scope_id = " + user + ") OR (scope_level = 'project' AND scope_id = " + project +
+          ")) "
+      "AND (" + org + " = '' OR tenant IS NULL OR tenant IN (" + org + ", 'platform')) OR "
+      "(scope_level = 'organization' AND scope_id = " + org + ") OR (scope_level = 'plan' AND scope_id = " + plan +
+          ") OR "
+      "scope_level = 'global')",
+      schema);
+}
+
+domain::ValueCandidate value_candidate_of(const pqxx::row& row) {
+  domain::ValueCandidate cand;
+  cand.scope.level = codec::parse_scope_level(row[0].as<std::string>()).value_or(events::ScopeLevel::kGlobal);
+  cand.scope.id = row[1].as<std::string>();
+  cand.value = codec::decode_value(nlohmann::json::parse(row[2].as<std::string>())).value_or(events::PolicyValue{});
+  cand.effective_at = events::Instant{row[3].as<std::int64_t>()};
+  cand.position = row[4].as<std::int64_t>();
+  return cand;
+}
+
+}  // namespace internal
+
+namespace {
+
+// policy_snapshot's statements, prepared once per pooled connection.
+constexpr const char* kPolicyCheckpoint = "policy_checkpoint";
+constexpr const char* kPolicyKey = "policy_key";
+constexpr const char* kPolicyValues = "policy_values";
+
+std::vector<internal::Statement> policy_statements(const std::string& schema) {
+  return {
+      {kPolicyCheckpoint, with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", schema)},
+      {kPolicyKey, internal::policy_key_sql(schema)},
+      {kPolicyValues, internal::policy_values_sql(schema, "$3", "$4", "$5", "$6")},
+  };
+}
+
+}  // namespace
+
 struct PgPolicyQueries::Impl {
   Impl(const std::string& url, std::string schema_name, std::size_t pool_size)
-      : schema(std::move(schema_name)), pool(url, pool_size) {}
+      : schema(std::move(schema_name)), pool(url, pool_size, policy_statements(schema)) {}
   std::string schema;
   SessionPool pool;
 
@@ -278,44 +343,14 @@ domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::strin
     // exactly what the answer was computed from.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
     PolicySnapshot snap;
-    auto cp = tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", schema),
-                             std::string("policy_values"));
+    auto cp = tx.exec_prepared(kPolicyCheckpoint, std::string("policy_values"));
     snap.snapshot_version = cp.empty() ? 0 : cp[0][0].as<std::int64_t>();
     const std::int64_t limit = max_position.value_or(snap.snapshot_version);
-    auto k = tx.exec_params(
-        with_schema("SELECT value_type, default_value::text, min_value, max_value, allowed::text, description "
-                    "FROM __SCHEMA__.policy_keys WHERE key = $1 AND position <= $2",
-                    schema),
-        key, limit);
+    auto k = tx.exec_prepared(kPolicyKey, key, limit);
     if (k.empty()) return snap;
-    events::PolicyKeyDefined def;
-    def.key = key;
-    def.value_type = codec::parse_value_type(k[0][0].as<std::string>()).value_or(events::ValueType::kInt);
-    def.default_value = codec::decode_value(nlohmann::json::parse(k[0][1].as<std::string>())).value_or(events::PolicyValue{});
-    if (!k[0][2].is_null()) def.min = k[0][2].as<std::int64_t>();
-    if (!k[0][3].is_null()) def.max = k[0][3].as<std::int64_t>();
-    for (const auto& a : nlohmann::json::parse(k[0][4].as<std::string>())) def.allowed.push_back(a.get<std::string>());
-    def.description = k[0][5].as<std::string>();
-    snap.key = std::move(def);
-
-    auto rows = tx.exec_params(
-        with_schema("SELECT scope_level, scope_id, value::text, (extract(epoch from effective_at) * 1000000)::bigint, "
-                    "position FROM __SCHEMA__.policy_values WHERE key = $1 AND position <= $2 AND ("
-                    "((scope_level = 'user' AND scope_id = $3) OR (scope_level = 'project' AND scope_id = $4)) "
-                    "AND ($5 = '' OR tenant IS NULL OR tenant IN ($5, 'platform')) OR "
-                    "(scope_level = 'organization' AND scope_id = $5) OR (scope_level = 'plan' AND scope_id = $6) OR "
-                    "scope_level = 'global')",
-                    schema),
-        key, limit, chain.user_id, chain.project_id, chain.org_id, chain.plan);
-    for (const auto& row : rows) {
-      domain::ValueCandidate cand;
-      cand.scope.level = codec::parse_scope_level(row[0].as<std::string>()).value_or(events::ScopeLevel::kGlobal);
-      cand.scope.id = row[1].as<std::string>();
-      cand.value = codec::decode_value(nlohmann::json::parse(row[2].as<std::string>())).value_or(events::PolicyValue{});
-      cand.effective_at = events::Instant{row[3].as<std::int64_t>()};
-      cand.position = row[4].as<std::int64_t>();
-      snap.candidates.push_back(std::move(cand));
-    }
+    snap.key = internal::policy_key_of(key, k[0]);
+    auto rows = tx.exec_prepared(kPolicyValues, key, limit, chain.user_id, chain.project_id, chain.org_id, chain.plan);
+    for (const auto& row : rows) snap.candidates.push_back(internal::value_candidate_of(row));
     return snap;
   });
 }
@@ -425,8 +460,15 @@ Where audit_where(const AuditFilter& f) {
 // is reached through at most one path at any position. A principal's
 // interval also covers the policy level "user" with its id. Then each
 // member's rows inside its interval are read from audit_log_scope, at most
-// `limit` per member, and merged: the cost grows with the subtree's size
-// and the page, not with the log's.
+// `limit` per member. The reservations a member owns (rm.reservations,
+// reservations_owner; the owner never changes) count over the same
+// interval: every row of such a reservation (subject "reservation" with its
+// id, which is unique across organizations; the later ones are filed at the
+// organization, the draft at the owner, which the member's probe reads too)
+// is read from audit_log_reservation, at most `limit` per reservation. Both
+// are merged (DISTINCT ON drops the draft read twice): the cost grows with
+// the subtree's size (nodes and their reservations) and the page, not with
+// the log's.
 Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int64_t after, std::int64_t upto,
                        bool descending, std::size_t limit) {
   Where w = audit_where(f);
@@ -444,6 +486,7 @@ Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int
   const std::string last = w.param(std::to_string(upto));
   const std::string first = w.param(std::to_string(after));
   const std::string links = with_schema("__SCHEMA__.scope_links", schema);
+  const std::string audit_log = with_schema("__SCHEMA__.audit_log", schema);
   w.sql = "WITH RECURSIVE audit_subtree(m_level, m_id, m_from, m_to) AS ("
           " SELECT " + level + "::text, " + id + "::text, 0::bigint, NULL::bigint"
           " UNION"
@@ -455,13 +498,30 @@ Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int
           " AND greatest(l.position, s.m_from) < coalesce(least(nx.position, s.m_to), 9223372036854775807)),"
           " audit_members(m_level, m_id, m_from, m_to) AS ("
           " SELECT m_level, m_id, m_from, m_to FROM audit_subtree"
-          " UNION ALL SELECT 'user', m_id, m_from, m_to FROM audit_subtree WHERE m_level = 'principal')"
-          " SELECT " + kAuditColumns + " FROM (SELECT DISTINCT ON (x.position) x.* FROM audit_members m"
-          " CROSS JOIN LATERAL (SELECT * FROM " + with_schema("__SCHEMA__.audit_log", schema) +
+          " UNION ALL SELECT 'user', m_id, m_from, m_to FROM audit_subtree WHERE m_level = 'principal'),"
+          // Reservations owned by a member, over the member's interval (all
+          // of a reservation's rows come at or after its draft).
+          " audit_reservations(r_id, m_from, m_to) AS ("
+          " SELECT r.reservation_id, s.m_from, s.m_to FROM audit_subtree s"
+          " JOIN " + with_schema("__SCHEMA__.reservations", schema) + " r"
+          " ON r.owner_level = s.m_level AND r.owner_id = s.m_id"
+          " WHERE r.position <= " + last + "::bigint"
+          " AND r.position < coalesce(s.m_to, 9223372036854775807))"
+          " SELECT " + kAuditColumns + " FROM (SELECT DISTINCT ON (x.position) x.* FROM ("
+          " SELECT y.* FROM audit_members m"
+          " CROSS JOIN LATERAL (SELECT * FROM " + audit_log +
           " WHERE scope_level = m.m_level AND scope_id = m.m_id"
           " AND position > greatest(m.m_from - 1, " + first + "::bigint)"
           " AND position < least(m.m_to, " + last + "::bigint + 1) AND " + w.sql +
-          " ORDER BY position" + order + lim + ") x ORDER BY x.position" + order + lim + ") a"
+          " ORDER BY position" + order + lim + ") y"
+          " UNION ALL"
+          " SELECT y.* FROM audit_reservations r"
+          " CROSS JOIN LATERAL (SELECT * FROM " + audit_log +
+          " WHERE subject_kind = 'reservation' AND subject_key = r.r_id"
+          " AND position > greatest(r.m_from - 1, " + first + "::bigint)"
+          " AND position < least(r.m_to, " + last + "::bigint + 1) AND " + w.sql +
+          " ORDER BY position" + order + lim + ") y"
+          ") x ORDER BY x.position" + order + lim + ") a"
           " ORDER BY position" + order;
   return w;
 }

@@ -116,8 +116,9 @@ struct AuditFilter {
   // With scope_level "organization" and scope_id X: also every row the
   // ledger attributed to tenant X (the scopes below that organization).
   // With scope_level "department", "project", "principal" or "user" and
-  // scope_id X: every row whose scope lay in X's subtree at the row's own
-  // position (see in_subtree()).
+  // scope_id X: every row whose scope (or, for a reservation's later rows,
+  // whose reservation's owner) lay in X's subtree at the row's own position
+  // (see in_subtree()).
   bool include_descendants = false;
   std::optional<std::string> subject_kind;
   std::optional<std::string> subject_key;
@@ -139,8 +140,10 @@ struct AuditFilter {
   // position p where the node hung below X, judged by the node's and its
   // ancestors' links valid at p (rm.scope_links: the link of a node at p is
   // its latest link at or below p, so a create or move counts at the node's
-  // new place). Such a page is read at the lower of the "audit" and
-  // "admission" checkpoints.
+  // new place). A reservation's later rows (filed at its organization,
+  // subject "reservation" with its id) count when its owner (rm.reservations)
+  // was such a member at the row's position. Such a page is read at the lower
+  // of the "audit" and "admission" checkpoints.
   bool in_subtree() const {
     return include_descendants && scope_id && scope_level &&
            (*scope_level == "department" || *scope_level == "project" || *scope_level == "principal" ||

@@ -299,36 +299,31 @@ std::string organization_of(std::span<const domain::ChainNode> chain) {
 }
 
 // The near-limit threshold: the policy value quota.warn_threshold_percent
-// for the requester's project / organization / plan at the same snapshot
-// (the catalog default when set nowhere, 80 when the key is not defined).
-domain::Result<std::int64_t> warn_threshold(adapters::postgres::PgPolicyQueries& policy, const domain::DecisionInput& in,
-                                            const domain::DecisionSnapshot& s, events::Instant as_of) {
-  domain::ScopeChain chain;
-  chain.project_id = in.hierarchy.project_id;
-  chain.org_id = organization_of(s.chain);
-  for (const auto& c : s.chain) {
-    if (c.scope.level == QuotaLevel::kPlan) chain.plan = c.scope.id;
-  }
-  auto snap = policy.policy_snapshot(kWarnThresholdKey, chain, s.snapshot_version);
-  if (!snap) return std::unexpected(snap.error());
-  if (!snap->key) return kDefaultWarnThreshold;
-  const auto res = domain::resolve(*snap->key, chain, snap->candidates, as_of);
+// for the requester's project / organization / plan, read with the
+// decision's snapshot (PgAdmissionQueries::decision_reads, same transaction):
+// the catalog default when set nowhere, 80 when the key is not defined.
+std::int64_t warn_threshold(const adapters::postgres::DecisionPolicyValue& p, events::Instant as_of) {
+  if (!p.key) return kDefaultWarnThreshold;
+  const auto res = domain::resolve(*p.key, p.chain, p.candidates, as_of);
   if (const auto* v = std::get_if<std::int64_t>(&res.value.v)) return std::clamp<std::int64_t>(*v, 0, 100);
   return kDefaultWarnThreshold;
 }
 
-// Decides one input against its snapshot (tenant check, threshold, domain).
-domain::Result<domain::DecisionOutput> decide_one(adapters::postgres::PgPolicyQueries& policy,
-                                                  const commands::Principal& who, const domain::DecisionInput& in,
-                                                  domain::DecisionSnapshot& s, events::Instant as_of) {
+// Decides one input against what was read for it (tenant check, threshold,
+// domain).
+domain::Result<domain::DecisionOutput> decide_one(const commands::Principal& who, const domain::DecisionInput& in,
+                                                  adapters::postgres::DecisionRead& read, events::Instant as_of) {
+  domain::DecisionSnapshot& s = read.snapshot;
   if (is_tenant(who)) {
     const std::string org = organization_of(s.chain);
     if (!org.empty() && org != who.tenant) return std::unexpected(forbidden(who, org));
   }
   if (!s.chain.empty()) {
-    auto threshold = warn_threshold(policy, in, s, as_of);
-    if (!threshold) return std::unexpected(threshold.error());
-    s.warn_threshold_percent = *threshold;
+    if (!read.policy) {
+      return domain::fail(domain::ErrorKind::kInternal, "warn_threshold_missing",
+                          "the near-limit threshold was not read with the decision");
+    }
+    s.warn_threshold_percent = warn_threshold(*read.policy, as_of);
   }
   return domain::decide_admission(in, s, as_of);
 }
@@ -444,9 +439,10 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     return std::min(*a, *p);
   };
   if (auto not_ready = await_snapshot(admission_, *c, both)) return *not_ready;
-  auto snap = admission_.decision_snapshot(*in, c->as_of_position);
-  if (!snap) return error_response(snap.error(), in->correlation_id);
-  auto out = decide_one(policy_, who, *in, *snap, c->as_of);
+  // One transaction: the admission snapshot and the near-limit threshold.
+  auto read = admission_.decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey));
+  if (!read) return error_response(read.error(), in->correlation_id);
+  auto out = decide_one(who, *in, read->front(), c->as_of);
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
   return json_response(200, dump(decision_json(*out, c->as_of)));
@@ -496,11 +492,11 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   std::int64_t snapshot_version = 0;
   std::vector<Json> results(items.size());
   if (!inputs.empty()) {
-    auto snaps = admission_.decision_snapshots(inputs, c->as_of_position);
-    if (!snaps) return error_response(snaps.error());
-    snapshot_version = snaps->front().snapshot_version;
+    auto reads = admission_.decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
+    if (!reads) return error_response(reads.error());
+    snapshot_version = reads->front().snapshot.snapshot_version;
     for (std::size_t k = 0; k < inputs.size(); ++k) {
-      auto out = decide_one(policy_, who, inputs[k], (*snaps)[k], c->as_of);
+      auto out = decide_one(who, inputs[k], (*reads)[k], c->as_of);
       if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) {
         note_refusal(req, who, refused_organization(out.error()));
       }

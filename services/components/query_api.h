@@ -28,10 +28,15 @@
 //   principal and policy values at level user with its id), judged by the
 //   hierarchy links valid at that position (a node's link at p is its
 //   latest create or move at or below p, so the create or move event itself
-//   counts at the node's new place). What happened under a project before
-//   it moved into the department is not answered; what happened while it
-//   was there still is after it moved away. Rows filed at the organization
-//   (e.g. later reservation state changes) are not in a department's
+//   counts at the node's new place). A reservation's rows (subject kind
+//   "reservation": its draft, filed at its owner, and its later lifecycle —
+//   activated, suspended, resumed, consumed, released, exhausted, expired,
+//   retired — filed at its organization) count where its OWNER (a
+//   department, project or principal) lay at each row's position, judged
+//   the same way. What happened under a project before it moved into the
+//   department is not answered; what happened while it was there still is
+//   after it moved away. Other rows filed at the organization (refusals,
+//   the organization's own reservations) are not in a department's
 //   subtree. An unknown node is no error: no rows, as without descendants.
 //   Such a page is read at the lower of the audit and admission read
 //   models' checkpoints (snapshot_version, min_position). `next_cursor` is

@@ -5,8 +5,10 @@
 // departments, projects, principals and policy values at project and user
 // level; a project moved between departments; a department moved; tenant
 // isolation; cursor paging while events arrive; as_of / as_of_position; a
-// lagging admission read model; and a property check of random moves against
-// a brute force over the event history.
+// lagging admission read model; reservations, whose later rows (filed at the
+// organization) count where their owner was at each row's position; and a
+// property check of random moves and reservations against a brute force over
+// the event history.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -90,6 +92,16 @@ class AuditDescendantsTest : public ::testing::Test {
   }
   std::int64_t ceiling(QuotaLevel level, const std::string& id, std::int64_t quantity) {
     return run(domain::SetCeiling{{level, id}, {"gpu.count", "", "", ""}, quantity, "", "test"});
+  }
+  // A gpu.count reservation for `owner`, its window ending `minutes` from now.
+  std::int64_t draft(const std::string& id, QuotaLevel level, const std::string& owner, std::int64_t minutes = 24 * 60) {
+    const std::int64_t now = clock_.now().micros;
+    return run(domain::DraftReservation{id, {level, owner}, "gpu_nodes", "gpu.count", "", "", 4, "",
+                                        events::Instant{now - 60 * kMinute}, events::Instant{now + minutes * kMinute},
+                                        {}, "test"});
+  }
+  std::int64_t transition(const std::string& id, const std::string& action) {
+    return run(domain::TransitionReservation{id, action, "test"});
   }
   // The policy key and the quota dimension: rows at global scope, in no subtree.
   void catalog() {
@@ -360,26 +372,135 @@ TEST_F(AuditDescendantsTest, ASubtreeIsReadAtTheLowerOfTheAuditAndAdmissionCheck
   EXPECT_EQ(positions(body(ready)["items"]).size(), 10u);
 }
 
-// Random hierarchies with moves, through the command service (cycles are
-// refused there); the SQL answer must equal a brute force that replays the
-// admission events and judges each audit row by the hierarchy right after
-// the event at its position.
+// A reservation is drafted at its owner's scope, but its later rows
+// (activated, consumed, released, suspended, resumed, exhausted, expired,
+// retired) are filed at the organization: a subtree answers them while the
+// owner was inside it at each row's position.
+TEST_F(AuditDescendantsTest, AReservationsLifecycleCountsWhereItsOwnerWasAtEachRow) {
+  catalog();
+  run(domain::CreateOrganization{"acme", "Acme", "pro", ""});
+  run(domain::CreateOrganization{"beta", "Beta", "free", ""});
+  const auto d1 = run(domain::CreateDepartment{"d1", "acme", "", ""});
+  const auto d1a = run(domain::CreateDepartment{"d1a", "acme", "d1", ""});
+  const auto d2 = run(domain::CreateDepartment{"d2", "acme", "", ""});
+  const auto p = run(domain::CreateProject{"p", "acme", "d1a", ""});
+  const auto x = run(domain::CreateProject{"x", "acme", "d1", ""});
+  const auto u = run(domain::CreatePrincipal{"u", "user", "p", "", std::nullopt});
+  const auto bd = run(domain::CreateDepartment{"bd", "beta", "", ""});
+  const auto q = run(domain::CreateProject{"q", "beta", "bd", ""});
+
+  // rp: project p's, under d1 (through d1a) until p moves to d2.
+  const auto rp_draft = draft("rp", QuotaLevel::kProject, "p");
+  const auto rp_active = transition("rp", "activate");
+  const auto rp_consumed = run(domain::ConsumeReservation{"rp", 1, "job"});
+  // rx: project x's (stays in d1): drafted, activated, fully consumed
+  // (consumed + exhausted), released (released + active again), then expired.
+  const auto rx_draft = draft("rx", QuotaLevel::kProject, "x", 30);
+  const auto rx_active = transition("rx", "activate");
+  const auto rx_exhausted = run(domain::ConsumeReservation{"rx", 4, "job"});
+  const auto rx_released = run(domain::ReleaseReservation{"rx", 2, "done"});
+  // Other organizations' and other scopes' reservations: beta's, acme's own,
+  // and d1's own (the asked node's reservations count whatever its place).
+  const auto rb_draft = draft("rb", QuotaLevel::kProject, "q");
+  const auto rb_active = transition("rb", "activate");
+  const auto ro_draft = draft("ro", QuotaLevel::kOrganization, "acme");
+  const auto ro_active = transition("ro", "activate");
+  const auto rd_draft = draft("rd", QuotaLevel::kDepartment, "d1");
+  const auto rd_active = transition("rd", "activate");
+
+  const auto moved = run(domain::MoveProject{"p", "d2"});
+  const auto rp_consumed2 = run(domain::ConsumeReservation{"rp", 1, "job"});
+  const auto rp_released = run(domain::ReleaseReservation{"rp", 1, "done"});
+  const auto rp_suspended = transition("rp", "suspend");
+  const auto rp_resumed = transition("rp", "resume");
+  // ru: principal u's (under p, now in d2).
+  const auto ru_draft = draft("ru", QuotaLevel::kPrincipal, "u");
+  const auto ru_active = transition("ru", "activate");
+  const auto ru_suspended = transition("ru", "suspend");
+  const auto ru_retire = transition("ru", "retire");
+  clock_.advance_micros(60 * kMinute);  // rx's window is over
+  const auto rx_expired = transition("rx", "expire");
+  const auto rb_consumed = run(domain::ConsumeReservation{"rb", 1, "job"});
+  const auto rp_suspended2 = transition("rp", "suspend");
+  project();
+
+  const P d1_rows{d1, d1a, p, x, u, rp_draft, rp_active, rp_consumed, rx_draft, rx_active, rx_exhausted - 1,
+                  rx_exhausted, rx_released - 1, rx_released, rd_draft, rd_active, rx_expired};
+  EXPECT_EQ(audit_positions(subtree("department", "d1")), d1_rows);
+  EXPECT_EQ(audit_positions(subtree("department", "d1a")),
+            (P{d1a, p, u, rp_draft, rp_active, rp_consumed}));
+  const P d2_rows{d2, moved, rp_consumed2, rp_released, rp_suspended, rp_resumed, ru_draft, ru_active, ru_suspended,
+                  ru_retire, rp_suspended2};
+  EXPECT_EQ(audit_positions(subtree("department", "d2")), d2_rows);
+  // A project and a principal: their reservations over their whole life.
+  EXPECT_EQ(audit_positions(subtree("project", "p")),
+            (P{p, u, rp_draft, rp_active, rp_consumed, moved, rp_consumed2, rp_released, rp_suspended, rp_resumed,
+               ru_draft, ru_active, ru_suspended, ru_retire, rp_suspended2}));
+  EXPECT_EQ(audit_positions(subtree("project", "x")),
+            (P{x, rx_draft, rx_active, rx_exhausted - 1, rx_exhausted, rx_released - 1, rx_released, rx_expired}));
+  EXPECT_EQ(audit_positions(subtree("principal", "u")), (P{u, ru_draft, ru_active, ru_suspended, ru_retire}));
+  EXPECT_EQ(audit_positions(subtree("user", "u")), (P{u, ru_draft, ru_active, ru_suspended, ru_retire}));
+  // Another organization's reservation shows in its own subtree only.
+  EXPECT_EQ(audit_positions(subtree("department", "bd")), (P{bd, q, rb_draft, rb_active, rb_consumed}));
+  EXPECT_EQ(audit_positions(subtree("department", "d1"), "acme"), d1_rows);
+  EXPECT_EQ(audit_positions(subtree("department", "bd"), "acme"), P{});
+  EXPECT_EQ(audit_positions(subtree("department", "d1") + "&tenant=beta"), P{});
+  // The organization's own reservation is in no department's subtree, but in
+  // the organization's.
+  const P acme = audit_positions("scope_level=organization&scope_id=acme&descendants=true&limit=1000");
+  for (auto pos : {ro_draft, ro_active, rp_active, rx_expired}) {
+    EXPECT_NE(std::find(acme.begin(), acme.end(), pos), acme.end()) << pos;
+  }
+  // Without descendants: the exact scope only (the draft is filed at the owner).
+  EXPECT_EQ(audit_positions("scope_level=project&scope_id=p"), (P{p, rp_draft, moved}));
+
+  // Filters narrow the reservation rows as any other.
+  EXPECT_EQ(audit_positions(subtree("department", "d1") + "&event_type=ReservationStateChanged"),
+            (P{rp_active, rx_active, rx_exhausted, rx_released, rd_active, rx_expired}));
+  EXPECT_EQ(audit_positions(subtree("department", "d2") + "&event_type=ReservationConsumed"), (P{rp_consumed2}));
+  EXPECT_EQ(audit_positions(subtree("department", "d1") + "&key=" + kWindow), P{});
+  const auto all = body(audit("limit=1000"))["items"];
+  const std::string command = all[static_cast<std::size_t>(rp_released - 1)]["command_id"];
+  EXPECT_EQ(audit_positions(subtree("department", "d2") + "&command_id=" + command), (P{rp_released}));
+  EXPECT_EQ(audit_positions(subtree("department", "d1") + "&command_id=" + command), P{});
+
+  // Paging, as_of_position and as_of.
+  for (int limit : {1, 2, 3, 5}) {
+    EXPECT_EQ(all_pages(subtree("department", "d1"), limit), d1_rows) << "limit " << limit;
+    EXPECT_EQ(all_pages(subtree("department", "d2"), limit), d2_rows) << "limit " << limit;
+  }
+  EXPECT_EQ(audit_positions(subtree("department", "d2") + "&as_of_position=" + std::to_string(rp_released)),
+            (P{d2, moved, rp_consumed2, rp_released}));
+  EXPECT_EQ(all_pages(subtree("department", "d1") + "&as_of_position=" + std::to_string(moved), 2),
+            (P{d1, d1a, p, x, u, rp_draft, rp_active, rp_consumed, rx_draft, rx_active, rx_exhausted - 1,
+               rx_exhausted, rx_released - 1, rx_released, rd_draft, rd_active}));
+  const std::string released_at = all[static_cast<std::size_t>(rp_released - 1)]["recorded_at"];
+  EXPECT_EQ(audit_positions(subtree("department", "d2") + "&as_of=" + released_at),
+            (P{d2, moved, rp_consumed2, rp_released}));
+}
+
+// Random hierarchies with moves and reservations, through the command
+// service (cycles and illegal transitions are refused there); the SQL answer
+// must equal a brute force that replays the admission events and judges each
+// audit row by the hierarchy right after the event at its position (a
+// reservation's rows filed at the organization by its owner's place).
 TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
   const char* env = std::getenv("LEDGER_PROPERTY_CASES");
   const int cases = std::min(env ? std::atoi(env) : 6, kTenantTokens);
   catalog();
   using Node = std::pair<std::string, std::string>;  // (level, id)
+  int reservation_rows = 0;  // reservation rows filed at the organization that some subtree answers
   for (int seed = 1; seed <= cases; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(static_cast<unsigned>(seed));
     auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
     const std::string o = "o" + std::to_string(seed);
     run(domain::CreateOrganization{o, o, "plan", ""});
-    std::vector<std::string> depts = {o + ".default"}, projects, principals;
+    std::vector<std::string> depts = {o + ".default"}, projects, principals, reservations;
     for (int step = 0; step < 70; ++step) {
       const std::string n = o + "." + std::to_string(step);
       const auto who = pick(2) ? admin() : tenant_admin(o);
-      switch (projects.empty() ? pick(2) : pick(11)) {
+      switch (projects.empty() ? pick(2) : pick(15)) {
         case 0:
           if (try_run(domain::CreateDepartment{"d" + n, o, pick(4) ? depts[pick(depts.size())] : "", ""})) {
             depts.push_back("d" + n);
@@ -415,6 +536,34 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
                     who);
           }
           break;
+        case 11: case 12: {  // a reservation of any scope of o, some windows ending soon
+          std::vector<domain::QuotaScope> owners = {{QuotaLevel::kOrganization, o},
+                                                    {QuotaLevel::kDepartment, depts[pick(depts.size())]},
+                                                    {QuotaLevel::kProject, projects[pick(projects.size())]},
+                                                    {QuotaLevel::kProject, projects[pick(projects.size())]}};
+          if (!principals.empty()) owners.push_back({QuotaLevel::kPrincipal, principals[pick(principals.size())]});
+          const std::int64_t now = clock_.now().micros;
+          const std::int64_t minutes = pick(3) ? 24 * 60 : 3 + static_cast<std::int64_t>(pick(10));
+          if (try_run(domain::DraftReservation{"r" + n, owners[pick(owners.size())], "gpu_nodes", "gpu.count", "", "",
+                                               static_cast<std::int64_t>(1 + pick(4)), "",
+                                               events::Instant{now - 60 * kMinute},
+                                               events::Instant{now + minutes * kMinute}, {}, "prop"},
+                      who)) {
+            reservations.push_back("r" + n);
+          }
+          break;
+        }
+        case 13: case 14:  // its lifecycle (many steps are refused: illegal from the state)
+          if (!reservations.empty()) {
+            const std::string& r = reservations[pick(reservations.size())];
+            static const char* kActions[] = {"activate", "activate", "suspend", "resume", "retire", "expire"};
+            switch (pick(3)) {
+              case 0: try_run(domain::ConsumeReservation{r, static_cast<std::int64_t>(1 + pick(2)), "prop"}, who); break;
+              case 1: try_run(domain::ReleaseReservation{r, 1, "prop"}, who); break;
+              default: try_run(domain::TransitionReservation{r, kActions[pick(6)], "prop"}, who);
+            }
+          }
+          break;
         default: {
           std::vector<domain::QuotaScope> targets;
           targets.push_back({QuotaLevel::kDepartment, depts[pick(depts.size())]});
@@ -427,8 +576,10 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
     }
     project();
 
-    // Brute force: the link history from the event store.
+    // Brute force: the link history and the reservations' owners from the
+    // event store.
     std::map<Node, std::vector<std::pair<std::int64_t, Node>>> links;
+    std::map<std::string, Node> owner_of;  // reservation id -> owner
     auto evs = store_->read_by_types(domain::admission_event_types(), 0, 1'000'000);
     ASSERT_TRUE(evs.has_value());
     for (const auto& e : *evs) {
@@ -449,6 +600,8 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
               link({"project", ev.project_id}, {"department", ev.department_id});
             } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
               link({"principal", ev.principal_id}, {"project", ev.project_id});
+            } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
+              owner_of[ev.reservation_id] = {events::quota_level_name(ev.owner.level), ev.owner.id};
             }
           },
           e.event);
@@ -469,11 +622,13 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
       }
       return false;
     };
-    // Every audit row (exact filters are tested elsewhere): position, scope, tenant.
+    // Every audit row (exact filters are tested elsewhere): position, scope
+    // (a reservation's later rows: its owner), tenant.
     struct Row {
       std::int64_t position;
       std::optional<Node> node;
       std::string tenant;
+      bool lifecycle = false;  // a reservation's row filed at the organization
     };
     std::vector<Row> rows;
     for (const auto& item : [&] {
@@ -486,11 +641,17 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
              cursor = b["next_cursor"].get<std::string>();
            }
          }()) {
-      Row r{item["position"].get<std::int64_t>(), std::nullopt, item["tenant"].get<std::string>()};
+      Row r{item["position"].get<std::int64_t>(), std::nullopt, item["tenant"].get<std::string>(), false};
       if (item["scope"].is_object()) {
         const std::string level = item["scope"]["level"], id = item["scope"]["id"];
         if (level == "department" || level == "project" || level == "principal") r.node = Node{level, id};
         if (level == "user") r.node = Node{"principal", id};
+        if (level == "organization" && item["subject"]["kind"] == "reservation") {
+          const auto owner = owner_of.find(item["subject"]["key"].get<std::string>());
+          EXPECT_NE(owner, owner_of.end()) << item.dump();
+          if (owner != owner_of.end() && owner->second.first != "organization") r.node = owner->second;
+          r.lifecycle = true;
+        }
       }
       rows.push_back(std::move(r));
     }
@@ -513,6 +674,7 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
         if (r.tenant == o) want_tenant.push_back(r.position);
       }
       nonempty += want.size() > 1;
+      for (const auto& r : rows) reservation_rows += r.lifecycle && r.node && inside(r.node, target, r.position);
       const std::string q = subtree(target.first, target.second);
       EXPECT_EQ(audit_positions(q + "&limit=1000"), want);
       EXPECT_EQ(all_pages(q, 1 + static_cast<int>(pick(5))), want);
@@ -522,6 +684,7 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
     }
     EXPECT_GT(nonempty, 3) << "the random history should nest something";
   }
+  EXPECT_GE(reservation_rows, cases) << "the random histories should file reservation rows at the organization";
 }
 
 }  // namespace

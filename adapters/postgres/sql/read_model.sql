@@ -79,6 +79,10 @@ CREATE INDEX IF NOT EXISTS audit_log_recorded_at ON __SCHEMA__.audit_log (record
 -- principal: one range probe per subtree member over the positions it was
 -- inside the subtree (read_model_store.cc, audit_rows_query).
 CREATE INDEX IF NOT EXISTS audit_log_scope ON __SCHEMA__.audit_log (scope_level, scope_id, position);
+-- ... and the rows of each reservation a subtree member owns (most are filed
+-- at the organization): one range probe per reservation, in position order.
+CREATE INDEX IF NOT EXISTS audit_log_reservation ON __SCHEMA__.audit_log (subject_key, position)
+  WHERE subject_kind = 'reservation';
 
 -- The admission read model (projections/admission_projection.h): history
 -- rows keyed by entity and position, never removed; "current" is the latest
