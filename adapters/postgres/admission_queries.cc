@@ -85,6 +85,31 @@ QuotaLevel level_of(const pqxx::field& f) {
   return events::parse_quota_level(f.as<std::string>()).value_or(QuotaLevel::kGlobal);
 }
 
+// A ceiling rule from (scope_level, scope_id, rule_id, rule_version,
+// dimension, window, region, sku_or_model, quantity, unit).
+domain::CeilingRule rule_of(const pqxx::row& r) {
+  domain::CeilingRule rule;
+  rule.scope = {level_of(r[0]), r[1].as<std::string>()};
+  rule.rule_id = r[2].as<std::string>();
+  rule.rule_version = r[3].as<std::int64_t>();
+  rule.target = {r[4].as<std::string>(), r[5].as<std::string>(), r[6].as<std::string>(), r[7].as<std::string>()};
+  rule.quantity = r[8].as<std::int64_t>();
+  rule.unit = r[9].as<std::string>();
+  return rule;
+}
+
+// A delegation from (scope_level, scope_id, dimension, delegation_id,
+// max_quantity, version).
+domain::Delegation delegation_of(const pqxx::row& r) {
+  domain::Delegation d;
+  d.scope = {level_of(r[0]), r[1].as<std::string>()};
+  d.dimension = r[2].as<std::string>();
+  d.delegation_id = r[3].as<std::string>();
+  if (!r[4].is_null()) d.max_quantity = r[4].as<std::int64_t>();
+  d.version = r[5].as<std::int64_t>();
+  return d;
+}
+
 std::map<std::string, std::string> attributes_of(const pqxx::field& f) {
   std::map<std::string, std::string> out;
   const auto parsed = nlohmann::json::parse(f.as<std::string>());
@@ -192,14 +217,7 @@ std::vector<domain::CeilingRule> rules_on(pqxx::transaction_base& tx, const std:
            where + " ORDER BY scope_level, scope_id, rule_id, position DESC) r WHERE quantity IS NOT NULL";
   std::vector<domain::CeilingRule> out;
   for (const auto& r : run(tx, schema, q)) {
-    domain::CeilingRule rule;
-    rule.scope = {level_of(r[0]), r[1].as<std::string>()};
-    rule.rule_id = r[2].as<std::string>();
-    rule.rule_version = r[3].as<std::int64_t>();
-    rule.target = {r[4].as<std::string>(), r[5].as<std::string>(), r[6].as<std::string>(), r[7].as<std::string>()};
-    rule.quantity = r[8].as<std::int64_t>();
-    rule.unit = r[9].as<std::string>();
-    out.push_back(std::move(rule));
+    out.push_back(rule_of(r));
   }
   std::stable_sort(out.begin(), out.end(), [&](const auto& a, const auto& b) {
     return std::tuple(chain_index(chain, a.scope), a.rule_id) < std::tuple(chain_index(chain, b.scope), b.rule_id);
@@ -224,13 +242,7 @@ std::vector<domain::Delegation> delegations_on(pqxx::transaction_base& tx, const
            "  ORDER BY scope_level, scope_id, dimension, position DESC) x WHERE active";
   std::vector<domain::Delegation> out;
   for (const auto& r : run(tx, schema, q)) {
-    domain::Delegation d;
-    d.scope = {level_of(r[0]), r[1].as<std::string>()};
-    d.dimension = r[2].as<std::string>();
-    d.delegation_id = r[3].as<std::string>();
-    if (!r[4].is_null()) d.max_quantity = r[4].as<std::int64_t>();
-    d.version = r[5].as<std::int64_t>();
-    out.push_back(std::move(d));
+    out.push_back(delegation_of(r));
   }
   std::stable_sort(out.begin(), out.end(), [&](const auto& a, const auto& b) {
     return std::tuple(chain_index(chain, a.scope), a.dimension) < std::tuple(chain_index(chain, b.scope), b.dimension);
@@ -600,22 +612,11 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
     if (!on_chains.empty()) {
       const auto [levels, ids, dims] = scope_dimension_arrays(on_chains);
       for (const auto& r : tx.exec_prepared(kDecisionRulesStmt, upto, levels, ids, dims)) {
-        domain::CeilingRule rule;
-        rule.scope = {level_of(r[0]), r[1].as<std::string>()};
-        rule.rule_id = r[2].as<std::string>();
-        rule.rule_version = r[3].as<std::int64_t>();
-        rule.target = {r[4].as<std::string>(), r[5].as<std::string>(), r[6].as<std::string>(), r[7].as<std::string>()};
-        rule.quantity = r[8].as<std::int64_t>();
-        rule.unit = r[9].as<std::string>();
+        auto rule = rule_of(r);
         rules[{rule.scope, rule.target.dimension}].push_back(std::move(rule));
       }
       for (const auto& r : tx.exec_prepared(kDecisionDelegationsStmt, upto, levels, ids, dims)) {
-        domain::Delegation d;
-        d.scope = {level_of(r[0]), r[1].as<std::string>()};
-        d.dimension = r[2].as<std::string>();
-        d.delegation_id = r[3].as<std::string>();
-        if (!r[4].is_null()) d.max_quantity = r[4].as<std::int64_t>();
-        d.version = r[5].as<std::int64_t>();
+        auto d = delegation_of(r);
         delegations[{d.scope, d.dimension}].push_back(std::move(d));
       }
     }

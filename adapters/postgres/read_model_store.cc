@@ -337,7 +337,6 @@ domain::Result<std::int64_t> PgPolicyQueries::checkpoint(std::string_view projec
 
 domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
                                                                std::optional<std::int64_t> max_position) {
-  const std::string& schema = impl_->schema;
   return impl_->run<PolicySnapshot>([&](pqxx::connection& c) {
     // One snapshot for the checkpoint and the rows, so snapshot_version is
     // exactly what the answer was computed from.
