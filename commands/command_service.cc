@@ -7,6 +7,26 @@
 
 namespace ledger::commands {
 
+namespace {
+
+// 409: the command's expected_version is not the stream's.
+domain::Error version_conflict(const std::string& stream_id, std::int64_t expected, std::int64_t actual) {
+  domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
+                  "the stream has moved on since the expected version", {}};
+  e.with("stream_id", stream_id)
+      .with("expected_version", std::to_string(expected))
+      .with("actual_version", std::to_string(actual));
+  return e;
+}
+
+// A refusal as the caller gets it: with its correlation id, if any.
+domain::Error with_correlation(domain::Error e, const std::string& correlation_id) {
+  if (!correlation_id.empty()) e.with("correlation_id", correlation_id);
+  return e;
+}
+
+}  // namespace
+
 CommandService::CommandService(EventStore& store, Clock& clock, Options options)
     : store_(store), clock_(clock), options_(options) {}
 
@@ -205,8 +225,7 @@ void CommandService::process(std::vector<Pending>& batch) {
                         "you may only change your own organization", {}};
       e.with("principal_tenant", req.meta.principal.tenant).with("target_tenant", target);
     }
-    if (!req.meta.correlation_id.empty()) e.with("correlation_id", req.meta.correlation_id);
-    slots[i].answer = std::unexpected(std::move(e));
+    slots[i].answer = std::unexpected(with_correlation(std::move(e), req.meta.correlation_id));
     refusals.push_back({i, target});
   };
 
@@ -255,17 +274,10 @@ void CommandService::process(std::vector<Pending>& batch) {
       }
       const std::int64_t version = decided ? (*model)->stream_version(decided->stream_id) : 0;
       if (decided && req.expected_version && *req.expected_version != version) {
-        domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
-                        "the stream has moved on since the expected version", {}};
-        e.with("stream_id", decided->stream_id)
-            .with("expected_version", std::to_string(*req.expected_version))
-            .with("actual_version", std::to_string(version));
-        decided = std::unexpected(std::move(e));
+        decided = std::unexpected(version_conflict(decided->stream_id, *req.expected_version, version));
       }
       if (!decided) {
-        domain::Error e = std::move(decided.error());
-        if (!req.meta.correlation_id.empty()) e.with("correlation_id", req.meta.correlation_id);
-        slots[i].answer = std::unexpected(std::move(e));
+        slots[i].answer = std::unexpected(with_correlation(std::move(decided.error()), req.meta.correlation_id));
         continue;
       }
       StreamAppend a;
@@ -299,12 +311,7 @@ void CommandService::process(std::vector<Pending>& batch) {
     }
     CachedStream& cs = t->second;
     if (req.expected_version && *req.expected_version != cs.state.version) {
-      domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
-                      "the stream has moved on since the expected version", {}};
-      e.with("stream_id", stream)
-          .with("expected_version", std::to_string(*req.expected_version))
-          .with("actual_version", std::to_string(cs.state.version));
-      slots[i].answer = std::unexpected(std::move(e));
+      slots[i].answer = std::unexpected(version_conflict(stream, *req.expected_version, cs.state.version));
       continue;
     }
     auto decided = std::visit(
@@ -316,9 +323,7 @@ void CommandService::process(std::vector<Pending>& batch) {
         },
         req.command);
     if (!decided) {
-      domain::Error e = std::move(decided.error());
-      if (!req.meta.correlation_id.empty()) e.with("correlation_id", req.meta.correlation_id);
-      slots[i].answer = std::unexpected(std::move(e));
+      slots[i].answer = std::unexpected(with_correlation(std::move(decided.error()), req.meta.correlation_id));
       continue;
     }
     StreamAppend a;

@@ -14,6 +14,7 @@
 #include "domain/admission.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/rfc3339.h"
+#include "services/components/admission_json.h"
 #include "services/components/http_json.h"
 #include "services/components/query_params.h"
 #include "services/components/views_api.h"
@@ -38,11 +39,15 @@ constexpr const char* kWarnThresholdKey = "quota.warn_threshold_percent";
 constexpr std::int64_t kDefaultWarnThreshold = 80;
 
 
-// Admission data is partly user text: never let one odd byte become a 500.
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 domain::Error forbidden(const commands::Principal& who, const std::string& organization_id) {
   return organization_forbidden(who, organization_id, "admission read");
+}
+
+// await_snapshot() against the admission read model's head.
+std::optional<HttpResponse> await_admission(adapters::postgres::PgAdmissionQueries& q, const Consistency& c,
+                                            const std::function<domain::Result<std::int64_t>()>& checkpoint) {
+  return await_snapshot(c, [&] { return q.head_position(); }, checkpoint);
 }
 
 // The organization a forbidden() error names.
@@ -53,49 +58,7 @@ std::string refused_organization(const domain::Error& e) {
   return {};
 }
 
-// min_position / as_of / as_of_position / wait_ms of one request.
-struct Consistency {
-  events::Instant as_of;
-  std::optional<std::int64_t> as_of_position;
-  std::int64_t min_position = 0;
-  std::int64_t wait_ms = 2000;
-};
 
-domain::Result<Consistency> parse_consistency(const HttpRequest& req, commands::Clock& clock) {
-  Consistency c;
-  auto as_of = instant_param(req, "as_of");
-  if (!as_of) return std::unexpected(as_of.error());
-  c.as_of = as_of->value_or(clock.now());
-  auto as_of_position = int_param(req, "as_of_position");
-  if (!as_of_position) return std::unexpected(as_of_position.error());
-  c.as_of_position = *as_of_position;
-  auto min_position = int_param(req, "min_position");
-  if (!min_position) return std::unexpected(min_position.error());
-  c.min_position = min_position->value_or(0);
-  auto wait_ms = int_param(req, "wait_ms", 10'000);
-  if (!wait_ms) return std::unexpected(wait_ms.error());
-  c.wait_ms = wait_ms->value_or(2000);
-  return c;
-}
-
-// Refuses positions beyond the ledger's head, then waits (bounded) until
-// `checkpoint` reaches what the request needs. nullopt: go ahead.
-std::optional<HttpResponse> await_snapshot(adapters::postgres::PgAdmissionQueries& q, const Consistency& c,
-                                           const std::function<domain::Result<std::int64_t>()>& checkpoint) {
-  if (c.as_of_position) {
-    auto head = q.head_position();
-    if (!head) return error_response(head.error());
-    if (*c.as_of_position > *head) {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
-                      "as_of_position lies beyond the last event of the ledger", {}};
-      e.with("as_of_position", std::to_string(*c.as_of_position)).with("head_position", std::to_string(*head));
-      return error_response(e);
-    }
-  }
-  return wait_for_snapshot(checkpoint, std::max(c.min_position, c.as_of_position.value_or(0)), c.wait_ms);
-}
-
-Json scope_json(const QuotaScope& s) { return {{"level", events::quota_level_name(s.level)}, {"id", s.id}}; }
 Json nullable(const std::optional<std::int64_t>& v) { return v ? Json(*v) : Json(); }
 
 // ------------------------------------------------------- decision input
@@ -274,7 +237,7 @@ Json decision_json(const domain::DecisionOutput& o, events::Instant as_of) {
             {"inherited_from", from ? Json(o.per_request ? std::string(domain::kRequestWindow)
                                                          : std::string(events::quota_level_name(from->level)))
                                     : Json()},
-            {"inherited_from_scope", from ? scope_json(*from) : Json()}}},
+            {"inherited_from_scope", from ? quota_scope_json(*from) : Json()}}},
           {"matched_rules", std::move(rules)},
           {"evidence",
            {{"snapshot_kind", o.snapshot_kind},
@@ -340,26 +303,14 @@ domain::Result<void> check_tenant(const commands::Principal& who, const domain::
 Json reservation_json(const adapters::postgres::ReservationRecord& r, events::Instant as_of) {
   const auto& v = r.view;
   Json chain = Json::array();
-  for (const auto& s : v.owner_chain) chain.push_back(scope_json(s));
-  return {{"reservation_id", v.reservation_id},
-          {"organization_id", r.organization_id},
-          {"owner", scope_json(v.owner)},
-          {"owner_chain", std::move(chain)},
-          {"kind", r.kind},
-          {"dimension", v.dimension},
-          {"region", v.region},
-          {"sku_or_model", v.sku_or_model},
-          {"quantity", v.quantity},
-          {"consumed", v.consumed},
-          {"remaining", v.quantity - v.consumed},
-          {"unit", r.unit},
-          {"window_start", codec::format_instant(v.window_start)},
-          {"window_end", codec::format_instant(v.window_end)},
-          {"attributes", r.attributes},
-          {"state", domain::reservation_state_at(v, as_of)},
-          {"recorded_state", v.state},
-          {"version", r.version},
-          {"drafted_position", r.drafted_position}};
+  for (const auto& s : v.owner_chain) chain.push_back(quota_scope_json(s));
+  Json j = reservation_fields(v, r.kind, r.unit, domain::reservation_state_at(v, as_of));
+  j["organization_id"] = r.organization_id;
+  j["owner_chain"] = std::move(chain);
+  j["attributes"] = r.attributes;
+  j["version"] = r.version;
+  j["drafted_position"] = r.drafted_position;
+  return j;
 }
 
 constexpr std::string_view kStates[] = {"draft", "active", "exhausted", "expired", "suspended", "retired"};
@@ -438,14 +389,14 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     if (!p) return p;
     return std::min(*a, *p);
   };
-  if (auto not_ready = await_snapshot(admission_, *c, both)) return *not_ready;
+  if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
   // One transaction: the admission snapshot and the near-limit threshold.
   auto read = admission_.decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey));
   if (!read) return error_response(read.error(), in->correlation_id);
   auto out = decide_one(who, *in, read->front(), c->as_of);
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
-  return json_response(200, dump(decision_json(*out, c->as_of)));
+  return json_response(200, dump_lenient(decision_json(*out, c->as_of)));
 }
 
 HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands::Principal& who) {
@@ -468,7 +419,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     if (!p) return p;
     return std::min(*a, *p);
   };
-  if (auto not_ready = await_snapshot(admission_, *c, both)) return *not_ready;
+  if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
 
   // Parse every input; the valid ones are read from ONE snapshot.
   const std::string fallback = header_correlation_id(req);
@@ -517,7 +468,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   Json out = Json::array();
   for (std::size_t i = 0; i < items.size(); ++i) out.push_back(errors[i] ? error_json(*errors[i]) : std::move(results[i]));
   return json_response(
-      200, dump({{"results", std::move(out)}, {"snapshot_version", snapshot_version}, {"as_of", codec::format_instant(c->as_of)}}));
+      200, dump_lenient({{"results", std::move(out)}, {"snapshot_version", snapshot_version}, {"as_of", codec::format_instant(c->as_of)}}));
 }
 
 HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const commands::Principal& who) {
@@ -536,7 +487,7 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     note_refusal(req, who, "platform");
     return error_response(forbidden(who, events::quota_level_name(scope->level)));
   }
-  if (auto not_ready = await_snapshot(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
   auto snap = admission_.effective_ceilings(*scope, dimension, c->as_of_position);
   if (!snap) return error_response(snap.error());
   if (snap->chain.empty()) {
@@ -572,7 +523,7 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     const auto eval = domain::evaluate_ceiling(snap->chain, rules, delegations, target, /*for_write=*/false);
     Json matched = Json::array();
     for (const auto& m : eval.effective.matched_rules) {
-      matched.push_back({{"rule_id", m.rule_id}, {"scope", scope_json(m.scope)}, {"version", m.version}, {"kind", m.kind}});
+      matched.push_back({{"rule_id", m.rule_id}, {"scope", quota_scope_json(m.scope)}, {"version", m.version}, {"kind", m.kind}});
     }
     const auto& e = eval.effective;
     ceilings.push_back(
@@ -582,20 +533,20 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
          {"sku_or_model", target.sku_or_model},
          {"quantity", nullable(e.quantity)},
          {"unit", e.unit},
-         {"inherited_from", e.inherited_from ? scope_json(*e.inherited_from) : Json()},
+         {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json()},
          {"binding_rule_id", e.binding_rule_id.empty() ? Json() : Json(e.binding_rule_id)},
          {"matched_rules", std::move(matched)},
          {"allowed",
           {{"quantity", nullable(eval.allowed.quantity)},
-           {"inherited_from", eval.allowed.inherited_from ? scope_json(*eval.allowed.inherited_from) : Json()}}}});
+           {"inherited_from", eval.allowed.inherited_from ? quota_scope_json(*eval.allowed.inherited_from) : Json()}}}});
   }
   Json chain = Json::array();
   for (const auto& n : snap->chain) {
-    Json j = scope_json(n.scope);
+    Json j = quota_scope_json(n.scope);
     j["version"] = n.version;
     chain.push_back(std::move(j));
   }
-  return json_response(200, dump({{"scope", scope_json(*scope)},
+  return json_response(200, dump_lenient({{"scope", quota_scope_json(*scope)},
                                   {"chain", std::move(chain)},
                                   {"ceilings", std::move(ceilings)},
                                   {"snapshot_version", snap->snapshot_version},
@@ -606,7 +557,7 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
   if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
-  if (auto not_ready = await_snapshot(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
   auto found = admission_.reservation(id, c->as_of_position);
   if (!found) return error_response(found.error());
   const bool foreign = found->reservation && is_tenant(who) && found->reservation->organization_id != who.tenant;
@@ -620,7 +571,7 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
   Json body = reservation_json(*found->reservation, c->as_of);
   body["as_of"] = codec::format_instant(c->as_of);
   body["snapshot_version"] = found->snapshot_version;
-  return json_response(200, dump(body));
+  return json_response(200, dump_lenient(body));
 }
 
 HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::Principal& who) {
@@ -662,14 +613,14 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
     }
     f.organization_id = who.tenant;
   }
-  if (auto not_ready = await_snapshot(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
   auto page = admission_.reservations(f, c->as_of_position);
   if (!page) return error_response(page.error());
   Json items = Json::array();
   for (const auto& r : page->items) items.push_back(reservation_json(r, c->as_of));
   Json next = page->has_more ? Json(base64url(std::string(kReservationCursor) + page->items.back().view.reservation_id))
                              : Json();
-  return json_response(200, dump({{"items", std::move(items)},
+  return json_response(200, dump_lenient({{"items", std::move(items)},
                                   {"next_cursor", std::move(next)},
                                   {"has_more", page->has_more},
                                   {"snapshot_version", page->snapshot_version},

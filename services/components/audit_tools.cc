@@ -17,6 +17,7 @@
 #include "domain/policy_key.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
+#include "services/components/admission_json.h"
 
 namespace ledger::services {
 
@@ -640,10 +641,6 @@ Json as_of_json(const AsOfAnswer& a) {
 
 namespace {
 
-Json quota_scope_json(const events::QuotaScope& s) {
-  return {{"level", events::quota_level_name(s.level)}, {"id", s.id}};
-}
-
 template <class T>
 Json nullable(const std::optional<T>& v) {
   return v ? Json(*v) : Json(nullptr);
@@ -859,28 +856,16 @@ Json reservation_as_of_json(const ReservationAsOfAnswer& a) {
   const auto& v = a.view;
   Json chain = Json::array();
   for (const auto& s : v.owner_chain) chain.push_back(quota_scope_json(s));
-  return {{"reservation_id", v.reservation_id},
-          {"organization_id", a.drafted.organization_id},
-          {"owner", quota_scope_json(v.owner)},
-          {"owner_chain", std::move(chain)},
-          {"kind", a.drafted.kind},
-          {"dimension", v.dimension},
-          {"region", v.region},
-          {"sku_or_model", v.sku_or_model},
-          {"quantity", v.quantity},
-          {"consumed", v.consumed},
-          {"remaining", v.quantity - v.consumed},
-          {"unit", a.drafted.unit},
-          {"window_start", codec::format_instant(v.window_start)},
-          {"window_end", codec::format_instant(v.window_end)},
-          {"attributes", a.drafted.attributes},
-          {"state", a.state},
-          {"recorded_state", v.state},
-          {"version", a.version},
-          {"drafted_position", a.drafted_position},
-          {"last_position", a.last_position},
-          {"position", a.position},
-          {"as_of", codec::format_instant(a.as_of)}};
+  Json j = reservation_fields(v, a.drafted.kind, a.drafted.unit, a.state);
+  j["organization_id"] = a.drafted.organization_id;
+  j["owner_chain"] = std::move(chain);
+  j["attributes"] = a.drafted.attributes;
+  j["version"] = a.version;
+  j["drafted_position"] = a.drafted_position;
+  j["last_position"] = a.last_position;
+  j["position"] = a.position;
+  j["as_of"] = codec::format_instant(a.as_of);
+  return j;
 }
 
 // ---------------------------------------------------------------- digest

@@ -19,6 +19,7 @@
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 #include "services/components/admission_api.h"
+#include "services/components/admission_json.h"
 #include "services/components/http_json.h"
 #include "services/components/query_params.h"
 
@@ -230,8 +231,6 @@ Json row_json(const AuditRow& r) {
           {"command_id", r.command_id}};
 }
 
-// Audit data is user text: never let one odd byte turn an answer into a 500.
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 domain::Error invalid_cursor(std::string message) {
   return {domain::ErrorKind::kInvalidArgument, "invalid_cursor", std::move(message), {}};
@@ -473,7 +472,7 @@ HttpResponse QueryApi::audit_log(const HttpRequest& req, const commands::Princip
     HttpResponse r;
     r.status = 200;
     r.content_type = "application/x-ndjson";
-    for (const auto& row : page->rows) r.body += dump(row_json(row)) + "\n";
+    for (const auto& row : page->rows) r.body += dump_lenient(row_json(row)) + "\n";
     r.headers.emplace_back("x-snapshot-version", std::to_string(snapshot));
     r.headers.emplace_back("x-has-more", page->has_more ? "true" : "false");
     if (next) r.headers.emplace_back("x-next-cursor", *next);
@@ -485,7 +484,7 @@ HttpResponse QueryApi::audit_log(const HttpRequest& req, const commands::Princip
                {"next_cursor", nullable(next)},
                {"has_more", page->has_more},
                {"snapshot_version", snapshot}};
-  return json_response(200, dump(body));
+  return json_response(200, dump_lenient(body));
 }
 
 HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Principal& who, const std::string& key) {
@@ -556,7 +555,7 @@ HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Pri
       {"has_more", page->has_more},
       {"snapshot_version", q->as_of_position.value_or(page->snapshot_version)},
   };
-  return json_response(200, dump(body));
+  return json_response(200, dump_lenient(body));
 }
 
 }  // namespace ledger::services

@@ -70,6 +70,39 @@ domain::Result<std::optional<events::Instant>> instant_param(const HttpRequest& 
   return std::optional<events::Instant>{*t};
 }
 
+domain::Result<Consistency> parse_consistency(const HttpRequest& req, commands::Clock& clock) {
+  Consistency c;
+  auto as_of = instant_param(req, "as_of");
+  if (!as_of) return std::unexpected(as_of.error());
+  c.as_of = as_of->value_or(clock.now());
+  auto as_of_position = int_param(req, "as_of_position");
+  if (!as_of_position) return std::unexpected(as_of_position.error());
+  c.as_of_position = *as_of_position;
+  auto min_position = int_param(req, "min_position");
+  if (!min_position) return std::unexpected(min_position.error());
+  c.min_position = min_position->value_or(0);
+  auto wait_ms = int_param(req, "wait_ms", 10'000);
+  if (!wait_ms) return std::unexpected(wait_ms.error());
+  c.wait_ms = wait_ms->value_or(2000);
+  return c;
+}
+
+std::optional<HttpResponse> await_snapshot(const Consistency& c,
+                                           const std::function<domain::Result<std::int64_t>()>& head,
+                                           const std::function<domain::Result<std::int64_t>()>& checkpoint) {
+  if (c.as_of_position) {
+    auto h = head();
+    if (!h) return error_response(h.error());
+    if (*c.as_of_position > *h) {
+      domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
+                      "as_of_position lies beyond the last event of the ledger", {}};
+      e.with("as_of_position", std::to_string(*c.as_of_position)).with("head_position", std::to_string(*h));
+      return error_response(e);
+    }
+  }
+  return wait_for_snapshot(checkpoint, std::max(c.min_position, c.as_of_position.value_or(0)), c.wait_ms);
+}
+
 std::optional<HttpResponse> wait_for_snapshot(const std::function<domain::Result<std::int64_t>()>& checkpoint,
                                               std::int64_t needed, std::int64_t wait_ms) {
   if (needed <= 0) return std::nullopt;

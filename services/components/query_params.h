@@ -17,6 +17,7 @@
 
 #include "adapters/http/http_types.h"
 #include "commands/command.h"
+#include "commands/ports.h"
 #include "domain/error.h"
 #include "events/values.h"
 
@@ -55,6 +56,23 @@ domain::Result<std::optional<events::Instant>> instant_param(const adapters::htt
 // the min_position asked for), or the read failure.
 std::optional<adapters::http::HttpResponse> wait_for_snapshot(
     const std::function<domain::Result<std::int64_t>()>& checkpoint, std::int64_t needed, std::int64_t wait_ms);
+
+// min_position / as_of / as_of_position / wait_ms of one request; as_of
+// defaults to the clock's now, wait_ms to 2000 (at most 10000).
+struct Consistency {
+  events::Instant as_of;
+  std::optional<std::int64_t> as_of_position;
+  std::int64_t min_position = 0;
+  std::int64_t wait_ms = 2000;
+};
+domain::Result<Consistency> parse_consistency(const adapters::http::HttpRequest& req, commands::Clock& clock);
+
+// Refuses an as_of_position beyond `head()` (400 `position_beyond_head`),
+// then waits (bounded) until `checkpoint()` reaches what the request needs
+// (wait_for_snapshot). nullopt: go ahead.
+std::optional<adapters::http::HttpResponse> await_snapshot(
+    const Consistency& c, const std::function<domain::Result<std::int64_t>()>& head,
+    const std::function<domain::Result<std::int64_t>()>& checkpoint);
 
 // URL-safe base64 without padding (opaque cursors), and back; nullopt for a
 // character outside the alphabet.

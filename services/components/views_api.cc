@@ -15,6 +15,7 @@
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 #include "commands/authorization.h"
+#include "services/components/admission_json.h"
 #include "services/components/http_json.h"
 #include "services/components/query_params.h"
 
@@ -46,8 +47,6 @@ const char* const kNotTracked =
     "not tracked by the ledger: the policy ledger records quotas, reservations and policy values only; "
     "billing owns money movement and budgets";
 
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-Json scope_json(const QuotaScope& s) { return {{"level", events::quota_level_name(s.level)}, {"id", s.id}}; }
 Json nullable(const std::optional<std::int64_t>& v) { return v ? Json(*v) : Json(); }
 
 std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
@@ -78,24 +77,8 @@ struct Snapshot {
 std::variant<Snapshot, HttpResponse> pin_snapshot(const HttpRequest& req, PgAdmissionQueries& admission,
                                                   adapters::postgres::PgPolicyQueries& policy,
                                                   commands::Clock& clock) {
-  auto as_of = instant_param(req, "as_of");
-  if (!as_of) return error_response(as_of.error());
-  auto as_of_position = int_param(req, "as_of_position");
-  if (!as_of_position) return error_response(as_of_position.error());
-  auto min_position = int_param(req, "min_position");
-  if (!min_position) return error_response(min_position.error());
-  auto wait_ms = int_param(req, "wait_ms", 10'000);
-  if (!wait_ms) return error_response(wait_ms.error());
-  if (*as_of_position) {
-    auto head = admission.head_position();
-    if (!head) return error_response(head.error());
-    if (**as_of_position > *head) {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
-                      "as_of_position lies beyond the last event of the ledger", {}};
-      e.with("as_of_position", std::to_string(**as_of_position)).with("head_position", std::to_string(*head));
-      return error_response(e);
-    }
-  }
+  auto c = parse_consistency(req, clock);
+  if (!c) return error_response(c.error());
   // The answer reads both read models: the lower checkpoint is what both have.
   auto both = [&]() -> domain::Result<std::int64_t> {
     auto a = admission.checkpoint();
@@ -104,12 +87,11 @@ std::variant<Snapshot, HttpResponse> pin_snapshot(const HttpRequest& req, PgAdmi
     if (!p) return p;
     return std::min(*a, *p);
   };
-  const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
-  if (auto not_ready = wait_for_snapshot(both, needed, wait_ms->value_or(2000))) return *not_ready;
+  if (auto not_ready = await_snapshot(*c, [&] { return admission.head_position(); }, both)) return *not_ready;
   Snapshot s;
-  s.as_of = as_of->value_or(clock.now());
-  if (*as_of_position) {
-    s.position = **as_of_position;
+  s.as_of = c->as_of;
+  if (c->as_of_position) {
+    s.position = *c->as_of_position;
   } else {
     auto cp = both();
     if (!cp) return error_response(cp.error());
@@ -192,7 +174,7 @@ Json ceiling_json(const CeilingTarget& t, const domain::Effective& e, const Unit
   Json matched = Json::array();
   for (const auto& m : e.matched_rules) {
     matched.push_back(
-        {{"rule_id", m.rule_id}, {"scope", scope_json(m.scope)}, {"version", m.version}, {"kind", m.kind}});
+        {{"rule_id", m.rule_id}, {"scope", quota_scope_json(m.scope)}, {"version", m.version}, {"kind", m.kind}});
   }
   std::string unit = e.unit;
   if (unit.empty()) {
@@ -204,7 +186,7 @@ Json ceiling_json(const CeilingTarget& t, const domain::Effective& e, const Unit
           {"sku_or_model", t.sku_or_model},
           {"quantity", nullable(e.quantity)},
           {"unit", unit},
-          {"inherited_from", e.inherited_from ? scope_json(*e.inherited_from) : Json()},
+          {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json()},
           {"binding_rule_id", e.binding_rule_id.empty() ? Json() : Json(e.binding_rule_id)},
           {"matched_rules", std::move(matched)}};
 }
@@ -269,21 +251,7 @@ domain::Result<std::vector<ReservationRecord>> organization_reservations(PgAdmis
 }
 
 Json reservation_json(const ReservationRecord& r, events::Instant as_of) {
-  const auto& v = r.view;
-  return {{"reservation_id", v.reservation_id},
-          {"owner", scope_json(v.owner)},
-          {"kind", r.kind},
-          {"dimension", v.dimension},
-          {"region", v.region},
-          {"sku_or_model", v.sku_or_model},
-          {"quantity", v.quantity},
-          {"consumed", v.consumed},
-          {"remaining", v.quantity - v.consumed},
-          {"unit", r.unit},
-          {"window_start", codec::format_instant(v.window_start)},
-          {"window_end", codec::format_instant(v.window_end)},
-          {"state", domain::reservation_state_at(v, as_of)},
-          {"recorded_state", v.state}};
+  return reservation_fields(r.view, r.kind, r.unit, domain::reservation_state_at(r.view, as_of));
 }
 
 // ------------------------------------------------------------------ posture
@@ -425,7 +393,7 @@ Json node_json(const ScopeNodeView& n) {
   return {{"id", n.scope.id},
           {"name", n.name},
           {"organization_id", n.organization_id},
-          {"parent", scope_json(n.parent)},
+          {"parent", quota_scope_json(n.parent)},
           {"version", n.version},
           {"created_position", n.created_position}};
 }
@@ -570,7 +538,7 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
     }
     const bool expired = n.expires_at && snap.as_of >= *n.expires_at;
     return json_response(
-        200, dump(finish({{"principal",
+        200, dump_lenient(finish({{"principal",
                            {{"id", n.scope.id},
                             {"name", n.name},
                             {"type", n.principal_type},
@@ -637,7 +605,7 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
                           {"sku_or_model", t.sku_or_model},
                           {"quantity", nullable(e.quantity)},
                           {"unit", e.unit.empty() ? attribute(d, "unit") : e.unit},
-                          {"inherited_from", e.inherited_from ? scope_json(*e.inherited_from) : Json()}});
+                          {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json()}});
         }
       }
       products.push_back(
@@ -661,7 +629,7 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
                  {"products", std::move(products)},
                  {"billing", {{"tracked_by_ledger", false}, {"posture", Json()}, {"message", kNotTracked}}},
                  {"warn_threshold_percent", threshold->second}};
-    return json_response(200, dump(finish(std::move(body), snap)));
+    return json_response(200, dump_lenient(finish(std::move(body), snap)));
   }
 
   // --------------------------------------------------------- department
@@ -723,7 +691,7 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
     }
     Json shows = Json::array();
     for (const auto& [k, v] : showback) {
-      shows.push_back({{"owner", scope_json(std::get<0>(k))},
+      shows.push_back({{"owner", quota_scope_json(std::get<0>(k))},
                        {"dimension", std::get<1>(k)},
                        {"unit", std::get<2>(v)},
                        {"reserved", std::get<0>(v)},
@@ -744,7 +712,7 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
                  {"near_limit_resources", std::move(near)},
                  {"budget", {{"tracked_by_ledger", false}, {"posture", Json()}, {"message", kNotTracked}}},
                  {"warn_threshold_percent", threshold->second}};
-    return json_response(200, dump(finish(std::move(body), snap)));
+    return json_response(200, dump_lenient(finish(std::move(body), snap)));
   }
 
   // ------------------------------------------------------------ project
@@ -800,7 +768,7 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
                            {"sku_or_model", t.sku_or_model},
                            {"reason_code", code},
                            {"user_message", message},
-                           {"scope", scope ? scope_json(*scope) : Json()},
+                           {"scope", scope ? quota_scope_json(*scope) : Json()},
                            {"rule_id", rule.empty() ? Json() : Json(rule)}});
       };
       if (!eff.quantity) {
@@ -875,7 +843,7 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
       {"reservations",
        {{"items", std::move(listed)}, {"next_cursor", cursor_json(more, "reservation", last)}, {"has_more", more}}},
       {"warn_threshold_percent", threshold->second}};
-  return json_response(200, dump(finish(std::move(body), snap)));
+  return json_response(200, dump_lenient(finish(std::move(body), snap)));
 }
 
 }  // namespace ledger::services

@@ -213,12 +213,7 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   build_acme(s);
   s.ok("ceiling.set", ceiling(scope("department", "research"), 10));
   const auto now = std::chrono::system_clock::now();
-  auto rfc = [](std::chrono::system_clock::time_point t) {
-    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
-    return std::string(buf);
-  };
+  const auto rfc = ledger::testing::rfc3339;
   Json draft = {{"reservation_id", "res-vision"}, {"owner", scope("project", "vision")}, {"kind", "gpu_nodes"},
                 {"dimension", "gpu.count"},      {"sku_or_model", "h100"},             {"quantity", 6},
                 {"window_start", rfc(now - 1h)},  {"window_end", rfc(now + 24h)},      {"reason", "training"}};

@@ -29,12 +29,7 @@ const std::string kReader = "Bearer dev-acme-reader";       // acme-reader, org-
 const std::string kTenantAdmin = "Bearer dev-acme-admin";   // acme-admin, org-acme
 const std::string kGlobexReader = "Bearer dev-globex-reader";
 
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
-  return buf;
-}
+using ledger::testing::rfc3339;
 
 Json draft(const std::string& id) {
   const auto now = std::chrono::system_clock::now();

@@ -62,12 +62,7 @@ using Stack = ledger::testing::ServiceStack;
 
 Json scope(const std::string& level, const std::string& id) { return {{"level", level}, {"id", id}}; }
 
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
-  return buf;
-}
+using ledger::testing::rfc3339;
 
 Json draft(const std::string& id, const std::string& project) {
   const auto now = std::chrono::system_clock::now();

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <thread>
@@ -19,6 +20,14 @@
 namespace ledger::testing {
 
 inline constexpr const char* kAdminToken = "Bearer dev-platform-admin";
+
+// A system-clock time as RFC 3339 (whole seconds, UTC), for request bodies.
+inline std::string rfc3339(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+  return buf;
+}
 
 // Polls `cond` until it holds or `timeout` passes.
 inline bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& cond,
