@@ -285,7 +285,9 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   // It is stored, logged and answered as text: no control characters.
   for (const char ch : *id) {
     const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) return bad("invalid_field", "command_id must not contain control characters", "command_id");
+    if (c < 0x20 || c == 0x7F) {
+      return bad("invalid_field", "command_id must not contain control characters", "command_id");
+    }
   }
   out.command_id = *id;
   auto ev = optional_int(body, "expected_version");

@@ -205,8 +205,9 @@ TEST(HostileEdgesE2e, HeaderValuesThatCannotBeStoredAreRefusedAndNothingDies) {
   for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
            {"GET", "/v1/policy-values/quota.warn_threshold_percent"}, {"POST", "/v1/decisions"},
            {"GET", "/v1/views/projects/nowhere"}}) {
-    RawReply r = raw_http(s.query_port(), http_request(method, target, kAdminToken,
-                                                       "X-Correlation-Id: q\xff\xfe\r\n", method == "POST" ? "{}" : ""));
+    const std::string query_body = method == "POST" ? "{}" : "";
+    RawReply r = raw_http(s.query_port(),
+                          http_request(method, target, kAdminToken, "X-Correlation-Id: q\xff\xfe\r\n", query_body));
     EXPECT_EQ(r.status, 400) << target << ": " << r.raw;
     EXPECT_EQ(code_of(r.body), "invalid_header") << target << ": " << r.raw;
     expect_alive(s, "query " + target);
@@ -378,8 +379,9 @@ TEST(HostileEdgesE2e, UndecodablePathsAndOddTransferCodingsAre400) {
   ASSERT_TRUE(s.start());
   expect_alive(s, "start");
 
-  for (const std::string& target : std::vector<std::string>{"/v1/views/projects/%ff", "/v1/views/organizations/a%c0%afb",
-                                   "/v1/reservations/%ff%fe", "/v1/policy-values/k%00"}) {
+  const std::vector<std::string> undecodable = {"/v1/views/projects/%ff", "/v1/views/organizations/a%c0%afb",
+                                                "/v1/reservations/%ff%fe", "/v1/policy-values/k%00"};
+  for (const std::string& target : undecodable) {
     RawReply r = raw_http(s.query_port(), http_request("GET", target, kAdminToken, "", ""));
     EXPECT_EQ(r.status, 400) << target << ": " << r.raw;
     EXPECT_EQ(code_of(r.body), "invalid_path_encoding") << target << ": " << r.raw;
@@ -419,7 +421,8 @@ TEST(HostileEdgesE2e, UndecodablePathsAndOddTransferCodingsAre400) {
   }
   // Exactly chunked still works (the body is decoded: "{}" is a body the
   // decoder refuses for its missing fields, not a framing error).
-  for (const std::string& te : std::vector<std::string>{"Transfer-Encoding: chunked\r\n", "Transfer-Encoding: Chunked\r\n"}) {
+  for (const std::string& te :
+       std::vector<std::string>{"Transfer-Encoding: chunked\r\n", "Transfer-Encoding: Chunked\r\n"}) {
     RawReply r = raw_http(s.command_port(), te_request(te));
     EXPECT_EQ(r.status, 400) << te << r.raw;
     EXPECT_EQ(code_of(r.body), "missing_field") << te << r.raw;

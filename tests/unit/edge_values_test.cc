@@ -34,7 +34,8 @@ TEST(EdgeValues, PrintableTextIsUtf8WithoutControlCharacters) {
   for (const std::string& bad : {std::string("a\xff" "b"), std::string("\xc0\xaf"), std::string("\xed\xa0\x80"),
                                 std::string("a\0b", 3), std::string("tab\there"), std::string("nl\n"),
                                 std::string("del\x7f"), std::string("\xe2\x82")}) {
-    EXPECT_FALSE(printable_text(bad)) << nlohmann::json(bad).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+    EXPECT_FALSE(printable_text(bad))
+        << nlohmann::json(bad).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
   }
 }
 
