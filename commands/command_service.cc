@@ -88,7 +88,8 @@ void CommandService::run() {
         }
         if (epoch && options_.sweep_interval.count() > 0 &&
             std::chrono::steady_clock::now() - last_sweep_ >= options_.sweep_interval) {
-          sweep();
+          std::vector<Pending> none;
+          guarded(none, [&] { sweep(); });
         }
         continue;
       }
@@ -98,7 +99,33 @@ void CommandService::run() {
         queue_.pop_front();
       }
     }
-    process(batch);
+    guarded(batch, [&] { process(batch); });
+  }
+}
+
+void CommandService::guarded(std::vector<Pending>& batch, const std::function<void()>& body) {
+  // The writer thread is the process's only writer: nothing one command
+  // brings may end it. An unexpected exception answers whoever still waits
+  // with `internal` and drops every cached state (the next batch reloads).
+  auto fail = [&](std::string detail) {
+    cache_.clear();
+    admission_.reset();
+    domain::Error e{domain::ErrorKind::kInternal, "internal", "the command could not be processed", {}};
+    e.with("detail", std::move(detail));
+    for (auto& p : batch) {
+      try {
+        p.reply.set_value(std::unexpected(e));
+      } catch (const std::future_error&) {
+        // already answered before the failure
+      }
+    }
+  };
+  try {
+    body();
+  } catch (const std::exception& ex) {
+    fail(ex.what());
+  } catch (...) {
+    fail("unknown exception");
   }
 }
 
@@ -166,8 +193,27 @@ void CommandService::sweep() {
 }
 
 void CommandService::process(std::vector<Pending>& batch) {
+  if (process_group(batch, /*may_split=*/batch.size() > 1)) return;
+  // The group failed on something other than an outage (e.g. the database
+  // refused one member's data): nothing of it was written. Each member is
+  // decided and committed again on its own, so only the culprit fails.
+  for (auto& p : batch) {
+    std::vector<Pending> one;
+    one.push_back(std::move(p));
+    process_group(one, /*may_split=*/false);
+  }
+}
+
+bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) {
+  bool touched_admission = false;
+  // Returns false, with no reply given, when the members are to be retried
+  // one by one; true once every member has its answer.
   auto fail_all = [&](const domain::Error& e) {
+    // A tentatively evolved admission model no longer matches the store.
+    if (touched_admission) admission_.reset();
+    if (may_split && e.kind == domain::ErrorKind::kInternal) return false;
     for (auto& p : batch) p.reply.set_value(std::unexpected(e));
+    return true;
   };
 
   auto epoch = store_.acquire_writer();
@@ -195,7 +241,6 @@ void CommandService::process(std::vector<Pending>& batch) {
   std::vector<Slot> slots(batch.size());
   std::vector<StreamAppend> appends;
   std::map<std::string, CachedStream> tentative;
-  bool touched_admission = false;
   std::vector<std::size_t> admission_appends;  // indexes into `appends`
   std::unordered_map<std::string, std::size_t> first_in_batch;
   const events::Instant now = clock_.now();
@@ -386,7 +431,6 @@ void CommandService::process(std::vector<Pending>& batch) {
     if (!appended) {
       // Touched streams stay out of the cache; the admission model was
       // evolved tentatively, so it is rebuilt from the store.
-      if (touched_admission) admission_.reset();
       return fail_all(appended.error());
     }
     outcomes = std::move(*appended);
@@ -418,6 +462,7 @@ void CommandService::process(std::vector<Pending>& batch) {
     }
     batch[i].reply.set_value(*s.answer);  // a copy: a repeat later in the batch may read it
   }
+  return true;
 }
 
 }  // namespace ledger::commands

@@ -19,9 +19,17 @@
 // instance holds the writer lock), calls the aggregate's pure `decide`, and
 // evolves the state tentatively so later commands of the same batch see it.
 // The accepted ones are appended in ONE transaction; only after it commits do
-// callers learn they were accepted. If the transaction fails, every command
-// of the batch gets the error (nothing of it was written) and the cache of the
-// touched streams is dropped.
+// callers learn they were accepted. If the transaction fails because a
+// dependency is away (kUnavailable) or the chain moved (kAborted), every
+// command of the batch gets the error (nothing of it was written) and the
+// cache of the touched streams is dropped. If it fails for any other reason
+// (kInternal: e.g. the database refused one member's data), nothing of it
+// was written either, and each member is decided and committed again on its
+// own, so one bad command never fails its batch neighbours.
+//
+// Nothing a command brings can end the writer thread: an unexpected
+// exception while processing a batch answers its waiting callers with
+// kInternal `internal` and drops every cached state.
 //
 // Lifecycle: construct, start(), submit from any thread, stop() (also in the
 // destructor) answers queued commands with `shutting_down`.
@@ -32,6 +40,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -88,7 +97,12 @@ class CommandService {
   };
 
   void run();
+  // Runs `body`; an exception answers every still waiting member of `batch`.
+  void guarded(std::vector<Pending>& batch, const std::function<void()>& body);
   void process(std::vector<Pending>& batch);
+  // One group commit. False (nothing answered) when it failed with kInternal
+  // and `may_split`: process() then runs each member on its own.
+  bool process_group(std::vector<Pending>& batch, bool may_split);
   void sweep();
   domain::Result<CachedStream> load(const std::string& stream_id);
   // The admission model, loaded from the store on first use under this epoch.

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -171,6 +172,27 @@ domain::Result<Command> decode_define_key(const Json& b) {
   return domain::DefinePolicyKey{std::move(d)};
 }
 
+// The first string (value or key) holding U+0000, as a JSON-pointer-like
+// path; nullopt when there is none. PostgreSQL's text and jsonb refuse the
+// character, so a command carrying it could never be stored. Depth is
+// bounded by kMaxJsonDepth (checked before this runs).
+std::optional<std::string> nul_inside(const Json& j, const std::string& at) {
+  if (j.is_string()) {
+    if (j.get_ref<const std::string&>().find('\0') != std::string::npos) return at.empty() ? "/" : at;
+  } else if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string here = at + "/" + it.key();
+      if (it.key().find('\0') != std::string::npos) return at.empty() ? "/" : at;
+      if (auto found = nul_inside(it.value(), here)) return found;
+    }
+  } else if (j.is_array()) {
+    for (std::size_t i = 0; i < j.size(); ++i) {
+      if (auto found = nul_inside(j[i], at + "/" + std::to_string(i))) return found;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool valid_utf8(std::string_view s) {
@@ -235,6 +257,14 @@ domain::Result<Json> parse_json_document(std::string_view body) {
   if (duplicate) return bad("duplicate_key", "JSON object has the key '" + duplicate_key + "' twice", duplicate_key);
   if (doc.is_discarded()) return bad("malformed_json", "request body is not valid JSON");
   if (!doc.is_object()) return bad("malformed_json", "request body must be a JSON object");
+  if (auto at = nul_inside(doc, "")) {
+    // The path may itself hold the character (a key): keep it out of the evidence.
+    std::string shown = *at;
+    for (char& c : shown) {
+      if (c == '\0') c = '?';
+    }
+    return bad("nul_character", "strings must not contain the NUL character (U+0000)", shown);
+  }
   return doc;
 }
 
@@ -252,6 +282,13 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   DecodedCommand out{std::move(*cmd), {}, {}};
   auto id = optional_string(body, "command_id", 128);
   if (!id) return std::unexpected(id.error());
+  // It is stored, logged and answered as text: no control characters.
+  for (const char ch : *id) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) {
+      return bad("invalid_field", "command_id must not contain control characters", "command_id");
+    }
+  }
   out.command_id = *id;
   auto ev = optional_int(body, "expected_version");
   if (!ev) return std::unexpected(ev.error());

@@ -32,7 +32,10 @@
 // All also accept `command_id` and `expected_version`. Unknown fields are
 // refused (`unknown_field`) so a typo never silently drops a setting.
 // Failures are kInvalidArgument (HTTP 400) with a stable code: `invalid_utf8`,
-// `malformed_json`, `too_deep`, `duplicate_key`, `missing_field`, `invalid_field`,
+// `malformed_json`, `too_deep`, `duplicate_key`, `nul_character` (a string or
+// key holding U+0000, which the event store could never keep; evidence
+// `field` is its path, e.g. "/scope/org_id"), `missing_field`, `invalid_field`
+// (also a command_id with control characters),
 // `unknown_field`, `invalid_scope`, `unknown_command_type`; except
 // `body_too_large` (kPayloadTooLarge, 413) and a value that is no bool,
 // 64-bit integer or string: `value_type_mismatch` (kFailedPrecondition, 422,

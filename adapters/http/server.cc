@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "adapters/http/target.h"
+#include "commands/decode.h"
+#include "commands/edge_values.h"
 
 namespace ledger::adapters::http {
 namespace {
@@ -67,6 +69,39 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
 }
 
 HttpResponse internal_error() { return error_response(500, "internal", "internal error"); }
+
+// Request smuggling starts where two parsers disagree on where a body ends:
+// the only transfer coding accepted is a single `chunked` (any case, no
+// list, no second field); anything else is refused before the body is read.
+bool acceptable_transfer_encoding(const BeastRequest& req) {
+  std::size_t fields = 0;
+  for (const auto& field : req) {
+    if (field.name() != bhttp::field::transfer_encoding) continue;
+    if (++fields > 1) return false;
+    std::string_view v(field.value().data(), field.value().size());
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (!beast::iequals(v, "chunked")) return false;
+  }
+  return true;
+}
+
+// Decoded path and query text reaches handlers, answers, logs and events:
+// it must be UTF-8; the path also without control characters (NUL included).
+std::optional<HttpResponse> undecodable_target(const HttpRequest& req) {
+  if (!commands::printable_text(req.path)) {
+    return error_response(400, "invalid_path_encoding",
+                          "the request path is not UTF-8 text once percent-decoded");
+  }
+  for (const auto& [key, value] : req.query) {
+    if (!commands::valid_utf8(key) || !commands::valid_utf8(value) || key.find('\0') != std::string::npos ||
+        value.find('\0') != std::string::npos) {
+      return error_response(400, "invalid_query_encoding",
+                            "a query parameter is not UTF-8 text once percent-decoded");
+    }
+  }
+  return std::nullopt;
+}
 
 // State shared by the server and all its connections; immutable once started.
 struct Shared {
@@ -147,6 +182,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
     const BeastRequest& req = parser_->get();
+    if (!acceptable_transfer_encoding(req)) {
+      spdlog::debug("http: refused transfer coding from {}", remote_);
+      return send(error_response(400, "invalid_transfer_encoding", "Transfer-Encoding must be exactly chunked"),
+                  req.version(), false, true);
+    }
     if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
       continue_.emplace(bhttp::status::continue_, req.version());
       stream_.expires_after(shared_->idle_timeout);
@@ -195,7 +235,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
     HttpResponse response;
     try {
-      response = shared_->handler(request);
+      if (auto refused = undecodable_target(request)) response = std::move(*refused);
+      else response = shared_->handler(request);
     } catch (const std::exception& e) {
       // Method and path only: bodies, queries and headers may carry secrets.
       spdlog::error("http handler threw on {} {}: {}", request.method, request.path, e.what());

@@ -20,7 +20,14 @@
 //     of concurrently blocking handlers;
 //   - a body over `body_limit` -> 413 {"code":"body_too_large"} and close,
 //     without calling the handler; unparsable HTTP -> 400
-//     {"code":"malformed_request"} and close; a throwing handler -> 500
+//     {"code":"malformed_request"} and close; a Transfer-Encoding other than
+//     one field of exactly `chunked` (any case) -> 400
+//     {"code":"invalid_transfer_encoding"} and close, before the body is
+//     read; a path that is not UTF-8 without control characters once
+//     percent-decoded (`/x/%ff`, `/x/%00`) -> 400
+//     {"code":"invalid_path_encoding"}, a query key or value that is not
+//     UTF-8 or holds NUL -> 400 {"code":"invalid_query_encoding"}, both
+//     without calling the handler; a throwing handler -> 500
 //     {"code":"internal"} (logged without body or credentials);
 //   - every response carries Content-Length and "Server: policy-ledger";
 //     `Expect: 100-continue` is honoured;

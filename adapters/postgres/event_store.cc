@@ -153,49 +153,61 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
   // two statements in one transaction.
   Json rows = Json::array();
   Json outcome_rows = Json::array();
+  std::string rows_text, outcome_text;
   std::vector<commands::CommandOutcome> outcomes;
   outcomes.reserve(batch.size());
-  for (const auto& a : batch) {
-    commands::CommandOutcome o;
-    o.command_id = a.meta.command_id;
-    o.stream_id = a.stream_id;
-    o.position = a.position_if_empty;
-    o.stream_version = a.expected_version;
-    for (const auto& ev : a.events) {
-      events::EventMeta m = a.meta;
-      m.global_position = ++position;
-      m.stream_id = a.stream_id;
-      m.stream_version = ++o.stream_version;
-      m.event_id = system::new_uuid();
-      m.recorded_at = recorded_at;
-      auto r = codec::record(std::move(m), ev, prev_hash);
-      prev_hash = r.hash;
-      o.event_ids.push_back(r.meta.event_id);
-      o.position = r.meta.global_position;
-      rows.push_back({{"global_position", r.meta.global_position},
-                      {"stream_id", r.meta.stream_id},
-                      {"stream_version", r.meta.stream_version},
-                      {"event_id", r.meta.event_id},
-                      {"event_type", r.event_type},
-                      {"schema_version", r.schema_version},
-                      {"occurred_at", codec::format_instant(r.meta.occurred_at)},
-                      {"recorded_at", codec::format_instant(r.meta.recorded_at)},
-                      {"actor", {{"type", r.meta.actor.type}, {"id", r.meta.actor.id}, {"roles", r.meta.actor.roles}}},
-                      {"tenant", r.meta.tenant},
-                      {"correlation_id", r.meta.correlation_id},
-                      {"causation_id", r.meta.causation_id},
-                      {"command_id", r.meta.command_id},
-                      {"payload", Json::parse(r.payload)},
-                      {"prev_hash", r.prev_hash},
-                      {"hash", r.hash}});
+  // Sealing dumps every field as JSON; a field that cannot be (invalid
+  // UTF-8, which the edges refuse) fails this batch, with nothing written,
+  // instead of throwing out of the port.
+  try {
+    for (const auto& a : batch) {
+      commands::CommandOutcome o;
+      o.command_id = a.meta.command_id;
+      o.stream_id = a.stream_id;
+      o.position = a.position_if_empty;
+      o.stream_version = a.expected_version;
+      for (const auto& ev : a.events) {
+        events::EventMeta m = a.meta;
+        m.global_position = ++position;
+        m.stream_id = a.stream_id;
+        m.stream_version = ++o.stream_version;
+        m.event_id = system::new_uuid();
+        m.recorded_at = recorded_at;
+        auto r = codec::record(std::move(m), ev, prev_hash);
+        prev_hash = r.hash;
+        o.event_ids.push_back(r.meta.event_id);
+        o.position = r.meta.global_position;
+        rows.push_back({{"global_position", r.meta.global_position},
+                        {"stream_id", r.meta.stream_id},
+                        {"stream_version", r.meta.stream_version},
+                        {"event_id", r.meta.event_id},
+                        {"event_type", r.event_type},
+                        {"schema_version", r.schema_version},
+                        {"occurred_at", codec::format_instant(r.meta.occurred_at)},
+                        {"recorded_at", codec::format_instant(r.meta.recorded_at)},
+                        {"actor", {{"type", r.meta.actor.type}, {"id", r.meta.actor.id}, {"roles", r.meta.actor.roles}}},
+                        {"tenant", r.meta.tenant},
+                        {"correlation_id", r.meta.correlation_id},
+                        {"causation_id", r.meta.causation_id},
+                        {"command_id", r.meta.command_id},
+                        {"payload", Json::parse(r.payload)},
+                        {"prev_hash", r.prev_hash},
+                        {"hash", r.hash}});
+      }
+      outcome_rows.push_back({{"command_id", o.command_id},
+                              {"stream_id", o.stream_id},
+                              {"event_ids", o.event_ids},
+                              {"position", o.position},
+                              {"stream_version", o.stream_version},
+                              {"recorded_at", codec::format_instant(recorded_at)}});
+      outcomes.push_back(std::move(o));
     }
-    outcome_rows.push_back({{"command_id", o.command_id},
-                            {"stream_id", o.stream_id},
-                            {"event_ids", o.event_ids},
-                            {"position", o.position},
-                            {"stream_version", o.stream_version},
-                            {"recorded_at", codec::format_instant(recorded_at)}});
-    outcomes.push_back(std::move(o));
+    rows_text = rows.dump();
+    outcome_text = outcome_rows.dump();
+  } catch (const std::exception& e) {
+    domain::Error err{domain::ErrorKind::kInternal, "unencodable_event", "an event could not be encoded", {}};
+    err.with("detail", e.what());
+    return std::unexpected(std::move(err));
   }
 
   auto done = s.run<bool>([&](pqxx::connection& c) {
@@ -211,14 +223,14 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
           "event_id uuid, event_type text, schema_version int, occurred_at timestamptz, recorded_at timestamptz, "
           "actor jsonb, tenant text, correlation_id text, causation_id text, command_id text, payload jsonb, "
           "prev_hash text, hash text) ORDER BY global_position",
-          rows.dump());
+          rows_text);
     }
     tx.exec_params(
         "INSERT INTO ledger.command_outcomes (command_id, stream_id, event_ids, position, stream_version, "
         "recorded_at) SELECT command_id, stream_id, event_ids, position, stream_version, recorded_at "
         "FROM jsonb_to_recordset($1::jsonb) AS x(command_id text, stream_id text, event_ids jsonb, "
         "position bigint, stream_version bigint, recorded_at timestamptz)",
-        outcome_rows.dump());
+        outcome_text);
     if (!rows.empty()) tx.exec("SELECT pg_notify('ledger_events', '" + std::to_string(position) + "')");
     tx.commit();
     return true;

@@ -63,7 +63,20 @@ void CommandServiceRefusals::record(events::AccessRefused refusal, const std::st
 }
 
 KafkaRefusals::KafkaRefusals(Options options) : options_(std::move(options)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    // Recording never ends the process: a failure is logged and the queue
+    // served again.
+    for (;;) {
+      try {
+        run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("access refusals: unexpected failure, restarting: {}", e.what());
+      } catch (...) {
+        spdlog::error("access refusals: unexpected failure, restarting");
+      }
+    }
+  });
 }
 
 KafkaRefusals::~KafkaRefusals() {

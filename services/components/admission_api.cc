@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "commands/authorization.h"
+#include "commands/edge_values.h"
 #include "commands/decode.h"
 #include "domain/admission.h"
 #include "domain/policy_resolution.h"
@@ -210,9 +211,10 @@ domain::Result<domain::DecisionInput> parse_input(const Json& body, const std::s
   return in;
 }
 
+// The query service refuses an unusable header before routing here
+// (QueryApi::handle); anything else reads as no correlation id.
 std::string header_correlation_id(const HttpRequest& req) {
-  const std::string* h = req.header("x-correlation-id");
-  return h ? *h : std::string();
+  return commands::header_id("x-correlation-id", req.header("x-correlation-id")).value_or(std::string());
 }
 
 // ------------------------------------------------------ decision output

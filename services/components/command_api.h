@@ -17,15 +17,24 @@
 // refusal is recorded as an AccessRefused event (access_refusals.h).
 //
 // Kafka: JSON records on `ledger.commands` with `type` (default
-// policy_value.set) and `command_id`, and the bearer token in the record
-// header `authorization`. Every outcome goes to `ledger.command-results`
-// keyed by command_id. Offsets are committed only after the outcomes are
-// delivered; commands that met an unavailable dependency are not answered
-// and are read again (their command ids make that safe).
+// policy_value.set) and `command_id` (else the record key), the bearer token
+// in the record header `authorization` and an optional `correlation-id`
+// header. Every outcome goes to `ledger.command-results` keyed by
+// command_id. A record that cannot be handled at all (unreadable body, key
+// or header, no command id, not a valid command, or an unexpected failure:
+// commands/command_record.h) is rejected there with its stable code — keyed
+// by its command_id if it has a valid one, else "<topic>:<partition>:<offset>"
+// — and copied unchanged to the dead-letter topic `ledger.commands-dlq` with
+// the headers `dlq-reason` and `dlq-source`; then committed past like any
+// other. One record never fails its neighbours. Offsets are committed only
+// after the outcomes are delivered; commands that met an unavailable
+// dependency are not answered and are read again (their command ids make
+// that safe).
 #pragma once
 
 #include <atomic>
 #include <string>
+#include <string_view>
 
 #include "adapters/http/http_types.h"
 #include "commands/command_service.h"
@@ -57,10 +66,16 @@ class CommandApi {
 std::string accepted_json(const commands::Accepted& a);
 std::string rejected_json(const std::string& command_id, const domain::Error& e);
 
+// Headers a dead-lettered record gets on top of its own: the stable code of
+// why it could not be handled, and "<topic>:<partition>:<offset>" it came from.
+inline constexpr std::string_view kDeadLetterReasonHeader = "dlq-reason";
+inline constexpr std::string_view kDeadLetterSourceHeader = "dlq-source";
+
 struct KafkaCommandOptions {
   std::string brokers;
   std::string commands_topic;
   std::string results_topic;
+  std::string dead_letter_topic;  // services::commands_dead_letter_topic(settings)
   std::string group_id = "ledger-command-service";
   // The same gate as the HTTP edge's (token lifetime, rate limits), so the
   // topic is no way around them; null: none.

@@ -11,11 +11,16 @@ adapters::http::HttpResponse error_response(const domain::Error& e, const std::s
   if (!e.evidence.empty()) {
     nlohmann::json ev = nlohmann::json::object();
     for (const auto& [k, v] : e.evidence) ev[k] = v;
-    if (internal) spdlog::warn("request failed: code={} evidence={}", e.code, ev.dump());
+    if (internal) {
+      spdlog::warn("request failed: code={} evidence={}", e.code,
+                   ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
     else body["evidence"] = std::move(ev);
   }
   if (!correlation_id.empty()) body["correlation_id"] = correlation_id;
-  auto r = adapters::http::HttpResponse::json(domain::http_status(e.kind), body.dump());
+  // Never throws: text the edges did not refuse is replaced, not a 500.
+  auto r = adapters::http::HttpResponse::json(domain::http_status(e.kind),
+                                              body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (e.kind == domain::ErrorKind::kUnavailable) r.headers.emplace_back("retry-after", "1");
   if (e.kind == domain::ErrorKind::kResourceExhausted) {
     for (const auto& [k, v] : e.evidence) {

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <fstream>
 #include <pthread.h>
+#include <thread>
 
 #include "adapters/kafka/kafka.h"
 
@@ -37,14 +38,32 @@ domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path
   return commands::TokenAuthenticator::from_json(j);
 }
 
+std::string commands_dead_letter_topic(const Settings& s) { return s.commands_topic + "-dlq"; }
+
 domain::Result<void> ensure_ledger_topics(const Settings& s) {
   using adapters::kafka::TopicSpec;
   return adapters::kafka::ensure_topics(
       s.kafka_brokers,
       {TopicSpec{s.events_topic, 1, {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {"cleanup.policy", "delete"}}},
        TopicSpec{s.commands_topic, 3, {}},
-       TopicSpec{s.results_topic, 3, {}}},
+       TopicSpec{s.results_topic, 3, {}},
+       TopicSpec{commands_dead_letter_topic(s), 3, {}}},
       std::chrono::seconds(30));
+}
+
+void run_restarting(const char* what, const std::atomic<bool>& stop, const std::function<void()>& body) {
+  for (;;) {
+    try {
+      body();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("{}: unexpected failure, restarting: {}", what, e.what());
+    } catch (...) {
+      spdlog::error("{}: unexpected failure, restarting", what);
+    }
+    if (stop) return;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready) {

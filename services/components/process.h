@@ -21,10 +21,20 @@ void wait_for_shutdown();
 
 domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path);
 
+// The dead-letter topic of the commands topic: `<commands topic>-dlq`, so
+// `ledger.commands-dlq` (outside the `ledger.commands.` namespace).
+std::string commands_dead_letter_topic(const Settings& s);
+
 // Creates the ledger's topics if missing: `ledger.events` with one partition
-// (global order) and retention that never deletes history; commands and
-// results with a few partitions.
+// (global order) and retention that never deletes history; commands, results
+// and the commands' dead-letter topic with a few partitions.
 domain::Result<void> ensure_ledger_topics(const Settings& s);
+
+// A service's worker thread body: runs `body` until it returns; an exception
+// escaping it (which no input should cause) is logged and `body` runs again
+// after a second, unless `stop` is set meanwhile. So one bad record or
+// event can never end the process through a thread boundary.
+void run_restarting(const char* what, const std::atomic<bool>& stop, const std::function<void()>& body);
 
 // Wraps a route handler with /healthz (always 200 while the process serves)
 // and /readyz (200 when `ready` returns an empty string, else 503 with the

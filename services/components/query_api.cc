@@ -15,6 +15,7 @@
 
 #include "adapters/postgres/admission_queries.h"
 #include "commands/authorization.h"
+#include "commands/edge_values.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
@@ -31,8 +32,9 @@ using adapters::http::HttpResponse;
 HttpResponse QueryApi::refuse(const HttpRequest& req, const commands::Principal& who, const std::string& target_tenant,
                               commands::RouteFamily family, const char* reason, const domain::Error& e) {
   auto refusal = refusal_of(who, target_tenant, family, req.method, req.path, reason);
-  const std::string* corr = req.header("x-correlation-id");
-  if (refusals_) refusals_->record(std::move(refusal), corr && corr->size() <= 128 ? *corr : std::string());
+  // handle() refused an unusable header before any route ran.
+  auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id"));
+  if (refusals_) refusals_->record(std::move(refusal), corr ? *corr : std::string());
   return error_response(e);
 }
 
@@ -42,6 +44,11 @@ domain::Result<void> QueryApi::gate(const commands::Principal& who, commands::Ro
 }
 
 HttpResponse QueryApi::handle(const HttpRequest& req) {
+  // Header values reach answers (decisions echo the correlation id) and
+  // refusal records: checked before any route (commands/edge_values.h).
+  if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); !corr) {
+    return error_response(corr.error());
+  }
   if (admission_ && AdmissionApi::owns(req.path)) {
     const std::string* auth_header = req.header("authorization");
     auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());

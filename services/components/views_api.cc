@@ -15,6 +15,7 @@
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 #include "commands/authorization.h"
+#include "commands/edge_values.h"
 #include "services/components/admission_json.h"
 #include "services/components/http_json.h"
 #include "services/components/query_params.h"
@@ -492,10 +493,9 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
   const Snapshot snap = std::get<Snapshot>(pinned);
   auto found = lookup(admission_, QuotaScope{*level, id}, snap, who, [&](const std::string& organization_id) {
     if (!refusals_) return;
-    const std::string* corr = req.header("x-correlation-id");
     refusals_->record(refusal_of(who, organization_id, commands::RouteFamily::kViewRead, req.method, req.path,
                                  "tenant_mismatch"),
-                      corr && corr->size() <= 128 ? *corr : std::string());
+                      commands::header_id("x-correlation-id", req.header("x-correlation-id")).value_or(std::string()));
   });
   if (auto* answer = std::get_if<HttpResponse>(&found)) return std::move(*answer);
   const auto& node = std::get<adapters::postgres::NodeLookup>(found);

@@ -73,12 +73,15 @@ int main(int argc, char** argv) {
   if (kafka_commands) {
     if (auto ok = services::ensure_ledger_topics(settings); !ok) spdlog::warn("topics not ensured: {}", ok.error().message);
     kafka_thread = std::thread([&] {
-      services::run_kafka_commands({.brokers = settings.kafka_brokers,
-                                    .commands_topic = settings.commands_topic,
-                                    .results_topic = settings.results_topic,
-                                    .group_id = kafka_group,
-                                    .gate = &gate},
-                                   service, *auth, stop);
+      services::run_restarting("kafka commands", stop, [&] {
+        services::run_kafka_commands({.brokers = settings.kafka_brokers,
+                                      .commands_topic = settings.commands_topic,
+                                      .results_topic = settings.results_topic,
+                                      .dead_letter_topic = services::commands_dead_letter_topic(settings),
+                                      .group_id = kafka_group,
+                                      .gate = &gate},
+                                     service, *auth, stop);
+      });
     });
   }
   services::wait_for_shutdown();

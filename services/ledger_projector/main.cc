@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::atomic<bool> stop{false};
-  std::thread worker([&] { services::run_projector(options, stop); });
+  std::thread worker([&] { services::run_restarting("projector", stop, [&] { services::run_projector(options, stop); }); });
   spdlog::info("projecting {} into schema {}", settings.events_topic, settings.read_model_schema);
   services::wait_for_shutdown();
   stop = true;

@@ -21,12 +21,14 @@ int main(int argc, char** argv) {
 
   std::atomic<bool> stop{false};
   std::thread worker([&] {
-    services::run_relay({.pg_url = settings.pg_url,
-                         .brokers = settings.kafka_brokers,
-                         .topic = settings.events_topic,
-                         .name = settings.events_topic,
-                         .batch_size = batch},
-                        stop);
+    services::run_restarting("relay", stop, [&] {
+      services::run_relay({.pg_url = settings.pg_url,
+                           .brokers = settings.kafka_brokers,
+                           .topic = settings.events_topic,
+                           .name = settings.events_topic,
+                           .batch_size = batch},
+                          stop);
+    });
   });
   spdlog::info("relaying to {} on {}", settings.events_topic, settings.kafka_brokers);
   services::wait_for_shutdown();

@@ -72,6 +72,8 @@ class ServiceStack {
     if (command_port == 0) return ::testing::AssertionFailure() << tail(*procs_[0]);
     if (query_port == 0) return ::testing::AssertionFailure() << tail(*procs_[3]);
     if (!procs_[2]->wait_for_log("projecting", 30s)) return ::testing::AssertionFailure() << tail(*procs_[2]);
+    command_port_ = command_port;
+    query_port_ = query_port;
     commands_ = std::make_unique<HttpClient>("127.0.0.1", command_port, 30s);
     queries_ = std::make_unique<HttpClient>("127.0.0.1", query_port, 30s);
     if (!eventually(30s, [&] { return call(*commands_, "GET", "/readyz").status == 200; })) {
@@ -155,6 +157,10 @@ class ServiceStack {
   std::string sql(const std::string& s) const { return sql_scalar(db_.admin_url, s); }
   std::int64_t last_position() const { return last_position_; }
   const std::string& commands_topic() const { return commands_topic_; }
+  const std::string& results_topic() const { return results_topic_; }
+  // The HTTP ports of ledger-command and ledger-query (for raw sockets).
+  std::uint16_t command_port() const { return command_port_; }
+  std::uint16_t query_port() const { return query_port_; }
   // Every answer body and result record this test saw, and every log.
   const std::string& answers() const { return answers_; }
   std::string logs() const {
@@ -180,6 +186,7 @@ class ServiceStack {
   std::vector<std::unique_ptr<ChildProcess>> procs_;
   std::unique_ptr<HttpClient> commands_, queries_;
   std::int64_t last_position_ = 0;
+  std::uint16_t command_port_ = 0, query_port_ = 0;
   std::string answers_;
 };
 

@@ -1,0 +1,105 @@
+// The HTTP server's refusals of hostile framing and targets (issue 10, item
+// 12): a Transfer-Encoding other than exactly `chunked` and a path or query
+// that is not UTF-8 text once percent-decoded are 400, and the handler never
+// sees them. Real loopback sockets; ports chosen by the OS.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <string>
+#include <vector>
+
+#include "adapters/http/server.h"
+
+namespace ledger::adapters::http {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+struct CountingServer {
+  CountingServer()
+      : server({}, [this](const HttpRequest& req) {
+          calls.fetch_add(1);
+          return HttpResponse::json(200, R"({"body_size":)" + std::to_string(req.body.size()) + "}");
+        }) {
+    auto started = server.start();
+    EXPECT_TRUE(started.has_value());
+  }
+  std::atomic<int> calls{0};
+  HttpServer server;
+};
+
+// Sends `request` on a fresh connection and reads until the server closes.
+std::string exchange(std::uint16_t port, const std::string& request) {
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  net::write(socket, net::buffer(request));
+  std::string data;
+  boost::system::error_code ec;
+  net::read(socket, net::dynamic_buffer(data), ec);
+  return data;
+}
+
+std::string chunked_post(const std::string& te_lines) {
+  return "POST /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + te_lines + "\r\n2\r\n{}\r\n0\r\n\r\n";
+}
+
+TEST(HttpEdges, TransferEncodingOtherThanExactlyChunkedIs400BeforeTheHandler) {
+  CountingServer s;
+  for (const std::string& te : std::vector<std::string>{
+           "Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: identity, chunked\r\n",
+           "Transfer-Encoding: chunked, chunked\r\n", "Transfer-Encoding: xchunked\r\n",
+           "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked;q=1\r\n"}) {
+    const std::string data = exchange(s.server.port(), chunked_post(te));
+    EXPECT_EQ(data.rfind("HTTP/1.1 400", 0), 0u) << te << data;
+    EXPECT_NE(data.find("invalid_transfer_encoding"), std::string::npos) << te << data;
+  }
+  // Two fields: Beast's parser refuses them itself.
+  const std::string twice =
+      exchange(s.server.port(), chunked_post("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"));
+  EXPECT_EQ(twice.rfind("HTTP/1.1 400", 0), 0u) << twice;
+  EXPECT_EQ(s.calls.load(), 0);
+}
+
+TEST(HttpEdges, ExactlyChunkedInAnyCaseStillWorks) {
+  CountingServer s;
+  for (const std::string& te : std::vector<std::string>{"Transfer-Encoding: chunked\r\n",
+                                                         "Transfer-Encoding: CHUNKED \r\n"}) {
+    const std::string data = exchange(s.server.port(), chunked_post(te));
+    EXPECT_EQ(data.rfind("HTTP/1.1 200", 0), 0u) << te << data;
+    EXPECT_NE(data.find(R"({"body_size":2})"), std::string::npos) << data;
+  }
+  EXPECT_EQ(s.calls.load(), 2);
+}
+
+TEST(HttpEdges, UndecodablePathsAndQueriesAre400BeforeTheHandler) {
+  CountingServer s;
+  for (const std::string& target : std::vector<std::string>{"/v1/views/projects/%ff", "/a%c0%af", "/a%ed%a0%80",
+                                                             "/nul%00", "/tab%09", "/a%e2%82"}) {
+    const std::string data =
+        exchange(s.server.port(), "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(data.rfind("HTTP/1.1 400", 0), 0u) << target << data;
+    EXPECT_NE(data.find("invalid_path_encoding"), std::string::npos) << target << data;
+  }
+  for (const std::string& target : std::vector<std::string>{"/q?a=%ff", "/q?%fe=1", "/q?a=x%00y"}) {
+    const std::string data =
+        exchange(s.server.port(), "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(data.rfind("HTTP/1.1 400", 0), 0u) << target << data;
+    EXPECT_NE(data.find("invalid_query_encoding"), std::string::npos) << target << data;
+  }
+  EXPECT_EQ(s.calls.load(), 0);
+  // UTF-8 text, percent-encoded or not, still reaches the handler.
+  const std::string ok = exchange(s.server.port(),
+                                  "GET /caf%C3%A9?name=J%C3%BCrgen+M HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
+  EXPECT_EQ(s.calls.load(), 1);
+}
+
+}  // namespace
+}  // namespace ledger::adapters::http
