@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "commands/authorization.h"
+#include "commands/chain_anchor.h"
 
 namespace ledger::commands {
 
@@ -90,6 +91,7 @@ void CommandService::run() {
             std::chrono::steady_clock::now() - last_sweep_ >= options_.sweep_interval) {
           sweep();
         }
+        if (epoch && options_.anchor != nullptr) options_.anchor->maybe_anchor(epoch_, std::chrono::steady_clock::now());
         continue;
       }
       if (stopping_) return;
@@ -99,6 +101,8 @@ void CommandService::run() {
       }
     }
     process(batch);
+    // After the replies: signing never delays an answer.
+    if (options_.anchor != nullptr && writer_) options_.anchor->maybe_anchor(epoch_, std::chrono::steady_clock::now());
   }
 }
 
