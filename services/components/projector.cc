@@ -1,5 +1,6 @@
 #include "services/components/projector.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,7 +13,6 @@
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "events/codec/json_codec.h"
-#include <nlohmann/json.hpp>
 #include "projections/admission_projection.h"
 #include "projections/audit_projection.h"
 #include "projections/policy_values_projection.h"
@@ -40,7 +40,10 @@ std::vector<projections::FeedRecord> feed_records(const std::vector<adapters::ka
   return out;
 }
 
-std::string json_string(const std::string& s) { return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+// A JSON string literal of `s` (invalid UTF-8 replaced), for log lines.
+std::string json_string(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 // The projections of one process over one read-model schema, each with its
 // own runner (and so its own checkpoint). Not movable: runners refer to the
