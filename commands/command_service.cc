@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "commands/authorization.h"
+#include "commands/chain_anchor.h"
 
 namespace ledger::commands {
 
@@ -91,6 +92,10 @@ void CommandService::run() {
           std::vector<Pending> none;
           guarded(none, [&] { sweep(); });
         }
+        if (epoch && options_.anchor != nullptr) {
+          std::vector<Pending> none;
+          guarded(none, [&] { options_.anchor->maybe_anchor(epoch_, std::chrono::steady_clock::now()); });
+        }
         continue;
       }
       if (stopping_) return;
@@ -100,6 +105,11 @@ void CommandService::run() {
       }
     }
     guarded(batch, [&] { process(batch); });
+    // After the replies: signing never delays an answer.
+    if (options_.anchor != nullptr && writer_) {
+      std::vector<Pending> none;
+      guarded(none, [&] { options_.anchor->maybe_anchor(epoch_, std::chrono::steady_clock::now()); });
+    }
   }
 }
 

@@ -54,6 +54,8 @@
 
 namespace ledger::commands {
 
+class ChainAnchor;  // commands/chain_anchor.h
+
 struct Accepted {
   std::string command_id;
   std::vector<std::string> event_ids;
@@ -70,6 +72,10 @@ class CommandService {
     // How often the writer records `expired` for reservations whose window
     // has passed (the reservation sweeper); zero turns it off.
     std::chrono::milliseconds sweep_interval{5000};
+    // Signs the chain head when due (commands/chain_anchor.h); the writer
+    // thread calls it after each batch's replies went out and on idle
+    // heartbeats, while it is the writer. Not owned; nullptr: no anchors.
+    ChainAnchor* anchor = nullptr;
   };
 
   CommandService(EventStore& store, Clock& clock, Options options);

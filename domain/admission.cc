@@ -352,7 +352,9 @@ std::string node_stream(const QuotaScope& s) { return scope_text(s); }
 // ------------------------------------------------------------------- the model
 
 bool AdmissionModel::handles(const Event& e) {
-  return !std::holds_alternative<events::PolicyKeyDefined>(e) && !std::holds_alternative<events::PolicyValueSet>(e);
+  // Anchors (events/chain_events.h) belong to the chain, not to admission.
+  return !std::holds_alternative<events::PolicyKeyDefined>(e) && !std::holds_alternative<events::PolicyValueSet>(e) &&
+         !std::holds_alternative<events::ChainHeadSigned>(e);
 }
 
 std::int64_t AdmissionModel::stream_version(const std::string& stream) const {

@@ -9,6 +9,7 @@
 
 #include "events/access_events.h"
 #include "events/admission_events.h"
+#include "events/chain_events.h"
 #include "events/policy_events.h"
 #include "events/values.h"
 
@@ -21,7 +22,9 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            CeilingDelegated, CeilingDelegationRevoked, ReservationDrafted, ReservationStateChanged,
                            ReservationConsumed, ReservationReleased,
                            // access control (events/access_events.h)
-                           AccessRefused>;
+                           AccessRefused,
+                           // the writer's signed anchors (events/chain_events.h)
+                           ChainHeadSigned>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

@@ -130,6 +130,9 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           const auto scope = e.target_tenant == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
                                                            : quota_scope(QuotaLevel::kOrganization, e.target_tenant);
           return admission_change(event, "access", e.route_family, scope, Cell(), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::ChainHeadSigned>) {
+          // The writer's signed anchor: a platform fact about the chain.
+          return admission_change(event, "chain", "head", quota_scope(QuotaLevel::kGlobal, ""), Cell(), Cell());
         } else {
           return std::nullopt;
         }

@@ -109,6 +109,12 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
   return outcomes;
 }
 
+commands::ChainHead InMemoryEventStore::chain_head() const {
+  std::lock_guard lock(mu_);
+  if (events_.empty()) return {};
+  return {events_.back().meta.global_position, events_.back().hash};
+}
+
 std::vector<events::RecordedEvent> InMemoryEventStore::all() const {
   std::lock_guard lock(mu_);
   return events_;

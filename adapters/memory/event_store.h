@@ -10,12 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "commands/chain_anchor.h"
 #include "commands/ports.h"
 #include "projections/projection.h"
 
 namespace ledger::adapters::memory {
 
-class InMemoryEventStore final : public commands::EventStore {
+class InMemoryEventStore final : public commands::EventStore, public commands::ChainHeadSource {
  public:
   explicit InMemoryEventStore(commands::Clock& clock) : clock_(clock) {}
 
@@ -27,6 +28,8 @@ class InMemoryEventStore final : public commands::EventStore {
   domain::Result<std::vector<std::optional<commands::CommandOutcome>>> find_outcomes(
       std::span<const std::string> command_ids) override;
   domain::Result<std::vector<commands::CommandOutcome>> append(std::span<const commands::StreamAppend> batch) override;
+
+  commands::ChainHead chain_head() const override;
 
   std::vector<events::RecordedEvent> all() const;
   // The next call of any method fails with `e` (once), as a database outage would.

@@ -245,6 +245,8 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
   return outcomes;
 }
 
+commands::ChainHead PgEventStore::chain_head() const { return {impl_->head_position, impl_->head_hash}; }
+
 // ---------------------------------------------------------------- reader
 
 struct PgEventReader::Impl {

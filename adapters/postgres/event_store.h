@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "commands/chain_anchor.h"
 #include "commands/ports.h"
 #include "domain/error.h"
 #include "events/event.h"
@@ -27,7 +28,7 @@ namespace ledger::adapters::postgres {
 // The advisory-lock key of the single writer ("ledger w" in ASCII).
 inline constexpr std::int64_t kWriterLockKey = 0x6c65646765722077;
 
-class PgEventStore final : public commands::EventStore {
+class PgEventStore final : public commands::EventStore, public commands::ChainHeadSource {
  public:
   PgEventStore(std::string url, commands::Clock& clock);
   ~PgEventStore() override;
@@ -40,6 +41,8 @@ class PgEventStore final : public commands::EventStore {
   domain::Result<std::vector<std::optional<commands::CommandOutcome>>> find_outcomes(
       std::span<const std::string> command_ids) override;
   domain::Result<std::vector<commands::CommandOutcome>> append(std::span<const commands::StreamAppend> batch) override;
+  // The head this writer read when it took the lock, moved by each commit.
+  commands::ChainHead chain_head() const override;
 
  private:
   struct Impl;

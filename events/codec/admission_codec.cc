@@ -207,6 +207,9 @@ LEDGER_FIELDS(AccessRefused, v.field("actor_type", e.actor_type), v.field("actor
               v.field("actor_roles", e.actor_roles), v.field("principal_tenant", e.principal_tenant),
               v.field("target_tenant", e.target_tenant), v.field("route_family", e.route_family),
               v.field("method", e.method), v.field("target", e.target), v.field("reason", e.reason))
+// The writer's anchors (events/chain_events.h): same strictness.
+LEDGER_FIELDS(ChainHeadSigned, v.field("position", e.position), v.field("head_hash", e.head_hash),
+              v.field("key_id", e.key_id), v.field("algorithm", e.algorithm), v.field("signature", e.signature))
 #undef LEDGER_FIELDS
 
 template <class T>

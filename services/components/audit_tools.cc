@@ -8,6 +8,7 @@
 #include <istream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -136,12 +137,72 @@ bool ChainVerifier::add(const events::RecordedEvent& r, std::int64_t line) {
                       " (expected " + std::to_string(want) + ")");
   }
   it->second = r.meta.stream_version;
+  if (r.event_type == events::ChainHeadSigned::kType && !check_anchor(r, line)) return false;
   if (report_.events == 0) report_.first_position = pos;
   ++report_.events;
   report_.head_position = pos;
   report_.head_hash = r.hash;
   report_.streams = stream_versions_.size();
+  recent_hashes_.emplace_hint(recent_hashes_.end(), pos, r.hash);
+  if (recent_hashes_.size() > 4096) recent_hashes_.erase(recent_hashes_.begin());
   return true;
+}
+
+bool ChainVerifier::check_anchor(const events::RecordedEvent& r, std::int64_t line) {
+  ++report_.anchors.anchors;
+  if (!report_.anchors.checked) return true;  // counted only: no key to check it with
+  const std::int64_t pos = r.meta.global_position;
+  const std::string at = (line > 0 ? "line " + std::to_string(line) + ": " : "") + "position " + std::to_string(pos) +
+                         ": ";
+  auto broken = [&](std::int64_t position, const char* code, const std::string& message) {
+    fail(ChainBreak{position, line, code, at + message});
+    return false;
+  };
+  auto env = codec::decode(r);
+  const auto* a = env ? std::get_if<events::ChainHeadSigned>(&env->event) : nullptr;
+  if (a == nullptr) return broken(pos, "anchor_signature_invalid", "an unreadable ChainHeadSigned");
+  const auto key = std::find_if(policy_.public_keys.begin(), policy_.public_keys.end(),
+                                [&](const codec::ChainVerifyingKey& k) { return k.key_id() == a->key_id; });
+  if (key == policy_.public_keys.end()) {
+    return broken(pos, "anchor_unknown_key",
+                  "the chain head is signed by key " + a->key_id + ", which is not among the public keys given");
+  }
+  if (a->algorithm != codec::kChainSignatureAlgorithm ||
+      !key->verify(codec::chain_head_statement(a->position, a->head_hash), a->signature)) {
+    return broken(pos, "anchor_signature_invalid",
+                  "the signature of the chain head at position " + std::to_string(a->position) + " (key " + a->key_id +
+                      ") is not valid: the anchor was forged or edited");
+  }
+  const auto known = recent_hashes_.find(a->position);
+  if (a->position >= pos || known == recent_hashes_.end()) {
+    if (report_.partial && a->position < report_.first_position) return true;  // signs what the export leaves out
+    return broken(pos, "anchor_unchecked",
+                  "the anchor signs position " + std::to_string(a->position) + ", which cannot be checked from here");
+  }
+  if (known->second != a->head_hash) {
+    return broken(a->position, "signed_head_mismatch",
+                  "the writer signed the chain head at position " + std::to_string(a->position) + " as " +
+                      a->head_hash + " (key " + a->key_id + "), the chain now hashes to " + known->second +
+                      ": history at or before position " + std::to_string(a->position) + " was rewritten");
+  }
+  ++report_.anchors.verified;
+  report_.anchors.last_signed_position = a->position;
+  return true;
+}
+
+void ChainVerifier::finish() {
+  if (report_.broken || !report_.anchors.checked) return;
+  const std::int64_t tail = report_.head_position - report_.anchors.last_signed_position;
+  if (tail > policy_.max_unsigned_events) {
+    fail(ChainBreak{report_.anchors.last_signed_position + 1, 0, "unsigned_tail",
+                    std::to_string(tail) + " events after " +
+                        (report_.anchors.last_signed_position == 0
+                             ? std::string("the start of history carry no signed head")
+                             : "the last signed head (position " + std::to_string(report_.anchors.last_signed_position) +
+                                   ") carry no signature") +
+                        " (more than " + std::to_string(policy_.max_unsigned_events) +
+                        "): anchors were removed, or the writer does not sign"});
+  }
 }
 
 domain::Result<VerifyReport> verify_store(const std::string& pg_url, const VerifyOptions& options,
@@ -157,7 +218,7 @@ domain::Result<VerifyReport> verify_store(const std::string& pg_url, const Verif
     if (*options.up_to > *head) return std::unexpected(beyond_head(*options.up_to, *head));
     limit = *options.up_to;
   }
-  ChainVerifier verifier;
+  ChainVerifier verifier(false, options.anchors);
   std::int64_t after = 0;
   if (progress) progress(0, limit);
   while (after < limit && verifier.report().intact()) {
@@ -180,12 +241,13 @@ domain::Result<VerifyReport> verify_store(const std::string& pg_url, const Verif
     }
     if (progress) progress(after, limit);
   }
+  verifier.finish();
   return verifier.report();
 }
 
 domain::Result<VerifyReport> verify_export(std::istream& in, bool allow_partial, std::int64_t total_bytes,
-                                           const AuditProgress& progress) {
-  ChainVerifier verifier(allow_partial);
+                                           const AuditProgress& progress, const AnchorPolicy& anchors) {
+  ChainVerifier verifier(allow_partial, anchors);
   std::string line;
   std::int64_t number = 0;
   std::int64_t bytes = 0;
@@ -221,11 +283,30 @@ domain::Result<VerifyReport> verify_export(std::istream& in, bool allow_partial,
   }
   if (in.bad()) return std::unexpected(error(domain::ErrorKind::kUnavailable, "read_failed", "reading the file failed"));
   if (progress) progress(bytes, total_bytes);
+  verifier.finish();
   return verifier.report();
 }
 
+domain::Result<std::vector<codec::ChainVerifyingKey>> read_public_keys(const std::vector<std::string>& paths) {
+  std::vector<codec::ChainVerifyingKey> out;
+  for (const auto& path : paths) {
+    std::ifstream in(path);
+    if (!in) {
+      return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "file_not_found", "cannot read " + path));
+    }
+    std::stringstream pem;
+    pem << in.rdbuf();
+    auto key = codec::ChainVerifyingKey::from_pem(pem.str());
+    if (!key) {
+      return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_public_key", path + ": " + key.error()));
+    }
+    out.push_back(std::move(*key));
+  }
+  return out;
+}
+
 domain::Result<VerifyReport> verify_export_file(const std::string& path, bool allow_partial,
-                                                const AuditProgress& progress) {
+                                                const AuditProgress& progress, const AnchorPolicy& anchors) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     return std::unexpected(error(domain::ErrorKind::kNotFound, "file_not_found", "no such file: " + path));
@@ -236,7 +317,7 @@ domain::Result<VerifyReport> verify_export_file(const std::string& path, bool al
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::unexpected(error(domain::ErrorKind::kUnavailable, "unreadable_file", "cannot read " + path));
   const auto size = std::filesystem::file_size(path, ec);
-  return verify_export(in, allow_partial, ec ? 0 : static_cast<std::int64_t>(size), progress);
+  return verify_export(in, allow_partial, ec ? 0 : static_cast<std::int64_t>(size), progress, anchors);
 }
 
 Json verify_report_json(const VerifyReport& r) {
@@ -247,6 +328,11 @@ Json verify_report_json(const VerifyReport& r) {
             {"head_hash", r.head_hash},
             {"streams", r.streams},
             {"partial", r.partial},
+            {"anchors",
+             {{"checked", r.anchors.checked},
+              {"anchors", r.anchors.anchors},
+              {"verified", r.anchors.verified},
+              {"last_signed_position", r.anchors.last_signed_position}}},
             {"broken", nullptr}};
   if (r.broken) {
     j["broken"] = {{"position", r.broken->position}, {"code", r.broken->code}, {"message", r.broken->message}};
@@ -1149,7 +1235,8 @@ domain::Result<ReplayReport> replay(const ReplayOptions& options, const AuditPro
   rebuild_options.group_id = "ledger-audit-replay";
   rebuild_options.batch_size = options.batch_size;
   rebuild_options.read_models = options.read_models;
-  auto rebuilt = rebuild(rebuild_options, options.source);
+  std::vector<projections::ChainAlarm> alarms;
+  auto rebuilt = rebuild(rebuild_options, options.source, &alarms);
   done = true;
   if (watcher.joinable()) watcher.join();
   if (!rebuilt) {
@@ -1163,6 +1250,7 @@ domain::Result<ReplayReport> replay(const ReplayOptions& options, const AuditPro
                                     options.read_models);
   if (!report) return report;
   report->replayed_to = *rebuilt;
+  report->chain_alarms = std::move(alarms);
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (report->identical() && !options.keep_scratch) {
     report->scratch_dropped =
@@ -1179,7 +1267,16 @@ Json replay_report_json(const ReplayReport& r) {
     for (const auto& row : d.rows) rows.push_back(Json::parse(row, nullptr, false));
     diffs.push_back({{"table", d.table}, {"problem", d.problem}, {"rows", rows}, {"truncated", d.truncated}});
   }
+  Json alarms = Json::array();
+  for (const auto& a : r.chain_alarms) {
+    alarms.push_back({{"reason", a.reason},
+                      {"offset", a.offset},
+                      {"position", a.position},
+                      {"replaced_from_store", a.replaced},
+                      {"detail", a.detail}});
+  }
   return {{"identical", r.identical()},
+          {"chain_alarms", alarms},
           {"replayed_to", r.replayed_to},
           {"tables", r.tables},
           {"differing_rows", r.differing_rows},

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -38,6 +39,7 @@
 #include "domain/admission.h"
 #include "domain/error.h"
 #include "domain/policy_resolution.h"
+#include "events/codec/chain.h"
 #include "events/codec/digest.h"
 #include "events/event.h"
 #include "services/components/projector.h"
@@ -53,9 +55,35 @@ struct ChainBreak {
   std::int64_t position = 0;  // the broken (or missing, or expected) position
   std::int64_t line = 0;      // 1-based line of an export file; 0 for the store
   // missing_position, unexpected_position, prev_hash_mismatch, hash_mismatch,
-  // stream_version_gap, corrupted_line, truncated_line
+  // stream_version_gap, corrupted_line, truncated_line; with public keys
+  // (AnchorPolicy): signed_head_mismatch (the chain no longer has the head
+  // the writer signed: history at or before `position` was rewritten),
+  // anchor_signature_invalid, anchor_unknown_key, anchor_unchecked (an
+  // anchor signs a position it cannot be checked against), unsigned_tail
+  // (more than max_unsigned_events events after the last signed head)
   std::string code;
   std::string message;  // e.g. "position 5: hash mismatch (stored ..., recomputed ...)"
+};
+
+// The writer's signed chain heads (ChainHeadSigned, commands/chain_anchor.h)
+// met while verifying.
+struct AnchorSummary {
+  bool checked = false;                  // public keys were given
+  std::int64_t anchors = 0;              // ChainHeadSigned events seen
+  std::int64_t verified = 0;             // of them: signature valid and the signed head is the chain's
+  std::int64_t last_signed_position = 0;  // the newest verified signed head
+};
+
+// How verify judges anchors. With no public key, anchors are only counted:
+// a rewritten history with recomputed hashes then verifies (that is what
+// the keys are for).
+struct AnchorPolicy {
+  std::vector<codec::ChainVerifyingKey> public_keys;
+  // With keys: more events than this after the last verified signed head is
+  // a finding (`unsigned_tail`) — anchors removed along with the rewrite, or
+  // a writer that does not sign. The writer signs every 1000 events by
+  // default; a batch may overshoot that.
+  std::int64_t max_unsigned_events = 2000;
 };
 
 struct VerifyReport {
@@ -65,6 +93,7 @@ struct VerifyReport {
   std::string head_hash = events::kGenesisHash;
   std::size_t streams = 0;
   bool partial = false;  // started after position 1 (anchored at its prev_hash)
+  AnchorSummary anchors;
   std::optional<ChainBreak> broken;
   bool intact() const { return !broken; }
 };
@@ -75,25 +104,39 @@ struct VerifyReport {
 // at the first break. With `allow_partial`, the first event may come after
 // position 1: its position, prev_hash and the first version seen per stream
 // are taken on trust (a partial export), everything after is checked.
+//
+// With AnchorPolicy keys, every ChainHeadSigned must carry a valid signature
+// by one of them over a head the chain (as verified) really has, and
+// finish() checks the unsigned tail.
 class ChainVerifier {
  public:
-  explicit ChainVerifier(bool allow_partial = false) : allow_partial_(allow_partial) {}
+  explicit ChainVerifier(bool allow_partial = false, AnchorPolicy anchors = {})
+      : allow_partial_(allow_partial), policy_(std::move(anchors)) {
+    report_.anchors.checked = !policy_.public_keys.empty();
+  }
   // False once the chain is broken (then later events are ignored).
   bool add(const events::RecordedEvent& r, std::int64_t line = 0);
   // Records a break found outside the chain rules (e.g. an unreadable line).
   void fail(ChainBreak b);
+  // After the last event: the unsigned tail (with keys).
+  void finish();
   std::int64_t next_position() const { return report_.head_position + 1; }
   const VerifyReport& report() const { return report_; }
 
  private:
+  bool check_anchor(const events::RecordedEvent& r, std::int64_t line);
+
   bool allow_partial_;
+  AnchorPolicy policy_;
   VerifyReport report_;
   std::unordered_map<std::string, std::int64_t> stream_versions_;
+  std::map<std::int64_t, std::string> recent_hashes_;  // the last few thousand positions, for anchors
 };
 
 struct VerifyOptions {
   std::optional<std::int64_t> up_to;  // verify positions 1..up_to (must exist); default the head
   std::size_t batch_size = 5000;
+  AnchorPolicy anchors{};
 };
 
 // The whole store in global order, in batches, up to the head as it was
@@ -105,9 +148,12 @@ domain::Result<VerifyReport> verify_store(const std::string& pg_url, const Verif
 // line cut short (no final newline and not valid JSON) is a `truncated_line`.
 // A missing or unreadable file is an error (not_found / unavailable).
 domain::Result<VerifyReport> verify_export_file(const std::string& path, bool allow_partial,
-                                                const AuditProgress& progress = {});
+                                                const AuditProgress& progress = {}, const AnchorPolicy& anchors = {});
 domain::Result<VerifyReport> verify_export(std::istream& in, bool allow_partial, std::int64_t total_bytes = 0,
-                                           const AuditProgress& progress = {});
+                                           const AuditProgress& progress = {}, const AnchorPolicy& anchors = {});
+// Public keys for AnchorPolicy from PEM files; invalid_argument
+// `invalid_public_key` names the file that is not an Ed25519 key.
+domain::Result<std::vector<codec::ChainVerifyingKey>> read_public_keys(const std::vector<std::string>& paths);
 
 nlohmann::json verify_report_json(const VerifyReport& r);
 
@@ -352,7 +398,12 @@ struct ReplayReport {
   std::size_t differing_rows = 0;
   double seconds = 0;
   bool scratch_dropped = false;
+  // From Kafka: records the chain guard refused (junk, forged, broken link);
+  // each was replaced by the store's true event, so the comparison still
+  // holds, but each is a finding about the topic.
+  std::vector<projections::ChainAlarm> chain_alarms;
   bool identical() const { return differences.empty(); }
+  bool ok() const { return identical() && chain_alarms.empty(); }
 };
 
 // Table names of a read-model schema, sorted.

@@ -1,5 +1,6 @@
 #include "services/components/projector.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -20,19 +21,28 @@ namespace ledger::services {
 
 namespace {
 
-domain::Result<std::vector<events::RecordedEvent>> decode_batch(const std::vector<adapters::kafka::KafkaMessage>& msgs) {
-  std::vector<events::RecordedEvent> out;
-  out.reserve(msgs.size());
-  for (const auto& m : msgs) {
-    auto r = codec::recorded_from_text(m.value);
-    if (!r) {
-      domain::Error e{domain::ErrorKind::kInternal, "undecodable_record", r.error(), {}};
-      e.with("offset", std::to_string(m.offset));
-      return std::unexpected(std::move(e));
-    }
-    out.push_back(std::move(*r));
+// The event store as the chain guard's source of true events.
+class StoreHistory final : public projections::TrueHistory {
+ public:
+  explicit StoreHistory(adapters::postgres::PgEventReader& reader) : reader_(reader) {}
+  domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) override {
+    return reader_.read_after(after, limit);
   }
+
+ private:
+  adapters::postgres::PgEventReader& reader_;
+};
+
+std::vector<projections::FeedRecord> feed_records(const std::vector<adapters::kafka::KafkaMessage>& msgs) {
+  std::vector<projections::FeedRecord> out;
+  out.reserve(msgs.size());
+  for (const auto& m : msgs) out.push_back({m.offset, m.value});
   return out;
+}
+
+// A JSON string literal of `s` (invalid UTF-8 replaced), for log lines.
+std::string json_string(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // The projections of one process over one read-model schema, each with its
@@ -146,7 +156,103 @@ domain::Result<void> check_read_model_names(const std::vector<std::string>& name
   return {};
 }
 
-void run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop) {
+// ---------------------------------------------------------------- status
+
+void ProjectorStatus::consuming(bool yes) {
+  std::lock_guard lock(mu_);
+  consuming_ = yes;
+}
+
+void ProjectorStatus::checkpoint(std::int64_t position) {
+  std::lock_guard lock(mu_);
+  checkpoint_ = position;
+}
+
+void ProjectorStatus::alarm(const projections::ChainAlarm& a) {
+  std::lock_guard lock(mu_);
+  ++by_reason_[a.reason];
+  last_ = a;
+}
+
+std::uint64_t ProjectorStatus::alarms() const {
+  std::lock_guard lock(mu_);
+  std::uint64_t n = 0;
+  for (const auto& [reason, count] : by_reason_) n += count;
+  return n;
+}
+
+bool ProjectorStatus::ready() const {
+  std::lock_guard lock(mu_);
+  return consuming_;
+}
+
+std::string ProjectorStatus::readiness_json() const {
+  std::lock_guard lock(mu_);
+  std::uint64_t total = 0;
+  nlohmann::json by_reason = nlohmann::json::object();
+  for (const auto& [reason, count] : by_reason_) {
+    by_reason[reason] = count;
+    total += count;
+  }
+  nlohmann::json chain{{"status", total == 0 ? "ok" : "alarm"}, {"alarms", total}, {"by_reason", by_reason}};
+  if (last_) {
+    chain["last"] = {{"reason", last_->reason},
+                     {"offset", last_->offset},
+                     {"position", last_->position},
+                     {"replaced_from_store", last_->replaced},
+                     {"detail", last_->detail}};
+  }
+  return nlohmann::json{{"status", consuming_ ? "ready" : "not_ready"},
+                        {"consuming", consuming_},
+                        {"checkpoint", checkpoint_},
+                        {"chain", chain}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string ProjectorStatus::metrics_text() const {
+  std::lock_guard lock(mu_);
+  std::string out =
+      "# HELP ledger_projector_chain_alarms_total Records from ledger.events refused by the chain check.\n"
+      "# TYPE ledger_projector_chain_alarms_total counter\n";
+  for (const char* reason :
+       {"junk_record", "hash_mismatch", "broken_link", "unknown_position", "conflicting_duplicate"}) {
+    auto it = by_reason_.find(reason);
+    out += "ledger_projector_chain_alarms_total{reason=\"" + std::string(reason) + "\"} " +
+           std::to_string(it == by_reason_.end() ? 0 : it->second) + "\n";
+  }
+  out += "# HELP ledger_projector_checkpoint The lowest read-model checkpoint (global position).\n"
+         "# TYPE ledger_projector_checkpoint gauge\n"
+         "ledger_projector_checkpoint " + std::to_string(checkpoint_) + "\n";
+  out += "# HELP ledger_projector_consuming 1 while the projector consumes ledger.events.\n"
+         "# TYPE ledger_projector_consuming gauge\n"
+         "ledger_projector_consuming " + std::string(consuming_ ? "1" : "0") + "\n";
+  return out;
+}
+
+adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status) {
+  using adapters::http::HttpResponse;
+  return [&status](const adapters::http::HttpRequest& req) {
+    if (req.path == "/healthz") return HttpResponse::json(200, R"({"status":"ok"})");
+    if (req.path == "/readyz") return HttpResponse::json(status.ready() ? 200 : 503, status.readiness_json());
+    if (req.path == "/metrics") {
+      HttpResponse r;
+      r.status = 200;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = status.metrics_text();
+      return r;
+    }
+    return HttpResponse::json(404, R"({"code":"unknown_route","message":"no such route"})");
+  };
+}
+
+void raise_chain_alarm(const projections::ChainAlarm& a, ProjectorStatus* status) {
+  // One line an operator can grep and a log shipper can split on '='.
+  spdlog::error("chain alarm: reason={} position={} offset={} replaced_from_store={} detail={}", a.reason, a.position,
+                a.offset, a.replaced, json_string(a.detail));
+  if (status != nullptr) status->alarm(a);
+}
+
+void run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop, ProjectorStatus* status) {
   using namespace std::chrono_literals;
   namespace kafka = adapters::kafka;
   // Start from what the store holds: a read model added by an upgrade (its
@@ -165,6 +271,12 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
   }
   auto& models = **set;
   std::unique_ptr<kafka::KafkaConsumer> consumer;
+  adapters::postgres::PgEventReader reader(options.pg_url);
+  StoreHistory history(reader);
+  projections::ChainGuard guard(history);
+  if (status != nullptr) {
+    if (auto at = models.checkpoint()) status->checkpoint(*at);
+  }
 
   while (!stop) {
     if (!consumer) {
@@ -178,19 +290,33 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
         continue;
       }
       consumer = std::move(*c);
+      if (status != nullptr) status->consuming(true);
     }
     auto msgs = consumer->poll(options.batch_size, 200ms);
     if (!msgs) {
       spdlog::warn("projector: poll failed: {}", msgs.error().message);
       consumer.reset();
+      if (status != nullptr) status->consuming(false);
       std::this_thread::sleep_for(1s);
       continue;
     }
     if (msgs->empty()) continue;
-    auto batch = decode_batch(*msgs);
+    // The guard continues the chain from the read models' checkpoint (its
+    // hash read from the store); only what it admits is applied.
+    domain::Result<void> anchored;
+    if (!guard.anchored()) {
+      auto at = models.checkpoint();
+      anchored = at ? guard.anchor(*at) : domain::Result<void>(std::unexpected(at.error()));
+    }
+    auto guarded = anchored ? guard.admit(feed_records(*msgs))
+                            : domain::Result<projections::Guarded>(std::unexpected(anchored.error()));
+    if (guarded) {
+      for (const auto& a : guarded->alarms) raise_chain_alarm(a, status);
+    }
     domain::Result<projections::ApplyStats> applied =
-        batch ? models.apply(*batch) : domain::Result<projections::ApplyStats>(std::unexpected(batch.error()));
+        guarded ? models.apply(guarded->events) : domain::Result<projections::ApplyStats>(std::unexpected(guarded.error()));
     if (!applied) {
+      guard.unanchor();  // what it admitted was not applied: start again from the checkpoint
       // Some projection did not write the batch; re-read it from the
       // committed offset (the others skip it then).
       spdlog::error("projector: batch not applied: {} ({})", applied.error().message, applied.error().code);
@@ -210,6 +336,7 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
     }
     spdlog::debug("projector: applied {} skipped {} checkpoint {}", applied->applied, applied->skipped,
                   applied->checkpoint);
+    if (status != nullptr) status->checkpoint(applied->checkpoint);
     // Every projection committed the batch: only now move the offsets.
     if (auto ok = consumer->commit(*msgs); !ok) {
       spdlog::warn("projector: offset commit failed (harmless, the checkpoint dedupes): {}", ok.error().message);
@@ -225,7 +352,8 @@ domain::Result<std::int64_t> catch_up_from_store(const ProjectorOptions& options
   return catch_up(**set, reader, options.batch_size);
 }
 
-domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source) {
+domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source,
+                                     std::vector<projections::ChainAlarm>* alarms) {
   using namespace std::chrono_literals;
   // Refuse unknown names before anything is dropped.
   if (auto set = ProjectionSet::create(options); !set) return std::unexpected(set.error());
@@ -241,6 +369,10 @@ domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSou
       {.brokers = options.brokers, .topic = options.topic, .partition = 0, .start_offset = 0});
   if (!r) return std::unexpected(r.error());
   auto& kreader = **r;
+  adapters::postgres::PgEventReader store_reader(options.pg_url);
+  StoreHistory history(store_reader);
+  projections::ChainGuard guard(history);
+  if (auto ok = guard.anchor(0); !ok) return std::unexpected(ok.error());
   auto end = kreader.high_watermark(10s);
   if (!end) return std::unexpected(end.error());
   std::int64_t next_offset = 0;
@@ -249,9 +381,13 @@ domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSou
     if (!msgs) return std::unexpected(msgs.error());
     if (msgs->empty()) continue;
     next_offset = msgs->back().offset + 1;
-    auto batch = decode_batch(*msgs);
-    if (!batch) return std::unexpected(batch.error());
-    auto applied = models.apply(*batch);
+    auto guarded = guard.admit(feed_records(*msgs));
+    if (!guarded) return std::unexpected(guarded.error());
+    for (const auto& a : guarded->alarms) {
+      raise_chain_alarm(a, nullptr);
+      if (alarms != nullptr) alarms->push_back(a);
+    }
+    auto applied = models.apply(guarded->events);
     if (!applied) return std::unexpected(applied.error());
   }
   return models.checkpoint();

@@ -1,6 +1,7 @@
 // ledger-audit: the auditor's tools. Every subcommand has --help.
 //
 //   ledger-audit verify [--file export.jsonl [--partial]] [--to N]   the hash chain, per stream too
+//                       [--public-key PEM ...]                     and the writer's signed chain heads
 //   ledger-audit export --out FILE [--from P] [--to P]             JSON Lines, global order
 //   ledger-audit history (--stream ID | --key KEY) [--scope S]     readable, or --json lines
 //   ledger-audit as-of --key KEY [scope flags] (--position N | --instant T)
@@ -133,6 +134,12 @@ int print_verify(const services::VerifyReport& r, const std::string& source) {
   } else {
     std::cout << "verified " << r.events << " events, head position " << r.head_position << ", head hash "
               << r.head_hash << '\n';
+    if (r.anchors.checked) {
+      std::cout << "signed chain heads: " << r.anchors.verified << " verified, the last at position "
+                << r.anchors.last_signed_position << '\n';
+    } else if (r.anchors.anchors > 0) {
+      std::cout << r.anchors.anchors << " signed chain heads not checked (give --public-key)\n";
+    }
     if (r.partial) {
       std::cout << "partial export: starts at position " << r.first_position
                 << "; its prev_hash and the first version of each stream were taken on trust\n";
@@ -317,6 +324,14 @@ int main(int argc, char** argv) {
   verify->add_flag("--partial", verify_partial, "with --file: the export may start after position 1 (trust its first link)");
   verify->add_option("--to", verify_to, "verify positions 1..N only (store)");
   verify->add_option("--batch-size", batch_size, "events per read from the store")->capture_default_str();
+  std::vector<std::string> verify_public_keys;
+  services::AnchorPolicy anchor_policy;
+  verify->add_option("--public-key", verify_public_keys,
+                     "Ed25519 public key (PEM) of the writer's chain anchors (repeatable): every ChainHeadSigned must "
+                     "carry a valid signature by one of them over a head the chain really has");
+  verify->add_option("--max-unsigned-events", anchor_policy.max_unsigned_events,
+                     "with --public-key: at most this many events after the last signed head")
+      ->capture_default_str();
   add_json_flag(*verify);
 
   // export
@@ -432,16 +447,21 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*verify) {
+    auto keys = services::read_public_keys(verify_public_keys);
+    if (!keys) return report_error(keys.error());
+    anchor_policy.public_keys = std::move(*keys);
     ProgressBar bar("verifying");
     if (!verify_file.empty()) {
       if (verify_to) return bad_input("--to applies to the store; a file is verified whole");
-      auto r = services::verify_export_file(verify_file, verify_partial, bar.callback());
+      auto r = services::verify_export_file(verify_file, verify_partial, bar.callback(), anchor_policy);
       bar.finish();
       if (!r) return report_error(r.error());
       return print_verify(*r, verify_file);
     }
     if (verify_partial) return bad_input("--partial applies to --file only");
-    auto r = services::verify_store(settings.pg_url, {.up_to = verify_to, .batch_size = batch_size}, bar.callback());
+    auto r = services::verify_store(settings.pg_url,
+                                    {.up_to = verify_to, .batch_size = batch_size, .anchors = anchor_policy},
+                                    bar.callback());
     bar.finish();
     if (!r) return report_error(r.error());
     return print_verify(*r, "postgres");
@@ -566,7 +586,12 @@ int main(int argc, char** argv) {
       j["live_schema"] = ro.live_schema;
       j["scratch_schema"] = ro.scratch_schema;
       print_json(j);
-      return r->identical() ? kOk : kFinding;
+      return r->ok() ? kOk : kFinding;
+    }
+    for (const auto& a : r->chain_alarms) {
+      std::cout << "chain alarm: offset " << a.offset << ", position " << a.position << ": " << a.reason << " ("
+                << a.detail << ")" << (a.replaced ? "; the store's true event was replayed instead" : "; skipped")
+                << '\n';
     }
     std::cout << "replayed from " << source_name << " to position " << r->replayed_to << " into " << ro.scratch_schema
               << " in " << std::fixed << std::setprecision(1) << r->seconds << " s; compared " << r->tables.size() << " tables with " << ro.live_schema
@@ -578,7 +603,7 @@ int main(int argc, char** argv) {
     }
     if (r->identical()) {
       std::cout << "identical" << (r->scratch_dropped ? "" : " (scratch schema " + ro.scratch_schema + " kept)") << '\n';
-      return kOk;
+      return r->ok() ? kOk : kFinding;
     }
     std::cout << r->differing_rows << " differing rows in " << r->differences.size() << " tables; scratch schema "
               << ro.scratch_schema << " kept for inspection\n";

@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "adapters/http/server.h"
@@ -13,6 +16,7 @@
 #include "adapters/postgres/read_model_store.h"
 #include "services/components/read_model_limits.h"
 #include "adapters/system/clock.h"
+#include "commands/chain_anchor.h"
 #include "commands/command_service.h"
 #include "services/components/command_api.h"
 #include "services/components/process.h"
@@ -36,8 +40,40 @@ int main(int argc, char** argv) {
   app.add_option("--kafka-commands", kafka_commands, "consume ledger.commands")->envname("LEDGER_KAFKA_COMMANDS")->capture_default_str();
   app.add_option("--kafka-group", kafka_group, "consumer group on ledger.commands")
       ->envname("LEDGER_COMMAND_GROUP")->capture_default_str();
+  // Chain anchors (commands/chain_anchor.h): the writer signs the chain head.
+  std::string anchor_key_file;
+  std::int64_t anchor_every_events = 1000;
+  std::int64_t anchor_every_seconds = 60;
+  app.add_option("--anchor-key-file", anchor_key_file,
+                 "Ed25519 private key (PEM) signing the chain head; empty: no anchors (the dev profile uses "
+                 "config/dev-only-chain-anchor-key.pem)")
+      ->envname("LEDGER_ANCHOR_KEY_FILE");
+  app.add_option("--anchor-every-events", anchor_every_events, "sign once this many events are unsigned (0: not by count)")
+      ->envname("LEDGER_ANCHOR_EVERY_EVENTS")->capture_default_str();
+  app.add_option("--anchor-every-seconds", anchor_every_seconds,
+                 "sign unsigned events at least this often (0: not by time)")
+      ->envname("LEDGER_ANCHOR_EVERY_SECONDS")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-command", settings.log_level);
+
+  std::optional<codec::ChainSigningKey> anchor_key;
+  if (anchor_key_file.empty()) {
+    spdlog::warn("chain anchoring is off: no --anchor-key-file (LEDGER_ANCHOR_KEY_FILE); a rewritten history "
+                 "cannot be caught by signature");
+  } else {
+    std::ifstream in(anchor_key_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    auto key = in ? codec::ChainSigningKey::from_pem(pem.str())
+                  : std::expected<codec::ChainSigningKey, std::string>(std::unexpected("cannot read the file"));
+    if (!key) {
+      spdlog::critical("--anchor-key-file {}: {}", anchor_key_file, key.error());
+      return 2;
+    }
+    anchor_key = std::move(*key);
+    spdlog::info("chain anchoring on: key id {}, every {} events or {} s", anchor_key->key_id(), anchor_every_events,
+                 anchor_every_seconds);
+  }
 
   auto auth = services::load_tokens(settings.tokens_file);
   if (!auth) {
@@ -46,7 +82,24 @@ int main(int argc, char** argv) {
   }
   adapters::system::SystemClock clock;
   adapters::postgres::PgEventStore store(settings.pg_url, clock);
-  commands::CommandService service(store, clock, {.max_batch = max_batch});
+  std::optional<commands::ChainAnchor> anchor;
+  if (anchor_key) {
+    anchor.emplace(store, store, clock, *anchor_key,
+                   commands::ChainAnchor::Options{
+                       .every_events = anchor_every_events,
+                       .every = std::chrono::seconds(anchor_every_seconds),
+                       .on_anchor = [](const commands::AnchorReport& r) {
+                         if (r.error) {
+                           spdlog::error("chain anchor: not appended (head {}): {} ({})", r.signed_position,
+                                         r.error->message, r.error->code);
+                         } else {
+                           spdlog::info("chain anchor: signed head {} at position {}", r.signed_position,
+                                        r.anchor_position);
+                         }
+                       }});
+  }
+  commands::CommandService service(store, clock,
+                                   {.max_batch = max_batch, .anchor = anchor ? &*anchor : nullptr});
   service.start();
 
   services::CommandApi api(service, *auth);

@@ -3,11 +3,15 @@
 //   ledger-projector                       consume and apply, until stopped
 //   ledger-projector --rebuild postgres --schema rm_rebuild
 //   ledger-projector --rebuild kafka    --schema rm_rebuild
+// While it runs, a small status port (--status-port, 0: any free port, the
+// "listening on" log line names it) answers /healthz, /readyz (with the
+// chain-alarm detail) and /metrics (chain-alarm counters, checkpoint).
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <thread>
 
+#include "adapters/http/server.h"
 #include "services/components/process.h"
 #include "services/components/projector.h"
 
@@ -19,9 +23,15 @@ int main(int argc, char** argv) {
   services::add_common_flags(app, settings);
   std::string rebuild_from;
   std::string group = "ledger-projector-policy-values";
+  std::string status_address = "127.0.0.1";
+  std::uint16_t status_port = 0;
   app.add_option("--rebuild", rebuild_from, "rebuild the schema from position 0 and exit: postgres or kafka")
       ->check(CLI::IsMember({"postgres", "kafka"}));
   app.add_option("--group-id", group, "Kafka consumer group")->envname("LEDGER_PROJECTOR_GROUP")->capture_default_str();
+  app.add_option("--status-address", status_address, "listen address of the status port")
+      ->envname("LEDGER_PROJECTOR_STATUS_ADDRESS")->capture_default_str();
+  app.add_option("--status-port", status_port, "status port: /healthz, /readyz, /metrics (0: any free port)")
+      ->envname("LEDGER_PROJECTOR_STATUS_PORT")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-projector", settings.log_level);
 
@@ -40,11 +50,23 @@ int main(int argc, char** argv) {
     spdlog::info("rebuilt schema {} up to position {}", settings.read_model_schema, *r);
     return 0;
   }
+  services::ProjectorStatus status;
+  adapters::http::HttpServer server({.address = status_address, .port = status_port, .threads = 2},
+                                    services::projector_status_routes(status));
+  if (auto ok = server.start(); !ok) {
+    spdlog::critical("cannot listen on {}:{}: {}", status_address, status_port, ok.error().message);
+    return 1;
+  }
+  // The port line is read by scripts and tests that start with port 0.
+  spdlog::info("listening on http://{}:{}", status_address, server.port());
   std::atomic<bool> stop{false};
-  std::thread worker([&] { services::run_restarting("projector", stop, [&] { services::run_projector(options, stop); }); });
+  std::thread worker([&] {
+    services::run_restarting("projector", stop, [&] { services::run_projector(options, stop, &status); });
+  });
   spdlog::info("projecting {} into schema {}", settings.events_topic, settings.read_model_schema);
   services::wait_for_shutdown();
   stop = true;
   worker.join();
+  server.stop();
   return 0;
 }

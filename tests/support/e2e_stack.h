@@ -155,12 +155,28 @@ class ServiceStack {
   }
 
   std::string sql(const std::string& s) const { return sql_scalar(db_.admin_url, s); }
+  const TestDatabase& database() const { return db_; }
   std::int64_t last_position() const { return last_position_; }
   const std::string& commands_topic() const { return commands_topic_; }
   const std::string& results_topic() const { return results_topic_; }
   // The HTTP ports of ledger-command and ledger-query (for raw sockets).
   std::uint16_t command_port() const { return command_port_; }
   std::uint16_t query_port() const { return query_port_; }
+  const std::string& events_topic() const { return events_topic_; }
+  // GET on ledger-projector's status port (/healthz, /readyz, /metrics);
+  // the body as text in `error` when it is not JSON.
+  Reply projector_status(const std::string& path) {
+    if (!projector_status_) {
+      const auto port = procs_[2]->wait_for_port(30s);
+      if (port == 0) return Reply{0, nullptr, "no status port: " + tail(*procs_[2]), ""};
+      projector_status_ = std::make_unique<HttpClient>("127.0.0.1", port, 30s);
+    }
+    auto r = projector_status_->request("GET", path, "", {});
+    if (!r) return Reply{0, nullptr, r.error().message, ""};
+    Reply out{r->status, Json::parse(r->body, nullptr, false), "", ""};
+    if (out.body.is_discarded()) out.error = r->body;
+    return out;
+  }
   // Every answer body and result record this test saw, and every log.
   const std::string& answers() const { return answers_; }
   std::string logs() const {
@@ -184,7 +200,7 @@ class ServiceStack {
   std::string results_topic_ = unique_name("ledger.command-results");
   Env env_;
   std::vector<std::unique_ptr<ChildProcess>> procs_;
-  std::unique_ptr<HttpClient> commands_, queries_;
+  std::unique_ptr<HttpClient> commands_, queries_, projector_status_;
   std::int64_t last_position_ = 0;
   std::uint16_t command_port_ = 0, query_port_ = 0;
   std::string answers_;
