@@ -241,7 +241,7 @@ void CommandService::process(std::vector<Pending>& batch) {
     }
     // Tenant isolation comes before every rule: a rule's answer (404, 409,
     // 422) must not tell one organization anything about another's.
-    if (is_tenant_principal(req.meta.principal)) {
+    if (tenant_bound(req.meta.principal, req.command)) {
       auto model = admission();
       if (!model) return fail_all(model.error());
       auto target = target_tenant(**model, req.command, req.meta.principal);
@@ -268,7 +268,7 @@ void CommandService::process(std::vector<Pending>& batch) {
             }
           },
           req.command);
-      if (decided && is_tenant_principal(req.meta.principal) && decided->tenant != req.meta.principal.tenant) {
+      if (decided && tenant_bound(req.meta.principal, req.command) && decided->tenant != req.meta.principal.tenant) {
         refuse(i, decided->tenant);  // the check above already knew; kept as a backstop
         continue;
       }

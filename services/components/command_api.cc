@@ -187,7 +187,8 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
         auto request = build_request(type, msg.value, *principal, nullptr, corr ? *corr : std::string());
         std::optional<domain::Error> gated;
         if (request && options.gate) {
-          if (auto ok = options.gate->admit(*principal, commands::command_family(request->command)); !ok) {
+          // A refusal the recorder reports draws on the refused principal's budget.
+          if (auto ok = options.gate->admit(*principal, request->command); !ok) {
             gated = ok.error();
           }
         }

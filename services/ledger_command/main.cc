@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-command", settings.log_level);
 
-  auto auth = services::load_tokens(settings.tokens_file);
+  auto auth = services::load_tokens(settings.tokens_file, settings.profile);
   if (!auth) {
     spdlog::critical("{}", auth.error().message);
     return 2;
