@@ -175,6 +175,8 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) {
           return x.refusal.target_tenant;
+        } else if constexpr (std::is_same_v<T, domain::RevokeToken>) {
+          return x.tenant;
         } else {
           static_assert(sizeof(T) == 0, "every command names the organization it reaches into");
         }
@@ -198,6 +200,7 @@ std::string declared_tenant(const Command& c, const Principal& who) {
           }
         }
         if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) return x.refusal.target_tenant;
+        if constexpr (std::is_same_v<T, domain::RevokeToken>) return x.tenant;
         return who.tenant;
       },
       c);

@@ -93,7 +93,7 @@ inline constexpr FamilyRule kFamilies[] = {
     {RouteFamily::kPlatformScopeWrite, "platform_scope.write", roles({Role::kPlatformAdmin}),
      "`policy_value.set` and `ceiling.*` at the global or a plan scope"},
     {RouteFamily::kHierarchyWrite, "hierarchy.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
-     "`department.create`, `department.move`, `project.create`, `project.move`, `principal.create`"},
+     "`department.create`, `department.move`, `project.create`, `project.move`, `principal.create`, `token.revoke`"},
     {RouteFamily::kCeilingWrite, "ceiling.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
      "`ceiling.set`, `ceiling.clear`, `ceiling.delegate`, `ceiling.revoke_delegation` at an organization and below"},
     {RouteFamily::kPolicyValueWrite, "policy_value.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
@@ -202,6 +202,7 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"reservation.consume", RouteFamily::kReservationUse},
     {"reservation.release", RouteFamily::kReservationUse},
     {"access.record_refusal", RouteFamily::kAccessRecord},
+    {"token.revoke", RouteFamily::kHierarchyWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has

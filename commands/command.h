@@ -28,7 +28,7 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              domain::TransitionReservation, domain::ConsumeReservation,
                              domain::ReleaseReservation,
                              // access control (domain/access_refusal.h)
-                             domain::RecordAccessRefusal>;
+                             domain::RecordAccessRefusal, domain::RevokeToken>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.

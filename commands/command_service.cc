@@ -259,7 +259,8 @@ void CommandService::process(std::vector<Pending>& batch) {
             using T = std::decay_t<decltype(c)>;
             if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue>) {
               return domain::fail(domain::ErrorKind::kInternal, "internal", "not an admission command");
-            } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) {
+            } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal> ||
+                                 std::is_same_v<T, domain::RevokeToken>) {
               return domain::decide(c);
             } else if constexpr (requires { domain::decide(**model, c, now); }) {
               return domain::decide(**model, c, now);

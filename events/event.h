@@ -21,7 +21,7 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            CeilingDelegated, CeilingDelegationRevoked, ReservationDrafted, ReservationStateChanged,
                            ReservationConsumed, ReservationReleased,
                            // access control (events/access_events.h)
-                           AccessRefused>;
+                           AccessRefused, TokenRevoked>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

@@ -130,6 +130,10 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           const auto scope = e.target_tenant == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
                                                            : quota_scope(QuotaLevel::kOrganization, e.target_tenant);
           return admission_change(event, "access", e.route_family, scope, Cell(), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::TokenRevoked>) {
+          const auto scope = e.tenant == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
+                                                    : quota_scope(QuotaLevel::kOrganization, e.tenant);
+          return admission_change(event, "access", "token.revoke", scope, Cell(), text(e.reason));
         } else {
           return std::nullopt;
         }

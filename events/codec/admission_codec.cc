@@ -207,6 +207,8 @@ LEDGER_FIELDS(AccessRefused, v.field("actor_type", e.actor_type), v.field("actor
               v.field("actor_roles", e.actor_roles), v.field("principal_tenant", e.principal_tenant),
               v.field("target_tenant", e.target_tenant), v.field("route_family", e.route_family),
               v.field("method", e.method), v.field("target", e.target), v.field("reason", e.reason))
+LEDGER_FIELDS(TokenRevoked, v.field("tenant", e.tenant), v.field("principal_id", e.principal_id),
+              v.field("token_id", e.token_id), v.field("reason", e.reason))
 #undef LEDGER_FIELDS
 
 template <class T>

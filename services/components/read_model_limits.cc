@@ -48,7 +48,8 @@ domain::Result<std::optional<std::string>> ReadModelLimits::standing(const comma
       found->node->expires_at->micros <= now.micros) {
     return std::optional<std::string>("principal_expired");
   }
-  return std::optional<std::string>();
+  // Revoked by token.revoke: the principal (within its tenant), or this JWT.
+  return admission_.revocation(who.tenant, who.actor.id, who.token_id);
 }
 
 }  // namespace ledger::services

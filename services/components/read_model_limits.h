@@ -22,7 +22,8 @@ class ReadModelLimits final : public commands::PolicyLimits {
       : policy_(policy), admission_(admission), clock_(clock) {}
   domain::Result<std::optional<std::int64_t>> value(std::string_view key, const commands::Principal& who) override;
   // A principal the admission read model holds (same id, same organization)
-  // whose expires_at has passed: "principal_expired".
+  // whose expires_at has passed: "principal_expired"; a principal or JWT
+  // revoked by token.revoke: "principal_revoked" / "token_revoked".
   domain::Result<std::optional<std::string>> standing(const commands::Principal& who, events::Instant now) override;
 
  private:

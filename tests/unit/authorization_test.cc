@@ -67,6 +67,7 @@ const std::map<std::string, Json>& sample_bodies() {
         {"method", "GET"},
         {"target", "/v1/audit"},
         {"reason", "tenant_mismatch"}}},
+      {"token.revoke", {{"tenant", "org-acme"}, {"token_id", "jti-1"}, {"reason", "r"}}},
   };
   return bodies;
 }
@@ -240,6 +241,30 @@ TEST(RefusalRecorder, ARecordedRefusalDrawsOnTheRefusedPrincipalsBudget) {
   const auto service = with_roles({"service"}, "org-acme");
   EXPECT_EQ(budget_principal(service, record).actor.id, "u");
   EXPECT_EQ(rate_limit_key(RouteFamily::kAccessRecord), kAccessRefusalRecordsPerMinute);
+}
+
+// ---------------------------------------------------- revocation (issue 10, item 8)
+
+TEST(TokenRevoke, NamesExactlyOneSubjectAndReachesIntoItsTenant) {
+  const Command c = decoded("token.revoke", {{"tenant", "org-acme"}, {"principal_id", "u1"}, {"reason", "left"}});
+  EXPECT_EQ(command_family(c), RouteFamily::kHierarchyWrite);
+  domain::AdmissionModel empty;
+  EXPECT_EQ(target_tenant(empty, c, with_roles({"tenant_admin"}, "org-globex")), "org-acme");
+  EXPECT_TRUE(tenant_bound(with_roles({"tenant_admin"}, "org-globex"), c));
+  auto d = domain::decide(std::get<domain::RevokeToken>(c));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->stream_id, "token-revocations:org-acme");
+  EXPECT_EQ(d->tenant, "org-acme");
+  ASSERT_EQ(d->events.size(), 1u);
+  EXPECT_EQ(std::get<events::TokenRevoked>(d->events[0]),
+            (events::TokenRevoked{"org-acme", "u1", "", "left"}));
+  for (const domain::RevokeToken& bad :
+       {domain::RevokeToken{"org-acme", "", "", "r"}, domain::RevokeToken{"org-acme", "u1", "j1", "r"},
+        domain::RevokeToken{"", "u1", "", "r"}, domain::RevokeToken{"org-acme", "u1", "", ""}}) {
+    auto refused = domain::decide(bad);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, "invalid_field");
+  }
 }
 
 TEST(Authorization, UnlistedQueryPathsAndMethodsHaveNoFamily) {

@@ -159,6 +159,7 @@ constexpr Golden kGoldens[] = {
     {"ReservationConsumed.v1.json", "ReservationConsumed", 1, nullptr},
     {"ReservationReleased.v1.json", "ReservationReleased", 1, nullptr},
     {"AccessRefused.v1.json", "AccessRefused", 1, nullptr},
+    {"TokenRevoked.v1.json", "TokenRevoked", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {
