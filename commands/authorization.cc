@@ -53,7 +53,6 @@ bool allows(std::span<const std::string> role_names, RouteFamily f) {
 }
 
 std::optional<std::string_view> rate_limit_key(RouteFamily f) {
-  if (f == RouteFamily::kAccessRecord) return std::nullopt;
   for (const auto& route : kRateLimitRoutes) {
     if (route.family == f) return route.key;
   }
@@ -95,8 +94,22 @@ std::optional<RouteFamily> query_family(std::string_view method, std::string_vie
   return std::nullopt;
 }
 
+bool is_refusal_recorder(const Principal& who) {
+  return who.tenant == kRefusalRecorderTenant && who.actor.roles.size() == 1 &&
+         who.actor.roles.front() == role_name(Role::kRefusalRecorder);
+}
+
 domain::Result<void> authorize(const Principal& who, RouteFamily f) {
-  if (allows(who.actor.roles, f)) return {};
+  bool allowed = false;
+  if (who.tenant == kRefusalRecorderTenant) {
+    allowed = f == RouteFamily::kAccessRecord && is_refusal_recorder(who);
+  } else {
+    allowed = std::any_of(who.actor.roles.begin(), who.actor.roles.end(), [&](const std::string& name) {
+      auto r = parse_role(name);
+      return r && *r != Role::kRefusalRecorder && allows(*r, f);
+    });
+  }
+  if (allowed) return {};
   domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden", "this principal's roles do not allow this route",
                   {}};
   e.with("route_family", std::string(family_name(f)));
@@ -104,6 +117,21 @@ domain::Result<void> authorize(const Principal& who, RouteFamily f) {
 }
 
 bool is_tenant_principal(const Principal& who) { return who.tenant != "platform"; }
+
+bool tenant_bound(const Principal& who, const Command& c) {
+  if (std::holds_alternative<domain::RecordAccessRefusal>(c)) return !is_refusal_recorder(who);
+  return is_tenant_principal(who);
+}
+
+Principal budget_principal(const Principal& who, const Command& c) {
+  if (const auto* r = std::get_if<domain::RecordAccessRefusal>(&c); r && is_refusal_recorder(who)) {
+    Principal refused;
+    refused.actor = events::Actor{r->refusal.actor_type, r->refusal.actor_id, r->refusal.actor_roles};
+    refused.tenant = r->refusal.principal_tenant;
+    return refused;
+  }
+  return who;
+}
 
 std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const Command& c, const Principal& who) {
   using R = std::optional<std::string>;
@@ -147,6 +175,8 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) {
           return x.refusal.target_tenant;
+        } else if constexpr (std::is_same_v<T, domain::RevokeToken>) {
+          return x.tenant;
         } else {
           static_assert(sizeof(T) == 0, "every command names the organization it reaches into");
         }
@@ -170,6 +200,7 @@ std::string declared_tenant(const Command& c, const Principal& who) {
           }
         }
         if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) return x.refusal.target_tenant;
+        if constexpr (std::is_same_v<T, domain::RevokeToken>) return x.tenant;
         return who.tenant;
       },
       c);

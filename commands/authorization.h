@@ -30,12 +30,21 @@
 namespace ledger::commands {
 
 // refusal_recorder: the query service's own credential, which reports the
-// refusals it decides (access.record) and may do nothing else.
+// refusals it decides (access.record) and may do nothing else. The role
+// counts only for a principal of the recorder tenant kRefusalRecorderTenant
+// holding no other role (is_refusal_recorder); a principal of that tenant
+// may call nothing but access.record, whatever its roles say.
 enum class Role : std::uint8_t { kPlatformAdmin, kTenantAdmin, kAuditor, kService, kReader, kRefusalRecorder };
 inline constexpr std::string_view kRoleNames[] = {"platform_admin", "tenant_admin", "auditor",
                                                   "service",        "reader",       "refusal_recorder"};
 inline constexpr Role kRoles[] = {Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor,
                                   Role::kService,       Role::kReader,      Role::kRefusalRecorder};
+
+// The tenant marker of the refusal recorder: not "platform" and no
+// organization id ('@' is not an id character), so the credential is never
+// platform-wide and never an organization's.
+inline constexpr std::string_view kRefusalRecorderTenant = "@refusal-recorder";
+
 std::string_view role_name(Role r);
 std::optional<Role> parse_role(std::string_view name);
 
@@ -84,7 +93,7 @@ inline constexpr FamilyRule kFamilies[] = {
     {RouteFamily::kPlatformScopeWrite, "platform_scope.write", roles({Role::kPlatformAdmin}),
      "`policy_value.set` and `ceiling.*` at the global or a plan scope"},
     {RouteFamily::kHierarchyWrite, "hierarchy.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
-     "`department.create`, `department.move`, `project.create`, `project.move`, `principal.create`"},
+     "`department.create`, `department.move`, `project.create`, `project.move`, `principal.create`, `token.revoke`"},
     {RouteFamily::kCeilingWrite, "ceiling.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
      "`ceiling.set`, `ceiling.clear`, `ceiling.delegate`, `ceiling.revoke_delegation` at an organization and below"},
     {RouteFamily::kPolicyValueWrite, "policy_value.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
@@ -119,13 +128,18 @@ inline constexpr FamilyRule kFamilies[] = {
 // polling (customer views, the audit view) has its own, larger budget;
 // reservation commitments are the ledger's money-adjacent writes and draw on
 // the financial budget; every other route draws on the per-user API budget.
-// `access.record` draws on none: refusals are evidence and are never dropped
-// for rate. `rate_limit.terminal_token_requests_per_minute` budgets no route
+// `access.record` has its own budget, so that no principal can flood the
+// audit log: a refusal reported by the refusal recorder draws on the budget
+// of the principal that was refused (budget_principal), any other
+// access.record_refusal on its caller's; beyond it the record is dropped
+// (429, counted by the gate), not written.
+// `rate_limit.terminal_token_requests_per_minute` budgets no route
 // here: the ledger mints no terminal tokens over HTTP (ledger-admin
 // mint-token is an offline operator tool).
 inline constexpr std::string_view kApiRequestsPerMinute = "rate_limit.api_requests_per_minute";
 inline constexpr std::string_view kAdminOverviewRequestsPerMinute = "rate_limit.admin_overview_requests_per_minute";
 inline constexpr std::string_view kFinancialRequestsPerMinute = "rate_limit.financial_requests_per_minute";
+inline constexpr std::string_view kAccessRefusalRecordsPerMinute = "rate_limit.access_refusal_records_per_minute";
 
 struct RateLimitRoute {
   RouteFamily family;
@@ -135,11 +149,17 @@ inline constexpr RateLimitRoute kRateLimitRoutes[] = {
     {RouteFamily::kViewRead, kAdminOverviewRequestsPerMinute},
     {RouteFamily::kAuditRead, kAdminOverviewRequestsPerMinute},
     {RouteFamily::kReservationWrite, kFinancialRequestsPerMinute},
+    {RouteFamily::kAccessRecord, kAccessRefusalRecordsPerMinute},
 };
 
 // The rate_limit.* key budgeting `f` (kRateLimitRoutes, else the API
-// budget); nullopt for access.record.
+// budget). Every family has one.
 std::optional<std::string_view> rate_limit_key(RouteFamily f);
+
+// Whose budget a command draws on: for an access.record_refusal the refusal
+// recorder reports, the refused principal (its actor and tenant), so one
+// principal's refusals cannot use up everybody's; else the caller.
+Principal budget_principal(const Principal& who, const Command& c);
 
 const FamilyRule& family_rule(RouteFamily f);
 std::string_view family_name(RouteFamily f);
@@ -182,6 +202,7 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"reservation.consume", RouteFamily::kReservationUse},
     {"reservation.release", RouteFamily::kReservationUse},
     {"access.record_refusal", RouteFamily::kAccessRecord},
+    {"token.revoke", RouteFamily::kHierarchyWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has
@@ -216,11 +237,25 @@ std::optional<RouteFamily> query_family(std::string_view method, std::string_vie
 // --------------------------------------------------------------- checks
 
 // kPermissionDenied `forbidden` (evidence: route_family) unless the
-// principal's roles allow `f`.
+// principal's roles allow `f`. A principal of kRefusalRecorderTenant may call
+// access.record only, and only as is_refusal_recorder(); the role
+// refusal_recorder grants nothing to any other principal.
 domain::Result<void> authorize(const Principal& who, RouteFamily f);
 
 // A principal of one organization (tenant other than "platform").
 bool is_tenant_principal(const Principal& who);
+
+// The refusal recorder: tenant kRefusalRecorderTenant, exactly the one role
+// refusal_recorder. The only principal whose access.record_refusal may name
+// a target tenant other than its own.
+bool is_refusal_recorder(const Principal& who);
+
+// True when `c` must stay within the caller's own tenant (its target_tenant
+// equal to who.tenant, else 403 `forbidden`, reason tenant_mismatch): every
+// command of a tenant principal, and access.record_refusal of every
+// principal but the refusal recorder (a platform admin or service records
+// refusals of its own tenant only).
+bool tenant_bound(const Principal& who, const Command& c);
 
 // The organization a command reaches into, resolved against the admission
 // model: "platform" for registries, policy keys, global and plan scopes; the

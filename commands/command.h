@@ -28,7 +28,7 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              domain::TransitionReservation, domain::ConsumeReservation,
                              domain::ReleaseReservation,
                              // access control (domain/access_refusal.h)
-                             domain::RecordAccessRefusal>;
+                             domain::RecordAccessRefusal, domain::RevokeToken>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.
@@ -43,6 +43,8 @@ struct Principal {
   // hold a service account's token to the live policy value
   // auth.service_account_token_ttl_seconds (commands/request_gate.h).
   std::optional<std::int64_t> token_lifetime_seconds = std::nullopt;
+  // The JWT's `jti`; nullopt for a static token. Revocations name it.
+  std::optional<std::string> token_id = std::nullopt;
 };
 
 struct CommandMeta {

@@ -296,7 +296,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     }
     // Tenant isolation comes before every rule: a rule's answer (404, 409,
     // 422) must not tell one organization anything about another's.
-    if (is_tenant_principal(req.meta.principal)) {
+    if (tenant_bound(req.meta.principal, req.command)) {
       auto model = admission();
       if (!model) return fail_all(model.error());
       auto target = target_tenant(**model, req.command, req.meta.principal);
@@ -314,7 +314,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
             using T = std::decay_t<decltype(c)>;
             if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue>) {
               return domain::fail(domain::ErrorKind::kInternal, "internal", "not an admission command");
-            } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) {
+            } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal> ||
+                                 std::is_same_v<T, domain::RevokeToken>) {
               return domain::decide(c);
             } else if constexpr (requires { domain::decide(**model, c, now); }) {
               return domain::decide(**model, c, now);
@@ -323,7 +324,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
             }
           },
           req.command);
-      if (decided && is_tenant_principal(req.meta.principal) && decided->tenant != req.meta.principal.tenant) {
+      if (decided && tenant_bound(req.meta.principal, req.command) && decided->tenant != req.meta.principal.tenant) {
         refuse(i, decided->tenant);  // the check above already knew; kept as a backstop
         continue;
       }

@@ -29,6 +29,7 @@
 // requests it refused with it):
 //   access.record_refusal     {actor_type, actor_id, actor_roles?, principal_tenant, target_tenant,
 //                              route_family, method, target, reason: role_not_allowed|tenant_mismatch}
+//   token.revoke              {tenant, principal_id? | token_id?, reason}  (exactly one of the two)
 // All also accept `command_id` and `expected_version`. Unknown fields are
 // refused (`unknown_field`) so a typo never silently drops a setting.
 // Failures are kInvalidArgument (HTTP 400) with a stable code: `invalid_utf8`,
@@ -65,7 +66,7 @@ inline constexpr std::string_view kCommandTypes[] = {
     "project.move",       "principal.create",   "ceiling.set",          "ceiling.clear",
     "ceiling.delegate",   "ceiling.revoke_delegation", "reservation.draft", "reservation.activate",
     "reservation.suspend", "reservation.resume", "reservation.retire",  "reservation.expire",
-    "reservation.consume", "reservation.release", "access.record_refusal"};
+    "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);

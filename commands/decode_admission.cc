@@ -282,6 +282,14 @@ std::optional<domain::Result<Command>> decode_admission_command(std::string_view
     r.reason = f.str("reason", true, 64);
     return f.done(domain::RecordAccessRefusal{std::move(r)});
   }
+  if (type == "token.revoke") {
+    domain::RevokeToken r;
+    r.tenant = f.str("tenant", true, 256);
+    r.principal_id = f.str("principal_id", false, 256);
+    r.token_id = f.str("token_id", false, 256);
+    r.reason = f.str("reason", true, 1024);
+    return f.done(std::move(r));
+  }
   return std::nullopt;
 }
 

@@ -286,6 +286,14 @@ bool JwtKey::verify(std::string_view data, std::string_view signature) const {
 // ---------------------------------------------------------------------------
 // JwtVerifier
 
+std::optional<std::int64_t> JwtPolicy::max_lifetime_seconds(std::string_view actor_type) const {
+  if (actor_type == "service_account") return service_account_token_ttl_seconds;
+  if (actor_type == "user") return user_max_lifetime_seconds;
+  if (actor_type == "api_key") return api_key_max_lifetime_seconds;
+  if (actor_type == "worker") return worker_max_lifetime_seconds;
+  return std::nullopt;
+}
+
 domain::Result<JwtVerifier> JwtVerifier::from_json(const Json& jwt) {
   if (!jwt.is_object()) return invalid_config("'jwt' must be an object");
   JwtVerifier v;
@@ -302,6 +310,24 @@ domain::Result<JwtVerifier> JwtVerifier::from_json(const Json& jwt) {
   auto ttl = int_setting(jwt, "service_account_token_ttl_seconds", kDefaultServiceAccountTokenTtlSeconds, 60, 86400);
   if (!ttl) return std::unexpected(ttl.error());
   v.policy_.service_account_token_ttl_seconds = *ttl;
+  if (auto max = jwt.find("max_token_lifetime_seconds"); max != jwt.end()) {
+    if (!max->is_object()) return invalid_config("jwt.max_token_lifetime_seconds must be an object");
+    for (const auto& [type, value] : max->items()) {
+      if (type != "user" && type != "api_key" && type != "worker") {
+        return invalid_config("jwt.max_token_lifetime_seconds names user, api_key and worker (service accounts: "
+                              "service_account_token_ttl_seconds)");
+      }
+    }
+    for (auto [type, out] : {std::pair{"user", &v.policy_.user_max_lifetime_seconds},
+                             std::pair{"api_key", &v.policy_.api_key_max_lifetime_seconds},
+                             std::pair{"worker", &v.policy_.worker_max_lifetime_seconds}}) {
+      auto value = int_setting(*max, type, *out, 60, kMaxConfigurableTokenLifetimeSeconds);
+      if (!value) return invalid_config("jwt.max_token_lifetime_seconds." + std::string(type) +
+                                        " must be an integer from 60 to " +
+                                        std::to_string(kMaxConfigurableTokenLifetimeSeconds));
+      *out = *value;
+    }
+  }
   auto keys = jwt.find("keys");
   if (keys == jwt.end() || !keys->is_array() || keys->empty()) return invalid_config("jwt.keys must be a non-empty array");
   for (const auto& k : *keys) {
@@ -434,10 +460,13 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
     return decided("not_yet_valid", "token not yet valid");
   }
   if (c.issued_at * kMicrosPerSecond - leeway_micros > now.micros) return decided("not_yet_valid", "token issued in the future");
-  if (c.actor_type == "service_account" &&
-      c.expires_at - c.issued_at > policy_.service_account_token_ttl_seconds) {
-    return decided("lifetime_too_long", "service-account token lives longer than " +
-                                            std::to_string(policy_.service_account_token_ttl_seconds) + " seconds");
+  // Every actor type has a maximum lifetime: a long-lived token is refused
+  // even while it is within its (too distant) exp.
+  if (const auto max = policy_.max_lifetime_seconds(c.actor_type); max && c.expires_at - c.issued_at > *max) {
+    auto e = decided("lifetime_too_long",
+                     c.actor_type + " token lives longer than " + std::to_string(*max) + " seconds");
+    e.error().with("max_lifetime_seconds", std::to_string(*max));
+    return e;
   }
   return c;
 }
@@ -452,6 +481,7 @@ domain::Result<Principal> JwtVerifier::authenticate(std::string_view token, even
   std::sort(p.actor.roles.begin(), p.actor.roles.end());
   p.tenant = std::move(claims->organization);
   p.token_lifetime_seconds = claims->expires_at - claims->issued_at;
+  p.token_id = std::move(claims->token_id);
   return p;
 }
 

@@ -11,6 +11,7 @@
 //   {"issuer": "policy-ledger", "audience": "policy-ledger",
 //    "leeway_seconds": 30,                        // clock skew allowed, 0..300
 //    "service_account_token_ttl_seconds": 900,    // seed 000's auth key, 60..86400
+//    "max_token_lifetime_seconds": {"user": 43200, "api_key": 7776000, "worker": 86400},
 //    "keys": [{"kid": "k1", "alg": "HS256", "secret_base64url": "<at least 32 bytes>"},
 //             {"kid": "k2", "alg": "EdDSA", "public_key_pem": "-----BEGIN PUBLIC KEY-----..."}]}
 // Every listed key verifies: list the old and the new key during a roll-over,
@@ -32,8 +33,11 @@
 //     of strings), `org` (the tenant: an organization id or "platform"),
 //     `jti`, and integer NumericDates `iat`, `exp` and optionally `nbf`;
 //   - now < exp + leeway, now >= nbf - leeway, iat <= now + leeway, iat < exp;
-//   - a service_account token lives (exp - iat) at most
-//     service_account_token_ttl_seconds.
+//   - a token lives (exp - iat) at most the maximum of its actor type:
+//     service_account_token_ttl_seconds for a service_account (default 900 s),
+//     max_token_lifetime_seconds.<type> for the others (defaults: user 12 h,
+//     api_key 90 days, worker 24 h; each 60 s .. 366 days). Longer-lived
+//     tokens are refused with reason `lifetime_too_long`, whatever their exp.
 //
 // All types here are immutable after construction and safe to share between
 // threads. OpenSSL stays inside jwt.cc.
@@ -60,6 +64,10 @@ namespace ledger::commands {
 inline constexpr std::size_t kMaxJwtBytes = 8 * 1024;
 inline constexpr std::int64_t kDefaultJwtLeewaySeconds = 30;
 inline constexpr std::int64_t kDefaultServiceAccountTokenTtlSeconds = 900;
+inline constexpr std::int64_t kDefaultUserTokenMaxLifetimeSeconds = 12 * 3600;
+inline constexpr std::int64_t kDefaultApiKeyTokenMaxLifetimeSeconds = 90 * 86400;
+inline constexpr std::int64_t kDefaultWorkerTokenMaxLifetimeSeconds = 24 * 3600;
+inline constexpr std::int64_t kMaxConfigurableTokenLifetimeSeconds = 366 * 86400;
 
 enum class JwtAlgorithm { kHs256, kEdDsa };
 
@@ -125,6 +133,13 @@ struct JwtPolicy {
   std::string audience;
   std::int64_t leeway_seconds = kDefaultJwtLeewaySeconds;
   std::int64_t service_account_token_ttl_seconds = kDefaultServiceAccountTokenTtlSeconds;
+  std::int64_t user_max_lifetime_seconds = kDefaultUserTokenMaxLifetimeSeconds;
+  std::int64_t api_key_max_lifetime_seconds = kDefaultApiKeyTokenMaxLifetimeSeconds;
+  std::int64_t worker_max_lifetime_seconds = kDefaultWorkerTokenMaxLifetimeSeconds;
+
+  // The longest lifetime (exp - iat) a token of `actor_type` may have;
+  // nullopt for an unknown type.
+  std::optional<std::int64_t> max_lifetime_seconds(std::string_view actor_type) const;
 };
 
 class JwtVerifier {

@@ -37,8 +37,38 @@ std::optional<std::int64_t> RequestGate::live_value(std::string_view key, const 
   return *read;
 }
 
-domain::Result<void> RequestGate::admit(const Principal& who, RouteFamily family) {
+std::optional<std::string> RequestGate::live_standing(const Principal& who, std::int64_t now) {
+  const std::string cache_key = budget_owner(who) + "|" + who.token_id.value_or("");
+  const std::int64_t refresh = std::chrono::duration_cast<std::chrono::microseconds>(options_.refresh).count();
+  std::optional<CachedStanding> stale;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = standing_.find(cache_key); it != standing_.end()) {
+      if (now - it->second.read_at < refresh && now >= it->second.read_at) return it->second.refusal;
+      stale = it->second;
+    }
+  }
+  auto read = limits_.standing(who, events::Instant{now});
+  if (!read) return stale ? stale->refusal : std::nullopt;
+  std::lock_guard lock(mu_);
+  if (standing_.size() >= kMaxCachedValues) standing_.clear();
+  standing_[cache_key] = CachedStanding{*read, now};
+  return *read;
+}
+
+domain::Result<void> RequestGate::admit(const Principal& who, RouteFamily family) { return admit(who, family, who); }
+
+domain::Result<void> RequestGate::admit(const Principal& who, const Command& c) {
+  return admit(who, command_family(c), budget_principal(who, c));
+}
+
+domain::Result<void> RequestGate::admit(const Principal& who, RouteFamily family, const Principal& budget) {
   const std::int64_t now = clock_.now().micros;
+  if (auto refusal = live_standing(who, now)) {
+    domain::Error e{domain::ErrorKind::kUnauthenticated, "unauthenticated", "a valid bearer token is required", {}};
+    e.with("reason", *refusal);
+    return std::unexpected(std::move(e));
+  }
   if (who.actor.type == "service_account" && who.token_lifetime_seconds) {
     if (auto ttl = live_value(kServiceAccountTokenTtlKey, who, now); ttl && *who.token_lifetime_seconds > *ttl) {
       domain::Error e{domain::ErrorKind::kUnauthenticated, "unauthenticated", "a valid bearer token is required", {}};
@@ -48,10 +78,11 @@ domain::Result<void> RequestGate::admit(const Principal& who, RouteFamily family
   }
   const auto key = rate_limit_key(family);
   if (!key) return {};
-  const auto limit = live_value(*key, who, now);
+  const auto limit = live_value(*key, budget, now);
   if (!limit) return {};
-  const auto verdict = limiter_.admit(std::string(*key) + "|" + budget_owner(who), *limit, now);
+  const auto verdict = limiter_.admit(std::string(*key) + "|" + budget_owner(budget), *limit, now);
   if (verdict.allowed) return {};
+  if (family == RouteFamily::kAccessRecord) ++dropped_refusal_records_;
   domain::Error e{domain::ErrorKind::kResourceExhausted, "rate_limited",
                   "too many requests; retry after the time in Retry-After", {}};
   e.with("retry_after_seconds", std::to_string(verdict.retry_after_seconds()))

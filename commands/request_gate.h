@@ -10,7 +10,12 @@
 //    stays the static bound the verifier applies first (and the only one
 //    while the ledger does not define the key). Too long -> 401
 //    `unauthenticated`, evidence reason `lifetime_too_long`.
-// 2. Rate limits. Each route family draws on one rate_limit.* budget
+// 2. Standing. A principal the ledger records as expired (its
+//    PrincipalCreated `expires_at` has passed) or as revoked, and a JWT whose
+//    `jti` the ledger records as revoked, are refused with 401
+//    `unauthenticated`, evidence reason `principal_expired`,
+//    `principal_revoked` or `token_revoked` (PolicyLimits::standing).
+// 3. Rate limits. Each route family draws on one rate_limit.* budget
 //    (rate_limit_key), per principal (actor type and id within its
 //    tenant). The limit is the key's policy value resolved for the principal
 //    (user -> project -> organization -> plan -> global, as any policy value).
@@ -35,6 +40,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -61,6 +67,14 @@ class PolicyLimits {
   // The integer value of `key` in force now for `who`; nullopt when the
   // ledger does not define the key (or it is not an integer).
   virtual domain::Result<std::optional<std::int64_t>> value(std::string_view key, const Principal& who) = 0;
+  // Why the ledger no longer accepts `who` (its credentials) at `now`:
+  // "principal_expired", "principal_revoked" or "token_revoked"; nullopt when
+  // it records nothing against it.
+  virtual domain::Result<std::optional<std::string>> standing(const Principal& who, events::Instant now) {
+    (void)who;
+    (void)now;
+    return std::optional<std::string>();
+  }
 };
 
 class RequestGate {
@@ -72,9 +86,17 @@ class RequestGate {
   RequestGate(PolicyLimits& limits, Clock& clock) : RequestGate(limits, clock, Options{}) {}
 
   domain::Result<void> admit(const Principal& who, RouteFamily family);
+  // admit() for a decoded command: its family (command_family), drawing on
+  // budget_principal(who, c)'s budget.
+  domain::Result<void> admit(const Principal& who, const Command& c);
+
+  // access.record_refusal commands refused for rate (dropped, not written).
+  std::uint64_t dropped_refusal_records() const { return dropped_refusal_records_.load(); }
 
  private:
+  domain::Result<void> admit(const Principal& who, RouteFamily family, const Principal& budget);
   std::optional<std::int64_t> live_value(std::string_view key, const Principal& who, std::int64_t now);
+  std::optional<std::string> live_standing(const Principal& who, std::int64_t now);
 
   struct Cached {
     std::optional<std::int64_t> value;
@@ -86,7 +108,13 @@ class RequestGate {
   Options options_;
   std::mutex mu_;
   std::unordered_map<std::string, Cached> cache_;
+  struct CachedStanding {
+    std::optional<std::string> refusal;
+    std::int64_t read_at = 0;
+  };
+  std::unordered_map<std::string, CachedStanding> standing_;
   domain::RateLimiter limiter_;
+  std::atomic<std::uint64_t> dropped_refusal_records_{0};
 };
 
 // "<tenant>|<actor type>|<actor id>": whose budget a request draws on.

@@ -35,4 +35,24 @@ Result<Decided> decide(const RecordAccessRefusal& c) {
   return d;
 }
 
+std::string token_revocations_stream_id(const std::string& tenant) { return "token-revocations:" + tenant; }
+
+Result<Decided> decide(const RevokeToken& c) {
+  auto invalid = [](std::string field, std::string message) {
+    Error e{ErrorKind::kInvalidArgument, "invalid_field", std::move(message), {}};
+    e.with("field", std::move(field));
+    return std::unexpected(std::move(e));
+  };
+  if (c.tenant.empty() || c.tenant.size() > 256) return invalid("tenant", "field 'tenant' must be 1 to 256 characters");
+  if (c.principal_id.empty() == c.token_id.empty()) {
+    return invalid("principal_id", "exactly one of principal_id and token_id is required");
+  }
+  if (c.principal_id.size() > 256) return invalid("principal_id", "field 'principal_id' must be 1 to 256 characters");
+  if (c.token_id.size() > 256) return invalid("token_id", "field 'token_id' must be 1 to 256 characters");
+  if (c.reason.empty() || c.reason.size() > 1024) return invalid("reason", "field 'reason' must be 1 to 1024 characters");
+  Decided d{token_revocations_stream_id(c.tenant), c.tenant, {}};
+  d.events.push_back(events::TokenRevoked{c.tenant, c.principal_id, c.token_id, c.reason});
+  return d;
+}
+
 }  // namespace ledger::domain

@@ -28,4 +28,19 @@ std::string access_refusals_stream_id(const std::string& target_tenant);
 
 Result<Decided> decide(const RecordAccessRefusal& c);
 
+// Revoking a credential (events::TokenRevoked): every token of
+// `principal_id`, or the one JWT `token_id`, of tenant `tenant` (exactly one
+// of the two; each id 1 to 256 characters, reason 1 to 1024). Stateless like
+// a refusal: revoking twice records the fact twice and changes nothing more.
+struct RevokeToken {
+  std::string tenant;
+  std::string principal_id;
+  std::string token_id;
+  std::string reason;
+};
+
+std::string token_revocations_stream_id(const std::string& tenant);
+
+Result<Decided> decide(const RevokeToken& c);
+
 }  // namespace ledger::domain

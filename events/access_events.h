@@ -1,6 +1,8 @@
-// Events of access control (issue 5): refused attempts, kept as audit facts.
+// Events of access control (issue 5): refused attempts, kept as audit facts;
+// revoked credentials (issue 10, item 8).
 //
 // Stream: access-refusals:<target tenant>   AccessRefused
+//         token-revocations:<tenant>        TokenRevoked
 //
 // Every request the ledger refuses because the principal's roles do not
 // allow the route, or because it reaches into another organization, becomes
@@ -31,6 +33,21 @@ struct AccessRefused {
   std::string target;                   // path without query, or the command type
   std::string reason;                   // `role_not_allowed` or `tenant_mismatch`
   friend bool operator==(const AccessRefused&, const AccessRefused&) = default;
+};
+
+// A credential the ledger no longer accepts, from now on: every token of a
+// principal (`principal_id`: the token's `sub` within the tenant) or one JWT
+// (`token_id`: its `jti`). Exactly one of the two is set. The envelope's
+// tenant is `tenant` (an organization id or "platform"), the principal's.
+struct TokenRevoked {
+  static constexpr const char* kType = "TokenRevoked";
+  static constexpr int kSchemaVersion = 1;
+
+  std::string tenant;
+  std::string principal_id;  // "" when a single token is revoked
+  std::string token_id;      // "" when the principal is revoked
+  std::string reason;
+  friend bool operator==(const TokenRevoked&, const TokenRevoked&) = default;
 };
 
 }  // namespace ledger::events

@@ -22,7 +22,7 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            CeilingDelegated, CeilingDelegationRevoked, ReservationDrafted, ReservationStateChanged,
                            ReservationConsumed, ReservationReleased,
                            // access control (events/access_events.h)
-                           AccessRefused,
+                           AccessRefused, TokenRevoked,
                            // the writer's signed anchors (events/chain_events.h)
                            ChainHeadSigned>;
 

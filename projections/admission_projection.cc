@@ -86,7 +86,7 @@ RowOp reservation_state(const std::string& id, Cell state, Cell consumed, std::i
 const std::vector<std::string_view>& AdmissionProjection::tables() {
   static const std::vector<std::string_view> kTables = {"registry_entries", "scope_nodes",  "scope_links",
                                                         "ceiling_rules",    "delegations",  "reservations",
-                                                        "reservation_states"};
+                                                        "reservation_states", "token_revocations"};
   return kTables;
 }
 
@@ -162,6 +162,14 @@ std::vector<RowOp> AdmissionProjection::apply(const events::Envelope& e) const {
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
                              std::is_same_v<T, events::ReservationReleased>) {
           ops.push_back(reservation_state(ev.reservation_id, Cell(), integer(ev.consumed), version, pos));
+        } else if constexpr (std::is_same_v<T, events::TokenRevoked>) {
+          const bool by_principal = !ev.principal_id.empty();
+          ops.push_back(upsert("token_revocations",
+                               {{"tenant", text(ev.tenant)},
+                                {"kind", text(by_principal ? "principal" : "token")},
+                                {"subject_id", text(by_principal ? ev.principal_id : ev.token_id)},
+                                {"position", integer(pos)}},
+                               {{"reason", text(ev.reason)}}));
         }
         // Policy events are not admission's.
       },

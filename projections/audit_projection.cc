@@ -133,6 +133,10 @@ std::optional<Change> admission_change_of(const events::Event& event) {
         } else if constexpr (std::is_same_v<T, events::ChainHeadSigned>) {
           // The writer's signed anchor: a platform fact about the chain.
           return admission_change(event, "chain", "head", quota_scope(QuotaLevel::kGlobal, ""), Cell(), Cell());
+        } else if constexpr (std::is_same_v<T, events::TokenRevoked>) {
+          const auto scope = e.tenant == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
+                                                    : quota_scope(QuotaLevel::kOrganization, e.tenant);
+          return admission_change(event, "access", "token.revoke", scope, Cell(), text(e.reason));
         } else {
           return std::nullopt;
         }

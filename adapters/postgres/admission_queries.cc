@@ -545,6 +545,24 @@ domain::Result<std::int64_t> PgAdmissionQueries::checkpoint() {
   return impl_->read<std::int64_t>([](pqxx::transaction_base& tx) { return checkpoint_in(tx); });
 }
 
+domain::Result<std::optional<std::string>> PgAdmissionQueries::revocation(const std::string& tenant,
+                                                                          const std::string& principal_id,
+                                                                          const std::optional<std::string>& token_id) {
+  const std::string& schema = impl_->schema;
+  return impl_->read<std::optional<std::string>>([&](pqxx::transaction_base& tx) -> std::optional<std::string> {
+    Sql q;
+    const std::string t = q.param(tenant);
+    const std::string p = q.param(principal_id);
+    const std::string j = q.param(token_id.value_or(""));
+    q.text = "SELECT kind FROM __SCHEMA__.token_revocations WHERE tenant = " + t +
+             " AND ((kind = 'principal' AND subject_id = " + p + ") OR (kind = 'token' AND subject_id = " + j +
+             " AND " + j + " <> '')) ORDER BY kind LIMIT 1";
+    auto rows = run(tx, schema, q);
+    if (rows.empty()) return std::nullopt;
+    return rows[0][0].as<std::string>() == "principal" ? "principal_revoked" : "token_revoked";
+  });
+}
+
 domain::Result<std::int64_t> PgAdmissionQueries::head_position() {
   return impl_->read<std::int64_t>([](pqxx::transaction_base& tx) {
     return tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>();

@@ -151,6 +151,11 @@ class PgAdmissionQueries {
 
   // The "admission" projection's checkpoint.
   domain::Result<std::int64_t> checkpoint();
+  // Whether the ledger has revoked principal `principal_id` of `tenant`
+  // ("principal_revoked") or, when given, the JWT `token_id` of that tenant
+  // ("token_revoked"); nullopt when neither (TokenRevoked, latest snapshot).
+  domain::Result<std::optional<std::string>> revocation(const std::string& tenant, const std::string& principal_id,
+                                                        const std::optional<std::string>& token_id);
   // The last global position of the event store (to refuse positions beyond it).
   domain::Result<std::int64_t> head_position();
 

@@ -75,7 +75,7 @@ const std::vector<std::string>& read_model_tables() {
       "checkpoints", "policy_keys", "policy_values", "audit_log",
       // admission (projections/admission_projection.h)
       "registry_entries", "scope_nodes", "scope_links", "ceiling_rules", "delegations", "reservations",
-      "reservation_states"};
+      "reservation_states", "token_revocations"};
   return kTables;
 }
 

@@ -210,6 +210,8 @@ LEDGER_FIELDS(AccessRefused, v.field("actor_type", e.actor_type), v.field("actor
 // The writer's anchors (events/chain_events.h): same strictness.
 LEDGER_FIELDS(ChainHeadSigned, v.field("position", e.position), v.field("head_hash", e.head_hash),
               v.field("key_id", e.key_id), v.field("algorithm", e.algorithm), v.field("signature", e.signature))
+LEDGER_FIELDS(TokenRevoked, v.field("tenant", e.tenant), v.field("principal_id", e.principal_id),
+              v.field("token_id", e.token_id), v.field("reason", e.reason))
 #undef LEDGER_FIELDS
 
 template <class T>

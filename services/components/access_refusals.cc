@@ -28,7 +28,10 @@ events::AccessRefused refusal_of(const commands::Principal& who, std::string tar
 }
 
 commands::Principal refusal_recorder_principal() {
-  return commands::Principal{events::Actor{"worker", "ledger-command", {"system"}}, "platform"};
+  // The refusal recorder (commands/authorization.h): the only principal
+  // that may file a refusal under another tenant than its own.
+  return commands::Principal{events::Actor{"worker", "ledger-command", {"refusal_recorder"}},
+                             std::string(commands::kRefusalRecorderTenant)};
 }
 
 namespace {

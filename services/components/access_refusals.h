@@ -72,7 +72,7 @@ class KafkaRefusals final : public RefusalRecorder {
   struct Options {
     std::string brokers;
     std::string commands_topic;
-    std::string bearer_token;  // the query service's own credential (role `service`, tenant `platform`)
+    std::string bearer_token;  // the refusal recorder credential (role refusal_recorder, tenant @refusal-recorder)
     std::size_t max_queued = 1024;
   };
   explicit KafkaRefusals(Options options);

@@ -165,7 +165,8 @@ RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, co
     request.meta.correlation_id = read.correlation_id.empty() ? read.command_id : read.correlation_id;
     const auto family = commands::command_family(request.command);
     if (options.gate) {
-      if (auto ok = options.gate->admit(*principal, family); !ok) {
+      // A refusal the recorder reports draws on the refused principal's budget.
+      if (auto ok = options.gate->admit(*principal, request.command); !ok) {
         out.refused = ok.error();
         return out;
       }

@@ -30,12 +30,22 @@ void wait_for_shutdown() {
   spdlog::info("shutting down on signal {}", sig);
 }
 
-domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path) {
+domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile) {
   std::ifstream in(path);
   if (!in) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_unreadable", "cannot read " + path);
   auto j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_discarded()) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_malformed", path + " is not JSON");
-  return commands::TokenAuthenticator::from_json(j);
+  const bool development = commands::is_development_profile(profile);
+  auto auth = commands::TokenAuthenticator::from_json(j, {.development = development});
+  if (!auth) {
+    auto e = auth.error();
+    e.message = path + " (profile '" + profile + "'): " + e.message;
+    return std::unexpected(std::move(e));
+  }
+  for (const auto& w : auth->warnings()) {
+    spdlog::warn("INSECURE TOKEN FILE {} (profile '{}', development only): {}", path, profile, w);
+  }
+  return auth;
 }
 
 std::string commands_dead_letter_topic(const Settings& s) { return s.commands_topic + "-dlq"; }

@@ -19,7 +19,12 @@ namespace ledger::services {
 void block_shutdown_signals();
 void wait_for_shutdown();
 
-domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path);
+// The token file at `path`, checked for `profile` (Settings::profile):
+// outside dev and test an insecure file (the development signing key or
+// tokens, clear-text or never-expiring static tokens) is an error, which the
+// services report before exiting non-zero; in dev and test it is accepted and
+// each problem is logged as a warning.
+domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile);
 
 // The dead-letter topic of the commands topic: `<commands topic>-dlq`, so
 // `ledger.commands-dlq` (outside the `ledger.commands.` namespace).

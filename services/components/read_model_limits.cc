@@ -38,4 +38,18 @@ domain::Result<std::optional<std::int64_t>> ReadModelLimits::value(std::string_v
   return std::optional<std::int64_t>();
 }
 
+domain::Result<std::optional<std::string>> ReadModelLimits::standing(const commands::Principal& who,
+                                                                    events::Instant now) {
+  auto found = admission_.node({QuotaLevel::kPrincipal, who.actor.id}, std::nullopt);
+  if (!found) return std::unexpected(found.error());
+  // A principal of the hierarchy is an organization's: a token of another
+  // tenant that happens to carry the same id is not that principal.
+  if (found->node && found->node->organization_id == who.tenant && found->node->expires_at &&
+      found->node->expires_at->micros <= now.micros) {
+    return std::optional<std::string>("principal_expired");
+  }
+  // Revoked by token.revoke: the principal (within its tenant), or this JWT.
+  return admission_.revocation(who.tenant, who.actor.id, who.token_id);
+}
+
 }  // namespace ledger::services

@@ -71,6 +71,8 @@ void add_common_flags(CLI::App& app, Settings& s) {
   app.add_option("--read-model-schema", s.read_model_schema, "PostgreSQL schema of the live read models")
       ->envname("LEDGER_READ_MODEL_SCHEMA")->capture_default_str();
   app.add_option("--tokens-file", s.tokens_file, "bearer-token file (JSON)")->envname("LEDGER_TOKENS_FILE")->capture_default_str();
+  app.add_option("--profile", s.profile, "dev | test | anything else: production (strict token file checks)")
+      ->envname("LEDGER_PROFILE")->capture_default_str();
   app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error")->envname("LEDGER_LOG_LEVEL")->capture_default_str();
 }
 

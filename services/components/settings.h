@@ -34,6 +34,10 @@ struct Settings {
   std::string read_model_schema = "rm";
   std::string tokens_file = "config/tokens.json";
   std::string log_level = "info";
+  // dev | test: development profiles (the repository's tokens and keys are
+  // accepted, with warnings); anything else is production, where the
+  // services refuse to start on an insecure token file (commands/identity.h).
+  std::string profile = "dev";
 };
 
 // Registers the flags above on `app` (with LEDGER_* environment fallbacks;

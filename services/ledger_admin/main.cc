@@ -6,16 +6,21 @@
 //                                 through the command API (never SQL)
 //   ledger-admin diff A B         compare two read-model schemas row by row
 //   ledger-admin mint-token       sign a JWT with a key from a key file
+//   ledger-admin hash-token       print a token file entry (token_sha256,
+//                                 expires_at) for a static token read from stdin
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "adapters/http/client.h"
 #include "adapters/postgres/read_model_store.h"
+#include "commands/identity.h"
 #include "commands/jwt.h"
+#include "events/codec/rfc3339.h"
 #include "services/components/process.h"
 #include "services/components/projector.h"
 
@@ -56,9 +61,22 @@ int main(int argc, char** argv) {
       CLI::IsMember({"user", "service_account", "api_key", "worker"}));
   mint->add_option("--roles", mint_roles, "comma-separated roles")->delimiter(',');
   mint->add_option("--org", mint_org, "tenant: an organization id or 'platform'")->required();
-  mint->add_option("--ttl-seconds", mint_ttl, "lifetime")->capture_default_str()->check(CLI::Range(1, 31 * 86400));
+  mint->add_option("--ttl-seconds", mint_ttl, "lifetime (at most the key file's maximum for the actor type)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, commands::kMaxConfigurableTokenLifetimeSeconds));
   mint->add_option("--issuer", mint_issuer, "default: the key file's jwt.issuer, else policy-ledger");
   mint->add_option("--audience", mint_audience, "default: the key file's jwt.audience, else policy-ledger");
+
+  auto* hash = app.add_subcommand(
+      "hash-token", "print a token file entry for a static token: its SHA-256 and expiry (the token is read from "
+                    "the first line of stdin, so it stays out of the shell history)");
+  std::string hash_expires_at, hash_tenant, hash_actor_type, hash_actor_id;
+  std::vector<std::string> hash_roles;
+  hash->add_option("--expires-at", hash_expires_at, "RFC 3339 time after which the token is refused")->required();
+  hash->add_option("--tenant", hash_tenant, "an organization id or 'platform'")->required();
+  hash->add_option("--actor-type", hash_actor_type)->required();
+  hash->add_option("--actor-id", hash_actor_id)->required();
+  hash->add_option("--roles", hash_roles, "comma-separated roles")->delimiter(',');
 
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-admin", settings.log_level);
@@ -127,8 +145,8 @@ int main(int argc, char** argv) {
       }
       policy = verifier->policy();
     }
-    if (mint_actor_type == "service_account" && mint_ttl > policy.service_account_token_ttl_seconds) {
-      spdlog::error("service-account tokens live at most {} seconds", policy.service_account_token_ttl_seconds);
+    if (const auto max = policy.max_lifetime_seconds(mint_actor_type); max && mint_ttl > *max) {
+      spdlog::error("{} tokens live at most {} seconds", mint_actor_type, *max);
       return 2;
     }
     auto token_id = commands::new_token_id();
@@ -155,6 +173,34 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (*hash) {
+    const auto expires_at = codec::parse_instant(hash_expires_at);
+    if (!expires_at) {
+      spdlog::error("--expires-at must be an RFC 3339 time, e.g. 2027-06-01T00:00:00Z");
+      return 2;
+    }
+    std::string token;
+    std::getline(std::cin, token);
+    if (!token.empty() && token.back() == '\r') token.pop_back();
+    if (token.size() < 16 || std::count(token.begin(), token.end(), '.') == 2) {
+      spdlog::error("the token on stdin must have at least 16 characters and not look like a JWT");
+      return 2;
+    }
+    auto entry = commands::static_token_entry(token, *expires_at);
+    entry["tenant"] = hash_tenant;
+    nlohmann::json roles = nlohmann::json::array();
+    for (const auto& r : hash_roles) {
+      if (!r.empty()) roles.push_back(r);
+    }
+    entry["actor"] = {{"type", hash_actor_type}, {"id", hash_actor_id}, {"roles", roles}};
+    // Checked like the services will: the entry must load outside dev.
+    if (auto ok = commands::TokenAuthenticator::from_json({{"tokens", {entry}}}, {.development = false}); !ok) {
+      spdlog::error("{}", ok.error().message);
+      return 2;
+    }
+    std::printf("%s\n", entry.dump().c_str());
     return 0;
   }
   if (*diff) {

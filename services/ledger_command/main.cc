@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
                  anchor_every_seconds);
   }
 
-  auto auth = services::load_tokens(settings.tokens_file);
+  auto auth = services::load_tokens(settings.tokens_file, settings.profile);
   if (!auth) {
     spdlog::critical("{}", auth.error().message);
     return 2;

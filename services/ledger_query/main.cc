@@ -29,8 +29,9 @@ int main(int argc, char** argv) {
   int threads = 16;
   std::int64_t ready_lag = 1000;
   // The query service's own credential for reporting refusals on
-  // ledger.commands (role `service`, tenant `platform`). No default shown in
-  // --help: it is a secret.
+  // ledger.commands: the refusal recorder (role `refusal_recorder`, tenant
+  // `@refusal-recorder`, commands/authorization.h), which may do nothing
+  // else. No default shown in --help: it is a secret.
   std::string service_token = "dev-query-service";
   app.add_option("--http-address", address, "listen address")->envname("LEDGER_QUERY_ADDRESS")->capture_default_str();
   app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_QUERY_PORT")->capture_default_str();
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-query", settings.log_level);
 
-  auto auth = services::load_tokens(settings.tokens_file);
+  auto auth = services::load_tokens(settings.tokens_file, settings.profile);
   if (!auth) {
     spdlog::critical("{}", auth.error().message);
     return 2;

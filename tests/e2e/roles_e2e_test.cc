@@ -125,10 +125,12 @@ Json walk_body(const std::string& type, const std::string& role) {
   }
   if (type == "reservation.consume" || type == "reservation.release") return {{"reservation_id", "res-acme"}, {"quantity", 0}};
   if (type == "access.record_refusal") {
+    // Only the refusal recorder files under another tenant than its own.
     return {{"actor_type", "user"}, {"actor_id", "recorded-by-" + role}, {"principal_tenant", "org-acme"},
-            {"target_tenant", "org-acme"}, {"route_family", "audit.read"}, {"method", "GET"},
-            {"target", "/v1/audit"}, {"reason", "role_not_allowed"}};
+            {"target_tenant", role == "platform_admin" ? "platform" : "org-acme"}, {"route_family", "audit.read"},
+            {"method", "GET"}, {"target", "/v1/audit"}, {"reason", "role_not_allowed"}};
   }
+  if (type == "token.revoke") return {{"tenant", "org-acme"}, {"token_id", "walk-" + role}, {"reason", "walk"}};
   ADD_FAILURE() << "no walk body for " << type;
   return Json::object();
 }
@@ -185,7 +187,7 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
                                        {"auditor", "dev-acme-auditor", "acme-auditor", "org-acme"},
                                        {"service", "dev-acme-service", "acme-billing", "org-acme"},
                                        {"reader", "dev-acme-reader", "acme-reader", "org-acme"},
-                                       {"refusal_recorder", "dev-query-service", "ledger-query", "platform"}};
+                                       {"refusal_recorder", "dev-query-service", "ledger-query", "@refusal-recorder"}};
   ASSERT_EQ(holders.size(), std::size(authz::kRoles));
 
   struct QueryCall {
@@ -433,12 +435,16 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   for (const auto& row : globex_view.body["items"]) EXPECT_EQ(row["tenant"], "org-globex") << row.dump();
 }
 
-// Every string in the token file that is a secret: static tokens and JWT keys.
+// Every secret of the token file: the static tokens (stored as digests; their
+// clear values are the development tokens of README "Tokens") and JWT keys.
 std::vector<std::string> configured_secrets() {
   std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
   const Json file = Json::parse(in);
-  std::vector<std::string> out;
-  for (const auto& t : file["tokens"]) out.push_back(t["token"]);
+  std::vector<std::string> out = {"dev-platform-admin",      "dev-acme-admin",     "dev-acme-service",
+                                  "dev-auditor",             "dev-acme-tenant-admin", "dev-acme-auditor",
+                                  "dev-acme-reader",         "dev-globex-tenant-admin", "dev-globex-service",
+                                  "dev-globex-auditor",      "dev-globex-reader",  "dev-query-service"};
+  EXPECT_EQ(out.size(), file["tokens"].size());
   for (const auto& k : file["jwt"]["keys"]) {
     if (k.contains("secret_base64url")) out.push_back(k["secret_base64url"]);
   }

@@ -177,7 +177,7 @@ TEST_F(SpineTest, RebuildFromPositionZeroEqualsTheLiveReadModel) {
     ASSERT_EQ(adapters::postgres::read_model_tables(),
               (std::vector<std::string>{"checkpoints", "policy_keys", "policy_values", "audit_log", "registry_entries",
                                         "scope_nodes", "scope_links", "ceiling_rules", "delegations", "reservations",
-                                        "reservation_states"}));
+                                        "reservation_states", "token_revocations"}));
     for (const auto& table : adapters::postgres::read_model_tables()) {
       auto diff = adapters::postgres::diff_tables(db_.admin_url, "rm", schema, table, 10);
       ASSERT_TRUE(diff.has_value());

@@ -54,6 +54,18 @@ class ServiceStack {
     for (auto& kv : db_.service_env()) env_.push_back(std::move(kv));  // each service its own PostgreSQL role
   }
 
+  // Sets (or replaces) one environment variable of the services; before start().
+  void set_env(const std::string& name, const std::string& value) {
+    for (auto& [k, v] : env_) {
+      if (k == name) {
+        v = value;
+        return;
+      }
+    }
+    env_.emplace_back(name, value);
+  }
+  const Env& env() const { return env_; }
+
   ::testing::AssertionResult start() {
     ledger::services::Settings settings;
     settings.kafka_brokers = kafka_brokers();

@@ -9,6 +9,7 @@
 
 #include "adapters/memory/event_store.h"
 #include "adapters/system/clock.h"
+#include "commands/authorization.h"
 #include "commands/command_service.h"
 
 #include <nlohmann/json.hpp>
@@ -181,7 +182,8 @@ TEST_F(AdmissionServiceTest, RetryingARefusedCommandIdRecordsOneAttempt) {
 TEST_F(AdmissionServiceTest, ARecordedRefusalNamesTheRefusedPrincipalAsActor) {
   events::AccessRefused r{"user", "mallory", {"reader"}, "acme", "globex", "audit.read", "GET", "/v1/audit",
                           "tenant_mismatch"};
-  const Principal recorder{events::Actor{"service_account", "ledger-query", {"service"}}, "platform"};
+  const Principal recorder{events::Actor{"service_account", "ledger-query", {"refusal_recorder"}},
+                           std::string(kRefusalRecorderTenant)};
   accept(domain::RecordAccessRefusal{r}, recorder);
   const auto refused = of_type("AccessRefused");
   ASSERT_EQ(refused.size(), 1u);
@@ -192,6 +194,11 @@ TEST_F(AdmissionServiceTest, ARecordedRefusalNamesTheRefusedPrincipalAsActor) {
                        Principal{events::Actor{"service_account", "acme-billing", {"service"}}, "acme"});
   ASSERT_FALSE(forged);
   EXPECT_EQ(forged.error().code, "forbidden");
+  // Nor may a platform principal other than the recorder (issue 10, item 9).
+  auto platform = submit(domain::RecordAccessRefusal{r},
+                         Principal{events::Actor{"service_account", "ops-bot", {"service"}}, "platform"});
+  ASSERT_FALSE(platform);
+  EXPECT_EQ(platform.error().code, "forbidden");
   r.reason = "because";
   auto bad = submit(domain::RecordAccessRefusal{r}, recorder);
   ASSERT_FALSE(bad);

@@ -67,6 +67,7 @@ const std::map<std::string, Json>& sample_bodies() {
         {"method", "GET"},
         {"target", "/v1/audit"},
         {"reason", "tenant_mismatch"}}},
+      {"token.revoke", {{"tenant", "org-acme"}, {"token_id", "jti-1"}, {"reason", "r"}}},
   };
   return bodies;
 }
@@ -165,10 +166,13 @@ TEST(Authorization, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       const std::string name(role_name(role));
       ASSERT_TRUE(table.at(family).contains(name)) << "README's Roles table has no column " << name;
       const bool expected = table.at(family).at(name);
-      const bool actual = authorize(with_roles({name}), r.family).has_value();
+      // refusal_recorder counts only for the recorder's own tenant marker.
+      const auto who = with_roles({name}, role == Role::kRefusalRecorder ? std::string(kRefusalRecorderTenant)
+                                                                         : std::string("org-acme"));
+      const bool actual = authorize(who, r.family).has_value();
       EXPECT_EQ(actual, expected) << r.what << " (" << family << ") as " << name;
       if (!actual) {
-        auto refused = authorize(with_roles({name}), r.family);
+        auto refused = authorize(who, r.family);
         EXPECT_EQ(refused.error().code, "forbidden");
         EXPECT_EQ(refused.error().kind, domain::ErrorKind::kPermissionDenied);
       }
@@ -185,6 +189,82 @@ TEST(Authorization, RolesAddUpAndUnknownRolesGrantNothing) {
   EXPECT_TRUE(authorize(with_roles({"reader", "auditor"}), RouteFamily::kAuditRead));
   EXPECT_TRUE(authorize(with_roles({"reader", "auditor"}), RouteFamily::kPolicyValueRead));
   EXPECT_FALSE(authorize(with_roles({"reader", "auditor"}), RouteFamily::kDecision));
+}
+
+// ---------------------------------------------------- the refusal recorder (issue 10, item 9)
+
+TEST(RefusalRecorder, TheRecorderMayRecordRefusalsAndNothingElse) {
+  const Principal recorder{events::Actor{"service_account", "ledger-query", {"refusal_recorder"}},
+                           std::string(kRefusalRecorderTenant)};
+  EXPECT_TRUE(is_refusal_recorder(recorder));
+  for (const auto& rule : kFamilies) {
+    EXPECT_EQ(authorize(recorder, rule.family).has_value(), rule.family == RouteFamily::kAccessRecord) << rule.name;
+  }
+  // Extra roles on the recorder's tenant widen nothing: it is no longer the
+  // recorder and may call nothing at all.
+  Principal widened = recorder;
+  widened.actor.roles = {"platform_admin", "refusal_recorder"};
+  EXPECT_FALSE(is_refusal_recorder(widened));
+  for (const auto& rule : kFamilies) EXPECT_FALSE(authorize(widened, rule.family).has_value()) << rule.name;
+}
+
+TEST(RefusalRecorder, TheRoleGrantsNothingOutsideTheRecordersTenant) {
+  for (const char* tenant : {"platform", "org-acme"}) {
+    const auto who = with_roles({"refusal_recorder"}, tenant);
+    EXPECT_FALSE(is_refusal_recorder(who));
+    EXPECT_FALSE(authorize(who, RouteFamily::kAccessRecord).has_value()) << tenant;
+  }
+  // The marker is no organization id and not the platform.
+  EXPECT_TRUE(is_tenant_principal(with_roles({}, std::string(kRefusalRecorderTenant))));
+  EXPECT_NE(kRefusalRecorderTenant, "platform");
+}
+
+TEST(RefusalRecorder, OnlyTheRecorderFilesRefusalsUnderAnotherTenant) {
+  const Command record = decoded("access.record_refusal", sample_bodies().at("access.record_refusal"));
+  const Command other = decoded("ceiling.set", sample_bodies().at("ceiling.set"));
+  const Principal recorder{events::Actor{"service_account", "ledger-query", {"refusal_recorder"}},
+                           std::string(kRefusalRecorderTenant)};
+  EXPECT_FALSE(tenant_bound(recorder, record));
+  EXPECT_TRUE(tenant_bound(with_roles({"platform_admin"}, "platform"), record));
+  EXPECT_TRUE(tenant_bound(with_roles({"service"}, "org-acme"), record));
+  EXPECT_FALSE(tenant_bound(with_roles({"platform_admin"}, "platform"), other));
+  EXPECT_TRUE(tenant_bound(with_roles({"tenant_admin"}, "org-acme"), other));
+}
+
+TEST(RefusalRecorder, ARecordedRefusalDrawsOnTheRefusedPrincipalsBudget) {
+  const Command record = decoded("access.record_refusal", sample_bodies().at("access.record_refusal"));
+  const Principal recorder{events::Actor{"service_account", "ledger-query", {"refusal_recorder"}},
+                           std::string(kRefusalRecorderTenant)};
+  const Principal owner = budget_principal(recorder, record);
+  EXPECT_EQ(owner.actor.id, "mallory");
+  EXPECT_EQ(owner.tenant, "org-globex");
+  const auto service = with_roles({"service"}, "org-acme");
+  EXPECT_EQ(budget_principal(service, record).actor.id, "u");
+  EXPECT_EQ(rate_limit_key(RouteFamily::kAccessRecord), kAccessRefusalRecordsPerMinute);
+}
+
+// ---------------------------------------------------- revocation (issue 10, item 8)
+
+TEST(TokenRevoke, NamesExactlyOneSubjectAndReachesIntoItsTenant) {
+  const Command c = decoded("token.revoke", {{"tenant", "org-acme"}, {"principal_id", "u1"}, {"reason", "left"}});
+  EXPECT_EQ(command_family(c), RouteFamily::kHierarchyWrite);
+  domain::AdmissionModel empty;
+  EXPECT_EQ(target_tenant(empty, c, with_roles({"tenant_admin"}, "org-globex")), "org-acme");
+  EXPECT_TRUE(tenant_bound(with_roles({"tenant_admin"}, "org-globex"), c));
+  auto d = domain::decide(std::get<domain::RevokeToken>(c));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->stream_id, "token-revocations:org-acme");
+  EXPECT_EQ(d->tenant, "org-acme");
+  ASSERT_EQ(d->events.size(), 1u);
+  EXPECT_EQ(std::get<events::TokenRevoked>(d->events[0]),
+            (events::TokenRevoked{"org-acme", "u1", "", "left"}));
+  for (const domain::RevokeToken& bad :
+       {domain::RevokeToken{"org-acme", "", "", "r"}, domain::RevokeToken{"org-acme", "u1", "j1", "r"},
+        domain::RevokeToken{"", "u1", "", "r"}, domain::RevokeToken{"org-acme", "u1", "", ""}}) {
+    auto refused = domain::decide(bad);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, "invalid_field");
+  }
 }
 
 TEST(Authorization, UnlistedQueryPathsAndMethodsHaveNoFamily) {

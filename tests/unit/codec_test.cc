@@ -160,6 +160,7 @@ constexpr Golden kGoldens[] = {
     {"ReservationReleased.v1.json", "ReservationReleased", 1, nullptr},
     {"AccessRefused.v1.json", "AccessRefused", 1, nullptr},
     {"ChainHeadSigned.v1.json", "ChainHeadSigned", 1, nullptr},
+    {"TokenRevoked.v1.json", "TokenRevoked", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

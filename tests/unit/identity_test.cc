@@ -2,6 +2,7 @@
 // Authorization header.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 
 #include "commands/identity.h"
 #include "events/codec/json_codec.h"
+#include "events/codec/rfc3339.h"
 
 namespace ledger::commands {
 namespace {
@@ -198,6 +200,123 @@ TEST(BearerAuth, TokensWithUnusualBytesWork) {
   ASSERT_TRUE(auth.has_value());
   EXPECT_EQ(auth->authenticate("Bearer tok/with+symbols==")->actor.id, "u");
   EXPECT_EQ(auth->authenticate("Bearer \xc3\xa9t\xc3\xa9")->actor.id, "v");
+}
+
+// ---------------------------------------------------------------------------
+// Hashed, expiring static tokens and the production profile (issue 10, item 8)
+
+constexpr std::int64_t kT = 1767225600LL * 1'000'000;  // 2026-01-01T00:00:00Z
+const events::Instant kBefore{kT - 1};
+const events::Instant kAt{kT};
+
+Json hashed(const std::string& token, const std::string& id, const char* expires_at = "2026-01-01T00:00:00Z") {
+  Json e = {{"token_sha256", codec::sha256_hex(token)}, {"tenant", "org-1"},
+            {"actor", {{"type", "service_account"}, {"id", id}, {"roles", {"service"}}}}};
+  if (expires_at != nullptr) e["expires_at"] = expires_at;
+  return e;
+}
+
+std::string reason_of(const domain::Error& e) {
+  for (const auto& [k, v] : e.evidence) {
+    if (k == "reason") return v;
+  }
+  return "";
+}
+
+TEST(StaticTokens, AStaticTokenIsRefusedFromItsExpiry) {
+  auto auth = TokenAuthenticator::from_json(Json{{"tokens", {hashed("billing-token-0001", "billing")}}},
+                                            {.development = false});
+  ASSERT_TRUE(auth.has_value()) << auth.error().message;
+  auto ok = auth->authenticate("Bearer billing-token-0001", kBefore);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->actor.id, "billing");
+  EXPECT_EQ(ok->token_id, std::nullopt);
+  auto late = auth->authenticate("Bearer billing-token-0001", kAt);
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code, "unauthenticated");
+  EXPECT_EQ(reason_of(late.error()), "expired");
+  EXPECT_EQ(late.error().message.find("billing-token"), std::string::npos);
+}
+
+TEST(StaticTokens, UpperCaseDigestsMatchAndMalformedOnesAreRefused) {
+  Json e = hashed("billing-token-0001", "billing");
+  std::string upper = e["token_sha256"];
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  e["token_sha256"] = upper;
+  auto auth = TokenAuthenticator::from_json(Json{{"tokens", {e}}});
+  ASSERT_TRUE(auth.has_value());
+  EXPECT_TRUE(auth->authenticate("Bearer billing-token-0001", kBefore).has_value());
+  for (const char* bad : {"abc", "zz", ""}) {
+    Json b = hashed("x-token-000000001", "x");
+    b["token_sha256"] = bad;
+    expect_invalid_config(Json{{"tokens", {b}}}, bad);
+  }
+  Json b = hashed("x-token-000000001", "x");
+  b["expires_at"] = "next tuesday";
+  expect_invalid_config(Json{{"tokens", {b}}}, "bad expires_at");
+}
+
+TEST(StaticTokens, ProductionRefusesClearTextNeverExpiringAndDevelopmentTokens) {
+  auto insecure = [](const Json& config, const char* why) {
+    auto a = TokenAuthenticator::from_json(config, {.development = false});
+    ASSERT_FALSE(a.has_value()) << why;
+    EXPECT_EQ(a.error().code, "insecure_token_config") << why;
+    // In a development profile the same file loads, with a warning.
+    auto dev = TokenAuthenticator::from_json(config, {.development = true});
+    ASSERT_TRUE(dev.has_value()) << why << ": " << dev.error().message;
+  };
+  insecure(Json{{"tokens", {{{"token", "clear-text-token-01"}, {"expires_at", "2030-01-01T00:00:00Z"},
+                             {"actor", {{"type", "user"}, {"id", "u"}}}}}}},
+           "clear text");
+  insecure(Json{{"tokens", {hashed("billing-token-0001", "billing", nullptr)}}}, "no expires_at");
+  insecure(Json{{"tokens", {hashed("dev-platform-admin", "platform-admin")}}}, "a development token");
+  auto dev = TokenAuthenticator::from_json(
+      Json{{"tokens", {{{"token", "clear-text-token-01"}, {"actor", {{"type", "user"}, {"id", "u"}}}}}}});
+  ASSERT_TRUE(dev.has_value());
+  EXPECT_FALSE(dev->warnings().empty());
+}
+
+TEST(StaticTokens, TheRepositoryTokenFileLoadsOnlyInDevelopmentProfiles) {
+  std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
+  const Json file = Json::parse(in);
+  // Stored hashed, with an expiry: no clear-text token left in it.
+  for (const auto& t : file["tokens"]) {
+    EXPECT_FALSE(t.contains("token")) << t.dump();
+    EXPECT_TRUE(t.contains("token_sha256") && t.contains("expires_at")) << t.dump();
+  }
+  auto dev = TokenAuthenticator::from_json(file, {.development = true});
+  ASSERT_TRUE(dev.has_value()) << dev.error().message;
+  EXPECT_FALSE(dev->warnings().empty());  // the public signing key
+  EXPECT_TRUE(dev->authenticate("Bearer dev-acme-reader", kAt).has_value());
+  auto prod = TokenAuthenticator::from_json(file, {.development = false});
+  ASSERT_FALSE(prod.has_value());
+  EXPECT_EQ(prod.error().code, "insecure_token_config");
+  EXPECT_NE(prod.error().message.find("dev-hs256-1"), std::string::npos) << prod.error().message;
+  // The development key under another kid is still the development key.
+  Json renamed = file;
+  renamed.erase("tokens");
+  renamed["jwt"]["keys"][0]["kid"] = "prod-1";
+  auto again = TokenAuthenticator::from_json(renamed, {.development = false});
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, "insecure_token_config");
+}
+
+TEST(StaticTokens, ProfilesDevAndTestAreDevelopmentOnly) {
+  EXPECT_TRUE(is_development_profile("dev"));
+  EXPECT_TRUE(is_development_profile("test"));
+  for (const char* p : {"prod", "production", "staging", "", "DEV"}) EXPECT_FALSE(is_development_profile(p)) << p;
+}
+
+TEST(StaticTokens, TheEntryOfHashTokenLoadsInProduction) {
+  Json e = static_token_entry("a-long-random-token-value", *codec::parse_instant("2027-06-01T00:00:00Z"));
+  EXPECT_EQ(e["token_sha256"], codec::sha256_hex("a-long-random-token-value"));
+  EXPECT_EQ(e["expires_at"], "2027-06-01T00:00:00.000000Z");
+  e["tenant"] = "org-1";
+  e["actor"] = {{"type", "api_key"}, {"id", "k"}, {"roles", {"reader"}}};
+  auto a = TokenAuthenticator::from_json(Json{{"tokens", {e}}}, {.development = false});
+  ASSERT_TRUE(a.has_value()) << a.error().message;
+  EXPECT_TRUE(a->authenticate("Bearer a-long-random-token-value", kAt).has_value());
+  EXPECT_FALSE(a->authenticate("Bearer a-long-random-token-valuf", kAt).has_value());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -310,12 +311,15 @@ TEST(JwtIdentity, StaticTokensKeepWorkingBesideJwts) {
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->actor.id, "ops");
   // The one-argument form still works (and uses the system clock for JWTs:
-  // a token valid from 1970 to 9999 is valid whenever this runs).
+  // a token issued a minute ago for an hour is valid now; tokens can no
+  // longer live from 1970 to 9999).
   EXPECT_TRUE(auth.authenticate("Bearer static-admin").has_value());
-  Json forever = claims();
-  forever["iat"] = 0;
-  forever["exp"] = 253402300799;
-  EXPECT_TRUE(auth.authenticate("Bearer " + sign(hs_a(), forever)).has_value());
+  const auto now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  Json current = claims();
+  current["iat"] = now_s - 60;
+  current["exp"] = now_s + 3600;
+  EXPECT_TRUE(auth.authenticate("Bearer " + sign(hs_a(), current)).has_value());
 }
 
 TEST(JwtIdentity, JwtsAreRefusedWhenNoJwtKeysAreConfigured) {
@@ -482,9 +486,91 @@ TEST(JwtServiceAccount, LifetimeIsCappedByTheConfiguredTtl) {
   expect_refused(auth, sign(ed_1(), c), "lifetime_too_long");
   c["exp"] = kNow + 86400 * 365;
   expect_refused(auth, sign(hs_a(), c), "lifetime_too_long");
-  // Other actor types are not capped by it.
+  // Other actor types are not capped by it, but by their own maximum.
   c["actor_type"] = "user";
+  c["exp"] = kNow - 10 + 3600;
   EXPECT_TRUE(auth_at(auth, sign(hs_a(), c)).has_value());
+}
+
+// ---------------------------------------------------------------------------
+// Every actor type's maximum lifetime (issue 10, item 8)
+
+TEST(JwtLifetime, EveryActorTypeHasADefaultMaximum) {
+  const auto auth = authenticator();  // no max_token_lifetime_seconds: the defaults
+  for (const auto& [type, max] : {std::pair<std::string, std::int64_t>{"user", 12 * 3600},
+                                  {"api_key", 90 * 86400},
+                                  {"worker", 24 * 3600},
+                                  {"service_account", 900}}) {
+    Json c = claims();
+    c["actor_type"] = type;
+    c["iat"] = kNow - 10;
+    c["exp"] = kNow - 10 + max;
+    EXPECT_TRUE(auth_at(auth, sign(hs_a(), c)).has_value()) << type;
+    c["exp"] = kNow - 10 + max + 1;
+    expect_refused(auth, sign(hs_a(), c), "lifetime_too_long");
+    // The ten-year tokens the ledger used to accept.
+    c["exp"] = kNow - 10 + 10 * 365 * 86400;
+    expect_refused(auth, sign(ed_1(), c), "lifetime_too_long");
+  }
+}
+
+TEST(JwtLifetime, RefusalNamesTheMaximumButNeverTheToken) {
+  const auto auth = authenticator();
+  Json c = claims();
+  c["actor_type"] = "api_key";
+  c["exp"] = kNow + 3650 * 86400;
+  auto p = auth_at(auth, sign(hs_a(), c));
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind, ErrorKind::kUnauthenticated);
+  bool named = false;
+  for (const auto& [k, v] : p.error().evidence) {
+    if (k == "max_lifetime_seconds") named = v == std::to_string(90 * 86400);
+  }
+  EXPECT_TRUE(named);
+}
+
+TEST(JwtLifetime, MaximaFollowTheConfig) {
+  Json cfg = jwt_config(default_keys());
+  cfg["max_token_lifetime_seconds"] = {{"user", 600}, {"worker", 120}};
+  auto v = JwtVerifier::from_json(cfg);
+  ASSERT_TRUE(v.has_value()) << v.error().message;
+  EXPECT_EQ(v->policy().max_lifetime_seconds("user"), 600);
+  EXPECT_EQ(v->policy().max_lifetime_seconds("worker"), 120);
+  EXPECT_EQ(v->policy().max_lifetime_seconds("api_key"), 90 * 86400);  // default kept
+  EXPECT_EQ(v->policy().max_lifetime_seconds("service_account"), 900);
+  EXPECT_EQ(v->policy().max_lifetime_seconds("robot"), std::nullopt);
+  auto a = TokenAuthenticator::from_json(Json{{"jwt", cfg}});
+  ASSERT_TRUE(a.has_value());
+  Json c = claims();
+  c["iat"] = kNow;
+  c["exp"] = kNow + 600;
+  EXPECT_TRUE(auth_at(*a, sign(hs_a(), c)).has_value());
+  c["exp"] = kNow + 601;
+  expect_refused(*a, sign(hs_a(), c), "lifetime_too_long");
+
+  for (const Json& bad : {Json(5), Json{{"user", 59}}, Json{{"worker", 366 * 86400 + 1}}, Json{{"user", "600"}},
+                          Json{{"service_account", 600}}, Json{{"robot", 600}}}) {
+    Json b = jwt_config(default_keys());
+    b["max_token_lifetime_seconds"] = bad;
+    auto r = JwtVerifier::from_json(b);
+    ASSERT_FALSE(r.has_value()) << bad.dump();
+    EXPECT_EQ(r.error().code, "invalid_token_config");
+  }
+}
+
+TEST(JwtLifetime, TheDevelopmentFileStatesTheDefaults) {
+  std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
+  auto v = JwtVerifier::from_json(Json::parse(in)["jwt"]);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->policy().max_lifetime_seconds("user"), kDefaultUserTokenMaxLifetimeSeconds);
+  EXPECT_EQ(v->policy().max_lifetime_seconds("api_key"), kDefaultApiKeyTokenMaxLifetimeSeconds);
+  EXPECT_EQ(v->policy().max_lifetime_seconds("worker"), kDefaultWorkerTokenMaxLifetimeSeconds);
+}
+
+TEST(JwtLifetime, TheTokenIdReachesThePrincipal) {
+  auto p = auth_at(authenticator(), sign(hs_a(), claims()));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->token_id, "tok-0001");
 }
 
 TEST(JwtServiceAccount, TtlDefaultsToNineHundredSecondsAndFollowsConfig) {

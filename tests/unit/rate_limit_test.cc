@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -180,11 +181,66 @@ TEST(RequestGate, EachFamilyDrawsOnItsBudgetPerPrincipal) {
   EXPECT_FALSE(gate.admit(alice, RouteFamily::kViewRead).has_value());
   EXPECT_TRUE(gate.admit(alice, RouteFamily::kReservationWrite).has_value());
   EXPECT_FALSE(gate.admit(alice, RouteFamily::kReservationWrite).has_value());
-  // Refusals are evidence: never rate limited.
+  // access.record has its own budget, which this ledger does not define here.
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(gate.admit(alice, RouteFamily::kAccessRecord).has_value());
   // Another principal, or the same id in another organization, has its own budget.
   EXPECT_TRUE(gate.admit(principal("user", "bob"), RouteFamily::kDecision).has_value());
   EXPECT_TRUE(gate.admit(principal("user", "alice", "globex"), RouteFamily::kDecision).has_value());
+}
+
+TEST(RequestGate, RefusalRecordsHaveTheirOwnBudgetAndAreCountedWhenDropped) {
+  FakeClock clock;
+  FakeLimits limits;
+  limits.values = {{"rate_limit.api_requests_per_minute", 100}, {"rate_limit.access_refusal_records_per_minute", 2}};
+  commands::RequestGate gate(limits, clock);
+  const auto alice = principal("user", "alice");
+  using commands::RouteFamily;
+  EXPECT_TRUE(gate.admit(alice, RouteFamily::kAccessRecord).has_value());
+  EXPECT_TRUE(gate.admit(alice, RouteFamily::kAccessRecord).has_value());
+  auto refused = gate.admit(alice, RouteFamily::kAccessRecord);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(evidence(refused.error(), "limit_key"), "rate_limit.access_refusal_records_per_minute");
+  EXPECT_EQ(gate.dropped_refusal_records(), 1u);
+  // The API budget is untouched by it.
+  EXPECT_TRUE(gate.admit(alice, RouteFamily::kDecision).has_value());
+}
+
+// What the ledger records against principals and token ids.
+class StandingLimits : public FakeLimits {
+ public:
+  domain::Result<std::optional<std::string>> standing(const commands::Principal& who, events::Instant) override {
+    ++standing_reads;
+    if (who.token_id && revoked_jti.contains(*who.token_id)) return std::optional<std::string>("token_revoked");
+    if (expired.contains(who.actor.id)) return std::optional<std::string>("principal_expired");
+    return std::optional<std::string>();
+  }
+  std::set<std::string> expired, revoked_jti;
+  int standing_reads = 0;
+};
+
+TEST(RequestGate, APrincipalTheLedgerRecordsAsExpiredIsRefusedWithinTheRefresh) {
+  FakeClock clock;
+  StandingLimits limits;
+  commands::RequestGate gate(limits, clock, {.refresh = std::chrono::milliseconds(1000)});
+  auto alice = principal("user", "alice");
+  ASSERT_TRUE(gate.admit(alice, commands::RouteFamily::kDecision).has_value());
+  limits.expired.insert("alice");
+  clock.micros += 500'000;
+  EXPECT_TRUE(gate.admit(alice, commands::RouteFamily::kDecision).has_value());  // cached
+  clock.micros += 600'000;
+  auto refused = gate.admit(alice, commands::RouteFamily::kDecision);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, "unauthenticated");
+  EXPECT_EQ(domain::http_status(refused.error().kind), 401);
+  EXPECT_EQ(evidence(refused.error(), "reason"), "principal_expired");
+  // A revoked token id refuses that token only.
+  auto bob = principal("user", "bob");
+  bob.token_id = "jti-1";
+  auto bob2 = bob;
+  bob2.token_id = "jti-2";
+  limits.revoked_jti.insert("jti-1");
+  EXPECT_EQ(evidence(gate.admit(bob, commands::RouteFamily::kDecision).error(), "reason"), "token_revoked");
+  EXPECT_TRUE(gate.admit(bob2, commands::RouteFamily::kDecision).has_value());
 }
 
 TEST(RequestGate, AChangedValueAppliesAfterTheRefreshWithoutARestart) {

@@ -112,6 +112,17 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.scope_nodes (
 );
 CREATE INDEX IF NOT EXISTS scope_nodes_organization ON __SCHEMA__.scope_nodes (organization_id, level, node_id);
 
+-- Revoked credentials (TokenRevoked): every token of a principal of a tenant
+-- (kind 'principal', subject_id its id) or one JWT (kind 'token', its jti).
+CREATE TABLE IF NOT EXISTS __SCHEMA__.token_revocations (
+  tenant     text   NOT NULL,
+  kind       text   NOT NULL,
+  subject_id text   NOT NULL,
+  reason     text   NOT NULL,
+  position   bigint NOT NULL,
+  PRIMARY KEY (tenant, kind, subject_id, position)
+);
+
 -- Where a scope node hangs, over time (created, moved, plan changed).
 CREATE TABLE IF NOT EXISTS __SCHEMA__.scope_links (
   level        text   NOT NULL,
@@ -208,7 +219,7 @@ BEGIN
   -- token lifetime and rate limits, commands/request_gate.h):
   -- it reads these tables and writes no read model.
   GRANT SELECT ON __SCHEMA__.checkpoints, __SCHEMA__.policy_keys, __SCHEMA__.policy_values,
-    __SCHEMA__.scope_nodes, __SCHEMA__.scope_links TO ledger_command;
+    __SCHEMA__.scope_nodes, __SCHEMA__.scope_links, __SCHEMA__.token_revocations TO ledger_command;
   ALTER DEFAULT PRIVILEGES IN SCHEMA __SCHEMA__
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ledger_projector, ledger_app;
   ALTER DEFAULT PRIVILEGES IN SCHEMA __SCHEMA__ GRANT SELECT ON TABLES TO ledger_query, ledger_auditor;
