@@ -9,13 +9,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <exception>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -68,12 +71,31 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
 
 HttpResponse internal_error() { return error_response(500, "internal", "internal error"); }
 
-// State shared by the server and all its connections; immutable once started.
+class Session;
+class Reply;
+
+// Every unanswered request of a running server (its Reply). stop() turns
+// them off, so that a responder kept past stop() touches no connection, no
+// pool and no io_context. `mu` guards everything here and every Reply's
+// session pointer.
+struct Hub {
+  std::mutex mu;
+  bool stopped = false;
+  std::unordered_set<Reply*> live;
+  net::thread_pool* requests = nullptr;  // valid until stopped
+};
+
+// State shared by the server and all its connections of one start();
+// immutable once started (the hub aside).
 struct Shared {
-  HttpHandler handler;
+  AsyncHttpHandler handler;
   std::size_t body_limit;
   std::chrono::seconds idle_timeout;
   std::string body_limit_text;
+  std::vector<std::string> control_paths;
+  net::thread_pool* requests = nullptr;  // handlers
+  net::thread_pool* control = nullptr;   // handlers of control_paths
+  std::shared_ptr<Hub> hub;
 };
 
 HttpRequest to_request(BeastRequest&& req, const std::string& remote) {
@@ -135,6 +157,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read_header, shared_from_this())); }
 
+  // Answers the request being handled (on the connection's strand).
+  void respond(HttpResponse response) {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), response = std::move(response)]() mutable {
+      self->send(std::move(response), self->version_, self->head_, self->close_);
+    });
+  }
+
  private:
   void read_header() {
     parser_.emplace();
@@ -188,24 +217,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return on_read_error(ec);
     BeastRequest req = parser_->release();
     parser_.reset();
-    const unsigned version = req.version();
-    const bool keep_alive = req.keep_alive();
-    const bool head = req.method() == bhttp::verb::head;
-    HttpRequest request = to_request(std::move(req), remote_);
-
-    HttpResponse response;
-    try {
-      response = shared_->handler(request);
-    } catch (const std::exception& e) {
-      // Method and path only: bodies, queries and headers may carry secrets.
-      spdlog::error("http handler threw on {} {}: {}", request.method, request.path, e.what());
-      response = internal_error();
-    } catch (...) {
-      spdlog::error("http handler threw a non-exception on {} {}", request.method, request.path);
-      response = internal_error();
-    }
-    send(std::move(response), version, head, !keep_alive);
+    version_ = req.version();
+    close_ = !req.keep_alive();
+    head_ = req.method() == bhttp::verb::head;
+    dispatch_request(to_request(std::move(req), remote_));
   }
+
+  // Hands the request to the control threads or the request pool; nothing
+  // is read from this connection until it is answered.
+  void dispatch_request(HttpRequest request);
 
   void send(HttpResponse response, unsigned version, bool head, bool close) {
     try {
@@ -264,20 +284,97 @@ class Session : public std::enable_shared_from_this<Session> {
   BeastResponse res_;
   bool close_after_write_ = false;
   std::size_t drained_ = 0;
+  // The request being handled.
+  unsigned version_ = 11;
+  bool head_ = false;
+  bool close_ = false;
 };
+
+// The answer to one request: what an HttpResponder reaches. Holds its
+// connection until answered (or until the server stops).
+class Reply final : public HttpResponder::Target, public std::enable_shared_from_this<Reply> {
+ public:
+  Reply(std::shared_ptr<Hub> hub, std::shared_ptr<Session> session) : hub_(std::move(hub)), session_(std::move(session)) {
+    std::lock_guard lock(hub_->mu);
+    hub_->live.insert(this);
+  }
+
+  ~Reply() override {
+    if (!answered_) send(internal_error());
+    std::lock_guard lock(hub_->mu);
+    hub_->live.erase(this);
+  }
+
+  void send(HttpResponse response) override {
+    std::lock_guard lock(hub_->mu);
+    if (answered_ || hub_->stopped || !session_) return;
+    answered_ = true;
+    std::shared_ptr<Session> session = std::move(session_);
+    session->respond(std::move(response));
+  }
+
+  void resume(std::function<void()> work) override {
+    std::lock_guard lock(hub_->mu);
+    if (hub_->stopped) return;
+    net::post(*hub_->requests, [self = weak_from_this(), work = std::move(work)] {
+      try {
+        work();
+      } catch (const std::exception& e) {
+        spdlog::error("http: resumed work threw: {}", e.what());
+        if (auto reply = self.lock()) reply->send(internal_error());
+      } catch (...) {
+        spdlog::error("http: resumed work threw a non-exception");
+        if (auto reply = self.lock()) reply->send(internal_error());
+      }
+    });
+  }
+
+  // Called by stop() with the hub locked: the connection, to be released
+  // after the lock.
+  std::shared_ptr<Session> detach() { return std::move(session_); }
+
+ private:
+  std::shared_ptr<Hub> hub_;
+  std::shared_ptr<Session> session_;  // guarded by hub_->mu
+  bool answered_ = false;             // guarded by hub_->mu
+};
+
+void run_handler(const Shared& shared, HttpRequest request, const std::shared_ptr<Reply>& reply) {
+  // Method and path only in logs: bodies, queries and headers may carry secrets.
+  const std::string method = request.method;
+  const std::string path = request.path;
+  try {
+    shared.handler(std::move(request), HttpResponder(reply));
+  } catch (const std::exception& e) {
+    spdlog::error("http handler threw on {} {}: {}", method, path, e.what());
+    reply->send(internal_error());
+  } catch (...) {
+    spdlog::error("http handler threw a non-exception on {} {}", method, path);
+    reply->send(internal_error());
+  }
+}
+
+void Session::dispatch_request(HttpRequest request) {
+  const bool control = std::find(shared_->control_paths.begin(), shared_->control_paths.end(), request.path) !=
+                       shared_->control_paths.end();
+  auto reply = std::make_shared<Reply>(shared_->hub, shared_from_this());
+  net::post(control ? *shared_->control : *shared_->requests,
+            [shared = shared_, request = std::move(request), reply = std::move(reply)]() mutable {
+              run_handler(*shared, std::move(request), reply);
+            });
+}
+
+AsyncHttpHandler from_sync(HttpHandler handler) {
+  return [handler = std::move(handler)](HttpRequest request, HttpResponder respond) {
+    respond.send(handler(request));
+  };
+}
 
 }  // namespace
 
 class HttpServer::Impl {
  public:
-  Impl(Options options, HttpHandler handler) : options_(std::move(options)) {
-    auto shared = std::make_shared<Shared>();
-    shared->handler = std::move(handler);
-    shared->body_limit = options_.body_limit;
-    shared->idle_timeout = options_.idle_timeout;
-    shared->body_limit_text = describe_size(options_.body_limit);
-    shared_ = std::move(shared);
-  }
+  Impl(Options options, AsyncHttpHandler handler) : options_(std::move(options)), handler_(std::move(handler)) {}
 
   ~Impl() { stop(); }
 
@@ -285,7 +382,8 @@ class HttpServer::Impl {
     std::lock_guard lock(mu_);
     if (ioc_) return domain::fail(domain::ErrorKind::kFailedPrecondition, "already_started", "server already started");
     const int threads = std::max(1, options_.threads);
-    ioc_ = std::make_unique<net::io_context>(threads);
+    const int io_threads = std::max(1, options_.io_threads);
+    ioc_ = std::make_unique<net::io_context>(io_threads);
 
     std::string_view stage;
     tcp::endpoint bound;
@@ -305,9 +403,23 @@ class HttpServer::Impl {
     }
     port_.store(bound.port());
 
+    requests_ = std::make_unique<net::thread_pool>(static_cast<std::size_t>(threads));
+    control_ = std::make_unique<net::thread_pool>(static_cast<std::size_t>(std::max(1, options_.control_threads)));
+    auto shared = std::make_shared<Shared>();
+    shared->handler = handler_;
+    shared->body_limit = options_.body_limit;
+    shared->idle_timeout = options_.idle_timeout;
+    shared->body_limit_text = describe_size(options_.body_limit);
+    shared->control_paths = options_.control_paths;
+    shared->requests = requests_.get();
+    shared->control = control_.get();
+    shared->hub = std::make_shared<Hub>();
+    shared->hub->requests = requests_.get();
+    shared_ = std::move(shared);
+
     accept();
-    threads_.reserve(static_cast<std::size_t>(threads));
-    for (int i = 0; i < threads; ++i) {
+    threads_.reserve(static_cast<std::size_t>(io_threads));
+    for (int i = 0; i < io_threads; ++i) {
       threads_.emplace_back([ioc = ioc_.get()] {
         for (;;) {
           try {
@@ -320,7 +432,7 @@ class HttpServer::Impl {
         }
       });
     }
-    spdlog::info("http server listening on {}:{} with {} threads", bound.address().to_string(), bound.port(),
+    spdlog::info("http server listening on {}:{} with {} request threads", bound.address().to_string(), bound.port(),
                  threads);
     return {};
   }
@@ -335,6 +447,24 @@ class HttpServer::Impl {
     ioc_->stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    // Responders kept by handlers (or past them) answer nothing from now on;
+    // their connections are released below, while the io_context lives.
+    std::vector<std::shared_ptr<Session>> held;
+    {
+      std::lock_guard hub_lock(shared_->hub->mu);
+      shared_->hub->stopped = true;
+      for (Reply* reply : shared_->hub->live) {
+        if (auto session = reply->detach()) held.push_back(std::move(session));
+      }
+    }
+    for (auto* pool : {requests_.get(), control_.get()}) {
+      pool->stop();
+      pool->join();
+    }
+    requests_.reset();
+    control_.reset();
+    held.clear();
+    shared_.reset();
     beast::error_code ignored;
     acceptor_->close(ignored);
     accept_timer_.reset();
@@ -399,9 +529,12 @@ class HttpServer::Impl {
   }
 
   const Options options_;
-  std::shared_ptr<const Shared> shared_;
+  const AsyncHttpHandler handler_;
+  std::shared_ptr<const Shared> shared_;  // of the running start()
   std::mutex mu_;
   std::unique_ptr<net::io_context> ioc_;
+  std::unique_ptr<net::thread_pool> requests_;
+  std::unique_ptr<net::thread_pool> control_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> accept_timer_;
   std::vector<std::thread> threads_;
@@ -409,6 +542,9 @@ class HttpServer::Impl {
 };
 
 HttpServer::HttpServer(Options options, HttpHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), from_sync(std::move(handler)))) {}
+
+HttpServer::HttpServer(Options options, AsyncHttpHandler handler)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
 
 HttpServer::~HttpServer() = default;

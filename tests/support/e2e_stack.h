@@ -74,6 +74,7 @@ class ServiceStack {
     if (!procs_[2]->wait_for_log("projecting", 30s)) return ::testing::AssertionFailure() << tail(*procs_[2]);
     commands_ = std::make_unique<HttpClient>("127.0.0.1", command_port, 30s);
     queries_ = std::make_unique<HttpClient>("127.0.0.1", query_port, 30s);
+    query_port_ = query_port;
     if (!eventually(30s, [&] { return call(*commands_, "GET", "/readyz").status == 200; })) {
       return ::testing::AssertionFailure() << tail(*procs_[0]);
     }
@@ -152,6 +153,13 @@ class ServiceStack {
     return items;
   }
 
+  // Holds the projector still (SIGSTOP) and lets it go on (SIGCONT): the
+  // read models stay behind the event store meanwhile.
+  void pause_projector() { procs_[2]->pause(); }
+  void resume_projector() { procs_[2]->resume(); }
+  // The query service's port, for clients of a test's own threads.
+  std::uint16_t query_port() const { return query_port_; }
+
   std::string sql(const std::string& s) const { return sql_scalar(db_.admin_url, s); }
   std::int64_t last_position() const { return last_position_; }
   const std::string& commands_topic() const { return commands_topic_; }
@@ -180,6 +188,7 @@ class ServiceStack {
   std::vector<std::unique_ptr<ChildProcess>> procs_;
   std::unique_ptr<HttpClient> commands_, queries_;
   std::int64_t last_position_ = 0;
+  std::uint16_t query_port_ = 0;
   std::string answers_;
 };
 

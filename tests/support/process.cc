@@ -94,6 +94,14 @@ std::uint16_t ChildProcess::wait_for_port(std::chrono::milliseconds timeout) {
   return 0;
 }
 
+void ChildProcess::pause() {
+  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+}
+
+void ChildProcess::resume() {
+  if (pid_ > 0) ::kill(pid_, SIGCONT);
+}
+
 void ChildProcess::kill_hard() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);

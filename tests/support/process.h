@@ -31,6 +31,9 @@ class ChildProcess {
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout);
   bool running();
   void kill_hard();
+  // SIGSTOP / SIGCONT: the process stays alive but does nothing meanwhile.
+  void pause();
+  void resume();
   int terminate();  // SIGTERM and wait; returns the exit status
   std::string log() const;
   const std::string& log_path() const { return log_path_; }
