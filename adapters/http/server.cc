@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "adapters/http/target.h"
+#include "adapters/http/tls_stream.h"
 
 namespace ledger::adapters::http {
 namespace {
@@ -96,7 +97,13 @@ struct Shared {
   net::thread_pool* requests = nullptr;  // handlers
   net::thread_pool* control = nullptr;   // handlers of control_paths
   std::shared_ptr<Hub> hub;
+  net::ssl::context* tls = nullptr;  // set: every connection is TLS
 };
+
+detail::MaybeTlsStream make_stream(tcp::socket socket, const Shared& shared) {
+  if (shared.tls) return detail::MaybeTlsStream(std::move(socket), *shared.tls);
+  return detail::MaybeTlsStream(std::move(socket));
+}
 
 HttpRequest to_request(BeastRequest&& req, const std::string& remote) {
   HttpRequest out;
@@ -153,9 +160,13 @@ BeastResponse to_beast(HttpResponse in, unsigned version, bool head, bool& close
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<const Shared> shared, std::string remote)
-      : stream_(std::move(socket)), shared_(std::move(shared)), remote_(std::move(remote)) {}
+      : stream_(make_stream(std::move(socket), *shared)), shared_(std::move(shared)), remote_(std::move(remote)) {}
 
-  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read_header, shared_from_this())); }
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(
+                                              stream_.is_tls() ? &Session::handshake : &Session::read_header,
+                                              shared_from_this()));
+  }
 
   // Answers the request being handled (on the connection's strand).
   void respond(HttpResponse response) {
@@ -165,6 +176,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // TLS: the handshake before the first request, bounded like a read.
+  void handshake() {
+    stream_.expires_after(shared_->idle_timeout);
+    stream_.tls().async_handshake(net::ssl::stream_base::server,
+                                  beast::bind_front_handler(&Session::on_handshake, shared_from_this()));
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (ec) {
+      // E.g. a plain-HTTP request to the TLS port: nothing to answer.
+      spdlog::debug("http: TLS handshake with {} failed: {}", remote_, ec.message());
+      return close();
+    }
+    read_header();
+  }
+
   void read_header() {
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(shared_->body_limit));
@@ -275,7 +302,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  beast::tcp_stream stream_;
+  detail::MaybeTlsStream stream_;
   std::shared_ptr<const Shared> shared_;
   std::string remote_;
   beast::flat_buffer buffer_;
@@ -381,6 +408,7 @@ class HttpServer::Impl {
   domain::Result<void> start() {
     std::lock_guard lock(mu_);
     if (ioc_) return domain::fail(domain::ErrorKind::kFailedPrecondition, "already_started", "server already started");
+    if (auto loaded = load_tls(); !loaded) return loaded;
     const int threads = std::max(1, options_.threads);
     const int io_threads = std::max(1, options_.io_threads);
     ioc_ = std::make_unique<net::io_context>(io_threads);
@@ -401,6 +429,18 @@ class HttpServer::Impl {
           .with("error", ec.message());
       return domain::fail(std::move(error));
     }
+    if (!tls_ && !bound.address().is_loopback()) {
+      // Plain HTTP carries bearer tokens in clear: loopback only.
+      beast::error_code ignored;
+      acceptor_->close(ignored);
+      accept_timer_.reset();
+      acceptor_.reset();
+      ioc_.reset();
+      domain::Error error{domain::ErrorKind::kFailedPrecondition, "plain_http_not_loopback",
+                          "plain HTTP is served on a loopback address only; give a TLS certificate and key", {}};
+      error.with("address", options_.address);
+      return domain::fail(std::move(error));
+    }
     port_.store(bound.port());
 
     requests_ = std::make_unique<net::thread_pool>(static_cast<std::size_t>(threads));
@@ -415,6 +455,7 @@ class HttpServer::Impl {
     shared->control = control_.get();
     shared->hub = std::make_shared<Hub>();
     shared->hub->requests = requests_.get();
+    shared->tls = tls_.get();
     shared_ = std::move(shared);
 
     accept();
@@ -432,8 +473,8 @@ class HttpServer::Impl {
         }
       });
     }
-    spdlog::info("http server listening on {}:{} with {} request threads", bound.address().to_string(), bound.port(),
-                 threads);
+    spdlog::info("http{} server listening on {}:{} with {} request threads", tls_ ? "s" : "",
+                 bound.address().to_string(), bound.port(), threads);
     return {};
   }
 
@@ -476,6 +517,27 @@ class HttpServer::Impl {
   }
 
  private:
+  // The TLS context of Options::tls_cert_file / tls_key_file (none without).
+  domain::Result<void> load_tls() {
+    tls_.reset();
+    if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) return {};
+    try {
+      auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+      ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                       net::ssl::context::single_dh_use);
+      ctx->use_certificate_chain_file(options_.tls_cert_file);
+      ctx->use_private_key_file(options_.tls_key_file, net::ssl::context::pem);
+      tls_ = std::move(ctx);
+      return {};
+    } catch (const std::exception& e) {
+      domain::Error error{domain::ErrorKind::kInvalidArgument, "tls_config_invalid",
+                          "cannot load the TLS certificate and key", {}};
+      error.with("cert_file", options_.tls_cert_file).with("key_file", options_.tls_key_file).with("error", e.what());
+      return domain::fail(std::move(error));
+    }
+  }
+
   // Resolves, opens, binds and listens; on failure names the failing stage.
   beast::error_code open_listener(std::string_view& stage, tcp::endpoint& bound) {
     beast::error_code ec;
@@ -535,6 +597,7 @@ class HttpServer::Impl {
   std::unique_ptr<net::io_context> ioc_;
   std::unique_ptr<net::thread_pool> requests_;
   std::unique_ptr<net::thread_pool> control_;
+  std::unique_ptr<net::ssl::context> tls_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> accept_timer_;
   std::vector<std::thread> threads_;

@@ -62,6 +62,12 @@ class HttpServer {
     int io_threads = 2;       // network I/O only
     int control_threads = 1;  // control_paths only
     std::vector<std::string> control_paths = {"/healthz", "/readyz"};
+    // PEM files; both set: every connection is HTTPS (TLS 1.2 or later).
+    // Without them the server speaks plain HTTP and start() refuses a
+    // non-loopback address (kFailedPrecondition `plain_http_not_loopback`).
+    // An unloadable pair -> kInvalidArgument `tls_config_invalid`.
+    std::string tls_cert_file;
+    std::string tls_key_file;
     std::size_t body_limit = 1 << 20;
     std::chrono::seconds idle_timeout{30};
   };

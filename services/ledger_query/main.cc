@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
   app.add_option("--service-token", service_token,
                  "bearer token this service publishes access.record_refusal commands with (default: the dev token)")
       ->envname("LEDGER_QUERY_SERVICE_TOKEN");
+  std::string tls_cert, tls_key;
+  app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS (with --tls-key)")
+      ->envname("LEDGER_TLS_CERT");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->envname("LEDGER_TLS_KEY");
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-query", settings.log_level);
 
@@ -128,7 +132,7 @@ int main(int argc, char** argv) {
 
   // /healthz and /readyz run on the server's control thread, never behind requests.
   adapters::http::HttpServer server(
-      {.address = address, .port = port, .threads = threads},
+      {.address = address, .port = port, .threads = threads, .tls_cert_file = tls_cert, .tls_key_file = tls_key},
       services::with_health_async(
           [&](adapters::http::HttpRequest req, adapters::http::HttpResponder respond) {
             api.handle(std::move(req), std::move(respond));
@@ -138,7 +142,7 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;
   }
-  spdlog::info("listening on http://{}:{}", address, server.port());
+  spdlog::info("listening on {}://{}:{}", tls_cert.empty() ? "http" : "https", address, server.port());
   services::wait_for_shutdown();
   waits.stop();  // answers every parked wait
   server.stop();

@@ -82,7 +82,7 @@ bool ChildProcess::wait_for_log(const std::string& text, std::chrono::millisecon
 }
 
 std::uint16_t ChildProcess::wait_for_port(std::chrono::milliseconds timeout) {
-  static const std::regex kListening(R"(listening on http://[0-9.]+:([0-9]+))");
+  static const std::regex kListening(R"(listening on https?://[0-9.]+:([0-9]+))");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch m;

@@ -25,7 +25,7 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
-  // Waits for the "listening on http://host:PORT" log line; 0 on timeout or exit.
+  // Waits for the "listening on http(s)://host:PORT" log line; 0 on timeout or exit.
   std::uint16_t wait_for_port(std::chrono::milliseconds timeout);
   // Waits until the log contains `text`.
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout);
