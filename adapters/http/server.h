@@ -66,8 +66,8 @@ class HttpServer {
     // Without them the server speaks plain HTTP and start() refuses a
     // non-loopback address (kFailedPrecondition `plain_http_not_loopback`).
     // An unloadable pair -> kInvalidArgument `tls_config_invalid`.
-    std::string tls_cert_file;
-    std::string tls_key_file;
+    std::string tls_cert_file = {};
+    std::string tls_key_file = {};
     std::size_t body_limit = 1 << 20;
     std::chrono::seconds idle_timeout{30};
   };
