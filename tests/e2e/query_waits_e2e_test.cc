@@ -10,11 +10,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/support/e2e_stack.h"
@@ -30,11 +32,13 @@ using ledger::testing::Reply;
 using Stack = ledger::testing::ServiceStack;
 
 // Principals allowed to read reservations (reservation.read), each with its
-// own cap of parked waits.
-const std::vector<std::string> kWaiters = {"Bearer dev-acme-reader", "Bearer dev-globex-reader",
-                                           "Bearer dev-acme-service", "Bearer dev-globex-service"};
+// own cap of parked waits, and how many concurrent waits each sends: the
+// first one 16 by itself.
+const std::vector<std::pair<std::string, int>> kWaiters = {{"Bearer dev-acme-reader", 16},
+                                                           {"Bearer dev-globex-reader", 5},
+                                                           {"Bearer dev-acme-service", 5},
+                                                           {"Bearer dev-globex-service", 5}};
 constexpr int kPerPrincipal = 4;  // ledger-query's default --max-waits-per-principal
-constexpr int kRequestsPerPrincipal = kPerPrincipal + 1;
 
 // Lets the projector go on however the test ends.
 struct ResumeProjector {
@@ -57,16 +61,19 @@ TEST(QueryWaitsE2E, ParkedWaitsHoldNoThreadAreCappedPerPrincipalAndWakeAtTheirPo
   const std::int64_t ahead = s.ok("registry.register", {{"kind", "product"}, {"entry_id", "waits-b"}});
   ASSERT_GT(ahead, first);  // in the event store, not in the read models
 
-  // 4 principals x 5 concurrent waits (wait_ms at its maximum): 20 requests,
-  // more than ledger-query's 16 request threads.
+  // 31 concurrent waits (wait_ms at its maximum) from 4 principals, 16 of
+  // them from one: more than ledger-query's 16 request threads.
   const std::string target = "/v1/reservations?min_position=" + std::to_string(ahead) + "&wait_ms=10000";
   std::mutex mu;
   std::vector<Reply> replies;
   std::atomic<int> finished{0};
   ledger::testing::ThreadGroup group;
-  for (const auto& token : kWaiters) {
-    for (int i = 0; i < kRequestsPerPrincipal; ++i) {
-      group.threads.emplace_back([&, token] {
+  int parked = 0, excess = 0;
+  for (const auto& [token, count] : kWaiters) {
+    parked += std::min(count, kPerPrincipal);
+    excess += std::max(0, count - kPerPrincipal);
+    for (int i = 0; i < count; ++i) {
+      group.threads.emplace_back([&, token = token] {
         HttpClient client("127.0.0.1", s.query_port(), 30s);
         Reply r = call(client, "GET", target, {}, token);
         std::lock_guard lock(mu);
@@ -75,10 +82,8 @@ TEST(QueryWaitsE2E, ParkedWaitsHoldNoThreadAreCappedPerPrincipalAndWakeAtTheirPo
       });
     }
   }
-  const int parked = static_cast<int>(kWaiters.size()) * kPerPrincipal;
-  const int excess = static_cast<int>(kWaiters.size()) * (kRequestsPerPrincipal - kPerPrincipal);
 
-  // The cap refuses each principal's fifth wait at once, while the other
+  // The cap refuses each principal's waits beyond four at once, while those
   // four wait on.
   ASSERT_TRUE(eventually(8s, [&] { return finished.load() >= excess; }))
       << "no wait was refused: " << finished.load() << " of " << parked + excess << " answered";
@@ -92,7 +97,7 @@ TEST(QueryWaitsE2E, ParkedWaitsHoldNoThreadAreCappedPerPrincipalAndWakeAtTheirPo
     }
   }
 
-  // While 16 requests wait: /healthz, another principal's read and a wait
+  // While 16 requests are parked: /healthz, another principal's read and a wait
   // beyond the head are all answered, before any parked wait ends.
   HttpClient other("127.0.0.1", s.query_port(), 30s);
   Reply health = call(other, "GET", "/healthz", {}, "");
