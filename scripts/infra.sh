@@ -6,7 +6,9 @@
 #   up            install deps (unless LEDGER_SKIP_DEPS=1), start PostgreSQL + Kafka (idempotent)
 #   down          stop both (idempotent)
 #   status        print the state of both; exit 0 if both up, 3 otherwise
-#   env           print `export` lines: eval "$(scripts/infra.sh env)"
+#   env           print `export` lines: eval "$(scripts/infra.sh env)" (PostgreSQL URLs
+#                 carry the generated passwords; PGPASSFILE and LEDGER_PG_SECRETS_FILE
+#                 name the profile's password file)
 #   pg-start | pg-stop         start/stop only PostgreSQL of the profile
 #   kafka-start | kafka-stop   start/stop only Kafka of the profile
 #   clean         down, then delete the profile's state (databases, topics, logs)
@@ -19,6 +21,10 @@
 #   LEDGER_PG_BIN          PostgreSQL bin dir (default /usr/lib/postgresql/15/bin)
 #
 # State lives in $REPO/.local/<profile>/ ; downloaded jars in $REPO/.local/cache/.
+# PostgreSQL authenticates every TCP connection with SCRAM-SHA-256: the
+# superuser's and every service role's password are generated on first use
+# into $REPO/.local/<profile>/secrets/pgpass (mode 600, libpq's password-file
+# format); only the superuser may log in over the local socket, by peer.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -61,6 +67,11 @@ if [ ! -x "$PG_BIN/pg_ctl" ]; then
   [ -n "$alt" ] && PG_BIN="$alt"
 fi
 PG_LINK="$STATE/pg"          # real dir, or a symlink to a place the postgres user can write
+PG_SECRETS_DIR="$STATE/secrets"
+PG_PASSFILE="$PG_SECRETS_DIR/pgpass"   # host:port:database:user:password, mode 600
+# Every role that logs in: the superuser and the migration's service roles
+# (adapters/postgres/sql/001_event_store.sql creates the same ones).
+PG_ROLES=(postgres ledger_app ledger_command ledger_relay ledger_projector ledger_query ledger_auditor)
 PG_START_TIMEOUT=60
 
 REPO_HASH="$(printf '%s' "$REPO" | sha256sum | cut -c1-12)"
@@ -142,6 +153,62 @@ pg_resolve_dir() {  # read-only variant: no creation
 pg_running() { [ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 pg_ready()   { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres -t 2 >/dev/null 2>&1; }
 
+# Generates the password of every role that has none yet (kept across
+# restarts; `clean` removes them with the rest of the profile).
+pg_secrets_ensure() {
+  mkdir -p "$PG_SECRETS_DIR"
+  chmod 700 "$PG_SECRETS_DIR"
+  [ -f "$PG_PASSFILE" ] || : >"$PG_PASSFILE"
+  chmod 600 "$PG_PASSFILE"
+  local role
+  for role in "${PG_ROLES[@]}"; do
+    if ! pg_password "$role" >/dev/null; then
+      printf '*:*:*:%s:%s\n' "$role" "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>"$PG_PASSFILE"
+    fi
+  done
+  export PGPASSFILE="$PG_PASSFILE"
+}
+
+pg_password() {  # pg_password <role>: its generated password (exit 1 if none)
+  [ -f "$PG_PASSFILE" ] || return 1
+  awk -F: -v r="$1" '$4 == r { print $5; found = 1; exit } END { exit !found }' "$PG_PASSFILE"
+}
+
+# As the superuser over the local socket (peer): works before any password is set.
+pg_psql_local() { as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres "$@"; }
+
+# Sets the superuser's and every service role's password (creating a missing
+# service role, which the migration then grants its rights), idempotently.
+pg_set_passwords() {
+  local role sql=""
+  for role in "${PG_ROLES[@]}"; do
+    local pw; pw="$(pg_password "$role")" || die "no password for $role in $PG_PASSFILE"
+    if [ "$role" != "$PG_SUPERUSER" ]; then
+      sql+="DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') THEN CREATE ROLE $role LOGIN; END IF; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END \$\$;"$'\n'
+    fi
+    sql+="ALTER ROLE $role PASSWORD '$pw';"$'\n'
+  done
+  printf '%s' "$sql" | pg_psql_local -f - >/dev/null || die "could not set the PostgreSQL role passwords"
+}
+
+pg_write_hba() {
+  local f="$PG_DATA/pg_hba.conf" me; me="$(id -un)"
+  {
+    echo "# Written by scripts/infra.sh on every start (profile $PROFILE). Do not edit."
+    echo "# TYPE  DATABASE  USER       ADDRESS        METHOD"
+    echo "local   all       $PG_SUPERUSER                 peer map=ledger_infra"
+    echo "host    all       all        127.0.0.1/32   scram-sha-256"
+    echo "host    all       all        ::1/128        scram-sha-256"
+  } >"$f"
+  {
+    echo "# Written by scripts/infra.sh: the OS users that may be the superuser over the local socket."
+    echo "ledger_infra  postgres  $PG_SUPERUSER"
+    if [ "$me" != postgres ]; then echo "ledger_infra  $me  $PG_SUPERUSER"; fi
+  } >"$PG_DATA/pg_ident.conf"
+  [ "$IS_ROOT" -eq 1 ] && chown postgres:postgres "$f" "$PG_DATA/pg_ident.conf"
+  return 0
+}
+
 pg_write_conf() {
   local f="$PG_DATA/ledger.conf"
   {
@@ -150,6 +217,7 @@ pg_write_conf() {
     echo "port = $PG_PORT"
     echo "unix_socket_directories = '$PG_SOCK'"
     echo "max_connections = 200"
+    echo "password_encryption = 'scram-sha-256'"
     echo "log_line_prefix = '%m [%p] %q%u@%d '"
     echo "log_timezone = 'UTC'"
     echo "timezone = 'UTC'"
@@ -167,21 +235,29 @@ pg_write_conf() {
   [ "$IS_ROOT" -eq 1 ] && chown postgres:postgres "$f"
   grep -q "^include_if_exists = 'ledger.conf'" "$PG_DATA/postgresql.conf" ||
     echo "include_if_exists = 'ledger.conf'" >>"$PG_DATA/postgresql.conf"
+  pg_write_hba
 }
 
 pg_start() {
   [ -x "$PG_BIN/pg_ctl" ] || die "PostgreSQL binaries not found in $PG_BIN (run scripts/deps.sh)"
   pg_prepare_dir
+  pg_secrets_ensure
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     log "PostgreSQL: initdb $PG_DATA"
     local extra=()
     [ "$PROFILE" = test ] && extra+=(--no-sync)
-    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U "$PG_SUPERUSER" -E UTF8 --locale=C \
-      "${extra[@]}" >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    # No trust anywhere, from the first start on (pg_hba.conf is rewritten below).
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" --auth-local=peer --auth-host=scram-sha-256 -U "$PG_SUPERUSER" -E UTF8 \
+      --locale=C "${extra[@]}" >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
   fi
   if pg_running; then
     if pg_ready; then
       log "PostgreSQL ($PROFILE) already running on 127.0.0.1:$PG_PORT"
+      # A server started by an older script (trust): passwords first, then
+      # the SCRAM-only pg_hba.conf.
+      pg_set_passwords
+      pg_write_hba
+      as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null
       pg_ensure_db
       return 0
     fi
@@ -205,15 +281,16 @@ pg_start() {
     sleep 0.1
   done
   log "PostgreSQL ($PROFILE) ready in $(elapsed "$t0")s"
+  pg_set_passwords
   pg_ensure_db
 }
 
 pg_ensure_db() {
   local exists
-  exists="$("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres -tAc \
+  exists="$(PGPASSFILE="$PG_PASSFILE" "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")"
   if [ "$exists" != 1 ]; then
-    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" "$PG_DB"
+    PGPASSFILE="$PG_PASSFILE" "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" "$PG_DB"
     log "PostgreSQL: created database $PG_DB"
   fi
 }
@@ -443,7 +520,13 @@ cmd_status() {
 }
 
 cmd_env() {
+  # The URLs carry no password: libpq reads each role's from PGPASSFILE, so
+  # `${url/postgres@/ledger_query@}` still names a working URL.
   local url="postgresql://$PG_SUPERUSER@127.0.0.1:$PG_PORT/$PG_DB"
+  if [ -f "$PG_PASSFILE" ]; then
+    printf 'export PGPASSFILE=%q\n' "$PG_PASSFILE"
+    printf 'export LEDGER_PG_SECRETS_FILE=%q\n' "$PG_PASSFILE"
+  fi
   printf 'export LEDGER_PROFILE=%q\n' "$PROFILE"
   printf 'export LEDGER_PG_URL=%q\n' "$url"
   printf 'export LEDGER_PG_ADMIN_URL=%q\n' "$url"

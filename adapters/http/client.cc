@@ -6,8 +6,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
 #include <exception>
 #include <optional>
+
+#include "adapters/http/tls_stream.h"
 
 namespace ledger::adapters::http {
 namespace {
@@ -39,8 +42,19 @@ struct Attempt {
 
 class HttpClient::Impl {
  public:
-  Impl(std::string host, std::uint16_t port, std::chrono::milliseconds timeout)
-      : host_(std::move(host)), port_(port), timeout_(timeout), authority_(host_ + ":" + std::to_string(port_)) {}
+  Impl(std::string host, std::uint16_t port, std::chrono::milliseconds timeout, std::optional<HttpClientTls> tls)
+      : host_(std::move(host)), port_(port), timeout_(timeout), authority_(host_ + ":" + std::to_string(port_)) {
+    if (tls) {
+      tls_server_name_ = tls->server_name;
+      tls_.emplace(net::ssl::context::tls_client);
+      tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                        net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+      boost::system::error_code ec;
+      tls_->load_verify_file(tls->ca_file, ec);
+      if (ec) tls_error_ = "cannot load CA file " + tls->ca_file + ": " + ec.message();
+      tls_->set_verify_mode(net::ssl::verify_peer);
+    }
+  }
 
   domain::Result<HttpResponse> request(std::string_view method, std::string_view target, std::string_view body,
                                        const std::vector<std::pair<std::string, std::string>>& headers) {
@@ -109,9 +123,13 @@ class HttpClient::Impl {
       if (ec) return ec;
       endpoints_ = std::move(results);
     }
-    stream_.emplace(ioc_);
+    if (tls_) {
+      stream_.emplace(detail::MaybeTlsStream::executor_type(ioc_.get_executor()), *tls_);
+    } else {
+      stream_.emplace(detail::MaybeTlsStream::executor_type(ioc_.get_executor()));
+    }
     stream_->expires_after(timeout_);
-    ec = run([&](auto handler) { stream_->async_connect(*endpoints_, std::move(handler)); });
+    ec = run([&](auto handler) { stream_->tcp().async_connect(*endpoints_, std::move(handler)); });
     if (ec) {
       disconnect();
       return ec;
@@ -120,9 +138,31 @@ class HttpClient::Impl {
     return {};
   }
 
+  // TLS: SNI, the peer's name, the handshake.
+  beast::error_code handshake() {
+    auto& tls = stream_->tls();
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), tls_server_name_.c_str())) {
+      return beast::error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category());
+    }
+    tls.set_verify_callback(net::ssl::host_name_verification(tls_server_name_));
+    stream_->expires_after(timeout_);
+    return run([&](auto handler) { tls.async_handshake(net::ssl::stream_base::client, std::move(handler)); });
+  }
+
   Attempt send(BeastRequest& req, bool head, bool reused) {
+    if (!tls_error_.empty()) {
+      domain::Error error{domain::ErrorKind::kUnavailable, "http_unavailable", "HTTPS client misconfigured", {}};
+      error.with("stage", "tls").with("error", tls_error_);
+      return {domain::fail(std::move(error)), false};
+    }
     if (!stream_) {
       if (auto ec = connect()) return {domain::fail(unavailable("connect", ec)), false};
+      if (stream_->is_tls()) {
+        if (auto ec = handshake()) {
+          disconnect();
+          return {domain::fail(unavailable("handshake", ec)), false};
+        }
+      }
     }
 
     stream_->expires_after(timeout_);
@@ -164,12 +204,18 @@ class HttpClient::Impl {
   const std::string authority_;
   net::io_context ioc_{1};
   std::optional<tcp::resolver::results_type> endpoints_;
-  std::optional<beast::tcp_stream> stream_;
+  std::optional<net::ssl::context> tls_;
+  std::string tls_server_name_;
+  std::string tls_error_;  // the CA file could not be loaded
+  std::optional<detail::MaybeTlsStream> stream_;
   beast::flat_buffer buffer_;
 };
 
 HttpClient::HttpClient(std::string host, std::uint16_t port, std::chrono::milliseconds timeout)
-    : impl_(std::make_unique<Impl>(std::move(host), port, timeout)) {}
+    : impl_(std::make_unique<Impl>(std::move(host), port, timeout, std::nullopt)) {}
+
+HttpClient::HttpClient(std::string host, std::uint16_t port, std::chrono::milliseconds timeout, HttpClientTls tls)
+    : impl_(std::make_unique<Impl>(std::move(host), port, timeout, std::move(tls))) {}
 
 HttpClient::~HttpClient() = default;
 HttpClient::HttpClient(HttpClient&&) noexcept = default;

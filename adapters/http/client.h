@@ -22,6 +22,11 @@
 // kUnavailable `http_unavailable` (evidence: stage, error). HTTP error
 // statuses are not errors: they come back as HttpResponse.
 //
+// HTTPS: with an HttpClientTls the client speaks TLS (1.2 or later), trusts
+// only the CA certificates of `ca_file` and checks that the server's
+// certificate names `server_name`; a failed handshake or verification ->
+// kUnavailable `http_unavailable` (stage "handshake").
+//
 // Thread-safety: none. Use one client per thread.
 #pragma once
 
@@ -39,9 +44,15 @@
 
 namespace ledger::adapters::http {
 
+struct HttpClientTls {
+  std::string ca_file;                    // PEM: the CA(s) to trust
+  std::string server_name = "localhost";  // SNI and the name the certificate must carry
+};
+
 class HttpClient {
  public:
   HttpClient(std::string host, std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  HttpClient(std::string host, std::uint16_t port, std::chrono::milliseconds timeout, HttpClientTls tls);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

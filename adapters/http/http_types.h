@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,9 +56,47 @@ struct HttpResponse {
   const std::string* header(std::string_view lower_name) const;
 };
 
-// Called synchronously on one of the server's io threads; may block (e.g. on
-// a database), which occupies that thread. Exceptions are caught by the
+// Called synchronously on one of the server's request-pool threads (or its
+// control threads, for HttpServer::Options::control_paths); may block (e.g.
+// on a database), which occupies that thread. Exceptions are caught by the
 // server and answered with 500.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// The way to answer one request later, from any thread (an AsyncHttpHandler
+// gets one). Copyable; every copy answers the same request.
+//
+//   respond.send(HttpResponse::json(200, "{}"));   // exactly once; later sends are ignored
+//   respond.resume([respond] { respond.send(slow_work()); });  // run on the request pool
+//
+// A request whose responders are all destroyed unanswered is answered 500
+// {"code":"internal"}. After the server stopped, send() and resume() do
+// nothing. Thread-safe.
+class HttpResponder {
+ public:
+  // What the server implements; not for handlers.
+  class Target {
+   public:
+    virtual ~Target() = default;
+    virtual void send(HttpResponse response) = 0;
+    virtual void resume(std::function<void()> work) = 0;
+  };
+
+  explicit HttpResponder(std::shared_ptr<Target> target) : target_(std::move(target)) {}
+
+  void send(HttpResponse response) const { target_->send(std::move(response)); }
+  // Runs `work` on the server's request pool (e.g. to finish a request that
+  // waited for something without holding a thread). Exceptions thrown by it
+  // are logged and the request, if still unanswered, is answered 500.
+  void resume(std::function<void()> work) const { target_->resume(std::move(work)); }
+
+ private:
+  std::shared_ptr<Target> target_;
+};
+
+// Called on a request-pool thread like HttpHandler, but answers through
+// `respond`, now or later (it may keep `respond` and return at once: the
+// request then holds no thread while it waits). An exception thrown before
+// answering is answered 500.
+using AsyncHttpHandler = std::function<void(HttpRequest, HttpResponder)>;
 
 }  // namespace ledger::adapters::http

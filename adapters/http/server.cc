@@ -9,19 +9,23 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <exception>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "adapters/http/target.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"
+#include "adapters/http/tls_stream.h"
 
 namespace ledger::adapters::http {
 namespace {
@@ -103,13 +107,38 @@ std::optional<HttpResponse> undecodable_target(const HttpRequest& req) {
   return std::nullopt;
 }
 
-// State shared by the server and all its connections; immutable once started.
+class Session;
+class Reply;
+
+// Every unanswered request of a running server (its Reply). stop() turns
+// them off, so that a responder kept past stop() touches no connection, no
+// pool and no io_context. `mu` guards everything here and every Reply's
+// session pointer.
+struct Hub {
+  std::mutex mu;
+  bool stopped = false;
+  std::unordered_set<Reply*> live;
+  net::thread_pool* requests = nullptr;  // valid until stopped
+};
+
+// State shared by the server and all its connections of one start();
+// immutable once started (the hub aside).
 struct Shared {
-  HttpHandler handler;
+  AsyncHttpHandler handler;
   std::size_t body_limit;
   std::chrono::seconds idle_timeout;
   std::string body_limit_text;
+  std::vector<std::string> control_paths;
+  net::thread_pool* requests = nullptr;  // handlers
+  net::thread_pool* control = nullptr;   // handlers of control_paths
+  std::shared_ptr<Hub> hub;
+  net::ssl::context* tls = nullptr;  // set: every connection is TLS
 };
+
+detail::MaybeTlsStream make_stream(tcp::socket socket, const Shared& shared) {
+  if (shared.tls) return detail::MaybeTlsStream(std::move(socket), *shared.tls);
+  return detail::MaybeTlsStream(std::move(socket));
+}
 
 HttpRequest to_request(BeastRequest&& req, const std::string& remote) {
   HttpRequest out;
@@ -166,11 +195,38 @@ BeastResponse to_beast(HttpResponse in, unsigned version, bool head, bool& close
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<const Shared> shared, std::string remote)
-      : stream_(std::move(socket)), shared_(std::move(shared)), remote_(std::move(remote)) {}
+      : stream_(make_stream(std::move(socket), *shared)), shared_(std::move(shared)), remote_(std::move(remote)) {}
 
-  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read_header, shared_from_this())); }
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(
+                                              stream_.is_tls() ? &Session::handshake : &Session::read_header,
+                                              shared_from_this()));
+  }
+
+  // Answers the request being handled (on the connection's strand).
+  void respond(HttpResponse response) {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), response = std::move(response)]() mutable {
+      self->send(std::move(response), self->version_, self->head_, self->close_);
+    });
+  }
 
  private:
+  // TLS: the handshake before the first request, bounded like a read.
+  void handshake() {
+    stream_.expires_after(shared_->idle_timeout);
+    stream_.tls().async_handshake(net::ssl::stream_base::server,
+                                  beast::bind_front_handler(&Session::on_handshake, shared_from_this()));
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (ec) {
+      // E.g. a plain-HTTP request to the TLS port: nothing to answer.
+      spdlog::debug("http: TLS handshake with {} failed: {}", remote_, ec.message());
+      return close();
+    }
+    read_header();
+  }
+
   void read_header() {
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(shared_->body_limit));
@@ -228,25 +284,17 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return on_read_error(ec);
     BeastRequest req = parser_->release();
     parser_.reset();
-    const unsigned version = req.version();
-    const bool keep_alive = req.keep_alive();
-    const bool head = req.method() == bhttp::verb::head;
+    version_ = req.version();
+    close_ = !req.keep_alive();
+    head_ = req.method() == bhttp::verb::head;
     HttpRequest request = to_request(std::move(req), remote_);
-
-    HttpResponse response;
-    try {
-      if (auto refused = undecodable_target(request)) response = std::move(*refused);
-      else response = shared_->handler(request);
-    } catch (const std::exception& e) {
-      // Method and path only: bodies, queries and headers may carry secrets.
-      spdlog::error("http handler threw on {} {}: {}", request.method, request.path, e.what());
-      response = internal_error();
-    } catch (...) {
-      spdlog::error("http handler threw a non-exception on {} {}", request.method, request.path);
-      response = internal_error();
-    }
-    send(std::move(response), version, head, !keep_alive);
+    if (auto refused = undecodable_target(request)) return send(std::move(*refused), version_, head_, close_);
+    dispatch_request(std::move(request));
   }
+
+  // Hands the request to the control threads or the request pool; nothing
+  // is read from this connection until it is answered.
+  void dispatch_request(HttpRequest request);
 
   void send(HttpResponse response, unsigned version, bool head, bool close) {
     try {
@@ -296,7 +344,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  beast::tcp_stream stream_;
+  detail::MaybeTlsStream stream_;
   std::shared_ptr<const Shared> shared_;
   std::string remote_;
   beast::flat_buffer buffer_;
@@ -305,28 +353,107 @@ class Session : public std::enable_shared_from_this<Session> {
   BeastResponse res_;
   bool close_after_write_ = false;
   std::size_t drained_ = 0;
+  // The request being handled.
+  unsigned version_ = 11;
+  bool head_ = false;
+  bool close_ = false;
 };
+
+// The answer to one request: what an HttpResponder reaches. Holds its
+// connection until answered (or until the server stops).
+class Reply final : public HttpResponder::Target, public std::enable_shared_from_this<Reply> {
+ public:
+  Reply(std::shared_ptr<Hub> hub, std::shared_ptr<Session> session) : hub_(std::move(hub)), session_(std::move(session)) {
+    std::lock_guard lock(hub_->mu);
+    hub_->live.insert(this);
+  }
+
+  ~Reply() override {
+    if (!answered_) send(internal_error());
+    std::lock_guard lock(hub_->mu);
+    hub_->live.erase(this);
+  }
+
+  void send(HttpResponse response) override {
+    std::lock_guard lock(hub_->mu);
+    if (answered_ || hub_->stopped || !session_) return;
+    answered_ = true;
+    std::shared_ptr<Session> session = std::move(session_);
+    session->respond(std::move(response));
+  }
+
+  void resume(std::function<void()> work) override {
+    std::lock_guard lock(hub_->mu);
+    if (hub_->stopped) return;
+    net::post(*hub_->requests, [self = weak_from_this(), work = std::move(work)] {
+      try {
+        work();
+      } catch (const std::exception& e) {
+        spdlog::error("http: resumed work threw: {}", e.what());
+        if (auto reply = self.lock()) reply->send(internal_error());
+      } catch (...) {
+        spdlog::error("http: resumed work threw a non-exception");
+        if (auto reply = self.lock()) reply->send(internal_error());
+      }
+    });
+  }
+
+  // Called by stop() with the hub locked: the connection, to be released
+  // after the lock.
+  std::shared_ptr<Session> detach() { return std::move(session_); }
+
+ private:
+  std::shared_ptr<Hub> hub_;
+  std::shared_ptr<Session> session_;  // guarded by hub_->mu
+  bool answered_ = false;             // guarded by hub_->mu
+};
+
+void run_handler(const Shared& shared, HttpRequest request, const std::shared_ptr<Reply>& reply) {
+  // Method and path only in logs: bodies, queries and headers may carry secrets.
+  const std::string method = request.method;
+  const std::string path = request.path;
+  try {
+    shared.handler(std::move(request), HttpResponder(reply));
+  } catch (const std::exception& e) {
+    spdlog::error("http handler threw on {} {}: {}", method, path, e.what());
+    reply->send(internal_error());
+  } catch (...) {
+    spdlog::error("http handler threw a non-exception on {} {}", method, path);
+    reply->send(internal_error());
+  }
+}
+
+void Session::dispatch_request(HttpRequest request) {
+  const bool control = std::find(shared_->control_paths.begin(), shared_->control_paths.end(), request.path) !=
+                       shared_->control_paths.end();
+  auto reply = std::make_shared<Reply>(shared_->hub, shared_from_this());
+  net::post(control ? *shared_->control : *shared_->requests,
+            [shared = shared_, request = std::move(request), reply = std::move(reply)]() mutable {
+              run_handler(*shared, std::move(request), reply);
+            });
+}
+
+AsyncHttpHandler from_sync(HttpHandler handler) {
+  return [handler = std::move(handler)](HttpRequest request, HttpResponder respond) {
+    respond.send(handler(request));
+  };
+}
 
 }  // namespace
 
 class HttpServer::Impl {
  public:
-  Impl(Options options, HttpHandler handler) : options_(std::move(options)) {
-    auto shared = std::make_shared<Shared>();
-    shared->handler = std::move(handler);
-    shared->body_limit = options_.body_limit;
-    shared->idle_timeout = options_.idle_timeout;
-    shared->body_limit_text = describe_size(options_.body_limit);
-    shared_ = std::move(shared);
-  }
+  Impl(Options options, AsyncHttpHandler handler) : options_(std::move(options)), handler_(std::move(handler)) {}
 
   ~Impl() { stop(); }
 
   domain::Result<void> start() {
     std::lock_guard lock(mu_);
     if (ioc_) return domain::fail(domain::ErrorKind::kFailedPrecondition, "already_started", "server already started");
+    if (auto loaded = load_tls(); !loaded) return loaded;
     const int threads = std::max(1, options_.threads);
-    ioc_ = std::make_unique<net::io_context>(threads);
+    const int io_threads = std::max(1, options_.io_threads);
+    ioc_ = std::make_unique<net::io_context>(io_threads);
 
     std::string_view stage;
     tcp::endpoint bound;
@@ -344,11 +471,38 @@ class HttpServer::Impl {
           .with("error", ec.message());
       return domain::fail(std::move(error));
     }
+    if (!tls_ && !bound.address().is_loopback()) {
+      // Plain HTTP carries bearer tokens in clear: loopback only.
+      beast::error_code ignored;
+      acceptor_->close(ignored);
+      accept_timer_.reset();
+      acceptor_.reset();
+      ioc_.reset();
+      domain::Error error{domain::ErrorKind::kFailedPrecondition, "plain_http_not_loopback",
+                          "plain HTTP is served on a loopback address only; give a TLS certificate and key", {}};
+      error.with("address", options_.address);
+      return domain::fail(std::move(error));
+    }
     port_.store(bound.port());
 
+    requests_ = std::make_unique<net::thread_pool>(static_cast<std::size_t>(threads));
+    control_ = std::make_unique<net::thread_pool>(static_cast<std::size_t>(std::max(1, options_.control_threads)));
+    auto shared = std::make_shared<Shared>();
+    shared->handler = handler_;
+    shared->body_limit = options_.body_limit;
+    shared->idle_timeout = options_.idle_timeout;
+    shared->body_limit_text = describe_size(options_.body_limit);
+    shared->control_paths = options_.control_paths;
+    shared->requests = requests_.get();
+    shared->control = control_.get();
+    shared->hub = std::make_shared<Hub>();
+    shared->hub->requests = requests_.get();
+    shared->tls = tls_.get();
+    shared_ = std::move(shared);
+
     accept();
-    threads_.reserve(static_cast<std::size_t>(threads));
-    for (int i = 0; i < threads; ++i) {
+    threads_.reserve(static_cast<std::size_t>(io_threads));
+    for (int i = 0; i < io_threads; ++i) {
       threads_.emplace_back([ioc = ioc_.get()] {
         for (;;) {
           try {
@@ -361,8 +515,8 @@ class HttpServer::Impl {
         }
       });
     }
-    spdlog::info("http server listening on {}:{} with {} threads", bound.address().to_string(), bound.port(),
-                 threads);
+    spdlog::info("http{} server listening on {}:{} with {} request threads", tls_ ? "s" : "",
+                 bound.address().to_string(), bound.port(), threads);
     return {};
   }
 
@@ -376,6 +530,24 @@ class HttpServer::Impl {
     ioc_->stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    // Responders kept by handlers (or past them) answer nothing from now on;
+    // their connections are released below, while the io_context lives.
+    std::vector<std::shared_ptr<Session>> held;
+    {
+      std::lock_guard hub_lock(shared_->hub->mu);
+      shared_->hub->stopped = true;
+      for (Reply* reply : shared_->hub->live) {
+        if (auto session = reply->detach()) held.push_back(std::move(session));
+      }
+    }
+    for (auto* pool : {requests_.get(), control_.get()}) {
+      pool->stop();
+      pool->join();
+    }
+    requests_.reset();
+    control_.reset();
+    held.clear();
+    shared_.reset();
     beast::error_code ignored;
     acceptor_->close(ignored);
     accept_timer_.reset();
@@ -387,6 +559,27 @@ class HttpServer::Impl {
   }
 
  private:
+  // The TLS context of Options::tls_cert_file / tls_key_file (none without).
+  domain::Result<void> load_tls() {
+    tls_.reset();
+    if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) return {};
+    try {
+      auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+      ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                       net::ssl::context::single_dh_use);
+      ctx->use_certificate_chain_file(options_.tls_cert_file);
+      ctx->use_private_key_file(options_.tls_key_file, net::ssl::context::pem);
+      tls_ = std::move(ctx);
+      return {};
+    } catch (const std::exception& e) {
+      domain::Error error{domain::ErrorKind::kInvalidArgument, "tls_config_invalid",
+                          "cannot load the TLS certificate and key", {}};
+      error.with("cert_file", options_.tls_cert_file).with("key_file", options_.tls_key_file).with("error", e.what());
+      return domain::fail(std::move(error));
+    }
+  }
+
   // Resolves, opens, binds and listens; on failure names the failing stage.
   beast::error_code open_listener(std::string_view& stage, tcp::endpoint& bound) {
     beast::error_code ec;
@@ -440,9 +633,13 @@ class HttpServer::Impl {
   }
 
   const Options options_;
-  std::shared_ptr<const Shared> shared_;
+  const AsyncHttpHandler handler_;
+  std::shared_ptr<const Shared> shared_;  // of the running start()
   std::mutex mu_;
   std::unique_ptr<net::io_context> ioc_;
+  std::unique_ptr<net::thread_pool> requests_;
+  std::unique_ptr<net::thread_pool> control_;
+  std::unique_ptr<net::ssl::context> tls_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> accept_timer_;
   std::vector<std::thread> threads_;
@@ -450,6 +647,9 @@ class HttpServer::Impl {
 };
 
 HttpServer::HttpServer(Options options, HttpHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), from_sync(std::move(handler)))) {}
+
+HttpServer::HttpServer(Options options, AsyncHttpHandler handler)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
 
 HttpServer::~HttpServer() = default;

@@ -9,15 +9,23 @@
 //   ...
 //   server.stop();  // or let the destructor do it
 //
-// Lifecycle: constructed stopped -> start() (bind, listen, spawn `threads`
-// io threads) -> stop() (close the listener and every connection, join the
-// threads). start() may be called again after stop(). stop() is idempotent
-// and runs from the destructor.
+// Lifecycle: constructed stopped -> start() (bind, listen, spawn
+// `io_threads` io threads, `threads` request-pool threads and
+// `control_threads` control threads) -> stop() (close the listener and every
+// connection, join the threads). start() may be called again after stop().
+// stop() is idempotent and runs from the destructor.
+//
+// Threads: io threads only read and write connections; handlers never run
+// on them. A request whose path is one of `control_paths` (by default
+// /healthz and /readyz) runs on the control threads, every other request on
+// the request pool, so health checks never queue behind requests.
 //
 // Behaviour on the wire:
-//   - the handler runs synchronously on an io thread; while it blocks, that
-//     thread serves nothing else, so size `threads` for the expected number
-//     of concurrently blocking handlers;
+//   - a (synchronous) HttpHandler runs on a request-pool thread; while it
+//     blocks, that thread serves nothing else, so size `threads` for the
+//     expected number of concurrently blocking handlers. An
+//     AsyncHttpHandler answers through an HttpResponder, possibly later and
+//     from another thread, and holds no thread while it waits;
 //   - a body over `body_limit` -> 413 {"code":"body_too_large"} and close,
 //     without calling the handler; unparsable HTTP -> 400
 //     {"code":"malformed_request"} and close; a Transfer-Encoding other than
@@ -35,8 +43,9 @@
 //
 // Thread-safety: start(), stop() and port() may be called from any thread,
 // but stop() (and the destructor) must not be called from inside a handler
-// (it joins the io threads). A request in flight when stop() is called may be
-// dropped without a response; stop() waits for running handlers to return.
+// (it joins the threads). A request in flight when stop() is called may be
+// dropped without a response; stop() waits for running handlers to return,
+// and HttpResponders kept past stop() answer nothing.
 #pragma once
 
 #include <chrono>
@@ -44,6 +53,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "adapters/http/http_types.h"
 #include "domain/error.h"
@@ -55,12 +65,22 @@ class HttpServer {
   struct Options {
     std::string address = "127.0.0.1";
     std::uint16_t port = 0;  // 0 = OS picks
-    int threads = 8;
+    int threads = 8;          // the request pool
+    int io_threads = 2;       // network I/O only
+    int control_threads = 1;  // control_paths only
+    std::vector<std::string> control_paths = {"/healthz", "/readyz"};
+    // PEM files; both set: every connection is HTTPS (TLS 1.2 or later).
+    // Without them the server speaks plain HTTP and start() refuses a
+    // non-loopback address (kFailedPrecondition `plain_http_not_loopback`).
+    // An unloadable pair -> kInvalidArgument `tls_config_invalid`.
+    std::string tls_cert_file = {};
+    std::string tls_key_file = {};
     std::size_t body_limit = 1 << 20;
     std::chrono::seconds idle_timeout{30};
   };
 
   HttpServer(Options options, HttpHandler handler);
+  HttpServer(Options options, AsyncHttpHandler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -1,5 +1,8 @@
 #include "adapters/postgres/admin.h"
 
+#include <fstream>
+#include <vector>
+
 #include "adapters/postgres/pg_internal.h"
 
 namespace ledger::adapters::postgres {
@@ -34,6 +37,54 @@ domain::Result<void> execute(const std::string& url, const std::string& sql) {
     return {};
   } catch (const std::exception& e) {
     return domain::fail(domain::ErrorKind::kInternal, "database_error", e.what());
+  }
+}
+
+domain::Result<std::map<std::string, std::string>> read_password_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return domain::fail(domain::ErrorKind::kInvalidArgument, "secrets_file_unreadable", "cannot read " + path);
+  }
+  std::map<std::string, std::string> out;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> fields(1);
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '\\' && i + 1 < line.size()) {
+        fields.back() += line[++i];
+      } else if (line[i] == ':' && fields.size() < 5) {
+        fields.emplace_back();
+      } else {
+        fields.back() += line[i];
+      }
+    }
+    if (fields.size() != 5 || fields[3].empty()) {
+      domain::Error e{domain::ErrorKind::kInvalidArgument, "secrets_file_malformed",
+                      path + " is not a password file (host:port:database:user:password)", {}};
+      e.with("line", std::to_string(number));
+      return std::unexpected(std::move(e));
+    }
+    out.emplace(fields[3], fields[4]);
+  }
+  return out;
+}
+
+domain::Result<void> set_role_passwords(const std::string& admin_url,
+                                        const std::map<std::string, std::string>& passwords) {
+  try {
+    pqxx::connection c(admin_url);
+    pqxx::work tx(c);
+    for (const auto& [role, password] : passwords) {
+      tx.exec("ALTER ROLE " + tx.quote_name(role) + " PASSWORD " + tx.quote(password));
+    }
+    tx.commit();
+    return {};
+  } catch (const std::exception&) {
+    // The message may quote the statement: never log or return it whole.
+    return domain::fail(domain::ErrorKind::kInternal, "database_error", "could not set the role passwords");
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <optional>
 #include <pthread.h>
 #include <thread>
 
@@ -76,15 +77,35 @@ void run_restarting(const char* what, const std::atomic<bool>& stop, const std::
   }
 }
 
+namespace {
+
+// The answer to /healthz or /readyz; nullopt for any other path.
+std::optional<adapters::http::HttpResponse> health_answer(const adapters::http::HttpRequest& req,
+                                                          const std::function<std::string()>& ready) {
+  if (req.path == "/healthz") return adapters::http::HttpResponse::json(200, R"({"status":"ok"})");
+  if (req.path == "/readyz") {
+    const std::string reason = ready();
+    if (reason.empty()) return adapters::http::HttpResponse::json(200, R"({"status":"ready"})");
+    return adapters::http::HttpResponse::json(503, nlohmann::json{{"status", "not_ready"}, {"reason", reason}}.dump());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready) {
   return [inner = std::move(inner), ready = std::move(ready)](const adapters::http::HttpRequest& req) {
-    if (req.path == "/healthz") return adapters::http::HttpResponse::json(200, R"({"status":"ok"})");
-    if (req.path == "/readyz") {
-      const std::string reason = ready();
-      if (reason.empty()) return adapters::http::HttpResponse::json(200, R"({"status":"ready"})");
-      return adapters::http::HttpResponse::json(503, nlohmann::json{{"status", "not_ready"}, {"reason", reason}}.dump());
-    }
+    if (auto answer = health_answer(req, ready)) return *answer;
     return inner(req);
+  };
+}
+
+adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
+                                                   std::function<std::string()> ready) {
+  return [inner = std::move(inner), ready = std::move(ready)](adapters::http::HttpRequest req,
+                                                              adapters::http::HttpResponder respond) {
+    if (auto answer = health_answer(req, ready)) return respond.send(std::move(*answer));
+    inner(std::move(req), std::move(respond));
   };
 }
 

@@ -45,5 +45,8 @@ void run_restarting(const char* what, const std::atomic<bool>& stop, const std::
 // and /readyz (200 when `ready` returns an empty string, else 503 with the
 // reason).
 adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready);
+// The same for a handler that answers through an HttpResponder.
+adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
+                                                   std::function<std::string()> ready);
 
 }  // namespace ledger::services

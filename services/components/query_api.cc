@@ -107,6 +107,52 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
   return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
 }
 
+void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
+  if (!waits_) return respond.send(handle(req));
+  // What the request waits for; anything malformed is the route's to refuse.
+  auto min_position = int_param(req, "min_position");
+  auto as_of_position = int_param(req, "as_of_position");
+  auto wait_ms = int_param(req, "wait_ms", 10'000);
+  if (!min_position || !as_of_position || !wait_ms) return respond.send(handle(req));
+  const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
+  const std::int64_t wait = wait_ms->value_or(2000);
+  if (needed <= 0 || wait <= 0) return respond.send(handle(req));
+  const std::string* auth_header = req.header("authorization");
+  auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+  if (!principal) return respond.send(handle(req));
+
+  // From here on the route never waits itself: it answers at once from what
+  // the read models have (200, or 503 snapshot_not_ready after a timeout).
+  bool replaced = false;
+  for (auto& [name, value] : req.query) {
+    if (name == "wait_ms") {
+      value = "0";
+      replaced = true;
+    }
+  }
+  if (!replaced) req.query.emplace_back("wait_ms", "0");
+
+  auto cp = waits_->checkpoint();
+  if (cp && *cp >= needed) return respond.send(handle(req));
+  if (head_) {
+    auto head = head_();
+    // Beyond the head (or the head unreadable): the route refuses at once.
+    if (!head || needed > *head) return respond.send(handle(req));
+  }
+  const std::string key = principal->tenant + "/" + principal->actor.type + ":" + principal->actor.id;
+  auto parked = std::make_shared<const HttpRequest>(std::move(req));
+  auto ok = waits_->wait(key, needed, std::chrono::milliseconds(wait), [this, parked, respond](SnapshotWaits::Outcome outcome) {
+    if (outcome == SnapshotWaits::Outcome::kStopped) {
+      return respond.send(error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}}));
+    }
+    respond.resume([this, parked, respond] { respond.send(handle(*parked)); });
+  });
+  if (!ok) {
+    spdlog::info("read wait refused for {}: {}", key, ok.error().message);
+    respond.send(error_response(ok.error()));
+  }
+}
+
 std::optional<HttpResponse> QueryApi::foreign_scope(const HttpRequest& req, const commands::Principal& who,
                                                     const domain::ScopeChain& chain) {
   if (!hierarchy_) return std::nullopt;
@@ -158,8 +204,19 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   auto wait_ms = int_param(req, "wait_ms", 10'000);
   if (!wait_ms) return error_response(wait_ms.error());
 
-  // Read-your-writes: wait (bounded) for the projector to reach min_position.
+  // Read-your-writes: wait (bounded) for the projector to reach min_position,
+  // never for a position beyond the head.
   const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
+  if (needed > 0 && (audit_ || hierarchy_)) {
+    auto cp = queries_.checkpoint("policy_values");
+    if (!cp) return error_response(cp.error());
+    // as_of_position keeps this route's behaviour (it waits, then 503);
+    // a min_position beyond the head is refused at once.
+    if (*cp < needed) {
+      auto head = [&] { return audit_ ? audit_->head_position() : hierarchy_->head_position(); };
+      if (auto refused = beyond_head(min_position->value_or(0), std::nullopt, head)) return *refused;
+    }
+  }
   if (auto not_ready = wait_for_snapshot([&] { return queries_.checkpoint("policy_values"); }, needed,
                                          wait_ms->value_or(2000))) {
     return *not_ready;
@@ -420,9 +477,15 @@ namespace {
 // Checks positions against the head, waits for the snapshot, reads the page.
 domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& audit, const AuditQuery& q,
                                           std::optional<HttpResponse>& answer) {
-  if (q.as_of_position || q.cursor) {
+  if (q.as_of_position || q.cursor || q.min_position > 0) {
     auto head = audit.head_position();
     if (!head) return std::unexpected(head.error());
+    if (q.min_position > *head) {
+      domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
+                      "min_position lies beyond the last event of the ledger", {}};
+      e.with("min_position", std::to_string(q.min_position)).with("head_position", std::to_string(*head));
+      return std::unexpected(std::move(e));
+    }
     if (q.as_of_position && *q.as_of_position > *head) {
       domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
                       "as_of_position lies beyond the last event of the ledger", {}};

@@ -55,7 +55,13 @@
 //
 // `min_position` (read-your-writes): if the read model has not reached it,
 // the call waits up to `wait_ms` (default 2000, at most 10000), then answers
-// 503 `snapshot_not_ready` with Retry-After and the snapshot it has.
+// 503 `snapshot_not_ready` with Retry-After and the snapshot it has; a
+// min_position beyond the event store's head is 400 `position_beyond_head`
+// at once. Served through handle(req, respond) with wait_with(), a waiting
+// request holds no thread: it is parked in SnapshotWaits (woken when the
+// lowest read-model checkpoint reaches the position, or at its deadline,
+// then answered with wait_ms=0), and a principal waiting in too many
+// requests at once is refused 429 `too_many_waits` (Retry-After).
 // `as_of` defaults to now (the query, not the projector, reads the clock);
 // `as_of_position` answers from the rows written up to that position (audit
 // rows are never removed, so every past position is answerable); beyond the
@@ -94,6 +100,7 @@
 #include "commands/request_gate.h"
 #include "domain/policy_resolution.h"
 #include "services/components/access_refusals.h"
+#include "services/components/snapshot_waits.h"
 
 namespace ledger::adapters::postgres {
 class PgAdmissionQueries;
@@ -111,6 +118,20 @@ class QueryApi {
       : queries_(queries), auth_(auth), clock_(clock), audit_(audit) {}
 
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req);
+
+  // The same, but a request that must wait for the read models (min_position
+  // or as_of_position ahead of them, wait_ms > 0, a valid token) is parked in
+  // the waits given to wait_with() instead of holding the calling thread,
+  // and finished on the server's request pool. Without wait_with() it is
+  // handle(req).
+  void handle(adapters::http::HttpRequest req, adapters::http::HttpResponder respond);
+  // Where handle(req, respond) parks waits; `head` reads the event store's
+  // head (a position beyond it is refused at once, never waited for). Both
+  // must outlive this object.
+  void wait_with(SnapshotWaits& waits, std::function<domain::Result<std::int64_t>()> head) {
+    waits_ = &waits;
+    head_ = std::move(head);
+  }
 
   // Also answers the admission routes (services/components/admission_api.h),
   // with the same token authentication. `api` must outlive this object.
@@ -153,6 +174,8 @@ class QueryApi {
   RefusalRecorder* refusals_ = nullptr;
   commands::RequestGate* gate_ = nullptr;
   adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;
+  SnapshotWaits* waits_ = nullptr;
+  std::function<domain::Result<std::int64_t>()> head_;
 };
 
 }  // namespace ledger::services

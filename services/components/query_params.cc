@@ -87,20 +87,29 @@ domain::Result<Consistency> parse_consistency(const HttpRequest& req, commands::
   return c;
 }
 
+std::optional<HttpResponse> beyond_head(std::int64_t min_position, std::optional<std::int64_t> as_of_position,
+                                       const std::function<domain::Result<std::int64_t>()>& head) {
+  if (min_position <= 0 && !as_of_position) return std::nullopt;
+  auto h = head();
+  if (!h) return error_response(h.error());
+  const bool as_of = as_of_position && *as_of_position > *h;
+  if (!as_of && min_position <= *h) return std::nullopt;
+  const std::string name = as_of ? "as_of_position" : "min_position";
+  domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
+                  name + " lies beyond the last event of the ledger", {}};
+  e.with(name, std::to_string(as_of ? *as_of_position : min_position)).with("head_position", std::to_string(*h));
+  return error_response(e);
+}
+
 std::optional<HttpResponse> await_snapshot(const Consistency& c,
                                            const std::function<domain::Result<std::int64_t>()>& head,
                                            const std::function<domain::Result<std::int64_t>()>& checkpoint) {
-  if (c.as_of_position) {
-    auto h = head();
-    if (!h) return error_response(h.error());
-    if (*c.as_of_position > *h) {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
-                      "as_of_position lies beyond the last event of the ledger", {}};
-      e.with("as_of_position", std::to_string(*c.as_of_position)).with("head_position", std::to_string(*h));
-      return error_response(e);
-    }
-  }
-  return wait_for_snapshot(checkpoint, std::max(c.min_position, c.as_of_position.value_or(0)), c.wait_ms);
+  const std::int64_t needed = std::max(c.min_position, c.as_of_position.value_or(0));
+  if (needed <= 0) return std::nullopt;
+  // Reached: both positions lie at or below the checkpoint, so below the head.
+  if (auto cp = checkpoint(); cp && *cp >= needed) return std::nullopt;
+  if (auto refused = beyond_head(c.min_position, c.as_of_position, head)) return refused;
+  return wait_for_snapshot(checkpoint, needed, c.wait_ms);
 }
 
 std::optional<HttpResponse> wait_for_snapshot(const std::function<domain::Result<std::int64_t>()>& checkpoint,

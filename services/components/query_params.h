@@ -67,9 +67,17 @@ struct Consistency {
 };
 domain::Result<Consistency> parse_consistency(const adapters::http::HttpRequest& req, commands::Clock& clock);
 
-// Refuses an as_of_position beyond `head()` (400 `position_beyond_head`),
-// then waits (bounded) until `checkpoint()` reaches what the request needs
-// (wait_for_snapshot). nullopt: go ahead.
+// 400 `position_beyond_head` (evidence: the parameter and head_position) when
+// as_of_position or min_position lies beyond `head()`: a position the ledger
+// has not written is never waited for. nullopt: both are within the head
+// (or absent); the read failure if head() fails.
+std::optional<adapters::http::HttpResponse> beyond_head(std::int64_t min_position,
+                                                        std::optional<std::int64_t> as_of_position,
+                                                        const std::function<domain::Result<std::int64_t>()>& head);
+
+// Unless `checkpoint()` already reached what the request needs, refuses a
+// position beyond `head()` (beyond_head), then waits (bounded) until
+// `checkpoint()` reaches it (wait_for_snapshot). nullopt: go ahead.
 std::optional<adapters::http::HttpResponse> await_snapshot(
     const Consistency& c, const std::function<domain::Result<std::int64_t>()>& head,
     const std::function<domain::Result<std::int64_t>()>& checkpoint);

@@ -1,6 +1,8 @@
 // ledger-admin: operator tasks.
 //   ledger-admin migrate          event store + read-model schema + per-service
-//                                 roles and grants (superuser URL)
+//                                 roles and grants (superuser URL); with
+//                                 --pg-secrets-file, each service role's
+//                                 password from that file
 //   ledger-admin topics           create the Kafka topics
 //   ledger-admin load-catalog     define every policy key of a catalog file
 //                                 through the command API (never SQL)
@@ -14,9 +16,11 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "adapters/http/client.h"
+#include "adapters/postgres/admin.h"
 #include "adapters/postgres/read_model_store.h"
 #include "commands/identity.h"
 #include "commands/jwt.h"
@@ -32,6 +36,11 @@ int main(int argc, char** argv) {
   services::add_common_flags(app, settings);
 
   auto* migrate = app.add_subcommand("migrate", "create or update the event store and read-model schema");
+  std::string secrets_file;
+  migrate
+      ->add_option("--pg-secrets-file", secrets_file,
+                   "libpq password file (host:port:db:user:password) whose passwords the service roles get")
+      ->envname("LEDGER_PG_SECRETS_FILE");
   auto* topics = app.add_subcommand("topics", "create the Kafka topics");
 
   auto* load = app.add_subcommand("load-catalog", "define the policy keys of a catalog through the command API");
@@ -90,6 +99,24 @@ int main(int argc, char** argv) {
     spdlog::info("schema ready (read models in '{}'; roles ledger_command, ledger_relay, ledger_projector, "
                  "ledger_query, ledger_auditor)",
                  settings.read_model_schema);
+    if (!secrets_file.empty()) {
+      auto all = adapters::postgres::read_password_file(secrets_file);
+      if (!all) {
+        spdlog::error("{}", all.error().message);
+        return 1;
+      }
+      // Only the migration's service roles: never the superuser.
+      std::map<std::string, std::string> passwords;
+      for (const char* role : {"ledger_command", "ledger_relay", "ledger_projector", "ledger_query", "ledger_auditor",
+                               "ledger_app"}) {
+        if (auto it = all->find(role); it != all->end()) passwords.emplace(role, it->second);
+      }
+      if (auto ok = adapters::postgres::set_role_passwords(settings.pg_admin_url, passwords); !ok) {
+        spdlog::error("setting the role passwords failed: {}", ok.error().message);
+        return 1;
+      }
+      spdlog::info("passwords set for {} service roles from {}", passwords.size(), secrets_file);
+    }
     return 0;
   }
   if (*topics) {

@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("--anchor-every-seconds", anchor_every_seconds,
                  "sign unsigned events at least this often (0: not by time)")
       ->envname("LEDGER_ANCHOR_EVERY_SECONDS")->capture_default_str();
+  std::string tls_cert, tls_key;
+  app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS (with --tls-key)")
+      ->envname("LEDGER_TLS_CERT");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->envname("LEDGER_TLS_KEY");
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-command", settings.log_level);
 
@@ -111,7 +115,7 @@ int main(int argc, char** argv) {
   commands::RequestGate gate(limits, clock);
   api.gate_requests_with(gate);
   adapters::http::HttpServer server(
-      {.address = address, .port = port, .threads = threads},
+      {.address = address, .port = port, .threads = threads, .tls_cert_file = tls_cert, .tls_key_file = tls_key},
       services::with_health([&](const auto& req) { return api.handle(req); },
                             [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }));
   if (auto ok = server.start(); !ok) {
@@ -119,7 +123,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   // The port line is read by scripts and tests that start with port 0.
-  spdlog::info("listening on http://{}:{}", address, server.port());
+  spdlog::info("listening on {}://{}:{}", tls_cert.empty() ? "http" : "https", address, server.port());
 
   std::atomic<bool> stop{false};
   std::thread kafka_thread;

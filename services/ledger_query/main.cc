@@ -17,6 +17,7 @@
 #include "services/components/process.h"
 #include "services/components/query_api.h"
 #include "services/components/read_model_limits.h"
+#include "services/components/snapshot_waits.h"
 
 int main(int argc, char** argv) {
   using namespace ledger;
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8082;
   int threads = 16;
+  int waits_per_principal = 4;
+  int waits_total = 1024;
   std::int64_t ready_lag = 1000;
   // The query service's own credential for reporting refusals on
   // ledger.commands: the refusal recorder (role `refusal_recorder`, tenant
@@ -36,11 +39,20 @@ int main(int argc, char** argv) {
   app.add_option("--http-address", address, "listen address")->envname("LEDGER_QUERY_ADDRESS")->capture_default_str();
   app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_QUERY_PORT")->capture_default_str();
   app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_QUERY_THREADS")->capture_default_str();
+  app.add_option("--max-waits-per-principal", waits_per_principal,
+                 "read-your-writes waits one principal may hold at once (beyond: 429 too_many_waits)")
+      ->envname("LEDGER_QUERY_MAX_WAITS_PER_PRINCIPAL")->capture_default_str();
+  app.add_option("--max-waits", waits_total, "read-your-writes waits the process holds at once")
+      ->envname("LEDGER_QUERY_MAX_WAITS")->capture_default_str();
   app.add_option("--ready-max-lag", ready_lag, "readyz fails when the projector is further behind (events)")
       ->envname("LEDGER_READY_MAX_LAG")->capture_default_str();
   app.add_option("--service-token", service_token,
                  "bearer token this service publishes access.record_refusal commands with (default: the dev token)")
       ->envname("LEDGER_QUERY_SERVICE_TOKEN");
+  std::string tls_cert, tls_key;
+  app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS (with --tls-key)")
+      ->envname("LEDGER_TLS_CERT");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->envname("LEDGER_TLS_KEY");
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-query", settings.log_level);
 
@@ -71,6 +83,21 @@ int main(int argc, char** argv) {
   commands::RequestGate gate(limits, clock);
   api.gate_requests_with(gate);
   api.check_scopes_with(admission);
+
+  // Read-your-writes waits hold no thread: one watcher reads the lowest
+  // read-model checkpoint while anyone waits and wakes the waiters.
+  services::SnapshotWaits waits(
+      [&]() -> domain::Result<std::int64_t> {
+        auto cp = queries.checkpoint("policy_values");
+        if (!cp) return cp;
+        auto audit_cp = audit.checkpoint("audit");
+        if (!audit_cp) return audit_cp;
+        auto admission_cp = admission.checkpoint();
+        if (!admission_cp) return admission_cp;
+        return std::min({*cp, *audit_cp, *admission_cp});
+      },
+      {.per_principal = waits_per_principal, .total = waits_total});
+  api.wait_with(waits, [&] { return admission.head_position(); });
 
   // readyz: PostgreSQL answers, Kafka answers, the projector is caught up
   // (every read model it maintains: the lowest of their checkpoints).
@@ -104,14 +131,21 @@ int main(int argc, char** argv) {
     return "";
   };
 
-  adapters::http::HttpServer server({.address = address, .port = port, .threads = threads},
-                                    services::with_health([&](const auto& req) { return api.handle(req); }, ready));
+  // /healthz and /readyz run on the server's control thread, never behind requests.
+  adapters::http::HttpServer server(
+      {.address = address, .port = port, .threads = threads, .tls_cert_file = tls_cert, .tls_key_file = tls_key},
+      services::with_health_async(
+          [&](adapters::http::HttpRequest req, adapters::http::HttpResponder respond) {
+            api.handle(std::move(req), std::move(respond));
+          },
+          ready));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;
   }
-  spdlog::info("listening on http://{}:{}", address, server.port());
+  spdlog::info("listening on {}://{}:{}", tls_cert.empty() ? "http" : "https", address, server.port());
   services::wait_for_shutdown();
+  waits.stop();  // answers every parked wait
   server.stop();
   return 0;
 }

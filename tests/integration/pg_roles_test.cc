@@ -316,5 +316,34 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   EXPECT_EQ(*replayed, last);
 }
 
+// Issue 10, item 13: the real PostgreSQL of scripts/infra.sh authenticates
+// every role with a SCRAM password over TCP; no pg_hba rule trusts anyone.
+TEST_F(PgRolesTest, EveryRoleNeedsItsScramPasswordAndNothingIsTrusted) {
+  EXPECT_EQ(scalar("SHOW password_encryption"), "scram-sha-256");
+  EXPECT_EQ(scalar("SELECT count(*) FROM pg_hba_file_rules WHERE auth_method IN ('trust', 'password', 'md5')"), "0")
+      << scalar("SELECT string_agg(type || ' ' || coalesce(address, '') || ' ' || auth_method, '; ') "
+                "FROM pg_hba_file_rules");
+  std::vector<std::string> roles = kRoles;
+  roles.push_back(scalar("SELECT current_user"));  // the superuser
+  for (const auto& role : roles) {
+    SCOPED_TRACE(role);
+    EXPECT_EQ(scalar("SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = '" + role + "'"), "SCRAM-SHA-256$");
+    const std::string with_password = url(role);
+    // The same URL without the password, and with no password file to fall back on.
+    const auto scheme = with_password.find("://") + 3;
+    const auto at = with_password.find('@');
+    const std::string without = with_password.substr(0, scheme) + role + with_password.substr(at) +
+                                "?passfile=/nonexistent";
+    const std::string wrong = with_password.substr(0, scheme) + role + ":not-the-password" +
+                              with_password.substr(at) + "?passfile=/nonexistent";
+    const std::string refused = testing::sql_exec(without, "SELECT 1");
+    EXPECT_NE(refused, "") << "connected without a password";
+    EXPECT_NE(refused.find("password"), std::string::npos) << refused;
+    const std::string refused_wrong = testing::sql_exec(wrong, "SELECT 1");
+    EXPECT_NE(refused_wrong.find("password authentication failed"), std::string::npos) << refused_wrong;
+    EXPECT_EQ(testing::sql_exec(with_password + "?passfile=/nonexistent", "SELECT 1"), "");
+  }
+}
+
 }  // namespace
 }  // namespace ledger

@@ -173,8 +173,10 @@ TEST_F(ViewsApiTest, AsOfPositionAnswersWhatTheLedgerSaidThen) {
 
   // Read-your-writes: min_position waits; beyond the head is refused.
   EXPECT_EQ(view("/v1/views/organizations/acme", "min_position=" + std::to_string(last()))["snapshot_version"], last());
+  // A min_position beyond the head is never waited for (issue 10, item 7).
   auto r = get("/v1/views/organizations/acme", "min_position=" + std::to_string(last() + 5) + "&wait_ms=10");
-  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(Json::parse(r.body)["code"], "position_beyond_head");
   r = get("/v1/views/organizations/acme", "as_of_position=" + std::to_string(last() + 5));
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(Json::parse(r.body)["code"], "position_beyond_head");

@@ -166,6 +166,10 @@ class ServiceStack {
     return items;
   }
 
+  // Holds the projector still (SIGSTOP) and lets it go on (SIGCONT): the
+  // read models stay behind the event store meanwhile.
+  void pause_projector() { procs_[2]->pause(); }
+  void resume_projector() { procs_[2]->resume(); }
   std::string sql(const std::string& s) const { return sql_scalar(db_.admin_url, s); }
   const TestDatabase& database() const { return db_; }
   std::int64_t last_position() const { return last_position_; }

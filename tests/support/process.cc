@@ -82,7 +82,7 @@ bool ChildProcess::wait_for_log(const std::string& text, std::chrono::millisecon
 }
 
 std::uint16_t ChildProcess::wait_for_port(std::chrono::milliseconds timeout) {
-  static const std::regex kListening(R"(listening on http://[0-9.]+:([0-9]+))");
+  static const std::regex kListening(R"(listening on https?://[0-9.]+:([0-9]+))");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch m;
@@ -92,6 +92,14 @@ std::uint16_t ChildProcess::wait_for_port(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return 0;
+}
+
+void ChildProcess::pause() {
+  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+}
+
+void ChildProcess::resume() {
+  if (pid_ > 0) ::kill(pid_, SIGCONT);
 }
 
 void ChildProcess::kill_hard() {

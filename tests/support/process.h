@@ -25,12 +25,15 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
-  // Waits for the "listening on http://host:PORT" log line; 0 on timeout or exit.
+  // Waits for the "listening on http(s)://host:PORT" log line; 0 on timeout or exit.
   std::uint16_t wait_for_port(std::chrono::milliseconds timeout);
   // Waits until the log contains `text`.
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout);
   bool running();
   void kill_hard();
+  // SIGSTOP / SIGCONT: the process stays alive but does nothing meanwhile.
+  void pause();
+  void resume();
   int terminate();  // SIGTERM and wait; returns the exit status
   std::string log() const;
   const std::string& log_path() const { return log_path_; }

@@ -1,6 +1,8 @@
 #include "tests/support/test_env.h"
 
 #include <atomic>
+#include <map>
+#include <optional>
 #include <cstdlib>
 #include <stdexcept>
 #include <unistd.h>
@@ -19,15 +21,35 @@ std::string required_env(const char* name) {
   return v;
 }
 
+// The role passwords scripts/infra.sh generated (LEDGER_PG_SECRETS_FILE, a
+// libpq password file); none when the variable is unset (servers without
+// passwords).
+std::optional<std::string> role_password(const std::string& role) {
+  static const std::map<std::string, std::string> passwords = [] {
+    const char* path = std::getenv("LEDGER_PG_SECRETS_FILE");
+    if (!path || !*path) return std::map<std::string, std::string>{};
+    auto read = adapters::postgres::read_password_file(path);
+    if (!read) throw std::runtime_error(read.error().message);
+    return *read;
+  }();
+  auto it = passwords.find(role);
+  if (it == passwords.end()) return std::nullopt;
+  return it->second;
+}
+
 std::string with_database(const std::string& url, const std::string& db) {
   const auto slash = url.rfind('/');
   return url.substr(0, slash + 1) + db;
 }
 
+// `url` with `user` (and its password, when the password file of the
+// servers names one) in place of its own credentials.
 std::string with_user(const std::string& url, const std::string& user) {
   const auto scheme = url.find("://");
   const auto at = url.find('@');
-  return url.substr(0, scheme + 3) + user + url.substr(at);
+  std::string credentials = user;
+  if (auto password = role_password(user)) credentials += ":" + *password;
+  return url.substr(0, scheme + 3) + credentials + url.substr(at);
 }
 
 }  // namespace
@@ -49,7 +71,12 @@ std::vector<std::pair<std::string, std::string>> TestDatabase::service_env() con
 }
 
 TestDatabase create_database(const std::string& label) {
-  const std::string admin = required_env("LEDGER_PG_ADMIN_URL");
+  // The superuser's URL with its password (the URL infra.sh prints has none:
+  // libpq would read it from PGPASSFILE).
+  const std::string admin_env = required_env("LEDGER_PG_ADMIN_URL");
+  const auto scheme = admin_env.find("://");
+  const std::string credentials = admin_env.substr(scheme + 3, admin_env.find('@') - scheme - 3);
+  const std::string admin = with_user(admin_env, credentials.substr(0, credentials.find(':')));
   std::string name = "t_" + label + "_" + std::to_string(::getpid());
   for (auto& c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';

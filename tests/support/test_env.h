@@ -20,7 +20,8 @@ struct TestDatabase {
   std::string app_url;    // the legacy ledger_app role: every service's rights at once
   // The URL of one of the migration's roles (README "Database roles"):
   // ledger_command, ledger_relay, ledger_projector, ledger_query,
-  // ledger_auditor, ledger_app.
+  // ledger_auditor, ledger_app; with its password from
+  // LEDGER_PG_SECRETS_FILE when that is set (scripts/infra.sh env).
   std::string url_for(const std::string& role) const;
   // LEDGER_COMMAND_PG_URL, LEDGER_RELAY_PG_URL, LEDGER_PROJECTOR_PG_URL and
   // LEDGER_QUERY_PG_URL: added to a child's environment, each service binary

@@ -1,0 +1,59 @@
+// Internal to adapters/http (Beast inside): a TCP stream that is, or is not,
+// wrapped in TLS, with the async_read_some / async_write_some / executor
+// interface Beast's HTTP operations need, so one Session (server) or one
+// connection (client) serves both. Completion handlers only (no other
+// completion tokens). Not thread-safe (like the streams it wraps).
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
+#include <utility>
+
+namespace ledger::adapters::http::detail {
+
+class MaybeTlsStream {
+ public:
+  using executor_type = boost::beast::tcp_stream::executor_type;
+
+  // Plain TCP.
+  explicit MaybeTlsStream(boost::asio::ip::tcp::socket socket) : plain_(std::in_place, std::move(socket)) {}
+  // TLS over `socket` with `context` (which must outlive the stream).
+  MaybeTlsStream(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& context)
+      : tls_(std::in_place, std::move(socket), context) {}
+  // Unconnected, on `executor` (clients connect tcp() first).
+  explicit MaybeTlsStream(const executor_type& executor) : plain_(std::in_place, executor) {}
+  MaybeTlsStream(const executor_type& executor, boost::asio::ssl::context& context)
+      : tls_(std::in_place, boost::beast::tcp_stream(executor), context) {}
+
+  bool is_tls() const { return tls_.has_value(); }
+  boost::beast::ssl_stream<boost::beast::tcp_stream>& tls() { return *tls_; }
+  boost::beast::tcp_stream& tcp() { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *plain_; }
+
+  executor_type get_executor() { return tcp().get_executor(); }
+  template <class Duration>
+  void expires_after(Duration d) {
+    tcp().expires_after(d);
+  }
+  boost::asio::ip::tcp::socket& socket() { return tcp().socket(); }
+  void close() { tcp().close(); }
+
+  template <class MutableBuffers, class Handler>
+  void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+    if (tls_) return tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    plain_->async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class ConstBuffers, class Handler>
+  void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+    if (tls_) return tls_->async_write_some(buffers, std::forward<Handler>(handler));
+    plain_->async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+ private:
+  std::optional<boost::beast::tcp_stream> plain_;
+  std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls_;
+};
+
+}  // namespace ledger::adapters::http::detail

@@ -1,0 +1,157 @@
+// HttpServer with an AsyncHttpHandler over real loopback sockets: answering
+// later from another thread, resuming work on the request pool, the 500 for
+// a request nobody answers, and control paths served while every
+// request-pool thread is busy.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/http/client.h"
+#include "adapters/http/server.h"
+
+namespace ledger::adapters::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(HttpServerAsync, AnswersLaterFromAnotherThreadWithoutHoldingAPoolThread) {
+  std::mutex mu;
+  std::vector<HttpResponder> parked;
+  // One request thread: a handler that kept it would block the second request.
+  HttpServer server({.threads = 1}, AsyncHttpHandler([&](HttpRequest req, HttpResponder respond) {
+                      if (req.path == "/park") {
+                        std::lock_guard lock(mu);
+                        parked.push_back(std::move(respond));
+                        return;
+                      }
+                      respond.send(HttpResponse::json(200, R"({"path":"now"})"));
+                    }));
+  ASSERT_TRUE(server.start());
+  auto first = std::async(std::launch::async, [&] {
+    HttpClient c("127.0.0.1", server.port(), 10s);
+    return c.request("GET", "/park");
+  });
+  auto second = std::async(std::launch::async, [&] {
+    HttpClient c("127.0.0.1", server.port(), 10s);
+    return c.request("GET", "/park");
+  });
+  // Both parked although the pool has one thread.
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (parked.size() == 2) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  HttpClient c("127.0.0.1", server.port(), 10s);
+  auto now = c.request("GET", "/now");
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->status, 200);
+  std::vector<HttpResponder> answer;
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(parked.size(), 2u);
+    answer = parked;
+  }
+  // Answered from this thread, and (the second) from the request pool.
+  answer[0].send(HttpResponse::json(201, R"({"later":1})"));
+  answer[1].resume([r = answer[1]] { r.send(HttpResponse::json(202, R"({"later":2})")); });
+  answer[1].send(HttpResponse::json(500, "{}"));  // may lose the race; a second send is ignored
+  auto a = first.get();
+  auto b = second.get();
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  std::vector<int> statuses = {a->status, b->status};
+  std::sort(statuses.begin(), statuses.end());
+  EXPECT_EQ(statuses[0], 201);
+  EXPECT_TRUE(statuses[1] == 202 || statuses[1] == 500);
+  {
+    std::lock_guard lock(mu);
+    parked.clear();
+  }
+  server.stop();
+}
+
+TEST(HttpServerAsync, AResponderDroppedUnansweredAnswers500) {
+  HttpServer server({}, AsyncHttpHandler([](HttpRequest, HttpResponder) {}));
+  ASSERT_TRUE(server.start());
+  HttpClient c("127.0.0.1", server.port(), 10s);
+  auto r = c.request("GET", "/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500);
+  EXPECT_NE(r->body.find("internal"), std::string::npos);
+}
+
+TEST(HttpServerAsync, ControlPathsAreServedWhileEveryRequestThreadBlocks) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> blocked{0};
+  HttpServer server({.threads = 2}, [&](const HttpRequest& req) {
+    if (req.path == "/healthz") return HttpResponse::json(200, R"({"status":"ok"})");
+    blocked.fetch_add(1);
+    released.wait();
+    return HttpResponse::json(200, "{}");
+  });
+  ASSERT_TRUE(server.start());
+  std::vector<std::future<domain::Result<HttpResponse>>> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.push_back(std::async(std::launch::async, [&] {
+      HttpClient c("127.0.0.1", server.port(), 20s);
+      return c.request("GET", "/slow");
+    }));
+  }
+  for (int i = 0; i < 500 && blocked.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(blocked.load(), 2);
+  HttpClient c("127.0.0.1", server.port(), 10s);
+  auto health = c.request("GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  // Answered while every request thread still blocks.
+  EXPECT_EQ(blocked.load(), 2);
+  for (auto& f : slow) EXPECT_EQ(f.wait_for(0s), std::future_status::timeout);
+  release.set_value();
+  for (auto& f : slow) {
+    auto r = f.get();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+TEST(HttpServerAsync, StopWithAParkedResponderReturnsAndTheResponderAnswersNothing) {
+  std::mutex mu;
+  std::optional<HttpResponder> parked;
+  HttpServer server({}, AsyncHttpHandler([&](HttpRequest, HttpResponder respond) {
+                      std::lock_guard lock(mu);
+                      parked = std::move(respond);
+                    }));
+  ASSERT_TRUE(server.start());
+  auto pending = std::async(std::launch::async, [&] {
+    HttpClient c("127.0.0.1", server.port(), 10s);
+    return c.request("GET", "/park");
+  });
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (parked) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  server.stop();
+  auto r = pending.get();
+  EXPECT_FALSE(r);  // the connection closed unanswered
+  std::lock_guard lock(mu);
+  ASSERT_TRUE(parked.has_value());
+  parked->send(HttpResponse::json(200, "{}"));  // after stop: nothing happens
+  parked.reset();
+}
+
+}  // namespace
+}  // namespace ledger::adapters::http
