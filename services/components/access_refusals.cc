@@ -116,7 +116,7 @@ void KafkaRefusals::run() {
     }
     if (!producer) {
       auto p = adapters::kafka::KafkaProducer::create(
-          {.brokers = options_.brokers, .client_id = "ledger-query-refusals", .enqueue_timeout_ms = 100});
+          {.brokers = options_.brokers, .security = options_.kafka_security, .client_id = "ledger-query-refusals", .enqueue_timeout_ms = 100});
       if (!p) {
         dropped_ += batch.size();
         spdlog::warn("access refusals not published: kafka producer unavailable: {}", p.error().message);

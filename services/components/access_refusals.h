@@ -31,6 +31,7 @@
 #include <string_view>
 #include <thread>
 
+#include "adapters/kafka/kafka.h"
 #include "commands/authorization.h"
 #include "commands/command_service.h"
 #include "events/access_events.h"
@@ -71,6 +72,7 @@ class KafkaRefusals final : public RefusalRecorder {
  public:
   struct Options {
     std::string brokers;
+    adapters::kafka::KafkaSecurity kafka_security{};  // the query service's own principal
     std::string commands_topic;
     std::string bearer_token;  // the query service's own credential (role `service`, tenant `platform`)
     std::size_t max_queued = 1024;

@@ -126,7 +126,7 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
       continue;
     }
     if (!producer) {
-      auto p = kafka::KafkaProducer::create({.brokers = options.brokers, .client_id = "ledger-command-results"});
+      auto p = kafka::KafkaProducer::create({.brokers = options.brokers, .security = options.kafka_security, .client_id = "ledger-command-results"});
       if (!p) {
         spdlog::warn("kafka commands: producer unavailable: {}", p.error().message);
         std::this_thread::sleep_for(1s);
@@ -136,7 +136,7 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
     }
     if (!consumer) {
       auto c = kafka::KafkaConsumer::create(
-          {.brokers = options.brokers, .group_id = options.group_id, .topics = {options.commands_topic}});
+          {.brokers = options.brokers, .security = options.kafka_security, .group_id = options.group_id, .topics = {options.commands_topic}});
       if (!c) {
         spdlog::warn("kafka commands: consumer unavailable: {}", c.error().message);
         std::this_thread::sleep_for(1s);

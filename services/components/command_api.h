@@ -27,6 +27,7 @@
 #include <atomic>
 #include <string>
 
+#include "adapters/kafka/kafka.h"
 #include "adapters/http/http_types.h"
 #include "commands/command_service.h"
 #include "commands/identity.h"
@@ -59,6 +60,7 @@ std::string rejected_json(const std::string& command_id, const domain::Error& e)
 
 struct KafkaCommandOptions {
   std::string brokers;
+  adapters::kafka::KafkaSecurity kafka_security{};  // this service's own principal
   std::string commands_topic;
   std::string results_topic;
   std::string group_id = "ledger-command-service";

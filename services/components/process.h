@@ -7,6 +7,7 @@
 #include <string>
 
 #include "adapters/http/http_types.h"
+#include "adapters/kafka/kafka.h"
 #include "commands/identity.h"
 #include "domain/error.h"
 #include "services/components/settings.h"
@@ -21,9 +22,16 @@ void wait_for_shutdown();
 
 domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path);
 
+// The Kafka security options of `s`, the password read from
+// kafka_password_file when one is named (trailing newline dropped).
+// kInvalidArgument "kafka_password_unreadable" when that file cannot be read,
+// "kafka_credentials_missing" for a SASL protocol without a username.
+domain::Result<adapters::kafka::KafkaSecurity> kafka_security(const Settings& s);
+
 // Creates the ledger's topics if missing: `ledger.events` with one partition
 // (global order) and retention that never deletes history; commands and
-// results with a few partitions.
+// results with a few partitions. Logs in as kafka_security(s); a principal
+// with Describe only passes when they exist.
 domain::Result<void> ensure_ledger_topics(const Settings& s);
 
 // Wraps a route handler with /healthz (always 200 while the process serves)

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/kafka/kafka.h"
 #include "domain/error.h"
 
 namespace ledger::services {
@@ -25,6 +26,7 @@ namespace ledger::services {
 struct ProjectorOptions {
   std::string pg_url;
   std::string brokers;
+  adapters::kafka::KafkaSecurity kafka_security{};  // this service's own principal
   std::string topic = "ledger.events";
   std::string schema = "rm";
   std::string group_id = "ledger-projector-policy-values";

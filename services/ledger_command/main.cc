@@ -38,6 +38,11 @@ int main(int argc, char** argv) {
       ->envname("LEDGER_COMMAND_GROUP")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-command", settings.log_level);
+  auto kafka_security = services::kafka_security(settings);
+  if (!kafka_security) {
+    spdlog::critical("kafka: {} ({})", kafka_security.error().message, kafka_security.error().code);
+    return 1;
+  }
 
   auto auth = services::load_tokens(settings.tokens_file);
   if (!auth) {
@@ -74,6 +79,7 @@ int main(int argc, char** argv) {
     if (auto ok = services::ensure_ledger_topics(settings); !ok) spdlog::warn("topics not ensured: {}", ok.error().message);
     kafka_thread = std::thread([&] {
       services::run_kafka_commands({.brokers = settings.kafka_brokers,
+                                    .kafka_security = *kafka_security,
                                     .commands_topic = settings.commands_topic,
                                     .results_topic = settings.results_topic,
                                     .group_id = kafka_group,

@@ -42,6 +42,11 @@ int main(int argc, char** argv) {
       ->envname("LEDGER_QUERY_SERVICE_TOKEN");
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-query", settings.log_level);
+  auto kafka_security = services::kafka_security(settings);
+  if (!kafka_security) {
+    spdlog::critical("kafka: {} ({})", kafka_security.error().message, kafka_security.error().code);
+    return 1;
+  }
 
   auto auth = services::load_tokens(settings.tokens_file);
   if (!auth) {
@@ -61,6 +66,7 @@ int main(int argc, char** argv) {
   // Refusals become AccessRefused events through the command service: this
   // service never writes to the database (fire-and-forget, bounded queue).
   services::KafkaRefusals refusals({.brokers = settings.kafka_brokers,
+                                    .kafka_security = *kafka_security,
                                     .commands_topic = settings.commands_topic,
                                     .bearer_token = service_token});
   api.record_refusals_to(refusals);
@@ -89,7 +95,7 @@ int main(int argc, char** argv) {
     cp = std::min({*cp, *audit_cp, *admission_cp});
     if (!kafka_probe) {
       auto r = adapters::kafka::KafkaPartitionReader::create(
-          {.brokers = settings.kafka_brokers, .topic = settings.events_topic});
+          {.brokers = settings.kafka_brokers, .security = *kafka_security, .topic = settings.events_topic});
       if (!r) return "kafka: " + r.error().message;
       kafka_probe = std::move(*r);
     }

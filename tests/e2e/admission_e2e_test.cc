@@ -185,7 +185,7 @@ TEST(AdmissionE2e, SevenMutationRulesHoldThroughTheStack) {
   // Admission commands over Kafka are decided the same way.
   {
     auto producer = ledger::adapters::kafka::KafkaProducer::create(
-        {.brokers = ledger::testing::kafka_brokers(), .client_id = "admission-e2e"});
+        {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .client_id = "admission-e2e"});
     ASSERT_TRUE(producer.has_value()) << producer.error().message;
     Json body = ceiling(scope("project", "misc"), 3, "cmd-kafka-misc-3");
     body["type"] = "ceiling.set";

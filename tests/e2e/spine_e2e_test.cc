@@ -84,8 +84,10 @@ struct Stack {
   }
 
   std::unique_ptr<ChildProcess> spawn(const std::string& binary) const {
+    Env own = env;
+    for (auto& kv : ledger::testing::kafka_env_for(binary)) own.push_back(std::move(kv));  // its own Kafka principal
     return std::make_unique<ChildProcess>(
-        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + binary}, env);
+        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + binary}, std::move(own));
   }
 
   std::string sql(const std::string& statement) const { return ledger::testing::sql_scalar(db.admin_url, statement); }
@@ -154,7 +156,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   Stack s("spine_e2e", /*kafka_commands=*/true);
   {
     ledger::services::Settings settings;
-    settings.kafka_brokers = ledger::testing::kafka_brokers();
+    ledger::testing::use_test_kafka_login(settings);
     settings.events_topic = s.events_topic;
     settings.commands_topic = s.commands_topic;
     settings.results_topic = s.results_topic;
@@ -235,7 +237,8 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
 
   // --- Kafka producer ----------------------------------------------------------
   senders.threads.emplace_back([&] {
-    auto p = ledger::adapters::kafka::KafkaProducer::create({.brokers = ledger::testing::kafka_brokers()});
+    auto p = ledger::adapters::kafka::KafkaProducer::create(
+        {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security()});
     if (!p) {
       produce_error = p.error().message;
       return;
@@ -317,7 +320,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
     std::vector<std::unique_ptr<ledger::adapters::kafka::KafkaPartitionReader>> readers;
     for (int p = 0; p < 3; ++p) {
       auto r = ledger::adapters::kafka::KafkaPartitionReader::create(
-          {.brokers = ledger::testing::kafka_brokers(), .topic = s.results_topic, .partition = p});
+          {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .topic = s.results_topic, .partition = p});
       ASSERT_TRUE(r.has_value()) << r.error().message;
       readers.push_back(std::move(*r));
     }
@@ -384,7 +387,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   const auto kafka_check_start = Clock::now();
   {
     auto reader = ledger::adapters::kafka::KafkaPartitionReader::create(
-        {.brokers = ledger::testing::kafka_brokers(), .topic = s.events_topic, .partition = 0, .start_offset = 0});
+        {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .topic = s.events_topic, .partition = 0, .start_offset = 0});
     ASSERT_TRUE(reader.has_value()) << reader.error().message;
     std::int64_t next = 1;  // the next position never seen before
     std::int64_t duplicates = 0;

@@ -56,7 +56,7 @@ class ServiceStack {
 
   ::testing::AssertionResult start() {
     ledger::services::Settings settings;
-    settings.kafka_brokers = kafka_brokers();
+    use_test_kafka_login(settings);  // the harness creates the topics as the admin
     settings.events_topic = events_topic_;
     settings.commands_topic = commands_topic_;
     settings.results_topic = results_topic_;
@@ -64,8 +64,10 @@ class ServiceStack {
       return ::testing::AssertionFailure() << ok.error().message;
     }
     for (const char* b : {"ledger-command", "ledger-relay", "ledger-projector", "ledger-query"}) {
+      Env env = env_;
+      for (auto& kv : kafka_env_for(b)) env.push_back(std::move(kv));  // each service its own Kafka principal
       procs_.push_back(std::make_unique<ChildProcess>(
-          std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + b}, env_));
+          std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + b}, std::move(env)));
     }
     const auto command_port = procs_[0]->wait_for_port(30s);
     const auto query_port = procs_[3]->wait_for_port(30s);
@@ -111,7 +113,7 @@ class ServiceStack {
   // Publishes a command on ledger.commands with `token` in the authorization header.
   ::testing::AssertionResult publish(const std::string& command_id, Json body, const std::string& token) {
     auto producer = ledger::adapters::kafka::KafkaProducer::create(
-        {.brokers = kafka_brokers(), .client_id = "e2e-stack"});
+        {.brokers = kafka_brokers(), .security = kafka_security(), .client_id = "e2e-stack"});
     if (!producer) return ::testing::AssertionFailure() << producer.error().message;
     body["command_id"] = command_id;
     if (auto ok = (*producer)->produce(commands_topic_, command_id, body.dump(), {{"authorization", token}}); !ok) {
@@ -124,6 +126,7 @@ class ServiceStack {
   Json result_of(const std::string& command_id, std::chrono::seconds timeout = 60s) {
     auto consumer = ledger::adapters::kafka::KafkaConsumer::create(
         {.brokers = kafka_brokers(),
+         .security = kafka_security(),
          .group_id = unique_name("e2e-stack-results"),
          .topics = {results_topic_}});
     if (!consumer) return nullptr;

@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "adapters/http/client.h"
+#include "services/components/settings.h"
 #include "tests/support/process.h"
+#include "tests/support/test_env.h"
 
 namespace ledger::testing {
 
@@ -91,5 +93,17 @@ struct ThreadGroup {
     join();
   }
 };
+
+// `settings` logs in to Kafka as the tests' admin principal (kafka_security()).
+inline void use_test_kafka_login(services::Settings& settings) {
+  const auto sec = kafka_security();
+  settings.kafka_brokers = kafka_brokers();
+  settings.kafka_security_protocol = sec.protocol;
+  settings.kafka_sasl_mechanism = sec.sasl_mechanism;
+  settings.kafka_username = sec.username;
+  settings.kafka_password = sec.password;
+  settings.kafka_password_file.clear();
+  settings.kafka_ca = sec.ca_location;
+}
 
 }  // namespace ledger::testing
