@@ -10,6 +10,9 @@
 #   pg-start | pg-stop         start/stop only PostgreSQL of the profile
 #   kafka-start | kafka-stop   start/stop only Kafka of the profile
 #   clean         down, then delete the profile's state (databases, topics, logs)
+#   kafka-add-user NAME   a SCRAM user NAME with a generated password (the file
+#                 .local/<profile>/kafka/secrets/NAME.password, 0600); then
+#                 `ledger-admin add-producer --name NAME ...` for a command producer
 #
 # Environment:
 #   LEDGER_PROFILE   dev (default) | test   (test: PostgreSQL without fsync)
@@ -486,7 +489,8 @@ kafka_apply_acls() {
   kafka_acl ledger-command Read,Describe prefixed --topic ledger.commands --group ledger-command
   kafka_acl ledger-command Write,Describe prefixed --topic ledger.command-results --topic ledger.commands-dlq
   kafka_acl ledger-query Describe prefixed --topic ledger.events
-  kafka_acl ledger-query Write,Describe prefixed --topic ledger.commands
+  # Its access refusals: a command producer on its own topic only.
+  kafka_acl ledger-query Write,Describe literal --topic ledger.commands.ledger-query
   kafka_acl ledger-audit Read,Describe prefixed --topic ledger.events
 }
 
@@ -662,6 +666,11 @@ main() {
     kafka-start) with_lock "$LOCAL_DIR/.lock-$PROFILE" kafka_start ;;
     kafka-stop)  with_lock "$LOCAL_DIR/.lock-$PROFILE" kafka_stop ;;
     clean)       with_lock "$LOCAL_DIR/.lock-$PROFILE" cmd_clean ;;
+    kafka-add-user)
+      [[ "${2:-}" =~ ^[a-z0-9_-]{1,100}$ ]] || { echo "[infra] usage: kafka-add-user NAME ([a-z0-9_-])" >&2; exit 2; }
+      kafka_running || die "Kafka ($PROFILE) is not running"
+      with_lock "$LOCAL_DIR/.lock-$PROFILE" kafka_add_user "$2"
+      echo "$KAFKA_SECRETS/$2.password" ;;
     -h|--help|help) usage ;;
     *) usage; exit 2 ;;
   esac

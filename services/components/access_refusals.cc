@@ -105,7 +105,6 @@ void KafkaRefusals::record(events::AccessRefused refusal, const std::string& cor
 void KafkaRefusals::run() {
   using namespace std::chrono_literals;
   std::unique_ptr<adapters::kafka::KafkaProducer> producer;
-  const adapters::kafka::KafkaHeaders headers = {{"authorization", "Bearer " + options_.bearer_token}};
   for (;;) {
     std::deque<std::pair<std::string, std::string>> batch;
     {
@@ -127,7 +126,7 @@ void KafkaRefusals::run() {
     }
     bool failed = false;
     for (const auto& [id, body] : batch) {
-      if (auto ok = producer->produce(options_.commands_topic, id, body, headers); !ok) {
+      if (auto ok = producer->produce(options_.commands_topic, id, body); !ok) {
         ++dropped_;
         failed = true;
       }

@@ -10,6 +10,7 @@
 #include "commands/authorization.h"
 #include "commands/decode.h"
 #include "services/components/http_json.h"
+#include "services/components/kafka_producers.h"
 
 namespace ledger::services {
 
@@ -108,12 +109,16 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
 }
 
 void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandService& service,
-                        const commands::TokenAuthenticator& auth, const std::atomic<bool>& stop) {
+                        const std::atomic<bool>& stop) {
   using namespace std::chrono_literals;
   namespace kafka = adapters::kafka;
   std::unique_ptr<kafka::KafkaConsumer> consumer;
   std::unique_ptr<kafka::KafkaProducer> producer;
   CommandServiceRefusals refusals(service);
+  ProducersFile producers(options.producers_file);
+  // Every producer's topic, including those added while we run (librdkafka
+  // re-evaluates the pattern on each metadata refresh).
+  const std::string pattern = producer_topics_pattern(options.commands_topic);
 
   while (!stop) {
     if (!service.is_writer()) {
@@ -136,7 +141,7 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
     }
     if (!consumer) {
       auto c = kafka::KafkaConsumer::create(
-          {.brokers = options.brokers, .security = options.kafka_security, .group_id = options.group_id, .topics = {options.commands_topic}});
+          {.brokers = options.brokers, .security = options.kafka_security, .group_id = options.group_id, .topics = {pattern}});
       if (!c) {
         spdlog::warn("kafka commands: consumer unavailable: {}", c.error().message);
         std::this_thread::sleep_for(1s);
@@ -173,8 +178,7 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
         f.command_id = (*doc)["command_id"].get<std::string>();
       }
       if (f.command_id.empty()) f.command_id = msg.key;
-      const std::string* token = msg.header("authorization");
-      auto principal = auth.authenticate(token ? *token : std::string_view());
+      auto principal = producers.principal_for_record(msg, options.commands_topic);
       if (!doc) {
         f.refused = doc.error();
       } else if (f.command_id.empty()) {

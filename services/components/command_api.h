@@ -61,7 +61,8 @@ std::string rejected_json(const std::string& command_id, const domain::Error& e)
 struct KafkaCommandOptions {
   std::string brokers;
   adapters::kafka::KafkaSecurity kafka_security{};  // this service's own principal
-  std::string commands_topic;
+  std::string commands_topic;  // the base: consumes every "<commands_topic>.<producer>"
+  std::string producers_file;  // Kafka principal -> ledger principal (services/components/kafka_producers.h)
   std::string results_topic;
   std::string group_id = "ledger-command-service";
   // The same gate as the HTTP edge's (token lifetime, rate limits), so the
@@ -71,7 +72,10 @@ struct KafkaCommandOptions {
 
 // Runs until `stop` is set. Consumes only while this instance is the writer,
 // so a standby never answers commands it cannot apply.
+// A record acts as the ledger principal mapped to the producer whose topic it
+// arrived on (principal_for_record); a record with a bearer token header is
+// refused (kafka_token_header_refused).
 void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandService& service,
-                        const commands::TokenAuthenticator& auth, const std::atomic<bool>& stop);
+                        const std::atomic<bool>& stop);
 
 }  // namespace ledger::services

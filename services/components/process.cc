@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "adapters/kafka/kafka.h"
+#include "services/components/kafka_producers.h"
 
 namespace ledger::services {
 
@@ -70,7 +71,7 @@ domain::Result<void> ensure_ledger_topics(const Settings& s) {
   return adapters::kafka::ensure_topics(
       s.kafka_brokers,
       {TopicSpec{s.events_topic, 1, {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {"cleanup.policy", "delete"}}},
-       TopicSpec{s.commands_topic, 3, {}},
+       TopicSpec{producer_topic(s.commands_topic, "ledger-query"), 3, {}},  // its access refusals
        TopicSpec{s.results_topic, 3, {}}},
       std::chrono::seconds(30), *security);
 }

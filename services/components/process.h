@@ -29,8 +29,9 @@ domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path
 domain::Result<adapters::kafka::KafkaSecurity> kafka_security(const Settings& s);
 
 // Creates the ledger's topics if missing: `ledger.events` with one partition
-// (global order) and retention that never deletes history; commands and
-// results with a few partitions. Logs in as kafka_security(s); a principal
+// (global order) and retention that never deletes history; results and the
+// query service's producer topic (<commands>.ledger-query) with a few
+// partitions. Other producers' topics come with `ledger-admin add-producer`. Logs in as kafka_security(s); a principal
 // with Describe only passes when they exist.
 domain::Result<void> ensure_ledger_topics(const Settings& s);
 

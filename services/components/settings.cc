@@ -86,8 +86,11 @@ void add_common_flags(CLI::App& app, Settings& s) {
       ->envname("LEDGER_PG_ADMIN_URL")->capture_default_str();
   add_kafka_flags(app, s);
   app.add_option("--events-topic", s.events_topic, "topic of committed events")->envname("LEDGER_EVENTS_TOPIC")->capture_default_str();
-  app.add_option("--commands-topic", s.commands_topic, "topic command producers publish to")
+  app.add_option("--commands-topic", s.commands_topic, "base of the command producers' topics (<base>.<producer>)")
       ->envname("LEDGER_COMMANDS_TOPIC")->capture_default_str();
+  app.add_option("--kafka-producers-file", s.kafka_producers_file,
+                 "JSON file mapping each command producer's Kafka principal to its ledger principal")
+      ->envname("LEDGER_KAFKA_PRODUCERS_FILE")->capture_default_str();
   app.add_option("--results-topic", s.results_topic, "topic of command outcomes")->envname("LEDGER_RESULTS_TOPIC")->capture_default_str();
   app.add_option("--read-model-schema", s.read_model_schema, "PostgreSQL schema of the live read models")
       ->envname("LEDGER_READ_MODEL_SCHEMA")->capture_default_str();

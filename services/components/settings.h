@@ -42,7 +42,11 @@ struct Settings {
   std::string kafka_password_file;
   std::string kafka_ca;  // the CA that signed the broker's certificate (PEM)
   std::string events_topic = "ledger.events";
+  // The base of the command producers' topics: producer P writes
+  // "<commands_topic>.<P>" (README "Commands over Kafka").
   std::string commands_topic = "ledger.commands";
+  // Kafka principal -> ledger principal of each command producer.
+  std::string kafka_producers_file = "config/kafka-producers.json";
   std::string results_topic = "ledger.command-results";
   std::string read_model_schema = "rm";
   std::string tokens_file = "config/tokens.json";

@@ -81,10 +81,11 @@ int main(int argc, char** argv) {
       services::run_kafka_commands({.brokers = settings.kafka_brokers,
                                     .kafka_security = *kafka_security,
                                     .commands_topic = settings.commands_topic,
+                                    .producers_file = settings.kafka_producers_file,
                                     .results_topic = settings.results_topic,
                                     .group_id = kafka_group,
                                     .gate = &gate},
-                                   service, *auth, stop);
+                                   service, stop);
     });
   }
   services::wait_for_shutdown();

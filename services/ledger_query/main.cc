@@ -14,6 +14,7 @@
 #include "adapters/system/clock.h"
 #include "services/components/access_refusals.h"
 #include "services/components/admission_api.h"
+#include "services/components/kafka_producers.h"
 #include "services/components/process.h"
 #include "services/components/query_api.h"
 #include "services/components/read_model_limits.h"
@@ -28,18 +29,11 @@ int main(int argc, char** argv) {
   std::uint16_t port = 8082;
   int threads = 16;
   std::int64_t ready_lag = 1000;
-  // The query service's own credential for reporting refusals on
-  // ledger.commands (role `service`, tenant `platform`). No default shown in
-  // --help: it is a secret.
-  std::string service_token = "dev-query-service";
   app.add_option("--http-address", address, "listen address")->envname("LEDGER_QUERY_ADDRESS")->capture_default_str();
   app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_QUERY_PORT")->capture_default_str();
   app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_QUERY_THREADS")->capture_default_str();
   app.add_option("--ready-max-lag", ready_lag, "readyz fails when the projector is further behind (events)")
       ->envname("LEDGER_READY_MAX_LAG")->capture_default_str();
-  app.add_option("--service-token", service_token,
-                 "bearer token this service publishes access.record_refusal commands with (default: the dev token)")
-      ->envname("LEDGER_QUERY_SERVICE_TOKEN");
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-query", settings.log_level);
   auto kafka_security = services::kafka_security(settings);
@@ -67,8 +61,9 @@ int main(int argc, char** argv) {
   // service never writes to the database (fire-and-forget, bounded queue).
   services::KafkaRefusals refusals({.brokers = settings.kafka_brokers,
                                     .kafka_security = *kafka_security,
-                                    .commands_topic = settings.commands_topic,
-                                    .bearer_token = service_token});
+                                    // its own producer topic: the topic is its identity
+                                    .commands_topic = services::producer_topic(settings.commands_topic,
+                                                                               settings.kafka_username)});
   api.record_refusals_to(refusals);
   admission_api.record_refusals_to(refusals);
   // Live token lifetime and rate limits, read from the ledger's own policy values.

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,7 @@ class ServiceStack {
             {"LEDGER_EVENTS_TOPIC", events_topic_},
             {"LEDGER_COMMANDS_TOPIC", commands_topic_},
             {"LEDGER_RESULTS_TOPIC", results_topic_},
+            {"LEDGER_KAFKA_PRODUCERS_FILE", producers_file_},
             {"LEDGER_TOKENS_FILE", std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json"},
             {"LEDGER_COMMAND_PORT", "0"},
             {"LEDGER_QUERY_PORT", "0"},
@@ -62,6 +64,10 @@ class ServiceStack {
     settings.results_topic = results_topic_;
     if (auto ok = ledger::services::ensure_ledger_topics(settings); !ok) {
       return ::testing::AssertionFailure() << ok.error().message;
+    }
+    // The query service publishes its refusals on its own producer topic.
+    if (auto failed = allow_test_producer(commands_topic_, "ledger-query"); !failed.empty()) {
+      return ::testing::AssertionFailure() << failed;
     }
     for (const char* b : {"ledger-command", "ledger-relay", "ledger-projector", "ledger-query"}) {
       Env env = env_;
@@ -110,17 +116,37 @@ class ServiceStack {
     remember(r);
     return r;
   }
-  // Publishes a command on ledger.commands with `token` in the authorization header.
-  ::testing::AssertionResult publish(const std::string& command_id, Json body, const std::string& token) {
-    auto producer = ledger::adapters::kafka::KafkaProducer::create(
-        {.brokers = kafka_brokers(), .security = kafka_security(), .client_id = "e2e-stack"});
-    if (!producer) return ::testing::AssertionFailure() << producer.error().message;
+  // Publishes a command over Kafka as the principal the static token `token`
+  // stands for: as the command producer "e2e-<actor id>" mapped to that
+  // principal, on its own topic, with no token on the record.
+  ::testing::AssertionResult publish(const std::string& command_id, Json body, const std::string& token,
+                                     const ledger::adapters::kafka::KafkaHeaders& headers = {}) {
+    auto principal = dev_token_principal(token);
+    if (!principal) return ::testing::AssertionFailure() << "not a static token of config/tokens.json";
+    const std::string name = producer_for(*principal);
+    if (!name.empty() && name.front() == '!') return ::testing::AssertionFailure() << name.substr(1);
+    return publish_as(name, command_id, std::move(body), headers);
+  }
+  // Publishes a command as Kafka principal `name` on its own topic.
+  ::testing::AssertionResult publish_as(const std::string& name, const std::string& command_id, Json body,
+                                        const ledger::adapters::kafka::KafkaHeaders& headers = {}) {
     body["command_id"] = command_id;
-    if (auto ok = (*producer)->produce(commands_topic_, command_id, body.dump(), {{"authorization", token}}); !ok) {
-      return ::testing::AssertionFailure() << ok.error().message;
+    if (auto failed = publish_as_producer(commands_topic_, name, command_id, body.dump(), headers); !failed.empty()) {
+      return ::testing::AssertionFailure() << failed;
     }
-    if (auto ok = (*producer)->flush(30s); !ok) return ::testing::AssertionFailure() << ok.error().message;
     return ::testing::AssertionSuccess();
+  }
+  // Makes "e2e-<actor id>" a command producer mapped to `principal` (once);
+  // its name, or "!<what failed>".
+  std::string producer_for(const ledger::commands::Principal& principal) {
+    const std::string name = "e2e-" + principal.actor.id;
+    if (producers_.insert(name).second) {
+      if (auto failed = add_test_producer(commands_topic_, producers_file_, name, principal); !failed.empty()) {
+        producers_.erase(name);
+        return "!" + failed;
+      }
+    }
+    return name;
   }
   // The outcome of `command_id` on ledger.command-results (null on timeout).
   Json result_of(const std::string& command_id, std::chrono::seconds timeout = 60s) {
@@ -158,6 +184,7 @@ class ServiceStack {
   std::string sql(const std::string& s) const { return sql_scalar(db_.admin_url, s); }
   std::int64_t last_position() const { return last_position_; }
   const std::string& commands_topic() const { return commands_topic_; }
+  const std::string& events_topic() const { return events_topic_; }
   // Every answer body and result record this test saw, and every log.
   const std::string& answers() const { return answers_; }
   std::string logs() const {
@@ -179,6 +206,8 @@ class ServiceStack {
   std::string events_topic_ = unique_name("ledger.events");
   std::string commands_topic_ = unique_name("ledger.commands");
   std::string results_topic_ = unique_name("ledger.command-results");
+  std::string producers_file_ = test_producers_file();
+  std::set<std::string> producers_;
   Env env_;
   std::vector<std::unique_ptr<ChildProcess>> procs_;
   std::unique_ptr<HttpClient> commands_, queries_;
