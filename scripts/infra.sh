@@ -526,6 +526,8 @@ KAFKA_LAUNCHED_AT=""
 kafka_launch() {  # start without waiting; kafka_wait finishes the job
   KAFKA_LAUNCHED_AT=""
   if kafka_running; then
+    [ -f "$KAFKA_DIR/secured" ] ||
+      die "the running Kafka ($PROFILE) predates SASL/ACLs; replace it once with: LEDGER_PROFILE=$PROFILE scripts/infra.sh clean && LEDGER_PROFILE=$PROFILE scripts/infra.sh up"
     return 0
   fi
   with_lock "$CACHE/.fetch.lock" kafka_fetch_libs
