@@ -34,14 +34,17 @@ echo "raw PostgreSQL inserts/s: $pg_tps"
 echo "== baseline 2: raw Kafka producer (ProducerPerformance, idempotent, acks=all, 700-byte records)"
 topic="bench.raw.$$"
 java -Xmx256m -cp "$LEDGER_KAFKA_LIBS/*" -Dlog4j2.configurationFile="$REPO/scripts/kafka/log4j2.properties" \
-  org.apache.kafka.tools.TopicCommand --bootstrap-server "$LEDGER_KAFKA_BROKERS" --create --topic "$topic" \
+  org.apache.kafka.tools.TopicCommand --bootstrap-server "$LEDGER_KAFKA_BROKERS" \
+  --command-config "$LEDGER_KAFKA_ADMIN_PROPERTIES" --create --topic "$topic" \
   --partitions 1 --replication-factor 1 >/dev/null 2>&1
 kafka_out=$(java -Xmx512m -cp "$LEDGER_KAFKA_LIBS/*" -Dlog4j2.configurationFile="$REPO/scripts/kafka/log4j2.properties" \
   org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records 300000 --record-size 700 \
-  --throughput -1 --producer-props bootstrap.servers="$LEDGER_KAFKA_BROKERS" acks=all enable.idempotence=true \
+  --throughput -1 --producer.config "$LEDGER_KAFKA_ADMIN_PROPERTIES" \
+  --producer-props bootstrap.servers="$LEDGER_KAFKA_BROKERS" acks=all enable.idempotence=true \
   linger.ms=5 2>/dev/null | tail -n1)
 java -Xmx256m -cp "$LEDGER_KAFKA_LIBS/*" -Dlog4j2.configurationFile="$REPO/scripts/kafka/log4j2.properties" \
-  org.apache.kafka.tools.TopicCommand --bootstrap-server "$LEDGER_KAFKA_BROKERS" --delete --topic "$topic" >/dev/null 2>&1 || true
+  org.apache.kafka.tools.TopicCommand --bootstrap-server "$LEDGER_KAFKA_BROKERS" \
+  --command-config "$LEDGER_KAFKA_ADMIN_PROPERTIES" --delete --topic "$topic" >/dev/null 2>&1 || true
 kafka_rps=$(echo "$kafka_out" | sed -E 's/^[0-9]+ records sent, ([0-9.]+) records\/sec.*/\1/' | cut -d. -f1)
 echo "raw Kafka records/s: $kafka_rps   ($kafka_out)"
 

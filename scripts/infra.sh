@@ -12,11 +12,14 @@
 #   pg-start | pg-stop         start/stop only PostgreSQL of the profile
 #   kafka-start | kafka-stop   start/stop only Kafka of the profile
 #   clean         down, then delete the profile's state (databases, topics, logs)
+#   kafka-add-user NAME   a SCRAM user NAME with a generated password (the file
+#                 .local/<profile>/kafka/secrets/NAME.password, 0600); then
+#                 `ledger-admin add-producer --name NAME ...` for a command producer
 #
 # Environment:
 #   LEDGER_PROFILE   dev (default) | test   (test: PostgreSQL without fsync)
 #   LEDGER_PG_PORT, LEDGER_KAFKA_PORT, LEDGER_KAFKA_CONTROLLER_PORT   port overrides
-#   LEDGER_KAFKA_VERSION   default 4.1.1 (3.9.x is supported as a fallback)
+#   LEDGER_KAFKA_VERSION   default 3.9.1 (4.x: see KAFKA_VERSION below, SCRAM fails with librdkafka 2.0.2)
 #   LEDGER_SKIP_DEPS=1     `up` does not run scripts/deps.sh
 #   LEDGER_PG_BIN          PostgreSQL bin dir (default /usr/lib/postgresql/15/bin)
 #
@@ -46,7 +49,11 @@ LOCAL_DIR="$REPO/.local"
 STATE="$LOCAL_DIR/$PROFILE"
 CACHE="$LOCAL_DIR/cache"
 
-KAFKA_VERSION="${LEDGER_KAFKA_VERSION:-4.1.1}"
+# 3.9.1, not 4.x: Debian's librdkafka 2.0.2 builds a SCRAM client-final nonce
+# that Kafka 4.x rejects (strict RFC 5802 check; librdkafka fixed it in 2.6.1),
+# so every SCRAM login from the services fails against a 4.x broker while the
+# Java tools succeed. Checked here against 4.1.1 (fails) and 3.9.1 (works).
+KAFKA_VERSION="${LEDGER_KAFKA_VERSION:-3.9.1}"
 LOG4J_VERSION=2.24.3
 KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
 KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
@@ -57,6 +64,10 @@ KAFKA_LOGS="$KAFKA_DIR/logs"
 KAFKA_CONF_DIR="$KAFKA_DIR/config"
 KAFKA_CONF="$KAFKA_CONF_DIR/server.properties"
 KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_SECRETS="$KAFKA_DIR/secrets"
+KAFKA_TLS="$KAFKA_DIR/tls"
+KAFKA_ADMIN_PROPS="$KAFKA_CONF_DIR/admin.properties"
+KAFKA_KCAT_CONF="$KAFKA_CONF_DIR/kcat.conf"
 KAFKA_OUT="$KAFKA_LOGS/kafka.out"
 KAFKA_START_TIMEOUT=90
 KAFKA_STOP_TIMEOUT=60
@@ -350,18 +361,99 @@ kafka_fetch_libs() {
   log "Kafka: $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars ready in $(elapsed "$t0")s"
 }
 
+# ------------------------------------------------------- Kafka security
+#
+# The broker listens SASL_SSL (SCRAM-SHA-512 over TLS) for clients; the
+# controller listener (loopback, the node talking to itself) is SASL_SSL with
+# PLAIN and one static entry, the admin. StandardAuthorizer, deny by default,
+# the admin the only super user. Generated here on first use, then reused:
+#   $KAFKA_SECRETS/<principal>.password   SCRAM password of each principal (0600)
+#   $KAFKA_TLS/ca.crt, ca.key             the local CA (the key stays in the folder)
+#   $KAFKA_TLS/broker.p12, truststore.p12 broker key + certificate, the CA for the JVM
+# Rotation: README "Kafka security". Delete $KAFKA_TLS to re-issue certificates.
+
+KAFKA_ADMIN_USER=ledger-admin
+# One SCRAM principal per service; the admin (also the tests' harness) is the super user.
+KAFKA_SERVICE_USERS=(ledger-command ledger-relay ledger-projector ledger-query ledger-audit)
+
+kafka_secret() {  # kafka_secret <name>: prints the secret, generating it (0600) on first use
+  local f="$KAFKA_SECRETS/$1.password"
+  if [ ! -s "$f" ]; then
+    mkdir -p "$KAFKA_SECRETS"; chmod 700 "$KAFKA_SECRETS"
+    (umask 077; openssl rand -hex 24 >"$f.tmp.$$") && mv "$f.tmp.$$" "$f"
+  fi
+  chmod 600 "$f"
+  cat "$f"
+}
+
+kafka_make_tls() {  # idempotent: the CA and the broker certificate, once
+  [ -s "$KAFKA_TLS/broker.p12" ] && [ -s "$KAFKA_TLS/truststore.p12" ] && [ -s "$KAFKA_TLS/ca.crt" ] && return 0
+  command -v openssl >/dev/null || die "openssl not found"
+  command -v keytool >/dev/null || die "keytool not found (JDK)"
+  log "Kafka: generating a local CA and the broker certificate in $KAFKA_TLS"
+  rm -rf "$KAFKA_TLS"; mkdir -p "$KAFKA_TLS"; chmod 700 "$KAFKA_TLS"
+  local store_pw; store_pw="$(kafka_secret tls-store)"
+  (
+    cd "$KAFKA_TLS"; umask 077
+    openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 825 -keyout ca.key -out ca.crt \
+      -subj "/CN=Policy Ledger local Kafka CA ($PROFILE)" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -sha256 -nodes -keyout broker.key -out broker.csr \
+      -subj "/CN=localhost" >/dev/null 2>&1
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth,clientAuth" >broker.ext
+    openssl x509 -req -sha256 -days 825 -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -extfile broker.ext -out broker.crt >/dev/null 2>&1
+    openssl pkcs12 -export -in broker.crt -inkey broker.key -certfile ca.crt -name broker \
+      -out broker.p12 -passout "pass:$store_pw"
+    keytool -importcert -noprompt -alias ledger-ca -file ca.crt -keystore truststore.p12 \
+      -storetype PKCS12 -storepass "$store_pw" >/dev/null 2>&1
+    rm -f broker.csr broker.ext
+    chmod 644 ca.crt   # public: clients verify the broker with it
+  ) || die "certificate generation failed in $KAFKA_TLS"
+  chmod 755 "$KAFKA_TLS"   # ca.crt readable; the keys and stores are 0600
+}
+
+kafka_jaas_escape() { printf '%s' "$1" | sed 's/["\\]/\\&/g'; }
+
 kafka_write_conf() {
   mkdir -p "$KAFKA_CONF_DIR" "$KAFKA_DATA" "$KAFKA_LOGS"
-  cat >"$KAFKA_CONF" <<EOF
+  kafka_make_tls
+  local admin_pw store_pw
+  admin_pw="$(kafka_jaas_escape "$(kafka_secret "$KAFKA_ADMIN_USER")")"
+  store_pw="$(kafka_secret tls-store)"
+  (umask 077; cat >"$KAFKA_CONF.tmp") <<CONF
 # Written by scripts/infra.sh on every start (profile $PROFILE). Do not edit.
+# Holds the admin's password: mode 0600.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CTRL_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CTRL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CTRL_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+# Clients: SCRAM-SHA-512, credentials in the cluster metadata.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN_USER" password="$admin_pw";
+# Controller (this node talking to itself): PLAIN with one static entry, the admin.
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$KAFKA_ADMIN_USER" password="$admin_pw" user_$KAFKA_ADMIN_USER="$admin_pw";
+# TLS with the locally generated CA.
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$KAFKA_TLS/broker.p12
+ssl.keystore.password=$store_pw
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$KAFKA_TLS/truststore.p12
+ssl.truststore.password=$store_pw
+ssl.endpoint.identification.algorithm=https
+ssl.client.auth=none
+# Deny unless an ACL allows; the admin is the only super user.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$KAFKA_ADMIN_USER
 log.dirs=$KAFKA_DATA
 num.partitions=1
 default.replication.factor=1
@@ -374,7 +466,26 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
-EOF
+CONF
+  mv "$KAFKA_CONF.tmp" "$KAFKA_CONF"
+  # The admin client's settings for the Java tools (ConfigCommand, AclCommand).
+  (umask 077; cat >"$KAFKA_ADMIN_PROPS.tmp") <<CONF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN_USER" password="$admin_pw";
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS/ca.crt
+CONF
+  mv "$KAFKA_ADMIN_PROPS.tmp" "$KAFKA_ADMIN_PROPS"
+  # The same for kcat (librdkafka names): readiness probe and debugging.
+  (umask 077; cat >"$KAFKA_KCAT_CONF.tmp") <<CONF
+security.protocol=SASL_SSL
+sasl.mechanisms=SCRAM-SHA-512
+sasl.username=$KAFKA_ADMIN_USER
+sasl.password=$(kafka_secret "$KAFKA_ADMIN_USER")
+ssl.ca.location=$KAFKA_TLS/ca.crt
+CONF
+  mv "$KAFKA_KCAT_CONF.tmp" "$KAFKA_KCAT_CONF"
 }
 
 kafka_java_opts() {
@@ -391,7 +502,10 @@ kafka_java_opts() {
 }
 
 kafka_format() {
-  [ -f "$KAFKA_DATA/meta.properties" ] && return 0
+  if [ -f "$KAFKA_DATA/meta.properties" ]; then
+    [ -f "$KAFKA_DIR/secured" ] && return 0
+    die "Kafka state in $KAFKA_DATA predates SASL/ACLs (no admin credential in its metadata); remove it once with: LEDGER_PROFILE=$PROFILE scripts/infra.sh clean"
+  fi
   kafka_java_opts
   local id
   if [ -s "$KAFKA_DIR/cluster.id" ]; then id="$(cat "$KAFKA_DIR/cluster.id")"; else
@@ -399,9 +513,74 @@ kafka_format() {
     [ -n "$id" ] || die "StorageTool random-uuid failed"
     echo "$id" >"$KAFKA_DIR/cluster.id"
   fi
-  log "Kafka: formatting $KAFKA_DATA (cluster id $id)"
-  "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_CONF" \
+  # Every known principal's SCRAM credential goes into the metadata at format
+  # time (KIP-900), the admin's first: no JVM start per user afterwards.
+  local scram=() u
+  for u in "$KAFKA_ADMIN_USER" "${KAFKA_SERVICE_USERS[@]}"; do
+    scram+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(kafka_secret "$u")]")
+  done
+  log "Kafka: formatting $KAFKA_DATA (cluster id $id) with SCRAM users $KAFKA_ADMIN_USER ${KAFKA_SERVICE_USERS[*]}"
+  "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_CONF" "${scram[@]}" \
     </dev/null >"$KAFKA_LOGS/format.log" 2>&1 || { cat "$KAFKA_LOGS/format.log" >&2; die "kafka storage format failed"; }
+  printf '%s\n' "$KAFKA_ADMIN_USER" "${KAFKA_SERVICE_USERS[@]}" >"$KAFKA_DIR/scram-users"
+  touch "$KAFKA_DIR/secured"
+}
+
+# The admin tools' main classes, run as the admin: kafka.admin.ConfigCommand
+# (kafka_2.13 jar, 3.9 and 4.1) and AclCommand (kafka.admin in 3.9,
+# org.apache.kafka.tools in the kafka-tools jar from 4.0).
+kafka_tool() {  # kafka_tool <main class> <args...>
+  kafka_java_opts
+  "${KAFKA_JAVA[@]}" "$1" --bootstrap-server "127.0.0.1:$KAFKA_PORT" --command-config "$KAFKA_ADMIN_PROPS" "${@:2}" \
+    </dev/null >>"$KAFKA_LOGS/admin-tools.log" 2>&1
+}
+
+kafka_add_user() {  # kafka_add_user <name>: its SCRAM credential (generated password) in the cluster, once
+  local u="$1"
+  grep -qxF "$u" "$KAFKA_DIR/scram-users" 2>/dev/null && return 0
+  log "Kafka: adding SCRAM user $u"
+  kafka_tool kafka.admin.ConfigCommand --alter --entity-type users --entity-name "$u" \
+    --add-config "SCRAM-SHA-512=[iterations=8192,password=$(kafka_secret "$u")]" ||
+    die "could not add Kafka user $u (log: $KAFKA_LOGS/admin-tools.log)"
+  echo "$u" >>"$KAFKA_DIR/scram-users"
+}
+
+kafka_acl() {  # kafka_acl <principal> <Op,Op> <prefixed|literal> <resource args...>
+  local principal="$1" ops=() op list
+  IFS=, read -ra list <<<"$2"
+  for op in "${list[@]}"; do ops+=(--operation "$op"); done
+  local main=org.apache.kafka.tools.AclCommand
+  kafka_is_legacy && main=kafka.admin.AclCommand   # moved to kafka-tools in 4.0
+  kafka_tool "$main" --add --force --allow-principal "User:$principal" \
+    "${ops[@]}" --resource-pattern-type "$3" "${@:4}" ||
+    die "could not add ACLs for $principal (log: $KAFKA_LOGS/admin-tools.log)"
+}
+
+# What each service principal may do over Kafka (README "Kafka security").
+# PREFIXED patterns, so that the tests' unique names (ledger.events.t<pid>.<n>,
+# ledger-projector.t<pid>.<n>, ...) fall under the same rules as the real ones.
+# Topic creation and everything else: the admin only.
+kafka_apply_acls() {
+  kafka_acl ledger-relay Write,Describe prefixed --topic ledger.events
+  kafka_acl ledger-projector Read,Describe prefixed --topic ledger.events --group ledger-projector
+  kafka_acl ledger-command Read,Describe prefixed --topic ledger.commands --group ledger-command
+  kafka_acl ledger-command Write,Describe prefixed --topic ledger.command-results --topic ledger.commands-dlq
+  kafka_acl ledger-query Describe prefixed --topic ledger.events
+  # Its access refusals: a command producer on its own topic only.
+  kafka_acl ledger-query Write,Describe literal --topic ledger.commands.ledger-query
+  kafka_acl ledger-audit Read,Describe prefixed --topic ledger.events
+}
+
+kafka_provision() {  # after start: missing users, then the ACLs whenever their spec changed
+  local u want
+  for u in "$KAFKA_ADMIN_USER" "${KAFKA_SERVICE_USERS[@]}"; do kafka_add_user "$u"; done
+  want="acls $(declare -f kafka_apply_acls | sha256sum | cut -c1-16)"
+  if [ "$(cat "$KAFKA_DIR/acls.applied" 2>/dev/null)" != "$want" ]; then
+    local t0; t0="$(now)"
+    kafka_apply_acls
+    echo "$want" >"$KAFKA_DIR/acls.applied"
+    log "Kafka: ACLs applied in $(elapsed "$t0")s"
+  fi
 }
 
 kafka_pid() { [ -f "$KAFKA_PID" ] && cat "$KAFKA_PID" 2>/dev/null || true; }
@@ -415,7 +594,8 @@ kafka_running() {  # pid alive and really our broker (guards against pid reuse)
 kafka_ready() {
   command -v kcat >/dev/null || die "kcat not found (run scripts/deps.sh)"
   local md
-  md="$(timeout 10 kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 2 2>/dev/null)" || return 1
+  [ -f "$KAFKA_KCAT_CONF" ] || return 1
+  md="$(timeout 10 kcat -F "$KAFKA_KCAT_CONF" -b "127.0.0.1:$KAFKA_PORT" -L -m 2 2>/dev/null)" || return 1
   [[ "$md" == *"broker 1 at 127.0.0.1:$KAFKA_PORT"* ]]
 }
 
@@ -423,6 +603,8 @@ KAFKA_LAUNCHED_AT=""
 kafka_launch() {  # start without waiting; kafka_wait finishes the job
   KAFKA_LAUNCHED_AT=""
   if kafka_running; then
+    [ -f "$KAFKA_DIR/secured" ] ||
+      die "the running Kafka ($PROFILE) predates SASL/ACLs; replace it once with: LEDGER_PROFILE=$PROFILE scripts/infra.sh clean && LEDGER_PROFILE=$PROFILE scripts/infra.sh up"
     return 0
   fi
   with_lock "$CACHE/.fetch.lock" kafka_fetch_libs
@@ -460,7 +642,7 @@ kafka_wait() {
   fi
 }
 
-kafka_start() { kafka_launch; kafka_wait; }
+kafka_start() { kafka_launch; kafka_wait; kafka_provision; }
 
 kafka_stop() {
   local pid; pid="$(kafka_pid)"
@@ -507,6 +689,7 @@ cmd_up() {
   kafka_launch          # Kafka boots (seconds) while PostgreSQL starts
   pg_start
   kafka_wait
+  kafka_provision
   log "profile $PROFILE up in $(elapsed "$t0")s: PostgreSQL 127.0.0.1:$PG_PORT, Kafka 127.0.0.1:$KAFKA_PORT"
 }
 
@@ -532,6 +715,16 @@ cmd_env() {
   printf 'export LEDGER_PG_ADMIN_URL=%q\n' "$url"
   printf 'export LEDGER_KAFKA_BROKERS=%q\n' "127.0.0.1:$KAFKA_PORT"
   printf 'export LEDGER_KAFKA_LIBS=%q\n' "$KAFKA_LIBS"
+  # The admin principal (tests, ledger-admin); each service gets its own user
+  # and password file from LEDGER_KAFKA_SECRETS_DIR (ledgerctl, e2e_stack.h).
+  printf 'export LEDGER_KAFKA_SECURITY_PROTOCOL=%q\n' "sasl_ssl"
+  printf 'export LEDGER_KAFKA_SASL_MECHANISM=%q\n' "SCRAM-SHA-512"
+  printf 'export LEDGER_KAFKA_CA=%q\n' "$KAFKA_TLS/ca.crt"
+  printf 'export LEDGER_KAFKA_USERNAME=%q\n' "$KAFKA_ADMIN_USER"
+  printf 'export LEDGER_KAFKA_PASSWORD_FILE=%q\n' "$KAFKA_SECRETS/$KAFKA_ADMIN_USER.password"
+  printf 'export LEDGER_KAFKA_SECRETS_DIR=%q\n' "$KAFKA_SECRETS"
+  # The admin's client properties for Kafka's Java tools (--command-config).
+  printf 'export LEDGER_KAFKA_ADMIN_PROPERTIES=%q\n' "$KAFKA_ADMIN_PROPS"
 }
 
 cmd_clean() {
@@ -544,7 +737,7 @@ cmd_clean() {
   log "profile $PROFILE: state removed"
 }
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,/^# State lives/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
 
 main() {
   local cmd="${1:-}"
@@ -558,6 +751,11 @@ main() {
     kafka-start) with_lock "$LOCAL_DIR/.lock-$PROFILE" kafka_start ;;
     kafka-stop)  with_lock "$LOCAL_DIR/.lock-$PROFILE" kafka_stop ;;
     clean)       with_lock "$LOCAL_DIR/.lock-$PROFILE" cmd_clean ;;
+    kafka-add-user)
+      [[ "${2:-}" =~ ^[a-z0-9_-]{1,100}$ ]] || { echo "[infra] usage: kafka-add-user NAME ([a-z0-9_-])" >&2; exit 2; }
+      kafka_running || die "Kafka ($PROFILE) is not running"
+      with_lock "$LOCAL_DIR/.lock-$PROFILE" kafka_add_user "$2"
+      echo "$KAFKA_SECRETS/$2.password" ;;
     -h|--help|help) usage ;;
     *) usage; exit 2 ;;
   esac

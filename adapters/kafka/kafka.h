@@ -55,6 +55,19 @@ struct KafkaMessage {
   const std::string* header(std::string_view name) const;
 };
 
+// How a client authenticates to the broker and verifies it (librdkafka's
+// security.protocol, sasl.mechanisms, sasl.username, sasl.password,
+// ssl.ca.location). Default: plaintext, for a broker without security (tests
+// against a closed port, librdkafka's mock cluster). The broker the project
+// starts wants SASL_SSL with SCRAM-SHA-512 (README "Kafka security").
+struct KafkaSecurity {
+  std::string protocol = "plaintext";  // plaintext | ssl | sasl_plaintext | sasl_ssl
+  std::string sasl_mechanism = "SCRAM-SHA-512";
+  std::string username;     // SASL only
+  std::string password;     // SASL only; never logged
+  std::string ca_location;  // PEM file with the CA that signed the broker's certificate ("": system CAs)
+};
+
 struct TopicSpec {
   std::string name;
   int partitions = 1;
@@ -66,9 +79,33 @@ struct TopicSpec {
 // default), then waits until every topic's metadata is visible with a leader
 // for each partition. Existing topics are left as they are (a differing
 // partition count is logged, not changed), so calling it twice is fine.
+// CreateTopics is sent only for topics missing from the metadata, so a
+// principal with Describe on existing topics (and no Create right) succeeds;
+// a missing topic it may not create fails with kPermissionDenied
+// "kafka_not_authorized".
 // Blocks up to `timeout`; kUnavailable when the broker does not answer in time.
 domain::Result<void> ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& topics,
-                                   std::chrono::milliseconds timeout);
+                                   std::chrono::milliseconds timeout, const KafkaSecurity& security = {});
+
+// One "allow" rule of Kafka's authorizer: `principal` ("User:<name>") may do
+// `operation` on the topic or consumer group `name` (the name itself, or
+// every name starting with it when `prefixed`).
+struct AclRule {
+  enum class Resource { kTopic, kGroup };
+  enum class Operation { kRead, kWrite, kDescribe };
+  Resource resource = Resource::kTopic;
+  std::string name;
+  bool prefixed = false;
+  std::string principal;
+  Operation operation = Operation::kRead;
+};
+
+// Adds the rules (CreateAcls; a rule that already exists is no error).
+// Needs a principal allowed to Alter the cluster (the admin). kPermissionDenied
+// "kafka_not_authorized" otherwise; kUnavailable when the broker does not answer
+// within `timeout`.
+domain::Result<void> create_acls(const std::string& brokers, const KafkaSecurity& security,
+                                 const std::vector<AclRule>& rules, std::chrono::milliseconds timeout);
 
 // Asynchronous, idempotent producer (enable.idempotence, acks=all, lz4).
 //
@@ -82,6 +119,7 @@ class KafkaProducer {
  public:
   struct Options {
     std::string brokers;  // "host:port,host:port"
+    KafkaSecurity security{};
     std::string client_id = "policy-ledger";
     bool idempotent = true;  // enable.idempotence; acks=all either way
     int linger_ms = 5;
@@ -108,7 +146,10 @@ class KafkaProducer {
   // Waits until everything enqueued so far has been delivered or has failed.
   // Returns kUnavailable ("kafka_unavailable") if the wait timed out or if any
   // delivery failed since the previous flush; the caller then re-sends from
-  // its durable position. On timeout the undelivered records are purged (their
+  // its durable position. When the first failure was the broker refusing this
+  // principal (no Write ACL on the topic, or none on any topic so that it
+  // gets no idempotent producer id), kPermissionDenied "kafka_not_authorized"
+  // instead: re-sending will not help. On timeout the undelivered records are purged (their
   // fate at the broker is unknown: re-sending may duplicate them), so memory
   // stays bounded during an outage and the next flush starts clean.
   domain::Result<void> flush(std::chrono::milliseconds timeout);
@@ -130,6 +171,7 @@ class KafkaConsumer {
  public:
   struct Options {
     std::string brokers;
+    KafkaSecurity security{};
     std::string group_id;
     std::vector<std::string> topics;
     std::string client_id = "policy-ledger";
@@ -182,6 +224,7 @@ class KafkaPartitionReader {
  public:
   struct Options {
     std::string brokers;
+    KafkaSecurity security{};
     std::string topic;
     std::int32_t partition = 0;
     std::int64_t start_offset = 0;

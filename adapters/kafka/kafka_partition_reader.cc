@@ -62,6 +62,9 @@ domain::Result<std::unique_ptr<KafkaPartitionReader>> KafkaPartitionReader::crea
         for (const auto& [name, value] : settings) {
           if (auto ok = detail::set_config(*conf, name, value); !ok) return std::unexpected(std::move(ok.error()));
         }
+        for (const auto& [name, value] : detail::security_config(o.security)) {
+          if (auto ok = detail::set_config(*conf, name, value); !ok) return std::unexpected(std::move(ok.error()));
+        }
         std::string errstr;
         if (conf->set("event_cb", impl->events.get(), errstr) != RdKafka::Conf::CONF_OK) {
           return std::unexpected(detail::internal_error("reader_create", errstr));

@@ -72,7 +72,11 @@ struct KafkaProducer::Impl {
   domain::Result<void> fatal_state(std::string_view operation) const {
     std::string errstr;
     if (const auto err = producer->fatal_error(errstr); err != RdKafka::ERR_NO_ERROR) {
-      return std::unexpected(detail::from_rdkafka(RdKafka::ERR__FATAL, operation,
+      // A principal without Write on any topic may not even get an
+      // idempotent producer id: the broker refused it, not a broken client.
+      const bool refused = err == RdKafka::ERR_CLUSTER_AUTHORIZATION_FAILED ||
+                           err == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED;
+      return std::unexpected(detail::from_rdkafka(refused ? err : RdKafka::ERR__FATAL, operation,
                                                   detail::error_name(err) + ": " + errstr));
     }
     return {};
@@ -105,6 +109,9 @@ domain::Result<std::unique_ptr<KafkaProducer>> KafkaProducer::create(Options opt
             {"log.connection.close", "false"},
         };
         for (const auto& [name, value] : settings) {
+          if (auto ok = detail::set_config(*conf, name, value); !ok) return std::unexpected(std::move(ok.error()));
+        }
+        for (const auto& [name, value] : detail::security_config(o.security)) {
           if (auto ok = detail::set_config(*conf, name, value); !ok) return std::unexpected(std::move(ok.error()));
         }
         // lz4 is built into librdkafka, but a trimmed build may lack it.
@@ -187,6 +194,13 @@ domain::Result<void> KafkaProducer::flush(std::chrono::milliseconds timeout) {
     const auto [failed, first] = impl_->reports.take();
     if (failed == 0) return {};
     if (auto fatal = impl_->fatal_state("flush"); !fatal) return fatal;
+    if (first == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED || first == RdKafka::ERR_CLUSTER_AUTHORIZATION_FAILED ||
+        first == RdKafka::ERR__AUTHENTICATION || first == RdKafka::ERR_SASL_AUTHENTICATION_FAILED) {
+      // The broker refused this principal: re-sending will not help.
+      auto e = detail::from_rdkafka(first, "flush");
+      e.with("failed", std::to_string(failed));
+      return std::unexpected(std::move(e));
+    }
     // Whatever the cause, the caller's reaction is the same: re-send from its
     // durable position. The first librdkafka error stays visible as evidence.
     auto e = detail::unavailable("flush", "delivery failed for " + std::to_string(failed) + " records");

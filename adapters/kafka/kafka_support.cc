@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
 
 namespace ledger::adapters::kafka {
@@ -156,6 +157,22 @@ domain::Result<void> set_config(RdKafka::Conf& conf, const std::string& name, co
     return std::unexpected(std::move(e));
   }
   return {};
+}
+
+std::vector<std::pair<std::string, std::string>> security_config(const KafkaSecurity& security) {
+  std::string protocol = security.protocol.empty() ? "plaintext" : security.protocol;
+  std::transform(protocol.begin(), protocol.end(), protocol.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::vector<std::pair<std::string, std::string>> out{{"security.protocol", protocol}};
+  if (protocol.starts_with("sasl_")) {
+    out.emplace_back("sasl.mechanisms", security.sasl_mechanism);
+    out.emplace_back("sasl.username", security.username);
+    out.emplace_back("sasl.password", security.password);
+  }
+  if (protocol.ends_with("ssl") && !security.ca_location.empty()) {
+    out.emplace_back("ssl.ca.location", security.ca_location);
+  }
+  return out;
 }
 
 std::unique_ptr<RdKafka::EventCb> make_event_logger(std::string role) {

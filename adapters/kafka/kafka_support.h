@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "adapters/kafka/kafka.h"
 #include "domain/error.h"
@@ -40,6 +41,10 @@ std::string error_name(int rdkafka_error);
 
 // conf.set(name, value) or kInvalidArgument "kafka_config_invalid".
 domain::Result<void> set_config(RdKafka::Conf& conf, const std::string& name, const std::string& value);
+
+// The librdkafka properties for `security` (security.protocol and, as the
+// protocol needs them, sasl.* and ssl.ca.location), in the order to set them.
+std::vector<std::pair<std::string, std::string>> security_config(const KafkaSecurity& security);
 
 // Routes librdkafka's logs and error events to spdlog, tagged with `role`
 // ("producer", "consumer:<group>", ...). Must outlive the handle using it.

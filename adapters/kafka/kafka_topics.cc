@@ -1,5 +1,6 @@
 // ensure_topics: librdkafka's C admin API (CreateTopics) on a short-lived
 // client, then metadata polling until every topic has a leader everywhere.
+// create_acls: CreateAcls on the same kind of client.
 
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "adapters/kafka/kafka.h"
@@ -39,6 +41,7 @@ using QueueHolder = Holder<rd_kafka_queue_t, rd_kafka_queue_destroy>;
 using NewTopicHolder = Holder<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>;
 using AdminOptionsHolder = Holder<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
 using EventHolder = Holder<rd_kafka_event_t, rd_kafka_event_destroy>;
+using AclBindingHolder = Holder<rd_kafka_AclBinding_t, rd_kafka_AclBinding_destroy>;
 using MetadataHolder = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 
 constexpr const char* kOperation = "ensure_topics";
@@ -62,16 +65,17 @@ void error_cb(rd_kafka_t*, int err, const char* reason, void*) {
   }
 }
 
-domain::Result<HandleHolder> make_admin_client(const std::string& brokers) {
+domain::Result<HandleHolder> make_admin_client(const std::string& brokers, const KafkaSecurity& security) {
   ConfHolder conf(rd_kafka_conf_new());
   char errstr[512];
-  const std::pair<const char*, const char*> settings[] = {
-      {"bootstrap.servers", brokers.c_str()},
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"bootstrap.servers", brokers},
       {"client.id", "policy-ledger-admin"},
       {"log.connection.close", "false"},
   };
+  for (auto& kv : detail::security_config(security)) settings.push_back(std::move(kv));
   for (const auto& [name, value] : settings) {
-    if (rd_kafka_conf_set(conf.get(), name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
       domain::Error e{domain::ErrorKind::kInvalidArgument, "kafka_config_invalid", "invalid Kafka configuration", {}};
       e.with("property", name).with("detail", errstr);
       return std::unexpected(std::move(e));
@@ -140,9 +144,12 @@ domain::Result<void> create_topics(rd_kafka_t* rk, const std::vector<TopicSpec>&
 }
 
 // True once every spec's topic is in the metadata without error and every
-// partition has a leader.
+// partition has a leader. With `missing`, it becomes (once the broker
+// answered) the specs whose topic the metadata does not list at all: not
+// created yet, or not describable by this principal.
 domain::Result<bool> topics_visible(rd_kafka_t* rk, const std::vector<TopicSpec>& specs, int timeout_ms,
-                                    std::set<std::string>& warned) {
+                                    std::set<std::string>& warned,
+                                    std::optional<std::vector<TopicSpec>>* missing = nullptr) {
   const rd_kafka_metadata_t* raw = nullptr;
   const auto err = rd_kafka_metadata(rk, 1, nullptr, &raw, std::max(1, timeout_ms));
   MetadataHolder md(raw);
@@ -152,6 +159,12 @@ domain::Result<bool> topics_visible(rd_kafka_t* rk, const std::vector<TopicSpec>
   }
   std::map<std::string_view, const rd_kafka_metadata_topic_t*> by_name;
   for (int i = 0; i < md->topic_cnt; ++i) by_name.emplace(md->topics[i].topic, &md->topics[i]);
+  if (missing != nullptr) {
+    missing->emplace();
+    for (const auto& spec : specs) {
+      if (!by_name.contains(spec.name)) (*missing)->push_back(spec);
+    }
+  }
   for (const auto& spec : specs) {
     auto it = by_name.find(spec.name);
     if (it == by_name.end()) return false;
@@ -171,7 +184,7 @@ domain::Result<bool> topics_visible(rd_kafka_t* rk, const std::vector<TopicSpec>
 }  // namespace
 
 domain::Result<void> ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& topics,
-                                   std::chrono::milliseconds timeout) {
+                                   std::chrono::milliseconds timeout, const KafkaSecurity& security) {
   return detail::guarded<void>(kOperation, [&]() -> domain::Result<void> {
     if (topics.empty()) return {};
     for (const auto& spec : topics) {
@@ -181,14 +194,28 @@ domain::Result<void> ensure_topics(const std::string& brokers, const std::vector
       }
     }
     const auto deadline = Clock::now() + timeout;
-    auto rk = make_admin_client(brokers);
+    auto rk = make_admin_client(brokers, security);
     if (!rk) return std::unexpected(std::move(rk.error()));
 
-    if (auto created = create_topics(rk->get(), topics, deadline); !created) return created;
+    // Only what the metadata does not list yet is created: a service that may
+    // Describe its topics but not Create them passes when they exist. The
+    // first metadata request also surfaces a refused login at once.
+    std::set<std::string> warned;
+    std::optional<std::vector<TopicSpec>> missing;
+    const auto first_wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto visible = topics_visible(rk->get(), topics, to_timeout_ms(first_wait), warned, &missing);
+    if (!visible) return std::unexpected(std::move(visible.error()));
+    if (*visible) return {};
+    // No answer (broker down or slow): ask to create them all, which waits
+    // for the broker within the deadline; listed but without a leader yet:
+    // nothing to create, only to wait.
+    const std::vector<TopicSpec>& to_create = missing ? *missing : topics;
+    if (!to_create.empty()) {
+      if (auto created = create_topics(rk->get(), to_create, deadline); !created) return created;
+    }
 
     // CreateTopics returns once the controller has the topics; brokers may
     // still be loading them into their metadata caches.
-    std::set<std::string> warned;
     for (;;) {
       const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (remaining.count() <= 0) {
@@ -200,6 +227,55 @@ domain::Result<void> ensure_topics(const std::string& brokers, const std::vector
       // Serves error/log callbacks and paces the next metadata request.
       rd_kafka_poll(rk->get(), std::min(50, to_timeout_ms(remaining)));
     }
+  });
+}
+
+domain::Result<void> create_acls(const std::string& brokers, const KafkaSecurity& security,
+                                 const std::vector<AclRule>& rules, std::chrono::milliseconds timeout) {
+  constexpr const char* kAclOperation = "create_acls";
+  return detail::guarded<void>(kAclOperation, [&]() -> domain::Result<void> {
+    if (rules.empty()) return {};
+    auto rk = make_admin_client(brokers, security);
+    if (!rk) return std::unexpected(std::move(rk.error()));
+    char errstr[512];
+    std::vector<AclBindingHolder> owned;
+    std::vector<rd_kafka_AclBinding_t*> raw;
+    for (const auto& rule : rules) {
+      const auto operation = rule.operation == AclRule::Operation::kRead    ? RD_KAFKA_ACL_OPERATION_READ
+                             : rule.operation == AclRule::Operation::kWrite ? RD_KAFKA_ACL_OPERATION_WRITE
+                                                                            : RD_KAFKA_ACL_OPERATION_DESCRIBE;
+      AclBindingHolder binding(rd_kafka_AclBinding_new(
+          rule.resource == AclRule::Resource::kTopic ? RD_KAFKA_RESOURCE_TOPIC : RD_KAFKA_RESOURCE_GROUP,
+          rule.name.c_str(),
+          rule.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+          rule.principal.c_str(), "*", operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, errstr, sizeof errstr));
+      if (!binding) return std::unexpected(detail::from_rdkafka(RD_KAFKA_RESP_ERR__INVALID_ARG, kAclOperation, errstr));
+      raw.push_back(binding.get());
+      owned.push_back(std::move(binding));
+    }
+    const int timeout_ms = std::max(1, to_timeout_ms(timeout));
+    AdminOptionsHolder options(rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATEACLS));
+    if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, errstr, sizeof errstr)) {
+      return std::unexpected(detail::internal_error(kAclOperation, errstr));
+    }
+    QueueHolder queue(rd_kafka_queue_new(rk->get()));
+    rd_kafka_CreateAcls(rk->get(), raw.data(), raw.size(), options.get(), queue.get());
+    EventHolder event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
+    if (!event) return std::unexpected(detail::unavailable(kAclOperation, "no CreateAcls result in time"));
+    if (auto err = rd_kafka_event_error(event.get())) {
+      return std::unexpected(detail::from_rdkafka(err, kAclOperation, rd_kafka_event_error_string(event.get())));
+    }
+    const rd_kafka_CreateAcls_result_t* result = rd_kafka_event_CreateAcls_result(event.get());
+    if (result == nullptr) return std::unexpected(detail::internal_error(kAclOperation, "unexpected admin event"));
+    size_t count = 0;
+    const rd_kafka_acl_result_t** acls = rd_kafka_CreateAcls_result_acls(result, &count);
+    for (size_t i = 0; i < count; ++i) {
+      if (const rd_kafka_error_t* error = rd_kafka_acl_result_error(acls[i])) {
+        return std::unexpected(
+            detail::from_rdkafka(rd_kafka_error_code(error), kAclOperation, rd_kafka_error_string(error)));
+      }
+    }
+    return {};
   });
 }
 

@@ -121,7 +121,6 @@ void KafkaRefusals::record(events::AccessRefused refusal, const std::string& cor
 void KafkaRefusals::run() {
   using namespace std::chrono_literals;
   std::unique_ptr<adapters::kafka::KafkaProducer> producer;
-  const adapters::kafka::KafkaHeaders headers = {{"authorization", "Bearer " + options_.bearer_token}};
   for (;;) {
     std::deque<std::pair<std::string, std::string>> batch;
     {
@@ -132,7 +131,7 @@ void KafkaRefusals::run() {
     }
     if (!producer) {
       auto p = adapters::kafka::KafkaProducer::create(
-          {.brokers = options_.brokers, .client_id = "ledger-query-refusals", .enqueue_timeout_ms = 100});
+          {.brokers = options_.brokers, .security = options_.kafka_security, .client_id = "ledger-query-refusals", .enqueue_timeout_ms = 100});
       if (!p) {
         dropped_ += batch.size();
         spdlog::warn("access refusals not published: kafka producer unavailable: {}", p.error().message);
@@ -143,7 +142,7 @@ void KafkaRefusals::run() {
     }
     bool failed = false;
     for (const auto& [id, body] : batch) {
-      if (auto ok = producer->produce(options_.commands_topic, id, body, headers); !ok) {
+      if (auto ok = producer->produce(options_.commands_topic, id, body); !ok) {
         ++dropped_;
         failed = true;
       }

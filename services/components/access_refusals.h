@@ -12,12 +12,14 @@
 //                           command into its own CommandService, at most
 //                           `max_in_flight` unanswered at a time.
 //   KafkaRefusals           in ledger-query, which never writes to the
-//                           database: the same command on `ledger.commands`,
-//                           keyed by its command id, with the query
-//                           service's own bearer token, from a bounded
-//                           queue drained by one thread.
+//                           database: the same command on its own producer
+//                           topic `ledger.commands.ledger-query` as Kafka
+//                           principal ledger-query (mapped to the platform
+//                           service account ledger-query, role
+//                           refusal_recorder), keyed by its command id,
+//                           from a bounded queue drained by one thread.
 // Both are thread-safe. The principal that submits the record is the
-// recorder (the command service itself, or the query service's token); the
+// recorder (the command service itself, or the query service's producer); the
 // event's actor is the refused principal (commands/command_service.cc).
 #pragma once
 
@@ -31,6 +33,7 @@
 #include <string_view>
 #include <thread>
 
+#include "adapters/kafka/kafka.h"
 #include "commands/authorization.h"
 #include "commands/command_service.h"
 #include "events/access_events.h"
@@ -71,8 +74,8 @@ class KafkaRefusals final : public RefusalRecorder {
  public:
   struct Options {
     std::string brokers;
-    std::string commands_topic;
-    std::string bearer_token;  // the refusal recorder credential (role refusal_recorder, tenant @refusal-recorder)
+    adapters::kafka::KafkaSecurity kafka_security{};  // the query service's own principal
+    std::string commands_topic;  // its own producer topic, <commands>.ledger-query (no token: the topic is the identity)
     std::size_t max_queued = 1024;
   };
   explicit KafkaRefusals(Options options);

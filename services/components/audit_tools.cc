@@ -1230,6 +1230,7 @@ domain::Result<ReplayReport> replay(const ReplayOptions& options, const AuditPro
   ProjectorOptions rebuild_options;
   rebuild_options.pg_url = options.pg_url;
   rebuild_options.brokers = options.brokers;
+  rebuild_options.kafka_security = options.kafka_security;
   rebuild_options.topic = options.topic;
   rebuild_options.schema = options.scratch_schema;
   rebuild_options.group_id = "ledger-audit-replay";

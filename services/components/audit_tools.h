@@ -36,6 +36,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "adapters/kafka/kafka.h"
 #include "domain/admission.h"
 #include "domain/error.h"
 #include "domain/policy_resolution.h"
@@ -373,6 +374,7 @@ nlohmann::json digest_check_json(const DigestCheck& c);
 struct ReplayOptions {
   std::string pg_url;
   std::string brokers;
+  adapters::kafka::KafkaSecurity kafka_security{};
   std::string topic = "ledger.events";
   std::string live_schema = "rm";
   std::string scratch_schema = "rm_replay";

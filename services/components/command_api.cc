@@ -13,6 +13,7 @@
 #include "commands/decode.h"
 #include "commands/edge_values.h"
 #include "services/components/http_json.h"
+#include "services/components/kafka_producers.h"
 
 namespace ledger::services {
 
@@ -137,7 +138,7 @@ domain::Error record_failed() {
 // Handles one record up to its submission. Never throws: whatever goes
 // wrong is this record's outcome, never its neighbours' or the consumer's.
 RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, const KafkaCommandOptions& options,
-                                    commands::CommandService& service, const commands::TokenAuthenticator& auth,
+                                    commands::CommandService& service, ProducersFile& producers,
                                     CommandServiceRefusals& refusals) noexcept {
   RecordOutcome out;
   try {
@@ -151,8 +152,9 @@ RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, co
       out.dead_letter_reason = out.refused->code;
       return out;
     }
-    const std::string* token = msg.header("authorization");
-    auto principal = auth.authenticate(token ? *token : std::string_view());
+    // The topic is the identity: the producer's authenticated Kafka principal,
+    // mapped to a ledger principal (a token header is refused, never read).
+    auto principal = producers.principal_for_record(msg, options.commands_topic);
     if (!principal) {
       out.refused = principal.error();
       return out;
@@ -206,12 +208,16 @@ adapters::kafka::KafkaHeaders dead_letter_headers(const adapters::kafka::KafkaMe
 }  // namespace
 
 void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandService& service,
-                        const commands::TokenAuthenticator& auth, const std::atomic<bool>& stop) {
+                        const std::atomic<bool>& stop) {
   using namespace std::chrono_literals;
   namespace kafka = adapters::kafka;
   std::unique_ptr<kafka::KafkaConsumer> consumer;
   std::unique_ptr<kafka::KafkaProducer> producer;
   CommandServiceRefusals refusals(service);
+  ProducersFile producers(options.producers_file);
+  // Every producer's topic, including those added while we run (librdkafka
+  // re-evaluates the pattern on each metadata refresh).
+  const std::string pattern = producer_topics_pattern(options.commands_topic);
 
   while (!stop) {
     // Nothing that happens to one batch may end the consumer thread (and with
@@ -228,7 +234,8 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
         continue;
       }
       if (!producer) {
-        auto p = kafka::KafkaProducer::create({.brokers = options.brokers, .client_id = "ledger-command-results"});
+        auto p = kafka::KafkaProducer::create(
+            {.brokers = options.brokers, .security = options.kafka_security, .client_id = "ledger-command-results"});
         if (!p) {
           spdlog::warn("kafka commands: producer unavailable: {}", p.error().message);
           std::this_thread::sleep_for(1s);
@@ -238,7 +245,8 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
       }
       if (!consumer) {
         auto c = kafka::KafkaConsumer::create(
-            {.brokers = options.brokers, .group_id = options.group_id, .topics = {options.commands_topic}});
+            {.brokers = options.brokers, .security = options.kafka_security, .group_id = options.group_id,
+             .topics = {pattern}});
         if (!c) {
           spdlog::warn("kafka commands: consumer unavailable: {}", c.error().message);
           std::this_thread::sleep_for(1s);
@@ -258,7 +266,7 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
       // Submit the whole batch first so it shares group commits, then answer.
       std::vector<RecordOutcome> outcomes;
       outcomes.reserve(batch->size());
-      for (const auto& msg : *batch) outcomes.push_back(handle_command_record(msg, options, service, auth, refusals));
+      for (const auto& msg : *batch) outcomes.push_back(handle_command_record(msg, options, service, producers, refusals));
 
       bool retry_later = false;
       for (std::size_t i = 0; i < outcomes.size(); ++i) {

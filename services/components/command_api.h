@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/kafka/kafka.h"
 #include "adapters/http/http_types.h"
 #include "commands/command_service.h"
 #include "commands/identity.h"
@@ -73,7 +74,9 @@ inline constexpr std::string_view kDeadLetterSourceHeader = "dlq-source";
 
 struct KafkaCommandOptions {
   std::string brokers;
-  std::string commands_topic;
+  adapters::kafka::KafkaSecurity kafka_security{};  // this service's own principal
+  std::string commands_topic;  // the base: consumes every "<commands_topic>.<producer>"
+  std::string producers_file;  // Kafka principal -> ledger principal (services/components/kafka_producers.h)
   std::string results_topic;
   std::string dead_letter_topic;  // services::commands_dead_letter_topic(settings)
   std::string group_id = "ledger-command-service";
@@ -84,7 +87,10 @@ struct KafkaCommandOptions {
 
 // Runs until `stop` is set. Consumes only while this instance is the writer,
 // so a standby never answers commands it cannot apply.
+// A record acts as the ledger principal mapped to the producer whose topic it
+// arrived on (principal_for_record); a record with a bearer token header is
+// refused (kafka_token_header_refused).
 void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandService& service,
-                        const commands::TokenAuthenticator& auth, const std::atomic<bool>& stop);
+                        const std::atomic<bool>& stop);
 
 }  // namespace ledger::services

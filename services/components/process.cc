@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <csignal>
 #include <fstream>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "adapters/kafka/kafka.h"
+#include "services/components/kafka_producers.h"
 
 namespace ledger::services {
 
@@ -49,17 +51,43 @@ domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path
   return auth;
 }
 
-std::string commands_dead_letter_topic(const Settings& s) { return s.commands_topic + "-dlq"; }
+std::string commands_dead_letter_topic(const Settings& s) { return s.dead_letter_topic; }
+domain::Result<adapters::kafka::KafkaSecurity> kafka_security(const Settings& s) {
+  adapters::kafka::KafkaSecurity out{.protocol = s.kafka_security_protocol,
+                                     .sasl_mechanism = s.kafka_sasl_mechanism,
+                                     .username = s.kafka_username,
+                                     .password = s.kafka_password,
+                                     .ca_location = s.kafka_ca};
+  if (!s.kafka_password_file.empty()) {
+    std::ifstream in(s.kafka_password_file);
+    std::string password;
+    if (!in || !std::getline(in, password)) {
+      return domain::fail(domain::ErrorKind::kInvalidArgument, "kafka_password_unreadable",
+                          "cannot read the Kafka password file " + s.kafka_password_file);
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    out.password = std::move(password);
+  }
+  std::string protocol = out.protocol;
+  for (auto& c : protocol) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (protocol.starts_with("sasl_") && out.username.empty()) {
+    return domain::fail(domain::ErrorKind::kInvalidArgument, "kafka_credentials_missing",
+                        "Kafka protocol " + out.protocol + " needs a username (LEDGER_KAFKA_USERNAME)");
+  }
+  return out;
+}
 
 domain::Result<void> ensure_ledger_topics(const Settings& s) {
   using adapters::kafka::TopicSpec;
+  auto security = kafka_security(s);
+  if (!security) return std::unexpected(std::move(security.error()));
   return adapters::kafka::ensure_topics(
       s.kafka_brokers,
       {TopicSpec{s.events_topic, 1, {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {"cleanup.policy", "delete"}}},
-       TopicSpec{s.commands_topic, 3, {}},
+       TopicSpec{producer_topic(s.commands_topic, "ledger-query"), 3, {}},  // its access refusals
        TopicSpec{s.results_topic, 3, {}},
        TopicSpec{commands_dead_letter_topic(s), 3, {}}},
-      std::chrono::seconds(30));
+      std::chrono::seconds(30), *security);
 }
 
 void run_restarting(const char* what, const std::atomic<bool>& stop, const std::function<void()>& body) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "adapters/http/http_types.h"
+#include "adapters/kafka/kafka.h"
 #include "commands/identity.h"
 #include "domain/error.h"
 #include "services/components/settings.h"
@@ -26,13 +27,23 @@ void wait_for_shutdown();
 // each problem is logged as a warning.
 domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile);
 
-// The dead-letter topic of the commands topic: `<commands topic>-dlq`, so
-// `ledger.commands-dlq` (outside the `ledger.commands.` namespace).
+// The dead-letter topic of the command topics (`--dead-letter-topic`,
+// default `ledger.commands-dlq`: outside the `ledger.commands.` namespace of
+// the producers' topics).
 std::string commands_dead_letter_topic(const Settings& s);
 
+// The Kafka security options of `s`, the password read from
+// kafka_password_file when one is named (trailing newline dropped).
+// kInvalidArgument "kafka_password_unreadable" when that file cannot be read,
+// "kafka_credentials_missing" for a SASL protocol without a username.
+domain::Result<adapters::kafka::KafkaSecurity> kafka_security(const Settings& s);
+
 // Creates the ledger's topics if missing: `ledger.events` with one partition
-// (global order) and retention that never deletes history; commands, results
-// and the commands' dead-letter topic with a few partitions.
+// (global order) and retention that never deletes history; results, the
+// commands' dead-letter topic and the query service's producer topic
+// (<commands>.ledger-query) with a few partitions. Other producers' topics
+// come with `ledger-admin add-producer`. Logs in as kafka_security(s); a
+// principal with Describe only passes when they exist.
 domain::Result<void> ensure_ledger_topics(const Settings& s);
 
 // A service's worker thread body: runs `body` until it returns; an exception

@@ -281,6 +281,7 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
   while (!stop) {
     if (!consumer) {
       auto c = kafka::KafkaConsumer::create({.brokers = options.brokers,
+                                             .security = options.kafka_security,
                                              .group_id = options.group_id,
                                              .topics = {options.topic},
                                              .client_id = "ledger-projector"});
@@ -366,7 +367,7 @@ domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSou
   if (!set) return std::unexpected(set.error());
   auto& models = **set;
   auto r = adapters::kafka::KafkaPartitionReader::create(
-      {.brokers = options.brokers, .topic = options.topic, .partition = 0, .start_offset = 0});
+      {.brokers = options.brokers, .security = options.kafka_security, .topic = options.topic, .partition = 0, .start_offset = 0});
   if (!r) return std::unexpected(r.error());
   auto& kreader = **r;
   adapters::postgres::PgEventReader store_reader(options.pg_url);

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "adapters/http/http_types.h"
+#include "adapters/kafka/kafka.h"
 #include "domain/error.h"
 #include "projections/chain_guard.h"
 
@@ -39,6 +40,7 @@ namespace ledger::services {
 struct ProjectorOptions {
   std::string pg_url;
   std::string brokers;
+  adapters::kafka::KafkaSecurity kafka_security{};  // this service's own principal
   std::string topic = "ledger.events";
   std::string schema = "rm";
   std::string group_id = "ledger-projector-policy-values";

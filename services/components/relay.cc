@@ -35,7 +35,7 @@ void run_relay(const RelayOptions& options, const std::atomic<bool>& stop) {
       spdlog::info("relay: publishing from position {}", *published);
     }
     if (!producer) {
-      auto p = kafka::KafkaProducer::create({.brokers = options.brokers, .client_id = "ledger-relay"});
+      auto p = kafka::KafkaProducer::create({.brokers = options.brokers, .security = options.kafka_security, .client_id = "ledger-relay"});
       if (!p) {
         back_off("creating the producer", p.error());
         continue;

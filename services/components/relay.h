@@ -12,11 +12,14 @@
 #include <atomic>
 #include <string>
 
+#include "adapters/kafka/kafka.h"
+
 namespace ledger::services {
 
 struct RelayOptions {
   std::string pg_url;
   std::string brokers;
+  adapters::kafka::KafkaSecurity kafka_security{};  // this service's own principal
   std::string topic = "ledger.events";
   std::string name = "ledger.events";  // checkpoint key
   std::size_t batch_size = 1000;

@@ -44,11 +44,32 @@ std::string default_pg_role() {
   return p != nullptr ? std::string(p->role) : "ledger_app";
 }
 
+std::string default_kafka_username() {
+  const auto* p = this_program();
+  return p != nullptr ? std::string(p->program) : std::string();
+}
+
 std::string default_pg_url() { return "postgresql://" + default_pg_role() + "@127.0.0.1:54329/ledger"; }
 
 std::string service_pg_url_env() {
   const auto* p = this_program();
   return p != nullptr ? std::string(p->url_env) : std::string();
+}
+
+void add_kafka_flags(CLI::App& app, Settings& s) {
+  app.add_option("--kafka-brokers", s.kafka_brokers, "Kafka bootstrap servers")->envname("LEDGER_KAFKA_BROKERS")->capture_default_str();
+  app.add_option("--kafka-security-protocol", s.kafka_security_protocol, "plaintext, ssl, sasl_plaintext or sasl_ssl")
+      ->envname("LEDGER_KAFKA_SECURITY_PROTOCOL")->capture_default_str();
+  app.add_option("--kafka-sasl-mechanism", s.kafka_sasl_mechanism, "SASL mechanism")
+      ->envname("LEDGER_KAFKA_SASL_MECHANISM")->capture_default_str();
+  app.add_option("--kafka-username", s.kafka_username, "this program's Kafka principal")
+      ->envname("LEDGER_KAFKA_USERNAME")->capture_default_str();
+  app.add_option("--kafka-password-file", s.kafka_password_file, "file holding the Kafka password")
+      ->envname("LEDGER_KAFKA_PASSWORD_FILE");
+  // No flag for the password itself: it would show in the process list.
+  if (const char* pw = std::getenv("LEDGER_KAFKA_PASSWORD"); pw != nullptr) s.kafka_password = pw;
+  app.add_option("--kafka-ca", s.kafka_ca, "PEM file of the CA that signed the broker's certificate")
+      ->envname("LEDGER_KAFKA_CA");
 }
 
 void add_common_flags(CLI::App& app, Settings& s) {
@@ -63,11 +84,17 @@ void add_common_flags(CLI::App& app, Settings& s) {
       ->capture_default_str();
   app.add_option("--pg-admin-url", s.pg_admin_url, "PostgreSQL URL of a superuser, for migrations")
       ->envname("LEDGER_PG_ADMIN_URL")->capture_default_str();
-  app.add_option("--kafka-brokers", s.kafka_brokers, "Kafka bootstrap servers")->envname("LEDGER_KAFKA_BROKERS")->capture_default_str();
+  add_kafka_flags(app, s);
   app.add_option("--events-topic", s.events_topic, "topic of committed events")->envname("LEDGER_EVENTS_TOPIC")->capture_default_str();
-  app.add_option("--commands-topic", s.commands_topic, "topic command producers publish to")
+  app.add_option("--commands-topic", s.commands_topic, "base of the command producers' topics (<base>.<producer>)")
       ->envname("LEDGER_COMMANDS_TOPIC")->capture_default_str();
+  app.add_option("--kafka-producers-file", s.kafka_producers_file,
+                 "JSON file mapping each command producer's Kafka principal to its ledger principal")
+      ->envname("LEDGER_KAFKA_PRODUCERS_FILE")->capture_default_str();
   app.add_option("--results-topic", s.results_topic, "topic of command outcomes")->envname("LEDGER_RESULTS_TOPIC")->capture_default_str();
+  app.add_option("--dead-letter-topic", s.dead_letter_topic, "raw copies of command records that cannot be handled")
+      ->envname("LEDGER_COMMANDS_DLQ_TOPIC")
+      ->capture_default_str();
   app.add_option("--read-model-schema", s.read_model_schema, "PostgreSQL schema of the live read models")
       ->envname("LEDGER_READ_MODEL_SCHEMA")->capture_default_str();
   app.add_option("--tokens-file", s.tokens_file, "bearer-token file (JSON)")->envname("LEDGER_TOKENS_FILE")->capture_default_str();

@@ -24,13 +24,33 @@ std::string default_pg_url();
 // all four services each with its own role; "" for other programs.
 std::string service_pg_url_env();
 
+// The Kafka principal of this program (README "Kafka security"): its own
+// name for ledger-command, ledger-relay, ledger-projector, ledger-query,
+// ledger-audit and ledger-admin (the super user); "" for anything else.
+std::string default_kafka_username();
+
 struct Settings {
   std::string pg_url = default_pg_url();
   std::string pg_admin_url = "postgresql://postgres@127.0.0.1:54329/ledger";
   std::string kafka_brokers = "127.0.0.1:19092";
+  // How to log in to Kafka: SCRAM over TLS on the broker the scripts start.
+  // The password comes from kafka_password_file (preferred) or kafka_password.
+  std::string kafka_security_protocol = "sasl_ssl";
+  std::string kafka_sasl_mechanism = "SCRAM-SHA-512";
+  std::string kafka_username = default_kafka_username();
+  std::string kafka_password;
+  std::string kafka_password_file;
+  std::string kafka_ca;  // the CA that signed the broker's certificate (PEM)
   std::string events_topic = "ledger.events";
+  // The base of the command producers' topics: producer P writes
+  // "<commands_topic>.<P>" (README "Commands over Kafka").
   std::string commands_topic = "ledger.commands";
+  // Kafka principal -> ledger principal of each command producer.
+  std::string kafka_producers_file = "config/kafka-producers.json";
   std::string results_topic = "ledger.command-results";
+  // Records on the command topics that cannot be handled, copied raw (outside
+  // the "<commands_topic>." namespace of producer topics).
+  std::string dead_letter_topic = "ledger.commands-dlq";
   std::string read_model_schema = "rm";
   std::string tokens_file = "config/tokens.json";
   std::string log_level = "info";
@@ -40,6 +60,10 @@ struct Settings {
   std::string profile = "dev";
 };
 
+// Registers the Kafka connection flags only (--kafka-brokers and the
+// security ones, with their LEDGER_KAFKA_* environment fallbacks); part of
+// add_common_flags, for tools with their own flag sets.
+void add_kafka_flags(CLI::App& app, Settings& s);
 // Registers the flags above on `app` (with LEDGER_* environment fallbacks;
 // --pg-url: the flag, else service_pg_url_env(), else LEDGER_PG_URL).
 void add_common_flags(CLI::App& app, Settings& s);

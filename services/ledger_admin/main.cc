@@ -10,10 +10,13 @@
 //   ledger-admin mint-token       sign a JWT with a key from a key file
 //   ledger-admin hash-token       print a token file entry (token_sha256,
 //                                 expires_at) for a static token read from stdin
+//   ledger-admin add-producer     a Kafka command producer: its topic, its
+//                                 Write ACL and its ledger principal
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -25,6 +28,7 @@
 #include "commands/identity.h"
 #include "commands/jwt.h"
 #include "events/codec/rfc3339.h"
+#include "services/components/kafka_producers.h"
 #include "services/components/process.h"
 #include "services/components/projector.h"
 
@@ -86,6 +90,19 @@ int main(int argc, char** argv) {
   hash->add_option("--actor-type", hash_actor_type)->required();
   hash->add_option("--actor-id", hash_actor_id)->required();
   hash->add_option("--roles", hash_roles, "comma-separated roles")->delimiter(',');
+  auto* add_producer = app.add_subcommand(
+      "add-producer", "let Kafka principal NAME publish commands on <commands-topic>.NAME as a ledger principal "
+                      "(its SCRAM user first: scripts/infra.sh kafka-add-user NAME)");
+  std::string producer_name, producer_tenant, producer_actor_type = "service_account", producer_id;
+  std::vector<std::string> producer_roles;
+  add_producer->add_option("--name", producer_name, "the producer's Kafka principal ([a-z0-9_-])")->required();
+  add_producer->add_option("--tenant", producer_tenant, "tenant its commands act for: an organization id or 'platform'")
+      ->required();
+  add_producer->add_option("--actor-type", producer_actor_type)
+      ->check(CLI::IsMember({"user", "service_account", "api_key", "worker"}))
+      ->capture_default_str();
+  add_producer->add_option("--id", producer_id, "actor id stamped on its events")->required();
+  add_producer->add_option("--roles", producer_roles, "comma-separated roles")->delimiter(',')->required();
 
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-admin", settings.log_level);
@@ -125,6 +142,62 @@ int main(int argc, char** argv) {
       return 1;
     }
     spdlog::info("topics ready");
+    return 0;
+  }
+  if (*add_producer) {
+    if (!services::valid_producer_name(producer_name)) {
+      spdlog::error("--name must be 1-100 of [a-z0-9_-]");
+      return 2;
+    }
+    auto security = services::kafka_security(settings);
+    if (!security) {
+      spdlog::error("kafka: {}", security.error().message);
+      return 1;
+    }
+    const std::string topic = services::producer_topic(settings.commands_topic, producer_name);
+    if (auto ok = adapters::kafka::ensure_topics(settings.kafka_brokers, {{topic, 3, {}}}, std::chrono::seconds(30),
+                                                 *security);
+        !ok) {
+      spdlog::error("topic {}: {}", topic, ok.error().message);
+      return 1;
+    }
+    using Rule = adapters::kafka::AclRule;
+    const std::string principal = "User:" + producer_name;
+    if (auto ok = adapters::kafka::create_acls(
+            settings.kafka_brokers, *security,
+            {Rule{.resource = Rule::Resource::kTopic, .name = topic, .principal = principal,
+                  .operation = Rule::Operation::kWrite},
+             Rule{.resource = Rule::Resource::kTopic, .name = topic, .principal = principal,
+                  .operation = Rule::Operation::kDescribe}},
+            std::chrono::seconds(30));
+        !ok) {
+      spdlog::error("ACLs for {}: {}", producer_name, ok.error().message);
+      return 1;
+    }
+    nlohmann::json document = nullptr;
+    if (std::ifstream in(settings.kafka_producers_file); in) {
+      document = nlohmann::json::parse(in, nullptr, false);
+      if (document.is_discarded()) {
+        spdlog::error("{} is not JSON", settings.kafka_producers_file);
+        return 2;
+      }
+    }
+    commands::Principal mapped;
+    mapped.tenant = producer_tenant;
+    mapped.actor = {.type = producer_actor_type, .id = producer_id, .roles = producer_roles};
+    services::upsert_producer(document, producer_name, mapped);
+    const std::string tmp = settings.kafka_producers_file + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << document.dump(2) << '\n';
+      if (!out) {
+        spdlog::error("cannot write {}", tmp);
+        return 1;
+      }
+    }
+    std::filesystem::rename(tmp, settings.kafka_producers_file);
+    spdlog::info("producer {} may write {} and acts as {}/{} (tenant {}); recorded in {}", producer_name, topic,
+                 producer_actor_type, producer_id, producer_tenant, settings.kafka_producers_file);
     return 0;
   }
   if (*load) {

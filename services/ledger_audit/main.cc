@@ -35,6 +35,7 @@
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 #include "services/components/audit_tools.h"
+#include "services/components/process.h"
 #include "services/components/settings.h"
 
 namespace {
@@ -421,9 +422,7 @@ int main(int argc, char** argv) {
   rep->add_option("--read-model-schema", settings.read_model_schema, "the live read-model schema")
       ->envname("LEDGER_READ_MODEL_SCHEMA")
       ->capture_default_str();
-  rep->add_option("--kafka-brokers", settings.kafka_brokers, "Kafka bootstrap servers")
-      ->envname("LEDGER_KAFKA_BROKERS")
-      ->capture_default_str();
+  services::add_kafka_flags(*rep, settings);
   rep->add_option("--events-topic", settings.events_topic, "topic of committed events")
       ->envname("LEDGER_EVENTS_TOPIC")
       ->capture_default_str();
@@ -573,6 +572,11 @@ int main(int argc, char** argv) {
   if (*rep) {
     ro.pg_url = settings.pg_url;
     ro.brokers = settings.kafka_brokers;
+    if (source_name == "kafka") {
+      auto security = services::kafka_security(settings);
+      if (!security) return report_error(security.error());
+      ro.kafka_security = *security;
+    }
     ro.topic = settings.events_topic;
     ro.live_schema = settings.read_model_schema;
     ro.source = source_name == "kafka" ? services::RebuildSource::kKafka : services::RebuildSource::kPostgres;

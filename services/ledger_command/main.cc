@@ -59,6 +59,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->envname("LEDGER_TLS_KEY");
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-command", settings.log_level);
+  auto kafka_security = services::kafka_security(settings);
+  if (!kafka_security) {
+    spdlog::critical("kafka: {} ({})", kafka_security.error().message, kafka_security.error().code);
+    return 1;
+  }
 
   std::optional<codec::ChainSigningKey> anchor_key;
   if (anchor_key_file.empty()) {
@@ -132,12 +137,14 @@ int main(int argc, char** argv) {
     kafka_thread = std::thread([&] {
       services::run_restarting("kafka commands", stop, [&] {
         services::run_kafka_commands({.brokers = settings.kafka_brokers,
+                                      .kafka_security = *kafka_security,
                                       .commands_topic = settings.commands_topic,
+                                      .producers_file = settings.kafka_producers_file,
                                       .results_topic = settings.results_topic,
                                       .dead_letter_topic = services::commands_dead_letter_topic(settings),
                                       .group_id = kafka_group,
                                       .gate = &gate},
-                                     service, *auth, stop);
+                                     service, stop);
       });
     });
   }

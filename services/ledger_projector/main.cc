@@ -34,9 +34,15 @@ int main(int argc, char** argv) {
       ->envname("LEDGER_PROJECTOR_STATUS_PORT")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-projector", settings.log_level);
+  auto kafka_security = services::kafka_security(settings);
+  if (!kafka_security) {
+    spdlog::critical("kafka: {} ({})", kafka_security.error().message, kafka_security.error().code);
+    return 1;
+  }
 
   services::ProjectorOptions options{.pg_url = settings.pg_url,
                                      .brokers = settings.kafka_brokers,
+                                     .kafka_security = *kafka_security,
                                      .topic = settings.events_topic,
                                      .schema = settings.read_model_schema,
                                      .group_id = group};

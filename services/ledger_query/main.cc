@@ -14,6 +14,7 @@
 #include "adapters/system/clock.h"
 #include "services/components/access_refusals.h"
 #include "services/components/admission_api.h"
+#include "services/components/kafka_producers.h"
 #include "services/components/process.h"
 #include "services/components/query_api.h"
 #include "services/components/read_model_limits.h"
@@ -31,11 +32,6 @@ int main(int argc, char** argv) {
   int waits_per_principal = 4;
   int waits_total = 1024;
   std::int64_t ready_lag = 1000;
-  // The query service's own credential for reporting refusals on
-  // ledger.commands: the refusal recorder (role `refusal_recorder`, tenant
-  // `@refusal-recorder`, commands/authorization.h), which may do nothing
-  // else. No default shown in --help: it is a secret.
-  std::string service_token = "dev-query-service";
   app.add_option("--http-address", address, "listen address")->envname("LEDGER_QUERY_ADDRESS")->capture_default_str();
   app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_QUERY_PORT")->capture_default_str();
   app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_QUERY_THREADS")->capture_default_str();
@@ -46,15 +42,17 @@ int main(int argc, char** argv) {
       ->envname("LEDGER_QUERY_MAX_WAITS")->capture_default_str();
   app.add_option("--ready-max-lag", ready_lag, "readyz fails when the projector is further behind (events)")
       ->envname("LEDGER_READY_MAX_LAG")->capture_default_str();
-  app.add_option("--service-token", service_token,
-                 "bearer token this service publishes access.record_refusal commands with (default: the dev token)")
-      ->envname("LEDGER_QUERY_SERVICE_TOKEN");
   std::string tls_cert, tls_key;
   app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS (with --tls-key)")
       ->envname("LEDGER_TLS_CERT");
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->envname("LEDGER_TLS_KEY");
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-query", settings.log_level);
+  auto kafka_security = services::kafka_security(settings);
+  if (!kafka_security) {
+    spdlog::critical("kafka: {} ({})", kafka_security.error().message, kafka_security.error().code);
+    return 1;
+  }
 
   auto auth = services::load_tokens(settings.tokens_file, settings.profile);
   if (!auth) {
@@ -74,8 +72,10 @@ int main(int argc, char** argv) {
   // Refusals become AccessRefused events through the command service: this
   // service never writes to the database (fire-and-forget, bounded queue).
   services::KafkaRefusals refusals({.brokers = settings.kafka_brokers,
-                                    .commands_topic = settings.commands_topic,
-                                    .bearer_token = service_token});
+                                    .kafka_security = *kafka_security,
+                                    // its own producer topic: the topic is its identity
+                                    .commands_topic = services::producer_topic(settings.commands_topic,
+                                                                               settings.kafka_username)});
   api.record_refusals_to(refusals);
   admission_api.record_refusals_to(refusals);
   // Live token lifetime and rate limits, read from the ledger's own policy values.
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     cp = std::min({*cp, *audit_cp, *admission_cp});
     if (!kafka_probe) {
       auto r = adapters::kafka::KafkaPartitionReader::create(
-          {.brokers = settings.kafka_brokers, .topic = settings.events_topic});
+          {.brokers = settings.kafka_brokers, .security = *kafka_security, .topic = settings.events_topic});
       if (!r) return "kafka: " + r.error().message;
       kafka_probe = std::move(*r);
     }

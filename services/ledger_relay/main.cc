@@ -17,6 +17,11 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch, "events per Kafka flush")->envname("LEDGER_RELAY_BATCH")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-relay", settings.log_level);
+  auto kafka_security = services::kafka_security(settings);
+  if (!kafka_security) {
+    spdlog::critical("kafka: {} ({})", kafka_security.error().message, kafka_security.error().code);
+    return 1;
+  }
   if (auto ok = services::ensure_ledger_topics(settings); !ok) spdlog::warn("topics not ensured: {}", ok.error().message);
 
   std::atomic<bool> stop{false};
@@ -24,6 +29,7 @@ int main(int argc, char** argv) {
     services::run_restarting("relay", stop, [&] {
       services::run_relay({.pg_url = settings.pg_url,
                            .brokers = settings.kafka_brokers,
+                           .kafka_security = *kafka_security,
                            .topic = settings.events_topic,
                            .name = settings.events_topic,
                            .batch_size = batch},

@@ -184,14 +184,9 @@ TEST(AdmissionE2e, SevenMutationRulesHoldThroughTheStack) {
 
   // Admission commands over Kafka are decided the same way.
   {
-    auto producer = ledger::adapters::kafka::KafkaProducer::create(
-        {.brokers = ledger::testing::kafka_brokers(), .client_id = "admission-e2e"});
-    ASSERT_TRUE(producer.has_value()) << producer.error().message;
     Json body = ceiling(scope("project", "misc"), 3, "cmd-kafka-misc-3");
     body["type"] = "ceiling.set";
-    ASSERT_TRUE((*producer)->produce(s.commands_topic(), "cmd-kafka-misc-3", body.dump(),
-                                     {{"authorization", kAdminToken}}).has_value());
-    ASSERT_TRUE((*producer)->flush(30s).has_value());
+    ASSERT_TRUE(s.publish("cmd-kafka-misc-3", body, kAdminToken));
     ASSERT_TRUE(eventually(60s, [&] {
       return s.sql("SELECT count(*) FROM ledger.events WHERE command_id = 'cmd-kafka-misc-3'") == "1";
     }));

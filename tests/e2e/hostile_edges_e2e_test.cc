@@ -15,7 +15,7 @@
 //     valid command with a bad `correlation-id` header, published in one
 //     batch with a good command: each bad one is rejected on
 //     ledger.command-results (keyed by its command id, else by
-//     topic:partition:offset) and copied raw to `<commands topic>-dlq` with
+//     topic:partition:offset) and copied raw to the dead-letter topic with
 //     its reason, the good one is accepted, and later commands are consumed.
 //   HostileEdgesE2e.NulInACommandIsRefusedAndNeverFailsItsBatchNeighbours
 //     a U+0000 in a string field is 400 `nul_character` over HTTP and
@@ -141,8 +141,8 @@ std::vector<kafka::KafkaMessage> read_topic(const std::string& topic,
                                             const std::function<bool(const std::vector<kafka::KafkaMessage>&)>& done) {
   std::vector<kafka::KafkaMessage> all;
   auto consumer = kafka::KafkaConsumer::create(
-      {.brokers = ledger::testing::kafka_brokers(), .group_id = ledger::testing::unique_name("hostile-read"),
-       .topics = {topic}});
+      {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(),
+       .group_id = ledger::testing::unique_name("hostile-read"), .topics = {topic}});
   if (!consumer) return all;
   eventually(60s, [&] {
     auto batch = (*consumer)->poll(500, 200ms);
@@ -159,10 +159,24 @@ const kafka::KafkaMessage* find_key(const std::vector<kafka::KafkaMessage>& all,
   return nullptr;
 }
 
-std::string dead_letter_topic(const Stack& s) {
-  ledger::services::Settings settings;
-  settings.commands_topic = s.commands_topic();
-  return ledger::services::commands_dead_letter_topic(settings);
+std::string dead_letter_topic(const Stack& s) { return s.dead_letter_topic(); }
+
+// A raw producer as the command producer mapped to the platform admin: its
+// topic and a client logged in as it (records go out with no token).
+struct AdminProducer {
+  std::string topic;
+  std::unique_ptr<kafka::KafkaProducer> producer;
+};
+AdminProducer admin_producer(Stack& s) {
+  auto principal = ledger::testing::dev_token_principal(kAdminToken);
+  if (!principal) return {};
+  const std::string name = s.producer_for(*principal);
+  if (name.empty() || name.front() == '!') return {};
+  auto p = kafka::KafkaProducer::create({.brokers = ledger::testing::kafka_brokers(),
+                                         .security = ledger::testing::kafka_security_as(name),
+                                         .client_id = "hostile"});
+  if (!p) return {};
+  return {ledger::services::producer_topic(s.commands_topic(), name), std::move(*p)};
 }
 
 // ---------------------------------------------------------------- item 1
@@ -229,8 +243,8 @@ TEST(HostileEdgesE2e, UnhandleableKafkaRecordsAreAnsweredDeadLetteredAndCommitte
   ASSERT_TRUE(s.start());
   expect_alive(s, "start");
 
-  auto producer = kafka::KafkaProducer::create({.brokers = ledger::testing::kafka_brokers(), .client_id = "hostile"});
-  ASSERT_TRUE(producer) << producer.error().message;
+  auto [topic, producer] = admin_producer(s);
+  ASSERT_TRUE(producer) << s.describe_logs();
   const std::string bad_key = "k\xff\xfe-no-id";
   const Json no_id = register_product("kafka-no-id");  // no command_id, no token
   Json bad_corr = register_product("kafka-bad-corr");
@@ -241,11 +255,10 @@ TEST(HostileEdgesE2e, UnhandleableKafkaRecordsAreAnsweredDeadLetteredAndCommitte
   good["command_id"] = "kafka-good";
   // One flush: the three records reach the consumer together (one partition
   // each by key, but one poll as a rule); none may fail the others.
-  ASSERT_TRUE((*producer)->produce(s.commands_topic(), bad_key, no_id.dump()));
-  ASSERT_TRUE((*producer)->produce(s.commands_topic(), "kafka-bad-corr", bad_corr.dump(),
-                                   {{"authorization", kAdminToken}, {"correlation-id", "c\xff\xfe"}}));
-  ASSERT_TRUE((*producer)->produce(s.commands_topic(), "kafka-good", good.dump(), {{"authorization", kAdminToken}}));
-  ASSERT_TRUE((*producer)->flush(30s));
+  ASSERT_TRUE(producer->produce(topic, bad_key, no_id.dump()));
+  ASSERT_TRUE(producer->produce(topic, "kafka-bad-corr", bad_corr.dump(), {{"correlation-id", "c\xff\xfe"}}));
+  ASSERT_TRUE(producer->produce(topic, "kafka-good", good.dump()));
+  ASSERT_TRUE(producer->flush(30s));
 
   // Answers on ledger.command-results.
   auto results = read_topic(s.results_topic(), [](const auto& all) {
@@ -271,7 +284,7 @@ TEST(HostileEdgesE2e, UnhandleableKafkaRecordsAreAnsweredDeadLetteredAndCommitte
   }
   ASSERT_NE(key_answer, nullptr) << s.describe_logs();
   // No valid command id: keyed by where the record was.
-  EXPECT_EQ(key_answer->key.rfind(s.commands_topic() + ":", 0), 0u) << key_answer->key;
+  EXPECT_EQ(key_answer->key.rfind(topic + ":", 0), 0u) << key_answer->key;
   EXPECT_EQ(Json::parse(key_answer->value)["evidence"]["record"], key_answer->key) << key_answer->value;
 
   // Raw copies on the dead-letter topic, with the reason.
@@ -284,7 +297,7 @@ TEST(HostileEdgesE2e, UnhandleableKafkaRecordsAreAnsweredDeadLetteredAndCommitte
     ASSERT_NE(reason, nullptr);
     by_reason[*reason] = &m;
     ASSERT_NE(m.header("dlq-source"), nullptr);
-    EXPECT_EQ(m.header("dlq-source")->rfind(s.commands_topic() + ":", 0), 0u);
+    EXPECT_EQ(m.header("dlq-source")->rfind(topic + ":", 0), 0u);
   }
   ASSERT_TRUE(by_reason.contains("invalid_key"));
   ASSERT_TRUE(by_reason.contains("invalid_header"));
@@ -339,8 +352,8 @@ TEST(HostileEdgesE2e, NulInACommandIsRefusedAndNeverFailsItsBatchNeighbours) {
 
   // Over Kafka: one flush, so the consumer submits them together and they
   // share group commits; the poisoned one comes last.
-  auto producer = kafka::KafkaProducer::create({.brokers = ledger::testing::kafka_brokers(), .client_id = "hostile"});
-  ASSERT_TRUE(producer) << producer.error().message;
+  auto [topic, producer] = admin_producer(s);
+  ASSERT_TRUE(producer) << s.describe_logs();
   constexpr int kRecords = 40;
   for (int i = 0; i < kRecords; ++i) {
     Json body = register_product("nul-kafka-" + std::to_string(i));
@@ -348,9 +361,9 @@ TEST(HostileEdgesE2e, NulInACommandIsRefusedAndNeverFailsItsBatchNeighbours) {
     body["command_id"] = "nul-kafka-" + std::to_string(i);
     if (i == kRecords - 1) body["description"] = std::string("x\0y", 3);
     // One key: one partition, so the records come in one poll, in order.
-    ASSERT_TRUE((*producer)->produce(s.commands_topic(), "nul-batch", body.dump(), {{"authorization", kAdminToken}}));
+    ASSERT_TRUE(producer->produce(topic, "nul-batch", body.dump()));
   }
-  ASSERT_TRUE((*producer)->flush(30s));
+  ASSERT_TRUE(producer->flush(30s));
   std::map<std::string, Json> answers;
   read_topic(s.results_topic(), [&](const auto& all) {
     for (const auto& m : all) {

@@ -33,6 +33,7 @@
 
 #include "adapters/http/client.h"
 #include "adapters/kafka/kafka.h"
+#include "services/components/kafka_producers.h"
 #include "services/components/process.h"
 #include "services/components/settings.h"
 #include "tests/support/e2e_support.h"
@@ -59,12 +60,16 @@ constexpr const char* kKafkaKey = "billing.low_balance_threshold_minor";  // int
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// The Kafka principal the spine's commands over Kafka come from.
+constexpr const char* kKafkaProducer = "e2e-platform-admin";
+
 // The topics, groups and database of one test's services.
 struct Stack {
   ledger::testing::TestDatabase db;
   std::string events_topic = ledger::testing::unique_name("ledger.events");
   std::string commands_topic = ledger::testing::unique_name("ledger.commands");
   std::string results_topic = ledger::testing::unique_name("ledger.command-results");
+  std::string producers_file = ledger::testing::test_producers_file();
   Env env;
 
   Stack(const std::string& label, bool kafka_commands) : db(ledger::testing::create_database(label)) {
@@ -73,6 +78,7 @@ struct Stack {
            {"LEDGER_EVENTS_TOPIC", events_topic},
            {"LEDGER_COMMANDS_TOPIC", commands_topic},
            {"LEDGER_RESULTS_TOPIC", results_topic},
+           {"LEDGER_KAFKA_PRODUCERS_FILE", producers_file},
            {"LEDGER_TOKENS_FILE", std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json"},
            {"LEDGER_COMMAND_PORT", "0"},
            {"LEDGER_QUERY_PORT", "0"},
@@ -84,8 +90,10 @@ struct Stack {
   }
 
   std::unique_ptr<ChildProcess> spawn(const std::string& binary) const {
+    Env own = env;
+    for (auto& kv : ledger::testing::kafka_env_for(binary)) own.push_back(std::move(kv));  // its own Kafka principal
     return std::make_unique<ChildProcess>(
-        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + binary}, env);
+        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + binary}, std::move(own));
   }
 
   std::string sql(const std::string& statement) const { return ledger::testing::sql_scalar(db.admin_url, statement); }
@@ -154,12 +162,17 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   Stack s("spine_e2e", /*kafka_commands=*/true);
   {
     ledger::services::Settings settings;
-    settings.kafka_brokers = ledger::testing::kafka_brokers();
+    ledger::testing::use_test_kafka_login(settings);
     settings.events_topic = s.events_topic;
     settings.commands_topic = s.commands_topic;
     settings.results_topic = s.results_topic;
     auto ok = ledger::services::ensure_ledger_topics(settings);
     ASSERT_TRUE(ok.has_value()) << ok.error().message;
+    // Kafka commands come from a producer mapped to the platform admin.
+    EXPECT_EQ(ledger::testing::allow_test_producer(s.commands_topic, "ledger-query"), "");
+    auto admin = ledger::testing::dev_token_principal(kAdminToken);
+    ASSERT_TRUE(admin.has_value());
+    ASSERT_EQ(ledger::testing::add_test_producer(s.commands_topic, s.producers_file, kKafkaProducer, *admin), "");
   }
 
   auto command = s.spawn("ledger-command");
@@ -199,7 +212,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   }
   // A few bad records: refused with a code on the results topic, nothing written.
   const std::map<std::string, std::string> bad_kafka = {{"cmd-kafka-bad-json", "malformed_json"},
-                                                        {"cmd-kafka-bad-token", "unauthenticated"},
+                                                        {"cmd-kafka-bad-token", "kafka_token_header_refused"},
                                                         {"cmd-kafka-bad-type", "value_type_mismatch"}};
   std::string produce_error;
   // Declared after everything its threads use, so it is joined first.
@@ -235,18 +248,20 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
 
   // --- Kafka producer ----------------------------------------------------------
   senders.threads.emplace_back([&] {
-    auto p = ledger::adapters::kafka::KafkaProducer::create({.brokers = ledger::testing::kafka_brokers()});
+    auto p = ledger::adapters::kafka::KafkaProducer::create(
+        {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security_as(kKafkaProducer)});
     if (!p) {
       produce_error = p.error().message;
       return;
     }
     auto& producer = **p;
-    const ledger::adapters::kafka::KafkaHeaders auth = {{"authorization", kAdminToken}};
+    const std::string topic = ledger::services::producer_topic(s.commands_topic, kKafkaProducer);
+    const ledger::adapters::kafka::KafkaHeaders auth;  // no token: the topic is the identity
     for (int i = 0; i < kKafkaCommands && !senders.stop; ++i) {
       const auto& c = kafka_commands[i];
       Json body = set_value_body(c.key, c.user, c.value, c.command_id);
       body["type"] = "policy_value.set";
-      if (auto ok = producer.produce(s.commands_topic, c.command_id, body.dump(), auth); !ok) {
+      if (auto ok = producer.produce(topic, c.command_id, body.dump(), auth); !ok) {
         produce_error = ok.error().message;
         break;
       }
@@ -257,13 +272,13 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
         }
       }
       if (i == kKafkaCommands / 2) {
-        (void)producer.produce(s.commands_topic, "cmd-kafka-bad-json", "{\"key\": ", auth);
+        (void)producer.produce(topic, "cmd-kafka-bad-json", "{\"key\": ", auth);
         Json bad_token = set_value_body(kKafkaKey, "u-bad", 1, "cmd-kafka-bad-token");
-        (void)producer.produce(s.commands_topic, "cmd-kafka-bad-token", bad_token.dump(),
+        (void)producer.produce(topic, "cmd-kafka-bad-token", bad_token.dump(),
                                {{"authorization", "Bearer no-such-token"}});
         Json bad_type = set_value_body(kKafkaKey, "u-bad", 1, "cmd-kafka-bad-type");
         bad_type["value"] = "lots";
-        (void)producer.produce(s.commands_topic, "cmd-kafka-bad-type", bad_type.dump(), auth);
+        (void)producer.produce(topic, "cmd-kafka-bad-type", bad_type.dump(), auth);
       }
     }
     if (auto ok = producer.flush(30s); !ok && produce_error.empty()) produce_error = ok.error().message;
@@ -317,7 +332,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
     std::vector<std::unique_ptr<ledger::adapters::kafka::KafkaPartitionReader>> readers;
     for (int p = 0; p < 3; ++p) {
       auto r = ledger::adapters::kafka::KafkaPartitionReader::create(
-          {.brokers = ledger::testing::kafka_brokers(), .topic = s.results_topic, .partition = p});
+          {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .topic = s.results_topic, .partition = p});
       ASSERT_TRUE(r.has_value()) << r.error().message;
       readers.push_back(std::move(*r));
     }
@@ -384,7 +399,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   const auto kafka_check_start = Clock::now();
   {
     auto reader = ledger::adapters::kafka::KafkaPartitionReader::create(
-        {.brokers = ledger::testing::kafka_brokers(), .topic = s.events_topic, .partition = 0, .start_offset = 0});
+        {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .topic = s.events_topic, .partition = 0, .start_offset = 0});
     ASSERT_TRUE(reader.has_value()) << reader.error().message;
     std::int64_t next = 1;  // the next position never seen before
     std::int64_t duplicates = 0;

@@ -662,12 +662,13 @@ TEST_F(AuditReplay, ReplayFromKafkaEqualsLive) {
   write_fifty();
   project_live();
   const std::string topic = testing::unique_name("ledger.events");
-  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s));
+  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
   {
     std::atomic<bool> stop{false};
     services::RelayOptions ro;
     ro.pg_url = db_.app_url;
     ro.brokers = testing::kafka_brokers();
+    ro.kafka_security = testing::kafka_security();
     ro.topic = topic;
     ro.name = topic;
     std::thread relay([&] { services::run_relay(ro, stop); });
@@ -681,6 +682,7 @@ TEST_F(AuditReplay, ReplayFromKafkaEqualsLive) {
   services::ReplayOptions o;
   o.pg_url = db_.app_url;
   o.brokers = testing::kafka_brokers();
+  o.kafka_security = testing::kafka_security();
   o.topic = topic;
   o.source = services::RebuildSource::kKafka;
   o.scratch_schema = "rm_from_kafka";

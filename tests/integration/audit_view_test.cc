@@ -567,14 +567,14 @@ TEST_F(AuditViewTest, RebuildOfOneReadModelAndUnknownNames) {
 TEST_F(AuditViewTest, ProjectorCatchesUpAReadModelAddedLater) {
   using namespace std::chrono_literals;
   const std::string topic = testing::unique_name("ledger.events");
-  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s));
+  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
   standard_history();
   std::atomic<bool> stop_relay{false};
   std::thread relay([&] {
-    services::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .topic = topic, .name = topic},
+    services::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic, .name = topic},
                         stop_relay);
   });
-  services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .topic = topic,
+  services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic,
                                .schema = "rm", .group_id = testing::unique_name("projector")};
   adapters::postgres::PgReadModelStore store(db_.app_url, "rm");
   auto wait_for = [&](const char* projection, std::int64_t position) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "adapters/kafka/kafka.h"
+#include "tests/support/test_env.h"
 
 namespace {
 
@@ -41,6 +42,9 @@ std::string kafka_brokers() {
   const char* brokers = std::getenv("LEDGER_KAFKA_BROKERS");
   return brokers != nullptr ? brokers : "";
 }
+
+// The tests' login to that broker (the admin principal infra.sh exports).
+ledger::adapters::kafka::KafkaSecurity security() { return ledger::testing::kafka_security(); }
 
 // "ledger-test-<kind>-<Suite>-<Test>-<pid>-<n>": unique per run and per call.
 std::string unique_name(const std::string& kind) {
@@ -111,13 +115,13 @@ TEST(KafkaTopics, EnsureTopicsCreatesMissingTopicsAndAcceptsExistingOnes) {
       {unique_name("topic"), 1, {}},
   };
 
-  auto first = ensure_topics(brokers, specs, 30s);
+  auto first = ensure_topics(brokers, specs, 30s, security());
   ASSERT_TRUE(first.has_value()) << describe(first.error());
-  auto second = ensure_topics(brokers, specs, 30s);
+  auto second = ensure_topics(brokers, specs, 30s, security());
   ASSERT_TRUE(second.has_value()) << describe(second.error());
 
   // The last partition of the 3-partition topic exists and is empty.
-  auto reader = KafkaPartitionReader::create({.brokers = brokers, .topic = specs[0].name, .partition = 2});
+  auto reader = KafkaPartitionReader::create({.brokers = brokers, .security = security(), .topic = specs[0].name, .partition = 2});
   ASSERT_TRUE(reader.has_value()) << describe(reader.error());
   auto high = (*reader)->high_watermark(10s);
   ASSERT_TRUE(high.has_value()) << describe(high.error());
@@ -139,9 +143,9 @@ TEST(KafkaProducer, ThousandKeyedMessagesReadBackInOrderWithHeaders) {
   const std::string brokers = kafka_brokers();
   ASSERT_FALSE(brokers.empty()) << kNoBrokers;
   const std::string topic = unique_name("topic");
-  ASSERT_TRUE(ensure_topics(brokers, {{topic, 1, {}}}, 30s).has_value());
+  ASSERT_TRUE(ensure_topics(brokers, {{topic, 1, {}}}, 30s, security()).has_value());
 
-  auto producer = KafkaProducer::create({.brokers = brokers});
+  auto producer = KafkaProducer::create({.brokers = brokers, .security = security()});
   ASSERT_TRUE(producer.has_value()) << describe(producer.error());
   constexpr int kCount = 1000;
   for (int i = 0; i < kCount; ++i) {
@@ -152,7 +156,7 @@ TEST(KafkaProducer, ThousandKeyedMessagesReadBackInOrderWithHeaders) {
   auto flushed = (*producer)->flush(30s);
   ASSERT_TRUE(flushed.has_value()) << describe(flushed.error());
 
-  auto reader = KafkaPartitionReader::create({.brokers = brokers, .topic = topic, .partition = 0, .start_offset = 0});
+  auto reader = KafkaPartitionReader::create({.brokers = brokers, .security = security(), .topic = topic, .partition = 0, .start_offset = 0});
   ASSERT_TRUE(reader.has_value()) << describe(reader.error());
   const auto got = read_at_least(**reader, kCount, 30s);
   ASSERT_EQ(got.size(), static_cast<std::size_t>(kCount));
@@ -180,7 +184,7 @@ TEST(KafkaProducer, ThousandKeyedMessagesReadBackInOrderWithHeaders) {
   EXPECT_TRUE(more->empty());
 
   // A reader can start in the middle.
-  auto tail = KafkaPartitionReader::create({.brokers = brokers, .topic = topic, .partition = 0, .start_offset = 995});
+  auto tail = KafkaPartitionReader::create({.brokers = brokers, .security = security(), .topic = topic, .partition = 0, .start_offset = 995});
   ASSERT_TRUE(tail.has_value()) << describe(tail.error());
   const auto last = read_at_least(**tail, 5, 30s);
   ASSERT_EQ(last.size(), 5u);
@@ -193,11 +197,11 @@ TEST(KafkaConsumer, NewConsumerInSameGroupResumesAfterCommittedOffsets) {
   ASSERT_FALSE(brokers.empty()) << kNoBrokers;
   const std::string topic = unique_name("topic");
   const std::string group = unique_name("group");
-  ASSERT_TRUE(ensure_topics(brokers, {{topic, 2, {}}}, 30s).has_value());
+  ASSERT_TRUE(ensure_topics(brokers, {{topic, 2, {}}}, 30s, security()).has_value());
 
   constexpr int kCount = 100;
   {
-    auto producer = KafkaProducer::create({.brokers = brokers});
+    auto producer = KafkaProducer::create({.brokers = brokers, .security = security()});
     ASSERT_TRUE(producer.has_value()) << describe(producer.error());
     for (int i = 0; i < kCount; ++i) {
       ASSERT_TRUE((*producer)->produce(topic, "stream-" + std::to_string(i), "event-" + std::to_string(i)));
@@ -210,7 +214,7 @@ TEST(KafkaConsumer, NewConsumerInSameGroupResumesAfterCommittedOffsets) {
   std::map<std::int32_t, std::int64_t> committed;  // partition -> next offset
   std::size_t committed_count = 0;
   {
-    auto consumer = KafkaConsumer::create({.brokers = brokers, .group_id = group, .topics = {topic}});
+    auto consumer = KafkaConsumer::create({.brokers = brokers, .security = security(), .group_id = group, .topics = {topic}});
     ASSERT_TRUE(consumer.has_value()) << describe(consumer.error());
     const auto start = Clock::now();
     const auto got = read_at_least(**consumer, kCount, 60s);
@@ -240,7 +244,7 @@ TEST(KafkaConsumer, NewConsumerInSameGroupResumesAfterCommittedOffsets) {
   }
 
   // Second member of the same group: starts right after the commits.
-  auto consumer = KafkaConsumer::create({.brokers = brokers, .group_id = group, .topics = {topic}});
+  auto consumer = KafkaConsumer::create({.brokers = brokers, .security = security(), .group_id = group, .topics = {topic}});
   ASSERT_TRUE(consumer.has_value()) << describe(consumer.error());
   const auto start = Clock::now();
   const auto rest = read_at_least(**consumer, kCount - committed_count, 60s);
@@ -262,9 +266,9 @@ TEST(KafkaConsumer, PollOnEmptyTopicReturnsEmptyWithinTimeout) {
   const std::string brokers = kafka_brokers();
   ASSERT_FALSE(brokers.empty()) << kNoBrokers;
   const std::string topic = unique_name("topic");
-  ASSERT_TRUE(ensure_topics(brokers, {{topic, 1, {}}}, 30s).has_value());
+  ASSERT_TRUE(ensure_topics(brokers, {{topic, 1, {}}}, 30s, security()).has_value());
 
-  auto consumer = KafkaConsumer::create({.brokers = brokers, .group_id = unique_name("group"), .topics = {topic}});
+  auto consumer = KafkaConsumer::create({.brokers = brokers, .security = security(), .group_id = unique_name("group"), .topics = {topic}});
   ASSERT_TRUE(consumer.has_value()) << describe(consumer.error());
   for (const auto timeout : {1500ms, 0ms}) {
     const auto start = Clock::now();

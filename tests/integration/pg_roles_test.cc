@@ -252,17 +252,17 @@ TEST_F(PgRolesTest, ScratchSchemasOfRebuildsGetTheSameGrants) {
 // the projector and a comparison as the auditor.
 TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   const std::string topic = testing::unique_name("ledger.events");
-  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s));
+  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
   const std::int64_t last = append_as_command_service(20);
   ASSERT_EQ(last, 21);
 
   std::atomic<bool> stop{false};
   std::thread relay([&] {
-    services::run_relay({.pg_url = url("ledger_relay"), .brokers = testing::kafka_brokers(), .topic = topic,
+    services::run_relay({.pg_url = url("ledger_relay"), .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic,
                          .name = topic},
                         stop);
   });
-  services::ProjectorOptions live{.pg_url = url("ledger_projector"), .brokers = testing::kafka_brokers(),
+  services::ProjectorOptions live{.pg_url = url("ledger_projector"), .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(),
                                   .topic = topic, .schema = "rm", .group_id = testing::unique_name("projector")};
   std::thread projector([&] { services::run_projector(live, stop); });
 

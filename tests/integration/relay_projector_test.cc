@@ -28,7 +28,7 @@ class SpineTest : public ::testing::Test {
   void SetUp() override {
     db_ = testing::create_database(::testing::UnitTest::GetInstance()->current_test_info()->name());
     topic_ = testing::unique_name("ledger.events");
-    ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic_, 1, {{"retention.ms", "-1"}}}}, 30s));
+    ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic_, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
     store_ = std::make_unique<adapters::postgres::PgEventStore>(db_.app_url, clock_);
     service_ = std::make_unique<commands::CommandService>(*store_, clock_);
     service_->start();
@@ -69,7 +69,7 @@ class SpineTest : public ::testing::Test {
   // Reads the whole topic from offset 0; returns global positions in order.
   std::vector<std::int64_t> positions_on_kafka(std::int64_t until_position) {
     auto reader = adapters::kafka::KafkaPartitionReader::create(
-        {.brokers = testing::kafka_brokers(), .topic = topic_, .partition = 0, .start_offset = 0});
+        {.brokers = testing::kafka_brokers(), .security = testing::kafka_security(), .topic = topic_, .partition = 0, .start_offset = 0});
     EXPECT_TRUE(reader.has_value());
     std::vector<std::int64_t> out;
     const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -122,7 +122,7 @@ void expect_in_order_without_loss(const std::vector<std::int64_t>& seen, std::in
 TEST_F(SpineTest, RelayPublishesInGlobalOrderAndResumesAfterRestart) {
   define("test.limit");
   std::int64_t last = set_values("test.limit", 0, 200);
-  services::RelayOptions options{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .topic = topic_,
+  services::RelayOptions options{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_,
                                  .name = topic_, .batch_size = 50};
   {
     std::atomic<bool> stop{false};
@@ -152,10 +152,10 @@ TEST_F(SpineTest, RebuildFromPositionZeroEqualsTheLiveReadModel) {
 
   std::atomic<bool> stop{false};
   std::thread relay([&] {
-    services::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .topic = topic_, .name = topic_},
+    services::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_, .name = topic_},
                         stop);
   });
-  services::ProjectorOptions live{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .topic = topic_,
+  services::ProjectorOptions live{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_,
                                   .schema = "rm", .group_id = testing::unique_name("projector")};
   std::thread projector([&] { services::run_projector(live, stop); });
   EXPECT_EQ(wait_for_checkpoint("rm", last), last);

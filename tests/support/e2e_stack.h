@@ -15,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,8 @@ class ServiceStack {
             {"LEDGER_EVENTS_TOPIC", events_topic_},
             {"LEDGER_COMMANDS_TOPIC", commands_topic_},
             {"LEDGER_RESULTS_TOPIC", results_topic_},
+            {"LEDGER_COMMANDS_DLQ_TOPIC", dead_letter_topic_},
+            {"LEDGER_KAFKA_PRODUCERS_FILE", producers_file_},
             {"LEDGER_TOKENS_FILE", std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json"},
             {"LEDGER_COMMAND_PORT", "0"},
             {"LEDGER_QUERY_PORT", "0"},
@@ -68,16 +71,23 @@ class ServiceStack {
 
   ::testing::AssertionResult start() {
     ledger::services::Settings settings;
-    settings.kafka_brokers = kafka_brokers();
+    use_test_kafka_login(settings);  // the harness creates the topics as the admin
     settings.events_topic = events_topic_;
     settings.commands_topic = commands_topic_;
     settings.results_topic = results_topic_;
+    settings.dead_letter_topic = dead_letter_topic_;
     if (auto ok = ledger::services::ensure_ledger_topics(settings); !ok) {
       return ::testing::AssertionFailure() << ok.error().message;
     }
+    // The query service publishes its refusals on its own producer topic.
+    if (auto failed = allow_test_producer(commands_topic_, "ledger-query"); !failed.empty()) {
+      return ::testing::AssertionFailure() << failed;
+    }
     for (const char* b : {"ledger-command", "ledger-relay", "ledger-projector", "ledger-query"}) {
+      Env env = env_;
+      for (auto& kv : kafka_env_for(b)) env.push_back(std::move(kv));  // each service its own Kafka principal
       procs_.push_back(std::make_unique<ChildProcess>(
-          std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + b}, env_));
+          std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/" + b}, std::move(env)));
     }
     const auto command_port = procs_[0]->wait_for_port(30s);
     const auto query_port = procs_[3]->wait_for_port(30s);
@@ -122,22 +132,43 @@ class ServiceStack {
     remember(r);
     return r;
   }
-  // Publishes a command on ledger.commands with `token` in the authorization header.
-  ::testing::AssertionResult publish(const std::string& command_id, Json body, const std::string& token) {
-    auto producer = ledger::adapters::kafka::KafkaProducer::create(
-        {.brokers = kafka_brokers(), .client_id = "e2e-stack"});
-    if (!producer) return ::testing::AssertionFailure() << producer.error().message;
+  // Publishes a command over Kafka as the principal the static token `token`
+  // stands for: as the command producer "e2e-<actor id>" mapped to that
+  // principal, on its own topic, with no token on the record.
+  ::testing::AssertionResult publish(const std::string& command_id, Json body, const std::string& token,
+                                     const ledger::adapters::kafka::KafkaHeaders& headers = {}) {
+    auto principal = dev_token_principal(token);
+    if (!principal) return ::testing::AssertionFailure() << "not a static token of config/tokens.json";
+    const std::string name = producer_for(*principal);
+    if (!name.empty() && name.front() == '!') return ::testing::AssertionFailure() << name.substr(1);
+    return publish_as(name, command_id, std::move(body), headers);
+  }
+  // Publishes a command as Kafka principal `name` on its own topic.
+  ::testing::AssertionResult publish_as(const std::string& name, const std::string& command_id, Json body,
+                                        const ledger::adapters::kafka::KafkaHeaders& headers = {}) {
     body["command_id"] = command_id;
-    if (auto ok = (*producer)->produce(commands_topic_, command_id, body.dump(), {{"authorization", token}}); !ok) {
-      return ::testing::AssertionFailure() << ok.error().message;
+    if (auto failed = publish_as_producer(commands_topic_, name, command_id, body.dump(), headers); !failed.empty()) {
+      return ::testing::AssertionFailure() << failed;
     }
-    if (auto ok = (*producer)->flush(30s); !ok) return ::testing::AssertionFailure() << ok.error().message;
     return ::testing::AssertionSuccess();
+  }
+  // Makes "e2e-<actor id>" a command producer mapped to `principal` (once);
+  // its name, or "!<what failed>".
+  std::string producer_for(const ledger::commands::Principal& principal) {
+    const std::string name = "e2e-" + principal.actor.id;
+    if (producers_.insert(name).second) {
+      if (auto failed = add_test_producer(commands_topic_, producers_file_, name, principal); !failed.empty()) {
+        producers_.erase(name);
+        return "!" + failed;
+      }
+    }
+    return name;
   }
   // The outcome of `command_id` on ledger.command-results (null on timeout).
   Json result_of(const std::string& command_id, std::chrono::seconds timeout = 60s) {
     auto consumer = ledger::adapters::kafka::KafkaConsumer::create(
         {.brokers = kafka_brokers(),
+         .security = kafka_security(),
          .group_id = unique_name("e2e-stack-results"),
          .topics = {results_topic_}});
     if (!consumer) return nullptr;
@@ -175,6 +206,7 @@ class ServiceStack {
   std::int64_t last_position() const { return last_position_; }
   const std::string& commands_topic() const { return commands_topic_; }
   const std::string& results_topic() const { return results_topic_; }
+  const std::string& dead_letter_topic() const { return dead_letter_topic_; }
   // The HTTP ports of ledger-command and ledger-query (for raw sockets).
   std::uint16_t command_port() const { return command_port_; }
   std::uint16_t query_port() const { return query_port_; }
@@ -214,6 +246,9 @@ class ServiceStack {
   std::string events_topic_ = unique_name("ledger.events");
   std::string commands_topic_ = unique_name("ledger.commands");
   std::string results_topic_ = unique_name("ledger.command-results");
+  std::string dead_letter_topic_ = unique_name("ledger.commands-dlq");
+  std::string producers_file_ = test_producers_file();
+  std::set<std::string> producers_;
   Env env_;
   std::vector<std::unique_ptr<ChildProcess>> procs_;
   std::unique_ptr<HttpClient> commands_, queries_, projector_status_;

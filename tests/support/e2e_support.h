@@ -8,6 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <functional>
 #include <string>
 #include <thread>
@@ -15,7 +18,12 @@
 #include <vector>
 
 #include "adapters/http/client.h"
+#include "adapters/kafka/kafka.h"
+#include "services/components/kafka_producers.h"
+#include "services/components/process.h"
+#include "services/components/settings.h"
 #include "tests/support/process.h"
+#include "tests/support/test_env.h"
 
 namespace ledger::testing {
 
@@ -91,5 +99,94 @@ struct ThreadGroup {
     join();
   }
 };
+
+// `settings` logs in to Kafka as the tests' admin principal (kafka_security()).
+inline void use_test_kafka_login(services::Settings& settings) {
+  const auto sec = kafka_security();
+  settings.kafka_brokers = kafka_brokers();
+  settings.kafka_security_protocol = sec.protocol;
+  settings.kafka_sasl_mechanism = sec.sasl_mechanism;
+  settings.kafka_username = sec.username;
+  settings.kafka_password = sec.password;
+  settings.kafka_password_file.clear();
+  settings.kafka_ca = sec.ca_location;
+}
+
+// The principal a static token of config/tokens.json stands for
+// ("Bearer dev-acme-admin"), for tests that publish commands over Kafka as
+// that principal; nullopt for any other token.
+inline std::optional<commands::Principal> dev_token_principal(const std::string& bearer) {
+  static const auto tokens = services::load_tokens(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json", "test");
+  if (!tokens) return std::nullopt;
+  auto p = tokens->authenticate(bearer);
+  if (!p) return std::nullopt;
+  return *p;
+}
+
+// A copy of config/kafka-producers.json for one test's command service.
+inline std::string test_producers_file() {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / (unique_name("kafka-producers") + ".json")).string();
+  std::filesystem::copy_file(std::string(LEDGER_SOURCE_DIR) + "/config/kafka-producers.json", path,
+                             std::filesystem::copy_options::overwrite_existing);
+  return path;
+}
+
+// Kafka principal `name` may write only <base>.<name> (topic and literal
+// Write/Describe ACL, made as the admin), like `ledger-admin add-producer`.
+// "" on success, else what failed.
+inline std::string allow_test_producer(const std::string& base, const std::string& name) {
+  const std::string topic = services::producer_topic(base, name);
+  if (auto ok = adapters::kafka::ensure_topics(kafka_brokers(), {{topic, 3, {}}}, std::chrono::seconds(30),
+                                               kafka_security());
+      !ok) {
+    return "topic " + topic + ": " + ok.error().message;
+  }
+  if (kafka_security().protocol == "plaintext") return "";
+  using Rule = adapters::kafka::AclRule;
+  if (auto ok = adapters::kafka::create_acls(
+          kafka_brokers(), kafka_security(),
+          {Rule{.name = topic, .principal = "User:" + name, .operation = Rule::Operation::kWrite},
+           Rule{.name = topic, .principal = "User:" + name, .operation = Rule::Operation::kDescribe}},
+          std::chrono::seconds(30));
+      !ok) {
+    return "ACLs for " + name + ": " + ok.error().message;
+  }
+  return "";
+}
+
+// Kafka principal `name` as a command producer of one test's services: its
+// SCRAM user (scripts/infra.sh kafka-add-user), its topic and ACL
+// (allow_test_producer) and its entry in `producers_file`, mapped to
+// `principal`. "" on success, else what failed.
+inline std::string add_test_producer(const std::string& base, const std::string& producers_file,
+                                     const std::string& name, const commands::Principal& principal) {
+  if (kafka_security().protocol != "plaintext" && infra("kafka-add-user " + name) != 0) {
+    return "scripts/infra.sh kafka-add-user " + name + " failed";
+  }
+  if (auto failed = allow_test_producer(base, name); !failed.empty()) return failed;
+  nlohmann::json document = nullptr;
+  if (std::ifstream in(producers_file); in) document = nlohmann::json::parse(in, nullptr, false);
+  if (document.is_discarded()) return producers_file + " is not JSON";
+  services::upsert_producer(document, name, principal);
+  const std::string tmp = producers_file + ".tmp";
+  std::ofstream(tmp, std::ios::trunc) << document.dump(2);
+  std::filesystem::rename(tmp, producers_file);  // the command service re-reads it when it changes
+  return "";
+}
+
+// Publishes one command record as Kafka principal `name` on its topic.
+inline std::string publish_as_producer(const std::string& base, const std::string& name,
+                                       const std::string& command_id, const std::string& value,
+                                       const adapters::kafka::KafkaHeaders& headers = {}) {
+  auto producer = adapters::kafka::KafkaProducer::create(
+      {.brokers = kafka_brokers(), .security = kafka_security_as(name), .client_id = "e2e-" + name});
+  if (!producer) return producer.error().message;
+  if (auto ok = (*producer)->produce(services::producer_topic(base, name), command_id, value, headers); !ok) {
+    return ok.error().message;
+  }
+  if (auto ok = (*producer)->flush(std::chrono::seconds(30)); !ok) return ok.error().code + ": " + ok.error().message;
+  return "";
+}
 
 }  // namespace ledger::testing

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -55,6 +56,52 @@ std::string with_user(const std::string& url, const std::string& user) {
 }  // namespace
 
 std::string kafka_brokers() { return required_env("LEDGER_KAFKA_BROKERS"); }
+
+namespace {
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : std::move(fallback);
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) throw std::runtime_error("cannot read the Kafka password file " + path);
+  return line;
+}
+
+std::string secrets_file(const std::string& user) {
+  return required_env("LEDGER_KAFKA_SECRETS_DIR") + "/" + user + ".password";
+}
+
+}  // namespace
+
+adapters::kafka::KafkaSecurity kafka_security() {
+  adapters::kafka::KafkaSecurity s;
+  s.protocol = env_or("LEDGER_KAFKA_SECURITY_PROTOCOL", "plaintext");
+  if (s.protocol == "plaintext" || s.protocol == "PLAINTEXT") return s;
+  s.sasl_mechanism = env_or("LEDGER_KAFKA_SASL_MECHANISM", s.sasl_mechanism);
+  s.username = env_or("LEDGER_KAFKA_USERNAME", "");
+  s.password = env_or("LEDGER_KAFKA_PASSWORD", "");
+  if (const std::string file = env_or("LEDGER_KAFKA_PASSWORD_FILE", ""); !file.empty()) {
+    s.password = read_first_line(file);
+  }
+  s.ca_location = env_or("LEDGER_KAFKA_CA", "");
+  return s;
+}
+
+adapters::kafka::KafkaSecurity kafka_security_as(const std::string& user) {
+  auto s = kafka_security();
+  s.username = user;
+  s.password = read_first_line(secrets_file(user));
+  return s;
+}
+
+std::vector<std::pair<std::string, std::string>> kafka_env_for(const std::string& user) {
+  if (env_or("LEDGER_KAFKA_SECRETS_DIR", "").empty()) return {};  // a broker without SASL
+  return {{"LEDGER_KAFKA_USERNAME", user}, {"LEDGER_KAFKA_PASSWORD_FILE", secrets_file(user)}};
+}
 
 std::string unique_name(const std::string& base) {
   static std::atomic<int> counter{0};

@@ -8,10 +8,25 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/kafka/kafka.h"
+
 namespace ledger::testing {
 
 // LEDGER_KAFKA_BROKERS.
 std::string kafka_brokers();
+
+// How the tests log in to that broker: the admin principal that
+// `scripts/infra.sh env` exports (LEDGER_KAFKA_SECURITY_PROTOCOL,
+// LEDGER_KAFKA_USERNAME, LEDGER_KAFKA_PASSWORD_FILE, LEDGER_KAFKA_CA);
+// plaintext when LEDGER_KAFKA_SECURITY_PROTOCOL is unset.
+adapters::kafka::KafkaSecurity kafka_security();
+// The same with another principal's user name and password (the file
+// LEDGER_KAFKA_SECRETS_DIR/<user>.password that infra.sh wrote).
+adapters::kafka::KafkaSecurity kafka_security_as(const std::string& user);
+// Environment for a child process that logs in to Kafka as `user`:
+// LEDGER_KAFKA_USERNAME and LEDGER_KAFKA_PASSWORD_FILE (the protocol and the
+// CA are inherited from the test's own environment).
+std::vector<std::pair<std::string, std::string>> kafka_env_for(const std::string& user);
 
 // A new, migrated database for one test (read models in schema "rm").
 struct TestDatabase {
