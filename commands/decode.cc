@@ -5,6 +5,7 @@
 #include <set>
 #include <vector>
 
+#include "commands/idempotency.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
@@ -249,7 +250,7 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
                                                               : bad("unknown_command_type",
                                                                     "unknown command type '" + std::string(type) + "'", "type");
   if (!cmd) return std::unexpected(cmd.error());
-  DecodedCommand out{std::move(*cmd), {}, {}};
+  DecodedCommand out{std::move(*cmd), {}, {}, {}};
   auto id = optional_string(body, "command_id", 128);
   if (!id) return std::unexpected(id.error());
   out.command_id = *id;
@@ -257,6 +258,7 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   if (!ev) return std::unexpected(ev.error());
   if (*ev && **ev < 0) return bad("invalid_field", "expected_version must not be negative", "expected_version");
   out.expected_version = *ev;
+  out.request_hash = request_hash(type, body);
   return out;
 }
 

@@ -96,9 +96,9 @@ class GatedStore final : public EventStore {
     return inner_.read_stream(stream_id);
   }
   domain::Result<std::vector<std::optional<CommandOutcome>>> find_outcomes(
-      std::span<const std::string> command_ids) override {
+      std::span<const commands::IdempotencyKey> keys) override {
     arm(Stage::kFindOutcomes);
-    return inner_.find_outcomes(command_ids);
+    return inner_.find_outcomes(keys);
   }
   domain::Result<std::vector<CommandOutcome>> append(std::span<const StreamAppend> batch) override {
     {
