@@ -211,6 +211,7 @@ void CommandService::process(std::vector<Pending>& batch) {
   struct Refusal {
     std::size_t index;
     std::string target_tenant;
+    std::string reason = "tenant_mismatch";  // domain::kAccessRefusalReasons
   };
   std::vector<Refusal> refusals;
   auto refuse = [&](std::size_t i, const std::string& target) {
@@ -326,6 +327,16 @@ void CommandService::process(std::vector<Pending>& batch) {
       t = tentative.emplace(stream, std::move(*loaded)).first;
     }
     CachedStream& cs = t->second;
+    // A platform-audience key takes no value from an organization's
+    // principal (invariant 7); refused and audited before any rule runs.
+    if (std::holds_alternative<domain::SetPolicyValue>(req.command) && cs.state.definition) {
+      if (auto ok = domain::check_write_audience(*cs.state.definition, is_tenant_principal(req.meta.principal));
+          !ok) {
+        slots[i].answer = std::unexpected(with_correlation(std::move(ok.error()), req.meta.correlation_id));
+        refusals.push_back({i, tenant_of(req.command, req.meta.principal), "platform_only_key"});
+        continue;
+      }
+    }
     if (req.expected_version && *req.expected_version != cs.state.version) {
       slots[i].answer = std::unexpected(version_conflict(stream, *req.expected_version, cs.state.version));
       continue;
@@ -382,7 +393,7 @@ void CommandService::process(std::vector<Pending>& batch) {
       const auto& who = req.meta.principal;
       events::AccessRefused ev{who.actor.type,          who.actor.id, who.actor.roles, who.tenant,
                                refusals[k].target_tenant, std::string(family_name(command_family(req.command))),
-                               "COMMAND",               command_type(req.command), "tenant_mismatch"};
+                               "COMMAND",               command_type(req.command), refusals[k].reason};
       auto decided = domain::decide(domain::RecordAccessRefusal{std::move(ev)});
       if (!decided) continue;  // a principal field out of bounds: nothing sane to record
       StreamAppend a;

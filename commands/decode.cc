@@ -137,7 +137,7 @@ domain::Result<Command> decode_set_value(const Json& b) {
 
 domain::Result<Command> decode_define_key(const Json& b) {
   if (auto ok = only_fields(b, {"type", "command_id", "expected_version", "key", "value_type", "default", "min", "max",
-                                "enum", "description"});
+                                "enum", "description", "write_audience"});
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -169,6 +169,15 @@ domain::Result<Command> decode_define_key(const Json& b) {
   auto desc = optional_string(b, "description", 1024);
   if (!desc) return std::unexpected(desc.error());
   d.description = *desc;
+  auto audience = optional_string(b, "write_audience", 16);
+  if (!audience) return std::unexpected(audience.error());
+  if (audience->empty()) {
+    d.write_audience = codec::implied_write_audience(d.key);
+  } else if (auto a = codec::parse_write_audience(*audience)) {
+    d.write_audience = *a;
+  } else {
+    return bad("invalid_field", "write_audience must be platform or tenant", "write_audience");
+  }
   return domain::DefinePolicyKey{std::move(d)};
 }
 

@@ -144,6 +144,7 @@ events::PolicyKeyDefined int_key(const char* key, std::int64_t def, std::int64_t
   d.default_value = PolicyValue{def};
   d.min = min;
   d.max = max;
+  d.write_audience = codec::implied_write_audience(key);  // as a definition naming none gets it
   return d;
 }
 Command define_window() { return domain::DefinePolicyKey{int_key(kWindow, 60, 1, 3600)}; }
