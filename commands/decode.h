@@ -73,7 +73,7 @@ struct DecodedCommand {
   Command command;
   std::string command_id;                        // empty: the caller assigns one
   std::optional<std::int64_t> expected_version;
-  std::string request_hash;                      // commands/idempotency.h
+  std::string request_hash = {};                 // commands/idempotency.h
 };
 
 domain::Result<DecodedCommand> decode_command(std::string_view type, const nlohmann::json& body);

@@ -47,8 +47,8 @@ struct StreamAppend {
   std::int64_t position_if_empty = 0;
   // The outcome record's key and the SHA-256 of the request it answers
   // (commands/idempotency.h). `meta.command_id` stays what the caller sent.
-  IdempotencyKey idempotency;
-  std::string request_hash;
+  IdempotencyKey idempotency = {};
+  std::string request_hash = {};
 };
 
 // The durable outcome of an accepted command: the idempotency record.
@@ -62,7 +62,7 @@ struct CommandOutcome {
   std::int64_t stream_version = 0;  // stream version after it
   // SHA-256 (hex) of the request it answered; empty for records written
   // before requests were hashed (any body then counts as the same request).
-  std::string request_hash;
+  std::string request_hash = {};
 };
 
 // The event store as the single writer sees it.
