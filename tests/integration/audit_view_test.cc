@@ -75,10 +75,12 @@ class AuditViewTest : public ::testing::Test {
   }
   std::int64_t define_keys() {
     run(domain::DefinePolicyKey{events::PolicyKeyDefined{kWindow, events::ValueType::kInt,
-                                                         events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, "window"}});
+                                                         events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, "window",
+                                                         events::WriteAudience::kTenant}});
     return run(domain::DefinePolicyKey{events::PolicyKeyDefined{kIsolation, events::ValueType::kString,
                                                                 events::PolicyValue{std::string("user-revoke")},
-                                                                {}, {}, {"user-revoke", "full-reimage"}, ""}});
+                                                                {}, {}, {"user-revoke", "full-reimage"}, "",
+                                                                events::WriteAudience::kTenant}});
   }
   std::int64_t set(events::ScopeLevel level, std::string id, std::int64_t v, commands::Principal who = admin(),
                    std::optional<events::Instant> at = {}, std::string reason = "r") {

@@ -162,7 +162,9 @@ TEST_F(EventStoreTest, DatabaseRefusesAppendsThatDoNotExtendTheChain) {
 TEST_F(EventStoreTest, MigrationScopesOldOutcomesToThePrincipalTheirEventsName) {
   ASSERT_EQ(testing::sql_exec(db_.admin_url, "DROP SCHEMA ledger CASCADE"), "");
   for (const auto& [name, text] : adapters::embedded_sql()) {
-    if (name == "001_event_store.sql") ASSERT_TRUE(adapters::postgres::execute(db_.admin_url, text).has_value());
+    if (name == "001_event_store.sql") {
+      ASSERT_TRUE(adapters::postgres::execute(db_.admin_url, text).has_value());
+    }
   }
   ASSERT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM information_schema.columns WHERE "
                                                "table_schema = 'ledger' AND table_name = 'command_outcomes'"),
