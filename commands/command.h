@@ -48,10 +48,16 @@ struct Principal {
 };
 
 struct CommandMeta {
-  std::string command_id;
+  std::string command_id;  // as the caller sent it; scoped to the caller (commands/idempotency.h)
   Principal principal;
   std::string correlation_id;
   std::string causation_id;
+  // SHA-256 of the canonical request (commands/idempotency.h, request_hash):
+  // the same key with another body is `idempotency_key_reused`.
+  std::string request_hash = {};
+  // Set only by the ledger's own code (the reservation sweeper): the command's
+  // idempotency key lives in the internal namespace, out of every caller's reach.
+  bool internal = false;
 };
 
 struct CommandRequest {

@@ -5,6 +5,7 @@
 
 #include "commands/authorization.h"
 #include "commands/chain_anchor.h"
+#include "commands/idempotency.h"
 
 namespace ledger::commands {
 
@@ -188,8 +189,11 @@ void CommandService::sweep() {
   for (const auto& id : (*model)->reservations_to_expire(now)) {
     CommandRequest r;
     // A deterministic command id: a sweep repeated by another writer after a
-    // failover finds the first outcome instead of deciding again.
+    // failover finds the first outcome instead of deciding again. Its key is
+    // internal (commands/idempotency.h), so no caller sending this readable
+    // id can occupy it.
     r.meta.command_id = "reservation-sweeper:" + id + ":expired";
+    r.meta.internal = true;
     r.meta.correlation_id = r.meta.command_id;
     r.meta.principal = Principal{events::Actor{"worker", "reservation-sweeper", {"system"}}, "platform"};
     r.command = domain::TransitionReservation{id, "expire", "the reservation window ended"};
@@ -235,10 +239,12 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     epoch_ = *epoch;
   }
 
-  std::vector<std::string> ids;
-  ids.reserve(batch.size());
-  for (const auto& p : batch) ids.push_back(p.request.meta.command_id);
-  auto known = store_.find_outcomes(ids);
+  // Idempotency is per caller (commands/idempotency.h): the key is the
+  // principal's tenant and actor with the command id it sent.
+  std::vector<IdempotencyKey> keys;
+  keys.reserve(batch.size());
+  for (const auto& p : batch) keys.push_back(idempotency_key(p.request.meta));
+  auto known = store_.find_outcomes(keys);
   if (!known) return fail_all(known.error());
 
   // Per command: a final answer now (duplicate or rejection), or an index
@@ -252,7 +258,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   std::vector<StreamAppend> appends;
   std::map<std::string, CachedStream> tentative;
   std::vector<std::size_t> admission_appends;  // indexes into `appends`
-  std::unordered_map<std::string, std::size_t> first_in_batch;
+  std::map<IdempotencyKey, std::size_t> first_in_batch;
   const events::Instant now = clock_.now();
 
   // Commands refused for reaching into another organization: each is also
@@ -260,6 +266,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   struct Refusal {
     std::size_t index;
     std::string target_tenant;
+    std::string reason = "tenant_mismatch";  // domain::kAccessRefusalReasons
   };
   std::vector<Refusal> refusals;
   auto refuse = [&](std::size_t i, const std::string& target) {
@@ -287,11 +294,19 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& req = batch[i].request;
     if (const auto& prior = (*known)[i]) {
-      slots[i].answer = Accepted{prior->command_id, prior->event_ids, prior->position, prior->stream_version, true};
+      if (replay_of(prior->request_hash, req.meta.request_hash) == Replay::kReused) {
+        slots[i].answer = std::unexpected(with_correlation(key_reused(req.meta.command_id), req.meta.correlation_id));
+      } else {
+        slots[i].answer = Accepted{prior->command_id, prior->event_ids, prior->position, prior->stream_version, true};
+      }
       continue;
     }
-    if (auto [it, fresh] = first_in_batch.emplace(req.meta.command_id, i); !fresh) {
-      slots[i].same_as = static_cast<std::ptrdiff_t>(it->second);
+    if (auto [it, fresh] = first_in_batch.emplace(keys[i], i); !fresh) {
+      if (replay_of(batch[it->second].request.meta.request_hash, req.meta.request_hash) == Replay::kReused) {
+        slots[i].answer = std::unexpected(with_correlation(key_reused(req.meta.command_id), req.meta.correlation_id));
+      } else {
+        slots[i].same_as = static_cast<std::ptrdiff_t>(it->second);
+      }
       continue;
     }
     // Tenant isolation comes before every rule: a rule's answer (404, 409,
@@ -349,6 +364,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       a.meta.causation_id = req.meta.causation_id;
       a.meta.command_id = req.meta.command_id;
       a.meta.occurred_at = now;
+      a.idempotency = keys[i];
+      a.request_hash = req.meta.request_hash;
       auto pos = admission_positions_.find(a.stream_id);
       a.position_if_empty = pos == admission_positions_.end() ? 0 : pos->second;
       for (const auto& ev : decided->events) (*model)->apply(a.stream_id, ev);
@@ -366,6 +383,16 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       t = tentative.emplace(stream, std::move(*loaded)).first;
     }
     CachedStream& cs = t->second;
+    // A platform-audience key takes no value from an organization's
+    // principal (invariant 7); refused and audited before any rule runs.
+    if (std::holds_alternative<domain::SetPolicyValue>(req.command) && cs.state.definition) {
+      if (auto ok = domain::check_write_audience(*cs.state.definition, is_tenant_principal(req.meta.principal));
+          !ok) {
+        slots[i].answer = std::unexpected(with_correlation(std::move(ok.error()), req.meta.correlation_id));
+        refusals.push_back({i, tenant_of(req.command, req.meta.principal), "platform_only_key"});
+        continue;
+      }
+    }
     if (req.expected_version && *req.expected_version != cs.state.version) {
       slots[i].answer = std::unexpected(version_conflict(stream, *req.expected_version, cs.state.version));
       continue;
@@ -391,6 +418,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     a.meta.causation_id = req.meta.causation_id;
     a.meta.command_id = req.meta.command_id;
     a.meta.occurred_at = now;
+    a.idempotency = keys[i];
+    a.request_hash = req.meta.request_hash;
     a.position_if_empty = cs.last_position;
     for (const auto& ev : *decided) cs.state = domain::evolve(std::move(cs.state), ev);
     a.events = std::move(*decided);
@@ -399,22 +428,28 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   }
 
   if (!refusals.empty()) {
-    // One AccessRefused per refused command id: a retry of the same command
-    // is the same attempt and finds the first record.
+    // One AccessRefused per refused command of a principal: a retry of the
+    // same command is the same attempt and finds the first record. The
+    // record's key is internal (commands/idempotency.h), out of every
+    // caller's reach; its envelope keeps the readable id.
     std::vector<std::string> refusal_ids;
-    for (const auto& r : refusals) refusal_ids.push_back("access-refused:" + batch[r.index].request.meta.command_id);
-    auto recorded = store_.find_outcomes(refusal_ids);
+    std::vector<IdempotencyKey> refusal_keys;
+    for (const auto& r : refusals) {
+      refusal_ids.push_back("access-refused:" + batch[r.index].request.meta.command_id);
+      refusal_keys.push_back(refusal_record_key(keys[r.index]));
+    }
+    auto recorded = store_.find_outcomes(refusal_keys);
     if (!recorded) return fail_all(recorded.error());
     auto model = admission();
     if (!model) return fail_all(model.error());
-    std::set<std::string> seen;
+    std::set<IdempotencyKey> seen;
     for (std::size_t k = 0; k < refusals.size(); ++k) {
-      if ((*recorded)[k] || !seen.insert(refusal_ids[k]).second) continue;
+      if ((*recorded)[k] || !seen.insert(refusal_keys[k]).second) continue;
       const auto& req = batch[refusals[k].index].request;
       const auto& who = req.meta.principal;
       events::AccessRefused ev{who.actor.type,          who.actor.id, who.actor.roles, who.tenant,
                                refusals[k].target_tenant, std::string(family_name(command_family(req.command))),
-                               "COMMAND",               command_type(req.command), "tenant_mismatch"};
+                               "COMMAND",               command_type(req.command), refusals[k].reason};
       auto decided = domain::decide(domain::RecordAccessRefusal{std::move(ev)});
       if (!decided) continue;  // a principal field out of bounds: nothing sane to record
       StreamAppend a;
@@ -426,6 +461,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       a.meta.causation_id = req.meta.command_id;
       a.meta.command_id = refusal_ids[k];
       a.meta.occurred_at = now;
+      a.idempotency = refusal_keys[k];
       auto pos = admission_positions_.find(a.stream_id);
       a.position_if_empty = pos == admission_positions_.end() ? 0 : pos->second;
       for (const auto& e : decided->events) (*model)->apply(a.stream_id, e);

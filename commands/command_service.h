@@ -15,7 +15,9 @@
 //
 // Any number of threads submit; one writer thread takes whatever is queued
 // (up to `max_batch`), and for each command: returns the stored outcome if its
-// command_id was seen before, else loads its stream state (cached while this
+// idempotency key (the caller's tenant and actor with its command_id,
+// commands/idempotency.h) was accepted before for the same request (409
+// `idempotency_key_reused` for another request), else loads its stream state (cached while this
 // instance holds the writer lock), calls the aggregate's pure `decide`, and
 // evolves the state tentatively so later commands of the same batch see it.
 // The accepted ones are appended in ONE transaction; only after it commits do
@@ -61,7 +63,7 @@ struct Accepted {
   std::vector<std::string> event_ids;
   std::int64_t position = 0;  // read-your-writes token: query with min_position=position
   std::int64_t stream_version = 0;
-  bool duplicate = false;  // this command_id was accepted before; first outcome returned
+  bool duplicate = false;  // this caller's command_id was accepted before; first outcome returned
 };
 
 class CommandService {

@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "commands/idempotency.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
@@ -137,7 +138,7 @@ domain::Result<Command> decode_set_value(const Json& b) {
 
 domain::Result<Command> decode_define_key(const Json& b) {
   if (auto ok = only_fields(b, {"type", "command_id", "expected_version", "key", "value_type", "default", "min", "max",
-                                "enum", "description"});
+                                "enum", "description", "write_audience"});
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -169,6 +170,15 @@ domain::Result<Command> decode_define_key(const Json& b) {
   auto desc = optional_string(b, "description", 1024);
   if (!desc) return std::unexpected(desc.error());
   d.description = *desc;
+  auto audience = optional_string(b, "write_audience", 16);
+  if (!audience) return std::unexpected(audience.error());
+  if (audience->empty()) {
+    d.write_audience = codec::implied_write_audience(d.key);
+  } else if (auto a = codec::parse_write_audience(*audience)) {
+    d.write_audience = *a;
+  } else {
+    return bad("invalid_field", "write_audience must be platform or tenant", "write_audience");
+  }
   return domain::DefinePolicyKey{std::move(d)};
 }
 
@@ -279,7 +289,7 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
                                                               : bad("unknown_command_type",
                                                                     "unknown command type '" + std::string(type) + "'", "type");
   if (!cmd) return std::unexpected(cmd.error());
-  DecodedCommand out{std::move(*cmd), {}, {}};
+  DecodedCommand out{std::move(*cmd), {}, {}, {}};
   auto id = optional_string(body, "command_id", 128);
   if (!id) return std::unexpected(id.error());
   // It is stored, logged and answered as text: no control characters.
@@ -294,6 +304,7 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   if (!ev) return std::unexpected(ev.error());
   if (*ev && **ev < 0) return bad("invalid_field", "expected_version must not be negative", "expected_version");
   out.expected_version = *ev;
+  out.request_hash = request_hash(type, body);
   return out;
 }
 

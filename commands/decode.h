@@ -4,7 +4,8 @@
 //   auto cmd = decode_command("policy_value.set", *doc);
 //
 // Command types (the same JSON over HTTP and on `ledger.commands`):
-//   policy_key.define  {key, value_type: int|string|bool, default, min?, max?, enum?, description?}
+//   policy_key.define  {key, value_type: int|string|bool, default, min?, max?, enum?, description?,
+//                       write_audience?: platform|tenant (default: codec::implied_write_audience)}
 //   policy_value.set   {key, scope: {user_id|project_id|org_id|plan}?, value,
 //                       effective_at?, reason, old_value?}
 // Admission commands (domain/admission.h; scopes are {level, id}, quantities
@@ -76,6 +77,7 @@ struct DecodedCommand {
   Command command;
   std::string command_id;                        // empty: the caller assigns one
   std::optional<std::int64_t> expected_version;
+  std::string request_hash = {};                 // commands/idempotency.h
 };
 
 domain::Result<DecodedCommand> decode_command(std::string_view type, const nlohmann::json& body);

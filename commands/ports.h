@@ -2,6 +2,7 @@
 // real, in-memory for unit tests).
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -19,6 +20,19 @@ class Clock {
   virtual events::Instant now() = 0;
 };
 
+// Whose idempotency record a command id names (invariant 7: no tenant can
+// collide with, squat or read another's). A caller's key is its tenant, its
+// actor type and id, and the command id it sent (commands/idempotency.h);
+// commands the ledger makes itself have keys with an empty tenant, which no
+// authenticated principal has.
+struct IdempotencyKey {
+  std::string tenant;
+  std::string actor_type;
+  std::string actor_id;
+  std::string command_id;
+  friend auto operator<=>(const IdempotencyKey&, const IdempotencyKey&) = default;
+};
+
 // Events for one stream, appended after `expected_version`, all caused by one
 // command. `meta` carries the envelope fields shared by the events (actor,
 // tenant, correlation/causation/command ids, occurred_at); the store assigns
@@ -31,6 +45,10 @@ struct StreamAppend {
   events::EventMeta meta;
   std::vector<events::Event> events;
   std::int64_t position_if_empty = 0;
+  // The outcome record's key and the SHA-256 of the request it answers
+  // (commands/idempotency.h). `meta.command_id` stays what the caller sent.
+  IdempotencyKey idempotency = {};
+  std::string request_hash = {};
 };
 
 // The durable outcome of an accepted command: the idempotency record.
@@ -42,6 +60,9 @@ struct CommandOutcome {
   std::vector<std::string> event_ids;
   std::int64_t position = 0;        // global position of its last event
   std::int64_t stream_version = 0;  // stream version after it
+  // SHA-256 (hex) of the request it answered; empty for records written
+  // before requests were hashed (any body then counts as the same request).
+  std::string request_hash = {};
 };
 
 // The event store as the single writer sees it.
@@ -66,9 +87,9 @@ class EventStore {
   virtual domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
                                                                        std::int64_t after_position,
                                                                        std::size_t limit) = 0;
-  // Outcome per id, nullopt for an id never accepted.
+  // Outcome per key, nullopt for a key never accepted.
   virtual domain::Result<std::vector<std::optional<CommandOutcome>>> find_outcomes(
-      std::span<const std::string> command_ids) = 0;
+      std::span<const IdempotencyKey> keys) = 0;
   // Appends every entry in order in ONE transaction, each with its command's
   // outcome record (group commit); all or nothing. Returns one outcome per
   // entry.

@@ -26,7 +26,7 @@ Result<Decided> decide(const RecordAccessRefusal& c) {
   }
   if (std::find(std::begin(kAccessRefusalReasons), std::end(kAccessRefusalReasons), r.reason) ==
       std::end(kAccessRefusalReasons)) {
-    Error e{ErrorKind::kInvalidArgument, "invalid_field", "reason must be role_not_allowed or tenant_mismatch", {}};
+    Error e{ErrorKind::kInvalidArgument, "invalid_field", "reason must be role_not_allowed, tenant_mismatch or platform_only_key", {}};
     e.with("field", "reason");
     return std::unexpected(std::move(e));
   }

@@ -18,7 +18,10 @@ namespace ledger::domain {
 
 // `role_not_allowed`: the principal's roles do not include the route family.
 // `tenant_mismatch`: the principal reached into another organization.
-inline constexpr std::string_view kAccessRefusalReasons[] = {"role_not_allowed", "tenant_mismatch"};
+// platform_only_key: an organization's principal set a value of a key whose
+// write audience is the platform (events/policy_events.h, WriteAudience).
+inline constexpr std::string_view kAccessRefusalReasons[] = {"role_not_allowed", "tenant_mismatch",
+                                                             "platform_only_key"};
 
 struct RecordAccessRefusal {
   events::AccessRefused refusal;

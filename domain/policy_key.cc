@@ -72,6 +72,14 @@ Result<void> validate_definition(const events::PolicyKeyDefined& d) {
   return {};
 }
 
+Result<void> check_write_audience(const events::PolicyKeyDefined& d, bool tenant_writer) {
+  if (!tenant_writer || d.write_audience == events::WriteAudience::kTenant) return {};
+  Error e{ErrorKind::kPermissionDenied, "policy_key_platform_only",
+          "only the platform may set values of this policy key", {}};
+  e.with("key", d.key).with("write_audience", "platform");
+  return std::unexpected(std::move(e));
+}
+
 Result<void> check_value(const events::PolicyKeyDefined& d, const PolicyValue& v) {
   if (v.type() != d.value_type) {
     Error e{ErrorKind::kFailedPrecondition, "value_type_mismatch",

@@ -16,6 +16,8 @@
 //   - `old_value`, when given, equals what the scope holds at its own level:
 //     the value last set at exactly that scope, or the key's default if none
 //     was (`old_value_mismatch`, 409);
+//   - a key whose write audience is the platform takes values from platform
+//     principals only (`policy_key_platform_only`, 403; check_write_audience);
 //   - `effective_at` defaults to now and may not lie more than
 //     kMaxBackdate in the past (`effective_at_in_past`, 422): history is not
 //     rewritten by back-dating.
@@ -65,6 +67,11 @@ bool valid_policy_key_name(std::string_view key);
 Result<void> validate_definition(const events::PolicyKeyDefined& d);
 // Type and bounds check of one value against a definition.
 Result<void> check_value(const events::PolicyKeyDefined& d, const PolicyValue& v);
+
+// Whether the writer may set values of `d`: every key for a platform
+// principal; for an organization's principal (`tenant_writer`) only keys of
+// write audience kTenant, else 403 `policy_key_platform_only`.
+Result<void> check_write_audience(const events::PolicyKeyDefined& d, bool tenant_writer);
 
 Result<std::vector<events::Event>> decide(const PolicyKeyState& s, const DefinePolicyKey& c);
 Result<std::vector<events::Event>> decide(const PolicyKeyState& s, const SetPolicyValue& c, Instant now);

@@ -4,6 +4,10 @@
 
 namespace ledger::domain {
 
+bool applies_to(const std::optional<std::string>& tenant, const ScopeChain& chain) {
+  return !tenant || *tenant == "platform" || (!chain.org_id.empty() && *tenant == chain.org_id);
+}
+
 Resolution resolve(const events::PolicyKeyDefined& key, const ScopeChain& chain,
                    std::span<const ValueCandidate> candidates, events::Instant as_of) {
   using events::ScopeLevel;
@@ -18,7 +22,7 @@ Resolution resolve(const events::PolicyKeyDefined& key, const ScopeChain& chain,
     if (scope.level != ScopeLevel::kGlobal && scope.id.empty()) continue;
     const ValueCandidate* best = nullptr;
     for (const auto& c : candidates) {
-      if (c.scope != scope || c.effective_at > as_of) continue;
+      if (c.scope != scope || c.effective_at > as_of || !applies_to(c.tenant, chain)) continue;
       if (!best || c.effective_at > best->effective_at ||
           (c.effective_at == best->effective_at && c.position > best->position)) {
         best = &c;

@@ -6,6 +6,8 @@
 // the global level overrides the catalog default; with nothing in force
 // anywhere, the catalog default answers.
 //
+// Only candidates that apply to the chain count (applies_to).
+//
 // Pure: the caller fetches the candidate values (any superset of the rows for
 // the caller's scopes is fine) and passes the instant in.
 #pragma once
@@ -32,7 +34,20 @@ struct ValueCandidate {
   events::PolicyValue value;
   events::Instant effective_at;
   std::int64_t position = 0;
+  // The tenant it was written for (the event's tenant: the organization its
+  // scope names, else the writer's tenant; "platform" for the operators'),
+  // nullopt for a read-model row from before the column existed.
+  std::optional<std::string> tenant = std::nullopt;
 };
+
+// Whether a value written for `tenant` may answer for `chain` (invariant 7):
+// the platform's values (and rows of unknown tenant) answer everyone; an
+// organization's only chains of that organization. A chain with no
+// organization — a platform principal, an operator's read that names none —
+// sees the platform's values only, so a tenant that sets a value at a
+// platform principal's user id (or at another organization's) changes
+// nothing for it.
+bool applies_to(const std::optional<std::string>& tenant, const ScopeChain& chain);
 
 struct Resolution {
   events::PolicyValue value;

@@ -31,7 +31,7 @@ struct AccessRefused {
   std::string route_family;             // commands/authorization.h, e.g. "ceiling.write"
   std::string method;                   // GET, POST, or KAFKA for ledger.commands
   std::string target;                   // path without query, or the command type
-  std::string reason;                   // `role_not_allowed` or `tenant_mismatch`
+  std::string reason;                   // `role_not_allowed`, `tenant_mismatch` or `platform_only_key`
   friend bool operator==(const AccessRefused&, const AccessRefused&) = default;
 };
 

@@ -14,10 +14,26 @@
 
 namespace ledger::events {
 
-// A key entered the catalog with its type, default and bounds.
+// Who may set a key's values (invariant 7: no tenant throttles another, or
+// lifts its own limits). Written as the strings "platform" / "tenant".
+//   kPlatform  platform principals only: rate_limit.*, auth.* and quota.*,
+//              the keys that govern the ledger itself (codec::
+//              implied_write_audience)
+//   kTenant    also an organization's own principals (tenant_admin), within
+//              the key's bounds, at their own organization's scopes
+enum class WriteAudience : std::uint8_t { kPlatform, kTenant };
+
+// A key entered the catalog with its type, default, bounds and write audience.
+//
+// Schema versions (old rows are never rewritten; events/codec upcasts them):
+//   v1  {key, value_type, default_value, min, max, allowed, description}
+//   v2  v1 + write_audience: "platform" | "tenant". Upcast: the audience the
+//       key's name implies (codec::implied_write_audience), the same rule a
+//       definition that names no audience gets, so re-loading the catalog
+//       over a v1 history is still a no-op.
 struct PolicyKeyDefined {
   static constexpr const char* kType = "PolicyKeyDefined";
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   std::string key;
   ValueType value_type = ValueType::kInt;
@@ -26,6 +42,7 @@ struct PolicyKeyDefined {
   std::optional<std::int64_t> max;        // ints only
   std::vector<std::string> allowed;       // strings only; empty = any string
   std::string description;
+  WriteAudience write_audience = WriteAudience::kPlatform;  // fail closed
   friend bool operator==(const PolicyKeyDefined&, const PolicyKeyDefined&) = default;
 };
 

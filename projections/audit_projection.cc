@@ -33,7 +33,8 @@ Change change_of(const events::PolicyKeyDefined& e) {
                         {"min", e.min ? nlohmann::json(*e.min) : nlohmann::json()},
                         {"max", e.max ? nlohmann::json(*e.max) : nlohmann::json()},
                         {"allowed", e.allowed},
-                        {"description", e.description}};
+                        {"description", e.description},
+                        {"write_audience", codec::write_audience_name(e.write_audience)}};
   // A definition sets the key's global default: it is a change at the
   // global level, from nothing.
   return {"policy_key", e.key, text(codec::scope_level_name(events::ScopeLevel::kGlobal)), text(""), Cell(), Cell(),

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "commands/idempotency.h"
 #include "events/codec/json_codec.h"
 
 namespace ledger::adapters::memory {
@@ -57,12 +58,12 @@ domain::Result<std::vector<events::Envelope>> InMemoryEventStore::read_by_types(
 }
 
 domain::Result<std::vector<std::optional<commands::CommandOutcome>>> InMemoryEventStore::find_outcomes(
-    std::span<const std::string> command_ids) {
+    std::span<const commands::IdempotencyKey> keys) {
   std::lock_guard lock(mu_);
   if (auto f = take_failure()) return std::unexpected(*f);
   std::vector<std::optional<commands::CommandOutcome>> out;
-  for (const auto& id : command_ids) {
-    auto it = outcomes_.find(id);
+  for (const auto& key : keys) {
+    auto it = outcomes_.find(key);
     out.push_back(it == outcomes_.end() ? std::nullopt : std::optional(it->second));
   }
   return out;
@@ -74,6 +75,7 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
   if (auto f = take_failure()) return std::unexpected(*f);
   std::vector<events::RecordedEvent> staged;
   std::vector<commands::CommandOutcome> outcomes;
+  std::vector<commands::IdempotencyKey> keys;
   std::map<std::string, std::int64_t> versions;
   for (const auto& r : events_) versions[r.meta.stream_id] = r.meta.stream_version;
   std::int64_t position = static_cast<std::int64_t>(events_.size());
@@ -84,7 +86,14 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
     if (versions[a.stream_id] != a.expected_version) {
       return domain::fail(domain::ErrorKind::kAborted, "stream_version_conflict", "stream moved on");
     }
-    commands::CommandOutcome o{a.meta.command_id, a.stream_id, {}, a.position_if_empty, a.expected_version};
+    const auto key = commands::outcome_key(a);
+    if (outcomes_.contains(key) || std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      // The primary key of ledger.command_outcomes refuses it the same way.
+      return domain::fail(domain::ErrorKind::kAborted, "duplicate_outcome", "command outcome already recorded");
+    }
+    keys.push_back(key);
+    commands::CommandOutcome o{a.meta.command_id, a.stream_id, {}, a.position_if_empty, a.expected_version,
+                               a.request_hash};
     for (const auto& ev : a.events) {
       events::EventMeta m = a.meta;
       m.global_position = ++position;
@@ -104,7 +113,7 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
     outcomes.push_back(std::move(o));
   }
   events_.insert(events_.end(), staged.begin(), staged.end());
-  for (const auto& o : outcomes) outcomes_[o.command_id] = o;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) outcomes_[keys[i]] = outcomes[i];
   id_counter_ = ids;
   return outcomes;
 }

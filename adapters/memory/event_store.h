@@ -26,7 +26,7 @@ class InMemoryEventStore final : public commands::EventStore, public commands::C
                                                                std::int64_t after_position,
                                                                std::size_t limit) override;
   domain::Result<std::vector<std::optional<commands::CommandOutcome>>> find_outcomes(
-      std::span<const std::string> command_ids) override;
+      std::span<const commands::IdempotencyKey> keys) override;
   domain::Result<std::vector<commands::CommandOutcome>> append(std::span<const commands::StreamAppend> batch) override;
 
   commands::ChainHead chain_head() const override;
@@ -41,7 +41,7 @@ class InMemoryEventStore final : public commands::EventStore, public commands::C
   commands::Clock& clock_;
   mutable std::mutex mu_;
   std::vector<events::RecordedEvent> events_;
-  std::map<std::string, commands::CommandOutcome> outcomes_;
+  std::map<commands::IdempotencyKey, commands::CommandOutcome> outcomes_;
   std::optional<domain::Error> failure_;
   std::uint64_t id_counter_ = 0;
 };

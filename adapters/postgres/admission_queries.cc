@@ -758,7 +758,7 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
           std::vector<std::vector<domain::ValueCandidate>> candidates(members.size());
           for (const auto& row : tx.exec_prepared(kPolicyValuesStmt, *policy_key, upto, text_array(users),
                                                   text_array(projects), text_array(orgs), text_array(plans))) {
-            candidates.at(row[5].as<std::size_t>() - 1).push_back(internal::value_candidate_of(row));
+            candidates.at(row[6].as<std::size_t>() - 1).push_back(internal::value_candidate_of(row));
           }
           for (std::size_t c = 0; c < members.size(); ++c) {
             for (std::size_t i : *members[c]) {

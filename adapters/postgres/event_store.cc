@@ -7,6 +7,7 @@
 
 #include "adapters/postgres/pg_internal.h"
 #include "adapters/system/uuid.h"
+#include "commands/idempotency.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
@@ -112,31 +113,50 @@ domain::Result<std::vector<events::Envelope>> PgEventStore::read_by_types(std::s
 }
 
 domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStore::find_outcomes(
-    std::span<const std::string> command_ids) {
+    std::span<const commands::IdempotencyKey> keys) {
   using Out = std::vector<std::optional<commands::CommandOutcome>>;
   return impl_->run<Out>([&](pqxx::connection& c) {
-    Json ids = Json::array();
-    for (const auto& id : command_ids) ids.push_back(id);
-    pqxx::read_transaction tx(c);
-    auto rows = tx.exec_params(
-        "SELECT command_id, stream_id, event_ids::text, position, stream_version FROM ledger.command_outcomes "
-        "WHERE command_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-        ids.dump());
-    std::map<std::string, commands::CommandOutcome> found;
-    for (const auto& row : rows) {
-      commands::CommandOutcome o;
-      o.command_id = row[0].as<std::string>();
-      o.stream_id = row[1].as<std::string>();
-      for (const auto& e : Json::parse(row[2].as<std::string>())) o.event_ids.push_back(e.get<std::string>());
-      o.position = row[3].as<std::int64_t>();
-      o.stream_version = row[4].as<std::int64_t>();
-      found.emplace(o.command_id, std::move(o));
+    Json wanted = Json::array();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      wanted.push_back({{"i", static_cast<std::int64_t>(i)},
+                        {"tenant", keys[i].tenant},
+                        {"actor_type", keys[i].actor_type},
+                        {"actor_id", keys[i].actor_id},
+                        {"command_id", keys[i].command_id}});
     }
-    Out out;
-    out.reserve(command_ids.size());
-    for (const auto& id : command_ids) {
-      auto it = found.find(id);
-      out.push_back(it == found.end() ? std::nullopt : std::optional(it->second));
+    pqxx::read_transaction tx(c);
+    // The caller's own records first (one primary-key probe each); then
+    // records from before keys were scoped (002_scoped_idempotency.sql), which
+    // answer only the principal their first event names: the same actor, and
+    // its tenant (or a platform caller, whose events carry the tenant they
+    // were for).
+    auto rows = tx.exec_params(
+        "SELECT k.i, 0 AS legacy, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, "
+        "o.request_hash FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, "
+        "actor_id text, command_id text) JOIN ledger.command_outcomes o ON o.tenant = k.tenant "
+        "AND o.actor_type = k.actor_type AND o.actor_id = k.actor_id AND o.command_id = k.command_id "
+        "UNION ALL "
+        "SELECT k.i, 1, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, o.request_hash "
+        "FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, actor_id text, "
+        "command_id text) JOIN ledger.command_outcomes o ON o.tenant = '' AND o.actor_type = '' "
+        "AND o.actor_id = '' AND o.command_id = k.command_id "
+        "JOIN ledger.events e ON e.event_id = (o.event_ids->>0)::uuid "
+        "WHERE k.tenant <> '' AND e.actor->>'type' = k.actor_type AND e.actor->>'id' = k.actor_id "
+        "AND (e.tenant = k.tenant OR k.tenant = 'platform') "
+        "ORDER BY 1, 2",
+        wanted.dump());
+    Out out(keys.size());
+    for (const auto& row : rows) {
+      const auto i = static_cast<std::size_t>(row[0].as<std::int64_t>());
+      if (i >= out.size() || out[i]) continue;  // a scoped record wins over a legacy one
+      commands::CommandOutcome o;
+      o.command_id = row[2].as<std::string>();
+      o.stream_id = row[3].as<std::string>();
+      for (const auto& e : Json::parse(row[4].as<std::string>())) o.event_ids.push_back(e.get<std::string>());
+      o.position = row[5].as<std::int64_t>();
+      o.stream_version = row[6].as<std::int64_t>();
+      o.request_hash = row[7].as<std::string>();
+      out[i] = std::move(o);
     }
     return out;
   });
@@ -164,6 +184,8 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
       commands::CommandOutcome o;
       o.command_id = a.meta.command_id;
       o.stream_id = a.stream_id;
+      o.request_hash = a.request_hash;
+      const auto key = commands::outcome_key(a);
       o.position = a.position_if_empty;
       o.stream_version = a.expected_version;
       for (const auto& ev : a.events) {
@@ -194,7 +216,11 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
                         {"prev_hash", r.prev_hash},
                         {"hash", r.hash}});
       }
-      outcome_rows.push_back({{"command_id", o.command_id},
+      outcome_rows.push_back({{"tenant", key.tenant},
+                              {"actor_type", key.actor_type},
+                              {"actor_id", key.actor_id},
+                              {"command_id", key.command_id},
+                              {"request_hash", o.request_hash},
                               {"stream_id", o.stream_id},
                               {"event_ids", o.event_ids},
                               {"position", o.position},
@@ -226,10 +252,12 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
           rows_text);
     }
     tx.exec_params(
-        "INSERT INTO ledger.command_outcomes (command_id, stream_id, event_ids, position, stream_version, "
-        "recorded_at) SELECT command_id, stream_id, event_ids, position, stream_version, recorded_at "
-        "FROM jsonb_to_recordset($1::jsonb) AS x(command_id text, stream_id text, event_ids jsonb, "
-        "position bigint, stream_version bigint, recorded_at timestamptz)",
+        "INSERT INTO ledger.command_outcomes (tenant, actor_type, actor_id, command_id, request_hash, stream_id, "
+        "event_ids, position, stream_version, recorded_at) SELECT tenant, actor_type, actor_id, command_id, "
+        "request_hash, stream_id, event_ids, position, stream_version, recorded_at "
+        "FROM jsonb_to_recordset($1::jsonb) AS x(tenant text, actor_type text, actor_id text, command_id text, "
+        "request_hash text, stream_id text, event_ids jsonb, position bigint, stream_version bigint, "
+        "recorded_at timestamptz)",
         outcome_text);
     if (!rows.empty()) tx.exec("SELECT pg_notify('ledger_events', '" + std::to_string(position) + "')");
     tx.commit();

@@ -39,7 +39,7 @@ class PgEventStore final : public commands::EventStore, public commands::ChainHe
                                                                std::int64_t after_position,
                                                                std::size_t limit) override;
   domain::Result<std::vector<std::optional<commands::CommandOutcome>>> find_outcomes(
-      std::span<const std::string> command_ids) override;
+      std::span<const commands::IdempotencyKey> keys) override;
   domain::Result<std::vector<commands::CommandOutcome>> append(std::span<const commands::StreamAppend> batch) override;
   // The head this writer read when it took the lock, moved by each commit.
   commands::ChainHead chain_head() const override;

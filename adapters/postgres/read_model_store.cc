@@ -260,10 +260,11 @@ std::string policy_values_sql(const std::string& schema, const std::string& user
                               const std::string& org, const std::string& plan) {
   return with_schema(
       "SELECT scope_level, scope_id, value::text, (extract(epoch from effective_at) * 1000000)::bigint, "
-      "position FROM __SCHEMA__.policy_values WHERE key = $1 AND position <= $2 AND ("
+      "position, tenant FROM __SCHEMA__.policy_values WHERE key = $1 AND position <= $2 AND ("
       "((scope_level = 'user' AND scope_id = " + user + ") OR (scope_level = 'project' AND scope_id = " + project +
           ")) "
-      "AND (" + org + " = '' OR tenant IS NULL OR tenant IN (" + org + ", 'platform')) OR "
+      // domain::applies_to: with no organization, the platform's values only.
+      "AND (tenant IS NULL OR tenant IN (" + org + ", 'platform')) OR "
       "(scope_level = 'organization' AND scope_id = " + org + ") OR (scope_level = 'plan' AND scope_id = " + plan +
           ") OR "
       "scope_level = 'global')",
@@ -277,6 +278,7 @@ domain::ValueCandidate value_candidate_of(const pqxx::row& row) {
   cand.value = codec::decode_value(nlohmann::json::parse(row[2].as<std::string>())).value_or(events::PolicyValue{});
   cand.effective_at = events::Instant{row[3].as<std::int64_t>()};
   cand.position = row[4].as<std::int64_t>();
+  if (!row[5].is_null()) cand.tenant = row[5].as<std::string>();
   return cand;
 }
 

@@ -79,7 +79,8 @@ Json encode(const PolicyKeyDefined& e) {
             {"min", e.min ? Json(*e.min) : Json(nullptr)},
             {"max", e.max ? Json(*e.max) : Json(nullptr)},
             {"allowed", e.allowed},
-            {"description", e.description}};
+            {"description", e.description},
+            {"write_audience", write_audience_name(e.write_audience)}};
   return j;
 }
 
@@ -118,6 +119,20 @@ std::expected<events::Event, std::string> decode_key_defined_v1(const Json& j) {
   }
   e.description = r.str("description");
   if (!r.error.empty()) return std::unexpected(r.error);
+  e.write_audience = implied_write_audience(e.key);  // v1 named none: upcast
+  return e;
+}
+
+std::expected<events::Event, std::string> decode_key_defined_v2(const Json& j) {
+  Json v1 = j;
+  v1.erase("write_audience");
+  auto e = decode_key_defined_v1(v1);
+  if (!e) return e;
+  auto it = j.find("write_audience");
+  if (it == j.end() || !it->is_string()) return std::unexpected("field 'write_audience' must be a string");
+  auto audience = parse_write_audience(it->get<std::string>());
+  if (!audience) return std::unexpected("field 'write_audience' is not platform or tenant");
+  std::get<PolicyKeyDefined>(*e).write_audience = *audience;
   return e;
 }
 
@@ -238,6 +253,27 @@ std::optional<events::BeforeSource> parse_before_source(std::string_view name) {
   return std::nullopt;
 }
 
+const char* write_audience_name(events::WriteAudience a) {
+  switch (a) {
+    case events::WriteAudience::kPlatform: return "platform";
+    case events::WriteAudience::kTenant: return "tenant";
+  }
+  return "platform";
+}
+
+std::optional<events::WriteAudience> parse_write_audience(std::string_view name) {
+  if (name == "platform") return events::WriteAudience::kPlatform;
+  if (name == "tenant") return events::WriteAudience::kTenant;
+  return std::nullopt;
+}
+
+events::WriteAudience implied_write_audience(std::string_view key) {
+  for (std::string_view prefix : kPlatformKeyPrefixes) {
+    if (key.starts_with(prefix)) return events::WriteAudience::kPlatform;
+  }
+  return events::WriteAudience::kTenant;
+}
+
 Json encode_value(const events::PolicyValue& v) {
   return std::visit([](const auto& x) { return Json(x); }, v.v);
 }
@@ -262,6 +298,7 @@ std::expected<events::Event, std::string> decode_payload(std::string_view type, 
                                                          const Json& payload) {
   if (!payload.is_object()) return std::unexpected("payload must be a JSON object");
   if (type == PolicyKeyDefined::kType && version == 1) return decode_key_defined_v1(payload);
+  if (type == PolicyKeyDefined::kType && version == 2) return decode_key_defined_v2(payload);
   if (type == PolicyValueSet::kType && version == 1) return decode_value_set_v1(payload);
   if (type == PolicyValueSet::kType && version == 2) return decode_value_set_v2(payload);
   if (auto admission = decode_admission(type, version, payload)) return std::move(*admission);

@@ -31,6 +31,15 @@ std::optional<events::ScopeLevel> parse_scope_level(std::string_view name);
 const char* before_source_name(events::BeforeSource s);
 std::optional<events::BeforeSource> parse_before_source(std::string_view name);
 
+const char* write_audience_name(events::WriteAudience a);
+std::optional<events::WriteAudience> parse_write_audience(std::string_view name);
+// The audience a key's name implies: platform for the prefixes in
+// kPlatformKeyPrefixes (rate limits, authentication, quota decisions: the
+// keys that govern the ledger itself), tenant for every other key. Applied to
+// PolicyKeyDefined v1 on upcast and to a definition that names none.
+inline constexpr std::string_view kPlatformKeyPrefixes[] = {"rate_limit.", "auth.", "quota."};
+events::WriteAudience implied_write_audience(std::string_view key);
+
 Json encode_value(const events::PolicyValue& v);
 // A JSON bool, integer (64-bit signed) or string; anything else is nullopt.
 std::optional<events::PolicyValue> decode_value(const Json& j);
@@ -38,7 +47,8 @@ std::optional<events::PolicyValue> decode_value(const Json& j);
 // Always writes the CURRENT schema version (events::schema_version(e)).
 Json encode_payload(const events::Event& e);
 // Decodes a payload of any known (type, version) and upcasts it to the
-// current version (PolicyValueSet v1 -> v2, see events/policy_events.h).
+// current version (PolicyValueSet v1 -> v2, PolicyKeyDefined v1 -> v2, see
+// events/policy_events.h).
 // Unknown types or versions and malformed payloads are errors (the message
 // says which field).
 std::expected<events::Event, std::string> decode_payload(std::string_view type, int version,

@@ -608,7 +608,7 @@ domain::Result<AsOfAnswer> as_of_from_history(std::span<const events::RecordedEv
             if (r.meta.global_position <= position && !definition) definition = ev;
           } else if constexpr (std::is_same_v<T, events::PolicyValueSet>) {
             if (r.meta.global_position <= position) {
-              candidates.push_back({ev.scope, ev.after, ev.effective_at, r.meta.global_position});
+              candidates.push_back({ev.scope, ev.after, ev.effective_at, r.meta.global_position, r.meta.tenant});
             }
           }
         },

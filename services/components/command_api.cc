@@ -58,6 +58,7 @@ domain::Result<commands::CommandRequest> build_request(std::string_view type, st
   req.command = std::move(decoded->command);
   req.expected_version = decoded->expected_version;
   req.meta.principal = principal;
+  req.meta.request_hash = decoded->request_hash;
   req.meta.command_id = !decoded->command_id.empty() ? decoded->command_id
                         : !idempotency_key.empty()      ? idempotency_key
                                                         : adapters::system::new_uuid();

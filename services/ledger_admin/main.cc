@@ -29,6 +29,7 @@
 #include "commands/jwt.h"
 #include "events/codec/rfc3339.h"
 #include "services/components/kafka_producers.h"
+#include "events/codec/json_codec.h"
 #include "services/components/process.h"
 #include "services/components/projector.h"
 
@@ -210,8 +211,13 @@ int main(int argc, char** argv) {
     adapters::http::HttpClient client(command_url_host, command_port);
     int defined = 0;
     for (auto key : doc["keys"]) {
-      // A stable command id per key definition makes loading idempotent.
-      key["command_id"] = "catalog:" + key.value("key", std::string()) + ":v1";
+      // A stable command id per key definition makes loading idempotent; it
+      // names the definition's content, so a changed definition is a new
+      // command (a no-op if the ledger already holds it, else
+      // policy_key_conflict), never a reuse of the old id with another body
+      // (idempotency_key_reused).
+      key.erase("command_id");
+      key["command_id"] = "catalog:" + key.value("key", std::string()) + ":" + codec::sha256_hex(key.dump()).substr(0, 16);
       auto r = client.request("POST", "/api/v1/admin/policy-keys", key.dump(),
                               {{"authorization", "Bearer " + token}, {"content-type", "application/json"}});
       if (!r || r->status != 200) {

@@ -106,7 +106,8 @@ class AuditDescendantsTest : public ::testing::Test {
   // The policy key and the quota dimension: rows at global scope, in no subtree.
   void catalog() {
     run(domain::DefinePolicyKey{events::PolicyKeyDefined{kWindow, events::ValueType::kInt,
-                                                         events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, "window"}});
+                                                         events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, "window",
+                                                         events::WriteAudience::kTenant}});
     run(domain::RegisterEntry{"product", "gpuaas", "", {}});
     run(domain::RegisterEntry{"usage_unit", "gpu", "", {}});
     run(domain::RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"unit", "gpu"}}});

@@ -75,10 +75,12 @@ class AuditViewTest : public ::testing::Test {
   }
   std::int64_t define_keys() {
     run(domain::DefinePolicyKey{events::PolicyKeyDefined{kWindow, events::ValueType::kInt,
-                                                         events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, "window"}});
+                                                         events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, "window",
+                                                         events::WriteAudience::kTenant}});
     return run(domain::DefinePolicyKey{events::PolicyKeyDefined{kIsolation, events::ValueType::kString,
                                                                 events::PolicyValue{std::string("user-revoke")},
-                                                                {}, {}, {"user-revoke", "full-reimage"}, ""}});
+                                                                {}, {}, {"user-revoke", "full-reimage"}, "",
+                                                                events::WriteAudience::kTenant}});
   }
   std::int64_t set(events::ScopeLevel level, std::string id, std::int64_t v, commands::Principal who = admin(),
                    std::optional<events::Instant> at = {}, std::string reason = "r") {
@@ -488,10 +490,17 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
     r.hash = codec::compute_hash(r);
     return r;
   };
-  const auto def = codec::record(meta(1),
-                                 events::PolicyKeyDefined{kWindow, events::ValueType::kInt,
-                                                          events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, ""},
-                                 events::kGenesisHash);
+  // The definition as v1 wrote it (no write_audience: upcast to the tenant
+  // audience its name implies, so acme's admin may set it below).
+  events::RecordedEvent def;
+  def.meta = meta(1);
+  def.event_type = "PolicyKeyDefined";
+  def.schema_version = 1;
+  def.payload = codec::canonical_payload(Json{{"key", kWindow}, {"value_type", "int"}, {"default_value", 60},
+                                              {"min", 1}, {"max", 86400}, {"allowed", Json::array()},
+                                              {"description", ""}});
+  def.prev_hash = events::kGenesisHash;
+  def.hash = codec::compute_hash(def);
   const auto old1 = v1(2, 60, true, 40, def.hash);
   const auto old2 = v1(3, 40, false, 45, old1.hash);
   insert(def);

@@ -7,13 +7,18 @@
 
 #include <thread>
 
+#include "adapters/postgres/admin.h"
 #include "adapters/postgres/event_store.h"
+#include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
+namespace adapters {
+const std::vector<std::pair<std::string, std::string>>& embedded_sql();
+}  // namespace adapters
 namespace {
 
 using adapters::postgres::PgEventReader;
@@ -26,6 +31,7 @@ commands::CommandRequest define_key(const std::string& key, const std::string& c
   d.default_value = events::PolicyValue{std::int64_t{10}};
   d.min = 0;
   d.max = 1000;
+  d.write_audience = events::WriteAudience::kTenant;
   commands::CommandRequest r;
   r.command = domain::DefinePolicyKey{d};
   r.meta.command_id = command_id;
@@ -148,6 +154,93 @@ TEST_F(EventStoreTest, DatabaseRefusesAppendsThatDoNotExtendTheChain) {
   EXPECT_NE(testing::sql_exec(db_.admin_url, with("1", "repeat('0', 64)")), "");  // a duplicate position
   EXPECT_NE(testing::sql_exec(db_.admin_url, with("2", "repeat('1', 64)")), "");  // a broken link
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.events"), "1");
+}
+
+// Issue 10, item 5: `ledger-admin migrate` upgrades a database whose
+// command outcomes were keyed by command id alone (001 only), twice in a
+// row; an old record then answers only the principal its events name.
+TEST_F(EventStoreTest, MigrationScopesOldOutcomesToThePrincipalTheirEventsName) {
+  ASSERT_EQ(testing::sql_exec(db_.admin_url, "DROP SCHEMA ledger CASCADE"), "");
+  for (const auto& [name, text] : adapters::embedded_sql()) {
+    if (name == "001_event_store.sql") {
+      ASSERT_TRUE(adapters::postgres::execute(db_.admin_url, text).has_value());
+    }
+  }
+  ASSERT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM information_schema.columns WHERE "
+                                               "table_schema = 'ledger' AND table_name = 'command_outcomes'"),
+            "6");
+  ASSERT_EQ(testing::sql_exec(
+                db_.admin_url,
+                "INSERT INTO ledger.events (global_position, stream_id, stream_version, event_id, event_type, "
+                "schema_version, occurred_at, recorded_at, actor, tenant, correlation_id, causation_id, command_id, "
+                "payload, prev_hash, hash) VALUES (1, 's', 1, '00000000-0000-4000-8000-000000000001', "
+                "'PolicyKeyDefined', 1, now(), now(), '{\"type\":\"user\",\"id\":\"alice\",\"roles\":[]}', "
+                "'org-acme', '', '', 'old-cmd', '{}', repeat('0', 64), md5('x'))"),
+            "");
+  ASSERT_EQ(testing::sql_exec(db_.admin_url,
+                              "INSERT INTO ledger.command_outcomes VALUES ('old-cmd', 's', "
+                              "'[\"00000000-0000-4000-8000-000000000001\"]', 1, 1, now())"),
+            "");
+  for (int run = 0; run < 2; ++run) {
+    auto migrated = adapters::postgres::migrate(db_.admin_url, "rm");
+    ASSERT_TRUE(migrated.has_value()) << run << ": " << migrated.error().message;
+  }
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i "
+                                "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+                                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                                "WHERE i.indrelid = 'ledger.command_outcomes'::regclass AND i.indisprimary"),
+            "tenant,actor_type,actor_id,command_id");
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.command_outcomes"), "1");
+
+  PgEventStore store(db_.app_url, clock_);
+  ASSERT_TRUE(store.acquire_writer().has_value());
+  const std::vector<commands::IdempotencyKey> keys = {
+      {"org-acme", "user", "alice", "old-cmd"},    // who wrote it
+      {"platform", "user", "alice", "old-cmd"},    // the same actor as a platform principal
+      {"org-globex", "user", "alice", "old-cmd"},  // the same actor id in another organization
+      {"org-acme", "user", "mallory", "old-cmd"},  // another principal
+      {"", "ledger", "", "old-cmd"}};              // the internal namespace
+  auto found = store.find_outcomes(keys);
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  ASSERT_EQ(found->size(), keys.size());
+  ASSERT_TRUE((*found)[0].has_value());
+  EXPECT_EQ((*found)[0]->event_ids, std::vector<std::string>{"00000000-0000-4000-8000-000000000001"});
+  EXPECT_EQ((*found)[0]->request_hash, "");  // any body counts as the same request
+  EXPECT_TRUE((*found)[1].has_value());
+  EXPECT_FALSE((*found)[2].has_value());
+  EXPECT_FALSE((*found)[3].has_value());
+  EXPECT_FALSE((*found)[4].has_value());
+}
+
+// Outcomes are keyed per caller: two principals' records under one command id.
+TEST_F(EventStoreTest, OutcomesAreKeyedByTenantActorAndCommandId) {
+  PgEventStore store(db_.app_url, clock_);
+  commands::CommandService svc(store, clock_);
+  svc.start();
+  ASSERT_TRUE(svc.submit_async(define_key("test.limit", "def")).get().has_value());
+  auto mine = set_value("test.limit", "u1", 1, "same-id");
+  mine.meta.request_hash = "h1";
+  auto theirs = set_value("test.limit", "u2", 2, "same-id");
+  theirs.meta.principal = {{"user", "tester", {"tenant_admin"}}, "org-other"};
+  theirs.meta.request_hash = "h2";
+  auto a = svc.submit_async(mine).get();
+  auto b = svc.submit_async(theirs).get();
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_FALSE(b->duplicate);
+  EXPECT_NE(a->event_ids, b->event_ids);
+  auto again = svc.submit_async(mine).get();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->event_ids, a->event_ids);
+  mine.meta.request_hash = "h3";
+  auto reused = svc.submit_async(mine).get();
+  ASSERT_FALSE(reused.has_value());
+  EXPECT_EQ(reused.error().code, "idempotency_key_reused");
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT string_agg(tenant || '/' || actor_id || '/' || request_hash, ',' ORDER BY tenant) "
+                                "FROM ledger.command_outcomes WHERE command_id = 'same-id'"),
+            "org-other/tester/h2,platform/tester/h1");
 }
 
 TEST_F(EventStoreTest, OnlyOneWriterHoldsTheLockAndAStandbyTakesOver) {

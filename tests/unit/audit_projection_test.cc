@@ -107,7 +107,7 @@ TEST(AuditProjection, KeyDefinitionIsAGlobalChangeFromNothing) {
   EXPECT_EQ(ops[0].table, "audit_log");
   EXPECT_EQ(ops[0].key, (Cells{{"position", "1"}}));
   EXPECT_EQ(column(ops[0], "event_type"), "PolicyKeyDefined");
-  EXPECT_EQ(column(ops[0], "schema_version"), "1");
+  EXPECT_EQ(column(ops[0], "schema_version"), "2");  // PolicyKeyDefined v2: with its write audience
   EXPECT_EQ(column(ops[0], "subject_key"), "billing.window_seconds");
   EXPECT_EQ(column(ops[0], "scope_level"), "global");
   EXPECT_EQ(column(ops[0], "scope_id"), "");
@@ -116,7 +116,8 @@ TEST(AuditProjection, KeyDefinitionIsAGlobalChangeFromNothing) {
   EXPECT_EQ(column(ops[0], "reason"), std::nullopt);
   EXPECT_EQ(column(ops[0], "effective_at"), std::nullopt);
   EXPECT_EQ(column(ops[0], "after"),
-            R"({"allowed":[],"default_value":60,"description":"Billing accrual interval","max":3600,"min":1,"value_type":"int"})");
+            R"({"allowed":[],"default_value":60,"description":"Billing accrual interval","max":3600,"min":1,"value_type":"int",)"
+            R"("write_audience":"platform"})");
 }
 
 TEST(AuditProjection, AccessRefusedIsFiledUnderTheOrganizationReachedFor) {

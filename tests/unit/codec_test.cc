@@ -139,7 +139,8 @@ struct Golden {
   const char* upcasts_to;  // nullptr: the current version, round-trips
 };
 constexpr Golden kGoldens[] = {
-    {"PolicyKeyDefined.v1.json", "PolicyKeyDefined", 1, nullptr},
+    {"PolicyKeyDefined.v1.json", "PolicyKeyDefined", 1, "PolicyKeyDefined.v2.json"},
+    {"PolicyKeyDefined.v2.json", "PolicyKeyDefined", 2, nullptr},
     {"PolicyValueSet.v1.json", "PolicyValueSet", 1, "PolicyValueSet.v2.json"},
     {"PolicyValueSet.v2.json", "PolicyValueSet", 2, nullptr},
     {"RegistryEntryRegistered.v1.json", "RegistryEntryRegistered", 1, nullptr},

@@ -96,9 +96,9 @@ class GatedStore final : public EventStore {
     return inner_.read_stream(stream_id);
   }
   domain::Result<std::vector<std::optional<CommandOutcome>>> find_outcomes(
-      std::span<const std::string> command_ids) override {
+      std::span<const commands::IdempotencyKey> keys) override {
     arm(Stage::kFindOutcomes);
-    return inner_.find_outcomes(command_ids);
+    return inner_.find_outcomes(keys);
   }
   domain::Result<std::vector<CommandOutcome>> append(std::span<const StreamAppend> batch) override {
     {
@@ -144,6 +144,7 @@ events::PolicyKeyDefined int_key(const char* key, std::int64_t def, std::int64_t
   d.default_value = PolicyValue{def};
   d.min = min;
   d.max = max;
+  d.write_audience = codec::implied_write_audience(key);  // as a definition naming none gets it
   return d;
 }
 Command define_window() { return domain::DefinePolicyKey{int_key(kWindow, 60, 1, 3600)}; }
