@@ -28,12 +28,17 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "commands/ports.h"
 #include "domain/error.h"
 #include "events/codec/chain.h"
 
 namespace ledger::commands {
+
+// The key id of config/dev-only-chain-anchor-key.pem, whose private half is
+// public: outside the development profiles the writer refuses to sign with it.
+inline constexpr std::string_view kDevelopmentAnchorKeyId = "100474624da8fd07";
 
 inline constexpr const char* kChainAnchorStream = "chain-anchors";
 

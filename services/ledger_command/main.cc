@@ -18,6 +18,7 @@
 #include "adapters/system/clock.h"
 #include "commands/chain_anchor.h"
 #include "commands/command_service.h"
+#include "commands/identity.h"
 #include "services/components/command_api.h"
 #include "services/components/process.h"
 
@@ -77,6 +78,12 @@ int main(int argc, char** argv) {
                   : std::expected<codec::ChainSigningKey, std::string>(std::unexpected("cannot read the file"));
     if (!key) {
       spdlog::critical("--anchor-key-file {}: {}", anchor_key_file, key.error());
+      return 2;
+    }
+    if (key->key_id() == commands::kDevelopmentAnchorKeyId && !commands::is_development_profile(settings.profile)) {
+      spdlog::critical("--anchor-key-file {} is the repository's development chain-anchor key (its private half is "
+                       "public); profile {} needs a key of its own",
+                       anchor_key_file, settings.profile);
       return 2;
     }
     anchor_key = std::move(*key);

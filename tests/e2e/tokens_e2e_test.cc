@@ -172,6 +172,14 @@ TEST(TokensE2e, TheServicesRefuseToStartWithTheDevelopmentKeyOutsideDev) {
     EXPECT_TRUE(eventually(20s, [&] { return !p.running(); })) << binary;
     EXPECT_NE(p.log().find("development signing key"), std::string::npos) << ledger::testing::tail(p);
   }
+  // The repository's chain-anchor key is refused the same way.
+  auto with_dev_anchor = env;
+  with_dev_anchor.emplace_back("LEDGER_ANCHOR_KEY_FILE",
+                               std::string(LEDGER_SOURCE_DIR) + "/config/dev-only-chain-anchor-key.pem");
+  ChildProcess writer({std::string(LEDGER_BINARY_DIR) + "/services/ledger-command"}, with_dev_anchor);
+  EXPECT_EQ(writer.wait_for_port(20s), 0) << "ledger-command started with the dev anchor key in profile prod";
+  EXPECT_TRUE(eventually(20s, [&] { return !writer.running(); }));
+  EXPECT_NE(writer.log().find("development chain-anchor key"), std::string::npos) << ledger::testing::tail(writer);
   // The same file in the test profile starts (with a loud warning).
   env.back().second = "test";
   ChildProcess ok({std::string(LEDGER_BINARY_DIR) + "/services/ledger-query"}, env);

@@ -86,6 +86,8 @@ TEST_F(ChainAnchorTest, SignsTheHeadOnceEnoughEventsAreUnsignedAndTheSignatureVe
   auto pub = codec::ChainVerifyingKey::from_pem(dev_key_pem("dev-only-chain-anchor-key.pub.pem"));
   ASSERT_TRUE(pub.has_value());
   EXPECT_EQ(a.key_id, pub->key_id());
+  // The writer refuses this key outside the development profiles by its id.
+  EXPECT_EQ(pub->key_id(), commands::kDevelopmentAnchorKeyId);
   EXPECT_TRUE(pub->verify(codec::chain_head_statement(a.position, a.head_hash), a.signature));
   // The anchor itself needs no anchor: nothing more until 3 new events.
   anchor.maybe_anchor(1, t0_);

@@ -72,8 +72,8 @@ class RefusingStore final : public EventStore {
     return inner_.read_by_types(types, after, limit);
   }
   domain::Result<std::vector<std::optional<CommandOutcome>>> find_outcomes(
-      std::span<const std::string> command_ids) override {
-    return inner_.find_outcomes(command_ids);
+      std::span<const IdempotencyKey> keys) override {
+    return inner_.find_outcomes(keys);
   }
   domain::Result<std::vector<CommandOutcome>> append(std::span<const StreamAppend> batch) override {
     {
