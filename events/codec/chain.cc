@@ -7,6 +7,7 @@
 #include <array>
 #include <memory>
 
+#include "events/codec/digest.h"
 #include "events/codec/json_codec.h"
 
 namespace ledger::codec {
@@ -22,17 +23,6 @@ struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-std::string to_hex(const unsigned char* data, std::size_t len) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (std::size_t i = 0; i < len; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 0xf]);
-  }
-  return out;
-}
 
 std::optional<std::string> from_hex(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;

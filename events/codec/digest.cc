@@ -10,6 +10,16 @@
 namespace ledger::codec {
 namespace {
 
+bool is_hex64(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string to_hex(const unsigned char* data, std::size_t len) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -20,16 +30,6 @@ std::string to_hex(const unsigned char* data, std::size_t len) {
   }
   return out;
 }
-
-bool is_hex64(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};

@@ -17,6 +17,7 @@
 // Pure functions over OpenSSL's HMAC; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <string>
@@ -28,6 +29,9 @@ namespace ledger::codec {
 
 inline constexpr const char* kDigestAlgorithm = "HMAC-SHA256";
 inline constexpr const char* kDigestStatementPrefix = "policy-ledger-digest:v1";
+
+// `len` bytes as 2*len lowercase hex digits (hashes, signatures, MACs).
+std::string to_hex(const unsigned char* data, std::size_t len);
 
 // HMAC-SHA256 of `data` under `key`, as 64 lowercase hex digits (RFC 2104).
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);

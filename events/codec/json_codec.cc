@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/codec/admission_codec.h"
+#include "events/codec/digest.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::codec {
@@ -318,14 +319,7 @@ std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
+  return to_hex(md.data(), len);
 }
 
 std::string compute_hash(const events::RecordedEvent& r) { return sha256_hex(canonical_form(r)); }
