@@ -16,6 +16,7 @@
 #include "adapters/postgres/event_store.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
+#include "tests/support/process.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -23,10 +24,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-struct Run {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
+using Run = testing::CommandRun;  // out: stdout, and stderr unless asked not to
 
 std::string quote(const std::string& s) {
   std::string out = "'";
@@ -40,13 +38,7 @@ std::string quote(const std::string& s) {
 Run audit(const std::string& args, bool with_stderr = true) {
   const std::string cmd = quote(std::string(LEDGER_BINARY_DIR) + "/services/ledger-audit") + " " + args +
                           (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Run r;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), [](FILE*) { return 0; });
-  std::array<char, 4096> buf{};
-  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) r.out.append(buf.data(), n);
-  const int raw = ::pclose(pipe.release());
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
+  return testing::run_command(cmd);
 }
 
 class AuditCliE2e : public ::testing::Test {

@@ -33,20 +33,10 @@ using testing::call;
 using testing::eventually;
 using testing::Reply;
 
-struct CliRun {
-  int status = -1;
-  std::string out;
-};
+using CliRun = testing::CommandRun;
 
-CliRun run(const std::string& cmd) {
-  CliRun r;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen((cmd + " 2>&1").c_str(), "r"), [](FILE*) { return 0; });
-  std::array<char, 4096> buf{};
-  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) r.out.append(buf.data(), n);
-  const int raw = ::pclose(pipe.release());
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
+// The command with its stderr, to completion.
+CliRun run(const std::string& cmd) { return testing::run_command(cmd + " 2>&1"); }
 
 const std::string kPublicKey = std::string(LEDGER_SOURCE_DIR) + "/config/dev-only-chain-anchor-key.pub.pem";
 

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "events/codec/json_codec.h"
+#include "tests/support/process.h"
 #include "tests/support/e2e_stack.h"
 
 namespace ledger {
@@ -61,20 +62,10 @@ std::string forged_value_set(std::int64_t position) {
   return codec::to_json_text(r);
 }
 
-struct CliRun {
-  int status = -1;
-  std::string out;
-};
+using CliRun = testing::CommandRun;
 
-CliRun run(const std::string& cmd) {
-  CliRun r;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen((cmd + " 2>&1").c_str(), "r"), [](FILE*) { return 0; });
-  std::array<char, 4096> buf{};
-  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) r.out.append(buf.data(), n);
-  const int raw = ::pclose(pipe.release());
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
+// The command with its stderr, to completion.
+CliRun run(const std::string& cmd) { return testing::run_command(cmd + " 2>&1"); }
 
 TEST(ForgedEventsE2e, AForgedEventAndJunkOnTheEventsTopicAreNeverAppliedAndRaiseAnAlarm) {
   testing::ServiceStack s("forged_events_e2e");

@@ -5,7 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cstdio>
+#include <memory>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -123,6 +126,17 @@ int ChildProcess::terminate() {
   }
   kill_hard();
   return -1;
+}
+
+CommandRun run_command(const std::string& shell_command) {
+  CommandRun r;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(shell_command.c_str(), "r"), [](FILE*) { return 0; });
+  if (!pipe) return r;
+  std::array<char, 4096> buf{};
+  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0;) r.out.append(buf.data(), n);
+  const int raw = ::pclose(pipe.release());
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
 }
 
 }  // namespace ledger::testing

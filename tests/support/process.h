@@ -43,4 +43,12 @@ class ChildProcess {
   std::string log_path_;
 };
 
+// A shell command run to completion: its exit status (-1 when it did not
+// exit normally) and its standard output (add "2>&1" for stderr too).
+struct CommandRun {
+  int status = -1;
+  std::string out;
+};
+CommandRun run_command(const std::string& shell_command);
+
 }  // namespace ledger::testing
