@@ -59,7 +59,7 @@ namespace ledger::commands {
 
 inline constexpr std::string_view kServiceAccountTokenTtlKey = "auth.service_account_token_ttl_seconds";
 
-// Where the gate reads policy values from (services/components/read_model_limits.h
+// Where the gate reads policy values from (adapters/postgres/read_model_limits.h
 // reads the read models).
 class PolicyLimits {
  public:

@@ -28,10 +28,10 @@
 #include "commands/identity.h"
 #include "commands/jwt.h"
 #include "events/codec/rfc3339.h"
-#include "services/components/kafka_producers.h"
+#include "adapters/identity/kafka_producers.h"
 #include "events/codec/json_codec.h"
-#include "services/components/process.h"
-#include "services/components/projector.h"
+#include "services/common/process.h"
+#include "adapters/projector/projector.h"
 
 int main(int argc, char** argv) {
   using namespace ledger;
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*add_producer) {
-    if (!services::valid_producer_name(producer_name)) {
+    if (!adapters::identity::valid_producer_name(producer_name)) {
       spdlog::error("--name must be 1-100 of [a-z0-9_-]");
       return 2;
     }
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
       spdlog::error("kafka: {}", security.error().message);
       return 1;
     }
-    const std::string topic = services::producer_topic(settings.commands_topic, producer_name);
+    const std::string topic = adapters::identity::producer_topic(settings.commands_topic, producer_name);
     if (auto ok = adapters::kafka::ensure_topics(settings.kafka_brokers, {{topic, 3, {}}}, std::chrono::seconds(30),
                                                  *security);
         !ok) {
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
     commands::Principal mapped;
     mapped.tenant = producer_tenant;
     mapped.actor = {.type = producer_actor_type, .id = producer_id, .roles = producer_roles};
-    services::upsert_producer(document, producer_name, mapped);
+    adapters::identity::upsert_producer(document, producer_name, mapped);
     const std::string tmp = settings.kafka_producers_file + ".tmp";
     {
       std::ofstream out(tmp, std::ios::trunc);
@@ -312,7 +312,7 @@ int main(int argc, char** argv) {
   if (*diff) {
     int differences = 0;
     std::vector<std::string> tables = {"checkpoints"};
-    for (const auto& model : services::read_models()) {
+    for (const auto& model : projector::read_models()) {
       for (auto t : model.tables) tables.emplace_back(t);
     }
     for (const auto& table : tables) {

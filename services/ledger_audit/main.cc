@@ -34,9 +34,9 @@
 #include "domain/policy_key.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "services/components/audit_tools.h"
-#include "services/components/process.h"
-#include "services/components/settings.h"
+#include "adapters/audit/audit_tools.h"
+#include "services/common/process.h"
+#include "services/common/settings.h"
 
 namespace {
 
@@ -70,7 +70,7 @@ class ProgressBar {
   explicit ProgressBar(std::string label) : label_(std::move(label)), enabled_(::isatty(STDERR_FILENO) == 1) {}
   ~ProgressBar() { finish(); }
 
-  services::AuditProgress callback() {
+  audit::AuditProgress callback() {
     if (!enabled_) return {};
     return [this](std::int64_t done, std::int64_t total) { draw(done, total); };
   }
@@ -122,9 +122,9 @@ void add_json_flag(CLI::App& sub) { sub.add_flag("--json", g_json, "print JSON i
 
 void print_json(const Json& j) { std::cout << j.dump() << '\n'; }
 
-int print_verify(const services::VerifyReport& r, const std::string& source) {
+int print_verify(const audit::VerifyReport& r, const std::string& source) {
   if (g_json) {
-    Json j = services::verify_report_json(r);
+    Json j = audit::verify_report_json(r);
     j["source"] = source;
     print_json(j);
   } else if (r.broken) {
@@ -175,9 +175,9 @@ struct AsOfRequest {
   std::string scope_id;
 };
 
-int print_policy_as_of(const services::AsOfAnswer& a) {
+int print_policy_as_of(const audit::AsOfAnswer& a) {
   if (g_json) {
-    print_json(services::as_of_json(a));
+    print_json(audit::as_of_json(a));
     return kOk;
   }
   const auto& res = a.resolution;
@@ -192,9 +192,9 @@ int print_policy_as_of(const services::AsOfAnswer& a) {
   return kOk;
 }
 
-int print_ceiling_as_of(const services::CeilingAsOfAnswer& a) {
+int print_ceiling_as_of(const audit::CeilingAsOfAnswer& a) {
   if (g_json) {
-    print_json(services::ceiling_as_of_json(a));
+    print_json(audit::ceiling_as_of_json(a));
     return kOk;
   }
   const auto& e = a.evaluation.effective;
@@ -224,9 +224,9 @@ int print_ceiling_as_of(const services::CeilingAsOfAnswer& a) {
   return kOk;
 }
 
-int print_reservation_as_of(const services::ReservationAsOfAnswer& a) {
+int print_reservation_as_of(const audit::ReservationAsOfAnswer& a) {
   if (g_json) {
-    print_json(services::reservation_as_of_json(a));
+    print_json(audit::reservation_as_of_json(a));
     return kOk;
   }
   const auto& v = a.view;
@@ -248,8 +248,8 @@ int print_reservation_as_of(const services::ReservationAsOfAnswer& a) {
   return kOk;
 }
 
-int run_as_of(const std::string& pg_url, const AsOfRequest& r, services::AsOfQuery& q, services::CeilingAsOfQuery& cq,
-              services::ReservationAsOfQuery& rq) {
+int run_as_of(const std::string& pg_url, const AsOfRequest& r, audit::AsOfQuery& q, audit::CeilingAsOfQuery& cq,
+              audit::ReservationAsOfQuery& rq) {
   const int modes = (r.key_given ? 1 : 0) + (r.ceiling ? 1 : 0) + (r.reservation_given ? 1 : 0);
   if (modes != 1) return bad_input("give one of --key K, --ceiling or --reservation ID");
   if (!r.position_given && !r.instant_given) return bad_input("give --position N, --instant T, or both");
@@ -271,7 +271,7 @@ int run_as_of(const std::string& pg_url, const AsOfRequest& r, services::AsOfQue
   if (r.key_given) {
     q.position = r.position;
     q.instant = instant;
-    auto a = services::as_of(pg_url, q);
+    auto a = audit::as_of(pg_url, q);
     if (!a) return report_error(a.error());
     return print_policy_as_of(*a);
   }
@@ -288,7 +288,7 @@ int run_as_of(const std::string& pg_url, const AsOfRequest& r, services::AsOfQue
     cq.scope = {*level, r.scope_id};
     cq.position = r.position;
     cq.instant = instant;
-    auto a = services::ceiling_as_of(pg_url, cq, bar.callback());
+    auto a = audit::ceiling_as_of(pg_url, cq, bar.callback());
     bar.finish();
     if (!a) return report_error(a.error());
     return print_ceiling_as_of(*a);
@@ -296,7 +296,7 @@ int run_as_of(const std::string& pg_url, const AsOfRequest& r, services::AsOfQue
   if (rq.reservation_id.empty()) return bad_input("--reservation needs an id");
   rq.position = r.position;
   rq.instant = instant;
-  auto a = services::reservation_as_of(pg_url, rq, bar.callback());
+  auto a = audit::reservation_as_of(pg_url, rq, bar.callback());
   bar.finish();
   if (!a) return report_error(a.error());
   return print_reservation_as_of(*a);
@@ -326,7 +326,7 @@ int main(int argc, char** argv) {
   verify->add_option("--to", verify_to, "verify positions 1..N only (store)");
   verify->add_option("--batch-size", batch_size, "events per read from the store")->capture_default_str();
   std::vector<std::string> verify_public_keys;
-  services::AnchorPolicy anchor_policy;
+  audit::AnchorPolicy anchor_policy;
   verify->add_option("--public-key", verify_public_keys,
                      "Ed25519 public key (PEM) of the writer's chain anchors (repeatable): every ChainHeadSigned must "
                      "carry a valid signature by one of them over a head the chain really has");
@@ -365,9 +365,9 @@ int main(int argc, char** argv) {
   asof->footer(
       "With --position N alone: the events up to N, time-dependent state read at N's commit time. With --instant "
       "T alone: the events committed at or before T, state read at T. With both: events up to N, state at T.");
-  services::AsOfQuery q;
-  services::CeilingAsOfQuery cq;
-  services::ReservationAsOfQuery rq;
+  audit::AsOfQuery q;
+  audit::CeilingAsOfQuery cq;
+  audit::ReservationAsOfQuery rq;
   std::optional<std::int64_t> asof_position;
   std::string instant_text;
   bool ceiling_mode = false;
@@ -412,7 +412,7 @@ int main(int argc, char** argv) {
   auto* rep = app.add_subcommand("replay", "rebuild the read models from position 0 into a scratch schema and "
                                            "compare every table with the live schema");
   std::string source_name = "postgres";
-  services::ReplayOptions ro;
+  audit::ReplayOptions ro;
   add_pg_flag(*rep, pg_urls);
   rep->add_option("--source", source_name, "postgres or kafka (ledger.events from offset 0)")
       ->check(CLI::IsMember({"postgres", "kafka"}))
@@ -446,19 +446,19 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*verify) {
-    auto keys = services::read_public_keys(verify_public_keys);
+    auto keys = audit::read_public_keys(verify_public_keys);
     if (!keys) return report_error(keys.error());
     anchor_policy.public_keys = std::move(*keys);
     ProgressBar bar("verifying");
     if (!verify_file.empty()) {
       if (verify_to) return bad_input("--to applies to the store; a file is verified whole");
-      auto r = services::verify_export_file(verify_file, verify_partial, bar.callback(), anchor_policy);
+      auto r = audit::verify_export_file(verify_file, verify_partial, bar.callback(), anchor_policy);
       bar.finish();
       if (!r) return report_error(r.error());
       return print_verify(*r, verify_file);
     }
     if (verify_partial) return bad_input("--partial applies to --file only");
-    auto r = services::verify_store(settings.pg_url,
+    auto r = audit::verify_store(settings.pg_url,
                                     {.up_to = verify_to, .batch_size = batch_size, .anchors = anchor_policy},
                                     bar.callback());
     bar.finish();
@@ -468,13 +468,13 @@ int main(int argc, char** argv) {
 
   if (*exp) {
     ProgressBar bar("exporting");
-    services::ExportRange range{export_from, export_to};
-    domain::Result<services::ExportReport> r;
+    audit::ExportRange range{export_from, export_to};
+    domain::Result<audit::ExportReport> r;
     if (export_out == "-") {
       if (g_json) return bad_input("--json with --out - would mix the summary into the export");
-      r = services::export_events(settings.pg_url, range, std::cout, bar.callback());
+      r = audit::export_events(settings.pg_url, range, std::cout, bar.callback());
     } else {
-      r = services::export_events_to_file(settings.pg_url, range, export_out, bar.callback());
+      r = audit::export_events_to_file(settings.pg_url, range, export_out, bar.callback());
     }
     bar.finish();
     if (!r) return report_error(r.error());
@@ -497,13 +497,13 @@ int main(int argc, char** argv) {
     domain::Result<std::vector<events::RecordedEvent>> r;
     ProgressBar bar("scanning");
     if (!history_scope.empty()) {
-      auto scope = services::parse_scope(history_scope);
+      auto scope = audit::parse_scope(history_scope);
       if (!scope) return report_error(scope.error());
-      r = services::scope_history(settings.pg_url, *scope,
+      r = audit::scope_history(settings.pg_url, *scope,
                                   history_key.empty() ? std::nullopt : std::optional(history_key), bar.callback());
     } else {
       const std::string stream = history_stream.empty() ? domain::policy_stream_id(history_key) : history_stream;
-      r = services::stream_history(settings.pg_url, stream);
+      r = audit::stream_history(settings.pg_url, stream);
       if (!r && r.error().code == "unknown_stream" && !history_key.empty()) {
         r.error().message = "policy key '" + history_key + "' has no events (stream " + stream + ")";
       }
@@ -511,8 +511,8 @@ int main(int argc, char** argv) {
     bar.finish();
     if (!r) return report_error(r.error());
     for (const auto& e : *r) {
-      if (g_json) print_json(services::history_json(e));
-      else std::cout << services::history_line(e) << '\n';
+      if (g_json) print_json(audit::history_json(e));
+      else std::cout << audit::history_line(e) << '\n';
     }
     if (!g_json && r->empty()) std::cout << "no events\n";
     return kOk;
@@ -536,11 +536,11 @@ int main(int argc, char** argv) {
 
   if (*digest) {
     if (!*dpos && !*dcheck) return bad_input("give --position N to sign, or --check FILE to check");
-    auto key = services::read_key_file(key_file);
+    auto key = audit::read_key_file(key_file);
     if (!key) return report_error(key.error());
     ProgressBar bar("verifying");
     if (*dpos) {
-      auto d = services::sign_digest(settings.pg_url, *key, *digest_position, bar.callback());
+      auto d = audit::sign_digest(settings.pg_url, *key, *digest_position, bar.callback());
       bar.finish();
       if (!d) {
         if (d.error().code == "chain_broken") {
@@ -552,13 +552,13 @@ int main(int argc, char** argv) {
       print_json(codec::digest_to_json(*d));
       return kOk;
     }
-    auto d = services::read_digest_file(check_file);
+    auto d = audit::read_digest_file(check_file);
     if (!d) return report_error(d.error());
-    auto c = services::check_digest(settings.pg_url, *key, *d, bar.callback());
+    auto c = audit::check_digest(settings.pg_url, *key, *d, bar.callback());
     bar.finish();
     if (!c) return report_error(c.error());
     if (g_json) {
-      print_json(services::digest_check_json(*c));
+      print_json(audit::digest_check_json(*c));
     } else if (c->ok()) {
       std::cout << "digest holds: the chain up to position " << d->position << " is unchanged (hash " << d->hash
                 << ", signature valid)\n";
@@ -579,13 +579,13 @@ int main(int argc, char** argv) {
     }
     ro.topic = settings.events_topic;
     ro.live_schema = settings.read_model_schema;
-    ro.source = source_name == "kafka" ? services::RebuildSource::kKafka : services::RebuildSource::kPostgres;
+    ro.source = source_name == "kafka" ? projector::RebuildSource::kKafka : projector::RebuildSource::kPostgres;
     ProgressBar bar("replaying");
-    auto r = services::replay(ro, bar.callback());
+    auto r = audit::replay(ro, bar.callback());
     bar.finish();
     if (!r) return report_error(r.error());
     if (g_json) {
-      Json j = services::replay_report_json(*r);
+      Json j = audit::replay_report_json(*r);
       j["source"] = source_name;
       j["live_schema"] = ro.live_schema;
       j["scratch_schema"] = ro.scratch_schema;

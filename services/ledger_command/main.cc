@@ -14,13 +14,13 @@
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
-#include "services/components/read_model_limits.h"
+#include "adapters/postgres/read_model_limits.h"
 #include "adapters/system/clock.h"
 #include "commands/chain_anchor.h"
 #include "commands/command_service.h"
 #include "commands/identity.h"
-#include "services/components/command_api.h"
-#include "services/components/process.h"
+#include "adapters/http/routes/command_api.h"
+#include "services/common/process.h"
 
 int main(int argc, char** argv) {
   using namespace ledger;
@@ -118,12 +118,12 @@ int main(int argc, char** argv) {
                                    {.max_batch = max_batch, .anchor = anchor ? &*anchor : nullptr});
   service.start();
 
-  services::CommandApi api(service, *auth);
+  routes::CommandApi api(service, *auth);
   // Live token lifetime and rate limits, read from the ledger's own policy
   // values in the read model (this service's role may read it, not write it).
   adapters::postgres::PgPolicyQueries policy_reads(settings.pg_url, settings.read_model_schema, 2);
   adapters::postgres::PgAdmissionQueries admission_reads(settings.pg_url, settings.read_model_schema, 2);
-  services::ReadModelLimits limits(policy_reads, admission_reads, clock);
+  adapters::postgres::ReadModelLimits limits(policy_reads, admission_reads, clock);
   commands::RequestGate gate(limits, clock);
   api.gate_requests_with(gate);
   adapters::http::HttpServer server(
@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
     if (auto ok = services::ensure_ledger_topics(settings); !ok) spdlog::warn("topics not ensured: {}", ok.error().message);
     kafka_thread = std::thread([&] {
       services::run_restarting("kafka commands", stop, [&] {
-        services::run_kafka_commands({.brokers = settings.kafka_brokers,
+        routes::run_kafka_commands({.brokers = settings.kafka_brokers,
                                       .kafka_security = *kafka_security,
                                       .commands_topic = settings.commands_topic,
                                       .producers_file = settings.kafka_producers_file,

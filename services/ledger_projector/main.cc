@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "adapters/http/server.h"
-#include "services/components/process.h"
-#include "services/components/projector.h"
+#include "services/common/process.h"
+#include "adapters/projector/projector.h"
 
 int main(int argc, char** argv) {
   using namespace ledger;
@@ -40,15 +40,15 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  services::ProjectorOptions options{.pg_url = settings.pg_url,
+  projector::ProjectorOptions options{.pg_url = settings.pg_url,
                                      .brokers = settings.kafka_brokers,
                                      .kafka_security = *kafka_security,
                                      .topic = settings.events_topic,
                                      .schema = settings.read_model_schema,
                                      .group_id = group};
   if (!rebuild_from.empty()) {
-    auto r = services::rebuild(options, rebuild_from == "kafka" ? services::RebuildSource::kKafka
-                                                                : services::RebuildSource::kPostgres);
+    auto r = projector::rebuild(options, rebuild_from == "kafka" ? projector::RebuildSource::kKafka
+                                                                : projector::RebuildSource::kPostgres);
     if (!r) {
       spdlog::error("rebuild failed: {} ({})", r.error().message, r.error().code);
       return 1;
@@ -56,9 +56,9 @@ int main(int argc, char** argv) {
     spdlog::info("rebuilt schema {} up to position {}", settings.read_model_schema, *r);
     return 0;
   }
-  services::ProjectorStatus status;
+  projector::ProjectorStatus status;
   adapters::http::HttpServer server({.address = status_address, .port = status_port, .threads = 2},
-                                    services::projector_status_routes(status));
+                                    projector::projector_status_routes(status));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", status_address, status_port, ok.error().message);
     return 1;
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   spdlog::info("listening on http://{}:{}", status_address, server.port());
   std::atomic<bool> stop{false};
   std::thread worker([&] {
-    services::run_restarting("projector", stop, [&] { services::run_projector(options, stop, &status); });
+    services::run_restarting("projector", stop, [&] { projector::run_projector(options, stop, &status); });
   });
   spdlog::info("projecting {} into schema {}", settings.events_topic, settings.read_model_schema);
   services::wait_for_shutdown();

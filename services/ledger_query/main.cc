@@ -12,13 +12,13 @@
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
-#include "services/components/access_refusals.h"
-#include "services/components/admission_api.h"
-#include "services/components/kafka_producers.h"
-#include "services/components/process.h"
-#include "services/components/query_api.h"
-#include "services/components/read_model_limits.h"
-#include "services/components/snapshot_waits.h"
+#include "adapters/kafka/access_refusals.h"
+#include "adapters/http/routes/admission_api.h"
+#include "adapters/identity/kafka_producers.h"
+#include "services/common/process.h"
+#include "adapters/http/routes/query_api.h"
+#include "adapters/postgres/read_model_limits.h"
+#include "adapters/http/routes/snapshot_waits.h"
 
 int main(int argc, char** argv) {
   using namespace ledger;
@@ -64,29 +64,29 @@ int main(int argc, char** argv) {
                                               static_cast<std::size_t>(threads));
   adapters::postgres::PgAuditQueries audit(settings.pg_url, settings.read_model_schema,
                                            static_cast<std::size_t>(std::max(1, threads / 4)));
-  services::QueryApi api(queries, *auth, clock, &audit);
+  routes::QueryApi api(queries, *auth, clock, &audit);
   adapters::postgres::PgAdmissionQueries admission(settings.pg_url, settings.read_model_schema,
                                                    static_cast<std::size_t>(threads));
-  services::AdmissionApi admission_api(admission, queries, clock);
+  routes::AdmissionApi admission_api(admission, queries, clock);
   api.serve_admission(admission_api);
   // Refusals become AccessRefused events through the command service: this
   // service never writes to the database (fire-and-forget, bounded queue).
-  services::KafkaRefusals refusals({.brokers = settings.kafka_brokers,
+  adapters::kafka::KafkaRefusals refusals({.brokers = settings.kafka_brokers,
                                     .kafka_security = *kafka_security,
                                     // its own producer topic: the topic is its identity
-                                    .commands_topic = services::producer_topic(settings.commands_topic,
+                                    .commands_topic = adapters::identity::producer_topic(settings.commands_topic,
                                                                                settings.kafka_username)});
   api.record_refusals_to(refusals);
   admission_api.record_refusals_to(refusals);
   // Live token lifetime and rate limits, read from the ledger's own policy values.
-  services::ReadModelLimits limits(queries, admission, clock);
+  adapters::postgres::ReadModelLimits limits(queries, admission, clock);
   commands::RequestGate gate(limits, clock);
   api.gate_requests_with(gate);
   api.check_scopes_with(admission);
 
   // Read-your-writes waits hold no thread: one watcher reads the lowest
   // read-model checkpoint while anyone waits and wakes the waiters.
-  services::SnapshotWaits waits(
+  routes::SnapshotWaits waits(
       [&]() -> domain::Result<std::int64_t> {
         auto cp = queries.checkpoint("policy_values");
         if (!cp) return cp;

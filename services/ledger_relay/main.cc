@@ -4,8 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <thread>
 
-#include "services/components/process.h"
-#include "services/components/relay.h"
+#include "services/common/process.h"
+#include "adapters/relay/relay.h"
 
 int main(int argc, char** argv) {
   using namespace ledger;
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   std::thread worker([&] {
     services::run_restarting("relay", stop, [&] {
-      services::run_relay({.pg_url = settings.pg_url,
+      relay::run_relay({.pg_url = settings.pg_url,
                            .brokers = settings.kafka_brokers,
                            .kafka_security = *kafka_security,
                            .topic = settings.events_topic,

@@ -24,8 +24,8 @@
 
 #include "adapters/http/client.h"
 #include "adapters/kafka/kafka.h"
-#include "services/components/process.h"
-#include "services/components/settings.h"
+#include "services/common/process.h"
+#include "services/common/settings.h"
 #include "tests/support/e2e_stack.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/process.h"

@@ -45,8 +45,8 @@
 
 #include "adapters/http/client.h"
 #include "adapters/kafka/kafka.h"
-#include "services/components/process.h"
-#include "services/components/settings.h"
+#include "services/common/process.h"
+#include "services/common/settings.h"
 #include "tests/support/e2e_stack.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/test_env.h"
@@ -176,7 +176,7 @@ AdminProducer admin_producer(Stack& s) {
                                          .security = ledger::testing::kafka_security_as(name),
                                          .client_id = "hostile"});
   if (!p) return {};
-  return {ledger::services::producer_topic(s.commands_topic(), name), std::move(*p)};
+  return {ledger::adapters::identity::producer_topic(s.commands_topic(), name), std::move(*p)};
 }
 
 // ---------------------------------------------------------------- item 1

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "adapters/kafka/kafka.h"
-#include "services/components/kafka_producers.h"
+#include "adapters/identity/kafka_producers.h"
 #include "tests/support/e2e_stack.h"
 #include "tests/support/e2e_support.h"
 
@@ -76,7 +76,7 @@ TEST(KafkaSecurityE2e, ProducerPrincipalIsTheIdentityAndTokensAreNotHonoured) {
   // 4. The broker refuses a producer on another producer's topic and on
   // ledger.events (only the relay writes it).
   for (const std::string& topic :
-       {ledger::services::producer_topic(s.commands_topic(), writer), s.events_topic()}) {
+       {ledger::adapters::identity::producer_topic(s.commands_topic(), writer), s.events_topic()}) {
     auto r = produce_as(reader, topic);
     ASSERT_FALSE(r.has_value()) << reader << " wrote " << topic;
     EXPECT_EQ(r.error().code, "kafka_not_authorized") << topic << ": " << r.error().message;

@@ -33,9 +33,9 @@
 
 #include "adapters/http/client.h"
 #include "adapters/kafka/kafka.h"
-#include "services/components/kafka_producers.h"
-#include "services/components/process.h"
-#include "services/components/settings.h"
+#include "adapters/identity/kafka_producers.h"
+#include "services/common/process.h"
+#include "services/common/settings.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/process.h"
 #include "tests/support/test_env.h"
@@ -255,7 +255,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
       return;
     }
     auto& producer = **p;
-    const std::string topic = ledger::services::producer_topic(s.commands_topic, kKafkaProducer);
+    const std::string topic = ledger::adapters::identity::producer_topic(s.commands_topic, kKafkaProducer);
     const ledger::adapters::kafka::KafkaHeaders auth;  // no token: the topic is the identity
     for (int i = 0; i < kKafkaCommands && !senders.stop; ++i) {
       const auto& c = kafka_commands[i];

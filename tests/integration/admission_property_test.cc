@@ -22,7 +22,7 @@
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "domain/admission.h"
-#include "services/components/projector.h"
+#include "adapters/projector/projector.h"
 #include "tests/support/admission_brute_force.h"
 #include "tests/support/test_env.h"
 
@@ -135,8 +135,8 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
           break;
       }
     }
-    services::ProjectorOptions po{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
-    auto cp = services::catch_up_from_store(po);
+    projector::ProjectorOptions po{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
+    auto cp = projector::catch_up_from_store(po);
     ASSERT_TRUE(cp.has_value()) << cp.error().message;
 
     const auto recorded = envelopes();

@@ -15,7 +15,7 @@
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
 #include "domain/admission.h"
-#include "services/components/projector.h"
+#include "adapters/projector/projector.h"
 #include "tests/support/admission_history.h"
 #include "tests/support/test_env.h"
 
@@ -57,8 +57,8 @@ class AdmissionReadModelTest : public ::testing::Test {
     queries_ = std::make_unique<PgAdmissionQueries>(db_.app_url, "rm", 2);
   }
   void project() {
-    services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
-    auto r = services::catch_up_from_store(o);
+    projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
+    auto r = projector::catch_up_from_store(o);
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
   domain::DecisionSnapshot snapshot(const domain::DecisionInput& in, std::optional<std::int64_t> at = {}) {
@@ -295,8 +295,8 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
 TEST_F(AdmissionReadModelTest, RebuildFromHistoryEqualsLive) {
   history_->standard_history();
   project();
-  services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm_rebuilt"};
-  auto rebuilt = services::rebuild(o, services::RebuildSource::kPostgres);
+  projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm_rebuilt"};
+  auto rebuilt = projector::rebuild(o, projector::RebuildSource::kPostgres);
   ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().message;
   EXPECT_EQ(*rebuilt, history_->appended().back().position);
   const auto& tables = adapters::postgres::read_model_tables();

@@ -20,8 +20,8 @@
 #include "commands/command_service.h"
 #include "domain/admission.h"
 #include "events/codec/rfc3339.h"
-#include "services/components/audit_tools.h"
-#include "services/components/projector.h"
+#include "adapters/audit/audit_tools.h"
+#include "adapters/projector/projector.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -81,31 +81,31 @@ class AuditAdmissionAsOf : public ::testing::Test {
     return run(domain::SetCeiling{s, {"gpu.count", "", "", ""}, quantity, "gpu", "test"});
   }
 
-  services::CeilingAsOfAnswer ceiling_at(const QuotaScope& s, std::optional<std::int64_t> position,
+  audit::CeilingAsOfAnswer ceiling_at(const QuotaScope& s, std::optional<std::int64_t> position,
                                          std::optional<events::Instant> instant = {}) {
-    services::CeilingAsOfQuery q;
+    audit::CeilingAsOfQuery q;
     q.scope = s;
     q.target = {"gpu.count", "", "", ""};
     q.position = position;
     q.instant = instant;
-    auto a = services::ceiling_as_of(db_.app_url, q);
+    auto a = audit::ceiling_as_of(db_.app_url, q);
     EXPECT_TRUE(a.has_value()) << (a ? "" : a.error().code + ": " + a.error().message);
-    return a ? *a : services::CeilingAsOfAnswer{};
+    return a ? *a : audit::CeilingAsOfAnswer{};
   }
-  domain::Result<services::ReservationAsOfAnswer> reservation_at(const std::string& id,
+  domain::Result<audit::ReservationAsOfAnswer> reservation_at(const std::string& id,
                                                                  std::optional<std::int64_t> position,
                                                                  std::optional<events::Instant> instant = {}) {
-    return services::reservation_as_of(db_.app_url, {id, position, instant});
+    return audit::reservation_as_of(db_.app_url, {id, position, instant});
   }
   events::Instant recorded_at(std::int64_t position) {
-    auto p = services::resolve_as_of_point(db_.app_url, position, std::nullopt);
+    auto p = audit::resolve_as_of_point(db_.app_url, position, std::nullopt);
     EXPECT_TRUE(p.has_value());
     return p ? p->at : events::Instant{};
   }
-  static std::optional<QuotaScope> from(const services::CeilingAsOfAnswer& a) {
+  static std::optional<QuotaScope> from(const audit::CeilingAsOfAnswer& a) {
     return a.evaluation.effective.inherited_from;
   }
-  static std::vector<std::string> matched(const services::CeilingAsOfAnswer& a) {
+  static std::vector<std::string> matched(const audit::CeilingAsOfAnswer& a) {
     std::vector<std::string> out;
     for (const auto& m : a.evaluation.effective.matched_rules) {
       out.push_back(m.kind + " " + m.rule_id + " v" + std::to_string(m.version));
@@ -155,7 +155,7 @@ TEST_F(AuditAdmissionAsOf, ACeilingLoweredLaterAnswersTheOldValueAtOldPositions)
   EXPECT_EQ(later.position, lowered);
   EXPECT_EQ(later.evaluation.effective.quantity, 60);
 
-  auto json = services::ceiling_as_of_json(now);
+  auto json = audit::ceiling_as_of_json(now);
   EXPECT_EQ(json["quantity"], 60);
   EXPECT_EQ(json["inherited_from"], (nlohmann::json{{"level", "organization"}, {"id", "acme"}}));
   EXPECT_EQ(json["matched_rules"][0]["version"], 2);
@@ -213,7 +213,7 @@ TEST_F(AuditAdmissionAsOf, ARevokedDelegationClampsTheChildFromThenOn) {
   EXPECT_EQ(from(after), kResearch);
   EXPECT_TRUE(after.delegations.empty());
   EXPECT_EQ(after.rules.size(), 3u);  // p1 keeps its recorded rule
-  auto json = services::ceiling_as_of_json(after);
+  auto json = audit::ceiling_as_of_json(after);
   EXPECT_EQ(json["allowed"]["quantity"], 50);
   EXPECT_EQ(json["delegations"], nlohmann::json::array());
 }
@@ -284,7 +284,7 @@ TEST_F(AuditAdmissionAsOf, AReservationPastItsWindowReadsExpiredWithNoExpiredEve
   ASSERT_TRUE(just_before_end.has_value());
   EXPECT_EQ(just_before_end->state, "active");
 
-  auto json = services::reservation_as_of_json(*past);
+  auto json = audit::reservation_as_of_json(*past);
   EXPECT_EQ(json["state"], "expired");
   EXPECT_EQ(json["recorded_state"], "active");
   EXPECT_EQ(json["consumed"], 4);
@@ -307,46 +307,46 @@ TEST_F(AuditAdmissionAsOf, AReservationPastItsWindowReadsExpiredWithNoExpiredEve
 TEST_F(AuditAdmissionAsOf, BadInputIsAClearErrorAndNothingIsGuessed) {
   hierarchy();
   const auto head = ceiling(kAcme, 100);
-  services::CeilingAsOfQuery q;
+  audit::CeilingAsOfQuery q;
   q.scope = {QuotaLevel::kProject, "p2"};
   q.target = {"gpu.count", "", "", ""};
   q.position = head;
-  auto unknown = services::ceiling_as_of(db_.app_url, q);
+  auto unknown = audit::ceiling_as_of(db_.app_url, q);
   ASSERT_FALSE(unknown.has_value());
   EXPECT_EQ(unknown.error().code, "unknown_scope");
   EXPECT_NE(unknown.error().message.find("project:p2 did not exist at position " + std::to_string(head)),
             std::string::npos)
       << unknown.error().message;
   const auto created = run(domain::CreateProject{"p2", "acme", "ops", "P2"});
-  auto later = services::ceiling_as_of(db_.app_url, q);
+  auto later = audit::ceiling_as_of(db_.app_url, q);
   ASSERT_FALSE(later.has_value());
   EXPECT_NE(later.error().message.find("created later, at position " + std::to_string(created)), std::string::npos)
       << later.error().message;
   q.position = created;
-  EXPECT_TRUE(services::ceiling_as_of(db_.app_url, q).has_value());
+  EXPECT_TRUE(audit::ceiling_as_of(db_.app_url, q).has_value());
 
   q.position = created + 1;
-  auto beyond = services::ceiling_as_of(db_.app_url, q);
+  auto beyond = audit::ceiling_as_of(db_.app_url, q);
   ASSERT_FALSE(beyond.has_value());
   EXPECT_EQ(beyond.error().code, "position_beyond_head");
   EXPECT_EQ(reservation_at("res-1", created + 5).error().code, "position_beyond_head");
   q.position = std::nullopt;
-  EXPECT_EQ(services::ceiling_as_of(db_.app_url, q).error().code, "missing_point");
+  EXPECT_EQ(audit::ceiling_as_of(db_.app_url, q).error().code, "missing_point");
   q.instant = events::Instant{kT0 - kHour};
-  EXPECT_EQ(services::ceiling_as_of(db_.app_url, q).error().code, "before_history");
+  EXPECT_EQ(audit::ceiling_as_of(db_.app_url, q).error().code, "before_history");
   q.instant = std::nullopt;
   q.position = created;
   q.target.window = "fortnight";
-  EXPECT_EQ(services::ceiling_as_of(db_.app_url, q).error().code, "invalid_window");
+  EXPECT_EQ(audit::ceiling_as_of(db_.app_url, q).error().code, "invalid_window");
   q.target = {"", "", "", ""};
-  EXPECT_EQ(services::ceiling_as_of(db_.app_url, q).error().code, "missing_dimension");
+  EXPECT_EQ(audit::ceiling_as_of(db_.app_url, q).error().code, "missing_dimension");
   q.target = {"gpu.count", "", "", ""};
   q.scope = {QuotaLevel::kGlobal, "x"};
-  EXPECT_EQ(services::ceiling_as_of(db_.app_url, q).error().code, "invalid_scope");
+  EXPECT_EQ(audit::ceiling_as_of(db_.app_url, q).error().code, "invalid_scope");
   // An unregistered dimension is answered (no ceiling), and says so.
   q.scope = kP1;
   q.target.dimension = "tpu.count";
-  auto unregistered = services::ceiling_as_of(db_.app_url, q);
+  auto unregistered = audit::ceiling_as_of(db_.app_url, q);
   ASSERT_TRUE(unregistered.has_value());
   EXPECT_FALSE(unregistered->dimension.has_value());
   EXPECT_EQ(unregistered->evaluation.effective.quantity, std::nullopt);
@@ -372,17 +372,17 @@ TEST_F(AuditAdmissionAsOf, EveryPositionEqualsTheReadModelAtThatPosition) {
   run(domain::ConsumeReservation{"res-1", 5, "r"});
   const auto head = ceiling(kResearch, 25);  // under acme's 30 (no delegation any more)
 
-  services::ProjectorOptions o;
+  projector::ProjectorOptions o;
   o.pg_url = db_.app_url;
   o.schema = "rm";
-  auto projected = services::catch_up_from_store(o);
+  auto projected = projector::catch_up_from_store(o);
   ASSERT_TRUE(projected.has_value()) << projected.error().message;
   adapters::postgres::PgAdmissionQueries rm(db_.app_url, "rm", 1);
 
   for (std::int64_t p = 1; p <= head; ++p) {
     for (const auto& scope : {kP1, kResearch, kOps, kAcme}) {
-      services::CeilingAsOfQuery q{scope, {"gpu.count", "", "", ""}, p, std::nullopt};
-      auto mine = services::ceiling_as_of(db_.app_url, q);
+      audit::CeilingAsOfQuery q{scope, {"gpu.count", "", "", ""}, p, std::nullopt};
+      auto mine = audit::ceiling_as_of(db_.app_url, q);
       auto snap = rm.effective_ceilings(scope, std::string("gpu.count"), p);
       ASSERT_TRUE(snap.has_value()) << snap.error().message;
       if (snap->chain.empty()) {

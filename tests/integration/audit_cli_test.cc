@@ -1,4 +1,4 @@
-// The auditor's tools (services/components/audit_tools.h) on the real
+// The auditor's tools (adapters/audit/audit_tools.h) on the real
 // PostgreSQL: tamper evidence (a row edited or deleted behind the
 // append-only trigger's back is named by position), exports that verify with
 // no database and stay valid under key re-ordering, time travel from history
@@ -25,9 +25,9 @@
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "services/components/audit_tools.h"
-#include "services/components/projector.h"
-#include "services/components/relay.h"
+#include "adapters/audit/audit_tools.h"
+#include "adapters/projector/projector.h"
+#include "adapters/relay/relay.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -129,15 +129,15 @@ class AuditFixture : public ::testing::Test {
                                                    "; ALTER TABLE ledger.events ENABLE TRIGGER USER"),
               "");
   }
-  std::string export_text(services::ExportRange range = {}) {
+  std::string export_text(audit::ExportRange range = {}) {
     std::ostringstream out;
-    auto r = services::export_events(db_.app_url, range, out);
+    auto r = audit::export_events(db_.app_url, range, out);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
     return out.str();
   }
-  domain::Result<services::VerifyReport> verify_text(const std::string& text, bool partial = false) {
+  domain::Result<audit::VerifyReport> verify_text(const std::string& text, bool partial = false) {
     std::istringstream in(text);
-    return services::verify_export(in, partial);
+    return audit::verify_export(in, partial);
   }
   std::string write_file(const std::string& name, const std::string& text) {
     const auto path = (dir_ / name).string();
@@ -145,10 +145,10 @@ class AuditFixture : public ::testing::Test {
     return path;
   }
   void project_live() {
-    services::ProjectorOptions o;
+    projector::ProjectorOptions o;
     o.pg_url = db_.app_url;
     o.schema = "rm";
-    auto r = services::catch_up_from_store(o);
+    auto r = projector::catch_up_from_store(o);
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
 
@@ -173,7 +173,7 @@ class AuditScale : public AuditFixture {};
 
 TEST_F(AuditVerify, IntactStoreVerifiesEveryPositionAndStream) {
   write_fifty();
-  auto r = services::verify_store(db_.app_url, {.up_to = {}, .batch_size = 7});  // batches cut across streams
+  auto r = audit::verify_store(db_.app_url, {.up_to = {}, .batch_size = 7});  // batches cut across streams
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_TRUE(r->intact()) << r->broken->message;
   EXPECT_EQ(r->events, 50);
@@ -181,16 +181,16 @@ TEST_F(AuditVerify, IntactStoreVerifiesEveryPositionAndStream) {
   EXPECT_EQ(r->streams, 1u);
   EXPECT_EQ(r->head_hash, testing::sql_scalar(db_.admin_url, "SELECT hash FROM ledger.events WHERE global_position = 50"));
 
-  auto part = services::verify_store(db_.app_url, {.up_to = 20, .batch_size = 5000});
+  auto part = audit::verify_store(db_.app_url, {.up_to = 20, .batch_size = 5000});
   ASSERT_TRUE(part.has_value());
   EXPECT_EQ(part->head_position, 20);
-  auto beyond = services::verify_store(db_.app_url, {.up_to = 51, .batch_size = 5000});
+  auto beyond = audit::verify_store(db_.app_url, {.up_to = 51, .batch_size = 5000});
   ASSERT_FALSE(beyond.has_value());
   EXPECT_EQ(beyond.error().code, "position_beyond_head");
 }
 
 TEST_F(AuditVerify, EmptyStoreVerifies) {
-  auto r = services::verify_store(db_.app_url, {});
+  auto r = audit::verify_store(db_.app_url, {});
   ASSERT_TRUE(r.has_value());
   EXPECT_TRUE(r->intact());
   EXPECT_EQ(r->events, 0);
@@ -199,12 +199,12 @@ TEST_F(AuditVerify, EmptyStoreVerifies) {
 
 TEST_F(AuditVerify, PayloadEditedBySuperuserIsNamedByPosition) {
   write_fifty();
-  ASSERT_TRUE(services::verify_store(db_.app_url, {})->intact());
+  ASSERT_TRUE(audit::verify_store(db_.app_url, {})->intact());
   tamper("UPDATE ledger.events SET payload = jsonb_set(payload, '{after}', '999') WHERE global_position = 17");
   // The trigger is back: the application still cannot touch history.
   EXPECT_NE(testing::sql_exec(db_.admin_url, "DELETE FROM ledger.events WHERE global_position = 1"), "");
 
-  auto r = services::verify_store(db_.app_url, {});
+  auto r = audit::verify_store(db_.app_url, {});
   ASSERT_TRUE(r.has_value());
   ASSERT_FALSE(r->intact());
   EXPECT_EQ(r->broken->position, 17);
@@ -217,7 +217,7 @@ TEST_F(AuditVerify, PayloadEditedBySuperuserIsNamedByPosition) {
 TEST_F(AuditVerify, EnvelopeFieldEditedBySuperuserIsNamedByPosition) {
   write_fifty();
   tamper("UPDATE ledger.events SET actor = jsonb_set(actor, '{id}', '\"someone-else\"') WHERE global_position = 33");
-  auto r = services::verify_store(db_.app_url, {});
+  auto r = audit::verify_store(db_.app_url, {});
   ASSERT_TRUE(r.has_value());
   ASSERT_FALSE(r->intact());
   EXPECT_EQ(r->broken->position, 33);
@@ -227,7 +227,7 @@ TEST_F(AuditVerify, EnvelopeFieldEditedBySuperuserIsNamedByPosition) {
 TEST_F(AuditVerify, DeletedRowIsFoundAsAGap) {
   write_fifty();
   tamper("DELETE FROM ledger.events WHERE global_position = 23");
-  auto r = services::verify_store(db_.app_url, {});
+  auto r = audit::verify_store(db_.app_url, {});
   ASSERT_TRUE(r.has_value());
   ASSERT_FALSE(r->intact());
   EXPECT_EQ(r->broken->position, 23);
@@ -246,7 +246,7 @@ TEST_F(AuditVerify, RelinkedChainBreaksAtTheNextLinkAndAStreamGapIsFound) {
   forged.meta.tenant = "forged";
   forged.hash = codec::compute_hash(forged);
   tamper("UPDATE ledger.events SET tenant = 'forged', hash = '" + forged.hash + "' WHERE global_position = 40");
-  auto r = services::verify_store(db_.app_url, {});
+  auto r = audit::verify_store(db_.app_url, {});
   ASSERT_TRUE(r.has_value());
   ASSERT_FALSE(r->intact());
   EXPECT_EQ(r->broken->position, 41);
@@ -271,19 +271,19 @@ TEST_F(AuditVerify, RelinkedChainBreaksAtTheNextLinkAndAStreamGapIsFound) {
 TEST_F(AuditExport, ExportVerifiesOnItsOwnWithTheStoresHeadHash) {
   write_fifty();
   const auto path = (dir_ / "export.jsonl").string();
-  auto exported = services::export_events_to_file(db_.app_url, {}, path);
+  auto exported = audit::export_events_to_file(db_.app_url, {}, path);
   ASSERT_TRUE(exported.has_value()) << exported.error().message;
   EXPECT_EQ(exported->events, 50);
   EXPECT_EQ(exported->first_position, 1);
   EXPECT_EQ(exported->last_position, 50);
 
   // No database from here on: drop it to make sure.
-  const auto store_head = services::verify_store(db_.app_url, {})->head_hash;
+  const auto store_head = audit::verify_store(db_.app_url, {})->head_hash;
   service_->stop();
   service_.reset();
   store_.reset();
   ASSERT_EQ(testing::sql_exec(std::getenv("LEDGER_PG_ADMIN_URL"), "DROP DATABASE " + db_.name + " WITH (FORCE)"), "");
-  auto r = services::verify_export_file(path, false);
+  auto r = audit::verify_export_file(path, false);
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_TRUE(r->intact()) << r->broken->message;
   EXPECT_EQ(r->events, 50);
@@ -324,7 +324,7 @@ TEST_F(AuditExport, TruncatedCorruptedAndMissingFilesAreReportedWithTheLine) {
   auto lines = lines_of(text);
 
   // Cut in the middle of the last line.
-  auto cut = services::verify_export_file(write_file("cut-end.jsonl", text.substr(0, text.size() - 40)), false);
+  auto cut = audit::verify_export_file(write_file("cut-end.jsonl", text.substr(0, text.size() - 40)), false);
   ASSERT_TRUE(cut.has_value());
   ASSERT_FALSE(cut->intact());
   EXPECT_EQ(cut->broken->code, "truncated_line");
@@ -335,7 +335,7 @@ TEST_F(AuditExport, TruncatedCorruptedAndMissingFilesAreReportedWithTheLine) {
   // Cut in the middle of line 8.
   std::size_t offset = 0;
   for (int i = 0; i < 7; ++i) offset += lines[i].size() + 1;
-  auto cut8 = services::verify_export_file(write_file("cut-8.jsonl", text.substr(0, offset + 25)), false);
+  auto cut8 = audit::verify_export_file(write_file("cut-8.jsonl", text.substr(0, offset + 25)), false);
   ASSERT_TRUE(cut8.has_value());
   EXPECT_EQ(cut8->broken->line, 8);
   EXPECT_EQ(cut8->broken->code, "truncated_line");
@@ -349,7 +349,7 @@ TEST_F(AuditExport, TruncatedCorruptedAndMissingFilesAreReportedWithTheLine) {
            {"", "empty line"}}) {
     auto broken = lines;
     broken[19] = garbage;
-    auto r = services::verify_export_file(write_file("corrupt.jsonl", join_lines(broken)), false);
+    auto r = audit::verify_export_file(write_file("corrupt.jsonl", join_lines(broken)), false);
     ASSERT_TRUE(r.has_value());
     ASSERT_FALSE(r->intact()) << why;
     EXPECT_EQ(r->broken->line, 20) << why;
@@ -364,7 +364,7 @@ TEST_F(AuditExport, TruncatedCorruptedAndMissingFilesAreReportedWithTheLine) {
   EXPECT_EQ(d->broken->code, "unexpected_position");
   EXPECT_EQ(d->broken->line, 31);
 
-  auto missing = services::verify_export_file((dir_ / "nope.jsonl").string(), false);
+  auto missing = audit::verify_export_file((dir_ / "nope.jsonl").string(), false);
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, "file_not_found");
 }
@@ -382,13 +382,13 @@ TEST_F(AuditExport, RangesArePartialExportsAndBadRangesWriteNothing) {
   EXPECT_EQ(partial->head_position, 20);
 
   const auto path = (dir_ / "beyond.jsonl").string();
-  for (auto range : {services::ExportRange{.from = {}, .to = 51}, services::ExportRange{.from = 60, .to = {}}}) {
-    auto r = services::export_events_to_file(db_.app_url, range, path);
+  for (auto range : {audit::ExportRange{.from = {}, .to = 51}, audit::ExportRange{.from = 60, .to = {}}}) {
+    auto r = audit::export_events_to_file(db_.app_url, range, path);
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code, "position_beyond_head");
     EXPECT_NE(r.error().message.find("beyond the head of the ledger (50)"), std::string::npos) << r.error().message;
   }
-  auto reversed = services::export_events_to_file(db_.app_url, {.from = 20, .to = 10}, path);
+  auto reversed = audit::export_events_to_file(db_.app_url, {.from = 20, .to = 10}, path);
   EXPECT_EQ(reversed.error().code, "invalid_range");
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}), 0);
@@ -402,33 +402,33 @@ TEST_F(AuditHistory, KeyStreamAndScopeHistoriesReadAsChanges) {
   set(events::ScopeLevel::kUser, "alice", 20);
   set(events::ScopeLevel::kOrganization, "acme", 90);
 
-  auto stream = services::stream_history(db_.app_url, "policy-key:" + std::string(kKey));
+  auto stream = audit::stream_history(db_.app_url, "policy-key:" + std::string(kKey));
   ASSERT_TRUE(stream.has_value());
   ASSERT_EQ(stream->size(), 4u);
-  const auto line = services::history_line((*stream)[1]);
+  const auto line = audit::history_line((*stream)[1]);
   EXPECT_NE(line.find("#2  2026-06-01T00:00:00.000000Z  user:auditor-test [platform_admin]  PolicyValueSet"),
             std::string::npos) << line;
   EXPECT_NE(line.find("organization:acme: 60 (default) → 45"), std::string::npos) << line;
   EXPECT_NE(line.find("\"Customer success request\""), std::string::npos) << line;
-  const auto j = services::history_json((*stream)[3]);
+  const auto j = audit::history_json((*stream)[3]);
   EXPECT_EQ(j["position"], 4);
   EXPECT_EQ(j["before"], 45);
   EXPECT_EQ(j["after"], 90);
   EXPECT_EQ(j["scope"]["level"], "organization");
   EXPECT_EQ(j["actor"]["id"], "auditor-test");
 
-  auto acme = services::scope_history(db_.app_url, {events::ScopeLevel::kOrganization, "acme"}, std::nullopt);
+  auto acme = audit::scope_history(db_.app_url, {events::ScopeLevel::kOrganization, "acme"}, std::nullopt);
   ASSERT_TRUE(acme.has_value());
   ASSERT_EQ(acme->size(), 2u);
   EXPECT_EQ((*acme)[1].meta.global_position, 4);
-  auto alice = services::scope_history(db_.app_url, *services::parse_scope("user:alice"), std::string(kKey));
+  auto alice = audit::scope_history(db_.app_url, *audit::parse_scope("user:alice"), std::string(kKey));
   ASSERT_EQ(alice->size(), 1u);
 
-  EXPECT_EQ(services::stream_history(db_.app_url, "policy-key:no.such_key").error().code, "unknown_stream");
-  EXPECT_EQ(services::parse_scope("galaxy:x").error().code, "invalid_scope");
-  EXPECT_EQ(services::parse_scope("user").error().code, "invalid_scope");
-  EXPECT_EQ(services::parse_scope("org:acme")->level, events::ScopeLevel::kOrganization);
-  EXPECT_EQ(services::parse_scope("global")->level, events::ScopeLevel::kGlobal);
+  EXPECT_EQ(audit::stream_history(db_.app_url, "policy-key:no.such_key").error().code, "unknown_stream");
+  EXPECT_EQ(audit::parse_scope("galaxy:x").error().code, "invalid_scope");
+  EXPECT_EQ(audit::parse_scope("user").error().code, "invalid_scope");
+  EXPECT_EQ(audit::parse_scope("org:acme")->level, events::ScopeLevel::kOrganization);
+  EXPECT_EQ(audit::parse_scope("global")->level, events::ScopeLevel::kGlobal);
 }
 
 // ---------------------------------------------------------------- as-of
@@ -447,16 +447,16 @@ TEST_F(AuditAsOf, ByPositionAndByInstantEqualWhatWasSetThen) {
 
   auto ask = [&](std::optional<std::int64_t> position, std::optional<std::int64_t> at_micros,
                  std::string user = "") {
-    services::AsOfQuery q;
+    audit::AsOfQuery q;
     q.key = kKey;
     q.chain.user_id = std::move(user);
     q.chain.org_id = "acme";
     q.chain.plan = "pro";
     q.position = position;
     if (at_micros) q.instant = events::Instant{*at_micros};
-    return services::as_of(db_.app_url, q);
+    return audit::as_of(db_.app_url, q);
   };
-  auto value = [](const domain::Result<services::AsOfAnswer>& a) {
+  auto value = [](const domain::Result<audit::AsOfAnswer>& a) {
     return a ? std::get<std::int64_t>(a->resolution.value.v) : -1;
   };
 
@@ -500,20 +500,20 @@ TEST_F(AuditAsOf, ByPositionAndByInstantEqualWhatWasSetThen) {
   auto early = ask({}, kT0 - kHour);
   ASSERT_FALSE(early.has_value());
   EXPECT_EQ(early.error().code, "before_history");
-  services::AsOfQuery unknown;
+  audit::AsOfQuery unknown;
   unknown.key = "no.such_key";
   unknown.position = 3;
-  EXPECT_EQ(services::as_of(db_.app_url, unknown).error().code, "unknown_policy_key");
+  EXPECT_EQ(audit::as_of(db_.app_url, unknown).error().code, "unknown_policy_key");
 }
 
 TEST_F(AuditAsOf, AKeyDefinedLaterIsNotKnownBeforeItsDefinition) {
   define("other.key_name");
   clock_.advance_micros(kHour);
   define(kKey);
-  services::AsOfQuery q;
+  audit::AsOfQuery q;
   q.key = kKey;
   q.position = 1;
-  auto r = services::as_of(db_.app_url, q);
+  auto r = audit::as_of(db_.app_url, q);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "unknown_policy_key");
   EXPECT_EQ(r.error().message, "policy key 'billing.window_seconds' was not defined yet at position 1 (defined at position 2)");
@@ -524,48 +524,48 @@ TEST_F(AuditAsOf, AKeyDefinedLaterIsNotKnownBeforeItsDefinition) {
 TEST_F(AuditDigest, SignedHeadChecksUntilHistoryBeforeItChanges) {
   write_fifty();
   const std::string key_path = write_file("key", "s3cret-key\n");
-  auto key = services::read_key_file(key_path);
+  auto key = audit::read_key_file(key_path);
   ASSERT_TRUE(key.has_value());
   EXPECT_EQ(*key, "s3cret-key");
 
-  auto d = services::sign_digest(db_.app_url, *key, 30);
+  auto d = audit::sign_digest(db_.app_url, *key, 30);
   ASSERT_TRUE(d.has_value()) << d.error().message;
   EXPECT_EQ(d->position, 30);
   EXPECT_EQ(d->hash, testing::sql_scalar(db_.admin_url, "SELECT hash FROM ledger.events WHERE global_position = 30"));
   EXPECT_EQ(d->signature, codec::hmac_sha256_hex("s3cret-key", "policy-ledger-digest:v1|30|" + d->hash));
   const auto digest_path = write_file("digest.json", codec::digest_to_json(*d).dump());
-  auto back = services::read_digest_file(digest_path);
+  auto back = audit::read_digest_file(digest_path);
   ASSERT_TRUE(back.has_value()) << back.error().message;
 
-  auto ok = services::check_digest(db_.app_url, *key, *back);
+  auto ok = audit::check_digest(db_.app_url, *key, *back);
   ASSERT_TRUE(ok.has_value());
   EXPECT_TRUE(ok->ok()) << ok->problems.front();
   // History growing after the digest is fine.
   set(events::ScopeLevel::kUser, "late", 7);
-  EXPECT_TRUE(services::check_digest(db_.app_url, *key, *back)->ok());
+  EXPECT_TRUE(audit::check_digest(db_.app_url, *key, *back)->ok());
   // Under another key the signature does not hold.
-  auto wrong = services::check_digest(db_.app_url, "other-key", *back);
+  auto wrong = audit::check_digest(db_.app_url, "other-key", *back);
   EXPECT_FALSE(wrong->ok());
   EXPECT_FALSE(wrong->signature_valid);
 
-  EXPECT_EQ(services::sign_digest(db_.app_url, *key, 52).error().code, "position_beyond_head");
+  EXPECT_EQ(audit::sign_digest(db_.app_url, *key, 52).error().code, "position_beyond_head");
 
   tamper("UPDATE ledger.events SET payload = jsonb_set(payload, '{reason}', '\"rewritten\"') WHERE global_position = 12");
-  auto changed = services::check_digest(db_.app_url, *key, *back);
+  auto changed = audit::check_digest(db_.app_url, *key, *back);
   ASSERT_TRUE(changed.has_value());
   EXPECT_FALSE(changed->ok());
   EXPECT_TRUE(changed->signature_valid);
   ASSERT_FALSE(changed->problems.empty());
   EXPECT_NE(changed->problems.front().find("position 12: hash mismatch"), std::string::npos) << changed->problems.front();
   // Nothing is signed over a broken chain.
-  auto refused = services::sign_digest(db_.app_url, *key, 40);
+  auto refused = audit::sign_digest(db_.app_url, *key, 40);
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, "chain_broken");
 }
 
 TEST_F(AuditDigest, ARewrittenButSelfConsistentChainIsCaughtByTheDigestAlone) {
   write_fifty();
-  auto d = services::sign_digest(db_.app_url, "k", 50);
+  auto d = audit::sign_digest(db_.app_url, "k", 50);
   ASSERT_TRUE(d.has_value());
   // A forger rewrites position 10 and re-seals every later event, so the
   // chain is consistent again and verify alone cannot tell.
@@ -584,8 +584,8 @@ TEST_F(AuditDigest, ARewrittenButSelfConsistentChainIsCaughtByTheDigestAlone) {
            "', hash = '" + r.hash + "' WHERE global_position = " + std::to_string(r.meta.global_position) + "; ";
   }
   tamper(sql.substr(0, sql.size() - 2));
-  EXPECT_TRUE(services::verify_store(db_.app_url, {})->intact());
-  auto check = services::check_digest(db_.app_url, "k", *d);
+  EXPECT_TRUE(audit::verify_store(db_.app_url, {})->intact());
+  auto check = audit::check_digest(db_.app_url, "k", *d);
   ASSERT_TRUE(check.has_value());
   EXPECT_FALSE(check->ok());
   ASSERT_EQ(check->problems.size(), 1u);
@@ -593,17 +593,17 @@ TEST_F(AuditDigest, ARewrittenButSelfConsistentChainIsCaughtByTheDigestAlone) {
 }
 
 TEST_F(AuditDigest, BadKeyAndDigestFilesAreClearErrors) {
-  EXPECT_EQ(services::read_key_file((dir_ / "none").string()).error().code, "file_not_found");
-  EXPECT_EQ(services::read_key_file(write_file("empty", "\n")).error().code, "empty_key");
-  EXPECT_EQ(services::read_digest_file(write_file("trunc.json", "{\"position\": 3, \"ha")).error().code,
+  EXPECT_EQ(audit::read_key_file((dir_ / "none").string()).error().code, "file_not_found");
+  EXPECT_EQ(audit::read_key_file(write_file("empty", "\n")).error().code, "empty_key");
+  EXPECT_EQ(audit::read_digest_file(write_file("trunc.json", "{\"position\": 3, \"ha")).error().code,
             "corrupted_digest");
-  auto bad = services::read_digest_file(write_file("bad.json", R"({"position": 3, "hash": "x"})"));
+  auto bad = audit::read_digest_file(write_file("bad.json", R"({"position": 3, "hash": "x"})"));
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.error().message.find("hash"), std::string::npos);
   // A digest past the head: history was cut.
   write_fifty();
   auto d = codec::sign_chain_head("k", 80, std::string(64, 'a'));
-  auto check = services::check_digest(db_.app_url, "k", d);
+  auto check = audit::check_digest(db_.app_url, "k", d);
   ASSERT_TRUE(check.has_value());
   EXPECT_FALSE(check->ok());
   EXPECT_NE(check->problems[0].find("beyond the head (50)"), std::string::npos) << check->problems[0];
@@ -614,10 +614,10 @@ TEST_F(AuditDigest, BadKeyAndDigestFilesAreClearErrors) {
 TEST_F(AuditReplay, ReplayFromPostgresEqualsLiveAndReportsEveryDifference) {
   write_fifty();
   project_live();
-  services::ReplayOptions o;
+  audit::ReplayOptions o;
   o.pg_url = db_.app_url;
   o.scratch_schema = "rm_replay";
-  auto same = services::replay(o);
+  auto same = audit::replay(o);
   ASSERT_TRUE(same.has_value()) << same.error().message;
   EXPECT_TRUE(same->identical()) << same->differences.front().table;
   EXPECT_EQ(same->replayed_to, 50);
@@ -630,7 +630,7 @@ TEST_F(AuditReplay, ReplayFromPostgresEqualsLiveAndReportsEveryDifference) {
   // Someone edits the live read model: every changed row is reported.
   ASSERT_EQ(testing::sql_exec(db_.admin_url, "UPDATE rm.policy_values SET value = '7' WHERE position IN (17, 18)"), "");
   ASSERT_EQ(testing::sql_exec(db_.admin_url, "DELETE FROM rm.policy_keys"), "");
-  auto diff = services::replay(o);
+  auto diff = audit::replay(o);
   ASSERT_TRUE(diff.has_value()) << diff.error().message;
   EXPECT_FALSE(diff->identical());
   EXPECT_EQ(diff->differing_rows, 5u);  // two rows changed (both sides each) + one key gone
@@ -639,23 +639,23 @@ TEST_F(AuditReplay, ReplayFromPostgresEqualsLiveAndReportsEveryDifference) {
   EXPECT_EQ(rows["policy_values"], 4u);
   EXPECT_EQ(rows["policy_keys"], 1u);
   EXPECT_FALSE(diff->scratch_dropped);  // kept for inspection
-  const auto j = services::replay_report_json(*diff);
+  const auto j = audit::replay_report_json(*diff);
   EXPECT_FALSE(j["identical"].get<bool>());
 
   // One read model only: its tables and its checkpoint.
   o.read_models = {"policy_values"};
-  auto one = services::replay(o);
+  auto one = audit::replay(o);
   ASSERT_TRUE(one.has_value()) << one.error().message;
   EXPECT_EQ(one->differing_rows, 5u);
   EXPECT_NE(std::find(one->tables.begin(), one->tables.end(), "policy_values"), one->tables.end());
   o.read_models = {"no_such_model"};
-  EXPECT_EQ(services::replay(o).error().code, "unknown_read_model");
+  EXPECT_EQ(audit::replay(o).error().code, "unknown_read_model");
   o.read_models = {};
 
   o.scratch_schema = "rm";
-  EXPECT_EQ(services::replay(o).error().code, "scratch_is_live");
+  EXPECT_EQ(audit::replay(o).error().code, "scratch_is_live");
   o.scratch_schema = "Bad-Name";
-  EXPECT_EQ(services::replay(o).error().code, "invalid_schema");
+  EXPECT_EQ(audit::replay(o).error().code, "invalid_schema");
 }
 
 TEST_F(AuditReplay, ReplayFromKafkaEqualsLive) {
@@ -665,13 +665,13 @@ TEST_F(AuditReplay, ReplayFromKafkaEqualsLive) {
   ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
   {
     std::atomic<bool> stop{false};
-    services::RelayOptions ro;
+    relay::RelayOptions ro;
     ro.pg_url = db_.app_url;
     ro.brokers = testing::kafka_brokers();
     ro.kafka_security = testing::kafka_security();
     ro.topic = topic;
     ro.name = topic;
-    std::thread relay([&] { services::run_relay(ro, stop); });
+    std::thread relay([&] { relay::run_relay(ro, stop); });
     adapters::postgres::PgRelayCheckpoint cp(db_.app_url, topic);
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (cp.load().value_or(0) < 50 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
@@ -679,14 +679,14 @@ TEST_F(AuditReplay, ReplayFromKafkaEqualsLive) {
     relay.join();
     ASSERT_EQ(cp.load().value_or(0), 50);
   }
-  services::ReplayOptions o;
+  audit::ReplayOptions o;
   o.pg_url = db_.app_url;
   o.brokers = testing::kafka_brokers();
   o.kafka_security = testing::kafka_security();
   o.topic = topic;
-  o.source = services::RebuildSource::kKafka;
+  o.source = projector::RebuildSource::kKafka;
   o.scratch_schema = "rm_from_kafka";
-  auto r = services::replay(o);
+  auto r = audit::replay(o);
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(r->replayed_to, 50);
   EXPECT_TRUE(r->identical()) << r->differences.front().table;
@@ -734,7 +734,7 @@ TEST_F(AuditScale, HundredThousandEventsVerifyExportAndReplay) {
   ASSERT_EQ(last, total);
 
   t = Clock::now();
-  auto v = services::verify_store(db_.app_url, {});
+  auto v = audit::verify_store(db_.app_url, {});
   const double verify_s = seconds_since(t);
   ASSERT_TRUE(v.has_value()) << v.error().message;
   EXPECT_TRUE(v->intact()) << v->broken->message;
@@ -743,9 +743,9 @@ TEST_F(AuditScale, HundredThousandEventsVerifyExportAndReplay) {
 
   t = Clock::now();
   const auto path = (dir_ / "all.jsonl").string();
-  auto exported = services::export_events_to_file(db_.app_url, {}, path);
+  auto exported = audit::export_events_to_file(db_.app_url, {}, path);
   ASSERT_TRUE(exported.has_value());
-  auto file = services::verify_export_file(path, false);
+  auto file = audit::verify_export_file(path, false);
   const double export_s = seconds_since(t);
   ASSERT_TRUE(file.has_value());
   EXPECT_TRUE(file->intact());
@@ -755,10 +755,10 @@ TEST_F(AuditScale, HundredThousandEventsVerifyExportAndReplay) {
   project_live();
   const double live_s = seconds_since(t);
   t = Clock::now();
-  services::ReplayOptions o;
+  audit::ReplayOptions o;
   o.pg_url = db_.app_url;
   o.scratch_schema = "rm_replay";
-  auto replayed = services::replay(o);
+  auto replayed = audit::replay(o);
   const double replay_s = seconds_since(t);
   ASSERT_TRUE(replayed.has_value()) << replayed.error().message;
   EXPECT_EQ(replayed->replayed_to, total);

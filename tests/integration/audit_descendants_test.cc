@@ -1,5 +1,5 @@
 // GET /v1/audit?descendants=true for department, project and principal
-// scopes (services/components/query_api.h): the rows whose scope lay inside
+// scopes (adapters/http/routes/query_api.h): the rows whose scope lay inside
 // the subtree at the row's own position. History written through the real
 // command service, projected from the store, read through QueryApi: nested
 // departments, projects, principals and policy values at project and user
@@ -24,8 +24,8 @@
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "domain/admission.h"
-#include "services/components/projector.h"
-#include "services/components/query_api.h"
+#include "adapters/projector/projector.h"
+#include "adapters/http/routes/query_api.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
@@ -62,7 +62,7 @@ class AuditDescendantsTest : public ::testing::Test {
     auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
     queries_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
     audit_ = std::make_unique<adapters::postgres::PgAuditQueries>(db_.app_url, "rm", 2);
-    api_ = std::make_unique<services::QueryApi>(*queries_, *auth_, clock_, audit_.get());
+    api_ = std::make_unique<routes::QueryApi>(*queries_, *auth_, clock_, audit_.get());
   }
   void TearDown() override { service_->stop(); }
 
@@ -113,9 +113,9 @@ class AuditDescendantsTest : public ::testing::Test {
     run(domain::RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"unit", "gpu"}}});
   }
   void project(std::vector<std::string> read_models = {}) {
-    services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
+    projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
     o.read_models = std::move(read_models);
-    auto r = services::catch_up_from_store(o);
+    auto r = projector::catch_up_from_store(o);
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
 
@@ -197,7 +197,7 @@ class AuditDescendantsTest : public ::testing::Test {
   std::unique_ptr<commands::TokenAuthenticator> auth_;
   std::unique_ptr<adapters::postgres::PgPolicyQueries> queries_;
   std::unique_ptr<adapters::postgres::PgAuditQueries> audit_;
-  std::unique_ptr<services::QueryApi> api_;
+  std::unique_ptr<routes::QueryApi> api_;
 };
 
 TEST_F(AuditDescendantsTest, ADepartmentAnswersItsSubtreeAtEachRowsPosition) {

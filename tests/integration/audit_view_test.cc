@@ -19,9 +19,9 @@
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "services/components/projector.h"
-#include "services/components/query_api.h"
-#include "services/components/relay.h"
+#include "adapters/projector/projector.h"
+#include "adapters/http/routes/query_api.h"
+#include "adapters/relay/relay.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
@@ -52,7 +52,7 @@ class AuditViewTest : public ::testing::Test {
     auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
     queries_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
     audit_ = std::make_unique<adapters::postgres::PgAuditQueries>(db_.app_url, "rm", 2);
-    api_ = std::make_unique<services::QueryApi>(*queries_, *auth_, clock_, audit_.get());
+    api_ = std::make_unique<routes::QueryApi>(*queries_, *auth_, clock_, audit_.get());
   }
   void TearDown() override {
     if (started_) service_->stop();
@@ -100,8 +100,8 @@ class AuditViewTest : public ::testing::Test {
     set(events::ScopeLevel::kProject, "p1", 30);                                      // 8
   }
   void project() {
-    services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
-    auto r = services::catch_up_from_store(o);
+    projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
+    auto r = projector::catch_up_from_store(o);
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
 
@@ -141,7 +141,7 @@ class AuditViewTest : public ::testing::Test {
   std::unique_ptr<commands::TokenAuthenticator> auth_;
   std::unique_ptr<adapters::postgres::PgPolicyQueries> queries_;
   std::unique_ptr<adapters::postgres::PgAuditQueries> audit_;
-  std::unique_ptr<services::QueryApi> api_;
+  std::unique_ptr<routes::QueryApi> api_;
 };
 
 using P = std::vector<std::int64_t>;
@@ -411,7 +411,7 @@ TEST_F(AuditViewTest, BadInputGetsStableErrorsAndChangesNothing) {
     EXPECT_EQ(body(r)["evidence"]["parameter"], "limit") << q;
   }
   EXPECT_EQ(audit("limit=1000").status, 200);
-  const std::string beyond = services::QueryApi::encode_cursor(1000);
+  const std::string beyond = routes::QueryApi::encode_cursor(1000);
   for (const std::string& c : {std::string("not a cursor!"), std::string("abc"), std::string("YXVkaXQudjE6MDA1"),
                                std::string(""), beyond}) {
     expect_error(audit("cursor=" + c), 400, "invalid_cursor", "cursor " + c);
@@ -439,15 +439,15 @@ TEST_F(AuditViewTest, BadInputGetsStableErrorsAndChangesNothing) {
 
 TEST(AuditCursor, RoundTripsAndIsOpaque) {
   for (std::int64_t p : std::vector<std::int64_t>{0, 1, 7, 123456789, INT64_MAX}) {
-    const auto c = services::QueryApi::encode_cursor(p);
+    const auto c = routes::QueryApi::encode_cursor(p);
     if (p > 1000) {
       EXPECT_EQ(c.find(std::to_string(p)), std::string::npos) << "the position is readable in " << c;
     }
-    EXPECT_EQ(services::QueryApi::decode_cursor(c), p);
+    EXPECT_EQ(routes::QueryApi::decode_cursor(c), p);
   }
-  EXPECT_FALSE(services::QueryApi::decode_cursor("").has_value());
-  EXPECT_FALSE(services::QueryApi::decode_cursor("====").has_value());
-  EXPECT_FALSE(services::QueryApi::decode_cursor(services::QueryApi::encode_cursor(5) + "A").has_value());
+  EXPECT_FALSE(routes::QueryApi::decode_cursor("").has_value());
+  EXPECT_FALSE(routes::QueryApi::decode_cursor("====").has_value());
+  EXPECT_FALSE(routes::QueryApi::decode_cursor(routes::QueryApi::encode_cursor(5) + "A").has_value());
 }
 
 // A history holding PolicyValueSet v1 rows (as an older writer stored them)
@@ -539,8 +539,8 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
   }
   EXPECT_EQ((*stored)[1], old1);
 
-  services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm_rebuilt"};
-  auto rebuilt = services::rebuild(o, services::RebuildSource::kPostgres);
+  projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm_rebuilt"};
+  auto rebuilt = projector::rebuild(o, projector::RebuildSource::kPostgres);
   ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().message;
   EXPECT_EQ(*rebuilt, 4);
   for (const auto& table : adapters::postgres::read_model_tables()) {
@@ -553,9 +553,9 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
 TEST_F(AuditViewTest, RebuildOfOneReadModelAndUnknownNames) {
   standard_history();
   project();
-  services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm_audit_only"};
+  projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm_audit_only"};
   o.read_models = {"audit"};
-  auto r = services::rebuild(o, services::RebuildSource::kPostgres);
+  auto r = projector::rebuild(o, projector::RebuildSource::kPostgres);
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(*r, 8);
   auto diff = adapters::postgres::diff_tables(db_.admin_url, "rm", "rm_audit_only", "audit_log", 10);
@@ -563,7 +563,7 @@ TEST_F(AuditViewTest, RebuildOfOneReadModelAndUnknownNames) {
   EXPECT_TRUE(diff->empty());
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm_audit_only.policy_values"), "0");
   o.read_models = {"nope"};
-  auto bad = services::rebuild(o, services::RebuildSource::kPostgres);
+  auto bad = projector::rebuild(o, projector::RebuildSource::kPostgres);
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().code, "unknown_read_model");
   // Nothing was dropped for the refused name.
@@ -580,10 +580,10 @@ TEST_F(AuditViewTest, ProjectorCatchesUpAReadModelAddedLater) {
   standard_history();
   std::atomic<bool> stop_relay{false};
   std::thread relay([&] {
-    services::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic, .name = topic},
+    relay::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic, .name = topic},
                         stop_relay);
   });
-  services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic,
+  projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic,
                                .schema = "rm", .group_id = testing::unique_name("projector")};
   adapters::postgres::PgReadModelStore store(db_.app_url, "rm");
   auto wait_for = [&](const char* projection, std::int64_t position) {
@@ -597,7 +597,7 @@ TEST_F(AuditViewTest, ProjectorCatchesUpAReadModelAddedLater) {
     auto old = o;
     old.read_models = {"policy_values"};  // the projector before the audit view existed
     std::atomic<bool> stop{false};
-    std::thread projector([&] { services::run_projector(old, stop); });
+    std::thread projector([&] { projector::run_projector(old, stop); });
     EXPECT_EQ(wait_for("policy_values", 8), 8);
     stop = true;
     projector.join();
@@ -605,7 +605,7 @@ TEST_F(AuditViewTest, ProjectorCatchesUpAReadModelAddedLater) {
   EXPECT_EQ(store.checkpoint("audit").value_or(-1), 0);
   const auto last = set(events::ScopeLevel::kUser, "u9", 99);  // 9: the next batch starts past audit's gap
   std::atomic<bool> stop{false};
-  std::thread projector([&] { services::run_projector(o, stop); });
+  std::thread projector([&] { projector::run_projector(o, stop); });
   EXPECT_EQ(wait_for("audit", last), last);
   EXPECT_EQ(wait_for("policy_values", last), last);
   stop = true;

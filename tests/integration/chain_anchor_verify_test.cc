@@ -1,5 +1,5 @@
 // The writer's anchors through the real command service and PostgreSQL, as
-// `ledger-audit verify` judges them (services::verify_store with an
+// `ledger-audit verify` judges them (audit::verify_store with an
 // AnchorPolicy): an intact anchored history verifies with the key, a forged
 // anchor signature, a tail left unsigned (anchors removed, or a writer with
 // no key) and a key the auditor does not hold are findings; without a key
@@ -16,7 +16,7 @@
 #include "commands/chain_anchor.h"
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
-#include "services/components/audit_tools.h"
+#include "adapters/audit/audit_tools.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -57,17 +57,17 @@ class ChainAnchorVerify : public ::testing::Test {
     }
     svc.stop();
   }
-  services::AnchorPolicy dev_key(std::int64_t max_unsigned = 2000) {
+  audit::AnchorPolicy dev_key(std::int64_t max_unsigned = 2000) {
     auto pub = codec::ChainVerifyingKey::from_pem(config_file("dev-only-chain-anchor-key.pub.pem"));
     EXPECT_TRUE(pub.has_value());
-    return services::AnchorPolicy{{*pub}, max_unsigned};
+    return audit::AnchorPolicy{{*pub}, max_unsigned};
   }
-  services::VerifyReport verify(services::AnchorPolicy policy) {
-    services::VerifyOptions options;
+  audit::VerifyReport verify(audit::AnchorPolicy policy) {
+    audit::VerifyOptions options;
     options.anchors = std::move(policy);
-    auto r = services::verify_store(db_.app_url, options);
+    auto r = audit::verify_store(db_.app_url, options);
     EXPECT_TRUE(r.has_value()) << r.error().message;
-    return r.value_or(services::VerifyReport{});
+    return r.value_or(audit::VerifyReport{});
   }
 
   testing::TestDatabase db_;
@@ -127,7 +127,7 @@ TEST_F(ChainAnchorVerify, AForgedSignatureAndAnUnknownKeyAreFindings) {
   ASSERT_TRUE(other.has_value());
   auto other_pub = codec::ChainVerifyingKey::from_pem(other->public_pem());
   ASSERT_TRUE(other_pub.has_value());
-  auto unknown = verify(services::AnchorPolicy{{*other_pub}, 2000});
+  auto unknown = verify(audit::AnchorPolicy{{*other_pub}, 2000});
   ASSERT_FALSE(unknown.intact());
   EXPECT_EQ(unknown.broken->code, "anchor_unknown_key");
 }

@@ -1,17 +1,17 @@
 // The topic -> principal mapping of commands over Kafka
-// (services/components/kafka_producers.h). Pure logic, no servers; it lives
+// (adapters/identity/kafka_producers.h). Pure logic, no servers; it lives
 // with the integration tests because it is part of the services library.
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "services/components/kafka_producers.h"
+#include "adapters/identity/kafka_producers.h"
 
 namespace {
 
 using ledger::adapters::kafka::KafkaMessage;
-using ledger::services::KafkaProducers;
-using ledger::services::principal_for_record;
+using ledger::adapters::identity::KafkaProducers;
+using ledger::adapters::identity::principal_for_record;
 
 KafkaMessage record(std::string topic, ledger::adapters::kafka::KafkaHeaders headers = {}) {
   KafkaMessage m;
@@ -31,11 +31,11 @@ KafkaProducers producers() {
 }
 
 TEST(KafkaProducers, TopicPatternMatchesOnlyProducerTopics) {
-  EXPECT_EQ(ledger::services::producer_topics_pattern("ledger.commands"), R"(^ledger\.commands\.[a-z0-9_-]+$)");
-  EXPECT_EQ(ledger::services::producer_topic("ledger.commands", "billing-feed"), "ledger.commands.billing-feed");
-  EXPECT_TRUE(ledger::services::valid_producer_name("billing-feed_2"));
+  EXPECT_EQ(ledger::adapters::identity::producer_topics_pattern("ledger.commands"), R"(^ledger\.commands\.[a-z0-9_-]+$)");
+  EXPECT_EQ(ledger::adapters::identity::producer_topic("ledger.commands", "billing-feed"), "ledger.commands.billing-feed");
+  EXPECT_TRUE(ledger::adapters::identity::valid_producer_name("billing-feed_2"));
   for (const char* bad : {"", "Billing", "a.b", "a b", "a/b", "ledger.commands-dlq"}) {
-    EXPECT_FALSE(ledger::services::valid_producer_name(bad)) << bad;
+    EXPECT_FALSE(ledger::adapters::identity::valid_producer_name(bad)) << bad;
   }
 }
 

@@ -15,8 +15,8 @@
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
-#include "services/components/projector.h"
-#include "services/components/relay.h"
+#include "adapters/projector/projector.h"
+#include "adapters/relay/relay.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -258,13 +258,13 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
 
   std::atomic<bool> stop{false};
   std::thread relay([&] {
-    services::run_relay({.pg_url = url("ledger_relay"), .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic,
+    relay::run_relay({.pg_url = url("ledger_relay"), .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic,
                          .name = topic},
                         stop);
   });
-  services::ProjectorOptions live{.pg_url = url("ledger_projector"), .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(),
+  projector::ProjectorOptions live{.pg_url = url("ledger_projector"), .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(),
                                   .topic = topic, .schema = "rm", .group_id = testing::unique_name("projector")};
-  std::thread projector([&] { services::run_projector(live, stop); });
+  std::thread projector([&] { projector::run_projector(live, stop); });
 
   adapters::postgres::PgPolicyQueries queries(url("ledger_query"), "rm", 1);
   adapters::postgres::PgAuditQueries audit(url("ledger_query"), "rm", 1);
@@ -299,7 +299,7 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   // A rebuild as the projector and its comparison as the auditor.
   auto scratch = live;
   scratch.schema = "rm_rebuilt";
-  auto rebuilt = services::rebuild(scratch, services::RebuildSource::kPostgres);
+  auto rebuilt = projector::rebuild(scratch, projector::RebuildSource::kPostgres);
   ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().message;
   EXPECT_EQ(*rebuilt, last);
   for (const auto& table : adapters::postgres::read_model_tables()) {
@@ -311,7 +311,7 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   auto replay = live;
   replay.pg_url = url("ledger_auditor");
   replay.schema = "rm_replay";
-  auto replayed = services::rebuild(replay, services::RebuildSource::kPostgres);
+  auto replayed = projector::rebuild(replay, projector::RebuildSource::kPostgres);
   ASSERT_TRUE(replayed.has_value()) << replayed.error().message;
   EXPECT_EQ(*replayed, last);
 }

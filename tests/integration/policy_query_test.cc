@@ -10,8 +10,8 @@
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "events/codec/rfc3339.h"
-#include "services/components/projector.h"
-#include "services/components/query_api.h"
+#include "adapters/projector/projector.h"
+#include "adapters/http/routes/query_api.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
@@ -32,7 +32,7 @@ class PolicyQueryTest : public ::testing::Test {
     ASSERT_TRUE(auth.has_value());
     auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
     queries_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
-    api_ = std::make_unique<services::QueryApi>(*queries_, *auth_, clock_);
+    api_ = std::make_unique<routes::QueryApi>(*queries_, *auth_, clock_);
   }
 
   std::int64_t run(commands::Command c) {
@@ -46,8 +46,8 @@ class PolicyQueryTest : public ::testing::Test {
     return run(domain::SetPolicyValue{"billing.window_seconds", {level, std::move(id)}, events::PolicyValue{v}, at, "r", {}});
   }
   void project() {
-    services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
-    auto r = services::catch_up_from_store(o);
+    projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
+    auto r = projector::catch_up_from_store(o);
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
   adapters::http::HttpResponse get(const std::string& query, bool token = true) {
@@ -62,7 +62,7 @@ class PolicyQueryTest : public ::testing::Test {
   std::unique_ptr<commands::CommandService> service_;
   std::unique_ptr<commands::TokenAuthenticator> auth_;
   std::unique_ptr<adapters::postgres::PgPolicyQueries> queries_;
-  std::unique_ptr<services::QueryApi> api_;
+  std::unique_ptr<routes::QueryApi> api_;
 };
 
 TEST_F(PolicyQueryTest, MostSpecificScopeWinsAndEveryAnswerCarriesItsSnapshot) {

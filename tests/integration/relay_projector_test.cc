@@ -14,8 +14,8 @@
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
 #include "projections/policy_values_projection.h"
-#include "services/components/projector.h"
-#include "services/components/relay.h"
+#include "adapters/projector/projector.h"
+#include "adapters/relay/relay.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -122,11 +122,11 @@ void expect_in_order_without_loss(const std::vector<std::int64_t>& seen, std::in
 TEST_F(SpineTest, RelayPublishesInGlobalOrderAndResumesAfterRestart) {
   define("test.limit");
   std::int64_t last = set_values("test.limit", 0, 200);
-  services::RelayOptions options{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_,
+  relay::RelayOptions options{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_,
                                  .name = topic_, .batch_size = 50};
   {
     std::atomic<bool> stop{false};
-    std::thread relay([&] { services::run_relay(options, stop); });
+    std::thread relay([&] { relay::run_relay(options, stop); });
     auto seen = positions_on_kafka(last);
     stop = true;
     relay.join();
@@ -137,7 +137,7 @@ TEST_F(SpineTest, RelayPublishesInGlobalOrderAndResumesAfterRestart) {
 
   last = set_values("test.limit", 200, 150);
   std::atomic<bool> stop{false};
-  std::thread relay([&] { services::run_relay(options, stop); });
+  std::thread relay([&] { relay::run_relay(options, stop); });
   auto seen = positions_on_kafka(last);
   stop = true;
   relay.join();
@@ -152,12 +152,12 @@ TEST_F(SpineTest, RebuildFromPositionZeroEqualsTheLiveReadModel) {
 
   std::atomic<bool> stop{false};
   std::thread relay([&] {
-    services::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_, .name = topic_},
+    relay::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_, .name = topic_},
                         stop);
   });
-  services::ProjectorOptions live{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_,
+  projector::ProjectorOptions live{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_,
                                   .schema = "rm", .group_id = testing::unique_name("projector")};
-  std::thread projector([&] { services::run_projector(live, stop); });
+  std::thread projector([&] { projector::run_projector(live, stop); });
   EXPECT_EQ(wait_for_checkpoint("rm", last), last);
   stop = true;
   relay.join();
@@ -167,11 +167,11 @@ TEST_F(SpineTest, RebuildFromPositionZeroEqualsTheLiveReadModel) {
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm.policy_keys"), "2");
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm.audit_log"), "402");
 
-  for (auto source : {services::RebuildSource::kPostgres, services::RebuildSource::kKafka}) {
-    const std::string schema = source == services::RebuildSource::kPostgres ? "rm_from_pg" : "rm_from_kafka";
+  for (auto source : {projector::RebuildSource::kPostgres, projector::RebuildSource::kKafka}) {
+    const std::string schema = source == projector::RebuildSource::kPostgres ? "rm_from_pg" : "rm_from_kafka";
     auto options = live;
     options.schema = schema;
-    auto rebuilt = services::rebuild(options, source);
+    auto rebuilt = projector::rebuild(options, source);
     ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().message;
     EXPECT_EQ(*rebuilt, last);
     ASSERT_EQ(adapters::postgres::read_model_tables(),

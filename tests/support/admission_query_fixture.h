@@ -15,9 +15,9 @@
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
 #include "commands/identity.h"
-#include "services/components/admission_api.h"
-#include "services/components/projector.h"
-#include "services/components/query_api.h"
+#include "adapters/http/routes/admission_api.h"
+#include "adapters/projector/projector.h"
+#include "adapters/http/routes/query_api.h"
 #include "tests/support/admission_history.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
@@ -40,14 +40,14 @@ class AdmissionQueryFixture : public ::testing::Test {
     auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
     policy_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
     admission_ = std::make_unique<adapters::postgres::PgAdmissionQueries>(db_.app_url, "rm", 2);
-    query_ = std::make_unique<services::QueryApi>(*policy_, *auth_, clock_);
-    api_ = std::make_unique<services::AdmissionApi>(*admission_, *policy_, clock_);
+    query_ = std::make_unique<routes::QueryApi>(*policy_, *auth_, clock_);
+    api_ = std::make_unique<routes::AdmissionApi>(*admission_, *policy_, clock_);
     query_->serve_admission(*api_);
   }
   // Projects everything appended so far into the live read models.
   void project() {
-    services::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
-    auto r = services::catch_up_from_store(o);
+    projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
+    auto r = projector::catch_up_from_store(o);
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
   adapters::http::HttpResponse call(const std::string& method, const std::string& path, const std::string& query,
@@ -63,8 +63,8 @@ class AdmissionQueryFixture : public ::testing::Test {
   std::unique_ptr<commands::TokenAuthenticator> auth_;
   std::unique_ptr<adapters::postgres::PgPolicyQueries> policy_;
   std::unique_ptr<adapters::postgres::PgAdmissionQueries> admission_;
-  std::unique_ptr<services::QueryApi> query_;
-  std::unique_ptr<services::AdmissionApi> api_;
+  std::unique_ptr<routes::QueryApi> query_;
+  std::unique_ptr<routes::AdmissionApi> api_;
 };
 
 }  // namespace ledger::testing

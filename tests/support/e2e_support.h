@@ -19,9 +19,9 @@
 
 #include "adapters/http/client.h"
 #include "adapters/kafka/kafka.h"
-#include "services/components/kafka_producers.h"
-#include "services/components/process.h"
-#include "services/components/settings.h"
+#include "adapters/identity/kafka_producers.h"
+#include "services/common/process.h"
+#include "services/common/settings.h"
 #include "tests/support/process.h"
 #include "tests/support/test_env.h"
 
@@ -136,7 +136,7 @@ inline std::string test_producers_file() {
 // Write/Describe ACL, made as the admin), like `ledger-admin add-producer`.
 // "" on success, else what failed.
 inline std::string allow_test_producer(const std::string& base, const std::string& name) {
-  const std::string topic = services::producer_topic(base, name);
+  const std::string topic = adapters::identity::producer_topic(base, name);
   if (auto ok = adapters::kafka::ensure_topics(kafka_brokers(), {{topic, 3, {}}}, std::chrono::seconds(30),
                                                kafka_security());
       !ok) {
@@ -168,7 +168,7 @@ inline std::string add_test_producer(const std::string& base, const std::string&
   nlohmann::json document = nullptr;
   if (std::ifstream in(producers_file); in) document = nlohmann::json::parse(in, nullptr, false);
   if (document.is_discarded()) return producers_file + " is not JSON";
-  services::upsert_producer(document, name, principal);
+  adapters::identity::upsert_producer(document, name, principal);
   const std::string tmp = producers_file + ".tmp";
   std::ofstream(tmp, std::ios::trunc) << document.dump(2);
   std::filesystem::rename(tmp, producers_file);  // the command service re-reads it when it changes
@@ -182,7 +182,7 @@ inline std::string publish_as_producer(const std::string& base, const std::strin
   auto producer = adapters::kafka::KafkaProducer::create(
       {.brokers = kafka_brokers(), .security = kafka_security_as(name), .client_id = "e2e-" + name});
   if (!producer) return producer.error().message;
-  if (auto ok = (*producer)->produce(services::producer_topic(base, name), command_id, value, headers); !ok) {
+  if (auto ok = (*producer)->produce(adapters::identity::producer_topic(base, name), command_id, value, headers); !ok) {
     return ok.error().message;
   }
   if (auto ok = (*producer)->flush(std::chrono::seconds(30)); !ok) return ok.error().code + ": " + ok.error().message;

@@ -1,6 +1,6 @@
 // SnapshotWaits: waiters woken by the checkpoint, by their deadline or by
 // stop(); the per-principal and total caps.
-#include "services/components/snapshot_waits.h"
+#include "adapters/http/routes/snapshot_waits.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-namespace ledger::services {
+namespace ledger::routes {
 namespace {
 
 using namespace std::chrono_literals;
@@ -60,4 +60,4 @@ TEST(SnapshotWaits, CapsWaitsPerPrincipalAndInTotal) {
 }
 
 }  // namespace
-}  // namespace ledger::services
+}  // namespace ledger::routes

@@ -1,0 +1,632 @@
+#include "adapters/http/routes/admission_api.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <span>
+#include <tuple>
+
+#include "commands/authorization.h"
+#include "commands/edge_values.h"
+#include "commands/decode.h"
+#include "domain/admission.h"
+#include "domain/policy_resolution.h"
+#include "events/codec/rfc3339.h"
+#include "adapters/http/routes/admission_json.h"
+#include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/query_params.h"
+#include "adapters/http/routes/views_api.h"
+
+namespace ledger::routes {
+
+using adapters::http::HttpRequest;
+using adapters::http::HttpResponse;
+using events::QuotaLevel;
+using events::QuotaScope;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kDecisions = "/v1/decisions";
+constexpr std::string_view kDecisionBatch = "/v1/decisions:batch";
+constexpr std::string_view kEffective = "/v1/ceilings/effective";
+constexpr std::string_view kReservations = "/v1/reservations";
+constexpr std::string_view kReservationPrefix = "/v1/reservations/";
+constexpr std::string_view kReservationCursor = "reservations.v1:";
+constexpr const char* kWarnThresholdKey = "quota.warn_threshold_percent";
+constexpr std::int64_t kDefaultWarnThreshold = 80;
+
+
+
+domain::Error forbidden(const commands::Principal& who, const std::string& organization_id) {
+  return organization_forbidden(who, organization_id, "admission read");
+}
+
+// await_snapshot() against the admission read model's head.
+std::optional<HttpResponse> await_admission(adapters::postgres::PgAdmissionQueries& q, const Consistency& c,
+                                            const std::function<domain::Result<std::int64_t>()>& checkpoint) {
+  return await_snapshot(c, [&] { return q.head_position(); }, checkpoint);
+}
+
+// The organization a forbidden() error names.
+std::string refused_organization(const domain::Error& e) {
+  for (const auto& [k, v] : e.evidence) {
+    if (k == "organization_id") return v;
+  }
+  return {};
+}
+
+
+Json nullable(const std::optional<std::int64_t>& v) { return v ? Json(*v) : Json(); }
+
+// ------------------------------------------------------- decision input
+
+domain::Error invalid_input(const std::string& field, std::string message) {
+  domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_decision_input", std::move(message), {}};
+  e.with("field", field);
+  return e;
+}
+
+// Reads one JSON object strictly: known fields only, exact types.
+class InputReader {
+ public:
+  InputReader(const Json& j, std::string path) : j_(j), path_(std::move(path)) {}
+
+  std::optional<domain::Error> error;
+
+  bool object() {
+    if (!j_.is_object()) fail(path_.empty() ? "body" : path_, "must be a JSON object");
+    return !error;
+  }
+  void str(const char* name, std::string& out) {
+    if (const Json* v = get(name)) {
+      if (!v->is_string()) return fail(at(name), "must be a string");
+      out = v->get<std::string>();
+    }
+  }
+  void strings(const char* name, std::vector<std::string>& out) {
+    if (const Json* v = get(name)) {
+      if (!v->is_array()) return fail(at(name), "must be an array of strings");
+      for (const auto& x : *v) {
+        if (!x.is_string()) return fail(at(name), "must be an array of strings");
+        out.push_back(x.get<std::string>());
+      }
+    }
+  }
+  // Quantities: non-negative JSON integers only (no floats, no strings).
+  void quantity(const char* name, std::int64_t& out) {
+    if (const Json* v = get(name)) {
+      if (!v->is_number_integer() || (v->is_number_unsigned() && v->get<std::uint64_t>() > std::uint64_t(INT64_MAX)) ||
+          (!v->is_number_unsigned() && v->get<std::int64_t>() < 0)) {
+        return fail(at(name), "must be a non-negative integer");
+      }
+      out = v->get<std::int64_t>();
+    }
+  }
+  // A sub-object; nullptr when absent (or on error).
+  const Json* child(const char* name) {
+    const Json* v = get(name);
+    if (v && !v->is_object()) {
+      fail(at(name), "must be a JSON object");
+      return nullptr;
+    }
+    return v;
+  }
+  void versions(const char* name, std::map<std::string, std::string>& out) {
+    const Json* v = child(name);
+    if (!v) return;
+    for (const auto& [k, x] : v->items()) {
+      if (x.is_string()) {
+        out[k] = x.get<std::string>();
+      } else if (x.is_number_unsigned()) {
+        out[k] = std::to_string(x.get<std::uint64_t>());
+      } else {
+        return fail(at(name) + "." + k, "must be a string");
+      }
+    }
+  }
+  // After reading: any field not asked for is refused.
+  void no_others() {
+    if (error || !j_.is_object()) return;
+    for (const auto& [k, x] : j_.items()) {
+      if (!seen_.contains(k)) return fail(at(k.c_str()), "is not a field of policy_decision_input");
+    }
+  }
+  std::string at(const std::string& name) const { return path_.empty() ? name : path_ + "." + name; }
+
+ private:
+  const Json* get(const char* name) {
+    seen_.insert(name);
+    if (error || !j_.is_object()) return nullptr;
+    auto it = j_.find(name);
+    if (it == j_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+  void fail(const std::string& field, const std::string& what) {
+    if (!error) error = invalid_input(field, field + " " + what);
+  }
+
+  const Json& j_;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+domain::Result<domain::DecisionInput> parse_input(const Json& body, const std::string& fallback_correlation_id) {
+  domain::DecisionInput in;
+  InputReader top(body, "");
+  if (!top.object()) return std::unexpected(*top.error);
+  std::optional<domain::Error> error;
+  auto sub = [&](const char* name, const auto& read) {
+    if (error) return;
+    const Json* j = top.child(name);
+    if (top.error) {
+      error = top.error;
+      return;
+    }
+    if (!j) return;
+    InputReader r(*j, name);
+    read(r);
+    r.no_others();
+    if (r.error) error = r.error;
+  };
+  sub("actor", [&](InputReader& r) {
+    r.str("actor_type", in.actor.actor_type);
+    r.str("actor_id", in.actor.actor_id);
+    r.strings("roles", in.actor.roles);
+    r.strings("scopes", in.actor.scopes);
+  });
+  sub("hierarchy", [&](InputReader& r) {
+    r.str("organization_id", in.hierarchy.organization_id);
+    r.str("department_id", in.hierarchy.department_id);
+    r.str("project_id", in.hierarchy.project_id);
+  });
+  sub("product", [&](InputReader& r) {
+    r.str("product_id", in.product.product_id);
+    r.str("resource_type", in.product.resource_type);
+    r.str("resource_id", in.product.resource_id);
+    r.str("action", in.product.action);
+  });
+  sub("request", [&](InputReader& r) {
+    r.str("dimension", in.request.dimension);
+    r.quantity("requested_delta", in.request.requested_delta);
+    r.str("unit", in.request.unit);
+    r.str("region", in.request.region);
+    r.str("sku_or_model", in.request.sku_or_model);
+  });
+  sub("current_usage", [&](InputReader& r) {
+    r.str("scope_window", in.current_usage.scope_window);
+    r.quantity("quantity", in.current_usage.quantity);
+    r.str("unit", in.current_usage.unit);
+  });
+  if (error) return std::unexpected(*error);
+  top.versions("registry_versions", in.registry_versions);
+  top.str("correlation_id", in.correlation_id);
+  top.no_others();
+  if (top.error) return std::unexpected(*top.error);
+  if (in.correlation_id.empty()) in.correlation_id = fallback_correlation_id;
+  if (auto ok = domain::validate_decision_input(in); !ok) return std::unexpected(ok.error());
+  return in;
+}
+
+// The query service refuses an unusable header before routing here
+// (QueryApi::handle); anything else reads as no correlation id.
+std::string header_correlation_id(const HttpRequest& req) {
+  return commands::header_id("x-correlation-id", req.header("x-correlation-id")).value_or(std::string());
+}
+
+// ------------------------------------------------------ decision output
+
+Json decision_json(const domain::DecisionOutput& o, events::Instant as_of) {
+  Json rules = Json::array();
+  for (const auto& r : o.effective.matched_rules) {
+    rules.push_back({{"rule_id", r.rule_id},
+                     {"scope", domain::scope_text(r.scope)},
+                     {"version", std::to_string(r.version)},
+                     {"kind", r.kind}});
+  }
+  const auto& from = o.effective.inherited_from;
+  return {{"decision", o.decision},
+          {"reason_code", o.reason_code},
+          {"user_message", o.user_message},
+          {"effective_ceiling",
+           {{"quantity", nullable(o.effective.quantity)},
+            {"unit", o.effective.unit},
+            // The per-request cap reports seed 001's level `request`; the
+            // scope that set it is inherited_from_scope, as for any level.
+            {"inherited_from", from ? Json(o.per_request ? std::string(domain::kRequestWindow)
+                                                         : std::string(events::quota_level_name(from->level)))
+                                    : Json()},
+            {"inherited_from_scope", from ? quota_scope_json(*from) : Json()}}},
+          {"matched_rules", std::move(rules)},
+          {"evidence",
+           {{"snapshot_kind", o.snapshot_kind},
+            {"snapshot_version", std::to_string(o.snapshot_version)},
+            {"correlation_id", o.correlation_id}}},
+          {"limit_remaining", nullable(o.limit_remaining)},
+          {"available", nullable(o.available)},
+          {"reserved_for_others", o.reserved_for_others},
+          {"registry_versions", o.registry_versions},
+          {"snapshot_version", o.snapshot_version},
+          {"as_of", codec::format_instant(as_of)}};
+}
+
+Json error_json(const domain::Error& e) { return {{"error", {{"code", e.code}, {"message", e.message}}}}; }
+
+// The organization a chain belongs to ("" when it has none).
+std::string organization_of(std::span<const domain::ChainNode> chain) {
+  for (const auto& c : chain) {
+    if (c.scope.level == QuotaLevel::kOrganization) return c.scope.id;
+  }
+  return "";
+}
+
+// The near-limit threshold: the policy value quota.warn_threshold_percent
+// for the requester's project / organization / plan, read with the
+// decision's snapshot (PgAdmissionQueries::decision_reads, same transaction):
+// the catalog default when set nowhere, 80 when the key is not defined.
+std::int64_t warn_threshold(const adapters::postgres::DecisionPolicyValue& p, events::Instant as_of) {
+  if (!p.key) return kDefaultWarnThreshold;
+  const auto res = domain::resolve(*p.key, p.chain, p.candidates, as_of);
+  if (const auto* v = std::get_if<std::int64_t>(&res.value.v)) return std::clamp<std::int64_t>(*v, 0, 100);
+  return kDefaultWarnThreshold;
+}
+
+// Decides one input against what was read for it (tenant check, threshold,
+// domain).
+domain::Result<domain::DecisionOutput> decide_one(const commands::Principal& who, const domain::DecisionInput& in,
+                                                  adapters::postgres::DecisionRead& read, events::Instant as_of) {
+  domain::DecisionSnapshot& s = read.snapshot;
+  if (is_tenant(who)) {
+    const std::string org = organization_of(s.chain);
+    if (!org.empty() && org != who.tenant) return std::unexpected(forbidden(who, org));
+  }
+  if (!s.chain.empty()) {
+    if (!read.policy) {
+      return domain::fail(domain::ErrorKind::kInternal, "warn_threshold_missing",
+                          "the near-limit threshold was not read with the decision");
+    }
+    s.warn_threshold_percent = warn_threshold(*read.policy, as_of);
+  }
+  return domain::decide_admission(in, s, as_of);
+}
+
+domain::Result<void> check_tenant(const commands::Principal& who, const domain::DecisionInput& in) {
+  if (is_tenant(who) && in.hierarchy.organization_id != who.tenant) {
+    return std::unexpected(forbidden(who, in.hierarchy.organization_id));
+  }
+  return {};
+}
+
+// ----------------------------------------------------------- reservations
+
+Json reservation_json(const adapters::postgres::ReservationRecord& r, events::Instant as_of) {
+  const auto& v = r.view;
+  Json chain = Json::array();
+  for (const auto& s : v.owner_chain) chain.push_back(quota_scope_json(s));
+  Json j = reservation_fields(v, r.kind, r.unit, domain::reservation_state_at(v, as_of));
+  j["organization_id"] = r.organization_id;
+  j["owner_chain"] = std::move(chain);
+  j["attributes"] = r.attributes;
+  j["version"] = r.version;
+  j["drafted_position"] = r.drafted_position;
+  return j;
+}
+
+constexpr std::string_view kStates[] = {"draft", "active", "exhausted", "expired", "suspended", "retired"};
+
+domain::Result<QuotaScope> scope_param(const HttpRequest& req, const std::string& level_name, const std::string& id_name) {
+  auto level_text = req.query_param(level_name);
+  if (!level_text) return std::unexpected(bad_param(level_name, level_name + " is required"));
+  auto level = events::parse_quota_level(*level_text);
+  if (!level) {
+    return std::unexpected(bad_param(
+        level_name, level_name + " must be global, plan, organization, department, project or principal"));
+  }
+  QuotaScope s{*level, req.query_param(id_name).value_or("")};
+  if (s.level != QuotaLevel::kGlobal && s.id.empty()) return std::unexpected(bad_param(id_name, id_name + " is required"));
+  if (s.level == QuotaLevel::kGlobal && !s.id.empty()) {
+    return std::unexpected(bad_param(id_name, "the global scope has no id"));
+  }
+  return s;
+}
+
+HttpResponse method_not_allowed(const char* method) {
+  auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", std::string("use ") + method, {}});
+  r.status = 405;
+  return r;
+}
+
+}  // namespace
+
+void AdmissionApi::note_refusal(const HttpRequest& req, const commands::Principal& who,
+                                const std::string& organization_id) const {
+  if (!refusals_) return;
+  const auto family = commands::query_family(req.method, req.path).value_or(commands::RouteFamily::kDecision);
+  refusals_->record(refusal_of(who, organization_id, family, req.method, req.path, "tenant_mismatch"),
+                    header_correlation_id(req));
+}
+
+bool AdmissionApi::owns(std::string_view path) {
+  if (ViewsApi::owns(path)) return true;  // the customer views (views_api.h)
+  return path == kDecisions || path == kDecisionBatch || path == kEffective || path == kReservations ||
+         (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size());
+}
+
+HttpResponse AdmissionApi::handle(const HttpRequest& req, const commands::Principal& who) {
+  const std::string_view path = req.path;
+  if (ViewsApi::owns(path)) return ViewsApi(admission_, policy_, clock_, refusals_).handle(req, who);
+  if (path == kDecisions || path == kDecisionBatch) {
+    if (req.method != "POST") return method_not_allowed("POST");
+    return path == kDecisions ? decision(req, who) : decision_batch(req, who);
+  }
+  if (req.method != "GET") return method_not_allowed("GET");
+  if (path == kEffective) return effective_ceilings(req, who);
+  if (path == kReservations) return reservations(req, who);
+  if (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size()) {
+    return reservation(req, who, std::string(path.substr(kReservationPrefix.size())));
+  }
+  return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+}
+
+HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Principal& who) {
+  if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
+  auto c = parse_consistency(req, clock_);
+  if (!c) return error_response(c.error());
+  auto doc = commands::parse_json_document(req.body);
+  if (!doc) return error_response(doc.error());
+  auto in = parse_input(*doc, header_correlation_id(req));
+  if (!in) return error_response(in.error(), header_correlation_id(req));
+  if (auto ok = check_tenant(who, *in); !ok) {
+    note_refusal(req, who, in->hierarchy.organization_id);
+    return error_response(ok.error(), in->correlation_id);
+  }
+  // Both read models the answer uses must have reached the position asked for.
+  auto both = [&]() -> domain::Result<std::int64_t> {
+    auto a = admission_.checkpoint();
+    if (!a) return a;
+    auto p = policy_.checkpoint("policy_values");
+    if (!p) return p;
+    return std::min(*a, *p);
+  };
+  if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
+  // One transaction: the admission snapshot and the near-limit threshold.
+  auto read = admission_.decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey));
+  if (!read) return error_response(read.error(), in->correlation_id);
+  auto out = decide_one(who, *in, read->front(), c->as_of);
+  if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
+  if (!out) return error_response(out.error(), in->correlation_id);
+  return json_response(200, dump_lenient(decision_json(*out, c->as_of)));
+}
+
+HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands::Principal& who) {
+  if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
+  auto c = parse_consistency(req, clock_);
+  if (!c) return error_response(c.error());
+  auto doc = commands::parse_json_document(req.body);
+  if (!doc) return error_response(doc.error());
+  if (doc->size() != 1 || !doc->contains("decisions") || !(*doc)["decisions"].is_array()) {
+    return error_response(invalid_input("decisions", "the body must be {\"decisions\": [policy_decision_input, ...]}"));
+  }
+  const Json& items = (*doc)["decisions"];
+  if (items.size() > kMaxBatch) {
+    return error_response(invalid_input("decisions", "at most " + std::to_string(kMaxBatch) + " decisions per batch"));
+  }
+  auto both = [&]() -> domain::Result<std::int64_t> {
+    auto a = admission_.checkpoint();
+    if (!a) return a;
+    auto p = policy_.checkpoint("policy_values");
+    if (!p) return p;
+    return std::min(*a, *p);
+  };
+  if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
+
+  // Parse every input; the valid ones are read from ONE snapshot.
+  const std::string fallback = header_correlation_id(req);
+  std::vector<std::optional<domain::Error>> errors(items.size());
+  std::vector<domain::DecisionInput> inputs;
+  std::vector<std::size_t> index_of;  // input i answers results[index_of[i]]
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto in = parse_input(items[i], fallback);
+    if (!in) {
+      errors[i] = in.error();
+      continue;
+    }
+    if (auto ok = check_tenant(who, *in); !ok) {
+      note_refusal(req, who, in->hierarchy.organization_id);
+      errors[i] = ok.error();
+      continue;
+    }
+    inputs.push_back(std::move(*in));
+    index_of.push_back(i);
+  }
+  std::int64_t snapshot_version = 0;
+  std::vector<Json> results(items.size());
+  if (!inputs.empty()) {
+    auto reads = admission_.decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
+    if (!reads) return error_response(reads.error());
+    snapshot_version = reads->front().snapshot.snapshot_version;
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      auto out = decide_one(who, inputs[k], (*reads)[k], c->as_of);
+      if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) {
+        note_refusal(req, who, refused_organization(out.error()));
+      }
+      if (!out) {
+        if (out.error().kind == domain::ErrorKind::kUnavailable || out.error().kind == domain::ErrorKind::kInternal) {
+          return error_response(out.error());  // a dependency failed: no partial answer
+        }
+        errors[index_of[k]] = out.error();
+        continue;
+      }
+      results[index_of[k]] = decision_json(*out, c->as_of);
+    }
+  } else {
+    auto cp = admission_.checkpoint();
+    if (!cp) return error_response(cp.error());
+    snapshot_version = c->as_of_position ? std::min(*c->as_of_position, *cp) : *cp;
+  }
+  Json out = Json::array();
+  for (std::size_t i = 0; i < items.size(); ++i) out.push_back(errors[i] ? error_json(*errors[i]) : std::move(results[i]));
+  return json_response(
+      200, dump_lenient({{"results", std::move(out)}, {"snapshot_version", snapshot_version}, {"as_of", codec::format_instant(c->as_of)}}));
+}
+
+HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const commands::Principal& who) {
+  constexpr std::string_view kOwn[] = {"scope_level", "scope_id", "dimension", "window", "region", "sku_or_model"};
+  if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
+  auto c = parse_consistency(req, clock_);
+  if (!c) return error_response(c.error());
+  auto scope = scope_param(req, "scope_level", "scope_id");
+  if (!scope) return error_response(scope.error());
+  const auto dimension = req.query_param("dimension");
+  const auto window = req.query_param("window");
+  if (window && !domain::valid_window(*window)) {
+    return error_response(bad_param("window", "window must be empty, minute, hour, day, month or request"));
+  }
+  if (is_tenant(who) && (scope->level == QuotaLevel::kGlobal || scope->level == QuotaLevel::kPlan)) {
+    note_refusal(req, who, "platform");
+    return error_response(forbidden(who, events::quota_level_name(scope->level)));
+  }
+  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+  auto snap = admission_.effective_ceilings(*scope, dimension, c->as_of_position);
+  if (!snap) return error_response(snap.error());
+  if (snap->chain.empty()) {
+    domain::Error e{domain::ErrorKind::kNotFound, "unknown_scope", "no such scope", {}};
+    e.with("scope", domain::scope_text(*scope));
+    return error_response(e);
+  }
+  if (is_tenant(who) && organization_of(snap->chain) != who.tenant) {
+    note_refusal(req, who, organization_of(snap->chain));
+    return error_response(forbidden(who, organization_of(snap->chain)));
+  }
+
+  // The (dimension, window) pairs to answer.
+  std::set<std::pair<std::string, std::string>> targets;
+  for (const auto& r : snap->rules) {
+    if (window && r.target.window != *window) continue;
+    targets.emplace(r.target.dimension, r.target.window);
+  }
+  if (dimension && targets.empty()) targets.emplace(*dimension, window.value_or(""));
+
+  Json ceilings = Json::array();
+  for (const auto& [dim, win] : targets) {
+    std::vector<domain::CeilingRule> rules;
+    std::vector<domain::Delegation> delegations;
+    for (const auto& r : snap->rules) {
+      if (r.target.dimension == dim) rules.push_back(r);
+    }
+    for (const auto& d : snap->delegations) {
+      if (d.dimension == dim) delegations.push_back(d);
+    }
+    const events::CeilingTarget target{dim, win, req.query_param("region").value_or(""),
+                                       req.query_param("sku_or_model").value_or("")};
+    const auto eval = domain::evaluate_ceiling(snap->chain, rules, delegations, target, /*for_write=*/false);
+    Json matched = Json::array();
+    for (const auto& m : eval.effective.matched_rules) {
+      matched.push_back({{"rule_id", m.rule_id}, {"scope", quota_scope_json(m.scope)}, {"version", m.version}, {"kind", m.kind}});
+    }
+    const auto& e = eval.effective;
+    ceilings.push_back(
+        {{"dimension", dim},
+         {"window", win},
+         {"region", target.region},
+         {"sku_or_model", target.sku_or_model},
+         {"quantity", nullable(e.quantity)},
+         {"unit", e.unit},
+         {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json()},
+         {"binding_rule_id", e.binding_rule_id.empty() ? Json() : Json(e.binding_rule_id)},
+         {"matched_rules", std::move(matched)},
+         {"allowed",
+          {{"quantity", nullable(eval.allowed.quantity)},
+           {"inherited_from", eval.allowed.inherited_from ? quota_scope_json(*eval.allowed.inherited_from) : Json()}}}});
+  }
+  Json chain = Json::array();
+  for (const auto& n : snap->chain) {
+    Json j = quota_scope_json(n.scope);
+    j["version"] = n.version;
+    chain.push_back(std::move(j));
+  }
+  return json_response(200, dump_lenient({{"scope", quota_scope_json(*scope)},
+                                  {"chain", std::move(chain)},
+                                  {"ceilings", std::move(ceilings)},
+                                  {"snapshot_version", snap->snapshot_version},
+                                  {"as_of", codec::format_instant(c->as_of)}}));
+}
+
+HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::Principal& who, const std::string& id) {
+  if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
+  auto c = parse_consistency(req, clock_);
+  if (!c) return error_response(c.error());
+  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+  auto found = admission_.reservation(id, c->as_of_position);
+  if (!found) return error_response(found.error());
+  const bool foreign = found->reservation && is_tenant(who) && found->reservation->organization_id != who.tenant;
+  if (!found->reservation || foreign) {
+    // Another organization's reservation answers exactly like an unknown id.
+    if (foreign) note_refusal(req, who, found->reservation->organization_id);
+    domain::Error e{domain::ErrorKind::kNotFound, "unknown_reservation", "no such reservation", {}};
+    e.with("reservation_id", id);
+    return error_response(e);
+  }
+  Json body = reservation_json(*found->reservation, c->as_of);
+  body["as_of"] = codec::format_instant(c->as_of);
+  body["snapshot_version"] = found->snapshot_version;
+  return json_response(200, dump_lenient(body));
+}
+
+HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::Principal& who) {
+  constexpr std::string_view kOwn[] = {"organization_id", "owner_level", "owner_id", "state", "cursor", "limit"};
+  if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
+  auto c = parse_consistency(req, clock_);
+  if (!c) return error_response(c.error());
+  adapters::postgres::ReservationFilter f;
+  f.organization_id = req.query_param("organization_id");
+  if (req.query_param("owner_level") || req.query_param("owner_id")) {
+    auto owner = scope_param(req, "owner_level", "owner_id");
+    if (!owner) return error_response(owner.error());
+    f.owner = *owner;
+  }
+  if (auto state = req.query_param("state")) {
+    if (std::find(std::begin(kStates), std::end(kStates), *state) == std::end(kStates)) {
+      return error_response(
+          bad_param("state", "state must be draft, active, exhausted, expired, suspended or retired"));
+    }
+    f.state = *state;
+  }
+  f.as_of = c->as_of;
+  auto limit = int_param(req, "limit", 1000);
+  if (!limit || (*limit && **limit < 1)) return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
+  f.limit = static_cast<std::size_t>(limit->value_or(100));
+  if (auto cursor = req.query_param("cursor")) {
+    auto text = unbase64url(*cursor);
+    if (cursor->empty() || !text || text->rfind(kReservationCursor, 0) != 0 ||
+        base64url(*text) != *cursor) {
+      return error_response({domain::ErrorKind::kInvalidArgument, "invalid_cursor",
+                             "cursor is malformed; pass back a next_cursor unchanged", {}});
+    }
+    f.after_id = text->substr(kReservationCursor.size());
+  }
+  if (is_tenant(who)) {
+    if (f.organization_id && *f.organization_id != who.tenant) {
+      note_refusal(req, who, *f.organization_id);
+      return error_response(forbidden(who, *f.organization_id));
+    }
+    f.organization_id = who.tenant;
+  }
+  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+  auto page = admission_.reservations(f, c->as_of_position);
+  if (!page) return error_response(page.error());
+  Json items = Json::array();
+  for (const auto& r : page->items) items.push_back(reservation_json(r, c->as_of));
+  Json next = page->has_more ? Json(base64url(std::string(kReservationCursor) + page->items.back().view.reservation_id))
+                             : Json();
+  return json_response(200, dump_lenient({{"items", std::move(items)},
+                                  {"next_cursor", std::move(next)},
+                                  {"has_more", page->has_more},
+                                  {"snapshot_version", page->snapshot_version},
+                                  {"as_of", codec::format_instant(c->as_of)}}));
+}
+
+}  // namespace ledger::routes

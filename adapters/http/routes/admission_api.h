@@ -1,0 +1,126 @@
+// The query service's admission routes (seed 001), over the admission read
+// model (adapters/postgres/admission_queries.h).
+//
+//   POST /v1/decisions        body: seed 001's policy_decision_input
+//   -> 200 {decision: allow|warn|deny, reason_code, user_message,
+//           effective_ceiling: {quantity, unit, inherited_from, inherited_from_scope},
+//           matched_rules: [{rule_id, scope, version, kind}],
+//           evidence: {snapshot_kind, snapshot_version, correlation_id},
+//           limit_remaining, available, reserved_for_others, registry_versions,
+//           snapshot_version, as_of}
+//      Field for field the seed's policy_decision_output: `inherited_from` is
+//      the level name, `matched_rules[].scope` "level:id", and the seed's
+//      string-typed `version` / `evidence.snapshot_version` are strings;
+//      `inherited_from_scope` {level, id} and the top-level integer
+//      `snapshot_version` are added. Quantities are JSON integers; with no
+//      ceiling on the path (`no_ceiling`) quantity, inherited_from,
+//      available and limit_remaining are null.
+//      Input numbers (requested_delta, current_usage.quantity) must be
+//      non-negative JSON integers; a float, negative, string or any other
+//      malformed part is 400 `invalid_decision_input` (evidence: field).
+//      Unknown fields are refused the same way. The near-limit threshold is
+//      the policy value `quota.warn_threshold_percent` resolved for the
+//      project / organization / plan (80 when the key is not defined).
+//      A request above its per-request cap (the effective `request`-window
+//      ceiling) is deny `request_ceiling_exceeded` with inherited_from
+//      "request" and inherited_from_scope the scope that set the cap
+//      (domain/admission.h). current_usage.scope_window "request" is judged
+//      by that cap alone.
+//      Errors of domain::decide_admission map by kind (404 unknown_scope,
+//      422 unknown_registry_entry / unit_mismatch / hierarchy_mismatch,
+//      409 registry_version_mismatch).
+//
+//   POST /v1/decisions:batch  body: {"decisions": [input, ...]} (at most 1000)
+//   -> 200 {results: [output | {error: {code, message}}], snapshot_version, as_of}
+//      Every result from ONE snapshot version.
+//
+//   GET /v1/ceilings/effective?scope_level=&scope_id=&dimension=&window=
+//       &region=&sku_or_model=
+//   -> 200 {scope, chain: [{level, id, version}], ceilings: [{dimension,
+//           window, region, sku_or_model, quantity, unit, inherited_from:
+//           {level, id}, binding_rule_id, matched_rules: [{rule_id, scope:
+//           {level, id}, version, kind}], allowed: {quantity, inherited_from}}],
+//           snapshot_version, as_of}
+//      One entry per (dimension, window): for `dimension` (its windows with a
+//      rule on the chain, or `window` when given), or for every dimension
+//      with a rule on the chain. Unknown scope: 404 `unknown_scope`.
+//
+//   GET /v1/reservations/{id}
+//   GET /v1/reservations?organization_id=&owner_level=&owner_id=&state=
+//       &cursor=&limit=<1..1000, default 100>
+//   -> {reservation_id, organization_id, owner, owner_chain, kind, dimension,
+//       region, sku_or_model, quantity, consumed, remaining, unit,
+//       window_start, window_end, attributes, state, recorded_state, version,
+//       drafted_position, as_of, snapshot_version}
+//      / {items, next_cursor, has_more, snapshot_version, as_of}.
+//      `state` is domain::reservation_state_at(as_of) (an active reservation
+//      past its window reads `expired` before any sweeper records it);
+//      `recorded_state` is what the ledger recorded. The `state` filter uses
+//      the as_of state. Unknown id: 404 `unknown_reservation`.
+//
+// Every route accepts `min_position` (+ `wait_ms`), `as_of` and
+// `as_of_position` like GET /v1/policy-values (503 `snapshot_not_ready`,
+// 400 `position_beyond_head`) and carries `snapshot_version`. Unknown query
+// parameters are 400 `invalid_parameter`. A tenant principal (tenant other
+// than "platform") may only ask about its own organization: else 403
+// `forbidden` — except GET /v1/reservations/{id} of another organization,
+// which answers 404 `unknown_reservation` exactly like an unknown id, so
+// existence does not leak. Every such refusal is logged and reported to
+// record_refusals_to() (an AccessRefused event). Roles are checked before
+// (QueryApi::handle).
+//
+// Thread-safe (stateless over thread-safe query objects).
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "adapters/http/http_types.h"
+#include "adapters/postgres/admission_queries.h"
+#include "adapters/postgres/read_model_store.h"
+#include "commands/command.h"
+#include "commands/ports.h"
+#include "adapters/kafka/access_refusals.h"
+
+namespace ledger::routes {
+
+using adapters::kafka::RefusalRecorder;
+using adapters::kafka::refusal_of;
+
+
+class AdmissionApi {
+ public:
+  AdmissionApi(adapters::postgres::PgAdmissionQueries& admission, adapters::postgres::PgPolicyQueries& policy,
+               commands::Clock& clock)
+      : admission_(admission), policy_(policy), clock_(clock) {}
+
+  // True for the paths this API answers (any method).
+  static bool owns(std::string_view path);
+  // Answers a request on one of its paths for an authenticated principal.
+  adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who);
+
+  static inline constexpr std::size_t kMaxBatch = 1000;
+
+  // Where tenant refusals are reported; `r` must outlive this object.
+  void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
+
+ private:
+  adapters::http::HttpResponse decision(const adapters::http::HttpRequest& req, const commands::Principal& who);
+  adapters::http::HttpResponse decision_batch(const adapters::http::HttpRequest& req, const commands::Principal& who);
+  adapters::http::HttpResponse effective_ceilings(const adapters::http::HttpRequest& req,
+                                                  const commands::Principal& who);
+  adapters::http::HttpResponse reservation(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                                           const std::string& id);
+  adapters::http::HttpResponse reservations(const adapters::http::HttpRequest& req, const commands::Principal& who);
+
+  // Reports that `who` was refused `organization_id` on this request.
+  void note_refusal(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                    const std::string& organization_id) const;
+
+  adapters::postgres::PgAdmissionQueries& admission_;
+  adapters::postgres::PgPolicyQueries& policy_;
+  commands::Clock& clock_;
+  RefusalRecorder* refusals_ = nullptr;
+};
+
+}  // namespace ledger::routes

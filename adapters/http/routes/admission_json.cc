@@ -1,0 +1,33 @@
+#include "adapters/http/routes/admission_json.h"
+
+#include "events/codec/rfc3339.h"
+
+namespace ledger::routes {
+
+nlohmann::json quota_scope_json(const events::QuotaScope& s) {
+  return {{"level", events::quota_level_name(s.level)}, {"id", s.id}};
+}
+
+nlohmann::json reservation_fields(const domain::ReservationView& v, std::string_view kind, std::string_view unit,
+                                  std::string_view state) {
+  return {{"reservation_id", v.reservation_id},
+          {"owner", quota_scope_json(v.owner)},
+          {"kind", kind},
+          {"dimension", v.dimension},
+          {"region", v.region},
+          {"sku_or_model", v.sku_or_model},
+          {"quantity", v.quantity},
+          {"consumed", v.consumed},
+          {"remaining", v.quantity - v.consumed},
+          {"unit", unit},
+          {"window_start", codec::format_instant(v.window_start)},
+          {"window_end", codec::format_instant(v.window_end)},
+          {"state", state},
+          {"recorded_state", v.state}};
+}
+
+std::string dump_lenient(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace ledger::routes

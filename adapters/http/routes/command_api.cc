@@ -1,0 +1,337 @@
+#include "adapters/http/routes/command_api.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <thread>
+
+#include "adapters/kafka/kafka.h"
+#include "adapters/system/uuid.h"
+#include "commands/authorization.h"
+#include "commands/command_record.h"
+#include "commands/decode.h"
+#include "commands/edge_values.h"
+#include "adapters/http/routes/http_json.h"
+#include "adapters/identity/kafka_producers.h"
+
+namespace ledger::routes {
+
+using adapters::identity::ProducersFile;
+using adapters::identity::producer_topics_pattern;
+
+
+using adapters::http::HttpRequest;
+using adapters::http::HttpResponse;
+
+std::string accepted_json(const commands::Accepted& a) {
+  return nlohmann::json{{"status", "accepted"},
+                        {"command_id", a.command_id},
+                        {"event_ids", a.event_ids},
+                        {"position", a.position},
+                        {"stream_version", a.stream_version},
+                        {"duplicate", a.duplicate}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string rejected_json(const std::string& command_id, const domain::Error& e) {
+  nlohmann::json j = {{"status", "rejected"}, {"command_id", command_id}, {"code", e.code}, {"message", e.message}};
+  if (e.kind != domain::ErrorKind::kInternal && e.kind != domain::ErrorKind::kUnavailable && !e.evidence.empty()) {
+    nlohmann::json ev = nlohmann::json::object();
+    for (const auto& [k, v] : e.evidence) ev[k] = v;
+    j["evidence"] = std::move(ev);
+  }
+  // Never throws: odd bytes in an error (which the edges refuse anyway)
+  // are replaced, not allowed to end the answer.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+namespace {
+
+// Decodes, authenticates and builds the request; the principal comes from
+// the token only.
+domain::Result<commands::CommandRequest> build_request(std::string_view type, std::string_view body,
+                                                       const commands::Principal& principal,
+                                                       const std::string& idempotency_key,
+                                                       const std::string& correlation_id) {
+  auto doc = commands::parse_json_document(body);
+  if (!doc) return std::unexpected(doc.error());
+  auto decoded = commands::decode_command(type, *doc);
+  if (!decoded) return std::unexpected(decoded.error());
+  commands::CommandRequest req;
+  req.command = std::move(decoded->command);
+  req.expected_version = decoded->expected_version;
+  req.meta.principal = principal;
+  req.meta.request_hash = decoded->request_hash;
+  req.meta.command_id = !decoded->command_id.empty() ? decoded->command_id
+                        : !idempotency_key.empty()      ? idempotency_key
+                                                        : adapters::system::new_uuid();
+  req.meta.correlation_id = correlation_id.empty() ? req.meta.command_id : correlation_id;
+  return req;
+}
+
+}  // namespace
+
+HttpResponse CommandApi::handle(const HttpRequest& req) {
+  // Header values reach events, answers and logs: checked before anything
+  // else looks at them (commands/edge_values.h).
+  auto corr_header = commands::header_id("x-correlation-id", req.header("x-correlation-id"));
+  if (!corr_header) return error_response(corr_header.error());
+  const std::string correlation_id = *corr_header;
+  auto idempotency_key = commands::header_id("idempotency-key", req.header("idempotency-key"));
+  if (!idempotency_key) return error_response(idempotency_key.error(), correlation_id);
+
+  std::string type;
+  if (req.path == "/api/v1/admin/policy-values") type = "policy_value.set";
+  else if (req.path == "/api/v1/admin/policy-keys") type = "policy_key.define";
+  else if (req.path.rfind("/v1/commands/", 0) == 0) type = req.path.substr(13);
+  else return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}, correlation_id);
+  if (req.method != "POST") {
+    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
+    r.status = 405;
+    r.headers.emplace_back("allow", "POST");
+    return r;
+  }
+
+  const std::string* auth_header = req.header("authorization");
+  auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+  if (!principal) return error_response(principal.error(), correlation_id);
+
+  // The gate comes before decoding: a caller over its budget costs no parse.
+  // The budget depends on the type alone (a scope refinement of the family
+  // never changes it); an unknown type is refused by the decoder below.
+  if (const auto type_family = commands::command_type_family(type); gate_ && type_family) {
+    if (auto ok = gate_->admit(*principal, *type_family); !ok) return error_response(ok.error(), correlation_id);
+  }
+  auto request = build_request(type, req.body, *principal, *idempotency_key, correlation_id);
+  if (!request) return error_response(request.error(), correlation_id);
+  const auto family = commands::command_family(request->command);
+  if (auto allowed = commands::authorize(*principal, family); !allowed) {
+    refusals_.record(refusal_of(*principal, commands::declared_tenant(request->command, *principal), family, "POST",
+                                type, "role_not_allowed"),
+                     request->meta.correlation_id);
+    return error_response(allowed.error(), request->meta.correlation_id);
+  }
+  const std::string command_id = request->meta.command_id;
+  const std::string corr = request->meta.correlation_id;
+  auto outcome = service_.submit_async(std::move(*request)).get();
+  if (!outcome) {
+    spdlog::info("command rejected: command_id={} code={}", command_id, outcome.error().code);
+    return error_response(outcome.error(), corr);
+  }
+  return json_response(200, accepted_json(*outcome));
+}
+
+namespace {
+
+// What became of one `ledger.commands` record: submitted (its outcome
+// arrives with the group commit), or answered now. A record that cannot be
+// handled at all (unreadable, or failed unexpectedly) is also copied to the
+// dead-letter topic with the reason.
+struct RecordOutcome {
+  std::string result_key;  // the key of its answer on ledger.command-results
+  std::string command_id;  // "" when the record has no valid one
+  std::optional<std::future<domain::Result<commands::Accepted>>> pending;
+  std::optional<domain::Error> refused;
+  std::string dead_letter_reason;  // non-empty: copy the record to the dead-letter topic
+};
+
+domain::Error record_failed() {
+  return domain::Error{domain::ErrorKind::kInternal, "internal", "the record could not be handled", {}};
+}
+
+// Handles one record up to its submission. Never throws: whatever goes
+// wrong is this record's outcome, never its neighbours' or the consumer's.
+RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, const KafkaCommandOptions& options,
+                                    commands::CommandService& service, ProducersFile& producers,
+                                    CommandServiceRefusals& refusals) noexcept {
+  RecordOutcome out;
+  try {
+    out.result_key = commands::record_result_key(msg.topic, msg.partition, msg.offset);
+    auto read = commands::read_command_record(
+        {msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.headers});
+    out.result_key = read.result_key;
+    out.command_id = read.command_id;
+    if (read.refused) {
+      out.refused = std::move(*read.refused);
+      out.dead_letter_reason = out.refused->code;
+      return out;
+    }
+    // The topic is the identity: the producer's authenticated Kafka principal,
+    // mapped to a ledger principal (a token header is refused, never read).
+    auto principal = producers.principal_for_record(msg, options.commands_topic);
+    if (!principal) {
+      out.refused = principal.error();
+      return out;
+    }
+    commands::CommandRequest request;
+    request.command = std::move(read.command->command);
+    request.expected_version = read.command->expected_version;
+    request.meta.principal = *principal;
+    request.meta.command_id = read.command_id;
+    request.meta.correlation_id = read.correlation_id.empty() ? read.command_id : read.correlation_id;
+    const auto family = commands::command_family(request.command);
+    if (options.gate) {
+      // A refusal the recorder reports draws on the refused principal's budget.
+      if (auto ok = options.gate->admit(*principal, request.command); !ok) {
+        out.refused = ok.error();
+        return out;
+      }
+    }
+    if (auto allowed = commands::authorize(*principal, family); !allowed) {
+      refusals.record(refusal_of(*principal, commands::declared_tenant(request.command, *principal), family, "KAFKA",
+                                 read.type, "role_not_allowed"),
+                      request.meta.correlation_id);
+      out.refused = allowed.error();
+      return out;
+    }
+    out.pending = service.submit_async(std::move(request));
+  } catch (const std::exception& e) {
+    spdlog::error("kafka commands: record {}:{}:{} could not be handled: {}", msg.topic, msg.partition, msg.offset,
+                  e.what());
+    out.pending.reset();
+    out.refused = record_failed();
+    out.dead_letter_reason = out.refused->code;
+  } catch (...) {
+    spdlog::error("kafka commands: record {}:{}:{} could not be handled", msg.topic, msg.partition, msg.offset);
+    out.pending.reset();
+    out.refused = record_failed();
+    out.dead_letter_reason = out.refused->code;
+  }
+  return out;
+}
+
+// The record as it came, plus why it is here and where it came from.
+adapters::kafka::KafkaHeaders dead_letter_headers(const adapters::kafka::KafkaMessage& msg, const RecordOutcome& o) {
+  adapters::kafka::KafkaHeaders headers = msg.headers;
+  headers.emplace_back(std::string(kDeadLetterReasonHeader), o.dead_letter_reason);
+  headers.emplace_back(std::string(kDeadLetterSourceHeader),
+                       commands::record_result_key(msg.topic, msg.partition, msg.offset));
+  return headers;
+}
+
+}  // namespace
+
+void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandService& service,
+                        const std::atomic<bool>& stop) {
+  using namespace std::chrono_literals;
+  namespace kafka = adapters::kafka;
+  std::unique_ptr<kafka::KafkaConsumer> consumer;
+  std::unique_ptr<kafka::KafkaProducer> producer;
+  CommandServiceRefusals refusals(service);
+  ProducersFile producers(options.producers_file);
+  // Every producer's topic, including those added while we run (librdkafka
+  // re-evaluates the pattern on each metadata refresh).
+  const std::string pattern = producer_topics_pattern(options.commands_topic);
+
+  while (!stop) {
+    // Nothing that happens to one batch may end the consumer thread (and with
+    // it the process): an unexpected failure drops the clients and re-reads
+    // from the last committed offset, which outcomes make safe.
+    try {
+      if (!service.is_writer()) {
+        if (consumer) {
+          spdlog::info("kafka commands: not the writer any more, leaving the consumer group");
+          consumer->close();
+          consumer.reset();
+        }
+        std::this_thread::sleep_for(200ms);
+        continue;
+      }
+      if (!producer) {
+        auto p = kafka::KafkaProducer::create(
+            {.brokers = options.brokers, .security = options.kafka_security, .client_id = "ledger-command-results"});
+        if (!p) {
+          spdlog::warn("kafka commands: producer unavailable: {}", p.error().message);
+          std::this_thread::sleep_for(1s);
+          continue;
+        }
+        producer = std::move(*p);
+      }
+      if (!consumer) {
+        auto c = kafka::KafkaConsumer::create(
+            {.brokers = options.brokers, .security = options.kafka_security, .group_id = options.group_id,
+             .topics = {pattern}});
+        if (!c) {
+          spdlog::warn("kafka commands: consumer unavailable: {}", c.error().message);
+          std::this_thread::sleep_for(1s);
+          continue;
+        }
+        consumer = std::move(*c);
+      }
+      auto batch = consumer->poll(500, 200ms);
+      if (!batch) {
+        spdlog::warn("kafka commands: poll failed: {}", batch.error().message);
+        consumer.reset();
+        std::this_thread::sleep_for(1s);
+        continue;
+      }
+      if (batch->empty()) continue;
+
+      // Submit the whole batch first so it shares group commits, then answer.
+      std::vector<RecordOutcome> outcomes;
+      outcomes.reserve(batch->size());
+      for (const auto& msg : *batch) outcomes.push_back(handle_command_record(msg, options, service, producers, refusals));
+
+      bool retry_later = false;
+      for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        auto& o = outcomes[i];
+        const auto& msg = (*batch)[i];
+        std::string result;
+        try {
+          if (o.pending) {
+            auto r = o.pending->get();
+            if (!r && r.error().kind == domain::ErrorKind::kUnavailable) {
+              retry_later = true;  // not decided: read it again later, answer nothing now
+              continue;
+            }
+            result = r ? accepted_json(*r) : rejected_json(o.command_id, r.error());
+          } else {
+            domain::Error e = o.refused ? *o.refused : record_failed();
+            if (o.command_id.empty()) e.with("record", o.result_key);
+            result = rejected_json(o.command_id, e);
+          }
+        } catch (const std::exception& e) {
+          spdlog::error("kafka commands: record {}:{}:{} could not be answered: {}", msg.topic, msg.partition,
+                        msg.offset, e.what());
+          o.dead_letter_reason = "internal";
+          result = rejected_json(o.command_id, record_failed());
+        }
+        if (auto ok = producer->produce(options.results_topic, o.result_key, result); !ok) retry_later = true;
+        if (!o.dead_letter_reason.empty()) {
+          spdlog::warn("kafka commands: record {}:{}:{} dead-lettered to {}: {}", msg.topic, msg.partition, msg.offset,
+                       options.dead_letter_topic, o.dead_letter_reason);
+          if (auto ok = producer->produce(options.dead_letter_topic, msg.key, msg.value, dead_letter_headers(msg, o));
+              !ok) {
+            retry_later = true;
+          }
+        }
+      }
+      auto flushed = producer->flush(10s);
+      if (retry_later || !flushed) {
+        // Re-read from the last committed offset: outcomes are idempotent.
+        spdlog::warn("kafka commands: dependency unavailable, re-reading the batch later");
+        consumer.reset();
+        if (!flushed) producer.reset();
+        std::this_thread::sleep_for(500ms);
+        continue;
+      }
+      if (auto ok = consumer->commit(*batch); !ok) {
+        spdlog::warn("kafka commands: offset commit failed: {}", ok.error().message);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("kafka commands: batch failed unexpectedly, re-reading it: {}", e.what());
+      consumer.reset();
+      producer.reset();
+      std::this_thread::sleep_for(1s);
+    } catch (...) {
+      spdlog::error("kafka commands: batch failed unexpectedly, re-reading it");
+      consumer.reset();
+      producer.reset();
+      std::this_thread::sleep_for(1s);
+    }
+  }
+  if (consumer) consumer->close();
+}
+
+}  // namespace ledger::routes

@@ -1,0 +1,37 @@
+#include "adapters/http/routes/http_json.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace ledger::routes {
+
+adapters::http::HttpResponse error_response(const domain::Error& e, const std::string& correlation_id) {
+  nlohmann::json body = {{"code", e.code}, {"message", e.message}};
+  const bool internal = e.kind == domain::ErrorKind::kInternal || e.kind == domain::ErrorKind::kUnavailable;
+  if (!e.evidence.empty()) {
+    nlohmann::json ev = nlohmann::json::object();
+    for (const auto& [k, v] : e.evidence) ev[k] = v;
+    if (internal) {
+      spdlog::warn("request failed: code={} evidence={}", e.code,
+                   ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    else body["evidence"] = std::move(ev);
+  }
+  if (!correlation_id.empty()) body["correlation_id"] = correlation_id;
+  // Never throws: text the edges did not refuse is replaced, not a 500.
+  auto r = adapters::http::HttpResponse::json(domain::http_status(e.kind),
+                                              body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (e.kind == domain::ErrorKind::kUnavailable) r.headers.emplace_back("retry-after", "1");
+  if (e.kind == domain::ErrorKind::kResourceExhausted) {
+    for (const auto& [k, v] : e.evidence) {
+      if (k == "retry_after_seconds") r.headers.emplace_back("retry-after", v);
+    }
+  }
+  return r;
+}
+
+adapters::http::HttpResponse json_response(int status, const std::string& body) {
+  return adapters::http::HttpResponse::json(status, body);
+}
+
+}  // namespace ledger::routes

@@ -1,0 +1,17 @@
+// JSON answers of the HTTP edge: accepted outcomes and errors.
+//
+// An error answers `{"code", "message", "evidence"?}` with the status its kind
+// maps to. Evidence is included for rule violations and conflicts (operators
+// and callers need the failing rule or scope); for internal and dependency
+// errors it is logged, never returned, so no database detail leaks.
+#pragma once
+
+#include "adapters/http/http_types.h"
+#include "domain/error.h"
+
+namespace ledger::routes {
+
+adapters::http::HttpResponse error_response(const domain::Error& e, const std::string& correlation_id = {});
+adapters::http::HttpResponse json_response(int status, const std::string& body);
+
+}  // namespace ledger::routes

@@ -1,0 +1,116 @@
+// The projector process: consumes `ledger.events` in its own consumer group
+// and applies each batch to every read model it maintains (policy values,
+// audit), each through its own ProjectionRunner: rows and that projection's
+// checkpoint in one transaction. Kafka offsets are committed only after every
+// projection committed the batch, so a crash re-reads at most a batch, which
+// the checkpoints turn into no-ops. A projection that finds a gap (e.g. one
+// added after the consumer group had moved on) is caught up from the
+// PostgreSQL event store, then Kafka consumption resumes.
+//
+// Every record from Kafka passes a projections::ChainGuard before any read
+// model sees it (invariant 8): junk is skipped, a record whose hash or link
+// to the previous event does not check is never applied, the true event for
+// that position is read from the event store and applied instead, and each
+// such case raises an alarm: a log line (`chain alarm: reason=...`), the
+// counter `ledger_projector_chain_alarms_total{reason}` and a detail in
+// readiness (ProjectorStatus, served by ledger-projector's status port).
+//
+// Rebuild: replays history from position 0 into a schema (emptied first),
+// from the PostgreSQL event store or from Kafka at offset 0, for every read
+// model (or the ones named in `read_models`). From Kafka, through the same
+// ChainGuard: its alarms are returned to the caller (the auditor's replay).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/http/http_types.h"
+#include "adapters/kafka/kafka.h"
+#include "domain/error.h"
+#include "projections/chain_guard.h"
+
+namespace ledger::projector {
+
+struct ProjectorOptions {
+  std::string pg_url;
+  std::string brokers;
+  adapters::kafka::KafkaSecurity kafka_security{};  // this service's own principal
+  std::string topic = "ledger.events";
+  std::string schema = "rm";
+  std::string group_id = "ledger-projector-policy-values";
+  std::size_t batch_size = 1000;
+  // Projection names (see read_models()); empty = all of them.
+  std::vector<std::string> read_models{};
+};
+
+// Every read model the projector maintains: its projection (checkpoint)
+// name and the tables it writes, in the order batches are applied.
+struct ReadModelInfo {
+  std::string_view projection;
+  std::vector<std::string_view> tables;
+};
+const std::vector<ReadModelInfo>& read_models();
+// kInvalidArgument `unknown_read_model` for a name not in read_models().
+domain::Result<void> check_read_model_names(const std::vector<std::string>& names);
+
+// What the running projector reports about itself: its checkpoint, whether
+// it consumes, and the chain alarms raised so far. Thread-safe (the
+// projector thread writes, the status port reads).
+class ProjectorStatus {
+ public:
+  void consuming(bool yes);
+  void checkpoint(std::int64_t position);
+  void alarm(const projections::ChainAlarm& a);
+
+  std::uint64_t alarms() const;
+  // {"status": "ready"|"not_ready", "consuming", "checkpoint",
+  //  "chain": {"status": "ok"|"alarm", "alarms", "by_reason": {...}, "last": {...}}}.
+  // Alarms do not make the projector unready: it applied the true events
+  // and continues; they are the operator's signal that someone wrote to
+  // the topic who should not have.
+  std::string readiness_json() const;
+  bool ready() const;
+  // Prometheus text format: ledger_projector_chain_alarms_total{reason},
+  // ledger_projector_checkpoint, ledger_projector_consuming.
+  std::string metrics_text() const;
+
+ private:
+  mutable std::mutex mu_;
+  bool consuming_ = false;
+  std::int64_t checkpoint_ = 0;
+  std::map<std::string, std::uint64_t> by_reason_;
+  std::optional<projections::ChainAlarm> last_;
+};
+
+// GET /healthz (200), /readyz (200 while consuming, else 503; body
+// readiness_json()) and /metrics (metrics_text()); anything else 404.
+adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status);
+
+// Logs one alarm as a structured line (error level) and counts it in
+// `status` when given.
+void raise_chain_alarm(const projections::ChainAlarm& a, ProjectorStatus* status);
+
+// Catches up from the event store once (a newly added read model is built at
+// start), then follows Kafka until `stop`, reporting to `status` if given.
+void run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop, ProjectorStatus* status = nullptr);
+
+// Applies what the event store holds beyond the schema's checkpoints (no
+// Kafka); returns the checkpoint reached (the lowest of the read models').
+domain::Result<std::int64_t> catch_up_from_store(const ProjectorOptions& options);
+
+enum class RebuildSource { kPostgres, kKafka };
+// Returns the checkpoint reached (the head of history at the time; the lowest
+// of the read models'). An unknown name in `read_models` is kInvalidArgument
+// `unknown_read_model`.
+// From Kafka, every alarm of the chain guard is logged and, with `alarms`,
+// appended there.
+domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source,
+                                     std::vector<projections::ChainAlarm>* alarms = nullptr);
+
+}  // namespace ledger::projector

@@ -1,0 +1,143 @@
+#include "services/common/process.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <csignal>
+#include <fstream>
+#include <optional>
+#include <pthread.h>
+#include <thread>
+
+#include "adapters/kafka/kafka.h"
+#include "adapters/identity/kafka_producers.h"
+
+namespace ledger::services {
+
+using adapters::identity::producer_topic;
+
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void wait_for_shutdown() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("shutting down on signal {}", sig);
+}
+
+domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile) {
+  std::ifstream in(path);
+  if (!in) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_unreadable", "cannot read " + path);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_malformed", path + " is not JSON");
+  const bool development = commands::is_development_profile(profile);
+  auto auth = commands::TokenAuthenticator::from_json(j, {.development = development});
+  if (!auth) {
+    auto e = auth.error();
+    e.message = path + " (profile '" + profile + "'): " + e.message;
+    return std::unexpected(std::move(e));
+  }
+  for (const auto& w : auth->warnings()) {
+    spdlog::warn("INSECURE TOKEN FILE {} (profile '{}', development only): {}", path, profile, w);
+  }
+  return auth;
+}
+
+std::string commands_dead_letter_topic(const Settings& s) { return s.dead_letter_topic; }
+domain::Result<adapters::kafka::KafkaSecurity> kafka_security(const Settings& s) {
+  adapters::kafka::KafkaSecurity out{.protocol = s.kafka_security_protocol,
+                                     .sasl_mechanism = s.kafka_sasl_mechanism,
+                                     .username = s.kafka_username,
+                                     .password = s.kafka_password,
+                                     .ca_location = s.kafka_ca};
+  if (!s.kafka_password_file.empty()) {
+    std::ifstream in(s.kafka_password_file);
+    std::string password;
+    if (!in || !std::getline(in, password)) {
+      return domain::fail(domain::ErrorKind::kInvalidArgument, "kafka_password_unreadable",
+                          "cannot read the Kafka password file " + s.kafka_password_file);
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    out.password = std::move(password);
+  }
+  std::string protocol = out.protocol;
+  for (auto& c : protocol) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (protocol.starts_with("sasl_") && out.username.empty()) {
+    return domain::fail(domain::ErrorKind::kInvalidArgument, "kafka_credentials_missing",
+                        "Kafka protocol " + out.protocol + " needs a username (LEDGER_KAFKA_USERNAME)");
+  }
+  return out;
+}
+
+domain::Result<void> ensure_ledger_topics(const Settings& s) {
+  using adapters::kafka::TopicSpec;
+  auto security = kafka_security(s);
+  if (!security) return std::unexpected(std::move(security.error()));
+  return adapters::kafka::ensure_topics(
+      s.kafka_brokers,
+      {TopicSpec{s.events_topic, 1, {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {"cleanup.policy", "delete"}}},
+       TopicSpec{producer_topic(s.commands_topic, "ledger-query"), 3, {}},  // its access refusals
+       TopicSpec{s.results_topic, 3, {}},
+       TopicSpec{commands_dead_letter_topic(s), 3, {}}},
+      std::chrono::seconds(30), *security);
+}
+
+void run_restarting(const char* what, const std::atomic<bool>& stop, const std::function<void()>& body) {
+  for (;;) {
+    try {
+      body();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("{}: unexpected failure, restarting: {}", what, e.what());
+    } catch (...) {
+      spdlog::error("{}: unexpected failure, restarting", what);
+    }
+    if (stop) return;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+namespace {
+
+// The answer to /healthz or /readyz; nullopt for any other path.
+std::optional<adapters::http::HttpResponse> health_answer(const adapters::http::HttpRequest& req,
+                                                          const std::function<std::string()>& ready) {
+  if (req.path == "/healthz") return adapters::http::HttpResponse::json(200, R"({"status":"ok"})");
+  if (req.path == "/readyz") {
+    const std::string reason = ready();
+    if (reason.empty()) return adapters::http::HttpResponse::json(200, R"({"status":"ready"})");
+    return adapters::http::HttpResponse::json(503, nlohmann::json{{"status", "not_ready"}, {"reason", reason}}.dump());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready) {
+  return [inner = std::move(inner), ready = std::move(ready)](const adapters::http::HttpRequest& req) {
+    if (auto answer = health_answer(req, ready)) return *answer;
+    return inner(req);
+  };
+}
+
+adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
+                                                   std::function<std::string()> ready) {
+  return [inner = std::move(inner), ready = std::move(ready)](adapters::http::HttpRequest req,
+                                                              adapters::http::HttpResponder respond) {
+    if (auto answer = health_answer(req, ready)) return respond.send(std::move(*answer));
+    inner(std::move(req), std::move(respond));
+  };
+}
+
+}  // namespace ledger::services

@@ -1,0 +1,63 @@
+// Process plumbing shared by the mains: shutdown signals, token files,
+// standard topic specs and the /healthz and /readyz routes.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "adapters/http/http_types.h"
+#include "adapters/kafka/kafka.h"
+#include "commands/identity.h"
+#include "domain/error.h"
+#include "services/common/settings.h"
+
+namespace ledger::services {
+
+// Blocks SIGINT/SIGTERM in the calling thread (call first in main, before
+// starting threads, so every thread inherits the mask), then
+// wait_for_shutdown() waits for one.
+void block_shutdown_signals();
+void wait_for_shutdown();
+
+// The token file at `path`, checked for `profile` (Settings::profile):
+// outside dev and test an insecure file (the development signing key or
+// tokens, clear-text or never-expiring static tokens) is an error, which the
+// services report before exiting non-zero; in dev and test it is accepted and
+// each problem is logged as a warning.
+domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile);
+
+// The dead-letter topic of the command topics (`--dead-letter-topic`,
+// default `ledger.commands-dlq`: outside the `ledger.commands.` namespace of
+// the producers' topics).
+std::string commands_dead_letter_topic(const Settings& s);
+
+// The Kafka security options of `s`, the password read from
+// kafka_password_file when one is named (trailing newline dropped).
+// kInvalidArgument "kafka_password_unreadable" when that file cannot be read,
+// "kafka_credentials_missing" for a SASL protocol without a username.
+domain::Result<adapters::kafka::KafkaSecurity> kafka_security(const Settings& s);
+
+// Creates the ledger's topics if missing: `ledger.events` with one partition
+// (global order) and retention that never deletes history; results, the
+// commands' dead-letter topic and the query service's producer topic
+// (<commands>.ledger-query) with a few partitions. Other producers' topics
+// come with `ledger-admin add-producer`. Logs in as kafka_security(s); a
+// principal with Describe only passes when they exist.
+domain::Result<void> ensure_ledger_topics(const Settings& s);
+
+// A service's worker thread body: runs `body` until it returns; an exception
+// escaping it (which no input should cause) is logged and `body` runs again
+// after a second, unless `stop` is set meanwhile. So one bad record or
+// event can never end the process through a thread boundary.
+void run_restarting(const char* what, const std::atomic<bool>& stop, const std::function<void()>& body);
+
+// Wraps a route handler with /healthz (always 200 while the process serves)
+// and /readyz (200 when `ready` returns an empty string, else 503 with the
+// reason).
+adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready);
+// The same for a handler that answers through an HttpResponder.
+adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
+                                                   std::function<std::string()> ready);
+
+}  // namespace ledger::services

@@ -1,0 +1,145 @@
+#include "services/common/settings.h"
+
+#include <spdlog/pattern_formatter.h>
+
+#include <cerrno>  // program_invocation_short_name (GNU)
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+namespace ledger::services {
+
+namespace {
+
+struct ProgramRole {
+  std::string_view program;
+  std::string_view role;
+  std::string_view url_env;  // "" : LEDGER_PG_URL only
+};
+
+constexpr ProgramRole kProgramRoles[] = {
+    {"ledger-command", "ledger_command", "LEDGER_COMMAND_PG_URL"},
+    {"ledger-relay", "ledger_relay", "LEDGER_RELAY_PG_URL"},
+    {"ledger-projector", "ledger_projector", "LEDGER_PROJECTOR_PG_URL"},
+    {"ledger-query", "ledger_query", "LEDGER_QUERY_PG_URL"},
+    {"ledger-audit", "ledger_auditor", ""},
+    {"ledger-admin", "ledger_auditor", ""},
+};
+
+const ProgramRole* this_program() {
+  const std::string_view name = program_invocation_short_name != nullptr ? program_invocation_short_name : "";
+  for (const auto& p : kProgramRoles) {
+    if (p.program == name) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string default_pg_role() {
+  const auto* p = this_program();
+  return p != nullptr ? std::string(p->role) : "ledger_app";
+}
+
+std::string default_kafka_username() {
+  const auto* p = this_program();
+  return p != nullptr ? std::string(p->program) : std::string();
+}
+
+std::string default_pg_url() { return "postgresql://" + default_pg_role() + "@127.0.0.1:54329/ledger"; }
+
+std::string service_pg_url_env() {
+  const auto* p = this_program();
+  return p != nullptr ? std::string(p->url_env) : std::string();
+}
+
+void add_kafka_flags(CLI::App& app, Settings& s) {
+  app.add_option("--kafka-brokers", s.kafka_brokers, "Kafka bootstrap servers")->envname("LEDGER_KAFKA_BROKERS")->capture_default_str();
+  app.add_option("--kafka-security-protocol", s.kafka_security_protocol, "plaintext, ssl, sasl_plaintext or sasl_ssl")
+      ->envname("LEDGER_KAFKA_SECURITY_PROTOCOL")->capture_default_str();
+  app.add_option("--kafka-sasl-mechanism", s.kafka_sasl_mechanism, "SASL mechanism")
+      ->envname("LEDGER_KAFKA_SASL_MECHANISM")->capture_default_str();
+  app.add_option("--kafka-username", s.kafka_username, "this program's Kafka principal")
+      ->envname("LEDGER_KAFKA_USERNAME")->capture_default_str();
+  app.add_option("--kafka-password-file", s.kafka_password_file, "file holding the Kafka password")
+      ->envname("LEDGER_KAFKA_PASSWORD_FILE");
+  // No flag for the password itself: it would show in the process list.
+  if (const char* pw = std::getenv("LEDGER_KAFKA_PASSWORD"); pw != nullptr) s.kafka_password = pw;
+  app.add_option("--kafka-ca", s.kafka_ca, "PEM file of the CA that signed the broker's certificate")
+      ->envname("LEDGER_KAFKA_CA");
+}
+
+void add_common_flags(CLI::App& app, Settings& s) {
+  // The service's own variable wins over the shared one when it is set.
+  const std::string own_env = service_pg_url_env();
+  const char* own = own_env.empty() ? nullptr : std::getenv(own_env.c_str());
+  const std::string pg_env = own != nullptr && *own != '\0' ? own_env : "LEDGER_PG_URL";
+  app.add_option("--pg-url", s.pg_url,
+                 "PostgreSQL URL of this service's own role" +
+                     (own_env.empty() ? std::string() : " (env " + own_env + ", else LEDGER_PG_URL)"))
+      ->envname(pg_env)
+      ->capture_default_str();
+  app.add_option("--pg-admin-url", s.pg_admin_url, "PostgreSQL URL of a superuser, for migrations")
+      ->envname("LEDGER_PG_ADMIN_URL")->capture_default_str();
+  add_kafka_flags(app, s);
+  app.add_option("--events-topic", s.events_topic, "topic of committed events")->envname("LEDGER_EVENTS_TOPIC")->capture_default_str();
+  app.add_option("--commands-topic", s.commands_topic, "base of the command producers' topics (<base>.<producer>)")
+      ->envname("LEDGER_COMMANDS_TOPIC")->capture_default_str();
+  app.add_option("--kafka-producers-file", s.kafka_producers_file,
+                 "JSON file mapping each command producer's Kafka principal to its ledger principal")
+      ->envname("LEDGER_KAFKA_PRODUCERS_FILE")->capture_default_str();
+  app.add_option("--results-topic", s.results_topic, "topic of command outcomes")->envname("LEDGER_RESULTS_TOPIC")->capture_default_str();
+  app.add_option("--dead-letter-topic", s.dead_letter_topic, "raw copies of command records that cannot be handled")
+      ->envname("LEDGER_COMMANDS_DLQ_TOPIC")
+      ->capture_default_str();
+  app.add_option("--read-model-schema", s.read_model_schema, "PostgreSQL schema of the live read models")
+      ->envname("LEDGER_READ_MODEL_SCHEMA")->capture_default_str();
+  app.add_option("--tokens-file", s.tokens_file, "bearer-token file (JSON)")->envname("LEDGER_TOKENS_FILE")->capture_default_str();
+  app.add_option("--profile", s.profile, "dev | test | anything else: production (strict token file checks)")
+      ->envname("LEDGER_PROFILE")->capture_default_str();
+  app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error")->envname("LEDGER_LOG_LEVEL")->capture_default_str();
+}
+
+namespace {
+
+// The message as the inside of a JSON string, so every log line stays valid
+// JSON whatever the message holds.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            dest.append(std::string_view(buf));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
+};
+
+}  // namespace
+
+void setup_logging(const std::string& service, const std::string& level) {
+  spdlog::set_level(spdlog::level::from_str(level));
+  // One JSON object per line; messages never carry request bodies or tokens.
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"%*"})");
+  spdlog::set_formatter(std::move(formatter));
+}
+
+}  // namespace ledger::services
