@@ -1,0 +1,2 @@
+// Built like domain/ (linking only ledger::domain): must NOT compile.
+#include "adapters/kafka/kafka.h"

@@ -1,0 +1,2 @@
+// Built like projections/ (linking ledger::projections): must NOT compile.
+#include "adapters/postgres/read_model_store.h"
