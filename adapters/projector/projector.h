@@ -1,5 +1,7 @@
-// The projector process: consumes `ledger.events` in its own consumer group
-// and applies each batch to every read model it maintains (policy values,
+// The projector process over Kafka and PostgreSQL: the loop of
+// projections/projector.h with `ledger.events` (its own consumer group) as
+// its EventFeed, the event store as its EventHistory and the `rm` schema as
+// its ReadModelStore. It applies each batch to every read model it maintains (policy values,
 // audit), each through its own ProjectionRunner: rows and that projection's
 // checkpoint in one transaction. Kafka offsets are committed only after every
 // projection committed the batch, so a crash re-reads at most a batch, which
@@ -23,8 +25,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,7 +33,7 @@
 #include "adapters/http/http_types.h"
 #include "adapters/kafka/kafka.h"
 #include "domain/error.h"
-#include "projections/chain_guard.h"
+#include "projections/projector.h"
 
 namespace ledger::projector {
 
@@ -49,52 +49,17 @@ struct ProjectorOptions {
   std::vector<std::string> read_models{};
 };
 
-// Every read model the projector maintains: its projection (checkpoint)
-// name and the tables it writes, in the order batches are applied.
-struct ReadModelInfo {
-  std::string_view projection;
-  std::vector<std::string_view> tables;
-};
-const std::vector<ReadModelInfo>& read_models();
-// kInvalidArgument `unknown_read_model` for a name not in read_models().
-domain::Result<void> check_read_model_names(const std::vector<std::string>& names);
-
-// What the running projector reports about itself: its checkpoint, whether
-// it consumes, and the chain alarms raised so far. Thread-safe (the
-// projector thread writes, the status port reads).
-class ProjectorStatus {
- public:
-  void consuming(bool yes);
-  void checkpoint(std::int64_t position);
-  void alarm(const projections::ChainAlarm& a);
-
-  std::uint64_t alarms() const;
-  // {"status": "ready"|"not_ready", "consuming", "checkpoint",
-  //  "chain": {"status": "ok"|"alarm", "alarms", "by_reason": {...}, "last": {...}}}.
-  // Alarms do not make the projector unready: it applied the true events
-  // and continues; they are the operator's signal that someone wrote to
-  // the topic who should not have.
-  std::string readiness_json() const;
-  bool ready() const;
-  // Prometheus text format: ledger_projector_chain_alarms_total{reason},
-  // ledger_projector_checkpoint, ledger_projector_consuming.
-  std::string metrics_text() const;
-
- private:
-  mutable std::mutex mu_;
-  bool consuming_ = false;
-  std::int64_t checkpoint_ = 0;
-  std::map<std::string, std::uint64_t> by_reason_;
-  std::optional<projections::ChainAlarm> last_;
-};
+// The projector's loop, the read-model list and the status it reports live
+// in projections/projector.h; these names are kept here for its callers.
+using projections::check_read_model_names;
+using projections::ProjectorStatus;
+using projections::raise_chain_alarm;
+using projections::read_models;
+using projections::ReadModelInfo;
 
 // GET /healthz (200), /readyz (200 while consuming, else 503; body
 // readiness_json()) and /metrics (metrics_text()); anything else 404.
 adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status);
-
-// Logs one alarm as a structured line (error level) and counts it in
-// `status` when given.
-void raise_chain_alarm(const projections::ChainAlarm& a, ProjectorStatus* status);
 
 // Catches up from the event store once (a newly added read model is built at
 // start), then follows Kafka until `stop`, reporting to `status` if given.
