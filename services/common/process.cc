@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <condition_variable>
 #include <csignal>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <pthread.h>
 #include <thread>
@@ -26,7 +28,21 @@ void block_shutdown_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+namespace {
+std::mutex shutdown_mu;
+std::condition_variable shutdown_cv;
+bool shutdown_watched = false;  // one thread waits for the signal
+bool shutdown_seen = false;
+}  // namespace
+
 void wait_for_shutdown() {
+  std::unique_lock lock(shutdown_mu);
+  if (shutdown_watched) {
+    shutdown_cv.wait(lock, [] { return shutdown_seen; });
+    return;
+  }
+  shutdown_watched = true;
+  lock.unlock();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -34,6 +50,9 @@ void wait_for_shutdown() {
   int sig = 0;
   sigwait(&set, &sig);
   spdlog::info("shutting down on signal {}", sig);
+  lock.lock();
+  shutdown_seen = true;
+  shutdown_cv.notify_all();
 }
 
 domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile) {

@@ -16,7 +16,8 @@ namespace ledger::services {
 
 // Blocks SIGINT/SIGTERM in the calling thread (call first in main, before
 // starting threads, so every thread inherits the mask), then
-// wait_for_shutdown() waits for one.
+// wait_for_shutdown() waits for one. Any number of threads may wait: one
+// takes the signal and wakes the others (ledger-all runs a service in each).
 void block_shutdown_signals();
 void wait_for_shutdown();
 

@@ -29,8 +29,12 @@ constexpr ProgramRole kProgramRoles[] = {
     {"ledger-admin", "ledger_auditor", ""},
 };
 
+thread_local std::string acting_as;  // act_as_program(); "" : the process's own name
+
 const ProgramRole* this_program() {
-  const std::string_view name = program_invocation_short_name != nullptr ? program_invocation_short_name : "";
+  const std::string_view name = !acting_as.empty()                         ? std::string_view(acting_as)
+                                : program_invocation_short_name != nullptr ? program_invocation_short_name
+                                                                           : "";
   for (const auto& p : kProgramRoles) {
     if (p.program == name) return &p;
   }
@@ -38,6 +42,8 @@ const ProgramRole* this_program() {
 }
 
 }  // namespace
+
+void act_as_program(std::string_view program) { acting_as = std::string(program); }
 
 std::string default_pg_role() {
   const auto* p = this_program();

@@ -17,6 +17,10 @@ namespace ledger::services {
 // ledger-query -> ledger_query, ledger-audit and ledger-admin ->
 // ledger_auditor; anything else (in-process tests, benchmarks) -> ledger_app.
 std::string default_pg_role();
+// From now on the calling thread is `program` ("ledger-command", ...) for
+// the defaults here (PostgreSQL role and URL variable, Kafka principal):
+// ledger-all runs each service in a thread of its own as that service.
+void act_as_program(std::string_view program);
 // postgresql://<default_pg_role()>@127.0.0.1:54329/ledger (the dev servers).
 std::string default_pg_url();
 // The environment variable naming only this service's URL, which wins over

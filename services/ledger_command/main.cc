@@ -21,8 +21,9 @@
 #include "commands/identity.h"
 #include "adapters/http/routes/command_api.h"
 #include "services/common/process.h"
+#include "services/common/service_mains.h"
 
-int main(int argc, char** argv) {
+int ledger::services::run_ledger_command(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();
   CLI::App app{"Policy Ledger command service"};

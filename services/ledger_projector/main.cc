@@ -13,9 +13,10 @@
 
 #include "adapters/http/server.h"
 #include "services/common/process.h"
+#include "services/common/service_mains.h"
 #include "adapters/projector/projector.h"
 
-int main(int argc, char** argv) {
+int ledger::services::run_ledger_projector(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();
   CLI::App app{"Policy Ledger projector"};

@@ -16,11 +16,12 @@
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/identity/kafka_producers.h"
 #include "services/common/process.h"
+#include "services/common/service_mains.h"
 #include "adapters/http/routes/query_api.h"
 #include "adapters/postgres/read_model_limits.h"
 #include "adapters/http/routes/snapshot_waits.h"
 
-int main(int argc, char** argv) {
+int ledger::services::run_ledger_query(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();
   CLI::App app{"Policy Ledger query service"};

@@ -5,9 +5,10 @@
 #include <thread>
 
 #include "services/common/process.h"
+#include "services/common/service_mains.h"
 #include "adapters/relay/relay.h"
 
-int main(int argc, char** argv) {
+int ledger::services::run_ledger_relay(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();
   CLI::App app{"Policy Ledger relay"};

@@ -68,6 +68,10 @@ class ServiceStack {
     env_.emplace_back(name, value);
   }
   const Env& env() const { return env_; }
+  // start() runs the four services as one `ledger-all` process instead of
+  // four binaries (the same environment; ports chosen here, since one log
+  // names three listening ports).
+  void run_in_one_process() { one_process_ = true; }
 
   ::testing::AssertionResult start() {
     ledger::services::Settings settings;
@@ -83,6 +87,7 @@ class ServiceStack {
     if (auto failed = allow_test_producer(commands_topic_, "ledger-query"); !failed.empty()) {
       return ::testing::AssertionFailure() << failed;
     }
+    if (one_process_) return start_one_process();
     for (const char* b : {"ledger-command", "ledger-relay", "ledger-projector", "ledger-query"}) {
       Env env = env_;
       for (auto& kv : kafka_env_for(b)) env.push_back(std::move(kv));  // each service its own Kafka principal
@@ -199,6 +204,13 @@ class ServiceStack {
 
   // Holds the projector still (SIGSTOP) and lets it go on (SIGCONT): the
   // read models stay behind the event store meanwhile.
+  // SIGTERM to every process of the stack; the exit statuses.
+  std::vector<int> terminate_all() {
+    std::vector<int> out;
+    for (auto& p : procs_) out.push_back(p->terminate());
+    return out;
+  }
+  std::size_t process_count() const { return procs_.size(); }
   void pause_projector() { procs_[2]->pause(); }
   void resume_projector() { procs_[2]->resume(); }
   std::string sql(const std::string& s) const { return sql_scalar(db_.admin_url, s); }
@@ -239,6 +251,24 @@ class ServiceStack {
   }
 
  private:
+  ::testing::AssertionResult start_one_process() {
+    const auto command_port = free_port(), query_port = free_port();
+    set_env("LEDGER_COMMAND_PORT", std::to_string(command_port));
+    set_env("LEDGER_QUERY_PORT", std::to_string(query_port));
+    set_env("LEDGER_PROJECTOR_STATUS_PORT", "0");
+    procs_.push_back(std::make_unique<ChildProcess>(
+        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/ledger-all"}, env_));
+    if (!procs_[0]->wait_for_log("projecting", 30s)) return ::testing::AssertionFailure() << tail(*procs_[0]);
+    command_port_ = command_port;
+    query_port_ = query_port;
+    commands_ = std::make_unique<HttpClient>("127.0.0.1", command_port, 30s);
+    queries_ = std::make_unique<HttpClient>("127.0.0.1", query_port, 30s);
+    if (!eventually(30s, [&] { return call(*commands_, "GET", "/readyz").status == 200; })) {
+      return ::testing::AssertionFailure() << tail(*procs_[0]);
+    }
+    return ::testing::AssertionSuccess();
+  }
+
   void remember(const Reply& r) { answers_ += r.body.dump() + "\n" + r.error + "\n"; }
   void remember_text(const std::string& s) { answers_ += s + "\n"; }
 
@@ -254,6 +284,7 @@ class ServiceStack {
   std::unique_ptr<HttpClient> commands_, queries_, projector_status_;
   std::int64_t last_position_ = 0;
   std::uint16_t command_port_ = 0, query_port_ = 0;
+  bool one_process_ = false;
   std::string answers_;
 };
 

@@ -3,7 +3,10 @@
 // and log tails for failure messages. Header-only; test code only.
 #pragma once
 
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -49,6 +52,24 @@ inline bool eventually(std::chrono::milliseconds timeout, const std::function<bo
 }
 
 // The end of a child's log, for failure messages.
+// A loopback TCP port free right now (the kernel's pick), for a child that
+// must be told its port up front.
+inline std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  std::uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
 inline std::string tail(const ChildProcess& p, std::size_t n = 3000) {
   std::string log = p.log();
   if (log.size() > n) log = log.substr(log.size() - n);
