@@ -17,6 +17,7 @@
 #include "events/codec/rfc3339.h"
 #include "services/components/admission_json.h"
 #include "services/components/http_json.h"
+#include "services/components/memory_reads.h"
 #include "services/components/query_params.h"
 #include "services/components/views_api.h"
 
@@ -355,7 +356,17 @@ bool AdmissionApi::owns(std::string_view path) {
          (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size());
 }
 
+bool AdmissionApi::from_memory(const HttpRequest& req) const {
+  return memory_ && (req.path == kDecisions || req.path == kDecisionBatch) && !req.query_param("as_of_position");
+}
+
 HttpResponse AdmissionApi::handle(const HttpRequest& req, const commands::Principal& who) {
+  HttpResponse r = route(req, who);
+  mark_read_model(r, from_memory(req) ? kFromMemory : kFromPostgres);
+  return r;
+}
+
+HttpResponse AdmissionApi::route(const HttpRequest& req, const commands::Principal& who) {
   const std::string_view path = req.path;
   if (ViewsApi::owns(path)) return ViewsApi(admission_, policy_, clock_, refusals_).handle(req, who);
   if (path == kDecisions || path == kDecisionBatch) {
@@ -383,6 +394,13 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     note_refusal(req, who, in->hierarchy.organization_id);
     return error_response(ok.error(), in->correlation_id);
   }
+  std::vector<adapters::postgres::DecisionRead> memory_read;
+  if (from_memory(req)) {
+    // One snapshot of the in-memory models: no PostgreSQL statement.
+    auto snap = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
+    if (!snap) return snap.error();
+    memory_read.push_back(decision_read(**snap, *in, kWarnThresholdKey));
+  }
   // Both read models the answer uses must have reached the position asked for.
   auto both = [&]() -> domain::Result<std::int64_t> {
     auto a = admission_.checkpoint();
@@ -391,9 +409,13 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     if (!p) return p;
     return std::min(*a, *p);
   };
-  if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
+  if (memory_read.empty()) {
+    if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
+  }
   // One transaction: the admission snapshot and the near-limit threshold.
-  auto read = admission_.decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey));
+  auto read = memory_read.empty()
+                  ? admission_.decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey))
+                  : domain::Result<std::vector<adapters::postgres::DecisionRead>>(std::move(memory_read));
   if (!read) return error_response(read.error(), in->correlation_id);
   auto out = decide_one(who, *in, read->front(), c->as_of);
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
@@ -421,7 +443,14 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     if (!p) return p;
     return std::min(*a, *p);
   };
-  if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
+  std::shared_ptr<const projections::QuerySnapshot> memory;  // set: every input from this one snapshot
+  if (from_memory(req)) {
+    auto snap = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
+    if (!snap) return snap.error();
+    memory = std::move(*snap);
+  } else if (auto not_ready = await_admission(admission_, *c, both)) {
+    return *not_ready;
+  }
 
   // Parse every input; the valid ones are read from ONE snapshot.
   const std::string fallback = header_correlation_id(req);
@@ -445,7 +474,14 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   std::int64_t snapshot_version = 0;
   std::vector<Json> results(items.size());
   if (!inputs.empty()) {
-    auto reads = admission_.decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
+    domain::Result<std::vector<adapters::postgres::DecisionRead>> reads;
+    if (memory) {
+      reads.emplace();
+      reads->reserve(inputs.size());
+      for (const auto& in : inputs) reads->push_back(decision_read(*memory, in, kWarnThresholdKey));
+    } else {
+      reads = admission_.decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
+    }
     if (!reads) return error_response(reads.error());
     snapshot_version = reads->front().snapshot.snapshot_version;
     for (std::size_t k = 0; k < inputs.size(); ++k) {
@@ -462,6 +498,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
       }
       results[index_of[k]] = decision_json(*out, c->as_of);
     }
+  } else if (memory) {
+    snapshot_version = memory->position;
   } else {
     auto cp = admission_.checkpoint();
     if (!cp) return error_response(cp.error());

@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "adapters/http/server.h"
 #include "adapters/kafka/kafka.h"
@@ -15,6 +17,7 @@
 #include "services/components/access_refusals.h"
 #include "services/components/admission_api.h"
 #include "services/components/kafka_producers.h"
+#include "services/components/memory_feed.h"
 #include "services/components/process.h"
 #include "services/components/query_api.h"
 #include "services/components/read_model_limits.h"
@@ -46,6 +49,19 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS (with --tls-key)")
       ->envname("LEDGER_TLS_CERT");
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->envname("LEDGER_TLS_KEY");
+  std::string read_path = "memory";
+  app.add_option("--read-path", read_path,
+                 "memory: decisions and policy values from in-memory read models fed by ledger.events; "
+                 "sql: from the PostgreSQL read models (as before issue 12)")
+      ->envname("LEDGER_QUERY_READ_PATH")->check(CLI::IsMember({"memory", "sql"}))->capture_default_str();
+  std::string memory_feed = "kafka";
+  app.add_option("--memory-feed", memory_feed,
+                 "what the in-memory read models follow after their start snapshot: kafka (ledger.events, own "
+                 "consumer group) or store (poll the event store)")
+      ->envname("LEDGER_QUERY_MEMORY_FEED")->check(CLI::IsMember({"kafka", "store"}))->capture_default_str();
+  std::string memory_group = "ledger-query";
+  app.add_option("--memory-group", memory_group, "consumer group of the in-memory read models")
+      ->envname("LEDGER_QUERY_MEMORY_GROUP")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-query", settings.log_level);
   auto kafka_security = services::kafka_security(settings);
@@ -99,6 +115,30 @@ int main(int argc, char** argv) {
       {.per_principal = waits_per_principal, .total = waits_total});
   api.wait_with(waits, [&] { return admission.head_position(); });
 
+  // The in-memory read models (issue 12): decisions and policy values
+  // without PostgreSQL; their waits are woken by the apply loop.
+  projections::AdmissionStore memory;
+  services::SnapshotWaits memory_waits([&]() -> domain::Result<std::int64_t> { return memory.position(); },
+                                       {.per_principal = waits_per_principal, .total = waits_total,
+                                        .poll = std::chrono::milliseconds(1000)});
+  memory.set_on_advance([&](std::int64_t) { memory_waits.notify(); });
+  std::atomic<bool> feed_stop{false};
+  std::thread feed;
+  if (read_path == "memory") {
+    admission_api.answer_from(memory);
+    api.answer_from(memory, &memory_waits);
+    feed = std::thread([&] {
+      services::run_memory_feed({.pg_url = settings.pg_url,
+                                 .brokers = settings.kafka_brokers,
+                                 .kafka_security = *kafka_security,
+                                 .topic = settings.events_topic,
+                                 .group_id = memory_group,
+                                 .tail = memory_feed == "store" ? services::MemoryFeedOptions::Tail::kStore
+                                                                : services::MemoryFeedOptions::Tail::kKafka},
+                                memory, feed_stop);
+    });
+  }
+
   // readyz: PostgreSQL answers, Kafka answers, the projector is caught up
   // (every read model it maintains: the lowest of their checkpoints).
   std::mutex ready_mu;
@@ -125,6 +165,10 @@ int main(int argc, char** argv) {
       kafka_probe.reset();
       return "kafka: " + hw.error().message;
     }
+    if (read_path == "memory" && !memory.ready()) {
+      return "in-memory read model loading: position " + std::to_string(memory.position()) + " of " +
+             std::to_string(*head);
+    }
     if (*head - *cp > ready_lag) {
       return "projector behind: checkpoint " + std::to_string(*cp) + " of " + std::to_string(*head);
     }
@@ -146,6 +190,9 @@ int main(int argc, char** argv) {
   spdlog::info("listening on {}://{}:{}", tls_cert.empty() ? "http" : "https", address, server.port());
   services::wait_for_shutdown();
   waits.stop();  // answers every parked wait
+  memory_waits.stop();
   server.stop();
+  feed_stop = true;
+  if (feed.joinable()) feed.join();
   return 0;
 }

@@ -1,0 +1,71 @@
+#include "services/components/memory_reads.h"
+
+#include <nlohmann/json.hpp>
+
+#include "services/components/http_json.h"
+
+namespace ledger::services {
+
+using adapters::http::HttpResponse;
+using events::QuotaLevel;
+
+namespace {
+
+HttpResponse not_ready(std::int64_t position, std::int64_t needed, const std::string& message) {
+  auto r = error_response({domain::ErrorKind::kUnavailable, "snapshot_not_ready", message, {}});
+  auto body = nlohmann::json::parse(r.body);
+  body["snapshot_version"] = position;
+  body["min_position"] = needed;
+  r.body = body.dump();
+  return r;
+}
+
+}  // namespace
+
+std::expected<std::shared_ptr<const projections::QuerySnapshot>, HttpResponse> memory_snapshot(
+    const projections::AdmissionStore& store, const Consistency& c,
+    const std::function<domain::Result<std::int64_t>()>& head) {
+  if (!store.ready()) {
+    // Never an answer from a model that has not caught up with the ledger.
+    return std::unexpected(not_ready(store.position(), c.min_position,
+                                     "the in-memory read model is still catching up with the ledger; retry"));
+  }
+  if (c.min_position > store.position()) {
+    Consistency wait = c;
+    wait.as_of_position.reset();
+    if (auto answer = await_snapshot(wait, head, [&]() -> domain::Result<std::int64_t> { return store.position(); })) {
+      return std::unexpected(std::move(*answer));
+    }
+  }
+  return store.snapshot();
+}
+
+adapters::postgres::DecisionRead decision_read(const projections::QuerySnapshot& s, const domain::DecisionInput& in,
+                                               const std::string& policy_key) {
+  adapters::postgres::DecisionRead read;
+  read.snapshot = s.admission.snapshot_for(in);
+  read.snapshot.snapshot_version = s.position;
+  if (read.snapshot.chain.empty()) return read;
+  // As decision_reads: the project asked for, the organization and plan of the chain, no user.
+  adapters::postgres::DecisionPolicyValue p;
+  p.chain.project_id = in.hierarchy.project_id;
+  for (const auto& n : read.snapshot.chain) {
+    if (n.scope.level == QuotaLevel::kOrganization && p.chain.org_id.empty()) p.chain.org_id = n.scope.id;
+    if (n.scope.level == QuotaLevel::kPlan) p.chain.plan = n.scope.id;
+  }
+  if (const auto* key = s.policy.key(policy_key)) {
+    p.key = *key;
+    p.candidates = s.policy.candidates(policy_key, p.chain);
+  }
+  read.policy = std::move(p);
+  return read;
+}
+
+void mark_read_model(HttpResponse& r, const char* source) {
+  for (const auto& [name, value] : r.headers) {
+    if (name == kReadModelHeader) return;
+  }
+  r.headers.emplace_back(kReadModelHeader, source);
+}
+
+}  // namespace ledger::services
