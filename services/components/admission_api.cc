@@ -357,7 +357,8 @@ bool AdmissionApi::owns(std::string_view path) {
 }
 
 bool AdmissionApi::from_memory(const HttpRequest& req) const {
-  return memory_ && (req.path == kDecisions || req.path == kDecisionBatch) && !req.query_param("as_of_position");
+  return memory_ && (req.path == kDecisions || req.path == kDecisionBatch || req.path == kEffective) &&
+         !req.query_param("as_of_position");
 }
 
 HttpResponse AdmissionApi::handle(const HttpRequest& req, const commands::Principal& who) {
@@ -527,8 +528,15 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     note_refusal(req, who, "platform");
     return error_response(forbidden(who, events::quota_level_name(scope->level)));
   }
-  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
-  auto snap = admission_.effective_ceilings(*scope, dimension, c->as_of_position);
+  domain::Result<adapters::postgres::CeilingSnapshot> snap;
+  if (from_memory(req)) {
+    auto models = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
+    if (!models) return models.error();
+    snap = ceiling_snapshot(**models, *scope, dimension);
+  } else {
+    if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+    snap = admission_.effective_ceilings(*scope, dimension, c->as_of_position);
+  }
   if (!snap) return error_response(snap.error());
   if (snap->chain.empty()) {
     domain::Error e{domain::ErrorKind::kNotFound, "unknown_scope", "no such scope", {}};

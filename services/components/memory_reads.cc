@@ -4,6 +4,30 @@
 
 #include "services/components/http_json.h"
 
+namespace ledger::domain {
+
+// The model's every-dimension view of the rules and delegations at a scope
+// (AdmissionModel answers one dimension at a time; the effective-ceilings
+// route without `dimension` lists them all). Read-only.
+struct AdmissionAccess {
+  static std::vector<CeilingRule> rules_at(const AdmissionModel& m, const QuotaScope& s) {
+    std::vector<CeilingRule> out;
+    if (auto it = m.ceilings_.find(s); it != m.ceilings_.end()) {
+      for (const auto& [id, r] : it->second) out.push_back(r);
+    }
+    return out;
+  }
+  static std::vector<Delegation> delegations_at(const AdmissionModel& m, const QuotaScope& s) {
+    std::vector<Delegation> out;
+    if (auto it = m.delegations_.find(s); it != m.delegations_.end()) {
+      for (const auto& [dimension, d] : it->second) out.push_back(d);
+    }
+    return out;
+  }
+};
+
+}  // namespace ledger::domain
+
 namespace ledger::services {
 
 using adapters::http::HttpResponse;
@@ -59,6 +83,23 @@ adapters::postgres::DecisionRead decision_read(const projections::QuerySnapshot&
   }
   read.policy = std::move(p);
   return read;
+}
+
+adapters::postgres::CeilingSnapshot ceiling_snapshot(const projections::QuerySnapshot& s,
+                                                     const events::QuotaScope& scope,
+                                                     const std::optional<std::string>& dimension) {
+  adapters::postgres::CeilingSnapshot out;
+  out.snapshot_version = s.position;
+  out.chain = s.admission.chain(scope);
+  for (const auto& n : out.chain) {
+    for (auto& r : domain::AdmissionAccess::rules_at(s.admission, n.scope)) {
+      if (!dimension || r.target.dimension == *dimension) out.rules.push_back(std::move(r));
+    }
+    for (auto& d : domain::AdmissionAccess::delegations_at(s.admission, n.scope)) {
+      if (!dimension || d.dimension == *dimension) out.delegations.push_back(std::move(d));
+    }
+  }
+  return out;
 }
 
 void mark_read_model(HttpResponse& r, const char* source) {

@@ -43,6 +43,13 @@ std::expected<std::shared_ptr<const projections::QuerySnapshot>, adapters::http:
 adapters::postgres::DecisionRead decision_read(const projections::QuerySnapshot& s, const domain::DecisionInput& in,
                                                const std::string& policy_key);
 
+// What PgAdmissionQueries::effective_ceilings returns for `scope`, read
+// from `s`: its chain and every rule and delegation on it (of `dimension`
+// when given), in chain order (rules then by rule id).
+adapters::postgres::CeilingSnapshot ceiling_snapshot(const projections::QuerySnapshot& s,
+                                                     const events::QuotaScope& scope,
+                                                     const std::optional<std::string>& dimension);
+
 // Marks where an answer came from (kReadModelHeader), unless already marked.
 void mark_read_model(adapters::http::HttpResponse& r, const char* source);
 

@@ -140,6 +140,10 @@ class MemoryReadModelTest : public ::testing::Test {
     EXPECT_EQ(*a.header("x-read-model"), "postgresql");
     ++compared_;
     if (a.status == 200 && path == "/v1/decisions") ++decisions_[Json::parse(a.body).value("reason_code", "")];
+    if (a.status == 200 && path == "/v1/ceilings/effective" && !Json::parse(a.body)["ceilings"].empty()) ++ceilings_;
+    if (a.status == 200 && path.rfind("/v1/policy-values/", 0) == 0 && !Json::parse(a.body)["is_default"].get<bool>()) {
+      ++set_values_;
+    }
   }
 
   testing::TestDatabase db_;
@@ -152,6 +156,8 @@ class MemoryReadModelTest : public ::testing::Test {
   std::unique_ptr<ReadPath> memory_;
   int commands_ = 0;
   int compared_ = 0;
+  int ceilings_ = 0;    // effective-ceiling answers with at least one ceiling
+  int set_values_ = 0;  // policy-value answers from a value set (not the default)
   std::map<std::string, int> decisions_;
 };
 
@@ -299,6 +305,17 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
       expect_same("POST", "/v1/decisions", "", input("o1.u0", o, projects[0].id, "", 0, 1, "").dump(), "o1");
     }
 
+    // Effective ceilings at every scope (every dimension, one, one window, a region).
+    for (const auto& sc : scopes) {
+      const std::string q = "scope_level=" + std::string(events::quota_level_name(sc.level)) + "&scope_id=" + sc.id;
+      expect_same("GET", "/v1/ceilings/effective", q);
+      expect_same("GET", "/v1/ceilings/effective", q + "&dimension=gpu.count&region=eu");
+      expect_same("GET", "/v1/ceilings/effective", q + "&dimension=gpu.count&window=request");
+    }
+    expect_same("GET", "/v1/ceilings/effective", "scope_level=global");
+    expect_same("GET", "/v1/ceilings/effective", "scope_level=project&scope_id=" + o + ".nope");
+    if (seed == 1) expect_same("GET", "/v1/ceilings/effective", "scope_level=project&scope_id=" + projects[0].id, "", "o1");
+
     // Policy values at every requester's scopes (and an undefined key).
     for (const auto& [actor, project] : requesters) {
       const std::string q = "project_id=" + project + "&org_id=" + o + "&plan=" + plan + "&user_id=" + actor;
@@ -316,6 +333,8 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
     EXPECT_GT(decisions_[reason], 0) << "no decision " << reason << " was compared";
   }
   EXPECT_GT(compared_, 1000);
+  EXPECT_GT(ceilings_, 0);
+  EXPECT_GT(set_values_, 0);
 
   // Control: time travel stays on SQL, so the memory path's dead database
   // answers it — the dead URL really is on that path.
