@@ -9,7 +9,18 @@ namespace ledger::projections {
 void apply_to(QuerySnapshot& s, const events::Envelope& e) {
   s.admission.apply(e.meta.stream_id, e.event);
   s.policy.apply(e);
+  if (const auto* r = std::get_if<events::TokenRevoked>(&e.event)) {
+    const bool by_principal = !r->principal_id.empty();
+    s.revocations.emplace(r->tenant, by_principal ? "principal" : "token", by_principal ? r->principal_id : r->token_id);
+  }
   s.position = e.meta.global_position;
+}
+
+std::optional<std::string> QuerySnapshot::revocation(const std::string& tenant, const std::string& principal_id,
+                                                     const std::optional<std::string>& token_id) const {
+  if (revocations.contains({tenant, "principal", principal_id})) return "principal_revoked";
+  if (token_id && !token_id->empty() && revocations.contains({tenant, "token", *token_id})) return "token_revoked";
+  return std::nullopt;
 }
 
 AdmissionStore::AdmissionStore()

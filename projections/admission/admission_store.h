@@ -40,7 +40,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <span>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "domain/admission.h"
@@ -55,6 +59,14 @@ struct QuerySnapshot {
   std::int64_t position = 0;
   domain::AdmissionModel admission;
   PolicyValuesModel policy;
+  // TokenRevoked, as the admission read model's token_revocations:
+  // (tenant, "principal" | "token", principal or token id).
+  std::set<std::tuple<std::string, std::string, std::string>> revocations;
+
+  // PgAdmissionQueries::revocation over `revocations`: "principal_revoked",
+  // "token_revoked" or nullopt.
+  std::optional<std::string> revocation(const std::string& tenant, const std::string& principal_id,
+                                        const std::optional<std::string>& token_id) const;
 };
 
 class AdmissionStore {

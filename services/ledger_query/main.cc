@@ -18,6 +18,7 @@
 #include "services/components/admission_api.h"
 #include "services/components/kafka_producers.h"
 #include "services/components/memory_feed.h"
+#include "services/components/memory_limits.h"
 #include "services/components/process.h"
 #include "services/components/query_api.h"
 #include "services/components/read_model_limits.h"
@@ -94,9 +95,13 @@ int main(int argc, char** argv) {
                                                                                settings.kafka_username)});
   api.record_refusals_to(refusals);
   admission_api.record_refusals_to(refusals);
-  // Live token lifetime and rate limits, read from the ledger's own policy values.
+  // The in-memory read models (issue 12), fed below once everything is wired.
+  projections::AdmissionStore memory;
+  // Live token lifetime and rate limits, read from the ledger's own policy
+  // values: from memory (PostgreSQL until it has caught up at start).
   services::ReadModelLimits limits(queries, admission, clock);
-  commands::RequestGate gate(limits, clock);
+  services::MemoryLimits memory_limits(memory, limits, clock);
+  commands::RequestGate gate(read_path == "memory" ? static_cast<commands::PolicyLimits&>(memory_limits) : limits, clock);
   api.gate_requests_with(gate);
   api.check_scopes_with(admission);
 
@@ -115,9 +120,8 @@ int main(int argc, char** argv) {
       {.per_principal = waits_per_principal, .total = waits_total});
   api.wait_with(waits, [&] { return admission.head_position(); });
 
-  // The in-memory read models (issue 12): decisions and policy values
-  // without PostgreSQL; their waits are woken by the apply loop.
-  projections::AdmissionStore memory;
+  // The in-memory read models: decisions and policy values without
+  // PostgreSQL; their waits are woken by the apply loop.
   services::SnapshotWaits memory_waits([&]() -> domain::Result<std::int64_t> { return memory.position(); },
                                        {.per_principal = waits_per_principal, .total = waits_total,
                                         .poll = std::chrono::milliseconds(1000)});

@@ -37,6 +37,8 @@
 #include "projections/admission/admission_store.h"
 #include "services/components/admission_api.h"
 #include "services/components/memory_feed.h"
+#include "services/components/memory_limits.h"
+#include "services/components/read_model_limits.h"
 #include "services/components/projector.h"
 #include "services/components/query_api.h"
 #include "tests/support/query_request.h"
@@ -60,6 +62,11 @@ struct ReadPath {
   std::unique_ptr<adapters::postgres::PgAdmissionQueries> admission;
   std::unique_ptr<services::QueryApi> query;
   std::unique_ptr<services::AdmissionApi> api;
+  // The request gate (token lifetime, standing, rate limits) as ledger-query
+  // wires it for this path.
+  std::unique_ptr<services::ReadModelLimits> sql_limits;
+  std::unique_ptr<services::MemoryLimits> memory_limits;
+  std::unique_ptr<commands::RequestGate> gate;
 
   ReadPath(const std::string& url, const commands::TokenAuthenticator& auth, commands::Clock& clock,
            const projections::AdmissionStore* memory) {
@@ -69,10 +76,16 @@ struct ReadPath {
     api = std::make_unique<services::AdmissionApi>(*admission, *policy, clock);
     query->serve_admission(*api);
     query->check_scopes_with(*admission);
+    sql_limits = std::make_unique<services::ReadModelLimits>(*policy, *admission, clock);
     if (memory) {
       api->answer_from(*memory);
       query->answer_from(*memory, nullptr);
+      memory_limits = std::make_unique<services::MemoryLimits>(*memory, *sql_limits, clock);
+      gate = std::make_unique<commands::RequestGate>(*memory_limits, clock);
+    } else {
+      gate = std::make_unique<commands::RequestGate>(*sql_limits, clock);
     }
+    query->gate_requests_with(*gate);
   }
   adapters::http::HttpResponse call(const std::string& method, const std::string& path, const std::string& query_text,
                                     const std::string& body, const std::string& token = "t") {
@@ -89,7 +102,8 @@ class MemoryReadModelTest : public ::testing::Test {
     service_->start();
     Json tokens = {{"tokens",
                     {{{"token", "t"}, {"tenant", "platform"}, {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}},
-                     {{"token", "o1"}, {"tenant", "o1"}, {"actor", {{"type", "user"}, {"id", "o1.u0"}, {"roles", {"service"}}}}}}}};
+                     {{"token", "o1"}, {"tenant", "o1"}, {"actor", {{"type", "user"}, {"id", "o1.u0"}, {"roles", {"service"}}}}},
+                     {{"token", "o1u1"}, {"tenant", "o1"}, {"actor", {{"type", "user"}, {"id", "o1.u1"}, {"roles", {"service"}}}}}}}};
     auto auth = commands::TokenAuthenticator::from_json(tokens);
     ASSERT_TRUE(auth.has_value()) << auth.error().message;
     auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
@@ -134,6 +148,7 @@ class MemoryReadModelTest : public ::testing::Test {
     const auto b = memory_->call(method, path, query, body, token);
     EXPECT_EQ(a.status, b.status);
     EXPECT_EQ(a.body, b.body);
+    if (a.status == 401 || a.status == 429) return;  // the request gate answered, before any route
     ASSERT_NE(b.header("x-read-model"), nullptr);
     EXPECT_EQ(*b.header("x-read-model"), "memory");
     ASSERT_NE(a.header("x-read-model"), nullptr);
@@ -335,6 +350,28 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
   EXPECT_GT(compared_, 1000);
   EXPECT_GT(ceilings_, 0);
   EXPECT_GT(set_values_, 0);
+
+  // The request gate from memory: a revoked principal and a rate limit set
+  // at its organization are refused alike (401, then 429 on the third call).
+  ASSERT_TRUE(submit(domain::RevokeToken{"o1", "o1.u1", "", "diff"}));
+  events::PolicyKeyDefined rate;
+  rate.key = "rate_limit.api_requests_per_minute";
+  rate.value_type = events::ValueType::kInt;
+  rate.default_value = events::PolicyValue{std::int64_t{1000}};
+  rate.min = 0;
+  rate.max = 100000;
+  ASSERT_TRUE(submit(domain::DefinePolicyKey{rate}));
+  ASSERT_TRUE(submit(domain::SetPolicyValue{rate.key, {events::ScopeLevel::kOrganization, "o1"},
+                                            events::PolicyValue{std::int64_t{2}}, std::nullopt, "diff", std::nullopt}));
+  services::ProjectorOptions po{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
+  ASSERT_TRUE(services::catch_up_from_store(po).has_value());
+  ASSERT_TRUE(services::load_from_store(db_.app_url, models_).has_value());
+  const std::string own = input("o1.u0", "o1", "o1.p0", "", 0, 1, "").dump();
+  clock_.advance_micros(2'000'000);  // past the gate's cache of what it read before
+  for (int i = 0; i < 3; ++i) expect_same("POST", "/v1/decisions", "", own, "o1");
+  expect_same("POST", "/v1/decisions", "", own, "o1u1");
+  EXPECT_EQ(memory_->call("POST", "/v1/decisions", "", own, "o1u1").status, 401);
+  EXPECT_EQ(sql_->call("POST", "/v1/decisions", "", own, "o1").status, 429);
 
   // Control: time travel stays on SQL, so the memory path's dead database
   // answers it — the dead URL really is on that path.
