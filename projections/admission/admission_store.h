@@ -39,6 +39,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -62,6 +63,8 @@ struct QuerySnapshot {
   // TokenRevoked, as the admission read model's token_revocations:
   // (tenant, "principal" | "token", principal or token id).
   std::set<std::tuple<std::string, std::string, std::string>> revocations;
+  // The position of each reservation's (latest) ReservationDrafted.
+  std::map<std::string, std::int64_t> drafted_positions;
 
   // PgAdmissionQueries::revocation over `revocations`: "principal_revoked",
   // "token_revoked" or nullopt.

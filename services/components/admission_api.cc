@@ -357,7 +357,9 @@ bool AdmissionApi::owns(std::string_view path) {
 }
 
 bool AdmissionApi::from_memory(const HttpRequest& req) const {
-  return memory_ && (req.path == kDecisions || req.path == kDecisionBatch || req.path == kEffective) &&
+  const std::string_view path = req.path;
+  const bool one_reservation = path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size();
+  return memory_ && (path == kDecisions || path == kDecisionBatch || path == kEffective || one_reservation) &&
          !req.query_param("as_of_position");
 }
 
@@ -605,8 +607,17 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
   if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
-  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
-  auto found = admission_.reservation(id, c->as_of_position);
+  domain::Result<adapters::postgres::ReservationLookup> found;
+  if (from_memory(req)) {
+    auto models = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
+    if (!models) return models.error();
+    found.emplace();
+    found->snapshot_version = (*models)->position;
+    found->reservation = reservation_record(**models, id);
+  } else {
+    if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+    found = admission_.reservation(id, c->as_of_position);
+  }
   if (!found) return error_response(found.error());
   const bool foreign = found->reservation && is_tenant(who) && found->reservation->organization_id != who.tenant;
   if (!found->reservation || foreign) {

@@ -69,9 +69,9 @@
 // record_refusals_to() (an AccessRefused event). Roles are checked before
 // (QueryApi::handle).
 //
-// From memory (answer_from): POST /v1/decisions(:batch) and
-// GET /v1/ceilings/effective without `as_of_position` are answered from the
-// in-memory read models
+// From memory (answer_from): POST /v1/decisions(:batch),
+// GET /v1/ceilings/effective and GET /v1/reservations/{id} without
+// `as_of_position` are answered from the in-memory read models
 // (projections/admission/admission_store.h) — the same decision
 // (domain::AdmissionModel::snapshot_for, domain::decide_admission) and the
 // same bytes as the SQL path at the same position, without a PostgreSQL
@@ -79,8 +79,8 @@
 // waits on it (a position beyond it reads the event store's head once, to
 // refuse `position_beyond_head`); until the store has reached the event
 // store's head at start every such answer is 503 `snapshot_not_ready`.
-// `as_of_position` (time travel), reservations and the views read
-// PostgreSQL.
+// `as_of_position` (time travel), the reservation listing and the views
+// read PostgreSQL.
 // Every answer says where it came from: header `x-read-model: memory` or
 // `postgresql`.
 //

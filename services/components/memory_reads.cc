@@ -102,6 +102,21 @@ adapters::postgres::CeilingSnapshot ceiling_snapshot(const projections::QuerySna
   return out;
 }
 
+std::optional<adapters::postgres::ReservationRecord> reservation_record(const projections::QuerySnapshot& s,
+                                                                        const std::string& id) {
+  const auto* r = s.admission.reservation(id);
+  if (!r) return std::nullopt;
+  adapters::postgres::ReservationRecord rec;
+  rec.view = s.admission.view_of(*r);
+  rec.organization_id = r->drafted.organization_id;
+  rec.kind = r->drafted.kind;
+  rec.unit = r->drafted.unit;
+  rec.attributes = r->drafted.attributes;
+  rec.version = r->version;
+  if (auto it = s.drafted_positions.find(id); it != s.drafted_positions.end()) rec.drafted_position = it->second;
+  return rec;
+}
+
 void mark_read_model(HttpResponse& r, const char* source) {
   for (const auto& [name, value] : r.headers) {
     if (name == kReadModelHeader) return;

@@ -156,6 +156,7 @@ class MemoryReadModelTest : public ::testing::Test {
     ++compared_;
     if (a.status == 200 && path == "/v1/decisions") ++decisions_[Json::parse(a.body).value("reason_code", "")];
     if (a.status == 200 && path == "/v1/ceilings/effective" && !Json::parse(a.body)["ceilings"].empty()) ++ceilings_;
+    if (a.status == 200 && path.rfind("/v1/reservations/", 0) == 0) ++reservations_;
     if (a.status == 200 && path.rfind("/v1/policy-values/", 0) == 0 && !Json::parse(a.body)["is_default"].get<bool>()) {
       ++set_values_;
     }
@@ -172,6 +173,7 @@ class MemoryReadModelTest : public ::testing::Test {
   int commands_ = 0;
   int compared_ = 0;
   int ceilings_ = 0;    // effective-ceiling answers with at least one ceiling
+  int reservations_ = 0;  // reservations found
   int set_values_ = 0;  // policy-value answers from a value set (not the default)
   std::map<std::string, int> decisions_;
 };
@@ -331,6 +333,12 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
     expect_same("GET", "/v1/ceilings/effective", "scope_level=project&scope_id=" + o + ".nope");
     if (seed == 1) expect_same("GET", "/v1/ceilings/effective", "scope_level=project&scope_id=" + projects[0].id, "", "o1");
 
+    // Every reservation (and an unknown one), as the platform and, for seed 1, as o1's principal.
+    for (int r = 1; r <= reservations + 1; ++r) {
+      expect_same("GET", "/v1/reservations/" + o + ".r" + std::to_string(r), "");
+      if (seed <= 2) expect_same("GET", "/v1/reservations/" + o + ".r" + std::to_string(r), "", "", "o1");
+    }
+
     // Policy values at every requester's scopes (and an undefined key).
     for (const auto& [actor, project] : requesters) {
       const std::string q = "project_id=" + project + "&org_id=" + o + "&plan=" + plan + "&user_id=" + actor;
@@ -349,6 +357,7 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
   }
   EXPECT_GT(compared_, 1000);
   EXPECT_GT(ceilings_, 0);
+  EXPECT_GT(reservations_, 0);
   EXPECT_GT(set_values_, 0);
 
   // The request gate from memory: a revoked principal and a rate limit set
