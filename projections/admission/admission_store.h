@@ -86,6 +86,9 @@ class AdmissionStore {
   // that every answer from memory is 503 `snapshot_not_ready`.
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   void mark_ready() { ready_.store(true, std::memory_order_release); }
+  // The apply loop failed beyond repair (an exception mid-batch): answer
+  // 503 from now on rather than from a model that may be half applied.
+  void mark_failed() { ready_.store(false, std::memory_order_release); }
 
   // Applies recorded events (decoded here); see the header comment.
   domain::Result<void> apply(std::span<const events::RecordedEvent> batch);

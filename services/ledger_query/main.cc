@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 #include "adapters/http/server.h"
 #include "adapters/kafka/kafka.h"
 #include "adapters/postgres/admission_queries.h"
@@ -60,10 +62,17 @@ int main(int argc, char** argv) {
                  "what the in-memory read models follow after their start snapshot: kafka (ledger.events, own "
                  "consumer group) or store (poll the event store)")
       ->envname("LEDGER_QUERY_MEMORY_FEED")->check(CLI::IsMember({"kafka", "store"}))->capture_default_str();
-  std::string memory_group = "ledger-query";
-  app.add_option("--memory-group", memory_group, "consumer group of the in-memory read models")
-      ->envname("LEDGER_QUERY_MEMORY_GROUP")->capture_default_str();
+  std::string memory_group;
+  app.add_option("--memory-group", memory_group,
+                 "consumer group of the in-memory read models (default ledger-query.<host>.<http port>: "
+                 "every replica its own group, so each one receives every event)")
+      ->envname("LEDGER_QUERY_MEMORY_GROUP");
   CLI11_PARSE(app, argc, argv);
+  if (memory_group.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    memory_group = "ledger-query." + std::string(host) + "." + std::to_string(port);
+  }
   services::setup_logging("ledger-query", settings.log_level);
   auto kafka_security = services::kafka_security(settings);
   if (!kafka_security) {
@@ -132,14 +141,21 @@ int main(int argc, char** argv) {
     admission_api.answer_from(memory);
     api.answer_from(memory, &memory_waits);
     feed = std::thread([&] {
-      services::run_memory_feed({.pg_url = settings.pg_url,
-                                 .brokers = settings.kafka_brokers,
-                                 .kafka_security = *kafka_security,
-                                 .topic = settings.events_topic,
-                                 .group_id = memory_group,
-                                 .tail = memory_feed == "store" ? services::MemoryFeedOptions::Tail::kStore
-                                                                : services::MemoryFeedOptions::Tail::kKafka},
-                                memory, feed_stop);
+      services::MemoryFeedOptions options{.pg_url = settings.pg_url,
+                                          .brokers = settings.kafka_brokers,
+                                          .kafka_security = *kafka_security,
+                                          .topic = settings.events_topic,
+                                          .group_id = memory_group};
+      if (memory_feed == "store") options.tail = services::MemoryFeedOptions::Tail::kStore;
+      try {
+        services::run_memory_feed(options, memory, feed_stop);
+      } catch (const std::exception& e) {
+        spdlog::critical("memory read model: the apply loop failed: {}; answering 503 from now on", e.what());
+        memory.mark_failed();
+      } catch (...) {
+        spdlog::critical("memory read model: the apply loop failed; answering 503 from now on");
+        memory.mark_failed();
+      }
     });
   }
 
