@@ -189,6 +189,10 @@ int main(int argc, char** argv) {
       return "in-memory read model loading: position " + std::to_string(memory.position()) + " of " +
              std::to_string(*head);
     }
+    if (read_path == "memory" && *head - memory.position() > ready_lag) {
+      return "in-memory read model behind: position " + std::to_string(memory.position()) + " of " +
+             std::to_string(*head);
+    }
     if (*head - *cp > ready_lag) {
       return "projector behind: checkpoint " + std::to_string(*cp) + " of " + std::to_string(*head);
     }
