@@ -565,7 +565,7 @@ kafka_apply_acls() {
   kafka_acl ledger-projector Read,Describe prefixed --topic ledger.events --group ledger-projector
   kafka_acl ledger-command Read,Describe prefixed --topic ledger.commands --group ledger-command
   kafka_acl ledger-command Write,Describe prefixed --topic ledger.command-results --topic ledger.commands-dlq
-  kafka_acl ledger-query Describe prefixed --topic ledger.events
+  kafka_acl ledger-query Read,Describe prefixed --topic ledger.events --group ledger-query
   # Its access refusals: a command producer on its own topic only.
   kafka_acl ledger-query Write,Describe literal --topic ledger.commands.ledger-query
   kafka_acl ledger-audit Read,Describe prefixed --topic ledger.events

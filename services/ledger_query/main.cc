@@ -4,7 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <thread>
+
+#include <unistd.h>
 
 #include "adapters/http/server.h"
 #include "adapters/kafka/kafka.h"
@@ -14,7 +18,9 @@
 #include "adapters/system/clock.h"
 #include "adapters/kafka/access_refusals.h"
 #include "adapters/http/routes/admission_api.h"
+#include "adapters/http/routes/memory_limits.h"
 #include "adapters/identity/kafka_producers.h"
+#include "adapters/projector/memory_feed.h"
 #include "services/common/process.h"
 #include "services/common/service_mains.h"
 #include "adapters/http/routes/query_api.h"
@@ -47,7 +53,27 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS (with --tls-key)")
       ->envname("LEDGER_TLS_CERT");
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->envname("LEDGER_TLS_KEY");
+  std::string read_path = "memory";
+  app.add_option("--read-path", read_path,
+                 "memory: decisions and policy values from in-memory read models fed by ledger.events; "
+                 "sql: from the PostgreSQL read models (as before issue 12)")
+      ->envname("LEDGER_QUERY_READ_PATH")->check(CLI::IsMember({"memory", "sql"}))->capture_default_str();
+  std::string memory_feed = "kafka";
+  app.add_option("--memory-feed", memory_feed,
+                 "what the in-memory read models follow after their start snapshot: kafka (ledger.events, own "
+                 "consumer group) or store (poll the event store)")
+      ->envname("LEDGER_QUERY_MEMORY_FEED")->check(CLI::IsMember({"kafka", "store"}))->capture_default_str();
+  std::string memory_group;
+  app.add_option("--memory-group", memory_group,
+                 "consumer group of the in-memory read models (default ledger-query.<host>.<http port>: "
+                 "every replica its own group, so each one receives every event)")
+      ->envname("LEDGER_QUERY_MEMORY_GROUP");
   CLI11_PARSE(app, argc, argv);
+  if (memory_group.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    memory_group = "ledger-query." + std::string(host) + "." + std::to_string(port);
+  }
   services::setup_logging("ledger-query", settings.log_level);
   auto kafka_security = services::kafka_security(settings);
   if (!kafka_security) {
@@ -79,9 +105,13 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
                                                                                settings.kafka_username)});
   api.record_refusals_to(refusals);
   admission_api.record_refusals_to(refusals);
-  // Live token lifetime and rate limits, read from the ledger's own policy values.
+  // The in-memory read models (issue 12), fed below once everything is wired.
+  projections::AdmissionStore memory;
+  // Live token lifetime and rate limits, read from the ledger's own policy
+  // values: from memory (PostgreSQL until it has caught up at start).
   adapters::postgres::ReadModelLimits limits(queries, admission, clock);
-  commands::RequestGate gate(limits, clock);
+  routes::MemoryLimits memory_limits(memory, limits, clock);
+  commands::RequestGate gate(read_path == "memory" ? static_cast<commands::PolicyLimits&>(memory_limits) : limits, clock);
   api.gate_requests_with(gate);
   api.check_scopes_with(admission);
 
@@ -99,6 +129,36 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
       },
       {.per_principal = waits_per_principal, .total = waits_total});
   api.wait_with(waits, [&] { return admission.head_position(); });
+
+  // The in-memory read models: decisions and policy values without
+  // PostgreSQL; their waits are woken by the apply loop.
+  routes::SnapshotWaits memory_waits([&]() -> domain::Result<std::int64_t> { return memory.position(); },
+                                       {.per_principal = waits_per_principal, .total = waits_total,
+                                        .poll = std::chrono::milliseconds(1000)});
+  memory.set_on_advance([&](std::int64_t) { memory_waits.notify(); });
+  std::atomic<bool> feed_stop{false};
+  std::thread feed;
+  if (read_path == "memory") {
+    admission_api.answer_from(memory);
+    api.answer_from(memory, &memory_waits);
+    feed = std::thread([&] {
+      projector::MemoryFeedOptions options{.pg_url = settings.pg_url,
+                                          .brokers = settings.kafka_brokers,
+                                          .kafka_security = *kafka_security,
+                                          .topic = settings.events_topic,
+                                          .group_id = memory_group};
+      if (memory_feed == "store") options.tail = projector::MemoryFeedOptions::Tail::kStore;
+      try {
+        projector::run_memory_feed(options, memory, feed_stop);
+      } catch (const std::exception& e) {
+        spdlog::critical("memory read model: the apply loop failed: {}; answering 503 from now on", e.what());
+        memory.mark_failed();
+      } catch (...) {
+        spdlog::critical("memory read model: the apply loop failed; answering 503 from now on");
+        memory.mark_failed();
+      }
+    });
+  }
 
   // readyz: PostgreSQL answers, Kafka answers, the projector is caught up
   // (every read model it maintains: the lowest of their checkpoints).
@@ -126,6 +186,14 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
       kafka_probe.reset();
       return "kafka: " + hw.error().message;
     }
+    if (read_path == "memory" && !memory.ready()) {
+      return "in-memory read model loading: position " + std::to_string(memory.position()) + " of " +
+             std::to_string(*head);
+    }
+    if (read_path == "memory" && *head - memory.position() > ready_lag) {
+      return "in-memory read model behind: position " + std::to_string(memory.position()) + " of " +
+             std::to_string(*head);
+    }
     if (*head - *cp > ready_lag) {
       return "projector behind: checkpoint " + std::to_string(*cp) + " of " + std::to_string(*head);
     }
@@ -147,6 +215,9 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   spdlog::info("listening on {}://{}:{}", tls_cert.empty() ? "http" : "https", address, server.port());
   services::wait_for_shutdown();
   waits.stop();  // answers every parked wait
+  memory_waits.stop();
   server.stop();
+  feed_stop = true;
+  if (feed.joinable()) feed.join();
   return 0;
 }

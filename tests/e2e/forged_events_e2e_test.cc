@@ -123,6 +123,16 @@ TEST(ForgedEventsE2e, AForgedEventAndJunkOnTheEventsTopicAreNeverAppliedAndRaise
                                     std::to_string(later), testing::kAdminToken);
   ASSERT_EQ(globex.status, 200) << globex.describe();
   EXPECT_EQ(globex.body["value"], 30);
+  // Those answers came from ledger-query's in-memory read models, fed by its
+  // own consumer of the same topic through the same check (issue 12): it
+  // refused the forgery too and raised its own alarm.
+  EXPECT_EQ(acme.read_model, "memory");
+  EXPECT_EQ(globex.read_model, "memory");
+  const std::string alarm = "chain alarm: reason=hash_mismatch position=" + std::to_string(target);
+  const std::string all_logs = s.logs();
+  int alarms = 0;
+  for (auto at = all_logs.find(alarm); at != std::string::npos; at = all_logs.find(alarm, at + 1)) ++alarms;
+  EXPECT_EQ(alarms, 2) << "one alarm by the projector, one by ledger-query";
 
   // The alarm: readiness detail, counter, log line.
   Reply ready = s.projector_status("/readyz");

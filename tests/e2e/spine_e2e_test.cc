@@ -70,6 +70,7 @@ struct Stack {
   std::string commands_topic = ledger::testing::unique_name("ledger.commands");
   std::string results_topic = ledger::testing::unique_name("ledger.command-results");
   std::string producers_file = ledger::testing::test_producers_file();
+  std::string query_group = ledger::testing::unique_name("ledger-query");  // its in-memory read models' consumer group
   Env env;
 
   Stack(const std::string& label, bool kafka_commands) : db(ledger::testing::create_database(label)) {
@@ -84,6 +85,7 @@ struct Stack {
            {"LEDGER_QUERY_PORT", "0"},
            {"LEDGER_COMMAND_GROUP", ledger::testing::unique_name("ledger-command")},
            {"LEDGER_PROJECTOR_GROUP", ledger::testing::unique_name("ledger-projector")},
+           {"LEDGER_QUERY_MEMORY_GROUP", query_group},
            {"LEDGER_KAFKA_COMMANDS", kafka_commands ? "true" : "false"},
            {"LEDGER_LOG_LEVEL", "info"}};
     for (auto& kv : db.service_env()) env.push_back(std::move(kv));  // each service its own PostgreSQL role
@@ -170,6 +172,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
     ASSERT_TRUE(ok.has_value()) << ok.error().message;
     // Kafka commands come from a producer mapped to the platform admin.
     EXPECT_EQ(ledger::testing::allow_test_producer(s.commands_topic, "ledger-query"), "");
+    EXPECT_EQ(ledger::testing::allow_test_consumer(s.events_topic, s.query_group, "ledger-query"), "");
     auto admin = ledger::testing::dev_token_principal(kAdminToken);
     ASSERT_TRUE(admin.has_value());
     ASSERT_EQ(ledger::testing::add_test_producer(s.commands_topic, s.producers_file, kKafkaProducer, *admin), "");

@@ -1,4 +1,4 @@
-// The admission routes of the query service (services/components/
+// The admission routes of the query service (adapters/http/routes/
 // admission_api.h) over the real read model: decisions field for field,
 // warn threshold as a policy value, bad input, tenant isolation, batches
 // from one snapshot, effective ceilings, reservations, and the consistency

@@ -1,4 +1,4 @@
-// `ledger-audit as-of` for the admission core (services/components/
+// `ledger-audit as-of` for the admission core (adapters/audit/
 // audit_tools.h) on the real PostgreSQL: admission history written through
 // the real command path (CommandService over PgEventStore), then effective
 // ceilings and reservation states asked of history alone at several

@@ -182,9 +182,10 @@ TEST_F(PgRolesTest, QueryRoleOnlyReadsTheReadModelsAndTheHead) {
   EXPECT_TRUE(denied(as("ledger_query", "DELETE FROM rm.audit_log")));
   EXPECT_TRUE(denied(as("ledger_query", "CREATE SCHEMA rm_by_query")));
   EXPECT_TRUE(denied(as("ledger_query", "CREATE TABLE rm.extra (x int)")));
-  // The head position, and no more of the event store.
+  // The head position and the events.
   EXPECT_EQ(testing::sql_scalar(url("ledger_query"), "SELECT coalesce(max(global_position), 0) FROM ledger.events"), "1");
-  EXPECT_TRUE(denied(as("ledger_query", "SELECT payload FROM ledger.events")));
+  // Its in-memory read models read the events (issue 12); it still writes nothing.
+  EXPECT_FALSE(denied(as("ledger_query", "SELECT payload FROM ledger.events")));
   EXPECT_TRUE(denied(as("ledger_query", "SELECT * FROM ledger.command_outcomes")));
   for (const auto& table : adapters::postgres::read_model_tables()) {
     EXPECT_EQ(as("ledger_query", "SELECT count(*) FROM rm." + table), "") << table;

@@ -1,4 +1,4 @@
-// The customer views of the query service (services/components/
+// The customer views of the query service (adapters/http/routes/
 // views_api.h) over the real read model (PostgreSQL, the projector's
 // admission and policy-values read models, the query routes): organization,
 // department, project and principal views, near-limit flags with the

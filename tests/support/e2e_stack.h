@@ -52,6 +52,7 @@ class ServiceStack {
             {"LEDGER_QUERY_PORT", "0"},
             {"LEDGER_COMMAND_GROUP", unique_name("ledger-command")},
             {"LEDGER_PROJECTOR_GROUP", unique_name("ledger-projector")},
+            {"LEDGER_QUERY_MEMORY_GROUP", unique_name("ledger-query")},
             {"LEDGER_KAFKA_COMMANDS", "true"},
             {"LEDGER_LOG_LEVEL", log_level}};
     for (auto& kv : db_.service_env()) env_.push_back(std::move(kv));  // each service its own PostgreSQL role
@@ -68,6 +69,12 @@ class ServiceStack {
     env_.emplace_back(name, value);
   }
   const Env& env() const { return env_; }
+  std::string env_value(const std::string& name) const {
+    for (const auto& [k, v] : env_) {
+      if (k == name) return v;
+    }
+    return "";
+  }
   // start() runs the four services as one `ledger-all` process instead of
   // four binaries (the same environment; ports chosen here, since one log
   // names three listening ports).
@@ -85,6 +92,11 @@ class ServiceStack {
     }
     // The query service publishes its refusals on its own producer topic.
     if (auto failed = allow_test_producer(commands_topic_, "ledger-query"); !failed.empty()) {
+      return ::testing::AssertionFailure() << failed;
+    }
+    // The query service's in-memory read models follow the events topic.
+    if (auto failed = allow_test_consumer(events_topic_, env_value("LEDGER_QUERY_MEMORY_GROUP"), "ledger-query");
+        !failed.empty()) {
       return ::testing::AssertionFailure() << failed;
     }
     if (one_process_) return start_one_process();
@@ -202,6 +214,27 @@ class ServiceStack {
     return items;
   }
 
+  // Kills ledger-query (SIGKILL) and starts it again with the same
+  // environment (plus `extra`); later queries go to the new process.
+  // Returns once it listens.
+  ::testing::AssertionResult restart_query(const Env& extra = {}) {
+    procs_[3]->kill_hard();
+    Env env = env_;
+    for (auto& kv : kafka_env_for("ledger-query")) env.push_back(std::move(kv));
+    for (const auto& kv : extra) env.push_back(kv);
+    procs_[3] = std::make_unique<ChildProcess>(
+        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/ledger-query"}, std::move(env));
+    const auto port = procs_[3]->wait_for_port(30s);
+    if (port == 0) return ::testing::AssertionFailure() << tail(*procs_[3]);
+    query_port_ = port;
+    queries_ = std::make_unique<HttpClient>("127.0.0.1", port, 30s);
+    return ::testing::AssertionSuccess();
+  }
+  // A client of the current ledger-query (for a thread of its own).
+  std::unique_ptr<HttpClient> query_client() const {
+    return std::make_unique<HttpClient>("127.0.0.1", query_port_, 30s);
+  }
+
   // Holds the projector still (SIGSTOP) and lets it go on (SIGCONT): the
   // read models stay behind the event store meanwhile.
   // SIGTERM to every process of the stack; the exit statuses.
@@ -228,12 +261,12 @@ class ServiceStack {
   Reply projector_status(const std::string& path) {
     if (!projector_status_) {
       const auto port = procs_[2]->wait_for_port(30s);
-      if (port == 0) return Reply{0, nullptr, "no status port: " + tail(*procs_[2]), ""};
+      if (port == 0) return Reply{0, nullptr, "no status port: " + tail(*procs_[2]), "", ""};
       projector_status_ = std::make_unique<HttpClient>("127.0.0.1", port, 30s);
     }
     auto r = projector_status_->request("GET", path, "", {});
-    if (!r) return Reply{0, nullptr, r.error().message, ""};
-    Reply out{r->status, Json::parse(r->body, nullptr, false), "", ""};
+    if (!r) return Reply{0, nullptr, r.error().message, "", ""};
+    Reply out{r->status, Json::parse(r->body, nullptr, false), "", "", ""};
     if (out.body.is_discarded()) out.error = r->body;
     return out;
   }

@@ -81,6 +81,7 @@ struct Reply {
   nlohmann::json body;
   std::string error;
   std::string retry_after;  // the Retry-After header, if any
+  std::string read_model;   // the X-Read-Model header (memory | postgresql), if any
   std::string code() const { return body.is_object() && body.contains("code") ? body["code"].get<std::string>() : ""; }
   std::string describe() const {
     return error.empty() ? std::to_string(status) + " " + body.dump() : "transport error: " + error;
@@ -102,6 +103,7 @@ inline Reply call(adapters::http::HttpClient& client, const std::string& method,
   out.status = r->status;
   out.body = nlohmann::json::parse(r->body, nullptr, false);
   if (const auto* h = r->header("retry-after")) out.retry_after = *h;
+  if (const auto* h = r->header("x-read-model")) out.read_model = *h;
   return out;
 }
 
@@ -172,6 +174,26 @@ inline std::string allow_test_producer(const std::string& base, const std::strin
           std::chrono::seconds(30));
       !ok) {
     return "ACLs for " + name + ": " + ok.error().message;
+  }
+  return "";
+}
+
+// Lets Kafka principal `name` consume `topic` in consumer group `group`
+// (what scripts/infra.sh grants ledger-query on ledger.events* for its
+// in-memory read models, for one test's own topic and group). "" on
+// success, else what failed.
+inline std::string allow_test_consumer(const std::string& topic, const std::string& group, const std::string& name) {
+  if (kafka_security().protocol == "plaintext") return "";
+  using Rule = adapters::kafka::AclRule;
+  const std::string who = "User:" + name;
+  if (auto ok = adapters::kafka::create_acls(
+          kafka_brokers(), kafka_security(),
+          {Rule{.name = topic, .principal = who, .operation = Rule::Operation::kRead},
+           Rule{.name = topic, .principal = who, .operation = Rule::Operation::kDescribe},
+           Rule{.resource = Rule::Resource::kGroup, .name = group, .principal = who, .operation = Rule::Operation::kRead}},
+          std::chrono::seconds(30));
+      !ok) {
+    return "consumer ACLs for " + name + ": " + ok.error().message;
   }
   return "";
 }

@@ -17,6 +17,7 @@
 #include "events/codec/rfc3339.h"
 #include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/memory_reads.h"
 #include "adapters/http/routes/query_params.h"
 #include "adapters/http/routes/views_api.h"
 
@@ -355,7 +356,20 @@ bool AdmissionApi::owns(std::string_view path) {
          (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size());
 }
 
+bool AdmissionApi::from_memory(const HttpRequest& req) const {
+  const std::string_view path = req.path;
+  const bool one_reservation = path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size();
+  return memory_ && (path == kDecisions || path == kDecisionBatch || path == kEffective || one_reservation) &&
+         !req.query_param("as_of_position");
+}
+
 HttpResponse AdmissionApi::handle(const HttpRequest& req, const commands::Principal& who) {
+  HttpResponse r = route(req, who);
+  mark_read_model(r, from_memory(req) ? kFromMemory : kFromPostgres);
+  return r;
+}
+
+HttpResponse AdmissionApi::route(const HttpRequest& req, const commands::Principal& who) {
   const std::string_view path = req.path;
   if (ViewsApi::owns(path)) return ViewsApi(admission_, policy_, clock_, refusals_).handle(req, who);
   if (path == kDecisions || path == kDecisionBatch) {
@@ -383,6 +397,13 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     note_refusal(req, who, in->hierarchy.organization_id);
     return error_response(ok.error(), in->correlation_id);
   }
+  std::vector<adapters::postgres::DecisionRead> memory_read;
+  if (from_memory(req)) {
+    // One snapshot of the in-memory models: no PostgreSQL statement.
+    auto snap = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
+    if (!snap) return snap.error();
+    memory_read.push_back(decision_read(**snap, *in, kWarnThresholdKey));
+  }
   // Both read models the answer uses must have reached the position asked for.
   auto both = [&]() -> domain::Result<std::int64_t> {
     auto a = admission_.checkpoint();
@@ -391,9 +412,13 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     if (!p) return p;
     return std::min(*a, *p);
   };
-  if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
+  if (memory_read.empty()) {
+    if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
+  }
   // One transaction: the admission snapshot and the near-limit threshold.
-  auto read = admission_.decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey));
+  auto read = memory_read.empty()
+                  ? admission_.decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey))
+                  : domain::Result<std::vector<adapters::postgres::DecisionRead>>(std::move(memory_read));
   if (!read) return error_response(read.error(), in->correlation_id);
   auto out = decide_one(who, *in, read->front(), c->as_of);
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
@@ -421,7 +446,14 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     if (!p) return p;
     return std::min(*a, *p);
   };
-  if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
+  std::shared_ptr<const projections::QuerySnapshot> memory;  // set: every input from this one snapshot
+  if (from_memory(req)) {
+    auto snap = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
+    if (!snap) return snap.error();
+    memory = std::move(*snap);
+  } else if (auto not_ready = await_admission(admission_, *c, both)) {
+    return *not_ready;
+  }
 
   // Parse every input; the valid ones are read from ONE snapshot.
   const std::string fallback = header_correlation_id(req);
@@ -445,7 +477,14 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   std::int64_t snapshot_version = 0;
   std::vector<Json> results(items.size());
   if (!inputs.empty()) {
-    auto reads = admission_.decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
+    domain::Result<std::vector<adapters::postgres::DecisionRead>> reads;
+    if (memory) {
+      reads.emplace();
+      reads->reserve(inputs.size());
+      for (const auto& in : inputs) reads->push_back(decision_read(*memory, in, kWarnThresholdKey));
+    } else {
+      reads = admission_.decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
+    }
     if (!reads) return error_response(reads.error());
     snapshot_version = reads->front().snapshot.snapshot_version;
     for (std::size_t k = 0; k < inputs.size(); ++k) {
@@ -462,6 +501,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
       }
       results[index_of[k]] = decision_json(*out, c->as_of);
     }
+  } else if (memory) {
+    snapshot_version = memory->position;
   } else {
     auto cp = admission_.checkpoint();
     if (!cp) return error_response(cp.error());
@@ -489,8 +530,15 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     note_refusal(req, who, "platform");
     return error_response(forbidden(who, events::quota_level_name(scope->level)));
   }
-  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
-  auto snap = admission_.effective_ceilings(*scope, dimension, c->as_of_position);
+  domain::Result<adapters::postgres::CeilingSnapshot> snap;
+  if (from_memory(req)) {
+    auto models = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
+    if (!models) return models.error();
+    snap = ceiling_snapshot(**models, *scope, dimension);
+  } else {
+    if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+    snap = admission_.effective_ceilings(*scope, dimension, c->as_of_position);
+  }
   if (!snap) return error_response(snap.error());
   if (snap->chain.empty()) {
     domain::Error e{domain::ErrorKind::kNotFound, "unknown_scope", "no such scope", {}};
@@ -559,8 +607,17 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
   if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
-  if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
-  auto found = admission_.reservation(id, c->as_of_position);
+  domain::Result<adapters::postgres::ReservationLookup> found;
+  if (from_memory(req)) {
+    auto models = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
+    if (!models) return models.error();
+    found.emplace();
+    found->snapshot_version = (*models)->position;
+    found->reservation = reservation_record(**models, id);
+  } else {
+    if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
+    found = admission_.reservation(id, c->as_of_position);
+  }
   if (!found) return error_response(found.error());
   const bool foreign = found->reservation && is_tenant(who) && found->reservation->organization_id != who.tenant;
   if (!found->reservation || foreign) {

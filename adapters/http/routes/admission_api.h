@@ -69,6 +69,21 @@
 // record_refusals_to() (an AccessRefused event). Roles are checked before
 // (QueryApi::handle).
 //
+// From memory (answer_from): POST /v1/decisions(:batch),
+// GET /v1/ceilings/effective and GET /v1/reservations/{id} without
+// `as_of_position` are answered from the in-memory read models
+// (projections/admission/admission_store.h) — the same decision
+// (domain::AdmissionModel::snapshot_for, domain::decide_admission) and the
+// same bytes as the SQL path at the same position, without a PostgreSQL
+// statement. `snapshot_version` is the store's position; `min_position`
+// waits on it (a position beyond it reads the event store's head once, to
+// refuse `position_beyond_head`); until the store has reached the event
+// store's head at start every such answer is 503 `snapshot_not_ready`.
+// `as_of_position` (time travel), the reservation listing and the views
+// read PostgreSQL.
+// Every answer says where it came from: header `x-read-model: memory` or
+// `postgresql`.
+//
 // Thread-safe (stateless over thread-safe query objects).
 #pragma once
 
@@ -81,6 +96,10 @@
 #include "commands/command.h"
 #include "commands/ports.h"
 #include "adapters/kafka/access_refusals.h"
+
+namespace ledger::projections {
+class AdmissionStore;
+}  // namespace ledger::projections
 
 namespace ledger::routes {
 
@@ -103,10 +122,15 @@ class AdmissionApi {
 
   // Where tenant refusals are reported; `r` must outlive this object.
   void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
+  // Decisions from memory (see above); `store` must outlive this object.
+  void answer_from(const projections::AdmissionStore& store) { memory_ = &store; }
+  // Whether `req` is answered from memory.
+  bool from_memory(const adapters::http::HttpRequest& req) const;
 
  private:
   adapters::http::HttpResponse decision(const adapters::http::HttpRequest& req, const commands::Principal& who);
   adapters::http::HttpResponse decision_batch(const adapters::http::HttpRequest& req, const commands::Principal& who);
+  adapters::http::HttpResponse route(const adapters::http::HttpRequest& req, const commands::Principal& who);
   adapters::http::HttpResponse effective_ceilings(const adapters::http::HttpRequest& req,
                                                   const commands::Principal& who);
   adapters::http::HttpResponse reservation(const adapters::http::HttpRequest& req, const commands::Principal& who,
@@ -121,6 +145,7 @@ class AdmissionApi {
   adapters::postgres::PgPolicyQueries& policy_;
   commands::Clock& clock_;
   RefusalRecorder* refusals_ = nullptr;
+  const projections::AdmissionStore* memory_ = nullptr;
 };
 
 }  // namespace ledger::routes

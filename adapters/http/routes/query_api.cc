@@ -22,6 +22,7 @@
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/memory_reads.h"
 #include "adapters/http/routes/query_params.h"
 
 namespace ledger::routes {
@@ -100,15 +101,29 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
     return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
   }
   switch (route) {
-    case Route::kPolicyValue: return policy_value(req, *principal, rest);
+    case Route::kPolicyValue: {
+      auto r = policy_value(req, *principal, rest);
+      mark_read_model(r, from_memory(req) ? kFromMemory : kFromPostgres);
+      return r;
+    }
     case Route::kAudit: return audit_log(req, *principal);
     case Route::kChanges: return audit_changes(req, *principal, rest);
   }
   return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
 }
 
+bool QueryApi::from_memory(const HttpRequest& req) const {
+  constexpr std::string_view kPolicyValues = "/v1/policy-values/";
+  if (admission_ && AdmissionApi::owns(req.path)) return admission_->from_memory(req);
+  return memory_ && req.path.rfind(kPolicyValues, 0) == 0 && !req.query_param("as_of_position");
+}
+
 void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
-  if (!waits_) return respond.send(handle(req));
+  // A route answered from memory waits on the store's position, the others
+  // on the read models' checkpoints.
+  const bool memory = from_memory(req) && memory_waits_ != nullptr;
+  SnapshotWaits* waits = memory ? memory_waits_ : waits_;
+  if (!waits) return respond.send(handle(req));
   // What the request waits for; anything malformed is the route's to refuse.
   auto min_position = int_param(req, "min_position");
   auto as_of_position = int_param(req, "as_of_position");
@@ -132,7 +147,7 @@ void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
   }
   if (!replaced) req.query.emplace_back("wait_ms", "0");
 
-  auto cp = waits_->checkpoint();
+  auto cp = waits->checkpoint();
   if (cp && *cp >= needed) return respond.send(handle(req));
   if (head_) {
     auto head = head_();
@@ -141,7 +156,7 @@ void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
   }
   const std::string key = principal->tenant + "/" + principal->actor.type + ":" + principal->actor.id;
   auto parked = std::make_shared<const HttpRequest>(std::move(req));
-  auto ok = waits_->wait(key, needed, std::chrono::milliseconds(wait), [this, parked, respond](SnapshotWaits::Outcome outcome) {
+  auto ok = waits->wait(key, needed, std::chrono::milliseconds(wait), [this, parked, respond](SnapshotWaits::Outcome outcome) {
     if (outcome == SnapshotWaits::Outcome::kStopped) {
       return respond.send(error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}}));
     }
@@ -204,6 +219,8 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   auto wait_ms = int_param(req, "wait_ms", 10'000);
   if (!wait_ms) return error_response(wait_ms.error());
 
+  if (memory_ && !*as_of_position) return policy_value_from_memory(req, who, key, chain, as_of,
+                                                                    min_position->value_or(0), wait_ms->value_or(2000));
   // Read-your-writes: wait (bounded) for the projector to reach min_position,
   // never for a position beyond the head.
   const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
@@ -246,6 +263,59 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
       {"set_at_position", res.position ? nlohmann::json(*res.position) : nlohmann::json()},
       {"as_of", codec::format_instant(as_of)},
       {"snapshot_version", as_of_position->value_or(snap->snapshot_version)},
+  };
+  return json_response(200, body.dump());
+}
+
+HttpResponse QueryApi::policy_value_from_memory(const HttpRequest& req, const commands::Principal& who,
+                                               const std::string& key, const domain::ScopeChain& chain,
+                                               events::Instant as_of, std::int64_t min_position,
+                                               std::int64_t wait_ms) {
+  Consistency c;
+  c.as_of = as_of;
+  c.min_position = min_position;
+  c.wait_ms = wait_ms;
+  auto snap = memory_snapshot(*memory_, c, [&]() -> domain::Result<std::int64_t> {
+    if (audit_) return audit_->head_position();
+    if (hierarchy_) return hierarchy_->head_position();
+    return memory_->position();  // nothing to check a position against: wait for it
+  });
+  if (!snap) return snap.error();
+  const projections::QuerySnapshot& s = **snap;
+  if (commands::is_tenant_principal(who) && hierarchy_) {
+    // foreign_scope(), over the in-memory hierarchy.
+    const std::pair<events::QuotaScope, const char*> named[] = {
+        {{events::QuotaLevel::kPrincipal, chain.user_id}, "user_id"},
+        {{events::QuotaLevel::kProject, chain.project_id}, "project_id"}};
+    for (const auto& [scope, param] : named) {
+      if (scope.id.empty()) continue;
+      const auto* node = s.admission.node(scope);
+      if (node && node->organization_id != who.tenant) {
+        domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
+                        "this principal may only read its own organization's policy values", {}};
+        e.with(param, scope.id);
+        return refuse(req, who, node->organization_id, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch", e);
+      }
+    }
+  }
+  const events::PolicyKeyDefined* def = s.policy.key(key);
+  if (!def) {
+    domain::Error e{domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + key + "' is not in the catalog", {}};
+    e.with("key", key);
+    return error_response(e);
+  }
+  const auto candidates = s.policy.candidates(key, chain);
+  const auto res = domain::resolve(*def, chain, candidates, as_of);
+  nlohmann::json body = {
+      {"key", key},
+      {"value", codec::encode_value(res.value)},
+      {"value_type", codec::value_type_name(def->value_type)},
+      {"source", {{"level", codec::scope_level_name(res.source.level)}, {"id", res.source.id}}},
+      {"is_default", res.is_default},
+      {"effective_at", res.effective_at ? nlohmann::json(codec::format_instant(*res.effective_at)) : nlohmann::json()},
+      {"set_at_position", res.position ? nlohmann::json(*res.position) : nlohmann::json()},
+      {"as_of", codec::format_instant(as_of)},
+      {"snapshot_version", s.position},
   };
   return json_response(200, body.dump());
 }

@@ -77,6 +77,16 @@
 // answered under the same tenant filter, so a cursor or position taken from
 // another organization's answer yields only the caller's own rows.
 //
+// From memory (answer_from): GET /v1/policy-values without `as_of_position`
+// is answered from the in-memory read models
+// (projections/admission/admission_store.h) with the same body the SQL
+// path gives at the same position and no PostgreSQL statement
+// (`snapshot_version` is the store's position; 503 `snapshot_not_ready`
+// until the store has caught up with the ledger at start); so are the
+// admission routes AdmissionApi answers from memory. Their read-your-writes
+// waits park in the waits given to answer_from(), woken by the store's
+// apply loop. Header `x-read-model: memory|postgresql` says which answered.
+//
 // Roles (commands/authorization.h): after authentication and the request
 // gate (commands/request_gate.h: a service account's token lifetime, 429
 // `rate_limited` over the principal's rate_limit.* budget), every route's
@@ -105,6 +115,9 @@
 namespace ledger::adapters::postgres {
 class PgAdmissionQueries;
 }  // namespace ledger::adapters::postgres
+namespace ledger::projections {
+class AdmissionStore;
+}  // namespace ledger::projections
 
 namespace ledger::routes {
 
@@ -151,6 +164,14 @@ class QueryApi {
   // outlive this object.
   void check_scopes_with(adapters::postgres::PgAdmissionQueries& h) { hierarchy_ = &h; }
 
+  // Policy values (and the waits of every route answered from memory) from
+  // `store`; `waits` (optional) watch the store's position. Both must
+  // outlive this object.
+  void answer_from(const projections::AdmissionStore& store, SnapshotWaits* waits) {
+    memory_ = &store;
+    memory_waits_ = waits;
+  }
+
   // The opaque page cursor of the audit routes (exposed for tests).
   static std::string encode_cursor(std::int64_t position);
   static std::optional<std::int64_t> decode_cursor(std::string_view cursor);
@@ -162,6 +183,10 @@ class QueryApi {
                                                             const domain::ScopeChain& chain);
   adapters::http::HttpResponse policy_value(const adapters::http::HttpRequest& req, const commands::Principal& who,
                                             const std::string& key);
+  adapters::http::HttpResponse policy_value_from_memory(const adapters::http::HttpRequest& req,
+                                                        const commands::Principal& who, const std::string& key,
+                                                        const domain::ScopeChain& chain, events::Instant as_of,
+                                                        std::int64_t min_position, std::int64_t wait_ms);
   // Records the refusal of `req` and answers `e`.
   adapters::http::HttpResponse refuse(const adapters::http::HttpRequest& req, const commands::Principal& who,
                                       const std::string& target_tenant, commands::RouteFamily family,
@@ -179,6 +204,9 @@ class QueryApi {
   commands::RequestGate* gate_ = nullptr;
   adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;
   SnapshotWaits* waits_ = nullptr;
+  const projections::AdmissionStore* memory_ = nullptr;
+  SnapshotWaits* memory_waits_ = nullptr;
+  bool from_memory(const adapters::http::HttpRequest& req) const;
   std::function<domain::Result<std::int64_t>()> head_;
 };
 

@@ -35,6 +35,15 @@ domain::Result<void> SnapshotWaits::wait(const std::string& principal, std::int6
   return {};
 }
 
+void SnapshotWaits::notify() {
+  {
+    std::lock_guard lock(mu_);
+    if (waiters_.empty()) return;
+    advanced_ = true;
+  }
+  cv_.notify_all();
+}
+
 int SnapshotWaits::waiting(const std::string& principal) const {
   std::lock_guard lock(mu_);
   auto it = per_principal_.find(principal);
@@ -102,7 +111,8 @@ void SnapshotWaits::run() {
     finished.clear();
     lock.lock();
     if (stopping) return;
-    cv_.wait_for(lock, options_.poll, [&] { return stopping_; });
+    cv_.wait_for(lock, options_.poll, [&] { return stopping_ || advanced_; });
+    advanced_ = false;
   }
 }
 

@@ -60,6 +60,10 @@ class SnapshotWaits {
   // Reads the checkpoint now (on the calling thread).
   domain::Result<std::int64_t> checkpoint() const { return checkpoint_(); }
 
+  // The checkpoint moved: check the waiters now instead of at the next
+  // `poll` (the in-memory read models' apply loop calls it per batch).
+  void notify();
+
   // How many waits `principal` holds now (for tests and metrics).
   int waiting(const std::string& principal) const;
 
@@ -82,6 +86,7 @@ class SnapshotWaits {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool advanced_ = false;
   std::uint64_t next_id_ = 0;
   std::map<std::uint64_t, Waiter> waiters_;
   std::map<std::string, int> per_principal_;

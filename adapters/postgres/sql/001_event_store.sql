@@ -127,9 +127,10 @@ GRANT SELECT, INSERT, UPDATE ON ledger.relay_checkpoints TO ledger_relay;
 -- ledger-projector: reads the events; writes only read-model schemas
 -- (read_model.sql), and may create scratch ones for --rebuild.
 GRANT SELECT ON ledger.events TO ledger_projector;
--- ledger-query: the head position only (readiness, position_beyond_head);
--- no payloads, no actors.
-GRANT SELECT (global_position) ON ledger.events TO ledger_query;
+-- ledger-query: reads the events (issue 12: its in-memory read models start
+-- from the store and check the topic against it like every consumer of
+-- ledger.events); never writes.
+GRANT SELECT ON ledger.events TO ledger_query;
 -- ledger-audit, ledger-admin diff: read everything; replay builds scratch schemas.
 GRANT SELECT ON ledger.events, ledger.command_outcomes, ledger.relay_checkpoints TO ledger_auditor;
 -- ledger_app: the former single application role, kept for in-process
