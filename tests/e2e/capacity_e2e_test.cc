@@ -204,7 +204,7 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
 
   // actor_type outside the seed's four is bad input.
   Reply robot = s.decide(decision_input("P1", 1, "robot"));
-  ASSERT_EQ(robot.status, 400) << robot.describe();
+  EXPECT_EQ(robot.status, 400) << robot.describe();
   EXPECT_EQ(robot.code(), "invalid_decision_input");
   EXPECT_EQ(s.decide(decision_input("P1", 1, "worker")).status, 200);
 
@@ -229,7 +229,7 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
   const std::int64_t before = std::stoll(s.sql("SELECT count(*) FROM ledger.events"));
   Reply lower = s.command("ceiling.set", {{"scope", scope("department", "D")}, {"dimension", "gpu.count"},
                                           {"quantity", 20}, {"unit", "gpu"}, {"reason", "e2e"}});
-  ASSERT_EQ(lower.status, 422) << lower.describe();
+  EXPECT_EQ(lower.status, 422) << lower.describe();
   EXPECT_EQ(lower.code(), "ceiling_below_reserved");
   EXPECT_EQ(lower.body["evidence"]["reservation_id"], "r1") << lower.describe();
   EXPECT_EQ(lower.body["evidence"]["reserved"], "25") << lower.describe();
