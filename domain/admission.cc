@@ -1017,14 +1017,18 @@ struct CeilingChange {
 // after it. One that did not fit before (history from before this rule, a
 // move) is not this command's doing and does not refuse it.
 Result<void> check_reserved_still_fit(const AdmissionModel& m, const CeilingChange& change, Instant now) {
+  std::map<QuotaScope, std::vector<ReservationView>> by_organization;  // read once per organization
   for (const auto& r : m.reservations_under(change.scope, change.dimension)) {
     if (!state_holds_capacity(r.state) || r.window_end <= now) continue;
     const auto chain = m.chain(r.owner);
     const auto rules = m.rules_on(chain, change.dimension);
     const auto dels = m.delegations_on(chain, change.dimension);
-    const auto others = m.reservations_under(r.owner_chain.back(), change.dimension);
+    auto [at, fresh] = by_organization.try_emplace(r.owner_chain.back());
+    if (fresh) at->second = m.reservations_under(r.owner_chain.back(), change.dimension);
+    const auto& others = at->second;
     if (capacity_shortfall(chain, rules, dels, r, others, now)) continue;
-    const auto after = capacity_shortfall(chain, change.rules_after(rules), change.delegations_after(dels), r, others, now);
+    const auto after =
+        capacity_shortfall(chain, change.rules_after(rules), change.delegations_after(dels), r, others, now);
     if (!after) continue;
     return fail(err(ErrorKind::kFailedPrecondition, "ceiling_below_reserved",
                     "This change would leave less capacity than active reservations hold; retire or suspend them "

@@ -243,9 +243,8 @@ int print_reservation_as_of(const services::ReservationAsOfAnswer& a) {
   std::cout << "  window:         " << codec::format_instant(v.window_start) << " .. "
             << codec::format_instant(v.window_end) << " (end exclusive)\n";
   // What it occupies of its ceilings then (README "Capacity per reservation state").
-  std::cout << "  holds:          "
-            << (domain::holds_at(v, a.as_of) ? std::to_string(v.quantity) + " " + a.drafted.unit : std::string("nothing"))
-            << '\n';
+  const bool holds = domain::holds_at(v, a.as_of);
+  std::cout << "  holds:          " << (holds ? std::to_string(v.quantity) + " " + a.drafted.unit : "nothing") << '\n';
   std::cout << "  history:        drafted at position " << a.drafted_position << ", last change at position "
             << a.last_position << ", stream version " << a.version << '\n';
   std::cout << "  reflects:       position " << a.position << ", as of " << codec::format_instant(a.as_of) << '\n';
