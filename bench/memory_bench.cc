@@ -55,7 +55,10 @@ class Builder {
  public:
   template <class C>
   void run(const C& c) {
-    auto d = domain::decide(model_, c);
+    auto d = [&] {
+      if constexpr (requires { domain::decide(model_, c, kNow); }) return domain::decide(model_, c, kNow);
+      else return domain::decide(model_, c);
+    }();
     if (!d) {
       std::cerr << "refused: " << d.error().code << " " << d.error().message << "\n";
       std::exit(2);

@@ -92,7 +92,7 @@ domain::AdmissionModel admission_model(std::int64_t nodes) {
 void BM_AdmissionDecideCeiling(benchmark::State& state) {
   const auto m = admission_model(state.range(0));
   domain::SetCeiling c{{events::QuotaLevel::kProject, "org-0-d3-p7"}, {"gpu.count", "", "", ""}, 50, "gpu", "bench"};
-  for (auto _ : state) benchmark::DoNotOptimize(domain::decide(m, c));
+  for (auto _ : state) benchmark::DoNotOptimize(domain::decide(m, c, events::Instant{0}));
   state.counters["nodes"] = static_cast<double>(m.node_count());
 }
 BENCHMARK(BM_AdmissionDecideCeiling)->Arg(1000)->Arg(1'000'000)->Unit(benchmark::kMicrosecond);

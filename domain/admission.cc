@@ -1,6 +1,8 @@
 #include "domain/admission.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <iterator>
 #include <limits>
 
@@ -111,6 +113,21 @@ Effective to_effective(const Bound& b, const Along& a) {
 
 bool overlaps(const std::string& a, const std::string& b) { return a.empty() || b.empty() || a == b; }
 
+// RFC 3339 to the second, UTC, for evidence (domain does not link the codec).
+std::string instant_text(Instant t) {
+  using namespace std::chrono;
+  const sys_time<microseconds> tp{microseconds{t.micros}};
+  const auto day = floor<days>(tp);
+  const year_month_day ymd{day};
+  const hh_mm_ss<seconds> hms{floor<seconds>(tp - day)};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lldZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<long long>(hms.hours().count()), static_cast<long long>(hms.minutes().count()),
+                static_cast<long long>(hms.seconds().count()));
+  return buf;
+}
+
 }  // namespace
 
 std::string scope_text(const QuotaScope& s) {
@@ -137,6 +154,33 @@ std::string reservation_state_at(const ReservationView& r, Instant as_of) {
   return r.state;
 }
 
+bool state_holds_capacity(std::string_view state) { return state == "active" || state == "exhausted"; }
+
+bool holds_at(const ReservationView& r, Instant t) {
+  return state_holds_capacity(reservation_state_at(r, t)) && t >= r.window_start && t < r.window_end;
+}
+
+Peak peak_held(std::span<const ReservationView> held, Instant from, Instant to) {
+  // The sum only rises where a window starts, so the peak is reached at
+  // `from` or at a start inside [from, to).
+  std::vector<Instant> candidates = {from};
+  for (const auto& r : held) {
+    if (r.window_start > from && r.window_start < to) candidates.push_back(r.window_start);
+  }
+  std::sort(candidates.begin(), candidates.end());
+  Peak best{0, from};
+  bool first = true;
+  for (const Instant t : candidates) {
+    std::int64_t sum = 0;
+    for (const auto& r : held) {
+      if (r.window_start <= t && t < r.window_end) sum = r.quantity > kUnlimited - sum ? kUnlimited : sum + r.quantity;
+    }
+    if (first || sum > best.quantity) best = Peak{sum, t};
+    first = false;
+  }
+  return best;
+}
+
 CeilingEvaluation evaluate_ceiling(std::span<const ChainNode> chain, std::span<const CeilingRule> rules,
                                    std::span<const Delegation> delegations, const CeilingTarget& target,
                                    bool for_write) {
@@ -158,6 +202,10 @@ CeilingEvaluation evaluate_ceiling(std::span<const ChainNode> chain, std::span<c
 // ------------------------------------------------------------------ decisions
 
 Result<void> validate_decision_input(const DecisionInput& in) {
+  const std::string& type = in.actor.actor_type;
+  if (!type.empty() && type != "user" && type != "service_account" && type != "api_key" && type != "worker") {
+    return invalid("invalid_decision_input", "actor.actor_type must be user, service_account, api_key or worker");
+  }
   if (in.hierarchy.organization_id.empty() || in.hierarchy.project_id.empty()) {
     return invalid("invalid_decision_input", "hierarchy.organization_id and hierarchy.project_id are required");
   }
@@ -220,6 +268,20 @@ Result<DecisionOutput> decide_admission(const DecisionInput& in, const DecisionS
   }
   out.snapshot_version = s.snapshot_version;
   out.correlation_id = in.correlation_id;
+
+  // An expired principal (API key, service account, user) is admitted to
+  // nothing, whatever its ceilings would say.
+  if (s.requester_expires_at && as_of >= *s.requester_expires_at) {
+    const CeilingTarget usage_target{in.request.dimension, in.current_usage.scope_window, in.request.region,
+                                     in.request.sku_or_model};
+    const Along a = evaluate_along(s.chain, s.rules, s.delegations, usage_target);
+    out.effective = to_effective(a.effective[0], a);
+    if (out.effective.unit.empty()) out.effective.unit = unit;
+    out.decision = "deny";
+    out.reason_code = "principal_expired";
+    out.user_message = "This API key or account has expired.";
+    return out;
+  }
 
   // The per-request cap: the effective `request`-window ceiling for the
   // same dimension / region / SKU. It bounds requested_delta alone (usage,
@@ -286,9 +348,7 @@ Result<DecisionOutput> decide_admission(const DecisionInput& in, const DecisionS
     const bool pooled = n.level == QuotaLevel::kGlobal || n.level == QuotaLevel::kPlan;
     if (!pooled) {
       for (const auto& r : s.reservations) {
-        if (r.dimension != target.dimension || reservation_state_at(r, as_of) != "active" || as_of < r.window_start) {
-          continue;
-        }
+        if (r.dimension != target.dimension || !holds_at(r, as_of)) continue;
         if (!overlaps(r.region, target.region) || !overlaps(r.sku_or_model, target.sku_or_model)) continue;
         if (on_requester_chain(r.owner)) continue;
         if (std::find(r.owner_chain.begin(), r.owner_chain.end(), n) == r.owner_chain.end()) continue;
@@ -463,6 +523,24 @@ std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& 
   return out;
 }
 
+std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope& s,
+                                                                const std::string& dimension) const {
+  std::vector<ReservationView> out;
+  auto take = [&](const Reservation& r) {
+    if (r.drafted.dimension == dimension && is_ancestor_or_self(s, r.drafted.owner)) out.push_back(view_of(r));
+  };
+  if (s.level == QuotaLevel::kGlobal || s.level == QuotaLevel::kPlan) {
+    for (const auto& [id, r] : reservations_) take(r);
+    return out;
+  }
+  const Node* n = node(s);
+  if (!n) return out;
+  auto it = reservations_by_org_.find(n->organization_id);
+  if (it == reservations_by_org_.end()) return out;
+  for (const auto& id : it->second) take(reservations_.at(id));
+  return out;
+}
+
 DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
   DecisionSnapshot s;
   QuotaScope requester{QuotaLevel::kProject, in.hierarchy.project_id};
@@ -470,6 +548,7 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
     requester = p->scope;
   }
   s.chain = chain(requester);
+  if (requester.level == QuotaLevel::kPrincipal) s.requester_expires_at = node(requester)->expires_at;
   s.rules = rules_on(s.chain, in.request.dimension);
   s.delegations = delegations_on(s.chain, in.request.dimension);
   s.reservations = reservations_of(in.hierarchy.organization_id, in.request.dimension);
@@ -861,7 +940,112 @@ Result<void> check_target(const CeilingTarget& t) {
 }
 }  // namespace
 
-Result<Decided> decide(const AdmissionModel& m, const SetCeiling& c) {
+namespace {
+
+// Why `candidate` does not fit, when it does not.
+struct Shortfall {
+  QuotaScope scope;
+  std::int64_t effective = 0;
+  Peak peak;
+  std::string rule_id;
+};
+
+// The capacity rule of activation (admission.h "Windows"): under every scope
+// from the candidate's owner up to its organization whose effective ceiling
+// binds the owner, the candidate plus every other reservation under that
+// scope that holds capacity, overlaps its region / SKU and its window, at
+// their peak over [max(window_start, now), window_end), fit the scope's
+// effective ceiling. `rules` and `dels` are those on `chain` (the owner's).
+std::optional<Shortfall> capacity_shortfall(std::span<const ChainNode> chain, std::span<const CeilingRule> rules,
+                                            std::span<const Delegation> dels, const ReservationView& candidate,
+                                            std::span<const ReservationView> others, Instant now) {
+  const CeilingTarget target{candidate.dimension, "", candidate.region, candidate.sku_or_model};
+  const auto owner_eff = evaluate_ceiling(chain, rules, dels, target, false).effective;
+  const Instant from = std::max(candidate.window_start, now);
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const QuotaScope& s = chain[i].scope;
+    if (s.level == QuotaLevel::kPlan || s.level == QuotaLevel::kGlobal) break;
+    const auto eval = evaluate_ceiling(chain.subspan(i), rules, dels, target, false);
+    if (!eval.effective.quantity) continue;
+    if (owner_eff.quantity && *eval.effective.quantity < *owner_eff.quantity) continue;  // delegated past
+    std::vector<ReservationView> held;
+    ReservationView self = candidate;
+    self.window_start = from;
+    held.push_back(self);
+    for (const auto& o : others) {
+      if (o.reservation_id == candidate.reservation_id || !state_holds_capacity(o.state)) continue;
+      if (!overlaps(o.region, candidate.region) || !overlaps(o.sku_or_model, candidate.sku_or_model)) continue;
+      if (o.window_end <= from || o.window_start >= candidate.window_end) continue;
+      if (std::find(o.owner_chain.begin(), o.owner_chain.end(), s) == o.owner_chain.end()) continue;
+      held.push_back(o);
+    }
+    const Peak peak = peak_held(held, from, candidate.window_end);
+    if (peak.quantity > *eval.effective.quantity) {
+      return Shortfall{s, *eval.effective.quantity, peak, eval.effective.binding_rule_id};
+    }
+  }
+  return std::nullopt;
+}
+
+// The ceiling rules and delegations of one dimension as one ceiling command
+// would leave them (exactly one of the changes is set).
+struct CeilingChange {
+  QuotaScope scope;
+  std::string dimension;
+  std::optional<CeilingRule> set_rule;
+  std::string cleared_rule_id;
+  std::optional<Delegation> set_delegation;
+  bool revoke_delegation = false;
+
+  std::vector<CeilingRule> rules_after(std::vector<CeilingRule> rules) const {
+    const std::string id = set_rule ? set_rule->rule_id : cleared_rule_id;
+    std::erase_if(rules, [&](const CeilingRule& r) { return r.scope == scope && r.rule_id == id; });
+    if (set_rule) rules.push_back(*set_rule);
+    return rules;
+  }
+  std::vector<Delegation> delegations_after(std::vector<Delegation> dels) const {
+    if (!set_delegation && !revoke_delegation) return dels;
+    std::erase_if(dels, [&](const Delegation& d) { return d.scope == scope; });
+    if (set_delegation) dels.push_back(*set_delegation);
+    return dels;
+  }
+};
+
+// Refuses a ceiling command that lowers capacity under reservations that
+// hold it (admission.h): every reservation under the changed scope that
+// holds capacity now or later and fitted before the change must still fit
+// after it. One that did not fit before (history from before this rule, a
+// move) is not this command's doing and does not refuse it.
+Result<void> check_reserved_still_fit(const AdmissionModel& m, const CeilingChange& change, Instant now) {
+  std::map<QuotaScope, std::vector<ReservationView>> by_organization;  // read once per organization
+  for (const auto& r : m.reservations_under(change.scope, change.dimension)) {
+    if (!state_holds_capacity(r.state) || r.window_end <= now) continue;
+    const auto chain = m.chain(r.owner);
+    const auto rules = m.rules_on(chain, change.dimension);
+    const auto dels = m.delegations_on(chain, change.dimension);
+    auto [at, fresh] = by_organization.try_emplace(r.owner_chain.back());
+    if (fresh) at->second = m.reservations_under(r.owner_chain.back(), change.dimension);
+    const auto& others = at->second;
+    if (capacity_shortfall(chain, rules, dels, r, others, now)) continue;
+    const auto after =
+        capacity_shortfall(chain, change.rules_after(rules), change.delegations_after(dels), r, others, now);
+    if (!after) continue;
+    return fail(err(ErrorKind::kFailedPrecondition, "ceiling_below_reserved",
+                    "This change would leave less capacity than active reservations hold; retire or suspend them "
+                    "first.")
+                    .with("reservation_id", r.reservation_id)
+                    .with("scope", scope_text(after->scope))
+                    .with("effective_quantity", std::to_string(after->effective))
+                    .with("reserved", std::to_string(after->peak.quantity))
+                    .with("peak_at", instant_text(after->peak.at))
+                    .with("rule_id", after->rule_id));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Decided> decide(const AdmissionModel& m, const SetCeiling& c, Instant now) {
   if (auto ok = check_scope_exists(m, c.scope); !ok) return std::unexpected(ok.error());
   if (auto ok = check_target(c.target); !ok) return std::unexpected(ok.error());
   auto unit = dimension_unit(m, c.target.dimension, c.unit);
@@ -882,17 +1066,28 @@ Result<Decided> decide(const AdmissionModel& m, const SetCeiling& c) {
   }
   if (!before) version = m.rule_version(c.scope, id) + 1;  // a cleared rule set again counts on
   if (before && *before == c.quantity) return nothing(ceilings_stream_id(c.scope), tenant);
+  // Reservations hold the standing window only; raising a rule lowers nothing.
+  if (c.target.window.empty() && !(before && c.quantity > *before)) {
+    CeilingChange change{c.scope, c.target.dimension, CeilingRule{c.scope, id, version, c.target, c.quantity, *unit},
+                         "", std::nullopt, false};
+    if (auto ok = check_reserved_still_fit(m, change, now); !ok) return std::unexpected(ok.error());
+  }
   return one(ceilings_stream_id(c.scope), tenant,
              events::CeilingSet{c.scope, org, id, version, c.target, c.quantity, *unit, before, c.reason});
 }
 
-Result<Decided> decide(const AdmissionModel& m, const ClearCeiling& c) {
+Result<Decided> decide(const AdmissionModel& m, const ClearCeiling& c, Instant now) {
   if (auto ok = check_scope_exists(m, c.scope); !ok) return std::unexpected(ok.error());
   if (auto ok = check_target(c.target); !ok) return std::unexpected(ok.error());
   const std::string id = ceiling_rule_id(c.scope, c.target);
   const auto chain = m.chain(c.scope);
   for (const auto& r : m.rules_on(chain, c.target.dimension)) {
     if (r.scope == c.scope && r.rule_id == id) {
+      if (r.target.window.empty()) {
+        // With no rule of its own the scope inherits, which may be lower.
+        CeilingChange change{c.scope, c.target.dimension, std::nullopt, id, std::nullopt, false};
+        if (auto ok = check_reserved_still_fit(m, change, now); !ok) return std::unexpected(ok.error());
+      }
       const std::string tenant = admission_tenant(m, c.scope);
       return one(ceilings_stream_id(c.scope), tenant,
                  events::CeilingCleared{c.scope, tenant == "platform" ? "" : tenant, id, r.rule_version + 1, r.target,
@@ -902,7 +1097,7 @@ Result<Decided> decide(const AdmissionModel& m, const ClearCeiling& c) {
   return fail(err(ErrorKind::kNotFound, "unknown_ceiling", "no such ceiling is set at that scope").with("rule_id", id));
 }
 
-Result<Decided> decide(const AdmissionModel& m, const DelegateCeiling& c) {
+Result<Decided> decide(const AdmissionModel& m, const DelegateCeiling& c, Instant now) {
   if (auto ok = check_scope_exists(m, c.scope); !ok) return std::unexpected(ok.error());
   if (c.scope.level == QuotaLevel::kPrincipal) {
     return rule("invalid_delegation", "a principal has no scopes below it to delegate to");
@@ -923,16 +1118,21 @@ Result<Decided> decide(const AdmissionModel& m, const DelegateCeiling& c) {
   for (const auto& d : m.delegations_on(chain, c.dimension)) {
     if (d.scope == c.scope && d.max_quantity == c.max_quantity) return nothing(ceilings_stream_id(c.scope), tenant);
   }
+  CeilingChange change{c.scope, c.dimension, std::nullopt, "", Delegation{c.scope, id, c.dimension, c.max_quantity, 0},
+                       false};
+  if (auto ok = check_reserved_still_fit(m, change, now); !ok) return std::unexpected(ok.error());
   return one(ceilings_stream_id(c.scope), tenant,
              events::CeilingDelegated{c.scope, tenant == "platform" ? "" : tenant, id, c.dimension, c.max_quantity,
                                       c.reason});
 }
 
-Result<Decided> decide(const AdmissionModel& m, const RevokeDelegation& c) {
+Result<Decided> decide(const AdmissionModel& m, const RevokeDelegation& c, Instant now) {
   if (auto ok = check_scope_exists(m, c.scope); !ok) return std::unexpected(ok.error());
   const auto chain = m.chain(c.scope);
   for (const auto& d : m.delegations_on(chain, c.dimension)) {
     if (d.scope == c.scope) {
+      CeilingChange change{c.scope, c.dimension, std::nullopt, "", std::nullopt, true};
+      if (auto ok = check_reserved_still_fit(m, change, now); !ok) return std::unexpected(ok.error());
       const std::string tenant = admission_tenant(m, c.scope);
       return one(ceilings_stream_id(c.scope), tenant,
                  events::CeilingDelegationRevoked{c.scope, tenant == "platform" ? "" : tenant, d.delegation_id,
@@ -968,39 +1168,20 @@ std::string state_now(const AdmissionModel::Reservation& r, Instant now) {
   return reservation_state_at(v, now);
 }
 
-// Capacity check for activating `r`: under every scope from its owner up to
-// the organization, active reservations (this one included) must fit in the
-// scope's effective ceiling.
-Result<void> check_capacity(const AdmissionModel& m, const events::ReservationDrafted& d, Instant now) {
+Result<void> check_capacity(const AdmissionModel& m, const AdmissionModel::Reservation& r, Instant now) {
+  const auto& d = r.drafted;
   const auto chain = m.chain(d.owner);
-  const CeilingTarget target{d.dimension, "", d.region, d.sku_or_model};
-  const auto rules = m.rules_on(chain, d.dimension);
-  const auto dels = m.delegations_on(chain, d.dimension);
   const auto others = m.reservations_of(d.organization_id, d.dimension);
-  const auto owner_eff = evaluate_ceiling(chain, rules, dels, target, false).effective;
-  for (std::size_t i = 0; i < chain.size(); ++i) {
-    const QuotaScope& s = chain[i].scope;
-    if (s.level == QuotaLevel::kPlan || s.level == QuotaLevel::kGlobal) break;
-    const auto eval = evaluate_ceiling(std::span(chain).subspan(i), rules, dels, target, false);
-    if (!eval.effective.quantity) continue;
-    if (owner_eff.quantity && *eval.effective.quantity < *owner_eff.quantity) continue;  // delegated past
-    std::int64_t reserved = d.quantity;
-    for (const auto& o : others) {
-      if (o.reservation_id == d.reservation_id || reservation_state_at(o, now) != "active") continue;
-      if (!overlaps(o.region, d.region) || !overlaps(o.sku_or_model, d.sku_or_model)) continue;
-      if (std::find(o.owner_chain.begin(), o.owner_chain.end(), s) == o.owner_chain.end()) continue;
-      reserved += o.quantity;
-    }
-    if (reserved > *eval.effective.quantity) {
-      return fail(err(ErrorKind::kFailedPrecondition, "capacity_unavailable",
-                      "There is not enough unreserved capacity under your quota for this reservation.")
-                      .with("scope", scope_text(s))
-                      .with("effective_quantity", std::to_string(*eval.effective.quantity))
-                      .with("reserved_with_this", std::to_string(reserved))
-                      .with("rule_id", eval.effective.binding_rule_id));
-    }
-  }
-  return {};
+  const auto shortfall = capacity_shortfall(chain, m.rules_on(chain, d.dimension), m.delegations_on(chain, d.dimension),
+                                            m.view_of(r), others, now);
+  if (!shortfall) return {};
+  return fail(err(ErrorKind::kFailedPrecondition, "capacity_unavailable",
+                  "There is not enough unreserved capacity under your quota for this reservation.")
+                  .with("scope", scope_text(shortfall->scope))
+                  .with("effective_quantity", std::to_string(shortfall->effective))
+                  .with("reserved_with_this", std::to_string(shortfall->peak.quantity))
+                  .with("peak_at", instant_text(shortfall->peak.at))
+                  .with("rule_id", shortfall->rule_id));
 }
 
 }  // namespace
@@ -1075,7 +1256,7 @@ Result<Decided> decide(const AdmissionModel& m, const TransitionReservation& c, 
     return rule("window_ended", "the reservation's window has already ended");
   }
   if (to == "active") {
-    if (auto ok = check_capacity(m, r->drafted, now); !ok) return std::unexpected(ok.error());
+    if (auto ok = check_capacity(m, *r, now); !ok) return std::unexpected(ok.error());
   }
   // Resuming a fully used reservation lands in exhausted, not active.
   if (c.action == "resume" && r->consumed >= r->drafted.quantity) to = "exhausted";

@@ -39,14 +39,47 @@
 // reservations and the warn threshold never apply to it. Reservations
 // never consult it (a reservation's quantity is not a request).
 //
-// Capacity reservations: an active reservation, inside its window at
-// `as_of`, withholds its whole quantity from every requester that is not
-// its owner or below it, under every ceiling above the owner. The capacity
-// available to a requester is
+// Capacity reservations: a reservation that holds capacity (below), inside
+// its window at `as_of`, withholds its whole quantity from every requester
+// that is not its owner or below it, under every ceiling above the owner.
+// The capacity available to a requester is
 //   min over the chain n of  effective(n) - reserved_by_others_below(n)
 // over the scopes n of its organization whose effective ceiling is not below
 // the requester's own (a lower one was delegated past and does not bind it),
 // and a request is allowed when current_usage + requested_delta fits.
+//
+// Capacity per reservation state (what a reservation holds at instant t;
+// README "Capacity per reservation state"):
+//
+//   draft ──activate──> active <──release── exhausted (consumed == quantity)
+//                        │  └──consume all──>  │
+//                        └──suspend──> suspended <──suspend┘
+//
+//   draft      nothing (an intent, never checked)
+//   active     its whole quantity, for t in [window_start, window_end)
+//   exhausted  the same: fully consumed capacity is in use, not free, so it
+//              keeps occupying its window until the window ends or it is
+//              retired; a release makes it active with nothing to re-check
+//   suspended  nothing; resume re-checks capacity like activate
+//   expired    nothing (any state past window_end reads expired)
+//   retired    nothing
+//
+// Windows: capacity is the maximum over time of what overlapping windows
+// hold. Activating (or resuming) reservation r is accepted when, under every
+// scope n from r's owner up to its organization whose effective ceiling
+// binds the owner, the peak over t in [max(window_start, now), window_end)
+// of r.quantity + what the other reservations under n hold at t fits in
+// effective(n) (422 `capacity_unavailable`, evidence `peak_at`). Decisions
+// and the views count exactly what holds at their `as_of` instant.
+//
+// Lowering capacity under held reservations is refused: a ceiling command
+// (set, clear, delegate, revoke delegation) after which a reservation that
+// holds capacity now or later, and fitted by the rule above before, would
+// no longer fit is 422 `ceiling_below_reserved` (evidence: the reservation,
+// the first scope up from its owner that would be short, that scope's
+// effective quantity after the change and the rule binding it, the peak
+// held and when).
+// Retire or suspend the reservations first.
 #pragma once
 
 #include <cstdint>
@@ -125,6 +158,22 @@ struct ReservationView {
 // window reads `expired` at once, before any sweeper records it.
 std::string reservation_state_at(const ReservationView& r, Instant as_of);
 
+// Whether a reservation in `state` holds capacity (active, exhausted).
+bool state_holds_capacity(std::string_view state);
+// Whether `r` holds its quantity at instant `t`: a holding state at t and
+// t inside [window_start, window_end).
+bool holds_at(const ReservationView& r, Instant t);
+
+// The most that reservations hold at one instant of [from, to): the
+// maximum over t of the sum of quantity over `held` whose window contains t
+// (states are not consulted: pass only reservations that hold). `at` is the
+// first instant the peak is reached (`from` when nothing overlaps).
+struct Peak {
+  std::int64_t quantity = 0;
+  Instant at;
+};
+Peak peak_held(std::span<const ReservationView> held, Instant from, Instant to);
+
 struct RegistryEntry {
   std::string kind;
   std::string entry_id;
@@ -200,6 +249,9 @@ struct DecisionSnapshot {
   std::vector<CeilingRule> rules;
   std::vector<Delegation> delegations;
   std::vector<ReservationView> reservations;  // of the organization, any state
+  // When chain[0] is a principal: its expires_at (a decision at or after it
+  // is deny `principal_expired`).
+  std::optional<Instant> requester_expires_at;
   std::optional<RegistryEntry> dimension;
   std::optional<RegistryEntry> product;
   std::optional<RegistryEntry> resource_type;
@@ -226,7 +278,9 @@ struct DecisionOutput {
   friend bool operator==(const DecisionOutput&, const DecisionOutput&) = default;
 };
 
-// Errors (not decisions): malformed input (400 `invalid_decision_input`),
+// Errors (not decisions): malformed input (400 `invalid_decision_input`,
+// among it an actor.actor_type other than user, service_account, api_key or
+// worker; empty means not given),
 // unknown scope (404 `unknown_scope`), unregistered dimension/product/
 // resource type (422 `unknown_registry_entry`), unit mismatch (422
 // `unit_mismatch`), hierarchy that disagrees with the ledger (422
@@ -236,7 +290,10 @@ struct DecisionOutput {
 // request above warn_threshold_percent of the available capacity),
 // `ceiling_exceeded` (deny), `capacity_reserved` (deny: only others'
 // reservations are in the way), `no_ceiling` (allow: the dimension is
-// registered but no scope on the path sets a ceiling for it).
+// registered but no scope on the path sets a ceiling for it),
+// `principal_expired` (deny: the requester is a principal whose expires_at
+// is at or before as_of; judged before any ceiling, with `effective` the
+// usage window's, available and limit_remaining null).
 // The per-request cap is judged first: requested_delta above the effective
 // `request`-window ceiling is deny `request_ceiling_exceeded` with
 // `effective` = that ceiling (per_request = true, matched_rules its rules),
@@ -378,6 +435,9 @@ class AdmissionModel {
   std::vector<ReservationView> reservations_of(const std::string& organization_id,
                                                const std::string& dimension) const;
   ReservationView view_of(const Reservation& r) const;
+  // Every reservation of `dimension` whose owner is `s` or below it (plan
+  // and global: of every organization on them), any state.
+  std::vector<ReservationView> reservations_under(const QuotaScope& s, const std::string& dimension) const;
   DecisionSnapshot snapshot_for(const DecisionInput& in) const;
   // Active reservations whose window ended at or before `now` (the sweeper's work).
   std::vector<std::string> reservations_to_expire(Instant now) const;
@@ -419,10 +479,10 @@ Result<Decided> decide(const AdmissionModel& m, const MoveDepartment& c);
 Result<Decided> decide(const AdmissionModel& m, const CreateProject& c);
 Result<Decided> decide(const AdmissionModel& m, const MoveProject& c);
 Result<Decided> decide(const AdmissionModel& m, const CreatePrincipal& c);
-Result<Decided> decide(const AdmissionModel& m, const SetCeiling& c);
-Result<Decided> decide(const AdmissionModel& m, const ClearCeiling& c);
-Result<Decided> decide(const AdmissionModel& m, const DelegateCeiling& c);
-Result<Decided> decide(const AdmissionModel& m, const RevokeDelegation& c);
+Result<Decided> decide(const AdmissionModel& m, const SetCeiling& c, Instant now);
+Result<Decided> decide(const AdmissionModel& m, const ClearCeiling& c, Instant now);
+Result<Decided> decide(const AdmissionModel& m, const DelegateCeiling& c, Instant now);
+Result<Decided> decide(const AdmissionModel& m, const RevokeDelegation& c, Instant now);
 Result<Decided> decide(const AdmissionModel& m, const DraftReservation& c);
 Result<Decided> decide(const AdmissionModel& m, const TransitionReservation& c, Instant now);
 Result<Decided> decide(const AdmissionModel& m, const ConsumeReservation& c, Instant now);

@@ -946,7 +946,7 @@ Json reservation_as_of_json(const ReservationAsOfAnswer& a) {
   const auto& v = a.view;
   Json chain = Json::array();
   for (const auto& s : v.owner_chain) chain.push_back(quota_scope_json(s));
-  Json j = reservation_fields(v, a.drafted.kind, a.drafted.unit, a.state);
+  Json j = reservation_fields(v, a.drafted.kind, a.drafted.unit, a.as_of);
   j["organization_id"] = a.drafted.organization_id;
   j["owner_chain"] = std::move(chain);
   j["attributes"] = a.drafted.attributes;

@@ -365,7 +365,9 @@ constexpr const char* kDecisionCheckpointSql =
 // principals), as chain_of with a principal: the principal when its latest
 // link hangs directly under the project, else the project; then up through
 // the latest links to the organization. Rows (k, level, node_id, version,
-// parent_level, parent_id) by k (1-based index into the arrays), depth.
+// parent_level, parent_id, expires_at) by k (1-based index into the
+// arrays), depth; expires_at (epoch micros) only on a principal requester's
+// own row (DecisionSnapshot::requester_expires_at).
 std::string decision_chains_sql() {
   const std::string pos = "$1::bigint";
   return "WITH RECURSIVE req(k, project_id, principal_id) AS ("
@@ -383,7 +385,9 @@ std::string decision_chains_sql() {
          "  SELECT c.k, c.depth + 1, l.level, l.node_id, l.version, l.parent_level, l.parent_id FROM chain c"
          "  CROSS JOIN LATERAL " + latest_link("c.parent_level", "c.parent_id", pos) + " l"
          "  WHERE c.level <> 'organization' AND c.depth < 64"
-         ") SELECT k, level, node_id, version, parent_level, parent_id FROM chain ORDER BY k, depth";
+         ") SELECT c.k, c.level, c.node_id, c.version, c.parent_level, c.parent_id, " + micros_of("n.expires_at") +
+         " FROM chain c LEFT JOIN __SCHEMA__.scope_nodes n ON c.depth = 0 AND c.level = 'principal' "
+         "AND n.level = c.level AND n.node_id = c.node_id ORDER BY c.k, c.depth";
 }
 
 // Non-cleared rules at each (scope_level $2, scope_id $3, dimension $4):
@@ -599,14 +603,17 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
 
     // Chains: one per distinct (project, principal).
     std::map<std::pair<std::string, std::string>, std::vector<domain::ChainNode>> chains;
+    std::map<std::pair<std::string, std::string>, std::optional<events::Instant>> expiries;
     for (const auto& in : inputs) chains.try_emplace({in.hierarchy.project_id, in.actor.actor_id});
     {
       std::vector<std::string> projects, principals;
       std::vector<std::vector<domain::ChainNode>*> slots;
+      std::vector<std::optional<events::Instant>*> expiry_slots;
       for (auto& [key, chain] : chains) {
         projects.push_back(key.first);
         principals.push_back(key.second);
         slots.push_back(&chain);
+        expiry_slots.push_back(&expiries[key]);
       }
       const auto rows = tx.exec_prepared(kDecisionChainsStmt, upto, text_array(projects), text_array(principals));
       const std::size_t n = rows.size();
@@ -614,10 +621,14 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
         const auto k = rows[static_cast<pqxx::result::size_type>(begin)][0].as<std::size_t>();
         while (end < n && rows[static_cast<pqxx::result::size_type>(end)][0].as<std::size_t>() == k) ++end;
         *slots.at(k - 1) = chain_from(rows, begin, end, 1);
+        const auto& first = rows[static_cast<pqxx::result::size_type>(begin)];
+        if (!first[6].is_null()) *expiry_slots.at(k - 1) = events::Instant{first[6].as<std::int64_t>()};
       }
     }
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      out[i].snapshot.chain = chains.at({inputs[i].hierarchy.project_id, inputs[i].actor.actor_id});
+      const std::pair<std::string, std::string> key{inputs[i].hierarchy.project_id, inputs[i].actor.actor_id};
+      out[i].snapshot.chain = chains.at(key);
+      out[i].snapshot.requester_expires_at = expiries.at(key);
     }
 
     // Rules and delegations: every (scope on a known chain, dimension).

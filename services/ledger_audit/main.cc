@@ -242,6 +242,9 @@ int print_reservation_as_of(const audit::ReservationAsOfAnswer& a) {
             << ", remaining " << v.quantity - v.consumed << '\n';
   std::cout << "  window:         " << codec::format_instant(v.window_start) << " .. "
             << codec::format_instant(v.window_end) << " (end exclusive)\n";
+  // What it occupies of its ceilings then (README "Capacity per reservation state").
+  const bool holds = domain::holds_at(v, a.as_of);
+  std::cout << "  holds:          " << (holds ? std::to_string(v.quantity) + " " + a.drafted.unit : "nothing") << '\n';
   std::cout << "  history:        drafted at position " << a.drafted_position << ", last change at position "
             << a.last_position << ", stream version " << a.version << '\n';
   std::cout << "  reflects:       position " << a.position << ", as of " << codec::format_instant(a.as_of) << '\n';

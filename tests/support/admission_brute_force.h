@@ -30,6 +30,58 @@ class BruteForce {
   BruteForce(const std::vector<events::Event>& history, std::string dimension) : dimension_(std::move(dimension)) {
     for (const auto& ev : history) apply(ev);
   }
+  // One more accepted event, in global order.
+  void add(const events::Event& ev) { apply(ev); }
+
+  // README "Capacity per reservation state": active and exhausted hold their
+  // quantity over [start, end); nothing else holds.
+  static bool holds(const std::string& state) { return state == "active" || state == "exhausted"; }
+
+  // The recorded state of reservation `id` ("" when unknown), and its window.
+  std::string state(const std::string& id) const {
+    auto it = reservations_.find(id);
+    return it == reservations_.end() ? "" : it->second.state;
+  }
+  std::pair<events::Instant, events::Instant> window(const std::string& id) const {
+    const auto& r = reservations_.at(id);
+    return {r.start, r.end};
+  }
+  // Every reservation id of the dimension.
+  std::vector<std::string> reservation_ids() const {
+    std::vector<std::string> out;
+    for (const auto& [id, _] : reservations_) out.push_back(id);
+    return out;
+  }
+
+  // Whether reservation `id` fits when activated (or resumed) at `now`: under
+  // every scope s from its owner up to the organization whose effective
+  // ceiling is not below the owner's, its quantity plus what the other
+  // reservations under s hold, at every instant t of [max(start, now), end),
+  // is at most effective(s). The instants tried are every window edge.
+  bool fits(const std::string& id, events::Instant now) const {
+    const Reservation& r = reservations_.at(id);
+    const std::int64_t e0 = effective(r.owner);
+    const events::Instant from{std::max(r.start.micros, now.micros)};
+    std::set<std::int64_t> instants = {from.micros};
+    for (const auto& [_, o] : reservations_) {
+      for (const std::int64_t t : {o.start.micros, o.end.micros}) {
+        if (t >= from.micros && t < r.end.micros) instants.insert(t);
+      }
+    }
+    for (std::optional<Scope> s = r.owner; s && s->level != L::kPlan; s = parent(*s)) {
+      const std::int64_t e = effective(*s);
+      if (e == kUnlimited || e < e0) continue;
+      for (const std::int64_t t : instants) {
+        std::int64_t sum = r.quantity;
+        for (const auto& [oid, o] : reservations_) {
+          if (oid == id || !holds(o.state) || t < o.start.micros || t >= o.end.micros) continue;
+          if (ancestor_or_self(*s, o.owner)) sum += o.quantity;
+        }
+        if (sum > e) return false;
+      }
+    }
+    return true;
+  }
 
   // effective(n) by the recursive definition, of the standing window ("")
   // or the per-request one ("request"); kUnlimited when nothing binds.
@@ -72,7 +124,7 @@ class BruteForce {
       if (e == kUnlimited || e < e0) continue;
       std::int64_t reserved = 0;
       for (const auto& [id, r] : reservations_) {
-        if (r.state != "active" || now < r.start || now >= r.end) continue;
+        if (!holds(r.state) || now < r.start || now >= r.end) continue;
         if (ancestor_or_self(r.owner, n0)) continue;  // the requester's own, or an ancestor's
         if (!ancestor_or_self(*s, r.owner)) continue;
         reserved += r.quantity;

@@ -365,6 +365,230 @@ TEST(AdmissionReservations, ActivationNeedsUnreservedCapacityUnderEveryCeiling) 
   EXPECT_EQ(evidence(d.error(), "scope"), "department:research");
 }
 
+// A reservation of `q` GPUs owned by `owner` for [start, end).
+DraftReservation windowed(std::string id, QuotaScope owner, std::int64_t q, Instant start, Instant end) {
+  DraftReservation d = gpu_reservation(std::move(id), std::move(owner), q);
+  d.window_start = start;
+  d.window_end = end;
+  return d;
+}
+
+constexpr std::int64_t kHour = 3'600'000'000LL;
+Instant at(std::int64_t micros_from_now) { return Instant{kNow.micros + micros_from_now}; }
+
+TEST(AdmissionCapacity, EveryStateHoldsWhatTheReadmeSays) {
+  ReservationView v;
+  v.quantity = 5;
+  v.window_start = at(-kHour);
+  v.window_end = at(kHour);
+  for (const auto& [state, holds] : std::vector<std::pair<std::string, bool>>{{"draft", false},
+                                                                             {"active", true},
+                                                                             {"exhausted", true},
+                                                                             {"suspended", false},
+                                                                             {"expired", false},
+                                                                             {"retired", false}}) {
+    v.state = state;
+    EXPECT_EQ(holds_at(v, kNow), holds) << state;
+    EXPECT_FALSE(holds_at(v, at(-2 * kHour))) << state << " before its window";
+    EXPECT_FALSE(holds_at(v, at(kHour))) << state << " at its window's (exclusive) end";
+  }
+}
+
+TEST(AdmissionCapacity, PeakIsTheMostOverlappingWindowsHoldAtOnce) {
+  auto view = [](std::int64_t q, std::int64_t from_h, std::int64_t to_h) {
+    ReservationView v;
+    v.quantity = q;
+    v.window_start = at(from_h * kHour);
+    v.window_end = at(to_h * kHour);
+    return v;
+  };
+  // 10 over [0,4), 5 over [2,6), 7 over [4,8): the sum peaks at 15 over [2,4), then 12.
+  const std::vector<ReservationView> held = {view(10, 0, 4), view(5, 2, 6), view(7, 4, 8)};
+  const Peak p = peak_held(held, at(0), at(8 * kHour));
+  EXPECT_EQ(p.quantity, 15);
+  EXPECT_EQ(p.at, at(2 * kHour));
+  EXPECT_EQ(peak_held(held, at(4 * kHour), at(8 * kHour)).quantity, 12);
+  EXPECT_EQ(peak_held(held, at(6 * kHour), at(8 * kHour)).quantity, 7);
+  EXPECT_EQ(peak_held({}, at(0), at(kHour)).quantity, 0);
+}
+
+// Issue 13 part 1: an exhausted reservation keeps occupying its window.
+TEST(AdmissionCapacity, AnExhaustedReservationStillHoldsItsCapacity) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 30));
+  l.ok(gpu_reservation("r1", project("llm"), 25));
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  EXPECT_EQ(decision(l, ask("vision", 0, 0))->available, 5);
+  l.ok(ConsumeReservation{"r1", 25, "all of it"});
+  ASSERT_EQ(l.model.reservation("r1")->state, "exhausted");
+  // A sibling's decision does not jump to 30.
+  auto sibling = decision(l, ask("vision", 0, 6));
+  ASSERT_TRUE(sibling);
+  EXPECT_EQ(sibling->available, 5);
+  EXPECT_EQ(sibling->reserved_for_others, 25);
+  EXPECT_EQ(sibling->reason_code, "capacity_reserved");
+  // A second reservation cannot be activated on top of it.
+  l.ok(gpu_reservation("r2", project("vision"), 25));
+  auto r2 = l.run(TransitionReservation{"r2", "activate", ""});
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error().code, "capacity_unavailable");
+  EXPECT_EQ(evidence(r2.error(), "reserved_with_this"), "50");
+  // Released back to active: it held all along, nothing to re-check.
+  l.ok(ReleaseReservation{"r1", 1, ""});
+  EXPECT_EQ(l.model.reservation("r1")->state, "active");
+  EXPECT_EQ(decision(l, ask("vision", 0, 0))->available, 5);
+  // Retired (from exhausted), it holds nothing and r2 fits.
+  l.ok(ConsumeReservation{"r1", 1, ""});
+  l.ok(TransitionReservation{"r1", "retire", ""});
+  l.ok(TransitionReservation{"r2", "activate", ""});
+  // Suspended holds nothing; resuming re-checks like activation.
+  l.ok(TransitionReservation{"r2", "suspend", ""});
+  EXPECT_EQ(decision(l, ask("llm", 0, 0))->available, 30);
+  l.ok(gpu_reservation("r3", project("llm"), 10));
+  l.ok(TransitionReservation{"r3", "activate", ""});
+  auto resume = l.run(TransitionReservation{"r2", "resume", ""});
+  ASSERT_FALSE(resume);
+  EXPECT_EQ(resume.error().code, "capacity_unavailable");
+}
+
+// Issue 13 part 2: capacity is the peak over time of overlapping windows.
+TEST(AdmissionCapacity, OnlyOverlappingWindowsCompete) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 30));
+  const std::int64_t day = 24 * kHour;
+  l.ok(windowed("tomorrow", project("llm"), 25, at(day), at(2 * day)));
+  l.ok(TransitionReservation{"tomorrow", "activate", ""});
+  // The day after never overlaps tomorrow.
+  l.ok(windowed("day-after", project("vision"), 25, at(2 * day), at(3 * day)));
+  l.ok(TransitionReservation{"day-after", "activate", ""});
+  // Nor does the next hour; a decision now agrees that 30 are free.
+  EXPECT_EQ(decision(l, ask("vision", 0, 0))->available, 30);
+  l.ok(windowed("next-hour", project("vision"), 25, kNow, at(kHour)));
+  l.ok(TransitionReservation{"next-hour", "activate", ""});
+  // Tomorrow and the day after, a sibling sees what overlaps then.
+  EXPECT_EQ(decision(l, ask("vision", 0, 0), at(day + kHour))->available, 5);
+  EXPECT_EQ(decision(l, ask("llm", 0, 0), at(2 * day + kHour))->available, 5);
+  // One spanning tomorrow and the day after meets each at its own peak: 25 + 6 > 30.
+  l.ok(windowed("span", project("vision"), 6, at(day + 12 * kHour), at(2 * day + 12 * kHour)));
+  auto span = l.run(TransitionReservation{"span", "activate", ""});
+  ASSERT_FALSE(span);
+  EXPECT_EQ(span.error().code, "capacity_unavailable");
+  EXPECT_EQ(evidence(span.error(), "reserved_with_this"), "31");
+  // 5 fits at both peaks (25 + 5 each).
+  l.ok(windowed("span5", project("vision"), 5, at(day + 12 * kHour), at(2 * day + 12 * kHour)));
+  l.ok(TransitionReservation{"span5", "activate", ""});
+}
+
+TEST(AdmissionCapacity, APeakInsideTheWindowRefusesAndNamesWhen) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 30));
+  const std::int64_t day = 24 * kHour;
+  l.ok(windowed("a", project("llm"), 20, at(day), at(2 * day)));
+  l.ok(TransitionReservation{"a", "activate", ""});
+  l.ok(windowed("b", project("llm"), 5, at(day + 12 * kHour), at(3 * day)));
+  l.ok(TransitionReservation{"b", "activate", ""});
+  // 6 from now to the day after tomorrow: fine today, 31 from tomorrow noon.
+  l.ok(windowed("c", project("vision"), 6, kNow, at(2 * day)));
+  auto c = l.run(TransitionReservation{"c", "activate", ""});
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, "capacity_unavailable");
+  EXPECT_EQ(evidence(c.error(), "reserved_with_this"), "31");
+  EXPECT_EQ(evidence(c.error(), "scope"), "department:research");
+  EXPECT_EQ(evidence(c.error(), "peak_at"), "2027-01-16T20:00:00Z");
+  // 5 fits at every instant.
+  l.ok(windowed("d", project("vision"), 5, kNow, at(2 * day)));
+  l.ok(TransitionReservation{"d", "activate", ""});
+}
+
+// Issue 13 part 3: a ceiling cannot be lowered below what reservations hold.
+TEST(AdmissionCapacity, LoweringCapacityUnderHeldReservationsIsRefused) {
+  Ledger l = acme();
+  l.ok(ceiling(org("acme"), 100));
+  l.ok(ceiling(dept("research"), 30));
+  l.ok(gpu_reservation("r1", project("llm"), 20));
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  auto lower = l.run(ceiling(dept("research"), 19));
+  ASSERT_FALSE(lower);
+  EXPECT_EQ(lower.error().code, "ceiling_below_reserved");
+  EXPECT_EQ(lower.error().kind, ErrorKind::kFailedPrecondition);
+  EXPECT_EQ(evidence(lower.error(), "reservation_id"), "r1");
+  // The first scope up from the owner that would be short, and the rule binding it.
+  EXPECT_EQ(evidence(lower.error(), "scope"), "project:llm");
+  EXPECT_EQ(evidence(lower.error(), "rule_id"), "ceiling:department:research:gpu.count");
+  EXPECT_EQ(evidence(lower.error(), "effective_quantity"), "19");
+  EXPECT_EQ(evidence(lower.error(), "reserved"), "20");
+  l.ok(ceiling(dept("research"), 20));  // down to exactly what is held
+  // Above it too: the organization clamps research.
+  auto org_lower = l.run(ceiling(org("acme"), 10));
+  ASSERT_FALSE(org_lower);
+  EXPECT_EQ(org_lower.error().code, "ceiling_below_reserved");
+  // A new rule below it at the owner, and a delegation cap below it.
+  auto own = l.run(ceiling(project("llm"), 5));
+  ASSERT_FALSE(own);
+  EXPECT_EQ(own.error().code, "ceiling_below_reserved");
+  // Exhausted holds as well.
+  l.ok(ConsumeReservation{"r1", 20, ""});
+  EXPECT_EQ(l.run(ceiling(dept("research"), 19)).error().code, "ceiling_below_reserved");
+  // Other windows (rates) and per-request caps are not what reservations hold.
+  SetCeiling hourly = ceiling(dept("research"), 1);
+  hourly.target.window = "hour";
+  l.ok(hourly);
+  // Retired, it holds nothing: lowering is accepted.
+  l.ok(TransitionReservation{"r1", "retire", ""});
+  l.ok(ceiling(dept("research"), 1));
+}
+
+TEST(AdmissionCapacity, ClearingOrRevokingADelegationUnderHeldReservationsIsRefused) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 10));
+  l.ok(DelegateCeiling{dept("research"), "gpu.count", 40, "burst"});
+  l.ok(ceiling(project("llm"), 30));
+  l.ok(gpu_reservation("r1", project("llm"), 25));
+  l.ok(TransitionReservation{"r1", "activate", ""});
+  auto revoke = l.run(RevokeDelegation{dept("research"), "gpu.count", "over"});
+  ASSERT_FALSE(revoke);
+  EXPECT_EQ(revoke.error().code, "ceiling_below_reserved");
+  auto cap = l.run(DelegateCeiling{dept("research"), "gpu.count", 20, "less"});
+  ASSERT_FALSE(cap);
+  EXPECT_EQ(cap.error().code, "ceiling_below_reserved");
+  auto clear = l.run(ClearCeiling{project("llm"), {"gpu.count", "", "", ""}, "inherit"});
+  ASSERT_FALSE(clear);
+  EXPECT_EQ(clear.error().code, "ceiling_below_reserved");
+  l.ok(DelegateCeiling{dept("research"), "gpu.count", 25, "exactly"});
+  // Suspended, it holds nothing.
+  l.ok(TransitionReservation{"r1", "suspend", ""});
+  l.ok(RevokeDelegation{dept("research"), "gpu.count", "over"});
+}
+
+TEST(AdmissionDecisions, ActorTypeIsBoundedAndAnExpiredPrincipalIsDenied) {
+  Ledger l = acme();
+  l.ok(ceiling(dept("research"), 10));
+  auto robot = ask("llm", 0, 1);
+  robot.actor.actor_type = "robot";
+  auto bad = decision(l, robot);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, "invalid_decision_input");
+  EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidArgument);
+  for (const char* type : {"user", "service_account", "api_key", "worker", ""}) {
+    auto in = ask("llm", 0, 1);
+    in.actor.actor_type = type;
+    EXPECT_TRUE(decision(l, in)) << type;
+  }
+  l.ok(CreatePrincipal{"key1", "api_key", "llm", "key", at(kHour)});
+  auto in = ask("llm", 0, 1);
+  in.actor = {"api_key", "key1", {}, {}};
+  auto live = decision(l, in);
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->decision, "allow");
+  auto expired = decision(l, in, at(kHour));
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->decision, "deny");
+  EXPECT_EQ(expired->reason_code, "principal_expired");
+  EXPECT_EQ(expired->effective.quantity, 10);
+  EXPECT_FALSE(expired->limit_remaining.has_value());
+  EXPECT_FALSE(expired->available.has_value());
+}
+
 // ------------------------------------------------------------------- decisions
 
 TEST(AdmissionDecisions, AllowWarnDenyAgainstTheEffectiveCeiling) {

@@ -307,7 +307,7 @@ Json reservation_json(const adapters::postgres::ReservationRecord& r, events::In
   const auto& v = r.view;
   Json chain = Json::array();
   for (const auto& s : v.owner_chain) chain.push_back(quota_scope_json(s));
-  Json j = reservation_fields(v, r.kind, r.unit, domain::reservation_state_at(v, as_of));
+  Json j = reservation_fields(v, r.kind, r.unit, as_of);
   j["organization_id"] = r.organization_id;
   j["owner_chain"] = std::move(chain);
   j["attributes"] = r.attributes;

@@ -50,13 +50,15 @@
 //       &cursor=&limit=<1..1000, default 100>
 //   -> {reservation_id, organization_id, owner, owner_chain, kind, dimension,
 //       region, sku_or_model, quantity, consumed, remaining, unit,
-//       window_start, window_end, attributes, state, recorded_state, version,
-//       drafted_position, as_of, snapshot_version}
+//       window_start, window_end, attributes, state, recorded_state,
+//       holds_capacity, held, version, drafted_position, as_of,
+//       snapshot_version}
 //      / {items, next_cursor, has_more, snapshot_version, as_of}.
 //      `state` is domain::reservation_state_at(as_of) (an active reservation
 //      past its window reads `expired` before any sweeper records it);
-//      `recorded_state` is what the ledger recorded. The `state` filter uses
-//      the as_of state. Unknown id: 404 `unknown_reservation`.
+//      `recorded_state` is what the ledger recorded; `held` is what it holds
+//      of its ceilings at as_of (domain::holds_at: active or exhausted inside
+//      its window). The `state` filter uses the as_of state. Unknown id: 404 `unknown_reservation`.
 //
 // Every route accepts `min_position` (+ `wait_ms`), `as_of` and
 // `as_of_position` like GET /v1/policy-values (503 `snapshot_not_ready`,

@@ -9,7 +9,8 @@ nlohmann::json quota_scope_json(const events::QuotaScope& s) {
 }
 
 nlohmann::json reservation_fields(const domain::ReservationView& v, std::string_view kind, std::string_view unit,
-                                  std::string_view state) {
+                                  events::Instant as_of) {
+  const bool holds = domain::holds_at(v, as_of);
   return {{"reservation_id", v.reservation_id},
           {"owner", quota_scope_json(v.owner)},
           {"kind", kind},
@@ -22,8 +23,10 @@ nlohmann::json reservation_fields(const domain::ReservationView& v, std::string_
           {"unit", unit},
           {"window_start", codec::format_instant(v.window_start)},
           {"window_end", codec::format_instant(v.window_end)},
-          {"state", state},
-          {"recorded_state", v.state}};
+          {"state", domain::reservation_state_at(v, as_of)},
+          {"recorded_state", v.state},
+          {"holds_capacity", holds},
+          {"held", holds ? v.quantity : 0}};
 }
 
 std::string dump_lenient(const nlohmann::json& j) {

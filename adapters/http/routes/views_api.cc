@@ -205,10 +205,9 @@ bool matches(const ReservationRecord& r, const CeilingTarget& t) {
          overlaps(r.view.sku_or_model, t.sku_or_model);
 }
 
-// What withholds capacity in decisions: active at as_of, inside its window.
-bool withholds(const ReservationRecord& r, events::Instant as_of) {
-  return domain::reservation_state_at(r.view, as_of) == "active" && as_of >= r.view.window_start;
-}
+// What withholds capacity in decisions (domain::holds_at: active or
+// exhausted at as_of, inside its window).
+bool withholds(const ReservationRecord& r, events::Instant as_of) { return domain::holds_at(r.view, as_of); }
 
 // The entitlements in force, whose consumption is the usage the ledger knows.
 bool in_force(const ReservationRecord& r, events::Instant as_of) {
@@ -252,7 +251,7 @@ domain::Result<std::vector<ReservationRecord>> organization_reservations(PgAdmis
 }
 
 Json reservation_json(const ReservationRecord& r, events::Instant as_of) {
-  return reservation_fields(r.view, r.kind, r.unit, domain::reservation_state_at(r.view, as_of));
+  return reservation_fields(r.view, r.kind, r.unit, as_of);
 }
 
 // ------------------------------------------------------------------ posture
