@@ -899,8 +899,25 @@ Json ceiling_as_of_json(const CeilingAsOfAnswer& a) {
 }
 
 domain::Result<ReservationAsOfAnswer> reservation_as_of_from(const AdmissionFold& fold, const std::string& id,
-                                                             std::int64_t position, events::Instant at) {
-  const auto* r = fold.model().reservation(id);
+                                                             std::int64_t position, events::Instant at,
+                                                             const std::string& organization_id) {
+  std::string org = organization_id;
+  if (org.empty()) {
+    // Ids are unique per organization: without one named, the id must be
+    // one organization's only.
+    const auto orgs = fold.model().organizations_with_reservation(id);
+    if (orgs.size() > 1) {
+      std::string names;
+      for (const auto& o : orgs) names += (names.empty() ? "" : ",") + o;
+      domain::Error e = error(domain::ErrorKind::kInvalidArgument, "ambiguous_reservation",
+                              "organizations " + names + " each have a reservation '" + id +
+                                  "': name one with --organization");
+      e.with("reservation_id", id).with("organizations", names);
+      return std::unexpected(std::move(e));
+    }
+    if (orgs.size() == 1) org = orgs.front();
+  }
+  const auto* r = fold.model().reservation(org, id);
   if (!r) {
     domain::Error e = error(domain::ErrorKind::kNotFound, "unknown_reservation",
                             "reservation '" + id + "' did not exist at position " + std::to_string(position));
@@ -914,7 +931,7 @@ domain::Result<ReservationAsOfAnswer> reservation_as_of_from(const AdmissionFold
   a.view = fold.model().view_of(*r);
   a.state = domain::reservation_state_at(a.view, at);
   a.version = r->version;
-  if (auto p = fold.stream_positions("reservation:" + id)) {
+  if (auto p = fold.stream_positions(r->stream_id)) {
     a.drafted_position = p->first;
     a.last_position = p->second;
   }
@@ -931,9 +948,14 @@ domain::Result<ReservationAsOfAnswer> reservation_as_of(const std::string& pg_ur
   if (!point) return std::unexpected(point.error());
   auto fold = fold_admission(pg_url, point->position, progress);
   if (!fold) return std::unexpected(fold.error());
-  auto a = reservation_as_of_from(*fold, q.reservation_id, point->position, point->at);
+  auto a = reservation_as_of_from(*fold, q.reservation_id, point->position, point->at, q.organization_id);
   if (!a && a.error().code == "unknown_reservation") {
-    return std::unexpected(explain_absence(pg_url, a.error(), "reservation:" + q.reservation_id, point->position));
+    // Drafted later: on its organization's stream, or (before ids were
+    // scoped per organization) on "reservation:<id>".
+    const std::string stream = q.organization_id.empty()
+                                   ? "reservation:" + q.reservation_id
+                                   : domain::reservation_stream_id(q.organization_id, q.reservation_id);
+    return std::unexpected(explain_absence(pg_url, a.error(), stream, point->position));
   }
   return a;
 }

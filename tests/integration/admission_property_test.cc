@@ -123,14 +123,14 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
           if (run(domain::DraftReservation{id, p, "gpu_nodes", "gpu.count", "", "", 1 + q % 8, "",
                                            events::Instant{kNow.micros - 2 * kHour},
                                            events::Instant{kNow.micros + (past ? -kHour : 24 * kHour)}, {}, "prop"})) {
-            submit(domain::TransitionReservation{id, "activate", ""});
+            submit(domain::TransitionReservation{id, "activate", "", o});
           }
           break;
         }
         case 9:
           if (reservations > 0) {
             submit(domain::TransitionReservation{o + ".r" + std::to_string(1 + pick(reservations)),
-                                                 pick(2) ? "suspend" : "resume", ""});
+                                                 pick(2) ? "suspend" : "resume", "", o});
           }
           break;
       }

@@ -276,34 +276,34 @@ DraftReservation gpu_reservation(std::string id, QuotaScope owner, std::int64_t 
 TEST(AdmissionReservations, LifecycleAllowsOnlyLegalTransitions) {
   Ledger l = acme();
   l.ok(gpu_reservation("r1", project("llm"), 4));
-  auto consume_draft = l.run(ConsumeReservation{"r1", 1, ""});
+  auto consume_draft = l.run(ConsumeReservation{"r1", 1, "", "acme"});
   ASSERT_FALSE(consume_draft);
   EXPECT_EQ(consume_draft.error().code, "reservation_not_active");
-  auto resume = l.run(TransitionReservation{"r1", "resume", ""});
+  auto resume = l.run(TransitionReservation{"r1", "resume", "", "acme"});
   ASSERT_FALSE(resume);
   EXPECT_EQ(resume.error().code, "illegal_transition");
   EXPECT_EQ(resume.error().kind, ErrorKind::kAborted);
-  l.ok(TransitionReservation{"r1", "activate", ""});
-  l.ok(ConsumeReservation{"r1", 3, "job"});
-  auto too_much = l.run(ConsumeReservation{"r1", 2, "job"});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  l.ok(ConsumeReservation{"r1", 3, "job", "acme"});
+  auto too_much = l.run(ConsumeReservation{"r1", 2, "job", "acme"});
   ASSERT_FALSE(too_much);
   EXPECT_EQ(too_much.error().code, "reservation_insufficient");
-  auto last = l.run(ConsumeReservation{"r1", 1, "job"});
+  auto last = l.run(ConsumeReservation{"r1", 1, "job", "acme"});
   ASSERT_TRUE(last);
   ASSERT_EQ(last->events.size(), 2u);  // consumed + exhausted
-  EXPECT_EQ(l.model.reservation("r1")->state, "exhausted");
-  l.ok(ReleaseReservation{"r1", 2, "job done"});
-  EXPECT_EQ(l.model.reservation("r1")->state, "active");
-  EXPECT_EQ(l.model.reservation("r1")->consumed, 2);
-  auto release = l.run(ReleaseReservation{"r1", 3, ""});
+  EXPECT_EQ(l.model.reservation("acme", "r1")->state, "exhausted");
+  l.ok(ReleaseReservation{"r1", 2, "job done", "acme"});
+  EXPECT_EQ(l.model.reservation("acme", "r1")->state, "active");
+  EXPECT_EQ(l.model.reservation("acme", "r1")->consumed, 2);
+  auto release = l.run(ReleaseReservation{"r1", 3, "", "acme"});
   ASSERT_FALSE(release);
   EXPECT_EQ(release.error().code, "release_exceeds_consumed");
-  auto retire_active = l.run(TransitionReservation{"r1", "retire", ""});
+  auto retire_active = l.run(TransitionReservation{"r1", "retire", "", "acme"});
   ASSERT_FALSE(retire_active);
   EXPECT_EQ(retire_active.error().code, "illegal_transition");
-  l.ok(TransitionReservation{"r1", "suspend", ""});
-  l.ok(TransitionReservation{"r1", "retire", ""});
-  auto revive = l.run(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "suspend", "", "acme"});
+  l.ok(TransitionReservation{"r1", "retire", "", "acme"});
+  auto revive = l.run(TransitionReservation{"r1", "activate", "", "acme"});
   ASSERT_FALSE(revive);
   EXPECT_EQ(revive.error().code, "illegal_transition");
 }
@@ -330,25 +330,25 @@ TEST(AdmissionReservations, BadDraftsAreRefused) {
   auto over = l.run(gpu_reservation("r1", project("llm"), 3));
   ASSERT_FALSE(over);
   EXPECT_EQ(over.error().code, "parent_ceiling_exceeded");
-  EXPECT_EQ(l.model.reservation("r1"), nullptr);
+  EXPECT_EQ(l.model.reservation("acme", "r1"), nullptr);
 }
 
 TEST(AdmissionReservations, PastTheWindowReadsExpiredAtOnceAndTheSweeperFindsIt) {
   Ledger l = acme();
   l.ok(gpu_reservation("r1", project("llm"), 4));
-  l.ok(TransitionReservation{"r1", "activate", ""});
-  const auto view = l.model.view_of(*l.model.reservation("r1"));
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  const auto view = l.model.view_of(*l.model.reservation("acme", "r1"));
   EXPECT_EQ(reservation_state_at(view, kNow), "active");
   const Instant later{kNow.micros + 2 * kDay};
   EXPECT_EQ(reservation_state_at(view, later), "expired");
   EXPECT_TRUE(l.model.reservations_to_expire(kNow).empty());
-  EXPECT_EQ(l.model.reservations_to_expire(later), std::vector<std::string>{"r1"});
-  auto early = l.run(TransitionReservation{"r1", "expire", ""});
+  EXPECT_EQ(l.model.reservations_to_expire(later), (std::vector<std::pair<std::string, std::string>>{{"acme", "r1"}}));
+  auto early = l.run(TransitionReservation{"r1", "expire", "", "acme"});
   ASSERT_FALSE(early);
   EXPECT_EQ(early.error().code, "illegal_transition");
-  auto d = decide(l.model, TransitionReservation{"r1", "expire", "sweep"}, later);
+  auto d = decide(l.model, TransitionReservation{"r1", "expire", "sweep", "acme"}, later);
   ASSERT_TRUE(d);
-  auto consume = decide(l.model, ConsumeReservation{"r1", 1, ""}, later);
+  auto consume = decide(l.model, ConsumeReservation{"r1", 1, "", "acme"}, later);
   ASSERT_FALSE(consume);
   EXPECT_EQ(evidence(consume.error(), "state"), "expired");
 }
@@ -357,12 +357,121 @@ TEST(AdmissionReservations, ActivationNeedsUnreservedCapacityUnderEveryCeiling) 
   Ledger l = acme();
   l.ok(ceiling(dept("research"), 10));
   l.ok(gpu_reservation("r1", project("llm"), 6));
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   l.ok(gpu_reservation("r2", project("vision"), 6));
-  auto d = l.run(TransitionReservation{"r2", "activate", ""});
+  auto d = l.run(TransitionReservation{"r2", "activate", "", "acme"});
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().code, "capacity_unavailable");
   EXPECT_EQ(evidence(d.error(), "scope"), "department:research");
+}
+
+// Reservation ids are unique per organization (issue 10, item 12): another
+// organization's id is neither a conflict nor reachable.
+Ledger acme_and_globex() {
+  Ledger l = acme();
+  l.ok(CreateOrganization{"globex", "Globex", "pro", ""});
+  l.ok(CreateProject{"gx", "globex", "", "GX"});
+  return l;
+}
+
+TEST(AdmissionReservationIds, AnotherOrganizationsIdIsNoConflictAndItsOwnStream) {
+  Ledger l = acme_and_globex();
+  auto a = l.run(gpu_reservation("r1", project("llm"), 4));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->stream_id, "reservation:acme/r1");
+  auto theirs = gpu_reservation("r1", project("gx"), 2);
+  theirs.sku_or_model = "a100";
+  auto g = l.run(theirs);
+  ASSERT_TRUE(g) << g.error().code;  // not 409 already_exists
+  ASSERT_EQ(g->events.size(), 1u);
+  EXPECT_EQ(g->stream_id, "reservation:globex/r1");
+  EXPECT_EQ(g->tenant, "globex");
+  EXPECT_EQ(l.model.reservation("acme", "r1")->drafted.quantity, 4);
+  EXPECT_EQ(l.model.reservation("globex", "r1")->drafted.quantity, 2);
+  EXPECT_EQ(l.model.reservation("initech", "r1"), nullptr);
+  EXPECT_EQ(l.model.organizations_with_reservation("r1"), (std::vector<std::string>{"acme", "globex"}));
+  // The same draft again is globex's no-op; other attributes in globex: 409.
+  auto same = l.run(theirs);
+  ASSERT_TRUE(same);
+  EXPECT_TRUE(same->events.empty());
+  theirs.quantity = 3;
+  auto changed = l.run(theirs);
+  ASSERT_FALSE(changed);
+  EXPECT_EQ(changed.error().code, "already_exists");
+}
+
+TEST(AdmissionReservationIds, CommandsResolveTheIdWithinTheOrganizationTheyName) {
+  Ledger l = acme_and_globex();
+  l.ok(gpu_reservation("r1", project("llm"), 4));
+  l.ok(gpu_reservation("r1", project("gx"), 2));
+  l.ok(TransitionReservation{"r1", "activate", "", "globex"});
+  EXPECT_EQ(l.model.reservation("globex", "r1")->state, "active");
+  EXPECT_EQ(l.model.reservation("acme", "r1")->state, "draft");
+  auto consumed = l.run(ConsumeReservation{"r1", 2, "", "globex"});
+  ASSERT_TRUE(consumed);
+  EXPECT_EQ(consumed->stream_id, "reservation:globex/r1");
+  ASSERT_EQ(consumed->events.size(), 2u);  // all of globex's 2: exhausted
+  EXPECT_EQ(l.model.reservation("acme", "r1")->consumed, 0);
+  auto acme_consume = l.run(ConsumeReservation{"r1", 1, "", "acme"});
+  ASSERT_FALSE(acme_consume);
+  EXPECT_EQ(acme_consume.error().code, "reservation_not_active");  // acme's is still a draft
+  // An organization without such an id: exactly an unknown id.
+  for (const std::string org : {"initech", "globex"}) {
+    auto t = l.run(TransitionReservation{org == "globex" ? "r-none" : "r1", "activate", "", org});
+    ASSERT_FALSE(t);
+    EXPECT_EQ(t.error().code, "unknown_reservation");
+    EXPECT_EQ(t.error().kind, ErrorKind::kNotFound);
+    ASSERT_EQ(t.error().evidence.size(), 1u);
+  }
+  auto r = l.run(ReleaseReservation{"r1", 1, "", "initech"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "unknown_reservation");
+  // No organization named: 400, never a guess.
+  auto unnamed = l.run(TransitionReservation{"r1", "suspend", ""});
+  ASSERT_FALSE(unnamed);
+  EXPECT_EQ(unnamed.error().code, "missing_field");
+  EXPECT_EQ(unnamed.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(evidence(unnamed.error(), "field"), "organization_id");
+}
+
+TEST(AdmissionReservationIds, TheSweeperNamesEachOrganizationsReservation) {
+  Ledger l = acme_and_globex();
+  l.ok(gpu_reservation("r1", project("llm"), 4));
+  l.ok(gpu_reservation("r1", project("gx"), 2));
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  l.ok(TransitionReservation{"r1", "activate", "", "globex"});
+  const Instant later{kNow.micros + 2 * kDay};
+  EXPECT_EQ(l.model.reservations_to_expire(later),
+            (std::vector<std::pair<std::string, std::string>>{{"acme", "r1"}, {"globex", "r1"}}));
+  auto d = decide(l.model, TransitionReservation{"r1", "expire", "sweep", "globex"}, later);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->stream_id, "reservation:globex/r1");
+  EXPECT_EQ(d->tenant, "globex");
+}
+
+// Events written before ids were scoped (stream "reservation:<id>") replay
+// by the organization they carry, and the reservation lives on that stream.
+TEST(AdmissionReservationIds, ReservationsFromBeforeTheChangeStayOnTheirStream) {
+  Ledger l = acme_and_globex();
+  auto drafted = decide(l.model, gpu_reservation("old", project("llm"), 4));
+  ASSERT_TRUE(drafted);
+  for (const auto& e : drafted->events) l.model.apply("reservation:old", e);  // the legacy stream
+  l.model.apply("reservation:old",
+                events::ReservationStateChanged{"old", "acme", "draft", "active", "before the change"});
+  ASSERT_NE(l.model.reservation("acme", "old"), nullptr);
+  EXPECT_EQ(l.model.reservation("acme", "old")->state, "active");
+  EXPECT_EQ(l.model.reservation("acme", "old")->stream_id, "reservation:old");
+  auto c = l.run(ConsumeReservation{"old", 1, "", "acme"});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->stream_id, "reservation:old");
+  EXPECT_EQ(l.model.stream_version("reservation:old"), 3);
+  // Globex may use the id for its own reservation.
+  auto g = l.run(gpu_reservation("old", project("gx"), 1));
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->stream_id, "reservation:globex/old");
+  auto foreign = l.run(ConsumeReservation{"old", 1, "", "initech"});
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().code, "unknown_reservation");
 }
 
 // ------------------------------------------------------------------- decisions
@@ -429,7 +538,7 @@ TEST(AdmissionDecisions, CapacityReservedForOthersIsNotAvailable) {
   l.ok(gpu_reservation("r1", project("vision"), 6));
   // A draft withholds nothing.
   EXPECT_EQ(decision(l, ask("llm", 0, 8))->decision, "allow");
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   auto deny = decision(l, ask("llm", 0, 8));
   ASSERT_TRUE(deny);
   EXPECT_EQ(deny->decision, "deny");
@@ -571,7 +680,7 @@ TEST(AdmissionRequestCeilings, TheStricterOutcomeWins) {
   EXPECT_EQ(decision(l, ask("llm", 9, 5))->reason_code, "request_ceiling_exceeded");
   // Reservations of others never lower the cap; they still deny by capacity.
   l.ok(gpu_reservation("r1", project("vision"), 8));
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   EXPECT_EQ(decision(l, ask("llm", 0, 3))->reason_code, "capacity_reserved");
   EXPECT_EQ(decision(l, ask("llm", 0, 5))->reason_code, "request_ceiling_exceeded");
   // A regional cap binds only requests in its region.
@@ -616,9 +725,9 @@ TEST(AdmissionRequestCeilings, ReservationsNeverConsultTheCap) {
   l.ok(ceiling(project("llm"), 10));
   l.ok(per_request(project("llm"), 2));
   l.ok(gpu_reservation("r1", project("llm"), 6));
-  l.ok(TransitionReservation{"r1", "activate", ""});
-  l.ok(ConsumeReservation{"r1", 5, "job"});
-  EXPECT_EQ(l.model.reservation("r1")->consumed, 5);
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  l.ok(ConsumeReservation{"r1", 5, "job", "acme"});
+  EXPECT_EQ(l.model.reservation("acme", "r1")->consumed, 5);
 }
 
 // ------------------------------------------- property: model == brute force
@@ -650,11 +759,11 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
         case 6: (void)l.run(MoveDepartment{"lab", b % 2 ? "research" : ""}); break;
         case 7: {
           const std::string id = "r" + std::to_string(++reservations);
-          if (l.run(gpu_reservation(id, p, 1 + quantity % 10))) (void)l.run(TransitionReservation{id, "activate", ""});
+          if (l.run(gpu_reservation(id, p, 1 + quantity % 10))) (void)l.run(TransitionReservation{id, "activate", "", "acme"});
           break;
         }
         case 8: (void)l.run(TransitionReservation{"r" + std::to_string(1 + std::abs(q) % std::max(1, reservations)),
-                                                  a % 2 ? "suspend" : "resume", ""}); break;
+                                                  a % 2 ? "suspend" : "resume", "", "acme"}); break;
       }
     }
     std::vector<events::Event> history;
