@@ -756,6 +756,24 @@ domain::Error explain_absence(const std::string& pg_url, domain::Error e, const 
   return e;
 }
 
+// The stream of the first reservation `id` (of any organization) drafted
+// after `position`, else its name from before ids were scoped per
+// organization. Reads the rest of history: only on the error path.
+std::string later_reservation_stream(const std::string& pg_url, const std::string& id, std::int64_t position) {
+  const std::string legacy = "reservation:" + id;
+  const std::string suffix = "/" + id;
+  PgEventReader reader(pg_url);
+  for (std::int64_t after = position;;) {
+    auto page = reader.read_after(after, 1000);
+    if (!page || page->empty()) return legacy;
+    for (const auto& r : *page) {
+      const std::string& s = r.meta.stream_id;
+      if (s == legacy || (s.rfind("reservation:", 0) == 0 && s.ends_with(suffix))) return s;
+      after = r.meta.global_position;
+    }
+  }
+}
+
 }  // namespace
 
 domain::Result<void> AdmissionFold::add(const events::RecordedEvent& r) {
@@ -953,7 +971,7 @@ domain::Result<ReservationAsOfAnswer> reservation_as_of(const std::string& pg_ur
     // Drafted later: on its organization's stream, or (before ids were
     // scoped per organization) on "reservation:<id>".
     const std::string stream = q.organization_id.empty()
-                                   ? "reservation:" + q.reservation_id
+                                   ? later_reservation_stream(pg_url, q.reservation_id, point->position)
                                    : domain::reservation_stream_id(q.organization_id, q.reservation_id);
     return std::unexpected(explain_absence(pg_url, a.error(), stream, point->position));
   }

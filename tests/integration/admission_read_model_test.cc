@@ -239,6 +239,7 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
   ASSERT_EQ(page->items.size(), 2u);
   EXPECT_TRUE(page->has_more);
   f.after_id = page->items.back().view.reservation_id;
+  f.after_organization_id = page->items.back().organization_id;  // pages run in (id, organization) order
   auto rest = queries_->reservations(f, std::nullopt);
   ASSERT_TRUE(rest.has_value());
   ASSERT_EQ(rest->items.size(), 1u);
