@@ -382,7 +382,9 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
                                                   {"value", 99}, {"reason", "x"}}, admin),
                    "policy value at acme's project");
   refused.push_back({"globex-admin", "COMMAND", "policy_value.set", "policy_value.write", "org-acme"});
-  Reply consume = s.command("reservation.consume", {{"reservation_id", "res-acme"}, {"quantity", 1}}, service);
+  // Reservation ids are per organization: acme's is reached only by naming it.
+  Reply consume = s.command("reservation.consume",
+                            {{"reservation_id", "res-acme"}, {"organization_id", "org-acme"}, {"quantity", 1}}, service);
   Reply consume_unknown = s.command("reservation.consume", {{"reservation_id", "res-nobody"}, {"quantity", 1}}, service);
   EXPECT_EQ(consume.status, 404) << consume.describe();
   EXPECT_EQ(consume.code(), "unknown_reservation");
