@@ -223,7 +223,7 @@ std::vector<Command> org_commands(const Shape& s, long o, const std::string& win
                     {"window_start", window_start},
                     {"window_end", window_end},
                     {"reason", "decision benchmark"}}});
-    out.push_back({"reservation.activate", {{"reservation_id", id}}});
+    out.push_back({"reservation.activate", {{"reservation_id", id}, {"organization_id", org}}});
   }
   return out;
 }

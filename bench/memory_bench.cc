@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
           b.run(domain::DraftReservation{id, {QuotaLevel::kProject, project}, "gpu_nodes", "gpu.count", "", "", 10, "",
                                          events::Instant{kNow.micros - 3'600'000'000LL},
                                          events::Instant{kNow.micros + 86'400'000'000LL}, {}, "bench"});
-          b.run_at(domain::TransitionReservation{id, "activate", ""});
+          b.run_at(domain::TransitionReservation{id, "activate", "", org});
         }
         requesters.emplace_back(org, project);
       }

@@ -171,7 +171,9 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
         } else if constexpr (std::is_same_v<T, domain::TransitionReservation> ||
                              std::is_same_v<T, domain::ConsumeReservation> ||
                              std::is_same_v<T, domain::ReleaseReservation>) {
-          if (const auto* r = m.reservation(x.reservation_id)) return r->drafted.organization_id;
+          // Ids are unique per organization: the one it names is the one it
+          // reaches into (resolve_reservation_organization fills a tenant's).
+          if (!x.organization_id.empty()) return x.organization_id;
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) {
           return x.refusal.target_tenant;
@@ -202,6 +204,18 @@ std::string declared_tenant(const Command& c, const Principal& who) {
         if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) return x.refusal.target_tenant;
         if constexpr (std::is_same_v<T, domain::RevokeToken>) return x.tenant;
         return who.tenant;
+      },
+      c);
+}
+
+void resolve_reservation_organization(Command& c, const Principal& who) {
+  std::visit(
+      [&](auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, domain::TransitionReservation> ||
+                      std::is_same_v<T, domain::ConsumeReservation> || std::is_same_v<T, domain::ReleaseReservation>) {
+          if (x.organization_id.empty() && is_tenant_principal(who)) x.organization_id = who.tenant;
+        }
       },
       c);
 }

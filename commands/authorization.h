@@ -270,6 +270,13 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
 // tenant. Used to file refusals decided before the model is consulted.
 std::string declared_tenant(const Command& c, const Principal& who);
 
+// Reservation ids are unique per organization: a command that names a
+// reservation by id (transition, consume, release) without organization_id
+// is resolved within the caller's own organization when the caller is a
+// tenant principal (it is set to who.tenant). A platform principal names the
+// organization itself; left empty, the command answers 400 `missing_field`.
+void resolve_reservation_organization(Command& c, const Principal& who);
+
 // True for commands that address a reservation by its id: a reservation of
 // another organization is answered like an unknown one (404
 // `unknown_reservation`), so its existence does not leak.

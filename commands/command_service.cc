@@ -58,6 +58,7 @@ void CommandService::stop() {
 bool CommandService::is_writer() const { return writer_.load(); }
 
 std::future<domain::Result<Accepted>> CommandService::submit_async(CommandRequest request) {
+  resolve_reservation_organization(request.command, request.meta.principal);
   Pending p{std::move(request), {}};
   auto fut = p.reply.get_future();
   {
@@ -186,17 +187,17 @@ void CommandService::sweep() {
   if (!model) return;  // the next heartbeat tries again
   const events::Instant now = clock_.now();
   std::vector<Pending> batch;  // nobody waits for the replies: the events are the record
-  for (const auto& id : (*model)->reservations_to_expire(now)) {
+  for (const auto& [org, id] : (*model)->reservations_to_expire(now)) {
     CommandRequest r;
     // A deterministic command id: a sweep repeated by another writer after a
     // failover finds the first outcome instead of deciding again. Its key is
     // internal (commands/idempotency.h), so no caller sending this readable
     // id can occupy it.
-    r.meta.command_id = "reservation-sweeper:" + id + ":expired";
+    r.meta.command_id = "reservation-sweeper:" + org + "/" + id + ":expired";
     r.meta.internal = true;
     r.meta.correlation_id = r.meta.command_id;
     r.meta.principal = Principal{events::Actor{"worker", "reservation-sweeper", {"system"}}, "platform"};
-    r.command = domain::TransitionReservation{id, "expire", "the reservation window ended"};
+    r.command = domain::TransitionReservation{id, "expire", "the reservation window ended", org};
     batch.push_back(Pending{std::move(r), {}});
     if (batch.size() == options_.max_batch) {
       process(batch);

@@ -24,8 +24,10 @@
 //   ceiling.revoke_delegation {scope, dimension, reason}
 //   reservation.draft         {reservation_id, owner, kind, dimension, region?, sku_or_model?, quantity,
 //                              unit?, window_start, window_end, attributes?, reason?}
-//   reservation.activate | suspend | resume | retire | expire  {reservation_id, reason?}
-//   reservation.consume | release  {reservation_id, quantity, reason?}
+//   reservation.activate | suspend | resume | retire | expire  {reservation_id, organization_id?, reason?}
+//   reservation.consume | release  {reservation_id, organization_id?, quantity, reason?}
+//     (reservation ids are unique per organization: a tenant's command is
+//     resolved within its own organization; a platform principal names it)
 // Access control (domain/access_refusal.h; the query service reports the
 // requests it refused with it):
 //   access.record_refusal     {actor_type, actor_id, actor_roles?, principal_tenant, target_tenant,

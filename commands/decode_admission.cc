@@ -259,15 +259,18 @@ std::optional<domain::Result<Command>> decode_admission_command(std::string_view
   }
   for (const char* action : {"activate", "suspend", "resume", "retire", "expire"}) {
     if (type == std::string("reservation.") + action) {
-      return f.done(domain::TransitionReservation{f.str("reservation_id", true), action, f.str("reason", false, 1024)});
+      std::string id = f.str("reservation_id", true);
+      std::string reason = f.str("reason", false, 1024);
+      return f.done(domain::TransitionReservation{id, action, reason, f.str("organization_id", false)});
     }
   }
   if (type == "reservation.consume" || type == "reservation.release") {
     std::string id = f.str("reservation_id", true);
     std::int64_t q = f.quantity("quantity", true).value_or(0);
     std::string reason = f.str("reason", false, 1024);
-    if (type == "reservation.consume") return f.done(domain::ConsumeReservation{id, q, reason});
-    return f.done(domain::ReleaseReservation{id, q, reason});
+    std::string org = f.str("organization_id", false);
+    if (type == "reservation.consume") return f.done(domain::ConsumeReservation{id, q, reason, org});
+    return f.done(domain::ReleaseReservation{id, q, reason, org});
   }
   if (type == "access.record_refusal") {
     events::AccessRefused r;

@@ -402,6 +402,10 @@ std::string ceiling_rule_id(const QuotaScope& scope, const CeilingTarget& t) {
 
 std::string ceilings_stream_id(const QuotaScope& scope) { return "ceilings:" + scope_text(scope); }
 
+std::string reservation_stream_id(const std::string& organization_id, const std::string& reservation_id) {
+  return "reservation:" + organization_id + "/" + reservation_id;
+}
+
 namespace {
 std::string delegation_id_of(const QuotaScope& scope, const std::string& dimension) {
   return "delegation:" + scope_text(scope) + ":" + dimension;
@@ -486,9 +490,18 @@ const RegistryEntry* AdmissionModel::registry(const std::string& kind, const std
   return it == registry_.end() ? nullptr : &it->second;
 }
 
-const AdmissionModel::Reservation* AdmissionModel::reservation(const std::string& id) const {
-  auto it = reservations_.find(id);
+const AdmissionModel::Reservation* AdmissionModel::reservation(const std::string& organization_id,
+                                                               const std::string& id) const {
+  auto it = reservations_.find({organization_id, id});
   return it == reservations_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> AdmissionModel::organizations_with_reservation(const std::string& id) const {
+  std::vector<std::string> out;
+  for (const auto& [org, ids] : reservations_by_org_) {
+    if (ids.contains(id)) out.push_back(org);
+  }
+  return out;
 }
 
 ReservationView AdmissionModel::view_of(const Reservation& r) const {
@@ -517,7 +530,7 @@ std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& 
   auto it = reservations_by_org_.find(organization_id);
   if (it == reservations_by_org_.end()) return out;
   for (const auto& id : it->second) {
-    const Reservation& r = reservations_.at(id);
+    const Reservation& r = reservations_.at({organization_id, id});
     if (r.drafted.dimension == dimension) out.push_back(view_of(r));
   }
   return out;
@@ -537,7 +550,7 @@ std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope
   if (!n) return out;
   auto it = reservations_by_org_.find(n->organization_id);
   if (it == reservations_by_org_.end()) return out;
-  for (const auto& id : it->second) take(reservations_.at(id));
+  for (const auto& id : it->second) take(reservations_.at({n->organization_id, id}));
   return out;
 }
 
@@ -565,8 +578,8 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
   return s;
 }
 
-std::vector<std::string> AdmissionModel::reservations_to_expire(Instant now) const {
-  std::vector<std::string> out;
+std::vector<std::pair<std::string, std::string>> AdmissionModel::reservations_to_expire(Instant now) const {
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [id, r] : reservations_) {
     if ((r.state == "active" || r.state == "exhausted" || r.state == "suspended") && now >= r.drafted.window_end) {
       out.push_back(id);
@@ -645,15 +658,17 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev) {
           ++delegation_versions_[e.delegation_id];
           delegations_[e.scope].erase(e.dimension);
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
-          reservations_[e.reservation_id] = Reservation{e, "draft", 0, version};
+          // Keyed by the organization the event carries, so events from
+          // before ids were scoped (stream "reservation:<id>") replay alike.
+          reservations_[{e.organization_id, e.reservation_id}] = Reservation{e, "draft", 0, version, stream_id};
           reservations_by_org_[e.organization_id].insert(e.reservation_id);
         } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
-          Reservation& r = reservations_.at(e.reservation_id);
+          Reservation& r = reservations_.at({e.organization_id, e.reservation_id});
           r.state = e.state;
           r.version = version;
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
                              std::is_same_v<T, events::ReservationReleased>) {
-          Reservation& r = reservations_.at(e.reservation_id);
+          Reservation& r = reservations_.at({e.organization_id, e.reservation_id});
           r.consumed = e.consumed;
           r.version = version;
         }
@@ -1158,7 +1173,22 @@ const std::map<std::string, std::vector<std::string>>& reservation_kinds() {
   return k;
 }
 
-std::string reservation_stream(const std::string& id) { return "reservation:" + id; }
+// The reservation a command names, within the organization it names; an
+// unknown id, or another organization's, answers 404 `unknown_reservation`.
+Result<const AdmissionModel::Reservation*> named_reservation(const AdmissionModel& m,
+                                                             const std::string& organization_id,
+                                                             const std::string& id) {
+  if (organization_id.empty()) {
+    return fail(err(ErrorKind::kInvalidArgument, "missing_field",
+                    "organization_id is required: reservation ids are unique within an organization")
+                    .with("field", "organization_id"));
+  }
+  const auto* r = m.reservation(organization_id, id);
+  if (!r) {
+    return fail(err(ErrorKind::kNotFound, "unknown_reservation", "no such reservation").with("reservation_id", id));
+  }
+  return r;
+}
 
 // The state a reservation is in for deciding at `now`.
 std::string state_now(const AdmissionModel::Reservation& r, Instant now) {
@@ -1212,10 +1242,12 @@ Result<Decided> decide(const AdmissionModel& m, const DraftReservation& c) {
   events::ReservationDrafted e{c.reservation_id, org,         c.owner,   c.kind,       c.dimension,
                                c.region,         c.sku_or_model, c.quantity, *unit,       c.window_start,
                                c.window_end,     c.attributes, c.reason};
-  if (const auto* prior = m.reservation(c.reservation_id)) {
+  // Ids are unique within the organization: another organization's id is
+  // no conflict (its reservation is not even visible from here).
+  if (const auto* prior = m.reservation(org, c.reservation_id)) {
     events::ReservationDrafted same = prior->drafted;
     same.reason = e.reason;
-    if (same == e) return nothing(reservation_stream(c.reservation_id), org);
+    if (same == e) return nothing(prior->stream_id, org);
     return fail(err(ErrorKind::kAborted, "already_exists", "the reservation exists with other attributes")
                     .with("reservation_id", c.reservation_id));
   }
@@ -1225,15 +1257,13 @@ Result<Decided> decide(const AdmissionModel& m, const DraftReservation& c) {
   if (eval.effective.quantity && c.quantity > *eval.effective.quantity) {
     return exceeded(eval.effective, c.quantity, c.owner);
   }
-  return one(reservation_stream(c.reservation_id), org, std::move(e));
+  return one(reservation_stream_id(org, c.reservation_id), org, std::move(e));
 }
 
 Result<Decided> decide(const AdmissionModel& m, const TransitionReservation& c, Instant now) {
-  const auto* r = m.reservation(c.reservation_id);
-  if (!r) {
-    return fail(err(ErrorKind::kNotFound, "unknown_reservation", "no such reservation")
-                    .with("reservation_id", c.reservation_id));
-  }
+  auto named = named_reservation(m, c.organization_id, c.reservation_id);
+  if (!named) return std::unexpected(named.error());
+  const auto* r = *named;
   const std::string from = state_now(*r, now);
   std::string to;
   std::vector<std::string> legal_from;
@@ -1243,7 +1273,7 @@ Result<Decided> decide(const AdmissionModel& m, const TransitionReservation& c, 
   else if (c.action == "retire") to = "retired", legal_from = {"draft", "exhausted", "expired", "suspended"};
   else if (c.action == "expire") to = "expired", legal_from = {"expired"};  // only once the window has passed
   else return invalid("invalid_action", "action must be activate, suspend, resume, retire or expire");
-  const std::string stream = reservation_stream(c.reservation_id);
+  const std::string& stream = r->stream_id;
   const std::string& org = r->drafted.organization_id;
   if (c.action == "expire" && r->state == "expired") return nothing(stream, org);
   if (std::find(legal_from.begin(), legal_from.end(), from) == legal_from.end()) {
@@ -1264,11 +1294,9 @@ Result<Decided> decide(const AdmissionModel& m, const TransitionReservation& c, 
 }
 
 Result<Decided> decide(const AdmissionModel& m, const ConsumeReservation& c, Instant now) {
-  const auto* r = m.reservation(c.reservation_id);
-  if (!r) {
-    return fail(err(ErrorKind::kNotFound, "unknown_reservation", "no such reservation")
-                    .with("reservation_id", c.reservation_id));
-  }
+  auto named = named_reservation(m, c.organization_id, c.reservation_id);
+  if (!named) return std::unexpected(named.error());
+  const auto* r = *named;
   if (c.quantity <= 0) return rule("invalid_quantity", "consume a positive quantity");
   const std::string state = state_now(*r, now);
   if (state != "active") {
@@ -1284,7 +1312,7 @@ Result<Decided> decide(const AdmissionModel& m, const ConsumeReservation& c, Ins
                     .with("remaining", std::to_string(remaining)));
   }
   const std::string& org = r->drafted.organization_id;
-  Decided d = one(reservation_stream(c.reservation_id), org,
+  Decided d = one(r->stream_id, org,
                   events::ReservationConsumed{c.reservation_id, org, c.quantity, r->consumed, r->consumed + c.quantity,
                                               c.reason});
   if (c.quantity == remaining) {
@@ -1294,11 +1322,9 @@ Result<Decided> decide(const AdmissionModel& m, const ConsumeReservation& c, Ins
 }
 
 Result<Decided> decide(const AdmissionModel& m, const ReleaseReservation& c) {
-  const auto* r = m.reservation(c.reservation_id);
-  if (!r) {
-    return fail(err(ErrorKind::kNotFound, "unknown_reservation", "no such reservation")
-                    .with("reservation_id", c.reservation_id));
-  }
+  auto named = named_reservation(m, c.organization_id, c.reservation_id);
+  if (!named) return std::unexpected(named.error());
+  const auto* r = *named;
   if (c.quantity <= 0) return rule("invalid_quantity", "release a positive quantity");
   if (r->state != "active" && r->state != "exhausted") {
     return fail(err(ErrorKind::kAborted, "reservation_not_active",
@@ -1313,7 +1339,7 @@ Result<Decided> decide(const AdmissionModel& m, const ReleaseReservation& c) {
                     .with("consumed", std::to_string(r->consumed)));
   }
   const std::string& org = r->drafted.organization_id;
-  Decided d = one(reservation_stream(c.reservation_id), org,
+  Decided d = one(r->stream_id, org,
                   events::ReservationReleased{c.reservation_id, org, c.quantity, r->consumed, r->consumed - c.quantity,
                                               c.reason});
   if (r->state == "exhausted") {

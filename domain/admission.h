@@ -370,24 +370,40 @@ struct DraftReservation {
   std::map<std::string, std::string> attributes;
   std::string reason;
 };
+// A reservation is named by (organization_id, reservation_id): ids are
+// unique within an organization only, so two organizations may each have
+// a reservation "r1" and neither can see or touch the other's. The commands
+// below resolve their id within `organization_id` (the command service sets
+// it to a tenant principal's own organization when the body leaves it out;
+// a platform principal names it). Empty: 400 `missing_field`.
+//
 // activate, suspend, resume, retire, expire (expire: the sweeper, once the
 // window has passed).
 struct TransitionReservation {
   std::string reservation_id, action, reason;
+  std::string organization_id = {};
 };
 struct ConsumeReservation {
   std::string reservation_id;
   std::int64_t quantity = 0;
   std::string reason;
+  std::string organization_id = {};
 };
 struct ReleaseReservation {
   std::string reservation_id;
   std::int64_t quantity = 0;
   std::string reason;
+  std::string organization_id = {};
 };
 
 std::string ceiling_rule_id(const QuotaScope& scope, const CeilingTarget& t);
 std::string ceilings_stream_id(const QuotaScope& scope);
+// "reservation:<organization_id>/<reservation_id>" ('/' is in no id, so it
+// is unambiguous). Reservations drafted before ids were scoped per
+// organization live on "reservation:<reservation_id>" and stay there: their
+// events carry organization_id, and AdmissionModel::Reservation::stream_id
+// remembers the stream each one was drafted on.
+std::string reservation_stream_id(const std::string& organization_id, const std::string& reservation_id);
 
 // -------------------------------------------------------- the whole model
 
@@ -412,6 +428,7 @@ class AdmissionModel {
     std::string state = "draft";
     std::int64_t consumed = 0;
     std::int64_t version = 0;
+    std::string stream_id;  // the stream it was drafted on (legacy or scoped)
   };
 
   // Applies one event of `stream_id` (any event type: non-admission events
@@ -431,7 +448,11 @@ class AdmissionModel {
   // The last version of a ceiling rule at a scope, cleared ones included (0: never set).
   std::int64_t rule_version(const QuotaScope& scope, const std::string& rule_id) const;
   const RegistryEntry* registry(const std::string& kind, const std::string& id) const;
-  const Reservation* reservation(const std::string& id) const;
+  // Ids are unique per organization: (organization_id, reservation_id).
+  const Reservation* reservation(const std::string& organization_id, const std::string& id) const;
+  // The organizations that have a reservation `id` (for the auditor's tools,
+  // which may be asked about an id alone), ascending.
+  std::vector<std::string> organizations_with_reservation(const std::string& id) const;
   std::vector<ReservationView> reservations_of(const std::string& organization_id,
                                                const std::string& dimension) const;
   ReservationView view_of(const Reservation& r) const;
@@ -439,8 +460,9 @@ class AdmissionModel {
   // and global: of every organization on them), any state.
   std::vector<ReservationView> reservations_under(const QuotaScope& s, const std::string& dimension) const;
   DecisionSnapshot snapshot_for(const DecisionInput& in) const;
-  // Active reservations whose window ended at or before `now` (the sweeper's work).
-  std::vector<std::string> reservations_to_expire(Instant now) const;
+  // Active reservations whose window ended at or before `now` (the
+  // sweeper's work), as (organization_id, reservation_id).
+  std::vector<std::pair<std::string, std::string>> reservations_to_expire(Instant now) const;
 
   std::size_t node_count() const { return nodes_.size(); }
 
@@ -452,7 +474,7 @@ class AdmissionModel {
   std::map<QuotaScope, std::map<std::string, std::int64_t>> rule_versions_;    // incl. cleared rules
   std::map<QuotaScope, std::map<std::string, Delegation>> delegations_;        // by dimension
   std::map<std::string, std::int64_t> delegation_versions_;                    // by delegation id
-  std::map<std::string, Reservation> reservations_;
+  std::map<std::pair<std::string, std::string>, Reservation> reservations_;  // by (organization, id)
   std::map<std::string, std::set<std::string>> reservations_by_org_;
   std::map<std::string, std::int64_t> stream_versions_;
 };

@@ -8,8 +8,9 @@
 //   project:<id>                   ProjectCreated, ProjectMoved
 //   principal:<id>                 PrincipalCreated
 //   ceilings:<level>:<scope id>    CeilingSet, CeilingCleared, CeilingDelegated, CeilingDelegationRevoked
-//   reservation:<id>               ReservationDrafted, ReservationStateChanged, ReservationConsumed,
-//                                  ReservationReleased
+//   reservation:<org>/<id>         ReservationDrafted, ReservationStateChanged, ReservationConsumed,
+//                                  ReservationReleased (ids are unique per organization; a reservation
+//                                  drafted before that keeps its stream reservation:<id>)
 //
 // Every event carries what an auditor needs without reading another one:
 // before/after where a value changed, and the full identity of what it is

@@ -75,9 +75,10 @@ RowOp delegation(const events::QuotaScope& scope, const std::string& dimension, 
                  {"max_quantity", max_quantity ? integer(*max_quantity) : Cell()}});
 }
 
-RowOp reservation_state(const std::string& id, Cell state, Cell consumed, std::int64_t version,
-                        std::int64_t position) {
-  return upsert("reservation_states", {{"reservation_id", text(id)}, {"position", integer(position)}},
+RowOp reservation_state(const std::string& organization_id, const std::string& id, Cell state, Cell consumed,
+                        std::int64_t version, std::int64_t position) {
+  return upsert("reservation_states",
+                {{"organization_id", text(organization_id)}, {"reservation_id", text(id)}, {"position", integer(position)}},
                 {{"state", std::move(state)}, {"consumed", std::move(consumed)}, {"version", integer(version)}});
 }
 
@@ -142,9 +143,11 @@ std::vector<RowOp> AdmissionProjection::apply(const events::Envelope& e) const {
         } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
           ops.push_back(delegation(ev.scope, ev.dimension, ev.delegation_id, false, std::nullopt, pos));
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
-          ops.push_back(upsert("reservations", {{"reservation_id", text(ev.reservation_id)}},
-                               {{"organization_id", text(ev.organization_id)},
-                                {"owner_level", level(ev.owner.level)},
+          // Ids are unique per organization (the events carry it, those
+          // from before ids were scoped too).
+          ops.push_back(upsert("reservations",
+                               {{"organization_id", text(ev.organization_id)}, {"reservation_id", text(ev.reservation_id)}},
+                               {{"owner_level", level(ev.owner.level)},
                                 {"owner_id", text(ev.owner.id)},
                                 {"kind", text(ev.kind)},
                                 {"dimension", text(ev.dimension)},
@@ -156,12 +159,13 @@ std::vector<RowOp> AdmissionProjection::apply(const events::Envelope& e) const {
                                 {"window_end", text(codec::format_instant(ev.window_end))},
                                 {"attributes", attributes(ev.attributes)},
                                 {"position", integer(pos)}}));
-          ops.push_back(reservation_state(ev.reservation_id, text("draft"), integer(0), version, pos));
+          ops.push_back(reservation_state(ev.organization_id, ev.reservation_id, text("draft"), integer(0), version, pos));
         } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
-          ops.push_back(reservation_state(ev.reservation_id, text(ev.state), Cell(), version, pos));
+          ops.push_back(reservation_state(ev.organization_id, ev.reservation_id, text(ev.state), Cell(), version, pos));
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
                              std::is_same_v<T, events::ReservationReleased>) {
-          ops.push_back(reservation_state(ev.reservation_id, Cell(), integer(ev.consumed), version, pos));
+          ops.push_back(
+              reservation_state(ev.organization_id, ev.reservation_id, Cell(), integer(ev.consumed), version, pos));
         } else if constexpr (std::is_same_v<T, events::TokenRevoked>) {
           const bool by_principal = !ev.principal_id.empty();
           ops.push_back(upsert("token_revocations",

@@ -20,8 +20,11 @@
 //                                                 rule_version, organization_id
 //   delegations      (scope_level, scope_id, dimension, position)
 //                                                 delegation_id, active, max_quantity
-//   reservations     (reservation_id)             the definition (ReservationDrafted)
-//   reservation_states (reservation_id, position) state, consumed (NULL: unchanged by
+//   reservations     (organization_id, reservation_id)
+//                                                 the definition (ReservationDrafted);
+//                                                 ids are unique per organization
+//   reservation_states (organization_id, reservation_id, position)
+//                                                 state, consumed (NULL: unchanged by
 //                                                 that event), version
 //
 // Why the node is split in two tables and reservation_states has nullable

@@ -760,6 +760,24 @@ domain::Error explain_absence(const std::string& pg_url, domain::Error e, const 
   return e;
 }
 
+// The stream of the first reservation `id` (of any organization) drafted
+// after `position`, else its name from before ids were scoped per
+// organization. Reads the rest of history: only on the error path.
+std::string later_reservation_stream(const std::string& pg_url, const std::string& id, std::int64_t position) {
+  const std::string legacy = "reservation:" + id;
+  const std::string suffix = "/" + id;
+  PgEventReader reader(pg_url);
+  for (std::int64_t after = position;;) {
+    auto page = reader.read_after(after, 1000);
+    if (!page || page->empty()) return legacy;
+    for (const auto& r : *page) {
+      const std::string& s = r.meta.stream_id;
+      if (s == legacy || (s.rfind("reservation:", 0) == 0 && s.ends_with(suffix))) return s;
+      after = r.meta.global_position;
+    }
+  }
+}
+
 }  // namespace
 
 domain::Result<void> AdmissionFold::add(const events::RecordedEvent& r) {
@@ -903,8 +921,25 @@ Json ceiling_as_of_json(const CeilingAsOfAnswer& a) {
 }
 
 domain::Result<ReservationAsOfAnswer> reservation_as_of_from(const AdmissionFold& fold, const std::string& id,
-                                                             std::int64_t position, events::Instant at) {
-  const auto* r = fold.model().reservation(id);
+                                                             std::int64_t position, events::Instant at,
+                                                             const std::string& organization_id) {
+  std::string org = organization_id;
+  if (org.empty()) {
+    // Ids are unique per organization: without one named, the id must be
+    // one organization's only.
+    const auto orgs = fold.model().organizations_with_reservation(id);
+    if (orgs.size() > 1) {
+      std::string names;
+      for (const auto& o : orgs) names += (names.empty() ? "" : ",") + o;
+      domain::Error e = error(domain::ErrorKind::kInvalidArgument, "ambiguous_reservation",
+                              "organizations " + names + " each have a reservation '" + id +
+                                  "': name one with --organization");
+      e.with("reservation_id", id).with("organizations", names);
+      return std::unexpected(std::move(e));
+    }
+    if (orgs.size() == 1) org = orgs.front();
+  }
+  const auto* r = fold.model().reservation(org, id);
   if (!r) {
     domain::Error e = error(domain::ErrorKind::kNotFound, "unknown_reservation",
                             "reservation '" + id + "' did not exist at position " + std::to_string(position));
@@ -918,7 +953,7 @@ domain::Result<ReservationAsOfAnswer> reservation_as_of_from(const AdmissionFold
   a.view = fold.model().view_of(*r);
   a.state = domain::reservation_state_at(a.view, at);
   a.version = r->version;
-  if (auto p = fold.stream_positions("reservation:" + id)) {
+  if (auto p = fold.stream_positions(r->stream_id)) {
     a.drafted_position = p->first;
     a.last_position = p->second;
   }
@@ -935,9 +970,14 @@ domain::Result<ReservationAsOfAnswer> reservation_as_of(const std::string& pg_ur
   if (!point) return std::unexpected(point.error());
   auto fold = fold_admission(pg_url, point->position, progress);
   if (!fold) return std::unexpected(fold.error());
-  auto a = reservation_as_of_from(*fold, q.reservation_id, point->position, point->at);
+  auto a = reservation_as_of_from(*fold, q.reservation_id, point->position, point->at, q.organization_id);
   if (!a && a.error().code == "unknown_reservation") {
-    return std::unexpected(explain_absence(pg_url, a.error(), "reservation:" + q.reservation_id, point->position));
+    // Drafted later: on its organization's stream, or (before ids were
+    // scoped per organization) on "reservation:<id>".
+    const std::string stream = q.organization_id.empty()
+                                   ? later_reservation_stream(pg_url, q.reservation_id, point->position)
+                                   : domain::reservation_stream_id(q.organization_id, q.reservation_id);
+    return std::unexpected(explain_absence(pg_url, a.error(), stream, point->position));
   }
   return a;
 }

@@ -330,6 +330,9 @@ struct ReservationAsOfQuery {
   std::string reservation_id;
   std::optional<std::int64_t> position;
   std::optional<events::Instant> instant;
+  // Ids are unique per organization. Empty: the one organization that has
+  // the id then (invalid_argument `ambiguous_reservation` when several do).
+  std::string organization_id = {};
 };
 
 struct ReservationAsOfAnswer {
@@ -343,9 +346,12 @@ struct ReservationAsOfAnswer {
   std::int64_t last_position = 0;      // its last event at or before `position`
 };
 
-// Pure, over a fold at `position`: not_found `unknown_reservation`.
+// Pure, over a fold at `position`: not_found `unknown_reservation`,
+// invalid_argument `ambiguous_reservation` (no organization named and
+// several have the id).
 domain::Result<ReservationAsOfAnswer> reservation_as_of_from(const AdmissionFold& fold, const std::string& id,
-                                                             std::int64_t position, events::Instant at);
+                                                             std::int64_t position, events::Instant at,
+                                                             const std::string& organization_id = {});
 domain::Result<ReservationAsOfAnswer> reservation_as_of(const std::string& pg_url, const ReservationAsOfQuery& q,
                                                         const AuditProgress& progress = {});
 nlohmann::json reservation_as_of_json(const ReservationAsOfAnswer& a);

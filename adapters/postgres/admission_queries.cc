@@ -291,8 +291,8 @@ std::string reservation_columns(const std::string& pos,
   // The latest value of a state column at or below the snapshot; `state`
   // and `consumed` are NULL in rows of events that did not change them.
   auto latest = [&](const std::string& column, bool skip_nulls) {
-    return "(SELECT t." + column + " FROM __SCHEMA__.reservation_states t WHERE t.reservation_id = r.reservation_id"
-           " AND t.position <= " + pos + (skip_nulls ? " AND t." + column + " IS NOT NULL" : std::string()) +
+    return "(SELECT t." + column + " FROM __SCHEMA__.reservation_states t WHERE t.organization_id = r.organization_id"
+           " AND t.reservation_id = r.reservation_id AND t.position <= " + pos + (skip_nulls ? " AND t." + column + " IS NOT NULL" : std::string()) +
            " ORDER BY t.position DESC LIMIT 1)";
   };
   return "r.reservation_id, r.organization_id, r.owner_level, r.owner_id, r.kind, r.dimension, r.region, "
@@ -331,7 +331,8 @@ std::vector<ReservationRecord> load_reservations(pqxx::transaction_base& tx, con
                                                  const std::string& where, const std::string& pos,
                                                  std::int64_t upto, std::optional<std::size_t> limit) {
   q.text = "SELECT " + reservation_columns(pos) + " WHERE r.position <= " + pos + " AND " + where +
-           " ORDER BY r.reservation_id" + (limit ? " LIMIT " + std::to_string(*limit + 1) : std::string());
+           " ORDER BY r.reservation_id, r.organization_id" +
+           (limit ? " LIMIT " + std::to_string(*limit + 1) : std::string());
   std::vector<ReservationRecord> out;
   std::set<QuotaScope> owners;
   for (const auto& row : run(tx, schema, q)) {
@@ -799,7 +800,8 @@ domain::Result<CeilingSnapshot> PgAdmissionQueries::effective_ceilings(const Quo
   });
 }
 
-domain::Result<ReservationLookup> PgAdmissionQueries::reservation(const std::string& reservation_id,
+domain::Result<ReservationLookup> PgAdmissionQueries::reservation(const std::string& organization_id,
+                                                                 const std::string& reservation_id,
                                                                  std::optional<std::int64_t> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<ReservationLookup>([&](pqxx::transaction_base& tx) {
@@ -807,7 +809,8 @@ domain::Result<ReservationLookup> PgAdmissionQueries::reservation(const std::str
     out.snapshot_version = snapshot_bound(tx, max_position);
     Sql q;
     const std::string pos = q.param(out.snapshot_version);
-    const std::string where = "r.reservation_id = " + q.param(reservation_id);
+    const std::string where =
+        "r.organization_id = " + q.param(organization_id) + " AND r.reservation_id = " + q.param(reservation_id);
     auto found = load_reservations(tx, schema, std::move(q), where, pos, out.snapshot_version, 1);
     if (!found.empty()) out.reservation = std::move(found.front());
     return out;
@@ -822,7 +825,10 @@ domain::Result<ReservationPage> PgAdmissionQueries::reservations(const Reservati
     page.snapshot_version = snapshot_bound(tx, max_position);
     Sql q;
     const std::string pos = q.param(page.snapshot_version);
-    std::string where = "r.reservation_id > " + q.param(f.after_id);
+    // Pages run in (reservation_id, organization_id) order: ids repeat
+    // across organizations.
+    std::string where = "(r.reservation_id, r.organization_id) > (" + q.param(f.after_id) + "::text, " +
+                        q.param(f.after_organization_id) + "::text)";
     if (f.organization_id) where += " AND r.organization_id = " + q.param(*f.organization_id);
     if (f.owner) {
       where += " AND r.owner_level = " + q.param(events::quota_level_name(f.owner->level)) +

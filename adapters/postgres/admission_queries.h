@@ -85,13 +85,16 @@ struct ReservationFilter {
   // `expired`); without `as_of`, the recorded state.
   std::optional<std::string> state;
   std::optional<events::Instant> as_of;
-  std::string after_id;  // the page starts after this reservation id
+  // The page starts after (after_id, after_organization_id): ids are unique
+  // per organization only, so pages run in (id, organization) order.
+  std::string after_id;
+  std::string after_organization_id;
   std::size_t limit = 100;
 };
 
 struct ReservationPage {
   std::int64_t snapshot_version = 0;
-  std::vector<ReservationRecord> items;  // ascending reservation id
+  std::vector<ReservationRecord> items;  // ascending (reservation id, organization id)
   bool has_more = false;
 };
 
@@ -188,7 +191,9 @@ class PgAdmissionQueries {
                                                      const std::optional<std::string>& dimension,
                                                      std::optional<std::int64_t> max_position);
 
-  domain::Result<ReservationLookup> reservation(const std::string& reservation_id,
+  // Ids are unique per organization: the reservation `reservation_id` of
+  // `organization_id` (nullopt: none there).
+  domain::Result<ReservationLookup> reservation(const std::string& organization_id, const std::string& reservation_id,
                                                 std::optional<std::int64_t> max_position);
   domain::Result<ReservationPage> reservations(const ReservationFilter& filter,
                                                std::optional<std::int64_t> max_position);

@@ -464,7 +464,8 @@ Where audit_where(const AuditFilter& f) {
 // `limit` per member. The reservations a member owns (rm.reservations,
 // reservations_owner; the owner never changes) count over the same
 // interval: every row of such a reservation (subject "reservation" with its
-// id, which is unique across organizations; the later ones are filed at the
+// id and the row's tenant its organization — ids are unique per
+// organization only; the later ones are filed at the
 // organization, the draft at the owner, which the member's probe reads too)
 // is read from audit_log_reservation, at most `limit` per reservation. Both
 // are merged (DISTINCT ON drops the draft read twice): the cost grows with
@@ -502,8 +503,8 @@ Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int
           " UNION ALL SELECT 'user', m_id, m_from, m_to FROM audit_subtree WHERE m_level = 'principal'),"
           // Reservations owned by a member, over the member's interval (all
           // of a reservation's rows come at or after its draft).
-          " audit_reservations(r_id, m_from, m_to) AS ("
-          " SELECT r.reservation_id, s.m_from, s.m_to FROM audit_subtree s"
+          " audit_reservations(r_id, r_org, m_from, m_to) AS ("
+          " SELECT r.reservation_id, r.organization_id, s.m_from, s.m_to FROM audit_subtree s"
           " JOIN " + with_schema("__SCHEMA__.reservations", schema) + " r"
           " ON r.owner_level = s.m_level AND r.owner_id = s.m_id"
           " WHERE r.position <= " + last + "::bigint"
@@ -518,7 +519,7 @@ Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int
           " UNION ALL"
           " SELECT y.* FROM audit_reservations r"
           " CROSS JOIN LATERAL (SELECT * FROM " + audit_log +
-          " WHERE subject_kind = 'reservation' AND subject_key = r.r_id"
+          " WHERE subject_kind = 'reservation' AND subject_key = r.r_id AND tenant = r.r_org"
           " AND position > greatest(r.m_from - 1, " + first + "::bigint)"
           " AND position < least(r.m_to, " + last + "::bigint + 1) AND " + w.sql +
           " ORDER BY position" + order + lim + ") y"

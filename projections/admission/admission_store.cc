@@ -14,7 +14,7 @@ void apply_to(QuerySnapshot& s, const events::Envelope& e) {
     s.revocations.emplace(r->tenant, by_principal ? "principal" : "token", by_principal ? r->principal_id : r->token_id);
   }
   if (const auto* d = std::get_if<events::ReservationDrafted>(&e.event)) {
-    s.drafted_positions[d->reservation_id] = e.meta.global_position;
+    s.drafted_positions[{d->organization_id, d->reservation_id}] = e.meta.global_position;
   }
   s.position = e.meta.global_position;
 }

@@ -64,7 +64,7 @@ struct QuerySnapshot {
   // (tenant, "principal" | "token", principal or token id).
   std::set<std::tuple<std::string, std::string, std::string>> revocations;
   // The position of each reservation's (latest) ReservationDrafted.
-  std::map<std::string, std::int64_t> drafted_positions;
+  std::map<std::pair<std::string, std::string>, std::int64_t> drafted_positions;  // by (organization, id)
 
   // PgAdmissionQueries::revocation over `revocations`: "principal_revoked",
   // "token_revoked" or nullopt.

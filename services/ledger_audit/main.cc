@@ -7,7 +7,7 @@
 //   ledger-audit as-of --key KEY [scope flags] (--position N | --instant T)
 //   ledger-audit as-of --ceiling --scope-level L [--scope-id ID] --dimension D
 //                      [--window W] [--region R] [--sku S] (--position N | --instant T)
-//   ledger-audit as-of --reservation ID (--position N | --instant T)
+//   ledger-audit as-of --reservation ID [--organization ORG] (--position N | --instant T)
 //   ledger-audit digest --position N --key-file F                   signed digest of the chain head
 //   ledger-audit digest --check FILE --key-file F                   nothing up to it changed?
 //   ledger-audit replay [--source postgres|kafka] [--schema S]      rebuild + compare every table
@@ -165,6 +165,7 @@ struct AsOfRequest {
   bool key_given = false;
   bool ceiling = false;
   bool reservation_given = false;
+  bool organization_given = false;  // --organization
   bool policy_flag_given = false;   // --user-id, --project-id, --org-id, --plan
   bool ceiling_flag_given = false;  // --scope-level, --scope-id, --dimension, --window, --region, --sku
   bool position_given = false;
@@ -267,6 +268,7 @@ int run_as_of(const std::string& pg_url, const AsOfRequest& r, audit::AsOfQuery&
   if (!r.key_given && r.policy_flag_given) {
     return bad_input("--user-id, --project-id, --org-id and --plan go with --key");
   }
+  if (!r.reservation_given && r.organization_given) return bad_input("--organization goes with --reservation");
   if (!r.ceiling && r.ceiling_flag_given) {
     return bad_input("--scope-level, --scope-id, --dimension, --window, --region and --sku go with --ceiling");
   }
@@ -379,6 +381,9 @@ int main(int argc, char** argv) {
   auto* key_mode = asof->add_option("--key", q.key, "policy key: its effective value");
   auto* ceiling_flag = asof->add_flag("--ceiling", ceiling_mode, "the effective quota ceiling of a scope");
   auto* reservation_mode = asof->add_option("--reservation", rq.reservation_id, "reservation id: its state");
+  auto* organization_opt = asof->add_option(
+      "--organization", rq.organization_id,
+      "with --reservation: its organization (ids are unique per organization; needed when several use the id)");
   key_mode->excludes(ceiling_flag)->excludes(reservation_mode);
   ceiling_flag->excludes(reservation_mode);
   std::vector<CLI::Option*> policy_opts = {
@@ -526,6 +531,7 @@ int main(int argc, char** argv) {
     r.key_given = key_mode->count() > 0;
     r.ceiling = ceiling_mode;
     r.reservation_given = reservation_mode->count() > 0;
+    r.organization_given = organization_opt->count() > 0;
     r.policy_flag_given = any_given(policy_opts);
     r.ceiling_flag_given = any_given(ceiling_opts);
     r.position_given = pos_opt->count() > 0;

@@ -213,10 +213,10 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
                 {"dimension", "gpu.count"},      {"sku_or_model", "h100"},             {"quantity", 6},
                 {"window_start", rfc(now - 1h)},  {"window_end", rfc(now + 24h)},      {"reason", "training"}};
   s.ok("reservation.draft", draft);
-  Reply illegal = s.command("reservation.resume", {{"reservation_id", "res-vision"}});
+  Reply illegal = s.command("reservation.resume", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}});
   ASSERT_EQ(illegal.status, 409) << illegal.describe();
   EXPECT_EQ(illegal.code(), "illegal_transition");
-  const std::int64_t active = s.ok("reservation.activate", {{"reservation_id", "res-vision"}});
+  const std::int64_t active = s.ok("reservation.activate", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}});
 
   // Another project under the same ceiling cannot have what vision reserved.
   Reply others = s.decide(decision_input("llm", 0, 8), active);
@@ -226,16 +226,16 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   Reply owner = s.decide(decision_input("vision", 0, 8), active);
   EXPECT_EQ(owner.body["decision"], "allow") << owner.describe();
 
-  s.ok("reservation.consume", {{"reservation_id", "res-vision"}, {"quantity", 6}});
-  const std::int64_t released = s.ok("reservation.release", {{"reservation_id", "res-vision"}, {"quantity", 2}});
-  Reply r = s.query("GET", "/v1/reservations/res-vision?min_position=" + std::to_string(released));
+  s.ok("reservation.consume", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}, {"quantity", 6}});
+  const std::int64_t released = s.ok("reservation.release", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}, {"quantity", 2}});
+  Reply r = s.query("GET", "/v1/reservations/res-vision?organization_id=acme&min_position=" + std::to_string(released));
   ASSERT_EQ(r.status, 200) << r.describe();
   EXPECT_EQ(r.body["state"], "active") << r.describe();
   EXPECT_EQ(r.body["consumed"], 4) << r.describe();
   // Read as of a later instant, past the window: expired at once.
-  Reply later = s.query("GET", "/v1/reservations/res-vision?as_of=" + rfc(now + 48h));
+  Reply later = s.query("GET", "/v1/reservations/res-vision?organization_id=acme&as_of=" + rfc(now + 48h));
   EXPECT_EQ(later.body["state"], "expired") << later.describe();
-  Reply missing = s.query("GET", "/v1/reservations/no-such");
+  Reply missing = s.query("GET", "/v1/reservations/no-such?organization_id=acme");
   EXPECT_EQ(missing.status, 404) << missing.describe();
 
   // A window that ends in two seconds: ledger-command's sweeper records the
@@ -245,13 +245,13 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   brief["quantity"] = 1;
   brief["window_end"] = rfc(std::chrono::system_clock::now() + 2s);
   s.ok("reservation.draft", brief);
-  s.ok("reservation.activate", {{"reservation_id", "res-brief"}});
+  s.ok("reservation.activate", {{"reservation_id", "res-brief"}, {"organization_id", "acme"}});
   const std::string swept =
-      "SELECT count(*) FROM ledger.events WHERE stream_id = 'reservation:res-brief' AND "
+      "SELECT count(*) FROM ledger.events WHERE stream_id = 'reservation:acme/res-brief' AND "
       "event_type = 'ReservationStateChanged' AND actor->>'id' = 'reservation-sweeper' AND payload->>'state' = 'expired'";
   ASSERT_TRUE(eventually(60s, [&] { return s.sql(swept) == "1"; })) << "the sweeper never recorded the expiry";
   const std::int64_t at = std::stoll(s.sql("SELECT max(global_position) FROM ledger.events"));
-  Reply expired = s.query("GET", "/v1/reservations/res-brief?min_position=" + std::to_string(at));
+  Reply expired = s.query("GET", "/v1/reservations/res-brief?organization_id=acme&min_position=" + std::to_string(at));
   EXPECT_EQ(expired.body["recorded_state"], "expired") << expired.describe();
   std::this_thread::sleep_for(6s);  // another sweep interval: nothing recorded twice
   EXPECT_EQ(s.sql(swept), "1");

@@ -107,8 +107,8 @@ class AuditCliE2e : public ::testing::Test {
     run(domain::DraftReservation{"res-1", {QuotaLevel::kProject, "p1"}, "gpu_nodes", "gpu.count", "eu-1", "h100", 10,
                                  "gpu", events::Instant{1'780'272'000'000'000},
                                  events::Instant{1'780'272'000'000'000 + 6 * 3'600'000'000LL}, {}, "e2e"});
-    run(domain::TransitionReservation{"res-1", "activate", "e2e"});
-    run(domain::ConsumeReservation{"res-1", 4, "e2e"});
+    run(domain::TransitionReservation{"res-1", "activate", "e2e", "acme"});
+    run(domain::ConsumeReservation{"res-1", 4, "e2e", "acme"});
   }
   void tamper(const std::string& statement) {
     ASSERT_EQ(testing::sql_exec(db_.admin_url, "ALTER TABLE ledger.events DISABLE TRIGGER USER; " + statement +

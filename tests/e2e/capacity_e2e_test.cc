@@ -100,14 +100,14 @@ TEST(CapacityE2e, AnExhaustedReservationStillHoldsItsCapacity) {
   build(s);
   const auto now = std::chrono::system_clock::now();
   s.ok("reservation.draft", reservation("r1", "P1", 25, now - 1h, now + 24h));
-  s.ok("reservation.activate", {{"reservation_id", "r1"}});
+  s.ok("reservation.activate", {{"reservation_id", "r1"}, {"organization_id", "acme"}});
   Reply before = s.decide(decision_input("P2", 0));
   ASSERT_EQ(before.status, 200) << before.describe();
   EXPECT_EQ(before.body["available"], 5) << before.describe();
 
   // Consume all 25: r1 is exhausted and still occupies its window.
-  const std::int64_t exhausted = s.ok("reservation.consume", {{"reservation_id", "r1"}, {"quantity", 25}});
-  Reply r1 = s.query("GET", "/v1/reservations/r1?min_position=" + std::to_string(exhausted));
+  const std::int64_t exhausted = s.ok("reservation.consume", {{"reservation_id", "r1"}, {"organization_id", "acme"}, {"quantity", 25}});
+  Reply r1 = s.query("GET", "/v1/reservations/r1?organization_id=acme&min_position=" + std::to_string(exhausted));
   ASSERT_EQ(r1.status, 200) << r1.describe();
   EXPECT_EQ(r1.body["state"], "exhausted");
   EXPECT_EQ(r1.body["holds_capacity"], true) << r1.describe();
@@ -122,16 +122,16 @@ TEST(CapacityE2e, AnExhaustedReservationStillHoldsItsCapacity) {
 
   // A second reservation cannot be activated on top of it.
   s.ok("reservation.draft", reservation("r2", "P2", 25, now - 1h, now + 24h));
-  Reply r2 = s.command("reservation.activate", {{"reservation_id", "r2"}});
+  Reply r2 = s.command("reservation.activate", {{"reservation_id", "r2"}, {"organization_id", "acme"}});
   ASSERT_EQ(r2.status, 422) << r2.describe();
   EXPECT_EQ(r2.code(), "capacity_unavailable");
   EXPECT_EQ(r2.body["evidence"]["reserved_with_this"], "50") << r2.describe();
 
   // Releasing 1 of r1 makes it active again, alone: never 50 under 30.
-  const std::int64_t released = s.ok("reservation.release", {{"reservation_id", "r1"}, {"quantity", 1}});
-  Reply active = s.query("GET", "/v1/reservations/r1?min_position=" + std::to_string(released));
+  const std::int64_t released = s.ok("reservation.release", {{"reservation_id", "r1"}, {"organization_id", "acme"}, {"quantity", 1}});
+  Reply active = s.query("GET", "/v1/reservations/r1?organization_id=acme&min_position=" + std::to_string(released));
   EXPECT_EQ(active.body["state"], "active") << active.describe();
-  Reply r2_now = s.query("GET", "/v1/reservations/r2?min_position=" + std::to_string(released));
+  Reply r2_now = s.query("GET", "/v1/reservations/r2?organization_id=acme&min_position=" + std::to_string(released));
   EXPECT_EQ(r2_now.body["state"], "draft") << r2_now.describe();
   const Json d = s.department_ceiling("D");
   EXPECT_EQ(d["reserved"], 25) << d.dump();
@@ -157,11 +157,11 @@ TEST(CapacityE2e, OnlyOverlappingWindowsCompeteForCapacity) {
   const auto rfc = ledger::testing::rfc3339;
   // r1 = 25 for tomorrow.
   s.ok("reservation.draft", reservation("r1", "P1", 25, now + 24h, now + 48h));
-  s.ok("reservation.activate", {{"reservation_id", "r1"}});
+  s.ok("reservation.activate", {{"reservation_id", "r1"}, {"organization_id", "acme"}});
 
   // 25 for the day after never overlaps it.
   s.ok("reservation.draft", reservation("r2", "P2", 25, now + 48h, now + 72h));
-  Reply day_after = s.command("reservation.activate", {{"reservation_id", "r2"}});
+  Reply day_after = s.command("reservation.activate", {{"reservation_id", "r2"}, {"organization_id", "acme"}});
   ASSERT_EQ(day_after.status, 200) << day_after.describe();
 
   // Nor does 25 for the next hour: the decision and the view agree it is free.
@@ -170,7 +170,7 @@ TEST(CapacityE2e, OnlyOverlappingWindowsCompeteForCapacity) {
   EXPECT_EQ(free.body["available"], 30) << free.describe();
   EXPECT_EQ(s.department_ceiling("D")["reserved"], 0);
   s.ok("reservation.draft", reservation("r3", "P2", 25, now, now + 1h));
-  Reply next_hour = s.command("reservation.activate", {{"reservation_id", "r3"}});
+  Reply next_hour = s.command("reservation.activate", {{"reservation_id", "r3"}, {"organization_id", "acme"}});
   ASSERT_EQ(next_hour.status, 200) << next_hour.describe();
 
   // Every instant agrees: now r3 holds, tomorrow r1, the day after r2.
@@ -186,12 +186,12 @@ TEST(CapacityE2e, OnlyOverlappingWindowsCompeteForCapacity) {
 
   // One spanning tomorrow and the day after meets each at its own peak.
   s.ok("reservation.draft", reservation("r4", "P1", 6, now + 36h, now + 60h));
-  Reply span = s.command("reservation.activate", {{"reservation_id", "r4"}});
+  Reply span = s.command("reservation.activate", {{"reservation_id", "r4"}, {"organization_id", "acme"}});
   ASSERT_EQ(span.status, 422) << span.describe();
   EXPECT_EQ(span.code(), "capacity_unavailable");
   EXPECT_EQ(span.body["evidence"]["reserved_with_this"], "31") << span.describe();
   s.ok("reservation.draft", reservation("r5", "P1", 5, now + 36h, now + 60h));
-  Reply fits = s.command("reservation.activate", {{"reservation_id", "r5"}});
+  Reply fits = s.command("reservation.activate", {{"reservation_id", "r5"}, {"organization_id", "acme"}});
   EXPECT_EQ(fits.status, 200) << fits.describe();
 }
 
@@ -225,7 +225,7 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
 
   // Lowering a ceiling below what active reservations hold is refused.
   s.ok("reservation.draft", reservation("r1", "P1", 25, now - 1h, now + 24h));
-  s.ok("reservation.activate", {{"reservation_id", "r1"}});
+  s.ok("reservation.activate", {{"reservation_id", "r1"}, {"organization_id", "acme"}});
   const std::int64_t before = std::stoll(s.sql("SELECT count(*) FROM ledger.events"));
   Reply lower = s.command("ceiling.set", {{"scope", scope("department", "D")}, {"dimension", "gpu.count"},
                                           {"quantity", 20}, {"unit", "gpu"}, {"reason", "e2e"}});

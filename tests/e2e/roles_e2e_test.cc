@@ -99,7 +99,7 @@ void seed(Stack& s) {
     s.ok("policy_value.set", {{"key", "roles.limit"}, {"scope", {{"org_id", "org-" + org}}}, {"value", 10},
                               {"reason", "seed"}});
     s.ok("reservation.draft", draft("res-" + org, org + "-p"));
-    s.ok("reservation.activate", {{"reservation_id", "res-" + org}});
+    s.ok("reservation.activate", {{"reservation_id", "res-" + org}, {"organization_id", "org-" + org}});
   }
 }
 
@@ -121,9 +121,9 @@ Json walk_body(const std::string& type, const std::string& role) {
   if (type == "ceiling.delegate" || type == "ceiling.revoke_delegation") return {{"scope", org}, {"dimension", "gpu.count"}, {"reason", "walk"}};
   if (type == "reservation.draft") return draft("res-walk-" + role, "acme-p");
   if (type.rfind("reservation.", 0) == 0 && type != "reservation.consume" && type != "reservation.release") {
-    return {{"reservation_id", "res-walk-" + role}};
+    return {{"reservation_id", "res-walk-" + role}, {"organization_id", "org-acme"}};
   }
-  if (type == "reservation.consume" || type == "reservation.release") return {{"reservation_id", "res-acme"}, {"quantity", 0}};
+  if (type == "reservation.consume" || type == "reservation.release") return {{"reservation_id", "res-acme"}, {"organization_id", "org-acme"}, {"quantity", 0}};
   if (type == "access.record_refusal") {
     // Only the refusal recorder files under another tenant than its own.
     return {{"actor_type", "user"}, {"actor_id", "recorded-by-" + role}, {"principal_tenant", "org-acme"},
@@ -202,7 +202,7 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       {"POST", "/v1/decisions:batch", {{"decisions", Json::array({decision_input("org-acme", "acme-p")})}}},
       {"GET", "/v1/ceilings/effective?scope_level=organization&scope_id=org-acme", nullptr},
       {"GET", "/v1/reservations", nullptr},
-      {"GET", "/v1/reservations/res-acme", nullptr},
+      {"GET", "/v1/reservations/res-acme?organization_id=org-acme", nullptr},
       {"GET", "/v1/views/organizations/org-acme", nullptr},
   };
   // Every query route of the table is called above.
@@ -310,7 +310,7 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   // Every read below waits for the seed (read-your-writes).
   const std::string fresh = "min_position=" + std::to_string(s.last_position());
   // Path ids: another organization's reservation reads like an unknown one.
-  Reply foreign = s.query("GET", "/v1/reservations/res-acme?" + fresh, reader);
+  Reply foreign = s.query("GET", "/v1/reservations/res-acme?organization_id=org-acme&" + fresh, reader);
   Reply unknown = s.query("GET", "/v1/reservations/res-nobody?" + fresh, reader);
   EXPECT_EQ(foreign.status, 404) << foreign.describe();
   EXPECT_EQ(foreign.status, unknown.status);
@@ -382,7 +382,9 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
                                                   {"value", 99}, {"reason", "x"}}, admin),
                    "policy value at acme's project");
   refused.push_back({"globex-admin", "COMMAND", "policy_value.set", "policy_value.write", "org-acme"});
-  Reply consume = s.command("reservation.consume", {{"reservation_id", "res-acme"}, {"quantity", 1}}, service);
+  // Reservation ids are per organization: acme's is reached only by naming it.
+  Reply consume = s.command("reservation.consume",
+                            {{"reservation_id", "res-acme"}, {"organization_id", "org-acme"}, {"quantity", 1}}, service);
   Reply consume_unknown = s.command("reservation.consume", {{"reservation_id", "res-nobody"}, {"quantity", 1}}, service);
   EXPECT_EQ(consume.status, 404) << consume.describe();
   EXPECT_EQ(consume.code(), "unknown_reservation");

@@ -143,17 +143,17 @@ TEST(TenancyE2e, TheSweepersCommandIdsCannotBeSquatted) {
   Reply active = s.command("reservation.activate", {{"reservation_id", "res-short"}}, kAcmeAdmin);
   ASSERT_EQ(active.status, 200) << active.describe();
   // Before the window ends, acme sends a command under the sweeper's readable id.
-  Reply squat = s.command("policy_value.set", set_at_org("org-acme", 5, "reservation-sweeper:res-short:expired"),
+  Reply squat = s.command("policy_value.set", set_at_org("org-acme", 5, "reservation-sweeper:org-acme/res-short:expired"),
                           kAcmeAdmin);
   ASSERT_EQ(squat.status, 200) << squat.describe();
   // The sweeper still records the expiry (every 5 s once the window ended).
   const std::string expired =
-      "SELECT count(*) FROM ledger.events WHERE stream_id = 'reservation:res-short' "
+      "SELECT count(*) FROM ledger.events WHERE stream_id = 'reservation:org-acme/res-short' "
       "AND event_type = 'ReservationStateChanged' AND payload->>'state' = 'expired'";
   EXPECT_TRUE(eventually(60s, [&] { return s.sql(expired) == "1"; }, 250ms)) << s.describe_logs();
-  EXPECT_EQ(s.sql("SELECT command_id FROM ledger.events WHERE stream_id = 'reservation:res-short' "
+  EXPECT_EQ(s.sql("SELECT command_id FROM ledger.events WHERE stream_id = 'reservation:org-acme/res-short' "
                   "AND payload->>'state' = 'expired'"),
-            "reservation-sweeper:res-short:expired");
+            "reservation-sweeper:org-acme/res-short:expired");
 }
 
 // Defines every key of the repository's catalog, as `ledger-admin load-catalog` does.

@@ -220,7 +220,7 @@ TEST_F(AdmissionApiTest, EffectiveCeilingsWithInheritanceAndTimeTravel) {
 TEST_F(AdmissionApiTest, ReservationsReadExpiredPastTheirWindow) {
   history_->standard_history();
   project();
-  auto r = call("GET", "/v1/reservations/res-1", "");
+  auto r = call("GET", "/v1/reservations/res-1", "organization_id=acme");
   ASSERT_EQ(r.status, 200) << r.body;
   auto b = body(r);
   EXPECT_EQ(b["state"], "active");
@@ -231,13 +231,13 @@ TEST_F(AdmissionApiTest, ReservationsReadExpiredPastTheirWindow) {
   EXPECT_EQ(b["owner"], (Json{{"level", "project"}, {"id", "p2"}}));
   EXPECT_EQ(b["snapshot_version"], last());
   const std::string after_window = codec::format_instant(AdmissionHistory::kWindowEnd);
-  b = body(call("GET", "/v1/reservations/res-1", "as_of=" + after_window));
+  b = body(call("GET", "/v1/reservations/res-1", "organization_id=acme&as_of=" + after_window));
   EXPECT_EQ(b["state"], "expired");  // before any sweeper recorded it
   EXPECT_EQ(b["recorded_state"], "active");
   clock_.set(AdmissionHistory::kWindowEnd);
-  EXPECT_EQ(body(call("GET", "/v1/reservations/res-1", ""))["state"], "expired");
+  EXPECT_EQ(body(call("GET", "/v1/reservations/res-1", "organization_id=acme"))["state"], "expired");
   clock_.set(AdmissionHistory::kNow);
-  r = call("GET", "/v1/reservations/res-404", "");
+  r = call("GET", "/v1/reservations/res-404", "organization_id=acme");
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(body(r)["code"], "unknown_reservation");
 

@@ -93,13 +93,13 @@ class AdmissionPropertyTest : public ::testing::Test {
   std::unique_ptr<adapters::postgres::PgEventStore> store_;
   std::unique_ptr<commands::CommandService> service_;
   std::unique_ptr<adapters::postgres::PgAdmissionQueries> queries_;
-  // What the command side's model says reservation `id` has consumed.
-  std::int64_t model_consumed(const std::string& id) {
+  // What the command side's model says reservation `id` of `org` has consumed.
+  std::int64_t model_consumed(const std::string& org, const std::string& id) {
     domain::AdmissionModel m;
-    for (const auto& e : store_->read_stream("reservation:" + id).value_or(std::vector<events::Envelope>{})) {
+    for (const auto& e : store_->read_stream("reservation:" + org + "/" + id).value_or(std::vector<events::Envelope>{})) {
       m.apply(e.meta.stream_id, e.event);
     }
-    const auto* r = m.reservation(id);
+    const auto* r = m.reservation(org, id);
     return r ? r->consumed : 0;
   }
 
@@ -182,7 +182,7 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
         const bool open = !from.empty() && bf.window(id).second.micros > now.micros;
         const bool legal = open && from == (action == "activate" ? "draft" : "suspended");
         const bool fits = legal && bf.fits(id, now);
-        const bool accepted = submit(domain::TransitionReservation{id, action, ""});
+        const bool accepted = submit(domain::TransitionReservation{id, action, "", o});
         if (legal) {
           EXPECT_EQ(accepted, fits) << action << " " << id << " at step " << step << ": " << last_error_;
           ++(fits ? activations_accepted : activations_refused);
@@ -212,23 +212,23 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
             const std::string id = reservation();
             switch (pick(4)) {
               case 0: transition(id, "resume"); break;
-              case 1: submit(domain::TransitionReservation{id, "suspend", ""}); break;
-              case 2: submit(domain::TransitionReservation{id, "retire", ""}); break;
-              case 3: submit(domain::TransitionReservation{id, "expire", ""}); break;
+              case 1: submit(domain::TransitionReservation{id, "suspend", "", o}); break;
+              case 2: submit(domain::TransitionReservation{id, "retire", "", o}); break;
+              case 3: submit(domain::TransitionReservation{id, "expire", "", o}); break;
             }
           }
           break;
         case 11:
           if (reservations > 0) {  // all of it (exhausted) or part
             const std::string id = reservation();
-            const std::int64_t left = quantity[id] - model_consumed(id);
-            if (left > 0) submit(domain::ConsumeReservation{id, pick(2) ? left : 1 + pick(static_cast<int>(left)), ""});
+            const std::int64_t left = quantity[id] - model_consumed(o, id);
+            if (left > 0) submit(domain::ConsumeReservation{id, pick(2) ? left : 1 + pick(static_cast<int>(left)), "", o});
           }
           break;
         case 12:
           if (reservations > 0) {
             const std::string id = reservation();
-            if (model_consumed(id) > 0) submit(domain::ReleaseReservation{id, 1, ""});
+            if (model_consumed(o, id) > 0) submit(domain::ReleaseReservation{id, 1, "", o});
           }
           break;
         case 13: clock_.advance_micros(2 * kHour); break;  // windows end; the next-hour ones expire

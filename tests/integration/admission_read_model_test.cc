@@ -217,7 +217,7 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
   auto& h = *history_;
   h.standard_history();
   project();
-  auto r = queries_->reservation("res-1", std::nullopt);
+  auto r = queries_->reservation("acme", "res-1", std::nullopt);
   ASSERT_TRUE(r.has_value());
   ASSERT_TRUE(r->reservation);
   EXPECT_EQ(r->reservation->view.state, "active");
@@ -227,7 +227,7 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
   EXPECT_EQ(r->reservation->view.owner_chain,
             (std::vector<QuotaScope>{{QuotaLevel::kProject, "p2"}, {QuotaLevel::kDepartment, "acme.default"},
                                      {QuotaLevel::kOrganization, "acme"}}));
-  auto missing = queries_->reservation("res-404", std::nullopt);
+  auto missing = queries_->reservation("acme", "res-404", std::nullopt);
   ASSERT_TRUE(missing.has_value());
   EXPECT_FALSE(missing->reservation);
 
@@ -239,6 +239,7 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
   ASSERT_EQ(page->items.size(), 2u);
   EXPECT_TRUE(page->has_more);
   f.after_id = page->items.back().view.reservation_id;
+  f.after_organization_id = page->items.back().organization_id;  // pages run in (id, organization) order
   auto rest = queries_->reservations(f, std::nullopt);
   ASSERT_TRUE(rest.has_value());
   ASSERT_EQ(rest->items.size(), 1u);

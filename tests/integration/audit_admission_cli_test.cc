@@ -237,8 +237,8 @@ TEST_F(AuditAdmissionAsOf, AReservationPastItsWindowReadsExpiredWithNoExpiredEve
   d.attributes = {{"sku", "h100"}, {"region", "eu-1"}};
   d.reason = "training run";
   const auto drafted = run(d);
-  const auto activated = run(domain::TransitionReservation{"res-1", "activate", "go"});
-  const auto consumed = run(domain::ConsumeReservation{"res-1", 4, "job 1"});
+  const auto activated = run(domain::TransitionReservation{"res-1", "activate", "go", "acme"});
+  const auto consumed = run(domain::ConsumeReservation{"res-1", 4, "job 1", "acme"});
   const auto other = ceiling(kResearch, 50);  // history moves on; the reservation does not
 
   auto draft = reservation_at("res-1", drafted);
@@ -271,7 +271,7 @@ TEST_F(AuditAdmissionAsOf, AReservationPastItsWindowReadsExpiredWithNoExpiredEve
   EXPECT_EQ(past->view.state, "active");
   EXPECT_EQ(past->view.consumed, 4);
   EXPECT_EQ(testing::sql_scalar(db_.admin_url,
-                                "SELECT count(*) FROM ledger.events WHERE stream_id = 'reservation:res-1' "
+                                "SELECT count(*) FROM ledger.events WHERE stream_id = 'reservation:acme/res-1' "
                                 "AND payload->>'state' = 'expired'"),
             "0");
   // The window's end is exclusive; both a position and an instant: events up
@@ -368,8 +368,8 @@ TEST_F(AuditAdmissionAsOf, EveryPositionEqualsTheReadModelAtThatPosition) {
   domain::DraftReservation d{"res-1", kP1, "gpu_nodes", "gpu.count", "eu-1", "h100", 5, "gpu",
                              events::Instant{kT0}, events::Instant{kT0 + 40 * kMinute}, {}, "r"};
   run(d);
-  run(domain::TransitionReservation{"res-1", "activate", "r"});
-  run(domain::ConsumeReservation{"res-1", 5, "r"});
+  run(domain::TransitionReservation{"res-1", "activate", "r", "acme"});
+  run(domain::ConsumeReservation{"res-1", 5, "r", "acme"});
   const auto head = ceiling(kResearch, 25);  // under acme's 30 (no delegation any more)
 
   projector::ProjectorOptions o;
@@ -397,7 +397,7 @@ TEST_F(AuditAdmissionAsOf, EveryPositionEqualsTheReadModelAtThatPosition) {
       EXPECT_EQ(mine->evaluation.allowed, want.allowed) << domain::scope_text(scope) << " at " << p;
     }
     auto mine = reservation_at("res-1", p);
-    auto theirs = rm.reservation("res-1", p);
+    auto theirs = rm.reservation("acme", "res-1", p);
     ASSERT_TRUE(theirs.has_value());
     ASSERT_EQ(mine.has_value(), theirs->reservation.has_value()) << "res-1 at " << p;
     if (mine) {

@@ -100,8 +100,8 @@ class AuditDescendantsTest : public ::testing::Test {
                                         events::Instant{now - 60 * kMinute}, events::Instant{now + minutes * kMinute},
                                         {}, "test"});
   }
-  std::int64_t transition(const std::string& id, const std::string& action) {
-    return run(domain::TransitionReservation{id, action, "test"});
+  std::int64_t transition(const std::string& id, const std::string& action, const std::string& org = "acme") {
+    return run(domain::TransitionReservation{id, action, "test", org});
   }
   // The policy key and the quota dimension: rows at global scope, in no subtree.
   void catalog() {
@@ -393,25 +393,25 @@ TEST_F(AuditDescendantsTest, AReservationsLifecycleCountsWhereItsOwnerWasAtEachR
   // rp: project p's, under d1 (through d1a) until p moves to d2.
   const auto rp_draft = draft("rp", QuotaLevel::kProject, "p");
   const auto rp_active = transition("rp", "activate");
-  const auto rp_consumed = run(domain::ConsumeReservation{"rp", 1, "job"});
+  const auto rp_consumed = run(domain::ConsumeReservation{"rp", 1, "job", "acme"});
   // rx: project x's (stays in d1): drafted, activated, fully consumed
   // (consumed + exhausted), released (released + active again), then expired.
   const auto rx_draft = draft("rx", QuotaLevel::kProject, "x", 30);
   const auto rx_active = transition("rx", "activate");
-  const auto rx_exhausted = run(domain::ConsumeReservation{"rx", 4, "job"});
-  const auto rx_released = run(domain::ReleaseReservation{"rx", 2, "done"});
+  const auto rx_exhausted = run(domain::ConsumeReservation{"rx", 4, "job", "acme"});
+  const auto rx_released = run(domain::ReleaseReservation{"rx", 2, "done", "acme"});
   // Other organizations' and other scopes' reservations: beta's, acme's own,
   // and d1's own (the asked node's reservations count whatever its place).
   const auto rb_draft = draft("rb", QuotaLevel::kProject, "q");
-  const auto rb_active = transition("rb", "activate");
+  const auto rb_active = transition("rb", "activate", "beta");
   const auto ro_draft = draft("ro", QuotaLevel::kOrganization, "acme");
   const auto ro_active = transition("ro", "activate");
   const auto rd_draft = draft("rd", QuotaLevel::kDepartment, "d1");
   const auto rd_active = transition("rd", "activate");
 
   const auto moved = run(domain::MoveProject{"p", "d2"});
-  const auto rp_consumed2 = run(domain::ConsumeReservation{"rp", 1, "job"});
-  const auto rp_released = run(domain::ReleaseReservation{"rp", 1, "done"});
+  const auto rp_consumed2 = run(domain::ConsumeReservation{"rp", 1, "job", "acme"});
+  const auto rp_released = run(domain::ReleaseReservation{"rp", 1, "done", "acme"});
   const auto rp_suspended = transition("rp", "suspend");
   const auto rp_resumed = transition("rp", "resume");
   // ru: principal u's (under p, now in d2).
@@ -421,7 +421,7 @@ TEST_F(AuditDescendantsTest, AReservationsLifecycleCountsWhereItsOwnerWasAtEachR
   const auto ru_retire = transition("ru", "retire");
   clock_.advance_micros(60 * kMinute);  // rx's window is over
   const auto rx_expired = transition("rx", "expire");
-  const auto rb_consumed = run(domain::ConsumeReservation{"rb", 1, "job"});
+  const auto rb_consumed = run(domain::ConsumeReservation{"rb", 1, "job", "beta"});
   const auto rp_suspended2 = transition("rp", "suspend");
   project();
 
@@ -559,9 +559,9 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
             const std::string& r = reservations[pick(reservations.size())];
             static const char* kActions[] = {"activate", "activate", "suspend", "resume", "retire", "expire"};
             switch (pick(3)) {
-              case 0: try_run(domain::ConsumeReservation{r, static_cast<std::int64_t>(1 + pick(2)), "prop"}, who); break;
-              case 1: try_run(domain::ReleaseReservation{r, 1, "prop"}, who); break;
-              default: try_run(domain::TransitionReservation{r, kActions[pick(6)], "prop"}, who);
+              case 0: try_run(domain::ConsumeReservation{r, static_cast<std::int64_t>(1 + pick(2)), "prop", o}, who); break;
+              case 1: try_run(domain::ReleaseReservation{r, 1, "prop", o}, who); break;
+              default: try_run(domain::TransitionReservation{r, kActions[pick(6)], "prop", o}, who);
             }
           }
           break;

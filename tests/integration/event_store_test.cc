@@ -267,5 +267,57 @@ TEST_F(EventStoreTest, ExpectedVersionConflictIsRefusedAndWritesNothing) {
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.events"), "1");
 }
 
+
+// Issue 10, item 12: `ledger-admin migrate` rekeys a read model from before
+// reservation ids were scoped per organization (reservations keyed by id,
+// reservation_states by (id, position)), twice in a row: each state row takes
+// its reservation's organization, and the columns end up in a fresh table's
+// order (replay compares rows).
+TEST_F(EventStoreTest, MigrationKeysReservationsByOrganizationAndId) {
+  ASSERT_EQ(testing::sql_exec(db_.admin_url,
+                              "DROP TABLE rm.reservations, rm.reservation_states;"
+                              "CREATE TABLE rm.reservations (reservation_id text PRIMARY KEY, organization_id text NOT "
+                              "NULL, owner_level text NOT NULL, owner_id text NOT NULL, kind text NOT NULL, dimension "
+                              "text NOT NULL, region text NOT NULL, sku_or_model text NOT NULL, quantity bigint NOT "
+                              "NULL, unit text NOT NULL, window_start timestamptz NOT NULL, window_end timestamptz NOT "
+                              "NULL, attributes jsonb NOT NULL, position bigint NOT NULL);"
+                              "CREATE TABLE rm.reservation_states (reservation_id text NOT NULL, position bigint NOT "
+                              "NULL, state text, consumed bigint, version bigint NOT NULL, PRIMARY KEY "
+                              "(reservation_id, position));"
+                              "INSERT INTO rm.reservations VALUES ('r1', 'acme', 'project', 'p1', 'gpu_nodes', "
+                              "'gpu.count', '', '', 4, 'gpu', now(), now() + interval '1 day', '{}', 10);"
+                              "INSERT INTO rm.reservation_states VALUES ('r1', 10, 'draft', 0, 1), "
+                              "('r1', 11, 'active', NULL, 2)"),
+            "");
+  for (int run = 0; run < 2; ++run) {
+    auto migrated = adapters::postgres::migrate(db_.admin_url, "rm");
+    ASSERT_TRUE(migrated.has_value()) << run << ": " << migrated.error().message;
+  }
+  auto primary_key = [&](const std::string& table) {
+    return testing::sql_scalar(db_.admin_url,
+                               "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i "
+                               "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+                               "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                               "WHERE i.indrelid = '" + table + "'::regclass AND i.indisprimary");
+  };
+  EXPECT_EQ(primary_key("rm.reservations"), "organization_id,reservation_id");
+  EXPECT_EQ(primary_key("rm.reservation_states"), "organization_id,reservation_id,position");
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT string_agg(DISTINCT organization_id, ',') FROM "
+                                               "rm.reservation_states"),
+            "acme");
+  ASSERT_TRUE(adapters::postgres::prepare_read_model_schema(db_.admin_url, "rm_fresh", true).has_value());
+  auto columns = [&](const std::string& schema) {
+    return testing::sql_scalar(db_.admin_url, "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM "
+                                              "information_schema.columns WHERE table_schema = '" + schema +
+                                                  "' AND table_name = 'reservation_states'");
+  };
+  EXPECT_EQ(columns("rm"), columns("rm_fresh"));
+  // Another organization may now use the id.
+  EXPECT_EQ(testing::sql_exec(db_.admin_url, "INSERT INTO rm.reservation_states (organization_id, reservation_id, "
+                                             "position, state, consumed, version) VALUES ('globex', 'r1', 12, 'draft', "
+                                             "0, 1)"),
+            "");
+}
+
 }  // namespace
 }  // namespace ledger

@@ -252,19 +252,19 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
                                               events::Instant{kNow.micros - 2 * kHour},
                                               events::Instant{kNow.micros + (past ? -kHour : 24 * kHour)}, {}, "diff"}) &&
               pick(4) != 0) {
-            submit(domain::TransitionReservation{id, "activate", ""});
+            submit(domain::TransitionReservation{id, "activate", "", o});
           }
           break;
         }
         case 8:
           if (reservations > 0) {
             submit(domain::TransitionReservation{o + ".r" + std::to_string(1 + pick(reservations)),
-                                                 pick(2) ? "suspend" : "resume", ""});
+                                                 pick(2) ? "suspend" : "resume", "", o});
           }
           break;
         case 9:
           if (reservations > 0) {
-            submit(domain::ConsumeReservation{o + ".r" + std::to_string(1 + pick(reservations)), 1 + pick(3), ""});
+            submit(domain::ConsumeReservation{o + ".r" + std::to_string(1 + pick(reservations)), 1 + pick(3), "", o});
           }
           break;
         case 10: case 11: {
@@ -335,7 +335,7 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
 
     // Every reservation (and an unknown one), as the platform and, for seed 1, as o1's principal.
     for (int r = 1; r <= reservations + 1; ++r) {
-      expect_same("GET", "/v1/reservations/" + o + ".r" + std::to_string(r), "");
+      expect_same("GET", "/v1/reservations/" + o + ".r" + std::to_string(r), "organization_id=" + o);
       if (seed <= 2) expect_same("GET", "/v1/reservations/" + o + ".r" + std::to_string(r), "", "", "o1");
     }
 

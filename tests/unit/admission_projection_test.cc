@@ -169,14 +169,14 @@ TEST(AdmissionProjection, ReservationDefinitionAndStateHistory) {
   auto ops = p.apply({meta(40, "reservation:res-1", 1), drafted()});
   ASSERT_EQ(ops.size(), 2u);
   EXPECT_EQ(ops[0].table, "reservations");
-  EXPECT_EQ(ops[0].key, (Cells{{"reservation_id", "res-1"}}));
+  EXPECT_EQ(ops[0].key, (Cells{{"organization_id", "acme"}, {"reservation_id", "res-1"}}));
   EXPECT_EQ(value(ops[0], "owner_level"), "project");
   EXPECT_EQ(value(ops[0], "owner_id"), "p1");
   EXPECT_EQ(value(ops[0], "quantity"), "8");
   EXPECT_EQ(value(ops[0], "window_end"), "2026-06-01T01:00:00.000000Z");
   EXPECT_EQ(value(ops[0], "attributes"), R"({"region":"eu-1","sku":"h100"})");
   EXPECT_EQ(ops[1], (RowOp{"reservation_states",
-                           {{"reservation_id", "res-1"}, {"position", "40"}},
+                           {{"organization_id", "acme"}, {"reservation_id", "res-1"}, {"position", "40"}},
                            {{"state", "draft"}, {"consumed", "0"}, {"version", "1"}},
                            false}));
   // Each later event writes only what it carries; the other column is NULL
@@ -184,12 +184,12 @@ TEST(AdmissionProjection, ReservationDefinitionAndStateHistory) {
   auto active = p.apply({meta(41, "reservation:res-1", 2),
                          events::ReservationStateChanged{"res-1", "acme", "draft", "active", "go"}});
   EXPECT_EQ(active[0], (RowOp{"reservation_states",
-                              {{"reservation_id", "res-1"}, {"position", "41"}},
+                              {{"organization_id", "acme"}, {"reservation_id", "res-1"}, {"position", "41"}},
                               {{"state", "active"}, {"consumed", std::nullopt}, {"version", "2"}},
                               false}));
   auto consumed = p.apply({meta(42, "reservation:res-1", 3), events::ReservationConsumed{"res-1", "acme", 3, 0, 3, "job"}});
   EXPECT_EQ(consumed[0], (RowOp{"reservation_states",
-                                {{"reservation_id", "res-1"}, {"position", "42"}},
+                                {{"organization_id", "acme"}, {"reservation_id", "res-1"}, {"position", "42"}},
                                 {{"state", std::nullopt}, {"consumed", "3"}, {"version", "3"}},
                                 false}));
   auto released = p.apply({meta(43, "reservation:res-1", 4), events::ReservationReleased{"res-1", "acme", 2, 3, 1, "done"}});

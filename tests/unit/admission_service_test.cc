@@ -149,7 +149,12 @@ TEST_F(AdmissionServiceTest, AnotherOrganizationsReservationIdAnswersLikeAnUnkno
   d.window_start = kT0;
   d.window_end = Instant{kT0.micros + kHour};
   accept(d);
-  auto foreign = submit(domain::ConsumeReservation{"res-g", 1, ""}, acme_admin());
+  // Ids are unique per organization: acme's "res-g" is simply unknown...
+  auto own = submit(domain::ConsumeReservation{"res-g", 1, ""}, acme_admin());
+  ASSERT_FALSE(own);
+  EXPECT_EQ(own.error().code, "unknown_reservation");
+  // ... and naming globex's answers exactly like an unknown id.
+  auto foreign = submit(domain::ConsumeReservation{"res-g", 1, "", "globex"}, acme_admin());
   auto unknown = submit(domain::ConsumeReservation{"res-none", 1, ""}, acme_admin());
   ASSERT_FALSE(foreign);
   ASSERT_FALSE(unknown);
@@ -238,7 +243,7 @@ TEST_F(SweeperTest, RecordsExpiredOnceTheWindowHasPassed) {
   setup();
   accept(domain::DraftReservation{"r1", {QuotaLevel::kProject, "llm"}, "gpu_nodes", "gpu.count", "", "", 2, "",
                                   kT0, Instant{kT0.micros + kHour}, {}, "run"});
-  accept(domain::TransitionReservation{"r1", "activate", ""});
+  accept(domain::TransitionReservation{"r1", "activate", "", "acme"});
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(of_type("ReservationStateChanged").size(), 1u) << "nothing to sweep inside the window";
   clock_.advance_micros(2 * kHour);
@@ -249,7 +254,7 @@ TEST_F(SweeperTest, RecordsExpiredOnceTheWindowHasPassed) {
   ASSERT_EQ(changes.size(), 2u);
   EXPECT_NE(changes[1].payload.find("\"state\":\"expired\""), std::string::npos) << changes[1].payload;
   EXPECT_EQ(changes[1].meta.actor.id, "reservation-sweeper");
-  EXPECT_EQ(changes[1].meta.command_id, "reservation-sweeper:r1:expired");
+  EXPECT_EQ(changes[1].meta.command_id, "reservation-sweeper:acme/r1:expired");
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   EXPECT_EQ(of_type("ReservationStateChanged").size(), 2u) << "swept once";
 }

@@ -276,34 +276,34 @@ DraftReservation gpu_reservation(std::string id, QuotaScope owner, std::int64_t 
 TEST(AdmissionReservations, LifecycleAllowsOnlyLegalTransitions) {
   Ledger l = acme();
   l.ok(gpu_reservation("r1", project("llm"), 4));
-  auto consume_draft = l.run(ConsumeReservation{"r1", 1, ""});
+  auto consume_draft = l.run(ConsumeReservation{"r1", 1, "", "acme"});
   ASSERT_FALSE(consume_draft);
   EXPECT_EQ(consume_draft.error().code, "reservation_not_active");
-  auto resume = l.run(TransitionReservation{"r1", "resume", ""});
+  auto resume = l.run(TransitionReservation{"r1", "resume", "", "acme"});
   ASSERT_FALSE(resume);
   EXPECT_EQ(resume.error().code, "illegal_transition");
   EXPECT_EQ(resume.error().kind, ErrorKind::kAborted);
-  l.ok(TransitionReservation{"r1", "activate", ""});
-  l.ok(ConsumeReservation{"r1", 3, "job"});
-  auto too_much = l.run(ConsumeReservation{"r1", 2, "job"});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  l.ok(ConsumeReservation{"r1", 3, "job", "acme"});
+  auto too_much = l.run(ConsumeReservation{"r1", 2, "job", "acme"});
   ASSERT_FALSE(too_much);
   EXPECT_EQ(too_much.error().code, "reservation_insufficient");
-  auto last = l.run(ConsumeReservation{"r1", 1, "job"});
+  auto last = l.run(ConsumeReservation{"r1", 1, "job", "acme"});
   ASSERT_TRUE(last);
   ASSERT_EQ(last->events.size(), 2u);  // consumed + exhausted
-  EXPECT_EQ(l.model.reservation("r1")->state, "exhausted");
-  l.ok(ReleaseReservation{"r1", 2, "job done"});
-  EXPECT_EQ(l.model.reservation("r1")->state, "active");
-  EXPECT_EQ(l.model.reservation("r1")->consumed, 2);
-  auto release = l.run(ReleaseReservation{"r1", 3, ""});
+  EXPECT_EQ(l.model.reservation("acme", "r1")->state, "exhausted");
+  l.ok(ReleaseReservation{"r1", 2, "job done", "acme"});
+  EXPECT_EQ(l.model.reservation("acme", "r1")->state, "active");
+  EXPECT_EQ(l.model.reservation("acme", "r1")->consumed, 2);
+  auto release = l.run(ReleaseReservation{"r1", 3, "", "acme"});
   ASSERT_FALSE(release);
   EXPECT_EQ(release.error().code, "release_exceeds_consumed");
-  auto retire_active = l.run(TransitionReservation{"r1", "retire", ""});
+  auto retire_active = l.run(TransitionReservation{"r1", "retire", "", "acme"});
   ASSERT_FALSE(retire_active);
   EXPECT_EQ(retire_active.error().code, "illegal_transition");
-  l.ok(TransitionReservation{"r1", "suspend", ""});
-  l.ok(TransitionReservation{"r1", "retire", ""});
-  auto revive = l.run(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "suspend", "", "acme"});
+  l.ok(TransitionReservation{"r1", "retire", "", "acme"});
+  auto revive = l.run(TransitionReservation{"r1", "activate", "", "acme"});
   ASSERT_FALSE(revive);
   EXPECT_EQ(revive.error().code, "illegal_transition");
 }
@@ -330,25 +330,25 @@ TEST(AdmissionReservations, BadDraftsAreRefused) {
   auto over = l.run(gpu_reservation("r1", project("llm"), 3));
   ASSERT_FALSE(over);
   EXPECT_EQ(over.error().code, "parent_ceiling_exceeded");
-  EXPECT_EQ(l.model.reservation("r1"), nullptr);
+  EXPECT_EQ(l.model.reservation("acme", "r1"), nullptr);
 }
 
 TEST(AdmissionReservations, PastTheWindowReadsExpiredAtOnceAndTheSweeperFindsIt) {
   Ledger l = acme();
   l.ok(gpu_reservation("r1", project("llm"), 4));
-  l.ok(TransitionReservation{"r1", "activate", ""});
-  const auto view = l.model.view_of(*l.model.reservation("r1"));
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  const auto view = l.model.view_of(*l.model.reservation("acme", "r1"));
   EXPECT_EQ(reservation_state_at(view, kNow), "active");
   const Instant later{kNow.micros + 2 * kDay};
   EXPECT_EQ(reservation_state_at(view, later), "expired");
   EXPECT_TRUE(l.model.reservations_to_expire(kNow).empty());
-  EXPECT_EQ(l.model.reservations_to_expire(later), std::vector<std::string>{"r1"});
-  auto early = l.run(TransitionReservation{"r1", "expire", ""});
+  EXPECT_EQ(l.model.reservations_to_expire(later), (std::vector<std::pair<std::string, std::string>>{{"acme", "r1"}}));
+  auto early = l.run(TransitionReservation{"r1", "expire", "", "acme"});
   ASSERT_FALSE(early);
   EXPECT_EQ(early.error().code, "illegal_transition");
-  auto d = decide(l.model, TransitionReservation{"r1", "expire", "sweep"}, later);
+  auto d = decide(l.model, TransitionReservation{"r1", "expire", "sweep", "acme"}, later);
   ASSERT_TRUE(d);
-  auto consume = decide(l.model, ConsumeReservation{"r1", 1, ""}, later);
+  auto consume = decide(l.model, ConsumeReservation{"r1", 1, "", "acme"}, later);
   ASSERT_FALSE(consume);
   EXPECT_EQ(evidence(consume.error(), "state"), "expired");
 }
@@ -357,9 +357,9 @@ TEST(AdmissionReservations, ActivationNeedsUnreservedCapacityUnderEveryCeiling) 
   Ledger l = acme();
   l.ok(ceiling(dept("research"), 10));
   l.ok(gpu_reservation("r1", project("llm"), 6));
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   l.ok(gpu_reservation("r2", project("vision"), 6));
-  auto d = l.run(TransitionReservation{"r2", "activate", ""});
+  auto d = l.run(TransitionReservation{"r2", "activate", "", "acme"});
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().code, "capacity_unavailable");
   EXPECT_EQ(evidence(d.error(), "scope"), "department:research");
@@ -417,10 +417,10 @@ TEST(AdmissionCapacity, AnExhaustedReservationStillHoldsItsCapacity) {
   Ledger l = acme();
   l.ok(ceiling(dept("research"), 30));
   l.ok(gpu_reservation("r1", project("llm"), 25));
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   EXPECT_EQ(decision(l, ask("vision", 0, 0))->available, 5);
-  l.ok(ConsumeReservation{"r1", 25, "all of it"});
-  ASSERT_EQ(l.model.reservation("r1")->state, "exhausted");
+  l.ok(ConsumeReservation{"r1", 25, "all of it", "acme"});
+  ASSERT_EQ(l.model.reservation("acme", "r1")->state, "exhausted");
   // A sibling's decision does not jump to 30.
   auto sibling = decision(l, ask("vision", 0, 6));
   ASSERT_TRUE(sibling);
@@ -429,24 +429,24 @@ TEST(AdmissionCapacity, AnExhaustedReservationStillHoldsItsCapacity) {
   EXPECT_EQ(sibling->reason_code, "capacity_reserved");
   // A second reservation cannot be activated on top of it.
   l.ok(gpu_reservation("r2", project("vision"), 25));
-  auto r2 = l.run(TransitionReservation{"r2", "activate", ""});
+  auto r2 = l.run(TransitionReservation{"r2", "activate", "", "acme"});
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error().code, "capacity_unavailable");
   EXPECT_EQ(evidence(r2.error(), "reserved_with_this"), "50");
   // Released back to active: it held all along, nothing to re-check.
-  l.ok(ReleaseReservation{"r1", 1, ""});
-  EXPECT_EQ(l.model.reservation("r1")->state, "active");
+  l.ok(ReleaseReservation{"r1", 1, "", "acme"});
+  EXPECT_EQ(l.model.reservation("acme", "r1")->state, "active");
   EXPECT_EQ(decision(l, ask("vision", 0, 0))->available, 5);
   // Retired (from exhausted), it holds nothing and r2 fits.
-  l.ok(ConsumeReservation{"r1", 1, ""});
-  l.ok(TransitionReservation{"r1", "retire", ""});
-  l.ok(TransitionReservation{"r2", "activate", ""});
+  l.ok(ConsumeReservation{"r1", 1, "", "acme"});
+  l.ok(TransitionReservation{"r1", "retire", "", "acme"});
+  l.ok(TransitionReservation{"r2", "activate", "", "acme"});
   // Suspended holds nothing; resuming re-checks like activation.
-  l.ok(TransitionReservation{"r2", "suspend", ""});
+  l.ok(TransitionReservation{"r2", "suspend", "", "acme"});
   EXPECT_EQ(decision(l, ask("llm", 0, 0))->available, 30);
   l.ok(gpu_reservation("r3", project("llm"), 10));
-  l.ok(TransitionReservation{"r3", "activate", ""});
-  auto resume = l.run(TransitionReservation{"r2", "resume", ""});
+  l.ok(TransitionReservation{"r3", "activate", "", "acme"});
+  auto resume = l.run(TransitionReservation{"r2", "resume", "", "acme"});
   ASSERT_FALSE(resume);
   EXPECT_EQ(resume.error().code, "capacity_unavailable");
 }
@@ -457,26 +457,26 @@ TEST(AdmissionCapacity, OnlyOverlappingWindowsCompete) {
   l.ok(ceiling(dept("research"), 30));
   const std::int64_t day = 24 * kHour;
   l.ok(windowed("tomorrow", project("llm"), 25, at(day), at(2 * day)));
-  l.ok(TransitionReservation{"tomorrow", "activate", ""});
+  l.ok(TransitionReservation{"tomorrow", "activate", "", "acme"});
   // The day after never overlaps tomorrow.
   l.ok(windowed("day-after", project("vision"), 25, at(2 * day), at(3 * day)));
-  l.ok(TransitionReservation{"day-after", "activate", ""});
+  l.ok(TransitionReservation{"day-after", "activate", "", "acme"});
   // Nor does the next hour; a decision now agrees that 30 are free.
   EXPECT_EQ(decision(l, ask("vision", 0, 0))->available, 30);
   l.ok(windowed("next-hour", project("vision"), 25, kNow, at(kHour)));
-  l.ok(TransitionReservation{"next-hour", "activate", ""});
+  l.ok(TransitionReservation{"next-hour", "activate", "", "acme"});
   // Tomorrow and the day after, a sibling sees what overlaps then.
   EXPECT_EQ(decision(l, ask("vision", 0, 0), at(day + kHour))->available, 5);
   EXPECT_EQ(decision(l, ask("llm", 0, 0), at(2 * day + kHour))->available, 5);
   // One spanning tomorrow and the day after meets each at its own peak: 25 + 6 > 30.
   l.ok(windowed("span", project("vision"), 6, at(day + 12 * kHour), at(2 * day + 12 * kHour)));
-  auto span = l.run(TransitionReservation{"span", "activate", ""});
+  auto span = l.run(TransitionReservation{"span", "activate", "", "acme"});
   ASSERT_FALSE(span);
   EXPECT_EQ(span.error().code, "capacity_unavailable");
   EXPECT_EQ(evidence(span.error(), "reserved_with_this"), "31");
   // 5 fits at both peaks (25 + 5 each).
   l.ok(windowed("span5", project("vision"), 5, at(day + 12 * kHour), at(2 * day + 12 * kHour)));
-  l.ok(TransitionReservation{"span5", "activate", ""});
+  l.ok(TransitionReservation{"span5", "activate", "", "acme"});
 }
 
 TEST(AdmissionCapacity, APeakInsideTheWindowRefusesAndNamesWhen) {
@@ -484,12 +484,12 @@ TEST(AdmissionCapacity, APeakInsideTheWindowRefusesAndNamesWhen) {
   l.ok(ceiling(dept("research"), 30));
   const std::int64_t day = 24 * kHour;
   l.ok(windowed("a", project("llm"), 20, at(day), at(2 * day)));
-  l.ok(TransitionReservation{"a", "activate", ""});
+  l.ok(TransitionReservation{"a", "activate", "", "acme"});
   l.ok(windowed("b", project("llm"), 5, at(day + 12 * kHour), at(3 * day)));
-  l.ok(TransitionReservation{"b", "activate", ""});
+  l.ok(TransitionReservation{"b", "activate", "", "acme"});
   // 6 from now to the day after tomorrow: fine today, 31 from tomorrow noon.
   l.ok(windowed("c", project("vision"), 6, kNow, at(2 * day)));
-  auto c = l.run(TransitionReservation{"c", "activate", ""});
+  auto c = l.run(TransitionReservation{"c", "activate", "", "acme"});
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code, "capacity_unavailable");
   EXPECT_EQ(evidence(c.error(), "reserved_with_this"), "31");
@@ -497,7 +497,7 @@ TEST(AdmissionCapacity, APeakInsideTheWindowRefusesAndNamesWhen) {
   EXPECT_EQ(evidence(c.error(), "peak_at"), "2027-01-16T20:00:00Z");
   // 5 fits at every instant.
   l.ok(windowed("d", project("vision"), 5, kNow, at(2 * day)));
-  l.ok(TransitionReservation{"d", "activate", ""});
+  l.ok(TransitionReservation{"d", "activate", "", "acme"});
 }
 
 // Issue 13 part 3: a ceiling cannot be lowered below what reservations hold.
@@ -506,7 +506,7 @@ TEST(AdmissionCapacity, LoweringCapacityUnderHeldReservationsIsRefused) {
   l.ok(ceiling(org("acme"), 100));
   l.ok(ceiling(dept("research"), 30));
   l.ok(gpu_reservation("r1", project("llm"), 20));
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   auto lower = l.run(ceiling(dept("research"), 19));
   ASSERT_FALSE(lower);
   EXPECT_EQ(lower.error().code, "ceiling_below_reserved");
@@ -527,14 +527,14 @@ TEST(AdmissionCapacity, LoweringCapacityUnderHeldReservationsIsRefused) {
   ASSERT_FALSE(own);
   EXPECT_EQ(own.error().code, "ceiling_below_reserved");
   // Exhausted holds as well.
-  l.ok(ConsumeReservation{"r1", 20, ""});
+  l.ok(ConsumeReservation{"r1", 20, "", "acme"});
   EXPECT_EQ(l.run(ceiling(dept("research"), 19)).error().code, "ceiling_below_reserved");
   // Other windows (rates) and per-request caps are not what reservations hold.
   SetCeiling hourly = ceiling(dept("research"), 1);
   hourly.target.window = "hour";
   l.ok(hourly);
   // Retired, it holds nothing: lowering is accepted.
-  l.ok(TransitionReservation{"r1", "retire", ""});
+  l.ok(TransitionReservation{"r1", "retire", "", "acme"});
   l.ok(ceiling(dept("research"), 1));
 }
 
@@ -544,7 +544,7 @@ TEST(AdmissionCapacity, ClearingOrRevokingADelegationUnderHeldReservationsIsRefu
   l.ok(DelegateCeiling{dept("research"), "gpu.count", 40, "burst"});
   l.ok(ceiling(project("llm"), 30));
   l.ok(gpu_reservation("r1", project("llm"), 25));
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   auto revoke = l.run(RevokeDelegation{dept("research"), "gpu.count", "over"});
   ASSERT_FALSE(revoke);
   EXPECT_EQ(revoke.error().code, "ceiling_below_reserved");
@@ -556,7 +556,7 @@ TEST(AdmissionCapacity, ClearingOrRevokingADelegationUnderHeldReservationsIsRefu
   EXPECT_EQ(clear.error().code, "ceiling_below_reserved");
   l.ok(DelegateCeiling{dept("research"), "gpu.count", 25, "exactly"});
   // Suspended, it holds nothing.
-  l.ok(TransitionReservation{"r1", "suspend", ""});
+  l.ok(TransitionReservation{"r1", "suspend", "", "acme"});
   l.ok(RevokeDelegation{dept("research"), "gpu.count", "over"});
 }
 
@@ -587,6 +587,115 @@ TEST(AdmissionDecisions, ActorTypeIsBoundedAndAnExpiredPrincipalIsDenied) {
   EXPECT_EQ(expired->effective.quantity, 10);
   EXPECT_FALSE(expired->limit_remaining.has_value());
   EXPECT_FALSE(expired->available.has_value());
+}
+
+// Reservation ids are unique per organization (issue 10, item 12): another
+// organization's id is neither a conflict nor reachable.
+Ledger acme_and_globex() {
+  Ledger l = acme();
+  l.ok(CreateOrganization{"globex", "Globex", "pro", ""});
+  l.ok(CreateProject{"gx", "globex", "", "GX"});
+  return l;
+}
+
+TEST(AdmissionReservationIds, AnotherOrganizationsIdIsNoConflictAndItsOwnStream) {
+  Ledger l = acme_and_globex();
+  auto a = l.run(gpu_reservation("r1", project("llm"), 4));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->stream_id, "reservation:acme/r1");
+  auto theirs = gpu_reservation("r1", project("gx"), 2);
+  theirs.sku_or_model = "a100";
+  auto g = l.run(theirs);
+  ASSERT_TRUE(g) << g.error().code;  // not 409 already_exists
+  ASSERT_EQ(g->events.size(), 1u);
+  EXPECT_EQ(g->stream_id, "reservation:globex/r1");
+  EXPECT_EQ(g->tenant, "globex");
+  EXPECT_EQ(l.model.reservation("acme", "r1")->drafted.quantity, 4);
+  EXPECT_EQ(l.model.reservation("globex", "r1")->drafted.quantity, 2);
+  EXPECT_EQ(l.model.reservation("initech", "r1"), nullptr);
+  EXPECT_EQ(l.model.organizations_with_reservation("r1"), (std::vector<std::string>{"acme", "globex"}));
+  // The same draft again is globex's no-op; other attributes in globex: 409.
+  auto same = l.run(theirs);
+  ASSERT_TRUE(same);
+  EXPECT_TRUE(same->events.empty());
+  theirs.quantity = 3;
+  auto changed = l.run(theirs);
+  ASSERT_FALSE(changed);
+  EXPECT_EQ(changed.error().code, "already_exists");
+}
+
+TEST(AdmissionReservationIds, CommandsResolveTheIdWithinTheOrganizationTheyName) {
+  Ledger l = acme_and_globex();
+  l.ok(gpu_reservation("r1", project("llm"), 4));
+  l.ok(gpu_reservation("r1", project("gx"), 2));
+  l.ok(TransitionReservation{"r1", "activate", "", "globex"});
+  EXPECT_EQ(l.model.reservation("globex", "r1")->state, "active");
+  EXPECT_EQ(l.model.reservation("acme", "r1")->state, "draft");
+  auto consumed = l.run(ConsumeReservation{"r1", 2, "", "globex"});
+  ASSERT_TRUE(consumed);
+  EXPECT_EQ(consumed->stream_id, "reservation:globex/r1");
+  ASSERT_EQ(consumed->events.size(), 2u);  // all of globex's 2: exhausted
+  EXPECT_EQ(l.model.reservation("acme", "r1")->consumed, 0);
+  auto acme_consume = l.run(ConsumeReservation{"r1", 1, "", "acme"});
+  ASSERT_FALSE(acme_consume);
+  EXPECT_EQ(acme_consume.error().code, "reservation_not_active");  // acme's is still a draft
+  // An organization without such an id: exactly an unknown id.
+  for (const std::string org : {"initech", "globex"}) {
+    auto t = l.run(TransitionReservation{org == "globex" ? "r-none" : "r1", "activate", "", org});
+    ASSERT_FALSE(t);
+    EXPECT_EQ(t.error().code, "unknown_reservation");
+    EXPECT_EQ(t.error().kind, ErrorKind::kNotFound);
+    ASSERT_EQ(t.error().evidence.size(), 1u);
+  }
+  auto r = l.run(ReleaseReservation{"r1", 1, "", "initech"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "unknown_reservation");
+  // No organization named: 400, never a guess.
+  auto unnamed = l.run(TransitionReservation{"r1", "suspend", ""});
+  ASSERT_FALSE(unnamed);
+  EXPECT_EQ(unnamed.error().code, "missing_field");
+  EXPECT_EQ(unnamed.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(evidence(unnamed.error(), "field"), "organization_id");
+}
+
+TEST(AdmissionReservationIds, TheSweeperNamesEachOrganizationsReservation) {
+  Ledger l = acme_and_globex();
+  l.ok(gpu_reservation("r1", project("llm"), 4));
+  l.ok(gpu_reservation("r1", project("gx"), 2));
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  l.ok(TransitionReservation{"r1", "activate", "", "globex"});
+  const Instant later{kNow.micros + 2 * kDay};
+  EXPECT_EQ(l.model.reservations_to_expire(later),
+            (std::vector<std::pair<std::string, std::string>>{{"acme", "r1"}, {"globex", "r1"}}));
+  auto d = decide(l.model, TransitionReservation{"r1", "expire", "sweep", "globex"}, later);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->stream_id, "reservation:globex/r1");
+  EXPECT_EQ(d->tenant, "globex");
+}
+
+// Events written before ids were scoped (stream "reservation:<id>") replay
+// by the organization they carry, and the reservation lives on that stream.
+TEST(AdmissionReservationIds, ReservationsFromBeforeTheChangeStayOnTheirStream) {
+  Ledger l = acme_and_globex();
+  auto drafted = decide(l.model, gpu_reservation("old", project("llm"), 4));
+  ASSERT_TRUE(drafted);
+  for (const auto& e : drafted->events) l.model.apply("reservation:old", e);  // the legacy stream
+  l.model.apply("reservation:old",
+                events::ReservationStateChanged{"old", "acme", "draft", "active", "before the change"});
+  ASSERT_NE(l.model.reservation("acme", "old"), nullptr);
+  EXPECT_EQ(l.model.reservation("acme", "old")->state, "active");
+  EXPECT_EQ(l.model.reservation("acme", "old")->stream_id, "reservation:old");
+  auto c = l.run(ConsumeReservation{"old", 1, "", "acme"});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->stream_id, "reservation:old");
+  EXPECT_EQ(l.model.stream_version("reservation:old"), 3);
+  // Globex may use the id for its own reservation.
+  auto g = l.run(gpu_reservation("old", project("gx"), 1));
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->stream_id, "reservation:globex/old");
+  auto foreign = l.run(ConsumeReservation{"old", 1, "", "initech"});
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().code, "unknown_reservation");
 }
 
 // ------------------------------------------------------------------- decisions
@@ -653,7 +762,7 @@ TEST(AdmissionDecisions, CapacityReservedForOthersIsNotAvailable) {
   l.ok(gpu_reservation("r1", project("vision"), 6));
   // A draft withholds nothing.
   EXPECT_EQ(decision(l, ask("llm", 0, 8))->decision, "allow");
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   auto deny = decision(l, ask("llm", 0, 8));
   ASSERT_TRUE(deny);
   EXPECT_EQ(deny->decision, "deny");
@@ -795,7 +904,7 @@ TEST(AdmissionRequestCeilings, TheStricterOutcomeWins) {
   EXPECT_EQ(decision(l, ask("llm", 9, 5))->reason_code, "request_ceiling_exceeded");
   // Reservations of others never lower the cap; they still deny by capacity.
   l.ok(gpu_reservation("r1", project("vision"), 8));
-  l.ok(TransitionReservation{"r1", "activate", ""});
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
   EXPECT_EQ(decision(l, ask("llm", 0, 3))->reason_code, "capacity_reserved");
   EXPECT_EQ(decision(l, ask("llm", 0, 5))->reason_code, "request_ceiling_exceeded");
   // A regional cap binds only requests in its region.
@@ -840,9 +949,9 @@ TEST(AdmissionRequestCeilings, ReservationsNeverConsultTheCap) {
   l.ok(ceiling(project("llm"), 10));
   l.ok(per_request(project("llm"), 2));
   l.ok(gpu_reservation("r1", project("llm"), 6));
-  l.ok(TransitionReservation{"r1", "activate", ""});
-  l.ok(ConsumeReservation{"r1", 5, "job"});
-  EXPECT_EQ(l.model.reservation("r1")->consumed, 5);
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  l.ok(ConsumeReservation{"r1", 5, "job", "acme"});
+  EXPECT_EQ(l.model.reservation("acme", "r1")->consumed, 5);
 }
 
 // ------------------------------------------- property: model == brute force
@@ -874,11 +983,11 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
         case 6: (void)l.run(MoveDepartment{"lab", b % 2 ? "research" : ""}); break;
         case 7: {
           const std::string id = "r" + std::to_string(++reservations);
-          if (l.run(gpu_reservation(id, p, 1 + quantity % 10))) (void)l.run(TransitionReservation{id, "activate", ""});
+          if (l.run(gpu_reservation(id, p, 1 + quantity % 10))) (void)l.run(TransitionReservation{id, "activate", "", "acme"});
           break;
         }
         case 8: (void)l.run(TransitionReservation{"r" + std::to_string(1 + std::abs(q) % std::max(1, reservations)),
-                                                  a % 2 ? "suspend" : "resume", ""}); break;
+                                                  a % 2 ? "suspend" : "resume", "", "acme"}); break;
       }
     }
     std::vector<events::Event> history;

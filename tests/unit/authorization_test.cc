@@ -298,8 +298,13 @@ class TargetTenant : public ::testing::Test {
 };
 
 TEST_F(TargetTenant, NamesTheOrganizationACommandReachesInto) {
-  EXPECT_EQ(target("reservation.consume", {{"reservation_id", "res-g"}, {"quantity", 1}}), "org-globex");
-  EXPECT_EQ(target("reservation.activate", {{"reservation_id", "nope"}}), std::nullopt);
+  // Reservation ids are unique per organization: the one a command names
+  // is the one it reaches into, whether or not it has that id.
+  EXPECT_EQ(target("reservation.consume", {{"reservation_id", "res-g"}, {"organization_id", "org-globex"}, {"quantity", 1}}),
+            "org-globex");
+  EXPECT_EQ(target("reservation.activate", {{"reservation_id", "nope"}, {"organization_id", "org-globex"}}),
+            "org-globex");
+  EXPECT_EQ(target("reservation.activate", {{"reservation_id", "res-g"}}), std::nullopt);
   EXPECT_EQ(target("project.move", {{"project_id", "g1"}, {"department_id", "x"}}), "org-globex");
   EXPECT_EQ(target("principal.create", {{"principal_id", "u"}, {"principal_type", "user"}, {"project_id", "g1"}}),
             "org-globex");
@@ -340,6 +345,24 @@ TEST(DeclaredTenant, IsTheOrganizationACommandNamesElseTheCallers) {
             "org-globex");
   EXPECT_EQ(declared_tenant(decoded("reservation.consume", {{"reservation_id", "x"}, {"quantity", 1}}), acme),
             "org-acme");
+  EXPECT_EQ(declared_tenant(decoded("reservation.release",
+                                    {{"reservation_id", "x"}, {"organization_id", "org-globex"}, {"quantity", 1}}),
+                            acme),
+            "org-globex");
+}
+
+// A tenant's reservation command is resolved within its own organization;
+// a platform principal's is left for it to name (decide answers 400).
+TEST(ResolveReservationOrganization, FillsATenantsOwnOrganizationOnly) {
+  Command c = decoded("reservation.activate", {{"reservation_id", "r1"}});
+  resolve_reservation_organization(c, with_roles({"tenant_admin"}));
+  EXPECT_EQ(std::get<domain::TransitionReservation>(c).organization_id, "org-acme");
+  Command named = decoded("reservation.consume", {{"reservation_id", "r1"}, {"organization_id", "org-globex"}, {"quantity", 1}});
+  resolve_reservation_organization(named, with_roles({"tenant_admin"}));
+  EXPECT_EQ(std::get<domain::ConsumeReservation>(named).organization_id, "org-globex");  // refused later, as a 404
+  Command platform = decoded("reservation.release", {{"reservation_id", "r1"}, {"quantity", 1}});
+  resolve_reservation_organization(platform, Principal{events::Actor{"user", "ops", {"platform_admin"}}, "platform"});
+  EXPECT_EQ(std::get<domain::ReleaseReservation>(platform).organization_id, "");
 }
 
 }  // namespace

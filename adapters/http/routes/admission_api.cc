@@ -36,7 +36,10 @@ constexpr std::string_view kDecisionBatch = "/v1/decisions:batch";
 constexpr std::string_view kEffective = "/v1/ceilings/effective";
 constexpr std::string_view kReservations = "/v1/reservations";
 constexpr std::string_view kReservationPrefix = "/v1/reservations/";
-constexpr std::string_view kReservationCursor = "reservations.v1:";
+// v2: "<id>/<organization_id>" ('/' is in no id); v1 (before ids were scoped
+// per organization): "<id>", still accepted.
+constexpr std::string_view kReservationCursor = "reservations.v2:";
+constexpr std::string_view kReservationCursorV1 = "reservations.v1:";
 constexpr const char* kWarnThresholdKey = "quota.warn_threshold_percent";
 constexpr std::int64_t kDefaultWarnThreshold = 80;
 
@@ -604,29 +607,42 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
 }
 
 HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::Principal& who, const std::string& id) {
-  if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
+  constexpr std::string_view kOwn[] = {"organization_id"};
+  if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
+  // Ids are unique per organization: a tenant reads its own organization's
+  // (naming another answers like an unknown id); a platform principal names
+  // the organization.
+  auto organization = req.query_param("organization_id");
+  if (!is_tenant(who) && (!organization || organization->empty())) {
+    return error_response(bad_param("organization_id", "organization_id is required: reservation ids are unique "
+                                                       "within an organization"));
+  }
+  const bool foreign = is_tenant(who) && organization && *organization != who.tenant;
+  auto unknown = [&] {
+    domain::Error e{domain::ErrorKind::kNotFound, "unknown_reservation", "no such reservation", {}};
+    e.with("reservation_id", id);
+    return error_response(e);
+  };
+  if (foreign) {
+    note_refusal(req, who, *organization);
+    return unknown();
+  }
+  const std::string org = is_tenant(who) ? who.tenant : *organization;
   domain::Result<adapters::postgres::ReservationLookup> found;
   if (from_memory(req)) {
     auto models = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
     if (!models) return models.error();
     found.emplace();
     found->snapshot_version = (*models)->position;
-    found->reservation = reservation_record(**models, id);
+    found->reservation = reservation_record(**models, org, id);
   } else {
     if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
-    found = admission_.reservation(id, c->as_of_position);
+    found = admission_.reservation(org, id, c->as_of_position);
   }
   if (!found) return error_response(found.error());
-  const bool foreign = found->reservation && is_tenant(who) && found->reservation->organization_id != who.tenant;
-  if (!found->reservation || foreign) {
-    // Another organization's reservation answers exactly like an unknown id.
-    if (foreign) note_refusal(req, who, found->reservation->organization_id);
-    domain::Error e{domain::ErrorKind::kNotFound, "unknown_reservation", "no such reservation", {}};
-    e.with("reservation_id", id);
-    return error_response(e);
-  }
+  if (!found->reservation) return unknown();
   Json body = reservation_json(*found->reservation, c->as_of);
   body["as_of"] = codec::format_instant(c->as_of);
   body["snapshot_version"] = found->snapshot_version;
@@ -656,14 +672,23 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
   auto limit = int_param(req, "limit", 1000);
   if (!limit || (*limit && **limit < 1)) return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
   f.limit = static_cast<std::size_t>(limit->value_or(100));
+  bool v1_cursor = false;
   if (auto cursor = req.query_param("cursor")) {
     auto text = unbase64url(*cursor);
-    if (cursor->empty() || !text || text->rfind(kReservationCursor, 0) != 0 ||
-        base64url(*text) != *cursor) {
+    const bool v2 = text && text->rfind(kReservationCursor, 0) == 0;
+    const bool v1 = text && text->rfind(kReservationCursorV1, 0) == 0;
+    const std::size_t slash = v2 ? text->find('/', kReservationCursor.size()) : std::string::npos;
+    if (cursor->empty() || !text || !(v1 || (v2 && slash != std::string::npos)) || base64url(*text) != *cursor) {
       return error_response({domain::ErrorKind::kInvalidArgument, "invalid_cursor",
                              "cursor is malformed; pass back a next_cursor unchanged", {}});
     }
-    f.after_id = text->substr(kReservationCursor.size());
+    if (v2) {
+      f.after_id = text->substr(kReservationCursor.size(), slash - kReservationCursor.size());
+      f.after_organization_id = text->substr(slash + 1);
+    } else {
+      f.after_id = text->substr(kReservationCursorV1.size());
+      v1_cursor = true;
+    }
   }
   if (is_tenant(who)) {
     if (f.organization_id && *f.organization_id != who.tenant) {
@@ -672,12 +697,16 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
     }
     f.organization_id = who.tenant;
   }
+  // A v1 cursor names an id alone (unique then): within one organization
+  // the page starts after that id's row.
+  if (v1_cursor && f.organization_id) f.after_organization_id = *f.organization_id;
   if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
   auto page = admission_.reservations(f, c->as_of_position);
   if (!page) return error_response(page.error());
   Json items = Json::array();
   for (const auto& r : page->items) items.push_back(reservation_json(r, c->as_of));
-  Json next = page->has_more ? Json(base64url(std::string(kReservationCursor) + page->items.back().view.reservation_id))
+  Json next = page->has_more ? Json(base64url(std::string(kReservationCursor) + page->items.back().view.reservation_id +
+                                              "/" + page->items.back().organization_id))
                              : Json();
   return json_response(200, dump_lenient({{"items", std::move(items)},
                                   {"next_cursor", std::move(next)},

@@ -45,7 +45,7 @@
 //      rule on the chain, or `window` when given), or for every dimension
 //      with a rule on the chain. Unknown scope: 404 `unknown_scope`.
 //
-//   GET /v1/reservations/{id}
+//   GET /v1/reservations/{id}?organization_id=
 //   GET /v1/reservations?organization_id=&owner_level=&owner_id=&state=
 //       &cursor=&limit=<1..1000, default 100>
 //   -> {reservation_id, organization_id, owner, owner_chain, kind, dimension,
@@ -59,15 +59,19 @@
 //      `recorded_state` is what the ledger recorded; `held` is what it holds
 //      of its ceilings at as_of (domain::holds_at: active or exhausted inside
 //      its window). The `state` filter uses the as_of state. Unknown id: 404 `unknown_reservation`.
+//      Reservation ids are unique per organization: a tenant principal
+//      reads its own organization's (organization_id may be left out); a
+//      platform principal names organization_id (400 `invalid_parameter`
+//      without it). Lists run in (reservation_id, organization_id) order.
 //
 // Every route accepts `min_position` (+ `wait_ms`), `as_of` and
 // `as_of_position` like GET /v1/policy-values (503 `snapshot_not_ready`,
 // 400 `position_beyond_head`) and carries `snapshot_version`. Unknown query
 // parameters are 400 `invalid_parameter`. A tenant principal (tenant other
 // than "platform") may only ask about its own organization: else 403
-// `forbidden` — except GET /v1/reservations/{id} of another organization,
-// which answers 404 `unknown_reservation` exactly like an unknown id, so
-// existence does not leak. Every such refusal is logged and reported to
+// `forbidden` — except GET /v1/reservations/{id}?organization_id= of another
+// organization, which answers 404 `unknown_reservation` exactly like an
+// unknown id, so existence does not leak. Every such refusal is logged and reported to
 // record_refusals_to() (an AccessRefused event). Roles are checked before
 // (QueryApi::handle).
 //

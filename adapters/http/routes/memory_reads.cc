@@ -103,8 +103,9 @@ adapters::postgres::CeilingSnapshot ceiling_snapshot(const projections::QuerySna
 }
 
 std::optional<adapters::postgres::ReservationRecord> reservation_record(const projections::QuerySnapshot& s,
+                                                                        const std::string& organization_id,
                                                                         const std::string& id) {
-  const auto* r = s.admission.reservation(id);
+  const auto* r = s.admission.reservation(organization_id, id);
   if (!r) return std::nullopt;
   adapters::postgres::ReservationRecord rec;
   rec.view = s.admission.view_of(*r);
@@ -113,7 +114,7 @@ std::optional<adapters::postgres::ReservationRecord> reservation_record(const pr
   rec.unit = r->drafted.unit;
   rec.attributes = r->drafted.attributes;
   rec.version = r->version;
-  if (auto it = s.drafted_positions.find(id); it != s.drafted_positions.end()) rec.drafted_position = it->second;
+  if (auto it = s.drafted_positions.find({organization_id, id}); it != s.drafted_positions.end()) rec.drafted_position = it->second;
   return rec;
 }
 

@@ -52,7 +52,7 @@ adapters::postgres::CeilingSnapshot ceiling_snapshot(const projections::QuerySna
 
 // What PgAdmissionQueries::reservation returns for `id`, read from `s`.
 std::optional<adapters::postgres::ReservationRecord> reservation_record(const projections::QuerySnapshot& s,
-                                                                        const std::string& id);
+                                                                        const std::string& organization_id, const std::string& id);
 
 // Marks where an answer came from (kReadModelHeader), unless already marked.
 void mark_read_model(adapters::http::HttpResponse& r, const char* source);

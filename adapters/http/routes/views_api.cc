@@ -246,6 +246,7 @@ domain::Result<std::vector<ReservationRecord>> organization_reservations(PgAdmis
     for (auto& r : page->items) out.push_back(std::move(r));
     if (!page->has_more || out.empty()) break;
     f.after_id = out.back().view.reservation_id;
+    f.after_organization_id = out.back().organization_id;  // pages run in (id, organization) order
   }
   return out;
 }

@@ -164,8 +164,10 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.delegations (
   PRIMARY KEY (scope_level, scope_id, dimension, position)
 );
 
+-- Reservation ids are unique per organization (issue 10 item 12): the key
+-- is (organization_id, reservation_id), here and in reservation_states.
 CREATE TABLE IF NOT EXISTS __SCHEMA__.reservations (
-  reservation_id  text        PRIMARY KEY,
+  reservation_id  text        NOT NULL,
   organization_id text        NOT NULL,
   owner_level     text        NOT NULL,
   owner_id        text        NOT NULL,
@@ -178,20 +180,43 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.reservations (
   window_start    timestamptz NOT NULL,
   window_end      timestamptz NOT NULL,
   attributes      jsonb       NOT NULL,
-  position        bigint      NOT NULL
+  position        bigint      NOT NULL,
+  PRIMARY KEY (organization_id, reservation_id)
 );
 CREATE INDEX IF NOT EXISTS reservations_organization ON __SCHEMA__.reservations (organization_id, dimension);
 CREATE INDEX IF NOT EXISTS reservations_owner ON __SCHEMA__.reservations (owner_level, owner_id, reservation_id);
 
 -- NULL state / consumed: that event did not change it.
+-- organization_id comes last so that a table upgraded in place (below) has
+-- the columns in the same order as a new one (replay diffs compare rows).
 CREATE TABLE IF NOT EXISTS __SCHEMA__.reservation_states (
-  reservation_id text   NOT NULL,
-  position       bigint NOT NULL,
-  state          text,
-  consumed       bigint,
-  version        bigint NOT NULL,
-  PRIMARY KEY (reservation_id, position)
+  reservation_id  text   NOT NULL,
+  position        bigint NOT NULL,
+  state           text,
+  consumed        bigint,
+  version         bigint NOT NULL,
+  organization_id text   NOT NULL,
+  PRIMARY KEY (organization_id, reservation_id, position)
 );
+
+-- Upgrading a read model from before ids were scoped per organization
+-- (keys reservation_id and (reservation_id, position)): ids were global
+-- then, so each state row's organization is its reservation's. Idempotent:
+-- does nothing once the keys include organization_id.
+ALTER TABLE __SCHEMA__.reservation_states ADD COLUMN IF NOT EXISTS organization_id text;
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_constraint
+             WHERE conrelid = '__SCHEMA__.reservations'::regclass AND contype = 'p' AND cardinality(conkey) = 1) THEN
+    UPDATE __SCHEMA__.reservation_states t SET organization_id = r.organization_id
+      FROM __SCHEMA__.reservations r WHERE t.organization_id IS NULL AND t.reservation_id = r.reservation_id;
+    ALTER TABLE __SCHEMA__.reservation_states ALTER COLUMN organization_id SET NOT NULL;
+    ALTER TABLE __SCHEMA__.reservation_states DROP CONSTRAINT reservation_states_pkey;
+    ALTER TABLE __SCHEMA__.reservation_states ADD PRIMARY KEY (organization_id, reservation_id, position);
+    ALTER TABLE __SCHEMA__.reservations DROP CONSTRAINT reservations_pkey;
+    ALTER TABLE __SCHEMA__.reservations ADD PRIMARY KEY (organization_id, reservation_id);
+  END IF;
+END $$;
 
 -- Who may do what here (README "Database roles"): the projector (and the
 -- legacy ledger_app) read and write, the query service and auditors only read.
