@@ -111,14 +111,7 @@ class ServiceStack {
     if (command_port == 0) return ::testing::AssertionFailure() << tail(*procs_[0]);
     if (query_port == 0) return ::testing::AssertionFailure() << tail(*procs_[3]);
     if (!procs_[2]->wait_for_log("projecting", 30s)) return ::testing::AssertionFailure() << tail(*procs_[2]);
-    command_port_ = command_port;
-    query_port_ = query_port;
-    commands_ = std::make_unique<HttpClient>("127.0.0.1", command_port, 30s);
-    queries_ = std::make_unique<HttpClient>("127.0.0.1", query_port, 30s);
-    if (!eventually(30s, [&] { return call(*commands_, "GET", "/readyz").status == 200; })) {
-      return ::testing::AssertionFailure() << tail(*procs_[0]);
-    }
-    return ::testing::AssertionSuccess();
+    return connect(command_port, query_port);
   }
 
   Reply command(const std::string& type, const Json& body, const std::string& token = kAdminToken,
@@ -284,14 +277,8 @@ class ServiceStack {
   }
 
  private:
-  ::testing::AssertionResult start_one_process() {
-    const auto command_port = free_port(), query_port = free_port();
-    set_env("LEDGER_COMMAND_PORT", std::to_string(command_port));
-    set_env("LEDGER_QUERY_PORT", std::to_string(query_port));
-    set_env("LEDGER_PROJECTOR_STATUS_PORT", "0");
-    procs_.push_back(std::make_unique<ChildProcess>(
-        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/ledger-all"}, env_));
-    if (!procs_[0]->wait_for_log("projecting", 30s)) return ::testing::AssertionFailure() << tail(*procs_[0]);
+  // Clients on the two HTTP ports, once the command service is ready.
+  ::testing::AssertionResult connect(std::uint16_t command_port, std::uint16_t query_port) {
     command_port_ = command_port;
     query_port_ = query_port;
     commands_ = std::make_unique<HttpClient>("127.0.0.1", command_port, 30s);
@@ -300,6 +287,17 @@ class ServiceStack {
       return ::testing::AssertionFailure() << tail(*procs_[0]);
     }
     return ::testing::AssertionSuccess();
+  }
+
+  ::testing::AssertionResult start_one_process() {
+    const auto command_port = free_port(), query_port = free_port();
+    set_env("LEDGER_COMMAND_PORT", std::to_string(command_port));
+    set_env("LEDGER_QUERY_PORT", std::to_string(query_port));
+    set_env("LEDGER_PROJECTOR_STATUS_PORT", "0");
+    procs_.push_back(std::make_unique<ChildProcess>(
+        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/ledger-all"}, env_));
+    if (!procs_[0]->wait_for_log("projecting", 30s)) return ::testing::AssertionFailure() << tail(*procs_[0]);
+    return connect(command_port, query_port);
   }
 
   void remember(const Reply& r) { answers_ += r.body.dump() + "\n" + r.error + "\n"; }
