@@ -296,7 +296,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     const auto& req = batch[i].request;
     if (const auto& prior = (*known)[i]) {
       if (replay_of(prior->request_hash, req.meta.request_hash) == Replay::kReused) {
-        slots[i].answer = std::unexpected(with_correlation(key_reused(req.meta.command_id), req.meta.correlation_id));
+        slots[i].answer = std::unexpected(
+            with_correlation(key_reused(req.meta.command_id, prior->position), req.meta.correlation_id));
       } else {
         slots[i].answer = Accepted{prior->command_id, prior->event_ids, prior->position, prior->stream_version, true};
       }

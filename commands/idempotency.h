@@ -69,7 +69,8 @@ enum class Replay {
 Replay replay_of(const std::optional<std::string>& prior_hash, std::string_view request_hash);
 
 // 409 `idempotency_key_reused`: the command id was used before, by this
-// principal, for a different request.
-domain::Error key_reused(const std::string& command_id);
+// principal, for a different request. Evidence: the command id and, once
+// the first request is committed, `first_position` (its outcome's position).
+domain::Error key_reused(const std::string& command_id, std::optional<std::int64_t> first_position = std::nullopt);
 
 }  // namespace ledger::commands

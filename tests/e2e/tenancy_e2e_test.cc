@@ -56,6 +56,13 @@ TEST(TenancyE2e, CommandIdsAreScopedPerTenantAndPrincipal) {
   Stack s("tenancy_ids_e2e");
   ASSERT_TRUE(s.start());
   s.ok("policy_key.define", {{"key", "tenancy.limit"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 100}});
+  // An identical definition again is accepted and says it changed nothing (issue 13, part 4).
+  Reply same = s.command("policy_key.define",
+                         {{"key", "tenancy.limit"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 100}});
+  ASSERT_EQ(same.status, 200) << same.describe();
+  EXPECT_EQ(same.body["duplicate"], false);
+  EXPECT_EQ(same.body["no_change"], true);
+  EXPECT_TRUE(same.body["event_ids"].empty());
   s.ok("organization.create", {{"organization_id", "org-acme"}, {"plan_id", "pro"}});
   s.ok("organization.create", {{"organization_id", "org-globex"}, {"plan_id", "pro"}});
 
@@ -71,6 +78,7 @@ TEST(TenancyE2e, CommandIdsAreScopedPerTenantAndPrincipal) {
   EXPECT_NE(mine.body["event_ids"], squat.body["event_ids"]);
   EXPECT_NE(mine.body["position"], squat.body["position"]);
   EXPECT_EQ(mine.body["command_id"], "acme-next-change");
+  EXPECT_EQ(mine.body["no_change"], false);
   EXPECT_EQ(value_at_org(s, "org-acme", mine.body.value("position", std::int64_t{0})), 9);
 
   // Replays answer each caller its own outcome, never the other's.
@@ -89,6 +97,8 @@ TEST(TenancyE2e, CommandIdsAreScopedPerTenantAndPrincipal) {
   Reply reused = s.command("policy_value.set", set_at_org("org-acme", 10, "acme-next-change"), kAcmeAdmin);
   EXPECT_EQ(reused.status, 409) << reused.describe();
   EXPECT_EQ(reused.code(), "idempotency_key_reused");
+  // The evidence names where the first request under the key was written.
+  EXPECT_EQ(reused.body["evidence"]["first_position"], std::to_string(mine.body["position"].get<std::int64_t>()));
   // ... also through the Idempotency-Key header.
   Json by_header = set_at_org("org-acme", 11, "");
   by_header.erase("command_id");

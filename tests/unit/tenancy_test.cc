@@ -7,6 +7,8 @@
 //     organization's principal (403, audited);
 //   - a value written for a tenant never answers for a chain outside it.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -161,6 +163,10 @@ TEST_F(TenancyServiceTest, AnotherTenantsCommandIdIsNotItsOutcome) {
   auto reused = submit(decoded("policy_value.set", set_at_org(key, "org-acme", 10), acme, "shared-id"));
   ASSERT_FALSE(reused.has_value());
   EXPECT_EQ(reused.error().code, "idempotency_key_reused");
+  const auto& ev = reused.error().evidence;
+  EXPECT_NE(std::find(ev.begin(), ev.end(), std::pair<std::string, std::string>{"first_position",
+                                                                                std::to_string(mine->position)}),
+            ev.end());
   EXPECT_EQ(store_.all().size(), before);
   // The envelope keeps the command id the caller sent.
   EXPECT_EQ(store_.all().back().meta.command_id, "shared-id");

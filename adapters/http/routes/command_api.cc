@@ -30,7 +30,9 @@ std::string accepted_json(const commands::Accepted& a) {
                         {"event_ids", a.event_ids},
                         {"position", a.position},
                         {"stream_version", a.stream_version},
-                        {"duplicate", a.duplicate}}
+                        {"duplicate", a.duplicate},
+                        // Accepted, and it changed nothing (e.g. an identical definition): no event.
+                        {"no_change", a.event_ids.empty()}}
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
