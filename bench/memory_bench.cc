@@ -32,7 +32,7 @@
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 #include "domain/admission.h"
 #include "projections/admission/admission_store.h"
 #include "adapters/http/routes/admission_api.h"

@@ -12,7 +12,7 @@
 #include <variant>
 #include <vector>
 
-#include "domain/access_refusal.h"
+#include "domain/access/access_refusal.h"
 #include "domain/admission.h"
 #include "domain/policy_key.h"
 #include "events/event.h"
@@ -27,7 +27,7 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              domain::DelegateCeiling, domain::RevokeDelegation, domain::DraftReservation,
                              domain::TransitionReservation, domain::ConsumeReservation,
                              domain::ReleaseReservation,
-                             // access control (domain/access_refusal.h)
+                             // access control (domain/access/access_refusal.h)
                              domain::RecordAccessRefusal, domain::RevokeToken>;
 
 // True for the policy-key commands (decided per stream); the others are
@@ -41,7 +41,7 @@ struct Principal {
   std::string tenant;
   // exp - iat of the JWT it came from; nullopt for a static token. The edges
   // hold a service account's token to the live policy value
-  // auth.service_account_token_ttl_seconds (commands/request_gate.h).
+  // auth.service_account_token_ttl_seconds (commands/access/request_gate.h).
   std::optional<std::int64_t> token_lifetime_seconds = std::nullopt;
   // The JWT's `jti`; nullopt for a static token. Revocations name it.
   std::optional<std::string> token_id = std::nullopt;

@@ -3,7 +3,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/chain_anchor.h"
 #include "commands/idempotency.h"
 

@@ -28,7 +28,7 @@
 //   reservation.consume | release  {reservation_id, organization_id?, quantity, reason?}
 //     (reservation ids are unique per organization: a tenant's command is
 //     resolved within its own organization; a platform principal names it)
-// Access control (domain/access_refusal.h; the query service reports the
+// Access control (domain/access/access_refusal.h; the query service reports the
 // requests it refused with it):
 //   access.record_refusal     {actor_type, actor_id, actor_roles?, principal_tenant, target_tenant,
 //                              route_family, method, target, reason: role_not_allowed|tenant_mismatch}
@@ -62,7 +62,7 @@ inline constexpr int kMaxJsonDepth = 32;
 
 // Every command type above, once. decode_command refuses any other type
 // (`unknown_command_type`), so this list is the whole command surface: the
-// role table (commands/authorization.h) is checked against it.
+// role table (commands/access/authorization.h) is checked against it.
 inline constexpr std::string_view kCommandTypes[] = {
     "policy_key.define",  "policy_value.set",   "registry.register",    "organization.create",
     "organization.change_plan", "department.create", "department.move", "project.create",

@@ -28,7 +28,7 @@ struct AccessRefused {
   std::vector<std::string> actor_roles;
   std::string principal_tenant;         // the organization (or "platform") it acts for
   std::string target_tenant;            // the organization it reached for (or "platform")
-  std::string route_family;             // commands/authorization.h, e.g. "ceiling.write"
+  std::string route_family;             // commands/access/authorization.h, e.g. "ceiling.write"
   std::string method;                   // GET, POST, or KAFKA for ledger.commands
   std::string target;                   // path without query, or the command type
   std::string reason;                   // `role_not_allowed`, `tenant_mismatch` or `platform_only_key`

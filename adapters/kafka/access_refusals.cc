@@ -21,14 +21,14 @@ events::AccessRefused refusal_of(const commands::Principal& who, std::string tar
   r.target_tenant = target_tenant.empty() ? who.tenant : std::move(target_tenant);
   r.route_family = std::string(commands::family_name(family));
   r.method = std::move(method);
-  // Bounded like every event field (domain/access_refusal.h).
+  // Bounded like every event field (domain/access/access_refusal.h).
   r.target = target.size() > 256 ? target.substr(0, 256) : std::move(target);
   r.reason = std::move(reason);
   return r;
 }
 
 commands::Principal refusal_recorder_principal() {
-  // The refusal recorder (commands/authorization.h): the only principal
+  // The refusal recorder (commands/access/authorization.h): the only principal
   // that may file a refusal under another tenant than its own.
   return commands::Principal{events::Actor{"worker", "ledger-command", {"refusal_recorder"}},
                              std::string(commands::kRefusalRecorderTenant)};

@@ -34,7 +34,7 @@
 #include <thread>
 
 #include "adapters/kafka/kafka.h"
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/command_service.h"
 #include "events/access_events.h"
 

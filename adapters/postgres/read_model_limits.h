@@ -1,4 +1,4 @@
-// The request gate's policy values (commands/request_gate.h), read from the
+// The request gate's policy values (commands/access/request_gate.h), read from the
 // read models: the principal's project and plan come from the admission read
 // model; a principal the hierarchy does not know resolves at user,
 // organization and global scope. Values are resolved at the current instant
@@ -6,7 +6,7 @@
 // the principal itself.
 #pragma once
 
-#include "commands/request_gate.h"
+#include "commands/access/request_gate.h"
 
 namespace ledger::adapters::postgres {
 class PgPolicyQueries;

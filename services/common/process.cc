@@ -55,13 +55,13 @@ void wait_for_shutdown() {
   shutdown_cv.notify_all();
 }
 
-domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile) {
+domain::Result<identity::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile) {
   std::ifstream in(path);
   if (!in) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_unreadable", "cannot read " + path);
   auto j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_discarded()) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_malformed", path + " is not JSON");
-  const bool development = commands::is_development_profile(profile);
-  auto auth = commands::TokenAuthenticator::from_json(j, {.development = development});
+  const bool development = identity::is_development_profile(profile);
+  auto auth = identity::TokenAuthenticator::from_json(j, {.development = development});
   if (!auth) {
     auto e = auth.error();
     e.message = path + " (profile '" + profile + "'): " + e.message;

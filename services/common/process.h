@@ -8,7 +8,7 @@
 
 #include "adapters/http/http_types.h"
 #include "adapters/kafka/kafka.h"
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 #include "domain/error.h"
 #include "services/common/settings.h"
 
@@ -26,7 +26,7 @@ void wait_for_shutdown();
 // tokens, clear-text or never-expiring static tokens) is an error, which the
 // services report before exiting non-zero; in dev and test it is accepted and
 // each problem is logged as a warning.
-domain::Result<commands::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile);
+domain::Result<identity::TokenAuthenticator> load_tokens(const std::string& path, const std::string& profile);
 
 // The dead-letter topic of the command topics (`--dead-letter-topic`,
 // default `ledger.commands-dlq`: outside the `ledger.commands.` namespace of

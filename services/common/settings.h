@@ -60,7 +60,7 @@ struct Settings {
   std::string log_level = "info";
   // dev | test: development profiles (the repository's tokens and keys are
   // accepted, with warnings); anything else is production, where the
-  // services refuse to start on an insecure token file (commands/identity.h).
+  // services refuse to start on an insecure token file (adapters/identity/identity.h).
   std::string profile = "dev";
 };
 

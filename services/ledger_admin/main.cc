@@ -25,8 +25,8 @@
 #include "adapters/http/client.h"
 #include "adapters/postgres/admin.h"
 #include "adapters/postgres/read_model_store.h"
-#include "commands/identity.h"
-#include "commands/jwt.h"
+#include "adapters/identity/identity.h"
+#include "adapters/identity/jwt.h"
 #include "events/codec/rfc3339.h"
 #include "adapters/identity/kafka_producers.h"
 #include "events/codec/json_codec.h"
@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   mint->add_option("--org", mint_org, "tenant: an organization id or 'platform'")->required();
   mint->add_option("--ttl-seconds", mint_ttl, "lifetime (at most the key file's maximum for the actor type)")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, commands::kMaxConfigurableTokenLifetimeSeconds));
+      ->check(CLI::Range(std::int64_t{1}, identity::kMaxConfigurableTokenLifetimeSeconds));
   mint->add_option("--issuer", mint_issuer, "default: the key file's jwt.issuer, else policy-ledger");
   mint->add_option("--audience", mint_audience, "default: the key file's jwt.audience, else policy-ledger");
 
@@ -236,15 +236,15 @@ int main(int argc, char** argv) {
       spdlog::error("{} is not a JSON file", mint_key_file);
       return 2;
     }
-    auto key = commands::JwtKey::from_key_file(file, mint_kid);
+    auto key = identity::JwtKey::from_key_file(file, mint_kid);
     if (!key) {
       spdlog::error("{}", key.error().message);
       return 2;
     }
     // A token file's own verifier settings say what the services will accept.
-    commands::JwtPolicy policy{"policy-ledger", "policy-ledger"};
+    identity::JwtPolicy policy{"policy-ledger", "policy-ledger"};
     if (file.contains("jwt")) {
-      auto verifier = commands::JwtVerifier::from_json(file["jwt"]);
+      auto verifier = identity::JwtVerifier::from_json(file["jwt"]);
       if (!verifier) {
         spdlog::error("{}", verifier.error().message);
         return 2;
@@ -255,12 +255,12 @@ int main(int argc, char** argv) {
       spdlog::error("{} tokens live at most {} seconds", mint_actor_type, *max);
       return 2;
     }
-    auto token_id = commands::new_token_id();
+    auto token_id = identity::new_token_id();
     if (!token_id) {
       spdlog::error("{}", token_id.error().message);
       return 1;
     }
-    commands::JwtClaims claims;
+    identity::JwtClaims claims;
     claims.issuer = !mint_issuer.empty() ? mint_issuer : policy.issuer;
     claims.audience = {!mint_audience.empty() ? mint_audience : policy.audience};
     claims.subject = mint_sub;
@@ -273,7 +273,7 @@ int main(int argc, char** argv) {
     claims.issued_at =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     claims.expires_at = claims.issued_at + mint_ttl;
-    auto token = commands::mint_jwt(*key, claims);
+    auto token = identity::mint_jwt(*key, claims);
     if (!token) {
       spdlog::error("{}", token.error().message);
       return 2;
@@ -294,7 +294,7 @@ int main(int argc, char** argv) {
       spdlog::error("the token on stdin must have at least 16 characters and not look like a JWT");
       return 2;
     }
-    auto entry = commands::static_token_entry(token, *expires_at);
+    auto entry = identity::static_token_entry(token, *expires_at);
     entry["tenant"] = hash_tenant;
     nlohmann::json roles = nlohmann::json::array();
     for (const auto& r : hash_roles) {
@@ -302,7 +302,7 @@ int main(int argc, char** argv) {
     }
     entry["actor"] = {{"type", hash_actor_type}, {"id", hash_actor_id}, {"roles", roles}};
     // Checked like the services will: the entry must load outside dev.
-    if (auto ok = commands::TokenAuthenticator::from_json({{"tokens", {entry}}}, {.development = false}); !ok) {
+    if (auto ok = identity::TokenAuthenticator::from_json({{"tokens", {entry}}}, {.development = false}); !ok) {
       spdlog::error("{}", ok.error().message);
       return 2;
     }

@@ -18,7 +18,7 @@
 #include "adapters/system/clock.h"
 #include "commands/chain_anchor.h"
 #include "commands/command_service.h"
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 #include "adapters/http/routes/command_api.h"
 #include "services/common/process.h"
 #include "services/common/service_mains.h"
@@ -81,7 +81,7 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
       spdlog::critical("--anchor-key-file {}: {}", anchor_key_file, key.error());
       return 2;
     }
-    if (key->key_id() == commands::kDevelopmentAnchorKeyId && !commands::is_development_profile(settings.profile)) {
+    if (key->key_id() == commands::kDevelopmentAnchorKeyId && !identity::is_development_profile(settings.profile)) {
       spdlog::critical("--anchor-key-file {} is the repository's development chain-anchor key (its private half is "
                        "public); profile {} needs a key of its own",
                        anchor_key_file, settings.profile);

@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "commands/jwt.h"
+#include "adapters/identity/jwt.h"
 #include "tests/support/e2e_stack.h"
 #include "tests/support/e2e_support.h"
 
@@ -57,14 +57,14 @@ void set_and_wait(Stack& s, const std::string& key, const Json& scope, std::int6
 
 std::string mint_service_account(std::int64_t lifetime_seconds, const std::string& jti) {
   std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
-  auto key = ledger::commands::JwtKey::from_key_file(Json::parse(in), "dev-hs256-1");
+  auto key = ledger::identity::JwtKey::from_key_file(Json::parse(in), "dev-hs256-1");
   EXPECT_TRUE(key.has_value());
   const auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  ledger::commands::JwtClaims c{"policy-ledger", {"policy-ledger"}, "acme-scheduler", "service_account",
+  ledger::identity::JwtClaims c{"policy-ledger", {"policy-ledger"}, "acme-scheduler", "service_account",
                                 {"service"},     "org-acme",         jti,              now - 5,
                                 now - 5 + lifetime_seconds,          std::nullopt};
-  auto jwt = ledger::commands::mint_jwt(*key, c);
+  auto jwt = ledger::identity::mint_jwt(*key, c);
   EXPECT_TRUE(jwt.has_value());
   return "Bearer " + jwt.value_or("");
 }

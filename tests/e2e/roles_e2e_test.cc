@@ -31,9 +31,9 @@
 
 #include "adapters/http/client.h"
 #include "adapters/kafka/kafka.h"
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/decode.h"
-#include "commands/jwt.h"
+#include "adapters/identity/jwt.h"
 #include "services/common/process.h"
 #include "services/common/settings.h"
 #include "tests/support/e2e_stack.h"
@@ -262,13 +262,13 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
   // A JWT's roles claim is read the same way.
   {
     std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
-    auto key = ledger::commands::JwtKey::from_key_file(Json::parse(in), "dev-hs256-1");
+    auto key = ledger::identity::JwtKey::from_key_file(Json::parse(in), "dev-hs256-1");
     ASSERT_TRUE(key.has_value());
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch()).count();
-    ledger::commands::JwtClaims c{"policy-ledger", {"policy-ledger"}, "acme-jwt-reader", "user", {"reader"},
+    ledger::identity::JwtClaims c{"policy-ledger", {"policy-ledger"}, "acme-jwt-reader", "user", {"reader"},
                                   "org-acme", "jti-roles-1", now, now + 600, std::nullopt};
-    auto jwt = ledger::commands::mint_jwt(*key, c);
+    auto jwt = ledger::identity::mint_jwt(*key, c);
     ASSERT_TRUE(jwt.has_value());
     EXPECT_EQ(s.query("GET", "/v1/audit", bearer(*jwt)).status, 403);
     EXPECT_EQ(s.query("GET", "/v1/reservations", bearer(*jwt)).status, 200);
@@ -460,17 +460,17 @@ TEST(RolesE2e, NoSecretInLogsErrorsOrEvents) {
   ASSERT_GE(secrets.size(), 5u);
 
   std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
-  auto key = ledger::commands::JwtKey::from_key_file(Json::parse(in), "dev-hs256-1");
+  auto key = ledger::identity::JwtKey::from_key_file(Json::parse(in), "dev-hs256-1");
   ASSERT_TRUE(key.has_value());
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
-  ledger::commands::JwtClaims claims{"policy-ledger", {"policy-ledger"}, "jwt-admin", "user", {"platform_admin"},
+  ledger::identity::JwtClaims claims{"policy-ledger", {"policy-ledger"}, "jwt-admin", "user", {"platform_admin"},
                                      "platform", "jti-secret-1", now, now + 600, std::nullopt};
-  const std::string valid_jwt = *ledger::commands::mint_jwt(*key, claims);
+  const std::string valid_jwt = *ledger::identity::mint_jwt(*key, claims);
   claims.expires_at = now - 3600;
   claims.issued_at = now - 7200;
   claims.token_id = "jti-secret-2";
-  const std::string expired_jwt = *ledger::commands::mint_jwt(*key, claims);
+  const std::string expired_jwt = *ledger::identity::mint_jwt(*key, claims);
   std::string tampered_jwt = valid_jwt;
   tampered_jwt[tampered_jwt.size() - 2] = tampered_jwt[tampered_jwt.size() - 2] == 'A' ? 'B' : 'A';
   const std::string unknown_static = "not-a-configured-token-7f3a";

@@ -15,7 +15,7 @@
 #include <thread>
 #include <string>
 
-#include "commands/jwt.h"
+#include "adapters/identity/jwt.h"
 #include "events/codec/json_codec.h"
 #include "tests/support/e2e_stack.h"
 #include "tests/support/e2e_support.h"
@@ -45,12 +45,12 @@ std::int64_t now_seconds() {
 // A JWT signed with the development key, issued 5 s ago.
 std::string mint(const std::string& sub, const std::string& actor_type, std::vector<std::string> roles,
                  const std::string& org, std::int64_t lifetime_seconds, const std::string& jti) {
-  auto key = ledger::commands::JwtKey::from_key_file(dev_token_file(), "dev-hs256-1");
+  auto key = ledger::identity::JwtKey::from_key_file(dev_token_file(), "dev-hs256-1");
   EXPECT_TRUE(key.has_value());
   const auto iat = now_seconds() - 5;
-  ledger::commands::JwtClaims c{"policy-ledger", {"policy-ledger"}, sub, actor_type, std::move(roles), org, jti,
+  ledger::identity::JwtClaims c{"policy-ledger", {"policy-ledger"}, sub, actor_type, std::move(roles), org, jti,
                                 iat,             iat + lifetime_seconds, std::nullopt};
-  auto jwt = ledger::commands::mint_jwt(*key, c);
+  auto jwt = ledger::identity::mint_jwt(*key, c);
   EXPECT_TRUE(jwt.has_value());
   return "Bearer " + jwt.value_or("");
 }

@@ -1,4 +1,4 @@
-// libFuzzer target: the bearer-token parser (commands/identity.h, jwt.h).
+// libFuzzer target: the bearer-token parser (adapters/identity/identity.h, jwt.h).
 //
 // Each input is used three ways against a TokenAuthenticator that knows an
 // HS256 key, an EdDSA key and one static token, at a fixed "now":
@@ -17,13 +17,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "commands/identity.h"
-#include "commands/jwt.h"
+#include "adapters/identity/identity.h"
+#include "adapters/identity/jwt.h"
 
 namespace {
 
-using ledger::commands::JwtKey;
-using ledger::commands::TokenAuthenticator;
+using ledger::identity::JwtKey;
+using ledger::identity::TokenAuthenticator;
 using Json = nlohmann::json;
 
 // Fuzzing keys only (the same throw-away pair as tests/unit/jwt_test.cc).
@@ -41,7 +41,7 @@ struct Fixture {
 };
 
 Fixture make_fixture() {
-  const Json hs = {{"kid", "hs-a"}, {"alg", "HS256"}, {"secret_base64url", ledger::commands::base64url_encode(kHsSecret)}};
+  const Json hs = {{"kid", "hs-a"}, {"alg", "HS256"}, {"secret_base64url", ledger::identity::base64url_encode(kHsSecret)}};
   const Json config = {
       {"jwt",
        {{"issuer", "policy-ledger"},
@@ -90,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // 2. The input as a signed payload.
   const std::string header = R"({"alg":"HS256","kid":"hs-a","typ":"JWT"})";
-  if (auto t = ledger::commands::sign_compact_jws(f.hs_key, header, input)) check("Bearer " + *t, *t);
+  if (auto t = ledger::identity::sign_compact_jws(f.hs_key, header, input)) check("Bearer " + *t, *t);
 
   // 3. The input as a signed header over a valid payload.
   static const std::string payload =
@@ -98,6 +98,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
            {"roles", {"reader"}},    {"org", "org-1"},          {"jti", "j-1"}, {"iat", kNow - 10},
            {"exp", kNow + 300}}
           .dump();
-  if (auto t = ledger::commands::sign_compact_jws(f.hs_key, input, payload)) check("Bearer " + *t, *t);
+  if (auto t = ledger::identity::sign_compact_jws(f.hs_key, input, payload)) check("Bearer " + *t, *t);
   return 0;
 }

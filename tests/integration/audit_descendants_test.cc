@@ -57,9 +57,9 @@ class AuditDescendantsTest : public ::testing::Test {
       const std::string o = "o" + std::to_string(i);
       tokens.push_back({{"token", o}, {"tenant", o}, {"actor", {{"type", "user"}, {"id", o + "-auditor"}, {"roles", {"auditor"}}}}});
     }
-    auto auth = commands::TokenAuthenticator::from_json(Json{{"tokens", tokens}});
+    auto auth = identity::TokenAuthenticator::from_json(Json{{"tokens", tokens}});
     ASSERT_TRUE(auth.has_value());
-    auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
+    auth_ = std::make_unique<identity::TokenAuthenticator>(std::move(*auth));
     queries_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
     audit_ = std::make_unique<adapters::postgres::PgAuditQueries>(db_.app_url, "rm", 2);
     api_ = std::make_unique<routes::QueryApi>(*queries_, *auth_, clock_, audit_.get());
@@ -194,7 +194,7 @@ class AuditDescendantsTest : public ::testing::Test {
   std::unique_ptr<adapters::postgres::PgEventStore> store_;
   std::unique_ptr<commands::CommandService> service_;
   int commands_ = 0;
-  std::unique_ptr<commands::TokenAuthenticator> auth_;
+  std::unique_ptr<identity::TokenAuthenticator> auth_;
   std::unique_ptr<adapters::postgres::PgPolicyQueries> queries_;
   std::unique_ptr<adapters::postgres::PgAuditQueries> audit_;
   std::unique_ptr<routes::QueryApi> api_;

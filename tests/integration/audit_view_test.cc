@@ -44,12 +44,12 @@ class AuditViewTest : public ::testing::Test {
     db_ = testing::create_database(::testing::UnitTest::GetInstance()->current_test_info()->name());
     store_ = std::make_unique<adapters::postgres::PgEventStore>(db_.app_url, clock_);
     service_ = std::make_unique<commands::CommandService>(*store_, clock_);
-    auto auth = commands::TokenAuthenticator::from_json(Json::parse(R"({"tokens":[
+    auto auth = identity::TokenAuthenticator::from_json(Json::parse(R"({"tokens":[
         {"token":"t","tenant":"platform","actor":{"type":"user","id":"auditor","roles":["auditor"]}},
         {"token":"acme","tenant":"acme","actor":{"type":"user","id":"acme-auditor","roles":["auditor"]}},
         {"token":"acme-reader","tenant":"acme","actor":{"type":"user","id":"acme-reader","roles":["reader"]}}]})"));
     ASSERT_TRUE(auth.has_value());
-    auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
+    auth_ = std::make_unique<identity::TokenAuthenticator>(std::move(*auth));
     queries_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
     audit_ = std::make_unique<adapters::postgres::PgAuditQueries>(db_.app_url, "rm", 2);
     api_ = std::make_unique<routes::QueryApi>(*queries_, *auth_, clock_, audit_.get());
@@ -138,7 +138,7 @@ class AuditViewTest : public ::testing::Test {
   std::unique_ptr<commands::CommandService> service_;
   bool started_ = false;
   int commands_ = 0;
-  std::unique_ptr<commands::TokenAuthenticator> auth_;
+  std::unique_ptr<identity::TokenAuthenticator> auth_;
   std::unique_ptr<adapters::postgres::PgPolicyQueries> queries_;
   std::unique_ptr<adapters::postgres::PgAuditQueries> audit_;
   std::unique_ptr<routes::QueryApi> api_;

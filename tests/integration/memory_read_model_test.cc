@@ -31,7 +31,7 @@
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 #include "domain/admission.h"
 #include "domain/policy_key.h"
 #include "projections/admission/admission_store.h"
@@ -68,7 +68,7 @@ struct ReadPath {
   std::unique_ptr<routes::MemoryLimits> memory_limits;
   std::unique_ptr<commands::RequestGate> gate;
 
-  ReadPath(const std::string& url, const commands::TokenAuthenticator& auth, commands::Clock& clock,
+  ReadPath(const std::string& url, const identity::TokenAuthenticator& auth, commands::Clock& clock,
            const projections::AdmissionStore* memory) {
     policy = std::make_unique<adapters::postgres::PgPolicyQueries>(url, "rm", 2);
     admission = std::make_unique<adapters::postgres::PgAdmissionQueries>(url, "rm", 2);
@@ -104,9 +104,9 @@ class MemoryReadModelTest : public ::testing::Test {
                     {{{"token", "t"}, {"tenant", "platform"}, {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}},
                      {{"token", "o1"}, {"tenant", "o1"}, {"actor", {{"type", "user"}, {"id", "o1.u0"}, {"roles", {"service"}}}}},
                      {{"token", "o1u1"}, {"tenant", "o1"}, {"actor", {{"type", "user"}, {"id", "o1.u1"}, {"roles", {"service"}}}}}}}};
-    auto auth = commands::TokenAuthenticator::from_json(tokens);
+    auto auth = identity::TokenAuthenticator::from_json(tokens);
     ASSERT_TRUE(auth.has_value()) << auth.error().message;
-    auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
+    auth_ = std::make_unique<identity::TokenAuthenticator>(std::move(*auth));
     sql_ = std::make_unique<ReadPath>(db_.app_url, *auth_, clock_, nullptr);
     memory_ = std::make_unique<ReadPath>(kDeadUrl, *auth_, clock_, &models_);
   }
@@ -166,7 +166,7 @@ class MemoryReadModelTest : public ::testing::Test {
   adapters::system::ManualClock clock_{kNow};
   std::unique_ptr<adapters::postgres::PgEventStore> store_;
   std::unique_ptr<commands::CommandService> service_;
-  std::unique_ptr<commands::TokenAuthenticator> auth_;
+  std::unique_ptr<identity::TokenAuthenticator> auth_;
   projections::AdmissionStore models_;
   std::unique_ptr<ReadPath> sql_;
   std::unique_ptr<ReadPath> memory_;

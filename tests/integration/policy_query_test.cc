@@ -27,10 +27,10 @@ class PolicyQueryTest : public ::testing::Test {
     store_ = std::make_unique<adapters::postgres::PgEventStore>(db_.app_url, clock_);
     service_ = std::make_unique<commands::CommandService>(*store_, clock_);
     service_->start();
-    auto auth = commands::TokenAuthenticator::from_json(nlohmann::json::parse(
+    auto auth = identity::TokenAuthenticator::from_json(nlohmann::json::parse(
         R"({"tokens":[{"token":"t","tenant":"platform","actor":{"type":"user","id":"q","roles":["reader"]}}]})"));
     ASSERT_TRUE(auth.has_value());
-    auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
+    auth_ = std::make_unique<identity::TokenAuthenticator>(std::move(*auth));
     queries_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
     api_ = std::make_unique<routes::QueryApi>(*queries_, *auth_, clock_);
   }
@@ -60,7 +60,7 @@ class PolicyQueryTest : public ::testing::Test {
   adapters::system::ManualClock clock_{events::Instant{1'780'272'000'000'000}};
   std::unique_ptr<adapters::postgres::PgEventStore> store_;
   std::unique_ptr<commands::CommandService> service_;
-  std::unique_ptr<commands::TokenAuthenticator> auth_;
+  std::unique_ptr<identity::TokenAuthenticator> auth_;
   std::unique_ptr<adapters::postgres::PgPolicyQueries> queries_;
   std::unique_ptr<routes::QueryApi> api_;
 };

@@ -14,7 +14,7 @@
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/projector/projector.h"
 #include "adapters/http/routes/query_api.h"
@@ -35,9 +35,9 @@ class AdmissionQueryFixture : public ::testing::Test {
         {"tokens",
          {{{"token", "t"}, {"tenant", "platform"}, {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}},
           {{"token", "acme"}, {"tenant", "acme"}, {"actor", {{"type", "user"}, {"id", "alice"}, {"roles", {acme_role_}}}}}}}};
-    auto auth = commands::TokenAuthenticator::from_json(tokens);
+    auto auth = identity::TokenAuthenticator::from_json(tokens);
     ASSERT_TRUE(auth.has_value());
-    auth_ = std::make_unique<commands::TokenAuthenticator>(std::move(*auth));
+    auth_ = std::make_unique<identity::TokenAuthenticator>(std::move(*auth));
     policy_ = std::make_unique<adapters::postgres::PgPolicyQueries>(db_.app_url, "rm", 2);
     admission_ = std::make_unique<adapters::postgres::PgAdmissionQueries>(db_.app_url, "rm", 2);
     query_ = std::make_unique<routes::QueryApi>(*policy_, *auth_, clock_);
@@ -60,7 +60,7 @@ class AdmissionQueryFixture : public ::testing::Test {
   TestDatabase db_;
   adapters::system::ManualClock clock_{AdmissionHistory::kNow};
   std::unique_ptr<AdmissionHistory> history_;
-  std::unique_ptr<commands::TokenAuthenticator> auth_;
+  std::unique_ptr<identity::TokenAuthenticator> auth_;
   std::unique_ptr<adapters::postgres::PgPolicyQueries> policy_;
   std::unique_ptr<adapters::postgres::PgAdmissionQueries> admission_;
   std::unique_ptr<routes::QueryApi> query_;

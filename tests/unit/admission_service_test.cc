@@ -9,7 +9,7 @@
 
 #include "adapters/memory/event_store.h"
 #include "adapters/system/clock.h"
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/command_service.h"
 
 #include <nlohmann/json.hpp>

@@ -97,6 +97,8 @@ TEST(AdmissionStore, ReadersSeeOneConsistentPositionWhileTheApplyLoopPublishes) 
       }
     });
   }
+  // Both readers are reading before the loop publishes (no timing luck).
+  while (reads.load() < 2) std::this_thread::yield();
   std::int64_t position = 1;
   for (int batch = 0; batch < 1000; ++batch) {
     std::vector<events::Envelope> evs;

@@ -1,4 +1,4 @@
-// The role table (commands/authorization.h): every command type of
+// The role table (commands/access/authorization.h): every command type of
 // commands/decode.h and every query route, walked with every role, against
 // the "Roles" table of README.md — the documentation is the specification
 // the code is checked against, so changing either alone fails here. Also:
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/decode.h"
 #include "tests/support/role_table.h"
 

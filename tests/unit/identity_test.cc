@@ -1,4 +1,4 @@
-// Bearer-token identity (commands/identity.h): the token file and the
+// Bearer-token identity (adapters/identity/identity.h): the token file and the
 // Authorization header.
 #include <gtest/gtest.h>
 
@@ -8,12 +8,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::commands {
 namespace {
+
+using namespace ::ledger::identity;
 
 using domain::ErrorKind;
 using Json = nlohmann::json;

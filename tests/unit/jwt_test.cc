@@ -1,4 +1,4 @@
-// Signed bearer tokens (commands/jwt.h) and how TokenAuthenticator routes to
+// Signed bearer tokens (adapters/identity/jwt.h) and how TokenAuthenticator routes to
 // them: HS256 and EdDSA, rotation, time checks, and the forgeries an attacker
 // would try (tampering, alg none, algorithm confusion, sloppy base64url,
 // duplicate claims, single-byte mutations). Keys are fixed test keys and
@@ -18,11 +18,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "commands/identity.h"
-#include "commands/jwt.h"
+#include "adapters/identity/identity.h"
+#include "adapters/identity/jwt.h"
 
 namespace ledger::commands {
 namespace {
+
+using namespace ::ledger::identity;
 
 using domain::ErrorKind;
 using Json = nlohmann::json;

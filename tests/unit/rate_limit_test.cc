@@ -1,5 +1,5 @@
-// Per-principal budgets (domain/rate_limit.h) and the request gate that
-// applies them with live policy values (commands/request_gate.h).
+// Per-principal budgets (domain/access/rate_limit.h) and the request gate that
+// applies them with live policy values (commands/access/request_gate.h).
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "domain/rate_limit.h"
-#include "commands/request_gate.h"
+#include "domain/access/rate_limit.h"
+#include "commands/access/request_gate.h"
 
 namespace ledger {
 namespace {

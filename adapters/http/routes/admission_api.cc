@@ -9,7 +9,7 @@
 #include <span>
 #include <tuple>
 
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/edge_values.h"
 #include "commands/decode.h"
 #include "domain/admission.h"

@@ -8,7 +8,7 @@
 
 #include "adapters/kafka/kafka.h"
 #include "adapters/system/uuid.h"
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/command_record.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"

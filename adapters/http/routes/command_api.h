@@ -9,8 +9,8 @@
 // Accepted: 200 {status:"accepted", command_id, event_ids, position,
 // stream_version, duplicate}. Rejected: 4xx {code, message, evidence}.
 //
-// Roles (commands/authorization.h): after authentication and the request
-// gate (commands/request_gate.h: token lifetime, 429 `rate_limited`), the
+// Roles (commands/access/authorization.h): after authentication and the request
+// gate (commands/access/request_gate.h: token lifetime, 429 `rate_limited`), the
 // command's route family must be allowed by one of the principal's roles, else 403
 // `forbidden` (on Kafka: rejected on `ledger.command-results`). Tenant
 // isolation is the CommandService's (commands/command_service.cc). Every
@@ -39,9 +39,9 @@
 #include "adapters/kafka/kafka.h"
 #include "adapters/http/http_types.h"
 #include "commands/command_service.h"
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 #include "adapters/kafka/access_refusals.h"
-#include "commands/request_gate.h"
+#include "commands/access/request_gate.h"
 
 namespace ledger::routes {
 
@@ -52,18 +52,18 @@ using adapters::kafka::CommandServiceRefusals;
 
 class CommandApi {
  public:
-  CommandApi(commands::CommandService& service, const commands::TokenAuthenticator& auth)
+  CommandApi(commands::CommandService& service, const identity::TokenAuthenticator& auth)
       : service_(service), auth_(auth), refusals_(service) {}
 
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req);
 
-  // Token-lifetime and rate-limit checks (commands/request_gate.h) before the role
+  // Token-lifetime and rate-limit checks (commands/access/request_gate.h) before the role
   // check; without one nothing is limited. `g` must outlive this object.
   void gate_requests_with(commands::RequestGate& g) { gate_ = &g; }
 
  private:
   commands::CommandService& service_;
-  const commands::TokenAuthenticator& auth_;
+  const identity::TokenAuthenticator& auth_;
   CommandServiceRefusals refusals_;
   commands::RequestGate* gate_ = nullptr;
 };

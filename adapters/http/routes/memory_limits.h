@@ -1,4 +1,4 @@
-// The request gate's policy values (commands/request_gate.h) read from the
+// The request gate's policy values (commands/access/request_gate.h) read from the
 // in-memory read models (projections/admission/admission_store.h): the same
 // answers as ReadModelLimits (adapters/postgres/read_model_limits.h) —
 // the principal's project and plan from the hierarchy, its expiry, the
@@ -9,7 +9,7 @@
 // Thread-safe.
 #pragma once
 
-#include "commands/request_gate.h"
+#include "commands/access/request_gate.h"
 #include "projections/admission/admission_store.h"
 
 namespace ledger::routes {

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "adapters/postgres/admission_queries.h"
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/edge_values.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"

@@ -87,8 +87,8 @@
 // waits park in the waits given to answer_from(), woken by the store's
 // apply loop. Header `x-read-model: memory|postgresql` says which answered.
 //
-// Roles (commands/authorization.h): after authentication and the request
-// gate (commands/request_gate.h: a service account's token lifetime, 429
+// Roles (commands/access/authorization.h): after authentication and the request
+// gate (commands/access/request_gate.h: a service account's token lifetime, 429
 // `rate_limited` over the principal's rate_limit.* budget), every route's
 // family (commands::query_family) must be allowed by one of the principal's
 // roles, else 403 `forbidden`; a path the role table does not list is 404
@@ -105,9 +105,9 @@
 
 #include "adapters/http/http_types.h"
 #include "adapters/postgres/read_model_store.h"
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 #include "commands/ports.h"
-#include "commands/request_gate.h"
+#include "commands/access/request_gate.h"
 #include "domain/policy_resolution.h"
 #include "adapters/kafka/access_refusals.h"
 #include "adapters/http/routes/snapshot_waits.h"
@@ -130,7 +130,7 @@ class AdmissionApi;
 class QueryApi {
  public:
   // Without `audit` the audit routes answer 404 `unknown_route`.
-  QueryApi(adapters::postgres::PgPolicyQueries& queries, const commands::TokenAuthenticator& auth,
+  QueryApi(adapters::postgres::PgPolicyQueries& queries, const identity::TokenAuthenticator& auth,
            commands::Clock& clock, adapters::postgres::PgAuditQueries* audit = nullptr)
       : queries_(queries), auth_(auth), clock_(clock), audit_(audit) {}
 
@@ -156,7 +156,7 @@ class QueryApi {
   // Where refusals are reported (they are only logged without one). `r`
   // must outlive this object.
   void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
-  // Token-lifetime and rate-limit checks (commands/request_gate.h) before the role
+  // Token-lifetime and rate-limit checks (commands/access/request_gate.h) before the role
   // check; without one nothing is limited. `g` must outlive this object.
   void gate_requests_with(commands::RequestGate& g) { gate_ = &g; }
   // Where policy-value reads check that a user_id / project_id belongs to
@@ -196,7 +196,7 @@ class QueryApi {
                                              const std::string& key);
 
   adapters::postgres::PgPolicyQueries& queries_;
-  const commands::TokenAuthenticator& auth_;
+  const identity::TokenAuthenticator& auth_;
   commands::Clock& clock_;
   adapters::postgres::PgAuditQueries* audit_;
   AdmissionApi* admission_ = nullptr;

@@ -14,7 +14,7 @@
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/edge_values.h"
 #include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/http_json.h"

@@ -49,11 +49,11 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 #include "commands/command.h"
 #include "commands/ports.h"
 #include "domain/error.h"
-#include "domain/rate_limit.h"
+#include "domain/access/rate_limit.h"
 
 namespace ledger::commands {
 

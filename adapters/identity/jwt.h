@@ -59,7 +59,10 @@
 
 struct evp_pkey_st;  // OpenSSL's EVP_PKEY, defined only in jwt.cc
 
-namespace ledger::commands {
+namespace ledger::identity {
+
+using commands::Principal;
+
 
 inline constexpr std::size_t kMaxJwtBytes = 8 * 1024;
 inline constexpr std::int64_t kDefaultJwtLeewaySeconds = 30;
@@ -177,4 +180,4 @@ domain::Result<std::string> mint_jwt(const JwtKey& key, const JwtClaims& claims)
 // (kInternal `random_unavailable` if the generator fails).
 domain::Result<std::string> new_token_id();
 
-}  // namespace ledger::commands
+}  // namespace ledger::identity

@@ -1,4 +1,4 @@
-#include "domain/rate_limit.h"
+#include "domain/access/rate_limit.h"
 
 #include <algorithm>
 

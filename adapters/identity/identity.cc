@@ -1,15 +1,15 @@
-#include "commands/identity.h"
+#include "adapters/identity/identity.h"
 
 #include <algorithm>
 #include <chrono>
 #include <optional>
 #include <nlohmann/json.hpp>
 
-#include "commands/jwt.h"
+#include "adapters/identity/jwt.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
-namespace ledger::commands {
+namespace ledger::identity {
 
 namespace {
 
@@ -186,4 +186,4 @@ domain::Result<Principal> TokenAuthenticator::authenticate(std::string_view auth
   return found->principal;
 }
 
-}  // namespace ledger::commands
+}  // namespace ledger::identity

@@ -1,4 +1,4 @@
-#include "commands/authorization.h"
+#include "commands/access/authorization.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-// Bearer-token identity: signed JWTs (commands/jwt.h) and static tokens.
+// Bearer-token identity: signed JWTs (adapters/identity/jwt.h) and static tokens.
 //
 // A token file configures both:
 //   {"jwt": {"issuer": "policy-ledger", "audience": "policy-ledger", "keys": [...], ...},
@@ -33,7 +33,10 @@
 #include "commands/command.h"
 #include "domain/error.h"
 
-namespace ledger::commands {
+namespace ledger::identity {
+
+using commands::Principal;
+
 
 class JwtVerifier;
 
@@ -77,4 +80,4 @@ class TokenAuthenticator {
   std::vector<std::string> warnings_;
 };
 
-}  // namespace ledger::commands
+}  // namespace ledger::identity

@@ -1,4 +1,4 @@
-#include "commands/jwt.h"
+#include "adapters/identity/jwt.h"
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -15,7 +15,10 @@
 
 #include "commands/decode.h"
 
-namespace ledger::commands {
+namespace ledger::identity {
+
+using commands::parse_json_document;
+
 namespace {
 
 using domain::Error;
@@ -530,4 +533,4 @@ domain::Result<std::string> new_token_id() {
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-}  // namespace ledger::commands
+}  // namespace ledger::identity

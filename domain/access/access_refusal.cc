@@ -1,4 +1,4 @@
-#include "domain/access_refusal.h"
+#include "domain/access/access_refusal.h"
 
 #include <algorithm>
 

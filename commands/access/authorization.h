@@ -124,7 +124,7 @@ inline constexpr FamilyRule kFamilies[] = {
 // --------------------------------------------------------------- rate limits
 
 // Seed 000's rate_limit.* keys: the budget each route family draws on, per
-// principal (commands/request_gate.h enforces them). Overview
+// principal (commands/access/request_gate.h enforces them). Overview
 // polling (customer views, the audit view) has its own, larger budget;
 // reservation commitments are the ledger's money-adjacent writes and draw on
 // the financial budget; every other route draws on the per-user API budget.

@@ -1,4 +1,4 @@
-#include "commands/request_gate.h"
+#include "commands/access/request_gate.h"
 
 namespace ledger::commands {
 
