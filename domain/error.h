@@ -48,20 +48,4 @@ inline std::unexpected<Error> fail(ErrorKind kind, std::string code, std::string
 }
 inline std::unexpected<Error> fail(Error e) { return std::unexpected(std::move(e)); }
 
-inline int http_status(ErrorKind k) {
-  switch (k) {
-    case ErrorKind::kInvalidArgument: return 400;
-    case ErrorKind::kUnauthenticated: return 401;
-    case ErrorKind::kPermissionDenied: return 403;
-    case ErrorKind::kNotFound: return 404;
-    case ErrorKind::kAborted: return 409;
-    case ErrorKind::kFailedPrecondition: return 422;
-    case ErrorKind::kPayloadTooLarge: return 413;
-    case ErrorKind::kResourceExhausted: return 429;
-    case ErrorKind::kUnavailable: return 503;
-    case ErrorKind::kInternal: return 500;
-  }
-  return 500;
-}
-
 }  // namespace ledger::domain

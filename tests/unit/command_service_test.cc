@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/http/routes/http_json.h"
 #include "adapters/memory/event_store.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
@@ -551,7 +552,7 @@ TEST_F(CommandServiceTest, FailNextOnTheStoreFailsTheNextBatch) {
   auto r = submit(request("cmd-1", set_value(kWindow, org("org-1"), 120)));
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
-  EXPECT_EQ(domain::http_status(r.error().kind), 503);
+  EXPECT_EQ(::ledger::routes::http_status(r.error().kind), 503);
   EXPECT_EQ(recorded().size(), 1u);
   auto retry = accept(request("cmd-1", set_value(kWindow, org("org-1"), 120)));
   EXPECT_FALSE(retry.duplicate);

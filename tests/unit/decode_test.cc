@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/http/routes/http_json.h"
 #include "commands/decode.h"
 
 namespace ledger::commands {
@@ -56,7 +57,7 @@ TEST(ParseJsonDocument, RefusesOneByteMoreThanOneMebibyte) {
   ASSERT_FALSE(doc.has_value());
   EXPECT_EQ(doc.error().code, "body_too_large");
   EXPECT_EQ(doc.error().kind, ErrorKind::kPayloadTooLarge);
-  EXPECT_EQ(domain::http_status(doc.error().kind), 413);
+  EXPECT_EQ(::ledger::routes::http_status(doc.error().kind), 413);
 }
 
 TEST(ParseJsonDocument, SizeIsCheckedBeforeContent) {

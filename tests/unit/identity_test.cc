@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/http/routes/http_json.h"
 #include "adapters/identity/identity.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
@@ -42,7 +43,7 @@ void expect_unauthenticated(const TokenAuthenticator& auth, std::string_view hea
   ASSERT_FALSE(p.has_value()) << "'" << header << "'";
   EXPECT_EQ(p.error().kind, ErrorKind::kUnauthenticated) << header;
   EXPECT_EQ(p.error().code, "unauthenticated") << header;
-  EXPECT_EQ(domain::http_status(p.error().kind), 401);
+  EXPECT_EQ(::ledger::routes::http_status(p.error().kind), 401);
   // The message never echoes the token.
   EXPECT_EQ(p.error().message.find("dev-admin"), std::string::npos);
 }

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/http/routes/http_json.h"
 #include "adapters/identity/identity.h"
 #include "adapters/identity/jwt.h"
 
@@ -145,7 +146,7 @@ void expect_refused(const TokenAuthenticator& auth, const std::string& token, st
   ASSERT_FALSE(p.has_value()) << "accepted: " << token;
   EXPECT_EQ(p.error().kind, ErrorKind::kUnauthenticated);
   EXPECT_EQ(p.error().code, "unauthenticated");
-  EXPECT_EQ(domain::http_status(p.error().kind), 401);
+  EXPECT_EQ(::ledger::routes::http_status(p.error().kind), 401);
   if (!reason.empty()) {
     std::string got;
     for (const auto& [k, v] : p.error().evidence) {

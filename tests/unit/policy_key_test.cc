@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/http/routes/http_json.h"
 #include "domain/policy_key.h"
 
 namespace ledger::domain {
@@ -145,7 +146,7 @@ void expect_invalid_definition(const PolicyKeyDefined& d, const char* why) {
   ASSERT_FALSE(r.has_value()) << why;
   EXPECT_EQ(r.error().code, "invalid_policy_key") << why;
   EXPECT_EQ(r.error().kind, ErrorKind::kFailedPrecondition) << why;
-  EXPECT_EQ(http_status(r.error().kind), 422) << why;
+  EXPECT_EQ(::ledger::routes::http_status(r.error().kind), 422) << why;
   EXPECT_EQ(evidence(r.error(), "key"), d.key) << why;
   EXPECT_FALSE(r.error().message.empty()) << why;
   // validate_definition says the same thing on its own.
@@ -259,7 +260,7 @@ TEST(PolicyKeyDefine, DefiningTwiceDifferentlyIsAConflict) {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code, "policy_key_conflict");
     EXPECT_EQ(r.error().kind, ErrorKind::kAborted);
-    EXPECT_EQ(http_status(r.error().kind), 409);
+    EXPECT_EQ(::ledger::routes::http_status(r.error().kind), 409);
     EXPECT_EQ(evidence(r.error(), "key"), "billing.window_seconds");
   }
 }
@@ -280,7 +281,7 @@ TEST(PolicyValueSetting, UnknownKeyIsNotFound) {
   auto r = decide(PolicyKeyState{}, set_window(org("org-1"), 120), kNow);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind, ErrorKind::kNotFound);
-  EXPECT_EQ(http_status(r.error().kind), 404);
+  EXPECT_EQ(::ledger::routes::http_status(r.error().kind), 404);
   EXPECT_EQ(r.error().code, "unknown_policy_key");
   EXPECT_EQ(evidence(r.error(), "key"), "billing.window_seconds");
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/http/routes/http_json.h"
 #include "domain/access/rate_limit.h"
 #include "commands/access/request_gate.h"
 
@@ -175,7 +176,7 @@ TEST(RequestGate, EachFamilyDrawsOnItsBudgetPerPrincipal) {
   EXPECT_EQ(refused.error().code, "rate_limited");
   EXPECT_EQ(evidence(refused.error(), "limit_key"), "rate_limit.api_requests_per_minute");
   EXPECT_EQ(evidence(refused.error(), "retry_after_seconds"), "30");
-  EXPECT_EQ(domain::http_status(refused.error().kind), 429);
+  EXPECT_EQ(::ledger::routes::http_status(refused.error().kind), 429);
   // Views and audit share the overview budget, reservations the financial one.
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(gate.admit(alice, i % 2 ? RouteFamily::kViewRead : RouteFamily::kAuditRead));
   EXPECT_FALSE(gate.admit(alice, RouteFamily::kViewRead).has_value());
@@ -231,7 +232,7 @@ TEST(RequestGate, APrincipalTheLedgerRecordsAsExpiredIsRefusedWithinTheRefresh) 
   auto refused = gate.admit(alice, commands::RouteFamily::kDecision);
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, "unauthenticated");
-  EXPECT_EQ(domain::http_status(refused.error().kind), 401);
+  EXPECT_EQ(::ledger::routes::http_status(refused.error().kind), 401);
   EXPECT_EQ(evidence(refused.error(), "reason"), "principal_expired");
   // A revoked token id refuses that token only.
   auto bob = principal("user", "bob");

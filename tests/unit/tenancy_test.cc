@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "adapters/http/routes/http_json.h"
 #include "adapters/memory/event_store.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
@@ -88,7 +89,7 @@ TEST(Replay, FirstDuplicateOrReused) {
   EXPECT_EQ(replay_of(std::string("h1"), "h2"), Replay::kReused);
   EXPECT_EQ(replay_of(std::string(), "h2"), Replay::kDuplicate);  // a record from before hashing
   EXPECT_EQ(key_reused("c").code, "idempotency_key_reused");
-  EXPECT_EQ(domain::http_status(key_reused("c").kind), 409);
+  EXPECT_EQ(::ledger::routes::http_status(key_reused("c").kind), 409);
 }
 
 // ---------------------------------------------------------------- keys
@@ -181,7 +182,7 @@ TEST_F(TenancyServiceTest, ATenantMayNotSetAPlatformKeyAndTheRefusalIsAudited) {
       decoded("policy_value.set", set_at_org("rate_limit.api_requests_per_minute", "org-acme", 1000000), acme, "lift"));
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "policy_key_platform_only");
-  EXPECT_EQ(domain::http_status(r.error().kind), 403);
+  EXPECT_EQ(::ledger::routes::http_status(r.error().kind), 403);
   const auto all = store_.all();
   ASSERT_EQ(all.size(), 2u);  // the definition and the refusal, no value
   auto env = codec::decode(all.back());

@@ -5,6 +5,22 @@
 
 namespace ledger::routes {
 
+int http_status(domain::ErrorKind k) {
+  switch (k) {
+    case domain::ErrorKind::kInvalidArgument: return 400;
+    case domain::ErrorKind::kUnauthenticated: return 401;
+    case domain::ErrorKind::kPermissionDenied: return 403;
+    case domain::ErrorKind::kNotFound: return 404;
+    case domain::ErrorKind::kAborted: return 409;
+    case domain::ErrorKind::kFailedPrecondition: return 422;
+    case domain::ErrorKind::kPayloadTooLarge: return 413;
+    case domain::ErrorKind::kResourceExhausted: return 429;
+    case domain::ErrorKind::kUnavailable: return 503;
+    case domain::ErrorKind::kInternal: return 500;
+  }
+  return 500;
+}
+
 adapters::http::HttpResponse error_response(const domain::Error& e, const std::string& correlation_id) {
   nlohmann::json body = {{"code", e.code}, {"message", e.message}};
   const bool internal = e.kind == domain::ErrorKind::kInternal || e.kind == domain::ErrorKind::kUnavailable;
@@ -19,7 +35,7 @@ adapters::http::HttpResponse error_response(const domain::Error& e, const std::s
   }
   if (!correlation_id.empty()) body["correlation_id"] = correlation_id;
   // Never throws: text the edges did not refuse is replaced, not a 500.
-  auto r = adapters::http::HttpResponse::json(domain::http_status(e.kind),
+  auto r = adapters::http::HttpResponse::json(http_status(e.kind),
                                               body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (e.kind == domain::ErrorKind::kUnavailable) r.headers.emplace_back("retry-after", "1");
   if (e.kind == domain::ErrorKind::kResourceExhausted) {

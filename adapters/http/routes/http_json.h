@@ -11,6 +11,10 @@
 
 namespace ledger::routes {
 
+// The HTTP status of an error kind (the table in domain/error.h's comments):
+// the domain names what went wrong, only the HTTP edge knows status codes.
+int http_status(domain::ErrorKind k);
+
 adapters::http::HttpResponse error_response(const domain::Error& e, const std::string& correlation_id = {});
 adapters::http::HttpResponse json_response(int status, const std::string& body);
 
