@@ -30,6 +30,12 @@ std::string command_type(const Command& c) {
         else if constexpr (std::is_same_v<T, domain::ReleaseReservation>) return "reservation.release";
         else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) return "access.record_refusal";
         else if constexpr (std::is_same_v<T, domain::RevokeToken>) return "token.revoke";
+        else if constexpr (std::is_same_v<T, domain::app_policy::RegisterApplication>) return "application.register";
+        else if constexpr (std::is_same_v<T, domain::app_policy::RenameApplication>) return "application.rename";
+        else if constexpr (std::is_same_v<T, domain::app_policy::RetireApplication>) return "application.retire";
+        else if constexpr (std::is_same_v<T, domain::app_policy::AttachPolicy>) return "app_policy.attach";
+        else if constexpr (std::is_same_v<T, domain::app_policy::UpdatePolicy>) return "app_policy.update";
+        else if constexpr (std::is_same_v<T, domain::app_policy::DetachPolicy>) return "app_policy.detach";
         else static_assert(sizeof(T) == 0, "every command has a type name");
       },
       c);

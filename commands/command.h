@@ -14,6 +14,7 @@
 
 #include "domain/access/access_refusal.h"
 #include "domain/admission.h"
+#include "domain/app_policy/commands.h"
 #include "domain/policy_key.h"
 #include "events/event.h"
 
@@ -28,7 +29,11 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              domain::TransitionReservation, domain::ConsumeReservation,
                              domain::ReleaseReservation,
                              // access control (domain/access/access_refusal.h)
-                             domain::RecordAccessRefusal, domain::RevokeToken>;
+                             domain::RecordAccessRefusal, domain::RevokeToken,
+                             // per-application policy chains (domain/app_policy/commands.h)
+                             domain::app_policy::RegisterApplication, domain::app_policy::RenameApplication,
+                             domain::app_policy::RetireApplication, domain::app_policy::AttachPolicy,
+                             domain::app_policy::UpdatePolicy, domain::app_policy::DetachPolicy>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.

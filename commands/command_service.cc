@@ -59,6 +59,12 @@ bool CommandService::is_writer() const { return writer_.load(); }
 
 std::future<domain::Result<Accepted>> CommandService::submit_async(CommandRequest request) {
   resolve_reservation_organization(request.command, request.meta.principal);
+  if (auto* attach = std::get_if<domain::app_policy::AttachPolicy>(&request.command)) {
+    // The caller never chooses a policy id: it is derived from who asked and
+    // the command id, so a retry names the same policy and no id can be
+    // squatted or probed.
+    attach->policy_id = attached_policy_id(request.meta);
+  }
   Pending p{std::move(request), {}};
   auto fut = p.reply.get_future();
   {
@@ -273,7 +279,16 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   auto refuse = [&](std::size_t i, const std::string& target) {
     const auto& req = batch[i].request;
     domain::Error e;
-    if (addresses_reservation_by_id(req.command)) {
+    if (addresses_policy_by_id(req.command)) {
+      const std::string id = std::visit(
+          [](const auto& c) -> std::string {
+            if constexpr (requires { c.policy_id; }) return c.policy_id;
+            else return {};
+          },
+          req.command);
+      e = domain::Error{domain::ErrorKind::kNotFound, "unknown_policy", "no such policy", {}};
+      e.with("policy_id", id);
+    } else if (addresses_reservation_by_id(req.command)) {
       // Existence must not leak: exactly what an unknown id answers.
       const std::string id = std::visit(
           [](const auto& c) -> std::string {
@@ -334,6 +349,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
             } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal> ||
                                  std::is_same_v<T, domain::RevokeToken>) {
               return domain::decide(c);
+            } else if constexpr (requires { domain::decide(**model, c, options_.app_policy_deps); }) {
+              return domain::decide(**model, c, options_.app_policy_deps);
             } else if constexpr (requires { domain::decide(**model, c, now); }) {
               return domain::decide(**model, c, now);
             } else {

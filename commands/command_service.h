@@ -78,6 +78,9 @@ class CommandService {
     // thread calls it after each batch's replies went out and on idle
     // heartbeats, while it is the writer. Not owned; nullptr: no anchors.
     ChainAnchor* anchor = nullptr;
+    // What per-application policy configs are constructed with when a
+    // command attaches or changes one (the CEL engine for custom_cel).
+    domain::app_policy::PolicyDeps app_policy_deps = {};
   };
 
   CommandService(EventStore& store, Clock& clock, Options options);

@@ -33,6 +33,12 @@
 //   access.record_refusal     {actor_type, actor_id, actor_roles?, principal_tenant, target_tenant,
 //                              route_family, method, target, reason: role_not_allowed|tenant_mismatch}
 //   token.revoke              {tenant, principal_id? | token_id?, reason}  (exactly one of the two)
+// Per-application policy chains (seed 002; domain/app_policy/commands.h):
+//   application.register | rename  {application_id, organization_id?, name}
+//   application.retire             {application_id, organization_id?, reason?}
+//   app_policy.attach              {application_id, organization_id?, policy_type, config, enabled?, index?, reason?}
+//   app_policy.update              {policy_id, config?, enabled?, index?, reason?}
+//   app_policy.detach              {policy_id, reason?}
 // All also accept `command_id` and `expected_version`. Unknown fields are
 // refused (`unknown_field`) so a typo never silently drops a setting.
 // Failures are kInvalidArgument (HTTP 400) with a stable code: `invalid_utf8`,
@@ -69,7 +75,9 @@ inline constexpr std::string_view kCommandTypes[] = {
     "project.move",       "principal.create",   "ceiling.set",          "ceiling.clear",
     "ceiling.delegate",   "ceiling.revoke_delegation", "reservation.draft", "reservation.activate",
     "reservation.suspend", "reservation.resume", "reservation.retire",  "reservation.expire",
-    "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke"};
+    "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke",
+    "application.register", "application.rename", "application.retire", "app_policy.attach",
+    "app_policy.update", "app_policy.detach"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);
@@ -85,5 +93,7 @@ struct DecodedCommand {
 domain::Result<DecodedCommand> decode_command(std::string_view type, const nlohmann::json& body);
 // The admission part of decode_command: nullopt when `type` is not one.
 std::optional<domain::Result<Command>> decode_admission_command(std::string_view type, const nlohmann::json& body);
+// The per-application policy chain part (commands/decode_app_policy.cc).
+std::optional<domain::Result<Command>> decode_app_policy_command(std::string_view type, const nlohmann::json& body);
 
 }  // namespace ledger::commands

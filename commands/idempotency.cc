@@ -37,6 +37,19 @@ IdempotencyKey refusal_record_key(const IdempotencyKey& refused) {
   return internal_key("access-refusal", codec::sha256_hex(tuple));
 }
 
+std::string idempotency_digest(const IdempotencyKey& key) {
+  std::string tuple;
+  append_part(tuple, key.tenant);
+  append_part(tuple, key.actor_type);
+  append_part(tuple, key.actor_id);
+  append_part(tuple, key.command_id);
+  return codec::sha256_hex(tuple);
+}
+
+std::string attached_policy_id(const CommandMeta& meta) {
+  return "pol_" + idempotency_digest(idempotency_key(meta)).substr(0, 24);
+}
+
 IdempotencyKey outcome_key(const StreamAppend& a) {
   if (!a.idempotency.command_id.empty()) return a.idempotency;
   return IdempotencyKey{a.meta.tenant.empty() ? std::string("platform") : a.meta.tenant, a.meta.actor.type,

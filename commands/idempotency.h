@@ -49,6 +49,15 @@ IdempotencyKey internal_key(std::string_view component, std::string_view command
 // (principal, command id), which no principal's own command can occupy.
 IdempotencyKey refusal_record_key(const IdempotencyKey& refused);
 
+// SHA-256 (hex) of a key's unambiguous encoding: ids derived from it (an
+// attached policy's) are the same on every retry of the command.
+std::string idempotency_digest(const IdempotencyKey& key);
+
+// The id of the policy an app_policy.attach request creates: derived from
+// the caller and its command id (never chosen by the caller), so a retry
+// names the same policy.
+std::string attached_policy_id(const CommandMeta& meta);
+
 // The key an append's outcome is recorded under: `a.idempotency`, or for an
 // append made without one (tools and tests appending directly) the envelope's
 // tenant and actor with its command id.

@@ -588,7 +588,14 @@ std::vector<std::pair<std::string, std::string>> AdmissionModel::reservations_to
   return out;
 }
 
-void AdmissionModel::apply(const std::string& stream_id, const Event& ev) {
+void AdmissionModel::apply(const std::string& stream_id, const Event& ev) { apply(stream_id, ev, {}); }
+
+void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const app_policy::Stamp& stamp) {
+  if (app_policy::AppPolicyModel::handles(ev)) {
+    ++stream_versions_[stream_id];
+    apps_.apply(ev, stamp);
+    return;
+  }
   const std::int64_t version = ++stream_versions_[stream_id];
   auto add_node = [&](Node n) {
     n.version = version;

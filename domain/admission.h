@@ -91,6 +91,7 @@
 #include <string_view>
 #include <vector>
 
+#include "domain/app_policy/model.h"
 #include "domain/error.h"
 #include "events/admission_events.h"
 #include "events/event.h"
@@ -434,7 +435,14 @@ class AdmissionModel {
   // Applies one event of `stream_id` (any event type: non-admission events
   // only move the stream's version).
   void apply(const std::string& stream_id, const events::Event& e);
+  // The same, telling the per-application chains where the event sits
+  // (the query service's models know; the writer's tentative apply does not).
+  void apply(const std::string& stream_id, const events::Event& e, const app_policy::Stamp& stamp);
   static bool handles(const events::Event& e);
+
+  // Applications and their policy chains (seed 002), kept with the
+  // organizations they belong to.
+  const app_policy::AppPolicyModel& apps() const { return apps_; }
 
   // Stream bookkeeping for expected versions and empty outcomes.
   std::int64_t stream_version(const std::string& stream) const;
@@ -468,6 +476,7 @@ class AdmissionModel {
 
  private:
   friend struct AdmissionAccess;
+  app_policy::AppPolicyModel apps_;
   std::map<QuotaScope, Node> nodes_;
   std::map<std::pair<std::string, std::string>, RegistryEntry> registry_;
   std::map<QuotaScope, std::map<std::string, CeilingRule>> ceilings_;          // by rule id

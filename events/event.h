@@ -9,6 +9,7 @@
 
 #include "events/access_events.h"
 #include "events/admission_events.h"
+#include "events/app_policy_events.h"
 #include "events/chain_events.h"
 #include "events/policy_events.h"
 #include "events/values.h"
@@ -23,6 +24,9 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            ReservationConsumed, ReservationReleased,
                            // access control (events/access_events.h)
                            AccessRefused, TokenRevoked,
+                           // per-application policy chains (events/app_policy_events.h)
+                           ApplicationRegistered, ApplicationRenamed, ApplicationRetired, PolicyAttached,
+                           PolicyUpdated, PolicyDetached,
                            // the writer's signed anchors (events/chain_events.h)
                            ChainHeadSigned>;
 

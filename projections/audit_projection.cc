@@ -138,6 +138,25 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           const auto scope = e.tenant == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
                                                     : quota_scope(QuotaLevel::kOrganization, e.tenant);
           return admission_change(event, "access", "token.revoke", scope, Cell(), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::ApplicationRegistered>) {
+          return admission_change(event, "application", e.application_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id), Cell(), Cell());
+        } else if constexpr (std::is_same_v<T, events::ApplicationRenamed>) {
+          return admission_change(event, "application", e.application_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id),
+                                  json({{"name", e.before_name}}), Cell());
+        } else if constexpr (std::is_same_v<T, events::ApplicationRetired>) {
+          return admission_change(event, "application", e.application_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id), Cell(), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::PolicyAttached>) {
+          return admission_change(event, "app_policy", e.policy_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id), Cell(), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::PolicyUpdated> || std::is_same_v<T, events::PolicyDetached>) {
+          return admission_change(event, "app_policy", e.policy_id,
+                                  quota_scope(QuotaLevel::kOrganization, e.organization_id),
+                                  json({{"config", nlohmann::json::parse(e.before_config.text)},
+                                        {"enabled", e.before_enabled}}),
+                                  text(e.reason));
         } else {
           return std::nullopt;
         }
@@ -156,10 +175,19 @@ std::vector<RowOp> AuditProjection::apply(const events::Envelope& e) const {
         if constexpr (std::is_same_v<T, events::PolicyKeyDefined> || std::is_same_v<T, events::PolicyValueSet>) {
           return change_of(ev);
         } else {
-          return {};  // unreachable: every other event is an admission event
+          return {};  // filed under its stream below
         }
       },
       e.event);
+  if (c.subject_kind.empty()) {
+    // An event no case above describes still gets its audit row (every row
+    // names a subject): the stream it belongs to, at the platform.
+    c.subject_kind = "event";
+    c.subject_key = m.stream_id;
+    c.scope_level = text(events::quota_level_name(events::QuotaLevel::kGlobal));
+    c.scope_id = text("");
+    c.after = json(codec::encode_payload(e.event));
+  }
   nlohmann::json roles = m.actor.roles;
   RowOp op{std::string(kTable),
            {{"position", integer(m.global_position)}},

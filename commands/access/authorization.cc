@@ -179,6 +179,17 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
           return x.refusal.target_tenant;
         } else if constexpr (std::is_same_v<T, domain::RevokeToken>) {
           return x.tenant;
+        } else if constexpr (std::is_same_v<T, domain::app_policy::RegisterApplication> ||
+                             std::is_same_v<T, domain::app_policy::RenameApplication> ||
+                             std::is_same_v<T, domain::app_policy::RetireApplication> ||
+                             std::is_same_v<T, domain::app_policy::AttachPolicy>) {
+          if (!x.organization_id.empty()) return x.organization_id;
+          return std::nullopt;
+        } else if constexpr (std::is_same_v<T, domain::app_policy::UpdatePolicy> ||
+                             std::is_same_v<T, domain::app_policy::DetachPolicy>) {
+          auto org = m.apps().organization_of_policy(x.policy_id);
+          if (!org.empty()) return org;
+          return std::nullopt;
         } else {
           static_assert(sizeof(T) == 0, "every command names the organization it reaches into");
         }
@@ -216,8 +227,19 @@ void resolve_reservation_organization(Command& c, const Principal& who) {
                       std::is_same_v<T, domain::ConsumeReservation> || std::is_same_v<T, domain::ReleaseReservation>) {
           if (x.organization_id.empty() && is_tenant_principal(who)) x.organization_id = who.tenant;
         }
+        if constexpr (std::is_same_v<T, domain::app_policy::RegisterApplication> ||
+                      std::is_same_v<T, domain::app_policy::RenameApplication> ||
+                      std::is_same_v<T, domain::app_policy::RetireApplication> ||
+                      std::is_same_v<T, domain::app_policy::AttachPolicy>) {
+          if (x.organization_id.empty() && is_tenant_principal(who)) x.organization_id = who.tenant;
+        }
       },
       c);
+}
+
+bool addresses_policy_by_id(const Command& c) {
+  return std::holds_alternative<domain::app_policy::UpdatePolicy>(c) ||
+         std::holds_alternative<domain::app_policy::DetachPolicy>(c);
 }
 
 bool addresses_reservation_by_id(const Command& c) {

@@ -65,6 +65,9 @@ enum class RouteFamily : std::uint8_t {
   kReservationRead,
   kViewRead,
   kAuditRead,
+  kApplicationWrite,
+  kApplicationRead,
+  kApplicationEvaluate,
 };
 
 // A set of roles as bits (1 << Role).
@@ -119,6 +122,14 @@ inline constexpr FamilyRule kFamilies[] = {
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}), "`GET /v1/views/...`"},
     {RouteFamily::kAuditRead, "audit.read", roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor}),
      "`GET /v1/audit`, `GET /v1/audit/changes/{key}`"},
+    {RouteFamily::kApplicationWrite, "application.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
+     "`application.*`, `app_policy.*`, `POST /api/v1/admin/applications[/{app_id}/policies]`, "
+     "`PATCH` and `DELETE /api/v1/admin/policies/{policy_id}`"},
+    {RouteFamily::kApplicationRead, "application.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
+     "`GET /api/v1/admin/applications/...`, `GET /api/v1/admin/policies/types`"},
+    {RouteFamily::kApplicationEvaluate, "application.evaluate", roles({Role::kPlatformAdmin, Role::kService}),
+     "`POST /v1/applications/{app_id}:evaluate`"},
 };
 
 // --------------------------------------------------------------- rate limits
@@ -203,6 +214,12 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"reservation.release", RouteFamily::kReservationUse},
     {"access.record_refusal", RouteFamily::kAccessRecord},
     {"token.revoke", RouteFamily::kHierarchyWrite},
+    {"application.register", RouteFamily::kApplicationWrite},
+    {"application.rename", RouteFamily::kApplicationWrite},
+    {"application.retire", RouteFamily::kApplicationWrite},
+    {"app_policy.attach", RouteFamily::kApplicationWrite},
+    {"app_policy.update", RouteFamily::kApplicationWrite},
+    {"app_policy.detach", RouteFamily::kApplicationWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has
@@ -223,6 +240,10 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/reservations", false, RouteFamily::kReservationRead},
     {"GET", "/v1/reservations/", true, RouteFamily::kReservationRead},
     {"GET", "/v1/views/", true, RouteFamily::kViewRead},
+    {"GET", "/api/v1/admin/applications/", true, RouteFamily::kApplicationRead},
+    {"GET", "/api/v1/admin/policies/types", false, RouteFamily::kApplicationRead},
+    {"GET", "/api/v1/admin/policies/available-types", false, RouteFamily::kApplicationRead},
+    {"POST", "/v1/applications/", true, RouteFamily::kApplicationEvaluate},
 };
 
 // The family of a command type by its name; nullopt for an unknown type.
@@ -276,10 +297,15 @@ std::string declared_tenant(const Command& c, const Principal& who);
 // tenant principal (it is set to who.tenant). A platform principal names the
 // organization itself; left empty, the command answers 400 `missing_field`.
 void resolve_reservation_organization(Command& c, const Principal& who);
+// The same for application commands (application.*, app_policy.attach).
 
 // True for commands that address a reservation by its id: a reservation of
 // another organization is answered like an unknown one (404
 // `unknown_reservation`), so its existence does not leak.
 bool addresses_reservation_by_id(const Command& c);
+
+// The same for policies of application chains (app_policy.update, .detach):
+// another organization's policy id answers 404 `unknown_policy`.
+bool addresses_policy_by_id(const Command& c);
 
 }  // namespace ledger::commands

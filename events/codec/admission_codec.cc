@@ -15,6 +15,8 @@ struct Writer {
   Json out = Json::object();
   void field(const char* n, const std::string& v) { out[n] = v; }
   void field(const char* n, const std::int64_t& v) { out[n] = v; }
+  void field(const char* n, const bool& v) { out[n] = v; }
+  void field(const char* n, const events::JsonText& v) { out[n] = Json::parse(v.text); }
   void field(const char* n, const std::optional<std::int64_t>& v) { out[n] = v ? Json(*v) : Json(nullptr); }
   void field(const char* n, const events::Instant& v) { out[n] = format_instant(v); }
   void field(const char* n, const std::optional<events::Instant>& v) {
@@ -61,6 +63,15 @@ struct Reader {
       return bad(n, "a 64-bit integer");
     }
     v = j->get<std::int64_t>();
+  }
+  void field(const char* n, bool& v) {
+    if (const Json* j = get(n)) j->is_boolean() ? void(v = j->get<bool>()) : bad(n, "a boolean");
+  }
+  void field(const char* n, events::JsonText& v) {
+    const Json* j = get(n);
+    if (!j) return;
+    if (!j->is_object()) return bad(n, "an object");
+    v.text = j->dump();
   }
   void field(const char* n, std::optional<std::int64_t>& v) {
     const Json* j = get(n);
@@ -212,6 +223,27 @@ LEDGER_FIELDS(ChainHeadSigned, v.field("position", e.position), v.field("head_ha
               v.field("key_id", e.key_id), v.field("algorithm", e.algorithm), v.field("signature", e.signature))
 LEDGER_FIELDS(TokenRevoked, v.field("tenant", e.tenant), v.field("principal_id", e.principal_id),
               v.field("token_id", e.token_id), v.field("reason", e.reason))
+// Per-application policy chains (events/app_policy_events.h): same strictness.
+LEDGER_FIELDS(ApplicationRegistered, v.field("application_id", e.application_id),
+              v.field("organization_id", e.organization_id), v.field("name", e.name))
+LEDGER_FIELDS(ApplicationRenamed, v.field("application_id", e.application_id),
+              v.field("organization_id", e.organization_id), v.field("before_name", e.before_name),
+              v.field("name", e.name))
+LEDGER_FIELDS(ApplicationRetired, v.field("application_id", e.application_id),
+              v.field("organization_id", e.organization_id), v.field("reason", e.reason))
+LEDGER_FIELDS(PolicyAttached, v.field("policy_id", e.policy_id), v.field("application_id", e.application_id),
+              v.field("organization_id", e.organization_id), v.field("policy_type", e.policy_type),
+              v.field("config", e.config), v.field("enabled", e.enabled), v.field("index", e.index),
+              v.field("reason", e.reason))
+LEDGER_FIELDS(PolicyUpdated, v.field("policy_id", e.policy_id), v.field("application_id", e.application_id),
+              v.field("organization_id", e.organization_id), v.field("policy_type", e.policy_type),
+              v.field("version", e.version), v.field("before_config", e.before_config), v.field("config", e.config),
+              v.field("before_enabled", e.before_enabled), v.field("enabled", e.enabled),
+              v.field("before_index", e.before_index), v.field("index", e.index), v.field("reason", e.reason))
+LEDGER_FIELDS(PolicyDetached, v.field("policy_id", e.policy_id), v.field("application_id", e.application_id),
+              v.field("organization_id", e.organization_id), v.field("policy_type", e.policy_type),
+              v.field("before_config", e.before_config), v.field("before_enabled", e.before_enabled),
+              v.field("reason", e.reason))
 #undef LEDGER_FIELDS
 
 template <class T>

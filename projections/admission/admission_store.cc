@@ -7,7 +7,7 @@
 namespace ledger::projections {
 
 void apply_to(QuerySnapshot& s, const events::Envelope& e) {
-  s.admission.apply(e.meta.stream_id, e.event);
+  s.admission.apply(e.meta.stream_id, e.event, {e.meta.global_position, e.meta.recorded_at, e.meta.actor.id});
   s.policy.apply(e);
   if (const auto* r = std::get_if<events::TokenRevoked>(&e.event)) {
     const bool by_principal = !r->principal_id.empty();

@@ -18,6 +18,7 @@
 #include "adapters/system/clock.h"
 #include "adapters/kafka/access_refusals.h"
 #include "adapters/http/routes/admission_api.h"
+#include "adapters/http/routes/app_policy_api.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/projector/memory_feed.h"
@@ -68,6 +69,11 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
                  "consumer group of the in-memory read models (default ledger-query.<host>.<http port>: "
                  "every replica its own group, so each one receives every event)")
       ->envname("LEDGER_QUERY_MEMORY_GROUP");
+  std::int64_t rate_limit_replicas = 1;
+  app.add_option("--rate-limit-replicas", rate_limit_replicas,
+                 "how many query replicas share each application's rate_limit policy: each one enforces its "
+                 "share (rate and burst divided by this number)")
+      ->envname("LEDGER_QUERY_REPLICAS")->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (memory_group.empty()) {
     char host[256] = {};
@@ -136,6 +142,17 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
                                        {.per_principal = waits_per_principal, .total = waits_total,
                                         .poll = std::chrono::milliseconds(1000)});
   memory.set_on_advance([&](std::int64_t) { memory_waits.notify(); });
+  // Application policy chains (seed 002): from memory, evaluated here.
+  routes::AppPolicyApi app_policy_api(memory, clock, {.expressions = nullptr, .replicas = rate_limit_replicas});
+  app_policy_api.head_from([&] { return admission.head_position(); });
+  adapters::postgres::PgEventReader history_reader(settings.pg_url);
+  std::mutex history_mu;
+  app_policy_api.history_from([&](std::int64_t after, std::size_t limit) {
+    std::lock_guard lock(history_mu);
+    return history_reader.read_after(after, limit);
+  });
+  app_policy_api.record_refusals_to(refusals);
+  api.serve_app_policies(app_policy_api);
   std::atomic<bool> feed_stop{false};
   std::thread feed;
   if (read_path == "memory") {

@@ -140,6 +140,42 @@ TEST(AuditProjection, AccessRefusedIsFiledUnderTheOrganizationReachedFor) {
   EXPECT_EQ(column(platform[0], "scope_id"), "");
 }
 
+// Every event type gets a row that names its subject and scope (the audit
+// table's columns are NOT NULL): a type added without its own case is filed
+// under its stream rather than stopping the projector.
+TEST(AuditProjection, EveryEventTypeNamesASubjectAndAScope) {
+  AuditProjection p;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (([&] {
+       using T = std::variant_alternative_t<I, events::Event>;
+       auto ops = p.apply({meta_at(9), events::Event(T{})});
+       ASSERT_EQ(ops.size(), 1u) << T::kType;
+       EXPECT_FALSE(column(ops[0], "subject_kind").value_or("").empty()) << T::kType;
+       EXPECT_TRUE(column(ops[0], "subject_key").has_value()) << T::kType;
+       EXPECT_TRUE(column(ops[0], "scope_level").has_value()) << T::kType;
+       EXPECT_TRUE(column(ops[0], "scope_id").has_value()) << T::kType;
+     }()),
+     ...);
+  }(std::make_index_sequence<std::variant_size_v<events::Event>>{});
+}
+
+TEST(AuditProjection, PolicyChangesKeepTheirBeforeConfigAndReason) {
+  AuditProjection p;
+  events::PolicyUpdated u;
+  u.policy_id = "pol_1";
+  u.organization_id = "org-1";
+  u.before_config.text = R"({"requests_per_minute":1000})";
+  u.config.text = R"({"requests_per_minute":100})";
+  u.reason = "tighter";
+  auto ops = p.apply({meta_at(3), u});
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(column(ops[0], "subject_kind"), "app_policy");
+  EXPECT_EQ(column(ops[0], "subject_key"), "pol_1");
+  EXPECT_EQ(column(ops[0], "scope_id"), "org-1");
+  EXPECT_EQ(nlohmann::json::parse(column(ops[0], "before").value())["config"]["requests_per_minute"], 1000);
+  EXPECT_EQ(column(ops[0], "reason"), "tighter");
+}
+
 TEST(AuditProjection, ValuesOfEveryTypeAndScopeSourceAreJson) {
   AuditProjection p;
   PolicyValueSet s{"allocation.isolation_model", {ScopeLevel::kUser, "u-1"}, PolicyValue{std::string("user-revoke")},

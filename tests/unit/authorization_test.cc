@@ -68,6 +68,13 @@ const std::map<std::string, Json>& sample_bodies() {
         {"target", "/v1/audit"},
         {"reason", "tenant_mismatch"}}},
       {"token.revoke", {{"tenant", "org-acme"}, {"token_id", "jti-1"}, {"reason", "r"}}},
+      {"application.register", {{"application_id", "app-1"}, {"organization_id", "org-acme"}, {"name", "A"}}},
+      {"application.rename", {{"application_id", "app-1"}, {"organization_id", "org-acme"}, {"name", "B"}}},
+      {"application.retire", {{"application_id", "app-1"}, {"organization_id", "org-acme"}}},
+      {"app_policy.attach",
+       {{"application_id", "app-1"}, {"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}}},
+      {"app_policy.update", {{"policy_id", "pol_1"}, {"enabled", false}}},
+      {"app_policy.detach", {{"policy_id", "pol_1"}}},
   };
   return bodies;
 }

@@ -162,6 +162,12 @@ constexpr Golden kGoldens[] = {
     {"AccessRefused.v1.json", "AccessRefused", 1, nullptr},
     {"ChainHeadSigned.v1.json", "ChainHeadSigned", 1, nullptr},
     {"TokenRevoked.v1.json", "TokenRevoked", 1, nullptr},
+    {"ApplicationRegistered.v1.json", "ApplicationRegistered", 1, nullptr},
+    {"ApplicationRenamed.v1.json", "ApplicationRenamed", 1, nullptr},
+    {"ApplicationRetired.v1.json", "ApplicationRetired", 1, nullptr},
+    {"PolicyAttached.v1.json", "PolicyAttached", 1, nullptr},
+    {"PolicyUpdated.v1.json", "PolicyUpdated", 1, nullptr},
+    {"PolicyDetached.v1.json", "PolicyDetached", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

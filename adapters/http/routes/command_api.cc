@@ -12,6 +12,7 @@
 #include "commands/command_record.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"
+#include "commands/idempotency.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/identity/kafka_producers.h"
 
@@ -51,13 +52,26 @@ std::string rejected_json(const std::string& command_id, const domain::Error& e)
 namespace {
 
 // Decodes, authenticates and builds the request; the principal comes from
-// the token only.
-domain::Result<commands::CommandRequest> build_request(std::string_view type, std::string_view body,
-                                                       const commands::Principal& principal,
-                                                       const std::string& idempotency_key,
-                                                       const std::string& correlation_id) {
-  auto doc = commands::parse_json_document(body);
+// the token only. `from_path`: fields the route's path names (an app id, a
+// policy id), set in the body before decoding; a body naming another value
+// for one of them is refused.
+domain::Result<commands::CommandRequest> build_request(
+    std::string_view type, std::string_view body, const commands::Principal& principal,
+    const std::string& idempotency_key, const std::string& correlation_id,
+    const std::vector<std::pair<std::string, std::string>>& from_path = {}) {
+  auto doc = commands::parse_json_document(body.empty() && !from_path.empty() ? std::string_view("{}") : body);
   if (!doc) return std::unexpected(doc.error());
+  for (const auto& [field, value] : from_path) {
+    if (!doc->is_object()) break;  // the decoder refuses it
+    auto it = doc->find(field);
+    if (it != doc->end() && (!it->is_string() || it->get<std::string>() != value)) {
+      domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_field",
+                      "field '" + field + "' must match the path", {}};
+      e.with("field", field);
+      return std::unexpected(std::move(e));
+    }
+    (*doc)[field] = value;
+  }
   auto decoded = commands::decode_command(type, *doc);
   if (!decoded) return std::unexpected(decoded.error());
   commands::CommandRequest req;
@@ -72,6 +86,38 @@ domain::Result<commands::CommandRequest> build_request(std::string_view type, st
   return req;
 }
 
+// The seed-002 routes of application policy chains, as command types:
+//   POST   /api/v1/admin/applications                         application.register
+//   POST   /api/v1/admin/applications/{app_id}/policies       app_policy.attach
+//   PATCH  /api/v1/admin/policies/{policy_id}                 app_policy.update
+//   DELETE /api/v1/admin/policies/{policy_id}                 app_policy.detach
+// `type` is empty for a known path with another method.
+struct AppPolicyRoute {
+  std::string type;
+  std::vector<std::pair<std::string, std::string>> from_path;
+  std::string allowed_methods;
+};
+std::optional<AppPolicyRoute> app_policy_route(std::string_view path, std::string_view method) {
+  constexpr std::string_view kApps = "/api/v1/admin/applications";
+  constexpr std::string_view kPolicies = "/api/v1/admin/policies/";
+  if (path == kApps) return AppPolicyRoute{method == "POST" ? "application.register" : "", {}, "POST"};
+  if (path.starts_with(kApps) && path.size() > kApps.size() + 1 && path[kApps.size()] == '/' &&
+      path.ends_with("/policies")) {
+    const auto app = path.substr(kApps.size() + 1, path.size() - kApps.size() - 1 - std::string_view("/policies").size());
+    if (app.empty() || app.find('/') != std::string_view::npos) return std::nullopt;
+    return AppPolicyRoute{method == "POST" ? "app_policy.attach" : "", {{"application_id", std::string(app)}}, "POST"};
+  }
+  if (path.starts_with(kPolicies) && path.size() > kPolicies.size()) {
+    const auto id = path.substr(kPolicies.size());
+    if (id.find('/') != std::string_view::npos || id == "validate-cel" || id == "types" || id == "available-types") {
+      return std::nullopt;
+    }
+    const std::string type = method == "PATCH" ? "app_policy.update" : method == "DELETE" ? "app_policy.detach" : "";
+    return AppPolicyRoute{type, {{"policy_id", std::string(id)}}, "PATCH, DELETE"};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 HttpResponse CommandApi::handle(const HttpRequest& req) {
@@ -84,11 +130,25 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   if (!idempotency_key) return error_response(idempotency_key.error(), correlation_id);
 
   std::string type;
+  std::vector<std::pair<std::string, std::string>> from_path;
+  std::string allowed_methods = "POST";
   if (req.path == "/api/v1/admin/policy-values") type = "policy_value.set";
   else if (req.path == "/api/v1/admin/policy-keys") type = "policy_key.define";
   else if (req.path.rfind("/v1/commands/", 0) == 0) type = req.path.substr(13);
-  else return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}, correlation_id);
-  if (req.method != "POST") {
+  else if (auto app = app_policy_route(req.path, req.method)) {
+    type = app->type;
+    from_path = std::move(app->from_path);
+    allowed_methods = app->allowed_methods;
+  } else {
+    return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}, correlation_id);
+  }
+  if (type.empty()) {
+    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use " + allowed_methods, {}});
+    r.status = 405;
+    r.headers.emplace_back("allow", allowed_methods);
+    return r;
+  }
+  if (req.method != "POST" && from_path.empty()) {
     auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
     r.status = 405;
     r.headers.emplace_back("allow", "POST");
@@ -105,7 +165,7 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   if (const auto type_family = commands::command_type_family(type); gate_ && type_family) {
     if (auto ok = gate_->admit(*principal, *type_family); !ok) return error_response(ok.error(), correlation_id);
   }
-  auto request = build_request(type, req.body, *principal, *idempotency_key, correlation_id);
+  auto request = build_request(type, req.body, *principal, *idempotency_key, correlation_id, from_path);
   if (!request) return error_response(request.error(), correlation_id);
   const auto family = commands::command_family(request->command);
   if (auto allowed = commands::authorize(*principal, family); !allowed) {
@@ -116,10 +176,18 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   }
   const std::string command_id = request->meta.command_id;
   const std::string corr = request->meta.correlation_id;
+  const std::string policy_id = commands::attached_policy_id(request->meta);
   auto outcome = service_.submit_async(std::move(*request)).get();
   if (!outcome) {
     spdlog::info("command rejected: command_id={} code={}", command_id, outcome.error().code);
     return error_response(outcome.error(), corr);
+  }
+  if (type == "app_policy.attach") {
+    // The seed answers the created policy; its id is derived from the
+    // command (commands/idempotency.h attached_policy_id).
+    auto body = nlohmann::json::parse(accepted_json(*outcome));
+    body["id"] = policy_id;
+    return json_response(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   return json_response(200, accepted_json(*outcome));
 }

@@ -1,4 +1,5 @@
 #include "adapters/http/routes/query_api.h"
+#include "adapters/http/routes/app_policy_api.h"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -70,6 +71,19 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
     }
     return admission_->handle(req, *principal);
   }
+  if (app_policies_ && AppPolicyApi::owns(req.path)) {
+    const std::string* auth_header = req.header("authorization");
+    auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+    if (!principal) return error_response(principal.error());
+    auto family = commands::query_family(req.method, req.path);
+    if (!family) family = commands::query_family(req.method == "GET" ? "POST" : "GET", req.path);
+    if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+    if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
+    if (auto ok = commands::authorize(*principal, *family); !ok) {
+      return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
+    }
+    return app_policies_->handle(req, *principal);
+  }
   constexpr std::string_view kPolicyValues = "/v1/policy-values/";
   constexpr std::string_view kAudit = "/v1/audit";
   constexpr std::string_view kChanges = "/v1/audit/changes/";
@@ -115,6 +129,7 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
 bool QueryApi::from_memory(const HttpRequest& req) const {
   constexpr std::string_view kPolicyValues = "/v1/policy-values/";
   if (admission_ && AdmissionApi::owns(req.path)) return admission_->from_memory(req);
+  if (app_policies_ && AppPolicyApi::owns(req.path)) return memory_ != nullptr;
   return memory_ && req.path.rfind(kPolicyValues, 0) == 0 && !req.query_param("as_of_position");
 }
 

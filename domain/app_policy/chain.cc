@@ -1,0 +1,79 @@
+#include "domain/app_policy/chain.h"
+
+namespace ledger::domain::app_policy {
+
+std::shared_ptr<ChainRuntime::Entry> ChainRuntime::entry_for(const AttachedPolicy& p) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(p.policy_id);
+    if (it != cache_.end() && it->second->version == p.version) return it->second;
+  }
+  // Built outside the lock: compiling CEL takes a while and must not stall
+  // evaluations of other policies. Two threads may build the same version;
+  // the first one stored wins and both answers agree.
+  auto e = std::make_shared<Entry>();
+  e->version = p.version;
+  auto config = nlohmann::json::parse(p.config, nullptr, false);
+  if (config.is_discarded()) {
+    e->failure = Error{ErrorKind::kFailedPrecondition, "invalid_policy_config", "the stored config is not JSON", {}};
+  } else if (auto built = PolicyTypes::builtin().construct(p.policy_type, config, deps_)) {
+    e->policy = *built;
+  } else {
+    e->failure = built.error();
+  }
+  std::lock_guard lock(mu_);
+  auto& slot = cache_[p.policy_id];
+  if (!slot || slot->version < p.version) slot = e;
+  return slot->version == p.version ? slot : e;
+}
+
+std::size_t ChainRuntime::cached() const {
+  std::lock_guard lock(mu_);
+  return cache_.size();
+}
+
+ChainResult ChainRuntime::evaluate(const AppPolicyModel& model, const Application& app, const ChainRequest& request) {
+  ChainResult out;
+  if (app.retired) {
+    out.allow = false;
+    out.reason = "application_retired";
+    return out;
+  }
+  for (const AttachedPolicy* p : model.chain(app)) {
+    if (!p->enabled) continue;
+    PolicyResult r{p->policy_id, p->policy_type, p->version, "", "", ""};
+    if (!out.allow) {
+      r.verdict = "not_evaluated";
+      out.policies.push_back(std::move(r));
+      continue;
+    }
+    auto entry = entry_for(*p);
+    if (!entry->policy) {
+      r.verdict = "failed";
+      r.reason = entry->failure.code;
+      r.detail = entry->failure.message;
+    } else {
+      Verdict v;
+      if (entry->policy->stateful()) {
+        std::lock_guard lock(entry->mu);
+        v = entry->policy->evaluate(request, entry->counters);
+      } else {
+        PolicyCounters none;
+        v = entry->policy->evaluate(request, none);
+      }
+      r.verdict = v.allow ? "allow" : "deny";
+      r.reason = std::move(v.reason);
+      r.detail = std::move(v.detail);
+    }
+    if (r.verdict != "allow") {
+      out.allow = false;
+      out.reason = r.verdict == "failed" ? "policy_failed" : r.reason;
+      out.denied_by = p->policy_id;
+    }
+    out.policies.push_back(std::move(r));
+  }
+  if (out.allow) out.reason = out.policies.empty() ? "empty_chain" : "allowed";
+  return out;
+}
+
+}  // namespace ledger::domain::app_policy

@@ -1,0 +1,80 @@
+// Evaluating an application's policy chain (seed 002) on the hot path.
+//
+//   ChainRuntime runtime(deps);                            // one per process
+//   auto result = runtime.evaluate(model.apps(), *app, request);
+//   result.allow; result.policies[i].{policy_id, policy_type, version, verdict, reason}
+//
+// The app's ENABLED policies run in chain order; the first deny decides and
+// the policies after it are reported `not_evaluated` (so a later rate limit
+// spends nothing on a request already denied). An app with no enabled
+// policy allows with an empty chain. A retired app denies
+// (`application_retired`). A policy whose stored config no longer
+// constructs (say a CEL function removed from the engine) is reported
+// `failed` with the construction's code and DENIES: fail closed, never
+// skipped.
+//
+// Constructed policies (compiled CEL programs included) are cached per
+// (policy id, version): built from the config the events carry, rebuilt
+// when a new version appears. Their counters (rate-limit buckets,
+// token windows) live with them, in this process's memory, and start
+// afresh with a new version.
+//
+// Thread-safe: any number of threads evaluate at once; a stateful policy's
+// counters are locked for its own evaluation only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "domain/app_policy/model.h"
+#include "domain/app_policy/policy_types.h"
+
+namespace ledger::domain::app_policy {
+
+struct PolicyResult {
+  std::string policy_id;
+  std::string policy_type;
+  std::int64_t version = 0;
+  std::string verdict;  // allow | deny | failed | not_evaluated
+  std::string reason;   // stable code
+  std::string detail;
+};
+
+struct ChainResult {
+  bool allow = true;
+  std::string reason;  // "allowed", "empty_chain", or the deciding policy's reason
+  std::string denied_by;  // policy id of the deciding deny, empty when allowed
+  std::vector<PolicyResult> policies;
+};
+
+class ChainRuntime {
+ public:
+  explicit ChainRuntime(PolicyDeps deps) : deps_(deps) {}
+  ChainRuntime(const ChainRuntime&) = delete;
+  ChainRuntime& operator=(const ChainRuntime&) = delete;
+
+  ChainResult evaluate(const AppPolicyModel& model, const Application& app, const ChainRequest& request);
+
+  // How many constructed policies are cached (one per policy id).
+  std::size_t cached() const;
+
+ private:
+  struct Entry {
+    std::int64_t version = 0;
+    std::shared_ptr<const Policy> policy;  // null when it failed to construct
+    Error failure;
+    std::mutex mu;  // guards counters
+    PolicyCounters counters;
+  };
+  std::shared_ptr<Entry> entry_for(const AttachedPolicy& p);
+
+  PolicyDeps deps_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Entry>> cache_;  // by policy id
+};
+
+}  // namespace ledger::domain::app_policy
