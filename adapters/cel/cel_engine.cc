@@ -1,5 +1,8 @@
 #include "adapters/cel/cel_engine.h"
 
+#include <pthread.h>
+
+#include <csignal>
 #include <string>
 #include <utility>
 
@@ -8,6 +11,25 @@
 namespace ledger::adapters::cel {
 
 namespace {
+
+// SIGINT/SIGTERM as the main thread had them before block_before_go ran.
+sigset_t shutdown_signals_before_go;
+
+sigset_t shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// Runs before the Go runtime's own (default-priority) constructor, so the
+// runtime's threads start, and stay, with SIGINT and SIGTERM blocked
+// (cel_engine.h, "Signals").
+__attribute__((constructor(101))) void block_before_go() {
+  const sigset_t set = shutdown_signals();
+  pthread_sigmask(SIG_BLOCK, &set, &shutdown_signals_before_go);
+}
 
 using domain::ErrorKind;
 using domain::app_policy::CompiledExpression;
@@ -96,6 +118,15 @@ class CelProgram final : public CompiledExpression {
 };
 
 }  // namespace
+
+void restore_shutdown_signals() {
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  for (int sig : {SIGINT, SIGTERM}) {
+    if (sigismember(&shutdown_signals_before_go, sig) == 0) sigaddset(&unblock, sig);
+  }
+  pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+}
 
 domain::Result<std::unique_ptr<CelEngine>> CelEngine::create(CelEngineOptions options) {
   char* error = nullptr;

@@ -38,6 +38,18 @@ struct CelEngineOptions {
   std::uint64_t cost_limit = kDefaultCostLimit;
 };
 
+// Signals. The Go runtime starts before main (a constructor of the c-archive)
+// and its threads keep the signal mask they started with. So that none of
+// them ever takes a process-directed SIGINT or SIGTERM (for which Go installs
+// no handler in a c-archive: the process would die with the default action
+// instead of shutting down), linking ledger::cel blocks both in the main
+// thread before the Go runtime starts (a constructor of priority 101, which
+// runs before every default-priority one). The ledger's services block them
+// anyway and wait for them with sigwait (services/common/process.h). Any other
+// program (tests, benchmarks) calls restore_shutdown_signals() in its main
+// thread to get the ordinary behaviour back in its own threads.
+void restore_shutdown_signals();
+
 class CelEngine final : public domain::app_policy::ExpressionEngine {
  public:
   // kInternal `cel_unavailable` if the environment cannot be built.

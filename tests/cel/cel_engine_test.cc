@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -14,6 +19,15 @@
 namespace {
 
 using ledger::adapters::cel::CelEngine;
+
+// Not a service: SIGINT and SIGTERM behave as usual in this binary's own
+// threads (adapters/cel/cel_engine.h, "Signals").
+class RestoreShutdownSignals : public ::testing::Environment {
+ public:
+  void SetUp() override { ledger::adapters::cel::restore_shutdown_signals(); }
+};
+[[maybe_unused]] ::testing::Environment* const kRestoreShutdownSignals =
+    ::testing::AddGlobalTestEnvironment(new RestoreShutdownSignals);
 using ledger::domain::app_policy::EvaluationInput;
 
 const CelEngine& engine() {
@@ -198,6 +212,32 @@ TEST(CelEngine, OverlongExpressionIsRefusedWithoutParsing) {
   deep += "true";
   deep.append(200, ')');
   EXPECT_FALSE(engine().check(deep).valid());
+}
+
+TEST(CelEngine, GoRuntimeThreadsNeverTakeShutdownSignals) {
+  // The Go runtime's threads started with SIGINT/SIGTERM blocked (the
+  // priority-101 constructor): read every thread's blocked set from /proc.
+  engine();  // the runtime is up
+  int go_threads_checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream status(entry.path() / "status");
+    std::string line, name;
+    unsigned long long blocked = 0;
+    bool have = false;
+    while (std::getline(status, line)) {
+      if (line.rfind("Name:", 0) == 0) name = line;
+      if (line.rfind("SigBlk:", 0) == 0) {
+        blocked = std::stoull(line.substr(7), nullptr, 16);
+        have = true;
+      }
+    }
+    if (!have || entry.path().filename() == std::to_string(::getpid())) continue;  // the main thread restored its own
+    const unsigned long long term = 1ull << (SIGTERM - 1), intr = 1ull << (SIGINT - 1);
+    EXPECT_EQ(blocked & term, term) << name << " (tid " << entry.path().filename() << ") may take SIGTERM";
+    EXPECT_EQ(blocked & intr, intr) << name << " (tid " << entry.path().filename() << ") may take SIGINT";
+    ++go_threads_checked;
+  }
+  EXPECT_GT(go_threads_checked, 0);
 }
 
 TEST(CelEngine, ManyThreadsEvaluateOneProgram) {
