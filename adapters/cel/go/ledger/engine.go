@@ -165,7 +165,7 @@ func (g *Engine) Compile(expr string) (*Program, []Issue) {
 	if iss != nil {
 		return nil, iss
 	}
-	prg, err := g.env.Program(ast, cel.CostLimit(g.costLimit))
+	prg, err := g.env.Program(ast, cel.CostLimit(g.costLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, []Issue{{Message: err.Error(), Position: -1}}
 	}
@@ -175,18 +175,7 @@ func (g *Engine) Compile(expr string) (*Program, []Issue) {
 // Evaluate runs the program; the result must be a bool. Over the cost limit
 // the error wraps ErrCostExceeded.
 func (p *Program) Evaluate(in *Input) (bool, error) {
-	t := time.UnixMilli(in.TimeUnixMs).UTC()
-	vars := map[string]any{
-		"request": &Request{Time: t, Model: in.Model, SizeBytes: in.SizeBytes,
-			EstimatedTokens: in.EstimatedTokens, ActualTokens: in.ActualTokens},
-		"actor":            &Actor{ID: in.ActorID, Type: in.ActorType},
-		"estimated_tokens": in.EstimatedTokens,
-		"actual_tokens":    in.ActualTokens,
-		"model":            in.Model,
-		"app_id":           in.AppID,
-		"org_id":           in.OrgID,
-	}
-	out, _, err := p.prg.Eval(vars)
+	out, _, err := p.prg.Eval(&inputActivation{in: in})
 	if err != nil {
 		return false, classify(err)
 	}
@@ -196,6 +185,36 @@ func (p *Program) Evaluate(in *Input) (bool, error) {
 	}
 	return bool(b), nil
 }
+
+// inputActivation resolves the declared variables straight from the input,
+// building only what an expression reads (no per-evaluation map).
+type inputActivation struct {
+	in *Input
+}
+
+func (a *inputActivation) ResolveName(name string) (any, bool) {
+	in := a.in
+	switch name {
+	case "estimated_tokens":
+		return types.Int(in.EstimatedTokens), true
+	case "actual_tokens":
+		return types.Int(in.ActualTokens), true
+	case "model":
+		return types.String(in.Model), true
+	case "app_id":
+		return types.String(in.AppID), true
+	case "org_id":
+		return types.String(in.OrgID), true
+	case "request":
+		return &Request{Time: time.UnixMilli(in.TimeUnixMs).UTC(), Model: in.Model, SizeBytes: in.SizeBytes,
+			EstimatedTokens: in.EstimatedTokens, ActualTokens: in.ActualTokens}, true
+	case "actor":
+		return &Actor{ID: in.ActorID, Type: in.ActorType}, true
+	}
+	return nil, false
+}
+
+func (a *inputActivation) Parent() interpreter.Activation { return nil }
 
 func classify(err error) error {
 	var cancelled interpreter.EvalCancelledError
