@@ -106,6 +106,22 @@ TEST_F(CelValidateE2e, OnlyAdminsMayCallIt) {
     EXPECT_EQ(r.status, 403) << token << ": " << r.describe();
     EXPECT_EQ(r.code(), "forbidden");
   }
+  // Both refusals are recorded like every other (AccessRefused, in acme's audit view).
+  auto refused_here = [](const nlohmann::json& items, const std::string& actor) {
+    for (const auto& row : items) {
+      const auto& p = row["after"];
+      if (p.value("actor_id", "") == actor && p.value("target", "") == kPath && p.value("method", "") == "POST" &&
+          p.value("reason", "") == "role_not_allowed") {
+        return true;
+      }
+    }
+    return false;
+  };
+  const auto items = stack_->refusals_seen_by("Bearer dev-acme-auditor", [&](const nlohmann::json& it) {
+    return refused_here(it, "acme-reader") && refused_here(it, "acme-billing");
+  });
+  EXPECT_TRUE(refused_here(items, "acme-reader")) << items.dump();
+  EXPECT_TRUE(refused_here(items, "acme-billing")) << items.dump();
 }
 
 }  // namespace
