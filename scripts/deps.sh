@@ -27,6 +27,8 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "[deps] all ${#PACKAGES[@]} packages present"
+  # Go for the CEL module (cel-go): not a Debian package (bookworm's is too old).
+  "$(dirname "${BASH_SOURCE[0]}")/go-toolchain.sh"
   exit 0
 fi
 
@@ -50,3 +52,4 @@ if [ "${#still[@]}" -ne 0 ]; then
   log "FAILED to install: ${still[*]}"; exit 1
 fi
 echo "[deps] installed ${#missing[@]} package(s), all ${#PACKAGES[@]} present"
+"$(dirname "${BASH_SOURCE[0]}")/go-toolchain.sh"

@@ -8,11 +8,11 @@
 //   auto verdict = (*program)->evaluate(input);                   // Result<bool>
 //
 // Declared variables (every expression is type-checked against exactly these):
-//   request           map: time (timestamp), model (string), size_bytes (int),
-//                     estimated_tokens (int), actual_tokens (int, post-check only)
+//   request           an object with type-checked fields: time (timestamp), model (string),
+//                     size_bytes (int), estimated_tokens (int), actual_tokens (int, post-check)
 //   estimated_tokens  int        actual_tokens  int (0 before the post-check)
 //   model             string     app_id, org_id string
-//   actor             map: id (string), type (string)
+//   actor             an object: id (string), type (string)
 #pragma once
 
 #include <cstdint>

@@ -20,6 +20,8 @@
 #include "commands/command_service.h"
 #include "adapters/identity/identity.h"
 #include "adapters/http/routes/command_api.h"
+#include "adapters/cel/cel_engine.h"
+#include "adapters/http/routes/cel_api.h"
 #include "services/common/process.h"
 #include "services/common/service_mains.h"
 
@@ -115,8 +117,17 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
                          }
                        }});
   }
+  // CEL over cel-go (adapters/cel): custom_cel policies are compiled when
+  // attached or changed, and validate-cel checks expressions.
+  auto cel_engine = adapters::cel::CelEngine::create();
+  if (!cel_engine) {
+    spdlog::critical("{}", cel_engine.error().message);
+    return 1;
+  }
   commands::CommandService service(store, clock,
-                                   {.max_batch = max_batch, .anchor = anchor ? &*anchor : nullptr});
+                                   {.max_batch = max_batch,
+                                    .anchor = anchor ? &*anchor : nullptr,
+                                    .app_policy_deps = {.expressions = cel_engine->get(), .replicas = 1}});
   service.start();
 
   routes::CommandApi api(service, *auth);
@@ -127,10 +138,19 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   adapters::postgres::ReadModelLimits limits(policy_reads, admission_reads, clock);
   commands::RequestGate gate(limits, clock);
   api.gate_requests_with(gate);
+  // POST /api/v1/admin/policies/validate-cel (adapters/http/routes/cel_api.h):
+  // the admins of application policies (application.write) and their budget.
+  adapters::kafka::CommandServiceRefusals cel_refusals(service);
+  routes::CelApi cel_api(**cel_engine, *auth,
+                         {.family = commands::RouteFamily::kApplicationWrite, .gate = &gate, .refusals = &cel_refusals});
   adapters::http::HttpServer server(
       {.address = address, .port = port, .threads = threads, .tls_cert_file = tls_cert, .tls_key_file = tls_key},
-      services::with_health([&](const auto& req) { return api.handle(req); },
-                            [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }));
+      services::with_health(
+          [&](const auto& req) -> adapters::http::HttpResponse {
+            if (auto r = cel_api.handle(req)) return std::move(*r);  // validate-cel
+            return api.handle(req);
+          },
+          [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;

@@ -19,6 +19,7 @@
 #include "adapters/kafka/access_refusals.h"
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/http/routes/app_policy_api.h"
+#include "adapters/cel/cel_engine.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/projector/memory_feed.h"
@@ -143,7 +144,13 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
                                         .poll = std::chrono::milliseconds(1000)});
   memory.set_on_advance([&](std::int64_t) { memory_waits.notify(); });
   // Application policy chains (seed 002): from memory, evaluated here.
-  routes::AppPolicyApi app_policy_api(memory, clock, {.expressions = nullptr, .replicas = rate_limit_replicas});
+  auto cel_engine = adapters::cel::CelEngine::create();  // custom_cel policies (adapters/cel)
+  if (!cel_engine) {
+    spdlog::critical("{}", cel_engine.error().message);
+    return 1;
+  }
+  routes::AppPolicyApi app_policy_api(memory, clock,
+                                      {.expressions = cel_engine->get(), .replicas = rate_limit_replicas});
   app_policy_api.head_from([&] { return admission.head_position(); });
   adapters::postgres::PgEventReader history_reader(settings.pg_url);
   std::mutex history_mu;

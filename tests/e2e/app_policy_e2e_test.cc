@@ -166,6 +166,38 @@ TEST(AppPolicyE2e, SeedWorkflowsAndScenarios) {
                          kAcmeService, Json{{"model", "claude-3"}});
   EXPECT_EQ(replay.body["reason"], "model_not_allowed") << replay.describe();
 
+  // Workflow 2: a custom CEL policy, validated first; a bad expression is never stored.
+  Reply valid = s.admin("POST", "/api/v1/admin/policies/validate-cel", {{"expression", "estimated_tokens < 5000"}},
+                        kAcmeAdmin);
+  ASSERT_EQ(valid.status, 200) << valid.describe();
+  EXPECT_EQ(valid.body["valid"], true);
+  const std::int64_t before_cel = s.last_position();
+  Reply broken = s.admin("POST", "/api/v1/admin/applications/app-456/policies",
+                         {{"policy_type", "custom_cel"},
+                          {"config", {{"name", "broken"}, {"pre_check_expression", "estimated_tokens < 'many'"}}}},
+                         kAcmeAdmin);
+  EXPECT_EQ(broken.status, 422) << broken.describe();
+  EXPECT_EQ(broken.code(), "invalid_expression");
+  EXPECT_EQ(broken.body["evidence"]["field"], "/pre_check_expression") << broken.describe();
+  EXPECT_EQ(s.last_position(), before_cel);
+  const std::string cel = s.attach("app-456", {{"policy_type", "custom_cel"},
+                                               {"config",
+                                                {{"name", "block_large_prompts"},
+                                                 {"description", "Limit prompt size"},
+                                                 {"pre_check_expression", "estimated_tokens < 5000"},
+                                                 {"post_check_expression", "actual_tokens <= estimated_tokens * 2"}}},
+                                               {"enabled", true}});
+  Reply small = s.evaluate("app-456", {{"model", "gpt-4"}, {"estimated_tokens", 100}});
+  EXPECT_EQ(small.body["decision"], "allow") << small.describe();
+  ASSERT_EQ(small.body["chain"].size(), 2u) << small.describe();
+  EXPECT_EQ(small.body["chain"][1]["policy_type"], "custom_cel");
+  EXPECT_EQ(small.body["chain"][1]["reason"], "expression_true");
+  Reply large = s.evaluate("app-456", {{"model", "gpt-4"}, {"estimated_tokens", 6000}});
+  EXPECT_EQ(large.body["decision"], "deny") << large.describe();
+  EXPECT_EQ(large.body["denied_by"], cel);
+  Reply post = s.evaluate("app-456", {{"phase", "post"}, {"estimated_tokens", 100}, {"actual_tokens", 500}});
+  EXPECT_EQ(post.body["decision"], "deny") << post.describe();  // used five times its estimate
+
   // Scenario 1 and 3: the app with no policies allows with an empty chain.
   Reply empty = s.evaluate("app-789", {{"model", "anything"}});
   ASSERT_EQ(empty.status, 200) << empty.describe();
