@@ -3,12 +3,12 @@
 // limit, token limit, model allowlist, request size), with the rate limit's
 // bucket large enough never to deny.
 //   build/bench/app-policy-bench
-// (The CEL policy's figure comes from bench/cel-bench, which links the CEL
-// engine; bench/README.md puts them side by side.)
+// and a custom_cel policy run by the real CEL engine (adapters/cel).
 #include <benchmark/benchmark.h>
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/cel/cel_engine.h"
 #include "domain/app_policy/chain.h"
 #include "domain/app_policy/commands.h"
 
@@ -17,6 +17,15 @@ namespace {
 using namespace ledger;
 namespace ap = domain::app_policy;
 using Json = nlohmann::json;
+
+const domain::app_policy::ExpressionEngine& cel() {
+  static auto engine = [] {
+    auto e = adapters::cel::CelEngine::create();
+    if (!e) throw std::runtime_error(e.error().message);
+    return std::move(*e);
+  }();
+  return *engine;
+}
 
 struct App {
   domain::AdmissionModel m;
@@ -27,7 +36,8 @@ struct App {
   }
   void run(const auto& c) {
     domain::Result<domain::Decided> d;
-    if constexpr (requires { domain::decide(m, c, ap::PolicyDeps{}); }) d = domain::decide(m, c, ap::PolicyDeps{});
+    const ap::PolicyDeps deps{.expressions = &cel(), .replicas = 1};
+    if constexpr (requires { domain::decide(m, c, deps); }) d = domain::decide(m, c, deps);
     else d = domain::decide(m, c);
     if (!d) throw std::runtime_error(d.error().message);
     for (const auto& e : d->events) m.apply(d->stream_id, e, {++position, {}, ""});
@@ -50,7 +60,7 @@ ap::ChainRequest request() {
 }
 
 void evaluate(benchmark::State& state, App& a) {
-  ap::ChainRuntime rt({});
+  ap::ChainRuntime rt({.expressions = &cel(), .replicas = 1});
   auto r = request();
   for (auto _ : state) {
     ++r.input.time_unix_ms;
@@ -83,6 +93,34 @@ void BM_ChainFourBuiltins(benchmark::State& state) {
 }
 BENCHMARK(BM_ChainFourBuiltins);
 
+void BM_ChainCustomCel(benchmark::State& state) {
+  App a;
+  a.attach("cel", "custom_cel",
+           {{"name", "block_large_prompts"},
+            {"pre_check_expression", "estimated_tokens < 5000 && request.model.startsWith('gpt-')"}});
+  evaluate(state, a);
+}
+BENCHMARK(BM_ChainCustomCel);
+
+void BM_ChainFourBuiltinsAndCel(benchmark::State& state) {
+  App a;
+  a.attach("rate", "rate_limit", {{"requests_per_minute", 1'000'000'000}, {"burst", 1'000'000'000}});
+  a.attach("tokens", "token_limit", {{"max_tokens", 8192}});
+  a.attach("models", "model_allowlist", {{"models", {"gpt-4*", "claude-*"}}});
+  a.attach("size", "request_size", {{"max_bytes", 1 << 20}});
+  a.attach("cel", "custom_cel",
+           {{"name", "block_large_prompts"},
+            {"pre_check_expression", "estimated_tokens < 5000 && request.model.startsWith('gpt-')"}});
+  evaluate(state, a);
+}
+BENCHMARK(BM_ChainFourBuiltinsAndCel);
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  ledger::adapters::cel::restore_shutdown_signals();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

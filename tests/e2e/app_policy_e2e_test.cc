@@ -287,4 +287,29 @@ TEST(AppPolicyE2e, TenantsStayInTheirOwnOrganizationAndBadInputWritesNothing) {
   EXPECT_EQ(s.policies("app-123").body.size(), 2u);
 }
 
+// With two query replicas each enforcing its share, a rate limit holds
+// across both: the burst of 4 admits 4 requests in all, 2 on each.
+TEST(AppPolicyE2e, RateLimitHoldsAcrossTwoReplicas) {
+  Stack s("app_policy_replicas_e2e");
+  s.set_env("LEDGER_QUERY_REPLICAS", "2");
+  ASSERT_TRUE(s.start());
+  setup(s);
+  s.attach("app-123", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 1}, {"burst", 4}}}});
+  auto replica = s.start_query_replica({{"LEDGER_QUERY_REPLICAS", "2"}});
+  ASSERT_TRUE(replica.process);
+  const std::string target = "/v1/applications/app-123:evaluate?" + s.at();
+  const std::string body = Json{{"model", "gpt-4"}}.dump();
+  int allowed_first = 0, allowed_second = 0;
+  for (int i = 0; i < 5; ++i) {
+    Reply a = s.query("POST", target, kAcmeService, Json{{"model", "gpt-4"}});
+    ASSERT_EQ(a.status, 200) << a.describe();
+    allowed_first += a.body["decision"] == "allow";
+    Reply b = ledger::testing::call(*replica.client, "POST", target, body, kAcmeService);
+    ASSERT_EQ(b.status, 200) << b.describe();
+    allowed_second += b.body["decision"] == "allow";
+  }
+  EXPECT_EQ(allowed_first, 2);
+  EXPECT_EQ(allowed_second, 2);
+}
+
 }  // namespace

@@ -231,6 +231,30 @@ class ServiceStack {
     queries_ = std::make_unique<HttpClient>("127.0.0.1", port, 30s);
     return ::testing::AssertionSuccess();
   }
+  // Another ledger-query on the same ledger (a replica: the stack's
+  // environment plus `extra`, its own memory consumer group); it stops with
+  // the returned process. nullptr process when it did not come up.
+  struct Replica {
+    std::unique_ptr<ChildProcess> process;
+    std::unique_ptr<HttpClient> client;
+  };
+  Replica start_query_replica(const Env& extra = {}) {
+    Env env = env_;
+    for (auto& kv : kafka_env_for("ledger-query")) env.push_back(std::move(kv));
+    env.emplace_back("LEDGER_QUERY_MEMORY_GROUP", unique_name("ledger-query-replica"));
+    for (const auto& kv : extra) env.push_back(kv);
+    Replica r;
+    r.process = std::make_unique<ChildProcess>(
+        std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/ledger-query"}, std::move(env));
+    const auto port = r.process->wait_for_port(30s);
+    if (port == 0) {
+      ADD_FAILURE() << tail(*r.process);
+      r.process.reset();
+      return r;
+    }
+    r.client = std::make_unique<HttpClient>("127.0.0.1", port, 30s);
+    return r;
+  }
   // A client of the current ledger-query (for a thread of its own).
   std::unique_ptr<HttpClient> query_client() const {
     return std::make_unique<HttpClient>("127.0.0.1", query_port_, 30s);
