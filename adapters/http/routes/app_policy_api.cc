@@ -31,6 +31,13 @@ domain::Error unknown_app(const std::string& id) {
   return e;
 }
 
+HttpResponse method_not_allowed(const std::string& allow, const std::string& message) {
+  auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", message, {}});
+  r.status = 405;
+  r.headers.emplace_back("allow", allow);
+  return r;
+}
+
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 Json stamp_json(const ap::Stamp& s, const char* prefix) {
@@ -118,22 +125,12 @@ std::string AppPolicyApi::types_json() {
 HttpResponse AppPolicyApi::handle(const HttpRequest& req, const commands::Principal& who) {
   const std::string_view path = req.path;
   if (path == kTypes || path == kAvailableTypes) {
-    if (req.method != "GET") {
-      auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use GET", {}});
-      r.status = 405;
-      r.headers.emplace_back("allow", "GET");
-      return r;
-    }
+    if (req.method != "GET") return method_not_allowed("GET", "use GET");
     return json_response(200, types_json());
   }
   if (path.starts_with(kEvaluate)) {
     const std::string app(path.substr(kEvaluate.size(), path.size() - kEvaluate.size() - kEvaluateSuffix.size()));
-    if (req.method != "POST") {
-      auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
-      r.status = 405;
-      r.headers.emplace_back("allow", "POST");
-      return r;
-    }
+    if (req.method != "POST") return method_not_allowed("POST", "use POST");
     if (app.empty() || app.find('/') != std::string::npos) {
       return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
     }
@@ -148,13 +145,7 @@ HttpResponse AppPolicyApi::handle(const HttpRequest& req, const commands::Princi
   if (rest.empty() || rest.find('/') != std::string::npos) {
     return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   }
-  if (req.method != "GET") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed",
-                             "use GET here; changes go to the command service", {}});
-    r.status = 405;
-    r.headers.emplace_back("allow", "GET");
-    return r;
-  }
+  if (req.method != "GET") return method_not_allowed("GET", "use GET here; changes go to the command service");
   return read_app(req, who, rest, policies_only);
 }
 
