@@ -162,6 +162,17 @@ constexpr Golden kGoldens[] = {
     {"AccessRefused.v1.json", "AccessRefused", 1, nullptr},
     {"ChainHeadSigned.v1.json", "ChainHeadSigned", 1, nullptr},
     {"TokenRevoked.v1.json", "TokenRevoked", 1, nullptr},
+    // plan entitlements (events/entitlement_events.h)
+    {"CapabilityDefined.v1.json", "CapabilityDefined", 1, nullptr},
+    {"CapabilityDeprecated.v1.json", "CapabilityDeprecated", 1, nullptr},
+    {"CapabilityRetired.v1.json", "CapabilityRetired", 1, nullptr},
+    {"PlanDefined.v1.json", "PlanDefined", 1, nullptr},
+    {"PlanUpdated.v1.json", "PlanUpdated", 1, nullptr},
+    {"PlanArchived.v1.json", "PlanArchived", 1, nullptr},
+    {"EntitlementPolicyCreated.v1.json", "EntitlementPolicyCreated", 1, nullptr},
+    {"PolicyVersionCreated.v1.json", "PolicyVersionCreated", 1, nullptr},
+    {"PolicyVersionActivated.v1.json", "PolicyVersionActivated", 1, nullptr},
+    {"PolicyVersionArchived.v1.json", "PolicyVersionArchived", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {
