@@ -69,7 +69,10 @@ inline constexpr std::string_view kCommandTypes[] = {
     "project.move",       "principal.create",   "ceiling.set",          "ceiling.clear",
     "ceiling.delegate",   "ceiling.revoke_delegation", "reservation.draft", "reservation.activate",
     "reservation.suspend", "reservation.resume", "reservation.retire",  "reservation.expire",
-    "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke"};
+    "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke",
+    // plan entitlements (commands/decode_entitlements.h)
+    "capability.define", "capability.deprecate", "capability.retire", "plan.define", "plan.update", "plan.archive",
+    "policy.create", "policy.create_version", "policy.activate", "policy.archive_version"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);

@@ -65,6 +65,10 @@ enum class RouteFamily : std::uint8_t {
   kReservationRead,
   kViewRead,
   kAuditRead,
+  // plan entitlements (seed 003)
+  kEntitlementWrite,
+  kEntitlementRead,
+  kEntitlementCheck,
 };
 
 // A set of roles as bits (1 << Role).
@@ -119,6 +123,17 @@ inline constexpr FamilyRule kFamilies[] = {
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}), "`GET /v1/views/...`"},
     {RouteFamily::kAuditRead, "audit.read", roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor}),
      "`GET /v1/audit`, `GET /v1/audit/changes/{key}`"},
+    // Plan entitlements: a product space's capabilities, plans and policies
+    // are platform data (README "Plan entitlements"); organizations only ask
+    // checks about themselves.
+    {RouteFamily::kEntitlementWrite, "entitlement.write", roles({Role::kPlatformAdmin}),
+     "`capability.*`, `plan.*`, `policy.*`, `POST /v1/capabilities`, `POST /v1/plans`, `POST /v1/policies...`"},
+    {RouteFamily::kEntitlementRead, "entitlement.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor, Role::kService, Role::kReader}),
+     "`GET /v1/entitlements/active`, `GET /v1/capabilities`, `GET /v1/plans`, `GET /v1/policies/...`"},
+    {RouteFamily::kEntitlementCheck, "entitlement.check",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
+     "`POST /v1/entitlements:check`, `POST /v1/entitlements:batchCheck`"},
 };
 
 // --------------------------------------------------------------- rate limits
@@ -203,6 +218,16 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"reservation.release", RouteFamily::kReservationUse},
     {"access.record_refusal", RouteFamily::kAccessRecord},
     {"token.revoke", RouteFamily::kHierarchyWrite},
+    {"capability.define", RouteFamily::kEntitlementWrite},
+    {"capability.deprecate", RouteFamily::kEntitlementWrite},
+    {"capability.retire", RouteFamily::kEntitlementWrite},
+    {"plan.define", RouteFamily::kEntitlementWrite},
+    {"plan.update", RouteFamily::kEntitlementWrite},
+    {"plan.archive", RouteFamily::kEntitlementWrite},
+    {"policy.create", RouteFamily::kEntitlementWrite},
+    {"policy.create_version", RouteFamily::kEntitlementWrite},
+    {"policy.activate", RouteFamily::kEntitlementWrite},
+    {"policy.archive_version", RouteFamily::kEntitlementWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has
@@ -223,6 +248,12 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/reservations", false, RouteFamily::kReservationRead},
     {"GET", "/v1/reservations/", true, RouteFamily::kReservationRead},
     {"GET", "/v1/views/", true, RouteFamily::kViewRead},
+    {"POST", "/v1/entitlements:check", false, RouteFamily::kEntitlementCheck},
+    {"POST", "/v1/entitlements:batchCheck", false, RouteFamily::kEntitlementCheck},
+    {"GET", "/v1/entitlements/active", false, RouteFamily::kEntitlementRead},
+    {"GET", "/v1/capabilities", false, RouteFamily::kEntitlementRead},
+    {"GET", "/v1/plans", false, RouteFamily::kEntitlementRead},
+    {"GET", "/v1/policies/", true, RouteFamily::kEntitlementRead},
 };
 
 // The family of a command type by its name; nullopt for an unknown type.

@@ -68,6 +68,20 @@ const std::map<std::string, Json>& sample_bodies() {
         {"target", "/v1/audit"},
         {"reason", "tenant_mismatch"}}},
       {"token.revoke", {{"tenant", "org-acme"}, {"token_id", "jti-1"}, {"reason", "r"}}},
+      // plan entitlements (commands/decode_entitlements.h)
+      {"capability.define", {{"name", "export-data"}}},
+      {"capability.deprecate", {{"capability_id", "cap-export-data"}}},
+      {"capability.retire", {{"capability_id", "cap-export-data"}}},
+      {"plan.define", {{"name", "pro"}}},
+      {"plan.update", {{"plan_id", "pro"}, {"displayName", "Pro"}}},
+      {"plan.archive", {{"plan_id", "pro"}}},
+      {"policy.create",
+       {{"capabilityId", "cap-export-data"}, {"name", "p"}, {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}}},
+      {"policy.create_version",
+       {{"policy_id", "pol-export-data"}, {"changelog", "c"}, {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}}},
+      {"policy.activate",
+       {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}, {"environment", "dev"}, {"changelog", "c"}}},
+      {"policy.archive_version", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}}},
   };
   return bodies;
 }

@@ -12,6 +12,7 @@
 #include "commands/command_record.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"
+#include "adapters/http/routes/entitlement_commands.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/identity/kafka_producers.h"
 
@@ -84,7 +85,10 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   if (!idempotency_key) return error_response(idempotency_key.error(), correlation_id);
 
   std::string type;
-  if (req.path == "/api/v1/admin/policy-values") type = "policy_value.set";
+  auto entitlement = entitlement_route(req);  // seed 003's REST routes (entitlement_commands.h)
+  if (entitlement && !*entitlement) return error_response(entitlement->error(), correlation_id);
+  if (entitlement) type = (*entitlement)->type;
+  else if (req.path == "/api/v1/admin/policy-values") type = "policy_value.set";
   else if (req.path == "/api/v1/admin/policy-keys") type = "policy_key.define";
   else if (req.path.rfind("/v1/commands/", 0) == 0) type = req.path.substr(13);
   else return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}, correlation_id);
@@ -105,7 +109,8 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   if (const auto type_family = commands::command_type_family(type); gate_ && type_family) {
     if (auto ok = gate_->admit(*principal, *type_family); !ok) return error_response(ok.error(), correlation_id);
   }
-  auto request = build_request(type, req.body, *principal, *idempotency_key, correlation_id);
+  auto request = build_request(type, entitlement ? std::string_view((*entitlement)->body) : std::string_view(req.body),
+                               *principal, *idempotency_key, correlation_id);
   if (!request) return error_response(request.error(), correlation_id);
   const auto family = commands::command_family(request->command);
   if (auto allowed = commands::authorize(*principal, family); !allowed) {
@@ -120,6 +125,11 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   if (!outcome) {
     spdlog::info("command rejected: command_id={} code={}", command_id, outcome.error().code);
     return error_response(outcome.error(), corr);
+  }
+  if (entitlement) {
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    return json_response(200, (*entitlement)->answer(*outcome, events::Instant{now.count()}));
   }
   return json_response(200, accepted_json(*outcome));
 }

@@ -126,6 +126,7 @@ using adapters::kafka::refusal_of;
 
 
 class AdmissionApi;
+class EntitlementReads;  // adapters/http/routes/entitlement_reads.h
 
 class QueryApi {
  public:
@@ -153,6 +154,9 @@ class QueryApi {
   // Also answers the admission routes (adapters/http/routes/admission_api.h),
   // with the same token authentication. `api` must outlive this object.
   void serve_admission(AdmissionApi& api) { admission_ = &api; }
+  // Also answers the entitlement routes (seed 003), from memory, with the
+  // same authentication, gate and role check. `r` must outlive this object.
+  void serve_entitlements(EntitlementReads& r) { entitlements_ = &r; }
   // Where refusals are reported (they are only logged without one). `r`
   // must outlive this object.
   void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
@@ -200,6 +204,7 @@ class QueryApi {
   commands::Clock& clock_;
   adapters::postgres::PgAuditQueries* audit_;
   AdmissionApi* admission_ = nullptr;
+  EntitlementReads* entitlements_ = nullptr;
   RefusalRecorder* refusals_ = nullptr;
   commands::RequestGate* gate_ = nullptr;
   adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;
