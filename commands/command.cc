@@ -36,6 +36,7 @@ std::string command_type(const Command& c) {
         else if constexpr (std::is_same_v<T, domain::app_policy::AttachPolicy>) return "app_policy.attach";
         else if constexpr (std::is_same_v<T, domain::app_policy::UpdatePolicy>) return "app_policy.update";
         else if constexpr (std::is_same_v<T, domain::app_policy::DetachPolicy>) return "app_policy.detach";
+        else if constexpr (std::is_same_v<T, domain::entitlements::Command>) return domain::entitlements::command_type(x);
         else static_assert(sizeof(T) == 0, "every command has a type name");
       },
       c);

@@ -15,6 +15,7 @@
 #include "domain/access/access_refusal.h"
 #include "domain/admission.h"
 #include "domain/app_policy/commands.h"
+#include "domain/entitlements/entitlements.h"
 #include "domain/policy_key.h"
 #include "events/event.h"
 
@@ -33,7 +34,9 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              // per-application policy chains (domain/app_policy/commands.h)
                              domain::app_policy::RegisterApplication, domain::app_policy::RenameApplication,
                              domain::app_policy::RetireApplication, domain::app_policy::AttachPolicy,
-                             domain::app_policy::UpdatePolicy, domain::app_policy::DetachPolicy>;
+                             domain::app_policy::UpdatePolicy, domain::app_policy::DetachPolicy,
+                             // plan entitlements (domain/entitlements/entitlements.h), one variant of its own
+                             domain::entitlements::Command>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.

@@ -93,6 +93,7 @@ void CommandService::run() {
         if (epoch && *epoch != epoch_) {
           cache_.clear();
           admission_.reset();
+          entitlements_.reset();
           epoch_ = *epoch;
         }
         if (epoch && options_.sweep_interval.count() > 0 &&
@@ -128,6 +129,7 @@ void CommandService::guarded(std::vector<Pending>& batch, const std::function<vo
   auto fail = [&](std::string detail) {
     cache_.clear();
     admission_.reset();
+    entitlements_.reset();
     domain::Error e{domain::ErrorKind::kInternal, "internal", "the command could not be processed", {}};
     e.with("detail", std::move(detail));
     for (auto& p : batch) {
@@ -232,6 +234,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   auto fail_all = [&](const domain::Error& e) {
     // A tentatively evolved admission model no longer matches the store.
     if (touched_admission) admission_.reset();
+    entitlements_.reset();  // tentatively evolved too, if an entitlement command was in the batch
     if (may_split && e.kind == domain::ErrorKind::kInternal) return false;
     for (auto& p : batch) p.reply.set_value(std::unexpected(e));
     return true;
@@ -243,6 +246,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   if (*epoch != epoch_) {
     cache_.clear();  // another writer may have appended while we were not the writer
     admission_.reset();
+    entitlements_.reset();
     epoch_ = *epoch;
   }
 
@@ -337,6 +341,22 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
         continue;
       }
     }
+    if (std::holds_alternative<domain::entitlements::Command>(req.command)) {
+      auto a = entitlement_append(req, keys[i], now);  // commands/entitlement_service.cc
+      if (!a && a.error().kind == domain::ErrorKind::kUnavailable) return fail_all(a.error());
+      if (!a) {
+        slots[i].answer = std::unexpected(with_correlation(std::move(a.error()), req.meta.correlation_id));
+        continue;
+      }
+      slots[i].append_index = static_cast<std::ptrdiff_t>(appends.size());
+      appends.push_back(std::move(*a));
+      continue;
+    }
+    if (auto refused = plan_assignment_refusal(req.command)) {
+      if (refused->kind == domain::ErrorKind::kUnavailable) return fail_all(*refused);
+      slots[i].answer = std::unexpected(with_correlation(std::move(*refused), req.meta.correlation_id));
+      continue;
+    }
     if (!is_policy_command(req.command)) {
       auto model = admission();
       if (!model) return fail_all(model.error());
@@ -344,7 +364,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       auto decided = std::visit(
           [&](const auto& c) -> domain::Result<domain::Decided> {
             using T = std::decay_t<decltype(c)>;
-            if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue>) {
+            if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue> ||
+                          std::is_same_v<T, domain::entitlements::Command>) {
               return domain::fail(domain::ErrorKind::kInternal, "internal", "not an admission command");
             } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal> ||
                                  std::is_same_v<T, domain::RevokeToken>) {
@@ -502,6 +523,9 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     outcomes = std::move(*appended);
     for (std::size_t k : admission_appends) {
       if (!outcomes[k].event_ids.empty()) admission_positions_[outcomes[k].stream_id] = outcomes[k].position;
+    }
+    for (const auto& o : outcomes) {
+      if (!o.event_ids.empty() && o.stream_id.starts_with("entitlement-")) entitlement_positions_[o.stream_id] = o.position;
     }
     for (auto& [stream, cs] : tentative) cache_[stream] = std::move(cs);
     for (const auto& o : outcomes) {

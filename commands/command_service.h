@@ -139,6 +139,19 @@ class CommandService {
   std::optional<domain::AdmissionModel> admission_;
   std::unordered_map<std::string, std::int64_t> admission_positions_;  // last position per admission stream
   std::chrono::steady_clock::time_point last_sweep_{};
+
+  // Plan entitlements (commands/entitlement_service.cc): decided against
+  // their own model, loaded like the admission model and dropped with it.
+  domain::Result<domain::entitlements::EntitlementsModel*> entitlements();
+  // The append of an accepted entitlement command (evolving the model
+  // tentatively), or its refusal; kUnavailable when the model cannot load.
+  domain::Result<StreamAppend> entitlement_append(const CommandRequest& req, const IdempotencyKey& key,
+                                                  events::Instant now);
+  // `plan_archived` for an organization.create / change_plan naming a plan
+  // a product space archived; nullopt when the plan may be assigned.
+  std::optional<domain::Error> plan_assignment_refusal(const Command& c);
+  std::optional<domain::entitlements::EntitlementsModel> entitlements_;
+  std::unordered_map<std::string, std::int64_t> entitlement_positions_;
 };
 
 }  // namespace ledger::commands

@@ -77,7 +77,10 @@ inline constexpr std::string_view kCommandTypes[] = {
     "reservation.suspend", "reservation.resume", "reservation.retire",  "reservation.expire",
     "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke",
     "application.register", "application.rename", "application.retire", "app_policy.attach",
-    "app_policy.update", "app_policy.detach"};
+    "app_policy.update", "app_policy.detach",
+    // plan entitlements (commands/decode_entitlements.h)
+    "capability.define", "capability.deprecate", "capability.retire", "plan.define", "plan.update", "plan.archive",
+    "policy.create", "policy.create_version", "policy.activate", "policy.archive_version"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);

@@ -11,6 +11,7 @@
 #include "events/admission_events.h"
 #include "events/app_policy_events.h"
 #include "events/chain_events.h"
+#include "events/entitlement_events.h"
 #include "events/policy_events.h"
 #include "events/values.h"
 
@@ -28,7 +29,11 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            ApplicationRegistered, ApplicationRenamed, ApplicationRetired, PolicyAttached,
                            PolicyUpdated, PolicyDetached,
                            // the writer's signed anchors (events/chain_events.h)
-                           ChainHeadSigned>;
+                           ChainHeadSigned,
+                           // plan entitlements (events/entitlement_events.h)
+                           CapabilityDefined, CapabilityDeprecated, CapabilityRetired, PlanDefined, PlanUpdated,
+                           PlanArchived, EntitlementPolicyCreated, PolicyVersionCreated, PolicyVersionActivated,
+                           PolicyVersionArchived>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

@@ -157,6 +157,16 @@ std::optional<Change> admission_change_of(const events::Event& event) {
                                   json({{"config", nlohmann::json::parse(e.before_config.text)},
                                         {"enabled", e.before_enabled}}),
                                   text(e.reason));
+        } else if constexpr (events::kIsEntitlementEvent<T>) {
+          // Plan entitlements: platform data, subject "<kind>:<tenant>/<id>".
+          std::string key;
+          if constexpr (requires { e.policy_id; }) key = "policy:" + e.tenant + "/" + e.policy_id;
+          else if constexpr (requires { e.plan_id; }) key = "plan:" + e.tenant + "/" + e.plan_id;
+          else key = "capability:" + e.tenant + "/" + e.capability_id;
+          Cell why;
+          if constexpr (requires { e.reason; }) why = text(e.reason);
+          else if constexpr (requires { e.changelog; }) why = text(e.changelog);
+          return admission_change(event, "entitlement", key, quota_scope(QuotaLevel::kGlobal, ""), Cell(), why);
         } else {
           return std::nullopt;
         }

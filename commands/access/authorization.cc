@@ -190,6 +190,8 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
           auto org = m.apps().organization_of_policy(x.policy_id);
           if (!org.empty()) return org;
           return std::nullopt;
+        } else if constexpr (std::is_same_v<T, domain::entitlements::Command>) {
+          return platform;  // a product space is platform data (events/entitlement_events.h)
         } else {
           static_assert(sizeof(T) == 0, "every command names the organization it reaches into");
         }

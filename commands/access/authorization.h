@@ -68,6 +68,10 @@ enum class RouteFamily : std::uint8_t {
   kApplicationWrite,
   kApplicationRead,
   kApplicationEvaluate,
+  // plan entitlements (seed 003)
+  kEntitlementWrite,
+  kEntitlementRead,
+  kEntitlementCheck,
 };
 
 // A set of roles as bits (1 << Role).
@@ -130,6 +134,17 @@ inline constexpr FamilyRule kFamilies[] = {
      "`GET /api/v1/admin/applications/...`, `GET /api/v1/admin/policies/types`"},
     {RouteFamily::kApplicationEvaluate, "application.evaluate", roles({Role::kPlatformAdmin, Role::kService}),
      "`POST /v1/applications/{app_id}:evaluate`"},
+    // Plan entitlements: a product space's capabilities, plans and policies
+    // are platform data (README "Plan entitlements"); organizations only ask
+    // checks about themselves.
+    {RouteFamily::kEntitlementWrite, "entitlement.write", roles({Role::kPlatformAdmin}),
+     "`capability.*`, `plan.*`, `policy.*`, `POST /v1/capabilities`, `POST /v1/plans`, `POST /v1/policies...`"},
+    {RouteFamily::kEntitlementRead, "entitlement.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor, Role::kService, Role::kReader}),
+     "`GET /v1/entitlements/active`, `GET /v1/capabilities`, `GET /v1/plans`, `GET /v1/policies/...`"},
+    {RouteFamily::kEntitlementCheck, "entitlement.check",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
+     "`POST /v1/entitlements:check`, `POST /v1/entitlements:batchCheck`"},
 };
 
 // --------------------------------------------------------------- rate limits
@@ -220,6 +235,16 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"app_policy.attach", RouteFamily::kApplicationWrite},
     {"app_policy.update", RouteFamily::kApplicationWrite},
     {"app_policy.detach", RouteFamily::kApplicationWrite},
+    {"capability.define", RouteFamily::kEntitlementWrite},
+    {"capability.deprecate", RouteFamily::kEntitlementWrite},
+    {"capability.retire", RouteFamily::kEntitlementWrite},
+    {"plan.define", RouteFamily::kEntitlementWrite},
+    {"plan.update", RouteFamily::kEntitlementWrite},
+    {"plan.archive", RouteFamily::kEntitlementWrite},
+    {"policy.create", RouteFamily::kEntitlementWrite},
+    {"policy.create_version", RouteFamily::kEntitlementWrite},
+    {"policy.activate", RouteFamily::kEntitlementWrite},
+    {"policy.archive_version", RouteFamily::kEntitlementWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has
@@ -244,6 +269,12 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/api/v1/admin/policies/types", false, RouteFamily::kApplicationRead},
     {"GET", "/api/v1/admin/policies/available-types", false, RouteFamily::kApplicationRead},
     {"POST", "/v1/applications/", true, RouteFamily::kApplicationEvaluate},
+    {"POST", "/v1/entitlements:check", false, RouteFamily::kEntitlementCheck},
+    {"POST", "/v1/entitlements:batchCheck", false, RouteFamily::kEntitlementCheck},
+    {"GET", "/v1/entitlements/active", false, RouteFamily::kEntitlementRead},
+    {"GET", "/v1/capabilities", false, RouteFamily::kEntitlementRead},
+    {"GET", "/v1/plans", false, RouteFamily::kEntitlementRead},
+    {"GET", "/v1/policies/", true, RouteFamily::kEntitlementRead},
 };
 
 // The family of a command type by its name; nullopt for an unknown type.

@@ -51,6 +51,7 @@
 #include "domain/admission.h"
 #include "domain/error.h"
 #include "events/event.h"
+#include "projections/entitlements/entitlements_view.h"
 #include "projections/policy_values/policy_values_store.h"
 
 namespace ledger::projections {
@@ -65,6 +66,8 @@ struct QuerySnapshot {
   std::set<std::tuple<std::string, std::string, std::string>> revocations;
   // The position of each reservation's (latest) ReservationDrafted.
   std::map<std::pair<std::string, std::string>, std::int64_t> drafted_positions;  // by (organization, id)
+  // Plan entitlements (projections/entitlements/entitlements_view.h).
+  EntitlementsView entitlements;
 
   // PgAdmissionQueries::revocation over `revocations`: "principal_revoked",
   // "token_revoked" or nullopt.

@@ -20,6 +20,7 @@
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/http/routes/app_policy_api.h"
 #include "adapters/cel/cel_engine.h"
+#include "adapters/http/routes/entitlement_reads.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/projector/memory_feed.h"
@@ -114,6 +115,9 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   admission_api.record_refusals_to(refusals);
   // The in-memory read models (issue 12), fed below once everything is wired.
   projections::AdmissionStore memory;
+  // Plan entitlements (seed 003): checks and listings from memory.
+  routes::EntitlementReads entitlement_reads(memory, clock, [&] { return admission.head_position(); });
+  entitlement_reads.record_refusals_to(refusals);
   // Live token lifetime and rate limits, read from the ledger's own policy
   // values: from memory (PostgreSQL until it has caught up at start).
   adapters::postgres::ReadModelLimits limits(queries, admission, clock);
@@ -165,6 +169,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   if (read_path == "memory") {
     admission_api.answer_from(memory);
     api.answer_from(memory, &memory_waits);
+    api.serve_entitlements(entitlement_reads);
     feed = std::thread([&] {
       projector::MemoryFeedOptions options{.pg_url = settings.pg_url,
                                           .brokers = settings.kafka_brokers,

@@ -131,6 +131,18 @@ Json walk_body(const std::string& type, const std::string& role) {
             {"method", "GET"}, {"target", "/v1/audit"}, {"reason", "role_not_allowed"}};
   }
   if (type == "token.revoke") return {{"tenant", "org-acme"}, {"token_id", "walk-" + role}, {"reason", "walk"}};
+  // plan entitlements (seed 003)
+  const Json rules = {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}};
+  if (type == "capability.define") return {{"name", "walk-" + std::string(role == "platform_admin" ? "admin" : "other")}};
+  if (type == "capability.deprecate" || type == "capability.retire") return {{"capability_id", "cap-walk"}};
+  if (type == "plan.define") return {{"name", "walk-plan-" + role}};
+  if (type == "plan.update" || type == "plan.archive") return {{"plan_id", "walk-plan"}};
+  if (type == "policy.create") return {{"capabilityId", "cap-walk"}, {"name", "walk"}, {"rules", rules}};
+  if (type == "policy.create_version") return {{"policy_id", "pol-walk"}, {"rules", rules}, {"changelog", "walk"}};
+  if (type == "policy.activate") {
+    return {{"policy_id", "pol-walk"}, {"version_id", "pol-walk-v1"}, {"environment", "dev"}, {"changelog", "walk"}};
+  }
+  if (type == "policy.archive_version") return {{"policy_id", "pol-walk"}, {"version_id", "pol-walk-v1"}};
   ADD_FAILURE() << "no walk body for " << type;
   return Json::object();
 }
@@ -204,6 +216,14 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       {"GET", "/v1/reservations", nullptr},
       {"GET", "/v1/reservations/res-acme?organization_id=org-acme", nullptr},
       {"GET", "/v1/views/organizations/org-acme", nullptr},
+      {"POST", "/v1/entitlements:check",
+       {{"environment", "production"}, {"organization_id", "org-acme"}, {"capability", "export-data"}}},
+      {"POST", "/v1/entitlements:batchCheck",
+       {{"checks", Json::array({{{"environment", "dev"}, {"organization_id", "org-acme"}, {"capability", "x-y-z"}}})}}},
+      {"GET", "/v1/entitlements/active?environment=production", nullptr},
+      {"GET", "/v1/capabilities", nullptr},
+      {"GET", "/v1/plans", nullptr},
+      {"GET", "/v1/policies/pol-walk/versions", nullptr},
   };
   // Every query route of the table is called above.
   std::set<std::string> called;

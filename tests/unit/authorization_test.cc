@@ -75,6 +75,20 @@ const std::map<std::string, Json>& sample_bodies() {
        {{"application_id", "app-1"}, {"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}}},
       {"app_policy.update", {{"policy_id", "pol_1"}, {"enabled", false}}},
       {"app_policy.detach", {{"policy_id", "pol_1"}}},
+      // plan entitlements (commands/decode_entitlements.h)
+      {"capability.define", {{"name", "export-data"}}},
+      {"capability.deprecate", {{"capability_id", "cap-export-data"}}},
+      {"capability.retire", {{"capability_id", "cap-export-data"}}},
+      {"plan.define", {{"name", "pro"}}},
+      {"plan.update", {{"plan_id", "pro"}, {"displayName", "Pro"}}},
+      {"plan.archive", {{"plan_id", "pro"}}},
+      {"policy.create",
+       {{"capabilityId", "cap-export-data"}, {"name", "p"}, {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}}},
+      {"policy.create_version",
+       {{"policy_id", "pol-export-data"}, {"changelog", "c"}, {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}}},
+      {"policy.activate",
+       {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}, {"environment", "dev"}, {"changelog", "c"}}},
+      {"policy.archive_version", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}}},
   };
   return bodies;
 }

@@ -168,6 +168,17 @@ constexpr Golden kGoldens[] = {
     {"PolicyAttached.v1.json", "PolicyAttached", 1, nullptr},
     {"PolicyUpdated.v1.json", "PolicyUpdated", 1, nullptr},
     {"PolicyDetached.v1.json", "PolicyDetached", 1, nullptr},
+    // plan entitlements (events/entitlement_events.h)
+    {"CapabilityDefined.v1.json", "CapabilityDefined", 1, nullptr},
+    {"CapabilityDeprecated.v1.json", "CapabilityDeprecated", 1, nullptr},
+    {"CapabilityRetired.v1.json", "CapabilityRetired", 1, nullptr},
+    {"PlanDefined.v1.json", "PlanDefined", 1, nullptr},
+    {"PlanUpdated.v1.json", "PlanUpdated", 1, nullptr},
+    {"PlanArchived.v1.json", "PlanArchived", 1, nullptr},
+    {"EntitlementPolicyCreated.v1.json", "EntitlementPolicyCreated", 1, nullptr},
+    {"PolicyVersionCreated.v1.json", "PolicyVersionCreated", 1, nullptr},
+    {"PolicyVersionActivated.v1.json", "PolicyVersionActivated", 1, nullptr},
+    {"PolicyVersionArchived.v1.json", "PolicyVersionArchived", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

@@ -13,6 +13,7 @@
 #include "commands/decode.h"
 #include "commands/edge_values.h"
 #include "commands/idempotency.h"
+#include "adapters/http/routes/entitlement_commands.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/identity/kafka_producers.h"
 
@@ -132,7 +133,10 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   std::string type;
   std::vector<std::pair<std::string, std::string>> from_path;
   std::string allowed_methods = "POST";
-  if (req.path == "/api/v1/admin/policy-values") type = "policy_value.set";
+  auto entitlement = entitlement_route(req);  // seed 003's REST routes (entitlement_commands.h)
+  if (entitlement && !*entitlement) return error_response(entitlement->error(), correlation_id);
+  if (entitlement) type = (*entitlement)->type;
+  else if (req.path == "/api/v1/admin/policy-values") type = "policy_value.set";
   else if (req.path == "/api/v1/admin/policy-keys") type = "policy_key.define";
   else if (req.path.rfind("/v1/commands/", 0) == 0) type = req.path.substr(13);
   else if (auto app = app_policy_route(req.path, req.method)) {
@@ -165,7 +169,8 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   if (const auto type_family = commands::command_type_family(type); gate_ && type_family) {
     if (auto ok = gate_->admit(*principal, *type_family); !ok) return error_response(ok.error(), correlation_id);
   }
-  auto request = build_request(type, req.body, *principal, *idempotency_key, correlation_id, from_path);
+  auto request = build_request(type, entitlement ? std::string_view((*entitlement)->body) : std::string_view(req.body),
+                               *principal, *idempotency_key, correlation_id, from_path);
   if (!request) return error_response(request.error(), correlation_id);
   const auto family = commands::command_family(request->command);
   if (auto allowed = commands::authorize(*principal, family); !allowed) {
@@ -188,6 +193,11 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
     auto body = nlohmann::json::parse(accepted_json(*outcome));
     body["id"] = policy_id;
     return json_response(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  if (entitlement) {
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    return json_response(200, (*entitlement)->answer(*outcome, events::Instant{now.count()}));
   }
   return json_response(200, accepted_json(*outcome));
 }

@@ -22,6 +22,7 @@
 #include "events/codec/rfc3339.h"
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/http/routes/admission_json.h"
+#include "adapters/http/routes/entitlement_reads.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/memory_reads.h"
 #include "adapters/http/routes/query_params.h"
@@ -51,7 +52,11 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
   if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); !corr) {
     return error_response(corr.error());
   }
-  if (admission_ && AdmissionApi::owns(req.path)) {
+  const bool entitlement = entitlements_ && EntitlementReads::owns(req.path);
+  auto serve = [&](const commands::Principal& who) {
+    return entitlement ? entitlements_->handle(req, who) : admission_->handle(req, who);
+  };
+  if (entitlement || (admission_ && AdmissionApi::owns(req.path))) {
     const std::string* auth_header = req.header("authorization");
     auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
     if (!principal) return error_response(principal.error());
@@ -63,13 +68,13 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
       if (!family) family = commands::query_family("POST", req.path);
       if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
       if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
-      return admission_->handle(req, *principal);
+      return serve(*principal);
     }
     if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
     if (auto ok = commands::authorize(*principal, *family); !ok) {
       return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
     }
-    return admission_->handle(req, *principal);
+    return serve(*principal);
   }
   if (app_policies_ && AppPolicyApi::owns(req.path)) {
     const std::string* auth_header = req.header("authorization");
@@ -128,6 +133,7 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
 
 bool QueryApi::from_memory(const HttpRequest& req) const {
   constexpr std::string_view kPolicyValues = "/v1/policy-values/";
+  if (entitlements_ && EntitlementReads::owns(req.path)) return true;
   if (admission_ && AdmissionApi::owns(req.path)) return admission_->from_memory(req);
   if (app_policies_ && AppPolicyApi::owns(req.path)) return memory_ != nullptr;
   return memory_ && req.path.rfind(kPolicyValues, 0) == 0 && !req.query_param("as_of_position");

@@ -127,6 +127,7 @@ using adapters::kafka::refusal_of;
 
 class AdmissionApi;
 class AppPolicyApi;
+class EntitlementReads;  // adapters/http/routes/entitlement_reads.h
 
 class QueryApi {
  public:
@@ -158,6 +159,9 @@ class QueryApi {
   // (adapters/http/routes/app_policy_api.h), from memory. `api` must
   // outlive this object.
   void serve_app_policies(AppPolicyApi& api) { app_policies_ = &api; }
+  // Also answers the entitlement routes (seed 003), from memory, with the
+  // same authentication, gate and role check. `r` must outlive this object.
+  void serve_entitlements(EntitlementReads& r) { entitlements_ = &r; }
   // Where refusals are reported (they are only logged without one). `r`
   // must outlive this object.
   void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
@@ -206,6 +210,7 @@ class QueryApi {
   adapters::postgres::PgAuditQueries* audit_;
   AdmissionApi* admission_ = nullptr;
   AppPolicyApi* app_policies_ = nullptr;
+  EntitlementReads* entitlements_ = nullptr;
   RefusalRecorder* refusals_ = nullptr;
   commands::RequestGate* gate_ = nullptr;
   adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;

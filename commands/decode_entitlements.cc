@@ -1,0 +1,197 @@
+#include "commands/decode_entitlements.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+namespace ledger::commands {
+namespace {
+
+using domain::Error;
+using domain::ErrorKind;
+using Json = nlohmann::json;
+namespace ent = domain::entitlements;
+
+// Reads fields of one body, keeping the first error; every field read is
+// declared known and done() refuses the rest.
+class Fields {
+ public:
+  explicit Fields(const Json& body) : body_(body) {
+    for (const char* k : {"type", "command_id", "expected_version"}) known_.insert(k);
+  }
+
+  std::optional<std::string> opt(const char* name, std::size_t max_len) {
+    known_.insert(name);
+    auto it = body_.find(name);
+    if (it == body_.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string() || it->get_ref<const std::string&>().size() > max_len) {
+      fail("invalid_field", std::string("field '") + name + "' must be a string of at most " +
+                                std::to_string(max_len) + " characters", name);
+      return std::nullopt;
+    }
+    return it->get<std::string>();
+  }
+  std::string str(const char* name, bool required, std::size_t max_len = 128) {
+    auto v = opt(name, max_len);
+    if (required && (!v || v->empty()) && error_.empty()) {
+      fail("missing_field", std::string("field '") + name + "' is required", name);
+    }
+    return v.value_or(std::string());
+  }
+  std::string tenant() {
+    auto t = str("tenant", false);
+    return t.empty() ? std::string(ent::kDefaultTenant) : t;
+  }
+  std::vector<std::string> plans(const Json& rules, const char* name, bool required) {
+    std::vector<std::string> out;
+    auto it = rules.find(name);
+    if (it == rules.end() || it->is_null()) {
+      if (required) fail("invalid_rules", std::string("rules.") + name + " is required", std::string("rules.") + name);
+      return out;
+    }
+    if (!it->is_array() || it->size() > 256) {
+      fail("invalid_rules", std::string("rules.") + name + " must be an array of at most 256 plan names",
+           std::string("rules.") + name);
+      return out;
+    }
+    for (const auto& x : *it) {
+      if (!x.is_string() || !ent::valid_id(x.get_ref<const std::string&>())) {
+        fail("invalid_rules", std::string("rules.") + name + " must hold plan names", std::string("rules.") + name);
+        return out;
+      }
+      out.push_back(x.get<std::string>());
+    }
+    return out;
+  }
+  ent::Rules rules() {
+    known_.insert("rules");
+    ent::Rules r;
+    auto it = body_.find("rules");
+    if (it == body_.end() || !it->is_object()) {
+      fail("invalid_rules", "rules must be {type, allowedPlans, denyOverrides?}", "rules");
+      return r;
+    }
+    for (auto f = it->begin(); f != it->end(); ++f) {
+      if (f.key() != "type" && f.key() != "allowedPlans" && f.key() != "denyOverrides") {
+        fail("invalid_rules", "rules accepts type, allowedPlans and denyOverrides", "rules." + f.key());
+        return r;
+      }
+    }
+    auto type = it->find("type");
+    if (type == it->end() || !type->is_string() || type->get_ref<const std::string&>() != ent::kPlanAllowlist) {
+      fail("invalid_rules", "rules.type must be plan-allowlist", "rules.type");
+      return r;
+    }
+    r.allowed_plans = plans(*it, "allowedPlans", true);
+    r.deny_overrides = plans(*it, "denyOverrides", false);
+    return r;
+  }
+  void fail(std::string code, std::string message, std::string field) {
+    if (!error_.empty()) return;
+    error_ = std::move(code);
+    message_ = std::move(message);
+    field_ = std::move(field);
+  }
+  domain::Result<Command> done(ent::Command c) {
+    if (error_.empty()) {
+      for (auto it = body_.begin(); it != body_.end(); ++it) {
+        if (!known_.contains(it.key())) {
+          fail("unknown_field", "unknown field '" + it.key() + "'", it.key());
+          break;
+        }
+      }
+    }
+    if (error_.empty()) return Command(std::move(c));
+    Error e{ErrorKind::kInvalidArgument, error_, message_, {}};
+    e.with("field", field_);
+    return std::unexpected(std::move(e));
+  }
+
+ private:
+  const Json& body_;
+  std::set<std::string> known_;
+  std::string error_, message_, field_;
+};
+
+}  // namespace
+
+std::optional<domain::Result<Command>> decode_entitlement_command(std::string_view type, const Json& b) {
+  Fields f(b);
+  if (type == "capability.define") {
+    ent::DefineCapability c;
+    c.tenant = f.tenant();
+    c.name = f.str("name", true, 64);
+    c.description = f.str("description", false, 1024);
+    c.capability_id = f.str("id", false);
+    return f.done(std::move(c));
+  }
+  if (type == "capability.deprecate" || type == "capability.retire") {
+    const std::string tenant = f.tenant();
+    const std::string id = f.str("capability_id", true);
+    const std::string reason = f.str("reason", false, 1024);
+    if (type == "capability.deprecate") return f.done(ent::DeprecateCapability{tenant, id, reason});
+    return f.done(ent::RetireCapability{tenant, id, reason});
+  }
+  if (type == "plan.define") {
+    ent::DefinePlan c;
+    c.tenant = f.tenant();
+    c.plan_id = f.str("name", true);
+    c.display_name = f.str("displayName", false, 255);
+    c.description = f.str("description", false, 1024);
+    return f.done(std::move(c));
+  }
+  if (type == "plan.update") {
+    ent::UpdatePlan c;
+    c.tenant = f.tenant();
+    c.plan_id = f.str("plan_id", true);
+    c.display_name = f.opt("displayName", 255);
+    c.description = f.opt("description", 1024);
+    return f.done(std::move(c));
+  }
+  if (type == "plan.archive") {
+    ent::ArchivePlan c;
+    c.tenant = f.tenant();
+    c.plan_id = f.str("plan_id", true);
+    c.reason = f.str("reason", false, 1024);
+    return f.done(std::move(c));
+  }
+  if (type == "policy.create") {
+    ent::CreatePolicy c;
+    c.tenant = f.tenant();
+    c.capability_id = f.str("capabilityId", true);
+    c.name = f.str("name", true, 255);
+    c.description = f.str("description", false, 1024);
+    c.rules = f.rules();
+    c.changelog = f.str("changelog", false, 2048);
+    c.policy_id = f.str("id", false);
+    return f.done(std::move(c));
+  }
+  if (type == "policy.create_version") {
+    ent::CreateVersion c;
+    c.tenant = f.tenant();
+    c.policy_id = f.str("policy_id", true);
+    c.rules = f.rules();
+    c.changelog = f.str("changelog", true, 2048);
+    return f.done(std::move(c));
+  }
+  if (type == "policy.activate") {
+    ent::ActivateVersion c;
+    c.tenant = f.tenant();
+    c.policy_id = f.str("policy_id", true);
+    c.version_id = f.str("version_id", true);
+    c.environment = f.str("environment", true, 32);
+    c.changelog = f.str("changelog", true, 2048);
+    return f.done(std::move(c));
+  }
+  if (type == "policy.archive_version") {
+    ent::ArchiveVersion c;
+    c.tenant = f.tenant();
+    c.policy_id = f.str("policy_id", true);
+    c.version_id = f.str("version_id", true);
+    c.reason = f.str("reason", false, 1024);
+    return f.done(std::move(c));
+  }
+  return std::nullopt;
+}
+
+}  // namespace ledger::commands

@@ -1,0 +1,103 @@
+// The CommandService's part for plan entitlements (seed 003): the writer keeps
+// the entitlements model in memory like the admission model (loaded by event
+// type when it becomes the writer, evolved with every event it appends, so
+// it is never stale), and decides entitlement commands against it.
+//
+// Concurrency: a command may carry `expected_version` (of the stream it
+// appends to; for policy.activate the activation stream of its policy and
+// environment). The single writer decides commands one after another, so
+// of two activations racing in one environment with the same expected
+// version exactly one is accepted; the other is refused 409
+// `version_conflict` and nothing of it is written.
+#include <unordered_map>
+
+#include "commands/command_service.h"
+
+namespace ledger::commands {
+
+namespace ent = domain::entitlements;
+
+domain::Result<ent::EntitlementsModel*> CommandService::entitlements() {
+  if (entitlements_) return &*entitlements_;
+  constexpr std::size_t kPage = 20000;
+  ent::EntitlementsModel model;
+  std::unordered_map<std::string, std::int64_t> positions;
+  std::int64_t after = 0;
+  for (;;) {
+    auto page = store_.read_by_types(ent::entitlement_event_types(), after, kPage);
+    if (!page) return std::unexpected(page.error());
+    for (const auto& env : *page) {
+      model.apply(env.meta, env.event);
+      positions[env.meta.stream_id] = env.meta.global_position;
+      after = env.meta.global_position;
+    }
+    if (page->size() < kPage) break;
+  }
+  entitlements_ = std::move(model);
+  entitlement_positions_ = std::move(positions);
+  return &*entitlements_;
+}
+
+domain::Result<StreamAppend> CommandService::entitlement_append(const CommandRequest& req, const IdempotencyKey& key,
+                                                                events::Instant now) {
+  auto model = entitlements();
+  if (!model) return std::unexpected(model.error());
+  const auto& command = std::get<ent::Command>(req.command);
+  auto decided = ent::decide(**model, command, ent::Context{req.meta.principal.actor.id, now});
+  if (!decided) return std::unexpected(decided.error());
+  const std::int64_t version = (*model)->stream_version(decided->stream_id);
+  if (req.expected_version && *req.expected_version != version) {
+    domain::Error e{domain::ErrorKind::kAborted, "version_conflict",
+                    "the stream has moved on since the expected version (another change won)", {}};
+    e.with("stream_id", decided->stream_id)
+        .with("expected_version", std::to_string(*req.expected_version))
+        .with("actual_version", std::to_string(version));
+    return std::unexpected(std::move(e));
+  }
+  StreamAppend a;
+  a.stream_id = decided->stream_id;
+  a.expected_version = version;
+  a.meta.actor = req.meta.principal.actor;
+  a.meta.tenant = "platform";  // a product space is platform data (events/entitlement_events.h)
+  a.meta.correlation_id = req.meta.correlation_id;
+  a.meta.causation_id = req.meta.causation_id;
+  a.meta.command_id = req.meta.command_id;
+  a.meta.occurred_at = now;
+  a.idempotency = key;
+  a.request_hash = req.meta.request_hash;
+  auto pos = entitlement_positions_.find(a.stream_id);
+  a.position_if_empty = pos == entitlement_positions_.end() ? 0 : pos->second;
+  events::EventMeta meta;
+  meta.stream_id = a.stream_id;
+  for (const auto& ev : decided->events) (*model)->apply(meta, ev);
+  a.events = std::move(decided->events);
+  return a;
+}
+
+std::optional<domain::Error> CommandService::plan_assignment_refusal(const Command& c) {
+  std::string organization_id, plan_id;
+  if (const auto* create = std::get_if<domain::CreateOrganization>(&c)) {
+    organization_id = create->organization_id;
+    plan_id = create->plan_id;
+  } else if (const auto* change = std::get_if<domain::ChangeOrganizationPlan>(&c)) {
+    organization_id = change->organization_id;
+    plan_id = change->plan_id;
+  } else {
+    return std::nullopt;
+  }
+  auto model = entitlements();
+  if (!model) return model.error();
+  if (!(*model)->plan_archived(plan_id)) return std::nullopt;
+  // Existing assignments stay valid: an organization already on the plan
+  // repeats nothing new.
+  auto admission_model = admission();
+  if (!admission_model) return admission_model.error();
+  const auto* node = (*admission_model)->node({events::QuotaLevel::kOrganization, organization_id});
+  if (node && node->plan_id == plan_id) return std::nullopt;
+  domain::Error e{domain::ErrorKind::kFailedPrecondition, "plan_archived",
+                  "the plan is archived: it is assigned to no new organization", {}};
+  e.with("plan_id", plan_id).with("organization_id", organization_id);
+  return e;
+}
+
+}  // namespace ledger::commands
