@@ -14,6 +14,7 @@
 
 #include "domain/access/access_refusal.h"
 #include "domain/admission.h"
+#include "domain/config/config_model.h"
 #include "domain/policy_key.h"
 #include "events/event.h"
 
@@ -28,7 +29,9 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              domain::TransitionReservation, domain::ConsumeReservation,
                              domain::ReleaseReservation,
                              // access control (domain/access/access_refusal.h)
-                             domain::RecordAccessRefusal, domain::RevokeToken>;
+                             domain::RecordAccessRefusal, domain::RevokeToken,
+                             // layered configuration (domain/config/config_model.h)
+                             domain::config::SetConfigLayer>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.

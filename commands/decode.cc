@@ -283,6 +283,7 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
     return bad("unknown_command_type", "unknown command type '" + std::string(type) + "'", "type");
   }
   auto admission = decode_admission_command(type, body);
+  if (!admission) admission = decode_config_command(type, body);
   domain::Result<Command> cmd = admission              ? std::move(*admission)
                                 : type == "policy_value.set"    ? decode_set_value(body)
                                 : type == "policy_key.define" ? decode_define_key(body)

@@ -69,7 +69,10 @@ inline constexpr std::string_view kCommandTypes[] = {
     "project.move",       "principal.create",   "ceiling.set",          "ceiling.clear",
     "ceiling.delegate",   "ceiling.revoke_delegation", "reservation.draft", "reservation.activate",
     "reservation.suspend", "reservation.resume", "reservation.retire",  "reservation.expire",
-    "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke"};
+    "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke",
+    // layered configuration (commands/decode_config.cc)
+    "config.global.set", "config.service_type.set", "config.tenant_risk.set", "config.agent.set",
+    "config.project.set", "config.service.set"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);
@@ -85,5 +88,7 @@ struct DecodedCommand {
 domain::Result<DecodedCommand> decode_command(std::string_view type, const nlohmann::json& body);
 // The admission part of decode_command: nullopt when `type` is not one.
 std::optional<domain::Result<Command>> decode_admission_command(std::string_view type, const nlohmann::json& body);
+// The configuration part (commands/decode_config.cc): nullopt when `type` is not one.
+std::optional<domain::Result<Command>> decode_config_command(std::string_view type, const nlohmann::json& body);
 
 }  // namespace ledger::commands

@@ -10,6 +10,7 @@
 #include "events/access_events.h"
 #include "events/admission_events.h"
 #include "events/chain_events.h"
+#include "events/config_events.h"
 #include "events/policy_events.h"
 #include "events/values.h"
 
@@ -24,7 +25,9 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            // access control (events/access_events.h)
                            AccessRefused, TokenRevoked,
                            // the writer's signed anchors (events/chain_events.h)
-                           ChainHeadSigned>;
+                           ChainHeadSigned,
+                           // layered configuration (events/config_events.h)
+                           ConfigLayerSet>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

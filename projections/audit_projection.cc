@@ -138,6 +138,11 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           const auto scope = e.tenant == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
                                                     : quota_scope(QuotaLevel::kOrganization, e.tenant);
           return admission_change(event, "access", "token.revoke", scope, Cell(), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::ConfigLayerSet>) {  // seed 004: a layer document
+          const auto scope = e.tenant_id == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
+                                                       : quota_scope(QuotaLevel::kOrganization, e.tenant_id);
+          return admission_change(event, "config", e.layer + (e.subject.empty() ? "" : ":" + e.subject), scope,
+                                  Cell(e.before), text(e.reason));
         } else {
           return std::nullopt;
         }

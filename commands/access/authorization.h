@@ -65,6 +65,10 @@ enum class RouteFamily : std::uint8_t {
   kReservationRead,
   kViewRead,
   kAuditRead,
+  // layered configuration (seed 004)
+  kConfigPlatformWrite,
+  kConfigTenantWrite,
+  kConfigRead,
 };
 
 // A set of roles as bits (1 << Role).
@@ -119,6 +123,13 @@ inline constexpr FamilyRule kFamilies[] = {
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}), "`GET /v1/views/...`"},
     {RouteFamily::kAuditRead, "audit.read", roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor}),
      "`GET /v1/audit`, `GET /v1/audit/changes/{key}`"},
+    {RouteFamily::kConfigPlatformWrite, "config.platform.write", roles({Role::kPlatformAdmin}),
+     "`config.global.set`, `config.service_type.set`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`"},
+    {RouteFamily::kConfigTenantWrite, "config.tenant.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
+     "`config.tenant_risk.set`, `config.agent.set`, `config.project.set`, `config.service.set` and their `PUT /tenants/{tenant_id}/...` routes"},
+    {RouteFamily::kConfigRead, "config.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
+     "`GET /tenants/{tenant_id}/config/...`, `/services...`, `/projects/.../config`, `GET /config/global/{key}`, `GET /config/service-types/{type}`"},
 };
 
 // --------------------------------------------------------------- rate limits
@@ -203,6 +214,12 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"reservation.release", RouteFamily::kReservationUse},
     {"access.record_refusal", RouteFamily::kAccessRecord},
     {"token.revoke", RouteFamily::kHierarchyWrite},
+    {"config.global.set", RouteFamily::kConfigPlatformWrite},
+    {"config.service_type.set", RouteFamily::kConfigPlatformWrite},
+    {"config.tenant_risk.set", RouteFamily::kConfigTenantWrite},
+    {"config.agent.set", RouteFamily::kConfigTenantWrite},
+    {"config.project.set", RouteFamily::kConfigTenantWrite},
+    {"config.service.set", RouteFamily::kConfigTenantWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has
@@ -223,6 +240,9 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/reservations", false, RouteFamily::kReservationRead},
     {"GET", "/v1/reservations/", true, RouteFamily::kReservationRead},
     {"GET", "/v1/views/", true, RouteFamily::kViewRead},
+    {"GET", "/tenants/", true, RouteFamily::kConfigRead},
+    {"GET", "/config/global/", true, RouteFamily::kConfigRead},
+    {"GET", "/config/service-types/", true, RouteFamily::kConfigRead},
 };
 
 // The family of a command type by its name; nullopt for an unknown type.

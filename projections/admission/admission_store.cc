@@ -9,6 +9,7 @@ namespace ledger::projections {
 void apply_to(QuerySnapshot& s, const events::Envelope& e) {
   s.admission.apply(e.meta.stream_id, e.event);
   s.policy.apply(e);
+  s.config.apply(e.meta, e.event);
   if (const auto* r = std::get_if<events::TokenRevoked>(&e.event)) {
     const bool by_principal = !r->principal_id.empty();
     s.revocations.emplace(r->tenant, by_principal ? "principal" : "token", by_principal ? r->principal_id : r->token_id);

@@ -18,6 +18,7 @@
 #include "adapters/system/clock.h"
 #include "adapters/kafka/access_refusals.h"
 #include "adapters/http/routes/admission_api.h"
+#include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/projector/memory_feed.h"
@@ -136,6 +137,17 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
                                        {.per_principal = waits_per_principal, .total = waits_total,
                                         .poll = std::chrono::milliseconds(1000)});
   memory.set_on_advance([&](std::int64_t) { memory_waits.notify(); });
+  // Seed 004's configuration reads, from the same in-memory snapshot; the
+  // process-settings layer from LEDGER_CONFIG_PROCESS_SETTINGS.
+  const char* process_env = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS");
+  auto process_layer = routes::process_settings_layer(process_env ? process_env : "");
+  if (!process_layer) {
+    spdlog::critical("{}", process_layer.error().message);
+    return 2;
+  }
+  routes::ConfigApi config_api(memory, clock, std::move(*process_layer), [&] { return admission.head_position(); });
+  config_api.record_refusals_to(refusals);
+  api.serve_config(config_api);
   std::atomic<bool> feed_stop{false};
   std::thread feed;
   if (read_path == "memory") {

@@ -121,6 +121,14 @@ class ServiceStack {
     remember(r);
     return r;
   }
+  // Any request to ledger-command (e.g. seed 004's PUT routes).
+  Reply command_http(const std::string& method, const std::string& target, const Json& body,
+                     const std::string& token = kAdminToken) {
+    Reply r = call(*commands_, method, target, body.is_null() ? std::string() : body.dump(), token);
+    if (r.status == 200) last_position_ = std::max(last_position_, r.body.value("position", std::int64_t{0}));
+    remember(r);
+    return r;
+  }
   std::int64_t ok(const std::string& type, const Json& body) {
     Reply r = command(type, body);
     EXPECT_EQ(r.status, 200) << type << ": " << r.describe();

@@ -68,6 +68,12 @@ const std::map<std::string, Json>& sample_bodies() {
         {"target", "/v1/audit"},
         {"reason", "tenant_mismatch"}}},
       {"token.revoke", {{"tenant", "org-acme"}, {"token_id", "jti-1"}, {"reason", "r"}}},
+      {"config.global.set", {{"key", "k"}, {"value", 1}, {"reason", "r"}}},
+      {"config.service_type.set", {{"service_type", "gke"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.tenant_risk.set", {{"tenant_id", "org-acme"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.agent.set", {{"tenant_id", "org-acme"}, {"agent_type", "a"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.project.set", {{"tenant_id", "org-acme"}, {"project_id", "p"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.service.set", {{"tenant_id", "org-acme"}, {"service_id", "s"}, {"value", Json::object()}, {"reason", "r"}}},
   };
   return bodies;
 }

@@ -162,6 +162,7 @@ constexpr Golden kGoldens[] = {
     {"AccessRefused.v1.json", "AccessRefused", 1, nullptr},
     {"ChainHeadSigned.v1.json", "ChainHeadSigned", 1, nullptr},
     {"TokenRevoked.v1.json", "TokenRevoked", 1, nullptr},
+    {"ConfigLayerSet.v1.json", "ConfigLayerSet", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

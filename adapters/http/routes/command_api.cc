@@ -12,6 +12,7 @@
 #include "commands/command_record.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"
+#include "adapters/http/routes/config_commands.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/identity/kafka_producers.h"
 
@@ -83,6 +84,8 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   auto idempotency_key = commands::header_id("idempotency-key", req.header("idempotency-key"));
   if (!idempotency_key) return error_response(idempotency_key.error(), correlation_id);
 
+  // Seed 004's PUT routes: the HTTP form of the config.*.set commands.
+  if (is_config_write_path(req.path)) return config_put(req, [this](const HttpRequest& r) { return handle(r); });
   std::string type;
   if (req.path == "/api/v1/admin/policy-values") type = "policy_value.set";
   else if (req.path == "/api/v1/admin/policy-keys") type = "policy_key.define";

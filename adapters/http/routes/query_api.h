@@ -126,6 +126,7 @@ using adapters::kafka::refusal_of;
 
 
 class AdmissionApi;
+class ConfigApi;  // adapters/http/routes/config_api.h (seed 004)
 
 class QueryApi {
  public:
@@ -153,6 +154,8 @@ class QueryApi {
   // Also answers the admission routes (adapters/http/routes/admission_api.h),
   // with the same token authentication. `api` must outlive this object.
   void serve_admission(AdmissionApi& api) { admission_ = &api; }
+  // Also answers the configuration reads (config_api.h). `api` must outlive this object.
+  void serve_config(ConfigApi& api) { config_ = &api; }
   // Where refusals are reported (they are only logged without one). `r`
   // must outlive this object.
   void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
@@ -200,6 +203,7 @@ class QueryApi {
   commands::Clock& clock_;
   adapters::postgres::PgAuditQueries* audit_;
   AdmissionApi* admission_ = nullptr;
+  ConfigApi* config_ = nullptr;
   RefusalRecorder* refusals_ = nullptr;
   commands::RequestGate* gate_ = nullptr;
   adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;
