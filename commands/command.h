@@ -16,6 +16,7 @@
 #include "domain/admission.h"
 #include "domain/app_policy/commands.h"
 #include "domain/entitlements/entitlements.h"
+#include "domain/config/config_model.h"
 #include "domain/policy_key.h"
 #include "events/event.h"
 
@@ -36,7 +37,9 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              domain::app_policy::RetireApplication, domain::app_policy::AttachPolicy,
                              domain::app_policy::UpdatePolicy, domain::app_policy::DetachPolicy,
                              // plan entitlements (domain/entitlements/entitlements.h), one variant of its own
-                             domain::entitlements::Command>;
+                             domain::entitlements::Command,
+                             // layered configuration (domain/config/config_model.h)
+                             domain::config::SetConfigLayer>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.

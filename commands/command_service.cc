@@ -5,6 +5,7 @@
 
 #include "commands/access/authorization.h"
 #include "commands/chain_anchor.h"
+#include "commands/config_writer.h"
 #include "commands/idempotency.h"
 
 namespace ledger::commands {
@@ -271,6 +272,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   std::vector<std::size_t> admission_appends;  // indexes into `appends`
   std::map<IdempotencyKey, std::size_t> first_in_batch;
   const events::Instant now = clock_.now();
+  ConfigWriter config(store_);  // configuration commands (seed 004): one layer stream each
 
   // Commands refused for reaching into another organization: each is also
   // recorded as an AccessRefused event in this batch (invariant 7).
@@ -357,6 +359,17 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       slots[i].answer = std::unexpected(with_correlation(std::move(*refused), req.meta.correlation_id));
       continue;
     }
+    if (std::holds_alternative<domain::config::SetConfigLayer>(req.command)) {
+      auto a = config.decide(req, keys[i], now);
+      if (!a && a.error().kind == domain::ErrorKind::kUnavailable) return fail_all(a.error());
+      if (!a) {
+        slots[i].answer = std::unexpected(with_correlation(std::move(a.error()), req.meta.correlation_id));
+      } else {
+        slots[i].append_index = static_cast<std::ptrdiff_t>(appends.size());
+        appends.push_back(std::move(*a));
+      }
+      continue;
+    }
     if (!is_policy_command(req.command)) {
       auto model = admission();
       if (!model) return fail_all(model.error());
@@ -365,7 +378,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
           [&](const auto& c) -> domain::Result<domain::Decided> {
             using T = std::decay_t<decltype(c)>;
             if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue> ||
-                          std::is_same_v<T, domain::entitlements::Command>) {
+                          std::is_same_v<T, domain::entitlements::Command> ||
+                          std::is_same_v<T, domain::config::SetConfigLayer>) {
               return domain::fail(domain::ErrorKind::kInternal, "internal", "not an admission command");
             } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal> ||
                                  std::is_same_v<T, domain::RevokeToken>) {

@@ -286,6 +286,7 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   auto admission = decode_admission_command(type, body);
   if (!admission) admission = decode_app_policy_command(type, body);
   if (!admission) admission = decode_entitlement_command(type, body);
+  if (!admission) admission = decode_config_command(type, body);
   domain::Result<Command> cmd = admission              ? std::move(*admission)
                                 : type == "policy_value.set"    ? decode_set_value(body)
                                 : type == "policy_key.define" ? decode_define_key(body)

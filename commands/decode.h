@@ -80,7 +80,10 @@ inline constexpr std::string_view kCommandTypes[] = {
     "app_policy.update", "app_policy.detach",
     // plan entitlements (commands/decode_entitlements.h)
     "capability.define", "capability.deprecate", "capability.retire", "plan.define", "plan.update", "plan.archive",
-    "policy.create", "policy.create_version", "policy.activate", "policy.archive_version"};
+    "policy.create", "policy.create_version", "policy.activate", "policy.archive_version",
+    // layered configuration (commands/decode_config.cc)
+    "config.global.set", "config.service_type.set", "config.tenant_risk.set", "config.agent.set",
+    "config.project.set", "config.service.set"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);
@@ -98,5 +101,7 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const nlohm
 std::optional<domain::Result<Command>> decode_admission_command(std::string_view type, const nlohmann::json& body);
 // The per-application policy chain part (commands/decode_app_policy.cc).
 std::optional<domain::Result<Command>> decode_app_policy_command(std::string_view type, const nlohmann::json& body);
+// The configuration part (commands/decode_config.cc): nullopt when `type` is not one.
+std::optional<domain::Result<Command>> decode_config_command(std::string_view type, const nlohmann::json& body);
 
 }  // namespace ledger::commands

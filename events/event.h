@@ -12,6 +12,7 @@
 #include "events/app_policy_events.h"
 #include "events/chain_events.h"
 #include "events/entitlement_events.h"
+#include "events/config_events.h"
 #include "events/policy_events.h"
 #include "events/values.h"
 
@@ -33,7 +34,9 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            // plan entitlements (events/entitlement_events.h)
                            CapabilityDefined, CapabilityDeprecated, CapabilityRetired, PlanDefined, PlanUpdated,
                            PlanArchived, EntitlementPolicyCreated, PolicyVersionCreated, PolicyVersionActivated,
-                           PolicyVersionArchived>;
+                           PolicyVersionArchived,
+                           // layered configuration (events/config_events.h)
+                           ConfigLayerSet>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

@@ -167,6 +167,11 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           if constexpr (requires { e.reason; }) why = text(e.reason);
           else if constexpr (requires { e.changelog; }) why = text(e.changelog);
           return admission_change(event, "entitlement", key, quota_scope(QuotaLevel::kGlobal, ""), Cell(), why);
+        } else if constexpr (std::is_same_v<T, events::ConfigLayerSet>) {  // seed 004: a layer document
+          const auto scope = e.tenant_id == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
+                                                       : quota_scope(QuotaLevel::kOrganization, e.tenant_id);
+          return admission_change(event, "config", e.layer + (e.subject.empty() ? "" : ":" + e.subject), scope,
+                                  Cell(e.before), text(e.reason));
         } else {
           return std::nullopt;
         }

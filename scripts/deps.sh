@@ -8,6 +8,8 @@ PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config ccache git curl ca-certificates
   libpqxx-dev librdkafka-dev nlohmann-json3-dev libboost-dev libspdlog-dev
   libgtest-dev libgmock-dev libcli11-dev librapidcheck-dev googletest libbenchmark-dev libssl-dev
+  # JSON Schema validation of configuration documents (domain/config/schema.cc, seed 004)
+  libvalijson-dev
   kcat postgresql postgresql-contrib openjdk-17-jdk-headless maven procps
   # libFuzzer targets (scripts/fuzz.sh): clang 19 is bookworm's first clang
   # with which libstdc++ 12 offers std::expected; the -rt package ships libFuzzer.

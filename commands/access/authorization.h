@@ -72,6 +72,10 @@ enum class RouteFamily : std::uint8_t {
   kEntitlementWrite,
   kEntitlementRead,
   kEntitlementCheck,
+  // layered configuration (seed 004)
+  kConfigPlatformWrite,
+  kConfigTenantWrite,
+  kConfigRead,
 };
 
 // A set of roles as bits (1 << Role).
@@ -145,6 +149,13 @@ inline constexpr FamilyRule kFamilies[] = {
     {RouteFamily::kEntitlementCheck, "entitlement.check",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`POST /v1/entitlements:check`, `POST /v1/entitlements:batchCheck`"},
+    {RouteFamily::kConfigPlatformWrite, "config.platform.write", roles({Role::kPlatformAdmin}),
+     "`config.global.set`, `config.service_type.set`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`"},
+    {RouteFamily::kConfigTenantWrite, "config.tenant.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
+     "`config.tenant_risk.set`, `config.agent.set`, `config.project.set`, `config.service.set` and their `PUT /tenants/{tenant_id}/...` routes"},
+    {RouteFamily::kConfigRead, "config.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
+     "`GET /tenants/{tenant_id}/config/...`, `/services...`, `/projects/.../config`, `GET /config/global/{key}`, `GET /config/service-types/{type}`"},
 };
 
 // --------------------------------------------------------------- rate limits
@@ -245,6 +256,12 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"policy.create_version", RouteFamily::kEntitlementWrite},
     {"policy.activate", RouteFamily::kEntitlementWrite},
     {"policy.archive_version", RouteFamily::kEntitlementWrite},
+    {"config.global.set", RouteFamily::kConfigPlatformWrite},
+    {"config.service_type.set", RouteFamily::kConfigPlatformWrite},
+    {"config.tenant_risk.set", RouteFamily::kConfigTenantWrite},
+    {"config.agent.set", RouteFamily::kConfigTenantWrite},
+    {"config.project.set", RouteFamily::kConfigTenantWrite},
+    {"config.service.set", RouteFamily::kConfigTenantWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has
@@ -275,6 +292,9 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/capabilities", false, RouteFamily::kEntitlementRead},
     {"GET", "/v1/plans", false, RouteFamily::kEntitlementRead},
     {"GET", "/v1/policies/", true, RouteFamily::kEntitlementRead},
+    {"GET", "/tenants/", true, RouteFamily::kConfigRead},
+    {"GET", "/config/global/", true, RouteFamily::kConfigRead},
+    {"GET", "/config/service-types/", true, RouteFamily::kConfigRead},
 };
 
 // The family of a command type by its name; nullopt for an unknown type.

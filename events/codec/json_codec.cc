@@ -7,6 +7,7 @@
 
 #include "events/codec/admission_codec.h"
 #include "events/codec/entitlement_codec.h"
+#include "events/codec/config_codec.h"
 #include "events/codec/digest.h"
 #include "events/codec/rfc3339.h"
 
@@ -293,6 +294,7 @@ std::optional<events::PolicyValue> decode_value(const Json& j) {
 Json encode_payload(const events::Event& e) {
   if (auto j = encode_admission(e)) return std::move(*j);
   if (auto j = encode_entitlement(e)) return std::move(*j);
+  if (auto j = encode_config(e)) return std::move(*j);
   if (const auto* k = std::get_if<PolicyKeyDefined>(&e)) return encode(*k);
   return encode(std::get<PolicyValueSet>(e));
 }
@@ -306,6 +308,7 @@ std::expected<events::Event, std::string> decode_payload(std::string_view type, 
   if (type == PolicyValueSet::kType && version == 2) return decode_value_set_v2(payload);
   if (auto admission = decode_admission(type, version, payload)) return std::move(*admission);
   if (auto entitlement = decode_entitlement(type, version, payload)) return std::move(*entitlement);
+  if (auto config = decode_config(type, version, payload)) return std::move(*config);
   return std::unexpected("unknown event type or schema version: " + std::string(type) + " v" +
                          std::to_string(version));
 }

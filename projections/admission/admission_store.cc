@@ -10,6 +10,7 @@ void apply_to(QuerySnapshot& s, const events::Envelope& e) {
   s.admission.apply(e.meta.stream_id, e.event, {e.meta.global_position, e.meta.recorded_at, e.meta.actor.id});
   s.policy.apply(e);
   s.entitlements.apply(e);
+  s.config.apply(e.meta, e.event);
   if (const auto* r = std::get_if<events::TokenRevoked>(&e.event)) {
     const bool by_principal = !r->principal_id.empty();
     s.revocations.emplace(r->tenant, by_principal ? "principal" : "token", by_principal ? r->principal_id : r->token_id);

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "domain/admission.h"
+#include "domain/config/config_model.h"
 #include "domain/error.h"
 #include "events/event.h"
 #include "projections/entitlements/entitlements_view.h"
@@ -61,6 +62,7 @@ struct QuerySnapshot {
   std::int64_t position = 0;
   domain::AdmissionModel admission;
   PolicyValuesModel policy;
+  domain::config::ConfigModel config;  // layered configuration (seed 004, projections/config/)
   // TokenRevoked, as the admission read model's token_revocations:
   // (tenant, "principal" | "token", principal or token id).
   std::set<std::tuple<std::string, std::string, std::string>> revocations;

@@ -21,6 +21,7 @@
 #include "adapters/http/routes/app_policy_api.h"
 #include "adapters/cel/cel_engine.h"
 #include "adapters/http/routes/entitlement_reads.h"
+#include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/projector/memory_feed.h"
@@ -164,6 +165,17 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   });
   app_policy_api.record_refusals_to(refusals);
   api.serve_app_policies(app_policy_api);
+  // Seed 004's configuration reads, from the same in-memory snapshot; the
+  // process-settings layer from LEDGER_CONFIG_PROCESS_SETTINGS.
+  const char* process_env = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS");
+  auto process_layer = routes::process_settings_layer(process_env ? process_env : "");
+  if (!process_layer) {
+    spdlog::critical("{}", process_layer.error().message);
+    return 2;
+  }
+  routes::ConfigApi config_api(memory, clock, std::move(*process_layer), [&] { return admission.head_position(); });
+  config_api.record_refusals_to(refusals);
+  api.serve_config(config_api);
   std::atomic<bool> feed_stop{false};
   std::thread feed;
   if (read_path == "memory") {

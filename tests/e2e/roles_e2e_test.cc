@@ -143,6 +143,16 @@ Json walk_body(const std::string& type, const std::string& role) {
     return {{"policy_id", "pol-walk"}, {"version_id", "pol-walk-v1"}, {"environment", "dev"}, {"changelog", "walk"}};
   }
   if (type == "policy.archive_version") return {{"policy_id", "pol-walk"}, {"version_id", "pol-walk-v1"}};
+  // Layered configuration (seed 004).
+  if (type == "config.global.set") return {{"key", "walk_" + role}, {"value", 1}, {"reason", "walk"}};
+  if (type == "config.service_type.set") return {{"service_type", "walk"}, {"value", {{"r", role}}}, {"reason", "walk"}};
+  if (type.rfind("config.", 0) == 0) {
+    Json b = {{"tenant_id", "org-acme"}, {"value", {{"r", role}}}, {"reason", "walk"}};
+    if (type == "config.agent.set") b["agent_type"] = "walk";
+    if (type == "config.project.set") b["project_id"] = "walk";
+    if (type == "config.service.set") b["service_id"] = "walk";
+    return b;
+  }
   ADD_FAILURE() << "no walk body for " << type;
   return Json::object();
 }
@@ -224,6 +234,9 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       {"GET", "/v1/capabilities", nullptr},
       {"GET", "/v1/plans", nullptr},
       {"GET", "/v1/policies/pol-walk/versions", nullptr},
+      {"GET", "/tenants/org-acme/config/resolved", nullptr},
+      {"GET", "/config/global/walk_platform_admin", nullptr},
+      {"GET", "/config/service-types/walk", nullptr},
   };
   // Every query route of the table is called above.
   std::set<std::string> called;

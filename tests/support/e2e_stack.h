@@ -121,6 +121,12 @@ class ServiceStack {
     remember(r);
     return r;
   }
+  // Any route of the command service (the seed-shaped admin routes, seed
+  // 004's PUT routes): command_http() is the same with a body always given.
+  Reply command_http(const std::string& method, const std::string& target, const Json& body,
+                     const std::string& token = kAdminToken) {
+    return admin(method, target, body, token);
+  }
   // Any route of the command service (the seed-shaped admin routes).
   Reply admin(const std::string& method, const std::string& target, const Json& body = nullptr,
               const std::string& token = kAdminToken) {

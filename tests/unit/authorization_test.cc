@@ -89,6 +89,12 @@ const std::map<std::string, Json>& sample_bodies() {
       {"policy.activate",
        {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}, {"environment", "dev"}, {"changelog", "c"}}},
       {"policy.archive_version", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}}},
+      {"config.global.set", {{"key", "k"}, {"value", 1}, {"reason", "r"}}},
+      {"config.service_type.set", {{"service_type", "gke"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.tenant_risk.set", {{"tenant_id", "org-acme"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.agent.set", {{"tenant_id", "org-acme"}, {"agent_type", "a"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.project.set", {{"tenant_id", "org-acme"}, {"project_id", "p"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.service.set", {{"tenant_id", "org-acme"}, {"service_id", "s"}, {"value", Json::object()}, {"reason", "r"}}},
   };
   return bodies;
 }

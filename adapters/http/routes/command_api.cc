@@ -14,6 +14,7 @@
 #include "commands/edge_values.h"
 #include "commands/idempotency.h"
 #include "adapters/http/routes/entitlement_commands.h"
+#include "adapters/http/routes/config_commands.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/identity/kafka_producers.h"
 
@@ -130,6 +131,8 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   auto idempotency_key = commands::header_id("idempotency-key", req.header("idempotency-key"));
   if (!idempotency_key) return error_response(idempotency_key.error(), correlation_id);
 
+  // Seed 004's PUT routes: the HTTP form of the config.*.set commands.
+  if (is_config_write_path(req.path)) return config_put(req, [this](const HttpRequest& r) { return handle(r); });
   std::string type;
   std::vector<std::pair<std::string, std::string>> from_path;
   std::string allowed_methods = "POST";

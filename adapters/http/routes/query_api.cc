@@ -24,6 +24,7 @@
 #include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/entitlement_reads.h"
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/memory_reads.h"
 #include "adapters/http/routes/query_params.h"
 
@@ -51,6 +52,18 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
   // refusal records: checked before any route (commands/edge_values.h).
   if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); !corr) {
     return error_response(corr.error());
+  }
+  if (config_ && ConfigApi::owns(req.path)) {  // seed 004: roles as for every route, then its own checks
+    const std::string* auth_header = req.header("authorization");
+    auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+    if (!principal) return error_response(principal.error());
+    const auto family = commands::query_family("GET", req.path);
+    if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+    if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
+    if (auto ok = commands::authorize(*principal, *family); !ok) {
+      return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
+    }
+    return config_->handle(req, *principal);
   }
   const bool entitlement = entitlements_ && EntitlementReads::owns(req.path);
   auto serve = [&](const commands::Principal& who) {

@@ -128,6 +128,7 @@ using adapters::kafka::refusal_of;
 class AdmissionApi;
 class AppPolicyApi;
 class EntitlementReads;  // adapters/http/routes/entitlement_reads.h
+class ConfigApi;  // adapters/http/routes/config_api.h (seed 004)
 
 class QueryApi {
  public:
@@ -162,6 +163,8 @@ class QueryApi {
   // Also answers the entitlement routes (seed 003), from memory, with the
   // same authentication, gate and role check. `r` must outlive this object.
   void serve_entitlements(EntitlementReads& r) { entitlements_ = &r; }
+  // Also answers the configuration reads (config_api.h). `api` must outlive this object.
+  void serve_config(ConfigApi& api) { config_ = &api; }
   // Where refusals are reported (they are only logged without one). `r`
   // must outlive this object.
   void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
@@ -211,6 +214,7 @@ class QueryApi {
   AdmissionApi* admission_ = nullptr;
   AppPolicyApi* app_policies_ = nullptr;
   EntitlementReads* entitlements_ = nullptr;
+  ConfigApi* config_ = nullptr;
   RefusalRecorder* refusals_ = nullptr;
   commands::RequestGate* gate_ = nullptr;
   adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;

@@ -1,0 +1,78 @@
+// The seed 004 read routes on ledger-query, answered from the in-memory
+// read model (QuerySnapshot::config, fed from ledger.events like every
+// memory read: projections/admission/admission_store.h). GETs live here and
+// not on ledger-command because the query service is where the read model
+// is; the PUTs are ledger-command's (config_commands.h).
+//   GET /config/global/{key}[/history]              tenants see public keys only (else 404)
+//   GET /config/service-types/{type}[/history]
+//   GET /tenants/{t}/config/risk[/history]
+//   GET /tenants/{t}/config/agents/{agent_type}[/history]
+//   GET /tenants/{t}/services                       every service-instance layer of the tenant
+//   GET /tenants/{t}/services/{service_id}[/history]
+//   GET /tenants/{t}/projects/{project_id}/config[/history]
+//   GET /tenants/{t}/config/resolved?agent_type=&service_type=&service_id=&project_id=
+// Every answer has `snapshot_version`; `min_position`/`wait_ms` as on the
+// other memory reads. A layer: {layer, tenant_id, subject, stream_id,
+// cache_key, version (0: never set; the expected_version of a first PUT),
+// position, value, is_public, requires_restart, keys: {k: {updated_by,
+// updated_at, position}}}. History: {items: [{position, version, at, actor,
+// reason, before, after}]} oldest first. Resolved: {config, sources: {k:
+// {layer, precedence, stream_id, position, updated_by?, updated_at?,
+// requires_restart}}, project, precedence: [...], cache: hit|miss} (also
+// header x-config-cache).
+// Roles: config.read; a tenant principal reading another tenant's path is
+// 403 `forbidden`, recorded as an AccessRefused (tenant_mismatch).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "adapters/http/http_types.h"
+#include "adapters/kafka/access_refusals.h"
+#include "commands/command.h"
+#include "commands/ports.h"
+#include "projections/admission/admission_store.h"
+#include "projections/config/resolved_cache.h"
+
+namespace ledger::routes {
+
+class ConfigApi {
+ public:
+  // `process_settings`: the process-settings layer (an object), the lowest
+  // of the precedence. `head` reads the event store's head.
+  ConfigApi(const projections::AdmissionStore& store, commands::Clock& clock, domain::config::Json process_settings,
+            std::function<domain::Result<std::int64_t>()> head)
+      : store_(store), clock_(clock), process_(std::move(process_settings)), head_(std::move(head)) {}
+
+  static bool owns(std::string_view path);
+  adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who);
+
+  void record_refusals_to(adapters::kafka::RefusalRecorder& r) { refusals_ = &r; }
+  projections::config::ResolvedCache& cache() { return cache_; }
+  // GET /config/metrics (also served on the query service's metrics).
+  std::string metrics_text() const { return cache_.metrics_text(); }
+
+ private:
+  adapters::http::HttpResponse refuse_tenant(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                                             const std::string& tenant);
+
+  const projections::AdmissionStore& store_;
+  commands::Clock& clock_;
+  mutable std::mutex process_mu_;
+  domain::config::Json process_;
+  std::int64_t process_generation_ = 1;
+  std::function<domain::Result<std::int64_t>()> head_;
+  adapters::kafka::RefusalRecorder* refusals_ = nullptr;
+  projections::config::ResolvedCache cache_;
+};
+
+// The process-settings layer: the seed's Settings defaults (approval
+// webhook timeout/retries/backoff, cache TTL, DEFAULT_RISK_CONFIG), each
+// top-level key replaced by the same key of `overrides_json` (an object,
+// e.g. from LEDGER_CONFIG_PROCESS_SETTINGS) when given. Errors name why.
+domain::Result<domain::config::Json> process_settings_layer(const std::string& overrides_json);
+
+}  // namespace ledger::routes

@@ -1,0 +1,111 @@
+#include "adapters/http/routes/config_commands.h"
+
+#include <nlohmann/json.hpp>
+
+#include <vector>
+
+#include "adapters/http/routes/http_json.h"
+#include "commands/decode.h"
+#include "domain/config/layers.h"
+
+namespace ledger::routes {
+
+namespace {
+
+using adapters::http::HttpRequest;
+using adapters::http::HttpResponse;
+using Json = nlohmann::json;
+namespace cfg = domain::config;
+
+std::vector<std::string> split(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t i = 1;
+  while (i <= path.size()) {
+    const auto j = path.find('/', i);
+    out.emplace_back(path.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
+    if (j == std::string_view::npos) break;
+    i = j + 1;
+  }
+  return out;
+}
+
+struct Target {
+  cfg::Layer layer;
+  Json ids;  // the path's ids as command fields
+};
+
+std::optional<Target> target_of(std::string_view path) {
+  const auto p = split(path);
+  if (p.size() == 3 && p[0] == "config" && p[1] == "global") return Target{cfg::Layer::kGlobal, {{"key", p[2]}}};
+  if (p.size() == 3 && p[0] == "config" && p[1] == "service-types") {
+    return Target{cfg::Layer::kServiceType, {{"service_type", p[2]}}};
+  }
+  if (p.size() < 3 || p[0] != "tenants") return std::nullopt;
+  const Json tenant = {{"tenant_id", p[1]}};
+  auto with = [&](const char* k, const std::string& v) {
+    Json j = tenant;
+    j[k] = v;
+    return j;
+  };
+  if (p.size() == 4 && p[2] == "config" && p[3] == "risk") return Target{cfg::Layer::kTenantRisk, tenant};
+  if (p.size() == 5 && p[2] == "config" && p[3] == "agents") {
+    return Target{cfg::Layer::kAgent, with("agent_type", p[4])};
+  }
+  if (p.size() == 4 && p[2] == "services") return Target{cfg::Layer::kService, with("service_id", p[3])};
+  if (p.size() == 5 && p[2] == "projects" && p[4] == "config") {
+    return Target{cfg::Layer::kProject, with("project_id", p[3])};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool is_config_write_path(std::string_view path) { return target_of(path).has_value(); }
+
+HttpResponse config_put(const HttpRequest& req, const std::function<HttpResponse(const HttpRequest&)>& submit) {
+  auto target = target_of(req.path);
+  if (!target) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+  if (req.method != "PUT") {
+    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed",
+                             "use PUT here; reads are ledger-query's", {}});
+    r.status = 405;
+    r.headers.emplace_back("allow", "PUT");
+    return r;
+  }
+  auto doc = commands::parse_json_document(req.body);
+  if (!doc) return error_response(doc.error());
+  for (auto it = target->ids.begin(); it != target->ids.end(); ++it) {
+    if (doc->contains(it.key())) {
+      domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_field",
+                      "'" + it.key() + "' comes from the path, not the body", {}};
+      e.with("field", it.key());
+      return error_response(e);
+    }
+    (*doc)[it.key()] = it.value();
+  }
+  HttpRequest post = req;
+  post.method = "POST";
+  const std::string type = cfg::command_type_of(target->layer);
+  post.path = "/v1/commands/" + type;
+  post.target = post.path;
+  post.body = doc->dump();
+  HttpResponse answer = submit(post);
+  if (answer.status != 200) return answer;
+  Json body = Json::parse(answer.body, nullptr, false);
+  if (!body.is_object()) return answer;
+  cfg::LayerRef ref{target->layer, target->ids.value("tenant_id", std::string("platform")), ""};
+  for (const char* k : {"key", "service_type", "agent_type", "service_id", "project_id"}) {
+    if (target->ids.contains(k)) ref.subject = target->ids[k].get<std::string>();
+  }
+  body["layer"] = std::string(cfg::layer_name(target->layer));
+  body["stream_id"] = cfg::stream_id(ref);
+  body["cache_key"] = cfg::cache_key(ref);
+  if (target->layer == cfg::Layer::kGlobal) {
+    auto rr = doc->find("requires_restart");
+    body["requires_restart"] = rr != doc->end() && rr->is_boolean() && rr->get<bool>();
+  }
+  answer.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return answer;
+}
+
+}  // namespace ledger::routes

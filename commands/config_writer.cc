@@ -1,0 +1,63 @@
+#include "commands/config_writer.h"
+
+namespace ledger::commands {
+
+domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, const IdempotencyKey& key,
+                                                  events::Instant now) {
+  namespace cfg = domain::config;
+  const auto& c = std::get<cfg::SetConfigLayer>(req.command);
+  const std::string stream = cfg::stream_id(c.ref);
+  auto t = tentative_.find(stream);
+  if (t == tentative_.end()) {
+    auto history = store_.read_stream(stream);
+    if (!history) return std::unexpected(history.error());
+    cfg::ConfigModel one;
+    for (const auto& env : *history) one.apply(env.meta, env.event);
+    cfg::LayerState state;
+    state.ref = c.ref;
+    if (const auto* s = one.find(c.ref)) state = *s;
+    t = tentative_.emplace(stream, std::move(state)).first;
+  }
+  cfg::LayerState& state = t->second;
+  if (req.expected_version && *req.expected_version != state.version) {
+    domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
+                    "the stream has moved on since the expected version", {}};
+    e.with("stream_id", stream)
+        .with("expected_version", std::to_string(*req.expected_version))
+        .with("actual_version", std::to_string(state.version));
+    return std::unexpected(std::move(e));
+  }
+  auto decided = cfg::decide(state.version > 0 ? &state : nullptr, c);
+  if (!decided) return std::unexpected(decided.error());
+  StreamAppend a;
+  a.stream_id = stream;
+  a.expected_version = state.version;
+  a.meta.actor = req.meta.principal.actor;
+  a.meta.tenant = c.ref.tenant;
+  a.meta.correlation_id = req.meta.correlation_id;
+  a.meta.causation_id = req.meta.causation_id;
+  a.meta.command_id = req.meta.command_id;
+  a.meta.occurred_at = now;
+  a.idempotency = key;
+  a.request_hash = req.meta.request_hash;
+  a.position_if_empty = state.position;
+  // Tentatively evolved, so a later command of the batch sees this one.
+  for (const auto& ev : *decided) {
+    events::EventMeta m = a.meta;
+    m.stream_id = stream;
+    m.stream_version = state.version + 1;
+    cfg::ConfigModel one;
+    one.apply(m, ev);
+    auto next = *one.find(c.ref);
+    next.history.clear();
+    next.updated.clear();
+    state.version = next.version;
+    state.doc = next.doc;
+    state.is_public = next.is_public;
+    state.requires_restart = next.requires_restart;
+  }
+  a.events = std::move(*decided);
+  return a;
+}
+
+}  // namespace ledger::commands

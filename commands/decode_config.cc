@@ -1,0 +1,119 @@
+// Decoding of the configuration commands (seed 004, domain/config/):
+//   config.global.set        {key, value, reason, is_public?, requires_restart?}
+//   config.service_type.set  {service_type, value, reason}
+//   config.tenant_risk.set   {tenant_id, value, reason}
+//   config.agent.set         {tenant_id, agent_type, value, reason}
+//   config.project.set       {tenant_id, project_id, value, reason}
+//   config.service.set       {tenant_id, service_id, value, reason}
+// (all also `command_id`, `expected_version`). `value` is the layer's whole
+// new document, a JSON object (a global key's value: any JSON but null).
+// Ids are 1..128 of [A-Za-z0-9._-] (`invalid_field`).
+// Every document is validated against domain/config/schema.h before it can
+// become an event: 422 `config_schema_violation` with evidence `path` (a
+// JSON pointer into the document) and `field: value`.
+#include <nlohmann/json.hpp>
+
+#include "commands/decode.h"
+#include "domain/config/schema.h"
+
+namespace ledger::commands {
+namespace {
+
+using domain::Error;
+using domain::ErrorKind;
+using Json = nlohmann::json;
+namespace cfg = domain::config;
+
+std::unexpected<Error> bad(std::string code, std::string message, std::string field) {
+  Error e{ErrorKind::kInvalidArgument, std::move(code), std::move(message), {}};
+  e.with("field", std::move(field));
+  return std::unexpected(std::move(e));
+}
+
+domain::Result<std::string> id_field(const Json& b, const char* name) {
+  auto it = b.find(name);
+  if (it == b.end() || it->is_null()) return bad("missing_field", std::string("field '") + name + "' is required", name);
+  if (!it->is_string() || !cfg::valid_id(it->get_ref<const std::string&>())) {
+    return bad("invalid_field", std::string("field '") + name + "' must be 1 to 128 of A-Z a-z 0-9 . _ -", name);
+  }
+  return it->get<std::string>();
+}
+
+domain::Result<bool> flag(const Json& b, const char* name) {
+  auto it = b.find(name);
+  if (it == b.end() || it->is_null()) return false;
+  if (!it->is_boolean()) return bad("invalid_field", std::string("field '") + name + "' must be a boolean", name);
+  return it->get<bool>();
+}
+
+}  // namespace
+
+std::optional<domain::Result<Command>> decode_config_command(std::string_view type, const Json& b) {
+  if (!type.starts_with("config.") || !type.ends_with(".set")) return std::nullopt;
+  auto layer = cfg::parse_layer(type.substr(7, type.size() - 11));
+  if (!layer || *layer == cfg::Layer::kProcess) return std::nullopt;
+
+  const char* subject_field = nullptr;
+  switch (*layer) {
+    case cfg::Layer::kGlobal: subject_field = "key"; break;
+    case cfg::Layer::kServiceType: subject_field = "service_type"; break;
+    case cfg::Layer::kAgent: subject_field = "agent_type"; break;
+    case cfg::Layer::kProject: subject_field = "project_id"; break;
+    case cfg::Layer::kService: subject_field = "service_id"; break;
+    default: break;
+  }
+  const bool tenant_layer = !cfg::platform_owned(*layer);
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    const std::string& k = it.key();
+    const bool ok = k == "type" || k == "command_id" || k == "expected_version" || k == "value" || k == "reason" ||
+                    (subject_field && k == subject_field) || (tenant_layer && k == "tenant_id") ||
+                    (*layer == cfg::Layer::kGlobal && (k == "is_public" || k == "requires_restart"));
+    if (!ok) return bad("unknown_field", "unknown field '" + k + "'", k);
+  }
+  cfg::SetConfigLayer c;
+  c.ref.layer = *layer;
+  if (tenant_layer) {
+    auto t = id_field(b, "tenant_id");
+    if (!t) return std::unexpected(t.error());
+    c.ref.tenant = *t;
+    c.organization_id = *t;
+  } else {
+    c.ref.tenant = "platform";
+  }
+  if (subject_field) {
+    auto s = id_field(b, subject_field);
+    if (!s) return std::unexpected(s.error());
+    c.ref.subject = *s;
+  }
+  auto reason = b.find("reason");
+  if (reason == b.end() || reason->is_null()) return bad("missing_field", "field 'reason' is required", "reason");
+  if (!reason->is_string() || reason->get_ref<const std::string&>().empty() ||
+      reason->get_ref<const std::string&>().size() > 1024) {
+    return bad("invalid_field", "field 'reason' must be 1 to 1024 characters", "reason");
+  }
+  c.reason = reason->get<std::string>();
+  auto value = b.find("value");
+  if (value == b.end() || value->is_null()) return bad("missing_field", "field 'value' is required", "value");
+  if (*layer != cfg::Layer::kGlobal && !value->is_object()) {
+    return bad("invalid_field", "field 'value' must be a JSON object (the layer's whole document)", "value");
+  }
+  auto pub = flag(b, "is_public");
+  if (!pub) return std::unexpected(pub.error());
+  auto restart = flag(b, "requires_restart");
+  if (!restart) return std::unexpected(restart.error());
+  c.is_public = *pub;
+  c.requires_restart = *restart;
+  // A global key's value is checked as the document {key: value}, so a
+  // global notification_config meets the same schema as a tenant's.
+  const Json doc = *layer == cfg::Layer::kGlobal ? Json{{c.ref.subject, *value}} : *value;
+  if (auto violation = cfg::validate_document(doc)) {
+    Error e{ErrorKind::kFailedPrecondition, "config_schema_violation",
+            "the configuration document does not match its schema at " + violation->path, {}};
+    e.with("field", "value").with("path", violation->path).with("detail", violation->message);
+    return std::unexpected(std::move(e));
+  }
+  c.value = value->dump();
+  return Command(std::move(c));
+}
+
+}  // namespace ledger::commands

@@ -1,0 +1,232 @@
+#include "domain/config/schema.h"
+
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validation_results.hpp>
+#include <valijson/validator.hpp>
+
+namespace ledger::domain::config {
+
+namespace {
+
+// The seed's notification_config schema and DEFAULT_RISK_CONFIG shape.
+constexpr std::string_view kSchema = R"json({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "definitions": {
+    "recipients": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    "auth": {
+      "type": "object",
+      "required": ["type"],
+      "properties": {
+        "type": {"enum": ["bearer", "basic", "api_key"]},
+        "token": {"type": "string", "minLength": 1},
+        "username": {"type": "string", "minLength": 1},
+        "password": {"type": "string", "minLength": 1},
+        "api_key": {"type": "string", "minLength": 1},
+        "header_name": {"type": "string", "minLength": 1}
+      },
+      "additionalProperties": false,
+      "allOf": [
+        {"if": {"properties": {"type": {"const": "bearer"}}}, "then": {"required": ["token"]}},
+        {"if": {"properties": {"type": {"const": "basic"}}}, "then": {"required": ["username", "password"]}},
+        {"if": {"properties": {"type": {"const": "api_key"}}}, "then": {"required": ["api_key"]}}
+      ]
+    },
+    "backoff": {
+      "type": "object",
+      "properties": {
+        "initial_seconds": {"type": "number", "minimum": 0},
+        "factor": {"type": "number", "minimum": 1},
+        "max_seconds": {"type": "number", "minimum": 0}
+      },
+      "additionalProperties": false
+    },
+    "endpoint_fields": {
+      "url": {"type": "string", "pattern": "^https?://"},
+      "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+      "auth": {"$ref": "#/definitions/auth"},
+      "secret": {"type": "string", "minLength": 1},
+      "timeout_seconds": {"type": "integer", "minimum": 1},
+      "retry_attempts": {"type": "integer", "minimum": 0},
+      "backoff": {"$ref": "#/definitions/backoff"}
+    },
+    "endpoint": {
+      "type": "object",
+      "required": ["url"],
+      "properties": {
+        "url": {"type": "string", "pattern": "^https?://"},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "auth": {"$ref": "#/definitions/auth"},
+        "secret": {"type": "string", "minLength": 1},
+        "timeout_seconds": {"type": "integer", "minimum": 1},
+        "retry_attempts": {"type": "integer", "minimum": 0},
+        "backoff": {"$ref": "#/definitions/backoff"}
+      },
+      "additionalProperties": false
+    },
+    "webhook": {
+      "type": "object",
+      "properties": {
+        "url": {"type": "string", "pattern": "^https?://"},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "auth": {"$ref": "#/definitions/auth"},
+        "secret": {"type": "string", "minLength": 1},
+        "timeout_seconds": {"type": "integer", "minimum": 1},
+        "retry_attempts": {"type": "integer", "minimum": 0},
+        "backoff": {"$ref": "#/definitions/backoff"},
+        "endpoints": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/endpoint"}}
+      },
+      "additionalProperties": false,
+      "oneOf": [{"required": ["url"]}, {"required": ["endpoints"]}]
+    },
+    "notification_config": {
+      "type": "object",
+      "properties": {
+        "webhook": {"$ref": "#/definitions/webhook"},
+        "email": {
+          "type": "object",
+          "properties": {
+            "approval_recipients": {"$ref": "#/definitions/recipients"},
+            "default_recipients": {"$ref": "#/definitions/recipients"},
+            "from_email": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"},
+            "template_overrides": {"type": "object", "additionalProperties": {"type": "object"}}
+          },
+          "additionalProperties": false
+        },
+        "chat": {
+          "type": "object",
+          "properties": {
+            "google_chat": {
+              "type": "object",
+              "required": ["webhook_url"],
+              "properties": {
+                "webhook_url": {"type": "string", "pattern": "^https?://"},
+                "spaces": {"type": "array", "items": {"type": "string"}},
+                "include_links": {"type": "boolean"}
+              },
+              "additionalProperties": false
+            }
+          },
+          "additionalProperties": false
+        },
+        "approver_groups": {
+          "type": "object",
+          "properties": {
+            "risk_levels": {
+              "type": "object",
+              "properties": {
+                "low": {"$ref": "#/definitions/recipients"},
+                "medium": {"$ref": "#/definitions/recipients"},
+                "high": {"$ref": "#/definitions/recipients"},
+                "critical": {"$ref": "#/definitions/recipients"}
+              },
+              "additionalProperties": false
+            },
+            "action_overrides": {"type": "object", "additionalProperties": {"$ref": "#/definitions/recipients"}}
+          },
+          "additionalProperties": false
+        },
+        "escalation": {
+          "type": "object",
+          "properties": {
+            "poll_interval_seconds": {"type": "integer", "minimum": 1},
+            "escalation_window_minutes": {"type": "integer", "minimum": 1},
+            "max_hops": {"type": "integer", "minimum": 0}
+          },
+          "additionalProperties": false
+        }
+      },
+      "additionalProperties": false
+    },
+    "global_settings": {
+      "type": "object",
+      "properties": {
+        "max_cost_impact_auto": {"type": "number", "minimum": 0},
+        "max_cost_impact_approval": {"type": "number", "minimum": 0},
+        "max_resource_scaling": {"type": "number", "minimum": 0},
+        "approval_timeout_minutes": {"type": "integer", "minimum": 1},
+        "require_approval_for_high_risk": {"type": "boolean"},
+        "auto_approve_rollbacks": {"type": "boolean"},
+        "automation_enabled": {"type": "boolean"},
+        "business_hours_only": {"type": "boolean"},
+        "max_concurrent_automations": {"type": "integer", "minimum": 0}
+      },
+      "additionalProperties": false
+    }
+  },
+  "type": "object",
+  "properties": {
+    "notification_config": {"$ref": "#/definitions/notification_config"},
+    "global_settings": {"$ref": "#/definitions/global_settings"},
+    "service_overrides": {
+      "type": "object",
+      "properties": {
+        "cloud_run": {"type": "object"}, "gke": {"type": "object"},
+        "bigquery": {"type": "object"}, "cloud_sql": {"type": "object"}
+      }
+    },
+    "max_cost_impact_auto": {"type": "number", "minimum": 0},
+    "max_cost_impact_approval": {"type": "number", "minimum": 0},
+    "max_resource_scaling": {"type": "number", "minimum": 0},
+    "approval_timeout_minutes": {"type": "integer", "minimum": 1},
+    "automation_enabled": {"type": "boolean"},
+    "business_hours_only": {"type": "boolean"},
+    "max_concurrent_automations": {"type": "integer", "minimum": 0}
+  }
+})json";
+
+struct Compiled {
+  valijson::Schema schema;
+  Compiled() {
+    const nlohmann::json doc = nlohmann::json::parse(kSchema);
+    valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
+    valijson::adapters::NlohmannJsonAdapter adapter(doc);
+    parser.populateSchema(adapter, schema);
+  }
+};
+
+const valijson::Schema& compiled() {
+  static const Compiled c;  // thread-safe initialisation; read-only after
+  return c.schema;
+}
+
+// valijson's context ["<root>", "[notification_config]", "[webhook]", "[0]"]
+// as a JSON pointer.
+std::string pointer(const std::vector<std::string>& context) {
+  std::string out;
+  for (const auto& c : context) {
+    if (c == "<root>") continue;
+    std::string part = c;
+    if (part.size() >= 2 && part.front() == '[' && part.back() == ']') part = part.substr(1, part.size() - 2);
+    if (part.size() >= 2 && part.front() == '"' && part.back() == '"') part = part.substr(1, part.size() - 2);
+    out += "/" + part;
+  }
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
+
+std::optional<SchemaViolation> validate_document(const nlohmann::json& doc) {
+  valijson::Validator validator;
+  valijson::ValidationResults results;
+  valijson::adapters::NlohmannJsonAdapter target(doc);
+  if (validator.validate(compiled(), target, &results)) return std::nullopt;
+  // The deepest failure names the value at fault (the outer ones only say
+  // that something inside them failed).
+  std::optional<SchemaViolation> best;
+  std::size_t depth = 0;
+  valijson::ValidationResults::Error err;
+  while (results.popError(err)) {
+    if (!best || err.context.size() > depth) {
+      depth = err.context.size();
+      best = SchemaViolation{pointer(err.context), err.description};
+    }
+  }
+  if (!best) best = SchemaViolation{"/", "the document does not match the configuration schema"};
+  return best;
+}
+
+std::string_view config_schema_text() { return kSchema; }
+
+}  // namespace ledger::domain::config

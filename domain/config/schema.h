@@ -1,0 +1,31 @@
+// Validation of configuration documents by JSON Schema (draft 7, Debian's
+// valijson), before any event is written: the seed's
+// Tenant.notification_config (webhook in its single- and multi-endpoint
+// forms with the bearer, basic and api_key auth types, email, chat,
+// approver_groups, escalation) and the shape of its DEFAULT_RISK_CONFIG
+// (global_settings, service_overrides) and risk scalars, wherever such a
+// key appears in a layer document (a shallow merge may bring any of them
+// from any layer). Other keys are free-form.
+// Pure (valijson is a header-only validator; its headers stay in schema.cc).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace ledger::domain::config {
+
+struct SchemaViolation {
+  std::string path;     // JSON pointer of the failing value, e.g. /notification_config/webhook/auth
+  std::string message;  // what the schema says
+};
+
+// nullopt when `doc` (a layer document, an object) is valid.
+std::optional<SchemaViolation> validate_document(const nlohmann::json& doc);
+
+// The schema text itself (served for clients, and read by tests).
+std::string_view config_schema_text();
+
+}  // namespace ledger::domain::config

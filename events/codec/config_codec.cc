@@ -1,0 +1,67 @@
+#include "events/codec/config_codec.h"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace ledger::codec {
+namespace {
+
+using Json = nlohmann::json;
+using events::ConfigLayerSet;
+
+constexpr const char* kFields[] = {"layer", "tenant_id", "subject", "before", "after",
+                                   "is_public", "requires_restart", "reason"};
+
+Json parse_doc(const std::string& text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? Json(nullptr) : j;
+}
+
+}  // namespace
+
+std::optional<Json> encode_config(const events::Event& e) {
+  const auto* c = std::get_if<ConfigLayerSet>(&e);
+  if (!c) return std::nullopt;
+  return Json{{"layer", c->layer},         {"tenant_id", c->tenant_id},
+              {"subject", c->subject},     {"before", parse_doc(c->before)},
+              {"after", parse_doc(c->after)}, {"is_public", c->is_public},
+              {"requires_restart", c->requires_restart}, {"reason", c->reason}};
+}
+
+std::optional<std::expected<events::Event, std::string>> decode_config(std::string_view type, int version,
+                                                                       const Json& payload) {
+  if (type != ConfigLayerSet::kType) return std::nullopt;
+  if (version != ConfigLayerSet::kSchemaVersion) {
+    return std::unexpected("unknown schema version " + std::to_string(version) + " of " + std::string(type));
+  }
+  const std::string prefix = std::string(type) + ": ";
+  for (const auto& [k, _] : payload.items()) {
+    if (std::find(std::begin(kFields), std::end(kFields), k) == std::end(kFields)) {
+      return std::unexpected(prefix + "unknown field '" + k + "'");
+    }
+  }
+  for (const char* f : kFields) {
+    if (!payload.contains(f)) return std::unexpected(prefix + "missing field '" + f + "'");
+  }
+  ConfigLayerSet e;
+  auto str = [&](const char* n, std::string& out) {
+    if (!payload[n].is_string()) return false;
+    out = payload[n].get<std::string>();
+    return true;
+  };
+  if (!str("layer", e.layer)) return std::unexpected(prefix + "field 'layer' must be a string");
+  if (!str("tenant_id", e.tenant_id)) return std::unexpected(prefix + "field 'tenant_id' must be a string");
+  if (!str("subject", e.subject)) return std::unexpected(prefix + "field 'subject' must be a string");
+  if (!str("reason", e.reason)) return std::unexpected(prefix + "field 'reason' must be a string");
+  if (!payload["is_public"].is_boolean()) return std::unexpected(prefix + "field 'is_public' must be a boolean");
+  if (!payload["requires_restart"].is_boolean()) {
+    return std::unexpected(prefix + "field 'requires_restart' must be a boolean");
+  }
+  e.is_public = payload["is_public"].get<bool>();
+  e.requires_restart = payload["requires_restart"].get<bool>();
+  e.before = payload["before"].dump();
+  e.after = payload["after"].dump();
+  return events::Event(std::move(e));
+}
+
+}  // namespace ledger::codec
