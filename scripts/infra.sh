@@ -569,6 +569,10 @@ kafka_apply_acls() {
   # Its access refusals: a command producer on its own topic only.
   kafka_acl ledger-query Write,Describe literal --topic ledger.commands.ledger-query
   kafka_acl ledger-audit Read,Describe prefixed --topic ledger.events
+  # The decision log (README "Decision log"): the query service writes it,
+  # the projector reads it into decision_log.decisions.
+  kafka_acl ledger-query Write,Describe prefixed --topic ledger.decisions
+  kafka_acl ledger-projector Read,Describe prefixed --topic ledger.decisions
 }
 
 kafka_provision() {  # after start: missing users, then the ACLs whenever their spec changed

@@ -276,6 +276,8 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/policy-values/", true, RouteFamily::kPolicyValueRead},
     {"GET", "/v1/audit", false, RouteFamily::kAuditRead},
     {"GET", "/v1/audit/changes/", true, RouteFamily::kAuditRead},
+    {"GET", "/v1/decisions/log", false, RouteFamily::kAuditRead},         // the decision log (issue 13)
+    {"GET", "/v1/decisions/log/status", false, RouteFamily::kAuditRead},
     {"POST", "/v1/decisions", false, RouteFamily::kDecision},
     {"POST", "/v1/decisions:batch", false, RouteFamily::kDecision},
     {"GET", "/v1/ceilings/effective", false, RouteFamily::kCeilingRead},

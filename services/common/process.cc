@@ -108,7 +108,9 @@ domain::Result<void> ensure_ledger_topics(const Settings& s) {
       {TopicSpec{s.events_topic, 1, {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {"cleanup.policy", "delete"}}},
        TopicSpec{producer_topic(s.commands_topic, "ledger-query"), 3, {}},  // its access refusals
        TopicSpec{s.results_topic, 3, {}},
-       TopicSpec{commands_dead_letter_topic(s), 3, {}}},
+       TopicSpec{commands_dead_letter_topic(s), 3, {}},
+       // the decision log: keyed by organization, so a tenant's records keep their order
+       TopicSpec{s.decisions_topic, 3, {{"retention.ms", std::to_string(s.decision_log_retention_ms)}}}},
       std::chrono::seconds(30), *security);
 }
 

@@ -101,6 +101,11 @@ void add_common_flags(CLI::App& app, Settings& s) {
   app.add_option("--dead-letter-topic", s.dead_letter_topic, "raw copies of command records that cannot be handled")
       ->envname("LEDGER_COMMANDS_DLQ_TOPIC")
       ->capture_default_str();
+  app.add_option("--decisions-topic", s.decisions_topic, "topic of the decision log")
+      ->envname("LEDGER_DECISIONS_TOPIC")->capture_default_str();
+  app.add_option("--decision-log-retention-ms", s.decision_log_retention_ms,
+                 "retention of the decision log's topic when it is created (-1: forever)")
+      ->envname("LEDGER_DECISION_LOG_RETENTION_MS")->capture_default_str();
   app.add_option("--read-model-schema", s.read_model_schema, "PostgreSQL schema of the live read models")
       ->envname("LEDGER_READ_MODEL_SCHEMA")->capture_default_str();
   app.add_option("--tokens-file", s.tokens_file, "bearer-token file (JSON)")->envname("LEDGER_TOKENS_FILE")->capture_default_str();

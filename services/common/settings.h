@@ -3,6 +3,7 @@
 // servers (scripts/infra.sh, dev profile).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace CLI {
@@ -55,6 +56,10 @@ struct Settings {
   // Records on the command topics that cannot be handled, copied raw (outside
   // the "<commands_topic>." namespace of producer topics).
   std::string dead_letter_topic = "ledger.commands-dlq";
+  // The decision log (issue 13 part 6): every decision ledger-query answered,
+  // keyed by organization; kept `decision_log_retention_ms` (-1: forever).
+  std::string decisions_topic = "ledger.decisions";
+  std::int64_t decision_log_retention_ms = 30LL * 24 * 3600 * 1000;
   std::string read_model_schema = "rm";
   std::string tokens_file = "config/tokens.json";
   std::string log_level = "info";

@@ -11,6 +11,8 @@
 //   ledger-audit digest --position N --key-file F                   signed digest of the chain head
 //   ledger-audit digest --check FILE --key-file F                   nothing up to it changed?
 //   ledger-audit replay [--source postgres|kafka] [--schema S]      rebuild + compare every table
+//   ledger-audit decisions [--org-id O] [--project-id P] [--correlation-id C] [--from T] [--to T]
+//                      re-derive logged decisions at their snapshot version; exit 1 if any differ
 //
 // Exit status: 0 all good; 1 a finding (broken chain, changed history,
 // differing read model); 2 bad input or an unavailable dependency (nothing
@@ -35,6 +37,7 @@
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 #include "adapters/audit/audit_tools.h"
+#include "adapters/audit/decision_audit.h"
 #include "services/common/process.h"
 #include "services/common/settings.h"
 
@@ -439,6 +442,18 @@ int main(int argc, char** argv) {
   rep->add_flag("--keep-scratch", ro.keep_scratch, "keep the scratch schema even when identical");
   add_json_flag(*rep);
 
+  // decisions (issue 13 part 6: the decision log re-derived)
+  auto* dec = app.add_subcommand("decisions", "re-derive logged decisions (decision_log.decisions) from history at "
+                                              "their snapshot version and report those that differ");
+  audit::DecisionAuditQuery dq;
+  add_pg_flag(*dec, pg_urls);
+  dec->add_option("--org-id", dq.organization_id, "only this organization's decisions");
+  dec->add_option("--project-id", dq.project_id, "only this project's decisions");
+  dec->add_option("--correlation-id", dq.correlation_id, "only decisions with this correlation id");
+  dec->add_option("--from", dq.from, "recorded at or after this instant (RFC 3339)");
+  dec->add_option("--to", dq.to, "recorded before this instant (RFC 3339)");
+  add_json_flag(*dec);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -576,6 +591,36 @@ int main(int argc, char** argv) {
       for (const auto& p : c->problems) std::cout << "  " << p << '\n';
     }
     return c->ok() ? kOk : kFinding;
+  }
+
+  if (*dec) {
+    for (auto* t : {&dq.from, &dq.to}) {
+      if (!*t) continue;
+      auto at = codec::parse_instant(**t);
+      if (!at) return bad_input("--from/--to must be RFC 3339 instants");
+      *t = codec::format_instant(*at);
+    }
+    ProgressBar bar("re-deriving");
+    auto r = audit::audit_decisions(settings.pg_url, dq, bar.callback());
+    bar.finish();
+    if (!r) return report_error(r.error());
+    if (g_json) {
+      print_json(audit::decision_audit_json(*r));
+      return r->differences.empty() ? kOk : kFinding;
+    }
+    for (const auto& d : r->differences) {
+      std::string fields;
+      for (const auto& f : d.fields) fields += (fields.empty() ? "" : ", ") + f;
+      std::cout << "DIFFERS: decision " << d.decision_id << " (correlation " << d.correlation_id << ", organization "
+                << d.organization_id << ", snapshot " << d.snapshot_version << "): " << fields << '\n';
+      std::cout << "  logged:  " << d.logged.dump() << '\n';
+      std::cout << "  derived: " << d.derived.dump() << '\n';
+    }
+    std::cout << "re-derived " << r->checked << " logged decisions: "
+              << (r->differences.empty() ? std::string("all agree")
+                                         : std::to_string(r->differences.size()) + " differ")
+              << '\n';
+    return r->differences.empty() ? kOk : kFinding;
   }
 
   if (*rep) {

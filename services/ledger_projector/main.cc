@@ -15,6 +15,8 @@
 #include "services/common/process.h"
 #include "services/common/service_mains.h"
 #include "adapters/projector/projector.h"
+#include "adapters/kafka/decision_log_kafka.h"
+#include "adapters/postgres/decision_log_store.h"
 
 int ledger::services::run_ledger_projector(int argc, char** argv) {
   using namespace ledger;
@@ -70,10 +72,22 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
   std::thread worker([&] {
     services::run_restarting("projector", stop, [&] { projector::run_projector(options, stop, &status); });
   });
+  // The decision log (issue 13 part 6): ledger.decisions into decision_log.decisions.
+  adapters::postgres::PgDecisionLog decision_log(settings.pg_url, 1);
+  std::thread decisions([&] {
+    services::run_restarting("decision log projector", stop, [&] {
+      adapters::kafka::run_decision_log_projector({.brokers = settings.kafka_brokers,
+                                                   .security = *kafka_security,
+                                                   .topic = settings.decisions_topic,
+                                                   .group_id = group + "-decisions"},
+                                                  decision_log, stop);
+    });
+  });
   spdlog::info("projecting {} into schema {}", settings.events_topic, settings.read_model_schema);
   services::wait_for_shutdown();
   stop = true;
   worker.join();
+  decisions.join();
   server.stop();
   return 0;
 }

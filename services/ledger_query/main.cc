@@ -17,6 +17,7 @@
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
 #include "adapters/kafka/access_refusals.h"
+#include "adapters/kafka/decision_log_kafka.h"
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/http/routes/app_policy_api.h"
 #include "adapters/cel/cel_engine.h"
@@ -77,6 +78,15 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
                  "how many query replicas share each application's rate_limit policy: each one enforces its "
                  "share (rate and burst divided by this number)")
       ->envname("LEDGER_QUERY_REPLICAS")->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}))->capture_default_str();
+  std::string decision_log = "on";
+  std::size_t decision_log_capacity = 65536;
+  app.add_option("--decision-log", decision_log,
+                 "on: record every answered decision on the decision log's topic (bounded buffer, never "
+                 "slowing the decision; overflow is dropped and counted); off: record nothing")
+      ->envname("LEDGER_DECISION_LOG")->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+  app.add_option("--decision-log-buffer", decision_log_capacity, "records the decision log's buffer holds")
+      ->envname("LEDGER_DECISION_LOG_BUFFER")->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (memory_group.empty()) {
     char host[256] = {};
@@ -105,6 +115,25 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
                                                    static_cast<std::size_t>(threads));
   routes::AdmissionApi admission_api(admission, queries, clock);
   api.serve_admission(admission_api);
+  // The decision log (issue 13 part 6): decisions -> buffer -> ledger.decisions.
+  adapters::postgres::PgDecisionLog decision_table(settings.pg_url, 2);
+  std::unique_ptr<commands::DecisionLogBuffer> decision_buffer;
+  std::unique_ptr<adapters::kafka::DecisionLogPublisher> decision_publisher;
+  if (decision_log == "on") {
+    decision_buffer = std::make_unique<commands::DecisionLogBuffer>(decision_log_capacity);
+    decision_publisher = std::make_unique<adapters::kafka::DecisionLogPublisher>(
+        adapters::kafka::DecisionLogPublisher::Options{.brokers = settings.kafka_brokers,
+                                                       .security = *kafka_security,
+                                                       .topic = settings.decisions_topic},
+        *decision_buffer);
+  } else {
+    spdlog::info("decision log: off (--decision-log off)");
+  }
+  admission_api.log_decisions({.buffer = decision_buffer.get(),
+                               .table = &decision_table,
+                               .published = [&]() -> std::uint64_t {
+                                 return decision_publisher ? decision_publisher->published() : 0;
+                               }});
   // Refusals become AccessRefused events through the command service: this
   // service never writes to the database (fire-and-forget, bounded queue).
   adapters::kafka::KafkaRefusals refusals({.brokers = settings.kafka_brokers,
@@ -260,5 +289,9 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   server.stop();
   feed_stop = true;
   if (feed.joinable()) feed.join();
+  decision_publisher.reset();  // publishes what the buffer still holds
+  if (decision_buffer && decision_buffer->dropped() > 0) {
+    spdlog::warn("decision log: {} record(s) were dropped (buffer full)", decision_buffer->dropped());
+  }
   return 0;
 }

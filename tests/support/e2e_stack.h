@@ -46,6 +46,7 @@ class ServiceStack {
             {"LEDGER_COMMANDS_TOPIC", commands_topic_},
             {"LEDGER_RESULTS_TOPIC", results_topic_},
             {"LEDGER_COMMANDS_DLQ_TOPIC", dead_letter_topic_},
+            {"LEDGER_DECISIONS_TOPIC", decisions_topic_},
             {"LEDGER_KAFKA_PRODUCERS_FILE", producers_file_},
             {"LEDGER_TOKENS_FILE", std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json"},
             {"LEDGER_COMMAND_PORT", "0"},
@@ -87,8 +88,14 @@ class ServiceStack {
     settings.commands_topic = commands_topic_;
     settings.results_topic = results_topic_;
     settings.dead_letter_topic = dead_letter_topic_;
+    settings.decisions_topic = decisions_topic_;
     if (auto ok = ledger::services::ensure_ledger_topics(settings); !ok) {
       return ::testing::AssertionFailure() << ok.error().message;
+    }
+    // The decision log: ledger-query writes it, ledger-projector reads it
+    // (scripts/infra.sh grants both on ledger.decisions*).
+    if (auto failed = allow_decision_log(decisions_topic_); !failed.empty()) {
+      return ::testing::AssertionFailure() << failed;
     }
     // The query service publishes its refusals on its own producer topic.
     if (auto failed = allow_test_producer(commands_topic_, "ledger-query"); !failed.empty()) {
@@ -287,6 +294,7 @@ class ServiceStack {
   std::uint16_t command_port() const { return command_port_; }
   std::uint16_t query_port() const { return query_port_; }
   const std::string& events_topic() const { return events_topic_; }
+  const std::string& decisions_topic() const { return decisions_topic_; }
   // GET on ledger-projector's status port (/healthz, /readyz, /metrics);
   // the body as text in `error` when it is not JSON.
   Reply projector_status(const std::string& path) {
@@ -346,6 +354,7 @@ class ServiceStack {
   std::string commands_topic_ = unique_name("ledger.commands");
   std::string results_topic_ = unique_name("ledger.command-results");
   std::string dead_letter_topic_ = unique_name("ledger.commands-dlq");
+  std::string decisions_topic_ = unique_name("ledger.decisions");
   std::string producers_file_ = test_producers_file();
   std::set<std::string> producers_;
   Env env_;

@@ -198,6 +198,26 @@ inline std::string allow_test_consumer(const std::string& topic, const std::stri
   return "";
 }
 
+// What scripts/infra.sh grants on ledger.decisions* (the decision log), for
+// one test's own topic: ledger-query writes it, ledger-projector reads it
+// (its groups are ledger-projector*). "" on success, else what failed.
+inline std::string allow_decision_log(const std::string& topic) {
+  if (kafka_security().protocol == "plaintext") return "";
+  using Rule = adapters::kafka::AclRule;
+  using Op = Rule::Operation;
+  if (auto ok = adapters::kafka::create_acls(
+          kafka_brokers(), kafka_security(),
+          {Rule{.name = topic, .principal = "User:ledger-query", .operation = Op::kWrite},
+           Rule{.name = topic, .principal = "User:ledger-query", .operation = Op::kDescribe},
+           Rule{.name = topic, .principal = "User:ledger-projector", .operation = Op::kRead},
+           Rule{.name = topic, .principal = "User:ledger-projector", .operation = Op::kDescribe}},
+          std::chrono::seconds(30));
+      !ok) {
+    return "decision log ACLs: " + ok.error().message;
+  }
+  return "";
+}
+
 // Kafka principal `name` as a command producer of one test's services: its
 // SCRAM user (scripts/infra.sh kafka-add-user), its topic and ACL
 // (allow_test_producer) and its entry in `producers_file`, mapped to

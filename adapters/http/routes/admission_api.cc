@@ -16,6 +16,7 @@
 #include "domain/policy_resolution.h"
 #include "events/codec/rfc3339.h"
 #include "adapters/http/routes/admission_json.h"
+#include "adapters/http/routes/decision_log_api.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/memory_reads.h"
 #include "adapters/http/routes/query_params.h"
@@ -355,6 +356,7 @@ void AdmissionApi::note_refusal(const HttpRequest& req, const commands::Principa
 
 bool AdmissionApi::owns(std::string_view path) {
   if (ViewsApi::owns(path)) return true;  // the customer views (views_api.h)
+  if (path == kDecisionLogPath || path == kDecisionLogStatusPath) return true;  // decision_log_api.h
   return path == kDecisions || path == kDecisionBatch || path == kEffective || path == kReservations ||
          (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size());
 }
@@ -375,6 +377,12 @@ HttpResponse AdmissionApi::handle(const HttpRequest& req, const commands::Princi
 HttpResponse AdmissionApi::route(const HttpRequest& req, const commands::Principal& who) {
   const std::string_view path = req.path;
   if (ViewsApi::owns(path)) return ViewsApi(admission_, policy_, clock_, refusals_).handle(req, who);
+  if (path == kDecisionLogPath || path == kDecisionLogStatusPath) {
+    if (is_tenant(who)) {
+      if (auto org = req.query_param("org_id"); org && *org != who.tenant) note_refusal(req, who, *org);
+    }
+    return decision_log_route(req, who, log_);
+  }
   if (path == kDecisions || path == kDecisionBatch) {
     if (req.method != "POST") return method_not_allowed("POST");
     return path == kDecisions ? decision(req, who) : decision_batch(req, who);
@@ -426,7 +434,11 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   auto out = decide_one(who, *in, read->front(), c->as_of);
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
-  return json_response(200, dump_lenient(decision_json(*out, c->as_of)));
+  Json answer = decision_json(*out, c->as_of);
+  if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
+    log_.buffer->push(decision_record_of(who, *in, *doc, answer, out->snapshot_version, c->as_of, clock_.now()));
+  }
+  return json_response(200, dump_lenient(answer));
 }
 
 HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands::Principal& who) {
@@ -503,6 +515,10 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
         continue;
       }
       results[index_of[k]] = decision_json(*out, c->as_of);
+      if (log_.buffer) {
+        log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], results[index_of[k]],
+                                             out->snapshot_version, c->as_of, clock_.now()));
+      }
     }
   } else if (memory) {
     snapshot_version = memory->position;
@@ -713,6 +729,18 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
                                   {"has_more", page->has_more},
                                   {"snapshot_version", page->snapshot_version},
                                   {"as_of", codec::format_instant(c->as_of)}}));
+}
+
+domain::Result<Json> rederive_decision(const Json& input, const std::string& correlation_id,
+                                       const projections::QuerySnapshot& snapshot, events::Instant as_of) {
+  auto in = parse_input(input, correlation_id);
+  if (!in) return std::unexpected(in.error());
+  auto read = decision_read(snapshot, *in, kWarnThresholdKey);
+  commands::Principal platform;  // the auditor re-derives; the tenant check was the edge's
+  platform.tenant = "platform";
+  auto out = decide_one(platform, *in, read, as_of);
+  if (!out) return std::unexpected(out.error());
+  return decision_json(*out, as_of);
 }
 
 }  // namespace ledger::routes

@@ -102,6 +102,7 @@
 #include "commands/command.h"
 #include "commands/ports.h"
 #include "adapters/kafka/access_refusals.h"
+#include "adapters/http/routes/decision_log_api.h"
 
 namespace ledger::projections {
 class AdmissionStore;
@@ -130,6 +131,9 @@ class AdmissionApi {
   void record_refusals_to(RefusalRecorder& r) { refusals_ = &r; }
   // Decisions from memory (see above); `store` must outlive this object.
   void answer_from(const projections::AdmissionStore& store) { memory_ = &store; }
+  // Records every answered decision, serves GET /v1/decisions/log[/status]
+  // (decision_log_api.h); the ports must outlive this object.
+  void log_decisions(DecisionLogPorts ports) { log_ = std::move(ports); }
   // Whether `req` is answered from memory.
   bool from_memory(const adapters::http::HttpRequest& req) const;
 
@@ -152,6 +156,7 @@ class AdmissionApi {
   commands::Clock& clock_;
   RefusalRecorder* refusals_ = nullptr;
   const projections::AdmissionStore* memory_ = nullptr;
+  DecisionLogPorts log_;
 };
 
 }  // namespace ledger::routes

@@ -1,0 +1,97 @@
+#include "adapters/postgres/decision_log_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "adapters/postgres/pg_internal.h"
+
+namespace ledger::adapters::postgres {
+
+using internal::SessionPool;
+using Json = nlohmann::json;
+
+struct PgDecisionLog::Impl {
+  Impl(const std::string& url, std::size_t size) : pool(url, size) {}
+  SessionPool pool;
+};
+
+PgDecisionLog::PgDecisionLog(std::string url, std::size_t pool_size)
+    : impl_(std::make_unique<Impl>(url, pool_size)) {}
+PgDecisionLog::~PgDecisionLog() = default;
+
+domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::DecisionRecord> records) {
+  if (records.empty()) return std::size_t{0};
+  return impl_->pool.run<std::size_t>([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::size_t added = 0;
+    for (const auto& r : records) {
+      auto res = tx.exec_params(
+          "INSERT INTO decision_log.decisions (decision_id, recorded_at, as_of, organization_id, project_id, "
+          "actor_tenant, actor_type, actor_id, correlation_id, decision, reason_code, snapshot_version, input, output) "
+          "VALUES ($1, $2::timestamptz, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb) "
+          "ON CONFLICT (decision_id) DO NOTHING",
+          r.decision_id, r.recorded_at, r.as_of, r.organization_id, r.project_id, r.actor_tenant, r.actor_type,
+          r.actor_id, r.correlation_id, r.decision, r.reason_code, r.snapshot_version, r.input.dump(),
+          r.output.dump());
+      added += static_cast<std::size_t>(res.affected_rows());
+    }
+    tx.commit();
+    return added;
+  });
+}
+
+domain::Result<DecisionLogPage> PgDecisionLog::page(const DecisionLogFilter& f) {
+  return impl_->pool.run<DecisionLogPage>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    std::vector<std::string> params;
+    std::string where = "seq > $1::bigint";
+    params.push_back(std::to_string(f.after_seq));
+    auto add = [&](const std::optional<std::string>& v, const std::string& cond) {
+      if (!v) return;
+      params.push_back(*v);
+      where += " AND " + cond + "$" + std::to_string(params.size());
+    };
+    add(f.organization_id, "organization_id = ");
+    add(f.project_id, "project_id = ");
+    add(f.correlation_id, "correlation_id = ");
+    add(f.decision, "decision = ");
+    if (f.from) {
+      params.push_back(*f.from);
+      where += " AND recorded_at >= $" + std::to_string(params.size()) + "::timestamptz";
+    }
+    if (f.to) {
+      params.push_back(*f.to);
+      where += " AND recorded_at < $" + std::to_string(params.size()) + "::timestamptz";
+    }
+    const std::string sql =
+        "SELECT seq, json_build_object('decision_id', decision_id, "
+        "'recorded_at', to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "'as_of', to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "'organization_id', organization_id, 'project_id', project_id, "
+        "'actor', json_build_object('tenant', actor_tenant, 'actor_type', actor_type, 'actor_id', actor_id), "
+        "'correlation_id', correlation_id, 'decision', decision, 'reason_code', reason_code, "
+        "'snapshot_version', snapshot_version, 'input', input, 'output', output)::text "
+        "FROM decision_log.decisions WHERE " +
+        where + " ORDER BY seq LIMIT " + std::to_string(f.limit + 1);
+    auto rows = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    DecisionLogPage page;
+    for (const auto& row : rows) {
+      if (page.items.size() == f.limit) {
+        page.has_more = true;
+        break;
+      }
+      auto rec = commands::decision_record_from_json(Json::parse(row[1].as<std::string>()));
+      if (!rec) throw std::runtime_error(rec.error().message);
+      page.items.push_back({row[0].as<std::int64_t>(), std::move(*rec)});
+    }
+    return page;
+  });
+}
+
+domain::Result<std::int64_t> PgDecisionLog::count() {
+  return impl_->pool.run<std::int64_t>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return tx.exec("SELECT count(*) FROM decision_log.decisions")[0][0].as<std::int64_t>();
+  });
+}
+
+}  // namespace ledger::adapters::postgres

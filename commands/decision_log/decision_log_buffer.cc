@@ -1,0 +1,57 @@
+#include "commands/decision_log/decision_log_buffer.h"
+
+namespace ledger::commands {
+
+bool DecisionLogBuffer::push(DecisionRecord r) {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || queue_.size() >= capacity_) {
+      ++dropped_;
+      return false;
+    }
+    queue_.push_back(std::move(r));
+    ++accepted_;
+  }
+  cv_.notify_one();
+  return true;
+}
+
+std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chrono::milliseconds wait) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, wait, [&] { return !queue_.empty() || closed_; });
+  std::vector<DecisionRecord> out;
+  const std::size_t n = std::min(max, queue_.size());
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return out;
+}
+
+void DecisionLogBuffer::close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::size_t DecisionLogBuffer::size() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+std::uint64_t DecisionLogBuffer::accepted() const {
+  std::lock_guard lock(mu_);
+  return accepted_;
+}
+std::uint64_t DecisionLogBuffer::dropped() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
+}
+bool DecisionLogBuffer::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+}  // namespace ledger::commands

@@ -1,0 +1,52 @@
+// One logged decision (issue 13 part 6): what ledger-query answered to one
+// POST /v1/decisions or one item of POST /v1/decisions:batch, with what it
+// was decided against, so that "what did we decide for X at time T" can be
+// answered and re-derived from history (`ledger-audit decisions`).
+//
+//   DecisionRecord r{.decision_id = ..., .input = body, .output = answer, ...};
+//   std::string line = decision_record_json(r).dump();     // Kafka value
+//   auto back = decision_record_from_json(Json::parse(line));
+//
+// Fields: `input` is the policy_decision_input as received (correlation_id
+// filled in from the header when the body had none), `output` the
+// policy_decision_output answered (matched_rules, evidence, ... as on the
+// wire). `snapshot_version` is the position it was decided at and `as_of`
+// the instant it was decided for: together they re-derive it. `actor_*` is
+// the principal that asked (from its token), `recorded_at` when it was
+// answered. `decision_id` is unique per record (the table's key: a Kafka
+// redelivery is stored once). Only answered decisions are recorded; an input
+// refused before deciding (400, 403, 404, 422) is not a decision.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "domain/error.h"
+
+namespace ledger::commands {
+
+struct DecisionRecord {
+  std::string decision_id;
+  std::string recorded_at;  // RFC 3339
+  std::string as_of;        // RFC 3339
+  std::string organization_id;
+  std::string project_id;
+  std::string actor_tenant;
+  std::string actor_type;
+  std::string actor_id;
+  std::string correlation_id;
+  std::string decision;  // allow | warn | deny
+  std::string reason_code;
+  std::int64_t snapshot_version = 0;
+  nlohmann::json input;
+  nlohmann::json output;
+};
+
+nlohmann::json decision_record_json(const DecisionRecord& r);
+// kInvalidArgument `invalid_decision_record` (evidence: field) when a field
+// is missing or of the wrong type.
+domain::Result<DecisionRecord> decision_record_from_json(const nlohmann::json& j);
+
+}  // namespace ledger::commands

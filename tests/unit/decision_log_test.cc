@@ -1,0 +1,128 @@
+// The decision log's buffer and record (issue 13 part 6): bounded, drops
+// counted, batches drained in order; the record's JSON round-trips.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "commands/decision_log/decision_log_buffer.h"
+#include "commands/decision_log/decision_record.h"
+
+namespace ledger::commands {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+DecisionRecord record(int i) {
+  DecisionRecord r;
+  r.decision_id = "d-" + std::to_string(i);
+  r.recorded_at = "2026-12-02T10:00:00Z";
+  r.as_of = "2026-12-02T10:00:00Z";
+  r.organization_id = "org-acme";
+  r.project_id = "p1";
+  r.actor_tenant = "org-acme";
+  r.actor_type = "service_account";
+  r.actor_id = "acme-service";
+  r.correlation_id = "c-" + std::to_string(i);
+  r.decision = "allow";
+  r.reason_code = "within_ceiling";
+  r.snapshot_version = 40 + i;
+  r.input = {{"hierarchy", {{"organization_id", "org-acme"}, {"project_id", "p1"}}}};
+  r.output = {{"decision", "allow"}, {"matched_rules", Json::array({{{"rule_id", "r1"}}})}};
+  return r;
+}
+
+TEST(DecisionLogBuffer, IsBoundedAndCountsWhatItDrops) {
+  DecisionLogBuffer b(3);
+  EXPECT_TRUE(b.push(record(1)));
+  EXPECT_TRUE(b.push(record(2)));
+  EXPECT_TRUE(b.push(record(3)));
+  EXPECT_FALSE(b.push(record(4)));
+  EXPECT_FALSE(b.push(record(5)));
+  EXPECT_EQ(b.size(), 3u);
+  EXPECT_EQ(b.accepted(), 3u);
+  EXPECT_EQ(b.dropped(), 2u);
+  // Draining makes room again.
+  EXPECT_EQ(b.drain(1, 0ms).size(), 1u);
+  EXPECT_TRUE(b.push(record(6)));
+  EXPECT_EQ(b.dropped(), 2u);
+  EXPECT_EQ(b.accepted(), 4u);
+}
+
+TEST(DecisionLogBuffer, DrainsBatchesInPushOrder) {
+  DecisionLogBuffer b(100);
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(b.push(record(i)));
+  auto first = b.drain(5, 0ms);
+  ASSERT_EQ(first.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(first[i].decision_id, "d-" + std::to_string(i));
+  auto second = b.drain(5, 0ms);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(second[0].decision_id, "d-5");
+  EXPECT_EQ(second[1].decision_id, "d-6");
+  EXPECT_TRUE(b.drain(5, 0ms).empty());
+}
+
+TEST(DecisionLogBuffer, CloseWakesTheDrainerAndDropsLaterPushes) {
+  DecisionLogBuffer b(10);
+  std::atomic<bool> woke{false};
+  std::thread drainer([&] {
+    auto batch = b.drain(10, std::chrono::hours(1));
+    EXPECT_TRUE(batch.empty());
+    woke = true;
+  });
+  b.close();
+  drainer.join();
+  EXPECT_TRUE(woke);
+  EXPECT_FALSE(b.push(record(1)));
+  EXPECT_EQ(b.dropped(), 1u);
+}
+
+TEST(DecisionLogBuffer, ManyPushersLoseNothingBelowTheBound) {
+  DecisionLogBuffer b(100000);
+  std::vector<std::thread> pushers;
+  for (int t = 0; t < 4; ++t) {
+    pushers.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) b.push(record(t * 1000 + i));
+    });
+  }
+  std::size_t drained = 0;
+  for (auto& p : pushers) p.join();
+  while (true) {
+    auto batch = b.drain(333, 0ms);
+    if (batch.empty()) break;
+    EXPECT_LE(batch.size(), 333u);
+    drained += batch.size();
+  }
+  EXPECT_EQ(drained, 4000u);
+  EXPECT_EQ(b.dropped(), 0u);
+}
+
+TEST(DecisionRecord, JsonRoundTrips) {
+  const DecisionRecord r = record(7);
+  const Json j = decision_record_json(r);
+  EXPECT_EQ(j["actor"]["actor_id"], "acme-service");
+  EXPECT_EQ(j["snapshot_version"], 47);
+  EXPECT_EQ(j["output"]["matched_rules"][0]["rule_id"], "r1");
+  auto back = decision_record_from_json(Json::parse(j.dump()));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(decision_record_json(*back), j);
+}
+
+TEST(DecisionRecord, RefusesMissingOrMistypedFields) {
+  Json j = decision_record_json(record(1));
+  j.erase("snapshot_version");
+  auto r = decision_record_from_json(j);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "invalid_decision_record");
+  j = decision_record_json(record(1));
+  j["actor"]["actor_id"] = 5;
+  EXPECT_FALSE(decision_record_from_json(j));
+  j = decision_record_json(record(1));
+  j["input"] = "not an object";
+  EXPECT_FALSE(decision_record_from_json(j));
+  EXPECT_FALSE(decision_record_from_json(Json::array()));
+}
+
+}  // namespace
+}  // namespace ledger::commands
