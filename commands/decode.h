@@ -72,7 +72,7 @@ inline constexpr std::string_view kCommandTypes[] = {
     "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke",
     // plan entitlements (commands/decode_entitlements.h)
     "capability.define", "capability.deprecate", "capability.retire", "plan.define", "plan.update", "plan.archive",
-    "policy.create", "policy.create_version", "policy.activate", "policy.archive_version"};
+    "policy.create", "policy.create_version", "policy.activate", "policy.archive_version", "entitlements.configure"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);

@@ -29,7 +29,7 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            // plan entitlements (events/entitlement_events.h)
                            CapabilityDefined, CapabilityDeprecated, CapabilityRetired, PlanDefined, PlanUpdated,
                            PlanArchived, EntitlementPolicyCreated, PolicyVersionCreated, PolicyVersionActivated,
-                           PolicyVersionArchived>;
+                           PolicyVersionArchived, EntitlementSettingsChanged>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

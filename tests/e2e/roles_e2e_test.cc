@@ -143,6 +143,7 @@ Json walk_body(const std::string& type, const std::string& role) {
     return {{"policy_id", "pol-walk"}, {"version_id", "pol-walk-v1"}, {"environment", "dev"}, {"changelog", "walk"}};
   }
   if (type == "policy.archive_version") return {{"policy_id", "pol-walk"}, {"version_id", "pol-walk-v1"}};
+  if (type == "entitlements.configure") return {{"tenant", "walk"}, {"require_progression", false}};
   ADD_FAILURE() << "no walk body for " << type;
   return Json::object();
 }

@@ -82,6 +82,7 @@ const std::map<std::string, Json>& sample_bodies() {
       {"policy.activate",
        {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}, {"environment", "dev"}, {"changelog", "c"}}},
       {"policy.archive_version", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}}},
+      {"entitlements.configure", {{"require_progression", true}}},
   };
   return bodies;
 }

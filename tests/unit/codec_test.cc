@@ -173,6 +173,7 @@ constexpr Golden kGoldens[] = {
     {"PolicyVersionCreated.v1.json", "PolicyVersionCreated", 1, nullptr},
     {"PolicyVersionActivated.v1.json", "PolicyVersionActivated", 1, nullptr},
     {"PolicyVersionArchived.v1.json", "PolicyVersionArchived", 1, nullptr},
+    {"EntitlementSettingsChanged.v1.json", "EntitlementSettingsChanged", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {
