@@ -80,7 +80,7 @@ inline constexpr std::string_view kCommandTypes[] = {
     "app_policy.update", "app_policy.detach",
     // plan entitlements (commands/decode_entitlements.h)
     "capability.define", "capability.deprecate", "capability.retire", "plan.define", "plan.update", "plan.archive",
-    "policy.create", "policy.create_version", "policy.activate", "policy.archive_version",
+    "policy.create", "policy.create_version", "policy.activate", "policy.archive_version", "entitlements.configure",
     // layered configuration (commands/decode_config.cc)
     "config.global.set", "config.service_type.set", "config.tenant_risk.set", "config.agent.set",
     "config.project.set", "config.service.set"};

@@ -38,6 +38,16 @@ class Fields {
     }
     return v.value_or(std::string());
   }
+  bool flag(const char* name) {
+    known_.insert(name);
+    auto it = body_.find(name);
+    if (it == body_.end() || it->is_null()) {
+      fail("missing_field", std::string("field '") + name + "' is required", name);
+      return false;
+    }
+    if (!it->is_boolean()) fail("invalid_field", std::string("field '") + name + "' must be a boolean", name);
+    return it->is_boolean() && it->get<bool>();
+  }
   std::string tenant() {
     auto t = str("tenant", false);
     return t.empty() ? std::string(ent::kDefaultTenant) : t;
@@ -189,6 +199,12 @@ std::optional<domain::Result<Command>> decode_entitlement_command(std::string_vi
     c.policy_id = f.str("policy_id", true);
     c.version_id = f.str("version_id", true);
     c.reason = f.str("reason", false, 1024);
+    return f.done(std::move(c));
+  }
+  if (type == "entitlements.configure") {
+    ent::ConfigureSpace c;
+    c.tenant = f.tenant();
+    c.require_progression = f.flag("require_progression");
     return f.done(std::move(c));
   }
   return std::nullopt;

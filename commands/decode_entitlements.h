@@ -13,6 +13,7 @@
 //   policy.create_version    {tenant?, policy_id, rules, changelog}
 //   policy.activate          {tenant?, policy_id, version_id, environment, changelog}
 //   policy.archive_version   {tenant?, policy_id, version_id, reason?}
+//   entitlements.configure   {tenant?, require_progression: bool}
 // rules = {type: "plan-allowlist", allowedPlans: [plan...], denyOverrides?: [plan...]}.
 // Unknown fields are refused (`unknown_field`); every failure is 400 with a
 // stable code (`missing_field`, `invalid_field`, `invalid_rules`).

@@ -15,6 +15,7 @@
 //   entitlement-policy:<tenant>/<policy_id>           EntitlementPolicyCreated, PolicyVersionCreated
 //                                                     (version n is stream version n + 1: gap-free)
 //   entitlement-version:<tenant>/<version_id>         PolicyVersionArchived
+//   entitlement-settings:<tenant>                     EntitlementSettingsChanged
 //   entitlement-activation:<tenant>/<policy_id>/<environment>
 //                                                     PolicyVersionActivated (its stream version is the
 //                                                     activation's sequence number in that environment:
@@ -170,12 +171,25 @@ struct PolicyVersionArchived {
   friend bool operator==(const PolicyVersionArchived&, const PolicyVersionArchived&) = default;
 };
 
+// A product space's settings. `require_progression`: a version is activated
+// in staging only after it was active in dev, in production only after it
+// was active in staging (the seed's recommended dev -> staging -> production).
+struct EntitlementSettingsChanged {
+  static constexpr const char* kType = "EntitlementSettingsChanged";
+  static constexpr int kSchemaVersion = 1;
+
+  std::string tenant;
+  bool before_require_progression = false;
+  bool require_progression = false;
+  friend bool operator==(const EntitlementSettingsChanged&, const EntitlementSettingsChanged&) = default;
+};
+
 template <class T>
 inline constexpr bool kIsEntitlementEvent =
     std::is_same_v<T, CapabilityDefined> || std::is_same_v<T, CapabilityDeprecated> ||
     std::is_same_v<T, CapabilityRetired> || std::is_same_v<T, PlanDefined> || std::is_same_v<T, PlanUpdated> ||
     std::is_same_v<T, PlanArchived> || std::is_same_v<T, EntitlementPolicyCreated> ||
     std::is_same_v<T, PolicyVersionCreated> || std::is_same_v<T, PolicyVersionActivated> ||
-    std::is_same_v<T, PolicyVersionArchived>;
+    std::is_same_v<T, PolicyVersionArchived> || std::is_same_v<T, EntitlementSettingsChanged>;
 
 }  // namespace ledger::events

@@ -34,7 +34,7 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            // plan entitlements (events/entitlement_events.h)
                            CapabilityDefined, CapabilityDeprecated, CapabilityRetired, PlanDefined, PlanUpdated,
                            PlanArchived, EntitlementPolicyCreated, PolicyVersionCreated, PolicyVersionActivated,
-                           PolicyVersionArchived,
+                           PolicyVersionArchived, EntitlementSettingsChanged,
                            // layered configuration (events/config_events.h)
                            ConfigLayerSet>;
 

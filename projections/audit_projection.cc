@@ -162,7 +162,8 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           std::string key;
           if constexpr (requires { e.policy_id; }) key = "policy:" + e.tenant + "/" + e.policy_id;
           else if constexpr (requires { e.plan_id; }) key = "plan:" + e.tenant + "/" + e.plan_id;
-          else key = "capability:" + e.tenant + "/" + e.capability_id;
+          else if constexpr (requires { e.capability_id; }) key = "capability:" + e.tenant + "/" + e.capability_id;
+          else key = "settings:" + e.tenant;
           Cell why;
           if constexpr (requires { e.reason; }) why = text(e.reason);
           else if constexpr (requires { e.changelog; }) why = text(e.changelog);

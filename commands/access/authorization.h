@@ -142,7 +142,8 @@ inline constexpr FamilyRule kFamilies[] = {
     // are platform data (README "Plan entitlements"); organizations only ask
     // checks about themselves.
     {RouteFamily::kEntitlementWrite, "entitlement.write", roles({Role::kPlatformAdmin}),
-     "`capability.*`, `plan.*`, `policy.*`, `POST /v1/capabilities`, `POST /v1/plans`, `POST /v1/policies...`"},
+     "`capability.*`, `plan.*`, `policy.*`, `entitlements.configure`, `POST /v1/capabilities`, `POST /v1/plans`, "
+     "`POST /v1/policies...`"},
     {RouteFamily::kEntitlementRead, "entitlement.read",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor, Role::kService, Role::kReader}),
      "`GET /v1/entitlements/active`, `GET /v1/capabilities`, `GET /v1/plans`, `GET /v1/policies/...`"},
@@ -262,6 +263,7 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"config.agent.set", RouteFamily::kConfigTenantWrite},
     {"config.project.set", RouteFamily::kConfigTenantWrite},
     {"config.service.set", RouteFamily::kConfigTenantWrite},
+    {"entitlements.configure", RouteFamily::kEntitlementWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has

@@ -106,6 +106,7 @@ std::string policy_stream(std::string_view t, std::string_view id) {
 std::string version_stream(std::string_view t, std::string_view id) {
   return "entitlement-version:" + std::string(t) + "/" + std::string(id);
 }
+std::string settings_stream(std::string_view t) { return "entitlement-settings:" + std::string(t); }
 std::string activation_stream(std::string_view t, std::string_view policy_id, std::string_view env) {
   return "entitlement-activation:" + std::string(t) + "/" + std::string(policy_id) + "/" + std::string(env);
 }
@@ -129,6 +130,7 @@ std::string command_type(const Command& c) {
         else if constexpr (std::is_same_v<T, CreateVersion>) return "policy.create_version";
         else if constexpr (std::is_same_v<T, ActivateVersion>) return "policy.activate";
         else if constexpr (std::is_same_v<T, ArchiveVersion>) return "policy.archive_version";
+        else if constexpr (std::is_same_v<T, ConfigureSpace>) return "entitlements.configure";
         else static_assert(sizeof(T) == 0, "every entitlement command has a type name");
       },
       c);
@@ -140,7 +142,8 @@ const std::vector<std::string>& entitlement_event_types() {
       events::CapabilityRetired::kType,        events::PlanDefined::kType,
       events::PlanUpdated::kType,              events::PlanArchived::kType,
       events::EntitlementPolicyCreated::kType, events::PolicyVersionCreated::kType,
-      events::PolicyVersionActivated::kType,   events::PolicyVersionArchived::kType};
+      events::PolicyVersionActivated::kType,   events::PolicyVersionArchived::kType,
+      events::EntitlementSettingsChanged::kType};
   return kTypes;
 }
 
@@ -289,6 +292,8 @@ void EntitlementsModel::apply(const events::EventMeta& meta, const events::Event
             for (auto& v : p.versions) {
               if (v.id == e.version_id) v.ever_active = true;
             }
+          } else if constexpr (std::is_same_v<T, events::EntitlementSettingsChanged>) {
+            s.require_progression = e.require_progression;
           } else if constexpr (std::is_same_v<T, events::PolicyVersionArchived>) {
             for (auto& v : s.policies[e.policy_id].versions) {
               if (v.id == e.version_id) v.archived = true;
@@ -561,6 +566,18 @@ Result<Decided> decide_one(const EntitlementsModel& m, const ActivateVersion& c,
     return refuse(ErrorKind::kFailedPrecondition, "capability_retired", "a retired capability is not activated",
                   {{"capability_id", cap->id}});
   }
+  // The recommended progression, when the product space requires it.
+  if (const Space* s = m.space(c.tenant); s && s->require_progression && c.environment != "dev") {
+    const std::string before = c.environment == "production" ? "staging" : "dev";
+    bool was_there = false;
+    for (const auto& a : (*p)->activations) was_there = was_there || (a.version_id == v->id && a.environment == before);
+    if (!was_there) {
+      return refuse(ErrorKind::kFailedPrecondition, "progression_required",
+                    "this product space requires dev -> staging -> production: activate the version in " + before +
+                        " first",
+                    {{"version_id", c.version_id}, {"environment", c.environment}, {"required_environment", before}});
+    }
+  }
   const Activation* current = (*p)->active_at(c.environment, 0, std::nullopt);
   if (current && current->version_id == c.version_id) {
     return Decided{activation_stream(c.tenant, c.policy_id, c.environment), {}};  // already the active one
@@ -590,6 +607,13 @@ Result<Decided> decide_one(const EntitlementsModel& m, const ArchiveVersion& c, 
   }
   return one(version_stream(c.tenant, v->id),
              events::PolicyVersionArchived{c.tenant, c.policy_id, v->id, v->version, c.reason});
+}
+
+Result<Decided> decide_one(const EntitlementsModel& m, const ConfigureSpace& c, const Context&) {
+  const Space* s = m.space(c.tenant);
+  const bool before = s && s->require_progression;
+  if (before == c.require_progression) return Decided{settings_stream(c.tenant), {}};
+  return one(settings_stream(c.tenant), events::EntitlementSettingsChanged{c.tenant, before, c.require_progression});
 }
 
 }  // namespace

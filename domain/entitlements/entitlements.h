@@ -93,9 +93,15 @@ struct ActivateVersion {
 struct ArchiveVersion {
   std::string tenant, policy_id, version_id, reason;
 };
+// A product space's settings (events::EntitlementSettingsChanged).
+struct ConfigureSpace {
+  std::string tenant;
+  bool require_progression = false;
+};
 
 using Command = std::variant<DefineCapability, DeprecateCapability, RetireCapability, DefinePlan, UpdatePlan,
-                             ArchivePlan, CreatePolicy, CreateVersion, ActivateVersion, ArchiveVersion>;
+                             ArchivePlan, CreatePolicy, CreateVersion, ActivateVersion, ArchiveVersion,
+                             ConfigureSpace>;
 
 // "capability.define", "policy.activate", ... (commands/decode.h lists them).
 std::string command_type(const Command& c);
@@ -168,6 +174,7 @@ struct Space {
   std::map<std::string, Plan> plans;
   std::map<std::string, Policy> policies;  // by id
   std::map<std::string, std::string> policy_by_capability;
+  bool require_progression = false;  // dev -> staging -> production
 };
 
 // ------------------------------------------------------------------ checks
@@ -257,6 +264,7 @@ std::string plan_stream(std::string_view tenant, std::string_view id);
 std::string policy_stream(std::string_view tenant, std::string_view id);
 std::string version_stream(std::string_view tenant, std::string_view version_id);
 std::string activation_stream(std::string_view tenant, std::string_view policy_id, std::string_view env);
+std::string settings_stream(std::string_view tenant);
 
 // The version status and the (policy, environment) -> version id map the
 // property test compares against a brute force over history.

@@ -12,6 +12,7 @@ struct Writer {
   Json out = Json::object();
   void field(const char* n, const std::string& v) { out[n] = v; }
   void field(const char* n, const std::int64_t& v) { out[n] = v; }
+  void field(const char* n, const bool& v) { out[n] = v; }
   void field(const char* n, const std::vector<std::string>& v) { out[n] = Json(v); }
 };
 
@@ -41,6 +42,9 @@ struct Reader {
       return bad(n, "a 64-bit integer");
     }
     v = j->get<std::int64_t>();
+  }
+  void field(const char* n, bool& v) {
+    if (const Json* j = get(n)) j->is_boolean() ? void(v = j->get<bool>()) : bad(n, "a boolean");
   }
   void field(const char* n, std::vector<std::string>& v) {
     const Json* j = get(n);
@@ -96,6 +100,9 @@ LEDGER_FIELDS(PolicyVersionActivated, v.field("tenant", e.tenant), v.field("poli
               v.field("activated_by", e.activated_by))
 LEDGER_FIELDS(PolicyVersionArchived, v.field("tenant", e.tenant), v.field("policy_id", e.policy_id),
               v.field("version_id", e.version_id), v.field("version", e.version), v.field("reason", e.reason))
+LEDGER_FIELDS(EntitlementSettingsChanged, v.field("tenant", e.tenant),
+              v.field("before_require_progression", e.before_require_progression),
+              v.field("require_progression", e.require_progression))
 #undef LEDGER_FIELDS
 
 template <class T>

@@ -17,7 +17,8 @@
 //     an archived plan is refused for a new assignment (organization.create
 //     and change_plan), existing ones stay valid; retire only after
 //     deprecate, a deprecated capability still evaluates; stable codes for
-//     bad names and duplicates; organizations' principals are refused.
+//     bad names and duplicates; organizations' principals are refused; a
+//     product space requiring dev -> staging -> production refuses a skip.
 //
 // Synchronisation is by min_position (read-your-writes) only.
 #include <gtest/gtest.h>
@@ -374,6 +375,22 @@ TEST(EntitlementsE2e, ArchivedPlansDeprecationAndTenantIsolation) {
   Json retired = s.check({{"environment", "production"}, {"plan", "enterprise"}, {"capability", "advanced-analytics"}});
   EXPECT_FALSE(retired["allowed"].get<bool>());
   EXPECT_EQ(retired["reason"], "unknown_capability");
+
+  // A product space that requires the progression refuses a skip.
+  Reply configure = s.command("entitlements.configure", {{"require_progression", true}});
+  ASSERT_EQ(configure.status, 200) << configure.describe();
+  s.must("/v1/capabilities", {{"name", "api-access"}});
+  Json api = s.must("/v1/policies", {{"capabilityId", "cap-api-access"},
+                                     {"name", "API"},
+                                     {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}});
+  const std::string api_activate = "/v1/policies/" + std::string(api["policy"]["id"]) + "/versions/" +
+                                   std::string(api["policy"]["currentVersion"]["id"]) + "/activate";
+  Reply skip = s.admin(api_activate, {{"environment", "production"}, {"changelog", "skip"}});
+  EXPECT_EQ(skip.status, 422) << skip.describe();
+  EXPECT_EQ(skip.code(), "progression_required");
+  s.must(api_activate, {{"environment", "dev"}, {"changelog", "1"}});
+  s.must(api_activate, {{"environment", "staging"}, {"changelog", "2"}});
+  s.must(api_activate, {{"environment", "production"}, {"changelog", "3"}});
 
   // Stable codes for refusals.
   Reply bad_name = s.admin("/v1/capabilities", {{"name", "Export_Data"}});

@@ -153,6 +153,7 @@ Json walk_body(const std::string& type, const std::string& role) {
     if (type == "config.service.set") b["service_id"] = "walk";
     return b;
   }
+  if (type == "entitlements.configure") return {{"tenant", "walk"}, {"require_progression", false}};
   ADD_FAILURE() << "no walk body for " << type;
   return Json::object();
 }

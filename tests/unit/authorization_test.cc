@@ -95,6 +95,7 @@ const std::map<std::string, Json>& sample_bodies() {
       {"config.agent.set", {{"tenant_id", "org-acme"}, {"agent_type", "a"}, {"value", Json::object()}, {"reason", "r"}}},
       {"config.project.set", {{"tenant_id", "org-acme"}, {"project_id", "p"}, {"value", Json::object()}, {"reason", "r"}}},
       {"config.service.set", {{"tenant_id", "org-acme"}, {"service_id", "s"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"entitlements.configure", {{"require_progression", true}}},
   };
   return bodies;
 }

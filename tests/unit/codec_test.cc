@@ -180,6 +180,7 @@ constexpr Golden kGoldens[] = {
     {"PolicyVersionActivated.v1.json", "PolicyVersionActivated", 1, nullptr},
     {"PolicyVersionArchived.v1.json", "PolicyVersionArchived", 1, nullptr},
     {"ConfigLayerSet.v1.json", "ConfigLayerSet", 1, nullptr},
+    {"EntitlementSettingsChanged.v1.json", "EntitlementSettingsChanged", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

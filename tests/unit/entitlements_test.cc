@@ -140,6 +140,27 @@ TEST(Entitlements, StatusTransitionsDraftActiveSupersededArchived) {
   EXPECT_TRUE(again->events.empty());
 }
 
+TEST(Entitlements, ProgressionDevStagingProductionWhenTheSpaceRequiresIt) {
+  Ledger l;
+  seed(l);
+  const std::string v1 = "pol-export-data-v1";
+  l.must(ConfigureSpace{"default", true});
+  EXPECT_EQ(l.code(ActivateVersion{"default", "pol-export-data", v1, "production", "skip"}), "progression_required");
+  EXPECT_EQ(l.code(ActivateVersion{"default", "pol-export-data", v1, "staging", "skip"}), "progression_required");
+  l.must(ActivateVersion{"default", "pol-export-data", v1, "dev", "1"});
+  l.must(ActivateVersion{"default", "pol-export-data", v1, "staging", "2"});
+  l.must(ActivateVersion{"default", "pol-export-data", v1, "production", "3"});
+  // Off again: any order.
+  l.must(ConfigureSpace{"default", false});
+  l.must(CreateVersion{"default", "pol-export-data", allow({"pro"}), "v2"});
+  EXPECT_EQ(l.code(ActivateVersion{"default", "pol-export-data", "pol-export-data-v2", "production", "hotfix"}),
+            "accepted");
+  // Setting what is already set changes nothing.
+  auto same = l.run(ConfigureSpace{"default", false});
+  ASSERT_TRUE(same.has_value());
+  EXPECT_TRUE(same->events.empty());
+}
+
 TEST(Entitlements, CheckIsDefaultDenyWithAReasonForEveryAnswer) {
   Ledger l;
   seed(l);
@@ -222,6 +243,7 @@ TEST(Entitlements, EveryEventRoundTripsThroughTheCodec) {
   l.must(CreateVersion{"default", "pol-export-data", allow({"pro"}), "v2"});
   l.must(ArchiveVersion{"default", "pol-export-data", "pol-export-data-v2", "unused"});
   l.must(ArchivePlan{"default", "free", ""});
+  l.must(ConfigureSpace{"default", true});
   for (const auto& e : l.history) {
     auto back = codec::decode_payload(events::type_name(e.event), 1, codec::encode_payload(e.event));
     ASSERT_TRUE(back.has_value()) << back.error();
