@@ -204,6 +204,8 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       {"GET", "/v1/reservations", nullptr},
       {"GET", "/v1/reservations/res-acme?organization_id=org-acme", nullptr},
       {"GET", "/v1/views/organizations/org-acme", nullptr},
+      {"GET", "/v1/decisions/log?limit=1", nullptr},
+      {"GET", "/v1/decisions/log/status", nullptr},
   };
   // Every query route of the table is called above.
   std::set<std::string> called;
