@@ -2,9 +2,11 @@
 //
 //   DecisionLogPublisher  in ledger-query: one thread drains the
 //                         DecisionLogBuffer in batches (up to `batch_max`)
-//                         and publishes each record to `ledger.decisions`,
-//                         keyed by organization id (one tenant's records
-//                         stay in order on one partition), then flushes.
+//                         and publishes them to `ledger.decisions`: one
+//                         Kafka record per organization (and up to 200
+//                         decisions), a JSON array in answer order, keyed
+//                         by organization id (one tenant's records stay in
+//                         order on one partition), then flushes.
 //                         The decision path only pushes into the buffer.
 //                         A batch Kafka refuses is retried (with backoff)
 //                         until it is delivered or the service stops; while
@@ -12,7 +14,8 @@
 //   run_decision_log_projector  in ledger-projector: consumes the topic in
 //                         its own group and inserts the records into
 //                         decision_log.decisions (adapters/postgres/
-//                         decision_log_store.h), committing offsets only
+//                         decision_log_store.h; a Kafka record is an array
+//                         of decision records or one), committing offsets only
 //                         after the insert: at-least-once, and a redelivered
 //                         record is stored once (keyed by decision_id). A
 //                         record that is not a decision record is logged and

@@ -20,22 +20,24 @@ PgDecisionLog::~PgDecisionLog() = default;
 
 domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::DecisionRecord> records) {
   if (records.empty()) return std::size_t{0};
+  // One statement per batch: the records as one JSON array, in their order.
+  Json all = Json::array();
+  for (const auto& r : records) all.push_back(commands::decision_record_json(r));
+  const std::string text = all.dump(-1, ' ', false, Json::error_handler_t::replace);
   return impl_->pool.run<std::size_t>([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    std::size_t added = 0;
-    for (const auto& r : records) {
-      auto res = tx.exec_params(
-          "INSERT INTO decision_log.decisions (decision_id, recorded_at, as_of, organization_id, project_id, "
-          "actor_tenant, actor_type, actor_id, correlation_id, decision, reason_code, snapshot_version, input, output) "
-          "VALUES ($1, $2::timestamptz, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb) "
-          "ON CONFLICT (decision_id) DO NOTHING",
-          r.decision_id, r.recorded_at, r.as_of, r.organization_id, r.project_id, r.actor_tenant, r.actor_type,
-          r.actor_id, r.correlation_id, r.decision, r.reason_code, r.snapshot_version, r.input.dump(),
-          r.output.dump());
-      added += static_cast<std::size_t>(res.affected_rows());
-    }
+    auto res = tx.exec_params(
+        "INSERT INTO decision_log.decisions (decision_id, recorded_at, as_of, organization_id, project_id, "
+        "actor_tenant, actor_type, actor_id, correlation_id, decision, reason_code, snapshot_version, input, output) "
+        "SELECT r->>'decision_id', (r->>'recorded_at')::timestamptz, (r->>'as_of')::timestamptz, "
+        "r->>'organization_id', r->>'project_id', r->'actor'->>'tenant', r->'actor'->>'actor_type', "
+        "r->'actor'->>'actor_id', r->>'correlation_id', r->>'decision', r->>'reason_code', "
+        "(r->>'snapshot_version')::bigint, r->'input', r->'output' "
+        "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n) ORDER BY n "
+        "ON CONFLICT (decision_id) DO NOTHING",
+        text);
     tx.commit();
-    return added;
+    return static_cast<std::size_t>(res.affected_rows());
   });
 }
 

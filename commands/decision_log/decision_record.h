@@ -42,6 +42,11 @@ struct DecisionRecord {
   std::int64_t snapshot_version = 0;
   nlohmann::json input;
   nlohmann::json output;
+  // decision_record_json(*this) as text, when the producer encoded it
+  // already (the query service does, on the deciding thread, and leaves
+  // input and output null: no JSON tree crosses threads, so the publisher
+  // frees a few strings per record, not every node of two trees).
+  std::string encoded;
 };
 
 nlohmann::json decision_record_json(const DecisionRecord& r);

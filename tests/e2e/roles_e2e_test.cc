@@ -154,6 +154,16 @@ Json walk_body(const std::string& type, const std::string& role) {
     return b;
   }
   if (type == "entitlements.configure") return {{"tenant", "walk"}, {"require_progression", false}};
+  // Application policy chains (seed 002).
+  if (type.rfind("application.", 0) == 0) {
+    return {{"application_id", "walk-app-" + role}, {"organization_id", "org-acme"}, {"name", "walk"}};
+  }
+  if (type == "app_policy.attach") {
+    return {{"application_id", "walk-app-" + role}, {"organization_id", "org-acme"}, {"policy_type", "request_size"},
+            {"config", {{"max_bytes", 1}}}};
+  }
+  if (type == "app_policy.update") return {{"policy_id", "pol_walk"}, {"enabled", false}};
+  if (type == "app_policy.detach") return {{"policy_id", "pol_walk"}};
   ADD_FAILURE() << "no walk body for " << type;
   return Json::object();
 }
@@ -238,6 +248,12 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       {"GET", "/tenants/org-acme/config/resolved", nullptr},
       {"GET", "/config/global/walk_platform_admin", nullptr},
       {"GET", "/config/service-types/walk", nullptr},
+      {"GET", "/api/v1/admin/applications/walk-app?organization_id=org-acme", nullptr},
+      {"GET", "/api/v1/admin/policies/types", nullptr},
+      {"GET", "/api/v1/admin/policies/available-types", nullptr},
+      {"POST", "/v1/applications/walk-app:evaluate", {{"organization_id", "org-acme"}}},
+      {"GET", "/v1/decisions/log?limit=1", nullptr},
+      {"GET", "/v1/decisions/log/status", nullptr},
   };
   // Every query route of the table is called above.
   std::set<std::string> called;

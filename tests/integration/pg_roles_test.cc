@@ -108,6 +108,28 @@ TEST_F(PgRolesTest, MigrationCreatesPlainLoginRolesAndIsIdempotent) {
   EXPECT_EQ(scalar("SELECT has_table_privilege('ledger_query', 'rm.audit_log', 'INSERT')"), "f");
 }
 
+// The decision log's table (README "Database roles", "Decision log"): the
+// projector inserts, the query service and auditors read, nobody rewrites.
+TEST_F(PgRolesTest, DecisionLogIsInsertedByTheProjectorAndReadByQueryAndAuditors) {
+  const std::string t = "decision_log.decisions";
+  auto priv = [&](const std::string& role, const std::string& p) {
+    return scalar("SELECT has_table_privilege('" + role + "', '" + t + "', '" + p + "')");
+  };
+  EXPECT_EQ(priv("ledger_projector", "INSERT"), "t");
+  EXPECT_EQ(priv("ledger_projector", "SELECT"), "t");
+  for (const char* role : {"ledger_query", "ledger_auditor"}) {
+    EXPECT_EQ(priv(role, "SELECT"), "t") << role;
+    EXPECT_EQ(priv(role, "INSERT"), "f") << role;
+  }
+  for (const auto& role : kRoles) {
+    for (const char* p : {"UPDATE", "DELETE", "TRUNCATE"}) EXPECT_EQ(priv(role, p), "f") << role << " " << p;
+  }
+  for (const char* role : {"ledger_command", "ledger_relay"}) {
+    EXPECT_EQ(priv(role, "SELECT"), "f") << role;
+    EXPECT_EQ(priv(role, "INSERT"), "f") << role;
+  }
+}
+
 TEST_F(PgRolesTest, NobodyMayUpdateOrDeleteHistoryNotEvenTheOwner) {
   ASSERT_EQ(as("postgres", kInsertFirstEvent), "");
   ASSERT_EQ(as("postgres", kInsertOutcome), "");

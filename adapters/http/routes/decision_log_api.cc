@@ -68,8 +68,10 @@ commands::DecisionRecord decision_record_of(const commands::Principal& who, cons
   r.decision = output.value("decision", "");
   r.reason_code = output.value("reason_code", "");
   r.snapshot_version = snapshot_version;
-  r.input = input;
-  r.output = output;
+  Json j = decision_record_json(r);  // input and output still null here
+  j["input"] = input;
+  j["output"] = output;
+  r.encoded = j.dump(-1, ' ', false, Json::error_handler_t::replace);
   return r;
 }
 

@@ -57,7 +57,8 @@ struct DecisionLogPorts {
   std::function<std::uint64_t()> published;          // records published so far
 };
 
-// The record of one answered decision.
+// The record of one answered decision, already encoded (`encoded`; input
+// and output left null, see DecisionRecord::encoded).
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
                                             const nlohmann::json& input, const nlohmann::json& output,
                                             std::int64_t snapshot_version, events::Instant as_of,
