@@ -31,6 +31,7 @@ std::string command_type(const Command& c) {
         else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) return "access.record_refusal";
         else if constexpr (std::is_same_v<T, domain::RevokeToken>) return "token.revoke";
         else if constexpr (std::is_same_v<T, domain::config::SetConfigLayer>) return domain::config::command_type_of(x.ref.layer);
+        else if constexpr (std::is_same_v<T, domain::config::ReloadConfig>) return "config.reload";
         else static_assert(sizeof(T) == 0, "every command has a type name");
       },
       c);

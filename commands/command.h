@@ -31,7 +31,7 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              // access control (domain/access/access_refusal.h)
                              domain::RecordAccessRefusal, domain::RevokeToken,
                              // layered configuration (domain/config/config_model.h)
-                             domain::config::SetConfigLayer>;
+                             domain::config::SetConfigLayer, domain::config::ReloadConfig>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.

@@ -324,7 +324,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
         continue;
       }
     }
-    if (std::holds_alternative<domain::config::SetConfigLayer>(req.command)) {
+    if (std::holds_alternative<domain::config::SetConfigLayer>(req.command) ||
+        std::holds_alternative<domain::config::ReloadConfig>(req.command)) {
       auto a = config.decide(req, keys[i], now);
       if (!a && a.error().kind == domain::ErrorKind::kUnavailable) return fail_all(a.error());
       if (!a) {
@@ -343,7 +344,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
           [&](const auto& c) -> domain::Result<domain::Decided> {
             using T = std::decay_t<decltype(c)>;
             if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue> ||
-                          std::is_same_v<T, domain::config::SetConfigLayer>) {
+                          std::is_same_v<T, domain::config::SetConfigLayer> ||
+                          std::is_same_v<T, domain::config::ReloadConfig>) {
               return domain::fail(domain::ErrorKind::kInternal, "internal", "not an admission command");
             } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal> ||
                                  std::is_same_v<T, domain::RevokeToken>) {

@@ -72,7 +72,7 @@ inline constexpr std::string_view kCommandTypes[] = {
     "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke",
     // layered configuration (commands/decode_config.cc)
     "config.global.set", "config.service_type.set", "config.tenant_risk.set", "config.agent.set",
-    "config.project.set", "config.service.set"};
+    "config.project.set", "config.service.set", "config.reload"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);

@@ -27,7 +27,7 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            // the writer's signed anchors (events/chain_events.h)
                            ChainHeadSigned,
                            // layered configuration (events/config_events.h)
-                           ConfigLayerSet>;
+                           ConfigLayerSet, ConfigReloaded>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

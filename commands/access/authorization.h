@@ -124,7 +124,7 @@ inline constexpr FamilyRule kFamilies[] = {
     {RouteFamily::kAuditRead, "audit.read", roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor}),
      "`GET /v1/audit`, `GET /v1/audit/changes/{key}`"},
     {RouteFamily::kConfigPlatformWrite, "config.platform.write", roles({Role::kPlatformAdmin}),
-     "`config.global.set`, `config.service_type.set`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`"},
+     "`config.global.set`, `config.service_type.set`, `config.reload`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`, `POST /config/reload`"},
     {RouteFamily::kConfigTenantWrite, "config.tenant.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
      "`config.tenant_risk.set`, `config.agent.set`, `config.project.set`, `config.service.set` and their `PUT /tenants/{tenant_id}/...` routes"},
     {RouteFamily::kConfigRead, "config.read",
@@ -220,6 +220,7 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"config.agent.set", RouteFamily::kConfigTenantWrite},
     {"config.project.set", RouteFamily::kConfigTenantWrite},
     {"config.service.set", RouteFamily::kConfigTenantWrite},
+    {"config.reload", RouteFamily::kConfigPlatformWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has

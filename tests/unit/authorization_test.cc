@@ -69,6 +69,7 @@ const std::map<std::string, Json>& sample_bodies() {
         {"reason", "tenant_mismatch"}}},
       {"token.revoke", {{"tenant", "org-acme"}, {"token_id", "jti-1"}, {"reason", "r"}}},
       {"config.global.set", {{"key", "k"}, {"value", 1}, {"reason", "r"}}},
+      {"config.reload", {{"reload_env", false}, {"invalidate", {{"all", true}}}}},
       {"config.service_type.set", {{"service_type", "gke"}, {"value", Json::object()}, {"reason", "r"}}},
       {"config.tenant_risk.set", {{"tenant_id", "org-acme"}, {"value", Json::object()}, {"reason", "r"}}},
       {"config.agent.set", {{"tenant_id", "org-acme"}, {"agent_type", "a"}, {"value", Json::object()}, {"reason", "r"}}},

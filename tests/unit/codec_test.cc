@@ -163,6 +163,7 @@ constexpr Golden kGoldens[] = {
     {"ChainHeadSigned.v1.json", "ChainHeadSigned", 1, nullptr},
     {"TokenRevoked.v1.json", "TokenRevoked", 1, nullptr},
     {"ConfigLayerSet.v1.json", "ConfigLayerSet", 1, nullptr},
+    {"ConfigReloaded.v1.json", "ConfigReloaded", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {
