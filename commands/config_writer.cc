@@ -5,6 +5,33 @@ namespace ledger::commands {
 domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, const IdempotencyKey& key,
                                                   events::Instant now) {
   namespace cfg = domain::config;
+  if (const auto* reload = std::get_if<cfg::ReloadConfig>(&req.command)) {
+    // The reload stream is append-only and needs no state: its version for
+    // expected_version and the outcome's position only.
+    auto history = store_.read_stream(cfg::kReloadStream);
+    if (!history) return std::unexpected(history.error());
+    StreamAppend a;
+    a.stream_id = cfg::kReloadStream;
+    a.expected_version = static_cast<std::int64_t>(history->size()) + reloads_in_batch_;
+    if (req.expected_version && *req.expected_version != a.expected_version) {
+      domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
+                      "the stream has moved on since the expected version", {}};
+      e.with("stream_id", a.stream_id);
+      return std::unexpected(std::move(e));
+    }
+    a.meta.actor = req.meta.principal.actor;
+    a.meta.tenant = "platform";
+    a.meta.correlation_id = req.meta.correlation_id;
+    a.meta.causation_id = req.meta.causation_id;
+    a.meta.command_id = req.meta.command_id;
+    a.meta.occurred_at = now;
+    a.idempotency = key;
+    a.request_hash = req.meta.request_hash;
+    a.position_if_empty = history->empty() ? 0 : history->back().meta.global_position;
+    a.events = cfg::decide(*reload);
+    reloads_in_batch_ += static_cast<std::int64_t>(a.events.size());
+    return a;
+  }
   const auto& c = std::get<cfg::SetConfigLayer>(req.command);
   const std::string stream = cfg::stream_id(c.ref);
   auto t = tentative_.find(stream);

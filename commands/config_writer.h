@@ -28,6 +28,7 @@ class ConfigWriter {
  private:
   EventStore& store_;
   std::map<std::string, domain::config::LayerState> tentative_;  // by stream id
+  std::int64_t reloads_in_batch_ = 0;
 };
 
 }  // namespace ledger::commands

@@ -48,7 +48,55 @@ domain::Result<bool> flag(const Json& b, const char* name) {
 
 }  // namespace
 
+namespace {
+
+// config.reload {reload_env?, invalidate?: {all?, tenant_ids?}, reinit?:
+// {configuration_service?, dynamic_config_service?}, dry_run?} (the seed's
+// body; everything defaults to false / empty).
+domain::Result<Command> decode_reload(const Json& b) {
+  cfg::ReloadConfig c;
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "type" || k == "command_id" || k == "expected_version") continue;
+    if (k == "reload_env" || k == "dry_run") {
+      if (!it->is_boolean()) return bad("invalid_field", "field '" + k + "' must be a boolean", k);
+      (k == "reload_env" ? c.reload_env : c.dry_run) = it->get<bool>();
+    } else if (k == "invalidate") {
+      if (!it->is_object()) return bad("invalid_field", "invalidate must be {all, tenant_ids}", k);
+      for (auto f = it->begin(); f != it->end(); ++f) {
+        if (f.key() == "all" && f->is_boolean()) {
+          c.invalidate_all = f->get<bool>();
+        } else if (f.key() == "tenant_ids" && f->is_array() && f->size() <= 1000) {
+          for (const auto& t : *f) {
+            if (!t.is_string() || !cfg::valid_id(t.get_ref<const std::string&>())) {
+              return bad("invalid_field", "tenant_ids must be tenant ids", "invalidate.tenant_ids");
+            }
+            c.tenant_ids.push_back(t.get<std::string>());
+          }
+        } else {
+          return bad("invalid_field", "invalidate takes all (boolean) and tenant_ids (array)", "invalidate." + f.key());
+        }
+      }
+    } else if (k == "reinit") {
+      if (!it->is_object()) return bad("invalid_field", "reinit must be an object", k);
+      for (auto f = it->begin(); f != it->end(); ++f) {
+        if ((f.key() != "configuration_service" && f.key() != "dynamic_config_service") || !f->is_boolean()) {
+          return bad("invalid_field", "reinit takes configuration_service and dynamic_config_service (booleans)",
+                     "reinit." + f.key());
+        }
+        if (f->get<bool>()) c.reinit.push_back(f.key());
+      }
+    } else {
+      return bad("unknown_field", "unknown field '" + k + "'", k);
+    }
+  }
+  return Command(std::move(c));
+}
+
+}  // namespace
+
 std::optional<domain::Result<Command>> decode_config_command(std::string_view type, const Json& b) {
+  if (type == "config.reload") return decode_reload(b);
   if (!type.starts_with("config.") || !type.ends_with(".set")) return std::nullopt;
   auto layer = cfg::parse_layer(type.substr(7, type.size() - 11));
   if (!layer || *layer == cfg::Layer::kProcess) return std::nullopt;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ledger::events {
 
@@ -32,6 +33,26 @@ struct ConfigLayerSet {
   bool requires_restart = false;  // global only: running processes apply it after a restart/reload
   std::string reason;
   friend bool operator==(const ConfigLayerSet&, const ConfigLayerSet&) = default;
+};
+
+// The operator reload (POST /config/reload, platform_admin): stream
+// config:reloads. No tenant history, no secrets: what was asked and what the
+// writer could not do. The query services apply it when they see it:
+// re-read their process settings (reload_env), drop the resolved views
+// named (every one, or those of tenant_ids) and rebuild them on demand.
+struct ConfigReloaded {
+  static constexpr const char* kType = "ConfigReloaded";
+  static constexpr int kSchemaVersion = 1;
+
+  bool reload_env = false;
+  bool invalidate_all = false;
+  std::vector<std::string> tenant_ids;
+  std::vector<std::string> reinit;  // configuration_service, dynamic_config_service
+  // Reserved for failures the writer itself finds; empty today (the edge
+  // reports a bad settings file in its answer, and each query service keeps
+  // its previous settings when it cannot re-read them).
+  std::vector<std::string> errors;
+  friend bool operator==(const ConfigReloaded&, const ConfigReloaded&) = default;
 };
 
 }  // namespace ledger::events

@@ -173,6 +173,8 @@ std::optional<Change> admission_change_of(const events::Event& event) {
                                                        : quota_scope(QuotaLevel::kOrganization, e.tenant_id);
           return admission_change(event, "config", e.layer + (e.subject.empty() ? "" : ":" + e.subject), scope,
                                   Cell(e.before), text(e.reason));
+        } else if constexpr (std::is_same_v<T, events::ConfigReloaded>) {  // the operator reload
+          return admission_change(event, "config", "reload", quota_scope(QuotaLevel::kGlobal, ""), Cell(), Cell());
         } else {
           return std::nullopt;
         }

@@ -194,6 +194,8 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
           return platform;  // a product space is platform data (events/entitlement_events.h)
         } else if constexpr (std::is_same_v<T, domain::config::SetConfigLayer>) {
           return x.ref.tenant;  // "platform" for the platform-owned layers
+        } else if constexpr (std::is_same_v<T, domain::config::ReloadConfig>) {
+          return platform;
         } else {
           static_assert(sizeof(T) == 0, "every command names the organization it reaches into");
         }

@@ -151,7 +151,7 @@ inline constexpr FamilyRule kFamilies[] = {
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`POST /v1/entitlements:check`, `POST /v1/entitlements:batchCheck`"},
     {RouteFamily::kConfigPlatformWrite, "config.platform.write", roles({Role::kPlatformAdmin}),
-     "`config.global.set`, `config.service_type.set`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`"},
+     "`config.global.set`, `config.service_type.set`, `config.reload`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`, `POST /config/reload`"},
     {RouteFamily::kConfigTenantWrite, "config.tenant.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
      "`config.tenant_risk.set`, `config.agent.set`, `config.project.set`, `config.service.set` and their `PUT /tenants/{tenant_id}/...` routes"},
     {RouteFamily::kConfigRead, "config.read",
@@ -264,6 +264,7 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"config.project.set", RouteFamily::kConfigTenantWrite},
     {"config.service.set", RouteFamily::kConfigTenantWrite},
     {"entitlements.configure", RouteFamily::kEntitlementWrite},
+    {"config.reload", RouteFamily::kConfigPlatformWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has

@@ -29,9 +29,21 @@ KeySource source_of(const LayerState& s) {
 
 }  // namespace
 
-bool ConfigModel::handles(const events::Event& e) { return std::holds_alternative<events::ConfigLayerSet>(e); }
+bool ConfigModel::handles(const events::Event& e) {
+  return std::holds_alternative<events::ConfigLayerSet>(e) || std::holds_alternative<events::ConfigReloaded>(e);
+}
+
+std::vector<events::Event> decide(const ReloadConfig& c) {
+  if (c.dry_run) return {};
+  return {events::ConfigReloaded{c.reload_env, c.invalidate_all, c.tenant_ids, c.reinit, c.errors}};
+}
 
 void ConfigModel::apply(const events::EventMeta& meta, const events::Event& e) {
+  if (const auto* r = std::get_if<events::ConfigReloaded>(&e)) {
+    last_reload_position_ = meta.global_position;
+    last_reload_ = *r;
+    return;
+  }
   const auto* c = std::get_if<events::ConfigLayerSet>(&e);
   if (!c) return;
   auto layer = parse_layer(c->layer);
@@ -153,7 +165,7 @@ Result<std::vector<events::Event>> decide(const LayerState* current, const SetCo
 }
 
 const std::vector<std::string>& config_event_types() {
-  static const std::vector<std::string> types = {events::ConfigLayerSet::kType};
+  static const std::vector<std::string> types = {events::ConfigLayerSet::kType, events::ConfigReloaded::kType};
   return types;
 }
 

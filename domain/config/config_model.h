@@ -97,6 +97,10 @@ class ConfigModel {
   // The position of the last event that changed what the seed's cache key
   // `tag` (cache_key()) stands for; 0 when never. "global_keys" moves when a
   // global key is set for the first time (every resolved view lists them).
+  // The last operator reload (position 0: none yet).
+  std::int64_t last_reload_position() const { return last_reload_position_; }
+  const events::ConfigReloaded& last_reload() const { return last_reload_; }
+
   std::int64_t last_change(const std::string& tag) const {
     auto it = changes_.find(tag);
     return it == changes_.end() ? 0 : it->second;
@@ -105,6 +109,8 @@ class ConfigModel {
  private:
   std::map<std::string, LayerState> layers_;  // by stream id
   std::map<std::string, std::int64_t> changes_;  // by cache key
+  std::int64_t last_reload_position_ = 0;
+  events::ConfigReloaded last_reload_;
 };
 
 // The command that writes one layer document (config.<layer>.set).
@@ -119,6 +125,21 @@ struct SetConfigLayer {
   std::string organization_id;
   friend bool operator==(const SetConfigLayer&, const SetConfigLayer&) = default;
 };
+
+// The operator reload (config.reload): the event names what was asked
+// and what the writer already knows failed (`errors`). dry_run: nothing is
+// written (decided by the caller: no event).
+struct ReloadConfig {
+  bool reload_env = false;
+  bool invalidate_all = false;
+  std::vector<std::string> tenant_ids;
+  std::vector<std::string> reinit;
+  bool dry_run = false;
+  std::vector<std::string> errors;
+  friend bool operator==(const ReloadConfig&, const ReloadConfig&) = default;
+};
+inline constexpr const char* kReloadStream = "config:reloads";
+std::vector<events::Event> decide(const ReloadConfig& c);
 
 // The events for `c` against the layer's current state (nullptr: never
 // set): none when the document and flags are already so (no_change).

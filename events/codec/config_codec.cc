@@ -20,6 +20,10 @@ Json parse_doc(const std::string& text) {
 }  // namespace
 
 std::optional<Json> encode_config(const events::Event& e) {
+  if (const auto* r = std::get_if<events::ConfigReloaded>(&e)) {
+    return Json{{"reload_env", r->reload_env}, {"invalidate_all", r->invalidate_all}, {"tenant_ids", r->tenant_ids},
+                {"reinit", r->reinit}, {"errors", r->errors}};
+  }
   const auto* c = std::get_if<ConfigLayerSet>(&e);
   if (!c) return std::nullopt;
   return Json{{"layer", c->layer},         {"tenant_id", c->tenant_id},
@@ -30,6 +34,35 @@ std::optional<Json> encode_config(const events::Event& e) {
 
 std::optional<std::expected<events::Event, std::string>> decode_config(std::string_view type, int version,
                                                                        const Json& payload) {
+  if (type == events::ConfigReloaded::kType) {
+    if (version != events::ConfigReloaded::kSchemaVersion) {
+      return std::unexpected("unknown schema version " + std::to_string(version) + " of " + std::string(type));
+    }
+    events::ConfigReloaded r;
+    const char* fields[] = {"reload_env", "invalidate_all", "tenant_ids", "reinit", "errors"};
+    for (const auto& [k, _] : payload.items()) {
+      if (std::find(std::begin(fields), std::end(fields), k) == std::end(fields)) {
+        return std::unexpected("ConfigReloaded: unknown field '" + k + "'");
+      }
+    }
+    for (const char* f : fields) {
+      if (!payload.contains(f)) return std::unexpected(std::string("ConfigReloaded: missing field '") + f + "'");
+    }
+    if (!payload["reload_env"].is_boolean() || !payload["invalidate_all"].is_boolean()) {
+      return std::unexpected("ConfigReloaded: reload_env and invalidate_all must be booleans");
+    }
+    r.reload_env = payload["reload_env"].get<bool>();
+    r.invalidate_all = payload["invalidate_all"].get<bool>();
+    for (auto [name, out] : {std::pair{"tenant_ids", &r.tenant_ids}, std::pair{"reinit", &r.reinit},
+                             std::pair{"errors", &r.errors}}) {
+      if (!payload[name].is_array()) return std::unexpected(std::string("ConfigReloaded: field '") + name + "' must be an array");
+      for (const auto& x : payload[name]) {
+        if (!x.is_string()) return std::unexpected(std::string("ConfigReloaded: field '") + name + "' must hold strings");
+        out->push_back(x.get<std::string>());
+      }
+    }
+    return events::Event(std::move(r));
+  }
   if (type != ConfigLayerSet::kType) return std::nullopt;
   if (version != ConfigLayerSet::kSchemaVersion) {
     return std::unexpected("unknown schema version " + std::to_string(version) + " of " + std::string(type));

@@ -196,14 +196,15 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   api.serve_app_policies(app_policy_api);
   // Seed 004's configuration reads, from the same in-memory snapshot; the
   // process-settings layer from LEDGER_CONFIG_PROCESS_SETTINGS.
-  const char* process_env = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS");
-  auto process_layer = routes::process_settings_layer(process_env ? process_env : "");
+  auto process_layer = routes::read_process_settings();
   if (!process_layer) {
     spdlog::critical("{}", process_layer.error().message);
     return 2;
   }
   routes::ConfigApi config_api(memory, clock, std::move(*process_layer), [&] { return admission.head_position(); });
   config_api.record_refusals_to(refusals);
+  config_api.reload_process_settings_with(routes::read_process_settings);
+  if (auto h = admission.head_position(); h) config_api.started_at(*h);
   api.serve_config(config_api);
   std::atomic<bool> feed_stop{false};
   std::thread feed;

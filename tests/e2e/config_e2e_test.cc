@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "tests/support/e2e_stack.h"
 
 namespace {
@@ -252,6 +254,61 @@ TEST(ConfigE2e, NotificationConfigIsValidatedBeforeAnythingIsWritten) {
   ASSERT_EQ(v.status, 200) << v.describe();
   EXPECT_EQ(v.body["items"].size(), 1u);
   EXPECT_EQ(v.body["items"][0]["after"]["notification_config"], seed_notification_config());
+}
+
+TEST(ConfigE2e, ReloadReReadsProcessSettingsMarksPendingRestartAndReportsPartialFailure) {
+  const std::string file = ::testing::TempDir() + "config_reload_e2e_settings.json";
+  std::ofstream(file) << R"({"approval_webhook_timeout_seconds": 45})";
+  ledger::testing::ServiceStack s("config_reload_e2e");
+  s.set_env("LEDGER_CONFIG_PROCESS_SETTINGS_FILE", file);
+  ASSERT_TRUE(s.start());
+  Reply g = s.command_http("PUT", "/config/global/cache_default_ttl",
+                           {{"value", 600}, {"reason", "e2e"}, {"is_public", true}, {"requires_restart", true}});
+  ASSERT_EQ(g.status, 200) << g.describe();
+  EXPECT_EQ(g.body["requires_restart"], true);
+  const std::string view = "/tenants/org-acme/config/resolved?";
+  Reply v = s.query("GET", view + at(g.body["position"].get<std::int64_t>()), kAcmeReader);
+  ASSERT_EQ(v.status, 200) << v.describe() << s.describe_logs();
+  EXPECT_EQ(v.body["config"]["approval_webhook_timeout_seconds"], 45);
+  EXPECT_EQ(v.body["config"]["cache_default_ttl"], 600);
+  EXPECT_EQ(v.body["sources"]["cache_default_ttl"]["pending_restart"], true) << v.describe();
+
+  // Only platform_admin reloads.
+  EXPECT_EQ(s.command_http("POST", "/config/reload", {{"reload_env", true}}, kAcmeAdmin).status, 403);
+  // dry_run writes nothing.
+  Reply d = s.command_http("POST", "/config/reload", {{"reload_env", true}, {"dry_run", true}});
+  ASSERT_EQ(d.status, 200) << d.describe();
+  EXPECT_EQ(d.body["status"], "dry_run");
+  EXPECT_TRUE(d.body["event_ids"].empty());
+
+  std::ofstream(file, std::ios::trunc) << R"({"approval_webhook_timeout_seconds": 60})";
+  Reply r = s.command_http("POST", "/config/reload",
+                           Json::parse(R"({"reload_env": true, "invalidate": {"all": true, "tenant_ids": []},
+                                          "reinit": {"configuration_service": true, "dynamic_config_service": true},
+                                          "dry_run": false})"));
+  ASSERT_EQ(r.status, 200) << r.describe();
+  EXPECT_EQ(r.body["status"], "ok");
+  EXPECT_EQ(r.body["reloaded_env"], true);
+  EXPECT_EQ(r.body["invalidated"]["all"], true);
+  EXPECT_EQ(r.body["reinitialized"], Json({"configuration_service", "dynamic_config_service"}));
+  EXPECT_FALSE(r.body["timestamp"].get<std::string>().empty());
+  v = s.query("GET", view + at(r.body["position"].get<std::int64_t>()), kAcmeReader);
+  ASSERT_EQ(v.status, 200) << v.describe();
+  EXPECT_EQ(v.body["config"]["approval_webhook_timeout_seconds"], 60);
+  EXPECT_EQ(v.body["sources"]["cache_default_ttl"]["pending_restart"], false) << v.describe();
+
+  // A settings file that cannot be read: 207, the failing part under errors,
+  // the running services keep their previous settings.
+  std::ofstream(file, std::ios::trunc) << "not json";
+  r = s.command_http("POST", "/config/reload", {{"reload_env", true}, {"invalidate", {{"tenant_ids", {"org-acme"}}}}});
+  EXPECT_EQ(r.status, 207) << r.describe();
+  EXPECT_EQ(r.body["status"], "partial");
+  ASSERT_EQ(r.body["errors"].size(), 1u) << r.describe();
+  EXPECT_EQ(r.body["errors"][0]["action"], "reload_env");
+  EXPECT_EQ(r.body["errors"][0]["code"], "invalid_process_settings");
+  v = s.query("GET", view + at(r.body["position"].get<std::int64_t>()), kAcmeReader);
+  ASSERT_EQ(v.status, 200) << v.describe();
+  EXPECT_EQ(v.body["config"]["approval_webhook_timeout_seconds"], 60);
 }
 
 }  // namespace

@@ -181,6 +181,7 @@ constexpr Golden kGoldens[] = {
     {"PolicyVersionArchived.v1.json", "PolicyVersionArchived", 1, nullptr},
     {"ConfigLayerSet.v1.json", "ConfigLayerSet", 1, nullptr},
     {"EntitlementSettingsChanged.v1.json", "EntitlementSettingsChanged", 1, nullptr},
+    {"ConfigReloaded.v1.json", "ConfigReloaded", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <spdlog/spdlog.h>
 #include <vector>
 
 #include "adapters/http/routes/http_json.h"
@@ -113,6 +117,29 @@ HttpResponse ConfigApi::refuse_tenant(const HttpRequest& req, const commands::Pr
   return error_response(organization_forbidden(who, tenant, "config.read"));
 }
 
+void ConfigApi::apply_reload(const cfg::ConfigModel& model, std::int64_t) {
+  std::lock_guard lock(process_mu_);
+  if (model.last_reload_position() <= applied_reload_) return;
+  const auto& r = model.last_reload();
+  applied_reload_ = model.last_reload_position();
+  applied_position_ = std::max(applied_position_, applied_reload_);
+  if (r.reload_env && reload_) {
+    if (auto fresh = reload_(); fresh) {
+      process_ = std::move(*fresh);
+      ++process_generation_;  // every view depends on process_settings: rebuilt on demand
+    } else {
+      spdlog::error("config reload: process settings not re-read, the previous ones stay: {}", fresh.error().message);
+    }
+  }
+  std::size_t dropped = 0;
+  if (r.invalidate_all || !r.reinit.empty()) {
+    dropped = cache_.drop("");
+  } else {
+    for (const auto& t : r.tenant_ids) dropped += cache_.drop(t);
+  }
+  spdlog::info("config reload at position {}: {} resolved views dropped", applied_reload_, dropped);
+}
+
 HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal& who) {
   auto route = route_of(req.path);
   if (!route) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
@@ -140,6 +167,7 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
   if (!snap) return snap.error();
   const auto& model = (*snap)->config;
   const std::int64_t at = (*snap)->position;
+  apply_reload(model, at);
 
   switch (route->kind) {
     case Kind::kLayer:
@@ -188,11 +216,12 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
                           req.query_param("service_type").value_or(""), req.query_param("service_id").value_or(""),
                           req.query_param("project_id").value_or("")};
       cfg::Json process;
-      std::int64_t generation = 0;
+      std::int64_t generation = 0, applied = 0;
       {
         std::lock_guard lock(process_mu_);
         process = process_;
         generation = process_generation_;
+        applied = applied_position_;
       }
       auto found = cache_.resolve(model, q, process, generation);
       const auto& r = *found.resolved;
@@ -202,7 +231,9 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
                   {"precedence", s.precedence},
                   {"stream_id", s.stream_id},
                   {"position", s.position},
-                  {"requires_restart", s.requires_restart}};
+                  {"requires_restart", s.requires_restart},
+                  // A requires_restart value set after this process started or last reloaded.
+                  {"pending_restart", s.requires_restart && s.position > applied}};
         if (s.updated) {
           j["updated_by"] = actor_json(s.updated->actor_type, s.updated->actor_id);
           j["updated_at"] = codec::format_instant(s.updated->at);
@@ -223,6 +254,28 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
     }
   }
   return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+}
+
+domain::Result<domain::config::Json> read_process_settings() {
+  const char* env = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS");
+  auto layer = process_settings_layer(env ? env : "");
+  if (!layer) return layer;
+  const char* file = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS_FILE");
+  if (!file || !*file) return layer;
+  std::ifstream in(file);
+  if (!in) {
+    return domain::fail(domain::ErrorKind::kUnavailable, "process_settings_unreadable",
+                        "LEDGER_CONFIG_PROCESS_SETTINGS_FILE cannot be read");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Json o = Json::parse(ss.str(), nullptr, false);
+  if (o.is_discarded() || !o.is_object()) {
+    return domain::fail(domain::ErrorKind::kInvalidArgument, "invalid_process_settings",
+                        "LEDGER_CONFIG_PROCESS_SETTINGS_FILE must hold a JSON object");
+  }
+  for (auto it = o.begin(); it != o.end(); ++it) (*layer)[it.key()] = it.value();
+  return layer;
 }
 
 domain::Result<domain::config::Json> process_settings_layer(const std::string& overrides_json) {

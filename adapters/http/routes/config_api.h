@@ -46,6 +46,14 @@ class ConfigApi {
   ConfigApi(const projections::AdmissionStore& store, commands::Clock& clock, domain::config::Json process_settings,
             std::function<domain::Result<std::int64_t>()> head)
       : store_(store), clock_(clock), process_(std::move(process_settings)), head_(std::move(head)) {}
+  // How a reload re-reads the process-settings layer (default: keeps it).
+  // The event store's head when this process read its settings at start:
+  // requires_restart values set after it are `pending_restart`.
+  void started_at(std::int64_t position) {
+    std::lock_guard lock(process_mu_);
+    applied_position_ = position;
+  }
+  void reload_process_settings_with(std::function<domain::Result<domain::config::Json>()> f) { reload_ = std::move(f); }
 
   static bool owns(std::string_view path);
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who);
@@ -56,6 +64,8 @@ class ConfigApi {
   std::string metrics_text() const { return cache_.metrics_text(); }
 
  private:
+  // Applies the snapshot's latest ConfigReloaded once (seed 004 part 6).
+  void apply_reload(const domain::config::ConfigModel& model, std::int64_t snapshot_position);
   adapters::http::HttpResponse refuse_tenant(const adapters::http::HttpRequest& req, const commands::Principal& who,
                                              const std::string& tenant);
 
@@ -64,10 +74,19 @@ class ConfigApi {
   mutable std::mutex process_mu_;
   domain::config::Json process_;
   std::int64_t process_generation_ = 1;
+  std::int64_t applied_reload_ = 0;    // position of the last ConfigReloaded applied
+  std::int64_t applied_position_ = 0;  // what requires_restart values the process has applied (start or reload)
+  std::function<domain::Result<domain::config::Json>()> reload_;
   std::function<domain::Result<std::int64_t>()> head_;
   adapters::kafka::RefusalRecorder* refusals_ = nullptr;
   projections::config::ResolvedCache cache_;
 };
+
+// The process-settings layer as ledger-query and ledger-command read it at
+// start and on every reload: process_settings_layer() over the JSON of
+// LEDGER_CONFIG_PROCESS_SETTINGS, then the JSON object in the file named by
+// LEDGER_CONFIG_PROCESS_SETTINGS_FILE (re-read on reload), if any.
+domain::Result<domain::config::Json> read_process_settings();
 
 // The process-settings layer: the seed's Settings defaults (approval
 // webhook timeout/retries/backoff, cache TTL, DEFAULT_RISK_CONFIG), each

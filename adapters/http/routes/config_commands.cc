@@ -4,7 +4,9 @@
 
 #include <vector>
 
+#include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/http_json.h"
+#include "events/codec/rfc3339.h"
 #include "commands/decode.h"
 #include "domain/config/layers.h"
 
@@ -60,9 +62,65 @@ std::optional<Target> target_of(std::string_view path) {
 
 }  // namespace
 
-bool is_config_write_path(std::string_view path) { return target_of(path).has_value(); }
+bool is_config_write_path(std::string_view path) { return path == "/config/reload" || target_of(path).has_value(); }
+
+namespace {
+
+// POST /config/reload: the command config.reload, answered as the seed says.
+HttpResponse reload(const HttpRequest& req, const std::function<HttpResponse(const HttpRequest&)>& submit) {
+  if (req.method != "POST") {
+    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
+    r.status = 405;
+    r.headers.emplace_back("allow", "POST");
+    return r;
+  }
+  auto doc = commands::parse_json_document(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+  if (!doc) return error_response(doc.error());
+  HttpRequest post = req;
+  post.path = post.target = "/v1/commands/config.reload";
+  post.body = doc->dump();
+  HttpResponse answer = submit(post);
+  if (answer.status != 200) return answer;
+  Json body = Json::parse(answer.body, nullptr, false);
+  if (!body.is_object()) return answer;
+  const bool reload_env = doc->value("reload_env", false);
+  const bool dry_run = doc->value("dry_run", false);
+  Json errors = Json::array();
+  bool reloaded_env = false;
+  if (reload_env) {
+    // The settings every service re-reads: checked here, so the operator
+    // learns now that the query services will keep their previous ones.
+    if (auto fresh = read_process_settings(); fresh) {
+      reloaded_env = !dry_run;
+    } else {
+      errors.push_back({{"action", "reload_env"}, {"code", fresh.error().code}, {"message", fresh.error().message}});
+    }
+  }
+  Json invalidate = doc->value("invalidate", Json::object());
+  Json reinit = Json::array();
+  for (const char* k : {"configuration_service", "dynamic_config_service"}) {
+    if (doc->value("reinit", Json::object()).value(k, false)) reinit.push_back(k);
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  body["status"] = errors.empty() ? (dry_run ? "dry_run" : "ok") : "partial";
+  body["reloaded_env"] = reloaded_env;
+  body["invalidated"] = {{"all", invalidate.value("all", false)},
+                         {"tenant_ids", invalidate.value("tenant_ids", Json::array())}};
+  body["reinitialized"] = dry_run ? Json::array() : reinit;
+  body["dry_run"] = dry_run;
+  body["timestamp"] = codec::format_instant(events::Instant{now});
+  body["errors"] = std::move(errors);
+  answer.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  // Partial failure: the rest was done (the event is written), one part was not.
+  if (body["status"] == "partial") answer.status = 207;
+  return answer;
+}
+
+}  // namespace
 
 HttpResponse config_put(const HttpRequest& req, const std::function<HttpResponse(const HttpRequest&)>& submit) {
+  if (req.path == "/config/reload") return reload(req, submit);
   auto target = target_of(req.path);
   if (!target) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   if (req.method != "PUT") {

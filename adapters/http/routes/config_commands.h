@@ -8,6 +8,12 @@
 //   PUT /tenants/{tenant_id}/config/agents/{type}  config.agent.set         (tenant_admin)
 //   PUT /tenants/{tenant_id}/services/{id}         config.service.set       (tenant_admin)
 //   PUT /tenants/{tenant_id}/projects/{id}/config  config.project.set       (tenant_admin)
+//   POST /config/reload                            config.reload            (platform_admin)
+//     the seed's body {reload_env, invalidate: {all, tenant_ids}, reinit, dry_run}; answer the
+//     seed's summary {status: ok|dry_run|partial, reloaded_env, invalidated, reinitialized,
+//     timestamp, errors} plus the command answer; 207 when a part failed (errors name it:
+//     reload_env when LEDGER_CONFIG_PROCESS_SETTINGS_FILE cannot be read as a JSON object).
+//     dry_run writes nothing. The ConfigReloaded event is applied by every ledger-query.
 // Body: {value, reason, expected_version?, command_id?} (+ is_public?,
 // requires_restart? for a global key); the ids come from the path only.
 // Answer: the command answer (command_api.h) plus `layer`, `stream_id`,
