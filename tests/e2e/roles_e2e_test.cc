@@ -156,6 +156,7 @@ Json walk_body(const std::string& type, const std::string& role) {
   }
   if (type == "entitlements.configure") return {{"tenant", "walk"}, {"require_progression", false}};
   // Application policy chains (seed 002).
+  if (type == "application.retire") return {{"application_id", "walk-app-" + role}, {"organization_id", "org-acme"}};
   if (type.rfind("application.", 0) == 0) {
     return {{"application_id", "walk-app-" + role}, {"organization_id", "org-acme"}, {"name", "walk"}};
   }
