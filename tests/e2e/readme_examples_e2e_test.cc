@@ -87,26 +87,18 @@ std::vector<Json> json_values(const std::string& text) {
   std::vector<Json> out;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '{' && text[i] != '[') continue;
-    // The longest JSON value starting here: nlohmann reports where the
-    // first value ends through its parse error position.
-    Json j = Json::parse(text.substr(i), nullptr, false);
-    if (!j.is_discarded()) {
-      out.push_back(std::move(j));
-      break;
-    }
+    // operator>> reads one value and leaves the stream right after it.
+    std::istringstream in(text.substr(i));
+    Json j;
     try {
-      Json ignored = Json::parse(text.substr(i));
-      (void)ignored;
-    } catch (const Json::parse_error& e) {
-      // byte is 1-based and points at the first unexpected character
-      if (e.byte > 1) {
-        Json head = Json::parse(text.substr(i, e.byte - 1), nullptr, false);
-        if (!head.is_discarded()) {
-          out.push_back(std::move(head));
-          i += e.byte - 2;
-        }
-      }
+      in >> j;
+    } catch (const Json::exception&) {
+      continue;
     }
+    out.push_back(std::move(j));
+    const auto consumed = in.tellg();
+    if (consumed < 0) break;  // the value ran to the end of the text
+    i += static_cast<std::size_t>(consumed) - 1;
   }
   return out;
 }
@@ -206,10 +198,10 @@ TEST(ReadmeExamplesE2e, EveryExampleRunsAgainstTheServices) {
       bool found = false;
       for (const auto& v : values) found = found || holds(v, want);
       EXPECT_TRUE(found) << "README.md:" << e.line << ": no answer holds " << want.dump() << "; it printed:\n"
-                         << printed;
+                         << printed << "\n(outputs in " << dir.string() << ")";
     }
   }
-  std::filesystem::remove_all(dir);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);  // kept for a failure
 }
 
 }  // namespace
