@@ -43,25 +43,35 @@ struct Example {
   bool run = true;
 };
 
+// Fences may be indented (a block inside a list item): the fence's
+// indentation is taken off every line of the block.
 std::vector<Example> shell_examples(const std::string& path) {
   std::ifstream in(path);
   std::vector<Example> out;
   std::string line, previous;
   int n = 0;
   bool inside = false, shell = false;
+  std::size_t indent = 0;
   Example current;
+  const auto trimmed = [](const std::string& s) {
+    const auto at = s.find_first_not_of(' ');
+    return at == std::string::npos ? std::string() : s.substr(at);
+  };
   while (std::getline(in, line)) {
     ++n;
-    if (!inside && line.starts_with("```")) {
+    const std::string text = trimmed(line);
+    if (!inside && text.starts_with("```")) {
       inside = true;
-      const std::string lang = line.substr(3);
+      indent = line.size() - text.size();
+      const std::string lang = text.substr(3);
       shell = lang == "sh" || lang == "bash" || lang == "shell";
-      current = Example{n, "", !previous.starts_with(kNotRun)};
-    } else if (inside && line == "```") {
+      current = Example{n, "", !trimmed(previous).starts_with(kNotRun)};
+    } else if (inside && text == "```") {
       inside = false;
       if (shell) out.push_back(current);
     } else if (inside) {
-      current.code += line + "\n";
+      const auto lead = line.size() - trimmed(line).size();
+      current.code += line.substr(std::min(indent, lead)) + "\n";
     }
     previous = line;
   }
@@ -129,9 +139,9 @@ TEST(ReadmeExamples, EveryShellBlockIsRunOrSaysWhyNot) {
   const auto examples = shell_examples(readme_path());
   int runnable = 0;
   for (const auto& e : examples) runnable += e.run ? 1 : 0;
-  // The quick start, the application policy walk-through, CEL validation
-  // and minting a token at least.
-  EXPECT_GE(runnable, 4) << "README.md has fewer runnable shell examples than expected";
+  // The quick start, the application policy walk-through, CEL validation,
+  // hashing a static token and minting a JWT at least.
+  EXPECT_GE(runnable, 5) << "README.md has fewer runnable shell examples than expected";
   ASSERT_FALSE(examples.empty());
   EXPECT_FALSE(examples.front().run) << "README.md:" << examples.front().line
                                      << ": the two commands are set-up, not examples";
@@ -164,7 +174,15 @@ TEST(ReadmeExamplesE2e, EveryExampleRunsAgainstTheServices) {
   std::string script =
       "set -euo pipefail\n"
       "cd '" + std::string(LEDGER_SOURCE_DIR) + "'\n"
-      "curl() { command curl --fail-with-body --show-error --max-time 30 \"$@\"; }\n";
+      // An answer 4xx/5xx fails the example and is shown on stderr too (a
+      // block's stdout may be a pipe, e.g. into sed).
+      "curl() {\n"
+      "  local out rc=0\n"
+      "  out=$(command curl --fail-with-body --show-error --max-time 30 \"$@\") || rc=$?\n"
+      "  printf '%s' \"$out\"\n"
+      "  if [ \"$rc\" != 0 ]; then printf 'curl answer: %s\\n' \"$out\" >&2; fi\n"
+      "  return \"$rc\"\n"
+      "}\n";
   std::vector<Example> ran;
   for (const auto& e : shell_examples(readme_path())) {
     if (!e.run) continue;
