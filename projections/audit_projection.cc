@@ -14,6 +14,14 @@ Cell integer(std::int64_t v) { return Cell(std::to_string(v)); }
 Cell instant(events::Instant t) { return Cell(codec::format_instant(t)); }
 Cell json(const nlohmann::json& j) { return Cell(j.dump()); }
 
+// A config an event carries as JSON text; text the codec let through that
+// does not parse is kept as a string, never thrown on (the projector must
+// not stall on one event).
+nlohmann::json config_cell(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
 // What differs between event types; the envelope part is shared.
 struct Change {
   std::string subject_kind;
@@ -154,7 +162,7 @@ std::optional<Change> admission_change_of(const events::Event& event) {
         } else if constexpr (std::is_same_v<T, events::PolicyUpdated> || std::is_same_v<T, events::PolicyDetached>) {
           return admission_change(event, "app_policy", e.policy_id,
                                   quota_scope(QuotaLevel::kOrganization, e.organization_id),
-                                  json({{"config", nlohmann::json::parse(e.before_config.text)},
+                                  json({{"config", config_cell(e.before_config.text)},
                                         {"enabled", e.before_enabled}}),
                                   text(e.reason));
         } else if constexpr (events::kIsEntitlementEvent<T>) {

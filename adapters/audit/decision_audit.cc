@@ -14,6 +14,7 @@ namespace ledger::audit {
 using Json = nlohmann::json;
 
 domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, const DecisionAuditQuery& q,
+                                                    const domain::app_policy::PolicyDeps& deps,
                                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
   adapters::postgres::PgDecisionLog log(pg_url, 1);
   std::vector<commands::DecisionRecord> records;
@@ -71,7 +72,7 @@ domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, c
       differ(r, {"as_of"}, Json{{"error", "the logged as_of is not an instant"}});
       continue;
     }
-    auto derived = routes::rederive_decision(r.input, r.correlation_id, snap, *as_of);
+    auto derived = routes::rederive_decision(r.input, r.correlation_id, snap, *as_of, deps, &r.output);
     if (!derived) {
       differ(r, {"error"}, Json{{"error", {{"code", derived.error().code}, {"message", derived.error().message}}}});
       continue;

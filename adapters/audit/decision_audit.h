@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/app_policy/policy_types.h"
 #include "domain/error.h"
 
 namespace ledger::audit {
@@ -50,7 +51,10 @@ struct DecisionAuditReport {
   std::vector<DecisionDifference> differences;
 };
 
+// `deps` runs the chains of decisions that named an application (seed 002;
+// its CEL engine for custom_cel policies).
 domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, const DecisionAuditQuery& q,
+                                                    const domain::app_policy::PolicyDeps& deps,
                                                     const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 
 nlohmann::json decision_audit_json(const DecisionAuditReport& r);

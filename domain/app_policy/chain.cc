@@ -27,12 +27,20 @@ std::shared_ptr<ChainRuntime::Entry> ChainRuntime::entry_for(const AttachedPolic
   return slot->version == p.version ? slot : e;
 }
 
+void ChainRuntime::prune(const AppPolicyModel& model) {
+  std::lock_guard lock(mu_);
+  if (cache_.size() <= 2 * model.policy_count() + 64) return;
+  std::erase_if(cache_, [&](const auto& kv) { return model.policy(kv.first) == nullptr; });
+}
+
 std::size_t ChainRuntime::cached() const {
   std::lock_guard lock(mu_);
   return cache_.size();
 }
 
-ChainResult ChainRuntime::evaluate(const AppPolicyModel& model, const Application& app, const ChainRequest& request) {
+ChainResult ChainRuntime::evaluate(const AppPolicyModel& model, const Application& app, const ChainRequest& request,
+                                   const RecordedVerdicts* recorded) {
+  prune(model);
   ChainResult out;
   if (app.retired) {
     out.allow = false;
@@ -54,7 +62,11 @@ ChainResult ChainRuntime::evaluate(const AppPolicyModel& model, const Applicatio
       r.detail = entry->failure.message;
     } else {
       Verdict v;
-      if (entry->policy->stateful()) {
+      const auto given = recorded ? recorded->find(p->policy_id) : RecordedVerdicts::const_iterator();
+      if (entry->policy->stateful() && recorded && given != recorded->end() && given->second.version == p->version &&
+          (given->second.verdict == "allow" || given->second.verdict == "deny")) {
+        v = Verdict{given->second.verdict == "allow", given->second.reason, given->second.detail};
+      } else if (entry->policy->stateful()) {
         std::lock_guard lock(entry->mu);
         v = entry->policy->evaluate(request, entry->counters);
       } else {

@@ -21,6 +21,12 @@
 //
 // Thread-safe: any number of threads evaluate at once; a stateful policy's
 // counters are locked for its own evaluation only.
+//
+// Re-deriving a past evaluation (an auditor's replay) cannot rebuild the
+// counters a stateful policy had then: pass the verdicts that were recorded
+// (`recorded`, by policy id) and a stateful policy of the same version
+// takes its recorded verdict instead of evaluating; every other policy, and
+// the fold of the chain, is derived again.
 #pragma once
 
 #include <cstdint>
@@ -57,9 +63,14 @@ class ChainRuntime {
   ChainRuntime(const ChainRuntime&) = delete;
   ChainRuntime& operator=(const ChainRuntime&) = delete;
 
-  ChainResult evaluate(const AppPolicyModel& model, const Application& app, const ChainRequest& request);
+  using RecordedVerdicts = std::map<std::string, PolicyResult>;  // by policy id
+  ChainResult evaluate(const AppPolicyModel& model, const Application& app, const ChainRequest& request,
+                       const RecordedVerdicts* recorded = nullptr);
 
-  // How many constructed policies are cached (one per policy id).
+  // How many constructed policies are cached (one per policy id). Entries
+  // of detached policies are dropped once the cache holds more than twice
+  // (plus 64) the policies `model` has attached, so it stays bounded by
+  // what is live.
   std::size_t cached() const;
 
  private:
@@ -71,6 +82,7 @@ class ChainRuntime {
     PolicyCounters counters;
   };
   std::shared_ptr<Entry> entry_for(const AttachedPolicy& p);
+  void prune(const AppPolicyModel& model);
 
   PolicyDeps deps_;
   mutable std::mutex mu_;

@@ -59,6 +59,8 @@ class AppPolicyModel {
   const Application* application(const std::string& organization_id, const std::string& application_id) const;
   // Policy ids are unique in the whole ledger; detached policies are gone.
   const AttachedPolicy* policy(const std::string& policy_id) const;
+  // How many policies are attached now.
+  std::size_t policy_count() const { return policies_.size(); }
   // The organization of a policy id ever attached (detached included), for
   // tenant checks; empty when never seen.
   std::string organization_of_policy(const std::string& policy_id) const;

@@ -38,6 +38,7 @@
 #include "events/codec/rfc3339.h"
 #include "adapters/audit/audit_tools.h"
 #include "adapters/audit/decision_audit.h"
+#include "adapters/cel/cel_engine.h"
 #include "services/common/process.h"
 #include "services/common/settings.h"
 
@@ -600,8 +601,10 @@ int main(int argc, char** argv) {
       if (!at) return bad_input("--from/--to must be RFC 3339 instants");
       *t = codec::format_instant(*at);
     }
+    auto cel = adapters::cel::CelEngine::create();  // custom_cel policies of the apps decisions named
+    if (!cel) return report_error(cel.error());
     ProgressBar bar("re-deriving");
-    auto r = audit::audit_decisions(settings.pg_url, dq, bar.callback());
+    auto r = audit::audit_decisions(settings.pg_url, dq, {.expressions = cel->get()}, bar.callback());
     bar.finish();
     if (!r) return report_error(r.error());
     if (g_json) {

@@ -186,6 +186,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   routes::AppPolicyApi app_policy_api(memory, clock,
                                       {.expressions = cel_engine->get(), .replicas = rate_limit_replicas});
   app_policy_api.head_from([&] { return admission.head_position(); });
+  admission_api.run_chains_with(app_policy_api.runtime());  // decisions naming an application
   adapters::postgres::PgEventReader history_reader(settings.pg_url);
   std::mutex history_mu;
   app_policy_api.history_from([&](std::int64_t after, std::size_t limit) {

@@ -356,6 +356,53 @@ TEST(AppPolicyChain, FirstDenyDecidesAndLaterPoliciesAreNotEvaluated) {
   EXPECT_FALSE(rt.evaluate(f.m.apps(), app, req).allow);
 }
 
+TEST(AppPolicyChain, AReplayTakesRecordedVerdictsOfStatefulPoliciesOnlyAndFoldsAgain) {
+  Fixture f;
+  ASSERT_TRUE(f.run(RegisterApplication{"app-123", "org-acme", "A"}));
+  ASSERT_TRUE(f.run(attach("rate", "rate_limit", {{"requests_per_minute", 1}, {"burst", 1}})));
+  ASSERT_TRUE(f.run(attach("models", "model_allowlist", {{"models", {"gpt-4*"}}})));
+  const auto& app = *f.m.apps().application("org-acme", "app-123");
+  auto req = at_ms(0);
+  req.input.model = "gpt-4o";
+  // A fresh runtime would allow (a full bucket); the record says the
+  // bucket was empty then: the replay denies, as the answer did.
+  ChainRuntime::RecordedVerdicts recorded{{"rate", {"rate", "rate_limit", 1, "deny", "rate_limited", ""}}};
+  ChainRuntime replay(kDeps);
+  auto r = replay.evaluate(f.m.apps(), app, req, &recorded);
+  EXPECT_FALSE(r.allow);
+  EXPECT_EQ(r.denied_by, "rate");
+  EXPECT_EQ(r.policies[1].verdict, "not_evaluated");
+  // A stateless policy is never taken from the record: a recorded "allow"
+  // of a refused model is derived again as deny.
+  recorded = {{"rate", {"rate", "rate_limit", 1, "allow", "within_limit", ""}},
+              {"models", {"models", "model_allowlist", 1, "allow", "model_allowed", ""}}};
+  req.input.model = "claude-3";
+  r = ChainRuntime(kDeps).evaluate(f.m.apps(), app, req, &recorded);
+  EXPECT_FALSE(r.allow);
+  EXPECT_EQ(r.reason, "model_not_allowed");
+  // A record of another version is ignored: the policy is evaluated.
+  recorded = {{"rate", {"rate", "rate_limit", 7, "deny", "rate_limited", ""}}};
+  req.input.model = "gpt-4o";
+  EXPECT_TRUE(ChainRuntime(kDeps).evaluate(f.m.apps(), app, req, &recorded).allow);
+}
+
+TEST(AppPolicyChain, TheCacheForgetsDetachedPoliciesAndStaysBounded) {
+  Fixture f;
+  ASSERT_TRUE(f.run(RegisterApplication{"app-123", "org-acme", "A"}));
+  ChainRuntime rt(kDeps);
+  const auto& app = *f.m.apps().application("org-acme", "app-123");
+  std::size_t most = 0;
+  for (int i = 0; i < 300; ++i) {  // attach, evaluate, detach: one live policy at a time
+    const std::string id = "p" + std::to_string(i);
+    ASSERT_TRUE(f.run(attach(id, "request_size", {{"max_bytes", 100}})));
+    EXPECT_TRUE(rt.evaluate(f.m.apps(), app, at_ms(0)).allow);
+    ASSERT_TRUE(f.run(DetachPolicy{id, "r"}));
+    most = std::max(most, rt.cached());
+  }
+  EXPECT_LE(most, 2u * 1 + 64 + 1);
+  EXPECT_GE(most, 60u);  // pruned lazily, not on every call
+}
+
 TEST(AppPolicyChain, DisabledPoliciesDoNotRun) {
   Fixture f;
   ASSERT_TRUE(f.run(RegisterApplication{"app-123", "org-acme", "A"}));

@@ -16,6 +16,7 @@
 #include "domain/policy_resolution.h"
 #include "events/codec/rfc3339.h"
 #include "adapters/http/routes/admission_json.h"
+#include "adapters/http/routes/app_policy_api.h"
 #include "adapters/http/routes/decision_log_api.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/memory_reads.h"
@@ -159,8 +160,19 @@ class InputReader {
   std::set<std::string> seen_;
 };
 
-domain::Result<domain::DecisionInput> parse_input(const Json& body, const std::string& fallback_correlation_id) {
+// The application a decision input names (seed 002): its policy chain runs
+// on the decision's snapshot once admission allows (apply_application).
+struct ApplicationCheck {
+  std::string app_id;
+  std::string model;
+  std::int64_t size_bytes = 0;
+  std::int64_t estimated_tokens = 0;
+};
+
+domain::Result<domain::DecisionInput> parse_input(const Json& body, const std::string& fallback_correlation_id,
+                                                  std::optional<ApplicationCheck>& application) {
   domain::DecisionInput in;
+  application.reset();
   InputReader top(body, "");
   if (!top.object()) return std::unexpected(*top.error);
   std::optional<domain::Error> error;
@@ -205,6 +217,19 @@ domain::Result<domain::DecisionInput> parse_input(const Json& body, const std::s
     r.str("scope_window", in.current_usage.scope_window);
     r.quantity("quantity", in.current_usage.quantity);
     r.str("unit", in.current_usage.unit);
+  });
+  sub("application", [&](InputReader& r) {
+    ApplicationCheck a;
+    r.str("app_id", a.app_id);
+    r.str("model", a.model);
+    r.quantity("size_bytes", a.size_bytes);
+    r.quantity("estimated_tokens", a.estimated_tokens);
+    if (!r.error && (a.app_id.empty() || a.app_id.size() > 128 || a.app_id.find('/') != std::string::npos)) {
+      error = invalid_input("application.app_id", "application.app_id must be an application id (1-128 characters, no '/')");
+    } else if (!r.error && a.model.size() > 256) {
+      error = invalid_input("application.model", "application.model must be at most 256 characters");
+    }
+    application = std::move(a);
   });
   if (error) return std::unexpected(*error);
   top.versions("registry_versions", in.registry_versions);
@@ -296,6 +321,87 @@ domain::Result<domain::DecisionOutput> decide_one(const commands::Principal& who
     s.warn_threshold_percent = warn_threshold(*read.policy, as_of);
   }
   return domain::decide_admission(in, s, as_of);
+}
+
+// A decision naming an application is answered from the in-memory models
+// only (the chain is a read model of ledger-query's memory, its rate limits
+// are counters there); a replay goes to POST /v1/applications/{app}:evaluate.
+domain::Error application_needs_memory() {
+  domain::Error e{domain::ErrorKind::kInvalidArgument, "unsupported_parameter",
+                  "a decision naming an application is answered from memory only: drop as_of_position, or replay "
+                  "the chain with POST /v1/applications/{app_id}:evaluate?as_of_position=",
+                  {}};
+  e.with("field", "application");
+  return e;
+}
+
+// Runs the named application's chain (seed 002) against the decision's
+// snapshot and folds it into `answer`: when admission allowed (or warned)
+// and the chain denies, the decision becomes `deny` with reason_code
+// `application_policy_denied`; when admission denied, the chain is not run
+// (a rate limit spends nothing on a request refused anyway). The chain is
+// the evidence, in `answer.application`. Another organization's or an
+// unknown application is 404 `unknown_application`.
+domain::Result<void> apply_application(Json& answer, const ApplicationCheck& a, const domain::DecisionInput& in,
+                                       const domain::AdmissionModel& model,
+                                       domain::app_policy::ChainRuntime& runtime, events::Instant as_of,
+                                       const domain::app_policy::ChainRuntime::RecordedVerdicts* recorded) {
+  namespace ap = domain::app_policy;
+  const auto* app = model.apps().application(in.hierarchy.organization_id, a.app_id);
+  if (!app) {
+    domain::Error e{domain::ErrorKind::kNotFound, "unknown_application", "no such application", {}};
+    e.with("application_id", a.app_id);
+    return std::unexpected(std::move(e));
+  }
+  if (answer["decision"] == "deny") {
+    answer["application"] = {{"application_id", a.app_id},
+                             {"decision", "not_evaluated"},
+                             {"reason", "admission_denied"},
+                             {"denied_by", nullptr},
+                             {"chain", Json::array()}};
+    return {};
+  }
+  ap::ChainRequest request;
+  request.input.app_id = a.app_id;
+  request.input.org_id = in.hierarchy.organization_id;
+  request.input.actor_id = in.actor.actor_id;
+  request.input.actor_type = in.actor.actor_type;
+  request.input.model = a.model;
+  request.input.time_unix_ms = as_of.micros / 1000;
+  request.input.size_bytes = a.size_bytes;
+  request.input.estimated_tokens = a.estimated_tokens;
+  const ap::ChainResult result = runtime.evaluate(model.apps(), *app, request, recorded);
+  answer["application"] = {{"application_id", a.app_id},
+                           {"decision", result.allow ? "allow" : "deny"},
+                           {"reason", result.reason},
+                           {"denied_by", result.denied_by.empty() ? Json(nullptr) : Json(result.denied_by)},
+                           {"chain", chain_result_json(result)}};
+  if (!result.allow) {
+    answer["decision"] = "deny";
+    answer["reason_code"] = "application_policy_denied";
+    answer["user_message"] = "The application's policy chain denied this request (" + result.reason + ").";
+  }
+  return {};
+}
+
+// The verdicts a logged answer recorded for its application's chain.
+domain::app_policy::ChainRuntime::RecordedVerdicts recorded_verdicts(const Json* logged) {
+  domain::app_policy::ChainRuntime::RecordedVerdicts out;
+  if (!logged || !logged->is_object()) return out;
+  auto app = logged->find("application");
+  if (app == logged->end() || !app->is_object() || !app->contains("chain") || !(*app)["chain"].is_array()) return out;
+  for (const auto& p : (*app)["chain"]) {
+    if (!p.is_object()) continue;
+    domain::app_policy::PolicyResult r;
+    r.policy_id = p.value("policy_id", std::string());
+    r.policy_type = p.value("policy_type", std::string());
+    r.version = p.value("version", std::int64_t{0});
+    r.verdict = p.value("verdict", std::string());
+    r.reason = p.value("reason", std::string());
+    r.detail = p.value("detail", std::string());
+    out.emplace(r.policy_id, std::move(r));
+  }
+  return out;
 }
 
 domain::Result<void> check_tenant(const commands::Principal& who, const domain::DecisionInput& in) {
@@ -402,18 +508,22 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   if (!c) return error_response(c.error());
   auto doc = commands::parse_json_document(req.body);
   if (!doc) return error_response(doc.error());
-  auto in = parse_input(*doc, header_correlation_id(req));
+  std::optional<ApplicationCheck> application;
+  auto in = parse_input(*doc, header_correlation_id(req), application);
   if (!in) return error_response(in.error(), header_correlation_id(req));
+  if (application && (!from_memory(req) || !chains_)) return error_response(application_needs_memory(), in->correlation_id);
   if (auto ok = check_tenant(who, *in); !ok) {
     note_refusal(req, who, in->hierarchy.organization_id);
     return error_response(ok.error(), in->correlation_id);
   }
   std::vector<adapters::postgres::DecisionRead> memory_read;
+  std::shared_ptr<const projections::QuerySnapshot> memory;
   if (from_memory(req)) {
     // One snapshot of the in-memory models: no PostgreSQL statement.
     auto snap = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
     if (!snap) return snap.error();
-    memory_read.push_back(decision_read(**snap, *in, kWarnThresholdKey));
+    memory = std::move(*snap);
+    memory_read.push_back(decision_read(*memory, *in, kWarnThresholdKey));
   }
   // Both read models the answer uses must have reached the position asked for.
   auto both = [&]() -> domain::Result<std::int64_t> {
@@ -435,6 +545,10 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
   Json answer = decision_json(*out, c->as_of);
+  if (application) {
+    auto ran = apply_application(answer, *application, *in, memory->admission, *chains_, c->as_of, nullptr);
+    if (!ran) return error_response(ran.error(), in->correlation_id);
+  }
   if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
     log_.buffer->push(decision_record_of(who, *in, *doc, answer, out->snapshot_version, c->as_of, clock_.now()));
   }
@@ -474,11 +588,17 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   const std::string fallback = header_correlation_id(req);
   std::vector<std::optional<domain::Error>> errors(items.size());
   std::vector<domain::DecisionInput> inputs;
+  std::vector<std::optional<ApplicationCheck>> applications;
   std::vector<std::size_t> index_of;  // input i answers results[index_of[i]]
   for (std::size_t i = 0; i < items.size(); ++i) {
-    auto in = parse_input(items[i], fallback);
+    std::optional<ApplicationCheck> application;
+    auto in = parse_input(items[i], fallback, application);
     if (!in) {
       errors[i] = in.error();
+      continue;
+    }
+    if (application && (!memory || !chains_)) {
+      errors[i] = application_needs_memory();
       continue;
     }
     if (auto ok = check_tenant(who, *in); !ok) {
@@ -487,6 +607,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
       continue;
     }
     inputs.push_back(std::move(*in));
+    applications.push_back(std::move(application));
     index_of.push_back(i);
   }
   std::int64_t snapshot_version = 0;
@@ -515,6 +636,14 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
         continue;
       }
       results[index_of[k]] = decision_json(*out, c->as_of);
+      if (applications[k]) {
+        auto ran = apply_application(results[index_of[k]], *applications[k], inputs[k], memory->admission, *chains_,
+                                     c->as_of, nullptr);
+        if (!ran) {
+          errors[index_of[k]] = ran.error();
+          continue;
+        }
+      }
       if (log_.buffer) {
         log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], results[index_of[k]],
                                              out->snapshot_version, c->as_of, clock_.now()));
@@ -732,15 +861,26 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
 }
 
 domain::Result<Json> rederive_decision(const Json& input, const std::string& correlation_id,
-                                       const projections::QuerySnapshot& snapshot, events::Instant as_of) {
-  auto in = parse_input(input, correlation_id);
+                                       const projections::QuerySnapshot& snapshot, events::Instant as_of,
+                                       const domain::app_policy::PolicyDeps& deps, const Json* logged_output) {
+  std::optional<ApplicationCheck> application;
+  auto in = parse_input(input, correlation_id, application);
   if (!in) return std::unexpected(in.error());
   auto read = decision_read(snapshot, *in, kWarnThresholdKey);
   commands::Principal platform;  // the auditor re-derives; the tenant check was the edge's
   platform.tenant = "platform";
   auto out = decide_one(platform, *in, read, as_of);
   if (!out) return std::unexpected(out.error());
-  return decision_json(*out, as_of);
+  Json answer = decision_json(*out, as_of);
+  if (application) {
+    // Counters (rate limits, token windows) lived in the answering
+    // process: their recorded verdicts are taken, everything else derived.
+    domain::app_policy::ChainRuntime replay(deps);
+    const auto recorded = recorded_verdicts(logged_output);
+    auto ran = apply_application(answer, *application, *in, snapshot.admission, replay, as_of, &recorded);
+    if (!ran) return std::unexpected(ran.error());
+  }
+  return answer;
 }
 
 }  // namespace ledger::routes

@@ -30,6 +30,21 @@
 //      422 unknown_registry_entry / unit_mismatch / hierarchy_mismatch,
 //      409 registry_version_mismatch).
 //
+//      An input may name an application (seed 002), a field added to the
+//      seed's input: `application: {app_id, model?, size_bytes?,
+//      estimated_tokens?}` (the app of `hierarchy.organization_id`). Once
+//      admission allows (or warns), the app's chain runs on the same
+//      snapshot (pre-phase, the input's actor, time = as_of); a chain deny
+//      turns the decision into `deny` with reason_code
+//      `application_policy_denied`. The answer carries `application:
+//      {application_id, decision: allow|deny|not_evaluated, reason,
+//      denied_by, chain: [{policy_id, policy_type, version, verdict, reason,
+//      detail}]}`; when admission denies, the chain is `not_evaluated` (a
+//      rate limit spends nothing). Unknown or foreign app: 404
+//      `unknown_application`. Answered from memory only: with
+//      `as_of_position` it is 400 `unsupported_parameter` (replay the chain
+//      at POST /v1/applications/{app}:evaluate?as_of_position=).
+//
 //   POST /v1/decisions:batch  body: {"decisions": [input, ...]} (at most 1000)
 //   -> 200 {results: [output | {error: {code, message}}], snapshot_version, as_of}
 //      Every result from ONE snapshot version.
@@ -103,6 +118,7 @@
 #include "commands/ports.h"
 #include "adapters/kafka/access_refusals.h"
 #include "adapters/http/routes/decision_log_api.h"
+#include "domain/app_policy/chain.h"
 
 namespace ledger::projections {
 class AdmissionStore;
@@ -134,6 +150,11 @@ class AdmissionApi {
   // Records every answered decision, serves GET /v1/decisions/log[/status]
   // (decision_log_api.h); the ports must outlive this object.
   void log_decisions(DecisionLogPorts ports) { log_ = std::move(ports); }
+  // Runs the chain of an application a decision input names (seed 002:
+  // `application: {app_id, model?, size_bytes?, estimated_tokens?}`) with
+  // the process's one runtime, so its rate limits are the same counters
+  // POST /v1/applications/{app}:evaluate spends; must outlive this object.
+  void run_chains_with(domain::app_policy::ChainRuntime& runtime) { chains_ = &runtime; }
   // Whether `req` is answered from memory.
   bool from_memory(const adapters::http::HttpRequest& req) const;
 
@@ -157,6 +178,7 @@ class AdmissionApi {
   RefusalRecorder* refusals_ = nullptr;
   const projections::AdmissionStore* memory_ = nullptr;
   DecisionLogPorts log_;
+  domain::app_policy::ChainRuntime* chains_ = nullptr;
 };
 
 }  // namespace ledger::routes

@@ -103,6 +103,19 @@ std::expected<AppPolicyApi::ModelAt, HttpResponse> AppPolicyApi::model_at(const 
   return at;
 }
 
+Json chain_result_json(const ap::ChainResult& result) {
+  Json chain = Json::array();
+  for (const auto& p : result.policies) {
+    chain.push_back({{"policy_id", p.policy_id},
+                     {"policy_type", p.policy_type},
+                     {"version", p.version},
+                     {"verdict", p.verdict},
+                     {"reason", p.reason},
+                     {"detail", p.detail}});
+  }
+  return chain;
+}
+
 bool AppPolicyApi::owns(std::string_view path) {
   if (path == kTypes || path == kAvailableTypes) return true;
   if (path.starts_with(kApps) && path.size() > kApps.size()) return true;
@@ -288,15 +301,7 @@ HttpResponse AppPolicyApi::evaluate(const HttpRequest& req, const commands::Prin
   } else {
     result = runtime_.evaluate(at.model().apps(), *app, request);
   }
-  Json chain = Json::array();
-  for (const auto& p : result.policies) {
-    chain.push_back({{"policy_id", p.policy_id},
-                     {"policy_type", p.policy_type},
-                     {"version", p.version},
-                     {"verdict", p.verdict},
-                     {"reason", p.reason},
-                     {"detail", p.detail}});
-  }
+  const Json chain = chain_result_json(result);
   Json j = {{"application_id", app_id},
             {"organization_id", *org},
             {"phase", request.phase == ap::ChainRequest::Phase::kPre ? "pre" : "post"},

@@ -27,6 +27,8 @@
 // like one that does not exist. Thread-safe.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -45,6 +47,10 @@
 #include "projections/admission/admission_store.h"
 
 namespace ledger::routes {
+
+// A chain's verdicts as :evaluate and decisions answer them:
+// [{policy_id, policy_type, version, verdict, reason, detail}].
+nlohmann::json chain_result_json(const domain::app_policy::ChainResult& result);
 
 class AppPolicyApi {
  public:
@@ -66,6 +72,9 @@ class AppPolicyApi {
 
   // The policy types as the types route answers them (also for tests).
   static std::string types_json();
+  // The process's one chain runtime (its rate-limit counters), shared with
+  // the decisions that name an application (AdmissionApi::run_chains_with).
+  domain::app_policy::ChainRuntime& runtime() { return runtime_; }
 
  private:
   struct ModelAt {

@@ -38,6 +38,7 @@
 #include "commands/command.h"
 #include "commands/decision_log/decision_log_buffer.h"
 #include "domain/admission.h"
+#include "domain/app_policy/policy_types.h"
 #include "events/event.h"
 
 namespace ledger::projections {
@@ -71,7 +72,13 @@ adapters::http::HttpResponse decision_log_route(const adapters::http::HttpReques
 // ledger at the record's snapshot_version) at `as_of`, exactly as
 // POST /v1/decisions answers it (defined in admission_api.cc). The output
 // JSON, or the error the decision would answer now.
+// An input naming an application runs its chain again with `deps` (the CEL
+// engine for custom_cel), taking the verdicts of stateful policies (rate
+// limits, token windows: counters of the answering process) from
+// `logged_output`'s chain.
 domain::Result<nlohmann::json> rederive_decision(const nlohmann::json& input, const std::string& correlation_id,
-                                                 const projections::QuerySnapshot& snapshot, events::Instant as_of);
+                                                 const projections::QuerySnapshot& snapshot, events::Instant as_of,
+                                                 const domain::app_policy::PolicyDeps& deps = {},
+                                                 const nlohmann::json* logged_output = nullptr);
 
 }  // namespace ledger::routes
