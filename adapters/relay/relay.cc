@@ -49,7 +49,10 @@ domain::Result<void> KafkaEventPublisher::publish(std::span<const events::Record
     auto sent = producer_->produce(topic_, r.meta.tenant, codec::to_json_text(r),
                                    {{"event_id", r.meta.event_id},
                                     {"global_position", std::to_string(r.meta.global_position)},
-                                    {"event_type", r.event_type}});
+                                    {"event_type", r.event_type},
+                                    // for any client (kcat, Kafka Connect): what the value is
+                                    {"content-type", "application/json"},
+                                    {"schema-version", std::to_string(r.schema_version)}});
     if (!sent) {
       producer_.reset();  // a fresh producer session: nothing half-sent survives
       return sent;

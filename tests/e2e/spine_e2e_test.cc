@@ -350,6 +350,12 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
               Json j = Json::parse(m.value, nullptr, false);
               EXPECT_FALSE(j.is_discarded()) << m.value;
               EXPECT_EQ(j.value("command_id", ""), m.key);
+              // Headers any client reads without parsing the value (issue 17 part 7).
+              const std::string* content_type = m.header("content-type");
+              const std::string* command_id = m.header("command_id");
+              EXPECT_TRUE(content_type && *content_type == "application/json") << m.key;
+              EXPECT_TRUE(command_id && *command_id == j.value("command_id", "")) << m.key;
+              EXPECT_NE(m.header("correlation_id"), nullptr) << m.key;
               results.emplace(m.key, std::move(j));  // the first outcome; duplicates repeat it
             }
           }
@@ -423,8 +429,12 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
             }
             const std::int64_t pos = std::stoll(*pos_header);
             const Json body = Json::parse(m.value, nullptr, false);
+            const std::string* content_type = m.header("content-type");
+            const std::string* schema_header = m.header("schema-version");
             if (violation.empty() && (body.is_discarded() || body.value("global_position", std::int64_t{-1}) != pos ||
-                                      body.value("event_id", "") != *id_header)) {
+                                      body.value("event_id", "") != *id_header || !content_type ||
+                                      *content_type != "application/json" || !schema_header ||
+                                      *schema_header != std::to_string(body.value("schema_version", -1)))) {
               violation = "offset " + std::to_string(m.offset) +
                           ": headers and body disagree: " + m.value.substr(0, 300);
             }

@@ -184,13 +184,16 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   }
   const std::string command_id = request->meta.command_id;
   const std::string corr = request->meta.correlation_id;
-  const std::string policy_id = commands::attached_policy_id(request->meta);
+  // The id the attached policy gets (only app_policy.attach names one).
+  const std::string policy_id =
+      std::holds_alternative<domain::app_policy::AttachPolicy>(request->command) ? commands::attached_policy_id(request->meta)
+                                                                                : std::string();
   auto outcome = service_.submit_async(std::move(*request)).get();
   if (!outcome) {
     spdlog::info("command rejected: command_id={} code={}", command_id, outcome.error().code);
     return error_response(outcome.error(), corr);
   }
-  if (type == "app_policy.attach") {
+  if (!policy_id.empty()) {
     // The seed answers the created policy; its id is derived from the
     // command (commands/idempotency.h attached_policy_id).
     auto body = nlohmann::json::parse(accepted_json(*outcome));
@@ -214,6 +217,7 @@ namespace {
 struct RecordOutcome {
   std::string result_key;  // the key of its answer on ledger.command-results
   std::string command_id;  // "" when the record has no valid one
+  std::string correlation_id;  // validated, or ""
   std::optional<std::future<domain::Result<commands::Accepted>>> pending;
   std::optional<domain::Error> refused;
   std::string dead_letter_reason;  // non-empty: copy the record to the dead-letter topic
@@ -235,6 +239,7 @@ RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, co
         {msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.headers});
     out.result_key = read.result_key;
     out.command_id = read.command_id;
+    out.correlation_id = read.correlation_id.empty() ? read.command_id : read.correlation_id;
     if (read.refused) {
       out.refused = std::move(*read.refused);
       out.dead_letter_reason = out.refused->code;
@@ -380,7 +385,16 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
           o.dead_letter_reason = "internal";
           result = rejected_json(o.command_id, record_failed());
         }
-        if (auto ok = producer->produce(options.results_topic, o.result_key, result); !ok) retry_later = true;
+        // Headers any client reads without parsing the value: the answer's
+        // command and correlation ids (validated ids only; "" when the
+        // record had none) and its content type.
+        if (auto ok = producer->produce(options.results_topic, o.result_key, result,
+                                        {{"content-type", "application/json"},
+                                         {"command_id", o.command_id},
+                                         {"correlation_id", o.correlation_id}});
+            !ok) {
+          retry_later = true;
+        }
         if (!o.dead_letter_reason.empty()) {
           spdlog::warn("kafka commands: record {}:{}:{} dead-lettered to {}: {}", msg.topic, msg.partition, msg.offset,
                        options.dead_letter_topic, o.dead_letter_reason);
