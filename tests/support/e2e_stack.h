@@ -254,9 +254,19 @@ class ServiceStack {
   Replica start_query_replica(const Env& extra = {}) {
     Env env = env_;
     for (auto& kv : kafka_env_for("ledger-query")) env.push_back(std::move(kv));
-    env.emplace_back("LEDGER_QUERY_MEMORY_GROUP", unique_name("ledger-query-replica"));
+    // Its own consumer group: replaced, never appended (a second entry of
+    // the same name is ignored by getenv, and a replica sharing the first
+    // one's group would split the topic's partitions with it).
+    const std::string group = unique_name("ledger-query-replica");
+    std::erase_if(env, [](const auto& kv) { return kv.first == "LEDGER_QUERY_MEMORY_GROUP"; });
+    env.emplace_back("LEDGER_QUERY_MEMORY_GROUP", group);
     for (const auto& kv : extra) env.push_back(kv);
     Replica r;
+    // Its own consumer group needs its own Read ACL, like the first one's.
+    if (auto failed = allow_test_consumer(events_topic_, group, "ledger-query"); !failed.empty()) {
+      ADD_FAILURE() << failed;
+      return r;
+    }
     r.process = std::make_unique<ChildProcess>(
         std::vector<std::string>{std::string(LEDGER_BINARY_DIR) + "/services/ledger-query"}, std::move(env));
     const auto port = r.process->wait_for_port(30s);
