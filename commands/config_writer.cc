@@ -54,7 +54,19 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
         .with("actual_version", std::to_string(state.version));
     return std::unexpected(std::move(e));
   }
-  auto decided = cfg::decide(state.version > 0 ? &state : nullptr, c);
+  // Secrets are sealed here, before any event exists (issue 16 part 4).
+  cfg::SetConfigLayer sealed = c;
+  if (cfg::Json doc = cfg::Json::parse(c.value, nullptr, false); !doc.is_discarded() &&
+                                                                 cfg::has_plaintext_secret(doc, c.ref)) {
+    if (!sealer_) {
+      return domain::fail(domain::ErrorKind::kFailedPrecondition, "secrets_unavailable",
+                          "this document holds secrets and no key-encryption key is configured (LEDGER_CONFIG_KEK)");
+    }
+    auto s = cfg::seal_document(std::move(doc), state.doc, c.ref, *sealer_);
+    if (!s) return std::unexpected(s.error());
+    sealed.value = s->dump();
+  }
+  auto decided = cfg::decide(state.version > 0 ? &state : nullptr, sealed);
   if (!decided) return std::unexpected(decided.error());
   StreamAppend a;
   a.stream_id = stream;

@@ -76,6 +76,8 @@ enum class RouteFamily : std::uint8_t {
   kConfigPlatformWrite,
   kConfigTenantWrite,
   kConfigRead,
+  // plaintext configuration secrets in config reads (issue 16 part 4)
+  kConfigSecretsRead,
 };
 
 // A set of roles as bits (1 << Role).
@@ -157,6 +159,10 @@ inline constexpr FamilyRule kFamilies[] = {
     {RouteFamily::kConfigRead, "config.read",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`GET /tenants/{tenant_id}/config/...`, `/services...`, `/projects/.../config`, `GET /config/global/{key}`, `GET /config/service-types/{type}`"},
+    // Not a route of its own: what `config.read` answers for secret values
+    // (config_api.h): the plaintext with it, `***` without.
+    {RouteFamily::kConfigSecretsRead, "secrets:read", roles({Role::kPlatformAdmin}),
+     "plaintext webhook tokens, passwords, API keys and HMAC secrets in `config.read` answers (else `***`)"},
 };
 
 // --------------------------------------------------------------- rate limits

@@ -35,6 +35,7 @@
 #include "commands/command.h"
 #include "commands/ports.h"
 #include "projections/admission/admission_store.h"
+#include "domain/config/secrets.h"
 #include "projections/config/resolved_cache.h"
 
 namespace ledger::routes {
@@ -59,6 +60,9 @@ class ConfigApi {
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who);
 
   void record_refusals_to(adapters::kafka::RefusalRecorder& r) { refusals_ = &r; }
+  // Unseals secrets for callers with secrets:read (issue 16 part 4); not
+  // owned. Without one every secret reads "***".
+  void unseal_with(domain::config::SecretSealer* sealer) { sealer_ = sealer; }
   projections::config::ResolvedCache& cache() { return cache_; }
   // GET /config/metrics (also served on the query service's metrics).
   std::string metrics_text() const { return cache_.metrics_text(); }
@@ -79,6 +83,10 @@ class ConfigApi {
   std::function<domain::Result<domain::config::Json>()> reload_;
   std::function<domain::Result<std::int64_t>()> head_;
   adapters::kafka::RefusalRecorder* refusals_ = nullptr;
+  domain::config::SecretSealer* sealer_ = nullptr;
+  // `doc` with its sealed secrets as the caller may read them.
+  domain::config::Json present_secrets(const domain::config::Json& doc, const domain::config::LayerRef& ref,
+                                       bool reveal);
   projections::config::ResolvedCache cache_;
 };
 
