@@ -32,10 +32,14 @@ class ConfigWriter {
   domain::Result<StreamAppend> decide(const CommandRequest& req, const IdempotencyKey& key, events::Instant now);
 
  private:
+  domain::Result<StreamAppend> decide_shred(const CommandRequest& req, const domain::config::ShredConfigSecrets& c,
+                                            const IdempotencyKey& key, events::Instant now);
+
   EventStore& store_;
   domain::config::SecretSealer* sealer_ = nullptr;
   std::map<std::string, domain::config::LayerState> tentative_;  // by stream id
   std::int64_t reloads_in_batch_ = 0;
+  std::int64_t shreds_in_batch_ = 0;
 };
 
 }  // namespace ledger::commands

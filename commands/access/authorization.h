@@ -153,7 +153,7 @@ inline constexpr FamilyRule kFamilies[] = {
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`POST /v1/entitlements:check`, `POST /v1/entitlements:batchCheck`"},
     {RouteFamily::kConfigPlatformWrite, "config.platform.write", roles({Role::kPlatformAdmin}),
-     "`config.global.set`, `config.service_type.set`, `config.reload`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`, `POST /config/reload`"},
+     "`config.global.set`, `config.service_type.set`, `config.reload`, `config.secrets.shred`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`, `POST /config/reload`, `POST /tenants/{tenant_id}/config/secrets/shred`"},
     {RouteFamily::kConfigTenantWrite, "config.tenant.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
      "`config.tenant_risk.set`, `config.agent.set`, `config.project.set`, `config.service.set` and their `PUT /tenants/{tenant_id}/...` routes"},
     {RouteFamily::kConfigRead, "config.read",
@@ -271,6 +271,7 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"config.service.set", RouteFamily::kConfigTenantWrite},
     {"entitlements.configure", RouteFamily::kEntitlementWrite},
     {"config.reload", RouteFamily::kConfigPlatformWrite},
+    {"config.secrets.shred", RouteFamily::kConfigPlatformWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has

@@ -148,4 +148,64 @@ TEST(ConfigSecretsE2e, SecretsAreSealedInStoreKafkaAndExportAndMaskedOnRead) {
   EXPECT_EQ(ss.str().find(kMarker), std::string::npos);
 }
 
+// Crypto-shredding: once platform_admin shreds a tenant's data key, its
+// secrets read "<shredded>" even with secrets:read (also after a restart of
+// ledger-query, whose key cache is then empty), the key row is gone, the
+// act is an event without key material, and the chain still verifies.
+TEST(ConfigSecretsE2e, ShreddingMakesATenantsSecretsUnrecoverable) {
+  ledger::testing::ServiceStack s("config_shred_e2e");
+  ASSERT_TRUE(s.start()) << s.describe_logs();
+  Reply r = s.command_http("PUT", "/tenants/org-acme/config/risk",
+                           {{"value", {{"notification_config", notification_with_secrets()}}}, {"reason", "webhooks"}},
+                           kAcmeAdmin);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  r = s.command_http("PUT", "/tenants/org-globex/config/risk",
+                     {{"value", {{"notification_config", notification_with_secrets()}}}, {"reason", "webhooks"}},
+                     "Bearer dev-globex-tenant-admin");
+  ASSERT_EQ(r.status, 200) << r.describe();
+  Reply g = s.query("GET", "/tenants/org-acme/config/risk?" + at(r.body["position"].get<std::int64_t>()), kAdminToken);
+  ASSERT_EQ(g.body["value"]["notification_config"], notification_with_secrets()) << g.describe();
+  const std::string key_id = s.sql("SELECT key_id FROM config_secrets.data_keys WHERE tenant_id = 'org-acme'");
+  ASSERT_EQ(key_id.size(), 32u);
+
+  // Only platform_admin may shred.
+  r = s.command_http("POST", "/tenants/org-acme/config/secrets/shred", {{"reason", "offboarding"}}, kAcmeAdmin);
+  EXPECT_EQ(r.status, 403) << r.describe();
+  r = s.command_http("POST", "/tenants/org-acme/config/secrets/shred", {{"reason", "offboarding"}}, kAdminToken);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const std::int64_t pos = r.body["position"].get<std::int64_t>();
+
+  EXPECT_EQ(s.sql("SELECT count(*) FROM config_secrets.data_keys WHERE tenant_id = 'org-acme'"), "0");
+  EXPECT_EQ(s.sql("SELECT count(*) FROM config_secrets.data_keys WHERE tenant_id = 'org-globex'"), "1");
+  EXPECT_EQ(s.sql("SELECT payload->'key_ids'->>0 FROM ledger.events WHERE event_type = 'ConfigSecretsShredded'"), key_id);
+  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE payload::text LIKE '%" + kMarker + "%'"), "0");
+
+  auto check = [&](const std::string& why) {
+    SCOPED_TRACE(why);
+    Reply a = s.query("GET", "/tenants/org-acme/config/risk?" + at(pos), kAdminToken);
+    ASSERT_EQ(a.status, 200) << a.describe();
+    const Json& eps = a.body["value"]["notification_config"]["webhook"]["endpoints"];
+    EXPECT_EQ(eps[0]["auth"]["token"], "<shredded>");
+    EXPECT_EQ(eps[0]["secret"], "<shredded>");
+    EXPECT_EQ(eps[1]["auth"]["password"], "<shredded>");
+    EXPECT_EQ(a.body.dump().find(kMarker), std::string::npos);
+    Reply h = s.query("GET", "/tenants/org-acme/config/risk/history?" + at(pos), kAdminToken);
+    EXPECT_EQ(h.body.dump().find(kMarker), std::string::npos) << h.describe();
+    Reply v = s.query("GET", "/tenants/org-acme/config/resolved?" + at(pos), kAdminToken);
+    EXPECT_EQ(v.body.dump().find(kMarker), std::string::npos) << v.describe();
+    // Another tenant's secrets are untouched.
+    Reply other = s.query("GET", "/tenants/org-globex/config/risk?" + at(pos), kAdminToken);
+    EXPECT_EQ(other.body["value"]["notification_config"], notification_with_secrets()) << other.describe();
+  };
+  check("live");
+  ASSERT_TRUE(s.restart_query());
+  check("after a restart of ledger-query");
+
+  const std::string bytes = topic_bytes(s.events_topic(), "ConfigSecretsShredded");
+  ASSERT_NE(bytes.find("ConfigSecretsShredded"), std::string::npos);
+  EXPECT_EQ(bytes.find(kMarker), std::string::npos);
+  auto verified = audit("verify --pg-url " + quote(s.database().url_for("ledger_auditor")));
+  EXPECT_EQ(verified.status, 0) << verified.out;
+}
+
 }  // namespace

@@ -146,8 +146,11 @@ void ConfigApi::apply_reload(const cfg::ConfigModel& model, std::int64_t) {
   spdlog::info("config reload at position {}: {} resolved views dropped", applied_reload_, dropped);
 }
 
-Json ConfigApi::present_secrets(const Json& doc, const cfg::LayerRef& ref, bool reveal) {
+Json ConfigApi::present_secrets(const Json& doc, const cfg::LayerRef& ref, bool reveal, const cfg::ConfigModel& model) {
   return cfg::present_secrets(doc, ref, [&](const cfg::SealedSecret& sealed) -> Json {
+    // Shredded (ConfigSecretsShredded seen): unrecoverable for everyone,
+    // whatever a cache of this process still holds.
+    if (model.is_shredded(sealed.key_id)) return cfg::kShredded;
     if (!reveal) return cfg::kMasked;
     if (!sealer_) return cfg::kMasked;  // no LEDGER_CONFIG_KEK here: nobody reads plaintext
     auto plain = sealer_->unseal(ref.tenant, sealed);
@@ -188,7 +191,7 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
   apply_reload(model, at);
 
   const bool reveal = commands::authorize(who, commands::RouteFamily::kConfigSecretsRead).has_value();
-  const Present present = [&](const Json& doc, const cfg::LayerRef& ref) { return present_secrets(doc, ref, reveal); };
+  const Present present = [&](const Json& doc, const cfg::LayerRef& ref) { return present_secrets(doc, ref, reveal, model); };
 
   switch (route->kind) {
     case Kind::kLayer:

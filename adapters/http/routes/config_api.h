@@ -20,6 +20,10 @@
 // {layer, precedence, stream_id, position, updated_by?, updated_at?,
 // requires_restart}}, project, precedence: [...], cache: hit|miss} (also
 // header x-config-cache).
+// Secrets (domain/config/secrets.h) are stored sealed; every answer above
+// shows them as "***", or in plaintext to a caller whose roles grant
+// secrets:read (platform_admin), and as "<shredded>" to everyone once the
+// tenant's data key was shredded (ConfigSecretsShredded).
 // Roles: config.read; a tenant principal reading another tenant's path is
 // 403 `forbidden`, recorded as an AccessRefused (tenant_mismatch).
 #pragma once
@@ -86,7 +90,7 @@ class ConfigApi {
   domain::config::SecretSealer* sealer_ = nullptr;
   // `doc` with its sealed secrets as the caller may read them.
   domain::config::Json present_secrets(const domain::config::Json& doc, const domain::config::LayerRef& ref,
-                                       bool reveal);
+                                       bool reveal, const domain::config::ConfigModel& model);
   projections::config::ResolvedCache cache_;
 };
 
