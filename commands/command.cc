@@ -39,6 +39,7 @@ std::string command_type(const Command& c) {
         else if constexpr (std::is_same_v<T, domain::entitlements::Command>) return domain::entitlements::command_type(x);
         else if constexpr (std::is_same_v<T, domain::config::SetConfigLayer>) return domain::config::command_type_of(x.ref.layer);
         else if constexpr (std::is_same_v<T, domain::config::ReloadConfig>) return "config.reload";
+        else if constexpr (std::is_same_v<T, domain::config::ShredConfigSecrets>) return "config.secrets.shred";
         else static_assert(sizeof(T) == 0, "every command has a type name");
       },
       c);

@@ -39,7 +39,8 @@ using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
                              // plan entitlements (domain/entitlements/entitlements.h), one variant of its own
                              domain::entitlements::Command,
                              // layered configuration (domain/config/config_model.h)
-                             domain::config::SetConfigLayer, domain::config::ReloadConfig>;
+                             domain::config::SetConfigLayer, domain::config::ReloadConfig,
+                             domain::config::ShredConfigSecrets>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.

@@ -272,7 +272,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   std::vector<std::size_t> admission_appends;  // indexes into `appends`
   std::map<IdempotencyKey, std::size_t> first_in_batch;
   const events::Instant now = clock_.now();
-  ConfigWriter config(store_);  // configuration commands (seed 004): one layer stream each
+  ConfigWriter config(store_, options_.config_sealer);  // configuration commands (seed 004): one layer stream each
 
   // Commands refused for reaching into another organization: each is also
   // recorded as an AccessRefused event in this batch (invariant 7).
@@ -360,7 +360,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       continue;
     }
     if (std::holds_alternative<domain::config::SetConfigLayer>(req.command) ||
-        std::holds_alternative<domain::config::ReloadConfig>(req.command)) {
+        std::holds_alternative<domain::config::ReloadConfig>(req.command) ||
+        std::holds_alternative<domain::config::ShredConfigSecrets>(req.command)) {
       auto a = config.decide(req, keys[i], now);
       if (!a && a.error().kind == domain::ErrorKind::kUnavailable) return fail_all(a.error());
       if (!a) {
@@ -381,7 +382,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
             if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::SetPolicyValue> ||
                           std::is_same_v<T, domain::entitlements::Command> ||
                           std::is_same_v<T, domain::config::SetConfigLayer> ||
-                          std::is_same_v<T, domain::config::ReloadConfig>) {
+                          std::is_same_v<T, domain::config::ReloadConfig> ||
+                          std::is_same_v<T, domain::config::ShredConfigSecrets>) {
               return domain::fail(domain::ErrorKind::kInternal, "internal", "not an admission command");
             } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal> ||
                                  std::is_same_v<T, domain::RevokeToken>) {

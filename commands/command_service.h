@@ -53,6 +53,7 @@
 
 #include "commands/command.h"
 #include "commands/ports.h"
+#include "domain/config/secrets.h"
 
 namespace ledger::commands {
 
@@ -81,6 +82,8 @@ class CommandService {
     // What per-application policy configs are constructed with when a
     // command attaches or changes one (the CEL engine for custom_cel).
     domain::app_policy::PolicyDeps app_policy_deps = {};
+    // Seals configuration secrets (commands/config_writer.h). Not owned.
+    domain::config::SecretSealer* config_sealer = nullptr;
   };
 
   CommandService(EventStore& store, Clock& clock, Options options);

@@ -32,6 +32,7 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
     reloads_in_batch_ += static_cast<std::int64_t>(a.events.size());
     return a;
   }
+  if (const auto* shred = std::get_if<cfg::ShredConfigSecrets>(&req.command)) return decide_shred(req, *shred, key, now);
   const auto& c = std::get<cfg::SetConfigLayer>(req.command);
   const std::string stream = cfg::stream_id(c.ref);
   auto t = tentative_.find(stream);
@@ -54,7 +55,19 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
         .with("actual_version", std::to_string(state.version));
     return std::unexpected(std::move(e));
   }
-  auto decided = cfg::decide(state.version > 0 ? &state : nullptr, c);
+  // Secrets are sealed here, before any event exists (issue 16 part 4).
+  cfg::SetConfigLayer sealed = c;
+  if (cfg::Json doc = cfg::Json::parse(c.value, nullptr, false); !doc.is_discarded() &&
+                                                                 cfg::has_plaintext_secret(doc, c.ref)) {
+    if (!sealer_) {
+      return domain::fail(domain::ErrorKind::kFailedPrecondition, "secrets_unavailable",
+                          "this document holds secrets and no key-encryption key is configured (LEDGER_CONFIG_KEK)");
+    }
+    auto s = cfg::seal_document(std::move(doc), state.doc, c.ref, *sealer_);
+    if (!s) return std::unexpected(s.error());
+    sealed.value = s->dump();
+  }
+  auto decided = cfg::decide(state.version > 0 ? &state : nullptr, sealed);
   if (!decided) return std::unexpected(decided.error());
   StreamAppend a;
   a.stream_id = stream;
@@ -84,6 +97,44 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
     state.requires_restart = next.requires_restart;
   }
   a.events = std::move(*decided);
+  return a;
+}
+
+// Crypto-shredding: the data keys are deleted here, before the event is
+// committed (deleting is what makes the secrets unrecoverable, and it is
+// idempotent: should the append fail, the same command again records the
+// event, with no key ids left to name).
+domain::Result<StreamAppend> ConfigWriter::decide_shred(const CommandRequest& req, const domain::config::ShredConfigSecrets& c,
+                                                        const IdempotencyKey& key, events::Instant now) {
+  namespace cfg = domain::config;
+  if (!sealer_) {
+    return domain::fail(domain::ErrorKind::kFailedPrecondition, "secrets_unavailable",
+                        "no key-encryption key is configured (LEDGER_CONFIG_KEK)");
+  }
+  auto history = store_.read_stream(cfg::kShredStream);
+  if (!history) return std::unexpected(history.error());
+  StreamAppend a;
+  a.stream_id = cfg::kShredStream;
+  a.expected_version = static_cast<std::int64_t>(history->size()) + shreds_in_batch_;
+  if (req.expected_version && *req.expected_version != a.expected_version) {
+    domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
+                    "the stream has moved on since the expected version", {}};
+    e.with("stream_id", a.stream_id);
+    return std::unexpected(std::move(e));
+  }
+  auto deleted = sealer_->shred(c.tenant_id);
+  if (!deleted) return std::unexpected(deleted.error());
+  a.meta.actor = req.meta.principal.actor;
+  a.meta.tenant = c.tenant_id;
+  a.meta.correlation_id = req.meta.correlation_id;
+  a.meta.causation_id = req.meta.causation_id;
+  a.meta.command_id = req.meta.command_id;
+  a.meta.occurred_at = now;
+  a.idempotency = key;
+  a.request_hash = req.meta.request_hash;
+  a.position_if_empty = history->empty() ? 0 : history->back().meta.global_position;
+  a.events = {events::ConfigSecretsShredded{c.tenant_id, std::move(*deleted), c.reason}};
+  ++shreds_in_batch_;
   return a;
 }
 

@@ -12,12 +12,18 @@
 #include "commands/command.h"
 #include "commands/ports.h"
 #include "domain/config/config_model.h"
+#include "domain/config/secrets.h"
 
 namespace ledger::commands {
 
 class ConfigWriter {
  public:
-  explicit ConfigWriter(EventStore& store) : store_(store) {}
+  // `sealer` seals every secret value of a layer document before its event
+  // is built (domain/config/secrets.h), so no event holds one in clear;
+  // nullptr (no LEDGER_CONFIG_KEK): a document with a plaintext secret is
+  // refused, 422 `secrets_unavailable`.
+  explicit ConfigWriter(EventStore& store, domain::config::SecretSealer* sealer = nullptr)
+      : store_(store), sealer_(sealer) {}
 
   // The append for `req` (a SetConfigLayer), with its meta filled like every
   // other command's; an expected_version other than the stream's is 409
@@ -26,9 +32,14 @@ class ConfigWriter {
   domain::Result<StreamAppend> decide(const CommandRequest& req, const IdempotencyKey& key, events::Instant now);
 
  private:
+  domain::Result<StreamAppend> decide_shred(const CommandRequest& req, const domain::config::ShredConfigSecrets& c,
+                                            const IdempotencyKey& key, events::Instant now);
+
   EventStore& store_;
+  domain::config::SecretSealer* sealer_ = nullptr;
   std::map<std::string, domain::config::LayerState> tentative_;  // by stream id
   std::int64_t reloads_in_batch_ = 0;
+  std::int64_t shreds_in_batch_ = 0;
 };
 
 }  // namespace ledger::commands

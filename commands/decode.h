@@ -83,7 +83,7 @@ inline constexpr std::string_view kCommandTypes[] = {
     "policy.create", "policy.create_version", "policy.activate", "policy.archive_version", "entitlements.configure",
     // layered configuration (commands/decode_config.cc)
     "config.global.set", "config.service_type.set", "config.tenant_risk.set", "config.agent.set",
-    "config.project.set", "config.service.set", "config.reload"};
+    "config.project.set", "config.service.set", "config.reload", "config.secrets.shred"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);

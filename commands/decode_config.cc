@@ -97,6 +97,22 @@ domain::Result<Command> decode_reload(const Json& b) {
 
 std::optional<domain::Result<Command>> decode_config_command(std::string_view type, const Json& b) {
   if (type == "config.reload") return decode_reload(b);
+  if (type == "config.secrets.shred") {
+    // config.secrets.shred {tenant_id, reason}
+    for (auto it = b.begin(); it != b.end(); ++it) {
+      if (it.key() != "tenant_id" && it.key() != "reason" && it.key() != "command_id" && it.key() != "type" &&
+          it.key() != "expected_version") {
+        return bad("unknown_field", "unknown field '" + it.key() + "'", it.key());
+      }
+    }
+    auto tenant = id_field(b, "tenant_id");
+    if (!tenant) return std::unexpected(tenant.error());
+    auto reason = b.find("reason");
+    if (reason == b.end() || !reason->is_string() || reason->get_ref<const std::string&>().empty()) {
+      return bad("missing_field", "field 'reason' is required", "reason");
+    }
+    return Command{cfg::ShredConfigSecrets{*tenant, reason->get<std::string>()}};
+  }
   if (!type.starts_with("config.") || !type.ends_with(".set")) return std::nullopt;
   auto layer = cfg::parse_layer(type.substr(7, type.size() - 11));
   if (!layer || *layer == cfg::Layer::kProcess) return std::nullopt;

@@ -55,4 +55,19 @@ struct ConfigReloaded {
   friend bool operator==(const ConfigReloaded&, const ConfigReloaded&) = default;
 };
 
+// Crypto-shredding (issue 16 part 4; platform_admin, command
+// config.secrets.shred): the tenant's configuration data keys were deleted,
+// so every secret sealed under them (domain/config/secrets.h) is
+// unrecoverable wherever its ciphertext was copied. Stream
+// config:shreds. Holds the ids of the keys deleted, never key material.
+struct ConfigSecretsShredded {
+  static constexpr const char* kType = "ConfigSecretsShredded";
+  static constexpr int kSchemaVersion = 1;
+
+  std::string tenant_id;
+  std::vector<std::string> key_ids;  // empty: the tenant had no data key
+  std::string reason;
+  friend bool operator==(const ConfigSecretsShredded&, const ConfigSecretsShredded&) = default;
+};
+
 }  // namespace ledger::events

@@ -36,7 +36,7 @@ using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
                            PlanArchived, EntitlementPolicyCreated, PolicyVersionCreated, PolicyVersionActivated,
                            PolicyVersionArchived, EntitlementSettingsChanged,
                            // layered configuration (events/config_events.h)
-                           ConfigLayerSet, ConfigReloaded>;
+                           ConfigLayerSet, ConfigReloaded, ConfigSecretsShredded>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {

@@ -729,6 +729,14 @@ cmd_env() {
   printf 'export LEDGER_KAFKA_SECRETS_DIR=%q\n' "$KAFKA_SECRETS"
   # The admin's client properties for Kafka's Java tools (--command-config).
   printf 'export LEDGER_KAFKA_ADMIN_PROPERTIES=%q\n' "$KAFKA_ADMIN_PROPS"
+  # The key-encryption key of configuration secrets (README "Configuration
+  # secrets"): 256 random bits per profile, made once, kept with its state.
+  local kek="$STATE/config-kek.hex"
+  if [ ! -s "$kek" ]; then
+    mkdir -p "$STATE"
+    (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$kek.tmp" && mv "$kek.tmp" "$kek")
+  fi
+  printf 'export LEDGER_CONFIG_KEK=%q\n' "${LEDGER_CONFIG_KEK:-$(cat "$kek")}"
 }
 
 cmd_clean() {

@@ -196,6 +196,8 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
           return x.ref.tenant;  // "platform" for the platform-owned layers
         } else if constexpr (std::is_same_v<T, domain::config::ReloadConfig>) {
           return platform;
+        } else if constexpr (std::is_same_v<T, domain::config::ShredConfigSecrets>) {
+          return x.tenant_id;
         } else {
           static_assert(sizeof(T) == 0, "every command names the organization it reaches into");
         }

@@ -76,6 +76,8 @@ enum class RouteFamily : std::uint8_t {
   kConfigPlatformWrite,
   kConfigTenantWrite,
   kConfigRead,
+  // plaintext configuration secrets in config reads (issue 16 part 4)
+  kConfigSecretsRead,
 };
 
 // A set of roles as bits (1 << Role).
@@ -151,12 +153,16 @@ inline constexpr FamilyRule kFamilies[] = {
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`POST /v1/entitlements:check`, `POST /v1/entitlements:batchCheck`"},
     {RouteFamily::kConfigPlatformWrite, "config.platform.write", roles({Role::kPlatformAdmin}),
-     "`config.global.set`, `config.service_type.set`, `config.reload`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`, `POST /config/reload`"},
+     "`config.global.set`, `config.service_type.set`, `config.reload`, `config.secrets.shred`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`, `POST /config/reload`, `POST /tenants/{tenant_id}/config/secrets/shred`"},
     {RouteFamily::kConfigTenantWrite, "config.tenant.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
      "`config.tenant_risk.set`, `config.agent.set`, `config.project.set`, `config.service.set` and their `PUT /tenants/{tenant_id}/...` routes"},
     {RouteFamily::kConfigRead, "config.read",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`GET /tenants/{tenant_id}/config/...`, `/services...`, `/projects/.../config`, `GET /config/global/{key}`, `GET /config/service-types/{type}`"},
+    // Not a route of its own: what `config.read` answers for secret values
+    // (config_api.h): the plaintext with it, `***` without.
+    {RouteFamily::kConfigSecretsRead, "secrets:read", roles({Role::kPlatformAdmin}),
+     "plaintext webhook tokens, passwords, API keys and HMAC secrets in `config.read` answers (else `***`)"},
 };
 
 // --------------------------------------------------------------- rate limits
@@ -265,6 +271,7 @@ inline constexpr CommandRoute kCommandRoutes[] = {
     {"config.service.set", RouteFamily::kConfigTenantWrite},
     {"entitlements.configure", RouteFamily::kEntitlementWrite},
     {"config.reload", RouteFamily::kConfigPlatformWrite},
+    {"config.secrets.shred", RouteFamily::kConfigPlatformWrite},
 };
 
 // The query service's routes. `prefix`: the path starts with `path` and has

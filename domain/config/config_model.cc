@@ -30,7 +30,8 @@ KeySource source_of(const LayerState& s) {
 }  // namespace
 
 bool ConfigModel::handles(const events::Event& e) {
-  return std::holds_alternative<events::ConfigLayerSet>(e) || std::holds_alternative<events::ConfigReloaded>(e);
+  return std::holds_alternative<events::ConfigLayerSet>(e) || std::holds_alternative<events::ConfigReloaded>(e) ||
+         std::holds_alternative<events::ConfigSecretsShredded>(e);
 }
 
 std::vector<events::Event> decide(const ReloadConfig& c) {
@@ -42,6 +43,10 @@ void ConfigModel::apply(const events::EventMeta& meta, const events::Event& e) {
   if (const auto* r = std::get_if<events::ConfigReloaded>(&e)) {
     last_reload_position_ = meta.global_position;
     last_reload_ = *r;
+    return;
+  }
+  if (const auto* x = std::get_if<events::ConfigSecretsShredded>(&e)) {
+    shredded_keys_.insert(x->key_ids.begin(), x->key_ids.end());
     return;
   }
   const auto* c = std::get_if<events::ConfigLayerSet>(&e);
@@ -165,7 +170,8 @@ Result<std::vector<events::Event>> decide(const LayerState* current, const SetCo
 }
 
 const std::vector<std::string>& config_event_types() {
-  static const std::vector<std::string> types = {events::ConfigLayerSet::kType, events::ConfigReloaded::kType};
+  static const std::vector<std::string> types = {events::ConfigLayerSet::kType, events::ConfigReloaded::kType,
+                                                 events::ConfigSecretsShredded::kType};
   return types;
 }
 

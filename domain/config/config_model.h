@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,10 @@ class ConfigModel {
   std::int64_t last_reload_position() const { return last_reload_position_; }
   const events::ConfigReloaded& last_reload() const { return last_reload_; }
 
+  // A data key deleted by ConfigSecretsShredded: secrets sealed under it
+  // read "<shredded>".
+  bool is_shredded(const std::string& key_id) const { return shredded_keys_.contains(key_id); }
+
   std::int64_t last_change(const std::string& tag) const {
     auto it = changes_.find(tag);
     return it == changes_.end() ? 0 : it->second;
@@ -111,6 +116,7 @@ class ConfigModel {
   std::map<std::string, std::int64_t> changes_;  // by cache key
   std::int64_t last_reload_position_ = 0;
   events::ConfigReloaded last_reload_;
+  std::set<std::string> shredded_keys_;
 };
 
 // The command that writes one layer document (config.<layer>.set).
@@ -139,6 +145,17 @@ struct ReloadConfig {
   friend bool operator==(const ReloadConfig&, const ReloadConfig&) = default;
 };
 inline constexpr const char* kReloadStream = "config:reloads";
+
+// Crypto-shredding of a tenant's configuration secrets
+// (config.secrets.shred, platform_admin): the writer deletes the tenant's
+// data keys (domain/config/secrets.h) and records ConfigSecretsShredded on
+// kShredStream with the ids deleted.
+struct ShredConfigSecrets {
+  std::string tenant_id;
+  std::string reason;
+  friend bool operator==(const ShredConfigSecrets&, const ShredConfigSecrets&) = default;
+};
+inline constexpr const char* kShredStream = "config:shreds";
 std::vector<events::Event> decide(const ReloadConfig& c);
 
 // The events for `c` against the layer's current state (nullptr: never

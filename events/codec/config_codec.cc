@@ -24,6 +24,9 @@ std::optional<Json> encode_config(const events::Event& e) {
     return Json{{"reload_env", r->reload_env}, {"invalidate_all", r->invalidate_all}, {"tenant_ids", r->tenant_ids},
                 {"reinit", r->reinit}, {"errors", r->errors}};
   }
+  if (const auto* x = std::get_if<events::ConfigSecretsShredded>(&e)) {
+    return Json{{"tenant_id", x->tenant_id}, {"key_ids", x->key_ids}, {"reason", x->reason}};
+  }
   const auto* c = std::get_if<ConfigLayerSet>(&e);
   if (!c) return std::nullopt;
   return Json{{"layer", c->layer},         {"tenant_id", c->tenant_id},
@@ -62,6 +65,27 @@ std::optional<std::expected<events::Event, std::string>> decode_config(std::stri
       }
     }
     return events::Event(std::move(r));
+  }
+  if (type == events::ConfigSecretsShredded::kType) {
+    const std::string prefix = "ConfigSecretsShredded: ";
+    if (version != events::ConfigSecretsShredded::kSchemaVersion) {
+      return std::unexpected("unknown schema version " + std::to_string(version) + " of " + std::string(type));
+    }
+    for (const auto& [k, _] : payload.items()) {
+      if (k != "tenant_id" && k != "key_ids" && k != "reason") return std::unexpected(prefix + "unknown field '" + k + "'");
+    }
+    if (!payload.contains("tenant_id") || !payload["tenant_id"].is_string() || !payload.contains("reason") ||
+        !payload["reason"].is_string() || !payload.contains("key_ids") || !payload["key_ids"].is_array()) {
+      return std::unexpected(prefix + "tenant_id and reason must be strings, key_ids an array");
+    }
+    events::ConfigSecretsShredded x;
+    x.tenant_id = payload["tenant_id"].get<std::string>();
+    x.reason = payload["reason"].get<std::string>();
+    for (const auto& k : payload["key_ids"]) {
+      if (!k.is_string()) return std::unexpected(prefix + "key_ids must hold strings");
+      x.key_ids.push_back(k.get<std::string>());
+    }
+    return events::Event(std::move(x));
   }
   if (type != ConfigLayerSet::kType) return std::nullopt;
   if (version != ConfigLayerSet::kSchemaVersion) {

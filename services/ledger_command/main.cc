@@ -12,6 +12,7 @@
 
 #include "adapters/http/server.h"
 #include "adapters/postgres/admission_queries.h"
+#include "adapters/postgres/config_key_store.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/postgres/read_model_limits.h"
@@ -124,10 +125,18 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
     spdlog::critical("{}", cel_engine.error().message);
     return 1;
   }
+  // Configuration secrets are sealed under LEDGER_CONFIG_KEK (issue 16 part 4).
+  auto config_secrets = adapters::postgres::config_secrets_from_env(settings.pg_url);
+  if (!config_secrets) {
+    spdlog::critical("{}", config_secrets.error().message);
+    return 2;
+  }
+  if (!config_secrets->sealer) spdlog::warn("LEDGER_CONFIG_KEK is not set: configuration secrets are refused");
   commands::CommandService service(store, clock,
                                    {.max_batch = max_batch,
                                     .anchor = anchor ? &*anchor : nullptr,
-                                    .app_policy_deps = {.expressions = cel_engine->get(), .replicas = 1}});
+                                    .app_policy_deps = {.expressions = cel_engine->get(), .replicas = 1},
+                                    .config_sealer = config_secrets->sealer.get()});
   service.start();
 
   routes::CommandApi api(service, *auth);

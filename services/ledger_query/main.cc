@@ -23,6 +23,7 @@
 #include "adapters/cel/cel_engine.h"
 #include "adapters/http/routes/entitlement_reads.h"
 #include "adapters/http/routes/config_api.h"
+#include "adapters/postgres/config_key_store.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/projector/memory_feed.h"
@@ -204,6 +205,13 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   }
   routes::ConfigApi config_api(memory, clock, std::move(*process_layer), [&] { return admission.head_position(); });
   config_api.record_refusals_to(refusals);
+  // Secrets unsealed for secrets:read callers (issue 16 part 4).
+  auto config_secrets = adapters::postgres::config_secrets_from_env(settings.pg_url);
+  if (!config_secrets) {
+    spdlog::critical("{}", config_secrets.error().message);
+    return 2;
+  }
+  config_api.unseal_with(config_secrets->sealer.get());
   config_api.reload_process_settings_with(routes::read_process_settings);
   if (auto h = admission.head_position(); h) config_api.started_at(*h);
   api.serve_config(config_api);

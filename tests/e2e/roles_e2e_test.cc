@@ -145,6 +145,7 @@ Json walk_body(const std::string& type, const std::string& role) {
   if (type == "policy.archive_version") return {{"policy_id", "pol-walk"}, {"version_id", "pol-walk-v1"}};
   // Layered configuration (seed 004).
   if (type == "config.reload") return {{"invalidate", {{"tenant_ids", {"org-acme"}}}}};
+  if (type == "config.secrets.shred") return {{"tenant_id", "org-acme"}, {"reason", "walk"}};
   if (type == "config.global.set") return {{"key", "walk_" + role}, {"value", 1}, {"reason", "walk"}};
   if (type == "config.service_type.set") return {{"service_type", "walk"}, {"value", {{"r", role}}}, {"reason", "walk"}};
   if (type.rfind("config.", 0) == 0) {

@@ -130,6 +130,22 @@ TEST_F(PgRolesTest, DecisionLogIsInsertedByTheProjectorAndReadByQueryAndAuditors
   }
 }
 
+// The data keys of configuration secrets (README "Configuration secrets"):
+// ledger-command seals and shreds, ledger-query unseals, nobody else sees them.
+TEST_F(PgRolesTest, ConfigDataKeysAreTheCommandServicesAndReadByQueryOnly) {
+  const std::string t = "config_secrets.data_keys";
+  auto priv = [&](const std::string& role, const std::string& p) {
+    return scalar("SELECT has_table_privilege('" + role + "', '" + t + "', '" + p + "')");
+  };
+  for (const char* p : {"SELECT", "INSERT", "DELETE"}) EXPECT_EQ(priv("ledger_command", p), "t") << p;
+  EXPECT_EQ(priv("ledger_command", "UPDATE"), "f");
+  EXPECT_EQ(priv("ledger_query", "SELECT"), "t");
+  for (const char* p : {"INSERT", "UPDATE", "DELETE"}) EXPECT_EQ(priv("ledger_query", p), "f") << p;
+  for (const char* role : {"ledger_relay", "ledger_projector", "ledger_auditor"}) {
+    for (const char* p : {"SELECT", "INSERT", "UPDATE", "DELETE"}) EXPECT_EQ(priv(role, p), "f") << role << " " << p;
+  }
+}
+
 TEST_F(PgRolesTest, NobodyMayUpdateOrDeleteHistoryNotEvenTheOwner) {
   ASSERT_EQ(as("postgres", kInsertFirstEvent), "");
   ASSERT_EQ(as("postgres", kInsertOutcome), "");

@@ -55,6 +55,8 @@ class ServiceStack {
             {"LEDGER_PROJECTOR_GROUP", unique_name("ledger-projector")},
             {"LEDGER_QUERY_MEMORY_GROUP", unique_name("ledger-query")},
             {"LEDGER_KAFKA_COMMANDS", "true"},
+            // The key-encryption key of configuration secrets (a fixed test key).
+            {"LEDGER_CONFIG_KEK", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"},
             {"LEDGER_LOG_LEVEL", log_level}};
     for (auto& kv : db_.service_env()) env_.push_back(std::move(kv));  // each service its own PostgreSQL role
   }

@@ -91,6 +91,7 @@ const std::map<std::string, Json>& sample_bodies() {
       {"policy.archive_version", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}}},
       {"config.global.set", {{"key", "k"}, {"value", 1}, {"reason", "r"}}},
       {"config.reload", {{"reload_env", false}, {"invalidate", {{"all", true}}}}},
+      {"config.secrets.shred", {{"tenant_id", "org-acme"}, {"reason", "r"}}},
       {"config.service_type.set", {{"service_type", "gke"}, {"value", Json::object()}, {"reason", "r"}}},
       {"config.tenant_risk.set", {{"tenant_id", "org-acme"}, {"value", Json::object()}, {"reason", "r"}}},
       {"config.agent.set", {{"tenant_id", "org-acme"}, {"agent_type", "a"}, {"value", Json::object()}, {"reason", "r"}}},
@@ -186,6 +187,8 @@ TEST(Authorization, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
     ASSERT_TRUE(f) << q.method << " " << path;
     routes.push_back({std::string(q.method) + " " + path, *f});
   }
+  // Not a route: what config.read answers reveal (plaintext secrets, issue 16 part 4).
+  routes.push_back({"secret values in GET /tenants/{t}/config/...", RouteFamily::kConfigSecretsRead});
   std::set<RouteFamily> walked;
   for (const auto& r : routes) {
     walked.insert(r.family);

@@ -182,6 +182,7 @@ constexpr Golden kGoldens[] = {
     {"ConfigLayerSet.v1.json", "ConfigLayerSet", 1, nullptr},
     {"EntitlementSettingsChanged.v1.json", "EntitlementSettingsChanged", 1, nullptr},
     {"ConfigReloaded.v1.json", "ConfigReloaded", 1, nullptr},
+    {"ConfigSecretsShredded.v1.json", "ConfigSecretsShredded", 1, nullptr},
 };
 
 nlohmann::json read_golden(const std::string& file) {

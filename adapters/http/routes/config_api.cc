@@ -13,6 +13,7 @@
 #include "adapters/http/routes/query_params.h"
 #include "commands/access/authorization.h"
 #include "commands/edge_values.h"
+#include "domain/config/secrets.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::routes {
@@ -69,7 +70,12 @@ std::optional<Route> route_of(std::string_view path) {
 
 Json actor_json(const std::string& type, const std::string& id) { return {{"type", type}, {"id", id}}; }
 
-Json layer_json(const cfg::LayerRef& ref, const cfg::LayerState* s) {
+// How secrets of a document read (issue 16 part 4): the event holds them
+// sealed; a caller without secrets:read reads "***", one with it the
+// plaintext, or "<shredded>" once the tenant's data key was deleted.
+using Present = std::function<Json(const Json& doc, const cfg::LayerRef& ref)>;
+
+Json layer_json(const cfg::LayerRef& ref, const cfg::LayerState* s, const Present& present) {
   Json j = {{"layer", cfg::layer_name(ref.layer)},
             {"tenant_id", ref.tenant},
             {"subject", ref.subject},
@@ -77,7 +83,7 @@ Json layer_json(const cfg::LayerRef& ref, const cfg::LayerState* s) {
             {"cache_key", cfg::cache_key(ref)},
             {"version", s ? s->version : 0},
             {"position", s ? s->position : 0},
-            {"value", s ? s->doc : Json(nullptr)},
+            {"value", s ? present(s->doc, ref) : Json(nullptr)},
             {"is_public", s && s->is_public},
             {"requires_restart", s && s->requires_restart}};
   Json keys = Json::object();
@@ -140,6 +146,21 @@ void ConfigApi::apply_reload(const cfg::ConfigModel& model, std::int64_t) {
   spdlog::info("config reload at position {}: {} resolved views dropped", applied_reload_, dropped);
 }
 
+Json ConfigApi::present_secrets(const Json& doc, const cfg::LayerRef& ref, bool reveal, const cfg::ConfigModel& model) {
+  return cfg::present_secrets(doc, ref, [&](const cfg::SealedSecret& sealed) -> Json {
+    // Shredded (ConfigSecretsShredded seen): unrecoverable for everyone,
+    // whatever a cache of this process still holds.
+    if (model.is_shredded(sealed.key_id)) return cfg::kShredded;
+    if (!reveal) return cfg::kMasked;
+    if (!sealer_) return cfg::kMasked;  // no LEDGER_CONFIG_KEK here: nobody reads plaintext
+    auto plain = sealer_->unseal(ref.tenant, sealed);
+    if (plain) return *plain;
+    if (plain.error().code == "secret_shredded") return cfg::kShredded;
+    spdlog::warn("config secret of {} not unsealed: {} ({})", ref.tenant, plain.error().message, plain.error().code);
+    return "<" + plain.error().code + ">";
+  });
+}
+
 HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal& who) {
   auto route = route_of(req.path);
   if (!route) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
@@ -169,6 +190,9 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
   const std::int64_t at = (*snap)->position;
   apply_reload(model, at);
 
+  const bool reveal = commands::authorize(who, commands::RouteFamily::kConfigSecretsRead).has_value();
+  const Present present = [&](const Json& doc, const cfg::LayerRef& ref) { return present_secrets(doc, ref, reveal, model); };
+
   switch (route->kind) {
     case Kind::kLayer:
     case Kind::kHistory: {
@@ -179,7 +203,7 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
         e.with("key", route->ref.subject);
         return error_response(e);
       }
-      if (route->kind == Kind::kLayer) return answer(layer_json(route->ref, s), at);
+      if (route->kind == Kind::kLayer) return answer(layer_json(route->ref, s, present), at);
       Json items = Json::array();
       if (s) {
         for (const auto& h : s->history) {
@@ -188,8 +212,8 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
                            {"at", codec::format_instant(h.at)},
                            {"actor", actor_json(h.actor.type, h.actor.id)},
                            {"reason", h.reason},
-                           {"before", h.before},
-                           {"after", h.after}});
+                           {"before", present(h.before, route->ref)},
+                           {"after", present(h.after, route->ref)}});
         }
       }
       return answer({{"layer", cfg::layer_name(route->ref.layer)},
@@ -199,7 +223,7 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
     }
     case Kind::kServices: {
       Json items = Json::array();
-      for (const auto* s : model.list(cfg::Layer::kService, route->ref.tenant)) items.push_back(layer_json(s->ref, s));
+      for (const auto* s : model.list(cfg::Layer::kService, route->ref.tenant)) items.push_back(layer_json(s->ref, s, present));
       return answer({{"tenant_id", route->ref.tenant}, {"items", std::move(items)}}, at);
     }
     case Kind::kResolved: {
@@ -242,10 +266,15 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
       }
       Json precedence = Json::array();
       for (auto l : cfg::kResolutionOrder) precedence.push_back(cfg::layer_name(l));
+      // A resolved secret was sealed under the tenant of the layer it came from.
+      std::string sealed_by = q.tenant;
+      if (auto nc = r.sources.find("notification_config"); nc != r.sources.end() && cfg::platform_owned(nc->second.layer)) {
+        sealed_by = "platform";
+      }
       auto resp = answer({{"tenant_id", q.tenant},
-                          {"config", r.config},
+                          {"config", present(r.config, {cfg::Layer::kTenantRisk, sealed_by, ""})},
                           {"sources", std::move(sources)},
-                          {"project", r.project},
+                          {"project", present(r.project, {cfg::Layer::kProject, q.tenant, q.project_id})},
                           {"precedence", std::move(precedence)},
                           {"cache", found.hit ? "hit" : "miss"}},
                          at);

@@ -20,6 +20,10 @@
 // {layer, precedence, stream_id, position, updated_by?, updated_at?,
 // requires_restart}}, project, precedence: [...], cache: hit|miss} (also
 // header x-config-cache).
+// Secrets (domain/config/secrets.h) are stored sealed; every answer above
+// shows them as "***", or in plaintext to a caller whose roles grant
+// secrets:read (platform_admin), and as "<shredded>" to everyone once the
+// tenant's data key was shredded (ConfigSecretsShredded).
 // Roles: config.read; a tenant principal reading another tenant's path is
 // 403 `forbidden`, recorded as an AccessRefused (tenant_mismatch).
 #pragma once
@@ -35,6 +39,7 @@
 #include "commands/command.h"
 #include "commands/ports.h"
 #include "projections/admission/admission_store.h"
+#include "domain/config/secrets.h"
 #include "projections/config/resolved_cache.h"
 
 namespace ledger::routes {
@@ -59,6 +64,9 @@ class ConfigApi {
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who);
 
   void record_refusals_to(adapters::kafka::RefusalRecorder& r) { refusals_ = &r; }
+  // Unseals secrets for callers with secrets:read (issue 16 part 4); not
+  // owned. Without one every secret reads "***".
+  void unseal_with(domain::config::SecretSealer* sealer) { sealer_ = sealer; }
   projections::config::ResolvedCache& cache() { return cache_; }
   // GET /config/metrics (also served on the query service's metrics).
   std::string metrics_text() const { return cache_.metrics_text(); }
@@ -79,6 +87,10 @@ class ConfigApi {
   std::function<domain::Result<domain::config::Json>()> reload_;
   std::function<domain::Result<std::int64_t>()> head_;
   adapters::kafka::RefusalRecorder* refusals_ = nullptr;
+  domain::config::SecretSealer* sealer_ = nullptr;
+  // `doc` with its sealed secrets as the caller may read them.
+  domain::config::Json present_secrets(const domain::config::Json& doc, const domain::config::LayerRef& ref,
+                                       bool reveal, const domain::config::ConfigModel& model);
   projections::config::ResolvedCache cache_;
 };
 

@@ -62,7 +62,16 @@ std::optional<Target> target_of(std::string_view path) {
 
 }  // namespace
 
-bool is_config_write_path(std::string_view path) { return path == "/config/reload" || target_of(path).has_value(); }
+// POST /tenants/{tenant_id}/config/secrets/shred: the tenant id, else nullopt.
+std::optional<std::string> shred_tenant_of(std::string_view path) {
+  const auto p = split(path);
+  if (p.size() == 5 && p[0] == "tenants" && p[2] == "config" && p[3] == "secrets" && p[4] == "shred") return p[1];
+  return std::nullopt;
+}
+
+bool is_config_write_path(std::string_view path) {
+  return path == "/config/reload" || target_of(path).has_value() || shred_tenant_of(path).has_value();
+}
 
 namespace {
 
@@ -121,6 +130,23 @@ HttpResponse reload(const HttpRequest& req, const std::function<HttpResponse(con
 
 HttpResponse config_put(const HttpRequest& req, const std::function<HttpResponse(const HttpRequest&)>& submit) {
   if (req.path == "/config/reload") return reload(req, submit);
+  if (auto tenant = shred_tenant_of(req.path)) {
+    // Crypto-shredding (issue 16 part 4): the command config.secrets.shred.
+    if (req.method != "POST") {
+      auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
+      r.status = 405;
+      r.headers.emplace_back("allow", "POST");
+      return r;
+    }
+    auto doc = commands::parse_json_document(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+    if (!doc) return error_response(doc.error());
+    if (!doc->is_object()) return error_response({domain::ErrorKind::kInvalidArgument, "invalid_json", "the body must be a JSON object", {}});
+    (*doc)["tenant_id"] = *tenant;
+    HttpRequest post = req;
+    post.path = post.target = "/v1/commands/config.secrets.shred";
+    post.body = doc->dump();
+    return submit(post);
+  }
   auto target = target_of(req.path);
   if (!target) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   if (req.method != "PUT") {

@@ -9,6 +9,9 @@
 //   PUT /tenants/{tenant_id}/services/{id}         config.service.set       (tenant_admin)
 //   PUT /tenants/{tenant_id}/projects/{id}/config  config.project.set       (tenant_admin)
 //   POST /config/reload                            config.reload            (platform_admin)
+//   POST /tenants/{tenant_id}/config/secrets/shred config.secrets.shred     (platform_admin)
+//     body {reason}: deletes the tenant's configuration data keys (crypto-shredding,
+//     commands/config_writer.h) and records ConfigSecretsShredded; the command answer.
 //     the seed's body {reload_env, invalidate: {all, tenant_ids}, reinit, dry_run}; answer the
 //     seed's summary {status: ok|dry_run|partial, reloaded_env, invalidated, reinitialized,
 //     timestamp, errors} plus the command answer; 207 when a part failed (errors name it:
