@@ -66,6 +66,14 @@ std::future<domain::Result<Accepted>> CommandService::submit_async(CommandReques
     // squatted or probed.
     attach->policy_id = attached_policy_id(request.meta);
   }
+  if (const auto* set = std::get_if<domain::config::SetConfigLayer>(&request.command); set && options_.config_sealer) {
+    // A request that carries secrets keeps a keyed digest in its
+    // idempotency record, never a plain hash of the secret (issue 16 part 4).
+    const auto doc = nlohmann::json::parse(set->value, nullptr, false);
+    if (!doc.is_discarded() && domain::config::has_plaintext_secret(doc, set->ref)) {
+      request.meta.request_hash = options_.config_sealer->keyed_digest(request.meta.request_hash);
+    }
+  }
   Pending p{std::move(request), {}};
   auto fut = p.reply.get_future();
   {

@@ -1,6 +1,7 @@
 #include "adapters/crypto/envelope_sealer.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <cstdlib>
@@ -251,6 +252,23 @@ domain::Result<std::vector<std::string>> EnvelopeSealer::shred(const std::string
     it = it->second.tenant == tenant ? by_id_.erase(it) : std::next(it);
   }
   return removed;
+}
+
+std::string EnvelopeSealer::keyed_digest(std::string_view data) const {
+  static constexpr std::string_view kLabel = "ledger/request-digest/v1";
+  unsigned char sub[EVP_MAX_MD_SIZE];
+  unsigned int sub_len = 0;
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int out_len = 0;
+  if (HMAC(EVP_sha256(), kek_.data(), static_cast<int>(kek_.size()), reinterpret_cast<const unsigned char*>(kLabel.data()),
+           kLabel.size(), sub, &sub_len) == nullptr ||
+      HMAC(EVP_sha256(), sub, static_cast<int>(sub_len), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+           out, &out_len) == nullptr) {
+    // Cannot happen short of memory exhaustion; never empty (an empty
+    // stored digest would match any retry): the plain digest, marked.
+    return "!" + std::string(data);
+  }
+  return hex(out, out_len);
 }
 
 }  // namespace ledger::adapters::crypto

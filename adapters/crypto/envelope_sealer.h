@@ -74,6 +74,9 @@ class EnvelopeSealer final : public domain::config::SecretSealer {
   domain::Result<domain::config::SealedSecret> seal(const std::string& tenant, const std::string& plaintext) override;
   domain::Result<std::string> unseal(const std::string& tenant, const domain::config::SealedSecret& sealed) override;
   domain::Result<std::vector<std::string>> shred(const std::string& tenant) override;
+  // HMAC-SHA256(HMAC-SHA256(kek, "ledger/request-digest/v1"), data): the
+  // KEK itself never keys anything but the data keys' wrapping.
+  std::string keyed_digest(std::string_view data) const override;
 
  private:
   struct DataKey {

@@ -22,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "domain/config/layers.h"
 #include "domain/config/precedence.h"
@@ -54,6 +55,12 @@ class SecretSealer {
   virtual Result<SealedSecret> seal(const std::string& tenant, const std::string& plaintext) = 0;
   virtual Result<std::string> unseal(const std::string& tenant, const SealedSecret& sealed) = 0;
   virtual Result<std::vector<std::string>> shred(const std::string& tenant) = 0;
+  // The digest the idempotency record keeps for a request that carried
+  // secrets, in place of its plain SHA-256 (commands/idempotency.h): an
+  // HMAC-SHA256 under a key only the sealer holds, hex. Equal requests
+  // still digest equal (a retry is recognised), but the stored value cannot
+  // confirm a guessed secret offline.
+  virtual std::string keyed_digest(std::string_view data) const = 0;
 };
 
 Json sealed_json(const SealedSecret& s);

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "adapters/crypto/envelope_sealer.h"
+#include "commands/idempotency.h"
 #include "tests/support/e2e_stack.h"
 #include "tests/support/process.h"
 
@@ -82,6 +84,22 @@ TEST(ConfigSecretsE2e, SecretsAreSealedInStoreKafkaAndExportAndMaskedOnRead) {
                            kAcmeAdmin);
   ASSERT_EQ(r.status, 200) << r.describe();
   const std::int64_t pos = r.body["position"].get<std::int64_t>();
+
+  // The idempotency record keeps a keyed digest of this request, not the
+  // plain SHA-256 a guessed secret could be checked against.
+  {
+    const Json sent = {{"value", {{"notification_config", notification_with_secrets()}, {"region", "eu"}}},
+                       {"reason", "webhooks"},
+                       {"tenant_id", "org-acme"}};
+    const std::string plain = ledger::commands::request_hash("config.tenant_risk.set", sent);
+    ledger::adapters::crypto::MemoryKeyStore no_keys;
+    const ledger::adapters::crypto::EnvelopeSealer same_kek(
+        *ledger::adapters::crypto::parse_kek(s.env_value("LEDGER_CONFIG_KEK")), no_keys);
+    const std::string stored =
+        s.sql("SELECT request_hash FROM ledger.command_outcomes WHERE position = " + std::to_string(pos));
+    EXPECT_NE(stored, plain);
+    EXPECT_EQ(stored, same_kek.keyed_digest(plain));
+  }
 
   // The event store: the event holds sealed values only.
   EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE event_type = 'ConfigLayerSet'"), "1");

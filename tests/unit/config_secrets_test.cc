@@ -136,4 +136,17 @@ TEST(ConfigSecrets, SealedFormIsStrict) {
   EXPECT_FALSE(cfg::parse_sealed("***"));
 }
 
+TEST(ConfigSecrets, RequestDigestsAreKeyedDeterministicAndNeverThePlainHash) {
+  MemoryKeyStore keys;
+  const EnvelopeSealer sealer(*parse_kek(kKek), keys);
+  const EnvelopeSealer other(*parse_kek(kOtherKek), keys);
+  const std::string plain(64, 'a');
+  const std::string d = sealer.keyed_digest(plain);
+  EXPECT_EQ(d.size(), 64u);
+  EXPECT_EQ(d, sealer.keyed_digest(plain)) << "a retry must digest equal";
+  EXPECT_NE(d, plain);
+  EXPECT_NE(d, other.keyed_digest(plain)) << "keyed by the KEK";
+  EXPECT_NE(d, sealer.keyed_digest(std::string(63, 'a') + "b"));
+}
+
 }  // namespace
