@@ -8,29 +8,12 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
   if (const auto* reload = std::get_if<cfg::ReloadConfig>(&req.command)) {
     // The reload stream is append-only and needs no state: its version for
     // expected_version and the outcome's position only.
-    auto history = store_.read_stream(cfg::kReloadStream);
-    if (!history) return std::unexpected(history.error());
-    StreamAppend a;
-    a.stream_id = cfg::kReloadStream;
-    a.expected_version = static_cast<std::int64_t>(history->size()) + reloads_in_batch_;
-    if (req.expected_version && *req.expected_version != a.expected_version) {
-      domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
-                      "the stream has moved on since the expected version", {}};
-      e.with("stream_id", a.stream_id);
-      return std::unexpected(std::move(e));
-    }
-    a.meta.actor = req.meta.principal.actor;
-    a.meta.tenant = "platform";
-    a.meta.correlation_id = req.meta.correlation_id;
-    a.meta.causation_id = req.meta.causation_id;
-    a.meta.command_id = req.meta.command_id;
-    a.meta.occurred_at = now;
-    a.idempotency = key;
-    a.request_hash = req.meta.request_hash;
-    a.position_if_empty = history->empty() ? 0 : history->back().meta.global_position;
+    auto appended = append_only(req, cfg::kReloadStream, "platform", reloads_in_batch_, key, now);
+    if (!appended) return appended;
+    StreamAppend& a = *appended;
     a.events = cfg::decide(*reload);
     reloads_in_batch_ += static_cast<std::int64_t>(a.events.size());
-    return a;
+    return appended;
   }
   if (const auto* shred = std::get_if<cfg::ShredConfigSecrets>(&req.command)) return decide_shred(req, *shred, key, now);
   const auto& c = std::get<cfg::SetConfigLayer>(req.command);
@@ -111,21 +94,32 @@ domain::Result<StreamAppend> ConfigWriter::decide_shred(const CommandRequest& re
     return domain::fail(domain::ErrorKind::kFailedPrecondition, "secrets_unavailable",
                         "no key-encryption key is configured (LEDGER_CONFIG_KEK)");
   }
-  auto history = store_.read_stream(cfg::kShredStream);
+  auto appended = append_only(req, cfg::kShredStream, c.tenant_id, shreds_in_batch_, key, now);
+  if (!appended) return appended;
+  StreamAppend& a = *appended;
+  auto deleted = sealer_->shred(c.tenant_id);
+  if (!deleted) return std::unexpected(deleted.error());
+  a.events = {events::ConfigSecretsShredded{c.tenant_id, std::move(*deleted), c.reason}};
+  ++shreds_in_batch_;
+  return appended;
+}
+
+domain::Result<StreamAppend> ConfigWriter::append_only(const CommandRequest& req, const std::string& stream,
+                                                       const std::string& tenant, std::int64_t in_batch,
+                                                       const IdempotencyKey& key, events::Instant now) {
+  auto history = store_.read_stream(stream);
   if (!history) return std::unexpected(history.error());
   StreamAppend a;
-  a.stream_id = cfg::kShredStream;
-  a.expected_version = static_cast<std::int64_t>(history->size()) + shreds_in_batch_;
+  a.stream_id = stream;
+  a.expected_version = static_cast<std::int64_t>(history->size()) + in_batch;
   if (req.expected_version && *req.expected_version != a.expected_version) {
     domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
                     "the stream has moved on since the expected version", {}};
     e.with("stream_id", a.stream_id);
     return std::unexpected(std::move(e));
   }
-  auto deleted = sealer_->shred(c.tenant_id);
-  if (!deleted) return std::unexpected(deleted.error());
   a.meta.actor = req.meta.principal.actor;
-  a.meta.tenant = c.tenant_id;
+  a.meta.tenant = tenant;
   a.meta.correlation_id = req.meta.correlation_id;
   a.meta.causation_id = req.meta.causation_id;
   a.meta.command_id = req.meta.command_id;
@@ -133,8 +127,6 @@ domain::Result<StreamAppend> ConfigWriter::decide_shred(const CommandRequest& re
   a.idempotency = key;
   a.request_hash = req.meta.request_hash;
   a.position_if_empty = history->empty() ? 0 : history->back().meta.global_position;
-  a.events = {events::ConfigSecretsShredded{c.tenant_id, std::move(*deleted), c.reason}};
-  ++shreds_in_batch_;
   return a;
 }
 

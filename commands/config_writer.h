@@ -34,6 +34,13 @@ class ConfigWriter {
  private:
   domain::Result<StreamAppend> decide_shred(const CommandRequest& req, const domain::config::ShredConfigSecrets& c,
                                             const IdempotencyKey& key, events::Instant now);
+  // The next append to an append-only stream that needs no state (the
+  // reloads, the shreds): its version (history plus `in_batch` appends of
+  // this batch) checked against expected_version, the meta filled; events
+  // left to the caller.
+  domain::Result<StreamAppend> append_only(const CommandRequest& req, const std::string& stream,
+                                           const std::string& tenant, std::int64_t in_batch, const IdempotencyKey& key,
+                                           events::Instant now);
 
   EventStore& store_;
   domain::config::SecretSealer* sealer_ = nullptr;

@@ -2,7 +2,7 @@
 
 namespace ledger::domain::app_policy {
 
-std::shared_ptr<ChainRuntime::Entry> ChainRuntime::entry_for(const AttachedPolicy& p) {
+std::shared_ptr<ChainRuntime::Entry> ChainRuntime::entry_for(const AppPolicyModel& model, const AttachedPolicy& p) {
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(p.policy_id);
@@ -22,15 +22,12 @@ std::shared_ptr<ChainRuntime::Entry> ChainRuntime::entry_for(const AttachedPolic
     e->failure = built.error();
   }
   std::lock_guard lock(mu_);
+  if (cache_.size() > 2 * model.policy_count() + 64) {
+    std::erase_if(cache_, [&](const auto& kv) { return model.policy(kv.first) == nullptr; });
+  }
   auto& slot = cache_[p.policy_id];
   if (!slot || slot->version < p.version) slot = e;
   return slot->version == p.version ? slot : e;
-}
-
-void ChainRuntime::prune(const AppPolicyModel& model) {
-  std::lock_guard lock(mu_);
-  if (cache_.size() <= 2 * model.policy_count() + 64) return;
-  std::erase_if(cache_, [&](const auto& kv) { return model.policy(kv.first) == nullptr; });
 }
 
 std::size_t ChainRuntime::cached() const {
@@ -40,7 +37,6 @@ std::size_t ChainRuntime::cached() const {
 
 ChainResult ChainRuntime::evaluate(const AppPolicyModel& model, const Application& app, const ChainRequest& request,
                                    const RecordedVerdicts* recorded) {
-  prune(model);
   ChainResult out;
   if (app.retired) {
     out.allow = false;
@@ -55,7 +51,7 @@ ChainResult ChainRuntime::evaluate(const AppPolicyModel& model, const Applicatio
       out.policies.push_back(std::move(r));
       continue;
     }
-    auto entry = entry_for(*p);
+    auto entry = entry_for(model, *p);
     if (!entry->policy) {
       r.verdict = "failed";
       r.reason = entry->failure.code;

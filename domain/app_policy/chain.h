@@ -81,8 +81,9 @@ class ChainRuntime {
     std::mutex mu;  // guards counters
     PolicyCounters counters;
   };
-  std::shared_ptr<Entry> entry_for(const AttachedPolicy& p);
-  void prune(const AppPolicyModel& model);
+  // Cached entries are dropped only when a new one is stored (the cache
+  // grows nowhere else), so a cache hit costs one lookup under the lock.
+  std::shared_ptr<Entry> entry_for(const AppPolicyModel& model, const AttachedPolicy& p);
 
   PolicyDeps deps_;
   mutable std::mutex mu_;

@@ -390,15 +390,21 @@ domain::app_policy::ChainRuntime::RecordedVerdicts recorded_verdicts(const Json*
   if (!logged || !logged->is_object()) return out;
   auto app = logged->find("application");
   if (app == logged->end() || !app->is_object() || !app->contains("chain") || !(*app)["chain"].is_array()) return out;
+  // The record is data read back from a table: anything not shaped as we
+  // wrote it is ignored (never thrown on), and the policy is derived again.
+  auto text = [](const Json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
   for (const auto& p : (*app)["chain"]) {
-    if (!p.is_object()) continue;
+    if (!p.is_object() || !p.contains("version") || !p["version"].is_number_integer()) continue;
     domain::app_policy::PolicyResult r;
-    r.policy_id = p.value("policy_id", std::string());
-    r.policy_type = p.value("policy_type", std::string());
-    r.version = p.value("version", std::int64_t{0});
-    r.verdict = p.value("verdict", std::string());
-    r.reason = p.value("reason", std::string());
-    r.detail = p.value("detail", std::string());
+    r.policy_id = text(p, "policy_id");
+    r.policy_type = text(p, "policy_type");
+    r.version = p["version"].get<std::int64_t>();
+    r.verdict = text(p, "verdict");
+    r.reason = text(p, "reason");
+    r.detail = text(p, "detail");
     out.emplace(r.policy_id, std::move(r));
   }
   return out;

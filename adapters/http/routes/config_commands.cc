@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <expected>
 #include <vector>
 
 #include "adapters/http/routes/config_api.h"
@@ -75,20 +76,33 @@ bool is_config_write_path(std::string_view path) {
 
 namespace {
 
-// POST /config/reload: the command config.reload, answered as the seed says.
-HttpResponse reload(const HttpRequest& req, const std::function<HttpResponse(const HttpRequest&)>& submit) {
+// A POST-only route as the command `type`: its body (an empty one reads as
+// {}) parsed, 405 for any other method.
+struct CommandPost {
+  HttpRequest post;
+  Json body;
+};
+std::expected<CommandPost, HttpResponse> command_post(const HttpRequest& req, std::string_view type) {
   if (req.method != "POST") {
     auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
     r.status = 405;
     r.headers.emplace_back("allow", "POST");
-    return r;
+    return std::unexpected(std::move(r));
   }
   auto doc = commands::parse_json_document(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
-  if (!doc) return error_response(doc.error());
-  HttpRequest post = req;
-  post.path = post.target = "/v1/commands/config.reload";
-  post.body = doc->dump();
-  HttpResponse answer = submit(post);
+  if (!doc) return std::unexpected(error_response(doc.error()));
+  CommandPost out{req, std::move(*doc)};
+  out.post.path = out.post.target = "/v1/commands/" + std::string(type);
+  out.post.body = out.body.dump();
+  return out;
+}
+
+// POST /config/reload: the command config.reload, answered as the seed says.
+HttpResponse reload(const HttpRequest& req, const std::function<HttpResponse(const HttpRequest&)>& submit) {
+  auto cmd = command_post(req, "config.reload");
+  if (!cmd) return std::move(cmd.error());
+  const Json* doc = &cmd->body;
+  HttpResponse answer = submit(cmd->post);
   if (answer.status != 200) return answer;
   Json body = Json::parse(answer.body, nullptr, false);
   if (!body.is_object()) return answer;
@@ -132,20 +146,12 @@ HttpResponse config_put(const HttpRequest& req, const std::function<HttpResponse
   if (req.path == "/config/reload") return reload(req, submit);
   if (auto tenant = shred_tenant_of(req.path)) {
     // Crypto-shredding (issue 16 part 4): the command config.secrets.shred.
-    if (req.method != "POST") {
-      auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
-      r.status = 405;
-      r.headers.emplace_back("allow", "POST");
-      return r;
-    }
-    auto doc = commands::parse_json_document(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
-    if (!doc) return error_response(doc.error());
-    if (!doc->is_object()) return error_response({domain::ErrorKind::kInvalidArgument, "invalid_json", "the body must be a JSON object", {}});
-    (*doc)["tenant_id"] = *tenant;
-    HttpRequest post = req;
-    post.path = post.target = "/v1/commands/config.secrets.shred";
-    post.body = doc->dump();
-    return submit(post);
+    auto cmd = command_post(req, "config.secrets.shred");
+    if (!cmd) return std::move(cmd.error());
+    if (!cmd->body.is_object()) return error_response({domain::ErrorKind::kInvalidArgument, "invalid_json", "the body must be a JSON object", {}});
+    cmd->body["tenant_id"] = *tenant;
+    cmd->post.body = cmd->body.dump();
+    return submit(cmd->post);
   }
   auto target = target_of(req.path);
   if (!target) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
