@@ -305,6 +305,12 @@ TEST(EntitlementsE2e, RacingActivationsOneWinsPerEnvironmentThenRollback) {
 
   // Rollback: v1 again in production, a new activation record.
   Reply acts = s.read("GET", "/v1/policies/" + policy_id + "/activations?environment=production");
+  if (acts.body["environments"]["production"]["activeVersionId"] == v1) {
+    // The last race may have been won by v1: a rollback needs another
+    // version active first (activating the active one changes nothing).
+    ASSERT_EQ(activate(v2, "production", std::nullopt).status, 200);
+    acts = s.read("GET", "/v1/policies/" + policy_id + "/activations?environment=production");
+  }
   const std::size_t before = acts.body["activations"].size();
   const std::int64_t before_rollback = s.seen();
   const std::string was_active = acts.body["environments"]["production"]["activeVersionId"];
