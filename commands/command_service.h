@@ -46,6 +46,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -65,6 +66,10 @@ struct Accepted {
   std::int64_t position = 0;  // read-your-writes token: query with min_position=position
   std::int64_t stream_version = 0;
   bool duplicate = false;  // this caller's command_id was accepted before; first outcome returned
+  // Mutation evidence (seed 001, rule 5): the position of the writer's
+  // in-memory model this command was decided against (CommandOutcome).
+  // Answered as evidence {snapshot_kind: "writer_model", snapshot_version}.
+  std::optional<std::int64_t> decided_at_position = {};
 };
 
 class CommandService {

@@ -63,7 +63,20 @@ struct CommandOutcome {
   // SHA-256 (hex) of the request it answered; empty for records written
   // before requests were hashed (any body then counts as the same request).
   std::string request_hash = {};
+  // The position of the writer's state the command was decided against
+  // (seed 001, mutation rule 5): the writer decides every command against
+  // its model at its head, the earlier commands of the same group commit
+  // included, so this is the last position before the command's first event
+  // (for a command that changed nothing, the head when it was decided). The
+  // store assigns it with the positions; nullopt in a record kept from
+  // before it was recorded.
+  std::optional<std::int64_t> decided_at_position = {};
 };
+
+// The snapshot kind of a command's evidence: the single writer's in-memory
+// state (admission model, policy-key streams, entitlement and configuration
+// models) at its head.
+inline constexpr const char* kWriterSnapshotKind = "writer_model";
 
 // The event store as the single writer sees it.
 //

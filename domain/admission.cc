@@ -536,6 +536,14 @@ std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& 
   return out;
 }
 
+std::vector<ReservationView> AdmissionModel::all_reservations_of(const std::string& organization_id) const {
+  std::vector<ReservationView> out;
+  auto it = reservations_by_org_.find(organization_id);
+  if (it == reservations_by_org_.end()) return out;
+  for (const auto& id : it->second) out.push_back(view_of(reservations_.at({organization_id, id})));
+  return out;
+}
+
 std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope& s,
                                                                 const std::string& dimension) const {
   std::vector<ReservationView> out;
@@ -827,12 +835,21 @@ Result<Decided> decide(const AdmissionModel& m, const CreateOrganization& c) {
   return one(stream, c.organization_id, events::OrganizationCreated{c.organization_id, c.name, c.plan_id, dept});
 }
 
-Result<Decided> decide(const AdmissionModel& m, const ChangeOrganizationPlan& c) {
+namespace {
+// Defined with the capacity rules below.
+Result<void> check_reservations_after_move(const AdmissionModel& m, const std::string& organization_id,
+                                           const QuotaScope& moved, const QuotaScope& new_parent, Instant now);
+}  // namespace
+
+Result<Decided> decide(const AdmissionModel& m, const ChangeOrganizationPlan& c, Instant now) {
   const QuotaScope scope{QuotaLevel::kOrganization, c.organization_id};
   const Node* n = m.node(scope);
   if (!n) return unknown_scope(scope);
   if (auto ok = check_id(c.plan_id, "plan_id"); !ok) return std::unexpected(ok.error());
   if (n->plan_id == c.plan_id) return nothing(node_stream(scope), c.organization_id);
+  if (auto ok = check_reservations_after_move(m, c.organization_id, scope, {QuotaLevel::kPlan, c.plan_id}, now); !ok) {
+    return std::unexpected(ok.error());
+  }
   return one(node_stream(scope), c.organization_id,
              events::OrganizationPlanChanged{c.organization_id, n->plan_id, c.plan_id});
 }
@@ -864,7 +881,7 @@ Result<Decided> decide(const AdmissionModel& m, const CreateDepartment& c) {
              events::DepartmentCreated{c.department_id, c.organization_id, c.parent_department_id, c.name});
 }
 
-Result<Decided> decide(const AdmissionModel& m, const MoveDepartment& c) {
+Result<Decided> decide(const AdmissionModel& m, const MoveDepartment& c, Instant now) {
   const QuotaScope scope{QuotaLevel::kDepartment, c.department_id};
   const Node* n = m.node(scope);
   if (!n) return unknown_scope(scope);
@@ -885,6 +902,9 @@ Result<Decided> decide(const AdmissionModel& m, const MoveDepartment& c) {
     }
   }
   if (n->parent == parent) return nothing(node_stream(scope), n->organization_id);
+  if (auto ok = check_reservations_after_move(m, n->organization_id, scope, parent, now); !ok) {
+    return std::unexpected(ok.error());
+  }
   const std::string before = n->parent.level == QuotaLevel::kDepartment ? n->parent.id : "";
   return one(node_stream(scope), n->organization_id,
              events::DepartmentMoved{c.department_id, n->organization_id, before, c.parent_department_id});
@@ -913,7 +933,7 @@ Result<Decided> decide(const AdmissionModel& m, const CreateProject& c) {
              events::ProjectCreated{c.project_id, c.organization_id, dept, c.name});
 }
 
-Result<Decided> decide(const AdmissionModel& m, const MoveProject& c) {
+Result<Decided> decide(const AdmissionModel& m, const MoveProject& c, Instant now) {
   const QuotaScope scope{QuotaLevel::kProject, c.project_id};
   const Node* n = m.node(scope);
   if (!n) return unknown_scope(scope);
@@ -924,6 +944,9 @@ Result<Decided> decide(const AdmissionModel& m, const MoveProject& c) {
     return rule("cross_organization", "a project can only move within its organization");
   }
   if (n->parent == dept) return nothing(node_stream(scope), n->organization_id);
+  if (auto ok = check_reservations_after_move(m, n->organization_id, scope, dept, now); !ok) {
+    return std::unexpected(ok.error());
+  }
   return one(node_stream(scope), n->organization_id,
              events::ProjectMoved{c.project_id, n->organization_id, n->parent.id, c.department_id});
 }
@@ -1061,6 +1084,66 @@ Result<void> check_reserved_still_fit(const AdmissionModel& m, const CeilingChan
                     .with("reserved", std::to_string(after->peak.quantity))
                     .with("peak_at", instant_text(after->peak.at))
                     .with("rule_id", after->rule_id));
+  }
+  return {};
+}
+
+// A chain as it reads after `moved` is placed under `new_parent` (or, for
+// an organization, on the plan `new_parent`): the part from the owner up to
+// `moved` stays, the rest is `new_parent`'s chain. A chain without `moved`
+// is unchanged.
+std::vector<ChainNode> rechained(const AdmissionModel& m, const std::vector<ChainNode>& chain, const QuotaScope& moved,
+                                 const QuotaScope& new_parent) {
+  for (std::size_t k = 0; k < chain.size(); ++k) {
+    if (chain[k].scope != moved) continue;
+    std::vector<ChainNode> out(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(k + 1));
+    for (auto& n : m.chain(new_parent)) out.push_back(std::move(n));
+    return out;
+  }
+  return chain;
+}
+
+// Refuses a hierarchy change (a move, a plan change: admission.h) after
+// which a reservation of the organization that holds capacity now or later,
+// and fitted before, would not fit under the ceilings of its new place —
+// the rule check_reserved_still_fit holds for ceiling changes.
+Result<void> check_reservations_after_move(const AdmissionModel& m, const std::string& organization_id,
+                                           const QuotaScope& moved, const QuotaScope& new_parent, Instant now) {
+  std::map<std::string, std::vector<ReservationView>> before, after;  // by dimension
+  for (const auto& r : m.all_reservations_of(organization_id)) {
+    ReservationView a = r;
+    a.owner_chain.clear();
+    for (const auto& n : rechained(m, m.chain(r.owner), moved, new_parent)) {
+      a.owner_chain.push_back(n.scope);
+      if (n.scope.level == QuotaLevel::kOrganization) break;
+    }
+    before[r.dimension].push_back(r);
+    after[r.dimension].push_back(std::move(a));
+  }
+  for (const auto& [dimension, rs] : after) {
+    const auto& was = before.at(dimension);
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+      const ReservationView& r = rs[i];
+      if (!state_holds_capacity(r.state) || r.window_end <= now) continue;
+      const auto chain = m.chain(r.owner);
+      if (capacity_shortfall(chain, m.rules_on(chain, dimension), m.delegations_on(chain, dimension), was[i], was,
+                             now)) {
+        continue;  // did not fit before: not this change's doing
+      }
+      const auto moved_chain = rechained(m, chain, moved, new_parent);
+      const auto short_after = capacity_shortfall(moved_chain, m.rules_on(moved_chain, dimension),
+                                                  m.delegations_on(moved_chain, dimension), r, rs, now);
+      if (!short_after) continue;
+      return fail(err(ErrorKind::kFailedPrecondition, "ceiling_below_reserved",
+                      "This change would leave less capacity than active reservations hold; retire or suspend them "
+                      "first.")
+                      .with("reservation_id", r.reservation_id)
+                      .with("scope", scope_text(short_after->scope))
+                      .with("effective_quantity", std::to_string(short_after->effective))
+                      .with("reserved", std::to_string(short_after->peak.quantity))
+                      .with("peak_at", instant_text(short_after->peak.at))
+                      .with("rule_id", short_after->rule_id));
+    }
   }
   return {};
 }

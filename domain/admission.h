@@ -79,7 +79,12 @@
 // the first scope up from its owner that would be short, that scope's
 // effective quantity after the change and the rule binding it, the peak
 // held and when).
-// Retire or suspend the reservations first.
+// Retire or suspend the reservations first. Moving a department or a
+// project, or changing an organization's plan, is refused the same way
+// (422 `ceiling_below_reserved`) when a reservation that holds capacity now
+// or later, and fitted before, would not fit under the ceilings of its new
+// place: a reservation never holds more than the hierarchy allows because
+// the hierarchy changed under it.
 #pragma once
 
 #include <cstdint>
@@ -463,6 +468,8 @@ class AdmissionModel {
   std::vector<std::string> organizations_with_reservation(const std::string& id) const;
   std::vector<ReservationView> reservations_of(const std::string& organization_id,
                                                const std::string& dimension) const;
+  // Every reservation of the organization, any dimension and state.
+  std::vector<ReservationView> all_reservations_of(const std::string& organization_id) const;
   ReservationView view_of(const Reservation& r) const;
   // Every reservation of `dimension` whose owner is `s` or below it (plan
   // and global: of every organization on them), any state.
@@ -504,11 +511,11 @@ struct Decided {
 };
 Result<Decided> decide(const AdmissionModel& m, const RegisterEntry& c);
 Result<Decided> decide(const AdmissionModel& m, const CreateOrganization& c);
-Result<Decided> decide(const AdmissionModel& m, const ChangeOrganizationPlan& c);
+Result<Decided> decide(const AdmissionModel& m, const ChangeOrganizationPlan& c, Instant now);
 Result<Decided> decide(const AdmissionModel& m, const CreateDepartment& c);
-Result<Decided> decide(const AdmissionModel& m, const MoveDepartment& c);
+Result<Decided> decide(const AdmissionModel& m, const MoveDepartment& c, Instant now);
 Result<Decided> decide(const AdmissionModel& m, const CreateProject& c);
-Result<Decided> decide(const AdmissionModel& m, const MoveProject& c);
+Result<Decided> decide(const AdmissionModel& m, const MoveProject& c, Instant now);
 Result<Decided> decide(const AdmissionModel& m, const CreatePrincipal& c);
 Result<Decided> decide(const AdmissionModel& m, const SetCeiling& c, Instant now);
 Result<Decided> decide(const AdmissionModel& m, const ClearCeiling& c, Instant now);

@@ -132,12 +132,12 @@ domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStor
     // were for).
     auto rows = tx.exec_params(
         "SELECT k.i, 0 AS legacy, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, "
-        "o.request_hash FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, "
+        "o.request_hash, o.decided_at_position FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, "
         "actor_id text, command_id text) JOIN ledger.command_outcomes o ON o.tenant = k.tenant "
         "AND o.actor_type = k.actor_type AND o.actor_id = k.actor_id AND o.command_id = k.command_id "
         "UNION ALL "
-        "SELECT k.i, 1, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, o.request_hash "
-        "FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, actor_id text, "
+        "SELECT k.i, 1, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, o.request_hash, "
+        "o.decided_at_position FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, actor_id text, "
         "command_id text) JOIN ledger.command_outcomes o ON o.tenant = '' AND o.actor_type = '' "
         "AND o.actor_id = '' AND o.command_id = k.command_id "
         "JOIN ledger.events e ON e.event_id = (o.event_ids->>0)::uuid "
@@ -156,6 +156,7 @@ domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStor
       o.position = row[5].as<std::int64_t>();
       o.stream_version = row[6].as<std::int64_t>();
       o.request_hash = row[7].as<std::string>();
+      if (!row[8].is_null()) o.decided_at_position = row[8].as<std::int64_t>();
       out[i] = std::move(o);
     }
     return out;
@@ -188,6 +189,7 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
       const auto key = commands::outcome_key(a);
       o.position = a.position_if_empty;
       o.stream_version = a.expected_version;
+      o.decided_at_position = position;  // the entries are decided in the order they are appended
       for (const auto& ev : a.events) {
         events::EventMeta m = a.meta;
         m.global_position = ++position;
@@ -225,6 +227,7 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
                               {"event_ids", o.event_ids},
                               {"position", o.position},
                               {"stream_version", o.stream_version},
+                              {"decided_at_position", *o.decided_at_position},
                               {"recorded_at", codec::format_instant(recorded_at)}});
       outcomes.push_back(std::move(o));
     }
@@ -253,11 +256,11 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
     }
     tx.exec_params(
         "INSERT INTO ledger.command_outcomes (tenant, actor_type, actor_id, command_id, request_hash, stream_id, "
-        "event_ids, position, stream_version, recorded_at) SELECT tenant, actor_type, actor_id, command_id, "
-        "request_hash, stream_id, event_ids, position, stream_version, recorded_at "
-        "FROM jsonb_to_recordset($1::jsonb) AS x(tenant text, actor_type text, actor_id text, command_id text, "
-        "request_hash text, stream_id text, event_ids jsonb, position bigint, stream_version bigint, "
-        "recorded_at timestamptz)",
+        "event_ids, position, stream_version, decided_at_position, recorded_at) SELECT tenant, actor_type, "
+        "actor_id, command_id, request_hash, stream_id, event_ids, position, stream_version, decided_at_position, "
+        "recorded_at FROM jsonb_to_recordset($1::jsonb) AS x(tenant text, actor_type text, actor_id text, "
+        "command_id text, request_hash text, stream_id text, event_ids jsonb, position bigint, "
+        "stream_version bigint, decided_at_position bigint, recorded_at timestamptz)",
         outcome_text);
     if (!rows.empty()) tx.exec("SELECT pg_notify('ledger_events', '" + std::to_string(position) + "')");
     tx.commit();

@@ -367,6 +367,25 @@ constexpr const char* kAuditColumns =
     "(extract(epoch from recorded_at) * 1000000)::bigint, (extract(epoch from effective_at) * 1000000)::bigint, "
     "correlation_id, causation_id, command_id";
 
+// The mutation evidence of a row (seed 001, rule 5): the position the
+// writer decided the row's command against. The single writer decides each
+// command against its model at its head and appends the command's events
+// next, contiguously, in one stream (ARCHITECTURE.md, invariant 3), so it
+// is the last position before the command's first event: the nearest
+// earlier row that is not of the same append (same stream, command id,
+// actor and commit time, with positions and stream versions advancing
+// together). A pure function of the log, like the rows; one backward probe
+// of the primary key per row. The writer records the same number in the
+// command's outcome (commands/ports.h CommandOutcome::decided_at_position).
+std::string audit_columns(const std::string& audit_log) {
+  return std::string(kAuditColumns) +
+         ", coalesce((SELECT p.position FROM " + audit_log +
+         " p WHERE p.position < a.position AND NOT (p.stream_id = a.stream_id AND p.command_id = a.command_id"
+         " AND p.recorded_at = a.recorded_at AND p.actor_type = a.actor_type AND p.actor_id = a.actor_id"
+         " AND a.position - p.position = a.stream_version - p.stream_version)"
+         " ORDER BY p.position DESC LIMIT 1), 0)";
+}
+
 std::optional<std::string> opt_text(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return f.as<std::string>();
@@ -400,6 +419,7 @@ AuditRow audit_row(const pqxx::row& r) {
   a.correlation_id = r[21].as<std::string>();
   a.causation_id = r[22].as<std::string>();
   a.command_id = r[23].as<std::string>();
+  a.decided_at_position = r[24].as<std::int64_t>();
   return a;
 }
 
@@ -479,8 +499,9 @@ Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int
   if (!f.in_subtree()) {
     const std::string bounds = " AND position <= " + w.param(std::to_string(upto)) + "::bigint AND position > " +
                                w.param(std::to_string(after)) + "::bigint";
-    w.sql = std::string("SELECT ") + kAuditColumns + " FROM " + with_schema("__SCHEMA__.audit_log", schema) +
-            " WHERE " + w.sql + bounds + " ORDER BY position" + order + lim;
+    const std::string audit_log = with_schema("__SCHEMA__.audit_log", schema);
+    w.sql = "SELECT " + audit_columns(audit_log) + " FROM " + audit_log + " a WHERE " + w.sql + bounds +
+            " ORDER BY position" + order + lim;
     return w;
   }
   const std::string level = w.param(*f.scope_level == "user" ? "principal" : *f.scope_level);
@@ -509,7 +530,7 @@ Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int
           " ON r.owner_level = s.m_level AND r.owner_id = s.m_id"
           " WHERE r.position <= " + last + "::bigint"
           " AND r.position < coalesce(s.m_to, 9223372036854775807))"
-          " SELECT " + kAuditColumns + " FROM (SELECT DISTINCT ON (x.position) x.* FROM ("
+          " SELECT " + audit_columns(audit_log) + " FROM (SELECT DISTINCT ON (x.position) x.* FROM ("
           " SELECT y.* FROM audit_members m"
           " CROSS JOIN LATERAL (SELECT * FROM " + audit_log +
           " WHERE scope_level = m.m_level AND scope_id = m.m_id"

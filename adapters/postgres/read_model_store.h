@@ -105,6 +105,9 @@ struct AuditRow {
   std::string correlation_id;
   std::string causation_id;
   std::string command_id;
+  // The position the writer decided this row's command against (seed 001,
+  // mutation rule 5): the last position before the command's first event.
+  std::int64_t decided_at_position = 0;
 };
 
 // What GET /v1/audit and /v1/audit/changes/{key} ask for. Unset filters

@@ -6,7 +6,8 @@
 //
 //   CapacityE2e.AnExhaustedReservationStillHoldsItsCapacity      (part 1)
 //   CapacityE2e.OnlyOverlappingWindowsCompeteForCapacity         (part 2)
-//   CapacityE2e.ActorTypeExpiredPrincipalAndLoweredCeiling       (part 3)
+//   CapacityE2e.ActorTypeExpiredPrincipalAndLoweredCeiling       (part 3, and
+//     moves and plan changes that would over-commit a reservation)
 //
 // Synchronisation is by min_position.
 #include <gtest/gtest.h>
@@ -238,6 +239,29 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
   // Down to exactly what is held is fine.
   s.ok("ceiling.set", {{"scope", scope("department", "D")}, {"dimension", "gpu.count"}, {"quantity", 25},
                        {"unit", "gpu"}, {"reason", "e2e"}});
+
+  // Nor can the hierarchy change under the reservation: P1 (holding 25)
+  // into a department of 10, or acme onto a plan capped at 20, is refused
+  // and writes nothing; the view still shows r1 under D.
+  s.ok("department.create", {{"department_id", "D2"}, {"organization_id", "acme"}});
+  s.ok("ceiling.set", {{"scope", scope("department", "D2")}, {"dimension", "gpu.count"}, {"quantity", 10},
+                       {"unit", "gpu"}, {"reason", "e2e"}});
+  s.ok("ceiling.set", {{"scope", scope("plan", "starter")}, {"dimension", "gpu.count"}, {"quantity", 20},
+                       {"unit", "gpu"}, {"reason", "e2e"}});
+  const std::int64_t before_moves = std::stoll(s.sql("SELECT count(*) FROM ledger.events"));
+  Reply move = s.command("project.move", {{"project_id", "P1"}, {"department_id", "D2"}});
+  EXPECT_EQ(move.status, 422) << move.describe();
+  EXPECT_EQ(move.code(), "ceiling_below_reserved");
+  EXPECT_EQ(move.body["evidence"]["reservation_id"], "r1") << move.describe();
+  EXPECT_EQ(move.body["evidence"]["effective_quantity"], "10") << move.describe();
+  Reply plan = s.command("organization.change_plan", {{"organization_id", "acme"}, {"plan_id", "starter"}});
+  EXPECT_EQ(plan.status, 422) << plan.describe();
+  EXPECT_EQ(plan.code(), "ceiling_below_reserved");
+  EXPECT_EQ(std::stoll(s.sql("SELECT count(*) FROM ledger.events")), before_moves) << "a refusal writes nothing";
+  EXPECT_EQ(s.department_ceiling("D")["reserved"], 25);
+  // Suspended, r1 holds nothing, and the move is accepted.
+  s.ok("reservation.suspend", {{"reservation_id", "r1"}, {"organization_id", "acme"}});
+  s.ok("project.move", {{"project_id", "P1"}, {"department_id", "D2"}});
 }
 
 }  // namespace

@@ -160,8 +160,8 @@ class ServiceStack {
                              {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}});
   }
   Reply query(const std::string& method, const std::string& target, const std::string& token,
-              const Json& body = nullptr) {
-    Reply r = call(*queries_, method, target, body.is_null() ? std::string() : body.dump(), token);
+              const Json& body = nullptr, std::vector<std::pair<std::string, std::string>> headers = {}) {
+    Reply r = call(*queries_, method, target, body.is_null() ? std::string() : body.dump(), token, std::move(headers));
     remember(r);
     return r;
   }

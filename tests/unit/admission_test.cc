@@ -500,6 +500,51 @@ TEST(AdmissionCapacity, APeakInsideTheWindowRefusesAndNamesWhen) {
   l.ok(TransitionReservation{"d", "activate", "", "acme"});
 }
 
+// A move or a plan change that would leave reservations holding more than
+// the ceilings of their new place allow is refused like a lowered ceiling.
+TEST(AdmissionCapacity, MovesAndPlanChangesNeverOverCommitHeldReservations) {
+  Ledger l = acme();
+  l.ok(CreateDepartment{"ops", "acme", "", "Ops"});
+  l.ok(ceiling(dept("research"), 30));
+  l.ok(ceiling(dept("ops"), 10));
+  l.ok(gpu_reservation("r1", project("llm"), 20));
+  l.ok(TransitionReservation{"r1", "activate", "", "acme"});
+  // llm (holding 20) under ops (ceiling 10): refused, naming the short scope.
+  auto to_ops = l.run(MoveProject{"llm", "ops"});
+  ASSERT_FALSE(to_ops);
+  EXPECT_EQ(to_ops.error().code, "ceiling_below_reserved");
+  EXPECT_EQ(evidence(to_ops.error(), "reservation_id"), "r1");
+  EXPECT_EQ(evidence(to_ops.error(), "effective_quantity"), "10");
+  EXPECT_EQ(evidence(to_ops.error(), "reserved"), "20");
+  // The whole department under ops: the same.
+  l.ok(CreateDepartment{"lab", "acme", "research", "Lab"});
+  l.ok(MoveProject{"llm", "lab"});  // within research: still fits
+  auto lab_to_ops = l.run(MoveDepartment{"lab", "ops"});
+  ASSERT_FALSE(lab_to_ops);
+  EXPECT_EQ(lab_to_ops.error().code, "ceiling_below_reserved");
+  // A sibling's reservation already using ops' room: moving vision in with
+  // 6 more fits alone (ops 10) but not with what ops holds.
+  l.ok(CreateProject{"infra", "acme", "ops", "Infra"});
+  l.ok(gpu_reservation("r2", project("infra"), 5));
+  l.ok(TransitionReservation{"r2", "activate", "", "acme"});
+  l.ok(gpu_reservation("r3", project("vision"), 6));
+  l.ok(TransitionReservation{"r3", "activate", "", "acme"});
+  auto crowd = l.run(MoveProject{"vision", "ops"});
+  ASSERT_FALSE(crowd);
+  EXPECT_EQ(crowd.error().code, "ceiling_below_reserved");
+  EXPECT_EQ(evidence(crowd.error(), "reserved"), "11");
+  // A plan whose ceiling is below what the organization holds (31).
+  l.ok(ceiling(QuotaScope{QuotaLevel::kPlan, "starter"}, 25));
+  auto downgrade = l.run(ChangeOrganizationPlan{"acme", "starter"});
+  ASSERT_FALSE(downgrade);
+  EXPECT_EQ(downgrade.error().code, "ceiling_below_reserved");
+  l.ok(ceiling(QuotaScope{QuotaLevel::kPlan, "team"}, 31));
+  l.ok(ChangeOrganizationPlan{"acme", "team"});  // exactly what is held
+  // Suspended, it holds nothing: the move is accepted.
+  l.ok(TransitionReservation{"r1", "suspend", "", "acme"});
+  l.ok(MoveProject{"llm", "ops"});
+}
+
 // Issue 13 part 3: a ceiling cannot be lowered below what reservations hold.
 TEST(AdmissionCapacity, LoweringCapacityUnderHeldReservationsIsRefused) {
   Ledger l = acme();

@@ -406,6 +406,34 @@ TEST_F(CommandServiceTest, CommandsOfOneBatchSeeEachOthersEffects) {
   EXPECT_EQ(recorded().size(), 4u);
 }
 
+// Seed 001, mutation rule 5: every accepted command names the position of
+// the writer's state it was decided against — within a group commit, the
+// earlier members' events included — and a retry answers it again.
+TEST_F(CommandServiceTest, EachCommandNamesThePositionItWasDecidedAgainst) {
+  auto plugged = plug(request("cmd-0", define_window()));
+  auto a = svc_.submit_async(request("cmd-1", set_value(kWindow, org("org-1"), 120)));
+  auto same = svc_.submit_async(request("cmd-2", define_window()));  // changes nothing
+  auto refused = svc_.submit_async(request("cmd-3", set_value(kWindow, org("org-1"), 0)));
+  auto b = svc_.submit_async(request("cmd-4", set_value(kWindow, org("org-2"), 180)));
+  store_.release();
+  auto p = plugged.get();
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->decided_at_position, 0);  // an empty ledger
+  auto ra = a.get(), rs = same.get(), rr = refused.get(), rb = b.get();
+  ASSERT_TRUE(ra.has_value() && rs.has_value() && rb.has_value());
+  ASSERT_FALSE(rr.has_value());
+  EXPECT_EQ(ra->decided_at_position, 1);
+  EXPECT_EQ(rs->decided_at_position, 2);  // cmd-1, decided before it in the same batch, counts
+  EXPECT_EQ(rb->decided_at_position, 2);  // the refusal wrote nothing
+  EXPECT_EQ(rb->position, 3);
+  auto retry = accept(request("cmd-4", set_value(kWindow, org("org-2"), 180)));
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(retry.decided_at_position, 2);
+  auto later = accept(request("cmd-5", set_value(kWindow, org("org-3"), 240)));
+  EXPECT_EQ(later.decided_at_position, 3);
+  EXPECT_EQ(later.position, 4);
+}
+
 // ---------------------------------------------------------------------------
 // Rejection
 
@@ -634,6 +662,11 @@ TEST(CommandServiceConcurrency, ManyThreadsGetGapFreePositionsAndAValidChain) {
     for (const auto& r : per_thread) {
       ASSERT_TRUE(r.result.has_value()) << r.command_id << ": " << r.result.error().code;
       EXPECT_EQ(r.result->command_id, r.command_id);
+      // Decided against the head just before its own events (rule 5 evidence).
+      ASSERT_TRUE(r.result->decided_at_position.has_value()) << r.command_id;
+      EXPECT_EQ(*r.result->decided_at_position,
+                r.result->position - static_cast<std::int64_t>(r.result->event_ids.size()))
+          << r.command_id;
       if (r.result->duplicate) {
         dups[r.command_id].push_back(*r.result);
       } else {

@@ -20,6 +20,7 @@
 #include "adapters/http/routes/decision_log_api.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/memory_reads.h"
+#include "adapters/http/routes/product_messages.h"
 #include "adapters/http/routes/query_params.h"
 #include "adapters/http/routes/views_api.h"
 
@@ -384,6 +385,59 @@ domain::Result<void> apply_application(Json& answer, const ApplicationCheck& a, 
   return {};
 }
 
+// Where a decision's product messages (product_messages.h) are read: the
+// in-memory models when the decision was answered from them, else
+// PostgreSQL at the decision's position (the policy read model keeps every
+// past value, so the position is the decision's snapshot), with the message
+// keys defined there listed once per request, so a ledger that defines none
+// pays one statement per request on that path.
+class MessageSource {
+ public:
+  MessageSource(const projections::QuerySnapshot* memory, adapters::postgres::PgAdmissionQueries* admission,
+                adapters::postgres::PgPolicyQueries* policy, std::int64_t position)
+      : memory_(memory), admission_(admission), policy_(policy), position_(position) {}
+
+  domain::Result<void> apply(Json& answer, std::span<const std::string> locales,
+                             const adapters::postgres::DecisionRead& read, events::Instant as_of) {
+    const domain::ScopeChain chain = read.policy ? read.policy->chain : domain::ScopeChain{};
+    return apply_product_message(answer, locales, chain, as_of,
+                                 [&](const std::string& key) -> domain::Result<std::optional<MessageKey>> {
+                                   return lookup(key, chain);
+                                 });
+  }
+
+ private:
+  domain::Result<std::optional<MessageKey>> lookup(const std::string& key, const domain::ScopeChain& chain) {
+    if (memory_) {
+      const auto* def = memory_->policy.key(key);
+      if (!def) return std::nullopt;
+      return MessageKey{*def, memory_->policy.candidates(key, chain)};
+    }
+    if (!admission_ || !policy_) return std::nullopt;
+    if (!defined_) {
+      auto names = admission_->policy_key_names(std::string(kMessageKeyPrefix), position_);
+      if (!names) return std::unexpected(names.error());
+      defined_ = std::set<std::string>(names->begin(), names->end());
+    }
+    if (!defined_->contains(key)) return std::nullopt;
+    auto snap = policy_->policy_snapshot(key, chain, position_);
+    if (!snap) return std::unexpected(snap.error());
+    if (!snap->key) return std::nullopt;
+    return MessageKey{*snap->key, std::move(snap->candidates)};
+  }
+
+  const projections::QuerySnapshot* memory_;
+  adapters::postgres::PgAdmissionQueries* admission_;
+  adapters::postgres::PgPolicyQueries* policy_;
+  std::int64_t position_;
+  std::optional<std::set<std::string>> defined_;
+};
+
+std::vector<std::string> request_locales(const HttpRequest& req) {
+  const std::string* h = req.header("accept-language");
+  return h ? message_locales(*h) : std::vector<std::string>{};
+}
+
 // The verdicts a logged answer recorded for its application's chain.
 domain::app_policy::ChainRuntime::RecordedVerdicts recorded_verdicts(const Json* logged) {
   domain::app_policy::ChainRuntime::RecordedVerdicts out;
@@ -555,6 +609,10 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     auto ran = apply_application(answer, *application, *in, memory->admission, *chains_, c->as_of, nullptr);
     if (!ran) return error_response(ran.error(), in->correlation_id);
   }
+  MessageSource messages(memory.get(), &admission_, &policy_, out->snapshot_version);
+  if (auto m = messages.apply(answer, request_locales(req), read->front(), c->as_of); !m) {
+    return error_response(m.error(), in->correlation_id);
+  }
   if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
     log_.buffer->push(decision_record_of(who, *in, *doc, answer, out->snapshot_version, c->as_of, clock_.now()));
   }
@@ -629,6 +687,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     }
     if (!reads) return error_response(reads.error());
     snapshot_version = reads->front().snapshot.snapshot_version;
+    MessageSource messages(memory.get(), &admission_, &policy_, snapshot_version);
+    const auto locales = request_locales(req);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
       auto out = decide_one(who, inputs[k], (*reads)[k], c->as_of);
       if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) {
@@ -649,6 +709,9 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
           errors[index_of[k]] = ran.error();
           continue;
         }
+      }
+      if (auto m = messages.apply(results[index_of[k]], locales, (*reads)[k], c->as_of); !m) {
+        return error_response(m.error());  // a dependency failed: no partial answer
       }
       if (log_.buffer) {
         log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], results[index_of[k]],
@@ -886,6 +949,13 @@ domain::Result<Json> rederive_decision(const Json& input, const std::string& cor
     auto ran = apply_application(answer, *application, *in, snapshot.admission, replay, as_of, &recorded);
     if (!ran) return std::unexpected(ran.error());
   }
+  // A record from before product messages answered exactly the ledger's
+  // text, with no user_message_source: derived as it was answered.
+  if (logged_output && logged_output->is_object() && !logged_output->contains("user_message_source")) return answer;
+  // The locales the request asked for are part of what it asked: the log keeps them.
+  MessageSource messages(&snapshot, nullptr, nullptr, snapshot.position);
+  const auto locales = logged_output ? logged_message_locales(*logged_output) : std::vector<std::string>{};
+  if (auto m = messages.apply(answer, locales, read, as_of); !m) return std::unexpected(m.error());
   return answer;
 }
 

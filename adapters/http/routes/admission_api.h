@@ -45,6 +45,14 @@
 //      `as_of_position` it is 400 `unsupported_parameter` (replay the chain
 //      at POST /v1/applications/{app}:evaluate?as_of_position=).
 //
+//      `user_message` is the product's own text when it registered one
+//      (product_messages.h): the policy value messages.admission.<reason_code>
+//      [.<locale>] for the requester's chain, in the decision's snapshot,
+//      with the locales of the request's Accept-Language tried first; the
+//      ledger's text otherwise. `user_message_source` says which
+//      ({kind: product|ledger, key, locale, source, is_default,
+//      set_at_position, accept_language}).
+//
 //   POST /v1/decisions:batch  body: {"decisions": [input, ...]} (at most 1000)
 //   -> 200 {results: [output | {error: {code, message}}], snapshot_version, as_of}
 //      Every result from ONE snapshot version.

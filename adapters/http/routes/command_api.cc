@@ -27,6 +27,16 @@ using adapters::identity::producer_topics_pattern;
 using adapters::http::HttpRequest;
 using adapters::http::HttpResponse;
 
+namespace {
+
+nlohmann::json accepted_evidence(const commands::Accepted& a) {
+  // A record kept from before decided-at positions were recorded: unknown, said so.
+  return {{"snapshot_kind", commands::kWriterSnapshotKind},
+          {"snapshot_version", a.decided_at_position ? nlohmann::json(*a.decided_at_position) : nlohmann::json()}};
+}
+
+}  // namespace
+
 std::string accepted_json(const commands::Accepted& a) {
   return nlohmann::json{{"status", "accepted"},
                         {"command_id", a.command_id},
@@ -35,7 +45,8 @@ std::string accepted_json(const commands::Accepted& a) {
                         {"stream_version", a.stream_version},
                         {"duplicate", a.duplicate},
                         // Accepted, and it changed nothing (e.g. an identical definition): no event.
-                        {"no_change", a.event_ids.empty()}}
+                        {"no_change", a.event_ids.empty()},
+                        {"evidence", accepted_evidence(a)}}
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

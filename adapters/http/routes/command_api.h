@@ -69,6 +69,9 @@ class CommandApi {
 };
 
 // JSON of an outcome, shared by HTTP answers and command-results records.
+// Every accepted answer carries the mutation evidence of seed 001 (rule 5)
+// beside the position it wrote: evidence {snapshot_kind: "writer_model",
+// snapshot_version: the position the writer decided it against}.
 std::string accepted_json(const commands::Accepted& a);
 std::string rejected_json(const std::string& command_id, const domain::Error& e);
 

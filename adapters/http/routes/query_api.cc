@@ -17,6 +17,7 @@
 #include "adapters/postgres/admission_queries.h"
 #include "commands/access/authorization.h"
 #include "commands/edge_values.h"
+#include "commands/ports.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
@@ -396,7 +397,10 @@ Json row_json(const AuditRow& r) {
           {"effective_at", r.effective_at ? Json(codec::format_instant(*r.effective_at)) : Json()},
           {"correlation_id", r.correlation_id},
           {"causation_id", r.causation_id},
-          {"command_id", r.command_id}};
+          {"command_id", r.command_id},
+          // Mutation evidence (seed 001, rule 5): what the writer decided
+          // the command against, beside the position it wrote.
+          {"evidence", {{"snapshot_kind", commands::kWriterSnapshotKind}, {"snapshot_version", r.decided_at_position}}}};
 }
 
 
