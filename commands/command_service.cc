@@ -280,7 +280,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   std::vector<std::size_t> admission_appends;  // indexes into `appends`
   std::map<IdempotencyKey, std::size_t> first_in_batch;
   const events::Instant now = clock_.now();
-  ConfigWriter config(store_, options_.config_sealer);  // configuration commands (seed 004): one layer stream each
+  ConfigWriter config(store_, options_.config_sealer, options_.process_settings_check);  // configuration commands (seed 004): one layer stream each
 
   // Commands refused for reaching into another organization: each is also
   // recorded as an AccessRefused event in this batch (invariant 7).

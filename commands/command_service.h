@@ -89,6 +89,11 @@ class CommandService {
     domain::app_policy::PolicyDeps app_policy_deps = {};
     // Seals configuration secrets (commands/config_writer.h). Not owned.
     domain::config::SecretSealer* config_sealer = nullptr;
+    // Reads the process settings a reload with reload_env re-reads: the
+    // code of why they cannot be read, nullopt when they can. The reload's
+    // ConfigReloaded event records a failure under `errors`. Empty: not
+    // checked (no errors recorded).
+    std::function<std::optional<std::string>()> process_settings_check = {};
   };
 
   CommandService(EventStore& store, Clock& clock, Options options);

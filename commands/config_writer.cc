@@ -11,7 +11,12 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
     auto appended = append_only(req, cfg::kReloadStream, "platform", reloads_in_batch_, key, now);
     if (!appended) return appended;
     StreamAppend& a = *appended;
-    a.events = cfg::decide(*reload);
+    cfg::ReloadConfig recorded = *reload;  // what failed is the writer's to know, never the caller's to say
+    recorded.errors.clear();
+    if (recorded.reload_env && settings_check_) {
+      if (auto failed = settings_check_()) recorded.errors.push_back("reload_env: " + *failed);
+    }
+    a.events = cfg::decide(recorded);
     reloads_in_batch_ += static_cast<std::int64_t>(a.events.size());
     return appended;
   }

@@ -6,7 +6,9 @@
 // commit leaves nothing stale behind.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "commands/command.h"
@@ -22,8 +24,12 @@ class ConfigWriter {
   // is built (domain/config/secrets.h), so no event holds one in clear;
   // nullptr (no LEDGER_CONFIG_KEK): a document with a plaintext secret is
   // refused, 422 `secrets_unavailable`.
-  explicit ConfigWriter(EventStore& store, domain::config::SecretSealer* sealer = nullptr)
-      : store_(store), sealer_(sealer) {}
+  // `settings_check` (may be empty) tells a reload with reload_env whether
+  // the process settings can be read: its failure is recorded under the
+  // ConfigReloaded event's `errors` as "reload_env: <code>".
+  explicit ConfigWriter(EventStore& store, domain::config::SecretSealer* sealer = nullptr,
+                        std::function<std::optional<std::string>()> settings_check = {})
+      : store_(store), sealer_(sealer), settings_check_(std::move(settings_check)) {}
 
   // The append for `req` (a SetConfigLayer), with its meta filled like every
   // other command's; an expected_version other than the stream's is 409
@@ -44,6 +50,7 @@ class ConfigWriter {
 
   EventStore& store_;
   domain::config::SecretSealer* sealer_ = nullptr;
+  std::function<std::optional<std::string>()> settings_check_;
   std::map<std::string, domain::config::LayerState> tentative_;  // by stream id
   std::int64_t reloads_in_batch_ = 0;
   std::int64_t shreds_in_batch_ = 0;

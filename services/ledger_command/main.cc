@@ -21,6 +21,7 @@
 #include "commands/command_service.h"
 #include "adapters/identity/identity.h"
 #include "adapters/http/routes/command_api.h"
+#include "adapters/http/routes/config_api.h"
 #include "adapters/cel/cel_engine.h"
 #include "adapters/http/routes/cel_api.h"
 #include "services/common/process.h"
@@ -136,7 +137,13 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
                                    {.max_batch = max_batch,
                                     .anchor = anchor ? &*anchor : nullptr,
                                     .app_policy_deps = {.expressions = cel_engine->get(), .replicas = 1},
-                                    .config_sealer = config_secrets->sealer.get()});
+                                    .config_sealer = config_secrets->sealer.get(),
+                                    // The settings a reload_env re-reads, as ledger-query reads them.
+                                    .process_settings_check = []() -> std::optional<std::string> {
+                                      auto settings = routes::read_process_settings();
+                                      if (settings) return std::nullopt;
+                                      return settings.error().code;
+                                    }});
   service.start();
 
   routes::CommandApi api(service, *auth);

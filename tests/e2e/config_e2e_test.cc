@@ -309,6 +309,12 @@ TEST(ConfigE2e, ReloadReReadsProcessSettingsMarksPendingRestartAndReportsPartial
   ASSERT_EQ(r.body["errors"].size(), 1u) << r.describe();
   EXPECT_EQ(r.body["errors"][0]["action"], "reload_env");
   EXPECT_EQ(r.body["errors"][0]["code"], "invalid_process_settings");
+  // The ConfigReloaded event records it too (the writer checked the same
+  // settings); the successful reload before recorded none.
+  const std::string reloads = "SELECT payload->'errors' FROM ledger.events WHERE event_type = 'ConfigReloaded' "
+                              "ORDER BY global_position";
+  EXPECT_EQ(s.sql(reloads + " DESC LIMIT 1"), R"(["reload_env: invalid_process_settings"])");
+  EXPECT_EQ(s.sql(reloads + " DESC OFFSET 1 LIMIT 1"), "[]");
   v = s.query("GET", view + at(r.body["position"].get<std::int64_t>()), kAcmeReader);
   ASSERT_EQ(v.status, 200) << v.describe();
   EXPECT_EQ(v.body["config"]["approval_webhook_timeout_seconds"], 60);
