@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "adapters/http/routes/decision_log_api.h"
+#include "adapters/http/routes/entitlement_reads.h"
 #include "adapters/postgres/decision_log_store.h"
 #include "adapters/postgres/event_store.h"
 #include "events/codec/json_codec.h"
@@ -72,7 +73,9 @@ domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, c
       differ(r, {"as_of"}, Json{{"error", "the logged as_of is not an instant"}});
       continue;
     }
-    auto derived = routes::rederive_decision(r.input, r.correlation_id, snap, *as_of, deps, &r.output);
+    auto derived = r.kind == commands::kEntitlementCheck
+                       ? routes::rederive_check(r.input, snap)
+                       : routes::rederive_decision(r.input, r.correlation_id, snap, *as_of, deps, &r.output);
     if (!derived) {
       differ(r, {"error"}, Json{{"error", {{"code", derived.error().code}, {"message", derived.error().message}}}});
       continue;

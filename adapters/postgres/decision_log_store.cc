@@ -27,9 +27,9 @@ domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::Deci
   return impl_->pool.run<std::size_t>([&](pqxx::connection& c) {
     pqxx::work tx(c);
     auto res = tx.exec_params(
-        "INSERT INTO decision_log.decisions (decision_id, recorded_at, as_of, organization_id, project_id, "
+        "INSERT INTO decision_log.decisions (kind, decision_id, recorded_at, as_of, organization_id, project_id, "
         "actor_tenant, actor_type, actor_id, correlation_id, decision, reason_code, snapshot_version, input, output) "
-        "SELECT r->>'decision_id', (r->>'recorded_at')::timestamptz, (r->>'as_of')::timestamptz, "
+        "SELECT coalesce(r->>'kind', 'admission'), r->>'decision_id', (r->>'recorded_at')::timestamptz, (r->>'as_of')::timestamptz, "
         "r->>'organization_id', r->>'project_id', r->'actor'->>'tenant', r->'actor'->>'actor_type', "
         "r->'actor'->>'actor_id', r->>'correlation_id', r->>'decision', r->>'reason_code', "
         "(r->>'snapshot_version')::bigint, r->'input', r->'output' "
@@ -52,6 +52,7 @@ domain::Result<DecisionLogPage> PgDecisionLog::page(const DecisionLogFilter& f) 
       params.push_back(*v);
       where += " AND " + cond + "$" + std::to_string(params.size());
     };
+    add(f.kind, "kind = ");
     add(f.organization_id, "organization_id = ");
     add(f.project_id, "project_id = ");
     add(f.correlation_id, "correlation_id = ");
@@ -65,7 +66,7 @@ domain::Result<DecisionLogPage> PgDecisionLog::page(const DecisionLogFilter& f) 
       where += " AND recorded_at < $" + std::to_string(params.size()) + "::timestamptz";
     }
     const std::string sql =
-        "SELECT seq, json_build_object('decision_id', decision_id, "
+        "SELECT seq, json_build_object('kind', kind, 'decision_id', decision_id, "
         "'recorded_at', to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "'as_of', to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "'organization_id', organization_id, 'project_id', project_id, "

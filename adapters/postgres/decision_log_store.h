@@ -24,6 +24,7 @@
 namespace ledger::adapters::postgres {
 
 struct DecisionLogFilter {
+  std::optional<std::string> kind;  // admission | entitlement_check
   std::optional<std::string> organization_id;
   std::optional<std::string> project_id;
   std::optional<std::string> correlation_id;

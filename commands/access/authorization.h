@@ -304,6 +304,9 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/capabilities", false, RouteFamily::kEntitlementRead},
     {"GET", "/v1/plans", false, RouteFamily::kEntitlementRead},
     {"GET", "/v1/policies/", true, RouteFamily::kEntitlementRead},
+    // POST /v1/policies/{id}/versions/{v}:shadow (issue 15 part 6): replays
+    // every organization's recorded checks, so the product's owners only.
+    {"POST", "/v1/policies/", true, RouteFamily::kEntitlementWrite},
     {"GET", "/tenants/", true, RouteFamily::kConfigRead},
     {"GET", "/config/global/", true, RouteFamily::kConfigRead},
     {"GET", "/config/service-types/", true, RouteFamily::kConfigRead},

@@ -5,7 +5,8 @@ namespace ledger::commands {
 using Json = nlohmann::json;
 
 Json decision_record_json(const DecisionRecord& r) {
-  return {{"decision_id", r.decision_id},
+  return {{"kind", r.kind},
+          {"decision_id", r.decision_id},
           {"recorded_at", r.recorded_at},
           {"as_of", r.as_of},
           {"organization_id", r.organization_id},
@@ -44,6 +45,11 @@ domain::Result<DecisionRecord> decision_record_from_json(const Json& j) {
                            std::pair{"project_id", &r.project_id}, std::pair{"correlation_id", &r.correlation_id},
                            std::pair{"decision", &r.decision}, std::pair{"reason_code", &r.reason_code}}) {
     if (!text(j, name, *out)) return std::unexpected(bad(name));
+  }
+  if (j.contains("kind")) {
+    if (!text(j, "kind", r.kind) || (r.kind != kAdmissionDecision && r.kind != kEntitlementCheck)) {
+      return std::unexpected(bad("kind"));
+    }
   }
   auto actor = j.find("actor");
   if (actor == j.end() || !actor->is_object()) return std::unexpected(bad("actor"));

@@ -27,7 +27,17 @@
 
 namespace ledger::commands {
 
+// What was decided: an admission decision (seed 001, POST /v1/decisions),
+// or an entitlement check (seed 003, POST /v1/entitlements:check), whose
+// `input` is {check: the check as asked, cut: {position, time}} and whose
+// `output` the check's answer; `decision` allow | deny and `reason_code`
+// its reason. A record without `kind` (written before there were two) is an
+// admission decision.
+inline constexpr const char* kAdmissionDecision = "admission";
+inline constexpr const char* kEntitlementCheck = "entitlement_check";
+
 struct DecisionRecord {
+  std::string kind = kAdmissionDecision;
   std::string decision_id;
   std::string recorded_at;  // RFC 3339
   std::string as_of;        // RFC 3339

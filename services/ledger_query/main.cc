@@ -149,6 +149,8 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   // Plan entitlements (seed 003): checks and listings from memory.
   routes::EntitlementReads entitlement_reads(memory, clock, [&] { return admission.head_position(); });
   entitlement_reads.record_refusals_to(refusals);
+  // Its checks go to the decision log too; the shadow check reads them back (issue 15 part 6).
+  entitlement_reads.log_checks({.buffer = decision_buffer.get(), .table = &decision_table, .published = {}});
   // Live token lifetime and rate limits, read from the ledger's own policy
   // values: from memory (PostgreSQL until it has caught up at start).
   adapters::postgres::ReadModelLimits limits(queries, admission, clock);

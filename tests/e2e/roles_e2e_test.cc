@@ -248,6 +248,8 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       {"GET", "/v1/capabilities", nullptr},
       {"GET", "/v1/plans", nullptr},
       {"GET", "/v1/policies/pol-walk/versions", nullptr},
+      {"POST", "/v1/policies/pol-walk/versions/pol-walk-v1:shadow",
+       {{"environment", "production"}, {"from", "2026-01-01T00:00:00Z"}, {"to", "2026-01-02T00:00:00Z"}}},
       {"GET", "/tenants/org-acme/config/resolved", nullptr},
       {"GET", "/config/global/walk_platform_admin", nullptr},
       {"GET", "/config/service-types/walk", nullptr},

@@ -124,5 +124,24 @@ TEST(DecisionRecord, RefusesMissingOrMistypedFields) {
   EXPECT_FALSE(decision_record_from_json(Json::array()));
 }
 
+TEST(DecisionRecord, KnowsItsKindAndReadsOldRecordsAsAdmission) {
+  DecisionRecord r = record(3);
+  r.kind = kEntitlementCheck;
+  auto back = decision_record_from_json(decision_record_json(r));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->kind, kEntitlementCheck);
+  Json old = decision_record_json(record(3));
+  old.erase("kind");  // written before there were two kinds
+  auto admission = decision_record_from_json(old);
+  ASSERT_TRUE(admission) << admission.error().message;
+  EXPECT_EQ(admission->kind, kAdmissionDecision);
+  for (const Json bad : {Json("vote"), Json(3), Json(nullptr)}) {
+    old["kind"] = bad;
+    auto refused = decision_record_from_json(old);
+    ASSERT_FALSE(refused) << bad.dump();
+    EXPECT_EQ(refused.error().code, "invalid_decision_record");
+  }
+}
+
 }  // namespace
 }  // namespace ledger::commands

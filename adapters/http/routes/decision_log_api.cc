@@ -75,6 +75,29 @@ commands::DecisionRecord decision_record_of(const commands::Principal& who, cons
   return r;
 }
 
+commands::DecisionRecord check_record_of(const commands::Principal& who, const std::string& organization_id,
+                                         const std::string& correlation_id, const Json& input, const Json& output,
+                                         std::int64_t snapshot_version, events::Instant now) {
+  commands::DecisionRecord r;
+  r.kind = commands::kEntitlementCheck;
+  r.decision_id = next_decision_id();
+  r.recorded_at = codec::format_instant(now);
+  r.as_of = r.recorded_at;
+  r.organization_id = organization_id;
+  r.actor_tenant = who.tenant;
+  r.actor_type = who.actor.type;
+  r.actor_id = who.actor.id;
+  r.correlation_id = correlation_id.empty() ? r.decision_id : correlation_id;
+  r.decision = output.value("allowed", false) ? "allow" : "deny";
+  r.reason_code = output.value("reason", "");
+  r.snapshot_version = snapshot_version;
+  Json j = decision_record_json(r);
+  j["input"] = input;
+  j["output"] = output;
+  r.encoded = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return r;
+}
+
 HttpResponse decision_log_route(const HttpRequest& req, const commands::Principal& who, const DecisionLogPorts& ports) {
   if (req.method != "GET") {
     auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use GET", {}});
@@ -82,7 +105,7 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
     return r;
   }
   if (req.path == kDecisionLogStatusPath) return status_route(ports);
-  constexpr std::string_view kOwn[] = {"correlation_id", "org_id", "project_id", "decision",
+  constexpr std::string_view kOwn[] = {"correlation_id", "org_id", "project_id", "decision", "kind",
                                        "from",           "to",     "cursor",     "limit"};
   for (const auto& [name, value] : req.query) {
     if (std::find(std::begin(kOwn), std::end(kOwn), name) == std::end(kOwn)) {
@@ -97,6 +120,10 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
   f.project_id = req.query_param("project_id");
   f.correlation_id = req.query_param("correlation_id");
   f.decision = req.query_param("decision");
+  f.kind = req.query_param("kind");
+  if (f.kind && *f.kind != commands::kAdmissionDecision && *f.kind != commands::kEntitlementCheck) {
+    return error_response(bad_param("kind", "kind must be admission or entitlement_check"));
+  }
   if (f.decision && *f.decision != "allow" && *f.decision != "warn" && *f.decision != "deny") {
     return error_response(bad_param("decision", "decision must be allow, warn or deny"));
   }

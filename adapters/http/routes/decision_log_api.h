@@ -1,9 +1,9 @@
 // The decision log on the query service (issue 13 part 6).
 //
 //   GET /v1/decisions/log?correlation_id=&org_id=&project_id=&decision=
-//       &from=&to=&cursor=&limit=<1..1000, default 100>
+//       &kind=admission|entitlement_check&from=&to=&cursor=&limit=<1..1000, default 100>
 //   -> 200 application/x-ndjson: one logged decision per line
-//      {decision_id, recorded_at, as_of, organization_id, project_id,
+//      {kind, decision_id, recorded_at, as_of, organization_id, project_id,
 //       actor: {tenant, actor_type, actor_id}, correlation_id, decision,
 //       reason_code, snapshot_version, input, output}
 //      in arrival order; headers x-has-more and x-next-cursor (opaque; pass
@@ -64,6 +64,15 @@ commands::DecisionRecord decision_record_of(const commands::Principal& who, cons
                                             const nlohmann::json& input, const nlohmann::json& output,
                                             std::int64_t snapshot_version, events::Instant as_of,
                                             events::Instant now);
+
+// The record of one answered entitlement check (kind entitlement_check):
+// `input` {check, cut}, `output` the check's answer; decision allow | deny
+// from output.allowed, reason_code output.reason; as_of = recorded_at (the
+// cut says what history it read).
+commands::DecisionRecord check_record_of(const commands::Principal& who, const std::string& organization_id,
+                                         const std::string& correlation_id, const nlohmann::json& input,
+                                         const nlohmann::json& output, std::int64_t snapshot_version,
+                                         events::Instant now);
 
 adapters::http::HttpResponse decision_log_route(const adapters::http::HttpRequest& req,
                                                 const commands::Principal& who, const DecisionLogPorts& ports);

@@ -7,6 +7,8 @@
 #include "adapters/http/routes/query_params.h"
 #include "commands/access/authorization.h"
 #include "commands/decode.h"
+#include "commands/edge_values.h"
+#include "domain/entitlements/shadow.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::routes {
@@ -25,6 +27,10 @@ constexpr std::string_view kCapabilities = "/v1/capabilities";
 constexpr std::string_view kPlans = "/v1/plans";
 constexpr std::string_view kPolicies = "/v1/policies/";
 constexpr std::size_t kMaxBatch = 1000;
+constexpr std::string_view kShadowSuffix = ":shadow";
+constexpr std::size_t kShadowSamples = 10;
+constexpr std::int64_t kShadowMaxScanned = 1'000'000;
+constexpr std::int64_t kShadowMaxWindowMicros = 31LL * 24 * 3600 * 1'000'000;
 
 HttpResponse ok(Json body) {
   return json_response(200, body.dump(-1, ' ', false, Json::error_handler_t::replace));
@@ -90,7 +96,69 @@ Json answer_json(const projections::EntitlementCheckRequest& in, const projectio
   return j;
 }
 
+// A check as the decision log keeps it: the request's own fields and the
+// cut of history it read (what re-deriving it needs).
+Json check_input_json(const projections::EntitlementCheckRequest& in, const ent::Cut& cut) {
+  Json check = {{"tenant", in.tenant}, {"environment", in.environment}, {"capability", in.capability}};
+  if (!in.organization_id.empty()) check["organization_id"] = in.organization_id;
+  if (!in.plan.empty()) check["plan"] = in.plan;
+  return {{"check", std::move(check)},
+          {"cut", {{"position", cut.position}, {"time", cut.time ? Json(instant(*cut.time)) : Json()}}}};
+}
+
+// "/v1/policies/{id}/versions/{version_id}:shadow" -> {id, version_id}.
+std::optional<std::pair<std::string, std::string>> shadow_target(std::string_view path) {
+  if (!path.starts_with(kPolicies) || !path.ends_with(kShadowSuffix)) return std::nullopt;
+  std::string_view rest = path.substr(kPolicies.size(), path.size() - kPolicies.size() - kShadowSuffix.size());
+  const auto slash = rest.find("/versions/");
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::string id(rest.substr(0, slash)), version(rest.substr(slash + 10));
+  if (!ent::valid_id(id) || !ent::valid_id(version)) return std::nullopt;
+  return std::pair{std::move(id), std::move(version)};
+}
+
+Json flips_json(const ent::FlipCounts& f) {
+  return {{"checked", f.checked}, {"allow_to_deny", f.allow_to_deny}, {"deny_to_allow", f.deny_to_allow}};
+}
+
+Json samples_json(const std::vector<ent::Flip>& flips) {
+  Json out = Json::array();
+  for (const auto& f : flips) {
+    out.push_back({{"decision_id", f.check.decision_id},
+                   {"correlation_id", f.check.correlation_id},
+                   {"organization_id", f.check.organization_id.empty() ? Json() : Json(f.check.organization_id)},
+                   {"plan", f.check.plan},
+                   {"recorded_at", f.check.recorded_at},
+                   {"recorded_reason", f.check.reason},
+                   {"candidate_reason", f.candidate_reason}});
+  }
+  return out;
+}
+
 }  // namespace
+
+domain::Result<Json> rederive_check(const Json& input, const projections::QuerySnapshot& snapshot) {
+  if (!input.is_object() || !input.contains("check") || !input.contains("cut") || !input["cut"].is_object()) {
+    return std::unexpected(invalid("invalid_field", "a logged check is {check, cut}", "input"));
+  }
+  auto req = check_request(input["check"]);
+  if (!req) return std::unexpected(req.error());
+  ent::Cut cut;
+  const Json& c = input["cut"];
+  if (c.contains("position") && c["position"].is_number_integer()) cut.position = c["position"].get<std::int64_t>();
+  if (c.contains("time") && c["time"].is_string()) {
+    auto t = codec::parse_instant(c["time"].get<std::string>());
+    if (!t) return std::unexpected(invalid("invalid_field", "the logged cut's time is not an instant", "cut.time"));
+    cut.time = *t;
+  }
+  auto a = snapshot.entitlements.check(*req, cut);
+  if (a.unknown_organization) {
+    domain::Error e{domain::ErrorKind::kNotFound, "unknown_organization", "no such organization", {}};
+    e.with("organization_id", req->organization_id);
+    return std::unexpected(std::move(e));
+  }
+  return answer_json(*req, a, snapshot.position);
+}
 
 bool EntitlementReads::owns(std::string_view path) {
   return path == kCheck || path == kBatch || path == kActive || path == kCapabilities || path == kPlans ||
@@ -104,6 +172,7 @@ HttpResponse EntitlementReads::handle(const HttpRequest& req, const commands::Pr
 }
 
 HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Principal& who) const {
+  if (auto target = shadow_target(req.path)) return shadow(req, who, target->first, target->second);
   const bool check = req.path == kCheck || req.path == kBatch;
   const std::string_view want = check ? "POST" : "GET";
   if (req.method != want) {
@@ -176,6 +245,15 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
         return error_response(e);
       }
       results.push_back(answer_json(x, a, s.position));
+    }
+    if (log_.buffer) {  // never waits: a full buffer drops and counts
+      const std::string corr =
+          commands::header_id("x-correlation-id", req.header("x-correlation-id")).value_or(std::string());
+      const auto now = clock_.now();
+      for (std::size_t i = 0; i < checks.size(); ++i) {
+        log_.buffer->push(check_record_of(who, checks[i].organization_id, corr, check_input_json(checks[i], cut),
+                                          results[i], s.position, now));
+      }
     }
     if (req.path == kCheck) return ok(std::move(results[0]));
     return ok({{"results", std::move(results)}, {"snapshot_version", s.position}});
@@ -332,6 +410,140 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
     body["active"] = std::move(envs);
   }
   return ok(std::move(body));
+}
+
+HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Principal& who,
+                                      const std::string& policy_id, const std::string& version_id) const {
+  (void)who;  // the role check (entitlement.write, platform only) was QueryApi's
+  if (req.method != "POST") {
+    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
+    r.status = 405;
+    r.headers.emplace_back("allow", "POST");
+    return r;
+  }
+  static constexpr std::string_view kOwn[] = {"tenant"};
+  if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
+  if (!log_.table) {
+    return error_response({domain::ErrorKind::kUnavailable, "decision_log_unavailable",
+                           "the decision log is not served here", {}});
+  }
+  auto doc = commands::parse_json_document(req.body);
+  if (!doc) return error_response(doc.error());
+  if (!doc->is_object()) return error_response(invalid("invalid_field", "the body is {environment, from, to}", "body"));
+  for (auto it = doc->begin(); it != doc->end(); ++it) {
+    if (it.key() != "environment" && it.key() != "from" && it.key() != "to") {
+      return error_response(invalid("unknown_field", "unknown field '" + it.key() + "'", it.key()));
+    }
+    if (!it->is_string()) return error_response(invalid("invalid_field", it.key() + " must be a string", it.key()));
+  }
+  const std::string env = doc->value("environment", "");
+  if (auto e = ent::check_environment(env); !e) return error_response(e.error());
+  std::optional<events::Instant> from, to;
+  for (auto [name, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
+    if (!doc->contains(name)) return error_response(invalid("missing_field", std::string(name) + " is required", name));
+    *out = codec::parse_instant((*doc)[name].get<std::string>());
+    if (!*out) return error_response(invalid("invalid_field", std::string(name) + " must be an RFC 3339 instant", name));
+  }
+  if (from->micros >= to->micros || to->micros - from->micros > kShadowMaxWindowMicros) {
+    return error_response(invalid("invalid_field", "from must be before to, at most 31 days apart", "from"));
+  }
+  std::string tenant = req.query_param("tenant").value_or(std::string(ent::kDefaultTenant));
+  if (tenant.empty()) tenant = std::string(ent::kDefaultTenant);
+  auto c = parse_consistency(req, clock_);
+  if (!c) return error_response(c.error());
+  auto snap = memory_snapshot(store_, *c, head_);
+  if (!snap) return std::move(snap.error());
+  const auto& model = (*snap)->entitlements.model();
+  const ent::Policy* policy = model.policy(tenant, policy_id);
+  if (!policy) {
+    domain::Error e{domain::ErrorKind::kNotFound, "unknown_policy", "no such policy", {}};
+    e.with("policy_id", policy_id);
+    return error_response(e);
+  }
+  const ent::Version* version = policy->version(version_id);
+  if (!version) {
+    domain::Error e{domain::ErrorKind::kNotFound, "unknown_version", "no such version of this policy", {}};
+    e.with("version_id", version_id);
+    return error_response(e);
+  }
+  const ent::Capability* capability = model.capability(tenant, policy->capability_id);
+  const std::string capability_name = capability ? capability->name : std::string();
+
+  // The recorded checks of this capability in this environment, in arrival order.
+  std::vector<ent::RecordedCheck> checks;
+  std::int64_t scanned = 0;
+  adapters::postgres::DecisionLogFilter f;
+  f.kind = commands::kEntitlementCheck;
+  f.from = codec::format_instant(*from);
+  f.to = codec::format_instant(*to);
+  f.limit = 1000;
+  for (;;) {
+    auto page = log_.table->page(f);
+    if (!page) return error_response(page.error());
+    for (const auto& row : page->items) {
+      if (++scanned > kShadowMaxScanned) {
+        return error_response(invalid("window_too_large", "more than 1,000,000 recorded checks in the window; narrow it",
+                                      "from"));
+      }
+      const auto& r = row.record;
+      const Json* check = r.input.is_object() && r.input.contains("check") ? &r.input["check"] : nullptr;
+      if (!check || !check->is_object() || !r.output.is_object()) continue;
+      if (check->value("tenant", std::string(ent::kDefaultTenant)) != tenant || check->value("environment", "") != env ||
+          check->value("capability", "") != capability_name) {
+        continue;
+      }
+      ent::RecordedCheck rc;
+      rc.decision_id = r.decision_id;
+      rc.correlation_id = r.correlation_id;
+      rc.recorded_at = r.recorded_at;
+      rc.organization_id = check->value("organization_id", "");
+      rc.plan = r.output.value("plan", "");
+      rc.allowed = r.output.value("allowed", false);
+      rc.reason = r.output.value("reason", "");
+      checks.push_back(std::move(rc));
+    }
+    if (!page->has_more) break;
+    f.after_seq = page->items.back().seq;
+  }
+  const ent::ShadowReport report = ent::shadow(version->rules, checks, kShadowSamples);
+  auto grouped = [](const std::map<std::string, ent::FlipCounts>& by, const char* key) {
+    Json out = Json::array();
+    for (const auto& [k, v] : by) {
+      Json j = flips_json(v);
+      j[key] = k.empty() && std::string_view(key) == "organization_id" ? Json() : Json(k);
+      out.push_back(std::move(j));
+    }
+    return out;
+  };
+  Json by_capability = Json::array();
+  if (report.total.checked > 0) {
+    Json j = flips_json(report.total);
+    j["capability"] = capability_name;
+    by_capability.push_back(std::move(j));
+  }
+  return ok({{"tenant", tenant},
+             {"policy_id", policy_id},
+             {"version_id", version_id},
+             {"version", version->version},
+             {"capability", capability_name},
+             {"environment", env},
+             {"from", codec::format_instant(*from)},
+             {"to", codec::format_instant(*to)},
+             {"considered", report.considered},
+             {"not_applicable", report.not_applicable},
+             {"checked", report.total.checked},
+             {"unchanged", report.total.checked - report.total.allow_to_deny - report.total.deny_to_allow},
+             {"allow_to_deny", report.total.allow_to_deny},
+             {"deny_to_allow", report.total.deny_to_allow},
+             {"by_capability", std::move(by_capability)},
+             {"by_plan", grouped(report.by_plan, "plan")},
+             {"by_organization", grouped(report.by_organization, "organization_id")},
+             {"samples",
+              {{"allow_to_deny", samples_json(report.samples_allow_to_deny)},
+               {"deny_to_allow", samples_json(report.samples_deny_to_allow)}}},
+             {"scanned", scanned},
+             {"snapshot_version", (*snap)->position},
+             {"generated_at", codec::format_instant(clock_.now())}});
 }
 
 }  // namespace ledger::routes

@@ -28,6 +28,30 @@
 // `missing_field` / `invalid_field`, 404 `unknown_policy` /
 // `unknown_organization`, 403 `forbidden`.
 //
+// Every answered check is recorded in the decision log (kind
+// entitlement_check, decision_log_api.h) when a buffer is given.
+//
+//   POST /v1/policies/{id}/versions/{version_id}:shadow?tenant=
+//        {environment, from, to}   (RFC 3339, from < to, at most 31 days)
+//   -> 200 {policy_id, version_id, version, capability, environment, from, to,
+//           considered, not_applicable, checked, unchanged,
+//           allow_to_deny, deny_to_allow,
+//           by_plan: [{plan, checked, allow_to_deny, deny_to_allow}],
+//           by_organization: [{organization_id, ...}], by_capability: [...],
+//           samples: {allow_to_deny: [...], deny_to_allow: [...]} (10 each:
+//             decision_id, correlation_id, organization_id, plan, recorded_at,
+//             recorded_reason, candidate_reason),
+//           scanned, snapshot_version, generated_at}
+//        The shadow check (issue 15 part 6, domain/entitlements/shadow.h):
+//        the entitlement checks of the policy's capability in that
+//        environment recorded in the decision log over [from, to), judged
+//        again with the candidate version's rules. Route family
+//        entitlement.write (the product's owners: it reads every
+//        organization's checks). 404 `unknown_policy` / `unknown_version`,
+//        400 `invalid_field`, 503 `decision_log_unavailable` without the
+//        log's table; more than 1,000,000 recorded checks in the window is
+//        400 `window_too_large`.
+//
 // Tenant isolation (README "Plan entitlements"): a principal of an
 // organization may check only its own organization (organization_id = its
 // tenant; a plan or another organization is 403 `forbidden`, recorded as
@@ -38,6 +62,8 @@
 
 #include <cstdint>
 #include <functional>
+
+#include "adapters/http/routes/decision_log_api.h"
 #include <string_view>
 
 #include "adapters/http/http_types.h"
@@ -62,14 +88,27 @@ class EntitlementReads {
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who) const;
 
   void record_refusals_to(adapters::kafka::RefusalRecorder& r) { refusals_ = &r; }
+  // Records every answered check in `ports.buffer`; the shadow check reads
+  // `ports.table`. The ports' members must outlive this object.
+  void log_checks(DecisionLogPorts ports) { log_ = std::move(ports); }
 
  private:
   adapters::http::HttpResponse answer(const adapters::http::HttpRequest& req, const commands::Principal& who) const;
+  adapters::http::HttpResponse shadow(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                                      const std::string& policy_id, const std::string& version_id) const;
 
   const projections::AdmissionStore& store_;
   commands::Clock& clock_;
   std::function<domain::Result<std::int64_t>()> head_;
   adapters::kafka::RefusalRecorder* refusals_ = nullptr;
+  DecisionLogPorts log_;
 };
+
+// Re-derives a logged entitlement check (kind entitlement_check): its
+// `input` {check, cut} checked against `snapshot` (the ledger at the
+// record's snapshot_version) exactly as POST /v1/entitlements:check
+// answers it. The answer JSON, or the error the check would answer.
+domain::Result<nlohmann::json> rederive_check(const nlohmann::json& input,
+                                              const projections::QuerySnapshot& snapshot);
 
 }  // namespace ledger::routes
