@@ -329,7 +329,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
             with_correlation(key_reused(req.meta.command_id, prior->position), req.meta.correlation_id));
       } else {
         slots[i].answer = Accepted{prior->command_id, prior->event_ids, prior->position, prior->stream_version, true,
-                                   prior->decided_at_position};
+                                   prior->decided_at_position, prior->recorded_at};
       }
       continue;
     }
@@ -567,12 +567,12 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     Slot& s = slots[i];
     if (s.append_index >= 0) {
       const auto& o = outcomes[static_cast<std::size_t>(s.append_index)];
-      s.answer = Accepted{o.command_id, o.event_ids, o.position, o.stream_version, false, o.decided_at_position};
+      s.answer = Accepted{o.command_id, o.event_ids, o.position, o.stream_version, false, o.decided_at_position, o.recorded_at};
     } else if (s.same_as >= 0) {
       const Slot& first = slots[static_cast<std::size_t>(s.same_as)];
       if (first.append_index >= 0) {
         const auto& o = outcomes[static_cast<std::size_t>(first.append_index)];
-        s.answer = Accepted{o.command_id, o.event_ids, o.position, o.stream_version, true, o.decided_at_position};
+        s.answer = Accepted{o.command_id, o.event_ids, o.position, o.stream_version, true, o.decided_at_position, o.recorded_at};
       } else {
         s.answer = first.answer;
       }

@@ -70,6 +70,8 @@ struct Accepted {
   // in-memory model this command was decided against (CommandOutcome).
   // Answered as evidence {snapshot_kind: "writer_model", snapshot_version}.
   std::optional<std::int64_t> decided_at_position = {};
+  // When its events were committed (the writer's clock; CommandOutcome).
+  std::optional<events::Instant> recorded_at = {};
 };
 
 class CommandService {

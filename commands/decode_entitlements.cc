@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <set>
+
+#include "events/codec/rfc3339.h"
 
 namespace ledger::commands {
 namespace {
@@ -95,6 +98,59 @@ class Fields {
     r.allowed_plans = plans(*it, "allowedPlans", true);
     r.deny_overrides = plans(*it, "denyOverrides", false);
     return r;
+  }
+  std::optional<std::int64_t> opt_int(const char* name) {
+    known_.insert(name);
+    auto it = body_.find(name);
+    if (it == body_.end() || it->is_null()) return std::nullopt;
+    if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<std::uint64_t>() > std::uint64_t(INT64_MAX))) {
+      fail("invalid_field", std::string("field '") + name + "' must be an integer", name);
+      return std::nullopt;
+    }
+    return it->get<std::int64_t>();
+  }
+  // `shadow_report`: a report as POST .../versions/{v}:shadow answered it,
+  // signature included. Its shape is checked here; its signature by the
+  // command service (commands/entitlement_service.cc).
+  std::optional<ent::ShadowEvidence> shadow_report() {
+    known_.insert("shadow_report");
+    auto it = body_.find("shadow_report");
+    if (it == body_.end() || it->is_null()) return std::nullopt;
+    auto bad = [&](const std::string& what) {
+      fail("invalid_shadow_report", "shadow_report must be a report of POST .../versions/{v}:shadow: " + what,
+           "shadow_report");
+      return std::nullopt;
+    };
+    if (!it->is_object()) return bad("an object");
+    Json report = *it;
+    auto text = [&](const char* k, std::string& out) {
+      auto f = report.find(k);
+      if (f == report.end() || !f->is_string() || f->get_ref<const std::string&>().size() > 256) return false;
+      out = f->get<std::string>();
+      return true;
+    };
+    auto integer = [&](const char* k, std::int64_t& out) {
+      auto f = report.find(k);
+      if (f == report.end() || !f->is_number_integer()) return false;
+      out = f->get<std::int64_t>();
+      return true;
+    };
+    ent::ShadowEvidence e;
+    std::string generated_at;
+    if (!text("signature", e.signature) || !text("policy_id", e.policy_id) || !text("version_id", e.version_id) ||
+        !text("environment", e.environment) || !text("generated_at", generated_at) || !text("from", e.from) ||
+        !text("to", e.to) || !integer("snapshot_version", e.snapshot_version) || !integer("considered", e.considered) ||
+        !integer("checked", e.checked) || !integer("allow_to_deny", e.allow_to_deny) ||
+        !integer("deny_to_allow", e.deny_to_allow)) {
+      return bad("a field is missing or of the wrong type");
+    }
+    auto at = codec::parse_instant(generated_at);
+    if (!at) return bad("generated_at is not an instant");
+    e.generated_at = *at;
+    report.erase("signature");
+    e.report = report.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (e.report.size() > 256 * 1024) return bad("at most 256 KiB");
+    return e;
   }
   void fail(std::string code, std::string message, std::string field) {
     if (!error_.empty()) return;
@@ -191,6 +247,7 @@ std::optional<domain::Result<Command>> decode_entitlement_command(std::string_vi
     c.version_id = f.str("version_id", true);
     c.environment = f.str("environment", true, 32);
     c.changelog = f.str("changelog", true, 2048);
+    c.shadow = f.shadow_report();
     return f.done(std::move(c));
   }
   if (type == "policy.archive_version") {
@@ -205,6 +262,7 @@ std::optional<domain::Result<Command>> decode_entitlement_command(std::string_vi
     ent::ConfigureSpace c;
     c.tenant = f.tenant();
     c.require_progression = f.flag("require_progression");
+    c.shadow_max_age_seconds = f.opt_int("shadow_max_age_seconds");
     return f.done(std::move(c));
   }
   return std::nullopt;

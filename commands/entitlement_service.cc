@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "commands/command_service.h"
+#include "domain/entitlements/shadow.h"
 
 namespace ledger::commands {
 
@@ -42,7 +43,27 @@ domain::Result<StreamAppend> CommandService::entitlement_append(const CommandReq
                                                                 events::Instant now) {
   auto model = entitlements();
   if (!model) return std::unexpected(model.error());
-  const auto& command = std::get<ent::Command>(req.command);
+  ent::Command command = std::get<ent::Command>(req.command);
+  if (auto* activate = std::get_if<ent::ActivateVersion>(&command); activate && activate->shadow) {
+    // A shadow report counts only as the query service signed it.
+    auto& r = *activate->shadow;
+    auto same = [](const std::string& a, const std::string& b) {  // constant time: a MAC check
+      if (a.size() != b.size() || a.empty()) return false;
+      unsigned char diff = 0;
+      for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+      return diff == 0;
+    };
+    r.verified = options_.config_sealer != nullptr &&
+                 same(options_.config_sealer->keyed_digest(ent::shadow_signing_input(r.report)), r.signature);
+    if (!r.verified) {
+      domain::Error e{domain::ErrorKind::kFailedPrecondition, "invalid_shadow_report",
+                      "the shadow report's signature does not match it: send it back exactly as the query service "
+                      "answered it",
+                      {}};
+      e.with("field", "shadow_report");
+      return std::unexpected(std::move(e));
+    }
+  }
   auto decided = ent::decide(**model, command, ent::Context{req.meta.principal.actor.id, now});
   if (!decided) return std::unexpected(decided.error());
   const std::int64_t version = (*model)->stream_version(decided->stream_id);

@@ -71,6 +71,9 @@ struct CommandOutcome {
   // store assigns it with the positions; nullopt in a record kept from
   // before it was recorded.
   std::optional<std::int64_t> decided_at_position = {};
+  // The commit time the writer gave its events (every event of one group
+  // commit shares it); nullopt in a record that does not say.
+  std::optional<events::Instant> recorded_at = {};
 };
 
 // The snapshot kind of a command's evidence: the single writer's in-memory

@@ -1056,6 +1056,19 @@ struct CeilingChange {
   }
 };
 
+// 422 `ceiling_below_reserved`: a change after which `r` would not fit,
+// with the first scope up from its owner that would be short.
+Result<void> below_reserved(const ReservationView& r, const Shortfall& after) {
+  return fail(err(ErrorKind::kFailedPrecondition, "ceiling_below_reserved",
+                  "This change would leave less capacity than active reservations hold; retire or suspend them first.")
+                  .with("reservation_id", r.reservation_id)
+                  .with("scope", scope_text(after.scope))
+                  .with("effective_quantity", std::to_string(after.effective))
+                  .with("reserved", std::to_string(after.peak.quantity))
+                  .with("peak_at", instant_text(after.peak.at))
+                  .with("rule_id", after.rule_id));
+}
+
 // Refuses a ceiling command that lowers capacity under reservations that
 // hold it (admission.h): every reservation under the changed scope that
 // holds capacity now or later and fitted before the change must still fit
@@ -1075,15 +1088,7 @@ Result<void> check_reserved_still_fit(const AdmissionModel& m, const CeilingChan
     const auto after =
         capacity_shortfall(chain, change.rules_after(rules), change.delegations_after(dels), r, others, now);
     if (!after) continue;
-    return fail(err(ErrorKind::kFailedPrecondition, "ceiling_below_reserved",
-                    "This change would leave less capacity than active reservations hold; retire or suspend them "
-                    "first.")
-                    .with("reservation_id", r.reservation_id)
-                    .with("scope", scope_text(after->scope))
-                    .with("effective_quantity", std::to_string(after->effective))
-                    .with("reserved", std::to_string(after->peak.quantity))
-                    .with("peak_at", instant_text(after->peak.at))
-                    .with("rule_id", after->rule_id));
+    return below_reserved(r, *after);
   }
   return {};
 }
@@ -1134,15 +1139,7 @@ Result<void> check_reservations_after_move(const AdmissionModel& m, const std::s
       const auto short_after = capacity_shortfall(moved_chain, m.rules_on(moved_chain, dimension),
                                                   m.delegations_on(moved_chain, dimension), r, rs, now);
       if (!short_after) continue;
-      return fail(err(ErrorKind::kFailedPrecondition, "ceiling_below_reserved",
-                      "This change would leave less capacity than active reservations hold; retire or suspend them "
-                      "first.")
-                      .with("reservation_id", r.reservation_id)
-                      .with("scope", scope_text(short_after->scope))
-                      .with("effective_quantity", std::to_string(short_after->effective))
-                      .with("reserved", std::to_string(short_after->peak.quantity))
-                      .with("peak_at", instant_text(short_after->peak.at))
-                      .with("rule_id", short_after->rule_id));
+      return below_reserved(r, *short_after);
     }
   }
   return {};

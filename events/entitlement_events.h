@@ -154,6 +154,12 @@ struct PolicyVersionActivated {
   std::int64_t superseded_version = 0;  // 0: none
   std::string changelog;
   std::string activated_by;
+  // The shadow report a production activation was gated on (issue 15 part
+  // 6), as canonical JSON: {generated_at_micros, from, to, snapshot_version,
+  // considered, checked, allow_to_deny, deny_to_allow, signature}; empty
+  // when the activation was not gated. Omitted from the payload when empty,
+  // so activations from before read exactly as they were written.
+  std::string shadow = {};
   friend bool operator==(const PolicyVersionActivated&, const PolicyVersionActivated&) = default;
 };
 
@@ -181,6 +187,10 @@ struct EntitlementSettingsChanged {
   std::string tenant;
   bool before_require_progression = false;
   bool require_progression = false;
+  // shadow_required: a production activation needs a signed shadow report
+  // at most this old (seconds; 0: not required). Omitted when 0.
+  std::int64_t before_shadow_max_age_seconds = 0;
+  std::int64_t shadow_max_age_seconds = 0;
   friend bool operator==(const EntitlementSettingsChanged&, const EntitlementSettingsChanged&) = default;
 };
 

@@ -93,7 +93,7 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
     }
     keys.push_back(key);
     commands::CommandOutcome o{a.meta.command_id, a.stream_id, {}, a.position_if_empty, a.expected_version,
-                               a.request_hash, position};
+                               a.request_hash, position, now};
     for (const auto& ev : a.events) {
       events::EventMeta m = a.meta;
       m.global_position = ++position;

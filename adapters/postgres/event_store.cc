@@ -132,12 +132,12 @@ domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStor
     // were for).
     auto rows = tx.exec_params(
         "SELECT k.i, 0 AS legacy, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, "
-        "o.request_hash, o.decided_at_position FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, "
+        "o.request_hash, o.decided_at_position, (extract(epoch from o.recorded_at) * 1000000)::bigint FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, "
         "actor_id text, command_id text) JOIN ledger.command_outcomes o ON o.tenant = k.tenant "
         "AND o.actor_type = k.actor_type AND o.actor_id = k.actor_id AND o.command_id = k.command_id "
         "UNION ALL "
         "SELECT k.i, 1, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, o.request_hash, "
-        "o.decided_at_position FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, actor_id text, "
+        "o.decided_at_position, (extract(epoch from o.recorded_at) * 1000000)::bigint FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, actor_id text, "
         "command_id text) JOIN ledger.command_outcomes o ON o.tenant = '' AND o.actor_type = '' "
         "AND o.actor_id = '' AND o.command_id = k.command_id "
         "JOIN ledger.events e ON e.event_id = (o.event_ids->>0)::uuid "
@@ -157,6 +157,7 @@ domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStor
       o.stream_version = row[6].as<std::int64_t>();
       o.request_hash = row[7].as<std::string>();
       if (!row[8].is_null()) o.decided_at_position = row[8].as<std::int64_t>();
+      if (!row[9].is_null()) o.recorded_at = events::Instant{row[9].as<std::int64_t>()};
       out[i] = std::move(o);
     }
     return out;
@@ -190,6 +191,7 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
       o.position = a.position_if_empty;
       o.stream_version = a.expected_version;
       o.decided_at_position = position;  // the entries are decided in the order they are appended
+      o.recorded_at = recorded_at;
       for (const auto& ev : a.events) {
         events::EventMeta m = a.meta;
         m.global_position = ++position;

@@ -1,10 +1,27 @@
 #include "domain/entitlements/entitlements.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace ledger::domain::entitlements {
 
 namespace {
+
+// The figures of a verified shadow report, as PolicyVersionActivated keeps
+// them (canonical: keys sorted, no spaces).
+std::string shadow_figures_json(const ShadowEvidence& r) {
+  const auto micros = r.generated_at.micros;
+  return nlohmann::json{{"generated_at_micros", micros},
+                        {"from", r.from},
+                        {"to", r.to},
+                        {"snapshot_version", r.snapshot_version},
+                        {"considered", r.considered},
+                        {"checked", r.checked},
+                        {"allow_to_deny", r.allow_to_deny},
+                        {"deny_to_allow", r.deny_to_allow},
+                        {"signature", r.signature}}
+      .dump();
+}
 
 std::unexpected<Error> refuse(ErrorKind kind, std::string code, std::string message,
                               std::vector<std::pair<std::string, std::string>> evidence = {}) {
@@ -156,6 +173,19 @@ const Version* Policy::version(std::string_view version_id) const {
   return nullptr;
 }
 
+std::string status_at(const Policy& p, const Version& v, const Cut& cut) {
+  if (cut.position <= 0 && !cut.time) return p.status_of(v);
+  if (v.archived && cut.admits(v.archived_position, v.archived_at)) return "archived";
+  for (auto env : kEnvironments) {
+    const Activation* a = p.active_at(env, cut.position, cut.time);
+    if (a && a->version_id == v.id) return "active";
+  }
+  for (const auto& a : p.activations) {
+    if (a.version_id == v.id && cut.admits(a.position, a.at)) return "superseded";
+  }
+  return "draft";
+}
+
 std::string Policy::status_of(const Version& v) const {
   if (v.archived) return "archived";
   for (const auto& [env, idx] : active) {
@@ -294,9 +324,13 @@ void EntitlementsModel::apply(const events::EventMeta& meta, const events::Event
             }
           } else if constexpr (std::is_same_v<T, events::EntitlementSettingsChanged>) {
             s.require_progression = e.require_progression;
+            s.shadow_max_age_seconds = e.shadow_max_age_seconds;
           } else if constexpr (std::is_same_v<T, events::PolicyVersionArchived>) {
             for (auto& v : s.policies[e.policy_id].versions) {
-              if (v.id == e.version_id) v.archived = true;
+              if (v.id != e.version_id) continue;
+              v.archived = true;
+              v.archived_position = meta.global_position;
+              v.archived_at = meta.recorded_at;
             }
           }
         }
@@ -582,13 +616,36 @@ Result<Decided> decide_one(const EntitlementsModel& m, const ActivateVersion& c,
   if (current && current->version_id == c.version_id) {
     return Decided{activation_stream(c.tenant, c.policy_id, c.environment), {}};  // already the active one
   }
+  // shadow_required: production only, a verified report of this very
+  // version and environment, young enough by the writer's clock.
+  std::string shadow;
+  const Space* space = m.space(c.tenant);
+  const std::int64_t max_age = space ? space->shadow_max_age_seconds : 0;
+  if (max_age > 0 && c.environment == "production") {
+    auto required = [&](const char* why) {
+      return refuse(ErrorKind::kFailedPrecondition, "shadow_report_required",
+                    "this product space requires a shadow report of the version, at most " + std::to_string(max_age) +
+                        " s old, to activate it in production: POST /v1/policies/{id}/versions/{v}:shadow",
+                    {{"version_id", c.version_id}, {"max_age_seconds", std::to_string(max_age)}, {"reason", why}});
+    };
+    if (!c.shadow) return required("missing");
+    const ShadowEvidence& r = *c.shadow;
+    if (!r.verified) return required("unverified");
+    if (r.policy_id != c.policy_id || r.version_id != c.version_id || r.environment != c.environment) {
+      return required("another_version_or_environment");
+    }
+    const std::int64_t age = ctx.now.micros - r.generated_at.micros;
+    if (age > max_age * 1'000'000 || age < -60'000'000) return required("too_old");
+    shadow = shadow_figures_json(r);
+  }
   const std::string stream = activation_stream(c.tenant, c.policy_id, c.environment);
   const std::int64_t seq = m.stream_version(stream) + 1;
   return one(stream, events::PolicyVersionActivated{c.tenant, c.policy_id, v->id, v->version, c.environment,
                                                     "act-" + c.policy_id + "-" + c.environment + "-" +
                                                         std::to_string(seq),
                                                     current ? current->version_id : std::string(),
-                                                    current ? current->version : 0, c.changelog, ctx.actor});
+                                                    current ? current->version : 0, c.changelog, ctx.actor,
+                                                    std::move(shadow)});
 }
 
 Result<Decided> decide_one(const EntitlementsModel& m, const ArchiveVersion& c, const Context&) {
@@ -612,8 +669,15 @@ Result<Decided> decide_one(const EntitlementsModel& m, const ArchiveVersion& c, 
 Result<Decided> decide_one(const EntitlementsModel& m, const ConfigureSpace& c, const Context&) {
   const Space* s = m.space(c.tenant);
   const bool before = s && s->require_progression;
-  if (before == c.require_progression) return Decided{settings_stream(c.tenant), {}};
-  return one(settings_stream(c.tenant), events::EntitlementSettingsChanged{c.tenant, before, c.require_progression});
+  const std::int64_t before_age = s ? s->shadow_max_age_seconds : 0;
+  const std::int64_t age = c.shadow_max_age_seconds.value_or(before_age);
+  if (age < 0 || age > 31LL * 24 * 3600) {
+    return refuse(ErrorKind::kInvalidArgument, "invalid_field", "shadow_max_age_seconds must be 0 to 2678400 (31 days)",
+                  {{"field", "shadow_max_age_seconds"}});
+  }
+  if (before == c.require_progression && before_age == age) return Decided{settings_stream(c.tenant), {}};
+  return one(settings_stream(c.tenant),
+             events::EntitlementSettingsChanged{c.tenant, before, c.require_progression, before_age, age});
 }
 
 }  // namespace

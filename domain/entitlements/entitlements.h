@@ -87,8 +87,23 @@ struct CreateVersion {
   Rules rules;
   std::string changelog;
 };
+// A shadow report (shadow.h, POST .../versions/{v}:shadow) as an
+// activation presents it: what it was about, when and over which window it
+// was made, its figures, and the whole report as signed by the query
+// service (`report`, canonical JSON without its signature). The command
+// service checks `signature` against `report` before decide() sees it
+// (`verified`); decide() checks what it is about and its age.
+struct ShadowEvidence {
+  std::string policy_id, version_id, environment;
+  events::Instant generated_at;
+  std::string from, to;
+  std::int64_t snapshot_version = 0, considered = 0, checked = 0, allow_to_deny = 0, deny_to_allow = 0;
+  std::string report, signature;
+  bool verified = false;
+};
 struct ActivateVersion {
   std::string tenant, policy_id, version_id, environment, changelog;
+  std::optional<ShadowEvidence> shadow = {};
 };
 struct ArchiveVersion {
   std::string tenant, policy_id, version_id, reason;
@@ -97,6 +112,8 @@ struct ArchiveVersion {
 struct ConfigureSpace {
   std::string tenant;
   bool require_progression = false;
+  // shadow_required (seconds; 0 turns it off); nullopt leaves it as it is.
+  std::optional<std::int64_t> shadow_max_age_seconds = {};
 };
 
 using Command = std::variant<DefineCapability, DeprecateCapability, RetireCapability, DefinePlan, UpdatePlan,
@@ -142,6 +159,8 @@ struct Version {
   std::int64_t created_position = 0;
   events::Instant created_at;
   bool archived = false;
+  std::int64_t archived_position = 0;  // when it was archived (0: not archived)
+  events::Instant archived_at;
   bool ever_active = false;
 };
 // One activation, as recorded (the history of an environment).
@@ -175,6 +194,9 @@ struct Space {
   std::map<std::string, Policy> policies;  // by id
   std::map<std::string, std::string> policy_by_capability;
   bool require_progression = false;  // dev -> staging -> production
+  // shadow_required: a production activation presents a verified shadow
+  // report of that version at most this old (seconds); 0: not required.
+  std::int64_t shadow_max_age_seconds = 0;
 };
 
 // ------------------------------------------------------------------ checks
@@ -200,6 +222,12 @@ struct Cut {
     return (position <= 0 || p <= position) && (!time || t <= *time);
   }
 };
+
+// A version's status as of `cut` (a cut admitting everything: the status
+// now): archived from the archiving on; active while the activation current
+// in some environment at the cut names it; superseded once it was active
+// before the cut; else draft. Versions created after the cut have none.
+std::string status_at(const Policy& p, const Version& v, const Cut& cut);
 
 // The seed's PolicyEvaluationSnapshot.
 struct EvaluationSnapshot {

@@ -20,6 +20,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/entitlements/entitlements.h"
@@ -64,5 +65,14 @@ struct ShadowReport {
 };
 
 ShadowReport shadow(const Rules& candidate, std::span<const RecordedCheck> checks, std::size_t max_samples);
+
+// What the query service signs and the command service verifies (a keyed
+// digest under a key both derive from LEDGER_CONFIG_KEK,
+// domain/config/secrets.h): this prefix, then the report's canonical JSON
+// without its `signature`.
+inline constexpr std::string_view kShadowSignaturePrefix = "ledger.shadow-report.v1\n";
+inline std::string shadow_signing_input(std::string_view report_json) {
+  return std::string(kShadowSignaturePrefix) + std::string(report_json);
+}
 
 }  // namespace ledger::domain::entitlements

@@ -14,6 +14,14 @@ struct Writer {
   void field(const char* n, const std::int64_t& v) { out[n] = v; }
   void field(const char* n, const bool& v) { out[n] = v; }
   void field(const char* n, const std::vector<std::string>& v) { out[n] = Json(v); }
+  // Fields added to a version after it shipped: written only when set, so
+  // an event without them encodes exactly as before.
+  void optional(const char* n, const std::int64_t& v) {
+    if (v != 0) out[n] = v;
+  }
+  void optional_object(const char* n, const std::string& v) {
+    if (!v.empty()) out[n] = Json::parse(v);
+  }
 };
 
 struct Reader {
@@ -54,6 +62,17 @@ struct Reader {
       if (!x.is_string()) return bad(n, "an array of strings");
       v.push_back(x.get<std::string>());
     }
+  }
+  void optional(const char* n, std::int64_t& v) {
+    seen.insert(n);
+    if (in.contains(n)) field(n, v);
+  }
+  void optional_object(const char* n, std::string& v) {
+    seen.insert(n);
+    auto it = in.find(n);
+    if (it == in.end() || !error.empty()) return;
+    if (!it->is_object()) return bad(n, "an object");
+    v = it->dump();
   }
   void finish() {
     if (!error.empty()) return;
@@ -97,12 +116,14 @@ LEDGER_FIELDS(PolicyVersionActivated, v.field("tenant", e.tenant), v.field("poli
               v.field("environment", e.environment), v.field("activation_id", e.activation_id),
               v.field("superseded_version_id", e.superseded_version_id),
               v.field("superseded_version", e.superseded_version), v.field("changelog", e.changelog),
-              v.field("activated_by", e.activated_by))
+              v.field("activated_by", e.activated_by), v.optional_object("shadow", e.shadow))
 LEDGER_FIELDS(PolicyVersionArchived, v.field("tenant", e.tenant), v.field("policy_id", e.policy_id),
               v.field("version_id", e.version_id), v.field("version", e.version), v.field("reason", e.reason))
 LEDGER_FIELDS(EntitlementSettingsChanged, v.field("tenant", e.tenant),
               v.field("before_require_progression", e.before_require_progression),
-              v.field("require_progression", e.require_progression))
+              v.field("require_progression", e.require_progression),
+              v.optional("before_shadow_max_age_seconds", e.before_shadow_max_age_seconds),
+              v.optional("shadow_max_age_seconds", e.shadow_max_age_seconds))
 #undef LEDGER_FIELDS
 
 template <class T>

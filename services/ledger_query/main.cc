@@ -214,6 +214,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
     return 2;
   }
   config_api.unseal_with(config_secrets->sealer.get());
+  entitlement_reads.sign_reports_with(config_secrets->sealer.get());
   config_api.reload_process_settings_with(routes::read_process_settings);
   if (auto h = admission.head_position(); h) config_api.started_at(*h);
   api.serve_config(config_api);

@@ -123,7 +123,9 @@ TEST(AdmissionEvidenceE2e, EveryAcceptedMutationNamesTheSnapshotItWasDecidedAgai
     const std::int64_t position = row["position"];
     const std::int64_t decided = row["evidence"]["snapshot_version"];
     EXPECT_LT(decided, position) << row.dump();
-    if (row["command_id"] != last_command) EXPECT_EQ(decided, position - 1) << row.dump();
+    if (row["command_id"] != last_command) {
+      EXPECT_EQ(decided, position - 1) << row.dump();
+    }
     last_command = row["command_id"].get<std::string>();
   }
 }

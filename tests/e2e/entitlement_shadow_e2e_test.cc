@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "events/codec/rfc3339.h"
 #include "tests/support/e2e_stack.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/process.h"
@@ -36,11 +37,15 @@ class Stack : public ledger::testing::ServiceStack {
  public:
   using ServiceStack::ServiceStack;
   // A seed-shaped route on ledger-command.
-  Json must(const std::string& path, const Json& body) {
+  Reply post(const std::string& path, const Json& body) {
     if (!client_) client_ = std::make_unique<HttpClient>("127.0.0.1", command_port(), 30s);
     Reply r = call(*client_, "POST", path, body.dump(), kAdminToken);
+    if (r.status == 200) seen_ = std::max(seen_, r.body.value("position", std::int64_t{0}));
+    return r;
+  }
+  Json must(const std::string& path, const Json& body) {
+    Reply r = post(path, body);
     EXPECT_EQ(r.status, 200) << path << ": " << r.describe();
-    seen_ = std::max(seen_, r.body.value("position", std::int64_t{0}));
     return r.body;
   }
   std::string at() const {
@@ -71,8 +76,15 @@ TEST(EntitlementShadowE2e, ARecordedWindowIsReplayedAgainstACandidateVersion) {
   for (const char* p : {"free", "pro", "enterprise"}) s.must("/v1/plans", {{"name", p}});
   const std::map<std::string, std::string> orgs = {{"org-acme", "pro"}, {"org-globex", "free"}, {"org-initech", "enterprise"}};
   for (const auto& [org, plan] : orgs) s.ok("organization.create", {{"organization_id", org}, {"plan_id", plan}});
-  s.must("/v1/capabilities", {{"name", "export-data"}});
+  Json cap = s.must("/v1/capabilities", {{"name", "export-data"}});
   s.must("/v1/capabilities", {{"name", "api-access"}});
+  // An answer's time is the commit time the event carries, not the edge's clock.
+  const auto created = ledger::codec::parse_instant(cap["capability"]["createdAt"].get<std::string>());
+  ASSERT_TRUE(created.has_value()) << cap.dump();
+  EXPECT_EQ(std::to_string(created->micros),
+            s.sql("SELECT (extract(epoch from recorded_at) * 1000000)::bigint FROM ledger.events WHERE event_id = '" +
+                  cap["event_ids"][0].get<std::string>() + "'"))
+      << cap.dump();
   Json pol = s.must("/v1/policies", {{"capabilityId", "cap-export-data"},
                                      {"name", "Export"},
                                      {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro", "enterprise"}}}}});
@@ -201,6 +213,36 @@ TEST(EntitlementShadowE2e, ARecordedWindowIsReplayedAgainstACandidateVersion) {
   auto differ = ledger::testing::run_command(audit);
   EXPECT_EQ(differ.status, 1) << differ.out;
   EXPECT_NE(differ.out.find("1 differ"), std::string::npos) << differ.out;
+
+  // shadow_required: a production activation presents a signed report of
+  // that version, young enough; the activation event keeps its figures.
+  ASSERT_TRUE(rep["signature"].is_string()) << rep.dump();
+  s.ok("entitlements.configure", {{"require_progression", false}, {"shadow_max_age_seconds", 3600}});
+  const std::string activate = "/v1/policies/" + policy + "/versions/" + candidate + "/activate";
+  const Json go = {{"environment", "production"}, {"changelog", "after the shadow check"}};
+  Reply without = s.post(activate, go);
+  EXPECT_EQ(without.status, 422) << without.describe();
+  EXPECT_EQ(without.code(), "shadow_report_required");
+  Json forged = go;
+  forged["shadow_report"] = rep;
+  forged["shadow_report"]["allow_to_deny"] = 0;  // a report that hides the blast radius
+  Reply tampered = s.post(activate, forged);
+  EXPECT_EQ(tampered.status, 422) << tampered.describe();
+  EXPECT_EQ(tampered.code(), "invalid_shadow_report");
+  Json staging = {{"environment", "staging"}, {"changelog", "no report needed outside production"}};
+  EXPECT_EQ(s.post(activate, staging).status, 200);
+  Json with = go;
+  with["shadow_report"] = rep;
+  Reply accepted = s.post(activate, with);
+  ASSERT_EQ(accepted.status, 200) << accepted.describe();
+  const std::string figures = s.sql(
+      "SELECT payload->'shadow'->>'allow_to_deny' || ' ' || (payload->'shadow'->>'deny_to_allow') FROM ledger.events "
+      "WHERE event_type = 'PolicyVersionActivated' AND payload->>'environment' = 'production' "
+      "ORDER BY global_position DESC LIMIT 1");
+  EXPECT_EQ(figures, std::to_string(to_deny) + " " + std::to_string(to_allow));
+  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE event_type = 'PolicyVersionActivated' "
+                  "AND payload->>'environment' = 'staging' AND payload ? 'shadow'"),
+            "0");
 }
 
 }  // namespace

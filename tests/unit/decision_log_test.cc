@@ -135,7 +135,7 @@ TEST(DecisionRecord, KnowsItsKindAndReadsOldRecordsAsAdmission) {
   auto admission = decision_record_from_json(old);
   ASSERT_TRUE(admission) << admission.error().message;
   EXPECT_EQ(admission->kind, kAdmissionDecision);
-  for (const Json bad : {Json("vote"), Json(3), Json(nullptr)}) {
+  for (const Json& bad : {Json("vote"), Json(3), Json(nullptr)}) {
     old["kind"] = bad;
     auto refused = decision_record_from_json(old);
     ASSERT_FALSE(refused) << bad.dump();

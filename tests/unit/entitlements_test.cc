@@ -217,6 +217,71 @@ TEST(Entitlements, AsOfCutAnswersFromHistory) {
   EXPECT_EQ(active[0].version_id, "pol-export-data-v1");
 }
 
+// As of a cut, a version archived after it reads as it was then, and
+// archived from the archiving on (the archive is kept with its position).
+TEST(Entitlements, StatusesAsOfACutKnowWhenAVersionWasArchived) {
+  Ledger l;
+  seed(l);
+  l.must(ActivateVersion{"default", "pol-export-data", "pol-export-data-v1", "production", "go"});
+  l.must(CreateVersion{"default", "pol-export-data", allow({"free"}), "free only"});
+  l.must(ActivateVersion{"default", "pol-export-data", "pol-export-data-v2", "production", "switch"});
+  const std::int64_t superseded = l.position;
+  l.must(ArchiveVersion{"default", "pol-export-data", "pol-export-data-v1", "not coming back"});
+  const Policy* p = l.model.policy("default", "pol-export-data");
+  ASSERT_NE(p, nullptr);
+  const Version* v1 = p->version("pol-export-data-v1");
+  ASSERT_NE(v1, nullptr);
+  EXPECT_EQ(status_at(*p, *v1, Cut{}), "archived");
+  EXPECT_EQ(status_at(*p, *v1, Cut{l.position, std::nullopt}), "archived");
+  EXPECT_EQ(status_at(*p, *v1, Cut{superseded, std::nullopt}), "superseded");
+  EXPECT_EQ(status_at(*p, *v1, Cut{superseded - 1, std::nullopt}), "active");
+  EXPECT_EQ(status_at(*p, *v1, Cut{0, v1->archived_at}), "archived");
+  EXPECT_EQ(status_at(*p, *v1, Cut{0, events::Instant{v1->archived_at.micros - 1}}), "superseded");
+}
+
+// shadow_required: production activations present a verified report of
+// that very version and environment, young enough by the writer's clock.
+TEST(Entitlements, ShadowRequiredGatesProductionActivations) {
+  Ledger l;
+  seed(l);
+  l.must(ConfigureSpace{"default", false, 600});
+  ShadowEvidence r;
+  r.policy_id = "pol-export-data";
+  r.version_id = "pol-export-data-v1";
+  r.environment = "production";
+  r.generated_at = events::Instant{1'780'000'000'000'000};
+  r.checked = 40;
+  r.allow_to_deny = 3;
+  r.signature = "sig";
+  r.verified = true;
+  auto activation = [&](std::optional<ShadowEvidence> e, std::string env = "production") {
+    ActivateVersion a{"default", "pol-export-data", "pol-export-data-v1", std::move(env), "go"};
+    a.shadow = std::move(e);
+    return a;
+  };
+  EXPECT_EQ(l.code(activation(std::nullopt)), "shadow_report_required");
+  ShadowEvidence unverified = r;
+  unverified.verified = false;
+  EXPECT_EQ(l.code(activation(unverified)), "shadow_report_required");
+  ShadowEvidence other = r;
+  other.version_id = "pol-export-data-v2";
+  EXPECT_EQ(l.code(activation(other)), "shadow_report_required");
+  ShadowEvidence old = r;
+  old.generated_at = events::Instant{r.generated_at.micros - 601'000'000};
+  EXPECT_EQ(l.code(activation(old)), "shadow_report_required");
+  EXPECT_EQ(l.code(activation(std::nullopt, "staging")), "accepted");  // production only
+  auto d = l.run(activation(r));
+  ASSERT_TRUE(d.has_value()) << d.error().code;
+  const auto& e = std::get<events::PolicyVersionActivated>(d->events.at(0));
+  const auto figures = nlohmann::json::parse(e.shadow);
+  EXPECT_EQ(figures["allow_to_deny"], 3);
+  EXPECT_EQ(figures["checked"], 40);
+  EXPECT_EQ(figures["signature"], "sig");
+  // Off again; and the age is bounded.
+  l.must(ConfigureSpace{"default", false, 0});
+  EXPECT_EQ(l.code(ConfigureSpace{"default", false, -1}), "invalid_field");
+}
+
 TEST(Entitlements, ViewResolvesAnOrganizationsPlanAsOfAPosition) {
   projections::EntitlementsView view;
   Ledger l;

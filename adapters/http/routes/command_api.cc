@@ -214,7 +214,8 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
   if (entitlement) {
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now().time_since_epoch());
-    return json_response(200, (*entitlement)->answer(*outcome, events::Instant{now.count()}));
+    // The commit time the writer recorded (the events' recorded_at), not this edge's clock.
+    return json_response(200, (*entitlement)->answer(*outcome, outcome->recorded_at.value_or(events::Instant{now.count()})));
   }
   return json_response(200, accepted_json(*outcome));
 }

@@ -19,6 +19,7 @@ std::string dump(Json j, const commands::Accepted& a) {
   j["stream_version"] = a.stream_version;
   j["duplicate"] = a.duplicate;
   j["no_change"] = a.event_ids.empty();
+  j["event_ids"] = a.event_ids;
   j["evidence"] = {{"snapshot_kind", commands::kWriterSnapshotKind},
                    {"snapshot_version", a.decided_at_position ? Json(*a.decided_at_position) : Json()}};
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);

@@ -335,16 +335,7 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
   for (auto env : ent::kEnvironments) {
     if (const auto* a = active_at(std::string(env))) active[std::string(env)] = a;
   }
-  auto status_of = [&](const ent::Version& v) -> std::string {
-    if (cut.position <= 0 && !cut.time) return p->status_of(v);
-    for (const auto& [env, a] : active) {
-      if (a->version_id == v.id) return "active";
-    }
-    for (const auto& a : p->activations) {
-      if (a.version_id == v.id && cut.admits(a.position, a.at)) return "superseded";
-    }
-    return "draft";  // archiving is not kept with its position; a cut shows the version as it was created
-  };
+  auto status_of = [&](const ent::Version& v) { return ent::status_at(*p, v, cut); };
   Json versions = Json::array();
   for (const auto& v : p->versions) {
     if (!cut.admits(v.created_position, v.created_at)) continue;
@@ -521,7 +512,7 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
     j["capability"] = capability_name;
     by_capability.push_back(std::move(j));
   }
-  return ok({{"tenant", tenant},
+  Json answer = {{"tenant", tenant},
              {"policy_id", policy_id},
              {"version_id", version_id},
              {"version", version->version},
@@ -543,7 +534,13 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
                {"deny_to_allow", samples_json(report.samples_deny_to_allow)}}},
              {"scanned", scanned},
              {"snapshot_version", (*snap)->position},
-             {"generated_at", codec::format_instant(clock_.now())}});
+             {"generated_at", codec::format_instant(clock_.now())}};
+  // Signed, so an activation can present it (shadow_required) and the
+  // writer knows this service made it: null without a key.
+  answer["signature"] = signer_ ? Json(signer_->keyed_digest(ent::shadow_signing_input(
+                                       answer.dump(-1, ' ', false, Json::error_handler_t::replace))))
+                                : Json();
+  return ok(std::move(answer));
 }
 
 }  // namespace ledger::routes

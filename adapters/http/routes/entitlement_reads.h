@@ -64,6 +64,7 @@
 #include <functional>
 
 #include "adapters/http/routes/decision_log_api.h"
+#include "domain/config/secrets.h"
 #include <string_view>
 
 #include "adapters/http/http_types.h"
@@ -91,6 +92,9 @@ class EntitlementReads {
   // Records every answered check in `ports.buffer`; the shadow check reads
   // `ports.table`. The ports' members must outlive this object.
   void log_checks(DecisionLogPorts ports) { log_ = std::move(ports); }
+  // Signs shadow reports (their `signature`) so that a production
+  // activation under shadow_required can present one; nullptr: unsigned.
+  void sign_reports_with(const domain::config::SecretSealer* signer) { signer_ = signer; }
 
  private:
   adapters::http::HttpResponse answer(const adapters::http::HttpRequest& req, const commands::Principal& who) const;
@@ -102,6 +106,7 @@ class EntitlementReads {
   std::function<domain::Result<std::int64_t>()> head_;
   adapters::kafka::RefusalRecorder* refusals_ = nullptr;
   DecisionLogPorts log_;
+  const domain::config::SecretSealer* signer_ = nullptr;
 };
 
 // Re-derives a logged entitlement check (kind entitlement_check): its
