@@ -33,6 +33,27 @@ std::string next_decision_id() {
   return prefix + "-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
+// A record's id, time and asking principal.
+commands::DecisionRecord stamped(const commands::Principal& who, events::Instant now) {
+  commands::DecisionRecord r;
+  r.decision_id = next_decision_id();
+  r.recorded_at = codec::format_instant(now);
+  r.actor_tenant = who.tenant;
+  r.actor_type = who.actor.type;
+  r.actor_id = who.actor.id;
+  return r;
+}
+
+// Encoded on the answering thread with its input and output
+// (DecisionRecord::encoded): no JSON tree crosses threads.
+commands::DecisionRecord encoded(commands::DecisionRecord r, const Json& input, const Json& output) {
+  Json j = decision_record_json(r);  // input and output still null here
+  j["input"] = input;
+  j["output"] = output;
+  r.encoded = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return r;
+}
+
 HttpResponse status_route(const DecisionLogPorts& ports) {
   Json body = {{"enabled", ports.buffer != nullptr}};
   if (ports.buffer) {
@@ -55,47 +76,29 @@ HttpResponse status_route(const DecisionLogPorts& ports) {
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
                                             const Json& input, const Json& output, std::int64_t snapshot_version,
                                             events::Instant as_of, events::Instant now) {
-  commands::DecisionRecord r;
-  r.decision_id = next_decision_id();
-  r.recorded_at = codec::format_instant(now);
+  commands::DecisionRecord r = stamped(who, now);
   r.as_of = codec::format_instant(as_of);
   r.organization_id = in.hierarchy.organization_id;
   r.project_id = in.hierarchy.project_id;
-  r.actor_tenant = who.tenant;
-  r.actor_type = who.actor.type;
-  r.actor_id = who.actor.id;
   r.correlation_id = in.correlation_id;
   r.decision = output.value("decision", "");
   r.reason_code = output.value("reason_code", "");
   r.snapshot_version = snapshot_version;
-  Json j = decision_record_json(r);  // input and output still null here
-  j["input"] = input;
-  j["output"] = output;
-  r.encoded = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  return r;
+  return encoded(std::move(r), input, output);
 }
 
 commands::DecisionRecord check_record_of(const commands::Principal& who, const std::string& organization_id,
                                          const std::string& correlation_id, const Json& input, const Json& output,
                                          std::int64_t snapshot_version, events::Instant now) {
-  commands::DecisionRecord r;
+  commands::DecisionRecord r = stamped(who, now);
   r.kind = commands::kEntitlementCheck;
-  r.decision_id = next_decision_id();
-  r.recorded_at = codec::format_instant(now);
   r.as_of = r.recorded_at;
   r.organization_id = organization_id;
-  r.actor_tenant = who.tenant;
-  r.actor_type = who.actor.type;
-  r.actor_id = who.actor.id;
   r.correlation_id = correlation_id.empty() ? r.decision_id : correlation_id;
   r.decision = output.value("allowed", false) ? "allow" : "deny";
   r.reason_code = output.value("reason", "");
   r.snapshot_version = snapshot_version;
-  Json j = decision_record_json(r);
-  j["input"] = input;
-  j["output"] = output;
-  r.encoded = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  return r;
+  return encoded(std::move(r), input, output);
 }
 
 HttpResponse decision_log_route(const HttpRequest& req, const commands::Principal& who, const DecisionLogPorts& ports) {

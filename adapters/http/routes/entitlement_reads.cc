@@ -476,21 +476,28 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
         return error_response(invalid("window_too_large", "more than 1,000,000 recorded checks in the window; narrow it",
                                       "from"));
       }
+      // Rows are data read back from a table: the check is read as the
+      // check route reads one, the answer only where it has the shape it
+      // was written with; anything else is skipped, never thrown on.
       const auto& r = row.record;
-      const Json* check = r.input.is_object() && r.input.contains("check") ? &r.input["check"] : nullptr;
-      if (!check || !check->is_object() || !r.output.is_object()) continue;
-      if (check->value("tenant", std::string(ent::kDefaultTenant)) != tenant || check->value("environment", "") != env ||
-          check->value("capability", "") != capability_name) {
+      if (!r.input.is_object() || !r.input.contains("check") || !r.output.is_object()) continue;
+      auto asked = check_request(r.input["check"]);
+      if (!asked || asked->tenant != tenant || asked->environment != env || asked->capability != capability_name) {
+        continue;
+      }
+      const auto plan = r.output.find("plan"), allowed = r.output.find("allowed"), reason = r.output.find("reason");
+      if (plan == r.output.end() || !plan->is_string() || allowed == r.output.end() || !allowed->is_boolean() ||
+          reason == r.output.end() || !reason->is_string()) {
         continue;
       }
       ent::RecordedCheck rc;
       rc.decision_id = r.decision_id;
       rc.correlation_id = r.correlation_id;
       rc.recorded_at = r.recorded_at;
-      rc.organization_id = check->value("organization_id", "");
-      rc.plan = r.output.value("plan", "");
-      rc.allowed = r.output.value("allowed", false);
-      rc.reason = r.output.value("reason", "");
+      rc.organization_id = asked->organization_id;
+      rc.plan = plan->get<std::string>();
+      rc.allowed = allowed->get<bool>();
+      rc.reason = reason->get<std::string>();
       checks.push_back(std::move(rc));
     }
     if (!page->has_more) break;
