@@ -564,6 +564,8 @@ kafka_apply_acls() {
   kafka_acl ledger-relay Write,Describe prefixed --topic ledger.events
   kafka_acl ledger-projector Read,Describe prefixed --topic ledger.events --group ledger-projector
   kafka_acl ledger-command Read,Describe prefixed --topic ledger.commands --group ledger-command
+  # Deletes a producer record that held a secret in clear once it is answered.
+  kafka_acl ledger-command Delete prefixed --topic ledger.commands
   kafka_acl ledger-command Write,Describe prefixed --topic ledger.command-results --topic ledger.commands-dlq
   kafka_acl ledger-query Read,Describe prefixed --topic ledger.events --group ledger-query
   # Its access refusals: a command producer on its own topic only.

@@ -107,6 +107,20 @@ struct AclRule {
 domain::Result<void> create_acls(const std::string& brokers, const KafkaSecurity& security,
                                  const std::vector<AclRule>& rules, std::chrono::milliseconds timeout);
 
+// Deletes every record below `offset` in each named partition (Kafka's
+// DeleteRecords: the partition's log start moves up to it, so no consumer,
+// replica or later read can see those records again). Needs Delete on the
+// topics. kPermissionDenied "kafka_not_authorized" when refused;
+// kUnavailable when the brokers do not answer within `timeout`.
+struct PartitionOffset {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;  // exclusive
+};
+domain::Result<void> delete_records_before(const std::string& brokers, const KafkaSecurity& security,
+                                           const std::vector<PartitionOffset>& before,
+                                           std::chrono::milliseconds timeout);
+
 // Asynchronous, idempotent producer (enable.idempotence, acks=all, lz4).
 //
 // Lifecycle: create() -> produce()* -> flush() -> ... -> destructor. create()

@@ -1,6 +1,7 @@
 // ensure_topics: librdkafka's C admin API (CreateTopics) on a short-lived
 // client, then metadata polling until every topic has a leader everywhere.
 // create_acls: CreateAcls on the same kind of client.
+// delete_records_before: DeleteRecords on the same kind of client.
 
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
@@ -42,6 +43,8 @@ using NewTopicHolder = Holder<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>;
 using AdminOptionsHolder = Holder<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
 using EventHolder = Holder<rd_kafka_event_t, rd_kafka_event_destroy>;
 using AclBindingHolder = Holder<rd_kafka_AclBinding_t, rd_kafka_AclBinding_destroy>;
+using PartitionListHolder = Holder<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy>;
+using DeleteRecordsHolder = Holder<rd_kafka_DeleteRecords_t, rd_kafka_DeleteRecords_destroy>;
 using MetadataHolder = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 
 constexpr const char* kOperation = "ensure_topics";
@@ -273,6 +276,48 @@ domain::Result<void> create_acls(const std::string& brokers, const KafkaSecurity
       if (const rd_kafka_error_t* error = rd_kafka_acl_result_error(acls[i])) {
         return std::unexpected(
             detail::from_rdkafka(rd_kafka_error_code(error), kAclOperation, rd_kafka_error_string(error)));
+      }
+    }
+    return {};
+  });
+}
+
+domain::Result<void> delete_records_before(const std::string& brokers, const KafkaSecurity& security,
+                                           const std::vector<PartitionOffset>& before,
+                                           std::chrono::milliseconds timeout) {
+  constexpr const char* kDeleteOperation = "delete_records";
+  return detail::guarded<void>(kDeleteOperation, [&]() -> domain::Result<void> {
+    if (before.empty()) return {};
+    auto rk = make_admin_client(brokers, security);
+    if (!rk) return std::unexpected(std::move(rk.error()));
+    PartitionListHolder offsets(rd_kafka_topic_partition_list_new(static_cast<int>(before.size())));
+    for (const auto& p : before) {
+      rd_kafka_topic_partition_list_add(offsets.get(), p.topic.c_str(), p.partition)->offset = p.offset;
+    }
+    DeleteRecordsHolder request(rd_kafka_DeleteRecords_new(offsets.get()));
+    char errstr[512];
+    const int timeout_ms = std::max(1, to_timeout_ms(timeout));
+    AdminOptionsHolder options(rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DELETERECORDS));
+    if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, errstr, sizeof errstr) ||
+        rd_kafka_AdminOptions_set_operation_timeout(options.get(), timeout_ms, errstr, sizeof errstr)) {
+      return std::unexpected(detail::internal_error(kDeleteOperation, errstr));
+    }
+    QueueHolder queue(rd_kafka_queue_new(rk->get()));
+    rd_kafka_DeleteRecords_t* raw = request.get();
+    rd_kafka_DeleteRecords(rk->get(), &raw, 1, options.get(), queue.get());
+    EventHolder event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
+    if (!event) return std::unexpected(detail::unavailable(kDeleteOperation, "no DeleteRecords result in time"));
+    if (auto err = rd_kafka_event_error(event.get())) {
+      return std::unexpected(detail::from_rdkafka(err, kDeleteOperation, rd_kafka_event_error_string(event.get())));
+    }
+    const rd_kafka_DeleteRecords_result_t* result = rd_kafka_event_DeleteRecords_result(event.get());
+    if (result == nullptr) return std::unexpected(detail::internal_error(kDeleteOperation, "unexpected admin event"));
+    const rd_kafka_topic_partition_list_t* done = rd_kafka_DeleteRecords_result_offsets(result);
+    for (int i = 0; done != nullptr && i < done->cnt; ++i) {
+      if (done->elems[i].err) {
+        return std::unexpected(detail::from_rdkafka(done->elems[i].err, kDeleteOperation,
+                                                    std::string(done->elems[i].topic) + "/" +
+                                                        std::to_string(done->elems[i].partition)));
       }
     }
     return {};

@@ -1,5 +1,7 @@
 #include "domain/config/secrets.h"
 
+#include <cctype>
+
 namespace ledger::domain::config {
 
 namespace {
@@ -115,6 +117,23 @@ bool has_plaintext_secret(const Json& doc, const LayerRef& ref) {
   bool found = false;
   for_each_secret(doc, ref, [&](const std::string&, const Json& v) { found = found || v.is_string(); });
   return found;
+}
+
+bool carries_secret_text(const Json& doc, const LayerRef& ref) {
+  bool found = false;
+  for_each_secret(doc, ref, [&](const std::string&, const Json& v) {
+    found = found || (v.is_string() && v.get_ref<const std::string&>() != kMasked);
+  });
+  return found;
+}
+
+bool may_carry_secret(std::string_view bytes) {
+  std::string lower(bytes);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const std::string_view word : {"secret", "token", "password", "api_key", "apikey", "\\u"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace ledger::domain::config

@@ -88,4 +88,13 @@ Json present_secrets(Json doc, const LayerRef& ref, const std::function<Json(con
 // True when some secret of `doc` is still plaintext (never in an event).
 bool has_plaintext_secret(const Json& doc, const LayerRef& ref);
 
+// What a transport that keeps records in clear (a Kafka topic) may not
+// carry. carries_secret_text: some secret of `doc` is a string other than
+// the mask "***" (a plaintext that would have to travel in clear to be
+// sealed). may_carry_secret: a screen for bytes that could not be decoded:
+// true when they name a secret's field (secret, token, password, api_key,
+// apikey; any case) or hold a JSON \u escape that could spell one.
+bool carries_secret_text(const Json& doc, const LayerRef& ref);
+bool may_carry_secret(std::string_view bytes);
+
 }  // namespace ledger::domain::config

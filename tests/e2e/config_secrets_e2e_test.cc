@@ -52,6 +52,34 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
+// Every record of every partition of `topic` (0..partitions-1), from the
+// log start to the end offset, raw bytes ("" when a partition cannot be read).
+std::string whole_topic(const std::string& topic, int partitions) {
+  std::string all;
+  for (int p = 0; p < partitions; ++p) {
+    auto reader = ledger::adapters::kafka::KafkaPartitionReader::create(
+        {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .topic = topic,
+         .partition = p, .start_offset = 0});
+    if (!reader) return {};
+    auto end = (*reader)->high_watermark(30s);
+    if (!end) return {};
+    // Records below the log start (deleted) are never delivered: a partition
+    // that stays silent for 3 s short of its end has nothing more to give.
+    std::int64_t next = 0;
+    auto last_progress = std::chrono::steady_clock::now();
+    while (next < *end && std::chrono::steady_clock::now() - last_progress < 3s) {
+      auto batch = (*reader)->poll(100, 200ms);
+      if (!batch) return {};
+      for (const auto& m : *batch) {
+        all += m.key + "\n" + m.value + "\n";
+        next = m.offset + 1;
+        last_progress = std::chrono::steady_clock::now();
+      }
+    }
+  }
+  return all;
+}
+
 ledger::testing::CommandRun audit(const std::string& args) {
   return ledger::testing::run_command(quote(std::string(LEDGER_BINARY_DIR) + "/services/ledger-audit") + " " + args +
                                       " 2>&1");
@@ -224,6 +252,65 @@ TEST(ConfigSecretsE2e, ShreddingMakesATenantsSecretsUnrecoverable) {
   EXPECT_EQ(bytes.find(kMarker), std::string::npos);
   auto verified = audit("verify --pg-url " + quote(s.database().url_for("ledger_auditor")));
   EXPECT_EQ(verified.status, 0) << verified.out;
+}
+
+// A secret published on Kafka is already in clear on the producer's topic
+// when the ledger reads it. The ledger refuses it (422 secrets_over_kafka:
+// send it over HTTPS), never copies it to the dead-letter topic, and deletes
+// the record from its topic once answered (Kafka DeleteRecords), so no
+// consumer reading the topic from its start can find it. Also when the
+// record is undecodable, and without failing its neighbours.
+TEST(ConfigSecretsE2e, SecretsSentOverKafkaAreRefusedAndDeletedFromTheTopic) {
+  ledger::testing::ServiceStack s("config_secrets_kafka_e2e");
+  ASSERT_TRUE(s.start()) << s.describe_logs();
+  auto principal = ledger::testing::dev_token_principal(kAcmeAdmin);
+  ASSERT_TRUE(principal);
+  const std::string producer = s.producer_for(*principal);
+  ASSERT_FALSE(producer.empty() || producer.front() == '!') << producer;
+  const std::string topic = ledger::adapters::identity::producer_topic(s.commands_topic(), producer);
+
+  const Json with_secrets = {{"type", "config.tenant_risk.set"},
+                             {"tenant_id", "org-acme"},
+                             {"value", {{"notification_config", notification_with_secrets()}}},
+                             {"reason", "webhooks over kafka"}};
+  Json broken = with_secrets;  // an unknown field: the record cannot be decoded at all
+  broken["not_a_field"] = true;
+  const Json plain = {{"type", "config.tenant_risk.set"},
+                      {"tenant_id", "org-acme"},
+                      {"value", {{"region", "eu"}}},
+                      {"reason", "no secrets"}};
+  ASSERT_TRUE(s.publish_as(producer, "kafka-secret-1", with_secrets));
+  ASSERT_TRUE(s.publish_as(producer, "kafka-secret-broken", broken));
+  ASSERT_TRUE(s.publish_as(producer, "kafka-plain-1", plain));
+
+  Json refused = s.result_of("kafka-secret-1");
+  EXPECT_EQ(refused["status"], "rejected") << refused;
+  EXPECT_EQ(refused["code"], "secrets_over_kafka") << refused;
+  Json undecodable = s.result_of("kafka-secret-broken");
+  EXPECT_EQ(undecodable["status"], "rejected") << undecodable;
+  Json accepted = s.result_of("kafka-plain-1");
+  ASSERT_EQ(accepted["status"], "accepted") << accepted << s.describe_logs();
+
+  // The producer's topic, every partition read from its start to its end:
+  // the plain record is still there, the two holding secrets are gone.
+  std::string bytes;
+  const bool purged = ledger::testing::eventually(90s, [&] {
+    bytes = whole_topic(topic, 3);
+    return bytes.find("kafka-plain-1") != std::string::npos && bytes.find(kMarker) == std::string::npos;
+  }, 1s);
+  EXPECT_TRUE(purged) << bytes << s.describe_logs();
+  EXPECT_EQ(bytes.find("kafka-secret-1"), std::string::npos) << bytes;
+
+  // The dead-letter copy of the undecodable record: why and where from, none of its bytes.
+  const std::string dead = topic_bytes(s.dead_letter_topic(), "redacted");
+  EXPECT_NE(dead.find("redacted"), std::string::npos) << s.describe_logs();
+  EXPECT_EQ(dead.find(kMarker), std::string::npos) << dead;
+  EXPECT_EQ(dead.find("kafka-secret-broken"), std::string::npos) << dead;
+
+  // Nothing reached the store; the answers carry no secret either.
+  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE payload::text LIKE '%" + kMarker + "%'"), "0");
+  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE event_type = 'ConfigLayerSet'"), "1");
+  EXPECT_EQ(topic_bytes(s.results_topic(), "kafka-plain-1").find(kMarker), std::string::npos);
 }
 
 }  // namespace

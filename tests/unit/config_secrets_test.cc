@@ -149,4 +149,32 @@ TEST(ConfigSecrets, RequestDigestsAreKeyedDeterministicAndNeverThePlainHash) {
   EXPECT_NE(d, sealer.keyed_digest(std::string(63, 'a') + "b"));
 }
 
+// What a Kafka record may not carry (routes::run_kafka_commands): any
+// secret in clear, but a sealed value or the mask read back is fine; and the
+// screen for undecodable bytes errs on the side of "may hold one".
+TEST(ConfigSecrets, WhatMayNotTravelInClear) {
+  MemoryKeyStore keys;
+  EnvelopeSealer sealer(*parse_kek(kKek), keys);
+  const Json doc = {{"notification_config", notification()}};
+  EXPECT_TRUE(cfg::carries_secret_text(doc, kRisk));
+  auto sealed = cfg::seal_document(doc, nullptr, kRisk, sealer);
+  ASSERT_TRUE(sealed);
+  EXPECT_FALSE(cfg::carries_secret_text(*sealed, kRisk));
+  const Json masked = cfg::present_secrets(*sealed, kRisk, [](const cfg::SealedSecret&) { return Json(cfg::kMasked); });
+  EXPECT_FALSE(cfg::carries_secret_text(masked, kRisk));
+  Json one_left = masked;
+  one_left["notification_config"]["webhook"]["endpoints"][1]["auth"]["api_key"] = "key-NEW";
+  EXPECT_TRUE(cfg::carries_secret_text(one_left, kRisk));
+  // A field named like a secret outside the notification schema is no secret.
+  EXPECT_FALSE(cfg::carries_secret_text({{"secret", "x"}, {"region", "eu"}}, kRisk));
+
+  for (const std::string bytes : {R"({"auth":{"token":"t"})", R"({"PassWord":1})", R"({"API_KEY":"k")",
+                                  R"({"webhook":{"Secret":)", R"({"pass\u0077ord":"x"})", "apikey=1"}) {
+    EXPECT_TRUE(cfg::may_carry_secret(bytes)) << bytes;
+  }
+  for (const std::string bytes : {R"({"type":"registry.register","product":"gpuaas"})", "", "\xff\xfe"}) {
+    EXPECT_FALSE(cfg::may_carry_secret(bytes)) << bytes;
+  }
+}
+
 }  // namespace

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "commands/decode.h"
 #include "commands/edge_values.h"
 #include "commands/idempotency.h"
+#include "domain/config/secrets.h"
 #include "adapters/http/routes/entitlement_commands.h"
 #include "adapters/http/routes/config_commands.h"
 #include "adapters/http/routes/http_json.h"
@@ -233,7 +235,28 @@ struct RecordOutcome {
   std::optional<std::future<domain::Result<commands::Accepted>>> pending;
   std::optional<domain::Error> refused;
   std::string dead_letter_reason;  // non-empty: copy the record to the dead-letter topic
+  // The record holds, or may hold, a configuration secret in clear: once
+  // answered it is deleted from its topic, and a dead-letter copy never
+  // carries its bytes (issue 16 part 4).
+  bool purge = false;
 };
+
+domain::Error secrets_over_kafka() {
+  return domain::Error{domain::ErrorKind::kFailedPrecondition, "secrets_over_kafka",
+                       "a configuration secret cannot travel in clear on a Kafka topic: send this document over "
+                       "HTTPS (the record was deleted from its topic)",
+                       {}};
+}
+
+// A dead-letter copy of a record that could not be decoded: its bytes are
+// screened, since a broken config command may still hold a secret in clear.
+bool may_carry_secret(const adapters::kafka::KafkaMessage& msg) {
+  if (domain::config::may_carry_secret(msg.key) || domain::config::may_carry_secret(msg.value)) return true;
+  for (const auto& [name, value] : msg.headers) {
+    if (domain::config::may_carry_secret(name) || domain::config::may_carry_secret(value)) return true;
+  }
+  return false;
+}
 
 domain::Error record_failed() {
   return domain::Error{domain::ErrorKind::kInternal, "internal", "the record could not be handled", {}};
@@ -255,7 +278,18 @@ RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, co
     if (read.refused) {
       out.refused = std::move(*read.refused);
       out.dead_letter_reason = out.refused->code;
+      out.purge = may_carry_secret(msg);
       return out;
+    }
+    // Refused before anything else (who sent it, its budget, its role): the
+    // secret is already in clear on the topic, and goes from there now.
+    if (const auto* set = std::get_if<domain::config::SetConfigLayer>(&read.command->command)) {
+      const auto doc = nlohmann::json::parse(set->value, nullptr, false);
+      if (!doc.is_discarded() && domain::config::carries_secret_text(doc, set->ref)) {
+        out.refused = secrets_over_kafka();
+        out.purge = true;
+        return out;
+      }
     }
     // The topic is the identity: the producer's authenticated Kafka principal,
     // mapped to a ledger principal (a token header is refused, never read).
@@ -292,22 +326,78 @@ RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, co
     out.pending.reset();
     out.refused = record_failed();
     out.dead_letter_reason = out.refused->code;
+    out.purge = may_carry_secret(msg);
   } catch (...) {
     spdlog::error("kafka commands: record {}:{}:{} could not be handled", msg.topic, msg.partition, msg.offset);
     out.pending.reset();
     out.refused = record_failed();
     out.dead_letter_reason = out.refused->code;
+    out.purge = true;
   }
   return out;
 }
 
-// The record as it came, plus why it is here and where it came from.
-adapters::kafka::KafkaHeaders dead_letter_headers(const adapters::kafka::KafkaMessage& msg, const RecordOutcome& o) {
-  adapters::kafka::KafkaHeaders headers = msg.headers;
-  headers.emplace_back(std::string(kDeadLetterReasonHeader), o.dead_letter_reason);
-  headers.emplace_back(std::string(kDeadLetterSourceHeader),
-                       commands::record_result_key(msg.topic, msg.partition, msg.offset));
-  return headers;
+// The record as it came, plus why it is here and where it came from. A
+// record that may hold a secret is not copied: only why, where from and
+// its size (kDeadLetterRedactedHeader), with no key, value or headers.
+struct DeadLetter {
+  std::string key;
+  std::string value;
+  adapters::kafka::KafkaHeaders headers;
+};
+DeadLetter dead_letter_of(const adapters::kafka::KafkaMessage& msg, const RecordOutcome& o) {
+  DeadLetter d;
+  if (!o.purge) {
+    d.key = msg.key;
+    d.value = msg.value;
+    d.headers = msg.headers;
+  } else {
+    d.value = nlohmann::json{{"redacted", "the record may hold a configuration secret in clear; its bytes were not "
+                                          "copied and it was deleted from its topic"},
+                             {"bytes", msg.key.size() + msg.value.size()}}
+                  .dump();
+    d.headers.emplace_back(std::string(kDeadLetterRedactedHeader), "1");
+  }
+  d.headers.emplace_back(std::string(kDeadLetterReasonHeader), o.dead_letter_reason);
+  d.headers.emplace_back(std::string(kDeadLetterSourceHeader),
+                         commands::record_result_key(msg.topic, msg.partition, msg.offset));
+  return d;
+}
+
+// Where the records to purge end: for each partition, the offset past the
+// last such record of the batch.
+void add_purges(std::map<std::pair<std::string, std::int32_t>, std::int64_t>& purges,
+                const std::vector<adapters::kafka::KafkaMessage>& batch, const std::vector<RecordOutcome>& outcomes) {
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    if (!outcomes[i].purge) continue;
+    auto& end = purges[{batch[i].topic, batch[i].partition}];
+    end = std::max(end, batch[i].offset + 1);
+  }
+}
+
+// Deletes the records to purge (everything below each end: those were all
+// answered and their offsets committed). What fails stays for the next
+// batch; the records are logged by coordinates only.
+void purge_records(const KafkaCommandOptions& options,
+                   std::map<std::pair<std::string, std::int32_t>, std::int64_t>& purges) {
+  if (purges.empty()) return;
+  std::vector<adapters::kafka::PartitionOffset> before;
+  for (const auto& [tp, end] : purges) before.push_back({tp.first, tp.second, end});
+  auto ok = adapters::kafka::delete_records_before(options.brokers, options.kafka_security, before,
+                                                   std::chrono::seconds(10));
+  if (!ok) {
+    for (const auto& p : before) {
+      spdlog::error("kafka commands: records of {}:{} below offset {} may hold a secret in clear and could not be "
+                    "deleted yet ({}: {}); retrying after the next batch",
+                    p.topic, p.partition, p.offset, ok.error().code, ok.error().message);
+    }
+    return;
+  }
+  for (const auto& p : before) {
+    spdlog::warn("kafka commands: deleted the records of {}:{} below offset {} (a secret in clear)", p.topic,
+                 p.partition, p.offset);
+  }
+  purges.clear();
 }
 
 }  // namespace
@@ -323,6 +413,8 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
   // Every producer's topic, including those added while we run (librdkafka
   // re-evaluates the pattern on each metadata refresh).
   const std::string pattern = producer_topics_pattern(options.commands_topic);
+  // Records holding a secret in clear, answered and committed, not yet deleted.
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> purges;
 
   while (!stop) {
     // Nothing that happens to one batch may end the consumer thread (and with
@@ -410,7 +502,8 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
         if (!o.dead_letter_reason.empty()) {
           spdlog::warn("kafka commands: record {}:{}:{} dead-lettered to {}: {}", msg.topic, msg.partition, msg.offset,
                        options.dead_letter_topic, o.dead_letter_reason);
-          if (auto ok = producer->produce(options.dead_letter_topic, msg.key, msg.value, dead_letter_headers(msg, o));
+          auto dead = dead_letter_of(msg, o);
+          if (auto ok = producer->produce(options.dead_letter_topic, dead.key, dead.value, std::move(dead.headers));
               !ok) {
             retry_later = true;
           }
@@ -427,7 +520,10 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
       }
       if (auto ok = consumer->commit(*batch); !ok) {
         spdlog::warn("kafka commands: offset commit failed: {}", ok.error().message);
+      } else {
+        add_purges(purges, *batch, outcomes);
       }
+      purge_records(options, purges);
     } catch (const std::exception& e) {
       spdlog::error("kafka commands: batch failed unexpectedly, re-reading it: {}", e.what());
       consumer.reset();

@@ -79,6 +79,9 @@ std::string rejected_json(const std::string& command_id, const domain::Error& e)
 // why it could not be handled, and "<topic>:<partition>:<offset>" it came from.
 inline constexpr std::string_view kDeadLetterReasonHeader = "dlq-reason";
 inline constexpr std::string_view kDeadLetterSourceHeader = "dlq-source";
+// Set ("1") on the copy of a record that may hold a configuration secret in
+// clear: the copy has no key, value or headers of the record, only its size.
+inline constexpr std::string_view kDeadLetterRedactedHeader = "dlq-redacted";
 
 struct KafkaCommandOptions {
   std::string brokers;
@@ -97,7 +100,10 @@ struct KafkaCommandOptions {
 // so a standby never answers commands it cannot apply.
 // A record acts as the ledger principal mapped to the producer whose topic it
 // arrived on (principal_for_record); a record with a bearer token header is
-// refused (kafka_token_header_refused).
+// refused (kafka_token_header_refused). A config command whose document
+// holds a secret in clear is refused (422 secrets_over_kafka), and such a
+// record, or an undecodable one that may hold one, is deleted from its topic
+// once answered (Kafka DeleteRecords: needs Delete on the producer topics).
 void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandService& service,
                         const std::atomic<bool>& stop);
 
