@@ -541,7 +541,14 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
 
   std::vector<CommandOutcome> outcomes;
   if (!appends.empty()) {
+    const auto append_started = std::chrono::steady_clock::now();
     auto appended = store_.append(appends);
+    if (options_.on_group_commit) {
+      options_.on_group_commit({.commands = batch.size(),
+                                .appends = appends.size(),
+                                .append_time = std::chrono::steady_clock::now() - append_started,
+                                .committed = appended.has_value()});
+    }
     if (!appended) {
       // Touched streams stay out of the cache; the admission model was
       // evolved tentatively, so it is rebuilt from the store.

@@ -96,6 +96,17 @@ class CommandService {
     // ConfigReloaded event records a failure under `errors`. Empty: not
     // checked (no errors recorded).
     std::function<std::optional<std::string>()> process_settings_check = {};
+    // Called on the writer thread after each group commit that wrote (its
+    // metrics): how many commands the group held, how many appends it made,
+    // how long the store's append took, and whether it committed. Must not
+    // throw.
+    struct GroupCommit {
+      std::size_t commands = 0;
+      std::size_t appends = 0;
+      std::chrono::nanoseconds append_time{0};
+      bool committed = false;
+    };
+    std::function<void(const GroupCommit&)> on_group_commit = {};
   };
 
   CommandService(EventStore& store, Clock& clock, Options options);

@@ -10,6 +10,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libcli11-dev librapidcheck-dev googletest libbenchmark-dev libssl-dev
   # JSON Schema validation of configuration documents (domain/config/schema.cc, seed 004)
   libvalijson-dev
+  # /metrics in Prometheus text format (adapters/metrics)
+  prometheus-cpp-dev
   kcat postgresql postgresql-contrib openjdk-17-jdk-headless maven procps
   # libFuzzer targets (scripts/fuzz.sh): clang 19 is bookworm's first clang
   # with which libstdc++ 12 offers std::expected; the -rt package ships libFuzzer.

@@ -133,6 +133,7 @@ struct Shared {
   net::thread_pool* control = nullptr;   // handlers of control_paths
   std::shared_ptr<Hub> hub;
   net::ssl::context* tls = nullptr;  // set: every connection is TLS
+  std::function<void(const Exchange&)> on_answer;
 };
 
 detail::MaybeTlsStream make_stream(tcp::socket socket, const Shared& shared) {
@@ -236,6 +237,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_header(beast::error_code ec, std::size_t) {
+    started_ = std::chrono::steady_clock::now();
+    method_.clear();
+    path_.clear();
+    correlation_id_.clear();
     if (ec) return on_read_error(ec);
     const BeastRequest& req = parser_->get();
     if (!acceptable_transfer_encoding(req)) {
@@ -288,6 +293,9 @@ class Session : public std::enable_shared_from_this<Session> {
     close_ = !req.keep_alive();
     head_ = req.method() == bhttp::verb::head;
     HttpRequest request = to_request(std::move(req), remote_);
+    method_ = request.method;
+    path_ = request.path;
+    if (const std::string* corr = request.header("x-correlation-id")) correlation_id_ = corr->substr(0, 256);
     if (auto refused = undecodable_target(request)) return send(std::move(*refused), version_, head_, close_);
     dispatch_request(std::move(request));
   }
@@ -297,6 +305,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void dispatch_request(HttpRequest request);
 
   void send(HttpResponse response, unsigned version, bool head, bool close) {
+    observe(response.status);
     try {
       res_ = to_beast(std::move(response), version, head, close);
     } catch (const std::exception& e) {
@@ -307,6 +316,20 @@ class Session : public std::enable_shared_from_this<Session> {
     close_after_write_ = close;
     stream_.expires_after(shared_->idle_timeout);
     bhttp::async_write(stream_, res_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  }
+
+  void observe(int status) noexcept {
+    if (!shared_->on_answer) return;
+    try {
+      shared_->on_answer(Exchange{.method = method_,
+                                  .path = path_,
+                                  .correlation_id = correlation_id_,
+                                  .status = status,
+                                  .elapsed = std::chrono::steady_clock::now() - started_});
+    } catch (const std::exception& e) {
+      spdlog::warn("http: answer observer threw: {}", e.what());
+    } catch (...) {
+    }
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -357,6 +380,10 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool head_ = false;
   bool close_ = false;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::string method_;
+  std::string path_;
+  std::string correlation_id_;
 };
 
 // The answer to one request: what an HttpResponder reaches. Holds its
@@ -498,6 +525,7 @@ class HttpServer::Impl {
     shared->hub = std::make_shared<Hub>();
     shared->hub->requests = requests_.get();
     shared->tls = tls_.get();
+    shared->on_answer = options_.on_answer;
     shared_ = std::move(shared);
 
     accept();

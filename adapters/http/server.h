@@ -51,14 +51,26 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adapters/http/http_types.h"
 #include "domain/error.h"
 
 namespace ledger::adapters::http {
+
+// One answered request, as the server's observer sees it (access log,
+// metrics). method and path are "" when the request could not be parsed.
+struct Exchange {
+  std::string_view method;
+  std::string_view path;            // percent-decoded, no query
+  std::string_view correlation_id;  // the request's X-Correlation-Id as sent, unvalidated; "" if none
+  int status = 0;
+  std::chrono::nanoseconds elapsed{0};  // from the request's header to its answer
+};
 
 class HttpServer {
  public:
@@ -77,6 +89,10 @@ class HttpServer {
     std::string tls_key_file = {};
     std::size_t body_limit = 1 << 20;
     std::chrono::seconds idle_timeout{30};
+    // Called once for every answer, refusals of the server itself included,
+    // on an io thread just before the answer is written: keep it cheap. An
+    // exception from it is logged and ignored.
+    std::function<void(const Exchange&)> on_answer = {};
   };
 
   HttpServer(Options options, HttpHandler handler);

@@ -1,5 +1,7 @@
 #include "services/common/process.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -131,32 +133,69 @@ void run_restarting(const char* what, const std::atomic<bool>& stop, const std::
 
 namespace {
 
-// The answer to /healthz or /readyz; nullopt for any other path.
+// The answer to /healthz, /readyz or /metrics; nullopt for any other path.
 std::optional<adapters::http::HttpResponse> health_answer(const adapters::http::HttpRequest& req,
-                                                          const std::function<std::string()>& ready) {
+                                                          const std::function<std::string()>& ready,
+                                                          const adapters::metrics::Registry* metrics) {
   if (req.path == "/healthz") return adapters::http::HttpResponse::json(200, R"({"status":"ok"})");
   if (req.path == "/readyz") {
     const std::string reason = ready();
     if (reason.empty()) return adapters::http::HttpResponse::json(200, R"({"status":"ready"})");
     return adapters::http::HttpResponse::json(503, nlohmann::json{{"status", "not_ready"}, {"reason", reason}}.dump());
   }
+  if (req.path == "/metrics" && metrics != nullptr) {
+    if (req.method != "GET" && req.method != "HEAD") {
+      auto r = adapters::http::HttpResponse::json(405, R"({"code":"method_not_allowed","message":"use GET"})");
+      r.headers.emplace_back("allow", "GET");
+      return r;
+    }
+    adapters::http::HttpResponse r;
+    r.status = 200;
+    r.content_type = adapters::metrics::kTextContentType;
+    r.body = metrics->text();
+    return r;
+  }
   return std::nullopt;
 }
 
+bool is_control_path(std::string_view path) { return path == "/healthz" || path == "/readyz" || path == "/metrics"; }
+
 }  // namespace
 
-adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready) {
-  return [inner = std::move(inner), ready = std::move(ready)](const adapters::http::HttpRequest& req) {
-    if (auto answer = health_answer(req, ready)) return *answer;
+std::vector<std::string> control_paths() { return {"/healthz", "/readyz", "/metrics"}; }
+
+std::function<void(const adapters::http::Exchange&)> HttpObservability::on_answer() {
+  return [this](const adapters::http::Exchange& e) {
+    const double seconds = std::chrono::duration<double>(e.elapsed).count();
+    requests_.observe(e.method, e.path, e.status, seconds);
+    if (!access_log_ || is_control_path(e.path)) return;
+    // Fields of their own in the JSON line (settings.cc access_logger): no
+    // query string, header or body, which may carry secrets.
+    nlohmann::json fields = {{"method", e.method},
+                             {"route", adapters::metrics::route_label(e.path)},
+                             {"path", e.path},
+                             {"status", e.status},
+                             {"latency_ms", std::round(seconds * 1e6) / 1e3}};
+    if (!e.correlation_id.empty()) fields["correlation_id"] = e.correlation_id;
+    std::string members = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    access_log(std::string_view(members).substr(1, members.size() - 2));
+  };
+}
+
+adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready,
+                                        const adapters::metrics::Registry* metrics) {
+  return [inner = std::move(inner), ready = std::move(ready), metrics](const adapters::http::HttpRequest& req) {
+    if (auto answer = health_answer(req, ready, metrics)) return *answer;
     return inner(req);
   };
 }
 
 adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
-                                                   std::function<std::string()> ready) {
-  return [inner = std::move(inner), ready = std::move(ready)](adapters::http::HttpRequest req,
-                                                              adapters::http::HttpResponder respond) {
-    if (auto answer = health_answer(req, ready)) return respond.send(std::move(*answer));
+                                                   std::function<std::string()> ready,
+                                                   const adapters::metrics::Registry* metrics) {
+  return [inner = std::move(inner), ready = std::move(ready), metrics](adapters::http::HttpRequest req,
+                                                                       adapters::http::HttpResponder respond) {
+    if (auto answer = health_answer(req, ready, metrics)) return respond.send(std::move(*answer));
     inner(std::move(req), std::move(respond));
   };
 }

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "adapters/http/http_types.h"
+#include "adapters/http/server.h"
+#include "adapters/metrics/metrics.h"
 #include "adapters/kafka/kafka.h"
 #include "adapters/identity/identity.h"
 #include "domain/error.h"
@@ -53,12 +55,37 @@ domain::Result<void> ensure_ledger_topics(const Settings& s);
 // event can never end the process through a thread boundary.
 void run_restarting(const char* what, const std::atomic<bool>& stop, const std::function<void()>& body);
 
-// Wraps a route handler with /healthz (always 200 while the process serves)
-// and /readyz (200 when `ready` returns an empty string, else 503 with the
-// reason).
-adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready);
+// What an HTTP service tells about itself (issue 17 part 4): its metrics
+// registry (served at GET /metrics by with_health), request counts and
+// latencies by method, route and status, and one access-log line per
+// answer (a JSON object with method, route, path, status, latency_ms and
+// correlation_id as fields of their own; /healthz, /readyz and /metrics are
+// counted, not logged).
+class HttpObservability {
+ public:
+  explicit HttpObservability(bool access_log = true) : access_log_(access_log) {}
+  adapters::metrics::Registry& registry() { return registry_; }
+  // For HttpServer::Options::on_answer; lives as long as this object.
+  std::function<void(const adapters::http::Exchange&)> on_answer();
+
+ private:
+  bool access_log_;
+  adapters::metrics::Registry registry_;
+  adapters::metrics::RequestMetrics requests_{registry_};
+};
+
+// Wraps a route handler with /healthz (always 200 while the process serves),
+// /readyz (200 when `ready` returns an empty string, else 503 with the
+// reason) and, given a registry, GET /metrics (Prometheus text format,
+// unauthenticated like the health routes: counts and latencies by route,
+// never an id, tenant or value).
+adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready,
+                                        const adapters::metrics::Registry* metrics = nullptr);
 // The same for a handler that answers through an HttpResponder.
 adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
-                                                   std::function<std::string()> ready);
+                                                   std::function<std::string()> ready,
+                                                   const adapters::metrics::Registry* metrics = nullptr);
+// The paths answered by with_health, for HttpServer::Options::control_paths.
+std::vector<std::string> control_paths();
 
 }  // namespace ledger::services

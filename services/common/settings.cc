@@ -5,6 +5,8 @@
 #include <cerrno>  // program_invocation_short_name (GNU)
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <string_view>
 #include <spdlog/spdlog.h>
 
@@ -142,6 +144,10 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
 };
 
+// Set by setup_logging, read by every access_log call.
+std::mutex access_mu;
+std::shared_ptr<spdlog::logger> access_logger;
+
 }  // namespace
 
 void setup_logging(const std::string& service, const std::string& level) {
@@ -151,6 +157,25 @@ void setup_logging(const std::string& service, const std::string& level) {
   formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
       R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"%*"})");
   spdlog::set_formatter(std::move(formatter));
+  // The access log: the same sinks, its fields spliced in as they come
+  // (already JSON members; HttpObservability::on_answer).
+  auto access = std::make_shared<spdlog::logger>("access", spdlog::default_logger()->sinks().begin(),
+                                                 spdlog::default_logger()->sinks().end());
+  access->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"access",%v})",
+      spdlog::pattern_time_type::utc));
+  access->set_level(spdlog::level::info);
+  std::lock_guard lock(access_mu);
+  access_logger = std::move(access);
+}
+
+void access_log(std::string_view members) {
+  std::shared_ptr<spdlog::logger> logger;
+  {
+    std::lock_guard lock(access_mu);
+    logger = access_logger;
+  }
+  if (logger) logger->info("{}", members);
 }
 
 }  // namespace ledger::services

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace CLI {
 class App;
@@ -78,5 +79,9 @@ void add_kafka_flags(CLI::App& app, Settings& s);
 void add_common_flags(CLI::App& app, Settings& s);
 // Applies the log level and the JSON log pattern; call after parsing.
 void setup_logging(const std::string& service, const std::string& level);
+// One access-log line (info level, the same sink and service fields as
+// every line): `members` are JSON object members ("\"k\":v,...", already
+// escaped) written as fields of the line itself, beside "msg":"access".
+void access_log(std::string_view members);
 
 }  // namespace ledger::services

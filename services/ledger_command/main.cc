@@ -133,6 +133,16 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
     return 2;
   }
   if (!config_secrets->sealer) spdlog::warn("LEDGER_CONFIG_KEK is not set: configuration secrets are refused");
+  // GET /metrics and the access log (issue 17 part 4).
+  services::HttpObservability observability;
+  auto& metrics = observability.registry();
+  const auto batch_size = metrics.histogram("ledger_writer_batch_commands", "Commands per group commit of the writer",
+                                            {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512});
+  const auto commit_seconds = metrics.histogram("ledger_writer_commit_duration_seconds",
+                                                "Time of a group commit's append to the event store", {},
+                                                adapters::metrics::latency_buckets());
+  const auto commits_failed = metrics.counter("ledger_writer_commits_failed_total",
+                                              "Group commits the event store did not take (nothing written)");
   commands::CommandService service(store, clock,
                                    {.max_batch = max_batch,
                                     .anchor = anchor ? &*anchor : nullptr,
@@ -143,6 +153,11 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
                                       auto settings = routes::read_process_settings();
                                       if (settings) return std::nullopt;
                                       return settings.error().code;
+                                    },
+                                    .on_group_commit = [&](const commands::CommandService::Options::GroupCommit& g) {
+                                      batch_size.observe(static_cast<double>(g.commands));
+                                      commit_seconds.observe(std::chrono::duration<double>(g.append_time).count());
+                                      if (!g.committed) commits_failed.inc();
                                     }});
   service.start();
 
@@ -160,13 +175,19 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   routes::CelApi cel_api(**cel_engine, *auth,
                          {.family = commands::RouteFamily::kApplicationWrite, .gate = &gate, .refusals = &cel_refusals});
   adapters::http::HttpServer server(
-      {.address = address, .port = port, .threads = threads, .tls_cert_file = tls_cert, .tls_key_file = tls_key},
+      {.address = address,
+       .port = port,
+       .threads = threads,
+       .control_paths = services::control_paths(),
+       .tls_cert_file = tls_cert,
+       .tls_key_file = tls_key,
+       .on_answer = observability.on_answer()},
       services::with_health(
           [&](const auto& req) -> adapters::http::HttpResponse {
             if (auto r = cel_api.handle(req)) return std::move(*r);  // validate-cel
             return api.handle(req);
           },
-          [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }));
+          [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }, &metrics));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;

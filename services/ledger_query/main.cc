@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -129,6 +131,35 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
         *decision_buffer);
   } else {
     spdlog::info("decision log: off (--decision-log off)");
+  }
+  // GET /metrics and the access log (issue 17 part 4).
+  services::HttpObservability observability;
+  auto& metrics = observability.registry();
+  {
+    std::map<std::string, adapters::metrics::Counter, std::less<>> by_outcome;
+    for (const char* d : {"allow", "warn", "deny", "other"}) {
+      by_outcome[d] = metrics.counter("ledger_decisions_total", "Admission decisions answered, by decision",
+                                      {{"decision", d}});
+    }
+    admission_api.count_decisions_with([by_outcome = std::move(by_outcome)](std::string_view d) {
+      const auto it = by_outcome.find(d);
+      (it != by_outcome.end() ? it->second : by_outcome.at("other")).inc();
+    });
+  }
+  if (decision_buffer) {
+    const auto queued = metrics.gauge("ledger_decision_log_buffered", "Decision-log records waiting to be published");
+    const auto dropped = metrics.counter("ledger_decision_log_dropped_total",
+                                         "Decision-log records dropped because the buffer was full");
+    const auto published = metrics.counter("ledger_decision_log_published_total",
+                                           "Decision-log records Kafka acknowledged");
+    metrics.on_scrape([&, queued, dropped, published, seen = std::make_shared<std::pair<std::uint64_t, std::uint64_t>>()] {
+      queued.set(static_cast<double>(decision_buffer->size()));
+      const std::uint64_t d = decision_buffer->dropped();
+      const std::uint64_t p = decision_publisher ? decision_publisher->published() : 0;
+      if (d > seen->first) dropped.inc(static_cast<double>(d - seen->first));
+      if (p > seen->second) published.inc(static_cast<double>(p - seen->second));
+      *seen = {d, p};
+    });
   }
   admission_api.log_decisions({.buffer = decision_buffer.get(),
                                .table = &decision_table,
@@ -285,12 +316,18 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
 
   // /healthz and /readyz run on the server's control thread, never behind requests.
   adapters::http::HttpServer server(
-      {.address = address, .port = port, .threads = threads, .tls_cert_file = tls_cert, .tls_key_file = tls_key},
+      {.address = address,
+       .port = port,
+       .threads = threads,
+       .control_paths = services::control_paths(),
+       .tls_cert_file = tls_cert,
+       .tls_key_file = tls_key,
+       .on_answer = observability.on_answer()},
       services::with_health_async(
           [&](adapters::http::HttpRequest req, adapters::http::HttpResponder respond) {
             api.handle(std::move(req), std::move(respond));
           },
-          ready));
+          ready, &observability.registry()));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -100,6 +101,38 @@ std::int64_t logged(ledger::testing::ServiceStack& s) {
 ledger::testing::CommandRun audit_decisions(ledger::testing::ServiceStack& s, const std::string& args = "") {
   return ledger::testing::run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger-audit decisions --pg-url '" +
                                       s.database().url_for("ledger_auditor") + "' " + args + " 2>&1");
+}
+
+// GET /metrics of the service on `port`, unauthenticated; "" when it fails
+// or is not Prometheus text.
+std::string metrics_text(std::uint16_t port) {
+  ledger::adapters::http::HttpClient client("127.0.0.1", port, 30s);
+  auto r = client.request("GET", "/metrics");
+  if (!r || r->status != 200) return "";
+  const std::string* type = r->header("content-type");
+  if (type == nullptr || type->rfind("text/plain; version=0.0.4", 0) != 0) return "";
+  return r->body;
+}
+
+// The value of the sample line starting with `series` (name and labels as
+// written), or -1 when there is none.
+double sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+// The sum of every sample line starting with `prefix` (e.g. a series with
+// some of its labels), 0 when there is none.
+double sum_samples(const std::string& text, const std::string& prefix) {
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
 }
 
 TEST(DecisionLogE2e, EveryAnsweredDecisionIsLoggedScopedPagedAndReDerived) {
@@ -214,6 +247,10 @@ TEST(DecisionLogE2e, AFullBufferDropsRecordsNeverDecisionsAndCountsThem) {
   EXPECT_EQ(status.body["accepted"], status.body["logged"]);
   EXPECT_TRUE(eventually(10s, [&] { return s.logs().find("record(s) dropped") != std::string::npos; }))
       << "the loss is logged";
+  // And counted in /metrics, the same number.
+  const std::string metrics = metrics_text(s.query_port());
+  EXPECT_EQ(sample(metrics, "ledger_decision_log_dropped_total"), status.body["dropped"].get<double>()) << metrics;
+  EXPECT_EQ(sample(metrics, "ledger_decisions_total{decision=\"allow\"}"), 1000) << metrics;
 }
 
 TEST(DecisionLogE2e, OffRecordsNothing) {
@@ -231,6 +268,86 @@ TEST(DecisionLogE2e, OffRecordsNothing) {
   EXPECT_EQ(status.body["enabled"], false);
   EXPECT_EQ(status.body["logged"], 0);
   EXPECT_EQ(logged(s), 0);
+}
+
+// Issue 17 part 4: /metrics on ledger-command and ledger-query in the
+// Prometheus text format (prometheus-cpp), counting requests by route
+// template and status, decisions by verdict and the writer's group
+// commits, with no id, tenant or path of a request in any label however many
+// distinct paths a caller sends; and one access-log line per request with
+// its fields as JSON fields of the line.
+TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
+  ledger::testing::ServiceStack s("metrics_e2e");
+  ASSERT_TRUE(s.start());
+  build(s);
+  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")}, {"dimension", "gpu.count"},
+                                                  {"quantity", 6}, {"unit", "gpu"}, {"reason", "e2e"}});
+  const std::string wait = "?min_position=" + std::to_string(head) + "&wait_ms=10000";
+  std::map<std::string, int> verdicts;
+  for (int i = 0; i < 9; ++i) {
+    Reply d = s.query("POST", "/v1/decisions" + wait, kAcmeService,
+                      decision_input("org-acme", "org-acme-llm", i, 1, "metrics-" + std::to_string(i)),
+                      {{"X-Correlation-Id", "corr-metrics-" + std::to_string(i)}});
+    ASSERT_EQ(d.status, 200) << d.describe();
+    ++verdicts[d.body["decision"].get<std::string>()];
+  }
+  // A caller walking ids and made-up paths: one route label each, never theirs.
+  for (int i = 0; i < 300; ++i) {
+    s.query("GET", "/v1/reservations/res-probe-" + std::to_string(i), kAcmeService);
+    s.query("GET", "/v1/probe-" + std::to_string(i) + "/x", kAcmeService);
+  }
+
+  const std::string query = metrics_text(s.query_port());
+  ASSERT_FALSE(query.empty()) << s.describe_logs();
+  for (const auto& [verdict, n] : verdicts) {
+    EXPECT_EQ(sample(query, "ledger_decisions_total{decision=\"" + verdict + "\"}"), n) << query;
+  }
+  EXPECT_EQ(sample(query, R"(ledger_http_requests_total{method="POST",route="/v1/decisions",status="200"})"), 9)
+      << query;
+  EXPECT_EQ(sample(query, R"(ledger_http_request_duration_seconds_count{method="POST",route="/v1/decisions",status="200"})"), 9);
+  // Whatever each answered (403, 404, or 429 once over budget), all under one route each.
+  EXPECT_EQ(sum_samples(query, R"(ledger_http_requests_total{method="GET",route="/v1/reservations/{}",)"), 300)
+      << query;
+  EXPECT_EQ(sum_samples(query, R"(ledger_http_requests_total{method="GET",route="/v1/{}/{}",)"), 300) << query;
+  for (const char* leak : {"res-probe", "probe-1", "org-acme", "scheduler", "corr-metrics"}) {
+    EXPECT_EQ(query.find(leak), std::string::npos) << leak;
+  }
+  std::set<std::string> routes;
+  for (std::size_t at = query.find("route=\""); at != std::string::npos; at = query.find("route=\"", at + 1)) {
+    routes.insert(query.substr(at, query.find('"', at + 7) - at));
+  }
+  EXPECT_LT(routes.size(), 20u);
+
+  const std::string command = metrics_text(s.command_port());
+  ASSERT_FALSE(command.empty()) << s.describe_logs();
+  EXPECT_GE(sample(command, R"(ledger_http_requests_total{method="POST",route="/v1/commands/{}",status="200"})"), 8)
+      << command;
+  EXPECT_GE(sample(command, "ledger_writer_batch_commands_count"), 1) << command;
+  EXPECT_GE(sample(command, "ledger_writer_batch_commands_sum"), 8) << command;
+  EXPECT_GE(sample(command, "ledger_writer_commit_duration_seconds_count"), 1) << command;
+  EXPECT_EQ(sample(command, "ledger_writer_commits_failed_total"), 0) << command;
+  // Only GET.
+  ledger::adapters::http::HttpClient client("127.0.0.1", s.command_port(), 30s);
+  auto post = client.request("POST", "/metrics", "{}");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+
+  // The access log: one JSON line per request, its fields its own.
+  bool found = false;
+  std::istringstream lines(s.logs());
+  for (std::string line; std::getline(lines, line);) {
+    const std::size_t brace = line.find('{');
+    if (brace == std::string::npos || line.find("\"msg\":\"access\"") == std::string::npos) continue;
+    Json j = Json::parse(line.substr(brace), nullptr, false);
+    if (j.is_discarded() || j.value("correlation_id", "") != "corr-metrics-3") continue;
+    found = true;
+    EXPECT_EQ(j["service"], "ledger-query") << line;
+    EXPECT_EQ(j["method"], "POST") << line;
+    EXPECT_EQ(j["route"], "/v1/decisions") << line;
+    EXPECT_EQ(j["status"], 200) << line;
+    EXPECT_TRUE(j["latency_ms"].is_number()) << line;
+  }
+  EXPECT_TRUE(found) << "no access line for corr-metrics-3";
 }
 
 }  // namespace

@@ -504,6 +504,12 @@ domain::Result<QuotaScope> scope_param(const HttpRequest& req, const std::string
   return s;
 }
 
+void tell_decision(const std::function<void(std::string_view)>& f, const Json& answer) {
+  if (!f) return;
+  const auto it = answer.find("decision");
+  f(it != answer.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view());
+}
+
 HttpResponse method_not_allowed(const char* method) {
   auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", std::string("use ") + method, {}});
   r.status = 405;
@@ -616,6 +622,7 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
     log_.buffer->push(decision_record_of(who, *in, *doc, answer, out->snapshot_version, c->as_of, clock_.now()));
   }
+  tell_decision(count_decision_, answer);
   return json_response(200, dump_lenient(answer));
 }
 
@@ -717,6 +724,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
         log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], results[index_of[k]],
                                              out->snapshot_version, c->as_of, clock_.now()));
       }
+      tell_decision(count_decision_, results[index_of[k]]);
     }
   } else if (memory) {
     snapshot_version = memory->position;

@@ -117,6 +117,7 @@
 #pragma once
 
 #include <optional>
+#include <functional>
 #include <string_view>
 
 #include "adapters/http/http_types.h"
@@ -158,6 +159,9 @@ class AdmissionApi {
   // Records every answered decision, serves GET /v1/decisions/log[/status]
   // (decision_log_api.h); the ports must outlive this object.
   void log_decisions(DecisionLogPorts ports) { log_ = std::move(ports); }
+  // Told the `decision` field of every answered decision (batch items
+  // included), for metrics; must not throw.
+  void count_decisions_with(std::function<void(std::string_view decision)> f) { count_decision_ = std::move(f); }
   // Runs the chain of an application a decision input names (seed 002:
   // `application: {app_id, model?, size_bytes?, estimated_tokens?}`) with
   // the process's one runtime, so its rate limits are the same counters
@@ -186,6 +190,7 @@ class AdmissionApi {
   RefusalRecorder* refusals_ = nullptr;
   const projections::AdmissionStore* memory_ = nullptr;
   DecisionLogPorts log_;
+  std::function<void(std::string_view)> count_decision_;
   domain::app_policy::ChainRuntime* chains_ = nullptr;
 };
 
