@@ -158,24 +158,9 @@ std::string ProjectorStatus::readiness_json() const {
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string ProjectorStatus::metrics_text() const {
+ProjectorStatus::Counts ProjectorStatus::counts() const {
   std::lock_guard lock(mu_);
-  std::string out =
-      "# HELP ledger_projector_chain_alarms_total Records from ledger.events refused by the chain check.\n"
-      "# TYPE ledger_projector_chain_alarms_total counter\n";
-  for (const char* reason :
-       {"junk_record", "hash_mismatch", "broken_link", "unknown_position", "conflicting_duplicate"}) {
-    auto it = by_reason_.find(reason);
-    out += "ledger_projector_chain_alarms_total{reason=\"" + std::string(reason) + "\"} " +
-           std::to_string(it == by_reason_.end() ? 0 : it->second) + "\n";
-  }
-  out += "# HELP ledger_projector_checkpoint The lowest read-model checkpoint (global position).\n"
-         "# TYPE ledger_projector_checkpoint gauge\n"
-         "ledger_projector_checkpoint " + std::to_string(checkpoint_) + "\n";
-  out += "# HELP ledger_projector_consuming 1 while the projector consumes ledger.events.\n"
-         "# TYPE ledger_projector_consuming gauge\n"
-         "ledger_projector_consuming " + std::string(consuming_ ? "1" : "0") + "\n";
-  return out;
+  return {consuming_, checkpoint_, by_reason_};
 }
 
 void raise_chain_alarm(const ChainAlarm& a, ProjectorStatus* status) {

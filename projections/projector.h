@@ -115,9 +115,13 @@ class ProjectorStatus {
   // the topic who should not have.
   std::string readiness_json() const;
   bool ready() const;
-  // Prometheus text format: ledger_projector_chain_alarms_total{reason},
-  // ledger_projector_checkpoint, ledger_projector_consuming.
-  std::string metrics_text() const;
+  // What /metrics shows (adapters/projector projector_status_routes).
+  struct Counts {
+    bool consuming = false;
+    std::int64_t checkpoint = 0;
+    std::map<std::string, std::uint64_t> alarms_by_reason;
+  };
+  Counts counts() const;
 
  private:
   mutable std::mutex mu_;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -75,16 +76,35 @@ class KafkaFeed final : public projections::EventFeed {
 
 }  // namespace
 
-adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status) {
+adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status, adapters::metrics::Registry& metrics) {
   using adapters::http::HttpResponse;
-  return [&status](const adapters::http::HttpRequest& req) {
+  const auto consuming = metrics.gauge("ledger_projector_consuming", "1 while the projector consumes ledger.events");
+  const auto checkpoint =
+      metrics.gauge("ledger_projector_checkpoint", "The lowest read-model checkpoint (global position)");
+  std::map<std::string, adapters::metrics::Counter> alarms;
+  for (const char* reason : {"junk_record", "hash_mismatch", "broken_link", "unknown_position", "conflicting_duplicate"}) {
+    alarms[reason] = metrics.counter("ledger_projector_chain_alarms_total",
+                                     "Records from ledger.events refused by the chain check", {{"reason", reason}});
+  }
+  metrics.on_scrape([&status, consuming, checkpoint, alarms, seen = std::make_shared<std::map<std::string, std::uint64_t>>()] {
+    const auto now = status.counts();
+    consuming.set(now.consuming ? 1 : 0);
+    checkpoint.set(static_cast<double>(now.checkpoint));
+    for (const auto& [reason, count] : now.alarms_by_reason) {
+      auto counter = alarms.find(reason);
+      auto& before = (*seen)[reason];
+      if (counter != alarms.end() && count > before) counter->second.inc(static_cast<double>(count - before));
+      before = count;
+    }
+  });
+  return [&status, &metrics](const adapters::http::HttpRequest& req) {
     if (req.path == "/healthz") return HttpResponse::json(200, R"({"status":"ok"})");
     if (req.path == "/readyz") return HttpResponse::json(status.ready() ? 200 : 503, status.readiness_json());
     if (req.path == "/metrics") {
       HttpResponse r;
       r.status = 200;
-      r.content_type = "text/plain; version=0.0.4";
-      r.body = status.metrics_text();
+      r.content_type = adapters::metrics::kTextContentType;
+      r.body = metrics.text();
       return r;
     }
     return HttpResponse::json(404, R"({"code":"unknown_route","message":"no such route"})");

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "adapters/http/http_types.h"
+#include "adapters/metrics/metrics.h"
 #include "adapters/kafka/kafka.h"
 #include "domain/error.h"
 #include "projections/projector.h"
@@ -58,8 +59,11 @@ using projections::read_models;
 using projections::ReadModelInfo;
 
 // GET /healthz (200), /readyz (200 while consuming, else 503; body
-// readiness_json()) and /metrics (metrics_text()); anything else 404.
-adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status);
+// readiness_json()) and /metrics (`metrics` in Prometheus text, with
+// ledger_projector_chain_alarms_total{reason}, ledger_projector_checkpoint
+// and ledger_projector_consuming read from `status` when scraped); anything
+// else 404. Both must outlive the handler.
+adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status, adapters::metrics::Registry& metrics);
 
 // Catches up from the event store once (a newly added read model is built at
 // start), then follows Kafka until `stop`, reporting to `status` if given.

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <map>
 #include <thread>
 
 #include "adapters/http/server.h"
@@ -17,6 +18,7 @@
 #include "adapters/projector/projector.h"
 #include "adapters/kafka/decision_log_kafka.h"
 #include "adapters/postgres/decision_log_store.h"
+#include "adapters/postgres/read_model_store.h"
 
 int ledger::services::run_ledger_projector(int argc, char** argv) {
   using namespace ledger;
@@ -60,8 +62,25 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
     return 0;
   }
   projector::ProjectorStatus status;
+  adapters::metrics::Registry metrics;
+  // Lag per read model (issue 17 part 4): positions of the event store its
+  // checkpoint has not reached, read when /metrics is scraped.
+  adapters::postgres::PgAuditQueries lag_reads(settings.pg_url, settings.read_model_schema, 1);
+  std::map<std::string, adapters::metrics::Gauge> lag;
+  for (const auto& model : projections::read_models()) {
+    const std::string name(model.projection);
+    lag[name] = metrics.gauge("ledger_projector_lag_positions",
+                              "Positions of the event store a read model has not applied yet", {{"read_model", name}});
+  }
+  metrics.on_scrape([&] {
+    auto head = lag_reads.head_position();
+    if (!head) return;  // the database is away: the gauges keep their last values
+    for (const auto& [name, gauge] : lag) {
+      if (auto cp = lag_reads.checkpoint(name)) gauge.set(static_cast<double>(*head - *cp));
+    }
+  });
   adapters::http::HttpServer server({.address = status_address, .port = status_port, .threads = 2},
-                                    projector::projector_status_routes(status));
+                                    projector::projector_status_routes(status, metrics));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", status_address, status_port, ok.error().message);
     return 1;

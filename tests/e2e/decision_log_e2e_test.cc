@@ -332,6 +332,16 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
 
+  // ledger-projector's status port: each read model's lag, caught up.
+  std::string projector;
+  EXPECT_TRUE(eventually(30s, [&] {
+    projector = s.projector_status("/metrics").error;
+    return sum_samples(projector, "ledger_projector_lag_positions{") == 0 &&
+           sample(projector, R"(ledger_projector_lag_positions{read_model="admission"})") == 0 &&
+           sample(projector, "ledger_projector_consuming") == 1;
+  })) << projector;
+  EXPECT_EQ(sample(projector, R"(ledger_projector_chain_alarms_total{reason="junk_record"})"), 0) << projector;
+
   // The access log: one JSON line per request, its fields its own.
   bool found = false;
   std::istringstream lines(s.logs());
