@@ -65,11 +65,11 @@ domain::Result<void> KafkaEventPublisher::publish(std::span<const events::Record
   return {};
 }
 
-void run_relay(const RelayOptions& options, const std::atomic<bool>& stop) {
+void run_relay(const RelayOptions& options, const std::atomic<bool>& stop, const StepObserver& observe) {
   StoreSource source(options.pg_url);
   StoreCheckpoint checkpoint(options.pg_url, options.name);
   KafkaEventPublisher publisher(options.brokers, options.kafka_security, options.topic);
-  Relay(source, publisher, checkpoint, {.batch_size = options.batch_size}).run(stop);
+  Relay(source, publisher, checkpoint, {.batch_size = options.batch_size}).run(stop, observe);
 }
 
 }  // namespace ledger::relay

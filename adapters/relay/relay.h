@@ -12,6 +12,7 @@
 
 #include "adapters/kafka/kafka.h"
 #include "commands/relay/ports.h"
+#include "commands/relay/relay.h"
 
 namespace ledger::relay {
 
@@ -39,7 +40,7 @@ class KafkaEventPublisher final : public EventPublisher {
   std::unique_ptr<adapters::kafka::KafkaProducer> producer_;
 };
 
-// Runs the relay until `stop`.
-void run_relay(const RelayOptions& options, const std::atomic<bool>& stop);
+// Runs the relay until `stop`, telling `observe` each step.
+void run_relay(const RelayOptions& options, const std::atomic<bool>& stop, const StepObserver& observe = {});
 
 }  // namespace ledger::relay

@@ -47,9 +47,11 @@ StepOutcome Relay::step() {
   return StepOutcome::kPublished;
 }
 
-void Relay::run(const std::atomic<bool>& stop) {
+void Relay::run(const std::atomic<bool>& stop, const StepObserver& observe) {
   while (!stop) {
-    switch (step()) {
+    const StepOutcome outcome = step();
+    if (observe) observe(outcome, published_);
+    switch (outcome) {
       case StepOutcome::kPublished:
         break;
       case StepOutcome::kIdle:

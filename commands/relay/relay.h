@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "commands/relay/ports.h"
@@ -30,6 +31,9 @@ enum class StepOutcome {
   kIdle,       // nothing new after the durable position
   kFailed,     // a port failed; the next step starts from the durable position
 };
+// Told after each step of run() (metrics): its outcome and the durable
+// position then. Must not throw.
+using StepObserver = std::function<void(StepOutcome, std::optional<std::int64_t> published)>;
 
 class Relay {
  public:
@@ -39,7 +43,7 @@ class Relay {
   StepOutcome step();
   // Steps until `stop`, waiting for commits when idle and backing off after
   // failures.
-  void run(const std::atomic<bool>& stop);
+  void run(const std::atomic<bool>& stop, const StepObserver& observe = {});
 
   // The durable position as the relay last knew it (nullopt before the
   // first load or after a failure).

@@ -342,6 +342,16 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
   })) << projector;
   EXPECT_EQ(sample(projector, R"(ledger_projector_chain_alarms_total{reason="junk_record"})"), 0) << projector;
 
+  // ledger-relay's status port: everything on the topic, no failed step.
+  std::string relay;
+  EXPECT_TRUE(eventually(30s, [&] {
+    relay = s.relay_status("/metrics").error;
+    return sample(relay, "ledger_relay_lag_positions") == 0 &&
+           sample(relay, "ledger_relay_published_position") >= static_cast<double>(head);
+  })) << relay;
+  EXPECT_GE(sample(relay, R"(ledger_relay_steps_total{outcome="published"})"), 1) << relay;
+  EXPECT_EQ(s.relay_status("/readyz").status, 200);
+
   // The access log: one JSON line per request, its fields its own.
   bool found = false;
   std::istringstream lines(s.logs());

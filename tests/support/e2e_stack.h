@@ -321,6 +321,18 @@ class ServiceStack {
     if (out.body.is_discarded()) out.error = r->body;
     return out;
   }
+  // GET on ledger-relay's status port (/healthz, /readyz, /metrics), the
+  // same way; separate processes only.
+  Reply relay_status(const std::string& path) {
+    if (one_process_ || procs_.size() < 2) return Reply{0, nullptr, "no relay process", "", ""};
+    const auto port = procs_[1]->wait_for_port(30s);
+    if (port == 0) return Reply{0, nullptr, "no status port: " + tail(*procs_[1]), "", ""};
+    auto r = HttpClient("127.0.0.1", port, 30s).request("GET", path, "", {});
+    if (!r) return Reply{0, nullptr, r.error().message, "", ""};
+    Reply out{r->status, Json::parse(r->body, nullptr, false), "", "", ""};
+    if (out.body.is_discarded()) out.error = r->body;
+    return out;
+  }
   // Every answer body and result record this test saw, and every log.
   const std::string& answers() const { return answers_; }
   std::string logs() const {
