@@ -480,6 +480,12 @@ class AdmissionModel {
   std::vector<std::pair<std::string, std::string>> reservations_to_expire(Instant now) const;
 
   std::size_t node_count() const { return nodes_.size(); }
+  std::size_t ceiling_rule_count() const {
+    std::size_t n = 0;
+    for (const auto& [scope, rules] : ceilings_) n += rules.size();
+    return n;
+  }
+  std::size_t reservation_count() const { return reservations_.size(); }
 
  private:
   friend struct AdmissionAccess;

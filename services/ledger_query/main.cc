@@ -177,6 +177,30 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   admission_api.record_refusals_to(refusals);
   // The in-memory read models (issue 12), fed below once everything is wired.
   projections::AdmissionStore memory;
+  {
+    // What the in-memory read models hold and how far behind the store
+    // they are, read when /metrics is scraped.
+    const auto position = metrics.gauge("ledger_query_memory_position", "The position the in-memory read models are at");
+    const auto lag = metrics.gauge("ledger_query_memory_lag_positions",
+                                   "Positions of the event store the in-memory read models have not applied");
+    const auto nodes = metrics.gauge("ledger_read_model_size", "Entries of an in-memory read model",
+                                     {{"read_model", "admission"}, {"kind", "scope_nodes"}});
+    const auto rules = metrics.gauge("ledger_read_model_size", "Entries of an in-memory read model",
+                                     {{"read_model", "admission"}, {"kind", "ceiling_rules"}});
+    const auto reservations = metrics.gauge("ledger_read_model_size", "Entries of an in-memory read model",
+                                            {{"read_model", "admission"}, {"kind", "reservations"}});
+    const auto values = metrics.gauge("ledger_read_model_size", "Entries of an in-memory read model",
+                                      {{"read_model", "policy_values"}, {"kind", "values"}});
+    metrics.on_scrape([&, position, lag, nodes, rules, reservations, values] {
+      const auto snap = memory.snapshot();
+      position.set(static_cast<double>(snap->position));
+      nodes.set(static_cast<double>(snap->admission.node_count()));
+      rules.set(static_cast<double>(snap->admission.ceiling_rule_count()));
+      reservations.set(static_cast<double>(snap->admission.reservation_count()));
+      values.set(static_cast<double>(snap->policy.value_count()));
+      if (auto head = admission.head_position()) lag.set(static_cast<double>(std::max<std::int64_t>(0, *head - snap->position)));
+    });
+  }
   // Plan entitlements (seed 003): checks and listings from memory.
   routes::EntitlementReads entitlement_reads(memory, clock, [&] { return admission.head_position(); });
   entitlement_reads.record_refusals_to(refusals);

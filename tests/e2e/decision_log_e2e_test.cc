@@ -312,6 +312,11 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
   for (const char* leak : {"res-probe", "probe-1", "org-acme", "scheduler", "corr-metrics"}) {
     EXPECT_EQ(query.find(leak), std::string::npos) << leak;
   }
+  // The in-memory read models: their sizes and lag (4 scopes: 2 organizations, 2 projects).
+  EXPECT_GE(sample(query, R"(ledger_read_model_size{kind="scope_nodes",read_model="admission"})"), 4) << query;
+  EXPECT_EQ(sample(query, R"(ledger_read_model_size{kind="ceiling_rules",read_model="admission"})"), 3) << query;
+  EXPECT_GE(sample(query, "ledger_query_memory_position"), static_cast<double>(head)) << query;
+  EXPECT_EQ(sample(query, "ledger_query_memory_lag_positions"), 0) << query;
   std::set<std::string> routes;
   for (std::size_t at = query.find("route=\""); at != std::string::npos; at = query.find("route=\"", at + 1)) {
     routes.insert(query.substr(at, query.find('"', at + 7) - at));
