@@ -49,6 +49,9 @@ struct HttpResponse {
   // a "connection: close" here closes the connection after the response.
   // For responses received by HttpClient: every field, names lower-cased.
   std::vector<std::pair<std::string, std::string>> headers;
+  // Who the request was answered for ("<tenant>/<type>:<id>"), for the
+  // server's access log; never sent (routes/request_actor.h).
+  std::string actor;
 
   static HttpResponse json(int status, std::string body);
 

@@ -305,7 +305,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void dispatch_request(HttpRequest request);
 
   void send(HttpResponse response, unsigned version, bool head, bool close) {
-    observe(response.status);
+    observe(response.status, response.actor);
     try {
       res_ = to_beast(std::move(response), version, head, close);
     } catch (const std::exception& e) {
@@ -318,12 +318,13 @@ class Session : public std::enable_shared_from_this<Session> {
     bhttp::async_write(stream_, res_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
-  void observe(int status) noexcept {
+  void observe(int status, std::string_view actor) noexcept {
     if (!shared_->on_answer) return;
     try {
       shared_->on_answer(Exchange{.method = method_,
                                   .path = path_,
                                   .correlation_id = correlation_id_,
+                                  .actor = actor,
                                   .status = status,
                                   .elapsed = std::chrono::steady_clock::now() - started_});
     } catch (const std::exception& e) {

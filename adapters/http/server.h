@@ -68,6 +68,7 @@ struct Exchange {
   std::string_view method;
   std::string_view path;            // percent-decoded, no query
   std::string_view correlation_id;  // the request's X-Correlation-Id as sent, unvalidated; "" if none
+  std::string_view actor;           // HttpResponse::actor of the answer
   int status = 0;
   std::chrono::nanoseconds elapsed{0};  // from the request's header to its answer
 };

@@ -177,6 +177,7 @@ std::function<void(const adapters::http::Exchange&)> HttpObservability::on_answe
                              {"status", e.status},
                              {"latency_ms", std::round(seconds * 1e6) / 1e3}};
     if (!e.correlation_id.empty()) fields["correlation_id"] = e.correlation_id;
+    if (!e.actor.empty()) fields["actor"] = e.actor;
     std::string members = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     access_log(std::string_view(members).substr(1, members.size() - 2));
   };

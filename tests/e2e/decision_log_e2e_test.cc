@@ -371,6 +371,7 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
     EXPECT_EQ(j["route"], "/v1/decisions") << line;
     EXPECT_EQ(j["status"], 200) << line;
     EXPECT_TRUE(j["latency_ms"].is_number()) << line;
+    EXPECT_EQ(j["actor"], "org-acme/service_account:acme-billing") << line;
   }
   EXPECT_TRUE(found) << "no access line for corr-metrics-3";
 }

@@ -18,6 +18,7 @@
 #include "adapters/http/routes/entitlement_commands.h"
 #include "adapters/http/routes/config_commands.h"
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/request_actor.h"
 #include "adapters/identity/kafka_producers.h"
 
 namespace ledger::routes {
@@ -136,6 +137,11 @@ std::optional<AppPolicyRoute> app_policy_route(std::string_view path, std::strin
 }  // namespace
 
 HttpResponse CommandApi::handle(const HttpRequest& req) {
+  begin_request();
+  return with_actor(route(req));
+}
+
+HttpResponse CommandApi::route(const HttpRequest& req) {
   // Header values reach events, answers and logs: checked before anything
   // else looks at them (commands/edge_values.h).
   auto corr_header = commands::header_id("x-correlation-id", req.header("x-correlation-id"));
@@ -175,8 +181,7 @@ HttpResponse CommandApi::handle(const HttpRequest& req) {
     return r;
   }
 
-  const std::string* auth_header = req.header("authorization");
-  auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+  auto principal = authenticate_request(auth_, req);
   if (!principal) return error_response(principal.error(), correlation_id);
 
   // The gate comes before decoding: a caller over its budget costs no parse.

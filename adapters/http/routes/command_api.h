@@ -62,6 +62,9 @@ class CommandApi {
   void gate_requests_with(commands::RequestGate& g) { gate_ = &g; }
 
  private:
+  // handle() without the access-log actor stamp.
+  adapters::http::HttpResponse route(const adapters::http::HttpRequest& req);
+
   commands::CommandService& service_;
   const identity::TokenAuthenticator& auth_;
   CommandServiceRefusals refusals_;

@@ -1,4 +1,5 @@
 #include "adapters/http/routes/query_api.h"
+#include "adapters/http/routes/request_actor.h"
 #include "adapters/http/routes/app_policy_api.h"
 
 #include <nlohmann/json.hpp>
@@ -49,14 +50,18 @@ domain::Result<void> QueryApi::gate(const commands::Principal& who, commands::Ro
 }
 
 HttpResponse QueryApi::handle(const HttpRequest& req) {
+  begin_request();
+  return with_actor(route(req));
+}
+
+HttpResponse QueryApi::route(const HttpRequest& req) {
   // Header values reach answers (decisions echo the correlation id) and
   // refusal records: checked before any route (commands/edge_values.h).
   if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); !corr) {
     return error_response(corr.error());
   }
   if (config_ && ConfigApi::owns(req.path)) {  // seed 004: roles as for every route, then its own checks
-    const std::string* auth_header = req.header("authorization");
-    auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+    auto principal = authenticate_request(auth_, req);
     if (!principal) return error_response(principal.error());
     const auto family = commands::query_family("GET", req.path);
     if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
@@ -71,8 +76,7 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
     return entitlement ? entitlements_->handle(req, who) : admission_->handle(req, who);
   };
   if (entitlement || (admission_ && AdmissionApi::owns(req.path))) {
-    const std::string* auth_header = req.header("authorization");
-    auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+    auto principal = authenticate_request(auth_, req);
     if (!principal) return error_response(principal.error());
     auto family = commands::query_family(req.method, req.path);
     if (!family) {
@@ -91,8 +95,7 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
     return serve(*principal);
   }
   if (app_policies_ && AppPolicyApi::owns(req.path)) {
-    const std::string* auth_header = req.header("authorization");
-    auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+    auto principal = authenticate_request(auth_, req);
     if (!principal) return error_response(principal.error());
     auto family = commands::query_family(req.method, req.path);
     if (!family) family = commands::query_family(req.method == "GET" ? "POST" : "GET", req.path);
@@ -124,8 +127,7 @@ HttpResponse QueryApi::handle(const HttpRequest& req) {
     r.status = 405;
     return r;
   }
-  const std::string* auth_header = req.header("authorization");
-  auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+  auto principal = authenticate_request(auth_, req);
   if (!principal) return error_response(principal.error());
   const auto family = commands::query_family(req.method, req.path);
   if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
@@ -167,8 +169,7 @@ void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
   const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
   const std::int64_t wait = wait_ms->value_or(2000);
   if (needed <= 0 || wait <= 0) return respond.send(handle(req));
-  const std::string* auth_header = req.header("authorization");
-  auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());
+  auto principal = authenticate_request(auth_, req);
   if (!principal) return respond.send(handle(req));
 
   // From here on the route never waits itself: it answers at once from what

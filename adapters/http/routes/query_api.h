@@ -189,6 +189,8 @@ class QueryApi {
   static std::optional<std::int64_t> decode_cursor(std::string_view cursor);
 
  private:
+  // handle() without the access-log actor stamp.
+  adapters::http::HttpResponse route(const adapters::http::HttpRequest& req);
   domain::Result<void> gate(const commands::Principal& who, commands::RouteFamily family);
   std::optional<adapters::http::HttpResponse> foreign_scope(const adapters::http::HttpRequest& req,
                                                             const commands::Principal& who,
