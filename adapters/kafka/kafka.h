@@ -107,6 +107,16 @@ struct AclRule {
 domain::Result<void> create_acls(const std::string& brokers, const KafkaSecurity& security,
                                  const std::vector<AclRule>& rules, std::chrono::milliseconds timeout);
 
+// Errors the Kafka clients of this process met since it started (metrics):
+// errors librdkafka reported to producers and to consumers (readers
+// included), and records a producer could not deliver. Thread-safe.
+struct KafkaErrorCounts {
+  std::uint64_t producer_errors = 0;
+  std::uint64_t consumer_errors = 0;
+  std::uint64_t delivery_failures = 0;
+};
+KafkaErrorCounts kafka_error_counts();
+
 // Deletes every record below `offset` in each named partition (Kafka's
 // DeleteRecords: the partition's log start moves up to it, so no consumer,
 // replica or later read can see those records again). Needs Delete on the

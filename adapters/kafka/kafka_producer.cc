@@ -27,6 +27,7 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
   // Runs on the thread calling poll()/flush(); must not throw into librdkafka.
   void dr_cb(RdKafka::Message& message) override {
     if (message.err() == RdKafka::ERR_NO_ERROR) return;
+    detail::count_delivery_failure();
     int expected = 0;
     first_error_.compare_exchange_strong(expected, static_cast<int>(message.err()));
     if (failures_.fetch_add(1) == 0) {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <limits>
 
@@ -29,6 +30,10 @@ domain::Error make_error(domain::ErrorKind kind, std::string code, std::string m
   return e;
 }
 
+std::atomic<std::uint64_t> producer_errors{0};
+std::atomic<std::uint64_t> consumer_errors{0};
+std::atomic<std::uint64_t> delivery_failures{0};
+
 class EventLogger final : public RdKafka::EventCb {
  public:
   explicit EventLogger(std::string role) : role_(std::move(role)) {}
@@ -39,6 +44,7 @@ class EventLogger final : public RdKafka::EventCb {
     try {
       switch (event.type()) {
         case RdKafka::Event::EVENT_ERROR:
+          (role_.starts_with("producer") ? producer_errors : consumer_errors).fetch_add(1, std::memory_order_relaxed);
           if (event.fatal()) {
             spdlog::error("kafka {}: fatal error {}: {}", role_, error_name(event.err()), event.str());
           } else {
@@ -175,6 +181,8 @@ std::vector<std::pair<std::string, std::string>> security_config(const KafkaSecu
   return out;
 }
 
+void count_delivery_failure() { delivery_failures.fetch_add(1, std::memory_order_relaxed); }
+
 std::unique_ptr<RdKafka::EventCb> make_event_logger(std::string role) {
   return std::make_unique<EventLogger>(std::move(role));
 }
@@ -212,4 +220,10 @@ int to_timeout_ms(std::chrono::milliseconds timeout) {
 }
 
 }  // namespace detail
+
+KafkaErrorCounts kafka_error_counts() {
+  return {detail::producer_errors.load(std::memory_order_relaxed), detail::consumer_errors.load(std::memory_order_relaxed),
+          detail::delivery_failures.load(std::memory_order_relaxed)};
+}
+
 }  // namespace ledger::adapters::kafka

@@ -49,6 +49,8 @@ std::vector<std::pair<std::string, std::string>> security_config(const KafkaSecu
 // Routes librdkafka's logs and error events to spdlog, tagged with `role`
 // ("producer", "consumer:<group>", ...). Must outlive the handle using it.
 std::unique_ptr<RdKafka::EventCb> make_event_logger(std::string role);
+// Counts one record a producer could not deliver (kafka_error_counts()).
+void count_delivery_failure();
 
 // Copies a consumed record (key, value, headers) out of librdkafka's buffers.
 KafkaMessage to_kafka_message(RdKafka::Message& message);

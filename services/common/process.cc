@@ -162,6 +162,20 @@ bool is_control_path(std::string_view path) { return path == "/healthz" || path 
 
 }  // namespace
 
+void count_kafka_errors(adapters::metrics::Registry& metrics) {
+  const std::string help = "Errors librdkafka reported to this process's Kafka clients";
+  const auto producer = metrics.counter("ledger_kafka_client_errors_total", help, {{"client", "producer"}});
+  const auto consumer = metrics.counter("ledger_kafka_client_errors_total", help, {{"client", "consumer"}});
+  const auto delivery = metrics.counter("ledger_kafka_delivery_failures_total", "Records a producer could not deliver");
+  metrics.on_scrape([=, seen = std::make_shared<adapters::kafka::KafkaErrorCounts>()] {
+    const auto now = adapters::kafka::kafka_error_counts();
+    producer.inc(static_cast<double>(now.producer_errors - seen->producer_errors));
+    consumer.inc(static_cast<double>(now.consumer_errors - seen->consumer_errors));
+    delivery.inc(static_cast<double>(now.delivery_failures - seen->delivery_failures));
+    *seen = now;
+  });
+}
+
 std::vector<std::string> control_paths() { return {"/healthz", "/readyz", "/metrics"}; }
 
 std::function<void(const adapters::http::Exchange&)> HttpObservability::on_answer() {

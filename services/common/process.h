@@ -85,6 +85,11 @@ adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::
 adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
                                                    std::function<std::string()> ready,
                                                    const adapters::metrics::Registry* metrics = nullptr);
+// ledger_kafka_client_errors_total{client} and
+// ledger_kafka_delivery_failures_total in `metrics`, read from this
+// process's Kafka clients when scraped.
+void count_kafka_errors(adapters::metrics::Registry& metrics);
+
 // The paths answered by with_health, for HttpServer::Options::control_paths.
 std::vector<std::string> control_paths();
 

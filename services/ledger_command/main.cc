@@ -136,6 +136,7 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   // GET /metrics and the access log (issue 17 part 4).
   services::HttpObservability observability;
   auto& metrics = observability.registry();
+  services::count_kafka_errors(metrics);
   const auto batch_size = metrics.histogram("ledger_writer_batch_commands", "Commands per group commit of the writer",
                                             {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512});
   const auto commit_seconds = metrics.histogram("ledger_writer_commit_duration_seconds",

@@ -63,6 +63,7 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
   }
   projector::ProjectorStatus status;
   adapters::metrics::Registry metrics;
+  services::count_kafka_errors(metrics);
   // Lag per read model (issue 17 part 4): positions of the event store its
   // checkpoint has not reached, read when /metrics is scraped.
   adapters::postgres::PgAuditQueries lag_reads(settings.pg_url, settings.read_model_schema, 1);

@@ -135,6 +135,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   // GET /metrics and the access log (issue 17 part 4).
   services::HttpObservability observability;
   auto& metrics = observability.registry();
+  services::count_kafka_errors(metrics);
   {
     std::map<std::string, adapters::metrics::Counter, std::less<>> by_outcome;
     for (const char* d : {"allow", "warn", "deny", "other"}) {

@@ -40,6 +40,7 @@ int ledger::services::run_ledger_relay(int argc, char** argv) {
   // The status port (issue 17 part 4): how far behind the event store the
   // topic is, and how the relay's steps go.
   adapters::metrics::Registry metrics;
+  services::count_kafka_errors(metrics);
   std::atomic<std::int64_t> published{-1};  // -1: not known yet
   std::map<relay::StepOutcome, adapters::metrics::Counter> steps;
   for (const auto& [outcome, name] : {std::pair{relay::StepOutcome::kPublished, "published"},

@@ -331,6 +331,8 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
   EXPECT_GE(sample(command, "ledger_writer_batch_commands_sum"), 8) << command;
   EXPECT_GE(sample(command, "ledger_writer_commit_duration_seconds_count"), 1) << command;
   EXPECT_EQ(sample(command, "ledger_writer_commits_failed_total"), 0) << command;
+  EXPECT_EQ(sample(command, "ledger_kafka_delivery_failures_total"), 0) << command;
+  EXPECT_GE(sample(command, R"(ledger_kafka_client_errors_total{client="consumer"})"), 0) << command;
   // Only GET.
   ledger::adapters::http::HttpClient client("127.0.0.1", s.command_port(), 30s);
   auto post = client.request("POST", "/metrics", "{}");
