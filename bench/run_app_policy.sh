@@ -39,7 +39,7 @@ fi
 bench/raise_limits.sh "${BENCH_PRINCIPAL:-platform-admin}" "$COMMAND_PORT" >/dev/null
 
 post() {  # post PATH JSON: the answer's position
-  curl -fsS -H "$ADMIN" -X POST "http://127.0.0.1:$COMMAND_PORT$1" -d "$2" | sed -nE 's/.*"position":([0-9]+).*/\1/p'
+  curl -fsS -H "$ADMIN" -X POST "http://127.0.0.1:$COMMAND_PORT$1" --json "$2" | sed -nE 's/.*"position":([0-9]+).*/\1/p'
 }
 log "creating $ORG with three applications"
 post /v1/commands/organization.create "{\"organization_id\":\"$ORG\",\"plan_id\":\"pro\",\"command_id\":\"$ORG\"}" >/dev/null || true

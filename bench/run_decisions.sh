@@ -60,7 +60,7 @@ SCHEMA="${LEDGER_READ_MODEL_SCHEMA:-rm}"
 # The running query service must have the decision API (an old binary
 # answers 404 unknown_route).
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -X POST \
-  "http://127.0.0.1:$QUERY_PORT/v1/decisions" -d '{}')
+  "http://127.0.0.1:$QUERY_PORT/v1/decisions" --json '{}')
 if [ "$status" = 404 ]; then
   echo "the running ledger-query has no POST /v1/decisions; restart it from a current build:" >&2
   echo "  ./ledgerctl down && LEDGER_BUILD_DIR=$BUILD_DIR ./ledgerctl up" >&2

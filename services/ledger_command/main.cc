@@ -20,6 +20,7 @@
 #include "commands/chain_anchor.h"
 #include "commands/command_service.h"
 #include "adapters/identity/identity.h"
+#include "adapters/http/routes/request_actor.h"
 #include "adapters/http/routes/command_api.h"
 #include "adapters/http/routes/config_api.h"
 #include "adapters/cel/cel_engine.h"
@@ -185,7 +186,10 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
        .on_answer = observability.on_answer()},
       services::with_health(
           [&](const auto& req) -> adapters::http::HttpResponse {
-            if (auto r = cel_api.handle(req)) return std::move(*r);  // validate-cel
+            if (auto r = cel_api.handle(req)) {  // validate-cel
+              if (auto refused = routes::refuse_media_type(req)) return routes::finish(req, std::move(*refused));
+              return routes::finish(req, std::move(*r));
+            }
             return api.handle(req);
           },
           [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }, &metrics));

@@ -137,8 +137,9 @@ std::optional<AppPolicyRoute> app_policy_route(std::string_view path, std::strin
 }  // namespace
 
 HttpResponse CommandApi::handle(const HttpRequest& req) {
+  if (auto refused = refuse_media_type(req)) return finish(req, std::move(*refused));
   begin_request();
-  return with_actor(route(req));
+  return finish(req, route(req));
 }
 
 HttpResponse CommandApi::route(const HttpRequest& req) {

@@ -38,6 +38,8 @@ adapters::http::HttpResponse error_response(const domain::Error& e, const std::s
   auto r = adapters::http::HttpResponse::json(http_status(e.kind),
                                               body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (e.kind == domain::ErrorKind::kUnavailable) r.headers.emplace_back("retry-after", "1");
+  // RFC 6750: the scheme a caller must use.
+  if (e.kind == domain::ErrorKind::kUnauthenticated) r.headers.emplace_back("www-authenticate", R"(Bearer realm="policy-ledger")");
   if (e.kind == domain::ErrorKind::kResourceExhausted) {
     for (const auto& [k, v] : e.evidence) {
       if (k == "retry_after_seconds") r.headers.emplace_back("retry-after", v);

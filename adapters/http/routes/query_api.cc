@@ -50,8 +50,9 @@ domain::Result<void> QueryApi::gate(const commands::Principal& who, commands::Ro
 }
 
 HttpResponse QueryApi::handle(const HttpRequest& req) {
+  if (auto refused = refuse_media_type(req)) return finish(req, std::move(*refused));
   begin_request();
-  return with_actor(route(req));
+  return finish(req, route(req));
 }
 
 HttpResponse QueryApi::route(const HttpRequest& req) {
@@ -194,13 +195,14 @@ void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
   auto parked = std::make_shared<const HttpRequest>(std::move(req));
   auto ok = waits->wait(key, needed, std::chrono::milliseconds(wait), [this, parked, respond](SnapshotWaits::Outcome outcome) {
     if (outcome == SnapshotWaits::Outcome::kStopped) {
-      return respond.send(error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}}));
+      return respond.send(
+          finish(*parked, error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}})));
     }
     respond.resume([this, parked, respond] { respond.send(handle(*parked)); });
   });
   if (!ok) {
     spdlog::info("read wait refused for {}: {}", key, ok.error().message);
-    respond.send(error_response(ok.error()));
+    respond.send(finish(*parked, error_response(ok.error())));
   }
 }
 

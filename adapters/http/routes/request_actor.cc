@@ -1,6 +1,10 @@
 #include "adapters/http/routes/request_actor.h"
 
+#include <cctype>
 #include <string>
+
+#include "adapters/http/routes/http_json.h"
+#include "commands/edge_values.h"
 
 namespace ledger::routes {
 namespace {
@@ -17,8 +21,30 @@ domain::Result<commands::Principal> authenticate_request(const identity::TokenAu
   return principal;
 }
 
-adapters::http::HttpResponse with_actor(adapters::http::HttpResponse r) {
+adapters::http::HttpResponse finish(const adapters::http::HttpRequest& req, adapters::http::HttpResponse r) {
   if (r.actor.empty()) r.actor = current_actor;
+  if (r.header("x-correlation-id") == nullptr) {
+    if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); corr && !corr->empty()) {
+      r.headers.emplace_back("x-correlation-id", *corr);
+    }
+  }
+  return r;
+}
+
+std::optional<adapters::http::HttpResponse> refuse_media_type(const adapters::http::HttpRequest& req) {
+  const std::string* type = req.header("content-type");
+  if (req.body.empty() || type == nullptr) return std::nullopt;
+  std::string media = type->substr(0, type->find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+  std::size_t start = 0;
+  while (start < media.size() && (media[start] == ' ' || media[start] == '\t')) ++start;
+  media = media.substr(start);
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (media == "application/json") return std::nullopt;
+  auto r = error_response({domain::ErrorKind::kInvalidArgument, "unsupported_media_type",
+                           "send the body as application/json", {}});
+  r.status = 415;
+  r.headers.emplace_back("accept", "application/json");
   return r;
 }
 

@@ -1,14 +1,19 @@
-// Who a request was answered for, for the access log (issue 17 part 4).
+// What every request of both services gets at the edge (issue 17 parts 3
+// and 4): who it was answered for, for the access log; its
+// X-Correlation-Id echoed; a body that is not JSON refused.
 //
+//   if (auto refused = refuse_media_type(req)) return finish(req, std::move(*refused));
 //   begin_request();                                  // the top-level handler, first
 //   auto who = authenticate_request(auth_, req);      // wherever a route authenticates
 //   ...
-//   return with_actor(std::move(response));           // the top-level handler, last
+//   return finish(req, std::move(response));         // the top-level handler, last
 //
 // The principal a route authenticated is kept per thread until the handler
 // that began the request stamps its response (HttpResponse::actor, never
 // sent on the wire). A handler runs one request at a time on its thread.
 #pragma once
+
+#include <optional>
 
 #include "adapters/http/http_types.h"
 #include "adapters/identity/identity.h"
@@ -20,7 +25,14 @@ void begin_request();
 domain::Result<commands::Principal> authenticate_request(const identity::TokenAuthenticator& auth,
                                                          const adapters::http::HttpRequest& req);
 // `r` with actor "<tenant>/<actor type>:<actor id>" of the last principal
-// authenticated on this thread since begin_request(), if any.
-adapters::http::HttpResponse with_actor(adapters::http::HttpResponse r);
+// authenticated on this thread since begin_request(), if any, and the
+// request's X-Correlation-Id (when valid, commands/edge_values.h) as a
+// header of its own.
+adapters::http::HttpResponse finish(const adapters::http::HttpRequest& req, adapters::http::HttpResponse r);
+
+// 415 `unsupported_media_type` for a request with a body whose Content-Type
+// is given and is not application/json (parameters such as charset aside);
+// nullopt otherwise. A body without a Content-Type is read as JSON.
+std::optional<adapters::http::HttpResponse> refuse_media_type(const adapters::http::HttpRequest& req);
 
 }  // namespace ledger::routes

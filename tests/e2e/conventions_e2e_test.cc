@@ -1,0 +1,93 @@
+// One set of conventions at both services' edges (issue 17 part 3), through
+// the real services: a body sent as anything but JSON is 415 and writes
+// nothing; a refused token answers 401 with the scheme in WWW-Authenticate;
+// every answer echoes the request's X-Correlation-Id (refusals included).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/e2e_stack.h"
+
+namespace {
+
+using ledger::adapters::http::HttpClient;
+using ledger::testing::kAdminToken;
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) {
+  ledger::testing::ServiceStack s("conventions_e2e");
+  ASSERT_TRUE(s.start()) << s.describe_logs();
+  HttpClient command("127.0.0.1", s.command_port(), 30s);
+  HttpClient query("127.0.0.1", s.query_port(), 30s);
+  const std::string body = R"({"organization_id":"org-conv","plan_id":"pro"})";
+  const std::string admin = kAdminToken;
+
+  // 415 for a body that says it is not JSON, on both services; nothing written.
+  for (const std::string type : {"application/x-www-form-urlencoded", "text/plain", "application/jsonx"}) {
+    auto r = command.request("POST", "/v1/commands/organization.create", body,
+                             {{"authorization", admin}, {"content-type", type}, {"x-correlation-id", "conv-415"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 415) << type << ": " << r->body;
+    EXPECT_EQ(Json::parse(r->body, nullptr, false).value("code", ""), "unsupported_media_type") << r->body;
+    ASSERT_NE(r->header("x-correlation-id"), nullptr);
+    EXPECT_EQ(*r->header("x-correlation-id"), "conv-415");
+    auto q = query.request("POST", "/v1/decisions", "{}", {{"authorization", admin}, {"content-type", type}});
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->status, 415) << type << ": " << q->body;
+  }
+  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE stream_id LIKE '%org-conv%'"), "0");
+  // JSON, with or without parameters or any case, and a body with no type, pass.
+  for (const std::string type : {"application/json", "Application/JSON; charset=utf-8", ""}) {
+    std::vector<std::pair<std::string, std::string>> headers = {{"authorization", admin}};
+    if (!type.empty()) headers.emplace_back("content-type", type);
+    auto r = command.request("POST", "/v1/commands/organization.create", body, headers);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << type << ": " << r->body;
+  }
+
+  // 401 names the scheme, on both services and on seed-shaped routes.
+  int refused = 0;
+  for (auto* client : {&command, &query}) {
+    for (const std::string path : {"/v1/commands/organization.create", "/v1/policy-values/x", "/tenants/t/config/risk"}) {
+      auto r = client->request(path.rfind("/v1/commands", 0) == 0 ? "POST" : "GET", path,
+                               path.rfind("/v1/commands", 0) == 0 ? body : "",
+                               {{"authorization", "Bearer not-a-token"}, {"x-correlation-id", "conv-401"}});
+      ASSERT_TRUE(r);
+      if (r->status == 404 || r->status == 405) continue;  // a route (or method) of the other service
+      ++refused;
+      EXPECT_EQ(r->status, 401) << path << ": " << r->body;
+      ASSERT_NE(r->header("www-authenticate"), nullptr) << path;
+      EXPECT_EQ(r->header("www-authenticate")->rfind("Bearer", 0), 0u);
+      ASSERT_NE(r->header("x-correlation-id"), nullptr) << path;
+      EXPECT_EQ(*r->header("x-correlation-id"), "conv-401");
+    }
+  }
+  EXPECT_EQ(refused, 3);
+
+  // X-Correlation-Id on answers of every kind: accepted, read, waited for.
+  auto w = command.request("POST", "/v1/commands/organization.create",
+                           R"({"organization_id":"org-conv-2","plan_id":"pro"})",
+                           {{"authorization", admin}, {"x-correlation-id", "conv-write"}});
+  ASSERT_TRUE(w);
+  ASSERT_EQ(w->status, 200) << w->body;
+  ASSERT_NE(w->header("x-correlation-id"), nullptr);
+  EXPECT_EQ(*w->header("x-correlation-id"), "conv-write");
+  const auto position = Json::parse(w->body)["position"].get<std::int64_t>();
+  auto read = query.request("GET",
+                            "/v1/policy-values/quota.warn_threshold_percent?min_position=" + std::to_string(position) +
+                                "&wait_ms=10000",
+                            "", {{"authorization", admin}, {"x-correlation-id", "conv-read"}});
+  ASSERT_TRUE(read);
+  EXPECT_TRUE(read->status == 200 || read->status == 404) << read->body;  // answered once the read model is there
+  ASSERT_NE(read->header("x-correlation-id"), nullptr);
+  EXPECT_EQ(*read->header("x-correlation-id"), "conv-read");
+  // A correlation id that cannot be echoed is refused, never echoed.
+  auto bad = query.request("GET", "/v1/policy-values/quota.warn_threshold_percent", "",
+                           {{"authorization", admin}, {"x-correlation-id", std::string(200, 'c')}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(bad->header("x-correlation-id"), nullptr);
+}
+
+}  // namespace
