@@ -82,6 +82,17 @@ TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) 
   EXPECT_TRUE(read->status == 200 || read->status == 404) << read->body;  // answered once the read model is there
   ASSERT_NE(read->header("x-correlation-id"), nullptr);
   EXPECT_EQ(*read->header("x-correlation-id"), "conv-read");
+  // Every read route refuses a query parameter it does not take, the same way.
+  for (const std::string target :
+       {"/v1/policy-values/quota.warn_threshold_percent?orgid=org-acme", "/v1/audit?actor=alice",
+        "/v1/decisions/log?verdict=deny", "/tenants/org-conv/config/risk?tenant=x",
+        "/tenants/org-conv/config/resolved?agent=x", "/v1/reservations?owner=x"}) {
+    auto r = query.request("GET", target, "", {{"authorization", admin}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << target << ": " << r->body;
+    EXPECT_EQ(Json::parse(r->body, nullptr, false).value("code", ""), "unknown_parameter") << target << ": " << r->body;
+  }
+
   // A correlation id that cannot be echoed is refused, never echoed.
   auto bad = query.request("GET", "/v1/policy-values/quota.warn_threshold_percent", "",
                            {{"authorization", admin}, {"x-correlation-id", std::string(200, 'c')}});

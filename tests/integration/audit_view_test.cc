@@ -421,13 +421,13 @@ TEST_F(AuditViewTest, BadInputGetsStableErrorsAndChangesNothing) {
   expect_error(audit("as_of_position=-3"), 400, "invalid_parameter", "negative position");
   expect_error(audit("min_position=abc"), 400, "invalid_parameter", "min_position");
   expect_error(audit("format=xml"), 400, "invalid_parameter", "format");
-  expect_error(audit("actor=alice"), 400, "invalid_parameter", "unknown parameter");
+  expect_error(audit("actor=alice"), 400, "unknown_parameter", "unknown parameter");
   expect_error(audit("scope_id=acme"), 400, "invalid_parameter", "scope_id without level");
   expect_error(audit("scope_level=galaxy"), 400, "invalid_parameter", "scope level");
   expect_error(audit("scope_level=plan&scope_id=pro&descendants=true"), 400, "invalid_parameter", "plan descendants");
   expect_error(audit("descendants=maybe&scope_level=global"), 400, "invalid_parameter", "descendants value");
   expect_error(audit("event_type=PolicyValueDeleted"), 400, "invalid_parameter", "event type");
-  expect_error(changes(kWindow, "key=x"), 400, "invalid_parameter", "changes takes no key filter");
+  expect_error(changes(kWindow, "key=x"), 400, "unknown_parameter", "changes takes no key filter");
   expect_error(audit("", nullptr), 401, "unauthenticated", "no token");
   expect_error(audit("", "wrong"), 401, "unauthenticated", "bad token");
   EXPECT_EQ(get("/v1/audit", "", "t", "POST").status, 405);

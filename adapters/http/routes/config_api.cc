@@ -193,6 +193,9 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
   const bool reveal = commands::authorize(who, commands::RouteFamily::kConfigSecretsRead).has_value();
   const Present present = [&](const Json& doc, const cfg::LayerRef& ref) { return present_secrets(doc, ref, reveal, model); };
 
+  if (route->kind != Kind::kResolved) {
+    if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
+  }
   switch (route->kind) {
     case Kind::kLayer:
     case Kind::kHistory: {
@@ -230,7 +233,7 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
       for (const auto& [k, v] : req.query) {
         if (k != "agent_type" && k != "service_type" && k != "service_id" && k != "project_id" &&
             k != "min_position" && k != "wait_ms") {
-          return error_response(bad_param(k, "unknown parameter"));
+          return error_response(unknown_param(k));
         }
         if ((k == "agent_type" || k == "service_type" || k == "service_id" || k == "project_id") && !cfg::valid_id(v)) {
           return error_response(bad_param(k, "must be 1 to 128 of A-Z a-z 0-9 . _ -"));

@@ -112,7 +112,7 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
                                        "from",           "to",     "cursor",     "limit"};
   for (const auto& [name, value] : req.query) {
     if (std::find(std::begin(kOwn), std::end(kOwn), name) == std::end(kOwn)) {
-      return error_response(bad_param(name, "unknown parameter " + name));
+      return error_response(unknown_param(name));
     }
   }
   if (!ports.table) {

@@ -228,6 +228,8 @@ std::optional<HttpResponse> QueryApi::foreign_scope(const HttpRequest& req, cons
 }
 
 HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Principal& who, const std::string& key) {
+  constexpr std::string_view kOwn[] = {"user_id", "project_id", "org_id", "plan"};
+  if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   domain::ScopeChain chain;
   chain.user_id = req.query_param("user_id").value_or("");
   chain.project_id = req.query_param("project_id").value_or("");
@@ -449,7 +451,7 @@ domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const comma
   // widen an auditor's answer to everything.
   for (const auto& [name, value] : req.query) {
     if (listed(kCommonParameters, name) || (log_route && listed(kLogParameters, name))) continue;
-    return std::unexpected(bad_param(name, "unknown query parameter '" + name + "'"));
+    return std::unexpected(unknown_param(name));
   }
   auto& f = q.filter;
 

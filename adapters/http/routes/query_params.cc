@@ -25,6 +25,12 @@ domain::Error bad_param(const std::string& name, std::string message) {
   return e;
 }
 
+domain::Error unknown_param(const std::string& name) {
+  domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_parameter", "unknown query parameter '" + name + "'", {}};
+  e.with("parameter", name);
+  return e;
+}
+
 bool is_tenant(const commands::Principal& who) { return who.tenant != "platform"; }
 
 domain::Error organization_forbidden(const commands::Principal& who, const std::string& organization_id,
@@ -45,7 +51,7 @@ std::optional<domain::Error> unknown_parameter(const adapters::http::HttpRequest
         std::find(own.begin(), own.end(), name) != own.end()) {
       continue;
     }
-    return bad_param(name, "unknown query parameter '" + name + "'");
+    return unknown_param(name);
   }
   return std::nullopt;
 }

@@ -25,6 +25,9 @@ namespace ledger::routes {
 
 // 400 `invalid_parameter`, with the parameter's name as evidence.
 domain::Error bad_param(const std::string& name, std::string message);
+// 400 `unknown_parameter` naming a query parameter the route does not take
+// (every route refuses them: a misspelt filter must never widen an answer).
+domain::Error unknown_param(const std::string& name);
 
 // The consistency parameters every read route accepts.
 inline constexpr std::string_view kConsistencyParameters[] = {"min_position", "wait_ms", "as_of", "as_of_position"};
