@@ -891,7 +891,7 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
     f.state = *state;
   }
   f.as_of = c->as_of;
-  auto limit = int_param(req, "limit", 1000);
+  auto limit = int_param(req, "limit", kMaxPageSize);
   if (!limit || (*limit && **limit < 1)) return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
   f.limit = static_cast<std::size_t>(limit->value_or(100));
   bool v1_cursor = false;

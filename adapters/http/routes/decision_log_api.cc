@@ -135,7 +135,7 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
     if (!t) return error_response(t.error());
     if (*t) *out = codec::format_instant(**t);
   }
-  auto limit = int_param(req, "limit", 1000);
+  auto limit = int_param(req, "limit", kMaxPageSize);
   if (!limit || (*limit && **limit < 1)) return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
   f.limit = static_cast<std::size_t>(limit->value_or(100));
   if (auto cursor = req.query_param("cursor")) {

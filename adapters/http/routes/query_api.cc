@@ -370,7 +370,7 @@ using adapters::postgres::AuditRow;
 using Json = nlohmann::json;
 
 constexpr std::int64_t kDefaultLimit = 100;
-constexpr std::int64_t kMaxLimit = 1000;
+constexpr std::int64_t kMaxLimit = kMaxPageSize;
 constexpr std::string_view kCursorPrefix = "audit.v1:";
 Json nullable(const std::optional<std::string>& s) { return s ? Json(*s) : Json(); }
 Json nullable_json(const std::optional<std::string>& text) { return text ? Json::parse(*text) : Json(); }

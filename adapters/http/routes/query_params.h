@@ -32,6 +32,9 @@ domain::Error unknown_param(const std::string& name);
 // The consistency parameters every read route accepts.
 inline constexpr std::string_view kConsistencyParameters[] = {"min_position", "wait_ms", "as_of", "as_of_position"};
 
+// The largest `limit` any paged route takes (one maximum everywhere).
+inline constexpr std::int64_t kMaxPageSize = 1000;
+
 // The first query parameter that is neither a consistency parameter nor one
 // of `own`, as a 400 `invalid_parameter`: a misspelt filter must not
 // silently widen an answer.

@@ -101,6 +101,7 @@
 #include <string_view>
 
 #include "adapters/http/http_types.h"
+#include "adapters/http/routes/query_params.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/read_model_store.h"
 #include "commands/command.h"
@@ -127,7 +128,7 @@ class ViewsApi {
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who);
 
   static inline constexpr std::int64_t kDefaultLimit = 50;
-  static inline constexpr std::int64_t kMaxLimit = 200;
+  static inline constexpr std::int64_t kMaxLimit = kMaxPageSize;
 
  private:
   adapters::postgres::PgAdmissionQueries& admission_;
