@@ -169,6 +169,10 @@ void setup_logging(const std::string& service, const std::string& level) {
   access_logger = std::move(access);
 }
 
+std::string version() { return std::string("policy-ledger ") + LEDGER_VERSION; }
+
+void add_version_flag(CLI::App& app) { app.set_version_flag("--version", version()); }
+
 void access_log(std::string_view members) {
   std::shared_ptr<spdlog::logger> logger;
   {

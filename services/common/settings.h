@@ -79,6 +79,10 @@ void add_kafka_flags(CLI::App& app, Settings& s);
 void add_common_flags(CLI::App& app, Settings& s);
 // Applies the log level and the JSON log pattern; call after parsing.
 void setup_logging(const std::string& service, const std::string& level);
+// "policy-ledger <version>", what `--version` prints on every binary.
+std::string version();
+// Adds `--version` to `app` (prints version() and exits 0).
+void add_version_flag(CLI::App& app);
 // One access-log line (info level, the same sink and service fields as
 // every line): `members` are JSON object members ("\"k\":v,...", already
 // escaped) written as fields of the line itself, beside "msg":"access".

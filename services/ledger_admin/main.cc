@@ -36,6 +36,7 @@
 int main(int argc, char** argv) {
   using namespace ledger;
   CLI::App app{"Policy Ledger administration"};
+  services::add_version_flag(app);
   app.require_subcommand(1);
   services::Settings settings;
   services::add_common_flags(app, settings);

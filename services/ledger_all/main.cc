@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();
   CLI::App app{"Policy Ledger in one process: command service, relay, projector and query service"};
+  services::add_version_flag(app);
   std::string secrets_dir;
   app.add_option("--kafka-secrets-dir", secrets_dir,
                  "folder holding <service>.password, each service's Kafka password (scripts/infra.sh makes it)")

@@ -315,6 +315,7 @@ int run_as_of(const std::string& pg_url, const AsOfRequest& r, audit::AsOfQuery&
 
 int main(int argc, char** argv) {
   CLI::App app{"Policy Ledger auditor: verify, export, history, as-of, digest, replay"};
+  services::add_version_flag(app);
   app.require_subcommand(1);
   app.footer("Exit status: 0 ok, 1 a finding (broken chain, changed history, differing read model), 2 bad input or error.");
   services::Settings settings;

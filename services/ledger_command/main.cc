@@ -32,6 +32,7 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();
   CLI::App app{"Policy Ledger command service"};
+  services::add_version_flag(app);
   services::Settings settings;
   services::add_common_flags(app, settings);
   std::string address = "127.0.0.1";

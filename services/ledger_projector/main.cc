@@ -24,6 +24,7 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();
   CLI::App app{"Policy Ledger projector"};
+  services::add_version_flag(app);
   services::Settings settings;
   services::add_common_flags(app, settings);
   std::string rebuild_from;

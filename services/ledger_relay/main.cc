@@ -18,6 +18,7 @@ int ledger::services::run_ledger_relay(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();
   CLI::App app{"Policy Ledger relay"};
+  services::add_version_flag(app);
   services::Settings settings;
   services::add_common_flags(app, settings);
   std::size_t batch = 1000;

@@ -4,9 +4,12 @@
 // every answer echoes the request's X-Correlation-Id (refusals included).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "tests/support/e2e_stack.h"
+#include "tests/support/process.h"
 
 namespace {
 
@@ -99,6 +102,18 @@ TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) 
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
   EXPECT_EQ(bad->header("x-correlation-id"), nullptr);
+}
+
+// `--version` on every binary (issue 17 part 5): one line, exit 0, no
+// server needed.
+TEST(Conventions, EveryBinaryPrintsItsVersion) {
+  for (const char* binary : {"ledger-command", "ledger-query", "ledger-relay", "ledger-projector", "ledger-admin",
+                             "ledger-audit", "ledger-all"}) {
+    auto run = ledger::testing::run_command(std::string(LEDGER_BINARY_DIR) + "/services/" + binary + " --version 2>&1");
+    EXPECT_EQ(run.status, 0) << binary << ": " << run.out;
+    EXPECT_EQ(run.out.rfind("policy-ledger ", 0), 0u) << binary << ": " << run.out;
+    EXPECT_EQ(std::count(run.out.begin(), run.out.end(), '\n'), 1) << binary << ": " << run.out;
+  }
 }
 
 }  // namespace
