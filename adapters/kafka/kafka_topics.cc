@@ -49,6 +49,32 @@ using MetadataHolder = std::unique_ptr<const rd_kafka_metadata_t, MetadataDelete
 
 constexpr const char* kOperation = "ensure_topics";
 
+// Admin options with both timeouts (the request's and the brokers'
+// operation's) set to `timeout_ms`: for the operations that take both
+// (CreateTopics, DeleteRecords; CreateAcls takes the request's only).
+domain::Result<AdminOptionsHolder> admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op, int timeout_ms,
+                                                 const char* operation) {
+  char errstr[512];
+  AdminOptionsHolder options(rd_kafka_AdminOptions_new(rk, op));
+  if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, errstr, sizeof errstr) ||
+      rd_kafka_AdminOptions_set_operation_timeout(options.get(), timeout_ms, errstr, sizeof errstr)) {
+    return std::unexpected(detail::internal_error(operation, errstr));
+  }
+  return options;
+}
+
+// The result event of the admin request sent on `queue`. The request times
+// out by itself after timeout_ms; the margin only covers the result's trip
+// through the queue.
+domain::Result<EventHolder> admin_result(rd_kafka_queue_t* queue, int timeout_ms, const char* operation) {
+  EventHolder event(rd_kafka_queue_poll(queue, timeout_ms + 1000));
+  if (!event) return std::unexpected(detail::unavailable(operation, "no admin result in time"));
+  if (auto err = rd_kafka_event_error(event.get())) {
+    return std::unexpected(detail::from_rdkafka(err, operation, rd_kafka_event_error_string(event.get())));
+  }
+  return event;
+}
+
 void log_cb(const rd_kafka_t*, int level, const char* facility, const char* message) {
   try {
     const auto lvl = level <= 2   ? spdlog::level::critical
@@ -112,22 +138,13 @@ domain::Result<void> create_topics(rd_kafka_t* rk, const std::vector<TopicSpec>&
 
   const int timeout_ms = std::max(1, to_timeout_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                                          deadline - Clock::now())));
-  AdminOptionsHolder options(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
-  if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, errstr, sizeof errstr) ||
-      rd_kafka_AdminOptions_set_operation_timeout(options.get(), timeout_ms, errstr, sizeof errstr)) {
-    return std::unexpected(detail::internal_error(kOperation, errstr));
-  }
-
+  auto options = admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout_ms, kOperation);
+  if (!options) return std::unexpected(std::move(options.error()));
   QueueHolder queue(rd_kafka_queue_new(rk));
-  rd_kafka_CreateTopics(rk, raw.data(), raw.size(), options.get(), queue.get());
-  // The request times out by itself after timeout_ms; the margin only covers
-  // the result's trip through the queue.
-  EventHolder event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
-  if (!event) return std::unexpected(detail::unavailable(kOperation, "no CreateTopics result in time"));
-  if (auto err = rd_kafka_event_error(event.get())) {
-    return std::unexpected(detail::from_rdkafka(err, kOperation, rd_kafka_event_error_string(event.get())));
-  }
-  const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
+  rd_kafka_CreateTopics(rk, raw.data(), raw.size(), options->get(), queue.get());
+  auto event = admin_result(queue.get(), timeout_ms, kOperation);
+  if (!event) return std::unexpected(std::move(event.error()));
+  const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event->get());
   if (result == nullptr) return std::unexpected(detail::internal_error(kOperation, "unexpected admin event"));
   size_t count = 0;
   const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(result, &count);
@@ -263,12 +280,9 @@ domain::Result<void> create_acls(const std::string& brokers, const KafkaSecurity
     }
     QueueHolder queue(rd_kafka_queue_new(rk->get()));
     rd_kafka_CreateAcls(rk->get(), raw.data(), raw.size(), options.get(), queue.get());
-    EventHolder event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
-    if (!event) return std::unexpected(detail::unavailable(kAclOperation, "no CreateAcls result in time"));
-    if (auto err = rd_kafka_event_error(event.get())) {
-      return std::unexpected(detail::from_rdkafka(err, kAclOperation, rd_kafka_event_error_string(event.get())));
-    }
-    const rd_kafka_CreateAcls_result_t* result = rd_kafka_event_CreateAcls_result(event.get());
+    auto event = admin_result(queue.get(), timeout_ms, kAclOperation);
+    if (!event) return std::unexpected(std::move(event.error()));
+    const rd_kafka_CreateAcls_result_t* result = rd_kafka_event_CreateAcls_result(event->get());
     if (result == nullptr) return std::unexpected(detail::internal_error(kAclOperation, "unexpected admin event"));
     size_t count = 0;
     const rd_kafka_acl_result_t** acls = rd_kafka_CreateAcls_result_acls(result, &count);
@@ -295,22 +309,15 @@ domain::Result<void> delete_records_before(const std::string& brokers, const Kaf
       rd_kafka_topic_partition_list_add(offsets.get(), p.topic.c_str(), p.partition)->offset = p.offset;
     }
     DeleteRecordsHolder request(rd_kafka_DeleteRecords_new(offsets.get()));
-    char errstr[512];
     const int timeout_ms = std::max(1, to_timeout_ms(timeout));
-    AdminOptionsHolder options(rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DELETERECORDS));
-    if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, errstr, sizeof errstr) ||
-        rd_kafka_AdminOptions_set_operation_timeout(options.get(), timeout_ms, errstr, sizeof errstr)) {
-      return std::unexpected(detail::internal_error(kDeleteOperation, errstr));
-    }
+    auto options = admin_options(rk->get(), RD_KAFKA_ADMIN_OP_DELETERECORDS, timeout_ms, kDeleteOperation);
+    if (!options) return std::unexpected(std::move(options.error()));
     QueueHolder queue(rd_kafka_queue_new(rk->get()));
     rd_kafka_DeleteRecords_t* raw = request.get();
-    rd_kafka_DeleteRecords(rk->get(), &raw, 1, options.get(), queue.get());
-    EventHolder event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
-    if (!event) return std::unexpected(detail::unavailable(kDeleteOperation, "no DeleteRecords result in time"));
-    if (auto err = rd_kafka_event_error(event.get())) {
-      return std::unexpected(detail::from_rdkafka(err, kDeleteOperation, rd_kafka_event_error_string(event.get())));
-    }
-    const rd_kafka_DeleteRecords_result_t* result = rd_kafka_event_DeleteRecords_result(event.get());
+    rd_kafka_DeleteRecords(rk->get(), &raw, 1, options->get(), queue.get());
+    auto event = admin_result(queue.get(), timeout_ms, kDeleteOperation);
+    if (!event) return std::unexpected(std::move(event.error()));
+    const rd_kafka_DeleteRecords_result_t* result = rd_kafka_event_DeleteRecords_result(event->get());
     if (result == nullptr) return std::unexpected(detail::internal_error(kDeleteOperation, "unexpected admin event"));
     const rd_kafka_topic_partition_list_t* done = rd_kafka_DeleteRecords_result_offsets(result);
     for (int i = 0; done != nullptr && i < done->cnt; ++i) {

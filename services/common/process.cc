@@ -197,6 +197,18 @@ std::function<void(const adapters::http::Exchange&)> HttpObservability::on_answe
   };
 }
 
+adapters::http::HttpServer::Options HttpObservability::server_options(const std::string& address, std::uint16_t port,
+                                                                     int threads, const std::string& tls_cert,
+                                                                     const std::string& tls_key) {
+  return {.address = address,
+          .port = port,
+          .threads = threads,
+          .control_paths = control_paths(),
+          .tls_cert_file = tls_cert,
+          .tls_key_file = tls_key,
+          .on_answer = on_answer()};
+}
+
 adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready,
                                         const adapters::metrics::Registry* metrics) {
   return [inner = std::move(inner), ready = std::move(ready), metrics](const adapters::http::HttpRequest& req) {

@@ -67,6 +67,10 @@ class HttpObservability {
   adapters::metrics::Registry& registry() { return registry_; }
   // For HttpServer::Options::on_answer; lives as long as this object.
   std::function<void(const adapters::http::Exchange&)> on_answer();
+  // A service's HTTP server options: where it listens, its pool and TLS
+  // (both PEM files or neither), with_health's control paths and on_answer().
+  adapters::http::HttpServer::Options server_options(const std::string& address, std::uint16_t port, int threads,
+                                                     const std::string& tls_cert, const std::string& tls_key);
 
  private:
   bool access_log_;

@@ -178,13 +178,7 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   routes::CelApi cel_api(**cel_engine, *auth,
                          {.family = commands::RouteFamily::kApplicationWrite, .gate = &gate, .refusals = &cel_refusals});
   adapters::http::HttpServer server(
-      {.address = address,
-       .port = port,
-       .threads = threads,
-       .control_paths = services::control_paths(),
-       .tls_cert_file = tls_cert,
-       .tls_key_file = tls_key,
-       .on_answer = observability.on_answer()},
+      observability.server_options(address, port, threads, tls_cert, tls_key),
       services::with_health(
           [&](const auto& req) -> adapters::http::HttpResponse {
             if (auto r = cel_api.handle(req)) {  // validate-cel

@@ -342,13 +342,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
 
   // /healthz and /readyz run on the server's control thread, never behind requests.
   adapters::http::HttpServer server(
-      {.address = address,
-       .port = port,
-       .threads = threads,
-       .control_paths = services::control_paths(),
-       .tls_cert_file = tls_cert,
-       .tls_key_file = tls_key,
-       .on_answer = observability.on_answer()},
+      observability.server_options(address, port, threads, tls_cert, tls_key),
       services::with_health_async(
           [&](adapters::http::HttpRequest req, adapters::http::HttpResponder respond) {
             api.handle(std::move(req), std::move(respond));
