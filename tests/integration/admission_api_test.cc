@@ -127,7 +127,7 @@ TEST_F(AdmissionApiTest, BadInputIsRefusedWithStableCodes) {
   EXPECT_EQ(call("GET", "/v1/decisions", "").status, 405);
   EXPECT_EQ(call("POST", "/v1/decisions", "", decision_input("alice", "acme", "p1", 1, 1).dump(), "").status, 401);
   r = decide(decision_input("alice", "acme", "p1", 1, 1), "bogus=1");
-  EXPECT_EQ(body(r)["code"], "invalid_parameter");
+  EXPECT_EQ(body(r)["code"], "unknown_parameter");
 
   r = decide(decision_input("alice", "acme", "nope", 1, 1));
   EXPECT_EQ(r.status, 404) << r.body;
