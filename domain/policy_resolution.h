@@ -60,4 +60,12 @@ struct Resolution {
 Resolution resolve(const events::PolicyKeyDefined& key, const ScopeChain& chain,
                    std::span<const ValueCandidate> candidates, events::Instant as_of);
 
+// The next scheduled change of what `resolve` answers after `as_of`: the
+// resolution at the earliest effective_at later than `as_of` at which the
+// answer (value, source or the write that supplied it) differs from the one
+// at `as_of`; nullopt when none of the candidates changes it. A value
+// scheduled at a scope that a more specific scope shadows is no change.
+std::optional<Resolution> next_change(const events::PolicyKeyDefined& key, const ScopeChain& chain,
+                                      std::span<const ValueCandidate> candidates, events::Instant as_of);
+
 }  // namespace ledger::domain

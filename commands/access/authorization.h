@@ -121,7 +121,7 @@ inline constexpr FamilyRule kFamilies[] = {
      "`POST /v1/decisions`, `POST /v1/decisions:batch`"},
     {RouteFamily::kPolicyValueRead, "policy_value.read",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
-     "`GET /v1/policy-values/{key}`"},
+     "`GET /v1/policy-values/{key}`, `GET /v1/policy-values?key=`, `GET /v1/policy-keys`"},
     {RouteFamily::kCeilingRead, "ceiling.read",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`GET /v1/ceilings/effective`"},
@@ -284,6 +284,8 @@ struct QueryRoute {
 };
 inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/policy-values/", true, RouteFamily::kPolicyValueRead},
+    {"GET", "/v1/policy-values", false, RouteFamily::kPolicyValueRead},  // every override of a key
+    {"GET", "/v1/policy-keys", false, RouteFamily::kPolicyValueRead},    // the catalog
     {"GET", "/v1/audit", false, RouteFamily::kAuditRead},
     {"GET", "/v1/audit/changes/", true, RouteFamily::kAuditRead},
     {"GET", "/v1/decisions/log", false, RouteFamily::kAuditRead},         // the decision log (issue 13)

@@ -47,6 +47,11 @@ std::vector<domain::ValueCandidate> PolicyValuesModel::candidates(const std::str
   return out;
 }
 
+const PolicyValuesModel::ValuesByScope* PolicyValuesModel::values_of(const std::string& key) const {
+  auto it = values_by_key_.find(key);
+  return it == values_by_key_.end() ? nullptr : &it->second.at;
+}
+
 std::vector<std::string> PolicyValuesModel::key_names(const std::string& prefix) const {
   std::vector<std::string> out;
   for (auto it = keys_.lower_bound(prefix); it != keys_.end() && it->first.rfind(prefix, 0) == 0; ++it) {

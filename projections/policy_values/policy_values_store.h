@@ -46,10 +46,17 @@ class PolicyValuesModel {
 
   std::size_t value_count() const { return values_; }
 
+  // Every value ever set for a key, by (scope level, scope id), each
+  // scope's values in position order (a user or project id may carry
+  // values of several organizations: ValueCandidate::tenant tells them
+  // apart).
+  using ValuesByScope = std::map<std::pair<events::ScopeLevel, std::string>, std::vector<domain::ValueCandidate>>;
+  // The values of `key`; nullptr when none was ever set.
+  const ValuesByScope* values_of(const std::string& key) const;
+
  private:
   struct KeyValues {
-    // by (scope level, scope id): the values set there, in position order
-    std::map<std::pair<events::ScopeLevel, std::string>, std::vector<domain::ValueCandidate>> at;
+    ValuesByScope at;
   };
   std::map<std::string, events::PolicyKeyDefined> keys_;
   std::map<std::string, KeyValues> values_by_key_;

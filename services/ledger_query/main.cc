@@ -27,6 +27,7 @@
 #include "adapters/http/routes/config_api.h"
 #include "adapters/postgres/config_key_store.h"
 #include "adapters/http/routes/memory_limits.h"
+#include "adapters/http/routes/policy_listings.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/projector/memory_feed.h"
 #include "services/common/process.h"
@@ -277,10 +278,13 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   api.serve_config(config_api);
   std::atomic<bool> feed_stop{false};
   std::thread feed;
+  // The catalog and override listings (`ledger keys`, `ledger values`).
+  routes::PolicyListings listings(memory, clock, [&] { return admission.head_position(); });
   if (read_path == "memory") {
     admission_api.answer_from(memory);
     api.answer_from(memory, &memory_waits);
     api.serve_entitlements(entitlement_reads);
+    api.serve_policy_listings(listings);
     feed = std::thread([&] {
       projector::MemoryFeedOptions options{.pg_url = settings.pg_url,
                                           .brokers = settings.kafka_brokers,

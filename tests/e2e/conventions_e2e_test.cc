@@ -108,7 +108,7 @@ TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) 
 // server needed.
 TEST(Conventions, EveryBinaryPrintsItsVersion) {
   for (const char* binary : {"ledger-command", "ledger-query", "ledger-relay", "ledger-projector", "ledger-admin",
-                             "ledger-audit", "ledger-all"}) {
+                             "ledger-audit", "ledger-all", "ledger"}) {
     auto run = ledger::testing::run_command(std::string(LEDGER_BINARY_DIR) + "/services/" + binary + " --version 2>&1");
     EXPECT_EQ(run.status, 0) << binary << ": " << run.out;
     EXPECT_EQ(run.out.rfind("policy-ledger ", 0), 0u) << binary << ": " << run.out;

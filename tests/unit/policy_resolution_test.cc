@@ -241,5 +241,61 @@ RC_GTEST_PROP(PolicyResolution, AgreesWithBruteForceOracle, ()) {
   RC_ASSERT(got.position == want.position);
 }
 
+TEST(PolicyResolution, NextChangeIsTheFirstScheduledValueThatChangesTheAnswer) {
+  const std::vector<ValueCandidate> cs = {
+      candidate(ScopeLevel::kOrganization, "o-1", 10, kT0, 1),
+      candidate(ScopeLevel::kPlan, "pro", 20, kT0 + 5, 2),          // shadowed by the organization's value
+      candidate(ScopeLevel::kOrganization, "o-1", 10, kT0 + 7, 3),  // same value, but another write
+      candidate(ScopeLevel::kProject, "p-1", 40, kT0 + 9, 4),
+  };
+  auto next = next_change(refund_window_days(), full_chain(), cs, Instant{kT0});
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->position, 3);
+  EXPECT_EQ(next->effective_at, Instant{kT0 + 7});
+  next = next_change(refund_window_days(), full_chain(), cs, Instant{kT0 + 7});
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->value, iv(40));
+  EXPECT_EQ(next->source, (PolicyScope{ScopeLevel::kProject, "p-1"}));
+  EXPECT_FALSE(next_change(refund_window_days(), full_chain(), cs, Instant{kT0 + 9}).has_value());
+  // Another caller's project is never its next change.
+  EXPECT_FALSE(next_change(refund_window_days(), ScopeChain{"", "p-2", "o-1", "pro"}, cs, Instant{kT0 + 7}));
+}
+
+RC_GTEST_PROP(PolicyResolution, NextChangeAgreesWithWalkingEveryInstant, ()) {
+  const std::vector<std::string> ids = {"a", "b"};
+  const auto id_gen = rc::gen::elementOf(ids);
+  const auto n = *rc::gen::inRange<std::size_t>(0, 25);
+  std::vector<ValueCandidate> cs;
+  for (std::size_t i = 0; i < n; ++i) {
+    const ScopeLevel level = level_of(*rc::gen::inRange(0, 5));
+    std::string id = level == ScopeLevel::kGlobal ? std::string() : *id_gen;
+    const std::int64_t value = *rc::gen::inRange<std::int64_t>(0, 3);  // repeats are common
+    const std::int64_t effective = kT0 + *rc::gen::inRange<std::int64_t>(0, 12);
+    std::optional<std::string> tenant;
+    if (*rc::gen::inRange(0, 3) == 0) tenant = *id_gen;
+    cs.push_back(ValueCandidate{{level, std::move(id)}, iv(value), Instant{effective}, static_cast<std::int64_t>(i + 1),
+                                tenant});
+  }
+  auto maybe_id = [&] { return *rc::gen::oneOf(rc::gen::just(std::string()), id_gen); };
+  ScopeChain chain{maybe_id(), maybe_id(), maybe_id(), maybe_id()};
+  const std::int64_t as_of = kT0 + *rc::gen::inRange<std::int64_t>(-1, 14);
+
+  const auto key = refund_window_days();
+  const Resolution now = resolve(key, chain, cs, Instant{as_of});
+  std::optional<Resolution> want;
+  for (std::int64_t t = as_of + 1; t <= kT0 + 13 && !want; ++t) {
+    Resolution then = resolve(key, chain, cs, Instant{t});
+    if (then.value != now.value || then.source != now.source || then.position != now.position) want = then;
+  }
+  const auto got = next_change(key, chain, cs, Instant{as_of});
+  RC_ASSERT(got.has_value() == want.has_value());
+  if (got) {
+    RC_ASSERT(got->value == want->value);
+    RC_ASSERT(got->source == want->source);
+    RC_ASSERT(got->position == want->position);
+    RC_ASSERT(got->effective_at == want->effective_at);
+  }
+}
+
 }  // namespace
 }  // namespace ledger::domain

@@ -28,6 +28,7 @@
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/memory_reads.h"
+#include "adapters/http/routes/policy_listings.h"
 #include "adapters/http/routes/query_params.h"
 
 namespace ledger::routes {
@@ -107,6 +108,17 @@ HttpResponse QueryApi::route(const HttpRequest& req) {
     }
     return app_policies_->handle(req, *principal);
   }
+  if (listings_ && PolicyListings::owns(req.path)) {
+    auto principal = authenticate_request(auth_, req);
+    if (!principal) return error_response(principal.error());
+    const auto family = commands::query_family("GET", req.path);
+    if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+    if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
+    if (auto ok = commands::authorize(*principal, *family); !ok) {
+      return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
+    }
+    return listings_->handle(req, *principal);
+  }
   constexpr std::string_view kPolicyValues = "/v1/policy-values/";
   constexpr std::string_view kAudit = "/v1/audit";
   constexpr std::string_view kChanges = "/v1/audit/changes/";
@@ -153,6 +165,7 @@ bool QueryApi::from_memory(const HttpRequest& req) const {
   if (entitlements_ && EntitlementReads::owns(req.path)) return true;
   if (admission_ && AdmissionApi::owns(req.path)) return admission_->from_memory(req);
   if (app_policies_ && AppPolicyApi::owns(req.path)) return memory_ != nullptr;
+  if (listings_ && PolicyListings::owns(req.path)) return true;
   return memory_ && req.path.rfind(kPolicyValues, 0) == 0 && !req.query_param("as_of_position");
 }
 
@@ -227,6 +240,20 @@ std::optional<HttpResponse> QueryApi::foreign_scope(const HttpRequest& req, cons
   return std::nullopt;
 }
 
+namespace {
+
+// The next scheduled change of a resolved value (domain::next_change), or null.
+nlohmann::json next_change_json(const std::optional<domain::Resolution>& next) {
+  if (!next) return nullptr;
+  return {{"value", codec::encode_value(next->value)},
+          {"source", {{"level", codec::scope_level_name(next->source.level)}, {"id", next->source.id}}},
+          {"is_default", next->is_default},
+          {"effective_at", next->effective_at ? nlohmann::json(codec::format_instant(*next->effective_at)) : nlohmann::json()},
+          {"set_at_position", next->position ? nlohmann::json(*next->position) : nlohmann::json()}};
+}
+
+}  // namespace
+
 HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Principal& who, const std::string& key) {
   constexpr std::string_view kOwn[] = {"user_id", "project_id", "org_id", "plan"};
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
@@ -293,6 +320,7 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
     return error_response(e);
   }
   const auto res = domain::resolve(*snap->key, chain, snap->candidates, as_of);
+  const auto next = domain::next_change(*snap->key, chain, snap->candidates, as_of);
   nlohmann::json body = {
       {"key", key},
       {"value", codec::encode_value(res.value)},
@@ -302,6 +330,7 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
       {"effective_at", res.effective_at ? nlohmann::json(codec::format_instant(*res.effective_at)) : nlohmann::json()},
       {"set_at_position", res.position ? nlohmann::json(*res.position) : nlohmann::json()},
       {"as_of", codec::format_instant(as_of)},
+      {"next_change", next_change_json(next)},
       {"snapshot_version", as_of_position->value_or(snap->snapshot_version)},
   };
   return json_response(200, body.dump());
@@ -346,6 +375,7 @@ HttpResponse QueryApi::policy_value_from_memory(const HttpRequest& req, const co
   }
   const auto candidates = s.policy.candidates(key, chain);
   const auto res = domain::resolve(*def, chain, candidates, as_of);
+  const auto next = domain::next_change(*def, chain, candidates, as_of);
   nlohmann::json body = {
       {"key", key},
       {"value", codec::encode_value(res.value)},
@@ -355,6 +385,7 @@ HttpResponse QueryApi::policy_value_from_memory(const HttpRequest& req, const co
       {"effective_at", res.effective_at ? nlohmann::json(codec::format_instant(*res.effective_at)) : nlohmann::json()},
       {"set_at_position", res.position ? nlohmann::json(*res.position) : nlohmann::json()},
       {"as_of", codec::format_instant(as_of)},
+      {"next_change", next_change_json(next)},
       {"snapshot_version", s.position},
   };
   return json_response(200, body.dump());

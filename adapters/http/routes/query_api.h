@@ -129,6 +129,7 @@ class AdmissionApi;
 class AppPolicyApi;
 class EntitlementReads;  // adapters/http/routes/entitlement_reads.h
 class ConfigApi;  // adapters/http/routes/config_api.h (seed 004)
+class PolicyListings;  // adapters/http/routes/policy_listings.h
 
 class QueryApi {
  public:
@@ -163,6 +164,9 @@ class QueryApi {
   // Also answers the entitlement routes (seed 003), from memory, with the
   // same authentication, gate and role check. `r` must outlive this object.
   void serve_entitlements(EntitlementReads& r) { entitlements_ = &r; }
+  // Also answers the catalog and override listings (policy_listings.h),
+  // from memory. `l` must outlive this object.
+  void serve_policy_listings(PolicyListings& l) { listings_ = &l; }
   // Also answers the configuration reads (config_api.h). `api` must outlive this object.
   void serve_config(ConfigApi& api) { config_ = &api; }
   // Where refusals are reported (they are only logged without one). `r`
@@ -217,6 +221,7 @@ class QueryApi {
   AppPolicyApi* app_policies_ = nullptr;
   EntitlementReads* entitlements_ = nullptr;
   ConfigApi* config_ = nullptr;
+  PolicyListings* listings_ = nullptr;
   RefusalRecorder* refusals_ = nullptr;
   commands::RequestGate* gate_ = nullptr;
   adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;

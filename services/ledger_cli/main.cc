@@ -1,0 +1,488 @@
+// ledger: the everyday command line for people (issue 17 part 5), a client
+// of the two HTTP APIs and nothing else (no database, no Kafka):
+//
+//   ledger get KEY --org O [--project P] [--user U] [--plan PL] [--as-of T]
+//   ledger set KEY VALUE (--org O | --project P | --user U | --plan PL | --global) --reason R [--effective-at T]
+//   ledger keys [--prefix P]
+//   ledger values KEY [--org O] [--level L]
+//   ledger check --org O --project P --dimension D --delta N --unit U [--usage N] ...
+//   ledger ceilings (--org O | --department D | --project P) [--dimension D]
+//   ledger reservations --org O [--id R] [--state S]
+//
+// Where: LEDGER_QUERY_URL (http://127.0.0.1:8082) and LEDGER_COMMAND_URL
+// (http://127.0.0.1:8081), or --query-url / --command-url; an https URL
+// with --ca-file. Who: LEDGER_TOKEN or --token (the bearer token).
+// `--json` prints the service's answer (listings: every page, merged)
+// instead of a table; `--min-position N` makes any read wait (up to 10 s)
+// for the position a write answered (read-your-writes).
+//
+// Exit codes (as ledger-audit): 0 done (check: allow or warn), 1 the
+// check's answer is deny, 2 bad input (usage, or the service refused the
+// request: its code and message are printed), 3 the service could not be
+// reached or failed (5xx): try again.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapters/http/client.h"
+#include "services/common/settings.h"
+
+namespace {
+
+using ledger::adapters::http::HttpClient;
+using ledger::adapters::http::HttpClientTls;
+using ledger::adapters::http::url_encode;
+using Json = nlohmann::json;
+
+constexpr int kOk = 0;
+constexpr int kDenied = 1;
+constexpr int kBadInput = 2;
+constexpr int kUnavailable = 3;
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  bool tls = false;
+};
+
+// http[s]://host:port, nothing more (no path, no user info).
+std::optional<Endpoint> parse_url(const std::string& url) {
+  Endpoint e;
+  std::string rest;
+  if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("https://")) {
+    rest = url.substr(8);
+    e.tls = true;
+  } else {
+    return std::nullopt;
+  }
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0 || rest.find('/') != std::string::npos) return std::nullopt;
+  e.host = rest.substr(0, colon);
+  if (e.host.starts_with('[') && e.host.ends_with(']')) e.host = e.host.substr(1, e.host.size() - 2);
+  try {
+    std::size_t used = 0;
+    const int port = std::stoi(rest.substr(colon + 1), &used);
+    if (used != rest.size() - colon - 1 || port <= 0 || port > 65535) return std::nullopt;
+    e.port = static_cast<std::uint16_t>(port);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return e;
+}
+
+struct Options {
+  std::string query_url = "http://127.0.0.1:8082";
+  std::string command_url = "http://127.0.0.1:8081";
+  std::string token;
+  std::string ca_file;
+  std::string server_name = "localhost";
+  bool json = false;
+  std::int64_t timeout_ms = 10'000;
+};
+
+// One service: a request, its answer as JSON, or the exit code and message.
+class Service {
+ public:
+  Service(const Options& o, const std::string& url, const char* name) : options_(o), url_(url), name_(name) {}
+
+  // The answer's JSON on 2xx; else prints why and sets `exit`.
+  std::optional<Json> call(const std::string& method, const std::string& target, const std::string& body, int& exit) {
+    if (!client_) {
+      auto e = parse_url(url_);
+      if (!e) {
+        std::cerr << "ledger: " << name_ << " URL '" << url_ << "' is not http[s]://host:port\n";
+        exit = kBadInput;
+        return std::nullopt;
+      }
+      const auto timeout = std::chrono::milliseconds(options_.timeout_ms);
+      client_ = e->tls ? std::make_unique<HttpClient>(e->host, e->port, timeout,
+                                                      HttpClientTls{options_.ca_file, options_.server_name})
+                       : std::make_unique<HttpClient>(e->host, e->port, timeout);
+    }
+    std::vector<std::pair<std::string, std::string>> headers = {{"accept", "application/json"}};
+    if (!options_.token.empty()) headers.emplace_back("authorization", "Bearer " + options_.token);
+    if (!body.empty()) headers.emplace_back("content-type", "application/json");
+    auto r = client_->request(method, target, body, headers);
+    if (!r) {
+      std::cerr << "ledger: cannot reach the " << name_ << " service at " << url_ << ": " << r.error().message << "\n";
+      exit = kUnavailable;
+      return std::nullopt;
+    }
+    Json j = Json::parse(r->body, nullptr, false);
+    if (r->status >= 200 && r->status < 300) {
+      if (j.is_discarded()) {
+        std::cerr << "ledger: the " << name_ << " service answered something that is not JSON\n";
+        exit = kUnavailable;
+        return std::nullopt;
+      }
+      return j;
+    }
+    const std::string code = j.is_object() ? j.value("code", "") : "";
+    const std::string message = j.is_object() ? j.value("message", "") : r->body.substr(0, 200);
+    std::cerr << "ledger: " << r->status << " " << (code.empty() ? "error" : code) << ": " << message << "\n";
+    if (j.is_object() && j.contains("evidence") && !j["evidence"].empty()) std::cerr << "  " << j["evidence"].dump() << "\n";
+    exit = r->status >= 500 ? kUnavailable : kBadInput;
+    return std::nullopt;
+  }
+
+ private:
+  const Options& options_;
+  std::string url_;
+  const char* name_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+std::string text(const Json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+std::string scope_text(const Json& s) {
+  if (!s.is_object()) return "-";
+  const std::string level = s.value("level", "");
+  const std::string id = s.value("id", "");
+  return id.empty() ? level : level + " " + id;
+}
+
+// A table: a header row and rows, columns padded to their widest cell.
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    std::cout << out << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+// Query string from the given (name, value) pairs; empty values are left out.
+std::string query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string q;
+  for (const auto& [name, value] : params) {
+    if (value.empty()) continue;
+    q += (q.empty() ? "?" : "&") + name + "=" + url_encode(value);
+  }
+  return q;
+}
+
+// Follows next_cursor until the last page; every page's `field` in one array.
+std::optional<Json> all_pages(Service& s, const std::string& path, std::vector<std::pair<std::string, std::string>> params,
+                              const std::string& field, int& exit) {
+  std::optional<Json> merged;
+  std::string cursor;
+  for (int pages = 0; pages < 100'000; ++pages) {
+    auto p = params;
+    p.emplace_back("cursor", cursor);
+    auto page = s.call("GET", path + query(p), "", exit);
+    if (!page) return std::nullopt;
+    if (!merged) {
+      merged = *page;
+    } else {
+      for (auto& item : (*page)[field]) (*merged)[field].push_back(std::move(item));
+    }
+    const Json next = page->value("next_cursor", Json());
+    if (!next.is_string()) break;
+    cursor = next.get<std::string>();
+  }
+  if (merged) (*merged)["next_cursor"] = nullptr;
+  return merged;
+}
+
+// VALUE on the command line: a JSON number, true/false, or a quoted JSON
+// string; anything else is taken as a string (`--string` forces that).
+Json parse_value(const std::string& raw, bool as_string) {
+  if (as_string) return raw;
+  Json j = Json::parse(raw, nullptr, false);
+  if (!j.is_discarded() && (j.is_number_integer() || j.is_boolean() || j.is_string())) return j;
+  return raw;
+}
+
+void print_json(const Json& j) { std::cout << j.dump(2) << "\n"; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Policy Ledger for people: read and set policy values, ask admission questions"};
+  ledger::services::add_version_flag(app);
+  app.require_subcommand(1);
+  app.fallthrough();  // the options above may also follow the subcommand
+  Options o;
+  app.add_option("--query-url", o.query_url, "the query service")->envname("LEDGER_QUERY_URL")->capture_default_str();
+  app.add_option("--command-url", o.command_url, "the command service")
+      ->envname("LEDGER_COMMAND_URL")
+      ->capture_default_str();
+  app.add_option("--token", o.token, "bearer token")->envname("LEDGER_TOKEN");
+  app.add_option("--ca-file", o.ca_file, "CA certificates (PEM) to trust for https URLs")->envname("LEDGER_CA_FILE");
+  app.add_option("--server-name", o.server_name, "the name the services' certificate must carry")
+      ->capture_default_str();
+  app.add_option("--timeout-ms", o.timeout_ms, "per request phase")->capture_default_str()->check(CLI::Range(1, 600'000));
+  app.add_flag("--json", o.json, "print the service's JSON answer instead of a table");
+  std::int64_t min_position = 0;
+  app.add_option("--min-position", min_position,
+                 "reads: wait (up to 10 s) until the read models have this position, e.g. one a write answered")
+      ->check(CLI::NonNegativeNumber);
+
+  // Scope flags, shared by the subcommands that name one.
+  struct Scope {
+    std::string org, department, project, user, plan;
+    bool global = false;
+  };
+  Scope scope;
+  std::string key, value, reason, as_of, effective_at, prefix, level, dimension, unit, state, reservation_id;
+  bool as_string = false;
+
+  auto* get = app.add_subcommand("get", "the value of a key for a scope, where it comes from, and its next change");
+  get->add_option("key", key, "policy key")->required();
+  get->add_option("--org", scope.org, "organization id");
+  get->add_option("--project", scope.project, "project id");
+  get->add_option("--user", scope.user, "user id");
+  get->add_option("--plan", scope.plan, "plan id");
+  get->add_option("--as-of", as_of, "RFC 3339 instant (default now)");
+
+  auto* set = app.add_subcommand("set", "set a key's value at one scope (now, or at --effective-at)");
+  set->add_option("key", key, "policy key")->required();
+  set->add_option("value", value, "a number, true/false, or text")->required();
+  auto* set_scope = set->add_option_group("scope", "where the value is set");
+  set_scope->add_option("--org", scope.org, "organization id");
+  set_scope->add_option("--project", scope.project, "project id (with --org: of that organization)");
+  set_scope->add_option("--user", scope.user, "user id (with --org: of that organization)");
+  set_scope->add_option("--plan", scope.plan, "plan id");
+  set_scope->add_flag("--global", scope.global, "the global level");
+  set_scope->require_option(1, 3);
+  set->add_option("--reason", reason, "why (kept in the event)")->required();
+  set->add_option("--effective-at", effective_at, "RFC 3339 instant the value takes effect");
+  set->add_flag("--string", as_string, "VALUE is text even if it looks like a number or boolean");
+
+  auto* keys = app.add_subcommand("keys", "the policy-key catalog");
+  keys->add_option("--prefix", prefix, "only keys starting with this");
+
+  auto* values = app.add_subcommand("values", "every scope that overrides a key, and its scheduled changes");
+  values->add_option("key", key, "policy key")->required();
+  values->add_option("--org", scope.org, "one organization's view (a tenant principal always sees its own)");
+  values->add_option("--level", level, "only this level")->check(
+      CLI::IsMember({"user", "project", "organization", "plan", "global"}));
+  values->add_option("--as-of", as_of, "RFC 3339 instant (default now)");
+
+  auto* check = app.add_subcommand("check", "an admission decision: may this project use N more of a dimension?");
+  std::string actor_type = "user", actor_id, product, resource_type, resource_id, action = "start", window;
+  std::int64_t delta = 0, usage = 0;
+  check->add_option("--org", scope.org, "organization id")->required();
+  check->add_option("--department", scope.department, "department id");
+  check->add_option("--project", scope.project, "project id")->required();
+  check->add_option("--dimension", dimension, "quota dimension (registry entry)")->required();
+  check->add_option("--delta", delta, "requested delta")->required()->check(CLI::NonNegativeNumber);
+  check->add_option("--unit", unit, "the dimension's unit")->required();
+  check->add_option("--usage", usage, "current usage in the window")->capture_default_str()->check(
+      CLI::NonNegativeNumber);
+  check->add_option("--window", window, "usage window (scope_window)");
+  check->add_option("--product", product, "product (registry entry)")->required();
+  check->add_option("--resource-type", resource_type, "resource type (registry entry)")->required();
+  check->add_option("--resource-id", resource_id, "the resource")->required();
+  check->add_option("--action", action, "the action")->capture_default_str();
+  check->add_option("--actor-type", actor_type, "who asks")->capture_default_str()->check(
+      CLI::IsMember({"user", "service_account", "api_key", "worker"}));
+  check->add_option("--actor-id", actor_id, "who asks (default: the project)");
+
+  auto* ceilings = app.add_subcommand("ceilings", "the effective ceilings at a scope, with where each comes from");
+  auto* ceiling_scope = ceilings->add_option_group("scope", "the scope");
+  ceiling_scope->add_option("--org", scope.org, "organization id");
+  ceiling_scope->add_option("--department", scope.department, "department id");
+  ceiling_scope->add_option("--project", scope.project, "project id");
+  ceiling_scope->require_option(1);
+  ceilings->add_option("--dimension", dimension, "only this dimension");
+
+  auto* reservations = app.add_subcommand("reservations", "an organization's capacity reservations");
+  reservations->add_option("--org", scope.org, "organization id")->required();
+  reservations->add_option("--id", reservation_id, "one reservation");
+  reservations->add_option("--state", state, "only this state")->check(
+      CLI::IsMember({"draft", "active", "exhausted", "expired", "suspended", "retired"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kOk : kBadInput;
+  }
+
+  const std::string at = min_position ? std::to_string(min_position) : "";
+  const std::string wait = min_position ? "10000" : "";
+  Service q(o, o.query_url, "query");
+  Service c(o, o.command_url, "command");
+  int exit = kOk;
+
+  if (get->parsed()) {
+    auto a = q.call("GET",
+                    "/v1/policy-values/" + url_encode(key) +
+                        query({{"org_id", scope.org}, {"project_id", scope.project}, {"user_id", scope.user},
+                               {"plan", scope.plan}, {"as_of", as_of}, {"min_position", at}, {"wait_ms", wait}}),
+                    "", exit);
+    if (!a) return exit;
+    if (o.json) return print_json(*a), kOk;
+    const Json& j = *a;
+    std::cout << key << " = " << text(j["value"]) << "\n";
+    std::cout << "  from      " << (j.value("is_default", false) ? "the catalog default" : scope_text(j["source"]))
+              << "\n";
+    if (!j["set_at_position"].is_null()) {
+      std::cout << "  set       at position " << text(j["set_at_position"]) << ", effective "
+                << text(j["effective_at"]) << "\n";
+    }
+    const Json& next = j.value("next_change", Json());
+    if (next.is_object()) {
+      std::cout << "  next      " << text(next["value"]) << " from " << scope_text(next["source"]) << " at "
+                << text(next["effective_at"]) << "\n";
+    }
+    std::cout << "  as of     " << text(j["as_of"]) << " (position " << text(j["snapshot_version"]) << ")\n";
+    return kOk;
+  }
+
+  if (set->parsed()) {
+    Json where = Json::object();
+    if (!scope.org.empty()) where["org_id"] = scope.org;
+    if (!scope.project.empty()) where["project_id"] = scope.project;
+    if (!scope.user.empty()) where["user_id"] = scope.user;
+    if (!scope.plan.empty()) where["plan"] = scope.plan;
+    if (scope.global && !where.empty()) {
+      std::cerr << "ledger: --global names no other scope\n";
+      return kBadInput;
+    }
+    Json body = {{"key", key}, {"scope", where}, {"value", parse_value(value, as_string)}, {"reason", reason}};
+    if (!effective_at.empty()) body["effective_at"] = effective_at;
+    auto a = c.call("POST", "/api/v1/admin/policy-values", body.dump(), exit);
+    if (!a) return exit;
+    if (o.json) return print_json(*a), kOk;
+    std::cout << (a->value("duplicate", false) ? "already set" : "set") << " " << key << " = "
+              << text(body["value"]) << " at position " << text((*a)["position"]) << "\n";
+    return kOk;
+  }
+
+  if (keys->parsed()) {
+    auto a = all_pages(q, "/v1/policy-keys", {{"prefix", prefix}, {"min_position", at}, {"wait_ms", wait}}, "keys", exit);
+    if (!a) return exit;
+    if (o.json) return print_json(*a), kOk;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& k : (*a)["keys"]) {
+      std::string bounds;
+      if (k.contains("min") && !k["min"].is_null()) bounds = text(k["min"]) + ".." + text(k["max"]);
+      if (k.contains("enum") && k["enum"].is_array() && !k["enum"].empty()) bounds = k["enum"].dump();
+      rows.push_back({text(k["key"]), text(k["value_type"]), text(k["default"]), bounds, text(k.value("write_audience", Json())),
+                      text(k.value("description", Json()))});
+    }
+    print_table({"KEY", "TYPE", "DEFAULT", "BOUNDS", "WRITERS", "DESCRIPTION"}, rows);
+    return kOk;
+  }
+
+  if (values->parsed()) {
+    auto a = all_pages(q, "/v1/policy-values", {{"key", key},
+                        {"org_id", scope.org},
+                        {"level", level},
+                        {"as_of", as_of},
+                        {"min_position", at},
+                        {"wait_ms", wait}},
+                       "overrides", exit);
+    if (!a) return exit;
+    if (o.json) return print_json(*a), kOk;
+    std::cout << key << ": default " << text((*a)["default"]) << " (" << text((*a)["value_type"]) << ")\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& v : (*a)["overrides"]) {
+      std::string scheduled;
+      for (const auto& s : v["scheduled"]) {
+        scheduled += (scheduled.empty() ? "" : ", ") + text(s["value"]) + " at " + text(s["effective_at"]);
+      }
+      rows.push_back({text(v["scope"]["level"]), text(v["scope"]["id"]), text(v["organization_id"]), text(v["value"]),
+                      text(v["effective_at"]), text(v["set_at_position"]), scheduled.empty() ? "-" : scheduled});
+    }
+    print_table({"LEVEL", "ID", "ORGANIZATION", "VALUE", "EFFECTIVE_AT", "POSITION", "SCHEDULED"}, rows);
+    return kOk;
+  }
+
+  if (check->parsed()) {
+    Json hierarchy = {{"organization_id", scope.org}, {"project_id", scope.project}};
+    if (!scope.department.empty()) hierarchy["department_id"] = scope.department;
+    Json usage_json = {{"quantity", usage}, {"unit", unit}};
+    if (!window.empty()) usage_json["scope_window"] = window;
+    const Json body = {
+        {"actor", {{"actor_type", actor_type}, {"actor_id", actor_id.empty() ? scope.project : actor_id}}},
+        {"hierarchy", hierarchy},
+        {"product",
+         {{"product_id", product}, {"resource_type", resource_type}, {"resource_id", resource_id}, {"action", action}}},
+        {"request", {{"dimension", dimension}, {"requested_delta", delta}, {"unit", unit}}},
+        {"current_usage", usage_json}};
+    auto a = q.call("POST", "/v1/decisions" + query({{"min_position", at}, {"wait_ms", wait}}), body.dump(), exit);
+    if (!a) return exit;
+    const std::string decision = a->value("decision", "");
+    if (o.json) {
+      print_json(*a);
+    } else {
+      const Json& ceiling = (*a)["effective_ceiling"];
+      std::cout << decision << " " << a->value("reason_code", "") << ": " << a->value("user_message", "") << "\n";
+      std::cout << "  ceiling      " << text(ceiling["quantity"]) << " " << text(ceiling["unit"]) << " from "
+                << scope_text(ceiling["inherited_from_scope"]) << "\n";
+      std::cout << "  available    " << text((*a)["available"]) << ", remaining " << text((*a)["limit_remaining"])
+                << "\n";
+      std::cout << "  snapshot     " << text((*a)["snapshot_version"]) << "\n";
+    }
+    return decision == "deny" ? kDenied : kOk;
+  }
+
+  if (ceilings->parsed()) {
+    std::string level = "organization", id = scope.org;
+    if (!scope.project.empty()) level = "project", id = scope.project;
+    else if (!scope.department.empty()) level = "department", id = scope.department;
+    auto a = q.call("GET",
+                    "/v1/ceilings/effective" + query({{"scope_level", level}, {"scope_id", id}, {"dimension", dimension},
+                                                            {"min_position", at}, {"wait_ms", wait}}),
+                    "", exit);
+    if (!a) return exit;
+    if (o.json) return print_json(*a), kOk;
+    std::string chain;
+    for (const auto& n : (*a)["chain"]) chain += (chain.empty() ? "" : " > ") + scope_text(n);
+    std::cout << "chain: " << chain << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& x : (*a)["ceilings"]) {
+      rows.push_back({text(x["dimension"]), text(x["window"]), x.value("region", "").empty() ? "-" : text(x["region"]),
+                      x.value("sku_or_model", "").empty() ? "-" : text(x["sku_or_model"]), text(x["quantity"]),
+                      text(x["unit"]), scope_text(x["inherited_from"]), text(x["allowed"]["quantity"])});
+    }
+    print_table({"DIMENSION", "WINDOW", "REGION", "SKU", "CEILING", "UNIT", "FROM", "PARENT_ALLOWS"}, rows);
+    return kOk;
+  }
+
+  if (reservations->parsed()) {
+    std::optional<Json> a;
+    if (!reservation_id.empty()) {
+      a = q.call("GET", "/v1/reservations/" + url_encode(reservation_id) + query({{"organization_id", scope.org}, {"min_position", at}, {"wait_ms", wait}}), "",
+                 exit);
+      if (a) *a = Json{{"items", Json::array({*a})}};
+    } else {
+      a = all_pages(q, "/v1/reservations", {{"organization_id", scope.org}, {"state", state}, {"min_position", at}, {"wait_ms", wait}},
+                    "items", exit);
+    }
+    if (!a) return exit;
+    if (o.json) return print_json(*a), kOk;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : (*a)["items"]) {
+      rows.push_back({text(r["reservation_id"]), text(r["state"]), scope_text(r["owner"]), text(r["dimension"]),
+                      text(r["quantity"]), text(r["consumed"]), text(r["unit"]),
+                      text(r["window_start"]) + " .. " + text(r["window_end"])});
+    }
+    print_table({"ID", "STATE", "OWNER", "DIMENSION", "QUANTITY", "CONSUMED", "UNIT", "WINDOW"}, rows);
+    return kOk;
+  }
+  return kBadInput;
+}

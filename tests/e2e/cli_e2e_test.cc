@@ -1,0 +1,314 @@
+// The everyday CLI and the listing routes behind it (issue 17 part 5),
+// through the real services: `GET /v1/policy-keys`, `GET /v1/policy-values?key=`
+// (every override, each organization seeing only its own), the next scheduled
+// change beside a value, and `ledger get|set|keys|values|check|ceilings|reservations`
+// with their exit codes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <string>
+
+#include "tests/support/e2e_stack.h"
+#include "tests/support/process.h"
+
+namespace ledger::testing {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kKey = "allocation.refund_window_days";
+
+std::string future(int days) {
+  const auto t = std::chrono::system_clock::now() + std::chrono::hours(24 * days);
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&secs));
+  return buf;
+}
+
+// Every override of the listing, as "level/id/organization=value".
+std::set<std::string> overrides(const Json& page) {
+  std::set<std::string> out;
+  for (const auto& o : page["overrides"]) {
+    out.insert(o["scope"]["level"].get<std::string>() + "/" + o["scope"]["id"].get<std::string>() + "/" +
+               (o["organization_id"].is_null() ? "" : o["organization_id"].get<std::string>()) + "=" +
+               o["value"].dump());
+  }
+  return out;
+}
+
+class CliE2e : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    stack_ = new ServiceStack("cli_e2e");
+    auto started = stack_->start();
+    ASSERT_TRUE(started) << started.message() << stack_->describe_logs();
+    const auto catalog = run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger-admin load-catalog " +
+                                     "--token dev-platform-admin --catalog " + LEDGER_SOURCE_DIR +
+                                     "/config/policy-keys.json --command-port " +
+                                     std::to_string(stack_->command_port()) + " 2>&1");
+    ASSERT_EQ(catalog.status, 0) << catalog.out;
+  }
+  static void TearDownTestSuite() {
+    delete stack_;
+    stack_ = nullptr;
+  }
+
+  // `ledger ARGS` against the stack as `token`; its exit status and output.
+  static CommandRun ledger(const std::string& args, const std::string& token = "dev-platform-admin") {
+    return run_command("LEDGER_QUERY_URL=http://127.0.0.1:" + std::to_string(stack_->query_port()) +
+                       " LEDGER_COMMAND_URL=http://127.0.0.1:" + std::to_string(stack_->command_port()) +
+                       " LEDGER_TOKEN=" + token + " " + std::string(LEDGER_BINARY_DIR) + "/services/ledger " + args +
+                       " 2>&1");
+  }
+  ServiceStack& s() { return *stack_; }
+  static ServiceStack* stack_;
+};
+ServiceStack* CliE2e::stack_ = nullptr;
+
+TEST_F(CliE2e, ListingsShowEveryOverrideToThoseWhoMaySeeIt) {
+  auto& st = s();
+  st.ok("organization.create", {{"organization_id", "org-acme"}, {"plan_id", "pro"}});
+  st.ok("organization.create", {{"organization_id", "org-globex"}, {"plan_id", "pro"}});
+  st.ok("project.create", {{"project_id", "acme-llm"}, {"organization_id", "org-acme"}});
+  auto set = [&](const Json& scope, int value, const std::string& effective_at = "") {
+    Json body = {{"key", kKey}, {"scope", scope}, {"value", value}, {"reason", "cli e2e"}};
+    if (!effective_at.empty()) body["effective_at"] = effective_at;
+    auto r = st.admin("POST", "/api/v1/admin/policy-values", body);
+    EXPECT_EQ(r.status, 200) << r.describe();
+    return r.body.value("position", std::int64_t{0});
+  };
+  set(Json::object(), 20);
+  set({{"plan", "pro"}}, 25);
+  set({{"org_id", "org-acme"}}, 45);
+  set({{"org_id", "org-globex"}}, 14);
+  set({{"project_id", "acme-llm"}, {"org_id", "org-acme"}}, 60);
+  // The same user id in two organizations, each set by its own tenant admin.
+  for (const auto& [org, token, v] : {std::tuple{"org-acme", "Bearer dev-acme-tenant-admin", 33},
+                                      std::tuple{"org-globex", "Bearer dev-globex-tenant-admin", 34}}) {
+    auto r = st.admin("POST", "/api/v1/admin/policy-values",
+                      {{"key", kKey}, {"scope", {{"user_id", "u-shared"}, {"org_id", org}}}, {"value", v},
+                       {"reason", "cli e2e"}},
+                      token);
+    EXPECT_EQ(r.status, 200) << r.describe();
+  }
+  const std::string when = future(2);
+  const auto last = set({{"org_id", "org-acme"}}, 90, when);
+  const std::string wait = "&min_position=" + std::to_string(last) + "&wait_ms=10000";
+
+  // The platform sees every override; one organization's view leaves the other out.
+  auto all = st.query("GET", std::string("/v1/policy-values?key=") + kKey + wait, kAdminToken);
+  ASSERT_EQ(all.status, 200) << all.describe();
+  EXPECT_EQ(overrides(all.body),
+            (std::set<std::string>{"global//platform=20", "plan/pro/platform=25", "organization/org-acme/org-acme=45",
+                                   "organization/org-globex/org-globex=14",
+                                   // the platform wrote it: a value of the platform's at that project id
+                                   "project/acme-llm/platform=60", "user/u-shared/org-acme=33",
+                                   "user/u-shared/org-globex=34"}));
+  EXPECT_EQ(all.body["default"], 30);
+  for (const auto& o : all.body["overrides"]) {
+    if (o["scope"]["id"] != "org-acme") {
+      EXPECT_TRUE(o["scheduled"].empty()) << o;
+      continue;
+    }
+    ASSERT_EQ(o["scheduled"].size(), 1u) << o;  // the scheduled change is listed, not yet in force
+    EXPECT_EQ(o["scheduled"][0]["value"], 90);
+    EXPECT_EQ(o["scheduled"][0]["set_at_position"], last);
+  }
+  auto acme_view = st.query("GET", std::string("/v1/policy-values?key=") + kKey + "&org_id=org-acme", kAdminToken);
+  ASSERT_EQ(acme_view.status, 200) << acme_view.describe();
+  EXPECT_EQ(overrides(acme_view.body).count("organization/org-globex/org-globex=14"), 0u);
+  EXPECT_EQ(overrides(acme_view.body).count("user/u-shared/org-globex=34"), 0u);
+  EXPECT_EQ(overrides(acme_view.body).count("user/u-shared/org-acme=33"), 1u);
+  EXPECT_EQ(overrides(acme_view.body).size(), 5u);
+  // A tenant sees its own view, whatever it asks for; another's is refused.
+  auto tenant = st.query("GET", std::string("/v1/policy-values?key=") + kKey, "Bearer dev-acme-tenant-admin");
+  ASSERT_EQ(tenant.status, 200) << tenant.describe();
+  EXPECT_EQ(overrides(tenant.body), overrides(acme_view.body));
+  auto foreign = st.query("GET", std::string("/v1/policy-values?key=") + kKey + "&org_id=org-globex",
+                          "Bearer dev-acme-tenant-admin");
+  EXPECT_EQ(foreign.status, 403) << foreign.describe();
+  auto globex = st.query("GET", std::string("/v1/policy-values?key=") + kKey + "&level=organization",
+                         "Bearer dev-globex-reader");
+  ASSERT_EQ(globex.status, 200) << globex.describe();
+  EXPECT_EQ(overrides(globex.body), (std::set<std::string>{"organization/org-globex/org-globex=14"}));
+
+  // Pages of one, followed by their cursors, are the whole list.
+  std::set<std::string> paged;
+  std::string cursor;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto p = st.query("GET", std::string("/v1/policy-values?key=") + kKey + "&limit=1" +
+                                 (cursor.empty() ? "" : "&cursor=" + cursor), kAdminToken);
+    ASSERT_EQ(p.status, 200) << p.describe();
+    ASSERT_LE(p.body["overrides"].size(), 1u);
+    for (const auto& v : overrides(p.body)) paged.insert(v);
+    if (!p.body["next_cursor"].is_string()) break;
+    cursor = p.body["next_cursor"].get<std::string>();
+  }
+  EXPECT_EQ(paged, overrides(all.body));
+
+  // The catalog, whole and in pages.
+  auto keys = st.query("GET", "/v1/policy-keys", "Bearer dev-acme-reader");
+  ASSERT_EQ(keys.status, 200) << keys.describe();
+  std::set<std::string> names;
+  for (const auto& k : keys.body["keys"]) names.insert(k["key"].get<std::string>());
+  EXPECT_TRUE(names.count(kKey));
+  EXPECT_TRUE(names.count("quota.warn_threshold_percent"));
+  std::set<std::string> paged_names;
+  cursor.clear();
+  for (int pages = 0; pages < 200; ++pages) {
+    auto p = st.query("GET", "/v1/policy-keys?limit=3" + (cursor.empty() ? "" : "&cursor=" + cursor), kAdminToken);
+    ASSERT_EQ(p.status, 200) << p.describe();
+    for (const auto& k : p.body["keys"]) paged_names.insert(k["key"].get<std::string>());
+    if (!p.body["next_cursor"].is_string()) break;
+    cursor = p.body["next_cursor"].get<std::string>();
+  }
+  EXPECT_EQ(paged_names, names);
+  auto prefixed = st.query("GET", "/v1/policy-keys?prefix=quota.", kAdminToken);
+  ASSERT_EQ(prefixed.status, 200);
+  for (const auto& k : prefixed.body["keys"]) EXPECT_EQ(k["key"].get<std::string>().rfind("quota.", 0), 0u) << k;
+
+  // Hostile parameters: a stable code each, never a crash or a wider answer.
+  const std::pair<std::string, std::string> refused[] = {
+      {"/v1/policy-keys?cursor=pl1.zz", "invalid_cursor"},
+      {"/v1/policy-keys?cursor=" + std::string(5000, 'a'), "invalid_cursor"},
+      {"/v1/policy-keys?cursor=pl1.5b315d", "invalid_cursor"},  // "[1]"
+      {"/v1/policy-keys?limit=0", "invalid_parameter"},
+      {"/v1/policy-keys?limit=1001", "invalid_parameter"},
+      {"/v1/policy-keys?as_of_position=1", "invalid_parameter"},
+      {"/v1/policy-keys?prefx=quota", "unknown_parameter"},
+      {"/v1/policy-values", "invalid_parameter"},
+      {"/v1/policy-values?key=no.such.key", "unknown_policy_key"},
+      {std::string("/v1/policy-values?key=") + kKey + "&level=galaxy", "invalid_parameter"},
+      {std::string("/v1/policy-values?key=") + kKey + "&org=org-acme", "unknown_parameter"},
+  };
+  for (const auto& [target, code] : refused) {
+    auto r = st.query("GET", target, kAdminToken);
+    EXPECT_TRUE(r.status == 400 || r.status == 404) << target << ": " << r.describe();
+    EXPECT_EQ(r.body.value("code", ""), code) << target << ": " << r.describe();
+  }
+  auto anonymous = st.query("GET", "/v1/policy-keys", "");
+  EXPECT_EQ(anonymous.status, 401);
+  auto posted = st.query("POST", "/v1/policy-keys", kAdminToken, Json::object());
+  EXPECT_EQ(posted.status, 405);
+
+  // A value answers its next scheduled change beside it.
+  auto value = st.query("GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-acme", kAdminToken);
+  ASSERT_EQ(value.status, 200) << value.describe();
+  EXPECT_EQ(value.body["value"], 45);
+  ASSERT_TRUE(value.body["next_change"].is_object()) << value.describe();
+  EXPECT_EQ(value.body["next_change"]["value"], 90);
+  EXPECT_EQ(value.body["next_change"]["set_at_position"], last);
+  EXPECT_EQ(value.body["next_change"]["source"]["id"], "org-acme");
+  // The project's own value shadows the organization's: no change for it.
+  auto project = st.query("GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-acme&project_id=acme-llm",
+                          kAdminToken);
+  ASSERT_EQ(project.status, 200) << project.describe();
+  EXPECT_EQ(project.body["value"], 60);
+  EXPECT_TRUE(project.body["next_change"].is_null()) << project.describe();
+  // The SQL path answers the same next change.
+  auto sql = st.query("GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-acme&as_of_position=" +
+                                 std::to_string(last) + "&wait_ms=10000",
+                      kAdminToken);
+  ASSERT_EQ(sql.status, 200) << sql.describe();
+  EXPECT_EQ(sql.body["next_change"], value.body["next_change"]);
+}
+
+TEST_F(CliE2e, TheCliReadsWritesAndAnswersWithDocumentedExitCodes) {
+  auto& st = s();
+  st.ok("organization.create", {{"organization_id", "org-cli"}, {"plan_id", "pro"}});
+  st.ok("project.create", {{"project_id", "cli-llm"}, {"organization_id", "org-cli"}});
+  st.register_gpu_quota();
+  st.ok("ceiling.set", {{"scope", {{"level", "project"}, {"id", "cli-llm"}}},
+                        {"dimension", "gpu.count"},
+                        {"quantity", 8},
+                        {"unit", "gpu"},
+                        {"reason", "cli e2e"}});
+
+  // set, then get (waiting for the position the write answered).
+  auto set = ledger(std::string("set ") + kKey + " 44 --org org-cli --reason 'cli e2e' --json");
+  ASSERT_EQ(set.status, 0) << set.out;
+  const auto position = Json::parse(set.out)["position"].get<std::int64_t>();
+  auto got = ledger(std::string("get ") + kKey + " --org org-cli --min-position " + std::to_string(position));
+  ASSERT_EQ(got.status, 0) << got.out;
+  EXPECT_NE(got.out.find(std::string(kKey) + " = 44"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("organization org-cli"), std::string::npos) << got.out;
+  auto got_json = ledger(std::string("get ") + kKey + " --org org-cli --json");
+  ASSERT_EQ(got_json.status, 0) << got_json.out;
+  EXPECT_EQ(Json::parse(got_json.out)["value"], 44);
+  // A tenant admin may set its own organization's tenant key, not another's.
+  auto own = ledger(std::string("set ") + kKey + " 50 --org org-acme --reason mine --json", "dev-acme-tenant-admin");
+  ASSERT_EQ(own.status, 0) << own.out;
+  const auto own_position = Json::parse(own.out)["position"].get<std::int64_t>();
+  auto other = ledger(std::string("set ") + kKey + " 50 --org org-cli --reason theirs", "dev-acme-tenant-admin");
+  EXPECT_EQ(other.status, 2) << other.out;
+  EXPECT_NE(other.out.find("403"), std::string::npos) << other.out;
+  // Out of the key's bounds: refused with the service's code, exit 2.
+  auto bounds = ledger(std::string("set ") + kKey + " 9999 --org org-cli --reason too-much");
+  EXPECT_EQ(bounds.status, 2) << bounds.out;
+
+  // keys and values, as tables and as JSON.
+  auto keys = ledger("keys --prefix allocation.");
+  ASSERT_EQ(keys.status, 0) << keys.out;
+  EXPECT_EQ(keys.out.rfind("KEY", 0), 0u) << keys.out;
+  EXPECT_NE(keys.out.find(kKey), std::string::npos) << keys.out;
+  EXPECT_EQ(keys.out.find("quota.warn_threshold_percent"), std::string::npos) << keys.out;
+  auto keys_json = ledger("keys --json");
+  ASSERT_EQ(keys_json.status, 0) << keys_json.out;
+  auto direct = st.query("GET", "/v1/policy-keys?limit=1000", kAdminToken);
+  EXPECT_EQ(Json::parse(keys_json.out)["keys"], direct.body["keys"]);
+  auto values = ledger(std::string("values ") + kKey + " --org org-cli --json");
+  ASSERT_EQ(values.status, 0) << values.out;
+  EXPECT_TRUE(overrides(Json::parse(values.out)).count("organization/org-cli/org-cli=44")) << values.out;
+  auto values_table = ledger(std::string("values ") + kKey + " --level organization --min-position " +
+                                std::to_string(own_position),
+                            "dev-acme-reader");
+  ASSERT_EQ(values_table.status, 0) << values_table.out;
+  EXPECT_NE(values_table.out.find("org-acme"), std::string::npos) << values_table.out;
+  EXPECT_EQ(values_table.out.find("org-cli"), std::string::npos) << values_table.out;  // not the reader's
+
+  // check: exit 0 on allow, 1 on deny.
+  const std::string check = "check --org org-cli --project cli-llm --product gpuaas --resource-type gpu_node "
+                            "--resource-id n1 --dimension gpu.count --unit gpu --min-position " +
+                            std::to_string(st.last_position()) + " ";
+  auto allow = ledger(check + "--delta 2 --usage 4");
+  EXPECT_EQ(allow.status, 0) << allow.out;
+  EXPECT_EQ(allow.out.rfind("allow", 0), 0u) << allow.out;
+  auto deny = ledger(check + "--delta 5 --usage 4 --json");
+  EXPECT_EQ(deny.status, 1) << deny.out;
+  EXPECT_EQ(Json::parse(deny.out)["decision"], "deny");
+  auto unknown = ledger("check --org org-cli --project cli-llm --product gpuaas --resource-type gpu_node "
+                        "--resource-id n1 --dimension no.such --unit gpu --delta 1");
+  EXPECT_EQ(unknown.status, 2) << unknown.out;
+  EXPECT_NE(unknown.out.find("unknown_registry_entry"), std::string::npos) << unknown.out;
+
+  // ceilings and reservations.
+  auto ceilings = ledger("ceilings --project cli-llm --min-position " + std::to_string(st.last_position()));
+  ASSERT_EQ(ceilings.status, 0) << ceilings.out;
+  EXPECT_NE(ceilings.out.find("gpu.count"), std::string::npos) << ceilings.out;
+  EXPECT_NE(ceilings.out.find("project cli-llm"), std::string::npos) << ceilings.out;
+  auto reservations = ledger("reservations --org org-cli --json");
+  ASSERT_EQ(reservations.status, 0) << reservations.out;
+  EXPECT_TRUE(Json::parse(reservations.out)["items"].is_array());
+
+  // Usage errors, refused tokens and an unreachable service.
+  EXPECT_EQ(ledger("get").status, 2);
+  EXPECT_EQ(ledger(std::string("set ") + kKey + " 1 --reason x").status, 2);  // no scope
+  EXPECT_EQ(ledger("frobnicate").status, 2);
+  auto refused = ledger("keys", "not-a-token");
+  EXPECT_EQ(refused.status, 2) << refused.out;
+  EXPECT_NE(refused.out.find("401"), std::string::npos) << refused.out;
+  auto down = run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger --query-url http://127.0.0.1:1 keys 2>&1");
+  EXPECT_EQ(down.status, 3) << down.out;
+  auto bad_url = run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger --query-url ftp://x keys 2>&1");
+  EXPECT_EQ(bad_url.status, 2) << bad_url.out;
+  auto version = run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger --version");
+  EXPECT_EQ(version.status, 0);
+  EXPECT_EQ(version.out.rfind("policy-ledger ", 0), 0u) << version.out;
+}
+
+}  // namespace
+}  // namespace ledger::testing
