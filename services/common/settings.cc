@@ -1,6 +1,7 @@
 #include "services/common/settings.h"
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
 
 #include <cerrno>  // program_invocation_short_name (GNU)
 #include <cstdio>
@@ -150,17 +151,27 @@ std::shared_ptr<spdlog::logger> access_logger;
 
 }  // namespace
 
-void setup_logging(const std::string& service, const std::string& level) {
+void setup_logging(const std::string& service, const std::string& level, bool to_stderr) {
+  if (to_stderr) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
+  }
   spdlog::set_level(spdlog::level::from_str(level));
   // One JSON object per line; messages never carry request bodies or tokens.
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
       R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"%*"})");
   spdlog::set_formatter(std::move(formatter));
-  // The access log: the same sinks, its fields spliced in as they come
-  // (already JSON members; HttpObservability::on_answer).
-  auto access = std::make_shared<spdlog::logger>("access", spdlog::default_logger()->sinks().begin(),
-                                                 spdlog::default_logger()->sinks().end());
+  // The access log: the same stream, its fields spliced in as they come
+  // (already JSON members; HttpObservability::on_answer). A sink of its
+  // own: a logger's formatter is its sinks', so sharing the default
+  // logger's sinks would give every other line the access pattern.
+  std::shared_ptr<spdlog::sinks::sink> sink;
+  if (to_stderr) {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  } else {
+    sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  }
+  auto access = std::make_shared<spdlog::logger>("access", std::move(sink));
   access->set_formatter(std::make_unique<spdlog::pattern_formatter>(
       R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"access",%v})",
       spdlog::pattern_time_type::utc));

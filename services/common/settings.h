@@ -78,7 +78,7 @@ void add_kafka_flags(CLI::App& app, Settings& s);
 // --pg-url: the flag, else service_pg_url_env(), else LEDGER_PG_URL).
 void add_common_flags(CLI::App& app, Settings& s);
 // Applies the log level and the JSON log pattern; call after parsing.
-void setup_logging(const std::string& service, const std::string& level);
+void setup_logging(const std::string& service, const std::string& level, bool to_stderr = false);
 // "policy-ledger <version>", what `--version` prints on every binary.
 std::string version();
 // Adds `--version` to `app` (prints version() and exits 0).

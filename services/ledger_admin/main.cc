@@ -12,6 +12,11 @@
 //                                 expires_at) for a static token read from stdin
 //   ledger-admin add-producer     a Kafka command producer: its topic, its
 //                                 Write ACL and its ledger principal
+//
+// Exit codes, as ledger-audit: 0 done, 1 a finding (`diff`: rows differ),
+// 2 bad input or a step that failed (the error is printed). With --json,
+// standard output is one JSON object: {"ok": true, ...the result} or
+// {"ok": false, "error": {code, message, evidence?}}.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -33,13 +38,59 @@
 #include "services/common/process.h"
 #include "adapters/projector/projector.h"
 
+namespace {
+
+constexpr int kOk = 0;
+constexpr int kFinding = 1;
+constexpr int kBadInput = 2;
+
+// What a subcommand answers: a human line, or with --json one object.
+class Report {
+ public:
+  explicit Report(const bool& json) : json_(json) {}
+
+  // The subcommand did its job: `human` on stdout (if any), or the result.
+  int done(nlohmann::json result, const std::string& human, int code = kOk) const {
+    if (json_) {
+      result["ok"] = code == kOk;
+      std::cout << result.dump() << '\n';
+    } else if (!human.empty()) {
+      std::cout << human << '\n';
+    }
+    return code;
+  }
+  // It could not: logged, and with --json the error object on stdout.
+  int fail(const std::string& code, const std::string& message, const std::vector<std::pair<std::string, std::string>>& evidence = {}) const {
+    spdlog::error("{}", message);
+    for (const auto& [k, v] : evidence) spdlog::error("  {}: {}", k, v);
+    if (json_) {
+      nlohmann::json err = {{"code", code}, {"message", message}};
+      for (const auto& [k, v] : evidence) err["evidence"][k] = v;
+      std::cout << nlohmann::json{{"ok", false}, {"error", err}}.dump() << '\n';
+    }
+    return kBadInput;
+  }
+  int fail(const ledger::domain::Error& e, const std::string& context) const {
+    return fail(e.code, context + ": " + e.message, e.evidence);
+  }
+
+ private:
+  const bool& json_;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace ledger;
   CLI::App app{"Policy Ledger administration"};
   services::add_version_flag(app);
   app.require_subcommand(1);
+  app.fallthrough();
   services::Settings settings;
   services::add_common_flags(app, settings);
+  bool json = false;
+  app.add_flag("--json", json, "print one JSON object with the result (or the error) on stdout");
+  const Report report(json);
 
   auto* migrate = app.add_subcommand("migrate", "create or update the event store and read-model schema");
   std::string secrets_file;
@@ -106,24 +157,26 @@ int main(int argc, char** argv) {
   add_producer->add_option("--id", producer_id, "actor id stamped on its events")->required();
   add_producer->add_option("--roles", producer_roles, "comma-separated roles")->delimiter(',')->required();
 
-  CLI11_PARSE(app, argc, argv);
-  services::setup_logging("ledger-admin", settings.log_level);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a ParseError with status 0; usage errors are bad input.
+    return app.exit(e) == 0 ? kOk : kBadInput;
+  }
+  // With --json, standard output holds the one result object only.
+  services::setup_logging("ledger-admin", settings.log_level, /*to_stderr=*/json);
 
   if (*migrate) {
     if (auto ok = adapters::postgres::migrate(settings.pg_admin_url, settings.read_model_schema); !ok) {
-      spdlog::error("migration failed: {}", ok.error().message);
-      for (const auto& [k, v] : ok.error().evidence) spdlog::error("  {}: {}", k, v);
-      return 1;
+      return report.fail(ok.error(), "migration failed");
     }
     spdlog::info("schema ready (read models in '{}'; roles ledger_command, ledger_relay, ledger_projector, "
                  "ledger_query, ledger_auditor)",
                  settings.read_model_schema);
+    nlohmann::json result = {{"read_model_schema", settings.read_model_schema}, {"passwords_set", 0}};
     if (!secrets_file.empty()) {
       auto all = adapters::postgres::read_password_file(secrets_file);
-      if (!all) {
-        spdlog::error("{}", all.error().message);
-        return 1;
-      }
+      if (!all) return report.fail(all.error(), secrets_file);
       // Only the migration's service roles: never the superuser.
       std::map<std::string, std::string> passwords;
       for (const char* role : {"ledger_command", "ledger_relay", "ledger_projector", "ledger_query", "ledger_auditor",
@@ -131,37 +184,29 @@ int main(int argc, char** argv) {
         if (auto it = all->find(role); it != all->end()) passwords.emplace(role, it->second);
       }
       if (auto ok = adapters::postgres::set_role_passwords(settings.pg_admin_url, passwords); !ok) {
-        spdlog::error("setting the role passwords failed: {}", ok.error().message);
-        return 1;
+        return report.fail(ok.error(), "setting the role passwords failed");
       }
       spdlog::info("passwords set for {} service roles from {}", passwords.size(), secrets_file);
+      result["passwords_set"] = passwords.size();
     }
-    return 0;
+    return report.done(result, "");
   }
   if (*topics) {
-    if (auto ok = services::ensure_ledger_topics(settings); !ok) {
-      spdlog::error("topics failed: {}", ok.error().message);
-      return 1;
-    }
+    if (auto ok = services::ensure_ledger_topics(settings); !ok) return report.fail(ok.error(), "topics failed");
     spdlog::info("topics ready");
-    return 0;
+    return report.done({{"events_topic", settings.events_topic}}, "");
   }
   if (*add_producer) {
     if (!adapters::identity::valid_producer_name(producer_name)) {
-      spdlog::error("--name must be 1-100 of [a-z0-9_-]");
-      return 2;
+      return report.fail("invalid_producer_name", "--name must be 1-100 of [a-z0-9_-]");
     }
     auto security = services::kafka_security(settings);
-    if (!security) {
-      spdlog::error("kafka: {}", security.error().message);
-      return 1;
-    }
+    if (!security) return report.fail(security.error(), "kafka");
     const std::string topic = adapters::identity::producer_topic(settings.commands_topic, producer_name);
     if (auto ok = adapters::kafka::ensure_topics(settings.kafka_brokers, {{topic, 3, {}}}, std::chrono::seconds(30),
                                                  *security);
         !ok) {
-      spdlog::error("topic {}: {}", topic, ok.error().message);
-      return 1;
+      return report.fail(ok.error(), "topic " + topic);
     }
     using Rule = adapters::kafka::AclRule;
     const std::string principal = "User:" + producer_name;
@@ -173,15 +218,13 @@ int main(int argc, char** argv) {
                   .operation = Rule::Operation::kDescribe}},
             std::chrono::seconds(30));
         !ok) {
-      spdlog::error("ACLs for {}: {}", producer_name, ok.error().message);
-      return 1;
+      return report.fail(ok.error(), "ACLs for " + producer_name);
     }
     nlohmann::json document = nullptr;
     if (std::ifstream in(settings.kafka_producers_file); in) {
       document = nlohmann::json::parse(in, nullptr, false);
       if (document.is_discarded()) {
-        spdlog::error("{} is not JSON", settings.kafka_producers_file);
-        return 2;
+        return report.fail("producers_file_malformed", settings.kafka_producers_file + " is not JSON");
       }
     }
     commands::Principal mapped;
@@ -192,22 +235,23 @@ int main(int argc, char** argv) {
     {
       std::ofstream out(tmp, std::ios::trunc);
       out << document.dump(2) << '\n';
-      if (!out) {
-        spdlog::error("cannot write {}", tmp);
-        return 1;
-      }
+      if (!out) return report.fail("unwritable_file", "cannot write " + tmp);
     }
     std::filesystem::rename(tmp, settings.kafka_producers_file);
     spdlog::info("producer {} may write {} and acts as {}/{} (tenant {}); recorded in {}", producer_name, topic,
                  producer_actor_type, producer_id, producer_tenant, settings.kafka_producers_file);
-    return 0;
+    return report.done({{"producer", producer_name},
+                        {"topic", topic},
+                        {"tenant", producer_tenant},
+                        {"actor", {{"type", producer_actor_type}, {"id", producer_id}, {"roles", producer_roles}}},
+                        {"producers_file", settings.kafka_producers_file}},
+                       "");
   }
   if (*load) {
     std::ifstream in(catalog);
     auto doc = nlohmann::json::parse(in, nullptr, false);
     if (!in || doc.is_discarded() || !doc.contains("keys") || !doc["keys"].is_array()) {
-      spdlog::error("{} is not a catalog file", catalog);
-      return 2;
+      return report.fail("invalid_catalog", catalog + " is not a catalog file");
     }
     adapters::http::HttpClient client(command_url_host, command_port);
     int defined = 0;
@@ -221,46 +265,37 @@ int main(int argc, char** argv) {
       key["command_id"] = "catalog:" + key.value("key", std::string()) + ":" + codec::sha256_hex(key.dump()).substr(0, 16);
       auto r = client.request("POST", "/api/v1/admin/policy-keys", key.dump(),
                               {{"authorization", "Bearer " + token}, {"content-type", "application/json"}});
-      if (!r || r->status != 200) {
-        spdlog::error("defining {} failed: {}", key.value("key", std::string("?")), r ? r->body : r.error().message);
-        return 1;
+      const std::string name = key.value("key", std::string("?"));
+      if (!r) return report.fail(r.error(), "defining " + name + " failed");
+      if (r->status != 200) {
+        const auto answer = nlohmann::json::parse(r->body, nullptr, false);
+        const std::string code = answer.is_object() ? answer.value("code", "refused") : "refused";
+        return report.fail(code, "defining " + name + " failed: " + r->body.substr(0, 500),
+                           {{"key", name}, {"status", std::to_string(r->status)}});
       }
       ++defined;
     }
-    std::printf("catalog loaded: %d keys\n", defined);
-    return 0;
+    return report.done({{"defined", defined}, {"catalog", catalog}}, "catalog loaded: " + std::to_string(defined) + " keys");
   }
   if (*mint) {
     std::ifstream in(mint_key_file);
     const auto file = nlohmann::json::parse(in, nullptr, false);
-    if (!in || file.is_discarded()) {
-      spdlog::error("{} is not a JSON file", mint_key_file);
-      return 2;
-    }
+    if (!in || file.is_discarded()) return report.fail("invalid_key_file", mint_key_file + " is not a JSON file");
     auto key = identity::JwtKey::from_key_file(file, mint_kid);
-    if (!key) {
-      spdlog::error("{}", key.error().message);
-      return 2;
-    }
+    if (!key) return report.fail(key.error(), mint_key_file);
     // A token file's own verifier settings say what the services will accept.
     identity::JwtPolicy policy{"policy-ledger", "policy-ledger"};
     if (file.contains("jwt")) {
       auto verifier = identity::JwtVerifier::from_json(file["jwt"]);
-      if (!verifier) {
-        spdlog::error("{}", verifier.error().message);
-        return 2;
-      }
+      if (!verifier) return report.fail(verifier.error(), mint_key_file);
       policy = verifier->policy();
     }
     if (const auto max = policy.max_lifetime_seconds(mint_actor_type); max && mint_ttl > *max) {
-      spdlog::error("{} tokens live at most {} seconds", mint_actor_type, *max);
-      return 2;
+      return report.fail("token_lifetime_too_long",
+                         mint_actor_type + " tokens live at most " + std::to_string(*max) + " seconds");
     }
     auto token_id = identity::new_token_id();
-    if (!token_id) {
-      spdlog::error("{}", token_id.error().message);
-      return 1;
-    }
+    if (!token_id) return report.fail(token_id.error(), "token id");
     identity::JwtClaims claims;
     claims.issuer = !mint_issuer.empty() ? mint_issuer : policy.issuer;
     claims.audience = {!mint_audience.empty() ? mint_audience : policy.audience};
@@ -275,25 +310,19 @@ int main(int argc, char** argv) {
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     claims.expires_at = claims.issued_at + mint_ttl;
     auto token = identity::mint_jwt(*key, claims);
-    if (!token) {
-      spdlog::error("{}", token.error().message);
-      return 2;
-    }
-    std::printf("%s\n", token->c_str());
-    return 0;
+    if (!token) return report.fail(token.error(), "minting");
+    return report.done({{"token", *token}, {"token_id", claims.token_id}, {"expires_at", claims.expires_at}}, *token);
   }
   if (*hash) {
     const auto expires_at = codec::parse_instant(hash_expires_at);
     if (!expires_at) {
-      spdlog::error("--expires-at must be an RFC 3339 time, e.g. 2027-06-01T00:00:00Z");
-      return 2;
+      return report.fail("invalid_parameter", "--expires-at must be an RFC 3339 time, e.g. 2027-06-01T00:00:00Z");
     }
     std::string token;
     std::getline(std::cin, token);
     if (!token.empty() && token.back() == '\r') token.pop_back();
     if (token.size() < 16 || std::count(token.begin(), token.end(), '.') == 2) {
-      spdlog::error("the token on stdin must have at least 16 characters and not look like a JWT");
-      return 2;
+      return report.fail("invalid_token", "the token on stdin must have at least 16 characters and not look like a JWT");
     }
     auto entry = identity::static_token_entry(token, *expires_at);
     entry["tenant"] = hash_tenant;
@@ -304,29 +333,28 @@ int main(int argc, char** argv) {
     entry["actor"] = {{"type", hash_actor_type}, {"id", hash_actor_id}, {"roles", roles}};
     // Checked like the services will: the entry must load outside dev.
     if (auto ok = identity::TokenAuthenticator::from_json({{"tokens", {entry}}}, {.development = false}); !ok) {
-      spdlog::error("{}", ok.error().message);
-      return 2;
+      return report.fail(ok.error(), "token entry");
     }
-    std::printf("%s\n", entry.dump().c_str());
-    return 0;
+    return report.done({{"entry", entry}}, entry.dump());
   }
   if (*diff) {
     int differences = 0;
+    nlohmann::json rows_json = nlohmann::json::array();
     std::vector<std::string> tables = {"checkpoints"};
     for (const auto& model : projector::read_models()) {
       for (auto t : model.tables) tables.emplace_back(t);
     }
     for (const auto& table : tables) {
       auto rows = adapters::postgres::diff_tables(settings.pg_url, schema_a, schema_b, table, 100);
-      if (!rows) {
-        spdlog::error("diff failed: {}", rows.error().message);
-        return 2;
+      if (!rows) return report.fail(rows.error(), "diff failed");
+      for (const auto& row : *rows) {
+        if (!json) std::printf("%s: %s\n", table.c_str(), row.c_str());
+        rows_json.push_back({{"table", table}, {"row", row}});
       }
-      for (const auto& row : *rows) std::printf("%s: %s\n", table.c_str(), row.c_str());
       differences += static_cast<int>(rows->size());
     }
-    std::printf("%d differing rows\n", differences);
-    return differences == 0 ? 0 : 1;
+    return report.done({{"differing_rows", differences}, {"rows", std::move(rows_json)}},
+                       std::to_string(differences) + " differing rows", differences == 0 ? kOk : kFinding);
   }
-  return 0;
+  return kBadInput;
 }

@@ -7,6 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -308,6 +311,62 @@ TEST_F(CliE2e, TheCliReadsWritesAndAnswersWithDocumentedExitCodes) {
   auto version = run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger --version");
   EXPECT_EQ(version.status, 0);
   EXPECT_EQ(version.out.rfind("policy-ledger ", 0), 0u) << version.out;
+}
+
+// ledger-admin's --json and exit codes (0 done, 1 finding, 2 bad input or a
+// failed step), as ledger-audit's.
+TEST_F(CliE2e, LedgerAdminAnswersJsonWithTheAuditorsExitCodes) {
+  const std::string admin = std::string(LEDGER_BINARY_DIR) + "/services/ledger-admin ";
+  // Loading the catalog again defines nothing new and says how many keys it sent.
+  auto load = run_command(admin + "load-catalog --json --token dev-platform-admin --catalog " + LEDGER_SOURCE_DIR +
+                          "/config/policy-keys.json --command-port " + std::to_string(s().command_port()) +
+                          " 2>/dev/null");
+  ASSERT_EQ(load.status, 0) << load.out;
+  const Json loaded = Json::parse(load.out);
+  EXPECT_TRUE(loaded["ok"].get<bool>());
+  EXPECT_GT(loaded["defined"].get<int>(), 10);
+  // A refused definition names the service's code.
+  const auto bad_catalog = std::filesystem::temp_directory_path() / unique_name("bad-catalog.json");
+  {
+    std::ofstream(bad_catalog) << R"({"keys":[{"key":"allocation.refund_window_days","value_type":"string","default":"x"}]})";
+  }
+  auto conflict = run_command(admin + "load-catalog --json --token dev-platform-admin --catalog " +
+                              bad_catalog.string() + " --command-port " + std::to_string(s().command_port()) +
+                              " 2>/dev/null");
+  EXPECT_EQ(conflict.status, 2) << conflict.out;
+  const Json refused = Json::parse(conflict.out, nullptr, false);
+  ASSERT_TRUE(refused.is_object()) << conflict.out;
+  EXPECT_FALSE(refused["ok"].get<bool>());
+  EXPECT_EQ(refused["error"]["code"], "policy_key_conflict") << conflict.out;
+
+  // Offline subcommands: a token, a token-file entry, and bad input as JSON.
+  auto mint = run_command(admin + "mint-token --json --key-file " + LEDGER_SOURCE_DIR +
+                          "/config/tokens.json --kid dev-hs256-1 --sub alice --actor-type user --org org-cli "
+                          "--roles reader 2>/dev/null");
+  ASSERT_EQ(mint.status, 0) << mint.out;
+  const Json minted = Json::parse(mint.out);
+  const std::string token = minted["token"].get<std::string>();
+  EXPECT_EQ(std::count(token.begin(), token.end(), '.'), 2) << mint.out;
+  auto plain = run_command(admin + "mint-token --key-file " + LEDGER_SOURCE_DIR +
+                           "/config/tokens.json --kid dev-hs256-1 --sub alice --actor-type user --org org-cli 2>/dev/null");
+  ASSERT_EQ(plain.status, 0);
+  EXPECT_EQ(std::count(plain.out.begin(), plain.out.end(), '.'), 2) << plain.out;  // the bare token, as before
+  auto hash = run_command("echo 'a-static-token-of-enough-length' | " + admin +
+                          "hash-token --json --expires-at 2030-01-01T00:00:00Z --tenant org-cli --actor-type "
+                          "service_account --actor-id svc --roles service 2>/dev/null");
+  ASSERT_EQ(hash.status, 0) << hash.out;
+  EXPECT_EQ(Json::parse(hash.out)["entry"]["tenant"], "org-cli");
+  auto bad_time = run_command("echo 'a-static-token-of-enough-length' | " + admin +
+                              "hash-token --json --expires-at tomorrow --tenant t --actor-type user --actor-id u "
+                              "2>/dev/null");
+  EXPECT_EQ(bad_time.status, 2);
+  EXPECT_EQ(Json::parse(bad_time.out)["error"]["code"], "invalid_parameter") << bad_time.out;
+  auto missing = run_command(admin + "mint-token --json --key-file /nonexistent --kid k --sub s --actor-type user "
+                                     "--org o 2>/dev/null");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_EQ(Json::parse(missing.out)["error"]["code"], "invalid_key_file") << missing.out;
+  EXPECT_EQ(run_command(admin + "mint-token 2>/dev/null").status, 2);  // a usage error
+  EXPECT_EQ(run_command(admin + "no-such-subcommand 2>/dev/null").status, 2);
 }
 
 }  // namespace

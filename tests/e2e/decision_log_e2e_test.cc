@@ -376,6 +376,20 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
     EXPECT_EQ(j["actor"], "org-acme/service_account:acme-billing") << line;
   }
   EXPECT_TRUE(found) << "no access line for corr-metrics-3";
+
+  // Every other log line keeps its own shape: one JSON object, its text in "msg".
+  int others = 0;
+  std::istringstream all(s.logs());
+  for (std::string line; std::getline(all, line);) {
+    const std::size_t at = line.find("{\"ts\":");
+    if (at == std::string::npos) continue;
+    Json j = Json::parse(line.substr(at), nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "a log line that is not JSON: " << line;
+    if (j.contains("method")) continue;  // an access line
+    ++others;
+    EXPECT_NE(j.value("msg", ""), "access") << line;
+  }
+  EXPECT_GT(others, 0);
 }
 
 }  // namespace
