@@ -1,5 +1,9 @@
 #include "adapters/http/http_types.h"
 
+#include <string>
+
+#include "adapters/http/log_context.h"
+
 namespace ledger::adapters::http {
 namespace {
 
@@ -27,5 +31,17 @@ HttpResponse HttpResponse::json(int status, std::string body) {
 }
 
 const std::string* HttpResponse::header(std::string_view lower_name) const { return find_value(headers, lower_name); }
+
+}  // namespace ledger::adapters::http
+
+// ------------------------------------------------------------ log_context.h
+
+namespace ledger::adapters::http {
+namespace {
+thread_local std::string log_correlation;
+}  // namespace
+
+void set_log_correlation_id(std::string_view id) { log_correlation.assign(id); }
+std::string_view log_correlation_id() { return log_correlation; }
 
 }  // namespace ledger::adapters::http

@@ -1,4 +1,5 @@
 #include "services/common/settings.h"
+#include "adapters/http/log_context.h"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -119,30 +120,49 @@ void add_common_flags(CLI::App& app, Settings& s) {
 
 namespace {
 
+// `text` as the inside of a JSON string.
+void append_json_escaped(std::string_view text, spdlog::memory_buf_t& dest) {
+  for (char c : text) {
+    switch (c) {
+      case '"': dest.append(std::string_view("\\\"")); break;
+      case '\\': dest.append(std::string_view("\\\\")); break;
+      case '\n': dest.append(std::string_view("\\n")); break;
+      case '\r': dest.append(std::string_view("\\r")); break;
+      case '\t': dest.append(std::string_view("\\t")); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          dest.append(std::string_view(buf));
+        } else {
+          dest.push_back(c);
+        }
+    }
+  }
+}
+
 // The message as the inside of a JSON string, so every log line stays valid
 // JSON whatever the message holds.
 class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    for (char c : msg.payload) {
-      switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\r': dest.append(std::string_view("\\r")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            dest.append(std::string_view(buf));
-          } else {
-            dest.push_back(c);
-          }
-      }
-    }
+    append_json_escaped(std::string_view(msg.payload.data(), msg.payload.size()), dest);
   }
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
+};
+
+// `,"correlation_id":"..."` while the thread handles a request that named
+// one (adapters/http/log_context.h), nothing otherwise.
+class CorrelationField final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string_view id = adapters::http::log_correlation_id();
+    if (id.empty()) return;
+    dest.append(std::string_view(R"(,"correlation_id":")"));
+    append_json_escaped(id, dest);
+    dest.push_back('"');
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<CorrelationField>(); }
 };
 
 // Set by setup_logging, read by every access_log call.
@@ -158,8 +178,9 @@ void setup_logging(const std::string& service, const std::string& level, bool to
   spdlog::set_level(spdlog::level::from_str(level));
   // One JSON object per line; messages never carry request bodies or tokens.
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
-      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"%*"})");
+  formatter->add_flag<JsonEscapedMessage>('*');
+  formatter->add_flag<CorrelationField>('Q').set_pattern(
+      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"%*"%Q})");
   spdlog::set_formatter(std::move(formatter));
   // The access log: the same stream, its fields spliced in as they come
   // (already JSON members; HttpObservability::on_answer). A sink of its

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -95,6 +97,38 @@ TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) 
     EXPECT_EQ(r->status, 400) << target << ": " << r->body;
     EXPECT_EQ(Json::parse(r->body, nullptr, false).value("code", ""), "unknown_parameter") << target << ": " << r->body;
   }
+
+  // Command routes take no query parameters: one is refused, and nothing is written.
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"POST", "/v1/commands/organization.create?dry_run=1"},
+           {"POST", "/api/v1/admin/policy-values?org_id=org-conv-3"},
+           {"PUT", "/tenants/org-conv-3/config/risk?force=true"}}) {
+    auto r = command.request(method, target, R"({"organization_id":"org-conv-3","plan_id":"pro"})",
+                             {{"authorization", admin}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << target << ": " << r->body;
+    EXPECT_EQ(Json::parse(r->body, nullptr, false).value("code", ""), "unknown_parameter") << target << ": " << r->body;
+  }
+  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE stream_id LIKE '%org-conv-3%'"), "0");
+
+  // The correlation id is on the log lines of the request, as a field.
+  auto again = command.request("POST", "/v1/commands/organization.create",
+                               R"({"organization_id":"org-conv-2","plan_id":"enterprise"})",
+                               {{"authorization", admin}, {"x-correlation-id", "conv-log-1"}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409) << again->body;  // exists with another plan: logged as a rejection
+  bool logged = false;
+  for (int i = 0; i < 50 && !logged; ++i) {
+    std::istringstream lines(s.logs());
+    for (std::string line; std::getline(lines, line);) {
+      const auto at = line.find("{\"ts\":");
+      if (at == std::string::npos || line.find("command rejected") == std::string::npos) continue;
+      const Json j = Json::parse(line.substr(at), nullptr, false);
+      if (!j.is_discarded() && j.value("correlation_id", "") == "conv-log-1") logged = true;
+    }
+    if (!logged) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(logged) << "no log line of the request carries its correlation id";
 
   // A correlation id that cannot be echoed is refused, never echoed.
   auto bad = query.request("GET", "/v1/policy-values/quota.warn_threshold_percent", "",

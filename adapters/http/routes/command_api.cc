@@ -1,4 +1,5 @@
 #include "adapters/http/routes/command_api.h"
+#include "adapters/http/routes/query_params.h"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -138,7 +139,7 @@ std::optional<AppPolicyRoute> app_policy_route(std::string_view path, std::strin
 
 HttpResponse CommandApi::handle(const HttpRequest& req) {
   if (auto refused = refuse_media_type(req)) return finish(req, std::move(*refused));
-  begin_request();
+  begin_request(req);
   return finish(req, route(req));
 }
 
@@ -151,8 +152,22 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
   auto idempotency_key = commands::header_id("idempotency-key", req.header("idempotency-key"));
   if (!idempotency_key) return error_response(idempotency_key.error(), correlation_id);
 
+  // A command is its body: a query parameter is refused, never ignored
+  // (seed 003's routes take `tenant`, as the seed does).
+  const bool takes_tenant = req.path.starts_with("/v1/capabilities") || req.path.starts_with("/v1/plans") ||
+                            req.path.starts_with("/v1/policies");
+  auto query_refused = [&]() -> std::optional<HttpResponse> {
+    for (const auto& [name, value] : req.query) {
+      if (takes_tenant && name == "tenant") continue;
+      return error_response(unknown_param(name), correlation_id);
+    }
+    return std::nullopt;
+  };
   // Seed 004's PUT routes: the HTTP form of the config.*.set commands.
-  if (is_config_write_path(req.path)) return config_put(req, [this](const HttpRequest& r) { return handle(r); });
+  if (is_config_write_path(req.path)) {
+    if (auto refused = query_refused()) return *refused;
+    return config_put(req, [this](const HttpRequest& r) { return handle(r); });
+  }
   std::string type;
   std::vector<std::pair<std::string, std::string>> from_path;
   std::string allowed_methods = "POST";
@@ -169,6 +184,7 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
   } else {
     return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}, correlation_id);
   }
+  if (auto refused = query_refused()) return *refused;
   if (type.empty()) {
     auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use " + allowed_methods, {}});
     r.status = 405;

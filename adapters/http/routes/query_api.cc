@@ -52,7 +52,7 @@ domain::Result<void> QueryApi::gate(const commands::Principal& who, commands::Ro
 
 HttpResponse QueryApi::handle(const HttpRequest& req) {
   if (auto refused = refuse_media_type(req)) return finish(req, std::move(*refused));
-  begin_request();
+  begin_request(req);
   return finish(req, route(req));
 }
 

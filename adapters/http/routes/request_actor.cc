@@ -3,6 +3,7 @@
 #include <cctype>
 #include <string>
 
+#include "adapters/http/log_context.h"
 #include "adapters/http/routes/http_json.h"
 #include "commands/edge_values.h"
 
@@ -11,7 +12,11 @@ namespace {
 thread_local std::string current_actor;
 }  // namespace
 
-void begin_request() { current_actor.clear(); }
+void begin_request(const adapters::http::HttpRequest& req) {
+  current_actor.clear();
+  auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id"));
+  adapters::http::set_log_correlation_id(corr ? std::string_view(*corr) : std::string_view());
+}
 
 domain::Result<commands::Principal> authenticate_request(const identity::TokenAuthenticator& auth,
                                                          const adapters::http::HttpRequest& req) {
@@ -22,6 +27,7 @@ domain::Result<commands::Principal> authenticate_request(const identity::TokenAu
 }
 
 adapters::http::HttpResponse finish(const adapters::http::HttpRequest& req, adapters::http::HttpResponse r) {
+  adapters::http::set_log_correlation_id({});
   if (r.actor.empty()) r.actor = current_actor;
   if (r.header("x-correlation-id") == nullptr) {
     if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); corr && !corr->empty()) {

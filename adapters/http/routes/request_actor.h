@@ -3,7 +3,7 @@
 // X-Correlation-Id echoed; a body that is not JSON refused.
 //
 //   if (auto refused = refuse_media_type(req)) return finish(req, std::move(*refused));
-//   begin_request();                                  // the top-level handler, first
+//   begin_request(req);                               // the top-level handler, first
 //   auto who = authenticate_request(auth_, req);      // wherever a route authenticates
 //   ...
 //   return finish(req, std::move(response));         // the top-level handler, last
@@ -11,6 +11,8 @@
 // The principal a route authenticated is kept per thread until the handler
 // that began the request stamps its response (HttpResponse::actor, never
 // sent on the wire). A handler runs one request at a time on its thread.
+// From begin_request to finish, the request's X-Correlation-Id (when valid)
+// is on every log line the thread writes (adapters/http/log_context.h).
 #pragma once
 
 #include <optional>
@@ -21,7 +23,7 @@
 
 namespace ledger::routes {
 
-void begin_request();
+void begin_request(const adapters::http::HttpRequest& req);
 domain::Result<commands::Principal> authenticate_request(const identity::TokenAuthenticator& auth,
                                                          const adapters::http::HttpRequest& req);
 // `r` with actor "<tenant>/<actor type>:<actor id>" of the last principal
