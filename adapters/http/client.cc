@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/asio/ssl.hpp>
 #include <exception>
+#include <limits>
 #include <optional>
 
 #include "adapters/http/tls_stream.h"
@@ -69,6 +70,74 @@ class HttpClient::Impl {
     Attempt attempt = send(req, head, reused);
     if (!attempt.result && attempt.retryable) attempt = send(req, head, false);
     return std::move(attempt.result);
+  }
+
+  domain::Result<HttpResponse> stream(std::string_view method, std::string_view target,
+                                      const std::vector<std::pair<std::string, std::string>>& headers,
+                                      const std::function<bool(std::string_view)>& on_data) {
+    BeastRequest req;
+    try {
+      req = build(method, target, {}, headers);
+    } catch (const std::exception&) {
+      return domain::fail(domain::ErrorKind::kInvalidArgument, "http_bad_request", "invalid HTTP request");
+    }
+    disconnect();  // a stream gets a connection of its own
+    if (!tls_error_.empty()) {
+      domain::Error error{domain::ErrorKind::kUnavailable, "http_unavailable", "HTTPS client misconfigured", {}};
+      error.with("stage", "tls").with("error", tls_error_);
+      return domain::fail(std::move(error));
+    }
+    if (auto ec = connect()) return domain::fail(unavailable("connect", ec));
+    if (stream_->is_tls()) {
+      if (auto ec = handshake()) {
+        disconnect();
+        return domain::fail(unavailable("handshake", ec));
+      }
+    }
+    stream_->expires_after(timeout_);
+    beast::error_code ec = run([&](auto handler) { bhttp::async_write(*stream_, req, std::move(handler)); });
+    if (ec) {
+      disconnect();
+      return domain::fail(unavailable("write", ec));
+    }
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    // A number, not boost::none: Boost 1.74 compares a Content-Length with
+    // an empty limit as exceeding it.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    stream_->expires_after(timeout_);
+    ec = run([&](auto handler) { bhttp::async_read_header(*stream_, buffer_, parser, std::move(handler)); });
+    if (ec) {
+      disconnect();
+      return domain::fail(unavailable("read", ec));
+    }
+    HttpResponse out;
+    out.status = static_cast<int>(parser.get().result_int());
+    out.content_type = to_string(parser.get()[bhttp::field::content_type]);
+    for (const auto& field : parser.get()) {
+      out.headers.emplace_back(lower(to_string(field.name_string())), to_string(field.value()));
+    }
+    const bool streamed = out.status >= 200 && out.status < 300;
+    char chunk[8192];
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk;
+      parser.get().body().size = sizeof chunk;
+      // Each read waits at most `timeout` for more (a stream's heartbeats keep it alive).
+      stream_->expires_after(timeout_);
+      ec = run([&](auto handler) { bhttp::async_read_some(*stream_, buffer_, parser, std::move(handler)); });
+      if (ec && ec != bhttp::error::need_buffer) {
+        disconnect();
+        if (streamed && (ec == bhttp::error::end_of_stream || ec == net::error::eof)) return out;
+        return domain::fail(unavailable("read", ec));
+      }
+      const std::string_view got(chunk, sizeof chunk - parser.get().body().size);
+      if (!streamed) {
+        out.body.append(got);
+      } else if (!got.empty() && !on_data(got)) {
+        break;
+      }
+    }
+    disconnect();
+    return out;
   }
 
  private:
@@ -220,6 +289,12 @@ HttpClient::HttpClient(std::string host, std::uint16_t port, std::chrono::millis
 HttpClient::~HttpClient() = default;
 HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
+
+domain::Result<HttpResponse> HttpClient::stream(std::string_view method, std::string_view target,
+                                                const std::vector<std::pair<std::string, std::string>>& headers,
+                                                const std::function<bool(std::string_view)>& on_data) {
+  return impl_->stream(method, target, headers, on_data);
+}
 
 domain::Result<HttpResponse> HttpClient::request(std::string_view method, std::string_view target,
                                                  std::string_view body,

@@ -32,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,6 +65,16 @@ class HttpClient {
   // application/json when a body is given); Content-Length is computed.
   domain::Result<HttpResponse> request(std::string_view method, std::string_view target, std::string_view body = {},
                                        const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+  // A request whose answer is streamed (Server-Sent Events): on a
+  // connection of its own, the 2xx body goes to `on_data` piece by piece as
+  // it arrives, until the server ends it or `on_data` returns false; the
+  // answer comes back without its body. A non-2xx answer comes back whole
+  // (body included) and `on_data` is not called. `timeout` bounds each
+  // read: a stream must send something (a heartbeat) at least that often.
+  domain::Result<HttpResponse> stream(std::string_view method, std::string_view target,
+                                      const std::vector<std::pair<std::string, std::string>>& headers,
+                                      const std::function<bool(std::string_view)>& on_data);
 
  private:
   class Impl;

@@ -65,6 +65,24 @@ struct HttpResponse {
 // server and answered with 500.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// A streamed answer (HttpResponder::stream), such as Server-Sent Events:
+// the head went out with `Transfer-Encoding: chunked` and no Content-Length;
+// each write() is one chunk, sent in order; close() ends the answer and the
+// connection. The stream closes by itself when the client goes away (a
+// write fails or stalls past the server's idle timeout), when more than
+// kMaxQueuedBytes wait unsent (a consumer too slow), or when the server
+// stops. Thread-safe.
+class HttpStream {
+ public:
+  static constexpr std::size_t kMaxQueuedBytes = 4 << 20;
+  virtual ~HttpStream() = default;
+  // Queues `data` (empty data is ignored); false once the stream is closed.
+  virtual bool write(std::string data) = 0;
+  // Ends the answer; idempotent.
+  virtual void close() = 0;
+  virtual bool open() const = 0;
+};
+
 // The way to answer one request later, from any thread (an AsyncHttpHandler
 // gets one). Copyable; every copy answers the same request.
 //
@@ -82,6 +100,7 @@ class HttpResponder {
     virtual ~Target() = default;
     virtual void send(HttpResponse response) = 0;
     virtual void resume(std::function<void()> work) = 0;
+    virtual std::shared_ptr<HttpStream> stream(HttpResponse head) = 0;
   };
 
   explicit HttpResponder(std::shared_ptr<Target> target) : target_(std::move(target)) {}
@@ -91,6 +110,10 @@ class HttpResponder {
   // waited for something without holding a thread). Exceptions thrown by it
   // are logged and the request, if still unanswered, is answered 500.
   void resume(std::function<void()> work) const { target_->resume(std::move(work)); }
+  // Answers with a stream instead of a whole response: `head`'s status and
+  // headers now (its body is ignored), then what the stream is given. nullptr
+  // when the request was already answered or the server stopped.
+  std::shared_ptr<HttpStream> stream(HttpResponse head) const { return target_->stream(std::move(head)); }
 
  private:
   std::shared_ptr<Target> target_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,6 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <exception>
@@ -114,10 +116,12 @@ class Reply;
 // them off, so that a responder kept past stop() touches no connection, no
 // pool and no io_context. `mu` guards everything here and every Reply's
 // session pointer.
+class StreamWriter;
 struct Hub {
   std::mutex mu;
   bool stopped = false;
   std::unordered_set<Reply*> live;
+  std::unordered_set<StreamWriter*> streams;  // streamed answers, released at stop
   net::thread_pool* requests = nullptr;  // valid until stopped
 };
 
@@ -208,6 +212,27 @@ class Session : public std::enable_shared_from_this<Session> {
   void respond(HttpResponse response) {
     net::dispatch(stream_.get_executor(), [self = shared_from_this(), response = std::move(response)]() mutable {
       self->send(std::move(response), self->version_, self->head_, self->close_);
+    });
+  }
+
+  // A streamed answer (HttpStream): the head, then chunks as they are
+  // queued, then the last chunk and the connection's end. Nothing is read
+  // from the connection meanwhile.
+  void start_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer) {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), head = std::move(head), writer]() mutable {
+      self->begin_stream(std::move(head), std::move(writer));
+    });
+  }
+  void stream_write(std::string data) {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), data = std::move(data)]() mutable {
+      self->pending_.push_back(std::move(data));
+      if (!self->stream_busy_) self->pump_stream();
+    });
+  }
+  void stream_end() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->stream_ending_ = true;
+      if (!self->stream_busy_) self->pump_stream();
     });
   }
 
@@ -318,6 +343,10 @@ class Session : public std::enable_shared_from_this<Session> {
     bhttp::async_write(stream_, res_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
+  void begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer);
+  void pump_stream();
+  void stream_failed();
+
   void observe(int status, std::string_view actor) noexcept {
     if (!shared_->on_answer) return;
     try {
@@ -385,7 +414,131 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string method_;
   std::string path_;
   std::string correlation_id_;
+  // A streamed answer, once begun (the writer holds this session).
+  std::weak_ptr<StreamWriter> stream_writer_;
+  std::shared_ptr<bhttp::response<bhttp::empty_body>> stream_head_;
+  std::shared_ptr<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::deque<std::string> pending_;
+  bool stream_busy_ = true;  // until the head is written
+  bool stream_ending_ = false;
 };
+
+// What an HttpResponder::stream() answer hands out: queues chunks onto its
+// connection's strand while the connection and the server live. It keeps
+// its connection (nothing else does while no write is pending) until it is
+// dropped or the server stops (detach()).
+class StreamWriter final : public HttpStream {
+ public:
+  // Called with hub->mu held.
+  StreamWriter(std::shared_ptr<Hub> hub, std::shared_ptr<Session> session)
+      : hub_(std::move(hub)), session_(std::move(session)) {}
+  ~StreamWriter() override {
+    close();
+    std::lock_guard lock(hub_->mu);
+    hub_->streams.erase(this);
+  }
+  // Called by stop() with the hub locked: the connection, to be released
+  // after the lock.
+  std::shared_ptr<Session> detach() {
+    open_ = false;
+    return std::move(session_);
+  }
+
+  bool write(std::string data) override {
+    if (!open_.load()) return false;
+    if (data.empty()) return true;
+    if (queued_.fetch_add(data.size()) + data.size() > kMaxQueuedBytes) {
+      spdlog::info("http: a streamed answer fell {} bytes behind; closing it", queued_.load());
+      close();
+      return false;
+    }
+    std::lock_guard lock(hub_->mu);  // the server's stop() sets `stopped` under it
+    if (hub_->stopped || !session_) {
+      open_ = false;
+      return false;
+    }
+    session_->stream_write(std::move(data));
+    return true;
+  }
+  void close() override {
+    if (!open_.exchange(false)) return;
+    std::lock_guard lock(hub_->mu);
+    if (session_ && !hub_->stopped) session_->stream_end();
+  }
+  bool open() const override { return open_.load(); }
+
+  // From the connection's strand.
+  void wrote(std::size_t bytes) { queued_.fetch_sub(bytes); }
+  void failed() { open_ = false; }
+
+ private:
+  std::shared_ptr<Hub> hub_;
+  std::shared_ptr<Session> session_;  // guarded by hub_->mu
+  std::atomic<bool> open_{true};
+  std::atomic<std::size_t> queued_{0};
+};
+
+void Session::begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer) {
+  stream_writer_ = std::move(writer);
+  if (head.status < 200 || head.status > 999) head.status = 500;
+  observe(head.status, head.actor);
+  auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(static_cast<bhttp::status>(head.status), version_);
+  res->set(bhttp::field::server, kServerName);
+  if (!head.content_type.empty() && !has_crlf(head.content_type)) res->set(bhttp::field::content_type, head.content_type);
+  for (auto& [name, value] : head.headers) {
+    const std::string key = lower(name);
+    if (name.empty() || has_crlf(name) || has_crlf(value) || key == "connection" || key == "content-length" ||
+        key == "transfer-encoding") {
+      continue;
+    }
+    res->insert(name, value);
+  }
+  res->keep_alive(false);
+  res->chunked(true);
+  stream_head_ = res;
+  stream_serializer_ = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
+  stream_.expires_after(shared_->idle_timeout);
+  bhttp::async_write_header(stream_, *stream_serializer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (ec) return self->stream_failed();
+    self->stream_busy_ = false;
+    self->pump_stream();
+  });
+}
+
+void Session::pump_stream() {
+  if (pending_.empty()) {
+    if (!stream_ending_) {
+      // Nothing to write: the connection waits without a deadline.
+      stream_.expires_never();
+      return;
+    }
+    stream_busy_ = true;
+    stream_.expires_after(shared_->idle_timeout);
+    net::async_write(stream_, bhttp::make_chunk_last(), [self = shared_from_this()](beast::error_code, std::size_t) {
+      if (auto w = self->stream_writer_.lock()) w->failed();  // ended: nothing more goes out
+      self->linger();
+    });
+    return;
+  }
+  auto data = std::make_shared<std::string>(std::move(pending_.front()));
+  pending_.pop_front();
+  stream_busy_ = true;
+  // A client that stops reading stalls the write: closed after idle_timeout.
+  stream_.expires_after(shared_->idle_timeout);
+  net::async_write(stream_, bhttp::make_chunk(net::buffer(*data)),
+                   [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
+                     if (ec) return self->stream_failed();
+                     if (auto w = self->stream_writer_.lock()) w->wrote(data->size());
+                     self->stream_busy_ = false;
+                     self->pump_stream();
+                   });
+}
+
+void Session::stream_failed() {
+  if (auto w = stream_writer_.lock()) w->failed();
+  pending_.clear();
+  close();
+}
 
 // The answer to one request: what an HttpResponder reaches. Holds its
 // connection until answered (or until the server stops).
@@ -424,6 +577,17 @@ class Reply final : public HttpResponder::Target, public std::enable_shared_from
         if (auto reply = self.lock()) reply->send(internal_error());
       }
     });
+  }
+
+  std::shared_ptr<HttpStream> stream(HttpResponse head) override {
+    std::lock_guard lock(hub_->mu);
+    if (answered_ || hub_->stopped || !session_) return nullptr;
+    answered_ = true;
+    std::shared_ptr<Session> session = std::move(session_);
+    auto writer = std::make_shared<StreamWriter>(hub_, session);
+    hub_->streams.insert(writer.get());
+    session->start_stream(std::move(head), writer);
+    return writer;
   }
 
   // Called by stop() with the hub locked: the connection, to be released
@@ -567,6 +731,9 @@ class HttpServer::Impl {
       shared_->hub->stopped = true;
       for (Reply* reply : shared_->hub->live) {
         if (auto session = reply->detach()) held.push_back(std::move(session));
+      }
+      for (StreamWriter* stream : shared_->hub->streams) {
+        if (auto session = stream->detach()) held.push_back(std::move(session));
       }
     }
     for (auto* pool : {requests_.get(), control_.get()}) {

@@ -37,6 +37,7 @@ class MaybeTlsStream {
   void expires_after(Duration d) {
     tcp().expires_after(d);
   }
+  void expires_never() { tcp().expires_never(); }
   boost::asio::ip::tcp::socket& socket() { return tcp().socket(); }
   void close() { tcp().close(); }
 

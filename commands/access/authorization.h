@@ -78,6 +78,8 @@ enum class RouteFamily : std::uint8_t {
   kConfigRead,
   // plaintext configuration secrets in config reads (issue 16 part 4)
   kConfigSecretsRead,
+  // the live change feed (issue 17 part 6)
+  kChangeRead,
 };
 
 // A set of roles as bits (1 << Role).
@@ -163,6 +165,9 @@ inline constexpr FamilyRule kFamilies[] = {
     // (config_api.h): the plaintext with it, `***` without.
     {RouteFamily::kConfigSecretsRead, "secrets:read", roles({Role::kPlatformAdmin}),
      "plaintext webhook tokens, passwords, API keys and HMAC secrets in `config.read` answers (else `***`)"},
+    {RouteFamily::kChangeRead, "changes.read",
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kAuditor, Role::kService}),
+     "`GET /v1/changes` (Server-Sent Events)"},
 };
 
 // --------------------------------------------------------------- rate limits
@@ -286,6 +291,7 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/policy-values/", true, RouteFamily::kPolicyValueRead},
     {"GET", "/v1/policy-values", false, RouteFamily::kPolicyValueRead},  // every override of a key
     {"GET", "/v1/policy-keys", false, RouteFamily::kPolicyValueRead},    // the catalog
+    {"GET", "/v1/changes", false, RouteFamily::kChangeRead},             // the change feed (SSE)
     {"GET", "/v1/audit", false, RouteFamily::kAuditRead},
     {"GET", "/v1/audit/changes/", true, RouteFamily::kAuditRead},
     {"GET", "/v1/decisions/log", false, RouteFamily::kAuditRead},         // the decision log (issue 13)

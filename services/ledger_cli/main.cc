@@ -8,6 +8,7 @@
 //   ledger check --org O --project P --dimension D --delta N --unit U [--usage N] ...
 //   ledger ceilings (--org O | --department D | --project P) [--dimension D]
 //   ledger reservations --org O [--id R] [--state S]
+//   ledger watch [--from-position N] [--org O] [--types T,...] [--until-position N]
 //
 // Where: LEDGER_QUERY_URL (http://127.0.0.1:8082) and LEDGER_COMMAND_URL
 // (http://127.0.0.1:8081), or --query-url / --command-url; an https URL
@@ -24,8 +25,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <optional>
+#include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -92,6 +96,39 @@ struct Options {
 class Service {
  public:
   Service(const Options& o, const std::string& url, const char* name) : options_(o), url_(url), name_(name) {}
+
+  // GET `target` as a stream (Server-Sent Events): `on_data` gets the body
+  // as it comes. The exit code: kOk when the server ended the stream,
+  // kBadInput when it refused the request, kUnavailable when it could not
+  // be reached or the connection broke (`broken` then true).
+  int stream(const std::string& target, const std::vector<std::pair<std::string, std::string>>& extra,
+             const std::function<bool(std::string_view)>& on_data, bool& broken) {
+    broken = false;
+    auto e = parse_url(url_);
+    if (!e) {
+      std::cerr << "ledger: " << name_ << " URL '" << url_ << "' is not http[s]://host:port\n";
+      return kBadInput;
+    }
+    // Heartbeats come every 15 s: a minute without a byte is a broken stream.
+    const auto timeout = std::chrono::milliseconds(std::max<std::int64_t>(options_.timeout_ms, 60'000));
+    HttpClient client = e->tls ? HttpClient(e->host, e->port, timeout, HttpClientTls{options_.ca_file, options_.server_name})
+                               : HttpClient(e->host, e->port, timeout);
+    std::vector<std::pair<std::string, std::string>> headers = {{"accept", "text/event-stream"}};
+    if (!options_.token.empty()) headers.emplace_back("authorization", "Bearer " + options_.token);
+    for (const auto& h : extra) headers.push_back(h);
+    auto r = client.stream("GET", target, headers, on_data);
+    if (!r) {
+      std::cerr << "ledger: the " << name_ << " service's stream broke: " << r.error().message << "\n";
+      broken = true;
+      return kUnavailable;
+    }
+    if (r->status >= 200 && r->status < 300) return kOk;
+    Json j = Json::parse(r->body, nullptr, false);
+    std::cerr << "ledger: " << r->status << " " << (j.is_object() ? j.value("code", "error") : "error") << ": "
+              << (j.is_object() ? j.value("message", "") : r->body.substr(0, 200)) << "\n";
+    if (r->status >= 500) broken = true;
+    return r->status >= 500 ? kUnavailable : kBadInput;
+  }
 
   // The answer's JSON on 2xx; else prints why and sets `exit`.
   std::optional<Json> call(const std::string& method, const std::string& target, const std::string& body, int& exit) {
@@ -314,6 +351,16 @@ int main(int argc, char** argv) {
   reservations->add_option("--state", state, "only this state")->check(
       CLI::IsMember({"draft", "active", "exhausted", "expired", "suspended", "retired"}));
 
+  auto* watch = app.add_subcommand("watch", "follow the ledger's changes as they are committed (GET /v1/changes)");
+  std::int64_t from_position = 0, until_position = 0;
+  std::string types;
+  watch->add_option("--from-position", from_position, "start at this event (default: only what comes next)")
+      ->check(CLI::NonNegativeNumber);
+  watch->add_option("--until-position", until_position, "stop once this position has passed")
+      ->check(CLI::NonNegativeNumber);
+  watch->add_option("--org", scope.org, "one organization's changes (a tenant principal always sees its own)");
+  watch->add_option("--types", types, "comma-separated event types, e.g. PolicyValueSet,PolicyKeyDefined");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -334,7 +381,7 @@ int main(int argc, char** argv) {
                     "", exit);
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
-    const Json& j = *a;
+    Json j = *a;
     std::cout << key << " = " << text(j["value"]) << "\n";
     std::cout << "  from      " << (j.value("is_default", false) ? "the catalog default" : scope_text(j["source"]))
               << "\n";
@@ -342,7 +389,7 @@ int main(int argc, char** argv) {
       std::cout << "  set       at position " << text(j["set_at_position"]) << ", effective "
                 << text(j["effective_at"]) << "\n";
     }
-    const Json& next = j.value("next_change", Json());
+    Json next = j.value("next_change", Json());
     if (next.is_object()) {
       std::cout << "  next      " << text(next["value"]) << " from " << scope_text(next["source"]) << " at "
                 << text(next["effective_at"]) << "\n";
@@ -376,11 +423,11 @@ int main(int argc, char** argv) {
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
     std::vector<std::vector<std::string>> rows;
-    for (const auto& k : (*a)["keys"]) {
+    for (auto k : (*a)["keys"]) {
       std::string bounds;
-      if (k.contains("min") && !k["min"].is_null()) bounds = text(k["min"]) + ".." + text(k["max"]);
-      if (k.contains("enum") && k["enum"].is_array() && !k["enum"].empty()) bounds = k["enum"].dump();
-      rows.push_back({text(k["key"]), text(k["value_type"]), text(k["default"]), bounds, text(k.value("write_audience", Json())),
+      if (!k["min"].is_null()) bounds = text(k["min"]) + ".." + text(k["max"]);
+      if (k["allowed"].is_array() && !k["allowed"].empty()) bounds = k["allowed"].dump();
+      rows.push_back({text(k["key"]), text(k["value_type"]), text(k["default_value"]), bounds, text(k.value("write_audience", Json())),
                       text(k.value("description", Json()))});
     }
     print_table({"KEY", "TYPE", "DEFAULT", "BOUNDS", "WRITERS", "DESCRIPTION"}, rows);
@@ -399,9 +446,9 @@ int main(int argc, char** argv) {
     if (o.json) return print_json(*a), kOk;
     std::cout << key << ": default " << text((*a)["default"]) << " (" << text((*a)["value_type"]) << ")\n";
     std::vector<std::vector<std::string>> rows;
-    for (const auto& v : (*a)["overrides"]) {
+    for (auto v : (*a)["overrides"]) {
       std::string scheduled;
-      for (const auto& s : v["scheduled"]) {
+      for (auto s : v["scheduled"]) {
         scheduled += (scheduled.empty() ? "" : ", ") + text(s["value"]) + " at " + text(s["effective_at"]);
       }
       rows.push_back({text(v["scope"]["level"]), text(v["scope"]["id"]), text(v["organization_id"]), text(v["value"]),
@@ -429,7 +476,7 @@ int main(int argc, char** argv) {
     if (o.json) {
       print_json(*a);
     } else {
-      const Json& ceiling = (*a)["effective_ceiling"];
+      Json ceiling = (*a)["effective_ceiling"];
       std::cout << decision << " " << a->value("reason_code", "") << ": " << a->value("user_message", "") << "\n";
       std::cout << "  ceiling      " << text(ceiling["quantity"]) << " " << text(ceiling["unit"]) << " from "
                 << scope_text(ceiling["inherited_from_scope"]) << "\n";
@@ -451,10 +498,10 @@ int main(int argc, char** argv) {
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
     std::string chain;
-    for (const auto& n : (*a)["chain"]) chain += (chain.empty() ? "" : " > ") + scope_text(n);
+    for (auto n : (*a)["chain"]) chain += (chain.empty() ? "" : " > ") + scope_text(n);
     std::cout << "chain: " << chain << "\n";
     std::vector<std::vector<std::string>> rows;
-    for (const auto& x : (*a)["ceilings"]) {
+    for (auto x : (*a)["ceilings"]) {
       rows.push_back({text(x["dimension"]), text(x["window"]), x.value("region", "").empty() ? "-" : text(x["region"]),
                       x.value("sku_or_model", "").empty() ? "-" : text(x["sku_or_model"]), text(x["quantity"]),
                       text(x["unit"]), scope_text(x["inherited_from"]), text(x["allowed"]["quantity"])});
@@ -476,13 +523,58 @@ int main(int argc, char** argv) {
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
     std::vector<std::vector<std::string>> rows;
-    for (const auto& r : (*a)["items"]) {
+    for (auto r : (*a)["items"]) {
       rows.push_back({text(r["reservation_id"]), text(r["state"]), scope_text(r["owner"]), text(r["dimension"]),
                       text(r["quantity"]), text(r["consumed"]), text(r["unit"]),
                       text(r["window_start"]) + " .. " + text(r["window_end"])});
     }
     print_table({"ID", "STATE", "OWNER", "DIMENSION", "QUANTITY", "CONSUMED", "UNIT", "WINDOW"}, rows);
     return kOk;
+  }
+  if (watch->parsed()) {
+    // Reconnects after a broken stream (or a service that went away) with
+    // Last-Event-ID, so nothing is missed and nothing is printed twice.
+    std::string last_id, pending;
+    int failures = 0;
+    for (;;) {
+      std::vector<std::pair<std::string, std::string>> extra;
+      if (!last_id.empty()) extra.emplace_back("last-event-id", last_id);
+      const std::string target =
+          "/v1/changes" + query({{"from_position", from_position ? std::to_string(from_position) : ""},
+                                 {"until_position", until_position ? std::to_string(until_position) : ""},
+                                 {"org_id", scope.org},
+                                 {"types", types}});
+      pending.clear();
+      bool broken = false;
+      const int code = q.stream(target, extra, [&](std::string_view data) {
+        failures = 0;
+        pending.append(data);
+        for (std::size_t end; (end = pending.find("\n\n")) != std::string::npos; pending.erase(0, end + 2)) {
+          std::string id, type, payload;
+          std::istringstream block(pending.substr(0, end));
+          for (std::string line; std::getline(block, line);) {
+            if (line.starts_with("id: ")) id = line.substr(4);
+            else if (line.starts_with("event: ")) type = line.substr(7);
+            else if (line.starts_with("data: ")) payload = line.substr(6);
+          }
+          if (payload.empty()) continue;  // a comment or a heartbeat
+          last_id = id;
+          if (o.json) {
+            std::cout << payload << std::endl;
+            continue;
+          }
+          const Json e = Json::parse(payload, nullptr, false);
+          if (!e.is_object()) continue;
+          std::cout << id << "  " << type << "  " << text(e.value("stream_id", Json())) << "  "
+                    << text(e.value("recorded_at", Json())) << "  " << text(e.value("tenant", Json())) << "  "
+                    << text(e.value("payload", Json())) << std::endl;
+        }
+        return true;
+      }, broken);
+      if (!broken) return code;  // ended (until_position, the service stopping it) or refused
+      if (++failures > 30) return kUnavailable;
+      std::this_thread::sleep_for(std::chrono::seconds(std::min(failures, 5)));
+    }
   }
   return kBadInput;
 }

@@ -28,6 +28,7 @@
 #include "adapters/postgres/config_key_store.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/http/routes/policy_listings.h"
+#include "adapters/http/routes/change_feed.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/projector/memory_feed.h"
 #include "services/common/process.h"
@@ -278,6 +279,16 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   api.serve_config(config_api);
   std::atomic<bool> feed_stop{false};
   std::thread feed;
+  // The live change feed (GET /v1/changes): its own reader of the event
+  // store, on its own thread.
+  adapters::postgres::PgEventReader feed_reader(settings.pg_url);
+  routes::ChangeFeed change_feed(
+      {.read_after = [&](std::int64_t after, std::size_t limit) { return feed_reader.read_after(after, limit); },
+       .head = [&] { return admission.head_position(); },
+       .wait_for_commit = [&](std::chrono::milliseconds t) { feed_reader.wait_for_commit(t); }},
+      {});
+  change_feed.start();
+  api.serve_changes(change_feed);
   // The catalog and override listings (`ledger keys`, `ledger values`).
   routes::PolicyListings listings(memory, clock, [&] { return admission.head_position(); });
   if (read_path == "memory") {
@@ -360,6 +371,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   services::wait_for_shutdown();
   waits.stop();  // answers every parked wait
   memory_waits.stop();
+  change_feed.stop();  // ends every stream
   server.stop();
   feed_stop = true;
   if (feed.joinable()) feed.join();

@@ -10,7 +10,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <set>
+#include <sstream>
+#include <thread>
+#include <tuple>
 #include <string>
 
 #include "tests/support/e2e_stack.h"
@@ -20,6 +24,8 @@ namespace ledger::testing {
 namespace {
 
 using Json = nlohmann::json;
+using ledger::adapters::http::HttpClient;
+using ledger::adapters::http::HttpResponse;
 using namespace std::chrono_literals;
 
 constexpr const char* kKey = "allocation.refund_window_days";
@@ -259,6 +265,21 @@ TEST_F(CliE2e, TheCliReadsWritesAndAnswersWithDocumentedExitCodes) {
   EXPECT_EQ(keys.out.rfind("KEY", 0), 0u) << keys.out;
   EXPECT_NE(keys.out.find(kKey), std::string::npos) << keys.out;
   EXPECT_EQ(keys.out.find("quota.warn_threshold_percent"), std::string::npos) << keys.out;
+  {
+    std::istringstream rows(keys.out);
+    bool row = false;
+    for (std::string line; std::getline(rows, line);) {
+      if (!line.starts_with(std::string(kKey) + " ")) continue;
+      row = true;  // type, default, bounds and who may write, as the catalog says
+      EXPECT_NE(line.find(" int "), std::string::npos) << line;
+      EXPECT_NE(line.find(" 30 "), std::string::npos) << line;
+      EXPECT_NE(line.find(" 0..365 "), std::string::npos) << line;
+      EXPECT_NE(line.find(" tenant "), std::string::npos) << line;
+    }
+    EXPECT_TRUE(row) << keys.out;
+  }
+  auto quota_keys = ledger("keys --prefix quota.");  // keys without bounds or with enums
+  EXPECT_EQ(quota_keys.status, 0) << quota_keys.out;
   auto keys_json = ledger("keys --json");
   ASSERT_EQ(keys_json.status, 0) << keys_json.out;
   auto direct = st.query("GET", "/v1/policy-keys?limit=1000", kAdminToken);
@@ -367,6 +388,144 @@ TEST_F(CliE2e, LedgerAdminAnswersJsonWithTheAuditorsExitCodes) {
   EXPECT_EQ(Json::parse(missing.out)["error"]["code"], "invalid_key_file") << missing.out;
   EXPECT_EQ(run_command(admin + "mint-token 2>/dev/null").status, 2);  // a usage error
   EXPECT_EQ(run_command(admin + "no-such-subcommand 2>/dev/null").status, 2);
+}
+
+// The live change feed (issue 17 part 6): GET /v1/changes as Server-Sent
+// Events, gap-free and in order, tenant-scoped, resumable by Last-Event-ID,
+// and `ledger watch` on it.
+struct Frame {
+  std::int64_t id = 0;
+  std::string type;
+  Json data;
+};
+
+std::vector<Frame> frames(const std::string& body) {
+  std::vector<Frame> out;
+  std::size_t start = 0;
+  for (std::size_t end; (end = body.find("\n\n", start)) != std::string::npos; start = end + 2) {
+    Frame f;
+    std::istringstream block(body.substr(start, end - start));
+    for (std::string line; std::getline(block, line);) {
+      if (line.starts_with("id: ")) f.id = std::stoll(line.substr(4));
+      if (line.starts_with("event: ")) f.type = line.substr(7);
+      if (line.starts_with("data: ")) f.data = Json::parse(line.substr(6));
+    }
+    if (f.id > 0) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+TEST_F(CliE2e, TheChangeFeedStreamsEveryCommittedEventToThoseWhoMaySeeIt) {
+  auto& st = s();
+  const auto first = st.ok("organization.create", {{"organization_id", "org-watch"}, {"plan_id", "pro"}});
+  st.ok("organization.create", {{"organization_id", "org-acme"}, {"plan_id", "pro"}});  // may exist already: no change
+  for (const auto& [org, v] : {std::pair{"org-watch", 11}, std::pair{"org-acme", 12}, std::pair{"org-watch", 13}}) {
+    auto r = st.admin("POST", "/api/v1/admin/policy-values",
+                      {{"key", kKey}, {"scope", {{"org_id", org}}}, {"value", v}, {"reason", "feed"}});
+    ASSERT_EQ(r.status, 200) << r.describe();
+  }
+  const auto last = st.last_position();
+  HttpClient client("127.0.0.1", st.query_port(), 30s);
+  auto read = [&](const std::string& target, const std::string& token,
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+    headers.emplace_back("authorization", token);
+    std::string body;
+    auto r = client.stream("GET", target, headers, [&](std::string_view d) {
+      body.append(d);
+      return true;
+    });
+    EXPECT_TRUE(r) << target << ": " << [&] {
+      std::string why;
+      if (!r) for (const auto& [k, v] : r.error().evidence) why += k + "=" + v + " ";
+      return why;
+    }();
+    return std::pair{r ? *r : HttpResponse{}, body};
+  };
+  const std::string range = "from_position=" + std::to_string(first) + "&until_position=" + std::to_string(last);
+
+  // The platform: every position of the range, once, in order.
+  auto [head, body] = read("/v1/changes?" + range, kAdminToken);
+  ASSERT_EQ(head.status, 200);
+  ASSERT_NE(head.header("content-type"), nullptr);
+  EXPECT_EQ(*head.header("content-type"), "text/event-stream");
+  auto all = frames(body);
+  ASSERT_EQ(static_cast<std::int64_t>(all.size()), last - first + 1) << body;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].id, first + static_cast<std::int64_t>(i));
+    EXPECT_EQ(all[i].data["global_position"], all[i].id);
+    EXPECT_EQ(all[i].data["event_type"], all[i].type);
+  }
+  // An organization: its own events and the platform's policy events only.
+  auto [acme_head, acme_body] = read("/v1/changes?" + range, "Bearer dev-acme-tenant-admin");
+  ASSERT_EQ(acme_head.status, 200);
+  const auto acme = frames(acme_body);
+  ASSERT_FALSE(acme.empty());
+  for (const auto& f : acme) {
+    const std::string tenant = f.data["tenant"];
+    EXPECT_TRUE(tenant == "org-acme" || (tenant == "platform" && (f.type == "PolicyValueSet" || f.type == "PolicyKeyDefined")))
+        << f.data;
+  }
+  // Types narrow it; Last-Event-ID resumes right after the event it names.
+  auto [typed_head, typed_body] = read("/v1/changes?types=PolicyValueSet&" + range, kAdminToken);
+  const auto typed = frames(typed_body);
+  EXPECT_EQ(typed.size(), 3u);
+  for (const auto& f : typed) EXPECT_EQ(f.type, "PolicyValueSet");
+  auto [resumed_head, resumed_body] =
+      read("/v1/changes?" + range, kAdminToken, {{"last-event-id", std::to_string(all[1].id)}});
+  const auto resumed = frames(resumed_body);
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_EQ(resumed.front().id, all[2].id);
+  EXPECT_EQ(resumed.size(), all.size() - 2);
+
+  // Live: an event committed while the stream is open arrives on it.
+  std::string live;
+  std::atomic<bool> seen{false};
+  std::thread watcher([&] {
+    HttpClient c("127.0.0.1", st.query_port(), 30s);
+    auto r = c.stream("GET", "/v1/changes?types=PolicyValueSet", {{"authorization", kAdminToken}}, [&](std::string_view d) {
+      live.append(d);
+      seen = live.find("\"value\":77") != std::string::npos || live.find("\"after\":77") != std::string::npos;
+      return !seen.load();
+    });
+    EXPECT_TRUE(r);
+  });
+  std::this_thread::sleep_for(500ms);  // the stream is open (from the head)
+  auto w = st.admin("POST", "/api/v1/admin/policy-values",
+                    {{"key", kKey}, {"scope", {{"org_id", "org-watch"}}}, {"value", 77}, {"reason", "live"}});
+  ASSERT_EQ(w.status, 200) << w.describe();
+  watcher.join();
+  EXPECT_TRUE(seen.load()) << live;
+
+  // Refusals: a stable code each, as a plain JSON answer.
+  const std::vector<std::tuple<std::string, std::string, std::vector<std::pair<std::string, std::string>>, int, std::string>>
+      refused = {
+          {"/v1/changes?types=Policy*", kAdminToken, {}, 400, "invalid_parameter"},
+          {"/v1/changes?since=1", kAdminToken, {}, 400, "unknown_parameter"},
+          {"/v1/changes", kAdminToken, {{"last-event-id", "abc"}}, 400, "invalid_header"},
+          {"/v1/changes?from_position=999999999", kAdminToken, {}, 400, "position_beyond_head"},
+          {"/v1/changes?org_id=org-watch", "Bearer dev-acme-tenant-admin", {}, 403, "forbidden"},
+          {"/v1/changes", "Bearer dev-acme-reader", {}, 403, "forbidden"},
+          {"/v1/changes", "Bearer nope", {}, 401, "unauthenticated"},
+      };
+  for (const auto& [target, token, headers, status, code] : refused) {
+    auto [h, b] = read(target, token, headers);
+    EXPECT_EQ(h.status, status) << target << ": " << h.body;
+    EXPECT_EQ(Json::parse(h.body, nullptr, false).value("code", ""), code) << target << ": " << h.body;
+  }
+
+  // `ledger watch` prints the same events, one JSON object a line.
+  auto watch = ledger("watch --json --from-position " + std::to_string(first) + " --until-position " + std::to_string(last));
+  ASSERT_EQ(watch.status, 0) << watch.out;
+  std::istringstream lines(watch.out);
+  std::vector<std::int64_t> positions;
+  for (std::string line; std::getline(lines, line);) {
+    const Json j = Json::parse(line, nullptr, false);
+    if (j.is_object()) positions.push_back(j["global_position"].get<std::int64_t>());
+  }
+  ASSERT_EQ(positions.size(), all.size()) << watch.out;
+  EXPECT_EQ(positions.front(), first);
+  EXPECT_EQ(positions.back(), last);
+  EXPECT_EQ(ledger("watch --types 'x y'").status, 2);
 }
 
 }  // namespace

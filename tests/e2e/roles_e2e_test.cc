@@ -232,6 +232,9 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
   };
   const std::vector<QueryCall> queries = {
       {"GET", "/v1/policy-values/roles.limit?org_id=org-acme", nullptr},
+      {"GET", "/v1/policy-values?key=roles.limit", nullptr},
+      {"GET", "/v1/policy-keys", nullptr},
+      {"GET", "/v1/changes?from_position=1&until_position=1", nullptr},  // a stream that ends after position 1
       {"GET", "/v1/audit?limit=1", nullptr},
       {"GET", "/v1/audit/changes/roles.limit", nullptr},
       {"POST", "/v1/decisions", decision_input("org-acme", "acme-p")},

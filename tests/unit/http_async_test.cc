@@ -153,5 +153,93 @@ TEST(HttpServerAsync, StopWithAParkedResponderReturnsAndTheResponderAnswersNothi
   parked.reset();
 }
 
+// Streamed answers (HttpResponder::stream): chunks in order from another
+// thread, the end, a client that goes away, and a request answered once.
+TEST(HttpServerAsync, StreamsChunksInOrderUntilClosed) {
+  std::mutex mu;
+  std::shared_ptr<HttpStream> open_stream;
+  HttpServer server({.threads = 2}, AsyncHttpHandler([&](HttpRequest req, HttpResponder respond) {
+                      if (req.path == "/refused") return respond.send(HttpResponse::json(400, R"({"code":"nope"})"));
+                      HttpResponse head;
+                      head.content_type = "text/event-stream";
+                      head.headers.emplace_back("content-length", "5");  // framing is the server's: dropped
+                      auto stream = respond.stream(head);
+                      ASSERT_NE(stream, nullptr);
+                      EXPECT_EQ(respond.stream(head), nullptr);  // answered once
+                      if (req.path == "/keep") {
+                        EXPECT_TRUE(stream->write("hi\n"));
+                        std::lock_guard lock(mu);
+                        open_stream = stream;
+                        return;
+                      }
+                      std::thread([stream] {
+                        for (int i = 0; i < 100; ++i) EXPECT_TRUE(stream->write("chunk " + std::to_string(i) + "\n"));
+                        stream->close();
+                        EXPECT_FALSE(stream->write("after close"));
+                      }).detach();
+                    }));
+  ASSERT_TRUE(server.start());
+  HttpClient c("127.0.0.1", server.port(), 10s);
+  std::string body;
+  auto r = c.stream("GET", "/ten", {}, [&](std::string_view d) {
+    body.append(d);
+    return true;
+  });
+  ASSERT_TRUE(r) << r.error().message << " " << (r.error().evidence.empty() ? "" : r.error().evidence.back().second);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_NE(r->header("content-type"), nullptr);
+  EXPECT_EQ(*r->header("content-type"), "text/event-stream");
+  EXPECT_EQ(r->header("content-length"), nullptr);
+  std::string want;
+  for (int i = 0; i < 100; ++i) want += "chunk " + std::to_string(i) + "\n";
+  EXPECT_EQ(body, want);
+
+  // A refusal comes back whole, and nothing is streamed.
+  bool called = false;
+  auto refused = c.stream("GET", "/refused", {}, [&](std::string_view) { return called = true; });
+  ASSERT_TRUE(refused) << (refused ? "" : refused.error().evidence.back().second);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_EQ(refused->body, R"({"code":"nope"})");
+  EXPECT_FALSE(called);
+
+  // A client that goes away: the stream notices on a later write.
+  {
+    HttpClient gone("127.0.0.1", server.port(), 10s);
+    std::string first;
+    auto g = gone.stream("GET", "/keep", {}, [&](std::string_view d) {
+      first.append(d);
+      return false;  // hang up after the first piece
+    });
+    EXPECT_TRUE(g);
+    EXPECT_EQ(first, "hi\n");
+    std::shared_ptr<HttpStream> s;
+    for (int i = 0; i < 200 && !s; ++i) {
+      {
+        std::lock_guard lock(mu);
+        s = open_stream;
+      }
+      if (!s) std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_NE(s, nullptr);
+    EXPECT_TRUE(s->write("hello"));
+  }
+  std::shared_ptr<HttpStream> s;
+  {
+    std::lock_guard lock(mu);
+    s = open_stream;
+  }
+  bool closed = false;
+  for (int i = 0; i < 500 && !closed; ++i) {
+    closed = !s->write(std::string(4096, 'x'));
+    if (!closed) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(closed) << "a stream whose client went away stays open";
+  // The server still answers.
+  auto again = c.request("GET", "/ten");
+  ASSERT_TRUE(again);
+  server.stop();
+  EXPECT_FALSE(s->write("after stop"));
+}
+
 }  // namespace
 }  // namespace ledger::adapters::http

@@ -29,6 +29,8 @@
 #include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/memory_reads.h"
 #include "adapters/http/routes/policy_listings.h"
+#include "adapters/http/routes/change_feed.h"
+#include "adapters/http/log_context.h"
 #include "adapters/http/routes/query_params.h"
 
 namespace ledger::routes {
@@ -169,7 +171,28 @@ bool QueryApi::from_memory(const HttpRequest& req) const {
   return memory_ && req.path.rfind(kPolicyValues, 0) == 0 && !req.query_param("as_of_position");
 }
 
+void QueryApi::changes(const HttpRequest& req, const adapters::http::HttpResponder& respond) {
+  begin_request(req);
+  auto answer = [&]() -> std::optional<HttpResponse> {
+    if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); !corr) {
+      return error_response(corr.error());
+    }
+    auto principal = authenticate_request(auth_, req);
+    if (!principal) return error_response(principal.error());
+    const auto family = commands::query_family("GET", req.path);
+    if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
+    if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
+    if (auto ok = commands::authorize(*principal, *family); !ok) {
+      return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
+    }
+    return changes_->subscribe(req, *principal, respond);
+  }();
+  if (answer) return respond.send(finish(req, std::move(*answer)));
+  adapters::http::set_log_correlation_id({});  // streaming: this thread's part of the request is over
+}
+
 void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
+  if (changes_ && req.path == ChangeFeed::kPath) return changes(req, respond);
   // A route answered from memory waits on the store's position, the others
   // on the read models' checkpoints.
   const bool memory = from_memory(req) && memory_waits_ != nullptr;

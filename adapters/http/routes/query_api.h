@@ -130,6 +130,7 @@ class AppPolicyApi;
 class EntitlementReads;  // adapters/http/routes/entitlement_reads.h
 class ConfigApi;  // adapters/http/routes/config_api.h (seed 004)
 class PolicyListings;  // adapters/http/routes/policy_listings.h
+class ChangeFeed;      // adapters/http/routes/change_feed.h
 
 class QueryApi {
  public:
@@ -167,6 +168,9 @@ class QueryApi {
   // Also answers the catalog and override listings (policy_listings.h),
   // from memory. `l` must outlive this object.
   void serve_policy_listings(PolicyListings& l) { listings_ = &l; }
+  // Also answers GET /v1/changes, the live change feed (change_feed.h).
+  // `f` must outlive this object.
+  void serve_changes(ChangeFeed& f) { changes_ = &f; }
   // Also answers the configuration reads (config_api.h). `api` must outlive this object.
   void serve_config(ConfigApi& api) { config_ = &api; }
   // Where refusals are reported (they are only logged without one). `r`
@@ -193,6 +197,8 @@ class QueryApi {
   static std::optional<std::int64_t> decode_cursor(std::string_view cursor);
 
  private:
+  // GET /v1/changes: the stream, or the refusal.
+  void changes(const adapters::http::HttpRequest& req, const adapters::http::HttpResponder& respond);
   // handle() without the access-log actor stamp.
   adapters::http::HttpResponse route(const adapters::http::HttpRequest& req);
   domain::Result<void> gate(const commands::Principal& who, commands::RouteFamily family);
@@ -222,6 +228,7 @@ class QueryApi {
   EntitlementReads* entitlements_ = nullptr;
   ConfigApi* config_ = nullptr;
   PolicyListings* listings_ = nullptr;
+  ChangeFeed* changes_ = nullptr;
   RefusalRecorder* refusals_ = nullptr;
   commands::RequestGate* gate_ = nullptr;
   adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;

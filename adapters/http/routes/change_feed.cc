@@ -1,0 +1,237 @@
+#include "adapters/http/routes/change_feed.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+#include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/query_params.h"
+#include "commands/edge_values.h"
+#include "events/codec/json_codec.h"
+
+namespace ledger::routes {
+
+using adapters::http::HttpRequest;
+using adapters::http::HttpResponse;
+
+namespace {
+
+constexpr std::size_t kMaxTypes = 64;
+
+// The platform's events an organization's principal sees: the catalog and
+// the values that apply to it.
+bool platform_policy_event(const std::string& type) { return type == "PolicyKeyDefined" || type == "PolicyValueSet"; }
+
+domain::Result<std::optional<std::int64_t>> last_event_id(const HttpRequest& req) {
+  const std::string* v = req.header("last-event-id");
+  if (!v || v->empty()) return std::optional<std::int64_t>();
+  std::int64_t n = -1;
+  const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || end != v->data() + v->size() || n < 0) {
+    domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_header",
+                    "Last-Event-ID must be the position of an event this route sent", {}};
+    e.with("header", "last-event-id");
+    return std::unexpected(std::move(e));
+  }
+  return std::optional<std::int64_t>(n);
+}
+
+}  // namespace
+
+struct ChangeFeed::Subscriber {
+  std::shared_ptr<adapters::http::HttpStream> stream;
+  std::string org;                       // "" = every organization (a platform principal)
+  std::set<std::string> types;           // empty = every type
+  std::int64_t position = 0;             // the last position passed
+  std::optional<std::int64_t> until;     // end once passed
+  std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
+};
+
+ChangeFeed::ChangeFeed(Source source, Options options) : source_(std::move(source)), options_(options) {}
+
+ChangeFeed::~ChangeFeed() { stop(); }
+
+void ChangeFeed::start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void ChangeFeed::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  for (auto& s : subscribers_) s->stream->close();
+  subscribers_.clear();
+}
+
+std::size_t ChangeFeed::subscribers() const {
+  std::lock_guard lock(mu_);
+  return subscribers_.size();
+}
+
+std::string ChangeFeed::frame(const events::RecordedEvent& e) {
+  // Compact JSON holds no line break, so the event is one `data:` line.
+  return "id: " + std::to_string(e.meta.global_position) + "\nevent: " + e.event_type +
+         "\ndata: " + codec::to_json_text(e) + "\n\n";
+}
+
+bool ChangeFeed::visible(const Subscriber& s, const events::RecordedEvent& e) const {
+  if (!s.types.empty() && !s.types.contains(e.event_type)) return false;
+  if (s.org.empty()) return true;
+  return e.meta.tenant == s.org || (e.meta.tenant == "platform" && platform_policy_event(e.event_type));
+}
+
+std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const commands::Principal& who,
+                                                  const adapters::http::HttpResponder& respond) {
+  if (req.method != "GET") {
+    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use GET", {}});
+    r.status = 405;
+    return r;
+  }
+  constexpr std::string_view kOwn[] = {"from_position", "org_id", "types", "until_position"};
+  for (const auto& [name, value] : req.query) {
+    if (std::find(std::begin(kOwn), std::end(kOwn), name) == std::end(kOwn)) return error_response(unknown_param(name));
+  }
+  auto sub = std::make_shared<Subscriber>();
+  sub->org = req.query_param("org_id").value_or("");
+  if (is_tenant(who)) {
+    if (!sub->org.empty() && sub->org != who.tenant) return error_response(organization_forbidden(who, sub->org, "changes"));
+    sub->org = who.tenant;
+  } else if (!sub->org.empty()) {
+    if (auto ok = commands::header_id("org_id", &sub->org); !ok) return error_response(bad_param("org_id", "org_id is not an id"));
+  }
+  if (auto types = req.query_param("types")) {
+    std::size_t start = 0;
+    while (start <= types->size()) {
+      const std::size_t comma = std::min(types->find(',', start), types->size());
+      std::string t = types->substr(start, comma - start);
+      const bool word = !t.empty() && t.size() <= 64 && std::all_of(t.begin(), t.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+      });
+      if (!word || sub->types.size() >= kMaxTypes) {
+        return error_response(bad_param("types", "types is a comma-separated list of at most 64 event types"));
+      }
+      sub->types.insert(std::move(t));
+      start = comma + 1;
+    }
+  }
+  auto from = int_param(req, "from_position");
+  if (!from) return error_response(from.error());
+  auto until = int_param(req, "until_position");
+  if (!until) return error_response(until.error());
+  sub->until = *until;
+  auto resume = last_event_id(req);
+  if (!resume) return error_response(resume.error());
+  auto head = source_.head();
+  if (!head) return error_response(head.error());
+  if (*resume) {
+    sub->position = **resume;
+  } else if (*from) {
+    sub->position = std::max<std::int64_t>(**from - 1, 0);
+  } else {
+    sub->position = *head;
+  }
+  if (sub->position > *head) {
+    domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
+                    "the stream would start beyond the last event of the ledger", {}};
+    e.with("head_position", std::to_string(*head));
+    return error_response(e);
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      return error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}});
+    }
+    if (subscribers_.size() >= options_.max_subscribers) {
+      auto r = error_response(
+          {domain::ErrorKind::kUnavailable, "too_many_streams", "the change feed serves no more streams now", {}});
+      r.headers.emplace_back("retry-after", "5");
+      return r;
+    }
+  }
+  HttpResponse head_response;
+  head_response.status = 200;
+  head_response.content_type = "text/event-stream";
+  head_response.headers = {{"cache-control", "no-store"}, {"x-accel-buffering", "no"}};
+  if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); corr && !corr->empty()) {
+    head_response.headers.emplace_back("x-correlation-id", *corr);
+  }
+  head_response.actor = who.tenant + "/" + who.actor.type + ":" + who.actor.id;
+  sub->stream = respond.stream(std::move(head_response));
+  if (!sub->stream) return std::nullopt;  // the server stopped: nobody to answer
+  sub->stream->write(": policy-ledger changes after " + std::to_string(sub->position) + "\nretry: 2000\n\n");
+  {
+    std::lock_guard lock(mu_);
+    subscribers_.push_back(std::move(sub));
+  }
+  cv_.notify_all();
+  return std::nullopt;
+}
+
+void ChangeFeed::run() {
+  for (;;) {
+    std::vector<std::shared_ptr<Subscriber>> subs;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !subscribers_.empty(); });
+      if (stopping_) return;
+      std::erase_if(subscribers_, [](const auto& s) { return !s->stream->open(); });
+      subs = subscribers_;
+    }
+    bool behind = false;
+    bool failed = false;
+    // Subscribers at the same position share one read.
+    std::map<std::int64_t, std::vector<events::RecordedEvent>> reads;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& s : subs) {
+      auto it = reads.find(s->position);
+      if (it == reads.end()) {
+        auto page = source_.read_after(s->position, options_.page);
+        if (!page) {
+          spdlog::warn("change feed: reading the event store failed: {}", page.error().message);
+          failed = true;
+          break;
+        }
+        it = reads.emplace(s->position, std::move(*page)).first;
+      }
+      const auto& events = it->second;
+      if (events.size() == options_.page) behind = true;
+      for (const auto& e : events) {
+        if (s->until && e.meta.global_position > *s->until) break;
+        s->position = e.meta.global_position;
+        if (!visible(*s, e)) continue;
+        if (!s->stream->write(frame(e))) break;
+        s->last_write = now;
+      }
+      if (s->until && s->position >= *s->until) {
+        s->stream->close();
+        continue;
+      }
+      if (now - s->last_write >= options_.heartbeat) {
+        s->stream->write(": heartbeat\n\n");
+        s->last_write = now;
+      }
+    }
+    if (behind) continue;
+    // Caught up: wait for the next commit (or the next heartbeat), or a
+    // moment after a failed read; a new subscriber or stop() wakes the loop
+    // within that time.
+    const auto wait = failed ? std::chrono::milliseconds(500) : std::min(options_.heartbeat, std::chrono::milliseconds(1000));
+    if (failed) {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, wait, [&] { return stopping_; });
+    } else {
+      source_.wait_for_commit(wait);
+    }
+  }
+}
+
+}  // namespace ledger::routes
