@@ -47,6 +47,18 @@ HttpResponse QueryApi::refuse(const HttpRequest& req, const commands::Principal&
   return error_response(e);
 }
 
+std::expected<commands::Principal, HttpResponse> QueryApi::admit_get(const HttpRequest& req) {
+  auto principal = authenticate_request(auth_, req);
+  if (!principal) return std::unexpected(error_response(principal.error()));
+  const auto family = commands::query_family("GET", req.path);
+  if (!family) return std::unexpected(error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}));
+  if (auto ok = gate(*principal, *family); !ok) return std::unexpected(error_response(ok.error()));
+  if (auto ok = commands::authorize(*principal, *family); !ok) {
+    return std::unexpected(refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error()));
+  }
+  return std::move(*principal);
+}
+
 domain::Result<void> QueryApi::gate(const commands::Principal& who, commands::RouteFamily family) {
   if (!gate_) return {};
   return gate_->admit(who, family);
@@ -65,14 +77,8 @@ HttpResponse QueryApi::route(const HttpRequest& req) {
     return error_response(corr.error());
   }
   if (config_ && ConfigApi::owns(req.path)) {  // seed 004: roles as for every route, then its own checks
-    auto principal = authenticate_request(auth_, req);
-    if (!principal) return error_response(principal.error());
-    const auto family = commands::query_family("GET", req.path);
-    if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
-    if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
-    if (auto ok = commands::authorize(*principal, *family); !ok) {
-      return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
-    }
+    auto principal = admit_get(req);
+    if (!principal) return std::move(principal.error());
     return config_->handle(req, *principal);
   }
   const bool entitlement = entitlements_ && EntitlementReads::owns(req.path);
@@ -111,14 +117,8 @@ HttpResponse QueryApi::route(const HttpRequest& req) {
     return app_policies_->handle(req, *principal);
   }
   if (listings_ && PolicyListings::owns(req.path)) {
-    auto principal = authenticate_request(auth_, req);
-    if (!principal) return error_response(principal.error());
-    const auto family = commands::query_family("GET", req.path);
-    if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
-    if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
-    if (auto ok = commands::authorize(*principal, *family); !ok) {
-      return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
-    }
+    auto principal = admit_get(req);
+    if (!principal) return std::move(principal.error());
     return listings_->handle(req, *principal);
   }
   constexpr std::string_view kPolicyValues = "/v1/policy-values/";
@@ -177,14 +177,8 @@ void QueryApi::changes(const HttpRequest& req, const adapters::http::HttpRespond
     if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); !corr) {
       return error_response(corr.error());
     }
-    auto principal = authenticate_request(auth_, req);
-    if (!principal) return error_response(principal.error());
-    const auto family = commands::query_family("GET", req.path);
-    if (!family) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
-    if (auto ok = gate(*principal, *family); !ok) return error_response(ok.error());
-    if (auto ok = commands::authorize(*principal, *family); !ok) {
-      return refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error());
-    }
+    auto principal = admit_get(req);
+    if (!principal) return std::move(principal.error());
     return changes_->subscribe(req, *principal, respond);
   }();
   if (answer) return respond.send(finish(req, std::move(*answer)));

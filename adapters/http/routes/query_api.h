@@ -99,6 +99,7 @@
 // AccessRefused event, without blocking the answer.
 #pragma once
 
+#include <expected>
 #include <functional>
 #include <optional>
 #include <string>
@@ -202,6 +203,9 @@ class QueryApi {
   // handle() without the access-log actor stamp.
   adapters::http::HttpResponse route(const adapters::http::HttpRequest& req);
   domain::Result<void> gate(const commands::Principal& who, commands::RouteFamily family);
+  // A GET route's admission: the token, the route's family, the caller's
+  // budget and its roles (a refusal recorded); the principal, or the answer.
+  std::expected<commands::Principal, adapters::http::HttpResponse> admit_get(const adapters::http::HttpRequest& req);
   std::optional<adapters::http::HttpResponse> foreign_scope(const adapters::http::HttpRequest& req,
                                                             const commands::Principal& who,
                                                             const domain::ScopeChain& chain);
