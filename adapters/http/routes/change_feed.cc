@@ -6,6 +6,8 @@
 #include <charconv>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/query_params.h"
 #include "commands/edge_values.h"
@@ -78,9 +80,24 @@ std::size_t ChangeFeed::subscribers() const {
 }
 
 std::string ChangeFeed::frame(const events::RecordedEvent& e) {
-  // Compact JSON holds no line break, so the event is one `data:` line.
-  return "id: " + std::to_string(e.meta.global_position) + "\nevent: " + e.event_type +
-         "\ndata: " + codec::to_json_text(e) + "\n\n";
+  const std::string id = "id: " + std::to_string(e.meta.global_position) + "\n";
+  try {
+    // Compact JSON holds no line break, so the event is one `data:` line;
+    // text that is not UTF-8 (a row edited behind the ledger's back) is
+    // replaced, never a reason to stop.
+    const std::string data = codec::to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const bool word = !e.event_type.empty() && e.event_type.size() <= 64 &&
+                      std::all_of(e.event_type.begin(), e.event_type.end(), [](char c) {
+                        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                      });
+    return id + "event: " + (word ? e.event_type : std::string("undecodable")) + "\ndata: " + data + "\n\n";
+  } catch (const std::exception& ex) {
+    // A payload that is not JSON: the position is still sent (a consumer
+    // sees the gap is not one, and ledger-audit verify finds the edit).
+    spdlog::error("change feed: event at position {} cannot be encoded: {}", e.meta.global_position, ex.what());
+    const nlohmann::json data = {{"global_position", e.meta.global_position}, {"error", "undecodable_event"}};
+    return id + "event: undecodable\ndata: " + data.dump() + "\n\n";
+  }
 }
 
 bool ChangeFeed::visible(const Subscriber& s, const events::RecordedEvent& e) const {
@@ -178,60 +195,72 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
 
 void ChangeFeed::run() {
   for (;;) {
-    std::vector<std::shared_ptr<Subscriber>> subs;
-    {
+    try {
+      if (!step()) return;
+    } catch (const std::exception& e) {
+      // Never the end of the service: log, pause, go on.
+      spdlog::error("change feed: {}", e.what());
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !subscribers_.empty(); });
-      if (stopping_) return;
-      std::erase_if(subscribers_, [](const auto& s) { return !s->stream->open(); });
-      subs = subscribers_;
-    }
-    bool behind = false;
-    bool failed = false;
-    // Subscribers at the same position share one read.
-    std::map<std::int64_t, std::vector<events::RecordedEvent>> reads;
-    const auto now = std::chrono::steady_clock::now();
-    for (const auto& s : subs) {
-      auto it = reads.find(s->position);
-      if (it == reads.end()) {
-        auto page = source_.read_after(s->position, options_.page);
-        if (!page) {
-          spdlog::warn("change feed: reading the event store failed: {}", page.error().message);
-          failed = true;
-          break;
-        }
-        it = reads.emplace(s->position, std::move(*page)).first;
-      }
-      const auto& events = it->second;
-      if (events.size() == options_.page) behind = true;
-      for (const auto& e : events) {
-        if (s->until && e.meta.global_position > *s->until) break;
-        s->position = e.meta.global_position;
-        if (!visible(*s, e)) continue;
-        if (!s->stream->write(frame(e))) break;
-        s->last_write = now;
-      }
-      if (s->until && s->position >= *s->until) {
-        s->stream->close();
-        continue;
-      }
-      if (now - s->last_write >= options_.heartbeat) {
-        s->stream->write(": heartbeat\n\n");
-        s->last_write = now;
-      }
-    }
-    if (behind) continue;
-    // Caught up: wait for the next commit (or the next heartbeat), or a
-    // moment after a failed read; a new subscriber or stop() wakes the loop
-    // within that time.
-    const auto wait = failed ? std::chrono::milliseconds(500) : std::min(options_.heartbeat, std::chrono::milliseconds(1000));
-    if (failed) {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, wait, [&] { return stopping_; });
-    } else {
-      source_.wait_for_commit(wait);
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
     }
   }
+}
+
+bool ChangeFeed::step() {
+  std::vector<std::shared_ptr<Subscriber>> subs;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || !subscribers_.empty(); });
+    if (stopping_) return false;
+    std::erase_if(subscribers_, [](const auto& s) { return !s->stream->open(); });
+    subs = subscribers_;
+  }
+  bool behind = false;
+  bool failed = false;
+  // Subscribers at the same position share one read.
+  std::map<std::int64_t, std::vector<events::RecordedEvent>> reads;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& s : subs) {
+    auto it = reads.find(s->position);
+    if (it == reads.end()) {
+      auto page = source_.read_after(s->position, options_.page);
+      if (!page) {
+        spdlog::warn("change feed: reading the event store failed: {}", page.error().message);
+        failed = true;
+        break;
+      }
+      it = reads.emplace(s->position, std::move(*page)).first;
+    }
+    const auto& events = it->second;
+    if (events.size() == options_.page) behind = true;
+    for (const auto& e : events) {
+      if (s->until && e.meta.global_position > *s->until) break;
+      s->position = e.meta.global_position;
+      if (!visible(*s, e)) continue;
+      if (!s->stream->write(frame(e))) break;
+      s->last_write = now;
+    }
+    if (s->until && s->position >= *s->until) {
+      s->stream->close();
+      continue;
+    }
+    if (now - s->last_write >= options_.heartbeat) {
+      s->stream->write(": heartbeat\n\n");
+      s->last_write = now;
+    }
+  }
+  if (behind) return true;
+  // Caught up: wait for the next commit (or the next heartbeat), or a
+  // moment after a failed read; a new subscriber or stop() wakes the loop
+  // within that time.
+  const auto wait = std::min(options_.heartbeat, std::chrono::milliseconds(1000));
+  if (failed) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping_; });
+  } else {
+    source_.wait_for_commit(wait);
+  }
+  return true;
 }
 
 }  // namespace ledger::routes

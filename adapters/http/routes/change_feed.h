@@ -94,6 +94,8 @@ class ChangeFeed {
  private:
   struct Subscriber;
   void run();
+  // One round: every subscriber served from where it is; false once stopping.
+  bool step();
   bool visible(const Subscriber& s, const events::RecordedEvent& e) const;
 
   Source source_;
