@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -147,6 +149,28 @@ TEST(Conventions, EveryBinaryPrintsItsVersion) {
     EXPECT_EQ(run.status, 0) << binary << ": " << run.out;
     EXPECT_EQ(run.out.rfind("policy-ledger ", 0), 0u) << binary << ": " << run.out;
     EXPECT_EQ(std::count(run.out.begin(), run.out.end(), '\n'), 1) << binary << ": " << run.out;
+  }
+}
+
+// `ledger --help` and each subcommand's help are in the README, as the
+// binary prints them (issue 17 part 5).
+TEST(Conventions, TheReadmeHoldsEveryLedgerHelpText) {
+  std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/README.md");
+  std::stringstream readme;
+  readme << in.rdbuf();
+  const std::string bin = std::string(LEDGER_BINARY_DIR) + "/services/ledger";
+  for (const std::string sub : {"", "get", "set", "keys", "values", "check", "ceilings", "reservations", "watch"}) {
+    auto run = ledger::testing::run_command(bin + (sub.empty() ? "" : " " + sub) + " --help");
+    ASSERT_EQ(run.status, 0) << sub;
+    std::string want = "```text\n$ ledger " + (sub.empty() ? "" : sub + " ") + "--help\n";
+    std::istringstream lines(run.out);
+    for (std::string line; std::getline(lines, line);) {
+      for (std::size_t at; (at = line.find(bin)) != std::string::npos;) line.replace(at, bin.size(), "ledger");
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+      want += line + "\n";
+    }
+    want += "```";
+    EXPECT_NE(readme.str().find(want), std::string::npos) << "README.md lacks, or differs from:\n" << want;
   }
 }
 
