@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "events/codec/admission_codec.h"
@@ -313,7 +315,46 @@ std::expected<events::Event, std::string> decode_payload(std::string_view type, 
                          std::to_string(version));
 }
 
-std::string canonical_payload(const Json& payload) { return payload.dump(); }
+namespace {
+
+// A number as PostgreSQL's jsonb gives it back. jsonb keeps a number as an
+// exact decimal and writes it without an exponent, so a double written as
+// "1.5e+16" comes back as 15000000000000000, which parses as an integer, and
+// "-0.0" comes back as 0.0. The canonical form writes those doubles the way
+// they come back, so a hash taken before the store equals the one taken
+// after it. nlohmann writes every other double in a form that parses back
+// to the same double (the shortest round-trip digits).
+void normalize_number(Json& j) {
+  if (!j.is_number_float()) return;
+  const double d = j.get<double>();
+  if (d == 0.0) {
+    j = 0.0;  // -0.0 too
+    return;
+  }
+  // Integral doubles print in exponent form from 1e15 up (nlohmann's
+  // format); below that they keep their ".0" and stay doubles.
+  if (!std::isfinite(d) || std::trunc(d) != d || std::fabs(d) < 1e15) return;
+  constexpr double kTwo63 = 9223372036854775808.0;
+  constexpr double kTwo64 = 18446744073709551616.0;
+  if (d >= -kTwo63 && d < kTwo63) j = static_cast<std::int64_t>(d);
+  else if (d > 0 && d < kTwo64) j = static_cast<std::uint64_t>(d);
+}
+
+void normalize_numbers(Json& j) {
+  if (j.is_object() || j.is_array()) {
+    for (auto& item : j) normalize_numbers(item);
+  } else {
+    normalize_number(j);
+  }
+}
+
+}  // namespace
+
+std::string canonical_payload(const Json& payload) {
+  Json copy = payload;
+  normalize_numbers(copy);
+  return copy.dump();
+}
 
 std::string canonical_form(const events::RecordedEvent& r) {
   Json j = meta_json(r);

@@ -7,7 +7,9 @@
 //
 // The canonical form of a recorded event is the JSON object of every envelope
 // field except `hash`, keys sorted bytewise, no insignificant whitespace,
-// integers as integers, instants as RFC 3339 UTC with six fractional digits.
+// integers as integers, instants as RFC 3339 UTC with six fractional digits,
+// numbers as PostgreSQL's jsonb gives them back (an integral double from 1e15
+// up as an integer, -0.0 as 0.0: canonical_payload).
 // It depends on field values only, never on the order keys arrived in.
 #pragma once
 

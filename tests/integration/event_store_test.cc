@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <bit>
+#include <cmath>
+#include <random>
 #include <thread>
 
 #include "adapters/postgres/admin.h"
@@ -317,6 +320,36 @@ TEST_F(EventStoreTest, MigrationKeysReservationsByOrganizationAndId) {
                                              "position, state, consumed, version) VALUES ('globex', 'r1', 12, 'draft', "
                                              "0, 1)"),
             "");
+}
+
+// A payload's canonical form is what PostgreSQL's jsonb gives back, so the
+// hash taken when an event is written equals the one a reader recomputes.
+// Found by schemathesis: a config document holding -5.113489133303368e16
+// (a double jsonb returns as the integer -51134891333033680) was stored with
+// a hash no reader could reproduce, and the projector stopped at it.
+TEST_F(EventStoreTest, EveryNumberKeepsItsCanonicalFormThroughJsonb) {
+  std::vector<double> numbers = {-5.113489133303368e16, 1e15, 1.5e15, 999999999999999.0, 1e19, 9.2233720368547758e18,
+                                 -9.2233720368547758e18, 1.8446744073709552e19, 1e300, -0.0, 0.0, 1.0, 0.1, 1e-7,
+                                 5e-324, 2.5, -1234.5, 4503599627370496.5, 1e16 + 2.0};
+  std::mt19937_64 rng(20261203);
+  while (numbers.size() < 3000) {
+    const double d = std::bit_cast<double>(rng());
+    if (std::isfinite(d)) numbers.push_back(d);
+  }
+  nlohmann::json doc = nlohmann::json::array();
+  for (const double d : numbers) doc.push_back(d);
+  doc.push_back(std::int64_t{-9223372036854775807} - 1);
+  doc.push_back(std::uint64_t{18446744073709551615u});
+  const std::string canonical = codec::canonical_payload(doc);
+  const std::string back = testing::sql_scalar(db_.app_url, "SELECT '" + canonical + "'::jsonb::text");
+  const auto returned = nlohmann::json::parse(back);
+  const auto written = nlohmann::json::parse(canonical);
+  ASSERT_EQ(returned.size(), written.size());
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    EXPECT_EQ(codec::canonical_payload(returned[i]), written[i].dump())
+        << "number " << i << " written as " << written[i].dump() << ", jsonb gave back " << returned[i].dump();
+  }
+  EXPECT_EQ(codec::canonical_payload(returned), canonical);
 }
 
 }  // namespace
