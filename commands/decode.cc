@@ -283,6 +283,13 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   if (std::find(std::begin(kCommandTypes), std::end(kCommandTypes), type) == std::end(kCommandTypes)) {
     return bad("unknown_command_type", "unknown command type '" + std::string(type) + "'", "type");
   }
+  // A body may name its own type (a Kafka record must); over HTTP the path
+  // names it, and a body naming another one is refused, never ignored.
+  if (body.is_object()) {
+    if (auto it = body.find("type"); it != body.end() && !(it->is_string() && it->get_ref<const std::string&>() == type)) {
+      return bad("invalid_field", "field 'type' must be the command's type '" + std::string(type) + "'", "type");
+    }
+  }
   auto admission = decode_admission_command(type, body);
   if (!admission) admission = decode_app_policy_command(type, body);
   if (!admission) admission = decode_entitlement_command(type, body);

@@ -689,5 +689,43 @@ TEST(ParseJsonDocument, RefusesDuplicateKeysAtAnyDepth) {
   EXPECT_TRUE(parse_json_document(R"({"a":{"k":1},"b":{"k":2},"c":[{"k":1},{"k":2}]})").has_value());
 }
 
+// A body naming its own type must name the route's: over HTTP the path names
+// the type, and another one in the body is refused, never ignored.
+TEST(DecodeCommand, ABodyNamingAnotherTypeIsRefused) {
+  const std::string reload = R"({"dry_run":true)";
+  EXPECT_TRUE(decode("config.reload", reload + "}").has_value());
+  EXPECT_TRUE(decode("config.reload", reload + R"(,"type":"config.reload"})").has_value());
+  for (const auto* other : {R"("policy_value.set")", "{}", "42", "null", R"("")"}) {
+    auto d = decode("config.reload", reload + R"(,"type":)" + other + "}");
+    ASSERT_FALSE(d.has_value()) << other;
+    EXPECT_EQ(d.error().code, "invalid_field") << other;
+  }
+}
+
+// One Retry-After per answer: the error's own, else a second for a
+// dependency that is away; 405 always says what is allowed.
+TEST(HttpJson, OneRetryAfterAndAnAllowOnEvery405) {
+  auto count = [](const adapters::http::HttpResponse& r, std::string_view name) {
+    int n = 0;
+    for (const auto& [k, v] : r.headers) n += k == name ? 1 : 0;
+    return n;
+  };
+  const auto away = routes::error_response({ErrorKind::kUnavailable, "database_unavailable", "away", {}});
+  EXPECT_EQ(count(away, "retry-after"), 1);
+  EXPECT_EQ(*away.header("retry-after"), "1");
+  const auto busy = routes::error_response(
+      {ErrorKind::kUnavailable, "too_many_streams", "busy", {{"retry_after_seconds", "5"}}});
+  EXPECT_EQ(count(busy, "retry-after"), 1);
+  EXPECT_EQ(*busy.header("retry-after"), "5");
+  const auto bad = routes::error_response({ErrorKind::kInvalidArgument, "invalid_field", "no", {}});
+  EXPECT_EQ(count(bad, "retry-after"), 0);
+
+  const auto refused = routes::method_not_allowed("GET");
+  EXPECT_EQ(refused.status, 405);
+  ASSERT_NE(refused.header("allow"), nullptr);
+  EXPECT_EQ(*refused.header("allow"), "GET");
+  EXPECT_EQ(nlohmann::json::parse(refused.body).at("code"), "method_not_allowed");
+}
+
 }  // namespace
 }  // namespace ledger::commands

@@ -510,12 +510,6 @@ void tell_decision(const std::function<void(std::string_view)>& f, const Json& a
   f(it != answer.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view());
 }
 
-HttpResponse method_not_allowed(const char* method) {
-  auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", std::string("use ") + method, {}});
-  r.status = 405;
-  return r;
-}
-
 }  // namespace
 
 void AdmissionApi::note_refusal(const HttpRequest& req, const commands::Principal& who,

@@ -31,13 +31,6 @@ domain::Error unknown_app(const std::string& id) {
   return e;
 }
 
-HttpResponse method_not_allowed(const std::string& allow, const std::string& message) {
-  auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", message, {}});
-  r.status = 405;
-  r.headers.emplace_back("allow", allow);
-  return r;
-}
-
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 Json stamp_json(const ap::Stamp& s, const char* prefix) {
@@ -138,12 +131,13 @@ std::string AppPolicyApi::types_json() {
 HttpResponse AppPolicyApi::handle(const HttpRequest& req, const commands::Principal& who) {
   const std::string_view path = req.path;
   if (path == kTypes || path == kAvailableTypes) {
-    if (req.method != "GET") return method_not_allowed("GET", "use GET");
+    if (req.method != "GET") return method_not_allowed("GET");
+    if (!req.query.empty()) return error_response(unknown_param(req.query.front().first));
     return json_response(200, types_json());
   }
   if (path.starts_with(kEvaluate)) {
     const std::string app(path.substr(kEvaluate.size(), path.size() - kEvaluate.size() - kEvaluateSuffix.size()));
-    if (req.method != "POST") return method_not_allowed("POST", "use POST");
+    if (req.method != "POST") return method_not_allowed("POST");
     if (app.empty() || app.find('/') != std::string::npos) {
       return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
     }

@@ -38,10 +38,7 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
   if (!corr_header) return error_response(corr_header.error());
   const std::string correlation_id = *corr_header;
   if (req.method != "POST") {
-    auto r = error_response({ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}}, correlation_id);
-    r.status = 405;
-    r.headers.emplace_back("allow", "POST");
-    return r;
+    return method_not_allowed("POST", {}, correlation_id);
   }
   const std::string* auth_header = req.header("authorization");
   auto principal = auth_.authenticate(auth_header ? *auth_header : std::string_view());

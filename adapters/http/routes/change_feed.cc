@@ -108,11 +108,7 @@ bool ChangeFeed::visible(const Subscriber& s, const events::RecordedEvent& e) co
 
 std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const commands::Principal& who,
                                                   const adapters::http::HttpResponder& respond) {
-  if (req.method != "GET") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use GET", {}});
-    r.status = 405;
-    return r;
-  }
+  if (req.method != "GET") return method_not_allowed("GET");
   constexpr std::string_view kOwn[] = {"from_position", "org_id", "types", "until_position"};
   for (const auto& [name, value] : req.query) {
     if (std::find(std::begin(kOwn), std::end(kOwn), name) == std::end(kOwn)) return error_response(unknown_param(name));
@@ -168,10 +164,8 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
       return error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}});
     }
     if (subscribers_.size() >= options_.max_subscribers) {
-      auto r = error_response(
-          {domain::ErrorKind::kUnavailable, "too_many_streams", "the change feed serves no more streams now", {}});
-      r.headers.emplace_back("retry-after", "5");
-      return r;
+      return error_response({domain::ErrorKind::kUnavailable, "too_many_streams",
+                             "the change feed serves no more streams now", {{"retry_after_seconds", "5"}}});
     }
   }
   HttpResponse head_response;

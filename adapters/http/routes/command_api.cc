@@ -185,18 +185,8 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
     return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}, correlation_id);
   }
   if (auto refused = query_refused()) return *refused;
-  if (type.empty()) {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use " + allowed_methods, {}});
-    r.status = 405;
-    r.headers.emplace_back("allow", allowed_methods);
-    return r;
-  }
-  if (req.method != "POST" && from_path.empty()) {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
-    r.status = 405;
-    r.headers.emplace_back("allow", "POST");
-    return r;
-  }
+  if (type.empty()) return method_not_allowed(allowed_methods);
+  if (req.method != "POST" && from_path.empty()) return method_not_allowed("POST");
 
   auto principal = authenticate_request(auth_, req);
   if (!principal) return error_response(principal.error(), correlation_id);

@@ -165,11 +165,7 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
   auto route = route_of(req.path);
   if (!route) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   if (req.method != "GET") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed",
-                             "use GET here; writes are ledger-command's PUT", {}});
-    r.status = 405;
-    r.headers.emplace_back("allow", "GET");
-    return r;
+    return method_not_allowed("GET", "use GET here; writes are ledger-command's PUT");
   }
   if (!cfg::platform_owned(route->ref.layer) && !cfg::valid_id(route->ref.tenant)) {
     return error_response(bad_param("tenant_id", "must be 1 to 128 of A-Z a-z 0-9 . _ -"));

@@ -84,10 +84,7 @@ struct CommandPost {
 };
 std::expected<CommandPost, HttpResponse> command_post(const HttpRequest& req, std::string_view type) {
   if (req.method != "POST") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
-    r.status = 405;
-    r.headers.emplace_back("allow", "POST");
-    return std::unexpected(std::move(r));
+    return std::unexpected(method_not_allowed("POST"));
   }
   auto doc = commands::parse_json_document(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
   if (!doc) return std::unexpected(error_response(doc.error()));
@@ -156,11 +153,7 @@ HttpResponse config_put(const HttpRequest& req, const std::function<HttpResponse
   auto target = target_of(req.path);
   if (!target) return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   if (req.method != "PUT") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed",
-                             "use PUT here; reads are ledger-query's", {}});
-    r.status = 405;
-    r.headers.emplace_back("allow", "PUT");
-    return r;
+    return method_not_allowed("PUT", "use PUT here; reads are ledger-query's");
   }
   auto doc = commands::parse_json_document(req.body);
   if (!doc) return error_response(doc.error());

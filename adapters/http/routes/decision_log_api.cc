@@ -102,12 +102,11 @@ commands::DecisionRecord check_record_of(const commands::Principal& who, const s
 }
 
 HttpResponse decision_log_route(const HttpRequest& req, const commands::Principal& who, const DecisionLogPorts& ports) {
-  if (req.method != "GET") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use GET", {}});
-    r.status = 405;
-    return r;
+  if (req.method != "GET") return method_not_allowed("GET");
+  if (req.path == kDecisionLogStatusPath) {
+    if (!req.query.empty()) return error_response(unknown_param(req.query.front().first));
+    return status_route(ports);
   }
-  if (req.path == kDecisionLogStatusPath) return status_route(ports);
   constexpr std::string_view kOwn[] = {"correlation_id", "org_id", "project_id", "decision", "kind",
                                        "from",           "to",     "cursor",     "limit"};
   for (const auto& [name, value] : req.query) {

@@ -173,14 +173,14 @@ HttpResponse EntitlementReads::handle(const HttpRequest& req, const commands::Pr
 
 HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Principal& who) const {
   if (auto target = shadow_target(req.path)) return shadow(req, who, target->first, target->second);
+  if (req.path.starts_with(kPolicies) && req.path.ends_with(kShadowSuffix)) {
+    // Shaped like a shadow run, but its ids are not ids: nothing is there.
+    return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such policy version", {}});
+  }
   const bool check = req.path == kCheck || req.path == kBatch;
   const std::string_view want = check ? "POST" : "GET";
   if (req.method != want) {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed",
-                             "use " + std::string(want), {}});
-    r.status = 405;
-    r.headers.emplace_back("allow", std::string(want));
-    return r;
+    return method_not_allowed(std::string(want));
   }
   const auto family = check ? commands::RouteFamily::kEntitlementCheck : commands::RouteFamily::kEntitlementRead;
   auto forbid = [&](const std::string& target, const domain::Error& e) {
@@ -407,10 +407,7 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
                                       const std::string& policy_id, const std::string& version_id) const {
   (void)who;  // the role check (entitlement.write, platform only) was QueryApi's
   if (req.method != "POST") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use POST", {}});
-    r.status = 405;
-    r.headers.emplace_back("allow", "POST");
-    return r;
+    return method_not_allowed("POST");
   }
   static constexpr std::string_view kOwn[] = {"tenant"};
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);

@@ -37,19 +37,32 @@ adapters::http::HttpResponse error_response(const domain::Error& e, const std::s
   // Never throws: text the edges did not refuse is replaced, not a 500.
   auto r = adapters::http::HttpResponse::json(http_status(e.kind),
                                               body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  if (e.kind == domain::ErrorKind::kUnavailable) r.headers.emplace_back("retry-after", "1");
   // RFC 6750: the scheme a caller must use.
   if (e.kind == domain::ErrorKind::kUnauthenticated) r.headers.emplace_back("www-authenticate", R"(Bearer realm="policy-ledger")");
-  if (e.kind == domain::ErrorKind::kResourceExhausted) {
+  // One Retry-After: the error's own retry_after_seconds, else 1 s for a
+  // dependency that is away.
+  std::string retry_after = e.kind == domain::ErrorKind::kUnavailable ? "1" : "";
+  if (e.kind == domain::ErrorKind::kUnavailable || e.kind == domain::ErrorKind::kResourceExhausted) {
     for (const auto& [k, v] : e.evidence) {
-      if (k == "retry_after_seconds") r.headers.emplace_back("retry-after", v);
+      if (k == "retry_after_seconds") retry_after = v;
     }
   }
+  if (!retry_after.empty()) r.headers.emplace_back("retry-after", retry_after);
   return r;
 }
 
 adapters::http::HttpResponse json_response(int status, const std::string& body) {
   return adapters::http::HttpResponse::json(status, body);
+}
+
+adapters::http::HttpResponse method_not_allowed(const std::string& allow, std::string message,
+                                                const std::string& correlation_id) {
+  if (message.empty()) message = "use " + allow;
+  auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", std::move(message), {}},
+                          correlation_id);
+  r.status = 405;
+  r.headers.emplace_back("allow", allow);
+  return r;
 }
 
 }  // namespace ledger::routes

@@ -96,11 +96,7 @@ std::tuple<std::string, std::string, std::string> order_key(const Override& o) {
 }  // namespace
 
 HttpResponse PolicyListings::handle(const HttpRequest& req, const commands::Principal& who) const {
-  if (req.method != "GET") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use GET", {}});
-    r.status = 405;
-    return r;
-  }
+  if (req.method != "GET") return method_not_allowed("GET");
   auto r = req.path == kKeys ? keys(req) : values(req, who);
   mark_read_model(r, kFromMemory);
   return r;

@@ -137,11 +137,7 @@ HttpResponse QueryApi::route(const HttpRequest& req) {
   } else {
     return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   }
-  if (req.method != "GET") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use GET", {}});
-    r.status = 405;
-    return r;
-  }
+  if (req.method != "GET") return method_not_allowed("GET");
   auto principal = authenticate_request(auth_, req);
   if (!principal) return error_response(principal.error());
   const auto family = commands::query_family(req.method, req.path);
@@ -311,11 +307,12 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   if (needed > 0 && (audit_ || hierarchy_)) {
     auto cp = queries_.checkpoint("policy_values");
     if (!cp) return error_response(cp.error());
-    // as_of_position keeps this route's behaviour (it waits, then 503);
-    // a min_position beyond the head is refused at once.
+    // A position beyond the head is refused at once (400
+    // position_beyond_head), as on every other route: waiting for it could
+    // only end in 503, and a client retrying that would never succeed.
     if (*cp < needed) {
       auto head = [&] { return audit_ ? audit_->head_position() : hierarchy_->head_position(); };
-      if (auto refused = beyond_head(min_position->value_or(0), std::nullopt, head)) return *refused;
+      if (auto refused = beyond_head(min_position->value_or(0), *as_of_position, head)) return *refused;
     }
   }
   if (auto not_ready = wait_for_snapshot([&] { return queries_.checkpoint("policy_values"); }, needed,

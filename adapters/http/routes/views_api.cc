@@ -475,11 +475,7 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
   if (!level || id.empty() || id.find('/') != std::string::npos) {
     return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   }
-  if (req.method != "GET") {
-    auto r = error_response({domain::ErrorKind::kInvalidArgument, "method_not_allowed", "use GET", {}});
-    r.status = 405;
-    return r;
-  }
+  if (req.method != "GET") return method_not_allowed("GET");
   constexpr std::string_view kPaged[] = {"limit", "cursor"};
   const bool paged = *level != QuotaLevel::kPrincipal;
   if (auto bad = unknown_parameter(req, paged ? std::span<const std::string_view>(kPaged)
