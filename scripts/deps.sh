@@ -12,6 +12,8 @@ PACKAGES=(
   libvalijson-dev
   # /metrics in Prometheus text format (adapters/metrics)
   prometheus-cpp-dev
+  # schemathesis from PyPI in a virtual environment (scripts/python-tools.sh)
+  python3-venv
   kcat postgresql postgresql-contrib openjdk-17-jdk-headless maven procps
   # libFuzzer targets (scripts/fuzz.sh): clang 19 is bookworm's first clang
   # with which libstdc++ 12 offers std::expected; the -rt package ships libFuzzer.
@@ -33,6 +35,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
   echo "[deps] all ${#PACKAGES[@]} packages present"
   # Go for the CEL module (cel-go): not a Debian package (bookworm's is too old).
   "$(dirname "${BASH_SOURCE[0]}")/go-toolchain.sh"
+  "$(dirname "${BASH_SOURCE[0]}")/python-tools.sh"
   exit 0
 fi
 
@@ -57,3 +60,4 @@ if [ "${#still[@]}" -ne 0 ]; then
 fi
 echo "[deps] installed ${#missing[@]} package(s), all ${#PACKAGES[@]} present"
 "$(dirname "${BASH_SOURCE[0]}")/go-toolchain.sh"
+"$(dirname "${BASH_SOURCE[0]}")/python-tools.sh"

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <thread>
 
+#include "adapters/http/routes/http_json.h"
 #include "adapters/kafka/kafka.h"
 #include "adapters/identity/kafka_producers.h"
 
@@ -133,10 +134,14 @@ void run_restarting(const char* what, const std::atomic<bool>& stop, const std::
 
 namespace {
 
-// The answer to /healthz, /readyz or /metrics; nullopt for any other path.
+// The answer to /healthz, /readyz, /metrics or /openapi.json; nullopt for any other path.
 std::optional<adapters::http::HttpResponse> health_answer(const adapters::http::HttpRequest& req,
                                                           const std::function<std::string()>& ready,
-                                                          const adapters::metrics::Registry* metrics) {
+                                                          const adapters::metrics::Registry* metrics,
+                                                          std::optional<routes::ApiDocument> openapi) {
+  if (req.path == "/openapi.json" && openapi) return routes::openapi_response(*openapi, req);
+  const bool control = req.path == "/healthz" || req.path == "/readyz" || (req.path == "/metrics" && metrics != nullptr);
+  if (control && req.method != "GET" && req.method != "HEAD") return routes::method_not_allowed("GET");
   if (req.path == "/healthz") return adapters::http::HttpResponse::json(200, R"({"status":"ok"})");
   if (req.path == "/readyz") {
     const std::string reason = ready();
@@ -144,11 +149,6 @@ std::optional<adapters::http::HttpResponse> health_answer(const adapters::http::
     return adapters::http::HttpResponse::json(503, nlohmann::json{{"status", "not_ready"}, {"reason", reason}}.dump());
   }
   if (req.path == "/metrics" && metrics != nullptr) {
-    if (req.method != "GET" && req.method != "HEAD") {
-      auto r = adapters::http::HttpResponse::json(405, R"({"code":"method_not_allowed","message":"use GET"})");
-      r.headers.emplace_back("allow", "GET");
-      return r;
-    }
     adapters::http::HttpResponse r;
     r.status = 200;
     r.content_type = adapters::metrics::kTextContentType;
@@ -158,7 +158,9 @@ std::optional<adapters::http::HttpResponse> health_answer(const adapters::http::
   return std::nullopt;
 }
 
-bool is_control_path(std::string_view path) { return path == "/healthz" || path == "/readyz" || path == "/metrics"; }
+bool is_control_path(std::string_view path) {
+  return path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/openapi.json";
+}
 
 }  // namespace
 
@@ -176,7 +178,7 @@ void count_kafka_errors(adapters::metrics::Registry& metrics) {
   });
 }
 
-std::vector<std::string> control_paths() { return {"/healthz", "/readyz", "/metrics"}; }
+std::vector<std::string> control_paths() { return {"/healthz", "/readyz", "/metrics", "/openapi.json"}; }
 
 std::function<void(const adapters::http::Exchange&)> HttpObservability::on_answer() {
   return [this](const adapters::http::Exchange& e) {
@@ -210,19 +212,22 @@ adapters::http::HttpServer::Options HttpObservability::server_options(const std:
 }
 
 adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready,
-                                        const adapters::metrics::Registry* metrics) {
-  return [inner = std::move(inner), ready = std::move(ready), metrics](const adapters::http::HttpRequest& req) {
-    if (auto answer = health_answer(req, ready, metrics)) return *answer;
+                                        const adapters::metrics::Registry* metrics,
+                                        std::optional<routes::ApiDocument> openapi) {
+  return [inner = std::move(inner), ready = std::move(ready), metrics,
+          openapi](const adapters::http::HttpRequest& req) {
+    if (auto answer = health_answer(req, ready, metrics, openapi)) return *answer;
     return inner(req);
   };
 }
 
 adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
                                                    std::function<std::string()> ready,
-                                                   const adapters::metrics::Registry* metrics) {
-  return [inner = std::move(inner), ready = std::move(ready), metrics](adapters::http::HttpRequest req,
-                                                                       adapters::http::HttpResponder respond) {
-    if (auto answer = health_answer(req, ready, metrics)) return respond.send(std::move(*answer));
+                                                   const adapters::metrics::Registry* metrics,
+                                                   std::optional<routes::ApiDocument> openapi) {
+  return [inner = std::move(inner), ready = std::move(ready), metrics, openapi](adapters::http::HttpRequest req,
+                                                                                adapters::http::HttpResponder respond) {
+    if (auto answer = health_answer(req, ready, metrics, openapi)) return respond.send(std::move(*answer));
     inner(std::move(req), std::move(respond));
   };
 }

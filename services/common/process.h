@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "adapters/http/http_types.h"
+#include "adapters/http/routes/openapi.h"
 #include "adapters/http/server.h"
 #include "adapters/metrics/metrics.h"
 #include "adapters/kafka/kafka.h"
@@ -83,12 +85,16 @@ class HttpObservability {
 // reason) and, given a registry, GET /metrics (Prometheus text format,
 // unauthenticated like the health routes: counts and latencies by route,
 // never an id, tenant or value).
+// Given a document, GET /openapi.json answers it (routes/openapi.h), also
+// without a token: the contract is public, like the health routes.
 adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready,
-                                        const adapters::metrics::Registry* metrics = nullptr);
+                                        const adapters::metrics::Registry* metrics = nullptr,
+                                        std::optional<routes::ApiDocument> openapi = std::nullopt);
 // The same for a handler that answers through an HttpResponder.
 adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,
                                                    std::function<std::string()> ready,
-                                                   const adapters::metrics::Registry* metrics = nullptr);
+                                                   const adapters::metrics::Registry* metrics = nullptr,
+                                                   std::optional<routes::ApiDocument> openapi = std::nullopt);
 // ledger_kafka_client_errors_total{client} and
 // ledger_kafka_delivery_failures_total in `metrics`, read from this
 // process's Kafka clients when scraped.

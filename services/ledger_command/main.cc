@@ -187,7 +187,8 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
             }
             return api.handle(req);
           },
-          [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }, &metrics));
+          [&]() -> std::string { return service.is_writer() ? "" : "standby: not the writer"; }, &metrics,
+          routes::ApiDocument::kCommand));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;

@@ -362,7 +362,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
           [&](adapters::http::HttpRequest req, adapters::http::HttpResponder respond) {
             api.handle(std::move(req), std::move(respond));
           },
-          ready, &observability.registry()));
+          ready, &observability.registry(), routes::ApiDocument::kQuery));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;
