@@ -191,19 +191,6 @@ const valijson::Schema& compiled() {
   return c.schema;
 }
 
-// valijson's context ["<root>", "[notification_config]", "[webhook]", "[0]"]
-// as a JSON pointer.
-std::string pointer(const std::vector<std::string>& context) {
-  std::string out;
-  for (const auto& c : context) {
-    if (c == "<root>") continue;
-    std::string part = c;
-    if (part.size() >= 2 && part.front() == '[' && part.back() == ']') part = part.substr(1, part.size() - 2);
-    if (part.size() >= 2 && part.front() == '"' && part.back() == '"') part = part.substr(1, part.size() - 2);
-    out += "/" + part;
-  }
-  return out.empty() ? "/" : out;
-}
 
 }  // namespace
 
@@ -220,7 +207,7 @@ std::optional<SchemaViolation> validate_document(const nlohmann::json& doc) {
   while (results.popError(err)) {
     if (!best || err.context.size() > depth) {
       depth = err.context.size();
-      best = SchemaViolation{pointer(err.context), err.description};
+      best = SchemaViolation{context_pointer(err.context), err.description};
     }
   }
   if (!best) best = SchemaViolation{"/", "the document does not match the configuration schema"};
@@ -228,5 +215,17 @@ std::optional<SchemaViolation> validate_document(const nlohmann::json& doc) {
 }
 
 std::string_view config_schema_text() { return kSchema; }
+
+std::string context_pointer(const std::vector<std::string>& context) {
+  std::string out;
+  for (const auto& c : context) {
+    if (c == "<root>") continue;
+    std::string part = c;
+    if (part.size() >= 2 && part.front() == '[' && part.back() == ']') part = part.substr(1, part.size() - 2);
+    if (part.size() >= 2 && part.front() == '"' && part.back() == '"') part = part.substr(1, part.size() - 2);
+    out += "/" + part;
+  }
+  return out.empty() ? "/" : out;
+}
 
 }  // namespace ledger::domain::config

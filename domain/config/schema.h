@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,10 @@ struct SchemaViolation {
 
 // nullopt when `doc` (a layer document, an object) is valid.
 std::optional<SchemaViolation> validate_document(const nlohmann::json& doc);
+
+// valijson's error context (["<root>", "[notification_config]", "[0]"]) as
+// a JSON pointer ("/notification_config/0"); "/" for the root.
+std::string context_pointer(const std::vector<std::string>& context);
 
 // The schema text itself (served for clients, and read by tests).
 std::string_view config_schema_text();

@@ -41,6 +41,7 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "domain/config/schema.h"
 #include "events/event.h"
 
 namespace ledger::testing {
@@ -165,21 +166,10 @@ class EventSchemas {
     if (validator_.validate(*it->second, target, &results)) return std::nullopt;
     std::string out;
     valijson::ValidationResults::Error err;
-    while (results.popError(err)) out += (out.empty() ? "" : "; ") + pointer(err.context) + ": " + err.description;
-    return out.empty() ? "invalid" : out;
-  }
-
-  // valijson's context ["<root>", "[scope]", "[level]"] as a JSON pointer.
-  static std::string pointer(const std::vector<std::string>& context) {
-    std::string out;
-    for (const auto& c : context) {
-      if (c == "<root>") continue;
-      std::string part = c;
-      if (part.size() >= 2 && part.front() == '[' && part.back() == ']') part = part.substr(1, part.size() - 2);
-      if (part.size() >= 2 && part.front() == '"' && part.back() == '"') part = part.substr(1, part.size() - 2);
-      out += "/" + part;
+    while (results.popError(err)) {
+      out += (out.empty() ? "" : "; ") + domain::config::context_pointer(err.context) + ": " + err.description;
     }
-    return out.empty() ? "/" : out;
+    return out.empty() ? "invalid" : out;
   }
 
   // The first `$ref` in `doc` (or in a document it refers to) whose document

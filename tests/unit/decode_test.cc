@@ -12,6 +12,7 @@
 
 #include "adapters/http/routes/http_json.h"
 #include "commands/decode.h"
+#include "tests/support/utf8.h"
 
 namespace ledger::commands {
 namespace {
@@ -177,23 +178,7 @@ TEST(ParseJsonDocument, SurvivesPathologicalNesting) {
 // ---------------------------------------------------------------------------
 // valid_utf8 properties
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+using ledger::testing::append_utf8;
 
 rc::Gen<std::uint32_t> scalar_value() {
   // Any Unicode scalar value, with the boundaries of each encoding length

@@ -35,6 +35,7 @@
 #include "events/codec/chain.h"
 #include "events/codec/json_codec.h"
 #include "tests/support/event_schema_check.h"
+#include "tests/support/utf8.h"
 
 namespace ledger {
 namespace {
@@ -454,23 +455,7 @@ TEST_F(EventSchemasLaxCopy, AMissingOrUnknownFileAndADanglingReferenceAreCaught)
 
 // -------------------------------------------------------- random events
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+using testing::append_utf8;
 
 // Any text of Unicode scalar values (printable ASCII drawn often).
 rc::Gen<std::string> text() {
