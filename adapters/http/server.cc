@@ -321,7 +321,13 @@ class Session : public std::enable_shared_from_this<Session> {
     method_ = request.method;
     path_ = request.path;
     if (const std::string* corr = request.header("x-correlation-id")) correlation_id_ = corr->substr(0, 256);
-    if (auto refused = undecodable_target(request)) return send(std::move(*refused), version_, head_, close_);
+    if (auto refused = undecodable_target(request)) {
+      // The answer echoes a usable X-Correlation-Id, as every route's does.
+      if (auto corr = commands::header_id("x-correlation-id", request.header("x-correlation-id")); corr && !corr->empty()) {
+        refused->headers.emplace_back("x-correlation-id", *corr);
+      }
+      return send(std::move(*refused), version_, head_, close_);
+    }
     dispatch_request(std::move(request));
   }
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/request_actor.h"
 #include "adapters/kafka/kafka.h"
 #include "adapters/identity/kafka_producers.h"
 
@@ -216,7 +217,9 @@ adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::
                                         std::optional<routes::ApiDocument> openapi) {
   return [inner = std::move(inner), ready = std::move(ready), metrics,
           openapi](const adapters::http::HttpRequest& req) {
-    if (auto answer = health_answer(req, ready, metrics, openapi)) return *answer;
+    if (auto answer = health_answer(req, ready, metrics, openapi)) {
+      return routes::echo_correlation_id(req, std::move(*answer));
+    }
     return inner(req);
   };
 }
@@ -227,7 +230,9 @@ adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHand
                                                    std::optional<routes::ApiDocument> openapi) {
   return [inner = std::move(inner), ready = std::move(ready), metrics, openapi](adapters::http::HttpRequest req,
                                                                                 adapters::http::HttpResponder respond) {
-    if (auto answer = health_answer(req, ready, metrics, openapi)) return respond.send(std::move(*answer));
+    if (auto answer = health_answer(req, ready, metrics, openapi)) {
+      return respond.send(routes::echo_correlation_id(req, std::move(*answer)));
+    }
     inner(std::move(req), std::move(respond));
   };
 }

@@ -89,6 +89,21 @@ TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) 
   EXPECT_TRUE(read->status == 200 || read->status == 404) << read->body;  // answered once the read model is there
   ASSERT_NE(read->header("x-correlation-id"), nullptr);
   EXPECT_EQ(*read->header("x-correlation-id"), "conv-read");
+  // The control routes echo it too, and answer GET only (405 with Allow).
+  for (HttpClient* client : {&command, &query}) {
+    for (const std::string path : {"/healthz", "/readyz", "/metrics", "/openapi.json"}) {
+      auto r = client->request("GET", path, "", {{"x-correlation-id", "conv-control"}});
+      ASSERT_TRUE(r) << path;
+      EXPECT_EQ(r->status, 200) << path << ": " << r->body;
+      ASSERT_NE(r->header("x-correlation-id"), nullptr) << path;
+      EXPECT_EQ(*r->header("x-correlation-id"), "conv-control") << path;
+      auto post = client->request("POST", path, "", {{"x-correlation-id", "conv-control"}});
+      ASSERT_TRUE(post) << path;
+      EXPECT_EQ(post->status, 405) << path << ": " << post->body;
+      ASSERT_NE(post->header("allow"), nullptr) << path;
+      EXPECT_EQ(*post->header("allow"), "GET") << path;
+    }
+  }
   // Every read route refuses a query parameter it does not take, the same way.
   for (const std::string target :
        {"/v1/policy-values/quota.warn_threshold_percent?orgid=org-acme", "/v1/audit?actor=alice",

@@ -94,6 +94,15 @@ TEST(HttpEdges, UndecodablePathsAndQueriesAre400BeforeTheHandler) {
     EXPECT_NE(data.find("invalid_query_encoding"), std::string::npos) << target << data;
   }
   EXPECT_EQ(s.calls.load(), 0);
+  // The refusal echoes a usable X-Correlation-Id, and only a usable one.
+  const std::string echoed = exchange(
+      s.server.port(), "GET /nul%00 HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: edge-1\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(echoed.find("edge-1"), std::string::npos) << echoed;
+  const std::string too_long(200, 'u');  // over kMaxEdgeIdBytes
+  const std::string unusable = exchange(s.server.port(), "GET /nul%00 HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: " +
+                                                             too_long + "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(unusable.rfind("HTTP/1.1 400", 0), 0u) << unusable;
+  EXPECT_EQ(unusable.find(too_long), std::string::npos) << unusable;
   // UTF-8 text, percent-encoded or not, still reaches the handler.
   const std::string ok = exchange(s.server.port(),
                                   "GET /caf%C3%A9?name=J%C3%BCrgen+M HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");

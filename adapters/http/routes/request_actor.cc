@@ -29,6 +29,11 @@ domain::Result<commands::Principal> authenticate_request(const identity::TokenAu
 adapters::http::HttpResponse finish(const adapters::http::HttpRequest& req, adapters::http::HttpResponse r) {
   adapters::http::set_log_correlation_id({});
   if (r.actor.empty()) r.actor = current_actor;
+  return echo_correlation_id(req, std::move(r));
+}
+
+adapters::http::HttpResponse echo_correlation_id(const adapters::http::HttpRequest& req,
+                                                 adapters::http::HttpResponse r) {
   if (r.header("x-correlation-id") == nullptr) {
     if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); corr && !corr->empty()) {
       r.headers.emplace_back("x-correlation-id", *corr);

@@ -31,6 +31,11 @@ domain::Result<commands::Principal> authenticate_request(const identity::TokenAu
 // request's X-Correlation-Id (when valid, commands/edge_values.h) as a
 // header of its own.
 adapters::http::HttpResponse finish(const adapters::http::HttpRequest& req, adapters::http::HttpResponse r);
+// `r` with the request's X-Correlation-Id (when valid) as a header, and
+// nothing else: the control routes (/healthz, /readyz, /metrics,
+// /openapi.json), which authenticate nobody and log no access line.
+adapters::http::HttpResponse echo_correlation_id(const adapters::http::HttpRequest& req,
+                                                 adapters::http::HttpResponse r);
 
 // 415 `unsupported_media_type` for a request with a body whose Content-Type
 // is given and is not application/json (parameters such as charset aside);
