@@ -17,8 +17,8 @@ domain::Error version_conflict(const std::string& stream_id, std::int64_t expect
   domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
                   "the stream has moved on since the expected version", {}};
   e.with("stream_id", stream_id)
-      .with("expected_version", std::to_string(expected))
-      .with("actual_version", std::to_string(actual));
+      .with("expected_version", expected)
+      .with("actual_version", actual);
   return e;
 }
 

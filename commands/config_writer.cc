@@ -39,8 +39,8 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
     domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
                     "the stream has moved on since the expected version", {}};
     e.with("stream_id", stream)
-        .with("expected_version", std::to_string(*req.expected_version))
-        .with("actual_version", std::to_string(state.version));
+        .with("expected_version", *req.expected_version)
+        .with("actual_version", state.version);
     return std::unexpected(std::move(e));
   }
   // Secrets are sealed here, before any event exists (issue 16 part 4).

@@ -71,8 +71,8 @@ domain::Result<StreamAppend> CommandService::entitlement_append(const CommandReq
     domain::Error e{domain::ErrorKind::kAborted, "version_conflict",
                     "the stream has moved on since the expected version (another change won)", {}};
     e.with("stream_id", decided->stream_id)
-        .with("expected_version", std::to_string(*req.expected_version))
-        .with("actual_version", std::to_string(version));
+        .with("expected_version", *req.expected_version)
+        .with("actual_version", version);
     return std::unexpected(std::move(e));
   }
   StreamAppend a;

@@ -81,7 +81,7 @@ domain::Error key_reused(const std::string& command_id, std::optional<std::int64
   domain::Error e{domain::ErrorKind::kAborted, "idempotency_key_reused",
                   "this command_id was already used for a different request; use a new command_id", {}};
   e.with("command_id", command_id);
-  if (first_position) e.with("first_position", std::to_string(*first_position));
+  if (first_position) e.with("first_position", *first_position);
   return e;
 }
 

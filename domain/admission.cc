@@ -758,8 +758,8 @@ std::unexpected<Error> exceeded(const Effective& allowed, std::int64_t quantity,
   Error e = err(ErrorKind::kFailedPrecondition, "parent_ceiling_exceeded",
                 "This limit cannot be higher than the one set above it.");
   e.with("scope", scope_text(at))
-      .with("requested_quantity", std::to_string(quantity))
-      .with("parent_effective_quantity", std::to_string(*allowed.quantity))
+      .with("requested_quantity", quantity)
+      .with("parent_effective_quantity", *allowed.quantity)
       .with("failing_parent_scope", scope_text(*allowed.inherited_from))
       .with("rule_id", allowed.binding_rule_id);
   return fail(std::move(e));
@@ -1063,8 +1063,8 @@ Result<void> below_reserved(const ReservationView& r, const Shortfall& after) {
                   "This change would leave less capacity than active reservations hold; retire or suspend them first.")
                   .with("reservation_id", r.reservation_id)
                   .with("scope", scope_text(after.scope))
-                  .with("effective_quantity", std::to_string(after.effective))
-                  .with("reserved", std::to_string(after.peak.quantity))
+                  .with("effective_quantity", after.effective)
+                  .with("reserved", after.peak.quantity)
                   .with("peak_at", instant_text(after.peak.at))
                   .with("rule_id", after.rule_id));
 }
@@ -1295,8 +1295,8 @@ Result<void> check_capacity(const AdmissionModel& m, const AdmissionModel::Reser
   return fail(err(ErrorKind::kFailedPrecondition, "capacity_unavailable",
                   "There is not enough unreserved capacity under your quota for this reservation.")
                   .with("scope", scope_text(shortfall->scope))
-                  .with("effective_quantity", std::to_string(shortfall->effective))
-                  .with("reserved_with_this", std::to_string(shortfall->peak.quantity))
+                  .with("effective_quantity", shortfall->effective)
+                  .with("reserved_with_this", shortfall->peak.quantity)
                   .with("peak_at", instant_text(shortfall->peak.at))
                   .with("rule_id", shortfall->rule_id));
 }
@@ -1396,7 +1396,7 @@ Result<Decided> decide(const AdmissionModel& m, const ConsumeReservation& c, Ins
     return fail(err(ErrorKind::kFailedPrecondition, "reservation_insufficient",
                     "the reservation has less capacity left than asked for")
                     .with("reservation_id", c.reservation_id)
-                    .with("remaining", std::to_string(remaining)));
+                    .with("remaining", remaining));
   }
   const std::string& org = r->drafted.organization_id;
   Decided d = one(r->stream_id, org,
@@ -1423,7 +1423,7 @@ Result<Decided> decide(const AdmissionModel& m, const ReleaseReservation& c) {
     return fail(err(ErrorKind::kFailedPrecondition, "release_exceeds_consumed",
                     "more capacity would be released than was consumed")
                     .with("reservation_id", c.reservation_id)
-                    .with("consumed", std::to_string(r->consumed)));
+                    .with("consumed", r->consumed));
   }
   const std::string& org = r->drafted.organization_id;
   Decided d = one(r->stream_id, org,

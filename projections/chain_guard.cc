@@ -15,7 +15,7 @@ domain::Error store_broken(std::int64_t position, const std::string& why) {
                   "the event store's own chain is broken at position " + std::to_string(position) + " (" + why +
                       "): run ledger-audit verify",
                   {}};
-  e.with("position", std::to_string(position));
+  e.with("position", position);
   return e;
 }
 
@@ -105,7 +105,7 @@ domain::Result<Guarded> ChainGuard::admit(std::span<const FeedRecord> records) {
     if (pos > position_ + 1) {
       if (pos - 1 - position_ > max_fill_) {
         domain::Error e{domain::ErrorKind::kInternal, "position_gap", "an event is missing before this position", {}};
-        e.with("checkpoint", std::to_string(position_)).with("position", std::to_string(pos));
+        e.with("checkpoint", position_).with("position", pos);
         return std::unexpected(std::move(e));
       }
       if (auto ok = fill_to(pos - 1, out); !ok) return std::unexpected(ok.error());

@@ -27,14 +27,14 @@ domain::Result<ApplyStats> ProjectionRunner::apply(std::span<const events::Recor
     if (pos != to + 1) {
       domain::Error e{domain::ErrorKind::kInternal, "position_gap", "an event is missing before this position", {}};
       e.with("projection", std::string(projection_.name()))
-          .with("checkpoint", std::to_string(to))
-          .with("position", std::to_string(pos));
+          .with("checkpoint", to)
+          .with("position", pos);
       return std::unexpected(std::move(e));
     }
     auto env = codec::decode(r);
     if (!env) {
       domain::Error e{domain::ErrorKind::kInternal, "undecodable_event", env.error(), {}};
-      e.with("position", std::to_string(pos)).with("event_type", r.event_type);
+      e.with("position", pos).with("event_type", r.event_type);
       return std::unexpected(std::move(e));
     }
     auto rows = projection_.apply(*env);

@@ -39,7 +39,7 @@ domain::Error beyond_head(std::int64_t position, std::int64_t head) {
   domain::Error e = error(domain::ErrorKind::kInvalidArgument, "position_beyond_head",
                           "position " + std::to_string(position) + " is beyond the head of the ledger (" +
                               std::to_string(head) + ")");
-  e.with("position", std::to_string(position)).with("head_position", std::to_string(head));
+  e.with("position", position).with("head_position", head);
   return e;
 }
 
@@ -754,9 +754,9 @@ domain::Error explain_absence(const std::string& pg_url, domain::Error e, const 
   } else {
     const std::int64_t created = stream->front().meta.global_position;
     e.message += " (created later, at position " + std::to_string(created) + ")";
-    e.with("created_at_position", std::to_string(created));
+    e.with("created_at_position", created);
   }
-  e.with("position", std::to_string(position));
+  e.with("position", position);
   return e;
 }
 
@@ -1056,7 +1056,7 @@ domain::Result<codec::ChainDigest> sign_digest(const std::string& pg_url, std::s
     domain::Error e = error(domain::ErrorKind::kFailedPrecondition, "chain_broken",
                             "the chain is broken at or before position " + std::to_string(position) + ": " +
                                 chain->broken->message + "; nothing signed");
-    e.with("broken_position", std::to_string(chain->broken->position));
+    e.with("broken_position", chain->broken->position);
     return std::unexpected(std::move(e));
   }
   return codec::sign_chain_head(key, position, chain->head_hash);

@@ -61,7 +61,7 @@ domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, c
         auto env = codec::decode(rec);
         if (!env) {
           domain::Error e{domain::ErrorKind::kInternal, "undecodable_event", env.error(), {}};
-          e.with("position", std::to_string(rec.meta.global_position));
+          e.with("position", rec.meta.global_position);
           return std::unexpected(std::move(e));
         }
         projections::apply_to(snap, *env);

@@ -172,7 +172,7 @@ domain::Result<std::shared_ptr<const CompiledExpression>> CelEngine::compile(std
   }
   domain::Error e{ErrorKind::kInvalidArgument, "invalid_expression",
                   errors.empty() ? "the expression is not valid CEL" : errors.front().message, {}};
-  e.with("position", std::to_string(errors.empty() ? -1 : errors.front().position));
+  e.with("position", errors.empty() ? -1 : errors.front().position);
   return std::unexpected(std::move(e));
 }
 

@@ -664,7 +664,7 @@ class HttpServer::Impl {
       ioc_.reset();
       domain::Error error{domain::ErrorKind::kUnavailable, "listen_failed", "could not listen for HTTP connections", {}};
       error.with("address", options_.address)
-          .with("port", std::to_string(options_.port))
+          .with("port", options_.port)
           .with("stage", std::string(stage))
           .with("error", ec.message());
       return domain::fail(std::move(error));

@@ -468,7 +468,7 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
   if (const auto max = policy_.max_lifetime_seconds(c.actor_type); max && c.expires_at - c.issued_at > *max) {
     auto e = decided("lifetime_too_long",
                      c.actor_type + " token lives longer than " + std::to_string(*max) + " seconds");
-    e.error().with("max_lifetime_seconds", std::to_string(*max));
+    e.error().with("max_lifetime_seconds", *max);
     return e;
   }
   return c;

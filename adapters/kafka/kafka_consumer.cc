@@ -221,7 +221,7 @@ domain::Result<void> KafkaConsumer::commit(const std::vector<KafkaMessage>& proc
       for (int i = 0; i < result->cnt; ++i) {
         if (const auto err = result->elems[i].err) {
           auto e = impl_->fatal_error("commit", static_cast<RdKafka::ErrorCode>(err), "");
-          e.with("topic", result->elems[i].topic).with("partition", std::to_string(result->elems[i].partition));
+          e.with("topic", result->elems[i].topic).with("partition", result->elems[i].partition);
           return std::unexpected(std::move(e));
         }
       }

@@ -85,7 +85,7 @@ domain::Result<std::unique_ptr<KafkaPartitionReader>> KafkaPartitionReader::crea
         if (const auto err = impl->consumer->start(impl->topic.get(), o.partition, o.start_offset);
             err != RdKafka::ERR_NO_ERROR) {
           auto e = detail::from_rdkafka(err, "reader_create");
-          e.with("topic", o.topic).with("partition", std::to_string(o.partition));
+          e.with("topic", o.topic).with("partition", o.partition);
           return std::unexpected(std::move(e));
         }
         impl->started = true;
@@ -119,7 +119,7 @@ domain::Result<std::vector<KafkaMessage>> KafkaPartitionReader::poll(std::size_t
           if (err == RdKafka::ERR__FATAL || err == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED ||
               err == RdKafka::ERR__AUTHENTICATION || err == RdKafka::ERR_SASL_AUTHENTICATION_FAILED) {
             auto e = detail::from_rdkafka(err, "reader_poll", message->errstr());
-            e.with("topic", impl.options.topic).with("partition", std::to_string(impl.options.partition));
+            e.with("topic", impl.options.topic).with("partition", impl.options.partition);
             return std::unexpected(std::move(e));
           }
           spdlog::warn("kafka reader {} [{}]: {}: {}", impl.options.topic, impl.options.partition,
@@ -141,7 +141,7 @@ domain::Result<std::int64_t> KafkaPartitionReader::high_watermark(std::chrono::m
                                                               &high, std::max(1, to_timeout_ms(remaining)));
       if (err == RdKafka::ERR_NO_ERROR) return high;
       auto e = detail::from_rdkafka(err, "high_watermark");
-      e.with("topic", impl.options.topic).with("partition", std::to_string(impl.options.partition));
+      e.with("topic", impl.options.topic).with("partition", impl.options.partition);
       // Right after a topic is created its leader may not serve offsets yet.
       if (e.kind != domain::ErrorKind::kUnavailable || Clock::now() + kRetryPause >= deadline) {
         return std::unexpected(std::move(e));

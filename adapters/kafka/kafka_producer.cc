@@ -186,7 +186,7 @@ domain::Result<void> KafkaProducer::flush(std::chrono::milliseconds timeout) {
       const auto [failed, first] = impl_->reports.take();
       if (auto fatal = impl_->fatal_state("flush"); !fatal) return fatal;
       auto e = detail::unavailable("flush", "timed out waiting for delivery; undelivered records purged");
-      e.with("outstanding", std::to_string(outstanding)).with("failed", std::to_string(failed));
+      e.with("outstanding", outstanding).with("failed", failed);
       if (first != 0) e.with("first_error", detail::error_name(first));
       spdlog::warn("kafka producer: flush timed out after {} ms, {} outstanding requests purged", timeout.count(),
                    outstanding);
@@ -199,14 +199,14 @@ domain::Result<void> KafkaProducer::flush(std::chrono::milliseconds timeout) {
         first == RdKafka::ERR__AUTHENTICATION || first == RdKafka::ERR_SASL_AUTHENTICATION_FAILED) {
       // The broker refused this principal: re-sending will not help.
       auto e = detail::from_rdkafka(first, "flush");
-      e.with("failed", std::to_string(failed));
+      e.with("failed", failed);
       return std::unexpected(std::move(e));
     }
     // Whatever the cause, the caller's reaction is the same: re-send from its
     // durable position. The first librdkafka error stays visible as evidence.
     auto e = detail::unavailable("flush", "delivery failed for " + std::to_string(failed) + " records");
     e.with("first_error", detail::error_name(first));
-    e.with("failed", std::to_string(failed));
+    e.with("failed", failed);
     return std::unexpected(std::move(e));
   });
 }

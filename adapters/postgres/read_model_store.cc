@@ -214,7 +214,7 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
   if (!r) return std::unexpected(r.error());
   if (moved) {
     domain::Error e{domain::ErrorKind::kAborted, "checkpoint_moved", "another projector instance moved the checkpoint", {}};
-    e.with("projection", std::string(projection)).with("expected", std::to_string(from));
+    e.with("projection", std::string(projection)).with("expected", from);
     return std::unexpected(std::move(e));
   }
   return {};

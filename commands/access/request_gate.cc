@@ -72,7 +72,7 @@ domain::Result<void> RequestGate::admit(const Principal& who, RouteFamily family
   if (who.actor.type == "service_account" && who.token_lifetime_seconds) {
     if (auto ttl = live_value(kServiceAccountTokenTtlKey, who, now); ttl && *who.token_lifetime_seconds > *ttl) {
       domain::Error e{domain::ErrorKind::kUnauthenticated, "unauthenticated", "a valid bearer token is required", {}};
-      e.with("reason", "lifetime_too_long").with("max_lifetime_seconds", std::to_string(*ttl));
+      e.with("reason", "lifetime_too_long").with("max_lifetime_seconds", *ttl);
       return std::unexpected(std::move(e));
     }
   }
@@ -85,9 +85,9 @@ domain::Result<void> RequestGate::admit(const Principal& who, RouteFamily family
   if (family == RouteFamily::kAccessRecord) ++dropped_refusal_records_;
   domain::Error e{domain::ErrorKind::kResourceExhausted, "rate_limited",
                   "too many requests; retry after the time in Retry-After", {}};
-  e.with("retry_after_seconds", std::to_string(verdict.retry_after_seconds()))
+  e.with("retry_after_seconds", verdict.retry_after_seconds())
       .with("limit_key", std::string(*key))
-      .with("limit", std::to_string(verdict.limit));
+      .with("limit", verdict.limit);
   return std::unexpected(std::move(e));
 }
 

@@ -93,13 +93,13 @@ Result<Decided> decide(const AdmissionModel& m, const AttachPolicy& c, const Pol
   const auto size = static_cast<std::int64_t>((*app)->chain.size());
   if ((*app)->chain.size() >= kMaxChainLength) {
     return fail(err(ErrorKind::kFailedPrecondition, "chain_full", "the application's chain is full")
-                    .with("max_policies", std::to_string(kMaxChainLength)));
+                    .with("max_policies", kMaxChainLength));
   }
   const std::int64_t index = c.index.value_or(size);
   if (index < 0 || index > size) {
     return fail(err(ErrorKind::kFailedPrecondition, "invalid_index", "index must be within the chain")
-                    .with("index", std::to_string(index))
-                    .with("chain_length", std::to_string(size)));
+                    .with("index", index)
+                    .with("chain_length", size));
   }
   auto config = parse_config(c.config);
   if (!config) return std::unexpected(config.error());
@@ -137,8 +137,8 @@ Result<Decided> decide(const AdmissionModel& m, const UpdatePolicy& c, const Pol
     const auto last = static_cast<std::int64_t>(app->chain.size()) - 1;
     if (*c.index < 0 || *c.index > last) {
       return fail(err(ErrorKind::kFailedPrecondition, "invalid_index", "index must be within the chain")
-                      .with("index", std::to_string(*c.index))
-                      .with("chain_length", std::to_string(app->chain.size())));
+                      .with("index", *c.index)
+                      .with("chain_length", app->chain.size()));
     }
     e.index = *c.index;
   }

@@ -24,7 +24,7 @@ std::string shadow_figures_json(const ShadowEvidence& r) {
 }
 
 std::unexpected<Error> refuse(ErrorKind kind, std::string code, std::string message,
-                              std::vector<std::pair<std::string, std::string>> evidence = {}) {
+                              std::vector<std::pair<std::string, EvidenceValue>> evidence = {}) {
   return std::unexpected(Error{kind, std::move(code), std::move(message), std::move(evidence)});
 }
 

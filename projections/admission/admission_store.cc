@@ -61,7 +61,7 @@ domain::Result<void> AdmissionStore::apply(std::span<const events::RecordedEvent
     auto env = codec::decode(r);
     if (!env) {
       domain::Error e{domain::ErrorKind::kInternal, "undecodable_event", env.error(), {}};
-      e.with("position", std::to_string(r.meta.global_position)).with("event_type", r.event_type);
+      e.with("position", r.meta.global_position).with("event_type", r.event_type);
       return std::unexpected(std::move(e));
     }
     envs.push_back(std::move(*env));
@@ -77,7 +77,7 @@ domain::Result<void> AdmissionStore::apply(std::span<const events::Envelope> bat
     if (pos <= at) continue;
     if (pos != at + 1) {
       domain::Error err{domain::ErrorKind::kInternal, "position_gap", "an event is missing before this position", {}};
-      err.with("checkpoint", std::to_string(at)).with("position", std::to_string(pos));
+      err.with("checkpoint", at).with("position", pos);
       return std::unexpected(std::move(err));
     }
     fresh.push_back(e);

@@ -32,6 +32,7 @@
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/identity/identity.h"
 #include "adapters/identity/jwt.h"
+#include "domain/error_json.h"
 #include "events/codec/rfc3339.h"
 #include "adapters/identity/kafka_producers.h"
 #include "events/codec/json_codec.h"
@@ -60,18 +61,18 @@ class Report {
     return code;
   }
   // It could not: logged, and with --json the error object on stdout.
-  int fail(const std::string& code, const std::string& message, const std::vector<std::pair<std::string, std::string>>& evidence = {}) const {
+  int fail(const std::string& code, const std::string& message, const ledger::domain::Error& evidence = {}) const {  // only its evidence
     spdlog::error("{}", message);
-    for (const auto& [k, v] : evidence) spdlog::error("  {}: {}", k, v);
+    for (const auto& [k, v] : evidence.evidence) spdlog::error("  {}: {}", k, ledger::domain::evidence_text(v));
     if (json_) {
       nlohmann::json err = {{"code", code}, {"message", message}};
-      for (const auto& [k, v] : evidence) err["evidence"][k] = v;
+      if (!evidence.evidence.empty()) err["evidence"] = ledger::domain::evidence_json(evidence);
       std::cout << nlohmann::json{{"ok", false}, {"error", err}}.dump() << '\n';
     }
     return kBadInput;
   }
   int fail(const ledger::domain::Error& e, const std::string& context) const {
-    return fail(e.code, context + ": " + e.message, e.evidence);
+    return fail(e.code, context + ": " + e.message, e);
   }
 
  private:
@@ -270,8 +271,9 @@ int main(int argc, char** argv) {
       if (r->status != 200) {
         const auto answer = nlohmann::json::parse(r->body, nullptr, false);
         const std::string code = answer.is_object() ? answer.value("code", "refused") : "refused";
-        return report.fail(code, "defining " + name + " failed: " + r->body.substr(0, 500),
-                           {{"key", name}, {"status", std::to_string(r->status)}});
+        ledger::domain::Error evidence;
+        evidence.with("key", name).with("status", r->status);
+        return report.fail(code, "defining " + name + " failed: " + r->body.substr(0, 500), evidence);
       }
       ++defined;
     }

@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/admission.h"
+#include "domain/error_json.h"
 #include "domain/policy_key.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
@@ -56,7 +57,7 @@ bool g_json = false;
 int report_error(const domain::Error& e) {
   if (g_json) {
     Json err = {{"code", e.code}, {"message", e.message}};
-    for (const auto& [k, v] : e.evidence) err["evidence"][k] = v;
+    if (!e.evidence.empty()) err["evidence"] = domain::evidence_json(e);
     std::cout << Json{{"ok", false}, {"error", err}}.dump() << '\n';
   }
   std::fprintf(stderr, "ledger-audit: %s (%s)\n", e.message.c_str(), e.code.c_str());

@@ -145,7 +145,7 @@ TEST(CelEngine, TypeErrorsAreCaughtAtCheckWithPositions) {
   ASSERT_FALSE(p.has_value());
   EXPECT_EQ(p.error().code, "invalid_expression");
   ASSERT_FALSE(p.error().evidence.empty());
-  EXPECT_EQ(p.error().evidence.front(), (std::pair<std::string, std::string>{"position", "19"}));
+  EXPECT_EQ(p.error().evidence.front(), (std::pair<std::string, ledger::domain::EvidenceValue>{"position", std::int64_t{19}}));
 }
 
 TEST(CelEngine, NonBoolExpressionsAreRefusedAtCheck) {

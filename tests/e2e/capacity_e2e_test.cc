@@ -126,7 +126,7 @@ TEST(CapacityE2e, AnExhaustedReservationStillHoldsItsCapacity) {
   Reply r2 = s.command("reservation.activate", {{"reservation_id", "r2"}, {"organization_id", "acme"}});
   ASSERT_EQ(r2.status, 422) << r2.describe();
   EXPECT_EQ(r2.code(), "capacity_unavailable");
-  EXPECT_EQ(r2.body["evidence"]["reserved_with_this"], "50") << r2.describe();
+  EXPECT_EQ(r2.body["evidence"]["reserved_with_this"], 50) << r2.describe();
 
   // Releasing 1 of r1 makes it active again, alone: never 50 under 30.
   const std::int64_t released = s.ok("reservation.release", {{"reservation_id", "r1"}, {"organization_id", "acme"}, {"quantity", 1}});
@@ -190,7 +190,7 @@ TEST(CapacityE2e, OnlyOverlappingWindowsCompeteForCapacity) {
   Reply span = s.command("reservation.activate", {{"reservation_id", "r4"}, {"organization_id", "acme"}});
   ASSERT_EQ(span.status, 422) << span.describe();
   EXPECT_EQ(span.code(), "capacity_unavailable");
-  EXPECT_EQ(span.body["evidence"]["reserved_with_this"], "31") << span.describe();
+  EXPECT_EQ(span.body["evidence"]["reserved_with_this"], 31) << span.describe();
   s.ok("reservation.draft", reservation("r5", "P1", 5, now + 36h, now + 60h));
   Reply fits = s.command("reservation.activate", {{"reservation_id", "r5"}, {"organization_id", "acme"}});
   EXPECT_EQ(fits.status, 200) << fits.describe();
@@ -233,7 +233,7 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
   EXPECT_EQ(lower.status, 422) << lower.describe();
   EXPECT_EQ(lower.code(), "ceiling_below_reserved");
   EXPECT_EQ(lower.body["evidence"]["reservation_id"], "r1") << lower.describe();
-  EXPECT_EQ(lower.body["evidence"]["reserved"], "25") << lower.describe();
+  EXPECT_EQ(lower.body["evidence"]["reserved"], 25) << lower.describe();
   EXPECT_EQ(std::stoll(s.sql("SELECT count(*) FROM ledger.events")), before) << "a refusal writes nothing";
   EXPECT_EQ(s.department_ceiling("D")["quantity"], 30);
   // Down to exactly what is held is fine.
@@ -253,7 +253,7 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
   EXPECT_EQ(move.status, 422) << move.describe();
   EXPECT_EQ(move.code(), "ceiling_below_reserved");
   EXPECT_EQ(move.body["evidence"]["reservation_id"], "r1") << move.describe();
-  EXPECT_EQ(move.body["evidence"]["effective_quantity"], "10") << move.describe();
+  EXPECT_EQ(move.body["evidence"]["effective_quantity"], 10) << move.describe();
   Reply plan = s.command("organization.change_plan", {{"organization_id", "acme"}, {"plan_id", "starter"}});
   EXPECT_EQ(plan.status, 422) << plan.describe();
   EXPECT_EQ(plan.code(), "ceiling_below_reserved");

@@ -436,7 +436,7 @@ TEST_F(CliE2e, TheChangeFeedStreamsEveryCommittedEventToThoseWhoMaySeeIt) {
     });
     EXPECT_TRUE(r) << target << ": " << [&] {
       std::string why;
-      if (!r) for (const auto& [k, v] : r.error().evidence) why += k + "=" + v + " ";
+      if (!r) for (const auto& [k, v] : r.error().evidence_texts()) why += k + "=" + v + " ";
       return why;
     }();
     return std::pair{r ? *r : HttpResponse{}, body};

@@ -94,12 +94,13 @@ TEST(RateLimitE2e, LimitsComeFromLivePolicyValuesAndChangeWithoutARestart) {
   ASSERT_EQ(limited.status, 429) << limited.describe();
   EXPECT_EQ(limited.code(), "rate_limited");
   EXPECT_EQ(limited.body["evidence"]["limit_key"], "rate_limit.api_requests_per_minute");
-  EXPECT_EQ(limited.body["evidence"]["limit"], "3");
+  EXPECT_EQ(limited.body["evidence"]["limit"], 3);
   // A budget of 3 per minute gives one request back every 20 s.
   ASSERT_FALSE(limited.retry_after.empty());
   EXPECT_GE(std::atoi(limited.retry_after.c_str()), 1);
   EXPECT_LE(std::atoi(limited.retry_after.c_str()), 20);
-  EXPECT_EQ(limited.body["evidence"]["retry_after_seconds"], limited.retry_after);
+  ASSERT_TRUE(limited.body["evidence"]["retry_after_seconds"].is_number_integer()) << limited.describe();
+  EXPECT_EQ(std::to_string(limited.body["evidence"]["retry_after_seconds"].get<std::int64_t>()), limited.retry_after);
   // The budget is the principal's: another caller of the same route is served.
   EXPECT_EQ(s.query("GET", "/v1/reservations?organization_id=org-globex", kGlobexReader).status, 200);
   // Views draw on the overview budget, not on the spent API budget.
@@ -126,7 +127,7 @@ TEST(RateLimitE2e, LimitsComeFromLivePolicyValuesAndChangeWithoutARestart) {
   ASSERT_FALSE(over_kafka.is_null());
   EXPECT_EQ(over_kafka["status"], "rejected") << over_kafka.dump();
   EXPECT_EQ(over_kafka["code"], "rate_limited") << over_kafka.dump();
-  EXPECT_FALSE(over_kafka["evidence"].value("retry_after_seconds", "").empty()) << over_kafka.dump();
+  EXPECT_GT(over_kafka["evidence"].value("retry_after_seconds", 0), 0) << over_kafka.dump();
   // Refused for rate: nothing written.
   EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE stream_id LIKE '%res-rate-2%' OR stream_id LIKE '%res-rate-3%'"),
             "0");

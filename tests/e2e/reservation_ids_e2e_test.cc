@@ -104,7 +104,7 @@ TEST(ReservationIdsE2e, EachOrganizationHasItsOwnIdsAndNeverSeesAnothers) {
   // More than globex's own r1 ever had consumed: refused on globex's numbers.
   Reply over = s.command("reservation.release", {{"reservation_id", "r1"}, {"quantity", 2}}, kGlobexService);
   EXPECT_EQ(over.code(), "release_exceeds_consumed") << over.describe();
-  EXPECT_EQ(over.body["evidence"]["consumed"], "1") << over.describe();
+  EXPECT_EQ(over.body["evidence"]["consumed"], 1) << over.describe();
   expect_no_acme(over, "globex's refused release");
 
   // Naming acme's r1 explicitly answers exactly like an unknown id, for

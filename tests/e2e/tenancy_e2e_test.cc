@@ -98,7 +98,7 @@ TEST(TenancyE2e, CommandIdsAreScopedPerTenantAndPrincipal) {
   EXPECT_EQ(reused.status, 409) << reused.describe();
   EXPECT_EQ(reused.code(), "idempotency_key_reused");
   // The evidence names where the first request under the key was written.
-  EXPECT_EQ(reused.body["evidence"]["first_position"], std::to_string(mine.body["position"].get<std::int64_t>()));
+  EXPECT_EQ(reused.body["evidence"]["first_position"], mine.body["position"].get<std::int64_t>());
   // ... also through the Idempotency-Key header.
   Json by_header = set_at_org("org-acme", 11, "");
   by_header.erase("command_id");

@@ -22,6 +22,7 @@
 
 #include "commands/command_record.h"
 #include "commands/edge_values.h"
+#include "domain/error_json.h"
 
 namespace {
 
@@ -64,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                         {"command_id", read.command_id},
                         {"code", read.refused->code},
                         {"message", read.refused->message}};
-    for (const auto& [k, v] : read.refused->evidence) j["evidence"][k] = v;
+    if (!read.refused->evidence.empty()) j["evidence"] = ledger::domain::evidence_json(*read.refused);
     (void)j.dump();
   } else {
     if (!read.command || read.command_id.empty() || read.command->command_id != read.command_id) std::abort();

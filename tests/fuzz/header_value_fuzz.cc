@@ -36,7 +36,7 @@ void check_refused(const ledger::domain::Error& e, std::string_view code, const 
   // The refusal itself is always printable, and never carries the value.
   const std::string dumped = nlohmann::json{{"code", e.code}, {"message", e.message}}.dump();
   if (dumped.empty()) std::abort();
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (!value.empty() && v == value) std::abort();
     (void)nlohmann::json{{k, v}}.dump();
   }

@@ -73,7 +73,7 @@ void check(std::string_view header_value, std::string_view token) {
   // up in the message or evidence can only be an echo.
   if (token.size() < 8 || token.find('.') == std::string_view::npos) return;
   if (p.error().message.find(token) != std::string::npos) std::abort();
-  for (const auto& [k, v] : p.error().evidence) {
+  for (const auto& [k, v] : p.error().evidence_texts()) {
     if (v.find(token) != std::string::npos) std::abort();
   }
 }

@@ -56,7 +56,7 @@ std::string unique_name(const std::string& kind) {
 
 std::string describe(const ledger::domain::Error& e) {
   std::string out = e.code + ": " + e.message;
-  for (const auto& [k, v] : e.evidence) out += " [" + k + "=" + v + "]";
+  for (const auto& [k, v] : e.evidence_texts()) out += " [" + k + "=" + v + "]";
   return out;
 }
 

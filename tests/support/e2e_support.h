@@ -97,7 +97,7 @@ inline Reply call(adapters::http::HttpClient& client, const std::string& method,
   Reply out;
   if (!r) {
     out.error = r.error().code + ": " + r.error().message;
-    for (const auto& [k, v] : r.error().evidence) out.error += " [" + k + "=" + v + "]";
+    for (const auto& [k, v] : r.error().evidence_texts()) out.error += " [" + k + "=" + v + "]";
     return out;
   }
   out.status = r->status;

@@ -96,7 +96,7 @@ Result<DecisionOutput> decision(const Ledger& l, const DecisionInput& in, Instan
 }
 
 std::string evidence(const Error& e, const std::string& key) {
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (k == key) return v;
   }
   return "<none>";

@@ -39,7 +39,7 @@ class FakeExpressions final : public ExpressionEngine {
   Result<std::shared_ptr<const CompiledExpression>> compile(std::string_view e) const override {
     if (auto c = check(e); !c.valid()) {
       Error err{ErrorKind::kInvalidArgument, "invalid_expression", c.errors[0].message, {}};
-      err.with("position", std::to_string(c.errors[0].position));
+      err.with("position", c.errors[0].position);
       return std::unexpected(err);
     }
     return std::make_shared<Program>(std::string(e));
@@ -90,10 +90,8 @@ TEST(AppPolicyTypes, ConfigIsValidatedByConstructingThePolicy) {
     ASSERT_FALSE(r) << b.type << " " << b.config.dump();
     EXPECT_EQ(r.error().code, "invalid_policy_config");
     EXPECT_EQ(r.error().kind, ErrorKind::kFailedPrecondition);
-    auto field = std::find_if(r.error().evidence.begin(), r.error().evidence.end(),
-                              [](const auto& kv) { return kv.first == "field"; });
-    ASSERT_NE(field, r.error().evidence.end());
-    EXPECT_EQ(field->second, b.field) << b.config.dump();
+    ASSERT_NE(r.error().find("field"), nullptr);
+    EXPECT_EQ(r.error().evidence_text("field"), b.field) << b.config.dump();
   }
   auto unknown = build("content_filter", Json::object());
   ASSERT_FALSE(unknown);

@@ -786,7 +786,7 @@ TEST(CommandSchemas, TheResultSchemaRefusesWhatTheEncoderNeverWrites) {
       {&accepted, "/code", "x"},
       {&rejected, "/status", "accepted"},
       {&rejected, "/code", "Not-Snake"},
-      {&rejected, "/evidence", Json{{"n", 1}}},
+      {&rejected, "/evidence", Json{{"n", Json::object()}}},
       {&rejected, "/position", 1},
       {&rejected, "/message", nullptr},
   };
@@ -824,7 +824,9 @@ TEST(CommandSchemas, TheCommonErrorIsTheHttpErrorBody) {
   }
   EXPECT_FALSE(schema->accepts(Json{{"code", "x"}}));
   EXPECT_FALSE(schema->accepts(Json{{"code", "x"}, {"message", "m"}, {"status", 400}}));
-  EXPECT_FALSE(schema->accepts(Json{{"code", "x"}, {"message", "m"}, {"evidence", Json{{"n", 1}}}}));
+  EXPECT_FALSE(schema->accepts(Json{{"code", "x"}, {"message", "m"}, {"evidence", Json{{"n", 1.5}}}}));
+  EXPECT_FALSE(schema->accepts(Json{{"code", "x"}, {"message", "m"}, {"evidence", Json{{"n", nullptr}}}}));
+  EXPECT_TRUE(schema->accepts(Json{{"code", "x"}, {"message", "m"}, {"evidence", Json{{"n", 1}, {"b", true}}}}));
 }
 
 // ---------------------------------------------------------------------------

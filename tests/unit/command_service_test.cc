@@ -178,7 +178,7 @@ CommandRequest request(std::string id, Command c, std::optional<std::int64_t> ex
 }
 
 std::string evidence(const domain::Error& e, const std::string& key) {
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (k == key) return v;
   }
   return "<none>";

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/http/routes/command_api.h"
 #include "adapters/http/routes/http_json.h"
 #include "commands/decode.h"
 #include "tests/support/utf8.h"
@@ -24,7 +25,7 @@ using events::PolicyValue;
 using events::ScopeLevel;
 
 std::string evidence(const domain::Error& e, const std::string& key) {
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (k == key) return v;
   }
   return "<none>";
@@ -710,6 +711,31 @@ TEST(HttpJson, OneRetryAfterAndAnAllowOnEvery405) {
   ASSERT_NE(refused.header("allow"), nullptr);
   EXPECT_EQ(*refused.header("allow"), "GET");
   EXPECT_EQ(nlohmann::json::parse(refused.body).at("code"), "method_not_allowed");
+}
+
+// Evidence keeps its JSON types on HTTP and in command results: a limit is
+// a number a client can compare, not text it has to parse.
+TEST(HttpJson, EvidenceValuesKeepTheirJsonTypes) {
+  domain::Error e{ErrorKind::kResourceExhausted, "rate_limited", "slow down", {}};
+  e.with("limit_key", "rate_limit.api_requests_per_minute")
+      .with("limit", 3)
+      .with("retry_after_seconds", std::int64_t{30})
+      .with("head_position", std::size_t{9'007'199'254'740'993})
+      .with("open", false);
+  const auto r = routes::error_response(e);
+  const auto body = nlohmann::json::parse(r.body);
+  const nlohmann::json want = {{"limit_key", "rate_limit.api_requests_per_minute"},
+                               {"limit", 3},
+                               {"retry_after_seconds", 30},
+                               {"head_position", 9'007'199'254'740'993},
+                               {"open", false}};
+  EXPECT_EQ(body.at("evidence"), want);
+  EXPECT_TRUE(body["evidence"]["limit"].is_number_integer());
+  EXPECT_EQ(*r.header("retry-after"), "30");
+  EXPECT_EQ(nlohmann::json::parse(routes::rejected_json("cmd-1", e)).at("evidence"), want);
+  EXPECT_EQ(e.evidence_text("limit"), "3");
+  EXPECT_EQ(e.evidence_text("open"), "false");
+  EXPECT_EQ(e.evidence_text("absent"), "");
 }
 
 }  // namespace

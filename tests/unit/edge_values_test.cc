@@ -19,7 +19,7 @@ namespace {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 std::string evidence(const domain::Error& e, const std::string& key) {
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (k == key) return v;
   }
   return "<none>";
@@ -58,7 +58,7 @@ TEST(EdgeValues, HeaderIdRefusesWhatCannotBeStoredNamingTheHeaderNotTheValue) {
     EXPECT_EQ(r.error().code, "invalid_header");
     EXPECT_EQ(evidence(r.error(), "header"), "x-correlation-id");
     EXPECT_EQ(r.error().message.find("secret"), std::string::npos);
-    for (const auto& [k, v] : r.error().evidence) EXPECT_NE(v, bad);
+    for (const auto& [k, v] : r.error().evidence_texts()) EXPECT_NE(v, bad);
   }
 }
 

@@ -185,7 +185,7 @@ TEST(HttpServerAsync, StreamsChunksInOrderUntilClosed) {
     body.append(d);
     return true;
   });
-  ASSERT_TRUE(r) << r.error().message << " " << (r.error().evidence.empty() ? "" : r.error().evidence.back().second);
+  ASSERT_TRUE(r) << r.error().message << " " << (r.error().evidence.empty() ? "" : r.error().evidence_texts().back().second);
   EXPECT_EQ(r->status, 200);
   ASSERT_NE(r->header("content-type"), nullptr);
   EXPECT_EQ(*r->header("content-type"), "text/event-stream");
@@ -197,7 +197,7 @@ TEST(HttpServerAsync, StreamsChunksInOrderUntilClosed) {
   // A refusal comes back whole, and nothing is streamed.
   bool called = false;
   auto refused = c.stream("GET", "/refused", {}, [&](std::string_view) { return called = true; });
-  ASSERT_TRUE(refused) << (refused ? "" : refused.error().evidence.back().second);
+  ASSERT_TRUE(refused) << (refused ? "" : refused.error().evidence_texts().back().second);
   EXPECT_EQ(refused->status, 400);
   EXPECT_EQ(refused->body, R"({"code":"nope"})");
   EXPECT_FALSE(called);

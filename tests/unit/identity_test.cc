@@ -220,7 +220,7 @@ Json hashed(const std::string& token, const std::string& id, const char* expires
 }
 
 std::string reason_of(const domain::Error& e) {
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (k == "reason") return v;
   }
   return "";

@@ -75,7 +75,7 @@ SetPolicyValue set_window(PolicyScope scope, std::int64_t v) {
 }
 
 std::string evidence(const Error& e, const std::string& key) {
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (k == key) return v;
   }
   return "<none>";

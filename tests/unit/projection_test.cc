@@ -91,7 +91,7 @@ std::vector<RecordedEvent> slice(const std::vector<RecordedEvent>& h, std::size_
 }
 
 std::string evidence(const domain::Error& e, const std::string& key) {
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (k == key) return v;
   }
   return "<none>";

@@ -153,7 +153,7 @@ commands::Principal principal(std::string type, std::string id, std::string tena
 }
 
 std::string evidence(const domain::Error& e, const std::string& key) {
-  for (const auto& [k, v] : e.evidence) {
+  for (const auto& [k, v] : e.evidence_texts()) {
     if (k == key) return v;
   }
   return {};

@@ -60,10 +60,7 @@ std::optional<HttpResponse> await_admission(adapters::postgres::PgAdmissionQueri
 
 // The organization a forbidden() error names.
 std::string refused_organization(const domain::Error& e) {
-  for (const auto& [k, v] : e.evidence) {
-    if (k == "organization_id") return v;
-  }
-  return {};
+  return e.evidence_text("organization_id");
 }
 
 

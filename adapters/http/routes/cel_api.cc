@@ -72,7 +72,7 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
             "the expression is " + std::to_string(n) + " characters long, the limit is " +
                 std::to_string(adapters::cel::kMaxExpressionLength),
             {}};
-    e.with("field", "expression").with("limit", std::to_string(adapters::cel::kMaxExpressionLength));
+    e.with("field", "expression").with("limit", adapters::cel::kMaxExpressionLength);
     return error_response(e, correlation_id);
   }
 

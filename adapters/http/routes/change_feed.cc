@@ -155,7 +155,7 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
   if (sub->position > *head) {
     domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
                     "the stream would start beyond the last event of the ledger", {}};
-    e.with("head_position", std::to_string(*head));
+    e.with("head_position", *head);
     return error_response(e);
   }
   {
@@ -165,7 +165,7 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
     }
     if (subscribers_.size() >= options_.max_subscribers) {
       return error_response({domain::ErrorKind::kUnavailable, "too_many_streams",
-                             "the change feed serves no more streams now", {{"retry_after_seconds", "5"}}});
+                             "the change feed serves no more streams now", {{"retry_after_seconds", 5}}});
     }
   }
   HttpResponse head_response;

@@ -21,6 +21,7 @@
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/request_actor.h"
 #include "adapters/identity/kafka_producers.h"
+#include "domain/error_json.h"
 
 namespace ledger::routes {
 
@@ -57,9 +58,7 @@ std::string accepted_json(const commands::Accepted& a) {
 std::string rejected_json(const std::string& command_id, const domain::Error& e) {
   nlohmann::json j = {{"status", "rejected"}, {"command_id", command_id}, {"code", e.code}, {"message", e.message}};
   if (e.kind != domain::ErrorKind::kInternal && e.kind != domain::ErrorKind::kUnavailable && !e.evidence.empty()) {
-    nlohmann::json ev = nlohmann::json::object();
-    for (const auto& [k, v] : e.evidence) ev[k] = v;
-    j["evidence"] = std::move(ev);
+    j["evidence"] = domain::evidence_json(e);
   }
   // Never throws: odd bytes in an error (which the edges refuse anyway)
   // are replaced, not allowed to end the answer.

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "domain/error_json.h"
+
 namespace ledger::routes {
 
 int http_status(domain::ErrorKind k) {
@@ -25,8 +27,7 @@ adapters::http::HttpResponse error_response(const domain::Error& e, const std::s
   nlohmann::json body = {{"code", e.code}, {"message", e.message}};
   const bool internal = e.kind == domain::ErrorKind::kInternal || e.kind == domain::ErrorKind::kUnavailable;
   if (!e.evidence.empty()) {
-    nlohmann::json ev = nlohmann::json::object();
-    for (const auto& [k, v] : e.evidence) ev[k] = v;
+    nlohmann::json ev = domain::evidence_json(e);
     if (internal) {
       spdlog::warn("request failed: code={} evidence={}", e.code,
                    ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -43,9 +44,7 @@ adapters::http::HttpResponse error_response(const domain::Error& e, const std::s
   // dependency that is away.
   std::string retry_after = e.kind == domain::ErrorKind::kUnavailable ? "1" : "";
   if (e.kind == domain::ErrorKind::kUnavailable || e.kind == domain::ErrorKind::kResourceExhausted) {
-    for (const auto& [k, v] : e.evidence) {
-      if (k == "retry_after_seconds") retry_after = v;
-    }
+    if (e.find("retry_after_seconds")) retry_after = e.evidence_text("retry_after_seconds");
   }
   if (!retry_after.empty()) r.headers.emplace_back("retry-after", retry_after);
   return r;

@@ -641,13 +641,13 @@ domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& au
     if (q.min_position > *head) {
       domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
                       "min_position lies beyond the last event of the ledger", {}};
-      e.with("min_position", std::to_string(q.min_position)).with("head_position", std::to_string(*head));
+      e.with("min_position", q.min_position).with("head_position", *head);
       return std::unexpected(std::move(e));
     }
     if (q.as_of_position && *q.as_of_position > *head) {
       domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
                       "as_of_position lies beyond the last event of the ledger", {}};
-      e.with("as_of_position", std::to_string(*q.as_of_position)).with("head_position", std::to_string(*head));
+      e.with("as_of_position", *q.as_of_position).with("head_position", *head);
       return std::unexpected(std::move(e));
     }
     if (q.cursor && *q.cursor > *head) return std::unexpected(invalid_cursor("cursor is unknown to this ledger"));
@@ -674,10 +674,7 @@ namespace {
 
 // The organization a refused audit query asked for (parse_audit_query's evidence).
 std::string refused_tenant(const domain::Error& e) {
-  for (const auto& [k, v] : e.evidence) {
-    if (k == "tenant") return v;
-  }
-  return {};
+  return e.evidence_text("tenant");
 }
 
 }  // namespace

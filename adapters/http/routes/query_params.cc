@@ -103,7 +103,7 @@ std::optional<HttpResponse> beyond_head(std::int64_t min_position, std::optional
   const std::string name = as_of ? "as_of_position" : "min_position";
   domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
                   name + " lies beyond the last event of the ledger", {}};
-  e.with(name, std::to_string(as_of ? *as_of_position : min_position)).with("head_position", std::to_string(*h));
+  e.with(name, as_of ? *as_of_position : min_position).with("head_position", *h);
   return error_response(e);
 }
 

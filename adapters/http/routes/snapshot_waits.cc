@@ -25,7 +25,7 @@ domain::Result<void> SnapshotWaits::wait(const std::string& principal, std::int6
                     mine ? "this principal already waits for the read model in too many requests; retry later"
                          : "too many requests wait for the read model; retry later",
                     {}};
-    e.with("limit", std::to_string(mine ? options_.per_principal : options_.total)).with("retry_after_seconds", "1");
+    e.with("limit", mine ? options_.per_principal : options_.total).with("retry_after_seconds", 1);
     return std::unexpected(std::move(e));
   }
   ++held;

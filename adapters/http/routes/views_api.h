@@ -89,7 +89,7 @@
 // `as_of_position` like the admission routes and answers `snapshot_version`:
 // every part of one answer is read at that one position (both the admission
 // and the policy-values read models have reached it). Paging: `limit`
-// (1..200, default 50) and an opaque `cursor` over the children lists
+// (1..1000, default 50) and an opaque `cursor` over the children lists
 // (project: its reservations). Unknown id: 404 `unknown_scope`. A principal
 // of another organization: 403 `forbidden`, recorded as an AccessRefused
 // event. Unknown query parameters: 400 `invalid_parameter`.
