@@ -7,6 +7,7 @@
 //   ledger values KEY [--org O] [--level L]
 //   ledger check --org O --project P --dimension D --delta N --unit U [--usage N] ...
 //   ledger ceilings (--org O | --department D | --project P) [--dimension D]
+//   ledger ceilings (--org O | --department D) --tree [--dimension D] [--page-size N]
 //   ledger reservations --org O [--id R] [--state S]
 //   ledger watch [--from-position N] [--org O] [--types T,...] [--until-position N]
 //
@@ -16,6 +17,21 @@
 // `--json` prints the service's answer (listings: every page, merged)
 // instead of a table; `--min-position N` makes any read wait (up to 10 s)
 // for the position a write answered (read-your-writes).
+//
+// `ceilings --tree` draws the organization (or department) and everything
+// under it — departments, nested, then their projects — each with its
+// effective ceilings, from the customer views: GET /v1/views/organizations/{id}
+// (the envelope and every department with its parent), then
+// GET /v1/views/departments/{id} of each department (its ceilings, its child
+// departments and projects with theirs), every children page followed
+// (limit --page-size, default 1000, and cursor). One snapshot: the first
+// answer's snapshot_version and as_of are sent as `as_of_position` and
+// `as_of` with every request after it (the first alone carries
+// --min-position). `--dimension` filters the ceilings on the client (the
+// views answer every dimension); `--json` prints one document,
+// {tree: {level, id, name, ceilings, children: [...]}, snapshot_version,
+// as_of, dimension}, each node's ceilings as its view answers them (a
+// project's: its department's view). `--project` has no tree (exit 2).
 //
 // Exit codes (as ledger-audit): 0 done (check: allow or warn), 1 the
 // check's answer is deny, 2 bad input (usage, or the service refused the
@@ -28,6 +44,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <string>
@@ -190,18 +207,25 @@ std::string scope_text(const Json& s) {
   return id.empty() ? level : level + " " + id;
 }
 
+// Columns a cell takes: its UTF-8 characters (the tree's box drawing, names).
+std::size_t display_width(const std::string& cell) {
+  std::size_t n = 0;
+  for (const unsigned char c : cell) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 // A table: a header row and rows, columns padded to their widest cell.
 void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> width(header.size());
-  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (std::size_t i = 0; i < header.size(); ++i) width[i] = display_width(header[i]);
   for (const auto& r : rows) {
-    for (std::size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (std::size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], display_width(r[i]));
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string out;
     for (std::size_t i = 0; i < cells.size(); ++i) {
       out += cells[i];
-      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+      if (i + 1 < cells.size()) out += std::string(width[i] - display_width(cells[i]) + 2, ' ');
     }
     std::cout << out << "\n";
   };
@@ -240,6 +264,163 @@ std::optional<Json> all_pages(Service& s, const std::string& path, std::vector<s
   }
   if (merged) (*merged)["next_cursor"] = nullptr;
   return merged;
+}
+
+// ------------------------------------------------------- ceilings --tree
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// The consistency parameters of a tree's reads: the first read's
+// (--min-position), then, once it answered, its snapshot for every read
+// after it (as_of_position and as_of), so the whole tree is one snapshot.
+struct TreeSnapshot {
+  Params params;
+  Json version, as_of;
+
+  bool pinned() const { return !version.is_null(); }
+  // False (and says so) when the answer names no snapshot to pin.
+  bool pin(const Json& answer) {
+    if (pinned()) return true;
+    const Json v = answer.value("snapshot_version", Json());
+    const Json at = answer.value("as_of", Json());
+    if (!v.is_number_integer() || !at.is_string()) {
+      std::cerr << "ledger: the query service's view names no snapshot_version and as_of\n";
+      return false;
+    }
+    version = v;
+    as_of = at;
+    params = {{"as_of_position", v.dump()}, {"as_of", at.get<std::string>()}, {"wait_ms", "10000"}};
+    return true;
+  }
+};
+
+// A customer view (GET /v1/views/...) with every page of its children list
+// `list` ("departments" or "children") merged into `list`.items; every page
+// at the tree's snapshot (the first page of the first view pins it).
+std::optional<Json> view_all_pages(Service& s, const std::string& path, const std::string& list,
+                                   const std::string& page_size, TreeSnapshot& snap, int& exit) {
+  std::optional<Json> merged;
+  std::string cursor;
+  for (int pages = 0; pages < 100'000; ++pages) {
+    Params p = snap.params;
+    p.emplace_back("limit", page_size);
+    p.emplace_back("cursor", cursor);
+    auto page = s.call("GET", path + query(p), "", exit);
+    if (!page) return std::nullopt;
+    if (!page->contains(list) || !(*page)[list].is_object() || !(*page)[list].contains("items") ||
+        !(*page)[list]["items"].is_array()) {
+      std::cerr << "ledger: the query service's answer to " << path << " has no " << list << " list\n";
+      exit = kUnavailable;
+      return std::nullopt;
+    }
+    if (!snap.pin(*page)) {
+      exit = kUnavailable;
+      return std::nullopt;
+    }
+    if (!merged) {
+      merged = *page;
+    } else {
+      for (auto& item : (*page)[list]["items"]) (*merged)[list]["items"].push_back(std::move(item));
+    }
+    const Json next = (*page)[list].value("next_cursor", Json());
+    if (!next.is_string()) break;
+    cursor = next.get<std::string>();
+  }
+  if (merged) {
+    (*merged)[list]["next_cursor"] = nullptr;
+    (*merged)[list]["has_more"] = false;
+  }
+  return merged;
+}
+
+// Builds the tree of an organization or a department from the views.
+struct TreeWalk {
+  Service& q;
+  TreeSnapshot& snap;
+  std::string page_size;
+  int& exit;
+  std::set<std::string> seen;  // departments drawn (a tree never repeats one)
+
+  static Json node(const std::string& level, const Json& id, const Json& name, const Json& ceilings) {
+    return {{"level", level}, {"id", id}, {"name", name}, {"ceilings", ceilings.is_array() ? ceilings : Json::array()},
+            {"children", Json::array()}};
+  }
+
+  // The department and, recursively, its child departments and projects.
+  std::optional<Json> department(const std::string& id) {
+    seen.insert(id);
+    auto v = view_all_pages(q, "/v1/views/departments/" + url_encode(id), "children", page_size, snap, exit);
+    if (!v) return std::nullopt;
+    const Json d = v->value("department", Json::object());
+    Json n = node("department", id, d.value("name", Json()), (*v)["ceilings"]);
+    for (const auto& c : (*v)["children"]["items"]) {
+      const std::string level = c.value("level", "");
+      const std::string child = c.value("id", "");
+      if (level == "department") {
+        if (seen.contains(child)) continue;
+        auto sub = department(child);
+        if (!sub) return std::nullopt;
+        n["children"].push_back(std::move(*sub));
+      } else {
+        n["children"].push_back(node(level, child, c.value("name", Json()), c.value("ceilings", Json())));
+      }
+    }
+    return n;
+  }
+
+  // The organization: its envelope, and its top-level departments' trees.
+  std::optional<Json> organization(const std::string& id) {
+    auto v = view_all_pages(q, "/v1/views/organizations/" + url_encode(id), "departments", page_size, snap, exit);
+    if (!v) return std::nullopt;
+    const Json o = v->value("organization", Json::object());
+    Json n = node("organization", id, o.value("name", Json()), (*v)["envelope"]);
+    const Json parent = {{"level", "organization"}, {"id", id}};
+    for (const auto& d : (*v)["departments"]["items"]) {
+      if (d.value("parent", Json()) != parent || seen.contains(d.value("id", ""))) continue;
+      auto sub = department(d.value("id", ""));
+      if (!sub) return std::nullopt;
+      n["children"].push_back(std::move(*sub));
+    }
+    return n;
+  }
+};
+
+// Keeps only the ceilings of `dimension` at every node.
+void keep_dimension(Json& node, const std::string& dimension) {
+  Json kept = Json::array();
+  for (auto& c : node["ceilings"]) {
+    if (c.value("dimension", "") == dimension) kept.push_back(std::move(c));
+  }
+  node["ceilings"] = std::move(kept);
+  for (auto& child : node["children"]) keep_dimension(child, dimension);
+}
+
+std::string or_dash(const Json& v) {
+  const std::string t = text(v);
+  return t.empty() ? "-" : t;
+}
+
+// The table rows of `node` and everything under it: its first ceiling on the
+// line that draws it (`lead`: the tree so far and its branch), its other
+// ceilings on lines that carry the tree on, then its children (`below`: the
+// tree drawn left of them).
+void tree_rows(const Json& node, const std::string& lead, const std::string& below,
+               std::vector<std::vector<std::string>>& rows) {
+  const Json& children = node["children"];
+  const std::string label = lead + scope_text(node);
+  const std::string more = below + (children.empty() ? "" : "│");
+  bool first = true;
+  for (const auto& c : node["ceilings"]) {
+    rows.push_back({first ? label : more, text(c["dimension"]), or_dash(c["window"]), or_dash(c["region"]),
+                    or_dash(c["sku_or_model"]), text(c["quantity"]), or_dash(c["unit"]),
+                    scope_text(c["inherited_from"])});
+    first = false;
+  }
+  if (first) rows.push_back({label, "-", "-", "-", "-", "-", "-", "-"});
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const bool last = i + 1 == children.size();
+    tree_rows(children[i], below + (last ? "└── " : "├── "), below + (last ? "    " : "│   "), rows);
+  }
 }
 
 // VALUE on the command line: a JSON number, true/false, or a quoted JSON
@@ -337,13 +518,23 @@ int main(int argc, char** argv) {
       CLI::IsMember({"user", "service_account", "api_key", "worker"}));
   check->add_option("--actor-id", actor_id, "who asks (default: the project)");
 
-  auto* ceilings = app.add_subcommand("ceilings", "the effective ceilings at a scope, with where each comes from");
+  auto* ceilings = app.add_subcommand(
+      "ceilings", "the effective ceilings at a scope, with where each comes from (--tree: and at every scope under it)");
   auto* ceiling_scope = ceilings->add_option_group("scope", "the scope");
   ceiling_scope->add_option("--org", scope.org, "organization id");
   ceiling_scope->add_option("--department", scope.department, "department id");
   ceiling_scope->add_option("--project", scope.project, "project id");
   ceiling_scope->require_option(1);
   ceilings->add_option("--dimension", dimension, "only this dimension");
+  bool tree = false;
+  ceilings->add_flag("--tree", tree,
+                     "with --org or --department: an indented tree of it, its departments (nested) and their "
+                     "projects, each with its effective ceilings; all read at the first answer's snapshot_version "
+                     "(sent as as_of_position, with its as_of)");
+  std::int64_t page_size = 1000;
+  ceilings->add_option("--page-size", page_size, "--tree: children per view request (every page is followed)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
 
   auto* reservations = app.add_subcommand("reservations", "an organization's capacity reservations");
   reservations->add_option("--org", scope.org, "organization id")->required();
@@ -485,6 +676,32 @@ int main(int argc, char** argv) {
       std::cout << "  snapshot     " << text((*a)["snapshot_version"]) << "\n";
     }
     return decision == "deny" ? kDenied : kOk;
+  }
+
+  if (ceilings->parsed() && tree) {
+    if (!scope.project.empty()) {
+      std::cerr << "ledger: --tree draws an organization or a department (--org, --department); a project has no "
+                   "scopes under it\n";
+      return kBadInput;
+    }
+    TreeSnapshot snap;
+    snap.params = {{"min_position", at}, {"wait_ms", wait}};
+    TreeWalk walk{q, snap, std::to_string(page_size), exit, {}};
+    auto root = scope.org.empty() ? walk.department(scope.department) : walk.organization(scope.org);
+    if (!root) return exit;
+    if (!dimension.empty()) keep_dimension(*root, dimension);
+    if (o.json) {
+      return print_json({{"tree", std::move(*root)},
+                         {"dimension", dimension.empty() ? Json() : Json(dimension)},
+                         {"snapshot_version", snap.version},
+                         {"as_of", snap.as_of}}),
+             kOk;
+    }
+    std::vector<std::vector<std::string>> rows;
+    tree_rows(*root, "", "", rows);
+    print_table({"SCOPE", "DIMENSION", "WINDOW", "REGION", "SKU", "CEILING", "UNIT", "FROM"}, rows);
+    std::cout << "as of " << text(snap.as_of) << " (position " << text(snap.version) << ")\n";
+    return kOk;
   }
 
   if (ceilings->parsed()) {

@@ -2,7 +2,7 @@
 // through the real services: `GET /v1/policy-keys`, `GET /v1/policy-values?key=`
 // (every override, each organization seeing only its own), the next scheduled
 // change beside a value, and `ledger get|set|keys|values|check|ceilings|reservations`
-// with their exit codes.
+// with their exit codes (`ceilings --tree`: an organization's whole tree).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <atomic>
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -332,6 +334,148 @@ TEST_F(CliE2e, TheCliReadsWritesAndAnswersWithDocumentedExitCodes) {
   auto version = run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger --version");
   EXPECT_EQ(version.status, 0);
   EXPECT_EQ(version.out.rfind("policy-ledger ", 0), 0u) << version.out;
+}
+
+// `ledger ceilings --tree`: the organization (or a department) and every
+// scope under it, each with its effective ceilings and where each comes
+// from, read from the customer views at one snapshot.
+TEST_F(CliE2e, CeilingsTreeDrawsEveryScopeUnderAnOrganizationWithItsEffectiveCeilings) {
+  auto& st = s();
+  st.register_gpu_quota();
+  st.ok("registry.register", {{"kind", "usage_unit"}, {"entry_id", "core"}});
+  st.ok("registry.register", {{"kind", "quota_dimension"},
+                              {"entry_id", "tree.cpu"},
+                              {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "core"}}}});
+  // org-tree ─┬─ org-tree.default ── tree-p0
+  //           └─ tree-research ─┬─ tree-vision ─┬─ tree-p2
+  //                             │               └─ tree-p3
+  //                             └─ tree-p1
+  st.ok("organization.create", {{"organization_id", "org-tree"}, {"plan_id", "tree-plan"}, {"name", "Tree"}});
+  st.ok("department.create", {{"department_id", "tree-research"}, {"organization_id", "org-tree"}, {"name", "Research"}});
+  st.ok("department.create", {{"department_id", "tree-vision"},
+                              {"organization_id", "org-tree"},
+                              {"parent_department_id", "tree-research"}});
+  st.ok("project.create", {{"project_id", "tree-p0"}, {"organization_id", "org-tree"}});
+  st.ok("project.create", {{"project_id", "tree-p1"}, {"organization_id", "org-tree"}, {"department_id", "tree-research"}});
+  st.ok("project.create", {{"project_id", "tree-p2"}, {"organization_id", "org-tree"}, {"department_id", "tree-vision"}});
+  st.ok("project.create", {{"project_id", "tree-p3"}, {"organization_id", "org-tree"}, {"department_id", "tree-vision"}});
+  auto ceiling = [&](const std::string& level, const std::string& id, const std::string& dimension, int quantity,
+                     const std::string& unit) {
+    st.ok("ceiling.set", {{"scope", {{"level", level}, {"id", id}}},
+                          {"dimension", dimension},
+                          {"quantity", quantity},
+                          {"unit", unit},
+                          {"reason", "tree e2e"}});
+  };
+  ceiling("organization", "org-tree", "gpu.count", 100, "gpu");
+  ceiling("organization", "org-tree", "tree.cpu", 64, "core");
+  ceiling("department", "tree-vision", "gpu.count", 40, "gpu");  // an override lower down
+  ceiling("project", "tree-p3", "gpu.count", 8, "gpu");           // and lower still
+  const std::string at = " --min-position " + std::to_string(st.last_position());
+
+  // The table: one row a ceiling, the tree drawn in the first column.
+  auto table = ledger("ceilings --org org-tree --tree --dimension gpu.count" + at);
+  ASSERT_EQ(table.status, 0) << table.out;
+  const std::string rows =
+      "SCOPE                            DIMENSION  WINDOW  REGION  SKU  CEILING  UNIT  FROM\n"
+      "organization org-tree            gpu.count  -       -       -    100      gpu   organization org-tree\n"
+      "├── department org-tree.default  gpu.count  -       -       -    100      gpu   organization org-tree\n"
+      "│   └── project tree-p0          gpu.count  -       -       -    100      gpu   organization org-tree\n"
+      "└── department tree-research     gpu.count  -       -       -    100      gpu   organization org-tree\n"
+      "    ├── department tree-vision   gpu.count  -       -       -    40       gpu   department tree-vision\n"
+      "    │   ├── project tree-p2      gpu.count  -       -       -    40       gpu   department tree-vision\n"
+      "    │   └── project tree-p3      gpu.count  -       -       -    8        gpu   project tree-p3\n"
+      "    └── project tree-p1          gpu.count  -       -       -    100      gpu   organization org-tree\n"
+      "as of ";
+  EXPECT_EQ(table.out.substr(0, rows.size()), rows) << table.out;
+  // Unfiltered, a node's further ceilings continue its branch of the tree.
+  auto both = ledger("ceilings --org org-tree --tree" + at);
+  ASSERT_EQ(both.status, 0) << both.out;
+  EXPECT_NE(both.out.find("\n│                                tree.cpu   -       -       -    64       core  "
+                          "organization org-tree\n├── department org-tree.default"),
+            std::string::npos)
+      << both.out;
+  EXPECT_NE(both.out.find("\n    │   │                        tree.cpu   -       -       -    64       core  "
+                          "organization org-tree\n    │   ├── project tree-p2"),
+            std::string::npos)
+      << both.out;
+
+  // --json: one document, the nodes nested as the scopes are.
+  auto json = ledger("ceilings --org org-tree --tree --json" + at);
+  ASSERT_EQ(json.status, 0) << json.out;
+  const Json doc = Json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << json.out;
+  EXPECT_GE(doc["snapshot_version"].get<std::int64_t>(), st.last_position());
+  EXPECT_TRUE(doc["as_of"].is_string());
+  EXPECT_TRUE(doc["dimension"].is_null());
+  // Every node as "level id [children...]", and its (quantity, source) per dimension.
+  std::function<std::string(const Json&)> shape = [&](const Json& n) {
+    std::string out = n["level"].get<std::string>() + " " + n["id"].get<std::string>();
+    if (n["children"].empty()) return out;
+    out += " [";
+    for (std::size_t i = 0; i < n["children"].size(); ++i) out += (i ? ", " : "") + shape(n["children"][i]);
+    return out + "]";
+  };
+  std::map<std::string, std::map<std::string, std::string>> effective;  // id -> dimension -> "quantity from"
+  std::function<void(const Json&)> collect = [&](const Json& n) {
+    for (const auto& c : n["ceilings"]) {
+      effective[n["id"]][c["dimension"]] =
+          c["quantity"].dump() + " " + c["inherited_from"]["level"].get<std::string>() + " " +
+          c["inherited_from"]["id"].get<std::string>();
+    }
+    for (const auto& child : n["children"]) collect(child);
+  };
+  const Json& tree = doc["tree"];
+  EXPECT_EQ(shape(tree),
+            "organization org-tree [department org-tree.default [project tree-p0], department tree-research "
+            "[department tree-vision [project tree-p2, project tree-p3], project tree-p1]]");
+  EXPECT_EQ(tree["children"][1]["name"], "Research");
+  collect(tree);
+  const std::string org = "organization org-tree", vision = "department tree-vision";
+  const std::map<std::string, std::map<std::string, std::string>> want = {
+      {"org-tree", {{"gpu.count", "100 " + org}, {"tree.cpu", "64 " + org}}},
+      {"org-tree.default", {{"gpu.count", "100 " + org}, {"tree.cpu", "64 " + org}}},
+      {"tree-p0", {{"gpu.count", "100 " + org}, {"tree.cpu", "64 " + org}}},
+      {"tree-research", {{"gpu.count", "100 " + org}, {"tree.cpu", "64 " + org}}},
+      {"tree-vision", {{"gpu.count", "40 " + vision}, {"tree.cpu", "64 " + org}}},
+      {"tree-p2", {{"gpu.count", "40 " + vision}, {"tree.cpu", "64 " + org}}},
+      {"tree-p3", {{"gpu.count", "8 project tree-p3"}, {"tree.cpu", "64 " + org}}},
+      {"tree-p1", {{"gpu.count", "100 " + org}, {"tree.cpu", "64 " + org}}},
+  };
+  EXPECT_EQ(effective, want) << json.out;
+
+  // --dimension keeps the tree and only that dimension's ceilings.
+  auto filtered = ledger("ceilings --org org-tree --tree --json --dimension tree.cpu" + at);
+  ASSERT_EQ(filtered.status, 0) << filtered.out;
+  const Json only = Json::parse(filtered.out);
+  EXPECT_EQ(only["dimension"], "tree.cpu");
+  EXPECT_EQ(shape(only["tree"]), shape(tree));
+  effective.clear();
+  collect(only["tree"]);
+  for (const auto& [id, dims] : want) {
+    EXPECT_EQ(effective[id], (std::map<std::string, std::string>{{"tree.cpu", dims.at("tree.cpu")}})) << id;
+  }
+
+  // Pages of one child, every one followed at the first answer's snapshot: the same tree.
+  auto paged = ledger("ceilings --org org-tree --tree --json --page-size 1" + at);
+  ASSERT_EQ(paged.status, 0) << paged.out;
+  EXPECT_EQ(Json::parse(paged.out)["tree"], tree);
+
+  // A department's subtree.
+  auto sub = ledger("ceilings --department tree-research --tree --json" + at);
+  ASSERT_EQ(sub.status, 0) << sub.out;
+  EXPECT_EQ(Json::parse(sub.out)["tree"], tree["children"][1]);
+
+  // Bad input: a project has no tree, an unknown organization is the service's 404.
+  auto leaf = ledger("ceilings --project tree-p1 --tree");
+  EXPECT_EQ(leaf.status, 2) << leaf.out;
+  auto unknown = ledger("ceilings --org no-such-org --tree");
+  EXPECT_EQ(unknown.status, 2) << unknown.out;
+  EXPECT_NE(unknown.out.find("unknown_scope"), std::string::npos) << unknown.out;
+  EXPECT_EQ(ledger("ceilings --org org-tree --tree --page-size 1001").status, 2);
+  auto down = run_command(std::string(LEDGER_BINARY_DIR) +
+                          "/services/ledger --query-url http://127.0.0.1:1 ceilings --org org-tree --tree 2>&1");
+  EXPECT_EQ(down.status, 3) << down.out;
 }
 
 // ledger-admin's --json and exit codes (0 done, 1 finding, 2 bad input or a
