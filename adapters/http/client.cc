@@ -32,6 +32,20 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// No limit on a response body (the client documents none), spelled as the
+// largest number rather than boost::none: Boost 1.74's basic_parser compares
+// a Content-Length with the optional limit (`len_ > body_limit_`), and an
+// empty optional orders below every number, so any non-empty Content-Length
+// "exceeds" it (boostorg/beast#2070). The error is only
+// masked when body bytes arrive in the same read as the header (the eager
+// parse goes on and overwrites it); an answer whose body comes in a later
+// write failed with "body limit exceeded". Chunked and read-to-EOF bodies
+// subtract from the number, which the maximum never runs out of.
+template <typename Parser>
+void no_body_limit(Parser& parser) {
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+}
+
 // The outcome of one attempt; `retryable` when the kept-alive connection
 // turned out to be dead before any byte of a response arrived.
 struct Attempt {
@@ -101,9 +115,7 @@ class HttpClient::Impl {
       return domain::fail(unavailable("write", ec));
     }
     bhttp::response_parser<bhttp::buffer_body> parser;
-    // A number, not boost::none: Boost 1.74 compares a Content-Length with
-    // an empty limit as exceeding it.
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    no_body_limit(parser);
     stream_->expires_after(timeout_);
     ec = run([&](auto handler) { bhttp::async_read_header(*stream_, buffer_, parser, std::move(handler)); });
     if (ec) {
@@ -244,7 +256,7 @@ class HttpClient::Impl {
     }
 
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(boost::none);
+    no_body_limit(parser);
     if (head) parser.skip(true);
     stream_->expires_after(timeout_);
     ec = run([&](auto handler) { bhttp::async_read(*stream_, buffer_, parser, std::move(handler)); });

@@ -63,6 +63,8 @@ class HttpClient {
   // Sends one request and waits for the whole response. `headers` are set on
   // the request (replacing the defaults Host, User-Agent, Content-Type:
   // application/json when a body is given); Content-Length is computed.
+  // The response body has no size limit (however it is framed or split
+  // into writes: http_client_split_test.cc).
   domain::Result<HttpResponse> request(std::string_view method, std::string_view target, std::string_view body = {},
                                        const std::vector<std::pair<std::string, std::string>>& headers = {});
 
