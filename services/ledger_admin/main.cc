@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
       // (idempotency_key_reused).
       key.erase("command_id");
       key["command_id"] = "catalog:" + key.value("key", std::string()) + ":" + codec::sha256_hex(key.dump()).substr(0, 16);
-      auto r = client.request("POST", "/api/v1/admin/policy-keys", key.dump(),
+      auto r = client.request("POST", "/v1/policy-keys", key.dump(),
                               {{"authorization", "Bearer " + token}, {"content-type", "application/json"}});
       const std::string name = key.value("key", std::string("?"));
       if (!r) return report.fail(r.error(), "defining " + name + " failed");

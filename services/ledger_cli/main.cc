@@ -601,7 +601,7 @@ int main(int argc, char** argv) {
     }
     Json body = {{"key", key}, {"scope", where}, {"value", parse_value(value, as_string)}, {"reason", reason}};
     if (!effective_at.empty()) body["effective_at"] = effective_at;
-    auto a = c.call("POST", "/api/v1/admin/policy-values", body.dump(), exit);
+    auto a = c.call("POST", "/v1/policy-values", body.dump(), exit);
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
     std::cout << (a->value("duplicate", false) ? "already set" : "set") << " " << key << " = "

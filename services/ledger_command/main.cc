@@ -172,7 +172,7 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   adapters::postgres::ReadModelLimits limits(policy_reads, admission_reads, clock);
   commands::RequestGate gate(limits, clock);
   api.gate_requests_with(gate);
-  // POST /api/v1/admin/policies/validate-cel (adapters/http/routes/cel_api.h):
+  // POST /v1/app-policies/validate-cel (adapters/http/routes/cel_api.h):
   // the admins of application policies (application.write) and their budget.
   adapters::kafka::CommandServiceRefusals cel_refusals(service);
   routes::CelApi cel_api(**cel_engine, *auth,

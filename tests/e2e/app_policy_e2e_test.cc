@@ -312,4 +312,66 @@ TEST(AppPolicyE2e, RateLimitHoldsAcrossTwoReplicas) {
   EXPECT_EQ(allowed_second, 2);
 }
 
+// Every route lives under /v1; the seeds' paths are aliases of the same
+// routes (adapters/http/routes/path_aliases.h): the same answer, the same
+// writes, only for whole path segments, and never for a route the seeds did
+// not publish there.
+TEST(AppPolicyE2e, TheSeedsAdminPathsAreAliasesOfTheV1Routes) {
+  Stack s("app_alias_e2e");
+  ASSERT_TRUE(s.start());
+  setup(s);
+
+  // Writes through either path are the same command.
+  Reply canonical = s.admin("POST", "/v1/applications/app-123/policies",
+                            {{"policy_type", "token_limit"}, {"config", {{"max_tokens", 8192}}}}, kAcmeAdmin);
+  ASSERT_EQ(canonical.status, 200) << canonical.describe();
+  Reply seed = s.admin("POST", "/api/v1/admin/applications/app-123/policies",
+                       {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 10}}}}, kAcmeAdmin);
+  ASSERT_EQ(seed.status, 200) << seed.describe();
+  const std::string rate = seed.body.value("id", std::string());
+  Reply off = s.admin("PATCH", "/v1/app-policies/" + rate, {{"enabled", false}, {"reason", "alias"}}, kAcmeAdmin);
+  EXPECT_EQ(off.status, 200) << off.describe();
+  Reply on = s.admin("PATCH", "/api/v1/admin/policies/" + rate, {{"enabled", true}, {"reason", "alias"}}, kAcmeAdmin);
+  EXPECT_EQ(on.status, 200) << on.describe();
+  Reply registered = s.admin("POST", "/v1/applications", {{"application_id", "app-v1"}, {"name", "V1"}}, kAcmeAdmin);
+  EXPECT_EQ(registered.status, 200) << registered.describe();
+  // Three apps of setup(), two attached policies, two updates, one more app.
+  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE event_type IN ('PolicyAttached', 'PolicyUpdated', "
+                  "'ApplicationRegistered')"),
+            "8");
+
+  // Reads through either path answer the same body.
+  for (const auto& [v1, alias] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/applications/app-123", "/api/v1/admin/applications/app-123"},
+           {"/v1/applications/app-123/policies", "/api/v1/admin/applications/app-123/policies"},
+           {"/v1/app-policies/types", "/api/v1/admin/policies/types"},
+           {"/v1/app-policies/available-types", "/api/v1/admin/policies/available-types"}}) {
+    const std::string q = v1.find("types") == std::string::npos ? "?" + s.at() : "";
+    Reply a = s.query("GET", v1 + q, kAcmeAdmin);
+    Reply b = s.query("GET", alias + q, kAcmeAdmin);
+    ASSERT_EQ(a.status, 200) << v1 << ": " << a.describe();
+    EXPECT_EQ(a.body, b.body) << alias;
+  }
+  Reply cel = s.admin("POST", "/v1/app-policies/validate-cel", {{"expression", "estimated_tokens < 5000"}}, kAcmeAdmin);
+  Reply cel_seed =
+      s.admin("POST", "/api/v1/admin/policies/validate-cel", {{"expression", "estimated_tokens < 5000"}}, kAcmeAdmin);
+  ASSERT_EQ(cel.status, 200) << cel.describe();
+  EXPECT_EQ(cel.body, cel_seed.body);
+  // Seed 004's root paths answer under /v1 too.
+  Reply config = s.query("GET", "/tenants/org-acme/config/risk", kAcmeAdmin);
+  Reply config_v1 = s.query("GET", "/v1/tenants/org-acme/config/risk", kAcmeAdmin);
+  EXPECT_NE(config.body.value("code", ""), "unknown_route") << config.describe();
+  EXPECT_EQ(config.status, config_v1.status) << config_v1.describe();
+  EXPECT_EQ(config.body, config_v1.body);
+
+  // Only whole segments are aliases, and only the seeds' routes.
+  for (const std::string path : {"/api/v1/admin/applicationsX", "/api/v1/admin/capabilities", "/api/v1/admin/decisions",
+                                 "/api/v1/admin", "/v1/tenantsX/org-acme/config/risk"}) {
+    Reply r = s.query("GET", path, kAcmeAdmin);
+    EXPECT_EQ(r.status, 404) << path << ": " << r.describe();
+    Reply w = s.admin("POST", path, Json::object(), kAcmeAdmin);
+    EXPECT_EQ(w.status, 404) << path << ": " << w.describe();
+  }
+}
+
 }  // namespace

@@ -1,4 +1,4 @@
-// POST /api/v1/admin/policies/validate-cel through the real ledger-command
+// POST /v1/app-policies/validate-cel through the real ledger-command
 // (seed 002 workflow 2 step 4; issue 14 part 4): the seed's expressions are
 // valid, type errors come back with their positions, bad bodies are a
 // stable 4xx, and only admins may call it.
@@ -11,7 +11,7 @@
 namespace ledger::testing {
 namespace {
 
-constexpr const char* kPath = "/api/v1/admin/policies/validate-cel";
+constexpr const char* kPath = "/v1/app-policies/validate-cel";
 constexpr const char* kAcmeTenantAdmin = "Bearer dev-acme-tenant-admin";
 constexpr const char* kAcmeReader = "Bearer dev-acme-reader";
 constexpr const char* kAcmeService = "Bearer dev-acme-service";
@@ -95,6 +95,11 @@ TEST_F(CelValidateE2e, BadBodiesAreStable4xx) {
 
   r = validate(R"({"expression": "true"})", kAdminToken, "GET");
   EXPECT_EQ(r.status, 405) << r.describe();
+
+  // A query parameter is refused, never ignored, as on every command route.
+  r = call(*client_, "POST", std::string(kPath) + "?expression=true", R"({"expression": "true"})", kAdminToken);
+  EXPECT_EQ(r.status, 400) << r.describe();
+  EXPECT_EQ(r.code(), "unknown_parameter");
 }
 
 TEST_F(CelValidateE2e, OnlyAdminsMayCallIt) {

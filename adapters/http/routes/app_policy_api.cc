@@ -18,10 +18,9 @@ using adapters::http::HttpResponse;
 using Json = nlohmann::json;
 namespace ap = domain::app_policy;
 
-constexpr std::string_view kTypes = "/api/v1/admin/policies/types";
-constexpr std::string_view kAvailableTypes = "/api/v1/admin/policies/available-types";
-constexpr std::string_view kApps = "/api/v1/admin/applications/";
-constexpr std::string_view kEvaluate = "/v1/applications/";
+constexpr std::string_view kTypes = "/v1/app-policies/types";
+constexpr std::string_view kAvailableTypes = "/v1/app-policies/available-types";
+constexpr std::string_view kApps = "/v1/applications/";
 constexpr std::string_view kEvaluateSuffix = ":evaluate";
 constexpr std::string_view kPoliciesSuffix = "/policies";
 
@@ -111,9 +110,7 @@ Json chain_result_json(const ap::ChainResult& result) {
 
 bool AppPolicyApi::owns(std::string_view path) {
   if (path == kTypes || path == kAvailableTypes) return true;
-  if (path.starts_with(kApps) && path.size() > kApps.size()) return true;
-  return path.starts_with(kEvaluate) && path.ends_with(kEvaluateSuffix) &&
-         path.size() > kEvaluate.size() + kEvaluateSuffix.size();
+  return path.starts_with(kApps) && path.size() > kApps.size();
 }
 
 std::string AppPolicyApi::types_json() {
@@ -135,9 +132,10 @@ HttpResponse AppPolicyApi::handle(const HttpRequest& req, const commands::Princi
     if (!req.query.empty()) return error_response(unknown_param(req.query.front().first));
     return json_response(200, types_json());
   }
-  if (path.starts_with(kEvaluate)) {
-    const std::string app(path.substr(kEvaluate.size(), path.size() - kEvaluate.size() - kEvaluateSuffix.size()));
-    if (req.method != "POST") return method_not_allowed("POST");
+  // POST .../{app_id}:evaluate evaluates; GET reads (an id may itself end
+  // in ":evaluate": the method decides).
+  if (req.method == "POST" && path.ends_with(kEvaluateSuffix)) {
+    const std::string app(path.substr(kApps.size(), path.size() - kApps.size() - kEvaluateSuffix.size()));
     if (app.empty() || app.find('/') != std::string::npos) {
       return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
     }

@@ -3,12 +3,13 @@
 // admission_store.h: the applications and chains live in
 // AdmissionModel::apps()). The writes are commands (adapters/http/routes/
 // command_api.cc: POST .../applications/{app_id}/policies, PATCH and DELETE
-// .../policies/{policy_id}).
+// /v1/app-policies/{policy_id}). The seed's /api/v1/admin/... paths are
+// aliases (path_aliases.h).
 //
-//   GET  /api/v1/admin/policies/types            the registered policy types with their config
-//   GET  /api/v1/admin/policies/available-types  JSON Schemas (the seed names both paths)
-//   GET  /api/v1/admin/applications/{app_id}     the application and its chain, with snapshot_version
-//   GET  /api/v1/admin/applications/{app_id}/policies
+//   GET  /v1/app-policies/types            the registered policy types with their config
+//   GET  /v1/app-policies/available-types  JSON Schemas (the seed names both paths)
+//   GET  /v1/applications/{app_id}     the application and its chain, with snapshot_version
+//   GET  /v1/applications/{app_id}/policies
 //                                                the chain in order, the seed's list shape; the
 //                                                position it was read at in `X-Snapshot-Version`
 //   POST /v1/applications/{app_id}:evaluate      runs the app's enabled policies in order

@@ -6,6 +6,7 @@
 
 #include "adapters/cel/cel_engine.h"
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/query_params.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"
 
@@ -37,6 +38,8 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
   auto corr_header = commands::header_id("x-correlation-id", req.header("x-correlation-id"));
   if (!corr_header) return error_response(corr_header.error());
   const std::string correlation_id = *corr_header;
+  // As on every command route: a query parameter is refused, never ignored.
+  if (!req.query.empty()) return error_response(unknown_param(req.query.front().first), correlation_id);
   if (req.method != "POST") {
     return method_not_allowed("POST", {}, correlation_id);
   }

@@ -1,10 +1,10 @@
-// POST /api/v1/admin/policies/validate-cel on ledger-command (seed 002,
+// POST /v1/app-policies/validate-cel on ledger-command (seed 002,
 // workflow 2 step 4; issue 14 part 4): compiles and type-checks a custom_cel
 // expression against the declared request variables
 // (domain/app_policy/expression.h) and says whether it is valid. Writes
 // nothing.
 //
-//   POST /api/v1/admin/policies/validate-cel   {"expression": "estimated_tokens < 5000"}
+//   POST /v1/app-policies/validate-cel   {"expression": "estimated_tokens < 5000"}
 //   200 {"valid": true, "errors": []}
 //   200 {"valid": false, "errors": [{"message": "...", "position": 17}]}
 //
@@ -34,7 +34,7 @@
 
 namespace ledger::routes {
 
-inline constexpr std::string_view kValidateCelPath = "/api/v1/admin/policies/validate-cel";
+inline constexpr std::string_view kValidateCelPath = "/v1/app-policies/validate-cel";
 
 struct CelApiOptions {
   // Whose roles may call the route and whose rate budget it draws on.

@@ -102,11 +102,12 @@ domain::Result<commands::CommandRequest> build_request(
   return req;
 }
 
-// The seed-002 routes of application policy chains, as command types:
-//   POST   /api/v1/admin/applications                         application.register
-//   POST   /api/v1/admin/applications/{app_id}/policies       app_policy.attach
-//   PATCH  /api/v1/admin/policies/{policy_id}                 app_policy.update
-//   DELETE /api/v1/admin/policies/{policy_id}                 app_policy.detach
+// The seed-002 routes of application policy chains, as command types (the
+// seed's /api/v1/admin/... paths are aliases: path_aliases.h):
+//   POST   /v1/applications                         application.register
+//   POST   /v1/applications/{app_id}/policies       app_policy.attach
+//   PATCH  /v1/app-policies/{policy_id}             app_policy.update
+//   DELETE /v1/app-policies/{policy_id}             app_policy.detach
 // `type` is empty for a known path with another method.
 struct AppPolicyRoute {
   std::string type;
@@ -114,8 +115,8 @@ struct AppPolicyRoute {
   std::string allowed_methods;
 };
 std::optional<AppPolicyRoute> app_policy_route(std::string_view path, std::string_view method) {
-  constexpr std::string_view kApps = "/api/v1/admin/applications";
-  constexpr std::string_view kPolicies = "/api/v1/admin/policies/";
+  constexpr std::string_view kApps = "/v1/applications";
+  constexpr std::string_view kPolicies = "/v1/app-policies/";
   if (path == kApps) return AppPolicyRoute{method == "POST" ? "application.register" : "", {}, "POST"};
   if (path.starts_with(kApps) && path.size() > kApps.size() + 1 && path[kApps.size()] == '/' &&
       path.ends_with("/policies")) {
@@ -173,8 +174,8 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
   auto entitlement = entitlement_route(req);  // seed 003's REST routes (entitlement_commands.h)
   if (entitlement && !*entitlement) return error_response(entitlement->error(), correlation_id);
   if (entitlement) type = (*entitlement)->type;
-  else if (req.path == "/api/v1/admin/policy-values") type = "policy_value.set";
-  else if (req.path == "/api/v1/admin/policy-keys") type = "policy_key.define";
+  else if (req.path == "/v1/policy-values") type = "policy_value.set";  // seed 000's routes
+  else if (req.path == "/v1/policy-keys") type = "policy_key.define";
   else if (req.path.rfind("/v1/commands/", 0) == 0) type = req.path.substr(13);
   else if (auto app = app_policy_route(req.path, req.method)) {
     type = app->type;

@@ -1,8 +1,8 @@
 // The command side's edges: HTTP routes and the `ledger.commands` consumer.
 //
 // HTTP (every request needs `Authorization: Bearer <token>`):
-//   POST /api/v1/admin/policy-values   seed 000's body -> policy_value.set
-//   POST /api/v1/admin/policy-keys     a key definition -> policy_key.define
+//   POST /v1/policy-values   seed 000's body -> policy_value.set
+//   POST /v1/policy-keys     a key definition -> policy_key.define
 //   POST /v1/commands/{type}           any command type
 // The command id comes from the body's `command_id`, else the
 // `Idempotency-Key` header, else a fresh UUID (no retry safety then).
