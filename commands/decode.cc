@@ -73,11 +73,48 @@ domain::Result<events::PolicyValue> value_field(const Json& body, const char* na
   return *v;
 }
 
+// The ledger's one scope shape, `{level, id}` as in every command body (id
+// left out at the global level). A policy value's levels are those of seed
+// 000: `principal` is the quota hierarchy's word for a `user`, and values are
+// not set at departments.
+domain::Result<events::PolicyScope> level_scope(const Json& s) {
+  for (auto f = s.begin(); f != s.end(); ++f) {
+    if (f.key() != "level" && f.key() != "id") {
+      return bad("invalid_scope", "a scope is {level, id}, or seed 000's {user_id | project_id | org_id | plan}",
+                 "scope." + f.key());
+    }
+  }
+  const Json& level = s["level"];
+  if (!level.is_string()) return bad("invalid_scope", "scope.level must be a string", "scope.level");
+  using events::ScopeLevel;
+  const std::string name = level.get<std::string>();
+  std::optional<ScopeLevel> l;
+  if (name == "user" || name == "principal") l = ScopeLevel::kUser;
+  else if (name == "project") l = ScopeLevel::kProject;
+  else if (name == "organization") l = ScopeLevel::kOrganization;
+  else if (name == "plan") l = ScopeLevel::kPlan;
+  else if (name == "global") l = ScopeLevel::kGlobal;
+  if (!l) {
+    return bad("invalid_scope", "scope.level is one of global, plan, organization, project, user (or principal)",
+               "scope.level");
+  }
+  const auto id = s.find("id");
+  if (*l == ScopeLevel::kGlobal) {
+    if (id != s.end()) return bad("invalid_scope", "the global scope has no id", "scope.id");
+    return events::PolicyScope{};
+  }
+  if (id == s.end() || !id->is_string() || id->get<std::string>().empty() || id->get<std::string>().size() > 128) {
+    return bad("invalid_scope", "scope.id must be a string of 1 to 128 characters", "scope.id");
+  }
+  return events::PolicyScope{*l, id->get<std::string>()};
+}
+
 domain::Result<events::PolicyScope> scope_field(const Json& body) {
   auto it = body.find("scope");
   if (it == body.end() || it->is_null()) return events::PolicyScope{};
   if (!it->is_object()) return bad("invalid_scope", "scope must be an object", "scope");
   const Json& s = *it;
+  if (s.contains("level")) return level_scope(s);
   for (auto f = s.begin(); f != s.end(); ++f) {
     const auto& k = f.key();
     if (k != "user_id" && k != "project_id" && k != "org_id" && k != "plan") {

@@ -324,6 +324,58 @@ TEST(DecodeSetValue, SeedBodyExampleDecodes) {
   EXPECT_FALSE(r->expected_version.has_value());
 }
 
+// One scope shape everywhere (issue 17 part 3): the {level, id} of every
+// command body names the same scope as seed 000's shape, which stays an
+// alias. Property: every scope, written both ways, decodes to one value.
+RC_GTEST_PROP(DecodeSetValue, TheLevelShapeAndTheSeedShapeNameTheSameScope, ()) {
+  const auto id = *rc::gen::nonEmpty(rc::gen::container<std::string>(rc::gen::inRange('a', 'z')));
+  RC_PRE(id.size() <= 128);
+  struct Form {
+    const char* level;
+    const char* seed_key;
+    ScopeLevel want;
+  };
+  const Form forms[] = {{"user", "user_id", ScopeLevel::kUser},
+                        {"principal", "user_id", ScopeLevel::kUser},
+                        {"project", "project_id", ScopeLevel::kProject},
+                        {"organization", "org_id", ScopeLevel::kOrganization},
+                        {"plan", "plan", ScopeLevel::kPlan}};
+  const auto& f = forms[*rc::gen::inRange<std::size_t>(0, std::size(forms))];
+  auto level_body = minimal_set();
+  level_body["scope"] = nlohmann::json{{"level", f.level}, {"id", id}};
+  auto seed_body = minimal_set();
+  seed_body["scope"] = nlohmann::json{{f.seed_key, id}};
+  auto a = decode_set(level_body);
+  auto b = decode_set(seed_body);
+  RC_ASSERT(a.has_value());
+  RC_ASSERT(b.has_value());
+  RC_ASSERT(as_set(*a).scope == as_set(*b).scope);
+  RC_ASSERT(as_set(*a).scope == (PolicyScope{f.want, id}));
+}
+
+TEST(DecodeSetValue, TheLevelShapeIsCheckedAsStrictlyAsTheSeedShape) {
+  auto global = minimal_set();
+  global["scope"] = {{"level", "global"}};
+  auto r = decode_set(global);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(as_set(*r).scope, PolicyScope{});
+  const std::pair<nlohmann::json, std::string> refused[] = {
+      {{{"level", "global"}, {"id", "x"}}, "scope.id"},
+      {{{"level", "department"}, {"id", "d"}}, "scope.level"},
+      {{{"level", "organization"}}, "scope.id"},
+      {{{"level", "organization"}, {"id", ""}}, "scope.id"},
+      {{{"level", "organization"}, {"id", std::string(129, 'a')}}, "scope.id"},
+      {{{"level", "organization"}, {"id", 5}}, "scope.id"},
+      {{{"level", 1}, {"id", "x"}}, "scope.level"},
+      {{{"level", "organization"}, {"id", "x"}, {"org_id", "x"}}, "scope.org_id"},
+  };
+  for (const auto& [scope, field] : refused) {
+    auto body = minimal_set();
+    body["scope"] = scope;
+    expect_set_error(body, "invalid_scope", scope.dump().c_str(), field);
+  }
+}
+
 TEST(DecodeSetValue, OptionalFieldsDefaultToAbsent) {
   auto r = decode_set(minimal_set());
   ASSERT_TRUE(r.has_value()) << r.error().code;
