@@ -76,6 +76,18 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
 
 HttpResponse internal_error() { return error_response(500, "internal", "internal error"); }
 
+// An answer the server gives from a request's header alone (a refused
+// transfer coding, a body over the limit) echoes its X-Correlation-Id when
+// the header holds exactly one usable value, as every route's answer does.
+HttpResponse with_correlation_id(HttpResponse r, const BeastRequest& req) {
+  if (req.count("x-correlation-id") != 1) return r;
+  const std::string value(req["x-correlation-id"]);
+  if (auto corr = commands::header_id("x-correlation-id", &value); corr && !corr->empty()) {
+    r.headers.emplace_back("x-correlation-id", *corr);
+  }
+  return r;
+}
+
 // Request smuggling starts where two parsers disagree on where a body ends:
 // the only transfer coding accepted is a single `chunked` (any case, no
 // list, no second field); anything else is refused before the body is read.
@@ -270,7 +282,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const BeastRequest& req = parser_->get();
     if (!acceptable_transfer_encoding(req)) {
       spdlog::debug("http: refused transfer coding from {}", remote_);
-      return send(error_response(400, "invalid_transfer_encoding", "Transfer-Encoding must be exactly chunked"),
+      return send(with_correlation_id(error_response(400, "invalid_transfer_encoding",
+                                                     "Transfer-Encoding must be exactly chunked"),
+                                      req),
                   req.version(), false, true);
     }
     if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
@@ -296,8 +310,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read_error(beast::error_code ec) {
     if (ec == net::error::operation_aborted) return;
     if (ec == bhttp::error::body_limit) {
-      return send(error_response(413, "body_too_large", "request body exceeds " + shared_->body_limit_text), 11,
-                  false, true);
+      auto refused = error_response(413, "body_too_large", "request body exceeds " + shared_->body_limit_text);
+      // The header was read whole: its correlation id is known.
+      if (parser_) refused = with_correlation_id(std::move(refused), parser_->get());
+      return send(std::move(refused), 11, false, true);
     }
     const bool parse_error = ec.category() == beast::error_code(bhttp::error::bad_method).category() &&
                              ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;

@@ -111,4 +111,37 @@ TEST(HttpEdges, UndecodablePathsAndQueriesAre400BeforeTheHandler) {
 }
 
 }  // namespace
+// The answers the server gives from a header alone — a body over the limit
+// (declared or streamed) and a refused transfer coding — echo a usable
+// X-Correlation-Id like every route's; two values or an unusable one are not
+// echoed.
+TEST(HttpEdges, HeaderOnlyRefusalsEchoTheCorrelationId) {
+  CountingServer s;
+  const std::string big(1024 * 1024 + 1, 'x');
+  const std::string declared = exchange(s.server.port(), "POST /c HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: edge-413\r\n"
+                                                         "Content-Length: " + std::to_string(big.size()) +
+                                                         "\r\nConnection: close\r\n\r\n" + big);
+  EXPECT_EQ(declared.rfind("HTTP/1.1 413", 0), 0u) << declared.substr(0, 300);
+  EXPECT_NE(declared.find("x-correlation-id: edge-413"), std::string::npos) << declared.substr(0, 300);
+  std::string chunks;
+  for (int i = 0; i < 17; ++i) chunks += "10000\r\n" + std::string(0x10000, 'y') + "\r\n";
+  const std::string streamed = exchange(s.server.port(), "POST /c HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: edge-chunk\r\n"
+                                                         "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+                                                         chunks + "0\r\n\r\n");
+  EXPECT_EQ(streamed.rfind("HTTP/1.1 413", 0), 0u) << streamed.substr(0, 300);
+  EXPECT_NE(streamed.find("x-correlation-id: edge-chunk"), std::string::npos) << streamed.substr(0, 300);
+  const std::string coding =
+      exchange(s.server.port(), chunked_post("X-Correlation-Id: edge-te\r\nTransfer-Encoding: gzip, chunked\r\n"));
+  EXPECT_EQ(coding.rfind("HTTP/1.1 400", 0), 0u) << coding;
+  EXPECT_NE(coding.find("x-correlation-id: edge-te"), std::string::npos) << coding;
+  const std::string twice = exchange(s.server.port(), chunked_post("X-Correlation-Id: a-1\r\nX-Correlation-Id: a-2\r\n"
+                                                                   "Transfer-Encoding: gzip\r\n"));
+  EXPECT_EQ(twice.rfind("HTTP/1.1 400", 0), 0u) << twice;
+  EXPECT_EQ(twice.find("a-1"), std::string::npos) << twice;
+  const std::string control = exchange(s.server.port(), chunked_post("X-Correlation-Id: a\x01z\r\n"
+                                                                     "Transfer-Encoding: gzip\r\n"));
+  EXPECT_EQ(control.find("a\x01z"), std::string::npos) << control;
+  EXPECT_EQ(s.calls.load(), 0);
+}
+
 }  // namespace ledger::adapters::http
