@@ -15,7 +15,6 @@
 #include <thread>
 
 #include "adapters/http/routes/http_json.h"
-#include "adapters/http/routes/path_aliases.h"
 #include "adapters/http/routes/request_actor.h"
 #include "adapters/kafka/kafka.h"
 #include "adapters/identity/kafka_producers.h"
@@ -221,11 +220,6 @@ adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::
     if (auto answer = health_answer(req, ready, metrics, openapi)) {
       return routes::echo_correlation_id(req, std::move(*answer));
     }
-    if (auto path = routes::canonical_path(req.path)) {  // a seed's path (path_aliases.h)
-      auto routed = req;
-      routed.path = std::move(*path);
-      return inner(routed);
-    }
     return inner(req);
   };
 }
@@ -239,7 +233,6 @@ adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHand
     if (auto answer = health_answer(req, ready, metrics, openapi)) {
       return respond.send(routes::echo_correlation_id(req, std::move(*answer)));
     }
-    if (auto path = routes::canonical_path(req.path)) req.path = std::move(*path);  // a seed's path (path_aliases.h)
     inner(std::move(req), std::move(respond));
   };
 }

@@ -567,7 +567,7 @@ int main(int argc, char** argv) {
   if (get->parsed()) {
     auto a = q.call("GET",
                     "/v1/policy-values/" + url_encode(key) +
-                        query({{"org_id", scope.org}, {"project_id", scope.project}, {"user_id", scope.user},
+                        query({{"organization_id", scope.org}, {"project_id", scope.project}, {"user_id", scope.user},
                                {"plan", scope.plan}, {"as_of", as_of}, {"min_position", at}, {"wait_ms", wait}}),
                     "", exit);
     if (!a) return exit;
@@ -627,7 +627,7 @@ int main(int argc, char** argv) {
 
   if (values->parsed()) {
     auto a = all_pages(q, "/v1/policy-values", {{"key", key},
-                        {"org_id", scope.org},
+                        {"organization_id", scope.org},
                         {"level", level},
                         {"as_of", as_of},
                         {"min_position", at},
@@ -759,7 +759,7 @@ int main(int argc, char** argv) {
       const std::string target =
           "/v1/changes" + query({{"from_position", from_position ? std::to_string(from_position) : ""},
                                  {"until_position", until_position ? std::to_string(until_position) : ""},
-                                 {"org_id", scope.org},
+                                 {"organization_id", scope.org},
                                  {"types", types}});
       pending.clear();
       bool broken = false;

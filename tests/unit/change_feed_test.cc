@@ -147,7 +147,7 @@ TEST(ChangeFeed, EachCallerSeesItsOwnEventsAndThePlatformsPolicyEventsInOrder) {
   const auto tenant = ids(drain(feed, get({{"from_position", "1"}, {"until_position", "7"}}), principal("org-a", "service")));
   EXPECT_EQ(tenant, (std::vector<std::pair<std::int64_t, std::string>>{
                         {1, "PolicyKeyDefined"}, {2, "OrganizationCreated"}, {4, "PolicyValueSet"}, {6, "PolicyValueSet"}}));
-  const auto org_view = ids(drain(feed, get({{"org_id", "org-b"}, {"types", "PolicyValueSet,OrganizationCreated"},
+  const auto org_view = ids(drain(feed, get({{"organization_id", "org-b"}, {"types", "PolicyValueSet,OrganizationCreated"},
                                              {"from_position", "3"}, {"until_position", "7"}}),
                                   principal("platform", "platform_admin")));
   EXPECT_EQ(org_view, (std::vector<std::pair<std::int64_t, std::string>>{
@@ -190,7 +190,7 @@ TEST(ChangeFeed, BadRequestsAreRefusedWithAStableCodeAndStreamsAreBounded) {
   feed.start();
   const auto admin = principal("platform", "platform_admin");
   const std::vector<std::tuple<HttpRequest, commands::Principal, int, std::string>> refused = {
-      {get({{"org_id", "org-b"}}), principal("org-a", "service"), 403, "forbidden"},
+      {get({{"organization_id", "org-b"}}), principal("org-a", "service"), 403, "forbidden"},
       {get({{"types", "a;b"}}), admin, 400, "invalid_parameter"},
       {get({{"types", ""}}), admin, 400, "invalid_parameter"},
       {get({{"from_position", "-1"}}), admin, 400, "invalid_parameter"},

@@ -542,7 +542,7 @@ HttpResponse AdmissionApi::route(const HttpRequest& req, const commands::Princip
   if (ViewsApi::owns(path)) return ViewsApi(admission_, policy_, clock_, refusals_).handle(req, who);
   if (path == kDecisionLogPath || path == kDecisionLogStatusPath) {
     if (is_tenant(who)) {
-      if (auto org = req.query_param("org_id"); org && *org != who.tenant) note_refusal(req, who, *org);
+      if (auto org = req.query_param("organization_id"); org && *org != who.tenant) note_refusal(req, who, *org);
     }
     return decision_log_route(req, who, log_);
   }
@@ -863,14 +863,23 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
 }
 
 HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::Principal& who) {
-  constexpr std::string_view kOwn[] = {"organization_id", "owner_level", "owner_id", "state", "cursor", "limit"};
+  constexpr std::string_view kOwn[] = {"organization_id", "scope_level", "scope_id", "owner_level", "owner_id",
+                                       "state",           "cursor",      "limit"};
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
   adapters::postgres::ReservationFilter f;
   f.organization_id = req.query_param("organization_id");
-  if (req.query_param("owner_level") || req.query_param("owner_id")) {
-    auto owner = scope_param(req, "owner_level", "owner_id");
+  // The owner is a scope: `scope_level` and `scope_id` as on every route;
+  // `owner_level` and `owner_id`, the names it had first, still work.
+  const bool by_scope = req.query_param("scope_level") || req.query_param("scope_id");
+  const bool by_owner = req.query_param("owner_level") || req.query_param("owner_id");
+  if (by_scope && by_owner) {
+    return error_response(bad_param("owner_level", "name the owner by scope_level and scope_id or by owner_level "
+                                                   "and owner_id, not both"));
+  }
+  if (by_scope || by_owner) {
+    auto owner = by_scope ? scope_param(req, "scope_level", "scope_id") : scope_param(req, "owner_level", "owner_id");
     if (!owner) return error_response(owner.error());
     f.owner = *owner;
   }

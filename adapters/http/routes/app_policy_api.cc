@@ -132,10 +132,11 @@ HttpResponse AppPolicyApi::handle(const HttpRequest& req, const commands::Princi
     if (!req.query.empty()) return error_response(unknown_param(req.query.front().first));
     return json_response(200, types_json());
   }
-  // POST .../{app_id}:evaluate evaluates; GET reads (an id may itself end
-  // in ":evaluate": the method decides).
-  if (req.method == "POST" && path.ends_with(kEvaluateSuffix)) {
+  // POST .../{app_id}:evaluate evaluates (an application whose id itself
+  // ends in ":evaluate" is read at .../{app_id}/policies).
+  if (path.ends_with(kEvaluateSuffix)) {
     const std::string app(path.substr(kApps.size(), path.size() - kApps.size() - kEvaluateSuffix.size()));
+    if (req.method != "POST") return method_not_allowed("POST");
     if (app.empty() || app.find('/') != std::string::npos) {
       return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
     }

@@ -6,6 +6,7 @@
 
 #include "adapters/cel/cel_engine.h"
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/path_aliases.h"
 #include "adapters/http/routes/query_params.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"
@@ -34,7 +35,10 @@ Error field_error(std::string code, std::string message) {
 }  // namespace
 
 std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
-  if (req.path != kValidateCelPath) return std::nullopt;
+  if (req.path != kValidateCelPath) {
+    auto canonical = canonical_path(req.path);  // the seed's path (path_aliases.h)
+    if (!canonical || *canonical != kValidateCelPath) return std::nullopt;
+  }
   auto corr_header = commands::header_id("x-correlation-id", req.header("x-correlation-id"));
   if (!corr_header) return error_response(corr_header.error());
   const std::string correlation_id = *corr_header;

@@ -109,17 +109,19 @@ bool ChangeFeed::visible(const Subscriber& s, const events::RecordedEvent& e) co
 std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const commands::Principal& who,
                                                   const adapters::http::HttpResponder& respond) {
   if (req.method != "GET") return method_not_allowed("GET");
-  constexpr std::string_view kOwn[] = {"from_position", "org_id", "types", "until_position"};
+  constexpr std::string_view kOwn[] = {"from_position", "organization_id", "types", "until_position"};
   for (const auto& [name, value] : req.query) {
     if (std::find(std::begin(kOwn), std::end(kOwn), name) == std::end(kOwn)) return error_response(unknown_param(name));
   }
   auto sub = std::make_shared<Subscriber>();
-  sub->org = req.query_param("org_id").value_or("");
+  sub->org = req.query_param("organization_id").value_or("");
   if (is_tenant(who)) {
     if (!sub->org.empty() && sub->org != who.tenant) return error_response(organization_forbidden(who, sub->org, "changes"));
     sub->org = who.tenant;
   } else if (!sub->org.empty()) {
-    if (auto ok = commands::header_id("org_id", &sub->org); !ok) return error_response(bad_param("org_id", "org_id is not an id"));
+    if (auto ok = commands::header_id("organization_id", &sub->org); !ok) {
+      return error_response(bad_param("organization_id", "organization_id is not an id"));
+    }
   }
   if (auto types = req.query_param("types")) {
     std::size_t start = 0;

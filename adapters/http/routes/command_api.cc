@@ -19,6 +19,7 @@
 #include "adapters/http/routes/entitlement_commands.h"
 #include "adapters/http/routes/config_commands.h"
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/path_aliases.h"
 #include "adapters/http/routes/request_actor.h"
 #include "adapters/identity/kafka_producers.h"
 #include "domain/error_json.h"
@@ -138,6 +139,7 @@ std::optional<AppPolicyRoute> app_policy_route(std::string_view path, std::strin
 }  // namespace
 
 HttpResponse CommandApi::handle(const HttpRequest& req) {
+  if (auto canonical = canonical_request(req)) return handle(*canonical);  // a seed's path or name (path_aliases.h)
   if (auto refused = refuse_media_type(req)) return finish(req, std::move(*refused));
   begin_request(req);
   return finish(req, route(req));

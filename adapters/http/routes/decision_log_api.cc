@@ -107,7 +107,7 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
     if (!req.query.empty()) return error_response(unknown_param(req.query.front().first));
     return status_route(ports);
   }
-  constexpr std::string_view kOwn[] = {"correlation_id", "org_id", "project_id", "decision", "kind",
+  constexpr std::string_view kOwn[] = {"correlation_id", "organization_id", "project_id", "decision", "kind",
                                        "from",           "to",     "cursor",     "limit"};
   for (const auto& [name, value] : req.query) {
     if (std::find(std::begin(kOwn), std::end(kOwn), name) == std::end(kOwn)) {
@@ -118,7 +118,7 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
     return error_response({domain::ErrorKind::kUnavailable, "decision_log_unavailable", "the decision log is not served here", {}});
   }
   adapters::postgres::DecisionLogFilter f;
-  f.organization_id = req.query_param("org_id");
+  f.organization_id = req.query_param("organization_id");
   f.project_id = req.query_param("project_id");
   f.correlation_id = req.query_param("correlation_id");
   f.decision = req.query_param("decision");

@@ -31,4 +31,28 @@ std::optional<std::string> canonical_path(std::string_view path) {
   return std::nullopt;
 }
 
+std::optional<adapters::http::HttpRequest> canonical_request(const adapters::http::HttpRequest& req) {
+  auto path = canonical_path(req.path);
+  auto query = canonical_query(req.query);
+  if (!path && !query) return std::nullopt;
+  auto out = req;
+  if (path) out.path = std::move(*path);
+  if (query) out.query = std::move(*query);
+  return out;
+}
+
+std::optional<QueryPairs> canonical_query(const QueryPairs& query) {
+  bool alias = false;
+  for (const auto& [name, value] : query) {
+    if (name == "organization_id") return std::nullopt;
+    alias = alias || name == "org_id";
+  }
+  if (!alias) return std::nullopt;
+  QueryPairs out = query;
+  for (auto& [name, value] : out) {
+    if (name == "org_id") name = "organization_id";
+  }
+  return out;
+}
+
 }  // namespace ledger::routes

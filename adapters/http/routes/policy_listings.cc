@@ -136,7 +136,7 @@ HttpResponse PolicyListings::keys(const HttpRequest& req) const {
 }
 
 HttpResponse PolicyListings::values(const HttpRequest& req, const commands::Principal& who) const {
-  constexpr std::string_view kOwn[] = {"key", "org_id", "level", "limit", "cursor"};
+  constexpr std::string_view kOwn[] = {"key", "organization_id", "level", "limit", "cursor"};
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   const auto key = req.query_param("key");
   if (!key || key->empty()) return error_response(bad_param("key", "key is required"));
@@ -160,8 +160,8 @@ HttpResponse PolicyListings::values(const HttpRequest& req, const commands::Prin
     after.emplace((*last)[0], (*last)[1], (*last)[2]);
   }
   // Whose view: an organization's principal its own; a platform principal
-  // every value, or one organization's view with org_id.
-  std::string org = req.query_param("org_id").value_or("");
+  // every value, or one organization's view with organization_id.
+  std::string org = req.query_param("organization_id").value_or("");
   if (is_tenant(who)) {
     if (!org.empty() && org != who.tenant) return error_response(organization_forbidden(who, org, "policy-values"));
     org = who.tenant;

@@ -26,6 +26,7 @@
 #include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/entitlement_reads.h"
 #include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/path_aliases.h"
 #include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/memory_reads.h"
 #include "adapters/http/routes/policy_listings.h"
@@ -65,6 +66,7 @@ domain::Result<void> QueryApi::gate(const commands::Principal& who, commands::Ro
 }
 
 HttpResponse QueryApi::handle(const HttpRequest& req) {
+  if (auto canonical = canonical_request(req)) return handle(*canonical);  // a seed's path or name (path_aliases.h)
   if (auto refused = refuse_media_type(req)) return finish(req, std::move(*refused));
   begin_request(req);
   return finish(req, route(req));
@@ -182,6 +184,7 @@ void QueryApi::changes(const HttpRequest& req, const adapters::http::HttpRespond
 }
 
 void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
+  if (auto canonical = canonical_request(req)) req = std::move(*canonical);
   if (changes_ && req.path == ChangeFeed::kPath) return changes(req, respond);
   // A route answered from memory waits on the store's position, the others
   // on the read models' checkpoints.
@@ -268,19 +271,19 @@ nlohmann::json next_change_json(const std::optional<domain::Resolution>& next) {
 }  // namespace
 
 HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Principal& who, const std::string& key) {
-  constexpr std::string_view kOwn[] = {"user_id", "project_id", "org_id", "plan"};
+  constexpr std::string_view kOwn[] = {"user_id", "project_id", "organization_id", "plan"};
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   domain::ScopeChain chain;
   chain.user_id = req.query_param("user_id").value_or("");
   chain.project_id = req.query_param("project_id").value_or("");
-  chain.org_id = req.query_param("org_id").value_or("");
+  chain.org_id = req.query_param("organization_id").value_or("");
   chain.plan = req.query_param("plan").value_or("");
   if (commands::is_tenant_principal(who)) {
     // An organization's principal resolves within its own organization.
     if (!chain.org_id.empty() && chain.org_id != who.tenant) {
       domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
                       "this principal may only read its own organization's policy values", {}};
-      e.with("org_id", chain.org_id);
+      e.with("organization_id", chain.org_id);
       return refuse(req, who, chain.org_id, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch", e);
     }
     chain.org_id = who.tenant;
