@@ -30,7 +30,14 @@
 //      code missing from the row of its status (a code built with two kinds
 //      belongs in both rows), every code of the table that no source answers
 //      with that status, and every exclusion that is no longer needed.
+//   4. Every code of the table but the 500 row's and the Kafka-only ones
+//      (kKafkaOnlyCodes) is in backticks in the description of a response of
+//      the same status of some operation of command.json or query.json
+//      (adapters/http/openapi/; `$ref`s into components.responses followed),
+//      or in the document's info description right after its status
+//      ("400 `invalid_header`").
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -594,6 +601,143 @@ TEST(ErrorTable, ExclusionsAreStillNeeded) {
     EXPECT_FALSE(row != table.end() && row->second.contains(e.code))
         << "kExcludedCodes: `" << e.code << "` is in the README's " << e.status
         << " row, so it is answered; drop the exclusion (" << e.reason << ")";
+  }
+}
+
+// Codes of the table that only a record of Commands over Kafka is answered
+// with (on ledger.command-results), never an HTTP request: no OpenAPI
+// document lists them. The README says so in the parenthetical after each
+// (or after its group): KafkaOnlyCodesAreMarkedSoInTheReadme.
+const std::pair<int, const char*> kKafkaOnlyCodes[] = {
+    {400, "invalid_key"},
+    {401, "kafka_producer_unknown"},
+    {401, "kafka_topic_unknown"},
+    {401, "kafka_token_header_refused"},
+    {422, "secrets_over_kafka"},
+};
+
+// Codes of the table that no HTTP request reaches: guards behind a decoder
+// that never builds the input they refuse. Not claimed by any route.
+const std::pair<int, const char*> kNoHttpRoute[] = {
+    // TransitionReservation's action comes from the command type
+    // (reservation.activate, ...), never from a body: decide()'s guard.
+    {400, "invalid_action"},
+};
+
+bool kafka_only(const std::string& code, int status) {
+  return std::any_of(std::begin(kKafkaOnlyCodes), std::end(kKafkaOnlyCodes),
+                     [&](const auto& k) { return k.first == status && code == k.second; });
+}
+
+// The README's raw table row of `status`.
+std::string readme_row(int status) {
+  std::istringstream in(read_file(kSource / "README.md"));
+  const std::string prefix = "| " + std::to_string(status) + " | ";
+  bool in_table = false;
+  for (std::string line; std::getline(in, line);) {
+    if (!in_table) {
+      in_table = line == "| status | codes |";
+      continue;
+    }
+    if (line.empty() || line[0] != '|') break;
+    if (line.starts_with(prefix)) return line;
+  }
+  return "";
+}
+
+// Backticked codes of a description.
+std::set<std::string> backticked(const std::string& text) {
+  static const std::regex code(R"re(`([a-z0-9_]+)`)re");
+  std::set<std::string> out;
+  for (std::sregex_iterator it(text.begin(), text.end(), code), end; it != end; ++it) out.insert((*it)[1]);
+  return out;
+}
+
+// status -> code -> where, for one OpenAPI document: the descriptions of
+// every operation's responses, and "NNN `code`" in the info description.
+void documented_codes(const std::string& file, std::map<int, std::map<std::string, std::set<std::string>>>& out) {
+  const auto d = nlohmann::json::parse(read_file(kSource / "adapters/http/openapi" / file));
+  static const char* const kMethods[] = {"get", "put", "post", "delete", "patch", "head", "options"};
+  for (const auto& [path, item] : d.at("paths").items()) {
+    for (const char* m : kMethods) {
+      if (!item.contains(m) || !item.at(m).contains("responses")) continue;
+      for (const auto& [status, response] : item.at(m).at("responses").items()) {
+        if (status.size() != 3 || !std::all_of(status.begin(), status.end(), ::isdigit)) continue;
+        const nlohmann::json* r = &response;
+        for (int hops = 0; r->contains("$ref") && hops < 8; ++hops) {
+          const auto ref = r->at("$ref").get<std::string>();
+          const nlohmann::json::json_pointer ptr(ref.substr(1));
+          ASSERT_TRUE(ref.starts_with("#/") && d.contains(ptr)) << file << " " << m << " " << path << ": " << ref;
+          r = &d.at(ptr);
+        }
+        if (!r->contains("description")) continue;
+        for (const auto& c : backticked(r->at("description").get<std::string>())) {
+          out[std::stoi(status)][c].insert(file + " " + m + " " + path);
+        }
+      }
+    }
+  }
+  const std::string info = d.at("info").value("description", "");
+  static const std::regex status_code(R"re(\b([1-5][0-9][0-9]) `([a-z0-9_]+)`)re");
+  for (std::sregex_iterator it(info.begin(), info.end(), status_code), end; it != end; ++it) {
+    out[std::stoi((*it)[1])][(*it)[2]].insert(file + " info");
+  }
+}
+
+TEST(ErrorTable, KafkaOnlyCodesAreMarkedSoInTheReadme) {
+  std::string problem;
+  const auto table = readme_table(&problem);
+  for (const auto& [status, code] : kKafkaOnlyCodes) {
+    auto row = table.find(status);
+    EXPECT_TRUE(row != table.end() && row->second.contains(code))
+        << "kKafkaOnlyCodes: `" << code << "` is not in the README's " << status << " row; drop the entry";
+    // The first top-level parenthetical after the code names Kafka.
+    const std::string line = readme_row(status);
+    const std::size_t at = line.find(std::string("`") + code + "`");
+    ASSERT_NE(at, std::string::npos) << code;
+    std::size_t open = std::string::npos;
+    int depth = 0;
+    for (std::size_t i = at; i < line.size() && open == std::string::npos; ++i) {
+      if (line[i] == '(' && depth++ == 0) open = i;
+      if (line[i] == ')') depth = std::max(0, depth - 1);
+    }
+    ASSERT_NE(open, std::string::npos) << "README.md: `" << code << "` is not explained as Kafka-only";
+    std::size_t close = open;
+    for (depth = 0; close < line.size(); ++close) {
+      if (line[close] == '(') ++depth;
+      if (line[close] == ')' && --depth == 0) break;
+    }
+    EXPECT_NE(line.substr(open, close - open).find("Kafka"), std::string::npos)
+        << "README.md: the parenthetical after `" << code << "` does not say it is Kafka-only: "
+        << line.substr(open, close - open + 1);
+  }
+}
+
+TEST(ErrorTable, EveryCodeOfTheReadmeTableIsInAnOpenApiResponseOfItsStatus) {
+  std::string problem;
+  const auto table = readme_table(&problem);
+  EXPECT_EQ(problem, "");
+  std::map<int, std::map<std::string, std::set<std::string>>> documented;
+  documented_codes("command.json", documented);
+  documented_codes("query.json", documented);
+  ASSERT_FALSE(documented[400].empty()) << "no 400 codes read from adapters/http/openapi/ under " << kSource;
+  for (const auto& [status, codes] : table) {
+    if (status == 500) continue;
+    for (const auto& code : codes) {
+      if (kafka_only(code, status)) continue;
+      if (std::any_of(std::begin(kNoHttpRoute), std::end(kNoHttpRoute),
+                      [&](const auto& k) { return k.first == status && code == k.second; })) {
+        continue;
+      }
+      if (documented[status].contains(code)) continue;
+      std::string elsewhere;
+      for (const auto& [s, c] : documented) {
+        if (c.contains(code)) (elsewhere += ' ') += std::to_string(s);
+      }
+      ADD_FAILURE() << "adapters/http/openapi/: `" << code << "` (README " << status
+                    << " row) is in no " << status << " response of command.json or query.json"
+                    << (elsewhere.empty() ? std::string() : " (documented with:" + elsewhere + ")");
+    }
   }
 }
 
