@@ -33,7 +33,9 @@ const std::string kGlobexReader = "Bearer dev-globex-reader";
 const std::string kGlobexAuditor = "Bearer dev-globex-auditor";
 
 Json draft(const std::string& project, std::int64_t quantity, const std::string& sku) {
-  const auto now = std::chrono::system_clock::now();
+  // One window for every draft of the test: the same draft sent twice must
+  // be the same draft even when a second passes between the two.
+  static const auto now = std::chrono::system_clock::now();
   return {{"reservation_id", "r1"},
           {"owner", {{"level", "project"}, {"id", project}}},
           {"kind", "gpu_nodes"},
