@@ -37,8 +37,10 @@ struct App {
   void run(const auto& c) {
     domain::Result<domain::Decided> d;
     const ap::PolicyDeps deps{.expressions = &cel(), .replicas = 1};
-    if constexpr (requires { domain::decide(m, c, deps); }) d = domain::decide(m, c, deps);
-    else d = domain::decide(m, c);
+    if constexpr (requires { domain::decide(m, c, deps); })
+      d = domain::decide(m, c, deps);
+    else
+      d = domain::decide(m, c);
     if (!d) throw std::runtime_error(d.error().message);
     for (const auto& e : d->events) m.apply(d->stream_id, e, {++position, {}, ""});
   }

@@ -35,19 +35,22 @@ cfg::ConfigModel build(int tenants) {
   }
   for (int t = 0; t < tenants; ++t) {
     const std::string tenant = "t" + std::to_string(t);
-    set({cfg::Layer::kTenantRisk, tenant, ""},
-        {{"max_cost_impact_auto", 15.0}, {"approval_timeout_minutes", 30}, {"automation_enabled", true},
-         {"notification_config", {{"escalation", {{"max_hops", 2}}}}}});
-    for (int a = 0; a < 4; ++a) set({cfg::Layer::kAgent, tenant, "a" + std::to_string(a)}, {{"metrics_duration_minutes", 5}});
+    set({cfg::Layer::kTenantRisk, tenant, ""}, {{"max_cost_impact_auto", 15.0},
+                                                {"approval_timeout_minutes", 30},
+                                                {"automation_enabled", true},
+                                                {"notification_config", {{"escalation", {{"max_hops", 2}}}}}});
+    for (int a = 0; a < 4; ++a)
+      set({cfg::Layer::kAgent, tenant, "a" + std::to_string(a)}, {{"metrics_duration_minutes", 5}});
     for (int s = 0; s < 8; ++s) {
-      set({cfg::Layer::kService, tenant, "s" + std::to_string(s)}, {{"max_instances", 4}, {"monitoring", {{"mem", 50}}}});
+      set({cfg::Layer::kService, tenant, "s" + std::to_string(s)},
+          {{"max_instances", 4}, {"monitoring", {{"mem", 50}}}});
     }
   }
   return m;
 }
 
-const Json kProcess = {{"approval_webhook_timeout_seconds", 30}, {"approval_webhook_retry_attempts", 3},
-                       {"cache_default_ttl", 300}};
+const Json kProcess = {
+    {"approval_webhook_timeout_seconds", 30}, {"approval_webhook_retry_attempts", 3}, {"cache_default_ttl", 300}};
 
 void BM_ResolveUncached(benchmark::State& state) {
   const auto tenants = static_cast<int>(state.range(0));
@@ -64,7 +67,8 @@ void BM_ResolveCachedHit(benchmark::State& state) {
   const auto tenants = static_cast<int>(state.range(0));
   const auto m = build(tenants);
   projections::config::ResolvedCache cache;
-  for (int t = 0; t < 1000 && t < tenants; ++t) cache.resolve(m, {"t" + std::to_string(t), "a1", "st3", "s5", ""}, kProcess, 1);
+  for (int t = 0; t < 1000 && t < tenants; ++t)
+    cache.resolve(m, {"t" + std::to_string(t), "a1", "st3", "s5", ""}, kProcess, 1);
   int i = 0;
   for (auto _ : state) {
     const std::string t = "t" + std::to_string(i++ % std::min(tenants, 1000));

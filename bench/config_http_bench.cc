@@ -58,8 +58,8 @@ Run run_at_rate(ledger::testing::ServiceStack& s, int rate, int seconds, int cli
       std::vector<double> mine;
       const auto n = static_cast<long>(static_cast<double>(seconds) * rate / clients);
       for (long i = 0; i < n; ++i) {
-        const auto due = start + duration_cast<steady_clock::duration>(interval * (static_cast<double>(i) +
-                                                                                    static_cast<double>(c) / clients));
+        const auto due = start + duration_cast<steady_clock::duration>(
+                                     interval * (static_cast<double>(i) + static_cast<double>(c) / clients));
         const std::string t = target(rng);
         std::this_thread::sleep_until(due);
         auto r = q->request("GET", t, "", {{"authorization", ledger::testing::kAdminToken}});
@@ -116,15 +116,18 @@ int main(int argc, char** argv) {
   }
   const char* types[] = {"cloud_run", "gke", "lambda", "vm"};
   for (const char* t : types) {
-    put(std::string("/config/service-types/") + t, {{"min_instances", 1}, {"max_instances", 10}, {"monitoring", {{"cpu", 80}}}});
+    put(std::string("/config/service-types/") + t,
+        {{"min_instances", 1}, {"max_instances", 10}, {"monitoring", {{"cpu", 80}}}});
   }
   for (int i = 0; i < tenants; ++i) {
     const std::string org = "org-bench-" + std::to_string(i);
     send("POST", "/v1/commands/organization.create", {{"organization_id", org}, {"plan_id", "pro"}});
-    put("/tenants/" + org + "/config/risk", {{"max_cost_impact_auto", 20.0}, {"monitoring", {{"cpu", 70}}}, {"region", "us"}});
+    put("/tenants/" + org + "/config/risk",
+        {{"max_cost_impact_auto", 20.0}, {"monitoring", {{"cpu", 70}}}, {"region", "us"}});
     for (const char* a : {"scaler", "healer"}) put("/tenants/" + org + "/config/agents/" + a, {{"min_instances", 2}});
     for (int v = 0; v < 4; ++v) {
-      put("/tenants/" + org + "/services/svc-" + std::to_string(v), {{"max_instances", 4 + v}, {"monitoring", {{"mem", 50}}}});
+      put("/tenants/" + org + "/services/svc-" + std::to_string(v),
+          {{"max_instances", 4 + v}, {"monitoring", {{"mem", 50}}}});
     }
   }
   auto target = [&](std::mt19937& rng, bool refused) {
@@ -138,8 +141,8 @@ int main(int argc, char** argv) {
   {
     auto q = s.query_client();
     auto r = q->request("GET",
-                        "/tenants/org-bench-" + std::to_string(tenants - 1) + "/config/resolved?min_position=" +
-                            std::to_string(last) + "&wait_ms=10000",
+                        "/tenants/org-bench-" + std::to_string(tenants - 1) +
+                            "/config/resolved?min_position=" + std::to_string(last) + "&wait_ms=10000",
                         "", {{"authorization", ledger::testing::kAdminToken}});
     if (!r || r->status != 200) {
       std::fprintf(stderr, "first read failed: %s\n", r ? r->body.c_str() : r.error().message.c_str());

@@ -183,10 +183,9 @@ std::vector<Command> org_commands(const Shape& s, long o, const std::string& win
   }
   for (long j = 0; j < s.projects_per_org; ++j) {
     const long k = o * s.projects_per_org + j;
-    out.push_back({"project.create",
-                   {{"project_id", s.project(k)},
-                    {"organization_id", org},
-                    {"department_id", s.department_id_of(o, j)}}});
+    out.push_back(
+        {"project.create",
+         {{"project_id", s.project(k)}, {"organization_id", org}, {"department_id", s.department_id_of(o, j)}}});
     for (long i = 0; i < s.principals_per_project; ++i) {
       out.push_back({"principal.create",
                      {{"principal_id", s.principal(k, i)},
@@ -196,14 +195,19 @@ std::vector<Command> org_commands(const Shape& s, long o, const std::string& win
   }
   auto ceiling = [&](Json sc, std::int64_t q) {
     out.push_back({"ceiling.set",
-                   {{"scope", std::move(sc)}, {"dimension", kDimension}, {"quantity", q}, {"unit", kUnit},
+                   {{"scope", std::move(sc)},
+                    {"dimension", kDimension},
+                    {"quantity", q},
+                    {"unit", kUnit},
                     {"reason", "decision benchmark"}}});
   };
   ceiling(scope("organization", org), s.org_ceiling(o));
   if (s.delegates(o)) {
     out.push_back({"ceiling.delegate",
-                   {{"scope", scope("organization", org)}, {"dimension", kDimension},
-                    {"max_quantity", Shape::kDelegationCap}, {"reason", "decision benchmark"}}});
+                   {{"scope", scope("organization", org)},
+                    {"dimension", kDimension},
+                    {"max_quantity", Shape::kDelegationCap},
+                    {"reason", "decision benchmark"}}});
   }
   for (long r = 0; r < s.departments_per_org; ++r) {
     if (auto q = s.department_ceiling(o, r)) ceiling(scope("department", s.department(o, r)), *q);
@@ -331,14 +335,17 @@ int load_mode(const Endpoint& ep, const Shape& s, int clients, int wait_timeout_
       if (!attributes.empty()) body["attributes"] = std::move(attributes);
       return sender.send(client, {"registry.register", std::move(body)});
     };
-    bool ok = reg("product", kProduct, Json::object()) && reg("usage_unit", kUnit, Json::object()) &&
-              reg("resource_type", kResourceType, {{"product", kProduct}}) &&
-              reg("quota_dimension", kDimension,
-                  {{"product", kProduct}, {"resource_type", kResourceType}, {"unit", kUnit}});
+    bool ok =
+        reg("product", kProduct, Json::object()) && reg("usage_unit", kUnit, Json::object()) &&
+        reg("resource_type", kResourceType, {{"product", kProduct}}) &&
+        reg("quota_dimension", kDimension, {{"product", kProduct}, {"resource_type", kResourceType}, {"unit", kUnit}});
     auto ceiling = [&](Json scope, std::int64_t q) {
       return sender.send(client, {"ceiling.set",
-                                  {{"scope", std::move(scope)}, {"dimension", kDimension}, {"quantity", q},
-                                   {"unit", kUnit}, {"reason", "decision benchmark"}}});
+                                  {{"scope", std::move(scope)},
+                                   {"dimension", kDimension},
+                                   {"quantity", q},
+                                   {"unit", kUnit},
+                                   {"reason", "decision benchmark"}}});
     };
     ok = ok && ceiling({{"level", "global"}}, Shape::kGlobal) &&
          ceiling({{"level", "plan"}, {"id", "pro"}}, Shape::plan_ceiling(true)) &&
@@ -462,9 +469,12 @@ struct Split {
     for (std::size_t at = body.find(R"("decision":")"); at != std::string::npos;
          at = body.find(R"("decision":")", at + 12)) {
       const char c = body[at + 12];
-      if (c == 'a') ++allow;
-      else if (c == 'w') ++warn;
-      else if (c == 'd') ++deny;
+      if (c == 'a')
+        ++allow;
+      else if (c == 'w')
+        ++warn;
+      else if (c == 'd')
+        ++deny;
     }
   }
   void add(const Split& o) {
@@ -482,8 +492,8 @@ struct Outcome {
   double decisions_per_s = 0;
   double seconds = 0;
   long requests = 0, ok = 0, errors = 0, transport_failures = 0;
-  long not_sent = 0;  // open loop: still due when the run gave up (overloaded)
-  std::map<int, long> statuses;  // non-200
+  long not_sent = 0;               // open loop: still due when the run gave up (overloaded)
+  std::map<int, long> statuses;    // non-200
   std::vector<double> latency_ms;  // from the due time (open loop) or the send (closed loop)
   std::vector<double> service_ms;  // from the actual send
   Split split;
@@ -497,8 +507,8 @@ struct Outcome {
       std::printf("  (service p50 %.2f p99 %.2f)", percentile(service_ms, 0.5), percentile(service_ms, 0.99));
     }
     const double n = std::max<double>(1, static_cast<double>(split.total()));
-    std::printf("\n%-28s allow %.1f%%  warn %.1f%%  deny %.1f%%  (%ld answers; errors %ld, transport failures %ld",
-                "", 100.0 * split.allow / n, 100.0 * split.warn / n, 100.0 * split.deny / n, ok, errors,
+    std::printf("\n%-28s allow %.1f%%  warn %.1f%%  deny %.1f%%  (%ld answers; errors %ld, transport failures %ld", "",
+                100.0 * split.allow / n, 100.0 * split.warn / n, 100.0 * split.deny / n, ok, errors,
                 transport_failures);
     for (const auto& [st, c] : statuses) std::printf("; %d x%ld", st, c);
     if (not_sent > 0) std::printf("; %ld due but not sent: overloaded, gave up", not_sent);
@@ -685,8 +695,9 @@ int max_mode(const Load& l, double probe_s, double step_s, double bound_ms, bool
   int misses = 0;
   for (int pct = 50; pct <= 130 && misses < 2; pct += 10) {
     const double rate = std::round(x * pct / 100.0);
-    auto o = drive(l, rate, step_s, "open loop " + std::to_string(static_cast<long>(rate)) + "/s (" +
-                                        std::to_string(pct) + "% of closed)");
+    auto o =
+        drive(l, rate, step_s,
+              "open loop " + std::to_string(static_cast<long>(rate)) + "/s (" + std::to_string(pct) + "% of closed)");
     const bool held = o.achieved >= 0.97 * rate && o.p(0.99) <= bound_ms && o.errors == 0 &&
                       o.transport_failures == 0 && o.not_sent == 0;
     o.print();
@@ -724,8 +735,7 @@ int max_mode(const Load& l, double probe_s, double step_s, double bound_ms, bool
 
 int batch_mode(const Load& l, double duration, bool json) {
   if (!probe(l.ep, l.shape)) return 1;
-  auto o = drive(l, 0, duration,
-                 "batch of " + std::to_string(l.batch_size) + " x" + std::to_string(l.connections));
+  auto o = drive(l, 0, duration, "batch of " + std::to_string(l.batch_size) + " x" + std::to_string(l.connections));
   o.print();
   std::printf("%-28s %.1f calls/s; latency is per call\n", "", o.achieved);
   Json j = o.json();

@@ -45,7 +45,8 @@ struct Fixture {
       run(ent::CreateVersion{"default", pol, {"plan-allowlist", {"enterprise"}, {"trial"}}, "v2"});
       run(ent::CreateVersion{"default", pol, {"plan-allowlist", {"free", "pro", "enterprise"}, {"trial"}}, "v3"});
       for (const char* env : {"dev", "staging", "production"}) {
-        for (int v = 1; v <= 3; ++v) run(ent::ActivateVersion{"default", pol, pol + "-v" + std::to_string(v), env, "go"});
+        for (int v = 1; v <= 3; ++v)
+          run(ent::ActivateVersion{"default", pol, pol + "-v" + std::to_string(v), env, "go"});
       }
     }
     for (int o = 0; o < 10000; ++o) {

@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
                                      {"name", name},
                                      {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro", "enterprise"}}}}});
     const std::string id = pol["policy"]["id"], v1 = pol["policy"]["currentVersion"]["id"];
-    last = post("/v1/policies/" + id + "/versions/" + v1 + "/activate", {{"environment", "production"}, {"changelog", "bench"}})
+    last = post("/v1/policies/" + id + "/versions/" + v1 + "/activate",
+                {{"environment", "production"}, {"changelog", "bench"}})
                .value("position", std::int64_t{0});
   }
   last = std::max(last, s.ok("organization.create", {{"organization_id", "org-bench"}, {"plan_id", "pro"}}));
@@ -87,8 +88,8 @@ int main(int argc, char** argv) {
       const auto n = static_cast<long>(static_cast<double>(seconds) * rate / clients);
       for (long i = 0; i < n; ++i) {
         // Fixed schedule (open loop): latency counts from when the request was due.
-        const auto due = start + duration_cast<steady_clock::duration>(interval * (static_cast<double>(i) +
-                                                                                    static_cast<double>(c) / clients));
+        const auto due = start + duration_cast<steady_clock::duration>(
+                                     interval * (static_cast<double>(i) + static_cast<double>(c) / clients));
         std::this_thread::sleep_until(due);
         auto r = q->request("POST", "/v1/entitlements:check", body, {{"authorization", ledger::testing::kAdminToken}});
         if (!r || r->status != 200) ++errors;

@@ -83,8 +83,9 @@ int main(int argc, char** argv) {
         p = std::move(probes.front());
         probes.pop_front();
       }
-      auto r = q.request("GET", "/v1/policy-values/" + key + "?user_id=" + p.user +
-                                    "&wait_ms=10000&min_position=" + std::to_string(p.position),
+      auto r = q.request("GET",
+                         "/v1/policy-values/" + key + "?user_id=" + p.user +
+                             "&wait_ms=10000&min_position=" + std::to_string(p.position),
                          {}, headers);
       if (!r || r->status != 200) {
         ++lag_failures;
@@ -110,8 +111,11 @@ int main(int argc, char** argv) {
       std::vector<double> local;
       for (long i = 0; Clock::now() < end; ++i) {
         const std::string user = "load-" + run_id + "-" + std::to_string(c) + "-" + std::to_string(i);
-        nlohmann::json body = {{"key", key}, {"scope", {{"user_id", user}}}, {"value", i % 1000},
-                               {"reason", "load test"}, {"command_id", "load:" + user}};
+        nlohmann::json body = {{"key", key},
+                               {"scope", {{"user_id", user}}},
+                               {"value", i % 1000},
+                               {"reason", "load test"},
+                               {"command_id", "load:" + user}};
         const auto t0 = Clock::now();
         auto r = client.request("POST", "/api/v1/admin/policy-values", body.dump(), headers);
         const auto t1 = Clock::now();
@@ -154,7 +158,8 @@ int main(int argc, char** argv) {
         const std::string user = "load-" + run_id + "-0-" + std::to_string(i % 100);
         const auto t0 = Clock::now();
         auto r = q.request("GET", "/v1/policy-values/" + key + "?user_id=" + user + "&org_id=org-acme", {}, headers);
-        if (r && r->status == 200) local.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        if (r && r->status == 200)
+          local.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       }
       std::lock_guard lock(q_mu);
       query_ms.insert(query_ms.end(), local.begin(), local.end());
@@ -165,7 +170,8 @@ int main(int argc, char** argv) {
   const double rate = static_cast<double>(accepted) / elapsed;
   std::printf("accepted commands        %ld in %.1f s = %.0f/s (refused %ld, transport failures %ld)\n",
               accepted.load(), elapsed, rate, refused.load(), failed.load());
-  std::printf("command latency ms       p50 %.2f  p99 %.2f\n", percentile(command_ms, 0.5), percentile(command_ms, 0.99));
+  std::printf("command latency ms       p50 %.2f  p99 %.2f\n", percentile(command_ms, 0.5),
+              percentile(command_ms, 0.99));
   std::printf("command-to-queryable ms  p50 %.1f  p99 %.1f  (%zu samples, %ld failed)\n", percentile(lags_ms, 0.5),
               percentile(lags_ms, 0.99), lags_ms.size(), lag_failures.load());
   std::printf("query latency ms         p50 %.2f  p99 %.2f  (%zu queries)\n", percentile(query_ms, 0.5),

@@ -28,15 +28,15 @@
 #include <random>
 #include <string>
 
+#include "adapters/http/routes/admission_api.h"
+#include "adapters/identity/identity.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/projector.h"
 #include "adapters/system/clock.h"
-#include "adapters/identity/identity.h"
 #include "domain/admission.h"
 #include "projections/admission/admission_store.h"
-#include "adapters/http/routes/admission_api.h"
-#include "adapters/projector/projector.h"
 
 namespace {
 
@@ -56,8 +56,10 @@ class Builder {
   template <class C>
   void run(const C& c) {
     auto d = [&] {
-      if constexpr (requires { domain::decide(model_, c, kNow); }) return domain::decide(model_, c, kNow);
-      else return domain::decide(model_, c);
+      if constexpr (requires { domain::decide(model_, c, kNow); })
+        return domain::decide(model_, c, kNow);
+      else
+        return domain::decide(model_, c);
     }();
     if (!d) {
       std::cerr << "refused: " << d.error().code << " " << d.error().message << "\n";
@@ -86,12 +88,19 @@ class Builder {
 };
 
 nlohmann::json input(const std::string& org, const std::string& project, std::int64_t usage, std::int64_t delta) {
-  return {{"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}, {"roles", nlohmann::json::array()}, {"scopes", nlohmann::json::array()}}},
-          {"hierarchy", {{"organization_id", org}, {"department_id", ""}, {"project_id", project}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
-          {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
-          {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
-          {"correlation_id", "bench"}};
+  return {
+      {"actor",
+       {{"actor_type", "service_account"},
+        {"actor_id", "scheduler"},
+        {"roles", nlohmann::json::array()},
+        {"scopes", nlohmann::json::array()}}},
+      {"hierarchy", {{"organization_id", org}, {"department_id", ""}, {"project_id", project}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+      {"request",
+       {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
+      {"correlation_id", "bench"}};
 }
 
 template <class F>
@@ -121,7 +130,8 @@ int main(int argc, char** argv) {
   b.run(domain::RegisterEntry{"product", "gpuaas", "", {}});
   b.run(domain::RegisterEntry{"usage_unit", "gpu", "", {}});
   b.run(domain::RegisterEntry{"resource_type", "gpu_node", "", {{"product", "gpuaas"}}});
-  b.run(domain::RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}});
+  b.run(domain::RegisterEntry{
+      "quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}});
   const events::CeilingTarget gpu{"gpu.count", "", "", ""};
   const events::CeilingTarget per_request{"gpu.count", "request", "", ""};
   std::vector<std::pair<std::string, std::string>> requesters;  // (org, project)
@@ -141,9 +151,18 @@ int main(int argc, char** argv) {
         if (p % 10 == 0) b.run(domain::SetCeiling{{QuotaLevel::kProject, project}, gpu, 100 + p, "", "bench"});
         if (reservation_every > 0 && p % reservation_every == 0) {
           const std::string id = project + ".r";
-          b.run(domain::DraftReservation{id, {QuotaLevel::kProject, project}, "gpu_nodes", "gpu.count", "", "", 10, "",
+          b.run(domain::DraftReservation{id,
+                                         {QuotaLevel::kProject, project},
+                                         "gpu_nodes",
+                                         "gpu.count",
+                                         "",
+                                         "",
+                                         10,
+                                         "",
                                          events::Instant{kNow.micros - 3'600'000'000LL},
-                                         events::Instant{kNow.micros + 86'400'000'000LL}, {}, "bench"});
+                                         events::Instant{kNow.micros + 86'400'000'000LL},
+                                         {},
+                                         "bench"});
           b.run_at(domain::TransitionReservation{id, "activate", "", org});
         }
         requesters.emplace_back(org, project);
@@ -177,9 +196,10 @@ int main(int argc, char** argv) {
   const std::size_t after = heap_in_use();
   const double per_node = static_cast<double>(after - before) / static_cast<double>(node_count);
   std::printf("nodes %zu, events %zu\n", node_count, envs.size());
-  std::printf("memory: %.0f bytes per scope node (heap +%.1f MiB for both left-right copies, rules, delegations, "
-              "reservations and registry included; %.0f per copy)\n",
-              per_node, static_cast<double>(after - before) / 1048576.0, per_node / 2);
+  std::printf(
+      "memory: %.0f bytes per scope node (heap +%.1f MiB for both left-right copies, rules, delegations, "
+      "reservations and registry included; %.0f per copy)\n",
+      per_node, static_cast<double>(after - before) / 1048576.0, per_node / 2);
 
   // In-process: one decision = snapshot load + snapshot_for + decide_admission.
   std::vector<domain::DecisionInput> inputs;
@@ -205,15 +225,16 @@ int main(int argc, char** argv) {
     auto out = domain::decide_admission(inputs[i % inputs.size()], s, kNow);
     allowed += out && out->decision == "allow";
   });
-  std::printf("in-process decision: %.0f /s single thread (%.2f us each; %zu allowed)\n", in_process,
-              1e6 / in_process, allowed);
+  std::printf("in-process decision: %.0f /s single thread (%.2f us each; %zu allowed)\n", in_process, 1e6 / in_process,
+              allowed);
 
   // Through the route (JSON in and out, tenant and role checks before it are not included).
   adapters::system::ManualClock clock(kNow);
   std::vector<std::string> bodies;
   for (std::size_t i = 0; i < 1024; ++i) {
     const auto& [org, project] = requesters[rng() % requesters.size()];
-    bodies.push_back(input(org, project, static_cast<std::int64_t>(rng() % 100), static_cast<std::int64_t>(rng() % 80)).dump());
+    bodies.push_back(
+        input(org, project, static_cast<std::int64_t>(rng() % 100), static_cast<std::int64_t>(rng() % 80)).dump());
   }
   const commands::Principal admin{{"user", "ops", {"platform_admin"}}, "platform"};
   auto route = [&](routes::AdmissionApi& api, std::size_t n) {

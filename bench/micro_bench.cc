@@ -23,8 +23,13 @@ void BM_RecordAndHash(benchmark::State& state) {
   m.stream_id = "policy-key:billing.window_seconds";
   m.actor = {"user", "alice", {"platform_admin"}};
   m.tenant = "org-1";
-  events::PolicyValueSet e{"billing.window_seconds", {events::ScopeLevel::kUser, "u-1"}, events::PolicyValue{std::int64_t{60}},
-                           events::BeforeSource::kDefault, events::PolicyValue{std::int64_t{90}}, events::Instant{1}, "load"};
+  events::PolicyValueSet e{"billing.window_seconds",
+                           {events::ScopeLevel::kUser, "u-1"},
+                           events::PolicyValue{std::int64_t{60}},
+                           events::BeforeSource::kDefault,
+                           events::PolicyValue{std::int64_t{90}},
+                           events::Instant{1},
+                           "load"};
   std::string prev = events::kGenesisHash;
   for (auto _ : state) {
     ++m.global_position;
@@ -41,11 +46,18 @@ void BM_DecideSetValue(benchmark::State& state) {
   for (int i = 0; i < state.range(0); ++i) {
     s = domain::evolve(std::move(s), events::PolicyValueSet{"billing.window_seconds",
                                                             {events::ScopeLevel::kUser, "u-" + std::to_string(i)},
-                                                            events::PolicyValue{std::int64_t{60}}, events::BeforeSource::kDefault,
-                                                            events::PolicyValue{std::int64_t{61}}, {}, "r"});
+                                                            events::PolicyValue{std::int64_t{60}},
+                                                            events::BeforeSource::kDefault,
+                                                            events::PolicyValue{std::int64_t{61}},
+                                                            {},
+                                                            "r"});
   }
-  domain::SetPolicyValue c{"billing.window_seconds", {events::ScopeLevel::kUser, "u-7"}, events::PolicyValue{std::int64_t{99}},
-                           {}, "r", events::PolicyValue{std::int64_t{61}}};
+  domain::SetPolicyValue c{"billing.window_seconds",
+                           {events::ScopeLevel::kUser, "u-7"},
+                           events::PolicyValue{std::int64_t{99}},
+                           {},
+                           "r",
+                           events::PolicyValue{std::int64_t{61}}};
   for (auto _ : state) benchmark::DoNotOptimize(domain::decide(s, c, events::Instant{0}));
 }
 BENCHMARK(BM_DecideSetValue)->Arg(10)->Arg(100000);
@@ -54,7 +66,9 @@ void BM_Resolve(benchmark::State& state) {
   std::vector<domain::ValueCandidate> cands;
   for (int i = 0; i < state.range(0); ++i) {
     cands.push_back({{static_cast<events::ScopeLevel>(i % 5), i % 5 == 4 ? "" : "id"},
-                     events::PolicyValue{std::int64_t{i}}, events::Instant{i}, i + 1});
+                     events::PolicyValue{std::int64_t{i}},
+                     events::Instant{i},
+                     i + 1});
   }
   domain::ScopeChain chain{"id", "id", "id", "id"};
   for (auto _ : state) benchmark::DoNotOptimize(domain::resolve(key_def(), chain, cands, events::Instant{1'000'000}));
@@ -68,7 +82,8 @@ domain::AdmissionModel admission_model(std::int64_t nodes) {
   m.apply("registry:product:gpuaas", events::RegistryEntryRegistered{"product", "gpuaas", 1, "", {}, {}});
   m.apply("registry:usage_unit:gpu", events::RegistryEntryRegistered{"usage_unit", "gpu", 1, "", {}, {}});
   m.apply("registry:quota_dimension:gpu.count",
-          events::RegistryEntryRegistered{"quota_dimension", "gpu.count", 1, "", {{"product", "gpuaas"}, {"unit", "gpu"}}, {}});
+          events::RegistryEntryRegistered{
+              "quota_dimension", "gpu.count", 1, "", {{"product", "gpuaas"}, {"unit", "gpu"}}, {}});
   const events::CeilingTarget gpu{"gpu.count", "", "", ""};
   for (std::int64_t o = 0; o * 1000 < nodes; ++o) {
     const std::string org = "org-" + std::to_string(o);

@@ -66,8 +66,8 @@ struct AnchorReport {
 class ChainAnchor {
  public:
   struct Options {
-    std::int64_t every_events = 1000;          // sign once this many events are unsigned; 0: not by count
-    std::chrono::milliseconds every{60'000};   // sign unsigned events at least this often; 0: not by time
+    std::int64_t every_events = 1000;                      // sign once this many events are unsigned; 0: not by count
+    std::chrono::milliseconds every{60'000};               // sign unsigned events at least this often; 0: not by time
     std::function<void(const AnchorReport&)> on_anchor{};  // after each attempt (logging)
   };
 

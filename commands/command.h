@@ -15,32 +15,31 @@
 #include "domain/access/access_refusal.h"
 #include "domain/admission.h"
 #include "domain/app_policy/commands.h"
-#include "domain/entitlements/entitlements.h"
 #include "domain/config/config_model.h"
+#include "domain/entitlements/entitlements.h"
 #include "domain/policy_key.h"
 #include "events/event.h"
 
 namespace ledger::commands {
 
-using Command = std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
-                             // admission core (domain/admission.h)
-                             domain::RegisterEntry, domain::CreateOrganization, domain::ChangeOrganizationPlan,
-                             domain::CreateDepartment, domain::MoveDepartment, domain::CreateProject,
-                             domain::MoveProject, domain::CreatePrincipal, domain::SetCeiling, domain::ClearCeiling,
-                             domain::DelegateCeiling, domain::RevokeDelegation, domain::DraftReservation,
-                             domain::TransitionReservation, domain::ConsumeReservation,
-                             domain::ReleaseReservation,
-                             // access control (domain/access/access_refusal.h)
-                             domain::RecordAccessRefusal, domain::RevokeToken,
-                             // per-application policy chains (domain/app_policy/commands.h)
-                             domain::app_policy::RegisterApplication, domain::app_policy::RenameApplication,
-                             domain::app_policy::RetireApplication, domain::app_policy::AttachPolicy,
-                             domain::app_policy::UpdatePolicy, domain::app_policy::DetachPolicy,
-                             // plan entitlements (domain/entitlements/entitlements.h), one variant of its own
-                             domain::entitlements::Command,
-                             // layered configuration (domain/config/config_model.h)
-                             domain::config::SetConfigLayer, domain::config::ReloadConfig,
-                             domain::config::ShredConfigSecrets>;
+using Command =
+    std::variant<domain::DefinePolicyKey, domain::SetPolicyValue,
+                 // admission core (domain/admission.h)
+                 domain::RegisterEntry, domain::CreateOrganization, domain::ChangeOrganizationPlan,
+                 domain::CreateDepartment, domain::MoveDepartment, domain::CreateProject, domain::MoveProject,
+                 domain::CreatePrincipal, domain::SetCeiling, domain::ClearCeiling, domain::DelegateCeiling,
+                 domain::RevokeDelegation, domain::DraftReservation, domain::TransitionReservation,
+                 domain::ConsumeReservation, domain::ReleaseReservation,
+                 // access control (domain/access/access_refusal.h)
+                 domain::RecordAccessRefusal, domain::RevokeToken,
+                 // per-application policy chains (domain/app_policy/commands.h)
+                 domain::app_policy::RegisterApplication, domain::app_policy::RenameApplication,
+                 domain::app_policy::RetireApplication, domain::app_policy::AttachPolicy,
+                 domain::app_policy::UpdatePolicy, domain::app_policy::DetachPolicy,
+                 // plan entitlements (domain/entitlements/entitlements.h), one variant of its own
+                 domain::entitlements::Command,
+                 // layered configuration (domain/config/config_model.h)
+                 domain::config::SetConfigLayer, domain::config::ReloadConfig, domain::config::ShredConfigSecrets>;
 
 // True for the policy-key commands (decided per stream); the others are
 // decided against the whole admission model.

@@ -44,9 +44,9 @@ struct RecordView {
 
 struct RecordRead {
   std::string result_key;
-  std::string command_id;      // valid and non-empty unless refused before it was known
-  std::string type;            // the command type asked for
-  std::string correlation_id;  // "" when the record names none
+  std::string command_id;                 // valid and non-empty unless refused before it was known
+  std::string type;                       // the command type asked for
+  std::string correlation_id;             // "" when the record names none
   std::optional<DecodedCommand> command;  // set unless refused
   std::optional<domain::Error> refused;   // a stable code: the record cannot be handled
 };

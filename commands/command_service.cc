@@ -14,11 +14,9 @@ namespace {
 
 // 409: the command's expected_version is not the stream's.
 domain::Error version_conflict(const std::string& stream_id, std::int64_t expected, std::int64_t actual) {
-  domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
-                  "the stream has moved on since the expected version", {}};
-  e.with("stream_id", stream_id)
-      .with("expected_version", expected)
-      .with("actual_version", actual);
+  domain::Error e{
+      domain::ErrorKind::kAborted, "stream_version_conflict", "the stream has moved on since the expected version", {}};
+  e.with("stream_id", stream_id).with("expected_version", expected).with("actual_version", actual);
   return e;
 }
 
@@ -280,7 +278,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
   std::vector<std::size_t> admission_appends;  // indexes into `appends`
   std::map<IdempotencyKey, std::size_t> first_in_batch;
   const events::Instant now = clock_.now();
-  ConfigWriter config(store_, options_.config_sealer, options_.process_settings_check);  // configuration commands (seed 004): one layer stream each
+  ConfigWriter config(store_, options_.config_sealer,
+                      options_.process_settings_check);  // configuration commands (seed 004): one layer stream each
 
   // Commands refused for reaching into another organization: each is also
   // recorded as an AccessRefused event in this batch (invariant 7).
@@ -296,8 +295,10 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     if (addresses_policy_by_id(req.command)) {
       const std::string id = std::visit(
           [](const auto& c) -> std::string {
-            if constexpr (requires { c.policy_id; }) return c.policy_id;
-            else return {};
+            if constexpr (requires { c.policy_id; })
+              return c.policy_id;
+            else
+              return {};
           },
           req.command);
       e = domain::Error{domain::ErrorKind::kNotFound, "unknown_policy", "no such policy", {}};
@@ -306,15 +307,17 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       // Existence must not leak: exactly what an unknown id answers.
       const std::string id = std::visit(
           [](const auto& c) -> std::string {
-            if constexpr (requires { c.reservation_id; }) return c.reservation_id;
-            else return {};
+            if constexpr (requires { c.reservation_id; })
+              return c.reservation_id;
+            else
+              return {};
           },
           req.command);
       e = domain::Error{domain::ErrorKind::kNotFound, "unknown_reservation", "no such reservation", {}};
       e.with("reservation_id", id);
     } else {
-      e = domain::Error{domain::ErrorKind::kPermissionDenied, "forbidden",
-                        "you may only change your own organization", {}};
+      e = domain::Error{
+          domain::ErrorKind::kPermissionDenied, "forbidden", "you may only change your own organization", {}};
       e.with("principal_tenant", req.meta.principal.tenant).with("target_tenant", target);
     }
     slots[i].answer = std::unexpected(with_correlation(std::move(e), req.meta.correlation_id));
@@ -328,8 +331,9 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
         slots[i].answer = std::unexpected(
             with_correlation(key_reused(req.meta.command_id, prior->position), req.meta.correlation_id));
       } else {
-        slots[i].answer = Accepted{prior->command_id, prior->event_ids, prior->position, prior->stream_version, true,
-                                   prior->decided_at_position, prior->recorded_at};
+        slots[i].answer =
+            Accepted{prior->command_id,          prior->event_ids,  prior->position, prior->stream_version, true,
+                     prior->decided_at_position, prior->recorded_at};
       }
       continue;
     }
@@ -453,8 +457,7 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     // A platform-audience key takes no value from an organization's
     // principal (invariant 7); refused and audited before any rule runs.
     if (std::holds_alternative<domain::SetPolicyValue>(req.command) && cs.state.definition) {
-      if (auto ok = domain::check_write_audience(*cs.state.definition, is_tenant_principal(req.meta.principal));
-          !ok) {
+      if (auto ok = domain::check_write_audience(*cs.state.definition, is_tenant_principal(req.meta.principal)); !ok) {
         slots[i].answer = std::unexpected(with_correlation(std::move(ok.error()), req.meta.correlation_id));
         refusals.push_back({i, tenant_of(req.command, req.meta.principal), "platform_only_key"});
         continue;
@@ -467,9 +470,12 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     auto decided = std::visit(
         [&](const auto& c) -> domain::Result<std::vector<events::Event>> {
           using T = std::decay_t<decltype(c)>;
-          if constexpr (std::is_same_v<T, domain::SetPolicyValue>) return domain::decide(cs.state, c, now);
-          else if constexpr (std::is_same_v<T, domain::DefinePolicyKey>) return domain::decide(cs.state, c);
-          else return domain::fail(domain::ErrorKind::kInternal, "internal", "not a policy-key command");
+          if constexpr (std::is_same_v<T, domain::SetPolicyValue>)
+            return domain::decide(cs.state, c, now);
+          else if constexpr (std::is_same_v<T, domain::DefinePolicyKey>)
+            return domain::decide(cs.state, c);
+          else
+            return domain::fail(domain::ErrorKind::kInternal, "internal", "not a policy-key command");
         },
         req.command);
     if (!decided) {
@@ -514,9 +520,15 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       if ((*recorded)[k] || !seen.insert(refusal_keys[k]).second) continue;
       const auto& req = batch[refusals[k].index].request;
       const auto& who = req.meta.principal;
-      events::AccessRefused ev{who.actor.type,          who.actor.id, who.actor.roles, who.tenant,
-                               refusals[k].target_tenant, std::string(family_name(command_family(req.command))),
-                               "COMMAND",               command_type(req.command), refusals[k].reason};
+      events::AccessRefused ev{who.actor.type,
+                               who.actor.id,
+                               who.actor.roles,
+                               who.tenant,
+                               refusals[k].target_tenant,
+                               std::string(family_name(command_family(req.command))),
+                               "COMMAND",
+                               command_type(req.command),
+                               refusals[k].reason};
       auto decided = domain::decide(domain::RecordAccessRefusal{std::move(ev)});
       if (!decided) continue;  // a principal field out of bounds: nothing sane to record
       StreamAppend a;
@@ -559,7 +571,8 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
       if (!outcomes[k].event_ids.empty()) admission_positions_[outcomes[k].stream_id] = outcomes[k].position;
     }
     for (const auto& o : outcomes) {
-      if (!o.event_ids.empty() && o.stream_id.starts_with("entitlement-")) entitlement_positions_[o.stream_id] = o.position;
+      if (!o.event_ids.empty() && o.stream_id.starts_with("entitlement-"))
+        entitlement_positions_[o.stream_id] = o.position;
     }
     for (auto& [stream, cs] : tentative) cache_[stream] = std::move(cs);
     for (const auto& o : outcomes) {
@@ -574,12 +587,14 @@ bool CommandService::process_group(std::vector<Pending>& batch, bool may_split) 
     Slot& s = slots[i];
     if (s.append_index >= 0) {
       const auto& o = outcomes[static_cast<std::size_t>(s.append_index)];
-      s.answer = Accepted{o.command_id, o.event_ids, o.position, o.stream_version, false, o.decided_at_position, o.recorded_at};
+      s.answer = Accepted{o.command_id, o.event_ids,           o.position,   o.stream_version,
+                          false,        o.decided_at_position, o.recorded_at};
     } else if (s.same_as >= 0) {
       const Slot& first = slots[static_cast<std::size_t>(s.same_as)];
       if (first.append_index >= 0) {
         const auto& o = outcomes[static_cast<std::size_t>(first.append_index)];
-        s.answer = Accepted{o.command_id, o.event_ids, o.position, o.stream_version, true, o.decided_at_position, o.recorded_at};
+        s.answer = Accepted{o.command_id, o.event_ids,           o.position,   o.stream_version,
+                            true,         o.decided_at_position, o.recorded_at};
       } else {
         s.answer = first.answer;
       }

@@ -20,7 +20,8 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
     reloads_in_batch_ += static_cast<std::int64_t>(a.events.size());
     return appended;
   }
-  if (const auto* shred = std::get_if<cfg::ShredConfigSecrets>(&req.command)) return decide_shred(req, *shred, key, now);
+  if (const auto* shred = std::get_if<cfg::ShredConfigSecrets>(&req.command))
+    return decide_shred(req, *shred, key, now);
   const auto& c = std::get<cfg::SetConfigLayer>(req.command);
   const std::string stream = cfg::stream_id(c.ref);
   auto t = tentative_.find(stream);
@@ -36,17 +37,17 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
   }
   cfg::LayerState& state = t->second;
   if (req.expected_version && *req.expected_version != state.version) {
-    domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
-                    "the stream has moved on since the expected version", {}};
-    e.with("stream_id", stream)
-        .with("expected_version", *req.expected_version)
-        .with("actual_version", state.version);
+    domain::Error e{domain::ErrorKind::kAborted,
+                    "stream_version_conflict",
+                    "the stream has moved on since the expected version",
+                    {}};
+    e.with("stream_id", stream).with("expected_version", *req.expected_version).with("actual_version", state.version);
     return std::unexpected(std::move(e));
   }
   // Secrets are sealed here, before any event exists (issue 16 part 4).
   cfg::SetConfigLayer sealed = c;
-  if (cfg::Json doc = cfg::Json::parse(c.value, nullptr, false); !doc.is_discarded() &&
-                                                                 cfg::has_plaintext_secret(doc, c.ref)) {
+  if (cfg::Json doc = cfg::Json::parse(c.value, nullptr, false);
+      !doc.is_discarded() && cfg::has_plaintext_secret(doc, c.ref)) {
     if (!sealer_) {
       return domain::fail(domain::ErrorKind::kFailedPrecondition, "secrets_unavailable",
                           "this document holds secrets and no key-encryption key is configured (LEDGER_CONFIG_KEK)");
@@ -92,7 +93,8 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
 // committed (deleting is what makes the secrets unrecoverable, and it is
 // idempotent: should the append fail, the same command again records the
 // event, with no key ids left to name).
-domain::Result<StreamAppend> ConfigWriter::decide_shred(const CommandRequest& req, const domain::config::ShredConfigSecrets& c,
+domain::Result<StreamAppend> ConfigWriter::decide_shred(const CommandRequest& req,
+                                                        const domain::config::ShredConfigSecrets& c,
                                                         const IdempotencyKey& key, events::Instant now) {
   namespace cfg = domain::config;
   if (!sealer_) {
@@ -118,8 +120,10 @@ domain::Result<StreamAppend> ConfigWriter::append_only(const CommandRequest& req
   a.stream_id = stream;
   a.expected_version = static_cast<std::int64_t>(history->size()) + in_batch;
   if (req.expected_version && *req.expected_version != a.expected_version) {
-    domain::Error e{domain::ErrorKind::kAborted, "stream_version_conflict",
-                    "the stream has moved on since the expected version", {}};
+    domain::Error e{domain::ErrorKind::kAborted,
+                    "stream_version_conflict",
+                    "the stream has moved on since the expected version",
+                    {}};
     e.with("stream_id", a.stream_id);
     return std::unexpected(std::move(e));
   }

@@ -1,7 +1,7 @@
 #include "commands/decode.h"
 
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <vector>
@@ -35,11 +35,13 @@ domain::Result<void> only_fields(const Json& body, std::initializer_list<const c
 
 domain::Result<std::string> required_string(const Json& body, const char* name, std::size_t max_len) {
   auto it = body.find(name);
-  if (it == body.end() || it->is_null()) return bad("missing_field", std::string("field '") + name + "' is required", name);
+  if (it == body.end() || it->is_null())
+    return bad("missing_field", std::string("field '") + name + "' is required", name);
   if (!it->is_string()) return bad("invalid_field", std::string("field '") + name + "' must be a string", name);
   auto s = it->get<std::string>();
   if (s.empty() || s.size() > max_len) {
-    return bad("invalid_field", std::string("field '") + name + "' must be 1 to " + std::to_string(max_len) + " characters", name);
+    return bad("invalid_field",
+               std::string("field '") + name + "' must be 1 to " + std::to_string(max_len) + " characters", name);
   }
   return s;
 }
@@ -62,11 +64,14 @@ domain::Result<std::optional<std::int64_t>> optional_int(const Json& body, const
 // A value of the right JSON kind; whether it fits the key is the domain's call.
 domain::Result<events::PolicyValue> value_field(const Json& body, const char* name) {
   auto it = body.find(name);
-  if (it == body.end() || it->is_null()) return bad("missing_field", std::string("field '") + name + "' is required", name);
+  if (it == body.end() || it->is_null())
+    return bad("missing_field", std::string("field '") + name + "' is required", name);
   auto v = codec::decode_value(*it);
   if (!v) {
-    Error e{ErrorKind::kFailedPrecondition, "value_type_mismatch",
-            std::string("field '") + name + "' must be a boolean, a 64-bit integer or a string", {}};
+    Error e{ErrorKind::kFailedPrecondition,
+            "value_type_mismatch",
+            std::string("field '") + name + "' must be a boolean, a 64-bit integer or a string",
+            {}};
     e.with("field", name);
     return std::unexpected(std::move(e));
   }
@@ -89,11 +94,16 @@ domain::Result<events::PolicyScope> level_scope(const Json& s) {
   using events::ScopeLevel;
   const std::string name = level.get<std::string>();
   std::optional<ScopeLevel> l;
-  if (name == "user" || name == "principal") l = ScopeLevel::kUser;
-  else if (name == "project") l = ScopeLevel::kProject;
-  else if (name == "organization") l = ScopeLevel::kOrganization;
-  else if (name == "plan") l = ScopeLevel::kPlan;
-  else if (name == "global") l = ScopeLevel::kGlobal;
+  if (name == "user" || name == "principal")
+    l = ScopeLevel::kUser;
+  else if (name == "project")
+    l = ScopeLevel::kProject;
+  else if (name == "organization")
+    l = ScopeLevel::kOrganization;
+  else if (name == "plan")
+    l = ScopeLevel::kPlan;
+  else if (name == "global")
+    l = ScopeLevel::kGlobal;
   if (!l) {
     return bad("invalid_scope", "scope.level is one of global, plan, organization, project, user (or principal)",
                "scope.level");
@@ -163,7 +173,8 @@ domain::Result<Command> decode_set_value(const Json& b) {
   if (!eff) return std::unexpected(eff.error());
   if (!eff->empty()) {
     auto t = codec::parse_instant(*eff);
-    if (!t) return bad("invalid_field", "effective_at must be an RFC 3339 instant like 2026-06-01T00:00:00Z", "effective_at");
+    if (!t)
+      return bad("invalid_field", "effective_at must be an RFC 3339 instant like 2026-06-01T00:00:00Z", "effective_at");
     c.effective_at = *t;
   }
   if (auto it = b.find("old_value"); it != b.end() && !it->is_null()) {
@@ -251,11 +262,21 @@ bool valid_utf8(std::string_view s) {
     const unsigned char c = p[i];
     std::size_t len;
     std::uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-    else return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else
+      return false;
     if (i + len > n) return false;
     for (std::size_t k = 1; k < len; ++k) {
       if ((p[i + k] & 0xC0) != 0x80) return false;
@@ -323,7 +344,8 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   // A body may name its own type (a Kafka record must); over HTTP the path
   // names it, and a body naming another one is refused, never ignored.
   if (body.is_object()) {
-    if (auto it = body.find("type"); it != body.end() && !(it->is_string() && it->get_ref<const std::string&>() == type)) {
+    if (auto it = body.find("type");
+        it != body.end() && !(it->is_string() && it->get_ref<const std::string&>() == type)) {
       return bad("invalid_field", "field 'type' must be the command's type '" + std::string(type) + "'", "type");
     }
   }
@@ -331,11 +353,12 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   if (!admission) admission = decode_app_policy_command(type, body);
   if (!admission) admission = decode_entitlement_command(type, body);
   if (!admission) admission = decode_config_command(type, body);
-  domain::Result<Command> cmd = admission              ? std::move(*admission)
-                                : type == "policy_value.set"    ? decode_set_value(body)
-                                : type == "policy_key.define" ? decode_define_key(body)
-                                                              : bad("unknown_command_type",
-                                                                    "unknown command type '" + std::string(type) + "'", "type");
+  domain::Result<Command> cmd =
+      admission                    ? std::move(*admission)
+      : type == "policy_value.set" ? decode_set_value(body)
+      : type == "policy_key.define"
+          ? decode_define_key(body)
+          : bad("unknown_command_type", "unknown command type '" + std::string(type) + "'", "type");
   if (!cmd) return std::unexpected(cmd.error());
   DecodedCommand out{std::move(*cmd), {}, {}, {}};
   auto id = optional_string(body, "command_id", 128);

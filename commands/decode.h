@@ -70,20 +70,18 @@ inline constexpr int kMaxJsonDepth = 32;
 // (`unknown_command_type`), so this list is the whole command surface: the
 // role table (commands/access/authorization.h) is checked against it.
 inline constexpr std::string_view kCommandTypes[] = {
-    "policy_key.define",  "policy_value.set",   "registry.register",    "organization.create",
-    "organization.change_plan", "department.create", "department.move", "project.create",
-    "project.move",       "principal.create",   "ceiling.set",          "ceiling.clear",
-    "ceiling.delegate",   "ceiling.revoke_delegation", "reservation.draft", "reservation.activate",
-    "reservation.suspend", "reservation.resume", "reservation.retire",  "reservation.expire",
-    "reservation.consume", "reservation.release", "access.record_refusal", "token.revoke",
-    "application.register", "application.rename", "application.retire", "app_policy.attach",
-    "app_policy.update", "app_policy.detach",
+    "policy_key.define", "policy_value.set", "registry.register", "organization.create", "organization.change_plan",
+    "department.create", "department.move", "project.create", "project.move", "principal.create", "ceiling.set",
+    "ceiling.clear", "ceiling.delegate", "ceiling.revoke_delegation", "reservation.draft", "reservation.activate",
+    "reservation.suspend", "reservation.resume", "reservation.retire", "reservation.expire", "reservation.consume",
+    "reservation.release", "access.record_refusal", "token.revoke", "application.register", "application.rename",
+    "application.retire", "app_policy.attach", "app_policy.update", "app_policy.detach",
     // plan entitlements (commands/decode_entitlements.h)
     "capability.define", "capability.deprecate", "capability.retire", "plan.define", "plan.update", "plan.archive",
     "policy.create", "policy.create_version", "policy.activate", "policy.archive_version", "entitlements.configure",
     // layered configuration (commands/decode_config.cc)
-    "config.global.set", "config.service_type.set", "config.tenant_risk.set", "config.agent.set",
-    "config.project.set", "config.service.set", "config.reload", "config.secrets.shred"};
+    "config.global.set", "config.service_type.set", "config.tenant_risk.set", "config.agent.set", "config.project.set",
+    "config.service.set", "config.reload", "config.secrets.shred"};
 
 bool valid_utf8(std::string_view s);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);
@@ -91,9 +89,9 @@ domain::Result<nlohmann::json> parse_json_document(std::string_view body);
 // A decoded command with its optional idempotency and concurrency fields.
 struct DecodedCommand {
   Command command;
-  std::string command_id;                        // empty: the caller assigns one
+  std::string command_id;  // empty: the caller assigns one
   std::optional<std::int64_t> expected_version;
-  std::string request_hash = {};                 // commands/idempotency.h
+  std::string request_hash = {};  // commands/idempotency.h
 };
 
 domain::Result<DecodedCommand> decode_command(std::string_view type, const nlohmann::json& body);

@@ -78,8 +78,8 @@ class Fields {
       }
     }
     auto level = it->find("level");
-    auto l = level != it->end() && level->is_string() ? domain::parse_quota_level(level->get<std::string>())
-                                                      : std::nullopt;
+    auto l =
+        level != it->end() && level->is_string() ? domain::parse_quota_level(level->get<std::string>()) : std::nullopt;
     if (!l) {
       fail("invalid_scope", "level must be global, plan, organization, department, project or principal", name);
       return {};
@@ -120,14 +120,16 @@ class Fields {
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) return out;
     if (!it->is_array() || it->size() > max_items) {
-      fail("invalid_field", std::string("field '") + name + "' must be an array of at most " +
-                                std::to_string(max_items) + " strings", name);
+      fail("invalid_field",
+           std::string("field '") + name + "' must be an array of at most " + std::to_string(max_items) + " strings",
+           name);
       return out;
     }
     for (const auto& x : *it) {
       if (!x.is_string() || x.get<std::string>().empty() || x.get<std::string>().size() > max_len) {
-        fail("invalid_field", std::string("field '") + name + "' must hold strings of 1 to " +
-                                  std::to_string(max_len) + " characters", name);
+        fail("invalid_field",
+             std::string("field '") + name + "' must hold strings of 1 to " + std::to_string(max_len) + " characters",
+             name);
         return out;
       }
       out.push_back(x.get<std::string>());

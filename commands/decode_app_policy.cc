@@ -25,8 +25,10 @@ class Body {
     const Json* j = get(name, required);
     if (!j) return {};
     if (!j->is_string() || (required && j->get<std::string>().empty()) || j->get<std::string>().size() > max_len) {
-      fail("invalid_field", std::string("field '") + name + "' must be a string of " + (required ? "1" : "0") +
-                                " to " + std::to_string(max_len) + " characters", name);
+      fail("invalid_field",
+           std::string("field '") + name + "' must be a string of " + (required ? "1" : "0") + " to " +
+               std::to_string(max_len) + " characters",
+           name);
       return {};
     }
     return j->get<std::string>();

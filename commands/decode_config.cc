@@ -32,7 +32,8 @@ std::unexpected<Error> bad(std::string code, std::string message, std::string fi
 
 domain::Result<std::string> id_field(const Json& b, const char* name) {
   auto it = b.find(name);
-  if (it == b.end() || it->is_null()) return bad("missing_field", std::string("field '") + name + "' is required", name);
+  if (it == b.end() || it->is_null())
+    return bad("missing_field", std::string("field '") + name + "' is required", name);
   if (!it->is_string() || !cfg::valid_id(it->get_ref<const std::string&>())) {
     return bad("invalid_field", std::string("field '") + name + "' must be 1 to 128 of A-Z a-z 0-9 . _ -", name);
   }
@@ -119,12 +120,23 @@ std::optional<domain::Result<Command>> decode_config_command(std::string_view ty
 
   const char* subject_field = nullptr;
   switch (*layer) {
-    case cfg::Layer::kGlobal: subject_field = "key"; break;
-    case cfg::Layer::kServiceType: subject_field = "service_type"; break;
-    case cfg::Layer::kAgent: subject_field = "agent_type"; break;
-    case cfg::Layer::kProject: subject_field = "project_id"; break;
-    case cfg::Layer::kService: subject_field = "service_id"; break;
-    default: break;
+    case cfg::Layer::kGlobal:
+      subject_field = "key";
+      break;
+    case cfg::Layer::kServiceType:
+      subject_field = "service_type";
+      break;
+    case cfg::Layer::kAgent:
+      subject_field = "agent_type";
+      break;
+    case cfg::Layer::kProject:
+      subject_field = "project_id";
+      break;
+    case cfg::Layer::kService:
+      subject_field = "service_id";
+      break;
+    default:
+      break;
   }
   const bool tenant_layer = !cfg::platform_owned(*layer);
   for (auto it = b.begin(); it != b.end(); ++it) {
@@ -171,8 +183,10 @@ std::optional<domain::Result<Command>> decode_config_command(std::string_view ty
   // global notification_config meets the same schema as a tenant's.
   const Json doc = *layer == cfg::Layer::kGlobal ? Json{{c.ref.subject, *value}} : *value;
   if (auto violation = cfg::validate_document(doc)) {
-    Error e{ErrorKind::kFailedPrecondition, "config_schema_violation",
-            "the configuration document does not match its schema at " + violation->path, {}};
+    Error e{ErrorKind::kFailedPrecondition,
+            "config_schema_violation",
+            "the configuration document does not match its schema at " + violation->path,
+            {}};
     e.with("field", "value").with("path", violation->path).with("detail", violation->message);
     return std::unexpected(std::move(e));
   }

@@ -28,8 +28,9 @@ class Fields {
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) return std::nullopt;
     if (!it->is_string() || it->get_ref<const std::string&>().size() > max_len) {
-      fail("invalid_field", std::string("field '") + name + "' must be a string of at most " +
-                                std::to_string(max_len) + " characters", name);
+      fail("invalid_field",
+           std::string("field '") + name + "' must be a string of at most " + std::to_string(max_len) + " characters",
+           name);
       return std::nullopt;
     }
     return it->get<std::string>();

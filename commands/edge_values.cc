@@ -24,9 +24,9 @@ bool printable_text(std::string_view s) {
 domain::Result<std::string> header_id(std::string_view header, const std::string* value) {
   if (value == nullptr || value->empty()) return std::string();
   if (acceptable_id(*value)) return *value;
-  domain::Error e = refused("invalid_header", "header '" + std::string(header) + "' must be 1 to " +
-                                                  std::to_string(kMaxEdgeIdBytes) +
-                                                  " bytes of UTF-8 text without control characters");
+  domain::Error e =
+      refused("invalid_header", "header '" + std::string(header) + "' must be 1 to " + std::to_string(kMaxEdgeIdBytes) +
+                                    " bytes of UTF-8 text without control characters");
   e.with("header", std::string(header));
   return std::unexpected(std::move(e));
 }

@@ -56,7 +56,8 @@ domain::Result<StreamAppend> CommandService::entitlement_append(const CommandReq
     r.verified = options_.config_sealer != nullptr &&
                  same(options_.config_sealer->keyed_digest(ent::shadow_signing_input(r.report)), r.signature);
     if (!r.verified) {
-      domain::Error e{domain::ErrorKind::kFailedPrecondition, "invalid_shadow_report",
+      domain::Error e{domain::ErrorKind::kFailedPrecondition,
+                      "invalid_shadow_report",
                       "the shadow report's signature does not match it: send it back exactly as the query service "
                       "answered it",
                       {}};
@@ -68,8 +69,10 @@ domain::Result<StreamAppend> CommandService::entitlement_append(const CommandReq
   if (!decided) return std::unexpected(decided.error());
   const std::int64_t version = (*model)->stream_version(decided->stream_id);
   if (req.expected_version && *req.expected_version != version) {
-    domain::Error e{domain::ErrorKind::kAborted, "version_conflict",
-                    "the stream has moved on since the expected version (another change won)", {}};
+    domain::Error e{domain::ErrorKind::kAborted,
+                    "version_conflict",
+                    "the stream has moved on since the expected version (another change won)",
+                    {}};
     e.with("stream_id", decided->stream_id)
         .with("expected_version", *req.expected_version)
         .with("actual_version", version);
@@ -115,8 +118,10 @@ std::optional<domain::Error> CommandService::plan_assignment_refusal(const Comma
   if (!admission_model) return admission_model.error();
   const auto* node = (*admission_model)->node({events::QuotaLevel::kOrganization, organization_id});
   if (node && node->plan_id == plan_id) return std::nullopt;
-  domain::Error e{domain::ErrorKind::kFailedPrecondition, "plan_archived",
-                  "the plan is archived: it is assigned to no new organization", {}};
+  domain::Error e{domain::ErrorKind::kFailedPrecondition,
+                  "plan_archived",
+                  "the plan is archived: it is assigned to no new organization",
+                  {}};
   e.with("plan_id", plan_id).with("organization_id", organization_id);
   return e;
 }

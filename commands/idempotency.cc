@@ -78,8 +78,10 @@ Replay replay_of(const std::optional<std::string>& prior_hash, std::string_view 
 }
 
 domain::Error key_reused(const std::string& command_id, std::optional<std::int64_t> first_position) {
-  domain::Error e{domain::ErrorKind::kAborted, "idempotency_key_reused",
-                  "this command_id was already used for a different request; use a new command_id", {}};
+  domain::Error e{domain::ErrorKind::kAborted,
+                  "idempotency_key_reused",
+                  "this command_id was already used for a different request; use a new command_id",
+                  {}};
   e.with("command_id", command_id);
   if (first_position) e.with("first_position", *first_position);
   return e;

@@ -101,8 +101,8 @@ class EventStore {
   // Events whose type is one of `types`, after `after_position`, in global
   // order, at most `limit` (the admission model loads itself this way).
   virtual domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
-                                                                       std::int64_t after_position,
-                                                                       std::size_t limit) = 0;
+                                                                      std::int64_t after_position,
+                                                                      std::size_t limit) = 0;
   // Outcome per key, nullopt for a key never accepted.
   virtual domain::Result<std::vector<std::optional<CommandOutcome>>> find_outcomes(
       std::span<const IdempotencyKey> keys) = 0;

@@ -34,8 +34,7 @@ std::unexpected<Error> rule(std::string code, std::string message) {
 }
 
 bool matches(const CeilingTarget& rule, const CeilingTarget& t) {
-  return rule.dimension == t.dimension && rule.window == t.window &&
-         (rule.region.empty() || rule.region == t.region) &&
+  return rule.dimension == t.dimension && rule.window == t.window && (rule.region.empty() || rule.region == t.region) &&
          (rule.sku_or_model.empty() || rule.sku_or_model == t.sku_or_model);
 }
 
@@ -60,8 +59,8 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
   Along a;
   a.effective.resize(chain.size());
   a.allowed.resize(chain.size());
-  Bound allowed;      // what the node may have: unlimited above global
-  Bound parent_eff;   // its parent's effective ceiling: what it inherits with no rule of its own
+  Bound allowed;     // what the node may have: unlimited above global
+  Bound parent_eff;  // its parent's effective ceiling: what it inherits with no rule of its own
   for (std::size_t k = chain.size(); k-- > 0;) {
     const QuotaScope& scope = chain[k].scope;
     Bound own;
@@ -462,7 +461,8 @@ bool AdmissionModel::is_ancestor_or_self(const QuotaScope& ancestor, const Quota
   return false;
 }
 
-std::vector<CeilingRule> AdmissionModel::rules_on(std::span<const ChainNode> chain, const std::string& dimension) const {
+std::vector<CeilingRule> AdmissionModel::rules_on(std::span<const ChainNode> chain,
+                                                  const std::string& dimension) const {
   std::vector<CeilingRule> out;
   for (const auto& c : chain) {
     auto it = ceilings_.find(c.scope);
@@ -616,10 +616,24 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           registry_[{e.kind, e.entry_id}] = RegistryEntry{e.kind, e.entry_id, e.version, e.description, e.attributes};
         } else if constexpr (std::is_same_v<T, events::OrganizationCreated>) {
           const QuotaScope org{QuotaLevel::kOrganization, e.organization_id};
-          add_node(Node{org, {QuotaLevel::kPlan, e.plan_id}, e.organization_id, e.plan_id, e.name, "", std::nullopt,
-                        e.default_department_id, 0});
-          add_node(Node{{QuotaLevel::kDepartment, e.default_department_id}, org, e.organization_id, "", "default", "",
-                        std::nullopt, "", 0});
+          add_node(Node{org,
+                        {QuotaLevel::kPlan, e.plan_id},
+                        e.organization_id,
+                        e.plan_id,
+                        e.name,
+                        "",
+                        std::nullopt,
+                        e.default_department_id,
+                        0});
+          add_node(Node{{QuotaLevel::kDepartment, e.default_department_id},
+                        org,
+                        e.organization_id,
+                        "",
+                        "default",
+                        "",
+                        std::nullopt,
+                        "",
+                        0});
         } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
           Node& n = nodes_.at({QuotaLevel::kOrganization, e.organization_id});
           n.plan_id = e.plan_id;
@@ -629,8 +643,15 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           QuotaScope parent = e.parent_department_id.empty()
                                   ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
                                   : QuotaScope{QuotaLevel::kDepartment, e.parent_department_id};
-          add_node(Node{{QuotaLevel::kDepartment, e.department_id}, parent, e.organization_id, "", e.name, "",
-                        std::nullopt, "", 0});
+          add_node(Node{{QuotaLevel::kDepartment, e.department_id},
+                        parent,
+                        e.organization_id,
+                        "",
+                        e.name,
+                        "",
+                        std::nullopt,
+                        "",
+                        0});
         } else if constexpr (std::is_same_v<T, events::DepartmentMoved>) {
           Node& n = nodes_.at({QuotaLevel::kDepartment, e.department_id});
           n.parent = e.parent_department_id.empty() ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
@@ -724,7 +745,8 @@ Decided nothing(std::string stream, std::string tenant) { return Decided{std::mo
 
 Result<void> check_id(const std::string& id, const char* what) {
   if (!valid_entity_id(id)) {
-    return invalid("invalid_id", std::string(what) + " must be 1-128 characters of letters, digits, '.', '_', '-', ':'");
+    return invalid("invalid_id",
+                   std::string(what) + " must be 1-128 characters of letters, digits, '.', '_', '-', ':'");
   }
   return {};
 }
@@ -808,8 +830,8 @@ Result<Decided> decide(const AdmissionModel& m, const RegisterEntry& c) {
   if (prior && prior->attributes == c.attributes && prior->description == c.description) {
     return nothing(stream, "platform");
   }
-  events::RegistryEntryRegistered e{c.kind, c.entry_id, prior ? prior->version + 1 : 1, c.description,
-                                    c.attributes, std::nullopt};
+  events::RegistryEntryRegistered e{c.kind,        c.entry_id,   prior ? prior->version + 1 : 1,
+                                    c.description, c.attributes, std::nullopt};
   if (prior) e.before = prior->attributes;
   return one(stream, "platform", std::move(e));
 }
@@ -868,9 +890,8 @@ Result<Decided> decide(const AdmissionModel& m, const CreateDepartment& c) {
   }
   const QuotaScope scope{QuotaLevel::kDepartment, c.department_id};
   if (const Node* n = m.node(scope)) {
-    const QuotaScope parent = c.parent_department_id.empty()
-                                  ? org
-                                  : QuotaScope{QuotaLevel::kDepartment, c.parent_department_id};
+    const QuotaScope parent =
+        c.parent_department_id.empty() ? org : QuotaScope{QuotaLevel::kDepartment, c.parent_department_id};
     if (n->organization_id == c.organization_id && n->parent == parent && n->name == c.name) {
       return nothing(node_stream(scope), c.organization_id);
     }
@@ -1171,7 +1192,7 @@ Result<Decided> decide(const AdmissionModel& m, const SetCeiling& c, Instant now
   // Reservations hold the standing window only; raising a rule lowers nothing.
   if (c.target.window.empty() && !(before && c.quantity > *before)) {
     CeilingChange change{c.scope, c.target.dimension, CeilingRule{c.scope, id, version, c.target, c.quantity, *unit},
-                         "", std::nullopt, false};
+                         "",      std::nullopt,       false};
     if (auto ok = check_reserved_still_fit(m, change, now); !ok) return std::unexpected(ok.error());
   }
   return one(ceilings_stream_id(c.scope), tenant,
@@ -1223,9 +1244,9 @@ Result<Decided> decide(const AdmissionModel& m, const DelegateCeiling& c, Instan
   CeilingChange change{c.scope, c.dimension, std::nullopt, "", Delegation{c.scope, id, c.dimension, c.max_quantity, 0},
                        false};
   if (auto ok = check_reserved_still_fit(m, change, now); !ok) return std::unexpected(ok.error());
-  return one(ceilings_stream_id(c.scope), tenant,
-             events::CeilingDelegated{c.scope, tenant == "platform" ? "" : tenant, id, c.dimension, c.max_quantity,
-                                      c.reason});
+  return one(
+      ceilings_stream_id(c.scope), tenant,
+      events::CeilingDelegated{c.scope, tenant == "platform" ? "" : tenant, id, c.dimension, c.max_quantity, c.reason});
 }
 
 Result<Decided> decide(const AdmissionModel& m, const RevokeDelegation& c, Instant now) {
@@ -1326,9 +1347,9 @@ Result<Decided> decide(const AdmissionModel& m, const DraftReservation& c) {
     return std::unexpected(ok.error());
   }
   const std::string org = admission_tenant(m, c.owner);
-  events::ReservationDrafted e{c.reservation_id, org,         c.owner,   c.kind,       c.dimension,
-                               c.region,         c.sku_or_model, c.quantity, *unit,       c.window_start,
-                               c.window_end,     c.attributes, c.reason};
+  events::ReservationDrafted e{c.reservation_id, org,        c.owner, c.kind,         c.dimension,  c.region,
+                               c.sku_or_model,   c.quantity, *unit,   c.window_start, c.window_end, c.attributes,
+                               c.reason};
   // Ids are unique within the organization: another organization's id is
   // no conflict (its reservation is not even visible from here).
   if (const auto* prior = m.reservation(org, c.reservation_id)) {
@@ -1354,12 +1375,18 @@ Result<Decided> decide(const AdmissionModel& m, const TransitionReservation& c, 
   const std::string from = state_now(*r, now);
   std::string to;
   std::vector<std::string> legal_from;
-  if (c.action == "activate") to = "active", legal_from = {"draft"};
-  else if (c.action == "suspend") to = "suspended", legal_from = {"active", "exhausted"};
-  else if (c.action == "resume") to = "active", legal_from = {"suspended"};
-  else if (c.action == "retire") to = "retired", legal_from = {"draft", "exhausted", "expired", "suspended"};
-  else if (c.action == "expire") to = "expired", legal_from = {"expired"};  // only once the window has passed
-  else return invalid("invalid_action", "action must be activate, suspend, resume, retire or expire");
+  if (c.action == "activate")
+    to = "active", legal_from = {"draft"};
+  else if (c.action == "suspend")
+    to = "suspended", legal_from = {"active", "exhausted"};
+  else if (c.action == "resume")
+    to = "active", legal_from = {"suspended"};
+  else if (c.action == "retire")
+    to = "retired", legal_from = {"draft", "exhausted", "expired", "suspended"};
+  else if (c.action == "expire")
+    to = "expired", legal_from = {"expired"};  // only once the window has passed
+  else
+    return invalid("invalid_action", "action must be activate, suspend, resume, retire or expire");
   const std::string& stream = r->stream_id;
   const std::string& org = r->drafted.organization_id;
   if (c.action == "expire" && r->state == "expired") return nothing(stream, org);
@@ -1399,9 +1426,9 @@ Result<Decided> decide(const AdmissionModel& m, const ConsumeReservation& c, Ins
                     .with("remaining", remaining));
   }
   const std::string& org = r->drafted.organization_id;
-  Decided d = one(r->stream_id, org,
-                  events::ReservationConsumed{c.reservation_id, org, c.quantity, r->consumed, r->consumed + c.quantity,
-                                              c.reason});
+  Decided d = one(
+      r->stream_id, org,
+      events::ReservationConsumed{c.reservation_id, org, c.quantity, r->consumed, r->consumed + c.quantity, c.reason});
   if (c.quantity == remaining) {
     d.events.push_back(events::ReservationStateChanged{c.reservation_id, org, "active", "exhausted", "fully consumed"});
   }
@@ -1426,11 +1453,12 @@ Result<Decided> decide(const AdmissionModel& m, const ReleaseReservation& c) {
                     .with("consumed", r->consumed));
   }
   const std::string& org = r->drafted.organization_id;
-  Decided d = one(r->stream_id, org,
-                  events::ReservationReleased{c.reservation_id, org, c.quantity, r->consumed, r->consumed - c.quantity,
-                                              c.reason});
+  Decided d = one(
+      r->stream_id, org,
+      events::ReservationReleased{c.reservation_id, org, c.quantity, r->consumed, r->consumed - c.quantity, c.reason});
   if (r->state == "exhausted") {
-    d.events.push_back(events::ReservationStateChanged{c.reservation_id, org, "exhausted", "active", "capacity released"});
+    d.events.push_back(
+        events::ReservationStateChanged{c.reservation_id, org, "exhausted", "active", "capacity released"});
   }
   return d;
 }

@@ -115,7 +115,7 @@ std::string scope_text(const QuotaScope& s);  // "project:p1", "global"
 // The window of a per-request ceiling: it bounds one request's
 // requested_delta, not usage over time (see decide_admission).
 inline constexpr std::string_view kRequestWindow = "request";
-bool valid_window(std::string_view w);  // "", minute, hour, day, month, request
+bool valid_window(std::string_view w);      // "", minute, hour, day, month, request
 bool valid_entity_id(std::string_view id);  // 1..128 of [A-Za-z0-9._:-]
 
 // ------------------------------------------------ evaluation inputs (snapshot)
@@ -466,8 +466,7 @@ class AdmissionModel {
   // The organizations that have a reservation `id` (for the auditor's tools,
   // which may be asked about an id alone), ascending.
   std::vector<std::string> organizations_with_reservation(const std::string& id) const;
-  std::vector<ReservationView> reservations_of(const std::string& organization_id,
-                                               const std::string& dimension) const;
+  std::vector<ReservationView> reservations_of(const std::string& organization_id, const std::string& dimension) const;
   // Every reservation of the organization, any dimension and state.
   std::vector<ReservationView> all_reservations_of(const std::string& organization_id) const;
   ReservationView view_of(const Reservation& r) const;
@@ -492,10 +491,10 @@ class AdmissionModel {
   app_policy::AppPolicyModel apps_;
   std::map<QuotaScope, Node> nodes_;
   std::map<std::pair<std::string, std::string>, RegistryEntry> registry_;
-  std::map<QuotaScope, std::map<std::string, CeilingRule>> ceilings_;          // by rule id
-  std::map<QuotaScope, std::map<std::string, std::int64_t>> rule_versions_;    // incl. cleared rules
-  std::map<QuotaScope, std::map<std::string, Delegation>> delegations_;        // by dimension
-  std::map<std::string, std::int64_t> delegation_versions_;                    // by delegation id
+  std::map<QuotaScope, std::map<std::string, CeilingRule>> ceilings_;        // by rule id
+  std::map<QuotaScope, std::map<std::string, std::int64_t>> rule_versions_;  // incl. cleared rules
+  std::map<QuotaScope, std::map<std::string, Delegation>> delegations_;      // by dimension
+  std::map<std::string, std::int64_t> delegation_versions_;                  // by delegation id
   std::map<std::pair<std::string, std::string>, Reservation> reservations_;  // by (organization, id)
   std::map<std::string, std::set<std::string>> reservations_by_org_;
   std::map<std::string, std::int64_t> stream_versions_;

@@ -46,8 +46,8 @@ inline std::string evidence_text(const EvidenceValue& v) {
 
 struct Error {
   ErrorKind kind = ErrorKind::kInternal;
-  std::string code;     // stable, snake_case
-  std::string message;  // safe to show to the caller
+  std::string code;                                             // stable, snake_case
+  std::string message;                                          // safe to show to the caller
   std::vector<std::pair<std::string, EvidenceValue>> evidence;  // for operators
 
   Error& with(std::string key, std::string value) { return add<std::string>(std::move(key), std::move(value)); }

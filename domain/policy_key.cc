@@ -9,18 +9,24 @@ std::string describe(const PolicyValue& v) {
   return std::visit(
       [](const auto& x) -> std::string {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
-        else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(x);
-        else return '"' + x + '"';
+        if constexpr (std::is_same_v<T, bool>)
+          return x ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::int64_t>)
+          return std::to_string(x);
+        else
+          return '"' + x + '"';
       },
       v.v);
 }
 
 const char* type_word(events::ValueType t) {
   switch (t) {
-    case events::ValueType::kInt: return "int";
-    case events::ValueType::kString: return "string";
-    case events::ValueType::kBool: return "bool";
+    case events::ValueType::kInt:
+      return "int";
+    case events::ValueType::kString:
+      return "string";
+    case events::ValueType::kBool:
+      return "bool";
   }
   return "int";
 }
@@ -74,15 +80,18 @@ Result<void> validate_definition(const events::PolicyKeyDefined& d) {
 
 Result<void> check_write_audience(const events::PolicyKeyDefined& d, bool tenant_writer) {
   if (!tenant_writer || d.write_audience == events::WriteAudience::kTenant) return {};
-  Error e{ErrorKind::kPermissionDenied, "policy_key_platform_only",
-          "only the platform may set values of this policy key", {}};
+  Error e{ErrorKind::kPermissionDenied,
+          "policy_key_platform_only",
+          "only the platform may set values of this policy key",
+          {}};
   e.with("key", d.key).with("write_audience", "platform");
   return std::unexpected(std::move(e));
 }
 
 Result<void> check_value(const events::PolicyKeyDefined& d, const PolicyValue& v) {
   if (v.type() != d.value_type) {
-    Error e{ErrorKind::kFailedPrecondition, "value_type_mismatch",
+    Error e{ErrorKind::kFailedPrecondition,
+            "value_type_mismatch",
             "value for '" + d.key + "' must be of type " + type_word(d.value_type),
             {}};
     e.with("key", d.key).with("expected_type", type_word(d.value_type)).with("got_type", type_word(v.type()));
@@ -95,12 +104,10 @@ Result<void> check_value(const events::PolicyKeyDefined& d, const PolicyValue& v
   };
   if (const auto* i = std::get_if<std::int64_t>(&v.v)) {
     if (d.min && *i < *d.min) {
-      return out_of_bounds("value for '" + d.key + "' must be at least " + std::to_string(*d.min),
-                           d.key + "#min");
+      return out_of_bounds("value for '" + d.key + "' must be at least " + std::to_string(*d.min), d.key + "#min");
     }
     if (d.max && *i > *d.max) {
-      return out_of_bounds("value for '" + d.key + "' must be at most " + std::to_string(*d.max),
-                           d.key + "#max");
+      return out_of_bounds("value for '" + d.key + "' must be at most " + std::to_string(*d.max), d.key + "#max");
     }
   }
   if (const auto* s = std::get_if<std::string>(&v.v)) {
@@ -117,8 +124,10 @@ Result<std::vector<events::Event>> decide(const PolicyKeyState& s, const DefineP
   if (auto ok = validate_definition(c.definition); !ok) return std::unexpected(ok.error());
   if (s.definition) {
     if (*s.definition == c.definition) return std::vector<events::Event>{};  // already so: no-op
-    Error e{ErrorKind::kAborted, "policy_key_conflict",
-            "policy key '" + c.definition.key + "' is already defined differently", {}};
+    Error e{ErrorKind::kAborted,
+            "policy_key_conflict",
+            "policy key '" + c.definition.key + "' is already defined differently",
+            {}};
     e.with("key", c.definition.key);
     return fail(std::move(e));
   }
@@ -136,8 +145,10 @@ Result<std::vector<events::Event>> decide(const PolicyKeyState& s, const SetPoli
 
   const Instant effective_at = c.effective_at.value_or(now);
   if (effective_at.micros < now.micros - kMaxBackdateMicros) {
-    Error e{ErrorKind::kFailedPrecondition, "effective_at_in_past",
-            "effective_at may not be more than 5 minutes in the past", {}};
+    Error e{ErrorKind::kFailedPrecondition,
+            "effective_at_in_past",
+            "effective_at may not be more than 5 minutes in the past",
+            {}};
     e.with("key", c.key);
     return fail(std::move(e));
   }
@@ -147,8 +158,7 @@ Result<std::vector<events::Event>> decide(const PolicyKeyState& s, const SetPoli
   const PolicyValue before = at_default ? def.default_value : it->second;
   const auto before_source = at_default ? events::BeforeSource::kDefault : events::BeforeSource::kScope;
   if (c.old_value && !(*c.old_value == before)) {
-    Error e{ErrorKind::kAborted, "old_value_mismatch",
-            "old_value does not match the current value at this scope", {}};
+    Error e{ErrorKind::kAborted, "old_value_mismatch", "old_value does not match the current value at this scope", {}};
     e.with("key", c.key).with("current_value", describe(before)).with("old_value", describe(*c.old_value));
     return fail(std::move(e));
   }

@@ -51,10 +51,10 @@ bool applies_to(const std::optional<std::string>& tenant, const ScopeChain& chai
 
 struct Resolution {
   events::PolicyValue value;
-  events::PolicyScope source;                 // level and id that supplied the value
-  bool is_default = false;                    // the catalog default answered
+  events::PolicyScope source;                   // level and id that supplied the value
+  bool is_default = false;                      // the catalog default answered
   std::optional<events::Instant> effective_at;  // when the answering value took effect
-  std::optional<std::int64_t> position;        // the event that set it
+  std::optional<std::int64_t> position;         // the event that set it
 };
 
 Resolution resolve(const events::PolicyKeyDefined& key, const ScopeChain& chain,

@@ -23,15 +23,15 @@ struct AccessRefused {
   static constexpr const char* kType = "AccessRefused";
   static constexpr int kSchemaVersion = 1;
 
-  std::string actor_type;               // the refused principal
+  std::string actor_type;  // the refused principal
   std::string actor_id;
   std::vector<std::string> actor_roles;
-  std::string principal_tenant;         // the organization (or "platform") it acts for
-  std::string target_tenant;            // the organization it reached for (or "platform")
-  std::string route_family;             // commands/access/authorization.h, e.g. "ceiling.write"
-  std::string method;                   // GET, POST, or KAFKA for ledger.commands
-  std::string target;                   // path without query, or the command type
-  std::string reason;                   // `role_not_allowed`, `tenant_mismatch` or `platform_only_key`
+  std::string principal_tenant;  // the organization (or "platform") it acts for
+  std::string target_tenant;     // the organization it reached for (or "platform")
+  std::string route_family;      // commands/access/authorization.h, e.g. "ceiling.write"
+  std::string method;            // GET, POST, or KAFKA for ledger.commands
+  std::string target;            // path without query, or the command type
+  std::string reason;            // `role_not_allowed`, `tenant_mismatch` or `platform_only_key`
   friend bool operator==(const AccessRefused&, const AccessRefused&) = default;
 };
 

@@ -24,11 +24,11 @@ struct ConfigLayerSet {
   static constexpr const char* kType = "ConfigLayerSet";
   static constexpr int kSchemaVersion = 1;
 
-  std::string layer;      // global | service_type | tenant_risk | agent | project | service
-  std::string tenant_id;  // "platform" for global and service_type
-  std::string subject;    // the key, service type, agent type, project id or service id; "" for tenant_risk
-  std::string before;     // canonical JSON text; "null" when the layer had no document
-  std::string after;      // canonical JSON text
+  std::string layer;              // global | service_type | tenant_risk | agent | project | service
+  std::string tenant_id;          // "platform" for global and service_type
+  std::string subject;            // the key, service type, agent type, project id or service id; "" for tenant_risk
+  std::string before;             // canonical JSON text; "null" when the layer had no document
+  std::string after;              // canonical JSON text
   bool is_public = false;         // global only: tenants' resolved views see it
   bool requires_restart = false;  // global only: running processes apply it after a restart/reload
   std::string reason;

@@ -11,32 +11,31 @@
 #include "events/admission_events.h"
 #include "events/app_policy_events.h"
 #include "events/chain_events.h"
-#include "events/entitlement_events.h"
 #include "events/config_events.h"
+#include "events/entitlement_events.h"
 #include "events/policy_events.h"
 #include "events/values.h"
 
 namespace ledger::events {
 
-using Event = std::variant<PolicyKeyDefined, PolicyValueSet,
-                           // admission core (events/admission_events.h)
-                           RegistryEntryRegistered, OrganizationCreated, OrganizationPlanChanged, DepartmentCreated,
-                           DepartmentMoved, ProjectCreated, ProjectMoved, PrincipalCreated, CeilingSet, CeilingCleared,
-                           CeilingDelegated, CeilingDelegationRevoked, ReservationDrafted, ReservationStateChanged,
-                           ReservationConsumed, ReservationReleased,
-                           // access control (events/access_events.h)
-                           AccessRefused, TokenRevoked,
-                           // per-application policy chains (events/app_policy_events.h)
-                           ApplicationRegistered, ApplicationRenamed, ApplicationRetired, PolicyAttached,
-                           PolicyUpdated, PolicyDetached,
-                           // the writer's signed anchors (events/chain_events.h)
-                           ChainHeadSigned,
-                           // plan entitlements (events/entitlement_events.h)
-                           CapabilityDefined, CapabilityDeprecated, CapabilityRetired, PlanDefined, PlanUpdated,
-                           PlanArchived, EntitlementPolicyCreated, PolicyVersionCreated, PolicyVersionActivated,
-                           PolicyVersionArchived, EntitlementSettingsChanged,
-                           // layered configuration (events/config_events.h)
-                           ConfigLayerSet, ConfigReloaded, ConfigSecretsShredded>;
+using Event = std::variant<
+    PolicyKeyDefined, PolicyValueSet,
+    // admission core (events/admission_events.h)
+    RegistryEntryRegistered, OrganizationCreated, OrganizationPlanChanged, DepartmentCreated, DepartmentMoved,
+    ProjectCreated, ProjectMoved, PrincipalCreated, CeilingSet, CeilingCleared, CeilingDelegated,
+    CeilingDelegationRevoked, ReservationDrafted, ReservationStateChanged, ReservationConsumed, ReservationReleased,
+    // access control (events/access_events.h)
+    AccessRefused, TokenRevoked,
+    // per-application policy chains (events/app_policy_events.h)
+    ApplicationRegistered, ApplicationRenamed, ApplicationRetired, PolicyAttached, PolicyUpdated, PolicyDetached,
+    // the writer's signed anchors (events/chain_events.h)
+    ChainHeadSigned,
+    // plan entitlements (events/entitlement_events.h)
+    CapabilityDefined, CapabilityDeprecated, CapabilityRetired, PlanDefined, PlanUpdated, PlanArchived,
+    EntitlementPolicyCreated, PolicyVersionCreated, PolicyVersionActivated, PolicyVersionArchived,
+    EntitlementSettingsChanged,
+    // layered configuration (events/config_events.h)
+    ConfigLayerSet, ConfigReloaded, ConfigSecretsShredded>;
 
 // Stable type name and current schema version of an event.
 inline const char* type_name(const Event& e) {
@@ -96,7 +95,6 @@ struct Envelope {
   Event event;
 };
 
-inline constexpr const char* kGenesisHash =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+inline constexpr const char* kGenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
 
 }  // namespace ledger::events

@@ -38,9 +38,9 @@ struct PolicyKeyDefined {
   std::string key;
   ValueType value_type = ValueType::kInt;
   PolicyValue default_value;
-  std::optional<std::int64_t> min;        // ints only
-  std::optional<std::int64_t> max;        // ints only
-  std::vector<std::string> allowed;       // strings only; empty = any string
+  std::optional<std::int64_t> min;   // ints only
+  std::optional<std::int64_t> max;   // ints only
+  std::vector<std::string> allowed;  // strings only; empty = any string
   std::string description;
   WriteAudience write_audience = WriteAudience::kPlatform;  // fail closed
   friend bool operator==(const PolicyKeyDefined&, const PolicyKeyDefined&) = default;

@@ -29,9 +29,12 @@ struct PolicyValue {
 
   ValueType type() const {
     switch (v.index()) {
-      case 0: return ValueType::kBool;
-      case 1: return ValueType::kInt;
-      default: return ValueType::kString;
+      case 0:
+        return ValueType::kBool;
+      case 1:
+        return ValueType::kInt;
+      default:
+        return ValueType::kString;
     }
   }
   friend bool operator==(const PolicyValue&, const PolicyValue&) = default;

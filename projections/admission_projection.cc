@@ -77,16 +77,17 @@ RowOp delegation(const events::QuotaScope& scope, const std::string& dimension, 
 
 RowOp reservation_state(const std::string& organization_id, const std::string& id, Cell state, Cell consumed,
                         std::int64_t version, std::int64_t position) {
-  return upsert("reservation_states",
-                {{"organization_id", text(organization_id)}, {"reservation_id", text(id)}, {"position", integer(position)}},
-                {{"state", std::move(state)}, {"consumed", std::move(consumed)}, {"version", integer(version)}});
+  return upsert(
+      "reservation_states",
+      {{"organization_id", text(organization_id)}, {"reservation_id", text(id)}, {"position", integer(position)}},
+      {{"state", std::move(state)}, {"consumed", std::move(consumed)}, {"version", integer(version)}});
 }
 
 }  // namespace
 
 const std::vector<std::string_view>& AdmissionProjection::tables() {
-  static const std::vector<std::string_view> kTables = {"registry_entries", "scope_nodes",  "scope_links",
-                                                        "ceiling_rules",    "delegations",  "reservations",
+  static const std::vector<std::string_view> kTables = {"registry_entries",   "scope_nodes",      "scope_links",
+                                                        "ceiling_rules",      "delegations",      "reservations",
                                                         "reservation_states", "token_revocations"};
   return kTables;
 }
@@ -109,13 +110,15 @@ std::vector<RowOp> AdmissionProjection::apply(const events::Envelope& e) const {
           // The organization and its default department, created together.
           ops.push_back(node(QuotaLevel::kOrganization, ev.organization_id, ev.organization_id, ev.name, "", {},
                              ev.default_department_id, pos));
-          ops.push_back(link(QuotaLevel::kOrganization, ev.organization_id, QuotaLevel::kPlan, ev.plan_id, version, pos));
-          ops.push_back(node(QuotaLevel::kDepartment, ev.default_department_id, ev.organization_id, "default", "", {},
-                             "", pos));
+          ops.push_back(
+              link(QuotaLevel::kOrganization, ev.organization_id, QuotaLevel::kPlan, ev.plan_id, version, pos));
+          ops.push_back(
+              node(QuotaLevel::kDepartment, ev.default_department_id, ev.organization_id, "default", "", {}, "", pos));
           ops.push_back(link(QuotaLevel::kDepartment, ev.default_department_id, QuotaLevel::kOrganization,
                              ev.organization_id, version, pos));
         } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
-          ops.push_back(link(QuotaLevel::kOrganization, ev.organization_id, QuotaLevel::kPlan, ev.plan_id, version, pos));
+          ops.push_back(
+              link(QuotaLevel::kOrganization, ev.organization_id, QuotaLevel::kPlan, ev.plan_id, version, pos));
         } else if constexpr (std::is_same_v<T, events::DepartmentCreated>) {
           ops.push_back(node(QuotaLevel::kDepartment, ev.department_id, ev.organization_id, ev.name, "", {}, "", pos));
           auto [pl, pid] = department_parent(ev.organization_id, ev.parent_department_id);
@@ -125,19 +128,22 @@ std::vector<RowOp> AdmissionProjection::apply(const events::Envelope& e) const {
           ops.push_back(link(QuotaLevel::kDepartment, ev.department_id, pl, pid, version, pos));
         } else if constexpr (std::is_same_v<T, events::ProjectCreated>) {
           ops.push_back(node(QuotaLevel::kProject, ev.project_id, ev.organization_id, ev.name, "", {}, "", pos));
-          ops.push_back(link(QuotaLevel::kProject, ev.project_id, QuotaLevel::kDepartment, ev.department_id, version, pos));
+          ops.push_back(
+              link(QuotaLevel::kProject, ev.project_id, QuotaLevel::kDepartment, ev.department_id, version, pos));
         } else if constexpr (std::is_same_v<T, events::ProjectMoved>) {
-          ops.push_back(link(QuotaLevel::kProject, ev.project_id, QuotaLevel::kDepartment, ev.department_id, version, pos));
+          ops.push_back(
+              link(QuotaLevel::kProject, ev.project_id, QuotaLevel::kDepartment, ev.department_id, version, pos));
         } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
           ops.push_back(node(QuotaLevel::kPrincipal, ev.principal_id, ev.organization_id, ev.name, ev.principal_type,
                              ev.expires_at, "", pos));
-          ops.push_back(link(QuotaLevel::kPrincipal, ev.principal_id, QuotaLevel::kProject, ev.project_id, version, pos));
+          ops.push_back(
+              link(QuotaLevel::kPrincipal, ev.principal_id, QuotaLevel::kProject, ev.project_id, version, pos));
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
           ops.push_back(ceiling(ev.scope, ev.organization_id, ev.rule_id, ev.rule_version, ev.target,
                                 integer(ev.quantity), ev.unit, pos));
         } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
-          ops.push_back(ceiling(ev.scope, ev.organization_id, ev.rule_id, ev.rule_version, ev.target, Cell(), ev.unit,
-                                pos));
+          ops.push_back(
+              ceiling(ev.scope, ev.organization_id, ev.rule_id, ev.rule_version, ev.target, Cell(), ev.unit, pos));
         } else if constexpr (std::is_same_v<T, events::CeilingDelegated>) {
           ops.push_back(delegation(ev.scope, ev.dimension, ev.delegation_id, true, ev.max_quantity, pos));
         } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
@@ -145,21 +151,23 @@ std::vector<RowOp> AdmissionProjection::apply(const events::Envelope& e) const {
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Ids are unique per organization (the events carry it, those
           // from before ids were scoped too).
-          ops.push_back(upsert("reservations",
-                               {{"organization_id", text(ev.organization_id)}, {"reservation_id", text(ev.reservation_id)}},
-                               {{"owner_level", level(ev.owner.level)},
-                                {"owner_id", text(ev.owner.id)},
-                                {"kind", text(ev.kind)},
-                                {"dimension", text(ev.dimension)},
-                                {"region", text(ev.region)},
-                                {"sku_or_model", text(ev.sku_or_model)},
-                                {"quantity", integer(ev.quantity)},
-                                {"unit", text(ev.unit)},
-                                {"window_start", text(codec::format_instant(ev.window_start))},
-                                {"window_end", text(codec::format_instant(ev.window_end))},
-                                {"attributes", attributes(ev.attributes)},
-                                {"position", integer(pos)}}));
-          ops.push_back(reservation_state(ev.organization_id, ev.reservation_id, text("draft"), integer(0), version, pos));
+          ops.push_back(
+              upsert("reservations",
+                     {{"organization_id", text(ev.organization_id)}, {"reservation_id", text(ev.reservation_id)}},
+                     {{"owner_level", level(ev.owner.level)},
+                      {"owner_id", text(ev.owner.id)},
+                      {"kind", text(ev.kind)},
+                      {"dimension", text(ev.dimension)},
+                      {"region", text(ev.region)},
+                      {"sku_or_model", text(ev.sku_or_model)},
+                      {"quantity", integer(ev.quantity)},
+                      {"unit", text(ev.unit)},
+                      {"window_start", text(codec::format_instant(ev.window_start))},
+                      {"window_end", text(codec::format_instant(ev.window_end))},
+                      {"attributes", attributes(ev.attributes)},
+                      {"position", integer(pos)}}));
+          ops.push_back(
+              reservation_state(ev.organization_id, ev.reservation_id, text("draft"), integer(0), version, pos));
         } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
           ops.push_back(reservation_state(ev.organization_id, ev.reservation_id, text(ev.state), Cell(), version, pos));
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||

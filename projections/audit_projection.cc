@@ -45,8 +45,9 @@ Change change_of(const events::PolicyKeyDefined& e) {
                         {"write_audience", codec::write_audience_name(e.write_audience)}};
   // A definition sets the key's global default: it is a change at the
   // global level, from nothing.
-  return {"policy_key", e.key, text(codec::scope_level_name(events::ScopeLevel::kGlobal)), text(""), Cell(), Cell(),
-          json(def), Cell(), Cell()};
+  return {"policy_key", e.key,  text(codec::scope_level_name(events::ScopeLevel::kGlobal)),
+          text(""),     Cell(), Cell(),
+          json(def),    Cell(), Cell()};
 }
 
 Change change_of(const events::PolicyValueSet& e) {
@@ -111,9 +112,9 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           return admission_change(event, "hierarchy", e.principal_id,
                                   quota_scope(QuotaLevel::kPrincipal, e.principal_id), Cell(), Cell());
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
-          return admission_change(event, "ceiling", e.target.dimension, e.scope,
-                                  e.before_quantity ? json({{"quantity", *e.before_quantity}, {"unit", e.unit}}) : Cell(),
-                                  text(e.reason));
+          return admission_change(
+              event, "ceiling", e.target.dimension, e.scope,
+              e.before_quantity ? json({{"quantity", *e.before_quantity}, {"unit", e.unit}}) : Cell(), text(e.reason));
         } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
           return admission_change(event, "ceiling", e.target.dimension, e.scope,
                                   json({{"quantity", e.before_quantity}, {"unit", e.unit}}), text(e.reason));
@@ -160,21 +161,25 @@ std::optional<Change> admission_change_of(const events::Event& event) {
           return admission_change(event, "app_policy", e.policy_id,
                                   quota_scope(QuotaLevel::kOrganization, e.organization_id), Cell(), text(e.reason));
         } else if constexpr (std::is_same_v<T, events::PolicyUpdated> || std::is_same_v<T, events::PolicyDetached>) {
-          return admission_change(event, "app_policy", e.policy_id,
-                                  quota_scope(QuotaLevel::kOrganization, e.organization_id),
-                                  json({{"config", config_cell(e.before_config.text)},
-                                        {"enabled", e.before_enabled}}),
-                                  text(e.reason));
+          return admission_change(
+              event, "app_policy", e.policy_id, quota_scope(QuotaLevel::kOrganization, e.organization_id),
+              json({{"config", config_cell(e.before_config.text)}, {"enabled", e.before_enabled}}), text(e.reason));
         } else if constexpr (events::kIsEntitlementEvent<T>) {
           // Plan entitlements: platform data, subject "<kind>:<tenant>/<id>".
           std::string key;
-          if constexpr (requires { e.policy_id; }) key = "policy:" + e.tenant + "/" + e.policy_id;
-          else if constexpr (requires { e.plan_id; }) key = "plan:" + e.tenant + "/" + e.plan_id;
-          else if constexpr (requires { e.capability_id; }) key = "capability:" + e.tenant + "/" + e.capability_id;
-          else key = "settings:" + e.tenant;
+          if constexpr (requires { e.policy_id; })
+            key = "policy:" + e.tenant + "/" + e.policy_id;
+          else if constexpr (requires { e.plan_id; })
+            key = "plan:" + e.tenant + "/" + e.plan_id;
+          else if constexpr (requires { e.capability_id; })
+            key = "capability:" + e.tenant + "/" + e.capability_id;
+          else
+            key = "settings:" + e.tenant;
           Cell why;
-          if constexpr (requires { e.reason; }) why = text(e.reason);
-          else if constexpr (requires { e.changelog; }) why = text(e.changelog);
+          if constexpr (requires { e.reason; })
+            why = text(e.reason);
+          else if constexpr (requires { e.changelog; })
+            why = text(e.changelog);
           return admission_change(event, "entitlement", key, quota_scope(QuotaLevel::kGlobal, ""), Cell(), why);
         } else if constexpr (std::is_same_v<T, events::ConfigLayerSet>) {  // seed 004: a layer document
           const auto scope = e.tenant_id == "platform" ? quota_scope(QuotaLevel::kGlobal, "")
@@ -195,16 +200,18 @@ std::optional<Change> admission_change_of(const events::Event& event) {
 std::vector<RowOp> AuditProjection::apply(const events::Envelope& e) const {
   const auto& m = e.meta;
   std::optional<Change> admission = admission_change_of(e.event);
-  Change c = admission ? std::move(*admission) : std::visit(
-      [](const auto& ev) -> Change {
-        using T = std::decay_t<decltype(ev)>;
-        if constexpr (std::is_same_v<T, events::PolicyKeyDefined> || std::is_same_v<T, events::PolicyValueSet>) {
-          return change_of(ev);
-        } else {
-          return {};  // filed under its stream below
-        }
-      },
-      e.event);
+  Change c = admission ? std::move(*admission)
+                       : std::visit(
+                             [](const auto& ev) -> Change {
+                               using T = std::decay_t<decltype(ev)>;
+                               if constexpr (std::is_same_v<T, events::PolicyKeyDefined> ||
+                                             std::is_same_v<T, events::PolicyValueSet>) {
+                                 return change_of(ev);
+                               } else {
+                                 return {};  // filed under its stream below
+                               }
+                             },
+                             e.event);
   if (c.subject_kind.empty()) {
     // An event no case above describes still gets its audit row (every row
     // names a subject): the stream it belongs to, at the platform.

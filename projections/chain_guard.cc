@@ -11,7 +11,8 @@ namespace {
 constexpr std::size_t kRecent = 20000;
 
 domain::Error store_broken(std::int64_t position, const std::string& why) {
-  domain::Error e{domain::ErrorKind::kInternal, "store_chain_broken",
+  domain::Error e{domain::ErrorKind::kInternal,
+                  "store_chain_broken",
                   "the event store's own chain is broken at position " + std::to_string(position) + " (" + why +
                       "): run ledger-audit verify",
                   {}};
@@ -54,7 +55,8 @@ void ChainGuard::remember(const events::RecordedEvent& r) {
 // delivered, e.g. a record skipped as junk). Stops early at the store's head.
 domain::Result<void> ChainGuard::fill_to(std::int64_t last, Guarded& out) {
   while (position_ < last) {
-    auto batch = history_.read_after(position_, static_cast<std::size_t>(std::min<std::int64_t>(last - position_, 1000)));
+    auto batch =
+        history_.read_after(position_, static_cast<std::size_t>(std::min<std::int64_t>(last - position_, 1000)));
     if (!batch) return std::unexpected(batch.error());
     if (batch->empty()) return {};
     for (auto& r : *batch) {
@@ -79,7 +81,8 @@ domain::Result<void> ChainGuard::admit_from_store(std::int64_t position, Guarded
 domain::Result<Guarded> ChainGuard::admit(std::span<const FeedRecord> records) {
   Guarded out;
   if (!anchored_) {
-    return std::unexpected(domain::Error{domain::ErrorKind::kInternal, "not_anchored", "the chain guard has no head", {}});
+    return std::unexpected(
+        domain::Error{domain::ErrorKind::kInternal, "not_anchored", "the chain guard has no head", {}});
   }
   for (const auto& rec : records) {
     auto parsed = codec::recorded_from_text(rec.value);
@@ -111,8 +114,8 @@ domain::Result<Guarded> ChainGuard::admit(std::span<const FeedRecord> records) {
       if (auto ok = fill_to(pos - 1, out); !ok) return std::unexpected(ok.error());
       if (position_ != pos - 1) {
         // The store ends before: no writer ever produced this position.
-        out.alarms.push_back({"unknown_position", rec.offset, pos, false,
-                              "beyond the event store's head " + std::to_string(position_)});
+        out.alarms.push_back(
+            {"unknown_position", rec.offset, pos, false, "beyond the event store's head " + std::to_string(position_)});
         continue;
       }
     }

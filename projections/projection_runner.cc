@@ -26,9 +26,7 @@ domain::Result<ApplyStats> ProjectionRunner::apply(std::span<const events::Recor
     }
     if (pos != to + 1) {
       domain::Error e{domain::ErrorKind::kInternal, "position_gap", "an event is missing before this position", {}};
-      e.with("projection", std::string(projection_.name()))
-          .with("checkpoint", to)
-          .with("position", pos);
+      e.with("projection", std::string(projection_.name())).with("checkpoint", to).with("position", pos);
       return std::unexpected(std::move(e));
     }
     auto env = codec::decode(r);

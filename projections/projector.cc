@@ -1,7 +1,7 @@
 #include "projections/projector.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <thread>
@@ -21,8 +21,7 @@ const std::vector<ReadModelInfo>& read_models() {
   static const std::vector<ReadModelInfo> kReadModels = {
       {PolicyValuesProjection::kName, {"policy_keys", "policy_values"}},
       {AuditProjection::kName, {AuditProjection::kTable}},
-      {AdmissionProjection::kName,
-       {AdmissionProjection::tables().begin(), AdmissionProjection::tables().end()}},
+      {AdmissionProjection::kName, {AdmissionProjection::tables().begin(), AdmissionProjection::tables().end()}},
   };
   return kReadModels;
 }
@@ -33,8 +32,10 @@ domain::Result<void> check_read_model_names(const std::vector<std::string>& name
     if (std::none_of(known.begin(), known.end(), [&](const ReadModelInfo& m) { return m.projection == name; })) {
       std::string list;
       for (const auto& m : known) list += (list.empty() ? "" : ", ") + std::string(m.projection);
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_read_model",
-                      "no read model named '" + name + "' (known: " + list + ")", {}};
+      domain::Error e{domain::ErrorKind::kInvalidArgument,
+                      "unknown_read_model",
+                      "no read model named '" + name + "' (known: " + list + ")",
+                      {}};
       e.with("read_model", name);
       return std::unexpected(std::move(e));
     }
@@ -48,9 +49,9 @@ domain::Result<std::unique_ptr<ProjectionSet>> ProjectionSet::create(ReadModelSt
                                                                      const std::vector<std::string>& names) {
   if (auto ok = check_read_model_names(names); !ok) return std::unexpected(ok.error());
   std::unique_ptr<ProjectionSet> set(new ProjectionSet(store));
-  for (const Projection* p : {static_cast<const Projection*>(&set->policy_values_),
-                              static_cast<const Projection*>(&set->audit_),
-                              static_cast<const Projection*>(&set->admission_)}) {
+  for (const Projection* p :
+       {static_cast<const Projection*>(&set->policy_values_), static_cast<const Projection*>(&set->audit_),
+        static_cast<const Projection*>(&set->admission_)}) {
     const bool wanted = names.empty() || std::find(names.begin(), names.end(), p->name()) != names.end();
     if (wanted) set->runners_.emplace_back(*p, set->store_);
   }

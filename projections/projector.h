@@ -138,8 +138,8 @@ void raise_chain_alarm(const ChainAlarm& a, ProjectorStatus* status);
 struct ProjectorLoopOptions {
   std::size_t batch_size = 1000;
   std::chrono::milliseconds poll_timeout{200};
-  std::chrono::milliseconds feed_back_off{1000};   // after the feed failed
-  std::chrono::milliseconds apply_back_off{500};   // after a batch was not applied
+  std::chrono::milliseconds feed_back_off{1000};  // after the feed failed
+  std::chrono::milliseconds apply_back_off{500};  // after a batch was not applied
 };
 
 class Projector {

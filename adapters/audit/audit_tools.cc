@@ -1,5 +1,6 @@
 #include "adapters/audit/audit_tools.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -10,21 +11,19 @@
 #include <set>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
+#include "adapters/http/routes/admission_json.h"
 #include "adapters/postgres/admin.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "domain/policy_key.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "adapters/http/routes/admission_json.h"
 
 namespace ledger::audit {
 
 using routes::quota_scope_json;
 using routes::reservation_fields;
-
 
 using Json = nlohmann::json;
 using adapters::postgres::PgEventReader;
@@ -36,16 +35,17 @@ domain::Error error(domain::ErrorKind kind, std::string code, std::string messag
 }
 
 domain::Error beyond_head(std::int64_t position, std::int64_t head) {
-  domain::Error e = error(domain::ErrorKind::kInvalidArgument, "position_beyond_head",
-                          "position " + std::to_string(position) + " is beyond the head of the ledger (" +
-                              std::to_string(head) + ")");
+  domain::Error e = error(
+      domain::ErrorKind::kInvalidArgument, "position_beyond_head",
+      "position " + std::to_string(position) + " is beyond the head of the ledger (" + std::to_string(head) + ")");
   e.with("position", position).with("head_position", head);
   return e;
 }
 
 bool plain_identifier(const std::string& s) {
   if (s.empty() || s.size() > 63 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
 std::string value_text(const events::PolicyValue& v) { return codec::encode_value(v).dump(); }
@@ -56,9 +56,7 @@ std::string scope_text(const events::PolicyScope& s) {
   return out;
 }
 
-Json scope_json(const events::PolicyScope& s) {
-  return {{"level", codec::scope_level_name(s.level)}, {"id", s.id}};
-}
+Json scope_json(const events::PolicyScope& s) { return {{"level", codec::scope_level_name(s.level)}, {"id", s.id}}; }
 
 // Reads the store in global order, positions after..up_to, in batches, and
 // hands each event to `visit` (which may stop the read with an error).
@@ -106,10 +104,11 @@ bool ChainVerifier::add(const events::RecordedEvent& r, std::int64_t line) {
   }
   const std::int64_t expected = report_.head_position + 1;
   if (pos > expected) {
-    const std::string after = report_.head_position == 0 ? std::string("at the start")
-                                                         : "after " + std::to_string(report_.head_position);
-    return broken(expected, "missing_position",
-                  "position " + std::to_string(expected) + " missing (found " + std::to_string(pos) + " " + after + ")");
+    const std::string after =
+        report_.head_position == 0 ? std::string("at the start") : "after " + std::to_string(report_.head_position);
+    return broken(
+        expected, "missing_position",
+        "position " + std::to_string(expected) + " missing (found " + std::to_string(pos) + " " + after + ")");
   }
   if (pos < expected) {
     return broken(pos, "unexpected_position",
@@ -118,7 +117,8 @@ bool ChainVerifier::add(const events::RecordedEvent& r, std::int64_t line) {
   }
   const std::string p = "position " + std::to_string(pos) + ": ";
   if (r.prev_hash != report_.head_hash) {
-    const std::string prev = pos == 1 ? std::string("genesis is ") : "position " + std::to_string(pos - 1) + " hashes to ";
+    const std::string prev =
+        pos == 1 ? std::string("genesis is ") : "position " + std::to_string(pos - 1) + " hashes to ";
     return broken(pos, "prev_hash_mismatch",
                   p + "prev_hash mismatch (stored " + r.prev_hash + ", " + prev + report_.head_hash + ")");
   }
@@ -156,8 +156,8 @@ bool ChainVerifier::check_anchor(const events::RecordedEvent& r, std::int64_t li
   ++report_.anchors.anchors;
   if (!report_.anchors.checked) return true;  // counted only: no key to check it with
   const std::int64_t pos = r.meta.global_position;
-  const std::string at = (line > 0 ? "line " + std::to_string(line) + ": " : "") + "position " + std::to_string(pos) +
-                         ": ";
+  const std::string at =
+      (line > 0 ? "line " + std::to_string(line) + ": " : "") + "position " + std::to_string(pos) + ": ";
   auto broken = [&](std::int64_t position, const char* code, const std::string& message) {
     fail(ChainBreak{position, line, code, at + message});
     return false;
@@ -202,8 +202,8 @@ void ChainVerifier::finish() {
                     std::to_string(tail) + " events after " +
                         (report_.anchors.last_signed_position == 0
                              ? std::string("the start of history carry no signed head")
-                             : "the last signed head (position " + std::to_string(report_.anchors.last_signed_position) +
-                                   ") carry no signature") +
+                             : "the last signed head (position " +
+                                   std::to_string(report_.anchors.last_signed_position) + ") carry no signature") +
                         " (more than " + std::to_string(policy_.max_unsigned_events) +
                         "): anchors were removed, or the writer does not sign"});
   }
@@ -217,7 +217,8 @@ domain::Result<VerifyReport> verify_store(const std::string& pg_url, const Verif
   std::int64_t limit = *head;
   if (options.up_to) {
     if (*options.up_to < 1) {
-      return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_position", "position must be at least 1"));
+      return std::unexpected(
+          error(domain::ErrorKind::kInvalidArgument, "invalid_position", "position must be at least 1"));
     }
     if (*options.up_to > *head) return std::unexpected(beyond_head(*options.up_to, *head));
     limit = *options.up_to;
@@ -262,7 +263,8 @@ domain::Result<VerifyReport> verify_export(std::istream& in, bool allow_partial,
     if (!line.empty() && line.back() == '\r') line.pop_back();
     const std::string expect = " (expected position " + std::to_string(verifier.next_position()) + ")";
     auto corrupted = [&](const char* code, const std::string& why) {
-      verifier.fail(ChainBreak{verifier.next_position(), number, code, "line " + std::to_string(number) + ": " + why + expect});
+      verifier.fail(
+          ChainBreak{verifier.next_position(), number, code, "line " + std::to_string(number) + ": " + why + expect});
     };
     if (line.empty()) {
       corrupted("corrupted_line", "corrupted: empty line");
@@ -285,7 +287,8 @@ domain::Result<VerifyReport> verify_export(std::istream& in, bool allow_partial,
     verifier.add(*r, number);
     if (progress && number % 2000 == 0) progress(bytes, total_bytes);
   }
-  if (in.bad()) return std::unexpected(error(domain::ErrorKind::kUnavailable, "read_failed", "reading the file failed"));
+  if (in.bad())
+    return std::unexpected(error(domain::ErrorKind::kUnavailable, "read_failed", "reading the file failed"));
   if (progress) progress(bytes, total_bytes);
   verifier.finish();
   return verifier.report();
@@ -302,7 +305,8 @@ domain::Result<std::vector<codec::ChainVerifyingKey>> read_public_keys(const std
     pem << in.rdbuf();
     auto key = codec::ChainVerifyingKey::from_pem(pem.str());
     if (!key) {
-      return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_public_key", path + ": " + key.error()));
+      return std::unexpected(
+          error(domain::ErrorKind::kInvalidArgument, "invalid_public_key", path + ": " + key.error()));
     }
     out.push_back(std::move(*key));
   }
@@ -356,8 +360,9 @@ domain::Result<std::pair<std::int64_t, std::int64_t>> resolve_range(const std::s
     return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_position", "--to must be at least 1"));
   }
   if (range.from && range.to && *range.from > *range.to) {
-    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_range",
-                                 "--from " + std::to_string(*range.from) + " is after --to " + std::to_string(*range.to)));
+    return std::unexpected(
+        error(domain::ErrorKind::kInvalidArgument, "invalid_range",
+              "--from " + std::to_string(*range.from) + " is after --to " + std::to_string(*range.to)));
   }
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
@@ -392,7 +397,8 @@ domain::Result<ExportReport> export_events(const std::string& pg_url, const Expo
       report.last_hash = r.hash;
       after = r.meta.global_position;
     }
-    if (!out) return std::unexpected(error(domain::ErrorKind::kUnavailable, "write_failed", "writing the export failed"));
+    if (!out)
+      return std::unexpected(error(domain::ErrorKind::kUnavailable, "write_failed", "writing the export failed"));
     if (progress) progress(after - from + 1, to - from + 1);
   }
   out.flush();
@@ -425,7 +431,8 @@ domain::Result<ExportReport> export_events_to_file(const std::string& pg_url, co
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::filesystem::remove(tmp, ec);
-    return std::unexpected(error(domain::ErrorKind::kUnavailable, "write_failed", "cannot move the export into " + path));
+    return std::unexpected(
+        error(domain::ErrorKind::kUnavailable, "write_failed", "cannot move the export into " + path));
   }
   return result;
 }
@@ -439,9 +446,9 @@ domain::Result<events::PolicyScope> parse_scope(std::string_view text) {
   if (level == "org") level = "organization";
   auto parsed = codec::parse_scope_level(level);
   auto bad = [&] {
-    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_scope",
-                                 "scope '" + std::string(text) +
-                                     "' is not one of user:ID, project:ID, organization:ID, plan:ID, global"));
+    return std::unexpected(
+        error(domain::ErrorKind::kInvalidArgument, "invalid_scope",
+              "scope '" + std::string(text) + "' is not one of user:ID, project:ID, organization:ID, plan:ID, global"));
   };
   if (!parsed) return bad();
   if (*parsed == events::ScopeLevel::kGlobal) {
@@ -528,8 +535,9 @@ std::string history_line(const events::RecordedEvent& r) {
         using T = std::decay_t<decltype(ev)>;
         if constexpr (std::is_same_v<T, events::PolicyValueSet>) {
           out += "  " + ev.key + " @ " + scope_text(ev.scope) + ": " + value_text(ev.before) +
-                 (ev.before_source == events::BeforeSource::kDefault ? " (default)" : "") + " → " + value_text(ev.after) + "  effective " +
-                 codec::format_instant(ev.effective_at) + "  reason " + Json(ev.reason).dump();
+                 (ev.before_source == events::BeforeSource::kDefault ? " (default)" : "") + " → " +
+                 value_text(ev.after) + "  effective " + codec::format_instant(ev.effective_at) + "  reason " +
+                 Json(ev.reason).dump();
         } else if constexpr (std::is_same_v<T, events::PolicyKeyDefined>) {
           out += "  " + ev.key + ": " + codec::value_type_name(ev.value_type) + ", default " +
                  value_text(ev.default_value);
@@ -599,9 +607,9 @@ domain::Result<AsOfAnswer> as_of_from_history(std::span<const events::RecordedEv
   for (const auto& r : stream) {
     auto env = codec::decode(r);
     if (!env) {
-      domain::Error e = error(domain::ErrorKind::kInternal, "undecodable_event",
-                              "event at position " + std::to_string(r.meta.global_position) +
-                                  " cannot be decoded: " + env.error());
+      domain::Error e =
+          error(domain::ErrorKind::kInternal, "undecodable_event",
+                "event at position " + std::to_string(r.meta.global_position) + " cannot be decoded: " + env.error());
       return std::unexpected(std::move(e));
     }
     std::visit(
@@ -619,11 +627,11 @@ domain::Result<AsOfAnswer> as_of_from_history(std::span<const events::RecordedEv
         env->event);
   }
   if (!definition) {
-    domain::Error e = error(domain::ErrorKind::kNotFound, "unknown_policy_key",
-                            defined_at ? "policy key '" + q.key + "' was not defined yet at position " +
-                                             std::to_string(position) + " (defined at position " +
-                                             std::to_string(*defined_at) + ")"
-                                       : "policy key '" + q.key + "' is not in the ledger");
+    domain::Error e =
+        error(domain::ErrorKind::kNotFound, "unknown_policy_key",
+              defined_at ? "policy key '" + q.key + "' was not defined yet at position " + std::to_string(position) +
+                               " (defined at position " + std::to_string(*defined_at) + ")"
+                         : "policy key '" + q.key + "' is not in the ledger");
     e.with("key", q.key);
     return std::unexpected(std::move(e));
   }
@@ -656,11 +664,12 @@ domain::Result<events::RecordedEvent> event_at(PgEventReader& reader, std::int64
 domain::Result<AsOfPoint> resolve_as_of_point(const std::string& pg_url, std::optional<std::int64_t> position,
                                               std::optional<events::Instant> instant) {
   if (!position && !instant) {
-    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "missing_point",
-                                 "give a position, an instant, or both"));
+    return std::unexpected(
+        error(domain::ErrorKind::kInvalidArgument, "missing_point", "give a position, an instant, or both"));
   }
   if (position && *position < 1) {
-    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_position", "position must be at least 1"));
+    return std::unexpected(
+        error(domain::ErrorKind::kInvalidArgument, "invalid_position", "position must be at least 1"));
   }
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
@@ -687,8 +696,10 @@ domain::Result<AsOfPoint> resolve_as_of_point(const std::string& pg_url, std::op
     const std::int64_t mid = lo + (hi - lo + 1) / 2;
     auto r = reader.read_after(mid - 1, 1);
     if (!r) return std::unexpected(r.error());
-    if (!r->empty() && r->front().meta.recorded_at <= point.at) lo = mid;
-    else hi = mid - 1;
+    if (!r->empty() && r->front().meta.recorded_at <= point.at)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   if (lo == 0) {
     domain::Error e = error(domain::ErrorKind::kNotFound, "before_history",
@@ -785,9 +796,9 @@ domain::Result<void> AdmissionFold::add(const events::RecordedEvent& r) {
   if (!admission_types().contains(r.event_type)) return {};
   auto env = codec::decode(r);
   if (!env) {
-    return std::unexpected(error(domain::ErrorKind::kInternal, "undecodable_event",
-                                 "event at position " + std::to_string(r.meta.global_position) +
-                                     " cannot be decoded: " + env.error()));
+    return std::unexpected(
+        error(domain::ErrorKind::kInternal, "undecodable_event",
+              "event at position " + std::to_string(r.meta.global_position) + " cannot be decoded: " + env.error()));
   }
   model_.apply(r.meta.stream_id, env->event);
   ++admission_events_;
@@ -807,8 +818,7 @@ domain::Result<AdmissionFold> fold_admission(const std::string& pg_url, std::int
                                              const AuditProgress& progress) {
   PgEventReader reader(pg_url);
   AdmissionFold fold;
-  auto read = read_in_order(
-      reader, 0, up_to, [&](events::RecordedEvent& r) { return fold.add(r); }, progress);
+  auto read = read_in_order(reader, 0, up_to, [&](events::RecordedEvent& r) { return fold.add(r); }, progress);
   if (!read) return std::unexpected(read.error());
   return fold;
 }
@@ -824,8 +834,9 @@ domain::Result<CeilingAsOfAnswer> ceiling_as_of_from(const AdmissionFold& fold, 
     return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "missing_dimension", "a dimension is required"));
   }
   if (!domain::valid_window(q.target.window)) {
-    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_window",
-                                 "window '" + q.target.window + "' is not one of minute, hour, day, month, request (or none)"));
+    return std::unexpected(
+        error(domain::ErrorKind::kInvalidArgument, "invalid_window",
+              "window '" + q.target.window + "' is not one of minute, hour, day, month, request (or none)"));
   }
   const auto& m = fold.model();
   CeilingAsOfAnswer a;
@@ -836,9 +847,9 @@ domain::Result<CeilingAsOfAnswer> ceiling_as_of_from(const AdmissionFold& fold, 
   a.admission_events = fold.admission_events();
   a.chain = m.chain(q.scope);
   if (a.chain.empty()) {
-    domain::Error e = error(domain::ErrorKind::kNotFound, "unknown_scope",
-                            "scope " + domain::scope_text(q.scope) + " did not exist at position " +
-                                std::to_string(position));
+    domain::Error e =
+        error(domain::ErrorKind::kNotFound, "unknown_scope",
+              "scope " + domain::scope_text(q.scope) + " did not exist at position " + std::to_string(position));
     e.with("scope", domain::scope_text(q.scope));
     return std::unexpected(std::move(e));
   }
@@ -931,9 +942,9 @@ domain::Result<ReservationAsOfAnswer> reservation_as_of_from(const AdmissionFold
     if (orgs.size() > 1) {
       std::string names;
       for (const auto& o : orgs) names += (names.empty() ? "" : ",") + o;
-      domain::Error e = error(domain::ErrorKind::kInvalidArgument, "ambiguous_reservation",
-                              "organizations " + names + " each have a reservation '" + id +
-                                  "': name one with --organization");
+      domain::Error e =
+          error(domain::ErrorKind::kInvalidArgument, "ambiguous_reservation",
+                "organizations " + names + " each have a reservation '" + id + "': name one with --organization");
       e.with("reservation_id", id).with("organizations", names);
       return std::unexpected(std::move(e));
     }
@@ -1005,7 +1016,8 @@ namespace {
 domain::Result<std::string> read_whole_file(const std::string& path, const char* what) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    return std::unexpected(error(domain::ErrorKind::kNotFound, "file_not_found", std::string(what) + " not found: " + path));
+    return std::unexpected(
+        error(domain::ErrorKind::kNotFound, "file_not_found", std::string(what) + " not found: " + path));
   }
   if (std::filesystem::is_directory(path, ec)) {
     return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "not_a_file", path + " is a directory"));
@@ -1047,8 +1059,8 @@ domain::Result<codec::ChainDigest> read_digest_file(const std::string& path) {
   return *d;
 }
 
-domain::Result<codec::ChainDigest> sign_digest(const std::string& pg_url, std::string_view key,
-                                               std::int64_t position, const AuditProgress& progress) {
+domain::Result<codec::ChainDigest> sign_digest(const std::string& pg_url, std::string_view key, std::int64_t position,
+                                               const AuditProgress& progress) {
   if (key.empty()) return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "empty_key", "the key is empty"));
   auto chain = verify_store(pg_url, {.up_to = position}, progress);
   if (!chain) return std::unexpected(chain.error());
@@ -1077,8 +1089,7 @@ domain::Result<DigestCheck> check_digest(const std::string& pg_url, std::string_
   const std::int64_t up_to = std::min(digest.position, *head);
   if (digest.position > *head) {
     c.problems.push_back("position " + std::to_string(digest.position) + " is beyond the head (" +
-                         std::to_string(*head) + "): history after position " + std::to_string(*head) +
-                         " is gone");
+                         std::to_string(*head) + "): history after position " + std::to_string(*head) + " is gone");
   }
   if (up_to > 0) {
     auto chain = verify_store(pg_url, {.up_to = up_to}, progress);
@@ -1127,8 +1138,10 @@ domain::Result<std::vector<std::string>> read_model_tables(const std::string& pg
   // the comparison (here it fails the diff loudly instead). The name is a
   // checked plain identifier, so it can stand in the literal.
   auto names = adapters::postgres::query_scalar(
-      pg_url, "SELECT coalesce(json_agg(tablename ORDER BY tablename), '[]')::text FROM pg_catalog.pg_tables "
-              "WHERE schemaname = '" + schema + "'");
+      pg_url,
+      "SELECT coalesce(json_agg(tablename ORDER BY tablename), '[]')::text FROM pg_catalog.pg_tables "
+      "WHERE schemaname = '" +
+          schema + "'");
   if (!names) return std::unexpected(names.error());
   std::vector<std::string> out;
   for (const auto& n : Json::parse(*names)) out.push_back(n.get<std::string>());
@@ -1165,8 +1178,8 @@ domain::Result<ReplayReport> compare_read_models(const std::string& pg_url, cons
                                                  const std::vector<std::string>& read_model_names) {
   if (auto ok = check_read_model_names(read_model_names); !ok) return std::unexpected(ok.error());
   if (!plain_identifier(live) || !plain_identifier(other)) {
-    return std::unexpected(
-        error(domain::ErrorKind::kInvalidArgument, "invalid_schema", "schema names must be plain lowercase identifiers"));
+    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_schema",
+                                 "schema names must be plain lowercase identifiers"));
   }
   auto live_tables = read_model_tables(pg_url, live);
   if (!live_tables) return std::unexpected(live_tables.error());
@@ -1226,18 +1239,18 @@ domain::Result<ReplayReport> compare_read_models(const std::string& pg_url, cons
 domain::Result<ReplayReport> replay(const ReplayOptions& options, const AuditProgress& progress) {
   using namespace std::chrono_literals;
   if (!plain_identifier(options.scratch_schema)) {
-    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_schema",
-                                 "scratch schema '" + options.scratch_schema +
-                                     "' must be a plain lowercase identifier ([a-z_][a-z0-9_]*)"));
+    return std::unexpected(error(
+        domain::ErrorKind::kInvalidArgument, "invalid_schema",
+        "scratch schema '" + options.scratch_schema + "' must be a plain lowercase identifier ([a-z_][a-z0-9_]*)"));
   }
   if (!plain_identifier(options.live_schema)) {
     return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "invalid_schema",
                                  "live schema '" + options.live_schema + "' must be a plain lowercase identifier"));
   }
   if (options.scratch_schema == options.live_schema) {
-    return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "scratch_is_live",
-                                 "refusing to replay into the live schema '" + options.live_schema +
-                                     "': choose another --schema"));
+    return std::unexpected(
+        error(domain::ErrorKind::kInvalidArgument, "scratch_is_live",
+              "refusing to replay into the live schema '" + options.live_schema + "': choose another --schema"));
   }
   if (auto ok = check_read_model_names(options.read_models); !ok) return std::unexpected(ok.error());
   // The live schema must exist before anything is rebuilt.

@@ -37,22 +37,21 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "adapters/kafka/kafka.h"
+#include "adapters/projector/projector.h"
 #include "domain/admission.h"
 #include "domain/error.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/chain.h"
 #include "events/codec/digest.h"
 #include "events/event.h"
-#include "adapters/projector/projector.h"
 
 namespace ledger::audit {
 
-using projector::RebuildSource;
-using projector::ProjectorOptions;
 using projector::check_read_model_names;
+using projector::ProjectorOptions;
 using projector::read_models;
 using projector::rebuild;
-
+using projector::RebuildSource;
 
 using AuditProgress = std::function<void(std::int64_t done, std::int64_t total)>;
 
@@ -76,9 +75,9 @@ struct ChainBreak {
 // The writer's signed chain heads (ChainHeadSigned, commands/chain_anchor.h)
 // met while verifying.
 struct AnchorSummary {
-  bool checked = false;                  // public keys were given
-  std::int64_t anchors = 0;              // ChainHeadSigned events seen
-  std::int64_t verified = 0;             // of them: signature valid and the signed head is the chain's
+  bool checked = false;                   // public keys were given
+  std::int64_t anchors = 0;               // ChainHeadSigned events seen
+  std::int64_t verified = 0;              // of them: signature valid and the signed head is the chain's
   std::int64_t last_signed_position = 0;  // the newest verified signed head
 };
 
@@ -239,7 +238,7 @@ domain::Result<AsOfPoint> resolve_as_of_point(const std::string& pg_url, std::op
 struct AsOfQuery {
   std::string key;
   domain::ScopeChain chain;
-  std::optional<std::int64_t> position;  // the ledger at this position
+  std::optional<std::int64_t> position;    // the ledger at this position
   std::optional<events::Instant> instant;  // resolved at this instant
 };
 
@@ -276,7 +275,7 @@ class AdmissionFold {
   // internal `undecodable_event` when an admission event cannot be decoded.
   domain::Result<void> add(const events::RecordedEvent& r);
   const domain::AdmissionModel& model() const { return model_; }
-  std::int64_t position() const { return position_; }          // the last event added (any type)
+  std::int64_t position() const { return position_; }  // the last event added (any type)
   std::int64_t admission_events() const { return admission_events_; }
   // Positions of the first and last admission event of a stream, if any.
   std::optional<std::pair<std::int64_t, std::int64_t>> stream_positions(const std::string& stream_id) const;
@@ -306,13 +305,13 @@ struct CeilingAsOfAnswer {
   events::CeilingTarget target;
   std::int64_t position = 0;
   events::Instant as_of;
-  std::vector<domain::ChainNode> chain;           // the scope .. global, as it stood then
-  domain::CeilingEvaluation evaluation;           // effective (and what the parent allowed)
-  std::vector<domain::CeilingRule> rules;         // the dimension's rules on the chain then
-  std::vector<domain::Delegation> delegations;    // the dimension's delegations on the chain then
-  std::optional<domain::RegistryEntry> dimension; // its registry entry then (nullopt: unregistered)
-  std::string unit;  // the effective unit, else the registered dimension's unit
-  std::int64_t admission_events = 0;  // admission events at or before `position`
+  std::vector<domain::ChainNode> chain;            // the scope .. global, as it stood then
+  domain::CeilingEvaluation evaluation;            // effective (and what the parent allowed)
+  std::vector<domain::CeilingRule> rules;          // the dimension's rules on the chain then
+  std::vector<domain::Delegation> delegations;     // the dimension's delegations on the chain then
+  std::optional<domain::RegistryEntry> dimension;  // its registry entry then (nullopt: unregistered)
+  std::string unit;                                // the effective unit, else the registered dimension's unit
+  std::int64_t admission_events = 0;               // admission events at or before `position`
 };
 
 // Pure, over a fold at `position`: errors invalid_argument `invalid_scope`
@@ -343,7 +342,7 @@ struct ReservationAsOfAnswer {
   std::string state;                   // domain::reservation_state_at(view, as_of)
   std::int64_t version = 0;            // the reservation stream's version then
   std::int64_t drafted_position = 0;
-  std::int64_t last_position = 0;      // its last event at or before `position`
+  std::int64_t last_position = 0;  // its last event at or before `position`
 };
 
 // Pure, over a fold at `position`: not_found `unknown_reservation`,
@@ -365,15 +364,15 @@ domain::Result<codec::ChainDigest> read_digest_file(const std::string& path);
 
 // Verifies the chain up to `position` and signs its hash there. A broken
 // chain is refused (failed_precondition `chain_broken`): nothing is signed.
-domain::Result<codec::ChainDigest> sign_digest(const std::string& pg_url, std::string_view key,
-                                               std::int64_t position, const AuditProgress& progress = {});
+domain::Result<codec::ChainDigest> sign_digest(const std::string& pg_url, std::string_view key, std::int64_t position,
+                                               const AuditProgress& progress = {});
 
 struct DigestCheck {
   codec::ChainDigest digest;
   bool signature_valid = false;
-  std::int64_t head_position = 0;  // the store's head now
+  std::int64_t head_position = 0;          // the store's head now
   std::optional<std::string> stored_hash;  // the store's hash at digest.position now
-  VerifyReport chain;                       // the chain up to digest.position
+  VerifyReport chain;                      // the chain up to digest.position
   std::vector<std::string> problems;       // empty = nothing before the position changed
   bool ok() const { return problems.empty(); }
 };
@@ -396,7 +395,7 @@ struct ReplayOptions {
   std::vector<std::string> read_models;
   std::size_t diff_limit = 100000;  // rows reported per table at most
   std::size_t batch_size = 1000;
-  bool keep_scratch = false;        // kept anyway when anything differs
+  bool keep_scratch = false;  // kept anyway when anything differs
 };
 
 struct TableDifference {
@@ -407,7 +406,7 @@ struct TableDifference {
 };
 
 struct ReplayReport {
-  std::int64_t replayed_to = 0;  // the checkpoint the rebuild reached
+  std::int64_t replayed_to = 0;     // the checkpoint the rebuild reached
   std::vector<std::string> tables;  // compared
   std::vector<TableDifference> differences;
   std::size_t differing_rows = 0;

@@ -49,7 +49,8 @@ domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, c
     ++report.checked;
     if (progress) progress(static_cast<std::int64_t>(report.checked), static_cast<std::int64_t>(records.size()));
     if (r.snapshot_version > *head || r.snapshot_version < 0) {
-      differ(r, {"snapshot_version"}, Json{{"error", "snapshot_version beyond the event store's head " + std::to_string(*head)}});
+      differ(r, {"snapshot_version"},
+             Json{{"error", "snapshot_version beyond the event store's head " + std::to_string(*head)}});
       continue;
     }
     while (snap.position < r.snapshot_version) {
@@ -104,7 +105,9 @@ Json decision_audit_json(const DecisionAuditReport& r) {
                      {"logged", d.logged},
                      {"derived", d.derived}});
   }
-  return {{"checked", r.checked}, {"differing", r.differences.size()}, {"differences", std::move(diffs)},
+  return {{"checked", r.checked},
+          {"differing", r.differences.size()},
+          {"differences", std::move(diffs)},
           {"ok", r.differences.empty()}};
 }
 

@@ -53,9 +53,9 @@ struct DecisionAuditReport {
 
 // `deps` runs the chains of decisions that named an application (seed 002;
 // its CEL engine for custom_cel policies).
-domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, const DecisionAuditQuery& q,
-                                                    const domain::app_policy::PolicyDeps& deps,
-                                                    const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+domain::Result<DecisionAuditReport> audit_decisions(
+    const std::string& pg_url, const DecisionAuditQuery& q, const domain::app_policy::PolicyDeps& deps,
+    const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 
 nlohmann::json decision_audit_json(const DecisionAuditReport& r);
 

@@ -65,9 +65,9 @@ std::size_t code_points(std::string_view s) {
 }
 
 ExpressionIssue too_long(std::size_t n) {
-  return {"expression is " + std::to_string(n) + " characters long, the limit is " +
-              std::to_string(kMaxExpressionLength),
-          static_cast<std::int64_t>(kMaxExpressionLength)};
+  return {
+      "expression is " + std::to_string(n) + " characters long, the limit is " + std::to_string(kMaxExpressionLength),
+      static_cast<std::int64_t>(kMaxExpressionLength)};
 }
 
 class CelProgram final : public CompiledExpression {
@@ -170,8 +170,10 @@ domain::Result<std::shared_ptr<const CompiledExpression>> CelEngine::compile(std
   if (status != LEDGER_CEL_INVALID) {
     return domain::fail(ErrorKind::kInternal, "cel_unavailable", "the CEL engine failed");
   }
-  domain::Error e{ErrorKind::kInvalidArgument, "invalid_expression",
-                  errors.empty() ? "the expression is not valid CEL" : errors.front().message, {}};
+  domain::Error e{ErrorKind::kInvalidArgument,
+                  "invalid_expression",
+                  errors.empty() ? "the expression is not valid CEL" : errors.front().message,
+                  {}};
   e.with("position", errors.empty() ? -1 : errors.front().position);
   return std::unexpected(std::move(e));
 }

@@ -67,8 +67,8 @@ int ledger_cel_check(uint64_t engine, const char* expr, size_t expr_len, ledger_
 
 // Checks and plans a program: LEDGER_CEL_OK with *program set, or
 // LEDGER_CEL_INVALID with issues.
-int ledger_cel_compile(uint64_t engine, const char* expr, size_t expr_len, uint64_t* program,
-                       ledger_cel_issue** issues, size_t* issue_count);
+int ledger_cel_compile(uint64_t engine, const char* expr, size_t expr_len, uint64_t* program, ledger_cel_issue** issues,
+                       size_t* issue_count);
 void ledger_cel_program_free(uint64_t program);
 
 // Evaluates: LEDGER_CEL_OK with *result 0/1, or an error status with *message.

@@ -224,8 +224,10 @@ domain::Result<std::string> EnvelopeSealer::unseal(const std::string& tenant, co
     auto found = store_.by_id(s.key_id);
     if (!found) return std::unexpected(found.error());
     if (!*found) {
-      domain::Error e{ErrorKind::kFailedPrecondition, "secret_shredded",
-                      "the data key of this secret was deleted (crypto-shredded)", {}};
+      domain::Error e{ErrorKind::kFailedPrecondition,
+                      "secret_shredded",
+                      "the data key of this secret was deleted (crypto-shredded)",
+                      {}};
       e.with("key_id", s.key_id);
       return std::unexpected(std::move(e));
     }
@@ -260,10 +262,10 @@ std::string EnvelopeSealer::keyed_digest(std::string_view data) const {
   unsigned int sub_len = 0;
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int out_len = 0;
-  if (HMAC(EVP_sha256(), kek_.data(), static_cast<int>(kek_.size()), reinterpret_cast<const unsigned char*>(kLabel.data()),
-           kLabel.size(), sub, &sub_len) == nullptr ||
-      HMAC(EVP_sha256(), sub, static_cast<int>(sub_len), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-           out, &out_len) == nullptr) {
+  if (HMAC(EVP_sha256(), kek_.data(), static_cast<int>(kek_.size()),
+           reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), sub, &sub_len) == nullptr ||
+      HMAC(EVP_sha256(), sub, static_cast<int>(sub_len), reinterpret_cast<const unsigned char*>(data.data()),
+           data.size(), out, &out_len) == nullptr) {
     // Cannot happen short of memory exhaustion; never empty (an empty
     // stored digest would match any retry): the plain digest, marked.
     return "!" + std::string(data);

@@ -4,9 +4,9 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/asio/ssl.hpp>
 #include <exception>
 #include <limits>
 #include <optional>
@@ -180,8 +180,8 @@ class HttpClient::Impl {
   }
 
   domain::Error unavailable(std::string_view stage, const beast::error_code& ec) const {
-    domain::Error error{domain::ErrorKind::kUnavailable, "http_unavailable", "HTTP server " + authority_ + " unavailable",
-                        {}};
+    domain::Error error{
+        domain::ErrorKind::kUnavailable, "http_unavailable", "HTTP server " + authority_ + " unavailable", {}};
     error.with("address", authority_).with("stage", std::string(stage)).with("error", ec.message());
     return error;
   }

@@ -4,18 +4,18 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <deque>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "adapters/http/target.h"
+#include "adapters/http/tls_stream.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"
-#include "adapters/http/tls_stream.h"
 
 namespace ledger::adapters::http {
 namespace {
@@ -70,8 +70,8 @@ bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::strin
 
 HttpResponse error_response(int status, std::string_view code, std::string_view message) {
   // Codes and messages are fixed ASCII built here: no escaping needed.
-  return HttpResponse::json(status, std::string(R"({"code":")") + std::string(code) + R"(","message":")" +
-                                        std::string(message) + R"("})");
+  return HttpResponse::json(
+      status, std::string(R"({"code":")") + std::string(code) + R"(","message":")" + std::string(message) + R"("})");
 }
 
 HttpResponse internal_error() { return error_response(500, "internal", "internal error"); }
@@ -108,14 +108,12 @@ bool acceptable_transfer_encoding(const BeastRequest& req) {
 // it must be UTF-8; the path also without control characters (NUL included).
 std::optional<HttpResponse> undecodable_target(const HttpRequest& req) {
   if (!commands::printable_text(req.path)) {
-    return error_response(400, "invalid_path_encoding",
-                          "the request path is not UTF-8 text once percent-decoded");
+    return error_response(400, "invalid_path_encoding", "the request path is not UTF-8 text once percent-decoded");
   }
   for (const auto& [key, value] : req.query) {
     if (!commands::valid_utf8(key) || !commands::valid_utf8(value) || key.find('\0') != std::string::npos ||
         value.find('\0') != std::string::npos) {
-      return error_response(400, "invalid_query_encoding",
-                            "a query parameter is not UTF-8 text once percent-decoded");
+      return error_response(400, "invalid_query_encoding", "a query parameter is not UTF-8 text once percent-decoded");
     }
   }
   return std::nullopt;
@@ -134,7 +132,7 @@ struct Hub {
   bool stopped = false;
   std::unordered_set<Reply*> live;
   std::unordered_set<StreamWriter*> streams;  // streamed answers, released at stop
-  net::thread_pool* requests = nullptr;  // valid until stopped
+  net::thread_pool* requests = nullptr;       // valid until stopped
 };
 
 // State shared by the server and all its connections of one start();
@@ -215,9 +213,9 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(make_stream(std::move(socket), *shared)), shared_(std::move(shared)), remote_(std::move(remote)) {}
 
   void run() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(
-                                              stream_.is_tls() ? &Session::handshake : &Session::read_header,
-                                              shared_from_this()));
+    net::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(stream_.is_tls() ? &Session::handshake : &Session::read_header, shared_from_this()));
   }
 
   // Answers the request being handled (on the connection's strand).
@@ -282,10 +280,10 @@ class Session : public std::enable_shared_from_this<Session> {
     const BeastRequest& req = parser_->get();
     if (!acceptable_transfer_encoding(req)) {
       spdlog::debug("http: refused transfer coding from {}", remote_);
-      return send(with_correlation_id(error_response(400, "invalid_transfer_encoding",
-                                                     "Transfer-Encoding must be exactly chunked"),
-                                      req),
-                  req.version(), false, true);
+      return send(
+          with_correlation_id(
+              error_response(400, "invalid_transfer_encoding", "Transfer-Encoding must be exactly chunked"), req),
+          req.version(), false, true);
     }
     if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
       continue_.emplace(bhttp::status::continue_, req.version());
@@ -339,7 +337,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (const std::string* corr = request.header("x-correlation-id")) correlation_id_ = corr->substr(0, 256);
     if (auto refused = undecodable_target(request)) {
       // The answer echoes a usable X-Correlation-Id, as every route's does.
-      if (auto corr = commands::header_id("x-correlation-id", request.header("x-correlation-id")); corr && !corr->empty()) {
+      if (auto corr = commands::header_id("x-correlation-id", request.header("x-correlation-id"));
+          corr && !corr->empty()) {
         refused->headers.emplace_back("x-correlation-id", *corr);
       }
       return send(std::move(*refused), version_, head_, close_);
@@ -506,7 +505,8 @@ void Session::begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer
   observe(head.status, head.actor);
   auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(static_cast<bhttp::status>(head.status), version_);
   res->set(bhttp::field::server, kServerName);
-  if (!head.content_type.empty() && !has_crlf(head.content_type)) res->set(bhttp::field::content_type, head.content_type);
+  if (!head.content_type.empty() && !has_crlf(head.content_type))
+    res->set(bhttp::field::content_type, head.content_type);
   for (auto& [name, value] : head.headers) {
     const std::string key = lower(name);
     if (name.empty() || has_crlf(name) || has_crlf(value) || key == "connection" || key == "content-length" ||
@@ -520,11 +520,12 @@ void Session::begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer
   stream_head_ = res;
   stream_serializer_ = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
   stream_.expires_after(shared_->idle_timeout);
-  bhttp::async_write_header(stream_, *stream_serializer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    if (ec) return self->stream_failed();
-    self->stream_busy_ = false;
-    self->pump_stream();
-  });
+  bhttp::async_write_header(stream_, *stream_serializer_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->stream_failed();
+                              self->stream_busy_ = false;
+                              self->pump_stream();
+                            });
 }
 
 void Session::pump_stream() {
@@ -566,7 +567,8 @@ void Session::stream_failed() {
 // connection until answered (or until the server stops).
 class Reply final : public HttpResponder::Target, public std::enable_shared_from_this<Reply> {
  public:
-  Reply(std::shared_ptr<Hub> hub, std::shared_ptr<Session> session) : hub_(std::move(hub)), session_(std::move(session)) {
+  Reply(std::shared_ptr<Hub> hub, std::shared_ptr<Session> session)
+      : hub_(std::move(hub)), session_(std::move(session)) {
     std::lock_guard lock(hub_->mu);
     hub_->live.insert(this);
   }
@@ -648,9 +650,7 @@ void Session::dispatch_request(HttpRequest request) {
 }
 
 AsyncHttpHandler from_sync(HttpHandler handler) {
-  return [handler = std::move(handler)](HttpRequest request, HttpResponder respond) {
-    respond.send(handler(request));
-  };
+  return [handler = std::move(handler)](HttpRequest request, HttpResponder respond) { respond.send(handler(request)); };
 }
 
 }  // namespace
@@ -678,7 +678,8 @@ class HttpServer::Impl {
       accept_timer_.reset();
       acceptor_.reset();
       ioc_.reset();
-      domain::Error error{domain::ErrorKind::kUnavailable, "listen_failed", "could not listen for HTTP connections", {}};
+      domain::Error error{
+          domain::ErrorKind::kUnavailable, "listen_failed", "could not listen for HTTP connections", {}};
       error.with("address", options_.address)
           .with("port", options_.port)
           .with("stage", std::string(stage))
@@ -692,8 +693,10 @@ class HttpServer::Impl {
       accept_timer_.reset();
       acceptor_.reset();
       ioc_.reset();
-      domain::Error error{domain::ErrorKind::kFailedPrecondition, "plain_http_not_loopback",
-                          "plain HTTP is served on a loopback address only; give a TLS certificate and key", {}};
+      domain::Error error{domain::ErrorKind::kFailedPrecondition,
+                          "plain_http_not_loopback",
+                          "plain HTTP is served on a loopback address only; give a TLS certificate and key",
+                          {}};
       error.with("address", options_.address);
       return domain::fail(std::move(error));
     }
@@ -791,8 +794,8 @@ class HttpServer::Impl {
       tls_ = std::move(ctx);
       return {};
     } catch (const std::exception& e) {
-      domain::Error error{domain::ErrorKind::kInvalidArgument, "tls_config_invalid",
-                          "cannot load the TLS certificate and key", {}};
+      domain::Error error{
+          domain::ErrorKind::kInvalidArgument, "tls_config_invalid", "cannot load the TLS certificate and key", {}};
       error.with("cert_file", options_.tls_cert_file).with("key_file", options_.tls_key_file).with("error", e.what());
       return domain::fail(std::move(error));
     }

@@ -77,7 +77,7 @@ class HttpServer {
  public:
   struct Options {
     std::string address = "127.0.0.1";
-    std::uint16_t port = 0;  // 0 = OS picks
+    std::uint16_t port = 0;   // 0 = OS picks
     int threads = 8;          // the request pool
     int io_threads = 2;       // network I/O only
     int control_threads = 1;  // control_paths only

@@ -16,7 +16,7 @@
 namespace ledger::adapters::http {
 
 struct ParsedTarget {
-  std::string path;  // percent-decoded, without query or fragment
+  std::string path;                                        // percent-decoded, without query or fragment
   std::vector<std::pair<std::string, std::string>> query;  // decoded, '+' = space
 };
 

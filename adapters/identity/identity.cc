@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "adapters/identity/jwt.h"
 #include "events/codec/json_codec.h"
@@ -15,14 +15,13 @@ namespace {
 
 // SHA-256 of the repository's development HS256 secret (config/tokens.json,
 // kid dev-hs256-1): public, so never a production key.
-constexpr std::string_view kDevSigningSecretSha256 =
-    "1ef3d1f4c1e5ae20b77c1cece0748fc19e01d156a8c63c593ea2e9ff903db491";
+constexpr std::string_view kDevSigningSecretSha256 = "1ef3d1f4c1e5ae20b77c1cece0748fc19e01d156a8c63c593ea2e9ff903db491";
 
 // The repository's development static tokens (README "Tokens"): public too.
 constexpr std::string_view kDevStaticTokens[] = {
-    "dev-platform-admin", "dev-acme-admin",          "dev-acme-service",  "dev-auditor",
-    "dev-acme-tenant-admin", "dev-acme-auditor",     "dev-acme-reader",   "dev-globex-tenant-admin",
-    "dev-globex-service", "dev-globex-auditor",      "dev-globex-reader", "dev-query-service",
+    "dev-platform-admin",    "dev-acme-admin",     "dev-acme-service",  "dev-auditor",
+    "dev-acme-tenant-admin", "dev-acme-auditor",   "dev-acme-reader",   "dev-globex-tenant-admin",
+    "dev-globex-service",    "dev-globex-auditor", "dev-globex-reader", "dev-query-service",
 };
 
 bool is_hex_digest(const std::string& s) {
@@ -139,8 +138,10 @@ domain::Result<TokenAuthenticator> TokenAuthenticator::from_json(const nlohmann:
     // A digest listed twice: the later entry wins, as it always has.
     auto same = std::find_if(auth.static_tokens_.begin(), auth.static_tokens_.end(),
                              [&](const StaticToken& s) { return s.digest == entry.digest; });
-    if (same != auth.static_tokens_.end()) *same = std::move(entry);
-    else auth.static_tokens_.push_back(std::move(entry));
+    if (same != auth.static_tokens_.end())
+      *same = std::move(entry);
+    else
+      auth.static_tokens_.push_back(std::move(entry));
   }
   if (clear_text > 0) {
     auth.warnings_.push_back(std::to_string(clear_text) +
@@ -161,8 +162,9 @@ domain::Result<Principal> TokenAuthenticator::authenticate(std::string_view auth
     return domain::fail(domain::ErrorKind::kUnauthenticated, "unauthenticated", "a valid bearer token is required");
   };
   if (authorization.size() <= kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
-                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); })) {
+      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+      })) {
     return refuse();
   }
   const std::string_view token = authorization.substr(kBearer.size());

@@ -37,7 +37,6 @@ namespace ledger::identity {
 
 using commands::Principal;
 
-
 class JwtVerifier;
 
 struct TokenFileOptions {

@@ -140,8 +140,10 @@ bool split_compact(std::string_view token, std::array<std::string_view, 3>& part
 
 std::string_view jwt_algorithm_name(JwtAlgorithm alg) {
   switch (alg) {
-    case JwtAlgorithm::kHs256: return "HS256";
-    case JwtAlgorithm::kEdDsa: return "EdDSA";
+    case JwtAlgorithm::kHs256:
+      return "HS256";
+    case JwtAlgorithm::kEdDsa:
+      return "EdDSA";
   }
   return "HS256";
 }
@@ -201,7 +203,8 @@ domain::Result<JwtKey> JwtKey::from_json(const Json& key) {
   if (!key.is_object()) return invalid_config("each jwt key must be an object");
   JwtKey k;
   auto kid = string_member(key, "kid");
-  if (!kid || kid->empty() || kid->size() > 128) return invalid_config("each jwt key needs a 'kid' of 1 to 128 characters");
+  if (!kid || kid->empty() || kid->size() > 128)
+    return invalid_config("each jwt key needs a 'kid' of 1 to 128 characters");
   k.kid_ = *kid;
   auto alg = string_member(key, "alg");
   if (alg == "HS256") {
@@ -237,7 +240,8 @@ domain::Result<JwtKey> JwtKey::from_key_file(const Json& file, std::string_view 
   } else if (file.is_object() && file.contains("keys")) {
     keys = &file["keys"];
   } else if (file.is_object() && file.contains("kid")) {
-    if (string_member(file, "kid") != std::string(kid)) return invalid_config("the key file's key is not '" + std::string(kid) + "'");
+    if (string_member(file, "kid") != std::string(kid))
+      return invalid_config("the key file's key is not '" + std::string(kid) + "'");
     return from_json(file);
   }
   if (keys == nullptr || !keys->is_array()) return invalid_config("the key file holds no jwt keys");
@@ -278,10 +282,10 @@ bool JwtKey::verify(std::string_view data, std::string_view signature) const {
   }
   if (!pkey_ || signature.size() != 64) return false;
   std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  const bool ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey_.get()) == 1 &&
-                  EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                                   signature.size(), reinterpret_cast<const unsigned char*>(data.data()),
-                                   data.size()) == 1;
+  const bool ok =
+      ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey_.get()) == 1 &&
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                       reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
   ERR_clear_error();
   return ok;
 }
@@ -317,22 +321,24 @@ domain::Result<JwtVerifier> JwtVerifier::from_json(const Json& jwt) {
     if (!max->is_object()) return invalid_config("jwt.max_token_lifetime_seconds must be an object");
     for (const auto& [type, value] : max->items()) {
       if (type != "user" && type != "api_key" && type != "worker") {
-        return invalid_config("jwt.max_token_lifetime_seconds names user, api_key and worker (service accounts: "
-                              "service_account_token_ttl_seconds)");
+        return invalid_config(
+            "jwt.max_token_lifetime_seconds names user, api_key and worker (service accounts: "
+            "service_account_token_ttl_seconds)");
       }
     }
     for (auto [type, out] : {std::pair{"user", &v.policy_.user_max_lifetime_seconds},
                              std::pair{"api_key", &v.policy_.api_key_max_lifetime_seconds},
                              std::pair{"worker", &v.policy_.worker_max_lifetime_seconds}}) {
       auto value = int_setting(*max, type, *out, 60, kMaxConfigurableTokenLifetimeSeconds);
-      if (!value) return invalid_config("jwt.max_token_lifetime_seconds." + std::string(type) +
-                                        " must be an integer from 60 to " +
-                                        std::to_string(kMaxConfigurableTokenLifetimeSeconds));
+      if (!value)
+        return invalid_config("jwt.max_token_lifetime_seconds." + std::string(type) +
+                              " must be an integer from 60 to " + std::to_string(kMaxConfigurableTokenLifetimeSeconds));
       *out = *value;
     }
   }
   auto keys = jwt.find("keys");
-  if (keys == jwt.end() || !keys->is_array() || keys->empty()) return invalid_config("jwt.keys must be a non-empty array");
+  if (keys == jwt.end() || !keys->is_array() || keys->empty())
+    return invalid_config("jwt.keys must be a non-empty array");
   for (const auto& k : *keys) {
     auto key = JwtKey::from_json(k);
     if (!key) return std::unexpected(key.error());
@@ -399,9 +405,9 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
     out = it->get<std::string>();
     return {};
   };
-  for (auto [name, out] : {std::pair{"iss", &c.issuer}, std::pair{"sub", &c.subject},
-                           std::pair{"actor_type", &c.actor_type}, std::pair{"org", &c.organization},
-                           std::pair{"jti", &c.token_id}}) {
+  for (auto [name, out] :
+       {std::pair{"iss", &c.issuer}, std::pair{"sub", &c.subject}, std::pair{"actor_type", &c.actor_type},
+        std::pair{"org", &c.organization}, std::pair{"jti", &c.token_id}}) {
     if (auto ok = required(name, *out); !ok) return std::unexpected(ok.error());
   }
 
@@ -420,7 +426,8 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
 
   auto roles = p.find("roles");
   if (roles == p.end()) return refuse("missing_claim", "claim 'roles' is missing");
-  if (!roles->is_array() || roles->size() > kMaxRoles) return refuse("invalid_claim", "claim 'roles' must be an array of strings");
+  if (!roles->is_array() || roles->size() > kMaxRoles)
+    return refuse("invalid_claim", "claim 'roles' must be an array of strings");
   for (const auto& r : *roles) {
     if (!r.is_string() || !valid_claim_string(r.get_ref<const std::string&>())) {
       return refuse("invalid_claim", "claim 'roles' must be an array of strings");
@@ -430,17 +437,23 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
 
   for (auto [name, out] : {std::pair{"iat", &c.issued_at}, std::pair{"exp", &c.expires_at}}) {
     switch (numeric_date(p, name, *out)) {
-      case DateClaim::kOk: break;
-      case DateClaim::kMissing: return refuse("missing_claim", std::string("claim '") + name + "' is missing");
+      case DateClaim::kOk:
+        break;
+      case DateClaim::kMissing:
+        return refuse("missing_claim", std::string("claim '") + name + "' is missing");
       case DateClaim::kInvalid:
         return refuse("invalid_claim", std::string("claim '") + name + "' must be an integer NumericDate");
     }
   }
   std::int64_t nbf = 0;
   switch (numeric_date(p, "nbf", nbf)) {
-    case DateClaim::kOk: c.not_before = nbf; break;
-    case DateClaim::kMissing: break;
-    case DateClaim::kInvalid: return refuse("invalid_claim", "claim 'nbf' must be an integer NumericDate");
+    case DateClaim::kOk:
+      c.not_before = nbf;
+      break;
+    case DateClaim::kMissing:
+      break;
+    case DateClaim::kInvalid:
+      return refuse("invalid_claim", "claim 'nbf' must be an integer NumericDate");
   }
 
   // The rest are decisions about a well-formed, authentic token. From here
@@ -462,12 +475,13 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
   if (c.not_before && now.micros < *c.not_before * kMicrosPerSecond - leeway_micros) {
     return decided("not_yet_valid", "token not yet valid");
   }
-  if (c.issued_at * kMicrosPerSecond - leeway_micros > now.micros) return decided("not_yet_valid", "token issued in the future");
+  if (c.issued_at * kMicrosPerSecond - leeway_micros > now.micros)
+    return decided("not_yet_valid", "token issued in the future");
   // Every actor type has a maximum lifetime: a long-lived token is refused
   // even while it is within its (too distant) exp.
   if (const auto max = policy_.max_lifetime_seconds(c.actor_type); max && c.expires_at - c.issued_at > *max) {
-    auto e = decided("lifetime_too_long",
-                     c.actor_type + " token lives longer than " + std::to_string(*max) + " seconds");
+    auto e =
+        decided("lifetime_too_long", c.actor_type + " token lives longer than " + std::to_string(*max) + " seconds");
     e.error().with("max_lifetime_seconds", *max);
     return e;
   }
@@ -516,9 +530,8 @@ domain::Result<std::string> mint_jwt(const JwtKey& key, const JwtClaims& c) {
   if (!valid_actor_type(c.actor_type)) return bad("actor type must be user, service_account, api_key or worker");
   if (c.expires_at <= c.issued_at) return bad("the token must expire after it is issued");
   const Json header = {{"alg", jwt_algorithm_name(key.algorithm())}, {"kid", key.kid()}, {"typ", "JWT"}};
-  Json payload = {{"iss", c.issuer},       {"sub", c.subject}, {"actor_type", c.actor_type},
-                  {"roles", c.roles},      {"org", c.organization}, {"jti", c.token_id},
-                  {"iat", c.issued_at},    {"exp", c.expires_at}};
+  Json payload = {{"iss", c.issuer},       {"sub", c.subject},  {"actor_type", c.actor_type}, {"roles", c.roles},
+                  {"org", c.organization}, {"jti", c.token_id}, {"iat", c.issued_at},         {"exp", c.expires_at}};
   payload["aud"] = c.audience.size() == 1 ? Json(c.audience.front()) : Json(c.audience);
   if (c.not_before) payload["nbf"] = *c.not_before;
   return sign_compact_jws(key, header.dump(), payload.dump());

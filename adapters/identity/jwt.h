@@ -63,7 +63,6 @@ namespace ledger::identity {
 
 using commands::Principal;
 
-
 inline constexpr std::size_t kMaxJwtBytes = 8 * 1024;
 inline constexpr std::int64_t kDefaultJwtLeewaySeconds = 30;
 inline constexpr std::int64_t kDefaultServiceAccountTokenTtlSeconds = 900;
@@ -91,10 +90,10 @@ struct JwtClaims {
   std::string subject;                // sub: the actor id
   std::string actor_type;             // user | service_account | api_key | worker
   std::vector<std::string> roles;
-  std::string organization;           // org: the tenant
-  std::string token_id;               // jti
-  std::int64_t issued_at = 0;         // iat
-  std::int64_t expires_at = 0;        // exp
+  std::string organization;                // org: the tenant
+  std::string token_id;                    // jti
+  std::int64_t issued_at = 0;              // iat
+  std::int64_t expires_at = 0;             // exp
   std::optional<std::int64_t> not_before;  // nbf
 };
 
@@ -125,8 +124,8 @@ class JwtKey {
 
   std::string kid_;
   JwtAlgorithm alg_ = JwtAlgorithm::kHs256;
-  std::string secret_;                  // HS256
-  std::shared_ptr<evp_pkey_st> pkey_;   // EdDSA
+  std::string secret_;                 // HS256
+  std::shared_ptr<evp_pkey_st> pkey_;  // EdDSA
   bool has_private_key_ = false;
 };
 

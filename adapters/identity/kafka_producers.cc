@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <fstream>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 namespace ledger::adapters::identity {
 namespace {
@@ -26,9 +26,8 @@ const nlohmann::json* string_member(const nlohmann::json& o, const char* name) {
 
 bool valid_producer_name(std::string_view name) {
   if (name.empty() || name.size() > 100) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
 }
 
 std::string producer_topics_pattern(std::string_view base) {
@@ -57,7 +56,8 @@ domain::Result<KafkaProducers> KafkaProducers::from_json(const nlohmann::json& d
     }
     const auto* tenant = string_member(p, "tenant");
     if (tenant == nullptr) return std::unexpected(malformed("each producer needs a tenant"));
-    if (!p.contains("actor") || !p["actor"].is_object()) return std::unexpected(malformed("each producer needs an actor"));
+    if (!p.contains("actor") || !p["actor"].is_object())
+      return std::unexpected(malformed("each producer needs an actor"));
     const auto& a = p["actor"];
     const auto* type = string_member(a, "type");
     const auto* id = string_member(a, "id");
@@ -94,7 +94,8 @@ domain::Result<KafkaProducers> KafkaProducers::load(const std::string& path) {
 domain::Result<commands::Principal> KafkaProducers::principal_of(std::string_view name) const {
   auto it = by_name_.find(name);
   if (it == by_name_.end()) {
-    return std::unexpected(unauthenticated("kafka_producer_unknown", "no ledger principal is recorded for this producer"));
+    return std::unexpected(
+        unauthenticated("kafka_producer_unknown", "no ledger principal is recorded for this producer"));
   }
   return it->second;
 }
@@ -136,12 +137,12 @@ domain::Result<commands::Principal> ProducersFile::principal_for_record(const ad
 
 void upsert_producer(nlohmann::json& document, const std::string& name, const commands::Principal& principal) {
   if (!document.is_object()) document = nlohmann::json::object();
-  if (!document.contains("producers") || !document["producers"].is_array()) document["producers"] = nlohmann::json::array();
-  nlohmann::json entry = {{"kafka_principal", name},
-                          {"tenant", principal.tenant},
-                          {"actor", {{"type", principal.actor.type},
-                                     {"id", principal.actor.id},
-                                     {"roles", principal.actor.roles}}}};
+  if (!document.contains("producers") || !document["producers"].is_array())
+    document["producers"] = nlohmann::json::array();
+  nlohmann::json entry = {
+      {"kafka_principal", name},
+      {"tenant", principal.tenant},
+      {"actor", {{"type", principal.actor.type}, {"id", principal.actor.id}, {"roles", principal.actor.roles}}}};
   for (auto& p : document["producers"]) {
     if (p.is_object() && p.value("kafka_principal", "") == name) {
       p = std::move(entry);

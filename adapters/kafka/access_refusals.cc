@@ -1,7 +1,7 @@
 #include "adapters/kafka/access_refusals.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 
@@ -48,8 +48,7 @@ void log_refusal(const events::AccessRefused& r) {
 void CommandServiceRefusals::record(events::AccessRefused refusal, const std::string& correlation_id) {
   log_refusal(refusal);
   std::lock_guard lock(mu_);
-  while (!in_flight_.empty() &&
-         in_flight_.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+  while (!in_flight_.empty() && in_flight_.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
     in_flight_.pop_front();
   }
   if (in_flight_.size() >= max_in_flight_) {
@@ -130,8 +129,10 @@ void KafkaRefusals::run() {
       batch.swap(queue_);
     }
     if (!producer) {
-      auto p = adapters::kafka::KafkaProducer::create(
-          {.brokers = options_.brokers, .security = options_.kafka_security, .client_id = "ledger-query-refusals", .enqueue_timeout_ms = 100});
+      auto p = adapters::kafka::KafkaProducer::create({.brokers = options_.brokers,
+                                                       .security = options_.kafka_security,
+                                                       .client_id = "ledger-query-refusals",
+                                                       .enqueue_timeout_ms = 100});
       if (!p) {
         dropped_ += batch.size();
         spdlog::warn("access refusals not published: kafka producer unavailable: {}", p.error().message);

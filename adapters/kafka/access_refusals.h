@@ -75,7 +75,8 @@ class KafkaRefusals final : public RefusalRecorder {
   struct Options {
     std::string brokers;
     adapters::kafka::KafkaSecurity kafka_security{};  // the query service's own principal
-    std::string commands_topic;  // its own producer topic, <commands>.ledger-query (no token: the topic is the identity)
+    std::string
+        commands_topic;  // its own producer topic, <commands>.ledger-query (no token: the topic is the identity)
     std::size_t max_queued = 1024;
   };
   explicit KafkaRefusals(Options options);

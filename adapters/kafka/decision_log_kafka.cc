@@ -1,7 +1,7 @@
 #include "adapters/kafka/decision_log_kafka.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <map>
@@ -85,8 +85,8 @@ void DecisionLogPublisher::run() {
       retries_after_stop = 0;
     } catch (const std::exception& e) {
       ++failed_;
-      spdlog::error("decision log: publishing a batch of {} to {} failed, retrying: {}", batch.size(),
-                    options_.topic, e.what());
+      spdlog::error("decision log: publishing a batch of {} to {} failed, retrying: {}", batch.size(), options_.topic,
+                    e.what());
       producer.reset();
       if (stopping_ && ++retries_after_stop >= 3) {
         spdlog::error("decision log: stopping with {} record(s) unpublished", batch.size() + buffer_.size());
@@ -126,8 +126,8 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
         const auto one = [&](const nlohmann::json& x) {
           auto r = commands::decision_record_from_json(x);
           if (!r) {
-            spdlog::warn("decision log: skipping what is not a decision record at {}:{}:{}: {}", m.topic,
-                         m.partition, m.offset, r.error().message);
+            spdlog::warn("decision log: skipping what is not a decision record at {}:{}:{}: {}", m.topic, m.partition,
+                         m.offset, r.error().message);
             return;
           }
           records.push_back(std::move(*r));

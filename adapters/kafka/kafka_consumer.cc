@@ -133,8 +133,8 @@ domain::Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::create(Options opt
         }
         impl->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), errstr));
         if (!impl->consumer) {
-          domain::Error e{domain::ErrorKind::kInvalidArgument, "kafka_config_invalid",
-                          "could not create the Kafka consumer", {}};
+          domain::Error e{
+              domain::ErrorKind::kInvalidArgument, "kafka_config_invalid", "could not create the Kafka consumer", {}};
           e.with("detail", errstr);
           return std::unexpected(std::move(e));
         }
@@ -158,9 +158,10 @@ domain::Result<std::vector<KafkaMessage>> KafkaConsumer::poll(std::size_t max_me
         const auto deadline = Clock::now() + timeout;
         while (out.size() < max_messages) {
           // Wait for the first record only; afterwards take what is buffered.
-          const int wait = out.empty() ? to_timeout_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             deadline - Clock::now()))
-                                       : 0;
+          const int wait =
+              out.empty()
+                  ? to_timeout_ms(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))
+                  : 0;
           std::unique_ptr<RdKafka::Message> message(impl_->consumer->consume(wait));
           if (!message) break;
           const auto err = message->err();
@@ -214,8 +215,8 @@ domain::Result<void> KafkaConsumer::commit(const std::vector<KafkaMessage>& proc
       return std::unexpected(std::move(e));
     }
     if (const auto err = rd_kafka_event_error(event.get())) {
-      return std::unexpected(impl_->fatal_error("commit", static_cast<RdKafka::ErrorCode>(err),
-                                                rd_kafka_event_error_string(event.get())));
+      return std::unexpected(
+          impl_->fatal_error("commit", static_cast<RdKafka::ErrorCode>(err), rd_kafka_event_error_string(event.get())));
     }
     if (const rd_kafka_topic_partition_list_t* result = rd_kafka_event_topic_partition_list(event.get())) {
       for (int i = 0; i < result->cnt; ++i) {

@@ -71,8 +71,8 @@ domain::Result<std::unique_ptr<KafkaPartitionReader>> KafkaPartitionReader::crea
         }
         impl->consumer.reset(RdKafka::Consumer::create(conf.get(), errstr));
         if (!impl->consumer) {
-          domain::Error e{domain::ErrorKind::kInvalidArgument, "kafka_config_invalid",
-                          "could not create the Kafka reader", {}};
+          domain::Error e{
+              domain::ErrorKind::kInvalidArgument, "kafka_config_invalid", "could not create the Kafka reader", {}};
           e.with("detail", errstr);
           return std::unexpected(std::move(e));
         }
@@ -95,38 +95,36 @@ domain::Result<std::unique_ptr<KafkaPartitionReader>> KafkaPartitionReader::crea
 
 domain::Result<std::vector<KafkaMessage>> KafkaPartitionReader::poll(std::size_t max_messages,
                                                                      std::chrono::milliseconds timeout) {
-  return detail::guarded<std::vector<KafkaMessage>>(
-      "reader_poll", [&]() -> domain::Result<std::vector<KafkaMessage>> {
-        auto& impl = *impl_;
-        std::vector<KafkaMessage> out;
-        const auto deadline = Clock::now() + timeout;
-        while (out.size() < max_messages) {
-          const int wait = out.empty() ? to_timeout_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             deadline - Clock::now()))
-                                       : 0;
-          std::unique_ptr<RdKafka::Message> message(
-              impl.consumer->consume(impl.topic.get(), impl.options.partition, wait));
-          // The simple consumer does not serve error/log events by itself.
-          impl.consumer->poll(0);
-          if (!message) break;
-          const auto err = message->err();
-          if (err == RdKafka::ERR_NO_ERROR) {
-            out.push_back(detail::to_kafka_message(*message));
-            continue;
-          }
-          if (err == RdKafka::ERR__TIMED_OUT) break;
-          if (err == RdKafka::ERR__PARTITION_EOF) continue;
-          if (err == RdKafka::ERR__FATAL || err == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED ||
-              err == RdKafka::ERR__AUTHENTICATION || err == RdKafka::ERR_SASL_AUTHENTICATION_FAILED) {
-            auto e = detail::from_rdkafka(err, "reader_poll", message->errstr());
-            e.with("topic", impl.options.topic).with("partition", impl.options.partition);
-            return std::unexpected(std::move(e));
-          }
-          spdlog::warn("kafka reader {} [{}]: {}: {}", impl.options.topic, impl.options.partition,
-                       detail::error_name(err), message->errstr());
-        }
-        return out;
-      });
+  return detail::guarded<std::vector<KafkaMessage>>("reader_poll", [&]() -> domain::Result<std::vector<KafkaMessage>> {
+    auto& impl = *impl_;
+    std::vector<KafkaMessage> out;
+    const auto deadline = Clock::now() + timeout;
+    while (out.size() < max_messages) {
+      const int wait =
+          out.empty() ? to_timeout_ms(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))
+                      : 0;
+      std::unique_ptr<RdKafka::Message> message(impl.consumer->consume(impl.topic.get(), impl.options.partition, wait));
+      // The simple consumer does not serve error/log events by itself.
+      impl.consumer->poll(0);
+      if (!message) break;
+      const auto err = message->err();
+      if (err == RdKafka::ERR_NO_ERROR) {
+        out.push_back(detail::to_kafka_message(*message));
+        continue;
+      }
+      if (err == RdKafka::ERR__TIMED_OUT) break;
+      if (err == RdKafka::ERR__PARTITION_EOF) continue;
+      if (err == RdKafka::ERR__FATAL || err == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED ||
+          err == RdKafka::ERR__AUTHENTICATION || err == RdKafka::ERR_SASL_AUTHENTICATION_FAILED) {
+        auto e = detail::from_rdkafka(err, "reader_poll", message->errstr());
+        e.with("topic", impl.options.topic).with("partition", impl.options.partition);
+        return std::unexpected(std::move(e));
+      }
+      spdlog::warn("kafka reader {} [{}]: {}: {}", impl.options.topic, impl.options.partition, detail::error_name(err),
+                   message->errstr());
+    }
+    return out;
+  });
 }
 
 domain::Result<std::int64_t> KafkaPartitionReader::high_watermark(std::chrono::milliseconds timeout) {
@@ -137,8 +135,8 @@ domain::Result<std::int64_t> KafkaPartitionReader::high_watermark(std::chrono::m
       const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       std::int64_t low = 0;
       std::int64_t high = 0;
-      const auto err = impl.consumer->query_watermark_offsets(impl.options.topic, impl.options.partition, &low,
-                                                              &high, std::max(1, to_timeout_ms(remaining)));
+      const auto err = impl.consumer->query_watermark_offsets(impl.options.topic, impl.options.partition, &low, &high,
+                                                              std::max(1, to_timeout_ms(remaining)));
       if (err == RdKafka::ERR_NO_ERROR) return high;
       auto e = detail::from_rdkafka(err, "high_watermark");
       e.with("topic", impl.options.topic).with("partition", impl.options.partition);

@@ -33,8 +33,8 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
     if (failures_.fetch_add(1) == 0) {
       try {
         // Only the first failure per flush period: an outage fails thousands.
-        spdlog::warn("kafka producer: delivery to {} [{}] failed: {} ({})", message.topic_name(),
-                     message.partition(), detail::error_name(message.err()), message.errstr());
+        spdlog::warn("kafka producer: delivery to {} [{}] failed: {} ({})", message.topic_name(), message.partition(),
+                     detail::error_name(message.err()), message.errstr());
       } catch (...) {
       }
     }
@@ -75,8 +75,8 @@ struct KafkaProducer::Impl {
     if (const auto err = producer->fatal_error(errstr); err != RdKafka::ERR_NO_ERROR) {
       // A principal without Write on any topic may not even get an
       // idempotent producer id: the broker refused it, not a broken client.
-      const bool refused = err == RdKafka::ERR_CLUSTER_AUTHORIZATION_FAILED ||
-                           err == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED;
+      const bool refused =
+          err == RdKafka::ERR_CLUSTER_AUTHORIZATION_FAILED || err == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED;
       return std::unexpected(detail::from_rdkafka(refused ? err : RdKafka::ERR__FATAL, operation,
                                                   detail::error_name(err) + ": " + errstr));
     }
@@ -128,8 +128,8 @@ domain::Result<std::unique_ptr<KafkaProducer>> KafkaProducer::create(Options opt
         }
         impl->producer.reset(RdKafka::Producer::create(conf.get(), errstr));
         if (!impl->producer) {
-          domain::Error e{domain::ErrorKind::kInvalidArgument, "kafka_config_invalid",
-                          "could not create the Kafka producer", {}};
+          domain::Error e{
+              domain::ErrorKind::kInvalidArgument, "kafka_config_invalid", "could not create the Kafka producer", {}};
           e.with("detail", errstr);
           return std::unexpected(std::move(e));
         }

@@ -101,8 +101,8 @@ domain::Error unavailable(std::string_view operation, std::string detail) {
 }
 
 domain::Error internal_error(std::string_view operation, std::string detail) {
-  return make_error(domain::ErrorKind::kInternal, "kafka_internal", "internal error in the Kafka adapter",
-                    operation, 0, std::move(detail));
+  return make_error(domain::ErrorKind::kInternal, "kafka_internal", "internal error in the Kafka adapter", operation, 0,
+                    std::move(detail));
 }
 
 domain::Error from_rdkafka(int rdkafka_error, std::string_view operation, std::string detail) {
@@ -137,8 +137,8 @@ domain::Error from_rdkafka(int rdkafka_error, std::string_view operation, std::s
     case RdKafka::ERR_INVALID_PARTITIONS:
     case RdKafka::ERR_INVALID_REPLICATION_FACTOR:
     case RdKafka::ERR_POLICY_VIOLATION:
-      return make_error(ErrorKind::kInvalidArgument, "kafka_invalid_request", "Kafka rejected the request",
-                        operation, rdkafka_error, std::move(detail));
+      return make_error(ErrorKind::kInvalidArgument, "kafka_invalid_request", "Kafka rejected the request", operation,
+                        rdkafka_error, std::move(detail));
     case RdKafka::ERR_REBALANCE_IN_PROGRESS:
     case RdKafka::ERR_ILLEGAL_GENERATION:
     case RdKafka::ERR_UNKNOWN_MEMBER_ID:
@@ -206,8 +206,8 @@ KafkaMessage to_kafka_message(RdKafka::Message& message) {
     size_t size = 0;
     out.headers.reserve(rd_kafka_header_cnt(headers));
     for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-      out.headers.emplace_back(name, value != nullptr ? std::string(static_cast<const char*>(value), size)
-                                                      : std::string());
+      out.headers.emplace_back(name,
+                               value != nullptr ? std::string(static_cast<const char*>(value), size) : std::string());
     }
   }
   return out;
@@ -222,7 +222,8 @@ int to_timeout_ms(std::chrono::milliseconds timeout) {
 }  // namespace detail
 
 KafkaErrorCounts kafka_error_counts() {
-  return {detail::producer_errors.load(std::memory_order_relaxed), detail::consumer_errors.load(std::memory_order_relaxed),
+  return {detail::producer_errors.load(std::memory_order_relaxed),
+          detail::consumer_errors.load(std::memory_order_relaxed),
           detail::delivery_failures.load(std::memory_order_relaxed)};
 }
 

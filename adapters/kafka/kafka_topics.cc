@@ -136,8 +136,8 @@ domain::Result<void> create_topics(rd_kafka_t* rk, const std::vector<TopicSpec>&
     owned.push_back(std::move(nt));
   }
 
-  const int timeout_ms = std::max(1, to_timeout_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         deadline - Clock::now())));
+  const int timeout_ms =
+      std::max(1, to_timeout_ms(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
   auto options = admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout_ms, kOperation);
   if (!options) return std::unexpected(std::move(options.error()));
   QueueHolder queue(rd_kafka_queue_new(rk));
@@ -266,8 +266,7 @@ domain::Result<void> create_acls(const std::string& brokers, const KafkaSecurity
                                                                             : RD_KAFKA_ACL_OPERATION_DESCRIBE;
       AclBindingHolder binding(rd_kafka_AclBinding_new(
           rule.resource == AclRule::Resource::kTopic ? RD_KAFKA_RESOURCE_TOPIC : RD_KAFKA_RESOURCE_GROUP,
-          rule.name.c_str(),
-          rule.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+          rule.name.c_str(), rule.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
           rule.principal.c_str(), "*", operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, errstr, sizeof errstr));
       if (!binding) return std::unexpected(detail::from_rdkafka(RD_KAFKA_RESP_ERR__INVALID_ARG, kAclOperation, errstr));
       raw.push_back(binding.get());
@@ -322,9 +321,9 @@ domain::Result<void> delete_records_before(const std::string& brokers, const Kaf
     const rd_kafka_topic_partition_list_t* done = rd_kafka_DeleteRecords_result_offsets(result);
     for (int i = 0; done != nullptr && i < done->cnt; ++i) {
       if (done->elems[i].err) {
-        return std::unexpected(detail::from_rdkafka(done->elems[i].err, kDeleteOperation,
-                                                    std::string(done->elems[i].topic) + "/" +
-                                                        std::to_string(done->elems[i].partition)));
+        return std::unexpected(
+            detail::from_rdkafka(done->elems[i].err, kDeleteOperation,
+                                 std::string(done->elems[i].topic) + "/" + std::to_string(done->elems[i].partition)));
       }
     }
     return {};

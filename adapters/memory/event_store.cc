@@ -1,5 +1,5 @@
-#include <algorithm>
 #include "adapters/memory/event_store.h"
+#include <algorithm>
 
 #include <cstdio>
 
@@ -39,8 +39,8 @@ domain::Result<std::vector<events::Envelope>> InMemoryEventStore::read_stream(co
 }
 
 domain::Result<std::vector<events::Envelope>> InMemoryEventStore::read_by_types(std::span<const std::string> types,
-                                                                                 std::int64_t after_position,
-                                                                                 std::size_t limit) {
+                                                                                std::int64_t after_position,
+                                                                                std::size_t limit) {
   std::lock_guard lock(mu_);
   if (auto f = take_failure()) return std::unexpected(*f);
   std::vector<events::Envelope> out;
@@ -92,8 +92,8 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
       return domain::fail(domain::ErrorKind::kAborted, "duplicate_outcome", "command outcome already recorded");
     }
     keys.push_back(key);
-    commands::CommandOutcome o{a.meta.command_id, a.stream_id, {}, a.position_if_empty, a.expected_version,
-                               a.request_hash, position, now};
+    commands::CommandOutcome o{a.meta.command_id,  a.stream_id,    {},       a.position_if_empty,
+                               a.expected_version, a.request_hash, position, now};
     for (const auto& ev : a.events) {
       events::EventMeta m = a.meta;
       m.global_position = ++position;
@@ -145,8 +145,10 @@ domain::Result<void> InMemoryReadModelStore::commit(std::string_view projection,
   }
   for (const auto& op : ops) {
     auto& table = tables_[op.table];
-    if (op.remove) table.erase(op.key);
-    else table[op.key] = op.values;
+    if (op.remove)
+      table.erase(op.key);
+    else
+      table[op.key] = op.values;
   }
   checkpoints_[std::string(projection)] = to;
   return {};

@@ -24,8 +24,8 @@ class MemoryTopicFeed final : public projections::EventFeed {
     if (fail_next_poll) {
       fail_next_poll = false;
       cursor_.reset();
-      return std::unexpected(
-          domain::Error{.kind = domain::ErrorKind::kUnavailable, .code = "injected_failure", .message = "poll", .evidence = {}});
+      return std::unexpected(domain::Error{
+          .kind = domain::ErrorKind::kUnavailable, .code = "injected_failure", .message = "poll", .evidence = {}});
     }
     if (!cursor_) cursor_ = committed;
     std::vector<projections::FeedRecord> out;

@@ -13,7 +13,8 @@
 namespace ledger::adapters::memory {
 
 inline domain::Error injected_failure(const char* what) {
-  return domain::Error{.kind = domain::ErrorKind::kUnavailable, .code = "injected_failure", .message = what, .evidence = {}};
+  return domain::Error{
+      .kind = domain::ErrorKind::kUnavailable, .code = "injected_failure", .message = what, .evidence = {}};
 }
 
 class MemoryEventSource final : public relay::EventSource {

@@ -43,8 +43,11 @@ Gauge Registry::gauge(const std::string& name, const std::string& help, const La
 Histogram Registry::histogram(const std::string& name, const std::string& help, const Labels& labels,
                               const std::vector<double>& buckets) {
   Histogram h;
-  h.series_ = &prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_).Add(
-      labels, prometheus::Histogram::BucketBoundaries(buckets));
+  h.series_ = &prometheus::BuildHistogram()
+                   .Name(name)
+                   .Help(help)
+                   .Register(*registry_)
+                   .Add(labels, prometheus::Histogram::BucketBoundaries(buckets));
   return h;
 }
 
@@ -87,8 +90,8 @@ std::string segment_label(std::string_view segment) {
   if (colon != std::string_view::npos) {
     const std::string head = segment_label(segment.substr(0, colon));
     const std::string_view method = segment.substr(colon + 1);
-    static const std::set<std::string, std::less<>> methods = {
-        "batch", "batchCheck", "check", "evaluate", "deprecate", "update", "archive", "shadow"};
+    static const std::set<std::string, std::less<>> methods = {"batch",     "batchCheck", "check",   "evaluate",
+                                                               "deprecate", "update",     "archive", "shadow"};
     return head + ":" + (methods.contains(method) ? std::string(method) : std::string("{}"));
   }
   return route_words().contains(segment) ? std::string(segment) : std::string("{}");
@@ -130,18 +133,20 @@ void RequestMetrics::observe(std::string_view method, std::string_view path, int
   const std::string verb = method_label(method);
   std::lock_guard lock(mu_);
   if (!routes_.contains(route)) {
-    if (routes_.size() >= max_routes_) route = "other";
-    else routes_.emplace(route, true);
+    if (routes_.size() >= max_routes_)
+      route = "other";
+    else
+      routes_.emplace(route, true);
   }
   const std::string key = verb + " " + route + " " + std::to_string(status);
   auto it = series_.find(key);
   if (it == series_.end()) {
     const Labels labels = {{"method", verb}, {"route", route}, {"status", std::to_string(status)}};
-    Series s{registry_.counter("ledger_http_requests_total", "HTTP requests answered, by method, route and status",
-                               labels),
-             registry_.histogram("ledger_http_request_duration_seconds",
-                                 "Time from a request's header to its answer, by method, route and status", labels,
-                                 latency_buckets())};
+    Series s{
+        registry_.counter("ledger_http_requests_total", "HTTP requests answered, by method, route and status", labels),
+        registry_.histogram("ledger_http_request_duration_seconds",
+                            "Time from a request's header to its answer, by method, route and status", labels,
+                            latency_buckets())};
     it = series_.emplace(key, s).first;
   }
   it->second.count.inc();

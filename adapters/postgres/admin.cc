@@ -62,8 +62,10 @@ domain::Result<std::map<std::string, std::string>> read_password_file(const std:
       }
     }
     if (fields.size() != 5 || fields[3].empty()) {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "secrets_file_malformed",
-                      path + " is not a password file (host:port:database:user:password)", {}};
+      domain::Error e{domain::ErrorKind::kInvalidArgument,
+                      "secrets_file_malformed",
+                      path + " is not a password file (host:port:database:user:password)",
+                      {}};
       e.with("line", number);
       return std::unexpected(std::move(e));
     }

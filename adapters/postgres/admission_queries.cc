@@ -70,7 +70,8 @@ std::string text_array(const std::vector<std::string>& items) {
 // (one backward probe of scope_links' primary key).
 std::string latest_link(const std::string& level, const std::string& node_id, const std::string& position) {
   return "(SELECT x.level, x.node_id, x.version, x.parent_level, x.parent_id FROM __SCHEMA__.scope_links x "
-         "WHERE x.level = " + level + " AND x.node_id = " + node_id + " AND x.position <= " + position +
+         "WHERE x.level = " +
+         level + " AND x.node_id = " + node_id + " AND x.position <= " + position +
          " ORDER BY x.position DESC LIMIT 1)";
 }
 
@@ -163,24 +164,36 @@ std::vector<domain::ChainNode> chain_of(pqxx::transaction_base& tx, const std::s
   std::string first;
   if (principal_id) {
     const std::string principal = q.param(*principal_id);
-    first = "SELECT s.level, s.node_id, s.version, s.parent_level, s.parent_id FROM ("
-            "  (SELECT 0 AS pick, p.* FROM " + latest_link("'principal'", principal, pos) + " p)"
-            "  UNION ALL"
-            "  (SELECT 1 AS pick, n.* FROM " + latest_link(level, id, pos) + " n)"
-            ") s WHERE s.pick = 1 OR (s.parent_level = " + level + " AND s.parent_id = " + id + ")"
-            " ORDER BY s.pick LIMIT 1";
+    first =
+        "SELECT s.level, s.node_id, s.version, s.parent_level, s.parent_id FROM ("
+        "  (SELECT 0 AS pick, p.* FROM " +
+        latest_link("'principal'", principal, pos) +
+        " p)"
+        "  UNION ALL"
+        "  (SELECT 1 AS pick, n.* FROM " +
+        latest_link(level, id, pos) +
+        " n)"
+        ") s WHERE s.pick = 1 OR (s.parent_level = " +
+        level + " AND s.parent_id = " + id +
+        ")"
+        " ORDER BY s.pick LIMIT 1";
   } else {
-    first = "SELECT n.level, n.node_id, n.version, n.parent_level, n.parent_id FROM " + latest_link(level, id, pos) +
-            " n";
+    first =
+        "SELECT n.level, n.node_id, n.version, n.parent_level, n.parent_id FROM " + latest_link(level, id, pos) + " n";
   }
   // Departments nest, so the depth is open; 64 bounds a (refused) cycle.
-  q.text = "WITH RECURSIVE chain(depth, level, node_id, version, parent_level, parent_id) AS ("
-           "  SELECT 0, f.* FROM (" + first + ") f"
-           "  UNION ALL"
-           "  SELECT c.depth + 1, l.level, l.node_id, l.version, l.parent_level, l.parent_id FROM chain c"
-           "  CROSS JOIN LATERAL " + latest_link("c.parent_level", "c.parent_id", pos) + " l"
-           "  WHERE c.level <> 'organization' AND c.depth < 64"
-           ") SELECT level, node_id, version, parent_level, parent_id FROM chain ORDER BY depth";
+  q.text =
+      "WITH RECURSIVE chain(depth, level, node_id, version, parent_level, parent_id) AS ("
+      "  SELECT 0, f.* FROM (" +
+      first +
+      ") f"
+      "  UNION ALL"
+      "  SELECT c.depth + 1, l.level, l.node_id, l.version, l.parent_level, l.parent_id FROM chain c"
+      "  CROSS JOIN LATERAL " +
+      latest_link("c.parent_level", "c.parent_id", pos) +
+      " l"
+      "  WHERE c.level <> 'organization' AND c.depth < 64"
+      ") SELECT level, node_id, version, parent_level, parent_id FROM chain ORDER BY depth";
   auto rows = run(tx, schema, q);
   return chain_from(rows, 0, rows.size());
 }
@@ -212,9 +225,10 @@ std::vector<domain::CeilingRule> rules_on(pqxx::transaction_base& tx, const std:
   const std::string pos = q.param(upto);
   std::string where = "position <= " + pos + " AND " + on_chain(q, chain);
   if (dimension) where += " AND dimension = " + q.param(*dimension);
-  q.text = "SELECT scope_level, scope_id, rule_id, rule_version, dimension, \"window\", region, sku_or_model, quantity, "
-           "unit FROM (SELECT DISTINCT ON (scope_level, scope_id, rule_id) * FROM __SCHEMA__.ceiling_rules WHERE " +
-           where + " ORDER BY scope_level, scope_id, rule_id, position DESC) r WHERE quantity IS NOT NULL";
+  q.text =
+      "SELECT scope_level, scope_id, rule_id, rule_version, dimension, \"window\", region, sku_or_model, quantity, "
+      "unit FROM (SELECT DISTINCT ON (scope_level, scope_id, rule_id) * FROM __SCHEMA__.ceiling_rules WHERE " +
+      where + " ORDER BY scope_level, scope_id, rule_id, position DESC) r WHERE quantity IS NOT NULL";
   std::vector<domain::CeilingRule> out;
   for (const auto& r : run(tx, schema, q)) {
     out.push_back(rule_of(r));
@@ -235,11 +249,12 @@ std::vector<domain::Delegation> delegations_on(pqxx::transaction_base& tx, const
   const std::string pos = q.param(upto);
   std::string where = "position <= " + pos + " AND " + on_chain(q, chain);
   if (dimension) where += " AND dimension = " + q.param(*dimension);
-  q.text = "SELECT scope_level, scope_id, dimension, delegation_id, max_quantity, version FROM ("
-           "  SELECT DISTINCT ON (scope_level, scope_id, dimension) d.*,"
-           "         count(*) OVER (PARTITION BY scope_level, scope_id, dimension) AS version"
-           "  FROM __SCHEMA__.delegations d WHERE " + where +
-           "  ORDER BY scope_level, scope_id, dimension, position DESC) x WHERE active";
+  q.text =
+      "SELECT scope_level, scope_id, dimension, delegation_id, max_quantity, version FROM ("
+      "  SELECT DISTINCT ON (scope_level, scope_id, dimension) d.*,"
+      "         count(*) OVER (PARTITION BY scope_level, scope_id, dimension) AS version"
+      "  FROM __SCHEMA__.delegations d WHERE " +
+      where + "  ORDER BY scope_level, scope_id, dimension, position DESC) x WHERE active";
   std::vector<domain::Delegation> out;
   for (const auto& r : run(tx, schema, q)) {
     out.push_back(delegation_of(r));
@@ -286,19 +301,22 @@ std::map<QuotaScope, std::vector<QuotaScope>> owner_chains(pqxx::transaction_bas
 // The columns reservation_of reads, "FROM" `r` (reservations, from
 // `reservations`: the table or a join that yields it as r) and `s` (the
 // state at `pos`), ready for a WHERE over both.
-std::string reservation_columns(const std::string& pos,
-                                const std::string& reservations = "__SCHEMA__.reservations r") {
+std::string reservation_columns(const std::string& pos, const std::string& reservations = "__SCHEMA__.reservations r") {
   // The latest value of a state column at or below the snapshot; `state`
   // and `consumed` are NULL in rows of events that did not change them.
   auto latest = [&](const std::string& column, bool skip_nulls) {
-    return "(SELECT t." + column + " FROM __SCHEMA__.reservation_states t WHERE t.organization_id = r.organization_id"
-           " AND t.reservation_id = r.reservation_id AND t.position <= " + pos + (skip_nulls ? " AND t." + column + " IS NOT NULL" : std::string()) +
+    return "(SELECT t." + column +
+           " FROM __SCHEMA__.reservation_states t WHERE t.organization_id = r.organization_id"
+           " AND t.reservation_id = r.reservation_id AND t.position <= " +
+           pos + (skip_nulls ? " AND t." + column + " IS NOT NULL" : std::string()) +
            " ORDER BY t.position DESC LIMIT 1)";
   };
   return "r.reservation_id, r.organization_id, r.owner_level, r.owner_id, r.kind, r.dimension, r.region, "
-         "r.sku_or_model, r.quantity, r.unit, " + micros_of("r.window_start") + ", " + micros_of("r.window_end") +
+         "r.sku_or_model, r.quantity, r.unit, " +
+         micros_of("r.window_start") + ", " + micros_of("r.window_end") +
          ", r.attributes::text, r.position, s.state, s.consumed, s.version "
-         "FROM " + reservations + " CROSS JOIN LATERAL (SELECT " + latest("state", true) + " AS state, " +
+         "FROM " +
+         reservations + " CROSS JOIN LATERAL (SELECT " + latest("state", true) + " AS state, " +
          latest("consumed", true) + " AS consumed, " + latest("version", false) + " AS version) s";
 }
 
@@ -328,8 +346,8 @@ ReservationRecord reservation_of(const pqxx::row& row) {
 // Reservations matching `where` (over `r`, the definition, and `s`, the
 // state at the snapshot), ordered by id, at most `limit` (+1 to see more).
 std::vector<ReservationRecord> load_reservations(pqxx::transaction_base& tx, const std::string& schema, Sql q,
-                                                 const std::string& where, const std::string& pos,
-                                                 std::int64_t upto, std::optional<std::size_t> limit) {
+                                                 const std::string& where, const std::string& pos, std::int64_t upto,
+                                                 std::optional<std::size_t> limit) {
   q.text = "SELECT " + reservation_columns(pos) + " WHERE r.position <= " + pos + " AND " + where +
            " ORDER BY r.reservation_id, r.organization_id" +
            (limit ? " LIMIT " + std::to_string(*limit + 1) : std::string());
@@ -377,16 +395,23 @@ std::string decision_chains_sql() {
          "), chain(k, depth, level, node_id, version, parent_level, parent_id) AS ("
          "  SELECT q.k, 0, f.level, f.node_id, f.version, f.parent_level, f.parent_id FROM req q CROSS JOIN LATERAL ("
          "    SELECT s.level, s.node_id, s.version, s.parent_level, s.parent_id FROM ("
-         "      (SELECT 0 AS pick, p.* FROM " + latest_link("'principal'", "q.principal_id", pos) + " p)"
+         "      (SELECT 0 AS pick, p.* FROM " +
+         latest_link("'principal'", "q.principal_id", pos) +
+         " p)"
          "      UNION ALL"
-         "      (SELECT 1 AS pick, n.* FROM " + latest_link("'project'", "q.project_id", pos) + " n)"
+         "      (SELECT 1 AS pick, n.* FROM " +
+         latest_link("'project'", "q.project_id", pos) +
+         " n)"
          "    ) s WHERE s.pick = 1 OR (s.parent_level = 'project' AND s.parent_id = q.project_id)"
          "    ORDER BY s.pick LIMIT 1) f"
          "  UNION ALL"
          "  SELECT c.k, c.depth + 1, l.level, l.node_id, l.version, l.parent_level, l.parent_id FROM chain c"
-         "  CROSS JOIN LATERAL " + latest_link("c.parent_level", "c.parent_id", pos) + " l"
+         "  CROSS JOIN LATERAL " +
+         latest_link("c.parent_level", "c.parent_id", pos) +
+         " l"
          "  WHERE c.level <> 'organization' AND c.depth < 64"
-         ") SELECT c.k, c.level, c.node_id, c.version, c.parent_level, c.parent_id, " + micros_of("n.expires_at") +
+         ") SELECT c.k, c.level, c.node_id, c.version, c.parent_level, c.parent_id, " +
+         micros_of("n.expires_at") +
          " FROM chain c LEFT JOIN __SCHEMA__.scope_nodes n ON c.depth = 0 AND c.level = 'principal' "
          "AND n.level = c.level AND n.node_id = c.node_id ORDER BY c.k, c.depth";
 }
@@ -424,9 +449,10 @@ constexpr const char* kDecisionDelegationsSql =
 std::string decision_reservations_sql() {
   const std::string pos = "$1::bigint";
   return "SELECT " +
-         reservation_columns(pos, "unnest($2::text[], $3::text[]) AS q(organization_id, dimension) "
-                                  "JOIN __SCHEMA__.reservations r "
-                                  "ON r.organization_id = q.organization_id AND r.dimension = q.dimension") +
+         reservation_columns(pos,
+                             "unnest($2::text[], $3::text[]) AS q(organization_id, dimension) "
+                             "JOIN __SCHEMA__.reservations r "
+                             "ON r.organization_id = q.organization_id AND r.dimension = q.dimension") +
          " WHERE r.position <= " + pos + " ORDER BY r.reservation_id";
 }
 
@@ -454,13 +480,18 @@ std::vector<internal::Statement> statements(const std::string& schema) {
   const std::string owner_chains_sql =
       "WITH RECURSIVE up(level, node_id, version, parent_level, parent_id) AS ("
       "  SELECT l.* FROM unnest($2::text[], $3::text[]) AS o(level, node_id)"
-      "  CROSS JOIN LATERAL " + latest_link("o.level", "o.node_id", "$1::bigint") + " l"
+      "  CROSS JOIN LATERAL " +
+      latest_link("o.level", "o.node_id", "$1::bigint") +
+      " l"
       "  UNION"
-      "  SELECT l.* FROM up u CROSS JOIN LATERAL " + latest_link("u.parent_level", "u.parent_id", "$1::bigint") + " l"
+      "  SELECT l.* FROM up u CROSS JOIN LATERAL " +
+      latest_link("u.parent_level", "u.parent_id", "$1::bigint") +
+      " l"
       "  WHERE u.level <> 'organization'"
       ") SELECT level, node_id, parent_level, parent_id FROM up";
   return {
-      {kCheckpointStmt, with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = 'admission'", schema)},
+      {kCheckpointStmt,
+       with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = 'admission'", schema)},
       {kDecisionCheckpointStmt, with_schema(kDecisionCheckpointSql, schema)},
       {kOwnerChainsStmt, with_schema(owner_chains_sql, schema)},
       {kDecisionChainsStmt, with_schema(decision_chains_sql(), schema)},
@@ -518,7 +549,6 @@ ScopeNodeView node_of(const pqxx::row& r) {
   if (n.scope.level == QuotaLevel::kOrganization) n.plan_id = n.parent.id;
   return n;
 }
-
 
 }  // namespace
 
@@ -635,7 +665,8 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
     // Rules and delegations: every (scope on a known chain, dimension).
     std::set<ScopeDimension> on_chains;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      for (const auto& scope : distinct_scopes(out[i].snapshot.chain)) on_chains.emplace(scope, inputs[i].request.dimension);
+      for (const auto& scope : distinct_scopes(out[i].snapshot.chain))
+        on_chains.emplace(scope, inputs[i].request.dimension);
     }
     std::map<ScopeDimension, std::vector<domain::CeilingRule>> rules;
     std::map<ScopeDimension, std::vector<domain::Delegation>> delegations;
@@ -663,7 +694,8 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
       }
       // The order rules_on and delegations_on give.
       std::stable_sort(s.rules.begin(), s.rules.end(), [&](const auto& a, const auto& b) {
-        return std::tuple(chain_index(s.chain, a.scope), a.rule_id) < std::tuple(chain_index(s.chain, b.scope), b.rule_id);
+        return std::tuple(chain_index(s.chain, a.scope), a.rule_id) <
+               std::tuple(chain_index(s.chain, b.scope), b.rule_id);
       });
       std::stable_sort(s.delegations.begin(), s.delegations.end(), [&](const auto& a, const auto& b) {
         return std::tuple(chain_index(s.chain, a.scope), a.dimension) <
@@ -693,7 +725,8 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
       }
     }
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      out[i].snapshot.reservations = reservations.at({inputs[i].hierarchy.organization_id, inputs[i].request.dimension});
+      out[i].snapshot.reservations =
+          reservations.at({inputs[i].hierarchy.organization_id, inputs[i].request.dimension});
     }
 
     // Registry entries: each dimension, product and resource type named, and
@@ -714,8 +747,8 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
       }
       std::map<std::pair<std::string, std::string>, domain::RegistryEntry> entries;
       const std::vector<std::string> dims(dimensions.begin(), dimensions.end());
-      for (const auto& r : tx.exec_prepared(kDecisionRegistryStmt, upto, text_array(kinds), text_array(ids),
-                                            text_array(dims))) {
+      for (const auto& r :
+           tx.exec_prepared(kDecisionRegistryStmt, upto, text_array(kinds), text_array(ids), text_array(dims))) {
         domain::RegistryEntry e{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::int64_t>(),
                                 r[3].as<std::string>(), attributes_of(r[4])};
         entries.emplace(std::pair(e.kind, e.entry_id), std::move(e));
@@ -786,8 +819,8 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
 }
 
 domain::Result<CeilingSnapshot> PgAdmissionQueries::effective_ceilings(const QuotaScope& scope,
-                                                                      const std::optional<std::string>& dimension,
-                                                                      std::optional<std::int64_t> max_position) {
+                                                                       const std::optional<std::string>& dimension,
+                                                                       std::optional<std::int64_t> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<CeilingSnapshot>([&](pqxx::transaction_base& tx) {
     CeilingSnapshot s;
@@ -801,8 +834,8 @@ domain::Result<CeilingSnapshot> PgAdmissionQueries::effective_ceilings(const Quo
 }
 
 domain::Result<ReservationLookup> PgAdmissionQueries::reservation(const std::string& organization_id,
-                                                                 const std::string& reservation_id,
-                                                                 std::optional<std::int64_t> max_position) {
+                                                                  const std::string& reservation_id,
+                                                                  std::optional<std::int64_t> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<ReservationLookup>([&](pqxx::transaction_base& tx) {
     ReservationLookup out;
@@ -818,7 +851,7 @@ domain::Result<ReservationLookup> PgAdmissionQueries::reservation(const std::str
 }
 
 domain::Result<ReservationPage> PgAdmissionQueries::reservations(const ReservationFilter& f,
-                                                                std::optional<std::int64_t> max_position) {
+                                                                 std::optional<std::int64_t> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<ReservationPage>([&](pqxx::transaction_base& tx) {
     ReservationPage page;
@@ -892,7 +925,8 @@ domain::Result<NodePage> PgAdmissionQueries::nodes(const NodeFilter& f, std::opt
       // Candidates: every node that ever hung under the parent (index), kept
       // when its latest link still does.
       from = "(SELECT DISTINCT level, node_id FROM __SCHEMA__.scope_links WHERE parent_level = " + pl +
-             " AND parent_id = " + pid + " AND position <= " + pos + ") c JOIN __SCHEMA__.scope_nodes n ON "
+             " AND parent_id = " + pid + " AND position <= " + pos +
+             ") c JOIN __SCHEMA__.scope_nodes n ON "
              "n.level = c.level AND n.node_id = c.node_id";
       where += " AND l.parent_level = " + pl + " AND l.parent_id = " + pid;
     } else {
@@ -927,8 +961,10 @@ domain::Result<RegistryListing> PgAdmissionQueries::registry(const std::optional
     Sql q;
     std::string where = "position <= " + q.param(out.snapshot_version);
     if (kind) where += " AND kind = " + q.param(*kind);
-    q.text = "SELECT DISTINCT ON (kind, entry_id) kind, entry_id, version, description, attributes::text "
-             "FROM __SCHEMA__.registry_entries WHERE " + where + " ORDER BY kind, entry_id, position DESC";
+    q.text =
+        "SELECT DISTINCT ON (kind, entry_id) kind, entry_id, version, description, attributes::text "
+        "FROM __SCHEMA__.registry_entries WHERE " +
+        where + " ORDER BY kind, entry_id, position DESC";
     for (const auto& r : run(tx, schema, q)) {
       out.entries.push_back(domain::RegistryEntry{r[0].as<std::string>(), r[1].as<std::string>(),
                                                   r[2].as<std::int64_t>(), r[3].as<std::string>(),

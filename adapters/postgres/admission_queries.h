@@ -66,8 +66,8 @@ struct ReservationRecord {
 
 struct CeilingSnapshot {
   std::int64_t snapshot_version = 0;
-  std::vector<domain::ChainNode> chain;  // the scope .. global; empty = unknown scope
-  std::vector<domain::CeilingRule> rules;        // chain order, then rule id
+  std::vector<domain::ChainNode> chain;         // the scope .. global; empty = unknown scope
+  std::vector<domain::CeilingRule> rules;       // chain order, then rule id
   std::vector<domain::Delegation> delegations;  // chain order
 };
 

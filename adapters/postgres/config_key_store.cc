@@ -33,8 +33,8 @@ domain::Result<std::optional<WrappedKey>> PgConfigKeys::current(const std::strin
 domain::Result<std::optional<WrappedKey>> PgConfigKeys::by_id(const std::string& key_id) {
   return impl_->pool.run<std::optional<WrappedKey>>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    return first(tx.exec_params(
-        "SELECT key_id, tenant_id, wrapped_key FROM config_secrets.data_keys WHERE key_id = $1", key_id));
+    return first(tx.exec_params("SELECT key_id, tenant_id, wrapped_key FROM config_secrets.data_keys WHERE key_id = $1",
+                                key_id));
   });
 }
 

@@ -14,8 +14,7 @@ struct PgDecisionLog::Impl {
   SessionPool pool;
 };
 
-PgDecisionLog::PgDecisionLog(std::string url, std::size_t pool_size)
-    : impl_(std::make_unique<Impl>(url, pool_size)) {}
+PgDecisionLog::PgDecisionLog(std::string url, std::size_t pool_size) : impl_(std::make_unique<Impl>(url, pool_size)) {}
 PgDecisionLog::~PgDecisionLog() = default;
 
 domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::DecisionRecord> records) {
@@ -29,7 +28,8 @@ domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::Deci
     auto res = tx.exec_params(
         "INSERT INTO decision_log.decisions (kind, decision_id, recorded_at, as_of, organization_id, project_id, "
         "actor_tenant, actor_type, actor_id, correlation_id, decision, reason_code, snapshot_version, input, output) "
-        "SELECT coalesce(r->>'kind', 'admission'), r->>'decision_id', (r->>'recorded_at')::timestamptz, (r->>'as_of')::timestamptz, "
+        "SELECT coalesce(r->>'kind', 'admission'), r->>'decision_id', (r->>'recorded_at')::timestamptz, "
+        "(r->>'as_of')::timestamptz, "
         "r->>'organization_id', r->>'project_id', r->'actor'->>'tenant', r->'actor'->>'actor_type', "
         "r->'actor'->>'actor_id', r->>'correlation_id', r->>'decision', r->>'reason_code', "
         "(r->>'snapshot_version')::bigint, r->'input', r->'output' "

@@ -1,9 +1,9 @@
 #include "adapters/postgres/event_store.h"
 
+#include <spdlog/spdlog.h>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
-#include <map>
-#include <spdlog/spdlog.h>
 
 #include "adapters/postgres/pg_internal.h"
 #include "adapters/system/uuid.h"
@@ -19,8 +19,8 @@ using Json = nlohmann::json;
 namespace {
 
 domain::Error not_writer() {
-  return domain::Error{domain::ErrorKind::kUnavailable, "not_writer",
-                       "this instance is a standby; another instance is the writer", {}};
+  return domain::Error{
+      domain::ErrorKind::kUnavailable, "not_writer", "this instance is a standby; another instance is the writer", {}};
 }
 
 }  // namespace
@@ -91,8 +91,8 @@ domain::Result<std::vector<events::Envelope>> PgEventStore::read_stream(const st
 }
 
 domain::Result<std::vector<events::Envelope>> PgEventStore::read_by_types(std::span<const std::string> types,
-                                                                           std::int64_t after_position,
-                                                                           std::size_t limit) {
+                                                                          std::int64_t after_position,
+                                                                          std::size_t limit) {
   return impl_->run<std::vector<events::Envelope>>([&](pqxx::connection& c) {
     Json names = Json::array();
     for (const auto& t : types) names.push_back(t);
@@ -132,12 +132,14 @@ domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStor
     // were for).
     auto rows = tx.exec_params(
         "SELECT k.i, 0 AS legacy, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, "
-        "o.request_hash, o.decided_at_position, (extract(epoch from o.recorded_at) * 1000000)::bigint FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, "
+        "o.request_hash, o.decided_at_position, (extract(epoch from o.recorded_at) * 1000000)::bigint FROM "
+        "jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, "
         "actor_id text, command_id text) JOIN ledger.command_outcomes o ON o.tenant = k.tenant "
         "AND o.actor_type = k.actor_type AND o.actor_id = k.actor_id AND o.command_id = k.command_id "
         "UNION ALL "
         "SELECT k.i, 1, o.command_id, o.stream_id, o.event_ids::text, o.position, o.stream_version, o.request_hash, "
-        "o.decided_at_position, (extract(epoch from o.recorded_at) * 1000000)::bigint FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, actor_id text, "
+        "o.decided_at_position, (extract(epoch from o.recorded_at) * 1000000)::bigint FROM "
+        "jsonb_to_recordset($1::jsonb) AS k(i bigint, tenant text, actor_type text, actor_id text, "
         "command_id text) JOIN ledger.command_outcomes o ON o.tenant = '' AND o.actor_type = '' "
         "AND o.actor_id = '' AND o.command_id = k.command_id "
         "JOIN ledger.events e ON e.event_id = (o.event_ids->>0)::uuid "
@@ -203,22 +205,23 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
         prev_hash = r.hash;
         o.event_ids.push_back(r.meta.event_id);
         o.position = r.meta.global_position;
-        rows.push_back({{"global_position", r.meta.global_position},
-                        {"stream_id", r.meta.stream_id},
-                        {"stream_version", r.meta.stream_version},
-                        {"event_id", r.meta.event_id},
-                        {"event_type", r.event_type},
-                        {"schema_version", r.schema_version},
-                        {"occurred_at", codec::format_instant(r.meta.occurred_at)},
-                        {"recorded_at", codec::format_instant(r.meta.recorded_at)},
-                        {"actor", {{"type", r.meta.actor.type}, {"id", r.meta.actor.id}, {"roles", r.meta.actor.roles}}},
-                        {"tenant", r.meta.tenant},
-                        {"correlation_id", r.meta.correlation_id},
-                        {"causation_id", r.meta.causation_id},
-                        {"command_id", r.meta.command_id},
-                        {"payload", Json::parse(r.payload)},
-                        {"prev_hash", r.prev_hash},
-                        {"hash", r.hash}});
+        rows.push_back(
+            {{"global_position", r.meta.global_position},
+             {"stream_id", r.meta.stream_id},
+             {"stream_version", r.meta.stream_version},
+             {"event_id", r.meta.event_id},
+             {"event_type", r.event_type},
+             {"schema_version", r.schema_version},
+             {"occurred_at", codec::format_instant(r.meta.occurred_at)},
+             {"recorded_at", codec::format_instant(r.meta.recorded_at)},
+             {"actor", {{"type", r.meta.actor.type}, {"id", r.meta.actor.id}, {"roles", r.meta.actor.roles}}},
+             {"tenant", r.meta.tenant},
+             {"correlation_id", r.meta.correlation_id},
+             {"causation_id", r.meta.causation_id},
+             {"command_id", r.meta.command_id},
+             {"payload", Json::parse(r.payload)},
+             {"prev_hash", r.prev_hash},
+             {"hash", r.hash}});
       }
       outcome_rows.push_back({{"tenant", key.tenant},
                               {"actor_type", key.actor_type},
@@ -300,9 +303,7 @@ struct PgEventReader::Impl::Receiver : pqxx::notification_receiver {
 };
 
 PgEventReader::PgEventReader(std::string url) : impl_(new Impl{internal::Session(std::move(url)), nullptr, nullptr}) {}
-PgEventReader::~PgEventReader() {
-  impl_->receiver.reset();
-}
+PgEventReader::~PgEventReader() { impl_->receiver.reset(); }
 
 domain::Result<std::vector<events::RecordedEvent>> PgEventReader::read_after(std::int64_t after, std::size_t limit) {
   return impl_->run<std::vector<events::RecordedEvent>>([&](pqxx::connection& c) {

@@ -36,8 +36,7 @@ class PgEventStore final : public commands::EventStore, public commands::ChainHe
   domain::Result<std::uint64_t> acquire_writer() override;
   domain::Result<std::vector<events::Envelope>> read_stream(const std::string& stream_id) override;
   domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
-                                                               std::int64_t after_position,
-                                                               std::size_t limit) override;
+                                                              std::int64_t after_position, std::size_t limit) override;
   domain::Result<std::vector<std::optional<commands::CommandOutcome>>> find_outcomes(
       std::span<const commands::IdempotencyKey> keys) override;
   domain::Result<std::vector<commands::CommandOutcome>> append(std::span<const commands::StreamAppend> batch) override;

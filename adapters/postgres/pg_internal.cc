@@ -28,8 +28,8 @@ domain::Result<void> guarded(const std::function<void()>& body, bool& broken) {
     return domain::fail(ErrorKind::kUnavailable, "database_unavailable",
                         "the database connection was lost while committing; retry with the same command_id");
   } catch (const pqxx::unique_violation& e) {
-    domain::Error err{ErrorKind::kAborted, "stream_version_conflict",
-                      "another write reached the same stream first; retry", {}};
+    domain::Error err{
+        ErrorKind::kAborted, "stream_version_conflict", "another write reached the same stream first; retry", {}};
     err.with("detail", e.what());
     return std::unexpected(std::move(err));
   } catch (const pqxx::serialization_failure& e) {
@@ -73,7 +73,8 @@ events::RecordedEvent row_to_event(const pqxx::row& row) {
   auto actor = nlohmann::json::parse(row[8].as<std::string>());
   r.meta.actor.type = actor.value("type", "");
   r.meta.actor.id = actor.value("id", "");
-  for (const auto& role : actor.value("roles", nlohmann::json::array())) r.meta.actor.roles.push_back(role.get<std::string>());
+  for (const auto& role : actor.value("roles", nlohmann::json::array()))
+    r.meta.actor.roles.push_back(role.get<std::string>());
   r.meta.tenant = row[9].as<std::string>();
   r.meta.correlation_id = row[10].as<std::string>();
   r.meta.causation_id = row[11].as<std::string>();

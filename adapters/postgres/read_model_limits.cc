@@ -39,7 +39,7 @@ domain::Result<std::optional<std::int64_t>> ReadModelLimits::value(std::string_v
 }
 
 domain::Result<std::optional<std::string>> ReadModelLimits::standing(const commands::Principal& who,
-                                                                    events::Instant now) {
+                                                                     events::Instant now) {
   auto found = admission_.node({QuotaLevel::kPrincipal, who.actor.id}, std::nullopt);
   if (!found) return std::unexpected(found.error());
   // A principal of the hierarchy is an organization's: a token of another

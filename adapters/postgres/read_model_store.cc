@@ -71,11 +71,11 @@ domain::Result<void> prepare_read_model_schema(const std::string& url, const std
 }
 
 const std::vector<std::string>& read_model_tables() {
-  static const std::vector<std::string> kTables = {
-      "checkpoints", "policy_keys", "policy_values", "audit_log",
-      // admission (projections/admission_projection.h)
-      "registry_entries", "scope_nodes", "scope_links", "ceiling_rules", "delegations", "reservations",
-      "reservation_states", "token_revocations"};
+  static const std::vector<std::string> kTables = {"checkpoints", "policy_keys", "policy_values", "audit_log",
+                                                   // admission (projections/admission_projection.h)
+                                                   "registry_entries", "scope_nodes", "scope_links", "ceiling_rules",
+                                                   "delegations", "reservations", "reservation_states",
+                                                   "token_revocations"};
   return kTables;
 }
 
@@ -89,10 +89,15 @@ domain::Result<std::vector<std::string>> diff_tables(const std::string& url, con
     const std::string b = with_schema("__SCHEMA__", schema_b) + "." + quote_ident(table);
     auto rows = tx.exec(
         "SELECT side, row_to_json(d)::text FROM ("
-        "  (SELECT '" + schema_a + "' AS side, t.* FROM (SELECT * FROM " + a + " EXCEPT ALL SELECT * FROM " + b + ") t)"
+        "  (SELECT '" +
+        schema_a + "' AS side, t.* FROM (SELECT * FROM " + a + " EXCEPT ALL SELECT * FROM " + b +
+        ") t)"
         "  UNION ALL"
-        "  (SELECT '" + schema_b + "' AS side, t.* FROM (SELECT * FROM " + b + " EXCEPT ALL SELECT * FROM " + a + ") t)"
-        ") d LIMIT " + std::to_string(limit));
+        "  (SELECT '" +
+        schema_b + "' AS side, t.* FROM (SELECT * FROM " + b + " EXCEPT ALL SELECT * FROM " + a +
+        ") t)"
+        ") d LIMIT " +
+        std::to_string(limit));
     std::vector<std::string> out;
     for (const auto& row : rows) out.push_back(row[1].as<std::string>());
     return out;
@@ -115,8 +120,9 @@ PgReadModelStore::~PgReadModelStore() = default;
 domain::Result<std::int64_t> PgReadModelStore::checkpoint(std::string_view projection) {
   return impl_->session.run<std::int64_t>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    auto r = tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", impl_->schema),
-                            std::string(projection));
+    auto r =
+        tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", impl_->schema),
+                       std::string(projection));
     return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>();
   });
 }
@@ -163,8 +169,10 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
             op.values.size() != first.values.size()) {
           return false;
         }
-        for (std::size_t k = 0; k < op.key.size(); ++k) if (op.key[k].first != first.key[k].first) return false;
-        for (std::size_t k = 0; k < op.values.size(); ++k) if (op.values[k].first != first.values[k].first) return false;
+        for (std::size_t k = 0; k < op.key.size(); ++k)
+          if (op.key[k].first != first.key[k].first) return false;
+        for (std::size_t k = 0; k < op.values.size(); ++k)
+          if (op.values[k].first != first.values[k].first) return false;
         return true;
       };
       const std::size_t columns = first.key.size() + first.values.size();
@@ -213,7 +221,8 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
   });
   if (!r) return std::unexpected(r.error());
   if (moved) {
-    domain::Error e{domain::ErrorKind::kAborted, "checkpoint_moved", "another projector instance moved the checkpoint", {}};
+    domain::Error e{
+        domain::ErrorKind::kAborted, "checkpoint_moved", "another projector instance moved the checkpoint", {}};
     e.with("projection", std::string(projection)).with("expected", from);
     return std::unexpected(std::move(e));
   }
@@ -223,7 +232,6 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
 // ---------------------------------------------------------------- queries
 
 namespace {
-
 
 template <typename Tx>
 std::int64_t checkpoint_in(Tx& tx, const std::string& schema, std::string_view projection) {
@@ -239,16 +247,18 @@ std::int64_t checkpoint_in(Tx& tx, const std::string& schema, std::string_view p
 namespace internal {
 
 std::string policy_key_sql(const std::string& schema) {
-  return with_schema("SELECT value_type, default_value::text, min_value, max_value, allowed::text, description "
-                     "FROM __SCHEMA__.policy_keys WHERE key = $1 AND position <= $2",
-                     schema);
+  return with_schema(
+      "SELECT value_type, default_value::text, min_value, max_value, allowed::text, description "
+      "FROM __SCHEMA__.policy_keys WHERE key = $1 AND position <= $2",
+      schema);
 }
 
 events::PolicyKeyDefined policy_key_of(const std::string& key, const pqxx::row& row) {
   events::PolicyKeyDefined def;
   def.key = key;
   def.value_type = codec::parse_value_type(row[0].as<std::string>()).value_or(events::ValueType::kInt);
-  def.default_value = codec::decode_value(nlohmann::json::parse(row[1].as<std::string>())).value_or(events::PolicyValue{});
+  def.default_value =
+      codec::decode_value(nlohmann::json::parse(row[1].as<std::string>())).value_or(events::PolicyValue{});
   if (!row[2].is_null()) def.min = row[2].as<std::int64_t>();
   if (!row[3].is_null()) def.max = row[3].as<std::int64_t>();
   for (const auto& a : nlohmann::json::parse(row[4].as<std::string>())) def.allowed.push_back(a.get<std::string>());
@@ -261,13 +271,17 @@ std::string policy_values_sql(const std::string& schema, const std::string& user
   return with_schema(
       "SELECT scope_level, scope_id, value::text, (extract(epoch from effective_at) * 1000000)::bigint, "
       "position, tenant FROM __SCHEMA__.policy_values WHERE key = $1 AND position <= $2 AND ("
-      "((scope_level = 'user' AND scope_id = " + user + ") OR (scope_level = 'project' AND scope_id = " + project +
+      "((scope_level = 'user' AND scope_id = " +
+          user + ") OR (scope_level = 'project' AND scope_id = " + project +
           ")) "
-      // domain::applies_to: with no organization, the platform's values only.
-      "AND (tenant IS NULL OR tenant IN (" + org + ", 'platform')) OR "
-      "(scope_level = 'organization' AND scope_id = " + org + ") OR (scope_level = 'plan' AND scope_id = " + plan +
+          // domain::applies_to: with no organization, the platform's values only.
+          "AND (tenant IS NULL OR tenant IN (" +
+          org +
+          ", 'platform')) OR "
+          "(scope_level = 'organization' AND scope_id = " +
+          org + ") OR (scope_level = 'plan' AND scope_id = " + plan +
           ") OR "
-      "scope_level = 'global')",
+          "scope_level = 'global')",
       schema);
 }
 
@@ -320,25 +334,27 @@ PgPolicyQueries::PgPolicyQueries(std::string url, std::string schema, std::size_
 PgPolicyQueries::~PgPolicyQueries() = default;
 
 bool PgPolicyQueries::ping() {
-  return impl_->run<bool>([](pqxx::connection& c) {
-           pqxx::nontransaction tx(c);
-           tx.exec("SELECT 1");
-           return true;
-         })
+  return impl_
+      ->run<bool>([](pqxx::connection& c) {
+        pqxx::nontransaction tx(c);
+        tx.exec("SELECT 1");
+        return true;
+      })
       .value_or(false);
 }
 
 domain::Result<std::int64_t> PgPolicyQueries::checkpoint(std::string_view projection) {
   return impl_->run<std::int64_t>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    auto r = tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", impl_->schema),
-                            std::string(projection));
+    auto r =
+        tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", impl_->schema),
+                       std::string(projection));
     return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>();
   });
 }
 
 domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
-                                                               std::optional<std::int64_t> max_position) {
+                                                                std::optional<std::int64_t> max_position) {
   return impl_->run<PolicySnapshot>([&](pqxx::connection& c) {
     // One snapshot for the checkpoint and the rows, so snapshot_version is
     // exactly what the answer was computed from.
@@ -378,8 +394,7 @@ constexpr const char* kAuditColumns =
 // of the primary key per row. The writer records the same number in the
 // command's outcome (commands/ports.h CommandOutcome::decided_at_position).
 std::string audit_columns(const std::string& audit_log) {
-  return std::string(kAuditColumns) +
-         ", coalesce((SELECT p.position FROM " + audit_log +
+  return std::string(kAuditColumns) + ", coalesce((SELECT p.position FROM " + audit_log +
          " p WHERE p.position < a.position AND NOT (p.stream_id = a.stream_id AND p.command_id = a.command_id"
          " AND p.recorded_at = a.recorded_at AND p.actor_type = a.actor_type AND p.actor_id = a.actor_id"
          " AND a.position - p.position = a.stream_version - p.stream_version)"
@@ -510,42 +525,68 @@ Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int
   const std::string first = w.param(std::to_string(after));
   const std::string links = with_schema("__SCHEMA__.scope_links", schema);
   const std::string audit_log = with_schema("__SCHEMA__.audit_log", schema);
-  w.sql = "WITH RECURSIVE audit_subtree(m_level, m_id, m_from, m_to) AS ("
-          " SELECT " + level + "::text, " + id + "::text, 0::bigint, NULL::bigint"
-          " UNION"
-          " SELECT l.level, l.node_id, greatest(l.position, s.m_from), least(nx.position, s.m_to)"
-          " FROM audit_subtree s JOIN " + links + " l ON l.parent_level = s.m_level AND l.parent_id = s.m_id"
-          " LEFT JOIN LATERAL (SELECT n.position FROM " + links + " n WHERE n.level = l.level"
-          " AND n.node_id = l.node_id AND n.position > l.position ORDER BY n.position LIMIT 1) nx ON TRUE"
-          " WHERE l.position <= " + last + "::bigint"
-          " AND greatest(l.position, s.m_from) < coalesce(least(nx.position, s.m_to), 9223372036854775807)),"
-          " audit_members(m_level, m_id, m_from, m_to) AS ("
-          " SELECT m_level, m_id, m_from, m_to FROM audit_subtree"
-          " UNION ALL SELECT 'user', m_id, m_from, m_to FROM audit_subtree WHERE m_level = 'principal'),"
-          // Reservations owned by a member, over the member's interval (all
-          // of a reservation's rows come at or after its draft).
-          " audit_reservations(r_id, r_org, m_from, m_to) AS ("
-          " SELECT r.reservation_id, r.organization_id, s.m_from, s.m_to FROM audit_subtree s"
-          " JOIN " + with_schema("__SCHEMA__.reservations", schema) + " r"
-          " ON r.owner_level = s.m_level AND r.owner_id = s.m_id"
-          " WHERE r.position <= " + last + "::bigint"
-          " AND r.position < coalesce(s.m_to, 9223372036854775807))"
-          " SELECT " + audit_columns(audit_log) + " FROM (SELECT DISTINCT ON (x.position) x.* FROM ("
-          " SELECT y.* FROM audit_members m"
-          " CROSS JOIN LATERAL (SELECT * FROM " + audit_log +
-          " WHERE scope_level = m.m_level AND scope_id = m.m_id"
-          " AND position > greatest(m.m_from - 1, " + first + "::bigint)"
-          " AND position < least(m.m_to, " + last + "::bigint + 1) AND " + w.sql +
-          " ORDER BY position" + order + lim + ") y"
-          " UNION ALL"
-          " SELECT y.* FROM audit_reservations r"
-          " CROSS JOIN LATERAL (SELECT * FROM " + audit_log +
-          " WHERE subject_kind = 'reservation' AND subject_key = r.r_id AND tenant = r.r_org"
-          " AND position > greatest(r.m_from - 1, " + first + "::bigint)"
-          " AND position < least(r.m_to, " + last + "::bigint + 1) AND " + w.sql +
-          " ORDER BY position" + order + lim + ") y"
-          ") x ORDER BY x.position" + order + lim + ") a"
-          " ORDER BY position" + order;
+  w.sql =
+      "WITH RECURSIVE audit_subtree(m_level, m_id, m_from, m_to) AS ("
+      " SELECT " +
+      level + "::text, " + id +
+      "::text, 0::bigint, NULL::bigint"
+      " UNION"
+      " SELECT l.level, l.node_id, greatest(l.position, s.m_from), least(nx.position, s.m_to)"
+      " FROM audit_subtree s JOIN " +
+      links +
+      " l ON l.parent_level = s.m_level AND l.parent_id = s.m_id"
+      " LEFT JOIN LATERAL (SELECT n.position FROM " +
+      links +
+      " n WHERE n.level = l.level"
+      " AND n.node_id = l.node_id AND n.position > l.position ORDER BY n.position LIMIT 1) nx ON TRUE"
+      " WHERE l.position <= " +
+      last +
+      "::bigint"
+      " AND greatest(l.position, s.m_from) < coalesce(least(nx.position, s.m_to), 9223372036854775807)),"
+      " audit_members(m_level, m_id, m_from, m_to) AS ("
+      " SELECT m_level, m_id, m_from, m_to FROM audit_subtree"
+      " UNION ALL SELECT 'user', m_id, m_from, m_to FROM audit_subtree WHERE m_level = 'principal'),"
+      // Reservations owned by a member, over the member's interval (all
+      // of a reservation's rows come at or after its draft).
+      " audit_reservations(r_id, r_org, m_from, m_to) AS ("
+      " SELECT r.reservation_id, r.organization_id, s.m_from, s.m_to FROM audit_subtree s"
+      " JOIN " +
+      with_schema("__SCHEMA__.reservations", schema) +
+      " r"
+      " ON r.owner_level = s.m_level AND r.owner_id = s.m_id"
+      " WHERE r.position <= " +
+      last +
+      "::bigint"
+      " AND r.position < coalesce(s.m_to, 9223372036854775807))"
+      " SELECT " +
+      audit_columns(audit_log) +
+      " FROM (SELECT DISTINCT ON (x.position) x.* FROM ("
+      " SELECT y.* FROM audit_members m"
+      " CROSS JOIN LATERAL (SELECT * FROM " +
+      audit_log +
+      " WHERE scope_level = m.m_level AND scope_id = m.m_id"
+      " AND position > greatest(m.m_from - 1, " +
+      first +
+      "::bigint)"
+      " AND position < least(m.m_to, " +
+      last + "::bigint + 1) AND " + w.sql + " ORDER BY position" + order + lim +
+      ") y"
+      " UNION ALL"
+      " SELECT y.* FROM audit_reservations r"
+      " CROSS JOIN LATERAL (SELECT * FROM " +
+      audit_log +
+      " WHERE subject_kind = 'reservation' AND subject_key = r.r_id AND tenant = r.r_org"
+      " AND position > greatest(r.m_from - 1, " +
+      first +
+      "::bigint)"
+      " AND position < least(r.m_to, " +
+      last + "::bigint + 1) AND " + w.sql + " ORDER BY position" + order + lim +
+      ") y"
+      ") x ORDER BY x.position" +
+      order + lim +
+      ") a"
+      " ORDER BY position" +
+      order;
   return w;
 }
 

@@ -39,8 +39,8 @@ class PgReadModelStore final : public projections::ReadModelStore {
   PgReadModelStore(std::string url, std::string schema);
   ~PgReadModelStore() override;
   domain::Result<std::int64_t> checkpoint(std::string_view projection) override;
-  domain::Result<void> commit(std::string_view projection, std::span<const projections::RowOp> ops,
-                              std::int64_t from, std::int64_t to) override;
+  domain::Result<void> commit(std::string_view projection, std::span<const projections::RowOp> ops, std::int64_t from,
+                              std::int64_t to) override;
 
  private:
   struct Impl;

@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "adapters/postgres/event_store.h"
-#include "projections/chain_guard.h"
 #include "adapters/projector/projector.h"
+#include "projections/chain_guard.h"
 
 namespace ledger::projector {
 
@@ -98,8 +98,8 @@ void follow_kafka(const MemoryFeedOptions& options, projections::AdmissionStore&
     std::vector<projections::FeedRecord> records;
     records.reserve(msgs->size());
     for (const auto& m : *msgs) records.push_back({m.offset, m.value});
-    auto guarded = anchored ? guard.admit(records)
-                            : domain::Result<projections::Guarded>(std::unexpected(anchored.error()));
+    auto guarded =
+        anchored ? guard.admit(records) : domain::Result<projections::Guarded>(std::unexpected(anchored.error()));
     if (guarded) {
       for (const auto& a : guarded->alarms) raise_chain_alarm(a, nullptr);
     }

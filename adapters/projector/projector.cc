@@ -76,27 +76,30 @@ class KafkaFeed final : public projections::EventFeed {
 
 }  // namespace
 
-adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status, adapters::metrics::Registry& metrics) {
+adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status,
+                                                    adapters::metrics::Registry& metrics) {
   using adapters::http::HttpResponse;
   const auto consuming = metrics.gauge("ledger_projector_consuming", "1 while the projector consumes ledger.events");
   const auto checkpoint =
       metrics.gauge("ledger_projector_checkpoint", "The lowest read-model checkpoint (global position)");
   std::map<std::string, adapters::metrics::Counter> alarms;
-  for (const char* reason : {"junk_record", "hash_mismatch", "broken_link", "unknown_position", "conflicting_duplicate"}) {
+  for (const char* reason :
+       {"junk_record", "hash_mismatch", "broken_link", "unknown_position", "conflicting_duplicate"}) {
     alarms[reason] = metrics.counter("ledger_projector_chain_alarms_total",
                                      "Records from ledger.events refused by the chain check", {{"reason", reason}});
   }
-  metrics.on_scrape([&status, consuming, checkpoint, alarms, seen = std::make_shared<std::map<std::string, std::uint64_t>>()] {
-    const auto now = status.counts();
-    consuming.set(now.consuming ? 1 : 0);
-    checkpoint.set(static_cast<double>(now.checkpoint));
-    for (const auto& [reason, count] : now.alarms_by_reason) {
-      auto counter = alarms.find(reason);
-      auto& before = (*seen)[reason];
-      if (counter != alarms.end() && count > before) counter->second.inc(static_cast<double>(count - before));
-      before = count;
-    }
-  });
+  metrics.on_scrape(
+      [&status, consuming, checkpoint, alarms, seen = std::make_shared<std::map<std::string, std::uint64_t>>()] {
+        const auto now = status.counts();
+        consuming.set(now.consuming ? 1 : 0);
+        checkpoint.set(static_cast<double>(now.checkpoint));
+        for (const auto& [reason, count] : now.alarms_by_reason) {
+          auto counter = alarms.find(reason);
+          auto& before = (*seen)[reason];
+          if (counter != alarms.end() && count > before) counter->second.inc(static_cast<double>(count - before));
+          before = count;
+        }
+      });
   return [&status, &metrics](const adapters::http::HttpRequest& req) {
     if (req.path == "/healthz") return HttpResponse::json(200, R"({"status":"ok"})");
     if (req.path == "/readyz") return HttpResponse::json(status.ready() ? 200 : 503, status.readiness_json());
@@ -154,8 +157,11 @@ domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSou
   auto set = projections::ProjectionSet::create(store, options.read_models);
   if (!set) return std::unexpected(set.error());
   auto& models = **set;
-  auto r = adapters::kafka::KafkaPartitionReader::create(
-      {.brokers = options.brokers, .security = options.kafka_security, .topic = options.topic, .partition = 0, .start_offset = 0});
+  auto r = adapters::kafka::KafkaPartitionReader::create({.brokers = options.brokers,
+                                                          .security = options.kafka_security,
+                                                          .topic = options.topic,
+                                                          .partition = 0,
+                                                          .start_offset = 0});
   if (!r) return std::unexpected(r.error());
   auto& kreader = **r;
   StoreHistory history(options.pg_url);

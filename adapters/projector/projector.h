@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "adapters/http/http_types.h"
-#include "adapters/metrics/metrics.h"
 #include "adapters/kafka/kafka.h"
+#include "adapters/metrics/metrics.h"
 #include "domain/error.h"
 #include "projections/projector.h"
 
@@ -63,7 +63,8 @@ using projections::ReadModelInfo;
 // ledger_projector_chain_alarms_total{reason}, ledger_projector_checkpoint
 // and ledger_projector_consuming read from `status` when scraped); anything
 // else 404. Both must outlive the handler.
-adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status, adapters::metrics::Registry& metrics);
+adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& status,
+                                                    adapters::metrics::Registry& metrics);
 
 // Catches up from the event store once (a newly added read model is built at
 // start), then follows Kafka until `stop`, reporting to `status` if given.

@@ -73,7 +73,10 @@ RouteFamily command_family(const Command& c) {
   }
   const QuotaScope* scope = std::visit(
       [](const auto& x) -> const QuotaScope* {
-        if constexpr (requires { x.scope.level; x.scope.id; }) {
+        if constexpr (requires {
+                        x.scope.level;
+                        x.scope.id;
+                      }) {
           if constexpr (std::is_same_v<std::decay_t<decltype(x.scope)>, QuotaScope>) return &x.scope;
         }
         return nullptr;
@@ -110,8 +113,8 @@ domain::Result<void> authorize(const Principal& who, RouteFamily f) {
     });
   }
   if (allowed) return {};
-  domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden", "this principal's roles do not allow this route",
-                  {}};
+  domain::Error e{
+      domain::ErrorKind::kPermissionDenied, "forbidden", "this principal's roles do not allow this route", {}};
   e.with("route_family", std::string(family_name(f)));
   return std::unexpected(std::move(e));
 }
@@ -144,8 +147,10 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
         } else if constexpr (std::is_same_v<T, domain::SetPolicyValue>) {
           switch (x.scope.level) {
             case events::ScopeLevel::kGlobal:
-            case events::ScopeLevel::kPlan: return platform;
-            case events::ScopeLevel::kOrganization: return x.scope.id;
+            case events::ScopeLevel::kPlan:
+              return platform;
+            case events::ScopeLevel::kOrganization:
+              return x.scope.id;
             case events::ScopeLevel::kProject:
               return owner_of(m, {QuotaLevel::kProject, x.scope.id}).value_or(who.tenant);
             case events::ScopeLevel::kUser:

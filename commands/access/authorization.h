@@ -92,7 +92,7 @@ constexpr RoleSet roles(std::initializer_list<Role> rs) {
 
 struct FamilyRule {
   RouteFamily family;
-  std::string_view name;    // stable: audit rows and AccessRefused events carry it
+  std::string_view name;  // stable: audit rows and AccessRefused events carry it
   RoleSet allowed;
   std::string_view routes;  // what it covers, as the README's role table says it
 };
@@ -115,8 +115,8 @@ inline constexpr FamilyRule kFamilies[] = {
      "`policy_value.set` (`POST /v1/policy-values`) at an organization, project or user scope"},
     {RouteFamily::kReservationWrite, "reservation.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
      "`reservation.draft`, `.activate`, `.suspend`, `.resume`, `.retire`, `.expire`"},
-    {RouteFamily::kReservationUse, "reservation.use",
-     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService}), "`reservation.consume`, `reservation.release`"},
+    {RouteFamily::kReservationUse, "reservation.use", roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService}),
+     "`reservation.consume`, `reservation.release`"},
     {RouteFamily::kAccessRecord, "access.record", roles({Role::kPlatformAdmin, Role::kService, Role::kRefusalRecorder}),
      "`access.record_refusal`"},
     {RouteFamily::kDecision, "decision", roles({Role::kPlatformAdmin, Role::kService}),
@@ -125,8 +125,7 @@ inline constexpr FamilyRule kFamilies[] = {
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`GET /v1/policy-values/{key}`, `GET /v1/policy-values?key=`, `GET /v1/policy-keys`"},
     {RouteFamily::kCeilingRead, "ceiling.read",
-     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
-     "`GET /v1/ceilings/effective`"},
+     roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}), "`GET /v1/ceilings/effective`"},
     {RouteFamily::kReservationRead, "reservation.read",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`GET /v1/reservations`, `GET /v1/reservations/{id}`"},
@@ -155,12 +154,16 @@ inline constexpr FamilyRule kFamilies[] = {
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
      "`POST /v1/entitlements:check`, `POST /v1/entitlements:batchCheck`"},
     {RouteFamily::kConfigPlatformWrite, "config.platform.write", roles({Role::kPlatformAdmin}),
-     "`config.global.set`, `config.service_type.set`, `config.reload`, `config.secrets.shred`, `PUT /config/global/{key}`, `PUT /config/service-types/{type}`, `POST /config/reload`, `POST /tenants/{tenant_id}/config/secrets/shred`"},
+     "`config.global.set`, `config.service_type.set`, `config.reload`, `config.secrets.shred`, `PUT "
+     "/config/global/{key}`, `PUT /config/service-types/{type}`, `POST /config/reload`, `POST "
+     "/tenants/{tenant_id}/config/secrets/shred`"},
     {RouteFamily::kConfigTenantWrite, "config.tenant.write", roles({Role::kPlatformAdmin, Role::kTenantAdmin}),
-     "`config.tenant_risk.set`, `config.agent.set`, `config.project.set`, `config.service.set` and their `PUT /tenants/{tenant_id}/...` routes"},
+     "`config.tenant_risk.set`, `config.agent.set`, `config.project.set`, `config.service.set` and their `PUT "
+     "/tenants/{tenant_id}/...` routes"},
     {RouteFamily::kConfigRead, "config.read",
      roles({Role::kPlatformAdmin, Role::kTenantAdmin, Role::kService, Role::kReader}),
-     "`GET /tenants/{tenant_id}/config/...`, `/services...`, `/projects/.../config`, `GET /config/global/{key}`, `GET /config/service-types/{type}`"},
+     "`GET /tenants/{tenant_id}/config/...`, `/services...`, `/projects/.../config`, `GET /config/global/{key}`, `GET "
+     "/config/service-types/{type}`"},
     // Not a route of its own: what `config.read` answers for secret values
     // (config_api.h): the plaintext with it, `***` without.
     {RouteFamily::kConfigSecretsRead, "secrets:read", roles({Role::kPlatformAdmin}),
@@ -294,7 +297,7 @@ inline constexpr QueryRoute kQueryRoutes[] = {
     {"GET", "/v1/changes", false, RouteFamily::kChangeRead},             // the change feed (SSE)
     {"GET", "/v1/audit", false, RouteFamily::kAuditRead},
     {"GET", "/v1/audit/changes/", true, RouteFamily::kAuditRead},
-    {"GET", "/v1/decisions/log", false, RouteFamily::kAuditRead},         // the decision log (issue 13)
+    {"GET", "/v1/decisions/log", false, RouteFamily::kAuditRead},  // the decision log (issue 13)
     {"GET", "/v1/decisions/log/status", false, RouteFamily::kAuditRead},
     {"POST", "/v1/decisions", false, RouteFamily::kDecision},
     {"POST", "/v1/decisions:batch", false, RouteFamily::kDecision},

@@ -9,15 +9,12 @@ constexpr std::size_t kMaxCachedValues = 100'000;
 
 }  // namespace
 
-std::string budget_owner(const Principal& who) {
-  return who.tenant + "|" + who.actor.type + "|" + who.actor.id;
-}
+std::string budget_owner(const Principal& who) { return who.tenant + "|" + who.actor.type + "|" + who.actor.id; }
 
 RequestGate::RequestGate(PolicyLimits& limits, Clock& clock, Options options)
     : limits_(limits), clock_(clock), options_(options) {}
 
-std::optional<std::int64_t> RequestGate::live_value(std::string_view key, const Principal& who,
-                                                    std::int64_t now) {
+std::optional<std::int64_t> RequestGate::live_value(std::string_view key, const Principal& who, std::int64_t now) {
   const std::string cache_key = std::string(key) + "|" + budget_owner(who);
   const std::int64_t refresh = std::chrono::duration_cast<std::chrono::microseconds>(options_.refresh).count();
   std::optional<Cached> stale;
@@ -83,8 +80,10 @@ domain::Result<void> RequestGate::admit(const Principal& who, RouteFamily family
   const auto verdict = limiter_.admit(std::string(*key) + "|" + budget_owner(budget), *limit, now);
   if (verdict.allowed) return {};
   if (family == RouteFamily::kAccessRecord) ++dropped_refusal_records_;
-  domain::Error e{domain::ErrorKind::kResourceExhausted, "rate_limited",
-                  "too many requests; retry after the time in Retry-After", {}};
+  domain::Error e{domain::ErrorKind::kResourceExhausted,
+                  "rate_limited",
+                  "too many requests; retry after the time in Retry-After",
+                  {}};
   e.with("retry_after_seconds", verdict.retry_after_seconds())
       .with("limit_key", std::string(*key))
       .with("limit", verdict.limit);

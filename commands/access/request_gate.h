@@ -52,8 +52,8 @@
 #include "commands/access/authorization.h"
 #include "commands/command.h"
 #include "commands/ports.h"
-#include "domain/error.h"
 #include "domain/access/rate_limit.h"
+#include "domain/error.h"
 
 namespace ledger::commands {
 

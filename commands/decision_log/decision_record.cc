@@ -23,8 +23,10 @@ Json decision_record_json(const DecisionRecord& r) {
 namespace {
 
 domain::Error bad(const std::string& field) {
-  domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_decision_record",
-                  "decision record field " + field + " is missing or malformed", {}};
+  domain::Error e{domain::ErrorKind::kInvalidArgument,
+                  "invalid_decision_record",
+                  "decision record field " + field + " is missing or malformed",
+                  {}};
   e.with("field", field);
   return e;
 }

@@ -13,10 +13,13 @@ Result<Decided> decide(const RecordAccessRefusal& c) {
     e.with("field", std::move(field));
     return std::unexpected(std::move(e));
   };
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"actor_type", &r.actor_type},       {"actor_id", &r.actor_id},         {"principal_tenant", &r.principal_tenant},
-      {"target_tenant", &r.target_tenant}, {"route_family", &r.route_family}, {"method", &r.method},
-      {"target", &r.target}};
+  const std::pair<const char*, const std::string*> fields[] = {{"actor_type", &r.actor_type},
+                                                               {"actor_id", &r.actor_id},
+                                                               {"principal_tenant", &r.principal_tenant},
+                                                               {"target_tenant", &r.target_tenant},
+                                                               {"route_family", &r.route_family},
+                                                               {"method", &r.method},
+                                                               {"target", &r.target}};
   for (const auto& [name, value] : fields) {
     if (value->empty() || value->size() > 256) return invalid(name);
   }
@@ -26,7 +29,10 @@ Result<Decided> decide(const RecordAccessRefusal& c) {
   }
   if (std::find(std::begin(kAccessRefusalReasons), std::end(kAccessRefusalReasons), r.reason) ==
       std::end(kAccessRefusalReasons)) {
-    Error e{ErrorKind::kInvalidArgument, "invalid_field", "reason must be role_not_allowed, tenant_mismatch or platform_only_key", {}};
+    Error e{ErrorKind::kInvalidArgument,
+            "invalid_field",
+            "reason must be role_not_allowed, tenant_mismatch or platform_only_key",
+            {}};
     e.with("field", "reason");
     return std::unexpected(std::move(e));
   }
@@ -49,7 +55,8 @@ Result<Decided> decide(const RevokeToken& c) {
   }
   if (c.principal_id.size() > 256) return invalid("principal_id", "field 'principal_id' must be 1 to 256 characters");
   if (c.token_id.size() > 256) return invalid("token_id", "field 'token_id' must be 1 to 256 characters");
-  if (c.reason.empty() || c.reason.size() > 1024) return invalid("reason", "field 'reason' must be 1 to 1024 characters");
+  if (c.reason.empty() || c.reason.size() > 1024)
+    return invalid("reason", "field 'reason' must be 1 to 1024 characters");
   Decided d{token_revocations_stream_id(c.tenant), c.tenant, {}};
   d.events.push_back(events::TokenRevoked{c.tenant, c.principal_id, c.token_id, c.reason});
   return d;

@@ -8,8 +8,7 @@ std::int64_t RateLimiter::Verdict::retry_after_seconds() const {
   return std::max<std::int64_t>(1, (retry_after_micros + 999'999) / 1'000'000);
 }
 
-RateLimiter::Verdict RateLimiter::admit(const std::string& budget, std::int64_t per_minute,
-                                        std::int64_t now_micros) {
+RateLimiter::Verdict RateLimiter::admit(const std::string& budget, std::int64_t per_minute, std::int64_t now_micros) {
   const std::int64_t limit = std::max<std::int64_t>(1, per_minute);
   const std::int64_t interval = (kWindowMicros + limit - 1) / limit;  // T
   const std::int64_t tolerance = interval * limit;                    // L*T >= 60 s

@@ -39,8 +39,8 @@ class RateLimiter {
 
   struct Verdict {
     bool allowed = true;
-    std::int64_t limit = 0;      // requests per minute, as passed in
-    std::int64_t remaining = 0;  // requests still allowed at once after this one
+    std::int64_t limit = 0;               // requests per minute, as passed in
+    std::int64_t remaining = 0;           // requests still allowed at once after this one
     std::int64_t retry_after_micros = 0;  // when denied: wait this long
     // Retry-After in whole seconds, rounded up, at least 1.
     std::int64_t retry_after_seconds() const;

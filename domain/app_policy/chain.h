@@ -52,7 +52,7 @@ struct PolicyResult {
 
 struct ChainResult {
   bool allow = true;
-  std::string reason;  // "allowed", "empty_chain", or the deciding policy's reason
+  std::string reason;     // "allowed", "empty_chain", or the deciding policy's reason
   std::string denied_by;  // policy id of the deciding deny, empty when allowed
   std::vector<PolicyResult> policies;
 };

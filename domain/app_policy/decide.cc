@@ -3,12 +3,15 @@
 namespace ledger::domain::app_policy {
 namespace {
 
-Error err(ErrorKind k, std::string code, std::string message) { return Error{k, std::move(code), std::move(message), {}}; }
+Error err(ErrorKind k, std::string code, std::string message) {
+  return Error{k, std::move(code), std::move(message), {}};
+}
 
 Result<const Application*> existing_app(const AdmissionModel& m, const std::string& org, const std::string& id) {
   if (org.empty()) {
-    return fail(err(ErrorKind::kInvalidArgument, "missing_field", "organization_id is required for a platform principal")
-                    .with("field", "organization_id"));
+    return fail(
+        err(ErrorKind::kInvalidArgument, "missing_field", "organization_id is required for a platform principal")
+            .with("field", "organization_id"));
   }
   const auto* app = m.apps().application(org, id);
   if (!app) {
@@ -26,8 +29,8 @@ Result<const AttachedPolicy*> existing_policy(const AdmissionModel& m, const std
 Result<nlohmann::json> parse_config(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return fail(err(ErrorKind::kFailedPrecondition, "invalid_policy_config", "config must be a JSON object")
-                    .with("field", ""));
+    return fail(
+        err(ErrorKind::kFailedPrecondition, "invalid_policy_config", "config must be a JSON object").with("field", ""));
   }
   return j;
 }
@@ -38,7 +41,9 @@ Decided one(const std::string& org, const std::string& app, events::Event e) {
   return d;
 }
 
-Decided none(const std::string& org, const std::string& app) { return Decided{AppPolicyModel::stream_of(org, app), org, {}}; }
+Decided none(const std::string& org, const std::string& app) {
+  return Decided{AppPolicyModel::stream_of(org, app), org, {}};
+}
 
 }  // namespace
 
@@ -48,8 +53,9 @@ Result<Decided> decide(const AdmissionModel& m, const RegisterApplication& c) {
                     "application_id must be 1-128 characters of letters, digits, '.', '_', '-', ':'"));
   }
   if (c.organization_id.empty()) {
-    return fail(err(ErrorKind::kInvalidArgument, "missing_field", "organization_id is required for a platform principal")
-                    .with("field", "organization_id"));
+    return fail(
+        err(ErrorKind::kInvalidArgument, "missing_field", "organization_id is required for a platform principal")
+            .with("field", "organization_id"));
   }
   if (!m.node({events::QuotaLevel::kOrganization, c.organization_id})) {
     return fail(err(ErrorKind::kNotFound, "unknown_organization", "no such organization")
@@ -121,9 +127,18 @@ Result<Decided> decide(const AdmissionModel& m, const UpdatePolicy& c, const Pol
   for (std::size_t i = 0; i < app->chain.size(); ++i) {
     if (app->chain[i] == c.policy_id) before_index = static_cast<std::int64_t>(i);
   }
-  events::PolicyUpdated e{c.policy_id, now.application_id, now.organization_id, now.policy_type, now.version + 1,
-                          events::JsonText{now.config}, events::JsonText{now.config}, now.enabled, now.enabled,
-                          before_index, before_index, c.reason};
+  events::PolicyUpdated e{c.policy_id,
+                          now.application_id,
+                          now.organization_id,
+                          now.policy_type,
+                          now.version + 1,
+                          events::JsonText{now.config},
+                          events::JsonText{now.config},
+                          now.enabled,
+                          now.enabled,
+                          before_index,
+                          before_index,
+                          c.reason};
   if (c.config) {
     auto config = parse_config(*c.config);
     if (!config) return std::unexpected(config.error());

@@ -44,9 +44,9 @@ void AppPolicyModel::apply(const events::Event& ev, const Stamp& stamp) {
         } else if constexpr (std::is_same_v<T, events::PolicyAttached>) {
           auto it = apps_.find({e.organization_id, e.application_id});
           if (it == apps_.end()) return;
-          policies_[e.policy_id] = AttachedPolicy{e.policy_id,   e.application_id, e.organization_id, e.policy_type,
-                                                  e.config.text, e.enabled,        1,                 stamp,
-                                                  stamp};
+          policies_[e.policy_id] = AttachedPolicy{
+              e.policy_id, e.application_id, e.organization_id, e.policy_type, e.config.text, e.enabled, 1, stamp,
+              stamp};
           policy_orgs_[e.policy_id] = e.organization_id;
           place(it->second.chain, e.policy_id, e.index);
           it->second.updated = stamp;

@@ -45,7 +45,7 @@ struct AttachedPolicy {
   std::string policy_type;
   std::string config = "{}";  // canonical JSON text
   bool enabled = true;
-  std::int64_t version = 1;   // 1 when attached, +1 per update
+  std::int64_t version = 1;  // 1 when attached, +1 per update
   Stamp created;
   Stamp updated;
 };

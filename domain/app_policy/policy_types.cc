@@ -255,21 +255,20 @@ Json object_schema(Json properties, std::vector<std::string> required) {
 
 PolicyTypes make_builtin() {
   PolicyTypes t;
-  t.register_type(
-      {"rate_limit", "Rate Limit",
-       "Limit requests per minute per application (token bucket of `burst` requests, refilled at "
-       "`requests_per_minute`)",
-       object_schema({{"requests_per_minute", {{"type", "integer"}, {"minimum", 1}}},
-                      {"burst", {{"type", "integer"}, {"minimum", 0}}}},
-                     {"requests_per_minute"}),
-       true},
-      [](const Json& config, const PolicyDeps& deps) -> Result<std::shared_ptr<const Policy>> {
-        ConfigReader r("rate_limit", config);
-        auto rpm = r.integer("requests_per_minute", true, 1);
-        auto burst = r.integer("burst", false, 0);
-        if (auto e = r.finish()) return std::unexpected(*e);
-        return std::make_shared<RateLimit>(*rpm, burst.value_or(0), deps.replicas);
-      });
+  t.register_type({"rate_limit", "Rate Limit",
+                   "Limit requests per minute per application (token bucket of `burst` requests, refilled at "
+                   "`requests_per_minute`)",
+                   object_schema({{"requests_per_minute", {{"type", "integer"}, {"minimum", 1}}},
+                                  {"burst", {{"type", "integer"}, {"minimum", 0}}}},
+                                 {"requests_per_minute"}),
+                   true},
+                  [](const Json& config, const PolicyDeps& deps) -> Result<std::shared_ptr<const Policy>> {
+                    ConfigReader r("rate_limit", config);
+                    auto rpm = r.integer("requests_per_minute", true, 1);
+                    auto burst = r.integer("burst", false, 0);
+                    if (auto e = r.finish()) return std::unexpected(*e);
+                    return std::make_shared<RateLimit>(*rpm, burst.value_or(0), deps.replicas);
+                  });
   t.register_type(
       {"token_limit", "Token Limit",
        "Limit tokens per request (`max_tokens`: the estimate before, the reported usage after) and/or per window "
@@ -288,15 +287,17 @@ PolicyTypes make_builtin() {
         auto per_request = r.integer("max_tokens", false, 1);
         auto per_window = r.integer("max_tokens_per_window", false, 1);
         auto window = r.integer("window_seconds", false, 1);
-        if (!r.error && per_window && !window) r.fail("window_seconds", "window_seconds is required with max_tokens_per_window");
-        if (!r.error && window && !per_window) r.fail("max_tokens_per_window", "max_tokens_per_window is required with window_seconds");
-        if (!r.error && !per_request && !per_window) r.fail("max_tokens", "max_tokens or max_tokens_per_window is required");
+        if (!r.error && per_window && !window)
+          r.fail("window_seconds", "window_seconds is required with max_tokens_per_window");
+        if (!r.error && window && !per_window)
+          r.fail("max_tokens_per_window", "max_tokens_per_window is required with window_seconds");
+        if (!r.error && !per_request && !per_window)
+          r.fail("max_tokens", "max_tokens or max_tokens_per_window is required");
         if (auto e = r.finish()) return std::unexpected(*e);
         return std::make_shared<TokenLimit>(per_request, per_window, window.value_or(0));
       });
   t.register_type(
-      {"model_allowlist", "Model Allowlist",
-       "Allow only the listed models (names or glob patterns with * and ?)",
+      {"model_allowlist", "Model Allowlist", "Allow only the listed models (names or glob patterns with * and ?)",
        object_schema({{"models",
                        {{"type", "array"},
                         {"minItems", 1},
@@ -318,31 +319,30 @@ PolicyTypes make_builtin() {
                     if (auto e = r.finish()) return std::unexpected(*e);
                     return std::make_shared<RequestSize>(*max_bytes);
                   });
-  t.register_type(
-      {"custom_cel", "Custom CEL Policy", "Define custom policy logic using CEL expressions",
-       object_schema({{"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 256}}},
-                      {"description", {{"type", "string"}, {"maxLength", 2048}}},
-                      {"pre_check_expression", {{"type", "string"}, {"minLength", 1}, {"maxLength", 4096}}},
-                      {"post_check_expression", {{"type", "string"}, {"maxLength", 4096}}}},
-                     {"name", "pre_check_expression"}),
-       false},
-      [](const Json& config, const PolicyDeps& deps) -> Result<std::shared_ptr<const Policy>> {
-        ConfigReader r("custom_cel", config);
-        r.string("name", true, 256);
-        r.string("description", false, 2048);
-        auto pre = r.string("pre_check_expression", true, 4096);
-        auto post = r.string("post_check_expression", false, 4096);
-        if (auto e = r.finish()) return std::unexpected(*e);
-        auto pre_program = compile_field(deps, *pre, "pre_check_expression");
-        if (!pre_program) return std::unexpected(pre_program.error());
-        std::shared_ptr<const CompiledExpression> post_program;
-        if (post && !post->empty()) {
-          auto p = compile_field(deps, *post, "post_check_expression");
-          if (!p) return std::unexpected(p.error());
-          post_program = *p;
-        }
-        return std::make_shared<CustomCel>(*pre_program, post_program);
-      });
+  t.register_type({"custom_cel", "Custom CEL Policy", "Define custom policy logic using CEL expressions",
+                   object_schema({{"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 256}}},
+                                  {"description", {{"type", "string"}, {"maxLength", 2048}}},
+                                  {"pre_check_expression", {{"type", "string"}, {"minLength", 1}, {"maxLength", 4096}}},
+                                  {"post_check_expression", {{"type", "string"}, {"maxLength", 4096}}}},
+                                 {"name", "pre_check_expression"}),
+                   false},
+                  [](const Json& config, const PolicyDeps& deps) -> Result<std::shared_ptr<const Policy>> {
+                    ConfigReader r("custom_cel", config);
+                    r.string("name", true, 256);
+                    r.string("description", false, 2048);
+                    auto pre = r.string("pre_check_expression", true, 4096);
+                    auto post = r.string("post_check_expression", false, 4096);
+                    if (auto e = r.finish()) return std::unexpected(*e);
+                    auto pre_program = compile_field(deps, *pre, "pre_check_expression");
+                    if (!pre_program) return std::unexpected(pre_program.error());
+                    std::shared_ptr<const CompiledExpression> post_program;
+                    if (post && !post->empty()) {
+                      auto p = compile_field(deps, *post, "post_check_expression");
+                      if (!p) return std::unexpected(p.error());
+                      post_program = *p;
+                    }
+                    return std::make_shared<CustomCel>(*pre_program, post_program);
+                  });
   return t;
 }
 

@@ -40,8 +40,8 @@ struct ChainRequest {
 // of rate_limit, the window of token_limit), owned by the caller per
 // (policy id, version) and locked by it around evaluate().
 struct PolicyCounters {
-  double tokens = -1;             // rate_limit: tokens in the bucket; < 0: full, never used
-  std::int64_t refilled_ms = 0;   // rate_limit: when the bucket was last refilled
+  double tokens = -1;                // rate_limit: tokens in the bucket; < 0: full, never used
+  std::int64_t refilled_ms = 0;      // rate_limit: when the bucket was last refilled
   std::int64_t window_start_ms = 0;  // token_limit: start of the current window
   std::int64_t window_used = 0;      // token_limit: tokens reported in it
 };

@@ -92,8 +92,8 @@ const LayerState* ConfigModel::find(const LayerRef& r) const {
 
 std::vector<const LayerState*> ConfigModel::list(Layer layer, const std::string& tenant) const {
   std::vector<const LayerState*> out;
-  const std::string prefix = "config:" + std::string(layer_name(layer)) + ":" +
-                             (platform_owned(layer) ? std::string() : tenant + "/");
+  const std::string prefix =
+      "config:" + std::string(layer_name(layer)) + ":" + (platform_owned(layer) ? std::string() : tenant + "/");
   for (auto it = layers_.lower_bound(prefix); it != layers_.end() && it->first.starts_with(prefix); ++it) {
     out.push_back(&it->second);
   }

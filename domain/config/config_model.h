@@ -52,9 +52,9 @@ struct LayerState {
 // Where a resolved key came from.
 struct KeySource {
   Layer layer = Layer::kProcess;
-  int precedence = 0;          // index in kResolutionOrder (0 = highest)
-  std::string stream_id;       // empty for the process layer
-  std::int64_t position = 0;   // global position of the event that last set the key there
+  int precedence = 0;         // index in kResolutionOrder (0 = highest)
+  std::string stream_id;      // empty for the process layer
+  std::int64_t position = 0;  // global position of the event that last set the key there
   std::optional<KeyUpdate> updated;
   bool requires_restart = false;  // a requires_restart global key
 };
@@ -70,7 +70,7 @@ struct ResolveQuery {
 struct Resolved {
   Json config = Json::object();
   std::map<std::string, KeySource> sources;
-  Json project;  // the project document (null when none or not asked)
+  Json project;                       // the project document (null when none or not asked)
   std::vector<LayerRef> layers_used;  // what the view depends on (precise invalidation)
 };
 
@@ -112,7 +112,7 @@ class ConfigModel {
   }
 
  private:
-  std::map<std::string, LayerState> layers_;  // by stream id
+  std::map<std::string, LayerState> layers_;     // by stream id
   std::map<std::string, std::int64_t> changes_;  // by cache key
   std::int64_t last_reload_position_ = 0;
   events::ConfigReloaded last_reload_;

@@ -3,7 +3,8 @@
 namespace ledger::domain::config {
 
 namespace {
-constexpr std::string_view kNames[] = {"service", "agent", "tenant_risk", "service_type", "global", "process", "project"};
+constexpr std::string_view kNames[] = {"service", "agent",   "tenant_risk", "service_type",
+                                       "global",  "process", "project"};
 }
 
 std::string_view layer_name(Layer l) { return kNames[static_cast<int>(l)]; }
@@ -48,13 +49,20 @@ std::optional<LayerRef> parse_stream_id(std::string_view s) {
 
 std::string cache_key(const LayerRef& r) {
   switch (r.layer) {
-    case Layer::kGlobal: return "global_" + r.subject;
-    case Layer::kServiceType: return "service_type_" + r.subject + "_default";
-    case Layer::kTenantRisk: return "risk_config_" + r.tenant;
-    case Layer::kAgent: return "agent_config_" + r.tenant + "_" + r.subject;
-    case Layer::kService: return "service_config_" + r.tenant + "_" + r.subject;
-    case Layer::kProject: return "project_config_" + r.tenant + "_" + r.subject;
-    case Layer::kProcess: return "process_settings";
+    case Layer::kGlobal:
+      return "global_" + r.subject;
+    case Layer::kServiceType:
+      return "service_type_" + r.subject + "_default";
+    case Layer::kTenantRisk:
+      return "risk_config_" + r.tenant;
+    case Layer::kAgent:
+      return "agent_config_" + r.tenant + "_" + r.subject;
+    case Layer::kService:
+      return "service_config_" + r.tenant + "_" + r.subject;
+    case Layer::kProject:
+      return "project_config_" + r.tenant + "_" + r.subject;
+    case Layer::kProcess:
+      return "process_settings";
   }
   return {};
 }
@@ -64,8 +72,8 @@ std::string command_type_of(Layer l) { return "config." + std::string(layer_name
 bool valid_id(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;

@@ -191,7 +191,6 @@ const valijson::Schema& compiled() {
   return c.schema;
 }
 
-
 }  // namespace
 
 std::optional<SchemaViolation> validate_document(const nlohmann::json& doc) {

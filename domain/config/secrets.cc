@@ -41,7 +41,8 @@ void notification_secrets(J& nc, const std::string& at, const F& f) {
   endpoint_secrets(*wh, at + "/webhook", f);
   auto eps = wh->find("endpoints");
   if (eps == wh->end() || !eps->is_array()) return;
-  for (std::size_t i = 0; i < eps->size(); ++i) endpoint_secrets((*eps)[i], at + "/webhook/endpoints/" + std::to_string(i), f);
+  for (std::size_t i = 0; i < eps->size(); ++i)
+    endpoint_secrets((*eps)[i], at + "/webhook/endpoints/" + std::to_string(i), f);
 }
 
 template <typename J, typename F>
@@ -57,8 +58,9 @@ void walk(J& doc, const LayerRef& ref, const F& f) {
 }  // namespace
 
 Json sealed_json(const SealedSecret& s) {
-  return Json{{"$sealed",
-               {{"key_id", s.key_id}, {"alg", s.alg}, {"nonce", s.nonce}, {"ciphertext", s.ciphertext}, {"tag", s.tag}}}};
+  return Json{
+      {"$sealed",
+       {{"key_id", s.key_id}, {"alg", s.alg}, {"nonce", s.nonce}, {"ciphertext", s.ciphertext}, {"tag", s.tag}}}};
 }
 
 std::optional<SealedSecret> parse_sealed(const Json& j) {

@@ -58,8 +58,8 @@ Result<void> check_rules(const Space* space, const Rules& r) {
   for (const auto* list : {&r.allowed_plans, &r.deny_overrides}) {
     for (const auto& p : *list) {
       if (!space || !space->plans.contains(p)) {
-        return refuse(ErrorKind::kFailedPrecondition, "unknown_plan", "the rules name a plan this tenant does not define",
-                      {{"plan_id", p}});
+        return refuse(ErrorKind::kFailedPrecondition, "unknown_plan",
+                      "the rules name a plan this tenant does not define", {{"plan_id", p}});
       }
     }
   }
@@ -91,9 +91,8 @@ bool valid_id(std::string_view id) {
 }
 
 Result<void> check_capability_name(std::string_view name) {
-  const bool chars = std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
+  const bool chars = std::all_of(name.begin(), name.end(),
+                                 [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
   if (name.size() < 3 || name.size() > 50 || !chars || name.front() == '-' || name.back() == '-') {
     return refuse(ErrorKind::kInvalidArgument, "invalid_capability_name",
                   "capability names are kebab-case: 3 to 50 lowercase letters, digits and hyphens, not starting or "
@@ -137,30 +136,46 @@ std::string command_type(const Command& c) {
   return std::visit(
       [](const auto& x) -> std::string {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, DefineCapability>) return "capability.define";
-        else if constexpr (std::is_same_v<T, DeprecateCapability>) return "capability.deprecate";
-        else if constexpr (std::is_same_v<T, RetireCapability>) return "capability.retire";
-        else if constexpr (std::is_same_v<T, DefinePlan>) return "plan.define";
-        else if constexpr (std::is_same_v<T, UpdatePlan>) return "plan.update";
-        else if constexpr (std::is_same_v<T, ArchivePlan>) return "plan.archive";
-        else if constexpr (std::is_same_v<T, CreatePolicy>) return "policy.create";
-        else if constexpr (std::is_same_v<T, CreateVersion>) return "policy.create_version";
-        else if constexpr (std::is_same_v<T, ActivateVersion>) return "policy.activate";
-        else if constexpr (std::is_same_v<T, ArchiveVersion>) return "policy.archive_version";
-        else if constexpr (std::is_same_v<T, ConfigureSpace>) return "entitlements.configure";
-        else static_assert(sizeof(T) == 0, "every entitlement command has a type name");
+        if constexpr (std::is_same_v<T, DefineCapability>)
+          return "capability.define";
+        else if constexpr (std::is_same_v<T, DeprecateCapability>)
+          return "capability.deprecate";
+        else if constexpr (std::is_same_v<T, RetireCapability>)
+          return "capability.retire";
+        else if constexpr (std::is_same_v<T, DefinePlan>)
+          return "plan.define";
+        else if constexpr (std::is_same_v<T, UpdatePlan>)
+          return "plan.update";
+        else if constexpr (std::is_same_v<T, ArchivePlan>)
+          return "plan.archive";
+        else if constexpr (std::is_same_v<T, CreatePolicy>)
+          return "policy.create";
+        else if constexpr (std::is_same_v<T, CreateVersion>)
+          return "policy.create_version";
+        else if constexpr (std::is_same_v<T, ActivateVersion>)
+          return "policy.activate";
+        else if constexpr (std::is_same_v<T, ArchiveVersion>)
+          return "policy.archive_version";
+        else if constexpr (std::is_same_v<T, ConfigureSpace>)
+          return "entitlements.configure";
+        else
+          static_assert(sizeof(T) == 0, "every entitlement command has a type name");
       },
       c);
 }
 
 const std::vector<std::string>& entitlement_event_types() {
-  static const std::vector<std::string> kTypes = {
-      events::CapabilityDefined::kType,        events::CapabilityDeprecated::kType,
-      events::CapabilityRetired::kType,        events::PlanDefined::kType,
-      events::PlanUpdated::kType,              events::PlanArchived::kType,
-      events::EntitlementPolicyCreated::kType, events::PolicyVersionCreated::kType,
-      events::PolicyVersionActivated::kType,   events::PolicyVersionArchived::kType,
-      events::EntitlementSettingsChanged::kType};
+  static const std::vector<std::string> kTypes = {events::CapabilityDefined::kType,
+                                                  events::CapabilityDeprecated::kType,
+                                                  events::CapabilityRetired::kType,
+                                                  events::PlanDefined::kType,
+                                                  events::PlanUpdated::kType,
+                                                  events::PlanArchived::kType,
+                                                  events::EntitlementPolicyCreated::kType,
+                                                  events::PolicyVersionCreated::kType,
+                                                  events::PolicyVersionActivated::kType,
+                                                  events::PolicyVersionArchived::kType,
+                                                  events::EntitlementSettingsChanged::kType};
   return kTypes;
 }
 
@@ -398,7 +413,8 @@ std::vector<EvaluationSnapshot> EntitlementsModel::active(std::string_view tenan
     if (!a) continue;
     const Version* v = p.version(a->version_id);
     if (!v) continue;
-    const bool deprecated = cap.deprecated_position > 0 && (cut.position <= 0 || cap.deprecated_position <= cut.position);
+    const bool deprecated =
+        cap.deprecated_position > 0 && (cut.position <= 0 || cap.deprecated_position <= cut.position);
     out.push_back(EvaluationSnapshot{cap.id, cap.name, deprecated ? "deprecated" : "active", p.id, v->id,
                                      a->activation_id, v->version, v->rules, a->at, a->position});
   }
@@ -510,8 +526,8 @@ Result<Decided> decide_one(const EntitlementsModel& m, const UpdatePlan& c, cons
   if (display == (*p)->display_name && description == (*p)->description) {
     return Decided{plan_stream(c.tenant, c.plan_id), {}};  // accepted, nothing changed
   }
-  return one(plan_stream(c.tenant, c.plan_id), events::PlanUpdated{c.tenant, c.plan_id, (*p)->display_name, display,
-                                                                   (*p)->description, description});
+  return one(plan_stream(c.tenant, c.plan_id),
+             events::PlanUpdated{c.tenant, c.plan_id, (*p)->display_name, display, (*p)->description, description});
 }
 
 Result<Decided> decide_one(const EntitlementsModel& m, const ArchivePlan& c, const Context&) {
@@ -521,12 +537,17 @@ Result<Decided> decide_one(const EntitlementsModel& m, const ArchivePlan& c, con
   return one(plan_stream(c.tenant, c.plan_id), events::PlanArchived{c.tenant, c.plan_id, c.reason});
 }
 
-events::PolicyVersionCreated version_event(const std::string& tenant, const std::string& policy_id,
-                                           std::int64_t number, const Rules& rules, const std::string& changelog,
-                                           const Context& ctx) {
-  return events::PolicyVersionCreated{tenant,      policy_id,          policy_id + "-v" + std::to_string(number),
-                                      number,      rules.type,         rules.allowed_plans,
-                                      rules.deny_overrides, changelog, ctx.actor};
+events::PolicyVersionCreated version_event(const std::string& tenant, const std::string& policy_id, std::int64_t number,
+                                           const Rules& rules, const std::string& changelog, const Context& ctx) {
+  return events::PolicyVersionCreated{tenant,
+                                      policy_id,
+                                      policy_id + "-v" + std::to_string(number),
+                                      number,
+                                      rules.type,
+                                      rules.allowed_plans,
+                                      rules.deny_overrides,
+                                      changelog,
+                                      ctx.actor};
 }
 
 Result<Decided> decide_one(const EntitlementsModel& m, const CreatePolicy& c, const Context& ctx) {
@@ -578,7 +599,8 @@ Result<Decided> decide_one(const EntitlementsModel& m, const CreateVersion& c, c
   if (auto ok = check_rules(m.space(c.tenant), c.rules); !ok) return std::unexpected(ok.error());
   // Gap-free: the next number is always one past the last.
   const auto next = static_cast<std::int64_t>((*p)->versions.size()) + 1;
-  return one(policy_stream(c.tenant, c.policy_id), version_event(c.tenant, c.policy_id, next, c.rules, c.changelog, ctx));
+  return one(policy_stream(c.tenant, c.policy_id),
+             version_event(c.tenant, c.policy_id, next, c.rules, c.changelog, ctx));
 }
 
 Result<Decided> decide_one(const EntitlementsModel& m, const ActivateVersion& c, const Context& ctx) {
@@ -606,10 +628,10 @@ Result<Decided> decide_one(const EntitlementsModel& m, const ActivateVersion& c,
     bool was_there = false;
     for (const auto& a : (*p)->activations) was_there = was_there || (a.version_id == v->id && a.environment == before);
     if (!was_there) {
-      return refuse(ErrorKind::kFailedPrecondition, "progression_required",
-                    "this product space requires dev -> staging -> production: activate the version in " + before +
-                        " first",
-                    {{"version_id", c.version_id}, {"environment", c.environment}, {"required_environment", before}});
+      return refuse(
+          ErrorKind::kFailedPrecondition, "progression_required",
+          "this product space requires dev -> staging -> production: activate the version in " + before + " first",
+          {{"version_id", c.version_id}, {"environment", c.environment}, {"required_environment", before}});
     }
   }
   const Activation* current = (*p)->active_at(c.environment, 0, std::nullopt);
@@ -640,12 +662,11 @@ Result<Decided> decide_one(const EntitlementsModel& m, const ActivateVersion& c,
   }
   const std::string stream = activation_stream(c.tenant, c.policy_id, c.environment);
   const std::int64_t seq = m.stream_version(stream) + 1;
-  return one(stream, events::PolicyVersionActivated{c.tenant, c.policy_id, v->id, v->version, c.environment,
-                                                    "act-" + c.policy_id + "-" + c.environment + "-" +
-                                                        std::to_string(seq),
-                                                    current ? current->version_id : std::string(),
-                                                    current ? current->version : 0, c.changelog, ctx.actor,
-                                                    std::move(shadow)});
+  return one(stream,
+             events::PolicyVersionActivated{c.tenant, c.policy_id, v->id, v->version, c.environment,
+                                            "act-" + c.policy_id + "-" + c.environment + "-" + std::to_string(seq),
+                                            current ? current->version_id : std::string(),
+                                            current ? current->version : 0, c.changelog, ctx.actor, std::move(shadow)});
 }
 
 Result<Decided> decide_one(const EntitlementsModel& m, const ArchiveVersion& c, const Context&) {

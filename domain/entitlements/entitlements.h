@@ -117,8 +117,7 @@ struct ConfigureSpace {
 };
 
 using Command = std::variant<DefineCapability, DeprecateCapability, RetireCapability, DefinePlan, UpdatePlan,
-                             ArchivePlan, CreatePolicy, CreateVersion, ActivateVersion, ArchiveVersion,
-                             ConfigureSpace>;
+                             ArchivePlan, CreatePolicy, CreateVersion, ActivateVersion, ArchiveVersion, ConfigureSpace>;
 
 // "capability.define", "policy.activate", ... (commands/decode.h lists them).
 std::string command_type(const Command& c);
@@ -175,8 +174,8 @@ struct Policy {
   std::string id, capability_id, name, description;
   std::int64_t created_position = 0;
   events::Instant created_at;
-  std::vector<Version> versions;  // index = version - 1
-  std::vector<Activation> activations;  // every environment, in order
+  std::vector<Version> versions;              // index = version - 1
+  std::vector<Activation> activations;        // every environment, in order
   std::map<std::string, std::size_t> active;  // environment -> index into `activations` of the current one
 
   const Version* version(std::string_view version_id) const;

@@ -60,7 +60,7 @@ struct ShadowReport {
   FlipCounts total;
   std::map<std::string, FlipCounts> by_plan;
   std::map<std::string, FlipCounts> by_organization;  // "" : checks that named a plan
-  std::vector<Flip> samples_allow_to_deny;  // the first `max_samples` of each, in the order given
+  std::vector<Flip> samples_allow_to_deny;            // the first `max_samples` of each, in the order given
   std::vector<Flip> samples_deny_to_allow;
 };
 

@@ -163,15 +163,15 @@ struct Reader {
   }
 
 LEDGER_FIELDS(RegistryEntryRegistered, v.field("kind", e.kind), v.field("entry_id", e.entry_id),
-              v.field("version", e.version), v.field("description", e.description),
-              v.field("attributes", e.attributes), v.field("before", e.before))
+              v.field("version", e.version), v.field("description", e.description), v.field("attributes", e.attributes),
+              v.field("before", e.before))
 LEDGER_FIELDS(OrganizationCreated, v.field("organization_id", e.organization_id), v.field("name", e.name),
               v.field("plan_id", e.plan_id), v.field("default_department_id", e.default_department_id))
 LEDGER_FIELDS(OrganizationPlanChanged, v.field("organization_id", e.organization_id),
               v.field("before_plan_id", e.before_plan_id), v.field("plan_id", e.plan_id))
 LEDGER_FIELDS(DepartmentCreated, v.field("department_id", e.department_id),
-              v.field("organization_id", e.organization_id),
-              v.field("parent_department_id", e.parent_department_id), v.field("name", e.name))
+              v.field("organization_id", e.organization_id), v.field("parent_department_id", e.parent_department_id),
+              v.field("name", e.name))
 LEDGER_FIELDS(DepartmentMoved, v.field("department_id", e.department_id), v.field("organization_id", e.organization_id),
               v.field("before_parent_department_id", e.before_parent_department_id),
               v.field("parent_department_id", e.parent_department_id))
@@ -184,8 +184,8 @@ LEDGER_FIELDS(PrincipalCreated, v.field("principal_id", e.principal_id), v.field
               v.field("name", e.name), v.field("expires_at", e.expires_at))
 LEDGER_FIELDS(CeilingSet, v.field("scope", e.scope), v.field("organization_id", e.organization_id),
               v.field("rule_id", e.rule_id), v.field("rule_version", e.rule_version), v.field("target", e.target),
-              v.field("quantity", e.quantity), v.field("unit", e.unit),
-              v.field("before_quantity", e.before_quantity), v.field("reason", e.reason))
+              v.field("quantity", e.quantity), v.field("unit", e.unit), v.field("before_quantity", e.before_quantity),
+              v.field("reason", e.reason))
 LEDGER_FIELDS(CeilingCleared, v.field("scope", e.scope), v.field("organization_id", e.organization_id),
               v.field("rule_id", e.rule_id), v.field("rule_version", e.rule_version), v.field("target", e.target),
               v.field("before_quantity", e.before_quantity), v.field("unit", e.unit), v.field("reason", e.reason))
@@ -193,14 +193,12 @@ LEDGER_FIELDS(CeilingDelegated, v.field("scope", e.scope), v.field("organization
               v.field("delegation_id", e.delegation_id), v.field("dimension", e.dimension),
               v.field("max_quantity", e.max_quantity), v.field("reason", e.reason))
 LEDGER_FIELDS(CeilingDelegationRevoked, v.field("scope", e.scope), v.field("organization_id", e.organization_id),
-              v.field("delegation_id", e.delegation_id), v.field("dimension", e.dimension),
-              v.field("reason", e.reason))
+              v.field("delegation_id", e.delegation_id), v.field("dimension", e.dimension), v.field("reason", e.reason))
 LEDGER_FIELDS(ReservationDrafted, v.field("reservation_id", e.reservation_id),
               v.field("organization_id", e.organization_id), v.field("owner", e.owner), v.field("kind", e.kind),
-              v.field("dimension", e.dimension), v.field("region", e.region),
-              v.field("sku_or_model", e.sku_or_model), v.field("quantity", e.quantity), v.field("unit", e.unit),
-              v.field("window_start", e.window_start), v.field("window_end", e.window_end),
-              v.field("attributes", e.attributes), v.field("reason", e.reason))
+              v.field("dimension", e.dimension), v.field("region", e.region), v.field("sku_or_model", e.sku_or_model),
+              v.field("quantity", e.quantity), v.field("unit", e.unit), v.field("window_start", e.window_start),
+              v.field("window_end", e.window_end), v.field("attributes", e.attributes), v.field("reason", e.reason))
 LEDGER_FIELDS(ReservationStateChanged, v.field("reservation_id", e.reservation_id),
               v.field("organization_id", e.organization_id), v.field("before_state", e.before_state),
               v.field("state", e.state), v.field("reason", e.reason))

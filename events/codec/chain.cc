@@ -72,8 +72,10 @@ std::string key_id_of(std::string_view public_raw) { return sha256_hex(public_ra
 
 const char* link_fault_name(LinkFault f) {
   switch (f) {
-    case LinkFault::kHashMismatch: return "hash_mismatch";
-    case LinkFault::kBrokenLink: return "broken_link";
+    case LinkFault::kHashMismatch:
+      return "hash_mismatch";
+    case LinkFault::kBrokenLink:
+      return "broken_link";
   }
   return "unknown";
 }
@@ -121,9 +123,8 @@ std::string ChainSigningKey::public_pem() const {
 }
 
 std::string ChainSigningKey::sign(std::string_view message) const {
-  Pkey key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
-                                        reinterpret_cast<const unsigned char*>(private_raw_.data()),
-                                        private_raw_.size()));
+  Pkey key(EVP_PKEY_new_raw_private_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(private_raw_.data()), private_raw_.size()));
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   std::array<unsigned char, 64> sig{};
   std::size_t len = sig.size();

@@ -9,8 +9,8 @@ namespace {
 using Json = nlohmann::json;
 using events::ConfigLayerSet;
 
-constexpr const char* kFields[] = {"layer", "tenant_id", "subject", "before", "after",
-                                   "is_public", "requires_restart", "reason"};
+constexpr const char* kFields[] = {"layer", "tenant_id", "subject",          "before",
+                                   "after", "is_public", "requires_restart", "reason"};
 
 Json parse_doc(const std::string& text) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -21,18 +21,25 @@ Json parse_doc(const std::string& text) {
 
 std::optional<Json> encode_config(const events::Event& e) {
   if (const auto* r = std::get_if<events::ConfigReloaded>(&e)) {
-    return Json{{"reload_env", r->reload_env}, {"invalidate_all", r->invalidate_all}, {"tenant_ids", r->tenant_ids},
-                {"reinit", r->reinit}, {"errors", r->errors}};
+    return Json{{"reload_env", r->reload_env},
+                {"invalidate_all", r->invalidate_all},
+                {"tenant_ids", r->tenant_ids},
+                {"reinit", r->reinit},
+                {"errors", r->errors}};
   }
   if (const auto* x = std::get_if<events::ConfigSecretsShredded>(&e)) {
     return Json{{"tenant_id", x->tenant_id}, {"key_ids", x->key_ids}, {"reason", x->reason}};
   }
   const auto* c = std::get_if<ConfigLayerSet>(&e);
   if (!c) return std::nullopt;
-  return Json{{"layer", c->layer},         {"tenant_id", c->tenant_id},
-              {"subject", c->subject},     {"before", parse_doc(c->before)},
-              {"after", parse_doc(c->after)}, {"is_public", c->is_public},
-              {"requires_restart", c->requires_restart}, {"reason", c->reason}};
+  return Json{{"layer", c->layer},
+              {"tenant_id", c->tenant_id},
+              {"subject", c->subject},
+              {"before", parse_doc(c->before)},
+              {"after", parse_doc(c->after)},
+              {"is_public", c->is_public},
+              {"requires_restart", c->requires_restart},
+              {"reason", c->reason}};
 }
 
 std::optional<std::expected<events::Event, std::string>> decode_config(std::string_view type, int version,
@@ -56,11 +63,13 @@ std::optional<std::expected<events::Event, std::string>> decode_config(std::stri
     }
     r.reload_env = payload["reload_env"].get<bool>();
     r.invalidate_all = payload["invalidate_all"].get<bool>();
-    for (auto [name, out] : {std::pair{"tenant_ids", &r.tenant_ids}, std::pair{"reinit", &r.reinit},
-                             std::pair{"errors", &r.errors}}) {
-      if (!payload[name].is_array()) return std::unexpected(std::string("ConfigReloaded: field '") + name + "' must be an array");
+    for (auto [name, out] :
+         {std::pair{"tenant_ids", &r.tenant_ids}, std::pair{"reinit", &r.reinit}, std::pair{"errors", &r.errors}}) {
+      if (!payload[name].is_array())
+        return std::unexpected(std::string("ConfigReloaded: field '") + name + "' must be an array");
       for (const auto& x : payload[name]) {
-        if (!x.is_string()) return std::unexpected(std::string("ConfigReloaded: field '") + name + "' must hold strings");
+        if (!x.is_string())
+          return std::unexpected(std::string("ConfigReloaded: field '") + name + "' must hold strings");
         out->push_back(x.get<std::string>());
       }
     }
@@ -72,7 +81,8 @@ std::optional<std::expected<events::Event, std::string>> decode_config(std::stri
       return std::unexpected("unknown schema version " + std::to_string(version) + " of " + std::string(type));
     }
     for (const auto& [k, _] : payload.items()) {
-      if (k != "tenant_id" && k != "key_ids" && k != "reason") return std::unexpected(prefix + "unknown field '" + k + "'");
+      if (k != "tenant_id" && k != "key_ids" && k != "reason")
+        return std::unexpected(prefix + "unknown field '" + k + "'");
     }
     if (!payload.contains("tenant_id") || !payload["tenant_id"].is_string() || !payload.contains("reason") ||
         !payload["reason"].is_string() || !payload.contains("key_ids") || !payload["key_ids"].is_array()) {

@@ -105,16 +105,14 @@ LEDGER_FIELDS(PlanUpdated, v.field("tenant", e.tenant), v.field("plan_id", e.pla
               v.field("before_description", e.before_description), v.field("description", e.description))
 LEDGER_FIELDS(PlanArchived, v.field("tenant", e.tenant), v.field("plan_id", e.plan_id), v.field("reason", e.reason))
 LEDGER_FIELDS(EntitlementPolicyCreated, v.field("tenant", e.tenant), v.field("policy_id", e.policy_id),
-              v.field("capability_id", e.capability_id), v.field("name", e.name),
-              v.field("description", e.description))
+              v.field("capability_id", e.capability_id), v.field("name", e.name), v.field("description", e.description))
 LEDGER_FIELDS(PolicyVersionCreated, v.field("tenant", e.tenant), v.field("policy_id", e.policy_id),
               v.field("version_id", e.version_id), v.field("version", e.version), v.field("rules_type", e.rules_type),
               v.field("allowed_plans", e.allowed_plans), v.field("deny_overrides", e.deny_overrides),
               v.field("changelog", e.changelog), v.field("created_by", e.created_by))
 LEDGER_FIELDS(PolicyVersionActivated, v.field("tenant", e.tenant), v.field("policy_id", e.policy_id),
-              v.field("version_id", e.version_id), v.field("version", e.version),
-              v.field("environment", e.environment), v.field("activation_id", e.activation_id),
-              v.field("superseded_version_id", e.superseded_version_id),
+              v.field("version_id", e.version_id), v.field("version", e.version), v.field("environment", e.environment),
+              v.field("activation_id", e.activation_id), v.field("superseded_version_id", e.superseded_version_id),
               v.field("superseded_version", e.superseded_version), v.field("changelog", e.changelog),
               v.field("activated_by", e.activated_by), v.optional_object("shadow", e.shadow))
 LEDGER_FIELDS(PolicyVersionArchived, v.field("tenant", e.tenant), v.field("policy_id", e.policy_id),

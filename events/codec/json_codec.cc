@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "events/codec/admission_codec.h"
-#include "events/codec/entitlement_codec.h"
 #include "events/codec/config_codec.h"
 #include "events/codec/digest.h"
+#include "events/codec/entitlement_codec.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::codec {
@@ -210,9 +210,12 @@ Json meta_json(const events::RecordedEvent& r) {
 
 const char* value_type_name(events::ValueType t) {
   switch (t) {
-    case events::ValueType::kInt: return "int";
-    case events::ValueType::kString: return "string";
-    case events::ValueType::kBool: return "bool";
+    case events::ValueType::kInt:
+      return "int";
+    case events::ValueType::kString:
+      return "string";
+    case events::ValueType::kBool:
+      return "bool";
   }
   return "int";
 }
@@ -226,11 +229,16 @@ std::optional<events::ValueType> parse_value_type(std::string_view name) {
 
 const char* scope_level_name(events::ScopeLevel l) {
   switch (l) {
-    case events::ScopeLevel::kUser: return "user";
-    case events::ScopeLevel::kProject: return "project";
-    case events::ScopeLevel::kOrganization: return "organization";
-    case events::ScopeLevel::kPlan: return "plan";
-    case events::ScopeLevel::kGlobal: return "global";
+    case events::ScopeLevel::kUser:
+      return "user";
+    case events::ScopeLevel::kProject:
+      return "project";
+    case events::ScopeLevel::kOrganization:
+      return "organization";
+    case events::ScopeLevel::kPlan:
+      return "plan";
+    case events::ScopeLevel::kGlobal:
+      return "global";
   }
   return "global";
 }
@@ -246,8 +254,10 @@ std::optional<events::ScopeLevel> parse_scope_level(std::string_view name) {
 
 const char* before_source_name(events::BeforeSource s) {
   switch (s) {
-    case events::BeforeSource::kDefault: return "default";
-    case events::BeforeSource::kScope: return "scope";
+    case events::BeforeSource::kDefault:
+      return "default";
+    case events::BeforeSource::kScope:
+      return "scope";
   }
   return "default";
 }
@@ -260,8 +270,10 @@ std::optional<events::BeforeSource> parse_before_source(std::string_view name) {
 
 const char* write_audience_name(events::WriteAudience a) {
   switch (a) {
-    case events::WriteAudience::kPlatform: return "platform";
-    case events::WriteAudience::kTenant: return "tenant";
+    case events::WriteAudience::kPlatform:
+      return "platform";
+    case events::WriteAudience::kTenant:
+      return "tenant";
   }
   return "platform";
 }
@@ -301,8 +313,7 @@ Json encode_payload(const events::Event& e) {
   return encode(std::get<PolicyValueSet>(e));
 }
 
-std::expected<events::Event, std::string> decode_payload(std::string_view type, int version,
-                                                         const Json& payload) {
+std::expected<events::Event, std::string> decode_payload(std::string_view type, int version, const Json& payload) {
   if (!payload.is_object()) return std::unexpected("payload must be a JSON object");
   if (type == PolicyKeyDefined::kType && version == 1) return decode_key_defined_v1(payload);
   if (type == PolicyKeyDefined::kType && version == 2) return decode_key_defined_v2(payload);
@@ -311,8 +322,7 @@ std::expected<events::Event, std::string> decode_payload(std::string_view type, 
   if (auto admission = decode_admission(type, version, payload)) return std::move(*admission);
   if (auto entitlement = decode_entitlement(type, version, payload)) return std::move(*entitlement);
   if (auto config = decode_config(type, version, payload)) return std::move(*config);
-  return std::unexpected("unknown event type or schema version: " + std::string(type) + " v" +
-                         std::to_string(version));
+  return std::unexpected("unknown event type or schema version: " + std::string(type) + " v" + std::to_string(version));
 }
 
 namespace {
@@ -336,8 +346,10 @@ void normalize_number(Json& j) {
   if (!std::isfinite(d) || std::trunc(d) != d || std::fabs(d) < 1e15) return;
   constexpr double kTwo63 = 9223372036854775808.0;
   constexpr double kTwo64 = 18446744073709551616.0;
-  if (d >= -kTwo63 && d < kTwo63) j = static_cast<std::int64_t>(d);
-  else if (d > 0 && d < kTwo64) j = static_cast<std::uint64_t>(d);
+  if (d >= -kTwo63 && d < kTwo63)
+    j = static_cast<std::int64_t>(d);
+  else if (d > 0 && d < kTwo64)
+    j = static_cast<std::uint64_t>(d);
 }
 
 void normalize_numbers(Json& j) {
@@ -421,8 +433,10 @@ std::expected<events::RecordedEvent, std::string> recorded_from_json(const Json&
       const Json* roles = ar.field("roles");
       if (roles && roles->is_array()) {
         for (const auto& x : *roles) {
-          if (x.is_string()) r.meta.actor.roles.push_back(x.get<std::string>());
-          else ar.error = "actor roles must be strings";
+          if (x.is_string())
+            r.meta.actor.roles.push_back(x.get<std::string>());
+          else
+            ar.error = "actor roles must be strings";
         }
       } else if (ar.error.empty()) {
         ar.error = "actor roles must be an array";
@@ -435,8 +449,10 @@ std::expected<events::RecordedEvent, std::string> recorded_from_json(const Json&
   r.meta.causation_id = rd.str("causation_id");
   r.meta.command_id = rd.str("command_id");
   if (const Json* p = rd.field("payload")) {
-    if (p->is_object()) r.payload = canonical_payload(*p);
-    else rd.error = "field 'payload' must be an object";
+    if (p->is_object())
+      r.payload = canonical_payload(*p);
+    else
+      rd.error = "field 'payload' must be an object";
   }
   r.prev_hash = rd.str("prev_hash");
   r.hash = rd.str("hash");

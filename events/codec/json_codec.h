@@ -53,8 +53,7 @@ Json encode_payload(const events::Event& e);
 // events/policy_events.h).
 // Unknown types or versions and malformed payloads are errors (the message
 // says which field).
-std::expected<events::Event, std::string> decode_payload(std::string_view type, int version,
-                                                         const Json& payload);
+std::expected<events::Event, std::string> decode_payload(std::string_view type, int version, const Json& payload);
 
 // Seals `event` into the chain after `prev_hash`.
 events::RecordedEvent record(events::EventMeta meta, const events::Event& event, std::string prev_hash);

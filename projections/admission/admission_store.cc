@@ -13,7 +13,8 @@ void apply_to(QuerySnapshot& s, const events::Envelope& e) {
   s.config.apply(e.meta, e.event);
   if (const auto* r = std::get_if<events::TokenRevoked>(&e.event)) {
     const bool by_principal = !r->principal_id.empty();
-    s.revocations.emplace(r->tenant, by_principal ? "principal" : "token", by_principal ? r->principal_id : r->token_id);
+    s.revocations.emplace(r->tenant, by_principal ? "principal" : "token",
+                          by_principal ? r->principal_id : r->token_id);
   }
   if (const auto* d = std::get_if<events::ReservationDrafted>(&e.event)) {
     s.drafted_positions[{d->organization_id, d->reservation_id}] = e.meta.global_position;
@@ -28,8 +29,7 @@ std::optional<std::string> QuerySnapshot::revocation(const std::string& tenant, 
   return std::nullopt;
 }
 
-AdmissionStore::AdmissionStore()
-    : live_(std::make_shared<QuerySnapshot>()), spare_(std::make_shared<QuerySnapshot>()) {
+AdmissionStore::AdmissionStore() : live_(std::make_shared<QuerySnapshot>()), spare_(std::make_shared<QuerySnapshot>()) {
   published_.store(live_, std::memory_order_release);
 }
 

@@ -12,8 +12,8 @@ std::vector<std::string> dependency_keys(const cfg::Resolved& r) {
 
 ResolvedCache::Lookup ResolvedCache::resolve(const cfg::ConfigModel& model, const cfg::ResolveQuery& q,
                                              const cfg::Json& process, std::int64_t process_generation) {
-  const std::string key = q.tenant + "\x1f" + q.agent_type + "\x1f" + q.service_type + "\x1f" + q.service_id + "\x1f" +
-                          q.project_id;
+  const std::string key =
+      q.tenant + "\x1f" + q.agent_type + "\x1f" + q.service_type + "\x1f" + q.service_id + "\x1f" + q.project_id;
   auto now_of = [&](const std::string& tag) {
     return tag == "process_settings" ? process_generation : model.last_change(tag);
   };

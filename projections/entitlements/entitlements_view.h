@@ -33,7 +33,7 @@ struct EntitlementCheckRequest {
 
 struct EntitlementCheckAnswer {
   domain::entitlements::CheckResult result;
-  std::string plan;            // the plan decided on (the organization's, when one was named)
+  std::string plan;                   // the plan decided on (the organization's, when one was named)
   bool unknown_organization = false;  // organization_id named, not known at the cut
 };
 

@@ -24,7 +24,7 @@ const events::PolicyKeyDefined* PolicyValuesModel::key(const std::string& name) 
 }
 
 std::vector<domain::ValueCandidate> PolicyValuesModel::candidates(const std::string& key,
-                                                                 const domain::ScopeChain& chain) const {
+                                                                  const domain::ScopeChain& chain) const {
   std::vector<domain::ValueCandidate> out;
   auto it = values_by_key_.find(key);
   if (it == values_by_key_.end()) return out;

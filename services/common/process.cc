@@ -2,27 +2,26 @@
 
 #include <cmath>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
+#include <pthread.h>
 #include <cctype>
 #include <condition_variable>
 #include <csignal>
 #include <fstream>
 #include <mutex>
 #include <optional>
-#include <pthread.h>
 #include <thread>
 
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/request_actor.h"
-#include "adapters/kafka/kafka.h"
 #include "adapters/identity/kafka_producers.h"
+#include "adapters/kafka/kafka.h"
 
 namespace ledger::services {
 
 using adapters::identity::producer_topic;
-
 
 void block_shutdown_signals() {
   sigset_t set;
@@ -63,7 +62,8 @@ domain::Result<identity::TokenAuthenticator> load_tokens(const std::string& path
   std::ifstream in(path);
   if (!in) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_unreadable", "cannot read " + path);
   auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded()) return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_malformed", path + " is not JSON");
+  if (j.is_discarded())
+    return domain::fail(domain::ErrorKind::kInvalidArgument, "tokens_file_malformed", path + " is not JSON");
   const bool development = identity::is_development_profile(profile);
   auto auth = identity::TokenAuthenticator::from_json(j, {.development = development});
   if (!auth) {
@@ -111,8 +111,7 @@ domain::Result<void> ensure_ledger_topics(const Settings& s) {
       s.kafka_brokers,
       {TopicSpec{s.events_topic, 1, {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {"cleanup.policy", "delete"}}},
        TopicSpec{producer_topic(s.commands_topic, "ledger-query"), 3, {}},  // its access refusals
-       TopicSpec{s.results_topic, 3, {}},
-       TopicSpec{commands_dead_letter_topic(s), 3, {}},
+       TopicSpec{s.results_topic, 3, {}}, TopicSpec{commands_dead_letter_topic(s), 3, {}},
        // the decision log: keyed by organization, so a tenant's records keep their order
        TopicSpec{s.decisions_topic, 3, {{"retention.ms", std::to_string(s.decision_log_retention_ms)}}}},
       std::chrono::seconds(30), *security);
@@ -141,7 +140,8 @@ std::optional<adapters::http::HttpResponse> health_answer(const adapters::http::
                                                           const adapters::metrics::Registry* metrics,
                                                           std::optional<routes::ApiDocument> openapi) {
   if (req.path == "/openapi.json" && openapi) return routes::openapi_response(*openapi, req);
-  const bool control = req.path == "/healthz" || req.path == "/readyz" || (req.path == "/metrics" && metrics != nullptr);
+  const bool control =
+      req.path == "/healthz" || req.path == "/readyz" || (req.path == "/metrics" && metrics != nullptr);
   if (control && req.method != "GET" && req.method != "HEAD") return routes::method_not_allowed("GET");
   if (req.path == "/healthz") return adapters::http::HttpResponse::json(200, R"({"status":"ok"})");
   if (req.path == "/readyz") {
@@ -201,8 +201,8 @@ std::function<void(const adapters::http::Exchange&)> HttpObservability::on_answe
 }
 
 adapters::http::HttpServer::Options HttpObservability::server_options(const std::string& address, std::uint16_t port,
-                                                                     int threads, const std::string& tls_cert,
-                                                                     const std::string& tls_key) {
+                                                                      int threads, const std::string& tls_cert,
+                                                                      const std::string& tls_key) {
   return {.address = address,
           .port = port,
           .threads = threads,
@@ -215,13 +215,13 @@ adapters::http::HttpServer::Options HttpObservability::server_options(const std:
 adapters::http::HttpHandler with_health(adapters::http::HttpHandler inner, std::function<std::string()> ready,
                                         const adapters::metrics::Registry* metrics,
                                         std::optional<routes::ApiDocument> openapi) {
-  return [inner = std::move(inner), ready = std::move(ready), metrics,
-          openapi](const adapters::http::HttpRequest& req) {
-    if (auto answer = health_answer(req, ready, metrics, openapi)) {
-      return routes::echo_correlation_id(req, std::move(*answer));
-    }
-    return inner(req);
-  };
+  return
+      [inner = std::move(inner), ready = std::move(ready), metrics, openapi](const adapters::http::HttpRequest& req) {
+        if (auto answer = health_answer(req, ready, metrics, openapi)) {
+          return routes::echo_correlation_id(req, std::move(*answer));
+        }
+        return inner(req);
+      };
 }
 
 adapters::http::AsyncHttpHandler with_health_async(adapters::http::AsyncHttpHandler inner,

@@ -10,9 +10,9 @@
 #include "adapters/http/http_types.h"
 #include "adapters/http/routes/openapi.h"
 #include "adapters/http/server.h"
-#include "adapters/metrics/metrics.h"
-#include "adapters/kafka/kafka.h"
 #include "adapters/identity/identity.h"
+#include "adapters/kafka/kafka.h"
+#include "adapters/metrics/metrics.h"
 #include "domain/error.h"
 #include "services/common/settings.h"
 

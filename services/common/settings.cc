@@ -4,13 +4,13 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <spdlog/spdlog.h>
 #include <cerrno>  // program_invocation_short_name (GNU)
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string_view>
-#include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 
@@ -67,13 +67,18 @@ std::string service_pg_url_env() {
 }
 
 void add_kafka_flags(CLI::App& app, Settings& s) {
-  app.add_option("--kafka-brokers", s.kafka_brokers, "Kafka bootstrap servers")->envname("LEDGER_KAFKA_BROKERS")->capture_default_str();
+  app.add_option("--kafka-brokers", s.kafka_brokers, "Kafka bootstrap servers")
+      ->envname("LEDGER_KAFKA_BROKERS")
+      ->capture_default_str();
   app.add_option("--kafka-security-protocol", s.kafka_security_protocol, "plaintext, ssl, sasl_plaintext or sasl_ssl")
-      ->envname("LEDGER_KAFKA_SECURITY_PROTOCOL")->capture_default_str();
+      ->envname("LEDGER_KAFKA_SECURITY_PROTOCOL")
+      ->capture_default_str();
   app.add_option("--kafka-sasl-mechanism", s.kafka_sasl_mechanism, "SASL mechanism")
-      ->envname("LEDGER_KAFKA_SASL_MECHANISM")->capture_default_str();
+      ->envname("LEDGER_KAFKA_SASL_MECHANISM")
+      ->capture_default_str();
   app.add_option("--kafka-username", s.kafka_username, "this program's Kafka principal")
-      ->envname("LEDGER_KAFKA_USERNAME")->capture_default_str();
+      ->envname("LEDGER_KAFKA_USERNAME")
+      ->capture_default_str();
   app.add_option("--kafka-password-file", s.kafka_password_file, "file holding the Kafka password")
       ->envname("LEDGER_KAFKA_PASSWORD_FILE");
   // No flag for the password itself: it would show in the process list.
@@ -93,29 +98,44 @@ void add_common_flags(CLI::App& app, Settings& s) {
       ->envname(pg_env)
       ->capture_default_str();
   app.add_option("--pg-admin-url", s.pg_admin_url, "PostgreSQL URL of a superuser, for migrations")
-      ->envname("LEDGER_PG_ADMIN_URL")->capture_default_str();
+      ->envname("LEDGER_PG_ADMIN_URL")
+      ->capture_default_str();
   add_kafka_flags(app, s);
-  app.add_option("--events-topic", s.events_topic, "topic of committed events")->envname("LEDGER_EVENTS_TOPIC")->capture_default_str();
+  app.add_option("--events-topic", s.events_topic, "topic of committed events")
+      ->envname("LEDGER_EVENTS_TOPIC")
+      ->capture_default_str();
   app.add_option("--commands-topic", s.commands_topic, "base of the command producers' topics (<base>.<producer>)")
-      ->envname("LEDGER_COMMANDS_TOPIC")->capture_default_str();
+      ->envname("LEDGER_COMMANDS_TOPIC")
+      ->capture_default_str();
   app.add_option("--kafka-producers-file", s.kafka_producers_file,
                  "JSON file mapping each command producer's Kafka principal to its ledger principal")
-      ->envname("LEDGER_KAFKA_PRODUCERS_FILE")->capture_default_str();
-  app.add_option("--results-topic", s.results_topic, "topic of command outcomes")->envname("LEDGER_RESULTS_TOPIC")->capture_default_str();
+      ->envname("LEDGER_KAFKA_PRODUCERS_FILE")
+      ->capture_default_str();
+  app.add_option("--results-topic", s.results_topic, "topic of command outcomes")
+      ->envname("LEDGER_RESULTS_TOPIC")
+      ->capture_default_str();
   app.add_option("--dead-letter-topic", s.dead_letter_topic, "raw copies of command records that cannot be handled")
       ->envname("LEDGER_COMMANDS_DLQ_TOPIC")
       ->capture_default_str();
   app.add_option("--decisions-topic", s.decisions_topic, "topic of the decision log")
-      ->envname("LEDGER_DECISIONS_TOPIC")->capture_default_str();
+      ->envname("LEDGER_DECISIONS_TOPIC")
+      ->capture_default_str();
   app.add_option("--decision-log-retention-ms", s.decision_log_retention_ms,
                  "retention of the decision log's topic when it is created (-1: forever)")
-      ->envname("LEDGER_DECISION_LOG_RETENTION_MS")->capture_default_str();
+      ->envname("LEDGER_DECISION_LOG_RETENTION_MS")
+      ->capture_default_str();
   app.add_option("--read-model-schema", s.read_model_schema, "PostgreSQL schema of the live read models")
-      ->envname("LEDGER_READ_MODEL_SCHEMA")->capture_default_str();
-  app.add_option("--tokens-file", s.tokens_file, "bearer-token file (JSON)")->envname("LEDGER_TOKENS_FILE")->capture_default_str();
+      ->envname("LEDGER_READ_MODEL_SCHEMA")
+      ->capture_default_str();
+  app.add_option("--tokens-file", s.tokens_file, "bearer-token file (JSON)")
+      ->envname("LEDGER_TOKENS_FILE")
+      ->capture_default_str();
   app.add_option("--profile", s.profile, "dev | test | anything else: production (strict token file checks)")
-      ->envname("LEDGER_PROFILE")->capture_default_str();
-  app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error")->envname("LEDGER_LOG_LEVEL")->capture_default_str();
+      ->envname("LEDGER_PROFILE")
+      ->capture_default_str();
+  app.add_option("--log-level", s.log_level, "trace, debug, info, warn, error")
+      ->envname("LEDGER_LOG_LEVEL")
+      ->capture_default_str();
 }
 
 namespace {
@@ -124,11 +144,21 @@ namespace {
 void append_json_escaped(std::string_view text, spdlog::memory_buf_t& dest) {
   for (char c : text) {
     switch (c) {
-      case '"': dest.append(std::string_view("\\\"")); break;
-      case '\\': dest.append(std::string_view("\\\\")); break;
-      case '\n': dest.append(std::string_view("\\n")); break;
-      case '\r': dest.append(std::string_view("\\r")); break;
-      case '\t': dest.append(std::string_view("\\t")); break;
+      case '"':
+        dest.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        dest.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        dest.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        dest.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        dest.append(std::string_view("\\t"));
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -179,8 +209,8 @@ void setup_logging(const std::string& service, const std::string& level, bool to
   // One JSON object per line; messages never carry request bodies or tokens.
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   formatter->add_flag<JsonEscapedMessage>('*');
-  formatter->add_flag<CorrelationField>('Q').set_pattern(
-      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"%*"%Q})");
+  formatter->add_flag<CorrelationField>('Q').set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" +
+                                                         service + R"(","pid":%P,"msg":"%*"%Q})");
   spdlog::set_formatter(std::move(formatter));
   // The access log: the same stream, its fields spliced in as they come
   // (already JSON members; HttpObservability::on_answer). A sink of its

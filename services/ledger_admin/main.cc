@@ -28,16 +28,16 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/http/client.h"
-#include "adapters/postgres/admin.h"
-#include "adapters/postgres/read_model_store.h"
 #include "adapters/identity/identity.h"
 #include "adapters/identity/jwt.h"
-#include "domain/error_json.h"
-#include "events/codec/rfc3339.h"
 #include "adapters/identity/kafka_producers.h"
-#include "events/codec/json_codec.h"
-#include "services/common/process.h"
+#include "adapters/postgres/admin.h"
+#include "adapters/postgres/read_model_store.h"
 #include "adapters/projector/projector.h"
+#include "domain/error_json.h"
+#include "events/codec/json_codec.h"
+#include "events/codec/rfc3339.h"
+#include "services/common/process.h"
 
 namespace {
 
@@ -61,7 +61,8 @@ class Report {
     return code;
   }
   // It could not: logged, and with --json the error object on stdout.
-  int fail(const std::string& code, const std::string& message, const ledger::domain::Error& evidence = {}) const {  // only its evidence
+  int fail(const std::string& code, const std::string& message,
+           const ledger::domain::Error& evidence = {}) const {  // only its evidence
     spdlog::error("{}", message);
     for (const auto& [k, v] : evidence.evidence) spdlog::error("  {}: {}", k, ledger::domain::evidence_text(v));
     if (json_) {
@@ -124,8 +125,9 @@ int main(int argc, char** argv) {
       ->required();
   mint->add_option("--kid", mint_kid, "the key id to sign with")->required();
   mint->add_option("--sub", mint_sub, "actor id")->required();
-  mint->add_option("--actor-type", mint_actor_type)->required()->check(
-      CLI::IsMember({"user", "service_account", "api_key", "worker"}));
+  mint->add_option("--actor-type", mint_actor_type)
+      ->required()
+      ->check(CLI::IsMember({"user", "service_account", "api_key", "worker"}));
   mint->add_option("--roles", mint_roles, "comma-separated roles")->delimiter(',');
   mint->add_option("--org", mint_org, "tenant: an organization id or 'platform'")->required();
   mint->add_option("--ttl-seconds", mint_ttl, "lifetime (at most the key file's maximum for the actor type)")
@@ -134,9 +136,10 @@ int main(int argc, char** argv) {
   mint->add_option("--issuer", mint_issuer, "default: the key file's jwt.issuer, else policy-ledger");
   mint->add_option("--audience", mint_audience, "default: the key file's jwt.audience, else policy-ledger");
 
-  auto* hash = app.add_subcommand(
-      "hash-token", "print a token file entry for a static token: its SHA-256 and expiry (the token is read from "
-                    "the first line of stdin, so it stays out of the shell history)");
+  auto* hash =
+      app.add_subcommand("hash-token",
+                         "print a token file entry for a static token: its SHA-256 and expiry (the token is read from "
+                         "the first line of stdin, so it stays out of the shell history)");
   std::string hash_expires_at, hash_tenant, hash_actor_type, hash_actor_id;
   std::vector<std::string> hash_roles;
   hash->add_option("--expires-at", hash_expires_at, "RFC 3339 time after which the token is refused")->required();
@@ -144,9 +147,10 @@ int main(int argc, char** argv) {
   hash->add_option("--actor-type", hash_actor_type)->required();
   hash->add_option("--actor-id", hash_actor_id)->required();
   hash->add_option("--roles", hash_roles, "comma-separated roles")->delimiter(',');
-  auto* add_producer = app.add_subcommand(
-      "add-producer", "let Kafka principal NAME publish commands on <commands-topic>.NAME as a ledger principal "
-                      "(its SCRAM user first: scripts/infra.sh kafka-add-user NAME)");
+  auto* add_producer =
+      app.add_subcommand("add-producer",
+                         "let Kafka principal NAME publish commands on <commands-topic>.NAME as a ledger principal "
+                         "(its SCRAM user first: scripts/infra.sh kafka-add-user NAME)");
   std::string producer_name, producer_tenant, producer_actor_type = "service_account", producer_id;
   std::vector<std::string> producer_roles;
   add_producer->add_option("--name", producer_name, "the producer's Kafka principal ([a-z0-9_-])")->required();
@@ -171,17 +175,18 @@ int main(int argc, char** argv) {
     if (auto ok = adapters::postgres::migrate(settings.pg_admin_url, settings.read_model_schema); !ok) {
       return report.fail(ok.error(), "migration failed");
     }
-    spdlog::info("schema ready (read models in '{}'; roles ledger_command, ledger_relay, ledger_projector, "
-                 "ledger_query, ledger_auditor)",
-                 settings.read_model_schema);
+    spdlog::info(
+        "schema ready (read models in '{}'; roles ledger_command, ledger_relay, ledger_projector, "
+        "ledger_query, ledger_auditor)",
+        settings.read_model_schema);
     nlohmann::json result = {{"read_model_schema", settings.read_model_schema}, {"passwords_set", 0}};
     if (!secrets_file.empty()) {
       auto all = adapters::postgres::read_password_file(secrets_file);
       if (!all) return report.fail(all.error(), secrets_file);
       // Only the migration's service roles: never the superuser.
       std::map<std::string, std::string> passwords;
-      for (const char* role : {"ledger_command", "ledger_relay", "ledger_projector", "ledger_query", "ledger_auditor",
-                               "ledger_app"}) {
+      for (const char* role :
+           {"ledger_command", "ledger_relay", "ledger_projector", "ledger_query", "ledger_auditor", "ledger_app"}) {
         if (auto it = all->find(role); it != all->end()) passwords.emplace(role, it->second);
       }
       if (auto ok = adapters::postgres::set_role_passwords(settings.pg_admin_url, passwords); !ok) {
@@ -211,13 +216,16 @@ int main(int argc, char** argv) {
     }
     using Rule = adapters::kafka::AclRule;
     const std::string principal = "User:" + producer_name;
-    if (auto ok = adapters::kafka::create_acls(
-            settings.kafka_brokers, *security,
-            {Rule{.resource = Rule::Resource::kTopic, .name = topic, .principal = principal,
-                  .operation = Rule::Operation::kWrite},
-             Rule{.resource = Rule::Resource::kTopic, .name = topic, .principal = principal,
-                  .operation = Rule::Operation::kDescribe}},
-            std::chrono::seconds(30));
+    if (auto ok = adapters::kafka::create_acls(settings.kafka_brokers, *security,
+                                               {Rule{.resource = Rule::Resource::kTopic,
+                                                     .name = topic,
+                                                     .principal = principal,
+                                                     .operation = Rule::Operation::kWrite},
+                                                Rule{.resource = Rule::Resource::kTopic,
+                                                     .name = topic,
+                                                     .principal = principal,
+                                                     .operation = Rule::Operation::kDescribe}},
+                                               std::chrono::seconds(30));
         !ok) {
       return report.fail(ok.error(), "ACLs for " + producer_name);
     }
@@ -263,7 +271,8 @@ int main(int argc, char** argv) {
       // policy_key_conflict), never a reuse of the old id with another body
       // (idempotency_key_reused).
       key.erase("command_id");
-      key["command_id"] = "catalog:" + key.value("key", std::string()) + ":" + codec::sha256_hex(key.dump()).substr(0, 16);
+      key["command_id"] =
+          "catalog:" + key.value("key", std::string()) + ":" + codec::sha256_hex(key.dump()).substr(0, 16);
       auto r = client.request("POST", "/v1/policy-keys", key.dump(),
                               {{"authorization", "Bearer " + token}, {"content-type", "application/json"}});
       const std::string name = key.value("key", std::string("?"));
@@ -277,7 +286,8 @@ int main(int argc, char** argv) {
       }
       ++defined;
     }
-    return report.done({{"defined", defined}, {"catalog", catalog}}, "catalog loaded: " + std::to_string(defined) + " keys");
+    return report.done({{"defined", defined}, {"catalog", catalog}},
+                       "catalog loaded: " + std::to_string(defined) + " keys");
   }
   if (*mint) {
     std::ifstream in(mint_key_file);
@@ -324,7 +334,8 @@ int main(int argc, char** argv) {
     std::getline(std::cin, token);
     if (!token.empty() && token.back() == '\r') token.pop_back();
     if (token.size() < 16 || std::count(token.begin(), token.end(), '.') == 2) {
-      return report.fail("invalid_token", "the token on stdin must have at least 16 characters and not look like a JWT");
+      return report.fail("invalid_token",
+                         "the token on stdin must have at least 16 characters and not look like a JWT");
     }
     auto entry = identity::static_token_entry(token, *expires_at);
     entry["tenant"] = hash_tenant;

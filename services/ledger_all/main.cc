@@ -9,11 +9,11 @@
 // the process exits with its code.
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "services/common/process.h"

@@ -32,14 +32,14 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "adapters/audit/audit_tools.h"
+#include "adapters/audit/decision_audit.h"
+#include "adapters/cel/cel_engine.h"
 #include "domain/admission.h"
 #include "domain/error_json.h"
 #include "domain/policy_key.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "adapters/audit/audit_tools.h"
-#include "adapters/audit/decision_audit.h"
-#include "adapters/cel/cel_engine.h"
 #include "services/common/process.h"
 #include "services/common/settings.h"
 
@@ -318,22 +318,27 @@ int main(int argc, char** argv) {
   CLI::App app{"Policy Ledger auditor: verify, export, history, as-of, digest, replay"};
   services::add_version_flag(app);
   app.require_subcommand(1);
-  app.footer("Exit status: 0 ok, 1 a finding (broken chain, changed history, differing read model), 2 bad input or error.");
+  app.footer(
+      "Exit status: 0 ok, 1 a finding (broken chain, changed history, differing read model), 2 bad input or error.");
   services::Settings settings;
   std::map<std::string, std::string> pg_urls;  // per subcommand, see add_pg_flag
   std::string log_level = "warn";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->envname("LEDGER_LOG_LEVEL")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("LEDGER_LOG_LEVEL")
+      ->capture_default_str();
 
   // verify
-  auto* verify = app.add_subcommand("verify", "check the hash chain, every position once with no gap, and per-stream "
-                                              "versions; print the first broken position and why");
+  auto* verify = app.add_subcommand("verify",
+                                    "check the hash chain, every position once with no gap, and per-stream "
+                                    "versions; print the first broken position and why");
   std::string verify_file;
   bool verify_partial = false;
   std::optional<std::int64_t> verify_to;
   std::size_t batch_size = 5000;
   add_pg_flag(*verify, pg_urls);
   verify->add_option("--file", verify_file, "verify an exported JSON Lines file instead, with no database");
-  verify->add_flag("--partial", verify_partial, "with --file: the export may start after position 1 (trust its first link)");
+  verify->add_flag("--partial", verify_partial,
+                   "with --file: the export may start after position 1 (trust its first link)");
   verify->add_option("--to", verify_to, "verify positions 1..N only (store)");
   verify->add_option("--batch-size", batch_size, "events per read from the store")->capture_default_str();
   std::vector<std::string> verify_public_keys;
@@ -341,8 +346,9 @@ int main(int argc, char** argv) {
   verify->add_option("--public-key", verify_public_keys,
                      "Ed25519 public key (PEM) of the writer's chain anchors (repeatable): every ChainHeadSigned must "
                      "carry a valid signature by one of them over a head the chain really has");
-  verify->add_option("--max-unsigned-events", anchor_policy.max_unsigned_events,
-                     "with --public-key: at most this many events after the last signed head")
+  verify
+      ->add_option("--max-unsigned-events", anchor_policy.max_unsigned_events,
+                   "with --public-key: at most this many events after the last signed head")
       ->capture_default_str();
   add_json_flag(*verify);
 
@@ -360,7 +366,8 @@ int main(int argc, char** argv) {
   auto* history = app.add_subcommand("history", "the events of a stream, a policy key or a scope");
   std::string history_stream, history_key, history_scope;
   add_pg_flag(*history, pg_urls);
-  auto* stream_opt = history->add_option("--stream", history_stream, "stream id, e.g. policy-key:billing.window_seconds");
+  auto* stream_opt =
+      history->add_option("--stream", history_stream, "stream id, e.g. policy-key:billing.window_seconds");
   auto* key_opt = history->add_option("--key", history_key, "policy key (its stream policy-key:KEY)");
   auto* scope_opt = history->add_option("--scope", history_scope,
                                         "only values set at this scope: user:ID, project:ID, organization:ID, "
@@ -402,7 +409,8 @@ int main(int argc, char** argv) {
                        "with --ceiling: global, plan, organization, department, project or principal"),
       asof->add_option("--scope-id", scope_id, "with --ceiling: the scope's id (none for global)"),
       asof->add_option("--dimension", cq.target.dimension, "with --ceiling: quota dimension, e.g. gpu.count"),
-      asof->add_option("--window", cq.target.window, "with --ceiling: minute, hour, day, month or request (default: none)"),
+      asof->add_option("--window", cq.target.window,
+                       "with --ceiling: minute, hour, day, month or request (default: none)"),
       asof->add_option("--region", cq.target.region, "with --ceiling: the request's region"),
       asof->add_option("--sku", cq.target.sku_or_model, "with --ceiling: the request's SKU or model")};
   auto* pos_opt = asof->add_option("--position", asof_position, "the ledger at this global position");
@@ -411,8 +419,9 @@ int main(int argc, char** argv) {
   add_json_flag(*asof);
 
   // digest
-  auto* digest = app.add_subcommand("digest", "print a signed (HMAC-SHA256) digest of the chain head at a position, "
-                                              "or check one against the store");
+  auto* digest = app.add_subcommand("digest",
+                                    "print a signed (HMAC-SHA256) digest of the chain head at a position, "
+                                    "or check one against the store");
   std::optional<std::int64_t> digest_position;
   std::string key_file, check_file;
   add_pg_flag(*digest, pg_urls);
@@ -423,8 +432,9 @@ int main(int argc, char** argv) {
   add_json_flag(*digest);
 
   // replay
-  auto* rep = app.add_subcommand("replay", "rebuild the read models from position 0 into a scratch schema and "
-                                           "compare every table with the live schema");
+  auto* rep = app.add_subcommand("replay",
+                                 "rebuild the read models from position 0 into a scratch schema and "
+                                 "compare every table with the live schema");
   std::string source_name = "postgres";
   audit::ReplayOptions ro;
   add_pg_flag(*rep, pg_urls);
@@ -446,8 +456,9 @@ int main(int argc, char** argv) {
   add_json_flag(*rep);
 
   // decisions (issue 13 part 6: the decision log re-derived)
-  auto* dec = app.add_subcommand("decisions", "re-derive logged decisions (decision_log.decisions) from history at "
-                                              "their snapshot version and report those that differ");
+  auto* dec = app.add_subcommand("decisions",
+                                 "re-derive logged decisions (decision_log.decisions) from history at "
+                                 "their snapshot version and report those that differ");
   audit::DecisionAuditQuery dq;
   add_pg_flag(*dec, pg_urls);
   dec->add_option("--org-id", dq.organization_id, "only this organization's decisions");
@@ -484,9 +495,8 @@ int main(int argc, char** argv) {
       return print_verify(*r, verify_file);
     }
     if (verify_partial) return bad_input("--partial applies to --file only");
-    auto r = audit::verify_store(settings.pg_url,
-                                    {.up_to = verify_to, .batch_size = batch_size, .anchors = anchor_policy},
-                                    bar.callback());
+    auto r = audit::verify_store(
+        settings.pg_url, {.up_to = verify_to, .batch_size = batch_size, .anchors = anchor_policy}, bar.callback());
     bar.finish();
     if (!r) return report_error(r.error());
     return print_verify(*r, "postgres");
@@ -505,8 +515,12 @@ int main(int argc, char** argv) {
     bar.finish();
     if (!r) return report_error(r.error());
     if (g_json) {
-      print_json({{"ok", true}, {"file", export_out}, {"events", r->events}, {"first_position", r->first_position},
-                  {"last_position", r->last_position}, {"last_hash", r->last_hash}});
+      print_json({{"ok", true},
+                  {"file", export_out},
+                  {"events", r->events},
+                  {"first_position", r->first_position},
+                  {"last_position", r->last_position},
+                  {"last_hash", r->last_hash}});
     } else if (export_out != "-") {
       std::cout << "exported " << r->events << " events (positions " << r->first_position << ".." << r->last_position
                 << ") to " << export_out << ", last hash " << r->last_hash << '\n';
@@ -525,8 +539,8 @@ int main(int argc, char** argv) {
     if (!history_scope.empty()) {
       auto scope = audit::parse_scope(history_scope);
       if (!scope) return report_error(scope.error());
-      r = audit::scope_history(settings.pg_url, *scope,
-                                  history_key.empty() ? std::nullopt : std::optional(history_key), bar.callback());
+      r = audit::scope_history(settings.pg_url, *scope, history_key.empty() ? std::nullopt : std::optional(history_key),
+                               bar.callback());
     } else {
       const std::string stream = history_stream.empty() ? domain::policy_stream_id(history_key) : history_stream;
       r = audit::stream_history(settings.pg_url, stream);
@@ -537,8 +551,10 @@ int main(int argc, char** argv) {
     bar.finish();
     if (!r) return report_error(r.error());
     for (const auto& e : *r) {
-      if (g_json) print_json(audit::history_json(e));
-      else std::cout << audit::history_line(e) << '\n';
+      if (g_json)
+        print_json(audit::history_json(e));
+      else
+        std::cout << audit::history_line(e) << '\n';
     }
     if (!g_json && r->empty()) std::cout << "no events\n";
     return kOk;
@@ -622,8 +638,7 @@ int main(int argc, char** argv) {
       std::cout << "  derived: " << d.derived.dump() << '\n';
     }
     std::cout << "re-derived " << r->checked << " logged decisions: "
-              << (r->differences.empty() ? std::string("all agree")
-                                         : std::to_string(r->differences.size()) + " differ")
+              << (r->differences.empty() ? std::string("all agree") : std::to_string(r->differences.size()) + " differ")
               << '\n';
     return r->differences.empty() ? kOk : kFinding;
   }
@@ -657,15 +672,16 @@ int main(int argc, char** argv) {
                 << '\n';
     }
     std::cout << "replayed from " << source_name << " to position " << r->replayed_to << " into " << ro.scratch_schema
-              << " in " << std::fixed << std::setprecision(1) << r->seconds << " s; compared " << r->tables.size() << " tables with " << ro.live_schema
-              << '\n';
+              << " in " << std::fixed << std::setprecision(1) << r->seconds << " s; compared " << r->tables.size()
+              << " tables with " << ro.live_schema << '\n';
     for (const auto& d : r->differences) {
       if (!d.problem.empty()) std::cout << d.table << ": " << d.problem << '\n';
       for (const auto& row : d.rows) std::cout << d.table << ": " << row << '\n';
       if (d.truncated) std::cout << d.table << ": (more differing rows not shown; raise --limit)\n";
     }
     if (r->identical()) {
-      std::cout << "identical" << (r->scratch_dropped ? "" : " (scratch schema " + ro.scratch_schema + " kept)") << '\n';
+      std::cout << "identical" << (r->scratch_dropped ? "" : " (scratch schema " + ro.scratch_schema + " kept)")
+                << '\n';
       return r->ok() ? kOk : kFinding;
     }
     std::cout << r->differing_rows << " differing rows in " << r->differences.size() << " tables; scratch schema "

@@ -46,8 +46,8 @@
 #include <optional>
 #include <set>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/http/client.h"
@@ -128,8 +128,9 @@ class Service {
     }
     // Heartbeats come every 15 s: a minute without a byte is a broken stream.
     const auto timeout = std::chrono::milliseconds(std::max<std::int64_t>(options_.timeout_ms, 60'000));
-    HttpClient client = e->tls ? HttpClient(e->host, e->port, timeout, HttpClientTls{options_.ca_file, options_.server_name})
-                               : HttpClient(e->host, e->port, timeout);
+    HttpClient client =
+        e->tls ? HttpClient(e->host, e->port, timeout, HttpClientTls{options_.ca_file, options_.server_name})
+               : HttpClient(e->host, e->port, timeout);
     std::vector<std::pair<std::string, std::string>> headers = {{"accept", "text/event-stream"}};
     if (!options_.token.empty()) headers.emplace_back("authorization", "Bearer " + options_.token);
     for (const auto& h : extra) headers.push_back(h);
@@ -182,7 +183,8 @@ class Service {
     const std::string code = j.is_object() ? j.value("code", "") : "";
     const std::string message = j.is_object() ? j.value("message", "") : r->body.substr(0, 200);
     std::cerr << "ledger: " << r->status << " " << (code.empty() ? "error" : code) << ": " << message << "\n";
-    if (j.is_object() && j.contains("evidence") && !j["evidence"].empty()) std::cerr << "  " << j["evidence"].dump() << "\n";
+    if (j.is_object() && j.contains("evidence") && !j["evidence"].empty())
+      std::cerr << "  " << j["evidence"].dump() << "\n";
     exit = r->status >= 500 ? kUnavailable : kBadInput;
     return std::nullopt;
   }
@@ -244,8 +246,9 @@ std::string query(const std::vector<std::pair<std::string, std::string>>& params
 }
 
 // Follows next_cursor until the last page; every page's `field` in one array.
-std::optional<Json> all_pages(Service& s, const std::string& path, std::vector<std::pair<std::string, std::string>> params,
-                              const std::string& field, int& exit) {
+std::optional<Json> all_pages(Service& s, const std::string& path,
+                              std::vector<std::pair<std::string, std::string>> params, const std::string& field,
+                              int& exit) {
   std::optional<Json> merged;
   std::string cursor;
   for (int pages = 0; pages < 100'000; ++pages) {
@@ -342,7 +345,10 @@ struct TreeWalk {
   std::set<std::string> seen;  // departments drawn (a tree never repeats one)
 
   static Json node(const std::string& level, const Json& id, const Json& name, const Json& ceilings) {
-    return {{"level", level}, {"id", id}, {"name", name}, {"ceilings", ceilings.is_array() ? ceilings : Json::array()},
+    return {{"level", level},
+            {"id", id},
+            {"name", name},
+            {"ceilings", ceilings.is_array() ? ceilings : Json::array()},
             {"children", Json::array()}};
   }
 
@@ -450,7 +456,9 @@ int main(int argc, char** argv) {
   app.add_option("--ca-file", o.ca_file, "CA certificates (PEM) to trust for https URLs")->envname("LEDGER_CA_FILE");
   app.add_option("--server-name", o.server_name, "the name the services' certificate must carry")
       ->capture_default_str();
-  app.add_option("--timeout-ms", o.timeout_ms, "per request phase")->capture_default_str()->check(CLI::Range(1, 600'000));
+  app.add_option("--timeout-ms", o.timeout_ms, "per request phase")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600'000));
   app.add_flag("--json", o.json, "print the service's JSON answer instead of a table");
   std::int64_t min_position = 0;
   app.add_option("--min-position", min_position,
@@ -494,8 +502,8 @@ int main(int argc, char** argv) {
   auto* values = app.add_subcommand("values", "every scope that overrides a key, and its scheduled changes");
   values->add_option("key", key, "policy key")->required();
   values->add_option("--org", scope.org, "one organization's view (a tenant principal always sees its own)");
-  values->add_option("--level", level, "only this level")->check(
-      CLI::IsMember({"user", "project", "organization", "plan", "global"}));
+  values->add_option("--level", level, "only this level")
+      ->check(CLI::IsMember({"user", "project", "organization", "plan", "global"}));
   values->add_option("--as-of", as_of, "RFC 3339 instant (default now)");
 
   auto* check = app.add_subcommand("check", "an admission decision: may this project use N more of a dimension?");
@@ -507,19 +515,22 @@ int main(int argc, char** argv) {
   check->add_option("--dimension", dimension, "quota dimension (registry entry)")->required();
   check->add_option("--delta", delta, "requested delta")->required()->check(CLI::NonNegativeNumber);
   check->add_option("--unit", unit, "the dimension's unit")->required();
-  check->add_option("--usage", usage, "current usage in the window")->capture_default_str()->check(
-      CLI::NonNegativeNumber);
+  check->add_option("--usage", usage, "current usage in the window")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   check->add_option("--window", window, "usage window (scope_window)");
   check->add_option("--product", product, "product (registry entry)")->required();
   check->add_option("--resource-type", resource_type, "resource type (registry entry)")->required();
   check->add_option("--resource-id", resource_id, "the resource")->required();
   check->add_option("--action", action, "the action")->capture_default_str();
-  check->add_option("--actor-type", actor_type, "who asks")->capture_default_str()->check(
-      CLI::IsMember({"user", "service_account", "api_key", "worker"}));
+  check->add_option("--actor-type", actor_type, "who asks")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"user", "service_account", "api_key", "worker"}));
   check->add_option("--actor-id", actor_id, "who asks (default: the project)");
 
   auto* ceilings = app.add_subcommand(
-      "ceilings", "the effective ceilings at a scope, with where each comes from (--tree: and at every scope under it)");
+      "ceilings",
+      "the effective ceilings at a scope, with where each comes from (--tree: and at every scope under it)");
   auto* ceiling_scope = ceilings->add_option_group("scope", "the scope");
   ceiling_scope->add_option("--org", scope.org, "organization id");
   ceiling_scope->add_option("--department", scope.department, "department id");
@@ -539,8 +550,8 @@ int main(int argc, char** argv) {
   auto* reservations = app.add_subcommand("reservations", "an organization's capacity reservations");
   reservations->add_option("--org", scope.org, "organization id")->required();
   reservations->add_option("--id", reservation_id, "one reservation");
-  reservations->add_option("--state", state, "only this state")->check(
-      CLI::IsMember({"draft", "active", "exhausted", "expired", "suspended", "retired"}));
+  reservations->add_option("--state", state, "only this state")
+      ->check(CLI::IsMember({"draft", "active", "exhausted", "expired", "suspended", "retired"}));
 
   auto* watch = app.add_subcommand("watch", "follow the ledger's changes as they are committed (GET /v1/changes)");
   std::int64_t from_position = 0, until_position = 0;
@@ -567,8 +578,13 @@ int main(int argc, char** argv) {
   if (get->parsed()) {
     auto a = q.call("GET",
                     "/v1/policy-values/" + url_encode(key) +
-                        query({{"organization_id", scope.org}, {"project_id", scope.project}, {"user_id", scope.user},
-                               {"plan", scope.plan}, {"as_of", as_of}, {"min_position", at}, {"wait_ms", wait}}),
+                        query({{"organization_id", scope.org},
+                               {"project_id", scope.project},
+                               {"user_id", scope.user},
+                               {"plan", scope.plan},
+                               {"as_of", as_of},
+                               {"min_position", at},
+                               {"wait_ms", wait}}),
                     "", exit);
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
@@ -577,8 +593,8 @@ int main(int argc, char** argv) {
     std::cout << "  from      " << (j.value("is_default", false) ? "the catalog default" : scope_text(j["source"]))
               << "\n";
     if (!j["set_at_position"].is_null()) {
-      std::cout << "  set       at position " << text(j["set_at_position"]) << ", effective "
-                << text(j["effective_at"]) << "\n";
+      std::cout << "  set       at position " << text(j["set_at_position"]) << ", effective " << text(j["effective_at"])
+                << "\n";
     }
     Json next = j.value("next_change", Json());
     if (next.is_object()) {
@@ -604,13 +620,14 @@ int main(int argc, char** argv) {
     auto a = c.call("POST", "/v1/policy-values", body.dump(), exit);
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
-    std::cout << (a->value("duplicate", false) ? "already set" : "set") << " " << key << " = "
-              << text(body["value"]) << " at position " << text((*a)["position"]) << "\n";
+    std::cout << (a->value("duplicate", false) ? "already set" : "set") << " " << key << " = " << text(body["value"])
+              << " at position " << text((*a)["position"]) << "\n";
     return kOk;
   }
 
   if (keys->parsed()) {
-    auto a = all_pages(q, "/v1/policy-keys", {{"prefix", prefix}, {"min_position", at}, {"wait_ms", wait}}, "keys", exit);
+    auto a =
+        all_pages(q, "/v1/policy-keys", {{"prefix", prefix}, {"min_position", at}, {"wait_ms", wait}}, "keys", exit);
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
     std::vector<std::vector<std::string>> rows;
@@ -618,15 +635,16 @@ int main(int argc, char** argv) {
       std::string bounds;
       if (!k["min"].is_null()) bounds = text(k["min"]) + ".." + text(k["max"]);
       if (k["allowed"].is_array() && !k["allowed"].empty()) bounds = k["allowed"].dump();
-      rows.push_back({text(k["key"]), text(k["value_type"]), text(k["default_value"]), bounds, text(k.value("write_audience", Json())),
-                      text(k.value("description", Json()))});
+      rows.push_back({text(k["key"]), text(k["value_type"]), text(k["default_value"]), bounds,
+                      text(k.value("write_audience", Json())), text(k.value("description", Json()))});
     }
     print_table({"KEY", "TYPE", "DEFAULT", "BOUNDS", "WRITERS", "DESCRIPTION"}, rows);
     return kOk;
   }
 
   if (values->parsed()) {
-    auto a = all_pages(q, "/v1/policy-values", {{"key", key},
+    auto a = all_pages(q, "/v1/policy-values",
+                       {{"key", key},
                         {"organization_id", scope.org},
                         {"level", level},
                         {"as_of", as_of},
@@ -706,11 +724,16 @@ int main(int argc, char** argv) {
 
   if (ceilings->parsed()) {
     std::string level = "organization", id = scope.org;
-    if (!scope.project.empty()) level = "project", id = scope.project;
-    else if (!scope.department.empty()) level = "department", id = scope.department;
+    if (!scope.project.empty())
+      level = "project", id = scope.project;
+    else if (!scope.department.empty())
+      level = "department", id = scope.department;
     auto a = q.call("GET",
-                    "/v1/ceilings/effective" + query({{"scope_level", level}, {"scope_id", id}, {"dimension", dimension},
-                                                            {"min_position", at}, {"wait_ms", wait}}),
+                    "/v1/ceilings/effective" + query({{"scope_level", level},
+                                                      {"scope_id", id},
+                                                      {"dimension", dimension},
+                                                      {"min_position", at},
+                                                      {"wait_ms", wait}}),
                     "", exit);
     if (!a) return exit;
     if (o.json) return print_json(*a), kOk;
@@ -730,11 +753,14 @@ int main(int argc, char** argv) {
   if (reservations->parsed()) {
     std::optional<Json> a;
     if (!reservation_id.empty()) {
-      a = q.call("GET", "/v1/reservations/" + url_encode(reservation_id) + query({{"organization_id", scope.org}, {"min_position", at}, {"wait_ms", wait}}), "",
-                 exit);
+      a = q.call("GET",
+                 "/v1/reservations/" + url_encode(reservation_id) +
+                     query({{"organization_id", scope.org}, {"min_position", at}, {"wait_ms", wait}}),
+                 "", exit);
       if (a) *a = Json{{"items", Json::array({*a})}};
     } else {
-      a = all_pages(q, "/v1/reservations", {{"organization_id", scope.org}, {"state", state}, {"min_position", at}, {"wait_ms", wait}},
+      a = all_pages(q, "/v1/reservations",
+                    {{"organization_id", scope.org}, {"state", state}, {"min_position", at}, {"wait_ms", wait}},
                     "items", exit);
     }
     if (!a) return exit;
@@ -763,31 +789,37 @@ int main(int argc, char** argv) {
                                  {"types", types}});
       pending.clear();
       bool broken = false;
-      const int code = q.stream(target, extra, [&](std::string_view data) {
-        failures = 0;
-        pending.append(data);
-        for (std::size_t end; (end = pending.find("\n\n")) != std::string::npos; pending.erase(0, end + 2)) {
-          std::string id, type, payload;
-          std::istringstream block(pending.substr(0, end));
-          for (std::string line; std::getline(block, line);) {
-            if (line.starts_with("id: ")) id = line.substr(4);
-            else if (line.starts_with("event: ")) type = line.substr(7);
-            else if (line.starts_with("data: ")) payload = line.substr(6);
-          }
-          if (payload.empty()) continue;  // a comment or a heartbeat
-          last_id = id;
-          if (o.json) {
-            std::cout << payload << std::endl;
-            continue;
-          }
-          const Json e = Json::parse(payload, nullptr, false);
-          if (!e.is_object()) continue;
-          std::cout << id << "  " << type << "  " << text(e.value("stream_id", Json())) << "  "
-                    << text(e.value("recorded_at", Json())) << "  " << text(e.value("tenant", Json())) << "  "
-                    << text(e.value("payload", Json())) << std::endl;
-        }
-        return true;
-      }, broken);
+      const int code = q.stream(
+          target, extra,
+          [&](std::string_view data) {
+            failures = 0;
+            pending.append(data);
+            for (std::size_t end; (end = pending.find("\n\n")) != std::string::npos; pending.erase(0, end + 2)) {
+              std::string id, type, payload;
+              std::istringstream block(pending.substr(0, end));
+              for (std::string line; std::getline(block, line);) {
+                if (line.starts_with("id: "))
+                  id = line.substr(4);
+                else if (line.starts_with("event: "))
+                  type = line.substr(7);
+                else if (line.starts_with("data: "))
+                  payload = line.substr(6);
+              }
+              if (payload.empty()) continue;  // a comment or a heartbeat
+              last_id = id;
+              if (o.json) {
+                std::cout << payload << std::endl;
+                continue;
+              }
+              const Json e = Json::parse(payload, nullptr, false);
+              if (!e.is_object()) continue;
+              std::cout << id << "  " << type << "  " << text(e.value("stream_id", Json())) << "  "
+                        << text(e.value("recorded_at", Json())) << "  " << text(e.value("tenant", Json())) << "  "
+                        << text(e.value("payload", Json())) << std::endl;
+            }
+            return true;
+          },
+          broken);
       if (!broken) return code;  // ended (until_position, the service stopping it) or refused
       if (++failures > 30) return kUnavailable;
       std::this_thread::sleep_for(std::chrono::seconds(std::min(failures, 5)));

@@ -10,21 +10,21 @@
 #include <sstream>
 #include <thread>
 
+#include "adapters/cel/cel_engine.h"
+#include "adapters/http/routes/cel_api.h"
+#include "adapters/http/routes/command_api.h"
+#include "adapters/http/routes/config_api.h"
+#include "adapters/http/routes/request_actor.h"
 #include "adapters/http/server.h"
+#include "adapters/identity/identity.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/config_key_store.h"
 #include "adapters/postgres/event_store.h"
-#include "adapters/postgres/read_model_store.h"
 #include "adapters/postgres/read_model_limits.h"
+#include "adapters/postgres/read_model_store.h"
 #include "adapters/system/clock.h"
 #include "commands/chain_anchor.h"
 #include "commands/command_service.h"
-#include "adapters/identity/identity.h"
-#include "adapters/http/routes/request_actor.h"
-#include "adapters/http/routes/command_api.h"
-#include "adapters/http/routes/config_api.h"
-#include "adapters/cel/cel_engine.h"
-#include "adapters/http/routes/cel_api.h"
 #include "services/common/process.h"
 #include "services/common/service_mains.h"
 
@@ -42,12 +42,21 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   bool kafka_commands = true;
   std::string kafka_group = "ledger-command-service";
   app.add_option("--http-address", address, "listen address")->envname("LEDGER_COMMAND_ADDRESS")->capture_default_str();
-  app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_COMMAND_PORT")->capture_default_str();
-  app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_COMMAND_THREADS")->capture_default_str();
-  app.add_option("--max-batch", max_batch, "commands per group commit")->envname("LEDGER_MAX_BATCH")->capture_default_str();
-  app.add_option("--kafka-commands", kafka_commands, "consume ledger.commands")->envname("LEDGER_KAFKA_COMMANDS")->capture_default_str();
+  app.add_option("--http-port", port, "listen port (0: any free port)")
+      ->envname("LEDGER_COMMAND_PORT")
+      ->capture_default_str();
+  app.add_option("--http-threads", threads, "HTTP worker threads")
+      ->envname("LEDGER_COMMAND_THREADS")
+      ->capture_default_str();
+  app.add_option("--max-batch", max_batch, "commands per group commit")
+      ->envname("LEDGER_MAX_BATCH")
+      ->capture_default_str();
+  app.add_option("--kafka-commands", kafka_commands, "consume ledger.commands")
+      ->envname("LEDGER_KAFKA_COMMANDS")
+      ->capture_default_str();
   app.add_option("--kafka-group", kafka_group, "consumer group on ledger.commands")
-      ->envname("LEDGER_COMMAND_GROUP")->capture_default_str();
+      ->envname("LEDGER_COMMAND_GROUP")
+      ->capture_default_str();
   // Chain anchors (commands/chain_anchor.h): the writer signs the chain head.
   std::string anchor_key_file;
   std::int64_t anchor_every_events = 1000;
@@ -56,11 +65,14 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
                  "Ed25519 private key (PEM) signing the chain head; empty: no anchors (the dev profile uses "
                  "config/dev-only-chain-anchor-key.pem)")
       ->envname("LEDGER_ANCHOR_KEY_FILE");
-  app.add_option("--anchor-every-events", anchor_every_events, "sign once this many events are unsigned (0: not by count)")
-      ->envname("LEDGER_ANCHOR_EVERY_EVENTS")->capture_default_str();
+  app.add_option("--anchor-every-events", anchor_every_events,
+                 "sign once this many events are unsigned (0: not by count)")
+      ->envname("LEDGER_ANCHOR_EVERY_EVENTS")
+      ->capture_default_str();
   app.add_option("--anchor-every-seconds", anchor_every_seconds,
                  "sign unsigned events at least this often (0: not by time)")
-      ->envname("LEDGER_ANCHOR_EVERY_SECONDS")->capture_default_str();
+      ->envname("LEDGER_ANCHOR_EVERY_SECONDS")
+      ->capture_default_str();
   std::string tls_cert, tls_key;
   app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS (with --tls-key)")
       ->envname("LEDGER_TLS_CERT");
@@ -75,8 +87,9 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
 
   std::optional<codec::ChainSigningKey> anchor_key;
   if (anchor_key_file.empty()) {
-    spdlog::warn("chain anchoring is off: no --anchor-key-file (LEDGER_ANCHOR_KEY_FILE); a rewritten history "
-                 "cannot be caught by signature");
+    spdlog::warn(
+        "chain anchoring is off: no --anchor-key-file (LEDGER_ANCHOR_KEY_FILE); a rewritten history "
+        "cannot be caught by signature");
   } else {
     std::ifstream in(anchor_key_file);
     std::stringstream pem;
@@ -88,9 +101,10 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
       return 2;
     }
     if (key->key_id() == commands::kDevelopmentAnchorKeyId && !identity::is_development_profile(settings.profile)) {
-      spdlog::critical("--anchor-key-file {} is the repository's development chain-anchor key (its private half is "
-                       "public); profile {} needs a key of its own",
-                       anchor_key_file, settings.profile);
+      spdlog::critical(
+          "--anchor-key-file {} is the repository's development chain-anchor key (its private half is "
+          "public); profile {} needs a key of its own",
+          anchor_key_file, settings.profile);
       return 2;
     }
     anchor_key = std::move(*key);
@@ -108,18 +122,17 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   std::optional<commands::ChainAnchor> anchor;
   if (anchor_key) {
     anchor.emplace(store, store, clock, *anchor_key,
-                   commands::ChainAnchor::Options{
-                       .every_events = anchor_every_events,
-                       .every = std::chrono::seconds(anchor_every_seconds),
-                       .on_anchor = [](const commands::AnchorReport& r) {
-                         if (r.error) {
-                           spdlog::error("chain anchor: not appended (head {}): {} ({})", r.signed_position,
-                                         r.error->message, r.error->code);
-                         } else {
-                           spdlog::info("chain anchor: signed head {} at position {}", r.signed_position,
-                                        r.anchor_position);
-                         }
-                       }});
+                   commands::ChainAnchor::Options{.every_events = anchor_every_events,
+                                                  .every = std::chrono::seconds(anchor_every_seconds),
+                                                  .on_anchor = [](const commands::AnchorReport& r) {
+                                                    if (r.error) {
+                                                      spdlog::error("chain anchor: not appended (head {}): {} ({})",
+                                                                    r.signed_position, r.error->message, r.error->code);
+                                                    } else {
+                                                      spdlog::info("chain anchor: signed head {} at position {}",
+                                                                   r.signed_position, r.anchor_position);
+                                                    }
+                                                  }});
   }
   // CEL over cel-go (adapters/cel): custom_cel policies are compiled when
   // attached or changed, and validate-cel checks expressions.
@@ -141,9 +154,9 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   services::count_kafka_errors(metrics);
   const auto batch_size = metrics.histogram("ledger_writer_batch_commands", "Commands per group commit of the writer",
                                             {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512});
-  const auto commit_seconds = metrics.histogram("ledger_writer_commit_duration_seconds",
-                                                "Time of a group commit's append to the event store", {},
-                                                adapters::metrics::latency_buckets());
+  const auto commit_seconds =
+      metrics.histogram("ledger_writer_commit_duration_seconds", "Time of a group commit's append to the event store",
+                        {}, adapters::metrics::latency_buckets());
   const auto commits_failed = metrics.counter("ledger_writer_commits_failed_total",
                                               "Group commits the event store did not take (nothing written)");
   commands::CommandService service(store, clock,
@@ -157,11 +170,12 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
                                       if (settings) return std::nullopt;
                                       return settings.error().code;
                                     },
-                                    .on_group_commit = [&](const commands::CommandService::Options::GroupCommit& g) {
-                                      batch_size.observe(static_cast<double>(g.commands));
-                                      commit_seconds.observe(std::chrono::duration<double>(g.append_time).count());
-                                      if (!g.committed) commits_failed.inc();
-                                    }});
+                                    .on_group_commit =
+                                        [&](const commands::CommandService::Options::GroupCommit& g) {
+                                          batch_size.observe(static_cast<double>(g.commands));
+                                          commit_seconds.observe(std::chrono::duration<double>(g.append_time).count());
+                                          if (!g.committed) commits_failed.inc();
+                                        }});
   service.start();
 
   routes::CommandApi api(service, *auth);
@@ -175,8 +189,9 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   // POST /v1/app-policies/validate-cel (adapters/http/routes/cel_api.h):
   // the admins of application policies (application.write) and their budget.
   adapters::kafka::CommandServiceRefusals cel_refusals(service);
-  routes::CelApi cel_api(**cel_engine, *auth,
-                         {.family = commands::RouteFamily::kApplicationWrite, .gate = &gate, .refusals = &cel_refusals});
+  routes::CelApi cel_api(
+      **cel_engine, *auth,
+      {.family = commands::RouteFamily::kApplicationWrite, .gate = &gate, .refusals = &cel_refusals});
   adapters::http::HttpServer server(
       observability.server_options(address, port, threads, tls_cert, tls_key),
       services::with_health(
@@ -199,18 +214,19 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
   std::atomic<bool> stop{false};
   std::thread kafka_thread;
   if (kafka_commands) {
-    if (auto ok = services::ensure_ledger_topics(settings); !ok) spdlog::warn("topics not ensured: {}", ok.error().message);
+    if (auto ok = services::ensure_ledger_topics(settings); !ok)
+      spdlog::warn("topics not ensured: {}", ok.error().message);
     kafka_thread = std::thread([&] {
       services::run_restarting("kafka commands", stop, [&] {
         routes::run_kafka_commands({.brokers = settings.kafka_brokers,
-                                      .kafka_security = *kafka_security,
-                                      .commands_topic = settings.commands_topic,
-                                      .producers_file = settings.kafka_producers_file,
-                                      .results_topic = settings.results_topic,
-                                      .dead_letter_topic = services::commands_dead_letter_topic(settings),
-                                      .group_id = kafka_group,
-                                      .gate = &gate},
-                                     service, stop);
+                                    .kafka_security = *kafka_security,
+                                    .commands_topic = settings.commands_topic,
+                                    .producers_file = settings.kafka_producers_file,
+                                    .results_topic = settings.results_topic,
+                                    .dead_letter_topic = services::commands_dead_letter_topic(settings),
+                                    .group_id = kafka_group,
+                                    .gate = &gate},
+                                   service, stop);
       });
     });
   }

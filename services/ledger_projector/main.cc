@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "adapters/http/server.h"
-#include "services/common/process.h"
-#include "services/common/service_mains.h"
-#include "adapters/projector/projector.h"
 #include "adapters/kafka/decision_log_kafka.h"
 #include "adapters/postgres/decision_log_store.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/projector.h"
+#include "services/common/process.h"
+#include "services/common/service_mains.h"
 
 int ledger::services::run_ledger_projector(int argc, char** argv) {
   using namespace ledger;
@@ -35,9 +35,11 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
       ->check(CLI::IsMember({"postgres", "kafka"}));
   app.add_option("--group-id", group, "Kafka consumer group")->envname("LEDGER_PROJECTOR_GROUP")->capture_default_str();
   app.add_option("--status-address", status_address, "listen address of the status port")
-      ->envname("LEDGER_PROJECTOR_STATUS_ADDRESS")->capture_default_str();
+      ->envname("LEDGER_PROJECTOR_STATUS_ADDRESS")
+      ->capture_default_str();
   app.add_option("--status-port", status_port, "status port: /healthz, /readyz, /metrics (0: any free port)")
-      ->envname("LEDGER_PROJECTOR_STATUS_PORT")->capture_default_str();
+      ->envname("LEDGER_PROJECTOR_STATUS_PORT")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-projector", settings.log_level);
   auto kafka_security = services::kafka_security(settings);
@@ -47,14 +49,14 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
   }
 
   projector::ProjectorOptions options{.pg_url = settings.pg_url,
-                                     .brokers = settings.kafka_brokers,
-                                     .kafka_security = *kafka_security,
-                                     .topic = settings.events_topic,
-                                     .schema = settings.read_model_schema,
-                                     .group_id = group};
+                                      .brokers = settings.kafka_brokers,
+                                      .kafka_security = *kafka_security,
+                                      .topic = settings.events_topic,
+                                      .schema = settings.read_model_schema,
+                                      .group_id = group};
   if (!rebuild_from.empty()) {
-    auto r = projector::rebuild(options, rebuild_from == "kafka" ? projector::RebuildSource::kKafka
-                                                                : projector::RebuildSource::kPostgres);
+    auto r = projector::rebuild(
+        options, rebuild_from == "kafka" ? projector::RebuildSource::kKafka : projector::RebuildSource::kPostgres);
     if (!r) {
       spdlog::error("rebuild failed: {} ({})", r.error().message, r.error().code);
       return 1;
@@ -90,9 +92,8 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
   // The port line is read by scripts and tests that start with port 0.
   spdlog::info("listening on http://{}:{}", status_address, server.port());
   std::atomic<bool> stop{false};
-  std::thread worker([&] {
-    services::run_restarting("projector", stop, [&] { projector::run_projector(options, stop, &status); });
-  });
+  std::thread worker(
+      [&] { services::run_restarting("projector", stop, [&] { projector::run_projector(options, stop, &status); }); });
   // The decision log (issue 13 part 6): ledger.decisions into decision_log.decisions.
   adapters::postgres::PgDecisionLog decision_log(settings.pg_url, 1);
   std::thread decisions([&] {

@@ -12,30 +12,30 @@
 
 #include <unistd.h>
 
-#include "adapters/http/server.h"
-#include "adapters/kafka/kafka.h"
-#include "adapters/postgres/admission_queries.h"
-#include "adapters/postgres/event_store.h"
-#include "adapters/postgres/read_model_store.h"
-#include "adapters/system/clock.h"
-#include "adapters/kafka/access_refusals.h"
-#include "adapters/kafka/decision_log_kafka.h"
+#include "adapters/cel/cel_engine.h"
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/http/routes/app_policy_api.h"
-#include "adapters/cel/cel_engine.h"
-#include "adapters/http/routes/entitlement_reads.h"
+#include "adapters/http/routes/change_feed.h"
 #include "adapters/http/routes/config_api.h"
-#include "adapters/postgres/config_key_store.h"
+#include "adapters/http/routes/entitlement_reads.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/http/routes/policy_listings.h"
-#include "adapters/http/routes/change_feed.h"
+#include "adapters/http/routes/query_api.h"
+#include "adapters/http/routes/snapshot_waits.h"
+#include "adapters/http/server.h"
 #include "adapters/identity/kafka_producers.h"
+#include "adapters/kafka/access_refusals.h"
+#include "adapters/kafka/decision_log_kafka.h"
+#include "adapters/kafka/kafka.h"
+#include "adapters/postgres/admission_queries.h"
+#include "adapters/postgres/config_key_store.h"
+#include "adapters/postgres/event_store.h"
+#include "adapters/postgres/read_model_limits.h"
+#include "adapters/postgres/read_model_store.h"
 #include "adapters/projector/memory_feed.h"
+#include "adapters/system/clock.h"
 #include "services/common/process.h"
 #include "services/common/service_mains.h"
-#include "adapters/http/routes/query_api.h"
-#include "adapters/postgres/read_model_limits.h"
-#include "adapters/http/routes/snapshot_waits.h"
 
 int ledger::services::run_ledger_query(int argc, char** argv) {
   using namespace ledger;
@@ -51,15 +51,22 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   int waits_total = 1024;
   std::int64_t ready_lag = 1000;
   app.add_option("--http-address", address, "listen address")->envname("LEDGER_QUERY_ADDRESS")->capture_default_str();
-  app.add_option("--http-port", port, "listen port (0: any free port)")->envname("LEDGER_QUERY_PORT")->capture_default_str();
-  app.add_option("--http-threads", threads, "HTTP worker threads")->envname("LEDGER_QUERY_THREADS")->capture_default_str();
+  app.add_option("--http-port", port, "listen port (0: any free port)")
+      ->envname("LEDGER_QUERY_PORT")
+      ->capture_default_str();
+  app.add_option("--http-threads", threads, "HTTP worker threads")
+      ->envname("LEDGER_QUERY_THREADS")
+      ->capture_default_str();
   app.add_option("--max-waits-per-principal", waits_per_principal,
                  "read-your-writes waits one principal may hold at once (beyond: 429 too_many_waits)")
-      ->envname("LEDGER_QUERY_MAX_WAITS_PER_PRINCIPAL")->capture_default_str();
+      ->envname("LEDGER_QUERY_MAX_WAITS_PER_PRINCIPAL")
+      ->capture_default_str();
   app.add_option("--max-waits", waits_total, "read-your-writes waits the process holds at once")
-      ->envname("LEDGER_QUERY_MAX_WAITS")->capture_default_str();
+      ->envname("LEDGER_QUERY_MAX_WAITS")
+      ->capture_default_str();
   app.add_option("--ready-max-lag", ready_lag, "readyz fails when the projector is further behind (events)")
-      ->envname("LEDGER_READY_MAX_LAG")->capture_default_str();
+      ->envname("LEDGER_READY_MAX_LAG")
+      ->capture_default_str();
   std::string tls_cert, tls_key;
   app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS (with --tls-key)")
       ->envname("LEDGER_TLS_CERT");
@@ -68,12 +75,16 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   app.add_option("--read-path", read_path,
                  "memory: decisions and policy values from in-memory read models fed by ledger.events; "
                  "sql: from the PostgreSQL read models (as before issue 12)")
-      ->envname("LEDGER_QUERY_READ_PATH")->check(CLI::IsMember({"memory", "sql"}))->capture_default_str();
+      ->envname("LEDGER_QUERY_READ_PATH")
+      ->check(CLI::IsMember({"memory", "sql"}))
+      ->capture_default_str();
   std::string memory_feed = "kafka";
   app.add_option("--memory-feed", memory_feed,
                  "what the in-memory read models follow after their start snapshot: kafka (ledger.events, own "
                  "consumer group) or store (poll the event store)")
-      ->envname("LEDGER_QUERY_MEMORY_FEED")->check(CLI::IsMember({"kafka", "store"}))->capture_default_str();
+      ->envname("LEDGER_QUERY_MEMORY_FEED")
+      ->check(CLI::IsMember({"kafka", "store"}))
+      ->capture_default_str();
   std::string memory_group;
   app.add_option("--memory-group", memory_group,
                  "consumer group of the in-memory read models (default ledger-query.<host>.<http port>: "
@@ -83,15 +94,20 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   app.add_option("--rate-limit-replicas", rate_limit_replicas,
                  "how many query replicas share each application's rate_limit policy: each one enforces its "
                  "share (rate and burst divided by this number)")
-      ->envname("LEDGER_QUERY_REPLICAS")->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}))->capture_default_str();
+      ->envname("LEDGER_QUERY_REPLICAS")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}))
+      ->capture_default_str();
   std::string decision_log = "on";
   std::size_t decision_log_capacity = 65536;
   app.add_option("--decision-log", decision_log,
                  "on: record every answered decision on the decision log's topic (bounded buffer, never "
                  "slowing the decision; overflow is dropped and counted); off: record nothing")
-      ->envname("LEDGER_DECISION_LOG")->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+      ->envname("LEDGER_DECISION_LOG")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.add_option("--decision-log-buffer", decision_log_capacity, "records the decision log's buffer holds")
-      ->envname("LEDGER_DECISION_LOG_BUFFER")->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->envname("LEDGER_DECISION_LOG_BUFFER")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (memory_group.empty()) {
@@ -128,9 +144,8 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   if (decision_log == "on") {
     decision_buffer = std::make_unique<commands::DecisionLogBuffer>(decision_log_capacity);
     decision_publisher = std::make_unique<adapters::kafka::DecisionLogPublisher>(
-        adapters::kafka::DecisionLogPublisher::Options{.brokers = settings.kafka_brokers,
-                                                       .security = *kafka_security,
-                                                       .topic = settings.decisions_topic},
+        adapters::kafka::DecisionLogPublisher::Options{
+            .brokers = settings.kafka_brokers, .security = *kafka_security, .topic = settings.decisions_topic},
         *decision_buffer);
   } else {
     spdlog::info("decision log: off (--decision-log off)");
@@ -142,8 +157,8 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   {
     std::map<std::string, adapters::metrics::Counter, std::less<>> by_outcome;
     for (const char* d : {"allow", "warn", "deny", "other"}) {
-      by_outcome[d] = metrics.counter("ledger_decisions_total", "Admission decisions answered, by decision",
-                                      {{"decision", d}});
+      by_outcome[d] =
+          metrics.counter("ledger_decisions_total", "Admission decisions answered, by decision", {{"decision", d}});
     }
     admission_api.count_decisions_with([by_outcome = std::move(by_outcome)](std::string_view d) {
       const auto it = by_outcome.find(d);
@@ -154,29 +169,29 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
     const auto queued = metrics.gauge("ledger_decision_log_buffered", "Decision-log records waiting to be published");
     const auto dropped = metrics.counter("ledger_decision_log_dropped_total",
                                          "Decision-log records dropped because the buffer was full");
-    const auto published = metrics.counter("ledger_decision_log_published_total",
-                                           "Decision-log records Kafka acknowledged");
-    metrics.on_scrape([&, queued, dropped, published, seen = std::make_shared<std::pair<std::uint64_t, std::uint64_t>>()] {
-      queued.set(static_cast<double>(decision_buffer->size()));
-      const std::uint64_t d = decision_buffer->dropped();
-      const std::uint64_t p = decision_publisher ? decision_publisher->published() : 0;
-      if (d > seen->first) dropped.inc(static_cast<double>(d - seen->first));
-      if (p > seen->second) published.inc(static_cast<double>(p - seen->second));
-      *seen = {d, p};
-    });
+    const auto published =
+        metrics.counter("ledger_decision_log_published_total", "Decision-log records Kafka acknowledged");
+    metrics.on_scrape(
+        [&, queued, dropped, published, seen = std::make_shared<std::pair<std::uint64_t, std::uint64_t>>()] {
+          queued.set(static_cast<double>(decision_buffer->size()));
+          const std::uint64_t d = decision_buffer->dropped();
+          const std::uint64_t p = decision_publisher ? decision_publisher->published() : 0;
+          if (d > seen->first) dropped.inc(static_cast<double>(d - seen->first));
+          if (p > seen->second) published.inc(static_cast<double>(p - seen->second));
+          *seen = {d, p};
+        });
   }
-  admission_api.log_decisions({.buffer = decision_buffer.get(),
-                               .table = &decision_table,
-                               .published = [&]() -> std::uint64_t {
-                                 return decision_publisher ? decision_publisher->published() : 0;
-                               }});
+  admission_api.log_decisions(
+      {.buffer = decision_buffer.get(), .table = &decision_table, .published = [&]() -> std::uint64_t {
+         return decision_publisher ? decision_publisher->published() : 0;
+       }});
   // Refusals become AccessRefused events through the command service: this
   // service never writes to the database (fire-and-forget, bounded queue).
-  adapters::kafka::KafkaRefusals refusals({.brokers = settings.kafka_brokers,
-                                    .kafka_security = *kafka_security,
-                                    // its own producer topic: the topic is its identity
-                                    .commands_topic = adapters::identity::producer_topic(settings.commands_topic,
-                                                                               settings.kafka_username)});
+  adapters::kafka::KafkaRefusals refusals(
+      {.brokers = settings.kafka_brokers,
+       .kafka_security = *kafka_security,
+       // its own producer topic: the topic is its identity
+       .commands_topic = adapters::identity::producer_topic(settings.commands_topic, settings.kafka_username)});
   api.record_refusals_to(refusals);
   admission_api.record_refusals_to(refusals);
   // The in-memory read models (issue 12), fed below once everything is wired.
@@ -184,7 +199,8 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   {
     // What the in-memory read models hold and how far behind the store
     // they are, read when /metrics is scraped.
-    const auto position = metrics.gauge("ledger_query_memory_position", "The position the in-memory read models are at");
+    const auto position =
+        metrics.gauge("ledger_query_memory_position", "The position the in-memory read models are at");
     const auto lag = metrics.gauge("ledger_query_memory_lag_positions",
                                    "Positions of the event store the in-memory read models have not applied");
     const auto nodes = metrics.gauge("ledger_read_model_size", "Entries of an in-memory read model",
@@ -202,7 +218,8 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
       rules.set(static_cast<double>(snap->admission.ceiling_rule_count()));
       reservations.set(static_cast<double>(snap->admission.reservation_count()));
       values.set(static_cast<double>(snap->policy.value_count()));
-      if (auto head = admission.head_position()) lag.set(static_cast<double>(std::max<std::int64_t>(0, *head - snap->position)));
+      if (auto head = admission.head_position())
+        lag.set(static_cast<double>(std::max<std::int64_t>(0, *head - snap->position)));
     });
   }
   // Plan entitlements (seed 003): checks and listings from memory.
@@ -214,7 +231,8 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   // values: from memory (PostgreSQL until it has caught up at start).
   adapters::postgres::ReadModelLimits limits(queries, admission, clock);
   routes::MemoryLimits memory_limits(memory, limits, clock);
-  commands::RequestGate gate(read_path == "memory" ? static_cast<commands::PolicyLimits&>(memory_limits) : limits, clock);
+  commands::RequestGate gate(read_path == "memory" ? static_cast<commands::PolicyLimits&>(memory_limits) : limits,
+                             clock);
   api.gate_requests_with(gate);
   api.check_scopes_with(admission);
 
@@ -235,9 +253,9 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
 
   // The in-memory read models: decisions and policy values without
   // PostgreSQL; their waits are woken by the apply loop.
-  routes::SnapshotWaits memory_waits([&]() -> domain::Result<std::int64_t> { return memory.position(); },
-                                       {.per_principal = waits_per_principal, .total = waits_total,
-                                        .poll = std::chrono::milliseconds(1000)});
+  routes::SnapshotWaits memory_waits(
+      [&]() -> domain::Result<std::int64_t> { return memory.position(); },
+      {.per_principal = waits_per_principal, .total = waits_total, .poll = std::chrono::milliseconds(1000)});
   memory.set_on_advance([&](std::int64_t) { memory_waits.notify(); });
   // Application policy chains (seed 002): from memory, evaluated here.
   auto cel_engine = adapters::cel::CelEngine::create();  // custom_cel policies (adapters/cel)
@@ -298,10 +316,10 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
     api.serve_policy_listings(listings);
     feed = std::thread([&] {
       projector::MemoryFeedOptions options{.pg_url = settings.pg_url,
-                                          .brokers = settings.kafka_brokers,
-                                          .kafka_security = *kafka_security,
-                                          .topic = settings.events_topic,
-                                          .group_id = memory_group};
+                                           .brokers = settings.kafka_brokers,
+                                           .kafka_security = *kafka_security,
+                                           .topic = settings.events_topic,
+                                           .group_id = memory_group};
       if (memory_feed == "store") options.tail = projector::MemoryFeedOptions::Tail::kStore;
       try {
         projector::run_memory_feed(options, memory, feed_stop);
@@ -356,13 +374,12 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   };
 
   // /healthz and /readyz run on the server's control thread, never behind requests.
-  adapters::http::HttpServer server(
-      observability.server_options(address, port, threads, tls_cert, tls_key),
-      services::with_health_async(
-          [&](adapters::http::HttpRequest req, adapters::http::HttpResponder respond) {
-            api.handle(std::move(req), std::move(respond));
-          },
-          ready, &observability.registry(), routes::ApiDocument::kQuery));
+  adapters::http::HttpServer server(observability.server_options(address, port, threads, tls_cert, tls_key),
+                                    services::with_health_async(
+                                        [&](adapters::http::HttpRequest req, adapters::http::HttpResponder respond) {
+                                          api.handle(std::move(req), std::move(respond));
+                                        },
+                                        ready, &observability.registry(), routes::ApiDocument::kQuery));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;

@@ -8,11 +8,11 @@
 #include <mutex>
 #include <thread>
 
-#include "services/common/process.h"
-#include "services/common/service_mains.h"
 #include "adapters/http/server.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/relay/relay.h"
+#include "services/common/process.h"
+#include "services/common/service_mains.h"
 
 int ledger::services::run_ledger_relay(int argc, char** argv) {
   using namespace ledger;
@@ -26,9 +26,11 @@ int ledger::services::run_ledger_relay(int argc, char** argv) {
   std::string status_address = "127.0.0.1";
   std::uint16_t status_port = 0;
   app.add_option("--status-address", status_address, "listen address of the status port")
-      ->envname("LEDGER_RELAY_STATUS_ADDRESS")->capture_default_str();
+      ->envname("LEDGER_RELAY_STATUS_ADDRESS")
+      ->capture_default_str();
   app.add_option("--status-port", status_port, "status port: /healthz, /readyz, /metrics (0: any free port)")
-      ->envname("LEDGER_RELAY_STATUS_PORT")->capture_default_str();
+      ->envname("LEDGER_RELAY_STATUS_PORT")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   services::setup_logging("ledger-relay", settings.log_level);
   auto kafka_security = services::kafka_security(settings);
@@ -36,7 +38,8 @@ int ledger::services::run_ledger_relay(int argc, char** argv) {
     spdlog::critical("kafka: {} ({})", kafka_security.error().message, kafka_security.error().code);
     return 1;
   }
-  if (auto ok = services::ensure_ledger_topics(settings); !ok) spdlog::warn("topics not ensured: {}", ok.error().message);
+  if (auto ok = services::ensure_ledger_topics(settings); !ok)
+    spdlog::warn("topics not ensured: {}", ok.error().message);
 
   // The status port (issue 17 part 4): how far behind the event store the
   // topic is, and how the relay's steps go.
@@ -44,15 +47,15 @@ int ledger::services::run_ledger_relay(int argc, char** argv) {
   services::count_kafka_errors(metrics);
   std::atomic<std::int64_t> published{-1};  // -1: not known yet
   std::map<relay::StepOutcome, adapters::metrics::Counter> steps;
-  for (const auto& [outcome, name] : {std::pair{relay::StepOutcome::kPublished, "published"},
-                                      std::pair{relay::StepOutcome::kIdle, "idle"},
-                                      std::pair{relay::StepOutcome::kFailed, "failed"}}) {
-    steps[outcome] = metrics.counter("ledger_relay_steps_total",
-                                     "Relay steps by outcome (failed: the store or Kafka refused; it retries)",
-                                     {{"outcome", name}});
+  for (const auto& [outcome, name] :
+       {std::pair{relay::StepOutcome::kPublished, "published"}, std::pair{relay::StepOutcome::kIdle, "idle"},
+        std::pair{relay::StepOutcome::kFailed, "failed"}}) {
+    steps[outcome] =
+        metrics.counter("ledger_relay_steps_total",
+                        "Relay steps by outcome (failed: the store or Kafka refused; it retries)", {{"outcome", name}});
   }
-  const auto published_gauge = metrics.gauge("ledger_relay_published_position",
-                                             "The last position Kafka acknowledged and the relay stored");
+  const auto published_gauge =
+      metrics.gauge("ledger_relay_published_position", "The last position Kafka acknowledged and the relay stored");
   const auto lag = metrics.gauge("ledger_relay_lag_positions", "Positions of the event store not yet on ledger.events");
   adapters::postgres::PgEventReader head_reader(settings.pg_url);
   std::mutex head_mu;
@@ -84,12 +87,12 @@ int ledger::services::run_ledger_relay(int argc, char** argv) {
   std::thread worker([&] {
     services::run_restarting("relay", stop, [&] {
       relay::run_relay({.pg_url = settings.pg_url,
-                           .brokers = settings.kafka_brokers,
-                           .kafka_security = *kafka_security,
-                           .topic = settings.events_topic,
-                           .name = settings.events_topic,
-                           .batch_size = batch},
-                          stop, observe);
+                        .brokers = settings.kafka_brokers,
+                        .kafka_security = *kafka_security,
+                        .topic = settings.events_topic,
+                        .name = settings.events_topic,
+                        .batch_size = batch},
+                       stop, observe);
     });
   });
   spdlog::info("relaying to {} on {}", settings.events_topic, settings.kafka_brokers);

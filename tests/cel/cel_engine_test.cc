@@ -8,10 +8,10 @@
 
 #include <atomic>
 #include <csignal>
-#include <filesystem>
-#include <fstream>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -101,11 +101,11 @@ TEST(CelEngine, SeedDayOfWeekExpressionBothSpellings) {
 TEST(CelEngine, EveryDeclaredVariable) {
   auto in = input();
   in.actual_tokens = 900;
-  EXPECT_TRUE(eval(
-      "app_id == 'app-123' && org_id == 'org-acme' && actor.id == 'u-1' && actor.type == 'user' && "
-      "request.size_bytes == 2048 && actual_tokens == 900 && request.actual_tokens == 900 && "
-      "model.startsWith('gpt-')",
-      in));
+  EXPECT_TRUE(
+      eval("app_id == 'app-123' && org_id == 'org-acme' && actor.id == 'u-1' && actor.type == 'user' && "
+           "request.size_bytes == 2048 && actual_tokens == 900 && request.actual_tokens == 900 && "
+           "model.startsWith('gpt-')",
+           in));
   in.actual_tokens.reset();
   EXPECT_TRUE(eval("actual_tokens == 0 && request.actual_tokens == 0", in));
 }
@@ -145,7 +145,8 @@ TEST(CelEngine, TypeErrorsAreCaughtAtCheckWithPositions) {
   ASSERT_FALSE(p.has_value());
   EXPECT_EQ(p.error().code, "invalid_expression");
   ASSERT_FALSE(p.error().evidence.empty());
-  EXPECT_EQ(p.error().evidence.front(), (std::pair<std::string, ledger::domain::EvidenceValue>{"position", std::int64_t{19}}));
+  EXPECT_EQ(p.error().evidence.front(),
+            (std::pair<std::string, ledger::domain::EvidenceValue>{"position", std::int64_t{19}}));
 }
 
 TEST(CelEngine, NonBoolExpressionsAreRefusedAtCheck) {
@@ -167,8 +168,8 @@ TEST(CelEngine, NonBoolResultAtRunTimeIsAnEvaluationError) {
 TEST(CelEngine, RuntimeErrorsAreEvaluationErrors) {
   auto in = input();
   in.estimated_tokens = 0;
-  for (const char* expr : {"100 / estimated_tokens > 1", "[1, 2][estimated_tokens + 5] == 1",
-                           "{'a': 1}[model] == 1", "int('x' + model) > 0"}) {
+  for (const char* expr : {"100 / estimated_tokens > 1", "[1, 2][estimated_tokens + 5] == 1", "{'a': 1}[model] == 1",
+                           "int('x' + model) > 0"}) {
     auto p = engine().compile(expr);
     ASSERT_TRUE(p.has_value()) << expr << ": " << p.error().message;
     auto v = (*p)->evaluate(in);
@@ -181,8 +182,8 @@ TEST(CelEngine, RuntimeErrorsAreEvaluationErrors) {
 TEST(CelEngine, HostileExpressionStopsAtTheCostLimit) {
   // 30^4 = 810,000 inner iterations: far over the default limit of 100,000.
   const std::string list = "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29]";
-  const std::string expr = list + ".all(a, " + list + ".all(b, " + list + ".all(c, " + list +
-                           ".all(d, a + b + c + d >= 0))))";
+  const std::string expr =
+      list + ".all(a, " + list + ".all(b, " + list + ".all(c, " + list + ".all(d, a + b + c + d >= 0))))";
   auto p = engine().compile(expr);
   ASSERT_TRUE(p.has_value()) << p.error().message;
   auto v = (*p)->evaluate(input());
@@ -269,7 +270,10 @@ TEST(CelEngine, ProgramsOutliveNothingAndCompileConcurrently) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
         auto p = engine().compile("estimated_tokens < " + std::to_string(t * 100 + i));
-        if (!p) { failed.fetch_add(1); continue; }
+        if (!p) {
+          failed.fetch_add(1);
+          continue;
+        }
         auto in = input();
         in.estimated_tokens = t * 100 + i - 1;
         if (auto v = (*p)->evaluate(in); !v || !*v) failed.fetch_add(1);

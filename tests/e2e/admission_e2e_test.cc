@@ -66,7 +66,8 @@ Json scope(const std::string& level, const std::string& id) { return {{"level", 
 void build_acme(Stack& s) {
   s.ok("registry.register", {{"kind", "product"}, {"entry_id", "gpuaas"}, {"description", "GPU as a service"}});
   s.ok("registry.register", {{"kind", "usage_unit"}, {"entry_id", "gpu"}});
-  s.ok("registry.register", {{"kind", "resource_type"}, {"entry_id", "gpu_node"}, {"attributes", {{"product", "gpuaas"}}}});
+  s.ok("registry.register",
+       {{"kind", "resource_type"}, {"entry_id", "gpu_node"}, {"attributes", {{"product", "gpuaas"}}}});
   s.ok("registry.register", {{"kind", "quota_dimension"},
                              {"entry_id", "gpu.count"},
                              {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}});
@@ -85,13 +86,20 @@ Json ceiling(const Json& at, std::int64_t q, const std::string& command_id = "")
 
 Json decision_input(const std::string& project, std::int64_t usage, std::int64_t delta,
                     const std::string& correlation_id = "corr-e2e") {
-  return {{"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}, {"roles", Json::array()}, {"scopes", Json::array()}}},
-          {"hierarchy", {{"organization_id", "acme"}, {"department_id", ""}, {"project_id", project}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
-          {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
-          {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
-          {"registry_versions", Json::object()},
-          {"correlation_id", correlation_id}};
+  return {
+      {"actor",
+       {{"actor_type", "service_account"},
+        {"actor_id", "scheduler"},
+        {"roles", Json::array()},
+        {"scopes", Json::array()}}},
+      {"hierarchy", {{"organization_id", "acme"}, {"department_id", ""}, {"project_id", project}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+      {"request",
+       {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
+      {"registry_versions", Json::object()},
+      {"correlation_id", correlation_id}};
 }
 
 TEST(AdmissionE2e, SevenMutationRulesHoldThroughTheStack) {
@@ -178,8 +186,8 @@ TEST(AdmissionE2e, SevenMutationRulesHoldThroughTheStack) {
   const std::int64_t moved = s.ok("project.move", {{"project_id", "vision"}, {"department_id", "ops"}});
   Reply after_move = s.decide(decision_input("vision", 0, 1), moved);
   EXPECT_EQ(after_move.body["effective_ceiling"]["quantity"], 2) << after_move.describe();
-  Reply before_move = s.query("POST", "/v1/decisions?as_of_position=" + std::to_string(lowered),
-                              decision_input("vision", 0, 1));
+  Reply before_move =
+      s.query("POST", "/v1/decisions?as_of_position=" + std::to_string(lowered), decision_input("vision", 0, 1));
   EXPECT_EQ(before_move.body["effective_ceiling"]["quantity"], 16) << before_move.describe();
 
   // Admission commands over Kafka are decided the same way.
@@ -187,19 +195,24 @@ TEST(AdmissionE2e, SevenMutationRulesHoldThroughTheStack) {
     Json body = ceiling(scope("project", "misc"), 3, "cmd-kafka-misc-3");
     body["type"] = "ceiling.set";
     ASSERT_TRUE(s.publish("cmd-kafka-misc-3", body, kAdminToken));
-    ASSERT_TRUE(eventually(60s, [&] {
-      return s.sql("SELECT count(*) FROM ledger.events WHERE command_id = 'cmd-kafka-misc-3'") == "1";
-    }));
-    const std::int64_t p = std::stoll(s.sql("SELECT global_position FROM ledger.events WHERE command_id = 'cmd-kafka-misc-3'"));
+    ASSERT_TRUE(eventually(
+        60s, [&] { return s.sql("SELECT count(*) FROM ledger.events WHERE command_id = 'cmd-kafka-misc-3'") == "1"; }));
+    const std::int64_t p =
+        std::stoll(s.sql("SELECT global_position FROM ledger.events WHERE command_id = 'cmd-kafka-misc-3'"));
     Reply misc = s.decide(decision_input("misc", 0, 1), p);
     EXPECT_EQ(misc.body["effective_ceiling"]["quantity"], 3) << misc.describe();
   }
 
   // 7. Ledger entries are never mutated: the first ceiling event is as it was.
-  const std::string first_hash = s.sql("SELECT hash FROM ledger.events WHERE event_type = 'CeilingSet' ORDER BY global_position LIMIT 1");
+  const std::string first_hash =
+      s.sql("SELECT hash FROM ledger.events WHERE event_type = 'CeilingSet' ORDER BY global_position LIMIT 1");
   EXPECT_FALSE(first_hash.empty());
-  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE event_type = 'CeilingSet' AND stream_id = 'ceilings:project:llm'"), "3");
-  EXPECT_EQ(s.sql("SELECT hash FROM ledger.events WHERE event_type = 'CeilingSet' ORDER BY global_position LIMIT 1"), first_hash);
+  EXPECT_EQ(
+      s.sql(
+          "SELECT count(*) FROM ledger.events WHERE event_type = 'CeilingSet' AND stream_id = 'ceilings:project:llm'"),
+      "3");
+  EXPECT_EQ(s.sql("SELECT hash FROM ledger.events WHERE event_type = 'CeilingSet' ORDER BY global_position LIMIT 1"),
+            first_hash);
 }
 
 TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
@@ -209,14 +222,21 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   s.ok("ceiling.set", ceiling(scope("department", "research"), 10));
   const auto now = std::chrono::system_clock::now();
   const auto rfc = ledger::testing::rfc3339;
-  Json draft = {{"reservation_id", "res-vision"}, {"owner", scope("project", "vision")}, {"kind", "gpu_nodes"},
-                {"dimension", "gpu.count"},      {"sku_or_model", "h100"},             {"quantity", 6},
-                {"window_start", rfc(now - 1h)},  {"window_end", rfc(now + 24h)},      {"reason", "training"}};
+  Json draft = {{"reservation_id", "res-vision"},
+                {"owner", scope("project", "vision")},
+                {"kind", "gpu_nodes"},
+                {"dimension", "gpu.count"},
+                {"sku_or_model", "h100"},
+                {"quantity", 6},
+                {"window_start", rfc(now - 1h)},
+                {"window_end", rfc(now + 24h)},
+                {"reason", "training"}};
   s.ok("reservation.draft", draft);
   Reply illegal = s.command("reservation.resume", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}});
   ASSERT_EQ(illegal.status, 409) << illegal.describe();
   EXPECT_EQ(illegal.code(), "illegal_transition");
-  const std::int64_t active = s.ok("reservation.activate", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}});
+  const std::int64_t active =
+      s.ok("reservation.activate", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}});
 
   // Another project under the same ceiling cannot have what vision reserved.
   Reply others = s.decide(decision_input("llm", 0, 8), active);
@@ -227,7 +247,8 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   EXPECT_EQ(owner.body["decision"], "allow") << owner.describe();
 
   s.ok("reservation.consume", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}, {"quantity", 6}});
-  const std::int64_t released = s.ok("reservation.release", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}, {"quantity", 2}});
+  const std::int64_t released =
+      s.ok("reservation.release", {{"reservation_id", "res-vision"}, {"organization_id", "acme"}, {"quantity", 2}});
   Reply r = s.query("GET", "/v1/reservations/res-vision?organization_id=acme&min_position=" + std::to_string(released));
   ASSERT_EQ(r.status, 200) << r.describe();
   EXPECT_EQ(r.body["state"], "active") << r.describe();
@@ -248,7 +269,8 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   s.ok("reservation.activate", {{"reservation_id", "res-brief"}, {"organization_id", "acme"}});
   const std::string swept =
       "SELECT count(*) FROM ledger.events WHERE stream_id = 'reservation:acme/res-brief' AND "
-      "event_type = 'ReservationStateChanged' AND actor->>'id' = 'reservation-sweeper' AND payload->>'state' = 'expired'";
+      "event_type = 'ReservationStateChanged' AND actor->>'id' = 'reservation-sweeper' AND payload->>'state' = "
+      "'expired'";
   ASSERT_TRUE(eventually(60s, [&] { return s.sql(swept) == "1"; })) << "the sweeper never recorded the expiry";
   const std::int64_t at = std::stoll(s.sql("SELECT max(global_position) FROM ledger.events"));
   Reply expired = s.query("GET", "/v1/reservations/res-brief?organization_id=acme&min_position=" + std::to_string(at));
@@ -283,21 +305,34 @@ TEST(AdmissionE2e, BadInputIsRefusedWithAStableCodeAndWritesNothing) {
       {"ceiling.set", fraction, 400, "invalid_quantity"},
       {"ceiling.set", unit, 422, "unit_mismatch"},
       {"reservation.draft",
-       {{"reservation_id", "r-back"}, {"owner", scope("project", "llm")}, {"kind", "gpu_nodes"}, {"dimension", "gpu.count"},
-        {"quantity", 1}, {"window_start", "2027-01-02T00:00:00Z"}, {"window_end", "2027-01-01T00:00:00Z"}},
+       {{"reservation_id", "r-back"},
+        {"owner", scope("project", "llm")},
+        {"kind", "gpu_nodes"},
+        {"dimension", "gpu.count"},
+        {"quantity", 1},
+        {"window_start", "2027-01-02T00:00:00Z"},
+        {"window_end", "2027-01-01T00:00:00Z"}},
        422,
        "invalid_window"},
-      {"department.create", {{"department_id", "sub"}, {"organization_id", "acme"}, {"parent_department_id", "research"}}, 200, ""},
+      {"department.create",
+       {{"department_id", "sub"}, {"organization_id", "acme"}, {"parent_department_id", "research"}},
+       200,
+       ""},
       {"department.move", {{"department_id", "research"}, {"parent_department_id", "sub"}}, 422, "hierarchy_cycle"},
       {"project.move", {{"project_id", "llm"}, {"department_id", "nowhere"}}, 404, "unknown_scope"},
-      {"ceiling.set", {{"scope", scope("galaxy", "x")}, {"dimension", "gpu.count"}, {"quantity", 1}, {"reason", "x"}}, 400, "invalid_scope"},
+      {"ceiling.set",
+       {{"scope", scope("galaxy", "x")}, {"dimension", "gpu.count"}, {"quantity", 1}, {"reason", "x"}},
+       400,
+       "invalid_scope"},
   };
   std::int64_t accepted = 0;
   for (const auto& c : cases) {
     Reply r = s.command(c.type, c.body);
     EXPECT_EQ(r.status, c.status) << c.type << " " << c.body.dump() << ": " << r.describe();
-    if (c.status == 200) ++accepted;
-    else EXPECT_EQ(r.code(), c.code) << c.type << " " << c.body.dump();
+    if (c.status == 200)
+      ++accepted;
+    else
+      EXPECT_EQ(r.code(), c.code) << c.type << " " << c.body.dump();
   }
   EXPECT_EQ(s.events(), before + accepted) << "only the one good command wrote anything";
   // Decisions refuse bad input too.
@@ -365,8 +400,10 @@ TEST(AdmissionE2e, PerRequestCeilingDeniesOneOversizedRequest) {
 
   // The effective-ceilings route lists the request window like any other;
   // llm's own 8 is clamped by the department's 4.
-  Reply eff = s.query("GET", "/v1/ceilings/effective?scope_level=project&scope_id=llm&dimension=gpu.count&window=request"
-                             "&min_position=" + std::to_string(s.last_position()));
+  Reply eff = s.query("GET",
+                      "/v1/ceilings/effective?scope_level=project&scope_id=llm&dimension=gpu.count&window=request"
+                      "&min_position=" +
+                          std::to_string(s.last_position()));
   ASSERT_EQ(eff.status, 200) << eff.describe();
   ASSERT_EQ(eff.body["ceilings"].size(), 1u) << eff.describe();
   EXPECT_EQ(eff.body["ceilings"][0]["window"], "request");

@@ -41,18 +41,28 @@ class Stack : public ledger::testing::ServiceStack {
     ok("organization.create", {{"organization_id", "acme"}, {"name", "Acme"}, {"plan_id", "pro"}});
     ok("department.create", {{"department_id", "D"}, {"organization_id", "acme"}});
     ok("project.create", {{"project_id", "P1"}, {"organization_id", "acme"}, {"department_id", "D"}});
-    ok("ceiling.set", {{"scope", scope("department", "D")}, {"dimension", "gpu.count"}, {"quantity", 10},
-                       {"unit", "gpu"}, {"reason", "e2e"}});
+    ok("ceiling.set", {{"scope", scope("department", "D")},
+                       {"dimension", "gpu.count"},
+                       {"quantity", 10},
+                       {"unit", "gpu"},
+                       {"reason", "e2e"}});
   }
 };
 
 Json input(std::int64_t delta, const std::string& correlation) {
-  return {{"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}, {"roles", Json::array()}, {"scopes", Json::array()}}},
-          {"hierarchy", {{"organization_id", "acme"}, {"department_id", "D"}, {"project_id", "P1"}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
-          {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
-          {"current_usage", {{"scope_window", ""}, {"quantity", 0}, {"unit", "gpu"}}},
-          {"correlation_id", correlation}};
+  return {
+      {"actor",
+       {{"actor_type", "service_account"},
+        {"actor_id", "scheduler"},
+        {"roles", Json::array()},
+        {"scopes", Json::array()}}},
+      {"hierarchy", {{"organization_id", "acme"}, {"department_id", "D"}, {"project_id", "P1"}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+      {"request",
+       {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"current_usage", {{"scope_window", ""}, {"quantity", 0}, {"unit", "gpu"}}},
+      {"correlation_id", correlation}};
 }
 
 // The audit rows of one command (GET /v1/audit?command_id=).
@@ -70,12 +80,17 @@ TEST(AdmissionEvidenceE2e, EveryAcceptedMutationNamesTheSnapshotItWasDecidedAgai
   // One event: decided against the head just before it (a quiet ledger:
   // the previous command's position).
   const std::int64_t before = s.last_position();
-  const Json lower = {{"scope", scope("department", "D")}, {"dimension", "gpu.count"}, {"quantity", 9},
-                      {"unit", "gpu"}, {"reason", "e2e"}, {"command_id", "ev-lower"}};
+  const Json lower = {{"scope", scope("department", "D")},
+                      {"dimension", "gpu.count"},
+                      {"quantity", 9},
+                      {"unit", "gpu"},
+                      {"reason", "e2e"},
+                      {"command_id", "ev-lower"}};
   Reply c = s.command("ceiling.set", lower);
   ASSERT_EQ(c.status, 200) << c.describe();
   EXPECT_EQ(c.body["position"], before + 1) << c.describe();
-  EXPECT_EQ(c.body["evidence"], (Json{{"snapshot_kind", "writer_model"}, {"snapshot_version", before}})) << c.describe();
+  EXPECT_EQ(c.body["evidence"], (Json{{"snapshot_kind", "writer_model"}, {"snapshot_version", before}}))
+      << c.describe();
   // A retry answers the first outcome, evidence included.
   Reply retry = s.command("ceiling.set", lower);
   ASSERT_EQ(retry.status, 200) << retry.describe();
@@ -85,14 +100,19 @@ TEST(AdmissionEvidenceE2e, EveryAcceptedMutationNamesTheSnapshotItWasDecidedAgai
   // Two events (consumed, then exhausted): both decided against the same
   // snapshot, the position before the first.
   const auto now = std::chrono::system_clock::now();
-  s.ok("reservation.draft", {{"reservation_id", "r1"}, {"owner", scope("project", "P1")}, {"kind", "gpu_nodes"},
-                             {"dimension", "gpu.count"}, {"quantity", 5},
+  s.ok("reservation.draft", {{"reservation_id", "r1"},
+                             {"owner", scope("project", "P1")},
+                             {"kind", "gpu_nodes"},
+                             {"dimension", "gpu.count"},
+                             {"quantity", 5},
                              {"window_start", ledger::testing::rfc3339(now - 1h)},
-                             {"window_end", ledger::testing::rfc3339(now + 24h)}, {"reason", "e2e"}});
+                             {"window_end", ledger::testing::rfc3339(now + 24h)},
+                             {"reason", "e2e"}});
   s.ok("reservation.activate", {{"reservation_id", "r1"}, {"organization_id", "acme"}});
   const std::int64_t before_consume = s.last_position();
-  Reply consume = s.command("reservation.consume", {{"reservation_id", "r1"}, {"organization_id", "acme"},
-                                                    {"quantity", 5}, {"command_id", "ev-consume"}});
+  Reply consume =
+      s.command("reservation.consume",
+                {{"reservation_id", "r1"}, {"organization_id", "acme"}, {"quantity", 5}, {"command_id", "ev-consume"}});
   ASSERT_EQ(consume.status, 200) << consume.describe();
   ASSERT_EQ(consume.body["event_ids"].size(), 2u) << consume.describe();
   EXPECT_EQ(consume.body["position"], before_consume + 2);
@@ -138,14 +158,16 @@ TEST(AdmissionEvidenceE2e, DecisionsAnswerTheProductsOwnMessages) {
   const std::string ledger_text = "This request would exceed your quota.";
 
   // The product's text: a default, a German one, and Acme's own override.
-  s.ok("policy_key.define", {{"key", "messages.admission.ceiling_exceeded"}, {"value_type", "string"},
+  s.ok("policy_key.define", {{"key", "messages.admission.ceiling_exceeded"},
+                             {"value_type", "string"},
                              {"default", "Your plan's GPU limit is reached."}});
-  s.ok("policy_key.define", {{"key", "messages.admission.ceiling_exceeded.de"}, {"value_type", "string"},
+  s.ok("policy_key.define", {{"key", "messages.admission.ceiling_exceeded.de"},
+                             {"value_type", "string"},
                              {"default", "Ihr GPU-Kontingent ist erreicht."}});
   const std::int64_t acme_override = s.ok("policy_value.set", {{"key", "messages.admission.ceiling_exceeded"},
-                                                                {"scope", {{"org_id", "acme"}}},
-                                                                {"value", "Acme: ask gpu-desk@acme.example."},
-                                                                {"reason", "e2e"}});
+                                                               {"scope", {{"org_id", "acme"}}},
+                                                               {"value", "Acme: ask gpu-desk@acme.example."},
+                                                               {"reason", "e2e"}});
 
   auto decide = [&](const Json& body, const std::string& language, const std::string& params = "") {
     std::vector<std::pair<std::string, std::string>> headers;
@@ -215,8 +237,9 @@ TEST(AdmissionEvidenceE2e, DecisionsAnswerTheProductsOwnMessages) {
   auto agree = ledger::testing::run_command(audit);
   EXPECT_EQ(agree.status, 0) << agree.out;
   EXPECT_NE(agree.out.find("re-derived 8 logged decisions: all agree"), std::string::npos) << agree.out;
-  s.sql("UPDATE decision_log.decisions SET output = jsonb_set(output, '{user_message}', '\"Free GPUs for all!\"') "
-        "WHERE correlation_id = 'm-2'");
+  s.sql(
+      "UPDATE decision_log.decisions SET output = jsonb_set(output, '{user_message}', '\"Free GPUs for all!\"') "
+      "WHERE correlation_id = 'm-2'");
   auto differ = ledger::testing::run_command(audit);
   EXPECT_EQ(differ.status, 1) << differ.out;
   EXPECT_NE(differ.out.find("1 differ"), std::string::npos) << differ.out;

@@ -31,12 +31,19 @@ constexpr const char* kAcmeService = "Bearer dev-acme-service";
 Json scope(const std::string& level, const std::string& id) { return {{"level", level}, {"id", id}}; }
 
 Json input(std::int64_t delta, const Json& application, const std::string& correlation) {
-  Json j = {{"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}, {"roles", Json::array()}, {"scopes", Json::array()}}},
-            {"hierarchy", {{"organization_id", "org-acme"}, {"department_id", ""}, {"project_id", "acme-llm"}}},
-            {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
-            {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
-            {"current_usage", {{"scope_window", ""}, {"quantity", 0}, {"unit", "gpu"}}},
-            {"correlation_id", correlation}};
+  Json j = {
+      {"actor",
+       {{"actor_type", "service_account"},
+        {"actor_id", "scheduler"},
+        {"roles", Json::array()},
+        {"scopes", Json::array()}}},
+      {"hierarchy", {{"organization_id", "org-acme"}, {"department_id", ""}, {"project_id", "acme-llm"}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+      {"request",
+       {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"current_usage", {{"scope_window", ""}, {"quantity", 0}, {"unit", "gpu"}}},
+      {"correlation_id", correlation}};
   if (!application.is_null()) j["application"] = application;
   return j;
 }
@@ -60,14 +67,18 @@ TEST(AppDecisionE2e, DecisionsNamingAnApplicationRunItsChainAndAreReDerived) {
   s.ok("organization.create", {{"organization_id", "org-acme"}, {"plan_id", "pro"}});
   s.ok("organization.create", {{"organization_id", "org-globex"}, {"plan_id", "pro"}});
   s.ok("project.create", {{"project_id", "acme-llm"}, {"organization_id", "org-acme"}});
-  s.ok("ceiling.set", {{"scope", scope("organization", "org-acme")}, {"dimension", "gpu.count"}, {"quantity", 10},
-                       {"unit", "gpu"}, {"reason", "e2e"}});
-  for (const auto& [app, token] : {std::pair{"app-123", kAcmeAdmin}, std::pair{"app-456", kAcmeAdmin},
-                                   std::pair{"app-glx", kGlobexAdmin}}) {
+  s.ok("ceiling.set", {{"scope", scope("organization", "org-acme")},
+                       {"dimension", "gpu.count"},
+                       {"quantity", 10},
+                       {"unit", "gpu"},
+                       {"reason", "e2e"}});
+  for (const auto& [app, token] :
+       {std::pair{"app-123", kAcmeAdmin}, std::pair{"app-456", kAcmeAdmin}, std::pair{"app-glx", kGlobexAdmin}}) {
     Reply r = s.command("application.register", {{"application_id", app}, {"name", app}}, token);
     ASSERT_EQ(r.status, 200) << r.describe();
   }
-  const std::string models = s.attach("app-123", {{"policy_type", "model_allowlist"}, {"config", {{"models", {"gpt-4*"}}}}});
+  const std::string models =
+      s.attach("app-123", {{"policy_type", "model_allowlist"}, {"config", {{"models", {"gpt-4*"}}}}});
   const std::string rate =
       s.attach("app-123", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 1}, {"burst", 2}}}});
   const std::string cel = s.attach(
@@ -122,10 +133,10 @@ TEST(AppDecisionE2e, DecisionsNamingAnApplicationRunItsChainAndAreReDerived) {
 
   // A batch: an allowed item, another organization's app (unknown, like a
   // missing one), a refused model; each answered on its own.
-  Json batch = {{"decisions",
-                 {input(1, {{"app_id", "app-456"}, {"model", "llama-3"}}, "b-1"),
-                  input(1, {{"app_id", "app-glx"}}, "b-2"),
-                  input(1, {{"app_id", "app-456"}, {"model", "gpt-4"}}, "b-3")}}};
+  Json batch = {
+      {"decisions",
+       {input(1, {{"app_id", "app-456"}, {"model", "llama-3"}}, "b-1"), input(1, {{"app_id", "app-glx"}}, "b-2"),
+        input(1, {{"app_id", "app-456"}, {"model", "gpt-4"}}, "b-3")}}};
   Reply b = s.query("POST", "/v1/decisions:batch" + s.at(), kAcmeService, batch);
   ASSERT_EQ(b.status, 200) << b.describe();
   ASSERT_EQ(b.body["results"].size(), 3u);
@@ -163,8 +174,9 @@ TEST(AppDecisionE2e, DecisionsNamingAnApplicationRunItsChainAndAreReDerived) {
 
   // The model allowlist's verdict is derived again, not taken from the
   // record: flipping it in the table is found.
-  s.sql("UPDATE decision_log.decisions SET output = jsonb_set(output, '{application,chain,0,verdict}', '\"allow\"') "
-        "WHERE correlation_id = 'd-3'");
+  s.sql(
+      "UPDATE decision_log.decisions SET output = jsonb_set(output, '{application,chain,0,verdict}', '\"allow\"') "
+      "WHERE correlation_id = 'd-3'");
   auto differ = ledger::testing::run_command(audit);
   EXPECT_EQ(differ.status, 1) << differ.out;
   EXPECT_NE(differ.out.find("1 differ"), std::string::npos) << differ.out;

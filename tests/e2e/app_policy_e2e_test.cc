@@ -68,8 +68,7 @@ TEST(AppPolicyE2e, SeedWorkflowsAndScenarios) {
     bool rate = false, cel = false;
     for (const auto& t : types.body) {
       if (t["type"] == "rate_limit") {
-        rate = t["is_built_in"] == true &&
-               t["config_schema"]["properties"]["requests_per_minute"]["minimum"] == 1;
+        rate = t["is_built_in"] == true && t["config_schema"]["properties"]["requests_per_minute"]["minimum"] == 1;
       }
       if (t["type"] == "custom_cel") cel = t["is_built_in"] == false;
     }
@@ -77,7 +76,8 @@ TEST(AppPolicyE2e, SeedWorkflowsAndScenarios) {
   }
   // Step 4: the rate limit, the seed's body.
   const std::string rate = s.attach(
-      "app-123", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 1}, {"burst", 2}}}, {"enabled", true}});
+      "app-123",
+      {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 1}, {"burst", 2}}}, {"enabled", true}});
   ASSERT_FALSE(rate.empty());
   // Step 6: the next requests are limited: a burst of 2, then denied.
   for (int i = 0; i < 2; ++i) {
@@ -97,8 +97,8 @@ TEST(AppPolicyE2e, SeedWorkflowsAndScenarios) {
 
   // Workflow 3: the same type on another app with different values: two
   // policies, independent counters.
-  const std::string dev_rate = s.attach(
-      "app-456", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 100}, {"burst", 10}}}});
+  const std::string dev_rate =
+      s.attach("app-456", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 100}, {"burst", 10}}}});
   EXPECT_NE(dev_rate, rate);
   Reply dev = s.evaluate("app-456", {{"model", "gpt-4"}});
   EXPECT_EQ(dev.body["decision"], "allow") << dev.describe();
@@ -122,7 +122,8 @@ TEST(AppPolicyE2e, SeedWorkflowsAndScenarios) {
   EXPECT_EQ(wrong_model.body["chain"][1]["verdict"], "not_evaluated");
 
   // PATCH: disable the rate limit; the chain allows again; config changes are validated.
-  Reply off = s.admin("PATCH", "/api/v1/admin/policies/" + rate, {{"enabled", false}, {"reason", "launch week"}}, kAcmeAdmin);
+  Reply off =
+      s.admin("PATCH", "/api/v1/admin/policies/" + rate, {{"enabled", false}, {"reason", "launch week"}}, kAcmeAdmin);
   ASSERT_EQ(off.status, 200) << off.describe();
   Reply open = s.evaluate("app-123", {{"model", "gpt-4o"}, {"estimated_tokens", 100}});
   EXPECT_EQ(open.body["decision"], "allow") << open.describe();
@@ -155,20 +156,22 @@ TEST(AppPolicyE2e, SeedWorkflowsAndScenarios) {
   EXPECT_NE(history.out.find("launch week"), std::string::npos) << history.out;  // the reason of the PATCH
 
   // Time travel: as of the position before the delete the chain had three.
-  Reply then = s.query("GET", "/api/v1/admin/applications/app-123?as_of_position=" +
-                                  std::to_string(gone.body["position"].get<std::int64_t>() - 1) + "&" + s.at(),
+  Reply then = s.query("GET",
+                       "/api/v1/admin/applications/app-123?as_of_position=" +
+                           std::to_string(gone.body["position"].get<std::int64_t>() - 1) + "&" + s.at(),
                        kAcmeAdmin);
   ASSERT_EQ(then.status, 200) << then.describe();
   EXPECT_EQ(then.body["policies"].size(), 3u) << then.describe();
   // ... and an evaluation re-run then denies the wrong model again (and spends nothing).
-  Reply replay = s.query("POST", "/v1/applications/app-123:evaluate?as_of_position=" +
-                                     std::to_string(gone.body["position"].get<std::int64_t>() - 1),
+  Reply replay = s.query("POST",
+                         "/v1/applications/app-123:evaluate?as_of_position=" +
+                             std::to_string(gone.body["position"].get<std::int64_t>() - 1),
                          kAcmeService, Json{{"model", "claude-3"}});
   EXPECT_EQ(replay.body["reason"], "model_not_allowed") << replay.describe();
 
   // Workflow 2: a custom CEL policy, validated first; a bad expression is never stored.
-  Reply valid = s.admin("POST", "/api/v1/admin/policies/validate-cel", {{"expression", "estimated_tokens < 5000"}},
-                        kAcmeAdmin);
+  Reply valid =
+      s.admin("POST", "/api/v1/admin/policies/validate-cel", {{"expression", "estimated_tokens < 5000"}}, kAcmeAdmin);
   ASSERT_EQ(valid.status, 200) << valid.describe();
   EXPECT_EQ(valid.body["valid"], true);
   const std::int64_t before_cel = s.last_position();
@@ -219,10 +222,9 @@ TEST(AppPolicyE2e, TenantsStayInTheirOwnOrganizationAndBadInputWritesNothing) {
                                  {{"policy_type", "request_size"}, {"config", {{"max_bytes", 1}}}}, kGlobexAdmin);
   EXPECT_EQ(foreign_attach.status, 404) << foreign_attach.describe();
   EXPECT_EQ(foreign_attach.code(), "unknown_application");
-  Reply foreign_named = s.admin("POST", "/api/v1/admin/applications/app-123/policies",
-                                {{"organization_id", "org-acme"}, {"policy_type", "request_size"},
-                                 {"config", {{"max_bytes", 1}}}},
-                                kGlobexAdmin);
+  Reply foreign_named = s.admin(
+      "POST", "/api/v1/admin/applications/app-123/policies",
+      {{"organization_id", "org-acme"}, {"policy_type", "request_size"}, {"config", {{"max_bytes", 1}}}}, kGlobexAdmin);
   EXPECT_EQ(foreign_named.status, 403) << foreign_named.describe();
   Reply foreign_patch = s.admin("PATCH", "/api/v1/admin/policies/" + rate, {{"enabled", false}}, kGlobexAdmin);
   EXPECT_EQ(foreign_patch.status, 404) << foreign_patch.describe();
@@ -251,13 +253,41 @@ TEST(AppPolicyE2e, TenantsStayInTheirOwnOrganizationAndBadInputWritesNothing) {
     std::string code;
   };
   for (const auto& b : std::vector<Bad>{
-           {"POST", "/api/v1/admin/applications/app-123/policies", {{"policy_type", "content_filter"}, {"config", Json::object()}}, 400, "unknown_policy_type"},
-           {"POST", "/api/v1/admin/applications/app-123/policies", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 0}}}}, 422, "invalid_policy_config"},
-           {"POST", "/api/v1/admin/applications/app-123/policies", {{"policy_type", "rate_limit"}, {"config", "rpm=5"}}, 400, "invalid_field"},
-           {"POST", "/api/v1/admin/applications/app-123/policies", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}, {"policy_id", "mine"}}, 400, "unknown_field"},
-           {"POST", "/api/v1/admin/applications/app-123/policies", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}, {"index", 7}}, 422, "invalid_index"},
-           {"POST", "/api/v1/admin/applications/app-999/policies", {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}}, 404, "unknown_application"},
-           {"POST", "/api/v1/admin/applications/app-123/policies", {{"application_id", "app-456"}, {"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}}, 400, "invalid_field"},
+           {"POST",
+            "/api/v1/admin/applications/app-123/policies",
+            {{"policy_type", "content_filter"}, {"config", Json::object()}},
+            400,
+            "unknown_policy_type"},
+           {"POST",
+            "/api/v1/admin/applications/app-123/policies",
+            {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 0}}}},
+            422,
+            "invalid_policy_config"},
+           {"POST",
+            "/api/v1/admin/applications/app-123/policies",
+            {{"policy_type", "rate_limit"}, {"config", "rpm=5"}},
+            400,
+            "invalid_field"},
+           {"POST",
+            "/api/v1/admin/applications/app-123/policies",
+            {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}, {"policy_id", "mine"}},
+            400,
+            "unknown_field"},
+           {"POST",
+            "/api/v1/admin/applications/app-123/policies",
+            {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}, {"index", 7}},
+            422,
+            "invalid_index"},
+           {"POST",
+            "/api/v1/admin/applications/app-999/policies",
+            {{"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}},
+            404,
+            "unknown_application"},
+           {"POST",
+            "/api/v1/admin/applications/app-123/policies",
+            {{"application_id", "app-456"}, {"policy_type", "rate_limit"}, {"config", {{"requests_per_minute", 5}}}},
+            400,
+            "invalid_field"},
            {"PATCH", "/api/v1/admin/policies/pol_nothing", {{"enabled", true}}, 404, "unknown_policy"},
            {"PATCH", "/api/v1/admin/policies/" + rate, {{"enabled", "yes"}}, 400, "invalid_field"},
            {"PUT", "/api/v1/admin/policies/" + rate, {{"enabled", true}}, 405, "method_not_allowed"},
@@ -271,8 +301,8 @@ TEST(AppPolicyE2e, TenantsStayInTheirOwnOrganizationAndBadInputWritesNothing) {
   EXPECT_EQ(bad_eval.status, 400) << bad_eval.describe();
   Reply bad_field = s.query("POST", "/v1/applications/app-123:evaluate", kAcmeService, Json{{"sneaky", 1}});
   EXPECT_EQ(bad_field.code(), "unknown_field") << bad_field.describe();
-  Reply chosen_time = s.query("POST", "/v1/applications/app-123:evaluate", kAcmeService,
-                              Json{{"time", "2030-01-01T00:00:00Z"}});
+  Reply chosen_time =
+      s.query("POST", "/v1/applications/app-123:evaluate", kAcmeService, Json{{"time", "2030-01-01T00:00:00Z"}});
   EXPECT_EQ(chosen_time.status, 400) << chosen_time.describe();  // a caller cannot refill its own bucket
   EXPECT_EQ(s.query("POST", "/v1/applications/app-123:evaluate", kAcmeReader, Json::object()).status, 403);
 

@@ -29,8 +29,10 @@ using Run = testing::CommandRun;  // out: stdout, and stderr unless asked not to
 std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -59,14 +61,18 @@ class AuditCliE2e : public ::testing::Test {
     commands::CommandService svc(store, clock);
     svc.start();
     const commands::Principal admin{{"user", "e2e", {"platform_admin"}}, "platform"};
-    events::PolicyKeyDefined d{"billing.window_seconds", events::ValueType::kInt, events::PolicyValue{std::int64_t{60}},
-                               1, 86400, {}, ""};
+    events::PolicyKeyDefined d{
+        "billing.window_seconds", events::ValueType::kInt, events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, ""};
     ASSERT_TRUE(svc.submit_async({{"def", admin, "", ""}, domain::DefinePolicyKey{d}, {}}).get().has_value());
     for (int i = 1; i < n; ++i) {
       clock.advance_micros(60'000'000);
       commands::CommandRequest r{{"set" + std::to_string(i), admin, "", ""},
-                                 domain::SetPolicyValue{d.key, {events::ScopeLevel::kOrganization, "acme"},
-                                                        events::PolicyValue{std::int64_t{100 + i}}, {}, "e2e", {}},
+                                 domain::SetPolicyValue{d.key,
+                                                        {events::ScopeLevel::kOrganization, "acme"},
+                                                        events::PolicyValue{std::int64_t{100 + i}},
+                                                        {},
+                                                        "e2e",
+                                                        {}},
                                  {}};
       ASSERT_TRUE(svc.submit_async(r).get().has_value());
     }
@@ -104,9 +110,18 @@ class AuditCliE2e : public ::testing::Test {
     run(domain::SetCeiling{{QuotaLevel::kDepartment, "ops"}, {"gpu.count", "", "", ""}, 20, "gpu", "e2e"});
     run(domain::SetCeiling{{QuotaLevel::kOrganization, "acme"}, {"gpu.count", "", "", ""}, 60, "gpu", "e2e"});
     run(domain::MoveProject{"p1", "ops"});
-    run(domain::DraftReservation{"res-1", {QuotaLevel::kProject, "p1"}, "gpu_nodes", "gpu.count", "eu-1", "h100", 10,
-                                 "gpu", events::Instant{1'780'272'000'000'000},
-                                 events::Instant{1'780'272'000'000'000 + 6 * 3'600'000'000LL}, {}, "e2e"});
+    run(domain::DraftReservation{"res-1",
+                                 {QuotaLevel::kProject, "p1"},
+                                 "gpu_nodes",
+                                 "gpu.count",
+                                 "eu-1",
+                                 "h100",
+                                 10,
+                                 "gpu",
+                                 events::Instant{1'780'272'000'000'000},
+                                 events::Instant{1'780'272'000'000'000 + 6 * 3'600'000'000LL},
+                                 {},
+                                 "e2e"});
     run(domain::TransitionReservation{"res-1", "activate", "e2e", "acme"});
     run(domain::ConsumeReservation{"res-1", 4, "e2e", "acme"});
   }
@@ -142,7 +157,8 @@ TEST_F(AuditCliE2e, EverySubcommandHasHelp) {
 
 TEST_F(AuditCliE2e, VerifyExportAndTamperEvidence) {
   write(30);
-  const std::string head = testing::sql_scalar(db_.admin_url, "SELECT hash FROM ledger.events WHERE global_position = 30");
+  const std::string head =
+      testing::sql_scalar(db_.admin_url, "SELECT hash FROM ledger.events WHERE global_position = 30");
   auto ok = audit("verify " + pg());
   EXPECT_EQ(ok.status, 0) << ok.out;
   EXPECT_EQ(ok.out, "verified 30 events, head position 30, head hash " + head + "\n");
@@ -228,7 +244,8 @@ TEST_F(AuditCliE2e, AsOfHistoryAndDigest) {
   auto check = audit("digest " + pg() + " --check " + quote(path("digest.json")) + " --key-file " + quote(path("key")));
   EXPECT_EQ(check.status, 0) << check.out;
   tamper("UPDATE ledger.events SET payload = jsonb_set(payload, '{reason}', '\"x\"') WHERE global_position = 3");
-  auto changed = audit("digest " + pg() + " --check " + quote(path("digest.json")) + " --key-file " + quote(path("key")));
+  auto changed =
+      audit("digest " + pg() + " --check " + quote(path("digest.json")) + " --key-file " + quote(path("key")));
   EXPECT_EQ(changed.status, 1);
   EXPECT_NE(changed.out.find("position 3: hash mismatch"), std::string::npos) << changed.out;
   auto no_key = audit("digest " + pg() + " --position 8 --key-file " + quote(path("none")));
@@ -286,7 +303,8 @@ TEST_F(AuditCliE2e, AsOfCeilingAndReservation) {
   EXPECT_NE(unknown.out.find("reservation 'res-1' did not exist at position 12 (created later, at position 13)"),
             std::string::npos)
       << unknown.out;
-  auto no_scope = audit("as-of " + pg() + " --ceiling --scope-level project --scope-id nope --dimension gpu.count "
+  auto no_scope = audit("as-of " + pg() +
+                        " --ceiling --scope-level project --scope-id nope --dimension gpu.count "
                         "--position 15");
   EXPECT_EQ(no_scope.status, 2);
   EXPECT_NE(no_scope.out.find("scope project:nope did not exist at position 15"), std::string::npos) << no_scope.out;
@@ -301,7 +319,7 @@ TEST_F(AuditCliE2e, AsOfCeilingAndReservation) {
   EXPECT_EQ(audit(ceiling + " --window fortnight --position 12").status, 2);
   EXPECT_EQ(audit("as-of " + pg() + " --reservation res-1 --ceiling --position 1").status, 2);
   EXPECT_EQ(audit(res + " --dimension gpu.count --position 15").status, 2);  // a ceiling flag without --ceiling
-  EXPECT_EQ(audit("as-of " + pg() + " --position 1").status, 2);            // no question
+  EXPECT_EQ(audit("as-of " + pg() + " --position 1").status, 2);             // no question
   EXPECT_EQ(audit(res).status, 2);                                           // no point
 }
 

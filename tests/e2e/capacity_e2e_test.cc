@@ -63,34 +63,47 @@ void build(Stack& s) {
   s.ok("department.create", {{"department_id", "D"}, {"organization_id", "acme"}});
   s.ok("project.create", {{"project_id", "P1"}, {"organization_id", "acme"}, {"department_id", "D"}});
   s.ok("project.create", {{"project_id", "P2"}, {"organization_id", "acme"}, {"department_id", "D"}});
-  s.ok("ceiling.set", {{"scope", scope("department", "D")}, {"dimension", "gpu.count"}, {"quantity", 30},
-                       {"unit", "gpu"}, {"reason", "e2e"}});
+  s.ok("ceiling.set", {{"scope", scope("department", "D")},
+                       {"dimension", "gpu.count"},
+                       {"quantity", 30},
+                       {"unit", "gpu"},
+                       {"reason", "e2e"}});
 }
 
 Json reservation(const std::string& id, const std::string& project, std::int64_t q,
                  std::chrono::system_clock::time_point start, std::chrono::system_clock::time_point end) {
-  return {{"reservation_id", id},  {"owner", scope("project", project)},
-          {"kind", "gpu_nodes"},   {"dimension", "gpu.count"},
-          {"quantity", q},         {"window_start", ledger::testing::rfc3339(start)},
-          {"window_end", ledger::testing::rfc3339(end)}, {"reason", "e2e"}};
+  return {{"reservation_id", id},
+          {"owner", scope("project", project)},
+          {"kind", "gpu_nodes"},
+          {"dimension", "gpu.count"},
+          {"quantity", q},
+          {"window_start", ledger::testing::rfc3339(start)},
+          {"window_end", ledger::testing::rfc3339(end)},
+          {"reason", "e2e"}};
 }
 
 Json decision_input(const std::string& project, std::int64_t delta, const std::string& actor_type = "service_account",
                     const std::string& actor_id = "scheduler") {
-  return {{"actor", {{"actor_type", actor_type}, {"actor_id", actor_id}, {"roles", Json::array()}, {"scopes", Json::array()}}},
-          {"hierarchy", {{"organization_id", "acme"}, {"department_id", "D"}, {"project_id", project}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
-          {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
-          {"current_usage", {{"scope_window", ""}, {"quantity", 0}, {"unit", "gpu"}}},
-          {"registry_versions", Json::object()},
-          {"correlation_id", "corr-capacity"}};
+  return {
+      {"actor",
+       {{"actor_type", actor_type}, {"actor_id", actor_id}, {"roles", Json::array()}, {"scopes", Json::array()}}},
+      {"hierarchy", {{"organization_id", "acme"}, {"department_id", "D"}, {"project_id", project}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+      {"request",
+       {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"current_usage", {{"scope_window", ""}, {"quantity", 0}, {"unit", "gpu"}}},
+      {"registry_versions", Json::object()},
+      {"correlation_id", "corr-capacity"}};
 }
 
 std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -107,7 +120,8 @@ TEST(CapacityE2e, AnExhaustedReservationStillHoldsItsCapacity) {
   EXPECT_EQ(before.body["available"], 5) << before.describe();
 
   // Consume all 25: r1 is exhausted and still occupies its window.
-  const std::int64_t exhausted = s.ok("reservation.consume", {{"reservation_id", "r1"}, {"organization_id", "acme"}, {"quantity", 25}});
+  const std::int64_t exhausted =
+      s.ok("reservation.consume", {{"reservation_id", "r1"}, {"organization_id", "acme"}, {"quantity", 25}});
   Reply r1 = s.query("GET", "/v1/reservations/r1?organization_id=acme&min_position=" + std::to_string(exhausted));
   ASSERT_EQ(r1.status, 200) << r1.describe();
   EXPECT_EQ(r1.body["state"], "exhausted");
@@ -129,7 +143,8 @@ TEST(CapacityE2e, AnExhaustedReservationStillHoldsItsCapacity) {
   EXPECT_EQ(r2.body["evidence"]["reserved_with_this"], 50) << r2.describe();
 
   // Releasing 1 of r1 makes it active again, alone: never 50 under 30.
-  const std::int64_t released = s.ok("reservation.release", {{"reservation_id", "r1"}, {"organization_id", "acme"}, {"quantity", 1}});
+  const std::int64_t released =
+      s.ok("reservation.release", {{"reservation_id", "r1"}, {"organization_id", "acme"}, {"quantity", 1}});
   Reply active = s.query("GET", "/v1/reservations/r1?organization_id=acme&min_position=" + std::to_string(released));
   EXPECT_EQ(active.body["state"], "active") << active.describe();
   Reply r2_now = s.query("GET", "/v1/reservations/r2?organization_id=acme&min_position=" + std::to_string(released));
@@ -210,9 +225,11 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
   EXPECT_EQ(s.decide(decision_input("P1", 1, "worker")).status, 200);
 
   // An API key and a service account past their expires_at are denied.
-  s.ok("principal.create", {{"principal_id", "key1"}, {"principal_type", "api_key"}, {"project_id", "P1"},
-                            {"expires_at", rfc(now - 1h)}});
-  s.ok("principal.create", {{"principal_id", "svc1"}, {"principal_type", "service_account"}, {"project_id", "P1"},
+  s.ok("principal.create",
+       {{"principal_id", "key1"}, {"principal_type", "api_key"}, {"project_id", "P1"}, {"expires_at", rfc(now - 1h)}});
+  s.ok("principal.create", {{"principal_id", "svc1"},
+                            {"principal_type", "service_account"},
+                            {"project_id", "P1"},
                             {"expires_at", rfc(now + 1h)}});
   Reply key = s.decide(decision_input("P1", 1, "api_key", "key1"));
   ASSERT_EQ(key.status, 200) << key.describe();
@@ -228,8 +245,11 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
   s.ok("reservation.draft", reservation("r1", "P1", 25, now - 1h, now + 24h));
   s.ok("reservation.activate", {{"reservation_id", "r1"}, {"organization_id", "acme"}});
   const std::int64_t before = std::stoll(s.sql("SELECT count(*) FROM ledger.events"));
-  Reply lower = s.command("ceiling.set", {{"scope", scope("department", "D")}, {"dimension", "gpu.count"},
-                                          {"quantity", 20}, {"unit", "gpu"}, {"reason", "e2e"}});
+  Reply lower = s.command("ceiling.set", {{"scope", scope("department", "D")},
+                                          {"dimension", "gpu.count"},
+                                          {"quantity", 20},
+                                          {"unit", "gpu"},
+                                          {"reason", "e2e"}});
   EXPECT_EQ(lower.status, 422) << lower.describe();
   EXPECT_EQ(lower.code(), "ceiling_below_reserved");
   EXPECT_EQ(lower.body["evidence"]["reservation_id"], "r1") << lower.describe();
@@ -237,17 +257,26 @@ TEST(CapacityE2e, ActorTypeExpiredPrincipalAndLoweredCeiling) {
   EXPECT_EQ(std::stoll(s.sql("SELECT count(*) FROM ledger.events")), before) << "a refusal writes nothing";
   EXPECT_EQ(s.department_ceiling("D")["quantity"], 30);
   // Down to exactly what is held is fine.
-  s.ok("ceiling.set", {{"scope", scope("department", "D")}, {"dimension", "gpu.count"}, {"quantity", 25},
-                       {"unit", "gpu"}, {"reason", "e2e"}});
+  s.ok("ceiling.set", {{"scope", scope("department", "D")},
+                       {"dimension", "gpu.count"},
+                       {"quantity", 25},
+                       {"unit", "gpu"},
+                       {"reason", "e2e"}});
 
   // Nor can the hierarchy change under the reservation: P1 (holding 25)
   // into a department of 10, or acme onto a plan capped at 20, is refused
   // and writes nothing; the view still shows r1 under D.
   s.ok("department.create", {{"department_id", "D2"}, {"organization_id", "acme"}});
-  s.ok("ceiling.set", {{"scope", scope("department", "D2")}, {"dimension", "gpu.count"}, {"quantity", 10},
-                       {"unit", "gpu"}, {"reason", "e2e"}});
-  s.ok("ceiling.set", {{"scope", scope("plan", "starter")}, {"dimension", "gpu.count"}, {"quantity", 20},
-                       {"unit", "gpu"}, {"reason", "e2e"}});
+  s.ok("ceiling.set", {{"scope", scope("department", "D2")},
+                       {"dimension", "gpu.count"},
+                       {"quantity", 10},
+                       {"unit", "gpu"},
+                       {"reason", "e2e"}});
+  s.ok("ceiling.set", {{"scope", scope("plan", "starter")},
+                       {"dimension", "gpu.count"},
+                       {"quantity", 20},
+                       {"unit", "gpu"},
+                       {"reason", "e2e"}});
   const std::int64_t before_moves = std::stoll(s.sql("SELECT count(*) FROM ledger.events"));
   Reply move = s.command("project.move", {{"project_id", "P1"}, {"department_id", "D2"}});
   EXPECT_EQ(move.status, 422) << move.describe();

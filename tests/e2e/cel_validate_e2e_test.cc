@@ -42,8 +42,9 @@ ServiceStack* CelValidateE2e::stack_ = nullptr;
 adapters::http::HttpClient* CelValidateE2e::client_ = nullptr;
 
 TEST_F(CelValidateE2e, TheSeedsExpressionsAreValid) {
-  for (const char* expr : {"estimated_tokens < 5000", "model != 'gpt-4-32k'", "timestamp.getDayOfWeek(request.time) < 6",
-                           "request.time.getDayOfWeek() < 6 && actor.type == 'user' && app_id != ''"}) {
+  for (const char* expr :
+       {"estimated_tokens < 5000", "model != 'gpt-4-32k'", "timestamp.getDayOfWeek(request.time) < 6",
+        "request.time.getDayOfWeek() < 6 && actor.type == 'user' && app_id != ''"}) {
     for (const char* token : {kAdminToken, kAcmeTenantAdmin}) {
       Reply r = validate_expression(expr, token);
       ASSERT_EQ(r.status, 200) << expr << ": " << r.describe();

@@ -8,12 +8,12 @@
 // was not given is a finding too.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
 
@@ -62,19 +62,23 @@ TEST(ChainAnchorE2e, ASuperusersRewriteWithRecomputedHashesIsCaughtOnlyThroughTh
     ASSERT_NE(port, 0) << testing::tail(writer);
     adapters::http::HttpClient client("127.0.0.1", port, 30s);
     ASSERT_TRUE(eventually(30s, [&] { return call(client, "GET", "/readyz").status == 200; })) << testing::tail(writer);
-    Reply def = call(client, "POST", "/v1/commands/policy_key.define",
-                     Json{{"key", "anchor.test"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 1000}}.dump());
+    Reply def =
+        call(client, "POST", "/v1/commands/policy_key.define",
+             Json{{"key", "anchor.test"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 1000}}.dump());
     ASSERT_EQ(def.status, 200) << def.describe();
     for (int i = 1; i <= 17; ++i) {
       Reply r = call(client, "POST", "/v1/commands/policy_value.set",
-                     Json{{"key", "anchor.test"}, {"scope", {{"user_id", "u" + std::to_string(i)}}}, {"value", i},
+                     Json{{"key", "anchor.test"},
+                          {"scope", {{"user_id", "u" + std::to_string(i)}}},
+                          {"value", i},
                           {"reason", "e2e"}}
                          .dump());
       ASSERT_EQ(r.status, 200) << r.describe();
     }
     // The anchor follows the commit that reached the count (after its reply).
     ASSERT_TRUE(eventually(30s, [&] {
-      return testing::sql_scalar(db.admin_url, "SELECT count(*) FROM ledger.events WHERE event_type = 'ChainHeadSigned'") == "3";
+      return testing::sql_scalar(db.admin_url,
+                                 "SELECT count(*) FROM ledger.events WHERE event_type = 'ChainHeadSigned'") == "3";
     })) << testing::tail(writer);
     EXPECT_NE(writer.log().find("chain anchoring on: key id "), std::string::npos);
     writer.terminate();
@@ -90,7 +94,8 @@ TEST(ChainAnchorE2e, ASuperusersRewriteWithRecomputedHashesIsCaughtOnlyThroughTh
                             "/services/ledger-audit' verify";
   const CliRun intact = run(audit + " --public-key '" + kPublicKey + "'");
   EXPECT_EQ(intact.status, 0) << intact.out;
-  EXPECT_NE(intact.out.find("signed chain heads: 3 verified, the last at position 17"), std::string::npos) << intact.out;
+  EXPECT_NE(intact.out.find("signed chain heads: 3 verified, the last at position 17"), std::string::npos)
+      << intact.out;
 
   // The superuser's rewrite: position 3 gets another actor, and every later
   // event (the anchors too) is re-sealed so the chain links again.
@@ -133,9 +138,10 @@ TEST(ChainAnchorE2e, ASuperusersRewriteWithRecomputedHashesIsCaughtOnlyThroughTh
   const auto dir = std::filesystem::temp_directory_path() / testing::unique_name("chain-anchor-e2e");
   std::filesystem::create_directories(dir);
   const auto other = (dir / "other.pub.pem").string();
-  std::ofstream(other) << codec::ChainSigningKey::from_pem("-----BEGIN PRIVATE KEY-----\n"
-                                                           "MC4CAQAwBQYDK2VwBCIEIMJJ0J2ltgKLAM/8/jDB3RNoe75wNw+jWVk3MUpNwgDM\n"
-                                                           "-----END PRIVATE KEY-----\n")
+  std::ofstream(other) << codec::ChainSigningKey::from_pem(
+                              "-----BEGIN PRIVATE KEY-----\n"
+                              "MC4CAQAwBQYDK2VwBCIEIMJJ0J2ltgKLAM/8/jDB3RNoe75wNw+jWVk3MUpNwgDM\n"
+                              "-----END PRIVATE KEY-----\n")
                               ->public_pem();
   const CliRun unknown = run(audit + " --public-key '" + other + "'");
   EXPECT_EQ(unknown.status, 1) << unknown.out;

@@ -8,16 +8,16 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <atomic>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
+#include <string>
 #include <thread>
 #include <tuple>
-#include <string>
 
 #include "tests/support/e2e_stack.h"
 #include "tests/support/process.h"
@@ -57,10 +57,10 @@ class CliE2e : public ::testing::Test {
     stack_ = new ServiceStack("cli_e2e");
     auto started = stack_->start();
     ASSERT_TRUE(started) << started.message() << stack_->describe_logs();
-    const auto catalog = run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger-admin load-catalog " +
-                                     "--token dev-platform-admin --catalog " + LEDGER_SOURCE_DIR +
-                                     "/config/policy-keys.json --command-port " +
-                                     std::to_string(stack_->command_port()) + " 2>&1");
+    const auto catalog =
+        run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger-admin load-catalog " +
+                    "--token dev-platform-admin --catalog " + LEDGER_SOURCE_DIR +
+                    "/config/policy-keys.json --command-port " + std::to_string(stack_->command_port()) + " 2>&1");
     ASSERT_EQ(catalog.status, 0) << catalog.out;
   }
   static void TearDownTestSuite() {
@@ -100,10 +100,10 @@ TEST_F(CliE2e, ListingsShowEveryOverrideToThoseWhoMaySeeIt) {
   // The same user id in two organizations, each set by its own tenant admin.
   for (const auto& [org, token, v] : {std::tuple{"org-acme", "Bearer dev-acme-tenant-admin", 33},
                                       std::tuple{"org-globex", "Bearer dev-globex-tenant-admin", 34}}) {
-    auto r = st.admin("POST", "/api/v1/admin/policy-values",
-                      {{"key", kKey}, {"scope", {{"user_id", "u-shared"}, {"org_id", org}}}, {"value", v},
-                       {"reason", "cli e2e"}},
-                      token);
+    auto r = st.admin(
+        "POST", "/api/v1/admin/policy-values",
+        {{"key", kKey}, {"scope", {{"user_id", "u-shared"}, {"org_id", org}}}, {"value", v}, {"reason", "cli e2e"}},
+        token);
     EXPECT_EQ(r.status, 200) << r.describe();
   }
   const std::string when = future(2);
@@ -142,8 +142,8 @@ TEST_F(CliE2e, ListingsShowEveryOverrideToThoseWhoMaySeeIt) {
   auto foreign = st.query("GET", std::string("/v1/policy-values?key=") + kKey + "&org_id=org-globex",
                           "Bearer dev-acme-tenant-admin");
   EXPECT_EQ(foreign.status, 403) << foreign.describe();
-  auto globex = st.query("GET", std::string("/v1/policy-values?key=") + kKey + "&level=organization",
-                         "Bearer dev-globex-reader");
+  auto globex =
+      st.query("GET", std::string("/v1/policy-values?key=") + kKey + "&level=organization", "Bearer dev-globex-reader");
   ASSERT_EQ(globex.status, 200) << globex.describe();
   EXPECT_EQ(overrides(globex.body), (std::set<std::string>{"organization/org-globex/org-globex=14"}));
 
@@ -151,8 +151,9 @@ TEST_F(CliE2e, ListingsShowEveryOverrideToThoseWhoMaySeeIt) {
   std::set<std::string> paged;
   std::string cursor;
   for (int pages = 0; pages < 10; ++pages) {
-    auto p = st.query("GET", std::string("/v1/policy-values?key=") + kKey + "&limit=1" +
-                                 (cursor.empty() ? "" : "&cursor=" + cursor), kAdminToken);
+    auto p = st.query(
+        "GET", std::string("/v1/policy-values?key=") + kKey + "&limit=1" + (cursor.empty() ? "" : "&cursor=" + cursor),
+        kAdminToken);
     ASSERT_EQ(p.status, 200) << p.describe();
     ASSERT_LE(p.body["overrides"].size(), 1u);
     for (const auto& v : overrides(p.body)) paged.insert(v);
@@ -215,14 +216,15 @@ TEST_F(CliE2e, ListingsShowEveryOverrideToThoseWhoMaySeeIt) {
   EXPECT_EQ(value.body["next_change"]["set_at_position"], last);
   EXPECT_EQ(value.body["next_change"]["source"]["id"], "org-acme");
   // The project's own value shadows the organization's: no change for it.
-  auto project = st.query("GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-acme&project_id=acme-llm",
-                          kAdminToken);
+  auto project =
+      st.query("GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-acme&project_id=acme-llm", kAdminToken);
   ASSERT_EQ(project.status, 200) << project.describe();
   EXPECT_EQ(project.body["value"], 60);
   EXPECT_TRUE(project.body["next_change"].is_null()) << project.describe();
   // The SQL path answers the same next change.
-  auto sql = st.query("GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-acme&as_of_position=" +
-                                 std::to_string(last) + "&wait_ms=10000",
+  auto sql = st.query("GET",
+                      std::string("/v1/policy-values/") + kKey +
+                          "?org_id=org-acme&as_of_position=" + std::to_string(last) + "&wait_ms=10000",
                       kAdminToken);
   ASSERT_EQ(sql.status, 200) << sql.describe();
   EXPECT_EQ(sql.body["next_change"], value.body["next_change"]);
@@ -289,25 +291,27 @@ TEST_F(CliE2e, TheCliReadsWritesAndAnswersWithDocumentedExitCodes) {
   auto values = ledger(std::string("values ") + kKey + " --org org-cli --json");
   ASSERT_EQ(values.status, 0) << values.out;
   EXPECT_TRUE(overrides(Json::parse(values.out)).count("organization/org-cli/org-cli=44")) << values.out;
-  auto values_table = ledger(std::string("values ") + kKey + " --level organization --min-position " +
-                                std::to_string(own_position),
-                            "dev-acme-reader");
+  auto values_table =
+      ledger(std::string("values ") + kKey + " --level organization --min-position " + std::to_string(own_position),
+             "dev-acme-reader");
   ASSERT_EQ(values_table.status, 0) << values_table.out;
   EXPECT_NE(values_table.out.find("org-acme"), std::string::npos) << values_table.out;
   EXPECT_EQ(values_table.out.find("org-cli"), std::string::npos) << values_table.out;  // not the reader's
 
   // check: exit 0 on allow, 1 on deny.
-  const std::string check = "check --org org-cli --project cli-llm --product gpuaas --resource-type gpu_node "
-                            "--resource-id n1 --dimension gpu.count --unit gpu --min-position " +
-                            std::to_string(st.last_position()) + " ";
+  const std::string check =
+      "check --org org-cli --project cli-llm --product gpuaas --resource-type gpu_node "
+      "--resource-id n1 --dimension gpu.count --unit gpu --min-position " +
+      std::to_string(st.last_position()) + " ";
   auto allow = ledger(check + "--delta 2 --usage 4");
   EXPECT_EQ(allow.status, 0) << allow.out;
   EXPECT_EQ(allow.out.rfind("allow", 0), 0u) << allow.out;
   auto deny = ledger(check + "--delta 5 --usage 4 --json");
   EXPECT_EQ(deny.status, 1) << deny.out;
   EXPECT_EQ(Json::parse(deny.out)["decision"], "deny");
-  auto unknown = ledger("check --org org-cli --project cli-llm --product gpuaas --resource-type gpu_node "
-                        "--resource-id n1 --dimension no.such --unit gpu --delta 1");
+  auto unknown = ledger(
+      "check --org org-cli --project cli-llm --product gpuaas --resource-type gpu_node "
+      "--resource-id n1 --dimension no.such --unit gpu --delta 1");
   EXPECT_EQ(unknown.status, 2) << unknown.out;
   EXPECT_NE(unknown.out.find("unknown_registry_entry"), std::string::npos) << unknown.out;
 
@@ -343,22 +347,26 @@ TEST_F(CliE2e, CeilingsTreeDrawsEveryScopeUnderAnOrganizationWithItsEffectiveCei
   auto& st = s();
   st.register_gpu_quota();
   st.ok("registry.register", {{"kind", "usage_unit"}, {"entry_id", "core"}});
-  st.ok("registry.register", {{"kind", "quota_dimension"},
-                              {"entry_id", "tree.cpu"},
-                              {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "core"}}}});
+  st.ok("registry.register",
+        {{"kind", "quota_dimension"},
+         {"entry_id", "tree.cpu"},
+         {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "core"}}}});
   // org-tree ─┬─ org-tree.default ── tree-p0
   //           └─ tree-research ─┬─ tree-vision ─┬─ tree-p2
   //                             │               └─ tree-p3
   //                             └─ tree-p1
   st.ok("organization.create", {{"organization_id", "org-tree"}, {"plan_id", "tree-plan"}, {"name", "Tree"}});
-  st.ok("department.create", {{"department_id", "tree-research"}, {"organization_id", "org-tree"}, {"name", "Research"}});
-  st.ok("department.create", {{"department_id", "tree-vision"},
-                              {"organization_id", "org-tree"},
-                              {"parent_department_id", "tree-research"}});
+  st.ok("department.create",
+        {{"department_id", "tree-research"}, {"organization_id", "org-tree"}, {"name", "Research"}});
+  st.ok("department.create",
+        {{"department_id", "tree-vision"}, {"organization_id", "org-tree"}, {"parent_department_id", "tree-research"}});
   st.ok("project.create", {{"project_id", "tree-p0"}, {"organization_id", "org-tree"}});
-  st.ok("project.create", {{"project_id", "tree-p1"}, {"organization_id", "org-tree"}, {"department_id", "tree-research"}});
-  st.ok("project.create", {{"project_id", "tree-p2"}, {"organization_id", "org-tree"}, {"department_id", "tree-vision"}});
-  st.ok("project.create", {{"project_id", "tree-p3"}, {"organization_id", "org-tree"}, {"department_id", "tree-vision"}});
+  st.ok("project.create",
+        {{"project_id", "tree-p1"}, {"organization_id", "org-tree"}, {"department_id", "tree-research"}});
+  st.ok("project.create",
+        {{"project_id", "tree-p2"}, {"organization_id", "org-tree"}, {"department_id", "tree-vision"}});
+  st.ok("project.create",
+        {{"project_id", "tree-p3"}, {"organization_id", "org-tree"}, {"department_id", "tree-vision"}});
   auto ceiling = [&](const std::string& level, const std::string& id, const std::string& dimension, int quantity,
                      const std::string& unit) {
     st.ok("ceiling.set", {{"scope", {{"level", level}, {"id", id}}},
@@ -370,7 +378,7 @@ TEST_F(CliE2e, CeilingsTreeDrawsEveryScopeUnderAnOrganizationWithItsEffectiveCei
   ceiling("organization", "org-tree", "gpu.count", 100, "gpu");
   ceiling("organization", "org-tree", "tree.cpu", 64, "core");
   ceiling("department", "tree-vision", "gpu.count", 40, "gpu");  // an override lower down
-  ceiling("project", "tree-p3", "gpu.count", 8, "gpu");           // and lower still
+  ceiling("project", "tree-p3", "gpu.count", 8, "gpu");          // and lower still
   const std::string at = " --min-position " + std::to_string(st.last_position());
 
   // The table: one row a ceiling, the tree drawn in the first column.
@@ -419,9 +427,9 @@ TEST_F(CliE2e, CeilingsTreeDrawsEveryScopeUnderAnOrganizationWithItsEffectiveCei
   std::map<std::string, std::map<std::string, std::string>> effective;  // id -> dimension -> "quantity from"
   std::function<void(const Json&)> collect = [&](const Json& n) {
     for (const auto& c : n["ceilings"]) {
-      effective[n["id"]][c["dimension"]] =
-          c["quantity"].dump() + " " + c["inherited_from"]["level"].get<std::string>() + " " +
-          c["inherited_from"]["id"].get<std::string>();
+      effective[n["id"]][c["dimension"]] = c["quantity"].dump() + " " +
+                                           c["inherited_from"]["level"].get<std::string>() + " " +
+                                           c["inherited_from"]["id"].get<std::string>();
     }
     for (const auto& child : n["children"]) collect(child);
   };
@@ -483,9 +491,9 @@ TEST_F(CliE2e, CeilingsTreeDrawsEveryScopeUnderAnOrganizationWithItsEffectiveCei
 TEST_F(CliE2e, LedgerAdminAnswersJsonWithTheAuditorsExitCodes) {
   const std::string admin = std::string(LEDGER_BINARY_DIR) + "/services/ledger-admin ";
   // Loading the catalog again defines nothing new and says how many keys it sent.
-  auto load = run_command(admin + "load-catalog --json --token dev-platform-admin --catalog " + LEDGER_SOURCE_DIR +
-                          "/config/policy-keys.json --command-port " + std::to_string(s().command_port()) +
-                          " 2>/dev/null");
+  auto load =
+      run_command(admin + "load-catalog --json --token dev-platform-admin --catalog " + LEDGER_SOURCE_DIR +
+                  "/config/policy-keys.json --command-port " + std::to_string(s().command_port()) + " 2>/dev/null");
   ASSERT_EQ(load.status, 0) << load.out;
   const Json loaded = Json::parse(load.out);
   EXPECT_TRUE(loaded["ok"].get<bool>());
@@ -493,11 +501,12 @@ TEST_F(CliE2e, LedgerAdminAnswersJsonWithTheAuditorsExitCodes) {
   // A refused definition names the service's code.
   const auto bad_catalog = std::filesystem::temp_directory_path() / unique_name("bad-catalog.json");
   {
-    std::ofstream(bad_catalog) << R"({"keys":[{"key":"allocation.refund_window_days","value_type":"string","default":"x"}]})";
+    std::ofstream(bad_catalog)
+        << R"({"keys":[{"key":"allocation.refund_window_days","value_type":"string","default":"x"}]})";
   }
-  auto conflict = run_command(admin + "load-catalog --json --token dev-platform-admin --catalog " +
-                              bad_catalog.string() + " --command-port " + std::to_string(s().command_port()) +
-                              " 2>/dev/null");
+  auto conflict =
+      run_command(admin + "load-catalog --json --token dev-platform-admin --catalog " + bad_catalog.string() +
+                  " --command-port " + std::to_string(s().command_port()) + " 2>/dev/null");
   EXPECT_EQ(conflict.status, 2) << conflict.out;
   const Json refused = Json::parse(conflict.out, nullptr, false);
   ASSERT_TRUE(refused.is_object()) << conflict.out;
@@ -512,8 +521,9 @@ TEST_F(CliE2e, LedgerAdminAnswersJsonWithTheAuditorsExitCodes) {
   const Json minted = Json::parse(mint.out);
   const std::string token = minted["token"].get<std::string>();
   EXPECT_EQ(std::count(token.begin(), token.end(), '.'), 2) << mint.out;
-  auto plain = run_command(admin + "mint-token --key-file " + LEDGER_SOURCE_DIR +
-                           "/config/tokens.json --kid dev-hs256-1 --sub alice --actor-type user --org org-cli 2>/dev/null");
+  auto plain =
+      run_command(admin + "mint-token --key-file " + LEDGER_SOURCE_DIR +
+                  "/config/tokens.json --kid dev-hs256-1 --sub alice --actor-type user --org org-cli 2>/dev/null");
   ASSERT_EQ(plain.status, 0);
   EXPECT_EQ(std::count(plain.out.begin(), plain.out.end(), '.'), 2) << plain.out;  // the bare token, as before
   auto hash = run_command("echo 'a-static-token-of-enough-length' | " + admin +
@@ -526,8 +536,9 @@ TEST_F(CliE2e, LedgerAdminAnswersJsonWithTheAuditorsExitCodes) {
                               "2>/dev/null");
   EXPECT_EQ(bad_time.status, 2);
   EXPECT_EQ(Json::parse(bad_time.out)["error"]["code"], "invalid_parameter") << bad_time.out;
-  auto missing = run_command(admin + "mint-token --json --key-file /nonexistent --kid k --sub s --actor-type user "
-                                     "--org o 2>/dev/null");
+  auto missing = run_command(admin +
+                             "mint-token --json --key-file /nonexistent --kid k --sub s --actor-type user "
+                             "--org o 2>/dev/null");
   EXPECT_EQ(missing.status, 2);
   EXPECT_EQ(Json::parse(missing.out)["error"]["code"], "invalid_key_file") << missing.out;
   EXPECT_EQ(run_command(admin + "mint-token 2>/dev/null").status, 2);  // a usage error
@@ -580,7 +591,8 @@ TEST_F(CliE2e, TheChangeFeedStreamsEveryCommittedEventToThoseWhoMaySeeIt) {
     });
     EXPECT_TRUE(r) << target << ": " << [&] {
       std::string why;
-      if (!r) for (const auto& [k, v] : r.error().evidence_texts()) why += k + "=" + v + " ";
+      if (!r)
+        for (const auto& [k, v] : r.error().evidence_texts()) why += k + "=" + v + " ";
       return why;
     }();
     return std::pair{r ? *r : HttpResponse{}, body};
@@ -606,7 +618,8 @@ TEST_F(CliE2e, TheChangeFeedStreamsEveryCommittedEventToThoseWhoMaySeeIt) {
   ASSERT_FALSE(acme.empty());
   for (const auto& f : acme) {
     const std::string tenant = f.data["tenant"];
-    EXPECT_TRUE(tenant == "org-acme" || (tenant == "platform" && (f.type == "PolicyValueSet" || f.type == "PolicyKeyDefined")))
+    EXPECT_TRUE(tenant == "org-acme" ||
+                (tenant == "platform" && (f.type == "PolicyValueSet" || f.type == "PolicyKeyDefined")))
         << f.data;
   }
   // Types narrow it; Last-Event-ID resumes right after the event it names.
@@ -626,11 +639,12 @@ TEST_F(CliE2e, TheChangeFeedStreamsEveryCommittedEventToThoseWhoMaySeeIt) {
   std::atomic<bool> seen{false};
   std::thread watcher([&] {
     HttpClient c("127.0.0.1", st.query_port(), 30s);
-    auto r = c.stream("GET", "/v1/changes?types=PolicyValueSet", {{"authorization", kAdminToken}}, [&](std::string_view d) {
-      live.append(d);
-      seen = live.find("\"value\":77") != std::string::npos || live.find("\"after\":77") != std::string::npos;
-      return !seen.load();
-    });
+    auto r =
+        c.stream("GET", "/v1/changes?types=PolicyValueSet", {{"authorization", kAdminToken}}, [&](std::string_view d) {
+          live.append(d);
+          seen = live.find("\"value\":77") != std::string::npos || live.find("\"after\":77") != std::string::npos;
+          return !seen.load();
+        });
     EXPECT_TRUE(r);
   });
   std::this_thread::sleep_for(500ms);  // the stream is open (from the head)
@@ -641,7 +655,8 @@ TEST_F(CliE2e, TheChangeFeedStreamsEveryCommittedEventToThoseWhoMaySeeIt) {
   EXPECT_TRUE(seen.load()) << live;
 
   // Refusals: a stable code each, as a plain JSON answer.
-  const std::vector<std::tuple<std::string, std::string, std::vector<std::pair<std::string, std::string>>, int, std::string>>
+  const std::vector<
+      std::tuple<std::string, std::string, std::vector<std::pair<std::string, std::string>>, int, std::string>>
       refused = {
           {"/v1/changes?types=Policy*", kAdminToken, {}, 400, "invalid_parameter"},
           {"/v1/changes?since=1", kAdminToken, {}, 400, "unknown_parameter"},
@@ -658,7 +673,8 @@ TEST_F(CliE2e, TheChangeFeedStreamsEveryCommittedEventToThoseWhoMaySeeIt) {
   }
 
   // `ledger watch` prints the same events, one JSON object a line.
-  auto watch = ledger("watch --json --from-position " + std::to_string(first) + " --until-position " + std::to_string(last));
+  auto watch =
+      ledger("watch --json --from-position " + std::to_string(first) + " --until-position " + std::to_string(last));
   ASSERT_EQ(watch.status, 0) << watch.out;
   std::istringstream lines(watch.out);
   std::vector<std::int64_t> positions;

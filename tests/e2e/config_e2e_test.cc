@@ -17,12 +17,14 @@ using ledger::testing::Reply;
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const std::string kAcmeAdmin = "Bearer dev-acme-tenant-admin";     // acme-tenant-admin, org-acme
+const std::string kAcmeAdmin = "Bearer dev-acme-tenant-admin";      // acme-tenant-admin, org-acme
 const std::string kGlobexAdmin = "Bearer dev-globex-tenant-admin";  // org-globex
 const std::string kAcmeReader = "Bearer dev-acme-reader";
 const std::string kGlobexReader = "Bearer dev-globex-reader";
 
-Json put_body(Json value, const std::string& reason = "e2e") { return {{"value", std::move(value)}, {"reason", reason}}; }
+Json put_body(Json value, const std::string& reason = "e2e") {
+  return {{"value", std::move(value)}, {"reason", reason}};
+}
 
 std::string at(std::int64_t position) { return "min_position=" + std::to_string(position) + "&wait_ms=10000"; }
 
@@ -59,13 +61,17 @@ TEST(ConfigE2e, LayersRolesPrecedenceHistoryAndPreciseInvalidation) {
   EXPECT_EQ(s.command_http("PUT", "/config/service-types/cloud_run", put_body(Json::object()), kAcmeAdmin).status, 403);
 
   ASSERT_EQ(s.command_http("PUT", "/config/service-types/cloud_run",
-                           put_body({{"min_instances", 1}, {"max_instances", 10}, {"scaling_limits", {{"cpu", 4}}},
+                           put_body({{"min_instances", 1},
+                                     {"max_instances", 10},
+                                     {"scaling_limits", {{"cpu", 4}}},
                                      {"monitoring", {{"cpu", 80}}}}))
                 .status,
             200);
 
   // Tenant layers: the tenant's admin; expected_version is optimistic concurrency.
-  Json risk = put_body({{"max_cost_impact_auto", 20.0}, {"monitoring", {{"cpu", 70}, {"mem", 90}}}, {"min_instances", 2},
+  Json risk = put_body({{"max_cost_impact_auto", 20.0},
+                        {"monitoring", {{"cpu", 70}, {"mem", 90}}},
+                        {"min_instances", 2},
                         {"region", "us"}});
   risk["expected_version"] = 0;
   Reply r = s.command_http("PUT", "/tenants/org-acme/config/risk", risk, kAcmeAdmin);
@@ -81,28 +87,34 @@ TEST(ConfigE2e, LayersRolesPrecedenceHistoryAndPreciseInvalidation) {
   EXPECT_EQ(s.command_http("PUT", "/tenants/org-acme/config/risk", put_body({{"x", 1}}), kAcmeReader).status, 403);
   EXPECT_EQ(s.command_http("GET", "/tenants/org-acme/config/risk", nullptr, kAcmeAdmin).status, 405);
 
-  ASSERT_EQ(s.command_http("PUT", "/tenants/org-acme/config/agents/scaler", put_body({{"min_instances", 3}}), kAcmeAdmin)
-                .status,
-            200);
+  ASSERT_EQ(
+      s.command_http("PUT", "/tenants/org-acme/config/agents/scaler", put_body({{"min_instances", 3}}), kAcmeAdmin)
+          .status,
+      200);
   ASSERT_EQ(s.command_http("PUT", "/tenants/org-acme/services/svc1",
                            put_body({{"max_instances", 4}, {"monitoring", {{"mem", 50}}}}), kAcmeAdmin)
                 .status,
             200);
-  ASSERT_EQ(s.command_http("PUT", "/tenants/org-acme/projects/p1/config", put_body({{"region", "eu"}}), kAcmeAdmin)
-                .status,
-            200);
+  ASSERT_EQ(
+      s.command_http("PUT", "/tenants/org-acme/projects/p1/config", put_body({{"region", "eu"}}), kAcmeAdmin).status,
+      200);
   // The same write as a command on ledger.commands (a platform admin's).
   ASSERT_TRUE(s.publish("cfg-kafka-1",
-                        {{"type", "config.agent.set"}, {"tenant_id", "org-acme"}, {"agent_type", "kafka_agent"},
-                         {"value", {{"via", "kafka"}}}, {"reason", "e2e"}},
+                        {{"type", "config.agent.set"},
+                         {"tenant_id", "org-acme"},
+                         {"agent_type", "kafka_agent"},
+                         {"value", {{"via", "kafka"}}},
+                         {"reason", "e2e"}},
                         kAdminToken));
   Json result = s.result_of("cfg-kafka-1");
   ASSERT_EQ(result.value("status", ""), "accepted") << result.dump();
   const std::int64_t last = result["position"].get<std::int64_t>();
 
   // Precedence: service -> agent -> tenant_risk -> service_type -> global (public) -> process.
-  const std::string resolved = "/tenants/org-acme/config/resolved?agent_type=scaler&service_type=cloud_run"
-                               "&service_id=svc1&project_id=p1&" + at(last);
+  const std::string resolved =
+      "/tenants/org-acme/config/resolved?agent_type=scaler&service_type=cloud_run"
+      "&service_id=svc1&project_id=p1&" +
+      at(last);
   Reply v = s.query("GET", resolved, kAcmeReader);
   ASSERT_EQ(v.status, 200) << v.describe() << s.describe_logs();
   const Json& c = v.body["config"];
@@ -126,7 +138,7 @@ TEST(ConfigE2e, LayersRolesPrecedenceHistoryAndPreciseInvalidation) {
   EXPECT_EQ(src["approval_webhook_timeout_seconds"]["precedence"], 5);
   // Shallow: the service layer's monitoring replaces the lower ones whole.
   EXPECT_EQ(c["monitoring"], Json({{"mem", 50}}));
-  EXPECT_EQ(c["region"], "us");  // the project layer is not in the seed's order...
+  EXPECT_EQ(c["region"], "us");                            // the project layer is not in the seed's order...
   EXPECT_EQ(v.body["project"], Json({{"region", "eu"}}));  // ...it is answered beside it
 
   // Layers, last updated by/at per key, history with before/after.
@@ -200,10 +212,11 @@ TEST(ConfigE2e, LayersRolesPrecedenceHistoryAndPreciseInvalidation) {
 TEST(ConfigE2e, NotificationConfigIsValidatedBeforeAnythingIsWritten) {
   ledger::testing::ServiceStack s("config_validation_e2e");
   ASSERT_TRUE(s.start());
-  Reply r = s.command_http("PUT", "/tenants/org-acme/config/risk",
-                           put_body({{"notification_config", seed_notification_config()},
-                                     {"global_settings", {{"max_cost_impact_auto", 15.0}, {"approval_timeout_minutes", 30}}}}),
-                           kAcmeAdmin);
+  Reply r = s.command_http(
+      "PUT", "/tenants/org-acme/config/risk",
+      put_body({{"notification_config", seed_notification_config()},
+                {"global_settings", {{"max_cost_impact_auto", 15.0}, {"approval_timeout_minutes", 30}}}}),
+      kAcmeAdmin);
   ASSERT_EQ(r.status, 200) << r.describe() << s.describe_logs();
   const std::int64_t accepted = r.body["position"].get<std::int64_t>();
 
@@ -243,8 +256,10 @@ TEST(ConfigE2e, NotificationConfigIsValidatedBeforeAnythingIsWritten) {
   Json n = seed_notification_config();
   n["escalation"]["max_hops"] = -1;
   ASSERT_TRUE(s.publish("cfg-kafka-bad",
-                        {{"type", "config.tenant_risk.set"}, {"tenant_id", "org-acme"},
-                         {"value", {{"notification_config", n}}}, {"reason", "e2e"}},
+                        {{"type", "config.tenant_risk.set"},
+                         {"tenant_id", "org-acme"},
+                         {"value", {{"notification_config", n}}},
+                         {"reason", "e2e"}},
                         kAdminToken));
   Json result = s.result_of("cfg-kafka-bad");
   EXPECT_EQ(result.value("code", ""), "config_schema_violation") << result.dump();
@@ -311,8 +326,9 @@ TEST(ConfigE2e, ReloadReReadsProcessSettingsMarksPendingRestartAndReportsPartial
   EXPECT_EQ(r.body["errors"][0]["code"], "invalid_process_settings");
   // The ConfigReloaded event records it too (the writer checked the same
   // settings); the successful reload before recorded none.
-  const std::string reloads = "SELECT payload->'errors' FROM ledger.events WHERE event_type = 'ConfigReloaded' "
-                              "ORDER BY global_position";
+  const std::string reloads =
+      "SELECT payload->'errors' FROM ledger.events WHERE event_type = 'ConfigReloaded' "
+      "ORDER BY global_position";
   EXPECT_EQ(s.sql(reloads + " DESC LIMIT 1"), R"(["reload_env: invalid_process_settings"])");
   EXPECT_EQ(s.sql(reloads + " DESC OFFSET 1 LIMIT 1"), "[]");
   v = s.query("GET", view + at(r.body["position"].get<std::int64_t>()), kAcmeReader);

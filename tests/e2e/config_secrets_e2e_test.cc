@@ -46,8 +46,10 @@ std::string at(std::int64_t position) { return "min_position=" + std::to_string(
 std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -57,9 +59,11 @@ std::string quote(const std::string& s) {
 std::string whole_topic(const std::string& topic, int partitions) {
   std::string all;
   for (int p = 0; p < partitions; ++p) {
-    auto reader = ledger::adapters::kafka::KafkaPartitionReader::create(
-        {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .topic = topic,
-         .partition = p, .start_offset = 0});
+    auto reader = ledger::adapters::kafka::KafkaPartitionReader::create({.brokers = ledger::testing::kafka_brokers(),
+                                                                         .security = ledger::testing::kafka_security(),
+                                                                         .topic = topic,
+                                                                         .partition = p,
+                                                                         .start_offset = 0});
     if (!reader) return {};
     auto end = (*reader)->high_watermark(30s);
     if (!end) return {};
@@ -87,10 +91,11 @@ ledger::testing::CommandRun audit(const std::string& args) {
 
 // Every record of the topic up to the first one holding `until`, raw bytes.
 std::string topic_bytes(const std::string& topic, const std::string& until) {
-  auto consumer = ledger::adapters::kafka::KafkaConsumer::create({.brokers = ledger::testing::kafka_brokers(),
-                                                                  .security = ledger::testing::kafka_security(),
-                                                                  .group_id = ledger::testing::unique_name("e2e-secrets"),
-                                                                  .topics = {topic}});
+  auto consumer =
+      ledger::adapters::kafka::KafkaConsumer::create({.brokers = ledger::testing::kafka_brokers(),
+                                                      .security = ledger::testing::kafka_security(),
+                                                      .group_id = ledger::testing::unique_name("e2e-secrets"),
+                                                      .topics = {topic}});
   if (!consumer) return {};
   std::string all;
   ledger::testing::eventually(60s, [&] {
@@ -106,10 +111,10 @@ TEST(ConfigSecretsE2e, SecretsAreSealedInStoreKafkaAndExportAndMaskedOnRead) {
   ledger::testing::ServiceStack s("config_secrets_e2e");
   ASSERT_TRUE(s.start()) << s.describe_logs();
 
-  Reply r = s.command_http("PUT", "/tenants/org-acme/config/risk",
-                           {{"value", {{"notification_config", notification_with_secrets()}, {"region", "eu"}}},
-                            {"reason", "webhooks"}},
-                           kAcmeAdmin);
+  Reply r = s.command_http(
+      "PUT", "/tenants/org-acme/config/risk",
+      {{"value", {{"notification_config", notification_with_secrets()}, {"region", "eu"}}}, {"reason", "webhooks"}},
+      kAcmeAdmin);
   ASSERT_EQ(r.status, 200) << r.describe();
   const std::int64_t pos = r.body["position"].get<std::int64_t>();
 
@@ -223,7 +228,8 @@ TEST(ConfigSecretsE2e, ShreddingMakesATenantsSecretsUnrecoverable) {
 
   EXPECT_EQ(s.sql("SELECT count(*) FROM config_secrets.data_keys WHERE tenant_id = 'org-acme'"), "0");
   EXPECT_EQ(s.sql("SELECT count(*) FROM config_secrets.data_keys WHERE tenant_id = 'org-globex'"), "1");
-  EXPECT_EQ(s.sql("SELECT payload->'key_ids'->>0 FROM ledger.events WHERE event_type = 'ConfigSecretsShredded'"), key_id);
+  EXPECT_EQ(s.sql("SELECT payload->'key_ids'->>0 FROM ledger.events WHERE event_type = 'ConfigSecretsShredded'"),
+            key_id);
   EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE payload::text LIKE '%" + kMarker + "%'"), "0");
 
   auto check = [&](const std::string& why) {
@@ -294,10 +300,13 @@ TEST(ConfigSecretsE2e, SecretsSentOverKafkaAreRefusedAndDeletedFromTheTopic) {
   // The producer's topic, every partition read from its start to its end:
   // the plain record is still there, the two holding secrets are gone.
   std::string bytes;
-  const bool purged = ledger::testing::eventually(90s, [&] {
-    bytes = whole_topic(topic, 3);
-    return bytes.find("kafka-plain-1") != std::string::npos && bytes.find(kMarker) == std::string::npos;
-  }, 1s);
+  const bool purged = ledger::testing::eventually(
+      90s,
+      [&] {
+        bytes = whole_topic(topic, 3);
+        return bytes.find("kafka-plain-1") != std::string::npos && bytes.find(kMarker) == std::string::npos;
+      },
+      1s);
   EXPECT_TRUE(purged) << bytes << s.describe_logs();
   EXPECT_EQ(bytes.find("kafka-secret-1"), std::string::npos) << bytes;
 

@@ -24,16 +24,15 @@ using Json = nlohmann::json;
 // one-second refresh of them awaited.
 void prepare(ServiceStack& stack) {
   const std::string bin = std::string(LEDGER_BINARY_DIR) + "/services/";
-  const auto catalog = run_command(bin + "ledger-admin load-catalog --token dev-platform-admin --catalog " +
-                                   LEDGER_SOURCE_DIR + "/config/policy-keys.json --command-port " +
-                                   std::to_string(stack.command_port()) + " 2>&1");
+  const auto catalog =
+      run_command(bin + "ledger-admin load-catalog --token dev-platform-admin --catalog " + LEDGER_SOURCE_DIR +
+                  "/config/policy-keys.json --command-port " + std::to_string(stack.command_port()) + " 2>&1");
   ASSERT_EQ(catalog.status, 0) << catalog.out;
   // Refusal records are budgeted per refused principal, which schemathesis
   // repeats ("0" of tenant "0" ...): lifted for everyone (the global scope).
-  const auto refusals = stack.admin("POST", "/api/v1/admin/policy-values",
-                                    Json{{"key", "rate_limit.access_refusal_records_per_minute"},
-                                         {"value", 100000},
-                                         {"reason", "contract run"}});
+  const auto refusals = stack.admin(
+      "POST", "/api/v1/admin/policy-values",
+      Json{{"key", "rate_limit.access_refusal_records_per_minute"}, {"value", 100000}, {"reason", "contract run"}});
   ASSERT_EQ(refusals.status, 200) << refusals.describe();
   // Last: it waits for the projection and the services' refresh.
   const auto raised = run_command(std::string(LEDGER_SOURCE_DIR) + "/bench/raise_limits.sh platform-admin " +
@@ -48,13 +47,14 @@ void run_schemathesis(ServiceStack& stack, std::uint16_t port, routes::ApiDocume
   const auto served = client.request("GET", "/openapi.json");
   ASSERT_TRUE(served) << served.error().message;
   ASSERT_EQ(served->status, 200);
-  EXPECT_EQ(served->body, routes::openapi_document(which)) << "the service serves another document than it was built with";
+  EXPECT_EQ(served->body, routes::openapi_document(which))
+      << "the service serves another document than it was built with";
 
   // The change feed never ends a response (Server-Sent Events): its
   // answers are checked by ChangeFeedE2e, not here.
-  const auto run = run_command("LEDGER_CONTRACT_TOKEN=dev-platform-admin " + std::string(LEDGER_SOURCE_DIR) +
-                               "/tests/contract/run.sh " + base + "/openapi.json " + base +
-                               " --exclude-operation-id changes 2>&1");
+  const auto run =
+      run_command("LEDGER_CONTRACT_TOKEN=dev-platform-admin " + std::string(LEDGER_SOURCE_DIR) +
+                  "/tests/contract/run.sh " + base + "/openapi.json " + base + " --exclude-operation-id changes 2>&1");
   EXPECT_EQ(run.status, 0) << run.out << "\n" << stack.describe_logs();
   // A run that generated nothing proves nothing.
   EXPECT_EQ(run.out.find("No operations"), std::string::npos) << run.out;

@@ -56,7 +56,8 @@ TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) 
   // 401 names the scheme, on both services and on seed-shaped routes.
   int refused = 0;
   for (auto* client : {&command, &query}) {
-    for (const std::string path : {"/v1/commands/organization.create", "/v1/policy-values/x", "/tenants/t/config/risk"}) {
+    for (const std::string path :
+         {"/v1/commands/organization.create", "/v1/policy-values/x", "/tenants/t/config/risk"}) {
       auto r = client->request(path.rfind("/v1/commands", 0) == 0 ? "POST" : "GET", path,
                                path.rfind("/v1/commands", 0) == 0 ? body : "",
                                {{"authorization", "Bearer not-a-token"}, {"x-correlation-id", "conv-401"}});
@@ -73,18 +74,18 @@ TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) 
   EXPECT_EQ(refused, 3);
 
   // X-Correlation-Id on answers of every kind: accepted, read, waited for.
-  auto w = command.request("POST", "/v1/commands/organization.create",
-                           R"({"organization_id":"org-conv-2","plan_id":"pro"})",
-                           {{"authorization", admin}, {"x-correlation-id", "conv-write"}});
+  auto w =
+      command.request("POST", "/v1/commands/organization.create", R"({"organization_id":"org-conv-2","plan_id":"pro"})",
+                      {{"authorization", admin}, {"x-correlation-id", "conv-write"}});
   ASSERT_TRUE(w);
   ASSERT_EQ(w->status, 200) << w->body;
   ASSERT_NE(w->header("x-correlation-id"), nullptr);
   EXPECT_EQ(*w->header("x-correlation-id"), "conv-write");
   const auto position = Json::parse(w->body)["position"].get<std::int64_t>();
-  auto read = query.request("GET",
-                            "/v1/policy-values/quota.warn_threshold_percent?min_position=" + std::to_string(position) +
-                                "&wait_ms=10000",
-                            "", {{"authorization", admin}, {"x-correlation-id", "conv-read"}});
+  auto read = query.request(
+      "GET",
+      "/v1/policy-values/quota.warn_threshold_percent?min_position=" + std::to_string(position) + "&wait_ms=10000", "",
+      {{"authorization", admin}, {"x-correlation-id", "conv-read"}});
   ASSERT_TRUE(read);
   EXPECT_TRUE(read->status == 200 || read->status == 404) << read->body;  // answered once the read model is there
   ASSERT_NE(read->header("x-correlation-id"), nullptr);
@@ -116,10 +117,10 @@ TEST(ConventionsE2e, MediaTypeAuthSchemeAndCorrelationIdAreTheSameOnEveryRoute) 
   }
 
   // Command routes take no query parameters: one is refused, and nothing is written.
-  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
-           {"POST", "/v1/commands/organization.create?dry_run=1"},
-           {"POST", "/api/v1/admin/policy-values?org_id=org-conv-3"},
-           {"PUT", "/tenants/org-conv-3/config/risk?force=true"}}) {
+  for (const auto& [method, target] :
+       std::vector<std::pair<std::string, std::string>>{{"POST", "/v1/commands/organization.create?dry_run=1"},
+                                                        {"POST", "/api/v1/admin/policy-values?org_id=org-conv-3"},
+                                                        {"PUT", "/tenants/org-conv-3/config/risk?force=true"}}) {
     auto r = command.request(method, target, R"({"organization_id":"org-conv-3","plan_id":"pro"})",
                              {{"authorization", admin}});
     ASSERT_TRUE(r);

@@ -36,12 +36,19 @@ Json scope(const std::string& level, const std::string& id) { return {{"level", 
 
 Json decision_input(const std::string& org, const std::string& project, std::int64_t usage, std::int64_t delta,
                     const std::string& correlation) {
-  return {{"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}, {"roles", Json::array()}, {"scopes", Json::array()}}},
-          {"hierarchy", {{"organization_id", org}, {"department_id", ""}, {"project_id", project}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
-          {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
-          {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
-          {"correlation_id", correlation}};
+  return {
+      {"actor",
+       {{"actor_type", "service_account"},
+        {"actor_id", "scheduler"},
+        {"roles", Json::array()},
+        {"scopes", Json::array()}}},
+      {"hierarchy", {{"organization_id", org}, {"department_id", ""}, {"project_id", project}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+      {"request",
+       {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
+      {"correlation_id", correlation}};
 }
 
 void build(ledger::testing::ServiceStack& s) {
@@ -49,8 +56,11 @@ void build(ledger::testing::ServiceStack& s) {
   for (const char* org : {"org-acme", "org-globex"}) {
     s.ok("organization.create", {{"organization_id", org}, {"plan_id", "pro"}});
     s.ok("project.create", {{"project_id", std::string(org) + "-llm"}, {"organization_id", org}});
-    s.ok("ceiling.set", {{"scope", scope("organization", org)}, {"dimension", "gpu.count"}, {"quantity", 10},
-                         {"unit", "gpu"}, {"reason", "e2e"}});
+    s.ok("ceiling.set", {{"scope", scope("organization", org)},
+                         {"dimension", "gpu.count"},
+                         {"quantity", 10},
+                         {"unit", "gpu"},
+                         {"reason", "e2e"}});
   }
 }
 
@@ -139,8 +149,11 @@ TEST(DecisionLogE2e, EveryAnsweredDecisionIsLoggedScopedPagedAndReDerived) {
   ledger::testing::ServiceStack s("decision_log_e2e");
   ASSERT_TRUE(s.start());
   build(s);
-  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")}, {"dimension", "gpu.count"},
-                                                  {"quantity", 6}, {"unit", "gpu"}, {"reason", "e2e"}});
+  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")},
+                                                 {"dimension", "gpu.count"},
+                                                 {"quantity", 6},
+                                                 {"unit", "gpu"},
+                                                 {"reason", "e2e"}});
   const std::string wait = "?min_position=" + std::to_string(head) + "&wait_ms=10000";
 
   // Acme: 20 single decisions (allow, warn and deny among them).
@@ -228,12 +241,16 @@ TEST(DecisionLogE2e, AFullBufferDropsRecordsNeverDecisionsAndCountsThem) {
   s.set_env("LEDGER_DECISION_LOG_BUFFER", "1");
   ASSERT_TRUE(s.start());
   build(s);
-  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")}, {"dimension", "gpu.count"},
-                                                  {"quantity", 6}, {"unit", "gpu"}, {"reason", "e2e"}});
+  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")},
+                                                 {"dimension", "gpu.count"},
+                                                 {"quantity", 6},
+                                                 {"unit", "gpu"},
+                                                 {"reason", "e2e"}});
   Json batch = {{"decisions", Json::array()}};
-  for (int i = 0; i < 1000; ++i) batch["decisions"].push_back(decision_input("org-acme", "org-acme-llm", 0, 1, "burst"));
-  Reply b = s.query("POST", "/v1/decisions:batch?min_position=" + std::to_string(head) + "&wait_ms=10000",
-                    kAcmeService, batch);
+  for (int i = 0; i < 1000; ++i)
+    batch["decisions"].push_back(decision_input("org-acme", "org-acme-llm", 0, 1, "burst"));
+  Reply b = s.query("POST", "/v1/decisions:batch?min_position=" + std::to_string(head) + "&wait_ms=10000", kAcmeService,
+                    batch);
   ASSERT_EQ(b.status, 200) << b.describe();
   for (const auto& r : b.body["results"]) ASSERT_EQ(r["decision"], "allow") << r.dump();
   // Every decision answered; what did not fit is counted, the rest logged.
@@ -258,8 +275,11 @@ TEST(DecisionLogE2e, OffRecordsNothing) {
   s.set_env("LEDGER_DECISION_LOG", "off");
   ASSERT_TRUE(s.start());
   build(s);
-  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")}, {"dimension", "gpu.count"},
-                                                  {"quantity", 6}, {"unit", "gpu"}, {"reason", "e2e"}});
+  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")},
+                                                 {"dimension", "gpu.count"},
+                                                 {"quantity", 6},
+                                                 {"unit", "gpu"},
+                                                 {"reason", "e2e"}});
   Reply d = s.query("POST", "/v1/decisions?min_position=" + std::to_string(head) + "&wait_ms=10000", kAcmeService,
                     decision_input("org-acme", "org-acme-llm", 0, 1, "off"));
   ASSERT_EQ(d.status, 200) << d.describe();
@@ -280,8 +300,11 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
   ledger::testing::ServiceStack s("metrics_e2e");
   ASSERT_TRUE(s.start());
   build(s);
-  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")}, {"dimension", "gpu.count"},
-                                                  {"quantity", 6}, {"unit", "gpu"}, {"reason", "e2e"}});
+  const std::int64_t head = s.ok("ceiling.set", {{"scope", scope("project", "org-acme-llm")},
+                                                 {"dimension", "gpu.count"},
+                                                 {"quantity", 6},
+                                                 {"unit", "gpu"},
+                                                 {"reason", "e2e"}});
   const std::string wait = "?min_position=" + std::to_string(head) + "&wait_ms=10000";
   std::map<std::string, int> verdicts;
   for (int i = 0; i < 9; ++i) {
@@ -304,7 +327,9 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
   }
   EXPECT_EQ(sample(query, R"(ledger_http_requests_total{method="POST",route="/v1/decisions",status="200"})"), 9)
       << query;
-  EXPECT_EQ(sample(query, R"(ledger_http_request_duration_seconds_count{method="POST",route="/v1/decisions",status="200"})"), 9);
+  EXPECT_EQ(
+      sample(query, R"(ledger_http_request_duration_seconds_count{method="POST",route="/v1/decisions",status="200"})"),
+      9);
   // Whatever each answered (403, 404, or 429 once over budget), all under one route each.
   EXPECT_EQ(sum_samples(query, R"(ledger_http_requests_total{method="GET",route="/v1/reservations/{}",)"), 300)
       << query;

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -74,7 +74,8 @@ TEST(EntitlementShadowE2e, ARecordedWindowIsReplayedAgainstACandidateVersion) {
   Stack s("entitlement_shadow_e2e");
   ASSERT_TRUE(s.start());
   for (const char* p : {"free", "pro", "enterprise"}) s.must("/v1/plans", {{"name", p}});
-  const std::map<std::string, std::string> orgs = {{"org-acme", "pro"}, {"org-globex", "free"}, {"org-initech", "enterprise"}};
+  const std::map<std::string, std::string> orgs = {
+      {"org-acme", "pro"}, {"org-globex", "free"}, {"org-initech", "enterprise"}};
   for (const auto& [org, plan] : orgs) s.ok("organization.create", {{"organization_id", org}, {"plan_id", plan}});
   Json cap = s.must("/v1/capabilities", {{"name", "export-data"}});
   s.must("/v1/capabilities", {{"name", "api-access"}});
@@ -89,7 +90,8 @@ TEST(EntitlementShadowE2e, ARecordedWindowIsReplayedAgainstACandidateVersion) {
                                      {"name", "Export"},
                                      {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro", "enterprise"}}}}});
   const std::string policy = pol["policy"]["id"], v1 = pol["policy"]["currentVersion"]["id"];
-  s.must("/v1/policies/" + policy + "/versions/" + v1 + "/activate", {{"environment", "production"}, {"changelog", "e2e"}});
+  s.must("/v1/policies/" + policy + "/versions/" + v1 + "/activate",
+         {{"environment", "production"}, {"changelog", "e2e"}});
   const std::string from = ledger::testing::rfc3339(std::chrono::system_clock::now() - 2s);
 
   // The traffic: each organization several times, plans named directly,
@@ -122,13 +124,15 @@ TEST(EntitlementShadowE2e, ARecordedWindowIsReplayedAgainstACandidateVersion) {
   };
   ASSERT_TRUE(eventually(30s, [&] { return logged() >= n; })) << logged() << s.describe_logs();
   EXPECT_EQ(logged(), n);
-  EXPECT_EQ(s.sql("SELECT decision || ' ' || reason_code FROM decision_log.decisions WHERE correlation_id = 'shadow-2'"),
-            "deny plan_not_allowed");  // org-globex on free
+  EXPECT_EQ(
+      s.sql("SELECT decision || ' ' || reason_code FROM decision_log.decisions WHERE correlation_id = 'shadow-2'"),
+      "deny plan_not_allowed");  // org-globex on free
 
   // A candidate: free and pro, and enterprise denied by override.
-  Json v2 = s.must("/v1/policies/" + policy + "/versions",
-                   {{"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"free", "pro"}}, {"denyOverrides", {"enterprise"}}}},
-                    {"changelog", "free in, enterprise out"}});
+  Json v2 = s.must(
+      "/v1/policies/" + policy + "/versions",
+      {{"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"free", "pro"}}, {"denyOverrides", {"enterprise"}}}},
+       {"changelog", "free in, enterprise out"}});
   const std::string candidate = v2["version"]["id"];
   const std::string to = ledger::testing::rfc3339(std::chrono::system_clock::now() + 2s);
   Reply r = s.shadow(policy, candidate, {{"environment", "production"}, {"from", from}, {"to", to}});
@@ -186,8 +190,9 @@ TEST(EntitlementShadowE2e, ARecordedWindowIsReplayedAgainstACandidateVersion) {
 
   // An empty window reports nothing; bad requests are refused clearly; an
   // organization's admin may not see every organization's checks.
-  Reply empty = s.shadow(policy, candidate, {{"environment", "production"}, {"from", "2020-01-01T00:00:00Z"},
-                                             {"to", "2020-01-02T00:00:00Z"}});
+  Reply empty =
+      s.shadow(policy, candidate,
+               {{"environment", "production"}, {"from", "2020-01-01T00:00:00Z"}, {"to", "2020-01-02T00:00:00Z"}});
   ASSERT_EQ(empty.status, 200) << empty.describe();
   EXPECT_EQ(empty.body["checked"], 0);
   EXPECT_EQ(s.shadow(policy, "no-such-version", {{"environment", "production"}, {"from", from}, {"to", to}}).code(),
@@ -208,8 +213,9 @@ TEST(EntitlementShadowE2e, ARecordedWindowIsReplayedAgainstACandidateVersion) {
   EXPECT_EQ(agree.status, 0) << agree.out;
   EXPECT_NE(agree.out.find("re-derived " + std::to_string(n + 1) + " logged decisions: all agree"), std::string::npos)
       << agree.out;
-  s.sql("UPDATE decision_log.decisions SET output = jsonb_set(output, '{allowed}', 'true') "
-        "WHERE correlation_id = 'shadow-2'");
+  s.sql(
+      "UPDATE decision_log.decisions SET output = jsonb_set(output, '{allowed}', 'true') "
+      "WHERE correlation_id = 'shadow-2'");
   auto differ = ledger::testing::run_command(audit);
   EXPECT_EQ(differ.status, 1) << differ.out;
   EXPECT_NE(differ.out.find("1 differ"), std::string::npos) << differ.out;

@@ -189,8 +189,8 @@ TEST(EntitlementsE2e, SeedExamplesActivateAndCheckFromMemory) {
   EXPECT_EQ(active.read_model, "memory");
 
   // As of a position before the activation: nothing was active.
-  Reply past = s.query("POST", "/v1/entitlements:check?as_of_position=" + std::to_string(before_activation), kAdminToken,
-                       {{"environment", "production"}, {"plan", "pro"}, {"capability", "export-data"}});
+  Reply past = s.query("POST", "/v1/entitlements:check?as_of_position=" + std::to_string(before_activation),
+                       kAdminToken, {{"environment", "production"}, {"plan", "pro"}, {"capability", "export-data"}});
   ASSERT_EQ(past.status, 200) << past.describe();
   EXPECT_EQ(past.body["reason"], "no_active_policy");
 
@@ -218,10 +218,9 @@ TEST(EntitlementsE2e, SeedExamplesActivateAndCheckFromMemory) {
   EXPECT_EQ(rows[0]["subject"]["key"], "policy:default/" + policy_id);
   EXPECT_EQ(rows[0]["actor"]["id"], "platform-admin");
   // ... and in ledger-audit history of the activation stream.
-  auto history = ledger::testing::run_command(std::string(LEDGER_BINARY_DIR) + "/services/ledger-audit history --pg-url '" +
-                                              s.database().app_url +
-                                              "' --stream 'entitlement-activation:default/" + policy_id +
-                                              "/production' --json 2>/dev/null");
+  auto history = ledger::testing::run_command(
+      std::string(LEDGER_BINARY_DIR) + "/services/ledger-audit history --pg-url '" + s.database().app_url +
+      "' --stream 'entitlement-activation:default/" + policy_id + "/production' --json 2>/dev/null");
   EXPECT_EQ(history.status, 0) << history.out;
   EXPECT_NE(history.out.find("PolicyVersionActivated"), std::string::npos) << history.out;
   EXPECT_NE(history.out.find("Enable export for pro tier customers"), std::string::npos) << history.out;
@@ -237,9 +236,9 @@ TEST(EntitlementsE2e, RacingActivationsOneWinsPerEnvironmentThenRollback) {
                                      {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"enterprise"}}}}});
   const std::string policy_id = pol["policy"]["id"];
   const std::string v1 = pol["policy"]["currentVersion"]["id"];
-  Json r2 = s.must("/v1/policies/" + policy_id + "/versions",
-                   {{"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro", "enterprise"}}}},
-                    {"changelog", "open to pro"}});
+  Json r2 = s.must(
+      "/v1/policies/" + policy_id + "/versions",
+      {{"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro", "enterprise"}}}}, {"changelog", "open to pro"}});
   Json r3 = s.must("/v1/policies/" + policy_id + "/versions",
                    {{"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"free", "pro", "enterprise"}}}},
                     {"changelog", "open to everyone"}});
@@ -274,9 +273,9 @@ TEST(EntitlementsE2e, RacingActivationsOneWinsPerEnvironmentThenRollback) {
         auto client = std::make_unique<HttpClient>("127.0.0.1", s.command_port(), 30s);
         ++ready;
         while (ready.load() < 2) std::this_thread::yield();
-        out = call(*client, "POST", "/v1/policies/" + policy_id + "/versions/" + v + "/activate",
-                   Json{{"environment", env}, {"changelog", "race"}, {"expected_version", expected}}.dump(),
-                   kAdminToken);
+        out =
+            call(*client, "POST", "/v1/policies/" + policy_id + "/versions/" + v + "/activate",
+                 Json{{"environment", env}, {"changelog", "race"}, {"expected_version", expected}}.dump(), kAdminToken);
       };
       std::thread ta(racer, std::ref(a), others[0]);
       std::thread tb(racer, std::ref(b), others[1]);
@@ -290,8 +289,9 @@ TEST(EntitlementsE2e, RacingActivationsOneWinsPerEnvironmentThenRollback) {
       const Reply& winner = a.status == 200 ? a : b;
       s.saw(winner.body.value("position", std::int64_t{0}));
       // Exactly one active version in that environment, the winner's.
-      Reply pv = s.query("GET", "/v1/policies/" + policy_id + "?min_position=" +
-                                    std::to_string(winner.body.value("position", std::int64_t{0})) + "&wait_ms=10000",
+      Reply pv = s.query("GET",
+                         "/v1/policies/" + policy_id + "?min_position=" +
+                             std::to_string(winner.body.value("position", std::int64_t{0})) + "&wait_ms=10000",
                          kAdminToken);
       ASSERT_EQ(pv.status, 200) << pv.describe();
       int active_here = 0;
@@ -343,9 +343,10 @@ TEST(EntitlementsE2e, ArchivedPlansDeprecationAndTenantIsolation) {
   s.must("/v1/plans", {{"name", "legacy"}, {"displayName", "Legacy"}});
   s.ok("organization.create", {{"organization_id", "org-old"}, {"name", "Old"}, {"plan_id", "legacy"}});
   s.must("/v1/capabilities", {{"name", "advanced-analytics"}});
-  Json pol = s.must("/v1/policies", {{"capabilityId", "cap-advanced-analytics"},
-                                     {"name", "Analytics"},
-                                     {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"legacy", "enterprise"}}}}});
+  Json pol =
+      s.must("/v1/policies", {{"capabilityId", "cap-advanced-analytics"},
+                              {"name", "Analytics"},
+                              {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"legacy", "enterprise"}}}}});
   const std::string policy_id = pol["policy"]["id"];
   s.must("/v1/policies/" + policy_id + "/versions/" + std::string(pol["policy"]["currentVersion"]["id"]) + "/activate",
          {{"environment", "production"}, {"changelog", "go"}});
@@ -353,14 +354,16 @@ TEST(EntitlementsE2e, ArchivedPlansDeprecationAndTenantIsolation) {
   // Archive: no new assignment, existing ones stay valid.
   Json archived = s.must("/v1/plans/legacy:archive", {{"reason", "sunset"}});
   EXPECT_EQ(archived["plan"]["status"], "archived");
-  Reply create = s.command("organization.create", {{"organization_id", "org-new"}, {"name", "New"}, {"plan_id", "legacy"}});
+  Reply create =
+      s.command("organization.create", {{"organization_id", "org-new"}, {"name", "New"}, {"plan_id", "legacy"}});
   EXPECT_EQ(create.status, 422) << create.describe();
   EXPECT_EQ(create.code(), "plan_archived");
   s.ok("organization.create", {{"organization_id", "org-other"}, {"name", "Other"}, {"plan_id", "pro"}});
   Reply change = s.command("organization.change_plan", {{"organization_id", "org-other"}, {"plan_id", "legacy"}});
   EXPECT_EQ(change.status, 422) << change.describe();
   EXPECT_EQ(change.code(), "plan_archived");
-  Json old = s.check({{"environment", "production"}, {"organization_id", "org-old"}, {"capability", "advanced-analytics"}});
+  Json old =
+      s.check({{"environment", "production"}, {"organization_id", "org-old"}, {"capability", "advanced-analytics"}});
   EXPECT_TRUE(old["allowed"].get<bool>()) << old.dump();
   Reply plans = s.read("GET", "/v1/plans");
   ASSERT_EQ(plans.status, 200) << plans.describe();
@@ -375,7 +378,8 @@ TEST(EntitlementsE2e, ArchivedPlansDeprecationAndTenantIsolation) {
   EXPECT_EQ(early.status, 422) << early.describe();
   EXPECT_EQ(early.code(), "retire_requires_deprecation");
   s.must("/v1/capabilities/cap-advanced-analytics:deprecate", {{"reason", "replaced"}});
-  Json deprecated = s.check({{"environment", "production"}, {"plan", "enterprise"}, {"capability", "advanced-analytics"}});
+  Json deprecated =
+      s.check({{"environment", "production"}, {"plan", "enterprise"}, {"capability", "advanced-analytics"}});
   EXPECT_TRUE(deprecated["allowed"].get<bool>()) << deprecated.dump();
   s.must("/v1/capabilities/cap-advanced-analytics:retire", {{"reason", "gone"}});
   Json retired = s.check({{"environment", "production"}, {"plan", "enterprise"}, {"capability", "advanced-analytics"}});

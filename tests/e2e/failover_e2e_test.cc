@@ -34,8 +34,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using ledger::adapters::http::HttpClient;
-using ledger::testing::ChildProcess;
 using ledger::testing::call;
+using ledger::testing::ChildProcess;
 using ledger::testing::eventually;
 using ledger::testing::kAdminToken;
 using ledger::testing::Reply;
@@ -57,10 +57,10 @@ int readyz(std::uint16_t port) {
 // What the clients saw, under one mutex.
 struct Observations {
   std::mutex mu;
-  std::map<std::string, std::int64_t> accepted;   // command_id -> position answered with 200
-  std::set<std::string> refused;                  // answered 503 at least once
-  std::set<std::string> abandoned;                // answered 503 and never sent again
-  std::set<std::string> unanswered;               // a transport error (e.g. the instance died)
+  std::map<std::string, std::int64_t> accepted;  // command_id -> position answered with 200
+  std::set<std::string> refused;                 // answered 503 at least once
+  std::set<std::string> abandoned;               // answered 503 and never sent again
+  std::set<std::string> unanswered;              // a transport error (e.g. the instance died)
   std::map<std::string, int> refusal_codes;
   std::vector<std::string> failures;
 };
@@ -105,12 +105,17 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
     return active >= 0;
   });
   ASSERT_TRUE(settled) << "readyz: " << readyz(ports[0]) << " and " << readyz(ports[1]) << "\n"
-                       << tail(*instances[0]) << "\n" << tail(*instances[1]);
+                       << tail(*instances[0]) << "\n"
+                       << tail(*instances[1]);
   const int standby = 1 - active;
   {
     HttpClient c("127.0.0.1", ports[active], 10s);
-    Json key = {{"key", kKey},        {"value_type", "int"}, {"default", 50},
-                {"min", 0},           {"max", 10000},        {"description", "Max active allocations per user"},
+    Json key = {{"key", kKey},
+                {"value_type", "int"},
+                {"default", 50},
+                {"min", 0},
+                {"max", 10000},
+                {"description", "Max active allocations per user"},
                 {"command_id", "define-key"}};
     const Reply r = call(c, "POST", "/api/v1/admin/policy-keys", key.dump());
     ASSERT_EQ(r.status, 200) << r.describe();
@@ -219,8 +224,7 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
                     "WHERE previous IS NOT NULL AND prev_hash <> previous"),
             0)
       << "broken hash-chain links";
-  EXPECT_EQ(ledger::testing::sql_scalar(db.admin_url,
-                                        "SELECT prev_hash FROM ledger.events WHERE global_position = 1"),
+  EXPECT_EQ(ledger::testing::sql_scalar(db.admin_url, "SELECT prev_hash FROM ledger.events WHERE global_position = 1"),
             std::string(64, '0'));
   EXPECT_EQ(sql_int("SELECT count(*) FROM (SELECT stream_version, row_number() OVER "
                     "(PARTITION BY stream_id ORDER BY global_position) AS expected FROM ledger.events) x "
@@ -231,8 +235,9 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
   std::map<std::string, std::vector<std::int64_t>> stored;  // command_id -> positions in ledger.events
   {
     std::stringstream ss(ledger::testing::sql_scalar(
-        db.admin_url, "SELECT string_agg(command_id || '=' || global_position, ',' ORDER BY global_position) "
-                      "FROM ledger.events"));
+        db.admin_url,
+        "SELECT string_agg(command_id || '=' || global_position, ',' ORDER BY global_position) "
+        "FROM ledger.events"));
     std::string item;
     while (std::getline(ss, item, ',')) {
       const auto eq = item.rfind('=');
@@ -256,7 +261,8 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
   // Every command answered 200 is there exactly once, at the position it was told.
   for (const auto& [id, pos] : obs.accepted) {
     auto it = stored.find(id);
-    if (it == stored.end()) report(id + " answered 200 at " + std::to_string(pos) + " but is not in ledger.events");
+    if (it == stored.end())
+      report(id + " answered 200 at " + std::to_string(pos) + " but is not in ledger.events");
     else if (it->second != std::vector<std::int64_t>{pos})
       report(id + " answered 200 at " + std::to_string(pos) + " but is stored " + std::to_string(it->second.size()) +
              " time(s), first at " + std::to_string(it->second.front()));
@@ -276,8 +282,8 @@ TEST(FailoverE2e, StandbyTakesOverWithGapFreePositionsAndNothingAcceptedLost) {
     if (obs.abandoned.contains(id)) {
       if (in_events || in_outcomes) report(id + " was refused with 503, never retried, and is in the store");
     } else if (in_events != obs.accepted.contains(id) || in_outcomes != in_events) {
-      report(id + " was refused with 503 and is half-written: events " + std::to_string(in_events) +
-             ", outcomes " + std::to_string(in_outcomes));
+      report(id + " was refused with 503 and is half-written: events " + std::to_string(in_events) + ", outcomes " +
+             std::to_string(in_outcomes));
     }
   }
   EXPECT_EQ(static_cast<std::int64_t>(outcomes.size()), n);  // one outcome per command, each with one event

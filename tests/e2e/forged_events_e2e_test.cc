@@ -9,14 +9,14 @@
 // replay from Kafka reports the same records.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <memory>
-#include <sys/wait.h>
 
 #include "events/codec/json_codec.h"
-#include "tests/support/process.h"
 #include "tests/support/e2e_stack.h"
+#include "tests/support/process.h"
 
 namespace ledger {
 namespace {
@@ -76,8 +76,8 @@ TEST(ForgedEventsE2e, AForgedEventAndJunkOnTheEventsTopicAreNeverAppliedAndRaise
                              {"min", 0},
                              {"max", 1'000'000},
                              {"description", "forgery e2e"}});
-  const std::int64_t before = s.ok("policy_value.set",
-                                   {{"key", kKey}, {"scope", {{"org_id", "org-acme"}}}, {"value", 10}, {"reason", "genuine"}});
+  const std::int64_t before = s.ok(
+      "policy_value.set", {{"key", kKey}, {"scope", {{"org_id", "org-acme"}}}, {"value", 10}, {"reason", "genuine"}});
   ASSERT_GT(before, 0);
   ASSERT_TRUE(eventually(60s, [&] { return lowest_checkpoint(s) >= before; })) << s.describe_logs();
   const std::int64_t target = lowest_checkpoint(s) + 1;
@@ -96,14 +96,12 @@ TEST(ForgedEventsE2e, AForgedEventAndJunkOnTheEventsTopicAreNeverAppliedAndRaise
   }
 
   // Genuine commands: the first lands at exactly the forged position.
-  const std::int64_t genuine = s.ok("policy_value.set", {{"key", kKey},
-                                                         {"scope", {{"org_id", "org-acme"}}},
-                                                         {"value", 20},
-                                                         {"old_value", 10},
-                                                         {"reason", "genuine"}});
+  const std::int64_t genuine = s.ok(
+      "policy_value.set",
+      {{"key", kKey}, {"scope", {{"org_id", "org-acme"}}}, {"value", 20}, {"old_value", 10}, {"reason", "genuine"}});
   ASSERT_EQ(genuine, target);
-  const std::int64_t later = s.ok("policy_value.set",
-                                  {{"key", kKey}, {"scope", {{"org_id", "org-globex"}}}, {"value", 30}, {"reason", "genuine"}});
+  const std::int64_t later = s.ok(
+      "policy_value.set", {{"key", kKey}, {"scope", {{"org_id", "org-globex"}}}, {"value", 30}, {"reason", "genuine"}});
   ASSERT_TRUE(eventually(90s, [&] { return lowest_checkpoint(s) >= later; }))
       << "the projector stopped: " << s.describe_logs();
 
@@ -115,12 +113,14 @@ TEST(ForgedEventsE2e, AForgedEventAndJunkOnTheEventsTopicAreNeverAppliedAndRaise
   EXPECT_EQ(s.sql("SELECT event_id::text FROM rm.audit_log WHERE position = " + std::to_string(target)),
             s.sql("SELECT event_id::text FROM ledger.events WHERE global_position = " + std::to_string(target)));
   EXPECT_EQ(s.sql("SELECT count(*) FROM rm.audit_log WHERE position = " + std::to_string(later)), "1");
-  Reply acme = s.query("GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-acme&min_position=" +
-                                  std::to_string(later), testing::kAdminToken);
+  Reply acme = s.query(
+      "GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-acme&min_position=" + std::to_string(later),
+      testing::kAdminToken);
   ASSERT_EQ(acme.status, 200) << acme.describe();
   EXPECT_EQ(acme.body["value"], 20);
-  Reply globex = s.query("GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-globex&min_position=" +
-                                    std::to_string(later), testing::kAdminToken);
+  Reply globex = s.query(
+      "GET", std::string("/v1/policy-values/") + kKey + "?org_id=org-globex&min_position=" + std::to_string(later),
+      testing::kAdminToken);
   ASSERT_EQ(globex.status, 200) << globex.describe();
   EXPECT_EQ(globex.body["value"], 30);
   // Those answers came from ledger-query's in-memory read models, fed by its
@@ -153,9 +153,10 @@ TEST(ForgedEventsE2e, AForgedEventAndJunkOnTheEventsTopicAreNeverAppliedAndRaise
   // models it rebuilds equal the live ones, and the refused records are
   // findings (exit 1).
   const auto& db = s.database();
-  const CliRun replay = run("LEDGER_PG_URL='" + db.url_for("ledger_auditor") + "' LEDGER_KAFKA_BROKERS='" +
-                         testing::kafka_brokers() + "' LEDGER_EVENTS_TOPIC='" + s.events_topic() + "' '" +
-                         std::string(LEDGER_BINARY_DIR) + "/services/ledger-audit' replay --source kafka --schema rm_forged_replay --json");
+  const CliRun replay =
+      run("LEDGER_PG_URL='" + db.url_for("ledger_auditor") + "' LEDGER_KAFKA_BROKERS='" + testing::kafka_brokers() +
+          "' LEDGER_EVENTS_TOPIC='" + s.events_topic() + "' '" + std::string(LEDGER_BINARY_DIR) +
+          "/services/ledger-audit' replay --source kafka --schema rm_forged_replay --json");
   EXPECT_EQ(replay.status, 1) << replay.out;
   const auto line = replay.out.substr(replay.out.find("{\"chain_alarms\""));
   Json report = Json::parse(line.substr(0, line.find('\n')), nullptr, false);

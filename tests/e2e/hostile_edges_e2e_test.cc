@@ -140,15 +140,19 @@ void expect_alive(Stack& s, const std::string& after) {
 std::vector<kafka::KafkaMessage> read_topic(const std::string& topic,
                                             const std::function<bool(const std::vector<kafka::KafkaMessage>&)>& done) {
   std::vector<kafka::KafkaMessage> all;
-  auto consumer = kafka::KafkaConsumer::create(
-      {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(),
-       .group_id = ledger::testing::unique_name("hostile-read"), .topics = {topic}});
+  auto consumer = kafka::KafkaConsumer::create({.brokers = ledger::testing::kafka_brokers(),
+                                                .security = ledger::testing::kafka_security(),
+                                                .group_id = ledger::testing::unique_name("hostile-read"),
+                                                .topics = {topic}});
   if (!consumer) return all;
-  eventually(60s, [&] {
-    auto batch = (*consumer)->poll(500, 200ms);
-    if (batch) all.insert(all.end(), batch->begin(), batch->end());
-    return done(all);
-  }, 10ms);
+  eventually(
+      60s,
+      [&] {
+        auto batch = (*consumer)->poll(500, 200ms);
+        if (batch) all.insert(all.end(), batch->begin(), batch->end());
+        return done(all);
+      },
+      10ms);
   return all;
 }
 
@@ -192,7 +196,9 @@ TEST(HostileEdgesE2e, HeaderValuesThatCannotBeStoredAreRefusedAndNothingDies) {
     bool parser_refuses = false;  // Beast's parser already refuses control characters: 400 malformed_request
   };
   const std::vector<Case> cases = {
-      {"invalid UTF-8 correlation id", "X-Correlation-Id", "a\xff" "b"},
+      {"invalid UTF-8 correlation id", "X-Correlation-Id",
+       "a\xff"
+       "b"},
       {"overlong-encoded correlation id", "X-Correlation-Id", "a\xc0\xaf"},
       {"surrogate in correlation id", "X-Correlation-Id", "a\xed\xa0\x80"},
       {"correlation id over 128 bytes", "X-Correlation-Id", std::string(129, 'c')},
@@ -216,9 +222,10 @@ TEST(HostileEdgesE2e, HeaderValuesThatCannotBeStoredAreRefusedAndNothingDies) {
     }
   }
   // The query service: a read route and the decisions route.
-  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", "/v1/policy-values/quota.warn_threshold_percent"}, {"POST", "/v1/decisions"},
-           {"GET", "/v1/views/projects/nowhere"}}) {
+  for (const auto& [method, target] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/policy-values/quota.warn_threshold_percent"},
+                                                        {"POST", "/v1/decisions"},
+                                                        {"GET", "/v1/views/projects/nowhere"}}) {
     const std::string query_body = method == "POST" ? "{}" : "";
     RawReply r = raw_http(s.query_port(),
                           http_request(method, target, kAdminToken, "X-Correlation-Id: q\xff\xfe\r\n", query_body));
@@ -416,12 +423,12 @@ TEST(HostileEdgesE2e, UndecodablePathsAndOddTransferCodingsAre400) {
            chunked_body;
   };
   const std::vector<std::string> odd = {"Transfer-Encoding: gzip, chunked\r\n",
-                                       "Transfer-Encoding: identity, chunked\r\n",
-                                       "Transfer-Encoding: chunked, chunked\r\n",
-                                       "Transfer-Encoding: chunked;ext=1\r\n",
-                                       "Transfer-Encoding: xchunked\r\n",
-                                       "Transfer-Encoding: identity\r\n",
-                                       "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"};
+                                        "Transfer-Encoding: identity, chunked\r\n",
+                                        "Transfer-Encoding: chunked, chunked\r\n",
+                                        "Transfer-Encoding: chunked;ext=1\r\n",
+                                        "Transfer-Encoding: xchunked\r\n",
+                                        "Transfer-Encoding: identity\r\n",
+                                        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"};
   for (const std::string& te : odd) {
     for (const std::uint16_t port : {s.command_port(), s.query_port()}) {
       RawReply r = raw_http(port, te_request(te));

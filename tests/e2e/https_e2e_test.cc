@@ -72,8 +72,7 @@ TEST(HttpsE2E, BothServicesServeHttpsWithTheGeneratedCertificateAndRefusePlainHt
     ledger::testing::Reply routed =
         std::string(name) == "ledger-query"
             ? call(https, "GET", "/v1/reservations", {}, "Bearer dev-acme-reader")
-            : call(https, "POST", "/v1/commands/registry.register",
-                   R"({"kind":"product","entry_id":"https-product"})");
+            : call(https, "POST", "/v1/commands/registry.register", R"({"kind":"product","entry_id":"https-product"})");
     EXPECT_EQ(routed.status, 200) << routed.describe() << tail(service);
 
     // Plain HTTP to the TLS port: no HTTP answer at all.

@@ -10,8 +10,8 @@
 #include <chrono>
 #include <string>
 
-#include "adapters/kafka/kafka.h"
 #include "adapters/identity/kafka_producers.h"
+#include "adapters/kafka/kafka.h"
 #include "tests/support/e2e_stack.h"
 #include "tests/support/e2e_support.h"
 
@@ -42,15 +42,19 @@ ledger::domain::Result<void> produce_as(const std::string& who, const std::strin
 TEST(KafkaSecurityE2e, ProducerPrincipalIsTheIdentityAndTokensAreNotHonoured) {
   Stack s("kafka_security_e2e");
   ASSERT_TRUE(s.start());
-  const std::string writer = s.producer_for(
-      principal("platform", "service_account", "kafka-writer", {"platform_admin"}));
+  const std::string writer =
+      s.producer_for(principal("platform", "service_account", "kafka-writer", {"platform_admin"}));
   const std::string reader = s.producer_for(principal("org-acme", "service_account", "kafka-reader", {"reader"}));
   ASSERT_NE(writer.front(), '!') << writer;
   ASSERT_NE(reader.front(), '!') << reader;
 
   // 1. A command on the writer's topic acts as the writer's mapped principal.
-  const Json define = {{"type", "policy_key.define"}, {"key", "kafkasec.limit"}, {"value_type", "int"},
-                       {"default", 5}, {"min", 0}, {"max", 9}};
+  const Json define = {{"type", "policy_key.define"},
+                       {"key", "kafkasec.limit"},
+                       {"value_type", "int"},
+                       {"default", 5},
+                       {"min", 0},
+                       {"max", 9}};
   ASSERT_TRUE(s.publish_as(writer, "kafkasec-define-1", define));
   const Json applied = s.result_of("kafkasec-define-1");
   ASSERT_EQ(applied.value("status", ""), "accepted") << applied.dump() << s.describe_logs();

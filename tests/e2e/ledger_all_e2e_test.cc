@@ -27,10 +27,16 @@ TEST(LedgerAllE2e, OneProcessWritesRelaysProjectsAndAnswers) {
                                        {"reason", "e2e"}});
   ASSERT_GT(at, 0);
   const Json input = {
-      {"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}, {"roles", Json::array()}, {"scopes", Json::array()}}},
+      {"actor",
+       {{"actor_type", "service_account"},
+        {"actor_id", "scheduler"},
+        {"roles", Json::array()},
+        {"scopes", Json::array()}}},
       {"hierarchy", {{"organization_id", "acme"}, {"department_id", ""}, {"project_id", "llm"}}},
-      {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
-      {"request", {{"dimension", "gpu.count"}, {"requested_delta", 3}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+      {"request",
+       {{"dimension", "gpu.count"}, {"requested_delta", 3}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
       {"current_usage", {{"scope_window", ""}, {"quantity", 6}, {"unit", "gpu"}}},
       {"registry_versions", Json::object()},
       {"correlation_id", "corr-ledger-all"}};

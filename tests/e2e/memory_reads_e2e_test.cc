@@ -34,12 +34,19 @@ Json ceiling(const Json& at, std::int64_t q) {
 }
 
 Json decision_input(std::int64_t usage, std::int64_t delta) {
-  return {{"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}, {"roles", Json::array()}, {"scopes", Json::array()}}},
-          {"hierarchy", {{"organization_id", "acme"}, {"department_id", ""}, {"project_id", "llm"}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
-          {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
-          {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
-          {"correlation_id", "corr-memory"}};
+  return {
+      {"actor",
+       {{"actor_type", "service_account"},
+        {"actor_id", "scheduler"},
+        {"roles", Json::array()},
+        {"scopes", Json::array()}}},
+      {"hierarchy", {{"organization_id", "acme"}, {"department_id", ""}, {"project_id", "llm"}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+      {"request",
+       {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
+      {"correlation_id", "corr-memory"}};
 }
 
 void build_acme(ledger::testing::ServiceStack& s) {
@@ -72,13 +79,16 @@ TEST(MemoryReadsE2e, DecisionsAndPolicyValuesComeFromMemoryFedByTheTopic) {
   EXPECT_EQ(d.body["effective_ceiling"]["quantity"], 4);
   EXPECT_GE(d.body["snapshot_version"].get<std::int64_t>(), lowered);
 
-  Reply def = s.command("policy_key.define", {{"key", "quota.warn_threshold_percent"}, {"value_type", "int"},
-                                              {"default", 80}, {"min", 0}, {"max", 100}});
+  Reply def = s.command(
+      "policy_key.define",
+      {{"key", "quota.warn_threshold_percent"}, {"value_type", "int"}, {"default", 80}, {"min", 0}, {"max", 100}});
   ASSERT_EQ(def.status, 200) << def.describe();
-  const std::int64_t set = s.ok("policy_value.set", {{"key", "quota.warn_threshold_percent"},
-                                                     {"scope", {{"org_id", "acme"}}}, {"value", 50}, {"reason", "e2e"}});
-  Reply v = s.query("GET", "/v1/policy-values/quota.warn_threshold_percent?org_id=acme&min_position=" +
-                               std::to_string(set) + "&wait_ms=10000",
+  const std::int64_t set = s.ok(
+      "policy_value.set",
+      {{"key", "quota.warn_threshold_percent"}, {"scope", {{"org_id", "acme"}}}, {"value", 50}, {"reason", "e2e"}});
+  Reply v = s.query("GET",
+                    "/v1/policy-values/quota.warn_threshold_percent?org_id=acme&min_position=" + std::to_string(set) +
+                        "&wait_ms=10000",
                     kAdminToken);
   ASSERT_EQ(v.status, 200) << v.describe() << s.describe_logs();
   EXPECT_EQ(v.read_model, "memory");
@@ -113,25 +123,28 @@ TEST(MemoryReadsE2e, RestartedUnderLoadItAnswersNotReadyUntilCaughtUpNeverStale)
   auto client = s.query_client();
   int not_ready = 0, answered = 0;
   std::vector<std::string> wrong;
-  const bool caught_up = eventually(60s, [&] {
-    Reply r = call(*client, "POST", "/v1/decisions", decision_input(0, 1).dump(), kAdminToken);
-    if (r.status == 503 && r.code() == "snapshot_not_ready") {
-      ++not_ready;
-      if (r.retry_after.empty()) wrong.push_back("503 without Retry-After");
-      return false;
-    }
-    if (r.status != 200) {
-      wrong.push_back(r.describe());
-      return false;
-    }
-    ++answered;
-    // Never an answer older than what the ledger held at the restart.
-    if (r.body["snapshot_version"].get<std::int64_t>() < head || r.body["effective_ceiling"]["quantity"] != 5) {
-      wrong.push_back("stale: " + r.body.dump());
-    }
-    if (r.read_model != "memory") wrong.push_back("not from memory: " + r.read_model);
-    return answered >= 50;
-  }, 0ms);
+  const bool caught_up = eventually(
+      60s,
+      [&] {
+        Reply r = call(*client, "POST", "/v1/decisions", decision_input(0, 1).dump(), kAdminToken);
+        if (r.status == 503 && r.code() == "snapshot_not_ready") {
+          ++not_ready;
+          if (r.retry_after.empty()) wrong.push_back("503 without Retry-After");
+          return false;
+        }
+        if (r.status != 200) {
+          wrong.push_back(r.describe());
+          return false;
+        }
+        ++answered;
+        // Never an answer older than what the ledger held at the restart.
+        if (r.body["snapshot_version"].get<std::int64_t>() < head || r.body["effective_ceiling"]["quantity"] != 5) {
+          wrong.push_back("stale: " + r.body.dump());
+        }
+        if (r.read_model != "memory") wrong.push_back("not from memory: " + r.read_model);
+        return answered >= 50;
+      },
+      0ms);
   ASSERT_TRUE(caught_up) << s.describe_logs();
   EXPECT_TRUE(wrong.empty()) << wrong.size() << " bad answers, first: " << wrong.front();
   // Readiness agrees once it answers.

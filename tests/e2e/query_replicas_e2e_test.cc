@@ -27,7 +27,8 @@ Json scope(const std::string& level, const std::string& id) { return {{"level", 
 Json decision(std::int64_t usage, std::int64_t delta, const std::string& correlation) {
   return {{"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}}},
           {"hierarchy", {{"organization_id", "org-acme"}, {"project_id", "acme-llm"}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+          {"product",
+           {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
           {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", "gpu"}}},
           {"current_usage", {{"quantity", usage}, {"unit", "gpu"}}},
           {"correlation_id", correlation}};
@@ -52,8 +53,11 @@ TEST(QueryReplicasE2e, ASecondReplicaAnswersTheSameAtTheSamePosition) {
   s.register_gpu_quota();
   s.ok("organization.create", {{"organization_id", "org-acme"}, {"plan_id", "pro"}});
   s.ok("project.create", {{"project_id", "acme-llm"}, {"organization_id", "org-acme"}});
-  s.ok("ceiling.set", {{"scope", scope("organization", "org-acme")}, {"dimension", "gpu.count"}, {"quantity", 10},
-                       {"unit", "gpu"}, {"reason", "e2e"}});
+  s.ok("ceiling.set", {{"scope", scope("organization", "org-acme")},
+                       {"dimension", "gpu.count"},
+                       {"quantity", 10},
+                       {"unit", "gpu"},
+                       {"reason", "e2e"}});
   ASSERT_EQ(s.command("application.register", {{"application_id", "app-1"}, {"name", "A"}}, kAcmeAdmin).status, 200);
   Reply attached = s.admin("POST", "/api/v1/admin/applications/app-1/policies",
                            {{"policy_type", "model_allowlist"}, {"config", {{"models", {"gpt-4*"}}}}}, kAcmeAdmin);
@@ -77,8 +81,8 @@ TEST(QueryReplicasE2e, ASecondReplicaAnswersTheSameAtTheSamePosition) {
     for (const auto& a : asks) {
       const std::string target = a.target + (a.target.find('?') == std::string::npos ? "?" : "&") + at;
       Reply first = s.query(a.method, target, kAcmeService, a.body);
-      Reply second = ledger::testing::call(*replica.client, a.method, target, a.body.is_null() ? "" : a.body.dump(),
-                                           kAcmeService);
+      Reply second =
+          ledger::testing::call(*replica.client, a.method, target, a.body.is_null() ? "" : a.body.dump(), kAcmeService);
       EXPECT_EQ(first.status, 200) << label << " " << a.target << " " << first.describe();
       EXPECT_EQ(second.status, 200) << label << " " << a.target << " " << second.describe() << "\n"
                                     << ledger::testing::tail(*replica.process);
@@ -93,8 +97,11 @@ TEST(QueryReplicasE2e, ASecondReplicaAnswersTheSameAtTheSamePosition) {
   EXPECT_EQ(before[2]["decision"], "deny");
 
   // Writes go to the command service; both replicas follow the topic.
-  s.ok("ceiling.set", {{"scope", scope("project", "acme-llm")}, {"dimension", "gpu.count"}, {"quantity", 3},
-                       {"unit", "gpu"}, {"reason", "e2e"}});
+  s.ok("ceiling.set", {{"scope", scope("project", "acme-llm")},
+                       {"dimension", "gpu.count"},
+                       {"quantity", 3},
+                       {"unit", "gpu"},
+                       {"reason", "e2e"}});
   Reply patched = s.admin("PATCH", "/api/v1/admin/policies/" + attached.body.value("id", std::string()),
                           {{"config", {{"models", {"claude-*"}}}}, {"reason", "switch"}}, kAcmeAdmin);
   ASSERT_EQ(patched.status, 200) << patched.describe();

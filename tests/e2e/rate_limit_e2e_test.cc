@@ -25,8 +25,8 @@ using ledger::testing::Reply;
 using Json = nlohmann::json;
 using Stack = ledger::testing::ServiceStack;
 
-const std::string kReader = "Bearer dev-acme-reader";       // acme-reader, org-acme
-const std::string kTenantAdmin = "Bearer dev-acme-admin";   // acme-admin, org-acme
+const std::string kReader = "Bearer dev-acme-reader";      // acme-reader, org-acme
+const std::string kTenantAdmin = "Bearer dev-acme-admin";  // acme-admin, org-acme
 const std::string kGlobexReader = "Bearer dev-globex-reader";
 
 using ledger::testing::rfc3339;
@@ -61,9 +61,9 @@ std::string mint_service_account(std::int64_t lifetime_seconds, const std::strin
   EXPECT_TRUE(key.has_value());
   const auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  ledger::identity::JwtClaims c{"policy-ledger", {"policy-ledger"}, "acme-scheduler", "service_account",
-                                {"service"},     "org-acme",         jti,              now - 5,
-                                now - 5 + lifetime_seconds,          std::nullopt};
+  ledger::identity::JwtClaims c{
+      "policy-ledger", {"policy-ledger"},          "acme-scheduler", "service_account", {"service"}, "org-acme", jti,
+      now - 5,         now - 5 + lifetime_seconds, std::nullopt};
   auto jwt = ledger::identity::mint_jwt(*key, c);
   EXPECT_TRUE(jwt.has_value());
   return "Bearer " + jwt.value_or("");
@@ -129,11 +129,13 @@ TEST(RateLimitE2e, LimitsComeFromLivePolicyValuesAndChangeWithoutARestart) {
   EXPECT_EQ(over_kafka["code"], "rate_limited") << over_kafka.dump();
   EXPECT_GT(over_kafka["evidence"].value("retry_after_seconds", 0), 0) << over_kafka.dump();
   // Refused for rate: nothing written.
-  EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE stream_id LIKE '%res-rate-2%' OR stream_id LIKE '%res-rate-3%'"),
-            "0");
+  EXPECT_EQ(
+      s.sql("SELECT count(*) FROM ledger.events WHERE stream_id LIKE '%res-rate-2%' OR stream_id LIKE '%res-rate-3%'"),
+      "0");
   // Other command families draw on the API budget and still pass.
-  EXPECT_EQ(s.command("project.create", {{"project_id", "acme-p2"}, {"organization_id", "org-acme"}}, kTenantAdmin).status,
-            200);
+  EXPECT_EQ(
+      s.command("project.create", {{"project_id", "acme-p2"}, {"organization_id", "org-acme"}}, kTenantAdmin).status,
+      200);
 
   // --- A service account's token lifetime follows auth.service_account_token_ttl_seconds.
   const std::string ten_minutes = mint_service_account(600, "jti-rate-600");
@@ -143,8 +145,9 @@ TEST(RateLimitE2e, LimitsComeFromLivePolicyValuesAndChangeWithoutARestart) {
   ASSERT_EQ(too_long.status, 401) << too_long.describe();
   EXPECT_EQ(too_long.code(), "unauthenticated");
   EXPECT_EQ(too_long.body["evidence"]["reason"], "lifetime_too_long");
-  EXPECT_EQ(s.command("project.create", {{"project_id", "acme-p3"}, {"organization_id", "org-acme"}}, ten_minutes).status,
-            401);
+  EXPECT_EQ(
+      s.command("project.create", {{"project_id", "acme-p3"}, {"organization_id", "org-acme"}}, ten_minutes).status,
+      401);
   EXPECT_EQ(s.query("GET", read, mint_service_account(300, "jti-rate-300")).status, 200);
 }
 

@@ -165,16 +165,18 @@ TEST(ReadmeExamplesE2e, EveryExampleRunsAgainstTheServices) {
   const std::string query_url = "http://127.0.0.1:" + std::to_string(stack.query_port());
 
   // What `./ledgerctl up` does after starting the services.
-  const auto catalog = run_command(bin + "ledger-admin load-catalog --token dev-platform-admin --catalog " +
-                                   LEDGER_SOURCE_DIR + "/config/policy-keys.json --command-port " +
-                                   std::to_string(stack.command_port()) + " 2>&1");
+  const auto catalog =
+      run_command(bin + "ledger-admin load-catalog --token dev-platform-admin --catalog " + LEDGER_SOURCE_DIR +
+                  "/config/policy-keys.json --command-port " + std::to_string(stack.command_port()) + " 2>&1");
   ASSERT_EQ(catalog.status, 0) << catalog.out;
 
   const auto dir = std::filesystem::temp_directory_path() / unique_name("readme-examples");
   std::filesystem::create_directories(dir);
   std::string script =
       "set -euo pipefail\n"
-      "cd '" + std::string(LEDGER_SOURCE_DIR) + "'\n"
+      "cd '" +
+      std::string(LEDGER_SOURCE_DIR) +
+      "'\n"
       // An answer 4xx/5xx fails the example and is shown on stderr too (a
       // block's stdout may be a pipe, e.g. into sed).
       "curl() {\n"

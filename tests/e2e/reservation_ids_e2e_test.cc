@@ -119,8 +119,8 @@ TEST(ReservationIdsE2e, EachOrganizationHasItsOwnIdsAndNeverSeesAnothers) {
       foreign_body["quantity"] = 1;
       unknown_body["quantity"] = 1;
     }
-    const std::string& token = type == "reservation.consume" || type == "reservation.release" ? kGlobexService
-                                                                                              : kGlobexAdmin;
+    const std::string& token =
+        type == "reservation.consume" || type == "reservation.release" ? kGlobexService : kGlobexAdmin;
     Reply foreign = s.command(type, foreign_body, token);
     Reply unknown = s.command(type, unknown_body, token);
     EXPECT_EQ(foreign.status, 404) << type << ": " << foreign.describe();
@@ -186,8 +186,7 @@ TEST(ReservationIdsE2e, EachOrganizationHasItsOwnIdsAndNeverSeesAnothers) {
   const std::string at = "min_position=" + std::to_string(s.last_position()) + "&wait_ms=10000";
   EXPECT_EQ(s.query("GET", "/v1/reservations/r1?organization_id=org-globex&" + at, kAdminToken).body["state"],
             "suspended");
-  EXPECT_EQ(s.query("GET", "/v1/reservations/r1?organization_id=org-acme&" + at, kAdminToken).body["state"],
-            "active");
+  EXPECT_EQ(s.query("GET", "/v1/reservations/r1?organization_id=org-acme&" + at, kAdminToken).body["state"], "active");
 }
 
 }  // namespace

@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "adapters/http/client.h"
+#include "adapters/identity/jwt.h"
 #include "adapters/kafka/kafka.h"
 #include "commands/access/authorization.h"
 #include "commands/decode.h"
-#include "adapters/identity/jwt.h"
 #include "services/common/process.h"
 #include "services/common/settings.h"
 #include "tests/support/e2e_stack.h"
@@ -66,19 +66,28 @@ using ledger::testing::rfc3339;
 
 Json draft(const std::string& id, const std::string& project) {
   const auto now = std::chrono::system_clock::now();
-  return {{"reservation_id", id},          {"owner", scope("project", project)}, {"kind", "gpu_nodes"},
-          {"dimension", "gpu.count"},      {"quantity", 2},                      {"unit", "gpu"},
-          {"window_start", rfc3339(now - 1h)}, {"window_end", rfc3339(now + 48h)}, {"reason", "e2e"}};
+  return {{"reservation_id", id},
+          {"owner", scope("project", project)},
+          {"kind", "gpu_nodes"},
+          {"dimension", "gpu.count"},
+          {"quantity", 2},
+          {"unit", "gpu"},
+          {"window_start", rfc3339(now - 1h)},
+          {"window_end", rfc3339(now + 48h)},
+          {"reason", "e2e"}};
 }
 
 Json decision_input(const std::string& organization, const std::string& project) {
-  return {{"actor", {{"actor_type", "service_account"}, {"actor_id", "scheduler"}, {"roles", Json::array()},
-                     {"scopes", Json::array()}}},
+  return {{"actor",
+           {{"actor_type", "service_account"},
+            {"actor_id", "scheduler"},
+            {"roles", Json::array()},
+            {"scopes", Json::array()}}},
           {"hierarchy", {{"organization_id", organization}, {"department_id", ""}, {"project_id", project}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"},
-                       {"action", "start"}}},
-          {"request", {{"dimension", "gpu.count"}, {"requested_delta", 1}, {"unit", "gpu"}, {"region", ""},
-                       {"sku_or_model", ""}}},
+          {"product",
+           {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "start"}}},
+          {"request",
+           {{"dimension", "gpu.count"}, {"requested_delta", 1}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
           {"current_usage", {{"scope_window", ""}, {"quantity", 0}, {"unit", "gpu"}}},
           {"registry_versions", Json::object()},
           {"correlation_id", "corr-roles"}};
@@ -92,12 +101,18 @@ void seed(Stack& s) {
   for (const std::string org : {"acme", "globex"}) {
     s.ok("organization.create", {{"organization_id", "org-" + org}, {"plan_id", "pro"}});
     s.ok("project.create", {{"project_id", org + "-p"}, {"organization_id", "org-" + org}});
-    s.ok("ceiling.set", {{"scope", scope("organization", "org-" + org)}, {"dimension", "gpu.count"},
-                         {"quantity", 32}, {"unit", "gpu"}, {"reason", "seed"}});
-    s.ok("ceiling.set", {{"scope", scope("project", org + "-p")}, {"dimension", "gpu.count"}, {"quantity", 8},
-                         {"unit", "gpu"}, {"reason", "seed"}});
-    s.ok("policy_value.set", {{"key", "roles.limit"}, {"scope", {{"org_id", "org-" + org}}}, {"value", 10},
-                              {"reason", "seed"}});
+    s.ok("ceiling.set", {{"scope", scope("organization", "org-" + org)},
+                         {"dimension", "gpu.count"},
+                         {"quantity", 32},
+                         {"unit", "gpu"},
+                         {"reason", "seed"}});
+    s.ok("ceiling.set", {{"scope", scope("project", org + "-p")},
+                         {"dimension", "gpu.count"},
+                         {"quantity", 8},
+                         {"unit", "gpu"},
+                         {"reason", "seed"}});
+    s.ok("policy_value.set",
+         {{"key", "roles.limit"}, {"scope", {{"org_id", "org-" + org}}}, {"value", 10}, {"reason", "seed"}});
     s.ok("reservation.draft", draft("res-" + org, org + "-p"));
     s.ok("reservation.activate", {{"reservation_id", "res-" + org}, {"organization_id", "org-" + org}});
   }
@@ -106,8 +121,10 @@ void seed(Stack& s) {
 // A body for every command type, aimed at acme.
 Json walk_body(const std::string& type, const std::string& role) {
   const Json org = scope("organization", "org-acme");
-  if (type == "policy_key.define") return {{"key", "roles.other"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 9}};
-  if (type == "policy_value.set") return {{"key", "roles.limit"}, {"scope", {{"org_id", "org-acme"}}}, {"value", 11}, {"reason", "walk"}};
+  if (type == "policy_key.define")
+    return {{"key", "roles.other"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 9}};
+  if (type == "policy_value.set")
+    return {{"key", "roles.limit"}, {"scope", {{"org_id", "org-acme"}}}, {"value", 11}, {"reason", "walk"}};
   if (type == "registry.register") return {{"kind", "product"}, {"entry_id", "walk-" + role}};
   if (type == "organization.create") return {{"organization_id", "org-acme"}, {"plan_id", "pro"}};
   if (type == "organization.change_plan") return {{"organization_id", "org-acme"}, {"plan_id", "pro"}};
@@ -115,25 +132,32 @@ Json walk_body(const std::string& type, const std::string& role) {
   if (type == "department.move") return {{"department_id", "acme-d-" + role}};
   if (type == "project.create") return {{"project_id", "acme-p-" + role}, {"organization_id", "org-acme"}};
   if (type == "project.move") return {{"project_id", "acme-p"}, {"department_id", "org-acme.default"}};
-  if (type == "principal.create") return {{"principal_id", "acme-u-" + role}, {"principal_type", "user"}, {"project_id", "acme-p"}};
-  if (type == "ceiling.set") return {{"scope", org}, {"dimension", "gpu.count"}, {"quantity", 32}, {"unit", "gpu"}, {"reason", "walk"}};
-  if (type == "ceiling.clear") return {{"scope", scope("project", "acme-p-" + role)}, {"dimension", "gpu.count"}, {"reason", "walk"}};
-  if (type == "ceiling.delegate" || type == "ceiling.revoke_delegation") return {{"scope", org}, {"dimension", "gpu.count"}, {"reason", "walk"}};
+  if (type == "principal.create")
+    return {{"principal_id", "acme-u-" + role}, {"principal_type", "user"}, {"project_id", "acme-p"}};
+  if (type == "ceiling.set")
+    return {{"scope", org}, {"dimension", "gpu.count"}, {"quantity", 32}, {"unit", "gpu"}, {"reason", "walk"}};
+  if (type == "ceiling.clear")
+    return {{"scope", scope("project", "acme-p-" + role)}, {"dimension", "gpu.count"}, {"reason", "walk"}};
+  if (type == "ceiling.delegate" || type == "ceiling.revoke_delegation")
+    return {{"scope", org}, {"dimension", "gpu.count"}, {"reason", "walk"}};
   if (type == "reservation.draft") return draft("res-walk-" + role, "acme-p");
   if (type.rfind("reservation.", 0) == 0 && type != "reservation.consume" && type != "reservation.release") {
     return {{"reservation_id", "res-walk-" + role}, {"organization_id", "org-acme"}};
   }
-  if (type == "reservation.consume" || type == "reservation.release") return {{"reservation_id", "res-acme"}, {"organization_id", "org-acme"}, {"quantity", 0}};
+  if (type == "reservation.consume" || type == "reservation.release")
+    return {{"reservation_id", "res-acme"}, {"organization_id", "org-acme"}, {"quantity", 0}};
   if (type == "access.record_refusal") {
     // Only the refusal recorder files under another tenant than its own.
-    return {{"actor_type", "user"}, {"actor_id", "recorded-by-" + role}, {"principal_tenant", "org-acme"},
-            {"target_tenant", role == "platform_admin" ? "platform" : "org-acme"}, {"route_family", "audit.read"},
-            {"method", "GET"}, {"target", "/v1/audit"}, {"reason", "role_not_allowed"}};
+    return {{"actor_type", "user"},           {"actor_id", "recorded-by-" + role},
+            {"principal_tenant", "org-acme"}, {"target_tenant", role == "platform_admin" ? "platform" : "org-acme"},
+            {"route_family", "audit.read"},   {"method", "GET"},
+            {"target", "/v1/audit"},          {"reason", "role_not_allowed"}};
   }
   if (type == "token.revoke") return {{"tenant", "org-acme"}, {"token_id", "walk-" + role}, {"reason", "walk"}};
   // plan entitlements (seed 003)
   const Json rules = {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}};
-  if (type == "capability.define") return {{"name", "walk-" + std::string(role == "platform_admin" ? "admin" : "other")}};
+  if (type == "capability.define")
+    return {{"name", "walk-" + std::string(role == "platform_admin" ? "admin" : "other")}};
   if (type == "capability.deprecate" || type == "capability.retire") return {{"capability_id", "cap-walk"}};
   if (type == "plan.define") return {{"name", "walk-plan-" + role}};
   if (type == "plan.update" || type == "plan.archive") return {{"plan_id", "walk-plan"}};
@@ -147,7 +171,8 @@ Json walk_body(const std::string& type, const std::string& role) {
   if (type == "config.reload") return {{"invalidate", {{"tenant_ids", {"org-acme"}}}}};
   if (type == "config.secrets.shred") return {{"tenant_id", "org-acme"}, {"reason", "walk"}};
   if (type == "config.global.set") return {{"key", "walk_" + role}, {"value", 1}, {"reason", "walk"}};
-  if (type == "config.service_type.set") return {{"service_type", "walk"}, {"value", {{"r", role}}}, {"reason", "walk"}};
+  if (type == "config.service_type.set")
+    return {{"service_type", "walk"}, {"value", {{"r", role}}}, {"reason", "walk"}};
   if (type.rfind("config.", 0) == 0) {
     Json b = {{"tenant_id", "org-acme"}, {"value", {{"r", role}}}, {"reason", "walk"}};
     if (type == "config.agent.set") b["agent_type"] = "walk";
@@ -162,7 +187,9 @@ Json walk_body(const std::string& type, const std::string& role) {
     return {{"application_id", "walk-app-" + role}, {"organization_id", "org-acme"}, {"name", "walk"}};
   }
   if (type == "app_policy.attach") {
-    return {{"application_id", "walk-app-" + role}, {"organization_id", "org-acme"}, {"policy_type", "request_size"},
+    return {{"application_id", "walk-app-" + role},
+            {"organization_id", "org-acme"},
+            {"policy_type", "request_size"},
             {"config", {{"max_bytes", 1}}}};
   }
   if (type == "app_policy.update") return {{"policy_id", "pol_walk"}, {"enabled", false}};
@@ -243,15 +270,18 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       {"GET", "/v1/reservations", nullptr},
       {"GET", "/v1/reservations/res-acme?organization_id=org-acme", nullptr},
       {"GET", "/v1/views/organizations/org-acme", nullptr},
-      {"POST", "/v1/entitlements:check",
+      {"POST",
+       "/v1/entitlements:check",
        {{"environment", "production"}, {"organization_id", "org-acme"}, {"capability", "export-data"}}},
-      {"POST", "/v1/entitlements:batchCheck",
+      {"POST",
+       "/v1/entitlements:batchCheck",
        {{"checks", Json::array({{{"environment", "dev"}, {"organization_id", "org-acme"}, {"capability", "x-y-z"}}})}}},
       {"GET", "/v1/entitlements/active?environment=production", nullptr},
       {"GET", "/v1/capabilities", nullptr},
       {"GET", "/v1/plans", nullptr},
       {"GET", "/v1/policies/pol-walk/versions", nullptr},
-      {"POST", "/v1/policies/pol-walk/versions/pol-walk-v1:shadow",
+      {"POST",
+       "/v1/policies/pol-walk/versions/pol-walk-v1:shadow",
        {{"environment", "production"}, {"from", "2026-01-01T00:00:00Z"}, {"to", "2026-01-02T00:00:00Z"}}},
       {"GET", "/tenants/org-acme/config/resolved", nullptr},
       {"GET", "/config/global/walk_platform_admin", nullptr},
@@ -270,7 +300,8 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
     bool hit = false;
     for (const auto& c : called) {
       const std::string m(r.method), p(r.path);
-      hit = hit || (c.rfind(m + " " + p, 0) == 0 && (r.prefix ? c.size() > m.size() + 1 + p.size() : c.size() == m.size() + 1 + p.size()));
+      hit = hit || (c.rfind(m + " " + p, 0) == 0 &&
+                    (r.prefix ? c.size() > m.size() + 1 + p.size() : c.size() == m.size() + 1 + p.size()));
     }
     EXPECT_TRUE(hit) << r.method << " " << r.path << " is not walked";
   }
@@ -293,8 +324,8 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
         EXPECT_EQ(r.status, 403) << type << " (" << family << ") as " << h.role << ": " << r.describe();
         EXPECT_EQ(r.code(), "forbidden") << r.describe();
         EXPECT_EQ(r.body["evidence"].value("route_family", ""), family) << r.describe();
-        refused.push_back({h.actor_id, "POST", type, family,
-                           ledger::commands::declared_tenant(decoded->command, {{}, h.tenant})});
+        refused.push_back(
+            {h.actor_id, "POST", type, family, ledger::commands::declared_tenant(decoded->command, {{}, h.tenant})});
       }
     }
     for (const auto& q : queries) {
@@ -322,10 +353,11 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
     std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
     auto key = ledger::identity::JwtKey::from_key_file(Json::parse(in), "dev-hs256-1");
     ASSERT_TRUE(key.has_value());
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
-    ledger::identity::JwtClaims c{"policy-ledger", {"policy-ledger"}, "acme-jwt-reader", "user", {"reader"},
-                                  "org-acme", "jti-roles-1", now, now + 600, std::nullopt};
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    ledger::identity::JwtClaims c{"policy-ledger", {"policy-ledger"}, "acme-jwt-reader", "user",
+                                  {"reader"},      "org-acme",        "jti-roles-1",     now,
+                                  now + 600,       std::nullopt};
     auto jwt = ledger::identity::mint_jwt(*key, c);
     ASSERT_TRUE(jwt.has_value());
     EXPECT_EQ(s.query("GET", "/v1/audit", bearer(*jwt)).status, 403);
@@ -334,7 +366,8 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
   }
 
   // Every refusal is on record for the platform ...
-  const Json all = s.refusals_seen_by("Bearer dev-auditor", [&](const Json& items) { return all_recorded(items, refused); });
+  const Json all =
+      s.refusals_seen_by("Bearer dev-auditor", [&](const Json& items) { return all_recorded(items, refused); });
   EXPECT_TRUE(all_recorded(all, refused)) << "not in the audit view:\n" << missing(all, refused) << s.describe_logs();
   // ... and those aimed at acme for acme's own auditor, who sees nothing else.
   std::vector<Attempt> at_acme;
@@ -342,7 +375,8 @@ TEST(RolesE2e, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
     if (a.target_tenant == "org-acme") at_acme.push_back(a);
   }
   ASSERT_FALSE(at_acme.empty());
-  const Json acme = s.refusals_seen_by("Bearer dev-acme-auditor", [&](const Json& items) { return all_recorded(items, at_acme); });
+  const Json acme =
+      s.refusals_seen_by("Bearer dev-acme-auditor", [&](const Json& items) { return all_recorded(items, at_acme); });
   EXPECT_TRUE(all_recorded(acme, at_acme)) << missing(acme, at_acme);
   for (const auto& row : acme) EXPECT_EQ(row["tenant"], "org-acme") << row.dump();
 }
@@ -352,9 +386,10 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   ASSERT_TRUE(s.start());
   seed(s);
   // acme's value for a user id the hierarchy does not know (read below).
-  Reply ghost = s.command("policy_value.set",
-                          {{"key", "roles.limit"}, {"scope", {{"user_id", "ghost"}}}, {"value", 42}, {"reason", "acme"}},
-                          bearer("dev-acme-tenant-admin"));
+  Reply ghost =
+      s.command("policy_value.set",
+                {{"key", "roles.limit"}, {"scope", {{"user_id", "ghost"}}}, {"value", 42}, {"reason", "acme"}},
+                bearer("dev-acme-tenant-admin"));
   ASSERT_EQ(ghost.status, 200) << ghost.describe();
   const std::string admin = "Bearer dev-globex-tenant-admin", service = "Bearer dev-globex-service",
                     reader = "Bearer dev-globex-reader", auditor = "Bearer dev-globex-auditor";
@@ -397,7 +432,8 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   expect_forbidden(s.query("GET", "/v1/policy-values/roles.other?project_id=acme-p&" + fresh, reader),
                    "policy value project_id");
   refused.push_back({"globex-reader", "GET", "/v1/policy-values/roles.other", "policy_value.read", "org-acme"});
-  expect_forbidden(s.query("GET", "/v1/ceilings/effective?scope_level=project&scope_id=acme-p&" + fresh, reader), "ceilings");
+  expect_forbidden(s.query("GET", "/v1/ceilings/effective?scope_level=project&scope_id=acme-p&" + fresh, reader),
+                   "ceilings");
   refused.push_back({"globex-reader", "GET", "/v1/ceilings/effective", "ceiling.read", "org-acme"});
   // Without org_id a reader resolves within its own organization.
   Reply own = s.query("GET", "/v1/policy-values/roles.limit?min_position=" + std::to_string(s.last_position()), reader);
@@ -417,33 +453,42 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   // Decisions, alone and as one foreign item of a batch.
   expect_forbidden(s.query("POST", "/v1/decisions", service, decision_input("org-acme", "acme-p")), "decision");
   refused.push_back({"globex-billing", "POST", "/v1/decisions", "decision", "org-acme"});
-  Reply batch = s.query("POST", "/v1/decisions:batch?min_position=" + std::to_string(s.last_position()), service,
-                        {{"decisions", Json::array({decision_input("org-globex", "globex-p"),
-                                                    decision_input("org-acme", "acme-p")})}});
+  Reply batch = s.query(
+      "POST", "/v1/decisions:batch?min_position=" + std::to_string(s.last_position()), service,
+      {{"decisions", Json::array({decision_input("org-globex", "globex-p"), decision_input("org-acme", "acme-p")})}});
   ASSERT_EQ(batch.status, 200) << batch.describe();
   EXPECT_TRUE(batch.body["results"][0].contains("decision")) << batch.describe();
   EXPECT_EQ(batch.body["results"][1]["error"]["code"], "forbidden") << batch.describe();
   refused.push_back({"globex-billing", "POST", "/v1/decisions:batch", "decision", "org-acme"});
 
   // Commands over HTTP: scopes, organizations, policy values, reservations.
-  expect_forbidden(s.command("ceiling.set", {{"scope", scope("project", "acme-p")}, {"dimension", "gpu.count"},
-                                             {"quantity", 999}, {"unit", "gpu"}, {"reason", "x"}}, admin),
+  expect_forbidden(s.command("ceiling.set",
+                             {{"scope", scope("project", "acme-p")},
+                              {"dimension", "gpu.count"},
+                              {"quantity", 999},
+                              {"unit", "gpu"},
+                              {"reason", "x"}},
+                             admin),
                    "ceiling.set on acme");
   refused.push_back({"globex-admin", "COMMAND", "ceiling.set", "ceiling.write", "org-acme"});
   expect_forbidden(s.command("project.create", {{"project_id", "spy"}, {"organization_id", "org-acme"}}, admin),
                    "project.create in acme");
   refused.push_back({"globex-admin", "COMMAND", "project.create", "hierarchy.write", "org-acme"});
-  expect_forbidden(s.command("policy_value.set", {{"key", "roles.limit"}, {"scope", {{"org_id", "org-acme"}}},
-                                                  {"value", 99}, {"reason", "x"}}, admin),
-                   "policy value at acme");
-  expect_forbidden(s.command("policy_value.set", {{"key", "roles.limit"}, {"scope", {{"project_id", "acme-p"}}},
-                                                  {"value", 99}, {"reason", "x"}}, admin),
-                   "policy value at acme's project");
+  expect_forbidden(
+      s.command("policy_value.set",
+                {{"key", "roles.limit"}, {"scope", {{"org_id", "org-acme"}}}, {"value", 99}, {"reason", "x"}}, admin),
+      "policy value at acme");
+  expect_forbidden(
+      s.command("policy_value.set",
+                {{"key", "roles.limit"}, {"scope", {{"project_id", "acme-p"}}}, {"value", 99}, {"reason", "x"}}, admin),
+      "policy value at acme's project");
   refused.push_back({"globex-admin", "COMMAND", "policy_value.set", "policy_value.write", "org-acme"});
   // Reservation ids are per organization: acme's is reached only by naming it.
-  Reply consume = s.command("reservation.consume",
-                            {{"reservation_id", "res-acme"}, {"organization_id", "org-acme"}, {"quantity", 1}}, service);
-  Reply consume_unknown = s.command("reservation.consume", {{"reservation_id", "res-nobody"}, {"quantity", 1}}, service);
+  Reply consume =
+      s.command("reservation.consume",
+                {{"reservation_id", "res-acme"}, {"organization_id", "org-acme"}, {"quantity", 1}}, service);
+  Reply consume_unknown =
+      s.command("reservation.consume", {{"reservation_id", "res-nobody"}, {"quantity", 1}}, service);
   EXPECT_EQ(consume.status, 404) << consume.describe();
   EXPECT_EQ(consume.code(), "unknown_reservation");
   EXPECT_EQ(consume.body["message"], consume_unknown.body["message"]);
@@ -451,8 +496,8 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   refused.push_back({"globex-billing", "COMMAND", "reservation.consume", "reservation.use", "org-acme"});
 
   // Commands over Kafka: the same refusal, on ledger.command-results.
-  Json kafka_body = {{"type", "ceiling.clear"}, {"scope", scope("project", "acme-p")}, {"dimension", "gpu.count"},
-                     {"reason", "x"}};
+  Json kafka_body = {
+      {"type", "ceiling.clear"}, {"scope", scope("project", "acme-p")}, {"dimension", "gpu.count"}, {"reason", "x"}};
   ASSERT_TRUE(s.publish("cmd-cross-kafka-1", kafka_body, admin));
   const Json result = s.result_of("cmd-cross-kafka-1");
   EXPECT_EQ(result.value("status", ""), "rejected") << result.dump();
@@ -460,14 +505,14 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
   refused.push_back({"globex-admin", "COMMAND", "ceiling.clear", "ceiling.write", "org-acme"});
 
   // Cursors and as_of reads answer under the caller's own tenant filter.
-  Reply acme_page = s.query("GET", "/v1/audit?limit=1&min_position=" + std::to_string(s.last_position()),
-                            "Bearer dev-acme-auditor");
+  Reply acme_page =
+      s.query("GET", "/v1/audit?limit=1&min_position=" + std::to_string(s.last_position()), "Bearer dev-acme-auditor");
   ASSERT_EQ(acme_page.status, 200) << acme_page.describe();
   ASSERT_TRUE(acme_page.body["next_cursor"].is_string()) << acme_page.describe();
   const std::string cursor = acme_page.body["next_cursor"];
   for (const std::string& target : {"/v1/audit?limit=1000&cursor=" + cursor,
-                                   "/v1/audit?limit=1000&as_of_position=" + std::to_string(s.last_position()),
-                                   "/v1/audit/changes/roles.limit?cursor=" + cursor}) {
+                                    "/v1/audit?limit=1000&as_of_position=" + std::to_string(s.last_position()),
+                                    "/v1/audit/changes/roles.limit?cursor=" + cursor}) {
     Reply r = s.query("GET", target, auditor);
     ASSERT_EQ(r.status, 200) << target << ": " << r.describe();
     const Json& rows = r.body.contains("items") ? r.body["items"] : r.body["changes"];
@@ -485,11 +530,10 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
             acme_before);
 
   // Every refused attempt is in acme's audit view (and in no one else's).
-  const Json seen = s.refusals_seen_by("Bearer dev-acme-auditor", [&](const Json& items) {
-    return all_recorded(items, refused);
-  });
-  EXPECT_TRUE(all_recorded(seen, refused)) << "not in acme's audit view:\n" << missing(seen, refused)
-                                           << s.describe_logs();
+  const Json seen =
+      s.refusals_seen_by("Bearer dev-acme-auditor", [&](const Json& items) { return all_recorded(items, refused); });
+  EXPECT_TRUE(all_recorded(seen, refused)) << "not in acme's audit view:\n"
+                                           << missing(seen, refused) << s.describe_logs();
   Reply globex_view = s.query("GET", "/v1/audit?event_type=AccessRefused&limit=1000", auditor);
   ASSERT_EQ(globex_view.status, 200);
   for (const auto& row : globex_view.body["items"]) EXPECT_EQ(row["tenant"], "org-globex") << row.dump();
@@ -500,10 +544,10 @@ TEST(RolesE2e, CrossTenantAttemptsAreRefusedAndAudited) {
 std::vector<std::string> configured_secrets() {
   std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
   const Json file = Json::parse(in);
-  std::vector<std::string> out = {"dev-platform-admin",      "dev-acme-admin",     "dev-acme-service",
-                                  "dev-auditor",             "dev-acme-tenant-admin", "dev-acme-auditor",
-                                  "dev-acme-reader",         "dev-globex-tenant-admin", "dev-globex-service",
-                                  "dev-globex-auditor",      "dev-globex-reader",  "dev-query-service"};
+  std::vector<std::string> out = {"dev-platform-admin", "dev-acme-admin",          "dev-acme-service",
+                                  "dev-auditor",        "dev-acme-tenant-admin",   "dev-acme-auditor",
+                                  "dev-acme-reader",    "dev-globex-tenant-admin", "dev-globex-service",
+                                  "dev-globex-auditor", "dev-globex-reader",       "dev-query-service"};
   EXPECT_EQ(out.size(), file["tokens"].size());
   for (const auto& k : file["jwt"]["keys"]) {
     if (k.contains("secret_base64url")) out.push_back(k["secret_base64url"]);
@@ -520,10 +564,10 @@ TEST(RolesE2e, NoSecretInLogsErrorsOrEvents) {
   std::ifstream in(std::string(LEDGER_SOURCE_DIR) + "/config/tokens.json");
   auto key = ledger::identity::JwtKey::from_key_file(Json::parse(in), "dev-hs256-1");
   ASSERT_TRUE(key.has_value());
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  ledger::identity::JwtClaims claims{"policy-ledger", {"policy-ledger"}, "jwt-admin", "user", {"platform_admin"},
-                                     "platform", "jti-secret-1", now, now + 600, std::nullopt};
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  ledger::identity::JwtClaims claims{"policy-ledger", {"policy-ledger"}, "jwt-admin", "user",    {"platform_admin"},
+                                     "platform",      "jti-secret-1",    now,         now + 600, std::nullopt};
   const std::string valid_jwt = *ledger::identity::mint_jwt(*key, claims);
   claims.expires_at = now - 3600;
   claims.issued_at = now - 7200;
@@ -553,8 +597,8 @@ TEST(RolesE2e, NoSecretInLogsErrorsOrEvents) {
   kafka["type"] = "policy_value.set";
   kafka["value"] = 7;
   ASSERT_TRUE(s.publish("cmd-secret-kafka-ok", kafka, "Bearer dev-acme-tenant-admin"));
-  ASSERT_TRUE(s.publish("cmd-secret-kafka-bad", kafka, "Bearer dev-acme-tenant-admin",
-                        {{"authorization", bearer(valid_jwt)}}));
+  ASSERT_TRUE(
+      s.publish("cmd-secret-kafka-bad", kafka, "Bearer dev-acme-tenant-admin", {{"authorization", bearer(valid_jwt)}}));
   EXPECT_EQ(s.result_of("cmd-secret-kafka-ok").value("status", ""), "accepted");
   EXPECT_EQ(s.result_of("cmd-secret-kafka-bad").value("code", ""), "kafka_token_header_refused");
   // The refusals above reach the audit view (so their events exist to search).

@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "adapters/http/client.h"
-#include "adapters/kafka/kafka.h"
 #include "adapters/identity/kafka_producers.h"
+#include "adapters/kafka/kafka.h"
 #include "services/common/process.h"
 #include "services/common/settings.h"
 #include "tests/support/e2e_support.h"
@@ -44,8 +44,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using ledger::adapters::http::HttpClient;
-using ledger::testing::ChildProcess;
 using ledger::testing::call;
+using ledger::testing::ChildProcess;
 using ledger::testing::eventually;
 using ledger::testing::kAdminToken;
 using ledger::testing::Reply;
@@ -55,7 +55,7 @@ using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using Env = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kHttpKey = "allocation.max_concurrent_per_user";   // int, 0..10000
+constexpr const char* kHttpKey = "allocation.max_concurrent_per_user";    // int, 0..10000
 constexpr const char* kKafkaKey = "billing.low_balance_threshold_minor";  // int, 0..100000000
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -192,8 +192,7 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   {
     HttpClient admin("127.0.0.1", command_port, 30s);
     // The command service is the writer once its readyz says so.
-    ASSERT_TRUE(eventually(30s, [&] { return call(admin, "GET", "/readyz", "").status == 200; }))
-        << tail(*command);
+    ASSERT_TRUE(eventually(30s, [&] { return call(admin, "GET", "/readyz", "").status == 200; })) << tail(*command);
     for (const char* key : {kHttpKey, kKafkaKey, "allocation.isolation_model"}) {
       auto r = define_key(admin, key);
       ASSERT_EQ(r.status, 200) << key << ": " << r.describe();
@@ -308,14 +307,13 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   const std::int64_t head_at_kill = s.sql_int(head_sql);
   relay->kill_hard();
   projector->kill_hard();
-  std::cout << "[spine] killed relay and projector after " << answered_at_kill << " HTTP answers, head "
-            << head_at_kill << ", relay checkpoint " << s.sql_int(relay_cp_sql) << ", projector checkpoint "
+  std::cout << "[spine] killed relay and projector after " << answered_at_kill << " HTTP answers, head " << head_at_kill
+            << ", relay checkpoint " << s.sql_int(relay_cp_sql) << ", projector checkpoint "
             << s.sql_int(projector_cp_sql) << std::endl;
   ASSERT_TRUE(both_working) << "relay/projector made no progress\n" << tail(*relay) << "\n" << tail(*projector);
   // Let the ledger move on while they are down, then restart them.
-  EXPECT_TRUE(eventually(120s, [&] {
-    return http_answered >= std::min(kHttpCommands, answered_at_kill + kHttpCommands / 4);
-  }));
+  EXPECT_TRUE(
+      eventually(120s, [&] { return http_answered >= std::min(kHttpCommands, answered_at_kill + kHttpCommands / 4); }));
   relay = s.spawn("ledger-relay");
   projector = s.spawn("ledger-projector");
   ASSERT_TRUE(relay->wait_for_log("relaying to", 30s)) << tail(*relay);
@@ -334,8 +332,10 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   {
     std::vector<std::unique_ptr<ledger::adapters::kafka::KafkaPartitionReader>> readers;
     for (int p = 0; p < 3; ++p) {
-      auto r = ledger::adapters::kafka::KafkaPartitionReader::create(
-          {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .topic = s.results_topic, .partition = p});
+      auto r = ledger::adapters::kafka::KafkaPartitionReader::create({.brokers = ledger::testing::kafka_brokers(),
+                                                                      .security = ledger::testing::kafka_security(),
+                                                                      .topic = s.results_topic,
+                                                                      .partition = p});
       ASSERT_TRUE(r.has_value()) << r.error().message;
       readers.push_back(std::move(*r));
     }
@@ -407,8 +407,11 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
   // --- (a) Kafka from offset 0: every position at least once, in order ---------
   const auto kafka_check_start = Clock::now();
   {
-    auto reader = ledger::adapters::kafka::KafkaPartitionReader::create(
-        {.brokers = ledger::testing::kafka_brokers(), .security = ledger::testing::kafka_security(), .topic = s.events_topic, .partition = 0, .start_offset = 0});
+    auto reader = ledger::adapters::kafka::KafkaPartitionReader::create({.brokers = ledger::testing::kafka_brokers(),
+                                                                         .security = ledger::testing::kafka_security(),
+                                                                         .topic = s.events_topic,
+                                                                         .partition = 0,
+                                                                         .start_offset = 0});
     ASSERT_TRUE(reader.has_value()) << reader.error().message;
     std::int64_t next = 1;  // the next position never seen before
     std::int64_t duplicates = 0;
@@ -431,12 +434,12 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
             const Json body = Json::parse(m.value, nullptr, false);
             const std::string* content_type = m.header("content-type");
             const std::string* schema_header = m.header("schema-version");
-            if (violation.empty() && (body.is_discarded() || body.value("global_position", std::int64_t{-1}) != pos ||
-                                      body.value("event_id", "") != *id_header || !content_type ||
-                                      *content_type != "application/json" || !schema_header ||
-                                      *schema_header != std::to_string(body.value("schema_version", -1)))) {
-              violation = "offset " + std::to_string(m.offset) +
-                          ": headers and body disagree: " + m.value.substr(0, 300);
+            if (violation.empty() &&
+                (body.is_discarded() || body.value("global_position", std::int64_t{-1}) != pos ||
+                 body.value("event_id", "") != *id_header || !content_type || *content_type != "application/json" ||
+                 !schema_header || *schema_header != std::to_string(body.value("schema_version", -1)))) {
+              violation =
+                  "offset " + std::to_string(m.offset) + ": headers and body disagree: " + m.value.substr(0, 300);
             }
             if (pos == next) {
               ++next;
@@ -459,7 +462,8 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
 
   // --- (b) the read model: each value once, queryable at its position ---------
   ASSERT_TRUE(eventually(120s, [&] { return s.sql_int(projector_cp_sql) >= n; }))
-      << "projector checkpoint " << s.sql_int(projector_cp_sql) << " of " << n << "\n" << tail(*projector);
+      << "projector checkpoint " << s.sql_int(projector_cp_sql) << " of " << n << "\n"
+      << tail(*projector);
   EXPECT_EQ(s.sql_int("SELECT count(*) FROM rm.policy_values"), static_cast<std::int64_t>(accepted.size()));
   EXPECT_EQ(s.sql_int("SELECT count(DISTINCT event_id) FROM rm.policy_values"),
             static_cast<std::int64_t>(accepted.size()));
@@ -475,9 +479,9 @@ TEST(SpineE2e, EveryAcceptedCommandAppearsOnceInReadModelAndInOrderOnKafka) {
         HttpClient client("127.0.0.1", query_port, 30s);
         for (std::size_t i = t; i < accepted.size(); i += kHttpThreads) {
           const auto& c = accepted[i];
-          const Reply r = call(client, "GET",
-                               "/v1/policy-values/" + c.key + "?user_id=" + c.user +
-                                   "&min_position=" + std::to_string(c.position));
+          const Reply r =
+              call(client, "GET",
+                   "/v1/policy-values/" + c.key + "?user_id=" + c.user + "&min_position=" + std::to_string(c.position));
           const bool ok = r.status == 200 && r.body.value("value", Json()) == Json(c.value) &&
                           r.body.value("source", Json::object()).value("level", "") == "user" &&
                           r.body.value("source", Json::object()).value("id", "") == c.user &&
@@ -533,8 +537,8 @@ TEST(SpineE2e, BadInputIsRefusedAndWritesNothing) {
                    kAdminToken, 400, "malformed_json"});
   cases.push_back({"JSON that is not an object", "POST", values, "[1, 2, 3]", kAdminToken, 400, "malformed_json"});
   cases.push_back({"empty body", "POST", values, "", kAdminToken, 400, "malformed_json"});
-  cases.push_back({"nesting too deep", "POST", values, std::string(40, '[') + std::string(40, ']'), kAdminToken, 400,
-                   "too_deep"});
+  cases.push_back(
+      {"nesting too deep", "POST", values, std::string(40, '[') + std::string(40, ']'), kAdminToken, 400, "too_deep"});
   {
     Json big = good("bad-too-large");
     big["reason"] = std::string((1 << 20) + 16, 'x');
@@ -558,8 +562,7 @@ TEST(SpineE2e, BadInputIsRefusedAndWritesNothing) {
   {
     Json j = good("bad-value-type");
     j["value"] = "seven";
-    cases.push_back({"string value for an int key", "POST", values, j.dump(), kAdminToken, 422,
-                     "value_type_mismatch"});
+    cases.push_back({"string value for an int key", "POST", values, j.dump(), kAdminToken, 422, "value_type_mismatch"});
   }
   {
     Json j = good("bad-value-array");
@@ -592,15 +595,15 @@ TEST(SpineE2e, BadInputIsRefusedAndWritesNothing) {
     body.replace(body.find("e2e spine test"), 3, "\x80\xC0\xAF");
     cases.push_back({"invalid UTF-8", "POST", values, body, kAdminToken, 400, "invalid_utf8"});
   }
-  cases.push_back({"unknown route", "POST", "/v1/no-such-route", good("bad-route").dump(), kAdminToken, 404,
-                   "unknown_route"});
+  cases.push_back(
+      {"unknown route", "POST", "/v1/no-such-route", good("bad-route").dump(), kAdminToken, 404, "unknown_route"});
   cases.push_back({"unknown command type", "POST", "/v1/commands/policy_value.delete", good("bad-type").dump(),
                    kAdminToken, 400, "unknown_command_type"});
   cases.push_back({"missing token", "POST", values, good("bad-no-token").dump(), "", 401, "unauthenticated"});
   cases.push_back({"unknown token", "POST", values, good("bad-unknown-token").dump(), "Bearer not-a-token", 401,
                    "unauthenticated"});
-  cases.push_back({"not a bearer token", "POST", values, good("bad-basic").dump(), "Basic ZGV2OmRldg==", 401,
-                   "unauthenticated"});
+  cases.push_back(
+      {"not a bearer token", "POST", values, good("bad-basic").dump(), "Basic ZGV2OmRldg==", 401, "unauthenticated"});
 
   for (const auto& c : cases) {
     // A fresh connection per case: a refused request may close it (413 does).
@@ -674,11 +677,14 @@ TEST(SpineE2e, DatabaseOutageIsRefusedWith503AndRecoversWithoutRestart) {
   // Service resumes without a restart: a new command id is accepted soon.
   const auto recover_start = Clock::now();
   Reply recovered;
-  const bool ok = eventually(60s, [&] {
-    recovered = call(client, "POST", values, set_value_body(kHttpKey, "u-after", 2, "outage-after").dump());
-    if (recovered.status != 200 && recovered.status != 503 && recovered.status != 0) return true;  // fail below
-    return recovered.status == 200;
-  }, 100ms);
+  const bool ok = eventually(
+      60s,
+      [&] {
+        recovered = call(client, "POST", values, set_value_body(kHttpKey, "u-after", 2, "outage-after").dump());
+        if (recovered.status != 200 && recovered.status != 503 && recovered.status != 0) return true;  // fail below
+        return recovered.status == 200;
+      },
+      100ms);
   ASSERT_TRUE(ok) << "no recovery: " << recovered.describe() << "\n" << tail(*command);
   ASSERT_EQ(recovered.status, 200) << recovered.describe();
   EXPECT_TRUE(command->running());

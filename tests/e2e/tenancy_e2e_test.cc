@@ -30,7 +30,7 @@ using ledger::testing::rfc3339;
 using Json = nlohmann::json;
 using Stack = ledger::testing::ServiceStack;
 
-const std::string kAcmeAdmin = "Bearer dev-acme-tenant-admin";     // acme-tenant-admin, org-acme
+const std::string kAcmeAdmin = "Bearer dev-acme-tenant-admin";      // acme-tenant-admin, org-acme
 const std::string kGlobexAdmin = "Bearer dev-globex-tenant-admin";  // globex-admin, org-globex
 const std::string kAcmeReader = "Bearer dev-acme-reader";
 const std::string kAcmeAuditor = "Bearer dev-acme-auditor";
@@ -55,7 +55,8 @@ std::int64_t value_at_org(Stack& s, const std::string& org, std::int64_t min_pos
 TEST(TenancyE2e, CommandIdsAreScopedPerTenantAndPrincipal) {
   Stack s("tenancy_ids_e2e");
   ASSERT_TRUE(s.start());
-  s.ok("policy_key.define", {{"key", "tenancy.limit"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 100}});
+  s.ok("policy_key.define",
+       {{"key", "tenancy.limit"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 100}});
   // An identical definition again is accepted and says it changed nothing (issue 13, part 4).
   Reply same = s.command("policy_key.define",
                          {{"key", "tenancy.limit"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 100}});
@@ -134,7 +135,8 @@ TEST(TenancyE2e, TheSweepersCommandIdsCannotBeSquatted) {
   Stack s("tenancy_sweeper_e2e");
   ASSERT_TRUE(s.start());
   s.register_gpu_quota();
-  s.ok("policy_key.define", {{"key", "tenancy.limit"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 100}});
+  s.ok("policy_key.define",
+       {{"key", "tenancy.limit"}, {"value_type", "int"}, {"default", 1}, {"min", 0}, {"max", 100}});
   s.ok("organization.create", {{"organization_id", "org-acme"}, {"plan_id", "pro"}});
   s.ok("project.create", {{"project_id", "acme-p"}, {"organization_id", "org-acme"}});
   const auto now = std::chrono::system_clock::now();
@@ -153,8 +155,8 @@ TEST(TenancyE2e, TheSweepersCommandIdsCannotBeSquatted) {
   Reply active = s.command("reservation.activate", {{"reservation_id", "res-short"}}, kAcmeAdmin);
   ASSERT_EQ(active.status, 200) << active.describe();
   // Before the window ends, acme sends a command under the sweeper's readable id.
-  Reply squat = s.command("policy_value.set", set_at_org("org-acme", 5, "reservation-sweeper:org-acme/res-short:expired"),
-                          kAcmeAdmin);
+  Reply squat = s.command("policy_value.set",
+                          set_at_org("org-acme", 5, "reservation-sweeper:org-acme/res-short:expired"), kAcmeAdmin);
   ASSERT_EQ(squat.status, 200) << squat.describe();
   // The sweeper still records the expiry (every 5 s once the window ended).
   const std::string expired =
@@ -184,17 +186,17 @@ TEST(TenancyE2e, ATenantAdminCannotThrottleThePlatformOrLiftItsOwnLimits) {
   const std::string api_limit = "rate_limit.api_requests_per_minute";
 
   // Throttling the platform's own principal: refused.
-  Reply throttle = s.command("policy_value.set",
-                             {{"key", api_limit}, {"scope", {{"user_id", "platform-admin"}}}, {"value", 1},
-                              {"reason", "tenancy e2e"}},
-                             kAcmeAdmin);
+  Reply throttle = s.command(
+      "policy_value.set",
+      {{"key", api_limit}, {"scope", {{"user_id", "platform-admin"}}}, {"value", 1}, {"reason", "tenancy e2e"}},
+      kAcmeAdmin);
   EXPECT_EQ(throttle.status, 403) << throttle.describe();
   EXPECT_EQ(throttle.code(), "policy_key_platform_only");
   // Lifting its own organization's limit: refused.
-  Reply lift = s.command("policy_value.set",
-                         {{"key", api_limit}, {"scope", {{"org_id", "org-acme"}}}, {"value", 1000000},
-                          {"reason", "tenancy e2e"}},
-                         kAcmeAdmin);
+  Reply lift = s.command(
+      "policy_value.set",
+      {{"key", api_limit}, {"scope", {{"org_id", "org-acme"}}}, {"value", 1000000}, {"reason", "tenancy e2e"}},
+      kAcmeAdmin);
   EXPECT_EQ(lift.status, 403) << lift.describe();
   EXPECT_EQ(lift.code(), "policy_key_platform_only");
   // ... and the other platform keys.
@@ -214,21 +216,20 @@ TEST(TenancyE2e, ATenantAdminCannotThrottleThePlatformOrLiftItsOwnLimits) {
 
   // A tenant-audience key is acme's to set at its own scopes ...
   const std::string concurrent = "allocation.max_concurrent_per_user";
-  Reply own = s.command("policy_value.set",
-                        {{"key", concurrent}, {"scope", {{"org_id", "org-acme"}}}, {"value", 10},
-                         {"reason", "tenancy e2e"}},
-                        kAcmeAdmin);
+  Reply own = s.command(
+      "policy_value.set",
+      {{"key", concurrent}, {"scope", {{"org_id", "org-acme"}}}, {"value", 10}, {"reason", "tenancy e2e"}}, kAcmeAdmin);
   ASSERT_EQ(own.status, 200) << own.describe();
   // ... but what it writes at a platform principal's user id never applies to that principal.
-  Reply foreign = s.command("policy_value.set",
-                            {{"key", concurrent}, {"scope", {{"user_id", "platform-admin"}}}, {"value", 1},
-                             {"reason", "tenancy e2e"}},
-                            kAcmeAdmin);
+  Reply foreign = s.command(
+      "policy_value.set",
+      {{"key", concurrent}, {"scope", {{"user_id", "platform-admin"}}}, {"value", 1}, {"reason", "tenancy e2e"}},
+      kAcmeAdmin);
   ASSERT_EQ(foreign.status, 200) << foreign.describe();
-  const std::string fresh = "&min_position=" + std::to_string(foreign.body.value("position", std::int64_t{0})) +
-                            "&wait_ms=10000";
-  Reply platform_view = s.query("GET", "/v1/policy-values/" + concurrent + "?user_id=platform-admin" + fresh,
-                                kAdminToken);
+  const std::string fresh =
+      "&min_position=" + std::to_string(foreign.body.value("position", std::int64_t{0})) + "&wait_ms=10000";
+  Reply platform_view =
+      s.query("GET", "/v1/policy-values/" + concurrent + "?user_id=platform-admin" + fresh, kAdminToken);
   ASSERT_EQ(platform_view.status, 200) << platform_view.describe();
   EXPECT_EQ(platform_view.body["value"], 50) << platform_view.describe();
   EXPECT_EQ(platform_view.body["is_default"], true);
@@ -238,10 +239,10 @@ TEST(TenancyE2e, ATenantAdminCannotThrottleThePlatformOrLiftItsOwnLimits) {
   EXPECT_EQ(acme_view.body["value"], 1) << acme_view.describe();
 
   // The platform sets rate limits, for acme too.
-  Reply platform_sets = s.command("policy_value.set",
-                                  {{"key", api_limit}, {"scope", {{"org_id", "org-acme"}}}, {"value", 600},
-                                   {"reason", "tenancy e2e"}},
-                                  kAdminToken);
+  Reply platform_sets =
+      s.command("policy_value.set",
+                {{"key", api_limit}, {"scope", {{"org_id", "org-acme"}}}, {"value", 600}, {"reason", "tenancy e2e"}},
+                kAdminToken);
   EXPECT_EQ(platform_sets.status, 200) << platform_sets.describe();
 
   // Every refusal is an AccessRefused row acme's auditor sees.

@@ -12,8 +12,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "adapters/identity/jwt.h"
 #include "events/codec/json_codec.h"
@@ -48,8 +48,9 @@ std::string mint(const std::string& sub, const std::string& actor_type, std::vec
   auto key = ledger::identity::JwtKey::from_key_file(dev_token_file(), "dev-hs256-1");
   EXPECT_TRUE(key.has_value());
   const auto iat = now_seconds() - 5;
-  ledger::identity::JwtClaims c{"policy-ledger", {"policy-ledger"}, sub, actor_type, std::move(roles), org, jti,
-                                iat,             iat + lifetime_seconds, std::nullopt};
+  ledger::identity::JwtClaims c{
+      "policy-ledger",        {"policy-ledger"}, sub, actor_type, std::move(roles), org, jti, iat,
+      iat + lifetime_seconds, std::nullopt};
   auto jwt = ledger::identity::mint_jwt(*key, c);
   EXPECT_TRUE(jwt.has_value());
   return "Bearer " + jwt.value_or("");
@@ -61,9 +62,15 @@ std::string evidence(const Reply& r, const std::string& key) {
 }
 
 Json refusal_body(const std::string& actor_id, const std::string& principal_tenant, const std::string& target_tenant) {
-  return {{"actor_type", "user"},        {"actor_id", actor_id},  {"actor_roles", {"reader"}},
-          {"principal_tenant", principal_tenant}, {"target_tenant", target_tenant}, {"route_family", "audit.read"},
-          {"method", "GET"},             {"target", "/v1/audit"}, {"reason", "role_not_allowed"}};
+  return {{"actor_type", "user"},
+          {"actor_id", actor_id},
+          {"actor_roles", {"reader"}},
+          {"principal_tenant", principal_tenant},
+          {"target_tenant", target_tenant},
+          {"route_family", "audit.read"},
+          {"method", "GET"},
+          {"target", "/v1/audit"},
+          {"reason", "role_not_allowed"}};
 }
 
 // The same, as a command on ledger.commands.
@@ -111,9 +118,13 @@ TEST(TokensE2e, AStaticTokenIsRefusedOnceItExpires) {
   Json file = dev_token_file();
   const Json actor = {{"type", "service_account"}, {"id", "acme-billing"}, {"roles", {"service"}}};
   Json expired = {{"token_sha256", ledger::codec::sha256_hex("e2e-expired-static-token")},
-                  {"expires_at", "2026-01-01T00:00:00Z"}, {"tenant", "org-acme"}, {"actor", actor}};
+                  {"expires_at", "2026-01-01T00:00:00Z"},
+                  {"tenant", "org-acme"},
+                  {"actor", actor}};
   Json live = {{"token_sha256", ledger::codec::sha256_hex("e2e-live-static-token")},
-               {"expires_at", "2031-01-01T00:00:00Z"}, {"tenant", "org-acme"}, {"actor", actor}};
+               {"expires_at", "2031-01-01T00:00:00Z"},
+               {"tenant", "org-acme"},
+               {"actor", actor}};
   file["tokens"].push_back(expired);
   file["tokens"].push_back(live);
   const std::string path = ::testing::TempDir() + "tokens_e2e_static.json";
@@ -157,9 +168,9 @@ TEST(TokensE2e, APrincipalTheLedgerRecordsAsExpiredNoLongerAuthenticates) {
   })) << c.describe();
   EXPECT_EQ(evidence(c, "reason"), "principal_expired") << c.describe();
   // The same id in another organization is another principal.
-  EXPECT_EQ(s.query("GET", "/v1/reservations", mint("acme-contractor", "user", {"reader"}, "org-globex", 3600, "j-g"))
-                .status,
-            200);
+  EXPECT_EQ(
+      s.query("GET", "/v1/reservations", mint("acme-contractor", "user", {"reader"}, "org-globex", 3600, "j-g")).status,
+      200);
 }
 
 TEST(TokensE2e, TheServicesRefuseToStartWithTheDevelopmentKeyOutsideDev) {
@@ -203,13 +214,14 @@ TEST(TokensE2e, ARevokedTokenOrPrincipalIsRefusedWithoutARestart) {
                             "Bearer dev-globex-tenant-admin");
   EXPECT_EQ(foreign.status, 403) << foreign.describe();
   EXPECT_EQ(s.command("token.revoke", {{"tenant", "org-acme"}, {"token_id", "jti-revoke-1"}, {"reason", "x"}},
-                      "Bearer dev-acme-reader").status,
+                      "Bearer dev-acme-reader")
+                .status,
             403);
 
   // Revoking one JWT by its jti: refused at both services within about a
   // second of projection, without a restart; the principal's other token works.
-  Reply revoked = s.command("token.revoke",
-                            {{"tenant", "org-acme"}, {"token_id", "jti-revoke-1"}, {"reason", "laptop stolen"}}, acme_admin);
+  Reply revoked = s.command(
+      "token.revoke", {{"tenant", "org-acme"}, {"token_id", "jti-revoke-1"}, {"reason", "laptop stolen"}}, acme_admin);
   ASSERT_EQ(revoked.status, 200) << revoked.describe();
   Reply q;
   EXPECT_TRUE(eventually(30s, [&] {
@@ -226,11 +238,13 @@ TEST(TokensE2e, ARevokedTokenOrPrincipalIsRefusedWithoutARestart) {
   EXPECT_EQ(s.query("GET", "/v1/reservations", second).status, 200);
 
   // Revoking the principal: every token of it, new ones included, and static tokens alike.
-  ASSERT_EQ(s.command("token.revoke", {{"tenant", "org-acme"}, {"principal_id", "acme-ops"}, {"reason", "left"}},
-                      acme_admin).status,
-            200);
+  ASSERT_EQ(
+      s.command("token.revoke", {{"tenant", "org-acme"}, {"principal_id", "acme-ops"}, {"reason", "left"}}, acme_admin)
+          .status,
+      200);
   ASSERT_EQ(s.command("token.revoke", {{"tenant", "org-acme"}, {"principal_id", "acme-reader"}, {"reason", "left"}},
-                      acme_admin).status,
+                      acme_admin)
+                .status,
             200);
   const auto fresh = mint("acme-ops", "user", {"reader"}, "org-acme", 3600, "jti-revoke-3");
   for (const auto& token : {second, fresh, std::string("Bearer dev-acme-reader")}) {
@@ -241,8 +255,9 @@ TEST(TokensE2e, ARevokedTokenOrPrincipalIsRefusedWithoutARestart) {
     EXPECT_EQ(evidence(q, "reason"), "principal_revoked");
   }
   // The same principal id in another organization is not revoked.
-  EXPECT_EQ(s.query("GET", "/v1/reservations", mint("acme-ops", "user", {"reader"}, "org-globex", 3600, "jti-g")).status,
-            200);
+  EXPECT_EQ(
+      s.query("GET", "/v1/reservations", mint("acme-ops", "user", {"reader"}, "org-globex", 3600, "jti-g")).status,
+      200);
   // The revocation is an audit fact of the organization.
   EXPECT_EQ(s.sql("SELECT count(*) FROM ledger.events WHERE event_type = 'TokenRevoked' AND tenant = 'org-acme'"), "3");
 }
@@ -253,7 +268,10 @@ TEST(TokensE2e, RefusalRecordsHaveTheirOwnBudgetAndNameOnlyTheCallersTenant) {
   Stack s("tokens_refusal_budget_e2e");
   ASSERT_TRUE(s.start());
   s.ok("policy_key.define", {{"key", "rate_limit.access_refusal_records_per_minute"},
-                             {"value_type", "int"}, {"default", 2}, {"min", 1}, {"max", 100000}});
+                             {"value_type", "int"},
+                             {"default", 2},
+                             {"min", 1},
+                             {"max", 100000}});
   acme_hierarchy(s);
   // Wait for the key to reach the read model the gate reads (no principal
   // below has been gated yet, so none has a cached value).
@@ -272,7 +290,8 @@ TEST(TokensE2e, RefusalRecordsHaveTheirOwnBudgetAndNameOnlyTheCallersTenant) {
   Reply over = s.command("access.record_refusal", refusal_body("m3", "org-acme", "org-acme"), kAcmeService);
   EXPECT_EQ(over.status, 429) << over.describe();
   EXPECT_EQ(evidence(over, "limit_key"), "rate_limit.access_refusal_records_per_minute");
-  const auto written = s.sql("SELECT count(*) FROM ledger.events WHERE event_type = 'AccessRefused' AND payload->>'actor_id' LIKE 'm_'");
+  const auto written =
+      s.sql("SELECT count(*) FROM ledger.events WHERE event_type = 'AccessRefused' AND payload->>'actor_id' LIKE 'm_'");
   EXPECT_EQ(written, "2");
 
   // The refusal recorder (the query service's credential) may name any
@@ -285,9 +304,12 @@ TEST(TokensE2e, RefusalRecordsHaveTheirOwnBudgetAndNameOnlyTheCallersTenant) {
   for (int i = 0; i < 3; ++i) {
     const Json r = s.result_of("rec-mallory-" + std::to_string(i));
     ASSERT_TRUE(r.is_object()) << "no result for rec-mallory-" << i;
-    if (r.value("status", "") == "accepted") ++accepted;
-    else if (r.value("code", "") == "rate_limited") ++limited;
-    else ADD_FAILURE() << r.dump();
+    if (r.value("status", "") == "accepted")
+      ++accepted;
+    else if (r.value("code", "") == "rate_limited")
+      ++limited;
+    else
+      ADD_FAILURE() << r.dump();
   }
   EXPECT_EQ(accepted, 2);
   EXPECT_EQ(limited, 1);
@@ -302,8 +324,9 @@ TEST(TokensE2e, TheRecorderCredentialCanDoNothingButRecordRefusals) {
   for (const auto& path : {"/v1/reservations", "/v1/audit", "/v1/views/organizations/org-acme"}) {
     EXPECT_EQ(s.query("GET", path, kRecorderToken).status, 403) << path;
   }
-  EXPECT_EQ(s.command("project.create", {{"project_id", "p-r"}, {"organization_id", "org-acme"}}, kRecorderToken).status,
-            403);
+  EXPECT_EQ(
+      s.command("project.create", {{"project_id", "p-r"}, {"organization_id", "org-acme"}}, kRecorderToken).status,
+      403);
   // A platform-wide token with the recorder's role is not the recorder: the
   // role grants nothing outside the recorder's own tenant marker.
   const auto platform_recorder = mint("ledger-query", "service_account", {"refusal_recorder"}, "platform", 600, "j-r");

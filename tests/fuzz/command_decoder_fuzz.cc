@@ -21,12 +21,28 @@ namespace {
 // Every type decode.h documents; a body with its own "type" is decoded as
 // that type (which is how the fuzzer reaches ones missing here).
 constexpr std::string_view kKnownTypes[] = {
-    "policy_value.set",      "policy_key.define",        "registry.register",      "organization.create",
-    "organization.change_plan", "department.create",     "department.move",        "project.create",
-    "project.move",          "principal.create",         "ceiling.set",            "ceiling.clear",
-    "ceiling.delegate",      "ceiling.revoke_delegation", "reservation.draft",     "reservation.activate",
-    "reservation.suspend",   "reservation.resume",       "reservation.retire",     "reservation.expire",
-    "reservation.consume",   "reservation.release",
+    "policy_value.set",
+    "policy_key.define",
+    "registry.register",
+    "organization.create",
+    "organization.change_plan",
+    "department.create",
+    "department.move",
+    "project.create",
+    "project.move",
+    "principal.create",
+    "ceiling.set",
+    "ceiling.clear",
+    "ceiling.delegate",
+    "ceiling.revoke_delegation",
+    "reservation.draft",
+    "reservation.activate",
+    "reservation.suspend",
+    "reservation.resume",
+    "reservation.retire",
+    "reservation.expire",
+    "reservation.consume",
+    "reservation.release",
 };
 
 void decode_as(std::string_view type, const nlohmann::json& doc) {

@@ -41,7 +41,8 @@ struct Fixture {
 };
 
 Fixture make_fixture() {
-  const Json hs = {{"kid", "hs-a"}, {"alg", "HS256"}, {"secret_base64url", ledger::identity::base64url_encode(kHsSecret)}};
+  const Json hs = {
+      {"kid", "hs-a"}, {"alg", "HS256"}, {"secret_base64url", ledger::identity::base64url_encode(kHsSecret)}};
   const Json config = {
       {"jwt",
        {{"issuer", "policy-ledger"},
@@ -49,7 +50,8 @@ Fixture make_fixture() {
         {"leeway_seconds", 30},
         {"service_account_token_ttl_seconds", 900},
         {"keys", Json::array({hs, {{"kid", "ed-1"}, {"alg", "EdDSA"}, {"public_key_pem", kEdPublic}}})}}},
-      {"tokens", Json::array({{{"token", "static-admin"}, {"tenant", "platform"},
+      {"tokens", Json::array({{{"token", "static-admin"},
+                               {"tenant", "platform"},
                                {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}}})}};
   auto auth = TokenAuthenticator::from_json(config);
   auto key = JwtKey::from_json(hs);
@@ -93,11 +95,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto t = ledger::identity::sign_compact_jws(f.hs_key, header, input)) check("Bearer " + *t, *t);
 
   // 3. The input as a signed header over a valid payload.
-  static const std::string payload =
-      Json{{"iss", "policy-ledger"}, {"aud", "policy-ledger"}, {"sub", "u-1"}, {"actor_type", "user"},
-           {"roles", {"reader"}},    {"org", "org-1"},          {"jti", "j-1"}, {"iat", kNow - 10},
-           {"exp", kNow + 300}}
-          .dump();
+  static const std::string payload = Json{{"iss", "policy-ledger"}, {"aud", "policy-ledger"}, {"sub", "u-1"},
+                                          {"actor_type", "user"},   {"roles", {"reader"}},    {"org", "org-1"},
+                                          {"jti", "j-1"},           {"iat", kNow - 10},       {"exp", kNow + 300}}
+                                         .dump();
   if (auto t = ledger::identity::sign_compact_jws(f.hs_key, input, payload)) check("Bearer " + *t, *t);
   return 0;
 }

@@ -17,20 +17,24 @@ using events::QuotaLevel;
 using Json = nlohmann::json;
 using testing::AdmissionHistory;
 
-Json decision_input(const std::string& actor, const std::string& org, const std::string& project,
-                    std::int64_t usage, std::int64_t delta, const std::string& dimension = "gpu.count") {
-  return {{"actor", {{"actor_type", "user"}, {"actor_id", actor}, {"roles", {"member"}}, {"scopes", Json::array()}}},
-          {"hierarchy", {{"organization_id", org}, {"department_id", ""}, {"project_id", project}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "launch"}}},
-          {"request", {{"dimension", dimension}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
-          {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
-          {"correlation_id", "corr-test"}};
+Json decision_input(const std::string& actor, const std::string& org, const std::string& project, std::int64_t usage,
+                    std::int64_t delta, const std::string& dimension = "gpu.count") {
+  return {
+      {"actor", {{"actor_type", "user"}, {"actor_id", actor}, {"roles", {"member"}}, {"scopes", Json::array()}}},
+      {"hierarchy", {{"organization_id", org}, {"department_id", ""}, {"project_id", project}}},
+      {"product",
+       {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "launch"}}},
+      {"request",
+       {{"dimension", dimension}, {"requested_delta", delta}, {"unit", "gpu"}, {"region", ""}, {"sku_or_model", ""}}},
+      {"current_usage", {{"scope_window", ""}, {"quantity", usage}, {"unit", "gpu"}}},
+      {"correlation_id", "corr-test"}};
 }
 
 class AdmissionApiTest : public testing::AdmissionQueryFixture {
  protected:
   AdmissionApiTest() : AdmissionQueryFixture("service") {}
-  adapters::http::HttpResponse decide(const Json& input, const std::string& query = "", const std::string& token = "t") {
+  adapters::http::HttpResponse decide(const Json& input, const std::string& query = "",
+                                      const std::string& token = "t") {
     return call("POST", "/v1/decisions", query, input.dump(), token);
   }
   static Json body(const adapters::http::HttpResponse& r) { return Json::parse(r.body); }
@@ -80,19 +84,26 @@ TEST_F(AdmissionApiTest, DecisionAnswersTheSeedOutputFieldForField) {
 TEST_F(AdmissionApiTest, WarnThresholdIsAPolicyValue) {
   history_->standard_history();
   history_->append("policy-key:quota.warn_threshold_percent",
-                   events::PolicyKeyDefined{"quota.warn_threshold_percent", events::ValueType::kInt,
-                                            events::PolicyValue{std::int64_t{80}}, 0, 100, {}, "near-limit warning"},
+                   events::PolicyKeyDefined{"quota.warn_threshold_percent",
+                                            events::ValueType::kInt,
+                                            events::PolicyValue{std::int64_t{80}},
+                                            0,
+                                            100,
+                                            {},
+                                            "near-limit warning"},
                    "platform");
-  const auto set = history_->append(
-      "policy-value:quota.warn_threshold_percent",
-      events::PolicyValueSet{"quota.warn_threshold_percent", {events::ScopeLevel::kOrganization, "acme"},
-                             events::PolicyValue{std::int64_t{80}}, events::BeforeSource::kDefault,
-                             events::PolicyValue{std::int64_t{95}}, events::Instant{AdmissionHistory::kNow.micros - 1},
-                             "acme wants fewer warnings"},
-      "acme");
+  const auto set = history_->append("policy-value:quota.warn_threshold_percent",
+                                    events::PolicyValueSet{"quota.warn_threshold_percent",
+                                                           {events::ScopeLevel::kOrganization, "acme"},
+                                                           events::PolicyValue{std::int64_t{80}},
+                                                           events::BeforeSource::kDefault,
+                                                           events::PolicyValue{std::int64_t{95}},
+                                                           events::Instant{AdmissionHistory::kNow.micros - 1},
+                                                           "acme wants fewer warnings"},
+                                    "acme");
   project();
   auto b = body(decide(decision_input("alice", "acme", "p1", 6, 3), "min_position=" + std::to_string(set)));
-  EXPECT_EQ(b["decision"], "allow");  // 90% < 95%
+  EXPECT_EQ(b["decision"], "allow");                                                         // 90% < 95%
   EXPECT_EQ(body(decide(decision_input("alice", "acme", "p1", 7, 3)))["decision"], "warn");  // 100% > 95%
 }
 
@@ -244,7 +255,8 @@ TEST_F(AdmissionApiTest, ReservationsReadExpiredPastTheirWindow) {
   b = body(call("GET", "/v1/reservations", "organization_id=acme&limit=2"));
   ASSERT_EQ(b["items"].size(), 2u);
   EXPECT_TRUE(b["has_more"].get<bool>());
-  auto rest = body(call("GET", "/v1/reservations", "organization_id=acme&limit=2&cursor=" + b["next_cursor"].get<std::string>()));
+  auto rest = body(
+      call("GET", "/v1/reservations", "organization_id=acme&limit=2&cursor=" + b["next_cursor"].get<std::string>()));
   ASSERT_EQ(rest["items"].size(), 1u);
   EXPECT_EQ(rest["items"][0]["reservation_id"], "res-3");
   EXPECT_TRUE(rest["next_cursor"].is_null());

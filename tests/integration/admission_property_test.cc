@@ -31,10 +31,10 @@
 
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
+#include "adapters/projector/projector.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "domain/admission.h"
-#include "adapters/projector/projector.h"
 #include "tests/support/admission_brute_force.h"
 #include "tests/support/test_env.h"
 
@@ -96,7 +96,8 @@ class AdmissionPropertyTest : public ::testing::Test {
   // What the command side's model says reservation `id` of `org` has consumed.
   std::int64_t model_consumed(const std::string& org, const std::string& id) {
     domain::AdmissionModel m;
-    for (const auto& e : store_->read_stream("reservation:" + org + "/" + id).value_or(std::vector<events::Envelope>{})) {
+    for (const auto& e :
+         store_->read_stream("reservation:" + org + "/" + id).value_or(std::vector<events::Envelope>{})) {
       m.apply(e.meta.stream_id, e.event);
     }
     const auto* r = m.reservation(org, id);
@@ -113,7 +114,8 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
   const int cases = env ? std::atoi(env) : 20;
   ASSERT_TRUE(submit(domain::RegisterEntry{"product", "gpuaas", "", {}}));
   ASSERT_TRUE(submit(domain::RegisterEntry{"usage_unit", "gpu", "", {}}));
-  ASSERT_TRUE(submit(domain::RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"unit", "gpu"}}}));
+  ASSERT_TRUE(
+      submit(domain::RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"unit", "gpu"}}}));
   const domain::CeilingTarget gpu{"gpu.count", "", "", ""};
   const domain::CeilingTarget per_request{"gpu.count", "request", "", ""};
 
@@ -189,19 +191,36 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
         }
       };
       switch (pick(14)) {
-        case 0: case 1: still_fit(submit(domain::SetCeiling{s, gpu, q, "", "prop"})); break;
-        case 2: submit(domain::SetCeiling{s, per_request, q, "", "prop"}); break;
-        case 3: still_fit(submit(domain::ClearCeiling{s, pick(3) ? gpu : per_request, "prop"})); break;
-        case 4: still_fit(submit(domain::DelegateCeiling{s, "gpu.count", pick(2) ? std::optional<std::int64_t>(q) : std::nullopt, "prop"})); break;
-        case 5: still_fit(submit(domain::RevokeDelegation{s, "gpu.count", "prop"})); break;
-        case 6: submit(domain::MoveProject{p.id, depts[static_cast<std::size_t>(pick(3))]}); break;
-        case 7: submit(domain::MoveDepartment{depts[2], pick(2) ? depts[1] : ""}); break;
-        case 8: case 9: {
+        case 0:
+        case 1:
+          still_fit(submit(domain::SetCeiling{s, gpu, q, "", "prop"}));
+          break;
+        case 2:
+          submit(domain::SetCeiling{s, per_request, q, "", "prop"});
+          break;
+        case 3:
+          still_fit(submit(domain::ClearCeiling{s, pick(3) ? gpu : per_request, "prop"}));
+          break;
+        case 4:
+          still_fit(submit(domain::DelegateCeiling{s, "gpu.count",
+                                                   pick(2) ? std::optional<std::int64_t>(q) : std::nullopt, "prop"}));
+          break;
+        case 5:
+          still_fit(submit(domain::RevokeDelegation{s, "gpu.count", "prop"}));
+          break;
+        case 6:
+          submit(domain::MoveProject{p.id, depts[static_cast<std::size_t>(pick(3))]});
+          break;
+        case 7:
+          submit(domain::MoveDepartment{depts[2], pick(2) ? depts[1] : ""});
+          break;
+        case 8:
+        case 9: {
           const std::string id = o + ".r" + std::to_string(++reservations);
           const auto [from, to] = windows[static_cast<std::size_t>(pick(static_cast<int>(windows.size())))];
           quantity[id] = 1 + q % 12;
-          if (run(domain::DraftReservation{id, p, "gpu_nodes", "gpu.count", "", "", quantity[id], "", t(from), t(to),
-                                           {}, "prop"}) &&
+          if (run(domain::DraftReservation{
+                  id, p, "gpu_nodes", "gpu.count", "", "", quantity[id], "", t(from), t(to), {}, "prop"}) &&
               pick(4) != 0) {  // some stay drafts
             transition(id, "activate");
           }
@@ -211,10 +230,18 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
           if (reservations > 0) {
             const std::string id = reservation();
             switch (pick(4)) {
-              case 0: transition(id, "resume"); break;
-              case 1: submit(domain::TransitionReservation{id, "suspend", "", o}); break;
-              case 2: submit(domain::TransitionReservation{id, "retire", "", o}); break;
-              case 3: submit(domain::TransitionReservation{id, "expire", "", o}); break;
+              case 0:
+                transition(id, "resume");
+                break;
+              case 1:
+                submit(domain::TransitionReservation{id, "suspend", "", o});
+                break;
+              case 2:
+                submit(domain::TransitionReservation{id, "retire", "", o});
+                break;
+              case 3:
+                submit(domain::TransitionReservation{id, "expire", "", o});
+                break;
             }
           }
           break;
@@ -222,7 +249,8 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
           if (reservations > 0) {  // all of it (exhausted) or part
             const std::string id = reservation();
             const std::int64_t left = quantity[id] - model_consumed(o, id);
-            if (left > 0) submit(domain::ConsumeReservation{id, pick(2) ? left : 1 + pick(static_cast<int>(left)), "", o});
+            if (left > 0)
+              submit(domain::ConsumeReservation{id, pick(2) ? left : 1 + pick(static_cast<int>(left)), "", o});
           }
           break;
         case 12:
@@ -231,7 +259,9 @@ TEST_F(AdmissionPropertyTest, DecisionsFromTheReadModelEqualABruteForceOverHisto
             if (model_consumed(o, id) > 0) submit(domain::ReleaseReservation{id, 1, "", o});
           }
           break;
-        case 13: clock_.advance_micros(2 * kHour); break;  // windows end; the next-hour ones expire
+        case 13:
+          clock_.advance_micros(2 * kHour);
+          break;  // windows end; the next-hour ones expire
       }
     }
     projector::ProjectorOptions po{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};

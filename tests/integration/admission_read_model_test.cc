@@ -13,9 +13,9 @@
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/projector.h"
 #include "adapters/system/clock.h"
 #include "domain/admission.h"
-#include "adapters/projector/projector.h"
 #include "tests/support/admission_history.h"
 #include "tests/support/test_env.h"
 
@@ -66,7 +66,8 @@ class AdmissionReadModelTest : public ::testing::Test {
     EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
     return s ? *s : domain::DecisionSnapshot{};
   }
-  domain::Effective effective(const QuotaScope& scope, const std::string& dimension, std::optional<std::int64_t> at = {}) {
+  domain::Effective effective(const QuotaScope& scope, const std::string& dimension,
+                              std::optional<std::int64_t> at = {}) {
     auto s = queries_->effective_ceilings(scope, dimension, at);
     EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
     if (!s) return {};
@@ -176,10 +177,10 @@ TEST_F(AdmissionReadModelTest, SnapshotEqualsTheDomainModelAtEveryPosition) {
   h.delegate({QuotaLevel::kDepartment, "research"}, "gpu.count", 70);
   project();
   const std::vector<domain::DecisionInput> inputs = {
-      input("carol", "acme", "p3", "gpu.count"),
-      input("alice", "acme", "p1", "gpu.count"),   input("key1", "acme", "p2", "gpu.count"),
-      input("alice", "acme", "p2", "gpu.count"),   input("bob", "beta", "q1", "gpu.count"),
-      input("alice", "acme", "nope", "gpu.count"), input("alice", "acme", "p1", "tokens.day"),
+      input("carol", "acme", "p3", "gpu.count"),  input("alice", "acme", "p1", "gpu.count"),
+      input("key1", "acme", "p2", "gpu.count"),   input("alice", "acme", "p2", "gpu.count"),
+      input("bob", "beta", "q1", "gpu.count"),    input("alice", "acme", "nope", "gpu.count"),
+      input("alice", "acme", "p1", "tokens.day"),
   };
   auto with_product = input("key1", "acme", "p2", "gpu.count");
   with_product.product.product_id = "gpuaas";
@@ -224,9 +225,9 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
   EXPECT_EQ(r->reservation->view.consumed, 15);
   EXPECT_EQ(r->reservation->kind, "gpu_nodes");
   EXPECT_EQ(r->reservation->attributes.at("sku"), "h100");
-  EXPECT_EQ(r->reservation->view.owner_chain,
-            (std::vector<QuotaScope>{{QuotaLevel::kProject, "p2"}, {QuotaLevel::kDepartment, "acme.default"},
-                                     {QuotaLevel::kOrganization, "acme"}}));
+  EXPECT_EQ(r->reservation->view.owner_chain, (std::vector<QuotaScope>{{QuotaLevel::kProject, "p2"},
+                                                                       {QuotaLevel::kDepartment, "acme.default"},
+                                                                       {QuotaLevel::kOrganization, "acme"}}));
   auto missing = queries_->reservation("acme", "res-404", std::nullopt);
   ASSERT_TRUE(missing.has_value());
   EXPECT_FALSE(missing->reservation);
@@ -312,8 +313,9 @@ TEST_F(AdmissionReadModelTest, RebuildFromHistoryEqualsLive) {
     EXPECT_TRUE(diff->empty()) << table << " differs: " << diff->front();
   }
   // Every admission event is in the audit view too.
-  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm.audit_log WHERE subject_kind IN "
-                                               "('registry','hierarchy','ceiling','delegation','reservation')"),
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT count(*) FROM rm.audit_log WHERE subject_kind IN "
+                                "('registry','hierarchy','ceiling','delegation','reservation')"),
             std::to_string(history_->appended().size()));
 }
 

@@ -14,14 +14,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/audit/audit_tools.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
+#include "adapters/projector/projector.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "domain/admission.h"
 #include "events/codec/rfc3339.h"
-#include "adapters/audit/audit_tools.h"
-#include "adapters/projector/projector.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -82,7 +82,7 @@ class AuditAdmissionAsOf : public ::testing::Test {
   }
 
   audit::CeilingAsOfAnswer ceiling_at(const QuotaScope& s, std::optional<std::int64_t> position,
-                                         std::optional<events::Instant> instant = {}) {
+                                      std::optional<events::Instant> instant = {}) {
     audit::CeilingAsOfQuery q;
     q.scope = s;
     q.target = {"gpu.count", "", "", ""};
@@ -93,8 +93,8 @@ class AuditAdmissionAsOf : public ::testing::Test {
     return a ? *a : audit::CeilingAsOfAnswer{};
   }
   domain::Result<audit::ReservationAsOfAnswer> reservation_at(const std::string& id,
-                                                                 std::optional<std::int64_t> position,
-                                                                 std::optional<events::Instant> instant = {}) {
+                                                              std::optional<std::int64_t> position,
+                                                              std::optional<events::Instant> instant = {}) {
     return audit::reservation_as_of(db_.app_url, {id, position, instant});
   }
   events::Instant recorded_at(std::int64_t position) {
@@ -129,7 +129,7 @@ TEST_F(AuditAdmissionAsOf, ACeilingLoweredLaterAnswersTheOldValueAtOldPositions)
 
   auto before = ceiling_at(kP1, set - 1);
   EXPECT_EQ(before.evaluation.effective.quantity, std::nullopt);  // no ceiling on the path yet
-  EXPECT_EQ(before.unit, "gpu");                                   // the registered dimension's unit
+  EXPECT_EQ(before.unit, "gpu");                                  // the registered dimension's unit
   EXPECT_TRUE(before.evaluation.effective.matched_rules.empty());
 
   for (std::int64_t p : {set, unrelated, lowered - 1}) {
@@ -201,10 +201,10 @@ TEST_F(AuditAdmissionAsOf, ARevokedDelegationClampsTheChildFromThenOn) {
   EXPECT_EQ(from(with), kP1);
   EXPECT_EQ(with.evaluation.allowed.quantity, 80);
   EXPECT_EQ(with.evaluation.allowed.inherited_from, kResearch);
-  EXPECT_EQ(matched(with), (std::vector<std::string>{"ceiling ceiling:organization:acme:gpu.count v1",
-                                                     "ceiling ceiling:department:research:gpu.count v1",
-                                                     "delegation delegation:department:research:gpu.count v1",
-                                                     "ceiling ceiling:project:p1:gpu.count v1"}));
+  EXPECT_EQ(matched(with),
+            (std::vector<std::string>{
+                "ceiling ceiling:organization:acme:gpu.count v1", "ceiling ceiling:department:research:gpu.count v1",
+                "delegation delegation:department:research:gpu.count v1", "ceiling ceiling:project:p1:gpu.count v1"}));
   ASSERT_EQ(with.delegations.size(), 1u);
   EXPECT_EQ(with.delegations[0].max_quantity, 80);
 
@@ -365,8 +365,9 @@ TEST_F(AuditAdmissionAsOf, EveryPositionEqualsTheReadModelAtThatPosition) {
   run(domain::RevokeDelegation{kResearch, "gpu.count", "r"});
   run(domain::MoveProject{"p1", "research"});
   run(domain::ClearCeiling{kP1, {"gpu.count", "", "", ""}, "r"});
-  domain::DraftReservation d{"res-1", kP1, "gpu_nodes", "gpu.count", "eu-1", "h100", 5, "gpu",
-                             events::Instant{kT0}, events::Instant{kT0 + 40 * kMinute}, {}, "r"};
+  domain::DraftReservation d{"res-1", kP1, "gpu_nodes", "gpu.count",          "eu-1",
+                             "h100",  5,   "gpu",       events::Instant{kT0}, events::Instant{kT0 + 40 * kMinute},
+                             {},      "r"};
   run(d);
   run(domain::TransitionReservation{"res-1", "activate", "r", "acme"});
   run(domain::ConsumeReservation{"res-1", 5, "r", "acme"});

@@ -18,16 +18,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/audit/audit_tools.h"
 #include "adapters/kafka/kafka.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/projector.h"
+#include "adapters/relay/relay.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "adapters/audit/audit_tools.h"
-#include "adapters/projector/projector.h"
-#include "adapters/relay/relay.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -58,7 +58,8 @@ std::string join_lines(const std::vector<std::string>& lines) {
 std::string reordered(const json& j) {
   if (j.is_object()) {
     std::vector<std::string> parts;
-    for (auto it = j.begin(); it != j.end(); ++it) parts.push_back(json(it.key()).dump() + " :  " + reordered(it.value()));
+    for (auto it = j.begin(); it != j.end(); ++it)
+      parts.push_back(json(it.key()).dump() + " :  " + reordered(it.value()));
     std::string out = "{ ";
     for (auto it = parts.rbegin(); it != parts.rend(); ++it) out += (it == parts.rbegin() ? "" : " ,  ") + *it;
     return out + " }";
@@ -179,7 +180,8 @@ TEST_F(AuditVerify, IntactStoreVerifiesEveryPositionAndStream) {
   EXPECT_EQ(r->events, 50);
   EXPECT_EQ(r->head_position, 50);
   EXPECT_EQ(r->streams, 1u);
-  EXPECT_EQ(r->head_hash, testing::sql_scalar(db_.admin_url, "SELECT hash FROM ledger.events WHERE global_position = 50"));
+  EXPECT_EQ(r->head_hash,
+            testing::sql_scalar(db_.admin_url, "SELECT hash FROM ledger.events WHERE global_position = 50"));
 
   auto part = audit::verify_store(db_.app_url, {.up_to = 20, .batch_size = 5000});
   ASSERT_TRUE(part.has_value());
@@ -343,10 +345,10 @@ TEST_F(AuditExport, TruncatedCorruptedAndMissingFilesAreReportedWithTheLine) {
   // Garbage, an envelope missing a field, an empty line.
   json no_hash = json::parse(lines[19]);
   no_hash.erase("hash");
-  for (const auto& [garbage, why] : std::vector<std::pair<std::string, std::string>>{
-           {"{\"global_position\": 20, \"oops", "not valid JSON"},
-           {no_hash.dump(), "missing field 'hash'"},
-           {"", "empty line"}}) {
+  for (const auto& [garbage, why] :
+       std::vector<std::pair<std::string, std::string>>{{"{\"global_position\": 20, \"oops", "not valid JSON"},
+                                                        {no_hash.dump(), "missing field 'hash'"},
+                                                        {"", "empty line"}}) {
     auto broken = lines;
     broken[19] = garbage;
     auto r = audit::verify_export_file(write_file("corrupt.jsonl", join_lines(broken)), false);
@@ -407,7 +409,8 @@ TEST_F(AuditHistory, KeyStreamAndScopeHistoriesReadAsChanges) {
   ASSERT_EQ(stream->size(), 4u);
   const auto line = audit::history_line((*stream)[1]);
   EXPECT_NE(line.find("#2  2026-06-01T00:00:00.000000Z  user:auditor-test [platform_admin]  PolicyValueSet"),
-            std::string::npos) << line;
+            std::string::npos)
+      << line;
   EXPECT_NE(line.find("organization:acme: 60 (default) → 45"), std::string::npos) << line;
   EXPECT_NE(line.find("\"Customer success request\""), std::string::npos) << line;
   const auto j = audit::history_json((*stream)[3]);
@@ -445,8 +448,7 @@ TEST_F(AuditAsOf, ByPositionAndByInstantEqualWhatWasSetThen) {
   const std::int64_t p_future =
       set(events::ScopeLevel::kOrganization, "acme", 120, events::Instant{kT0 + 10 * kHour});  // at T0+4h
 
-  auto ask = [&](std::optional<std::int64_t> position, std::optional<std::int64_t> at_micros,
-                 std::string user = "") {
+  auto ask = [&](std::optional<std::int64_t> position, std::optional<std::int64_t> at_micros, std::string user = "") {
     audit::AsOfQuery q;
     q.key = kKey;
     q.chain.user_id = std::move(user);
@@ -516,7 +518,8 @@ TEST_F(AuditAsOf, AKeyDefinedLaterIsNotKnownBeforeItsDefinition) {
   auto r = audit::as_of(db_.app_url, q);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "unknown_policy_key");
-  EXPECT_EQ(r.error().message, "policy key 'billing.window_seconds' was not defined yet at position 1 (defined at position 2)");
+  EXPECT_EQ(r.error().message,
+            "policy key 'billing.window_seconds' was not defined yet at position 1 (defined at position 2)");
 }
 
 // ---------------------------------------------------------------- digest
@@ -550,13 +553,15 @@ TEST_F(AuditDigest, SignedHeadChecksUntilHistoryBeforeItChanges) {
 
   EXPECT_EQ(audit::sign_digest(db_.app_url, *key, 52).error().code, "position_beyond_head");
 
-  tamper("UPDATE ledger.events SET payload = jsonb_set(payload, '{reason}', '\"rewritten\"') WHERE global_position = 12");
+  tamper(
+      "UPDATE ledger.events SET payload = jsonb_set(payload, '{reason}', '\"rewritten\"') WHERE global_position = 12");
   auto changed = audit::check_digest(db_.app_url, *key, *back);
   ASSERT_TRUE(changed.has_value());
   EXPECT_FALSE(changed->ok());
   EXPECT_TRUE(changed->signature_valid);
   ASSERT_FALSE(changed->problems.empty());
-  EXPECT_NE(changed->problems.front().find("position 12: hash mismatch"), std::string::npos) << changed->problems.front();
+  EXPECT_NE(changed->problems.front().find("position 12: hash mismatch"), std::string::npos)
+      << changed->problems.front();
   // Nothing is signed over a broken chain.
   auto refused = audit::sign_digest(db_.app_url, *key, 40);
   ASSERT_FALSE(refused.has_value());
@@ -662,7 +667,8 @@ TEST_F(AuditReplay, ReplayFromKafkaEqualsLive) {
   write_fifty();
   project_live();
   const std::string topic = testing::unique_name("ledger.events");
-  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
+  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s,
+                                             testing::kafka_security()));
   {
     std::atomic<bool> stop{false};
     relay::RelayOptions ro;
@@ -715,12 +721,13 @@ TEST_F(AuditScale, HundredThousandEventsVerifyExportAndReplay) {
     for (int i = wave; i < wave + 5000; ++i) {
       const auto& key = keys[i % keys.size()];
       const auto level = i % 10 == 0 ? events::ScopeLevel::kOrganization : events::ScopeLevel::kUser;
-      const std::string id = level == events::ScopeLevel::kUser ? "user-" + std::to_string(i % kUsers)
-                                                                : "org-" + std::to_string(i % 50);
-      commands::CommandRequest r{{"bulk-" + std::to_string(i), admin(), "", ""},
-                                 domain::SetPolicyValue{key, {level, id}, events::PolicyValue{std::int64_t{1 + i % 1000}},
-                                                        {}, "bulk load", {}},
-                                 {}};
+      const std::string id =
+          level == events::ScopeLevel::kUser ? "user-" + std::to_string(i % kUsers) : "org-" + std::to_string(i % 50);
+      commands::CommandRequest r{
+          {"bulk-" + std::to_string(i), admin(), "", ""},
+          domain::SetPolicyValue{
+              key, {level, id}, events::PolicyValue{std::int64_t{1 + i % 1000}}, {}, "bulk load", {}},
+          {}};
       fs.push_back(service_->submit_async(std::move(r)));
     }
     for (auto& f : fs) {
@@ -765,10 +772,11 @@ TEST_F(AuditScale, HundredThousandEventsVerifyExportAndReplay) {
   EXPECT_TRUE(replayed->identical()) << replayed->differences.front().table;
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm.policy_values"), std::to_string(kValues));
 
-  std::printf("[ scale    ] %lld events: write %.1f s (%.0f/s), verify %.1f s (%.0f/s), export+verify file %.1f s, "
-              "live projection %.1f s, replay+compare %.1f s (%.0f/s)\n",
-              static_cast<long long>(total), write_s, total / write_s, verify_s, total / verify_s, export_s, live_s,
-              replay_s, total / replay_s);
+  std::printf(
+      "[ scale    ] %lld events: write %.1f s (%.0f/s), verify %.1f s (%.0f/s), export+verify file %.1f s, "
+      "live projection %.1f s, replay+compare %.1f s (%.0f/s)\n",
+      static_cast<long long>(total), write_s, total / write_s, verify_s, total / verify_s, export_s, live_s, replay_s,
+      total / replay_s);
   RecordProperty("events", std::to_string(total));
   RecordProperty("verify_events_per_s", std::to_string(static_cast<long long>(total / verify_s)));
   RecordProperty("replay_events_per_s", std::to_string(static_cast<long long>(total / replay_s)));

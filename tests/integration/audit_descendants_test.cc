@@ -19,13 +19,13 @@
 #include <random>
 #include <set>
 
+#include "adapters/http/routes/query_api.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/projector.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "domain/admission.h"
-#include "adapters/projector/projector.h"
-#include "adapters/http/routes/query_api.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
@@ -51,11 +51,16 @@ class AuditDescendantsTest : public ::testing::Test {
     service_ = std::make_unique<commands::CommandService>(*store_, clock_);
     service_->start();
     Json tokens = Json::array();
-    tokens.push_back({{"token", "t"}, {"tenant", "platform"}, {"actor", {{"type", "user"}, {"id", "auditor"}, {"roles", {"auditor"}}}}});
-    tokens.push_back({{"token", "acme"}, {"tenant", "acme"}, {"actor", {{"type", "user"}, {"id", "acme-auditor"}, {"roles", {"auditor"}}}}});
+    tokens.push_back({{"token", "t"},
+                      {"tenant", "platform"},
+                      {"actor", {{"type", "user"}, {"id", "auditor"}, {"roles", {"auditor"}}}}});
+    tokens.push_back({{"token", "acme"},
+                      {"tenant", "acme"},
+                      {"actor", {{"type", "user"}, {"id", "acme-auditor"}, {"roles", {"auditor"}}}}});
     for (int i = 1; i <= kTenantTokens; ++i) {
       const std::string o = "o" + std::to_string(i);
-      tokens.push_back({{"token", o}, {"tenant", o}, {"actor", {{"type", "user"}, {"id", o + "-auditor"}, {"roles", {"auditor"}}}}});
+      tokens.push_back(
+          {{"token", o}, {"tenant", o}, {"actor", {{"type", "user"}, {"id", o + "-auditor"}, {"roles", {"auditor"}}}}});
     }
     auto auth = identity::TokenAuthenticator::from_json(Json{{"tokens", tokens}});
     ASSERT_TRUE(auth.has_value());
@@ -94,19 +99,34 @@ class AuditDescendantsTest : public ::testing::Test {
     return run(domain::SetCeiling{{level, id}, {"gpu.count", "", "", ""}, quantity, "", "test"});
   }
   // A gpu.count reservation for `owner`, its window ending `minutes` from now.
-  std::int64_t draft(const std::string& id, QuotaLevel level, const std::string& owner, std::int64_t minutes = 24 * 60) {
+  std::int64_t draft(const std::string& id, QuotaLevel level, const std::string& owner,
+                     std::int64_t minutes = 24 * 60) {
     const std::int64_t now = clock_.now().micros;
-    return run(domain::DraftReservation{id, {level, owner}, "gpu_nodes", "gpu.count", "", "", 4, "",
-                                        events::Instant{now - 60 * kMinute}, events::Instant{now + minutes * kMinute},
-                                        {}, "test"});
+    return run(domain::DraftReservation{id,
+                                        {level, owner},
+                                        "gpu_nodes",
+                                        "gpu.count",
+                                        "",
+                                        "",
+                                        4,
+                                        "",
+                                        events::Instant{now - 60 * kMinute},
+                                        events::Instant{now + minutes * kMinute},
+                                        {},
+                                        "test"});
   }
   std::int64_t transition(const std::string& id, const std::string& action, const std::string& org = "acme") {
     return run(domain::TransitionReservation{id, action, "test", org});
   }
   // The policy key and the quota dimension: rows at global scope, in no subtree.
   void catalog() {
-    run(domain::DefinePolicyKey{events::PolicyKeyDefined{kWindow, events::ValueType::kInt,
-                                                         events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, "window",
+    run(domain::DefinePolicyKey{events::PolicyKeyDefined{kWindow,
+                                                         events::ValueType::kInt,
+                                                         events::PolicyValue{std::int64_t{60}},
+                                                         1,
+                                                         86400,
+                                                         {},
+                                                         "window",
                                                          events::WriteAudience::kTenant}});
     run(domain::RegisterEntry{"product", "gpuaas", "", {}});
     run(domain::RegisterEntry{"usage_unit", "gpu", "", {}});
@@ -174,13 +194,13 @@ class AuditDescendantsTest : public ::testing::Test {
     h.p1 = run(domain::CreateProject{"p1", "acme", "d1a", ""});
     h.p2 = run(domain::CreateProject{"p2", "acme", "d2", ""});
     h.alice = run(domain::CreatePrincipal{"alice", "user", "p1", "", std::nullopt});
-    h.p1_value = set(ScopeLevel::kProject, "p1", 30, tenant_admin("acme"));              // tenant acme
-    h.alice_value = set(ScopeLevel::kUser, "alice", 20, tenant_admin("acme"));           // tenant acme
-    h.alice_platform_value = set(ScopeLevel::kUser, "alice", 25);                        // tenant platform
+    h.p1_value = set(ScopeLevel::kProject, "p1", 30, tenant_admin("acme"));     // tenant acme
+    h.alice_value = set(ScopeLevel::kUser, "alice", 20, tenant_admin("acme"));  // tenant acme
+    h.alice_platform_value = set(ScopeLevel::kUser, "alice", 25);               // tenant platform
     h.alice_ceiling = ceiling(QuotaLevel::kPrincipal, "alice", 4);
     h.d1a_ceiling = ceiling(QuotaLevel::kDepartment, "d1a", 50);
     h.p2_value = set(ScopeLevel::kProject, "p2", 31, tenant_admin("acme"));
-    h.moved = run(domain::MoveProject{"p1", "d2"});                                      // counts under d2
+    h.moved = run(domain::MoveProject{"p1", "d2"});  // counts under d2
     h.p1_after = set(ScopeLevel::kProject, "p1", 32, tenant_admin("acme"));
     h.alice_after = ceiling(QuotaLevel::kPrincipal, "alice", 3);
     h.d1_ceiling = ceiling(QuotaLevel::kDepartment, "d1", 60);
@@ -208,9 +228,8 @@ TEST_F(AuditDescendantsTest, ADepartmentAnswersItsSubtreeAtEachRowsPosition) {
   EXPECT_EQ(audit_positions(subtree("department", "d1")),
             (P{h.d1, h.d1a, h.p1, h.alice, h.p1_value, h.alice_value, h.alice_platform_value, h.alice_ceiling,
                h.d1a_ceiling, h.d1_ceiling}));
-  EXPECT_EQ(audit_positions(subtree("department", "d1a")),
-            (P{h.d1a, h.p1, h.alice, h.p1_value, h.alice_value, h.alice_platform_value, h.alice_ceiling,
-               h.d1a_ceiling}));
+  EXPECT_EQ(audit_positions(subtree("department", "d1a")), (P{h.d1a, h.p1, h.alice, h.p1_value, h.alice_value,
+                                                              h.alice_platform_value, h.alice_ceiling, h.d1a_ceiling}));
   // d2: the move itself (the link valid at its position is the new one) and
   // what happened to p1 and alice afterwards; nothing from before the move.
   EXPECT_EQ(audit_positions(subtree("department", "d2")),
@@ -281,7 +300,8 @@ TEST_F(AuditDescendantsTest, ATenantPrincipalSeesItsOwnTenantsRowsOfTheSubtreeOn
   // The value set for alice by the platform admin belongs to tenant platform.
   EXPECT_EQ(audit_positions(subtree("department", "d1"), "acme"),
             (P{h.d1, h.d1a, h.p1, h.alice, h.p1_value, h.alice_value, h.alice_ceiling, h.d1a_ceiling, h.d1_ceiling}));
-  EXPECT_EQ(audit_positions(subtree("user", "alice"), "acme"), (P{h.alice, h.alice_value, h.alice_ceiling, h.alice_after}));
+  EXPECT_EQ(audit_positions(subtree("user", "alice"), "acme"),
+            (P{h.alice, h.alice_value, h.alice_ceiling, h.alice_after}));
   // Another organization's department: its rows are not this tenant's.
   EXPECT_EQ(audit_positions(subtree("department", "bd"), "acme"), P{});
   EXPECT_EQ(audit_positions(subtree("project", "q1"), "acme"), P{});
@@ -291,7 +311,8 @@ TEST_F(AuditDescendantsTest, ATenantPrincipalSeesItsOwnTenantsRowsOfTheSubtreeOn
   // A cursor taken from the platform's answer yields only acme's rows.
   auto first = body(audit(subtree("department", "d1") + "&limit=5"));
   ASSERT_TRUE(first["has_more"].get<bool>());
-  auto rest = audit_positions(subtree("department", "d1") + "&cursor=" + first["next_cursor"].get<std::string>(), "acme");
+  auto rest =
+      audit_positions(subtree("department", "d1") + "&cursor=" + first["next_cursor"].get<std::string>(), "acme");
   for (auto p : rest) EXPECT_NE(p, h.alice_platform_value);
 }
 
@@ -325,7 +346,8 @@ TEST_F(AuditDescendantsTest, PagesNeverRepeatOrSkipARowWhileEventsArrive) {
   expected.insert(expected.end(), {d3_moved, p3_after});
   EXPECT_EQ(seen, expected);
   EXPECT_EQ(audit_positions(subtree("department", "d1") + "&limit=1000"), expected);
-  EXPECT_EQ(audit_positions(subtree("department", "d3")), (P{d3, p3, p3_before, d3_moved, p3_after, d3_out, p3_outside}));
+  EXPECT_EQ(audit_positions(subtree("department", "d3")),
+            (P{d3, p3, p3_before, d3_moved, p3_after, d3_out, p3_outside}));
 }
 
 TEST_F(AuditDescendantsTest, AsOfPositionAndAsOfAnswerTheSubtreeAsItWasThen) {
@@ -425,13 +447,27 @@ TEST_F(AuditDescendantsTest, AReservationsLifecycleCountsWhereItsOwnerWasAtEachR
   const auto rp_suspended2 = transition("rp", "suspend");
   project();
 
-  const P d1_rows{d1, d1a, p, x, u, rp_draft, rp_active, rp_consumed, rx_draft, rx_active, rx_exhausted - 1,
-                  rx_exhausted, rx_released - 1, rx_released, rd_draft, rd_active, rx_expired};
+  const P d1_rows{d1,
+                  d1a,
+                  p,
+                  x,
+                  u,
+                  rp_draft,
+                  rp_active,
+                  rp_consumed,
+                  rx_draft,
+                  rx_active,
+                  rx_exhausted - 1,
+                  rx_exhausted,
+                  rx_released - 1,
+                  rx_released,
+                  rd_draft,
+                  rd_active,
+                  rx_expired};
   EXPECT_EQ(audit_positions(subtree("department", "d1")), d1_rows);
-  EXPECT_EQ(audit_positions(subtree("department", "d1a")),
-            (P{d1a, p, u, rp_draft, rp_active, rp_consumed}));
-  const P d2_rows{d2, moved, rp_consumed2, rp_released, rp_suspended, rp_resumed, ru_draft, ru_active, ru_suspended,
-                  ru_retire, rp_suspended2};
+  EXPECT_EQ(audit_positions(subtree("department", "d1a")), (P{d1a, p, u, rp_draft, rp_active, rp_consumed}));
+  const P d2_rows{d2,       moved,     rp_consumed2, rp_released, rp_suspended, rp_resumed,
+                  ru_draft, ru_active, ru_suspended, ru_retire,   rp_suspended2};
   EXPECT_EQ(audit_positions(subtree("department", "d2")), d2_rows);
   // A project and a principal: their reservations over their whole life.
   EXPECT_EQ(audit_positions(subtree("project", "p")),
@@ -473,8 +509,8 @@ TEST_F(AuditDescendantsTest, AReservationsLifecycleCountsWhereItsOwnerWasAtEachR
   EXPECT_EQ(audit_positions(subtree("department", "d2") + "&as_of_position=" + std::to_string(rp_released)),
             (P{d2, moved, rp_consumed2, rp_released}));
   EXPECT_EQ(all_pages(subtree("department", "d1") + "&as_of_position=" + std::to_string(moved), 2),
-            (P{d1, d1a, p, x, u, rp_draft, rp_active, rp_consumed, rx_draft, rx_active, rx_exhausted - 1,
-               rx_exhausted, rx_released - 1, rx_released, rd_draft, rd_active}));
+            (P{d1, d1a, p, x, u, rp_draft, rp_active, rp_consumed, rx_draft, rx_active, rx_exhausted - 1, rx_exhausted,
+               rx_released - 1, rx_released, rd_draft, rd_active}));
   const std::string released_at = all[static_cast<std::size_t>(rp_released - 1)]["recorded_at"];
   EXPECT_EQ(audit_positions(subtree("department", "d2") + "&as_of=" + released_at),
             (P{d2, moved, rp_consumed2, rp_released}));
@@ -515,29 +551,39 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
             principals.push_back("u" + n);
           }
           break;
-        case 3: case 4:
+        case 3:
+        case 4:
           try_run(domain::MoveProject{projects[pick(projects.size())], depts[pick(depts.size())]});
           break;
-        case 5: case 6:
+        case 5:
+        case 6:
           if (depts.size() > 1) {  // the default department stays put; a cycle is refused
-            try_run(domain::MoveDepartment{depts[1 + pick(depts.size() - 1)], pick(4) ? depts[pick(depts.size())] : ""});
+            try_run(
+                domain::MoveDepartment{depts[1 + pick(depts.size() - 1)], pick(4) ? depts[pick(depts.size())] : ""});
           }
           break;
         case 7:
-          try_run(domain::SetPolicyValue{kWindow, {ScopeLevel::kProject, projects[pick(projects.size())]},
-                                         events::PolicyValue{static_cast<std::int64_t>(1 + pick(100))}, std::nullopt,
-                                         "prop", std::nullopt},
+          try_run(domain::SetPolicyValue{kWindow,
+                                         {ScopeLevel::kProject, projects[pick(projects.size())]},
+                                         events::PolicyValue{static_cast<std::int64_t>(1 + pick(100))},
+                                         std::nullopt,
+                                         "prop",
+                                         std::nullopt},
                   who);
           break;
         case 8:
           if (!principals.empty()) {
-            try_run(domain::SetPolicyValue{kWindow, {ScopeLevel::kUser, principals[pick(principals.size())]},
-                                           events::PolicyValue{static_cast<std::int64_t>(1 + pick(100))}, std::nullopt,
-                                           "prop", std::nullopt},
+            try_run(domain::SetPolicyValue{kWindow,
+                                           {ScopeLevel::kUser, principals[pick(principals.size())]},
+                                           events::PolicyValue{static_cast<std::int64_t>(1 + pick(100))},
+                                           std::nullopt,
+                                           "prop",
+                                           std::nullopt},
                     who);
           }
           break;
-        case 11: case 12: {  // a reservation of any scope of o, some windows ending soon
+        case 11:
+        case 12: {  // a reservation of any scope of o, some windows ending soon
           std::vector<domain::QuotaScope> owners = {{QuotaLevel::kOrganization, o},
                                                     {QuotaLevel::kDepartment, depts[pick(depts.size())]},
                                                     {QuotaLevel::kProject, projects[pick(projects.size())]},
@@ -545,23 +591,37 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
           if (!principals.empty()) owners.push_back({QuotaLevel::kPrincipal, principals[pick(principals.size())]});
           const std::int64_t now = clock_.now().micros;
           const std::int64_t minutes = pick(3) ? 24 * 60 : 3 + static_cast<std::int64_t>(pick(10));
-          if (try_run(domain::DraftReservation{"r" + n, owners[pick(owners.size())], "gpu_nodes", "gpu.count", "", "",
-                                               static_cast<std::int64_t>(1 + pick(4)), "",
+          if (try_run(domain::DraftReservation{"r" + n,
+                                               owners[pick(owners.size())],
+                                               "gpu_nodes",
+                                               "gpu.count",
+                                               "",
+                                               "",
+                                               static_cast<std::int64_t>(1 + pick(4)),
+                                               "",
                                                events::Instant{now - 60 * kMinute},
-                                               events::Instant{now + minutes * kMinute}, {}, "prop"},
+                                               events::Instant{now + minutes * kMinute},
+                                               {},
+                                               "prop"},
                       who)) {
             reservations.push_back("r" + n);
           }
           break;
         }
-        case 13: case 14:  // its lifecycle (many steps are refused: illegal from the state)
+        case 13:
+        case 14:  // its lifecycle (many steps are refused: illegal from the state)
           if (!reservations.empty()) {
             const std::string& r = reservations[pick(reservations.size())];
             static const char* kActions[] = {"activate", "activate", "suspend", "resume", "retire", "expire"};
             switch (pick(3)) {
-              case 0: try_run(domain::ConsumeReservation{r, static_cast<std::int64_t>(1 + pick(2)), "prop", o}, who); break;
-              case 1: try_run(domain::ReleaseReservation{r, 1, "prop", o}, who); break;
-              default: try_run(domain::TransitionReservation{r, kActions[pick(6)], "prop", o}, who);
+              case 0:
+                try_run(domain::ConsumeReservation{r, static_cast<std::int64_t>(1 + pick(2)), "prop", o}, who);
+                break;
+              case 1:
+                try_run(domain::ReleaseReservation{r, 1, "prop", o}, who);
+                break;
+              default:
+                try_run(domain::TransitionReservation{r, kActions[pick(6)], "prop", o}, who);
             }
           }
           break;
@@ -570,8 +630,11 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
           targets.push_back({QuotaLevel::kDepartment, depts[pick(depts.size())]});
           targets.push_back({QuotaLevel::kProject, projects[pick(projects.size())]});
           if (!principals.empty()) targets.push_back({QuotaLevel::kPrincipal, principals[pick(principals.size())]});
-          try_run(domain::SetCeiling{targets[pick(targets.size())], {"gpu.count", "", "", ""},
-                                     static_cast<std::int64_t>(1000 - step), "", "prop"});
+          try_run(domain::SetCeiling{targets[pick(targets.size())],
+                                     {"gpu.count", "", "", ""},
+                                     static_cast<std::int64_t>(1000 - step),
+                                     "",
+                                     "prop"});
         }
       }
     }

@@ -12,16 +12,16 @@
 #include <set>
 #include <thread>
 
+#include "adapters/http/routes/query_api.h"
 #include "adapters/kafka/kafka.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/projector.h"
+#include "adapters/relay/relay.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "adapters/projector/projector.h"
-#include "adapters/http/routes/query_api.h"
-#include "adapters/relay/relay.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
@@ -74,30 +74,44 @@ class AuditViewTest : public ::testing::Test {
     return out ? out->position : 0;
   }
   std::int64_t define_keys() {
-    run(domain::DefinePolicyKey{events::PolicyKeyDefined{kWindow, events::ValueType::kInt,
-                                                         events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, "window",
+    run(domain::DefinePolicyKey{events::PolicyKeyDefined{kWindow,
+                                                         events::ValueType::kInt,
+                                                         events::PolicyValue{std::int64_t{60}},
+                                                         1,
+                                                         86400,
+                                                         {},
+                                                         "window",
                                                          events::WriteAudience::kTenant}});
-    return run(domain::DefinePolicyKey{events::PolicyKeyDefined{kIsolation, events::ValueType::kString,
+    return run(domain::DefinePolicyKey{events::PolicyKeyDefined{kIsolation,
+                                                                events::ValueType::kString,
                                                                 events::PolicyValue{std::string("user-revoke")},
-                                                                {}, {}, {"user-revoke", "full-reimage"}, "",
+                                                                {},
+                                                                {},
+                                                                {"user-revoke", "full-reimage"},
+                                                                "",
                                                                 events::WriteAudience::kTenant}});
   }
   std::int64_t set(events::ScopeLevel level, std::string id, std::int64_t v, commands::Principal who = admin(),
                    std::optional<events::Instant> at = {}, std::string reason = "r") {
-    return run(domain::SetPolicyValue{kWindow, {level, std::move(id)}, events::PolicyValue{v}, at, std::move(reason), {}},
-               std::move(who));
+    return run(
+        domain::SetPolicyValue{kWindow, {level, std::move(id)}, events::PolicyValue{v}, at, std::move(reason), {}},
+        std::move(who));
   }
   // The standard history, positions 1..8 (see the comments).
   void standard_history() {
-    define_keys();                                                                    // 1, 2
-    set(events::ScopeLevel::kOrganization, "acme", 40, alice(), {}, "acme asked");   // 3 tenant acme
-    set(events::ScopeLevel::kUser, "u1", 20, alice());                               // 4 tenant acme
-    set(events::ScopeLevel::kOrganization, "other", 50, carol());                    // 5 tenant other
-    run(domain::SetPolicyValue{kIsolation, {events::ScopeLevel::kGlobal, ""},
-                               events::PolicyValue{std::string("full-reimage")}, {}, "security", {}});  // 6
-    set(events::ScopeLevel::kOrganization, "acme", 45, billing(),
-        events::Instant{clock_.now().micros + 61 * kMinute}, "future");               // 7 tenant acme
-    set(events::ScopeLevel::kProject, "p1", 30);                                      // 8
+    define_keys();                                                                  // 1, 2
+    set(events::ScopeLevel::kOrganization, "acme", 40, alice(), {}, "acme asked");  // 3 tenant acme
+    set(events::ScopeLevel::kUser, "u1", 20, alice());                              // 4 tenant acme
+    set(events::ScopeLevel::kOrganization, "other", 50, carol());                   // 5 tenant other
+    run(domain::SetPolicyValue{kIsolation,
+                               {events::ScopeLevel::kGlobal, ""},
+                               events::PolicyValue{std::string("full-reimage")},
+                               {},
+                               "security",
+                               {}});  // 6
+    set(events::ScopeLevel::kOrganization, "acme", 45, billing(), events::Instant{clock_.now().micros + 61 * kMinute},
+        "future");                                // 7 tenant acme
+    set(events::ScopeLevel::kProject, "p1", 30);  // 8
   }
   void project() {
     projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
@@ -106,7 +120,7 @@ class AuditViewTest : public ::testing::Test {
   }
 
   adapters::http::HttpResponse get(const std::string& path, const std::string& query, const char* token = "t",
-                                    const char* method = "GET") {
+                                   const char* method = "GET") {
     return api_->handle(testing::query_request(method, path, query, {}, token ? token : ""));
   }
   adapters::http::HttpResponse audit(const std::string& query, const char* token = "t") {
@@ -400,7 +414,8 @@ TEST_F(AuditViewTest, BadInputGetsStableErrorsAndChangesNothing) {
   project();
   const std::string before = body(audit(""))["items"].dump();
 
-  for (const char* q : {"from=yesterday", "to=2026-13-01T00:00:00Z", "as_of=2026-06-01", "from=2026-06-02T00:00:00Z&to=2026-06-01T00:00:00Z"}) {
+  for (const char* q : {"from=yesterday", "to=2026-13-01T00:00:00Z", "as_of=2026-06-01",
+                        "from=2026-06-02T00:00:00Z&to=2026-06-01T00:00:00Z"}) {
     auto r = audit(q);
     expect_error(r, 400, "invalid_parameter", q);
   }
@@ -412,8 +427,8 @@ TEST_F(AuditViewTest, BadInputGetsStableErrorsAndChangesNothing) {
   }
   EXPECT_EQ(audit("limit=1000").status, 200);
   const std::string beyond = routes::QueryApi::encode_cursor(1000);
-  for (const std::string& c : {std::string("not a cursor!"), std::string("abc"), std::string("YXVkaXQudjE6MDA1"),
-                               std::string(""), beyond}) {
+  for (const std::string& c :
+       {std::string("not a cursor!"), std::string("abc"), std::string("YXVkaXQudjE6MDA1"), std::string(""), beyond}) {
     expect_error(audit("cursor=" + c), 400, "invalid_cursor", "cursor " + c);
   }
   expect_error(audit("as_of_position=9"), 400, "position_beyond_head", "as_of_position");
@@ -458,8 +473,8 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
     std::string json = codec::to_json_text(r), quoted;
     for (char c : json) quoted += c == '\'' ? std::string("''") : std::string(1, c);
     const auto err = testing::sql_exec(
-        db_.admin_url, "INSERT INTO ledger.events SELECT * FROM jsonb_populate_record(NULL::ledger.events, '" + quoted +
-                           "'::jsonb)");
+        db_.admin_url,
+        "INSERT INTO ledger.events SELECT * FROM jsonb_populate_record(NULL::ledger.events, '" + quoted + "'::jsonb)");
     ASSERT_EQ(err, "") << err;
   };
   auto meta = [&](std::int64_t pos) {
@@ -496,8 +511,12 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
   def.meta = meta(1);
   def.event_type = "PolicyKeyDefined";
   def.schema_version = 1;
-  def.payload = codec::canonical_payload(Json{{"key", kWindow}, {"value_type", "int"}, {"default_value", 60},
-                                              {"min", 1}, {"max", 86400}, {"allowed", Json::array()},
+  def.payload = codec::canonical_payload(Json{{"key", kWindow},
+                                              {"value_type", "int"},
+                                              {"default_value", 60},
+                                              {"min", 1},
+                                              {"max", 86400},
+                                              {"allowed", Json::array()},
                                               {"description", ""}});
   def.prev_hash = events::kGenesisHash;
   def.hash = codec::compute_hash(def);
@@ -519,13 +538,15 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
   EXPECT_EQ(b["changes"][2]["before_source"], "scope");
   EXPECT_EQ(b["changes"][2]["before"], 45);
   for (const auto& item : body(audit("event_type=PolicyValueSet"))["items"]) EXPECT_EQ(item["schema_version"], 2);
-  auto value = get(std::string("/v1/policy-values/") + kWindow, "org_id=acme", "acme-reader");  // auditors read audit only
+  auto value =
+      get(std::string("/v1/policy-values/") + kWindow, "org_id=acme", "acme-reader");  // auditors read audit only
   ASSERT_EQ(value.status, 200) << value.body;
   EXPECT_EQ(body(value)["value"], 50);
 
   // Stored rows keep their version and their hash chain.
-  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT string_agg(schema_version::text, ',' ORDER BY global_position) "
-                                               "FROM ledger.events"),
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT string_agg(schema_version::text, ',' ORDER BY global_position) "
+                                "FROM ledger.events"),
             "1,1,1,2");
   adapters::postgres::PgEventReader reader(db_.app_url);
   auto stored = reader.read_after(0, 10);
@@ -576,15 +597,24 @@ TEST_F(AuditViewTest, RebuildOfOneReadModelAndUnknownNames) {
 TEST_F(AuditViewTest, ProjectorCatchesUpAReadModelAddedLater) {
   using namespace std::chrono_literals;
   const std::string topic = testing::unique_name("ledger.events");
-  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
+  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s,
+                                             testing::kafka_security()));
   standard_history();
   std::atomic<bool> stop_relay{false};
   std::thread relay([&] {
-    relay::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic, .name = topic},
-                        stop_relay);
+    relay::run_relay({.pg_url = db_.app_url,
+                      .brokers = testing::kafka_brokers(),
+                      .kafka_security = testing::kafka_security(),
+                      .topic = topic,
+                      .name = topic},
+                     stop_relay);
   });
-  projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic,
-                               .schema = "rm", .group_id = testing::unique_name("projector")};
+  projector::ProjectorOptions o{.pg_url = db_.app_url,
+                                .brokers = testing::kafka_brokers(),
+                                .kafka_security = testing::kafka_security(),
+                                .topic = topic,
+                                .schema = "rm",
+                                .group_id = testing::unique_name("projector")};
   adapters::postgres::PgReadModelStore store(db_.app_url, "rm");
   auto wait_for = [&](const char* projection, std::int64_t position) {
     const auto deadline = std::chrono::steady_clock::now() + 60s;

@@ -11,12 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/audit/audit_tools.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/system/clock.h"
 #include "commands/chain_anchor.h"
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
-#include "adapters/audit/audit_tools.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -32,7 +32,8 @@ std::string config_file(const char* name) {
 class ChainAnchorVerify : public ::testing::Test {
  protected:
   void SetUp() override {
-    db_ = testing::create_database(std::string("anchor_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    db_ = testing::create_database(std::string("anchor_") +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
   // A key definition and n - 1 values, signed every `every` events (0: no anchor at all).
   void write(int n, std::int64_t every) {
@@ -46,12 +47,17 @@ class ChainAnchorVerify : public ::testing::Test {
     commands::CommandService svc(store, clock_, options);
     svc.start();
     const commands::Principal admin{{"user", "t", {"platform_admin"}}, "platform"};
-    events::PolicyKeyDefined d{"anchor.test", events::ValueType::kInt, events::PolicyValue{std::int64_t{1}}, 0, 1000, {}, ""};
+    events::PolicyKeyDefined d{
+        "anchor.test", events::ValueType::kInt, events::PolicyValue{std::int64_t{1}}, 0, 1000, {}, ""};
     ASSERT_TRUE(svc.submit_async({{"def", admin, "", ""}, domain::DefinePolicyKey{d}, {}}).get().has_value());
     for (int i = 1; i < n; ++i) {
       commands::CommandRequest r{{"set" + std::to_string(i), admin, "", ""},
-                                 domain::SetPolicyValue{"anchor.test", {events::ScopeLevel::kUser, "u" + std::to_string(i)},
-                                                        events::PolicyValue{std::int64_t{i}}, {}, "r", {}},
+                                 domain::SetPolicyValue{"anchor.test",
+                                                        {events::ScopeLevel::kUser, "u" + std::to_string(i)},
+                                                        events::PolicyValue{std::int64_t{i}},
+                                                        {},
+                                                        "r",
+                                                        {}},
                                  {}};
       ASSERT_TRUE(svc.submit_async(r).get().has_value());
     }
@@ -121,9 +127,10 @@ TEST_F(ChainAnchorVerify, AForgedSignatureAndAnUnknownKeyAreFindings) {
   ASSERT_FALSE(report.intact());
   EXPECT_EQ(report.broken->code, "anchor_signature_invalid") << report.broken->message;
 
-  auto other = codec::ChainSigningKey::from_pem("-----BEGIN PRIVATE KEY-----\n"
-                                                "MC4CAQAwBQYDK2VwBCIEIMJJ0J2ltgKLAM/8/jDB3RNoe75wNw+jWVk3MUpNwgDM\n"
-                                                "-----END PRIVATE KEY-----\n");
+  auto other = codec::ChainSigningKey::from_pem(
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MC4CAQAwBQYDK2VwBCIEIMJJ0J2ltgKLAM/8/jDB3RNoe75wNw+jWVk3MUpNwgDM\n"
+      "-----END PRIVATE KEY-----\n");
   ASSERT_TRUE(other.has_value());
   auto other_pub = codec::ChainVerifyingKey::from_pem(other->public_pem());
   ASSERT_TRUE(other_pub.has_value());

@@ -91,19 +91,28 @@ class EventSchemasLive : public ::testing::Test {
   // Every kind of event the ledger writes, through its commands.
   void write_history() {
     // policy keys and values
-    run("policy_key.define", {{"key", "schema.window_seconds"}, {"value_type", "int"}, {"default", 60}, {"min", 1},
-                              {"max", 3600}, {"description", "a window"}});
-    run("policy_key.define", {{"key", "schema.isolation"}, {"value_type", "string"}, {"default", "user-revoke"},
-                              {"enum", {"user-revoke", "full-reimage"}}, {"write_audience", "tenant"}});
+    run("policy_key.define", {{"key", "schema.window_seconds"},
+                              {"value_type", "int"},
+                              {"default", 60},
+                              {"min", 1},
+                              {"max", 3600},
+                              {"description", "a window"}});
+    run("policy_key.define", {{"key", "schema.isolation"},
+                              {"value_type", "string"},
+                              {"default", "user-revoke"},
+                              {"enum", {"user-revoke", "full-reimage"}},
+                              {"write_audience", "tenant"}});
     run("policy_key.define", {{"key", "rate_limit.schema_flag"}, {"value_type", "bool"}, {"default", false}});
     // registries
     run("registry.register", {{"kind", "product"}, {"entry_id", "gpuaas"}, {"description", "GPUs as a service"}});
     run("registry.register", {{"kind", "usage_unit"}, {"entry_id", "gpu"}});
     run("registry.register",
         {{"kind", "resource_type"}, {"entry_id", "gpu_node"}, {"attributes", {{"product", "gpuaas"}}}});
-    run("registry.register", {{"kind", "quota_dimension"}, {"entry_id", "gpu.count"},
+    run("registry.register", {{"kind", "quota_dimension"},
+                              {"entry_id", "gpu.count"},
                               {"attributes", {{"product", "gpuaas"}, {"unit", "gpu"}}}});
-    run("registry.register", {{"kind", "quota_dimension"}, {"entry_id", "gpu.count"},
+    run("registry.register", {{"kind", "quota_dimension"},
+                              {"entry_id", "gpu.count"},
                               {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}});
     // plans of the entitlements' product space first: organizations are assigned them
     run("plan.define", {{"name", "pro"}, {"displayName", "Professional"}, {"description", "For teams"}});
@@ -119,38 +128,63 @@ class EventSchemasLive : public ::testing::Test {
         {{"department_id", "dept-research"}, {"organization_id", "org-acme"}, {"name", "Research"}});
     run("department.create", {{"department_id", "dept-vision"}, {"organization_id", "org-acme"}});
     run("department.move", {{"department_id", "dept-vision"}, {"parent_department_id", "dept-research"}});
-    run("project.create", {{"project_id", "proj-llm"}, {"organization_id", "org-acme"},
-                           {"department_id", "dept-research"}, {"name", "LLM training"}});
+    run("project.create", {{"project_id", "proj-llm"},
+                           {"organization_id", "org-acme"},
+                           {"department_id", "dept-research"},
+                           {"name", "LLM training"}});
     run("project.move", {{"project_id", "proj-llm"}, {"department_id", "dept-vision"}});
-    run("principal.create", {{"principal_id", "key-ci"}, {"principal_type", "api_key"}, {"project_id", "proj-llm"},
-                             {"name", "CI key"}, {"expires_at", "2027-01-01T00:00:00Z"}});
+    run("principal.create", {{"principal_id", "key-ci"},
+                             {"principal_type", "api_key"},
+                             {"project_id", "proj-llm"},
+                             {"name", "CI key"},
+                             {"expires_at", "2027-01-01T00:00:00Z"}});
     run("principal.create", {{"principal_id", "alice"}, {"principal_type", "user"}, {"project_id", "proj-llm"}});
     // policy values at several scopes, now and later
-    run("policy_value.set", {{"key", "schema.window_seconds"}, {"scope", {{"org_id", "org-acme"}}}, {"value", 120},
+    run("policy_value.set", {{"key", "schema.window_seconds"},
+                             {"scope", {{"org_id", "org-acme"}}},
+                             {"value", 120},
                              {"reason", "customer request"}});
-    run("policy_value.set", {{"key", "schema.window_seconds"}, {"scope", {{"org_id", "org-acme"}}}, {"value", 240},
-                             {"reason", "again"}, {"effective_at", "2026-07-01T00:00:00Z"}});
-    run("policy_value.set", {{"key", "schema.isolation"}, {"scope", {{"user_id", "alice"}}}, {"value", "full-reimage"},
+    run("policy_value.set", {{"key", "schema.window_seconds"},
+                             {"scope", {{"org_id", "org-acme"}}},
+                             {"value", 240},
+                             {"reason", "again"},
+                             {"effective_at", "2026-07-01T00:00:00Z"}});
+    run("policy_value.set", {{"key", "schema.isolation"},
+                             {"scope", {{"user_id", "alice"}}},
+                             {"value", "full-reimage"},
                              {"reason", "café ✓ \"quoted\""}});
-    run("policy_value.set", {{"key", "rate_limit.schema_flag"}, {"scope", {{"plan", "pro"}}}, {"value", true},
-                             {"reason", "plan default"}});
+    run("policy_value.set",
+        {{"key", "rate_limit.schema_flag"}, {"scope", {{"plan", "pro"}}}, {"value", true}, {"reason", "plan default"}});
     // ceilings and delegations
     const Json org = {{"level", "organization"}, {"id", "org-acme"}};
     const Json project = {{"level", "project"}, {"id", "proj-llm"}};
     run("ceiling.set", {{"scope", org}, {"dimension", "gpu.count"}, {"quantity", 64}, {"reason", "budget"}});
     run("ceiling.set", {{"scope", project}, {"dimension", "gpu.count"}, {"quantity", 16}, {"reason", "budget"}});
     run("ceiling.set", {{"scope", project}, {"dimension", "gpu.count"}, {"quantity", 12}, {"reason", "budget cut"}});
-    run("ceiling.set", {{"scope", project}, {"dimension", "gpu.count"}, {"window", "day"}, {"region", "us-east"},
-                        {"quantity", 100}, {"reason", "daily"}});
-    run("ceiling.clear", {{"scope", project}, {"dimension", "gpu.count"}, {"window", "day"}, {"region", "us-east"},
+    run("ceiling.set", {{"scope", project},
+                        {"dimension", "gpu.count"},
+                        {"window", "day"},
+                        {"region", "us-east"},
+                        {"quantity", 100},
+                        {"reason", "daily"}});
+    run("ceiling.clear", {{"scope", project},
+                          {"dimension", "gpu.count"},
+                          {"window", "day"},
+                          {"region", "us-east"},
                           {"reason", "no longer needed"}});
     run("ceiling.delegate", {{"scope", org}, {"dimension", "gpu.count"}, {"max_quantity", 128}, {"reason", "burst"}});
     run("ceiling.revoke_delegation", {{"scope", org}, {"dimension", "gpu.count"}, {"reason", "burst ended"}});
     // a reservation through its lifecycle
-    run("reservation.draft", {{"reservation_id", "res-h100"}, {"owner", project}, {"kind", "gpu_nodes"},
-                              {"dimension", "gpu.count"}, {"region", "us-east"}, {"sku_or_model", "h100"},
-                              {"quantity", 8}, {"window_start", "2026-05-31T00:00:00Z"},
-                              {"window_end", "2026-12-31T00:00:00Z"}, {"attributes", {{"sku", "h100"}}},
+    run("reservation.draft", {{"reservation_id", "res-h100"},
+                              {"owner", project},
+                              {"kind", "gpu_nodes"},
+                              {"dimension", "gpu.count"},
+                              {"region", "us-east"},
+                              {"sku_or_model", "h100"},
+                              {"quantity", 8},
+                              {"window_start", "2026-05-31T00:00:00Z"},
+                              {"window_end", "2026-12-31T00:00:00Z"},
+                              {"attributes", {{"sku", "h100"}}},
                               {"reason", "training run"}});
     const Json res = {{"reservation_id", "res-h100"}, {"organization_id", "org-acme"}};
     auto with = [](Json j, const Json& more) {
@@ -167,20 +201,23 @@ class EventSchemasLive : public ::testing::Test {
     run("reservation.retire", with(res, {{"reason", "done"}}));
     // access control: a refusal (another organization's admin) and revocations
     const commands::Principal globex{{"user", "globex-admin", {"tenant_admin"}}, "org-globex"};
-    auto refused = submit("ceiling.set", {{"scope", org}, {"dimension", "gpu.count"}, {"quantity", 1}, {"reason", "x"}},
-                          globex);
+    auto refused =
+        submit("ceiling.set", {{"scope", org}, {"dimension", "gpu.count"}, {"quantity", 1}, {"reason", "x"}}, globex);
     EXPECT_FALSE(refused.has_value());
     run("token.revoke", {{"tenant", "org-acme"}, {"principal_id", "key-ci"}, {"reason", "rotated"}});
     run("token.revoke", {{"tenant", "org-acme"}, {"token_id", "Zm9vYmFyYmF6cXV4MTIzNA"}, {"reason", "laptop stolen"}});
     // an application and its policy chain
     run("application.register", {{"application_id", "app-123"}, {"organization_id", "org-acme"}, {"name", "API"}});
     run("application.rename", {{"application_id", "app-123"}, {"organization_id", "org-acme"}, {"name", "API (EU)"}});
-    run("app_policy.attach", {{"application_id", "app-123"}, {"organization_id", "org-acme"},
+    run("app_policy.attach", {{"application_id", "app-123"},
+                              {"organization_id", "org-acme"},
                               {"policy_type", "rate_limit"},
                               {"config", {{"requests_per_minute", 1000}, {"burst", 50}}}});
     const std::string policy = last_payload_field("PolicyAttached", "policy_id");
-    run("app_policy.update", {{"policy_id", policy}, {"config", {{"requests_per_minute", 100}, {"burst", 10}}},
-                              {"enabled", false}, {"reason", "launch week"}});
+    run("app_policy.update", {{"policy_id", policy},
+                              {"config", {{"requests_per_minute", 100}, {"burst", 10}}},
+                              {"enabled", false},
+                              {"reason", "launch week"}});
     run("app_policy.detach", {{"policy_id", policy}, {"reason", "not needed"}});
     run("application.retire", {{"application_id", "app-123"}, {"organization_id", "org-acme"}, {"reason", "replaced"}});
     // plan entitlements
@@ -188,34 +225,42 @@ class EventSchemasLive : public ::testing::Test {
     run("capability.define", {{"name", "old-export"}});
     run("capability.deprecate", {{"capability_id", "cap-old-export"}, {"reason", "replaced by export-data"}});
     run("capability.retire", {{"capability_id", "cap-old-export"}, {"reason", "no longer offered"}});
-    run("policy.create", {{"capabilityId", "cap-export-data"}, {"name", "Export Data Policy"},
+    run("policy.create", {{"capabilityId", "cap-export-data"},
+                          {"name", "Export Data Policy"},
                           {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"enterprise"}}}}});
-    run("policy.create_version", {{"policy_id", "pol-export-data"}, {"changelog", "open to pro"},
-                                  {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro", "enterprise"}},
-                                             {"denyOverrides", {"legacy"}}}}});
-    run("policy.activate", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"},
-                            {"environment", "dev"}, {"changelog", "first"}});
-    run("policy.activate", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v2"},
-                            {"environment", "dev"}, {"changelog", "second"}});
-    run("policy.archive_version", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"},
-                                   {"reason", "replaced"}});
+    run("policy.create_version",
+        {{"policy_id", "pol-export-data"},
+         {"changelog", "open to pro"},
+         {"rules",
+          {{"type", "plan-allowlist"}, {"allowedPlans", {"pro", "enterprise"}}, {"denyOverrides", {"legacy"}}}}});
+    run("policy.activate", {{"policy_id", "pol-export-data"},
+                            {"version_id", "pol-export-data-v1"},
+                            {"environment", "dev"},
+                            {"changelog", "first"}});
+    run("policy.activate", {{"policy_id", "pol-export-data"},
+                            {"version_id", "pol-export-data-v2"},
+                            {"environment", "dev"},
+                            {"changelog", "second"}});
+    run("policy.archive_version",
+        {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}, {"reason", "replaced"}});
     run("entitlements.configure", {{"require_progression", true}});
     run("entitlements.configure", {{"require_progression", true}, {"shadow_max_age_seconds", 3600}});
     // layered configuration
-    run("config.global.set", {{"key", "feature_flags"}, {"value", {{"beta", true}}}, {"reason", "launch"},
-                              {"is_public", true}});
+    run("config.global.set",
+        {{"key", "feature_flags"}, {"value", {{"beta", true}}}, {"reason", "launch"}, {"is_public", true}});
     run("config.service_type.set",
         {{"service_type", "cloud_run"}, {"value", {{"max_instances", 10}}}, {"reason", "r"}});
 
-    run("config.tenant_risk.set", {{"tenant_id", "org-acme"}, {"value", {{"max_cost_impact_auto", 15.5}}},
-                                   {"reason", "seed 004 defaults"}});
-    run("config.agent.set", {{"tenant_id", "org-acme"}, {"agent_type", "cost_agent"}, {"value", {{"enabled", true}}},
-                             {"reason", "r"}});
-    run("config.project.set", {{"tenant_id", "org-acme"}, {"project_id", "proj-llm"}, {"value", {{"tier", "gold"}}},
-                               {"reason", "r"}});
-    run("config.service.set", {{"tenant_id", "org-acme"}, {"service_id", "svc-1"}, {"value", {{"replicas", 3}}},
-                               {"reason", "r"}});
-    run("config.reload", {{"reload_env", true}, {"invalidate", {{"tenant_ids", {"org-acme"}}}},
+    run("config.tenant_risk.set",
+        {{"tenant_id", "org-acme"}, {"value", {{"max_cost_impact_auto", 15.5}}}, {"reason", "seed 004 defaults"}});
+    run("config.agent.set",
+        {{"tenant_id", "org-acme"}, {"agent_type", "cost_agent"}, {"value", {{"enabled", true}}}, {"reason", "r"}});
+    run("config.project.set",
+        {{"tenant_id", "org-acme"}, {"project_id", "proj-llm"}, {"value", {{"tier", "gold"}}}, {"reason", "r"}});
+    run("config.service.set",
+        {{"tenant_id", "org-acme"}, {"service_id", "svc-1"}, {"value", {{"replicas", 3}}}, {"reason", "r"}});
+    run("config.reload", {{"reload_env", true},
+                          {"invalidate", {{"tenant_ids", {"org-acme"}}}},
                           {"reinit", {{"configuration_service", true}}}});
     ASSERT_TRUE(sealer_->seal("org-acme", "s3cret").has_value());  // a data key to shred
     run("config.secrets.shred", {{"tenant_id", "org-acme"}, {"reason", "customer offboarded"}});

@@ -53,7 +53,9 @@ commands::CommandRequest set_value(const std::string& key, const std::string& us
 
 class EventStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override { db_ = testing::create_database(::testing::UnitTest::GetInstance()->current_test_info()->name()); }
+  void SetUp() override {
+    db_ = testing::create_database(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
   testing::TestDatabase db_;
   adapters::system::SystemClock clock_;
 };
@@ -64,7 +66,9 @@ TEST_F(EventStoreTest, AcceptedCommandsAreStoredGapFreeAndChained) {
   svc.start();
   ASSERT_TRUE(svc.submit_async(define_key("test.limit", "def")).get().has_value());
   std::vector<std::future<domain::Result<commands::Accepted>>> futures;
-  for (int i = 0; i < 300; ++i) futures.push_back(svc.submit_async(set_value("test.limit", "u" + std::to_string(i % 7), i, "c" + std::to_string(i))));
+  for (int i = 0; i < 300; ++i)
+    futures.push_back(
+        svc.submit_async(set_value("test.limit", "u" + std::to_string(i % 7), i, "c" + std::to_string(i))));
   std::set<std::int64_t> positions;
   for (auto& f : futures) {
     auto r = f.get();
@@ -169,8 +173,9 @@ TEST_F(EventStoreTest, MigrationScopesOldOutcomesToThePrincipalTheirEventsName) 
       ASSERT_TRUE(adapters::postgres::execute(db_.admin_url, text).has_value());
     }
   }
-  ASSERT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM information_schema.columns WHERE "
-                                               "table_schema = 'ledger' AND table_name = 'command_outcomes'"),
+  ASSERT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT count(*) FROM information_schema.columns WHERE "
+                                "table_schema = 'ledger' AND table_name = 'command_outcomes'"),
             "6");
   ASSERT_EQ(testing::sql_exec(
                 db_.admin_url,
@@ -240,10 +245,11 @@ TEST_F(EventStoreTest, OutcomesAreKeyedByTenantActorAndCommandId) {
   auto reused = svc.submit_async(mine).get();
   ASSERT_FALSE(reused.has_value());
   EXPECT_EQ(reused.error().code, "idempotency_key_reused");
-  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
-                                "SELECT string_agg(tenant || '/' || actor_id || '/' || request_hash, ',' ORDER BY tenant) "
-                                "FROM ledger.command_outcomes WHERE command_id = 'same-id'"),
-            "org-other/tester/h2,platform/tester/h1");
+  EXPECT_EQ(
+      testing::sql_scalar(db_.admin_url,
+                          "SELECT string_agg(tenant || '/' || actor_id || '/' || request_hash, ',' ORDER BY tenant) "
+                          "FROM ledger.command_outcomes WHERE command_id = 'same-id'"),
+      "org-other/tester/h2,platform/tester/h1");
 }
 
 TEST_F(EventStoreTest, OnlyOneWriterHoldsTheLockAndAStandbyTakesOver) {
@@ -269,7 +275,6 @@ TEST_F(EventStoreTest, ExpectedVersionConflictIsRefusedAndWritesNothing) {
   EXPECT_EQ(r.error().code, "stream_version_conflict");
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM ledger.events"), "1");
 }
-
 
 // Issue 10, item 12: `ledger-admin migrate` rekeys a read model from before
 // reservation ids were scoped per organization (reservations keyed by id,
@@ -301,24 +306,28 @@ TEST_F(EventStoreTest, MigrationKeysReservationsByOrganizationAndId) {
                                "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i "
                                "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
                                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                               "WHERE i.indrelid = '" + table + "'::regclass AND i.indisprimary");
+                               "WHERE i.indrelid = '" +
+                                   table + "'::regclass AND i.indisprimary");
   };
   EXPECT_EQ(primary_key("rm.reservations"), "organization_id,reservation_id");
   EXPECT_EQ(primary_key("rm.reservation_states"), "organization_id,reservation_id,position");
-  EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT string_agg(DISTINCT organization_id, ',') FROM "
-                                               "rm.reservation_states"),
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT string_agg(DISTINCT organization_id, ',') FROM "
+                                "rm.reservation_states"),
             "acme");
   ASSERT_TRUE(adapters::postgres::prepare_read_model_schema(db_.admin_url, "rm_fresh", true).has_value());
   auto columns = [&](const std::string& schema) {
-    return testing::sql_scalar(db_.admin_url, "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM "
-                                              "information_schema.columns WHERE table_schema = '" + schema +
-                                                  "' AND table_name = 'reservation_states'");
+    return testing::sql_scalar(db_.admin_url,
+                               "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM "
+                               "information_schema.columns WHERE table_schema = '" +
+                                   schema + "' AND table_name = 'reservation_states'");
   };
   EXPECT_EQ(columns("rm"), columns("rm_fresh"));
   // Another organization may now use the id.
-  EXPECT_EQ(testing::sql_exec(db_.admin_url, "INSERT INTO rm.reservation_states (organization_id, reservation_id, "
-                                             "position, state, consumed, version) VALUES ('globex', 'r1', 12, 'draft', "
-                                             "0, 1)"),
+  EXPECT_EQ(testing::sql_exec(db_.admin_url,
+                              "INSERT INTO rm.reservation_states (organization_id, reservation_id, "
+                              "position, state, consumed, version) VALUES ('globex', 'r1', 12, 'draft', "
+                              "0, 1)"),
             "");
 }
 
@@ -328,9 +337,25 @@ TEST_F(EventStoreTest, MigrationKeysReservationsByOrganizationAndId) {
 // (a double jsonb returns as the integer -51134891333033680) was stored with
 // a hash no reader could reproduce, and the projector stopped at it.
 TEST_F(EventStoreTest, EveryNumberKeepsItsCanonicalFormThroughJsonb) {
-  std::vector<double> numbers = {-5.113489133303368e16, 1e15, 1.5e15, 999999999999999.0, 1e19, 9.2233720368547758e18,
-                                 -9.2233720368547758e18, 1.8446744073709552e19, 1e300, -0.0, 0.0, 1.0, 0.1, 1e-7,
-                                 5e-324, 2.5, -1234.5, 4503599627370496.5, 1e16 + 2.0};
+  std::vector<double> numbers = {-5.113489133303368e16,
+                                 1e15,
+                                 1.5e15,
+                                 999999999999999.0,
+                                 1e19,
+                                 9.2233720368547758e18,
+                                 -9.2233720368547758e18,
+                                 1.8446744073709552e19,
+                                 1e300,
+                                 -0.0,
+                                 0.0,
+                                 1.0,
+                                 0.1,
+                                 1e-7,
+                                 5e-324,
+                                 2.5,
+                                 -1234.5,
+                                 4503599627370496.5,
+                                 1e16 + 2.0};
   std::mt19937_64 rng(20261203);
   while (numbers.size() < 3000) {
     const double d = std::bit_cast<double>(rng());

@@ -205,8 +205,8 @@ TEST_F(KafkaAcl, ServicesWithDescribeOnlyPassEnsureTopicsButCannotCreate) {
   auto ok = ensure_topics(kafka_brokers(), {{events, 1, {}}}, 20s, kafka_security_as("ledger-relay"));
   EXPECT_TRUE(ok.has_value()) << ok.error().code << ": " << ok.error().message;
   // A missing one it may not create.
-  auto refused = ensure_topics(kafka_brokers(), {{unique_name("ledger.events"), 1, {}}}, 20s,
-                               kafka_security_as("ledger-relay"));
+  auto refused =
+      ensure_topics(kafka_brokers(), {{unique_name("ledger.events"), 1, {}}}, 20s, kafka_security_as("ledger-relay"));
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, "kafka_not_authorized") << refused.error().message;
 }

@@ -9,9 +9,9 @@
 
 namespace {
 
-using ledger::adapters::kafka::KafkaMessage;
 using ledger::adapters::identity::KafkaProducers;
 using ledger::adapters::identity::principal_for_record;
+using ledger::adapters::kafka::KafkaMessage;
 
 KafkaMessage record(std::string topic, ledger::adapters::kafka::KafkaHeaders headers = {}) {
   KafkaMessage m;
@@ -31,8 +31,10 @@ KafkaProducers producers() {
 }
 
 TEST(KafkaProducers, TopicPatternMatchesOnlyProducerTopics) {
-  EXPECT_EQ(ledger::adapters::identity::producer_topics_pattern("ledger.commands"), R"(^ledger\.commands\.[a-z0-9_-]+$)");
-  EXPECT_EQ(ledger::adapters::identity::producer_topic("ledger.commands", "billing-feed"), "ledger.commands.billing-feed");
+  EXPECT_EQ(ledger::adapters::identity::producer_topics_pattern("ledger.commands"),
+            R"(^ledger\.commands\.[a-z0-9_-]+$)");
+  EXPECT_EQ(ledger::adapters::identity::producer_topic("ledger.commands", "billing-feed"),
+            "ledger.commands.billing-feed");
   EXPECT_TRUE(ledger::adapters::identity::valid_producer_name("billing-feed_2"));
   for (const char* bad : {"", "Billing", "a.b", "a b", "a/b", "ledger.commands-dlq"}) {
     EXPECT_FALSE(ledger::adapters::identity::valid_producer_name(bad)) << bad;
@@ -55,7 +57,8 @@ TEST(KafkaProducers, TokenHeadersUnknownProducersAndForeignTopicsAreRefused) {
             "kafka_token_header_refused");
   const KafkaMessage unknown = record("ledger.commands.someone-else");
   EXPECT_EQ(principal_for_record(unknown, "ledger.commands", producers()).error().code, "kafka_producer_unknown");
-  for (const char* topic : {"ledger.commands", "ledger.commands-dlq", "ledger.events", "ledger.commandsX.billing-feed"}) {
+  for (const char* topic :
+       {"ledger.commands", "ledger.commands-dlq", "ledger.events", "ledger.commandsX.billing-feed"}) {
     const KafkaMessage foreign = record(topic);
     EXPECT_EQ(principal_for_record(foreign, "ledger.commands", producers()).error().code, "kafka_topic_unknown")
         << topic;

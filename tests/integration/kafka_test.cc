@@ -50,8 +50,8 @@ ledger::adapters::kafka::KafkaSecurity security() { return ledger::testing::kafk
 std::string unique_name(const std::string& kind) {
   static std::atomic<int> counter{0};
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return "ledger-test-" + kind + "-" + info->test_suite_name() + "-" + info->name() + "-" +
-         std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  return "ledger-test-" + kind + "-" + info->test_suite_name() + "-" + info->name() + "-" + std::to_string(::getpid()) +
+         "-" + std::to_string(counter++);
 }
 
 std::string describe(const ledger::domain::Error& e) {
@@ -121,7 +121,8 @@ TEST(KafkaTopics, EnsureTopicsCreatesMissingTopicsAndAcceptsExistingOnes) {
   ASSERT_TRUE(second.has_value()) << describe(second.error());
 
   // The last partition of the 3-partition topic exists and is empty.
-  auto reader = KafkaPartitionReader::create({.brokers = brokers, .security = security(), .topic = specs[0].name, .partition = 2});
+  auto reader = KafkaPartitionReader::create(
+      {.brokers = brokers, .security = security(), .topic = specs[0].name, .partition = 2});
   ASSERT_TRUE(reader.has_value()) << describe(reader.error());
   auto high = (*reader)->high_watermark(10s);
   ASSERT_TRUE(high.has_value()) << describe(high.error());
@@ -156,7 +157,8 @@ TEST(KafkaProducer, ThousandKeyedMessagesReadBackInOrderWithHeaders) {
   auto flushed = (*producer)->flush(30s);
   ASSERT_TRUE(flushed.has_value()) << describe(flushed.error());
 
-  auto reader = KafkaPartitionReader::create({.brokers = brokers, .security = security(), .topic = topic, .partition = 0, .start_offset = 0});
+  auto reader = KafkaPartitionReader::create(
+      {.brokers = brokers, .security = security(), .topic = topic, .partition = 0, .start_offset = 0});
   ASSERT_TRUE(reader.has_value()) << describe(reader.error());
   const auto got = read_at_least(**reader, kCount, 30s);
   ASSERT_EQ(got.size(), static_cast<std::size_t>(kCount));
@@ -184,7 +186,8 @@ TEST(KafkaProducer, ThousandKeyedMessagesReadBackInOrderWithHeaders) {
   EXPECT_TRUE(more->empty());
 
   // A reader can start in the middle.
-  auto tail = KafkaPartitionReader::create({.brokers = brokers, .security = security(), .topic = topic, .partition = 0, .start_offset = 995});
+  auto tail = KafkaPartitionReader::create(
+      {.brokers = brokers, .security = security(), .topic = topic, .partition = 0, .start_offset = 995});
   ASSERT_TRUE(tail.has_value()) << describe(tail.error());
   const auto last = read_at_least(**tail, 5, 30s);
   ASSERT_EQ(last.size(), 5u);
@@ -214,7 +217,8 @@ TEST(KafkaConsumer, NewConsumerInSameGroupResumesAfterCommittedOffsets) {
   std::map<std::int32_t, std::int64_t> committed;  // partition -> next offset
   std::size_t committed_count = 0;
   {
-    auto consumer = KafkaConsumer::create({.brokers = brokers, .security = security(), .group_id = group, .topics = {topic}});
+    auto consumer =
+        KafkaConsumer::create({.brokers = brokers, .security = security(), .group_id = group, .topics = {topic}});
     ASSERT_TRUE(consumer.has_value()) << describe(consumer.error());
     const auto start = Clock::now();
     const auto got = read_at_least(**consumer, kCount, 60s);
@@ -244,7 +248,8 @@ TEST(KafkaConsumer, NewConsumerInSameGroupResumesAfterCommittedOffsets) {
   }
 
   // Second member of the same group: starts right after the commits.
-  auto consumer = KafkaConsumer::create({.brokers = brokers, .security = security(), .group_id = group, .topics = {topic}});
+  auto consumer =
+      KafkaConsumer::create({.brokers = brokers, .security = security(), .group_id = group, .topics = {topic}});
   ASSERT_TRUE(consumer.has_value()) << describe(consumer.error());
   const auto start = Clock::now();
   const auto rest = read_at_least(**consumer, kCount - committed_count, 60s);
@@ -268,7 +273,8 @@ TEST(KafkaConsumer, PollOnEmptyTopicReturnsEmptyWithinTimeout) {
   const std::string topic = unique_name("topic");
   ASSERT_TRUE(ensure_topics(brokers, {{topic, 1, {}}}, 30s, security()).has_value());
 
-  auto consumer = KafkaConsumer::create({.brokers = brokers, .security = security(), .group_id = unique_name("group"), .topics = {topic}});
+  auto consumer = KafkaConsumer::create(
+      {.brokers = brokers, .security = security(), .group_id = unique_name("group"), .topics = {topic}});
   ASSERT_TRUE(consumer.has_value()) << describe(consumer.error());
   for (const auto timeout : {1500ms, 0ms}) {
     const auto start = Clock::now();

@@ -26,21 +26,21 @@
 #include <cstdlib>
 #include <random>
 
+#include "adapters/http/routes/admission_api.h"
+#include "adapters/http/routes/memory_limits.h"
+#include "adapters/http/routes/query_api.h"
+#include "adapters/identity/identity.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
+#include "adapters/postgres/read_model_limits.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/memory_feed.h"
+#include "adapters/projector/projector.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
-#include "adapters/identity/identity.h"
 #include "domain/admission.h"
 #include "domain/policy_key.h"
 #include "projections/admission/admission_store.h"
-#include "adapters/http/routes/admission_api.h"
-#include "adapters/projector/memory_feed.h"
-#include "adapters/http/routes/memory_limits.h"
-#include "adapters/postgres/read_model_limits.h"
-#include "adapters/projector/projector.h"
-#include "adapters/http/routes/query_api.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
@@ -100,10 +100,15 @@ class MemoryReadModelTest : public ::testing::Test {
     store_ = std::make_unique<adapters::postgres::PgEventStore>(db_.app_url, clock_);
     service_ = std::make_unique<commands::CommandService>(*store_, clock_);
     service_->start();
-    Json tokens = {{"tokens",
-                    {{{"token", "t"}, {"tenant", "platform"}, {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}},
-                     {{"token", "o1"}, {"tenant", "o1"}, {"actor", {{"type", "user"}, {"id", "o1.u0"}, {"roles", {"service"}}}}},
-                     {{"token", "o1u1"}, {"tenant", "o1"}, {"actor", {{"type", "user"}, {"id", "o1.u1"}, {"roles", {"service"}}}}}}}};
+    Json tokens = {
+        {"tokens",
+         {{{"token", "t"},
+           {"tenant", "platform"},
+           {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}},
+          {{"token", "o1"}, {"tenant", "o1"}, {"actor", {{"type", "user"}, {"id", "o1.u0"}, {"roles", {"service"}}}}},
+          {{"token", "o1u1"},
+           {"tenant", "o1"},
+           {"actor", {{"type", "user"}, {"id", "o1.u1"}, {"roles", {"service"}}}}}}}};
     auto auth = identity::TokenAuthenticator::from_json(tokens);
     ASSERT_TRUE(auth.has_value()) << auth.error().message;
     auth_ = std::make_unique<identity::TokenAuthenticator>(std::move(*auth));
@@ -172,9 +177,9 @@ class MemoryReadModelTest : public ::testing::Test {
   std::unique_ptr<ReadPath> memory_;
   int commands_ = 0;
   int compared_ = 0;
-  int ceilings_ = 0;    // effective-ceiling answers with at least one ceiling
+  int ceilings_ = 0;      // effective-ceiling answers with at least one ceiling
   int reservations_ = 0;  // reservations found
-  int set_values_ = 0;  // policy-value answers from a value set (not the default)
+  int set_values_ = 0;    // policy-value answers from a value set (not the default)
   std::map<std::string, int> decisions_;
 };
 
@@ -182,8 +187,14 @@ Json input(const std::string& actor, const std::string& org, const std::string& 
            std::int64_t usage, std::int64_t delta, const std::string& region, const std::string& unit = "gpu") {
   return {{"actor", {{"actor_type", "user"}, {"actor_id", actor}, {"roles", {"member"}}, {"scopes", Json::array()}}},
           {"hierarchy", {{"organization_id", org}, {"department_id", ""}, {"project_id", project}}},
-          {"product", {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "launch"}}},
-          {"request", {{"dimension", "gpu.count"}, {"requested_delta", delta}, {"unit", unit}, {"region", region}, {"sku_or_model", ""}}},
+          {"product",
+           {{"product_id", "gpuaas"}, {"resource_type", "gpu_node"}, {"resource_id", "n1"}, {"action", "launch"}}},
+          {"request",
+           {{"dimension", "gpu.count"},
+            {"requested_delta", delta},
+            {"unit", unit},
+            {"region", region},
+            {"sku_or_model", ""}}},
           {"current_usage", {{"scope_window", window}, {"quantity", usage}, {"unit", unit}}},
           {"correlation_id", "corr-diff"}};
 }
@@ -194,7 +205,8 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
   ASSERT_TRUE(submit(domain::RegisterEntry{"product", "gpuaas", "", {}}));
   ASSERT_TRUE(submit(domain::RegisterEntry{"resource_type", "gpu_node", "", {{"product", "gpuaas"}}}));
   ASSERT_TRUE(submit(domain::RegisterEntry{"usage_unit", "gpu", "", {}}));
-  ASSERT_TRUE(submit(domain::RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}));
+  ASSERT_TRUE(submit(domain::RegisterEntry{
+      "quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}));
   events::PolicyKeyDefined warn;
   warn.key = "quota.warn_threshold_percent";
   warn.value_type = events::ValueType::kInt;
@@ -238,19 +250,42 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
       const std::string window = windows[static_cast<std::size_t>(pick(3))];
       const std::string region = pick(4) == 0 ? "eu" : "";
       switch (pick(12)) {
-        case 0: case 1: submit(domain::SetCeiling{s, {"gpu.count", window, region, ""}, q, "", "diff"}); break;
-        case 2: submit(domain::ClearCeiling{s, {"gpu.count", window, region, ""}, "diff"}); break;
-        case 3: submit(domain::DelegateCeiling{s, "gpu.count", pick(2) ? std::optional<std::int64_t>(q) : std::nullopt, "diff"}); break;
-        case 4: submit(domain::RevokeDelegation{s, "gpu.count", "diff"}); break;
-        case 5: submit(domain::MoveProject{p.id, depts[static_cast<std::size_t>(pick(3))]}); break;
-        case 6: submit(domain::MoveDepartment{depts[2], pick(2) ? depts[1] : ""}); break;
+        case 0:
+        case 1:
+          submit(domain::SetCeiling{s, {"gpu.count", window, region, ""}, q, "", "diff"});
+          break;
+        case 2:
+          submit(domain::ClearCeiling{s, {"gpu.count", window, region, ""}, "diff"});
+          break;
+        case 3:
+          submit(
+              domain::DelegateCeiling{s, "gpu.count", pick(2) ? std::optional<std::int64_t>(q) : std::nullopt, "diff"});
+          break;
+        case 4:
+          submit(domain::RevokeDelegation{s, "gpu.count", "diff"});
+          break;
+        case 5:
+          submit(domain::MoveProject{p.id, depts[static_cast<std::size_t>(pick(3))]});
+          break;
+        case 6:
+          submit(domain::MoveDepartment{depts[2], pick(2) ? depts[1] : ""});
+          break;
         case 7: {
           const std::string id = o + ".r" + std::to_string(++reservations);
           const bool past = pick(4) == 0;
           const QuotaScope owner = pick(3) == 0 ? QuotaScope{QuotaLevel::kDepartment, depts[1]} : p;
-          if (submit(domain::DraftReservation{id, owner, "gpu_nodes", "gpu.count", region, "", 1 + q % 8, "",
+          if (submit(domain::DraftReservation{id,
+                                              owner,
+                                              "gpu_nodes",
+                                              "gpu.count",
+                                              region,
+                                              "",
+                                              1 + q % 8,
+                                              "",
                                               events::Instant{kNow.micros - 2 * kHour},
-                                              events::Instant{kNow.micros + (past ? -kHour : 24 * kHour)}, {}, "diff"}) &&
+                                              events::Instant{kNow.micros + (past ? -kHour : 24 * kHour)},
+                                              {},
+                                              "diff"}) &&
               pick(4) != 0) {
             submit(domain::TransitionReservation{id, "activate", "", o});
           }
@@ -267,7 +302,8 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
             submit(domain::ConsumeReservation{o + ".r" + std::to_string(1 + pick(reservations)), 1 + pick(3), "", o});
           }
           break;
-        case 10: case 11: {
+        case 10:
+        case 11: {
           // The warn threshold at the organization, a project, the plan or
           // globally; sometimes effective only in the future.
           static const events::ScopeLevel kLevels[] = {events::ScopeLevel::kOrganization, events::ScopeLevel::kProject,
@@ -279,8 +315,8 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
                                                                             : "";
           std::optional<events::Instant> at;
           if (pick(4) == 0) at = events::Instant{kNow.micros + kHour};
-          submit(domain::SetPolicyValue{warn.key, {level, id}, events::PolicyValue{std::int64_t{30 + pick(70)}}, at,
-                                        "diff", std::nullopt});
+          submit(domain::SetPolicyValue{
+              warn.key, {level, id}, events::PolicyValue{std::int64_t{30 + pick(70)}}, at, "diff", std::nullopt});
           break;
         }
       }
@@ -331,7 +367,8 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
     }
     expect_same("GET", "/v1/ceilings/effective", "scope_level=global");
     expect_same("GET", "/v1/ceilings/effective", "scope_level=project&scope_id=" + o + ".nope");
-    if (seed == 1) expect_same("GET", "/v1/ceilings/effective", "scope_level=project&scope_id=" + projects[0].id, "", "o1");
+    if (seed == 1)
+      expect_same("GET", "/v1/ceilings/effective", "scope_level=project&scope_id=" + projects[0].id, "", "o1");
 
     // Every reservation (and an unknown one), as the platform and, for seed 1, as o1's principal.
     for (int r = 1; r <= reservations + 1; ++r) {
@@ -370,8 +407,12 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
   rate.min = 0;
   rate.max = 100000;
   ASSERT_TRUE(submit(domain::DefinePolicyKey{rate}));
-  ASSERT_TRUE(submit(domain::SetPolicyValue{rate.key, {events::ScopeLevel::kOrganization, "o1"},
-                                            events::PolicyValue{std::int64_t{2}}, std::nullopt, "diff", std::nullopt}));
+  ASSERT_TRUE(submit(domain::SetPolicyValue{rate.key,
+                                            {events::ScopeLevel::kOrganization, "o1"},
+                                            events::PolicyValue{std::int64_t{2}},
+                                            std::nullopt,
+                                            "diff",
+                                            std::nullopt}));
   projector::ProjectorOptions po{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
   ASSERT_TRUE(projector::catch_up_from_store(po).has_value());
   ASSERT_TRUE(projector::load_from_store(db_.app_url, models_).has_value());
@@ -384,8 +425,8 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
 
   // Control: time travel stays on SQL, so the memory path's dead database
   // answers it — the dead URL really is on that path.
-  const auto travel = memory_->call("POST", "/v1/decisions", "as_of_position=5",
-                                    input("someone", "o1", "o1.p0", "", 0, 1, "").dump());
+  const auto travel =
+      memory_->call("POST", "/v1/decisions", "as_of_position=5", input("someone", "o1", "o1.p0", "", 0, 1, "").dump());
   EXPECT_EQ(travel.status, 503) << travel.body;
   EXPECT_EQ(Json::parse(travel.body).value("code", ""), "database_unavailable") << travel.body;
   ASSERT_NE(travel.header("x-read-model"), nullptr);

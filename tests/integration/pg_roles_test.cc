@@ -13,10 +13,10 @@
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
-#include "adapters/system/clock.h"
-#include "commands/command_service.h"
 #include "adapters/projector/projector.h"
 #include "adapters/relay/relay.h"
+#include "adapters/system/clock.h"
+#include "commands/command_service.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -37,8 +37,7 @@ const std::string kInsertFirstEvent =
 const std::string kInsertOutcome =
     "INSERT INTO ledger.command_outcomes VALUES ('probe-outcome', 's-1', '[]', 1, 1, now())";
 const std::string kInsertCheckpoint = "INSERT INTO rm.checkpoints (projection, position) VALUES ('probe', 7)";
-const std::string kInsertPolicyKey =
-    "INSERT INTO rm.policy_keys VALUES ('probe.key', 'int', '1', 0, 10, '[]', '', 1)";
+const std::string kInsertPolicyKey = "INSERT INTO rm.policy_keys VALUES ('probe.key', 'int', '1', 0, 10, '[]', '', 1)";
 
 bool denied(const std::string& error) { return error.find("permission denied") != std::string::npos; }
 bool append_only(const std::string& error) { return error.find("append-only") != std::string::npos; }
@@ -57,8 +56,9 @@ class PgRolesTest : public ::testing::Test {
   // ledger.events for one transaction that never commits: the privilege
   // check passes, so whatever refuses it now is the trigger.
   std::string as_with_grant(const std::string& role, const std::string& privileges, const std::string& statement) {
-    return testing::sql_exec(db_.admin_url, "BEGIN; GRANT " + privileges + " ON ledger.events, ledger.command_outcomes TO " +
-                                                role + "; SET LOCAL ROLE " + role + "; " + statement + "; COMMIT");
+    return testing::sql_exec(db_.admin_url, "BEGIN; GRANT " + privileges +
+                                                " ON ledger.events, ledger.command_outcomes TO " + role +
+                                                "; SET LOCAL ROLE " + role + "; " + statement + "; COMMIT");
   }
 
   commands::Principal admin() { return {{"user", "tester", {"platform_admin"}}, "platform"}; }
@@ -69,8 +69,8 @@ class PgRolesTest : public ::testing::Test {
     adapters::postgres::PgEventStore store(url("ledger_command"), clock_);
     commands::CommandService service(store, clock_);
     service.start();
-    events::PolicyKeyDefined d{"test.limit", events::ValueType::kInt, events::PolicyValue{std::int64_t{1}}, 0, 1000, {},
-                               ""};
+    events::PolicyKeyDefined d{
+        "test.limit", events::ValueType::kInt, events::PolicyValue{std::int64_t{1}}, 0, 1000, {}, ""};
     auto defined = service.submit_async({{"def", admin(), "", ""}, domain::DefinePolicyKey{d}, {}}).get();
     EXPECT_TRUE(defined.has_value()) << (defined ? "" : defined.error().message);
     std::int64_t last = defined ? defined->position : 0;
@@ -98,7 +98,8 @@ class PgRolesTest : public ::testing::Test {
 TEST_F(PgRolesTest, MigrationCreatesPlainLoginRolesAndIsIdempotent) {
   for (const auto& role : kRoles) {
     EXPECT_EQ(scalar("SELECT rolcanlogin AND NOT (rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR "
-                     "rolreplication) FROM pg_roles WHERE rolname = '" + role + "'"),
+                     "rolreplication) FROM pg_roles WHERE rolname = '" +
+                     role + "'"),
               "t")
         << role;
   }
@@ -153,8 +154,9 @@ TEST_F(PgRolesTest, NobodyMayUpdateOrDeleteHistoryNotEvenTheOwner) {
   for (const auto& role : kRoles) {
     for (const char* table : {"ledger.events", "ledger.command_outcomes"}) {
       for (const char* privilege : {"UPDATE", "DELETE", "TRUNCATE"}) {
-        EXPECT_EQ(scalar(std::string("SELECT has_table_privilege('") + role + "', '" + table + "', '" + privilege + "')"),
-                  "f")
+        EXPECT_EQ(
+            scalar(std::string("SELECT has_table_privilege('") + role + "', '" + table + "', '" + privilege + "')"),
+            "f")
             << role << " " << privilege << " " << table;
       }
       EXPECT_TRUE(denied(as(role, std::string("UPDATE ") + table + " SET command_id = 'x'"))) << role << " " << table;
@@ -163,7 +165,8 @@ TEST_F(PgRolesTest, NobodyMayUpdateOrDeleteHistoryNotEvenTheOwner) {
     }
   }
   // ...and the owner (a superuser), who has every privilege, is stopped by the triggers.
-  EXPECT_EQ(scalar("SELECT tableowner FROM pg_tables WHERE schemaname = 'ledger' AND tablename = 'events'"), "postgres");
+  EXPECT_EQ(scalar("SELECT tableowner FROM pg_tables WHERE schemaname = 'ledger' AND tablename = 'events'"),
+            "postgres");
   for (const char* table : {"ledger.events", "ledger.command_outcomes"}) {
     EXPECT_TRUE(append_only(as("postgres", std::string("UPDATE ") + table + " SET command_id = 'x'"))) << table;
     EXPECT_TRUE(append_only(as("postgres", std::string("DELETE FROM ") + table))) << table;
@@ -188,8 +191,8 @@ TEST_F(PgRolesTest, CommandRoleAppendsThroughTheEventStoreButNeverRewrites) {
   // Trigger: even with the privilege granted (in a transaction that never
   // commits), the database refuses.
   for (const char* table : {"ledger.events", "ledger.command_outcomes"}) {
-    EXPECT_TRUE(append_only(as_with_grant("ledger_command", "UPDATE, SELECT",
-                                          std::string("UPDATE ") + table + " SET command_id = 'x'")))
+    EXPECT_TRUE(append_only(
+        as_with_grant("ledger_command", "UPDATE, SELECT", std::string("UPDATE ") + table + " SET command_id = 'x'")))
         << table;
     EXPECT_TRUE(append_only(as_with_grant("ledger_command", "DELETE, SELECT", std::string("DELETE FROM ") + table)))
         << table;
@@ -221,7 +224,8 @@ TEST_F(PgRolesTest, QueryRoleOnlyReadsTheReadModelsAndTheHead) {
   EXPECT_TRUE(denied(as("ledger_query", "CREATE SCHEMA rm_by_query")));
   EXPECT_TRUE(denied(as("ledger_query", "CREATE TABLE rm.extra (x int)")));
   // The head position and the events.
-  EXPECT_EQ(testing::sql_scalar(url("ledger_query"), "SELECT coalesce(max(global_position), 0) FROM ledger.events"), "1");
+  EXPECT_EQ(testing::sql_scalar(url("ledger_query"), "SELECT coalesce(max(global_position), 0) FROM ledger.events"),
+            "1");
   // Its in-memory read models read the events (issue 12); it still writes nothing.
   EXPECT_FALSE(denied(as("ledger_query", "SELECT payload FROM ledger.events")));
   EXPECT_TRUE(denied(as("ledger_query", "SELECT * FROM ledger.command_outcomes")));
@@ -291,18 +295,26 @@ TEST_F(PgRolesTest, ScratchSchemasOfRebuildsGetTheSameGrants) {
 // the projector and a comparison as the auditor.
 TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   const std::string topic = testing::unique_name("ledger.events");
-  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
+  ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s,
+                                             testing::kafka_security()));
   const std::int64_t last = append_as_command_service(20);
   ASSERT_EQ(last, 21);
 
   std::atomic<bool> stop{false};
   std::thread relay([&] {
-    relay::run_relay({.pg_url = url("ledger_relay"), .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic,
-                         .name = topic},
-                        stop);
+    relay::run_relay({.pg_url = url("ledger_relay"),
+                      .brokers = testing::kafka_brokers(),
+                      .kafka_security = testing::kafka_security(),
+                      .topic = topic,
+                      .name = topic},
+                     stop);
   });
-  projector::ProjectorOptions live{.pg_url = url("ledger_projector"), .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(),
-                                  .topic = topic, .schema = "rm", .group_id = testing::unique_name("projector")};
+  projector::ProjectorOptions live{.pg_url = url("ledger_projector"),
+                                   .brokers = testing::kafka_brokers(),
+                                   .kafka_security = testing::kafka_security(),
+                                   .topic = topic,
+                                   .schema = "rm",
+                                   .group_id = testing::unique_name("projector")};
   std::thread projector([&] { projector::run_projector(live, stop); });
 
   adapters::postgres::PgPolicyQueries queries(url("ledger_query"), "rm", 1);
@@ -360,8 +372,9 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
 TEST_F(PgRolesTest, EveryRoleNeedsItsScramPasswordAndNothingIsTrusted) {
   EXPECT_EQ(scalar("SHOW password_encryption"), "scram-sha-256");
   EXPECT_EQ(scalar("SELECT count(*) FROM pg_hba_file_rules WHERE auth_method IN ('trust', 'password', 'md5')"), "0")
-      << scalar("SELECT string_agg(type || ' ' || coalesce(address, '') || ' ' || auth_method, '; ') "
-                "FROM pg_hba_file_rules");
+      << scalar(
+             "SELECT string_agg(type || ' ' || coalesce(address, '') || ' ' || auth_method, '; ') "
+             "FROM pg_hba_file_rules");
   std::vector<std::string> roles = kRoles;
   roles.push_back(scalar("SELECT current_user"));  // the superuser
   for (const auto& role : roles) {
@@ -371,10 +384,10 @@ TEST_F(PgRolesTest, EveryRoleNeedsItsScramPasswordAndNothingIsTrusted) {
     // The same URL without the password, and with no password file to fall back on.
     const auto scheme = with_password.find("://") + 3;
     const auto at = with_password.find('@');
-    const std::string without = with_password.substr(0, scheme) + role + with_password.substr(at) +
-                                "?passfile=/nonexistent";
-    const std::string wrong = with_password.substr(0, scheme) + role + ":not-the-password" +
-                              with_password.substr(at) + "?passfile=/nonexistent";
+    const std::string without =
+        with_password.substr(0, scheme) + role + with_password.substr(at) + "?passfile=/nonexistent";
+    const std::string wrong = with_password.substr(0, scheme) + role + ":not-the-password" + with_password.substr(at) +
+                              "?passfile=/nonexistent";
     const std::string refused = testing::sql_exec(without, "SELECT 1");
     EXPECT_NE(refused, "") << "connected without a password";
     EXPECT_NE(refused.find("password"), std::string::npos) << refused;

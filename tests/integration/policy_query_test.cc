@@ -5,13 +5,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/http/routes/query_api.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/projector.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "events/codec/rfc3339.h"
-#include "adapters/projector/projector.h"
-#include "adapters/http/routes/query_api.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
 
@@ -37,13 +37,15 @@ class PolicyQueryTest : public ::testing::Test {
 
   std::int64_t run(commands::Command c) {
     static int n = 0;
-    commands::CommandRequest r{{"c" + std::to_string(++n), {{"user", "admin", {}}, "platform"}, "", ""}, std::move(c), {}};
+    commands::CommandRequest r{
+        {"c" + std::to_string(++n), {{"user", "admin", {}}, "platform"}, "", ""}, std::move(c), {}};
     auto out = service_->submit_async(r).get();
     EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().code);
     return out ? out->position : 0;
   }
   std::int64_t set(events::ScopeLevel level, std::string id, std::int64_t v, std::optional<events::Instant> at = {}) {
-    return run(domain::SetPolicyValue{"billing.window_seconds", {level, std::move(id)}, events::PolicyValue{v}, at, "r", {}});
+    return run(
+        domain::SetPolicyValue{"billing.window_seconds", {level, std::move(id)}, events::PolicyValue{v}, at, "r", {}});
   }
   void project() {
     projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm"};
@@ -66,7 +68,8 @@ class PolicyQueryTest : public ::testing::Test {
 };
 
 TEST_F(PolicyQueryTest, MostSpecificScopeWinsAndEveryAnswerCarriesItsSnapshot) {
-  events::PolicyKeyDefined d{"billing.window_seconds", events::ValueType::kInt, events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, ""};
+  events::PolicyKeyDefined d{
+      "billing.window_seconds", events::ValueType::kInt, events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, ""};
   run(domain::DefinePolicyKey{d});
   set(events::ScopeLevel::kPlan, "pro", 50);
   set(events::ScopeLevel::kOrganization, "acme", 40);
@@ -74,12 +77,15 @@ TEST_F(PolicyQueryTest, MostSpecificScopeWinsAndEveryAnswerCarriesItsSnapshot) {
   const auto last = set(events::ScopeLevel::kUser, "alice", 20);
   project();
 
-  struct Case { std::string query; std::int64_t value; std::string level; };
+  struct Case {
+    std::string query;
+    std::int64_t value;
+    std::string level;
+  };
   for (const auto& c : {Case{"user_id=alice&project_id=p1&org_id=acme&plan=pro", 20, "user"},
                         Case{"user_id=bob&project_id=p1&org_id=acme&plan=pro", 30, "project"},
                         Case{"project_id=p2&org_id=acme&plan=pro", 40, "organization"},
-                        Case{"org_id=other&plan=pro", 50, "plan"},
-                        Case{"org_id=other&plan=free", 60, "global"}}) {
+                        Case{"org_id=other&plan=pro", 50, "plan"}, Case{"org_id=other&plan=free", 60, "global"}}) {
     auto r = get(c.query);
     ASSERT_EQ(r.status, 200) << r.body;
     auto b = body(r);
@@ -92,7 +98,8 @@ TEST_F(PolicyQueryTest, MostSpecificScopeWinsAndEveryAnswerCarriesItsSnapshot) {
 }
 
 TEST_F(PolicyQueryTest, FutureDatedValueTakesEffectAtItsInstantWithoutAnotherCommand) {
-  events::PolicyKeyDefined d{"billing.window_seconds", events::ValueType::kInt, events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, ""};
+  events::PolicyKeyDefined d{
+      "billing.window_seconds", events::ValueType::kInt, events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, ""};
   run(domain::DefinePolicyKey{d});
   const events::Instant now = clock_.now();
   const auto first = set(events::ScopeLevel::kOrganization, "acme", 45);
@@ -111,7 +118,8 @@ TEST_F(PolicyQueryTest, FutureDatedValueTakesEffectAtItsInstantWithoutAnotherCom
 }
 
 TEST_F(PolicyQueryTest, MinPositionAheadOfTheReadModelSaysNotYet) {
-  events::PolicyKeyDefined d{"billing.window_seconds", events::ValueType::kInt, events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, ""};
+  events::PolicyKeyDefined d{
+      "billing.window_seconds", events::ValueType::kInt, events::PolicyValue{std::int64_t{60}}, 1, 86400, {}, ""};
   run(domain::DefinePolicyKey{d});
   project();
   const auto pos = set(events::ScopeLevel::kOrganization, "acme", 45);  // not projected yet

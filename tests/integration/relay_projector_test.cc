@@ -10,12 +10,12 @@
 #include "adapters/kafka/kafka.h"
 #include "adapters/postgres/event_store.h"
 #include "adapters/postgres/read_model_store.h"
+#include "adapters/projector/projector.h"
+#include "adapters/relay/relay.h"
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
 #include "projections/policy_values_projection.h"
-#include "adapters/projector/projector.h"
-#include "adapters/relay/relay.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -28,7 +28,8 @@ class SpineTest : public ::testing::Test {
   void SetUp() override {
     db_ = testing::create_database(::testing::UnitTest::GetInstance()->current_test_info()->name());
     topic_ = testing::unique_name("ledger.events");
-    ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic_, 1, {{"retention.ms", "-1"}}}}, 30s, testing::kafka_security()));
+    ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic_, 1, {{"retention.ms", "-1"}}}}, 30s,
+                                               testing::kafka_security()));
     store_ = std::make_unique<adapters::postgres::PgEventStore>(db_.app_url, clock_);
     service_ = std::make_unique<commands::CommandService>(*store_, clock_);
     service_->start();
@@ -38,7 +39,8 @@ class SpineTest : public ::testing::Test {
   commands::Principal admin() { return {{"user", "tester", {"platform_admin"}}, "platform"}; }
 
   void define(const std::string& key) {
-    events::PolicyKeyDefined d{key, events::ValueType::kInt, events::PolicyValue{std::int64_t{1}}, 0, 1'000'000, {}, ""};
+    events::PolicyKeyDefined d{key, events::ValueType::kInt, events::PolicyValue{std::int64_t{1}}, 0, 1'000'000, {},
+                               ""};
     commands::CommandRequest r{{"def-" + key, admin(), "", ""}, domain::DefinePolicyKey{d}, {}};
     ASSERT_TRUE(service_->submit_async(r).get().has_value());
   }
@@ -47,14 +49,15 @@ class SpineTest : public ::testing::Test {
   std::int64_t set_values(const std::string& key, int from, int n) {
     std::vector<std::future<domain::Result<commands::Accepted>>> fs;
     for (int i = from; i < from + n; ++i) {
-      commands::CommandRequest r{{"set-" + std::to_string(i), admin(), "", ""},
-                                 domain::SetPolicyValue{key,
-                                                        {events::ScopeLevel::kOrganization, "org-" + std::to_string(i % 5)},
-                                                        events::PolicyValue{std::int64_t{i}},
-                                                        {},
-                                                        "test",
-                                                        {}},
-                                 {}};
+      commands::CommandRequest r{
+          {"set-" + std::to_string(i), admin(), "", ""},
+          domain::SetPolicyValue{key,
+                                 {events::ScopeLevel::kOrganization, "org-" + std::to_string(i % 5)},
+                                 events::PolicyValue{std::int64_t{i}},
+                                 {},
+                                 "test",
+                                 {}},
+          {}};
       fs.push_back(service_->submit_async(r));
     }
     std::int64_t last = 0;
@@ -68,8 +71,11 @@ class SpineTest : public ::testing::Test {
 
   // Reads the whole topic from offset 0; returns global positions in order.
   std::vector<std::int64_t> positions_on_kafka(std::int64_t until_position) {
-    auto reader = adapters::kafka::KafkaPartitionReader::create(
-        {.brokers = testing::kafka_brokers(), .security = testing::kafka_security(), .topic = topic_, .partition = 0, .start_offset = 0});
+    auto reader = adapters::kafka::KafkaPartitionReader::create({.brokers = testing::kafka_brokers(),
+                                                                 .security = testing::kafka_security(),
+                                                                 .topic = topic_,
+                                                                 .partition = 0,
+                                                                 .start_offset = 0});
     EXPECT_TRUE(reader.has_value());
     std::vector<std::int64_t> out;
     const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -113,8 +119,10 @@ class SpineTest : public ::testing::Test {
 void expect_in_order_without_loss(const std::vector<std::int64_t>& seen, std::int64_t n) {
   std::int64_t next = 1;
   for (auto p : seen) {
-    if (p == next) ++next;
-    else EXPECT_LT(p, next) << "position " << p << " arrived before " << next;
+    if (p == next)
+      ++next;
+    else
+      EXPECT_LT(p, next) << "position " << p << " arrived before " << next;
   }
   EXPECT_EQ(next, n + 1);
 }
@@ -122,8 +130,12 @@ void expect_in_order_without_loss(const std::vector<std::int64_t>& seen, std::in
 TEST_F(SpineTest, RelayPublishesInGlobalOrderAndResumesAfterRestart) {
   define("test.limit");
   std::int64_t last = set_values("test.limit", 0, 200);
-  relay::RelayOptions options{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_,
-                                 .name = topic_, .batch_size = 50};
+  relay::RelayOptions options{.pg_url = db_.app_url,
+                              .brokers = testing::kafka_brokers(),
+                              .kafka_security = testing::kafka_security(),
+                              .topic = topic_,
+                              .name = topic_,
+                              .batch_size = 50};
   {
     std::atomic<bool> stop{false};
     std::thread relay([&] { relay::run_relay(options, stop); });
@@ -152,11 +164,19 @@ TEST_F(SpineTest, RebuildFromPositionZeroEqualsTheLiveReadModel) {
 
   std::atomic<bool> stop{false};
   std::thread relay([&] {
-    relay::run_relay({.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_, .name = topic_},
-                        stop);
+    relay::run_relay({.pg_url = db_.app_url,
+                      .brokers = testing::kafka_brokers(),
+                      .kafka_security = testing::kafka_security(),
+                      .topic = topic_,
+                      .name = topic_},
+                     stop);
   });
-  projector::ProjectorOptions live{.pg_url = db_.app_url, .brokers = testing::kafka_brokers(), .kafka_security = testing::kafka_security(), .topic = topic_,
-                                  .schema = "rm", .group_id = testing::unique_name("projector")};
+  projector::ProjectorOptions live{.pg_url = db_.app_url,
+                                   .brokers = testing::kafka_brokers(),
+                                   .kafka_security = testing::kafka_security(),
+                                   .topic = topic_,
+                                   .schema = "rm",
+                                   .group_id = testing::unique_name("projector")};
   std::thread projector([&] { projector::run_projector(live, stop); });
   EXPECT_EQ(wait_for_checkpoint("rm", last), last);
   stop = true;

@@ -33,17 +33,21 @@ class ViewsApiTest : public testing::AdmissionQueryFixture {
   }
 
   std::int64_t define_int_key(const std::string& key, std::int64_t def, std::int64_t min, std::int64_t max) {
-    return history_->append("policy-key:" + key,
-                            events::PolicyKeyDefined{key, events::ValueType::kInt, events::PolicyValue{def}, min, max,
-                                                     {}, key},
-                            "platform");
+    return history_->append(
+        "policy-key:" + key,
+        events::PolicyKeyDefined{key, events::ValueType::kInt, events::PolicyValue{def}, min, max, {}, key},
+        "platform");
   }
   std::int64_t set_int(const std::string& key, events::ScopeLevel level, const std::string& id, std::int64_t before,
                        std::int64_t after, const std::string& tenant) {
     return history_->append("policy-value:" + key,
-                            events::PolicyValueSet{key, {level, id}, events::PolicyValue{before},
-                                                   events::BeforeSource::kDefault, events::PolicyValue{after},
-                                                   events::Instant{AdmissionHistory::kNow.micros - 1}, "test"},
+                            events::PolicyValueSet{key,
+                                                   {level, id},
+                                                   events::PolicyValue{before},
+                                                   events::BeforeSource::kDefault,
+                                                   events::PolicyValue{after},
+                                                   events::Instant{AdmissionHistory::kNow.micros - 1},
+                                                   "test"},
                             tenant);
   }
 
@@ -200,8 +204,12 @@ TEST_F(ViewsApiTest, DepartmentShowsChildrenAllocationShowbackAndNearLimitResour
 
   const Json& states = b["reservations"]["by_state"];
   ASSERT_EQ(states.size(), 1u) << states.dump();
-  EXPECT_EQ(states[0], (Json{{"state", "active"}, {"dimension", "gpu.count"}, {"unit", "gpu"}, {"count", 1},
-                             {"quantity", 20}, {"consumed", 15}}));
+  EXPECT_EQ(states[0], (Json{{"state", "active"},
+                             {"dimension", "gpu.count"},
+                             {"unit", "gpu"},
+                             {"count", 1},
+                             {"quantity", 20},
+                             {"consumed", 15}}));
   const Json& showback = b["reservations"]["showback"];
   ASSERT_EQ(showback.size(), 1u);
   EXPECT_EQ(showback[0]["owner"], (Json{{"level", "project"}, {"id", "p2"}}));
@@ -306,13 +314,12 @@ TEST_F(ViewsApiTest, PrincipalShowsTypeExpiryQuotasAndRateLimits) {
   EXPECT_EQ(key["rate_limits"][0]["value"], 120);  // the catalog default
   EXPECT_EQ(key["rate_limits"][0]["is_default"], true);
   EXPECT_EQ((*find(key["quotas"], "dimension", "gpu.count"))["own_rule"], false);
-  auto expired = view("/v1/views/principals/key1",
-                      "as_of=" + codec::format_instant(AdmissionHistory::kWindowEnd));
+  auto expired = view("/v1/views/principals/key1", "as_of=" + codec::format_instant(AdmissionHistory::kWindowEnd));
   EXPECT_EQ(expired["principal"]["expired"], true);
 
   // Before the rate-limit keys were defined there were none to report.
-  auto early = view("/v1/views/principals/alice",
-                    "as_of_position=" + std::to_string(history_->position_of("PrincipalCreated")));
+  auto early =
+      view("/v1/views/principals/alice", "as_of_position=" + std::to_string(history_->position_of("PrincipalCreated")));
   EXPECT_EQ(early["rate_limits"].size(), 0u);
 }
 
@@ -350,8 +357,8 @@ TEST_F(ViewsApiTest, UnknownIdsTenantsAndBadRequests) {
   // A principal of acme sees acme's views only.
   EXPECT_EQ(get("/v1/views/organizations/acme", "", "acme").status, 200);
   EXPECT_EQ(get("/v1/views/principals/key1", "", "acme").status, 200);
-  for (const char* path : {"/v1/views/organizations/beta", "/v1/views/departments/beta.default",
-                           "/v1/views/projects/q1"}) {
+  for (const char* path :
+       {"/v1/views/organizations/beta", "/v1/views/departments/beta.default", "/v1/views/projects/q1"}) {
     auto r = get(path, "", "acme");
     EXPECT_EQ(r.status, 403) << path;
     EXPECT_EQ(Json::parse(r.body)["code"], "forbidden") << path;

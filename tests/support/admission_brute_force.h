@@ -171,10 +171,11 @@ class BruteForce {
             parents_[{L::kDepartment, e.default_department_id}] = {L::kOrganization, e.organization_id};
           } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
             parents_[{L::kOrganization, e.organization_id}] = {L::kPlan, e.plan_id};
-          } else if constexpr (std::is_same_v<T, events::DepartmentCreated> || std::is_same_v<T, events::DepartmentMoved>) {
-            parents_[{L::kDepartment, e.department_id}] =
-                e.parent_department_id.empty() ? Scope{L::kOrganization, e.organization_id}
-                                               : Scope{L::kDepartment, e.parent_department_id};
+          } else if constexpr (std::is_same_v<T, events::DepartmentCreated> ||
+                               std::is_same_v<T, events::DepartmentMoved>) {
+            parents_[{L::kDepartment, e.department_id}] = e.parent_department_id.empty()
+                                                              ? Scope{L::kOrganization, e.organization_id}
+                                                              : Scope{L::kDepartment, e.parent_department_id};
           } else if constexpr (std::is_same_v<T, events::ProjectCreated> || std::is_same_v<T, events::ProjectMoved>) {
             parents_[{L::kProject, e.project_id}] = {L::kDepartment, e.department_id};
           } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
@@ -188,7 +189,8 @@ class BruteForce {
           } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
             if (e.dimension == dimension_) delegations_.erase(e.scope);
           } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
-            if (e.dimension == dimension_) reservations_[e.reservation_id] = {e.owner, e.quantity, e.window_start, e.window_end};
+            if (e.dimension == dimension_)
+              reservations_[e.reservation_id] = {e.owner, e.quantity, e.window_start, e.window_end};
           } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
             if (auto r = reservations_.find(e.reservation_id); r != reservations_.end()) r->second.state = e.state;
           }

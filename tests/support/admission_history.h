@@ -158,16 +158,18 @@ class AdmissionHistory {
     return append(domain::ceilings_stream_id(scope),
                   events::CeilingCleared{scope, org_of(scope), id, version, t, before, unit, "test"}, tenant_of(scope));
   }
-  std::int64_t delegate(const events::QuotaScope& scope, const std::string& dimension, std::optional<std::int64_t> max) {
-    return append(domain::ceilings_stream_id(scope),
-                  events::CeilingDelegated{scope, org_of(scope), delegation_id(scope, dimension), dimension, max, "test"},
-                  tenant_of(scope));
+  std::int64_t delegate(const events::QuotaScope& scope, const std::string& dimension,
+                        std::optional<std::int64_t> max) {
+    return append(
+        domain::ceilings_stream_id(scope),
+        events::CeilingDelegated{scope, org_of(scope), delegation_id(scope, dimension), dimension, max, "test"},
+        tenant_of(scope));
   }
   std::int64_t revoke(const events::QuotaScope& scope, const std::string& dimension) {
-    return append(domain::ceilings_stream_id(scope),
-                  events::CeilingDelegationRevoked{scope, org_of(scope), delegation_id(scope, dimension), dimension,
-                                                   "test"},
-                  tenant_of(scope));
+    return append(
+        domain::ceilings_stream_id(scope),
+        events::CeilingDelegationRevoked{scope, org_of(scope), delegation_id(scope, dimension), dimension, "test"},
+        tenant_of(scope));
   }
 
   // ---------------------------------------------------------- reservations
@@ -178,15 +180,26 @@ class AdmissionHistory {
     reservation_quantity_[id] = quantity;
     state_[id] = "draft";
     return append("reservation:" + id,
-                  events::ReservationDrafted{id, org, owner, "gpu_nodes", dimension, "eu-1", "h100", quantity, "gpu",
-                                             kWindowStart, kWindowEnd, {{"sku", "h100"}, {"region", "eu-1"}}, "test"},
+                  events::ReservationDrafted{id,
+                                             org,
+                                             owner,
+                                             "gpu_nodes",
+                                             dimension,
+                                             "eu-1",
+                                             "h100",
+                                             quantity,
+                                             "gpu",
+                                             kWindowStart,
+                                             kWindowEnd,
+                                             {{"sku", "h100"}, {"region", "eu-1"}},
+                                             "test"},
                   org);
   }
   std::int64_t transition(const std::string& id, const std::string& state) {
     const std::string before = state_[id];
     state_[id] = state;
-    return append("reservation:" + id,
-                  events::ReservationStateChanged{id, reservation_org_[id], before, state, "test"}, reservation_org_[id]);
+    return append("reservation:" + id, events::ReservationStateChanged{id, reservation_org_[id], before, state, "test"},
+                  reservation_org_[id]);
   }
   std::int64_t consume(const std::string& id, std::int64_t quantity) {
     const std::int64_t before = consumed_[id];

@@ -11,13 +11,13 @@
 #include <memory>
 #include <string>
 
+#include "adapters/http/routes/admission_api.h"
+#include "adapters/http/routes/query_api.h"
+#include "adapters/identity/identity.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/read_model_store.h"
-#include "adapters/system/clock.h"
-#include "adapters/identity/identity.h"
-#include "adapters/http/routes/admission_api.h"
 #include "adapters/projector/projector.h"
-#include "adapters/http/routes/query_api.h"
+#include "adapters/system/clock.h"
 #include "tests/support/admission_history.h"
 #include "tests/support/query_request.h"
 #include "tests/support/test_env.h"
@@ -31,10 +31,13 @@ class AdmissionQueryFixture : public ::testing::Test {
   void SetUp() override {
     db_ = create_database(::testing::UnitTest::GetInstance()->current_test_info()->name());
     history_ = std::make_unique<AdmissionHistory>(db_.app_url, clock_);
-    nlohmann::json tokens = {
-        {"tokens",
-         {{{"token", "t"}, {"tenant", "platform"}, {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}},
-          {{"token", "acme"}, {"tenant", "acme"}, {"actor", {{"type", "user"}, {"id", "alice"}, {"roles", {acme_role_}}}}}}}};
+    nlohmann::json tokens = {{"tokens",
+                              {{{"token", "t"},
+                                {"tenant", "platform"},
+                                {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}},
+                               {{"token", "acme"},
+                                {"tenant", "acme"},
+                                {"actor", {{"type", "user"}, {"id", "alice"}, {"roles", {acme_role_}}}}}}}};
     auto auth = identity::TokenAuthenticator::from_json(tokens);
     ASSERT_TRUE(auth.has_value());
     auth_ = std::make_unique<identity::TokenAuthenticator>(std::move(*auth));

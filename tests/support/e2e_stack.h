@@ -38,8 +38,7 @@ class ServiceStack {
   using Env = std::vector<std::pair<std::string, std::string>>;
   using HttpClient = adapters::http::HttpClient;
 
-  explicit ServiceStack(const std::string& label, const std::string& log_level = "info")
-      : db_(create_database(label)) {
+  explicit ServiceStack(const std::string& label, const std::string& log_level = "info") : db_(create_database(label)) {
     env_ = {{"LEDGER_PG_URL", db_.app_url},
             {"LEDGER_KAFKA_BROKERS", kafka_brokers()},
             {"LEDGER_EVENTS_TOPIC", events_topic_},
@@ -154,7 +153,8 @@ class ServiceStack {
   void register_gpu_quota() {
     ok("registry.register", {{"kind", "product"}, {"entry_id", "gpuaas"}});
     ok("registry.register", {{"kind", "usage_unit"}, {"entry_id", "gpu"}});
-    ok("registry.register", {{"kind", "resource_type"}, {"entry_id", "gpu_node"}, {"attributes", {{"product", "gpuaas"}}}});
+    ok("registry.register",
+       {{"kind", "resource_type"}, {"entry_id", "gpu_node"}, {"attributes", {{"product", "gpuaas"}}}});
     ok("registry.register", {{"kind", "quota_dimension"},
                              {"entry_id", "gpu.count"},
                              {"attributes", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}}});
@@ -199,11 +199,10 @@ class ServiceStack {
   }
   // The outcome of `command_id` on ledger.command-results (null on timeout).
   Json result_of(const std::string& command_id, std::chrono::seconds timeout = 60s) {
-    auto consumer = ledger::adapters::kafka::KafkaConsumer::create(
-        {.brokers = kafka_brokers(),
-         .security = kafka_security(),
-         .group_id = unique_name("e2e-stack-results"),
-         .topics = {results_topic_}});
+    auto consumer = ledger::adapters::kafka::KafkaConsumer::create({.brokers = kafka_brokers(),
+                                                                    .security = kafka_security(),
+                                                                    .group_id = unique_name("e2e-stack-results"),
+                                                                    .topics = {results_topic_}});
     if (!consumer) return nullptr;
     Json found;
     eventually(timeout, [&] {
@@ -221,12 +220,15 @@ class ServiceStack {
   // Every AccessRefused row `token` can see, polled until `done` holds.
   Json refusals_seen_by(const std::string& token, const std::function<bool(const Json&)>& done) {
     Json items = Json::array();
-    eventually(90s, [&] {
-      Reply r = query("GET", "/v1/audit?event_type=AccessRefused&limit=1000", token);
-      if (r.status != 200) return false;
-      items = r.body["items"];
-      return done(items);
-    }, 200ms);
+    eventually(
+        90s,
+        [&] {
+          Reply r = query("GET", "/v1/audit?event_type=AccessRefused&limit=1000", token);
+          if (r.status != 200) return false;
+          items = r.body["items"];
+          return done(items);
+        },
+        200ms);
     return items;
   }
 

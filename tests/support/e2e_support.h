@@ -4,25 +4,25 @@
 #pragma once
 
 #include <netinet/in.h>
-#include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "adapters/http/client.h"
-#include "adapters/kafka/kafka.h"
 #include "adapters/identity/kafka_producers.h"
+#include "adapters/kafka/kafka.h"
 #include "services/common/process.h"
 #include "services/common/settings.h"
 #include "tests/support/process.h"
@@ -160,8 +160,8 @@ inline std::string test_producers_file() {
 // "" on success, else what failed.
 inline std::string allow_test_producer(const std::string& base, const std::string& name) {
   const std::string topic = adapters::identity::producer_topic(base, name);
-  if (auto ok = adapters::kafka::ensure_topics(kafka_brokers(), {{topic, 3, {}}}, std::chrono::seconds(30),
-                                               kafka_security());
+  if (auto ok =
+          adapters::kafka::ensure_topics(kafka_brokers(), {{topic, 3, {}}}, std::chrono::seconds(30), kafka_security());
       !ok) {
     return "topic " + topic + ": " + ok.error().message;
   }
@@ -186,12 +186,15 @@ inline std::string allow_test_consumer(const std::string& topic, const std::stri
   if (kafka_security().protocol == "plaintext") return "";
   using Rule = adapters::kafka::AclRule;
   const std::string who = "User:" + name;
-  if (auto ok = adapters::kafka::create_acls(
-          kafka_brokers(), kafka_security(),
-          {Rule{.name = topic, .principal = who, .operation = Rule::Operation::kRead},
-           Rule{.name = topic, .principal = who, .operation = Rule::Operation::kDescribe},
-           Rule{.resource = Rule::Resource::kGroup, .name = group, .principal = who, .operation = Rule::Operation::kRead}},
-          std::chrono::seconds(30));
+  if (auto ok =
+          adapters::kafka::create_acls(kafka_brokers(), kafka_security(),
+                                       {Rule{.name = topic, .principal = who, .operation = Rule::Operation::kRead},
+                                        Rule{.name = topic, .principal = who, .operation = Rule::Operation::kDescribe},
+                                        Rule{.resource = Rule::Resource::kGroup,
+                                             .name = group,
+                                             .principal = who,
+                                             .operation = Rule::Operation::kRead}},
+                                       std::chrono::seconds(30));
       !ok) {
     return "consumer ACLs for " + name + ": " + ok.error().message;
   }
@@ -239,9 +242,8 @@ inline std::string add_test_producer(const std::string& base, const std::string&
 }
 
 // Publishes one command record as Kafka principal `name` on its topic.
-inline std::string publish_as_producer(const std::string& base, const std::string& name,
-                                       const std::string& command_id, const std::string& value,
-                                       const adapters::kafka::KafkaHeaders& headers = {}) {
+inline std::string publish_as_producer(const std::string& base, const std::string& name, const std::string& command_id,
+                                       const std::string& value, const adapters::kafka::KafkaHeaders& headers = {}) {
   auto producer = adapters::kafka::KafkaProducer::create(
       {.brokers = kafka_brokers(), .security = kafka_security_as(name), .client_id = "e2e-" + name});
   if (!producer) return producer.error().message;

@@ -8,8 +8,8 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
-#include <memory>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <stdexcept>

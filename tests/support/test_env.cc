@@ -1,12 +1,12 @@
 #include "tests/support/test_env.h"
 
+#include <unistd.h>
 #include <atomic>
-#include <map>
-#include <optional>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <stdexcept>
-#include <unistd.h>
 
 #include "adapters/postgres/admin.h"
 #include "adapters/postgres/read_model_store.h"

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "adapters/memory/event_store.h"
-#include "events/codec/json_codec.h"
 #include "domain/app_policy/model.h"
+#include "events/codec/json_codec.h"
 #include "projections/admission_projection.h"
 #include "projections/audit_projection.h"
 
@@ -56,7 +56,8 @@ const QuotaScope kAcme{QuotaLevel::kOrganization, "acme"};
 TEST(AdmissionProjection, OrganizationCreatedAlsoCreatesItsDefaultDepartment) {
   AdmissionProjection p;
   EXPECT_EQ(p.name(), "admission");
-  auto ops = p.apply({meta(3, "organization:acme", 1), events::OrganizationCreated{"acme", "Acme", "pro", "acme.default"}});
+  auto ops =
+      p.apply({meta(3, "organization:acme", 1), events::OrganizationCreated{"acme", "Acme", "pro", "acme.default"}});
   ASSERT_EQ(ops.size(), 4u);
   EXPECT_EQ(ops[0], (RowOp{"scope_nodes",
                            {{"level", "organization"}, {"node_id", "acme"}},
@@ -110,8 +111,8 @@ TEST(AdmissionProjection, MovesAndPlanChangesAddLinkRowsWithTheNewParent) {
 
 TEST(AdmissionProjection, PrincipalsCarryTypeAndExpiry) {
   AdmissionProjection p;
-  auto ops = p.apply({meta(5, "principal:k1", 1),
-                      events::PrincipalCreated{"k1", "api_key", "acme", "p1", "CI key", Instant{kT0 + 86'400'000'000}}});
+  auto ops = p.apply({meta(5, "principal:k1", 1), events::PrincipalCreated{"k1", "api_key", "acme", "p1", "CI key",
+                                                                           Instant{kT0 + 86'400'000'000}}});
   ASSERT_EQ(ops.size(), 2u);
   EXPECT_EQ(value(ops[0], "principal_type"), "api_key");
   EXPECT_EQ(value(ops[0], "expires_at"), "2026-06-02T00:00:00.000000Z");
@@ -125,17 +126,18 @@ TEST(AdmissionProjection, ClearedCeilingIsARowWithNoQuantity) {
   auto set = p.apply({meta(20, "ceilings:organization:acme", 1),
                       events::CeilingSet{kAcme, "acme", "rule-1", 2, t, 64, "gpu", 32, "more"}});
   ASSERT_EQ(set.size(), 1u);
-  EXPECT_EQ(set[0], (RowOp{"ceiling_rules",
-                           {{"scope_level", "organization"}, {"scope_id", "acme"}, {"rule_id", "rule-1"}, {"position", "20"}},
-                           {{"dimension", "gpu.count"},
-                            {"window", ""},
-                            {"region", "eu-1"},
-                            {"sku_or_model", "h100"},
-                            {"quantity", "64"},
-                            {"unit", "gpu"},
-                            {"rule_version", "2"},
-                            {"organization_id", "acme"}},
-                           false}));
+  EXPECT_EQ(set[0],
+            (RowOp{"ceiling_rules",
+                   {{"scope_level", "organization"}, {"scope_id", "acme"}, {"rule_id", "rule-1"}, {"position", "20"}},
+                   {{"dimension", "gpu.count"},
+                    {"window", ""},
+                    {"region", "eu-1"},
+                    {"sku_or_model", "h100"},
+                    {"quantity", "64"},
+                    {"unit", "gpu"},
+                    {"rule_version", "2"},
+                    {"organization_id", "acme"}},
+                   false}));
   auto cleared = p.apply({meta(21, "ceilings:organization:acme", 2),
                           events::CeilingCleared{kAcme, "acme", "rule-1", 3, t, 64, "gpu", "done"}});
   ASSERT_EQ(cleared.size(), 1u);
@@ -149,10 +151,12 @@ TEST(AdmissionProjection, DelegationAndRevocation) {
   auto d = p.apply({meta(30, "ceilings:organization:acme", 3),
                     events::CeilingDelegated{kAcme, "acme", "del-1", "gpu.count", 100, "trust"}});
   ASSERT_EQ(d.size(), 1u);
-  EXPECT_EQ(d[0], (RowOp{"delegations",
-                         {{"scope_level", "organization"}, {"scope_id", "acme"}, {"dimension", "gpu.count"}, {"position", "30"}},
-                         {{"delegation_id", "del-1"}, {"active", "true"}, {"max_quantity", "100"}},
-                         false}));
+  EXPECT_EQ(
+      d[0],
+      (RowOp{"delegations",
+             {{"scope_level", "organization"}, {"scope_id", "acme"}, {"dimension", "gpu.count"}, {"position", "30"}},
+             {{"delegation_id", "del-1"}, {"active", "true"}, {"max_quantity", "100"}},
+             false}));
   auto r = p.apply({meta(31, "ceilings:organization:acme", 4),
                     events::CeilingDelegationRevoked{kAcme, "acme", "del-1", "gpu.count", "no"}});
   EXPECT_EQ(value(r[0], "active"), "false");
@@ -160,9 +164,19 @@ TEST(AdmissionProjection, DelegationAndRevocation) {
 }
 
 events::ReservationDrafted drafted() {
-  return events::ReservationDrafted{"res-1", "acme", {QuotaLevel::kProject, "p1"}, "gpu_nodes", "gpu.count", "eu-1",
-                                    "h100", 8, "gpu", Instant{kT0}, Instant{kT0 + 3'600'000'000},
-                                    {{"sku", "h100"}, {"region", "eu-1"}}, "launch"};
+  return events::ReservationDrafted{"res-1",
+                                    "acme",
+                                    {QuotaLevel::kProject, "p1"},
+                                    "gpu_nodes",
+                                    "gpu.count",
+                                    "eu-1",
+                                    "h100",
+                                    8,
+                                    "gpu",
+                                    Instant{kT0},
+                                    Instant{kT0 + 3'600'000'000},
+                                    {{"sku", "h100"}, {"region", "eu-1"}},
+                                    "launch"};
 }
 
 TEST(AdmissionProjection, ReservationDefinitionAndStateHistory) {
@@ -182,31 +196,38 @@ TEST(AdmissionProjection, ReservationDefinitionAndStateHistory) {
                            false}));
   // Each later event writes only what it carries; the other column is NULL
   // ("unchanged"), and the query takes the latest non-NULL value.
-  auto active = p.apply({meta(41, "reservation:res-1", 2),
-                         events::ReservationStateChanged{"res-1", "acme", "draft", "active", "go"}});
+  auto active = p.apply(
+      {meta(41, "reservation:res-1", 2), events::ReservationStateChanged{"res-1", "acme", "draft", "active", "go"}});
   EXPECT_EQ(active[0], (RowOp{"reservation_states",
                               {{"organization_id", "acme"}, {"reservation_id", "res-1"}, {"position", "41"}},
                               {{"state", "active"}, {"consumed", std::nullopt}, {"version", "2"}},
                               false}));
-  auto consumed = p.apply({meta(42, "reservation:res-1", 3), events::ReservationConsumed{"res-1", "acme", 3, 0, 3, "job"}});
+  auto consumed =
+      p.apply({meta(42, "reservation:res-1", 3), events::ReservationConsumed{"res-1", "acme", 3, 0, 3, "job"}});
   EXPECT_EQ(consumed[0], (RowOp{"reservation_states",
                                 {{"organization_id", "acme"}, {"reservation_id", "res-1"}, {"position", "42"}},
                                 {{"state", std::nullopt}, {"consumed", "3"}, {"version", "3"}},
                                 false}));
-  auto released = p.apply({meta(43, "reservation:res-1", 4), events::ReservationReleased{"res-1", "acme", 2, 3, 1, "done"}});
+  auto released =
+      p.apply({meta(43, "reservation:res-1", 4), events::ReservationReleased{"res-1", "acme", 2, 3, 1, "done"}});
   EXPECT_EQ(value(released[0], "consumed"), "1");
 }
 
 TEST(AdmissionProjection, RegistryEntriesKeepEveryVersion) {
   AdmissionProjection p;
-  events::RegistryEntryRegistered e{"quota_dimension", "gpu.count", 2, "GPUs",
-                                    {{"product", "gpuaas"}, {"unit", "gpu"}}, std::map<std::string, std::string>{}};
+  events::RegistryEntryRegistered e{"quota_dimension",
+                                    "gpu.count",
+                                    2,
+                                    "GPUs",
+                                    {{"product", "gpuaas"}, {"unit", "gpu"}},
+                                    std::map<std::string, std::string>{}};
   auto ops = p.apply({meta(2, "registry:quota_dimension:gpu.count", 2, "platform"), e});
   ASSERT_EQ(ops.size(), 1u);
-  EXPECT_EQ(ops[0], (RowOp{"registry_entries",
-                           {{"kind", "quota_dimension"}, {"entry_id", "gpu.count"}, {"position", "2"}},
-                           {{"version", "2"}, {"description", "GPUs"}, {"attributes", R"({"product":"gpuaas","unit":"gpu"})"}},
-                           false}));
+  EXPECT_EQ(ops[0],
+            (RowOp{"registry_entries",
+                   {{"kind", "quota_dimension"}, {"entry_id", "gpu.count"}, {"position", "2"}},
+                   {{"version", "2"}, {"description", "GPUs"}, {"attributes", R"({"product":"gpuaas","unit":"gpu"})"}},
+                   false}));
 }
 
 TEST(AdmissionProjection, PolicyEventsAreNotAdmissions) {
@@ -223,16 +244,15 @@ TEST(AdmissionProjection, EveryAdmissionEventWritesOnlyKnownTables) {
         [&] {
           using T = std::variant_alternative_t<I, events::Event>;
           auto ops = p.apply({meta(1, "s", 1), events::Event{T{}}});
-          const bool admission = !std::is_same_v<T, events::PolicyKeyDefined> &&
-                                 !std::is_same_v<T, events::PolicyValueSet> &&
-                                 !std::is_same_v<T, events::AccessRefused> &&  // only the audit log records refusals
-                                 !std::is_same_v<T, events::ChainHeadSigned> &&  // and the writer's anchors
-                                 // application chains live in the query service's memory only
-                                 !domain::app_policy::AppPolicyModel::handles(events::Event{T{}}) &&
-                                 !events::kIsEntitlementEvent<T> &&  // entitlements: their own model (seed 003)
-                                 !std::is_same_v<T, events::ConfigLayerSet> &&   // configuration: its own model
-                                 !std::is_same_v<T, events::ConfigReloaded> &&
-                                 !std::is_same_v<T, events::ConfigSecretsShredded>;
+          const bool admission =
+              !std::is_same_v<T, events::PolicyKeyDefined> && !std::is_same_v<T, events::PolicyValueSet> &&
+              !std::is_same_v<T, events::AccessRefused> &&    // only the audit log records refusals
+              !std::is_same_v<T, events::ChainHeadSigned> &&  // and the writer's anchors
+              // application chains live in the query service's memory only
+              !domain::app_policy::AppPolicyModel::handles(events::Event{T{}}) &&
+              !events::kIsEntitlementEvent<T> &&             // entitlements: their own model (seed 003)
+              !std::is_same_v<T, events::ConfigLayerSet> &&  // configuration: its own model
+              !std::is_same_v<T, events::ConfigReloaded> && !std::is_same_v<T, events::ConfigSecretsShredded>;
           EXPECT_EQ(!ops.empty(), admission) << T::kType;
           for (const auto& op : ops) {
             EXPECT_NE(std::find(tables.begin(), tables.end(), op.table), tables.end()) << T::kType << " " << op.table;
@@ -295,7 +315,7 @@ TEST(AdmissionProjection, HistoryRowsAnswerEveryPastPositionAndReplayIsIdentical
   const auto& links = tables.at("scope_links");
   EXPECT_EQ(department_of(links, "p1", 4), "acme.default");
   EXPECT_EQ(department_of(links, "p1", 5), "ml");
-  EXPECT_EQ(department_of(links, "p1", 2), "");  // did not exist yet
+  EXPECT_EQ(department_of(links, "p1", 2), "");      // did not exist yet
   EXPECT_EQ(tables.at("ceiling_rules").size(), 2u);  // the set and the clearing
 }
 
@@ -329,7 +349,8 @@ TEST(AdmissionAudit, SubjectsOfEveryKind) {
     Cell before;
   };
   const std::vector<Case> cases = {
-      {events::RegistryEntryRegistered{"product", "gpuaas", 2, "GPU", {}, std::map<std::string, std::string>{{"a", "b"}}},
+      {events::RegistryEntryRegistered{
+           "product", "gpuaas", 2, "GPU", {}, std::map<std::string, std::string>{{"a", "b"}}},
        "registry", "product:gpuaas", "global", "", R"({"a":"b"})"},
       {events::OrganizationCreated{"acme", "Acme", "pro", "acme.default"}, "hierarchy", "acme", "organization", "acme",
        std::nullopt},
@@ -337,14 +358,15 @@ TEST(AdmissionAudit, SubjectsOfEveryKind) {
        R"({"plan_id":"pro"})"},
       {events::DepartmentMoved{"ml", "acme", "research", ""}, "hierarchy", "ml", "department", "ml",
        R"({"parent_department_id":"research"})"},
-      {events::ProjectMoved{"p1", "acme", "ml", "ops"}, "hierarchy", "p1", "project", "p1", R"({"department_id":"ml"})"},
+      {events::ProjectMoved{"p1", "acme", "ml", "ops"}, "hierarchy", "p1", "project", "p1",
+       R"({"department_id":"ml"})"},
       {events::PrincipalCreated{"k1", "api_key", "acme", "p1", "k", std::nullopt}, "hierarchy", "k1", "principal", "k1",
        std::nullopt},
       {events::CeilingDelegated{kAcme, "acme", "d1", "gpu.count", std::nullopt, "r"}, "delegation", "gpu.count",
        "organization", "acme", std::nullopt},
       {drafted(), "reservation", "res-1", "project", "p1", std::nullopt},
-      {events::ReservationStateChanged{"res-1", "acme", "draft", "active", "go"}, "reservation", "res-1", "organization",
-       "acme", R"({"state":"draft"})"},
+      {events::ReservationStateChanged{"res-1", "acme", "draft", "active", "go"}, "reservation", "res-1",
+       "organization", "acme", R"({"state":"draft"})"},
       {events::ReservationConsumed{"res-1", "acme", 2, 1, 3, "job"}, "reservation", "res-1", "organization", "acme",
        R"({"consumed":1})"},
   };

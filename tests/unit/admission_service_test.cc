@@ -32,8 +32,9 @@ Principal acme_admin() { return Principal{events::Actor{"user", "ann", {"tenant_
 class AdmissionServiceTest : public ::testing::Test {
  protected:
   explicit AdmissionServiceTest(std::chrono::milliseconds sweep = std::chrono::milliseconds(0))
-      : svc_(memory_, clock_, CommandService::Options{.max_batch = 64, .heartbeat = std::chrono::milliseconds(20),
-                                                      .sweep_interval = sweep}) {
+      : svc_(memory_, clock_,
+             CommandService::Options{
+                 .max_batch = 64, .heartbeat = std::chrono::milliseconds(20), .sweep_interval = sweep}) {
     svc_.start();
   }
 
@@ -89,8 +90,8 @@ TEST_F(AdmissionServiceTest, ATenantMayOnlyChangeItsOwnOrganization) {
   ASSERT_FALSE(other);
   EXPECT_EQ(other.error().code, "forbidden");
   EXPECT_EQ(other.error().kind, domain::ErrorKind::kPermissionDenied);
-  auto global = submit(domain::SetCeiling{{QuotaLevel::kGlobal, ""}, {"gpu.count", "", "", ""}, 1, "", "x"},
-                       acme_admin());
+  auto global =
+      submit(domain::SetCeiling{{QuotaLevel::kGlobal, ""}, {"gpu.count", "", "", ""}, 1, "", "x"}, acme_admin());
   ASSERT_FALSE(global);
   EXPECT_EQ(global.error().code, "forbidden");
   accept(domain::CreateProject{"own", "acme", "", ""}, acme_admin());
@@ -128,9 +129,10 @@ TEST_F(AdmissionServiceTest, RulesAreNotEvaluatedForAnotherOrganization) {
   ASSERT_FALSE(probe);
   EXPECT_EQ(probe.error().code, "forbidden");
   // Policy values at another organization's scope or project: refused too.
-  auto value = submit(domain::SetPolicyValue{"k", {events::ScopeLevel::kProject, "g1"}, events::PolicyValue{true},
-                                             std::nullopt, "x", std::nullopt},
-                      acme_admin());
+  auto value = submit(
+      domain::SetPolicyValue{
+          "k", {events::ScopeLevel::kProject, "g1"}, events::PolicyValue{true}, std::nullopt, "x", std::nullopt},
+      acme_admin());
   ASSERT_FALSE(value);
   EXPECT_EQ(value.error().code, "forbidden");
   EXPECT_EQ(of_type("AccessRefused").size(), 2u);
@@ -185,8 +187,8 @@ TEST_F(AdmissionServiceTest, RetryingARefusedCommandIdRecordsOneAttempt) {
 }
 
 TEST_F(AdmissionServiceTest, ARecordedRefusalNamesTheRefusedPrincipalAsActor) {
-  events::AccessRefused r{"user", "mallory", {"reader"}, "acme", "globex", "audit.read", "GET", "/v1/audit",
-                          "tenant_mismatch"};
+  events::AccessRefused r{"user",       "mallory", {"reader"},  "acme",           "globex",
+                          "audit.read", "GET",     "/v1/audit", "tenant_mismatch"};
   const Principal recorder{events::Actor{"service_account", "ledger-query", {"refusal_recorder"}},
                            std::string(kRefusalRecorderTenant)};
   accept(domain::RecordAccessRefusal{r}, recorder);
@@ -241,8 +243,18 @@ class SweeperTest : public AdmissionServiceTest {
 
 TEST_F(SweeperTest, RecordsExpiredOnceTheWindowHasPassed) {
   setup();
-  accept(domain::DraftReservation{"r1", {QuotaLevel::kProject, "llm"}, "gpu_nodes", "gpu.count", "", "", 2, "",
-                                  kT0, Instant{kT0.micros + kHour}, {}, "run"});
+  accept(domain::DraftReservation{"r1",
+                                  {QuotaLevel::kProject, "llm"},
+                                  "gpu_nodes",
+                                  "gpu.count",
+                                  "",
+                                  "",
+                                  2,
+                                  "",
+                                  kT0,
+                                  Instant{kT0.micros + kHour},
+                                  {},
+                                  "run"});
   accept(domain::TransitionReservation{"r1", "activate", "", "acme"});
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(of_type("ReservationStateChanged").size(), 1u) << "nothing to sweep inside the window";

@@ -32,8 +32,10 @@ struct Ledger {
   template <class C>
   Result<Decided> run(const C& c) {
     Result<Decided> d = [&] {
-      if constexpr (requires { decide(model, c, kNow); }) return decide(model, c, kNow);
-      else return decide(model, c);
+      if constexpr (requires { decide(model, c, kNow); })
+        return decide(model, c, kNow);
+      else
+        return decide(model, c);
     }();
     if (d) {
       for (const auto& e : d->events) {
@@ -54,7 +56,8 @@ void registries(Ledger& l) {
   l.ok(RegisterEntry{"product", "gpuaas", "GPU as a service", {}});
   l.ok(RegisterEntry{"usage_unit", "gpu", "", {}});
   l.ok(RegisterEntry{"resource_type", "gpu_node", "", {{"product", "gpuaas"}}});
-  l.ok(RegisterEntry{"quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}});
+  l.ok(RegisterEntry{
+      "quota_dimension", "gpu.count", "", {{"product", "gpuaas"}, {"resource_type", "gpu_node"}, {"unit", "gpu"}}});
 }
 
 // acme (plan pro) -> research -> {llm, vision}; acme.default -> misc
@@ -269,8 +272,18 @@ TEST(AdmissionCeilings, ClearingRemovesTheRuleAndVersionsKeepCounting) {
 // ---------------------------------------------------------------- reservations
 
 DraftReservation gpu_reservation(std::string id, QuotaScope owner, std::int64_t q) {
-  return DraftReservation{std::move(id), std::move(owner), "gpu_nodes", "gpu.count", "", "h100", q, "gpu",
-                          Instant{kNow.micros - kDay}, Instant{kNow.micros + kDay}, {}, "training"};
+  return DraftReservation{std::move(id),
+                          std::move(owner),
+                          "gpu_nodes",
+                          "gpu.count",
+                          "",
+                          "h100",
+                          q,
+                          "gpu",
+                          Instant{kNow.micros - kDay},
+                          Instant{kNow.micros + kDay},
+                          {},
+                          "training"};
 }
 
 TEST(AdmissionReservations, LifecycleAllowsOnlyLegalTransitions) {
@@ -382,11 +395,11 @@ TEST(AdmissionCapacity, EveryStateHoldsWhatTheReadmeSays) {
   v.window_start = at(-kHour);
   v.window_end = at(kHour);
   for (const auto& [state, holds] : std::vector<std::pair<std::string, bool>>{{"draft", false},
-                                                                             {"active", true},
-                                                                             {"exhausted", true},
-                                                                             {"suspended", false},
-                                                                             {"expired", false},
-                                                                             {"retired", false}}) {
+                                                                              {"active", true},
+                                                                              {"exhausted", true},
+                                                                              {"suspended", false},
+                                                                              {"expired", false},
+                                                                              {"retired", false}}) {
     v.state = state;
     EXPECT_EQ(holds_at(v, kNow), holds) << state;
     EXPECT_FALSE(holds_at(v, at(-2 * kHour))) << state << " before its window";
@@ -1007,9 +1020,9 @@ TEST(AdmissionRequestCeilings, ReservationsNeverConsultTheCap) {
 TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory) {
   EXPECT_TRUE(rc::check([](std::vector<std::tuple<int, int, int, int>> ops) {
     Ledger l = acme();
-    const std::vector<QuotaScope> scopes = {kGlobal, {QuotaLevel::kPlan, "pro"}, org("acme"), dept("research"),
-                                            dept("acme.default"), dept("lab"), project("llm"), project("vision"),
-                                            project("misc")};
+    const std::vector<QuotaScope> scopes = {kGlobal,          {QuotaLevel::kPlan, "pro"}, org("acme"),
+                                            dept("research"), dept("acme.default"),       dept("lab"),
+                                            project("llm"),   project("vision"),          project("misc")};
     const std::vector<std::string> depts = {"research", "acme.default", "lab"};
     l.ok(CreateDepartment{"lab", "acme", "", "Lab"});
     int reservations = 0;
@@ -1018,21 +1031,42 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
       const QuotaScope& p = scopes[6 + static_cast<std::size_t>(std::abs(b)) % 3];
       const std::int64_t quantity = std::abs(q) % 50;
       switch (std::abs(kind) % 11) {
-        case 9: (void)l.run(per_request(s, quantity)); break;
-        case 10: (void)l.run(ClearCeiling{s, {"gpu.count", "request", "", ""}, "x"}); break;
-        case 0: case 1: (void)l.run(ceiling(s, quantity)); break;
-        case 2: (void)l.run(ClearCeiling{s, {"gpu.count", "", "", ""}, "x"}); break;
-        case 3: (void)l.run(DelegateCeiling{s, "gpu.count", b % 2 ? std::optional<std::int64_t>(quantity) : std::nullopt, "x"}); break;
-        case 4: (void)l.run(RevokeDelegation{s, "gpu.count", "x"}); break;
-        case 5: (void)l.run(MoveProject{p.id, depts[static_cast<std::size_t>(std::abs(q)) % 3]}); break;
-        case 6: (void)l.run(MoveDepartment{"lab", b % 2 ? "research" : ""}); break;
+        case 9:
+          (void)l.run(per_request(s, quantity));
+          break;
+        case 10:
+          (void)l.run(ClearCeiling{s, {"gpu.count", "request", "", ""}, "x"});
+          break;
+        case 0:
+        case 1:
+          (void)l.run(ceiling(s, quantity));
+          break;
+        case 2:
+          (void)l.run(ClearCeiling{s, {"gpu.count", "", "", ""}, "x"});
+          break;
+        case 3:
+          (void)l.run(
+              DelegateCeiling{s, "gpu.count", b % 2 ? std::optional<std::int64_t>(quantity) : std::nullopt, "x"});
+          break;
+        case 4:
+          (void)l.run(RevokeDelegation{s, "gpu.count", "x"});
+          break;
+        case 5:
+          (void)l.run(MoveProject{p.id, depts[static_cast<std::size_t>(std::abs(q)) % 3]});
+          break;
+        case 6:
+          (void)l.run(MoveDepartment{"lab", b % 2 ? "research" : ""});
+          break;
         case 7: {
           const std::string id = "r" + std::to_string(++reservations);
-          if (l.run(gpu_reservation(id, p, 1 + quantity % 10))) (void)l.run(TransitionReservation{id, "activate", "", "acme"});
+          if (l.run(gpu_reservation(id, p, 1 + quantity % 10)))
+            (void)l.run(TransitionReservation{id, "activate", "", "acme"});
           break;
         }
-        case 8: (void)l.run(TransitionReservation{"r" + std::to_string(1 + std::abs(q) % std::max(1, reservations)),
-                                                  a % 2 ? "suspend" : "resume", "", "acme"}); break;
+        case 8:
+          (void)l.run(TransitionReservation{"r" + std::to_string(1 + std::abs(q) % std::max(1, reservations)),
+                                            a % 2 ? "suspend" : "resume", "", "acme"});
+          break;
       }
     }
     std::vector<events::Event> history;
@@ -1048,8 +1082,7 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
         RC_ASSERT(out.has_value());
         RC_ASSERT(out->decision == bf.decide(project(p), 0, delta, kNow));
         RC_ASSERT(out->reason_code == bf.reason(project(p), 0, delta, kNow));
-        const std::int64_t limit =
-            out->per_request ? bf.request_cap(project(p)) : bf.effective(project(p));
+        const std::int64_t limit = out->per_request ? bf.request_cap(project(p)) : bf.effective(project(p));
         RC_ASSERT(out->effective.quantity.value_or(testing::BruteForce::kUnlimited) == limit);
       }
     }

@@ -60,8 +60,8 @@ TEST(AppPolicyTypes, RegistryListsTheSeedsTypesWithSchemas) {
     EXPECT_EQ(t.config_schema["type"], "object") << t.type;
     EXPECT_FALSE(t.description.empty());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"rate_limit", "token_limit", "model_allowlist", "request_size",
-                                             "custom_cel"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"rate_limit", "token_limit", "model_allowlist", "request_size", "custom_cel"}));
   EXPECT_FALSE(PolicyTypes::builtin().list().back().is_built_in);  // custom_cel, as the seed shows
 }
 
@@ -99,7 +99,8 @@ TEST(AppPolicyTypes, ConfigIsValidatedByConstructingThePolicy) {
   auto cel = build("custom_cel", {{"name", "n"}, {"pre_check_expression", "a syntax error"}});
   ASSERT_FALSE(cel);
   EXPECT_EQ(cel.error().code, "invalid_expression");
-  auto no_engine = PolicyTypes::builtin().construct("custom_cel", {{"name", "n"}, {"pre_check_expression", "true"}}, {});
+  auto no_engine =
+      PolicyTypes::builtin().construct("custom_cel", {{"name", "n"}, {"pre_check_expression", "true"}}, {});
   ASSERT_FALSE(no_engine);
   EXPECT_EQ(no_engine.error().code, "cel_unavailable");
 }
@@ -132,8 +133,10 @@ struct Fixture {
   }
   Result<Decided> run(const auto& c) {
     Result<Decided> d;
-    if constexpr (requires { decide(m, c, kDeps); }) d = decide(m, c, kDeps);
-    else d = decide(m, c);
+    if constexpr (requires { decide(m, c, kDeps); })
+      d = decide(m, c, kDeps);
+    else
+      d = decide(m, c);
     if (d) commit(*d);
     return d;
   }
@@ -418,8 +421,8 @@ TEST(AppPolicyChain, DisabledPoliciesDoNotRun) {
 TEST(AppPolicyChain, TokenLimitJudgesEstimateBeforeAndUsageAfter) {
   Fixture f;
   ASSERT_TRUE(f.run(RegisterApplication{"app-123", "org-acme", "A"}));
-  ASSERT_TRUE(f.run(attach("tok", "token_limit",
-                           {{"max_tokens", 1000}, {"max_tokens_per_window", 1500}, {"window_seconds", 60}})));
+  ASSERT_TRUE(f.run(
+      attach("tok", "token_limit", {{"max_tokens", 1000}, {"max_tokens_per_window", 1500}, {"window_seconds", 60}})));
   ChainRuntime rt(kDeps);
   const auto& app = *f.m.apps().application("org-acme", "app-123");
   auto pre = at_ms(0);
@@ -443,8 +446,8 @@ TEST(AppPolicyChain, TokenLimitJudgesEstimateBeforeAndUsageAfter) {
 TEST(AppPolicyChain, CelPoliciesAndFailuresFailClosed) {
   Fixture f;
   ASSERT_TRUE(f.run(RegisterApplication{"app-123", "org-acme", "A"}));
-  ASSERT_TRUE(f.run(attach("cel", "custom_cel", {{"name", "n"}, {"pre_check_expression", "true"},
-                                                 {"post_check_expression", "boom"}})));
+  ASSERT_TRUE(f.run(attach("cel", "custom_cel",
+                           {{"name", "n"}, {"pre_check_expression", "true"}, {"post_check_expression", "boom"}})));
   ChainRuntime rt(kDeps);
   const auto& app = *f.m.apps().application("org-acme", "app-123");
   EXPECT_TRUE(rt.evaluate(f.m.apps(), app, at_ms(0)).allow);

@@ -26,8 +26,9 @@ using events::ScopeLevel;
 constexpr std::int64_t kT0 = 1'780'272'000'000'000;  // 2026-06-01T00:00:00Z
 
 PolicyKeyDefined window_seconds() {
-  return PolicyKeyDefined{"billing.window_seconds", events::ValueType::kInt, PolicyValue{std::int64_t{60}}, 1, 3600,
-                          {}, "Billing accrual interval"};
+  return PolicyKeyDefined{
+      "billing.window_seconds",  events::ValueType::kInt, PolicyValue{std::int64_t{60}}, 1, 3600, {},
+      "Billing accrual interval"};
 }
 
 events::EventMeta meta_at(std::int64_t position) {
@@ -73,7 +74,7 @@ TEST(AuditProjection, ValueSetBecomesOneRowWithWhoWhatWhereWhenAndWhy) {
   AuditProjection p;
   EXPECT_EQ(p.name(), "audit");
   PolicyValueSet e{"billing.window_seconds", {ScopeLevel::kOrganization, "org-1"}, PolicyValue{std::int64_t{60}},
-                   BeforeSource::kDefault, PolicyValue{std::int64_t{120}}, Instant{kT0 + 3'600'000'000},
+                   BeforeSource::kDefault,   PolicyValue{std::int64_t{120}},       Instant{kT0 + 3'600'000'000},
                    "customer request"};
   auto ops = p.apply({meta_at(2), e});
   ASSERT_EQ(ops.size(), 1u);
@@ -115,15 +116,23 @@ TEST(AuditProjection, KeyDefinitionIsAGlobalChangeFromNothing) {
   EXPECT_EQ(column(ops[0], "before_source"), std::nullopt);
   EXPECT_EQ(column(ops[0], "reason"), std::nullopt);
   EXPECT_EQ(column(ops[0], "effective_at"), std::nullopt);
-  EXPECT_EQ(column(ops[0], "after"),
-            R"({"allowed":[],"default_value":60,"description":"Billing accrual interval","max":3600,"min":1,"value_type":"int",)"
-            R"("write_audience":"platform"})");
+  EXPECT_EQ(
+      column(ops[0], "after"),
+      R"({"allowed":[],"default_value":60,"description":"Billing accrual interval","max":3600,"min":1,"value_type":"int",)"
+      R"("write_audience":"platform"})");
 }
 
 TEST(AuditProjection, AccessRefusedIsFiledUnderTheOrganizationReachedFor) {
   AuditProjection p;
-  events::AccessRefused refused{"user", "mallory", {"tenant_admin"}, "org-globex", "org-1", "reservation.read",
-                                "GET", "/v1/reservations/res-1", "tenant_mismatch"};
+  events::AccessRefused refused{"user",
+                                "mallory",
+                                {"tenant_admin"},
+                                "org-globex",
+                                "org-1",
+                                "reservation.read",
+                                "GET",
+                                "/v1/reservations/res-1",
+                                "tenant_mismatch"};
   auto ops = p.apply({meta_at(3), refused});
   ASSERT_EQ(ops.size(), 1u);
   EXPECT_EQ(column(ops[0], "event_type"), "AccessRefused");
@@ -178,16 +187,26 @@ TEST(AuditProjection, PolicyChangesKeepTheirBeforeConfigAndReason) {
 
 TEST(AuditProjection, ValuesOfEveryTypeAndScopeSourceAreJson) {
   AuditProjection p;
-  PolicyValueSet s{"allocation.isolation_model", {ScopeLevel::kUser, "u-1"}, PolicyValue{std::string("user-revoke")},
-                   BeforeSource::kScope, PolicyValue{std::string("full \"reimage\"")}, Instant{kT0}, ""};
+  PolicyValueSet s{"allocation.isolation_model",
+                   {ScopeLevel::kUser, "u-1"},
+                   PolicyValue{std::string("user-revoke")},
+                   BeforeSource::kScope,
+                   PolicyValue{std::string("full \"reimage\"")},
+                   Instant{kT0},
+                   ""};
   auto ops = p.apply({meta_at(3), s});
   EXPECT_EQ(column(ops[0], "before"), "\"user-revoke\"");
   EXPECT_EQ(column(ops[0], "after"), R"("full \"reimage\"")");
   EXPECT_EQ(column(ops[0], "before_source"), "scope");
   EXPECT_EQ(column(ops[0], "scope_level"), "user");
   EXPECT_EQ(column(ops[0], "reason"), "");  // an empty reason is still a reason, not NULL
-  PolicyValueSet b{"maas.enabled", {ScopeLevel::kGlobal, ""}, PolicyValue{false}, BeforeSource::kDefault,
-                   PolicyValue{true}, Instant{kT0}, "r"};
+  PolicyValueSet b{"maas.enabled",
+                   {ScopeLevel::kGlobal, ""},
+                   PolicyValue{false},
+                   BeforeSource::kDefault,
+                   PolicyValue{true},
+                   Instant{kT0},
+                   "r"};
   ops = p.apply({meta_at(4), b});
   EXPECT_EQ(column(ops[0], "before"), "false");
   EXPECT_EQ(column(ops[0], "after"), "true");
@@ -202,9 +221,13 @@ TEST(AuditProjection, SameEnvelopeAlwaysGivesSameRows) {
 TEST(AuditProjection, RunnerWritesOneRowPerEventUnderItsOwnCheckpoint) {
   std::vector<events::Event> evs = {window_seconds()};
   for (int i = 0; i < 5; ++i) {
-    evs.push_back(PolicyValueSet{"billing.window_seconds", {ScopeLevel::kOrganization, "org-1"},
-                                 PolicyValue{std::int64_t{60 + i}}, i == 0 ? BeforeSource::kDefault : BeforeSource::kScope,
-                                 PolicyValue{std::int64_t{61 + i}}, Instant{kT0}, "r"});
+    evs.push_back(PolicyValueSet{"billing.window_seconds",
+                                 {ScopeLevel::kOrganization, "org-1"},
+                                 PolicyValue{std::int64_t{60 + i}},
+                                 i == 0 ? BeforeSource::kDefault : BeforeSource::kScope,
+                                 PolicyValue{std::int64_t{61 + i}},
+                                 Instant{kT0},
+                                 "r"});
   }
   std::vector<events::RecordedEvent> h;
   std::string prev = events::kGenesisHash;

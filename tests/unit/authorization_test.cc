@@ -35,7 +35,9 @@ const std::map<std::string, Json>& sample_bodies() {
       {"project.move", {{"project_id", "p1"}, {"department_id", "d1"}}},
       {"principal.create", {{"principal_id", "u1"}, {"principal_type", "user"}, {"project_id", "p1"}}},
       {"ceiling.set",
-       {{"scope", {{"level", "organization"}, {"id", "org-acme"}}}, {"dimension", "gpu.count"}, {"quantity", 4},
+       {{"scope", {{"level", "organization"}, {"id", "org-acme"}}},
+        {"dimension", "gpu.count"},
+        {"quantity", 4},
         {"reason", "r"}}},
       {"ceiling.clear",
        {{"scope", {{"level", "organization"}, {"id", "org-acme"}}}, {"dimension", "gpu.count"}, {"reason", "r"}}},
@@ -83,20 +85,30 @@ const std::map<std::string, Json>& sample_bodies() {
       {"plan.update", {{"plan_id", "pro"}, {"displayName", "Pro"}}},
       {"plan.archive", {{"plan_id", "pro"}}},
       {"policy.create",
-       {{"capabilityId", "cap-export-data"}, {"name", "p"}, {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}}},
+       {{"capabilityId", "cap-export-data"},
+        {"name", "p"},
+        {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}}},
       {"policy.create_version",
-       {{"policy_id", "pol-export-data"}, {"changelog", "c"}, {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}}},
+       {{"policy_id", "pol-export-data"},
+        {"changelog", "c"},
+        {"rules", {{"type", "plan-allowlist"}, {"allowedPlans", {"pro"}}}}}},
       {"policy.activate",
-       {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}, {"environment", "dev"}, {"changelog", "c"}}},
+       {{"policy_id", "pol-export-data"},
+        {"version_id", "pol-export-data-v1"},
+        {"environment", "dev"},
+        {"changelog", "c"}}},
       {"policy.archive_version", {{"policy_id", "pol-export-data"}, {"version_id", "pol-export-data-v1"}}},
       {"config.global.set", {{"key", "k"}, {"value", 1}, {"reason", "r"}}},
       {"config.reload", {{"reload_env", false}, {"invalidate", {{"all", true}}}}},
       {"config.secrets.shred", {{"tenant_id", "org-acme"}, {"reason", "r"}}},
       {"config.service_type.set", {{"service_type", "gke"}, {"value", Json::object()}, {"reason", "r"}}},
       {"config.tenant_risk.set", {{"tenant_id", "org-acme"}, {"value", Json::object()}, {"reason", "r"}}},
-      {"config.agent.set", {{"tenant_id", "org-acme"}, {"agent_type", "a"}, {"value", Json::object()}, {"reason", "r"}}},
-      {"config.project.set", {{"tenant_id", "org-acme"}, {"project_id", "p"}, {"value", Json::object()}, {"reason", "r"}}},
-      {"config.service.set", {{"tenant_id", "org-acme"}, {"service_id", "s"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.agent.set",
+       {{"tenant_id", "org-acme"}, {"agent_type", "a"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.project.set",
+       {{"tenant_id", "org-acme"}, {"project_id", "p"}, {"value", Json::object()}, {"reason", "r"}}},
+      {"config.service.set",
+       {{"tenant_id", "org-acme"}, {"service_id", "s"}, {"value", Json::object()}, {"reason", "r"}}},
       {"entitlements.configure", {{"require_progression", true}}},
   };
   return bodies;
@@ -199,8 +211,8 @@ TEST(Authorization, EveryRouteWithEveryRoleMatchesTheReadmeTable) {
       ASSERT_TRUE(table.at(family).contains(name)) << "README's Roles table has no column " << name;
       const bool expected = table.at(family).at(name);
       // refusal_recorder counts only for the recorder's own tenant marker.
-      const auto who = with_roles({name}, role == Role::kRefusalRecorder ? std::string(kRefusalRecorderTenant)
-                                                                         : std::string("org-acme"));
+      const auto who = with_roles(
+          {name}, role == Role::kRefusalRecorder ? std::string(kRefusalRecorderTenant) : std::string("org-acme"));
       const bool actual = authorize(who, r.family).has_value();
       EXPECT_EQ(actual, expected) << r.what << " (" << family << ") as " << name;
       if (!actual) {
@@ -288,8 +300,7 @@ TEST(TokenRevoke, NamesExactlyOneSubjectAndReachesIntoItsTenant) {
   EXPECT_EQ(d->stream_id, "token-revocations:org-acme");
   EXPECT_EQ(d->tenant, "org-acme");
   ASSERT_EQ(d->events.size(), 1u);
-  EXPECT_EQ(std::get<events::TokenRevoked>(d->events[0]),
-            (events::TokenRevoked{"org-acme", "u1", "", "left"}));
+  EXPECT_EQ(std::get<events::TokenRevoked>(d->events[0]), (events::TokenRevoked{"org-acme", "u1", "", "left"}));
   for (const domain::RevokeToken& bad :
        {domain::RevokeToken{"org-acme", "", "", "r"}, domain::RevokeToken{"org-acme", "u1", "j1", "r"},
         domain::RevokeToken{"", "u1", "", "r"}, domain::RevokeToken{"org-acme", "u1", "", ""}}) {
@@ -332,49 +343,51 @@ class TargetTenant : public ::testing::Test {
 TEST_F(TargetTenant, NamesTheOrganizationACommandReachesInto) {
   // Reservation ids are unique per organization: the one a command names
   // is the one it reaches into, whether or not it has that id.
-  EXPECT_EQ(target("reservation.consume", {{"reservation_id", "res-g"}, {"organization_id", "org-globex"}, {"quantity", 1}}),
-            "org-globex");
+  EXPECT_EQ(
+      target("reservation.consume", {{"reservation_id", "res-g"}, {"organization_id", "org-globex"}, {"quantity", 1}}),
+      "org-globex");
   EXPECT_EQ(target("reservation.activate", {{"reservation_id", "nope"}, {"organization_id", "org-globex"}}),
             "org-globex");
   EXPECT_EQ(target("reservation.activate", {{"reservation_id", "res-g"}}), std::nullopt);
   EXPECT_EQ(target("project.move", {{"project_id", "g1"}, {"department_id", "x"}}), "org-globex");
   EXPECT_EQ(target("principal.create", {{"principal_id", "u"}, {"principal_type", "user"}, {"project_id", "g1"}}),
             "org-globex");
-  EXPECT_EQ(target("ceiling.set", {{"scope", {{"level", "project"}, {"id", "g1"}}},
-                                   {"dimension", "d"}, {"quantity", 1}, {"reason", "r"}}),
-            "org-globex");
-  EXPECT_EQ(target("ceiling.set", {{"scope", {{"level", "global"}}}, {"dimension", "d"}, {"quantity", 1},
-                                   {"reason", "r"}}),
-            "platform");
-  EXPECT_EQ(target("ceiling.set", {{"scope", {{"level", "project"}, {"id", "unknown"}}},
-                                   {"dimension", "d"}, {"quantity", 1}, {"reason", "r"}}),
-            std::nullopt);
+  EXPECT_EQ(
+      target("ceiling.set",
+             {{"scope", {{"level", "project"}, {"id", "g1"}}}, {"dimension", "d"}, {"quantity", 1}, {"reason", "r"}}),
+      "org-globex");
+  EXPECT_EQ(
+      target("ceiling.set", {{"scope", {{"level", "global"}}}, {"dimension", "d"}, {"quantity", 1}, {"reason", "r"}}),
+      "platform");
+  EXPECT_EQ(
+      target(
+          "ceiling.set",
+          {{"scope", {{"level", "project"}, {"id", "unknown"}}}, {"dimension", "d"}, {"quantity", 1}, {"reason", "r"}}),
+      std::nullopt);
   EXPECT_EQ(target("department.create", {{"department_id", "d"}, {"organization_id", "org-globex"}}), "org-globex");
   EXPECT_EQ(target("registry.register", {{"kind", "product"}, {"entry_id", "x"}}), "platform");
   // Policy values: the scope's organization, or the owner of a known project or user.
-  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"org_id", "org-globex"}}}, {"value", 1},
-                                        {"reason", "r"}}),
+  EXPECT_EQ(
+      target("policy_value.set", {{"key", "k"}, {"scope", {{"org_id", "org-globex"}}}, {"value", 1}, {"reason", "r"}}),
+      "org-globex");
+  EXPECT_EQ(
+      target("policy_value.set", {{"key", "k"}, {"scope", {{"project_id", "g1"}}}, {"value", 1}, {"reason", "r"}}),
+      "org-globex");
+  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"user_id", "gu"}}}, {"value", 1}, {"reason", "r"}}),
             "org-globex");
-  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"project_id", "g1"}}}, {"value", 1},
-                                        {"reason", "r"}}),
-            "org-globex");
-  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"user_id", "gu"}}}, {"value", 1},
-                                        {"reason", "r"}}),
-            "org-globex");
-  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"project_id", "free-text"}}}, {"value", 1},
-                                        {"reason", "r"}}),
+  EXPECT_EQ(target("policy_value.set",
+                   {{"key", "k"}, {"scope", {{"project_id", "free-text"}}}, {"value", 1}, {"reason", "r"}}),
             "org-acme");
-  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"plan", "pro"}}}, {"value", 1},
-                                        {"reason", "r"}}),
+  EXPECT_EQ(target("policy_value.set", {{"key", "k"}, {"scope", {{"plan", "pro"}}}, {"value", 1}, {"reason", "r"}}),
             "platform");
 }
 
 TEST(DeclaredTenant, IsTheOrganizationACommandNamesElseTheCallers) {
   const Principal acme = with_roles({"reader"});
   EXPECT_EQ(declared_tenant(decoded("project.create", sample_bodies().at("project.create")), acme), "org-acme");
-  EXPECT_EQ(declared_tenant(decoded("department.create", {{"department_id", "d"}, {"organization_id", "org-globex"}}),
-                            acme),
-            "org-globex");
+  EXPECT_EQ(
+      declared_tenant(decoded("department.create", {{"department_id", "d"}, {"organization_id", "org-globex"}}), acme),
+      "org-globex");
   EXPECT_EQ(declared_tenant(decoded("reservation.consume", {{"reservation_id", "x"}, {"quantity", 1}}), acme),
             "org-acme");
   EXPECT_EQ(declared_tenant(decoded("reservation.release",
@@ -389,7 +402,8 @@ TEST(ResolveReservationOrganization, FillsATenantsOwnOrganizationOnly) {
   Command c = decoded("reservation.activate", {{"reservation_id", "r1"}});
   resolve_reservation_organization(c, with_roles({"tenant_admin"}));
   EXPECT_EQ(std::get<domain::TransitionReservation>(c).organization_id, "org-acme");
-  Command named = decoded("reservation.consume", {{"reservation_id", "r1"}, {"organization_id", "org-globex"}, {"quantity", 1}});
+  Command named =
+      decoded("reservation.consume", {{"reservation_id", "r1"}, {"organization_id", "org-globex"}, {"quantity", 1}});
   resolve_reservation_organization(named, with_roles({"tenant_admin"}));
   EXPECT_EQ(std::get<domain::ConsumeReservation>(named).organization_id, "org-globex");  // refused later, as a 404
   Command platform = decoded("reservation.release", {{"reservation_id", "r1"}, {"quantity", 1}});

@@ -34,8 +34,13 @@ class ChainAnchorTest : public ::testing::Test {
       a.meta.command_id = "c" + std::to_string(++commands_);
       a.meta.actor = {"user", "alice", {"platform_admin"}};
       a.meta.tenant = "platform";
-      events::PolicyKeyDefined d{"k" + std::to_string(commands_), events::ValueType::kInt,
-                                 events::PolicyValue{std::int64_t{1}}, 0, 10, {}, ""};
+      events::PolicyKeyDefined d{"k" + std::to_string(commands_),
+                                 events::ValueType::kInt,
+                                 events::PolicyValue{std::int64_t{1}},
+                                 0,
+                                 10,
+                                 {},
+                                 ""};
       a.events.emplace_back(d);
       auto out = store_.append(std::span<const commands::StreamAppend>(&a, 1));
       ASSERT_TRUE(out.has_value());

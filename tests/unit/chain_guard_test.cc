@@ -231,7 +231,8 @@ TEST(ChainSignature, TheDevKeySignsAndItsPublicHalfVerifiesWithTheSameKeyId) {
 
 TEST(ChainSignature, NonEd25519OrMalformedKeysAreRefusedWithAReason) {
   EXPECT_FALSE(codec::ChainSigningKey::from_pem("").has_value());
-  EXPECT_FALSE(codec::ChainSigningKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").has_value());
+  EXPECT_FALSE(
+      codec::ChainSigningKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").has_value());
   EXPECT_FALSE(codec::ChainVerifyingKey::from_pem("hello").has_value());
   // A public key is not a signing key.
   EXPECT_FALSE(codec::ChainSigningKey::from_pem(read_file("config/dev-only-chain-anchor-key.pub.pem")).has_value());

@@ -78,14 +78,14 @@ events::RecordedEvent event(std::int64_t position, std::string tenant, std::stri
 struct History {
   std::vector<events::RecordedEvent> events;
   ChangeFeed::Source source() {
-    return {.read_after =
-                [this](std::int64_t after, std::size_t limit) -> domain::Result<std::vector<events::RecordedEvent>> {
-                  std::vector<events::RecordedEvent> out;
-                  for (const auto& e : events) {
-                    if (e.meta.global_position > after && out.size() < limit) out.push_back(e);
-                  }
-                  return out;
-                },
+    return {.read_after = [this](std::int64_t after,
+                                 std::size_t limit) -> domain::Result<std::vector<events::RecordedEvent>> {
+              std::vector<events::RecordedEvent> out;
+              for (const auto& e : events) {
+                if (e.meta.global_position > after && out.size() < limit) out.push_back(e);
+              }
+              return out;
+            },
             .head = [this]() -> domain::Result<std::int64_t> { return events.back().meta.global_position; },
             .wait_for_commit = [](std::chrono::milliseconds t) { std::this_thread::sleep_for(t / 20); }};
   }
@@ -135,20 +135,29 @@ std::string drain(ChangeFeed& feed, const HttpRequest& req, const commands::Prin
 
 TEST(ChangeFeed, EachCallerSeesItsOwnEventsAndThePlatformsPolicyEventsInOrder) {
   History h;
-  h.events = {event(1, "platform", "PolicyKeyDefined"), event(2, "org-a", "OrganizationCreated"),
-              event(3, "org-b", "OrganizationCreated"), event(4, "platform", "PolicyValueSet"),
-              event(5, "platform", "RegistryEntryRegistered"), event(6, "org-a", "PolicyValueSet"),
+  h.events = {event(1, "platform", "PolicyKeyDefined"),
+              event(2, "org-a", "OrganizationCreated"),
+              event(3, "org-b", "OrganizationCreated"),
+              event(4, "platform", "PolicyValueSet"),
+              event(5, "platform", "RegistryEntryRegistered"),
+              event(6, "org-a", "PolicyValueSet"),
               event(7, "org-b", "PolicyValueSet")};
   ChangeFeed feed(h.source(), {.heartbeat = 50ms, .max_subscribers = 2, .page = 2});  // pages of 2: reads in rounds
   feed.start();
-  const auto all = ids(drain(feed, get({{"from_position", "1"}, {"until_position", "7"}}), principal("platform", "platform_admin")));
+  const auto all =
+      ids(drain(feed, get({{"from_position", "1"}, {"until_position", "7"}}), principal("platform", "platform_admin")));
   ASSERT_EQ(all.size(), 7u);
   for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].first, static_cast<std::int64_t>(i + 1));
-  const auto tenant = ids(drain(feed, get({{"from_position", "1"}, {"until_position", "7"}}), principal("org-a", "service")));
-  EXPECT_EQ(tenant, (std::vector<std::pair<std::int64_t, std::string>>{
-                        {1, "PolicyKeyDefined"}, {2, "OrganizationCreated"}, {4, "PolicyValueSet"}, {6, "PolicyValueSet"}}));
-  const auto org_view = ids(drain(feed, get({{"organization_id", "org-b"}, {"types", "PolicyValueSet,OrganizationCreated"},
-                                             {"from_position", "3"}, {"until_position", "7"}}),
+  const auto tenant =
+      ids(drain(feed, get({{"from_position", "1"}, {"until_position", "7"}}), principal("org-a", "service")));
+  EXPECT_EQ(tenant,
+            (std::vector<std::pair<std::int64_t, std::string>>{
+                {1, "PolicyKeyDefined"}, {2, "OrganizationCreated"}, {4, "PolicyValueSet"}, {6, "PolicyValueSet"}}));
+  const auto org_view = ids(drain(feed,
+                                  get({{"organization_id", "org-b"},
+                                       {"types", "PolicyValueSet,OrganizationCreated"},
+                                       {"from_position", "3"},
+                                       {"until_position", "7"}}),
                                   principal("platform", "platform_admin")));
   EXPECT_EQ(org_view, (std::vector<std::pair<std::int64_t, std::string>>{
                           {3, "OrganizationCreated"}, {4, "PolicyValueSet"}, {7, "PolicyValueSet"}}));
@@ -202,7 +211,8 @@ TEST(ChangeFeed, BadRequestsAreRefusedWithAStableCodeAndStreamsAreBounded) {
   for (const auto& [req, who, status, code] : refused) {
     auto target = std::make_shared<RecordingTarget>();
     auto r = feed.subscribe(req, who, HttpResponder(target));
-    ASSERT_TRUE(r.has_value()) << code << " " << (req.query.empty() ? "" : req.query[0].first + "=" + req.query[0].second);
+    ASSERT_TRUE(r.has_value()) << code << " "
+                               << (req.query.empty() ? "" : req.query[0].first + "=" + req.query[0].second);
     EXPECT_EQ(r->status, status) << r->body;
     EXPECT_EQ(Json::parse(r->body).value("code", ""), code) << r->body;
   }

@@ -31,9 +31,9 @@ TEST(Rfc3339, ParsesZuluOffsetsAndFractions) {
 }
 
 TEST(Rfc3339, RefusesMalformedInstants) {
-  for (const char* bad : {"", "2026-06-01", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-06-01T24:00:00Z",
-                          "2026-06-01T00:00:00", "2026-06-01T00:00:00Zjunk", "2026-06-01T00:00:00.Z",
-                          "2026-06-01T00:00:00+2:00", "not a time"}) {
+  for (const char* bad :
+       {"", "2026-06-01", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-06-01T24:00:00Z", "2026-06-01T00:00:00",
+        "2026-06-01T00:00:00Zjunk", "2026-06-01T00:00:00.Z", "2026-06-01T00:00:00+2:00", "not a time"}) {
     EXPECT_FALSE(parse_instant(bad).has_value()) << bad;
   }
 }

@@ -339,8 +339,20 @@ Json sample_body(const Sample& s) { return Json::parse(s.body); }
 // bounds, and strings on both sides of every length limit the decoders use.
 const std::vector<Json>& replacements() {
   static const std::vector<Json> values = [] {
-    std::vector<Json> out = {nullptr, true, false, 0, -1, INT64_MAX, INT64_MIN, 1.5, "", "x",
-                             Json::array(), Json::array({"x"}), Json::object(), Json{{"x", 1}}};
+    std::vector<Json> out = {nullptr,
+                             true,
+                             false,
+                             0,
+                             -1,
+                             INT64_MAX,
+                             INT64_MIN,
+                             1.5,
+                             "",
+                             "x",
+                             Json::array(),
+                             Json::array({"x"}),
+                             Json::object(),
+                             Json{{"x", 1}}};
     for (std::size_t n : {16, 17, 32, 33, 64, 65, 128, 129, 255, 256, 257, 1024, 1025, 2048, 2049}) {
       out.emplace_back(std::string(n, 'a'));
     }
@@ -580,80 +592,108 @@ TEST(CommandSchemas, CrossFieldRulesAgree) {
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "scope": {}})json", true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "scope": null})json", true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"project_id": "p", "org_id": "o"}})json", true},
+        "scope": {"project_id": "p", "org_id": "o"}})json",
+       true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"user_id": "u", "project_id": "p"}})json", false},
+        "scope": {"user_id": "u", "project_id": "p"}})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"plan": "pro", "org_id": "o"}})json", false},
+        "scope": {"plan": "pro", "org_id": "o"}})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"plan": "pro", "user_id": "u"}})json", false},
+        "scope": {"plan": "pro", "user_id": "u"}})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"plan": "pro", "project_id": "p"}})json", false},
+        "scope": {"plan": "pro", "project_id": "p"}})json",
+       false},
       // the ledger's {level, id}: no id at the global level, one everywhere else, no seed keys beside it
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "scope": {"level": "global"}})json", true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"level": "global", "id": "g"}})json", false},
+        "scope": {"level": "global", "id": "g"}})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"level": "principal", "id": "u"}})json", true},
+        "scope": {"level": "principal", "id": "u"}})json",
+       true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "scope": {"level": "plan"}})json", false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"level": "department", "id": "d"}})json", false},
+        "scope": {"level": "department", "id": "d"}})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "scope": {"level": "project", "id": "p", "org_id": "o"}})json", false},
+        "scope": {"level": "project", "id": "p", "org_id": "o"}})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "scope": {"id": "p"}})json", false},
       // instants: offsets, fractions, a space or a lower-case t and z; the ranges of each field
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-06-01T00:00:00.123456789+05:30"})json", true},
+        "effective_at": "2026-06-01T00:00:00.123456789+05:30"})json",
+       true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-06-01 23:59:60z"})json", true},
+        "effective_at": "2026-06-01 23:59:60z"})json",
+       true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-06-01t00:00:00-00:00"})json", true},
+        "effective_at": "2026-06-01t00:00:00-00:00"})json",
+       true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-13-01T00:00:00Z"})json", false},
+        "effective_at": "2026-13-01T00:00:00Z"})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-06-01T24:00:00Z"})json", false},
+        "effective_at": "2026-06-01T24:00:00Z"})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-06-01T00:00:00.1234567890Z"})json", false},
+        "effective_at": "2026-06-01T00:00:00.1234567890Z"})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-06-01T00:00:00"})json", false},
+        "effective_at": "2026-06-01T00:00:00"})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-06-01T00:00:00+2:00"})json", false},
+        "effective_at": "2026-06-01T00:00:00+2:00"})json",
+       false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r",
-        "effective_at": "2026-06-01T00:00:00.Z"})json", false},
+        "effective_at": "2026-06-01T00:00:00.Z"})json",
+       false},
       // command ids: text without control characters (NUL is refused before, as nul_character)
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "command_id": "caf\u00e9-1"})json", true},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "command_id": "a\u0001b"})json", false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "command_id": "a\u007fb"})json", false},
       {"policy_value.set", R"json({"key": "a.b", "value": 1, "reason": "r", "command_id": "a\nb"})json", false},
       {"policy_key.define", R"json({"key": "a.b", "value_type": "bool", "default": false,
-        "write_audience": null})json", true},
+        "write_audience": null})json",
+       true},
       {"policy_key.define", R"json({"key": "a.b", "value_type": "bool", "default": false,
-        "write_audience": ""})json", false},
+        "write_audience": ""})json",
+       false},
       {"policy_key.define", R"json({"key": "a.b", "value_type": "bool", "default": false,
-        "description": ""})json", false},
+        "description": ""})json",
+       false},
       {"policy_key.define", R"json({"key": "a.b", "value_type": "bool", "default": false, "enum": [""]})json", true},
       // admission scopes: the global scope has no id (or an empty one), every other level needs one
       {"ceiling.set", R"json({"scope": {"level": "global", "id": ""}, "dimension": "d", "quantity": 1,
-        "reason": "r"})json", true},
+        "reason": "r"})json",
+       true},
       {"ceiling.set", R"json({"scope": {"level": "global", "id": "x"}, "dimension": "d", "quantity": 1,
-        "reason": "r"})json", false},
-      {"ceiling.set", R"json({"scope": {"level": "principal", "id": "p"}, "dimension": "d", "quantity": 1,
-        "reason": "r"})json", true},
-      {"ceiling.set", R"json({"scope": {"level": "plan"}, "dimension": "d", "quantity": 1, "reason": "r"})json",
+        "reason": "r"})json",
        false},
+      {"ceiling.set", R"json({"scope": {"level": "principal", "id": "p"}, "dimension": "d", "quantity": 1,
+        "reason": "r"})json",
+       true},
+      {"ceiling.set", R"json({"scope": {"level": "plan"}, "dimension": "d", "quantity": 1, "reason": "r"})json", false},
       {"ceiling.set", R"json({"scope": {"level": "plan", "id": ""}, "dimension": "d", "quantity": 1,
-        "reason": "r"})json", false},
+        "reason": "r"})json",
+       false},
       {"principal.create", R"json({"principal_id": "p", "principal_type": "user", "project_id": "x",
-        "expires_at": ""})json", true},
+        "expires_at": ""})json",
+       true},
       // token.revoke: the decoder takes both ids (the ledger then refuses)
       {"token.revoke", R"json({"tenant": "t", "principal_id": "p", "token_id": "j", "reason": "r"})json", true},
       // entitlement rules
       {"policy.create_version", R"json({"policy_id": "p", "changelog": "c",
-        "rules": {"type": "plan-allowlist", "allowedPlans": []}})json", true},
+        "rules": {"type": "plan-allowlist", "allowedPlans": []}})json",
+       true},
       {"policy.create_version", R"json({"policy_id": "p", "changelog": "c",
-        "rules": {"type": "plan-allowlist", "allowedPlans": ["a"], "denyOverrides": null}})json", true},
+        "rules": {"type": "plan-allowlist", "allowedPlans": ["a"], "denyOverrides": null}})json",
+       true},
       {"policy.create_version", R"json({"policy_id": "p", "changelog": "c",
-        "rules": {"type": "plan-allowlist", "allowedPlans": ["a b"]}})json", false},
+        "rules": {"type": "plan-allowlist", "allowedPlans": ["a b"]}})json",
+       false},
       // configuration
       {"config.global.set", R"json({"key": "k", "value": 5, "reason": "r"})json", true},
       {"config.global.set", R"json({"key": "k", "value": 1, "reason": "r", "tenant_id": "t"})json", false},
@@ -690,9 +730,11 @@ TEST(CommandSchemas, CollectionLimitsAgree) {
       {"registry.register", R"json({"kind": "product", "entry_id": "e"})json", "/attributes", 32, "v", true},
       {"access.record_refusal", R"json({"actor_type": "user", "actor_id": "u", "principal_tenant": "a",
         "target_tenant": "b", "route_family": "f", "method": "GET", "target": "/",
-        "reason": "role_not_allowed"})json", "/actor_roles", 32, "viewer", false},
+        "reason": "role_not_allowed"})json",
+       "/actor_roles", 32, "viewer", false},
       {"policy.create_version", R"json({"policy_id": "p", "changelog": "c",
-        "rules": {"type": "plan-allowlist"}})json", "/rules/allowedPlans", 256, "pro", false},
+        "rules": {"type": "plan-allowlist"}})json",
+       "/rules/allowedPlans", 256, "pro", false},
       {"config.reload", R"json({"invalidate": {}})json", "/invalidate/tenant_ids", 1000, "org-acme", false},
   };
   for (const auto& l : limits) {
@@ -702,8 +744,10 @@ TEST(CommandSchemas, CollectionLimitsAgree) {
       body["type"] = l.type;
       Json many = l.object ? Json::object() : Json::array();
       for (std::size_t i = 0; i < n; ++i) {
-        if (l.object) many[std::to_string(i)] = l.item;
-        else many.push_back(l.item);
+        if (l.object)
+          many[std::to_string(i)] = l.item;
+        else
+          many.push_back(l.item);
       }
       body[Json::json_pointer(l.field)] = std::move(many);
       EXPECT_EQ(decode_record(body).accepted, n == l.limit) << n;
@@ -711,7 +755,9 @@ TEST(CommandSchemas, CollectionLimitsAgree) {
     }
   }
   for (std::size_t n : {64, 65}) {
-    const Json body = {{"type", "registry.register"}, {"kind", "product"}, {"entry_id", "e"},
+    const Json body = {{"type", "registry.register"},
+                       {"kind", "product"},
+                       {"entry_id", "e"},
                        {"attributes", {{std::string(n, 'k'), "v"}}}};
     EXPECT_EQ(decode_record(body).accepted, n == 64) << n;
     EXPECT_EQ(command_schema("registry.register").accepts(body), n == 64) << n;
@@ -766,8 +812,8 @@ TEST(CommandSchemas, TheResultSchemaAcceptsWhatTheEncoderWrites) {
   }
   EXPECT_TRUE(Json::parse(routes::accepted_json(repeated))["evidence"]["snapshot_version"].is_null());
 
-  domain::Error rule{domain::ErrorKind::kFailedPrecondition, "parent_ceiling_exceeded", "over the parent's ceiling",
-                     {}};
+  domain::Error rule{
+      domain::ErrorKind::kFailedPrecondition, "parent_ceiling_exceeded", "over the parent's ceiling", {}};
   rule.with("failing_parent_scope", "organization:org-acme").with("rule_id", "r-1");
   domain::Error internal{domain::ErrorKind::kInternal, "internal", "the record could not be handled", {}};
   internal.with("detail", "never answered");

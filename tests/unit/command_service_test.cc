@@ -74,8 +74,7 @@ class GatedStore final : public EventStore {
   }
 
   domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
-                                                               std::int64_t after_position,
-                                                               std::size_t limit) override {
+                                                              std::int64_t after_position, std::size_t limit) override {
     return inner_.read_by_types(types, after_position, limit);
   }
   domain::Result<std::uint64_t> acquire_writer() override {
@@ -643,8 +642,7 @@ TEST(CommandServiceConcurrency, ManyThreadsGetGapFreePositionsAndAValidChain) {
         futures.emplace_back(id, svc.submit_async(request(id, set_value(key, user("u-" + std::to_string(t)), value))));
         if (i < kShared) {
           const std::string shared = "shared-" + std::to_string(i);
-          futures.emplace_back(shared,
-                               svc.submit_async(request(shared, set_value(kWindow, org("org-shared"), 1 + i))));
+          futures.emplace_back(shared, svc.submit_async(request(shared, set_value(kWindow, org("org-shared"), 1 + i))));
         }
         if (i % 50 == 49) clock.advance_micros(1);
       }

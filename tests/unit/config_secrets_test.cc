@@ -50,7 +50,8 @@ TEST(ConfigSecrets, SealedDocumentsHoldNoPlaintextAndReadMaskedOrRevealed) {
   auto sealed = cfg::seal_document(doc, nullptr, kRisk, sealer);
   ASSERT_TRUE(sealed) << sealed.error().message;
   const std::string text = sealed->dump();
-  for (const char* p : {"pw-PLAIN", "hmac-PLAIN", "tok-PLAIN", "key-PLAIN"}) EXPECT_EQ(text.find(p), std::string::npos) << p;
+  for (const char* p : {"pw-PLAIN", "hmac-PLAIN", "tok-PLAIN", "key-PLAIN"})
+    EXPECT_EQ(text.find(p), std::string::npos) << p;
   EXPECT_FALSE(cfg::has_plaintext_secret(*sealed, kRisk));
   const Json& s = (*sealed)["notification_config"]["webhook"]["endpoints"][0]["auth"]["token"];
   ASSERT_TRUE(cfg::parse_sealed(s)) << s.dump();
@@ -61,9 +62,8 @@ TEST(ConfigSecrets, SealedDocumentsHoldNoPlaintextAndReadMaskedOrRevealed) {
 
   Json masked = cfg::present_secrets(*sealed, kRisk, [](const cfg::SealedSecret&) { return Json(cfg::kMasked); });
   EXPECT_EQ(masked["notification_config"]["webhook"]["secret"], "***");
-  Json revealed = cfg::present_secrets(*sealed, kRisk, [&](const cfg::SealedSecret& x) {
-    return Json(*sealer.unseal("org-acme", x));
-  });
+  Json revealed = cfg::present_secrets(*sealed, kRisk,
+                                       [&](const cfg::SealedSecret& x) { return Json(*sealer.unseal("org-acme", x)); });
   EXPECT_EQ(revealed, doc);
 
   // "***" sent back for a sealed value keeps it; a new plaintext is sealed afresh.
@@ -71,10 +71,11 @@ TEST(ConfigSecrets, SealedDocumentsHoldNoPlaintextAndReadMaskedOrRevealed) {
   again["notification_config"]["webhook"]["auth"]["password"] = "pw-NEW";
   auto resealed = cfg::seal_document(again, *sealed, kRisk, sealer);
   ASSERT_TRUE(resealed);
-  EXPECT_EQ((*resealed)["notification_config"]["webhook"]["secret"], (*sealed)["notification_config"]["webhook"]["secret"]);
-  EXPECT_EQ(*sealer.unseal("org-acme", *cfg::parse_sealed(
-                                            (*resealed)["notification_config"]["webhook"]["auth"]["password"])),
-            "pw-NEW");
+  EXPECT_EQ((*resealed)["notification_config"]["webhook"]["secret"],
+            (*sealed)["notification_config"]["webhook"]["secret"]);
+  EXPECT_EQ(
+      *sealer.unseal("org-acme", *cfg::parse_sealed((*resealed)["notification_config"]["webhook"]["auth"]["password"])),
+      "pw-NEW");
 }
 
 TEST(ConfigSecrets, TamperWrongKeyWrongTenantAndShreddingFail) {

@@ -4,8 +4,8 @@
 // the command decoder's schema validation.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <rapidcheck.h>
+#include <nlohmann/json.hpp>
 
 #include "commands/decode.h"
 #include "domain/config/config_model.h"
@@ -59,7 +59,7 @@ TEST(ConfigPrecedence, ResolveValueReturnsTheFirstNonNullElseTheDefault) {
   // timeout = resolve_value(tenant_override, service_type_default, global_band, settings_default, default=30)
   EXPECT_EQ(resolve_value({nullptr, 10, 20, 30}, 30), 10);
   EXPECT_EQ(resolve_value({nullptr, nullptr, nullptr, nullptr}, 30), 30);
-  EXPECT_EQ(resolve_value({0, 10}, 30), 0);          // 0 is not None
+  EXPECT_EQ(resolve_value({0, 10}, 30), 0);            // 0 is not None
   EXPECT_EQ(resolve_value({false, true}, 30), false);  // nor is False
   EXPECT_TRUE(resolve_value({nullptr}).is_null());
 }
@@ -197,10 +197,10 @@ TEST(ConfigModel, ResolvedViewEqualsABruteForceOverlayOfHistory) {
           const Write* w = last(ref);
           return w ? w->doc : Json(nullptr);
         };
-        const Json expected = layered_merge({process, globals, doc_of({cfg::Layer::kServiceType, "platform", subject}),
-                                             doc_of({cfg::Layer::kTenantRisk, tenant, ""}),
-                                             doc_of({cfg::Layer::kAgent, tenant, subject}),
-                                             doc_of({cfg::Layer::kService, tenant, subject})});
+        const Json expected =
+            layered_merge({process, globals, doc_of({cfg::Layer::kServiceType, "platform", subject}),
+                           doc_of({cfg::Layer::kTenantRisk, tenant, ""}), doc_of({cfg::Layer::kAgent, tenant, subject}),
+                           doc_of({cfg::Layer::kService, tenant, subject})});
         const auto got = model.resolve(q, process);
         RC_ASSERT(got.config == expected);
         for (const auto& [k, v] : got.config.items()) {
@@ -221,8 +221,10 @@ TEST(ResolvedCache, AWriteInvalidatesExactlyTheViewsThatReadItsLayer) {
   w.set({cfg::Layer::kAgent, "t1", "x"}, {{"b", 1}});
   ledger::projections::config::ResolvedCache cache;
   const cfg::ResolveQuery t1x{"t1", "x", "", "", ""}, t1y{"t1", "y", "", "", ""}, t2{"t2", "", "", "", ""};
-  for (const auto& q : std::vector<cfg::ResolveQuery>{t1x, t1y, t2}) EXPECT_FALSE(cache.resolve(w.model, q, Json::object(), 1).hit);
-  for (const auto& q : std::vector<cfg::ResolveQuery>{t1x, t1y, t2}) EXPECT_TRUE(cache.resolve(w.model, q, Json::object(), 1).hit);
+  for (const auto& q : std::vector<cfg::ResolveQuery>{t1x, t1y, t2})
+    EXPECT_FALSE(cache.resolve(w.model, q, Json::object(), 1).hit);
+  for (const auto& q : std::vector<cfg::ResolveQuery>{t1x, t1y, t2})
+    EXPECT_TRUE(cache.resolve(w.model, q, Json::object(), 1).hit);
 
   w.set({cfg::Layer::kAgent, "t1", "x"}, {{"b", 2}});  // agent_config_t1_x
   EXPECT_FALSE(cache.resolve(w.model, t1x, Json::object(), 1).hit);
@@ -258,8 +260,9 @@ TEST(ConfigValidation, TheSeedsExampleIsValidAndABrokenVariantNamesItsPath) {
     "escalation": {"poll_interval_seconds": 60, "escalation_window_minutes": 60, "max_hops": 2}})");
   EXPECT_FALSE(cfg::validate_document({{"notification_config", n}}).has_value());
   // The single-endpoint form with basic and api_key auth.
-  Json single = {{"webhook", {{"url", "https://h.example.com"}, {"auth", {{"type", "basic"}, {"username", "u"},
-                                                                           {"password", "p"}}}}}};
+  Json single = {
+      {"webhook",
+       {{"url", "https://h.example.com"}, {"auth", {{"type", "basic"}, {"username", "u"}, {"password", "p"}}}}}};
   EXPECT_FALSE(cfg::validate_document({{"notification_config", single}}).has_value());
   single["webhook"]["auth"] = {{"type", "api_key"}, {"api_key", "k"}, {"header_name", "X-API-Key"}};
   EXPECT_FALSE(cfg::validate_document({{"notification_config", single}}).has_value());
@@ -277,8 +280,8 @@ TEST(ConfigValidation, TheSeedsExampleIsValidAndABrokenVariantNamesItsPath) {
 
 TEST(ConfigValidation, DecodingRefusesIdsAndFieldsItDoesNotKnow) {
   using ledger::commands::decode_command;
-  EXPECT_EQ(decode_command("config.agent.set", {{"tenant_id", "t 1"}, {"agent_type", "a"}, {"reason", "r"},
-                                                {"value", Json::object()}})
+  EXPECT_EQ(decode_command("config.agent.set",
+                           {{"tenant_id", "t 1"}, {"agent_type", "a"}, {"reason", "r"}, {"value", Json::object()}})
                 .error()
                 .code,
             "invalid_field");

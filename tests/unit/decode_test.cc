@@ -113,9 +113,9 @@ TEST(ParseJsonDocument, AcceptsMultiByteUtf8) {
 }
 
 TEST(ParseJsonDocument, RefusesMalformedJson) {
-  for (const char* body : {"", " ", "{", "}", "{\"a\":}", "{\"a\":1,}", "{\"a\" 1}", "{'a':1}", "{\"a\":1} x",
-                           "{\"a\":1}{}", "{\"a\":01}", "{\"a\":tru}", "{\"a\":\"unterminated}", "{a:1}",
-                           "{\"a\":NaN}"}) {
+  for (const char* body :
+       {"", " ", "{", "}", "{\"a\":}", "{\"a\":1,}", "{\"a\" 1}", "{'a':1}", "{\"a\":1} x", "{\"a\":1}{}", "{\"a\":01}",
+        "{\"a\":tru}", "{\"a\":\"unterminated}", "{a:1}", "{\"a\":NaN}"}) {
     auto doc = parse_json_document(body);
     ASSERT_FALSE(doc.has_value()) << body;
     EXPECT_EQ(doc.error().code, "malformed_json") << body;
@@ -184,11 +184,10 @@ using ledger::testing::append_utf8;
 rc::Gen<std::uint32_t> scalar_value() {
   // Any Unicode scalar value, with the boundaries of each encoding length
   // drawn often.
-  return rc::gen::oneOf(
-      rc::gen::suchThat(rc::gen::inRange<std::uint32_t>(0, 0x110000),
-                        [](std::uint32_t c) { return c < 0xD800 || c > 0xDFFF; }),
-      rc::gen::elementOf(std::vector<std::uint32_t>{0x0, 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFD, 0xFFFF,
-                                                    0x10000, 0x10FFFF}));
+  return rc::gen::oneOf(rc::gen::suchThat(rc::gen::inRange<std::uint32_t>(0, 0x110000),
+                                          [](std::uint32_t c) { return c < 0xD800 || c > 0xDFFF; }),
+                        rc::gen::elementOf(std::vector<std::uint32_t>{0x0, 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000,
+                                                                      0xFFFD, 0xFFFF, 0x10000, 0x10FFFF}));
 }
 
 RC_GTEST_PROP(Utf8, EncodedScalarValuesAreValid, ()) {
@@ -238,15 +237,28 @@ bool oracle_utf8(const std::string& text) {
     const unsigned char b = p[i];
     std::size_t len = 0;
     unsigned lo2 = 0x80, hi2 = 0xBF;
-    if (b <= 0x7F) len = 1;
-    else if (in(b, 0xC2, 0xDF)) len = 2;
-    else if (b == 0xE0) { len = 3; lo2 = 0xA0; }
-    else if (in(b, 0xE1, 0xEC) || in(b, 0xEE, 0xEF)) len = 3;
-    else if (b == 0xED) { len = 3; hi2 = 0x9F; }
-    else if (b == 0xF0) { len = 4; lo2 = 0x90; }
-    else if (in(b, 0xF1, 0xF3)) len = 4;
-    else if (b == 0xF4) { len = 4; hi2 = 0x8F; }
-    else return false;
+    if (b <= 0x7F)
+      len = 1;
+    else if (in(b, 0xC2, 0xDF))
+      len = 2;
+    else if (b == 0xE0) {
+      len = 3;
+      lo2 = 0xA0;
+    } else if (in(b, 0xE1, 0xEC) || in(b, 0xEE, 0xEF))
+      len = 3;
+    else if (b == 0xED) {
+      len = 3;
+      hi2 = 0x9F;
+    } else if (b == 0xF0) {
+      len = 4;
+      lo2 = 0x90;
+    } else if (in(b, 0xF1, 0xF3))
+      len = 4;
+    else if (b == 0xF4) {
+      len = 4;
+      hi2 = 0x8F;
+    } else
+      return false;
     if (i + len > n) return false;
     if (len >= 2 && !in(p[i + 1], lo2, hi2)) return false;
     for (std::size_t k = 2; k < len; ++k) {
@@ -260,10 +272,10 @@ bool oracle_utf8(const std::string& text) {
 RC_GTEST_PROP(Utf8, AgreesWithTheUnicodeTableOnArbitraryBytes, ()) {
   // Bytes drawn mostly from the interesting ranges so that near-valid
   // sequences are common.
-  const auto byte = rc::gen::oneOf(
-      rc::gen::inRange<int>(0, 256), rc::gen::inRange<int>(0x80, 0xC0),
-      rc::gen::elementOf(std::vector<int>{0x41, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF,
-                                          0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF}));
+  const auto byte =
+      rc::gen::oneOf(rc::gen::inRange<int>(0, 256), rc::gen::inRange<int>(0x80, 0xC0),
+                     rc::gen::elementOf(std::vector<int>{0x41, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4,
+                                                         0xF5, 0xFF, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF}));
   const auto bytes = *rc::gen::container<std::vector<int>>(byte);
   std::string s;
   for (int b : bytes) s += static_cast<char>(b);
@@ -488,8 +500,7 @@ TEST(DecodeSetValue, RefusesBadEnvelopeFields) {
   expect_set_error(body, "invalid_field", "float version", "expected_version");
   body["expected_version"] = "3";
   expect_set_error(body, "invalid_field", "string version", "expected_version");
-  auto r = decode("policy_value.set",
-                  R"({"key":"a.b","value":1,"reason":"r","expected_version":9223372036854775808})");
+  auto r = decode("policy_value.set", R"({"key":"a.b","value":1,"reason":"r","expected_version":9223372036854775808})");
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "invalid_field");
   body = minimal_set();
@@ -553,8 +564,8 @@ TEST(DecodeSetValue, ObjectsAndArraysAreATypeMismatch) {
 }
 
 TEST(DecodeSetValue, NumbersBeyondInt64AreRefused) {
-  for (const char* v : {"9223372036854775808", "18446744073709551615", "18446744073709551616",
-                        "-9223372036854775809", "100000000000000000000000"}) {
+  for (const char* v : {"9223372036854775808", "18446744073709551615", "18446744073709551616", "-9223372036854775809",
+                        "100000000000000000000000"}) {
     auto r = decode("policy_value.set", std::string(R"({"key":"a.b","reason":"r","value":)") + v + "}");
     ASSERT_FALSE(r.has_value()) << v;
     EXPECT_TRUE(r.error().code == "value_type_mismatch" || r.error().code == "invalid_field")
@@ -601,8 +612,8 @@ const events::PolicyKeyDefined& as_define(const DecodedCommand& d) {
 }
 
 nlohmann::json window_definition() {
-  return {{"key", "billing.window_seconds"}, {"value_type", "int"}, {"default", 60},
-          {"min", 1},  {"max", 3600},       {"description", "Billing accrual interval"}};
+  return {{"key", "billing.window_seconds"},          {"value_type", "int"}, {"default", 60}, {"min", 1}, {"max", 3600},
+          {"description", "Billing accrual interval"}};
 }
 
 void expect_define_error(const nlohmann::json& body, const std::string& code, const char* why,
@@ -716,8 +727,8 @@ namespace ledger::commands {
 namespace {
 
 TEST(ParseJsonDocument, RefusesDuplicateKeysAtAnyDepth) {
-  for (const char* body : {R"({"key":"a","key":"b"})", R"({"scope":{"org_id":"x","org_id":"y"}})",
-                           R"({"a":[{"b":1,"b":2}]})"}) {
+  for (const char* body :
+       {R"({"key":"a","key":"b"})", R"({"scope":{"org_id":"x","org_id":"y"}})", R"({"a":[{"b":1,"b":2}]})"}) {
     auto r = parse_json_document(body);
     ASSERT_FALSE(r.has_value()) << body;
     EXPECT_EQ(r.error().code, "duplicate_key") << body;
@@ -751,8 +762,8 @@ TEST(HttpJson, OneRetryAfterAndAnAllowOnEvery405) {
   const auto away = routes::error_response({ErrorKind::kUnavailable, "database_unavailable", "away", {}});
   EXPECT_EQ(count(away, "retry-after"), 1);
   EXPECT_EQ(*away.header("retry-after"), "1");
-  const auto busy = routes::error_response(
-      {ErrorKind::kUnavailable, "too_many_streams", "busy", {{"retry_after_seconds", "5"}}});
+  const auto busy =
+      routes::error_response({ErrorKind::kUnavailable, "too_many_streams", "busy", {{"retry_after_seconds", "5"}}});
   EXPECT_EQ(count(busy, "retry-after"), 1);
   EXPECT_EQ(*busy.header("retry-after"), "5");
   const auto bad = routes::error_response({ErrorKind::kInvalidArgument, "invalid_field", "no", {}});

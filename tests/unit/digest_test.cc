@@ -63,8 +63,10 @@ TEST(Digest, MalformedDigestsAreRefusedWithTheReason) {
   const json good = codec::digest_to_json(codec::sign_chain_head("k", 7, kHash));
   auto with = [&](const char* field, json value) {
     json j = good;
-    if (value.is_null()) j.erase(field);
-    else j[field] = std::move(value);
+    if (value.is_null())
+      j.erase(field);
+    else
+      j[field] = std::move(value);
     return codec::digest_from_json(j);
   };
   EXPECT_FALSE(codec::digest_from_json(json::array()).has_value());

@@ -31,11 +31,13 @@ TEST(EdgeValues, PrintableTextIsUtf8WithoutControlCharacters) {
   EXPECT_TRUE(printable_text(""));
   EXPECT_TRUE(printable_text("corr-42"));
   EXPECT_TRUE(printable_text("caf\xc3\xa9 \xf0\x9f\x98\x80"));
-  for (const std::string& bad : {std::string("a\xff" "b"), std::string("\xc0\xaf"), std::string("\xed\xa0\x80"),
-                                std::string("a\0b", 3), std::string("tab\there"), std::string("nl\n"),
-                                std::string("del\x7f"), std::string("\xe2\x82")}) {
-    EXPECT_FALSE(printable_text(bad))
-        << nlohmann::json(bad).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  for (const std::string& bad :
+       {std::string("a\xff"
+                    "b"),
+        std::string("\xc0\xaf"), std::string("\xed\xa0\x80"), std::string("a\0b", 3), std::string("tab\there"),
+        std::string("nl\n"), std::string("del\x7f"), std::string("\xe2\x82")}) {
+    EXPECT_FALSE(printable_text(bad)) << nlohmann::json(bad).dump(-1, ' ', true,
+                                                                  nlohmann::json::error_handler_t::replace);
   }
 }
 
@@ -50,8 +52,10 @@ TEST(EdgeValues, HeaderIdAcceptsAbsentEmptyAndPrintableValues) {
 }
 
 TEST(EdgeValues, HeaderIdRefusesWhatCannotBeStoredNamingTheHeaderNotTheValue) {
-  for (const std::string& bad : {std::string("a\xff" "b"), std::string("a\x01"), std::string(kMaxEdgeIdBytes + 1, 'x'),
-                                std::string("secret\0", 7)}) {
+  for (const std::string& bad :
+       {std::string("a\xff"
+                    "b"),
+        std::string("a\x01"), std::string(kMaxEdgeIdBytes + 1, 'x'), std::string("secret\0", 7)}) {
     auto r = header_id("x-correlation-id", &bad);
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().kind, domain::ErrorKind::kInvalidArgument);

@@ -66,7 +66,8 @@ TEST(Entitlements, CapabilityNamesAreKebabCaseOfThreeToFifty) {
   EXPECT_TRUE(check_capability_name("export-data"));
   EXPECT_TRUE(check_capability_name("a1b"));
   EXPECT_TRUE(check_capability_name(std::string(50, 'a')));
-  for (const std::string& bad : std::vector<std::string>{"ab", "-abc", "abc-", "Export", "export_data", "exp data", std::string(51, 'a'), ""}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"ab", "-abc", "abc-", "Export", "export_data", "exp data", std::string(51, 'a'), ""}) {
     auto r = check_capability_name(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, "invalid_capability_name") << bad;
@@ -133,7 +134,8 @@ TEST(Entitlements, StatusTransitionsDraftActiveSupersededArchived) {
   EXPECT_EQ(last.activated_by, "platform-admin");
   l.must(ArchiveVersion{"default", "pol-export-data", "pol-export-data-v1", "obsolete"});
   EXPECT_EQ(status(1), "archived");
-  EXPECT_EQ(l.code(ActivateVersion{"default", "pol-export-data", "pol-export-data-v1", "dev", "x"}), "version_archived");
+  EXPECT_EQ(l.code(ActivateVersion{"default", "pol-export-data", "pol-export-data-v1", "dev", "x"}),
+            "version_archived");
   // Re-activating the active version changes nothing.
   auto again = l.run(ActivateVersion{"default", "pol-export-data", "pol-export-data-v2", "production", "again"});
   ASSERT_TRUE(again.has_value());
@@ -334,7 +336,9 @@ RC_GTEST_PROP(Entitlements, ActiveVersionEqualsBruteForceOverHistory, ()) {
   for (int i = 0; i < steps; ++i) {
     const std::string policy = "pol-" + caps[static_cast<std::size_t>(*rc::gen::inRange(0, 2))];
     switch (*rc::gen::inRange(0, 4)) {
-      case 0: (void)l.run(CreateVersion{"default", policy, allow({"free"}), "more"}); break;
+      case 0:
+        (void)l.run(CreateVersion{"default", policy, allow({"free"}), "more"});
+        break;
       case 1: {
         const auto v = *rc::gen::inRange(1, 6);
         (void)l.run(ArchiveVersion{"default", policy, policy + "-v" + std::to_string(v), ""});

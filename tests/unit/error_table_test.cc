@@ -63,15 +63,15 @@ const char* const kScannedDirs[] = {"adapters", "commands", "domain", "events", 
 
 // Sources no answer of ledger-command or ledger-query comes from.
 const char* const kExcludedPaths[] = {
-    "adapters/audit/",          // ledger-audit's offline verification and history tools
-    "adapters/memory/",         // in-memory fakes of the stores for unit tests (injected failures)
-    "adapters/http/client.cc",  // the HTTP client of ledger-cli and ledger-admin
-    "adapters/kafka/",          // Kafka clients: they run in the background, no request waits on Kafka
+    "adapters/audit/",             // ledger-audit's offline verification and history tools
+    "adapters/memory/",            // in-memory fakes of the stores for unit tests (injected failures)
+    "adapters/http/client.cc",     // the HTTP client of ledger-cli and ledger-admin
+    "adapters/kafka/",             // Kafka clients: they run in the background, no request waits on Kafka
     "adapters/postgres/admin.cc",  // ledger-admin's database bootstrap (its secrets file)
-    "services/ledger_admin/",   // CLIs
+    "services/ledger_admin/",      // CLIs
     "services/ledger_audit/",
     "services/ledger_cli/",
-    "domain/error.h",           // the definition of Error itself
+    "domain/error.h",  // the definition of Error itself
 };
 
 struct Exclusion {
@@ -123,7 +123,7 @@ const Exclusion kExcludedCodes[] = {
 };
 
 const std::map<std::string, int> kStatusOfKind = {
-    {"kInvalidArgument", 400}, {"kUnauthenticated", 401},   {"kPermissionDenied", 403}, {"kNotFound", 404},
+    {"kInvalidArgument", 400}, {"kUnauthenticated", 401},    {"kPermissionDenied", 403}, {"kNotFound", 404},
     {"kAborted", 409},         {"kFailedPrecondition", 422}, {"kPayloadTooLarge", 413},  {"kResourceExhausted", 429},
     {"kUnavailable", 503},     {"kInternal", 500},
 };
@@ -541,15 +541,15 @@ TEST(ErrorTable, ScannerUnderstandsEveryErrorConstruction) {
     auto c = produced.find(code);
     return c != produced.end() && c->second.contains(status);
   };
-  EXPECT_TRUE(has("unknown_policy_key", 404));    // Error{ErrorKind::kNotFound, "unknown_policy_key", ...}
-  EXPECT_TRUE(has("method_not_allowed", 405));    // error_response({..}) then r.status = 405
+  EXPECT_TRUE(has("unknown_policy_key", 404));  // Error{ErrorKind::kNotFound, "unknown_policy_key", ...}
+  EXPECT_TRUE(has("method_not_allowed", 405));  // error_response({..}) then r.status = 405
   EXPECT_TRUE(has("unsupported_media_type", 415));
-  EXPECT_TRUE(has("malformed_request", 400));     // the server's error_response(400, "...")
-  EXPECT_TRUE(has("missing_field", 400));         // ternary, and decoders' fail("missing_field", ...)
-  EXPECT_TRUE(has("invalid_rules", 400));         // decode_entitlements: error_ set by fail()
-  EXPECT_TRUE(has("kafka_topic_unknown", 401));   // unauthenticated("kafka_topic_unknown", ...)
-  EXPECT_TRUE(has("invalid_expression", 422));    // e.kind = ...; e.code = "invalid_expression";
-  EXPECT_TRUE(has("position_gap", 500));          // designated initializers
+  EXPECT_TRUE(has("malformed_request", 400));    // the server's error_response(400, "...")
+  EXPECT_TRUE(has("missing_field", 400));        // ternary, and decoders' fail("missing_field", ...)
+  EXPECT_TRUE(has("invalid_rules", 400));        // decode_entitlements: error_ set by fail()
+  EXPECT_TRUE(has("kafka_topic_unknown", 401));  // unauthenticated("kafka_topic_unknown", ...)
+  EXPECT_TRUE(has("invalid_expression", 422));   // e.kind = ...; e.code = "invalid_expression";
+  EXPECT_TRUE(has("position_gap", 500));         // designated initializers
   EXPECT_GT(produced.size(), 150u);
 }
 
@@ -562,8 +562,8 @@ TEST(ErrorTable, EveryAnsweredCodeIsInTheReadmeRowOfItsStatus) {
       if (status == 500 || exclusion_of(code, status)) continue;
       auto row = table.find(status);
       if (row != table.end() && row->second.contains(code)) continue;
-      ADD_FAILURE() << "README.md error table: `" << code << "` is missing from the " << status
-                    << " row (produced in " << joined(files) << ")";
+      ADD_FAILURE() << "README.md error table: `" << code << "` is missing from the " << status << " row (produced in "
+                    << joined(files) << ")";
     }
   }
 }
@@ -609,10 +609,8 @@ TEST(ErrorTable, ExclusionsAreStillNeeded) {
 // document lists them. The README says so in the parenthetical after each
 // (or after its group): KafkaOnlyCodesAreMarkedSoInTheReadme.
 const std::pair<int, const char*> kKafkaOnlyCodes[] = {
-    {400, "invalid_key"},
-    {401, "kafka_producer_unknown"},
-    {401, "kafka_topic_unknown"},
-    {401, "kafka_token_header_refused"},
+    {400, "invalid_key"},         {401, "kafka_producer_unknown"},
+    {401, "kafka_topic_unknown"}, {401, "kafka_token_header_refused"},
     {422, "secrets_over_kafka"},
 };
 
@@ -708,8 +706,8 @@ TEST(ErrorTable, KafkaOnlyCodesAreMarkedSoInTheReadme) {
       if (line[close] == ')' && --depth == 0) break;
     }
     EXPECT_NE(line.substr(open, close - open).find("Kafka"), std::string::npos)
-        << "README.md: the parenthetical after `" << code << "` does not say it is Kafka-only: "
-        << line.substr(open, close - open + 1);
+        << "README.md: the parenthetical after `" << code
+        << "` does not say it is Kafka-only: " << line.substr(open, close - open + 1);
   }
 }
 
@@ -734,8 +732,8 @@ TEST(ErrorTable, EveryCodeOfTheReadmeTableIsInAnOpenApiResponseOfItsStatus) {
       for (const auto& [s, c] : documented) {
         if (c.contains(code)) (elsewhere += ' ') += std::to_string(s);
       }
-      ADD_FAILURE() << "adapters/http/openapi/: `" << code << "` (README " << status
-                    << " row) is in no " << status << " response of command.json or query.json"
+      ADD_FAILURE() << "adapters/http/openapi/: `" << code << "` (README " << status << " row) is in no " << status
+                    << " response of command.json or query.json"
                     << (elsewhere.empty() ? std::string() : " (documented with:" + elsewhere + ")");
     }
   }

@@ -84,7 +84,7 @@ struct Mutation {
   std::string what;  // e.g. "remove reason of /", "make a number of /scope/level"
   Json::json_pointer path;
   std::function<void(Json&)> edit;  // of the value at `path`
-  bool must_fail;  // the schema must refuse it, whatever the codec says
+  bool must_fail;                   // the schema must refuse it, whatever the codec says
 
   Json apply(const Json& root) const {
     Json copy = root;
@@ -352,9 +352,9 @@ TEST(EventSchemas, RulesBeyondTheCodecAreStated) {
   EXPECT_TRUE(refused(anchor, [](Json& j) { j["key_id"] = "9c1b7a2e4d6f8a0"; }));
   EXPECT_TRUE(refused(anchor, [](Json& j) { j["position"] = 0; }));
   const EventVersion activated{"PolicyVersionActivated", 1};
-  const Json shadow = {{"generated_at_micros", 1}, {"from", "a"}, {"to", "b"}, {"snapshot_version", 7},
-                       {"considered", 3},          {"checked", 3}, {"allow_to_deny", 0}, {"deny_to_allow", 1},
-                       {"signature", "s"}};
+  const Json shadow = {{"generated_at_micros", 1}, {"from", "a"},        {"to", "b"},
+                       {"snapshot_version", 7},    {"considered", 3},    {"checked", 3},
+                       {"allow_to_deny", 0},       {"deny_to_allow", 1}, {"signature", "s"}};
   EXPECT_FALSE(refused(activated, [&](Json& j) { j["shadow"] = shadow; }));
   EXPECT_TRUE(refused(activated, [&](Json& j) { (j["shadow"] = shadow).erase("signature"); }));
   EXPECT_TRUE(refused(activated, [&](Json& j) { (j["shadow"] = shadow)["extra"] = 1; }));
@@ -375,16 +375,15 @@ TEST(EventSchemas, TheEnvelopeRefusesWhatItMustAndEverythingTheCodecRefuses) {
   }
   EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
 
-  for (const auto& [field, value] : std::vector<std::pair<std::string, Json>>{
-           {"hash", "not-a-hash"},
-           {"prev_hash", std::string(64, 'A')},
-           {"event_id", "cmd-1"},
-           {"event_type", "NoSuchEvent"},
-           {"schema_version", 0},
-           {"global_position", 0},
-           {"stream_version", 0},
-           {"recorded_at", "2026-06-01T00:00:00Z"},
-           {"payload", Json::array()}}) {
+  for (const auto& [field, value] : std::vector<std::pair<std::string, Json>>{{"hash", "not-a-hash"},
+                                                                              {"prev_hash", std::string(64, 'A')},
+                                                                              {"event_id", "cmd-1"},
+                                                                              {"event_type", "NoSuchEvent"},
+                                                                              {"schema_version", 0},
+                                                                              {"global_position", 0},
+                                                                              {"stream_version", 0},
+                                                                              {"recorded_at", "2026-06-01T00:00:00Z"},
+                                                                              {"payload", Json::array()}}) {
     Json bad = envelope;
     bad[field] = value;
     EXPECT_TRUE(schemas().envelope_violation(bad).has_value()) << field << " = " << value.dump();
@@ -546,7 +545,9 @@ rc::Gen<events::PolicyKeyDefined> gen_event(std::type_identity<events::PolicyKey
         e.default_value = {*text()};
         e.allowed = *texts();
         break;
-      case events::ValueType::kBool: e.default_value = {*gen::arbitrary<bool>()}; break;
+      case events::ValueType::kBool:
+        e.default_value = {*gen::arbitrary<bool>()};
+        break;
     }
     return e;
   });
@@ -571,8 +572,8 @@ rc::Gen<events::RegistryEntryRegistered> gen_event(std::type_identity<events::Re
 }
 rc::Gen<events::OrganizationCreated> gen_event(std::type_identity<events::OrganizationCreated>) {
   using E = events::OrganizationCreated;
-  return gen::build<E>(gen::set(&E::organization_id, text()), gen::set(&E::name, text()),
-                       gen::set(&E::plan_id, text()), gen::set(&E::default_department_id, text()));
+  return gen::build<E>(gen::set(&E::organization_id, text()), gen::set(&E::name, text()), gen::set(&E::plan_id, text()),
+                       gen::set(&E::default_department_id, text()));
 }
 rc::Gen<events::OrganizationPlanChanged> gen_event(std::type_identity<events::OrganizationPlanChanged>) {
   using E = events::OrganizationPlanChanged;
@@ -607,11 +608,10 @@ rc::Gen<events::PrincipalCreated> gen_event(std::type_identity<events::Principal
 }
 rc::Gen<events::CeilingSet> gen_event(std::type_identity<events::CeilingSet>) {
   using E = events::CeilingSet;
-  return gen::build<E>(gen::set(&E::scope, quota_scope()), gen::set(&E::organization_id, text()),
-                       gen::set(&E::rule_id, text()), gen::set(&E::rule_version, int64()),
-                       gen::set(&E::target, ceiling_target()), gen::set(&E::quantity, int64()),
-                       gen::set(&E::unit, text()), gen::set(&E::before_quantity, optional(int64())),
-                       gen::set(&E::reason, text()));
+  return gen::build<E>(
+      gen::set(&E::scope, quota_scope()), gen::set(&E::organization_id, text()), gen::set(&E::rule_id, text()),
+      gen::set(&E::rule_version, int64()), gen::set(&E::target, ceiling_target()), gen::set(&E::quantity, int64()),
+      gen::set(&E::unit, text()), gen::set(&E::before_quantity, optional(int64())), gen::set(&E::reason, text()));
 }
 rc::Gen<events::CeilingCleared> gen_event(std::type_identity<events::CeilingCleared>) {
   using E = events::CeilingCleared;
@@ -712,11 +712,10 @@ rc::Gen<events::PolicyDetached> gen_event(std::type_identity<events::PolicyDetac
 }
 rc::Gen<events::ChainHeadSigned> gen_event(std::type_identity<events::ChainHeadSigned>) {
   using E = events::ChainHeadSigned;
-  return gen::build<E>(
-      gen::set(&E::position, gen::inRange<std::int64_t>(1, std::numeric_limits<std::int64_t>::max())),
-      gen::set(&E::head_hash, hex(64)), gen::set(&E::key_id, hex(16)),
-      gen::set(&E::algorithm, gen::just(std::string(codec::kChainSignatureAlgorithm))),
-      gen::set(&E::signature, hex(128)));
+  return gen::build<E>(gen::set(&E::position, gen::inRange<std::int64_t>(1, std::numeric_limits<std::int64_t>::max())),
+                       gen::set(&E::head_hash, hex(64)), gen::set(&E::key_id, hex(16)),
+                       gen::set(&E::algorithm, gen::just(std::string(codec::kChainSignatureAlgorithm))),
+                       gen::set(&E::signature, hex(128)));
 }
 template <class E>
 rc::Gen<E> capability_change() {
@@ -736,8 +735,8 @@ rc::Gen<events::CapabilityRetired> gen_event(std::type_identity<events::Capabili
 }
 rc::Gen<events::PlanDefined> gen_event(std::type_identity<events::PlanDefined>) {
   using E = events::PlanDefined;
-  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::plan_id, text()),
-                       gen::set(&E::display_name, text()), gen::set(&E::description, text()));
+  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::plan_id, text()), gen::set(&E::display_name, text()),
+                       gen::set(&E::description, text()));
 }
 rc::Gen<events::PlanUpdated> gen_event(std::type_identity<events::PlanUpdated>) {
   using E = events::PlanUpdated;
@@ -757,42 +756,37 @@ rc::Gen<events::EntitlementPolicyCreated> gen_event(std::type_identity<events::E
 }
 rc::Gen<events::PolicyVersionCreated> gen_event(std::type_identity<events::PolicyVersionCreated>) {
   using E = events::PolicyVersionCreated;
-  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::policy_id, text()),
-                       gen::set(&E::version_id, text()), gen::set(&E::version, int64()),
-                       gen::set(&E::rules_type, text()), gen::set(&E::allowed_plans, texts()),
-                       gen::set(&E::deny_overrides, texts()), gen::set(&E::changelog, text()),
-                       gen::set(&E::created_by, text()));
+  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::policy_id, text()), gen::set(&E::version_id, text()),
+                       gen::set(&E::version, int64()), gen::set(&E::rules_type, text()),
+                       gen::set(&E::allowed_plans, texts()), gen::set(&E::deny_overrides, texts()),
+                       gen::set(&E::changelog, text()), gen::set(&E::created_by, text()));
 }
 // The shadow report as domain/entitlements writes it (shadow_figures_json), or none.
 rc::Gen<std::string> shadow_report() {
   return gen::oneOf(gen::just(std::string()), gen::exec([] {
-                      return Json{{"generated_at_micros", *int64()}, {"from", *text()},
-                                  {"to", *text()},                   {"snapshot_version", *int64()},
-                                  {"considered", *int64()},          {"checked", *int64()},
-                                  {"allow_to_deny", *int64()},       {"deny_to_allow", *int64()},
-                                  {"signature", *text()}}
+                      return Json{
+                          {"generated_at_micros", *int64()}, {"from", *text()},           {"to", *text()},
+                          {"snapshot_version", *int64()},    {"considered", *int64()},    {"checked", *int64()},
+                          {"allow_to_deny", *int64()},       {"deny_to_allow", *int64()}, {"signature", *text()}}
                           .dump();
                     }));
 }
 rc::Gen<events::PolicyVersionActivated> gen_event(std::type_identity<events::PolicyVersionActivated>) {
   using E = events::PolicyVersionActivated;
-  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::policy_id, text()),
-                       gen::set(&E::version_id, text()), gen::set(&E::version, int64()),
-                       gen::set(&E::environment, text()), gen::set(&E::activation_id, text()),
-                       gen::set(&E::superseded_version_id, text()), gen::set(&E::superseded_version, int64()),
-                       gen::set(&E::changelog, text()), gen::set(&E::activated_by, text()),
-                       gen::set(&E::shadow, shadow_report()));
+  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::policy_id, text()), gen::set(&E::version_id, text()),
+                       gen::set(&E::version, int64()), gen::set(&E::environment, text()),
+                       gen::set(&E::activation_id, text()), gen::set(&E::superseded_version_id, text()),
+                       gen::set(&E::superseded_version, int64()), gen::set(&E::changelog, text()),
+                       gen::set(&E::activated_by, text()), gen::set(&E::shadow, shadow_report()));
 }
 rc::Gen<events::PolicyVersionArchived> gen_event(std::type_identity<events::PolicyVersionArchived>) {
   using E = events::PolicyVersionArchived;
-  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::policy_id, text()),
-                       gen::set(&E::version_id, text()), gen::set(&E::version, int64()),
-                       gen::set(&E::reason, text()));
+  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::policy_id, text()), gen::set(&E::version_id, text()),
+                       gen::set(&E::version, int64()), gen::set(&E::reason, text()));
 }
 rc::Gen<events::EntitlementSettingsChanged> gen_event(std::type_identity<events::EntitlementSettingsChanged>) {
   using E = events::EntitlementSettingsChanged;
-  return gen::build<E>(gen::set(&E::tenant, text()),
-                       gen::set(&E::before_require_progression, gen::arbitrary<bool>()),
+  return gen::build<E>(gen::set(&E::tenant, text()), gen::set(&E::before_require_progression, gen::arbitrary<bool>()),
                        gen::set(&E::require_progression, gen::arbitrary<bool>()),
                        gen::set(&E::before_shadow_max_age_seconds, int64()),
                        gen::set(&E::shadow_max_age_seconds, int64()));

@@ -185,7 +185,8 @@ TEST(HttpServerAsync, StreamsChunksInOrderUntilClosed) {
     body.append(d);
     return true;
   });
-  ASSERT_TRUE(r) << r.error().message << " " << (r.error().evidence.empty() ? "" : r.error().evidence_texts().back().second);
+  ASSERT_TRUE(r) << r.error().message << " "
+                 << (r.error().evidence.empty() ? "" : r.error().evidence_texts().back().second);
   EXPECT_EQ(r->status, 200);
   ASSERT_NE(r->header("content-type"), nullptr);
   EXPECT_EQ(*r->header("content-type"), "text/event-stream");

@@ -52,10 +52,10 @@ std::string chunked_post(const std::string& te_lines) {
 
 TEST(HttpEdges, TransferEncodingOtherThanExactlyChunkedIs400BeforeTheHandler) {
   CountingServer s;
-  for (const std::string& te : std::vector<std::string>{
-           "Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: identity, chunked\r\n",
-           "Transfer-Encoding: chunked, chunked\r\n", "Transfer-Encoding: xchunked\r\n",
-           "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked;q=1\r\n"}) {
+  for (const std::string& te :
+       std::vector<std::string>{"Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: identity, chunked\r\n",
+                                "Transfer-Encoding: chunked, chunked\r\n", "Transfer-Encoding: xchunked\r\n",
+                                "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked;q=1\r\n"}) {
     const std::string data = exchange(s.server.port(), chunked_post(te));
     EXPECT_EQ(data.rfind("HTTP/1.1 400", 0), 0u) << te << data;
     EXPECT_NE(data.find("invalid_transfer_encoding"), std::string::npos) << te << data;
@@ -69,8 +69,8 @@ TEST(HttpEdges, TransferEncodingOtherThanExactlyChunkedIs400BeforeTheHandler) {
 
 TEST(HttpEdges, ExactlyChunkedInAnyCaseStillWorks) {
   CountingServer s;
-  for (const std::string& te : std::vector<std::string>{"Transfer-Encoding: chunked\r\n",
-                                                         "Transfer-Encoding: CHUNKED \r\n"}) {
+  for (const std::string& te :
+       std::vector<std::string>{"Transfer-Encoding: chunked\r\n", "Transfer-Encoding: CHUNKED \r\n"}) {
     const std::string data = exchange(s.server.port(), chunked_post(te));
     EXPECT_EQ(data.rfind("HTTP/1.1 200", 0), 0u) << te << data;
     EXPECT_NE(data.find(R"({"body_size":2})"), std::string::npos) << data;
@@ -81,7 +81,7 @@ TEST(HttpEdges, ExactlyChunkedInAnyCaseStillWorks) {
 TEST(HttpEdges, UndecodablePathsAndQueriesAre400BeforeTheHandler) {
   CountingServer s;
   for (const std::string& target : std::vector<std::string>{"/v1/views/projects/%ff", "/a%c0%af", "/a%ed%a0%80",
-                                                             "/nul%00", "/tab%09", "/a%e2%82"}) {
+                                                            "/nul%00", "/tab%09", "/a%e2%82"}) {
     const std::string data =
         exchange(s.server.port(), "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(data.rfind("HTTP/1.1 400", 0), 0u) << target << data;
@@ -99,13 +99,14 @@ TEST(HttpEdges, UndecodablePathsAndQueriesAre400BeforeTheHandler) {
       s.server.port(), "GET /nul%00 HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: edge-1\r\nConnection: close\r\n\r\n");
   EXPECT_NE(echoed.find("edge-1"), std::string::npos) << echoed;
   const std::string too_long(200, 'u');  // over kMaxEdgeIdBytes
-  const std::string unusable = exchange(s.server.port(), "GET /nul%00 HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: " +
-                                                             too_long + "\r\nConnection: close\r\n\r\n");
+  const std::string unusable =
+      exchange(s.server.port(),
+               "GET /nul%00 HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: " + too_long + "\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(unusable.rfind("HTTP/1.1 400", 0), 0u) << unusable;
   EXPECT_EQ(unusable.find(too_long), std::string::npos) << unusable;
   // UTF-8 text, percent-encoded or not, still reaches the handler.
-  const std::string ok = exchange(s.server.port(),
-                                  "GET /caf%C3%A9?name=J%C3%BCrgen+M HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string ok =
+      exchange(s.server.port(), "GET /caf%C3%A9?name=J%C3%BCrgen+M HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
   EXPECT_EQ(s.calls.load(), 1);
 }
@@ -118,16 +119,18 @@ TEST(HttpEdges, UndecodablePathsAndQueriesAre400BeforeTheHandler) {
 TEST(HttpEdges, HeaderOnlyRefusalsEchoTheCorrelationId) {
   CountingServer s;
   const std::string big(1024 * 1024 + 1, 'x');
-  const std::string declared = exchange(s.server.port(), "POST /c HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: edge-413\r\n"
-                                                         "Content-Length: " + std::to_string(big.size()) +
-                                                         "\r\nConnection: close\r\n\r\n" + big);
+  const std::string declared = exchange(s.server.port(),
+                                        "POST /c HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: edge-413\r\n"
+                                        "Content-Length: " +
+                                            std::to_string(big.size()) + "\r\nConnection: close\r\n\r\n" + big);
   EXPECT_EQ(declared.rfind("HTTP/1.1 413", 0), 0u) << declared.substr(0, 300);
   EXPECT_NE(declared.find("x-correlation-id: edge-413"), std::string::npos) << declared.substr(0, 300);
   std::string chunks;
   for (int i = 0; i < 17; ++i) chunks += "10000\r\n" + std::string(0x10000, 'y') + "\r\n";
-  const std::string streamed = exchange(s.server.port(), "POST /c HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: edge-chunk\r\n"
-                                                         "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
-                                                         chunks + "0\r\n\r\n");
+  const std::string streamed = exchange(s.server.port(),
+                                        "POST /c HTTP/1.1\r\nHost: x\r\nX-Correlation-Id: edge-chunk\r\n"
+                                        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+                                            chunks + "0\r\n\r\n");
   EXPECT_EQ(streamed.rfind("HTTP/1.1 413", 0), 0u) << streamed.substr(0, 300);
   EXPECT_NE(streamed.find("x-correlation-id: edge-chunk"), std::string::npos) << streamed.substr(0, 300);
   const std::string coding =

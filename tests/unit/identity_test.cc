@@ -27,7 +27,8 @@ Json sample_config() {
      "actor": {"type": "user", "id": "ops", "roles": ["platform_admin", "auditor"]}},
     {"token": "org1-key", "tenant": "org-1", "actor": {"type": "api_key", "id": "key-1"}},
     {"token": "no-tenant", "actor": {"type": "service_account", "id": "billing"}},
-    {"token_sha256": ")" + codec::sha256_hex("s3cret-worker") + R"(",
+    {"token_sha256": ")" +
+                     codec::sha256_hex("s3cret-worker") + R"(",
      "tenant": "platform", "actor": {"type": "worker", "id": "relay", "roles": []}}
   ]})");
 }
@@ -184,7 +185,8 @@ TEST(BearerAuth, TokenSha256EntriesMatchThePlainToken) {
 
 TEST(BearerAuth, PlainAndDigestEntriesForTheSameTokenAreInterchangeable) {
   Json by_plain = {{"tokens", {{{"token", "abc"}, {"actor", {{"type", "user"}, {"id", "u-1"}}}}}}};
-  Json by_digest = {{"tokens", {{{"token_sha256", codec::sha256_hex("abc")}, {"actor", {{"type", "user"}, {"id", "u-1"}}}}}}};
+  Json by_digest = {
+      {"tokens", {{{"token_sha256", codec::sha256_hex("abc")}, {"actor", {{"type", "user"}, {"id", "u-1"}}}}}}};
   auto a = TokenAuthenticator::from_json(by_plain);
   auto b = TokenAuthenticator::from_json(by_digest);
   ASSERT_TRUE(a.has_value() && b.has_value());
@@ -197,8 +199,9 @@ TEST(BearerAuth, PlainAndDigestEntriesForTheSameTokenAreInterchangeable) {
 
 TEST(BearerAuth, TokensWithUnusualBytesWork) {
   // Whatever follows "Bearer " is the token, byte for byte.
-  Json config = {{"tokens", {{{"token", "tok/with+symbols=="}, {"actor", {{"type", "user"}, {"id", "u"}}}},
-                             {{"token", "\xc3\xa9t\xc3\xa9"}, {"actor", {{"type", "user"}, {"id", "v"}}}}}}};
+  Json config = {{"tokens",
+                  {{{"token", "tok/with+symbols=="}, {"actor", {{"type", "user"}, {"id", "u"}}}},
+                   {{"token", "\xc3\xa9t\xc3\xa9"}, {"actor", {{"type", "user"}, {"id", "v"}}}}}}};
   auto auth = TokenAuthenticator::from_json(config);
   ASSERT_TRUE(auth.has_value());
   EXPECT_EQ(auth->authenticate("Bearer tok/with+symbols==")->actor.id, "u");
@@ -213,7 +216,8 @@ const events::Instant kBefore{kT - 1};
 const events::Instant kAt{kT};
 
 Json hashed(const std::string& token, const std::string& id, const char* expires_at = "2026-01-01T00:00:00Z") {
-  Json e = {{"token_sha256", codec::sha256_hex(token)}, {"tenant", "org-1"},
+  Json e = {{"token_sha256", codec::sha256_hex(token)},
+            {"tenant", "org-1"},
             {"actor", {{"type", "service_account"}, {"id", id}, {"roles", {"service"}}}}};
   if (expires_at != nullptr) e["expires_at"] = expires_at;
   return e;
@@ -268,8 +272,10 @@ TEST(StaticTokens, ProductionRefusesClearTextNeverExpiringAndDevelopmentTokens) 
     auto dev = TokenAuthenticator::from_json(config, {.development = true});
     ASSERT_TRUE(dev.has_value()) << why << ": " << dev.error().message;
   };
-  insecure(Json{{"tokens", {{{"token", "clear-text-token-01"}, {"expires_at", "2030-01-01T00:00:00Z"},
-                             {"actor", {{"type", "user"}, {"id", "u"}}}}}}},
+  insecure(Json{{"tokens",
+                 {{{"token", "clear-text-token-01"},
+                   {"expires_at", "2030-01-01T00:00:00Z"},
+                   {"actor", {{"type", "user"}, {"id", "u"}}}}}}},
            "clear text");
   insecure(Json{{"tokens", {hashed("billing-token-0001", "billing", nullptr)}}}, "no expires_at");
   insecure(Json{{"tokens", {hashed("dev-platform-admin", "platform-admin")}}}, "a development token");

@@ -80,10 +80,11 @@ Json jwt_config(Json keys) {
 Json default_keys() { return Json::array({hs_key("hs-a", kSecretA), ed_public("ed-1", kEd1Public)}); }
 
 TokenAuthenticator authenticator(Json keys = default_keys()) {
-  Json config = {{"jwt", jwt_config(std::move(keys))},
-                 {"tokens", Json::array({{{"token", "static-admin"},
-                                          {"tenant", "platform"},
-                                          {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}}})}};
+  Json config = {
+      {"jwt", jwt_config(std::move(keys))},
+      {"tokens", Json::array({{{"token", "static-admin"},
+                               {"tenant", "platform"},
+                               {"actor", {{"type", "user"}, {"id", "ops"}, {"roles", {"platform_admin"}}}}}})}};
   auto a = TokenAuthenticator::from_json(config);
   EXPECT_TRUE(a.has_value()) << a.error().message;
   return std::move(*a);
@@ -194,7 +195,8 @@ RC_GTEST_PROP(JwtBase64Url, RoundTripsAndEveryByteStringHasOneEncoding, (const s
   // Any other text of the same length decodes to something else or nothing.
   if (!text.empty()) {
     const auto i = *rc::gen::inRange<std::size_t>(0, text.size());
-    const char c = *rc::gen::elementOf(std::string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/"));
+    const char c =
+        *rc::gen::elementOf(std::string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/"));
     RC_PRE(c != text[i]);
     auto changed = text;
     changed[i] = c;
@@ -422,7 +424,7 @@ TEST(JwtRotation, TheKidSelectsTheKeyAndAWrongKidFails) {
 // Time
 
 TEST(JwtTime, ExpiryHonoursTheLeewayToTheMicrosecond) {
-  const auto auth = authenticator();  // leeway 30 s
+  const auto auth = authenticator();          // leeway 30 s
   const auto token = sign(hs_a(), claims());  // exp = kNow + 300
   const std::int64_t limit = (kNow + 300 + 30) * kMicros;
   EXPECT_TRUE(auth_at(auth, token, events::Instant{kNow * kMicros + 300 * kMicros}).has_value());
@@ -463,9 +465,9 @@ TEST(JwtTime, TokensIssuedInTheFutureAreRefused) {
 
 TEST(JwtTime, DatesMustBeIntegerSecondsInRange) {
   const auto auth = authenticator();
-  for (const Json& bad : {Json(double(kNow + 300) + 0.5), Json(std::to_string(kNow + 300)), Json(-1),
-                          Json(std::int64_t{253402300800}), Json(std::uint64_t{18446744073709551615u}),
-                          Json(nullptr), Json::array({kNow + 300})}) {
+  for (const Json& bad :
+       {Json(double(kNow + 300) + 0.5), Json(std::to_string(kNow + 300)), Json(-1), Json(std::int64_t{253402300800}),
+        Json(std::uint64_t{18446744073709551615u}), Json(nullptr), Json::array({kNow + 300})}) {
     Json c = claims();
     c["exp"] = bad;
     expect_refused(auth, sign(hs_a(), c), "invalid_claim");
@@ -631,7 +633,8 @@ TEST(JwtForgery, TamperedSignatureIsRefused) {
 TEST(JwtForgery, AlgNoneAndOtherAlgorithmsAreRefused) {
   const auto auth = authenticator();
   const auto payload = base64url_encode(claims().dump());
-  for (const char* alg : {"none", "None", "NONE", "", "hs256", "HS512", "HS384", "RS256", "ES256", "Ed25519", "eddsa"}) {
+  for (const char* alg :
+       {"none", "None", "NONE", "", "hs256", "HS512", "HS384", "RS256", "ES256", "Ed25519", "eddsa"}) {
     const auto header = base64url_encode(Json{{"alg", alg}, {"kid", "hs-a"}}.dump());
     // Unsigned, and signed with HS256 under the alg claimed.
     expect_refused(auth, header + "." + payload + ".", {});
@@ -691,18 +694,18 @@ TEST(JwtForgery, BadBase64UrlIsRefused) {
   const auto token = sign(hs_a(), claims());
   const auto p = segments(token);
   const std::vector<std::string> bad = {
-      p[0] + "=." + p[1] + "." + p[2],                        // padding
-      p[0] + "." + p[1] + "." + p[2] + "=",                   // padding on the signature
-      "+" + p[0].substr(1) + "." + p[1] + "." + p[2],          // standard alphabet
+      p[0] + "=." + p[1] + "." + p[2],                 // padding
+      p[0] + "." + p[1] + "." + p[2] + "=",            // padding on the signature
+      "+" + p[0].substr(1) + "." + p[1] + "." + p[2],  // standard alphabet
       p[0] + "." + p[1].substr(0, 4) + "/" + p[1].substr(5) + "." + p[2],
       p[0] + "." + p[1] + "." + p[2].substr(0, p[2].size() - 1) + "!",
-      p[0] + "." + p[1] + " ." + p[2],                         // whitespace
-      p[0] + "." + p[1] + "." + p[2] + "A",                    // impossible length
-      "." + p[1] + "." + p[2],                                 // empty header
-      p[0] + ".." + p[2],                                      // empty payload
+      p[0] + "." + p[1] + " ." + p[2],       // whitespace
+      p[0] + "." + p[1] + "." + p[2] + "A",  // impossible length
+      "." + p[1] + "." + p[2],               // empty header
+      p[0] + ".." + p[2],                    // empty payload
       "a.b.c",
       "..",
-      p[0] + "." + p[1] + "." + p[2] + ".x",                   // four segments: a static token, unknown
+      p[0] + "." + p[1] + "." + p[2] + ".x",  // four segments: a static token, unknown
   };
   for (const auto& t : bad) expect_refused(auth, t);
   // The signature's last character with its unused bits set: the same bytes
@@ -750,11 +753,21 @@ TEST(JwtClaims, EveryRequiredClaimMustBePresent) {
 TEST(JwtClaims, ClaimsOfTheWrongTypeAreRefused) {
   const auto auth = authenticator();
   const std::vector<std::pair<const char*, Json>> cases = {
-      {"sub", 42},          {"sub", ""},           {"sub", std::string(300, 'u')},
-      {"org", nullptr},     {"org", Json::array()}, {"jti", Json::object()},
-      {"actor_type", true}, {"actor_type", "system"}, {"actor_type", "admin"},
-      {"roles", "platform_admin"}, {"roles", {"a", 1}}, {"roles", {""}},
-      {"aud", 5},           {"aud", Json::array()}, {"aud", {"policy-ledger", 3}},
+      {"sub", 42},
+      {"sub", ""},
+      {"sub", std::string(300, 'u')},
+      {"org", nullptr},
+      {"org", Json::array()},
+      {"jti", Json::object()},
+      {"actor_type", true},
+      {"actor_type", "system"},
+      {"actor_type", "admin"},
+      {"roles", "platform_admin"},
+      {"roles", {"a", 1}},
+      {"roles", {""}},
+      {"aud", 5},
+      {"aud", Json::array()},
+      {"aud", {"policy-ledger", 3}},
       {"iss", Json::array({"policy-ledger"})},
   };
   for (const auto& [name, value] : cases) {
@@ -839,8 +852,8 @@ void expect_invalid_jwt_config(const Json& jwt, const char* why) {
   ASSERT_FALSE(a.has_value()) << why;
   EXPECT_EQ(a.error().code, "invalid_token_config") << why;
   EXPECT_EQ(a.error().kind, ErrorKind::kInvalidArgument) << why;
-  for (const auto& s : {kSecretA, base64url_encode(kSecretA), std::string("short-secret"),
-                        base64url_encode("short-secret")}) {
+  for (const auto& s :
+       {kSecretA, base64url_encode(kSecretA), std::string("short-secret"), base64url_encode("short-secret")}) {
     EXPECT_EQ(a.error().message.find(s), std::string::npos) << why << ": " << a.error().message;
   }
 }
@@ -851,8 +864,9 @@ TEST(JwtConfig, RefusesBadKeysAndSettings) {
   expect_invalid_jwt_config(with(Json::array()), "no keys");
   expect_invalid_jwt_config(with(Json::object()), "keys an object");
   expect_invalid_jwt_config(with({hs_key("k", "short-secret")}), "HS256 secret under 32 bytes");
-  expect_invalid_jwt_config(with({{{"kid", "k"}, {"alg", "HS256"}, {"secret_base64url", base64url_encode(kSecretA) + "="}}}),
-                            "padded secret");
+  expect_invalid_jwt_config(
+      with({{{"kid", "k"}, {"alg", "HS256"}, {"secret_base64url", base64url_encode(kSecretA) + "="}}}),
+      "padded secret");
   expect_invalid_jwt_config(with({{{"kid", "k"}, {"alg", "HS256"}}}), "no secret");
   expect_invalid_jwt_config(with({{{"kid", "k"}, {"alg", "none"}, {"secret_base64url", base64url_encode(kSecretA)}}}),
                             "alg none");

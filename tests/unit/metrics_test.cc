@@ -45,17 +45,21 @@ TEST(Metrics, RequestSeriesAreCappedAndWrittenAsPrometheusText) {
   requests.observe("BREW", "/v1/reservations/r-1", 404, 0.001);
   requests.observe("GET", "/v1/plans", 200, 0.001);
   requests.observe("GET", "/v1/capabilities", 200, 0.001);  // a fourth route: "other"
-  requests.observe("", "", 400, 0.0);                        // nothing parsed
+  requests.observe("", "", 400, 0.0);                       // nothing parsed
   const std::string text = registry.text();
   EXPECT_NE(text.find("# TYPE ledger_http_requests_total counter"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(ledger_http_requests_total{method="GET",route="/v1/decisions",status="200"} 2)"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find(R"(ledger_http_requests_total{method="other",route="/v1/reservations/{}",status="404"} 1)"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find(R"(ledger_http_requests_total{method="GET",route="other",status="200"} 1)"), std::string::npos)
       << text;
-  EXPECT_NE(text.find(R"(ledger_http_request_duration_seconds_sum{method="GET",route="/v1/decisions",status="200"} 0.006)"),
-            std::string::npos) << text;
+  EXPECT_NE(
+      text.find(R"(ledger_http_request_duration_seconds_sum{method="GET",route="/v1/decisions",status="200"} 0.006)"),
+      std::string::npos)
+      << text;
 
   // Values read at scrape time.
   auto gauge = registry.gauge("ledger_test_size", "a size");

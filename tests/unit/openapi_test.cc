@@ -22,11 +22,14 @@ nlohmann::json doc(ApiDocument which) { return nlohmann::json::parse(openapi_doc
 constexpr std::string_view kMethods[] = {"get", "put", "post", "delete", "patch", "head", "options"};
 
 // Every "$ref" under `node`, with where it was found.
-void collect_refs(const nlohmann::json& node, const std::string& where, std::vector<std::pair<std::string, std::string>>& out) {
+void collect_refs(const nlohmann::json& node, const std::string& where,
+                  std::vector<std::pair<std::string, std::string>>& out) {
   if (node.is_object()) {
     for (const auto& [key, value] : node.items()) {
-      if (key == "$ref" && value.is_string()) out.emplace_back(where, value.get<std::string>());
-      else collect_refs(value, where + "/" + key, out);
+      if (key == "$ref" && value.is_string())
+        out.emplace_back(where, value.get<std::string>());
+      else
+        collect_refs(value, where + "/" + key, out);
     }
   } else if (node.is_array()) {
     for (std::size_t i = 0; i < node.size(); ++i) collect_refs(node[i], where + "/" + std::to_string(i), out);
@@ -59,7 +62,8 @@ TEST_P(OpenApi, IsAnOpenApi31DocumentWhoseReferencesAllResolve) {
   EXPECT_GT(refs.size(), 10u);
   for (const auto& [where, ref] : refs) {
     ASSERT_TRUE(ref.starts_with("#/")) << where << ": " << ref << " points outside the document";
-    EXPECT_TRUE(d.contains(nlohmann::json::json_pointer(ref.substr(1)))) << where << ": " << ref << " resolves to nothing";
+    EXPECT_TRUE(d.contains(nlohmann::json::json_pointer(ref.substr(1))))
+        << where << ": " << ref << " resolves to nothing";
   }
 }
 

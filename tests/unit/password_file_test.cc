@@ -16,8 +16,9 @@ std::string write(const std::string& name, const std::string& text) {
 }
 
 TEST(PasswordFile, ReadsUsersAndPasswordsWithEscapesAndComments) {
-  const auto path = write("pgpass-ok", "# generated\n*:*:*:postgres:s3cret\n127.0.0.1:5432:*:ledger_query:a\\:b\\\\c\n"
-                                       "*:*:*:postgres:second-wins-not\n\n");
+  const auto path = write("pgpass-ok",
+                          "# generated\n*:*:*:postgres:s3cret\n127.0.0.1:5432:*:ledger_query:a\\:b\\\\c\n"
+                          "*:*:*:postgres:second-wins-not\n\n");
   auto read = read_password_file(path);
   ASSERT_TRUE(read) << read.error().message;
   EXPECT_EQ(read->size(), 2u);

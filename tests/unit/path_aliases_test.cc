@@ -26,9 +26,9 @@ TEST(PathAliases, TheSeedsPathsNameTheV1RoutesByWholeSegments) {
     EXPECT_EQ(*got, to) << from;
     EXPECT_FALSE(canonical_path(to).has_value()) << to << " is a route, not an alias";
   }
-  for (const std::string path : {"/api/v1/admin/policy-valuesX", "/api/v1/admin/capabilities", "/api/v1/admin",
-                                 "/api/v1/admin/", "/v1/tenantsX", "/v1/configs", "/v1/policies/p-1", "/v1/decisions",
-                                 "/API/v1/admin/policy-values", ""}) {
+  for (const std::string path :
+       {"/api/v1/admin/policy-valuesX", "/api/v1/admin/capabilities", "/api/v1/admin", "/api/v1/admin/", "/v1/tenantsX",
+        "/v1/configs", "/v1/policies/p-1", "/v1/decisions", "/API/v1/admin/policy-values", ""}) {
     EXPECT_FALSE(canonical_path(path).has_value()) << path;
   }
 }

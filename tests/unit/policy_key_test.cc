@@ -102,8 +102,8 @@ TEST(PolicyKeyName, AcceptsDotSeparatedLowercaseSegments) {
 
 TEST(PolicyKeyName, RefusesMalformedNames) {
   for (const char* bad : {"", "billing", "Billing.window", "billing.Window", "billing..window", ".billing.window",
-                          "billing.window.", "1billing.window", "billing.1window", "billing.win-dow",
-                          "billing.win dow", "billing._window", "billing.window\n", "bïlling.window", "."}) {
+                          "billing.window.", "1billing.window", "billing.1window", "billing.win-dow", "billing.win dow",
+                          "billing._window", "billing.window\n", "bïlling.window", "."}) {
     EXPECT_FALSE(valid_policy_key_name(bad)) << bad;
   }
   EXPECT_FALSE(valid_policy_key_name("a." + std::string(127, 'b')));  // 129 characters
@@ -237,8 +237,8 @@ TEST(PolicyKeyDefine, DefiningTwiceIdenticallyIsANoOp) {
 }
 
 TEST(PolicyKeyDefine, DefiningTwiceIdenticallyAfterValuesIsStillANoOp) {
-  auto s = given({window_seconds(), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), events::BeforeSource::kDefault,
-                                                   int_value(120), kNow, "r"}});
+  auto s = given({window_seconds(), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60),
+                                                   events::BeforeSource::kDefault, int_value(120), kNow, "r"}});
   auto r = decide(s, DefinePolicyKey{window_seconds()});
   ASSERT_TRUE(r.has_value());
   EXPECT_TRUE(r->empty());
@@ -341,8 +341,7 @@ TEST(PolicyValueSetting, BoundsAreInclusive) {
 
 TEST(PolicyValueSetting, StringOutsideEnumIsOutOfBoundsWithRuleId) {
   auto s = given({isolation_model()});
-  SetPolicyValue c{"allocation.isolation_model", org("org-1"), str_value("full-wipe"), std::nullopt, "r",
-                   std::nullopt};
+  SetPolicyValue c{"allocation.isolation_model", org("org-1"), str_value("full-wipe"), std::nullopt, "r", std::nullopt};
   auto r = decide(s, c, kNow);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "value_out_of_bounds");
@@ -359,8 +358,8 @@ TEST(PolicyValueSetting, AcceptedValueCarriesBeforeAfterAndReason) {
   ASSERT_TRUE(r.has_value()) << r.error().code;
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ(std::get<PolicyValueSet>((*r)[0]),
-            (PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), events::BeforeSource::kDefault, int_value(120),
-                            Instant{kNow.micros + kMinute}, "customer request"}));
+            (PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), events::BeforeSource::kDefault,
+                            int_value(120), Instant{kNow.micros + kMinute}, "customer request"}));
 }
 
 TEST(PolicyValueSetting, BeforeIsTheLastValueAtTheExactScope) {
@@ -504,16 +503,16 @@ TEST(PolicyKeyEvolve, EveryEventIncrementsTheVersion) {
   ASSERT_TRUE(s.definition.has_value());
   EXPECT_EQ(*s.definition, window_seconds());
   EXPECT_TRUE(s.latest.empty());
-  s = evolve(std::move(s),
-             PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60), events::BeforeSource::kDefault, int_value(120), kNow, "r"});
+  s = evolve(std::move(s), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(60),
+                                          events::BeforeSource::kDefault, int_value(120), kNow, "r"});
   EXPECT_EQ(s.version, 2);
-  s = evolve(std::move(s), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(120), events::BeforeSource::kScope,
-                                          int_value(180), kNow, "r"});
+  s = evolve(std::move(s), PolicyValueSet{"billing.window_seconds", org("org-1"), int_value(120),
+                                          events::BeforeSource::kScope, int_value(180), kNow, "r"});
   EXPECT_EQ(s.version, 3);
   ASSERT_EQ(s.latest.size(), 1u);
   EXPECT_EQ(s.latest.at(org("org-1")), int_value(180));
-  s = evolve(std::move(s),
-             PolicyValueSet{"billing.window_seconds", global(), int_value(60), events::BeforeSource::kDefault, int_value(30), kNow, "r"});
+  s = evolve(std::move(s), PolicyValueSet{"billing.window_seconds", global(), int_value(60),
+                                          events::BeforeSource::kDefault, int_value(30), kNow, "r"});
   EXPECT_EQ(s.version, 4);
   EXPECT_EQ(s.latest.size(), 2u);
   EXPECT_EQ(s.latest.at(global()), int_value(30));

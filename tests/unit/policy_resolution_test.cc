@@ -56,7 +56,7 @@ TEST(PolicyResolution, NothingSetAnswersTheCatalogDefault) {
 TEST(PolicyResolution, MostSpecificScopeWins) {
   // One value at every level; remove the most specific one at a time.
   std::vector<ValueCandidate> cs = {
-      candidate(ScopeLevel::kGlobal, "", 5, kT0, 1),  candidate(ScopeLevel::kPlan, "pro", 4, kT0, 2),
+      candidate(ScopeLevel::kGlobal, "", 5, kT0, 1),          candidate(ScopeLevel::kPlan, "pro", 4, kT0, 2),
       candidate(ScopeLevel::kOrganization, "o-1", 3, kT0, 3), candidate(ScopeLevel::kProject, "p-1", 2, kT0, 4),
       candidate(ScopeLevel::kUser, "u-1", 1, kT0, 5),
   };
@@ -88,8 +88,10 @@ TEST(PolicyResolution, WriteOrderDoesNotChangeSpecificity) {
 
 TEST(PolicyResolution, ScopesOfOtherCallersAreIgnored) {
   std::vector<ValueCandidate> cs = {
-      candidate(ScopeLevel::kUser, "u-2", 1, kT0, 1), candidate(ScopeLevel::kProject, "p-2", 2, kT0, 2),
-      candidate(ScopeLevel::kOrganization, "o-2", 3, kT0, 3), candidate(ScopeLevel::kPlan, "free", 4, kT0, 4),
+      candidate(ScopeLevel::kUser, "u-2", 1, kT0, 1),
+      candidate(ScopeLevel::kProject, "p-2", 2, kT0, 2),
+      candidate(ScopeLevel::kOrganization, "o-2", 3, kT0, 3),
+      candidate(ScopeLevel::kPlan, "free", 4, kT0, 4),
       // Same id, wrong level: an org named like our user is not our user.
       candidate(ScopeLevel::kOrganization, "u-1", 6, kT0, 5),
   };
@@ -180,11 +182,12 @@ TEST(PolicyResolution, AnswersStringAndBoolKeysToo) {
 // The oracle: for each level of the caller's chain in specificity order, sort
 // that scope's values in force by (effective_at, position) and take the last;
 // the first level with any value answers, else the default.
-Resolution oracle(const PolicyKeyDefined& key, const ScopeChain& chain, std::vector<ValueCandidate> cs,
-                  Instant as_of) {
-  const std::vector<PolicyScope> levels = {
-      {ScopeLevel::kUser, chain.user_id}, {ScopeLevel::kProject, chain.project_id},
-      {ScopeLevel::kOrganization, chain.org_id}, {ScopeLevel::kPlan, chain.plan}, {ScopeLevel::kGlobal, ""}};
+Resolution oracle(const PolicyKeyDefined& key, const ScopeChain& chain, std::vector<ValueCandidate> cs, Instant as_of) {
+  const std::vector<PolicyScope> levels = {{ScopeLevel::kUser, chain.user_id},
+                                           {ScopeLevel::kProject, chain.project_id},
+                                           {ScopeLevel::kOrganization, chain.org_id},
+                                           {ScopeLevel::kPlan, chain.plan},
+                                           {ScopeLevel::kGlobal, ""}};
   for (const auto& scope : levels) {
     if (scope.level != ScopeLevel::kGlobal && scope.id.empty()) continue;
     std::vector<ValueCandidate> in_force;
@@ -273,8 +276,8 @@ RC_GTEST_PROP(PolicyResolution, NextChangeAgreesWithWalkingEveryInstant, ()) {
     const std::int64_t effective = kT0 + *rc::gen::inRange<std::int64_t>(0, 12);
     std::optional<std::string> tenant;
     if (*rc::gen::inRange(0, 3) == 0) tenant = *id_gen;
-    cs.push_back(ValueCandidate{{level, std::move(id)}, iv(value), Instant{effective}, static_cast<std::int64_t>(i + 1),
-                                tenant});
+    cs.push_back(ValueCandidate{
+        {level, std::move(id)}, iv(value), Instant{effective}, static_cast<std::int64_t>(i + 1), tenant});
   }
   auto maybe_id = [&] { return *rc::gen::oneOf(rc::gen::just(std::string()), id_gen); };
   ScopeChain chain{maybe_id(), maybe_id(), maybe_id(), maybe_id()};

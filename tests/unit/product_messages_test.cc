@@ -85,7 +85,8 @@ const ledger::events::Instant kNow{1'800'000'000'000'000};
 
 TEST(ProductMessages, TheProductsTextAnswersWithItsSource) {
   FakeCatalog cat;
-  cat.keys["messages.admission.capacity_unavailable"] = {string_key("messages.admission.capacity_unavailable", "Full."), {}};
+  cat.keys["messages.admission.capacity_unavailable"] = {string_key("messages.admission.capacity_unavailable", "Full."),
+                                                         {}};
   cat.keys["messages.admission.capacity_unavailable.de"] = {
       string_key("messages.admission.capacity_unavailable.de", "Voll."), {}};
   ledger::domain::ScopeChain chain{"", "p1", "acme", "pro"};
@@ -98,8 +99,8 @@ TEST(ProductMessages, TheProductsTextAnswersWithItsSource) {
   EXPECT_EQ(answer["user_message_source"]["locale"], "de");
   EXPECT_EQ(answer["user_message_source"]["is_default"], true);
   EXPECT_EQ(answer["user_message_source"]["accept_language"], (Json{"de_ch", "de"}));
-  EXPECT_EQ(cat.asked, (Locales{"messages.admission.capacity_unavailable.de_ch",
-                                "messages.admission.capacity_unavailable.de"}));
+  EXPECT_EQ(cat.asked,
+            (Locales{"messages.admission.capacity_unavailable.de_ch", "messages.admission.capacity_unavailable.de"}));
 
   Json english = {{"reason_code", "capacity_unavailable"}, {"user_message", "ledger text"}};
   ASSERT_TRUE(apply_product_message(english, Locales{"en"}, chain, kNow, cat.lookup()).has_value());
@@ -112,7 +113,7 @@ TEST(ProductMessages, TheLedgersTextAnswersWhenNoProductTextResolves) {
   auto as_int = string_key("messages.admission.within_quota", "");
   as_int.value_type = ledger::events::ValueType::kInt;
   as_int.default_value = ledger::events::PolicyValue{std::int64_t{3}};
-  cat.keys["messages.admission.within_quota"] = {as_int, {}};                                         // not a string
+  cat.keys["messages.admission.within_quota"] = {as_int, {}};  // not a string
   cat.keys["messages.admission.within_quota.fr"] = {string_key("messages.admission.within_quota.fr", ""), {}};  // empty
   Json answer = {{"reason_code", "within_quota"}, {"user_message", "ledger text"}};
   ASSERT_TRUE(apply_product_message(answer, Locales{"fr"}, {}, kNow, cat.lookup()).has_value());

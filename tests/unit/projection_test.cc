@@ -48,8 +48,8 @@ PolicyKeyDefined isolation_model() {
 }
 
 PolicyValueSet window_set(PolicyScope scope, std::int64_t before, std::int64_t after, std::int64_t effective) {
-  return PolicyValueSet{"billing.window_seconds", std::move(scope), PolicyValue{before}, events::BeforeSource::kScope, PolicyValue{after},
-                        Instant{effective}, "customer request"};
+  return PolicyValueSet{"billing.window_seconds", std::move(scope),   PolicyValue{before}, events::BeforeSource::kScope,
+                        PolicyValue{after},       Instant{effective}, "customer request"};
 }
 
 events::EventMeta meta_at(std::int64_t position, const events::Event& e) {
@@ -57,8 +57,10 @@ events::EventMeta meta_at(std::int64_t position, const events::Event& e) {
   m.global_position = position;
   m.stream_id = std::visit(
       [](const auto& x) -> std::string {
-        if constexpr (requires { x.key; }) return "policy-key:" + x.key;
-        else return "other";
+        if constexpr (requires { x.key; })
+          return "policy-key:" + x.key;
+        else
+          return "other";
       },
       e);
   m.stream_version = position;  // good enough for the projection, which ignores it
@@ -154,21 +156,32 @@ TEST(PolicyValuesProjection, ValueSetBecomesAPolicyValuesRowKeyedByPosition) {
 
 TEST(PolicyValuesProjection, EveryScopeLevelAndValueTypeIsWritten) {
   PolicyValuesProjection p;
-  const std::vector<std::pair<PolicyScope, std::string>> levels = {
-      {{ScopeLevel::kUser, "u-1"}, "user"},          {{ScopeLevel::kProject, "p-1"}, "project"},
-      {{ScopeLevel::kOrganization, "o-1"}, "organization"}, {{ScopeLevel::kPlan, "pro"}, "plan"},
-      {{ScopeLevel::kGlobal, ""}, "global"}};
+  const std::vector<std::pair<PolicyScope, std::string>> levels = {{{ScopeLevel::kUser, "u-1"}, "user"},
+                                                                   {{ScopeLevel::kProject, "p-1"}, "project"},
+                                                                   {{ScopeLevel::kOrganization, "o-1"}, "organization"},
+                                                                   {{ScopeLevel::kPlan, "pro"}, "plan"},
+                                                                   {{ScopeLevel::kGlobal, ""}, "global"}};
   for (const auto& [scope, name] : levels) {
     auto ops = p.apply(envelope(9, window_set(scope, 60, 30, kT0)));
     ASSERT_EQ(ops.size(), 1u);
     EXPECT_EQ(ops[0].key[1], (std::pair<std::string, Cell>{"scope_level", name}));
     EXPECT_EQ(ops[0].key[2], (std::pair<std::string, Cell>{"scope_id", scope.id}));
   }
-  PolicyValueSet s{"allocation.isolation_model", {ScopeLevel::kGlobal, ""}, PolicyValue{std::string("user-revoke")},
-                   events::BeforeSource::kDefault, PolicyValue{std::string("full-reimage")}, Instant{kT0}, "r"};
+  PolicyValueSet s{"allocation.isolation_model",
+                   {ScopeLevel::kGlobal, ""},
+                   PolicyValue{std::string("user-revoke")},
+                   events::BeforeSource::kDefault,
+                   PolicyValue{std::string("full-reimage")},
+                   Instant{kT0},
+                   "r"};
   EXPECT_EQ(p.apply(envelope(3, s))[0].values[0], (std::pair<std::string, Cell>{"value", "\"full-reimage\""}));
-  PolicyValueSet b{"maas.enabled", {ScopeLevel::kGlobal, ""}, PolicyValue{false}, events::BeforeSource::kDefault, PolicyValue{true},
-                   Instant{kT0}, "r"};
+  PolicyValueSet b{"maas.enabled",
+                   {ScopeLevel::kGlobal, ""},
+                   PolicyValue{false},
+                   events::BeforeSource::kDefault,
+                   PolicyValue{true},
+                   Instant{kT0},
+                   "r"};
   EXPECT_EQ(p.apply(envelope(3, b))[0].values[0], (std::pair<std::string, Cell>{"value", "true"}));
 }
 
@@ -366,17 +379,19 @@ rc::Gen<events::Event> value_set_event() {
     const auto level = static_cast<ScopeLevel>(*rc::gen::inRange(0, 5));
     std::string id = level == ScopeLevel::kGlobal ? "" : *rc::gen::elementOf(std::vector<std::string>{"a", "b", "c"});
     const bool on_window = *rc::gen::arbitrary<bool>();
-    PolicyValue after = on_window ? PolicyValue{*rc::gen::inRange<std::int64_t>(1, 3601)}
-                                  : PolicyValue{*rc::gen::elementOf(std::vector<std::string>{"user-revoke", "full-reimage"})};
+    PolicyValue after = on_window
+                            ? PolicyValue{*rc::gen::inRange<std::int64_t>(1, 3601)}
+                            : PolicyValue{*rc::gen::elementOf(std::vector<std::string>{"user-revoke", "full-reimage"})};
     PolicyValue before = on_window ? PolicyValue{std::int64_t{60}} : PolicyValue{std::string("user-revoke")};
-    return PolicyValueSet{on_window ? "billing.window_seconds" : "allocation.isolation_model",
-                          {level, std::move(id)},
-                          before,
-                          *rc::gen::arbitrary<bool>() ? events::BeforeSource::kDefault : events::BeforeSource::kScope,
-                          after,
-                          Instant{kT0 + *rc::gen::inRange<std::int64_t>(-1000, 1000)},
-                          *rc::gen::elementOf(std::vector<std::string>{"customer request", "", "incident \xe2\x84\x96 7",
-                                                                        "quote \" and \\ backslash", "\xf0\x9f\x98\x80"})};
+    return PolicyValueSet{
+        on_window ? "billing.window_seconds" : "allocation.isolation_model",
+        {level, std::move(id)},
+        before,
+        *rc::gen::arbitrary<bool>() ? events::BeforeSource::kDefault : events::BeforeSource::kScope,
+        after,
+        Instant{kT0 + *rc::gen::inRange<std::int64_t>(-1000, 1000)},
+        *rc::gen::elementOf(std::vector<std::string>{"customer request", "", "incident \xe2\x84\x96 7",
+                                                     "quote \" and \\ backslash", "\xf0\x9f\x98\x80"})};
   });
 }
 

@@ -135,12 +135,14 @@ RC_GTEST_PROP(Projector, LiveEqualsRebuildWhateverTheTopicHoldsAndWhateverFails,
   std::size_t relayed = 0;  // history published so far, in order
   auto set = ProjectionSet::create(store);
   RC_ASSERT(set.has_value());
-  auto projector = std::make_unique<Projector>(**set, history, feed, nullptr,
-                                               ProjectorLoopOptions{.batch_size = *rc::gen::inRange<std::size_t>(1, 5)});
+  auto projector = std::make_unique<Projector>(
+      **set, history, feed, nullptr, ProjectorLoopOptions{.batch_size = *rc::gen::inRange<std::size_t>(1, 5)});
   const int steps = *rc::gen::inRange(1, 50);
   for (int i = 0; i < steps; ++i) {
     switch (*rc::gen::inRange(0, 10)) {
-      case 0: commit(history, *rc::gen::inRange(1, 4)); break;
+      case 0:
+        commit(history, *rc::gen::inRange(1, 4));
+        break;
       case 1:  // the relay publishes what it has not yet
         while (relayed < history.committed.size()) feed.publish(history.committed[relayed++]);
         break;
@@ -150,7 +152,9 @@ RC_GTEST_PROP(Projector, LiveEqualsRebuildWhateverTheTopicHoldsAndWhateverFails,
           for (auto k = from; k < relayed; ++k) feed.publish(history.committed[k]);
         }
         break;
-      case 3: feed.topic.push_back("{not json"); break;
+      case 3:
+        feed.topic.push_back("{not json");
+        break;
       case 4:
         if (relayed < history.committed.size()) {  // a forgery for the next position
           auto f = history.committed[relayed];
@@ -158,14 +162,20 @@ RC_GTEST_PROP(Projector, LiveEqualsRebuildWhateverTheTopicHoldsAndWhateverFails,
           feed.publish(f);
         }
         break;
-      case 5: feed.fail_next_poll = true; break;
-      case 6: store.fail_next_commit = true; break;
+      case 5:
+        feed.fail_next_poll = true;
+        break;
+      case 6:
+        store.fail_next_commit = true;
+        break;
       case 7:  // crash and restart: the uncommitted part of the topic comes again
         feed.reset();
         set = ProjectionSet::create(store);
         projector = std::make_unique<Projector>(**set, history, feed);
         break;
-      default: projector->step(); break;
+      default:
+        projector->step();
+        break;
     }
     auto cp = (*set)->checkpoint();
     RC_ASSERT(cp.has_value());

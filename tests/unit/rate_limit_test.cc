@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "adapters/http/routes/http_json.h"
-#include "domain/access/rate_limit.h"
 #include "commands/access/request_gate.h"
+#include "domain/access/rate_limit.h"
 
 namespace ledger {
 namespace {

@@ -110,13 +110,27 @@ RC_GTEST_PROP(Relay, NothingIsSkippedOrReorderedWhateverFails, ()) {
   const auto steps = *rc::gen::inRange(1, 60);
   for (int i = 0; i < steps; ++i) {
     switch (*rc::gen::inRange(0, 7)) {
-      case 0: commit(source, *rc::gen::inRange(1, 5)); break;
-      case 1: bus.fail_after = *rc::gen::inRange<std::size_t>(0, batch); break;
-      case 2: checkpoint.fail_next_store = true; break;
-      case 3: checkpoint.fail_next_load = true; break;
-      case 4: source.fail_next_read = true; break;
-      case 5: relay = std::make_unique<Relay>(source, bus, checkpoint, LoopOptions{.batch_size = batch}); break;
-      default: relay->step(); break;
+      case 0:
+        commit(source, *rc::gen::inRange(1, 5));
+        break;
+      case 1:
+        bus.fail_after = *rc::gen::inRange<std::size_t>(0, batch);
+        break;
+      case 2:
+        checkpoint.fail_next_store = true;
+        break;
+      case 3:
+        checkpoint.fail_next_load = true;
+        break;
+      case 4:
+        source.fail_next_read = true;
+        break;
+      case 5:
+        relay = std::make_unique<Relay>(source, bus, checkpoint, LoopOptions{.batch_size = batch});
+        break;
+      default:
+        relay->step();
+        break;
     }
     const auto firsts = first_arrivals(bus.received);
     for (std::size_t k = 0; k < firsts.size(); ++k) RC_ASSERT(firsts[k] == static_cast<std::int64_t>(k) + 1);

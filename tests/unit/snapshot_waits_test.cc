@@ -36,7 +36,8 @@ TEST(SnapshotWaits, EndsAWaiterAtItsDeadline) {
 }
 
 TEST(SnapshotWaits, CapsWaitsPerPrincipalAndInTotal) {
-  SnapshotWaits waits([]() -> domain::Result<std::int64_t> { return 0; }, {.per_principal = 2, .total = 3, .poll = 1ms});
+  SnapshotWaits waits([]() -> domain::Result<std::int64_t> { return 0; },
+                      {.per_principal = 2, .total = 3, .poll = 1ms});
   std::atomic<int> stopped{0};
   auto count = [&](Outcome o) {
     if (o == Outcome::kStopped) stopped.fetch_add(1);

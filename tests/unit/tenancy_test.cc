@@ -8,10 +8,10 @@
 //   - a value written for a tenant never answers for a chain outside it.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <nlohmann/json.hpp>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
+#include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <string>
@@ -173,9 +173,9 @@ TEST_F(TenancyServiceTest, AnotherTenantsCommandIdIsNotItsOutcome) {
 }
 
 TEST_F(TenancyServiceTest, ATenantMayNotSetAPlatformKeyAndTheRefusalIsAudited) {
-  ASSERT_TRUE(submit(decoded("policy_key.define", define_key("rate_limit.api_requests_per_minute"), platform_admin(),
-                             "define"))
-                  .has_value());
+  ASSERT_TRUE(
+      submit(decoded("policy_key.define", define_key("rate_limit.api_requests_per_minute"), platform_admin(), "define"))
+          .has_value());
   const auto acme = principal("org-acme", "user", "acme-admin");
   auto r = submit(
       decoded("policy_value.set", set_at_org("rate_limit.api_requests_per_minute", "org-acme", 1000000), acme, "lift"));
@@ -209,9 +209,8 @@ TEST(TenancyProperty, AnOutcomeIsReturnedOnlyToTheSameTenantActorAndBody) {
     CommandService svc{store, clock, CommandService::Options{.sweep_interval = std::chrono::milliseconds(0)}};
     svc.start();
     const std::string key = "billing.window_seconds";
-    RC_ASSERT(svc.submit_async(decoded("policy_key.define", define_key(key), platform_admin(), "define"))
-                  .get()
-                  .has_value());
+    RC_ASSERT(
+        svc.submit_async(decoded("policy_key.define", define_key(key), platform_admin(), "define")).get().has_value());
     const Principal who[] = {principal("org-acme", "user", "admin"), principal("org-globex", "user", "admin"),
                              principal("org-acme", "service_account", "admin")};
     struct First {
@@ -225,9 +224,9 @@ TEST(TenancyProperty, AnOutcomeIsReturnedOnlyToTheSameTenantActorAndBody) {
       id = std::abs(id % 3);
       body = std::abs(body % 2);
       const std::string command_id = "c-" + std::to_string(id);
-      auto r = svc.submit_async(decoded("policy_value.set", set_at_org(key, who[p].tenant, 10 + body), who[p],
-                                        command_id))
-                   .get();
+      auto r =
+          svc.submit_async(decoded("policy_value.set", set_at_org(key, who[p].tenant, 10 + body), who[p], command_id))
+              .get();
       auto it = model.find({p, id});
       if (it == model.end()) {
         RC_ASSERT(r.has_value());

@@ -44,8 +44,10 @@ Json v1_payload(const PolicyValueSet& e) {
 }
 
 PolicyValueSet sample(BeforeSource source) {
-  return PolicyValueSet{"allocation.refund_window_days", {ScopeLevel::kProject, "p-9"}, PolicyValue{std::int64_t{30}},
-                        source, PolicyValue{std::int64_t{45}}, Instant{kT0}, "Customer success request"};
+  return PolicyValueSet{"allocation.refund_window_days", {ScopeLevel::kProject, "p-9"},
+                        PolicyValue{std::int64_t{30}},   source,
+                        PolicyValue{std::int64_t{45}},   Instant{kT0},
+                        "Customer success request"};
 }
 
 TEST(Upcast, V1BeforeWasDefaultBecomesBeforeSource) {
@@ -154,12 +156,16 @@ std::vector<RecordedEvent> history(const std::vector<events::Event>& evs, const 
     const auto* set = std::get_if<PolicyValueSet>(&evs[i]);
     const std::string key = std::visit(
         [](const auto& x) -> std::string {
-          if constexpr (requires { x.key; }) return x.key;
-          else return {};
+          if constexpr (requires { x.key; })
+            return x.key;
+          else
+            return {};
         },
         evs[i]);
-    if (set && i < as_v1.size() && as_v1[i]) out.push_back(record_v1(meta_at(pos, key), *set, prev));
-    else out.push_back(codec::record(meta_at(pos, key), evs[i], prev));
+    if (set && i < as_v1.size() && as_v1[i])
+      out.push_back(record_v1(meta_at(pos, key), *set, prev));
+    else
+      out.push_back(codec::record(meta_at(pos, key), evs[i], prev));
     prev = out.back().hash;
   }
   return out;
@@ -183,10 +189,10 @@ Tables project(const std::vector<RecordedEvent>& h, std::size_t batch) {
 }
 
 std::vector<events::Event> sample_history() {
-  std::vector<events::Event> evs = {
-      PolicyKeyDefined{"billing.window_seconds", events::ValueType::kInt, PolicyValue{std::int64_t{60}}, 1, 3600, {}, ""}};
-  const std::vector<PolicyScope> scopes = {{ScopeLevel::kOrganization, "org-1"}, {ScopeLevel::kUser, "u-1"},
-                                           {ScopeLevel::kGlobal, ""}};
+  std::vector<events::Event> evs = {PolicyKeyDefined{
+      "billing.window_seconds", events::ValueType::kInt, PolicyValue{std::int64_t{60}}, 1, 3600, {}, ""}};
+  const std::vector<PolicyScope> scopes = {
+      {ScopeLevel::kOrganization, "org-1"}, {ScopeLevel::kUser, "u-1"}, {ScopeLevel::kGlobal, ""}};
   for (int i = 0; i < 12; ++i) {
     evs.push_back(PolicyValueSet{"billing.window_seconds", scopes[i % 3], PolicyValue{std::int64_t{60 + i}},
                                  i < 3 ? BeforeSource::kDefault : BeforeSource::kScope,

@@ -1,7 +1,7 @@
 #include "adapters/http/routes/admission_api.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <map>
@@ -9,12 +9,6 @@
 #include <span>
 #include <tuple>
 
-#include "commands/access/authorization.h"
-#include "commands/edge_values.h"
-#include "commands/decode.h"
-#include "domain/admission.h"
-#include "domain/policy_resolution.h"
-#include "events/codec/rfc3339.h"
 #include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/app_policy_api.h"
 #include "adapters/http/routes/decision_log_api.h"
@@ -23,6 +17,12 @@
 #include "adapters/http/routes/product_messages.h"
 #include "adapters/http/routes/query_params.h"
 #include "adapters/http/routes/views_api.h"
+#include "commands/access/authorization.h"
+#include "commands/decode.h"
+#include "commands/edge_values.h"
+#include "domain/admission.h"
+#include "domain/policy_resolution.h"
+#include "events/codec/rfc3339.h"
 
 namespace ledger::routes {
 
@@ -46,8 +46,6 @@ constexpr std::string_view kReservationCursorV1 = "reservations.v1:";
 constexpr const char* kWarnThresholdKey = "quota.warn_threshold_percent";
 constexpr std::int64_t kDefaultWarnThreshold = 80;
 
-
-
 domain::Error forbidden(const commands::Principal& who, const std::string& organization_id) {
   return organization_forbidden(who, organization_id, "admission read");
 }
@@ -59,10 +57,7 @@ std::optional<HttpResponse> await_admission(adapters::postgres::PgAdmissionQueri
 }
 
 // The organization a forbidden() error names.
-std::string refused_organization(const domain::Error& e) {
-  return e.evidence_text("organization_id");
-}
-
+std::string refused_organization(const domain::Error& e) { return e.evidence_text("organization_id"); }
 
 Json nullable(const std::optional<std::int64_t>& v) { return v ? Json(*v) : Json(); }
 
@@ -223,7 +218,8 @@ domain::Result<domain::DecisionInput> parse_input(const Json& body, const std::s
     r.quantity("size_bytes", a.size_bytes);
     r.quantity("estimated_tokens", a.estimated_tokens);
     if (!r.error && (a.app_id.empty() || a.app_id.size() > 128 || a.app_id.find('/') != std::string::npos)) {
-      error = invalid_input("application.app_id", "application.app_id must be an application id (1-128 characters, no '/')");
+      error = invalid_input("application.app_id",
+                            "application.app_id must be an application id (1-128 characters, no '/')");
     } else if (!r.error && a.model.size() > 256) {
       error = invalid_input("application.model", "application.model must be at most 256 characters");
     }
@@ -325,7 +321,8 @@ domain::Result<domain::DecisionOutput> decide_one(const commands::Principal& who
 // only (the chain is a read model of ledger-query's memory, its rate limits
 // are counters there); a replay goes to POST /v1/applications/{app}:evaluate.
 domain::Error application_needs_memory() {
-  domain::Error e{domain::ErrorKind::kInvalidArgument, "unsupported_parameter",
+  domain::Error e{domain::ErrorKind::kInvalidArgument,
+                  "unsupported_parameter",
                   "a decision naming an application is answered from memory only: drop as_of_position, or replay "
                   "the chain with POST /v1/applications/{app_id}:evaluate?as_of_position=",
                   {}};
@@ -341,8 +338,8 @@ domain::Error application_needs_memory() {
 // the evidence, in `answer.application`. Another organization's or an
 // unknown application is 404 `unknown_application`.
 domain::Result<void> apply_application(Json& answer, const ApplicationCheck& a, const domain::DecisionInput& in,
-                                       const domain::AdmissionModel& model,
-                                       domain::app_policy::ChainRuntime& runtime, events::Instant as_of,
+                                       const domain::AdmissionModel& model, domain::app_policy::ChainRuntime& runtime,
+                                       events::Instant as_of,
                                        const domain::app_policy::ChainRuntime::RecordedVerdicts* recorded) {
   namespace ap = domain::app_policy;
   const auto* app = model.apps().application(in.hierarchy.organization_id, a.app_id);
@@ -397,10 +394,9 @@ class MessageSource {
   domain::Result<void> apply(Json& answer, std::span<const std::string> locales,
                              const adapters::postgres::DecisionRead& read, events::Instant as_of) {
     const domain::ScopeChain chain = read.policy ? read.policy->chain : domain::ScopeChain{};
-    return apply_product_message(answer, locales, chain, as_of,
-                                 [&](const std::string& key) -> domain::Result<std::optional<MessageKey>> {
-                                   return lookup(key, chain);
-                                 });
+    return apply_product_message(
+        answer, locales, chain, as_of,
+        [&](const std::string& key) -> domain::Result<std::optional<MessageKey>> { return lookup(key, chain); });
   }
 
  private:
@@ -485,16 +481,18 @@ Json reservation_json(const adapters::postgres::ReservationRecord& r, events::In
 
 constexpr std::string_view kStates[] = {"draft", "active", "exhausted", "expired", "suspended", "retired"};
 
-domain::Result<QuotaScope> scope_param(const HttpRequest& req, const std::string& level_name, const std::string& id_name) {
+domain::Result<QuotaScope> scope_param(const HttpRequest& req, const std::string& level_name,
+                                       const std::string& id_name) {
   auto level_text = req.query_param(level_name);
   if (!level_text) return std::unexpected(bad_param(level_name, level_name + " is required"));
   auto level = events::parse_quota_level(*level_text);
   if (!level) {
-    return std::unexpected(bad_param(
-        level_name, level_name + " must be global, plan, organization, department, project or principal"));
+    return std::unexpected(
+        bad_param(level_name, level_name + " must be global, plan, organization, department, project or principal"));
   }
   QuotaScope s{*level, req.query_param(id_name).value_or("")};
-  if (s.level != QuotaLevel::kGlobal && s.id.empty()) return std::unexpected(bad_param(id_name, id_name + " is required"));
+  if (s.level != QuotaLevel::kGlobal && s.id.empty())
+    return std::unexpected(bad_param(id_name, id_name + " is required"));
   if (s.level == QuotaLevel::kGlobal && !s.id.empty()) {
     return std::unexpected(bad_param(id_name, "the global scope has no id"));
   }
@@ -518,7 +516,7 @@ void AdmissionApi::note_refusal(const HttpRequest& req, const commands::Principa
 }
 
 bool AdmissionApi::owns(std::string_view path) {
-  if (ViewsApi::owns(path)) return true;  // the customer views (views_api.h)
+  if (ViewsApi::owns(path)) return true;                                        // the customer views (views_api.h)
   if (path == kDecisionLogPath || path == kDecisionLogStatusPath) return true;  // decision_log_api.h
   return path == kDecisions || path == kDecisionBatch || path == kEffective || path == kReservations ||
          (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size());
@@ -568,7 +566,8 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   std::optional<ApplicationCheck> application;
   auto in = parse_input(*doc, header_correlation_id(req), application);
   if (!in) return error_response(in.error(), header_correlation_id(req));
-  if (application && (!from_memory(req) || !chains_)) return error_response(application_needs_memory(), in->correlation_id);
+  if (application && (!from_memory(req) || !chains_))
+    return error_response(application_needs_memory(), in->correlation_id);
   if (auto ok = check_tenant(who, *in); !ok) {
     note_refusal(req, who, in->hierarchy.organization_id);
     return error_response(ok.error(), in->correlation_id);
@@ -599,7 +598,8 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
                   : domain::Result<std::vector<adapters::postgres::DecisionRead>>(std::move(memory_read));
   if (!read) return error_response(read.error(), in->correlation_id);
   auto out = decide_one(who, *in, read->front(), c->as_of);
-  if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) note_refusal(req, who, refused_organization(out.error()));
+  if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied)
+    note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
   Json answer = decision_json(*out, c->as_of);
   if (application) {
@@ -725,9 +725,11 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     snapshot_version = c->as_of_position ? std::min(*c->as_of_position, *cp) : *cp;
   }
   Json out = Json::array();
-  for (std::size_t i = 0; i < items.size(); ++i) out.push_back(errors[i] ? error_json(*errors[i]) : std::move(results[i]));
-  return json_response(
-      200, dump_lenient({{"results", std::move(out)}, {"snapshot_version", snapshot_version}, {"as_of", codec::format_instant(c->as_of)}}));
+  for (std::size_t i = 0; i < items.size(); ++i)
+    out.push_back(errors[i] ? error_json(*errors[i]) : std::move(results[i]));
+  return json_response(200, dump_lenient({{"results", std::move(out)},
+                                          {"snapshot_version", snapshot_version},
+                                          {"as_of", codec::format_instant(c->as_of)}}));
 }
 
 HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const commands::Principal& who) {
@@ -789,22 +791,23 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     const auto eval = domain::evaluate_ceiling(snap->chain, rules, delegations, target, /*for_write=*/false);
     Json matched = Json::array();
     for (const auto& m : eval.effective.matched_rules) {
-      matched.push_back({{"rule_id", m.rule_id}, {"scope", quota_scope_json(m.scope)}, {"version", m.version}, {"kind", m.kind}});
+      matched.push_back(
+          {{"rule_id", m.rule_id}, {"scope", quota_scope_json(m.scope)}, {"version", m.version}, {"kind", m.kind}});
     }
     const auto& e = eval.effective;
-    ceilings.push_back(
-        {{"dimension", dim},
-         {"window", win},
-         {"region", target.region},
-         {"sku_or_model", target.sku_or_model},
-         {"quantity", nullable(e.quantity)},
-         {"unit", e.unit},
-         {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json()},
-         {"binding_rule_id", e.binding_rule_id.empty() ? Json() : Json(e.binding_rule_id)},
-         {"matched_rules", std::move(matched)},
-         {"allowed",
-          {{"quantity", nullable(eval.allowed.quantity)},
-           {"inherited_from", eval.allowed.inherited_from ? quota_scope_json(*eval.allowed.inherited_from) : Json()}}}});
+    ceilings.push_back({{"dimension", dim},
+                        {"window", win},
+                        {"region", target.region},
+                        {"sku_or_model", target.sku_or_model},
+                        {"quantity", nullable(e.quantity)},
+                        {"unit", e.unit},
+                        {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json()},
+                        {"binding_rule_id", e.binding_rule_id.empty() ? Json() : Json(e.binding_rule_id)},
+                        {"matched_rules", std::move(matched)},
+                        {"allowed",
+                         {{"quantity", nullable(eval.allowed.quantity)},
+                          {"inherited_from",
+                           eval.allowed.inherited_from ? quota_scope_json(*eval.allowed.inherited_from) : Json()}}}});
   }
   Json chain = Json::array();
   for (const auto& n : snap->chain) {
@@ -813,10 +816,10 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     chain.push_back(std::move(j));
   }
   return json_response(200, dump_lenient({{"scope", quota_scope_json(*scope)},
-                                  {"chain", std::move(chain)},
-                                  {"ceilings", std::move(ceilings)},
-                                  {"snapshot_version", snap->snapshot_version},
-                                  {"as_of", codec::format_instant(c->as_of)}}));
+                                          {"chain", std::move(chain)},
+                                          {"ceilings", std::move(ceilings)},
+                                          {"snapshot_version", snap->snapshot_version},
+                                          {"as_of", codec::format_instant(c->as_of)}}));
 }
 
 HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::Principal& who, const std::string& id) {
@@ -829,8 +832,9 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
   // the organization.
   auto organization = req.query_param("organization_id");
   if (!is_tenant(who) && (!organization || organization->empty())) {
-    return error_response(bad_param("organization_id", "organization_id is required: reservation ids are unique "
-                                                       "within an organization"));
+    return error_response(bad_param("organization_id",
+                                    "organization_id is required: reservation ids are unique "
+                                    "within an organization"));
   }
   const bool foreign = is_tenant(who) && organization && *organization != who.tenant;
   auto unknown = [&] {
@@ -863,8 +867,8 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
 }
 
 HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::Principal& who) {
-  constexpr std::string_view kOwn[] = {"organization_id", "scope_level", "scope_id", "owner_level", "owner_id",
-                                       "state",           "cursor",      "limit"};
+  constexpr std::string_view kOwn[] = {"organization_id", "scope_level", "scope_id", "owner_level",
+                                       "owner_id",        "state",       "cursor",   "limit"};
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
@@ -875,8 +879,9 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
   const bool by_scope = req.query_param("scope_level") || req.query_param("scope_id");
   const bool by_owner = req.query_param("owner_level") || req.query_param("owner_id");
   if (by_scope && by_owner) {
-    return error_response(bad_param("owner_level", "name the owner by scope_level and scope_id or by owner_level "
-                                                   "and owner_id, not both"));
+    return error_response(bad_param("owner_level",
+                                    "name the owner by scope_level and scope_id or by owner_level "
+                                    "and owner_id, not both"));
   }
   if (by_scope || by_owner) {
     auto owner = by_scope ? scope_param(req, "scope_level", "scope_id") : scope_param(req, "owner_level", "owner_id");
@@ -892,7 +897,8 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
   }
   f.as_of = c->as_of;
   auto limit = int_param(req, "limit", kMaxPageSize);
-  if (!limit || (*limit && **limit < 1)) return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
+  if (!limit || (*limit && **limit < 1))
+    return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
   f.limit = static_cast<std::size_t>(limit->value_or(100));
   bool v1_cursor = false;
   if (auto cursor = req.query_param("cursor")) {
@@ -901,8 +907,10 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
     const bool v1 = text && text->rfind(kReservationCursorV1, 0) == 0;
     const std::size_t slash = v2 ? text->find('/', kReservationCursor.size()) : std::string::npos;
     if (cursor->empty() || !text || !(v1 || (v2 && slash != std::string::npos)) || base64url(*text) != *cursor) {
-      return error_response({domain::ErrorKind::kInvalidArgument, "invalid_cursor",
-                             "cursor is malformed; pass back a next_cursor unchanged", {}});
+      return error_response({domain::ErrorKind::kInvalidArgument,
+                             "invalid_cursor",
+                             "cursor is malformed; pass back a next_cursor unchanged",
+                             {}});
     }
     if (v2) {
       f.after_id = text->substr(kReservationCursor.size(), slash - kReservationCursor.size());
@@ -931,10 +939,10 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
                                               "/" + page->items.back().organization_id))
                              : Json();
   return json_response(200, dump_lenient({{"items", std::move(items)},
-                                  {"next_cursor", std::move(next)},
-                                  {"has_more", page->has_more},
-                                  {"snapshot_version", page->snapshot_version},
-                                  {"as_of", codec::format_instant(c->as_of)}}));
+                                          {"next_cursor", std::move(next)},
+                                          {"has_more", page->has_more},
+                                          {"snapshot_version", page->snapshot_version},
+                                          {"as_of", codec::format_instant(c->as_of)}}));
 }
 
 domain::Result<Json> rederive_decision(const Json& input, const std::string& correlation_id,

@@ -116,17 +116,17 @@
 // Thread-safe (stateless over thread-safe query objects).
 #pragma once
 
-#include <optional>
 #include <functional>
+#include <optional>
 #include <string_view>
 
 #include "adapters/http/http_types.h"
+#include "adapters/http/routes/decision_log_api.h"
+#include "adapters/kafka/access_refusals.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/read_model_store.h"
 #include "commands/command.h"
 #include "commands/ports.h"
-#include "adapters/kafka/access_refusals.h"
-#include "adapters/http/routes/decision_log_api.h"
 #include "domain/app_policy/chain.h"
 
 namespace ledger::projections {
@@ -135,9 +135,8 @@ class AdmissionStore;
 
 namespace ledger::routes {
 
-using adapters::kafka::RefusalRecorder;
 using adapters::kafka::refusal_of;
-
+using adapters::kafka::RefusalRecorder;
 
 class AdmissionApi {
  public:

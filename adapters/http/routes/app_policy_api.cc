@@ -53,7 +53,6 @@ Json policy_json(const ap::AttachedPolicy& p, std::size_t index) {
   return j;
 }
 
-
 }  // namespace
 
 // The model a request reads: the published snapshot (after waiting for
@@ -166,8 +165,10 @@ domain::Result<std::string> organization_for(const commands::Principal& who, con
     return who.tenant;
   }
   if (!named || named->empty()) {
-    domain::Error e{domain::ErrorKind::kInvalidArgument, "missing_field",
-                    "organization_id is required for a platform principal", {}};
+    domain::Error e{domain::ErrorKind::kInvalidArgument,
+                    "missing_field",
+                    "organization_id is required for a platform principal",
+                    {}};
     e.with("field", "organization_id");
     return std::unexpected(std::move(e));
   }
@@ -185,9 +186,10 @@ HttpResponse AppPolicyApi::read_app(const HttpRequest& req, const commands::Prin
   auto org = organization_for(who, req.query_param("organization_id"), "application read");
   if (!org) {
     if (org.error().code == "forbidden" && refusals_) {
-      refusals_->record(adapters::kafka::refusal_of(who, *req.query_param("organization_id"), commands::RouteFamily::kApplicationRead,
-                                   req.method, req.path, "tenant_mismatch"),
-                        "");
+      refusals_->record(
+          adapters::kafka::refusal_of(who, *req.query_param("organization_id"), commands::RouteFamily::kApplicationRead,
+                                      req.method, req.path, "tenant_mismatch"),
+          "");
     }
     return error_response(org.error());
   }
@@ -219,15 +221,15 @@ HttpResponse AppPolicyApi::read_app(const HttpRequest& req, const commands::Prin
   return r;
 }
 
-HttpResponse AppPolicyApi::evaluate(const HttpRequest& req, const commands::Principal& who,
-                                    const std::string& app_id) {
+HttpResponse AppPolicyApi::evaluate(const HttpRequest& req, const commands::Principal& who, const std::string& app_id) {
   if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
   auto doc = commands::parse_json_document(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
   if (!doc) return error_response(doc.error());
   if (!doc->is_object()) {
-    return error_response({domain::ErrorKind::kInvalidArgument, "malformed_json", "the body must be a JSON object", {}});
+    return error_response(
+        {domain::ErrorKind::kInvalidArgument, "malformed_json", "the body must be a JSON object", {}});
   }
   auto field_error = [](const std::string& field, std::string message) {
     domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_field", std::move(message), {}};
@@ -270,8 +272,8 @@ HttpResponse AppPolicyApi::evaluate(const HttpRequest& req, const commands::Prin
   auto org = organization_for(who, named_org, "application evaluate");
   if (!org) {
     if (org.error().code == "forbidden" && refusals_) {
-      refusals_->record(adapters::kafka::refusal_of(who, *named_org, commands::RouteFamily::kApplicationEvaluate, req.method, req.path,
-                                   "tenant_mismatch"),
+      refusals_->record(adapters::kafka::refusal_of(who, *named_org, commands::RouteFamily::kApplicationEvaluate,
+                                                    req.method, req.path, "tenant_mismatch"),
                         "");
     }
     return error_response(org.error());

@@ -75,7 +75,8 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
   }
   const std::string& expression = it->get_ref<const std::string&>();
   if (const auto n = code_points(expression); n > adapters::cel::kMaxExpressionLength) {
-    Error e{ErrorKind::kPayloadTooLarge, "expression_too_long",
+    Error e{ErrorKind::kPayloadTooLarge,
+            "expression_too_long",
             "the expression is " + std::to_string(n) + " characters long, the limit is " +
                 std::to_string(adapters::cel::kMaxExpressionLength),
             {}};

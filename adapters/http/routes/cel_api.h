@@ -39,7 +39,7 @@ inline constexpr std::string_view kValidateCelPath = "/v1/app-policies/validate-
 struct CelApiOptions {
   // Whose roles may call the route and whose rate budget it draws on.
   commands::RouteFamily family;
-  commands::RequestGate* gate = nullptr;              // nullptr: no token-lifetime or rate checks
+  commands::RequestGate* gate = nullptr;                 // nullptr: no token-lifetime or rate checks
   adapters::kafka::RefusalRecorder* refusals = nullptr;  // nullptr: refusals are not recorded
 };
 

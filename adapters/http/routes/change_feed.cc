@@ -32,8 +32,10 @@ domain::Result<std::optional<std::int64_t>> last_event_id(const HttpRequest& req
   std::int64_t n = -1;
   const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
   if (ec != std::errc() || end != v->data() + v->size() || n < 0) {
-    domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_header",
-                    "Last-Event-ID must be the position of an event this route sent", {}};
+    domain::Error e{domain::ErrorKind::kInvalidArgument,
+                    "invalid_header",
+                    "Last-Event-ID must be the position of an event this route sent",
+                    {}};
     e.with("header", "last-event-id");
     return std::unexpected(std::move(e));
   }
@@ -44,10 +46,10 @@ domain::Result<std::optional<std::int64_t>> last_event_id(const HttpRequest& req
 
 struct ChangeFeed::Subscriber {
   std::shared_ptr<adapters::http::HttpStream> stream;
-  std::string org;                       // "" = every organization (a platform principal)
-  std::set<std::string> types;           // empty = every type
-  std::int64_t position = 0;             // the last position passed
-  std::optional<std::int64_t> until;     // end once passed
+  std::string org;                    // "" = every organization (a platform principal)
+  std::set<std::string> types;        // empty = every type
+  std::int64_t position = 0;          // the last position passed
+  std::optional<std::int64_t> until;  // end once passed
   std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
 };
 
@@ -116,7 +118,8 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
   auto sub = std::make_shared<Subscriber>();
   sub->org = req.query_param("organization_id").value_or("");
   if (is_tenant(who)) {
-    if (!sub->org.empty() && sub->org != who.tenant) return error_response(organization_forbidden(who, sub->org, "changes"));
+    if (!sub->org.empty() && sub->org != who.tenant)
+      return error_response(organization_forbidden(who, sub->org, "changes"));
     sub->org = who.tenant;
   } else if (!sub->org.empty()) {
     if (auto ok = commands::header_id("organization_id", &sub->org); !ok) {
@@ -155,8 +158,10 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
     sub->position = *head;
   }
   if (sub->position > *head) {
-    domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
-                    "the stream would start beyond the last event of the ledger", {}};
+    domain::Error e{domain::ErrorKind::kInvalidArgument,
+                    "position_beyond_head",
+                    "the stream would start beyond the last event of the ledger",
+                    {}};
     e.with("head_position", *head);
     return error_response(e);
   }
@@ -166,8 +171,10 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
       return error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}});
     }
     if (subscribers_.size() >= options_.max_subscribers) {
-      return error_response({domain::ErrorKind::kUnavailable, "too_many_streams",
-                             "the change feed serves no more streams now", {{"retry_after_seconds", 5}}});
+      return error_response({domain::ErrorKind::kUnavailable,
+                             "too_many_streams",
+                             "the change feed serves no more streams now",
+                             {{"retry_after_seconds", 5}}});
     }
   }
   HttpResponse head_response;

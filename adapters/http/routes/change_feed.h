@@ -10,7 +10,8 @@
 //
 //   id: 42
 //   event: PolicyValueSet
-//   data: {"global_position":42,"event_type":"PolicyValueSet",...,"payload":{...}}   (as `ledger-audit export` writes it)
+//   data: {"global_position":42,"event_type":"PolicyValueSet",...,"payload":{...}}   (as `ledger-audit export` writes
+//   it)
 //
 //   : heartbeat                          (every `heartbeat` without an event)
 //
@@ -83,8 +84,8 @@ class ChangeFeed {
   // Answers one GET for an authenticated, authorized caller: an error
   // response (returned) or a stream (nullopt: `respond` got it).
   std::optional<adapters::http::HttpResponse> subscribe(const adapters::http::HttpRequest& req,
-                                                         const commands::Principal& who,
-                                                         const adapters::http::HttpResponder& respond);
+                                                        const commands::Principal& who,
+                                                        const adapters::http::HttpResponder& respond);
 
   std::size_t subscribers() const;
 

@@ -1,13 +1,19 @@
 #include "adapters/http/routes/command_api.h"
 #include "adapters/http/routes/query_params.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <optional>
 #include <thread>
 
+#include "adapters/http/routes/config_commands.h"
+#include "adapters/http/routes/entitlement_commands.h"
+#include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/path_aliases.h"
+#include "adapters/http/routes/request_actor.h"
+#include "adapters/identity/kafka_producers.h"
 #include "adapters/kafka/kafka.h"
 #include "adapters/system/uuid.h"
 #include "commands/access/authorization.h"
@@ -16,19 +22,12 @@
 #include "commands/edge_values.h"
 #include "commands/idempotency.h"
 #include "domain/config/secrets.h"
-#include "adapters/http/routes/entitlement_commands.h"
-#include "adapters/http/routes/config_commands.h"
-#include "adapters/http/routes/http_json.h"
-#include "adapters/http/routes/path_aliases.h"
-#include "adapters/http/routes/request_actor.h"
-#include "adapters/identity/kafka_producers.h"
 #include "domain/error_json.h"
 
 namespace ledger::routes {
 
-using adapters::identity::ProducersFile;
 using adapters::identity::producer_topics_pattern;
-
+using adapters::identity::ProducersFile;
 
 using adapters::http::HttpRequest;
 using adapters::http::HttpResponse;
@@ -82,8 +81,8 @@ domain::Result<commands::CommandRequest> build_request(
     if (!doc->is_object()) break;  // the decoder refuses it
     auto it = doc->find(field);
     if (it != doc->end() && (!it->is_string() || it->get<std::string>() != value)) {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_field",
-                      "field '" + field + "' must match the path", {}};
+      domain::Error e{
+          domain::ErrorKind::kInvalidArgument, "invalid_field", "field '" + field + "' must match the path", {}};
       e.with("field", field);
       return std::unexpected(std::move(e));
     }
@@ -97,8 +96,8 @@ domain::Result<commands::CommandRequest> build_request(
   req.meta.principal = principal;
   req.meta.request_hash = decoded->request_hash;
   req.meta.command_id = !decoded->command_id.empty() ? decoded->command_id
-                        : !idempotency_key.empty()      ? idempotency_key
-                                                        : adapters::system::new_uuid();
+                        : !idempotency_key.empty()   ? idempotency_key
+                                                     : adapters::system::new_uuid();
   req.meta.correlation_id = correlation_id.empty() ? req.meta.command_id : correlation_id;
   return req;
 }
@@ -121,7 +120,8 @@ std::optional<AppPolicyRoute> app_policy_route(std::string_view path, std::strin
   if (path == kApps) return AppPolicyRoute{method == "POST" ? "application.register" : "", {}, "POST"};
   if (path.starts_with(kApps) && path.size() > kApps.size() + 1 && path[kApps.size()] == '/' &&
       path.ends_with("/policies")) {
-    const auto app = path.substr(kApps.size() + 1, path.size() - kApps.size() - 1 - std::string_view("/policies").size());
+    const auto app =
+        path.substr(kApps.size() + 1, path.size() - kApps.size() - 1 - std::string_view("/policies").size());
     if (app.empty() || app.find('/') != std::string_view::npos) return std::nullopt;
     return AppPolicyRoute{method == "POST" ? "app_policy.attach" : "", {{"application_id", std::string(app)}}, "POST"};
   }
@@ -175,10 +175,14 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
   std::string allowed_methods = "POST";
   auto entitlement = entitlement_route(req);  // seed 003's REST routes (entitlement_commands.h)
   if (entitlement && !*entitlement) return error_response(entitlement->error(), correlation_id);
-  if (entitlement) type = (*entitlement)->type;
-  else if (req.path == "/v1/policy-values") type = "policy_value.set";  // seed 000's routes
-  else if (req.path == "/v1/policy-keys") type = "policy_key.define";
-  else if (req.path.rfind("/v1/commands/", 0) == 0) type = req.path.substr(13);
+  if (entitlement)
+    type = (*entitlement)->type;
+  else if (req.path == "/v1/policy-values")
+    type = "policy_value.set";  // seed 000's routes
+  else if (req.path == "/v1/policy-keys")
+    type = "policy_key.define";
+  else if (req.path.rfind("/v1/commands/", 0) == 0)
+    type = req.path.substr(13);
   else if (auto app = app_policy_route(req.path, req.method)) {
     type = app->type;
     from_path = std::move(app->from_path);
@@ -212,9 +216,9 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
   const std::string command_id = request->meta.command_id;
   const std::string corr = request->meta.correlation_id;
   // The id the attached policy gets (only app_policy.attach names one).
-  const std::string policy_id =
-      std::holds_alternative<domain::app_policy::AttachPolicy>(request->command) ? commands::attached_policy_id(request->meta)
-                                                                                : std::string();
+  const std::string policy_id = std::holds_alternative<domain::app_policy::AttachPolicy>(request->command)
+                                    ? commands::attached_policy_id(request->meta)
+                                    : std::string();
   auto outcome = service_.submit_async(std::move(*request)).get();
   if (!outcome) {
     spdlog::info("command rejected: command_id={} code={}", command_id, outcome.error().code);
@@ -228,10 +232,11 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
     return json_response(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   if (entitlement) {
-    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::system_clock::now().time_since_epoch());
+    const auto now =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch());
     // The commit time the writer recorded (the events' recorded_at), not this edge's clock.
-    return json_response(200, (*entitlement)->answer(*outcome, outcome->recorded_at.value_or(events::Instant{now.count()})));
+    return json_response(200,
+                         (*entitlement)->answer(*outcome, outcome->recorded_at.value_or(events::Instant{now.count()})));
   }
   return json_response(200, accepted_json(*outcome));
 }
@@ -243,8 +248,8 @@ namespace {
 // handled at all (unreadable, or failed unexpectedly) is also copied to the
 // dead-letter topic with the reason.
 struct RecordOutcome {
-  std::string result_key;  // the key of its answer on ledger.command-results
-  std::string command_id;  // "" when the record has no valid one
+  std::string result_key;      // the key of its answer on ledger.command-results
+  std::string command_id;      // "" when the record has no valid one
   std::string correlation_id;  // validated, or ""
   std::optional<std::future<domain::Result<commands::Accepted>>> pending;
   std::optional<domain::Error> refused;
@@ -256,7 +261,8 @@ struct RecordOutcome {
 };
 
 domain::Error secrets_over_kafka() {
-  return domain::Error{domain::ErrorKind::kFailedPrecondition, "secrets_over_kafka",
+  return domain::Error{domain::ErrorKind::kFailedPrecondition,
+                       "secrets_over_kafka",
                        "a configuration secret cannot travel in clear on a Kafka topic: send this document over "
                        "HTTPS (the record was deleted from its topic)",
                        {}};
@@ -284,8 +290,7 @@ RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, co
   RecordOutcome out;
   try {
     out.result_key = commands::record_result_key(msg.topic, msg.partition, msg.offset);
-    auto read = commands::read_command_record(
-        {msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.headers});
+    auto read = commands::read_command_record({msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.headers});
     out.result_key = read.result_key;
     out.command_id = read.command_id;
     out.correlation_id = read.correlation_id.empty() ? read.command_id : read.correlation_id;
@@ -366,8 +371,9 @@ DeadLetter dead_letter_of(const adapters::kafka::KafkaMessage& msg, const Record
     d.value = msg.value;
     d.headers = msg.headers;
   } else {
-    d.value = nlohmann::json{{"redacted", "the record may hold a configuration secret in clear; its bytes were not "
-                                          "copied and it was deleted from its topic"},
+    d.value = nlohmann::json{{"redacted",
+                              "the record may hold a configuration secret in clear; its bytes were not "
+                              "copied and it was deleted from its topic"},
                              {"bytes", msg.key.size() + msg.value.size()}}
                   .dump();
     d.headers.emplace_back(std::string(kDeadLetterRedactedHeader), "1");
@@ -397,13 +403,14 @@ void purge_records(const KafkaCommandOptions& options,
   if (purges.empty()) return;
   std::vector<adapters::kafka::PartitionOffset> before;
   for (const auto& [tp, end] : purges) before.push_back({tp.first, tp.second, end});
-  auto ok = adapters::kafka::delete_records_before(options.brokers, options.kafka_security, before,
-                                                   std::chrono::seconds(10));
+  auto ok =
+      adapters::kafka::delete_records_before(options.brokers, options.kafka_security, before, std::chrono::seconds(10));
   if (!ok) {
     for (const auto& p : before) {
-      spdlog::error("kafka commands: records of {}:{} below offset {} may hold a secret in clear and could not be "
-                    "deleted yet ({}: {}); retrying after the next batch",
-                    p.topic, p.partition, p.offset, ok.error().code, ok.error().message);
+      spdlog::error(
+          "kafka commands: records of {}:{} below offset {} may hold a secret in clear and could not be "
+          "deleted yet ({}: {}); retrying after the next batch",
+          p.topic, p.partition, p.offset, ok.error().code, ok.error().message);
     }
     return;
   }
@@ -455,9 +462,10 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
         producer = std::move(*p);
       }
       if (!consumer) {
-        auto c = kafka::KafkaConsumer::create(
-            {.brokers = options.brokers, .security = options.kafka_security, .group_id = options.group_id,
-             .topics = {pattern}});
+        auto c = kafka::KafkaConsumer::create({.brokers = options.brokers,
+                                               .security = options.kafka_security,
+                                               .group_id = options.group_id,
+                                               .topics = {pattern}});
         if (!c) {
           spdlog::warn("kafka commands: consumer unavailable: {}", c.error().message);
           std::this_thread::sleep_for(1s);
@@ -477,7 +485,8 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
       // Submit the whole batch first so it shares group commits, then answer.
       std::vector<RecordOutcome> outcomes;
       outcomes.reserve(batch->size());
-      for (const auto& msg : *batch) outcomes.push_back(handle_command_record(msg, options, service, producers, refusals));
+      for (const auto& msg : *batch)
+        outcomes.push_back(handle_command_record(msg, options, service, producers, refusals));
 
       bool retry_later = false;
       for (std::size_t i = 0; i < outcomes.size(); ++i) {

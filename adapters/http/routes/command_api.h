@@ -36,19 +36,18 @@
 #include <string>
 #include <string_view>
 
-#include "adapters/kafka/kafka.h"
 #include "adapters/http/http_types.h"
-#include "commands/command_service.h"
 #include "adapters/identity/identity.h"
 #include "adapters/kafka/access_refusals.h"
+#include "adapters/kafka/kafka.h"
 #include "commands/access/request_gate.h"
+#include "commands/command_service.h"
 
 namespace ledger::routes {
 
-using adapters::kafka::RefusalRecorder;
-using adapters::kafka::refusal_of;
 using adapters::kafka::CommandServiceRefusals;
-
+using adapters::kafka::refusal_of;
+using adapters::kafka::RefusalRecorder;
 
 class CommandApi {
  public:
@@ -89,7 +88,7 @@ inline constexpr std::string_view kDeadLetterRedactedHeader = "dlq-redacted";
 struct KafkaCommandOptions {
   std::string brokers;
   adapters::kafka::KafkaSecurity kafka_security{};  // this service's own principal
-  std::string commands_topic;  // the base: consumes every "<commands_topic>.<producer>"
+  std::string commands_topic;                       // the base: consumes every "<commands_topic>.<producer>"
   std::string producers_file;  // Kafka principal -> ledger principal (adapters/identity/kafka_producers.h)
   std::string results_topic;
   std::string dead_letter_topic;  // services::commands_dead_letter_topic(settings)

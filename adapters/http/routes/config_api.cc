@@ -2,10 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <spdlog/spdlog.h>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <spdlog/spdlog.h>
 #include <vector>
 
 #include "adapters/http/routes/http_json.h"
@@ -174,8 +174,7 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
     return error_response(bad_param("id", "must be 1 to 128 of A-Z a-z 0-9 . _ -"));
   }
   // Tenant isolation: a tenant principal reads its own tenant's layers only.
-  if (commands::is_tenant_principal(who) && !cfg::platform_owned(route->ref.layer) &&
-      route->ref.tenant != who.tenant) {
+  if (commands::is_tenant_principal(who) && !cfg::platform_owned(route->ref.layer) && route->ref.tenant != who.tenant) {
     return refuse_tenant(req, who, route->ref.tenant);
   }
   auto c = parse_consistency(req, clock_);
@@ -187,7 +186,9 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
   apply_reload(model, at);
 
   const bool reveal = commands::authorize(who, commands::RouteFamily::kConfigSecretsRead).has_value();
-  const Present present = [&](const Json& doc, const cfg::LayerRef& ref) { return present_secrets(doc, ref, reveal, model); };
+  const Present present = [&](const Json& doc, const cfg::LayerRef& ref) {
+    return present_secrets(doc, ref, reveal, model);
+  };
 
   if (route->kind != Kind::kResolved) {
     if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
@@ -222,13 +223,14 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
     }
     case Kind::kServices: {
       Json items = Json::array();
-      for (const auto* s : model.list(cfg::Layer::kService, route->ref.tenant)) items.push_back(layer_json(s->ref, s, present));
+      for (const auto* s : model.list(cfg::Layer::kService, route->ref.tenant))
+        items.push_back(layer_json(s->ref, s, present));
       return answer({{"tenant_id", route->ref.tenant}, {"items", std::move(items)}}, at);
     }
     case Kind::kResolved: {
       for (const auto& [k, v] : req.query) {
-        if (k != "agent_type" && k != "service_type" && k != "service_id" && k != "project_id" &&
-            k != "min_position" && k != "wait_ms") {
+        if (k != "agent_type" && k != "service_type" && k != "service_id" && k != "project_id" && k != "min_position" &&
+            k != "wait_ms") {
           return error_response(unknown_param(k));
         }
         if ((k == "agent_type" || k == "service_type" || k == "service_id" || k == "project_id") && !cfg::valid_id(v)) {
@@ -267,7 +269,8 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
       for (auto l : cfg::kResolutionOrder) precedence.push_back(cfg::layer_name(l));
       // A resolved secret was sealed under the tenant of the layer it came from.
       std::string sealed_by = q.tenant;
-      if (auto nc = r.sources.find("notification_config"); nc != r.sources.end() && cfg::platform_owned(nc->second.layer)) {
+      if (auto nc = r.sources.find("notification_config");
+          nc != r.sources.end() && cfg::platform_owned(nc->second.layer)) {
         sealed_by = "platform";
       }
       auto resp = answer({{"tenant_id", q.tenant},
@@ -307,25 +310,27 @@ domain::Result<domain::config::Json> read_process_settings() {
 }
 
 domain::Result<domain::config::Json> process_settings_layer(const std::string& overrides_json) {
-  Json layer = {
-      {"approval_webhook_timeout_seconds", 30},
-      {"approval_webhook_retry_attempts", 3},
-      {"approval_webhook_backoff_initial_seconds", 1},
-      {"approval_webhook_backoff_factor", 2},
-      {"approval_webhook_backoff_max_seconds", 8},
-      {"cache_default_ttl", 300},
-      {"global_settings",
-       {{"max_cost_impact_auto", 15.0},
-        {"max_cost_impact_approval", 50.0},
-        {"max_resource_scaling", 3.0},
-        {"approval_timeout_minutes", 30},
-        {"require_approval_for_high_risk", true},
-        {"auto_approve_rollbacks", true},
-        {"automation_enabled", true},
-        {"business_hours_only", false},
-        {"max_concurrent_automations", 5}}},
-      {"service_overrides", {{"cloud_run", Json::object()}, {"gke", Json::object()}, {"bigquery", Json::object()},
-                             {"cloud_sql", Json::object()}}}};
+  Json layer = {{"approval_webhook_timeout_seconds", 30},
+                {"approval_webhook_retry_attempts", 3},
+                {"approval_webhook_backoff_initial_seconds", 1},
+                {"approval_webhook_backoff_factor", 2},
+                {"approval_webhook_backoff_max_seconds", 8},
+                {"cache_default_ttl", 300},
+                {"global_settings",
+                 {{"max_cost_impact_auto", 15.0},
+                  {"max_cost_impact_approval", 50.0},
+                  {"max_resource_scaling", 3.0},
+                  {"approval_timeout_minutes", 30},
+                  {"require_approval_for_high_risk", true},
+                  {"auto_approve_rollbacks", true},
+                  {"automation_enabled", true},
+                  {"business_hours_only", false},
+                  {"max_concurrent_automations", 5}}},
+                {"service_overrides",
+                 {{"cloud_run", Json::object()},
+                  {"gke", Json::object()},
+                  {"bigquery", Json::object()},
+                  {"cloud_sql", Json::object()}}}};
   if (overrides_json.empty()) return layer;
   Json o = Json::parse(overrides_json, nullptr, false);
   if (o.is_discarded() || !o.is_object()) {

@@ -38,8 +38,8 @@
 #include "adapters/kafka/access_refusals.h"
 #include "commands/command.h"
 #include "commands/ports.h"
-#include "projections/admission/admission_store.h"
 #include "domain/config/secrets.h"
+#include "projections/admission/admission_store.h"
 #include "projections/config/resolved_cache.h"
 
 namespace ledger::routes {

@@ -7,9 +7,9 @@
 
 #include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/http_json.h"
-#include "events/codec/rfc3339.h"
 #include "commands/decode.h"
 #include "domain/config/layers.h"
+#include "events/codec/rfc3339.h"
 
 namespace ledger::routes {
 
@@ -121,8 +121,9 @@ HttpResponse reload(const HttpRequest& req, const std::function<HttpResponse(con
   for (const char* k : {"configuration_service", "dynamic_config_service"}) {
     if (doc->value("reinit", Json::object()).value(k, false)) reinit.push_back(k);
   }
-  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto now =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   body["status"] = errors.empty() ? (dry_run ? "dry_run" : "ok") : "partial";
   body["reloaded_env"] = reloaded_env;
   body["invalidated"] = {{"all", invalidate.value("all", false)},
@@ -145,7 +146,9 @@ HttpResponse config_put(const HttpRequest& req, const std::function<HttpResponse
     // Crypto-shredding (issue 16 part 4): the command config.secrets.shred.
     auto cmd = command_post(req, "config.secrets.shred");
     if (!cmd) return std::move(cmd.error());
-    if (!cmd->body.is_object()) return error_response({domain::ErrorKind::kInvalidArgument, "invalid_json", "the body must be a JSON object", {}});
+    if (!cmd->body.is_object())
+      return error_response(
+          {domain::ErrorKind::kInvalidArgument, "invalid_json", "the body must be a JSON object", {}});
     cmd->body["tenant_id"] = *tenant;
     cmd->post.body = cmd->body.dump();
     return submit(cmd->post);
@@ -159,8 +162,10 @@ HttpResponse config_put(const HttpRequest& req, const std::function<HttpResponse
   if (!doc) return error_response(doc.error());
   for (auto it = target->ids.begin(); it != target->ids.end(); ++it) {
     if (doc->contains(it.key())) {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_field",
-                      "'" + it.key() + "' comes from the path, not the body", {}};
+      domain::Error e{domain::ErrorKind::kInvalidArgument,
+                      "unknown_field",
+                      "'" + it.key() + "' comes from the path, not the body",
+                      {}};
       e.with("field", it.key());
       return error_response(e);
     }

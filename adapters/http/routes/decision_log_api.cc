@@ -107,15 +107,16 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
     if (!req.query.empty()) return error_response(unknown_param(req.query.front().first));
     return status_route(ports);
   }
-  constexpr std::string_view kOwn[] = {"correlation_id", "organization_id", "project_id", "decision", "kind",
-                                       "from",           "to",     "cursor",     "limit"};
+  constexpr std::string_view kOwn[] = {
+      "correlation_id", "organization_id", "project_id", "decision", "kind", "from", "to", "cursor", "limit"};
   for (const auto& [name, value] : req.query) {
     if (std::find(std::begin(kOwn), std::end(kOwn), name) == std::end(kOwn)) {
       return error_response(unknown_param(name));
     }
   }
   if (!ports.table) {
-    return error_response({domain::ErrorKind::kUnavailable, "decision_log_unavailable", "the decision log is not served here", {}});
+    return error_response(
+        {domain::ErrorKind::kUnavailable, "decision_log_unavailable", "the decision log is not served here", {}});
   }
   adapters::postgres::DecisionLogFilter f;
   f.organization_id = req.query_param("organization_id");
@@ -135,7 +136,8 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
     if (*t) *out = codec::format_instant(**t);
   }
   auto limit = int_param(req, "limit", kMaxPageSize);
-  if (!limit || (*limit && **limit < 1)) return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
+  if (!limit || (*limit && **limit < 1))
+    return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
   f.limit = static_cast<std::size_t>(limit->value_or(100));
   if (auto cursor = req.query_param("cursor")) {
     auto text = unbase64url(*cursor);
@@ -151,8 +153,10 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
       }
     }
     if (seq < 0 || base64url(*text) != *cursor) {
-      return error_response({domain::ErrorKind::kInvalidArgument, "invalid_cursor",
-                             "cursor is malformed; pass back a next_cursor unchanged", {}});
+      return error_response({domain::ErrorKind::kInvalidArgument,
+                             "invalid_cursor",
+                             "cursor is malformed; pass back a next_cursor unchanged",
+                             {}});
     }
     f.after_seq = seq;
   }

@@ -53,17 +53,16 @@ inline constexpr std::string_view kDecisionLogStatusPath = "/v1/decisions/log/st
 // Where the admission routes record the decisions they answer, and what the
 // log routes read. Null members: that part is off.
 struct DecisionLogPorts {
-  commands::DecisionLogBuffer* buffer = nullptr;     // null: --decision-log off
+  commands::DecisionLogBuffer* buffer = nullptr;  // null: --decision-log off
   adapters::postgres::PgDecisionLog* table = nullptr;
-  std::function<std::uint64_t()> published;          // records published so far
+  std::function<std::uint64_t()> published;  // records published so far
 };
 
 // The record of one answered decision, already encoded (`encoded`; input
 // and output left null, see DecisionRecord::encoded).
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
                                             const nlohmann::json& input, const nlohmann::json& output,
-                                            std::int64_t snapshot_version, events::Instant as_of,
-                                            events::Instant now);
+                                            std::int64_t snapshot_version, events::Instant as_of, events::Instant now);
 
 // The record of one answered entitlement check (kind entitlement_check):
 // `input` {check, cut}, `output` the check's answer; decision allow | deny
@@ -74,8 +73,8 @@ commands::DecisionRecord check_record_of(const commands::Principal& who, const s
                                          const nlohmann::json& output, std::int64_t snapshot_version,
                                          events::Instant now);
 
-adapters::http::HttpResponse decision_log_route(const adapters::http::HttpRequest& req,
-                                                const commands::Principal& who, const DecisionLogPorts& ports);
+adapters::http::HttpResponse decision_log_route(const adapters::http::HttpRequest& req, const commands::Principal& who,
+                                                const DecisionLogPorts& ports);
 
 // Re-derives a logged decision: `input` decided against `snapshot` (the
 // ledger at the record's snapshot_version) at `as_of`, exactly as

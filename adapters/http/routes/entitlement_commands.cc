@@ -73,8 +73,8 @@ std::optional<domain::Result<EntitlementRoute>> entitlement_route(const adapters
       const std::string id =
           body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "cap-" + name;
       r.answer = [id, name](const commands::Accepted& a, events::Instant at) {
-        return dump({{"capability", {{"id", id}, {"name", name}, {"status", "active"},
-                                     {"createdAt", codec::format_instant(at)}}}},
+        return dump({{"capability",
+                      {{"id", id}, {"name", name}, {"status", "active"}, {"createdAt", codec::format_instant(at)}}}},
                     a);
       };
     } else if (seg.size() == 2) {
@@ -94,9 +94,9 @@ std::optional<domain::Result<EntitlementRoute>> entitlement_route(const adapters
       r.type = "plan.define";
       const std::string name = body.contains("name") && body["name"].is_string() ? body["name"].get<std::string>() : "";
       r.answer = [name](const commands::Accepted& a, events::Instant at) {
-        return dump({{"plan", {{"id", name}, {"name", name}, {"status", "active"},
-                               {"createdAt", codec::format_instant(at)}}}},
-                    a);
+        return dump(
+            {{"plan", {{"id", name}, {"name", name}, {"status", "active"}, {"createdAt", codec::format_instant(at)}}}},
+            a);
       };
     } else if (seg.size() == 2) {
       auto [id, method] = custom_method(seg[1]);
@@ -115,8 +115,9 @@ std::optional<domain::Result<EntitlementRoute>> entitlement_route(const adapters
   } else {  // policies
     if (seg.size() == 1) {
       r.type = "policy.create";
-      const std::string cap =
-          body.contains("capabilityId") && body["capabilityId"].is_string() ? body["capabilityId"].get<std::string>() : "";
+      const std::string cap = body.contains("capabilityId") && body["capabilityId"].is_string()
+                                  ? body["capabilityId"].get<std::string>()
+                                  : "";
       const std::string id =
           body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : ent::default_policy_id(cap);
       r.answer = [id, cap](const commands::Accepted& a, events::Instant) {

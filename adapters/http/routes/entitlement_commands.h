@@ -5,17 +5,19 @@
 // role check: `entitlement.write`, platform_admin only; idempotency by
 // command_id / Idempotency-Key):
 //
-//   POST /v1/capabilities                               capability.define       -> {capability: {id, name, status, createdAt}}
-//   POST /v1/capabilities/{id}:deprecate                capability.deprecate    -> {capability: {id, status}}
-//   POST /v1/capabilities/{id}:retire                   capability.retire       -> {capability: {id, status}}
-//   POST /v1/plans                                      plan.define             -> {plan: {id, name, status, createdAt}}
-//   POST /v1/plans/{id}:update                          plan.update             -> {plan: {id}}
-//   POST /v1/plans/{id}:archive                         plan.archive            -> {plan: {id, status}}
-//   POST /v1/policies                                   policy.create           -> {policy: {id, capabilityId, currentVersion: {id, version, status}}}
-//   POST /v1/policies/{policyId}/versions               policy.create_version   -> {version: {id, version, status}}
-//   POST /v1/policies/{policyId}/versions/{versionId}/activate
-//                                                       policy.activate         -> {activation: {policyVersionId, environment,
-//                                                                                   activatedAt, status, activationId, activationVersion}}
+//   POST /v1/capabilities                               capability.define       -> {capability: {id, name, status,
+//   createdAt}} POST /v1/capabilities/{id}:deprecate                capability.deprecate    -> {capability: {id,
+//   status}} POST /v1/capabilities/{id}:retire                   capability.retire       -> {capability: {id, status}}
+//   POST /v1/plans                                      plan.define             -> {plan: {id, name, status,
+//   createdAt}} POST /v1/plans/{id}:update                          plan.update             -> {plan: {id}} POST
+//   /v1/plans/{id}:archive                         plan.archive            -> {plan: {id, status}} POST /v1/policies
+//   policy.create           -> {policy: {id, capabilityId, currentVersion: {id, version, status}}} POST
+//   /v1/policies/{policyId}/versions               policy.create_version   -> {version: {id, version, status}} POST
+//   /v1/policies/{policyId}/versions/{versionId}/activate
+//                                                       policy.activate         -> {activation: {policyVersionId,
+//                                                       environment,
+//                                                                                   activatedAt, status, activationId,
+//                                                                                   activationVersion}}
 //   POST /v1/policies/{policyId}/versions/{versionId}:archive
 //                                                       policy.archive_version  -> {version: {id, status}}
 //

@@ -32,9 +32,7 @@ constexpr std::size_t kShadowSamples = 10;
 constexpr std::int64_t kShadowMaxScanned = 1'000'000;
 constexpr std::int64_t kShadowMaxWindowMicros = 31LL * 24 * 3600 * 1'000'000;
 
-HttpResponse ok(Json body) {
-  return json_response(200, body.dump(-1, ' ', false, Json::error_handler_t::replace));
-}
+HttpResponse ok(Json body) { return json_response(200, body.dump(-1, ' ', false, Json::error_handler_t::replace)); }
 
 domain::Error invalid(std::string code, std::string message, std::string field) {
   domain::Error e{domain::ErrorKind::kInvalidArgument, std::move(code), std::move(message), {}};
@@ -71,7 +69,8 @@ domain::Result<projections::EntitlementCheckRequest> check_request(const Json& b
   r.plan = get("plan");
   r.capability = get("capability");
   if (auto e = ent::check_environment(r.environment); !e) return std::unexpected(e.error());
-  if (r.capability.empty()) return std::unexpected(invalid("missing_field", "field 'capability' is required", "capability"));
+  if (r.capability.empty())
+    return std::unexpected(invalid("missing_field", "field 'capability' is required", "capability"));
   if (r.organization_id.empty() == r.plan.empty()) {
     return std::unexpected(invalid("invalid_field", "name exactly one of organization_id and plan", "organization_id"));
   }
@@ -184,7 +183,8 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
   }
   const auto family = check ? commands::RouteFamily::kEntitlementCheck : commands::RouteFamily::kEntitlementRead;
   auto forbid = [&](const std::string& target, const domain::Error& e) {
-    if (refusals_) refusals_->record(adapters::kafka::refusal_of(who, target, family, req.method, req.path, "tenant_mismatch"), "");
+    if (refusals_)
+      refusals_->record(adapters::kafka::refusal_of(who, target, family, req.method, req.path, "tenant_mismatch"), "");
     return error_response(e);
   };
   static constexpr std::string_view kOwn[] = {"tenant", "environment"};
@@ -275,7 +275,8 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
                       {"effectiveFrom", instant(p.effective_from)},
                       {"effectivePosition", p.effective_position}});
     }
-    return ok({{"tenant", tenant}, {"environment", env}, {"policies", std::move(list)}, {"snapshot_version", s.position}});
+    return ok(
+        {{"tenant", tenant}, {"environment", env}, {"policies", std::move(list)}, {"snapshot_version", s.position}});
   }
   const ent::Space* space = model.space(tenant);
   if (req.path == kCapabilities) {
@@ -364,15 +365,16 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
       if (!cut.admits(a.position, a.at)) continue;
       ++counts[a.environment];
       if (env_filter && *env_filter != a.environment) continue;
-      list.push_back({{"activationId", a.activation_id},
-                      {"policyVersionId", a.version_id},
-                      {"version", a.version},
-                      {"environment", a.environment},
-                      {"supersededVersionId", a.superseded_version_id.empty() ? Json(nullptr) : Json(a.superseded_version_id)},
-                      {"changelog", a.changelog},
-                      {"activatedBy", a.activated_by},
-                      {"activatedAt", instant(a.at)},
-                      {"position", a.position}});
+      list.push_back(
+          {{"activationId", a.activation_id},
+           {"policyVersionId", a.version_id},
+           {"version", a.version},
+           {"environment", a.environment},
+           {"supersededVersionId", a.superseded_version_id.empty() ? Json(nullptr) : Json(a.superseded_version_id)},
+           {"changelog", a.changelog},
+           {"activatedBy", a.activated_by},
+           {"activatedAt", instant(a.at)},
+           {"position", a.position}});
     }
     Json envs = Json::object();
     for (auto env : ent::kEnvironments) {
@@ -412,8 +414,8 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
   static constexpr std::string_view kOwn[] = {"tenant"};
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   if (!log_.table) {
-    return error_response({domain::ErrorKind::kUnavailable, "decision_log_unavailable",
-                           "the decision log is not served here", {}});
+    return error_response(
+        {domain::ErrorKind::kUnavailable, "decision_log_unavailable", "the decision log is not served here", {}});
   }
   auto doc = commands::parse_json_document(req.body);
   if (!doc) return error_response(doc.error());
@@ -430,7 +432,8 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
   for (auto [name, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
     if (!doc->contains(name)) return error_response(invalid("missing_field", std::string(name) + " is required", name));
     *out = codec::parse_instant((*doc)[name].get<std::string>());
-    if (!*out) return error_response(invalid("invalid_field", std::string(name) + " must be an RFC 3339 instant", name));
+    if (!*out)
+      return error_response(invalid("invalid_field", std::string(name) + " must be an RFC 3339 instant", name));
   }
   if (from->micros >= to->micros || to->micros - from->micros > kShadowMaxWindowMicros) {
     return error_response(invalid("invalid_field", "from must be before to, at most 31 days apart", "from"));
@@ -470,8 +473,8 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
     if (!page) return error_response(page.error());
     for (const auto& row : page->items) {
       if (++scanned > kShadowMaxScanned) {
-        return error_response(invalid("window_too_large", "more than 1,000,000 recorded checks in the window; narrow it",
-                                      "from"));
+        return error_response(
+            invalid("window_too_large", "more than 1,000,000 recorded checks in the window; narrow it", "from"));
       }
       // Rows are data read back from a table: the check is read as the
       // check route reads one, the answer only where it has the shape it
@@ -517,32 +520,32 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
     by_capability.push_back(std::move(j));
   }
   Json answer = {{"tenant", tenant},
-             {"policy_id", policy_id},
-             {"version_id", version_id},
-             {"version", version->version},
-             {"capability", capability_name},
-             {"environment", env},
-             {"from", codec::format_instant(*from)},
-             {"to", codec::format_instant(*to)},
-             {"considered", report.considered},
-             {"not_applicable", report.not_applicable},
-             {"checked", report.total.checked},
-             {"unchanged", report.total.checked - report.total.allow_to_deny - report.total.deny_to_allow},
-             {"allow_to_deny", report.total.allow_to_deny},
-             {"deny_to_allow", report.total.deny_to_allow},
-             {"by_capability", std::move(by_capability)},
-             {"by_plan", grouped(report.by_plan, "plan")},
-             {"by_organization", grouped(report.by_organization, "organization_id")},
-             {"samples",
-              {{"allow_to_deny", samples_json(report.samples_allow_to_deny)},
-               {"deny_to_allow", samples_json(report.samples_deny_to_allow)}}},
-             {"scanned", scanned},
-             {"snapshot_version", (*snap)->position},
-             {"generated_at", codec::format_instant(clock_.now())}};
+                 {"policy_id", policy_id},
+                 {"version_id", version_id},
+                 {"version", version->version},
+                 {"capability", capability_name},
+                 {"environment", env},
+                 {"from", codec::format_instant(*from)},
+                 {"to", codec::format_instant(*to)},
+                 {"considered", report.considered},
+                 {"not_applicable", report.not_applicable},
+                 {"checked", report.total.checked},
+                 {"unchanged", report.total.checked - report.total.allow_to_deny - report.total.deny_to_allow},
+                 {"allow_to_deny", report.total.allow_to_deny},
+                 {"deny_to_allow", report.total.deny_to_allow},
+                 {"by_capability", std::move(by_capability)},
+                 {"by_plan", grouped(report.by_plan, "plan")},
+                 {"by_organization", grouped(report.by_organization, "organization_id")},
+                 {"samples",
+                  {{"allow_to_deny", samples_json(report.samples_allow_to_deny)},
+                   {"deny_to_allow", samples_json(report.samples_deny_to_allow)}}},
+                 {"scanned", scanned},
+                 {"snapshot_version", (*snap)->position},
+                 {"generated_at", codec::format_instant(clock_.now())}};
   // Signed, so an activation can present it (shadow_required) and the
   // writer knows this service made it: null without a key.
   answer["signature"] = signer_ ? Json(signer_->keyed_digest(ent::shadow_signing_input(
-                                       answer.dump(-1, ' ', false, Json::error_handler_t::replace))))
+                                      answer.dump(-1, ' ', false, Json::error_handler_t::replace))))
                                 : Json();
   return ok(std::move(answer));
 }

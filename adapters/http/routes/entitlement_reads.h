@@ -63,9 +63,9 @@
 #include <cstdint>
 #include <functional>
 
+#include <string_view>
 #include "adapters/http/routes/decision_log_api.h"
 #include "domain/config/secrets.h"
-#include <string_view>
 
 #include "adapters/http/http_types.h"
 #include "adapters/kafka/access_refusals.h"
@@ -113,7 +113,6 @@ class EntitlementReads {
 // `input` {check, cut} checked against `snapshot` (the ledger at the
 // record's snapshot_version) exactly as POST /v1/entitlements:check
 // answers it. The answer JSON, or the error the check would answer.
-domain::Result<nlohmann::json> rederive_check(const nlohmann::json& input,
-                                              const projections::QuerySnapshot& snapshot);
+domain::Result<nlohmann::json> rederive_check(const nlohmann::json& input, const projections::QuerySnapshot& snapshot);
 
 }  // namespace ledger::routes

@@ -38,8 +38,7 @@ domain::Result<std::optional<std::int64_t>> MemoryLimits::value(std::string_view
   return std::optional<std::int64_t>();
 }
 
-domain::Result<std::optional<std::string>> MemoryLimits::standing(const commands::Principal& who,
-                                                                 events::Instant now) {
+domain::Result<std::optional<std::string>> MemoryLimits::standing(const commands::Principal& who, events::Instant now) {
   if (!store_.ready()) return fallback_.standing(who, now);
   const auto snap = store_.snapshot();
   const auto* node = snap->admission.node({QuotaLevel::kPrincipal, who.actor.id});

@@ -114,7 +114,8 @@ std::optional<adapters::postgres::ReservationRecord> reservation_record(const pr
   rec.unit = r->drafted.unit;
   rec.attributes = r->drafted.attributes;
   rec.version = r->version;
-  if (auto it = s.drafted_positions.find({organization_id, id}); it != s.drafted_positions.end()) rec.drafted_position = it->second;
+  if (auto it = s.drafted_positions.find({organization_id, id}); it != s.drafted_positions.end())
+    rec.drafted_position = it->second;
   return rec;
 }
 

@@ -16,9 +16,9 @@
 #include <string>
 
 #include "adapters/http/http_types.h"
+#include "adapters/http/routes/query_params.h"
 #include "adapters/postgres/admission_queries.h"
 #include "projections/admission/admission_store.h"
-#include "adapters/http/routes/query_params.h"
 
 namespace ledger::routes {
 
@@ -52,7 +52,8 @@ adapters::postgres::CeilingSnapshot ceiling_snapshot(const projections::QuerySna
 
 // What PgAdmissionQueries::reservation returns for `id`, read from `s`.
 std::optional<adapters::postgres::ReservationRecord> reservation_record(const projections::QuerySnapshot& s,
-                                                                        const std::string& organization_id, const std::string& id);
+                                                                        const std::string& organization_id,
+                                                                        const std::string& id);
 
 // Marks where an answer came from (kReadModelHeader), unless already marked.
 void mark_read_model(adapters::http::HttpResponse& r, const char* source);

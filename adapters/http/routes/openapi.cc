@@ -44,8 +44,8 @@ std::string component_ref(std::string_view stem, std::string_view ref) {
   const std::string_view pointer = hash == std::string_view::npos ? std::string_view() : ref.substr(hash + 1);
   if (file.empty()) return std::string(kComponentPrefix) + std::string(stem) + std::string(pointer);
   if (!file.ends_with(".json") || file.find('/') != std::string_view::npos) {
-    throw std::runtime_error("command schema " + std::string(stem) + " refers outside commands/schemas/: " +
-                             std::string(ref));
+    throw std::runtime_error("command schema " + std::string(stem) +
+                             " refers outside commands/schemas/: " + std::string(ref));
   }
   return std::string(kComponentPrefix) + std::string(file.substr(0, file.size() - 5)) + std::string(pointer);
 }
@@ -53,8 +53,10 @@ std::string component_ref(std::string_view stem, std::string_view ref) {
 void rewrite_refs(std::string_view stem, nlohmann::json& node) {
   if (node.is_object()) {
     for (auto& [key, value] : node.items()) {
-      if (key == "$ref" && value.is_string()) value = component_ref(stem, value.get<std::string>());
-      else rewrite_refs(stem, value);
+      if (key == "$ref" && value.is_string())
+        value = component_ref(stem, value.get<std::string>());
+      else
+        rewrite_refs(stem, value);
     }
   } else if (node.is_array()) {
     for (auto& item : node) rewrite_refs(stem, item);

@@ -76,9 +76,7 @@ HttpResponse ok(const Json& body) {
   return json_response(200, body.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
-Json nullable_instant(const std::optional<events::Instant>& t) {
-  return t ? Json(codec::format_instant(*t)) : Json();
-}
+Json nullable_instant(const std::optional<events::Instant>& t) { return t ? Json(codec::format_instant(*t)) : Json(); }
 
 // One scope's values for one organization, as the listing answers them.
 struct Override {
@@ -143,8 +141,9 @@ HttpResponse PolicyListings::values(const HttpRequest& req, const commands::Prin
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
   if (c->as_of_position) {
-    return error_response(bad_param("as_of_position", "overrides are listed at the current position only; "
-                                                      "GET /v1/audit/changes/{key} has the history"));
+    return error_response(bad_param("as_of_position",
+                                    "overrides are listed at the current position only; "
+                                    "GET /v1/audit/changes/{key} has the history"));
   }
   auto limit = page_limit(req);
   if (!limit) return error_response(limit.error());
@@ -171,8 +170,8 @@ HttpResponse PolicyListings::values(const HttpRequest& req, const commands::Prin
   const auto& policy = (*snap)->policy;
   const events::PolicyKeyDefined* def = policy.key(*key);
   if (!def) {
-    domain::Error e{domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + *key + "' is not in the catalog",
-                    {}};
+    domain::Error e{
+        domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + *key + "' is not in the catalog", {}};
     e.with("key", *key);
     return error_response(e);
   }

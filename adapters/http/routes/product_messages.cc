@@ -127,7 +127,8 @@ std::vector<std::string> message_keys(std::string_view reason_code, std::span<co
 domain::Result<void> apply_product_message(Json& answer, std::span<const std::string> locales,
                                            const domain::ScopeChain& chain, events::Instant as_of,
                                            const MessageLookup& lookup) {
-  Json source = {{"kind", "ledger"}, {"accept_language", Json(std::vector<std::string>(locales.begin(), locales.end()))}};
+  Json source = {{"kind", "ledger"},
+                 {"accept_language", Json(std::vector<std::string>(locales.begin(), locales.end()))}};
   const auto reason = answer.is_object() ? text_field(answer, "reason_code") : std::nullopt;
   if (reason) {
     const std::string base = std::string(kMessageKeyPrefix) + *reason;

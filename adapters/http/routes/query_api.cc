@@ -1,20 +1,31 @@
 #include "adapters/http/routes/query_api.h"
-#include "adapters/http/routes/request_actor.h"
 #include "adapters/http/routes/app_policy_api.h"
+#include "adapters/http/routes/request_actor.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <charconv>
-#include <span>
-#include <utility>
-#include <variant>
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <span>
 #include <thread>
+#include <utility>
+#include <variant>
 
+#include "adapters/http/log_context.h"
+#include "adapters/http/routes/admission_api.h"
+#include "adapters/http/routes/admission_json.h"
+#include "adapters/http/routes/change_feed.h"
+#include "adapters/http/routes/config_api.h"
+#include "adapters/http/routes/entitlement_reads.h"
+#include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/memory_reads.h"
+#include "adapters/http/routes/path_aliases.h"
+#include "adapters/http/routes/policy_listings.h"
+#include "adapters/http/routes/query_params.h"
 #include "adapters/postgres/admission_queries.h"
 #include "commands/access/authorization.h"
 #include "commands/edge_values.h"
@@ -22,17 +33,6 @@
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "adapters/http/routes/admission_api.h"
-#include "adapters/http/routes/admission_json.h"
-#include "adapters/http/routes/entitlement_reads.h"
-#include "adapters/http/routes/http_json.h"
-#include "adapters/http/routes/path_aliases.h"
-#include "adapters/http/routes/config_api.h"
-#include "adapters/http/routes/memory_reads.h"
-#include "adapters/http/routes/policy_listings.h"
-#include "adapters/http/routes/change_feed.h"
-#include "adapters/http/log_context.h"
-#include "adapters/http/routes/query_params.h"
 
 namespace ledger::routes {
 
@@ -52,7 +52,8 @@ std::expected<commands::Principal, HttpResponse> QueryApi::admit_get(const HttpR
   auto principal = authenticate_request(auth_, req);
   if (!principal) return std::unexpected(error_response(principal.error()));
   const auto family = commands::query_family("GET", req.path);
-  if (!family) return std::unexpected(error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}));
+  if (!family)
+    return std::unexpected(error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}}));
   if (auto ok = gate(*principal, *family); !ok) return std::unexpected(error_response(ok.error()));
   if (auto ok = commands::authorize(*principal, *family); !ok) {
     return std::unexpected(refuse(req, *principal, principal->tenant, *family, "role_not_allowed", ok.error()));
@@ -154,8 +155,10 @@ HttpResponse QueryApi::route(const HttpRequest& req) {
       mark_read_model(r, from_memory(req) ? kFromMemory : kFromPostgres);
       return r;
     }
-    case Route::kAudit: return audit_log(req, *principal);
-    case Route::kChanges: return audit_changes(req, *principal, rest);
+    case Route::kAudit:
+      return audit_log(req, *principal);
+    case Route::kChanges:
+      return audit_changes(req, *principal, rest);
   }
   return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
 }
@@ -222,13 +225,15 @@ void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
   }
   const std::string key = principal->tenant + "/" + principal->actor.type + ":" + principal->actor.id;
   auto parked = std::make_shared<const HttpRequest>(std::move(req));
-  auto ok = waits->wait(key, needed, std::chrono::milliseconds(wait), [this, parked, respond](SnapshotWaits::Outcome outcome) {
-    if (outcome == SnapshotWaits::Outcome::kStopped) {
-      return respond.send(
-          finish(*parked, error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}})));
-    }
-    respond.resume([this, parked, respond] { respond.send(handle(*parked)); });
-  });
+  auto ok = waits->wait(
+      key, needed, std::chrono::milliseconds(wait), [this, parked, respond](SnapshotWaits::Outcome outcome) {
+        if (outcome == SnapshotWaits::Outcome::kStopped) {
+          return respond.send(finish(
+              *parked,
+              error_response({domain::ErrorKind::kUnavailable, "shutting_down", "the service is shutting down", {}})));
+        }
+        respond.resume([this, parked, respond] { respond.send(handle(*parked)); });
+      });
   if (!ok) {
     spdlog::info("read wait refused for {}: {}", key, ok.error().message);
     respond.send(finish(*parked, error_response(ok.error())));
@@ -246,11 +251,13 @@ std::optional<HttpResponse> QueryApi::foreign_scope(const HttpRequest& req, cons
     auto found = hierarchy_->node(scope, std::nullopt);
     if (!found) return error_response(found.error());
     if (found->node && found->node->organization_id != who.tenant) {
-      domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
-                      "this principal may only read its own organization's policy values", {}};
+      domain::Error e{domain::ErrorKind::kPermissionDenied,
+                      "forbidden",
+                      "this principal may only read its own organization's policy values",
+                      {}};
       e.with(param, scope.id);
-      return refuse(req, who, found->node->organization_id, commands::RouteFamily::kPolicyValueRead,
-                    "tenant_mismatch", e);
+      return refuse(req, who, found->node->organization_id, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch",
+                    e);
     }
   }
   return std::nullopt;
@@ -264,7 +271,8 @@ nlohmann::json next_change_json(const std::optional<domain::Resolution>& next) {
   return {{"value", codec::encode_value(next->value)},
           {"source", {{"level", codec::scope_level_name(next->source.level)}, {"id", next->source.id}}},
           {"is_default", next->is_default},
-          {"effective_at", next->effective_at ? nlohmann::json(codec::format_instant(*next->effective_at)) : nlohmann::json()},
+          {"effective_at",
+           next->effective_at ? nlohmann::json(codec::format_instant(*next->effective_at)) : nlohmann::json()},
           {"set_at_position", next->position ? nlohmann::json(*next->position) : nlohmann::json()}};
 }
 
@@ -281,8 +289,10 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   if (commands::is_tenant_principal(who)) {
     // An organization's principal resolves within its own organization.
     if (!chain.org_id.empty() && chain.org_id != who.tenant) {
-      domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
-                      "this principal may only read its own organization's policy values", {}};
+      domain::Error e{domain::ErrorKind::kPermissionDenied,
+                      "forbidden",
+                      "this principal may only read its own organization's policy values",
+                      {}};
       e.with("organization_id", chain.org_id);
       return refuse(req, who, chain.org_id, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch", e);
     }
@@ -302,8 +312,8 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   auto wait_ms = int_param(req, "wait_ms", 10'000);
   if (!wait_ms) return error_response(wait_ms.error());
 
-  if (memory_ && !*as_of_position) return policy_value_from_memory(req, who, key, chain, as_of,
-                                                                    min_position->value_or(0), wait_ms->value_or(2000));
+  if (memory_ && !*as_of_position)
+    return policy_value_from_memory(req, who, key, chain, as_of, min_position->value_or(0), wait_ms->value_or(2000));
   // Read-your-writes: wait (bounded) for the projector to reach min_position,
   // never for a position beyond the head.
   const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
@@ -318,8 +328,8 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
       if (auto refused = beyond_head(min_position->value_or(0), *as_of_position, head)) return *refused;
     }
   }
-  if (auto not_ready = wait_for_snapshot([&] { return queries_.checkpoint("policy_values"); }, needed,
-                                         wait_ms->value_or(2000))) {
+  if (auto not_ready =
+          wait_for_snapshot([&] { return queries_.checkpoint("policy_values"); }, needed, wait_ms->value_or(2000))) {
     return *not_ready;
   }
   if (commands::is_tenant_principal(who)) {
@@ -332,7 +342,8 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   auto snap = queries_.policy_snapshot(key, chain, *as_of_position);
   if (!snap) return error_response(snap.error());
   if (!snap->key) {
-    domain::Error e{domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + key + "' is not in the catalog", {}};
+    domain::Error e{
+        domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + key + "' is not in the catalog", {}};
     e.with("key", key);
     return error_response(e);
   }
@@ -354,9 +365,9 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
 }
 
 HttpResponse QueryApi::policy_value_from_memory(const HttpRequest& req, const commands::Principal& who,
-                                               const std::string& key, const domain::ScopeChain& chain,
-                                               events::Instant as_of, std::int64_t min_position,
-                                               std::int64_t wait_ms) {
+                                                const std::string& key, const domain::ScopeChain& chain,
+                                                events::Instant as_of, std::int64_t min_position,
+                                                std::int64_t wait_ms) {
   Consistency c;
   c.as_of = as_of;
   c.min_position = min_position;
@@ -377,8 +388,10 @@ HttpResponse QueryApi::policy_value_from_memory(const HttpRequest& req, const co
       if (scope.id.empty()) continue;
       const auto* node = s.admission.node(scope);
       if (node && node->organization_id != who.tenant) {
-        domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
-                        "this principal may only read its own organization's policy values", {}};
+        domain::Error e{domain::ErrorKind::kPermissionDenied,
+                        "forbidden",
+                        "this principal may only read its own organization's policy values",
+                        {}};
         e.with(param, scope.id);
         return refuse(req, who, node->organization_id, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch", e);
       }
@@ -386,7 +399,8 @@ HttpResponse QueryApi::policy_value_from_memory(const HttpRequest& req, const co
   }
   const events::PolicyKeyDefined* def = s.policy.key(key);
   if (!def) {
-    domain::Error e{domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + key + "' is not in the catalog", {}};
+    domain::Error e{
+        domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + key + "' is not in the catalog", {}};
     e.with("key", key);
     return error_response(e);
   }
@@ -431,31 +445,31 @@ Json scope_json(const AuditRow& r) {
 Json actor_json(const events::Actor& a) { return {{"type", a.type}, {"id", a.id}, {"roles", a.roles}}; }
 
 Json row_json(const AuditRow& r) {
-  return {{"position", r.position},
-          {"event_id", r.event_id},
-          {"tenant", r.tenant},
-          {"stream_id", r.stream_id},
-          {"stream_version", r.stream_version},
-          {"event_type", r.event_type},
-          {"schema_version", r.schema_version},
-          {"subject", {{"kind", r.subject_kind}, {"key", r.subject_key}}},
-          {"scope", scope_json(r)},
-          {"before", nullable_json(r.before_json)},
-          {"before_source", nullable(r.before_source)},
-          {"after", Json::parse(r.after_json)},
-          {"reason", nullable(r.reason)},
-          {"actor", actor_json(r.actor)},
-          {"occurred_at", codec::format_instant(r.occurred_at)},
-          {"recorded_at", codec::format_instant(r.recorded_at)},
-          {"effective_at", r.effective_at ? Json(codec::format_instant(*r.effective_at)) : Json()},
-          {"correlation_id", r.correlation_id},
-          {"causation_id", r.causation_id},
-          {"command_id", r.command_id},
-          // Mutation evidence (seed 001, rule 5): what the writer decided
-          // the command against, beside the position it wrote.
-          {"evidence", {{"snapshot_kind", commands::kWriterSnapshotKind}, {"snapshot_version", r.decided_at_position}}}};
+  return {
+      {"position", r.position},
+      {"event_id", r.event_id},
+      {"tenant", r.tenant},
+      {"stream_id", r.stream_id},
+      {"stream_version", r.stream_version},
+      {"event_type", r.event_type},
+      {"schema_version", r.schema_version},
+      {"subject", {{"kind", r.subject_kind}, {"key", r.subject_key}}},
+      {"scope", scope_json(r)},
+      {"before", nullable_json(r.before_json)},
+      {"before_source", nullable(r.before_source)},
+      {"after", Json::parse(r.after_json)},
+      {"reason", nullable(r.reason)},
+      {"actor", actor_json(r.actor)},
+      {"occurred_at", codec::format_instant(r.occurred_at)},
+      {"recorded_at", codec::format_instant(r.recorded_at)},
+      {"effective_at", r.effective_at ? Json(codec::format_instant(*r.effective_at)) : Json()},
+      {"correlation_id", r.correlation_id},
+      {"causation_id", r.causation_id},
+      {"command_id", r.command_id},
+      // Mutation evidence (seed 001, rule 5): what the writer decided
+      // the command against, beside the position it wrote.
+      {"evidence", {{"snapshot_kind", commands::kWriterSnapshotKind}, {"snapshot_version", r.decided_at_position}}}};
 }
-
 
 domain::Error invalid_cursor(std::string message) {
   return {domain::ErrorKind::kInvalidArgument, "invalid_cursor", std::move(message), {}};
@@ -472,10 +486,11 @@ struct AuditQuery {
 };
 
 // The parameters each audit route accepts.
-constexpr std::string_view kCommonParameters[] = {"limit", "cursor", "as_of", "as_of_position", "min_position",
-                                                  "wait_ms", "scope_level", "scope_id"};
-constexpr std::string_view kLogParameters[] = {"tenant", "descendants", "key", "actor_id", "actor_type", "event_type",
-                                               "correlation_id", "command_id", "from", "to", "format"};
+constexpr std::string_view kCommonParameters[] = {"limit",        "cursor",  "as_of",       "as_of_position",
+                                                  "min_position", "wait_ms", "scope_level", "scope_id"};
+constexpr std::string_view kLogParameters[] = {"tenant",     "descendants",    "key",        "actor_id", "actor_type",
+                                               "event_type", "correlation_id", "command_id", "from",     "to",
+                                               "format"};
 
 bool known_event_type(std::string_view name) {
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -601,11 +616,15 @@ domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const comma
   // refused (the caller records it: invariant 7).
   if (commands::is_tenant_principal(who)) {
     std::optional<std::string> other;
-    if (f.tenant && *f.tenant != who.tenant) other = *f.tenant;
-    else if (f.scope_level == "organization" && f.scope_id && *f.scope_id != who.tenant) other = *f.scope_id;
+    if (f.tenant && *f.tenant != who.tenant)
+      other = *f.tenant;
+    else if (f.scope_level == "organization" && f.scope_id && *f.scope_id != who.tenant)
+      other = *f.scope_id;
     if (other) {
-      domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
-                      "this principal may read its own organization's audit log only", {}};
+      domain::Error e{domain::ErrorKind::kPermissionDenied,
+                      "forbidden",
+                      "this principal may read its own organization's audit log only",
+                      {}};
       e.with("tenant", *other);
       return std::unexpected(std::move(e));
     }
@@ -642,14 +661,18 @@ domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& au
     auto head = audit.head_position();
     if (!head) return std::unexpected(head.error());
     if (q.min_position > *head) {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
-                      "min_position lies beyond the last event of the ledger", {}};
+      domain::Error e{domain::ErrorKind::kInvalidArgument,
+                      "position_beyond_head",
+                      "min_position lies beyond the last event of the ledger",
+                      {}};
       e.with("min_position", q.min_position).with("head_position", *head);
       return std::unexpected(std::move(e));
     }
     if (q.as_of_position && *q.as_of_position > *head) {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
-                      "as_of_position lies beyond the last event of the ledger", {}};
+      domain::Error e{domain::ErrorKind::kInvalidArgument,
+                      "position_beyond_head",
+                      "as_of_position lies beyond the last event of the ledger",
+                      {}};
       e.with("as_of_position", *q.as_of_position).with("head_position", *head);
       return std::unexpected(std::move(e));
     }
@@ -676,9 +699,7 @@ domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& au
 namespace {
 
 // The organization a refused audit query asked for (parse_audit_query's evidence).
-std::string refused_tenant(const domain::Error& e) {
-  return e.evidence_text("tenant");
-}
+std::string refused_tenant(const domain::Error& e) { return e.evidence_text("tenant"); }
 
 }  // namespace
 
@@ -745,8 +766,8 @@ HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Pri
       known = !found->rows.empty();
     }
     if (!known) {
-      domain::Error e{domain::ErrorKind::kNotFound, "unknown_policy_key",
-                      "policy key '" + key + "' has no recorded change", {}};
+      domain::Error e{
+          domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + key + "' has no recorded change", {}};
       e.with("key", key);
       return error_response(e);
     }
@@ -769,9 +790,8 @@ HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Pri
                        {"command_id", row.command_id}});
   }
   const auto& last = page->latest;
-  Json scope = q->filter.scope_level
-                   ? Json{{"level", *q->filter.scope_level}, {"id", q->filter.scope_id.value_or("")}}
-                   : Json();
+  Json scope =
+      q->filter.scope_level ? Json{{"level", *q->filter.scope_level}, {"id", q->filter.scope_id.value_or("")}} : Json();
   Json body = {
       {"key", key},
       {"scope", std::move(scope)},

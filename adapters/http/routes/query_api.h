@@ -105,13 +105,13 @@
 #include <string>
 
 #include "adapters/http/http_types.h"
-#include "adapters/postgres/read_model_store.h"
-#include "adapters/identity/identity.h"
-#include "commands/ports.h"
-#include "commands/access/request_gate.h"
-#include "domain/policy_resolution.h"
-#include "adapters/kafka/access_refusals.h"
 #include "adapters/http/routes/snapshot_waits.h"
+#include "adapters/identity/identity.h"
+#include "adapters/kafka/access_refusals.h"
+#include "adapters/postgres/read_model_store.h"
+#include "commands/access/request_gate.h"
+#include "commands/ports.h"
+#include "domain/policy_resolution.h"
 
 namespace ledger::adapters::postgres {
 class PgAdmissionQueries;
@@ -122,16 +122,15 @@ class AdmissionStore;
 
 namespace ledger::routes {
 
-using adapters::kafka::RefusalRecorder;
 using adapters::kafka::refusal_of;
-
+using adapters::kafka::RefusalRecorder;
 
 class AdmissionApi;
 class AppPolicyApi;
 class EntitlementReads;  // adapters/http/routes/entitlement_reads.h
-class ConfigApi;  // adapters/http/routes/config_api.h (seed 004)
-class PolicyListings;  // adapters/http/routes/policy_listings.h
-class ChangeFeed;      // adapters/http/routes/change_feed.h
+class ConfigApi;         // adapters/http/routes/config_api.h (seed 004)
+class PolicyListings;    // adapters/http/routes/policy_listings.h
+class ChangeFeed;        // adapters/http/routes/change_feed.h
 
 class QueryApi {
  public:

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <thread>
 
-#include "events/codec/rfc3339.h"
 #include "adapters/http/routes/http_json.h"
+#include "events/codec/rfc3339.h"
 
 namespace ledger::routes {
 
@@ -26,7 +26,8 @@ domain::Error bad_param(const std::string& name, std::string message) {
 }
 
 domain::Error unknown_param(const std::string& name) {
-  domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_parameter", "unknown query parameter '" + name + "'", {}};
+  domain::Error e{
+      domain::ErrorKind::kInvalidArgument, "unknown_parameter", "unknown query parameter '" + name + "'", {}};
   e.with("parameter", name);
   return e;
 }
@@ -37,8 +38,8 @@ domain::Error organization_forbidden(const commands::Principal& who, const std::
                                      std::string_view route) {
   spdlog::warn("{} refused: principal {}:{} of tenant {} asked about organization {}", route, who.actor.type,
                who.actor.id, who.tenant, organization_id);
-  domain::Error e{domain::ErrorKind::kPermissionDenied, "forbidden",
-                  "this principal may only ask about its own organization", {}};
+  domain::Error e{
+      domain::ErrorKind::kPermissionDenied, "forbidden", "this principal may only ask about its own organization", {}};
   e.with("organization_id", organization_id);
   return e;
 }
@@ -94,15 +95,17 @@ domain::Result<Consistency> parse_consistency(const HttpRequest& req, commands::
 }
 
 std::optional<HttpResponse> beyond_head(std::int64_t min_position, std::optional<std::int64_t> as_of_position,
-                                       const std::function<domain::Result<std::int64_t>()>& head) {
+                                        const std::function<domain::Result<std::int64_t>()>& head) {
   if (min_position <= 0 && !as_of_position) return std::nullopt;
   auto h = head();
   if (!h) return error_response(h.error());
   const bool as_of = as_of_position && *as_of_position > *h;
   if (!as_of && min_position <= *h) return std::nullopt;
   const std::string name = as_of ? "as_of_position" : "min_position";
-  domain::Error e{domain::ErrorKind::kInvalidArgument, "position_beyond_head",
-                  name + " lies beyond the last event of the ledger", {}};
+  domain::Error e{domain::ErrorKind::kInvalidArgument,
+                  "position_beyond_head",
+                  name + " lies beyond the last event of the ledger",
+                  {}};
   e.with(name, as_of ? *as_of_position : min_position).with("head_position", *h);
   return error_response(e);
 }
@@ -127,8 +130,10 @@ std::optional<HttpResponse> wait_for_snapshot(const std::function<domain::Result
     if (!cp) return error_response(cp.error());
     if (*cp >= needed) return std::nullopt;
     if (std::chrono::steady_clock::now() >= deadline) {
-      domain::Error e{domain::ErrorKind::kUnavailable, "snapshot_not_ready",
-                      "the read model has not reached min_position yet; retry", {}};
+      domain::Error e{domain::ErrorKind::kUnavailable,
+                      "snapshot_not_ready",
+                      "the read model has not reached min_position yet; retry",
+                      {}};
       auto r = error_response(e);
       auto body = nlohmann::json::parse(r.body);
       body["snapshot_version"] = *cp;

@@ -52,8 +52,8 @@ std::optional<adapters::http::HttpResponse> refuse_media_type(const adapters::ht
   media = media.substr(start);
   for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (media == "application/json") return std::nullopt;
-  auto r = error_response({domain::ErrorKind::kInvalidArgument, "unsupported_media_type",
-                           "send the body as application/json", {}});
+  auto r = error_response(
+      {domain::ErrorKind::kInvalidArgument, "unsupported_media_type", "send the body as application/json", {}});
   r.status = 415;
   r.headers.emplace_back("accept", "application/json");
   return r;

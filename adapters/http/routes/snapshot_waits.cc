@@ -21,7 +21,8 @@ domain::Result<void> SnapshotWaits::wait(const std::string& principal, std::int6
   if (held >= options_.per_principal || static_cast<int>(waiters_.size()) >= options_.total) {
     const bool mine = held >= options_.per_principal;
     if (held == 0) per_principal_.erase(principal);
-    domain::Error e{domain::ErrorKind::kResourceExhausted, "too_many_waits",
+    domain::Error e{domain::ErrorKind::kResourceExhausted,
+                    "too_many_waits",
                     mine ? "this principal already waits for the read model in too many requests; retry later"
                          : "too many requests wait for the read model; retry later",
                     {}};

@@ -1,7 +1,7 @@
 #include "adapters/http/routes/views_api.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <functional>
@@ -10,15 +10,15 @@
 #include <span>
 #include <tuple>
 
+#include "adapters/http/routes/admission_json.h"
+#include "adapters/http/routes/http_json.h"
+#include "adapters/http/routes/query_params.h"
+#include "commands/access/authorization.h"
+#include "commands/edge_values.h"
 #include "domain/admission.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "commands/access/authorization.h"
-#include "commands/edge_values.h"
-#include "adapters/http/routes/admission_json.h"
-#include "adapters/http/routes/http_json.h"
-#include "adapters/http/routes/query_params.h"
 
 namespace ledger::routes {
 
@@ -42,7 +42,6 @@ constexpr const char* kWarnThresholdKey = "quota.warn_threshold_percent";
 constexpr std::int64_t kDefaultWarnThreshold = 80;
 constexpr const char* kRateLimitPrefix = "rate_limit.";
 constexpr std::size_t kReservationPage = 1000;
-
 
 const char* const kNotTracked =
     "not tracked by the ledger: the policy ledger records quotas, reservations and policy values only; "
@@ -76,8 +75,7 @@ struct Snapshot {
 // beyond the head, waits (bounded) until both read models reached what the
 // request needs, and pins the position. An HttpResponse: answer that.
 std::variant<Snapshot, HttpResponse> pin_snapshot(const HttpRequest& req, PgAdmissionQueries& admission,
-                                                  adapters::postgres::PgPolicyQueries& policy,
-                                                  commands::Clock& clock) {
+                                                  adapters::postgres::PgPolicyQueries& policy, commands::Clock& clock) {
   auto c = parse_consistency(req, clock);
   if (!c) return error_response(c.error());
   // The answer reads both read models: the lower checkpoint is what both have.
@@ -112,8 +110,8 @@ domain::Result<Page> parse_page(const HttpRequest& req) {
   Page p;
   auto limit = int_param(req, "limit", ViewsApi::kMaxLimit);
   if (!limit || (*limit && **limit < 1)) {
-    return std::unexpected(bad_param("limit", "limit must be an integer from 1 to " +
-                                                  std::to_string(ViewsApi::kMaxLimit)));
+    return std::unexpected(
+        bad_param("limit", "limit must be an integer from 1 to " + std::to_string(ViewsApi::kMaxLimit)));
   }
   if (*limit) p.limit = static_cast<std::size_t>(**limit);
   if (auto cursor = req.query_param("cursor")) {
@@ -123,8 +121,10 @@ domain::Result<Page> parse_page(const HttpRequest& req) {
       colon = text->find(':', kCursorPrefix.size());
     }
     if (colon == std::string::npos) {
-      return std::unexpected(domain::Error{domain::ErrorKind::kInvalidArgument, "invalid_cursor",
-                                           "cursor is malformed; pass back a next_cursor unchanged", {}});
+      return std::unexpected(domain::Error{domain::ErrorKind::kInvalidArgument,
+                                           "invalid_cursor",
+                                           "cursor is malformed; pass back a next_cursor unchanged",
+                                           {}});
     }
     p.after = std::pair(text->substr(kCursorPrefix.size(), colon - kCursorPrefix.size()), text->substr(colon + 1));
   }
@@ -299,8 +299,8 @@ Json posture_json(const CeilingSnapshot& s, const CeilingTarget& t, const std::o
   j["near_limit"] = !reasons.empty() && !(eff.quantity && *eff.quantity == 0);
   if (eff.quantity && *eff.quantity == 0) reasons = Json::array();
   j["near_limit_reasons"] = std::move(reasons);
-  j["status"] = !eff.quantity         ? "no_ceiling"
-                : *eff.quantity == 0   ? "blocked"
+  j["status"] = !eff.quantity                 ? "no_ceiling"
+                : *eff.quantity == 0          ? "blocked"
                 : j["near_limit"].get<bool>() ? "near_limit"
                                               : "ok";
   return j;
@@ -350,10 +350,9 @@ domain::Result<std::pair<std::int64_t, Json>> warn_threshold(adapters::postgres:
   auto r = resolve_value(policy, kWarnThresholdKey, chain, snap);
   if (!r) return std::unexpected(r.error());
   if (!r->defined) {
-    return std::pair(kDefaultWarnThreshold, Json{{"value", kDefaultWarnThreshold},
-                                                 {"source", Json()},
-                                                 {"is_default", true},
-                                                 {"key_defined", false}});
+    return std::pair(
+        kDefaultWarnThreshold,
+        Json{{"value", kDefaultWarnThreshold}, {"source", Json()}, {"is_default", true}, {"key_defined", false}});
   }
   std::int64_t value = kDefaultWarnThreshold;
   if (const auto* v = std::get_if<std::int64_t>(&r->resolution.value.v)) value = std::clamp<std::int64_t>(*v, 0, 100);
@@ -438,8 +437,11 @@ domain::Result<Json> children_json(PgAdmissionQueries& q, const adapters::postgr
         if (c["near_limit"].get<bool>()) {
           near = true;
           for (const auto& r : c["near_limit_reasons"]) {
-            reasons.push_back({{"dimension", t.dimension}, {"window", t.window}, {"region", t.region},
-                               {"sku_or_model", t.sku_or_model}, {"reason", r}});
+            reasons.push_back({{"dimension", t.dimension},
+                               {"window", t.window},
+                               {"region", t.region},
+                               {"sku_or_model", t.sku_or_model},
+                               {"reason", r}});
           }
         }
         ceilings.push_back(std::move(c));
@@ -478,8 +480,8 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
   if (req.method != "GET") return method_not_allowed("GET");
   constexpr std::string_view kPaged[] = {"limit", "cursor"};
   const bool paged = *level != QuotaLevel::kPrincipal;
-  if (auto bad = unknown_parameter(req, paged ? std::span<const std::string_view>(kPaged)
-                                              : std::span<const std::string_view>())) {
+  if (auto bad = unknown_parameter(
+          req, paged ? std::span<const std::string_view>(kPaged) : std::span<const std::string_view>())) {
     return error_response(*bad);
   }
   auto page = parse_page(req);
@@ -489,9 +491,9 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
   const Snapshot snap = std::get<Snapshot>(pinned);
   auto found = lookup(admission_, QuotaScope{*level, id}, snap, who, [&](const std::string& organization_id) {
     if (!refusals_) return;
-    refusals_->record(refusal_of(who, organization_id, commands::RouteFamily::kViewRead, req.method, req.path,
-                                 "tenant_mismatch"),
-                      commands::header_id("x-correlation-id", req.header("x-correlation-id")).value_or(std::string()));
+    refusals_->record(
+        refusal_of(who, organization_id, commands::RouteFamily::kViewRead, req.method, req.path, "tenant_mismatch"),
+        commands::header_id("x-correlation-id", req.header("x-correlation-id")).value_or(std::string()));
   });
   if (auto* answer = std::get_if<HttpResponse>(&found)) return std::move(*answer);
   const auto& node = std::get<adapters::postgres::NodeLookup>(found);
@@ -535,22 +537,22 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
     const bool expired = n.expires_at && snap.as_of >= *n.expires_at;
     return json_response(
         200, dump_lenient(finish({{"principal",
-                           {{"id", n.scope.id},
-                            {"name", n.name},
-                            {"type", n.principal_type},
-                            {"organization_id", n.organization_id},
-                            {"project_id", project.id},
-                            {"department_id", department},
-                            {"expires_at", n.expires_at ? Json(codec::format_instant(*n.expires_at)) : Json()},
-                            {"expired", expired},
-                            {"version", n.version},
-                            {"created_position", n.created_position}}},
-                          {"plan", {{"plan_id", plan}}},
-                          {"quotas", std::move(quotas)},
-                          {"rate_limits", std::move(limits)},
-                          {"product_scopes", {{"tracked_by_ledger", false}, {"message", kNotTracked}}},
-                          {"budget", {{"tracked_by_ledger", false}, {"message", kNotTracked}}}},
-                         snap)));
+                                   {{"id", n.scope.id},
+                                    {"name", n.name},
+                                    {"type", n.principal_type},
+                                    {"organization_id", n.organization_id},
+                                    {"project_id", project.id},
+                                    {"department_id", department},
+                                    {"expires_at", n.expires_at ? Json(codec::format_instant(*n.expires_at)) : Json()},
+                                    {"expired", expired},
+                                    {"version", n.version},
+                                    {"created_position", n.created_position}}},
+                                  {"plan", {{"plan_id", plan}}},
+                                  {"quotas", std::move(quotas)},
+                                  {"rate_limits", std::move(limits)},
+                                  {"product_scopes", {{"tracked_by_ledger", false}, {"message", kNotTracked}}},
+                                  {"budget", {{"tracked_by_ledger", false}, {"message", kNotTracked}}}},
+                                 snap)));
   }
 
   auto reservations = organization_reservations(admission_, n.organization_id, snap.position);
@@ -572,8 +574,10 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
     f.limit = page->limit;
     if (page->after) {
       if (page->after->first != "department") {
-        return error_response({domain::ErrorKind::kInvalidArgument, "invalid_cursor",
-                               "cursor is malformed; pass back a next_cursor unchanged", {}});
+        return error_response({domain::ErrorKind::kInvalidArgument,
+                               "invalid_cursor",
+                               "cursor is malformed; pass back a next_cursor unchanged",
+                               {}});
       }
       f.after_level = QuotaLevel::kDepartment;
       f.after_id = page->after->second;
@@ -645,8 +649,10 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
     if (page->after) {
       auto after_level = events::parse_quota_level(page->after->first);
       if (!after_level) {
-        return error_response({domain::ErrorKind::kInvalidArgument, "invalid_cursor",
-                               "cursor is malformed; pass back a next_cursor unchanged", {}});
+        return error_response({domain::ErrorKind::kInvalidArgument,
+                               "invalid_cursor",
+                               "cursor is malformed; pass back a next_cursor unchanged",
+                               {}});
       }
       f.after_level = *after_level;
       f.after_id = page->after->second;
@@ -699,10 +705,8 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
                  {"ceilings", std::move(ceilings)},
                  {"children",
                   {{"items", std::move(*items)},
-                   {"next_cursor",
-                    cursor_json(children->has_more,
-                                last_level,
-                                children->items.empty() ? "" : children->items.back().scope.id)},
+                   {"next_cursor", cursor_json(children->has_more, last_level,
+                                               children->items.empty() ? "" : children->items.back().scope.id)},
                    {"has_more", children->has_more}}},
                  {"reservations", {{"by_state", std::move(states)}, {"showback", std::move(shows)}}},
                  {"near_limit_resources", std::move(near)},
@@ -796,14 +800,17 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
     if (mine > 0 && mine == lapsed) {
       notices.push_back({{"dimension", d.entry_id},
                          {"reason_code", "reservations_expired"},
-                         {"user_message", "Every capacity reservation of this project for this resource has expired "
-                                          "or been retired; requests are admitted against the quota alone."}});
+                         {"user_message",
+                          "Every capacity reservation of this project for this resource has expired "
+                          "or been retired; requests are admitted against the quota alone."}});
     }
   }
   // The project's reservations (its own and its principals'), paged by id.
   if (page->after && page->after->first != "reservation") {
-    return error_response({domain::ErrorKind::kInvalidArgument, "invalid_cursor",
-                           "cursor is malformed; pass back a next_cursor unchanged", {}});
+    return error_response({domain::ErrorKind::kInvalidArgument,
+                           "invalid_cursor",
+                           "cursor is malformed; pass back a next_cursor unchanged",
+                           {}});
   }
   Json listed = Json::array();
   bool more = false;
@@ -832,8 +839,9 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
       {"quotas", std::move(quotas)},
       {"usage_posture",
        {{"source", "reservation_consumption"},
-        {"message", "The ledger is not told live usage: current_usage is the consumption recorded against this "
-                    "project's reservations in force (active or exhausted) at as_of."}}},
+        {"message",
+         "The ledger is not told live usage: current_usage is the consumption recorded against this "
+         "project's reservations in force (active or exhausted) at as_of."}}},
       {"blocked_reasons", std::move(blocked)},
       {"notices", std::move(notices)},
       {"reservations",

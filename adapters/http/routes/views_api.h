@@ -102,17 +102,16 @@
 
 #include "adapters/http/http_types.h"
 #include "adapters/http/routes/query_params.h"
+#include "adapters/kafka/access_refusals.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/read_model_store.h"
 #include "commands/command.h"
 #include "commands/ports.h"
-#include "adapters/kafka/access_refusals.h"
 
 namespace ledger::routes {
 
-using adapters::kafka::RefusalRecorder;
 using adapters::kafka::refusal_of;
-
+using adapters::kafka::RefusalRecorder;
 
 class ViewsApi {
  public:
