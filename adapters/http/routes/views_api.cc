@@ -64,6 +64,13 @@ domain::Error unknown_scope(const QuotaScope& s) {
   return e;
 }
 
+domain::Error invalid_cursor() {
+  return {domain::ErrorKind::kInvalidArgument,
+          "invalid_cursor",
+          "cursor is malformed; pass back a next_cursor unchanged",
+          {}};
+}
+
 // One request's consistency parameters, and the one position every part of
 // the answer is read at.
 struct Snapshot {
@@ -120,12 +127,7 @@ domain::Result<Page> parse_page(const HttpRequest& req) {
     if (!cursor->empty() && text && text->rfind(kCursorPrefix, 0) == 0 && base64url(*text) == *cursor) {
       colon = text->find(':', kCursorPrefix.size());
     }
-    if (colon == std::string::npos) {
-      return std::unexpected(domain::Error{domain::ErrorKind::kInvalidArgument,
-                                           "invalid_cursor",
-                                           "cursor is malformed; pass back a next_cursor unchanged",
-                                           {}});
-    }
+    if (colon == std::string::npos) return std::unexpected(invalid_cursor());
     p.after = std::pair(text->substr(kCursorPrefix.size(), colon - kCursorPrefix.size()), text->substr(colon + 1));
   }
   return p;
@@ -458,7 +460,263 @@ domain::Result<Json> children_json(PgAdmissionQueries& q, const adapters::postgr
   return items;
 }
 
+// The first department on a chain (the scope's own when it is one), or "".
+std::string department_of(std::span<const domain::ChainNode> chain) {
+  for (const auto& c : chain) {
+    if (c.scope.level == QuotaLevel::kDepartment) return c.scope.id;
+  }
+  return "";
+}
+
+// What the organization, department and project views judge posture with:
+// every reservation of the organization and quota.warn_threshold_percent.
+struct Posture {
+  std::vector<ReservationRecord> reservations;
+  std::int64_t threshold = 0;
+  Json threshold_json;
+};
+
+// `project_id` is the node's id for a project view, "" otherwise.
+domain::Result<Posture> posture_at(PgAdmissionQueries& admission, adapters::postgres::PgPolicyQueries& policy,
+                                   const ScopeNodeView& n, const std::string& project_id, const std::string& plan,
+                                   const Snapshot& snap) {
+  auto reservations = organization_reservations(admission, n.organization_id, snap.position);
+  if (!reservations) return std::unexpected(reservations.error());
+  const domain::ScopeChain chain{"", project_id, n.organization_id, plan};
+  auto threshold = warn_threshold(policy, chain, snap);
+  if (!threshold) return std::unexpected(threshold.error());
+  return Posture{std::move(*reservations), threshold->first, std::move(threshold->second)};
+}
+
+// --------------------------------------------------- organization parts
+
+// Every registered product with its dimensions' effective ceilings at the
+// organization (see views_api.h, "product enabled").
+Json products_json(const Registry& registry, const CeilingSnapshot& own) {
+  Json products = Json::array();
+  for (const auto& p : registry.products) {
+    Json dims = Json::array();
+    bool enabled = false;
+    for (const auto& d : registry.dimensions) {
+      if (attribute(d, "product") != p.entry_id) continue;
+      auto targets = targets_of(own, &d.entry_id);
+      if (targets.empty()) targets.push_back(CeilingTarget{d.entry_id, "", "", ""});
+      for (const auto& t : targets) {
+        const auto e = effective_of(own, t);
+        // No ceiling on the path admits (no_ceiling), so it counts as non-zero.
+        enabled = enabled || !e.quantity || *e.quantity > 0;
+        dims.push_back({{"dimension", t.dimension},
+                        {"window", t.window},
+                        {"region", t.region},
+                        {"sku_or_model", t.sku_or_model},
+                        {"quantity", nullable(e.quantity)},
+                        {"unit", e.unit.empty() ? attribute(d, "unit") : e.unit},
+                        {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json()}});
+      }
+    }
+    products.push_back(
+        {{"product_id", p.entry_id}, {"version", p.version}, {"enabled", enabled}, {"dimensions", std::move(dims)}});
+  }
+  return products;
+}
+
+// ----------------------------------------------------- department parts
+
+// A department's reservations: allocation by state, and showback by the
+// child (or the department itself) each reservation is attributed to.
+Json reservation_summary(std::span<const ReservationRecord> reservations, const QuotaScope& department,
+                         events::Instant as_of) {
+  // (count, quantity, consumed, unit) by (state at as_of, dimension).
+  using Totals = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::string>;
+  std::map<std::tuple<std::string, std::string>, Totals> by_state;
+  std::map<std::tuple<QuotaScope, std::string>, std::tuple<std::int64_t, std::int64_t, std::string>> showback;
+  for (const auto& r : reservations) {
+    const auto& chain = r.view.owner_chain;
+    auto at = std::find(chain.begin(), chain.end(), department);
+    if (at == chain.end()) continue;
+    const QuotaScope owner = at == chain.begin() ? department : *(at - 1);
+    auto& s = by_state[{domain::reservation_state_at(r.view, as_of), r.view.dimension}];
+    std::get<0>(s) += 1;
+    std::get<1>(s) = saturating_add(std::get<1>(s), r.view.quantity);
+    std::get<2>(s) = saturating_add(std::get<2>(s), r.view.consumed);
+    std::get<3>(s) = r.unit;
+    auto& b = showback[{owner, r.view.dimension}];
+    if (withholds(r, as_of)) std::get<0>(b) = saturating_add(std::get<0>(b), r.view.quantity);
+    if (in_force(r, as_of)) std::get<1>(b) = saturating_add(std::get<1>(b), r.view.consumed);
+    std::get<2>(b) = r.unit;
+  }
+  Json states = Json::array();
+  for (const auto& [k, v] : by_state) {
+    states.push_back({{"state", std::get<0>(k)},
+                      {"dimension", std::get<1>(k)},
+                      {"unit", std::get<3>(v)},
+                      {"count", std::get<0>(v)},
+                      {"quantity", std::get<1>(v)},
+                      {"consumed", std::get<2>(v)}});
+  }
+  Json shows = Json::array();
+  for (const auto& [k, v] : showback) {
+    shows.push_back({{"owner", quota_scope_json(std::get<0>(k))},
+                     {"dimension", std::get<1>(k)},
+                     {"unit", std::get<2>(v)},
+                     {"reserved", std::get<0>(v)},
+                     {"consumed", std::get<1>(v)}});
+  }
+  return {{"by_state", std::move(states)}, {"showback", std::move(shows)}};
+}
+
+// -------------------------------------------------------- project parts
+
+// The decision contract itself answers "what is left" for a project and
+// `t`: a zero-delta request at the usage the ledger knows.
+domain::Result<domain::DecisionOutput> zero_delta_decision(const ScopeNodeView& project, const domain::RegistryEntry& d,
+                                                           const CeilingTarget& t, std::int64_t usage,
+                                                           const CeilingSnapshot& own,
+                                                           std::span<const ReservationRecord> reservations,
+                                                           const Snapshot& snap, std::int64_t threshold) {
+  domain::DecisionInput in;
+  in.hierarchy.organization_id = project.organization_id;
+  in.hierarchy.project_id = project.scope.id;
+  in.request.dimension = t.dimension;
+  in.request.region = t.region;
+  in.request.sku_or_model = t.sku_or_model;
+  in.current_usage.scope_window = t.window;
+  in.current_usage.quantity = usage;
+  domain::DecisionSnapshot ds;
+  ds.snapshot_version = snap.position;
+  ds.chain = own.chain;
+  for (const auto& r : own.rules) {
+    if (r.target.dimension == t.dimension) ds.rules.push_back(r);
+  }
+  for (const auto& del : own.delegations) {
+    if (del.dimension == t.dimension) ds.delegations.push_back(del);
+  }
+  for (const auto& r : reservations) {
+    if (r.view.dimension == t.dimension) ds.reservations.push_back(r.view);
+  }
+  ds.dimension = d;
+  ds.warn_threshold_percent = threshold;
+  return domain::decide_admission(in, ds, snap.as_of);
+}
+
+// The status of a project's quota for `t` given its zero-delta decision and
+// the usage the ledger knows; a blocked one adds its reason to `blocked`.
+std::string quota_status(const CeilingTarget& t, const domain::DecisionOutput& out, std::int64_t usage, Json& blocked) {
+  const auto& eff = out.effective;
+  std::string status = "ok";
+  auto block = [&](const std::string& code, const std::string& message, const std::optional<QuotaScope>& scope,
+                   const std::string& rule) {
+    status = "blocked";
+    blocked.push_back({{"dimension", t.dimension},
+                       {"window", t.window},
+                       {"region", t.region},
+                       {"sku_or_model", t.sku_or_model},
+                       {"reason_code", code},
+                       {"user_message", message},
+                       {"scope", scope ? quota_scope_json(*scope) : Json()},
+                       {"rule_id", rule.empty() ? Json() : Json(rule)}});
+  };
+  if (!eff.quantity) {
+    status = "no_ceiling";
+  } else if (*eff.quantity == 0) {
+    block("ceiling_zero", "Your quota for this resource is zero.", eff.inherited_from, eff.binding_rule_id);
+  } else if (out.available && *out.available <= usage) {
+    if (usage < *eff.quantity) {
+      block("capacity_reserved", "The capacity left under your quota is reserved for others in your organization.",
+            eff.inherited_from, eff.binding_rule_id);
+    } else {
+      block("quota_exhausted", "You have used all of your quota for this resource.", eff.inherited_from,
+            eff.binding_rule_id);
+    }
+  } else if (out.decision == "warn") {
+    status = "near_limit";
+  }
+  return status;
+}
+
+// True when the project has reservations for the dimension and all of them
+// read expired or retired at as_of.
+bool all_lapsed(std::span<const ReservationRecord> reservations, const QuotaScope& project,
+                const std::string& dimension, events::Instant as_of) {
+  std::size_t mine = 0, lapsed = 0;
+  for (const auto& r : reservations) {
+    if (r.view.dimension != dimension || !under(r, project)) continue;
+    ++mine;
+    const std::string state = domain::reservation_state_at(r.view, as_of);
+    if (state == "expired" || state == "retired") ++lapsed;
+  }
+  return mine > 0 && mine == lapsed;
+}
+
+// A project view's quota rows, why any is blocked, and its notices.
+struct ProjectQuotas {
+  Json quotas = Json::array();
+  Json blocked = Json::array();
+  Json notices = Json::array();
+};
+
+domain::Result<ProjectQuotas> project_quotas(const ScopeNodeView& n, const CeilingSnapshot& own,
+                                             const Registry& registry, std::span<const ReservationRecord> reservations,
+                                             const Snapshot& snap, std::int64_t threshold) {
+  ProjectQuotas out;
+  for (const auto& d : registry.dimensions) {
+    auto targets = targets_of(own, &d.entry_id);
+    if (targets.empty()) targets.push_back(CeilingTarget{d.entry_id, "", "", ""});
+    for (const auto& t : targets) {
+      const Held held = held_under(reservations, n.scope, t, snap.as_of);
+      auto decision = zero_delta_decision(n, d, t, held.consumed, own, reservations, snap, threshold);
+      if (!decision) return std::unexpected(decision.error());
+      Json q = ceiling_json(t, decision->effective, registry.units);
+      q["product"] = attribute(d, "product").empty() ? Json() : Json(attribute(d, "product"));
+      q["available"] = nullable(decision->available);
+      q["reserved_for_others"] = decision->reserved_for_others;
+      q["reserved"] = held.reserved;
+      q["current_usage"] = {{"quantity", held.consumed}, {"unit", q["unit"]}, {"source", "reservation_consumption"}};
+      q["limit_remaining"] = nullable(decision->limit_remaining);
+      q["status"] = quota_status(t, *decision, held.consumed, out.blocked);
+      out.quotas.push_back(std::move(q));
+    }
+    if (all_lapsed(reservations, n.scope, d.entry_id, snap.as_of)) {
+      out.notices.push_back({{"dimension", d.entry_id},
+                             {"reason_code", "reservations_expired"},
+                             {"user_message",
+                              "Every capacity reservation of this project for this resource has expired "
+                              "or been retired; requests are admitted against the quota alone."}});
+    }
+  }
+  return out;
+}
+
+// One page of the project's reservations (its own and its principals'), by
+// ascending id; `page.after` is a checked ("reservation", id) cursor.
+Json reservation_page(std::span<const ReservationRecord> reservations, const QuotaScope& project, const Page& page,
+                      events::Instant as_of) {
+  Json listed = Json::array();
+  bool more = false;
+  std::string last;
+  for (const auto& r : reservations) {  // ascending reservation id
+    if (!under(r, project)) continue;
+    if (page.after && r.view.reservation_id <= page.after->second) continue;
+    if (listed.size() == page.limit) {
+      more = true;
+      break;
+    }
+    listed.push_back(reservation_json(r, as_of));
+    last = r.view.reservation_id;
+  }
+  return {{"items", std::move(listed)}, {"next_cursor", cursor_json(more, "reservation", last)}, {"has_more", more}};
+}
+
 }  // namespace
+
+struct ViewsApi::Parts {
+  Snapshot snap;
+  Page page;
+  ScopeNodeView node;
+  std::string plan;
+  Registry registry;
+  CeilingSnapshot own;  // the node's; its chain is not empty
+};
 
 // =================================================================== routes
 
@@ -478,8 +736,19 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
     return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
   }
   if (req.method != "GET") return method_not_allowed("GET");
+  auto parts = read_parts(req, who, QuotaScope{*level, id});
+  if (auto* answer = std::get_if<HttpResponse>(&parts)) return std::move(*answer);
+  const Parts& p = std::get<Parts>(parts);
+  if (*level == QuotaLevel::kOrganization) return organization_view(p);
+  if (*level == QuotaLevel::kDepartment) return department_view(p);
+  if (*level == QuotaLevel::kProject) return project_view(p);
+  return principal_view(p);
+}
+
+std::variant<ViewsApi::Parts, HttpResponse> ViewsApi::read_parts(const HttpRequest& req, const commands::Principal& who,
+                                                                 const QuotaScope& scope) {
   constexpr std::string_view kPaged[] = {"limit", "cursor"};
-  const bool paged = *level != QuotaLevel::kPrincipal;
+  const bool paged = scope.level != QuotaLevel::kPrincipal;
   if (auto bad = unknown_parameter(
           req, paged ? std::span<const std::string_view>(kPaged) : std::span<const std::string_view>())) {
     return error_response(*bad);
@@ -489,365 +758,177 @@ HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal&
   auto pinned = pin_snapshot(req, admission_, policy_, clock_);
   if (auto* answer = std::get_if<HttpResponse>(&pinned)) return std::move(*answer);
   const Snapshot snap = std::get<Snapshot>(pinned);
-  auto found = lookup(admission_, QuotaScope{*level, id}, snap, who, [&](const std::string& organization_id) {
+  auto found = lookup(admission_, scope, snap, who, [&](const std::string& organization_id) {
     if (!refusals_) return;
     refusals_->record(
         refusal_of(who, organization_id, commands::RouteFamily::kViewRead, req.method, req.path, "tenant_mismatch"),
         commands::header_id("x-correlation-id", req.header("x-correlation-id")).value_or(std::string()));
   });
   if (auto* answer = std::get_if<HttpResponse>(&found)) return std::move(*answer);
-  const auto& node = std::get<adapters::postgres::NodeLookup>(found);
-  const ScopeNodeView& n = *node.node;
+  auto& node = std::get<adapters::postgres::NodeLookup>(found);
   const std::string plan = plan_of(node.chain);
-
-  // Parts every view needs.
   auto registry = registry_at(admission_, snap.position);
   if (!registry) return error_response(registry.error());
-  auto own = admission_.effective_ceilings(n.scope, std::nullopt, snap.position);
+  auto own = admission_.effective_ceilings(node.node->scope, std::nullopt, snap.position);
   if (!own) return error_response(own.error());
-  if (own->chain.empty()) return error_response(unknown_scope(n.scope));
+  if (own->chain.empty()) return error_response(unknown_scope(node.node->scope));
+  return Parts{snap, std::move(*page), std::move(*node.node), plan, std::move(*registry), std::move(*own)};
+}
 
-  // ---------------------------------------------------------- principal
-  if (*level == QuotaLevel::kPrincipal) {
-    const QuotaScope project = n.parent;
-    std::string department;
-    for (const auto& c : own->chain) {
-      if (c.scope.level == QuotaLevel::kDepartment) {
-        department = c.scope.id;
-        break;
-      }
-    }
-    Json quotas = Json::array();
-    for (const auto& t : targets_of(*own)) {
-      Json c = ceiling_json(t, effective_of(*own, t), registry->units);
-      bool own_rule = false;
-      for (const auto& r : own->rules) own_rule = own_rule || (r.scope == n.scope && r.target == t);
-      c["own_rule"] = own_rule;
-      quotas.push_back(std::move(c));
-    }
-    auto keys = admission_.policy_key_names(kRateLimitPrefix, snap.position);
-    if (!keys) return error_response(keys.error());
-    const domain::ScopeChain chain{n.scope.id, project.id, n.organization_id, plan};
-    Json limits = Json::array();
-    for (const auto& key : *keys) {
-      auto r = resolve_value(policy_, key, chain, snap);
-      if (!r) return error_response(r.error());
-      if (r->defined) limits.push_back(policy_value_json(key, *r));
-    }
-    const bool expired = n.expires_at && snap.as_of >= *n.expires_at;
-    return json_response(
-        200, dump_lenient(finish({{"principal",
-                                   {{"id", n.scope.id},
-                                    {"name", n.name},
-                                    {"type", n.principal_type},
-                                    {"organization_id", n.organization_id},
-                                    {"project_id", project.id},
-                                    {"department_id", department},
-                                    {"expires_at", n.expires_at ? Json(codec::format_instant(*n.expires_at)) : Json()},
-                                    {"expired", expired},
-                                    {"version", n.version},
-                                    {"created_position", n.created_position}}},
-                                  {"plan", {{"plan_id", plan}}},
-                                  {"quotas", std::move(quotas)},
-                                  {"rate_limits", std::move(limits)},
-                                  {"product_scopes", {{"tracked_by_ledger", false}, {"message", kNotTracked}}},
-                                  {"budget", {{"tracked_by_ledger", false}, {"message", kNotTracked}}}},
-                                 snap)));
+HttpResponse ViewsApi::organization_view(const Parts& p) {
+  const ScopeNodeView& n = p.node;
+  const Snapshot& snap = p.snap;
+  auto posture = posture_at(admission_, policy_, n, "", p.plan, snap);
+  if (!posture) return error_response(posture.error());
+  const std::int64_t T = posture->threshold;
+  Json envelope = Json::array();
+  for (const auto& t : targets_of(p.own)) {
+    envelope.push_back(posture_json(p.own, t, std::nullopt, posture->reservations, snap.as_of, T, p.registry.units));
   }
-
-  auto reservations = organization_reservations(admission_, n.organization_id, snap.position);
-  if (!reservations) return error_response(reservations.error());
-  const domain::ScopeChain policy_chain{"", *level == QuotaLevel::kProject ? n.scope.id : "", n.organization_id, plan};
-  auto threshold = warn_threshold(policy_, policy_chain, snap);
-  if (!threshold) return error_response(threshold.error());
-  const std::int64_t T = threshold->first;
-
-  // ------------------------------------------------------- organization
-  if (*level == QuotaLevel::kOrganization) {
-    Json envelope = Json::array();
-    for (const auto& t : targets_of(*own)) {
-      envelope.push_back(posture_json(*own, t, std::nullopt, *reservations, snap.as_of, T, registry->units));
-    }
-    adapters::postgres::NodeFilter f;
-    f.organization_id = n.organization_id;
-    f.level = QuotaLevel::kDepartment;
-    f.limit = page->limit;
-    if (page->after) {
-      if (page->after->first != "department") {
-        return error_response({domain::ErrorKind::kInvalidArgument,
-                               "invalid_cursor",
-                               "cursor is malformed; pass back a next_cursor unchanged",
-                               {}});
-      }
-      f.after_level = QuotaLevel::kDepartment;
-      f.after_id = page->after->second;
-    }
-    auto departments = admission_.nodes(f, snap.position);
-    if (!departments) return error_response(departments.error());
-    std::vector<std::string> flagged;
-    auto items = children_json(admission_, *departments, n.scope, *reservations, snap, T, registry->units, &flagged);
-    if (!items) return error_response(items.error());
-    Json products = Json::array();
-    for (const auto& p : registry->products) {
-      Json dims = Json::array();
-      bool enabled = false;
-      for (const auto& d : registry->dimensions) {
-        if (attribute(d, "product") != p.entry_id) continue;
-        auto targets = targets_of(*own, &d.entry_id);
-        if (targets.empty()) targets.push_back(CeilingTarget{d.entry_id, "", "", ""});
-        for (const auto& t : targets) {
-          const auto e = effective_of(*own, t);
-          // No ceiling on the path admits (no_ceiling), so it counts as non-zero.
-          enabled = enabled || !e.quantity || *e.quantity > 0;
-          dims.push_back({{"dimension", t.dimension},
-                          {"window", t.window},
-                          {"region", t.region},
-                          {"sku_or_model", t.sku_or_model},
-                          {"quantity", nullable(e.quantity)},
-                          {"unit", e.unit.empty() ? attribute(d, "unit") : e.unit},
-                          {"inherited_from", e.inherited_from ? quota_scope_json(*e.inherited_from) : Json()}});
-        }
-      }
-      products.push_back(
-          {{"product_id", p.entry_id}, {"version", p.version}, {"enabled", enabled}, {"dimensions", std::move(dims)}});
-    }
-    Json body = {{"organization",
-                  {{"id", n.scope.id},
-                   {"name", n.name},
-                   {"plan_id", n.plan_id},
-                   {"default_department_id", n.default_department_id},
-                   {"version", n.version},
-                   {"created_position", n.created_position}}},
-                 {"plan", {{"plan_id", n.plan_id}}},
-                 {"envelope", std::move(envelope)},
-                 {"departments",
-                  {{"items", std::move(*items)},
-                   {"next_cursor", cursor_json(departments->has_more, "department",
-                                               departments->items.empty() ? "" : departments->items.back().scope.id)},
-                   {"has_more", departments->has_more}}},
-                 {"departments_near_limit", flagged},
-                 {"products", std::move(products)},
-                 {"billing", {{"tracked_by_ledger", false}, {"posture", Json()}, {"message", kNotTracked}}},
-                 {"warn_threshold_percent", threshold->second}};
-    return json_response(200, dump_lenient(finish(std::move(body), snap)));
+  adapters::postgres::NodeFilter f;
+  f.organization_id = n.organization_id;
+  f.level = QuotaLevel::kDepartment;
+  f.limit = p.page.limit;
+  if (p.page.after) {
+    if (p.page.after->first != "department") return error_response(invalid_cursor());
+    f.after_level = QuotaLevel::kDepartment;
+    f.after_id = p.page.after->second;
   }
-
-  // --------------------------------------------------------- department
-  if (*level == QuotaLevel::kDepartment) {
-    // Own ceilings, judged against the organization like the organization view.
-    const QuotaScope org{QuotaLevel::kOrganization, n.organization_id};
-    Json ceilings = Json::array();
-    Json near = Json::array();
-    for (const auto& t : targets_of(*own)) {
-      Json c = posture_json(*own, t, org, *reservations, snap.as_of, T, registry->units);
-      if (c["near_limit"].get<bool>()) near.push_back(c);
-      ceilings.push_back(std::move(c));
-    }
-    adapters::postgres::NodeFilter f;
-    f.parent = n.scope;
-    f.limit = page->limit;
-    if (page->after) {
-      auto after_level = events::parse_quota_level(page->after->first);
-      if (!after_level) {
-        return error_response({domain::ErrorKind::kInvalidArgument,
-                               "invalid_cursor",
-                               "cursor is malformed; pass back a next_cursor unchanged",
-                               {}});
-      }
-      f.after_level = *after_level;
-      f.after_id = page->after->second;
-    }
-    auto children = admission_.nodes(f, snap.position);
-    if (!children) return error_response(children.error());
-    auto items = children_json(admission_, *children, n.scope, *reservations, snap, T, registry->units, nullptr);
-    if (!items) return error_response(items.error());
-    // Allocation by state, and showback by the child (or the department
-    // itself) each reservation is attributed to.
-    // (count, quantity, consumed, unit) by (state at as_of, dimension).
-    using Totals = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::string>;
-    std::map<std::tuple<std::string, std::string>, Totals> by_state;
-    std::map<std::tuple<QuotaScope, std::string>, std::tuple<std::int64_t, std::int64_t, std::string>> showback;
-    for (const auto& r : *reservations) {
-      const auto& chain = r.view.owner_chain;
-      auto at = std::find(chain.begin(), chain.end(), n.scope);
-      if (at == chain.end()) continue;
-      const QuotaScope owner = at == chain.begin() ? n.scope : *(at - 1);
-      auto& s = by_state[{domain::reservation_state_at(r.view, snap.as_of), r.view.dimension}];
-      std::get<0>(s) += 1;
-      std::get<1>(s) = saturating_add(std::get<1>(s), r.view.quantity);
-      std::get<2>(s) = saturating_add(std::get<2>(s), r.view.consumed);
-      std::get<3>(s) = r.unit;
-      auto& b = showback[{owner, r.view.dimension}];
-      if (withholds(r, snap.as_of)) std::get<0>(b) = saturating_add(std::get<0>(b), r.view.quantity);
-      if (in_force(r, snap.as_of)) std::get<1>(b) = saturating_add(std::get<1>(b), r.view.consumed);
-      std::get<2>(b) = r.unit;
-    }
-    Json states = Json::array();
-    for (const auto& [k, v] : by_state) {
-      states.push_back({{"state", std::get<0>(k)},
-                        {"dimension", std::get<1>(k)},
-                        {"unit", std::get<3>(v)},
-                        {"count", std::get<0>(v)},
-                        {"quantity", std::get<1>(v)},
-                        {"consumed", std::get<2>(v)}});
-    }
-    Json shows = Json::array();
-    for (const auto& [k, v] : showback) {
-      shows.push_back({{"owner", quota_scope_json(std::get<0>(k))},
-                       {"dimension", std::get<1>(k)},
-                       {"unit", std::get<2>(v)},
-                       {"reserved", std::get<0>(v)},
-                       {"consumed", std::get<1>(v)}});
-    }
-    const std::string last_level =
-        children->items.empty() ? "" : std::string(events::quota_level_name(children->items.back().scope.level));
-    Json body = {{"department", node_json(n)},
-                 {"ceilings", std::move(ceilings)},
-                 {"children",
-                  {{"items", std::move(*items)},
-                   {"next_cursor", cursor_json(children->has_more, last_level,
-                                               children->items.empty() ? "" : children->items.back().scope.id)},
-                   {"has_more", children->has_more}}},
-                 {"reservations", {{"by_state", std::move(states)}, {"showback", std::move(shows)}}},
-                 {"near_limit_resources", std::move(near)},
-                 {"budget", {{"tracked_by_ledger", false}, {"posture", Json()}, {"message", kNotTracked}}},
-                 {"warn_threshold_percent", threshold->second}};
-    return json_response(200, dump_lenient(finish(std::move(body), snap)));
-  }
-
-  // ------------------------------------------------------------ project
-  Json quotas = Json::array();
-  Json blocked = Json::array();
-  Json notices = Json::array();
-  for (const auto& d : registry->dimensions) {
-    auto targets = targets_of(*own, &d.entry_id);
-    if (targets.empty()) targets.push_back(CeilingTarget{d.entry_id, "", "", ""});
-    for (const auto& t : targets) {
-      const Held held = held_under(*reservations, n.scope, t, snap.as_of);
-      // The decision contract itself answers "what is left": a zero-delta
-      // request at the usage the ledger knows.
-      domain::DecisionInput in;
-      in.hierarchy.organization_id = n.organization_id;
-      in.hierarchy.project_id = n.scope.id;
-      in.request.dimension = t.dimension;
-      in.request.region = t.region;
-      in.request.sku_or_model = t.sku_or_model;
-      in.current_usage.scope_window = t.window;
-      in.current_usage.quantity = held.consumed;
-      domain::DecisionSnapshot ds;
-      ds.snapshot_version = snap.position;
-      ds.chain = own->chain;
-      for (const auto& r : own->rules) {
-        if (r.target.dimension == t.dimension) ds.rules.push_back(r);
-      }
-      for (const auto& del : own->delegations) {
-        if (del.dimension == t.dimension) ds.delegations.push_back(del);
-      }
-      for (const auto& r : *reservations) {
-        if (r.view.dimension == t.dimension) ds.reservations.push_back(r.view);
-      }
-      ds.dimension = d;
-      ds.warn_threshold_percent = T;
-      auto out = domain::decide_admission(in, ds, snap.as_of);
-      if (!out) return error_response(out.error());
-      const auto& eff = out->effective;
-      Json q = ceiling_json(t, eff, registry->units);
-      q["product"] = attribute(d, "product").empty() ? Json() : Json(attribute(d, "product"));
-      q["available"] = nullable(out->available);
-      q["reserved_for_others"] = out->reserved_for_others;
-      q["reserved"] = held.reserved;
-      q["current_usage"] = {{"quantity", held.consumed}, {"unit", q["unit"]}, {"source", "reservation_consumption"}};
-      q["limit_remaining"] = nullable(out->limit_remaining);
-      std::string status = "ok";
-      auto block = [&](const std::string& code, const std::string& message, const std::optional<QuotaScope>& scope,
-                       const std::string& rule) {
-        status = "blocked";
-        blocked.push_back({{"dimension", t.dimension},
-                           {"window", t.window},
-                           {"region", t.region},
-                           {"sku_or_model", t.sku_or_model},
-                           {"reason_code", code},
-                           {"user_message", message},
-                           {"scope", scope ? quota_scope_json(*scope) : Json()},
-                           {"rule_id", rule.empty() ? Json() : Json(rule)}});
-      };
-      if (!eff.quantity) {
-        status = "no_ceiling";
-      } else if (*eff.quantity == 0) {
-        block("ceiling_zero", "Your quota for this resource is zero.", eff.inherited_from, eff.binding_rule_id);
-      } else if (out->available && *out->available <= held.consumed) {
-        if (held.consumed < *eff.quantity) {
-          block("capacity_reserved", "The capacity left under your quota is reserved for others in your organization.",
-                eff.inherited_from, eff.binding_rule_id);
-        } else {
-          block("quota_exhausted", "You have used all of your quota for this resource.", eff.inherited_from,
-                eff.binding_rule_id);
-        }
-      } else if (out->decision == "warn") {
-        status = "near_limit";
-      }
-      q["status"] = status;
-      quotas.push_back(std::move(q));
-    }
-    // All of the project's reservations for the dimension have lapsed.
-    std::size_t mine = 0, lapsed = 0;
-    for (const auto& r : *reservations) {
-      if (r.view.dimension != d.entry_id || !under(r, n.scope)) continue;
-      ++mine;
-      const std::string state = domain::reservation_state_at(r.view, snap.as_of);
-      if (state == "expired" || state == "retired") ++lapsed;
-    }
-    if (mine > 0 && mine == lapsed) {
-      notices.push_back({{"dimension", d.entry_id},
-                         {"reason_code", "reservations_expired"},
-                         {"user_message",
-                          "Every capacity reservation of this project for this resource has expired "
-                          "or been retired; requests are admitted against the quota alone."}});
-    }
-  }
-  // The project's reservations (its own and its principals'), paged by id.
-  if (page->after && page->after->first != "reservation") {
-    return error_response({domain::ErrorKind::kInvalidArgument,
-                           "invalid_cursor",
-                           "cursor is malformed; pass back a next_cursor unchanged",
-                           {}});
-  }
-  Json listed = Json::array();
-  bool more = false;
-  std::string last;
-  for (const auto& r : *reservations) {  // ascending reservation id
-    if (!under(r, n.scope)) continue;
-    if (page->after && r.view.reservation_id <= page->after->second) continue;
-    if (listed.size() == page->limit) {
-      more = true;
-      break;
-    }
-    listed.push_back(reservation_json(r, snap.as_of));
-    last = r.view.reservation_id;
-  }
-  std::string department;
-  for (const auto& c : own->chain) {
-    if (c.scope.level == QuotaLevel::kDepartment) {
-      department = c.scope.id;
-      break;
-    }
-  }
-  Json project = node_json(n);
-  project["department_id"] = department;
-  Json body = {
-      {"project", std::move(project)},
-      {"quotas", std::move(quotas)},
-      {"usage_posture",
-       {{"source", "reservation_consumption"},
-        {"message",
-         "The ledger is not told live usage: current_usage is the consumption recorded against this "
-         "project's reservations in force (active or exhausted) at as_of."}}},
-      {"blocked_reasons", std::move(blocked)},
-      {"notices", std::move(notices)},
-      {"reservations",
-       {{"items", std::move(listed)}, {"next_cursor", cursor_json(more, "reservation", last)}, {"has_more", more}}},
-      {"warn_threshold_percent", threshold->second}};
+  auto departments = admission_.nodes(f, snap.position);
+  if (!departments) return error_response(departments.error());
+  std::vector<std::string> flagged;
+  auto items =
+      children_json(admission_, *departments, n.scope, posture->reservations, snap, T, p.registry.units, &flagged);
+  if (!items) return error_response(items.error());
+  Json body = {{"organization",
+                {{"id", n.scope.id},
+                 {"name", n.name},
+                 {"plan_id", n.plan_id},
+                 {"default_department_id", n.default_department_id},
+                 {"version", n.version},
+                 {"created_position", n.created_position}}},
+               {"plan", {{"plan_id", n.plan_id}}},
+               {"envelope", std::move(envelope)},
+               {"departments",
+                {{"items", std::move(*items)},
+                 {"next_cursor", cursor_json(departments->has_more, "department",
+                                             departments->items.empty() ? "" : departments->items.back().scope.id)},
+                 {"has_more", departments->has_more}}},
+               {"departments_near_limit", flagged},
+               {"products", products_json(p.registry, p.own)},
+               {"billing", {{"tracked_by_ledger", false}, {"posture", Json()}, {"message", kNotTracked}}},
+               {"warn_threshold_percent", posture->threshold_json}};
   return json_response(200, dump_lenient(finish(std::move(body), snap)));
+}
+
+HttpResponse ViewsApi::department_view(const Parts& p) {
+  const ScopeNodeView& n = p.node;
+  const Snapshot& snap = p.snap;
+  auto posture = posture_at(admission_, policy_, n, "", p.plan, snap);
+  if (!posture) return error_response(posture.error());
+  const std::int64_t T = posture->threshold;
+  // Own ceilings, judged against the organization like the organization view.
+  const QuotaScope org{QuotaLevel::kOrganization, n.organization_id};
+  Json ceilings = Json::array();
+  Json near = Json::array();
+  for (const auto& t : targets_of(p.own)) {
+    Json c = posture_json(p.own, t, org, posture->reservations, snap.as_of, T, p.registry.units);
+    if (c["near_limit"].get<bool>()) near.push_back(c);
+    ceilings.push_back(std::move(c));
+  }
+  adapters::postgres::NodeFilter f;
+  f.parent = n.scope;
+  f.limit = p.page.limit;
+  if (p.page.after) {
+    auto after_level = events::parse_quota_level(p.page.after->first);
+    if (!after_level) return error_response(invalid_cursor());
+    f.after_level = *after_level;
+    f.after_id = p.page.after->second;
+  }
+  auto children = admission_.nodes(f, snap.position);
+  if (!children) return error_response(children.error());
+  auto items = children_json(admission_, *children, n.scope, posture->reservations, snap, T, p.registry.units, nullptr);
+  if (!items) return error_response(items.error());
+  const std::string last_level =
+      children->items.empty() ? "" : std::string(events::quota_level_name(children->items.back().scope.level));
+  Json body = {{"department", node_json(n)},
+               {"ceilings", std::move(ceilings)},
+               {"children",
+                {{"items", std::move(*items)},
+                 {"next_cursor", cursor_json(children->has_more, last_level,
+                                             children->items.empty() ? "" : children->items.back().scope.id)},
+                 {"has_more", children->has_more}}},
+               {"reservations", reservation_summary(posture->reservations, n.scope, snap.as_of)},
+               {"near_limit_resources", std::move(near)},
+               {"budget", {{"tracked_by_ledger", false}, {"posture", Json()}, {"message", kNotTracked}}},
+               {"warn_threshold_percent", posture->threshold_json}};
+  return json_response(200, dump_lenient(finish(std::move(body), snap)));
+}
+
+HttpResponse ViewsApi::project_view(const Parts& p) {
+  const ScopeNodeView& n = p.node;
+  const Snapshot& snap = p.snap;
+  auto posture = posture_at(admission_, policy_, n, n.scope.id, p.plan, snap);
+  if (!posture) return error_response(posture.error());
+  auto quotas = project_quotas(n, p.own, p.registry, posture->reservations, snap, posture->threshold);
+  if (!quotas) return error_response(quotas.error());
+  if (p.page.after && p.page.after->first != "reservation") return error_response(invalid_cursor());
+  Json project = node_json(n);
+  project["department_id"] = department_of(p.own.chain);
+  Json body = {{"project", std::move(project)},
+               {"quotas", std::move(quotas->quotas)},
+               {"usage_posture",
+                {{"source", "reservation_consumption"},
+                 {"message",
+                  "The ledger is not told live usage: current_usage is the consumption recorded against this "
+                  "project's reservations in force (active or exhausted) at as_of."}}},
+               {"blocked_reasons", std::move(quotas->blocked)},
+               {"notices", std::move(quotas->notices)},
+               {"reservations", reservation_page(posture->reservations, n.scope, p.page, snap.as_of)},
+               {"warn_threshold_percent", posture->threshold_json}};
+  return json_response(200, dump_lenient(finish(std::move(body), snap)));
+}
+
+HttpResponse ViewsApi::principal_view(const Parts& p) {
+  const ScopeNodeView& n = p.node;
+  const Snapshot& snap = p.snap;
+  const QuotaScope project = n.parent;
+  Json quotas = Json::array();
+  for (const auto& t : targets_of(p.own)) {
+    Json c = ceiling_json(t, effective_of(p.own, t), p.registry.units);
+    bool own_rule = false;
+    for (const auto& r : p.own.rules) own_rule = own_rule || (r.scope == n.scope && r.target == t);
+    c["own_rule"] = own_rule;
+    quotas.push_back(std::move(c));
+  }
+  auto keys = admission_.policy_key_names(kRateLimitPrefix, snap.position);
+  if (!keys) return error_response(keys.error());
+  const domain::ScopeChain chain{n.scope.id, project.id, n.organization_id, p.plan};
+  Json limits = Json::array();
+  for (const auto& key : *keys) {
+    auto r = resolve_value(policy_, key, chain, snap);
+    if (!r) return error_response(r.error());
+    if (r->defined) limits.push_back(policy_value_json(key, *r));
+  }
+  const bool expired = n.expires_at && snap.as_of >= *n.expires_at;
+  return json_response(
+      200, dump_lenient(finish({{"principal",
+                                 {{"id", n.scope.id},
+                                  {"name", n.name},
+                                  {"type", n.principal_type},
+                                  {"organization_id", n.organization_id},
+                                  {"project_id", project.id},
+                                  {"department_id", department_of(p.own.chain)},
+                                  {"expires_at", n.expires_at ? Json(codec::format_instant(*n.expires_at)) : Json()},
+                                  {"expired", expired},
+                                  {"version", n.version},
+                                  {"created_position", n.created_position}}},
+                                {"plan", {{"plan_id", p.plan}}},
+                                {"quotas", std::move(quotas)},
+                                {"rate_limits", std::move(limits)},
+                                {"product_scopes", {{"tracked_by_ledger", false}, {"message", kNotTracked}}},
+                                {"budget", {{"tracked_by_ledger", false}, {"message", kNotTracked}}}},
+                               snap)));
 }
 
 }  // namespace ledger::routes

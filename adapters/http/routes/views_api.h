@@ -99,6 +99,7 @@
 #pragma once
 
 #include <string_view>
+#include <variant>
 
 #include "adapters/http/http_types.h"
 #include "adapters/http/routes/query_params.h"
@@ -130,6 +131,24 @@ class ViewsApi {
   static inline constexpr std::int64_t kMaxLimit = kMaxPageSize;
 
  private:
+  // What every view reads before its own parts (views_api.cc): the pinned
+  // snapshot, the paging, the node, its plan, the registry and the node's
+  // own effective ceilings.
+  struct Parts;
+
+  // The shared prelude for `scope`, in the order its errors win: query
+  // parameters, paging, snapshot, node (tenant check, refusal record),
+  // registry, own ceilings. An HttpResponse: answer that.
+  std::variant<Parts, adapters::http::HttpResponse> read_parts(const adapters::http::HttpRequest& req,
+                                                               const commands::Principal& who,
+                                                               const events::QuotaScope& scope);
+
+  // One view each, from the parts the prelude read.
+  adapters::http::HttpResponse organization_view(const Parts& p);
+  adapters::http::HttpResponse department_view(const Parts& p);
+  adapters::http::HttpResponse project_view(const Parts& p);
+  adapters::http::HttpResponse principal_view(const Parts& p);
+
   adapters::postgres::PgAdmissionQueries& admission_;
   adapters::postgres::PgPolicyQueries& policy_;
   commands::Clock& clock_;
