@@ -311,7 +311,7 @@ domain::Result<Json> parse_json_document(std::string_view body) {
     if (event == Json::parse_event_t::object_start) keys.emplace_back();
     if (event == Json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
     if (event == Json::parse_event_t::key && !keys.empty()) {
-      const std::string& k = parsed.get_ref<const std::string&>();
+      const auto& k = parsed.get_ref<const std::string&>();
       auto& seen = keys.back();
       if (std::find(seen.begin(), seen.end(), k) != seen.end()) {
         duplicate = true;

@@ -14,7 +14,7 @@ using domain::ErrorKind;
 using Json = nlohmann::json;
 namespace ap = domain::app_policy;
 
-inline constexpr std::size_t kMaxConfigBytes = 16 * 1024;
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{16} * 1024;
 
 class Body {
  public:

@@ -150,7 +150,7 @@ class Fields {
     e.generated_at = *at;
     report.erase("signature");
     e.report = report.dump(-1, ' ', false, Json::error_handler_t::replace);
-    if (e.report.size() > 256 * 1024) return bad("at most 256 KiB");
+    if (e.report.size() > std::size_t{256} * 1024) return bad("at most 256 KiB");
     return e;
   }
   void fail(std::string code, std::string message, std::string field) {

@@ -50,6 +50,7 @@ struct Error {
   std::string message;                                          // safe to show to the caller
   std::vector<std::pair<std::string, EvidenceValue>> evidence;  // for operators
 
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): moved, through add()'s forwarding
   Error& with(std::string key, std::string value) { return add<std::string>(std::move(key), std::move(value)); }
   Error& with(std::string key, const char* value) { return add<std::string>(std::move(key), value); }
   Error& with(std::string key, bool value) { return add<bool>(std::move(key), value); }
@@ -82,7 +83,7 @@ struct Error {
  private:
   // Built in place: GCC 12 warns (falsely) about moving a variant here.
   template <typename T, typename V>
-  Error& add(std::string key, V&& value) {
+  Error& add(std::string key, V&& value) {  // NOLINT(performance-unnecessary-value-param): moved in place
     evidence.emplace_back(std::piecewise_construct, std::forward_as_tuple(std::move(key)),
                           std::forward_as_tuple(std::in_place_type<T>, std::forward<V>(value)));
     return *this;

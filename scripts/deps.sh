@@ -18,6 +18,8 @@ PACKAGES=(
   # libFuzzer targets (scripts/fuzz.sh): clang 19 is bookworm's first clang
   # with which libstdc++ 12 offers std::expected; the -rt package ships libFuzzer.
   clang-19 libclang-rt-19-dev
+  # scripts/lint.sh: the checked-in .clang-format and .clang-tidy, run by the tests
+  clang-format-19 clang-tidy-19
 )
 
 log() { echo "[deps] $*" >&2; }

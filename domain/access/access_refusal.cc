@@ -37,7 +37,7 @@ Result<Decided> decide(const RecordAccessRefusal& c) {
     return std::unexpected(std::move(e));
   }
   Decided d{access_refusals_stream_id(r.target_tenant), r.target_tenant, {}};
-  d.events.push_back(r);
+  d.events.emplace_back(r);
   return d;
 }
 
@@ -58,7 +58,7 @@ Result<Decided> decide(const RevokeToken& c) {
   if (c.reason.empty() || c.reason.size() > 1024)
     return invalid("reason", "field 'reason' must be 1 to 1024 characters");
   Decided d{token_revocations_stream_id(c.tenant), c.tenant, {}};
-  d.events.push_back(events::TokenRevoked{c.tenant, c.principal_id, c.token_id, c.reason});
+  d.events.emplace_back(events::TokenRevoked{c.tenant, c.principal_id, c.token_id, c.reason});
   return d;
 }
 

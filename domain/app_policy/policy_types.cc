@@ -82,7 +82,7 @@ class ConfigReader {
     }
     return error;
   }
-  void fail(std::string field, std::string message) {
+  void fail(const std::string& field, std::string message) {
     if (!error) error = bad_config(type_, "/" + field, std::move(message));
   }
 

@@ -105,7 +105,7 @@ Resolved ConfigModel::resolve(const ResolveQuery& q, const Json& process) const 
   // Lowest precedence first: later layers win (layered_merge).
   KeySource proc;
   proc.layer = Layer::kProcess;
-  proc.precedence = *precedence_of(Layer::kProcess);
+  proc.precedence = precedence_of(Layer::kProcess).value();  // every layer has one
   overlay(out, process, proc);
   for (const LayerState* g : globals()) {
     out.layers_used.push_back(g->ref);

@@ -578,8 +578,8 @@ Result<Decided> decide_one(const EntitlementsModel& m, const CreatePolicy& c, co
   }
   if (auto ok = check_rules(s, c.rules); !ok) return std::unexpected(ok.error());
   Decided d{policy_stream(c.tenant, id), {}};
-  d.events.push_back(events::EntitlementPolicyCreated{c.tenant, id, c.capability_id, c.name, c.description});
-  d.events.push_back(
+  d.events.emplace_back(events::EntitlementPolicyCreated{c.tenant, id, c.capability_id, c.name, c.description});
+  d.events.emplace_back(
       version_event(c.tenant, id, 1, c.rules, c.changelog.empty() ? std::string("initial version") : c.changelog, ctx));
   return d;
 }

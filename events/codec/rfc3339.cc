@@ -74,7 +74,7 @@ std::optional<events::Instant> parse_instant(std::string_view s) {
         oh > 23 || om > 59) {
       return std::nullopt;
     }
-    offset_secs = (oh * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
+    offset_secs = (std::int64_t{oh} * 3600 + std::int64_t{om} * 60) * (s[pos] == '+' ? 1 : -1);
     pos += 6;
   } else {
     return std::nullopt;
@@ -82,7 +82,8 @@ std::optional<events::Instant> parse_instant(std::string_view s) {
   if (pos != s.size()) return std::nullopt;
 
   const std::int64_t days_since_epoch = sys_days{ymd}.time_since_epoch().count();
-  const std::int64_t secs = days_since_epoch * 86400 + h * 3600 + mi * 60 + std::min(se, 59) - offset_secs;
+  const std::int64_t secs =
+      days_since_epoch * 86400 + std::int64_t{h} * 3600 + std::int64_t{mi} * 60 + std::min(se, 59) - offset_secs;
   return events::Instant{secs * kMicrosPerSecond + frac};
 }
 

@@ -54,7 +54,7 @@ const PolicyValuesModel::ValuesByScope* PolicyValuesModel::values_of(const std::
 
 std::vector<std::string> PolicyValuesModel::key_names(const std::string& prefix) const {
   std::vector<std::string> out;
-  for (auto it = keys_.lower_bound(prefix); it != keys_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
+  for (auto it = keys_.lower_bound(prefix); it != keys_.end() && it->first.starts_with(prefix); ++it) {
     out.push_back(it->first);
   }
   return out;
