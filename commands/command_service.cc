@@ -103,10 +103,12 @@ void CommandService::run() {
           entitlements_.reset();
           epoch_ = *epoch;
         }
-        if (epoch && options_.sweep_interval.count() > 0 &&
-            std::chrono::steady_clock::now() - last_sweep_ >= options_.sweep_interval) {
-          std::vector<Pending> none;
-          guarded(none, [&] { sweep(); });
+        if (epoch) {
+          const events::Instant now = clock_.now();
+          if (sweep_due(now)) {
+            std::vector<Pending> none;
+            guarded(none, [&] { sweep(now); });
+          }
         }
         if (epoch && options_.anchor != nullptr) {
           std::vector<Pending> none;
@@ -196,13 +198,20 @@ domain::Result<domain::AdmissionModel*> CommandService::admission() {
   return &*admission_;
 }
 
-void CommandService::sweep() {
-  last_sweep_ = std::chrono::steady_clock::now();
+bool CommandService::sweep_due(events::Instant now) const {
+  if (options_.sweep_interval.count() <= 0) return false;
+  if (!last_sweep_ || now.micros < last_sweep_->micros) return true;
+  const std::int64_t interval = std::chrono::duration_cast<std::chrono::microseconds>(options_.sweep_interval).count();
+  return now.micros - last_sweep_->micros >= interval;
+}
+
+void CommandService::sweep(events::Instant now) {
+  last_sweep_ = now;
   auto model = admission();
   if (!model) return;  // the next heartbeat tries again
-  const events::Instant now = clock_.now();
+  const auto due = (*model)->reservations_to_expire(now);
   std::vector<Pending> batch;  // nobody waits for the replies: the events are the record
-  for (const auto& [org, id] : (*model)->reservations_to_expire(now)) {
+  for (const auto& [org, id] : due) {
     CommandRequest r;
     // A deterministic command id: a sweep repeated by another writer after a
     // failover finds the first outcome instead of deciding again. Its key is
@@ -220,6 +229,7 @@ void CommandService::sweep() {
     }
   }
   if (!batch.empty()) process(batch);
+  if (options_.on_sweep) options_.on_sweep(due.size());
 }
 
 void CommandService::process(std::vector<Pending>& batch) {

@@ -80,7 +80,9 @@ class CommandService {
     std::size_t max_batch = 256;
     std::chrono::milliseconds heartbeat{500};  // how often an idle instance checks the writer lock
     // How often the writer records `expired` for reservations whose window
-    // has passed (the reservation sweeper); zero turns it off.
+    // has passed (the reservation sweeper); zero turns it off. Measured on
+    // the service's Clock, like the windows themselves: the writer looks on
+    // each idle heartbeat whether an interval of that clock has passed.
     std::chrono::milliseconds sweep_interval{5000};
     // Signs the chain head when due (commands/chain_anchor.h); the writer
     // thread calls it after each batch's replies went out and on idle
@@ -107,6 +109,10 @@ class CommandService {
       bool committed = false;
     };
     std::function<void(const GroupCommit&)> on_group_commit = {};
+    // Called on the writer thread after each sweep, with how many
+    // reservations it found past their window (metrics; tests wait on it
+    // instead of sleeping). Must not throw.
+    std::function<void(std::size_t expired)> on_sweep = {};
   };
 
   CommandService(EventStore& store, Clock& clock, Options options);
@@ -140,7 +146,10 @@ class CommandService {
   // One group commit. False (nothing answered) when it failed with kInternal
   // and `may_split`: process() then runs each member on its own.
   bool process_group(std::vector<Pending>& batch, bool may_split);
-  void sweep();
+  // True when the sweeper is on and an interval of the Clock has passed
+  // since the last sweep (or the clock went back).
+  bool sweep_due(events::Instant now) const;
+  void sweep(events::Instant now);
   domain::Result<CachedStream> load(const std::string& stream_id);
   // The admission model, loaded from the store on first use under this epoch.
   domain::Result<domain::AdmissionModel*> admission();
@@ -164,7 +173,7 @@ class CommandService {
   // that touched it fails to commit.
   std::optional<domain::AdmissionModel> admission_;
   std::unordered_map<std::string, std::int64_t> admission_positions_;  // last position per admission stream
-  std::chrono::steady_clock::time_point last_sweep_{};
+  std::optional<events::Instant> last_sweep_;                          // on clock_
 
   // Plan entitlements (commands/entitlement_service.cc): decided against
   // their own model, loaded like the admission model and dropped with it.

@@ -159,6 +159,9 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
                         {}, adapters::metrics::latency_buckets());
   const auto commits_failed = metrics.counter("ledger_writer_commits_failed_total",
                                               "Group commits the event store did not take (nothing written)");
+  const auto sweeps = metrics.counter("ledger_reservation_sweeps_total", "Runs of the reservation sweeper");
+  const auto swept = metrics.counter("ledger_reservation_sweep_expired_total",
+                                     "Reservations the sweeper found past their window and recorded expired");
   commands::CommandService service(store, clock,
                                    {.max_batch = max_batch,
                                     .anchor = anchor ? &*anchor : nullptr,
@@ -175,6 +178,11 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
                                           batch_size.observe(static_cast<double>(g.commands));
                                           commit_seconds.observe(std::chrono::duration<double>(g.append_time).count());
                                           if (!g.committed) commits_failed.inc();
+                                        },
+                                    .on_sweep =
+                                        [&](std::size_t expired) {
+                                          sweeps.inc();
+                                          swept.inc(static_cast<double>(expired));
                                         }});
   service.start();
 

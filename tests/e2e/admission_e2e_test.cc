@@ -275,7 +275,19 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   const std::int64_t at = std::stoll(s.sql("SELECT max(global_position) FROM ledger.events"));
   Reply expired = s.query("GET", "/v1/reservations/res-brief?organization_id=acme&min_position=" + std::to_string(at));
   EXPECT_EQ(expired.body["recorded_state"], "expired") << expired.describe();
-  std::this_thread::sleep_for(6s);  // another sweep interval: nothing recorded twice
+  // Two more sweeps (ledger-command counts them on /metrics): nothing
+  // recorded twice.
+  HttpClient command("127.0.0.1", s.command_port(), 10s);
+  auto sweeps = [&]() -> double {
+    auto r = command.request("GET", "/metrics", "");
+    if (!r || r->status != 200) return -1;
+    const std::string name = "\nledger_reservation_sweeps_total ";
+    const auto at = r->body.find(name);
+    return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size()));
+  };
+  const double before = sweeps();
+  ASSERT_GE(before, 1) << "ledger-command counts no sweeps on /metrics";
+  ASSERT_TRUE(eventually(60s, [&] { return sweeps() >= before + 2; })) << "the sweeper stopped";
   EXPECT_EQ(s.sql(swept), "1");
 }
 

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "adapters/memory/event_store.h"
@@ -33,9 +35,27 @@ class AdmissionServiceTest : public ::testing::Test {
  protected:
   explicit AdmissionServiceTest(std::chrono::milliseconds sweep = std::chrono::milliseconds(0))
       : svc_(memory_, clock_,
-             CommandService::Options{
-                 .max_batch = 64, .heartbeat = std::chrono::milliseconds(20), .sweep_interval = sweep}) {
+             CommandService::Options{.max_batch = 64,
+                                     .heartbeat = std::chrono::milliseconds(20),
+                                     .sweep_interval = sweep,
+                                     .on_sweep = [this](std::size_t expired) { swept(expired); }}) {
     svc_.start();
+  }
+
+  // The sweeper's reports (Options::on_sweep), so a test waits for a sweep
+  // instead of sleeping.
+  struct Sweep {
+    int count = 0;
+    std::size_t expired = 0;  // of the last one
+  };
+  Sweep sweeps() {
+    std::lock_guard lock(sweep_mu_);
+    return sweeps_;
+  }
+  // Waits until more than `after` sweeps ran; false after 10 s.
+  bool wait_for_sweep(int after) {
+    std::unique_lock lock(sweep_mu_);
+    return sweep_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return sweeps_.count > after; });
   }
 
   domain::Result<Accepted> submit(Command c, Principal who = operator_(), std::optional<std::int64_t> expected = {}) {
@@ -66,7 +86,19 @@ class AdmissionServiceTest : public ::testing::Test {
     return out;
   }
 
+  void swept(std::size_t expired) {
+    {
+      std::lock_guard lock(sweep_mu_);
+      ++sweeps_.count;
+      sweeps_.expired = expired;
+    }
+    sweep_cv_.notify_all();
+  }
+
   int n_ = 0;
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_cv_;
+  Sweep sweeps_;
   ManualClock clock_{kT0};
   InMemoryEventStore memory_{clock_};
   CommandService svc_;
@@ -256,19 +288,48 @@ TEST_F(SweeperTest, RecordsExpiredOnceTheWindowHasPassed) {
                                   {},
                                   "run"});
   accept(domain::TransitionReservation{"r1", "activate", "", "acme"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // The sweeper runs on the service's clock: with it standing still, after
+  // the first sweep no interval passes and nothing sweeps again.
+  ASSERT_TRUE(wait_for_sweep(0));
+  const int first = sweeps().count;
+  // An interval inside the window: a sweep that finds nothing.
+  clock_.advance_micros(40'000);
+  ASSERT_TRUE(wait_for_sweep(first));
+  EXPECT_EQ(sweeps().expired, 0u);
   EXPECT_EQ(of_type("ReservationStateChanged").size(), 1u) << "nothing to sweep inside the window";
+  // Past the window: the next sweep records the expiry.
   clock_.advance_micros(2 * kHour);
-  for (int i = 0; i < 100 && of_type("ReservationStateChanged").size() < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const int before = sweeps().count;
+  ASSERT_TRUE(wait_for_sweep(before));
+  EXPECT_EQ(sweeps().expired, 1u);
   const auto changes = of_type("ReservationStateChanged");
   ASSERT_EQ(changes.size(), 2u);
   EXPECT_NE(changes[1].payload.find("\"state\":\"expired\""), std::string::npos) << changes[1].payload;
   EXPECT_EQ(changes[1].meta.actor.id, "reservation-sweeper");
   EXPECT_EQ(changes[1].meta.command_id, "reservation-sweeper:acme/r1:expired");
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Another interval: the expired reservation is not swept again.
+  clock_.advance_micros(40'000);
+  const int again = sweeps().count;
+  ASSERT_TRUE(wait_for_sweep(again));
+  EXPECT_EQ(sweeps().expired, 0u);
   EXPECT_EQ(of_type("ReservationStateChanged").size(), 2u) << "swept once";
+}
+
+TEST_F(SweeperTest, NoIntervalOfTheClockNoSweep) {
+  ASSERT_TRUE(wait_for_sweep(0));
+  const int first = sweeps().count;
+  // Less than an interval of the service's clock: however many heartbeats
+  // pass (20 ms each, on the real clock), no second sweep.
+  clock_.advance_micros(29'000);
+  std::unique_lock lock(sweep_mu_);
+  EXPECT_FALSE(sweep_cv_.wait_for(lock, std::chrono::milliseconds(300), [&] { return sweeps_.count > first; }));
+}
+
+TEST_F(SweeperTest, AClockThatWentBackSweepsAtOnce) {
+  ASSERT_TRUE(wait_for_sweep(0));
+  const int first = sweeps().count;
+  clock_.set(Instant{kT0.micros - kHour});
+  EXPECT_TRUE(wait_for_sweep(first)) << "a clock that went back must not stop the sweeper until it catches up";
 }
 
 }  // namespace
