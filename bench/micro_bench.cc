@@ -1,10 +1,16 @@
 // Google Benchmark micro-benchmarks of the hot pure code: sealing an event
 // into the hash chain, deciding a command, resolving a policy value, and the
 // admission model the writer keeps (deciding a ceiling change and an
-// admission decision in a hierarchy of up to 1,000,000 scope nodes).
+// admission decision in a hierarchy of up to 1,000,000 scope nodes), and a
+// bearer JWT's check as every request makes it (verified afresh, or found in
+// the verifier's cache of verified tokens).
 //   build/bench/ledger-micro-bench
 #include <benchmark/benchmark.h>
 
+#include <nlohmann/json.hpp>
+
+#include "adapters/identity/identity.h"
+#include "adapters/identity/jwt.h"
 #include "domain/admission.h"
 #include "domain/policy_key.h"
 #include "domain/policy_resolution.h"
@@ -126,6 +132,84 @@ void BM_AdmissionDecision(benchmark::State& state) {
   state.counters["nodes"] = static_cast<double>(m.node_count());
 }
 BENCHMARK(BM_AdmissionDecision)->Arg(1000)->Arg(1'000'000)->Unit(benchmark::kMicrosecond);
+
+// Bearer JWTs. Arg 0 signs with HS256, arg 1 with EdDSA (Ed25519); "now" is
+// fixed, the keys are throw-away keys made for this benchmark.
+constexpr std::int64_t kJwtNow = 1767225600;  // 2026-01-01T00:00:00Z
+const events::Instant kJwtNowInstant{kJwtNow * 1'000'000};
+constexpr const char* kBenchHsSecret = "micro-bench-hs256-secret-0123456789abcdefghijklm";
+constexpr const char* kBenchEdPrivate =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIA9TgGJz7JMET/wrc4hQOUkEgwxk2MWxGXRddfQyitZo\n"
+    "-----END PRIVATE KEY-----\n";
+// Twice the cache's capacity: cycling through this many tokens misses on every call.
+constexpr std::size_t kDistinctTokens = 2 * identity::kVerifiedTokenCacheCapacity;
+
+nlohmann::json bench_key_json(std::int64_t alg) {
+  if (alg == 0)
+    return {{"kid", "bench-hs"}, {"alg", "HS256"}, {"secret_base64url", identity::base64url_encode(kBenchHsSecret)}};
+  return {{"kid", "bench-ed"}, {"alg", "EdDSA"}, {"private_key_pem", kBenchEdPrivate}};
+}
+
+// The query service's authenticator, as a token file configures it.
+const identity::TokenAuthenticator& bench_authenticator() {
+  static const identity::TokenAuthenticator auth = [] {
+    const nlohmann::json config = {{"jwt",
+                                    {{"issuer", "policy-ledger"},
+                                     {"audience", "policy-ledger"},
+                                     {"keys", {bench_key_json(0), bench_key_json(1)}}}}};
+    return std::move(*identity::TokenAuthenticator::from_json(config));
+  }();
+  return auth;
+}
+
+// "Bearer <token>" for `count` distinct users of a tenant, signed with `alg`.
+std::vector<std::string> bench_bearers(std::int64_t alg, std::size_t count) {
+  const auto key = identity::JwtKey::from_json(bench_key_json(alg));
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < count; ++i) {
+    identity::JwtClaims c;
+    c.issuer = "policy-ledger";
+    c.audience = {"policy-ledger"};
+    c.subject = "user-" + std::to_string(i);
+    c.actor_type = "user";
+    c.roles = {"tenant_admin", "auditor"};
+    c.organization = "org-acme";
+    c.token_id = "bench-token-" + std::to_string(i);
+    c.issued_at = kJwtNow - 60;
+    c.expires_at = kJwtNow + 3600;
+    out.push_back("Bearer " + *identity::mint_jwt(*key, c));
+  }
+  return out;
+}
+
+const std::vector<std::string>& distinct_bearers(std::int64_t alg) {
+  static const std::vector<std::string> pools[2] = {bench_bearers(0, kDistinctTokens),
+                                                    bench_bearers(1, kDistinctTokens)};
+  return pools[alg];
+}
+
+// A fresh verification (signature, JSON, claims) on every call: the tokens
+// cycle through more than the cache holds, so each call misses.
+void BM_JwtAuthenticateFresh(benchmark::State& state) {
+  const auto& auth = bench_authenticator();
+  const auto& bearers = distinct_bearers(state.range(0));
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(auth.authenticate(bearers[i], kJwtNowInstant));
+    i = (i + 1) % bearers.size();
+  }
+}
+BENCHMARK(BM_JwtAuthenticateFresh)->Arg(0)->Arg(1);
+
+// The same token again and again (one per thread), as a client repeats its
+// token: a cache hit (digest, lookup, the time window, a copy of the claims).
+void BM_JwtAuthenticateCached(benchmark::State& state) {
+  const auto& auth = bench_authenticator();
+  const std::string bearer = distinct_bearers(state.range(0))[static_cast<std::size_t>(state.thread_index())];
+  for (auto _ : state) benchmark::DoNotOptimize(auth.authenticate(bearer, kJwtNowInstant));
+}
+BENCHMARK(BM_JwtAuthenticateCached)->Arg(0)->Arg(1)->Threads(1)->Threads(4);
 
 }  // namespace
 

@@ -7,11 +7,15 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "commands/decode.h"
 
@@ -55,6 +59,51 @@ std::unexpected<Error> refuse(std::string_view reason, std::string_view what) {
   e.with("reason", std::string(reason));
   return std::unexpected(std::move(e));
 }
+
+// A refusal of a well-formed token with a good signature: from here on the
+// key and the token id are safe to hand to operators.
+std::unexpected<Error> refuse_decided(std::string_view reason, std::string_view what, const std::string& kid,
+                                      const std::string& token_id) {
+  auto e = refuse(reason, what);
+  e.error().with("kid", kid).with("jti", token_id);
+  return e;
+}
+
+// The token's validity window at `now`, with the leeway either side. A new
+// token and a remembered one go through these same checks in this order, so
+// both are refused alike.
+domain::Result<void> check_window(const JwtClaims& c, const std::string& kid, std::int64_t leeway_seconds,
+                                  events::Instant now) {
+  const std::int64_t leeway_micros = leeway_seconds * kMicrosPerSecond;
+  if (now.micros >= c.expires_at * kMicrosPerSecond + leeway_micros) {
+    return refuse_decided("expired", "token expired", kid, c.token_id);
+  }
+  if (c.not_before && now.micros < *c.not_before * kMicrosPerSecond - leeway_micros) {
+    return refuse_decided("not_yet_valid", "token not yet valid", kid, c.token_id);
+  }
+  if (c.issued_at * kMicrosPerSecond - leeway_micros > now.micros) {
+    return refuse_decided("not_yet_valid", "token issued in the future", kid, c.token_id);
+  }
+  return {};
+}
+
+using TokenDigest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+
+TokenDigest token_digest(std::string_view token) {
+  TokenDigest d{};
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d.data());
+  return d;
+}
+
+// A SHA-256 digest is already uniformly spread: eight of its bytes are the
+// hash (the shard is picked by another byte, see VerifiedTokenCache).
+struct DigestHash {
+  std::size_t operator()(const TokenDigest& d) const noexcept {
+    std::size_t h = 0;
+    std::memcpy(&h, d.data() + 8, sizeof h);
+    return h;
+  }
+};
 
 struct PkeyDeleter {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -291,7 +340,7 @@ bool JwtKey::verify(std::string_view data, std::string_view signature) const {
 }
 
 // ---------------------------------------------------------------------------
-// JwtVerifier
+// JwtPolicy
 
 std::optional<std::int64_t> JwtPolicy::max_lifetime_seconds(std::string_view actor_type) const {
   if (actor_type == "service_account") return service_account_token_ttl_seconds;
@@ -300,6 +349,119 @@ std::optional<std::int64_t> JwtPolicy::max_lifetime_seconds(std::string_view act
   if (actor_type == "worker") return worker_max_lifetime_seconds;
   return std::nullopt;
 }
+
+// ---------------------------------------------------------------------------
+// VerifiedTokenCache
+
+namespace {
+
+// What verifying a token produced: its claims, and the kid of the key that
+// verified it (a later refusal names it, as a fresh one does).
+struct VerifiedToken {
+  JwtClaims claims;
+  std::string kid;
+};
+
+}  // namespace
+
+// Accepted tokens by the SHA-256 of their compact form, in kShards shards
+// (picked by the digest's first byte) so that concurrent requests seldom
+// wait on one another. Each shard keeps two generations: new and recently
+// used tokens go into `current`; when it is full, `current` becomes
+// `previous` and the old `previous` is dropped. A token found in `previous`
+// moves back into `current`, so the tokens in use survive and the shard
+// never holds more than 2 * kGenerationSize. The critical sections are a
+// lookup and a pointer copy; dropped generations are freed after unlocking.
+class VerifiedTokenCache {
+ public:
+  std::shared_ptr<const VerifiedToken> find(const TokenDigest& digest);
+  void remember(const TokenDigest& digest, std::shared_ptr<const VerifiedToken> token);
+  std::size_t size() const;
+
+ private:
+  using Generation = std::unordered_map<TokenDigest, std::shared_ptr<const VerifiedToken>, DigestHash>;
+  struct alignas(64) Shard {
+    mutable std::mutex mutex;
+    Generation current;
+    Generation previous;
+  };
+  static constexpr std::size_t kShards = 16;
+  static constexpr std::size_t kGenerationSize = kVerifiedTokenCacheCapacity / kShards / 2;
+  static_assert(kGenerationSize > 0);
+
+  Shard& shard_for(const TokenDigest& digest) { return shards_[digest[0] % kShards]; }
+  // Makes room in `current`; returns what was dropped, for the caller to free
+  // once it has unlocked.
+  static Generation make_room(Shard& shard);
+
+  std::array<Shard, kShards> shards_;
+};
+
+VerifiedTokenCache::Generation VerifiedTokenCache::make_room(Shard& shard) {
+  if (shard.current.size() < kGenerationSize) return {};
+  Generation dropped = std::move(shard.previous);
+  shard.previous = std::move(shard.current);
+  shard.current.clear();  // a moved-from map is valid but unspecified
+  return dropped;
+}
+
+std::shared_ptr<const VerifiedToken> VerifiedTokenCache::find(const TokenDigest& digest) {
+  Shard& shard = shard_for(digest);
+  Generation dropped;  // destroyed after the lock is released
+  std::lock_guard lock(shard.mutex);
+  if (auto it = shard.current.find(digest); it != shard.current.end()) return it->second;
+  auto it = shard.previous.find(digest);
+  if (it == shard.previous.end()) return nullptr;
+  auto node = shard.previous.extract(it);
+  auto found = node.mapped();
+  dropped = make_room(shard);
+  shard.current.insert(std::move(node));
+  return found;
+}
+
+void VerifiedTokenCache::remember(const TokenDigest& digest, std::shared_ptr<const VerifiedToken> token) {
+  Shard& shard = shard_for(digest);
+  Generation dropped;  // destroyed after the lock is released
+  std::lock_guard lock(shard.mutex);
+  // Another thread may have verified the same token meanwhile.
+  if (shard.current.contains(digest)) return;
+  shard.previous.erase(digest);
+  dropped = make_room(shard);
+  shard.current.emplace(digest, std::move(token));
+}
+
+std::size_t VerifiedTokenCache::size() const {
+  std::size_t n = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    n += shard.current.size() + shard.previous.size();
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// JwtVerifier
+
+JwtVerifier::JwtVerifier() : cache_(std::make_unique<VerifiedTokenCache>()) {}
+
+// A copy has the same keys and policy but remembers nothing yet; an assigned
+// verifier forgets what it accepted under its old keys.
+JwtVerifier::JwtVerifier(const JwtVerifier& other)
+    : policy_(other.policy_), keys_(other.keys_), cache_(std::make_unique<VerifiedTokenCache>()) {}
+
+JwtVerifier& JwtVerifier::operator=(const JwtVerifier& other) {
+  if (this != &other) {
+    policy_ = other.policy_;
+    keys_ = other.keys_;
+    cache_ = std::make_unique<VerifiedTokenCache>();
+  }
+  return *this;
+}
+
+// Moving carries the cache along with the keys that filled it.
+JwtVerifier::JwtVerifier(JwtVerifier&& other) noexcept = default;
+JwtVerifier& JwtVerifier::operator=(JwtVerifier&& other) noexcept = default;
+JwtVerifier::~JwtVerifier() = default;
 
 domain::Result<JwtVerifier> JwtVerifier::from_json(const Json& jwt) {
   if (!jwt.is_object()) return invalid_config("'jwt' must be an object");
@@ -350,7 +512,8 @@ domain::Result<JwtVerifier> JwtVerifier::from_json(const Json& jwt) {
   return v;
 }
 
-domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::Instant now) const {
+domain::Result<JwtClaims> JwtVerifier::verify_fresh(std::string_view token, events::Instant now,
+                                                    std::string& verified_kid) const {
   if (token.size() > kMaxJwtBytes) return refuse("malformed", "token too long");
   std::array<std::string_view, 3> parts;
   if (!split_compact(token, parts) || parts[0].empty() || parts[1].empty() || parts[2].empty()) {
@@ -456,12 +619,9 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
       return refuse("invalid_claim", "claim 'nbf' must be an integer NumericDate");
   }
 
-  // The rest are decisions about a well-formed, authentic token. From here
-  // on the token id is safe to hand to operators.
+  // The rest are decisions about a well-formed, authentic token.
   auto decided = [&](std::string_view reason, std::string_view what) {
-    auto e = refuse(reason, what);
-    e.error().with("kid", key->kid()).with("jti", c.token_id);
-    return e;
+    return refuse_decided(reason, what, key->kid(), c.token_id);
   };
   if (c.issuer != policy_.issuer) return decided("wrong_issuer", "issuer not accepted");
   if (std::find(c.audience.begin(), c.audience.end(), policy_.audience) == c.audience.end()) {
@@ -469,14 +629,10 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
   }
   if (!valid_actor_type(c.actor_type)) return decided("invalid_claim", "unknown actor_type");
 
-  const std::int64_t leeway_micros = policy_.leeway_seconds * kMicrosPerSecond;
   if (c.expires_at <= c.issued_at) return decided("invalid_claim", "exp is not after iat");
-  if (now.micros >= c.expires_at * kMicrosPerSecond + leeway_micros) return decided("expired", "token expired");
-  if (c.not_before && now.micros < *c.not_before * kMicrosPerSecond - leeway_micros) {
-    return decided("not_yet_valid", "token not yet valid");
+  if (auto in_window = check_window(c, key->kid(), policy_.leeway_seconds, now); !in_window) {
+    return std::unexpected(std::move(in_window.error()));
   }
-  if (c.issued_at * kMicrosPerSecond - leeway_micros > now.micros)
-    return decided("not_yet_valid", "token issued in the future");
   // Every actor type has a maximum lifetime: a long-lived token is refused
   // even while it is within its (too distant) exp.
   if (const auto max = policy_.max_lifetime_seconds(c.actor_type); max && c.expires_at - c.issued_at > *max) {
@@ -485,8 +641,29 @@ domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::In
     e.error().with("max_lifetime_seconds", *max);
     return e;
   }
+  verified_kid = key->kid();
   return c;
 }
+
+domain::Result<JwtClaims> JwtVerifier::verify(std::string_view token, events::Instant now) const {
+  std::string kid;
+  // An oversized token is refused before it costs a digest.
+  if (cache_ == nullptr || token.size() > kMaxJwtBytes) return verify_fresh(token, now, kid);
+  const TokenDigest digest = token_digest(token);
+  if (auto known = cache_->find(digest)) {
+    // The same bytes passed every check before, against these same keys and
+    // policy; of those checks only the window depends on `now`.
+    if (auto in_window = check_window(known->claims, known->kid, policy_.leeway_seconds, now); !in_window) {
+      return std::unexpected(std::move(in_window.error()));
+    }
+    return known->claims;
+  }
+  auto claims = verify_fresh(token, now, kid);
+  if (claims) cache_->remember(digest, std::make_shared<const VerifiedToken>(VerifiedToken{*claims, std::move(kid)}));
+  return claims;
+}
+
+std::size_t JwtVerifier::cached_tokens() const { return cache_ == nullptr ? 0 : cache_->size(); }
 
 domain::Result<Principal> JwtVerifier::authenticate(std::string_view token, events::Instant now) const {
   auto claims = verify(token, now);

@@ -39,8 +39,13 @@
 //     api_key 90 days, worker 24 h; each 60 s .. 366 days). Longer-lived
 //     tokens are refused with reason `lifetime_too_long`, whatever their exp.
 //
+// A verifier remembers the tokens it accepted (see JwtVerifier), so a client
+// that repeats its token pays for the signature and the JSON once per token
+// instead of once per request.
+//
 // All types here are immutable after construction and safe to share between
-// threads. OpenSSL stays inside jwt.cc.
+// threads (the verifier's cache of accepted tokens locks internally).
+// OpenSSL stays inside jwt.cc.
 #pragma once
 
 #include <cstddef>
@@ -70,6 +75,13 @@ inline constexpr std::int64_t kDefaultUserTokenMaxLifetimeSeconds = 12 * 3600;
 inline constexpr std::int64_t kDefaultApiKeyTokenMaxLifetimeSeconds = 90 * 86400;
 inline constexpr std::int64_t kDefaultWorkerTokenMaxLifetimeSeconds = 24 * 3600;
 inline constexpr std::int64_t kMaxConfigurableTokenLifetimeSeconds = 366 * 86400;
+// How many accepted tokens a verifier remembers. A service sees a few
+// hundred live tokens at a time (one per user session, API key or worker),
+// so 4096 keeps them all; the memory stays near 2 MiB for tokens of typical
+// size and below 40 MiB even if every token were kMaxJwtBytes. When full,
+// roughly the least recently used half is forgotten and verified afresh on
+// its next use.
+inline constexpr std::size_t kVerifiedTokenCacheCapacity = 4096;
 
 enum class JwtAlgorithm { kHs256, kEdDsa };
 
@@ -144,6 +156,21 @@ struct JwtPolicy {
   std::optional<std::int64_t> max_lifetime_seconds(std::string_view actor_type) const;
 };
 
+class VerifiedTokenCache;  // jwt.cc
+
+// Verifies tokens against its keys and policy, and remembers the tokens it
+// accepted: up to kVerifiedTokenCacheCapacity of them, keyed by the SHA-256
+// of the whole compact token (never by its signature alone, and never the
+// token itself, which stays out of memory dumps). A token seen before skips
+// the signature and the JSON; its time window (exp, nbf, iat, with the
+// leeway) is checked against `now` on every call exactly as for a new token,
+// so it is refused with the same error once it expires. Refusals are never
+// remembered. The cache belongs to this verifier: a verifier built from new
+// keys (a new token file) starts empty, so a removed key stops working at
+// once; a copy starts empty too.
+//
+// Thread-safe: any number of threads may verify concurrently (the cache is
+// sharded, each shard under its own short lock).
 class JwtVerifier {
  public:
   // `jwt` is the "jwt" object described at the top of this file. Missing or
@@ -151,16 +178,31 @@ class JwtVerifier {
   // `invalid_token_config`.
   static domain::Result<JwtVerifier> from_json(const nlohmann::json& jwt);
 
+  JwtVerifier(const JwtVerifier& other);
+  JwtVerifier& operator=(const JwtVerifier& other);
+  JwtVerifier(JwtVerifier&& other) noexcept;
+  JwtVerifier& operator=(JwtVerifier&& other) noexcept;
+  ~JwtVerifier();
+
   // `token` is the compact form, without "Bearer ".
   domain::Result<JwtClaims> verify(std::string_view token, events::Instant now) const;
   // verify(), then the principal: actor {actor_type, sub, sorted roles}, tenant org.
   domain::Result<Principal> authenticate(std::string_view token, events::Instant now) const;
 
   const JwtPolicy& policy() const { return policy_; }
+  // How many accepted tokens are remembered now (at most kVerifiedTokenCacheCapacity).
+  std::size_t cached_tokens() const;
 
  private:
+  JwtVerifier();
+
+  // verify() without the cache; on success also sets `verified_kid` to the
+  // kid of the key that verified the token.
+  domain::Result<JwtClaims> verify_fresh(std::string_view token, events::Instant now, std::string& verified_kid) const;
+
   JwtPolicy policy_;
   std::vector<JwtKey> keys_;
+  std::unique_ptr<VerifiedTokenCache> cache_;  // null only in a moved-from verifier
 };
 
 // Signs arbitrary header and payload JSON texts as a compact JWS. No checks on
