@@ -1,0 +1,119 @@
+// The admission decision (seed 001's policy_decision_input and its answer):
+// one request against one snapshot of the hierarchy, ceilings, delegations,
+// reservations and registry, at an instant the caller passes in. Pure: the
+// caller takes the snapshot from an AdmissionModel at one position
+// (AdmissionModel::snapshot_for, model.h) and passes it in.
+//
+//   DecisionSnapshot s = model.snapshot_for(in);
+//   Result<DecisionOutput> out = decide_admission(in, s, as_of);
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/admission/ceiling_rules.h"
+#include "domain/admission/hierarchy.h"
+#include "domain/admission/registry.h"
+#include "domain/admission/reservations.h"
+#include "domain/error.h"
+
+namespace ledger::domain {
+
+// Seed 001's policy_decision_input (numbers are integers here).
+struct DecisionInput {
+  struct {
+    std::string actor_type, actor_id;
+    std::vector<std::string> roles, scopes;
+  } actor;
+  struct {
+    std::string organization_id, department_id, project_id;
+  } hierarchy;
+  struct {
+    std::string product_id, resource_type, resource_id, action;
+  } product;
+  struct {
+    std::string dimension;
+    std::int64_t requested_delta = 0;
+    std::string unit, region, sku_or_model;
+  } request;
+  struct {
+    std::string scope_window;
+    std::int64_t quantity = 0;
+    std::string unit;
+  } current_usage;
+  std::map<std::string, std::string> registry_versions;  // pinned by the caller (optional)
+  std::string correlation_id;
+};
+
+// What the read model (or the command side's model) supplies for one
+// decision, all at one snapshot.
+struct DecisionSnapshot {
+  std::int64_t snapshot_version = 0;
+  std::vector<ChainNode> chain;  // requester .. global; empty = unknown scope
+  std::vector<CeilingRule> rules;
+  std::vector<Delegation> delegations;
+  std::vector<ReservationView> reservations;  // of the organization, any state
+  // When chain[0] is a principal: its expires_at (a decision at or after it
+  // is deny `principal_expired`).
+  std::optional<Instant> requester_expires_at;
+  std::optional<RegistryEntry> dimension;
+  std::optional<RegistryEntry> product;
+  std::optional<RegistryEntry> resource_type;
+  std::optional<RegistryEntry> usage_unit;
+  std::int64_t warn_threshold_percent = 80;  // policy value quota.warn_threshold_percent
+};
+
+struct DecisionOutput {
+  std::string decision;  // allow | deny | warn
+  std::string reason_code;
+  std::string user_message;
+  Effective effective;
+  std::optional<std::int64_t> available;        // effective minus capacity reserved for others
+  std::optional<std::int64_t> limit_remaining;  // after this request (allow/warn), or before it (deny)
+  std::int64_t reserved_for_others = 0;
+  std::map<std::string, std::string> registry_versions;
+  // `effective` is the per-request cap (the request's `request`-window
+  // ceiling), not the usage window's: the API reports inherited_from level
+  // `request`, with the scope that set it as inherited_from_scope.
+  bool per_request = false;
+  std::string snapshot_kind = "effective_ceiling";
+  std::int64_t snapshot_version = 0;
+  std::string correlation_id;
+  friend bool operator==(const DecisionOutput&, const DecisionOutput&) = default;
+};
+
+// Errors (not decisions): malformed input (400 `invalid_decision_input`,
+// among it an actor.actor_type other than user, service_account, api_key or
+// worker; empty means not given),
+// unknown scope (404 `unknown_scope`), unregistered dimension/product/
+// resource type (422 `unknown_registry_entry`), unit mismatch (422
+// `unit_mismatch`), hierarchy that disagrees with the ledger (422
+// `hierarchy_mismatch`), pinned registry version not current (409
+// `registry_version_mismatch`).
+// Decisions: `within_ceiling` (allow), `near_limit` (warn, usage after the
+// request above warn_threshold_percent of the available capacity),
+// `ceiling_exceeded` (deny), `capacity_reserved` (deny: only others'
+// reservations are in the way), `no_ceiling` (allow: the dimension is
+// registered but no scope on the path sets a ceiling for it),
+// `principal_expired` (deny: the requester is a principal whose expires_at
+// is at or before as_of; judged before any ceiling, with `effective` the
+// usage window's, available and limit_remaining null).
+// The per-request cap is judged first: requested_delta above the effective
+// `request`-window ceiling is deny `request_ceiling_exceeded` with
+// `effective` = that ceiling (per_request = true, matched_rules its rules),
+// limit_remaining = the cap (the most one request may ask for), available
+// null and reserved_for_others 0. Otherwise the usage window decides and
+// the output is exactly what it would be with no request ceiling (deny over
+// warn over allow: the cap can only make an outcome stricter).
+// current_usage.scope_window `request` is accepted and judged the same way
+// by the cap alone (usage is never measured per request, so
+// current_usage.quantity is ignored): deny `request_ceiling_exceeded`,
+// allow `within_ceiling` (limit_remaining = cap - requested_delta, available
+// null) or allow `no_ceiling`; per_request is true. Never warn.
+Result<void> validate_decision_input(const DecisionInput& in);
+Result<DecisionOutput> decide_admission(const DecisionInput& in, const DecisionSnapshot& s, Instant as_of);
+
+}  // namespace ledger::domain

@@ -1,0 +1,332 @@
+#include "domain/admission/model.h"
+
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace ledger::domain {
+
+using events::Event;
+
+bool AdmissionModel::handles(const Event& e) {
+  // Anchors (events/chain_events.h) belong to the chain, not to admission.
+  return !std::holds_alternative<events::PolicyKeyDefined>(e) && !std::holds_alternative<events::PolicyValueSet>(e) &&
+         !std::holds_alternative<events::ChainHeadSigned>(e);
+}
+
+std::int64_t AdmissionModel::stream_version(const std::string& stream) const {
+  auto it = stream_versions_.find(stream);
+  return it == stream_versions_.end() ? 0 : it->second;
+}
+
+std::int64_t AdmissionModel::rule_version(const QuotaScope& scope, const std::string& rule_id) const {
+  auto it = rule_versions_.find(scope);
+  if (it == rule_versions_.end()) return 0;
+  auto r = it->second.find(rule_id);
+  return r == it->second.end() ? 0 : r->second;
+}
+
+const AdmissionModel::Node* AdmissionModel::node(const QuotaScope& s) const {
+  auto it = nodes_.find(s);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+std::vector<ChainNode> AdmissionModel::chain(const QuotaScope& s) const {
+  std::vector<ChainNode> out;
+  if (s.level == QuotaLevel::kGlobal) return {ChainNode{s, 0}};
+  if (s.level == QuotaLevel::kPlan) return {ChainNode{s, 0}, ChainNode{{QuotaLevel::kGlobal, ""}, 0}};
+  const Node* n = node(s);
+  while (n) {
+    out.push_back(ChainNode{n->scope, n->version});
+    if (n->scope.level == QuotaLevel::kOrganization) {
+      out.push_back(ChainNode{{QuotaLevel::kPlan, n->plan_id}, 0});
+      out.push_back(ChainNode{{QuotaLevel::kGlobal, ""}, 0});
+      return out;
+    }
+    n = node(n->parent);
+  }
+  return {};  // unknown, or a broken parent link
+}
+
+bool AdmissionModel::is_ancestor_or_self(const QuotaScope& ancestor, const QuotaScope& s) const {
+  for (const auto& c : chain(s)) {
+    if (c.scope == ancestor) return true;
+  }
+  return false;
+}
+
+std::vector<CeilingRule> AdmissionModel::rules_on(std::span<const ChainNode> chain,
+                                                  const std::string& dimension) const {
+  std::vector<CeilingRule> out;
+  for (const auto& c : chain) {
+    auto it = ceilings_.find(c.scope);
+    if (it == ceilings_.end()) continue;
+    for (const auto& [id, r] : it->second) {
+      if (r.target.dimension == dimension) out.push_back(r);
+    }
+  }
+  return out;
+}
+
+std::vector<Delegation> AdmissionModel::delegations_on(std::span<const ChainNode> chain,
+                                                       const std::string& dimension) const {
+  std::vector<Delegation> out;
+  for (const auto& c : chain) {
+    auto it = delegations_.find(c.scope);
+    if (it == delegations_.end()) continue;
+    if (auto d = it->second.find(dimension); d != it->second.end()) out.push_back(d->second);
+  }
+  return out;
+}
+
+const RegistryEntry* AdmissionModel::registry(const std::string& kind, const std::string& id) const {
+  auto it = registry_.find({kind, id});
+  return it == registry_.end() ? nullptr : &it->second;
+}
+
+const AdmissionModel::Reservation* AdmissionModel::reservation(const std::string& organization_id,
+                                                               const std::string& id) const {
+  auto it = reservations_.find({organization_id, id});
+  return it == reservations_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> AdmissionModel::organizations_with_reservation(const std::string& id) const {
+  std::vector<std::string> out;
+  for (const auto& [org, ids] : reservations_by_org_) {
+    if (ids.contains(id)) out.push_back(org);
+  }
+  return out;
+}
+
+ReservationView AdmissionModel::view_of(const Reservation& r) const {
+  ReservationView v;
+  const auto& d = r.drafted;
+  v.reservation_id = d.reservation_id;
+  v.owner = d.owner;
+  for (const auto& c : chain(d.owner)) {
+    if (c.scope.level == QuotaLevel::kPlan || c.scope.level == QuotaLevel::kGlobal) break;
+    v.owner_chain.push_back(c.scope);
+  }
+  v.dimension = d.dimension;
+  v.region = d.region;
+  v.sku_or_model = d.sku_or_model;
+  v.quantity = d.quantity;
+  v.consumed = r.consumed;
+  v.state = r.state;
+  v.window_start = d.window_start;
+  v.window_end = d.window_end;
+  return v;
+}
+
+std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& organization_id,
+                                                             const std::string& dimension) const {
+  std::vector<ReservationView> out;
+  auto it = reservations_by_org_.find(organization_id);
+  if (it == reservations_by_org_.end()) return out;
+  for (const auto& id : it->second) {
+    const Reservation& r = reservations_.at({organization_id, id});
+    if (r.drafted.dimension == dimension) out.push_back(view_of(r));
+  }
+  return out;
+}
+
+std::vector<ReservationView> AdmissionModel::all_reservations_of(const std::string& organization_id) const {
+  std::vector<ReservationView> out;
+  auto it = reservations_by_org_.find(organization_id);
+  if (it == reservations_by_org_.end()) return out;
+  for (const auto& id : it->second) out.push_back(view_of(reservations_.at({organization_id, id})));
+  return out;
+}
+
+std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope& s,
+                                                                const std::string& dimension) const {
+  std::vector<ReservationView> out;
+  auto take = [&](const Reservation& r) {
+    if (r.drafted.dimension == dimension && is_ancestor_or_self(s, r.drafted.owner)) out.push_back(view_of(r));
+  };
+  if (s.level == QuotaLevel::kGlobal || s.level == QuotaLevel::kPlan) {
+    for (const auto& [id, r] : reservations_) take(r);
+    return out;
+  }
+  const Node* n = node(s);
+  if (!n) return out;
+  auto it = reservations_by_org_.find(n->organization_id);
+  if (it == reservations_by_org_.end()) return out;
+  for (const auto& id : it->second) take(reservations_.at({n->organization_id, id}));
+  return out;
+}
+
+DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
+  DecisionSnapshot s;
+  QuotaScope requester{QuotaLevel::kProject, in.hierarchy.project_id};
+  if (const Node* p = node({QuotaLevel::kPrincipal, in.actor.actor_id}); p && p->parent == requester) {
+    requester = p->scope;
+  }
+  s.chain = chain(requester);
+  if (requester.level == QuotaLevel::kPrincipal) s.requester_expires_at = node(requester)->expires_at;
+  s.rules = rules_on(s.chain, in.request.dimension);
+  s.delegations = delegations_on(s.chain, in.request.dimension);
+  s.reservations = reservations_of(in.hierarchy.organization_id, in.request.dimension);
+  auto entry = [&](const char* kind, const std::string& id) -> std::optional<RegistryEntry> {
+    if (const auto* e = registry(kind, id)) return *e;
+    return std::nullopt;
+  };
+  s.dimension = entry("quota_dimension", in.request.dimension);
+  if (!in.product.product_id.empty()) s.product = entry("product", in.product.product_id);
+  if (!in.product.resource_type.empty()) s.resource_type = entry("resource_type", in.product.resource_type);
+  if (s.dimension && s.dimension->attributes.contains("unit")) {
+    s.usage_unit = entry("usage_unit", s.dimension->attributes.at("unit"));
+  }
+  return s;
+}
+
+std::vector<std::pair<std::string, std::string>> AdmissionModel::reservations_to_expire(Instant now) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [id, r] : reservations_) {
+    if ((r.state == "active" || r.state == "exhausted" || r.state == "suspended") && now >= r.drafted.window_end) {
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
+void AdmissionModel::apply(const std::string& stream_id, const Event& ev) { apply(stream_id, ev, {}); }
+
+void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const app_policy::Stamp& stamp) {
+  if (app_policy::AppPolicyModel::handles(ev)) {
+    ++stream_versions_[stream_id];
+    apps_.apply(ev, stamp);
+    return;
+  }
+  const std::int64_t version = ++stream_versions_[stream_id];
+  auto add_node = [&](Node n) {
+    n.version = version;
+    nodes_[n.scope] = std::move(n);
+  };
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, events::RegistryEntryRegistered>) {
+          registry_[{e.kind, e.entry_id}] = RegistryEntry{e.kind, e.entry_id, e.version, e.description, e.attributes};
+        } else if constexpr (std::is_same_v<T, events::OrganizationCreated>) {
+          const QuotaScope org{QuotaLevel::kOrganization, e.organization_id};
+          add_node(Node{org,
+                        {QuotaLevel::kPlan, e.plan_id},
+                        e.organization_id,
+                        e.plan_id,
+                        e.name,
+                        "",
+                        std::nullopt,
+                        e.default_department_id,
+                        0});
+          add_node(Node{{QuotaLevel::kDepartment, e.default_department_id},
+                        org,
+                        e.organization_id,
+                        "",
+                        "default",
+                        "",
+                        std::nullopt,
+                        "",
+                        0});
+        } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
+          Node& n = nodes_.at({QuotaLevel::kOrganization, e.organization_id});
+          n.plan_id = e.plan_id;
+          n.parent = {QuotaLevel::kPlan, e.plan_id};
+          n.version = version;
+        } else if constexpr (std::is_same_v<T, events::DepartmentCreated>) {
+          QuotaScope parent = e.parent_department_id.empty()
+                                  ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
+                                  : QuotaScope{QuotaLevel::kDepartment, e.parent_department_id};
+          add_node(Node{{QuotaLevel::kDepartment, e.department_id},
+                        parent,
+                        e.organization_id,
+                        "",
+                        e.name,
+                        "",
+                        std::nullopt,
+                        "",
+                        0});
+        } else if constexpr (std::is_same_v<T, events::DepartmentMoved>) {
+          Node& n = nodes_.at({QuotaLevel::kDepartment, e.department_id});
+          n.parent = e.parent_department_id.empty() ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
+                                                    : QuotaScope{QuotaLevel::kDepartment, e.parent_department_id};
+          n.version = version;
+        } else if constexpr (std::is_same_v<T, events::ProjectCreated>) {
+          add_node(Node{{QuotaLevel::kProject, e.project_id},
+                        {QuotaLevel::kDepartment, e.department_id},
+                        e.organization_id,
+                        "",
+                        e.name,
+                        "",
+                        std::nullopt,
+                        "",
+                        0});
+        } else if constexpr (std::is_same_v<T, events::ProjectMoved>) {
+          Node& n = nodes_.at({QuotaLevel::kProject, e.project_id});
+          n.parent = {QuotaLevel::kDepartment, e.department_id};
+          n.version = version;
+        } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
+          add_node(Node{{QuotaLevel::kPrincipal, e.principal_id},
+                        {QuotaLevel::kProject, e.project_id},
+                        e.organization_id,
+                        "",
+                        e.name,
+                        e.principal_type,
+                        e.expires_at,
+                        "",
+                        0});
+        } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
+          ceilings_[e.scope][e.rule_id] = CeilingRule{e.scope, e.rule_id, e.rule_version, e.target, e.quantity, e.unit};
+          rule_versions_[e.scope][e.rule_id] = e.rule_version;
+        } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
+          ceilings_[e.scope].erase(e.rule_id);
+          rule_versions_[e.scope][e.rule_id] = e.rule_version;
+        } else if constexpr (std::is_same_v<T, events::CeilingDelegated>) {
+          const std::int64_t v = ++delegation_versions_[e.delegation_id];
+          delegations_[e.scope][e.dimension] = Delegation{e.scope, e.delegation_id, e.dimension, e.max_quantity, v};
+        } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
+          ++delegation_versions_[e.delegation_id];
+          delegations_[e.scope].erase(e.dimension);
+        } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
+          // Keyed by the organization the event carries, so events from
+          // before ids were scoped (stream "reservation:<id>") replay alike.
+          reservations_[{e.organization_id, e.reservation_id}] = Reservation{e, "draft", 0, version, stream_id};
+          reservations_by_org_[e.organization_id].insert(e.reservation_id);
+        } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
+          Reservation& r = reservations_.at({e.organization_id, e.reservation_id});
+          r.state = e.state;
+          r.version = version;
+        } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
+                             std::is_same_v<T, events::ReservationReleased>) {
+          Reservation& r = reservations_.at({e.organization_id, e.reservation_id});
+          r.consumed = e.consumed;
+          r.version = version;
+        }
+      },
+      ev);
+}
+
+namespace {
+template <class... Ts>
+std::vector<std::string> type_names(std::variant<Ts...>*) {
+  std::vector<std::string> out;
+  ((AdmissionModel::handles(Event(Ts{})) ? out.push_back(Ts::kType) : void()), ...);
+  return out;
+}
+}  // namespace
+
+const std::vector<std::string>& admission_event_types() {
+  static const std::vector<std::string> names = type_names(static_cast<Event*>(nullptr));
+  return names;
+}
+
+std::string admission_tenant(const AdmissionModel& m, const QuotaScope& scope) {
+  if (scope.level == QuotaLevel::kGlobal || scope.level == QuotaLevel::kPlan) return "platform";
+  if (const auto* n = m.node(scope)) return n->organization_id;
+  return "platform";
+}
+
+}  // namespace ledger::domain

@@ -1,0 +1,129 @@
+// The admission model (seed 001): the hierarchy, registry, ceilings,
+// delegations and reservations as state, plus the applications of seed 002,
+// built only from events. Commands are decided against it (commands.h) and
+// decisions read their snapshot from it (snapshot_for).
+//
+//   AdmissionModel m;
+//   for (const auto& [stream, event] : history) m.apply(stream, event);
+//   auto chain = m.chain({QuotaLevel::kProject, "p1"});
+//
+// No locking of its own: const members may be read from several threads
+// while nothing applies.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "domain/admission/ceiling_rules.h"
+#include "domain/admission/decision.h"
+#include "domain/admission/hierarchy.h"
+#include "domain/admission/registry.h"
+#include "domain/admission/reservations.h"
+#include "domain/app_policy/model.h"
+#include "events/admission_events.h"
+#include "events/event.h"
+
+namespace ledger::domain {
+
+// Everything the admission commands are decided against, evolved from the
+// admission events in global order. The command service keeps one while it
+// is the writer; tests and the as-of tools build one from history.
+class AdmissionModel {
+ public:
+  struct Node {
+    QuotaScope scope;
+    QuotaScope parent;  // global's parent is itself
+    std::string organization_id;
+    std::string plan_id;  // organizations only
+    std::string name;
+    std::string principal_type;
+    std::optional<Instant> expires_at;
+    std::string default_department_id;  // organizations only
+    std::int64_t version = 0;
+  };
+  struct Reservation {
+    events::ReservationDrafted drafted;
+    std::string state = "draft";
+    std::int64_t consumed = 0;
+    std::int64_t version = 0;
+    std::string stream_id;  // the stream it was drafted on (legacy or scoped)
+  };
+
+  // Applies one event of `stream_id` (any event type: non-admission events
+  // only move the stream's version).
+  void apply(const std::string& stream_id, const events::Event& e);
+  // The same, telling the per-application chains where the event sits
+  // (the query service's models know; the writer's tentative apply does not).
+  void apply(const std::string& stream_id, const events::Event& e, const app_policy::Stamp& stamp);
+  static bool handles(const events::Event& e);
+
+  // Applications and their policy chains (seed 002), kept with the
+  // organizations they belong to.
+  const app_policy::AppPolicyModel& apps() const { return apps_; }
+
+  // Stream bookkeeping for expected versions and empty outcomes.
+  std::int64_t stream_version(const std::string& stream) const;
+
+  const Node* node(const QuotaScope& s) const;
+  // Requester .. global. Empty when `s` is unknown (global and plans always exist).
+  std::vector<ChainNode> chain(const QuotaScope& s) const;
+  bool is_ancestor_or_self(const QuotaScope& ancestor, const QuotaScope& s) const;
+  std::vector<CeilingRule> rules_on(std::span<const ChainNode> chain, const std::string& dimension) const;
+  std::vector<Delegation> delegations_on(std::span<const ChainNode> chain, const std::string& dimension) const;
+  // The last version of a ceiling rule at a scope, cleared ones included (0: never set).
+  std::int64_t rule_version(const QuotaScope& scope, const std::string& rule_id) const;
+  const RegistryEntry* registry(const std::string& kind, const std::string& id) const;
+  // Ids are unique per organization: (organization_id, reservation_id).
+  const Reservation* reservation(const std::string& organization_id, const std::string& id) const;
+  // The organizations that have a reservation `id` (for the auditor's tools,
+  // which may be asked about an id alone), ascending.
+  std::vector<std::string> organizations_with_reservation(const std::string& id) const;
+  std::vector<ReservationView> reservations_of(const std::string& organization_id, const std::string& dimension) const;
+  // Every reservation of the organization, any dimension and state.
+  std::vector<ReservationView> all_reservations_of(const std::string& organization_id) const;
+  ReservationView view_of(const Reservation& r) const;
+  // Every reservation of `dimension` whose owner is `s` or below it (plan
+  // and global: of every organization on them), any state.
+  std::vector<ReservationView> reservations_under(const QuotaScope& s, const std::string& dimension) const;
+  DecisionSnapshot snapshot_for(const DecisionInput& in) const;
+  // Active reservations whose window ended at or before `now` (the
+  // sweeper's work), as (organization_id, reservation_id).
+  std::vector<std::pair<std::string, std::string>> reservations_to_expire(Instant now) const;
+
+  std::size_t node_count() const { return nodes_.size(); }
+  std::size_t ceiling_rule_count() const {
+    std::size_t n = 0;
+    for (const auto& [scope, rules] : ceilings_) n += rules.size();
+    return n;
+  }
+  std::size_t reservation_count() const { return reservations_.size(); }
+
+ private:
+  friend struct AdmissionAccess;
+  app_policy::AppPolicyModel apps_;
+  std::map<QuotaScope, Node> nodes_;
+  std::map<std::pair<std::string, std::string>, RegistryEntry> registry_;
+  std::map<QuotaScope, std::map<std::string, CeilingRule>> ceilings_;        // by rule id
+  std::map<QuotaScope, std::map<std::string, std::int64_t>> rule_versions_;  // incl. cleared rules
+  std::map<QuotaScope, std::map<std::string, Delegation>> delegations_;      // by dimension
+  std::map<std::string, std::int64_t> delegation_versions_;                  // by delegation id
+  std::map<std::pair<std::string, std::string>, Reservation> reservations_;  // by (organization, id)
+  std::map<std::string, std::set<std::string>> reservations_by_org_;
+  std::map<std::string, std::int64_t> stream_versions_;
+};
+
+// The type names of every admission event (what the model is built from).
+const std::vector<std::string>& admission_event_types();
+
+// The organization (tenant) a command's events belong to, or "platform".
+// The command must be valid against `m` for the answer to be meaningful.
+std::string admission_tenant(const AdmissionModel& m, const QuotaScope& scope);
+
+}  // namespace ledger::domain

@@ -1,0 +1,100 @@
+// Capacity reservations (seed 001): what a reservation holds, when, and how
+// much overlapping reservations hold together.
+//
+// A reservation that holds capacity (below), inside its window at `as_of`,
+// withholds its whole quantity from every requester that is not its owner
+// or below it, under every ceiling above the owner. The capacity available
+// to a requester is
+//   min over the chain n of  effective(n) - reserved_by_others_below(n)
+// over the scopes n of its organization whose effective ceiling is not below
+// the requester's own (a lower one was delegated past and does not bind it),
+// and a request is allowed when current_usage + requested_delta fits.
+//
+// Capacity per reservation state (what a reservation holds at instant t;
+// README "Capacity per reservation state"):
+//
+//   draft ──activate──> active <──release── exhausted (consumed == quantity)
+//                        │  └──consume all──>  │
+//                        └──suspend──> suspended <──suspend┘
+//
+//   draft      nothing (an intent, never checked)
+//   active     its whole quantity, for t in [window_start, window_end)
+//   exhausted  the same: fully consumed capacity is in use, not free, so it
+//              keeps occupying its window until the window ends or it is
+//              retired; a release makes it active with nothing to re-check
+//   suspended  nothing; resume re-checks capacity like activate
+//   expired    nothing (any state past window_end reads expired)
+//   retired    nothing
+//
+// Windows: capacity is the maximum over time of what overlapping windows
+// hold. Activating (or resuming) reservation r is accepted when, under every
+// scope n from r's owner up to its organization whose effective ceiling
+// binds the owner, the peak over t in [max(window_start, now), window_end)
+// of r.quantity + what the other reservations under n hold at t fits in
+// effective(n) (422 `capacity_unavailable`, evidence `peak_at`). Decisions
+// and the views count exactly what holds at their `as_of` instant.
+//
+// Lowering capacity under held reservations is refused: a ceiling command
+// (set, clear, delegate, revoke delegation) after which a reservation that
+// holds capacity now or later, and fitted by the rule above before, would
+// no longer fit is 422 `ceiling_below_reserved` (evidence: the reservation,
+// the first scope up from its owner that would be short, that scope's
+// effective quantity after the change and the rule binding it, the peak
+// held and when).
+// Retire or suspend the reservations first. Moving a department or a
+// project, or changing an organization's plan, is refused the same way
+// (422 `ceiling_below_reserved`) when a reservation that holds capacity now
+// or later, and fitted before, would not fit under the ceilings of its new
+// place: a reservation never holds more than the hierarchy allows because
+// the hierarchy changed under it.
+//
+// The reservation commands (draft, transition, consume, release:
+// commands.h) are decided in reservations.cc.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/admission/hierarchy.h"
+
+namespace ledger::domain {
+
+struct ReservationView {
+  std::string reservation_id;
+  QuotaScope owner;
+  std::vector<QuotaScope> owner_chain;  // owner first, up to the organization
+  std::string dimension;
+  std::string region;
+  std::string sku_or_model;
+  std::int64_t quantity = 0;
+  std::int64_t consumed = 0;
+  std::string state;  // as recorded (draft, active, ...)
+  Instant window_start;
+  Instant window_end;
+  friend bool operator==(const ReservationView&, const ReservationView&) = default;
+};
+
+// The state a reservation reads as at `as_of`: an active one past its
+// window reads `expired` at once, before any sweeper records it.
+std::string reservation_state_at(const ReservationView& r, Instant as_of);
+
+// Whether a reservation in `state` holds capacity (active, exhausted).
+bool state_holds_capacity(std::string_view state);
+// Whether `r` holds its quantity at instant `t`: a holding state at t and
+// t inside [window_start, window_end).
+bool holds_at(const ReservationView& r, Instant t);
+
+// The most that reservations hold at one instant of [from, to): the
+// maximum over t of the sum of quantity over `held` whose window contains t
+// (states are not consulted: pass only reservations that hold). `at` is the
+// first instant the peak is reached (`from` when nothing overlaps).
+struct Peak {
+  std::int64_t quantity = 0;
+  Instant at;
+};
+Peak peak_held(std::span<const ReservationView> held, Instant from, Instant to);
+
+}  // namespace ledger::domain
