@@ -142,7 +142,11 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
   return std::visit(
       [&](const auto& x) -> R {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::RegisterEntry>) {
+        // Platform data: the key catalog, the registry, a product space's
+        // entitlements (events/entitlement_events.h) and a configuration reload.
+        if constexpr (std::is_same_v<T, domain::DefinePolicyKey> || std::is_same_v<T, domain::RegisterEntry> ||
+                      std::is_same_v<T, domain::entitlements::Command> ||
+                      std::is_same_v<T, domain::config::ReloadConfig>) {
           return platform;
         } else if constexpr (std::is_same_v<T, domain::SetPolicyValue>) {
           switch (x.scope.level) {
@@ -163,9 +167,7 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
           return x.organization_id;
         } else if constexpr (std::is_same_v<T, domain::MoveDepartment>) {
           return owner_of(m, {QuotaLevel::kDepartment, x.department_id});
-        } else if constexpr (std::is_same_v<T, domain::MoveProject>) {
-          return owner_of(m, {QuotaLevel::kProject, x.project_id});
-        } else if constexpr (std::is_same_v<T, domain::CreatePrincipal>) {
+        } else if constexpr (std::is_same_v<T, domain::MoveProject> || std::is_same_v<T, domain::CreatePrincipal>) {
           return owner_of(m, {QuotaLevel::kProject, x.project_id});
         } else if constexpr (std::is_same_v<T, domain::SetCeiling> || std::is_same_v<T, domain::ClearCeiling> ||
                              std::is_same_v<T, domain::DelegateCeiling> ||
@@ -175,32 +177,27 @@ std::optional<std::string> target_tenant(const domain::AdmissionModel& m, const 
           return owner_of(m, x.owner);
         } else if constexpr (std::is_same_v<T, domain::TransitionReservation> ||
                              std::is_same_v<T, domain::ConsumeReservation> ||
-                             std::is_same_v<T, domain::ReleaseReservation>) {
-          // Ids are unique per organization: the one it names is the one it
-          // reaches into (resolve_reservation_organization fills a tenant's).
+                             std::is_same_v<T, domain::ReleaseReservation> ||
+                             std::is_same_v<T, domain::app_policy::RegisterApplication> ||
+                             std::is_same_v<T, domain::app_policy::RenameApplication> ||
+                             std::is_same_v<T, domain::app_policy::RetireApplication> ||
+                             std::is_same_v<T, domain::app_policy::AttachPolicy>) {
+          // Reservation and application ids are unique per organization: the
+          // one it names is the one it reaches into
+          // (resolve_reservation_organization fills a tenant's).
           if (!x.organization_id.empty()) return x.organization_id;
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, domain::RecordAccessRefusal>) {
           return x.refusal.target_tenant;
         } else if constexpr (std::is_same_v<T, domain::RevokeToken>) {
           return x.tenant;
-        } else if constexpr (std::is_same_v<T, domain::app_policy::RegisterApplication> ||
-                             std::is_same_v<T, domain::app_policy::RenameApplication> ||
-                             std::is_same_v<T, domain::app_policy::RetireApplication> ||
-                             std::is_same_v<T, domain::app_policy::AttachPolicy>) {
-          if (!x.organization_id.empty()) return x.organization_id;
-          return std::nullopt;
         } else if constexpr (std::is_same_v<T, domain::app_policy::UpdatePolicy> ||
                              std::is_same_v<T, domain::app_policy::DetachPolicy>) {
           auto org = m.apps().organization_of_policy(x.policy_id);
           if (!org.empty()) return org;
           return std::nullopt;
-        } else if constexpr (std::is_same_v<T, domain::entitlements::Command>) {
-          return platform;  // a product space is platform data (events/entitlement_events.h)
         } else if constexpr (std::is_same_v<T, domain::config::SetConfigLayer>) {
           return x.ref.tenant;  // "platform" for the platform-owned layers
-        } else if constexpr (std::is_same_v<T, domain::config::ReloadConfig>) {
-          return platform;
         } else if constexpr (std::is_same_v<T, domain::config::ShredConfigSecrets>) {
           return x.tenant_id;
         } else {

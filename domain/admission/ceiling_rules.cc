@@ -154,7 +154,9 @@ Result<void> check_target(const CeilingTarget& t) {
   return {};
 }
 
+// Only for a bounded `allowed`: its quantity and where it comes from are set.
 std::unexpected<Error> exceeded(const Effective& allowed, std::int64_t quantity, const QuotaScope& at) {
+  // NOLINTBEGIN(bugprone-unchecked-optional-access)
   Error e = err(ErrorKind::kFailedPrecondition, "parent_ceiling_exceeded",
                 "This limit cannot be higher than the one set above it.");
   e.with("scope", scope_text(at))
@@ -162,6 +164,7 @@ std::unexpected<Error> exceeded(const Effective& allowed, std::int64_t quantity,
       .with("parent_effective_quantity", *allowed.quantity)
       .with("failing_parent_scope", scope_text(*allowed.inherited_from))
       .with("rule_id", allowed.binding_rule_id);
+  // NOLINTEND(bugprone-unchecked-optional-access)
   return fail(std::move(e));
 }
 

@@ -53,7 +53,7 @@ Result<std::string> check_references(const DecisionInput& in, const DecisionSnap
   if (!in.product.resource_type.empty() && !s.resource_type) {
     return unknown_registry("resource_type", in.product.resource_type);
   }
-  const std::string unit = s.dimension->attributes.contains("unit") ? s.dimension->attributes.at("unit") : "";
+  std::string unit = s.dimension->attributes.contains("unit") ? s.dimension->attributes.at("unit") : "";
   for (const std::string* given : {&in.request.unit, &in.current_usage.unit}) {
     if (!given->empty() && *given != unit) {
       return fail(err(ErrorKind::kFailedPrecondition, "unit_mismatch", "the dimension is measured in " + unit)
@@ -68,6 +68,8 @@ Result<std::string> check_references(const DecisionInput& in, const DecisionSnap
 // Records the registry versions the decision read; a version the caller
 // pinned that is no longer current refuses the decision.
 Result<void> record_registry_versions(const DecisionInput& in, const DecisionSnapshot& s, DecisionOutput& out) {
+  // check_references refused a decision without its dimension.
+  // NOLINTNEXTLINE(bugprone-unchecked-optional-access)
   out.registry_versions["quota_dimension"] = std::to_string(s.dimension->version);
   if (s.product) out.registry_versions["product"] = std::to_string(s.product->version);
   if (s.resource_type) out.registry_versions["resource_type"] = std::to_string(s.resource_type->version);

@@ -29,7 +29,7 @@ namespace admission_internal {
 Result<std::string> dimension_unit(const AdmissionModel& m, const std::string& dimension, const std::string& unit) {
   const RegistryEntry* d = m.registry("quota_dimension", dimension);
   if (!d) return unknown_registry("quota_dimension", dimension);
-  const std::string expected = d->attributes.contains("unit") ? d->attributes.at("unit") : "";
+  std::string expected = d->attributes.contains("unit") ? d->attributes.at("unit") : "";
   if (!unit.empty() && unit != expected) {
     return fail(err(ErrorKind::kFailedPrecondition, "unit_mismatch", "the dimension is measured in " + expected)
                     .with("dimension", dimension)

@@ -304,7 +304,8 @@ Result<Decided> decide(const AdmissionModel& m, const ConsumeReservation& c, Ins
       r->stream_id, org,
       events::ReservationConsumed{c.reservation_id, org, c.quantity, r->consumed, r->consumed + c.quantity, c.reason});
   if (c.quantity == remaining) {
-    d.events.push_back(events::ReservationStateChanged{c.reservation_id, org, "active", "exhausted", "fully consumed"});
+    d.events.emplace_back(
+        events::ReservationStateChanged{c.reservation_id, org, "active", "exhausted", "fully consumed"});
   }
   return d;
 }
@@ -331,7 +332,7 @@ Result<Decided> decide(const AdmissionModel& m, const ReleaseReservation& c) {
       r->stream_id, org,
       events::ReservationReleased{c.reservation_id, org, c.quantity, r->consumed, r->consumed - c.quantity, c.reason});
   if (r->state == "exhausted") {
-    d.events.push_back(
+    d.events.emplace_back(
         events::ReservationStateChanged{c.reservation_id, org, "exhausted", "active", "capacity released"});
   }
   return d;

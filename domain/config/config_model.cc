@@ -105,7 +105,8 @@ Resolved ConfigModel::resolve(const ResolveQuery& q, const Json& process) const 
   // Lowest precedence first: later layers win (layered_merge).
   KeySource proc;
   proc.layer = Layer::kProcess;
-  proc.precedence = precedence_of(Layer::kProcess).value();  // every layer has one
+  // NOLINTNEXTLINE(bugprone-unchecked-optional-access): every layer has a precedence
+  proc.precedence = *precedence_of(Layer::kProcess);
   overlay(out, process, proc);
   for (const LayerState* g : globals()) {
     out.layers_used.push_back(g->ref);
