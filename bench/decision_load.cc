@@ -40,6 +40,15 @@
 // `batch` drives POST /v1/decisions:batch closed-loop with --batch-size
 // inputs per call.
 //
+// --decision-path and --input-envelope point `run` and `max` at another
+// engine answering the same inputs: Open Policy Agent with
+// bench/opa/admission.rego is `--query-port <its port> --decision-path
+// /v1/data/ledger/admission/decision --input-envelope` (the body becomes
+// {"input": <decision input>}; allow / warn / deny are read off the
+// answer's "decision" field as for the ledger). Every JSON line carries
+// `answered_total`, the 200s of the run warm-up included, to divide a
+// process's CPU time by.
+//
 // The modes that draw from the hierarchy must be given the same shape
 // (--prefix, --nodes, ...) as `load`; the program is single-use and keeps no
 // state between runs. Every mode prints a human summary and, with
@@ -85,6 +94,11 @@ struct Endpoint {
   std::uint16_t command_port = 8081;
   std::uint16_t query_port = 8082;
   std::string token = "dev-platform-admin";
+  // Where single decisions go, and whether the body is wrapped as
+  // {"input": <decision input>}: Open Policy Agent's data API takes the
+  // same inputs that way (bench/opa/, the comparison in run_decisions.sh).
+  std::string decision_path = "/v1/decisions";
+  bool input_envelope = false;
   Headers headers() const { return {{"authorization", "Bearer " + token}}; }
 };
 
@@ -492,6 +506,7 @@ struct Outcome {
   double decisions_per_s = 0;
   double seconds = 0;
   long requests = 0, ok = 0, errors = 0, transport_failures = 0;
+  long answered_total = 0;         // every 200, warm-up included (CPU per decision over the whole run)
   long not_sent = 0;               // open loop: still due when the run gave up (overloaded)
   std::map<int, long> statuses;    // non-200
   std::vector<double> latency_ms;  // from the due time (open loop) or the send (closed loop)
@@ -524,6 +539,7 @@ struct Outcome {
             {"ok", ok},
             {"errors", errors},
             {"transport_failures", transport_failures},
+            {"answered_total", answered_total},
             {"not_sent", not_sent},
             {"p50_ms", p(0.5)},
             {"p90_ms", p(0.9)},
@@ -602,12 +618,15 @@ Outcome drive(const Load& l, double rate, double duration_s, const std::string& 
             body += inputs.next(serial_base++);
           }
           body += "]}";
+        } else if (l.ep.input_envelope) {
+          body = R"({"input":)" + inputs.next(serial_base++) + "}";
         } else {
           body = inputs.next(serial_base++);
         }
         const auto sent = Clock::now();
         auto r = client.request("POST", l.path, body, headers);
         const auto done = Clock::now();
+        if (r && r->status == 200) ++mine.answered_total;
         if (due < measure_from) continue;
         ++mine.requests;
         my_last = done;
@@ -633,6 +652,7 @@ Outcome drive(const Load& l, double rate, double duration_s, const std::string& 
       out.ok += mine.ok;
       out.errors += mine.errors;
       out.transport_failures += mine.transport_failures;
+      out.answered_total += mine.answered_total;
       for (const auto& [s, n] : mine.statuses) out.statuses[s] += n;
       out.split.add(mine.split);
       out.latency_ms.insert(out.latency_ms.end(), mine.latency_ms.begin(), mine.latency_ms.end());
@@ -655,13 +675,14 @@ Outcome drive(const Load& l, double rate, double duration_s, const std::string& 
 bool probe(const Endpoint& ep, const Shape& s) {
   HttpClient client(ep.host, ep.query_port, std::chrono::seconds(30));
   Inputs inputs(s, 42);
-  const std::string body = inputs.next(0);
-  auto r = client.request("POST", "/v1/decisions", body, ep.headers());
+  const std::string input = inputs.next(0);
+  const std::string body = ep.input_envelope ? R"({"input":)" + input + "}" : input;
+  auto r = client.request("POST", ep.decision_path, body, ep.headers());
   if (!r) {
     std::fprintf(stderr, "query service unreachable: %s\n", r.error().message.c_str());
     return false;
   }
-  std::printf("probe: POST /v1/decisions %s\n  -> %d %s\n", body.c_str(), r->status, r->body.c_str());
+  std::printf("probe: POST %s %s\n  -> %d %s\n", ep.decision_path.c_str(), body.c_str(), r->status, r->body.c_str());
   return r->status == 200;
 }
 
@@ -768,6 +789,11 @@ int main(int argc, char** argv) {
   app.add_option("--projects-per-org", shape.projects_per_org)->check(CLI::Range(1, 100000))->capture_default_str();
   app.add_option("--principals-per-project", shape.principals_per_project)->capture_default_str();
   app.add_flag("--json", json, "also print one JSON line per mode");
+  app.add_option("--decision-path", ep.decision_path,
+                 "where run and max send single decisions (another engine: --query-port, e.g. OPA's "
+                 "/v1/data/ledger/admission/decision)")
+      ->capture_default_str();
+  app.add_flag("--input-envelope", ep.input_envelope, "send each decision input as {\"input\": ...} (OPA)");
 
   int clients = 32, wait_timeout = 900;
   auto* load = app.add_subcommand("load", "build the hierarchy through the command API, wait for the read model");
@@ -802,8 +828,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*load) return load_mode(ep, shape, clients, wait_timeout, json);
-  if (*run) return run_mode(Load{ep, shape, connections, warmup}, rates, duration, json);
-  if (*max) return max_mode(Load{ep, shape, max_connections, warmup}, probe_s, step_s, bound_ms, json);
+  if (*run) return run_mode(Load{ep, shape, connections, warmup, ep.decision_path}, rates, duration, json);
+  if (*max) {
+    return max_mode(Load{ep, shape, max_connections, warmup, ep.decision_path}, probe_s, step_s, bound_ms, json);
+  }
   Load l{ep, shape, batch_connections, warmup, "/v1/decisions:batch", batch_size};
   return batch_mode(l, batch_duration, json);
 }
