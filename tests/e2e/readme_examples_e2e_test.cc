@@ -148,6 +148,18 @@ TEST(ReadmeExamples, EveryShellBlockIsRunOrSaysWhyNot) {
                                      << ": the two commands are set-up, not examples";
 }
 
+// Under `pipefail`, `producer | head` fails whenever the producer writes after
+// head has exited (SIGPIPE, exit 141): whether it does depends on how the
+// answer is split into writes, so such an example passes or fails by timing.
+// A run example reads what it pipes to the end (`sed -n 1,4p`, not `head -4`).
+TEST(ReadmeExamples, NoRunExamplePipesIntoHead) {
+  for (const auto& e : shell_examples(readme_path())) {
+    if (!e.run) continue;
+    EXPECT_EQ(e.code.find("| head"), std::string::npos)
+        << "README.md:" << e.line << ": `| head` fails by timing under pipefail; read the whole answer (sed -n 1,Np)";
+  }
+}
+
 TEST(ReadmeExamples, JsonValuesFindsAnswersPrintedBackToBack) {
   const auto values = json_values("{\"a\":1}{\"b\":[2]}\nnot json {\"c\":{\"d\":3}}");
   ASSERT_EQ(values.size(), 3u);
