@@ -90,21 +90,12 @@ using admission_internal::dimension_unit;
 using admission_internal::err;
 using admission_internal::evaluate_along;
 using admission_internal::exceeded;
+using admission_internal::invalid;
 using admission_internal::nothing;
 using admission_internal::one;
+using admission_internal::rule;
 using admission_internal::to_effective;
 using admission_internal::unknown_scope;
-
-namespace {
-
-std::unexpected<Error> invalid(std::string code, std::string message) {
-  return fail(err(ErrorKind::kInvalidArgument, std::move(code), std::move(message)));
-}
-std::unexpected<Error> rule(std::string code, std::string message) {
-  return fail(err(ErrorKind::kFailedPrecondition, std::move(code), std::move(message)));
-}
-
-}  // namespace
 
 bool valid_window(std::string_view w) {
   return w.empty() || w == "minute" || w == "hour" || w == "day" || w == "month" || w == kRequestWindow;

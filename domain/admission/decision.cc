@@ -14,19 +14,12 @@ using admission_internal::Along;
 using admission_internal::Bound;
 using admission_internal::err;
 using admission_internal::evaluate_along;
+using admission_internal::invalid;
 using admission_internal::kUnlimited;
 using admission_internal::overlaps;
 using admission_internal::to_effective;
 using admission_internal::unknown_registry;
 using admission_internal::unknown_scope;
-
-namespace {
-
-std::unexpected<Error> invalid(std::string code, std::string message) {
-  return fail(err(ErrorKind::kInvalidArgument, std::move(code), std::move(message)));
-}
-
-}  // namespace
 
 namespace {
 

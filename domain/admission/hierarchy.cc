@@ -15,20 +15,11 @@ namespace ledger::domain {
 using admission_internal::below_reserved;
 using admission_internal::capacity_shortfall;
 using admission_internal::err;
+using admission_internal::invalid;
 using admission_internal::nothing;
 using admission_internal::one;
+using admission_internal::rule;
 using admission_internal::unknown_scope;
-
-namespace {
-
-std::unexpected<Error> invalid(std::string code, std::string message) {
-  return fail(err(ErrorKind::kInvalidArgument, std::move(code), std::move(message)));
-}
-std::unexpected<Error> rule(std::string code, std::string message) {
-  return fail(err(ErrorKind::kFailedPrecondition, std::move(code), std::move(message)));
-}
-
-}  // namespace
 
 std::string scope_text(const QuotaScope& s) {
   if (s.level == QuotaLevel::kGlobal) return "global";

@@ -32,10 +32,13 @@ inline std::unexpected<Error> unknown_registry(const std::string& kind, const st
                   .with("registry_kind", kind)
                   .with("entry_id", id));
 }
-// The 400 and 422 helpers that take a code (`invalid`, `rule`) are defined
-// in each .cc that calls them: the README error table test
-// (tests/unit/error_table_test.cc) reads a helper's codes from the calls in
-// the helper's own file.
+// 400 and 422 with a code of the caller's.
+inline std::unexpected<Error> invalid(std::string code, std::string message) {
+  return fail(err(ErrorKind::kInvalidArgument, std::move(code), std::move(message)));
+}
+inline std::unexpected<Error> rule(std::string code, std::string message) {
+  return fail(err(ErrorKind::kFailedPrecondition, std::move(code), std::move(message)));
+}
 
 // Whether two regions (or SKUs) overlap: empty means any.
 inline bool overlaps(const std::string& a, const std::string& b) { return a.empty() || b.empty() || a == b; }

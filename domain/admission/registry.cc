@@ -11,18 +11,10 @@
 namespace ledger::domain {
 
 using admission_internal::check_id;
-using admission_internal::err;
+using admission_internal::invalid;
 using admission_internal::nothing;
 using admission_internal::one;
 using admission_internal::unknown_registry;
-
-namespace {
-
-std::unexpected<Error> invalid(std::string code, std::string message) {
-  return fail(err(ErrorKind::kInvalidArgument, std::move(code), std::move(message)));
-}
-
-}  // namespace
 
 namespace admission_internal {
 

@@ -20,21 +20,12 @@ using admission_internal::check_target;
 using admission_internal::dimension_unit;
 using admission_internal::err;
 using admission_internal::exceeded;
+using admission_internal::invalid;
 using admission_internal::kUnlimited;
 using admission_internal::nothing;
 using admission_internal::one;
+using admission_internal::rule;
 using admission_internal::unknown_scope;
-
-namespace {
-
-std::unexpected<Error> invalid(std::string code, std::string message) {
-  return fail(err(ErrorKind::kInvalidArgument, std::move(code), std::move(message)));
-}
-std::unexpected<Error> rule(std::string code, std::string message) {
-  return fail(err(ErrorKind::kFailedPrecondition, std::move(code), std::move(message)));
-}
-
-}  // namespace
 
 namespace {
 

@@ -16,9 +16,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -278,16 +280,25 @@ TEST(AdmissionE2e, ReservationLifecycleAndCapacityForOthers) {
   // Two more sweeps (ledger-command counts them on /metrics): nothing
   // recorded twice.
   HttpClient command("127.0.0.1", s.command_port(), 10s);
+  std::string sample;  // the counter's value as last read, for the failure messages
   auto sweeps = [&]() -> double {
     auto r = command.request("GET", "/metrics", "");
     if (!r || r->status != 200) return -1;
     const std::string name = "\nledger_reservation_sweeps_total ";
     const auto at = r->body.find(name);
-    return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size()));
+    if (at == std::string::npos) return -1;
+    const auto from = at + name.size();
+    sample = r->body.substr(from, r->body.find_first_of(" \n", from) - from);
+    // Text that is no number fails the test below rather than throwing.
+    double value = -1;
+    const auto [end, ec] = std::from_chars(sample.data(), sample.data() + sample.size(), value);
+    return ec == std::errc{} && end == sample.data() + sample.size() ? value : -1;
   };
   const double before = sweeps();
-  ASSERT_GE(before, 1) << "ledger-command counts no sweeps on /metrics";
-  ASSERT_TRUE(eventually(60s, [&] { return sweeps() >= before + 2; })) << "the sweeper stopped";
+  ASSERT_GE(before, 1) << "ledger-command counts no sweeps on /metrics (ledger_reservation_sweeps_total: '" << sample
+                       << "')";
+  ASSERT_TRUE(eventually(60s, [&] { return sweeps() >= before + 2; }))
+      << "the sweeper stopped (ledger_reservation_sweeps_total: '" << sample << "')";
   EXPECT_EQ(s.sql(swept), "1");
 }
 

@@ -13,6 +13,8 @@
 //        e.kind = ErrorKind::kX; e.code = "c"  an error re-kinded and re-coded
 //        ErrorKind::kX, std::move(code)        inside a helper `name(std::string code, ...)`:
 //                                              every `name("code", ...)` of the same file
+//                                              and of every file that includes it
+//                                              (`#include "path"`, directly or not)
 //        ErrorKind::kX, error_                 a decoder's member that a helper
 //                                              `fail(std::string code, ...)` sets from `code`
 //        error_response(NNN, "code", ...)      the HTTP server's own answers
@@ -245,9 +247,20 @@ struct Scan {
   std::size_t files = 0;
 };
 
+// relative path -> normalized text, of every scanned source
+using Sources = std::map<std::string, std::string>;
+
 class Scanner {
  public:
-  explicit Scanner(std::map<std::string, std::string> constants) : constants_(std::move(constants)) {}
+  Scanner(std::map<std::string, std::string> constants, const Sources& sources)
+      : constants_(std::move(constants)), sources_(&sources) {
+    static const std::regex include(R"re(#include "([^"]+)")re");
+    for (const auto& [file, text] : sources) {
+      for (std::sregex_iterator it(text.begin(), text.end(), include), end; it != end; ++it) {
+        includers_[(*it)[1]].insert(file);
+      }
+    }
+  }
 
   void scan(const std::string& file, const std::string& t, Scan& out) {
     file_ = &file;
@@ -265,8 +278,9 @@ class Scanner {
   }
 
  private:
-  void produce(const std::string& code, int status, std::size_t at) {
-    (*out_).produced.push_back({code, answered_status(status, at), *file_});
+  void produce(const std::string& code, int status, std::size_t at) { produce_in(*file_, *text_, code, status, at); }
+  void produce_in(const std::string& file, const std::string& t, const std::string& code, int status, std::size_t at) {
+    out_->produced.push_back({code, answered_status(t, status, at), file});
   }
 
   void not_understood(std::size_t at, const std::string& what) {
@@ -275,8 +289,7 @@ class Scanner {
   }
 
   // `auto r = error_response({..., "code", ...}); r.status = NNN;` answers NNN.
-  int answered_status(int status, std::size_t at) const {
-    const std::string& t = *text_;
+  static int answered_status(const std::string& t, int status, std::size_t at) {
     const std::size_t back = at > 160 ? at - 160 : 0;
     const std::string before = t.substr(back, at - back);
     static const std::regex response_var(R"re((\w+) = error_response\()re");
@@ -387,19 +400,37 @@ class Scanner {
     return out;
   }
 
-  // Every `helper("code", ...)` (or `helper(cond ? "a" : "b", ...)`) of the file.
+  // Every `helper("code", ...)` (or `helper(cond ? "a" : "b", ...)`) of the
+  // file and of the files that include it, directly or through other headers.
   bool produce_calls(const std::string& helper, int status) {
-    const std::string& t = *text_;
     const std::regex call("\\b" + helper + " ?\\( ?");
     bool any = false;
-    for (std::sregex_iterator it(t.begin(), t.end(), call), end; it != end; ++it) {
-      const auto from = static_cast<std::size_t>(it->position(0) + it->length(0));
-      for (const auto& c : literal_codes(argument_at(t, from))) {
-        produce(c, status, from);
-        any = true;
+    for (const std::string& file : reach_of(*file_)) {
+      const std::string& t = sources_->at(file);
+      for (std::sregex_iterator it(t.begin(), t.end(), call), end; it != end; ++it) {
+        const auto from = static_cast<std::size_t>(it->position(0) + it->length(0));
+        for (const auto& c : literal_codes(argument_at(t, from))) {
+          produce_in(file, t, c, status, from);
+          any = true;
+        }
       }
     }
     return any;
+  }
+
+  // `file` and every scanned source that includes it, directly or not.
+  std::set<std::string> reach_of(const std::string& file) const {
+    std::set<std::string> seen = {file};
+    std::vector<std::string> todo = {file};
+    while (!todo.empty()) {
+      const auto it = includers_.find(todo.back());
+      todo.pop_back();
+      if (it == includers_.end()) continue;
+      for (const auto& includer : it->second) {
+        if (seen.insert(includer).second) todo.push_back(includer);
+      }
+    }
+    return seen;
   }
 
   // The HTTP server's own answers, written with their status.
@@ -415,6 +446,8 @@ class Scanner {
   }
 
   std::map<std::string, std::string> constants_;
+  const Sources* sources_;
+  std::map<std::string, std::set<std::string>> includers_;  // path -> the sources that include it
   const std::string* file_ = nullptr;
   const std::string* text_ = nullptr;
   Scan* out_ = nullptr;
@@ -428,17 +461,16 @@ bool excluded_path(const std::string& rel) {
 
 const Scan& scan() {
   static const Scan result = [] {
-    std::vector<std::pair<std::string, std::string>> files;  // relative path, normalized text
+    Sources files;
     for (const char* dir : kScannedDirs) {
       for (const auto& e : fs::recursive_directory_iterator(kSource / dir)) {
         const auto ext = e.path().extension();
         if (!e.is_regular_file() || (ext != ".cc" && ext != ".h")) continue;
         std::string rel = fs::relative(e.path(), kSource).generic_string();
         if (excluded_path(rel)) continue;
-        files.emplace_back(std::move(rel), normalized(read_file(e.path())));
+        files.emplace(std::move(rel), normalized(read_file(e.path())));
       }
     }
-    std::sort(files.begin(), files.end());
     // Code constants (`kUnavailableCode = "kafka_unavailable";`) of every
     // source, excluded ones included: a header of one names codes for another.
     std::map<std::string, std::string> constants;
@@ -454,7 +486,7 @@ const Scan& scan() {
       }
     }
     Scan s;
-    Scanner scanner(std::move(constants));
+    Scanner scanner(std::move(constants), files);
     for (const auto& [rel, text] : files) {
       scanner.scan(rel, text, s);
       ++s.files;

@@ -16,36 +16,22 @@
 
 #include "adapters/identity/identity.h"
 #include "adapters/identity/jwt.h"
+#include "tests/support/jwt_keys.h"
 
 namespace ledger::identity {
 namespace {
 
+using namespace ::ledger::testing;
 using domain::ErrorKind;
 using Json = nlohmann::json;
 
 // ---------------------------------------------------------------------------
-// Fixtures (the throw-away keys of tests/unit/jwt_test.cc)
-
-const std::string kSecretA = "jwt-unit-test-secret-A-0123456789abcdefghij";
-const std::string kSecretB = "jwt-unit-test-secret-B-klmnopqrstuvwxyz012345";
-const std::string kEd1Private =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEIP+KsqVVvgdQvB/+c7RK28MK3W7Gg2eKtg76Ved53l7J\n"
-    "-----END PRIVATE KEY-----\n";
-const std::string kEd1Public =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MCowBQYDK2VwAyEAvutyqjUj3/obECuoK6ZjAbL6Rf0JtOMdANZ3cfZ+1O4=\n"
-    "-----END PUBLIC KEY-----\n";
+// Fixtures (keys from tests/support/jwt_keys.h)
 
 constexpr std::int64_t kNow = 1767225600;  // 2026-01-01T00:00:00Z
 constexpr std::int64_t kLeeway = 30;
 
 events::Instant at(std::int64_t seconds) { return events::Instant{seconds * 1'000'000}; }
-
-Json hs_key(const std::string& kid, const std::string& secret) {
-  return {{"kid", kid}, {"alg", "HS256"}, {"secret_base64url", base64url_encode(secret)}};
-}
-Json ed_public(const std::string& kid) { return {{"kid", kid}, {"alg", "EdDSA"}, {"public_key_pem", kEd1Public}}; }
 
 Json jwt_config(Json keys) {
   return {{"issuer", "policy-ledger"},
@@ -55,22 +41,15 @@ Json jwt_config(Json keys) {
 }
 
 // hs-a (HS256), hs-b (HS256) and ed-1 (EdDSA).
-Json all_keys() { return Json::array({hs_key("hs-a", kSecretA), hs_key("hs-b", kSecretB), ed_public("ed-1")}); }
+Json all_keys() {
+  return Json::array({hs_key("hs-a", kSecretA), hs_key("hs-b", kSecretB), ed_public("ed-1", kEd1Public)});
+}
 
 JwtVerifier verifier(Json keys = all_keys()) {
   auto v = JwtVerifier::from_json(jwt_config(std::move(keys)));
   EXPECT_TRUE(v.has_value()) << v.error().message;
   return std::move(*v);
 }
-
-JwtKey signing_key(const Json& key_json) {
-  auto k = JwtKey::from_json(key_json);
-  EXPECT_TRUE(k.has_value()) << k.error().message;
-  return std::move(*k);
-}
-JwtKey hs_a() { return signing_key(hs_key("hs-a", kSecretA)); }
-JwtKey hs_b() { return signing_key(hs_key("hs-b", kSecretB)); }
-JwtKey ed_1() { return signing_key({{"kid", "ed-1"}, {"alg", "EdDSA"}, {"private_key_pem", kEd1Private}}); }
 
 // Claims the verifier accepts from kNow - 10 - leeway to kNow + 300 + leeway.
 JwtClaims claims(const std::string& subject = "acme-admin") {
@@ -91,12 +70,6 @@ std::string mint(const JwtKey& key, const JwtClaims& c) {
   auto t = mint_jwt(key, c);
   EXPECT_TRUE(t.has_value()) << t.error().message;
   return t.value_or("");
-}
-
-std::vector<std::string> segments(const std::string& token) {
-  const auto first = token.find('.');
-  const auto second = token.find('.', first + 1);
-  return {token.substr(0, first), token.substr(first + 1, second - first - 1), token.substr(second + 1)};
 }
 
 void expect_same_principal(const Principal& a, const Principal& b) {
@@ -284,7 +257,7 @@ TEST(JwtCache, ATokenOfARemovedKeyIsRefusedByTheNewVerifier) {
   ASSERT_EQ(v.cached_tokens(), 1u);
 
   // The services build a new authenticator from the new token file.
-  Json without_b = Json::array({hs_key("hs-a", kSecretA), ed_public("ed-1")});
+  Json without_b = Json::array({hs_key("hs-a", kSecretA), ed_public("ed-1", kEd1Public)});
   auto old_auth = TokenAuthenticator::from_json(Json{{"jwt", jwt_config(all_keys())}});
   auto new_auth = TokenAuthenticator::from_json(Json{{"jwt", jwt_config(without_b)}});
   ASSERT_TRUE(old_auth.has_value() && new_auth.has_value());

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,52 +20,23 @@
 #include "adapters/http/routes/http_json.h"
 #include "adapters/identity/identity.h"
 #include "adapters/identity/jwt.h"
+#include "tests/support/jwt_keys.h"
 
 namespace ledger::commands {
 namespace {
 
 using namespace ::ledger::identity;
+using namespace ::ledger::testing;
 
 using domain::ErrorKind;
 using Json = nlohmann::json;
 
 // ---------------------------------------------------------------------------
-// Fixtures
-
-const std::string kSecretA = "jwt-unit-test-secret-A-0123456789abcdefghij";  // 43 bytes
-const std::string kSecretB = "jwt-unit-test-secret-B-klmnopqrstuvwxyz012345";
-
-// Ed25519 pairs made with `openssl genpkey -algorithm ed25519` for these tests only.
-const std::string kEd1Private =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEIP+KsqVVvgdQvB/+c7RK28MK3W7Gg2eKtg76Ved53l7J\n"
-    "-----END PRIVATE KEY-----\n";
-const std::string kEd1Public =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MCowBQYDK2VwAyEAvutyqjUj3/obECuoK6ZjAbL6Rf0JtOMdANZ3cfZ+1O4=\n"
-    "-----END PUBLIC KEY-----\n";
-const std::string kEd2Private =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEICYoRhbqdp4LDivY+l2X6ZtIhJD60+toNuWMKW2ug9zv\n"
-    "-----END PRIVATE KEY-----\n";
-const std::string kEd2Public =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MCowBQYDK2VwAyEA1TPU35x/MV1XDIiVTU4PJvBYTzNOkqRl6umZQBK+ax4=\n"
-    "-----END PUBLIC KEY-----\n";
+// Fixtures (keys from tests/support/jwt_keys.h)
 
 constexpr std::int64_t kNow = 1767225600;  // 2026-01-01T00:00:00Z
 constexpr std::int64_t kMicros = 1'000'000;
 const events::Instant kNowInstant{kNow * kMicros};
-
-Json hs_key(const std::string& kid, const std::string& secret) {
-  return {{"kid", kid}, {"alg", "HS256"}, {"secret_base64url", base64url_encode(secret)}};
-}
-Json ed_public(const std::string& kid, const std::string& pem) {
-  return {{"kid", kid}, {"alg", "EdDSA"}, {"public_key_pem", pem}};
-}
-Json ed_private(const std::string& kid, const std::string& pem) {
-  return {{"kid", kid}, {"alg", "EdDSA"}, {"private_key_pem", pem}};
-}
 
 Json jwt_config(Json keys) {
   return {{"issuer", "policy-ledger"},
@@ -89,14 +59,6 @@ TokenAuthenticator authenticator(Json keys = default_keys()) {
   EXPECT_TRUE(a.has_value()) << a.error().message;
   return std::move(*a);
 }
-
-JwtKey signing_key(const Json& key_json) {
-  auto k = JwtKey::from_json(key_json);
-  EXPECT_TRUE(k.has_value()) << k.error().message;
-  return std::move(*k);
-}
-JwtKey hs_a() { return signing_key(hs_key("hs-a", kSecretA)); }
-JwtKey ed_1() { return signing_key(ed_private("ed-1", kEd1Private)); }
 
 // A payload the default verifier accepts at kNow.
 Json claims() {
@@ -124,13 +86,6 @@ std::string sign(const JwtKey& key, const std::string& header, const Json& paylo
   auto t = sign_compact_jws(key, header, payload.dump());
   EXPECT_TRUE(t.has_value());
   return *t;
-}
-
-std::vector<std::string> segments(const std::string& token) {
-  std::vector<std::string> out;
-  std::stringstream in(token);
-  for (std::string s; std::getline(in, s, '.');) out.push_back(s);
-  return out;
 }
 
 domain::Result<Principal> auth_at(const TokenAuthenticator& auth, const std::string& token,
