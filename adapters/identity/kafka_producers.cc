@@ -1,10 +1,13 @@
 #include "adapters/identity/kafka_producers.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
+
+#include "commands/edge_values.h"
 
 namespace ledger::adapters::identity {
 namespace {
@@ -17,9 +20,19 @@ domain::Error unauthenticated(std::string code, std::string message) {
   return domain::Error{domain::ErrorKind::kUnauthenticated, std::move(code), std::move(message), {}};
 }
 
-const nlohmann::json* string_member(const nlohmann::json& o, const char* name) {
-  auto it = o.find(name);
-  return it != o.end() && it->is_string() && !it->get_ref<const std::string&>().empty() ? &*it : nullptr;
+// A value that names something: text with at least one character that is
+// neither a space nor a control character. An empty or blank tenant or actor
+// id would stamp "nobody" on every event the producer's commands write.
+bool naming_text(std::string_view s) {
+  return commands::printable_text(s) &&
+         std::any_of(s.begin(), s.end(), [](unsigned char c) { return !std::isspace(c); });
+}
+
+// Member `field` of `o` when it is naming text, else nullptr.
+const std::string* naming_member(const nlohmann::json& o, const char* field) {
+  const auto it = o.find(field);
+  if (it == o.end() || !it->is_string() || !naming_text(it->get_ref<const std::string&>())) return nullptr;
+  return &it->get_ref<const std::string&>();
 }
 
 }  // namespace
@@ -48,34 +61,49 @@ domain::Result<KafkaProducers> KafkaProducers::from_json(const nlohmann::json& d
     return std::unexpected(malformed("the producers file needs a 'producers' array"));
   }
   KafkaProducers out;
-  for (const auto& p : document["producers"]) {
-    if (!p.is_object()) return std::unexpected(malformed("each producer must be an object"));
-    const auto* name = string_member(p, "kafka_principal");
-    if (name == nullptr || !valid_producer_name(name->get_ref<const std::string&>())) {
-      return std::unexpected(malformed("each producer needs a kafka_principal of [a-z0-9_-]"));
+  const auto& producers = document["producers"];
+  for (std::size_t i = 0; i < producers.size(); ++i) {
+    const auto& p = producers[i];
+    // Every refusal names the entry (by its position, and by its producer once
+    // that is known) and the field, so the operator knows what to mend.
+    std::string entry = "producers[" + std::to_string(i) + "]";
+    auto refuse = [&](const std::string& field, const std::string& what) {
+      domain::Error e = malformed(entry + ": " + field + " " + what);
+      e.with("entry", i).with("field", field);
+      return std::unexpected(std::move(e));
+    };
+    if (!p.is_object()) {
+      domain::Error e = malformed(entry + " must be an object");
+      e.with("entry", i);
+      return std::unexpected(std::move(e));
     }
-    const auto* tenant = string_member(p, "tenant");
-    if (tenant == nullptr) return std::unexpected(malformed("each producer needs a tenant"));
-    if (!p.contains("actor") || !p["actor"].is_object())
-      return std::unexpected(malformed("each producer needs an actor"));
-    const auto& a = p["actor"];
-    const auto* type = string_member(a, "type");
-    const auto* id = string_member(a, "id");
-    if (type == nullptr || id == nullptr) return std::unexpected(malformed("each actor needs a type and an id"));
+    const auto name = p.find("kafka_principal");
+    if (name == p.end() || !name->is_string() || !valid_producer_name(name->get_ref<const std::string&>())) {
+      return refuse("kafka_principal", "must be 1 to 100 of [a-z0-9_-]");
+    }
+    entry += " (" + name->get<std::string>() + ")";
+    const std::string* tenant = naming_member(p, "tenant");
+    if (tenant == nullptr) return refuse("tenant", "must be a non-blank string");
+    const auto actor = p.find("actor");
+    if (actor == p.end() || !actor->is_object()) return refuse("actor", "must be an object");
+    const std::string* type = naming_member(*actor, "type");
+    if (type == nullptr) return refuse("actor.type", "must be a non-blank string");
+    const std::string* id = naming_member(*actor, "id");
+    if (id == nullptr) return refuse("actor.id", "must be a non-blank string");
     commands::Principal principal;
-    principal.tenant = tenant->get<std::string>();
-    principal.actor.type = type->get<std::string>();
-    principal.actor.id = id->get<std::string>();
-    if (a.contains("roles")) {
-      if (!a["roles"].is_array()) return std::unexpected(malformed("actor roles must be an array"));
-      for (const auto& r : a["roles"]) {
-        if (!r.is_string()) return std::unexpected(malformed("actor roles must be strings"));
+    principal.tenant = *tenant;
+    principal.actor.type = *type;
+    principal.actor.id = *id;
+    if (const auto roles = actor->find("roles"); roles != actor->end()) {
+      if (!roles->is_array()) return refuse("actor.roles", "must be an array of strings");
+      for (const auto& r : *roles) {
+        if (!r.is_string()) return refuse("actor.roles", "must be an array of strings");
         principal.actor.roles.push_back(r.get<std::string>());
       }
     }
     std::sort(principal.actor.roles.begin(), principal.actor.roles.end());
     if (!out.by_name_.emplace(name->get<std::string>(), std::move(principal)).second) {
-      return std::unexpected(malformed("producer " + name->get<std::string>() + " is listed twice"));
+      return refuse("kafka_principal", "is listed twice");
     }
   }
   return out;

@@ -45,7 +45,11 @@ std::string producer_topic(std::string_view base, std::string_view name);
 
 class KafkaProducers {
  public:
-  // kInvalidArgument "kafka_producers_malformed" for a malformed document.
+  // kInvalidArgument "kafka_producers_malformed" for a malformed document,
+  // among them an entry whose tenant, actor type or actor id is missing,
+  // empty, blank or holds a control character. The message names the entry
+  // and the field ("producers[1] (billing-feed): actor.id must be a non-blank
+  // string"), the evidence too (`entry`: its index, `field`).
   static domain::Result<KafkaProducers> from_json(const nlohmann::json& document);
   // The file, or kInvalidArgument "kafka_producers_unreadable".
   static domain::Result<KafkaProducers> load(const std::string& path);
@@ -70,7 +74,8 @@ domain::Result<commands::Principal> principal_for_record(const adapters::kafka::
 // The producers file as the command service reads it: loaded on first use
 // and re-read whenever its modification time changes, so `ledger-admin
 // add-producer` takes effect without a restart. A file that cannot be read
-// keeps the last good contents (none at first: every producer is unknown).
+// or is refused by from_json() keeps the last good contents (none at first:
+// every producer is unknown) and is read again on the next record.
 // Thread-safety: none; the Kafka command loop owns it.
 class ProducersFile {
  public:

@@ -2,15 +2,23 @@
 // (adapters/identity/kafka_producers.h). Pure logic, no servers; it lives
 // with the integration tests because it is part of the services library.
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "adapters/identity/kafka_producers.h"
+#include "tests/support/test_env.h"
 
 namespace {
 
 using ledger::adapters::identity::KafkaProducers;
 using ledger::adapters::identity::principal_for_record;
+using ledger::adapters::identity::ProducersFile;
 using ledger::adapters::kafka::KafkaMessage;
 
 KafkaMessage record(std::string topic, ledger::adapters::kafka::KafkaHeaders headers = {}) {
@@ -73,6 +81,72 @@ TEST(KafkaProducers, MalformedFilesAreRefused) {
     ASSERT_FALSE(p.has_value()) << doc;
     EXPECT_EQ(p.error().code, "kafka_producers_malformed");
   }
+}
+
+nlohmann::json producer_entry(const std::string& name, const std::string& actor_id) {
+  return {{"kafka_principal", name},
+          {"tenant", "org-acme"},
+          {"actor", {{"type", "service_account"}, {"id", actor_id}, {"roles", nlohmann::json::array({"service"})}}}};
+}
+
+TEST(KafkaProducers, AnEntryWithoutATenantActorTypeOrActorIdIsRefusedByName) {
+  struct Field {
+    const char* name;    // as the refusal names it
+    const char* object;  // the member's object: "" for the entry itself
+    const char* member;
+  };
+  for (const Field f :
+       {Field{"tenant", "", "tenant"}, Field{"actor.type", "actor", "type"}, Field{"actor.id", "actor", "id"}}) {
+    for (const nlohmann::json& value : {nlohmann::json(nullptr), nlohmann::json(""), nlohmann::json("  "),
+                                        nlohmann::json("\t"), nlohmann::json("a\nb"), nlohmann::json(7)}) {
+      auto second = producer_entry("second", "acme-second");
+      auto& holder = *f.object == '\0' ? second : second[f.object];
+      if (value.is_null()) {
+        holder.erase(f.member);
+      } else {
+        holder[f.member] = value;
+      }
+      const nlohmann::json doc = {
+          {"producers", nlohmann::json::array({producer_entry("first", "acme-first"), second})}};
+      auto p = KafkaProducers::from_json(doc);
+      ASSERT_FALSE(p.has_value()) << doc.dump();
+      EXPECT_EQ(p.error().code, "kafka_producers_malformed");
+      EXPECT_EQ(p.error().evidence_text("entry"), "1") << doc.dump();
+      EXPECT_EQ(p.error().evidence_text("field"), f.name) << doc.dump();
+      EXPECT_NE(p.error().message.find(std::string("producers[1] (second): ") + f.name), std::string::npos)
+          << p.error().message;
+    }
+  }
+}
+
+// The command service's view of the file: a reload that is refused keeps the
+// mapping it had, and the next good file is taken.
+TEST(KafkaProducers, ARefusedReloadKeepsThePreviousMapping) {
+  const auto path =
+      std::filesystem::temp_directory_path() / (ledger::testing::unique_name("kafka-producers") + ".json");
+  // Each write moves the modification time on by a second, whatever the file
+  // system's resolution, so every write is a change for ProducersFile.
+  std::optional<std::filesystem::file_time_type> mtime;
+  auto write = [&](const std::string& actor_id) {
+    std::ofstream(path)
+        << nlohmann::json{{"producers", nlohmann::json::array({producer_entry("billing-feed", actor_id)})}}.dump();
+    mtime = mtime.value_or(std::filesystem::last_write_time(path)) + std::chrono::seconds(1);
+    std::filesystem::last_write_time(path, *mtime);
+  };
+  auto actor_now = [&](ProducersFile& file) {
+    auto p = file.principal_for_record(record("ledger.commands.billing-feed"), "ledger.commands");
+    return p ? p->actor.id : p.error().code;
+  };
+  ProducersFile file(path.string());
+  write("acme-billing");
+  EXPECT_EQ(actor_now(file), "acme-billing");
+  for (const char* blank : {"", " "}) {
+    write(blank);
+    EXPECT_EQ(actor_now(file), "acme-billing") << "actor id '" << blank << "'";
+  }
+  write("acme-billing-2");
+  EXPECT_EQ(actor_now(file), "acme-billing-2");
+  std::filesystem::remove(path);
 }
 
 }  // namespace

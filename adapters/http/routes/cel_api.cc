@@ -26,9 +26,9 @@ std::size_t code_points(std::string_view s) {
   return n;
 }
 
-Error field_error(std::string code, std::string message) {
+Error field_error(std::string code, std::string message, std::string field = "expression") {
   Error e{ErrorKind::kInvalidArgument, std::move(code), std::move(message), {}};
-  e.with("field", "expression");
+  e.with("field", std::move(field));
   return e;
 }
 
@@ -72,6 +72,15 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
   }
   if (!it->is_string()) {
     return error_response(field_error("invalid_field", "field 'expression' must be a string"), correlation_id);
+  }
+  // Any other field is refused as the command decoders refuse it, so a
+  // misspelt field is never silently ignored. It comes after the checks of
+  // `expression`, so a body that misspells that one still says missing_field.
+  for (const auto& field : doc->items()) {
+    if (field.key() != "expression") {
+      return error_response(field_error("unknown_field", "unknown field '" + field.key() + "'", field.key()),
+                            correlation_id);
+    }
   }
   const std::string& expression = it->get_ref<const std::string&>();
   if (const auto n = code_points(expression); n > adapters::cel::kMaxExpressionLength) {

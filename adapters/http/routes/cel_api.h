@@ -17,7 +17,8 @@
 // `malformed_json` (not JSON, or not an object), `invalid_utf8`, `too_deep`,
 // `duplicate_key` (commands/decode.h's parse_json_document),
 // `missing_field` (no `expression`), `invalid_field` (`expression` is not a
-// string), both with evidence `field`; 413 `body_too_large` (over 1 MiB)
+// string), `unknown_field` (any other field, as the command decoders), all
+// with evidence `field`; 413 `body_too_large` (over 1 MiB)
 // and `expression_too_long` (over adapters/cel's kMaxExpressionLength
 // characters, evidence `limit`).
 #pragma once
