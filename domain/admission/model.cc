@@ -101,7 +101,7 @@ std::vector<std::string> AdmissionModel::organizations_with_reservation(const st
   return out;
 }
 
-ReservationView AdmissionModel::view_of(const Reservation& r) const {
+void AdmissionModel::rebuild_view(const std::pair<std::string, std::string>& key, Reservation& r) {
   ReservationView v;
   const auto& d = r.drafted;
   v.reservation_id = d.reservation_id;
@@ -118,7 +118,25 @@ ReservationView AdmissionModel::view_of(const Reservation& r) const {
   v.state = r.state;
   v.window_start = d.window_start;
   v.window_end = d.window_end;
-  return v;
+  if (v.owner_chain.empty()) {
+    unplaced_reservations_.insert(key);
+  } else {
+    unplaced_reservations_.erase(key);
+  }
+  r.view = std::move(v);
+}
+
+// A move changes the chains under the moved node, all inside its
+// organization; reservations are keyed by their owner's organization
+// (decide() of DraftReservation), so its reservations are all there are to
+// rebuild.
+void AdmissionModel::rebuild_views_of(const std::string& organization_id) {
+  auto it = reservations_by_org_.find(organization_id);
+  if (it == reservations_by_org_.end()) return;
+  for (const auto& id : it->second) {
+    std::pair<std::string, std::string> key{organization_id, id};
+    rebuild_view(key, reservations_.at(key));
+  }
 }
 
 std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& organization_id,
@@ -128,7 +146,7 @@ std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& 
   if (it == reservations_by_org_.end()) return out;
   for (const auto& id : it->second) {
     const Reservation& r = reservations_.at({organization_id, id});
-    if (r.drafted.dimension == dimension) out.push_back(view_of(r));
+    if (r.drafted.dimension == dimension) out.push_back(r.view);
   }
   return out;
 }
@@ -137,7 +155,7 @@ std::vector<ReservationView> AdmissionModel::all_reservations_of(const std::stri
   std::vector<ReservationView> out;
   auto it = reservations_by_org_.find(organization_id);
   if (it == reservations_by_org_.end()) return out;
-  for (const auto& id : it->second) out.push_back(view_of(reservations_.at({organization_id, id})));
+  for (const auto& id : it->second) out.push_back(reservations_.at({organization_id, id}).view);
   return out;
 }
 
@@ -145,7 +163,7 @@ std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope
                                                                 const std::string& dimension) const {
   std::vector<ReservationView> out;
   auto take = [&](const Reservation& r) {
-    if (r.drafted.dimension == dimension && is_ancestor_or_self(s, r.drafted.owner)) out.push_back(view_of(r));
+    if (r.drafted.dimension == dimension && is_ancestor_or_self(s, r.drafted.owner)) out.push_back(r.view);
   };
   if (s.level == QuotaLevel::kGlobal || s.level == QuotaLevel::kPlan) {
     for (const auto& [id, r] : reservations_) take(r);
@@ -205,6 +223,13 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
   auto add_node = [&](Node n) {
     n.version = version;
     nodes_[n.scope] = std::move(n);
+    // A reservation that named this node before it existed now has a place
+    // (a copy: rebuilding takes the placed ones out of the set).
+    if (!unplaced_reservations_.empty()) {
+      for (const auto unplaced = unplaced_reservations_; const auto& key : unplaced) {
+        rebuild_view(key, reservations_.at(key));
+      }
+    }
   };
   std::visit(
       [&](const auto& e) {
@@ -254,6 +279,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           n.parent = e.parent_department_id.empty() ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
                                                     : QuotaScope{QuotaLevel::kDepartment, e.parent_department_id};
           n.version = version;
+          rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::ProjectCreated>) {
           add_node(Node{{QuotaLevel::kProject, e.project_id},
                         {QuotaLevel::kDepartment, e.department_id},
@@ -268,6 +294,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           Node& n = nodes_.at({QuotaLevel::kProject, e.project_id});
           n.parent = {QuotaLevel::kDepartment, e.department_id};
           n.version = version;
+          rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
           add_node(Node{{QuotaLevel::kPrincipal, e.principal_id},
                         {QuotaLevel::kProject, e.project_id},
@@ -293,16 +320,20 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Keyed by the organization the event carries, so events from
           // before ids were scoped (stream "reservation:<id>") replay alike.
-          reservations_[{e.organization_id, e.reservation_id}] = Reservation{e, "draft", 0, version, stream_id};
+          const std::pair<std::string, std::string> key{e.organization_id, e.reservation_id};
+          Reservation& r = reservations_[key] = Reservation{e, "draft", 0, version, stream_id, {}};
+          rebuild_view(key, r);
           reservations_by_org_[e.organization_id].insert(e.reservation_id);
         } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
           Reservation& r = reservations_.at({e.organization_id, e.reservation_id});
           r.state = e.state;
+          r.view.state = e.state;
           r.version = version;
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
                              std::is_same_v<T, events::ReservationReleased>) {
           Reservation& r = reservations_.at({e.organization_id, e.reservation_id});
           r.consumed = e.consumed;
+          r.view.consumed = e.consumed;
           r.version = version;
         }
       },

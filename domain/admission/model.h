@@ -13,11 +13,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -54,6 +56,11 @@ class AdmissionModel {
     std::int64_t consumed = 0;
     std::int64_t version = 0;
     std::string stream_id;  // the stream it was drafted on (legacy or scoped)
+    // What decisions and capacity checks read, kept current by apply(): its
+    // owner chain is rebuilt when the hierarchy of its organization moves,
+    // not on every read (a decision reads every reservation of the
+    // organization in the dimension).
+    ReservationView view;
   };
 
   // Applies one event of `stream_id` (any event type: non-admission events
@@ -88,7 +95,7 @@ class AdmissionModel {
   std::vector<ReservationView> reservations_of(const std::string& organization_id, const std::string& dimension) const;
   // Every reservation of the organization, any dimension and state.
   std::vector<ReservationView> all_reservations_of(const std::string& organization_id) const;
-  ReservationView view_of(const Reservation& r) const;
+  const ReservationView& view_of(const Reservation& r) const { return r.view; }
   // Every reservation of `dimension` whose owner is `s` or below it (plan
   // and global: of every organization on them), any state.
   std::vector<ReservationView> reservations_under(const QuotaScope& s, const std::string& dimension) const;
@@ -107,15 +114,33 @@ class AdmissionModel {
 
  private:
   friend struct AdmissionAccess;
+  // r.view from r and the hierarchy as it is now.
+  void rebuild_view(const std::pair<std::string, std::string>& key, Reservation& r);
+  // After a move in `organization_id`: every view of its reservations.
+  void rebuild_views_of(const std::string& organization_id);
   app_policy::AppPolicyModel apps_;
-  std::map<QuotaScope, Node> nodes_;
+  // Scopes are only ever looked up, never walked in order, and a decision
+  // looks up every scope of its chain in three of these: hashed, so a
+  // lookup costs the same at a million nodes as at ten.
+  struct ScopeHash {
+    std::size_t operator()(const QuotaScope& s) const noexcept {
+      return std::hash<std::string>{}(s.id) ^ (static_cast<std::size_t>(s.level) * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+  template <class V>
+  using ByScope = std::unordered_map<QuotaScope, V, ScopeHash>;
+  ByScope<Node> nodes_;
   std::map<std::pair<std::string, std::string>, RegistryEntry> registry_;
-  std::map<QuotaScope, std::map<std::string, CeilingRule>> ceilings_;        // by rule id
-  std::map<QuotaScope, std::map<std::string, std::int64_t>> rule_versions_;  // incl. cleared rules
-  std::map<QuotaScope, std::map<std::string, Delegation>> delegations_;      // by dimension
+  ByScope<std::map<std::string, CeilingRule>> ceilings_;                     // by rule id
+  ByScope<std::map<std::string, std::int64_t>> rule_versions_;               // incl. cleared rules
+  ByScope<std::map<std::string, Delegation>> delegations_;                   // by dimension
   std::map<std::string, std::int64_t> delegation_versions_;                  // by delegation id
   std::map<std::pair<std::string, std::string>, Reservation> reservations_;  // by (organization, id)
   std::map<std::string, std::set<std::string>> reservations_by_org_;
+  // Reservations whose owner had no chain when their view was built (an
+  // owner or ancestor not created yet: never in a history the commands
+  // wrote, but replay takes what the store holds); rebuilt on the next node.
+  std::set<std::pair<std::string, std::string>> unplaced_reservations_;
   std::map<std::string, std::int64_t> stream_versions_;
 };
 

@@ -1069,6 +1069,21 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
           break;
       }
     }
+    // The views the model keeps (rebuilt on moves, not on reads) are what
+    // the hierarchy says now.
+    for (int i = 1; i <= reservations; ++i) {
+      const auto* r = l.model.reservation("acme", "r" + std::to_string(i));
+      if (!r) continue;
+      std::vector<QuotaScope> owner_chain;
+      for (const auto& c : l.model.chain(r->drafted.owner)) {
+        if (c.scope.level != QuotaLevel::kPlan && c.scope.level != QuotaLevel::kGlobal) owner_chain.push_back(c.scope);
+      }
+      const ReservationView& v = l.model.view_of(*r);
+      RC_ASSERT(v.owner_chain == owner_chain);
+      RC_ASSERT(v.state == r->state);
+      RC_ASSERT(v.consumed == r->consumed);
+      RC_ASSERT(v.owner == r->drafted.owner);
+    }
     std::vector<events::Event> history;
     for (const auto& [stream, ev] : l.history) history.push_back(ev);
     const testing::BruteForce bf(history, "gpu.count");
