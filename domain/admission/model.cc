@@ -89,14 +89,16 @@ const RegistryEntry* AdmissionModel::registry(const std::string& kind, const std
 
 const AdmissionModel::Reservation* AdmissionModel::reservation(const std::string& organization_id,
                                                                const std::string& id) const {
-  auto it = reservations_.find({organization_id, id});
-  return it == reservations_.end() ? nullptr : &it->second;
+  auto org = reservations_.find(organization_id);
+  if (org == reservations_.end()) return nullptr;
+  auto it = org->second.find(id);
+  return it == org->second.end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> AdmissionModel::organizations_with_reservation(const std::string& id) const {
   std::vector<std::string> out;
-  for (const auto& [org, ids] : reservations_by_org_) {
-    if (ids.contains(id)) out.push_back(org);
+  for (const auto& [org, of_org] : reservations_) {
+    if (of_org.contains(id)) out.push_back(org);
   }
   return out;
 }
@@ -131,21 +133,17 @@ void AdmissionModel::rebuild_view(const std::pair<std::string, std::string>& key
 // (decide() of DraftReservation), so its reservations are all there are to
 // rebuild.
 void AdmissionModel::rebuild_views_of(const std::string& organization_id) {
-  auto it = reservations_by_org_.find(organization_id);
-  if (it == reservations_by_org_.end()) return;
-  for (const auto& id : it->second) {
-    std::pair<std::string, std::string> key{organization_id, id};
-    rebuild_view(key, reservations_.at(key));
-  }
+  auto it = reservations_.find(organization_id);
+  if (it == reservations_.end()) return;
+  for (auto& [id, r] : it->second) rebuild_view({organization_id, id}, r);
 }
 
 std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& organization_id,
                                                              const std::string& dimension) const {
   std::vector<ReservationView> out;
-  auto it = reservations_by_org_.find(organization_id);
-  if (it == reservations_by_org_.end()) return out;
-  for (const auto& id : it->second) {
-    const Reservation& r = reservations_.at({organization_id, id});
+  auto it = reservations_.find(organization_id);
+  if (it == reservations_.end()) return out;
+  for (const auto& [id, r] : it->second) {
     if (r.drafted.dimension == dimension) out.push_back(r.view);
   }
   return out;
@@ -153,9 +151,9 @@ std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& 
 
 std::vector<ReservationView> AdmissionModel::all_reservations_of(const std::string& organization_id) const {
   std::vector<ReservationView> out;
-  auto it = reservations_by_org_.find(organization_id);
-  if (it == reservations_by_org_.end()) return out;
-  for (const auto& id : it->second) out.push_back(reservations_.at({organization_id, id}).view);
+  auto it = reservations_.find(organization_id);
+  if (it == reservations_.end()) return out;
+  for (const auto& [id, r] : it->second) out.push_back(r.view);
   return out;
 }
 
@@ -166,14 +164,16 @@ std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope
     if (r.drafted.dimension == dimension && is_ancestor_or_self(s, r.drafted.owner)) out.push_back(r.view);
   };
   if (s.level == QuotaLevel::kGlobal || s.level == QuotaLevel::kPlan) {
-    for (const auto& [id, r] : reservations_) take(r);
+    for (const auto& [org, of_org] : reservations_) {
+      for (const auto& [id, r] : of_org) take(r);
+    }
     return out;
   }
   const Node* n = node(s);
   if (!n) return out;
-  auto it = reservations_by_org_.find(n->organization_id);
-  if (it == reservations_by_org_.end()) return out;
-  for (const auto& id : it->second) take(reservations_.at({n->organization_id, id}));
+  auto it = reservations_.find(n->organization_id);
+  if (it == reservations_.end()) return out;
+  for (const auto& [id, r] : it->second) take(r);
   return out;
 }
 
@@ -203,9 +203,11 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
 
 std::vector<std::pair<std::string, std::string>> AdmissionModel::reservations_to_expire(Instant now) const {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [id, r] : reservations_) {
-    if ((r.state == "active" || r.state == "exhausted" || r.state == "suspended") && now >= r.drafted.window_end) {
-      out.push_back(id);
+  for (const auto& [org, of_org] : reservations_) {
+    for (const auto& [id, r] : of_org) {
+      if ((r.state == "active" || r.state == "exhausted" || r.state == "suspended") && now >= r.drafted.window_end) {
+        out.emplace_back(org, id);
+      }
     }
   }
   return out;
@@ -227,7 +229,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
     // (a copy: rebuilding takes the placed ones out of the set).
     if (!unplaced_reservations_.empty()) {
       for (const auto unplaced = unplaced_reservations_; const auto& key : unplaced) {
-        rebuild_view(key, reservations_.at(key));
+        rebuild_view(key, reservations_.at(key.first).at(key.second));
       }
     }
   };
@@ -320,18 +322,18 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Keyed by the organization the event carries, so events from
           // before ids were scoped (stream "reservation:<id>") replay alike.
-          const std::pair<std::string, std::string> key{e.organization_id, e.reservation_id};
-          Reservation& r = reservations_[key] = Reservation{e, "draft", 0, version, stream_id, {}};
-          rebuild_view(key, r);
-          reservations_by_org_[e.organization_id].insert(e.reservation_id);
+          auto [it, inserted] = reservations_[e.organization_id].insert_or_assign(
+              e.reservation_id, Reservation{e, "draft", 0, version, stream_id, {}});
+          if (inserted) ++reservation_count_;
+          rebuild_view({e.organization_id, e.reservation_id}, it->second);
         } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
-          Reservation& r = reservations_.at({e.organization_id, e.reservation_id});
+          Reservation& r = reservations_.at(e.organization_id).at(e.reservation_id);
           r.state = e.state;
           r.view.state = e.state;
           r.version = version;
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
                              std::is_same_v<T, events::ReservationReleased>) {
-          Reservation& r = reservations_.at({e.organization_id, e.reservation_id});
+          Reservation& r = reservations_.at(e.organization_id).at(e.reservation_id);
           r.consumed = e.consumed;
           r.view.consumed = e.consumed;
           r.version = version;

@@ -110,7 +110,7 @@ class AdmissionModel {
     for (const auto& [scope, rules] : ceilings_) n += rules.size();
     return n;
   }
-  std::size_t reservation_count() const { return reservations_.size(); }
+  std::size_t reservation_count() const { return reservation_count_; }
 
  private:
   friend struct AdmissionAccess;
@@ -131,12 +131,14 @@ class AdmissionModel {
   using ByScope = std::unordered_map<QuotaScope, V, ScopeHash>;
   ByScope<Node> nodes_;
   std::map<std::pair<std::string, std::string>, RegistryEntry> registry_;
-  ByScope<std::map<std::string, CeilingRule>> ceilings_;                     // by rule id
-  ByScope<std::map<std::string, std::int64_t>> rule_versions_;               // incl. cleared rules
-  ByScope<std::map<std::string, Delegation>> delegations_;                   // by dimension
-  std::map<std::string, std::int64_t> delegation_versions_;                  // by delegation id
-  std::map<std::pair<std::string, std::string>, Reservation> reservations_;  // by (organization, id)
-  std::map<std::string, std::set<std::string>> reservations_by_org_;
+  ByScope<std::map<std::string, CeilingRule>> ceilings_;        // by rule id
+  ByScope<std::map<std::string, std::int64_t>> rule_versions_;  // incl. cleared rules
+  ByScope<std::map<std::string, Delegation>> delegations_;      // by dimension
+  std::map<std::string, std::int64_t> delegation_versions_;     // by delegation id
+  // By organization, then id: a decision walks the reservations of one
+  // organization, and only those.
+  std::map<std::string, std::map<std::string, Reservation>> reservations_;
+  std::size_t reservation_count_ = 0;
   // Reservations whose owner had no chain when their view was built (an
   // owner or ancestor not created yet: never in a history the commands
   // wrote, but replay takes what the store holds); rebuilt on the next node.
