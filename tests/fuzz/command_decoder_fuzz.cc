@@ -5,7 +5,7 @@
 // the body names none. It must never crash, leak, throw or trip UBSan; a
 // decoded command must come with a sane result.
 //
-//   scripts/fuzz.sh            (builds the `fuzz` preset and runs every target)
+//   scripts/fuzz.sh            (builds the `fuzz` targets of the `sanitize` preset, runs each)
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -8,7 +8,7 @@
 // (what goes on `ledger.command-results`) must dump as strict JSON. It must
 // never crash, leak, throw or trip UBSan.
 //
-//   scripts/fuzz.sh            (builds the `fuzz` preset and runs every target)
+//   scripts/fuzz.sh            (builds the `fuzz` targets of the `sanitize` preset, runs each)
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

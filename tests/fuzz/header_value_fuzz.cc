@@ -6,7 +6,7 @@
 // (strict, no replacement) and logged. It must never crash, leak, throw or
 // trip UBSan.
 //
-//   scripts/fuzz.sh            (builds the `fuzz` preset and runs every target)
+//   scripts/fuzz.sh            (builds the `fuzz` targets of the `sanitize` preset, runs each)
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
