@@ -34,7 +34,7 @@ cmake --build --preset fuzz -j"$(nproc)"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 
-# One target per core at a time; each writes its verdict into status/.
+# One target per core at a time; each writes its exit status into $verdicts.
 fuzz_target() {
   local target="$1" scratch artifacts status=0
   scratch="$(mktemp -d)"

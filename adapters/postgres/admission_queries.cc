@@ -707,6 +707,10 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
     // chains of all their owners in one more statement.
     std::map<std::pair<std::string, std::string>, std::vector<domain::ReservationView>> reservations;
     for (const auto& in : inputs) reservations.try_emplace({in.hierarchy.organization_id, in.request.dimension});
+    // Inputs of one organization and dimension share their views.
+    std::map<std::pair<std::string, std::string>, std::vector<domain::Shared<domain::ReservationView>>>
+        shared_reservations;
+    for (const auto& [key, _] : reservations) shared_reservations[key];
     {
       std::vector<std::string> orgs, dims;
       for (const auto& [key, _] : reservations) {
@@ -720,13 +724,17 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
         reservations.at({rec.organization_id, rec.view.dimension}).push_back(std::move(rec.view));
       }
       auto owner_chain = owner_chains(tx, owners, upto);
-      for (auto& [_, views] : reservations) {
-        for (auto& v : views) v.owner_chain = owner_chain[v.owner];
+      for (auto& [key, views] : reservations) {
+        auto& shared = shared_reservations[key];
+        for (auto& v : views) {
+          v.owner_chain = owner_chain[v.owner];
+          shared.emplace_back(std::move(v));
+        }
       }
     }
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       out[i].snapshot.reservations =
-          reservations.at({inputs[i].hierarchy.organization_id, inputs[i].request.dimension});
+          shared_reservations.at({inputs[i].hierarchy.organization_id, inputs[i].request.dimension});
     }
 
     // Registry entries: each dimension, product and resource type named, and
@@ -745,18 +753,18 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
         kinds.push_back(kind);
         ids.push_back(id);
       }
-      std::map<std::pair<std::string, std::string>, domain::RegistryEntry> entries;
+      std::map<std::pair<std::string, std::string>, domain::Shared<domain::RegistryEntry>> entries;
       const std::vector<std::string> dims(dimensions.begin(), dimensions.end());
       for (const auto& r :
            tx.exec_prepared(kDecisionRegistryStmt, upto, text_array(kinds), text_array(ids), text_array(dims))) {
         domain::RegistryEntry e{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::int64_t>(),
                                 r[3].as<std::string>(), attributes_of(r[4])};
-        entries.emplace(std::pair(e.kind, e.entry_id), std::move(e));
+        auto key = std::pair(e.kind, e.entry_id);
+        entries.emplace(std::move(key), domain::Shared<domain::RegistryEntry>(std::move(e)));
       }
-      auto entry = [&](const char* kind, const std::string& id) -> std::optional<domain::RegistryEntry> {
+      auto entry = [&](const char* kind, const std::string& id) -> domain::Shared<domain::RegistryEntry> {
         auto it = entries.find({kind, id});
-        if (it == entries.end()) return std::nullopt;
-        return it->second;
+        return it == entries.end() ? domain::Shared<domain::RegistryEntry>() : it->second;
       };
       for (std::size_t i = 0; i < inputs.size(); ++i) {
         const auto& in = inputs[i];

@@ -41,7 +41,7 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
     for (const auto* r : here) {
       a.matched.push_back(MatchedRule{r->rule_id, r->scope, r->rule_version, "ceiling"});
       if (a.unit.empty()) a.unit = r->unit;
-      if (r->quantity < own.quantity) own = Bound{r->quantity, r->scope, r->rule_id, "ceiling"};
+      if (r->quantity < own.quantity) own = Bound{r->quantity, &r->scope, r->rule_id, "ceiling"};
     }
     a.allowed[k] = allowed;
     // Its own rule, held down by what it is allowed (ties go to the node's
@@ -57,7 +57,7 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
       // and never beyond what this scope itself is allowed.
       a.matched.push_back(MatchedRule{d->delegation_id, d->scope, d->version, "delegation"});
       if (d->max_quantity && *d->max_quantity < allowed.quantity) {
-        allowed = Bound{*d->max_quantity, d->scope, d->delegation_id, "delegation"};
+        allowed = Bound{*d->max_quantity, &d->scope, d->delegation_id, "delegation"};
       }
     } else {
       allowed = a.effective[k];
@@ -71,7 +71,7 @@ Effective to_effective(const Bound& b, const Along& a) {
   Effective e;
   if (b.from) {
     e.quantity = b.quantity;
-    e.inherited_from = b.from;
+    e.inherited_from = *b.from;
     e.binding_rule_id = b.rule_id;
   }
   e.unit = a.unit;

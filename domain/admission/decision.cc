@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "domain/admission/internal.h"
 
@@ -106,7 +107,7 @@ bool judge_per_request(const DecisionInput& in, const DecisionSnapshot& s, const
   const Along ra = evaluate_along(s.chain, s.rules, s.delegations, request_target);
   const Bound& cap = ra.effective[0];
   const std::int64_t requested = in.request.requested_delta;
-  const bool capped = cap.from.has_value();
+  const bool capped = cap.from != nullptr;
   if ((capped && requested > cap.quantity) || in.current_usage.scope_window == kRequestWindow) {
     out.effective = to_effective(cap, ra);
     if (out.effective.unit.empty()) out.effective.unit = unit;
@@ -155,6 +156,16 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Inst
   auto on_requester_chain = [&](const QuotaScope& owner) {
     return std::any_of(s.chain.begin(), s.chain.end(), [&](const ChainNode& n) { return n.scope == owner; });
   };
+  // Those that hold capacity for others against this request, judged once
+  // (the chain loop below only asks which of them sit under each scope).
+  std::vector<const ReservationView*> others;
+  for (const auto& shared : s.reservations) {
+    const ReservationView& r = *shared;
+    if (r.dimension != target.dimension || !holds_at(r, as_of)) continue;
+    if (!overlaps(r.region, target.region) || !overlaps(r.sku_or_model, target.sku_or_model)) continue;
+    if (on_requester_chain(r.owner)) continue;
+    others.push_back(&r);
+  }
   std::int64_t available = kUnlimited;
   std::int64_t reserved_at_binding = 0;
   for (std::size_t i = 0; i < s.chain.size(); ++i) {
@@ -166,12 +177,8 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Inst
     const QuotaScope& n = s.chain[i].scope;
     const bool pooled = n.level == QuotaLevel::kGlobal || n.level == QuotaLevel::kPlan;
     if (!pooled) {
-      for (const auto& r : s.reservations) {
-        if (r.dimension != target.dimension || !holds_at(r, as_of)) continue;
-        if (!overlaps(r.region, target.region) || !overlaps(r.sku_or_model, target.sku_or_model)) continue;
-        if (on_requester_chain(r.owner)) continue;
-        if (std::find(r.owner_chain.begin(), r.owner_chain.end(), n) == r.owner_chain.end()) continue;
-        reserved += r.quantity;
+      for (const ReservationView* r : others) {
+        if (std::find(r->owner_chain.begin(), r->owner_chain.end(), n) != r->owner_chain.end()) reserved += r->quantity;
       }
     }
     const std::int64_t avail = std::max<std::int64_t>(0, eff.quantity - reserved);

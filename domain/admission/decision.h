@@ -19,6 +19,7 @@
 #include "domain/admission/registry.h"
 #include "domain/admission/reservations.h"
 #include "domain/error.h"
+#include "domain/shared.h"
 
 namespace ledger::domain {
 
@@ -49,20 +50,22 @@ struct DecisionInput {
 };
 
 // What the read model (or the command side's model) supplies for one
-// decision, all at one snapshot.
+// decision, all at one snapshot. Reservations and registry entries are
+// shared with the in-memory model they were read from (copying a snapshot
+// copies reference counts); the SQL path makes its own.
 struct DecisionSnapshot {
   std::int64_t snapshot_version = 0;
   std::vector<ChainNode> chain;  // requester .. global; empty = unknown scope
   std::vector<CeilingRule> rules;
   std::vector<Delegation> delegations;
-  std::vector<ReservationView> reservations;  // of the organization, any state
+  std::vector<Shared<ReservationView>> reservations;  // of the organization, any state
   // When chain[0] is a principal: its expires_at (a decision at or after it
   // is deny `principal_expired`).
   std::optional<Instant> requester_expires_at;
-  std::optional<RegistryEntry> dimension;
-  std::optional<RegistryEntry> product;
-  std::optional<RegistryEntry> resource_type;
-  std::optional<RegistryEntry> usage_unit;
+  Shared<RegistryEntry> dimension;
+  Shared<RegistryEntry> product;
+  Shared<RegistryEntry> resource_type;
+  Shared<RegistryEntry> usage_unit;
   std::int64_t warn_threshold_percent = 80;  // policy value quota.warn_threshold_percent
 };
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -45,12 +46,14 @@ inline bool overlaps(const std::string& a, const std::string& b) { return a.empt
 
 // ------------------------------------------- the ceiling walk (ceiling_rules.cc)
 
-// A bound and where it came from.
+// A bound and where it came from: the rule or delegation of the spans
+// evaluate_along was given, so an Along must not outlive them (a decision
+// walks the chain twice; copying ids at every step cost more than the walk).
 struct Bound {
   std::int64_t quantity = kUnlimited;
-  std::optional<QuotaScope> from;
-  std::string rule_id;
-  std::string kind;  // ceiling | delegation
+  const QuotaScope* from = nullptr;  // null: nothing bounds it
+  std::string_view rule_id;
+  std::string_view kind;  // ceiling | delegation
 };
 
 // effective(n) and allowed(n) for every node of the chain (index = chain index).

@@ -84,7 +84,7 @@ std::vector<Delegation> AdmissionModel::delegations_on(std::span<const ChainNode
 
 const RegistryEntry* AdmissionModel::registry(const std::string& kind, const std::string& id) const {
   auto it = registry_.find({kind, id});
-  return it == registry_.end() ? nullptr : &it->second;
+  return it == registry_.end() ? nullptr : it->second.get();
 }
 
 const AdmissionModel::Reservation* AdmissionModel::reservation(const std::string& organization_id,
@@ -125,7 +125,7 @@ void AdmissionModel::rebuild_view(const std::pair<std::string, std::string>& key
   } else {
     unplaced_reservations_.erase(key);
   }
-  r.view = std::move(v);
+  r.view = Shared<ReservationView>(std::move(v));
 }
 
 // A move changes the chains under the moved node, all inside its
@@ -144,7 +144,7 @@ std::vector<ReservationView> AdmissionModel::reservations_of(const std::string& 
   auto it = reservations_.find(organization_id);
   if (it == reservations_.end()) return out;
   for (const auto& [id, r] : it->second) {
-    if (r.drafted.dimension == dimension) out.push_back(r.view);
+    if (r.drafted.dimension == dimension) out.push_back(*r.view);
   }
   return out;
 }
@@ -153,7 +153,7 @@ std::vector<ReservationView> AdmissionModel::all_reservations_of(const std::stri
   std::vector<ReservationView> out;
   auto it = reservations_.find(organization_id);
   if (it == reservations_.end()) return out;
-  for (const auto& [id, r] : it->second) out.push_back(r.view);
+  for (const auto& [id, r] : it->second) out.push_back(*r.view);
   return out;
 }
 
@@ -161,7 +161,7 @@ std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope
                                                                 const std::string& dimension) const {
   std::vector<ReservationView> out;
   auto take = [&](const Reservation& r) {
-    if (r.drafted.dimension == dimension && is_ancestor_or_self(s, r.drafted.owner)) out.push_back(r.view);
+    if (r.drafted.dimension == dimension && is_ancestor_or_self(s, r.drafted.owner)) out.push_back(*r.view);
   };
   if (s.level == QuotaLevel::kGlobal || s.level == QuotaLevel::kPlan) {
     for (const auto& [org, of_org] : reservations_) {
@@ -187,10 +187,14 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
   if (requester.level == QuotaLevel::kPrincipal) s.requester_expires_at = node(requester)->expires_at;
   s.rules = rules_on(s.chain, in.request.dimension);
   s.delegations = delegations_on(s.chain, in.request.dimension);
-  s.reservations = reservations_of(in.hierarchy.organization_id, in.request.dimension);
-  auto entry = [&](const char* kind, const std::string& id) -> std::optional<RegistryEntry> {
-    if (const auto* e = registry(kind, id)) return *e;
-    return std::nullopt;
+  if (auto it = reservations_.find(in.hierarchy.organization_id); it != reservations_.end()) {
+    for (const auto& [id, r] : it->second) {
+      if (r.drafted.dimension == in.request.dimension) s.reservations.push_back(r.view);
+    }
+  }
+  auto entry = [&](const char* kind, const std::string& id) -> Shared<RegistryEntry> {
+    auto it = registry_.find({kind, id});
+    return it == registry_.end() ? Shared<RegistryEntry>() : it->second;
   };
   s.dimension = entry("quota_dimension", in.request.dimension);
   if (!in.product.product_id.empty()) s.product = entry("product", in.product.product_id);
@@ -237,7 +241,8 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
       [&](const auto& e) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, events::RegistryEntryRegistered>) {
-          registry_[{e.kind, e.entry_id}] = RegistryEntry{e.kind, e.entry_id, e.version, e.description, e.attributes};
+          registry_[{e.kind, e.entry_id}] =
+              Shared<RegistryEntry>(RegistryEntry{e.kind, e.entry_id, e.version, e.description, e.attributes});
         } else if constexpr (std::is_same_v<T, events::OrganizationCreated>) {
           const QuotaScope org{QuotaLevel::kOrganization, e.organization_id};
           add_node(Node{org,
@@ -322,20 +327,23 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Keyed by the organization the event carries, so events from
           // before ids were scoped (stream "reservation:<id>") replay alike.
-          auto [it, inserted] = reservations_[e.organization_id].insert_or_assign(
-              e.reservation_id, Reservation{e, "draft", 0, version, stream_id, {}});
-          if (inserted) ++reservation_count_;
-          rebuild_view({e.organization_id, e.reservation_id}, it->second);
+          Reservation& r = reservations_[e.organization_id][e.reservation_id] =
+              Reservation{e, "draft", 0, version, stream_id, {}};
+          rebuild_view({e.organization_id, e.reservation_id}, r);
         } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
           Reservation& r = reservations_.at(e.organization_id).at(e.reservation_id);
           r.state = e.state;
-          r.view.state = e.state;
+          ReservationView v = *r.view;
+          v.state = e.state;
+          r.view = Shared<ReservationView>(std::move(v));
           r.version = version;
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
                              std::is_same_v<T, events::ReservationReleased>) {
           Reservation& r = reservations_.at(e.organization_id).at(e.reservation_id);
           r.consumed = e.consumed;
-          r.view.consumed = e.consumed;
+          ReservationView v = *r.view;
+          v.consumed = e.consumed;
+          r.view = Shared<ReservationView>(std::move(v));
           r.version = version;
         }
       },

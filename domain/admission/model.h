@@ -29,6 +29,7 @@
 #include "domain/admission/registry.h"
 #include "domain/admission/reservations.h"
 #include "domain/app_policy/model.h"
+#include "domain/shared.h"
 #include "events/admission_events.h"
 #include "events/event.h"
 
@@ -59,8 +60,9 @@ class AdmissionModel {
     // What decisions and capacity checks read, kept current by apply(): its
     // owner chain is rebuilt when the hierarchy of its organization moves,
     // not on every read (a decision reads every reservation of the
-    // organization in the dimension).
-    ReservationView view;
+    // organization in the dimension). Shared with the snapshots that read
+    // it; a change makes a new one.
+    Shared<ReservationView> view;
   };
 
   // Applies one event of `stream_id` (any event type: non-admission events
@@ -95,7 +97,7 @@ class AdmissionModel {
   std::vector<ReservationView> reservations_of(const std::string& organization_id, const std::string& dimension) const;
   // Every reservation of the organization, any dimension and state.
   std::vector<ReservationView> all_reservations_of(const std::string& organization_id) const;
-  const ReservationView& view_of(const Reservation& r) const { return r.view; }
+  const ReservationView& view_of(const Reservation& r) const { return *r.view; }
   // Every reservation of `dimension` whose owner is `s` or below it (plan
   // and global: of every organization on them), any state.
   std::vector<ReservationView> reservations_under(const QuotaScope& s, const std::string& dimension) const;
@@ -110,7 +112,11 @@ class AdmissionModel {
     for (const auto& [scope, rules] : ceilings_) n += rules.size();
     return n;
   }
-  std::size_t reservation_count() const { return reservation_count_; }
+  std::size_t reservation_count() const {
+    std::size_t n = 0;
+    for (const auto& [org, of_org] : reservations_) n += of_org.size();
+    return n;
+  }
 
  private:
   friend struct AdmissionAccess;
@@ -130,7 +136,8 @@ class AdmissionModel {
   template <class V>
   using ByScope = std::unordered_map<QuotaScope, V, ScopeHash>;
   ByScope<Node> nodes_;
-  std::map<std::pair<std::string, std::string>, RegistryEntry> registry_;
+  // Shared: a decision's snapshot takes up to four of them.
+  std::map<std::pair<std::string, std::string>, Shared<RegistryEntry>> registry_;
   ByScope<std::map<std::string, CeilingRule>> ceilings_;        // by rule id
   ByScope<std::map<std::string, std::int64_t>> rule_versions_;  // incl. cleared rules
   ByScope<std::map<std::string, Delegation>> delegations_;      // by dimension
@@ -138,7 +145,6 @@ class AdmissionModel {
   // By organization, then id: a decision walks the reservations of one
   // organization, and only those.
   std::map<std::string, std::map<std::string, Reservation>> reservations_;
-  std::size_t reservation_count_ = 0;
   // Reservations whose owner had no chain when their view was built (an
   // owner or ancestor not created yet: never in a history the commands
   // wrote, but replay takes what the store holds); rebuilt on the next node.

@@ -56,7 +56,8 @@ std::string reservation_state_at(const ReservationView& r, Instant as_of) {
 bool state_holds_capacity(std::string_view state) { return state == "active" || state == "exhausted"; }
 
 bool holds_at(const ReservationView& r, Instant t) {
-  return state_holds_capacity(reservation_state_at(r, t)) && t >= r.window_start && t < r.window_end;
+  // Inside its window the state reads as recorded (reservation_state_at).
+  return t >= r.window_start && t < r.window_end && state_holds_capacity(r.state);
 }
 
 Peak peak_held(std::span<const ReservationView> held, Instant from, Instant to) {

@@ -803,3 +803,21 @@ TEST(HttpJson, EvidenceValuesKeepTheirJsonTypes) {
 
 }  // namespace
 }  // namespace ledger::commands
+
+// parse_json_document walks the document for NUL only when the body holds
+// the escape \u0000: any string of code points, as key or value, at any
+// depth, is refused exactly when it holds U+0000, and how the writer
+// escaped the rest does not matter.
+RC_GTEST_PROP(DecodeNul, RefusedExactlyWhenAStringHoldsNul, ()) {
+  const auto chars = *rc::gen::container<std::vector<char>>(
+      rc::gen::oneOf(rc::gen::element('\0', '\x01', '\\', '"', 'u', '0', 'a'), rc::gen::inRange<char>(0x20, 0x7f)));
+  const std::string text(chars.begin(), chars.end());
+  const bool as_key = *rc::gen::arbitrary<bool>();
+  const int depth = *rc::gen::inRange(0, 4);
+  nlohmann::json inner = as_key ? nlohmann::json{{text, 1}} : nlohmann::json{{"v", text}};
+  for (int i = 0; i < depth; ++i) inner = nlohmann::json{{"n", nlohmann::json::array({"x", inner})}};
+  const auto doc = ledger::commands::parse_json_document(inner.dump());
+  const bool has_nul = text.find('\0') != std::string::npos;
+  RC_ASSERT(doc.has_value() == !has_nul);
+  if (has_nul) RC_ASSERT(doc.error().code == std::string("nul_character"));
+}

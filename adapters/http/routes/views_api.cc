@@ -592,9 +592,9 @@ domain::Result<domain::DecisionOutput> zero_delta_decision(const ScopeNodeView& 
     if (del.dimension == t.dimension) ds.delegations.push_back(del);
   }
   for (const auto& r : reservations) {
-    if (r.view.dimension == t.dimension) ds.reservations.push_back(r.view);
+    if (r.view.dimension == t.dimension) ds.reservations.emplace_back(r.view);
   }
-  ds.dimension = d;
+  ds.dimension = domain::Shared<domain::RegistryEntry>(d);
   ds.warn_threshold_percent = threshold;
   return domain::decide_admission(in, ds, snap.as_of);
 }
