@@ -243,38 +243,46 @@ std::string header_correlation_id(const HttpRequest& req) {
 
 // ------------------------------------------------------ decision output
 
+// Built member by member: nested initializer lists copy every subtree
+// (the answer is written once per decision, on the hot path).
 Json decision_json(const domain::DecisionOutput& o, events::Instant as_of) {
   Json rules = Json::array();
   for (const auto& r : o.effective.matched_rules) {
-    rules.push_back({{"rule_id", r.rule_id},
-                     {"scope", domain::scope_text(r.scope)},
-                     {"version", std::to_string(r.version)},
-                     {"kind", r.kind}});
+    Json rule = Json::object();
+    rule["rule_id"] = r.rule_id;
+    rule["scope"] = domain::scope_text(r.scope);
+    rule["version"] = std::to_string(r.version);
+    rule["kind"] = r.kind;
+    rules.push_back(std::move(rule));
   }
   const auto& from = o.effective.inherited_from;
-  return {{"decision", o.decision},
-          {"reason_code", o.reason_code},
-          {"user_message", o.user_message},
-          {"effective_ceiling",
-           {{"quantity", nullable(o.effective.quantity)},
-            {"unit", o.effective.unit},
-            // The per-request cap reports seed 001's level `request`; the
-            // scope that set it is inherited_from_scope, as for any level.
-            {"inherited_from", from ? Json(o.per_request ? std::string(domain::kRequestWindow)
-                                                         : std::string(events::quota_level_name(from->level)))
-                                    : Json()},
-            {"inherited_from_scope", from ? quota_scope_json(*from) : Json()}}},
-          {"matched_rules", std::move(rules)},
-          {"evidence",
-           {{"snapshot_kind", o.snapshot_kind},
-            {"snapshot_version", std::to_string(o.snapshot_version)},
-            {"correlation_id", o.correlation_id}}},
-          {"limit_remaining", nullable(o.limit_remaining)},
-          {"available", nullable(o.available)},
-          {"reserved_for_others", o.reserved_for_others},
-          {"registry_versions", o.registry_versions},
-          {"snapshot_version", o.snapshot_version},
-          {"as_of", codec::format_instant(as_of)}};
+  Json ceiling = Json::object();
+  ceiling["quantity"] = nullable(o.effective.quantity);
+  ceiling["unit"] = o.effective.unit;
+  // The per-request cap reports seed 001's level `request`; the scope that
+  // set it is inherited_from_scope, as for any level.
+  ceiling["inherited_from"] = from ? Json(o.per_request ? std::string(domain::kRequestWindow)
+                                                        : std::string(events::quota_level_name(from->level)))
+                                   : Json();
+  ceiling["inherited_from_scope"] = from ? quota_scope_json(*from) : Json();
+  Json evidence = Json::object();
+  evidence["snapshot_kind"] = o.snapshot_kind;
+  evidence["snapshot_version"] = std::to_string(o.snapshot_version);
+  evidence["correlation_id"] = o.correlation_id;
+  Json out = Json::object();
+  out["decision"] = o.decision;
+  out["reason_code"] = o.reason_code;
+  out["user_message"] = o.user_message;
+  out["effective_ceiling"] = std::move(ceiling);
+  out["matched_rules"] = std::move(rules);
+  out["evidence"] = std::move(evidence);
+  out["limit_remaining"] = nullable(o.limit_remaining);
+  out["available"] = nullable(o.available);
+  out["reserved_for_others"] = o.reserved_for_others;
+  out["registry_versions"] = o.registry_versions;
+  out["snapshot_version"] = o.snapshot_version;
+  out["as_of"] = codec::format_instant(as_of);
+  return out;
 }
 
 Json error_json(const domain::Error& e) { return {{"error", {{"code", e.code}, {"message", e.message}}}}; }
