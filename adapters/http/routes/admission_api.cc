@@ -7,7 +7,9 @@
 #include <map>
 #include <set>
 #include <span>
+#include <string_view>
 #include <tuple>
+#include <vector>
 
 #include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/app_policy_api.h"
@@ -131,14 +133,16 @@ class InputReader {
   void no_others() {
     if (error || !j_.is_object()) return;
     for (const auto& [k, x] : j_.items()) {
-      if (!seen_.contains(k)) return fail(at(k.c_str()), "is not a field of policy_decision_input");
+      if (std::find(seen_.begin(), seen_.end(), k) == seen_.end()) {
+        return fail(at(k.c_str()), "is not a field of policy_decision_input");
+      }
     }
   }
   std::string at(const std::string& name) const { return path_.empty() ? name : path_ + "." + name; }
 
  private:
   const Json* get(const char* name) {
-    seen_.insert(name);
+    seen_.emplace_back(name);
     if (error || !j_.is_object()) return nullptr;
     auto it = j_.find(name);
     if (it == j_.end() || it->is_null()) return nullptr;
@@ -150,7 +154,7 @@ class InputReader {
 
   const Json& j_;
   std::string path_;
-  std::set<std::string> seen_;
+  std::vector<std::string_view> seen_;  // the names asked for (literals; a few per object)
 };
 
 // The application a decision input names (seed 002): its policy chain runs
