@@ -1,9 +1,12 @@
 #include "commands/decode.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "commands/decode_entitlements.h"
@@ -252,6 +255,83 @@ std::optional<std::string> nul_inside(const Json& j, const std::string& at) {
   return std::nullopt;
 }
 
+// Builds the document from nlohmann's SAX events, refusing what the
+// ledger never accepts: more than kMaxJsonDepth nested containers (the
+// parse stops there) and a key twice in one object (never "last wins"; the
+// parse goes on, so a deeper nesting further on still reads as too_deep,
+// and the last duplicate is the one named). Containers are built in place,
+// as nlohmann's own DOM parser does: a container's parent gains no other
+// element while it is open, so the pointers on the stack stay valid.
+class DocumentBuilder {
+ public:
+  Json root;
+  bool too_deep = false;
+  bool duplicate = false;
+  std::string duplicate_key;
+
+  bool null() { return put(nullptr); }
+  bool boolean(bool v) { return put(v); }
+  bool number_integer(Json::number_integer_t v) { return put(v); }
+  bool number_unsigned(Json::number_unsigned_t v) { return put(v); }
+  bool number_float(Json::number_float_t v, const Json::string_t& /*text*/) { return put(v); }
+  bool string(Json::string_t& v) { return put(std::move(v)); }
+  bool binary(Json::binary_t& v) { return put(Json::binary(std::move(v))); }
+  bool start_object(std::size_t /*size*/) { return open(Json::object()); }
+  bool start_array(std::size_t /*size*/) { return open(Json::array()); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(Json::string_t& k) {
+    auto& object = open_.back()->get_ref<Json::object_t&>();
+    auto [it, inserted] = object.try_emplace(std::move(k));
+    if (!inserted) {
+      duplicate = true;
+      duplicate_key = it->first;
+    }
+    element_ = &it->second;
+    return true;
+  }
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/, const nlohmann::detail::exception& /*e*/) {
+    return false;
+  }
+
+ private:
+  template <class V>
+  Json* place(V&& v) {
+    if (open_.empty()) {
+      root = Json(std::forward<V>(v));
+      return &root;
+    }
+    Json& parent = *open_.back();
+    if (parent.is_array()) {
+      auto& array = parent.get_ref<Json::array_t&>();
+      array.emplace_back(std::forward<V>(v));
+      return &array.back();
+    }
+    *element_ = Json(std::forward<V>(v));
+    return element_;
+  }
+  template <class V>
+  bool put(V&& v) {
+    place(std::forward<V>(v));
+    return true;
+  }
+  bool open(Json container) {
+    if (open_.size() >= static_cast<std::size_t>(kMaxJsonDepth)) {
+      too_deep = true;
+      return false;
+    }
+    open_.push_back(place(std::move(container)));
+    return true;
+  }
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+
+  std::vector<Json*> open_;  // the containers not yet closed, outermost first
+  Json* element_ = nullptr;  // where the value of the last key goes
+};
+
 }  // namespace
 
 bool valid_utf8(std::string_view s) {
@@ -297,34 +377,14 @@ domain::Result<Json> parse_json_document(std::string_view body) {
     return std::unexpected(Error{ErrorKind::kPayloadTooLarge, "body_too_large", "request body exceeds 1 MiB", {}});
   }
   if (!valid_utf8(body)) return bad("invalid_utf8", "request body is not valid UTF-8");
-  bool too_deep = false;
-  bool duplicate = false;
-  std::string duplicate_key;
-  // Keys seen per open object: a duplicate key is refused, never "last wins".
-  std::vector<std::vector<std::string>> keys;
-  // `depth` counts the containers around an event; a container's start is
-  // reported at its parent's depth, so the limit-th nested one starts at
-  // depth kMaxJsonDepth.
-  Json::parser_callback_t guard = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    const bool opens = event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start;
-    if (depth > kMaxJsonDepth || (opens && depth >= kMaxJsonDepth)) too_deep = true;
-    if (event == Json::parse_event_t::object_start) keys.emplace_back();
-    if (event == Json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
-    if (event == Json::parse_event_t::key && !keys.empty()) {
-      const auto& k = parsed.get_ref<const std::string&>();
-      auto& seen = keys.back();
-      if (std::find(seen.begin(), seen.end(), k) != seen.end()) {
-        duplicate = true;
-        duplicate_key = k;
-      }
-      seen.push_back(k);
-    }
-    return !too_deep && !duplicate;
-  };
-  Json doc = Json::parse(body, guard, /*allow_exceptions=*/false);
-  if (too_deep) return bad("too_deep", "JSON nesting is deeper than " + std::to_string(kMaxJsonDepth));
-  if (duplicate) return bad("duplicate_key", "JSON object has the key '" + duplicate_key + "' twice", duplicate_key);
-  if (doc.is_discarded()) return bad("malformed_json", "request body is not valid JSON");
+  DocumentBuilder builder;
+  const bool parsed = Json::sax_parse(body, &builder, nlohmann::json::input_format_t::json, /*strict=*/true);
+  if (builder.too_deep) return bad("too_deep", "JSON nesting is deeper than " + std::to_string(kMaxJsonDepth));
+  if (builder.duplicate) {
+    return bad("duplicate_key", "JSON object has the key '" + builder.duplicate_key + "' twice", builder.duplicate_key);
+  }
+  if (!parsed) return bad("malformed_json", "request body is not valid JSON");
+  Json doc = std::move(builder.root);
   if (!doc.is_object()) return bad("malformed_json", "request body must be a JSON object");
   // A valid JSON text holds a NUL only as the escape \u0000 (raw control
   // characters are malformed), so a body without one needs no walk.
