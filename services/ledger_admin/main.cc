@@ -206,6 +206,23 @@ int main(int argc, char** argv) {
     if (!adapters::identity::valid_producer_name(producer_name)) {
       return report.fail("invalid_producer_name", "--name must be 1-100 of [a-z0-9_-]");
     }
+    nlohmann::json document = nullptr;
+    if (std::ifstream in(settings.kafka_producers_file); in) {
+      document = nlohmann::json::parse(in, nullptr, false);
+      if (document.is_discarded()) {
+        return report.fail("producers_file_malformed", settings.kafka_producers_file + " is not JSON");
+      }
+    }
+    commands::Principal mapped;
+    mapped.tenant = producer_tenant;
+    mapped.actor = {.type = producer_actor_type, .id = producer_id, .roles = producer_roles};
+    adapters::identity::upsert_producer(document, producer_name, mapped);
+    // What the command service would refuse to load (a blank tenant or id,
+    // a control character) is refused here, before any topic, ACL or file
+    // is touched: the file only ever holds what it accepts.
+    if (auto ok = adapters::identity::KafkaProducers::from_json(document); !ok) {
+      return report.fail(ok.error(), "producer " + producer_name);
+    }
     auto security = services::kafka_security(settings);
     if (!security) return report.fail(security.error(), "kafka");
     const std::string topic = adapters::identity::producer_topic(settings.commands_topic, producer_name);
@@ -229,17 +246,6 @@ int main(int argc, char** argv) {
         !ok) {
       return report.fail(ok.error(), "ACLs for " + producer_name);
     }
-    nlohmann::json document = nullptr;
-    if (std::ifstream in(settings.kafka_producers_file); in) {
-      document = nlohmann::json::parse(in, nullptr, false);
-      if (document.is_discarded()) {
-        return report.fail("producers_file_malformed", settings.kafka_producers_file + " is not JSON");
-      }
-    }
-    commands::Principal mapped;
-    mapped.tenant = producer_tenant;
-    mapped.actor = {.type = producer_actor_type, .id = producer_id, .roles = producer_roles};
-    adapters::identity::upsert_producer(document, producer_name, mapped);
     const std::string tmp = settings.kafka_producers_file + ".tmp";
     {
       std::ofstream out(tmp, std::ios::trunc);

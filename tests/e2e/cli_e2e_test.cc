@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -541,6 +542,22 @@ TEST_F(CliE2e, LedgerAdminAnswersJsonWithTheAuditorsExitCodes) {
                              "--org o 2>/dev/null");
   EXPECT_EQ(missing.status, 2);
   EXPECT_EQ(Json::parse(missing.out)["error"]["code"], "invalid_key_file") << missing.out;
+  // A producer the command service would refuse to load (a blank id, a
+  // blank tenant) is refused before any topic, ACL or file is touched.
+  const auto producers = std::filesystem::temp_directory_path() / unique_name("producers.json");
+  {
+    std::ofstream(producers) << R"({"producers":[]})";
+  }
+  for (const char* blank : {"--tenant ' ' --id svc", "--tenant org-cli --id ' '"}) {
+    auto refused_producer = run_command(admin + "add-producer --json --kafka-producers-file " + producers.string() +
+                                        " --name feed --roles service " + blank + " 2>/dev/null");
+    EXPECT_EQ(refused_producer.status, 2) << blank;
+    EXPECT_EQ(Json::parse(refused_producer.out, nullptr, false)["error"]["code"], "kafka_producers_malformed")
+        << refused_producer.out;
+  }
+  std::ifstream kept(producers);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), R"({"producers":[]})");
+  std::filesystem::remove(producers);
   EXPECT_EQ(run_command(admin + "mint-token 2>/dev/null").status, 2);  // a usage error
   EXPECT_EQ(run_command(admin + "no-such-subcommand 2>/dev/null").status, 2);
 }
