@@ -23,8 +23,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <random>
+#include <thread>
 
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/http/routes/memory_limits.h"
@@ -449,6 +451,38 @@ TEST_F(MemoryReadModelTest, UntilTheModelHasCaughtUpAnswersAre503SnapshotNotRead
   models_.mark_ready();
   const auto ok = memory_->call("POST", "/v1/decisions", "", input("someone", "o1", "o1.p0", "", 0, 1, "").dump());
   EXPECT_NE(ok.status, 503) << ok.body;
+}
+
+// A reader that asks for a position (min_position) waits for it, up to
+// wait_ms, also while the model is still catching up after a start; one
+// that does not ask is told 503 at once (above).
+TEST_F(MemoryReadModelTest, AReaderThatAsksForAPositionWaitsForTheModelToCatchUp) {
+  ASSERT_TRUE(submit(domain::RegisterEntry{"product", "gpuaas", "", {}}));
+  ASSERT_TRUE(submit(domain::CreateOrganization{"o1", "o1", "plan1", ""}));
+  ASSERT_TRUE(submit(domain::CreateProject{"o1.p0", "o1", "", ""}));
+  auto at = projector::load_from_store(db_.app_url, models_);
+  ASSERT_TRUE(at.has_value());
+  const std::string body = input("someone", "o1", "o1.p0", "", 0, 1, "").dump();
+  const std::string wait = "min_position=" + std::to_string(models_.position());
+
+  const auto started = std::chrono::steady_clock::now();
+  const auto timed_out = memory_->call("POST", "/v1/decisions", wait + "&wait_ms=100", body);
+  EXPECT_EQ(timed_out.status, 503) << timed_out.body;
+  EXPECT_EQ(Json::parse(timed_out.body).value("code", ""), "snapshot_not_ready");
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(100));
+
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    models_.mark_ready();
+  });
+  const auto asked = std::chrono::steady_clock::now();
+  const auto answered = memory_->call("POST", "/v1/decisions", wait + "&wait_ms=10000", body);
+  later.join();
+  // The model's own answer (the history registers no dimension: 422), once
+  // it was ready, not a 503.
+  EXPECT_NE(answered.status, 503) << answered.body;
+  EXPECT_NE(Json::parse(answered.body).value("code", ""), "snapshot_not_ready") << answered.body;
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(150));
 }
 
 }  // namespace

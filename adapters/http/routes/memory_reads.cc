@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "adapters/http/routes/http_json.h"
 
 namespace ledger::domain {
@@ -49,6 +53,16 @@ HttpResponse not_ready(std::int64_t position, std::int64_t needed, const std::st
 std::expected<std::shared_ptr<const projections::QuerySnapshot>, HttpResponse> memory_snapshot(
     const projections::AdmissionStore& store, const Consistency& c,
     const std::function<domain::Result<std::int64_t>()>& head) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(c.wait_ms);
+  if (!store.ready() && c.min_position > 0) {
+    // A reader that asked for a position waits for it (up to wait_ms), a
+    // model still catching up after a start included; one that did not ask
+    // is told at once. (A position beyond the head is refused below, once
+    // the store is ready: the wait is bounded either way.)
+    while (!store.ready() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
   if (!store.ready()) {
     // Never an answer from a model that has not caught up with the ledger.
     return std::unexpected(not_ready(store.position(), c.min_position,
@@ -57,6 +71,8 @@ std::expected<std::shared_ptr<const projections::QuerySnapshot>, HttpResponse> m
   if (c.min_position > store.position()) {
     Consistency wait = c;
     wait.as_of_position.reset();
+    wait.wait_ms = std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
     if (auto answer = await_snapshot(wait, head, [&]() -> domain::Result<std::int64_t> { return store.position(); })) {
       return std::unexpected(std::move(*answer));
     }

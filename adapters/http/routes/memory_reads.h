@@ -28,8 +28,9 @@ inline constexpr const char* kFromMemory = "memory";
 inline constexpr const char* kFromPostgres = "postgresql";
 
 // The published snapshot when the store is ready and at or beyond
-// c.min_position (waiting up to c.wait_ms for it, as the SQL path waits for
-// its checkpoint); else the answer: 503 `snapshot_not_ready` (with
+// c.min_position (waiting up to c.wait_ms in all for it, as the SQL path
+// waits for its checkpoint; a request with a min_position also waits for a
+// store that is still catching up after a start); else the answer: 503 `snapshot_not_ready` (with
 // Retry-After, snapshot_version and min_position) or 400
 // `position_beyond_head`.
 std::expected<std::shared_ptr<const projections::QuerySnapshot>, adapters::http::HttpResponse> memory_snapshot(
