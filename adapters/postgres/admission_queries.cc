@@ -707,10 +707,10 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
     // chains of all their owners in one more statement.
     std::map<std::pair<std::string, std::string>, std::vector<domain::ReservationView>> reservations;
     for (const auto& in : inputs) reservations.try_emplace({in.hierarchy.organization_id, in.request.dimension});
-    // Inputs of one organization and dimension share their views.
+    // Inputs of one organization and dimension share their views (every
+    // key of `reservations`, empty ones too, gets an entry below).
     std::map<std::pair<std::string, std::string>, std::vector<domain::Shared<domain::ReservationView>>>
         shared_reservations;
-    for (const auto& [key, _] : reservations) shared_reservations[key];
     {
       std::vector<std::string> orgs, dims;
       for (const auto& [key, _] : reservations) {

@@ -237,6 +237,12 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
       }
     }
   };
+  // A view is shared with snapshots already handed out: a change makes a new one.
+  auto restamp = [](Reservation& r, const auto& change) {
+    ReservationView v = *r.view;
+    change(v);
+    r.view = Shared<ReservationView>(std::move(v));
+  };
   std::visit(
       [&](const auto& e) {
         using T = std::decay_t<decltype(e)>;
@@ -333,17 +339,13 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
         } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
           Reservation& r = reservations_.at(e.organization_id).at(e.reservation_id);
           r.state = e.state;
-          ReservationView v = *r.view;
-          v.state = e.state;
-          r.view = Shared<ReservationView>(std::move(v));
+          restamp(r, [&](ReservationView& v) { v.state = e.state; });
           r.version = version;
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
                              std::is_same_v<T, events::ReservationReleased>) {
           Reservation& r = reservations_.at(e.organization_id).at(e.reservation_id);
           r.consumed = e.consumed;
-          ReservationView v = *r.view;
-          v.consumed = e.consumed;
-          r.view = Shared<ReservationView>(std::move(v));
+          restamp(r, [&](ReservationView& v) { v.consumed = e.consumed; });
           r.version = version;
         }
       },
