@@ -1,5 +1,7 @@
 #include "commands/decision_log/decision_record.h"
 
+#include <algorithm>
+
 namespace ledger::commands {
 
 using Json = nlohmann::json;
@@ -22,6 +24,20 @@ Json decision_record_json(const DecisionRecord& r) {
 
 namespace {
 
+// One JSON string as dump(-1, ' ', false, replace) writes it: printable
+// ASCII without a quote or backslash as it is, anything else through
+// nlohmann's own escaping.
+void put_string(std::string& out, const std::string& s) {
+  const bool plain = std::ranges::all_of(s, [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
 domain::Error bad(const std::string& field) {
   domain::Error e{domain::ErrorKind::kInvalidArgument,
                   "invalid_decision_record",
@@ -32,6 +48,45 @@ domain::Error bad(const std::string& field) {
 }
 
 }  // namespace
+
+std::string encoded_decision_record(const DecisionRecord& r, std::string_view input_json,
+                                    std::string_view output_json) {
+  // The members in the order nlohmann's object (a std::map) keeps them.
+  std::string out;
+  out.reserve(320 + input_json.size() + output_json.size());
+  out += R"({"actor":{"actor_id":)";
+  put_string(out, r.actor_id);
+  out += R"(,"actor_type":)";
+  put_string(out, r.actor_type);
+  out += R"(,"tenant":)";
+  put_string(out, r.actor_tenant);
+  out += R"(},"as_of":)";
+  put_string(out, r.as_of);
+  out += R"(,"correlation_id":)";
+  put_string(out, r.correlation_id);
+  out += R"(,"decision":)";
+  put_string(out, r.decision);
+  out += R"(,"decision_id":)";
+  put_string(out, r.decision_id);
+  out += R"(,"input":)";
+  out += input_json;
+  out += R"(,"kind":)";
+  put_string(out, r.kind);
+  out += R"(,"organization_id":)";
+  put_string(out, r.organization_id);
+  out += R"(,"output":)";
+  out += output_json;
+  out += R"(,"project_id":)";
+  put_string(out, r.project_id);
+  out += R"(,"reason_code":)";
+  put_string(out, r.reason_code);
+  out += R"(,"recorded_at":)";
+  put_string(out, r.recorded_at);
+  out += R"(,"snapshot_version":)";
+  out += std::to_string(r.snapshot_version);
+  out += '}';
+  return out;
+}
 
 domain::Result<DecisionRecord> decision_record_from_json(const Json& j) {
   if (!j.is_object()) return std::unexpected(bad("record"));

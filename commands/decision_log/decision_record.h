@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "domain/error.h"
 
@@ -60,6 +61,13 @@ struct DecisionRecord {
 };
 
 nlohmann::json decision_record_json(const DecisionRecord& r);
+// The text of decision_record_json(r) with `input` and `output` replaced by
+// the given JSON texts (each as nlohmann's dump(-1) with the `replace`
+// error handler writes it), byte for byte, written without building a
+// tree: the answering thread already holds the output's text, and copying
+// two trees into a third cost more than the decision (issue 12).
+// r.input and r.output are not read.
+std::string encoded_decision_record(const DecisionRecord& r, std::string_view input_json, std::string_view output_json);
 // kInvalidArgument `invalid_decision_record` (evidence: field) when a field
 // is missing or of the wrong type.
 domain::Result<DecisionRecord> decision_record_from_json(const nlohmann::json& j);

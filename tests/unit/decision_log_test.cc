@@ -1,6 +1,8 @@
 // The decision log's buffer and record (issue 13 part 6): bounded, drops
 // counted, batches drained in order; the record's JSON round-trips.
 #include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
 
 #include <atomic>
 #include <thread>
@@ -107,6 +109,35 @@ TEST(DecisionRecord, JsonRoundTrips) {
   auto back = decision_record_from_json(Json::parse(j.dump()));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(decision_record_json(*back), j);
+}
+
+// The query service writes a record's text without building its tree; it
+// must be the very text the tree dumps to, whatever the fields hold: quotes,
+// backslashes, control characters, bytes that are not UTF-8, any snapshot
+// version.
+RC_GTEST_PROP(DecisionRecord, EncodedTextIsTheTreesDump, ()) {
+  const auto text = [] {
+    return *rc::gen::oneOf(rc::gen::arbitrary<std::string>(),
+                           rc::gen::container<std::string>(rc::gen::inRange<char>(0x20, 0x7f)),
+                           rc::gen::element<std::string>("", "\"", "\\", "a\nb", "\x7f", "\xc3\xa9", "\xff\xfe"));
+  };
+  DecisionRecord r;
+  for (std::string* field :
+       {&r.kind, &r.decision_id, &r.recorded_at, &r.as_of, &r.organization_id, &r.project_id, &r.actor_tenant,
+        &r.actor_type, &r.actor_id, &r.correlation_id, &r.decision, &r.reason_code}) {
+    *field = text();
+  }
+  r.snapshot_version = *rc::gen::arbitrary<std::int64_t>();
+  const auto replace = Json::error_handler_t::replace;
+  const Json input = {
+      {"correlation_id", text()}, {"hierarchy", {{"project_id", text()}}}, {"n", *rc::gen::arbitrary<int>()}};
+  const Json output = {{"decision", text()}, {"matched_rules", Json::array({{{"rule_id", text()}}})}};
+  const std::string encoded =
+      encoded_decision_record(r, input.dump(-1, ' ', false, replace), output.dump(-1, ' ', false, replace));
+  DecisionRecord whole = r;
+  whole.input = input;
+  whole.output = output;
+  RC_ASSERT(encoded == decision_record_json(whole).dump(-1, ' ', false, replace));
 }
 
 TEST(DecisionRecord, RefusesMissingOrMistypedFields) {

@@ -622,11 +622,12 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   if (auto m = messages.apply(answer, request_locales(req), read->front(), c->as_of); !m) {
     return error_response(m.error(), in->correlation_id);
   }
+  std::string body = dump_lenient(answer);
   if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
-    log_.buffer->push(decision_record_of(who, *in, *doc, answer, out->snapshot_version, c->as_of, clock_.now()));
+    log_.buffer->push(decision_record_of(who, *in, *doc, answer, body, out->snapshot_version, c->as_of, clock_.now()));
   }
   tell_decision(count_decision_, answer);
-  return json_response(200, dump_lenient(answer));
+  return json_response(200, std::move(body));
 }
 
 HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands::Principal& who) {
@@ -724,7 +725,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
         return error_response(m.error());  // a dependency failed: no partial answer
       }
       if (log_.buffer) {
-        log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], results[index_of[k]],
+        const Json& answer = results[index_of[k]];
+        log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], answer, dump_lenient(answer),
                                              out->snapshot_version, c->as_of, clock_.now()));
       }
       tell_decision(count_decision_, results[index_of[k]]);

@@ -45,12 +45,9 @@ commands::DecisionRecord stamped(const commands::Principal& who, events::Instant
 }
 
 // Encoded on the answering thread with its input and output
-// (DecisionRecord::encoded): no JSON tree crosses threads.
-commands::DecisionRecord encoded(commands::DecisionRecord r, const Json& input, const Json& output) {
-  Json j = decision_record_json(r);  // input and output still null here
-  j["input"] = input;
-  j["output"] = output;
-  r.encoded = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+// (DecisionRecord::encoded): no JSON tree crosses threads, none is copied.
+commands::DecisionRecord encoded(commands::DecisionRecord r, const Json& input, std::string_view output_text) {
+  r.encoded = commands::encoded_decision_record(r, dump_lenient(input), output_text);
   return r;
 }
 
@@ -74,8 +71,8 @@ HttpResponse status_route(const DecisionLogPorts& ports) {
 }  // namespace
 
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
-                                            const Json& input, const Json& output, std::int64_t snapshot_version,
-                                            events::Instant as_of, events::Instant now) {
+                                            const Json& input, const Json& output, std::string_view output_text,
+                                            std::int64_t snapshot_version, events::Instant as_of, events::Instant now) {
   commands::DecisionRecord r = stamped(who, now);
   r.as_of = codec::format_instant(as_of);
   r.organization_id = in.hierarchy.organization_id;
@@ -84,7 +81,7 @@ commands::DecisionRecord decision_record_of(const commands::Principal& who, cons
   r.decision = output.value("decision", "");
   r.reason_code = output.value("reason_code", "");
   r.snapshot_version = snapshot_version;
-  return encoded(std::move(r), input, output);
+  return encoded(std::move(r), input, output_text);
 }
 
 commands::DecisionRecord check_record_of(const commands::Principal& who, const std::string& organization_id,
@@ -98,7 +95,7 @@ commands::DecisionRecord check_record_of(const commands::Principal& who, const s
   r.decision = output.value("allowed", false) ? "allow" : "deny";
   r.reason_code = output.value("reason", "");
   r.snapshot_version = snapshot_version;
-  return encoded(std::move(r), input, output);
+  return encoded(std::move(r), input, dump_lenient(output));
 }
 
 HttpResponse decision_log_route(const HttpRequest& req, const commands::Principal& who, const DecisionLogPorts& ports) {

@@ -59,10 +59,13 @@ struct DecisionLogPorts {
 };
 
 // The record of one answered decision, already encoded (`encoded`; input
-// and output left null, see DecisionRecord::encoded).
+// and output left null, see DecisionRecord::encoded). `output_text` is
+// `output` as answered (dump_lenient): it is written into the record as it
+// is, not dumped again.
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
                                             const nlohmann::json& input, const nlohmann::json& output,
-                                            std::int64_t snapshot_version, events::Instant as_of, events::Instant now);
+                                            std::string_view output_text, std::int64_t snapshot_version,
+                                            events::Instant as_of, events::Instant now);
 
 // The record of one answered entitlement check (kind entitlement_check):
 // `input` {check, cut}, `output` the check's answer; decision allow | deny

@@ -61,8 +61,8 @@ adapters::http::HttpResponse error_response(const domain::Error& e, const std::s
   return r;
 }
 
-adapters::http::HttpResponse json_response(int status, const std::string& body) {
-  return adapters::http::HttpResponse::json(status, body);
+adapters::http::HttpResponse json_response(int status, std::string body) {
+  return adapters::http::HttpResponse::json(status, std::move(body));
 }
 
 adapters::http::HttpResponse method_not_allowed(const std::string& allow, std::string message,

@@ -16,7 +16,7 @@ namespace ledger::routes {
 int http_status(domain::ErrorKind k);
 
 adapters::http::HttpResponse error_response(const domain::Error& e, const std::string& correlation_id = {});
-adapters::http::HttpResponse json_response(int status, const std::string& body);
+adapters::http::HttpResponse json_response(int status, std::string body);
 // 405 `method_not_allowed` with `Allow: <allow>` (RFC 9110 15.5.6); the
 // message says "use <allow>" unless given.
 adapters::http::HttpResponse method_not_allowed(const std::string& allow, std::string message = {},
