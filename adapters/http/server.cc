@@ -143,8 +143,9 @@ struct Shared {
   std::chrono::seconds idle_timeout;
   std::string body_limit_text;
   std::vector<std::string> control_paths;
-  net::thread_pool* requests = nullptr;  // handlers
-  net::thread_pool* control = nullptr;   // handlers of control_paths
+  std::function<bool(const HttpRequest&)> answers_at_once;  // handled on the io thread
+  net::thread_pool* requests = nullptr;                     // handlers
+  net::thread_pool* control = nullptr;                      // handlers of control_paths
   std::shared_ptr<Hub> hub;
   net::ssl::context* tls = nullptr;  // set: every connection is TLS
   std::function<void(const Exchange&)> on_answer;
@@ -643,6 +644,10 @@ void Session::dispatch_request(HttpRequest request) {
   const bool control = std::find(shared_->control_paths.begin(), shared_->control_paths.end(), request.path) !=
                        shared_->control_paths.end();
   auto reply = std::make_shared<Reply>(shared_->hub, shared_from_this());
+  if (!control && shared_->answers_at_once && shared_->answers_at_once(request)) {
+    // On this connection's strand: the answer's write starts before this returns.
+    return run_handler(*shared_, std::move(request), reply);
+  }
   net::post(control ? *shared_->control : *shared_->requests,
             [shared = shared_, request = std::move(request), reply = std::move(reply)]() mutable {
               run_handler(*shared, std::move(request), reply);
@@ -716,6 +721,7 @@ class HttpServer::Impl {
     shared->hub->requests = requests_.get();
     shared->tls = tls_.get();
     shared->on_answer = options_.on_answer;
+    shared->answers_at_once = options_.answers_at_once;
     shared_ = std::move(shared);
 
     accept();

@@ -94,6 +94,12 @@ class HttpServer {
     // on an io thread just before the answer is written: keep it cheap. An
     // exception from it is logged and ignored.
     std::function<void(const Exchange&)> on_answer = {};
+    // Requests it says yes to (control paths never) are handled on the io
+    // thread that read them, without the hop to the request pool and back:
+    // for handlers that never block, such as answers from memory. It is
+    // asked on an io thread before the handler: keep it cheap. Empty: every
+    // request goes to the pool.
+    std::function<bool(const HttpRequest&)> answers_at_once = {};
   };
 
   HttpServer(Options options, HttpHandler handler);

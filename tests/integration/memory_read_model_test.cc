@@ -31,6 +31,7 @@
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/http/routes/query_api.h"
+#include "adapters/http/routes/snapshot_waits.h"
 #include "adapters/identity/identity.h"
 #include "adapters/postgres/admission_queries.h"
 #include "adapters/postgres/event_store.h"
@@ -483,6 +484,27 @@ TEST_F(MemoryReadModelTest, AReaderThatAsksForAPositionWaitsForTheModelToCatchUp
   EXPECT_NE(answered.status, 503) << answered.body;
   EXPECT_NE(Json::parse(answered.body).value("code", ""), "snapshot_not_ready") << answered.body;
   EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(150));
+}
+
+// What the HTTP server may run on its io thread (HttpServer::Options::
+// answers_at_once): a single decision from memory whose read-your-writes
+// wait is parked; never the SQL path, a batch, time travel, or a memory path
+// whose min_position wait would hold the thread.
+TEST_F(MemoryReadModelTest, OnlyASingleDecisionFromMemoryIsAnsweredWithoutTheRequestPool) {
+  auto at_once = [](ReadPath& path, const std::string& method, const std::string& target, const std::string& query) {
+    return path.query->answers_at_once(testing::query_request(method, target, query, "{}", "t"));
+  };
+  EXPECT_FALSE(at_once(*sql_, "POST", "/v1/decisions", ""));
+  EXPECT_FALSE(at_once(*memory_, "POST", "/v1/decisions", ""));  // no parked waits: min_position would block
+  routes::SnapshotWaits waits([&]() -> domain::Result<std::int64_t> { return models_.position(); }, {});
+  memory_->query->answer_from(models_, &waits);
+  EXPECT_TRUE(at_once(*memory_, "POST", "/v1/decisions", ""));
+  EXPECT_TRUE(at_once(*memory_, "POST", "/v1/decisions", "min_position=3&wait_ms=100"));
+  EXPECT_FALSE(at_once(*memory_, "POST", "/v1/decisions", "as_of_position=3"));
+  EXPECT_FALSE(at_once(*memory_, "POST", "/v1/decisions:batch", ""));
+  EXPECT_FALSE(at_once(*memory_, "GET", "/v1/decisions", ""));
+  EXPECT_FALSE(at_once(*memory_, "GET", "/v1/ceilings/effective", "organization_id=o1"));
+  waits.stop();
 }
 
 }  // namespace

@@ -125,6 +125,59 @@ TEST(HttpServerAsync, ControlPathsAreServedWhileEveryRequestThreadBlocks) {
   }
 }
 
+// Options::answers_at_once: such a request runs on the io thread that read
+// it, so it is answered while every request-pool thread blocks; the others
+// still queue behind the pool; a request on a keep-alive connection after
+// one answered at once is read and answered too.
+TEST(HttpServerAsync, RequestsAnsweredAtOnceDoNotQueueBehindTheRequestPool) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> blocked{0};
+  std::atomic<int> fast{0};
+  HttpServer::Options options{.threads = 1};
+  options.answers_at_once = [](const HttpRequest& req) { return req.path == "/fast"; };
+  HttpServer server(options, [&](const HttpRequest& req) {
+    if (req.path == "/fast") {
+      fast.fetch_add(1);
+      return HttpResponse::json(200, R"({"fast":true})");
+    }
+    blocked.fetch_add(1);
+    released.wait();
+    return HttpResponse::json(200, "{}");
+  });
+  ASSERT_TRUE(server.start());
+  auto slow = std::async(std::launch::async, [&] {
+    HttpClient c("127.0.0.1", server.port(), 20s);
+    return c.request("GET", "/slow");
+  });
+  auto queued = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 500 && blocked.load() < 1; ++i) std::this_thread::sleep_for(10ms);
+    HttpClient c("127.0.0.1", server.port(), 20s);
+    return c.request("GET", "/queued");
+  });
+  for (int i = 0; i < 500 && blocked.load() < 1; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(blocked.load(), 1);
+  HttpClient c("127.0.0.1", server.port(), 10s);
+  for (int i = 0; i < 3; ++i) {  // one connection, kept alive
+    auto r = c.request("POST", "/fast", "{}");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, R"({"fast":true})");
+  }
+  EXPECT_EQ(fast.load(), 3);
+  // The pool's one thread still blocks, and the request behind it waits.
+  EXPECT_EQ(blocked.load(), 1);
+  EXPECT_EQ(slow.wait_for(0s), std::future_status::timeout);
+  EXPECT_EQ(queued.wait_for(200ms), std::future_status::timeout);
+  release.set_value();
+  for (auto* f : {&slow, &queued}) {
+    auto r = f->get();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(blocked.load(), 2);
+}
+
 TEST(HttpServerAsync, StopWithAParkedResponderReturnsAndTheResponderAnswersNothing) {
   std::mutex mu;
   std::optional<HttpResponder> parked;

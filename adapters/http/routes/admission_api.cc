@@ -36,7 +36,7 @@ using Json = nlohmann::json;
 
 namespace {
 
-constexpr std::string_view kDecisions = "/v1/decisions";
+constexpr std::string_view kDecisions = AdmissionApi::kDecisionPath;
 constexpr std::string_view kDecisionBatch = "/v1/decisions:batch";
 constexpr std::string_view kEffective = "/v1/ceilings/effective";
 constexpr std::string_view kReservations = "/v1/reservations";

@@ -146,6 +146,7 @@ class AdmissionApi {
 
   // True for the paths this API answers (any method).
   static bool owns(std::string_view path);
+  static constexpr std::string_view kDecisionPath = "/v1/decisions";  // POST: one decision
   // Answers a request on one of its paths for an authenticated principal.
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who);
 

@@ -172,6 +172,11 @@ bool QueryApi::from_memory(const HttpRequest& req) const {
   return memory_ && req.path.rfind(kPolicyValues, 0) == 0 && !req.query_param("as_of_position");
 }
 
+bool QueryApi::answers_at_once(const HttpRequest& req) const {
+  return memory_waits_ != nullptr && admission_ != nullptr && req.method == "POST" &&
+         req.path == AdmissionApi::kDecisionPath && admission_->from_memory(req);
+}
+
 void QueryApi::changes(const HttpRequest& req, const adapters::http::HttpResponder& respond) {
   begin_request(req);
   auto answer = [&]() -> std::optional<HttpResponse> {

@@ -147,6 +147,14 @@ class QueryApi {
   // and finished on the server's request pool. Without wait_with() it is
   // handle(req).
   void handle(adapters::http::HttpRequest req, adapters::http::HttpResponder respond);
+
+  // Whether handle(req, respond) answers `req` without waiting on anything
+  // outside the process: a single decision answered from memory, whose
+  // read-your-writes wait (if any) is parked, never held. The server runs
+  // such a request on the io thread that read it
+  // (HttpServer::Options::answers_at_once). A batch is not: hundreds of
+  // decisions would hold the io thread's other connections.
+  bool answers_at_once(const adapters::http::HttpRequest& req) const;
   // Where handle(req, respond) parks waits; `head` reads the event store's
   // head (a position beyond it is refused at once, never waited for). Both
   // must outlive this object.
