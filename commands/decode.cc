@@ -27,15 +27,6 @@ std::unexpected<Error> bad(std::string code, std::string message, std::string fi
   return std::unexpected(std::move(e));
 }
 
-domain::Result<void> only_fields(const Json& body, std::initializer_list<const char*> allowed) {
-  for (auto it = body.begin(); it != body.end(); ++it) {
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || it.key() == a;
-    if (!ok) return bad("unknown_field", "unknown field '" + it.key() + "'", it.key());
-  }
-  return {};
-}
-
 domain::Result<std::string> required_string(const Json& body, const char* name, std::size_t max_len) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null())
@@ -333,6 +324,21 @@ class DocumentBuilder {
 };
 
 }  // namespace
+
+domain::Error unknown_field(const std::string& key) {
+  Error e{ErrorKind::kInvalidArgument, "unknown_field", "unknown field '" + key + "'", {}};
+  e.with("field", key);
+  return e;
+}
+
+domain::Result<void> only_fields(const Json& body, std::initializer_list<std::string_view> allowed) {
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+      return std::unexpected(unknown_field(it.key()));
+    }
+  }
+  return {};
+}
 
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;

@@ -53,6 +53,7 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <span>
 #include <string_view>
 
@@ -84,6 +85,15 @@ inline constexpr std::string_view kCommandTypes[] = {
     "config.service.set", "config.reload", "config.secrets.shred"};
 
 bool valid_utf8(std::string_view s);
+
+// The refusal of a body field nobody reads: kInvalidArgument
+// `unknown_field`, "unknown field '<key>'", evidence `field`. Every decoder
+// and route refuses with it, so a misspelt field is never silently ignored
+// and reads the same everywhere.
+domain::Error unknown_field(const std::string& key);
+// unknown_field() for the first member of `body` (an object; key order) not
+// in `allowed`.
+domain::Result<void> only_fields(const nlohmann::json& body, std::initializer_list<std::string_view> allowed);
 domain::Result<nlohmann::json> parse_json_document(std::string_view body);
 
 // A decoded command with its optional idempotency and concurrency fields.

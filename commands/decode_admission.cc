@@ -4,27 +4,23 @@
 #include <set>
 
 #include "commands/decode.h"
+#include "commands/field_reader.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::commands {
 namespace {
 
-using domain::Error;
-using domain::ErrorKind;
 using domain::QuotaLevel;
 using domain::QuotaScope;
 using Json = nlohmann::json;
 
-// Reads fields of one body, keeping the first error; every field read is
-// also declared known, and finish() refuses the rest.
-class Fields {
+// The typed readers of the admission commands (commands/field_reader.h).
+class Fields : public FieldReader {
  public:
-  explicit Fields(const Json& body) : body_(body) {
-    for (const char* k : {"type", "command_id", "expected_version"}) known_.insert(k);
-  }
+  using FieldReader::FieldReader;
 
   std::string str(const char* name, bool required, std::size_t max_len = 128) {
-    known_.insert(name);
+    known(name);
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) {
       if (required) fail("missing_field", std::string("field '") + name + "' is required", name);
@@ -43,7 +39,7 @@ class Fields {
   }
   // Quantities: JSON integers only (no floats, strings or numbers past 64 bits).
   std::optional<std::int64_t> quantity(const char* name, bool required) {
-    known_.insert(name);
+    known(name);
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) {
       if (required) fail("missing_field", std::string("field '") + name + "' is required", name);
@@ -59,13 +55,13 @@ class Fields {
   }
   std::optional<events::Instant> instant(const char* name, bool required) {
     std::string s = str(name, required, 64);
-    if (s.empty() || !error_.empty()) return std::nullopt;
+    if (s.empty() || failed()) return std::nullopt;
     auto t = codec::parse_instant(s);
     if (!t) fail("invalid_field", std::string("field '") + name + "' must be an RFC 3339 instant", name);
     return t;
   }
   QuotaScope scope(const char* name) {
-    known_.insert(name);
+    known(name);
     auto it = body_.find(name);
     if (it == body_.end() || !it->is_object()) {
       fail("invalid_scope", std::string("field '") + name + "' must be {level, id}", name);
@@ -97,7 +93,7 @@ class Fields {
     return QuotaScope{*l, sid};
   }
   std::map<std::string, std::string> attributes(const char* name) {
-    known_.insert(name);
+    known(name);
     std::map<std::string, std::string> out;
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) return out;
@@ -115,7 +111,7 @@ class Fields {
     return out;
   }
   std::vector<std::string> strings(const char* name, std::size_t max_items, std::size_t max_len) {
-    known_.insert(name);
+    known(name);
     std::vector<std::string> out;
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) return out;
@@ -136,33 +132,10 @@ class Fields {
     }
     return out;
   }
-  void forbid_rest() {
-    if (!error_.empty()) return;
-    for (auto it = body_.begin(); it != body_.end(); ++it) {
-      if (!known_.contains(it.key())) {
-        fail("unknown_field", "unknown field '" + it.key() + "'", it.key());
-        return;
-      }
-    }
-  }
-  void fail(std::string code, std::string message, std::string field) {
-    if (!error_.empty()) return;
-    error_ = std::move(code);
-    message_ = std::move(message);
-    field_ = std::move(field);
-  }
   domain::Result<Command> done(Command c) {
-    forbid_rest();
-    if (error_.empty()) return c;
-    Error e{ErrorKind::kInvalidArgument, error_, message_, {}};
-    e.with("field", field_);
-    return std::unexpected(std::move(e));
+    if (auto refused = finish(); !refused) return std::unexpected(std::move(refused.error()));
+    return c;
   }
-
- private:
-  const Json& body_;
-  std::set<std::string> known_;
-  std::string error_, message_, field_;
 };
 
 domain::CeilingTarget target(Fields& f) {

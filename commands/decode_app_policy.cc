@@ -5,22 +5,22 @@
 #include <set>
 
 #include "commands/decode.h"
+#include "commands/field_reader.h"
 
 namespace ledger::commands {
 namespace {
 
-using domain::Error;
 using domain::ErrorKind;
 using Json = nlohmann::json;
 namespace ap = domain::app_policy;
 
 inline constexpr std::size_t kMaxConfigBytes = std::size_t{16} * 1024;
 
-class Body {
+// The typed readers of the application-policy commands
+// (commands/field_reader.h).
+class Body : public FieldReader {
  public:
-  explicit Body(const Json& body) : body_(body) {
-    for (const char* k : {"type", "command_id", "expected_version"}) known_.insert(k);
-  }
+  using FieldReader::FieldReader;
   std::string str(const char* name, bool required, std::size_t max_len = 128) {
     const Json* j = get(name, required);
     if (!j) return {};
@@ -68,42 +68,16 @@ class Body {
   }
   template <class C>
   domain::Result<Command> done(C c) {
-    if (error_.empty()) {
-      for (auto it = body_.begin(); it != body_.end(); ++it) {
-        if (!known_.contains(it.key())) {
-          fail("unknown_field", "unknown field '" + it.key() + "'", it.key());
-          break;
-        }
-      }
-    }
-    if (!error_.empty()) {
-      Error e{ErrorKind::kInvalidArgument, error_, message_, {}};
-      e.with("field", field_);
-      return std::unexpected(std::move(e));
-    }
+    if (auto refused = finish(); !refused) return std::unexpected(std::move(refused.error()));
     return Command(std::move(c));
   }
 
  private:
   const Json* get(const char* name, bool required) {
-    known_.insert(name);
-    auto it = body_.find(name);
-    if (it == body_.end() || it->is_null()) {
-      if (required) fail("missing_field", std::string("field '") + name + "' is required", name);
-      return nullptr;
-    }
-    return &*it;
+    const Json* j = find(name);
+    if (!j && required) fail("missing_field", std::string("field '") + name + "' is required", name);
+    return j;
   }
-  void fail(std::string code, std::string message, std::string field) {
-    if (!error_.empty()) return;
-    error_ = std::move(code);
-    message_ = std::move(message);
-    field_ = std::move(field);
-  }
-
-  const Json& body_;
-  std::set<std::string> known_;
-  std::string error_, message_, field_;
 };
 
 }  // namespace

@@ -88,7 +88,7 @@ domain::Result<Command> decode_reload(const Json& b) {
         if (f->get<bool>()) c.reinit.push_back(f.key());
       }
     } else {
-      return bad("unknown_field", "unknown field '" + k + "'", k);
+      return std::unexpected(unknown_field(k));
     }
   }
   return Command(std::move(c));
@@ -100,11 +100,8 @@ std::optional<domain::Result<Command>> decode_config_command(std::string_view ty
   if (type == "config.reload") return decode_reload(b);
   if (type == "config.secrets.shred") {
     // config.secrets.shred {tenant_id, reason}
-    for (auto it = b.begin(); it != b.end(); ++it) {
-      if (it.key() != "tenant_id" && it.key() != "reason" && it.key() != "command_id" && it.key() != "type" &&
-          it.key() != "expected_version") {
-        return bad("unknown_field", "unknown field '" + it.key() + "'", it.key());
-      }
+    if (auto ok = only_fields(b, {"tenant_id", "reason", "command_id", "type", "expected_version"}); !ok) {
+      return std::unexpected(ok.error());
     }
     auto tenant = id_field(b, "tenant_id");
     if (!tenant) return std::unexpected(tenant.error());
@@ -144,7 +141,7 @@ std::optional<domain::Result<Command>> decode_config_command(std::string_view ty
     const bool ok = k == "type" || k == "command_id" || k == "expected_version" || k == "value" || k == "reason" ||
                     (subject_field && k == subject_field) || (tenant_layer && k == "tenant_id") ||
                     (*layer == cfg::Layer::kGlobal && (k == "is_public" || k == "requires_restart"));
-    if (!ok) return bad("unknown_field", "unknown field '" + k + "'", k);
+    if (!ok) return std::unexpected(unknown_field(k));
   }
   cfg::SetConfigLayer c;
   c.ref.layer = *layer;

@@ -5,26 +5,22 @@
 #include <cstdint>
 #include <set>
 
+#include "commands/field_reader.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::commands {
 namespace {
 
-using domain::Error;
-using domain::ErrorKind;
 using Json = nlohmann::json;
 namespace ent = domain::entitlements;
 
-// Reads fields of one body, keeping the first error; every field read is
-// declared known and done() refuses the rest.
-class Fields {
+// The typed readers of the entitlement commands (commands/field_reader.h).
+class Fields : public FieldReader {
  public:
-  explicit Fields(const Json& body) : body_(body) {
-    for (const char* k : {"type", "command_id", "expected_version"}) known_.insert(k);
-  }
+  using FieldReader::FieldReader;
 
   std::optional<std::string> opt(const char* name, std::size_t max_len) {
-    known_.insert(name);
+    known(name);
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) return std::nullopt;
     if (!it->is_string() || it->get_ref<const std::string&>().size() > max_len) {
@@ -37,13 +33,13 @@ class Fields {
   }
   std::string str(const char* name, bool required, std::size_t max_len = 128) {
     auto v = opt(name, max_len);
-    if (required && (!v || v->empty()) && error_.empty()) {
+    if (required && (!v || v->empty()) && !failed()) {
       fail("missing_field", std::string("field '") + name + "' is required", name);
     }
     return v.value_or(std::string());
   }
   bool flag(const char* name) {
-    known_.insert(name);
+    known(name);
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) {
       fail("missing_field", std::string("field '") + name + "' is required", name);
@@ -78,7 +74,7 @@ class Fields {
     return out;
   }
   ent::Rules rules() {
-    known_.insert("rules");
+    known("rules");
     ent::Rules r;
     auto it = body_.find("rules");
     if (it == body_.end() || !it->is_object()) {
@@ -101,7 +97,7 @@ class Fields {
     return r;
   }
   std::optional<std::int64_t> opt_int(const char* name) {
-    known_.insert(name);
+    known(name);
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) return std::nullopt;
     if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<std::uint64_t>() > std::uint64_t(INT64_MAX))) {
@@ -114,7 +110,7 @@ class Fields {
   // signature included. Its shape is checked here; its signature by the
   // command service (commands/entitlement_service.cc).
   std::optional<ent::ShadowEvidence> shadow_report() {
-    known_.insert("shadow_report");
+    known("shadow_report");
     auto it = body_.find("shadow_report");
     if (it == body_.end() || it->is_null()) return std::nullopt;
     auto bad = [&](const std::string& what) {
@@ -153,31 +149,10 @@ class Fields {
     if (e.report.size() > std::size_t{256} * 1024) return bad("at most 256 KiB");
     return e;
   }
-  void fail(std::string code, std::string message, std::string field) {
-    if (!error_.empty()) return;
-    error_ = std::move(code);
-    message_ = std::move(message);
-    field_ = std::move(field);
-  }
   domain::Result<Command> done(ent::Command c) {
-    if (error_.empty()) {
-      for (auto it = body_.begin(); it != body_.end(); ++it) {
-        if (!known_.contains(it.key())) {
-          fail("unknown_field", "unknown field '" + it.key() + "'", it.key());
-          break;
-        }
-      }
-    }
-    if (error_.empty()) return Command(std::move(c));
-    Error e{ErrorKind::kInvalidArgument, error_, message_, {}};
-    e.with("field", field_);
-    return std::unexpected(std::move(e));
+    if (auto refused = finish(); !refused) return std::unexpected(std::move(refused.error()));
+    return Command(std::move(c));
   }
-
- private:
-  const Json& body_;
-  std::set<std::string> known_;
-  std::string error_, message_, field_;
 };
 
 }  // namespace

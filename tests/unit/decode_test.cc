@@ -16,6 +16,7 @@
 #include "adapters/http/routes/command_api.h"
 #include "adapters/http/routes/http_json.h"
 #include "commands/decode.h"
+#include "commands/field_reader.h"
 #include "tests/support/utf8.h"
 
 namespace ledger::commands {
@@ -944,3 +945,48 @@ TEST(DecodeDocument, SomeBodiesTheGeneratorMustReach) {
   EXPECT_EQ(ledger::commands::parse_json_document(R"({"a":1,"a":2,)").error().code, "duplicate_key");
   EXPECT_EQ(ledger::commands::parse_json_document(R"({"a":1} x)").error().code, "malformed_json");
 }
+
+namespace ledger::commands {
+namespace {
+
+// The decoders' shared reader: a null member is absent but known, the first
+// refusal is the one answered, and a field nobody read is refused only when
+// nothing else was.
+TEST(FieldReader, KeepsTheFirstRefusalAndRefusesFieldsNobodyRead) {
+  const auto body = nlohmann::json::parse(R"({"type":"t","command_id":"c","a":1,"b":null,"zz":true,"m":2})");
+  {
+    FieldReader f(body);
+    ASSERT_NE(f.find("a"), nullptr);
+    EXPECT_EQ(f.find("b"), nullptr);
+    EXPECT_EQ(f.find("absent"), nullptr);
+    auto refused = f.finish();
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, "unknown_field");
+    EXPECT_EQ(refused.error().kind, domain::ErrorKind::kInvalidArgument);
+    EXPECT_EQ(refused.error().message, "unknown field 'm'");  // the first in key order
+    EXPECT_EQ(refused.error().evidence_text("field"), "m");
+  }
+  {
+    FieldReader f(body);
+    for (const char* k : {"a", "b", "zz", "m"}) f.known(k);
+    EXPECT_TRUE(f.finish());
+  }
+  {
+    FieldReader f(body);
+    f.fail("invalid_field", "first", "a");
+    f.fail("missing_field", "second", "q");
+    EXPECT_TRUE(f.failed());
+    auto refused = f.finish();
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, "invalid_field");  // not unknown_field, not the second
+    EXPECT_EQ(refused.error().message, "first");
+    EXPECT_EQ(refused.error().evidence_text("field"), "a");
+  }
+  EXPECT_TRUE(only_fields(body, {"type", "command_id", "a", "b", "zz", "m"}));
+  auto other = only_fields(body, {"type", "command_id", "a", "b", "m"});
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().evidence_text("field"), "zz");
+}
+
+}  // namespace
+}  // namespace ledger::commands

@@ -17,6 +17,8 @@
 //                                              (`#include "path"`, directly or not)
 //        ErrorKind::kX, error_                 a decoder's member that a helper
 //                                              `fail(std::string code, ...)` sets from `code`
+//                                              (calls counted in the files that include
+//                                              the helper's file or, for a .cc, its header)
 //        error_response(NNN, "code", ...)      the HTTP server's own answers
 //      and `auto r = error_response({.., "code", ..}); r.status = NNN;`
 //      answers with NNN instead (405 `method_not_allowed`, 415
@@ -418,10 +420,16 @@ class Scanner {
     return any;
   }
 
-  // `file` and every scanned source that includes it, directly or not.
+  // `file` and every scanned source that includes it, directly or not; for
+  // a .cc, also those that include its header (a member helper such as
+  // FieldReader::fail is defined in the one and called through the other).
   std::set<std::string> reach_of(const std::string& file) const {
     std::set<std::string> seen = {file};
     std::vector<std::string> todo = {file};
+    if (file.ends_with(".cc")) {
+      const std::string header = file.substr(0, file.size() - 3) + ".h";
+      if (sources_->contains(header) && seen.insert(header).second) todo.push_back(header);
+    }
     while (!todo.empty()) {
       const auto it = includers_.find(todo.back());
       todo.pop_back();

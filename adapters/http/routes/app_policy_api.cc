@@ -264,9 +264,7 @@ HttpResponse AppPolicyApi::evaluate(const HttpRequest& req, const commands::Prin
       if (k == "estimated_tokens") request.input.estimated_tokens = n;
       if (k == "actual_tokens") request.input.actual_tokens = n;
     } else {
-      domain::Error e{domain::ErrorKind::kInvalidArgument, "unknown_field", "unknown field '" + k + "'", {}};
-      e.with("field", k);
-      return error_response(e);
+      return error_response(commands::unknown_field(k));
     }
   }
   auto org = organization_for(who, named_org, "application evaluate");

@@ -76,12 +76,7 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
   // Any other field is refused as the command decoders refuse it, so a
   // misspelt field is never silently ignored. It comes after the checks of
   // `expression`, so a body that misspells that one still says missing_field.
-  for (const auto& field : doc->items()) {
-    if (field.key() != "expression") {
-      return error_response(field_error("unknown_field", "unknown field '" + field.key() + "'", field.key()),
-                            correlation_id);
-    }
-  }
+  if (auto ok = commands::only_fields(*doc, {"expression"}); !ok) return error_response(ok.error(), correlation_id);
   const std::string& expression = it->get_ref<const std::string&>();
   if (const auto n = code_points(expression); n > adapters::cel::kMaxExpressionLength) {
     Error e{ErrorKind::kPayloadTooLarge,

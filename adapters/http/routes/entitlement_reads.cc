@@ -55,7 +55,7 @@ domain::Result<projections::EntitlementCheckRequest> check_request(const Json& b
   for (auto it = b.begin(); it != b.end(); ++it) {
     const auto& k = it.key();
     if (k != "tenant" && k != "environment" && k != "organization_id" && k != "plan" && k != "capability") {
-      return std::unexpected(invalid("unknown_field", "unknown field '" + k + "'", k));
+      return std::unexpected(commands::unknown_field(k));
     }
     if (!it->is_string() || it->get_ref<const std::string&>().size() > 128) {
       return std::unexpected(invalid("invalid_field", "field '" + k + "' must be a string of at most 128", k));
@@ -422,7 +422,7 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
   if (!doc->is_object()) return error_response(invalid("invalid_field", "the body is {environment, from, to}", "body"));
   for (auto it = doc->begin(); it != doc->end(); ++it) {
     if (it.key() != "environment" && it.key() != "from" && it.key() != "to") {
-      return error_response(invalid("unknown_field", "unknown field '" + it.key() + "'", it.key()));
+      return error_response(commands::unknown_field(it.key()));
     }
     if (!it->is_string()) return error_response(invalid("invalid_field", it.key() + " must be a string", it.key()));
   }
