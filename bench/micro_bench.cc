@@ -46,6 +46,14 @@ void BM_RecordAndHash(benchmark::State& state) {
 }
 BENCHMARK(BM_RecordAndHash);
 
+// What a static bearer token costs to check: its SHA-256 (the token file
+// keeps digests only), once per request.
+void BM_Sha256OfAToken(benchmark::State& state) {
+  const std::string token = "dev-platform-admin-0123456789";
+  for (auto _ : state) benchmark::DoNotOptimize(ledger::codec::sha256_hex(token));
+}
+BENCHMARK(BM_Sha256OfAToken)->Threads(1)->Threads(2);
+
 void BM_DecideSetValue(benchmark::State& state) {
   domain::PolicyKeyState s;
   s = domain::evolve(std::move(s), key_def());

@@ -374,10 +374,22 @@ std::string canonical_form(const events::RecordedEvent& r) {
   return j.dump();
 }
 
+namespace {
+
+// SHA-256 fetched once: OpenSSL 3 looks an implicitly fetched algorithm
+// (EVP_sha256()) up again on every digest, a lock and a search that cost
+// as much as hashing a short token. Kept for the life of the process.
+const EVP_MD* sha256_md() {
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return fetched != nullptr ? fetched : EVP_sha256();
+}
+
+}  // namespace
+
 std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), md.data(), &len, sha256_md(), nullptr);
   return to_hex(md.data(), len);
 }
 
