@@ -1,6 +1,6 @@
 #include "commands/decision_log/decision_record.h"
 
-#include <algorithm>
+#include "events/codec/json_codec.h"
 
 namespace ledger::commands {
 
@@ -23,20 +23,6 @@ Json decision_record_json(const DecisionRecord& r) {
 }
 
 namespace {
-
-// One JSON string as dump(-1, ' ', false, replace) writes it: printable
-// ASCII without a quote or backslash as it is, anything else through
-// nlohmann's own escaping.
-void put_string(std::string& out, const std::string& s) {
-  const bool plain = std::ranges::all_of(s, [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
-  if (!plain) {
-    out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
-    return;
-  }
-  out += '"';
-  out += s;
-  out += '"';
-}
 
 domain::Error bad(const std::string& field) {
   domain::Error e{domain::ErrorKind::kInvalidArgument,
@@ -61,10 +47,10 @@ std::string encoded_decision_record(const DecisionRecord& r, std::string_view in
   };
   auto text = [&](std::string_view name, const std::string& value) {
     key(name);
-    put_string(out, value);
+    codec::append_json_string(out, value);
   };
   out += R"({"actor":{"actor_id":)";
-  put_string(out, r.actor_id);
+  codec::append_json_string(out, r.actor_id);
   text("actor_type", r.actor_type);
   text("tenant", r.actor_tenant);
   out += '}';

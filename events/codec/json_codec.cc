@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -385,6 +386,19 @@ const EVP_MD* sha256_md() {
 }
 
 }  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  // Printable ASCII without a quote or backslash as it is; anything else
+  // through nlohmann's own escaping.
+  const bool plain = std::ranges::all_of(s, [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
 
 std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};

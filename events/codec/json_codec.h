@@ -65,6 +65,10 @@ std::string canonical_payload(const Json& payload);
 std::string canonical_form(const events::RecordedEvent& r);
 std::string compute_hash(const events::RecordedEvent& r);
 std::string sha256_hex(std::string_view data);
+// Appends `s` as a JSON string exactly as nlohmann's dump(-1, ' ', false,
+// error_handler_t::replace) writes it (escapes, invalid UTF-8 replaced):
+// for writers that build JSON text without a tree.
+void append_json_string(std::string& out, std::string_view s);
 
 // The envelope as one JSON object (what goes on Kafka and into exports).
 Json to_json(const events::RecordedEvent& r);

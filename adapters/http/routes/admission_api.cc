@@ -249,46 +249,6 @@ std::string header_correlation_id(const HttpRequest& req) {
 
 // Built member by member: nested initializer lists copy every subtree
 // (the answer is written once per decision, on the hot path).
-Json decision_json(const domain::DecisionOutput& o, events::Instant as_of) {
-  Json rules = Json::array();
-  for (const auto& r : o.effective.matched_rules) {
-    Json rule = Json::object();
-    rule["rule_id"] = r.rule_id;
-    rule["scope"] = domain::scope_text(r.scope);
-    rule["version"] = std::to_string(r.version);
-    rule["kind"] = r.kind;
-    rules.push_back(std::move(rule));
-  }
-  const auto& from = o.effective.inherited_from;
-  Json ceiling = Json::object();
-  ceiling["quantity"] = nullable(o.effective.quantity);
-  ceiling["unit"] = o.effective.unit;
-  // The per-request cap reports seed 001's level `request`; the scope that
-  // set it is inherited_from_scope, as for any level.
-  ceiling["inherited_from"] = from ? Json(o.per_request ? std::string(domain::kRequestWindow)
-                                                        : std::string(events::quota_level_name(from->level)))
-                                   : Json();
-  ceiling["inherited_from_scope"] = from ? quota_scope_json(*from) : Json();
-  Json evidence = Json::object();
-  evidence["snapshot_kind"] = o.snapshot_kind;
-  evidence["snapshot_version"] = std::to_string(o.snapshot_version);
-  evidence["correlation_id"] = o.correlation_id;
-  Json out = Json::object();
-  out["decision"] = o.decision;
-  out["reason_code"] = o.reason_code;
-  out["user_message"] = o.user_message;
-  out["effective_ceiling"] = std::move(ceiling);
-  out["matched_rules"] = std::move(rules);
-  out["evidence"] = std::move(evidence);
-  out["limit_remaining"] = nullable(o.limit_remaining);
-  out["available"] = nullable(o.available);
-  out["reserved_for_others"] = o.reserved_for_others;
-  out["registry_versions"] = o.registry_versions;
-  out["snapshot_version"] = o.snapshot_version;
-  out["as_of"] = codec::format_instant(as_of);
-  return out;
-}
-
 Json error_json(const domain::Error& e) { return {{"error", {{"code", e.code}, {"message", e.message}}}}; }
 
 // The organization a chain belongs to ("" when it has none).
@@ -408,6 +368,14 @@ class MessageSource {
     const domain::ScopeChain chain = read.policy ? read.policy->chain : domain::ScopeChain{};
     return apply_product_message(
         answer, locales, chain, as_of,
+        [&](const std::string& key) -> domain::Result<std::optional<MessageKey>> { return lookup(key, chain); });
+  }
+  // What apply() would set on an answer with this reason code.
+  domain::Result<ProductMessage> message(std::string_view reason_code, std::span<const std::string> locales,
+                                         const adapters::postgres::DecisionRead& read, events::Instant as_of) {
+    const domain::ScopeChain chain = read.policy ? read.policy->chain : domain::ScopeChain{};
+    return product_message(
+        reason_code, locales, chain, as_of,
         [&](const std::string& key) -> domain::Result<std::optional<MessageKey>> { return lookup(key, chain); });
   }
 
@@ -613,20 +581,31 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied)
     note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
-  Json answer = decision_json(*out, c->as_of);
-  if (application) {
+  MessageSource messages(memory.get(), &admission_, &policy_, out->snapshot_version);
+  std::string body;
+  std::string decision = out->decision;
+  std::string reason_code = out->reason_code;
+  if (!application) {
+    // No chain adds to the answer: written directly, without a tree.
+    auto m = messages.message(out->reason_code, request_locales(req), read->front(), c->as_of);
+    if (!m) return error_response(m.error(), in->correlation_id);
+    body = decision_text(*out, c->as_of, *m);
+  } else {
+    Json answer = decision_json(*out, c->as_of);
     auto ran = apply_application(answer, *application, *in, memory->admission, *chains_, c->as_of, nullptr);
     if (!ran) return error_response(ran.error(), in->correlation_id);
+    if (auto m = messages.apply(answer, request_locales(req), read->front(), c->as_of); !m) {
+      return error_response(m.error(), in->correlation_id);
+    }
+    body = dump_lenient(answer);
+    decision = answer.value("decision", "");
+    reason_code = answer.value("reason_code", "");
   }
-  MessageSource messages(memory.get(), &admission_, &policy_, out->snapshot_version);
-  if (auto m = messages.apply(answer, request_locales(req), read->front(), c->as_of); !m) {
-    return error_response(m.error(), in->correlation_id);
-  }
-  std::string body = dump_lenient(answer);
   if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
-    log_.buffer->push(decision_record_of(who, *in, *doc, answer, body, out->snapshot_version, c->as_of, clock_.now()));
+    log_.buffer->push(
+        decision_record_of(who, *in, *doc, decision, reason_code, body, out->snapshot_version, c->as_of, clock_.now()));
   }
-  tell_decision(count_decision_, answer);
+  if (count_decision_) count_decision_(decision);
   return json_response(200, std::move(body));
 }
 
@@ -726,7 +705,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
       }
       if (log_.buffer) {
         const Json& answer = results[index_of[k]];
-        log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], answer, dump_lenient(answer),
+        log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], answer.value("decision", ""),
+                                             answer.value("reason_code", ""), dump_lenient(answer),
                                              out->snapshot_version, c->as_of, clock_.now()));
       }
       tell_decision(count_decision_, results[index_of[k]]);

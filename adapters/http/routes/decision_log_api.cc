@@ -71,15 +71,16 @@ HttpResponse status_route(const DecisionLogPorts& ports) {
 }  // namespace
 
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
-                                            const Json& input, const Json& output, std::string_view output_text,
-                                            std::int64_t snapshot_version, events::Instant as_of, events::Instant now) {
+                                            const Json& input, std::string decision, std::string reason_code,
+                                            std::string_view output_text, std::int64_t snapshot_version,
+                                            events::Instant as_of, events::Instant now) {
   commands::DecisionRecord r = stamped(who, now);
   r.as_of = codec::format_instant(as_of);
   r.organization_id = in.hierarchy.organization_id;
   r.project_id = in.hierarchy.project_id;
   r.correlation_id = in.correlation_id;
-  r.decision = output.value("decision", "");
-  r.reason_code = output.value("reason_code", "");
+  r.decision = std::move(decision);
+  r.reason_code = std::move(reason_code);
   r.snapshot_version = snapshot_version;
   return encoded(std::move(r), input, output_text);
 }

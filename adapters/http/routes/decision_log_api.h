@@ -59,11 +59,11 @@ struct DecisionLogPorts {
 };
 
 // The record of one answered decision, already encoded (`encoded`; input
-// and output left null, see DecisionRecord::encoded). `output_text` is
-// `output` as answered (dump_lenient): it is written into the record as it
-// is, not dumped again.
+// and output left null, see DecisionRecord::encoded). `output_text` is the
+// answer as written (its `decision` and `reason_code` given beside it): it
+// goes into the record as it is, not dumped again.
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
-                                            const nlohmann::json& input, const nlohmann::json& output,
+                                            const nlohmann::json& input, std::string decision, std::string reason_code,
                                             std::string_view output_text, std::int64_t snapshot_version,
                                             events::Instant as_of, events::Instant now);
 

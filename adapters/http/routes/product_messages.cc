@@ -124,32 +124,41 @@ std::vector<std::string> message_keys(std::string_view reason_code, std::span<co
   return out;
 }
 
+domain::Result<ProductMessage> product_message(std::optional<std::string_view> reason_code,
+                                               std::span<const std::string> locales, const domain::ScopeChain& chain,
+                                               events::Instant as_of, const MessageLookup& lookup) {
+  ProductMessage m;
+  m.source = {{"kind", "ledger"}, {"accept_language", Json(std::vector<std::string>(locales.begin(), locales.end()))}};
+  if (!reason_code) return m;
+  const std::string base = std::string(kMessageKeyPrefix) + std::string(*reason_code);
+  for (const auto& key : message_keys(*reason_code, locales)) {
+    auto found = lookup(key);
+    if (!found) return std::unexpected(found.error());
+    if (!*found || (*found)->key.value_type != events::ValueType::kString) continue;
+    const auto res = domain::resolve((*found)->key, chain, (*found)->candidates, as_of);
+    const auto* text = std::get_if<std::string>(&res.value.v);
+    if (!text || text->empty()) continue;
+    m.text = *text;
+    m.source["kind"] = "product";
+    m.source["key"] = key;
+    m.source["locale"] = key.size() > base.size() ? Json(key.substr(base.size() + 1)) : Json();
+    m.source["source"] = {{"level", codec::scope_level_name(res.source.level)}, {"id", res.source.id}};
+    m.source["is_default"] = res.is_default;
+    m.source["set_at_position"] = res.position ? Json(*res.position) : Json();
+    break;
+  }
+  return m;
+}
+
 domain::Result<void> apply_product_message(Json& answer, std::span<const std::string> locales,
                                            const domain::ScopeChain& chain, events::Instant as_of,
                                            const MessageLookup& lookup) {
-  Json source = {{"kind", "ledger"},
-                 {"accept_language", Json(std::vector<std::string>(locales.begin(), locales.end()))}};
   const auto reason = answer.is_object() ? text_field(answer, "reason_code") : std::nullopt;
-  if (reason) {
-    const std::string base = std::string(kMessageKeyPrefix) + *reason;
-    for (const auto& key : message_keys(*reason, locales)) {
-      auto found = lookup(key);
-      if (!found) return std::unexpected(found.error());
-      if (!*found || (*found)->key.value_type != events::ValueType::kString) continue;
-      const auto res = domain::resolve((*found)->key, chain, (*found)->candidates, as_of);
-      const auto* text = std::get_if<std::string>(&res.value.v);
-      if (!text || text->empty()) continue;
-      answer["user_message"] = *text;
-      source["kind"] = "product";
-      source["key"] = key;
-      source["locale"] = key.size() > base.size() ? Json(key.substr(base.size() + 1)) : Json();
-      source["source"] = {{"level", codec::scope_level_name(res.source.level)}, {"id", res.source.id}};
-      source["is_default"] = res.is_default;
-      source["set_at_position"] = res.position ? Json(*res.position) : Json();
-      break;
-    }
-  }
-  answer["user_message_source"] = std::move(source);
+  auto m =
+      product_message(reason ? std::optional<std::string_view>(*reason) : std::nullopt, locales, chain, as_of, lookup);
+  if (!m) return std::unexpected(m.error());
+  if (m->text) answer["user_message"] = std::move(*m->text);
+  answer["user_message_source"] = std::move(m->source);
   return {};
 }
 

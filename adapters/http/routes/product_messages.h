@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "domain/error.h"
 #include "domain/policy_resolution.h"
@@ -69,6 +69,17 @@ using MessageLookup = std::function<domain::Result<std::optional<MessageKey>>(co
 domain::Result<void> apply_product_message(nlohmann::json& answer, std::span<const std::string> locales,
                                            const domain::ScopeChain& chain, events::Instant as_of,
                                            const MessageLookup& lookup);
+
+// What apply_product_message sets, for an answer whose reason code is
+// `reason_code` (nullopt: it has none): the product's text when one
+// resolves, and user_message_source. For writers without the answer's tree.
+struct ProductMessage {
+  std::optional<std::string> text;
+  nlohmann::json source;
+};
+domain::Result<ProductMessage> product_message(std::optional<std::string_view> reason_code,
+                                               std::span<const std::string> locales, const domain::ScopeChain& chain,
+                                               events::Instant as_of, const MessageLookup& lookup);
 
 // The locale list a logged answer's user_message_source recorded (anything
 // not shaped as written is ignored, never thrown on; at most
