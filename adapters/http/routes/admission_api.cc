@@ -247,8 +247,6 @@ std::string header_correlation_id(const HttpRequest& req) {
 
 // ------------------------------------------------------ decision output
 
-// Built member by member: nested initializer lists copy every subtree
-// (the answer is written once per decision, on the hot path).
 Json error_json(const domain::Error& e) { return {{"error", {{"code", e.code}, {"message", e.message}}}}; }
 
 // The organization a chain belongs to ("" when it has none).

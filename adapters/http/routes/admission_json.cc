@@ -40,6 +40,7 @@ void append_nullable(std::string& out, const std::optional<std::int64_t>& v) {
 
 }  // namespace
 
+// Built member by member: nested initializer lists copy every subtree.
 nlohmann::json decision_json(const domain::DecisionOutput& o, events::Instant as_of) {
   nlohmann::json rules = nlohmann::json::array();
   for (const auto& r : o.effective.matched_rules) {
