@@ -1,8 +1,6 @@
 // Decoding of the admission commands (commands/decode.h lists them).
 #include <nlohmann/json.hpp>
 
-#include <set>
-
 #include "commands/decode.h"
 #include "commands/field_reader.h"
 #include "events/codec/rfc3339.h"

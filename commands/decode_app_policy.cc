@@ -2,8 +2,6 @@
 // domain/app_policy/commands.h lists them with their bodies).
 #include <nlohmann/json.hpp>
 
-#include <set>
-
 #include "commands/decode.h"
 #include "commands/field_reader.h"
 

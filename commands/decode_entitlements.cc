@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <set>
 
 #include "commands/field_reader.h"
 #include "events/codec/rfc3339.h"

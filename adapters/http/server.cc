@@ -640,11 +640,22 @@ void run_handler(const Shared& shared, HttpRequest request, const std::shared_pt
   }
 }
 
+// Options::answers_at_once, asked on the io thread: a predicate that throws
+// sends the request to the pool, as if it had said no.
+bool at_once(const Shared& shared, const HttpRequest& request) noexcept {
+  if (!shared.answers_at_once) return false;
+  try {
+    return shared.answers_at_once(request);
+  } catch (...) {
+    return false;
+  }
+}
+
 void Session::dispatch_request(HttpRequest request) {
   const bool control = std::find(shared_->control_paths.begin(), shared_->control_paths.end(), request.path) !=
                        shared_->control_paths.end();
   auto reply = std::make_shared<Reply>(shared_->hub, shared_from_this());
-  if (!control && shared_->answers_at_once && shared_->answers_at_once(request)) {
+  if (!control && at_once(*shared_, request)) {
     // On this connection's strand: the answer's write starts before this returns.
     return run_handler(*shared_, std::move(request), reply);
   }

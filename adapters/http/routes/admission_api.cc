@@ -61,8 +61,6 @@ std::optional<HttpResponse> await_admission(adapters::postgres::PgAdmissionQueri
 // The organization a forbidden() error names.
 std::string refused_organization(const domain::Error& e) { return e.evidence_text("organization_id"); }
 
-Json nullable(const std::optional<std::int64_t>& v) { return v ? Json(*v) : Json(); }
-
 // ------------------------------------------------------- decision input
 
 domain::Error invalid_input(const std::string& field, std::string message) {

@@ -30,9 +30,9 @@ nlohmann::json reservation_fields(const domain::ReservationView& v, std::string_
           {"held", holds ? v.quantity : 0}};
 }
 
-namespace {
-
 nlohmann::json nullable(const std::optional<std::int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
+
+namespace {
 
 void append_nullable(std::string& out, const std::optional<std::int64_t>& v) {
   out += v ? std::to_string(*v) : std::string("null");

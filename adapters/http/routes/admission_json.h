@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,9 @@ namespace ledger::routes {
 
 // {level, id}.
 nlohmann::json quota_scope_json(const events::QuotaScope& s);
+
+// A quantity, or null.
+nlohmann::json nullable(const std::optional<std::int64_t>& v);
 
 // The fields every reservation answer carries: id, owner, kind, dimension,
 // region, sku_or_model, quantity, consumed, remaining, unit, window_start,

@@ -47,8 +47,6 @@ const char* const kNotTracked =
     "not tracked by the ledger: the policy ledger records quotas, reservations and policy values only; "
     "billing owns money movement and budgets";
 
-Json nullable(const std::optional<std::int64_t>& v) { return v ? Json(*v) : Json(); }
-
 std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
   const Wide sum = static_cast<Wide>(a) + b;
   return sum > INT64_MAX ? INT64_MAX : sum < INT64_MIN ? INT64_MIN : static_cast<std::int64_t>(sum);
