@@ -17,6 +17,18 @@ using events::QuotaScope;
 using internal::Session;
 using internal::SessionPool;
 using internal::with_schema;
+using projections::CeilingSnapshot;
+using projections::DecisionPolicyValue;
+using projections::DecisionRead;
+using projections::NodeFilter;
+using projections::NodeLookup;
+using projections::NodePage;
+using projections::RegistryListing;
+using projections::ReservationFilter;
+using projections::ReservationLookup;
+using projections::ReservationPage;
+using projections::ReservationRecord;
+using projections::ScopeNodeView;
 
 namespace {
 
@@ -978,21 +990,6 @@ domain::Result<RegistryListing> PgAdmissionQueries::registry(const std::optional
                                                   r[2].as<std::int64_t>(), r[3].as<std::string>(),
                                                   attributes_of(r[4])});
     }
-    return out;
-  });
-}
-
-domain::Result<std::vector<std::string>> PgAdmissionQueries::policy_key_names(
-    const std::string& prefix, std::optional<std::int64_t> max_position) {
-  const std::string& schema = impl_->schema;
-  return impl_->read<std::vector<std::string>>([&](pqxx::transaction_base& tx) {
-    const std::int64_t upto = snapshot_bound(tx, max_position);
-    Sql q;
-    // starts_with, not LIKE: a key may contain '_' (a LIKE wildcard).
-    q.text = "SELECT key FROM __SCHEMA__.policy_keys WHERE starts_with(key, " + q.param(prefix) +
-             ") AND position <= " + q.param(upto) + " ORDER BY key";
-    std::vector<std::string> out;
-    for (const auto& r : run(tx, schema, q)) out.push_back(r[0].as<std::string>());
     return out;
   });
 }

@@ -19,6 +19,10 @@ namespace ledger::adapters::postgres {
 using internal::Session;
 using internal::SessionPool;
 using internal::with_schema;
+using projections::AuditFilter;
+using projections::AuditPage;
+using projections::AuditRow;
+using projections::PolicySnapshot;
 
 namespace {
 
@@ -353,6 +357,27 @@ domain::Result<std::int64_t> PgPolicyQueries::checkpoint(std::string_view projec
   });
 }
 
+domain::Result<std::int64_t> PgPolicyQueries::checkpoint() { return checkpoint("policy_values"); }
+
+domain::Result<std::vector<std::string>> PgPolicyQueries::key_names(const std::string& prefix,
+                                                                    std::optional<std::int64_t> max_position) {
+  return impl_->run<std::vector<std::string>>([&](pqxx::connection& c) {
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+    auto cp = tx.exec_prepared(kPolicyCheckpoint, std::string("policy_values"));
+    const std::int64_t checkpoint = cp.empty() ? 0 : cp[0][0].as<std::int64_t>();
+    const std::int64_t upto = std::min(max_position.value_or(checkpoint), checkpoint);
+    // starts_with, not LIKE: a key may contain '_' (a LIKE wildcard).
+    auto rows = tx.exec_params(
+        with_schema("SELECT key FROM __SCHEMA__.policy_keys WHERE starts_with(key, $1) AND position <= $2 ORDER BY key",
+                    impl_->schema),
+        prefix, upto);
+    std::vector<std::string> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(r[0].as<std::string>());
+    return out;
+  });
+}
+
 domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
                                                                 std::optional<std::int64_t> max_position) {
   return impl_->run<PolicySnapshot>([&](pqxx::connection& c) {
@@ -609,6 +634,15 @@ domain::Result<std::int64_t> PgAuditQueries::checkpoint(std::string_view project
   return impl_->pool.run<std::int64_t>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     return checkpoint_in(tx, impl_->schema, projection);
+  });
+}
+
+domain::Result<std::int64_t> PgAuditQueries::page_position(const AuditFilter& filter) {
+  return impl_->pool.run<std::int64_t>([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    const std::int64_t audit = checkpoint_in(tx, impl_->schema, "audit");
+    // Membership in a subtree at a row's position needs the links up to it.
+    return filter.in_subtree() ? std::min(audit, checkpoint_in(tx, impl_->schema, "admission")) : audit;
   });
 }
 

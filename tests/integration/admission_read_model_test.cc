@@ -232,7 +232,7 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
   ASSERT_TRUE(missing.has_value());
   EXPECT_FALSE(missing->reservation);
 
-  adapters::postgres::ReservationFilter f;
+  projections::ReservationFilter f;
   f.organization_id = "acme";
   f.limit = 2;
   auto page = queries_->reservations(f, std::nullopt);
@@ -267,7 +267,7 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
   EXPECT_EQ(node->node->plan_id, "enterprise");
   EXPECT_EQ(node->node->default_department_id, "acme.default");
   EXPECT_EQ(node->node->name, "Acme");
-  adapters::postgres::NodeFilter nf;
+  projections::NodeFilter nf;
   nf.parent = QuotaScope{QuotaLevel::kDepartment, "ops"};
   auto children = queries_->nodes(nf, std::nullopt);
   ASSERT_TRUE(children.has_value());

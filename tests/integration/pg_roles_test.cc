@@ -339,7 +339,7 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   EXPECT_EQ(*head, last);
   EXPECT_EQ(adapters::postgres::PgEventReader(url("ledger_query")).head_position().value_or(-1), last);
   ASSERT_TRUE(admission.checkpoint().has_value());
-  adapters::postgres::AuditFilter everything;
+  projections::AuditFilter everything;
   everything.limit = 100;
   auto page = audit.audit_page(everything);
   ASSERT_TRUE(page.has_value()) << page.error().message;

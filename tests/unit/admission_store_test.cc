@@ -2,7 +2,7 @@
 // and projections::PolicyValuesModel without servers: positions (skip what
 // is applied, refuse a gap), snapshots that never change under a reader
 // while the apply loop publishes, and the policy-value candidates a chain
-// sees.
+// sees; the snapshot reader over it.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "projections/admission/admission_store.h"
+#include "projections/admission/snapshot_reader.h"
 #include "projections/policy_values/policy_values_store.h"
 
 namespace ledger::projections {
@@ -147,6 +148,50 @@ TEST(PolicyValuesModel, CandidatesAreTheChainsScopesWithTenantBoundUsersAndProje
   EXPECT_EQ(m.key("nope"), nullptr);
   m.apply(key_defined(9, "k.two"));
   EXPECT_EQ(m.key_names("k."), std::vector<std::string>{"k.two"});
+}
+
+// The snapshot reader is the in-memory implementation of the read models'
+// ports: it answers at its snapshot's position, keeps that snapshot while
+// the store moves on, and refuses to pretend it holds any other position.
+TEST(SnapshotReader, AnswersAtItsSnapshotsPositionOnlyAndKeepsItWhileTheStoreMovesOn) {
+  AdmissionStore store;
+  std::vector<events::Envelope> first = {key_defined(1, "rate_limit.a"), key_defined(2, "rate_limit.b"),
+                                         key_defined(3, "quota.x"), value_set(4, ScopeLevel::kGlobal, "", 1)};
+  ASSERT_TRUE(store.apply(std::span<const events::Envelope>(first)).has_value());
+  SnapshotReader reader(store.snapshot());
+
+  std::vector<events::Envelope> later = {key_defined(5, "rate_limit.c"), value_set(6, ScopeLevel::kGlobal, "", 9)};
+  ASSERT_TRUE(store.apply(std::span<const events::Envelope>(later)).has_value());
+  ASSERT_EQ(store.position(), 6);
+
+  EXPECT_EQ(reader.checkpoint().value(), 4);
+  EXPECT_EQ(reader.key_names("rate_limit.", std::nullopt).value(),
+            (std::vector<std::string>{"rate_limit.a", "rate_limit.b"}));
+  auto k = reader.policy_snapshot("k", {}, 4);  // its own position, named
+  ASSERT_TRUE(k.has_value());
+  EXPECT_EQ(k->snapshot_version, 4);
+  EXPECT_FALSE(k->key.has_value());  // "k" was never defined
+  auto a = reader.policy_snapshot("rate_limit.a", {}, std::nullopt);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(a->key.has_value());
+  EXPECT_EQ(a->key->key, "rate_limit.a");
+
+  for (std::int64_t other : {3, 5, 6}) {
+    auto past = reader.key_names("rate_limit.", other);
+    ASSERT_FALSE(past.has_value()) << other;
+    EXPECT_EQ(past.error().kind, domain::ErrorKind::kInternal);
+    EXPECT_FALSE(reader.policy_snapshot("rate_limit.a", {}, other).has_value());
+    EXPECT_FALSE(reader.effective_ceilings({events::QuotaLevel::kGlobal, ""}, std::nullopt, other).has_value());
+    EXPECT_FALSE(reader.reservation("acme", "r1", other).has_value());
+  }
+  // A reader of the newer snapshot sees the newer key; the first still does not.
+  SnapshotReader newer(store.snapshot());
+  EXPECT_EQ(newer.key_names("rate_limit.", 6).value().size(), 3U);
+  EXPECT_EQ(reader.key_names("rate_limit.", std::nullopt).value().size(), 2U);
+  auto none = reader.reservation("acme", "r1", std::nullopt);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->snapshot_version, 4);
+  EXPECT_FALSE(none->reservation.has_value());
 }
 
 }  // namespace

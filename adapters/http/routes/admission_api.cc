@@ -25,6 +25,7 @@
 #include "domain/admission.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/rfc3339.h"
+#include "projections/admission/snapshot_reader.h"
 
 namespace ledger::routes {
 
@@ -53,10 +54,56 @@ domain::Error forbidden(const commands::Principal& who, const std::string& organ
 }
 
 // await_snapshot() against the admission read model's head.
-std::optional<HttpResponse> await_admission(adapters::postgres::PgAdmissionQueries& q, const Consistency& c,
+std::optional<HttpResponse> await_admission(projections::AdmissionHistory& q, const Consistency& c,
                                             const std::function<domain::Result<std::int64_t>()>& checkpoint) {
   return await_snapshot(c, [&] { return q.head_position(); }, checkpoint);
 }
+
+// The read models one request reads from, through their ports: one
+// in-memory snapshot (held for the request) when it is answered from
+// memory, else the stored read models.
+class RequestReaders {
+ public:
+  RequestReaders(projections::AdmissionHistory& admission, projections::PolicyValueReader& policy)
+      : stored_admission_(admission), stored_policy_(policy) {}
+
+  // Waits (c.min_position, c.wait_ms) for the models to be readable: the
+  // store's snapshot when `memory` is given, else the stored admission
+  // model's checkpoint (and the policy values', `with_policy`). The answer
+  // instead when they are not (503 snapshot_not_ready, 400
+  // position_beyond_head).
+  std::optional<HttpResponse> open(const projections::AdmissionStore* memory, const Consistency& c, bool with_policy) {
+    if (memory) {
+      auto snap = memory_snapshot(*memory, c, [&] { return stored_admission_.head_position(); });
+      if (!snap) return std::move(snap.error());
+      memory_.emplace(std::move(*snap));
+      return std::nullopt;
+    }
+    return await_admission(stored_admission_, c, [&]() -> domain::Result<std::int64_t> {
+      auto a = stored_admission_.checkpoint();
+      if (!a || !with_policy) return a;
+      auto p = stored_policy_.checkpoint();
+      if (!p) return p;
+      return std::min(*a, *p);
+    });
+  }
+
+  projections::AdmissionReader& admission() {
+    if (memory_) return *memory_;
+    return stored_admission_;
+  }
+  projections::PolicyValueReader& policy() {
+    if (memory_) return *memory_;
+    return stored_policy_;
+  }
+  // The snapshot when answered from memory, else nullptr.
+  const projections::QuerySnapshot* memory() const { return memory_ ? &memory_->snapshot() : nullptr; }
+
+ private:
+  projections::AdmissionHistory& stored_admission_;
+  projections::PolicyValueReader& stored_policy_;
+  std::optional<projections::SnapshotReader> memory_;
+};
 
 // The organization a forbidden() error names.
 std::string refused_organization(const domain::Error& e) { return e.evidence_text("organization_id"); }
@@ -259,7 +306,7 @@ std::string organization_of(std::span<const domain::ChainNode> chain) {
 // for the requester's project / organization / plan, read with the
 // decision's snapshot (PgAdmissionQueries::decision_reads, same transaction):
 // the catalog default when set nowhere, 80 when the key is not defined.
-std::int64_t warn_threshold(const adapters::postgres::DecisionPolicyValue& p, events::Instant as_of) {
+std::int64_t warn_threshold(const projections::DecisionPolicyValue& p, events::Instant as_of) {
   if (!p.key) return kDefaultWarnThreshold;
   const auto res = domain::resolve(*p.key, p.chain, p.candidates, as_of);
   if (const auto* v = std::get_if<std::int64_t>(&res.value.v)) return std::clamp<std::int64_t>(*v, 0, 100);
@@ -269,7 +316,7 @@ std::int64_t warn_threshold(const adapters::postgres::DecisionPolicyValue& p, ev
 // Decides one input against what was read for it (tenant check, threshold,
 // domain).
 domain::Result<domain::DecisionOutput> decide_one(const commands::Principal& who, const domain::DecisionInput& in,
-                                                  adapters::postgres::DecisionRead& read, events::Instant as_of) {
+                                                  projections::DecisionRead& read, events::Instant as_of) {
   domain::DecisionSnapshot& s = read.snapshot;
   if (is_tenant(who)) {
     const std::string org = organization_of(s.chain);
@@ -348,19 +395,17 @@ domain::Result<void> apply_application(Json& answer, const ApplicationCheck& a, 
 }
 
 // Where a decision's product messages (product_messages.h) are read: the
-// in-memory models when the decision was answered from them, else
-// PostgreSQL at the decision's position (the policy read model keeps every
-// past value, so the position is the decision's snapshot), with the message
-// keys defined there listed once per request, so a ledger that defines none
-// pays one statement per request on that path.
+// policy values of the snapshot the decision was answered from (in memory,
+// or the stored read model at the decision's position: it keeps every past
+// value), with the message keys defined there listed once per request, so
+// a ledger that defines none pays one statement per request on the SQL
+// path.
 class MessageSource {
  public:
-  MessageSource(const projections::QuerySnapshot* memory, adapters::postgres::PgAdmissionQueries* admission,
-                adapters::postgres::PgPolicyQueries* policy, std::int64_t position)
-      : memory_(memory), admission_(admission), policy_(policy), position_(position) {}
+  MessageSource(projections::PolicyValueReader& values, std::int64_t position) : values_(values), position_(position) {}
 
-  domain::Result<void> apply(Json& answer, std::span<const std::string> locales,
-                             const adapters::postgres::DecisionRead& read, events::Instant as_of) {
+  domain::Result<void> apply(Json& answer, std::span<const std::string> locales, const projections::DecisionRead& read,
+                             events::Instant as_of) {
     const domain::ScopeChain chain = read.policy ? read.policy->chain : domain::ScopeChain{};
     return apply_product_message(
         answer, locales, chain, as_of,
@@ -368,7 +413,7 @@ class MessageSource {
   }
   // What apply() would set on an answer with this reason code.
   domain::Result<ProductMessage> message(std::string_view reason_code, std::span<const std::string> locales,
-                                         const adapters::postgres::DecisionRead& read, events::Instant as_of) {
+                                         const projections::DecisionRead& read, events::Instant as_of) {
     const domain::ScopeChain chain = read.policy ? read.policy->chain : domain::ScopeChain{};
     return product_message(
         reason_code, locales, chain, as_of,
@@ -377,27 +422,19 @@ class MessageSource {
 
  private:
   domain::Result<std::optional<MessageKey>> lookup(const std::string& key, const domain::ScopeChain& chain) {
-    if (memory_) {
-      const auto* def = memory_->policy.key(key);
-      if (!def) return std::nullopt;
-      return MessageKey{*def, memory_->policy.candidates(key, chain)};
-    }
-    if (!admission_ || !policy_) return std::nullopt;
     if (!defined_) {
-      auto names = admission_->policy_key_names(std::string(kMessageKeyPrefix), position_);
+      auto names = values_.key_names(std::string(kMessageKeyPrefix), position_);
       if (!names) return std::unexpected(names.error());
       defined_ = std::set<std::string>(names->begin(), names->end());
     }
     if (!defined_->contains(key)) return std::nullopt;
-    auto snap = policy_->policy_snapshot(key, chain, position_);
+    auto snap = values_.policy_snapshot(key, chain, position_);
     if (!snap) return std::unexpected(snap.error());
     if (!snap->key) return std::nullopt;
-    return MessageKey{*snap->key, std::move(snap->candidates)};
+    return MessageKey{std::move(*snap->key), std::move(snap->candidates)};
   }
 
-  const projections::QuerySnapshot* memory_;
-  adapters::postgres::PgAdmissionQueries* admission_;
-  adapters::postgres::PgPolicyQueries* policy_;
+  projections::PolicyValueReader& values_;
   std::int64_t position_;
   std::optional<std::set<std::string>> defined_;
 };
@@ -442,7 +479,7 @@ domain::Result<void> check_tenant(const commands::Principal& who, const domain::
 
 // ----------------------------------------------------------- reservations
 
-Json reservation_json(const adapters::postgres::ReservationRecord& r, events::Instant as_of) {
+Json reservation_json(const projections::ReservationRecord& r, events::Instant as_of) {
   const auto& v = r.view;
   Json chain = Json::array();
   for (const auto& s : v.owner_chain) chain.push_back(quota_scope_json(s));
@@ -548,36 +585,17 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     note_refusal(req, who, in->hierarchy.organization_id);
     return error_response(ok.error(), in->correlation_id);
   }
-  std::vector<adapters::postgres::DecisionRead> memory_read;
-  std::shared_ptr<const projections::QuerySnapshot> memory;
-  if (from_memory(req)) {
-    // One snapshot of the in-memory models: no PostgreSQL statement.
-    auto snap = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
-    if (!snap) return snap.error();
-    memory = std::move(*snap);
-    memory_read.push_back(decision_read(*memory, *in, kWarnThresholdKey));
-  }
   // Both read models the answer uses must have reached the position asked for.
-  auto both = [&]() -> domain::Result<std::int64_t> {
-    auto a = admission_.checkpoint();
-    if (!a) return a;
-    auto p = policy_.checkpoint("policy_values");
-    if (!p) return p;
-    return std::min(*a, *p);
-  };
-  if (memory_read.empty()) {
-    if (auto not_ready = await_admission(admission_, *c, both)) return *not_ready;
-  }
-  // One transaction: the admission snapshot and the near-limit threshold.
-  auto read = memory_read.empty()
-                  ? admission_.decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey))
-                  : domain::Result<std::vector<adapters::postgres::DecisionRead>>(std::move(memory_read));
+  RequestReaders readers(admission_, policy_);
+  if (auto not_ready = readers.open(from_memory(req) ? memory_ : nullptr, *c, /*with_policy=*/true)) return *not_ready;
+  // One snapshot: the admission model and the near-limit threshold.
+  auto read = readers.admission().decision_reads(std::span(&*in, 1), c->as_of_position, std::string(kWarnThresholdKey));
   if (!read) return error_response(read.error(), in->correlation_id);
   auto out = decide_one(who, *in, read->front(), c->as_of);
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied)
     note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
-  MessageSource messages(memory.get(), &admission_, &policy_, out->snapshot_version);
+  MessageSource messages(readers.policy(), out->snapshot_version);
   std::string body;
   std::string decision = out->decision;
   std::string reason_code = out->reason_code;
@@ -588,7 +606,7 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     body = decision_text(*out, c->as_of, *m);
   } else {
     Json answer = decision_json(*out, c->as_of);
-    auto ran = apply_application(answer, *application, *in, memory->admission, *chains_, c->as_of, nullptr);
+    auto ran = apply_application(answer, *application, *in, readers.memory()->admission, *chains_, c->as_of, nullptr);
     if (!ran) return error_response(ran.error(), in->correlation_id);
     if (auto m = messages.apply(answer, request_locales(req), read->front(), c->as_of); !m) {
       return error_response(m.error(), in->correlation_id);
@@ -618,21 +636,9 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   if (items.size() > kMaxBatch) {
     return error_response(invalid_input("decisions", "at most " + std::to_string(kMaxBatch) + " decisions per batch"));
   }
-  auto both = [&]() -> domain::Result<std::int64_t> {
-    auto a = admission_.checkpoint();
-    if (!a) return a;
-    auto p = policy_.checkpoint("policy_values");
-    if (!p) return p;
-    return std::min(*a, *p);
-  };
-  std::shared_ptr<const projections::QuerySnapshot> memory;  // set: every input from this one snapshot
-  if (from_memory(req)) {
-    auto snap = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
-    if (!snap) return snap.error();
-    memory = std::move(*snap);
-  } else if (auto not_ready = await_admission(admission_, *c, both)) {
-    return *not_ready;
-  }
+  RequestReaders readers(admission_, policy_);  // every input from one snapshot
+  if (auto not_ready = readers.open(from_memory(req) ? memory_ : nullptr, *c, /*with_policy=*/true)) return *not_ready;
+  const projections::QuerySnapshot* memory = readers.memory();
 
   // Parse every input; the valid ones are read from ONE snapshot.
   const std::string fallback = header_correlation_id(req);
@@ -663,17 +669,10 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   std::int64_t snapshot_version = 0;
   std::vector<Json> results(items.size());
   if (!inputs.empty()) {
-    domain::Result<std::vector<adapters::postgres::DecisionRead>> reads;
-    if (memory) {
-      reads.emplace();
-      reads->reserve(inputs.size());
-      for (const auto& in : inputs) reads->push_back(decision_read(*memory, in, kWarnThresholdKey));
-    } else {
-      reads = admission_.decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
-    }
+    auto reads = readers.admission().decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
     if (!reads) return error_response(reads.error());
     snapshot_version = reads->front().snapshot.snapshot_version;
-    MessageSource messages(memory.get(), &admission_, &policy_, snapshot_version);
+    MessageSource messages(readers.policy(), snapshot_version);
     const auto locales = request_locales(req);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
       auto out = decide_one(who, inputs[k], (*reads)[k], c->as_of);
@@ -707,10 +706,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
       }
       tell_decision(count_decision_, results[index_of[k]]);
     }
-  } else if (memory) {
-    snapshot_version = memory->position;
   } else {
-    auto cp = admission_.checkpoint();
+    auto cp = readers.admission().checkpoint();
     if (!cp) return error_response(cp.error());
     snapshot_version = c->as_of_position ? std::min(*c->as_of_position, *cp) : *cp;
   }
@@ -738,15 +735,9 @@ HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const comm
     note_refusal(req, who, "platform");
     return error_response(forbidden(who, events::quota_level_name(scope->level)));
   }
-  domain::Result<adapters::postgres::CeilingSnapshot> snap;
-  if (from_memory(req)) {
-    auto models = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
-    if (!models) return models.error();
-    snap = ceiling_snapshot(**models, *scope, dimension);
-  } else {
-    if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
-    snap = admission_.effective_ceilings(*scope, dimension, c->as_of_position);
-  }
+  RequestReaders readers(admission_, policy_);
+  if (auto not_ready = readers.open(from_memory(req) ? memory_ : nullptr, *c, /*with_policy=*/false)) return *not_ready;
+  auto snap = readers.admission().effective_ceilings(*scope, dimension, c->as_of_position);
   if (!snap) return error_response(snap.error());
   if (snap->chain.empty()) {
     domain::Error e{domain::ErrorKind::kNotFound, "unknown_scope", "no such scope", {}};
@@ -837,17 +828,9 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
     return unknown();
   }
   const std::string org = is_tenant(who) ? who.tenant : *organization;
-  domain::Result<adapters::postgres::ReservationLookup> found;
-  if (from_memory(req)) {
-    auto models = memory_snapshot(*memory_, *c, [&] { return admission_.head_position(); });
-    if (!models) return models.error();
-    found.emplace();
-    found->snapshot_version = (*models)->position;
-    found->reservation = reservation_record(**models, org, id);
-  } else {
-    if (auto not_ready = await_admission(admission_, *c, [&] { return admission_.checkpoint(); })) return *not_ready;
-    found = admission_.reservation(org, id, c->as_of_position);
-  }
+  RequestReaders readers(admission_, policy_);
+  if (auto not_ready = readers.open(from_memory(req) ? memory_ : nullptr, *c, /*with_policy=*/false)) return *not_ready;
+  auto found = readers.admission().reservation(org, id, c->as_of_position);
   if (!found) return error_response(found.error());
   if (!found->reservation) return unknown();
   Json body = reservation_json(*found->reservation, c->as_of);
@@ -862,7 +845,7 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
-  adapters::postgres::ReservationFilter f;
+  projections::ReservationFilter f;
   f.organization_id = req.query_param("organization_id");
   // The owner is a scope: `scope_level` and `scope_id` as on every route;
   // `owner_level` and `owner_id`, the names it had first, still work.
@@ -941,7 +924,9 @@ domain::Result<Json> rederive_decision(const Json& input, const std::string& cor
   std::optional<ApplicationCheck> application;
   auto in = parse_input(input, correlation_id, application);
   if (!in) return std::unexpected(in.error());
-  auto read = decision_read(snapshot, *in, kWarnThresholdKey);
+  projections::SnapshotReader reader(snapshot);
+  const std::string warn_key = kWarnThresholdKey;
+  auto read = reader.decision_read(*in, &warn_key);
   commands::Principal platform;  // the auditor re-derives; the tenant check was the edge's
   platform.tenant = "platform";
   auto out = decide_one(platform, *in, read, as_of);
@@ -959,7 +944,7 @@ domain::Result<Json> rederive_decision(const Json& input, const std::string& cor
   // text, with no user_message_source: derived as it was answered.
   if (logged_output && logged_output->is_object() && !logged_output->contains("user_message_source")) return answer;
   // The locales the request asked for are part of what it asked: the log keeps them.
-  MessageSource messages(&snapshot, nullptr, nullptr, snapshot.position);
+  MessageSource messages(reader, snapshot.position);
   const auto locales = logged_output ? logged_message_locales(*logged_output) : std::vector<std::string>{};
   if (auto m = messages.apply(answer, locales, read, as_of); !m) return std::unexpected(m.error());
   return answer;

@@ -123,11 +123,11 @@
 #include "adapters/http/http_types.h"
 #include "adapters/http/routes/decision_log_api.h"
 #include "adapters/kafka/access_refusals.h"
-#include "adapters/postgres/admission_queries.h"
-#include "adapters/postgres/read_model_store.h"
 #include "commands/command.h"
 #include "commands/ports.h"
 #include "domain/app_policy/chain.h"
+#include "projections/admission/admission_reader.h"
+#include "projections/policy_values/policy_value_reader.h"
 
 namespace ledger::projections {
 class AdmissionStore;
@@ -140,8 +140,9 @@ using adapters::kafka::RefusalRecorder;
 
 class AdmissionApi {
  public:
-  AdmissionApi(adapters::postgres::PgAdmissionQueries& admission, adapters::postgres::PgPolicyQueries& policy,
-               commands::Clock& clock)
+  // The stored read models (adapters/postgres: PgAdmissionQueries,
+  // PgPolicyQueries) answer what memory does not.
+  AdmissionApi(projections::AdmissionHistory& admission, projections::PolicyValueReader& policy, commands::Clock& clock)
       : admission_(admission), policy_(policy), clock_(clock) {}
 
   // True for the paths this API answers (any method).
@@ -184,8 +185,8 @@ class AdmissionApi {
   void note_refusal(const adapters::http::HttpRequest& req, const commands::Principal& who,
                     const std::string& organization_id) const;
 
-  adapters::postgres::PgAdmissionQueries& admission_;
-  adapters::postgres::PgPolicyQueries& policy_;
+  projections::AdmissionHistory& admission_;
+  projections::PolicyValueReader& policy_;
   commands::Clock& clock_;
   RefusalRecorder* refusals_ = nullptr;
   const projections::AdmissionStore* memory_ = nullptr;

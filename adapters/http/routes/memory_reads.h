@@ -1,9 +1,8 @@
 // What the query service's routes share when they answer from the in-memory
 // read models (projections/admission/admission_store.h): the snapshot a
-// request may use (or the answer instead), and a decision's reads taken
-// from it in the shape the SQL path returns them
-// (adapters/postgres/admission_queries.h DecisionRead), so both paths feed
-// the same code after the read.
+// request may use (or the answer instead), read through the same ports as
+// the stored read models (projections/admission/snapshot_reader.h), so both
+// paths feed the same code after the read.
 //
 // No function here touches PostgreSQL unless a request asks for a position
 // the store has not reached (then `head` is read once to refuse a position
@@ -17,7 +16,6 @@
 
 #include "adapters/http/http_types.h"
 #include "adapters/http/routes/query_params.h"
-#include "adapters/postgres/admission_queries.h"
 #include "projections/admission/admission_store.h"
 
 namespace ledger::routes {
@@ -36,25 +34,6 @@ inline constexpr const char* kFromPostgres = "postgresql";
 std::expected<std::shared_ptr<const projections::QuerySnapshot>, adapters::http::HttpResponse> memory_snapshot(
     const projections::AdmissionStore& store, const Consistency& c,
     const std::function<domain::Result<std::int64_t>()>& head);
-
-// What PgAdmissionQueries::decision_reads returns for `in`, read from `s`:
-// snapshot_for(in) at s.position and, when the chain is known, the policy
-// value `policy_key` at the project and the organization and plan on the
-// chain.
-adapters::postgres::DecisionRead decision_read(const projections::QuerySnapshot& s, const domain::DecisionInput& in,
-                                               const std::string& policy_key);
-
-// What PgAdmissionQueries::effective_ceilings returns for `scope`, read
-// from `s`: its chain and every rule and delegation on it (of `dimension`
-// when given), in chain order (rules then by rule id).
-adapters::postgres::CeilingSnapshot ceiling_snapshot(const projections::QuerySnapshot& s,
-                                                     const events::QuotaScope& scope,
-                                                     const std::optional<std::string>& dimension);
-
-// What PgAdmissionQueries::reservation returns for `id`, read from `s`.
-std::optional<adapters::postgres::ReservationRecord> reservation_record(const projections::QuerySnapshot& s,
-                                                                        const std::string& organization_id,
-                                                                        const std::string& id);
 
 // Marks where an answer came from (kReadModelHeader), unless already marked.
 void mark_read_model(adapters::http::HttpResponse& r, const char* source);

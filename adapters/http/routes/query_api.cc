@@ -26,13 +26,13 @@
 #include "adapters/http/routes/path_aliases.h"
 #include "adapters/http/routes/policy_listings.h"
 #include "adapters/http/routes/query_params.h"
-#include "adapters/postgres/admission_queries.h"
 #include "commands/access/authorization.h"
 #include "commands/edge_values.h"
 #include "commands/ports.h"
 #include "domain/policy_resolution.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
+#include "projections/admission/snapshot_reader.h"
 
 namespace ledger::routes {
 
@@ -246,23 +246,29 @@ void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
 }
 
 std::optional<HttpResponse> QueryApi::foreign_scope(const HttpRequest& req, const commands::Principal& who,
-                                                    const domain::ScopeChain& chain) {
+                                                    const domain::ScopeChain& chain,
+                                                    const projections::QuerySnapshot* memory) {
   if (!hierarchy_) return std::nullopt;
   const std::pair<events::QuotaScope, const char*> named[] = {
       {{events::QuotaLevel::kPrincipal, chain.user_id}, "user_id"},
       {{events::QuotaLevel::kProject, chain.project_id}, "project_id"}};
   for (const auto& [scope, param] : named) {
     if (scope.id.empty()) continue;
-    auto found = hierarchy_->node(scope, std::nullopt);
-    if (!found) return error_response(found.error());
-    if (found->node && found->node->organization_id != who.tenant) {
+    std::optional<std::string> organization;  // the node's, when the hierarchy knows it
+    if (memory) {
+      if (const auto* node = memory->admission.node(scope)) organization = node->organization_id;
+    } else {
+      auto found = hierarchy_->node(scope, std::nullopt);
+      if (!found) return error_response(found.error());
+      if (found->node) organization = found->node->organization_id;
+    }
+    if (organization && *organization != who.tenant) {
       domain::Error e{domain::ErrorKind::kPermissionDenied,
                       "forbidden",
                       "this principal may only read its own organization's policy values",
                       {}};
       e.with(param, scope.id);
-      return refuse(req, who, found->node->organization_id, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch",
-                    e);
+      return refuse(req, who, *organization, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch", e);
     }
   }
   return std::nullopt;
@@ -317,34 +323,50 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   auto wait_ms = int_param(req, "wait_ms", 10'000);
   if (!wait_ms) return error_response(wait_ms.error());
 
-  if (memory_ && !*as_of_position)
-    return policy_value_from_memory(req, who, key, chain, as_of, min_position->value_or(0), wait_ms->value_or(2000));
-  // Read-your-writes: wait (bounded) for the projector to reach min_position,
-  // never for a position beyond the head.
-  const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
-  if (needed > 0 && (audit_ || hierarchy_)) {
-    auto cp = queries_.checkpoint("policy_values");
-    if (!cp) return error_response(cp.error());
-    // A position beyond the head is refused at once (400
-    // position_beyond_head), as on every other route: waiting for it could
-    // only end in 503, and a client retrying that would never succeed.
-    if (*cp < needed) {
-      auto head = [&] { return audit_ ? audit_->head_position() : hierarchy_->head_position(); };
-      if (auto refused = beyond_head(min_position->value_or(0), *as_of_position, head)) return *refused;
+  // From memory (no as_of_position): one snapshot of the in-memory models,
+  // after any read-your-writes wait; else the stored read model.
+  std::optional<projections::SnapshotReader> in_memory;
+  if (memory_ && !*as_of_position) {
+    Consistency c;
+    c.as_of = as_of;
+    c.min_position = min_position->value_or(0);
+    c.wait_ms = wait_ms->value_or(2000);
+    auto snap = memory_snapshot(*memory_, c, [&]() -> domain::Result<std::int64_t> {
+      if (audit_) return audit_->head_position();
+      if (hierarchy_) return hierarchy_->head_position();
+      return memory_->position();  // nothing to check a position against: wait for it
+    });
+    if (!snap) return snap.error();
+    in_memory.emplace(std::move(*snap));
+  } else {
+    // Read-your-writes: wait (bounded) for the projector to reach
+    // min_position, never for a position beyond the head.
+    const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
+    if (needed > 0 && (audit_ || hierarchy_)) {
+      auto cp = queries_.checkpoint();
+      if (!cp) return error_response(cp.error());
+      // A position beyond the head is refused at once (400
+      // position_beyond_head), as on every other route: waiting for it could
+      // only end in 503, and a client retrying that would never succeed.
+      if (*cp < needed) {
+        auto head = [&] { return audit_ ? audit_->head_position() : hierarchy_->head_position(); };
+        if (auto refused = beyond_head(min_position->value_or(0), *as_of_position, head)) return *refused;
+      }
     }
-  }
-  if (auto not_ready =
-          wait_for_snapshot([&] { return queries_.checkpoint("policy_values"); }, needed, wait_ms->value_or(2000))) {
-    return *not_ready;
+    if (auto not_ready = wait_for_snapshot([&] { return queries_.checkpoint(); }, needed, wait_ms->value_or(2000))) {
+      return *not_ready;
+    }
   }
   if (commands::is_tenant_principal(who)) {
     // A user or project the hierarchy places in another organization is not
     // this principal's to read (a scope it does not know is answered as the
     // caller's own, as writes attribute it).
-    if (auto refused = foreign_scope(req, who, chain)) return *refused;
+    if (auto refused = foreign_scope(req, who, chain, in_memory ? &in_memory->snapshot() : nullptr)) return *refused;
   }
 
-  auto snap = queries_.policy_snapshot(key, chain, *as_of_position);
+  projections::PolicyValueReader& reader =
+      in_memory ? static_cast<projections::PolicyValueReader&>(*in_memory) : queries_;
+  auto snap = reader.policy_snapshot(key, chain, *as_of_position);
   if (!snap) return error_response(snap.error());
   if (!snap->key) {
     domain::Error e{
@@ -369,71 +391,13 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   return json_response(200, body.dump());
 }
 
-HttpResponse QueryApi::policy_value_from_memory(const HttpRequest& req, const commands::Principal& who,
-                                                const std::string& key, const domain::ScopeChain& chain,
-                                                events::Instant as_of, std::int64_t min_position,
-                                                std::int64_t wait_ms) {
-  Consistency c;
-  c.as_of = as_of;
-  c.min_position = min_position;
-  c.wait_ms = wait_ms;
-  auto snap = memory_snapshot(*memory_, c, [&]() -> domain::Result<std::int64_t> {
-    if (audit_) return audit_->head_position();
-    if (hierarchy_) return hierarchy_->head_position();
-    return memory_->position();  // nothing to check a position against: wait for it
-  });
-  if (!snap) return snap.error();
-  const projections::QuerySnapshot& s = **snap;
-  if (commands::is_tenant_principal(who) && hierarchy_) {
-    // foreign_scope(), over the in-memory hierarchy.
-    const std::pair<events::QuotaScope, const char*> named[] = {
-        {{events::QuotaLevel::kPrincipal, chain.user_id}, "user_id"},
-        {{events::QuotaLevel::kProject, chain.project_id}, "project_id"}};
-    for (const auto& [scope, param] : named) {
-      if (scope.id.empty()) continue;
-      const auto* node = s.admission.node(scope);
-      if (node && node->organization_id != who.tenant) {
-        domain::Error e{domain::ErrorKind::kPermissionDenied,
-                        "forbidden",
-                        "this principal may only read its own organization's policy values",
-                        {}};
-        e.with(param, scope.id);
-        return refuse(req, who, node->organization_id, commands::RouteFamily::kPolicyValueRead, "tenant_mismatch", e);
-      }
-    }
-  }
-  const events::PolicyKeyDefined* def = s.policy.key(key);
-  if (!def) {
-    domain::Error e{
-        domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + key + "' is not in the catalog", {}};
-    e.with("key", key);
-    return error_response(e);
-  }
-  const auto candidates = s.policy.candidates(key, chain);
-  const auto res = domain::resolve(*def, chain, candidates, as_of);
-  const auto next = domain::next_change(*def, chain, candidates, as_of);
-  nlohmann::json body = {
-      {"key", key},
-      {"value", codec::encode_value(res.value)},
-      {"value_type", codec::value_type_name(def->value_type)},
-      {"source", {{"level", codec::scope_level_name(res.source.level)}, {"id", res.source.id}}},
-      {"is_default", res.is_default},
-      {"effective_at", res.effective_at ? nlohmann::json(codec::format_instant(*res.effective_at)) : nlohmann::json()},
-      {"set_at_position", res.position ? nlohmann::json(*res.position) : nlohmann::json()},
-      {"as_of", codec::format_instant(as_of)},
-      {"next_change", next_change_json(next)},
-      {"snapshot_version", s.position},
-  };
-  return json_response(200, body.dump());
-}
-
 // ---------------------------------------------------------------- audit
 
 namespace {
 
-using adapters::postgres::AuditFilter;
-using adapters::postgres::AuditPage;
-using adapters::postgres::AuditRow;
+using projections::AuditFilter;
+using projections::AuditPage;
+using projections::AuditRow;
 using Json = nlohmann::json;
 
 constexpr std::int64_t kDefaultLimit = 100;
@@ -660,7 +624,7 @@ std::optional<std::int64_t> QueryApi::decode_cursor(std::string_view cursor) {
 namespace {
 
 // Checks positions against the head, waits for the snapshot, reads the page.
-domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& audit, const AuditQuery& q,
+domain::Result<AuditPage> read_audit_page(projections::AuditReader& audit, const AuditQuery& q,
                                           std::optional<HttpResponse>& answer) {
   if (q.as_of_position || q.cursor || q.min_position > 0) {
     auto head = audit.head_position();
@@ -685,16 +649,8 @@ domain::Result<AuditPage> read_audit_page(adapters::postgres::PgAuditQueries& au
   }
   const std::int64_t needed = std::max(q.min_position, q.as_of_position.value_or(0));
   // A subtree is read at the lower of the audit and admission checkpoints
-  // (PgAuditQueries::audit_page), so both must have reached `needed`.
-  answer = wait_for_snapshot(
-      [&]() -> domain::Result<std::int64_t> {
-        auto cp = audit.checkpoint("audit");
-        if (!cp || !q.filter.in_subtree()) return cp;
-        auto links = audit.checkpoint("admission");
-        if (!links) return links;
-        return std::min(*cp, *links);
-      },
-      needed, q.wait_ms);
+  // (AuditReader::page_position), so both must have reached `needed`.
+  answer = wait_for_snapshot([&] { return audit.page_position(q.filter); }, needed, q.wait_ms);
   if (answer) return AuditPage{};
   return audit.audit_page(q.filter);
 }

@@ -108,16 +108,16 @@
 #include "adapters/http/routes/snapshot_waits.h"
 #include "adapters/identity/identity.h"
 #include "adapters/kafka/access_refusals.h"
-#include "adapters/postgres/read_model_store.h"
 #include "commands/access/request_gate.h"
 #include "commands/ports.h"
 #include "domain/policy_resolution.h"
+#include "projections/admission/admission_reader.h"
+#include "projections/audit/audit_reader.h"
+#include "projections/policy_values/policy_value_reader.h"
 
-namespace ledger::adapters::postgres {
-class PgAdmissionQueries;
-}  // namespace ledger::adapters::postgres
 namespace ledger::projections {
 class AdmissionStore;
+struct QuerySnapshot;
 }  // namespace ledger::projections
 
 namespace ledger::routes {
@@ -135,8 +135,10 @@ class ChangeFeed;        // adapters/http/routes/change_feed.h
 class QueryApi {
  public:
   // Without `audit` the audit routes answer 404 `unknown_route`.
-  QueryApi(adapters::postgres::PgPolicyQueries& queries, const identity::TokenAuthenticator& auth,
-           commands::Clock& clock, adapters::postgres::PgAuditQueries* audit = nullptr)
+  // The stored read models (adapters/postgres: PgPolicyQueries,
+  // PgAuditQueries) answer what memory does not.
+  QueryApi(projections::PolicyValueReader& queries, const identity::TokenAuthenticator& auth, commands::Clock& clock,
+           projections::AuditReader* audit = nullptr)
       : queries_(queries), auth_(auth), clock_(clock), audit_(audit) {}
 
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req);
@@ -190,7 +192,7 @@ class QueryApi {
   // Where policy-value reads check that a user_id / project_id belongs to
   // the caller's organization; without it only org_id is checked. `h` must
   // outlive this object.
-  void check_scopes_with(adapters::postgres::PgAdmissionQueries& h) { hierarchy_ = &h; }
+  void check_scopes_with(projections::AdmissionHistory& h) { hierarchy_ = &h; }
 
   // Policy values (and the waits of every route answered from memory) from
   // `store`; `waits` (optional) watch the store's position. Both must
@@ -213,15 +215,15 @@ class QueryApi {
   // A GET route's admission: the token, the route's family, the caller's
   // budget and its roles (a refusal recorded); the principal, or the answer.
   std::expected<commands::Principal, adapters::http::HttpResponse> admit_get(const adapters::http::HttpRequest& req);
+  // The refusal when `chain` names a user or project the hierarchy (in
+  // `memory` when given, else the stored one) places in another
+  // organization than `who`'s.
   std::optional<adapters::http::HttpResponse> foreign_scope(const adapters::http::HttpRequest& req,
                                                             const commands::Principal& who,
-                                                            const domain::ScopeChain& chain);
+                                                            const domain::ScopeChain& chain,
+                                                            const projections::QuerySnapshot* memory);
   adapters::http::HttpResponse policy_value(const adapters::http::HttpRequest& req, const commands::Principal& who,
                                             const std::string& key);
-  adapters::http::HttpResponse policy_value_from_memory(const adapters::http::HttpRequest& req,
-                                                        const commands::Principal& who, const std::string& key,
-                                                        const domain::ScopeChain& chain, events::Instant as_of,
-                                                        std::int64_t min_position, std::int64_t wait_ms);
   // Records the refusal of `req` and answers `e`.
   adapters::http::HttpResponse refuse(const adapters::http::HttpRequest& req, const commands::Principal& who,
                                       const std::string& target_tenant, commands::RouteFamily family,
@@ -230,10 +232,10 @@ class QueryApi {
   adapters::http::HttpResponse audit_changes(const adapters::http::HttpRequest& req, const commands::Principal& who,
                                              const std::string& key);
 
-  adapters::postgres::PgPolicyQueries& queries_;
+  projections::PolicyValueReader& queries_;
   const identity::TokenAuthenticator& auth_;
   commands::Clock& clock_;
-  adapters::postgres::PgAuditQueries* audit_;
+  projections::AuditReader* audit_;
   AdmissionApi* admission_ = nullptr;
   AppPolicyApi* app_policies_ = nullptr;
   EntitlementReads* entitlements_ = nullptr;
@@ -242,7 +244,7 @@ class QueryApi {
   ChangeFeed* changes_ = nullptr;
   RefusalRecorder* refusals_ = nullptr;
   commands::RequestGate* gate_ = nullptr;
-  adapters::postgres::PgAdmissionQueries* hierarchy_ = nullptr;
+  projections::AdmissionHistory* hierarchy_ = nullptr;
   SnapshotWaits* waits_ = nullptr;
   const projections::AdmissionStore* memory_ = nullptr;
   SnapshotWaits* memory_waits_ = nullptr;

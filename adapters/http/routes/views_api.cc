@@ -24,13 +24,13 @@ namespace ledger::routes {
 
 using adapters::http::HttpRequest;
 using adapters::http::HttpResponse;
-using adapters::postgres::CeilingSnapshot;
-using adapters::postgres::PgAdmissionQueries;
-using adapters::postgres::ReservationRecord;
-using adapters::postgres::ScopeNodeView;
 using events::CeilingTarget;
 using events::QuotaLevel;
 using events::QuotaScope;
+using projections::AdmissionHistory;
+using projections::CeilingSnapshot;
+using projections::ReservationRecord;
+using projections::ScopeNodeView;
 using Json = nlohmann::json;
 __extension__ using Wide = __int128;  // products of two quantities
 
@@ -79,15 +79,15 @@ struct Snapshot {
 // Parses min_position / as_of / as_of_position / wait_ms, refuses positions
 // beyond the head, waits (bounded) until both read models reached what the
 // request needs, and pins the position. An HttpResponse: answer that.
-std::variant<Snapshot, HttpResponse> pin_snapshot(const HttpRequest& req, PgAdmissionQueries& admission,
-                                                  adapters::postgres::PgPolicyQueries& policy, commands::Clock& clock) {
+std::variant<Snapshot, HttpResponse> pin_snapshot(const HttpRequest& req, AdmissionHistory& admission,
+                                                  projections::PolicyValueReader& policy, commands::Clock& clock) {
   auto c = parse_consistency(req, clock);
   if (!c) return error_response(c.error());
   // The answer reads both read models: the lower checkpoint is what both have.
   auto both = [&]() -> domain::Result<std::int64_t> {
     auto a = admission.checkpoint();
     if (!a) return a;
-    auto p = policy.checkpoint("policy_values");
+    auto p = policy.checkpoint();
     if (!p) return p;
     return std::min(*a, *p);
   };
@@ -233,11 +233,11 @@ Held held_under(std::span<const ReservationRecord> all, const QuotaScope& s, con
 
 // Every reservation of an organization at the snapshot (paged reads, all at
 // the same position, so they form one snapshot).
-domain::Result<std::vector<ReservationRecord>> organization_reservations(PgAdmissionQueries& q,
+domain::Result<std::vector<ReservationRecord>> organization_reservations(AdmissionHistory& q,
                                                                          const std::string& organization_id,
                                                                          std::int64_t position) {
   std::vector<ReservationRecord> out;
-  adapters::postgres::ReservationFilter f;
+  projections::ReservationFilter f;
   f.organization_id = organization_id;
   f.limit = kReservationPage;
   for (;;) {
@@ -321,7 +321,7 @@ struct Resolved {
   domain::Resolution resolution;
 };
 
-domain::Result<Resolved> resolve_value(adapters::postgres::PgPolicyQueries& policy, const std::string& key,
+domain::Result<Resolved> resolve_value(projections::PolicyValueReader& policy, const std::string& key,
                                        const domain::ScopeChain& chain, const Snapshot& snap) {
   auto s = policy.policy_snapshot(key, chain, snap.position);
   if (!s) return std::unexpected(s.error());
@@ -345,7 +345,7 @@ Json policy_value_json(const std::string& key, const Resolved& r) {
 }
 
 // quota.warn_threshold_percent for the chain, and its JSON.
-domain::Result<std::pair<std::int64_t, Json>> warn_threshold(adapters::postgres::PgPolicyQueries& policy,
+domain::Result<std::pair<std::int64_t, Json>> warn_threshold(projections::PolicyValueReader& policy,
                                                              const domain::ScopeChain& chain, const Snapshot& snap) {
   auto r = resolve_value(policy, kWarnThresholdKey, chain, snap);
   if (!r) return std::unexpected(r.error());
@@ -370,7 +370,7 @@ struct Registry {
   Units units;
 };
 
-domain::Result<Registry> registry_at(PgAdmissionQueries& q, std::int64_t position) {
+domain::Result<Registry> registry_at(AdmissionHistory& q, std::int64_t position) {
   auto listing = q.registry(std::nullopt, position);
   if (!listing) return std::unexpected(listing.error());
   Registry out;
@@ -400,9 +400,9 @@ Json node_json(const ScopeNodeView& n) {
 
 // One node at the snapshot, checked for the tenant: the node or the answer.
 // `refused` is told the organization a refused principal asked about.
-std::variant<adapters::postgres::NodeLookup, HttpResponse> lookup(
-    PgAdmissionQueries& q, const QuotaScope& scope, const Snapshot& snap, const commands::Principal& who,
-    const std::function<void(const std::string&)>& refused) {
+std::variant<projections::NodeLookup, HttpResponse> lookup(AdmissionHistory& q, const QuotaScope& scope,
+                                                           const Snapshot& snap, const commands::Principal& who,
+                                                           const std::function<void(const std::string&)>& refused) {
   auto found = q.node(scope, snap.position);
   if (!found) return error_response(found.error());
   if (!found->node || found->chain.empty()) return error_response(unknown_scope(scope));
@@ -420,10 +420,9 @@ Json finish(Json body, const Snapshot& snap) {
 }
 
 // A children page of nodes: ceilings and posture of each relative to `reference`.
-domain::Result<Json> children_json(PgAdmissionQueries& q, const adapters::postgres::NodePage& page,
-                                   const QuotaScope& reference, std::span<const ReservationRecord> reservations,
-                                   const Snapshot& snap, std::int64_t threshold, const Units& units,
-                                   std::vector<std::string>* flagged) {
+domain::Result<Json> children_json(AdmissionHistory& q, const projections::NodePage& page, const QuotaScope& reference,
+                                   std::span<const ReservationRecord> reservations, const Snapshot& snap,
+                                   std::int64_t threshold, const Units& units, std::vector<std::string>* flagged) {
   Json items = Json::array();
   for (const auto& n : page.items) {
     auto s = q.effective_ceilings(n.scope, std::nullopt, snap.position);
@@ -475,7 +474,7 @@ struct Posture {
 };
 
 // `project_id` is the node's id for a project view, "" otherwise.
-domain::Result<Posture> posture_at(PgAdmissionQueries& admission, adapters::postgres::PgPolicyQueries& policy,
+domain::Result<Posture> posture_at(AdmissionHistory& admission, projections::PolicyValueReader& policy,
                                    const ScopeNodeView& n, const std::string& project_id, const std::string& plan,
                                    const Snapshot& snap) {
   auto reservations = organization_reservations(admission, n.organization_id, snap.position);
@@ -763,7 +762,7 @@ std::variant<ViewsApi::Parts, HttpResponse> ViewsApi::read_parts(const HttpReque
         commands::header_id("x-correlation-id", req.header("x-correlation-id")).value_or(std::string()));
   });
   if (auto* answer = std::get_if<HttpResponse>(&found)) return std::move(*answer);
-  auto& node = std::get<adapters::postgres::NodeLookup>(found);
+  auto& node = std::get<projections::NodeLookup>(found);
   const std::string plan = plan_of(node.chain);
   auto registry = registry_at(admission_, snap.position);
   if (!registry) return error_response(registry.error());
@@ -783,7 +782,7 @@ HttpResponse ViewsApi::organization_view(const Parts& p) {
   for (const auto& t : targets_of(p.own)) {
     envelope.push_back(posture_json(p.own, t, std::nullopt, posture->reservations, snap.as_of, T, p.registry.units));
   }
-  adapters::postgres::NodeFilter f;
+  projections::NodeFilter f;
   f.organization_id = n.organization_id;
   f.level = QuotaLevel::kDepartment;
   f.limit = p.page.limit;
@@ -834,7 +833,7 @@ HttpResponse ViewsApi::department_view(const Parts& p) {
     if (c["near_limit"].get<bool>()) near.push_back(c);
     ceilings.push_back(std::move(c));
   }
-  adapters::postgres::NodeFilter f;
+  projections::NodeFilter f;
   f.parent = n.scope;
   f.limit = p.page.limit;
   if (p.page.after) {
@@ -899,7 +898,7 @@ HttpResponse ViewsApi::principal_view(const Parts& p) {
     c["own_rule"] = own_rule;
     quotas.push_back(std::move(c));
   }
-  auto keys = admission_.policy_key_names(kRateLimitPrefix, snap.position);
+  auto keys = policy_.key_names(kRateLimitPrefix, snap.position);
   if (!keys) return error_response(keys.error());
   const domain::ScopeChain chain{n.scope.id, project.id, n.organization_id, p.plan};
   Json limits = Json::array();

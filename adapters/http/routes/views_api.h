@@ -104,10 +104,10 @@
 #include "adapters/http/http_types.h"
 #include "adapters/http/routes/query_params.h"
 #include "adapters/kafka/access_refusals.h"
-#include "adapters/postgres/admission_queries.h"
-#include "adapters/postgres/read_model_store.h"
 #include "commands/command.h"
 #include "commands/ports.h"
+#include "projections/admission/admission_reader.h"
+#include "projections/policy_values/policy_value_reader.h"
 
 namespace ledger::routes {
 
@@ -118,8 +118,8 @@ class ViewsApi {
  public:
   // `refusals` (may be null) is told of every tenant refusal, as an
   // AccessRefused event (access_refusals.h).
-  ViewsApi(adapters::postgres::PgAdmissionQueries& admission, adapters::postgres::PgPolicyQueries& policy,
-           commands::Clock& clock, RefusalRecorder* refusals = nullptr)
+  ViewsApi(projections::AdmissionHistory& admission, projections::PolicyValueReader& policy, commands::Clock& clock,
+           RefusalRecorder* refusals = nullptr)
       : admission_(admission), policy_(policy), clock_(clock), refusals_(refusals) {}
 
   // True for /v1/views/... (any method).
@@ -149,8 +149,8 @@ class ViewsApi {
   adapters::http::HttpResponse project_view(const Parts& p);
   adapters::http::HttpResponse principal_view(const Parts& p);
 
-  adapters::postgres::PgAdmissionQueries& admission_;
-  adapters::postgres::PgPolicyQueries& policy_;
+  projections::AdmissionHistory& admission_;
+  projections::PolicyValueReader& policy_;
   commands::Clock& clock_;
   RefusalRecorder* refusals_;
 };
