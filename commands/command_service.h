@@ -143,9 +143,32 @@ class CommandService {
   // Runs `body`; an exception answers every still waiting member of `batch`.
   void guarded(std::vector<Pending>& batch, const std::function<void()>& body);
   void process(std::vector<Pending>& batch);
-  // One group commit. False (nothing answered) when it failed with kInternal
-  // and `may_split`: process() then runs each member on its own.
+  // One group commit: plan_group, plan_refusal_records, commit, answer_all.
+  // False (nothing answered) when it failed with kInternal and `may_split`:
+  // process() then runs each member on its own.
   bool process_group(std::vector<Pending>& batch, bool may_split);
+
+  // What a group comes to before anything is written (command_service.cc).
+  struct Plan;
+  // Decides every command of `batch` (whose stored outcomes are `known`)
+  // against the writer's models, evolving them tentatively: an answer now
+  // or an append. Reads the store only to load a model or stream the cache
+  // does not hold; an error is a dependency's (nothing answered).
+  domain::Result<void> plan_group(const std::vector<Pending>& batch,
+                                  const std::vector<std::optional<CommandOutcome>>& known, events::Instant now,
+                                  Plan& plan);
+  domain::Result<void> plan_admission_command(std::size_t i, const CommandRequest& req, events::Instant now,
+                                              Plan& plan);
+  domain::Result<void> plan_policy_command(std::size_t i, const CommandRequest& req, events::Instant now, Plan& plan);
+  // Adds the AccessRefused record of each refusal the plan holds, unless an
+  // earlier attempt of the same command recorded it.
+  domain::Result<void> plan_refusal_records(const std::vector<Pending>& batch, events::Instant now, Plan& plan);
+  // Appends the plan's appends in one transaction (nothing when it has
+  // none), moves the tentative streams into the cache and fills in each
+  // appended command's answer.
+  domain::Result<void> commit(Plan& plan, std::size_t commands);
+  // Replies to every member of `batch` with its answer.
+  static void answer_all(std::vector<Pending>& batch, Plan& plan);
   // True when the sweeper is on and an interval of the Clock has passed
   // since the last sweep (or the clock went back).
   bool sweep_due(events::Instant now) const;

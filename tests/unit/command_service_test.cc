@@ -6,7 +6,10 @@
 // hold the writer inside acquire_writer(), so the test knows that everything
 // it submits meanwhile is queued and forms the next batch.
 #include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <future>
 #include <map>
@@ -71,6 +74,10 @@ class GatedStore final : public EventStore {
   int append_calls() const {
     std::lock_guard lock(mu_);
     return append_calls_;
+  }
+  int batches() const {
+    std::lock_guard lock(mu_);
+    return batch_;
   }
 
   domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
@@ -721,6 +728,120 @@ TEST(CommandServiceConcurrency, ManyThreadsGetGapFreePositionsAndAValidChain) {
       last = a.position;
     }
   }
+}
+
+// ---------------------------------------------------------------------------
+// The plan of a group commit
+
+// A group is planned against the writer's models before anything is
+// written (CommandService::plan_group), then committed in one append: for
+// any mix of commands — accepted, rejected, duplicated, reusing an id with
+// another body, naming a stale expected_version, or reaching into another
+// organization (refused, and recorded as AccessRefused) — one group answers
+// each command exactly as submitting them one at a time does, and writes the
+// same events; without refusals, at the same positions with the same ids
+// and chain (a group appends its AccessRefused records after its
+// commands). Only an immediate repeat is generated: a repeat of a rejected
+// command later in a group gets the same rejection, where on its own it
+// would be decided again.
+CommandRequest generated_request(int n, int organization, int value_kind, std::optional<std::int64_t> old_value,
+                                 bool as_tenant, std::optional<std::int64_t> expected_version) {
+  const std::int64_t value = value_kind == 0 ? 0 : 30 * value_kind;  // 0 is out of bounds
+  auto r = request("cmd-" + std::to_string(n),
+                   set_value(kWindow, org("org-" + std::to_string(organization)), value, old_value), expected_version);
+  if (as_tenant) r.meta.principal = Principal{events::Actor{"user", "org1-admin", {"tenant_admin"}}, "org-1"};
+  // What the edge hashes: the body (commands/idempotency.h tells a retry from a reuse by it).
+  r.meta.request_hash = std::to_string(organization) + "/" + std::to_string(value) + "/" +
+                        std::to_string(old_value.value_or(-1)) + "/" + std::to_string(expected_version.value_or(-1));
+  return r;
+}
+
+std::vector<CommandRequest> generate_requests() {
+  const int count = *rc::gen::inRange(1, 24);
+  std::vector<CommandRequest> out;
+  for (int n = 0; n < count; ++n) {
+    const int repeat = out.empty() ? 0 : *rc::gen::inRange(0, 5);  // 1: same body, 2: another body
+    if (repeat == 1) {
+      out.push_back(out.back());
+      continue;
+    }
+    const int organization = *rc::gen::inRange(1, 4);
+    const int value_kind = *rc::gen::inRange(0, 6);
+    std::optional<std::int64_t> old_value;
+    if (*rc::gen::inRange(0, 4) == 0) old_value = 30 * *rc::gen::inRange(1, 6);
+    std::optional<std::int64_t> expected;
+    if (*rc::gen::inRange(0, 5) == 0) expected = *rc::gen::inRange(1, 6);
+    auto r = generated_request(n, organization, value_kind, old_value, *rc::gen::inRange(0, 3) == 0, expected);
+    if (repeat == 2) r.meta.command_id = out.back().meta.command_id;  // the id again, with another body
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// What the caller sees of an answer; `where`: with its positions and event ids.
+std::string answer_text(const domain::Result<Accepted>& a, bool where) {
+  if (!a) return "error " + a.error().code;
+  std::string text = "ok " + a->command_id + " v" + std::to_string(a->stream_version) + (a->duplicate ? " dup" : "");
+  if (!where) return text;
+  for (const auto& id : a->event_ids) text += " " + id;
+  return text + " p" + std::to_string(a->position) + " d" + std::to_string(a->decided_at_position.value_or(-1));
+}
+
+// The events written, apart from where they landed: a group records its
+// refusals after its commands, one at a time each right away.
+std::multiset<std::string> written(const std::vector<events::RecordedEvent>& all) {
+  std::multiset<std::string> out;
+  for (const auto& r : all) {
+    out.insert(r.meta.command_id + " " + r.meta.stream_id + " v" + std::to_string(r.meta.stream_version) + " " +
+               r.event_type + " " + r.payload);
+  }
+  return out;
+}
+
+RC_GTEST_PROP(CommandServicePlan, OneGroupAnswersAndWritesWhatTheCommandsOneAtATimeDo, ()) {
+  const auto requests = generate_requests();
+  for (const auto& r : requests) {
+    const auto& c = std::get<domain::SetPolicyValue>(r.command);
+    RC_LOG() << r.meta.command_id << " by " << r.meta.principal.tenant << ": " << c.scope.id << " = "
+             << std::get<std::int64_t>(c.value.v)
+             << (c.old_value ? " old " + std::to_string(std::get<std::int64_t>(c.old_value->v)) : "")
+             << (r.expected_version ? " expecting v" + std::to_string(*r.expected_version) : "") << "\n";
+  }
+  ManualClock clock{kT0};
+  InMemoryEventStore one_by_one_store{clock};
+  InMemoryEventStore grouped_store{clock};
+
+  std::vector<domain::Result<Accepted>> one_by_one;
+  {
+    CommandService svc(one_by_one_store, clock);
+    svc.start();
+    RC_ASSERT(svc.submit_async(request("cmd-key", define_window())).get().has_value());
+    for (const auto& r : requests) one_by_one.push_back(svc.submit_async(r).get());
+    svc.stop();
+  }
+  std::vector<domain::Result<Accepted>> grouped;
+  {
+    GatedStore gate(grouped_store);
+    CommandService svc(gate, clock);
+    svc.start();
+    gate.hold_next_batch();
+    auto key = svc.submit_async(request("cmd-key", define_window()));
+    gate.wait_until_held();
+    std::vector<std::future<domain::Result<Accepted>>> answers;
+    for (const auto& r : requests) answers.push_back(svc.submit_async(r));
+    gate.release();
+    RC_ASSERT(key.get().has_value());
+    for (auto& f : answers) grouped.push_back(f.get());
+    svc.stop();
+    RC_ASSERT(gate.batches() == 2);  // the key's batch, then every request in one group
+  }
+  const bool refusals =
+      std::any_of(grouped.begin(), grouped.end(), [](const auto& a) { return !a && a.error().code == "forbidden"; });
+  RC_TAG(refusals ? "with refusals" : "without refusals");
+  for (std::size_t i = 0; i < requests.size(); ++i)
+    RC_ASSERT(answer_text(grouped[i], !refusals) == answer_text(one_by_one[i], !refusals));
+  RC_ASSERT(written(grouped_store.all()) == written(one_by_one_store.all()));
+  if (!refusals) RC_ASSERT(grouped_store.all() == one_by_one_store.all());
 }
 
 }  // namespace
