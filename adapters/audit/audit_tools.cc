@@ -502,7 +502,7 @@ domain::Result<std::vector<events::RecordedEvent>> scope_history(const std::stri
   auto read = read_in_order(
       reader, 0, *head,
       [&](events::RecordedEvent& r) -> domain::Result<void> {
-        if (r.event_type.rfind("PolicyValueSet", 0) == 0 && is_value_set_at(r, scope)) out.push_back(std::move(r));
+        if (r.event_type.starts_with("PolicyValueSet") && is_value_set_at(r, scope)) out.push_back(std::move(r));
         return {};
       },
       progress);
@@ -775,7 +775,7 @@ domain::Error explain_absence(const std::string& pg_url, domain::Error e, const 
 // after `position`, else its name from before ids were scoped per
 // organization. Reads the rest of history: only on the error path.
 std::string later_reservation_stream(const std::string& pg_url, const std::string& id, std::int64_t position) {
-  const std::string legacy = "reservation:" + id;
+  std::string legacy = "reservation:" + id;
   const std::string suffix = "/" + id;
   PgEventReader reader(pg_url);
   for (std::int64_t after = position;;) {
@@ -783,7 +783,7 @@ std::string later_reservation_stream(const std::string& pg_url, const std::strin
     if (!page || page->empty()) return legacy;
     for (const auto& r : *page) {
       const std::string& s = r.meta.stream_id;
-      if (s == legacy || (s.rfind("reservation:", 0) == 0 && s.ends_with(suffix))) return s;
+      if (s == legacy || (s.starts_with("reservation:") && s.ends_with(suffix))) return s;
       after = r.meta.global_position;
     }
   }
@@ -1064,11 +1064,11 @@ domain::Result<codec::ChainDigest> sign_digest(const std::string& pg_url, std::s
   if (key.empty()) return std::unexpected(error(domain::ErrorKind::kInvalidArgument, "empty_key", "the key is empty"));
   auto chain = verify_store(pg_url, {.up_to = position}, progress);
   if (!chain) return std::unexpected(chain.error());
-  if (chain->broken) {
+  if (const auto& broken = chain->broken) {
     domain::Error e = error(domain::ErrorKind::kFailedPrecondition, "chain_broken",
                             "the chain is broken at or before position " + std::to_string(position) + ": " +
-                                chain->broken->message + "; nothing signed");
-    e.with("broken_position", chain->broken->position);
+                                broken->message + "; nothing signed");
+    e.with("broken_position", broken->position);
     return std::unexpected(std::move(e));
   }
   return codec::sign_chain_head(key, position, chain->head_hash);
@@ -1080,7 +1080,7 @@ domain::Result<DigestCheck> check_digest(const std::string& pg_url, std::string_
   c.digest = digest;
   c.signature_valid = codec::digest_signature_valid(key, digest);
   if (!c.signature_valid) {
-    c.problems.push_back("the signature does not match: a different key, or the digest file was edited");
+    c.problems.emplace_back("the signature does not match: a different key, or the digest file was edited");
   }
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
@@ -1204,7 +1204,7 @@ domain::Result<ReplayReport> compare_read_models(const std::string& pg_url, cons
     }
     auto rows = diff_checkpoints(pg_url, live, other, read_model_names);
     if (!rows) return std::unexpected(rows.error());
-    report.tables.push_back("checkpoints");
+    report.tables.emplace_back("checkpoints");
     if (!rows->empty()) {
       report.differing_rows += rows->size();
       report.differences.push_back({"checkpoints", "", std::move(*rows), false});

@@ -31,6 +31,9 @@ enum {
   LEDGER_CEL_INTERNAL = 5        // anything else (message set where there is one)
 };
 
+// C (cgo compiles this header too): typedef'd structs, names in the C ABI's
+// snake_case.
+// NOLINTBEGIN(modernize-use-using, readability-identifier-naming)
 typedef struct ledger_cel_issue {
   int64_t position;
   char* message;
@@ -52,6 +55,7 @@ typedef struct ledger_cel_input {
   int64_t estimated_tokens;
   int64_t actual_tokens;
 } ledger_cel_input;
+// NOLINTEND(modernize-use-using, readability-identifier-naming)
 
 #ifndef LEDGER_CEL_NO_PROTOTYPES
 

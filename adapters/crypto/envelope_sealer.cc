@@ -97,7 +97,7 @@ std::optional<Bytes> gcm_decrypt(const Key256& key, const Bytes& nonce, const st
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTag), tag.data()) == 1 &&
       EVP_DecryptFinal_ex(ctx.get(), pt.data() + total, &len) == 1;
   if (!ok) return std::nullopt;
-  pt.resize(static_cast<std::size_t>(total + len));
+  pt.resize(static_cast<std::size_t>(total) + static_cast<std::size_t>(len));
   return pt;
 }
 
@@ -154,7 +154,8 @@ domain::Result<Key256> parse_kek(const std::string& text) {
 }
 
 domain::Result<std::optional<Key256>> kek_from_env() {
-  const char* v = std::getenv("LEDGER_CONFIG_KEK");
+  // Read once, at startup; nothing in the process calls setenv.
+  const char* v = std::getenv("LEDGER_CONFIG_KEK");  // NOLINT(concurrency-mt-unsafe): no setenv anywhere
   if (!v || !*v) return std::optional<Key256>{};
   auto k = parse_kek(v);
   if (!k) return std::unexpected(k.error());
@@ -184,8 +185,8 @@ domain::Result<cfg::SealedSecret> EnvelopeSealer::seal(const std::string& tenant
     auto found = store_.current(tenant);
     if (!found) return std::unexpected(found.error());
     WrappedKey w;
-    if (*found) {
-      w = **found;
+    if (const auto& existing = *found) {
+      w = *existing;
     } else {
       auto id = random_bytes(16);
       auto raw = random_bytes(32);
@@ -223,7 +224,8 @@ domain::Result<std::string> EnvelopeSealer::unseal(const std::string& tenant, co
   if (key.key_id.empty()) {
     auto found = store_.by_id(s.key_id);
     if (!found) return std::unexpected(found.error());
-    if (!*found) {
+    const auto& wrapped = *found;
+    if (!wrapped) {
       domain::Error e{ErrorKind::kFailedPrecondition,
                       "secret_shredded",
                       "the data key of this secret was deleted (crypto-shredded)",
@@ -231,7 +233,7 @@ domain::Result<std::string> EnvelopeSealer::unseal(const std::string& tenant, co
       e.with("key_id", s.key_id);
       return std::unexpected(std::move(e));
     }
-    auto k = unwrap(**found);
+    auto k = unwrap(*wrapped);
     if (!k) return std::unexpected(k.error());
     key = *k;
     std::lock_guard lock(mu_);

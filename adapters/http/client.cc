@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <exception>
+#include <expected>
 #include <limits>
 #include <optional>
 
@@ -65,7 +66,7 @@ class HttpClient::Impl {
       tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
       boost::system::error_code ec;
-      tls_->load_verify_file(tls->ca_file, ec);
+      (void)tls_->load_verify_file(tls->ca_file, ec);  // Asio's ec overloads: the error is in ec
       if (ec) tls_error_ = "cannot load CA file " + tls->ca_file + ": " + ec.message();
       tls_->set_verify_mode(net::ssl::verify_peer);
     }
@@ -101,23 +102,19 @@ class HttpClient::Impl {
       error.with("stage", "tls").with("error", tls_error_);
       return domain::fail(std::move(error));
     }
-    if (auto ec = connect()) return domain::fail(unavailable("connect", ec));
-    if (stream_->is_tls()) {
-      if (auto ec = handshake()) {
-        disconnect();
-        return domain::fail(unavailable("handshake", ec));
-      }
-    }
-    stream_->expires_after(timeout_);
-    beast::error_code ec = run([&](auto handler) { bhttp::async_write(*stream_, req, std::move(handler)); });
+    auto opened = open();
+    if (!opened) return std::unexpected(std::move(opened.error()));
+    detail::MaybeTlsStream& conn = **opened;
+    conn.expires_after(timeout_);
+    beast::error_code ec = run([&](auto handler) { bhttp::async_write(conn, req, std::move(handler)); });
     if (ec) {
       disconnect();
       return domain::fail(unavailable("write", ec));
     }
     bhttp::response_parser<bhttp::buffer_body> parser;
     no_body_limit(parser);
-    stream_->expires_after(timeout_);
-    ec = run([&](auto handler) { bhttp::async_read_header(*stream_, buffer_, parser, std::move(handler)); });
+    conn.expires_after(timeout_);
+    ec = run([&](auto handler) { bhttp::async_read_header(conn, buffer_, parser, std::move(handler)); });
     if (ec) {
       disconnect();
       return domain::fail(unavailable("read", ec));
@@ -134,8 +131,8 @@ class HttpClient::Impl {
       parser.get().body().data = chunk;
       parser.get().body().size = sizeof chunk;
       // Each read waits at most `timeout` for more (a stream's heartbeats keep it alive).
-      stream_->expires_after(timeout_);
-      ec = run([&](auto handler) { bhttp::async_read_some(*stream_, buffer_, parser, std::move(handler)); });
+      conn.expires_after(timeout_);
+      ec = run([&](auto handler) { bhttp::async_read_some(conn, buffer_, parser, std::move(handler)); });
       if (ec && ec != bhttp::error::need_buffer) {
         disconnect();
         if (streamed && (ec == bhttp::error::end_of_stream || ec == net::error::eof)) return out;
@@ -189,44 +186,56 @@ class HttpClient::Impl {
   void disconnect() {
     if (stream_) {
       beast::error_code ignored;
-      stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      (void)stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);  // best effort
       stream_->close();
     }
     stream_.reset();
     buffer_.clear();
   }
 
-  beast::error_code connect() {
+  // A new connection in stream_: connected and, over TLS, handshaken. Else
+  // the error, and no stream_.
+  domain::Result<detail::MaybeTlsStream*> open() {
+    auto conn = connect();
+    if (!conn) return domain::fail(unavailable("connect", conn.error()));
+    if ((*conn)->is_tls()) {
+      if (auto ec = handshake(**conn)) {
+        disconnect();
+        return domain::fail(unavailable("handshake", ec));
+      }
+    }
+    return *conn;
+  }
+
+  std::expected<detail::MaybeTlsStream*, beast::error_code> connect() {
     beast::error_code ec;
     if (!endpoints_) {
       tcp::resolver resolver(ioc_);
       auto results = resolver.resolve(host_, std::to_string(port_), tcp::resolver::numeric_service, ec);
-      if (ec) return ec;
+      if (ec) return std::unexpected(ec);
       endpoints_ = std::move(results);
     }
-    if (tls_) {
-      stream_.emplace(detail::MaybeTlsStream::executor_type(ioc_.get_executor()), *tls_);
-    } else {
-      stream_.emplace(detail::MaybeTlsStream::executor_type(ioc_.get_executor()));
-    }
-    stream_->expires_after(timeout_);
-    ec = run([&](auto handler) { stream_->tcp().async_connect(*endpoints_, std::move(handler)); });
+    const tcp::resolver::results_type& endpoints = *endpoints_;
+    const auto executor = detail::MaybeTlsStream::executor_type(ioc_.get_executor());
+    detail::MaybeTlsStream& conn = tls_ ? stream_.emplace(executor, *tls_) : stream_.emplace(executor);
+    conn.expires_after(timeout_);
+    ec = run([&](auto handler) { conn.tcp().async_connect(endpoints, std::move(handler)); });
     if (ec) {
       disconnect();
-      return ec;
+      return std::unexpected(ec);
     }
-    stream_->socket().set_option(tcp::no_delay(true), ec);
-    return {};
+    (void)conn.socket().set_option(tcp::no_delay(true), ec);  // without it, the connection still works
+    return &conn;
   }
 
   // TLS: SNI, the peer's name, the handshake.
-  beast::error_code handshake() {
-    auto& tls = stream_->tls();
+  beast::error_code handshake(detail::MaybeTlsStream& conn) {
+    auto& tls = conn.tls();
     if (!SSL_set_tlsext_host_name(tls.native_handle(), tls_server_name_.c_str())) {
       return beast::error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category());
     }
     tls.set_verify_callback(net::ssl::host_name_verification(tls_server_name_));
-    stream_->expires_after(timeout_);
+    conn.expires_after(timeout_);
     return run([&](auto handler) { tls.async_handshake(net::ssl::stream_base::client, std::move(handler)); });
   }
 
@@ -236,18 +245,16 @@ class HttpClient::Impl {
       error.with("stage", "tls").with("error", tls_error_);
       return {domain::fail(std::move(error)), false};
     }
-    if (!stream_) {
-      if (auto ec = connect()) return {domain::fail(unavailable("connect", ec)), false};
-      if (stream_->is_tls()) {
-        if (auto ec = handshake()) {
-          disconnect();
-          return {domain::fail(unavailable("handshake", ec)), false};
-        }
-      }
+    // The kept-alive connection, else a new one.
+    detail::MaybeTlsStream* conn = stream_ ? &*stream_ : nullptr;
+    if (conn == nullptr) {
+      auto opened = open();
+      if (!opened) return {std::unexpected(std::move(opened.error())), false};
+      conn = *opened;
     }
 
-    stream_->expires_after(timeout_);
-    beast::error_code ec = run([&](auto handler) { bhttp::async_write(*stream_, req, std::move(handler)); });
+    conn->expires_after(timeout_);
+    beast::error_code ec = run([&](auto handler) { bhttp::async_write(*conn, req, std::move(handler)); });
     if (ec) {
       disconnect();
       // A dead kept-alive connection usually shows up here as a reset or a
@@ -258,8 +265,8 @@ class HttpClient::Impl {
     bhttp::response_parser<bhttp::string_body> parser;
     no_body_limit(parser);
     if (head) parser.skip(true);
-    stream_->expires_after(timeout_);
-    ec = run([&](auto handler) { bhttp::async_read(*stream_, buffer_, parser, std::move(handler)); });
+    conn->expires_after(timeout_);
+    ec = run([&](auto handler) { bhttp::async_read(*conn, buffer_, parser, std::move(handler)); });
     if (ec) {
       const bool nothing_arrived = !parser.got_some() && buffer_.size() == 0;
       disconnect();

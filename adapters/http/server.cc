@@ -264,6 +264,12 @@ class Session : public std::enable_shared_from_this<Session> {
     read_header();
   }
 
+  // The parser of the request being read: read_header() makes it, on_read()
+  // drops it; in between every step of the reading has one.
+  bhttp::request_parser<bhttp::string_body>& parser() {
+    return *parser_;  // NOLINT(bugprone-unchecked-optional-access): only while reading, see above
+  }
+
   void read_header() {
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(shared_->body_limit));
@@ -278,7 +284,7 @@ class Session : public std::enable_shared_from_this<Session> {
     path_.clear();
     correlation_id_.clear();
     if (ec) return on_read_error(ec);
-    const BeastRequest& req = parser_->get();
+    const BeastRequest& req = parser().get();
     if (!acceptable_transfer_encoding(req)) {
       spdlog::debug("http: refused transfer coding from {}", remote_);
       return send(
@@ -286,7 +292,7 @@ class Session : public std::enable_shared_from_this<Session> {
               error_response(400, "invalid_transfer_encoding", "Transfer-Encoding must be exactly chunked"), req),
           req.version(), false, true);
     }
-    if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
+    if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && !parser().is_done()) {
       continue_.emplace(bhttp::status::continue_, req.version());
       stream_.expires_after(shared_->idle_timeout);
       bhttp::async_write(stream_, *continue_, beast::bind_front_handler(&Session::on_continue, shared_from_this()));
@@ -301,9 +307,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    if (parser_->is_done()) return on_read({}, 0);
+    if (parser().is_done()) return on_read({}, 0);
     stream_.expires_after(shared_->idle_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    bhttp::async_read(stream_, buffer_, parser(), beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
 
   void on_read_error(beast::error_code ec) {
@@ -327,7 +333,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
-    BeastRequest req = parser_->release();
+    BeastRequest req = parser().release();
     parser_.reset();
     version_ = req.version();
     close_ = !req.keep_alive();
@@ -381,6 +387,8 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       spdlog::warn("http: answer observer threw: {}", e.what());
     } catch (...) {
+      // Swallowed: observing must not fail the answer (and this is noexcept).
+      spdlog::warn("http: answer observer threw a non-exception");
     }
   }
 
@@ -393,7 +401,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    (void)stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // Asio's ec overloads: the error is in ec
     if (ec) return close();
     buffer_.consume(buffer_.size());
     drained_ = 0;
@@ -415,7 +423,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    (void)stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);  // best effort
     stream_.close();
   }
 
@@ -666,7 +674,9 @@ void Session::dispatch_request(HttpRequest request) {
 }
 
 AsyncHttpHandler from_sync(HttpHandler handler) {
-  return [handler = std::move(handler)](HttpRequest request, HttpResponder respond) { respond.send(handler(request)); };
+  return [handler = std::move(handler)](const HttpRequest& request, const HttpResponder& respond) {
+    respond.send(handler(request));
+  };
 }
 
 }  // namespace
@@ -705,7 +715,7 @@ class HttpServer::Impl {
     if (!tls_ && !bound.address().is_loopback()) {
       // Plain HTTP carries bearer tokens in clear: loopback only.
       beast::error_code ignored;
-      acceptor_->close(ignored);
+      (void)acceptor_->close(ignored);
       accept_timer_.reset();
       acceptor_.reset();
       ioc_.reset();
@@ -787,7 +797,7 @@ class HttpServer::Impl {
     held.clear();
     shared_.reset();
     beast::error_code ignored;
-    acceptor_->close(ignored);
+    (void)acceptor_->close(ignored);
     accept_timer_.reset();
     acceptor_.reset();
     // Destroying the io_context destroys every pending operation, and with
@@ -832,17 +842,18 @@ class HttpServer::Impl {
     auto strand = net::make_strand(*ioc_);
     acceptor_ = std::make_unique<tcp::acceptor>(strand);
     accept_timer_ = std::make_unique<net::steady_timer>(strand);
+    // Asio's ec overloads also return ec (a deprecated duplicate): read ec.
     stage = "open";
-    acceptor_->open(endpoint.protocol(), ec);
+    (void)acceptor_->open(endpoint.protocol(), ec);
     if (ec) return ec;
     stage = "set_option";
-    acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+    (void)acceptor_->set_option(net::socket_base::reuse_address(true), ec);
     if (ec) return ec;
     stage = "bind";
-    acceptor_->bind(endpoint, ec);
+    (void)acceptor_->bind(endpoint, ec);
     if (ec) return ec;
     stage = "listen";
-    acceptor_->listen(net::socket_base::max_listen_connections, ec);
+    (void)acceptor_->listen(net::socket_base::max_listen_connections, ec);
     if (ec) return ec;
     stage = "local_endpoint";
     bound = acceptor_->local_endpoint(ec);
@@ -862,7 +873,7 @@ class HttpServer::Impl {
         return;
       }
       beast::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
+      (void)socket.set_option(tcp::no_delay(true), ignored);  // without it, the connection still works
       const auto remote = socket.remote_endpoint(ignored);
       std::string address = ignored ? std::string{} : remote.address().to_string();
       std::make_shared<Session>(std::move(socket), shared_, std::move(address))->run();

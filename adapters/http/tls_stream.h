@@ -9,28 +9,35 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
-#include <optional>
 #include <utility>
+#include <variant>
 
 namespace ledger::adapters::http::detail {
 
 class MaybeTlsStream {
  public:
   using executor_type = boost::beast::tcp_stream::executor_type;
+  using Plain = boost::beast::tcp_stream;
+  using Tls = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
   // Plain TCP.
-  explicit MaybeTlsStream(boost::asio::ip::tcp::socket socket) : plain_(std::in_place, std::move(socket)) {}
+  explicit MaybeTlsStream(boost::asio::ip::tcp::socket socket)
+      : stream_(std::in_place_type<Plain>, std::move(socket)) {}
   // TLS over `socket` with `context` (which must outlive the stream).
   MaybeTlsStream(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& context)
-      : tls_(std::in_place, std::move(socket), context) {}
+      : stream_(std::in_place_type<Tls>, std::move(socket), context) {}
   // Unconnected, on `executor` (clients connect tcp() first).
-  explicit MaybeTlsStream(const executor_type& executor) : plain_(std::in_place, executor) {}
+  explicit MaybeTlsStream(const executor_type& executor) : stream_(std::in_place_type<Plain>, executor) {}
   MaybeTlsStream(const executor_type& executor, boost::asio::ssl::context& context)
-      : tls_(std::in_place, boost::beast::tcp_stream(executor), context) {}
+      : stream_(std::in_place_type<Tls>, boost::beast::tcp_stream(executor), context) {}
 
-  bool is_tls() const { return tls_.has_value(); }
-  boost::beast::ssl_stream<boost::beast::tcp_stream>& tls() { return *tls_; }
-  boost::beast::tcp_stream& tcp() { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *plain_; }
+  bool is_tls() const { return std::holds_alternative<Tls>(stream_); }
+  // Only when is_tls().
+  Tls& tls() { return std::get<Tls>(stream_); }
+  boost::beast::tcp_stream& tcp() {
+    if (Tls* tls = std::get_if<Tls>(&stream_)) return boost::beast::get_lowest_layer(*tls);
+    return std::get<Plain>(stream_);
+  }
 
   executor_type get_executor() { return tcp().get_executor(); }
   template <class Duration>
@@ -43,18 +50,18 @@ class MaybeTlsStream {
 
   template <class MutableBuffers, class Handler>
   void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
-    if (tls_) return tls_->async_read_some(buffers, std::forward<Handler>(handler));
-    plain_->async_read_some(buffers, std::forward<Handler>(handler));
+    if (Tls* tls = std::get_if<Tls>(&stream_)) return tls->async_read_some(buffers, std::forward<Handler>(handler));
+    std::get<Plain>(stream_).async_read_some(buffers, std::forward<Handler>(handler));
   }
   template <class ConstBuffers, class Handler>
   void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
-    if (tls_) return tls_->async_write_some(buffers, std::forward<Handler>(handler));
-    plain_->async_write_some(buffers, std::forward<Handler>(handler));
+    if (Tls* tls = std::get_if<Tls>(&stream_)) return tls->async_write_some(buffers, std::forward<Handler>(handler));
+    std::get<Plain>(stream_).async_write_some(buffers, std::forward<Handler>(handler));
   }
 
  private:
-  std::optional<boost::beast::tcp_stream> plain_;
-  std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls_;
+  // Exactly one of the two.
+  std::variant<Plain, Tls> stream_;
 };
 
 }  // namespace ledger::adapters::http::detail

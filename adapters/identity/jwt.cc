@@ -119,7 +119,7 @@ struct BioDeleter {
 int no_passphrase(char*, int, int, void*) { return 0; }
 
 domain::Result<std::shared_ptr<EVP_PKEY>> load_ed25519(const std::string& pem, bool private_key) {
-  if (pem.size() > 16 * 1024) return invalid_config("an EdDSA key PEM is too long");
+  if (pem.size() > std::size_t{16} * 1024) return invalid_config("an EdDSA key PEM is too long");
   std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return invalid_config("cannot read an EdDSA key");
   EVP_PKEY* raw = private_key ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr)

@@ -68,13 +68,13 @@ namespace ledger::identity {
 
 using commands::Principal;
 
-inline constexpr std::size_t kMaxJwtBytes = 8 * 1024;
+inline constexpr std::size_t kMaxJwtBytes = std::size_t{8} * 1024;
 inline constexpr std::int64_t kDefaultJwtLeewaySeconds = 30;
 inline constexpr std::int64_t kDefaultServiceAccountTokenTtlSeconds = 900;
-inline constexpr std::int64_t kDefaultUserTokenMaxLifetimeSeconds = 12 * 3600;
-inline constexpr std::int64_t kDefaultApiKeyTokenMaxLifetimeSeconds = 90 * 86400;
-inline constexpr std::int64_t kDefaultWorkerTokenMaxLifetimeSeconds = 24 * 3600;
-inline constexpr std::int64_t kMaxConfigurableTokenLifetimeSeconds = 366 * 86400;
+inline constexpr std::int64_t kDefaultUserTokenMaxLifetimeSeconds = std::int64_t{12} * 3600;
+inline constexpr std::int64_t kDefaultApiKeyTokenMaxLifetimeSeconds = std::int64_t{90} * 86400;
+inline constexpr std::int64_t kDefaultWorkerTokenMaxLifetimeSeconds = std::int64_t{24} * 3600;
+inline constexpr std::int64_t kMaxConfigurableTokenLifetimeSeconds = std::int64_t{366} * 86400;
 // How many accepted tokens a verifier remembers. A service sees a few
 // hundred live tokens at a time (one per user session, API key or worker),
 // so 4096 keeps them all; the memory stays near 2 MiB for tokens of typical

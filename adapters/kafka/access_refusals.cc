@@ -18,7 +18,11 @@ events::AccessRefused refusal_of(const commands::Principal& who, std::string tar
   r.actor_id = who.actor.id;
   r.actor_roles = who.actor.roles;
   r.principal_tenant = who.tenant;
-  r.target_tenant = target_tenant.empty() ? who.tenant : std::move(target_tenant);
+  if (target_tenant.empty()) {
+    r.target_tenant = who.tenant;
+  } else {
+    r.target_tenant = std::move(target_tenant);
+  }
   r.route_family = std::string(commands::family_name(family));
   r.method = std::move(method);
   // Bounded like every event field (domain/access/access_refusal.h).

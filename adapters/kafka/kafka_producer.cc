@@ -35,7 +35,7 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
         // Only the first failure per flush period: an outage fails thousands.
         spdlog::warn("kafka producer: delivery to {} [{}] failed: {} ({})", message.topic_name(), message.partition(),
                      detail::error_name(message.err()), message.errstr());
-      } catch (...) {
+      } catch (...) {  // NOLINT(bugprone-empty-catch): logging is best effort; nothing may throw into librdkafka
       }
     }
   }

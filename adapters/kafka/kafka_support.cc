@@ -60,8 +60,7 @@ class EventLogger final : public RdKafka::EventCb {
         default:
           break;
       }
-    } catch (...) {
-      // Logging is best effort.
+    } catch (...) {  // NOLINT(bugprone-empty-catch): logging is best effort; nothing may throw into librdkafka
     }
   }
 

@@ -83,14 +83,14 @@ void log_cb(const rd_kafka_t*, int level, const char* facility, const char* mess
                      : level <= 6 ? spdlog::level::info
                                   : spdlog::level::debug;
     spdlog::log(lvl, "kafka admin: [{}] {}", facility, message);
-  } catch (...) {
+  } catch (...) {  // NOLINT(bugprone-empty-catch): logging is best effort; nothing may throw into librdkafka
   }
 }
 
 void error_cb(rd_kafka_t*, int err, const char* reason, void*) {
   try {
     spdlog::warn("kafka admin: {}: {}", detail::error_name(err), reason);
-  } catch (...) {
+  } catch (...) {  // NOLINT(bugprone-empty-catch): logging is best effort; nothing may throw into librdkafka
   }
 }
 
@@ -115,7 +115,7 @@ domain::Result<HandleHolder> make_admin_client(const std::string& brokers, const
   // rd_kafka_new takes ownership of conf only on success.
   HandleHolder rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr));
   if (!rk) return std::unexpected(detail::internal_error(kOperation, errstr));
-  conf.release();
+  (void)conf.release();  // rk owns it now
   return rk;
 }
 

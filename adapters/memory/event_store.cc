@@ -78,7 +78,7 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
   std::vector<commands::IdempotencyKey> keys;
   std::map<std::string, std::int64_t> versions;
   for (const auto& r : events_) versions[r.meta.stream_id] = r.meta.stream_version;
-  std::int64_t position = static_cast<std::int64_t>(events_.size());
+  auto position = static_cast<std::int64_t>(events_.size());
   std::string prev = events_.empty() ? events::kGenesisHash : events_.back().hash;
   const auto now = clock_.now();
   std::uint64_t ids = id_counter_;

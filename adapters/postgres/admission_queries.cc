@@ -14,7 +14,6 @@ namespace ledger::adapters::postgres {
 
 using events::QuotaLevel;
 using events::QuotaScope;
-using internal::Session;
 using internal::SessionPool;
 using internal::with_schema;
 using projections::CeilingSnapshot;
@@ -143,7 +142,7 @@ std::int64_t snapshot_bound(pqxx::transaction_base& tx, std::optional<std::int64
   return max_position ? std::min(*max_position, cp) : cp;
 }
 
-const QuotaScope kGlobal{QuotaLevel::kGlobal, ""};
+QuotaScope global_scope() { return {QuotaLevel::kGlobal, ""}; }
 
 // A chain from rows [from, to) of a chain query, in depth order: (level,
 // node_id, version, parent_level, parent_id) from column `c` on. Empty when
@@ -157,7 +156,7 @@ std::vector<domain::ChainNode> chain_from(const pqxx::result& rows, std::size_t 
   if (out.empty() || out.back().scope.level != QuotaLevel::kOrganization) return {};
   const auto org = rows[static_cast<pqxx::result::size_type>(to - 1)];
   out.push_back(domain::ChainNode{{level_of(org[c + 3]), org[c + 4].as<std::string>()}, 0});  // plan:<plan_id>
-  out.push_back(domain::ChainNode{kGlobal, 0});
+  out.push_back(domain::ChainNode{global_scope(), 0});
   return out;
 }
 
@@ -167,8 +166,8 @@ std::vector<domain::ChainNode> chain_from(const pqxx::result& rows, std::size_t 
 // links do not reach an organization.
 std::vector<domain::ChainNode> chain_of(pqxx::transaction_base& tx, const std::string& schema, const QuotaScope& start,
                                         std::int64_t upto, const std::string* principal_id = nullptr) {
-  if (start.level == QuotaLevel::kGlobal) return {domain::ChainNode{kGlobal, 0}};
-  if (start.level == QuotaLevel::kPlan) return {domain::ChainNode{start, 0}, domain::ChainNode{kGlobal, 0}};
+  if (start.level == QuotaLevel::kGlobal) return {domain::ChainNode{global_scope(), 0}};
+  if (start.level == QuotaLevel::kPlan) return {domain::ChainNode{start, 0}, domain::ChainNode{global_scope(), 0}};
   Sql q;
   const std::string pos = q.param(upto);
   const std::string level = q.param(events::quota_level_name(start.level));
@@ -582,7 +581,7 @@ struct PgAdmissionQueries::Impl {
   }
 };
 
-PgAdmissionQueries::PgAdmissionQueries(std::string url, std::string schema, std::size_t pool_size) {
+PgAdmissionQueries::PgAdmissionQueries(const std::string& url, std::string schema, std::size_t pool_size) {
   with_schema("", schema);  // validates the name early
   impl_ = std::make_unique<Impl>(url, std::move(schema), pool_size);
 }

@@ -42,7 +42,7 @@ namespace ledger::adapters::postgres {
 
 class PgAdmissionQueries final : public projections::AdmissionHistory {
  public:
-  PgAdmissionQueries(std::string url, std::string schema, std::size_t pool_size);
+  PgAdmissionQueries(const std::string& url, std::string schema, std::size_t pool_size);
   ~PgAdmissionQueries() override;
 
   // The "admission" projection's checkpoint.

@@ -12,7 +12,8 @@ struct PgConfigKeys::Impl {
   SessionPool pool;
 };
 
-PgConfigKeys::PgConfigKeys(std::string url, std::size_t pool_size) : impl_(std::make_unique<Impl>(url, pool_size)) {}
+PgConfigKeys::PgConfigKeys(const std::string& url, std::size_t pool_size)
+    : impl_(std::make_unique<Impl>(url, pool_size)) {}
 PgConfigKeys::~PgConfigKeys() = default;
 
 namespace {
@@ -67,9 +68,10 @@ domain::Result<ConfigSecrets> config_secrets_from_env(const std::string& url) {
   auto kek = crypto::kek_from_env();
   if (!kek) return std::unexpected(kek.error());
   ConfigSecrets out;
-  if (!*kek) return out;
+  const auto& key = *kek;
+  if (!key) return out;
   out.keys = std::make_unique<PgConfigKeys>(url, 2);
-  out.sealer = std::make_unique<crypto::EnvelopeSealer>(**kek, *out.keys);
+  out.sealer = std::make_unique<crypto::EnvelopeSealer>(*key, *out.keys);
   return out;
 }
 

@@ -15,7 +15,7 @@ namespace ledger::adapters::postgres {
 
 class PgConfigKeys final : public crypto::DataKeyStore {
  public:
-  PgConfigKeys(std::string url, std::size_t pool_size);
+  PgConfigKeys(const std::string& url, std::size_t pool_size);
   ~PgConfigKeys() override;
 
   domain::Result<std::optional<crypto::WrappedKey>> current(const std::string& tenant) override;

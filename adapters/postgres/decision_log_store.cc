@@ -14,7 +14,8 @@ struct PgDecisionLog::Impl {
   SessionPool pool;
 };
 
-PgDecisionLog::PgDecisionLog(std::string url, std::size_t pool_size) : impl_(std::make_unique<Impl>(url, pool_size)) {}
+PgDecisionLog::PgDecisionLog(const std::string& url, std::size_t pool_size)
+    : impl_(std::make_unique<Impl>(url, pool_size)) {}
 PgDecisionLog::~PgDecisionLog() = default;
 
 domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::DecisionRecord> records) {

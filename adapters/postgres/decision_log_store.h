@@ -47,7 +47,7 @@ struct DecisionLogPage {
 
 class PgDecisionLog {
  public:
-  PgDecisionLog(std::string url, std::size_t pool_size);
+  PgDecisionLog(const std::string& url, std::size_t pool_size);
   ~PgDecisionLog();
 
   // Inserts the records in one transaction; one already present (same

@@ -39,8 +39,8 @@ domain::Result<void> guarded(const std::function<void()>& body, bool& broken) {
     return std::unexpected(std::move(err));
   } catch (const pqxx::sql_error& e) {
     // Admin shutdown and similar arrive as sql_error with class 57 / 08.
-    const std::string state = e.sqlstate();
-    if (state.rfind("57", 0) == 0 || state.rfind("08", 0) == 0) {
+    const std::string& state = e.sqlstate();
+    if (state.starts_with("57") || state.starts_with("08")) {
       broken = true;
       return domain::fail(ErrorKind::kUnavailable, "database_unavailable", "the database is not reachable");
     }

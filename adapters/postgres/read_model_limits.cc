@@ -20,7 +20,9 @@ domain::Result<std::optional<std::int64_t>> ReadModelLimits::value(std::string_v
     // hierarchy knows them.
     auto found = admission_.node({QuotaLevel::kPrincipal, who.actor.id}, std::nullopt);
     if (!found) return std::unexpected(found.error());
-    if (!found->node || found->node->organization_id != who.tenant) {
+    const auto& node = found->node;
+    const bool own_principal = node && node->organization_id == who.tenant;
+    if (!own_principal) {
       found = admission_.node({QuotaLevel::kOrganization, who.tenant}, std::nullopt);
       if (!found) return std::unexpected(found.error());
     }
@@ -32,8 +34,9 @@ domain::Result<std::optional<std::int64_t>> ReadModelLimits::value(std::string_v
   const std::string k(key);
   auto snap = policy_.policy_snapshot(k, chain, std::nullopt);
   if (!snap) return std::unexpected(snap.error());
-  if (!snap->key) return std::optional<std::int64_t>();
-  const auto res = domain::resolve(*snap->key, chain, snap->candidates, clock_.now());
+  const auto& policy_key = snap->key;
+  if (!policy_key) return std::optional<std::int64_t>();
+  const auto res = domain::resolve(*policy_key, chain, snap->candidates, clock_.now());
   if (const auto* v = std::get_if<std::int64_t>(&res.value.v)) return std::optional<std::int64_t>(*v);
   return std::optional<std::int64_t>();
 }
@@ -44,8 +47,8 @@ domain::Result<std::optional<std::string>> ReadModelLimits::standing(const comma
   if (!found) return std::unexpected(found.error());
   // A principal of the hierarchy is an organization's: a token of another
   // tenant that happens to carry the same id is not that principal.
-  if (found->node && found->node->organization_id == who.tenant && found->node->expires_at &&
-      found->node->expires_at->micros <= now.micros) {
+  const auto& node = found->node;
+  if (node && node->organization_id == who.tenant && node->expires_at && node->expires_at->micros <= now.micros) {
     return std::optional<std::string>("principal_expired");
   }
   // Revoked by token.revoke: the principal (within its tenant), or this JWT.

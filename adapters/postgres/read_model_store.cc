@@ -11,8 +11,9 @@
 #include "events/codec/rfc3339.h"
 
 namespace ledger::adapters {
+// NOLINTNEXTLINE(misc-use-internal-linkage): defined in the generated embedded_sql.cc
 const std::vector<std::pair<std::string, std::string>>& embedded_sql();
-}
+}  // namespace ledger::adapters
 
 namespace ledger::adapters::postgres {
 
@@ -51,7 +52,7 @@ domain::Result<void> migrate(const std::string& admin_url, const std::string& re
     // Serialise concurrent migrators (two services starting at once).
     tx.exec("SELECT pg_advisory_xact_lock(7365)");
     for (const auto& [name, text] : embedded_sql()) {
-      if (name.rfind("0", 0) == 0) tx.exec(text);
+      if (name.starts_with('0')) tx.exec(text);
     }
     tx.exec(with_schema(sql_file("read_model.sql"), read_model_schema));
     tx.commit();
@@ -331,7 +332,7 @@ struct PgPolicyQueries::Impl {
   }
 };
 
-PgPolicyQueries::PgPolicyQueries(std::string url, std::string schema, std::size_t pool_size) {
+PgPolicyQueries::PgPolicyQueries(const std::string& url, std::string schema, std::size_t pool_size) {
   with_schema("", schema);  // validates the name early
   impl_ = std::make_unique<Impl>(url, std::move(schema), pool_size);
 }
@@ -536,7 +537,7 @@ Where audit_rows_query(const AuditFilter& f, const std::string& schema, std::int
   Where w = audit_where(f);
   const std::string order = descending ? " DESC" : "";
   const std::string lim = " LIMIT " + std::to_string(limit);
-  if (!f.in_subtree()) {
+  if (!f.in_subtree() || !f.scope_level || !f.scope_id) {  // in_subtree() implies both
     const std::string bounds = " AND position <= " + w.param(std::to_string(upto)) + "::bigint AND position > " +
                                w.param(std::to_string(after)) + "::bigint";
     const std::string audit_log = with_schema("__SCHEMA__.audit_log", schema);
@@ -624,7 +625,7 @@ struct PgAuditQueries::Impl {
   SessionPool pool;
 };
 
-PgAuditQueries::PgAuditQueries(std::string url, std::string schema, std::size_t pool_size) {
+PgAuditQueries::PgAuditQueries(const std::string& url, std::string schema, std::size_t pool_size) {
   with_schema("", schema);  // validates the name early
   impl_ = std::make_unique<Impl>(url, std::move(schema), pool_size);
 }

@@ -54,7 +54,7 @@ class PgReadModelStore final : public projections::ReadModelStore {
 // concurrent caller.
 class PgPolicyQueries final : public projections::PolicyValueReader {
  public:
-  PgPolicyQueries(std::string url, std::string schema, std::size_t pool_size);
+  PgPolicyQueries(const std::string& url, std::string schema, std::size_t pool_size);
   ~PgPolicyQueries() override;
 
   // The checkpoint of any projection (e.g. "audit", for lag metrics).
@@ -81,7 +81,7 @@ class PgPolicyQueries final : public projections::PolicyValueReader {
 // one per concurrent caller.
 class PgAuditQueries final : public projections::AuditReader {
  public:
-  PgAuditQueries(std::string url, std::string schema, std::size_t pool_size);
+  PgAuditQueries(const std::string& url, std::string schema, std::size_t pool_size);
   ~PgAuditQueries() override;
 
   // The checkpoint of any projection (e.g. "audit", for lag metrics).

@@ -82,6 +82,7 @@ void add_kafka_flags(CLI::App& app, Settings& s) {
   app.add_option("--kafka-password-file", s.kafka_password_file, "file holding the Kafka password")
       ->envname("LEDGER_KAFKA_PASSWORD_FILE");
   // No flag for the password itself: it would show in the process list.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): flags are read at startup, before any thread
   if (const char* pw = std::getenv("LEDGER_KAFKA_PASSWORD"); pw != nullptr) s.kafka_password = pw;
   app.add_option("--kafka-ca", s.kafka_ca, "PEM file of the CA that signed the broker's certificate")
       ->envname("LEDGER_KAFKA_CA");
@@ -90,6 +91,7 @@ void add_kafka_flags(CLI::App& app, Settings& s) {
 void add_common_flags(CLI::App& app, Settings& s) {
   // The service's own variable wins over the shared one when it is set.
   const std::string own_env = service_pg_url_env();
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): flags are read at startup, before any thread
   const char* own = own_env.empty() ? nullptr : std::getenv(own_env.c_str());
   const std::string pg_env = own != nullptr && *own != '\0' ? own_env : "LEDGER_PG_URL";
   app.add_option("--pg-url", s.pg_url,

@@ -82,6 +82,7 @@ class Report {
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): what escapes is a bug; std::terminate reports it (as in every main)
 int main(int argc, char** argv) {
   using namespace ledger;
   CLI::App app{"Policy Ledger administration"};

@@ -20,6 +20,7 @@
 #include "services/common/service_mains.h"
 #include "services/common/settings.h"
 
+// NOLINTNEXTLINE(bugprone-exception-escape): what escapes is a bug; std::terminate reports it (as in every main)
 int main(int argc, char** argv) {
   using namespace ledger;
   services::block_shutdown_signals();

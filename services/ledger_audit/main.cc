@@ -314,6 +314,7 @@ int run_as_of(const std::string& pg_url, const AsOfRequest& r, audit::AsOfQuery&
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): what escapes is a bug; std::terminate reports it (as in every main)
 int main(int argc, char** argv) {
   CLI::App app{"Policy Ledger auditor: verify, export, history, as-of, digest, replay"};
   services::add_version_flag(app);
@@ -582,7 +583,7 @@ int main(int argc, char** argv) {
     auto key = audit::read_key_file(key_file);
     if (!key) return report_error(key.error());
     ProgressBar bar("verifying");
-    if (*dpos) {
+    if (digest_position) {  // set when --position was given
       auto d = audit::sign_digest(settings.pg_url, *key, *digest_position, bar.callback());
       bar.finish();
       if (!d) {

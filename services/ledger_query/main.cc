@@ -376,12 +376,13 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   // /healthz and /readyz run on the server's control thread, never behind requests.
   auto server_options = observability.server_options(address, port, threads, tls_cert, tls_key);
   server_options.answers_at_once = [&api](const adapters::http::HttpRequest& req) { return api.answers_at_once(req); };
-  adapters::http::HttpServer server(std::move(server_options),
-                                    services::with_health_async(
-                                        [&](adapters::http::HttpRequest req, adapters::http::HttpResponder respond) {
-                                          api.handle(std::move(req), std::move(respond));
-                                        },
-                                        ready, &observability.registry(), routes::ApiDocument::kQuery));
+  adapters::http::HttpServer server(
+      std::move(server_options),
+      services::with_health_async(
+          [&](adapters::http::HttpRequest req, const adapters::http::HttpResponder& respond) {
+            api.handle(std::move(req), respond);
+          },
+          ready, &observability.registry(), routes::ApiDocument::kQuery));
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", address, port, ok.error().message);
     return 1;

@@ -123,9 +123,9 @@ class InputReader {
 
   std::optional<domain::Error> error;
 
-  bool object() {
+  // Sets `error` unless the JSON is an object.
+  void object() {
     if (!j_.is_object()) fail(path_.empty() ? "body" : path_, "must be a JSON object");
-    return !error;
   }
   void str(const char* name, std::string& out) {
     if (const Json* v = get(name)) {
@@ -216,7 +216,8 @@ domain::Result<domain::DecisionInput> parse_input(const Json& body, const std::s
   domain::DecisionInput in;
   application.reset();
   InputReader top(body, "");
-  if (!top.object()) return std::unexpected(*top.error);
+  top.object();
+  if (top.error) return std::unexpected(*top.error);
   std::optional<domain::Error> error;
   auto sub = [&](const char* name, const auto& read) {
     if (error) return;
@@ -430,8 +431,9 @@ class MessageSource {
     if (!defined_->contains(key)) return std::nullopt;
     auto snap = values_.policy_snapshot(key, chain, position_);
     if (!snap) return std::unexpected(snap.error());
-    if (!snap->key) return std::nullopt;
-    return MessageKey{std::move(*snap->key), std::move(snap->candidates)};
+    auto& message_key = snap->key;
+    if (!message_key) return std::nullopt;
+    return MessageKey{std::move(*message_key), std::move(snap->candidates)};
   }
 
   projections::PolicyValueReader& values_;
@@ -532,12 +534,12 @@ bool AdmissionApi::owns(std::string_view path) {
   if (ViewsApi::owns(path)) return true;                                        // the customer views (views_api.h)
   if (path == kDecisionLogPath || path == kDecisionLogStatusPath) return true;  // decision_log_api.h
   return path == kDecisions || path == kDecisionBatch || path == kEffective || path == kReservations ||
-         (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size());
+         (path.starts_with(kReservationPrefix) && path.size() > kReservationPrefix.size());
 }
 
 bool AdmissionApi::from_memory(const HttpRequest& req) const {
   const std::string_view path = req.path;
-  const bool one_reservation = path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size();
+  const bool one_reservation = path.starts_with(kReservationPrefix) && path.size() > kReservationPrefix.size();
   return memory_ && (path == kDecisions || path == kDecisionBatch || path == kEffective || one_reservation) &&
          !req.query_param("as_of_position");
 }
@@ -564,7 +566,7 @@ HttpResponse AdmissionApi::route(const HttpRequest& req, const commands::Princip
   if (req.method != "GET") return method_not_allowed("GET");
   if (path == kEffective) return effective_ceilings(req, who);
   if (path == kReservations) return reservations(req, who);
-  if (path.rfind(kReservationPrefix, 0) == 0 && path.size() > kReservationPrefix.size()) {
+  if (path.starts_with(kReservationPrefix) && path.size() > kReservationPrefix.size()) {
     return reservation(req, who, std::string(path.substr(kReservationPrefix.size())));
   }
   return error_response({domain::ErrorKind::kNotFound, "unknown_route", "no such route", {}});
@@ -687,8 +689,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
         continue;
       }
       results[index_of[k]] = decision_json(*out, c->as_of);
-      if (applications[k]) {
-        auto ran = apply_application(results[index_of[k]], *applications[k], inputs[k], memory->admission, *chains_,
+      if (const auto& application = applications[k]) {
+        auto ran = apply_application(results[index_of[k]], *application, inputs[k], memory->admission, *chains_,
                                      c->as_of, nullptr);
         if (!ran) {
           errors[index_of[k]] = ran.error();
@@ -709,11 +711,14 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   } else {
     auto cp = readers.admission().checkpoint();
     if (!cp) return error_response(cp.error());
-    snapshot_version = c->as_of_position ? std::min(*c->as_of_position, *cp) : *cp;
+    const auto& as_of_position = c->as_of_position;
+    snapshot_version = as_of_position ? std::min(*as_of_position, *cp) : *cp;
   }
   Json out = Json::array();
-  for (std::size_t i = 0; i < items.size(); ++i)
-    out.push_back(errors[i] ? error_json(*errors[i]) : std::move(results[i]));
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& failed = errors[i];
+    out.push_back(failed ? error_json(*failed) : std::move(results[i]));
+  }
   return json_response(200, dump_lenient({{"results", std::move(out)},
                                           {"snapshot_version", snapshot_version},
                                           {"as_of", codec::format_instant(c->as_of)}}));
@@ -812,12 +817,13 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
   // (naming another answers like an unknown id); a platform principal names
   // the organization.
   auto organization = req.query_param("organization_id");
-  if (!is_tenant(who) && (!organization || organization->empty())) {
+  const bool tenant = is_tenant(who);
+  if (!tenant && (!organization || organization->empty())) {
     return error_response(bad_param("organization_id",
                                     "organization_id is required: reservation ids are unique "
                                     "within an organization"));
   }
-  const bool foreign = is_tenant(who) && organization && *organization != who.tenant;
+  const bool foreign = tenant && organization && *organization != who.tenant;
   auto unknown = [&] {
     domain::Error e{domain::ErrorKind::kNotFound, "unknown_reservation", "no such reservation", {}};
     e.with("reservation_id", id);
@@ -827,13 +833,14 @@ HttpResponse AdmissionApi::reservation(const HttpRequest& req, const commands::P
     note_refusal(req, who, *organization);
     return unknown();
   }
-  const std::string org = is_tenant(who) ? who.tenant : *organization;
+  const std::string org = tenant ? who.tenant : *organization;
   RequestReaders readers(admission_, policy_);
   if (auto not_ready = readers.open(from_memory(req) ? memory_ : nullptr, *c, /*with_policy=*/false)) return *not_ready;
   auto found = readers.admission().reservation(org, id, c->as_of_position);
   if (!found) return error_response(found.error());
-  if (!found->reservation) return unknown();
-  Json body = reservation_json(*found->reservation, c->as_of);
+  const auto& record = found->reservation;
+  if (!record) return unknown();
+  Json body = reservation_json(*record, c->as_of);
   body["as_of"] = codec::format_instant(c->as_of);
   body["snapshot_version"] = found->snapshot_version;
   return json_response(200, dump_lenient(body));
@@ -870,7 +877,7 @@ HttpResponse AdmissionApi::reservations(const HttpRequest& req, const commands::
   }
   f.as_of = c->as_of;
   auto limit = int_param(req, "limit", kMaxPageSize);
-  if (!limit || (*limit && **limit < 1))
+  if (!limit || limit->value_or(1) < 1)
     return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
   f.limit = static_cast<std::size_t>(limit->value_or(100));
   bool v1_cursor = false;

@@ -183,13 +183,14 @@ HttpResponse AppPolicyApi::read_app(const HttpRequest& req, const commands::Prin
   if (auto bad = unknown_parameter(req, kOwn)) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
-  auto org = organization_for(who, req.query_param("organization_id"), "application read");
+  const auto named_org = req.query_param("organization_id");
+  auto org = organization_for(who, named_org, "application read");
   if (!org) {
-    if (org.error().code == "forbidden" && refusals_) {
-      refusals_->record(
-          adapters::kafka::refusal_of(who, *req.query_param("organization_id"), commands::RouteFamily::kApplicationRead,
-                                      req.method, req.path, "tenant_mismatch"),
-          "");
+    // Forbidden: a tenant named another organization.
+    if (org.error().code == "forbidden" && refusals_ && named_org) {
+      refusals_->record(adapters::kafka::refusal_of(who, *named_org, commands::RouteFamily::kApplicationRead,
+                                                    req.method, req.path, "tenant_mismatch"),
+                        "");
     }
     return error_response(org.error());
   }

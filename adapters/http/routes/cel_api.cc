@@ -41,7 +41,7 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
   }
   auto corr_header = commands::header_id("x-correlation-id", req.header("x-correlation-id"));
   if (!corr_header) return error_response(corr_header.error());
-  const std::string correlation_id = *corr_header;
+  const std::string& correlation_id = *corr_header;
   // As on every command route: a query parameter is refused, never ignored.
   if (!req.query.empty()) return error_response(unknown_param(req.query.front().first), correlation_id);
   if (req.method != "POST") {
@@ -77,7 +77,7 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
   // misspelt field is never silently ignored. It comes after the checks of
   // `expression`, so a body that misspells that one still says missing_field.
   if (auto ok = commands::only_fields(*doc, {"expression"}); !ok) return error_response(ok.error(), correlation_id);
-  const std::string& expression = it->get_ref<const std::string&>();
+  const auto& expression = it->get_ref<const std::string&>();
   if (const auto n = code_points(expression); n > adapters::cel::kMaxExpressionLength) {
     Error e{ErrorKind::kPayloadTooLarge,
             "expression_too_long",

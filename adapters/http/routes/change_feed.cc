@@ -150,10 +150,10 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
   if (!resume) return error_response(resume.error());
   auto head = source_.head();
   if (!head) return error_response(head.error());
-  if (*resume) {
-    sub->position = **resume;
-  } else if (*from) {
-    sub->position = std::max<std::int64_t>(**from - 1, 0);
+  if (const auto& resumed = *resume) {
+    sub->position = *resumed;
+  } else if (const auto& first = *from) {
+    sub->position = std::max<std::int64_t>(*first - 1, 0);
   } else {
     sub->position = *head;
   }
@@ -236,14 +236,15 @@ bool ChangeFeed::step() {
     }
     const auto& events = it->second;
     if (events.size() == options_.page) behind = true;
+    const std::optional<std::int64_t>& until = s->until;
     for (const auto& e : events) {
-      if (s->until && e.meta.global_position > *s->until) break;
+      if (until && e.meta.global_position > *until) break;
       s->position = e.meta.global_position;
       if (!visible(*s, e)) continue;
       if (!s->stream->write(frame(e))) break;
       s->last_write = now;
     }
-    if (s->until && s->position >= *s->until) {
+    if (until && s->position >= *until) {
       s->stream->close();
       continue;
     }

@@ -150,7 +150,7 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
   // else looks at them (commands/edge_values.h).
   auto corr_header = commands::header_id("x-correlation-id", req.header("x-correlation-id"));
   if (!corr_header) return error_response(corr_header.error());
-  const std::string correlation_id = *corr_header;
+  const std::string& correlation_id = *corr_header;
   auto idempotency_key = commands::header_id("idempotency-key", req.header("idempotency-key"));
   if (!idempotency_key) return error_response(idempotency_key.error(), correlation_id);
 
@@ -181,7 +181,7 @@ HttpResponse CommandApi::route(const HttpRequest& req) {
     type = "policy_value.set";  // seed 000's routes
   else if (req.path == "/v1/policy-keys")
     type = "policy_key.define";
-  else if (req.path.rfind("/v1/commands/", 0) == 0)
+  else if (req.path.starts_with("/v1/commands/"))
     type = req.path.substr(13);
   else if (auto app = app_policy_route(req.path, req.method)) {
     type = app->type;
@@ -300,9 +300,11 @@ RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, co
       out.purge = may_carry_secret(msg);
       return out;
     }
+    // NOLINTNEXTLINE(bugprone-unchecked-optional-access): set unless refused (command_record.h)
+    commands::DecodedCommand& command = *read.command;
     // Refused before anything else (who sent it, its budget, its role): the
     // secret is already in clear on the topic, and goes from there now.
-    if (const auto* set = std::get_if<domain::config::SetConfigLayer>(&read.command->command)) {
+    if (const auto* set = std::get_if<domain::config::SetConfigLayer>(&command.command)) {
       const auto doc = nlohmann::json::parse(set->value, nullptr, false);
       if (!doc.is_discarded() && domain::config::carries_secret_text(doc, set->ref)) {
         out.refused = secrets_over_kafka();
@@ -318,8 +320,8 @@ RecordOutcome handle_command_record(const adapters::kafka::KafkaMessage& msg, co
       return out;
     }
     commands::CommandRequest request;
-    request.command = std::move(read.command->command);
-    request.expected_version = read.command->expected_version;
+    request.command = std::move(command.command);
+    request.expected_version = command.expected_version;
     request.meta.principal = *principal;
     request.meta.command_id = read.command_id;
     request.meta.correlation_id = read.correlation_id.empty() ? read.command_id : read.correlation_id;
@@ -526,8 +528,7 @@ void run_kafka_commands(const KafkaCommandOptions& options, commands::CommandSer
           spdlog::warn("kafka commands: record {}:{}:{} dead-lettered to {}: {}", msg.topic, msg.partition, msg.offset,
                        options.dead_letter_topic, o.dead_letter_reason);
           auto dead = dead_letter_of(msg, o);
-          if (auto ok = producer->produce(options.dead_letter_topic, dead.key, dead.value, std::move(dead.headers));
-              !ok) {
+          if (auto ok = producer->produce(options.dead_letter_topic, dead.key, dead.value, dead.headers); !ok) {
             retry_later = true;
           }
         }

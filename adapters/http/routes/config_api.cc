@@ -288,10 +288,12 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
 }
 
 domain::Result<domain::config::Json> read_process_settings() {
-  const char* env = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS");
+  // Also on /config/reload, on a request thread: getenv is safe as long as
+  // nothing changes the environment, and nothing in the process calls setenv.
+  const char* env = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS");  // NOLINT(concurrency-mt-unsafe): see above
   auto layer = process_settings_layer(env ? env : "");
   if (!layer) return layer;
-  const char* file = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS_FILE");
+  const char* file = std::getenv("LEDGER_CONFIG_PROCESS_SETTINGS_FILE");  // NOLINT(concurrency-mt-unsafe): see above
   if (!file || !*file) return layer;
   std::ifstream in(file);
   if (!in) {

@@ -61,14 +61,14 @@ std::optional<Target> target_of(std::string_view path) {
   return std::nullopt;
 }
 
-}  // namespace
-
 // POST /tenants/{tenant_id}/config/secrets/shred: the tenant id, else nullopt.
 std::optional<std::string> shred_tenant_of(std::string_view path) {
   const auto p = split(path);
   if (p.size() == 5 && p[0] == "tenants" && p[2] == "config" && p[3] == "secrets" && p[4] == "shred") return p[1];
   return std::nullopt;
 }
+
+}  // namespace
 
 bool is_config_write_path(std::string_view path) {
   return path == "/config/reload" || target_of(path).has_value() || shred_tenant_of(path).has_value();

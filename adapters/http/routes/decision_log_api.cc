@@ -131,10 +131,10 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
   for (auto [name, out] : {std::pair{"from", &f.from}, std::pair{"to", &f.to}}) {
     auto t = instant_param(req, name);
     if (!t) return error_response(t.error());
-    if (*t) *out = codec::format_instant(**t);
+    if (const auto& instant = *t) *out = codec::format_instant(*instant);
   }
   auto limit = int_param(req, "limit", kMaxPageSize);
-  if (!limit || (*limit && **limit < 1))
+  if (!limit || limit->value_or(1) < 1)
     return error_response(bad_param("limit", "limit must be an integer from 1 to 1000"));
   f.limit = static_cast<std::size_t>(limit->value_or(100));
   if (auto cursor = req.query_param("cursor")) {
@@ -150,7 +150,7 @@ HttpResponse decision_log_route(const HttpRequest& req, const commands::Principa
         seq = -1;
       }
     }
-    if (seq < 0 || base64url(*text) != *cursor) {
+    if (seq < 0 || !text || base64url(*text) != *cursor) {
       return error_response({domain::ErrorKind::kInvalidArgument,
                              "invalid_cursor",
                              "cursor is malformed; pass back a next_cursor unchanged",

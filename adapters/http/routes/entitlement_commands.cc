@@ -129,7 +129,7 @@ std::optional<domain::Result<EntitlementRoute>> entitlement_route(const adapters
       };
     } else if (seg.size() == 3 && seg[2] == "versions") {
       r.type = "policy.create_version";
-      const std::string id = seg[1];
+      const std::string& id = seg[1];
       set("policy_id", id);
       r.answer = [id](const commands::Accepted& a, events::Instant) {
         // The policy stream holds its creation and one event per version.
@@ -147,7 +147,8 @@ std::optional<domain::Result<EntitlementRoute>> entitlement_route(const adapters
       };
     } else if (seg.size() == 5 && seg[2] == "versions" && seg[4] == "activate") {
       r.type = "policy.activate";
-      const std::string policy_id = seg[1], version_id = seg[3];
+      const std::string& policy_id = seg[1];
+      const std::string& version_id = seg[3];
       set("policy_id", policy_id);
       set("version_id", version_id);
       const std::string env =

@@ -32,7 +32,9 @@ constexpr std::size_t kShadowSamples = 10;
 constexpr std::int64_t kShadowMaxScanned = 1'000'000;
 constexpr std::int64_t kShadowMaxWindowMicros = 31LL * 24 * 3600 * 1'000'000;
 
-HttpResponse ok(Json body) { return json_response(200, body.dump(-1, ' ', false, Json::error_handler_t::replace)); }
+HttpResponse ok(const Json& body) {
+  return json_response(200, body.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
 
 domain::Error invalid(std::string code, std::string message, std::string field) {
   domain::Error e{domain::ErrorKind::kInvalidArgument, std::move(code), std::move(message), {}};
@@ -192,13 +194,14 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
   ent::Cut cut;
-  if (c->as_of_position) cut.position = *c->as_of_position;
+  const auto& as_of_position = c->as_of_position;
+  if (as_of_position) cut.position = *as_of_position;
   if (req.query_param("as_of")) cut.time = c->as_of;
   Consistency need = *c;
   // An as-of position needs the model to have reached it.
-  if (c->as_of_position) {
-    if (auto beyond = beyond_head(c->min_position, c->as_of_position, head_)) return *beyond;
-    need.min_position = std::max(need.min_position, *c->as_of_position);
+  if (as_of_position) {
+    if (auto beyond = beyond_head(c->min_position, as_of_position, head_)) return *beyond;
+    need.min_position = std::max(need.min_position, *as_of_position);
   }
   auto snap = memory_snapshot(store_, need, head_);
   if (!snap) return std::move(snap.error());
@@ -255,7 +258,7 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
                                           results[i], s.position, now));
       }
     }
-    if (req.path == kCheck) return ok(std::move(results[0]));
+    if (req.path == kCheck) return ok(results[0]);
     return ok({{"results", std::move(results)}, {"snapshot_version", s.position}});
   }
 
@@ -402,7 +405,7 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
     for (const auto& [env, a] : active) envs[env] = a->version_id;
     body["active"] = std::move(envs);
   }
-  return ok(std::move(body));
+  return ok(body);
 }
 
 HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Principal& who,
@@ -428,13 +431,17 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
   }
   const std::string env = doc->value("environment", "");
   if (auto e = ent::check_environment(env); !e) return error_response(e.error());
-  std::optional<events::Instant> from, to;
-  for (auto [name, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
-    if (!doc->contains(name)) return error_response(invalid("missing_field", std::string(name) + " is required", name));
-    *out = codec::parse_instant((*doc)[name].get<std::string>());
-    if (!*out)
-      return error_response(invalid("invalid_field", std::string(name) + " must be an RFC 3339 instant", name));
-  }
+  auto instant_field = [&](const char* name) -> domain::Result<events::Instant> {
+    if (!doc->contains(name))
+      return std::unexpected(invalid("missing_field", std::string(name) + " is required", name));
+    auto at = codec::parse_instant((*doc)[name].get<std::string>());
+    if (!at) return std::unexpected(invalid("invalid_field", std::string(name) + " must be an RFC 3339 instant", name));
+    return *at;
+  };
+  const auto from = instant_field("from");
+  if (!from) return error_response(from.error());
+  const auto to = instant_field("to");
+  if (!to) return error_response(to.error());
   if (from->micros >= to->micros || to->micros - from->micros > kShadowMaxWindowMicros) {
     return error_response(invalid("invalid_field", "from must be before to, at most 31 days apart", "from"));
   }
@@ -547,7 +554,7 @@ HttpResponse EntitlementReads::shadow(const HttpRequest& req, const commands::Pr
   answer["signature"] = signer_ ? Json(signer_->keyed_digest(ent::shadow_signing_input(
                                       answer.dump(-1, ' ', false, Json::error_handler_t::replace))))
                                 : Json();
-  return ok(std::move(answer));
+  return ok(answer);
 }
 
 }  // namespace ledger::routes

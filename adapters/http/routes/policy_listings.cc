@@ -68,7 +68,9 @@ domain::Result<std::vector<std::string>> decode_cursor(std::string_view cursor, 
 domain::Result<std::int64_t> page_limit(const HttpRequest& req) {
   auto limit = int_param(req, "limit", kMaxPageSize);
   if (!limit) return std::unexpected(limit.error());
-  if (*limit && **limit == 0) return std::unexpected(bad_param("limit", "limit must be between 1 and 1000"));
+  if (const auto& n = *limit; n && *n == 0) {
+    return std::unexpected(bad_param("limit", "limit must be between 1 and 1000"));
+  }
   return limit->value_or(kDefaultLimit);
 }
 

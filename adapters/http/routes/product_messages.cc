@@ -134,8 +134,9 @@ domain::Result<ProductMessage> product_message(std::optional<std::string_view> r
   for (const auto& key : message_keys(*reason_code, locales)) {
     auto found = lookup(key);
     if (!found) return std::unexpected(found.error());
-    if (!*found || (*found)->key.value_type != events::ValueType::kString) continue;
-    const auto res = domain::resolve((*found)->key, chain, (*found)->candidates, as_of);
+    const auto& hit = *found;
+    if (!hit || hit->key.value_type != events::ValueType::kString) continue;
+    const auto res = domain::resolve(hit->key, chain, hit->candidates, as_of);
     const auto* text = std::get_if<std::string>(&res.value.v);
     if (!text || text->empty()) continue;
     m.text = *text;
@@ -157,7 +158,7 @@ domain::Result<void> apply_product_message(Json& answer, std::span<const std::st
   auto m =
       product_message(reason ? std::optional<std::string_view>(*reason) : std::nullopt, locales, chain, as_of, lookup);
   if (!m) return std::unexpected(m.error());
-  if (m->text) answer["user_message"] = std::move(*m->text);
+  if (auto& text = m->text) answer["user_message"] = std::move(*text);
   answer["user_message_source"] = std::move(m->source);
   return {};
 }

@@ -129,12 +129,12 @@ HttpResponse QueryApi::route(const HttpRequest& req) {
   constexpr std::string_view kChanges = "/v1/audit/changes/";
   enum class Route { kPolicyValue, kAudit, kChanges } route;
   std::string rest;
-  if (req.path.rfind(kPolicyValues, 0) == 0 && req.path.size() > kPolicyValues.size()) {
+  if (req.path.starts_with(kPolicyValues) && req.path.size() > kPolicyValues.size()) {
     route = Route::kPolicyValue;
     rest = req.path.substr(kPolicyValues.size());
   } else if (audit_ && req.path == kAudit) {
     route = Route::kAudit;
-  } else if (audit_ && req.path.rfind(kChanges, 0) == 0 && req.path.size() > kChanges.size()) {
+  } else if (audit_ && req.path.starts_with(kChanges) && req.path.size() > kChanges.size()) {
     route = Route::kChanges;
     rest = req.path.substr(kChanges.size());
   } else {
@@ -169,7 +169,7 @@ bool QueryApi::from_memory(const HttpRequest& req) const {
   if (admission_ && AdmissionApi::owns(req.path)) return admission_->from_memory(req);
   if (app_policies_ && AppPolicyApi::owns(req.path)) return memory_ != nullptr;
   if (listings_ && PolicyListings::owns(req.path)) return true;
-  return memory_ && req.path.rfind(kPolicyValues, 0) == 0 && !req.query_param("as_of_position");
+  return memory_ && req.path.starts_with(kPolicyValues) && !req.query_param("as_of_position");
 }
 
 bool QueryApi::answers_at_once(const HttpRequest& req) const {
@@ -191,7 +191,7 @@ void QueryApi::changes(const HttpRequest& req, const adapters::http::HttpRespond
   adapters::http::set_log_correlation_id({});  // streaming: this thread's part of the request is over
 }
 
-void QueryApi::handle(HttpRequest req, adapters::http::HttpResponder respond) {
+void QueryApi::handle(HttpRequest req, const adapters::http::HttpResponder& respond) {
   if (auto canonical = canonical_request(req)) req = std::move(*canonical);
   if (changes_ && req.path == ChangeFeed::kPath) return changes(req, respond);
   // A route answered from memory waits on the store's position, the others
@@ -260,7 +260,7 @@ std::optional<HttpResponse> QueryApi::foreign_scope(const HttpRequest& req, cons
     } else {
       auto found = hierarchy_->node(scope, std::nullopt);
       if (!found) return error_response(found.error());
-      if (found->node) organization = found->node->organization_id;
+      if (const auto& node = found->node) organization = node->organization_id;
     }
     if (organization && *organization != who.tenant) {
       domain::Error e{domain::ErrorKind::kPermissionDenied,
@@ -368,18 +368,19 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
       in_memory ? static_cast<projections::PolicyValueReader&>(*in_memory) : queries_;
   auto snap = reader.policy_snapshot(key, chain, *as_of_position);
   if (!snap) return error_response(snap.error());
-  if (!snap->key) {
+  const auto& policy_key = snap->key;
+  if (!policy_key) {
     domain::Error e{
         domain::ErrorKind::kNotFound, "unknown_policy_key", "policy key '" + key + "' is not in the catalog", {}};
     e.with("key", key);
     return error_response(e);
   }
-  const auto res = domain::resolve(*snap->key, chain, snap->candidates, as_of);
-  const auto next = domain::next_change(*snap->key, chain, snap->candidates, as_of);
+  const auto res = domain::resolve(*policy_key, chain, snap->candidates, as_of);
+  const auto next = domain::next_change(*policy_key, chain, snap->candidates, as_of);
   nlohmann::json body = {
       {"key", key},
       {"value", codec::encode_value(res.value)},
-      {"value_type", codec::value_type_name(snap->key->value_type)},
+      {"value_type", codec::value_type_name(policy_key->value_type)},
       {"source", {{"level", codec::scope_level_name(res.source.level)}, {"id", res.source.id}}},
       {"is_default", res.is_default},
       {"effective_at", res.effective_at ? nlohmann::json(codec::format_instant(*res.effective_at)) : nlohmann::json()},
@@ -488,7 +489,7 @@ domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const comma
   auto& f = q.filter;
 
   auto limit = int_param(req, "limit", kMaxLimit);
-  if (!limit || (*limit && **limit < 1)) {
+  if (!limit || limit->value_or(1) < 1) {
     return std::unexpected(bad_param("limit", "limit must be an integer from 1 to " + std::to_string(kMaxLimit)));
   }
   f.limit = static_cast<std::size_t>(limit->value_or(kDefaultLimit));
@@ -505,13 +506,15 @@ domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const comma
   if (!to) return std::unexpected(to.error());
   auto as_of = instant_param(req, "as_of");
   if (!as_of) return std::unexpected(as_of.error());
-  if (*from && *to && (*from)->micros > (*to)->micros) {
+  const auto& recorded_from = *from;
+  const auto& recorded_to = *to;
+  if (recorded_from && recorded_to && recorded_from->micros > recorded_to->micros) {
     return std::unexpected(bad_param("from", "from must not be after to"));
   }
-  f.recorded_from = *from;
-  f.recorded_to = *to;
-  if (*as_of) {  // recorded at or before as_of: [.., as_of + 1us)
-    const events::Instant end{(*as_of)->micros + 1};
+  f.recorded_from = recorded_from;
+  f.recorded_to = recorded_to;
+  if (const auto& until = *as_of) {  // recorded at or before as_of: [.., as_of + 1us)
+    const events::Instant end{until->micros + 1};
     if (!f.recorded_to || end < *f.recorded_to) f.recorded_to = end;
   }
 
@@ -751,8 +754,8 @@ HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Pri
                        {"command_id", row.command_id}});
   }
   const auto& last = page->latest;
-  Json scope =
-      q->filter.scope_level ? Json{{"level", *q->filter.scope_level}, {"id", q->filter.scope_id.value_or("")}} : Json();
+  const auto& scope_level = q->filter.scope_level;
+  Json scope = scope_level ? Json{{"level", *scope_level}, {"id", q->filter.scope_id.value_or("")}} : Json();
   Json body = {
       {"key", key},
       {"scope", std::move(scope)},

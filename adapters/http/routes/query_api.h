@@ -148,7 +148,7 @@ class QueryApi {
   // the waits given to wait_with() instead of holding the calling thread,
   // and finished on the server's request pool. Without wait_with() it is
   // handle(req).
-  void handle(adapters::http::HttpRequest req, adapters::http::HttpResponder respond);
+  void handle(adapters::http::HttpRequest req, const adapters::http::HttpResponder& respond);
 
   // Whether handle(req, respond) answers `req` without waiting on anything
   // outside the process: a single decision answered from memory, whose

@@ -74,7 +74,7 @@ domain::Result<std::optional<events::Instant>> instant_param(const HttpRequest& 
   if (!v) return std::optional<events::Instant>{};
   auto t = codec::parse_instant(*v);
   if (!t) return std::unexpected(bad_param(name, name + " must be an RFC 3339 instant, e.g. 2026-06-01T00:00:00Z"));
-  return std::optional<events::Instant>{*t};
+  return t;
 }
 
 domain::Result<Consistency> parse_consistency(const HttpRequest& req, commands::Clock& clock) {

@@ -94,8 +94,8 @@ std::variant<Snapshot, HttpResponse> pin_snapshot(const HttpRequest& req, Admiss
   if (auto not_ready = await_snapshot(*c, [&] { return admission.head_position(); }, both)) return *not_ready;
   Snapshot s;
   s.as_of = c->as_of;
-  if (c->as_of_position) {
-    s.position = *c->as_of_position;
+  if (const auto& as_of_position = c->as_of_position) {
+    s.position = *as_of_position;
   } else {
     auto cp = both();
     if (!cp) return error_response(cp.error());
@@ -114,11 +114,11 @@ struct Page {
 domain::Result<Page> parse_page(const HttpRequest& req) {
   Page p;
   auto limit = int_param(req, "limit", ViewsApi::kMaxLimit);
-  if (!limit || (*limit && **limit < 1)) {
+  if (!limit || limit->value_or(1) < 1) {
     return std::unexpected(
         bad_param("limit", "limit must be an integer from 1 to " + std::to_string(ViewsApi::kMaxLimit)));
   }
-  if (*limit) p.limit = static_cast<std::size_t>(**limit);
+  if (const auto& n = *limit) p.limit = static_cast<std::size_t>(*n);
   if (auto cursor = req.query_param("cursor")) {
     auto text = unbase64url(*cursor);
     std::size_t colon = std::string::npos;
@@ -326,10 +326,11 @@ domain::Result<Resolved> resolve_value(projections::PolicyValueReader& policy, c
   auto s = policy.policy_snapshot(key, chain, snap.position);
   if (!s) return std::unexpected(s.error());
   Resolved out;
-  if (!s->key) return out;
+  const auto& policy_key = s->key;
+  if (!policy_key) return out;
   out.defined = true;
-  out.key = *s->key;
-  out.resolution = domain::resolve(*s->key, chain, s->candidates, snap.as_of);
+  out.key = *policy_key;
+  out.resolution = domain::resolve(*policy_key, chain, s->candidates, snap.as_of);
   return out;
 }
 
@@ -405,10 +406,11 @@ std::variant<projections::NodeLookup, HttpResponse> lookup(AdmissionHistory& q, 
                                                            const std::function<void(const std::string&)>& refused) {
   auto found = q.node(scope, snap.position);
   if (!found) return error_response(found.error());
-  if (!found->node || found->chain.empty()) return error_response(unknown_scope(scope));
-  if (is_tenant(who) && found->node->organization_id != who.tenant) {
-    refused(found->node->organization_id);
-    return error_response(forbidden(who, found->node->organization_id));
+  const auto& node = found->node;
+  if (!node || found->chain.empty()) return error_response(unknown_scope(scope));
+  if (is_tenant(who) && node->organization_id != who.tenant) {
+    refused(node->organization_id);
+    return error_response(forbidden(who, node->organization_id));
   }
   return std::move(*found);
 }
@@ -717,7 +719,7 @@ struct ViewsApi::Parts {
 
 // =================================================================== routes
 
-bool ViewsApi::owns(std::string_view path) { return path.rfind(kPrefix, 0) == 0; }
+bool ViewsApi::owns(std::string_view path) { return path.starts_with(kPrefix); }
 
 HttpResponse ViewsApi::handle(const HttpRequest& req, const commands::Principal& who) {
   std::string_view rest = std::string_view(req.path).substr(kPrefix.size());
@@ -763,13 +765,15 @@ std::variant<ViewsApi::Parts, HttpResponse> ViewsApi::read_parts(const HttpReque
   });
   if (auto* answer = std::get_if<HttpResponse>(&found)) return std::move(*answer);
   auto& node = std::get<projections::NodeLookup>(found);
+  if (!node.node) return error_response(unknown_scope(scope));  // lookup() has answered that already
+  auto& scope_node = *node.node;
   const std::string plan = plan_of(node.chain);
   auto registry = registry_at(admission_, snap.position);
   if (!registry) return error_response(registry.error());
-  auto own = admission_.effective_ceilings(node.node->scope, std::nullopt, snap.position);
+  auto own = admission_.effective_ceilings(scope_node.scope, std::nullopt, snap.position);
   if (!own) return error_response(own.error());
-  if (own->chain.empty()) return error_response(unknown_scope(node.node->scope));
-  return Parts{snap, std::move(*page), std::move(*node.node), plan, std::move(*registry), std::move(*own)};
+  if (own->chain.empty()) return error_response(unknown_scope(scope_node.scope));
+  return Parts{snap, std::move(*page), std::move(scope_node), plan, std::move(*registry), std::move(*own)};
 }
 
 HttpResponse ViewsApi::organization_view(const Parts& p) {
@@ -839,7 +843,7 @@ HttpResponse ViewsApi::department_view(const Parts& p) {
   if (p.page.after) {
     auto after_level = events::parse_quota_level(p.page.after->first);
     if (!after_level) return error_response(invalid_cursor());
-    f.after_level = *after_level;
+    f.after_level = after_level;
     f.after_id = p.page.after->second;
   }
   auto children = admission_.nodes(f, snap.position);
