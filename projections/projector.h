@@ -27,10 +27,10 @@
 #include <vector>
 
 #include "domain/error.h"
-#include "projections/admission_projection.h"
-#include "projections/audit_projection.h"
+#include "projections/admission/admission_projection.h"
+#include "projections/audit/audit_projection.h"
 #include "projections/chain_guard.h"
-#include "projections/policy_values_projection.h"
+#include "projections/policy_values/policy_values_projection.h"
 #include "projections/projection.h"
 
 namespace ledger::projections {

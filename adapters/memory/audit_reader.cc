@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "events/codec/rfc3339.h"
-#include "projections/audit_projection.h"
+#include "projections/audit/audit_projection.h"
 
 namespace ledger::adapters::memory {
 

@@ -1,5 +1,5 @@
 // projections::AuditReader over the in-memory read-model store: the rows the
-// audit projection (projections/audit_projection.h) wrote to
+// audit projection (projections/audit/audit_projection.h) wrote to
 // InMemoryReadModelStore's audit log table, read as PgAuditQueries reads
 // them from PostgreSQL — the same filters, order, paging, `latest` and
 // mutation evidence (decided_at_position). For fast unit tests of what

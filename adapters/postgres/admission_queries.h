@@ -1,4 +1,4 @@
-// The admission read model in PostgreSQL (projections/admission_projection.h),
+// The admission read model in PostgreSQL (projections/admission/admission_projection.h),
 // read through its ports (projections/admission/admission_reader.h): what a
 // decision, the effective-ceiling endpoint, the reservation endpoints and the
 // customer views need, at any past position.

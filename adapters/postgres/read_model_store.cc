@@ -77,7 +77,7 @@ domain::Result<void> prepare_read_model_schema(const std::string& url, const std
 
 const std::vector<std::string>& read_model_tables() {
   static const std::vector<std::string> kTables = {"checkpoints", "policy_keys", "policy_values", "audit_log",
-                                                   // admission (projections/admission_projection.h)
+                                                   // admission (projections/admission/admission_projection.h)
                                                    "registry_entries", "scope_nodes", "scope_links", "ceiling_rules",
                                                    "delegations", "reservations", "reservation_states",
                                                    "token_revocations"};

@@ -15,7 +15,7 @@
 
 namespace ledger::projections {
 
-// One row of the audit view (projections/audit_projection.h). JSON columns
+// One row of the audit view (projections/audit/audit_projection.h). JSON columns
 // are carried as JSON text so no JSON library reaches this header.
 struct AuditRow {
   std::int64_t position = 0;

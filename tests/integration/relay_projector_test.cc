@@ -15,7 +15,7 @@
 #include "adapters/system/clock.h"
 #include "commands/command_service.h"
 #include "events/codec/json_codec.h"
-#include "projections/policy_values_projection.h"
+#include "projections/policy_values/policy_values_projection.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {

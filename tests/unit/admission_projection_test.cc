@@ -1,6 +1,6 @@
-// The admission projection (projections/admission_projection.h): history
+// The admission projection (projections/admission/admission_projection.h): history
 // rows keyed by entity and position, written from each event alone; and the
-// audit rows of admission events (projections/audit_projection.h).
+// audit rows of admission events (projections/audit/audit_projection.h).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -12,8 +12,8 @@
 #include "adapters/memory/event_store.h"
 #include "domain/app_policy/model.h"
 #include "events/codec/json_codec.h"
-#include "projections/admission_projection.h"
-#include "projections/audit_projection.h"
+#include "projections/admission/admission_projection.h"
+#include "projections/audit/audit_projection.h"
 
 namespace ledger::projections {
 namespace {

@@ -1,4 +1,4 @@
-// The audit projection (projections/audit_projection.h): one row per event
+// The audit projection (projections/audit/audit_projection.h): one row per event
 // with the full envelope, before/after values and scope; pure and
 // exactly-once through the runner.
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 
 #include "adapters/memory/event_store.h"
 #include "events/codec/json_codec.h"
-#include "projections/audit_projection.h"
+#include "projections/audit/audit_projection.h"
 
 namespace ledger::projections {
 namespace {

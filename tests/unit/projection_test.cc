@@ -11,7 +11,7 @@
 
 #include "adapters/memory/event_store.h"
 #include "events/codec/json_codec.h"
-#include "projections/policy_values_projection.h"
+#include "projections/policy_values/policy_values_projection.h"
 
 namespace ledger::projections {
 namespace {

@@ -14,8 +14,8 @@
 #include "adapters/memory/event_store.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
-#include "projections/audit_projection.h"
-#include "projections/policy_values_projection.h"
+#include "projections/audit/audit_projection.h"
+#include "projections/policy_values/policy_values_projection.h"
 
 namespace ledger {
 namespace {

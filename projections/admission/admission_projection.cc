@@ -1,4 +1,4 @@
-#include "projections/admission_projection.h"
+#include "projections/admission/admission_projection.h"
 
 #include <nlohmann/json.hpp>
 

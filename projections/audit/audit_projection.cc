@@ -1,4 +1,4 @@
-#include "projections/audit_projection.h"
+#include "projections/audit/audit_projection.h"
 
 #include <nlohmann/json.hpp>
 

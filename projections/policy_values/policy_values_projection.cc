@@ -1,4 +1,4 @@
-#include "projections/policy_values_projection.h"
+#include "projections/policy_values/policy_values_projection.h"
 
 #include <nlohmann/json.hpp>
 
