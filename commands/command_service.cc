@@ -318,22 +318,6 @@ struct CommandService::Plan {
 
 namespace {
 
-// The envelope fields every append of a command carries.
-StreamAppend append_of(const CommandRequest& req, std::string stream_id, std::int64_t expected_version,
-                       const IdempotencyKey& key, events::Instant now) {
-  StreamAppend a;
-  a.stream_id = std::move(stream_id);
-  a.expected_version = expected_version;
-  a.meta.actor = req.meta.principal.actor;
-  a.meta.correlation_id = req.meta.correlation_id;
-  a.meta.causation_id = req.meta.causation_id;
-  a.meta.command_id = req.meta.command_id;
-  a.meta.occurred_at = now;
-  a.idempotency = key;
-  a.request_hash = req.meta.request_hash;
-  return a;
-}
-
 bool is_config_command(const Command& c) {
   return std::holds_alternative<domain::config::SetConfigLayer>(c) ||
          std::holds_alternative<domain::config::ReloadConfig>(c) ||
@@ -497,7 +481,7 @@ domain::Result<void> CommandService::plan_admission_command(std::size_t i, const
     plan.answer(i, std::move(decided.error()), req);
     return {};
   }
-  StreamAppend a = append_of(req, decided->stream_id, version, plan.keys[i], now);
+  StreamAppend a = command_append(req, decided->stream_id, version, plan.keys[i], now);
   if (const auto* r = std::get_if<domain::RecordAccessRefusal>(&req.command)) {
     // The audit row of a refusal names who tried, whoever reported it.
     a.meta.actor = events::Actor{r->refusal.actor_type, r->refusal.actor_id, r->refusal.actor_roles};
@@ -550,7 +534,7 @@ domain::Result<void> CommandService::plan_policy_command(std::size_t i, const Co
     plan.answer(i, std::move(decided.error()), req);
     return {};
   }
-  StreamAppend a = append_of(req, stream, cs.state.version, plan.keys[i], now);
+  StreamAppend a = command_append(req, stream, cs.state.version, plan.keys[i], now);
   a.meta.tenant = tenant_of(req.command, req.meta.principal);
   a.position_if_empty = cs.last_position;
   for (const auto& ev : *decided) cs.state = domain::evolve(std::move(cs.state), ev);

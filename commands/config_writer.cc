@@ -1,5 +1,7 @@
 #include "commands/config_writer.h"
 
+#include "commands/idempotency.h"
+
 namespace ledger::commands {
 
 domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, const IdempotencyKey& key,
@@ -58,17 +60,8 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
   }
   auto decided = cfg::decide(state.version > 0 ? &state : nullptr, sealed);
   if (!decided) return std::unexpected(decided.error());
-  StreamAppend a;
-  a.stream_id = stream;
-  a.expected_version = state.version;
-  a.meta.actor = req.meta.principal.actor;
+  StreamAppend a = command_append(req, stream, state.version, key, now);
   a.meta.tenant = c.ref.tenant;
-  a.meta.correlation_id = req.meta.correlation_id;
-  a.meta.causation_id = req.meta.causation_id;
-  a.meta.command_id = req.meta.command_id;
-  a.meta.occurred_at = now;
-  a.idempotency = key;
-  a.request_hash = req.meta.request_hash;
   a.position_if_empty = state.position;
   // Tentatively evolved, so a later command of the batch sees this one.
   for (const auto& ev : *decided) {
@@ -116,9 +109,7 @@ domain::Result<StreamAppend> ConfigWriter::append_only(const CommandRequest& req
                                                        const IdempotencyKey& key, events::Instant now) {
   auto history = store_.read_stream(stream);
   if (!history) return std::unexpected(history.error());
-  StreamAppend a;
-  a.stream_id = stream;
-  a.expected_version = static_cast<std::int64_t>(history->size()) + in_batch;
+  StreamAppend a = command_append(req, stream, static_cast<std::int64_t>(history->size()) + in_batch, key, now);
   if (req.expected_version && *req.expected_version != a.expected_version) {
     domain::Error e{domain::ErrorKind::kAborted,
                     "stream_version_conflict",
@@ -127,14 +118,7 @@ domain::Result<StreamAppend> ConfigWriter::append_only(const CommandRequest& req
     e.with("stream_id", a.stream_id);
     return std::unexpected(std::move(e));
   }
-  a.meta.actor = req.meta.principal.actor;
   a.meta.tenant = tenant;
-  a.meta.correlation_id = req.meta.correlation_id;
-  a.meta.causation_id = req.meta.causation_id;
-  a.meta.command_id = req.meta.command_id;
-  a.meta.occurred_at = now;
-  a.idempotency = key;
-  a.request_hash = req.meta.request_hash;
   a.position_if_empty = history->empty() ? 0 : history->back().meta.global_position;
   return a;
 }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "commands/command_service.h"
+#include "commands/idempotency.h"
 #include "domain/entitlements/shadow.h"
 
 namespace ledger::commands {
@@ -78,17 +79,8 @@ domain::Result<StreamAppend> CommandService::entitlement_append(const CommandReq
         .with("actual_version", version);
     return std::unexpected(std::move(e));
   }
-  StreamAppend a;
-  a.stream_id = decided->stream_id;
-  a.expected_version = version;
-  a.meta.actor = req.meta.principal.actor;
+  StreamAppend a = command_append(req, decided->stream_id, version, key, now);
   a.meta.tenant = "platform";  // a product space is platform data (events/entitlement_events.h)
-  a.meta.correlation_id = req.meta.correlation_id;
-  a.meta.causation_id = req.meta.causation_id;
-  a.meta.command_id = req.meta.command_id;
-  a.meta.occurred_at = now;
-  a.idempotency = key;
-  a.request_hash = req.meta.request_hash;
   auto pos = entitlement_positions_.find(a.stream_id);
   a.position_if_empty = pos == entitlement_positions_.end() ? 0 : pos->second;
   events::EventMeta meta;

@@ -87,4 +87,19 @@ domain::Error key_reused(const std::string& command_id, std::optional<std::int64
   return e;
 }
 
+StreamAppend command_append(const CommandRequest& req, std::string stream_id, std::int64_t expected_version,
+                            const IdempotencyKey& key, events::Instant now) {
+  StreamAppend a;
+  a.stream_id = std::move(stream_id);
+  a.expected_version = expected_version;
+  a.meta.actor = req.meta.principal.actor;
+  a.meta.correlation_id = req.meta.correlation_id;
+  a.meta.causation_id = req.meta.causation_id;
+  a.meta.command_id = req.meta.command_id;
+  a.meta.occurred_at = now;
+  a.idempotency = key;
+  a.request_hash = req.meta.request_hash;
+  return a;
+}
+
 }  // namespace ledger::commands

@@ -82,4 +82,12 @@ Replay replay_of(const std::optional<std::string>& prior_hash, std::string_view 
 // the first request is committed, `first_position` (its outcome's position).
 domain::Error key_reused(const std::string& command_id, std::optional<std::int64_t> first_position = std::nullopt);
 
+// An append of `req`'s events to `stream_id` at `expected_version`: the
+// envelope fields every command's append carries (actor, correlation,
+// causation, command id, occurred_at = `now`) and its outcome record
+// (`key`, the request hash). Tenant, position_if_empty and the events are
+// the caller's.
+StreamAppend command_append(const CommandRequest& req, std::string stream_id, std::int64_t expected_version,
+                            const IdempotencyKey& key, events::Instant now);
+
 }  // namespace ledger::commands
