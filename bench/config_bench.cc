@@ -24,7 +24,7 @@ cfg::ConfigModel build(int tenants) {
     events::EventMeta meta;
     meta.actor = {"user", "bench", {}};
     for (const auto& e : *events) {
-      meta.global_position = ++position;
+      meta.global_position = events::GlobalPosition{++position};
       m.apply(meta, e);
     }
   };

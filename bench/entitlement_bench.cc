@@ -29,7 +29,7 @@ struct Fixture {
     for (const auto& e : d->events) {
       events::Envelope env{{}, e};
       env.meta.stream_id = d->stream_id;
-      env.meta.global_position = ++position;
+      env.meta.global_position = events::GlobalPosition{++position};
       env.meta.recorded_at = events::Instant{position};
       writer.apply(env.meta, e);
       view.apply(env);
@@ -51,7 +51,7 @@ struct Fixture {
     }
     for (int o = 0; o < 10000; ++o) {
       events::Envelope env{{}, events::OrganizationCreated{"org-" + std::to_string(o), "", o % 2 ? "pro" : "free", ""}};
-      env.meta.global_position = ++position;
+      env.meta.global_position = events::GlobalPosition{++position};
       view.apply(env);
     }
   }

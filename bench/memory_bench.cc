@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
   envs.reserve(b.appended.size());
   for (std::size_t i = 0; i < b.appended.size(); ++i) {
     events::Envelope e;
-    e.meta.global_position = static_cast<std::int64_t>(i + 1);
+    e.meta.global_position = events::GlobalPosition{static_cast<std::int64_t>(i + 1)};
     e.meta.stream_id = b.appended[i].first;
     e.meta.tenant = "platform";
     e.event = std::move(b.appended[i].second);
@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
   const double in_process = per_second(decisions, [&](std::size_t i) {
     auto snap = store.snapshot();
     auto s = snap->admission.snapshot_for(inputs[i % inputs.size()]);
-    s.snapshot_version = snap->position;
+    s.snapshot_version = snap->position.value;
     auto out = domain::decide_admission(inputs[i % inputs.size()], s, kNow);
     allowed += out && out->decision == "allow";
   });
@@ -265,14 +265,14 @@ int main(int argc, char** argv) {
       std::cerr << w.error().message << "\n";
       return 1;
     }
-    std::map<std::string, std::int64_t> versions;
+    std::map<std::string, events::StreamVersion> versions;
     std::vector<commands::StreamAppend> appends;
     for (const auto& e : envs) {
       commands::StreamAppend a;
       a.stream_id = e.meta.stream_id;
       a.expected_version = versions[a.stream_id];
-      versions[a.stream_id] += 1;
-      a.meta.command_id = "bench-" + std::to_string(e.meta.global_position);
+      versions[a.stream_id] = versions[a.stream_id].next();
+      a.meta.command_id = "bench-" + std::to_string(e.meta.global_position.value);
       a.meta.correlation_id = a.meta.command_id;
       a.meta.actor = {"user", "bench", {"platform_admin"}};
       a.meta.tenant = "platform";

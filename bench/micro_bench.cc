@@ -38,7 +38,7 @@ void BM_RecordAndHash(benchmark::State& state) {
                            "load"};
   std::string prev = events::kGenesisHash;
   for (auto _ : state) {
-    ++m.global_position;
+    m.global_position = m.global_position.next();
     auto r = codec::record(m, e, prev);
     prev = r.hash;
     benchmark::DoNotOptimize(prev);

@@ -44,7 +44,7 @@ inline constexpr const char* kChainAnchorStream = "chain-anchors";
 
 // The head of the chain as the writer last committed it.
 struct ChainHead {
-  std::int64_t position = 0;
+  events::GlobalPosition position;
   std::string hash = events::kGenesisHash;
 };
 
@@ -58,8 +58,8 @@ class ChainHeadSource {
 
 // One attempt, for the caller's log.
 struct AnchorReport {
-  std::int64_t signed_position = 0;
-  std::int64_t anchor_position = 0;  // where the ChainHeadSigned landed (0: failed)
+  events::GlobalPosition signed_position;
+  events::GlobalPosition anchor_position;  // where the ChainHeadSigned landed (0: failed)
   std::optional<domain::Error> error;
 };
 
@@ -91,8 +91,8 @@ class ChainAnchor {
   Options options_;
 
   std::optional<std::uint64_t> epoch_;
-  std::int64_t stream_version_ = 0;
-  std::int64_t last_anchor_position_ = 0;  // the last ChainHeadSigned's own position
+  events::StreamVersion stream_version_;
+  events::GlobalPosition last_anchor_position_;  // the last ChainHeadSigned's own position
   std::chrono::steady_clock::time_point last_anchor_time_{};
 };
 

@@ -74,7 +74,7 @@ struct CommandMeta {
 struct CommandRequest {
   CommandMeta meta;
   Command command;
-  std::optional<std::int64_t> expected_version;  // of the command's stream
+  std::optional<events::StreamVersion> expected_version;  // of the command's stream
 };
 
 // The command type a command was decoded from (commands/decode.h), e.g.

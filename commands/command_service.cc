@@ -13,10 +13,11 @@ namespace ledger::commands {
 namespace {
 
 // 409: the command's expected_version is not the stream's.
-domain::Error version_conflict(const std::string& stream_id, std::int64_t expected, std::int64_t actual) {
+domain::Error version_conflict(const std::string& stream_id, events::StreamVersion expected,
+                               events::StreamVersion actual) {
   domain::Error e{
       domain::ErrorKind::kAborted, "stream_version_conflict", "the stream has moved on since the expected version", {}};
-  e.with("stream_id", stream_id).with("expected_version", expected).with("actual_version", actual);
+  e.with("stream_id", stream_id).with("expected_version", expected.value).with("actual_version", actual.value);
   return e;
 }
 
@@ -181,8 +182,8 @@ domain::Result<domain::AdmissionModel*> CommandService::admission() {
   if (admission_) return &*admission_;
   constexpr std::size_t kPage = 20000;
   domain::AdmissionModel model;
-  std::unordered_map<std::string, std::int64_t> positions;
-  std::int64_t after = 0;
+  std::unordered_map<std::string, events::GlobalPosition> positions;
+  events::GlobalPosition after;
   for (;;) {
     auto page = store_.read_by_types(domain::admission_event_types(), after, kPage);
     if (!page) return std::unexpected(page.error());
@@ -473,7 +474,7 @@ domain::Result<void> CommandService::plan_admission_command(std::size_t i, const
     plan.refuse(i, req, decided->tenant);  // plan_group's check already knew; kept as a backstop
     return {};
   }
-  const std::int64_t version = decided ? (*model)->stream_version(decided->stream_id) : 0;
+  const events::StreamVersion version{decided ? (*model)->stream_version(decided->stream_id) : 0};
   if (decided && req.expected_version && *req.expected_version != version) {
     decided = std::unexpected(version_conflict(decided->stream_id, *req.expected_version, version));
   }
@@ -488,7 +489,7 @@ domain::Result<void> CommandService::plan_admission_command(std::size_t i, const
   }
   a.meta.tenant = decided->tenant;
   auto pos = admission_positions_.find(a.stream_id);
-  a.position_if_empty = pos == admission_positions_.end() ? 0 : pos->second;
+  a.position_if_empty = pos == admission_positions_.end() ? events::GlobalPosition{} : pos->second;
   for (const auto& ev : decided->events) (*model)->apply(a.stream_id, ev);
   a.events = std::move(decided->events);
   plan.admission_appends.push_back(plan.appends.size());
@@ -515,8 +516,9 @@ domain::Result<void> CommandService::plan_policy_command(std::size_t i, const Co
       return {};
     }
   }
-  if (req.expected_version && *req.expected_version != cs.state.version) {
-    plan.slots[i].answer = std::unexpected(version_conflict(stream, *req.expected_version, cs.state.version));
+  const events::StreamVersion version{cs.state.version};
+  if (req.expected_version && *req.expected_version != version) {
+    plan.slots[i].answer = std::unexpected(version_conflict(stream, *req.expected_version, version));
     return {};
   }
   auto decided = std::visit(
@@ -534,7 +536,7 @@ domain::Result<void> CommandService::plan_policy_command(std::size_t i, const Co
     plan.answer(i, std::move(decided.error()), req);
     return {};
   }
-  StreamAppend a = command_append(req, stream, cs.state.version, plan.keys[i], now);
+  StreamAppend a = command_append(req, stream, version, plan.keys[i], now);
   a.meta.tenant = tenant_of(req.command, req.meta.principal);
   a.position_if_empty = cs.last_position;
   for (const auto& ev : *decided) cs.state = domain::evolve(std::move(cs.state), ev);
@@ -578,7 +580,7 @@ domain::Result<void> CommandService::plan_refusal_records(const std::vector<Pend
     if (!decided) continue;  // a principal field out of bounds: nothing sane to record
     StreamAppend a;
     a.stream_id = decided->stream_id;
-    a.expected_version = (*model)->stream_version(a.stream_id);
+    a.expected_version = events::StreamVersion{(*model)->stream_version(a.stream_id)};
     a.meta.actor = who.actor;
     a.meta.tenant = decided->tenant;
     a.meta.correlation_id = req.meta.correlation_id.empty() ? req.meta.command_id : req.meta.correlation_id;
@@ -587,7 +589,7 @@ domain::Result<void> CommandService::plan_refusal_records(const std::vector<Pend
     a.meta.occurred_at = now;
     a.idempotency = refusal_keys[k];
     auto pos = admission_positions_.find(a.stream_id);
-    a.position_if_empty = pos == admission_positions_.end() ? 0 : pos->second;
+    a.position_if_empty = pos == admission_positions_.end() ? events::GlobalPosition{} : pos->second;
     for (const auto& e : decided->events) (*model)->apply(a.stream_id, e);
     a.events = std::move(decided->events);
     plan.touched_admission = true;

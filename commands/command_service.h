@@ -63,13 +63,13 @@ class ChainAnchor;  // commands/chain_anchor.h
 struct Accepted {
   std::string command_id;
   std::vector<std::string> event_ids;
-  std::int64_t position = 0;  // read-your-writes token: query with min_position=position
-  std::int64_t stream_version = 0;
+  events::GlobalPosition position;  // read-your-writes token: query with min_position=position
+  events::StreamVersion stream_version;
   bool duplicate = false;  // this caller's command_id was accepted before; first outcome returned
   // Mutation evidence (seed 001, rule 5): the position of the writer's
   // in-memory model this command was decided against (CommandOutcome).
   // Answered as evidence {snapshot_kind: "writer_model", snapshot_version}.
-  std::optional<std::int64_t> decided_at_position = {};
+  std::optional<events::GlobalPosition> decided_at_position = {};
   // When its events were committed (the writer's clock; CommandOutcome).
   std::optional<events::Instant> recorded_at = {};
 };
@@ -136,7 +136,7 @@ class CommandService {
   };
   struct CachedStream {
     domain::PolicyKeyState state;
-    std::int64_t last_position = 0;
+    events::GlobalPosition last_position;
   };
 
   void run();
@@ -195,8 +195,8 @@ class CommandService {
   // decided against all of it. Dropped with the cache, and whenever a batch
   // that touched it fails to commit.
   std::optional<domain::AdmissionModel> admission_;
-  std::unordered_map<std::string, std::int64_t> admission_positions_;  // last position per admission stream
-  std::optional<events::Instant> last_sweep_;                          // on clock_
+  std::unordered_map<std::string, events::GlobalPosition> admission_positions_;  // last position per admission stream
+  std::optional<events::Instant> last_sweep_;                                    // on clock_
 
   // Plan entitlements (commands/entitlement_service.cc): decided against
   // their own model, loaded like the admission model and dropped with it.
@@ -209,7 +209,7 @@ class CommandService {
   // a product space archived; nullopt when the plan may be assigned.
   std::optional<domain::Error> plan_assignment_refusal(const Command& c);
   std::optional<domain::entitlements::EntitlementsModel> entitlements_;
-  std::unordered_map<std::string, std::int64_t> entitlement_positions_;
+  std::unordered_map<std::string, events::GlobalPosition> entitlement_positions_;
 };
 
 }  // namespace ledger::commands

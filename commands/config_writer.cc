@@ -38,12 +38,14 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
     t = tentative_.emplace(stream, std::move(state)).first;
   }
   cfg::LayerState& state = t->second;
-  if (req.expected_version && *req.expected_version != state.version) {
+  if (req.expected_version && *req.expected_version != events::StreamVersion{state.version}) {
     domain::Error e{domain::ErrorKind::kAborted,
                     "stream_version_conflict",
                     "the stream has moved on since the expected version",
                     {}};
-    e.with("stream_id", stream).with("expected_version", *req.expected_version).with("actual_version", state.version);
+    e.with("stream_id", stream)
+        .with("expected_version", req.expected_version->value)
+        .with("actual_version", state.version);
     return std::unexpected(std::move(e));
   }
   // Secrets are sealed here, before any event exists (issue 16 part 4).
@@ -60,14 +62,14 @@ domain::Result<StreamAppend> ConfigWriter::decide(const CommandRequest& req, con
   }
   auto decided = cfg::decide(state.version > 0 ? &state : nullptr, sealed);
   if (!decided) return std::unexpected(decided.error());
-  StreamAppend a = command_append(req, stream, state.version, key, now);
+  StreamAppend a = command_append(req, stream, events::StreamVersion{state.version}, key, now);
   a.meta.tenant = c.ref.tenant;
-  a.position_if_empty = state.position;
+  a.position_if_empty = events::GlobalPosition{state.position};
   // Tentatively evolved, so a later command of the batch sees this one.
   for (const auto& ev : *decided) {
     events::EventMeta m = a.meta;
     m.stream_id = stream;
-    m.stream_version = state.version + 1;
+    m.stream_version = events::StreamVersion{state.version + 1};
     cfg::ConfigModel one;
     one.apply(m, ev);
     auto next = *one.find(c.ref);
@@ -109,7 +111,8 @@ domain::Result<StreamAppend> ConfigWriter::append_only(const CommandRequest& req
                                                        const IdempotencyKey& key, events::Instant now) {
   auto history = store_.read_stream(stream);
   if (!history) return std::unexpected(history.error());
-  StreamAppend a = command_append(req, stream, static_cast<std::int64_t>(history->size()) + in_batch, key, now);
+  StreamAppend a = command_append(
+      req, stream, events::StreamVersion{static_cast<std::int64_t>(history->size()) + in_batch}, key, now);
   if (req.expected_version && *req.expected_version != a.expected_version) {
     domain::Error e{domain::ErrorKind::kAborted,
                     "stream_version_conflict",
@@ -119,7 +122,7 @@ domain::Result<StreamAppend> ConfigWriter::append_only(const CommandRequest& req
     return std::unexpected(std::move(e));
   }
   a.meta.tenant = tenant;
-  a.position_if_empty = history->empty() ? 0 : history->back().meta.global_position;
+  a.position_if_empty = history->empty() ? events::GlobalPosition{} : history->back().meta.global_position;
   return a;
 }
 

@@ -443,7 +443,7 @@ domain::Result<DecodedCommand> decode_command(std::string_view type, const Json&
   auto ev = optional_int(body, "expected_version");
   if (!ev) return std::unexpected(ev.error());
   if (*ev && **ev < 0) return bad("invalid_field", "expected_version must not be negative", "expected_version");
-  out.expected_version = *ev;
+  if (*ev) out.expected_version = events::StreamVersion{**ev};
   out.request_hash = request_hash(type, body);
   return out;
 }

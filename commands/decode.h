@@ -100,7 +100,7 @@ domain::Result<nlohmann::json> parse_json_document(std::string_view body);
 struct DecodedCommand {
   Command command;
   std::string command_id;  // empty: the caller assigns one
-  std::optional<std::int64_t> expected_version;
+  std::optional<events::StreamVersion> expected_version;
   std::string request_hash = {};  // commands/idempotency.h
 };
 

@@ -23,8 +23,8 @@ domain::Result<ent::EntitlementsModel*> CommandService::entitlements() {
   if (entitlements_) return &*entitlements_;
   constexpr std::size_t kPage = 20000;
   ent::EntitlementsModel model;
-  std::unordered_map<std::string, std::int64_t> positions;
-  std::int64_t after = 0;
+  std::unordered_map<std::string, events::GlobalPosition> positions;
+  events::GlobalPosition after;
   for (;;) {
     auto page = store_.read_by_types(ent::entitlement_event_types(), after, kPage);
     if (!page) return std::unexpected(page.error());
@@ -68,21 +68,21 @@ domain::Result<StreamAppend> CommandService::entitlement_append(const CommandReq
   }
   auto decided = ent::decide(**model, command, ent::Context{req.meta.principal.actor.id, now});
   if (!decided) return std::unexpected(decided.error());
-  const std::int64_t version = (*model)->stream_version(decided->stream_id);
+  const events::StreamVersion version{(*model)->stream_version(decided->stream_id)};
   if (req.expected_version && *req.expected_version != version) {
     domain::Error e{domain::ErrorKind::kAborted,
                     "version_conflict",
                     "the stream has moved on since the expected version (another change won)",
                     {}};
     e.with("stream_id", decided->stream_id)
-        .with("expected_version", *req.expected_version)
-        .with("actual_version", version);
+        .with("expected_version", req.expected_version->value)
+        .with("actual_version", version.value);
     return std::unexpected(std::move(e));
   }
   StreamAppend a = command_append(req, decided->stream_id, version, key, now);
   a.meta.tenant = "platform";  // a product space is platform data (events/entitlement_events.h)
   auto pos = entitlement_positions_.find(a.stream_id);
-  a.position_if_empty = pos == entitlement_positions_.end() ? 0 : pos->second;
+  a.position_if_empty = pos == entitlement_positions_.end() ? events::GlobalPosition{} : pos->second;
   events::EventMeta meta;
   meta.stream_id = a.stream_id;
   for (const auto& ev : decided->events) (*model)->apply(meta, ev);

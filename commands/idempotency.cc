@@ -77,17 +77,17 @@ Replay replay_of(const std::optional<std::string>& prior_hash, std::string_view 
   return Replay::kReused;
 }
 
-domain::Error key_reused(const std::string& command_id, std::optional<std::int64_t> first_position) {
+domain::Error key_reused(const std::string& command_id, std::optional<events::GlobalPosition> first_position) {
   domain::Error e{domain::ErrorKind::kAborted,
                   "idempotency_key_reused",
                   "this command_id was already used for a different request; use a new command_id",
                   {}};
   e.with("command_id", command_id);
-  if (first_position) e.with("first_position", *first_position);
+  if (first_position) e.with("first_position", first_position->value);
   return e;
 }
 
-StreamAppend command_append(const CommandRequest& req, std::string stream_id, std::int64_t expected_version,
+StreamAppend command_append(const CommandRequest& req, std::string stream_id, events::StreamVersion expected_version,
                             const IdempotencyKey& key, events::Instant now) {
   StreamAppend a;
   a.stream_id = std::move(stream_id);

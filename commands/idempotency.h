@@ -80,14 +80,15 @@ Replay replay_of(const std::optional<std::string>& prior_hash, std::string_view 
 // 409 `idempotency_key_reused`: the command id was used before, by this
 // principal, for a different request. Evidence: the command id and, once
 // the first request is committed, `first_position` (its outcome's position).
-domain::Error key_reused(const std::string& command_id, std::optional<std::int64_t> first_position = std::nullopt);
+domain::Error key_reused(const std::string& command_id,
+                         std::optional<events::GlobalPosition> first_position = std::nullopt);
 
 // An append of `req`'s events to `stream_id` at `expected_version`: the
 // envelope fields every command's append carries (actor, correlation,
 // causation, command id, occurred_at = `now`) and its outcome record
 // (`key`, the request hash). Tenant, position_if_empty and the events are
 // the caller's.
-StreamAppend command_append(const CommandRequest& req, std::string stream_id, std::int64_t expected_version,
+StreamAppend command_append(const CommandRequest& req, std::string stream_id, events::StreamVersion expected_version,
                             const IdempotencyKey& key, events::Instant now);
 
 }  // namespace ledger::commands

@@ -41,10 +41,10 @@ struct IdempotencyKey {
 // nothing; `position_if_empty` is then the position it reports.
 struct StreamAppend {
   std::string stream_id;
-  std::int64_t expected_version = 0;
+  events::StreamVersion expected_version;
   events::EventMeta meta;
   std::vector<events::Event> events;
-  std::int64_t position_if_empty = 0;
+  events::GlobalPosition position_if_empty;
   // The outcome record's key and the SHA-256 of the request it answers
   // (commands/idempotency.h). `meta.command_id` stays what the caller sent.
   IdempotencyKey idempotency = {};
@@ -58,8 +58,8 @@ struct CommandOutcome {
   std::string command_id;
   std::string stream_id;
   std::vector<std::string> event_ids;
-  std::int64_t position = 0;        // global position of its last event
-  std::int64_t stream_version = 0;  // stream version after it
+  events::GlobalPosition position;       // global position of its last event
+  events::StreamVersion stream_version;  // stream version after it
   // SHA-256 (hex) of the request it answered; empty for records written
   // before requests were hashed (any body then counts as the same request).
   std::string request_hash = {};
@@ -70,7 +70,7 @@ struct CommandOutcome {
   // (for a command that changed nothing, the head when it was decided). The
   // store assigns it with the positions; nullopt in a record kept from
   // before it was recorded.
-  std::optional<std::int64_t> decided_at_position = {};
+  std::optional<events::GlobalPosition> decided_at_position = {};
   // The commit time the writer gave its events (every event of one group
   // commit shares it); nullopt in a record that does not say.
   std::optional<events::Instant> recorded_at = {};
@@ -101,7 +101,7 @@ class EventStore {
   // Events whose type is one of `types`, after `after_position`, in global
   // order, at most `limit` (the admission model loads itself this way).
   virtual domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
-                                                                      std::int64_t after_position,
+                                                                      events::GlobalPosition after_position,
                                                                       std::size_t limit) = 0;
   // Outcome per key, nullopt for a key never accepted.
   virtual domain::Result<std::vector<std::optional<CommandOutcome>>> find_outcomes(

@@ -14,6 +14,7 @@
 #include "events/config_events.h"
 #include "events/entitlement_events.h"
 #include "events/policy_events.h"
+#include "events/position.h"
 #include "events/values.h"
 
 namespace ledger::events {
@@ -58,12 +59,12 @@ struct Actor {
 // `global_position` is the consistency token: gap-free and strictly increasing
 // in commit order across the whole ledger.
 struct EventMeta {
-  std::int64_t global_position = 0;
+  GlobalPosition global_position;
   std::string stream_id;
-  std::int64_t stream_version = 0;  // 1-based within the stream
-  std::string event_id;             // UUID
-  Instant occurred_at;              // business time of the command
-  Instant recorded_at;              // commit time, assigned by the writer
+  StreamVersion stream_version;  // 1-based within the stream
+  std::string event_id;          // UUID
+  Instant occurred_at;           // business time of the command
+  Instant recorded_at;           // commit time, assigned by the writer
   Actor actor;
   std::string tenant;  // organization id or "platform"; the Kafka key
   std::string correlation_id;

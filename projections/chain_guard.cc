@@ -10,13 +10,13 @@ namespace {
 // relay that restarts repeats at most its last batch).
 constexpr std::size_t kRecent = 20000;
 
-domain::Error store_broken(std::int64_t position, const std::string& why) {
+domain::Error store_broken(events::GlobalPosition position, const std::string& why) {
   domain::Error e{domain::ErrorKind::kInternal,
                   "store_chain_broken",
-                  "the event store's own chain is broken at position " + std::to_string(position) + " (" + why +
+                  "the event store's own chain is broken at position " + std::to_string(position.value) + " (" + why +
                       "): run ledger-audit verify",
                   {}};
-  e.with("position", position);
+  e.with("position", position.value);
   return e;
 }
 
@@ -24,15 +24,15 @@ std::string short_hash(const std::string& h) { return h.size() > 16 ? h.substr(0
 
 }  // namespace
 
-domain::Result<void> ChainGuard::anchor(std::int64_t position) {
+domain::Result<void> ChainGuard::anchor(events::GlobalPosition position) {
   recent_.clear();
-  if (position <= 0) {
-    position_ = 0;
+  if (position <= events::GlobalPosition{}) {
+    position_ = events::GlobalPosition{};
     hash_ = events::kGenesisHash;
     anchored_ = true;
     return {};
   }
-  auto at = history_.read_after(position - 1, 1);
+  auto at = history_.read_after(events::GlobalPosition{position.value - 1}, 1);
   if (!at) return std::unexpected(at.error());
   if (at->empty() || at->front().meta.global_position != position) {
     return std::unexpected(store_broken(position, "the checkpoint's position is not in the store"));
@@ -53,14 +53,14 @@ void ChainGuard::remember(const events::RecordedEvent& r) {
 
 // Admits the store's events after the head up to `last` (a gap in what Kafka
 // delivered, e.g. a record skipped as junk). Stops early at the store's head.
-domain::Result<void> ChainGuard::fill_to(std::int64_t last, Guarded& out) {
+domain::Result<void> ChainGuard::fill_to(events::GlobalPosition last, Guarded& out) {
   while (position_ < last) {
-    auto batch =
-        history_.read_after(position_, static_cast<std::size_t>(std::min<std::int64_t>(last - position_, 1000)));
+    auto batch = history_.read_after(
+        position_, static_cast<std::size_t>(std::min<std::int64_t>(last.value - position_.value, 1000)));
     if (!batch) return std::unexpected(batch.error());
     if (batch->empty()) return {};
     for (auto& r : *batch) {
-      if (r.meta.global_position != position_ + 1) return std::unexpected(store_broken(position_ + 1, "missing"));
+      if (r.meta.global_position != position_.next()) return std::unexpected(store_broken(position_.next(), "missing"));
       if (auto fault = codec::verify_link(hash_, r)) {
         return std::unexpected(store_broken(r.meta.global_position, codec::link_fault_name(*fault)));
       }
@@ -71,7 +71,7 @@ domain::Result<void> ChainGuard::fill_to(std::int64_t last, Guarded& out) {
   return {};
 }
 
-domain::Result<void> ChainGuard::admit_from_store(std::int64_t position, Guarded& out, ChainAlarm& alarm) {
+domain::Result<void> ChainGuard::admit_from_store(events::GlobalPosition position, Guarded& out, ChainAlarm& alarm) {
   const std::size_t before = out.events.size();
   if (auto ok = fill_to(position, out); !ok) return ok;
   alarm.replaced = out.events.size() > before && position_ == position;
@@ -87,11 +87,11 @@ domain::Result<Guarded> ChainGuard::admit(std::span<const FeedRecord> records) {
   for (const auto& rec : records) {
     auto parsed = codec::recorded_from_text(rec.value);
     if (!parsed) {
-      out.alarms.push_back({"junk_record", rec.offset, 0, false, "not an event envelope: " + parsed.error()});
+      out.alarms.push_back({"junk_record", rec.offset, {}, false, "not an event envelope: " + parsed.error()});
       continue;
     }
     const events::RecordedEvent& r = *parsed;
-    const std::int64_t pos = r.meta.global_position;
+    const events::GlobalPosition pos = r.meta.global_position;
     if (pos <= position_) {
       // A duplicate (the relay repeats after a restart): harmless when it is
       // the event admitted there.
@@ -105,17 +105,18 @@ domain::Result<Guarded> ChainGuard::admit(std::span<const FeedRecord> records) {
       }
       continue;
     }
-    if (pos > position_ + 1) {
-      if (pos - 1 - position_ > max_fill_) {
+    if (pos > position_.next()) {
+      if (pos.value - 1 - position_.value > max_fill_) {
         domain::Error e{domain::ErrorKind::kInternal, "position_gap", "an event is missing before this position", {}};
-        e.with("checkpoint", position_).with("position", pos);
+        e.with("checkpoint", position_.value).with("position", pos.value);
         return std::unexpected(std::move(e));
       }
-      if (auto ok = fill_to(pos - 1, out); !ok) return std::unexpected(ok.error());
-      if (position_ != pos - 1) {
+      const events::GlobalPosition before{pos.value - 1};
+      if (auto ok = fill_to(before, out); !ok) return std::unexpected(ok.error());
+      if (position_ != before) {
         // The store ends before: no writer ever produced this position.
-        out.alarms.push_back(
-            {"unknown_position", rec.offset, pos, false, "beyond the event store's head " + std::to_string(position_)});
+        out.alarms.push_back({"unknown_position", rec.offset, pos, false,
+                              "beyond the event store's head " + std::to_string(position_.value)});
         continue;
       }
     }
@@ -129,7 +130,7 @@ domain::Result<Guarded> ChainGuard::admit(std::span<const FeedRecord> records) {
                      "hash " + short_hash(r.hash) + ", prev_hash " + short_hash(r.prev_hash) + ", expected prev " +
                          short_hash(hash_)};
     if (auto ok = admit_from_store(pos, out, alarm); !ok) return std::unexpected(ok.error());
-    if (!alarm.replaced) alarm.detail += "; the event store has no position " + std::to_string(pos) + " yet";
+    if (!alarm.replaced) alarm.detail += "; the event store has no position " + std::to_string(pos.value) + " yet";
     out.alarms.push_back(std::move(alarm));
   }
   return out;

@@ -54,17 +54,18 @@ class TrueHistory {
  public:
   virtual ~TrueHistory() = default;
   // Up to `limit` events with position > `after`, in global order.
-  virtual domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) = 0;
+  virtual domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after,
+                                                                        std::size_t limit) = 0;
 };
 
 // A record that was not applied as it came.
 struct ChainAlarm {
   // junk_record, hash_mismatch, broken_link, unknown_position, conflicting_duplicate
   std::string reason;
-  std::int64_t offset = -1;   // Kafka offset of the record
-  std::int64_t position = 0;  // the position it claimed (0: unreadable)
-  bool replaced = false;      // the true event at `position` was read from the store and applied instead
-  std::string detail;         // operator evidence (never the record's payload)
+  std::int64_t offset = -1;         // Kafka offset of the record
+  events::GlobalPosition position;  // the position it claimed (0: unreadable)
+  bool replaced = false;            // the true event at `position` was read from the store and applied instead
+  std::string detail;               // operator evidence (never the record's payload)
 };
 
 struct Guarded {
@@ -79,10 +80,10 @@ class ChainGuard {
   // Starts (again) after `position`, the consumer's checkpoint: its hash is
   // read from the store (genesis at 0). Call at start and whenever the
   // consumer did not apply what the guard admitted (a failed commit).
-  domain::Result<void> anchor(std::int64_t position);
+  domain::Result<void> anchor(events::GlobalPosition position);
   bool anchored() const { return anchored_; }
   void unanchor() { anchored_ = false; }
-  std::int64_t position() const { return position_; }
+  events::GlobalPosition position() const { return position_; }
   const std::string& head_hash() const { return hash_; }
 
   // Requires anchored(). Moves the head to the last admitted event.
@@ -90,15 +91,15 @@ class ChainGuard {
 
  private:
   void remember(const events::RecordedEvent& r);
-  domain::Result<void> fill_to(std::int64_t last, Guarded& out);
-  domain::Result<void> admit_from_store(std::int64_t position, Guarded& out, ChainAlarm& alarm);
+  domain::Result<void> fill_to(events::GlobalPosition last, Guarded& out);
+  domain::Result<void> admit_from_store(events::GlobalPosition position, Guarded& out, ChainAlarm& alarm);
 
   TrueHistory& history_;
   std::int64_t max_fill_;
   bool anchored_ = false;
-  std::int64_t position_ = 0;
+  events::GlobalPosition position_;
   std::string hash_;
-  std::map<std::int64_t, std::string> recent_;  // position -> hash admitted there (the last kRecent)
+  std::map<events::GlobalPosition, std::string> recent_;  // position -> hash admitted there (the last kRecent)
 };
 
 }  // namespace ledger::projections

@@ -44,18 +44,18 @@ class Projection {
 class ReadModelStore {
  public:
   virtual ~ReadModelStore() = default;
-  virtual domain::Result<std::int64_t> checkpoint(std::string_view projection) = 0;
+  virtual domain::Result<events::GlobalPosition> checkpoint(std::string_view projection) = 0;
   // Applies `ops` and moves the checkpoint from `from` to `to` in ONE
   // transaction. If the stored checkpoint is no longer `from` (another
   // instance advanced it), nothing is written: kAborted `checkpoint_moved`.
-  virtual domain::Result<void> commit(std::string_view projection, std::span<const RowOp> ops, std::int64_t from,
-                                      std::int64_t to) = 0;
+  virtual domain::Result<void> commit(std::string_view projection, std::span<const RowOp> ops,
+                                      events::GlobalPosition from, events::GlobalPosition to) = 0;
 };
 
 struct ApplyStats {
   std::size_t applied = 0;
   std::size_t skipped = 0;  // at or below the checkpoint: duplicates
-  std::int64_t checkpoint = 0;
+  events::GlobalPosition checkpoint;
 };
 
 // Applies recorded events to one projection. Thread-compatible.
@@ -67,12 +67,12 @@ class ProjectionRunner {
   // (a position past checkpoint + 1) is refused with `position_gap` and
   // nothing of the batch written.
   domain::Result<ApplyStats> apply(std::span<const events::RecordedEvent> batch);
-  domain::Result<std::int64_t> checkpoint();
+  domain::Result<events::GlobalPosition> checkpoint();
 
  private:
   const Projection& projection_;
   ReadModelStore& store_;
-  std::optional<std::int64_t> checkpoint_;
+  std::optional<events::GlobalPosition> checkpoint_;
 };
 
 }  // namespace ledger::projections

@@ -3,7 +3,7 @@
 
 namespace ledger::projections {
 
-domain::Result<std::int64_t> ProjectionRunner::checkpoint() {
+domain::Result<events::GlobalPosition> ProjectionRunner::checkpoint() {
   if (!checkpoint_) {
     auto c = store_.checkpoint(projection_.name());
     if (!c) return c;
@@ -16,23 +16,23 @@ domain::Result<ApplyStats> ProjectionRunner::apply(std::span<const events::Recor
   auto from = checkpoint();
   if (!from) return std::unexpected(from.error());
   ApplyStats stats;
-  std::int64_t to = *from;
+  events::GlobalPosition to = *from;
   std::vector<RowOp> ops;
   for (const auto& r : batch) {
-    const std::int64_t pos = r.meta.global_position;
+    const events::GlobalPosition pos = r.meta.global_position;
     if (pos <= to) {
       ++stats.skipped;
       continue;
     }
-    if (pos != to + 1) {
+    if (pos != to.next()) {
       domain::Error e{domain::ErrorKind::kInternal, "position_gap", "an event is missing before this position", {}};
-      e.with("projection", std::string(projection_.name())).with("checkpoint", to).with("position", pos);
+      e.with("projection", std::string(projection_.name())).with("checkpoint", to.value).with("position", pos.value);
       return std::unexpected(std::move(e));
     }
     auto env = codec::decode(r);
     if (!env) {
       domain::Error e{domain::ErrorKind::kInternal, "undecodable_event", env.error(), {}};
-      e.with("position", pos).with("event_type", r.event_type);
+      e.with("position", pos.value).with("event_type", r.event_type);
       return std::unexpected(std::move(e));
     }
     auto rows = projection_.apply(*env);

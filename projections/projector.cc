@@ -77,17 +77,17 @@ domain::Result<ApplyStats> ProjectionSet::apply(std::span<const events::Recorded
   return total;
 }
 
-domain::Result<std::int64_t> ProjectionSet::checkpoint() {
-  std::optional<std::int64_t> low;
+domain::Result<events::GlobalPosition> ProjectionSet::checkpoint() {
+  std::optional<events::GlobalPosition> low;
   for (auto& runner : runners_) {
     auto c = runner.checkpoint();
     if (!c) return c;
     low = low ? std::min(*low, *c) : *c;
   }
-  return low.value_or(0);
+  return low.value_or(events::GlobalPosition{});
 }
 
-domain::Result<std::int64_t> catch_up(ProjectionSet& set, EventHistory& history, std::size_t batch_size) {
+domain::Result<events::GlobalPosition> catch_up(ProjectionSet& set, EventHistory& history, std::size_t batch_size) {
   auto head = history.head_position();
   if (!head) return std::unexpected(head.error());
   auto at = set.checkpoint();
@@ -113,7 +113,7 @@ void ProjectorStatus::consuming(bool yes) {
   consuming_ = yes;
 }
 
-void ProjectorStatus::checkpoint(std::int64_t position) {
+void ProjectorStatus::checkpoint(events::GlobalPosition position) {
   std::lock_guard lock(mu_);
   checkpoint_ = position;
 }
@@ -166,8 +166,8 @@ ProjectorStatus::Counts ProjectorStatus::counts() const {
 
 void raise_chain_alarm(const ChainAlarm& a, ProjectorStatus* status) {
   // One line an operator can grep and a log shipper can split on '='.
-  spdlog::error("chain alarm: reason={} position={} offset={} replaced_from_store={} detail={}", a.reason, a.position,
-                a.offset, a.replaced, json_string(a.detail));
+  spdlog::error("chain alarm: reason={} position={} offset={} replaced_from_store={} detail={}", a.reason,
+                a.position.value, a.offset, a.replaced, json_string(a.detail));
   if (status != nullptr) status->alarm(a);
 }
 
@@ -213,7 +213,7 @@ Projector::Step Projector::step() {
       // A projection is behind the feed's offsets (e.g. a read model added
       // later): bring it up from the committed history first.
       if (auto at = catch_up(set_, history_, options_.batch_size); at) {
-        spdlog::info("projector: caught up from the event store to position {}", *at);
+        spdlog::info("projector: caught up from the event store to position {}", at->value);
       } else {
         spdlog::warn("projector: catch-up from the event store failed: {}", at.error().message);
       }
@@ -222,7 +222,7 @@ Projector::Step Projector::step() {
     return Step::kNotApplied;
   }
   spdlog::debug("projector: applied {} skipped {} checkpoint {}", applied->applied, applied->skipped,
-                applied->checkpoint);
+                applied->checkpoint.value);
   if (status_ != nullptr) status_->checkpoint(applied->checkpoint);
   // Every projection committed the batch: only now move the offsets.
   if (auto ok = feed_.commit(); !ok) {

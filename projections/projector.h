@@ -53,7 +53,7 @@ class EventFeed {
 // source of catch-up.
 class EventHistory : public TrueHistory {
  public:
-  virtual domain::Result<std::int64_t> head_position() = 0;
+  virtual domain::Result<events::GlobalPosition> head_position() = 0;
 };
 
 // Every read model the projector maintains: its projection (checkpoint)
@@ -82,7 +82,7 @@ class ProjectionSet {
   // hold back the others; the first error is returned and the caller re-reads.
   domain::Result<ApplyStats> apply(std::span<const events::RecordedEvent> batch);
   // The lowest checkpoint: every projection has applied history up to it.
-  domain::Result<std::int64_t> checkpoint();
+  domain::Result<events::GlobalPosition> checkpoint();
 
  private:
   explicit ProjectionSet(ReadModelStore& store) : store_(store) {}
@@ -96,7 +96,7 @@ class ProjectionSet {
 
 // Applies the committed history beyond the set's checkpoint; returns the
 // checkpoint reached.
-domain::Result<std::int64_t> catch_up(ProjectionSet& set, EventHistory& history, std::size_t batch_size);
+domain::Result<events::GlobalPosition> catch_up(ProjectionSet& set, EventHistory& history, std::size_t batch_size);
 
 // What the running projector reports about itself: its checkpoint, whether
 // it consumes, and the chain alarms raised so far. Thread-safe (the
@@ -104,7 +104,7 @@ domain::Result<std::int64_t> catch_up(ProjectionSet& set, EventHistory& history,
 class ProjectorStatus {
  public:
   void consuming(bool yes);
-  void checkpoint(std::int64_t position);
+  void checkpoint(events::GlobalPosition position);
   void alarm(const ChainAlarm& a);
 
   std::uint64_t alarms() const;
@@ -118,7 +118,7 @@ class ProjectorStatus {
   // What /metrics shows (adapters/projector projector_status_routes).
   struct Counts {
     bool consuming = false;
-    std::int64_t checkpoint = 0;
+    events::GlobalPosition checkpoint;
     std::map<std::string, std::uint64_t> alarms_by_reason;
   };
   Counts counts() const;
@@ -126,7 +126,7 @@ class ProjectorStatus {
  private:
   mutable std::mutex mu_;
   bool consuming_ = false;
-  std::int64_t checkpoint_ = 0;
+  events::GlobalPosition checkpoint_;
   std::map<std::string, std::uint64_t> by_reason_;
   std::optional<ChainAlarm> last_;
 };

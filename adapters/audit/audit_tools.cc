@@ -66,12 +66,12 @@ domain::Result<void> read_in_order(PgEventReader& reader, std::int64_t after, st
                                    const AuditProgress& progress, std::size_t batch_size = 5000) {
   if (progress) progress(after, up_to);
   while (after < up_to) {
-    auto batch = reader.read_after(after, batch_size);
+    auto batch = reader.read_after(events::GlobalPosition{after}, batch_size);
     if (!batch) return std::unexpected(batch.error());
     if (batch->empty()) break;
     for (auto& r : *batch) {
-      if (r.meta.global_position > up_to) return {};
-      after = r.meta.global_position;
+      if (r.meta.global_position.value > up_to) return {};
+      after = r.meta.global_position.value;
       if (auto ok = visit(r); !ok) return ok;
     }
     if (progress) progress(after, up_to);
@@ -89,7 +89,7 @@ void ChainVerifier::fail(ChainBreak b) {
 
 bool ChainVerifier::add(const events::RecordedEvent& r, std::int64_t line) {
   if (report_.broken) return false;
-  const std::int64_t pos = r.meta.global_position;
+  const std::int64_t pos = r.meta.global_position.value;
   const std::string at = line > 0 ? "line " + std::to_string(line) + ": " : "";
   auto broken = [&](std::int64_t position, const char* code, const std::string& message) {
     fail(ChainBreak{position, line, code, at + message});
@@ -134,13 +134,13 @@ bool ChainVerifier::add(const events::RecordedEvent& r, std::int64_t line) {
   auto [it, fresh] = stream_versions_.try_emplace(r.meta.stream_id, 0);
   const bool trust_version = fresh && report_.partial;
   const std::int64_t want = it->second + 1;
-  if (!trust_version && r.meta.stream_version != want) {
+  if (!trust_version && r.meta.stream_version.value != want) {
     return broken(pos, "stream_version_gap",
-                  p + "stream " + r.meta.stream_id + " version " + std::to_string(r.meta.stream_version) +
+                  p + "stream " + r.meta.stream_id + " version " + std::to_string(r.meta.stream_version.value) +
                       (fresh ? " is its first event" : " follows version " + std::to_string(it->second)) +
                       " (expected " + std::to_string(want) + ")");
   }
-  it->second = r.meta.stream_version;
+  it->second = r.meta.stream_version.value;
   if (r.event_type == events::ChainHeadSigned::kType && !check_anchor(r, line)) return false;
   if (report_.events == 0) report_.first_position = pos;
   ++report_.events;
@@ -155,7 +155,7 @@ bool ChainVerifier::add(const events::RecordedEvent& r, std::int64_t line) {
 bool ChainVerifier::check_anchor(const events::RecordedEvent& r, std::int64_t line) {
   ++report_.anchors.anchors;
   if (!report_.anchors.checked) return true;  // counted only: no key to check it with
-  const std::int64_t pos = r.meta.global_position;
+  const std::int64_t pos = r.meta.global_position.value;
   const std::string at =
       (line > 0 ? "line " + std::to_string(line) + ": " : "") + "position " + std::to_string(pos) + ": ";
   auto broken = [&](std::int64_t position, const char* code, const std::string& message) {
@@ -214,26 +214,26 @@ domain::Result<VerifyReport> verify_store(const std::string& pg_url, const Verif
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
-  std::int64_t limit = *head;
+  std::int64_t limit = head->value;
   if (options.up_to) {
     if (*options.up_to < 1) {
       return std::unexpected(
           error(domain::ErrorKind::kInvalidArgument, "invalid_position", "position must be at least 1"));
     }
-    if (*options.up_to > *head) return std::unexpected(beyond_head(*options.up_to, *head));
+    if (*options.up_to > head->value) return std::unexpected(beyond_head(*options.up_to, head->value));
     limit = *options.up_to;
   }
   ChainVerifier verifier(false, options.anchors);
   std::int64_t after = 0;
   if (progress) progress(0, limit);
   while (after < limit && verifier.report().intact()) {
-    auto batch = reader.read_after(after, std::max<std::size_t>(options.batch_size, 1));
+    auto batch = reader.read_after(events::GlobalPosition{after}, std::max<std::size_t>(options.batch_size, 1));
     if (!batch) return std::unexpected(batch.error());
     bool any = false;
     for (const auto& r : *batch) {
-      if (r.meta.global_position > limit) break;
+      if (r.meta.global_position.value > limit) break;
       any = true;
-      after = r.meta.global_position;
+      after = r.meta.global_position.value;
       if (!verifier.add(r)) break;
     }
     if (!any && verifier.report().intact()) {
@@ -367,9 +367,9 @@ domain::Result<std::pair<std::int64_t, std::int64_t>> resolve_range(const std::s
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
-  if (range.to && *range.to > *head) return std::unexpected(beyond_head(*range.to, *head));
-  if (range.from && *range.from > *head) return std::unexpected(beyond_head(*range.from, *head));
-  return std::pair{range.from.value_or(1), range.to.value_or(*head)};
+  if (range.to && *range.to > head->value) return std::unexpected(beyond_head(*range.to, head->value));
+  if (range.from && *range.from > head->value) return std::unexpected(beyond_head(*range.from, head->value));
+  return std::pair{range.from.value_or(1), range.to.value_or(head->value)};
 }
 
 domain::Result<ExportReport> export_events(const std::string& pg_url, const ExportRange& range, std::ostream& out,
@@ -382,20 +382,20 @@ domain::Result<ExportReport> export_events(const std::string& pg_url, const Expo
   std::int64_t after = from - 1;
   if (progress) progress(0, to - from + 1);
   while (after < to) {
-    auto batch = reader.read_after(after, 5000);
+    auto batch = reader.read_after(events::GlobalPosition{after}, 5000);
     if (!batch) return std::unexpected(batch.error());
     if (batch->empty()) break;
     for (const auto& r : *batch) {
-      if (r.meta.global_position > to) {
+      if (r.meta.global_position.value > to) {
         after = to;
         break;
       }
       out << codec::to_json_text(r) << '\n';
-      if (report.events == 0) report.first_position = r.meta.global_position;
+      if (report.events == 0) report.first_position = r.meta.global_position.value;
       ++report.events;
-      report.last_position = r.meta.global_position;
+      report.last_position = r.meta.global_position.value;
       report.last_hash = r.hash;
-      after = r.meta.global_position;
+      after = r.meta.global_position.value;
     }
     if (!out)
       return std::unexpected(error(domain::ErrorKind::kUnavailable, "write_failed", "writing the export failed"));
@@ -500,7 +500,7 @@ domain::Result<std::vector<events::RecordedEvent>> scope_history(const std::stri
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
   auto read = read_in_order(
-      reader, 0, *head,
+      reader, 0, head->value,
       [&](events::RecordedEvent& r) -> domain::Result<void> {
         if (r.event_type.starts_with("PolicyValueSet") && is_value_set_at(r, scope)) out.push_back(std::move(r));
         return {};
@@ -525,8 +525,8 @@ std::string actor_text(const events::Actor& a) {
 }  // namespace
 
 std::string history_line(const events::RecordedEvent& r) {
-  std::string out = "#" + std::to_string(r.meta.global_position) + "  " + codec::format_instant(r.meta.recorded_at) +
-                    "  " + actor_text(r.meta.actor) + "  " + r.event_type;
+  std::string out = "#" + std::to_string(r.meta.global_position.value) + "  " +
+                    codec::format_instant(r.meta.recorded_at) + "  " + actor_text(r.meta.actor) + "  " + r.event_type;
   out += " v" + std::to_string(r.schema_version);
   auto env = codec::decode(r);
   if (!env) return out + "  (undecodable: " + env.error() + ") payload " + r.payload;
@@ -607,20 +607,20 @@ domain::Result<AsOfAnswer> as_of_from_history(std::span<const events::RecordedEv
   for (const auto& r : stream) {
     auto env = codec::decode(r);
     if (!env) {
-      domain::Error e =
-          error(domain::ErrorKind::kInternal, "undecodable_event",
-                "event at position " + std::to_string(r.meta.global_position) + " cannot be decoded: " + env.error());
+      domain::Error e = error(
+          domain::ErrorKind::kInternal, "undecodable_event",
+          "event at position " + std::to_string(r.meta.global_position.value) + " cannot be decoded: " + env.error());
       return std::unexpected(std::move(e));
     }
     std::visit(
         [&](const auto& ev) {
           using T = std::decay_t<decltype(ev)>;
           if constexpr (std::is_same_v<T, events::PolicyKeyDefined>) {
-            if (!defined_at || r.meta.global_position < *defined_at) defined_at = r.meta.global_position;
-            if (r.meta.global_position <= position && !definition) definition = ev;
+            if (!defined_at || r.meta.global_position.value < *defined_at) defined_at = r.meta.global_position.value;
+            if (r.meta.global_position.value <= position && !definition) definition = ev;
           } else if constexpr (std::is_same_v<T, events::PolicyValueSet>) {
-            if (r.meta.global_position <= position) {
-              candidates.push_back({ev.scope, ev.after, ev.effective_at, r.meta.global_position, r.meta.tenant});
+            if (r.meta.global_position.value <= position) {
+              candidates.push_back({ev.scope, ev.after, ev.effective_at, r.meta.global_position.value, r.meta.tenant});
             }
           }
         },
@@ -649,9 +649,9 @@ namespace {
 
 // recorded_at of the event at `position` (or the next one present).
 domain::Result<events::RecordedEvent> event_at(PgEventReader& reader, std::int64_t position) {
-  auto r = reader.read_after(position - 1, 1);
+  auto r = reader.read_after(events::GlobalPosition{position - 1}, 1);
   if (!r) return std::unexpected(r.error());
-  if (r->empty() || r->front().meta.global_position != position) {
+  if (r->empty() || r->front().meta.global_position.value != position) {
     domain::Error e = error(domain::ErrorKind::kFailedPrecondition, "position_missing",
                             "position " + std::to_string(position) + " is missing from the store (run verify)");
     return std::unexpected(std::move(e));
@@ -674,7 +674,7 @@ domain::Result<AsOfPoint> resolve_as_of_point(const std::string& pg_url, std::op
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
-  if (position && *position > *head) return std::unexpected(beyond_head(*position, *head));
+  if (position && *position > head->value) return std::unexpected(beyond_head(*position, head->value));
 
   AsOfPoint point;
   if (position) {
@@ -691,10 +691,10 @@ domain::Result<AsOfPoint> resolve_as_of_point(const std::string& pg_url, std::op
   // The last position committed at or before the instant: commit times
   // grow with positions (one writer stamps each batch), so bisect.
   point.at = *instant;
-  std::int64_t lo = 0, hi = *head;  // invariant: recorded_at(lo) <= at (lo = 0: before history)
+  std::int64_t lo = 0, hi = head->value;  // invariant: recorded_at(lo) <= at (lo = 0: before history)
   while (lo < hi) {
     const std::int64_t mid = lo + (hi - lo + 1) / 2;
-    auto r = reader.read_after(mid - 1, 1);
+    auto r = reader.read_after(events::GlobalPosition{mid - 1}, 1);
     if (!r) return std::unexpected(r.error());
     if (!r->empty() && r->front().meta.recorded_at <= point.at)
       lo = mid;
@@ -704,7 +704,7 @@ domain::Result<AsOfPoint> resolve_as_of_point(const std::string& pg_url, std::op
   if (lo == 0) {
     domain::Error e = error(domain::ErrorKind::kNotFound, "before_history",
                             "nothing was recorded at or before " + codec::format_instant(point.at));
-    if (*head > 0) {
+    if (head->value > 0) {
       if (auto first = event_at(reader, 1)) {
         e.message += " (the first event was recorded at " + codec::format_instant(first->meta.recorded_at) + ")";
       }
@@ -763,7 +763,7 @@ domain::Error explain_absence(const std::string& pg_url, domain::Error e, const 
   if (stream->empty()) {
     e.message += " (it is not in the ledger at all)";
   } else {
-    const std::int64_t created = stream->front().meta.global_position;
+    const std::int64_t created = stream->front().meta.global_position.value;
     e.message += " (created later, at position " + std::to_string(created) + ")";
     e.with("created_at_position", created);
   }
@@ -779,12 +779,12 @@ std::string later_reservation_stream(const std::string& pg_url, const std::strin
   const std::string suffix = "/" + id;
   PgEventReader reader(pg_url);
   for (std::int64_t after = position;;) {
-    auto page = reader.read_after(after, 1000);
+    auto page = reader.read_after(events::GlobalPosition{after}, 1000);
     if (!page || page->empty()) return legacy;
     for (const auto& r : *page) {
       const std::string& s = r.meta.stream_id;
       if (s == legacy || (s.starts_with("reservation:") && s.ends_with(suffix))) return s;
-      after = r.meta.global_position;
+      after = r.meta.global_position.value;
     }
   }
 }
@@ -792,18 +792,18 @@ std::string later_reservation_stream(const std::string& pg_url, const std::strin
 }  // namespace
 
 domain::Result<void> AdmissionFold::add(const events::RecordedEvent& r) {
-  position_ = std::max(position_, r.meta.global_position);
+  position_ = std::max(position_, r.meta.global_position.value);
   if (!admission_types().contains(r.event_type)) return {};
   auto env = codec::decode(r);
   if (!env) {
-    return std::unexpected(
-        error(domain::ErrorKind::kInternal, "undecodable_event",
-              "event at position " + std::to_string(r.meta.global_position) + " cannot be decoded: " + env.error()));
+    return std::unexpected(error(
+        domain::ErrorKind::kInternal, "undecodable_event",
+        "event at position " + std::to_string(r.meta.global_position.value) + " cannot be decoded: " + env.error()));
   }
   model_.apply(r.meta.stream_id, env->event);
   ++admission_events_;
-  auto [it, fresh] = streams_.try_emplace(r.meta.stream_id, r.meta.global_position, r.meta.global_position);
-  if (!fresh) it->second.second = r.meta.global_position;
+  auto [it, fresh] = streams_.try_emplace(r.meta.stream_id, r.meta.global_position.value, r.meta.global_position.value);
+  if (!fresh) it->second.second = r.meta.global_position.value;
   return {};
 }
 
@@ -1085,11 +1085,12 @@ domain::Result<DigestCheck> check_digest(const std::string& pg_url, std::string_
   PgEventReader reader(pg_url);
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
-  c.head_position = *head;
-  const std::int64_t up_to = std::min(digest.position, *head);
-  if (digest.position > *head) {
+  c.head_position = head->value;
+  const std::int64_t up_to = std::min(digest.position, head->value);
+  if (digest.position > head->value) {
     c.problems.push_back("position " + std::to_string(digest.position) + " is beyond the head (" +
-                         std::to_string(*head) + "): history after position " + std::to_string(*head) + " is gone");
+                         std::to_string(head->value) + "): history after position " + std::to_string(head->value) +
+                         " is gone");
   }
   if (up_to > 0) {
     auto chain = verify_store(pg_url, {.up_to = up_to}, progress);
@@ -1097,13 +1098,13 @@ domain::Result<DigestCheck> check_digest(const std::string& pg_url, std::string_
     c.chain = std::move(*chain);
     if (c.chain.broken) c.problems.push_back("the chain is broken: " + c.chain.broken->message);
   }
-  if (digest.position <= *head) {
+  if (digest.position <= head->value) {
     if (c.chain.intact() && c.chain.head_position == digest.position) {
       c.stored_hash = c.chain.head_hash;
     } else {
-      auto r = reader.read_after(digest.position - 1, 1);
+      auto r = reader.read_after(events::GlobalPosition{digest.position - 1}, 1);
       if (!r) return std::unexpected(r.error());
-      if (!r->empty() && r->front().meta.global_position == digest.position) c.stored_hash = r->front().hash;
+      if (!r->empty() && r->front().meta.global_position.value == digest.position) c.stored_hash = r->front().hash;
     }
     if (!c.stored_hash) {
       c.problems.push_back("position " + std::to_string(digest.position) + " is missing from the store");
@@ -1264,7 +1265,7 @@ domain::Result<ReplayReport> replay(const ReplayOptions& options, const AuditPro
   std::int64_t head = 0;
   if (progress) {
     PgEventReader reader(options.pg_url);
-    if (auto h = reader.head_position()) head = *h;
+    if (auto h = reader.head_position()) head = h->value;
   }
   const auto started = std::chrono::steady_clock::now();
   std::atomic<bool> done{false};
@@ -1302,12 +1303,12 @@ domain::Result<ReplayReport> replay(const ReplayOptions& options, const AuditPro
     e.message = "rebuild failed: " + e.message;
     return std::unexpected(std::move(e));
   }
-  if (progress) progress(*rebuilt, std::max(head, *rebuilt));
+  if (progress) progress(rebuilt->value, std::max(head, rebuilt->value));
 
   auto report = compare_read_models(options.pg_url, options.live_schema, options.scratch_schema, options.diff_limit,
                                     options.read_models);
   if (!report) return report;
-  report->replayed_to = *rebuilt;
+  report->replayed_to = rebuilt->value;
   report->chain_alarms = std::move(alarms);
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (report->identical() && !options.keep_scratch) {

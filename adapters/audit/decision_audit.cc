@@ -48,13 +48,14 @@ domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, c
   for (const auto& r : records) {
     ++report.checked;
     if (progress) progress(static_cast<std::int64_t>(report.checked), static_cast<std::int64_t>(records.size()));
-    if (r.snapshot_version > *head || r.snapshot_version < 0) {
+    if (r.snapshot_version > head->value || r.snapshot_version < 0) {
       differ(r, {"snapshot_version"},
-             Json{{"error", "snapshot_version beyond the event store's head " + std::to_string(*head)}});
+             Json{{"error", "snapshot_version beyond the event store's head " + std::to_string(head->value)}});
       continue;
     }
-    while (snap.position < r.snapshot_version) {
-      const auto want = static_cast<std::size_t>(std::min<std::int64_t>(5000, r.snapshot_version - snap.position));
+    while (snap.position.value < r.snapshot_version) {
+      const auto want =
+          static_cast<std::size_t>(std::min<std::int64_t>(5000, r.snapshot_version - snap.position.value));
       auto batch = reader.read_after(snap.position, want);
       if (!batch) return std::unexpected(batch.error());
       if (batch->empty()) break;
@@ -62,7 +63,7 @@ domain::Result<DecisionAuditReport> audit_decisions(const std::string& pg_url, c
         auto env = codec::decode(rec);
         if (!env) {
           domain::Error e{domain::ErrorKind::kInternal, "undecodable_event", env.error(), {}};
-          e.with("position", rec.meta.global_position);
+          e.with("position", rec.meta.global_position.value);
           return std::unexpected(std::move(e));
         }
         projections::apply_to(snap, *env);

@@ -109,22 +109,22 @@ bool matches(const AuditFilter& f, const AuditRow& r) {
 
 }  // namespace
 
-domain::Result<std::int64_t> MemoryAuditReader::page_position(const AuditFilter& filter) {
+domain::Result<events::GlobalPosition> MemoryAuditReader::page_position(const AuditFilter& filter) {
   if (filter.in_subtree())
     return domain::fail(domain::ErrorKind::kInternal, "internal", "a subtree page needs the stored read model");
   return store_.checkpoint(projections::AuditProjection::kName);
 }
 
-domain::Result<std::int64_t> MemoryAuditReader::head_position() {
-  return static_cast<std::int64_t>(events_.all().size());
+domain::Result<events::GlobalPosition> MemoryAuditReader::head_position() {
+  return events::GlobalPosition{static_cast<std::int64_t>(events_.all().size())};
 }
 
 domain::Result<AuditPage> MemoryAuditReader::audit_page(const AuditFilter& filter) {
   auto checkpoint = page_position(filter);
   if (!checkpoint) return std::unexpected(checkpoint.error());
   AuditPage page;
-  page.snapshot_version = *checkpoint;
-  const std::int64_t upto = std::min(filter.max_position.value_or(page.snapshot_version), page.snapshot_version);
+  page.snapshot_version = checkpoint->value;
+  const std::int64_t upto = std::min(filter.max_position.value_or(*checkpoint), *checkpoint).value;
 
   std::map<std::int64_t, AuditRow> log;  // ascending position
   const auto tables = store_.tables();

@@ -21,8 +21,8 @@ class MemoryAuditReader final : public projections::AuditReader {
   // Both must outlive the reader.
   MemoryAuditReader(InMemoryReadModelStore& store, InMemoryEventStore& events) : store_(store), events_(events) {}
 
-  domain::Result<std::int64_t> page_position(const projections::AuditFilter& filter) override;
-  domain::Result<std::int64_t> head_position() override;
+  domain::Result<events::GlobalPosition> page_position(const projections::AuditFilter& filter) override;
+  domain::Result<events::GlobalPosition> head_position() override;
   domain::Result<projections::AuditPage> audit_page(const projections::AuditFilter& filter) override;
 
  private:

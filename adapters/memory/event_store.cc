@@ -39,7 +39,7 @@ domain::Result<std::vector<events::Envelope>> InMemoryEventStore::read_stream(co
 }
 
 domain::Result<std::vector<events::Envelope>> InMemoryEventStore::read_by_types(std::span<const std::string> types,
-                                                                                std::int64_t after_position,
+                                                                                events::GlobalPosition after_position,
                                                                                 std::size_t limit) {
   std::lock_guard lock(mu_);
   if (auto f = take_failure()) return std::unexpected(*f);
@@ -76,9 +76,9 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
   std::vector<events::RecordedEvent> staged;
   std::vector<commands::CommandOutcome> outcomes;
   std::vector<commands::IdempotencyKey> keys;
-  std::map<std::string, std::int64_t> versions;
+  std::map<std::string, events::StreamVersion> versions;
   for (const auto& r : events_) versions[r.meta.stream_id] = r.meta.stream_version;
-  auto position = static_cast<std::int64_t>(events_.size());
+  events::GlobalPosition position{static_cast<std::int64_t>(events_.size())};
   std::string prev = events_.empty() ? events::kGenesisHash : events_.back().hash;
   const auto now = clock_.now();
   std::uint64_t ids = id_counter_;
@@ -96,9 +96,12 @@ domain::Result<std::vector<commands::CommandOutcome>> InMemoryEventStore::append
                                a.expected_version, a.request_hash, position, now};
     for (const auto& ev : a.events) {
       events::EventMeta m = a.meta;
-      m.global_position = ++position;
+      position = position.next();
+      m.global_position = position;
       m.stream_id = a.stream_id;
-      m.stream_version = ++versions[a.stream_id];
+      auto& version = versions[a.stream_id];
+      version = version.next();
+      m.stream_version = version;
       char id[40];
       std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012llx", static_cast<unsigned long long>(++ids));
       m.event_id = id;
@@ -129,18 +132,18 @@ std::vector<events::RecordedEvent> InMemoryEventStore::all() const {
   return events_;
 }
 
-domain::Result<std::int64_t> InMemoryReadModelStore::checkpoint(std::string_view projection) {
+domain::Result<events::GlobalPosition> InMemoryReadModelStore::checkpoint(std::string_view projection) {
   std::lock_guard lock(mu_);
   auto it = checkpoints_.find(projection);
-  return it == checkpoints_.end() ? 0 : it->second;
+  return it == checkpoints_.end() ? events::GlobalPosition{} : it->second;
 }
 
 domain::Result<void> InMemoryReadModelStore::commit(std::string_view projection,
-                                                    std::span<const projections::RowOp> ops, std::int64_t from,
-                                                    std::int64_t to) {
+                                                    std::span<const projections::RowOp> ops,
+                                                    events::GlobalPosition from, events::GlobalPosition to) {
   std::lock_guard lock(mu_);
   auto it = checkpoints_.find(projection);
-  if ((it == checkpoints_.end() ? 0 : it->second) != from) {
+  if ((it == checkpoints_.end() ? events::GlobalPosition{} : it->second) != from) {
     return domain::fail(domain::ErrorKind::kAborted, "checkpoint_moved", "checkpoint moved");
   }
   for (const auto& op : ops) {

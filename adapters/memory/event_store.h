@@ -23,7 +23,8 @@ class InMemoryEventStore final : public commands::EventStore, public commands::C
   domain::Result<std::uint64_t> acquire_writer() override;
   domain::Result<std::vector<events::Envelope>> read_stream(const std::string& stream_id) override;
   domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
-                                                              std::int64_t after_position, std::size_t limit) override;
+                                                              events::GlobalPosition after_position,
+                                                              std::size_t limit) override;
   domain::Result<std::vector<std::optional<commands::CommandOutcome>>> find_outcomes(
       std::span<const commands::IdempotencyKey> keys) override;
   domain::Result<std::vector<commands::CommandOutcome>> append(std::span<const commands::StreamAppend> batch) override;
@@ -50,15 +51,15 @@ class InMemoryReadModelStore final : public projections::ReadModelStore {
   using Row = std::vector<std::pair<std::string, projections::Cell>>;
   using Table = std::map<Row, Row>;  // key columns -> value columns
 
-  domain::Result<std::int64_t> checkpoint(std::string_view projection) override;
-  domain::Result<void> commit(std::string_view projection, std::span<const projections::RowOp> ops, std::int64_t from,
-                              std::int64_t to) override;
+  domain::Result<events::GlobalPosition> checkpoint(std::string_view projection) override;
+  domain::Result<void> commit(std::string_view projection, std::span<const projections::RowOp> ops,
+                              events::GlobalPosition from, events::GlobalPosition to) override;
 
   std::map<std::string, Table> tables() const;
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, std::int64_t, std::less<>> checkpoints_;
+  std::map<std::string, events::GlobalPosition, std::less<>> checkpoints_;
   std::map<std::string, Table> tables_;
 };
 

@@ -49,15 +49,16 @@ class MemoryHistory final : public projections::EventHistory {
  public:
   std::vector<events::RecordedEvent> committed;  // positions 1..n
 
-  domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) override {
+  domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after,
+                                                                std::size_t limit) override {
     std::vector<events::RecordedEvent> out;
     for (const auto& e : committed) {
       if (e.meta.global_position > after && out.size() < limit) out.push_back(e);
     }
     return out;
   }
-  domain::Result<std::int64_t> head_position() override {
-    return committed.empty() ? 0 : committed.back().meta.global_position;
+  domain::Result<events::GlobalPosition> head_position() override {
+    return committed.empty() ? events::GlobalPosition{} : committed.back().meta.global_position;
   }
 };
 

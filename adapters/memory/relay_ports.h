@@ -23,9 +23,10 @@ class MemoryEventSource final : public relay::EventSource {
   bool fail_next_read = false;
   // Positions the next read leaves out (a broken store), to show the relay
   // refuses a gap.
-  std::optional<std::int64_t> hide_position;
+  std::optional<events::GlobalPosition> hide_position;
 
-  domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) override {
+  domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after,
+                                                                std::size_t limit) override {
     if (fail_next_read) {
       fail_next_read = false;
       return std::unexpected(injected_failure("read"));
@@ -44,7 +45,7 @@ class MemoryEventSource final : public relay::EventSource {
 
 class MemoryBus final : public relay::EventPublisher {
  public:
-  std::vector<std::int64_t> received;  // every delivered position, duplicates included
+  std::vector<events::GlobalPosition> received;  // every delivered position, duplicates included
   // The next publish delivers this many events of its batch, then fails.
   std::optional<std::size_t> fail_after;
   std::size_t sessions = 0;  // publish calls that started a fresh session
@@ -69,18 +70,18 @@ class MemoryBus final : public relay::EventPublisher {
 
 class MemoryCheckpoint final : public relay::PositionCheckpoint {
  public:
-  std::int64_t position = 0;
+  events::GlobalPosition position;
   bool fail_next_load = false;
   bool fail_next_store = false;
 
-  domain::Result<std::int64_t> load() override {
+  domain::Result<events::GlobalPosition> load() override {
     if (fail_next_load) {
       fail_next_load = false;
       return std::unexpected(injected_failure("load"));
     }
     return position;
   }
-  domain::Result<void> store(std::int64_t p) override {
+  domain::Result<void> store(events::GlobalPosition p) override {
     if (fail_next_store) {
       fail_next_store = false;
       return std::unexpected(injected_failure("store"));

@@ -137,9 +137,9 @@ std::int64_t checkpoint_in(pqxx::transaction_base& tx) {
 }
 
 // The snapshot version of a call: the checkpoint, or max_position when lower.
-std::int64_t snapshot_bound(pqxx::transaction_base& tx, std::optional<std::int64_t> max_position) {
+std::int64_t snapshot_bound(pqxx::transaction_base& tx, std::optional<events::GlobalPosition> max_position) {
   const std::int64_t cp = checkpoint_in(tx);
-  return max_position ? std::min(*max_position, cp) : cp;
+  return max_position ? std::min(max_position->value, cp) : cp;
 }
 
 QuotaScope global_scope() { return {QuotaLevel::kGlobal, ""}; }
@@ -587,8 +587,9 @@ PgAdmissionQueries::PgAdmissionQueries(const std::string& url, std::string schem
 }
 PgAdmissionQueries::~PgAdmissionQueries() = default;
 
-domain::Result<std::int64_t> PgAdmissionQueries::checkpoint() {
-  return impl_->read<std::int64_t>([](pqxx::transaction_base& tx) { return checkpoint_in(tx); });
+domain::Result<events::GlobalPosition> PgAdmissionQueries::checkpoint() {
+  return impl_->read<events::GlobalPosition>(
+      [](pqxx::transaction_base& tx) { return events::GlobalPosition{checkpoint_in(tx)}; });
 }
 
 domain::Result<std::optional<std::string>> PgAdmissionQueries::revocation(const std::string& tenant,
@@ -609,21 +610,22 @@ domain::Result<std::optional<std::string>> PgAdmissionQueries::revocation(const 
   });
 }
 
-domain::Result<std::int64_t> PgAdmissionQueries::head_position() {
-  return impl_->read<std::int64_t>([](pqxx::transaction_base& tx) {
-    return tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>();
+domain::Result<events::GlobalPosition> PgAdmissionQueries::head_position() {
+  return impl_->read<events::GlobalPosition>([](pqxx::transaction_base& tx) {
+    return events::GlobalPosition{
+        tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>()};
   });
 }
 
 domain::Result<domain::DecisionSnapshot> PgAdmissionQueries::decision_snapshot(
-    const domain::DecisionInput& in, std::optional<std::int64_t> max_position) {
+    const domain::DecisionInput& in, std::optional<events::GlobalPosition> max_position) {
   auto all = decision_snapshots(std::span(&in, 1), max_position);
   if (!all) return std::unexpected(all.error());
   return std::move(all->front());
 }
 
 domain::Result<std::vector<domain::DecisionSnapshot>> PgAdmissionQueries::decision_snapshots(
-    std::span<const domain::DecisionInput> inputs, std::optional<std::int64_t> max_position) {
+    std::span<const domain::DecisionInput> inputs, std::optional<events::GlobalPosition> max_position) {
   auto reads = decision_reads(inputs, max_position, std::nullopt);
   if (!reads) return std::unexpected(reads.error());
   std::vector<domain::DecisionSnapshot> out;
@@ -633,12 +635,12 @@ domain::Result<std::vector<domain::DecisionSnapshot>> PgAdmissionQueries::decisi
 }
 
 domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
-    std::span<const domain::DecisionInput> inputs, std::optional<std::int64_t> max_position,
+    std::span<const domain::DecisionInput> inputs, std::optional<events::GlobalPosition> max_position,
     const std::optional<std::string>& policy_key) {
   return impl_->read<std::vector<DecisionRead>>([&](pqxx::transaction_base& tx) {
     const auto cp = tx.exec_prepared1(kDecisionCheckpointStmt)[0];
     const std::int64_t checkpoint = cp.is_null() ? 0 : cp.as<std::int64_t>();
-    const std::int64_t upto = max_position ? std::min(*max_position, checkpoint) : checkpoint;
+    const std::int64_t upto = max_position ? std::min(max_position->value, checkpoint) : checkpoint;
     std::vector<DecisionRead> out(inputs.size());
     for (auto& r : out) r.snapshot.snapshot_version = upto;
     if (inputs.empty()) return out;
@@ -837,9 +839,9 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
   });
 }
 
-domain::Result<CeilingSnapshot> PgAdmissionQueries::effective_ceilings(const QuotaScope& scope,
-                                                                       const std::optional<std::string>& dimension,
-                                                                       std::optional<std::int64_t> max_position) {
+domain::Result<CeilingSnapshot> PgAdmissionQueries::effective_ceilings(
+    const QuotaScope& scope, const std::optional<std::string>& dimension,
+    std::optional<events::GlobalPosition> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<CeilingSnapshot>([&](pqxx::transaction_base& tx) {
     CeilingSnapshot s;
@@ -854,7 +856,7 @@ domain::Result<CeilingSnapshot> PgAdmissionQueries::effective_ceilings(const Quo
 
 domain::Result<ReservationLookup> PgAdmissionQueries::reservation(const std::string& organization_id,
                                                                   const std::string& reservation_id,
-                                                                  std::optional<std::int64_t> max_position) {
+                                                                  std::optional<events::GlobalPosition> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<ReservationLookup>([&](pqxx::transaction_base& tx) {
     ReservationLookup out;
@@ -870,7 +872,7 @@ domain::Result<ReservationLookup> PgAdmissionQueries::reservation(const std::str
 }
 
 domain::Result<ReservationPage> PgAdmissionQueries::reservations(const ReservationFilter& f,
-                                                                 std::optional<std::int64_t> max_position) {
+                                                                 std::optional<events::GlobalPosition> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<ReservationPage>([&](pqxx::transaction_base& tx) {
     ReservationPage page;
@@ -905,7 +907,8 @@ domain::Result<ReservationPage> PgAdmissionQueries::reservations(const Reservati
   });
 }
 
-domain::Result<NodeLookup> PgAdmissionQueries::node(const QuotaScope& scope, std::optional<std::int64_t> max_position) {
+domain::Result<NodeLookup> PgAdmissionQueries::node(const QuotaScope& scope,
+                                                    std::optional<events::GlobalPosition> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<NodeLookup>([&](pqxx::transaction_base& tx) {
     NodeLookup out;
@@ -926,7 +929,8 @@ domain::Result<NodeLookup> PgAdmissionQueries::node(const QuotaScope& scope, std
   });
 }
 
-domain::Result<NodePage> PgAdmissionQueries::nodes(const NodeFilter& f, std::optional<std::int64_t> max_position) {
+domain::Result<NodePage> PgAdmissionQueries::nodes(const NodeFilter& f,
+                                                   std::optional<events::GlobalPosition> max_position) {
   if (!f.parent && !f.organization_id) {
     return domain::fail(domain::ErrorKind::kInvalidArgument, "invalid_node_filter",
                         "nodes are listed by parent or by organization");
@@ -972,7 +976,7 @@ domain::Result<NodePage> PgAdmissionQueries::nodes(const NodeFilter& f, std::opt
 }
 
 domain::Result<RegistryListing> PgAdmissionQueries::registry(const std::optional<std::string>& kind,
-                                                             std::optional<std::int64_t> max_position) {
+                                                             std::optional<events::GlobalPosition> max_position) {
   const std::string& schema = impl_->schema;
   return impl_->read<RegistryListing>([&](pqxx::transaction_base& tx) {
     RegistryListing out;

@@ -46,13 +46,13 @@ class PgAdmissionQueries final : public projections::AdmissionHistory {
   ~PgAdmissionQueries() override;
 
   // The "admission" projection's checkpoint.
-  domain::Result<std::int64_t> checkpoint() override;
+  domain::Result<events::GlobalPosition> checkpoint() override;
   // Whether the ledger has revoked principal `principal_id` of `tenant`
   // ("principal_revoked") or, when given, the JWT `token_id` of that tenant
   // ("token_revoked"); nullopt when neither (TokenRevoked, latest snapshot).
   domain::Result<std::optional<std::string>> revocation(const std::string& tenant, const std::string& principal_id,
                                                         const std::optional<std::string>& token_id);
-  domain::Result<std::int64_t> head_position() override;
+  domain::Result<events::GlobalPosition> head_position() override;
 
   // What domain::decide_admission needs for `in`: the requester's chain (the
   // principal named by actor.actor_id if it belongs to hierarchy.project_id,
@@ -62,10 +62,10 @@ class PgAdmissionQueries final : public projections::AdmissionHistory {
   // with owner chains) and the registry entries. warn_threshold_percent is
   // left at its default (it is a policy value, not admission's).
   domain::Result<domain::DecisionSnapshot> decision_snapshot(const domain::DecisionInput& in,
-                                                             std::optional<std::int64_t> max_position);
+                                                             std::optional<events::GlobalPosition> max_position);
   // Many at once, all from one snapshot (the same snapshot_version).
-  domain::Result<std::vector<domain::DecisionSnapshot>> decision_snapshots(std::span<const domain::DecisionInput> in,
-                                                                           std::optional<std::int64_t> max_position);
+  domain::Result<std::vector<domain::DecisionSnapshot>> decision_snapshots(
+      std::span<const domain::DecisionInput> in, std::optional<events::GlobalPosition> max_position);
   // The snapshots as above plus, for each input whose chain is known, the
   // policy value `policy_key` at its scopes, all in ONE transaction. The
   // whole batch costs a fixed number of prepared statements (checkpoint,
@@ -73,22 +73,22 @@ class PgAdmissionQueries final : public projections::AdmissionHistory {
   // registry entries, policy key and values), each reading every distinct
   // requester, dimension or organization at once.
   domain::Result<std::vector<projections::DecisionRead>> decision_reads(
-      std::span<const domain::DecisionInput> in, std::optional<std::int64_t> max_position,
+      std::span<const domain::DecisionInput> in, std::optional<events::GlobalPosition> max_position,
       const std::optional<std::string>& policy_key) override;
-  domain::Result<projections::CeilingSnapshot> effective_ceilings(const events::QuotaScope& scope,
-                                                                  const std::optional<std::string>& dimension,
-                                                                  std::optional<std::int64_t> max_position) override;
-  domain::Result<projections::ReservationLookup> reservation(const std::string& organization_id,
-                                                             const std::string& reservation_id,
-                                                             std::optional<std::int64_t> max_position) override;
-  domain::Result<projections::ReservationPage> reservations(const projections::ReservationFilter& filter,
-                                                            std::optional<std::int64_t> max_position) override;
+  domain::Result<projections::CeilingSnapshot> effective_ceilings(
+      const events::QuotaScope& scope, const std::optional<std::string>& dimension,
+      std::optional<events::GlobalPosition> max_position) override;
+  domain::Result<projections::ReservationLookup> reservation(
+      const std::string& organization_id, const std::string& reservation_id,
+      std::optional<events::GlobalPosition> max_position) override;
+  domain::Result<projections::ReservationPage> reservations(
+      const projections::ReservationFilter& filter, std::optional<events::GlobalPosition> max_position) override;
   domain::Result<projections::NodeLookup> node(const events::QuotaScope& scope,
-                                               std::optional<std::int64_t> max_position) override;
+                                               std::optional<events::GlobalPosition> max_position) override;
   domain::Result<projections::NodePage> nodes(const projections::NodeFilter& filter,
-                                              std::optional<std::int64_t> max_position) override;
+                                              std::optional<events::GlobalPosition> max_position) override;
   domain::Result<projections::RegistryListing> registry(const std::optional<std::string>& kind,
-                                                        std::optional<std::int64_t> max_position) override;
+                                                        std::optional<events::GlobalPosition> max_position) override;
 
  private:
   struct Impl;

@@ -91,7 +91,7 @@ domain::Result<std::vector<events::Envelope>> PgEventStore::read_stream(const st
 }
 
 domain::Result<std::vector<events::Envelope>> PgEventStore::read_by_types(std::span<const std::string> types,
-                                                                          std::int64_t after_position,
+                                                                          events::GlobalPosition after_position,
                                                                           std::size_t limit) {
   return impl_->run<std::vector<events::Envelope>>([&](pqxx::connection& c) {
     Json names = Json::array();
@@ -100,7 +100,7 @@ domain::Result<std::vector<events::Envelope>> PgEventStore::read_by_types(std::s
     auto rows = tx.exec_params(std::string("SELECT ") + internal::kEventColumns +
                                    " FROM ledger.events WHERE global_position > $1 AND event_type IN "
                                    "(SELECT jsonb_array_elements_text($2::jsonb)) ORDER BY global_position LIMIT $3",
-                               after_position, names.dump(), static_cast<std::int64_t>(limit));
+                               after_position.value, names.dump(), static_cast<std::int64_t>(limit));
     std::vector<events::Envelope> out;
     out.reserve(rows.size());
     for (const auto& row : rows) {
@@ -155,10 +155,10 @@ domain::Result<std::vector<std::optional<commands::CommandOutcome>>> PgEventStor
       o.command_id = row[2].as<std::string>();
       o.stream_id = row[3].as<std::string>();
       for (const auto& e : Json::parse(row[4].as<std::string>())) o.event_ids.push_back(e.get<std::string>());
-      o.position = row[5].as<std::int64_t>();
-      o.stream_version = row[6].as<std::int64_t>();
+      o.position = events::GlobalPosition{row[5].as<std::int64_t>()};
+      o.stream_version = events::StreamVersion{row[6].as<std::int64_t>()};
       o.request_hash = row[7].as<std::string>();
-      if (!row[8].is_null()) o.decided_at_position = row[8].as<std::int64_t>();
+      if (!row[8].is_null()) o.decided_at_position = events::GlobalPosition{row[8].as<std::int64_t>()};
       if (!row[9].is_null()) o.recorded_at = events::Instant{row[9].as<std::int64_t>()};
       out[i] = std::move(o);
     }
@@ -170,7 +170,7 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
     std::span<const commands::StreamAppend> batch) {
   auto& s = *impl_;
   const events::Instant recorded_at = s.clock.now();
-  std::int64_t position = s.head_position;
+  events::GlobalPosition position{s.head_position};
   std::string prev_hash = s.head_hash;
 
   // Seal every event into the chain first, then write the whole batch with
@@ -196,9 +196,11 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
       o.recorded_at = recorded_at;
       for (const auto& ev : a.events) {
         events::EventMeta m = a.meta;
-        m.global_position = ++position;
+        position = position.next();
+        m.global_position = position;
         m.stream_id = a.stream_id;
-        m.stream_version = ++o.stream_version;
+        o.stream_version = o.stream_version.next();
+        m.stream_version = o.stream_version;
         m.event_id = system::new_uuid();
         m.recorded_at = recorded_at;
         auto r = codec::record(std::move(m), ev, prev_hash);
@@ -267,7 +269,7 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
         "command_id text, request_hash text, stream_id text, event_ids jsonb, position bigint, "
         "stream_version bigint, decided_at_position bigint, recorded_at timestamptz)",
         outcome_text);
-    if (!rows.empty()) tx.exec("SELECT pg_notify('ledger_events', '" + std::to_string(position) + "')");
+    if (!rows.empty()) tx.exec("SELECT pg_notify('ledger_events', '" + std::to_string(position.value) + "')");
     tx.commit();
     return true;
   });
@@ -276,12 +278,14 @@ domain::Result<std::vector<commands::CommandOutcome>> PgEventStore::append(
     s.session.reset();
     return std::unexpected(done.error());
   }
-  s.head_position = position;
+  s.head_position = position.value;
   s.head_hash = prev_hash;
   return outcomes;
 }
 
-commands::ChainHead PgEventStore::chain_head() const { return {impl_->head_position, impl_->head_hash}; }
+commands::ChainHead PgEventStore::chain_head() const {
+  return {events::GlobalPosition{impl_->head_position}, impl_->head_hash};
+}
 
 // ---------------------------------------------------------------- reader
 
@@ -305,12 +309,13 @@ struct PgEventReader::Impl::Receiver : pqxx::notification_receiver {
 PgEventReader::PgEventReader(std::string url) : impl_(new Impl{internal::Session(std::move(url)), nullptr, nullptr}) {}
 PgEventReader::~PgEventReader() { impl_->receiver.reset(); }
 
-domain::Result<std::vector<events::RecordedEvent>> PgEventReader::read_after(std::int64_t after, std::size_t limit) {
+domain::Result<std::vector<events::RecordedEvent>> PgEventReader::read_after(events::GlobalPosition after,
+                                                                             std::size_t limit) {
   return impl_->run<std::vector<events::RecordedEvent>>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     auto rows = tx.exec_params(std::string("SELECT ") + internal::kEventColumns +
                                    " FROM ledger.events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
-                               after, static_cast<std::int64_t>(limit));
+                               after.value, static_cast<std::int64_t>(limit));
     std::vector<events::RecordedEvent> out;
     out.reserve(rows.size());
     for (const auto& row : rows) out.push_back(internal::row_to_event(row));
@@ -330,10 +335,11 @@ domain::Result<std::vector<events::RecordedEvent>> PgEventReader::read_stream(co
   });
 }
 
-domain::Result<std::int64_t> PgEventReader::head_position() {
-  return impl_->run<std::int64_t>([](pqxx::connection& c) {
+domain::Result<events::GlobalPosition> PgEventReader::head_position() {
+  return impl_->run<events::GlobalPosition>([](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    return tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>();
+    return events::GlobalPosition{
+        tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>()};
   });
 }
 
@@ -371,22 +377,22 @@ PgRelayCheckpoint::PgRelayCheckpoint(std::string url, std::string relay_name)
     : impl_(new Impl{internal::Session(std::move(url)), std::move(relay_name)}) {}
 PgRelayCheckpoint::~PgRelayCheckpoint() = default;
 
-domain::Result<std::int64_t> PgRelayCheckpoint::load() {
-  return impl_->run<std::int64_t>([&](pqxx::connection& c) {
+domain::Result<events::GlobalPosition> PgRelayCheckpoint::load() {
+  return impl_->run<events::GlobalPosition>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     auto r = tx.exec_params("SELECT position FROM ledger.relay_checkpoints WHERE relay = $1", impl_->relay);
-    return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>();
+    return events::GlobalPosition{r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>()};
   });
 }
 
-domain::Result<void> PgRelayCheckpoint::store(std::int64_t position) {
+domain::Result<void> PgRelayCheckpoint::store(events::GlobalPosition position) {
   auto r = impl_->run<bool>([&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec_params(
         "INSERT INTO ledger.relay_checkpoints (relay, position, updated_at) VALUES ($1, $2, now()) "
         "ON CONFLICT (relay) DO UPDATE SET position = EXCLUDED.position, updated_at = now() "
         "WHERE ledger.relay_checkpoints.position < EXCLUDED.position",
-        impl_->relay, position);
+        impl_->relay, position.value);
     tx.commit();
     return true;
   });

@@ -36,7 +36,8 @@ class PgEventStore final : public commands::EventStore, public commands::ChainHe
   domain::Result<std::uint64_t> acquire_writer() override;
   domain::Result<std::vector<events::Envelope>> read_stream(const std::string& stream_id) override;
   domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
-                                                              std::int64_t after_position, std::size_t limit) override;
+                                                              events::GlobalPosition after_position,
+                                                              std::size_t limit) override;
   domain::Result<std::vector<std::optional<commands::CommandOutcome>>> find_outcomes(
       std::span<const commands::IdempotencyKey> keys) override;
   domain::Result<std::vector<commands::CommandOutcome>> append(std::span<const commands::StreamAppend> batch) override;
@@ -54,10 +55,10 @@ class PgEventReader {
   ~PgEventReader();
 
   // Up to `limit` events with position > `after`, in global order.
-  domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit);
+  domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after, std::size_t limit);
   // Events of one stream, in version order.
   domain::Result<std::vector<events::RecordedEvent>> read_stream(const std::string& stream_id);
-  domain::Result<std::int64_t> head_position();
+  domain::Result<events::GlobalPosition> head_position();
   // Blocks until a commit is announced or `timeout` passes (spurious wake-ups
   // are fine: callers re-read).
   void wait_for_commit(std::chrono::milliseconds timeout);
@@ -72,8 +73,8 @@ class PgRelayCheckpoint {
  public:
   PgRelayCheckpoint(std::string url, std::string relay_name);
   ~PgRelayCheckpoint();
-  domain::Result<std::int64_t> load();
-  domain::Result<void> store(std::int64_t position);
+  domain::Result<events::GlobalPosition> load();
+  domain::Result<void> store(events::GlobalPosition position);
 
  private:
   struct Impl;

@@ -62,9 +62,9 @@ const char* const kEventColumns =
 
 events::RecordedEvent row_to_event(const pqxx::row& row) {
   events::RecordedEvent r;
-  r.meta.global_position = row[0].as<std::int64_t>();
+  r.meta.global_position = events::GlobalPosition{row[0].as<std::int64_t>()};
   r.meta.stream_id = row[1].as<std::string>();
-  r.meta.stream_version = row[2].as<std::int64_t>();
+  r.meta.stream_version = events::StreamVersion{row[2].as<std::int64_t>()};
   r.meta.event_id = row[3].as<std::string>();
   r.event_type = row[4].as<std::string>();
   r.schema_version = row[5].as<int>();

@@ -122,18 +122,18 @@ PgReadModelStore::PgReadModelStore(std::string url, std::string schema)
 }
 PgReadModelStore::~PgReadModelStore() = default;
 
-domain::Result<std::int64_t> PgReadModelStore::checkpoint(std::string_view projection) {
-  return impl_->session.run<std::int64_t>([&](pqxx::connection& c) {
+domain::Result<events::GlobalPosition> PgReadModelStore::checkpoint(std::string_view projection) {
+  return impl_->session.run<events::GlobalPosition>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     auto r =
         tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", impl_->schema),
                        std::string(projection));
-    return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>();
+    return events::GlobalPosition{r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>()};
   });
 }
 
 domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::span<const projections::RowOp> ops,
-                                              std::int64_t from, std::int64_t to) {
+                                              events::GlobalPosition from, events::GlobalPosition to) {
   const std::string& schema = impl_->schema;
   bool moved = false;
   auto r = impl_->session.run<bool>([&](pqxx::connection& c) {
@@ -145,7 +145,7 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
                     "ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position WHERE c.position = $2 "
                     "RETURNING 1",
                     schema),
-        std::string(projection), from, to);
+        std::string(projection), from.value, to.value);
     if (cas.empty()) {
       moved = true;
       return false;
@@ -220,7 +220,7 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
                      pqxx::prepare::make_dynamic_params(params));
       i = j;
     }
-    tx.exec("SELECT pg_notify('ledger_read_model', '" + std::to_string(to) + "')");
+    tx.exec("SELECT pg_notify('ledger_read_model', '" + std::to_string(to.value) + "')");
     tx.commit();
     return true;
   });
@@ -228,7 +228,7 @@ domain::Result<void> PgReadModelStore::commit(std::string_view projection, std::
   if (moved) {
     domain::Error e{
         domain::ErrorKind::kAborted, "checkpoint_moved", "another projector instance moved the checkpoint", {}};
-    e.with("projection", std::string(projection)).with("expected", from);
+    e.with("projection", std::string(projection)).with("expected", from.value);
     return std::unexpected(std::move(e));
   }
   return {};
@@ -348,25 +348,25 @@ bool PgPolicyQueries::ping() {
       .value_or(false);
 }
 
-domain::Result<std::int64_t> PgPolicyQueries::checkpoint(std::string_view projection) {
-  return impl_->run<std::int64_t>([&](pqxx::connection& c) {
+domain::Result<events::GlobalPosition> PgPolicyQueries::checkpoint(std::string_view projection) {
+  return impl_->run<events::GlobalPosition>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     auto r =
         tx.exec_params(with_schema("SELECT position FROM __SCHEMA__.checkpoints WHERE projection = $1", impl_->schema),
                        std::string(projection));
-    return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>();
+    return events::GlobalPosition{r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>()};
   });
 }
 
-domain::Result<std::int64_t> PgPolicyQueries::checkpoint() { return checkpoint("policy_values"); }
+domain::Result<events::GlobalPosition> PgPolicyQueries::checkpoint() { return checkpoint("policy_values"); }
 
-domain::Result<std::vector<std::string>> PgPolicyQueries::key_names(const std::string& prefix,
-                                                                    std::optional<std::int64_t> max_position) {
+domain::Result<std::vector<std::string>> PgPolicyQueries::key_names(
+    const std::string& prefix, std::optional<events::GlobalPosition> max_position) {
   return impl_->run<std::vector<std::string>>([&](pqxx::connection& c) {
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
     auto cp = tx.exec_prepared(kPolicyCheckpoint, std::string("policy_values"));
     const std::int64_t checkpoint = cp.empty() ? 0 : cp[0][0].as<std::int64_t>();
-    const std::int64_t upto = std::min(max_position.value_or(checkpoint), checkpoint);
+    const std::int64_t upto = max_position ? std::min(max_position->value, checkpoint) : checkpoint;
     // starts_with, not LIKE: a key may contain '_' (a LIKE wildcard).
     auto rows = tx.exec_params(
         with_schema("SELECT key FROM __SCHEMA__.policy_keys WHERE starts_with(key, $1) AND position <= $2 ORDER BY key",
@@ -380,7 +380,7 @@ domain::Result<std::vector<std::string>> PgPolicyQueries::key_names(const std::s
 }
 
 domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
-                                                                std::optional<std::int64_t> max_position) {
+                                                                std::optional<events::GlobalPosition> max_position) {
   return impl_->run<PolicySnapshot>([&](pqxx::connection& c) {
     // One snapshot for the checkpoint and the rows, so snapshot_version is
     // exactly what the answer was computed from.
@@ -388,7 +388,7 @@ domain::Result<PolicySnapshot> PgPolicyQueries::policy_snapshot(const std::strin
     PolicySnapshot snap;
     auto cp = tx.exec_prepared(kPolicyCheckpoint, std::string("policy_values"));
     snap.snapshot_version = cp.empty() ? 0 : cp[0][0].as<std::int64_t>();
-    const std::int64_t limit = max_position.value_or(snap.snapshot_version);
+    const std::int64_t limit = max_position ? max_position->value : snap.snapshot_version;
     auto k = tx.exec_prepared(kPolicyKey, key, limit);
     if (k.empty()) return snap;
     snap.key = internal::policy_key_of(key, k[0]);
@@ -631,26 +631,28 @@ PgAuditQueries::PgAuditQueries(const std::string& url, std::string schema, std::
 }
 PgAuditQueries::~PgAuditQueries() = default;
 
-domain::Result<std::int64_t> PgAuditQueries::checkpoint(std::string_view projection) {
-  return impl_->pool.run<std::int64_t>([&](pqxx::connection& c) {
+domain::Result<events::GlobalPosition> PgAuditQueries::checkpoint(std::string_view projection) {
+  return impl_->pool.run<events::GlobalPosition>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    return checkpoint_in(tx, impl_->schema, projection);
+    return events::GlobalPosition{checkpoint_in(tx, impl_->schema, projection)};
   });
 }
 
-domain::Result<std::int64_t> PgAuditQueries::page_position(const AuditFilter& filter) {
-  return impl_->pool.run<std::int64_t>([&](pqxx::connection& c) {
+domain::Result<events::GlobalPosition> PgAuditQueries::page_position(const AuditFilter& filter) {
+  return impl_->pool.run<events::GlobalPosition>([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     const std::int64_t audit = checkpoint_in(tx, impl_->schema, "audit");
     // Membership in a subtree at a row's position needs the links up to it.
-    return filter.in_subtree() ? std::min(audit, checkpoint_in(tx, impl_->schema, "admission")) : audit;
+    return events::GlobalPosition{filter.in_subtree() ? std::min(audit, checkpoint_in(tx, impl_->schema, "admission"))
+                                                      : audit};
   });
 }
 
-domain::Result<std::int64_t> PgAuditQueries::head_position() {
-  return impl_->pool.run<std::int64_t>([](pqxx::connection& c) {
+domain::Result<events::GlobalPosition> PgAuditQueries::head_position() {
+  return impl_->pool.run<events::GlobalPosition>([](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    return tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>();
+    return events::GlobalPosition{
+        tx.exec1("SELECT coalesce(max(global_position), 0) FROM ledger.events")[0].as<std::int64_t>()};
   });
 }
 
@@ -666,7 +668,8 @@ domain::Result<AuditPage> PgAuditQueries::audit_page(const AuditFilter& filter) 
       // Membership at a row's position needs the links up to it.
       page.snapshot_version = std::min(page.snapshot_version, checkpoint_in(tx, schema, "admission"));
     }
-    const std::int64_t upto = std::min(filter.max_position.value_or(page.snapshot_version), page.snapshot_version);
+    const std::int64_t upto =
+        filter.max_position ? std::min(filter.max_position->value, page.snapshot_version) : page.snapshot_version;
 
     const Where rows_query = audit_rows_query(filter, schema, filter.after_position, upto, false, filter.limit + 1);
     auto rows = tx.exec_params(rows_query.sql, pqxx::prepare::make_dynamic_params(rows_query.params));

@@ -40,9 +40,9 @@ class PgReadModelStore final : public projections::ReadModelStore {
  public:
   PgReadModelStore(std::string url, std::string schema);
   ~PgReadModelStore() override;
-  domain::Result<std::int64_t> checkpoint(std::string_view projection) override;
-  domain::Result<void> commit(std::string_view projection, std::span<const projections::RowOp> ops, std::int64_t from,
-                              std::int64_t to) override;
+  domain::Result<events::GlobalPosition> checkpoint(std::string_view projection) override;
+  domain::Result<void> commit(std::string_view projection, std::span<const projections::RowOp> ops,
+                              events::GlobalPosition from, events::GlobalPosition to) override;
 
  private:
   struct Impl;
@@ -58,14 +58,15 @@ class PgPolicyQueries final : public projections::PolicyValueReader {
   ~PgPolicyQueries() override;
 
   // The checkpoint of any projection (e.g. "audit", for lag metrics).
-  domain::Result<std::int64_t> checkpoint(std::string_view projection);
+  domain::Result<events::GlobalPosition> checkpoint(std::string_view projection);
   // The "policy_values" checkpoint.
-  domain::Result<std::int64_t> checkpoint() override;
-  domain::Result<projections::PolicySnapshot> policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
-                                                              std::optional<std::int64_t> max_position) override;
+  domain::Result<events::GlobalPosition> checkpoint() override;
+  domain::Result<projections::PolicySnapshot> policy_snapshot(
+      const std::string& key, const domain::ScopeChain& chain,
+      std::optional<events::GlobalPosition> max_position) override;
   // Bounded by the "policy_values" checkpoint, and by `max_position` when given.
   domain::Result<std::vector<std::string>> key_names(const std::string& prefix,
-                                                     std::optional<std::int64_t> max_position) override;
+                                                     std::optional<events::GlobalPosition> max_position) override;
   // True when the database answers.
   bool ping();
 
@@ -85,9 +86,9 @@ class PgAuditQueries final : public projections::AuditReader {
   ~PgAuditQueries() override;
 
   // The checkpoint of any projection (e.g. "audit", for lag metrics).
-  domain::Result<std::int64_t> checkpoint(std::string_view projection);
-  domain::Result<std::int64_t> page_position(const projections::AuditFilter& filter) override;
-  domain::Result<std::int64_t> head_position() override;
+  domain::Result<events::GlobalPosition> checkpoint(std::string_view projection);
+  domain::Result<events::GlobalPosition> page_position(const projections::AuditFilter& filter) override;
+  domain::Result<events::GlobalPosition> head_position() override;
   domain::Result<projections::AuditPage> audit_page(const projections::AuditFilter& filter) override;
 
  private:

@@ -18,7 +18,8 @@ using namespace std::chrono_literals;
 class StoreHistory final : public projections::TrueHistory {
  public:
   explicit StoreHistory(adapters::postgres::PgEventReader& reader) : reader_(reader) {}
-  domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) override {
+  domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after,
+                                                                std::size_t limit) override {
     return reader_.read_after(after, limit);
   }
 
@@ -26,8 +27,8 @@ class StoreHistory final : public projections::TrueHistory {
   adapters::postgres::PgEventReader& reader_;
 };
 
-domain::Result<std::int64_t> load(adapters::postgres::PgEventReader& reader, projections::AdmissionStore& store,
-                                  std::size_t batch_size) {
+domain::Result<events::GlobalPosition> load(adapters::postgres::PgEventReader& reader,
+                                            projections::AdmissionStore& store, std::size_t batch_size) {
   auto head = reader.head_position();
   if (!head) return std::unexpected(head.error());
   while (store.position() < *head) {
@@ -125,8 +126,8 @@ void follow_kafka(const MemoryFeedOptions& options, projections::AdmissionStore&
 
 }  // namespace
 
-domain::Result<std::int64_t> load_from_store(const std::string& pg_url, projections::AdmissionStore& store,
-                                             std::size_t batch_size) {
+domain::Result<events::GlobalPosition> load_from_store(const std::string& pg_url, projections::AdmissionStore& store,
+                                                       std::size_t batch_size) {
   adapters::postgres::PgEventReader reader(pg_url);
   return load(reader, store, batch_size);
 }
@@ -145,7 +146,7 @@ void run_memory_feed(const MemoryFeedOptions& options, projections::AdmissionSto
     }
     store.settle();
     store.mark_ready();
-    spdlog::info("memory read model: ready at position {} ({} scope nodes)", *at,
+    spdlog::info("memory read model: ready at position {} ({} scope nodes)", at->value,
                  store.snapshot()->admission.node_count());
   }
   if (options.tail == MemoryFeedOptions::Tail::kStore) {

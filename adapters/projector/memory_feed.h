@@ -42,8 +42,8 @@ struct MemoryFeedOptions {
 
 // Applies the event store's events up to its head (read when called) to
 // `store`; returns the position reached. Does not mark it ready.
-domain::Result<std::int64_t> load_from_store(const std::string& pg_url, projections::AdmissionStore& store,
-                                             std::size_t batch_size = 1000);
+domain::Result<events::GlobalPosition> load_from_store(const std::string& pg_url, projections::AdmissionStore& store,
+                                                       std::size_t batch_size = 1000);
 
 void run_memory_feed(const MemoryFeedOptions& options, projections::AdmissionStore& store,
                      const std::atomic<bool>& stop);

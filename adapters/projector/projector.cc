@@ -18,10 +18,11 @@ namespace {
 class StoreHistory final : public projections::EventHistory {
  public:
   explicit StoreHistory(const std::string& url) : reader_(url) {}
-  domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) override {
+  domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after,
+                                                                std::size_t limit) override {
     return reader_.read_after(after, limit);
   }
-  domain::Result<std::int64_t> head_position() override { return reader_.head_position(); }
+  domain::Result<events::GlobalPosition> head_position() override { return reader_.head_position(); }
 
  private:
   adapters::postgres::PgEventReader reader_;
@@ -92,7 +93,7 @@ adapters::http::HttpHandler projector_status_routes(const ProjectorStatus& statu
       [&status, consuming, checkpoint, alarms, seen = std::make_shared<std::map<std::string, std::uint64_t>>()] {
         const auto now = status.counts();
         consuming.set(now.consuming ? 1 : 0);
-        checkpoint.set(static_cast<double>(now.checkpoint));
+        checkpoint.set(static_cast<double>(now.checkpoint.value));
         for (const auto& [reason, count] : now.alarms_by_reason) {
           auto counter = alarms.find(reason);
           auto& before = (*seen)[reason];
@@ -120,7 +121,7 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
   // built now instead of waiting for the next event to reveal the gap. What
   // Kafka then delivers again is skipped by the checkpoints.
   if (auto caught = catch_up_from_store(options); caught) {
-    spdlog::info("projector: caught up from the event store to position {}", *caught);
+    spdlog::info("projector: caught up from the event store to position {}", caught->value);
   } else {
     spdlog::warn("projector: catch-up from the store failed, Kafka will do: {}", caught.error().message);
   }
@@ -135,7 +136,7 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
   projections::Projector(**set, history, feed, status, {.batch_size = options.batch_size}).run(stop);
 }
 
-domain::Result<std::int64_t> catch_up_from_store(const ProjectorOptions& options) {
+domain::Result<events::GlobalPosition> catch_up_from_store(const ProjectorOptions& options) {
   adapters::postgres::PgReadModelStore store(options.pg_url, options.schema);
   auto set = projections::ProjectionSet::create(store, options.read_models);
   if (!set) return std::unexpected(set.error());
@@ -143,8 +144,8 @@ domain::Result<std::int64_t> catch_up_from_store(const ProjectorOptions& options
   return projections::catch_up(**set, history, options.batch_size);
 }
 
-domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source,
-                                     std::vector<projections::ChainAlarm>* alarms) {
+domain::Result<events::GlobalPosition> rebuild(const ProjectorOptions& options, RebuildSource source,
+                                               std::vector<projections::ChainAlarm>* alarms) {
   using namespace std::chrono_literals;
   // Refuse unknown names before anything is dropped.
   if (auto ok = check_read_model_names(options.read_models); !ok) return std::unexpected(ok.error());
@@ -166,7 +167,7 @@ domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSou
   auto& kreader = **r;
   StoreHistory history(options.pg_url);
   projections::ChainGuard guard(history);
-  if (auto ok = guard.anchor(0); !ok) return std::unexpected(ok.error());
+  if (auto ok = guard.anchor(events::GlobalPosition{}); !ok) return std::unexpected(ok.error());
   auto end = kreader.high_watermark(10s);
   if (!end) return std::unexpected(end.error());
   std::int64_t next_offset = 0;

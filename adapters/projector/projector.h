@@ -72,7 +72,7 @@ void run_projector(const ProjectorOptions& options, const std::atomic<bool>& sto
 
 // Applies what the event store holds beyond the schema's checkpoints (no
 // Kafka); returns the checkpoint reached (the lowest of the read models').
-domain::Result<std::int64_t> catch_up_from_store(const ProjectorOptions& options);
+domain::Result<events::GlobalPosition> catch_up_from_store(const ProjectorOptions& options);
 
 enum class RebuildSource { kPostgres, kKafka };
 // Returns the checkpoint reached (the head of history at the time; the lowest
@@ -80,7 +80,7 @@ enum class RebuildSource { kPostgres, kKafka };
 // `unknown_read_model`.
 // From Kafka, every alarm of the chain guard is logged and, with `alarms`,
 // appended there.
-domain::Result<std::int64_t> rebuild(const ProjectorOptions& options, RebuildSource source,
-                                     std::vector<projections::ChainAlarm>* alarms = nullptr);
+domain::Result<events::GlobalPosition> rebuild(const ProjectorOptions& options, RebuildSource source,
+                                               std::vector<projections::ChainAlarm>* alarms = nullptr);
 
 }  // namespace ledger::projector

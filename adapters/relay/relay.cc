@@ -10,7 +10,8 @@ namespace {
 class StoreSource final : public EventSource {
  public:
   explicit StoreSource(const std::string& url) : reader_(url) {}
-  domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) override {
+  domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after,
+                                                                std::size_t limit) override {
     return reader_.read_after(after, limit);
   }
   void wait_for_commit(std::chrono::milliseconds timeout) override { reader_.wait_for_commit(timeout); }
@@ -22,8 +23,8 @@ class StoreSource final : public EventSource {
 class StoreCheckpoint final : public PositionCheckpoint {
  public:
   StoreCheckpoint(const std::string& url, const std::string& name) : checkpoint_(url, name) {}
-  domain::Result<std::int64_t> load() override { return checkpoint_.load(); }
-  domain::Result<void> store(std::int64_t position) override { return checkpoint_.store(position); }
+  domain::Result<events::GlobalPosition> load() override { return checkpoint_.load(); }
+  domain::Result<void> store(events::GlobalPosition position) override { return checkpoint_.store(position); }
 
  private:
   adapters::postgres::PgRelayCheckpoint checkpoint_;
@@ -48,7 +49,7 @@ domain::Result<void> KafkaEventPublisher::publish(std::span<const events::Record
   for (const auto& r : batch) {
     auto sent = producer_->produce(topic_, r.meta.tenant, codec::to_json_text(r),
                                    {{"event_id", r.meta.event_id},
-                                    {"global_position", std::to_string(r.meta.global_position)},
+                                    {"global_position", std::to_string(r.meta.global_position.value)},
                                     {"event_type", r.event_type},
                                     // for any client (kcat, Kafka Connect): what the value is
                                     {"content-type", "application/json"},

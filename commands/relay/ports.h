@@ -20,7 +20,8 @@ class EventSource {
   // Events with global_position > after, ascending, at most `limit`. Every
   // position up to the last one returned is committed: the store never shows
   // a later commit before an earlier one (invariant 3).
-  virtual domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) = 0;
+  virtual domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after,
+                                                                        std::size_t limit) = 0;
   // Returns when a commit may have happened, or after `timeout`.
   virtual void wait_for_commit(std::chrono::milliseconds timeout) = 0;
 };
@@ -40,8 +41,8 @@ class EventPublisher {
 class PositionCheckpoint {
  public:
   virtual ~PositionCheckpoint() = default;
-  virtual domain::Result<std::int64_t> load() = 0;
-  virtual domain::Result<void> store(std::int64_t position) = 0;
+  virtual domain::Result<events::GlobalPosition> load() = 0;
+  virtual domain::Result<void> store(events::GlobalPosition position) = 0;
 };
 
 }  // namespace ledger::relay

@@ -20,30 +20,30 @@ StepOutcome Relay::step() {
     auto p = checkpoint_.load();
     if (!p) return fail("loading the checkpoint", p.error());
     published_ = *p;
-    spdlog::info("relay: publishing from position {}", *published_);
+    spdlog::info("relay: publishing from position {}", published_->value);
   }
   auto batch = source_.read_after(*published_, options_.batch_size);
   if (!batch) return fail("reading events", batch.error());
   if (batch->empty()) return StepOutcome::kIdle;
   // The source promises ascending, gap-free positions after the durable one;
   // a batch that breaks it is never published (it would skip or reorder).
-  std::int64_t expected = *published_ + 1;
+  events::GlobalPosition expected = published_->next();
   for (const auto& r : *batch) {
     if (r.meta.global_position != expected) {
       domain::Error gap{.kind = domain::ErrorKind::kInternal,
                         .code = "position_gap",
-                        .message = "the event source skipped from " + std::to_string(expected - 1) + " to " +
-                                   std::to_string(r.meta.global_position),
+                        .message = "the event source skipped from " + std::to_string(expected.value - 1) + " to " +
+                                   std::to_string(r.meta.global_position.value),
                         .evidence = {}};
       return fail("reading events", gap);
     }
-    ++expected;
+    expected = expected.next();
   }
   if (auto sent = publisher_.publish(*batch); !sent) return fail("publishing", sent.error());
-  const std::int64_t last = batch->back().meta.global_position;
+  const events::GlobalPosition last = batch->back().meta.global_position;
   if (auto stored = checkpoint_.store(last); !stored) return fail("storing the checkpoint", stored.error());
   published_ = last;
-  spdlog::debug("relay: published up to {}", last);
+  spdlog::debug("relay: published up to {}", last.value);
   return StepOutcome::kPublished;
 }
 

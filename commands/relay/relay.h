@@ -33,7 +33,7 @@ enum class StepOutcome {
 };
 // Told after each step of run() (metrics): its outcome and the durable
 // position then. Must not throw.
-using StepObserver = std::function<void(StepOutcome, std::optional<std::int64_t> published)>;
+using StepObserver = std::function<void(StepOutcome, std::optional<events::GlobalPosition> published)>;
 
 class Relay {
  public:
@@ -47,7 +47,7 @@ class Relay {
 
   // The durable position as the relay last knew it (nullopt before the
   // first load or after a failure).
-  std::optional<std::int64_t> published() const { return published_; }
+  std::optional<events::GlobalPosition> published() const { return published_; }
 
  private:
   StepOutcome fail(const char* what, const domain::Error& e);
@@ -56,7 +56,7 @@ class Relay {
   EventPublisher& publisher_;
   PositionCheckpoint& checkpoint_;
   LoopOptions options_;
-  std::optional<std::int64_t> published_;
+  std::optional<events::GlobalPosition> published_;
 };
 
 }  // namespace ledger::relay

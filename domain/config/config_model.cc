@@ -41,7 +41,7 @@ std::vector<events::Event> decide(const ReloadConfig& c) {
 
 void ConfigModel::apply(const events::EventMeta& meta, const events::Event& e) {
   if (const auto* r = std::get_if<events::ConfigReloaded>(&e)) {
-    last_reload_position_ = meta.global_position;
+    last_reload_position_ = meta.global_position.value;
     last_reload_ = *r;
     return;
   }
@@ -55,15 +55,15 @@ void ConfigModel::apply(const events::EventMeta& meta, const events::Event& e) {
   if (!layer) return;
   LayerRef ref{*layer, c->tenant_id, c->subject};
   const std::string id = stream_id(ref);
-  if (*layer == Layer::kGlobal && !layers_.contains(id)) changes_["global_keys"] = meta.global_position;
-  changes_[cache_key(ref)] = meta.global_position;
+  if (*layer == Layer::kGlobal && !layers_.contains(id)) changes_["global_keys"] = meta.global_position.value;
+  changes_[cache_key(ref)] = meta.global_position.value;
   LayerState& s = layers_[id];
   s.ref = ref;
-  s.version = meta.stream_version > 0 ? meta.stream_version : s.version + 1;
-  s.position = meta.global_position;
+  s.version = meta.stream_version.value > 0 ? meta.stream_version.value : s.version + 1;
+  s.position = meta.global_position.value;
   Json before = parse_or_null(c->before);
   Json after = parse_or_null(c->after);
-  const KeyUpdate who{meta.actor.type, meta.actor.id, meta.recorded_at, meta.global_position};
+  const KeyUpdate who{meta.actor.type, meta.actor.id, meta.recorded_at, meta.global_position.value};
   if (*layer == Layer::kGlobal) {
     s.updated[c->subject] = who;
   } else {
@@ -81,8 +81,8 @@ void ConfigModel::apply(const events::EventMeta& meta, const events::Event& e) {
   s.doc = after;
   s.is_public = c->is_public;
   s.requires_restart = c->requires_restart;
-  s.history.push_back(HistoryEntry{meta.global_position, s.version, meta.recorded_at, meta.actor, std::move(before),
-                                   std::move(after), c->reason});
+  s.history.push_back(HistoryEntry{meta.global_position.value, s.version, meta.recorded_at, meta.actor,
+                                   std::move(before), std::move(after), c->reason});
 }
 
 const LayerState* ConfigModel::find(const LayerRef& r) const {

@@ -278,18 +278,18 @@ void EntitlementsModel::apply(const events::EventMeta& meta, const events::Event
             c.id = e.capability_id;
             c.name = e.name;
             c.description = e.description;
-            c.defined_position = meta.global_position;
+            c.defined_position = meta.global_position.value;
             c.defined_at = meta.recorded_at;
             s.capability_by_name[e.name] = e.capability_id;
             s.capabilities[e.capability_id] = std::move(c);
           } else if constexpr (std::is_same_v<T, events::CapabilityDeprecated>) {
             auto& c = s.capabilities[e.capability_id];
             c.status = "deprecated";
-            c.deprecated_position = meta.global_position;
+            c.deprecated_position = meta.global_position.value;
           } else if constexpr (std::is_same_v<T, events::CapabilityRetired>) {
             auto& c = s.capabilities[e.capability_id];
             c.status = "retired";
-            c.retired_position = meta.global_position;
+            c.retired_position = meta.global_position.value;
             c.retired_at = meta.recorded_at;
           } else if constexpr (std::is_same_v<T, events::PlanDefined>) {
             Plan p;
@@ -314,7 +314,7 @@ void EntitlementsModel::apply(const events::EventMeta& meta, const events::Event
             p.capability_id = e.capability_id;
             p.name = e.name;
             p.description = e.description;
-            p.created_position = meta.global_position;
+            p.created_position = meta.global_position.value;
             p.created_at = meta.recorded_at;
             s.policy_by_capability[e.capability_id] = e.policy_id;
             s.policies[e.policy_id] = std::move(p);
@@ -325,14 +325,14 @@ void EntitlementsModel::apply(const events::EventMeta& meta, const events::Event
             v.rules = Rules{e.rules_type, e.allowed_plans, e.deny_overrides};
             v.changelog = e.changelog;
             v.created_by = e.created_by;
-            v.created_position = meta.global_position;
+            v.created_position = meta.global_position.value;
             v.created_at = meta.recorded_at;
             s.policies[e.policy_id].versions.push_back(std::move(v));
           } else if constexpr (std::is_same_v<T, events::PolicyVersionActivated>) {
             auto& p = s.policies[e.policy_id];
             p.activations.push_back(Activation{e.activation_id, e.version_id, e.version, e.environment,
                                                e.superseded_version_id, e.changelog, e.activated_by,
-                                               meta.global_position, meta.recorded_at});
+                                               meta.global_position.value, meta.recorded_at});
             p.active[e.environment] = p.activations.size() - 1;
             for (auto& v : p.versions) {
               if (v.id == e.version_id) v.ever_active = true;
@@ -344,7 +344,7 @@ void EntitlementsModel::apply(const events::EventMeta& meta, const events::Event
             for (auto& v : s.policies[e.policy_id].versions) {
               if (v.id != e.version_id) continue;
               v.archived = true;
-              v.archived_position = meta.global_position;
+              v.archived_position = meta.global_position.value;
               v.archived_at = meta.recorded_at;
             }
           }

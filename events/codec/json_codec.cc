@@ -441,9 +441,9 @@ std::expected<events::RecordedEvent, std::string> recorded_from_json(const Json&
   if (!j.is_object()) return std::unexpected("envelope must be a JSON object");
   Reader rd{j, {}};
   events::RecordedEvent r;
-  r.meta.global_position = rd.int64("global_position");
+  r.meta.global_position = events::GlobalPosition{rd.int64("global_position")};
   r.meta.stream_id = rd.str("stream_id");
-  r.meta.stream_version = rd.int64("stream_version");
+  r.meta.stream_version = events::StreamVersion{rd.int64("stream_version")};
   r.meta.event_id = rd.str("event_id");
   r.event_type = rd.str("event_type");
   r.schema_version = static_cast<int>(rd.int64("schema_version"));

@@ -94,8 +94,8 @@ const std::vector<std::string_view>& AdmissionProjection::tables() {
 
 std::vector<RowOp> AdmissionProjection::apply(const events::Envelope& e) const {
   using events::QuotaLevel;
-  const std::int64_t pos = e.meta.global_position;
-  const std::int64_t version = e.meta.stream_version;
+  const std::int64_t pos = e.meta.global_position.value;
+  const std::int64_t version = e.meta.stream_version.value;
   std::vector<RowOp> ops;
   std::visit(
       [&](const auto& ev) {

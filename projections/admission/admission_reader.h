@@ -146,40 +146,41 @@ class AdmissionReader {
   virtual ~AdmissionReader() = default;
 
   // The position the reader answers at when no max_position is given.
-  virtual domain::Result<std::int64_t> checkpoint() = 0;
+  virtual domain::Result<events::GlobalPosition> checkpoint() = 0;
   // What domain::decide_admission needs for each input (the requester's
   // chain, the ceilings and delegations on it for the input's dimension,
   // the organization's reservations of that dimension, the registry), and
   // when `policy_key` is given the key's values at the requester's chain,
   // all from one snapshot (the same snapshot_version).
   virtual domain::Result<std::vector<DecisionRead>> decision_reads(std::span<const domain::DecisionInput> in,
-                                                                   std::optional<std::int64_t> max_position,
+                                                                   std::optional<events::GlobalPosition> max_position,
                                                                    const std::optional<std::string>& policy_key) = 0;
   // The chain of `scope` and every rule and delegation on it (every
   // dimension, or only `dimension` when given).
   virtual domain::Result<CeilingSnapshot> effective_ceilings(const events::QuotaScope& scope,
                                                              const std::optional<std::string>& dimension,
-                                                             std::optional<std::int64_t> max_position) = 0;
+                                                             std::optional<events::GlobalPosition> max_position) = 0;
   // Ids are unique per organization: the reservation `reservation_id` of
   // `organization_id` (nullopt: none there).
   virtual domain::Result<ReservationLookup> reservation(const std::string& organization_id,
                                                         const std::string& reservation_id,
-                                                        std::optional<std::int64_t> max_position) = 0;
+                                                        std::optional<events::GlobalPosition> max_position) = 0;
 };
 
 class AdmissionHistory : public AdmissionReader {
  public:
   // The last global position of the event store (to refuse positions beyond it).
-  virtual domain::Result<std::int64_t> head_position() = 0;
+  virtual domain::Result<events::GlobalPosition> head_position() = 0;
   virtual domain::Result<ReservationPage> reservations(const ReservationFilter& filter,
-                                                       std::optional<std::int64_t> max_position) = 0;
+                                                       std::optional<events::GlobalPosition> max_position) = 0;
   // One node with its chain; node nullopt when it did not exist then.
   virtual domain::Result<NodeLookup> node(const events::QuotaScope& scope,
-                                          std::optional<std::int64_t> max_position) = 0;
-  virtual domain::Result<NodePage> nodes(const NodeFilter& filter, std::optional<std::int64_t> max_position) = 0;
+                                          std::optional<events::GlobalPosition> max_position) = 0;
+  virtual domain::Result<NodePage> nodes(const NodeFilter& filter,
+                                         std::optional<events::GlobalPosition> max_position) = 0;
   // Registry entries (of one kind when given), latest version each.
   virtual domain::Result<RegistryListing> registry(const std::optional<std::string>& kind,
-                                                   std::optional<std::int64_t> max_position) = 0;
+                                                   std::optional<events::GlobalPosition> max_position) = 0;
 };
 
 }  // namespace ledger::projections

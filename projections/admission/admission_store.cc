@@ -7,7 +7,7 @@
 namespace ledger::projections {
 
 void apply_to(QuerySnapshot& s, const events::Envelope& e) {
-  s.admission.apply(e.meta.stream_id, e.event, {e.meta.global_position, e.meta.recorded_at, e.meta.actor.id});
+  s.admission.apply(e.meta.stream_id, e.event, {e.meta.global_position.value, e.meta.recorded_at, e.meta.actor.id});
   s.policy.apply(e);
   s.entitlements.apply(e);
   s.config.apply(e.meta, e.event);
@@ -17,7 +17,7 @@ void apply_to(QuerySnapshot& s, const events::Envelope& e) {
                           by_principal ? r->principal_id : r->token_id);
   }
   if (const auto* d = std::get_if<events::ReservationDrafted>(&e.event)) {
-    s.drafted_positions[{d->organization_id, d->reservation_id}] = e.meta.global_position;
+    s.drafted_positions[{d->organization_id, d->reservation_id}] = e.meta.global_position.value;
   }
   s.position = e.meta.global_position;
 }
@@ -61,7 +61,7 @@ domain::Result<void> AdmissionStore::apply(std::span<const events::RecordedEvent
     auto env = codec::decode(r);
     if (!env) {
       domain::Error e{domain::ErrorKind::kInternal, "undecodable_event", env.error(), {}};
-      e.with("position", r.meta.global_position).with("event_type", r.event_type);
+      e.with("position", r.meta.global_position.value).with("event_type", r.event_type);
       return std::unexpected(std::move(e));
     }
     envs.push_back(std::move(*env));
@@ -71,13 +71,13 @@ domain::Result<void> AdmissionStore::apply(std::span<const events::RecordedEvent
 
 domain::Result<void> AdmissionStore::apply(std::span<const events::Envelope> batch) {
   std::vector<events::Envelope> fresh;
-  std::int64_t at = position();
+  events::GlobalPosition at = position();
   for (const auto& e : batch) {
-    const std::int64_t pos = e.meta.global_position;
+    const events::GlobalPosition pos = e.meta.global_position;
     if (pos <= at) continue;
-    if (pos != at + 1) {
+    if (pos != at.next()) {
       domain::Error err{domain::ErrorKind::kInternal, "position_gap", "an event is missing before this position", {}};
-      err.with("checkpoint", at).with("position", pos);
+      err.with("checkpoint", at.value).with("position", pos.value);
       return std::unexpected(std::move(err));
     }
     fresh.push_back(e);
@@ -93,7 +93,7 @@ domain::Result<void> AdmissionStore::apply(std::span<const events::Envelope> bat
   published_.store(spare_, std::memory_order_release);
   std::swap(live_, spare_);
   pending_ = std::move(fresh);
-  position_.store(at, std::memory_order_release);
+  position_.store(at.value, std::memory_order_release);
   if (on_advance_) on_advance_(at);
   return {};
 }

@@ -59,7 +59,7 @@ namespace ledger::projections {
 
 // One immutable view of the read models at `position`.
 struct QuerySnapshot {
-  std::int64_t position = 0;
+  events::GlobalPosition position;
   domain::AdmissionModel admission;
   PolicyValuesModel policy;
   domain::config::ConfigModel config;  // layered configuration (seed 004, projections/config/)
@@ -85,7 +85,7 @@ class AdmissionStore {
 
   // The published snapshot (never null; position 0 before anything applied).
   std::shared_ptr<const QuerySnapshot> snapshot() const { return published_.load(std::memory_order_acquire); }
-  std::int64_t position() const { return position_.load(std::memory_order_acquire); }
+  events::GlobalPosition position() const { return events::GlobalPosition{position_.load(std::memory_order_acquire)}; }
 
   // Ready once the start snapshot reached the store's head at start; before
   // that every answer from memory is 503 `snapshot_not_ready`.
@@ -104,7 +104,7 @@ class AdmissionStore {
   // start snapshot, so its events are not held until the next batch).
   void settle();
 
-  void set_on_advance(std::function<void(std::int64_t)> f) { on_advance_ = std::move(f); }
+  void set_on_advance(std::function<void(events::GlobalPosition)> f) { on_advance_ = std::move(f); }
 
  private:
   void wait_unshared(const std::shared_ptr<QuerySnapshot>& copy) const;
@@ -115,7 +115,7 @@ class AdmissionStore {
   std::vector<events::Envelope> pending_;  // published in live_, not yet in spare_
   std::atomic<std::int64_t> position_{0};
   std::atomic<bool> ready_{false};
-  std::function<void(std::int64_t)> on_advance_;
+  std::function<void(events::GlobalPosition)> on_advance_;
 };
 
 // Applies one envelope to both models (no position check).

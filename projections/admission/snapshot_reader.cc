@@ -31,7 +31,7 @@ namespace ledger::projections {
 
 using events::QuotaLevel;
 
-domain::Result<void> SnapshotReader::at_own_position(std::optional<std::int64_t> max_position) const {
+domain::Result<void> SnapshotReader::at_own_position(std::optional<events::GlobalPosition> max_position) const {
   if (!max_position || *max_position == snapshot_->position) return {};
   // A caller's mistake, never a client's: no route sends a past position here.
   domain::Error e{domain::ErrorKind::kInternal,
@@ -39,7 +39,7 @@ domain::Result<void> SnapshotReader::at_own_position(std::optional<std::int64_t>
                   "the in-memory read model answers at its own position only; past positions are read from the "
                   "stored read models",
                   {}};
-  e.with("max_position", *max_position).with("snapshot_version", snapshot_->position);
+  e.with("max_position", max_position->value).with("snapshot_version", snapshot_->position.value);
   return std::unexpected(std::move(e));
 }
 
@@ -47,7 +47,7 @@ DecisionRead SnapshotReader::decision_read(const domain::DecisionInput& in, cons
   const QuerySnapshot& s = *snapshot_;
   DecisionRead read;
   read.snapshot = s.admission.snapshot_for(in);
-  read.snapshot.snapshot_version = s.position;
+  read.snapshot.snapshot_version = s.position.value;
   if (!policy_key || read.snapshot.chain.empty()) return read;
   // As PgAdmissionQueries::decision_reads: the project asked for, the
   // organization and plan of the chain, no user.
@@ -65,9 +65,9 @@ DecisionRead SnapshotReader::decision_read(const domain::DecisionInput& in, cons
   return read;
 }
 
-domain::Result<std::vector<DecisionRead>> SnapshotReader::decision_reads(std::span<const domain::DecisionInput> in,
-                                                                         std::optional<std::int64_t> max_position,
-                                                                         const std::optional<std::string>& policy_key) {
+domain::Result<std::vector<DecisionRead>> SnapshotReader::decision_reads(
+    std::span<const domain::DecisionInput> in, std::optional<events::GlobalPosition> max_position,
+    const std::optional<std::string>& policy_key) {
   if (auto ok = at_own_position(max_position); !ok) return std::unexpected(std::move(ok.error()));
   std::vector<DecisionRead> out;
   out.reserve(in.size());
@@ -77,11 +77,11 @@ domain::Result<std::vector<DecisionRead>> SnapshotReader::decision_reads(std::sp
 
 domain::Result<CeilingSnapshot> SnapshotReader::effective_ceilings(const events::QuotaScope& scope,
                                                                    const std::optional<std::string>& dimension,
-                                                                   std::optional<std::int64_t> max_position) {
+                                                                   std::optional<events::GlobalPosition> max_position) {
   if (auto ok = at_own_position(max_position); !ok) return std::unexpected(std::move(ok.error()));
   const QuerySnapshot& s = *snapshot_;
   CeilingSnapshot out;
-  out.snapshot_version = s.position;
+  out.snapshot_version = s.position.value;
   out.chain = s.admission.chain(scope);
   for (const auto& n : out.chain) {
     for (auto& r : domain::AdmissionAccess::rules_at(s.admission, n.scope)) {
@@ -96,11 +96,11 @@ domain::Result<CeilingSnapshot> SnapshotReader::effective_ceilings(const events:
 
 domain::Result<ReservationLookup> SnapshotReader::reservation(const std::string& organization_id,
                                                               const std::string& reservation_id,
-                                                              std::optional<std::int64_t> max_position) {
+                                                              std::optional<events::GlobalPosition> max_position) {
   if (auto ok = at_own_position(max_position); !ok) return std::unexpected(std::move(ok.error()));
   const QuerySnapshot& s = *snapshot_;
   ReservationLookup out;
-  out.snapshot_version = s.position;
+  out.snapshot_version = s.position.value;
   const auto* r = s.admission.reservation(organization_id, reservation_id);
   if (!r) return out;
   ReservationRecord rec;
@@ -117,10 +117,10 @@ domain::Result<ReservationLookup> SnapshotReader::reservation(const std::string&
 }
 
 domain::Result<PolicySnapshot> SnapshotReader::policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
-                                                               std::optional<std::int64_t> max_position) {
+                                                               std::optional<events::GlobalPosition> max_position) {
   if (auto ok = at_own_position(max_position); !ok) return std::unexpected(std::move(ok.error()));
   PolicySnapshot out;
-  out.snapshot_version = snapshot_->position;
+  out.snapshot_version = snapshot_->position.value;
   const auto* def = snapshot_->policy.key(key);
   if (!def) return out;
   out.key = *def;
@@ -129,7 +129,7 @@ domain::Result<PolicySnapshot> SnapshotReader::policy_snapshot(const std::string
 }
 
 domain::Result<std::vector<std::string>> SnapshotReader::key_names(const std::string& prefix,
-                                                                   std::optional<std::int64_t> max_position) {
+                                                                   std::optional<events::GlobalPosition> max_position) {
   if (auto ok = at_own_position(max_position); !ok) return std::unexpected(std::move(ok.error()));
   return snapshot_->policy.key_names(prefix);
 }

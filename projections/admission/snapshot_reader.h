@@ -32,28 +32,28 @@ class SnapshotReader final : public AdmissionReader, public PolicyValueReader {
   const QuerySnapshot& snapshot() const { return *snapshot_; }
 
   // Both read models of a snapshot stand at its position.
-  domain::Result<std::int64_t> checkpoint() override { return snapshot_->position; }
+  domain::Result<events::GlobalPosition> checkpoint() override { return snapshot_->position; }
 
   domain::Result<std::vector<DecisionRead>> decision_reads(std::span<const domain::DecisionInput> in,
-                                                           std::optional<std::int64_t> max_position,
+                                                           std::optional<events::GlobalPosition> max_position,
                                                            const std::optional<std::string>& policy_key) override;
   domain::Result<CeilingSnapshot> effective_ceilings(const events::QuotaScope& scope,
                                                      const std::optional<std::string>& dimension,
-                                                     std::optional<std::int64_t> max_position) override;
+                                                     std::optional<events::GlobalPosition> max_position) override;
   domain::Result<ReservationLookup> reservation(const std::string& organization_id, const std::string& reservation_id,
-                                                std::optional<std::int64_t> max_position) override;
+                                                std::optional<events::GlobalPosition> max_position) override;
 
   domain::Result<PolicySnapshot> policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
-                                                 std::optional<std::int64_t> max_position) override;
+                                                 std::optional<events::GlobalPosition> max_position) override;
   domain::Result<std::vector<std::string>> key_names(const std::string& prefix,
-                                                     std::optional<std::int64_t> max_position) override;
+                                                     std::optional<events::GlobalPosition> max_position) override;
 
   // decision_reads() for one input, without the vector.
   DecisionRead decision_read(const domain::DecisionInput& in, const std::string* policy_key) const;
 
  private:
   // Refuses a max_position other than the snapshot's own.
-  domain::Result<void> at_own_position(std::optional<std::int64_t> max_position) const;
+  domain::Result<void> at_own_position(std::optional<events::GlobalPosition> max_position) const;
 
   std::shared_ptr<const QuerySnapshot> owner_;  // empty when borrowed
   const QuerySnapshot* snapshot_;

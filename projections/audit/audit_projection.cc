@@ -223,11 +223,11 @@ std::vector<RowOp> AuditProjection::apply(const events::Envelope& e) const {
   }
   nlohmann::json roles = m.actor.roles;
   RowOp op{std::string(kTable),
-           {{"position", integer(m.global_position)}},
+           {{"position", integer(m.global_position.value)}},
            {{"event_id", text(m.event_id)},
             {"tenant", text(m.tenant)},
             {"stream_id", text(m.stream_id)},
-            {"stream_version", integer(m.stream_version)},
+            {"stream_version", integer(m.stream_version.value)},
             {"event_type", text(events::type_name(e.event))},
             {"schema_version", integer(events::schema_version(e.event))},
             {"subject_kind", text(std::move(c.subject_kind))},

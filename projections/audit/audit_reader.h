@@ -65,10 +65,10 @@ struct AuditFilter {
   std::optional<std::string> event_type;
   std::optional<std::string> correlation_id;
   std::optional<std::string> command_id;
-  std::optional<events::Instant> recorded_from;  // recorded_at >= from
-  std::optional<events::Instant> recorded_to;    // recorded_at <  to
-  std::int64_t after_position = 0;               // the page starts after it (cursor)
-  std::optional<std::int64_t> max_position;      // as_of_position: rows at or below it
+  std::optional<events::Instant> recorded_from;        // recorded_at >= from
+  std::optional<events::Instant> recorded_to;          // recorded_at <  to
+  std::int64_t after_position = 0;                     // the page starts after it (cursor)
+  std::optional<events::GlobalPosition> max_position;  // as_of_position: rows at or below it
   std::size_t limit = 100;
   bool with_latest = false;  // also the newest matching row, ignoring the cursor
 
@@ -108,10 +108,10 @@ class AuditReader {
   // checkpoint, and for a subtree filter (AuditFilter::in_subtree) the
   // lower of it and the admission read model's (whose hierarchy links
   // judge membership).
-  virtual domain::Result<std::int64_t> page_position(const AuditFilter& filter) = 0;
+  virtual domain::Result<events::GlobalPosition> page_position(const AuditFilter& filter) = 0;
   // The last global position of the event store (to refuse positions and
   // cursors beyond it).
-  virtual domain::Result<std::int64_t> head_position() = 0;
+  virtual domain::Result<events::GlobalPosition> head_position() = 0;
   // One page of the rows `filter` matches, from one snapshot.
   virtual domain::Result<AuditPage> audit_page(const AuditFilter& filter) = 0;
 };

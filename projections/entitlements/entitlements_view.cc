@@ -4,9 +4,9 @@ namespace ledger::projections {
 
 void EntitlementsView::apply(const events::Envelope& e) {
   if (const auto* c = std::get_if<events::OrganizationCreated>(&e.event)) {
-    organization_plans_[c->organization_id].push_back({e.meta.global_position, e.meta.recorded_at, c->plan_id});
+    organization_plans_[c->organization_id].push_back({e.meta.global_position.value, e.meta.recorded_at, c->plan_id});
   } else if (const auto* p = std::get_if<events::OrganizationPlanChanged>(&e.event)) {
-    organization_plans_[p->organization_id].push_back({e.meta.global_position, e.meta.recorded_at, p->plan_id});
+    organization_plans_[p->organization_id].push_back({e.meta.global_position.value, e.meta.recorded_at, p->plan_id});
   } else {
     model_.apply(e.meta, e.event);
   }

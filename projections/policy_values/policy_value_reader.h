@@ -33,18 +33,18 @@ class PolicyValueReader {
   virtual ~PolicyValueReader() = default;
 
   // The position the reader answers at when no max_position is given.
-  virtual domain::Result<std::int64_t> checkpoint() = 0;
+  virtual domain::Result<events::GlobalPosition> checkpoint() = 0;
   // Key definition and every value at the chain's scopes, with position at
   // or below `max_position` when given (time travel by position). With
   // chain.org_id set, values at user and project scopes count only when
   // written for that organization or by the platform (ids the hierarchy
   // does not know are not unique across organizations).
   virtual domain::Result<PolicySnapshot> policy_snapshot(const std::string& key, const domain::ScopeChain& chain,
-                                                         std::optional<std::int64_t> max_position) = 0;
+                                                         std::optional<events::GlobalPosition> max_position) = 0;
   // The catalog's key names starting with `prefix` (e.g. "rate_limit."),
   // ascending, as defined at `max_position` (or now).
   virtual domain::Result<std::vector<std::string>> key_names(const std::string& prefix,
-                                                             std::optional<std::int64_t> max_position) = 0;
+                                                             std::optional<events::GlobalPosition> max_position) = 0;
 };
 
 }  // namespace ledger::projections

@@ -30,14 +30,14 @@ std::vector<RowOp> PolicyValuesProjection::apply(const events::Envelope& e) cons
                                {"max_value", ev.max ? integer(*ev.max) : Cell()},
                                {"allowed", text(allowed.dump())},
                                {"description", text(ev.description)},
-                               {"position", integer(m.global_position)}},
+                               {"position", integer(m.global_position.value)}},
                               false});
         } else if constexpr (std::is_same_v<T, events::PolicyValueSet>) {
           ops.push_back(RowOp{"policy_values",
                               {{"key", text(ev.key)},
                                {"scope_level", text(codec::scope_level_name(ev.scope.level))},
                                {"scope_id", text(ev.scope.id)},
-                               {"position", integer(m.global_position)}},
+                               {"position", integer(m.global_position.value)}},
                               {{"value", json_value(ev.after)},
                                {"effective_at", text(codec::format_instant(ev.effective_at))},
                                {"event_id", text(m.event_id)},

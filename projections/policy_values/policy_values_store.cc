@@ -12,7 +12,7 @@ void PolicyValuesModel::apply(const events::Envelope& e) {
     return;
   }
   if (const auto* v = std::get_if<events::PolicyValueSet>(&e.event)) {
-    domain::ValueCandidate c{v->scope, v->after, v->effective_at, e.meta.global_position, e.meta.tenant};
+    domain::ValueCandidate c{v->scope, v->after, v->effective_at, e.meta.global_position.value, e.meta.tenant};
     values_by_key_[v->key].at[{v->scope.level, v->scope.id}].push_back(std::move(c));
     ++values_;
   }

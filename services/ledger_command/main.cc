@@ -127,10 +127,11 @@ int ledger::services::run_ledger_command(int argc, char** argv) {
                                                   .on_anchor = [](const commands::AnchorReport& r) {
                                                     if (r.error) {
                                                       spdlog::error("chain anchor: not appended (head {}): {} ({})",
-                                                                    r.signed_position, r.error->message, r.error->code);
+                                                                    r.signed_position.value, r.error->message,
+                                                                    r.error->code);
                                                     } else {
                                                       spdlog::info("chain anchor: signed head {} at position {}",
-                                                                   r.signed_position, r.anchor_position);
+                                                                   r.signed_position.value, r.anchor_position.value);
                                                     }
                                                   }});
   }

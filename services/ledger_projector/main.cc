@@ -61,7 +61,7 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
       spdlog::error("rebuild failed: {} ({})", r.error().message, r.error().code);
       return 1;
     }
-    spdlog::info("rebuilt schema {} up to position {}", settings.read_model_schema, *r);
+    spdlog::info("rebuilt schema {} up to position {}", settings.read_model_schema, r->value);
     return 0;
   }
   projector::ProjectorStatus status;
@@ -80,7 +80,7 @@ int ledger::services::run_ledger_projector(int argc, char** argv) {
     auto head = lag_reads.head_position();
     if (!head) return;  // the database is away: the gauges keep their last values
     for (const auto& [name, gauge] : lag) {
-      if (auto cp = lag_reads.checkpoint(name)) gauge.set(static_cast<double>(*head - *cp));
+      if (auto cp = lag_reads.checkpoint(name)) gauge.set(static_cast<double>(head->value - cp->value));
     }
   });
   adapters::http::HttpServer server({.address = status_address, .port = status_port, .threads = 2},

@@ -213,13 +213,13 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
                                       {{"read_model", "policy_values"}, {"kind", "values"}});
     metrics.on_scrape([&, position, lag, nodes, rules, reservations, values] {
       const auto snap = memory.snapshot();
-      position.set(static_cast<double>(snap->position));
+      position.set(static_cast<double>(snap->position.value));
       nodes.set(static_cast<double>(snap->admission.node_count()));
       rules.set(static_cast<double>(snap->admission.ceiling_rule_count()));
       reservations.set(static_cast<double>(snap->admission.reservation_count()));
       values.set(static_cast<double>(snap->policy.value_count()));
       if (auto head = admission.head_position())
-        lag.set(static_cast<double>(std::max<std::int64_t>(0, *head - snap->position)));
+        lag.set(static_cast<double>(std::max<std::int64_t>(0, head->value - snap->position.value)));
     });
   }
   // Plan entitlements (seed 003): checks and listings from memory.
@@ -239,7 +239,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   // Read-your-writes waits hold no thread: one watcher reads the lowest
   // read-model checkpoint while anyone waits and wakes the waiters.
   routes::SnapshotWaits waits(
-      [&]() -> domain::Result<std::int64_t> {
+      [&]() -> domain::Result<events::GlobalPosition> {
         auto cp = queries.checkpoint("policy_values");
         if (!cp) return cp;
         auto audit_cp = audit.checkpoint("audit");
@@ -254,9 +254,9 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   // The in-memory read models: decisions and policy values without
   // PostgreSQL; their waits are woken by the apply loop.
   routes::SnapshotWaits memory_waits(
-      [&]() -> domain::Result<std::int64_t> { return memory.position(); },
+      [&]() -> domain::Result<events::GlobalPosition> { return memory.position(); },
       {.per_principal = waits_per_principal, .total = waits_total, .poll = std::chrono::milliseconds(1000)});
-  memory.set_on_advance([&](std::int64_t) { memory_waits.notify(); });
+  memory.set_on_advance([&](events::GlobalPosition) { memory_waits.notify(); });
   // Application policy chains (seed 002): from memory, evaluated here.
   auto cel_engine = adapters::cel::CelEngine::create();  // custom_cel policies (adapters/cel)
   if (!cel_engine) {
@@ -269,7 +269,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   admission_api.run_chains_with(app_policy_api.runtime());  // decisions naming an application
   adapters::postgres::PgEventReader history_reader(settings.pg_url);
   std::mutex history_mu;
-  app_policy_api.history_from([&](std::int64_t after, std::size_t limit) {
+  app_policy_api.history_from([&](events::GlobalPosition after, std::size_t limit) {
     std::lock_guard lock(history_mu);
     return history_reader.read_after(after, limit);
   });
@@ -293,7 +293,7 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   config_api.unseal_with(config_secrets->sealer.get());
   entitlement_reads.sign_reports_with(config_secrets->sealer.get());
   config_api.reload_process_settings_with(routes::read_process_settings);
-  if (auto h = admission.head_position(); h) config_api.started_at(*h);
+  if (auto h = admission.head_position(); h) config_api.started_at(h->value);
   api.serve_config(config_api);
   std::atomic<bool> feed_stop{false};
   std::thread feed;
@@ -301,7 +301,8 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
   // store, on its own thread.
   adapters::postgres::PgEventReader feed_reader(settings.pg_url);
   routes::ChangeFeed change_feed(
-      {.read_after = [&](std::int64_t after, std::size_t limit) { return feed_reader.read_after(after, limit); },
+      {.read_after = [&](events::GlobalPosition after,
+                         std::size_t limit) { return feed_reader.read_after(after, limit); },
        .head = [&] { return admission.head_position(); },
        .wait_for_commit = [&](std::chrono::milliseconds t) { feed_reader.wait_for_commit(t); }},
       {});
@@ -360,15 +361,15 @@ int ledger::services::run_ledger_query(int argc, char** argv) {
       return "kafka: " + hw.error().message;
     }
     if (read_path == "memory" && !memory.ready()) {
-      return "in-memory read model loading: position " + std::to_string(memory.position()) + " of " +
-             std::to_string(*head);
+      return "in-memory read model loading: position " + std::to_string(memory.position().value) + " of " +
+             std::to_string(head->value);
     }
-    if (read_path == "memory" && *head - memory.position() > ready_lag) {
-      return "in-memory read model behind: position " + std::to_string(memory.position()) + " of " +
-             std::to_string(*head);
+    if (read_path == "memory" && head->value - memory.position().value > ready_lag) {
+      return "in-memory read model behind: position " + std::to_string(memory.position().value) + " of " +
+             std::to_string(head->value);
     }
-    if (*head - *cp > ready_lag) {
-      return "projector behind: checkpoint " + std::to_string(*cp) + " of " + std::to_string(*head);
+    if (head->value - cp->value > ready_lag) {
+      return "projector behind: checkpoint " + std::to_string(cp->value) + " of " + std::to_string(head->value);
     }
     return "";
   };

@@ -64,11 +64,12 @@ int ledger::services::run_ledger_relay(int argc, char** argv) {
     if (at < 0) return;
     published_gauge.set(static_cast<double>(at));
     std::lock_guard lock(head_mu);
-    if (auto head = head_reader.head_position()) lag.set(static_cast<double>(std::max<std::int64_t>(0, *head - at)));
+    if (auto head = head_reader.head_position())
+      lag.set(static_cast<double>(std::max<std::int64_t>(0, head->value - at)));
   });
-  const relay::StepObserver observe = [&](relay::StepOutcome outcome, std::optional<std::int64_t> at) {
+  const relay::StepObserver observe = [&](relay::StepOutcome outcome, std::optional<events::GlobalPosition> at) {
     steps.at(outcome).inc();
-    if (at) published.store(*at);
+    if (at) published.store(at->value);
   };
   adapters::http::HttpServer server(
       {.address = status_address, .port = status_port, .threads = 1, .control_paths = services::control_paths()},

@@ -95,7 +95,7 @@ class AuditCliE2e : public ::testing::Test {
       clock.advance_micros(60'000'000);
       auto out = svc.submit_async({{"adm" + std::to_string(++n), admin, "", ""}, std::move(c), {}}).get();
       ASSERT_TRUE(out.has_value()) << out.error().code << ": " << out.error().message;
-      ASSERT_EQ(out->position, n);
+      ASSERT_EQ(out->position, events::GlobalPosition{n});
     };
     using events::QuotaLevel;
     run(domain::RegisterEntry{"product", "gpuaas", "GPU as a service", {}});

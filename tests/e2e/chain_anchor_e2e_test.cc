@@ -100,7 +100,7 @@ TEST(ChainAnchorE2e, ASuperusersRewriteWithRecomputedHashesIsCaughtOnlyThroughTh
   // The superuser's rewrite: position 3 gets another actor, and every later
   // event (the anchors too) is re-sealed so the chain links again.
   adapters::postgres::PgEventReader reader(db.admin_url);
-  auto all = reader.read_after(0, 1000);
+  auto all = reader.read_after(events::GlobalPosition{0}, 1000);
   ASSERT_TRUE(all.has_value()) << all.error().message;
   ASSERT_EQ(all->size(), 21u);
   std::string prev = (*all)[1].hash;
@@ -113,7 +113,7 @@ TEST(ChainAnchorE2e, ASuperusersRewriteWithRecomputedHashesIsCaughtOnlyThroughTh
     prev = r.hash;
     sql += "UPDATE ledger.events SET actor = jsonb_set(actor, '{id}', to_jsonb('" + r.meta.actor.id +
            "'::text)), prev_hash = '" + r.prev_hash + "', hash = '" + r.hash +
-           "' WHERE global_position = " + std::to_string(r.meta.global_position) + "; ";
+           "' WHERE global_position = " + std::to_string(r.meta.global_position.value) + "; ";
   }
   sql += "ALTER TABLE ledger.events ENABLE TRIGGER USER";
   ASSERT_EQ(testing::sql_exec(db.admin_url, sql), "");

@@ -38,9 +38,9 @@ std::int64_t lowest_checkpoint(testing::ServiceStack& s) {
 // well-formed envelope claiming `position`, with zeroed hashes.
 std::string forged_value_set(std::int64_t position) {
   events::EventMeta m;
-  m.global_position = position;
+  m.global_position = events::GlobalPosition{position};
   m.stream_id = std::string("policy-key:") + kKey;
-  m.stream_version = 2;
+  m.stream_version = events::StreamVersion{2};
   m.event_id = "00000000-0000-4000-8000-000000000666";
   m.occurred_at = events::Instant{1'780'272'000'000'000};
   m.recorded_at = m.occurred_at;

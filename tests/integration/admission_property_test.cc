@@ -75,7 +75,7 @@ class AdmissionPropertyTest : public ::testing::Test {
     }
     return out.has_value();
   }
-  std::vector<events::Envelope> envelopes(std::int64_t after = 0) {
+  std::vector<events::Envelope> envelopes(events::GlobalPosition after = {}) {
     auto evs = store_->read_by_types(domain::admission_event_types(), after, 1'000'000);
     EXPECT_TRUE(evs.has_value());
     return evs ? std::move(*evs) : std::vector<events::Envelope>{};
@@ -105,7 +105,7 @@ class AdmissionPropertyTest : public ::testing::Test {
   }
 
   int commands_ = 0;
-  std::int64_t fed_ = 0;
+  events::GlobalPosition fed_;
   std::string last_error_;
 };
 

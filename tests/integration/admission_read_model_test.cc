@@ -61,13 +61,13 @@ class AdmissionReadModelTest : public ::testing::Test {
     auto r = projector::catch_up_from_store(o);
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
-  domain::DecisionSnapshot snapshot(const domain::DecisionInput& in, std::optional<std::int64_t> at = {}) {
+  domain::DecisionSnapshot snapshot(const domain::DecisionInput& in, std::optional<events::GlobalPosition> at = {}) {
     auto s = queries_->decision_snapshot(in, at);
     EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
     return s ? *s : domain::DecisionSnapshot{};
   }
   domain::Effective effective(const QuotaScope& scope, const std::string& dimension,
-                              std::optional<std::int64_t> at = {}) {
+                              std::optional<events::GlobalPosition> at = {}) {
     auto s = queries_->effective_ceilings(scope, dimension, at);
     EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
     if (!s) return {};
@@ -96,7 +96,7 @@ TEST_F(AdmissionReadModelTest, MovedProjectAnswersWithItsNewChainAndTheOldOneBef
   EXPECT_EQ(scopes_of(now.chain), (std::vector<std::string>{"principal:alice", "project:p1", "department:ops",
                                                             "organization:acme", "plan:pro", "global"}));
   EXPECT_EQ(now.chain[1].version, 2);  // the project's stream: created, moved
-  auto then = snapshot(input("alice", "acme", "p1", "gpu.count"), before_move);
+  auto then = snapshot(input("alice", "acme", "p1", "gpu.count"), events::GlobalPosition{before_move});
   EXPECT_EQ(then.snapshot_version, before_move);
   EXPECT_EQ(scopes_of(then.chain),
             (std::vector<std::string>{"principal:alice", "project:p1", "department:ml", "department:research",
@@ -106,7 +106,7 @@ TEST_F(AdmissionReadModelTest, MovedProjectAnswersWithItsNewChainAndTheOldOneBef
   // Unknown project: empty chain (the domain answers 404).
   EXPECT_TRUE(snapshot(input("alice", "acme", "nope", "gpu.count")).chain.empty());
   // Before the project existed it was unknown too.
-  EXPECT_TRUE(snapshot(input("alice", "acme", "p1", "gpu.count"), 2).chain.empty());
+  EXPECT_TRUE(snapshot(input("alice", "acme", "p1", "gpu.count"), events::GlobalPosition{2}).chain.empty());
 }
 
 TEST_F(AdmissionReadModelTest, SubtreeMoveCarriesItsProjectsAlong) {
@@ -119,7 +119,7 @@ TEST_F(AdmissionReadModelTest, SubtreeMoveCarriesItsProjectsAlong) {
   const auto moved = h.move_department("ml", "");
   h.ceiling({QuotaLevel::kOrganization, "acme"}, "gpu.count", 100);
   project();
-  EXPECT_EQ(effective({QuotaLevel::kProject, "p1"}, "gpu.count", moved - 1).quantity, 8);
+  EXPECT_EQ(effective({QuotaLevel::kProject, "p1"}, "gpu.count", events::GlobalPosition{moved - 1}).quantity, 8);
   auto e = effective({QuotaLevel::kProject, "p1"}, "gpu.count");
   EXPECT_EQ(e.quantity, 100);  // research no longer bounds it
   EXPECT_EQ(e.inherited_from, (QuotaScope{QuotaLevel::kOrganization, "acme"}));
@@ -144,7 +144,7 @@ TEST_F(AdmissionReadModelTest, ParentLoweredAfterItsChildrenClampsThem) {
   EXPECT_EQ(snap->rules[0].quantity, 40);
   EXPECT_EQ(snap->rules[1].rule_version, 2);
   EXPECT_EQ(snap->snapshot_version, lowered);
-  EXPECT_EQ(effective({QuotaLevel::kProject, "p1"}, "gpu.count", child).quantity, 40);
+  EXPECT_EQ(effective({QuotaLevel::kProject, "p1"}, "gpu.count", events::GlobalPosition{child}).quantity, 40);
 }
 
 TEST_F(AdmissionReadModelTest, ClearedCeilingsVanishButStayInThePast) {
@@ -160,7 +160,8 @@ TEST_F(AdmissionReadModelTest, ClearedCeilingsVanishButStayInThePast) {
   EXPECT_EQ(now->rules[0].target.dimension, "tokens.day");
   EXPECT_EQ(now->rules[0].target.window, "day");
   EXPECT_EQ(now->snapshot_version, cleared);
-  auto then = queries_->effective_ceilings({QuotaLevel::kOrganization, "acme"}, "gpu.count", set);
+  auto then =
+      queries_->effective_ceilings({QuotaLevel::kOrganization, "acme"}, "gpu.count", events::GlobalPosition{set});
   ASSERT_TRUE(then.has_value());
   ASSERT_EQ(then->rules.size(), 1u);
   EXPECT_EQ(then->rules[0].quantity, 64);
@@ -192,7 +193,7 @@ TEST_F(AdmissionReadModelTest, SnapshotEqualsTheDomainModelAtEveryPosition) {
   std::size_t checked = 0;
   for (const auto& [stream, event, position] : h.appended()) {
     model.apply(stream, event);
-    auto snaps = queries_->decision_snapshots(all, position);
+    auto snaps = queries_->decision_snapshots(all, events::GlobalPosition{position});
     ASSERT_TRUE(snaps.has_value()) << snaps.error().message;
     for (std::size_t i = 0; i < all.size(); ++i) {
       const auto want = model.snapshot_for(all[i]);
@@ -273,7 +274,7 @@ TEST_F(AdmissionReadModelTest, ReservationsAndNodesReadAsTheyStood) {
   ASSERT_TRUE(children.has_value());
   ASSERT_EQ(children->items.size(), 1u);  // p1, moved here
   EXPECT_EQ(children->items[0].scope.id, "p1");
-  auto before = queries_->nodes(nf, h.position_of("ProjectMoved") - 1);
+  auto before = queries_->nodes(nf, events::GlobalPosition{h.position_of("ProjectMoved") - 1});
   EXPECT_TRUE(before->items.empty());
   nf = {};
   nf.organization_id = "acme";
@@ -300,7 +301,7 @@ TEST_F(AdmissionReadModelTest, RebuildFromHistoryEqualsLive) {
   projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm_rebuilt"};
   auto rebuilt = projector::rebuild(o, projector::RebuildSource::kPostgres);
   ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().message;
-  EXPECT_EQ(*rebuilt, history_->appended().back().position);
+  EXPECT_EQ(rebuilt->value, history_->appended().back().position);
   const auto& tables = adapters::postgres::read_model_tables();
   for (const char* t : {"registry_entries", "scope_nodes", "scope_links", "ceiling_rules", "delegations",
                         "reservations", "reservation_states"}) {

@@ -62,7 +62,7 @@ class AuditAdmissionAsOf : public ::testing::Test {
     commands::CommandRequest r{{"c" + std::to_string(++commands_), admin_, "corr", ""}, std::move(c), {}};
     auto out = service_->submit_async(r).get();
     EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().code + ": " + out.error().message);
-    return out ? out->position : 0;
+    return out ? out->position.value : 0;
   }
   void registry() {
     run(domain::RegisterEntry{"product", "gpuaas", "GPU as a service", {}});
@@ -384,7 +384,7 @@ TEST_F(AuditAdmissionAsOf, EveryPositionEqualsTheReadModelAtThatPosition) {
     for (const auto& scope : {kP1, kResearch, kOps, kAcme}) {
       audit::CeilingAsOfQuery q{scope, {"gpu.count", "", "", ""}, p, std::nullopt};
       auto mine = audit::ceiling_as_of(db_.app_url, q);
-      auto snap = rm.effective_ceilings(scope, std::string("gpu.count"), p);
+      auto snap = rm.effective_ceilings(scope, std::string("gpu.count"), events::GlobalPosition{p});
       ASSERT_TRUE(snap.has_value()) << snap.error().message;
       if (snap->chain.empty()) {
         ASSERT_FALSE(mine.has_value()) << domain::scope_text(scope) << " at " << p;
@@ -398,7 +398,7 @@ TEST_F(AuditAdmissionAsOf, EveryPositionEqualsTheReadModelAtThatPosition) {
       EXPECT_EQ(mine->evaluation.allowed, want.allowed) << domain::scope_text(scope) << " at " << p;
     }
     auto mine = reservation_at("res-1", p);
-    auto theirs = rm.reservation("acme", "res-1", p);
+    auto theirs = rm.reservation("acme", "res-1", events::GlobalPosition{p});
     ASSERT_TRUE(theirs.has_value());
     ASSERT_EQ(mine.has_value(), theirs->reservation.has_value()) << "res-1 at " << p;
     if (mine) {

@@ -106,7 +106,7 @@ class AuditFixture : public ::testing::Test {
     commands::CommandRequest r{{"c" + std::to_string(++commands_), admin(), "corr", ""}, std::move(c), {}};
     auto out = service_->submit_async(r).get();
     EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().code + ": " + out.error().message);
-    return out ? out->position : 0;
+    return out ? out->position.value : 0;
   }
   std::int64_t define(const std::string& key, std::int64_t default_value = 60) {
     return run(domain::DefinePolicyKey{
@@ -242,7 +242,7 @@ TEST_F(AuditVerify, RelinkedChainBreaksAtTheNextLinkAndAStreamGapIsFound) {
   // A forger who recomputes position 40's own hash after editing it still
   // breaks position 41's link.
   adapters::postgres::PgEventReader reader(db_.app_url);
-  auto e40 = reader.read_after(39, 1);
+  auto e40 = reader.read_after(events::GlobalPosition{39}, 1);
   ASSERT_TRUE(e40.has_value());
   auto forged = e40->front();
   forged.meta.tenant = "forged";
@@ -257,9 +257,9 @@ TEST_F(AuditVerify, RelinkedChainBreaksAtTheNextLinkAndAStreamGapIsFound) {
   // Per-stream versions are checked too (in a file, where nothing else
   // stops a wrong version that is sealed into the chain).
   events::EventMeta m;
-  m.global_position = 1;
+  m.global_position = events::GlobalPosition{1};
   m.stream_id = "s";
-  m.stream_version = 2;
+  m.stream_version = events::StreamVersion{2};
   auto first = codec::record(m, events::PolicyKeyDefined{}, events::kGenesisHash);
   auto v = verify_text(codec::to_json_text(first) + "\n");
   ASSERT_TRUE(v.has_value());
@@ -423,7 +423,7 @@ TEST_F(AuditHistory, KeyStreamAndScopeHistoriesReadAsChanges) {
   auto acme = audit::scope_history(db_.app_url, {events::ScopeLevel::kOrganization, "acme"}, std::nullopt);
   ASSERT_TRUE(acme.has_value());
   ASSERT_EQ(acme->size(), 2u);
-  EXPECT_EQ((*acme)[1].meta.global_position, 4);
+  EXPECT_EQ((*acme)[1].meta.global_position, events::GlobalPosition{4});
   auto alice = audit::scope_history(db_.app_url, *audit::parse_scope("user:alice"), std::string(kKey));
   ASSERT_EQ(alice->size(), 1u);
 
@@ -575,7 +575,7 @@ TEST_F(AuditDigest, ARewrittenButSelfConsistentChainIsCaughtByTheDigestAlone) {
   // A forger rewrites position 10 and re-seals every later event, so the
   // chain is consistent again and verify alone cannot tell.
   adapters::postgres::PgEventReader reader(db_.app_url);
-  auto all = reader.read_after(0, 100);
+  auto all = reader.read_after(events::GlobalPosition{0}, 100);
   ASSERT_TRUE(all.has_value());
   std::string prev = (*all)[8].hash;
   std::string sql;
@@ -586,7 +586,7 @@ TEST_F(AuditDigest, ARewrittenButSelfConsistentChainIsCaughtByTheDigestAlone) {
     r.hash = codec::compute_hash(r);
     prev = r.hash;
     sql += "UPDATE ledger.events SET correlation_id = '" + r.meta.correlation_id + "', prev_hash = '" + r.prev_hash +
-           "', hash = '" + r.hash + "' WHERE global_position = " + std::to_string(r.meta.global_position) + "; ";
+           "', hash = '" + r.hash + "' WHERE global_position = " + std::to_string(r.meta.global_position.value) + "; ";
   }
   tamper(sql.substr(0, sql.size() - 2));
   EXPECT_TRUE(audit::verify_store(db_.app_url, {})->intact());
@@ -680,10 +680,12 @@ TEST_F(AuditReplay, ReplayFromKafkaEqualsLive) {
     std::thread relay([&] { relay::run_relay(ro, stop); });
     adapters::postgres::PgRelayCheckpoint cp(db_.app_url, topic);
     const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (cp.load().value_or(0) < 50 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    while (cp.load().value_or(events::GlobalPosition{0}) < events::GlobalPosition{50} &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
     stop = true;
     relay.join();
-    ASSERT_EQ(cp.load().value_or(0), 50);
+    ASSERT_EQ(cp.load().value_or(events::GlobalPosition{0}), events::GlobalPosition{50});
   }
   audit::ReplayOptions o;
   o.pg_url = db_.app_url;
@@ -733,7 +735,7 @@ TEST_F(AuditScale, HundredThousandEventsVerifyExportAndReplay) {
     for (auto& f : fs) {
       auto r = f.get();
       ASSERT_TRUE(r.has_value()) << r.error().code << ": " << r.error().message;
-      last = std::max(last, r->position);
+      last = std::max(last, r->position.value);
     }
   }
   const double write_s = seconds_since(t);

@@ -84,7 +84,7 @@ class AuditDescendantsTest : public ::testing::Test {
       EXPECT_NE(out.error().kind, domain::ErrorKind::kUnavailable) << out.error().message;
       return 0;
     }
-    return out->position;
+    return out->position.value;
   }
   std::int64_t run(commands::Command c, commands::Principal who = admin()) {
     const std::int64_t pos = try_run(std::move(c), std::move(who));
@@ -644,10 +644,10 @@ TEST_F(AuditDescendantsTest, RandomMovesMatchABruteForceOverTheEventHistory) {
     // event store.
     std::map<Node, std::vector<std::pair<std::int64_t, Node>>> links;
     std::map<std::string, Node> owner_of;  // reservation id -> owner
-    auto evs = store_->read_by_types(domain::admission_event_types(), 0, 1'000'000);
+    auto evs = store_->read_by_types(domain::admission_event_types(), events::GlobalPosition{0}, 1'000'000);
     ASSERT_TRUE(evs.has_value());
     for (const auto& e : *evs) {
-      const std::int64_t pos = e.meta.global_position;
+      const std::int64_t pos = e.meta.global_position.value;
       auto link = [&](Node child, Node parent) { links[child].push_back({pos, std::move(parent)}); };
       auto dept_parent = [](const std::string& org, const std::string& parent) {
         return parent.empty() ? Node{"organization", org} : Node{"department", parent};

@@ -71,7 +71,7 @@ class AuditViewTest : public ::testing::Test {
                                {}};
     auto out = service_->submit_async(r).get();
     EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().code);
-    return out ? out->position : 0;
+    return out ? out->position.value : 0;
   }
   std::int64_t define_keys() {
     run(domain::DefinePolicyKey{events::PolicyKeyDefined{kWindow,
@@ -479,9 +479,9 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
   };
   auto meta = [&](std::int64_t pos) {
     events::EventMeta m;
-    m.global_position = pos;
+    m.global_position = events::GlobalPosition{pos};
     m.stream_id = std::string("policy-key:") + kWindow;
-    m.stream_version = pos;
+    m.stream_version = events::StreamVersion{pos};
     m.event_id = "00000000-0000-4000-8000-00000000000" + std::to_string(pos);
     m.occurred_at = m.recorded_at = events::Instant{clock_.now().micros + pos * kMinute};
     m.actor = {"user", "old-writer", {"platform_admin"}};
@@ -549,13 +549,13 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
                                 "FROM ledger.events"),
             "1,1,1,2");
   adapters::postgres::PgEventReader reader(db_.app_url);
-  auto stored = reader.read_after(0, 10);
+  auto stored = reader.read_after(events::GlobalPosition{0}, 10);
   ASSERT_TRUE(stored.has_value());
   ASSERT_EQ(stored->size(), 4u);
   std::string prev = events::kGenesisHash;
   for (const auto& r : *stored) {
     EXPECT_EQ(r.prev_hash, prev);
-    EXPECT_EQ(codec::compute_hash(r), r.hash) << r.meta.global_position;
+    EXPECT_EQ(codec::compute_hash(r), r.hash) << r.meta.global_position.value;
     prev = r.hash;
   }
   EXPECT_EQ((*stored)[1], old1);
@@ -563,7 +563,7 @@ TEST_F(AuditViewTest, HistoryWithV1RowsReadsAsV2AndIsNeverRewritten) {
   projector::ProjectorOptions o{.pg_url = db_.app_url, .brokers = "", .schema = "rm_rebuilt"};
   auto rebuilt = projector::rebuild(o, projector::RebuildSource::kPostgres);
   ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().message;
-  EXPECT_EQ(*rebuilt, 4);
+  EXPECT_EQ(*rebuilt, events::GlobalPosition{4});
   for (const auto& table : adapters::postgres::read_model_tables()) {
     auto diff = adapters::postgres::diff_tables(db_.admin_url, "rm", "rm_rebuilt", table, 10);
     ASSERT_TRUE(diff.has_value());
@@ -578,7 +578,7 @@ TEST_F(AuditViewTest, RebuildOfOneReadModelAndUnknownNames) {
   o.read_models = {"audit"};
   auto r = projector::rebuild(o, projector::RebuildSource::kPostgres);
   ASSERT_TRUE(r.has_value()) << r.error().message;
-  EXPECT_EQ(*r, 8);
+  EXPECT_EQ(*r, events::GlobalPosition{8});
   auto diff = adapters::postgres::diff_tables(db_.admin_url, "rm", "rm_audit_only", "audit_log", 10);
   ASSERT_TRUE(diff.has_value());
   EXPECT_TRUE(diff->empty());
@@ -616,12 +616,15 @@ TEST_F(AuditViewTest, ProjectorCatchesUpAReadModelAddedLater) {
                                 .schema = "rm",
                                 .group_id = testing::unique_name("projector")};
   adapters::postgres::PgReadModelStore store(db_.app_url, "rm");
+  auto checkpoint_of = [&](const char* projection) {
+    return store.checkpoint(projection).value_or(events::GlobalPosition{0}).value;
+  };
   auto wait_for = [&](const char* projection, std::int64_t position) {
     const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (std::chrono::steady_clock::now() < deadline && store.checkpoint(projection).value_or(0) < position) {
+    while (std::chrono::steady_clock::now() < deadline && checkpoint_of(projection) < position) {
       std::this_thread::sleep_for(20ms);
     }
-    return store.checkpoint(projection).value_or(0);
+    return checkpoint_of(projection);
   };
   {
     auto old = o;
@@ -632,7 +635,7 @@ TEST_F(AuditViewTest, ProjectorCatchesUpAReadModelAddedLater) {
     stop = true;
     projector.join();
   }
-  EXPECT_EQ(store.checkpoint("audit").value_or(-1), 0);
+  EXPECT_EQ(store.checkpoint("audit").value_or(events::GlobalPosition{-1}), events::GlobalPosition{0});
   const auto last = set(events::ScopeLevel::kUser, "u9", 99);  // 9: the next batch starts past audit's gap
   std::atomic<bool> stop{false};
   std::thread projector([&] { projector::run_projector(o, stop); });

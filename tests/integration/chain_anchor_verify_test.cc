@@ -99,7 +99,7 @@ TEST_F(ChainAnchorVerify, AForgedSignatureAndAnUnknownKeyAreFindings) {
   write(10, 4);
   // Re-seal a changed signature so the chain itself stays intact.
   adapters::postgres::PgEventReader reader(db_.admin_url);
-  auto all = reader.read_after(0, 100);
+  auto all = reader.read_after(events::GlobalPosition{0}, 100);
   ASSERT_TRUE(all.has_value());
   std::string prev = events::kGenesisHash;
   std::string sql = "ALTER TABLE ledger.events DISABLE TRIGGER USER; ";
@@ -117,7 +117,7 @@ TEST_F(ChainAnchorVerify, AForgedSignatureAndAnUnknownKeyAreFindings) {
     r.hash = codec::compute_hash(r);
     prev = r.hash;
     sql += "UPDATE ledger.events SET payload = '" + r.payload + "'::jsonb, prev_hash = '" + r.prev_hash +
-           "', hash = '" + r.hash + "' WHERE global_position = " + std::to_string(r.meta.global_position) + "; ";
+           "', hash = '" + r.hash + "' WHERE global_position = " + std::to_string(r.meta.global_position.value) + "; ";
   }
   ASSERT_TRUE(forged);
   sql += "ALTER TABLE ledger.events ENABLE TRIGGER USER";

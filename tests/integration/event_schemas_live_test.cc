@@ -286,7 +286,7 @@ TEST_F(EventSchemasLive, EveryStoredPayloadAndPublishedEnvelopeValidates) {
 
   // The envelopes as the relay publishes them on ledger.events.
   adapters::postgres::PgEventReader reader(db_.app_url);
-  auto recorded = reader.read_after(0, 100'000);
+  auto recorded = reader.read_after(events::GlobalPosition{0}, 100'000);
   ASSERT_TRUE(recorded.has_value()) << recorded.error().message;
   std::map<std::string, int> per_type;
   for (const auto& r : *recorded) {

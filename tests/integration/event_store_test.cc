@@ -69,7 +69,7 @@ TEST_F(EventStoreTest, AcceptedCommandsAreStoredGapFreeAndChained) {
   for (int i = 0; i < 300; ++i)
     futures.push_back(
         svc.submit_async(set_value("test.limit", "u" + std::to_string(i % 7), i, "c" + std::to_string(i))));
-  std::set<std::int64_t> positions;
+  std::set<events::GlobalPosition> positions;
   for (auto& f : futures) {
     auto r = f.get();
     ASSERT_TRUE(r.has_value()) << r.error().code;
@@ -78,15 +78,15 @@ TEST_F(EventStoreTest, AcceptedCommandsAreStoredGapFreeAndChained) {
   EXPECT_EQ(positions.size(), 300u);
 
   PgEventReader reader(db_.app_url);
-  auto all = reader.read_after(0, 10'000);
+  auto all = reader.read_after(events::GlobalPosition{0}, 10'000);
   ASSERT_TRUE(all.has_value());
   ASSERT_EQ(all->size(), 301u);
   std::string prev = events::kGenesisHash;
   for (std::size_t i = 0; i < all->size(); ++i) {
     const auto& r = (*all)[i];
-    EXPECT_EQ(r.meta.global_position, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(r.meta.global_position.value, static_cast<std::int64_t>(i + 1));
     EXPECT_EQ(r.prev_hash, prev);
-    EXPECT_EQ(codec::compute_hash(r), r.hash) << "position " << r.meta.global_position;
+    EXPECT_EQ(codec::compute_hash(r), r.hash) << "position " << r.meta.global_position.value;
     EXPECT_EQ(r.meta.actor.id, "tester");
     prev = r.hash;
   }
@@ -269,7 +269,7 @@ TEST_F(EventStoreTest, ExpectedVersionConflictIsRefusedAndWritesNothing) {
   svc.start();
   ASSERT_TRUE(svc.submit_async(define_key("test.limit", "def")).get().has_value());
   auto req = set_value("test.limit", "alice", 5, "stale");
-  req.expected_version = 0;  // the stream is at version 1
+  req.expected_version = events::StreamVersion{0};  // the stream is at version 1
   auto r = svc.submit_async(req).get();
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "stream_version_conflict");

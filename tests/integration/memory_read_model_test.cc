@@ -464,7 +464,7 @@ TEST_F(MemoryReadModelTest, AReaderThatAsksForAPositionWaitsForTheModelToCatchUp
   auto at = projector::load_from_store(db_.app_url, models_);
   ASSERT_TRUE(at.has_value());
   const std::string body = input("someone", "o1", "o1.p0", "", 0, 1, "").dump();
-  const std::string wait = "min_position=" + std::to_string(models_.position());
+  const std::string wait = "min_position=" + std::to_string(models_.position().value);
 
   const auto started = std::chrono::steady_clock::now();
   const auto timed_out = memory_->call("POST", "/v1/decisions", wait + "&wait_ms=100", body);
@@ -496,7 +496,7 @@ TEST_F(MemoryReadModelTest, OnlyASingleDecisionFromMemoryIsAnsweredWithoutTheReq
   };
   EXPECT_FALSE(at_once(*sql_, "POST", "/v1/decisions", ""));
   EXPECT_FALSE(at_once(*memory_, "POST", "/v1/decisions", ""));  // no parked waits: min_position would block
-  routes::SnapshotWaits waits([&]() -> domain::Result<std::int64_t> { return models_.position(); }, {});
+  routes::SnapshotWaits waits([&]() -> domain::Result<events::GlobalPosition> { return models_.position(); }, {});
   memory_->query->answer_from(models_, &waits);
   EXPECT_TRUE(at_once(*memory_, "POST", "/v1/decisions", ""));
   EXPECT_TRUE(at_once(*memory_, "POST", "/v1/decisions", "min_position=3&wait_ms=100"));

@@ -65,7 +65,7 @@ class PgRolesTest : public ::testing::Test {
 
   // Appends through the real command service as ledger_command: one key and
   // `n` values. Returns the last position.
-  std::int64_t append_as_command_service(int n) {
+  events::GlobalPosition append_as_command_service(int n) {
     adapters::postgres::PgEventStore store(url("ledger_command"), clock_);
     commands::CommandService service(store, clock_);
     service.start();
@@ -73,7 +73,7 @@ class PgRolesTest : public ::testing::Test {
         "test.limit", events::ValueType::kInt, events::PolicyValue{std::int64_t{1}}, 0, 1000, {}, ""};
     auto defined = service.submit_async({{"def", admin(), "", ""}, domain::DefinePolicyKey{d}, {}}).get();
     EXPECT_TRUE(defined.has_value()) << (defined ? "" : defined.error().message);
-    std::int64_t last = defined ? defined->position : 0;
+    events::GlobalPosition last = defined ? defined->position : events::GlobalPosition{0};
     for (int i = 0; i < n; ++i) {
       commands::CommandRequest r{{"set-" + std::to_string(i), admin(), "", ""},
                                  domain::SetPolicyValue{"test.limit",
@@ -177,8 +177,8 @@ TEST_F(PgRolesTest, NobodyMayUpdateOrDeleteHistoryNotEvenTheOwner) {
 }
 
 TEST_F(PgRolesTest, CommandRoleAppendsThroughTheEventStoreButNeverRewrites) {
-  const std::int64_t last = append_as_command_service(3);
-  EXPECT_EQ(last, 4);
+  const events::GlobalPosition last = append_as_command_service(3);
+  EXPECT_EQ(last, events::GlobalPosition{4});
   EXPECT_EQ(scalar("SELECT count(*) FROM ledger.events"), "4");
   EXPECT_EQ(scalar("SELECT count(*) FROM ledger.command_outcomes"), "4");
 
@@ -253,8 +253,8 @@ TEST_F(PgRolesTest, ProjectorWritesOnlyReadModels) {
   EXPECT_TRUE(denied(as("ledger_relay", kInsertFirstEvent)));
   EXPECT_TRUE(denied(as("ledger_relay", kInsertCheckpoint)));
   adapters::postgres::PgRelayCheckpoint relay_cp(url("ledger_relay"), "probe");
-  ASSERT_TRUE(relay_cp.store(5).has_value());
-  EXPECT_EQ(relay_cp.load().value_or(-1), 5);
+  ASSERT_TRUE(relay_cp.store(events::GlobalPosition{5}).has_value());
+  EXPECT_EQ(relay_cp.load().value_or(events::GlobalPosition{-1}), events::GlobalPosition{5});
 
   // The auditor reads everything and writes nothing live.
   EXPECT_TRUE(denied(as("ledger_auditor", kInsertFirstEvent)));
@@ -297,8 +297,8 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   const std::string topic = testing::unique_name("ledger.events");
   ASSERT_TRUE(adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {{"retention.ms", "-1"}}}}, 30s,
                                              testing::kafka_security()));
-  const std::int64_t last = append_as_command_service(20);
-  ASSERT_EQ(last, 21);
+  const events::GlobalPosition last = append_as_command_service(20);
+  ASSERT_EQ(last, events::GlobalPosition{21});
 
   std::atomic<bool> stop{false};
   std::thread relay([&] {
@@ -321,9 +321,10 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   adapters::postgres::PgAuditQueries audit(url("ledger_query"), "rm", 1);
   adapters::postgres::PgAdmissionQueries admission(url("ledger_query"), "rm", 1);
   const auto deadline = std::chrono::steady_clock::now() + 60s;
-  std::int64_t seen = 0;
+  events::GlobalPosition seen;
   while (std::chrono::steady_clock::now() < deadline) {
-    seen = std::min(queries.checkpoint("policy_values").value_or(0), audit.checkpoint("audit").value_or(0));
+    seen = std::min(queries.checkpoint("policy_values").value_or(events::GlobalPosition{0}),
+                    audit.checkpoint("audit").value_or(events::GlobalPosition{0}));
     if (seen >= last) break;
     std::this_thread::sleep_for(50ms);
   }
@@ -331,20 +332,23 @@ TEST_F(PgRolesTest, TheServicesWorkWithTheirOwnRoles) {
   relay.join();
   projector.join();
   ASSERT_EQ(seen, last);
-  EXPECT_EQ(adapters::postgres::PgRelayCheckpoint(url("ledger_auditor"), topic).load().value_or(-1), last);
+  EXPECT_EQ(
+      adapters::postgres::PgRelayCheckpoint(url("ledger_auditor"), topic).load().value_or(events::GlobalPosition{-1}),
+      last);
 
   // The query service's reads, as ledger_query.
   auto head = audit.head_position();
   ASSERT_TRUE(head.has_value()) << head.error().message;
   EXPECT_EQ(*head, last);
-  EXPECT_EQ(adapters::postgres::PgEventReader(url("ledger_query")).head_position().value_or(-1), last);
+  EXPECT_EQ(adapters::postgres::PgEventReader(url("ledger_query")).head_position().value_or(events::GlobalPosition{-1}),
+            last);
   ASSERT_TRUE(admission.checkpoint().has_value());
   projections::AuditFilter everything;
   everything.limit = 100;
   auto page = audit.audit_page(everything);
   ASSERT_TRUE(page.has_value()) << page.error().message;
-  EXPECT_EQ(page->rows.size(), static_cast<std::size_t>(last));
-  EXPECT_EQ(page->snapshot_version, last);
+  EXPECT_EQ(page->rows.size(), static_cast<std::size_t>(last.value));
+  EXPECT_EQ(page->snapshot_version, last.value);
   EXPECT_EQ(scalar("SELECT count(*) FROM rm.policy_values"), "20");
 
   // A rebuild as the projector and its comparison as the auditor.

@@ -41,7 +41,7 @@ class PolicyQueryTest : public ::testing::Test {
         {"c" + std::to_string(++n), {{"user", "admin", {}}, "platform"}, "", ""}, std::move(c), {}};
     auto out = service_->submit_async(r).get();
     EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().code);
-    return out ? out->position : 0;
+    return out ? out->position.value : 0;
   }
   std::int64_t set(events::ScopeLevel level, std::string id, std::int64_t v, std::optional<events::Instant> at = {}) {
     return run(

@@ -64,7 +64,7 @@ class SpineTest : public ::testing::Test {
     for (auto& f : fs) {
       auto r = f.get();
       EXPECT_TRUE(r.has_value());
-      if (r) last = std::max(last, r->position);
+      if (r) last = std::max(last, r->position.value);
     }
     return last;
   }
@@ -86,9 +86,9 @@ class SpineTest : public ::testing::Test {
         auto r = codec::recorded_from_text(m.value);
         EXPECT_TRUE(r.has_value());
         EXPECT_EQ(m.key, r->meta.tenant);
-        EXPECT_EQ(*m.header("global_position"), std::to_string(r->meta.global_position));
+        EXPECT_EQ(*m.header("global_position"), std::to_string(r->meta.global_position.value));
         EXPECT_EQ(*m.header("event_id"), r->meta.event_id);
-        out.push_back(r->meta.global_position);
+        out.push_back(r->meta.global_position.value);
       }
     }
     return out;
@@ -100,7 +100,8 @@ class SpineTest : public ::testing::Test {
     std::int64_t cp = 0;
     while (std::chrono::steady_clock::now() < deadline) {
       // Every read model the projector maintains must get there.
-      cp = std::min(store.checkpoint("policy_values").value_or(0), store.checkpoint("audit").value_or(0));
+      cp = std::min(store.checkpoint("policy_values").value_or(events::GlobalPosition{0}).value,
+                    store.checkpoint("audit").value_or(events::GlobalPosition{0}).value);
       if (cp >= position) break;
       std::this_thread::sleep_for(20ms);
     }
@@ -145,7 +146,7 @@ TEST_F(SpineTest, RelayPublishesInGlobalOrderAndResumesAfterRestart) {
     expect_in_order_without_loss(seen, last);
   }
   adapters::postgres::PgRelayCheckpoint cp(db_.app_url, topic_);
-  EXPECT_EQ(cp.load().value_or(-1), last);
+  EXPECT_EQ(cp.load().value_or(events::GlobalPosition{-1}), events::GlobalPosition{last});
 
   last = set_values("test.limit", 200, 150);
   std::atomic<bool> stop{false};
@@ -193,7 +194,7 @@ TEST_F(SpineTest, RebuildFromPositionZeroEqualsTheLiveReadModel) {
     options.schema = schema;
     auto rebuilt = projector::rebuild(options, source);
     ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().message;
-    EXPECT_EQ(*rebuilt, last);
+    EXPECT_EQ(*rebuilt, events::GlobalPosition{last});
     ASSERT_EQ(adapters::postgres::read_model_tables(),
               (std::vector<std::string>{"checkpoints", "policy_keys", "policy_values", "audit_log", "registry_entries",
                                         "scope_nodes", "scope_links", "ceiling_rules", "delegations", "reservations",
@@ -210,7 +211,7 @@ TEST_F(SpineTest, ProjectorIgnoresDuplicatesAndRefusesGaps) {
   define("test.limit");
   set_values("test.limit", 0, 10);
   adapters::postgres::PgEventReader reader(db_.app_url);
-  auto events = reader.read_after(0, 100);
+  auto events = reader.read_after(events::GlobalPosition{0}, 100);
   ASSERT_TRUE(events.has_value());
   projections::PolicyValuesProjection projection;
   adapters::postgres::PgReadModelStore store(db_.app_url, "rm");
@@ -223,7 +224,7 @@ TEST_F(SpineTest, ProjectorIgnoresDuplicatesAndRefusesGaps) {
   EXPECT_EQ(testing::sql_scalar(db_.admin_url, "SELECT count(*) FROM rm.policy_values"), "10");
 
   set_values("test.limit", 10, 5);
-  auto more = reader.read_after(13, 100);  // skips position 12: a gap
+  auto more = reader.read_after(events::GlobalPosition{13}, 100);  // skips position 12: a gap
   ASSERT_TRUE(more.has_value());
   auto gap = runner.apply(*more);
   ASSERT_FALSE(gap.has_value());

@@ -46,7 +46,7 @@ class AdmissionHistory {
   std::int64_t append(const std::string& stream, std::vector<events::Event> evs, const std::string& tenant) {
     commands::StreamAppend a;
     a.stream_id = stream;
-    a.expected_version = versions_[stream];
+    a.expected_version = events::StreamVersion{versions_[stream]};
     a.meta.command_id = "cmd-" + std::to_string(++commands_);
     a.meta.correlation_id = "corr-" + std::to_string(commands_);
     a.meta.actor = {"user", "tester", {"platform_admin"}};
@@ -56,7 +56,7 @@ class AdmissionHistory {
     auto out = store_->append(std::span(&a, 1));
     EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().code + ": " + out.error().message);
     if (!out) return 0;
-    const std::int64_t last = out->front().position;
+    const std::int64_t last = out->front().position.value;
     std::int64_t pos = last - static_cast<std::int64_t>(evs.size()) + 1;
     for (auto& e : evs) appended_.push_back({stream, std::move(e), pos++});
     versions_[stream] += static_cast<std::int64_t>(evs.size());

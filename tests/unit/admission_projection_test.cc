@@ -27,9 +27,9 @@ constexpr std::int64_t kT0 = 1'780'272'000'000'000;  // 2026-06-01T00:00:00Z
 
 events::EventMeta meta(std::int64_t position, std::string stream, std::int64_t version, std::string tenant = "acme") {
   events::EventMeta m;
-  m.global_position = position;
+  m.global_position = events::GlobalPosition{position};
   m.stream_id = std::move(stream);
-  m.stream_version = version;
+  m.stream_version = events::StreamVersion{version};
   char id[40];
   std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012lld", static_cast<long long>(position));
   m.event_id = id;

@@ -58,7 +58,8 @@ class AdmissionServiceTest : public ::testing::Test {
     return sweep_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return sweeps_.count > after; });
   }
 
-  domain::Result<Accepted> submit(Command c, Principal who = operator_(), std::optional<std::int64_t> expected = {}) {
+  domain::Result<Accepted> submit(Command c, Principal who = operator_(),
+                                  std::optional<events::StreamVersion> expected = {}) {
     CommandRequest r;
     r.meta.command_id = "cmd-" + std::to_string(++n_);
     r.meta.principal = std::move(who);
@@ -246,13 +247,13 @@ TEST_F(AdmissionServiceTest, ARecordedRefusalNamesTheRefusedPrincipalAsActor) {
 
 TEST_F(AdmissionServiceTest, ExpectedVersionIsCheckedOnTheCommandsStream) {
   setup();
-  auto stale = submit(domain::MoveProject{"llm", "acme.default"}, operator_(), 5);
+  auto stale = submit(domain::MoveProject{"llm", "acme.default"}, operator_(), events::StreamVersion{5});
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, "stream_version_conflict");
   accept(domain::CreateDepartment{"research", "acme", "", ""});
-  auto ok = submit(domain::MoveProject{"llm", "research"}, operator_(), 1);
+  auto ok = submit(domain::MoveProject{"llm", "research"}, operator_(), events::StreamVersion{1});
   ASSERT_TRUE(ok) << ok.error().code;
-  EXPECT_EQ(ok->stream_version, 2);
+  EXPECT_EQ(ok->stream_version, events::StreamVersion{2});
 }
 
 TEST_F(AdmissionServiceTest, AFailedCommitDropsTheTentativeModel) {

@@ -21,7 +21,7 @@ using events::ScopeLevel;
 events::Envelope value_set(std::int64_t position, ScopeLevel level, const std::string& id, std::int64_t v,
                            const std::string& tenant = "platform") {
   events::Envelope e;
-  e.meta.global_position = position;
+  e.meta.global_position = events::GlobalPosition{position};
   e.meta.stream_id = "policy-key:k";
   e.meta.tenant = tenant;
   events::PolicyValueSet s;
@@ -35,7 +35,7 @@ events::Envelope value_set(std::int64_t position, ScopeLevel level, const std::s
 
 events::Envelope key_defined(std::int64_t position, const std::string& key) {
   events::Envelope e;
-  e.meta.global_position = position;
+  e.meta.global_position = events::GlobalPosition{position};
   e.meta.stream_id = "policy-key:" + key;
   e.meta.tenant = "platform";
   events::PolicyKeyDefined d;
@@ -47,26 +47,26 @@ events::Envelope key_defined(std::int64_t position, const std::string& key) {
 
 TEST(AdmissionStore, AppliesInOrderSkipsWhatItHasAndRefusesAGap) {
   AdmissionStore store;
-  EXPECT_EQ(store.position(), 0);
+  EXPECT_EQ(store.position(), events::GlobalPosition{0});
   EXPECT_FALSE(store.ready());
   std::vector<events::Envelope> first = {key_defined(1, "k"), value_set(2, ScopeLevel::kGlobal, "", 1)};
   ASSERT_TRUE(store.apply(std::span<const events::Envelope>(first)).has_value());
-  EXPECT_EQ(store.position(), 2);
-  EXPECT_EQ(store.snapshot()->position, 2);
+  EXPECT_EQ(store.position(), events::GlobalPosition{2});
+  EXPECT_EQ(store.snapshot()->position, events::GlobalPosition{2});
   // A repeat is skipped; a gap is refused and changes nothing.
   ASSERT_TRUE(store.apply(std::span<const events::Envelope>(first)).has_value());
   std::vector<events::Envelope> gap = {value_set(4, ScopeLevel::kGlobal, "", 3)};
   auto refused = store.apply(std::span<const events::Envelope>(gap));
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, "position_gap");
-  EXPECT_EQ(store.position(), 2);
+  EXPECT_EQ(store.position(), events::GlobalPosition{2});
   EXPECT_EQ(store.snapshot()->policy.value_count(), 1u);
   // Both copies carry every batch: the next publications still hold the first.
   for (std::int64_t p = 3; p <= 5; ++p) {
     std::vector<events::Envelope> one = {value_set(p, ScopeLevel::kGlobal, "", p)};
     ASSERT_TRUE(store.apply(std::span<const events::Envelope>(one)).has_value());
     auto snap = store.snapshot();
-    EXPECT_EQ(snap->position, p);
+    EXPECT_EQ(snap->position, events::GlobalPosition{p});
     EXPECT_EQ(snap->policy.value_count(), static_cast<std::size_t>(p - 1));
     ASSERT_NE(snap->policy.key("k"), nullptr);
   }
@@ -82,14 +82,14 @@ TEST(AdmissionStore, ReadersSeeOneConsistentPositionWhileTheApplyLoopPublishes) 
   std::vector<std::thread> readers;
   for (int t = 0; t < 2; ++t) {
     readers.emplace_back([&] {
-      std::int64_t last = 0;
+      events::GlobalPosition last;
       while (!done) {
         auto snap = store.snapshot();
         // Every event after the first sets one value: a snapshot holds exactly
         // position - 1 of them, and positions never go back.
-        const std::int64_t pos = snap->position;
+        const events::GlobalPosition pos = snap->position;
         const auto values = static_cast<std::int64_t>(snap->policy.value_count());
-        if (values != pos - 1 || pos < last) ++bad;
+        if (values != pos.value - 1 || pos < last) ++bad;
         std::this_thread::yield();
         // Never changes under us while we hold it.
         if (static_cast<std::int64_t>(snap->policy.value_count()) != values || snap->position != pos) ++bad;
@@ -118,15 +118,15 @@ TEST(AdmissionStore, ReadersSeeOneConsistentPositionWhileTheApplyLoopPublishes) 
 
 TEST(AdmissionStore, AdvanceIsReportedAfterPublishing) {
   AdmissionStore store;
-  std::vector<std::int64_t> seen;
-  store.set_on_advance([&](std::int64_t p) {
+  std::vector<events::GlobalPosition> seen;
+  store.set_on_advance([&](events::GlobalPosition p) {
     seen.push_back(p);
     EXPECT_EQ(store.snapshot()->position, p);
   });
   std::vector<events::Envelope> evs = {key_defined(1, "k"), key_defined(2, "j")};
   ASSERT_TRUE(store.apply(std::span<const events::Envelope>(evs)).has_value());
   ASSERT_TRUE(store.apply(std::span<const events::Envelope>(evs)).has_value());  // nothing new: no advance
-  EXPECT_EQ(seen, std::vector<std::int64_t>{2});
+  EXPECT_EQ(seen, std::vector<events::GlobalPosition>{events::GlobalPosition{2}});
 }
 
 TEST(PolicyValuesModel, CandidatesAreTheChainsScopesWithTenantBoundUsersAndProjects) {
@@ -162,12 +162,12 @@ TEST(SnapshotReader, AnswersAtItsSnapshotsPositionOnlyAndKeepsItWhileTheStoreMov
 
   std::vector<events::Envelope> later = {key_defined(5, "rate_limit.c"), value_set(6, ScopeLevel::kGlobal, "", 9)};
   ASSERT_TRUE(store.apply(std::span<const events::Envelope>(later)).has_value());
-  ASSERT_EQ(store.position(), 6);
+  ASSERT_EQ(store.position(), events::GlobalPosition{6});
 
-  EXPECT_EQ(reader.checkpoint().value(), 4);
+  EXPECT_EQ(reader.checkpoint().value(), events::GlobalPosition{4});
   EXPECT_EQ(reader.key_names("rate_limit.", std::nullopt).value(),
             (std::vector<std::string>{"rate_limit.a", "rate_limit.b"}));
-  auto k = reader.policy_snapshot("k", {}, 4);  // its own position, named
+  auto k = reader.policy_snapshot("k", {}, events::GlobalPosition{4});  // its own position, named
   ASSERT_TRUE(k.has_value());
   EXPECT_EQ(k->snapshot_version, 4);
   EXPECT_FALSE(k->key.has_value());  // "k" was never defined
@@ -176,9 +176,10 @@ TEST(SnapshotReader, AnswersAtItsSnapshotsPositionOnlyAndKeepsItWhileTheStoreMov
   ASSERT_TRUE(a->key.has_value());
   EXPECT_EQ(a->key->key, "rate_limit.a");
 
-  for (std::int64_t other : {3, 5, 6}) {
+  for (std::int64_t n : {3, 5, 6}) {
+    const events::GlobalPosition other{n};
     auto past = reader.key_names("rate_limit.", other);
-    ASSERT_FALSE(past.has_value()) << other;
+    ASSERT_FALSE(past.has_value()) << n;
     EXPECT_EQ(past.error().kind, domain::ErrorKind::kInternal);
     EXPECT_FALSE(reader.policy_snapshot("rate_limit.a", {}, other).has_value());
     EXPECT_FALSE(reader.effective_ceilings({events::QuotaLevel::kGlobal, ""}, std::nullopt, other).has_value());
@@ -186,7 +187,7 @@ TEST(SnapshotReader, AnswersAtItsSnapshotsPositionOnlyAndKeepsItWhileTheStoreMov
   }
   // A reader of the newer snapshot sees the newer key; the first still does not.
   SnapshotReader newer(store.snapshot());
-  EXPECT_EQ(newer.key_names("rate_limit.", 6).value().size(), 3U);
+  EXPECT_EQ(newer.key_names("rate_limit.", events::GlobalPosition{6}).value().size(), 3U);
   EXPECT_EQ(reader.key_names("rate_limit.", std::nullopt).value().size(), 2U);
   auto none = reader.reservation("acme", "r1", std::nullopt);
   ASSERT_TRUE(none.has_value());

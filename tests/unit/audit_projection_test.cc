@@ -33,9 +33,9 @@ PolicyKeyDefined window_seconds() {
 
 events::EventMeta meta_at(std::int64_t position) {
   events::EventMeta m;
-  m.global_position = position;
+  m.global_position = events::GlobalPosition{position};
   m.stream_id = "policy-key:billing.window_seconds";
-  m.stream_version = position;
+  m.stream_version = events::StreamVersion{position};
   char id[40];
   std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012lld", static_cast<long long>(position));
   m.event_id = id;
@@ -242,8 +242,8 @@ TEST(AuditProjection, RunnerWritesOneRowPerEventUnderItsOwnCheckpoint) {
   auto again = runner.apply(h);  // a redelivered batch changes nothing
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->skipped, h.size());
-  EXPECT_EQ(store.checkpoint("audit").value(), 6);
-  EXPECT_EQ(store.checkpoint("policy_values").value(), 0);
+  EXPECT_EQ(store.checkpoint("audit").value(), events::GlobalPosition{6});
+  EXPECT_EQ(store.checkpoint("policy_values").value(), events::GlobalPosition{0});
   auto tables = store.tables();
   ASSERT_EQ(tables.size(), 1u);
   EXPECT_EQ(tables["audit_log"].size(), 6u);

@@ -143,7 +143,8 @@ TEST_F(AuditReaderTest, PagesRepeatAndSkipNothingAndCarryTheWritersEvidence) {
     const auto answer = answers_.find(row["command_id"].get<std::string>());
     if (answer == answers_.end()) continue;  // the refusal's record
     // The same number the writer answered the command with.
-    EXPECT_EQ(row["evidence"]["snapshot_version"].get<std::int64_t>(), answer->second.decided_at_position.value_or(-1))
+    EXPECT_EQ(row["evidence"]["snapshot_version"].get<std::int64_t>(),
+              answer->second.decided_at_position.value_or(events::GlobalPosition{-1}).value)
         << row.dump();
   }
   // Filters: one organization's rows, and the refusal.

@@ -62,7 +62,7 @@ class ChainAnchorTest : public ::testing::Test {
 
   adapters::system::ManualClock clock_{events::Instant{1'780'272'000'000'000}};
   adapters::memory::InMemoryEventStore store_{clock_};
-  std::int64_t version_ = 0;
+  events::StreamVersion version_;
   int commands_ = 0;
   Steady::time_point t0_ = Steady::time_point{} + 1000h;
 };
@@ -78,14 +78,14 @@ TEST_F(ChainAnchorTest, SignsTheHeadOnceEnoughEventsAreUnsignedAndTheSignatureVe
   const auto signed_heads = anchors();
   ASSERT_EQ(signed_heads.size(), 1u);
   const auto& r = signed_heads[0];
-  EXPECT_EQ(r.meta.global_position, 4);
+  EXPECT_EQ(r.meta.global_position, events::GlobalPosition{4});
   EXPECT_EQ(r.meta.stream_id, commands::kChainAnchorStream);
   EXPECT_EQ(r.meta.tenant, "platform");
   EXPECT_EQ(r.meta.actor.id, "chain-anchor");
   auto env = codec::decode(r);
   ASSERT_TRUE(env.has_value());
   const auto& a = std::get<events::ChainHeadSigned>(env->event);
-  EXPECT_EQ(a.position, head.position);
+  EXPECT_EQ(a.position, head.position.value);
   EXPECT_EQ(a.head_hash, head.hash);
   EXPECT_EQ(a.algorithm, "Ed25519");
   auto pub = codec::ChainVerifyingKey::from_pem(dev_key_pem("dev-only-chain-anchor-key.pub.pem"));
@@ -131,7 +131,7 @@ TEST_F(ChainAnchorTest, ANewWriterEpochReloadsTheLastAnchorAndDoesNotSignTheSame
   second.maybe_anchor(2, t0_);
   const auto signed_heads = anchors();
   ASSERT_EQ(signed_heads.size(), 2u);
-  EXPECT_EQ(signed_heads[1].meta.stream_version, 2);
+  EXPECT_EQ(signed_heads[1].meta.stream_version, events::StreamVersion{2});
 }
 
 }  // namespace

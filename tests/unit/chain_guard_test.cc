@@ -15,9 +15,9 @@ namespace {
 
 events::RecordedEvent event_at(std::int64_t position, const std::string& prev_hash, std::int64_t value = 0) {
   events::EventMeta m;
-  m.global_position = position;
+  m.global_position = events::GlobalPosition{position};
   m.stream_id = "policy-key:k";
-  m.stream_version = position;
+  m.stream_version = events::StreamVersion{position};
   m.event_id = "e-" + std::to_string(position);
   m.occurred_at = events::Instant{1'780'272'000'000'000 + position};
   m.recorded_at = m.occurred_at;
@@ -48,7 +48,8 @@ std::vector<events::RecordedEvent> history(std::int64_t n) {
 class MemoryHistory final : public projections::TrueHistory {
  public:
   explicit MemoryHistory(std::vector<events::RecordedEvent> events) : events_(std::move(events)) {}
-  domain::Result<std::vector<events::RecordedEvent>> read_after(std::int64_t after, std::size_t limit) override {
+  domain::Result<std::vector<events::RecordedEvent>> read_after(events::GlobalPosition after,
+                                                                std::size_t limit) override {
     ++reads;
     std::vector<events::RecordedEvent> out;
     for (const auto& e : events_) {
@@ -66,7 +67,7 @@ projections::FeedRecord rec(const events::RecordedEvent& r, std::int64_t offset)
 
 std::vector<std::int64_t> positions(const projections::Guarded& g) {
   std::vector<std::int64_t> out;
-  for (const auto& e : g.events) out.push_back(e.meta.global_position);
+  for (const auto& e : g.events) out.push_back(e.meta.global_position.value);
   return out;
 }
 
@@ -97,7 +98,7 @@ TEST(ChainGuard, AdmitsAnIntactFeedAndSkipsDuplicatesSilently) {
   auto h = history(5);
   MemoryHistory store(h);
   projections::ChainGuard guard(store);
-  ASSERT_TRUE(guard.anchor(2).has_value());
+  ASSERT_TRUE(guard.anchor(events::GlobalPosition{2}).has_value());
   EXPECT_EQ(guard.head_hash(), h[1].hash);
   std::vector<projections::FeedRecord> feed;
   for (std::size_t i = 0; i < h.size(); ++i) feed.push_back(rec(h[i], static_cast<std::int64_t>(i)));
@@ -106,14 +107,14 @@ TEST(ChainGuard, AdmitsAnIntactFeedAndSkipsDuplicatesSilently) {
   ASSERT_TRUE(g.has_value()) << g.error().message;
   EXPECT_EQ(positions(*g), (std::vector<std::int64_t>{3, 4, 5}));
   EXPECT_TRUE(g->alarms.empty());
-  EXPECT_EQ(guard.position(), 5);
+  EXPECT_EQ(guard.position(), events::GlobalPosition{5});
 }
 
 TEST(ChainGuard, AForgedRecordAtTheNextPositionIsReplacedByTheTrueEventFromTheStore) {
   auto h = history(4);
   MemoryHistory store(h);
   projections::ChainGuard guard(store);
-  ASSERT_TRUE(guard.anchor(2).has_value());
+  ASSERT_TRUE(guard.anchor(events::GlobalPosition{2}).has_value());
   // The forgery at checkpoint + 1, then the genuine 3 and 4 as Kafka brings them.
   auto g = guard.admit(std::vector<projections::FeedRecord>{rec(forged_at(3), 7), rec(h[2], 8), rec(h[3], 9)});
   ASSERT_TRUE(g.has_value()) << g.error().message;
@@ -122,7 +123,7 @@ TEST(ChainGuard, AForgedRecordAtTheNextPositionIsReplacedByTheTrueEventFromTheSt
   ASSERT_EQ(g->alarms.size(), 1u);
   EXPECT_EQ(g->alarms[0].reason, "hash_mismatch");
   EXPECT_EQ(g->alarms[0].offset, 7);
-  EXPECT_EQ(g->alarms[0].position, 3);
+  EXPECT_EQ(g->alarms[0].position, events::GlobalPosition{3});
   EXPECT_TRUE(g->alarms[0].replaced);
 }
 
@@ -130,7 +131,7 @@ TEST(ChainGuard, JunkIsSkippedWithAnAlarmAndTheGapItLeavesIsFilledFromTheStore) 
   auto h = history(4);
   MemoryHistory store(h);
   projections::ChainGuard guard(store);
-  ASSERT_TRUE(guard.anchor(0).has_value());
+  ASSERT_TRUE(guard.anchor(events::GlobalPosition{0}).has_value());
   auto g = guard.admit(std::vector<projections::FeedRecord>{
       rec(h[0], 0), {1, "not json at all"}, {2, R"({"global_position": "two"})"}, rec(h[3], 3)});
   ASSERT_TRUE(g.has_value()) << g.error().message;
@@ -145,7 +146,7 @@ TEST(ChainGuard, ABrokenLinkAConflictingDuplicateAndAPositionBeyondTheStoreAreAl
   auto h = history(3);
   MemoryHistory store(h);
   projections::ChainGuard guard(store);
-  ASSERT_TRUE(guard.anchor(1).has_value());
+  ASSERT_TRUE(guard.anchor(events::GlobalPosition{1}).has_value());
   // Self-consistent but chained to something else: a broken link.
   auto relinked = event_at(2, std::string(64, 'a'), 42);
   // A different event claiming an applied position.
@@ -161,7 +162,7 @@ TEST(ChainGuard, ABrokenLinkAConflictingDuplicateAndAPositionBeyondTheStoreAreAl
   EXPECT_EQ(g->alarms[1].reason, "conflicting_duplicate");
   EXPECT_EQ(g->alarms[2].reason, "unknown_position");
   EXPECT_FALSE(g->alarms[2].replaced);
-  EXPECT_EQ(guard.position(), 3);
+  EXPECT_EQ(guard.position(), events::GlobalPosition{3});
 }
 
 TEST(ChainGuard, AStoreWhoseOwnChainIsBrokenStopsTheGuardWithNothingAdmitted) {
@@ -170,7 +171,7 @@ TEST(ChainGuard, AStoreWhoseOwnChainIsBrokenStopsTheGuardWithNothingAdmitted) {
   damaged[1].meta.actor.id = "mallory";  // hash no longer matches
   MemoryHistory store(damaged);
   projections::ChainGuard guard(store);
-  ASSERT_TRUE(guard.anchor(1).has_value());
+  ASSERT_TRUE(guard.anchor(events::GlobalPosition{1}).has_value());
   auto g = guard.admit(std::vector<projections::FeedRecord>{rec(forged_at(2), 0)});
   ASSERT_FALSE(g.has_value());
   EXPECT_EQ(g.error().code, "store_chain_broken");
@@ -180,7 +181,7 @@ TEST(ChainGuard, AGapWiderThanTheFillLimitIsAPositionGap) {
   auto h = history(10);
   MemoryHistory store(h);
   projections::ChainGuard guard(store, /*max_fill=*/3);
-  ASSERT_TRUE(guard.anchor(0).has_value());
+  ASSERT_TRUE(guard.anchor(events::GlobalPosition{0}).has_value());
   auto g = guard.admit(std::vector<projections::FeedRecord>{rec(h[9], 0)});
   ASSERT_FALSE(g.has_value());
   EXPECT_EQ(g.error().code, "position_gap");

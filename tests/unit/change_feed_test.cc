@@ -65,10 +65,10 @@ class RecordingTarget final : public HttpResponder::Target {
 
 events::RecordedEvent event(std::int64_t position, std::string tenant, std::string type, std::string payload = "{}") {
   events::RecordedEvent e;
-  e.meta.global_position = position;
+  e.meta.global_position = events::GlobalPosition{position};
   e.meta.tenant = std::move(tenant);
   e.meta.stream_id = "s-" + std::to_string(position);
-  e.meta.stream_version = 1;
+  e.meta.stream_version = events::StreamVersion{1};
   e.event_type = std::move(type);
   e.schema_version = 1;
   e.payload = std::move(payload);
@@ -78,7 +78,7 @@ events::RecordedEvent event(std::int64_t position, std::string tenant, std::stri
 struct History {
   std::vector<events::RecordedEvent> events;
   ChangeFeed::Source source() {
-    return {.read_after = [this](std::int64_t after,
+    return {.read_after = [this](events::GlobalPosition after,
                                  std::size_t limit) -> domain::Result<std::vector<events::RecordedEvent>> {
               std::vector<events::RecordedEvent> out;
               for (const auto& e : events) {
@@ -86,7 +86,7 @@ struct History {
               }
               return out;
             },
-            .head = [this]() -> domain::Result<std::int64_t> { return events.back().meta.global_position; },
+            .head = [this]() -> domain::Result<events::GlobalPosition> { return events.back().meta.global_position; },
             .wait_for_commit = [](std::chrono::milliseconds t) { std::this_thread::sleep_for(t / 20); }};
   }
 };

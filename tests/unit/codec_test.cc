@@ -46,9 +46,9 @@ TEST(Rfc3339, RoundTripsEveryFormattedInstant) {
 
 events::EventMeta sample_meta(std::int64_t position) {
   events::EventMeta m;
-  m.global_position = position;
+  m.global_position = events::GlobalPosition{position};
   m.stream_id = "policy-key:billing.window_seconds";
-  m.stream_version = position;
+  m.stream_version = events::StreamVersion{position};
   m.event_id = "6f1c2a4e-0d8b-4c3a-9d7e-2b1f0e9a8c7d";
   m.occurred_at = events::Instant{1'780'272'000'000'000};
   m.recorded_at = events::Instant{1'780'272'000'000'100};

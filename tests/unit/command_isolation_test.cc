@@ -67,7 +67,8 @@ class RefusingStore final : public EventStore {
   domain::Result<std::vector<events::Envelope>> read_stream(const std::string& stream_id) override {
     return inner_.read_stream(stream_id);
   }
-  domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types, std::int64_t after,
+  domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
+                                                              events::GlobalPosition after,
                                                               std::size_t limit) override {
     return inner_.read_by_types(types, after, limit);
   }

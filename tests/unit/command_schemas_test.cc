@@ -799,12 +799,12 @@ TEST(CommandSchemas, TheResultSchemaAcceptsWhatTheEncoderWrites) {
   Accepted applied;
   applied.command_id = "cmd-1";
   applied.event_ids = {"0192d3c4-0000-7000-8000-000000000001", "0192d3c4-0000-7000-8000-000000000002"};
-  applied.position = 42;
-  applied.stream_version = 3;
-  applied.decided_at_position = 41;
+  applied.position = events::GlobalPosition{42};
+  applied.stream_version = events::StreamVersion{3};
+  applied.decided_at_position = events::GlobalPosition{41};
   Accepted repeated;  // a duplicate that changed nothing, decided before positions were recorded
   repeated.command_id = "cmd-2";
-  repeated.position = 42;
+  repeated.position = events::GlobalPosition{42};
   repeated.duplicate = true;
   for (const auto& a : {applied, repeated}) {
     const Json j = Json::parse(routes::accepted_json(a));
@@ -832,7 +832,7 @@ TEST(CommandSchemas, TheResultSchemaRefusesWhatTheEncoderNeverWrites) {
   Accepted a;
   a.command_id = "cmd-1";
   a.event_ids = {"e-1"};
-  a.position = 7;
+  a.position = events::GlobalPosition{7};
   const Json accepted = Json::parse(routes::accepted_json(a));
   const Json rejected = Json::parse(
       routes::rejected_json("cmd-1", {domain::ErrorKind::kNotFound, "unknown_policy_key", "no such key", {}}));

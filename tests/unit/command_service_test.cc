@@ -81,7 +81,8 @@ class GatedStore final : public EventStore {
   }
 
   domain::Result<std::vector<events::Envelope>> read_by_types(std::span<const std::string> types,
-                                                              std::int64_t after_position, std::size_t limit) override {
+                                                              events::GlobalPosition after_position,
+                                                              std::size_t limit) override {
     return inner_.read_by_types(types, after_position, limit);
   }
   domain::Result<std::uint64_t> acquire_writer() override {
@@ -172,7 +173,7 @@ PolicyScope user(std::string id) { return {ScopeLevel::kUser, std::move(id)}; }
 
 Principal alice() { return Principal{events::Actor{"user", "alice", {"platform_admin"}}, "platform"}; }
 
-CommandRequest request(std::string id, Command c, std::optional<std::int64_t> expected_version = {}) {
+CommandRequest request(std::string id, Command c, std::optional<events::StreamVersion> expected_version = {}) {
   CommandRequest r;
   r.meta.command_id = id;
   r.meta.principal = alice();
@@ -224,15 +225,15 @@ class CommandServiceTest : public ::testing::Test {
 TEST_F(CommandServiceTest, AcceptedCommandReturnsPositionAndEventIds) {
   auto a = accept(request("cmd-1", define_window()));
   EXPECT_EQ(a.command_id, "cmd-1");
-  EXPECT_EQ(a.position, 1);
-  EXPECT_EQ(a.stream_version, 1);
+  EXPECT_EQ(a.position, events::GlobalPosition{1});
+  EXPECT_EQ(a.stream_version, events::StreamVersion{1});
   EXPECT_FALSE(a.duplicate);
   ASSERT_EQ(a.event_ids.size(), 1u);
 
   auto all = recorded();
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].meta.event_id, a.event_ids[0]);
-  EXPECT_EQ(all[0].meta.global_position, 1);
+  EXPECT_EQ(all[0].meta.global_position, events::GlobalPosition{1});
   EXPECT_EQ(all[0].event_type, "PolicyKeyDefined");
 }
 
@@ -240,14 +241,14 @@ TEST_F(CommandServiceTest, EventsCarryTheCommandMeta) {
   accept(request("cmd-1", define_window()));
   clock_.advance_micros(kMinute);
   auto a = accept(request("cmd-2", set_value(kWindow, user("u-1"), 120)));
-  EXPECT_EQ(a.position, 2);
-  EXPECT_EQ(a.stream_version, 2);
+  EXPECT_EQ(a.position, events::GlobalPosition{2});
+  EXPECT_EQ(a.stream_version, events::StreamVersion{2});
 
   auto all = recorded();
   ASSERT_EQ(all.size(), 2u);
   const auto& m = all[1].meta;
   EXPECT_EQ(m.stream_id, "policy-key:billing.window_seconds");
-  EXPECT_EQ(m.stream_version, 2);
+  EXPECT_EQ(m.stream_version, events::StreamVersion{2});
   EXPECT_EQ(m.actor, alice().actor);
   EXPECT_EQ(m.tenant, "platform");  // a user scope: the caller's tenant
   EXPECT_EQ(m.command_id, "cmd-2");
@@ -319,14 +320,14 @@ TEST_F(CommandServiceTest, RedefiningIdenticallyIsAcceptedWithoutEvents) {
   auto again = accept(request("cmd-3", define_window()));
   EXPECT_FALSE(again.duplicate);
   EXPECT_TRUE(again.event_ids.empty());
-  EXPECT_EQ(again.stream_version, 2);
-  EXPECT_EQ(again.position, 2);  // the stream's last position: reading there shows the key
+  EXPECT_EQ(again.stream_version, events::StreamVersion{2});
+  EXPECT_EQ(again.position, events::GlobalPosition{2});  // the stream's last position: reading there shows the key
   EXPECT_EQ(recorded().size(), 2u);
   // And it is remembered like any outcome.
   auto dup = accept(request("cmd-3", define_window()));
   EXPECT_TRUE(dup.duplicate);
   EXPECT_EQ(dup.position, again.position);
-  EXPECT_EQ(first.position, 1);
+  EXPECT_EQ(first.position, events::GlobalPosition{1});
 }
 
 // ---------------------------------------------------------------------------
@@ -343,7 +344,7 @@ TEST_F(CommandServiceTest, SameCommandIdTwiceReturnsTheFirstOutcome) {
   EXPECT_EQ(set2.stream_version, set1.stream_version);
   EXPECT_EQ(set2.event_ids, set1.event_ids);
   EXPECT_EQ(recorded().size(), 2u);
-  EXPECT_EQ(first.position, 1);
+  EXPECT_EQ(first.position, events::GlobalPosition{1});
 }
 
 TEST_F(CommandServiceTest, ARetryIsNotDecidedAgainEvenIfItsBodyChanged) {
@@ -372,7 +373,7 @@ TEST_F(CommandServiceTest, SameCommandIdTwiceInOneBatchWritesOneSetOfEvents) {
   EXPECT_EQ(rb->event_ids, ra->event_ids);
   EXPECT_EQ(rc->event_ids, ra->event_ids);
   EXPECT_EQ(rb->position, ra->position);
-  EXPECT_EQ(ra->position, 2);
+  EXPECT_EQ(ra->position, events::GlobalPosition{2});
   EXPECT_EQ(recorded().size(), 2u);
   EXPECT_EQ(store_.append_calls(), 2);  // one per batch
 }
@@ -396,7 +397,7 @@ TEST_F(CommandServiceTest, CommandsOfOneBatchSeeEachOthersEffects) {
   auto a = svc_.submit_async(request("cmd-1", set_value(kWindow, org("org-1"), 120, 60)));
   auto b = svc_.submit_async(request("cmd-2", set_value(kWindow, org("org-1"), 180, 120)));
   auto stale = svc_.submit_async(request("cmd-3", set_value(kWindow, org("org-1"), 240, 60)));
-  auto versioned = svc_.submit_async(request("cmd-4", set_value(kWindow, org("org-2"), 240), 3));
+  auto versioned = svc_.submit_async(request("cmd-4", set_value(kWindow, org("org-2"), 240), events::StreamVersion{3}));
   store_.release();
   ASSERT_TRUE(plugged.get().has_value());
   auto ra = a.get(), rb = b.get(), rs = stale.get(), rv = versioned.get();
@@ -405,10 +406,10 @@ TEST_F(CommandServiceTest, CommandsOfOneBatchSeeEachOthersEffects) {
   ASSERT_FALSE(rs.has_value());
   EXPECT_EQ(rs.error().code, "old_value_mismatch");
   ASSERT_TRUE(rv.has_value()) << rv.error().code;  // the stream is at version 3 after a and b
-  EXPECT_EQ(ra->position, 2);
-  EXPECT_EQ(rb->position, 3);
-  EXPECT_EQ(rv->position, 4);
-  EXPECT_EQ(rv->stream_version, 4);
+  EXPECT_EQ(ra->position, events::GlobalPosition{2});
+  EXPECT_EQ(rb->position, events::GlobalPosition{3});
+  EXPECT_EQ(rv->position, events::GlobalPosition{4});
+  EXPECT_EQ(rv->stream_version, events::StreamVersion{4});
   EXPECT_EQ(recorded().size(), 4u);
 }
 
@@ -424,20 +425,20 @@ TEST_F(CommandServiceTest, EachCommandNamesThePositionItWasDecidedAgainst) {
   store_.release();
   auto p = plugged.get();
   ASSERT_TRUE(p.has_value());
-  EXPECT_EQ(p->decided_at_position, 0);  // an empty ledger
+  EXPECT_EQ(p->decided_at_position, events::GlobalPosition{0});  // an empty ledger
   auto ra = a.get(), rs = same.get(), rr = refused.get(), rb = b.get();
   ASSERT_TRUE(ra.has_value() && rs.has_value() && rb.has_value());
   ASSERT_FALSE(rr.has_value());
-  EXPECT_EQ(ra->decided_at_position, 1);
-  EXPECT_EQ(rs->decided_at_position, 2);  // cmd-1, decided before it in the same batch, counts
-  EXPECT_EQ(rb->decided_at_position, 2);  // the refusal wrote nothing
-  EXPECT_EQ(rb->position, 3);
+  EXPECT_EQ(ra->decided_at_position, events::GlobalPosition{1});
+  EXPECT_EQ(rs->decided_at_position, events::GlobalPosition{2});  // cmd-1, decided before it in the same batch, counts
+  EXPECT_EQ(rb->decided_at_position, events::GlobalPosition{2});  // the refusal wrote nothing
+  EXPECT_EQ(rb->position, events::GlobalPosition{3});
   auto retry = accept(request("cmd-4", set_value(kWindow, org("org-2"), 180)));
   EXPECT_TRUE(retry.duplicate);
-  EXPECT_EQ(retry.decided_at_position, 2);
+  EXPECT_EQ(retry.decided_at_position, events::GlobalPosition{2});
   auto later = accept(request("cmd-5", set_value(kWindow, org("org-3"), 240)));
-  EXPECT_EQ(later.decided_at_position, 3);
-  EXPECT_EQ(later.position, 4);
+  EXPECT_EQ(later.decided_at_position, events::GlobalPosition{3});
+  EXPECT_EQ(later.position, events::GlobalPosition{4});
 }
 
 // ---------------------------------------------------------------------------
@@ -465,8 +466,8 @@ TEST_F(CommandServiceTest, RejectedCommandDoesNotStopTheRestOfItsBatch) {
   ASSERT_FALSE(r2.has_value());
   EXPECT_EQ(r2.error().code, "value_out_of_bounds");
   ASSERT_TRUE(r3.has_value());
-  EXPECT_EQ(r1->position, 2);
-  EXPECT_EQ(r3->position, 3);
+  EXPECT_EQ(r1->position, events::GlobalPosition{2});
+  EXPECT_EQ(r3->position, events::GlobalPosition{3});
   auto all = recorded();
   ASSERT_EQ(all.size(), 3u);
   for (const auto& r : all) EXPECT_NE(r.meta.command_id, "cmd-2");
@@ -478,7 +479,7 @@ TEST_F(CommandServiceTest, ARejectedCommandIdMayBeRetriedOnceTheRuleAllows) {
   accept(request("cmd-0", define_window()));
   auto retry = accept(request("cmd-1", set_value(kWindow, org("org-1"), 120)));
   EXPECT_FALSE(retry.duplicate);
-  EXPECT_EQ(retry.position, 2);
+  EXPECT_EQ(retry.position, events::GlobalPosition{2});
 }
 
 TEST_F(CommandServiceTest, ConflictingDefinitionIsAborted) {
@@ -494,15 +495,16 @@ TEST_F(CommandServiceTest, ConflictingDefinitionIsAborted) {
 // expected_version
 
 TEST_F(CommandServiceTest, MatchingExpectedVersionIsAccepted) {
-  accept(request("cmd-1", define_window(), 0));
-  auto a = accept(request("cmd-2", set_value(kWindow, org("org-1"), 120), 1));
-  EXPECT_EQ(a.stream_version, 2);
+  accept(request("cmd-1", define_window(), events::StreamVersion{0}));
+  auto a = accept(request("cmd-2", set_value(kWindow, org("org-1"), 120), events::StreamVersion{1}));
+  EXPECT_EQ(a.stream_version, events::StreamVersion{2});
 }
 
 TEST_F(CommandServiceTest, ExpectedVersionMismatchIsAStreamVersionConflict) {
   accept(request("cmd-1", define_window()));
   for (std::int64_t expected : {0, 2, 5}) {
-    auto r = submit(request("cmd-x" + std::to_string(expected), set_value(kWindow, org("org-1"), 120), expected));
+    auto r = submit(request("cmd-x" + std::to_string(expected), set_value(kWindow, org("org-1"), 120),
+                            events::StreamVersion{expected}));
     ASSERT_FALSE(r.has_value()) << expected;
     EXPECT_EQ(r.error().code, "stream_version_conflict");
     EXPECT_EQ(r.error().kind, ErrorKind::kAborted);
@@ -514,7 +516,7 @@ TEST_F(CommandServiceTest, ExpectedVersionMismatchIsAStreamVersionConflict) {
 }
 
 TEST_F(CommandServiceTest, ExpectedVersionOnAStreamThatDoesNotExistYet) {
-  auto r = submit(request("cmd-1", define_window(), 1));
+  auto r = submit(request("cmd-1", define_window(), events::StreamVersion{1}));
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "stream_version_conflict");
   EXPECT_TRUE(recorded().empty());
@@ -576,7 +578,7 @@ TEST_F(CommandServiceTest, StoreFailureFailsTheWholeBatchThenRetriesAreAcceptedO
     auto window = memory.read_stream("policy-key:billing.window_seconds");
     ASSERT_TRUE(window.has_value());
     ASSERT_EQ(window->size(), 3u);
-    EXPECT_EQ((*window)[2].meta.stream_version, 3);
+    EXPECT_EQ((*window)[2].meta.stream_version, events::StreamVersion{3});
   }
 }
 
@@ -669,8 +671,8 @@ TEST(CommandServiceConcurrency, ManyThreadsGetGapFreePositionsAndAValidChain) {
       EXPECT_EQ(r.result->command_id, r.command_id);
       // Decided against the head just before its own events (rule 5 evidence).
       ASSERT_TRUE(r.result->decided_at_position.has_value()) << r.command_id;
-      EXPECT_EQ(*r.result->decided_at_position,
-                r.result->position - static_cast<std::int64_t>(r.result->event_ids.size()))
+      EXPECT_EQ(r.result->decided_at_position->value,
+                r.result->position.value - static_cast<std::int64_t>(r.result->event_ids.size()))
           << r.command_id;
       if (r.result->duplicate) {
         dups[r.command_id].push_back(*r.result);
@@ -701,8 +703,8 @@ TEST(CommandServiceConcurrency, ManyThreadsGetGapFreePositionsAndAValidChain) {
   std::set<std::string> event_ids;
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto& r = all[i];
-    EXPECT_EQ(r.meta.global_position, static_cast<std::int64_t>(i + 1));
-    EXPECT_EQ(r.meta.stream_version, ++versions[r.meta.stream_id]) << r.meta.stream_id;
+    EXPECT_EQ(r.meta.global_position.value, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(r.meta.stream_version.value, ++versions[r.meta.stream_id]) << r.meta.stream_id;
     EXPECT_EQ(r.prev_hash, prev) << i;
     EXPECT_EQ(codec::compute_hash(r), r.hash) << i;
     EXPECT_TRUE(codec::decode(r).has_value()) << i;
@@ -714,14 +716,14 @@ TEST(CommandServiceConcurrency, ManyThreadsGetGapFreePositionsAndAValidChain) {
   for (const auto& [id, n] : per_command) EXPECT_EQ(n, 1) << id;
   for (const auto& [id, a] : first) {
     ASSERT_EQ(a.event_ids.size(), 1u) << id;
-    const auto& r = all[static_cast<std::size_t>(a.position - 1)];
+    const auto& r = all[static_cast<std::size_t>(a.position.value - 1)];
     EXPECT_EQ(r.meta.command_id, id);
     EXPECT_EQ(r.meta.event_id, a.event_ids[0]);
     EXPECT_EQ(r.meta.stream_version, a.stream_version);
   }
   // Commands of one thread keep their submission order.
   for (int t = 0; t < kThreads; ++t) {
-    std::int64_t last = 0;
+    events::GlobalPosition last;
     for (int i = 0; i < kPerThread; ++i) {
       const auto& a = first["cmd-" + std::to_string(t) + "-" + std::to_string(i)];
       EXPECT_GT(a.position, last);
@@ -745,14 +747,15 @@ TEST(CommandServiceConcurrency, ManyThreadsGetGapFreePositionsAndAValidChain) {
 // command later in a group gets the same rejection, where on its own it
 // would be decided again.
 CommandRequest generated_request(int n, int organization, int value_kind, std::optional<std::int64_t> old_value,
-                                 bool as_tenant, std::optional<std::int64_t> expected_version) {
+                                 bool as_tenant, std::optional<events::StreamVersion> expected_version) {
   const std::int64_t value = value_kind == 0 ? 0 : 30 * value_kind;  // 0 is out of bounds
   auto r = request("cmd-" + std::to_string(n),
                    set_value(kWindow, org("org-" + std::to_string(organization)), value, old_value), expected_version);
   if (as_tenant) r.meta.principal = Principal{events::Actor{"user", "org1-admin", {"tenant_admin"}}, "org-1"};
   // What the edge hashes: the body (commands/idempotency.h tells a retry from a reuse by it).
   r.meta.request_hash = std::to_string(organization) + "/" + std::to_string(value) + "/" +
-                        std::to_string(old_value.value_or(-1)) + "/" + std::to_string(expected_version.value_or(-1));
+                        std::to_string(old_value.value_or(-1)) + "/" +
+                        std::to_string(expected_version.value_or(events::StreamVersion{-1}).value);
   return r;
 }
 
@@ -769,8 +772,8 @@ std::vector<CommandRequest> generate_requests() {
     const int value_kind = *rc::gen::inRange(0, 6);
     std::optional<std::int64_t> old_value;
     if (*rc::gen::inRange(0, 4) == 0) old_value = 30 * *rc::gen::inRange(1, 6);
-    std::optional<std::int64_t> expected;
-    if (*rc::gen::inRange(0, 5) == 0) expected = *rc::gen::inRange(1, 6);
+    std::optional<events::StreamVersion> expected;
+    if (*rc::gen::inRange(0, 5) == 0) expected = events::StreamVersion{*rc::gen::inRange(1, 6)};
     auto r = generated_request(n, organization, value_kind, old_value, *rc::gen::inRange(0, 3) == 0, expected);
     if (repeat == 2) r.meta.command_id = out.back().meta.command_id;  // the id again, with another body
     out.push_back(std::move(r));
@@ -781,10 +784,12 @@ std::vector<CommandRequest> generate_requests() {
 // What the caller sees of an answer; `where`: with its positions and event ids.
 std::string answer_text(const domain::Result<Accepted>& a, bool where) {
   if (!a) return "error " + a.error().code;
-  std::string text = "ok " + a->command_id + " v" + std::to_string(a->stream_version) + (a->duplicate ? " dup" : "");
+  std::string text =
+      "ok " + a->command_id + " v" + std::to_string(a->stream_version.value) + (a->duplicate ? " dup" : "");
   if (!where) return text;
   for (const auto& id : a->event_ids) text += " " + id;
-  return text + " p" + std::to_string(a->position) + " d" + std::to_string(a->decided_at_position.value_or(-1));
+  return text + " p" + std::to_string(a->position.value) + " d" +
+         std::to_string(a->decided_at_position.value_or(events::GlobalPosition{-1}).value);
 }
 
 // The events written, apart from where they landed: a group records its
@@ -792,7 +797,7 @@ std::string answer_text(const domain::Result<Accepted>& a, bool where) {
 std::multiset<std::string> written(const std::vector<events::RecordedEvent>& all) {
   std::multiset<std::string> out;
   for (const auto& r : all) {
-    out.insert(r.meta.command_id + " " + r.meta.stream_id + " v" + std::to_string(r.meta.stream_version) + " " +
+    out.insert(r.meta.command_id + " " + r.meta.stream_id + " v" + std::to_string(r.meta.stream_version.value) + " " +
                r.event_type + " " + r.payload);
   }
   return out;
@@ -805,7 +810,7 @@ RC_GTEST_PROP(CommandServicePlan, OneGroupAnswersAndWritesWhatTheCommandsOneAtAT
     RC_LOG() << r.meta.command_id << " by " << r.meta.principal.tenant << ": " << c.scope.id << " = "
              << std::get<std::int64_t>(c.value.v)
              << (c.old_value ? " old " + std::to_string(std::get<std::int64_t>(c.old_value->v)) : "")
-             << (r.expected_version ? " expecting v" + std::to_string(*r.expected_version) : "") << "\n";
+             << (r.expected_version ? " expecting v" + std::to_string(r.expected_version->value) : "") << "\n";
   }
   ManualClock clock{kT0};
   InMemoryEventStore one_by_one_store{clock};

@@ -68,7 +68,7 @@ TEST(ConfigPrecedence, ResolveValueReturnsTheFirstNonNullElseTheDefault) {
 
 ledger::events::EventMeta meta(std::int64_t position, const std::string& actor = "u1") {
   ledger::events::EventMeta m;
-  m.global_position = position;
+  m.global_position = ledger::events::GlobalPosition{position};
   m.actor = {"user", actor, {}};
   return m;
 }

@@ -491,9 +491,9 @@ TEST(DecodeSetValue, AcceptsTheEnvelopeFields) {
   auto r = decode_set(body);
   ASSERT_TRUE(r.has_value()) << r.error().code;
   EXPECT_EQ(r->command_id, "cmd-42");
-  EXPECT_EQ(r->expected_version, 3);
+  EXPECT_EQ(r->expected_version, events::StreamVersion{3});
   body["expected_version"] = 0;
-  EXPECT_EQ(decode_set(body)->expected_version, 0);
+  EXPECT_EQ(decode_set(body)->expected_version, events::StreamVersion{0});
 }
 
 TEST(DecodeSetValue, RefusesBadEnvelopeFields) {

@@ -35,7 +35,7 @@ struct Ledger {
     for (const auto& e : d->events) {
       events::EventMeta meta;
       meta.stream_id = d->stream_id;
-      meta.global_position = ++position;
+      meta.global_position = events::GlobalPosition{++position};
       meta.recorded_at = events::Instant{1'780'000'000'000'000 + position};
       model.apply(meta, e);
       history.push_back({meta, e});
@@ -291,10 +291,10 @@ TEST(Entitlements, ViewResolvesAnOrganizationsPlanAsOfAPosition) {
   l.must(ActivateVersion{"default", "pol-export-data", "pol-export-data-v1", "production", "go"});
   for (const auto& e : l.history) view.apply(e);
   events::Envelope org{{}, events::OrganizationCreated{"acme", "Acme", "pro", "acme.default"}};
-  org.meta.global_position = l.position + 1;
+  org.meta.global_position = events::GlobalPosition{l.position + 1};
   view.apply(org);
   events::Envelope change{{}, events::OrganizationPlanChanged{"acme", "pro", "free"}};
-  change.meta.global_position = l.position + 2;
+  change.meta.global_position = events::GlobalPosition{l.position + 2};
   view.apply(change);
   projections::EntitlementCheckRequest in{"default", "production", "acme", "", "export-data"};
   EXPECT_EQ(view.check(in, Cut{}).result.reason, "plan_not_allowed");

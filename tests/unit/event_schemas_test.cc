@@ -176,9 +176,9 @@ bool mentions(const std::vector<std::string>& problems, const std::string& text)
 
 events::EventMeta sample_meta() {
   events::EventMeta m;
-  m.global_position = 42;
+  m.global_position = events::GlobalPosition{42};
   m.stream_id = "policy-key:billing.window_seconds";
-  m.stream_version = 3;
+  m.stream_version = events::StreamVersion{3};
   m.event_id = "6f1c2a4e-0d8b-4c3a-9d7e-2b1f0e9a8c7d";
   m.occurred_at = events::Instant{1'780'272'000'000'000};
   m.recorded_at = events::Instant{1'780'272'000'000'100};
@@ -815,9 +815,10 @@ rc::Gen<events::ConfigSecretsShredded> gen_event(std::type_identity<events::Conf
 rc::Gen<events::EventMeta> event_meta() {
   return gen::exec([] {
     events::EventMeta m;
-    m.global_position = *gen::inRange<std::int64_t>(1, std::numeric_limits<std::int64_t>::max());
+    m.global_position =
+        events::GlobalPosition{*gen::inRange<std::int64_t>(1, std::numeric_limits<std::int64_t>::max())};
     m.stream_id = *text();
-    m.stream_version = *gen::inRange<std::int64_t>(1, std::numeric_limits<std::int64_t>::max());
+    m.stream_version = events::StreamVersion{*gen::inRange<std::int64_t>(1, std::numeric_limits<std::int64_t>::max())};
     m.event_id = *hex(8) + "-" + *hex(4) + "-" + *hex(4) + "-" + *hex(4) + "-" + *hex(12);
     m.occurred_at = *instant();
     m.recorded_at = *instant();

@@ -54,7 +54,7 @@ PolicyValueSet window_set(PolicyScope scope, std::int64_t before, std::int64_t a
 
 events::EventMeta meta_at(std::int64_t position, const events::Event& e) {
   events::EventMeta m;
-  m.global_position = position;
+  m.global_position = events::GlobalPosition{position};
   m.stream_id = std::visit(
       [](const auto& x) -> std::string {
         if constexpr (requires { x.key; })
@@ -63,7 +63,7 @@ events::EventMeta meta_at(std::int64_t position, const events::Event& e) {
           return "other";
       },
       e);
-  m.stream_version = position;  // good enough for the projection, which ignores it
+  m.stream_version = events::StreamVersion{position};  // good enough for the projection, which ignores it
   char id[40];
   std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012lld", static_cast<long long>(position));
   m.event_id = id;
@@ -208,15 +208,15 @@ TEST(ProjectionRunner, AppliesABatchAndAdvancesTheCheckpoint) {
   PolicyValuesProjection p;
   InMemoryReadModelStore store;
   ProjectionRunner runner(p, store);
-  EXPECT_EQ(runner.checkpoint().value(), 0);
+  EXPECT_EQ(runner.checkpoint().value(), events::GlobalPosition{0});
 
   auto stats = runner.apply(slice(h, 0, 3));
   ASSERT_TRUE(stats.has_value()) << stats.error().code;
   EXPECT_EQ(stats->applied, 3u);
   EXPECT_EQ(stats->skipped, 0u);
-  EXPECT_EQ(stats->checkpoint, 3);
-  EXPECT_EQ(runner.checkpoint().value(), 3);
-  EXPECT_EQ(store.checkpoint("policy_values").value(), 3);
+  EXPECT_EQ(stats->checkpoint, events::GlobalPosition{3});
+  EXPECT_EQ(runner.checkpoint().value(), events::GlobalPosition{3});
+  EXPECT_EQ(store.checkpoint("policy_values").value(), events::GlobalPosition{3});
 
   auto tables = store.tables();
   EXPECT_EQ(tables["policy_keys"].size(), 1u);
@@ -225,7 +225,7 @@ TEST(ProjectionRunner, AppliesABatchAndAdvancesTheCheckpoint) {
   stats = runner.apply(slice(h, 3, 6));
   ASSERT_TRUE(stats.has_value());
   EXPECT_EQ(stats->applied, 3u);
-  EXPECT_EQ(stats->checkpoint, 6);
+  EXPECT_EQ(stats->checkpoint, events::GlobalPosition{6});
   tables = store.tables();
   EXPECT_EQ(tables["policy_keys"].size(), 2u);
   EXPECT_EQ(tables["policy_values"].size(), 4u);
@@ -243,9 +243,9 @@ TEST(ProjectionRunner, SkipsDuplicates) {
   ASSERT_TRUE(again.has_value()) << again.error().code;
   EXPECT_EQ(again->applied, 0u);
   EXPECT_EQ(again->skipped, h.size());
-  EXPECT_EQ(again->checkpoint, 6);
+  EXPECT_EQ(again->checkpoint, events::GlobalPosition{6});
   EXPECT_EQ(store.tables(), before);
-  EXPECT_EQ(store.checkpoint("policy_values").value(), 6);
+  EXPECT_EQ(store.checkpoint("policy_values").value(), events::GlobalPosition{6});
 }
 
 TEST(ProjectionRunner, OverlappingBatchAppliesOnlyTheNewEvents) {
@@ -258,7 +258,7 @@ TEST(ProjectionRunner, OverlappingBatchAppliesOnlyTheNewEvents) {
   ASSERT_TRUE(stats.has_value());
   EXPECT_EQ(stats->skipped, 3u);
   EXPECT_EQ(stats->applied, 2u);
-  EXPECT_EQ(stats->checkpoint, 6);
+  EXPECT_EQ(stats->checkpoint, events::GlobalPosition{6});
 }
 
 TEST(ProjectionRunner, RefusesAGapAndWritesNothing) {
@@ -277,7 +277,7 @@ TEST(ProjectionRunner, RefusesAGapAndWritesNothing) {
   EXPECT_EQ(evidence(gap.error(), "position"), "5");
   EXPECT_EQ(evidence(gap.error(), "projection"), "policy_values");
   EXPECT_EQ(store.tables(), before);
-  EXPECT_EQ(store.checkpoint("policy_values").value(), 3);
+  EXPECT_EQ(store.checkpoint("policy_values").value(), events::GlobalPosition{3});
 
   // A gap inside a batch: the events before it are not written either.
   std::vector<RecordedEvent> holey = {h[3], h[5]};
@@ -287,13 +287,13 @@ TEST(ProjectionRunner, RefusesAGapAndWritesNothing) {
   EXPECT_EQ(evidence(inner.error(), "checkpoint"), "4");
   EXPECT_EQ(evidence(inner.error(), "position"), "6");
   EXPECT_EQ(store.tables(), before);
-  EXPECT_EQ(store.checkpoint("policy_values").value(), 3);
-  EXPECT_EQ(runner.checkpoint().value(), 3);
+  EXPECT_EQ(store.checkpoint("policy_values").value(), events::GlobalPosition{3});
+  EXPECT_EQ(runner.checkpoint().value(), events::GlobalPosition{3});
 
   // The missing event arrives: all is well.
   auto ok = runner.apply(slice(h, 3, 6));
   ASSERT_TRUE(ok.has_value());
-  EXPECT_EQ(ok->checkpoint, 6);
+  EXPECT_EQ(ok->checkpoint, events::GlobalPosition{6});
 }
 
 TEST(ProjectionRunner, RefusesAFirstBatchThatDoesNotStartAtOne) {
@@ -314,7 +314,7 @@ TEST(ProjectionRunner, EmptyBatchChangesNothing) {
   auto r = runner.apply({});
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->applied, 0u);
-  EXPECT_EQ(r->checkpoint, 0);
+  EXPECT_EQ(r->checkpoint, events::GlobalPosition{0});
   EXPECT_TRUE(store.tables().empty());
 }
 
@@ -327,7 +327,7 @@ TEST(ProjectionRunner, ARestartedRunnerResumesFromTheStoredCheckpoint) {
     ASSERT_TRUE(first.apply(slice(h, 0, 4)).has_value());
   }
   ProjectionRunner second(p, store);
-  EXPECT_EQ(second.checkpoint().value(), 4);
+  EXPECT_EQ(second.checkpoint().value(), events::GlobalPosition{4});
   auto r = second.apply(h);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->skipped, 4u);
@@ -339,7 +339,7 @@ TEST(ProjectionRunner, LosesARaceWithAnotherInstanceWithoutDoubleWriting) {
   PolicyValuesProjection p;
   InMemoryReadModelStore store;
   ProjectionRunner a(p, store), b(p, store);
-  ASSERT_EQ(b.checkpoint().value(), 0);  // b read the checkpoint before a moved it
+  ASSERT_EQ(b.checkpoint().value(), events::GlobalPosition{0});  // b read the checkpoint before a moved it
   ASSERT_TRUE(a.apply(slice(h, 0, 3)).has_value());
   const auto after_a = store.tables();
 
@@ -353,7 +353,7 @@ TEST(ProjectionRunner, LosesARaceWithAnotherInstanceWithoutDoubleWriting) {
   ASSERT_TRUE(retry.has_value()) << retry.error().code;
   EXPECT_EQ(retry->skipped, 3u);
   EXPECT_EQ(retry->applied, 1u);
-  EXPECT_EQ(store.checkpoint("policy_values").value(), 4);
+  EXPECT_EQ(store.checkpoint("policy_values").value(), events::GlobalPosition{4});
 }
 
 TEST(ProjectionRunner, RefusesAnUndecodableEventAndWritesNothing) {
@@ -367,7 +367,7 @@ TEST(ProjectionRunner, RefusesAnUndecodableEventAndWritesNothing) {
   EXPECT_EQ(r.error().code, "undecodable_event");
   EXPECT_EQ(evidence(r.error(), "position"), "2");
   EXPECT_TRUE(store.tables().empty());
-  EXPECT_EQ(store.checkpoint("policy_values").value(), 0);
+  EXPECT_EQ(store.checkpoint("policy_values").value(), events::GlobalPosition{0});
 }
 
 // ---------------------------------------------------------------------------
@@ -419,14 +419,14 @@ RC_GTEST_PROP(ProjectionRunner, RebuildEqualsLive, ()) {
     RC_ASSERT(stats.has_value());
     RC_ASSERT(stats->skipped == back);
     RC_ASSERT(stats->applied == to - next);
-    RC_ASSERT(stats->checkpoint == static_cast<std::int64_t>(to));
+    RC_ASSERT(stats->checkpoint.value == static_cast<std::int64_t>(to));
     // Sometimes the runner restarts and a new one picks up the checkpoint.
     if (*rc::gen::inRange(0, 4) == 0) runner.emplace(p, live);
     next = to;
   }
   RC_ASSERT(live.tables() == rebuilt.tables());
   RC_ASSERT(live.checkpoint("policy_values").value() == rebuilt.checkpoint("policy_values").value());
-  RC_ASSERT(rebuilt.checkpoint("policy_values").value() == static_cast<std::int64_t>(h.size()));
+  RC_ASSERT(rebuilt.checkpoint("policy_values").value().value == static_cast<std::int64_t>(h.size()));
 }
 
 }  // namespace

@@ -20,9 +20,9 @@ using adapters::memory::MemoryTopicFeed;
 
 events::RecordedEvent value_set(std::int64_t position, const std::string& prev_hash, std::int64_t value) {
   events::EventMeta m;
-  m.global_position = position;
+  m.global_position = events::GlobalPosition{position};
   m.stream_id = "policy-key:k" + std::to_string(position % 3);
-  m.stream_version = position;
+  m.stream_version = events::StreamVersion{position};
   m.event_id = "e-" + std::to_string(position);
   m.occurred_at = events::Instant{1'780'272'000'000'000 + position};
   m.recorded_at = m.occurred_at;
@@ -51,9 +51,11 @@ void commit(MemoryHistory& history, int n) {
 // A store whose next commit can fail (a database outage mid-batch).
 class FlakyStore final : public ReadModelStore {
  public:
-  domain::Result<std::int64_t> checkpoint(std::string_view projection) override { return inner.checkpoint(projection); }
-  domain::Result<void> commit(std::string_view projection, std::span<const RowOp> ops, std::int64_t from,
-                              std::int64_t to) override {
+  domain::Result<events::GlobalPosition> checkpoint(std::string_view projection) override {
+    return inner.checkpoint(projection);
+  }
+  domain::Result<void> commit(std::string_view projection, std::span<const RowOp> ops, events::GlobalPosition from,
+                              events::GlobalPosition to) override {
     if (fail_next_commit) {
       fail_next_commit = false;
       return domain::fail(domain::ErrorKind::kUnavailable, "injected_failure", "commit");
@@ -88,7 +90,7 @@ TEST(Projector, AppliesWhatTheFeedDeliversAndCommitsOnlyAfterward) {
   EXPECT_EQ(feed.committed, 0u);  // the batch will be delivered again
   EXPECT_EQ(projector.step(), Projector::Step::kApplied);
   EXPECT_EQ(feed.committed, 3u);
-  EXPECT_EQ((*set)->checkpoint().value(), 3);
+  EXPECT_EQ((*set)->checkpoint().value(), events::GlobalPosition{3});
   EXPECT_EQ(status.readiness_json().find("\"checkpoint\":3") != std::string::npos, true);
   EXPECT_EQ(store.inner.tables(), rebuilt(history));
 }
@@ -121,7 +123,7 @@ TEST(Projector, AReadModelBehindTheFeedIsFilledFromHistory) {
   auto set = ProjectionSet::create(store);
   Projector projector(**set, history, feed);
   EXPECT_EQ(projector.step(), Projector::Step::kApplied);
-  EXPECT_EQ((*set)->checkpoint().value(), 5);
+  EXPECT_EQ((*set)->checkpoint().value(), events::GlobalPosition{5});
   EXPECT_EQ(store.tables(), rebuilt(history));
 }
 
@@ -179,14 +181,14 @@ RC_GTEST_PROP(Projector, LiveEqualsRebuildWhateverTheTopicHoldsAndWhateverFails,
     }
     auto cp = (*set)->checkpoint();
     RC_ASSERT(cp.has_value());
-    RC_ASSERT(*cp <= static_cast<std::int64_t>(history.committed.size()));
+    RC_ASSERT(cp->value <= static_cast<std::int64_t>(history.committed.size()));
   }
   // Failures stop; the relay catches up; the projector drains the topic.
   feed.fail_next_poll = false;
   store.fail_next_commit = false;
   while (relayed < history.committed.size()) feed.publish(history.committed[relayed++]);
   for (std::size_t k = 0; k < feed.topic.size() + 4; ++k) projector->step();
-  RC_ASSERT((*set)->checkpoint().value() == static_cast<std::int64_t>(history.committed.size()));
+  RC_ASSERT((*set)->checkpoint().value().value == static_cast<std::int64_t>(history.committed.size()));
   RC_ASSERT(store.inner.tables() == rebuilt(history));
 }
 

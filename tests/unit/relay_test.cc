@@ -21,17 +21,24 @@ using adapters::memory::MemoryEventSource;
 void commit(MemoryEventSource& source, int n) {
   for (int i = 0; i < n; ++i) {
     events::RecordedEvent e;
-    e.meta.global_position = static_cast<std::int64_t>(source.committed.size()) + 1;
+    e.meta.global_position = events::GlobalPosition{static_cast<std::int64_t>(source.committed.size()) + 1};
     e.meta.stream_id = "s";
     e.event_type = "Test";
     source.committed.push_back(e);
   }
 }
 
+// Positions from their numbers, to compare with what the bus received.
+std::vector<events::GlobalPosition> positions(std::initializer_list<std::int64_t> values) {
+  std::vector<events::GlobalPosition> out;
+  for (auto v : values) out.push_back(events::GlobalPosition{v});
+  return out;
+}
+
 // The first time each position reached the bus, in the order it did.
-std::vector<std::int64_t> first_arrivals(const std::vector<std::int64_t>& received) {
-  std::vector<std::int64_t> out;
-  std::set<std::int64_t> seen;
+std::vector<events::GlobalPosition> first_arrivals(const std::vector<events::GlobalPosition>& received) {
+  std::vector<events::GlobalPosition> out;
+  std::set<events::GlobalPosition> seen;
   for (auto p : received)
     if (seen.insert(p).second) out.push_back(p);
   return out;
@@ -44,12 +51,12 @@ TEST(Relay, PublishesInOrderAndStoresTheCheckpointAfterDelivery) {
   commit(source, 5);
   Relay relay(source, bus, checkpoint, {.batch_size = 2});
   EXPECT_EQ(relay.step(), StepOutcome::kPublished);
-  EXPECT_EQ(checkpoint.position, 2);
+  EXPECT_EQ(checkpoint.position, events::GlobalPosition{2});
   EXPECT_EQ(relay.step(), StepOutcome::kPublished);
   EXPECT_EQ(relay.step(), StepOutcome::kPublished);
   EXPECT_EQ(relay.step(), StepOutcome::kIdle);
-  EXPECT_EQ(bus.received, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
-  EXPECT_EQ(checkpoint.position, 5);
+  EXPECT_EQ(bus.received, positions({1, 2, 3, 4, 5}));
+  EXPECT_EQ(checkpoint.position, events::GlobalPosition{5});
 }
 
 TEST(Relay, AFailedDeliveryIsResentFromTheDurablePositionNeverSkipped) {
@@ -60,11 +67,11 @@ TEST(Relay, AFailedDeliveryIsResentFromTheDurablePositionNeverSkipped) {
   Relay relay(source, bus, checkpoint, {.batch_size = 4});
   bus.fail_after = 2;  // 1 and 2 delivered, then the bus fails
   EXPECT_EQ(relay.step(), StepOutcome::kFailed);
-  EXPECT_EQ(checkpoint.position, 0);  // nothing is durable until the whole batch is
+  EXPECT_EQ(checkpoint.position, events::GlobalPosition{0});  // nothing is durable until the whole batch is
   EXPECT_EQ(relay.step(), StepOutcome::kPublished);
-  EXPECT_EQ(bus.received, (std::vector<std::int64_t>{1, 2, 1, 2, 3, 4}));
+  EXPECT_EQ(bus.received, positions({1, 2, 1, 2, 3, 4}));
   EXPECT_EQ(bus.sessions, 2u);  // the retry ran in a fresh session
-  EXPECT_EQ(checkpoint.position, 4);
+  EXPECT_EQ(checkpoint.position, events::GlobalPosition{4});
 }
 
 TEST(Relay, ACheckpointThatCouldNotBeStoredMeansResendingNotLosing) {
@@ -77,8 +84,8 @@ TEST(Relay, ACheckpointThatCouldNotBeStoredMeansResendingNotLosing) {
   EXPECT_EQ(relay.step(), StepOutcome::kFailed);
   EXPECT_FALSE(relay.published().has_value());
   EXPECT_EQ(relay.step(), StepOutcome::kPublished);
-  EXPECT_EQ(first_arrivals(bus.received), (std::vector<std::int64_t>{1, 2, 3}));
-  EXPECT_EQ(checkpoint.position, 3);
+  EXPECT_EQ(first_arrivals(bus.received), positions({1, 2, 3}));
+  EXPECT_EQ(checkpoint.position, events::GlobalPosition{3});
 }
 
 TEST(Relay, ASourceThatSkipsAPositionIsRefusedAndNothingIsPublished) {
@@ -86,14 +93,14 @@ TEST(Relay, ASourceThatSkipsAPositionIsRefusedAndNothingIsPublished) {
   MemoryBus bus;
   MemoryCheckpoint checkpoint;
   commit(source, 3);
-  source.hide_position = 2;
+  source.hide_position = events::GlobalPosition{2};
   Relay relay(source, bus, checkpoint);
   EXPECT_EQ(relay.step(), StepOutcome::kFailed);
   EXPECT_TRUE(bus.received.empty());
-  EXPECT_EQ(checkpoint.position, 0);
+  EXPECT_EQ(checkpoint.position, events::GlobalPosition{0});
   source.hide_position.reset();
   EXPECT_EQ(relay.step(), StepOutcome::kPublished);
-  EXPECT_EQ(bus.received, (std::vector<std::int64_t>{1, 2, 3}));
+  EXPECT_EQ(bus.received, positions({1, 2, 3}));
 }
 
 // Any interleaving of commits, steps, failures at every port and restarts
@@ -133,14 +140,14 @@ RC_GTEST_PROP(Relay, NothingIsSkippedOrReorderedWhateverFails, ()) {
         break;
     }
     const auto firsts = first_arrivals(bus.received);
-    for (std::size_t k = 0; k < firsts.size(); ++k) RC_ASSERT(firsts[k] == static_cast<std::int64_t>(k) + 1);
-    RC_ASSERT(checkpoint.position <= static_cast<std::int64_t>(firsts.size()));
+    for (std::size_t k = 0; k < firsts.size(); ++k) RC_ASSERT(firsts[k].value == static_cast<std::int64_t>(k) + 1);
+    RC_ASSERT(checkpoint.position.value <= static_cast<std::int64_t>(firsts.size()));
   }
   bus.fail_after.reset();
   checkpoint.fail_next_store = checkpoint.fail_next_load = source.fail_next_read = false;
   for (std::size_t i = 0; i < source.committed.size() + 2; ++i) relay->step();
   RC_ASSERT(first_arrivals(bus.received).size() == source.committed.size());
-  RC_ASSERT(checkpoint.position == static_cast<std::int64_t>(source.committed.size()));
+  RC_ASSERT(checkpoint.position.value == static_cast<std::int64_t>(source.committed.size()));
 }
 
 }  // namespace

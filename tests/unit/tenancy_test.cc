@@ -166,7 +166,7 @@ TEST_F(TenancyServiceTest, AnotherTenantsCommandIdIsNotItsOutcome) {
   EXPECT_EQ(reused.error().code, "idempotency_key_reused");
   // A position is a JSON integer in the evidence.
   ASSERT_NE(reused.error().find("first_position"), nullptr);
-  EXPECT_EQ(*reused.error().find("first_position"), ledger::domain::EvidenceValue{mine->position});
+  EXPECT_EQ(*reused.error().find("first_position"), ledger::domain::EvidenceValue{mine->position.value});
   EXPECT_EQ(store_.all().size(), before);
   // The envelope keeps the command id the caller sent.
   EXPECT_EQ(store_.all().back().meta.command_id, "shared-id");
@@ -216,7 +216,7 @@ TEST(TenancyProperty, AnOutcomeIsReturnedOnlyToTheSameTenantActorAndBody) {
     struct First {
       int body;
       std::vector<std::string> event_ids;
-      std::int64_t position;
+      events::GlobalPosition position;
     };
     std::map<std::pair<int, int>, First> model;  // (principal, command id) -> first accepted
     for (auto [p, id, body] : ops) {

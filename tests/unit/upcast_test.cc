@@ -96,9 +96,9 @@ TEST(Upcast, EachVersionRefusesTheOtherShapeAndBadValues) {
 
 events::EventMeta meta_at(std::int64_t position, const std::string& key) {
   events::EventMeta m;
-  m.global_position = position;
+  m.global_position = events::GlobalPosition{position};
   m.stream_id = "policy-key:" + key;
-  m.stream_version = position;
+  m.stream_version = events::StreamVersion{position};
   char id[40];
   std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012lld", static_cast<long long>(position));
   m.event_id = id;
@@ -183,8 +183,8 @@ Tables project(const std::vector<RecordedEvent>& h, std::size_t batch) {
     EXPECT_TRUE(a.apply(part).has_value());
     EXPECT_TRUE(b.apply(part).has_value());
   }
-  EXPECT_EQ(store.checkpoint("policy_values").value(), static_cast<std::int64_t>(h.size()));
-  EXPECT_EQ(store.checkpoint("audit").value(), static_cast<std::int64_t>(h.size()));
+  EXPECT_EQ(store.checkpoint("policy_values").value().value, static_cast<std::int64_t>(h.size()));
+  EXPECT_EQ(store.checkpoint("audit").value().value, static_cast<std::int64_t>(h.size()));
   return store.tables();
 }
 

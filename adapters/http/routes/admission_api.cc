@@ -55,7 +55,7 @@ domain::Error forbidden(const commands::Principal& who, const std::string& organ
 
 // await_snapshot() against the admission read model's head.
 std::optional<HttpResponse> await_admission(projections::AdmissionHistory& q, const Consistency& c,
-                                            const std::function<domain::Result<std::int64_t>()>& checkpoint) {
+                                            const std::function<domain::Result<events::GlobalPosition>()>& checkpoint) {
   return await_snapshot(c, [&] { return q.head_position(); }, checkpoint);
 }
 
@@ -79,7 +79,7 @@ class RequestReaders {
       memory_.emplace(std::move(*snap));
       return std::nullopt;
     }
-    return await_admission(stored_admission_, c, [&]() -> domain::Result<std::int64_t> {
+    return await_admission(stored_admission_, c, [&]() -> domain::Result<events::GlobalPosition> {
       auto a = stored_admission_.checkpoint();
       if (!a || !with_policy) return a;
       auto p = stored_policy_.checkpoint();
@@ -403,7 +403,8 @@ domain::Result<void> apply_application(Json& answer, const ApplicationCheck& a, 
 // path.
 class MessageSource {
  public:
-  MessageSource(projections::PolicyValueReader& values, std::int64_t position) : values_(values), position_(position) {}
+  MessageSource(projections::PolicyValueReader& values, events::GlobalPosition position)
+      : values_(values), position_(position) {}
 
   domain::Result<void> apply(Json& answer, std::span<const std::string> locales, const projections::DecisionRead& read,
                              events::Instant as_of) {
@@ -437,7 +438,7 @@ class MessageSource {
   }
 
   projections::PolicyValueReader& values_;
-  std::int64_t position_;
+  events::GlobalPosition position_;
   std::optional<std::set<std::string>> defined_;
 };
 
@@ -597,7 +598,7 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied)
     note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
-  MessageSource messages(readers.policy(), out->snapshot_version);
+  MessageSource messages(readers.policy(), events::GlobalPosition{out->snapshot_version});
   std::string body;
   std::string decision = out->decision;
   std::string reason_code = out->reason_code;
@@ -674,7 +675,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     auto reads = readers.admission().decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
     if (!reads) return error_response(reads.error());
     snapshot_version = reads->front().snapshot.snapshot_version;
-    MessageSource messages(readers.policy(), snapshot_version);
+    MessageSource messages(readers.policy(), events::GlobalPosition{snapshot_version});
     const auto locales = request_locales(req);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
       auto out = decide_one(who, inputs[k], (*reads)[k], c->as_of);
@@ -712,7 +713,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     auto cp = readers.admission().checkpoint();
     if (!cp) return error_response(cp.error());
     const auto& as_of_position = c->as_of_position;
-    snapshot_version = as_of_position ? std::min(*as_of_position, *cp) : *cp;
+    snapshot_version = (as_of_position ? std::min(*as_of_position, *cp) : *cp).value;
   }
   Json out = Json::array();
   for (std::size_t i = 0; i < items.size(); ++i) {

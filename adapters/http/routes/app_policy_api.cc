@@ -71,7 +71,7 @@ std::expected<AppPolicyApi::ModelAt, HttpResponse> AppPolicyApi::model_at(const 
         {domain::ErrorKind::kUnavailable, "history_unavailable", "the event store's history cannot be read", {}}));
   }
   auto past = std::make_shared<domain::AdmissionModel>();
-  std::int64_t after = 0;
+  events::GlobalPosition after;
   while (after < *c.as_of_position) {
     auto batch = history_(after, 1000);
     if (!batch) return std::unexpected(error_response(batch.error()));
@@ -85,7 +85,7 @@ std::expected<AppPolicyApi::ModelAt, HttpResponse> AppPolicyApi::model_at(const 
       // An event the codec cannot read is refused by every consumer too.
       if (auto env = codec::decode(r)) {
         past->apply(env->meta.stream_id, env->event,
-                    {env->meta.global_position, env->meta.recorded_at, env->meta.actor.id});
+                    {env->meta.global_position.value, env->meta.recorded_at, env->meta.actor.id});
       }
     }
   }
@@ -217,7 +217,7 @@ HttpResponse AppPolicyApi::read_app(const HttpRequest& req, const commands::Prin
     j.update(stamp_json(app->updated, "updated"));
     r = json_response(200, dump(j));
   }
-  r.headers.emplace_back("x-snapshot-version", std::to_string(at.position));
+  r.headers.emplace_back("x-snapshot-version", std::to_string(at.position.value));
   mark_read_model(r, at.past ? kFromPostgres : kFromMemory);
   return r;
 }

@@ -57,8 +57,8 @@ class AppPolicyApi {
  public:
   // Reads the event store's history after a position (at most `limit`
   // events), for as_of_position.
-  using HistoryReader =
-      std::function<domain::Result<std::vector<events::RecordedEvent>>(std::int64_t after, std::size_t limit)>;
+  using HistoryReader = std::function<domain::Result<std::vector<events::RecordedEvent>>(events::GlobalPosition after,
+                                                                                         std::size_t limit)>;
 
   AppPolicyApi(const projections::AdmissionStore& store, commands::Clock& clock, domain::app_policy::PolicyDeps deps)
       : store_(store), clock_(clock), deps_(deps), runtime_(deps) {}
@@ -67,7 +67,7 @@ class AppPolicyApi {
   adapters::http::HttpResponse handle(const adapters::http::HttpRequest& req, const commands::Principal& who);
 
   // The event store's head (a position beyond it is refused, never waited for).
-  void head_from(std::function<domain::Result<std::int64_t>()> head) { head_ = std::move(head); }
+  void head_from(std::function<domain::Result<events::GlobalPosition>()> head) { head_ = std::move(head); }
   void history_from(HistoryReader reader) { history_ = std::move(reader); }
   void record_refusals_to(adapters::kafka::RefusalRecorder& r) { refusals_ = &r; }
 
@@ -81,7 +81,7 @@ class AppPolicyApi {
   struct ModelAt {
     std::shared_ptr<const projections::QuerySnapshot> snapshot;
     std::shared_ptr<domain::AdmissionModel> past;  // rebuilt for as_of_position
-    std::int64_t position = 0;
+    events::GlobalPosition position;
     const domain::AdmissionModel& model() const { return past ? *past : snapshot->admission; }
   };
   std::expected<ModelAt, adapters::http::HttpResponse> model_at(const Consistency& c) const;
@@ -94,7 +94,7 @@ class AppPolicyApi {
   commands::Clock& clock_;
   domain::app_policy::PolicyDeps deps_;
   domain::app_policy::ChainRuntime runtime_;
-  std::function<domain::Result<std::int64_t>()> head_;
+  std::function<domain::Result<events::GlobalPosition>()> head_;
   HistoryReader history_;
   adapters::kafka::RefusalRecorder* refusals_ = nullptr;
 };

@@ -26,9 +26,9 @@ constexpr std::size_t kMaxTypes = 64;
 // the values that apply to it.
 bool platform_policy_event(const std::string& type) { return type == "PolicyKeyDefined" || type == "PolicyValueSet"; }
 
-domain::Result<std::optional<std::int64_t>> last_event_id(const HttpRequest& req) {
+domain::Result<std::optional<events::GlobalPosition>> last_event_id(const HttpRequest& req) {
   const std::string* v = req.header("last-event-id");
-  if (!v || v->empty()) return std::optional<std::int64_t>();
+  if (!v || v->empty()) return std::optional<events::GlobalPosition>();
   std::int64_t n = -1;
   const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
   if (ec != std::errc() || end != v->data() + v->size() || n < 0) {
@@ -39,17 +39,17 @@ domain::Result<std::optional<std::int64_t>> last_event_id(const HttpRequest& req
     e.with("header", "last-event-id");
     return std::unexpected(std::move(e));
   }
-  return std::optional<std::int64_t>(n);
+  return std::optional<events::GlobalPosition>(events::GlobalPosition{n});
 }
 
 }  // namespace
 
 struct ChangeFeed::Subscriber {
   std::shared_ptr<adapters::http::HttpStream> stream;
-  std::string org;                    // "" = every organization (a platform principal)
-  std::set<std::string> types;        // empty = every type
-  std::int64_t position = 0;          // the last position passed
-  std::optional<std::int64_t> until;  // end once passed
+  std::string org;                              // "" = every organization (a platform principal)
+  std::set<std::string> types;                  // empty = every type
+  events::GlobalPosition position;              // the last position passed
+  std::optional<events::GlobalPosition> until;  // end once passed
   std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
 };
 
@@ -82,7 +82,7 @@ std::size_t ChangeFeed::subscribers() const {
 }
 
 std::string ChangeFeed::frame(const events::RecordedEvent& e) {
-  const std::string id = "id: " + std::to_string(e.meta.global_position) + "\n";
+  const std::string id = "id: " + std::to_string(e.meta.global_position.value) + "\n";
   try {
     // Compact JSON holds no line break, so the event is one `data:` line;
     // text that is not UTF-8 (a row edited behind the ledger's back) is
@@ -96,7 +96,7 @@ std::string ChangeFeed::frame(const events::RecordedEvent& e) {
   } catch (const std::exception& ex) {
     // A payload that is not JSON: the position is still sent (a consumer
     // sees the gap is not one, and ledger-audit verify finds the edit).
-    spdlog::error("change feed: event at position {} cannot be encoded: {}", e.meta.global_position, ex.what());
+    spdlog::error("change feed: event at position {} cannot be encoded: {}", e.meta.global_position.value, ex.what());
     const nlohmann::json data = {{"global_position", e.meta.global_position}, {"error", "undecodable_event"}};
     return id + "event: undecodable\ndata: " + data.dump() + "\n\n";
   }
@@ -143,7 +143,7 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
   }
   auto from = int_param(req, "from_position");
   if (!from) return error_response(from.error());
-  auto until = int_param(req, "until_position");
+  auto until = position_param(req, "until_position");
   if (!until) return error_response(until.error());
   sub->until = *until;
   auto resume = last_event_id(req);
@@ -153,7 +153,7 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
   if (const auto& resumed = *resume) {
     sub->position = *resumed;
   } else if (const auto& first = *from) {
-    sub->position = std::max<std::int64_t>(*first - 1, 0);
+    sub->position = events::GlobalPosition{std::max<std::int64_t>(*first - 1, 0)};
   } else {
     sub->position = *head;
   }
@@ -162,7 +162,7 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
                     "position_beyond_head",
                     "the stream would start beyond the last event of the ledger",
                     {}};
-    e.with("head_position", *head);
+    e.with("head_position", head->value);
     return error_response(e);
   }
   {
@@ -187,7 +187,7 @@ std::optional<HttpResponse> ChangeFeed::subscribe(const HttpRequest& req, const 
   head_response.actor = who.tenant + "/" + who.actor.type + ":" + who.actor.id;
   sub->stream = respond.stream(std::move(head_response));
   if (!sub->stream) return std::nullopt;  // the server stopped: nobody to answer
-  sub->stream->write(": policy-ledger changes after " + std::to_string(sub->position) + "\nretry: 2000\n\n");
+  sub->stream->write(": policy-ledger changes after " + std::to_string(sub->position.value) + "\nretry: 2000\n\n");
   {
     std::lock_guard lock(mu_);
     subscribers_.push_back(std::move(sub));
@@ -221,7 +221,7 @@ bool ChangeFeed::step() {
   bool behind = false;
   bool failed = false;
   // Subscribers at the same position share one read.
-  std::map<std::int64_t, std::vector<events::RecordedEvent>> reads;
+  std::map<events::GlobalPosition, std::vector<events::RecordedEvent>> reads;
   const auto now = std::chrono::steady_clock::now();
   for (const auto& s : subs) {
     auto it = reads.find(s->position);
@@ -236,7 +236,7 @@ bool ChangeFeed::step() {
     }
     const auto& events = it->second;
     if (events.size() == options_.page) behind = true;
-    const std::optional<std::int64_t>& until = s->until;
+    const std::optional<events::GlobalPosition>& until = s->until;
     for (const auto& e : events) {
       if (until && e.meta.global_position > *until) break;
       s->position = e.meta.global_position;

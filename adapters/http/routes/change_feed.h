@@ -58,9 +58,10 @@ class ChangeFeed {
  public:
   struct Source {
     // Up to `limit` committed events after `after`, in global order.
-    std::function<domain::Result<std::vector<events::RecordedEvent>>(std::int64_t after, std::size_t limit)> read_after;
+    std::function<domain::Result<std::vector<events::RecordedEvent>>(events::GlobalPosition after, std::size_t limit)>
+        read_after;
     // The last committed position.
-    std::function<domain::Result<std::int64_t>()> head;
+    std::function<domain::Result<events::GlobalPosition>()> head;
     // Blocks until a commit is announced or `timeout` passes.
     std::function<void(std::chrono::milliseconds timeout)> wait_for_commit;
   };

@@ -182,7 +182,7 @@ HttpResponse ConfigApi::handle(const HttpRequest& req, const commands::Principal
   auto snap = memory_snapshot(store_, *c, head_);
   if (!snap) return snap.error();
   const auto& model = (*snap)->config;
-  const std::int64_t at = (*snap)->position;
+  const std::int64_t at = (*snap)->position.value;
   apply_reload(model, at);
 
   const bool reveal = commands::authorize(who, commands::RouteFamily::kConfigSecretsRead).has_value();

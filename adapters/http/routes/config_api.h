@@ -49,7 +49,7 @@ class ConfigApi {
   // `process_settings`: the process-settings layer (an object), the lowest
   // of the precedence. `head` reads the event store's head.
   ConfigApi(const projections::AdmissionStore& store, commands::Clock& clock, domain::config::Json process_settings,
-            std::function<domain::Result<std::int64_t>()> head)
+            std::function<domain::Result<events::GlobalPosition>()> head)
       : store_(store), clock_(clock), process_(std::move(process_settings)), head_(std::move(head)) {}
   // How a reload re-reads the process-settings layer (default: keeps it).
   // The event store's head when this process read its settings at start:
@@ -85,7 +85,7 @@ class ConfigApi {
   std::int64_t applied_reload_ = 0;    // position of the last ConfigReloaded applied
   std::int64_t applied_position_ = 0;  // what requires_restart values the process has applied (start or reload)
   std::function<domain::Result<domain::config::Json>()> reload_;
-  std::function<domain::Result<std::int64_t>()> head_;
+  std::function<domain::Result<events::GlobalPosition>()> head_;
   adapters::kafka::RefusalRecorder* refusals_ = nullptr;
   domain::config::SecretSealer* sealer_ = nullptr;
   // `doc` with its sealed secrets as the caller may read them.

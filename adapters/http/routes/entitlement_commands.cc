@@ -133,7 +133,7 @@ std::optional<domain::Result<EntitlementRoute>> entitlement_route(const adapters
       set("policy_id", id);
       r.answer = [id](const commands::Accepted& a, events::Instant) {
         // The policy stream holds its creation and one event per version.
-        const std::int64_t n = a.stream_version - 1;
+        const std::int64_t n = a.stream_version.value - 1;
         return dump({{"version", {{"id", id + "-v" + std::to_string(n)}, {"version", n}, {"status", "draft"}}}}, a);
       };
     } else if (seg.size() == 4 && seg[2] == "versions") {
@@ -159,7 +159,7 @@ std::optional<domain::Result<EntitlementRoute>> entitlement_route(const adapters
                        {"environment", env},
                        {"activatedAt", codec::format_instant(at)},
                        {"status", "active"},
-                       {"activationId", "act-" + policy_id + "-" + env + "-" + std::to_string(a.stream_version)},
+                       {"activationId", "act-" + policy_id + "-" + env + "-" + std::to_string(a.stream_version.value)},
                        {"activationVersion", a.stream_version}}}},
                     a);
       };

@@ -158,7 +158,7 @@ domain::Result<Json> rederive_check(const Json& input, const projections::QueryS
     e.with("organization_id", req->organization_id);
     return std::unexpected(std::move(e));
   }
-  return answer_json(*req, a, snapshot.position);
+  return answer_json(*req, a, snapshot.position.value);
 }
 
 bool EntitlementReads::owns(std::string_view path) {
@@ -195,7 +195,7 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
   if (!c) return error_response(c.error());
   ent::Cut cut;
   const auto& as_of_position = c->as_of_position;
-  if (as_of_position) cut.position = *as_of_position;
+  if (as_of_position) cut.position = as_of_position->value;
   if (req.query_param("as_of")) cut.time = c->as_of;
   Consistency need = *c;
   // An as-of position needs the model to have reached it.
@@ -247,7 +247,7 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
         e.with("organization_id", x.organization_id);
         return error_response(e);
       }
-      results.push_back(answer_json(x, a, s.position));
+      results.push_back(answer_json(x, a, s.position.value));
     }
     if (log_.buffer) {  // never waits: a full buffer drops and counts
       const std::string corr =
@@ -255,7 +255,7 @@ HttpResponse EntitlementReads::answer(const HttpRequest& req, const commands::Pr
       const auto now = clock_.now();
       for (std::size_t i = 0; i < checks.size(); ++i) {
         log_.buffer->push(check_record_of(who, checks[i].organization_id, corr, check_input_json(checks[i], cut),
-                                          results[i], s.position, now));
+                                          results[i], s.position.value, now));
       }
     }
     if (req.path == kCheck) return ok(results[0]);

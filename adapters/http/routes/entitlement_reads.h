@@ -80,7 +80,7 @@ class EntitlementReads {
   // `store` and `clock` must outlive this object; `head` reads the event
   // store's head position.
   EntitlementReads(const projections::AdmissionStore& store, commands::Clock& clock,
-                   std::function<domain::Result<std::int64_t>()> head)
+                   std::function<domain::Result<events::GlobalPosition>()> head)
       : store_(store), clock_(clock), head_(std::move(head)) {}
 
   static bool owns(std::string_view path);
@@ -103,7 +103,7 @@ class EntitlementReads {
 
   const projections::AdmissionStore& store_;
   commands::Clock& clock_;
-  std::function<domain::Result<std::int64_t>()> head_;
+  std::function<domain::Result<events::GlobalPosition>()> head_;
   adapters::kafka::RefusalRecorder* refusals_ = nullptr;
   DecisionLogPorts log_;
   const domain::config::SecretSealer* signer_ = nullptr;

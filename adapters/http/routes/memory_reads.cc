@@ -14,7 +14,7 @@ using adapters::http::HttpResponse;
 
 namespace {
 
-HttpResponse not_ready(std::int64_t position, std::int64_t needed, const std::string& message) {
+HttpResponse not_ready(events::GlobalPosition position, events::GlobalPosition needed, const std::string& message) {
   auto r = error_response({domain::ErrorKind::kUnavailable, "snapshot_not_ready", message, {}});
   auto body = nlohmann::json::parse(r.body);
   body["snapshot_version"] = position;
@@ -27,9 +27,9 @@ HttpResponse not_ready(std::int64_t position, std::int64_t needed, const std::st
 
 std::expected<std::shared_ptr<const projections::QuerySnapshot>, HttpResponse> memory_snapshot(
     const projections::AdmissionStore& store, const Consistency& c,
-    const std::function<domain::Result<std::int64_t>()>& head) {
+    const std::function<domain::Result<events::GlobalPosition>()>& head) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(c.wait_ms);
-  if (!store.ready() && c.min_position > 0) {
+  if (!store.ready() && c.min_position > events::GlobalPosition{}) {
     // A reader that asked for a position waits for it (up to wait_ms), a
     // model still catching up after a start included; one that did not ask
     // is told at once. (A position beyond the head is refused below, once
@@ -48,7 +48,8 @@ std::expected<std::shared_ptr<const projections::QuerySnapshot>, HttpResponse> m
     wait.as_of_position.reset();
     wait.wait_ms = std::max<std::int64_t>(
         0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
-    if (auto answer = await_snapshot(wait, head, [&]() -> domain::Result<std::int64_t> { return store.position(); })) {
+    if (auto answer =
+            await_snapshot(wait, head, [&]() -> domain::Result<events::GlobalPosition> { return store.position(); })) {
       return std::unexpected(std::move(*answer));
     }
   }

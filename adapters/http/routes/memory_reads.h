@@ -33,7 +33,7 @@ inline constexpr const char* kFromPostgres = "postgresql";
 // `position_beyond_head`.
 std::expected<std::shared_ptr<const projections::QuerySnapshot>, adapters::http::HttpResponse> memory_snapshot(
     const projections::AdmissionStore& store, const Consistency& c,
-    const std::function<domain::Result<std::int64_t>()>& head);
+    const std::function<domain::Result<events::GlobalPosition>()>& head);
 
 // Marks where an answer came from (kReadModelHeader), unless already marked.
 void mark_read_model(adapters::http::HttpResponse& r, const char* source);

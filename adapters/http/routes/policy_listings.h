@@ -43,7 +43,7 @@ class PolicyListings {
   // `head` reads the event store's head (to refuse a min_position beyond
   // it). `store` must outlive this object.
   PolicyListings(const projections::AdmissionStore& store, commands::Clock& clock,
-                 std::function<domain::Result<std::int64_t>()> head)
+                 std::function<domain::Result<events::GlobalPosition>()> head)
       : store_(store), clock_(clock), head_(std::move(head)) {}
 
   static bool owns(std::string_view path) { return path == kKeys || path == kValues; }
@@ -60,7 +60,7 @@ class PolicyListings {
 
   const projections::AdmissionStore& store_;
   commands::Clock& clock_;
-  std::function<domain::Result<std::int64_t>()> head_;
+  std::function<domain::Result<events::GlobalPosition>()> head_;
 };
 
 }  // namespace ledger::routes

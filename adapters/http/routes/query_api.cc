@@ -200,13 +200,14 @@ void QueryApi::handle(HttpRequest req, const adapters::http::HttpResponder& resp
   SnapshotWaits* waits = memory ? memory_waits_ : waits_;
   if (!waits) return respond.send(handle(req));
   // What the request waits for; anything malformed is the route's to refuse.
-  auto min_position = int_param(req, "min_position");
-  auto as_of_position = int_param(req, "as_of_position");
+  auto min_position = position_param(req, "min_position");
+  auto as_of_position = position_param(req, "as_of_position");
   auto wait_ms = int_param(req, "wait_ms", 10'000);
   if (!min_position || !as_of_position || !wait_ms) return respond.send(handle(req));
-  const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
+  const events::GlobalPosition needed =
+      std::max(min_position->value_or(events::GlobalPosition{}), as_of_position->value_or(events::GlobalPosition{}));
   const std::int64_t wait = wait_ms->value_or(2000);
-  if (needed <= 0 || wait <= 0) return respond.send(handle(req));
+  if (needed <= events::GlobalPosition{} || wait <= 0) return respond.send(handle(req));
   auto principal = authenticate_request(auth_, req);
   if (!principal) return respond.send(handle(req));
 
@@ -316,9 +317,9 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
     if (!parsed) return error_response(bad_param("as_of", "as_of must be an RFC 3339 instant"));
     as_of = *parsed;
   }
-  auto as_of_position = int_param(req, "as_of_position");
+  auto as_of_position = position_param(req, "as_of_position");
   if (!as_of_position) return error_response(as_of_position.error());
-  auto min_position = int_param(req, "min_position");
+  auto min_position = position_param(req, "min_position");
   if (!min_position) return error_response(min_position.error());
   auto wait_ms = int_param(req, "wait_ms", 10'000);
   if (!wait_ms) return error_response(wait_ms.error());
@@ -329,9 +330,9 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   if (memory_ && !*as_of_position) {
     Consistency c;
     c.as_of = as_of;
-    c.min_position = min_position->value_or(0);
+    c.min_position = min_position->value_or(events::GlobalPosition{});
     c.wait_ms = wait_ms->value_or(2000);
-    auto snap = memory_snapshot(*memory_, c, [&]() -> domain::Result<std::int64_t> {
+    auto snap = memory_snapshot(*memory_, c, [&]() -> domain::Result<events::GlobalPosition> {
       if (audit_) return audit_->head_position();
       if (hierarchy_) return hierarchy_->head_position();
       return memory_->position();  // nothing to check a position against: wait for it
@@ -341,8 +342,9 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
   } else {
     // Read-your-writes: wait (bounded) for the projector to reach
     // min_position, never for a position beyond the head.
-    const std::int64_t needed = std::max(min_position->value_or(0), as_of_position->value_or(0));
-    if (needed > 0 && (audit_ || hierarchy_)) {
+    const events::GlobalPosition needed =
+        std::max(min_position->value_or(events::GlobalPosition{}), as_of_position->value_or(events::GlobalPosition{}));
+    if (needed > events::GlobalPosition{} && (audit_ || hierarchy_)) {
       auto cp = queries_.checkpoint();
       if (!cp) return error_response(cp.error());
       // A position beyond the head is refused at once (400
@@ -350,7 +352,8 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
       // only end in 503, and a client retrying that would never succeed.
       if (*cp < needed) {
         auto head = [&] { return audit_ ? audit_->head_position() : hierarchy_->head_position(); };
-        if (auto refused = beyond_head(min_position->value_or(0), *as_of_position, head)) return *refused;
+        if (auto refused = beyond_head(min_position->value_or(events::GlobalPosition{}), *as_of_position, head))
+          return *refused;
       }
     }
     if (auto not_ready = wait_for_snapshot([&] { return queries_.checkpoint(); }, needed, wait_ms->value_or(2000))) {
@@ -387,7 +390,7 @@ HttpResponse QueryApi::policy_value(const HttpRequest& req, const commands::Prin
       {"set_at_position", res.position ? nlohmann::json(*res.position) : nlohmann::json()},
       {"as_of", codec::format_instant(as_of)},
       {"next_change", next_change_json(next)},
-      {"snapshot_version", as_of_position->value_or(snap->snapshot_version)},
+      {"snapshot_version", as_of_position->value_or(events::GlobalPosition{snap->snapshot_version})},
   };
   return json_response(200, body.dump());
 }
@@ -449,9 +452,9 @@ domain::Error invalid_cursor(std::string message) {
 struct AuditQuery {
   AuditFilter filter;
   bool jsonl = false;
-  std::optional<std::int64_t> as_of_position;
+  std::optional<events::GlobalPosition> as_of_position;
   std::optional<std::int64_t> cursor;
-  std::int64_t min_position = 0;
+  events::GlobalPosition min_position;
   std::int64_t wait_ms = 2000;
 };
 
@@ -518,13 +521,13 @@ domain::Result<AuditQuery> parse_audit_query(const HttpRequest& req, const comma
     if (!f.recorded_to || end < *f.recorded_to) f.recorded_to = end;
   }
 
-  auto as_of_position = int_param(req, "as_of_position");
+  auto as_of_position = position_param(req, "as_of_position");
   if (!as_of_position) return std::unexpected(as_of_position.error());
   q.as_of_position = *as_of_position;
   f.max_position = *as_of_position;
-  auto min_position = int_param(req, "min_position");
+  auto min_position = position_param(req, "min_position");
   if (!min_position) return std::unexpected(min_position.error());
-  q.min_position = min_position->value_or(0);
+  q.min_position = min_position->value_or(events::GlobalPosition{});
   auto wait_ms = int_param(req, "wait_ms", 10'000);
   if (!wait_ms) return std::unexpected(wait_ms.error());
   q.wait_ms = wait_ms->value_or(2000);
@@ -629,7 +632,7 @@ namespace {
 // Checks positions against the head, waits for the snapshot, reads the page.
 domain::Result<AuditPage> read_audit_page(projections::AuditReader& audit, const AuditQuery& q,
                                           std::optional<HttpResponse>& answer) {
-  if (q.as_of_position || q.cursor || q.min_position > 0) {
+  if (q.as_of_position || q.cursor || q.min_position > events::GlobalPosition{}) {
     auto head = audit.head_position();
     if (!head) return std::unexpected(head.error());
     if (q.min_position > *head) {
@@ -637,7 +640,7 @@ domain::Result<AuditPage> read_audit_page(projections::AuditReader& audit, const
                       "position_beyond_head",
                       "min_position lies beyond the last event of the ledger",
                       {}};
-      e.with("min_position", q.min_position).with("head_position", *head);
+      e.with("min_position", q.min_position.value).with("head_position", head->value);
       return std::unexpected(std::move(e));
     }
     if (q.as_of_position && *q.as_of_position > *head) {
@@ -645,12 +648,12 @@ domain::Result<AuditPage> read_audit_page(projections::AuditReader& audit, const
                       "position_beyond_head",
                       "as_of_position lies beyond the last event of the ledger",
                       {}};
-      e.with("as_of_position", *q.as_of_position).with("head_position", *head);
+      e.with("as_of_position", q.as_of_position->value).with("head_position", head->value);
       return std::unexpected(std::move(e));
     }
-    if (q.cursor && *q.cursor > *head) return std::unexpected(invalid_cursor("cursor is unknown to this ledger"));
+    if (q.cursor && *q.cursor > head->value) return std::unexpected(invalid_cursor("cursor is unknown to this ledger"));
   }
-  const std::int64_t needed = std::max(q.min_position, q.as_of_position.value_or(0));
+  const events::GlobalPosition needed = std::max(q.min_position, q.as_of_position.value_or(events::GlobalPosition{}));
   // A subtree is read at the lower of the audit and admission checkpoints
   // (AuditReader::page_position), so both must have reached `needed`.
   answer = wait_for_snapshot([&] { return audit.page_position(q.filter); }, needed, q.wait_ms);
@@ -678,7 +681,7 @@ HttpResponse QueryApi::audit_log(const HttpRequest& req, const commands::Princip
   if (not_ready) return *not_ready;
   if (!page) return error_response(page.error());
 
-  const std::int64_t snapshot = q->as_of_position.value_or(page->snapshot_version);
+  const std::int64_t snapshot = q->as_of_position.value_or(events::GlobalPosition{page->snapshot_version}).value;
   const std::optional<std::string> next =
       page->has_more ? std::optional<std::string>(encode_cursor(page->rows.back().position)) : std::nullopt;
   if (q->jsonl) {
@@ -724,7 +727,8 @@ HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Pri
       any.after_position = 0;
       any.limit = 1;
       any.with_latest = false;
-      any.max_position = std::min(q->filter.max_position.value_or(page->snapshot_version), page->snapshot_version);
+      const events::GlobalPosition read_at{page->snapshot_version};
+      any.max_position = std::min(q->filter.max_position.value_or(read_at), read_at);
       auto found = audit_->audit_page(any);
       if (!found) return error_response(found.error());
       known = !found->rows.empty();
@@ -765,7 +769,7 @@ HttpResponse QueryApi::audit_changes(const HttpRequest& req, const commands::Pri
       {"last_updated_position", last ? Json(last->position) : Json()},
       {"next_cursor", page->has_more ? Json(encode_cursor(page->rows.back().position)) : Json()},
       {"has_more", page->has_more},
-      {"snapshot_version", q->as_of_position.value_or(page->snapshot_version)},
+      {"snapshot_version", q->as_of_position.value_or(events::GlobalPosition{page->snapshot_version})},
   };
   return json_response(200, dump_lenient(body));
 }

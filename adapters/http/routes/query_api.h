@@ -160,7 +160,7 @@ class QueryApi {
   // Where handle(req, respond) parks waits; `head` reads the event store's
   // head (a position beyond it is refused at once, never waited for). Both
   // must outlive this object.
-  void wait_with(SnapshotWaits& waits, std::function<domain::Result<std::int64_t>()> head) {
+  void wait_with(SnapshotWaits& waits, std::function<domain::Result<events::GlobalPosition>()> head) {
     waits_ = &waits;
     head_ = std::move(head);
   }
@@ -249,7 +249,7 @@ class QueryApi {
   const projections::AdmissionStore* memory_ = nullptr;
   SnapshotWaits* memory_waits_ = nullptr;
   bool from_memory(const adapters::http::HttpRequest& req) const;
-  std::function<domain::Result<std::int64_t>()> head_;
+  std::function<domain::Result<events::GlobalPosition>()> head_;
 };
 
 }  // namespace ledger::routes

@@ -69,6 +69,14 @@ domain::Result<std::optional<std::int64_t>> int_param(const HttpRequest& req, co
   return std::optional<std::int64_t>{out};
 }
 
+domain::Result<std::optional<events::GlobalPosition>> position_param(const HttpRequest& req, const std::string& name) {
+  auto n = int_param(req, name);
+  if (!n) return std::unexpected(n.error());
+  std::optional<events::GlobalPosition> out;
+  if (const auto& value = *n) out = events::GlobalPosition{*value};
+  return out;
+}
+
 domain::Result<std::optional<events::Instant>> instant_param(const HttpRequest& req, const std::string& name) {
   auto v = req.query_param(name);
   if (!v) return std::optional<events::Instant>{};
@@ -82,21 +90,22 @@ domain::Result<Consistency> parse_consistency(const HttpRequest& req, commands::
   auto as_of = instant_param(req, "as_of");
   if (!as_of) return std::unexpected(as_of.error());
   c.as_of = as_of->value_or(clock.now());
-  auto as_of_position = int_param(req, "as_of_position");
+  auto as_of_position = position_param(req, "as_of_position");
   if (!as_of_position) return std::unexpected(as_of_position.error());
   c.as_of_position = *as_of_position;
-  auto min_position = int_param(req, "min_position");
+  auto min_position = position_param(req, "min_position");
   if (!min_position) return std::unexpected(min_position.error());
-  c.min_position = min_position->value_or(0);
+  c.min_position = min_position->value_or(events::GlobalPosition{});
   auto wait_ms = int_param(req, "wait_ms", 10'000);
   if (!wait_ms) return std::unexpected(wait_ms.error());
   c.wait_ms = wait_ms->value_or(2000);
   return c;
 }
 
-std::optional<HttpResponse> beyond_head(std::int64_t min_position, std::optional<std::int64_t> as_of_position,
-                                        const std::function<domain::Result<std::int64_t>()>& head) {
-  if (min_position <= 0 && !as_of_position) return std::nullopt;
+std::optional<HttpResponse> beyond_head(events::GlobalPosition min_position,
+                                        std::optional<events::GlobalPosition> as_of_position,
+                                        const std::function<domain::Result<events::GlobalPosition>()>& head) {
+  if (min_position <= events::GlobalPosition{} && !as_of_position) return std::nullopt;
   auto h = head();
   if (!h) return error_response(h.error());
   const bool as_of = as_of_position && *as_of_position > *h;
@@ -106,24 +115,24 @@ std::optional<HttpResponse> beyond_head(std::int64_t min_position, std::optional
                   "position_beyond_head",
                   name + " lies beyond the last event of the ledger",
                   {}};
-  e.with(name, as_of ? *as_of_position : min_position).with("head_position", *h);
+  e.with(name, (as_of ? *as_of_position : min_position).value).with("head_position", h->value);
   return error_response(e);
 }
 
 std::optional<HttpResponse> await_snapshot(const Consistency& c,
-                                           const std::function<domain::Result<std::int64_t>()>& head,
-                                           const std::function<domain::Result<std::int64_t>()>& checkpoint) {
-  const std::int64_t needed = std::max(c.min_position, c.as_of_position.value_or(0));
-  if (needed <= 0) return std::nullopt;
+                                           const std::function<domain::Result<events::GlobalPosition>()>& head,
+                                           const std::function<domain::Result<events::GlobalPosition>()>& checkpoint) {
+  const events::GlobalPosition needed = std::max(c.min_position, c.as_of_position.value_or(events::GlobalPosition{}));
+  if (needed <= events::GlobalPosition{}) return std::nullopt;
   // Reached: both positions lie at or below the checkpoint, so below the head.
   if (auto cp = checkpoint(); cp && *cp >= needed) return std::nullopt;
   if (auto refused = beyond_head(c.min_position, c.as_of_position, head)) return refused;
   return wait_for_snapshot(checkpoint, needed, c.wait_ms);
 }
 
-std::optional<HttpResponse> wait_for_snapshot(const std::function<domain::Result<std::int64_t>()>& checkpoint,
-                                              std::int64_t needed, std::int64_t wait_ms) {
-  if (needed <= 0) return std::nullopt;
+std::optional<HttpResponse> wait_for_snapshot(const std::function<domain::Result<events::GlobalPosition>()>& checkpoint,
+                                              events::GlobalPosition needed, std::int64_t wait_ms) {
+  if (needed <= events::GlobalPosition{}) return std::nullopt;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   for (;;) {
     auto cp = checkpoint();

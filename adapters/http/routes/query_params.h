@@ -51,6 +51,10 @@ domain::Error organization_forbidden(const commands::Principal& who, const std::
 // A non-negative 64-bit integer parameter (at most `max`), if present.
 domain::Result<std::optional<std::int64_t>> int_param(const adapters::http::HttpRequest& req, const std::string& name,
                                                       std::int64_t max = INT64_MAX);
+// A global position parameter (min_position, as_of_position, ...): int_param
+// typed as the position it names, if present.
+domain::Result<std::optional<events::GlobalPosition>> position_param(const adapters::http::HttpRequest& req,
+                                                                     const std::string& name);
 
 // An RFC 3339 instant parameter, if present.
 domain::Result<std::optional<events::Instant>> instant_param(const adapters::http::HttpRequest& req,
@@ -61,14 +65,15 @@ domain::Result<std::optional<events::Instant>> instant_param(const adapters::htt
 // `snapshot_not_ready` (with Retry-After and the snapshot_version it has and
 // the min_position asked for), or the read failure.
 std::optional<adapters::http::HttpResponse> wait_for_snapshot(
-    const std::function<domain::Result<std::int64_t>()>& checkpoint, std::int64_t needed, std::int64_t wait_ms);
+    const std::function<domain::Result<events::GlobalPosition>()>& checkpoint, events::GlobalPosition needed,
+    std::int64_t wait_ms);
 
 // min_position / as_of / as_of_position / wait_ms of one request; as_of
 // defaults to the clock's now, wait_ms to 2000 (at most 10000).
 struct Consistency {
   events::Instant as_of;
-  std::optional<std::int64_t> as_of_position;
-  std::int64_t min_position = 0;
+  std::optional<events::GlobalPosition> as_of_position;
+  events::GlobalPosition min_position;
   std::int64_t wait_ms = 2000;
 };
 domain::Result<Consistency> parse_consistency(const adapters::http::HttpRequest& req, commands::Clock& clock);
@@ -77,16 +82,16 @@ domain::Result<Consistency> parse_consistency(const adapters::http::HttpRequest&
 // as_of_position or min_position lies beyond `head()`: a position the ledger
 // has not written is never waited for. nullopt: both are within the head
 // (or absent); the read failure if head() fails.
-std::optional<adapters::http::HttpResponse> beyond_head(std::int64_t min_position,
-                                                        std::optional<std::int64_t> as_of_position,
-                                                        const std::function<domain::Result<std::int64_t>()>& head);
+std::optional<adapters::http::HttpResponse> beyond_head(
+    events::GlobalPosition min_position, std::optional<events::GlobalPosition> as_of_position,
+    const std::function<domain::Result<events::GlobalPosition>()>& head);
 
 // Unless `checkpoint()` already reached what the request needs, refuses a
 // position beyond `head()` (beyond_head), then waits (bounded) until
 // `checkpoint()` reaches it (wait_for_snapshot). nullopt: go ahead.
 std::optional<adapters::http::HttpResponse> await_snapshot(
-    const Consistency& c, const std::function<domain::Result<std::int64_t>()>& head,
-    const std::function<domain::Result<std::int64_t>()>& checkpoint);
+    const Consistency& c, const std::function<domain::Result<events::GlobalPosition>()>& head,
+    const std::function<domain::Result<events::GlobalPosition>()>& checkpoint);
 
 // URL-safe base64 without padding (opaque cursors), and back; nullopt for a
 // character outside the alphabet.

@@ -11,7 +11,7 @@ SnapshotWaits::SnapshotWaits(Checkpoint checkpoint, Options options)
 
 SnapshotWaits::~SnapshotWaits() { stop(); }
 
-domain::Result<void> SnapshotWaits::wait(const std::string& principal, std::int64_t needed,
+domain::Result<void> SnapshotWaits::wait(const std::string& principal, events::GlobalPosition needed,
                                          std::chrono::milliseconds timeout, Done done) {
   std::lock_guard lock(mu_);
   if (stopping_) {
@@ -62,7 +62,7 @@ void SnapshotWaits::stop() {
 }
 
 std::vector<std::pair<SnapshotWaits::Done, SnapshotWaits::Outcome>> SnapshotWaits::take_finished(
-    std::int64_t position, std::chrono::steady_clock::time_point now) {
+    events::GlobalPosition position, std::chrono::steady_clock::time_point now) {
   std::vector<std::pair<Done, Outcome>> out;
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     Outcome outcome;
@@ -84,7 +84,7 @@ std::vector<std::pair<SnapshotWaits::Done, SnapshotWaits::Outcome>> SnapshotWait
 }
 
 void SnapshotWaits::run() {
-  std::int64_t position = -1;
+  events::GlobalPosition position{-1};
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || !waiters_.empty(); });

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "domain/error.h"
+#include "events/position.h"
 
 namespace ledger::routes {
 
@@ -44,7 +45,7 @@ class SnapshotWaits {
     std::chrono::milliseconds poll{10};
   };
   enum class Outcome { kReached, kTimedOut, kStopped };
-  using Checkpoint = std::function<domain::Result<std::int64_t>()>;
+  using Checkpoint = std::function<domain::Result<events::GlobalPosition>()>;
   using Done = std::function<void(Outcome)>;
 
   SnapshotWaits(Checkpoint checkpoint, Options options);
@@ -54,11 +55,11 @@ class SnapshotWaits {
 
   // Waits until the checkpoint reaches `needed` or `timeout` passes; `done`
   // runs exactly once, on the watcher thread, unless an error is returned.
-  domain::Result<void> wait(const std::string& principal, std::int64_t needed, std::chrono::milliseconds timeout,
-                            Done done);
+  domain::Result<void> wait(const std::string& principal, events::GlobalPosition needed,
+                            std::chrono::milliseconds timeout, Done done);
 
   // Reads the checkpoint now (on the calling thread).
-  domain::Result<std::int64_t> checkpoint() const { return checkpoint_(); }
+  domain::Result<events::GlobalPosition> checkpoint() const { return checkpoint_(); }
 
   // The checkpoint moved: check the waiters now instead of at the next
   // `poll` (the in-memory read models' apply loop calls it per batch).
@@ -72,14 +73,15 @@ class SnapshotWaits {
  private:
   struct Waiter {
     std::string principal;
-    std::int64_t needed;
+    events::GlobalPosition needed;
     std::chrono::steady_clock::time_point deadline;
     Done done;
   };
   void run();
   // Removes and returns the waiters that are done at `position` / `now`
   // (mu_ held), with their outcomes.
-  std::vector<std::pair<Done, Outcome>> take_finished(std::int64_t position, std::chrono::steady_clock::time_point now);
+  std::vector<std::pair<Done, Outcome>> take_finished(events::GlobalPosition position,
+                                                      std::chrono::steady_clock::time_point now);
 
   const Checkpoint checkpoint_;
   const Options options_;

@@ -73,7 +73,7 @@ domain::Error invalid_cursor() {
 // the answer is read at.
 struct Snapshot {
   events::Instant as_of;
-  std::int64_t position = 0;
+  events::GlobalPosition position;
 };
 
 // Parses min_position / as_of / as_of_position / wait_ms, refuses positions
@@ -84,7 +84,7 @@ std::variant<Snapshot, HttpResponse> pin_snapshot(const HttpRequest& req, Admiss
   auto c = parse_consistency(req, clock);
   if (!c) return error_response(c.error());
   // The answer reads both read models: the lower checkpoint is what both have.
-  auto both = [&]() -> domain::Result<std::int64_t> {
+  auto both = [&]() -> domain::Result<events::GlobalPosition> {
     auto a = admission.checkpoint();
     if (!a) return a;
     auto p = policy.checkpoint();
@@ -235,7 +235,7 @@ Held held_under(std::span<const ReservationRecord> all, const QuotaScope& s, con
 // the same position, so they form one snapshot).
 domain::Result<std::vector<ReservationRecord>> organization_reservations(AdmissionHistory& q,
                                                                          const std::string& organization_id,
-                                                                         std::int64_t position) {
+                                                                         events::GlobalPosition position) {
   std::vector<ReservationRecord> out;
   projections::ReservationFilter f;
   f.organization_id = organization_id;
@@ -371,7 +371,7 @@ struct Registry {
   Units units;
 };
 
-domain::Result<Registry> registry_at(AdmissionHistory& q, std::int64_t position) {
+domain::Result<Registry> registry_at(AdmissionHistory& q, events::GlobalPosition position) {
   auto listing = q.registry(std::nullopt, position);
   if (!listing) return std::unexpected(listing.error());
   Registry out;
@@ -582,7 +582,7 @@ domain::Result<domain::DecisionOutput> zero_delta_decision(const ScopeNodeView& 
   in.current_usage.scope_window = t.window;
   in.current_usage.quantity = usage;
   domain::DecisionSnapshot ds;
-  ds.snapshot_version = snap.position;
+  ds.snapshot_version = snap.position.value;
   ds.chain = own.chain;
   for (const auto& r : own.rules) {
     if (r.target.dimension == t.dimension) ds.rules.push_back(r);
