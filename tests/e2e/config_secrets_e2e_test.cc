@@ -251,6 +251,10 @@ TEST(ConfigSecretsE2e, ShreddingMakesATenantsSecretsUnrecoverable) {
   };
   check("live");
   ASSERT_TRUE(s.restart_query());
+  // A restarted ledger-query answers 503 snapshot_not_ready until its
+  // in-memory model has caught up with the ledger; its /readyz says when.
+  ASSERT_TRUE(ledger::testing::eventually(60s, [&] { return s.query("GET", "/readyz", kAdminToken).status == 200; }))
+      << s.describe_logs();
   check("after a restart of ledger-query");
 
   const std::string bytes = topic_bytes(s.events_topic(), "ConfigSecretsShredded");
