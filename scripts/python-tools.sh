@@ -19,6 +19,8 @@ log "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $VENV"
 # Debian's python3 (with python3-venv), not whatever `python3` is first on PATH.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY="$(command -v python3)"
-"$PY" -m venv "$VENV"
+# --clear: a venv made at another path (a moved or copied checkout) has
+# scripts whose #! names that path; rebuilt, not patched.
+"$PY" -m venv --clear "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 have || { log "schemathesis $SCHEMATHESIS_VERSION did not install"; exit 1; }
