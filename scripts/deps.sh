@@ -12,6 +12,8 @@ PACKAGES=(
   libvalijson-dev
   # /metrics in Prometheus text format (adapters/metrics)
   prometheus-cpp-dev
+  # decision bodies read straight from their bytes (adapters/http/routes/decision_input.cc)
+  libsimdjson-dev
   # schemathesis from PyPI in a virtual environment (scripts/python-tools.sh)
   python3-venv
   kcat postgresql postgresql-contrib openjdk-17-jdk-headless maven procps

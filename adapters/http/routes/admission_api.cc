@@ -13,6 +13,7 @@
 
 #include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/app_policy_api.h"
+#include "adapters/http/routes/decision_input.h"
 #include "adapters/http/routes/decision_log_api.h"
 #include "adapters/http/routes/http_json.h"
 #include "adapters/http/routes/memory_reads.h"
@@ -107,183 +108,6 @@ class RequestReaders {
 
 // The organization a forbidden() error names.
 std::string refused_organization(const domain::Error& e) { return e.evidence_text("organization_id"); }
-
-// ------------------------------------------------------- decision input
-
-domain::Error invalid_input(const std::string& field, std::string message) {
-  domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_decision_input", std::move(message), {}};
-  e.with("field", field);
-  return e;
-}
-
-// Reads one JSON object strictly: known fields only, exact types.
-class InputReader {
- public:
-  InputReader(const Json& j, std::string path) : j_(j), path_(std::move(path)) {}
-
-  std::optional<domain::Error> error;
-
-  // Sets `error` unless the JSON is an object.
-  void object() {
-    if (!j_.is_object()) fail(path_.empty() ? "body" : path_, "must be a JSON object");
-  }
-  void str(const char* name, std::string& out) {
-    if (const Json* v = get(name)) {
-      if (!v->is_string()) return fail(at(name), "must be a string");
-      out = v->get<std::string>();
-    }
-  }
-  void strings(const char* name, std::vector<std::string>& out) {
-    if (const Json* v = get(name)) {
-      if (!v->is_array()) return fail(at(name), "must be an array of strings");
-      for (const auto& x : *v) {
-        if (!x.is_string()) return fail(at(name), "must be an array of strings");
-        out.push_back(x.get<std::string>());
-      }
-    }
-  }
-  // Quantities: non-negative JSON integers only (no floats, no strings).
-  void quantity(const char* name, std::int64_t& out) {
-    if (const Json* v = get(name)) {
-      if (!v->is_number_integer() || (v->is_number_unsigned() && v->get<std::uint64_t>() > std::uint64_t(INT64_MAX)) ||
-          (!v->is_number_unsigned() && v->get<std::int64_t>() < 0)) {
-        return fail(at(name), "must be a non-negative integer");
-      }
-      out = v->get<std::int64_t>();
-    }
-  }
-  // A sub-object; nullptr when absent (or on error).
-  const Json* child(const char* name) {
-    const Json* v = get(name);
-    if (v && !v->is_object()) {
-      fail(at(name), "must be a JSON object");
-      return nullptr;
-    }
-    return v;
-  }
-  void versions(const char* name, std::map<std::string, std::string>& out) {
-    const Json* v = child(name);
-    if (!v) return;
-    for (const auto& [k, x] : v->items()) {
-      if (x.is_string()) {
-        out[k] = x.get<std::string>();
-      } else if (x.is_number_unsigned()) {
-        out[k] = std::to_string(x.get<std::uint64_t>());
-      } else {
-        return fail(at(name) + "." + k, "must be a string");
-      }
-    }
-  }
-  // After reading: any field not asked for is refused.
-  void no_others() {
-    if (error || !j_.is_object()) return;
-    for (const auto& [k, x] : j_.items()) {
-      if (std::find(seen_.begin(), seen_.end(), k) == seen_.end()) {
-        return fail(at(k.c_str()), "is not a field of policy_decision_input");
-      }
-    }
-  }
-  std::string at(const std::string& name) const { return path_.empty() ? name : path_ + "." + name; }
-
- private:
-  const Json* get(const char* name) {
-    seen_.emplace_back(name);
-    if (error || !j_.is_object()) return nullptr;
-    auto it = j_.find(name);
-    if (it == j_.end() || it->is_null()) return nullptr;
-    return &*it;
-  }
-  void fail(const std::string& field, const std::string& what) {
-    if (!error) error = invalid_input(field, field + " " + what);
-  }
-
-  const Json& j_;
-  std::string path_;
-  std::vector<std::string_view> seen_;  // the names asked for (literals; a few per object)
-};
-
-// The application a decision input names (seed 002): its policy chain runs
-// on the decision's snapshot once admission allows (apply_application).
-struct ApplicationCheck {
-  std::string app_id;
-  std::string model;
-  std::int64_t size_bytes = 0;
-  std::int64_t estimated_tokens = 0;
-};
-
-domain::Result<domain::DecisionInput> parse_input(const Json& body, const std::string& fallback_correlation_id,
-                                                  std::optional<ApplicationCheck>& application) {
-  domain::DecisionInput in;
-  application.reset();
-  InputReader top(body, "");
-  top.object();
-  if (top.error) return std::unexpected(*top.error);
-  std::optional<domain::Error> error;
-  auto sub = [&](const char* name, const auto& read) {
-    if (error) return;
-    const Json* j = top.child(name);
-    if (top.error) {
-      error = top.error;
-      return;
-    }
-    if (!j) return;
-    InputReader r(*j, name);
-    read(r);
-    r.no_others();
-    if (r.error) error = r.error;
-  };
-  sub("actor", [&](InputReader& r) {
-    r.str("actor_type", in.actor.actor_type);
-    r.str("actor_id", in.actor.actor_id);
-    r.strings("roles", in.actor.roles);
-    r.strings("scopes", in.actor.scopes);
-  });
-  sub("hierarchy", [&](InputReader& r) {
-    r.str("organization_id", in.hierarchy.organization_id);
-    r.str("department_id", in.hierarchy.department_id);
-    r.str("project_id", in.hierarchy.project_id);
-  });
-  sub("product", [&](InputReader& r) {
-    r.str("product_id", in.product.product_id);
-    r.str("resource_type", in.product.resource_type);
-    r.str("resource_id", in.product.resource_id);
-    r.str("action", in.product.action);
-  });
-  sub("request", [&](InputReader& r) {
-    r.str("dimension", in.request.dimension);
-    r.quantity("requested_delta", in.request.requested_delta);
-    r.str("unit", in.request.unit);
-    r.str("region", in.request.region);
-    r.str("sku_or_model", in.request.sku_or_model);
-  });
-  sub("current_usage", [&](InputReader& r) {
-    r.str("scope_window", in.current_usage.scope_window);
-    r.quantity("quantity", in.current_usage.quantity);
-    r.str("unit", in.current_usage.unit);
-  });
-  sub("application", [&](InputReader& r) {
-    ApplicationCheck a;
-    r.str("app_id", a.app_id);
-    r.str("model", a.model);
-    r.quantity("size_bytes", a.size_bytes);
-    r.quantity("estimated_tokens", a.estimated_tokens);
-    if (!r.error && (a.app_id.empty() || a.app_id.size() > 128 || a.app_id.find('/') != std::string::npos)) {
-      error = invalid_input("application.app_id",
-                            "application.app_id must be an application id (1-128 characters, no '/')");
-    } else if (!r.error && a.model.size() > 256) {
-      error = invalid_input("application.model", "application.model must be at most 256 characters");
-    }
-    application = std::move(a);
-  });
-  if (error) return std::unexpected(*error);
-  top.versions("registry_versions", in.registry_versions);
-  top.str("correlation_id", in.correlation_id);
-  top.no_others();
-  if (top.error) return std::unexpected(*top.error);
-  if (in.correlation_id.empty()) in.correlation_id = fallback_correlation_id;
-  if (auto ok = domain::validate_decision_input(in); !ok) return std::unexpected(ok.error());
-  return in;
-}
 
 // The query service refuses an unusable header before routing here
 // (QueryApi::handle); anything else reads as no correlation id.
@@ -577,11 +401,22 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
-  auto doc = commands::parse_json_document(req.body);
-  if (!doc) return error_response(doc.error());
+  // The plain shape straight from the body's bytes; anything else through
+  // the JSON tree, which gives every refusal (decision_input.h).
   std::optional<ApplicationCheck> application;
-  auto in = parse_input(*doc, header_correlation_id(req), application);
-  if (!in) return error_response(in.error(), header_correlation_id(req));
+  std::string logged_input;  // what the decision log records as the input
+  domain::Result<domain::DecisionInput> in;
+  if (auto plain = read_plain_decision_input(req.body, header_correlation_id(req), log_.buffer != nullptr)) {
+    in = std::move(plain->input);
+    application = std::move(plain->application);
+    logged_input = std::move(plain->logged);
+  } else {
+    auto doc = commands::parse_json_document(req.body);
+    if (!doc) return error_response(doc.error());
+    in = parse_decision_input(*doc, header_correlation_id(req), application);
+    if (!in) return error_response(in.error(), header_correlation_id(req));
+    if (log_.buffer) logged_input = dump_lenient(*doc);
+  }
   if (application && (!from_memory(req) || !chains_))
     return error_response(application_needs_memory(), in->correlation_id);
   if (auto ok = check_tenant(who, *in); !ok) {
@@ -619,8 +454,8 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     reason_code = answer.value("reason_code", "");
   }
   if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
-    log_.buffer->push(
-        decision_record_of(who, *in, *doc, decision, reason_code, body, out->snapshot_version, c->as_of, clock_.now()));
+    log_.buffer->push(decision_record_of(who, *in, logged_input, decision, reason_code, body, out->snapshot_version,
+                                         c->as_of, clock_.now()));
   }
   if (count_decision_) count_decision_(decision);
   return json_response(200, std::move(body));
@@ -651,7 +486,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   std::vector<std::size_t> index_of;  // input i answers results[index_of[i]]
   for (std::size_t i = 0; i < items.size(); ++i) {
     std::optional<ApplicationCheck> application;
-    auto in = parse_input(items[i], fallback, application);
+    auto in = parse_decision_input(items[i], fallback, application);
     if (!in) {
       errors[i] = in.error();
       continue;
@@ -703,9 +538,9 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
       }
       if (log_.buffer) {
         const Json& answer = results[index_of[k]];
-        log_.buffer->push(decision_record_of(who, inputs[k], items[index_of[k]], answer.value("decision", ""),
-                                             answer.value("reason_code", ""), dump_lenient(answer),
-                                             out->snapshot_version, c->as_of, clock_.now()));
+        log_.buffer->push(decision_record_of(who, inputs[k], dump_lenient(items[index_of[k]]),
+                                             answer.value("decision", ""), answer.value("reason_code", ""),
+                                             dump_lenient(answer), out->snapshot_version, c->as_of, clock_.now()));
       }
       tell_decision(count_decision_, results[index_of[k]]);
     }
@@ -930,7 +765,7 @@ domain::Result<Json> rederive_decision(const Json& input, const std::string& cor
                                        const projections::QuerySnapshot& snapshot, events::Instant as_of,
                                        const domain::app_policy::PolicyDeps& deps, const Json* logged_output) {
   std::optional<ApplicationCheck> application;
-  auto in = parse_input(input, correlation_id, application);
+  auto in = parse_decision_input(input, correlation_id, application);
   if (!in) return std::unexpected(in.error());
   projections::SnapshotReader reader(snapshot);
   const std::string warn_key = kWarnThresholdKey;

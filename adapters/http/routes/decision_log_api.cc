@@ -71,7 +71,7 @@ HttpResponse status_route(const DecisionLogPorts& ports) {
 }  // namespace
 
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
-                                            const Json& input, std::string decision, std::string reason_code,
+                                            std::string_view input_text, std::string decision, std::string reason_code,
                                             std::string_view output_text, std::int64_t snapshot_version,
                                             events::Instant as_of, events::Instant now) {
   commands::DecisionRecord r = stamped(who, now);
@@ -82,7 +82,8 @@ commands::DecisionRecord decision_record_of(const commands::Principal& who, cons
   r.decision = std::move(decision);
   r.reason_code = std::move(reason_code);
   r.snapshot_version = snapshot_version;
-  return encoded(std::move(r), input, output_text);
+  r.encoded = commands::encoded_decision_record(r, input_text, output_text);
+  return r;
 }
 
 commands::DecisionRecord check_record_of(const commands::Principal& who, const std::string& organization_id,

@@ -59,11 +59,13 @@ struct DecisionLogPorts {
 };
 
 // The record of one answered decision, already encoded (`encoded`; input
-// and output left null, see DecisionRecord::encoded). `output_text` is the
-// answer as written (its `decision` and `reason_code` given beside it): it
-// goes into the record as it is, not dumped again.
+// and output left null, see DecisionRecord::encoded). `input_text` is the
+// input as its JSON tree dumps (compact, keys sorted: dump_lenient, or
+// read_plain_decision_input's `logged`); `output_text` is the answer as
+// written (its `decision` and `reason_code` given beside it). Both go into
+// the record as they are, not dumped again.
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
-                                            const nlohmann::json& input, std::string decision, std::string reason_code,
+                                            std::string_view input_text, std::string decision, std::string reason_code,
                                             std::string_view output_text, std::int64_t snapshot_version,
                                             events::Instant as_of, events::Instant now);
 

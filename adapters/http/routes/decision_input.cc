@@ -1,0 +1,393 @@
+#include "adapters/http/routes/decision_input.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "commands/decode.h"
+
+namespace ledger::routes {
+
+using Json = nlohmann::json;
+
+domain::Error invalid_input(const std::string& field, std::string message) {
+  domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_decision_input", std::move(message), {}};
+  e.with("field", field);
+  return e;
+}
+
+namespace {
+
+// Reads one JSON object strictly: known fields only, exact types.
+class InputReader {
+ public:
+  InputReader(const Json& j, std::string path) : j_(j), path_(std::move(path)) {}
+
+  std::optional<domain::Error> error;
+
+  // Sets `error` unless the JSON is an object.
+  void object() {
+    if (!j_.is_object()) fail(path_.empty() ? "body" : path_, "must be a JSON object");
+  }
+  void str(const char* name, std::string& out) {
+    if (const Json* v = get(name)) {
+      if (!v->is_string()) return fail(at(name), "must be a string");
+      out = v->get<std::string>();
+    }
+  }
+  void strings(const char* name, std::vector<std::string>& out) {
+    if (const Json* v = get(name)) {
+      if (!v->is_array()) return fail(at(name), "must be an array of strings");
+      for (const auto& x : *v) {
+        if (!x.is_string()) return fail(at(name), "must be an array of strings");
+        out.push_back(x.get<std::string>());
+      }
+    }
+  }
+  // Quantities: non-negative JSON integers only (no floats, no strings).
+  void quantity(const char* name, std::int64_t& out) {
+    if (const Json* v = get(name)) {
+      if (!v->is_number_integer() || (v->is_number_unsigned() && v->get<std::uint64_t>() > std::uint64_t(INT64_MAX)) ||
+          (!v->is_number_unsigned() && v->get<std::int64_t>() < 0)) {
+        return fail(at(name), "must be a non-negative integer");
+      }
+      out = v->get<std::int64_t>();
+    }
+  }
+  // A sub-object; nullptr when absent (or on error).
+  const Json* child(const char* name) {
+    const Json* v = get(name);
+    if (v && !v->is_object()) {
+      fail(at(name), "must be a JSON object");
+      return nullptr;
+    }
+    return v;
+  }
+  void versions(const char* name, std::map<std::string, std::string>& out) {
+    const Json* v = child(name);
+    if (!v) return;
+    for (const auto& [k, x] : v->items()) {
+      if (x.is_string()) {
+        out[k] = x.get<std::string>();
+      } else if (x.is_number_unsigned()) {
+        out[k] = std::to_string(x.get<std::uint64_t>());
+      } else {
+        return fail(at(name) + "." + k, "must be a string");
+      }
+    }
+  }
+  // After reading: any field not asked for is refused.
+  void no_others() {
+    if (error || !j_.is_object()) return;
+    for (const auto& [k, x] : j_.items()) {
+      if (std::find(seen_.begin(), seen_.end(), k) == seen_.end()) {
+        return fail(at(k.c_str()), "is not a field of policy_decision_input");
+      }
+    }
+  }
+  std::string at(const std::string& name) const { return path_.empty() ? name : path_ + "." + name; }
+
+ private:
+  const Json* get(const char* name) {
+    seen_.emplace_back(name);
+    if (error || !j_.is_object()) return nullptr;
+    auto it = j_.find(name);
+    if (it == j_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+  void fail(const std::string& field, const std::string& what) {
+    if (!error) error = invalid_input(field, field + " " + what);
+  }
+
+  const Json& j_;
+  std::string path_;
+  std::vector<std::string_view> seen_;  // the names asked for (literals; a few per object)
+};
+
+// What the API asks of an application beyond its fields' types.
+std::optional<domain::Error> check_application(const ApplicationCheck& a) {
+  if (a.app_id.empty() || a.app_id.size() > 128 || a.app_id.find('/') != std::string::npos) {
+    return invalid_input("application.app_id",
+                         "application.app_id must be an application id (1-128 characters, no '/')");
+  }
+  if (a.model.size() > 256) {
+    return invalid_input("application.model", "application.model must be at most 256 characters");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+domain::Result<domain::DecisionInput> parse_decision_input(const Json& body, const std::string& fallback_correlation_id,
+                                                           std::optional<ApplicationCheck>& application) {
+  domain::DecisionInput in;
+  application.reset();
+  InputReader top(body, "");
+  top.object();
+  if (top.error) return std::unexpected(*top.error);
+  std::optional<domain::Error> error;
+  auto sub = [&](const char* name, const auto& read) {
+    if (error) return;
+    const Json* j = top.child(name);
+    if (top.error) {
+      error = top.error;
+      return;
+    }
+    if (!j) return;
+    InputReader r(*j, name);
+    read(r);
+    r.no_others();
+    if (r.error) error = r.error;
+  };
+  sub("actor", [&](InputReader& r) {
+    r.str("actor_type", in.actor.actor_type);
+    r.str("actor_id", in.actor.actor_id);
+    r.strings("roles", in.actor.roles);
+    r.strings("scopes", in.actor.scopes);
+  });
+  sub("hierarchy", [&](InputReader& r) {
+    r.str("organization_id", in.hierarchy.organization_id);
+    r.str("department_id", in.hierarchy.department_id);
+    r.str("project_id", in.hierarchy.project_id);
+  });
+  sub("product", [&](InputReader& r) {
+    r.str("product_id", in.product.product_id);
+    r.str("resource_type", in.product.resource_type);
+    r.str("resource_id", in.product.resource_id);
+    r.str("action", in.product.action);
+  });
+  sub("request", [&](InputReader& r) {
+    r.str("dimension", in.request.dimension);
+    r.quantity("requested_delta", in.request.requested_delta);
+    r.str("unit", in.request.unit);
+    r.str("region", in.request.region);
+    r.str("sku_or_model", in.request.sku_or_model);
+  });
+  sub("current_usage", [&](InputReader& r) {
+    r.str("scope_window", in.current_usage.scope_window);
+    r.quantity("quantity", in.current_usage.quantity);
+    r.str("unit", in.current_usage.unit);
+  });
+  sub("application", [&](InputReader& r) {
+    ApplicationCheck a;
+    r.str("app_id", a.app_id);
+    r.str("model", a.model);
+    r.quantity("size_bytes", a.size_bytes);
+    r.quantity("estimated_tokens", a.estimated_tokens);
+    if (!r.error) error = check_application(a);
+    application = std::move(a);
+  });
+  if (error) return std::unexpected(*error);
+  top.versions("registry_versions", in.registry_versions);
+  top.str("correlation_id", in.correlation_id);
+  top.no_others();
+  if (top.error) return std::unexpected(*top.error);
+  if (in.correlation_id.empty()) in.correlation_id = fallback_correlation_id;
+  if (auto ok = domain::validate_decision_input(in); !ok) return std::unexpected(ok.error());
+  return in;
+}
+
+// ------------------------------------------------------ the direct reader
+
+namespace {
+
+namespace dom = simdjson::dom;
+
+// Bodies the direct reader takes: printable ASCII and JSON whitespace, no
+// backslash (so no escape and no \u0000). The tree parser reads such a body
+// exactly as simdjson does, and dumps its strings back unchanged.
+bool plain_bytes(std::string_view body) {
+  return std::all_of(body.begin(), body.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u >= 0x20 && u < 0x80 && c != '\\') || c == '\t' || c == '\n' || c == '\r';
+  });
+}
+
+bool read_string(dom::element v, std::string& out) {
+  std::string_view s;
+  if (v.get_string().get(s) != simdjson::SUCCESS) return false;
+  out.assign(s);
+  return true;
+}
+
+// A JSON integer 0..INT64_MAX (simdjson types those INT64; anything else is
+// the tree reader's to judge).
+bool read_quantity(dom::element v, std::int64_t& out) {
+  std::int64_t q = 0;
+  if (v.type() != dom::element_type::INT64 || v.get_int64().get(q) != simdjson::SUCCESS || q < 0) return false;
+  out = q;
+  return true;
+}
+
+bool read_strings(dom::element v, std::vector<std::string>& out) {
+  dom::array a;
+  if (v.get_array().get(a) != simdjson::SUCCESS) return false;
+  for (dom::element x : a) {
+    std::string_view s;
+    if (x.get_string().get(s) != simdjson::SUCCESS) return false;
+    out.emplace_back(s);
+  }
+  return true;
+}
+
+// take(index in `names`, value) for each field of the object `v`; false
+// unless every field is one of `names`, none twice and none null.
+template <class Take>
+bool read_fields(dom::element v, std::initializer_list<std::string_view> names, const Take& take) {
+  dom::object o;
+  if (v.get_object().get(o) != simdjson::SUCCESS) return false;
+  std::uint32_t seen = 0;
+  for (dom::key_value_pair field : o) {
+    const auto* it = std::find(names.begin(), names.end(), field.key);
+    if (it == names.end()) return false;
+    const auto index = static_cast<std::size_t>(it - names.begin());
+    const std::uint32_t bit = std::uint32_t{1} << index;
+    if ((seen & bit) != 0 || field.value.is_null()) return false;
+    seen |= bit;
+    if (!take(index, field.value)) return false;
+  }
+  return true;
+}
+
+// registry_versions: string values only (the tree reader also takes
+// unsigned numbers, and refuses "-0", which simdjson does not tell apart).
+bool read_versions(dom::element v, std::map<std::string, std::string>& out) {
+  dom::object o;
+  if (v.get_object().get(o) != simdjson::SUCCESS) return false;
+  for (dom::key_value_pair field : o) {
+    std::string_view s;
+    if (field.value.get_string().get(s) != simdjson::SUCCESS) return false;
+    if (!out.emplace(field.key, s).second) return false;  // twice: the tree parser's duplicate_key
+  }
+  return true;
+}
+
+// What dumping the body's tree gives (nlohmann::json keeps keys sorted),
+// for the values a plain body holds: objects, arrays, strings with nothing
+// to escape, integers.
+bool dump_sorted(dom::element v, std::string& out) {
+  switch (v.type()) {
+    case dom::element_type::OBJECT: {
+      std::vector<std::pair<std::string_view, dom::element>> fields;
+      for (dom::key_value_pair f : dom::object(v)) fields.emplace_back(f.key, f.value);
+      std::sort(fields.begin(), fields.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      out += '{';
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (i > 0) out += ',';
+        out += '"';
+        out += fields[i].first;
+        out += "\":";
+        if (!dump_sorted(fields[i].second, out)) return false;
+      }
+      out += '}';
+      return true;
+    }
+    case dom::element_type::ARRAY: {
+      out += '[';
+      bool first = true;
+      for (dom::element x : dom::array(v)) {
+        if (!first) out += ',';
+        first = false;
+        if (!dump_sorted(x, out)) return false;
+      }
+      out += ']';
+      return true;
+    }
+    case dom::element_type::STRING:
+      out += '"';
+      out += std::string_view(v);
+      out += '"';
+      return true;
+    case dom::element_type::INT64:
+      out += std::to_string(std::int64_t(v));
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::optional<PlainDecisionInput> read_plain_decision_input(std::string_view body,
+                                                            const std::string& fallback_correlation_id,
+                                                            bool with_logged) {
+  if (body.size() > commands::kMaxBodyBytes || !plain_bytes(body)) return std::nullopt;
+  static thread_local dom::parser parser;  // one per thread, its buffers reused
+  dom::element doc;
+  if (parser.parse(body.data(), body.size(), /*realloc_if_needed=*/true).get(doc) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  PlainDecisionInput plain;
+  domain::DecisionInput& in = plain.input;
+  const bool read = read_fields(
+      doc,
+      {"actor", "hierarchy", "product", "request", "current_usage", "application", "registry_versions",
+       "correlation_id"},
+      [&](std::size_t field, dom::element v) {
+        switch (field) {
+          case 0:
+            return read_fields(v, {"actor_type", "actor_id", "roles", "scopes"}, [&](std::size_t f, dom::element x) {
+              if (f == 0) return read_string(x, in.actor.actor_type);
+              if (f == 1) return read_string(x, in.actor.actor_id);
+              return read_strings(x, f == 2 ? in.actor.roles : in.actor.scopes);
+            });
+          case 1:
+            return read_fields(v, {"organization_id", "department_id", "project_id"},
+                               [&](std::size_t f, dom::element x) {
+                                 return read_string(x, f == 0   ? in.hierarchy.organization_id
+                                                       : f == 1 ? in.hierarchy.department_id
+                                                                : in.hierarchy.project_id);
+                               });
+          case 2:
+            return read_fields(v, {"product_id", "resource_type", "resource_id", "action"},
+                               [&](std::size_t f, dom::element x) {
+                                 return read_string(x, f == 0   ? in.product.product_id
+                                                       : f == 1 ? in.product.resource_type
+                                                       : f == 2 ? in.product.resource_id
+                                                                : in.product.action);
+                               });
+          case 3:
+            return read_fields(v, {"dimension", "requested_delta", "unit", "region", "sku_or_model"},
+                               [&](std::size_t f, dom::element x) {
+                                 if (f == 1) return read_quantity(x, in.request.requested_delta);
+                                 return read_string(x, f == 0   ? in.request.dimension
+                                                       : f == 2 ? in.request.unit
+                                                       : f == 3 ? in.request.region
+                                                                : in.request.sku_or_model);
+                               });
+          case 4:
+            return read_fields(v, {"scope_window", "quantity", "unit"}, [&](std::size_t f, dom::element x) {
+              if (f == 1) return read_quantity(x, in.current_usage.quantity);
+              return read_string(x, f == 0 ? in.current_usage.scope_window : in.current_usage.unit);
+            });
+          case 5: {
+            ApplicationCheck a;
+            const bool ok = read_fields(v, {"app_id", "model", "size_bytes", "estimated_tokens"},
+                                        [&](std::size_t f, dom::element x) {
+                                          if (f == 0) return read_string(x, a.app_id);
+                                          if (f == 1) return read_string(x, a.model);
+                                          return read_quantity(x, f == 2 ? a.size_bytes : a.estimated_tokens);
+                                        });
+            if (!ok || check_application(a)) return false;
+            plain.application = std::move(a);
+            return true;
+          }
+          case 6:
+            return read_versions(v, in.registry_versions);
+          default:
+            return read_string(v, in.correlation_id);
+        }
+      });
+  if (!read) return std::nullopt;
+  if (in.correlation_id.empty()) in.correlation_id = fallback_correlation_id;
+  if (!domain::validate_decision_input(in)) return std::nullopt;
+  if (with_logged && !dump_sorted(doc, plain.logged)) return std::nullopt;
+  return plain;
+}
+
+}  // namespace ledger::routes

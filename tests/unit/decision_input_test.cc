@@ -1,0 +1,257 @@
+// The two readers of a decision body (adapters/http/routes/decision_input.h)
+// held to each other: whenever the direct reader answers, the tree path
+// (commands::parse_json_document + parse_decision_input) accepts the same
+// body with the same input, the same application and the same text for the
+// decision log; and it does answer for the plain bodies callers send, so
+// the property cannot pass by the direct reader never answering.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "adapters/http/routes/admission_json.h"
+#include "adapters/http/routes/decision_input.h"
+#include "commands/decode.h"
+
+namespace ledger::routes {
+namespace {
+
+// Every field of the input, in one comparable text.
+std::string describe(const domain::DecisionInput& in) {
+  nlohmann::json j = {
+      {"actor", {in.actor.actor_type, in.actor.actor_id, in.actor.roles, in.actor.scopes}},
+      {"hierarchy", {in.hierarchy.organization_id, in.hierarchy.department_id, in.hierarchy.project_id}},
+      {"product", {in.product.product_id, in.product.resource_type, in.product.resource_id, in.product.action}},
+      {"request",
+       {in.request.dimension, in.request.requested_delta, in.request.unit, in.request.region, in.request.sku_or_model}},
+      {"usage", {in.current_usage.scope_window, in.current_usage.quantity, in.current_usage.unit}},
+      {"versions", in.registry_versions},
+      {"correlation_id", in.correlation_id},
+  };
+  return j.dump();
+}
+
+struct TreeAnswer {
+  bool accepted = false;
+  std::string input;
+  std::optional<ApplicationCheck> application;
+  std::string logged;
+};
+
+TreeAnswer by_tree(const std::string& body) {
+  TreeAnswer a;
+  auto doc = commands::parse_json_document(body);
+  if (!doc) return a;
+  auto in = parse_decision_input(*doc, "cid-header", a.application);
+  if (!in) return a;
+  a.accepted = true;
+  a.input = describe(*in);
+  a.logged = dump_lenient(*doc);
+  return a;
+}
+
+// Values of every JSON kind, the awkward ones included: what the field
+// wants, what it does not, and what the two parsers could read apart.
+const std::vector<std::string> kValues = {R"("")",
+                                          R"("acme")",
+                                          R"("p1")",
+                                          R"("gpu.count")",
+                                          R"("a b/c")",
+                                          "\"caf\xc3\xa9\"",
+                                          R"("x\"y")",
+                                          R"("\u0000")",
+                                          R"("\u00e9")",
+                                          R"("hour")",
+                                          R"("request")",
+                                          "0",
+                                          "-0",
+                                          "5",
+                                          "-1",
+                                          "1.0",
+                                          "1e2",
+                                          "9223372036854775807",
+                                          "9223372036854775808",
+                                          "18446744073709551616",
+                                          "null",
+                                          "true",
+                                          "[]",
+                                          R"(["a","b"])",
+                                          R"([1])",
+                                          "{}",
+                                          R"({"a":"1"})",
+                                          R"({"a":1})",
+                                          R"({"a":"1","b":"2"})"};
+
+struct Field {
+  const char* name;
+  std::vector<std::string> good;  // plain values the field takes
+};
+
+// The schema, with plain values for each field.
+const std::vector<std::pair<const char*, std::vector<Field>>> kShape = {
+    {"actor",
+     {{"actor_type", {R"("user")", R"("worker")"}},
+      {"actor_id", {R"("alice")"}},
+      {"roles", {R"(["dev"])", "[]"}},
+      {"scopes", {R"(["a","b"])"}}}},
+    {"hierarchy",
+     {{"organization_id", {R"("acme")"}}, {"department_id", {R"("research")", R"("")"}}, {"project_id", {R"("llm")"}}}},
+    {"product",
+     {{"product_id", {R"("gpu")"}},
+      {"resource_type", {R"("vm")"}},
+      {"resource_id", {R"("vm-1")"}},
+      {"action", {R"("start")"}}}},
+    {"request",
+     {{"dimension", {R"("gpu.count")"}},
+      {"requested_delta", {"0", "8", "9223372036854775807"}},
+      {"unit", {R"("count")"}},
+      {"region", {R"("eu")"}},
+      {"sku_or_model", {R"("a100")"}}}},
+    {"current_usage",
+     {{"scope_window", {R"("hour")", R"("")", R"("request")"}}, {"quantity", {"3", "0"}}, {"unit", {R"("count")"}}}},
+    {"application",
+     {{"app_id", {R"("chat")"}}, {"model", {R"("gpt")"}}, {"size_bytes", {"10"}}, {"estimated_tokens", {"100"}}}},
+};
+
+// 0..n-1, uniform at every test size (rapidcheck scales inRange with the
+// size, which would make the rare choices common in the first tests).
+int pick(int n) { return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange(0, n)); }
+
+// Fisher-Yates with rapidcheck's choices (so a failure shrinks and replays).
+void shuffle(std::vector<std::string>& v) {
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[*rc::gen::inRange<std::size_t>(0, i)]);
+}
+
+// A body from rapidcheck's choices: each field present or not, a plain value
+// or any value, an unknown or repeated key now and then, whitespace, order.
+std::string random_body() {
+  const auto ws = [] { return *rc::gen::element(std::string(""), std::string(" "), std::string("\n\t ")); };
+  // Half the bodies are close to what callers send (the fields a decision
+  // needs, plain values, a wrong one now and then); the rest anything.
+  const bool clean = *rc::gen::arbitrary<bool>();
+  const int odd_one = clean ? 200 : 5;  // 1 in n values is any value
+  const int rare = clean ? 400 : 30;    // 1 in n fields twice, objects with an extra field
+  const std::set<std::string> needed = {"organization_id", "project_id", "dimension", "app_id"};
+  std::vector<std::string> members;
+  for (const auto& [object, fields] : kShape) {
+    const bool core = std::string(object) == "hierarchy" || std::string(object) == "request";
+    if (!(clean && core) && pick(3) == 0) continue;
+    std::vector<std::string> inner;
+    for (const auto& f : fields) {
+      if (!(clean && needed.contains(f.name)) && pick(4) == 0) continue;
+      const bool plain = pick(odd_one) != 0;
+      const std::string v = plain ? *rc::gen::elementOf(f.good) : *rc::gen::elementOf(kValues);
+      inner.push_back(ws() + "\"" + f.name + "\"" + ws() + ":" + ws() + v);
+      if (pick(rare) == 0) inner.push_back("\"" + std::string(f.name) + "\":" + v);  // twice
+    }
+    if (pick(rare) == 0) inner.push_back(R"("extra":"x")");
+    shuffle(inner);
+    std::string obj = "{";
+    for (std::size_t i = 0; i < inner.size(); ++i) obj += (i ? "," : "") + inner[i];
+    obj += "}";
+    if (pick(rare) == 0) obj = *rc::gen::elementOf(kValues);  // not an object at all
+    members.push_back("\"" + std::string(object) + "\":" + ws() + obj);
+  }
+  if (pick(3) == 0) {
+    members.push_back(R"("registry_versions":)" +
+                      *rc::gen::element(std::string(R"({"quota_dimension":"3"})"), std::string(R"({"scope":7})"),
+                                        std::string(R"({"scope":-0})"), std::string(R"({"a":"1","a":"2"})"),
+                                        std::string("{}"), std::string("null")));
+  }
+  if (pick(3) == 0) {
+    members.push_back(R"("correlation_id":)" + *rc::gen::element(std::string(R"("c-1")"), std::string(R"("")"),
+                                                                 std::string("7"), std::string("null")));
+  }
+  if (pick(rare) == 0) members.push_back(R"("unknown":1)");
+  shuffle(members);
+  std::string body = ws() + "{";
+  for (std::size_t i = 0; i < members.size(); ++i) body += (i ? "," : "") + ws() + members[i];
+  body += ws() + "}" + ws();
+  if (pick(rare) == 0) body += "x";  // trailing garbage
+  return body;
+}
+
+TEST(DecisionInputReaders, TheDirectReaderAnswersOnlyAsTheTreePathDoes) {
+  int both = 0, tree_only = 0;
+  EXPECT_TRUE(rc::check([&] {
+    for (int k = 0; k < 5; ++k) {  // five bodies a case: 500 a run
+      const std::string body = random_body();
+      const auto plain = read_plain_decision_input(body, "cid-header", /*with_logged=*/true);
+      const TreeAnswer tree = by_tree(body);
+      if (!plain) {
+        tree_only += tree.accepted ? 1 : 0;
+        continue;
+      }
+      ++both;
+      RC_ASSERT(tree.accepted);
+      RC_ASSERT(describe(plain->input) == tree.input);
+      RC_ASSERT(plain->application == tree.application);
+      RC_ASSERT(plain->logged == tree.logged);
+    }
+  }));
+  // Both kinds were seen: the property compared real answers.
+  EXPECT_GT(both, 50);
+  EXPECT_GT(tree_only, 5);
+  std::printf("direct and tree: %d, tree only: %d\n", both, tree_only);
+}
+
+// A body as the clients and the benchmark send it: answered directly, with
+// the log text of the tree path.
+TEST(DecisionInputReaders, APlainBodyIsReadDirectly) {
+  const std::string body = R"({"actor":{"actor_id":"alice","actor_type":"user","roles":["dev"]},)"
+                           R"("hierarchy":{"organization_id":"acme","project_id":"llm"},)"
+                           R"("request":{"dimension":"gpu.count","requested_delta":8},)"
+                           R"("current_usage":{"quantity":3,"scope_window":"hour"},"correlation_id":"c-9",)"
+                           R"("application":{"app_id":"chat","model":"gpt"}})";
+  const auto plain = read_plain_decision_input(body, "cid-header", true);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->input.hierarchy.project_id, "llm");
+  EXPECT_EQ(plain->input.request.requested_delta, 8);
+  EXPECT_EQ(plain->input.current_usage.quantity, 3);
+  EXPECT_EQ(plain->input.actor.roles, std::vector<std::string>{"dev"});
+  EXPECT_EQ(plain->input.correlation_id, "c-9");
+  ASSERT_TRUE(plain->application.has_value());
+  EXPECT_EQ(plain->application->app_id, "chat");
+  const TreeAnswer tree = by_tree(body);
+  ASSERT_TRUE(tree.accepted);
+  EXPECT_EQ(plain->logged, tree.logged);
+  EXPECT_EQ(describe(plain->input), tree.input);
+  // Without the log, no text is written.
+  EXPECT_TRUE(read_plain_decision_input(body, "", false)->logged.empty());
+  // The header's correlation id stands in for a missing one.
+  const auto no_cid = read_plain_decision_input(
+      R"({"hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"gpu.count"}})",
+      "cid-header", false);
+  ASSERT_TRUE(no_cid.has_value());
+  EXPECT_EQ(no_cid->input.correlation_id, "cid-header");
+}
+
+// What the direct reader leaves to the tree path, each for its own reason.
+TEST(DecisionInputReaders, AnythingButThePlainShapeGoesToTheTreePath) {
+  const std::string core = R"("hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d")";
+  for (const std::string& body : {
+           "{" + core + R"(}})",                                        // control: plain
+           "{" + core + R"(,"requested_delta":-1}})",                   // refused by the rules
+           "{" + core + R"(,"requested_delta":1.0}})",                  // a float
+           "{" + core + R"(,"requested_delta":9223372036854775808}})",  // beyond int64
+           "{" + core + R"(,"region":null}})",                          // a null (logged as such)
+           "{" + core + R"(,"region":"\u00e9"}})",                      // an escape
+           "{" + core + "},\"correlation_id\":\"caf\xc3\xa9\"}",        // a byte outside ASCII
+           "{" + core + R"(,"dimension":"e"}})",                        // a key twice
+           "{" + core + R"(},"extra":1})",                              // an unknown field
+           "{" + core + R"(},"registry_versions":{"scope":7}})",        // a number the tree reader weighs
+           "{" + core + R"(},"application":{"app_id":""}})",            // an application the API refuses
+           "{" + core + R"(}} trailing)",                               // not JSON
+       }) {
+    SCOPED_TRACE(body);
+    const bool direct = read_plain_decision_input(body, "", true).has_value();
+    EXPECT_EQ(direct, body == "{" + core + R"(}})");
+  }
+}
+
+}  // namespace
+}  // namespace ledger::routes
