@@ -49,7 +49,7 @@ void decode_as(std::string_view type, const nlohmann::json& doc) {
   auto decoded = ledger::commands::decode_command(type, doc);
   if (decoded) {
     // Accepted commands carry what decode.h promises.
-    if (decoded->expected_version && *decoded->expected_version < 0) std::abort();
+    if (decoded->expected_version && decoded->expected_version->value < 0) std::abort();
     if (decoded->command_id.size() > 128) std::abort();
   } else if (decoded.error().code.empty()) {
     std::abort();  // every refusal has a stable code
