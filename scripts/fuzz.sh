@@ -16,7 +16,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$REPO"
 SECONDS_PER_TARGET="${1:-60}"
-TARGETS=(command_decoder_fuzz token_parser_fuzz header_value_fuzz command_record_fuzz)
+TARGETS=(command_decoder_fuzz token_parser_fuzz header_value_fuzz command_record_fuzz decision_input_fuzz)
 BUILD="$REPO/build-sanitize"
 
 log() { echo "[fuzz] $*" >&2; }

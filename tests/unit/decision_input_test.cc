@@ -13,46 +13,15 @@
 #include <string>
 #include <vector>
 
-#include "adapters/http/routes/admission_json.h"
 #include "adapters/http/routes/decision_input.h"
-#include "commands/decode.h"
+#include "tests/support/decision_input_text.h"
 
 namespace ledger::routes {
 namespace {
 
-// Every field of the input, in one comparable text.
-std::string describe(const domain::DecisionInput& in) {
-  nlohmann::json j = {
-      {"actor", {in.actor.actor_type, in.actor.actor_id, in.actor.roles, in.actor.scopes}},
-      {"hierarchy", {in.hierarchy.organization_id, in.hierarchy.department_id, in.hierarchy.project_id}},
-      {"product", {in.product.product_id, in.product.resource_type, in.product.resource_id, in.product.action}},
-      {"request",
-       {in.request.dimension, in.request.requested_delta, in.request.unit, in.request.region, in.request.sku_or_model}},
-      {"usage", {in.current_usage.scope_window, in.current_usage.quantity, in.current_usage.unit}},
-      {"versions", in.registry_versions},
-      {"correlation_id", in.correlation_id},
-  };
-  return j.dump();
-}
-
-struct TreeAnswer {
-  bool accepted = false;
-  std::string input;
-  std::optional<ApplicationCheck> application;
-  std::string logged;
-};
-
-TreeAnswer by_tree(const std::string& body) {
-  TreeAnswer a;
-  auto doc = commands::parse_json_document(body);
-  if (!doc) return a;
-  auto in = parse_decision_input(*doc, "cid-header", a.application);
-  if (!in) return a;
-  a.accepted = true;
-  a.input = describe(*in);
-  a.logged = dump_lenient(*doc);
-  return a;
-}
+using testing::by_tree;
+using testing::describe;
+using testing::TreeAnswer;
 
 // Values of every JSON kind, the awkward ones included: what the field
 // wants, what it does not, and what the two parsers could read apart.
@@ -181,7 +150,7 @@ TEST(DecisionInputReaders, TheDirectReaderAnswersOnlyAsTheTreePathDoes) {
     for (int k = 0; k < 5; ++k) {  // five bodies a case: 500 a run
       const std::string body = random_body();
       const auto plain = read_plain_decision_input(body, "cid-header", /*with_logged=*/true);
-      const TreeAnswer tree = by_tree(body);
+      const TreeAnswer tree = by_tree(body, "cid-header");
       if (!plain) {
         tree_only += tree.accepted ? 1 : 0;
         continue;
@@ -216,7 +185,7 @@ TEST(DecisionInputReaders, APlainBodyIsReadDirectly) {
   EXPECT_EQ(plain->input.correlation_id, "c-9");
   ASSERT_TRUE(plain->application.has_value());
   EXPECT_EQ(plain->application->app_id, "chat");
-  const TreeAnswer tree = by_tree(body);
+  const TreeAnswer tree = by_tree(body, "cid-header");
   ASSERT_TRUE(tree.accepted);
   EXPECT_EQ(plain->logged, tree.logged);
   EXPECT_EQ(describe(plain->input), tree.input);
