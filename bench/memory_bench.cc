@@ -10,7 +10,8 @@
 //   - in-process decisions: snapshot + snapshot_for + decide_admission per
 //     decision, single thread, closed loop;
 //   - route decisions: POST /v1/decisions through AdmissionApi::handle (JSON
-//     parsing and writing, no socket) from memory, and with --pg-url the same
+//     parsing and writing, no socket) from memory, and batches of 100
+//     (POST /v1/decisions:batch), and with --pg-url the same
 //     inputs through the SQL path over the same hierarchy appended to a fresh
 //     database there and projected (the before / after of one run).
 //
@@ -21,6 +22,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -256,6 +258,26 @@ int main(int argc, char** argv) {
   const auto [memory_rate, memory_failed] = route(memory_api, decisions / 4);
   std::printf("route decision from memory: %.0f /s single thread (%.1f us each; %d not 200)\n", memory_rate,
               1e6 / memory_rate, memory_failed);
+  {
+    // POST /v1/decisions:batch, 100 inputs per call.
+    std::vector<std::string> batches;
+    for (std::size_t b = 0; b < 16; ++b) {
+      std::string body = R"({"decisions":[)";
+      for (std::size_t k = 0; k < 100; ++k) body += (k ? "," : "") + bodies[(b * 100 + k) % bodies.size()];
+      batches.push_back(body + "]}");
+    }
+    int failed = 0;
+    const std::size_t calls = std::max<std::size_t>(decisions / 400, 10);
+    const double rate = per_second(calls, [&](std::size_t i) {
+      adapters::http::HttpRequest req;
+      req.method = "POST";
+      req.path = "/v1/decisions:batch";
+      req.body = batches[i % batches.size()];
+      failed += memory_api.handle(req, admin).status != 200;
+    });
+    std::printf("route batch of 100 from memory: %.0f decisions/s single thread (%.2f us each; %d calls not 200)\n",
+                rate * 100, 1e6 / (rate * 100), failed);
+  }
 
   if (!pg_url.empty()) {
     // The same hierarchy in PostgreSQL: appended as the writer appends, projected.

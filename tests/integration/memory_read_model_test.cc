@@ -356,6 +356,22 @@ TEST_F(MemoryReadModelTest, EveryAnswerFromMemoryIsByteForByteTheSqlAnswerWithou
       batch.push_back(in);
     }
     expect_same("POST", "/v1/decisions:batch", "", Json{{"decisions", batch}}.dump());
+    {
+      // Each slot of the batch is the single route's answer to its input,
+      // and the body is written as a JSON tree would write it.
+      const auto all = memory_->call("POST", "/v1/decisions:batch", "", Json{{"decisions", batch}}.dump(), "t");
+      ASSERT_EQ(all.status, 200) << all.body;
+      const Json results = Json::parse(all.body);
+      EXPECT_EQ(results.dump(), all.body);
+      ASSERT_EQ(results["results"].size(), batch.size());
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        const auto one = memory_->call("POST", "/v1/decisions", "", batch[k].dump(), "t");
+        const Json single = Json::parse(one.body);
+        const Json expected =
+            one.status == 200 ? single : Json{{"error", {{"code", single["code"]}, {"message", single["message"]}}}};
+        EXPECT_EQ(results["results"][k], expected) << batch[k].dump();
+      }
+    }
     if (seed == 1) {
       // A tenant principal: its own organization, and another one (refused alike).
       expect_same("POST", "/v1/decisions", "", input("o1.u0", o, projects[0].id, "", 0, 1, "").dump(), "o1");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "adapters/http/routes/decision_input.h"
+#include "commands/decode.h"
 #include "tests/support/decision_input_text.h"
 
 namespace ledger::routes {
@@ -166,6 +167,55 @@ TEST(DecisionInputReaders, TheDirectReaderAnswersOnlyAsTheTreePathDoes) {
   EXPECT_GT(both, 50);
   EXPECT_GT(tree_only, 5);
   std::printf("direct and tree: %d, tree only: %d\n", both, tree_only);
+}
+
+// A batch body ({"decisions": [...]}) read directly answers exactly when the
+// tree path would read every one of its inputs, each as the tree path does.
+TEST(DecisionInputReaders, ABatchIsReadDirectlyOnlyWhenEveryInputIsPlain) {
+  int direct = 0, tree_only = 0;
+  EXPECT_TRUE(rc::check([&] {
+    const int n = pick(4);
+    std::vector<std::string> bodies;
+    for (int k = 0; k < n; ++k) bodies.push_back(random_body());
+    std::string body = R"({"decisions":[)";
+    for (int k = 0; k < n; ++k) body += (k ? "," : "") + bodies[static_cast<std::size_t>(k)];
+    body += "]}";
+    const auto plain = read_plain_decision_batch(body, "cid-header", /*with_logged=*/true, /*max_items=*/3);
+    // The tree path: the whole body parses, and each input is accepted.
+    bool all = commands::parse_json_document(body).has_value() && n <= 3;
+    std::vector<TreeAnswer> trees;
+    for (const auto& b : bodies) {
+      trees.push_back(by_tree(b, "cid-header"));
+      all = all && trees.back().accepted;
+    }
+    if (!plain) {
+      tree_only += all ? 1 : 0;
+      return;
+    }
+    ++direct;
+    RC_ASSERT(all);
+    RC_ASSERT(plain->size() == bodies.size());
+    for (std::size_t k = 0; k < bodies.size(); ++k) {
+      RC_ASSERT(describe((*plain)[k].input) == trees[k].input);
+      RC_ASSERT((*plain)[k].application == trees[k].application);
+      RC_ASSERT((*plain)[k].logged == trees[k].logged);
+    }
+  }));
+  EXPECT_GT(direct, 5);
+  std::printf("batches read directly: %d, tree only: %d\n", direct, tree_only);
+  // The envelope itself: one member named decisions, an array, no more
+  // inputs than allowed.
+  const std::string one = R"({"hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d"}})";
+  EXPECT_TRUE(read_plain_decision_batch(R"({"decisions":[]})", "", false, 3).has_value());
+  EXPECT_EQ(read_plain_decision_batch(R"({"decisions":[)" + one + "," + one + "]}", "", false, 3)->size(), 2U);
+  for (const std::string& body :
+       {R"({"decisions":[)" + one + "," + one + "]}" + "x", R"({"decisions":[)" + one + "],\"decisions\":[]}",
+        R"({"decisions":[)" + one + R"(],"extra":1})", R"({"decision":[)" + one + "]}", R"({"decisions":)" + one + "}",
+        std::string(R"({"decisions":null})"), std::string("[]")}) {
+    SCOPED_TRACE(body);
+    EXPECT_FALSE(read_plain_decision_batch(body, "", false, 3).has_value());
+  }
+  EXPECT_FALSE(read_plain_decision_batch(R"({"decisions":[)" + one + "," + one + "]}", "", false, 1).has_value());
 }
 
 // A body as the clients and the benchmark send it: answered directly, with

@@ -25,6 +25,7 @@
 #include "commands/edge_values.h"
 #include "domain/admission.h"
 #include "domain/policy_resolution.h"
+#include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 #include "projections/admission/snapshot_reader.h"
 
@@ -339,12 +340,6 @@ domain::Result<QuotaScope> scope_param(const HttpRequest& req, const std::string
   return s;
 }
 
-void tell_decision(const std::function<void(std::string_view)>& f, const Json& answer) {
-  if (!f) return;
-  const auto it = answer.find("decision");
-  f(it != answer.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view());
-}
-
 }  // namespace
 
 void AdmissionApi::note_refusal(const HttpRequest& req, const commands::Principal& who,
@@ -465,47 +460,69 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   if (auto bad = unknown_parameter(req, {})) return error_response(*bad);
   auto c = parse_consistency(req, clock_);
   if (!c) return error_response(c.error());
-  auto doc = commands::parse_json_document(req.body);
-  if (!doc) return error_response(doc.error());
-  if (doc->size() != 1 || !doc->contains("decisions") || !(*doc)["decisions"].is_array()) {
-    return error_response(invalid_input("decisions", "the body must be {\"decisions\": [policy_decision_input, ...]}"));
-  }
-  const Json& items = (*doc)["decisions"];
-  if (items.size() > kMaxBatch) {
-    return error_response(invalid_input("decisions", "at most " + std::to_string(kMaxBatch) + " decisions per batch"));
+  const std::string fallback = header_correlation_id(req);
+  const bool with_log = log_.buffer != nullptr;
+
+  // Each input as read, or why it was refused. A batch of plain inputs is
+  // read straight from the body's bytes; any other through the JSON tree,
+  // which gives every refusal (decision_input.h).
+  struct Item {
+    domain::Result<domain::DecisionInput> input;
+    std::optional<ApplicationCheck> application;
+    std::string logged;  // what the decision log records as the input
+  };
+  std::vector<Item> items;
+  if (auto plain = read_plain_decision_batch(req.body, fallback, with_log, kMaxBatch)) {
+    items.reserve(plain->size());
+    for (auto& p : *plain) items.push_back({std::move(p.input), std::move(p.application), std::move(p.logged)});
+  } else {
+    auto doc = commands::parse_json_document(req.body);
+    if (!doc) return error_response(doc.error());
+    if (doc->size() != 1 || !doc->contains("decisions") || !(*doc)["decisions"].is_array()) {
+      return error_response(
+          invalid_input("decisions", "the body must be {\"decisions\": [policy_decision_input, ...]}"));
+    }
+    const Json& tree = (*doc)["decisions"];
+    if (tree.size() > kMaxBatch) {
+      return error_response(
+          invalid_input("decisions", "at most " + std::to_string(kMaxBatch) + " decisions per batch"));
+    }
+    items.reserve(tree.size());
+    for (const auto& t : tree) {
+      Item item;
+      item.input = parse_decision_input(t, fallback, item.application);
+      if (item.input && with_log) item.logged = dump_lenient(t);
+      items.push_back(std::move(item));
+    }
   }
   RequestReaders readers(admission_, policy_);  // every input from one snapshot
   if (auto not_ready = readers.open(from_memory(req) ? memory_ : nullptr, *c, /*with_policy=*/true)) return *not_ready;
   const projections::QuerySnapshot* memory = readers.memory();
 
-  // Parse every input; the valid ones are read from ONE snapshot.
-  const std::string fallback = header_correlation_id(req);
-  std::vector<std::optional<domain::Error>> errors(items.size());
+  // The valid inputs are read from ONE snapshot; each answer is written as
+  // text into its slot.
+  std::vector<std::string> results(items.size());
   std::vector<domain::DecisionInput> inputs;
-  std::vector<std::optional<ApplicationCheck>> applications;
-  std::vector<std::size_t> index_of;  // input i answers results[index_of[i]]
+  std::vector<std::size_t> index_of;  // input k answers results[index_of[k]]
   for (std::size_t i = 0; i < items.size(); ++i) {
-    std::optional<ApplicationCheck> application;
-    auto in = parse_decision_input(items[i], fallback, application);
-    if (!in) {
-      errors[i] = in.error();
+    auto& item = items[i];
+    if (!item.input) {
+      results[i] = dump_lenient(error_json(item.input.error()));
       continue;
     }
-    if (application && (!memory || !chains_)) {
-      errors[i] = application_needs_memory();
+    if (item.application && (!memory || !chains_)) {
+      results[i] = dump_lenient(error_json(application_needs_memory()));
       continue;
     }
-    if (auto ok = check_tenant(who, *in); !ok) {
-      note_refusal(req, who, in->hierarchy.organization_id);
-      errors[i] = ok.error();
+    if (auto ok = check_tenant(who, *item.input); !ok) {
+      note_refusal(req, who, item.input->hierarchy.organization_id);
+      results[i] = dump_lenient(error_json(ok.error()));
       continue;
     }
-    inputs.push_back(std::move(*in));
-    applications.push_back(std::move(application));
+    inputs.push_back(std::move(*item.input));
     index_of.push_back(i);
   }
   std::int64_t snapshot_version = 0;
-  std::vector<Json> results(items.size());
   if (!inputs.empty()) {
     auto reads = readers.admission().decision_reads(inputs, c->as_of_position, std::string(kWarnThresholdKey));
     if (!reads) return error_response(reads.error());
@@ -513,6 +530,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     MessageSource messages(readers.policy(), events::GlobalPosition{snapshot_version});
     const auto locales = request_locales(req);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
+      Item& item = items[index_of[k]];
+      std::string& result = results[index_of[k]];
       auto out = decide_one(who, inputs[k], (*reads)[k], c->as_of);
       if (!out && out.error().kind == domain::ErrorKind::kPermissionDenied) {
         note_refusal(req, who, refused_organization(out.error()));
@@ -521,28 +540,36 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
         if (out.error().kind == domain::ErrorKind::kUnavailable || out.error().kind == domain::ErrorKind::kInternal) {
           return error_response(out.error());  // a dependency failed: no partial answer
         }
-        errors[index_of[k]] = out.error();
+        result = dump_lenient(error_json(out.error()));
         continue;
       }
-      results[index_of[k]] = decision_json(*out, c->as_of);
-      if (const auto& application = applications[k]) {
-        auto ran = apply_application(results[index_of[k]], *application, inputs[k], memory->admission, *chains_,
-                                     c->as_of, nullptr);
+      std::string decision = out->decision;
+      std::string reason_code = out->reason_code;
+      if (!item.application) {
+        // No chain adds to the answer: written directly, without a tree.
+        auto m = messages.message(out->reason_code, locales, (*reads)[k], c->as_of);
+        if (!m) return error_response(m.error());  // a dependency failed: no partial answer
+        result = decision_text(*out, c->as_of, *m);
+      } else {
+        Json answer = decision_json(*out, c->as_of);
+        auto ran =
+            apply_application(answer, *item.application, inputs[k], memory->admission, *chains_, c->as_of, nullptr);
         if (!ran) {
-          errors[index_of[k]] = ran.error();
+          result = dump_lenient(error_json(ran.error()));
           continue;
         }
-      }
-      if (auto m = messages.apply(results[index_of[k]], locales, (*reads)[k], c->as_of); !m) {
-        return error_response(m.error());  // a dependency failed: no partial answer
+        if (auto m = messages.apply(answer, locales, (*reads)[k], c->as_of); !m) {
+          return error_response(m.error());  // a dependency failed: no partial answer
+        }
+        result = dump_lenient(answer);
+        decision = answer.value("decision", "");
+        reason_code = answer.value("reason_code", "");
       }
       if (log_.buffer) {
-        const Json& answer = results[index_of[k]];
-        log_.buffer->push(decision_record_of(who, inputs[k], dump_lenient(items[index_of[k]]),
-                                             answer.value("decision", ""), answer.value("reason_code", ""),
-                                             dump_lenient(answer), out->snapshot_version, c->as_of, clock_.now()));
+        log_.buffer->push(decision_record_of(who, inputs[k], item.logged, decision, reason_code, result,
+                                             out->snapshot_version, c->as_of, clock_.now()));
       }
-      tell_decision(count_decision_, results[index_of[k]]);
+      if (count_decision_) count_decision_(decision);
     }
   } else {
     auto cp = readers.admission().checkpoint();
@@ -550,14 +577,23 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
     const auto& as_of_position = c->as_of_position;
     snapshot_version = (as_of_position ? std::min(*as_of_position, *cp) : *cp).value;
   }
-  Json out = Json::array();
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const auto& failed = errors[i];
-    out.push_back(failed ? error_json(*failed) : std::move(results[i]));
+  // {"as_of":...,"results":[...],"snapshot_version":N}: the members in the
+  // order a JSON tree (std::map) would write them.
+  std::size_t size = 64;
+  for (const auto& r : results) size += r.size() + 1;
+  std::string body;
+  body.reserve(size);
+  body += R"({"as_of":)";
+  codec::append_json_string(body, codec::format_instant(c->as_of));
+  body += R"(,"results":[)";
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (i > 0) body += ',';
+    body += results[i];
   }
-  return json_response(200, dump_lenient({{"results", std::move(out)},
-                                          {"snapshot_version", snapshot_version},
-                                          {"as_of", codec::format_instant(c->as_of)}}));
+  body += R"(],"snapshot_version":)";
+  body += std::to_string(snapshot_version);
+  body += '}';
+  return json_response(200, std::move(body));
 }
 
 HttpResponse AdmissionApi::effective_ceilings(const HttpRequest& req, const commands::Principal& who) {

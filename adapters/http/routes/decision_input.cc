@@ -311,17 +311,9 @@ bool dump_sorted(dom::element v, std::string& out) {
   }
 }
 
-}  // namespace
-
-std::optional<PlainDecisionInput> read_plain_decision_input(std::string_view body,
-                                                            const std::string& fallback_correlation_id,
-                                                            bool with_logged) {
-  if (body.size() > commands::kMaxBodyBytes || !plain_bytes(body)) return std::nullopt;
-  static thread_local dom::parser parser;  // one per thread, its buffers reused
-  dom::element doc;
-  if (parser.parse(body.data(), body.size(), /*realloc_if_needed=*/true).get(doc) != simdjson::SUCCESS) {
-    return std::nullopt;
-  }
+// One input from its parsed element, or nullopt.
+std::optional<PlainDecisionInput> read_plain_element(dom::element doc, const std::string& fallback_correlation_id,
+                                                     bool with_logged) {
   PlainDecisionInput plain;
   domain::DecisionInput& in = plain.input;
   const bool read = read_fields(
@@ -388,6 +380,49 @@ std::optional<PlainDecisionInput> read_plain_decision_input(std::string_view bod
   if (!domain::validate_decision_input(in)) return std::nullopt;
   if (with_logged && !dump_sorted(doc, plain.logged)) return std::nullopt;
   return plain;
+}
+
+// The body parsed by this thread's parser (its buffers reused), or nullopt
+// unless the bytes are plain and well-formed JSON. The element lives until
+// the thread's next parse.
+std::optional<dom::element> parse_plain(std::string_view body) {
+  if (body.size() > commands::kMaxBodyBytes || !plain_bytes(body)) return std::nullopt;
+  static thread_local dom::parser parser;
+  dom::element doc;
+  if (parser.parse(body.data(), body.size(), /*realloc_if_needed=*/true).get(doc) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  return doc;
+}
+
+}  // namespace
+
+std::optional<PlainDecisionInput> read_plain_decision_input(std::string_view body,
+                                                            const std::string& fallback_correlation_id,
+                                                            bool with_logged) {
+  const auto doc = parse_plain(body);
+  if (!doc) return std::nullopt;
+  return read_plain_element(*doc, fallback_correlation_id, with_logged);
+}
+
+std::optional<std::vector<PlainDecisionInput>> read_plain_decision_batch(std::string_view body,
+                                                                         const std::string& fallback_correlation_id,
+                                                                         bool with_logged, std::size_t max_items) {
+  const auto doc = parse_plain(body);
+  if (!doc) return std::nullopt;
+  // {"decisions": [...]} and nothing else: one member, named so, an array.
+  dom::object top;
+  if (doc->get_object().get(top) != simdjson::SUCCESS || top.size() != 1) return std::nullopt;
+  dom::array items;
+  if (top.at_key("decisions").get_array().get(items) != simdjson::SUCCESS) return std::nullopt;
+  std::vector<PlainDecisionInput> out;
+  for (dom::element item : items) {
+    if (out.size() == max_items) return std::nullopt;  // too many: the tree path says so
+    auto plain = read_plain_element(item, fallback_correlation_id, with_logged);
+    if (!plain) return std::nullopt;
+    out.push_back(std::move(*plain));
+  }
+  return out;
 }
 
 }  // namespace ledger::routes

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "domain/admission.h"
 
@@ -62,5 +63,13 @@ struct PlainDecisionInput {
 std::optional<PlainDecisionInput> read_plain_decision_input(std::string_view body,
                                                             const std::string& fallback_correlation_id,
                                                             bool with_logged);
+
+// The inputs of a POST /v1/decisions:batch body ({"decisions": [...]})
+// straight from its bytes, in order: every one of them plain and at most
+// `max_items`, or nullopt and the whole batch takes the tree path (which
+// answers a refused input in its own slot, or refuses the body).
+std::optional<std::vector<PlainDecisionInput>> read_plain_decision_batch(std::string_view body,
+                                                                         const std::string& fallback_correlation_id,
+                                                                         bool with_logged, std::size_t max_items);
 
 }  // namespace ledger::routes
