@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/admission/commands.h"
@@ -28,12 +29,14 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
   Along a;
   a.effective.resize(chain.size());
   a.allowed.resize(chain.size());
-  Bound allowed;     // what the node may have: unlimited above global
-  Bound parent_eff;  // its parent's effective ceiling: what it inherits with no rule of its own
+  a.matched.reserve(rules.size() + delegations.size());  // at most every rule and delegation
+  Bound allowed;                                         // what the node may have: unlimited above global
+  Bound parent_eff;                      // its parent's effective ceiling: what it inherits with no rule of its own
+  std::vector<const CeilingRule*> here;  // the node's matching rules (one buffer for the walk)
   for (std::size_t k = chain.size(); k-- > 0;) {
     const QuotaScope& scope = chain[k].scope;
     Bound own;
-    std::vector<const CeilingRule*> here;
+    here.clear();
     for (const auto& r : rules) {
       if (r.scope == scope && matches(r.target, target)) here.push_back(&r);
     }
@@ -67,15 +70,31 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
   return a;
 }
 
-Effective to_effective(const Bound& b, const Along& a) {
+namespace {
+
+Effective bound_only(const Bound& b) {
   Effective e;
   if (b.from) {
     e.quantity = b.quantity;
     e.inherited_from = *b.from;
     e.binding_rule_id = b.rule_id;
   }
+  return e;
+}
+
+}  // namespace
+
+Effective to_effective(const Bound& b, const Along& a) {
+  Effective e = bound_only(b);
   e.unit = a.unit;
   e.matched_rules = a.matched;
+  return e;
+}
+
+Effective take_effective(const Bound& b, Along&& a) {
+  Effective e = bound_only(b);
+  e.unit = std::move(a.unit);
+  e.matched_rules = std::move(a.matched);
   return e;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/admission/internal.h"
@@ -18,7 +19,7 @@ using admission_internal::evaluate_along;
 using admission_internal::invalid;
 using admission_internal::kUnlimited;
 using admission_internal::overlaps;
-using admission_internal::to_effective;
+using admission_internal::take_effective;
 using admission_internal::unknown_registry;
 using admission_internal::unknown_scope;
 
@@ -86,8 +87,9 @@ Result<void> record_registry_versions(const DecisionInput& in, const DecisionSna
 void deny_expired(const DecisionInput& in, const DecisionSnapshot& s, const std::string& unit, DecisionOutput& out) {
   const CeilingTarget usage_target{in.request.dimension, in.current_usage.scope_window, in.request.region,
                                    in.request.sku_or_model};
-  const Along a = evaluate_along(s.chain, s.rules, s.delegations, usage_target);
-  out.effective = to_effective(a.effective[0], a);
+  Along a = evaluate_along(s.chain, s.rules, s.delegations, usage_target);
+  const Bound usage = a.effective[0];
+  out.effective = take_effective(usage, std::move(a));
   if (out.effective.unit.empty()) out.effective.unit = unit;
   out.decision = "deny";
   out.reason_code = "principal_expired";
@@ -102,14 +104,22 @@ void deny_expired(const DecisionInput& in, const DecisionSnapshot& s, const std:
 // Returns whether the cap decided (a deny, or scope_window `request`).
 bool judge_per_request(const DecisionInput& in, const DecisionSnapshot& s, const std::string& unit,
                        DecisionOutput& out) {
+  const bool per_request_window = in.current_usage.scope_window == kRequestWindow;
+  // Only a `request`-window rule sets a cap (a delegation only bounds the
+  // rules below it): with none in the snapshot, and usage asked for another
+  // window, the cap cannot decide.
+  if (!per_request_window && std::none_of(s.rules.begin(), s.rules.end(),
+                                          [](const CeilingRule& r) { return r.target.window == kRequestWindow; })) {
+    return false;
+  }
   const CeilingTarget request_target{in.request.dimension, std::string(kRequestWindow), in.request.region,
                                      in.request.sku_or_model};
-  const Along ra = evaluate_along(s.chain, s.rules, s.delegations, request_target);
-  const Bound& cap = ra.effective[0];
+  Along ra = evaluate_along(s.chain, s.rules, s.delegations, request_target);
+  const Bound cap = ra.effective[0];
   const std::int64_t requested = in.request.requested_delta;
   const bool capped = cap.from != nullptr;
-  if ((capped && requested > cap.quantity) || in.current_usage.scope_window == kRequestWindow) {
-    out.effective = to_effective(cap, ra);
+  if ((capped && requested > cap.quantity) || per_request_window) {
+    out.effective = take_effective(cap, std::move(ra));
     if (out.effective.unit.empty()) out.effective.unit = unit;
     out.per_request = true;
     out.reserved_for_others = 0;
@@ -141,7 +151,13 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Inst
   const CeilingTarget target{in.request.dimension, in.current_usage.scope_window, in.request.region,
                              in.request.sku_or_model};
   Along a = evaluate_along(s.chain, s.rules, s.delegations, target);
-  out.effective = to_effective(a.effective[0], a);
+  // The bounds stay in `a` for the chain walk below; its rules and unit move.
+  {
+    Along taken;
+    taken.matched = std::move(a.matched);
+    taken.unit = std::move(a.unit);
+    out.effective = take_effective(a.effective[0], std::move(taken));
+  }
   if (out.effective.unit.empty()) out.effective.unit = unit;
 
   if (!out.effective.quantity) {
@@ -159,12 +175,31 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Inst
   // Those that hold capacity for others against this request, judged once
   // (the chain loop below only asks which of them sit under each scope).
   std::vector<const ReservationView*> others;
+  others.reserve(s.reservations.size());
   for (const auto& shared : s.reservations) {
     const ReservationView& r = *shared;
     if (r.dimension != target.dimension || !holds_at(r, as_of)) continue;
     if (!overlaps(r.region, target.region) || !overlaps(r.sku_or_model, target.sku_or_model)) continue;
     if (on_requester_chain(r.owner)) continue;
     others.push_back(&r);
+  }
+  // What they hold under each scope of the chain below plan and global. A
+  // scope holds a reservation when it is on the reservation's owner chain
+  // (owner .. organization). Both chains are paths up the same tree, so the
+  // scopes they share are the organization and, level by level downward,
+  // those on which the two still agree: walked from the organization.
+  std::vector<std::int64_t> reserved_under(s.chain.size(), 0);
+  const auto organization = std::find_if(s.chain.begin(), s.chain.end(),
+                                         [](const ChainNode& n) { return n.scope.level == QuotaLevel::kOrganization; });
+  if (organization != s.chain.end()) {
+    const auto top = static_cast<std::size_t>(organization - s.chain.begin());
+    for (const ReservationView* r : others) {
+      const auto& owners = r->owner_chain;
+      for (std::size_t k = 0; k < owners.size() && k <= top; ++k) {
+        if (!(owners[owners.size() - 1 - k] == s.chain[top - k].scope)) break;
+        reserved_under[top - k] += r->quantity;
+      }
+    }
   }
   std::int64_t available = kUnlimited;
   std::int64_t reserved_at_binding = 0;
@@ -173,14 +208,7 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Inst
     // A scope whose ceiling is below the requester's was delegated past: it
     // does not bind the requester, so neither do reservations under it.
     if (!eff.from || eff.quantity < a.effective[0].quantity) continue;
-    std::int64_t reserved = 0;
-    const QuotaScope& n = s.chain[i].scope;
-    const bool pooled = n.level == QuotaLevel::kGlobal || n.level == QuotaLevel::kPlan;
-    if (!pooled) {
-      for (const ReservationView* r : others) {
-        if (std::find(r->owner_chain.begin(), r->owner_chain.end(), n) != r->owner_chain.end()) reserved += r->quantity;
-      }
-    }
+    const std::int64_t reserved = reserved_under[i];
     const std::int64_t avail = std::max<std::int64_t>(0, eff.quantity - reserved);
     if (avail < available) {
       available = avail;

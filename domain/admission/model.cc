@@ -39,6 +39,7 @@ std::vector<ChainNode> AdmissionModel::chain(const QuotaScope& s) const {
   if (s.level == QuotaLevel::kGlobal) return {ChainNode{s, 0}};
   if (s.level == QuotaLevel::kPlan) return {ChainNode{s, 0}, ChainNode{{QuotaLevel::kGlobal, ""}, 0}};
   const Node* n = node(s);
+  if (n) out.reserve(8);  // principal .. global: a handful of nodes
   while (n) {
     out.push_back(ChainNode{n->scope, n->version});
     if (n->scope.level == QuotaLevel::kOrganization) {
@@ -61,6 +62,7 @@ bool AdmissionModel::is_ancestor_or_self(const QuotaScope& ancestor, const Quota
 std::vector<CeilingRule> AdmissionModel::rules_on(std::span<const ChainNode> chain,
                                                   const std::string& dimension) const {
   std::vector<CeilingRule> out;
+  out.reserve(2 * chain.size());
   for (const auto& c : chain) {
     auto it = ceilings_.find(c.scope);
     if (it == ceilings_.end()) continue;
@@ -188,6 +190,7 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
   s.rules = rules_on(s.chain, in.request.dimension);
   s.delegations = delegations_on(s.chain, in.request.dimension);
   if (auto it = reservations_.find(in.hierarchy.organization_id); it != reservations_.end()) {
+    s.reservations.reserve(it->second.size());
     for (const auto& [id, r] : it->second) {
       if (r.drafted.dimension == in.request.dimension) s.reservations.push_back(r.view);
     }
