@@ -32,11 +32,27 @@ std::string format_instant(events::Instant t) {
   const sys_days day{floor<days>(sys_seconds{seconds{secs}})};
   const year_month_day ymd{day};
   const std::int64_t sod = secs - duration_cast<seconds>(day.time_since_epoch()).count();
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", int(ymd.year()), unsigned(ymd.month()),
-                unsigned(ymd.day()), static_cast<long long>(sod / 3600), static_cast<long long>(sod / 60 % 60),
-                static_cast<long long>(sod % 60), static_cast<long long>(frac));
-  return buf;
+  const int year = int(ymd.year());
+  if (year < 0 || year > 9999) {  // outside four digits: printf's widths and signs
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", year, unsigned(ymd.month()),
+                  unsigned(ymd.day()), static_cast<long long>(sod / 3600), static_cast<long long>(sod / 60 % 60),
+                  static_cast<long long>(sod % 60), static_cast<long long>(frac));
+    return buf;
+  }
+  // The common case written digit by digit (an answer carries one or two).
+  std::string out = "0000-00-00T00:00:00.000000Z";
+  auto put = [&](std::size_t end, std::int64_t v) {  // v's digits right-aligned, ending before `end`
+    for (std::size_t i = end; v > 0; v /= 10) out[--i] = static_cast<char>('0' + v % 10);
+  };
+  put(4, year);
+  put(7, unsigned(ymd.month()));
+  put(10, unsigned(ymd.day()));
+  put(13, sod / 3600);
+  put(16, sod / 60 % 60);
+  put(19, sod % 60);
+  put(26, frac);
+  return out;
 }
 
 std::optional<events::Instant> parse_instant(std::string_view s) {

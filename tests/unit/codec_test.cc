@@ -1,6 +1,9 @@
 // The codec: instants, canonical form, hash chain, golden payloads.
 #include <gtest/gtest.h>
+#include <rapidcheck.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -21,6 +24,41 @@ TEST(Rfc3339, FormatsUtcWithSixFractionalDigits) {
   EXPECT_EQ(format_instant(events::Instant{0}), "1970-01-01T00:00:00.000000Z");
   EXPECT_EQ(format_instant(events::Instant{1'780'272'000'000'001}), "2026-06-01T00:00:00.000001Z");
   EXPECT_EQ(format_instant(events::Instant{-1}), "1969-12-31T23:59:59.999999Z");
+}
+
+// The instant as printf writes it: what format_instant wrote before it put
+// the digits in place itself.
+std::string printf_instant(std::int64_t micros) {
+  using namespace std::chrono;
+  std::int64_t secs = micros / 1'000'000;
+  std::int64_t frac = micros % 1'000'000;
+  if (frac < 0) {
+    frac += 1'000'000;
+    --secs;
+  }
+  const sys_days day{floor<days>(sys_seconds{seconds{secs}})};
+  const year_month_day ymd{day};
+  const std::int64_t sod = secs - duration_cast<seconds>(day.time_since_epoch()).count();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", int(ymd.year()), unsigned(ymd.month()),
+                unsigned(ymd.day()), static_cast<long long>(sod / 3600), static_cast<long long>(sod / 60 % 60),
+                static_cast<long long>(sod % 60), static_cast<long long>(frac));
+  return buf;
+}
+
+TEST(Rfc3339, FormatsEveryInstantAsPrintfWould) {
+  // Years 0..9999 digit by digit, the rest through printf: both agree with it.
+  for (std::int64_t t : {std::int64_t{0}, std::int64_t{-62'167'219'200'000'000}, std::int64_t{-62'167'219'200'000'001},
+                         std::int64_t{253'402'300'799'999'999}, std::int64_t{253'402'300'800'000'000}}) {
+    EXPECT_EQ(format_instant(events::Instant{t}), printf_instant(t)) << t;
+  }
+  EXPECT_TRUE(rc::check([](std::int64_t t) { RC_ASSERT(format_instant(events::Instant{t}) == printf_instant(t)); }));
+  EXPECT_TRUE(rc::check([](std::uint32_t days, std::uint32_t micros_of_day) {
+    // Within years 1..9999 and on a microsecond grid of whole days.
+    const std::int64_t t =
+        (-719'162 + std::int64_t{days % 3'652'059}) * 86'400'000'000 + std::int64_t{micros_of_day} % 86'400'000'000;
+    RC_ASSERT(format_instant(events::Instant{t}) == printf_instant(t));
+  }));
 }
 
 TEST(Rfc3339, ParsesZuluOffsetsAndFractions) {
