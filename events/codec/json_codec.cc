@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "events/codec/admission_codec.h"
@@ -387,17 +388,33 @@ const EVP_MD* sha256_md() {
 
 }  // namespace
 
+namespace {
+
+// Bytes written into a JSON string as they are: printable ASCII but the
+// quote and the backslash.
+constexpr std::array<bool, 256> kVerbatim = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x7f; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
-  // Printable ASCII without a quote or backslash as it is; anything else
-  // through nlohmann's own escaping.
-  const bool plain = std::ranges::all_of(s, [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
-  if (!plain) {
-    out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
-    return;
+  // Verbatim bytes copied at once; anything else through nlohmann's own
+  // escaping.
+  for (const char c : s) {
+    if (!kVerbatim[static_cast<unsigned char>(c)]) {
+      out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+      return;
+    }
   }
-  out += '"';
-  out += s;
-  out += '"';
+  const std::size_t at = out.size();
+  out.resize(at + s.size() + 2);
+  char* p = out.data() + at;
+  p[0] = '"';
+  if (!s.empty()) std::memcpy(p + 1, s.data(), s.size());
+  p[s.size() + 1] = '"';
 }
 
 std::string sha256_hex(std::string_view data) {

@@ -59,17 +59,15 @@ RC_GTEST_PROP(DecisionAnswer, TheWrittenTextIsTheTreesDump, ()) {
   const auto as_of = events::Instant{*rc::gen::inRange<std::int64_t>(0, 4'102'444'800'000'000)};
 
   ProductMessage m;
-  m.source = {{"kind", "ledger"}, {"accept_language", Json::array({any_text()})}};
+  m.accept_language = {any_text()};
   if (*rc::gen::arbitrary<bool>()) {
     m.text = any_text();
-    m.source["kind"] = "product";
-    m.source["key"] = any_text();
-    m.source["locale"] = Json();
-    m.source["set_at_position"] = *rc::gen::arbitrary<std::int64_t>();
+    m.product = ProductMessage::Product{any_text(), std::nullopt, "project",
+                                        any_text(), false,        *rc::gen::arbitrary<std::int64_t>()};
   }
   Json tree = decision_json(o, as_of);
   if (m.text) tree["user_message"] = *m.text;
-  tree["user_message_source"] = m.source;
+  tree["user_message_source"] = m.source();
   RC_ASSERT(decision_text(o, as_of, m) == dump_lenient(tree));
 }
 

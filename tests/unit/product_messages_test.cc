@@ -140,3 +140,25 @@ TEST(ProductMessages, ALoggedAnswerGivesBackOnlyWellFormedLocales) {
 }
 
 }  // namespace
+
+// user_message_source written without a tree is, byte for byte, the tree
+// dumped as every answer dumps it: for both kinds, any text in any field.
+RC_GTEST_PROP(ProductMessages, TheSourceWrittenDirectlyIsTheTreeDumped,
+              (std::vector<std::string> accept_language, bool product, std::string key, bool has_locale,
+               std::string locale, std::string id, bool is_default, bool has_position, std::int64_t position)) {
+  ledger::routes::ProductMessage m;
+  m.accept_language = accept_language;
+  if (product) {
+    m.product =
+        ledger::routes::ProductMessage::Product{key,
+                                                has_locale ? std::optional(locale) : std::nullopt,
+                                                *rc::gen::element<std::string>("plan", "organization", "project"),
+                                                id,
+                                                is_default,
+                                                has_position ? std::optional(position) : std::nullopt};
+  }
+  std::string direct;
+  m.append_source(direct);
+  RC_ASSERT(direct == m.source().dump(-1, ' ', false, Json::error_handler_t::replace));
+  RC_ASSERT(m.source()["kind"] == (product ? "product" : "ledger"));
+}

@@ -252,9 +252,10 @@ class MessageSource {
     if (!defined_) {
       auto names = values_.key_names(std::string(kMessageKeyPrefix), position_);
       if (!names) return std::unexpected(names.error());
-      defined_ = std::set<std::string>(names->begin(), names->end());
+      defined_ = std::move(*names);
+      std::sort(defined_->begin(), defined_->end());  // ascending already; cheap to be sure
     }
-    if (!defined_->contains(key)) return std::nullopt;
+    if (!std::binary_search(defined_->begin(), defined_->end(), key)) return std::nullopt;
     auto snap = values_.policy_snapshot(key, chain, position_);
     if (!snap) return std::unexpected(snap.error());
     auto& message_key = snap->key;
@@ -264,7 +265,7 @@ class MessageSource {
 
   projections::PolicyValueReader& values_;
   events::GlobalPosition position_;
-  std::optional<std::set<std::string>> defined_;
+  std::optional<std::vector<std::string>> defined_;  // the message keys defined, sorted
 };
 
 std::vector<std::string> request_locales(const HttpRequest& req) {

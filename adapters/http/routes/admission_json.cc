@@ -163,7 +163,7 @@ std::string decision_text(const domain::DecisionOutput& o, events::Instant as_of
   out += std::to_string(o.snapshot_version);
   text("user_message", m.text ? *m.text : o.user_message);
   key("user_message_source");
-  out += dump_lenient(m.source);
+  m.append_source(out);
   out += '}';
   return out;
 }

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -202,10 +203,16 @@ namespace dom = simdjson::dom;
 // backslash (so no escape and no \u0000). The tree parser reads such a body
 // exactly as simdjson does, and dumps its strings back unchanged.
 bool plain_bytes(std::string_view body) {
-  return std::all_of(body.begin(), body.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u >= 0x20 && u < 0x80 && c != '\\') || c == '\t' || c == '\n' || c == '\r';
-  });
+  static constexpr std::array<bool, 256> kPlain = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '\\';
+    t['\t'] = t['\n'] = t['\r'] = true;
+    return t;
+  }();
+  for (const char c : body) {
+    if (!kPlain[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
 }
 
 bool read_string(dom::element v, std::string& out) {

@@ -124,14 +124,57 @@ std::vector<std::string> message_keys(std::string_view reason_code, std::span<co
   return out;
 }
 
+Json ProductMessage::source() const {
+  Json j = {{"kind", product ? "product" : "ledger"}, {"accept_language", Json(accept_language)}};
+  if (product) {
+    j["key"] = product->key;
+    j["locale"] = product->locale ? Json(*product->locale) : Json();
+    j["source"] = {{"level", product->level}, {"id", product->id}};
+    j["is_default"] = product->is_default;
+    j["set_at_position"] = product->set_at_position ? Json(*product->set_at_position) : Json();
+  }
+  return j;
+}
+
+void ProductMessage::append_source(std::string& out) const {
+  // The members in the order a tree (std::map) keeps them.
+  out += R"({"accept_language":[)";
+  for (std::size_t i = 0; i < accept_language.size(); ++i) {
+    if (i > 0) out += ',';
+    codec::append_json_string(out, accept_language[i]);
+  }
+  out += ']';
+  if (product) {
+    out += R"(,"is_default":)";
+    out += product->is_default ? "true" : "false";
+    out += R"(,"key":)";
+    codec::append_json_string(out, product->key);
+    out += R"(,"kind":"product","locale":)";
+    if (product->locale) {
+      codec::append_json_string(out, *product->locale);
+    } else {
+      out += "null";
+    }
+    out += R"(,"set_at_position":)";
+    out += product->set_at_position ? std::to_string(*product->set_at_position) : std::string("null");
+    out += R"(,"source":{"id":)";
+    codec::append_json_string(out, product->id);
+    out += R"(,"level":)";
+    codec::append_json_string(out, product->level);
+    out += "}}";
+  } else {
+    out += R"(,"kind":"ledger"})";
+  }
+}
+
 domain::Result<ProductMessage> product_message(std::optional<std::string_view> reason_code,
                                                std::span<const std::string> locales, const domain::ScopeChain& chain,
                                                events::Instant as_of, const MessageLookup& lookup) {
   ProductMessage m;
-  m.source = {{"kind", "ledger"}, {"accept_language", Json(std::vector<std::string>(locales.begin(), locales.end()))}};
+  m.accept_language.assign(locales.begin(), locales.end());
   if (!reason_code) return m;
   const std::string base = std::string(kMessageKeyPrefix) + std::string(*reason_code);
-  for (const auto& key : message_keys(*reason_code, locales)) {
+  for (auto& key : message_keys(*reason_code, locales)) {
     auto found = lookup(key);
     if (!found) return std::unexpected(found.error());
     const auto& hit = *found;
@@ -140,12 +183,14 @@ domain::Result<ProductMessage> product_message(std::optional<std::string_view> r
     const auto* text = std::get_if<std::string>(&res.value.v);
     if (!text || text->empty()) continue;
     m.text = *text;
-    m.source["kind"] = "product";
-    m.source["key"] = key;
-    m.source["locale"] = key.size() > base.size() ? Json(key.substr(base.size() + 1)) : Json();
-    m.source["source"] = {{"level", codec::scope_level_name(res.source.level)}, {"id", res.source.id}};
-    m.source["is_default"] = res.is_default;
-    m.source["set_at_position"] = res.position ? Json(*res.position) : Json();
+    ProductMessage::Product p;
+    if (key.size() > base.size()) p.locale = key.substr(base.size() + 1);
+    p.key = std::move(key);
+    p.level = codec::scope_level_name(res.source.level);
+    p.id = res.source.id;
+    p.is_default = res.is_default;
+    p.set_at_position = res.position;
+    m.product = std::move(p);
     break;
   }
   return m;
@@ -159,7 +204,7 @@ domain::Result<void> apply_product_message(Json& answer, std::span<const std::st
       product_message(reason ? std::optional<std::string_view>(*reason) : std::nullopt, locales, chain, as_of, lookup);
   if (!m) return std::unexpected(m.error());
   if (auto& text = m->text) answer["user_message"] = std::move(*text);
-  answer["user_message_source"] = std::move(m->source);
+  answer["user_message_source"] = m->source();
   return {};
 }
 

@@ -18,6 +18,7 @@
 // `ledger-audit decisions` derives the same words again.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -75,7 +76,22 @@ domain::Result<void> apply_product_message(nlohmann::json& answer, std::span<con
 // resolves, and user_message_source. For writers without the answer's tree.
 struct ProductMessage {
   std::optional<std::string> text;
-  nlohmann::json source;
+  // user_message_source, as its fields.
+  std::vector<std::string> accept_language;
+  struct Product {
+    std::string key;
+    std::optional<std::string> locale;  // nullopt for the reason code's own key
+    std::string level;                  // the scope that supplied the text
+    std::string id;
+    bool is_default = false;
+    std::optional<std::int64_t> set_at_position;
+  };
+  std::optional<Product> product;  // nullopt: the ledger's own text
+
+  // user_message_source as a tree, and appended as the text dumping that
+  // tree gives (compact, keys sorted), for writers without a tree.
+  nlohmann::json source() const;
+  void append_source(std::string& out) const;
 };
 domain::Result<ProductMessage> product_message(std::optional<std::string_view> reason_code,
                                                std::span<const std::string> locales, const domain::ScopeChain& chain,
