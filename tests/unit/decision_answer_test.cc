@@ -69,6 +69,14 @@ RC_GTEST_PROP(DecisionAnswer, TheWrittenTextIsTheTreesDump, ()) {
   if (m.text) tree["user_message"] = *m.text;
   tree["user_message_source"] = m.source();
   RC_ASSERT(decision_text(o, as_of, m) == dump_lenient(tree));
+  // With an application's evidence, which sorts first.
+  const Json application = {{"application_id", any_text()},
+                            {"decision", *rc::gen::element<std::string>("allow", "deny", "not_evaluated")},
+                            {"reason", any_text()},
+                            {"denied_by", nullptr},
+                            {"chain", Json::array({Json{{"policy_id", any_text()}, {"version", 1}}})}};
+  tree["application"] = application;
+  RC_ASSERT(decision_text(o, as_of, m, dump_lenient(application)) == dump_lenient(tree));
 }
 
 }  // namespace

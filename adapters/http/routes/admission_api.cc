@@ -172,16 +172,16 @@ domain::Error application_needs_memory() {
 }
 
 // Runs the named application's chain (seed 002) against the decision's
-// snapshot and folds it into `answer`: when admission allowed (or warned)
-// and the chain denies, the decision becomes `deny` with reason_code
+// snapshot and folds it into `out`: when admission allowed (or warned) and
+// the chain denies, the decision becomes `deny` with reason_code
 // `application_policy_denied`; when admission denied, the chain is not run
-// (a rate limit spends nothing on a request refused anyway). The chain is
-// the evidence, in `answer.application`. Another organization's or an
-// unknown application is 404 `unknown_application`.
-domain::Result<void> apply_application(Json& answer, const ApplicationCheck& a, const domain::DecisionInput& in,
-                                       const domain::AdmissionModel& model, domain::app_policy::ChainRuntime& runtime,
-                                       events::Instant as_of,
-                                       const domain::app_policy::ChainRuntime::RecordedVerdicts* recorded) {
+// (a rate limit spends nothing on a request refused anyway). Returns the
+// chain as evidence, the answer's `application`. Another organization's or
+// an unknown application is 404 `unknown_application`.
+domain::Result<Json> run_application(domain::DecisionOutput& out, const ApplicationCheck& a,
+                                     const domain::DecisionInput& in, const domain::AdmissionModel& model,
+                                     domain::app_policy::ChainRuntime& runtime, events::Instant as_of,
+                                     const domain::app_policy::ChainRuntime::RecordedVerdicts* recorded) {
   namespace ap = domain::app_policy;
   const auto* app = model.apps().application(in.hierarchy.organization_id, a.app_id);
   if (!app) {
@@ -189,13 +189,12 @@ domain::Result<void> apply_application(Json& answer, const ApplicationCheck& a, 
     e.with("application_id", a.app_id);
     return std::unexpected(std::move(e));
   }
-  if (answer["decision"] == "deny") {
-    answer["application"] = {{"application_id", a.app_id},
-                             {"decision", "not_evaluated"},
-                             {"reason", "admission_denied"},
-                             {"denied_by", nullptr},
-                             {"chain", Json::array()}};
-    return {};
+  if (out.decision == "deny") {
+    return Json{{"application_id", a.app_id},
+                {"decision", "not_evaluated"},
+                {"reason", "admission_denied"},
+                {"denied_by", nullptr},
+                {"chain", Json::array()}};
   }
   ap::ChainRequest request;
   request.input.app_id = a.app_id;
@@ -207,17 +206,16 @@ domain::Result<void> apply_application(Json& answer, const ApplicationCheck& a, 
   request.input.size_bytes = a.size_bytes;
   request.input.estimated_tokens = a.estimated_tokens;
   const ap::ChainResult result = runtime.evaluate(model.apps(), *app, request, recorded);
-  answer["application"] = {{"application_id", a.app_id},
-                           {"decision", result.allow ? "allow" : "deny"},
-                           {"reason", result.reason},
-                           {"denied_by", result.denied_by.empty() ? Json(nullptr) : Json(result.denied_by)},
-                           {"chain", chain_result_json(result)}};
   if (!result.allow) {
-    answer["decision"] = "deny";
-    answer["reason_code"] = "application_policy_denied";
-    answer["user_message"] = "The application's policy chain denied this request (" + result.reason + ").";
+    out.decision = "deny";
+    out.reason_code = "application_policy_denied";
+    out.user_message = "The application's policy chain denied this request (" + result.reason + ").";
   }
-  return {};
+  return Json{{"application_id", a.app_id},
+              {"decision", result.allow ? "allow" : "deny"},
+              {"reason", result.reason},
+              {"denied_by", result.denied_by.empty() ? Json(nullptr) : Json(result.denied_by)},
+              {"chain", chain_result_json(result)}};
 }
 
 // Where a decision's product messages (product_messages.h) are read: the
@@ -430,25 +428,19 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
     note_refusal(req, who, refused_organization(out.error()));
   if (!out) return error_response(out.error(), in->correlation_id);
   MessageSource messages(readers.policy(), events::GlobalPosition{out->snapshot_version});
-  std::string body;
-  std::string decision = out->decision;
-  std::string reason_code = out->reason_code;
-  if (!application) {
-    // No chain adds to the answer: written directly, without a tree.
-    auto m = messages.message(out->reason_code, request_locales(req), read->front(), c->as_of);
-    if (!m) return error_response(m.error(), in->correlation_id);
-    body = decision_text(*out, c->as_of, *m);
-  } else {
-    Json answer = decision_json(*out, c->as_of);
-    auto ran = apply_application(answer, *application, *in, readers.memory()->admission, *chains_, c->as_of, nullptr);
-    if (!ran) return error_response(ran.error(), in->correlation_id);
-    if (auto m = messages.apply(answer, request_locales(req), read->front(), c->as_of); !m) {
-      return error_response(m.error(), in->correlation_id);
-    }
-    body = dump_lenient(answer);
-    decision = answer.value("decision", "");
-    reason_code = answer.value("reason_code", "");
+  // The chain, when the input names an application, folds into the
+  // decision; the answer is written directly, without a tree.
+  std::string application_text;
+  if (application) {
+    auto evidence = run_application(*out, *application, *in, readers.memory()->admission, *chains_, c->as_of, nullptr);
+    if (!evidence) return error_response(evidence.error(), in->correlation_id);
+    application_text = dump_lenient(*evidence);
   }
+  auto m = messages.message(out->reason_code, request_locales(req), read->front(), c->as_of);
+  if (!m) return error_response(m.error(), in->correlation_id);
+  std::string body = decision_text(*out, c->as_of, *m, application_text);
+  const std::string& decision = out->decision;
+  const std::string& reason_code = out->reason_code;
   if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
     log_.buffer->push(decision_record_of(who, *in, logged_input, decision, reason_code, body, out->snapshot_version,
                                          c->as_of, clock_.now()));
@@ -544,28 +536,21 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
         result = dump_lenient(error_json(out.error()));
         continue;
       }
-      std::string decision = out->decision;
-      std::string reason_code = out->reason_code;
-      if (!item.application) {
-        // No chain adds to the answer: written directly, without a tree.
-        auto m = messages.message(out->reason_code, locales, (*reads)[k], c->as_of);
-        if (!m) return error_response(m.error());  // a dependency failed: no partial answer
-        result = decision_text(*out, c->as_of, *m);
-      } else {
-        Json answer = decision_json(*out, c->as_of);
-        auto ran =
-            apply_application(answer, *item.application, inputs[k], memory->admission, *chains_, c->as_of, nullptr);
-        if (!ran) {
-          result = dump_lenient(error_json(ran.error()));
+      std::string application_text;
+      if (item.application) {
+        auto evidence =
+            run_application(*out, *item.application, inputs[k], memory->admission, *chains_, c->as_of, nullptr);
+        if (!evidence) {
+          result = dump_lenient(error_json(evidence.error()));
           continue;
         }
-        if (auto m = messages.apply(answer, locales, (*reads)[k], c->as_of); !m) {
-          return error_response(m.error());  // a dependency failed: no partial answer
-        }
-        result = dump_lenient(answer);
-        decision = answer.value("decision", "");
-        reason_code = answer.value("reason_code", "");
+        application_text = dump_lenient(*evidence);
       }
+      auto m = messages.message(out->reason_code, locales, (*reads)[k], c->as_of);
+      if (!m) return error_response(m.error());  // a dependency failed: no partial answer
+      result = decision_text(*out, c->as_of, *m, application_text);
+      const std::string& decision = out->decision;
+      const std::string& reason_code = out->reason_code;
       if (log_.buffer) {
         log_.buffer->push(decision_record_of(who, inputs[k], item.logged, decision, reason_code, result,
                                              out->snapshot_version, c->as_of, clock_.now()));
@@ -811,15 +796,18 @@ domain::Result<Json> rederive_decision(const Json& input, const std::string& cor
   platform.tenant = "platform";
   auto out = decide_one(platform, *in, read, as_of);
   if (!out) return std::unexpected(out.error());
-  Json answer = decision_json(*out, as_of);
+  Json evidence;
   if (application) {
     // Counters (rate limits, token windows) lived in the answering
     // process: their recorded verdicts are taken, everything else derived.
     domain::app_policy::ChainRuntime replay(deps);
     const auto recorded = recorded_verdicts(logged_output);
-    auto ran = apply_application(answer, *application, *in, snapshot.admission, replay, as_of, &recorded);
+    auto ran = run_application(*out, *application, *in, snapshot.admission, replay, as_of, &recorded);
     if (!ran) return std::unexpected(ran.error());
+    evidence = std::move(*ran);
   }
+  Json answer = decision_json(*out, as_of);
+  if (application) answer["application"] = std::move(evidence);
   // A record from before product messages answered exactly the ledger's
   // text, with no user_message_source: derived as it was answered.
   if (logged_output && logged_output->is_object() && !logged_output->contains("user_message_source")) return answer;

@@ -81,7 +81,8 @@ nlohmann::json decision_json(const domain::DecisionOutput& o, events::Instant as
   return out;
 }
 
-std::string decision_text(const domain::DecisionOutput& o, events::Instant as_of, const ProductMessage& m) {
+std::string decision_text(const domain::DecisionOutput& o, events::Instant as_of, const ProductMessage& m,
+                          std::string_view application) {
   // The members in the order nlohmann's objects (std::map) keep them.
   std::string out;
   out.reserve(640);
@@ -97,6 +98,10 @@ std::string decision_text(const domain::DecisionOutput& o, events::Instant as_of
     codec::append_json_string(out, value);
   };
   out += '{';
+  if (!application.empty()) {
+    key("application");
+    out += application;
+  }
   text("as_of", codec::format_instant(as_of));
   key("available");
   append_nullable(out, o.available);

@@ -30,13 +30,15 @@ nlohmann::json reservation_fields(const domain::ReservationView& v, std::string_
                                   events::Instant as_of);
 
 // The answer to one decision (policy_decision_output) as a tree, for the
-// application chains and the product message to add to; user_message and
+// auditors' re-derivation and the product message to add to; user_message and
 // user_message_source are the route's (apply_product_message).
 nlohmann::json decision_json(const domain::DecisionOutput& o, events::Instant as_of);
 // The same answer with its product message applied, written without a tree:
 // byte for byte dump_lenient() of decision_json(o, as_of) after
-// apply_product_message set `m`.
-std::string decision_text(const domain::DecisionOutput& o, events::Instant as_of, const ProductMessage& m);
+// apply_product_message set `m`, with `application` (the text of the
+// answer's `application` member, the chain's evidence; empty: none).
+std::string decision_text(const domain::DecisionOutput& o, events::Instant as_of, const ProductMessage& m,
+                          std::string_view application = {});
 
 // Dumps `j`, replacing invalid UTF-8 in user text instead of throwing, so an
 // odd byte in stored data never turns an answer into a 500.

@@ -35,7 +35,7 @@ namespace ledger::routes {
 domain::Error invalid_input(const std::string& field, std::string message);
 
 // The application a decision input names (seed 002): its policy chain runs
-// on the decision's snapshot once admission allows (apply_application).
+// on the decision's snapshot once admission allows (run_application).
 struct ApplicationCheck {
   std::string app_id;
   std::string model;
