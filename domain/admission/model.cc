@@ -1,5 +1,6 @@
 #include "domain/admission/model.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -128,6 +129,38 @@ void AdmissionModel::rebuild_view(const std::pair<std::string, std::string>& key
     unplaced_reservations_.erase(key);
   }
   r.view = Shared<ReservationView>(std::move(v));
+  index_view(key.first, r);
+}
+
+namespace {
+
+// Where `id` is or belongs in a list of views in id order.
+auto view_slot(std::vector<Shared<ReservationView>>& list, const std::string& id) {
+  return std::lower_bound(list.begin(), list.end(), id,
+                          [](const Shared<ReservationView>& v, const std::string& x) { return v->reservation_id < x; });
+}
+
+}  // namespace
+
+void AdmissionModel::index_view(const std::string& organization_id, const Reservation& r) {
+  auto& list = views_[organization_id][r.drafted.dimension];
+  const std::string& id = r.drafted.reservation_id;
+  auto it = view_slot(list, id);
+  if (it != list.end() && (*it)->reservation_id == id) {
+    *it = r.view;
+  } else {
+    list.insert(it, r.view);
+  }
+}
+
+void AdmissionModel::unindex_view(const std::string& organization_id, const std::string& dimension,
+                                  const std::string& id) {
+  auto org = views_.find(organization_id);
+  if (org == views_.end()) return;
+  auto dim = org->second.find(dimension);
+  if (dim == org->second.end()) return;
+  auto it = view_slot(dim->second, id);
+  if (it != dim->second.end() && (*it)->reservation_id == id) dim->second.erase(it);
 }
 
 // A move changes the chains under the moved node, all inside its
@@ -189,11 +222,8 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
   if (requester.level == QuotaLevel::kPrincipal) s.requester_expires_at = node(requester)->expires_at;
   s.rules = rules_on(s.chain, in.request.dimension);
   s.delegations = delegations_on(s.chain, in.request.dimension);
-  if (auto it = reservations_.find(in.hierarchy.organization_id); it != reservations_.end()) {
-    s.reservations.reserve(it->second.size());
-    for (const auto& [id, r] : it->second) {
-      if (r.drafted.dimension == in.request.dimension) s.reservations.push_back(r.view);
-    }
+  if (auto org = views_.find(in.hierarchy.organization_id); org != views_.end()) {
+    if (auto dim = org->second.find(in.request.dimension); dim != org->second.end()) s.reservations = dim->second;
   }
   auto entry = [&](const char* kind, const std::string& id) -> Shared<RegistryEntry> {
     auto it = registry_.find({kind, id});
@@ -241,10 +271,11 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
     }
   };
   // A view is shared with snapshots already handed out: a change makes a new one.
-  auto restamp = [](Reservation& r, const auto& change) {
+  auto restamp = [this](const std::string& organization_id, Reservation& r, const auto& change) {
     ReservationView v = *r.view;
     change(v);
     r.view = Shared<ReservationView>(std::move(v));
+    index_view(organization_id, r);
   };
   std::visit(
       [&](const auto& e) {
@@ -336,19 +367,22 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Keyed by the organization the event carries, so events from
           // before ids were scoped (stream "reservation:<id>") replay alike.
-          Reservation& r = reservations_[e.organization_id][e.reservation_id] =
-              Reservation{e, "draft", 0, version, stream_id, {}};
+          auto& of_org = reservations_[e.organization_id];
+          if (auto before = of_org.find(e.reservation_id); before != of_org.end()) {
+            unindex_view(e.organization_id, before->second.drafted.dimension, e.reservation_id);
+          }
+          Reservation& r = of_org[e.reservation_id] = Reservation{e, "draft", 0, version, stream_id, {}};
           rebuild_view({e.organization_id, e.reservation_id}, r);
         } else if constexpr (std::is_same_v<T, events::ReservationStateChanged>) {
           Reservation& r = reservations_.at(e.organization_id).at(e.reservation_id);
           r.state = e.state;
-          restamp(r, [&](ReservationView& v) { v.state = e.state; });
+          restamp(e.organization_id, r, [&](ReservationView& v) { v.state = e.state; });
           r.version = version;
         } else if constexpr (std::is_same_v<T, events::ReservationConsumed> ||
                              std::is_same_v<T, events::ReservationReleased>) {
           Reservation& r = reservations_.at(e.organization_id).at(e.reservation_id);
           r.consumed = e.consumed;
-          restamp(r, [&](ReservationView& v) { v.consumed = e.consumed; });
+          restamp(e.organization_id, r, [&](ReservationView& v) { v.consumed = e.consumed; });
           r.version = version;
         }
       },

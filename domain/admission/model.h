@@ -124,6 +124,10 @@ class AdmissionModel {
   void rebuild_view(const std::pair<std::string, std::string>& key, Reservation& r);
   // After a move in `organization_id`: every view of its reservations.
   void rebuild_views_of(const std::string& organization_id);
+  // r.view into views_ (in its dimension's list, by id), or out of
+  // `dimension`'s list.
+  void index_view(const std::string& organization_id, const Reservation& r);
+  void unindex_view(const std::string& organization_id, const std::string& dimension, const std::string& id);
   app_policy::AppPolicyModel apps_;
   // Scopes are only ever looked up, never walked in order, and a decision
   // looks up every scope of its chain in three of these: hashed, so a
@@ -145,6 +149,11 @@ class AdmissionModel {
   // By organization, then id: a decision walks the reservations of one
   // organization, and only those.
   std::map<std::string, std::map<std::string, Reservation>> reservations_;
+  // The same reservations' views by organization, then dimension, in id
+  // order: what a decision reads (snapshot_for), one contiguous list
+  // without walking the reservations of other dimensions. Kept with every
+  // change of a view.
+  std::map<std::string, std::map<std::string, std::vector<Shared<ReservationView>>>> views_;
   // Reservations whose owner had no chain when their view was built (an
   // owner or ancestor not created yet: never in a history the commands
   // wrote, but replay takes what the store holds); rebuilt on the next node.

@@ -1084,6 +1084,18 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
       RC_ASSERT(v.consumed == r->consumed);
       RC_ASSERT(v.owner == r->drafted.owner);
     }
+    // A decision reads the organization's views of its dimension, in id
+    // order: exactly the reservations the model holds, as they are now.
+    for (const char* p : {"llm", "vision", "misc"}) {
+      const auto snap = l.model.snapshot_for(ask(p, 0, 1));
+      std::vector<std::string> read, held;
+      for (const auto& v : snap.reservations) {
+        read.push_back(v->reservation_id);
+        RC_ASSERT(v->state == l.model.reservation("acme", v->reservation_id)->state);
+      }
+      for (const auto& v : l.model.reservations_of("acme", "gpu.count")) held.push_back(v.reservation_id);
+      RC_ASSERT(read == held);
+    }
     std::vector<events::Event> history;
     for (const auto& [stream, ev] : l.history) history.push_back(ev);
     const testing::BruteForce bf(history, "gpu.count");
