@@ -239,13 +239,16 @@ int main(int argc, char** argv) {
         input(org, project, static_cast<std::int64_t>(rng() % 100), static_cast<std::int64_t>(rng() % 80)).dump());
   }
   const commands::Principal admin{{"user", "ops", {"platform_admin"}}, "platform"};
-  auto route = [&](routes::AdmissionApi& api, std::size_t n) {
+  // n calls of POST `path`, the bodies in turn: calls per second and how many were not 200.
+  auto route = [&](routes::AdmissionApi& api, std::size_t n, const char* path = "/v1/decisions",
+                   const std::vector<std::string>* in = nullptr) {
+    const auto& sent = in ? *in : bodies;
     int failed = 0;
     const double rate = per_second(n, [&](std::size_t i) {
       adapters::http::HttpRequest req;
       req.method = "POST";
-      req.path = "/v1/decisions";
-      req.body = bodies[i % bodies.size()];
+      req.path = path;
+      req.body = sent[i % sent.size()];
       failed += api.handle(req, admin).status != 200;
     });
     return std::pair(rate, failed);
@@ -266,15 +269,8 @@ int main(int argc, char** argv) {
       for (std::size_t k = 0; k < 100; ++k) body += (k ? "," : "") + bodies[(b * 100 + k) % bodies.size()];
       batches.push_back(body + "]}");
     }
-    int failed = 0;
-    const std::size_t calls = std::max<std::size_t>(decisions / 400, 10);
-    const double rate = per_second(calls, [&](std::size_t i) {
-      adapters::http::HttpRequest req;
-      req.method = "POST";
-      req.path = "/v1/decisions:batch";
-      req.body = batches[i % batches.size()];
-      failed += memory_api.handle(req, admin).status != 200;
-    });
+    const auto [rate, failed] =
+        route(memory_api, std::max<std::size_t>(decisions / 400, 10), "/v1/decisions:batch", &batches);
     std::printf("route batch of 100 from memory: %.0f decisions/s single thread (%.2f us each; %d calls not 200)\n",
                 rate * 100, 1e6 / (rate * 100), failed);
   }
