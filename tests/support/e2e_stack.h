@@ -355,8 +355,21 @@ class ServiceStack {
     query_port_ = query_port;
     commands_ = std::make_unique<HttpClient>("127.0.0.1", command_port, 30s);
     queries_ = std::make_unique<HttpClient>("127.0.0.1", query_port, 30s);
-    if (!eventually(30s, [&] { return call(*commands_, "GET", "/readyz").status == 200; })) {
-      return ::testing::AssertionFailure() << tail(*procs_[0]);
+    // Probed on a client of its own with a short timeout: one answer that
+    // never comes costs a retry, not the whole wait.
+    HttpClient probe("127.0.0.1", command_port, 2s);
+    Reply last;
+    int probes = 0;
+    if (!eventually(30s, [&] {
+          ++probes;
+          last = call(probe, "GET", "/readyz");
+          return last.status == 200;
+        })) {
+      auto failure = ::testing::AssertionFailure();
+      failure << "ledger-command not ready after " << probes << " probes of /readyz; the last: " << last.describe()
+              << "\n";
+      for (const auto& p : procs_) failure << tail(*p, 1500) << "\n";
+      return failure;
     }
     return ::testing::AssertionSuccess();
   }

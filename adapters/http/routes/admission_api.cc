@@ -251,7 +251,9 @@ class MessageSource {
       auto names = values_.key_names(std::string(kMessageKeyPrefix), position_);
       if (!names) return std::unexpected(names.error());
       defined_ = std::move(*names);
-      std::sort(defined_->begin(), defined_->end());  // ascending already; cheap to be sure
+      // binary_search needs byte order; the SQL reader's ORDER BY follows
+      // the database's collation, byte order only on a `C` locale cluster.
+      std::sort(defined_->begin(), defined_->end());
     }
     if (!std::binary_search(defined_->begin(), defined_->end(), key)) return std::nullopt;
     auto snap = values_.policy_snapshot(key, chain, position_);
