@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -24,15 +25,27 @@ std::int64_t AdmissionModel::stream_version(const std::string& stream) const {
 }
 
 std::int64_t AdmissionModel::rule_version(const QuotaScope& scope, const std::string& rule_id) const {
-  auto it = rule_versions_.find(scope);
-  if (it == rule_versions_.end()) return 0;
-  auto r = it->second.find(rule_id);
-  return r == it->second.end() ? 0 : r->second;
+  const Place* at = place(scope);
+  if (!at || !at->held) return 0;
+  const auto& versions = at->held->rule_versions;
+  auto r = versions.find(rule_id);
+  return r == versions.end() ? 0 : r->second;
+}
+
+const AdmissionModel::Place* AdmissionModel::place(const QuotaScope& s) const {
+  auto it = places_.find(s);
+  return it == places_.end() ? nullptr : &it->second;
+}
+
+AdmissionModel::Node& AdmissionModel::node_at(const QuotaScope& s) {
+  auto& at = places_.at(s);
+  if (!at.node) throw std::out_of_range("no node at scope " + s.id);
+  return *at.node;
 }
 
 const AdmissionModel::Node* AdmissionModel::node(const QuotaScope& s) const {
-  auto it = nodes_.find(s);
-  return it == nodes_.end() ? nullptr : &it->second;
+  const Place* at = place(s);
+  return at && at->node ? &*at->node : nullptr;
 }
 
 std::vector<ChainNode> AdmissionModel::chain(const QuotaScope& s) const {
@@ -60,16 +73,53 @@ bool AdmissionModel::is_ancestor_or_self(const QuotaScope& ancestor, const Quota
   return false;
 }
 
+void AdmissionModel::take_rules(const Place& at, const std::string& dimension, std::vector<CeilingRule>& out) {
+  if (!at.held) return;
+  for (const auto& [id, r] : at.held->ceilings) {
+    if (r.target.dimension == dimension) out.push_back(r);
+  }
+}
+
+void AdmissionModel::take_delegation(const Place& at, const std::string& dimension, std::vector<Delegation>& out) {
+  if (!at.held) return;
+  const auto& delegations = at.held->delegations;
+  if (auto d = delegations.find(dimension); d != delegations.end()) out.push_back(d->second);
+}
+
+void AdmissionModel::walk_chain(const QuotaScope& requester, const std::string& dimension, DecisionSnapshot& s) const {
+  // chain(), rules_on() and delegations_on() in one pass.
+  s.chain.reserve(8);
+  s.rules.reserve(16);
+  const Place* at = place(requester);
+  while (at != nullptr && at->node) {
+    const Node& n = *at->node;
+    s.chain.push_back(ChainNode{n.scope, n.version});
+    take_rules(*at, dimension, s.rules);
+    take_delegation(*at, dimension, s.delegations);
+    if (n.scope.level == QuotaLevel::kOrganization) {
+      for (QuotaScope top : {QuotaScope{QuotaLevel::kPlan, n.plan_id}, QuotaScope{QuotaLevel::kGlobal, ""}}) {
+        if (const Place* above = place(top)) {
+          take_rules(*above, dimension, s.rules);
+          take_delegation(*above, dimension, s.delegations);
+        }
+        s.chain.push_back(ChainNode{std::move(top), 0});
+      }
+      return;
+    }
+    at = place(n.parent);
+  }
+  // Unknown, or a broken parent link: no chain, so nothing on it.
+  s.chain.clear();
+  s.rules.clear();
+  s.delegations.clear();
+}
+
 std::vector<CeilingRule> AdmissionModel::rules_on(std::span<const ChainNode> chain,
                                                   const std::string& dimension) const {
   std::vector<CeilingRule> out;
   out.reserve(2 * chain.size());
   for (const auto& c : chain) {
-    auto it = ceilings_.find(c.scope);
-    if (it == ceilings_.end()) continue;
-    for (const auto& [id, r] : it->second) {
-      if (r.target.dimension == dimension) out.push_back(r);
-    }
+    if (const Place* at = place(c.scope)) take_rules(*at, dimension, out);
   }
   return out;
 }
@@ -78,9 +128,7 @@ std::vector<Delegation> AdmissionModel::delegations_on(std::span<const ChainNode
                                                        const std::string& dimension) const {
   std::vector<Delegation> out;
   for (const auto& c : chain) {
-    auto it = delegations_.find(c.scope);
-    if (it == delegations_.end()) continue;
-    if (auto d = it->second.find(dimension); d != it->second.end()) out.push_back(d->second);
+    if (const Place* at = place(c.scope)) take_delegation(*at, dimension, out);
   }
   return out;
 }
@@ -218,10 +266,8 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
   if (const Node* p = node({QuotaLevel::kPrincipal, in.actor.actor_id}); p && p->parent == requester) {
     requester = p->scope;
   }
-  s.chain = chain(requester);
+  walk_chain(requester, in.request.dimension, s);
   if (requester.level == QuotaLevel::kPrincipal) s.requester_expires_at = node(requester)->expires_at;
-  s.rules = rules_on(s.chain, in.request.dimension);
-  s.delegations = delegations_on(s.chain, in.request.dimension);
   if (auto org = views_.find(in.hierarchy.organization_id); org != views_.end()) {
     if (auto dim = org->second.find(in.request.dimension); dim != org->second.end()) s.reservations = dim->second;
   }
@@ -261,7 +307,9 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
   const std::int64_t version = ++stream_versions_[stream_id];
   auto add_node = [&](Node n) {
     n.version = version;
-    nodes_[n.scope] = std::move(n);
+    auto& at = places_[n.scope];
+    if (!at.node) ++node_count_;
+    at.node = std::move(n);
     // A reservation that named this node before it existed now has a place
     // (a copy: rebuilding takes the placed ones out of the set).
     if (!unplaced_reservations_.empty()) {
@@ -304,7 +352,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
-          Node& n = nodes_.at({QuotaLevel::kOrganization, e.organization_id});
+          Node& n = node_at({QuotaLevel::kOrganization, e.organization_id});
           n.plan_id = e.plan_id;
           n.parent = {QuotaLevel::kPlan, e.plan_id};
           n.version = version;
@@ -322,7 +370,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::DepartmentMoved>) {
-          Node& n = nodes_.at({QuotaLevel::kDepartment, e.department_id});
+          Node& n = node_at({QuotaLevel::kDepartment, e.department_id});
           n.parent = e.parent_department_id.empty() ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
                                                     : QuotaScope{QuotaLevel::kDepartment, e.parent_department_id};
           n.version = version;
@@ -338,7 +386,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::ProjectMoved>) {
-          Node& n = nodes_.at({QuotaLevel::kProject, e.project_id});
+          Node& n = node_at({QuotaLevel::kProject, e.project_id});
           n.parent = {QuotaLevel::kDepartment, e.department_id};
           n.version = version;
           rebuild_views_of(n.organization_id);
@@ -353,17 +401,20 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
-          ceilings_[e.scope][e.rule_id] = CeilingRule{e.scope, e.rule_id, e.rule_version, e.target, e.quantity, e.unit};
-          rule_versions_[e.scope][e.rule_id] = e.rule_version;
+          auto& at = places_[e.scope].hold();
+          at.ceilings[e.rule_id] = CeilingRule{e.scope, e.rule_id, e.rule_version, e.target, e.quantity, e.unit};
+          at.rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
-          ceilings_[e.scope].erase(e.rule_id);
-          rule_versions_[e.scope][e.rule_id] = e.rule_version;
+          auto& at = places_[e.scope].hold();
+          at.ceilings.erase(e.rule_id);
+          at.rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingDelegated>) {
           const std::int64_t v = ++delegation_versions_[e.delegation_id];
-          delegations_[e.scope][e.dimension] = Delegation{e.scope, e.delegation_id, e.dimension, e.max_quantity, v};
+          places_[e.scope].hold().delegations[e.dimension] =
+              Delegation{e.scope, e.delegation_id, e.dimension, e.max_quantity, v};
         } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
           ++delegation_versions_[e.delegation_id];
-          delegations_[e.scope].erase(e.dimension);
+          places_[e.scope].hold().delegations.erase(e.dimension);
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Keyed by the organization the event carries, so events from
           // before ids were scoped (stream "reservation:<id>") replay alike.

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -106,10 +107,10 @@ class AdmissionModel {
   // sweeper's work), as (organization_id, reservation_id).
   std::vector<std::pair<std::string, std::string>> reservations_to_expire(Instant now) const;
 
-  std::size_t node_count() const { return nodes_.size(); }
+  std::size_t node_count() const { return node_count_; }
   std::size_t ceiling_rule_count() const {
     std::size_t n = 0;
-    for (const auto& [scope, rules] : ceilings_) n += rules.size();
+    for (const auto& [scope, at] : places_) n += at.held ? at.held->ceilings.size() : 0;
     return n;
   }
   std::size_t reservation_count() const {
@@ -129,23 +130,56 @@ class AdmissionModel {
   void index_view(const std::string& organization_id, const Reservation& r);
   void unindex_view(const std::string& organization_id, const std::string& dimension, const std::string& id);
   app_policy::AppPolicyModel apps_;
-  // Scopes are only ever looked up, never walked in order, and a decision
-  // looks up every scope of its chain in three of these: hashed, so a
+  // Everything held at one scope: its node (plans and global have none),
+  // and the ceiling rules and delegations set on it. Together, so a
+  // decision looks up each scope of its chain once, not three times.
+  struct Place {
+    struct Held {
+      std::map<std::string, CeilingRule> ceilings;        // by rule id
+      std::map<std::string, std::int64_t> rule_versions;  // by rule id, cleared rules included
+      std::map<std::string, Delegation> delegations;      // by dimension
+    };
+    std::optional<Node> node;
+    // Only at scopes that ever held a rule or delegation: most projects
+    // hold none, and pay a pointer, not three empty maps.
+    std::unique_ptr<Held> held;
+
+    Place() = default;
+    Place(const Place& o) : node(o.node), held(o.held ? std::make_unique<Held>(*o.held) : nullptr) {}
+    Place& operator=(const Place& o) {
+      if (this != &o) *this = Place(o);
+      return *this;
+    }
+    Place(Place&&) noexcept = default;
+    Place& operator=(Place&&) noexcept = default;
+    ~Place() = default;
+    Held& hold() {
+      if (!held) held = std::make_unique<Held>();
+      return *held;
+    }
+  };
+  const Place* place(const QuotaScope& s) const;
+  // The node at `s`; throws std::out_of_range when there is none.
+  Node& node_at(const QuotaScope& s);
+  // The rules of `dimension` at a place, in rule id order; its delegation of `dimension`.
+  static void take_rules(const Place& at, const std::string& dimension, std::vector<CeilingRule>& out);
+  static void take_delegation(const Place& at, const std::string& dimension, std::vector<Delegation>& out);
+  // What snapshot_for reads of the requester's chain: its scopes (none when
+  // the chain is broken or unknown) and their rules and delegations of
+  // `dimension`, each scope looked up once.
+  void walk_chain(const QuotaScope& requester, const std::string& dimension, DecisionSnapshot& s) const;
+  // Scopes are only ever looked up, never walked in order: hashed, so a
   // lookup costs the same at a million nodes as at ten.
   struct ScopeHash {
     std::size_t operator()(const QuotaScope& s) const noexcept {
       return std::hash<std::string>{}(s.id) ^ (static_cast<std::size_t>(s.level) * 0x9e3779b97f4a7c15ULL);
     }
   };
-  template <class V>
-  using ByScope = std::unordered_map<QuotaScope, V, ScopeHash>;
-  ByScope<Node> nodes_;
+  std::unordered_map<QuotaScope, Place, ScopeHash> places_;
+  std::size_t node_count_ = 0;
   // Shared: a decision's snapshot takes up to four of them.
   std::map<std::pair<std::string, std::string>, Shared<RegistryEntry>> registry_;
-  ByScope<std::map<std::string, CeilingRule>> ceilings_;        // by rule id
-  ByScope<std::map<std::string, std::int64_t>> rule_versions_;  // incl. cleared rules
-  ByScope<std::map<std::string, Delegation>> delegations_;      // by dimension
-  std::map<std::string, std::int64_t> delegation_versions_;     // by delegation id
+  std::map<std::string, std::int64_t> delegation_versions_;  // by delegation id
   // By organization, then id: a decision walks the reservations of one
   // organization, and only those.
   std::map<std::string, std::map<std::string, Reservation>> reservations_;
@@ -153,7 +187,7 @@ class AdmissionModel {
   // order: what a decision reads (snapshot_for), one contiguous list
   // without walking the reservations of other dimensions. Kept with every
   // change of a view.
-  std::map<std::string, std::map<std::string, std::vector<Shared<ReservationView>>>> views_;
+  std::unordered_map<std::string, std::map<std::string, std::vector<Shared<ReservationView>>>> views_;
   // Reservations whose owner had no chain when their view was built (an
   // owner or ancestor not created yet: never in a history the commands
   // wrote, but replay takes what the store holds); rebuilt on the next node.

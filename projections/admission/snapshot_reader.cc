@@ -11,15 +11,15 @@ namespace ledger::domain {
 struct AdmissionAccess {
   static std::vector<CeilingRule> rules_at(const AdmissionModel& m, const QuotaScope& s) {
     std::vector<CeilingRule> out;
-    if (auto it = m.ceilings_.find(s); it != m.ceilings_.end()) {
-      for (const auto& [id, r] : it->second) out.push_back(r);
+    if (const auto* at = m.place(s); at && at->held) {
+      for (const auto& [id, r] : at->held->ceilings) out.push_back(r);
     }
     return out;
   }
   static std::vector<Delegation> delegations_at(const AdmissionModel& m, const QuotaScope& s) {
     std::vector<Delegation> out;
-    if (auto it = m.delegations_.find(s); it != m.delegations_.end()) {
-      for (const auto& [dimension, d] : it->second) out.push_back(d);
+    if (const auto* at = m.place(s); at && at->held) {
+      for (const auto& [dimension, d] : at->held->delegations) out.push_back(d);
     }
     return out;
   }

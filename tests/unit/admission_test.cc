@@ -1095,7 +1095,25 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
       }
       for (const auto& v : l.model.reservations_of("acme", "gpu.count")) held.push_back(v.reservation_id);
       RC_ASSERT(read == held);
+      // Its one walk up the chain reads what chain(), rules_on() and
+      // delegations_on() read scope by scope.
+      const auto chain = l.model.chain(project(p));
+      RC_ASSERT(snap.chain.size() == chain.size());
+      for (std::size_t i = 0; i < chain.size(); ++i) {
+        RC_ASSERT(snap.chain[i].scope == chain[i].scope);
+        RC_ASSERT(snap.chain[i].version == chain[i].version);
+      }
+      RC_ASSERT(snap.rules == l.model.rules_on(chain, "gpu.count"));
+      RC_ASSERT(snap.delegations == l.model.delegations_on(chain, "gpu.count"));
+      // A copy of the model holds rules and delegations of its own.
+      const AdmissionModel copy = l.model;
+      RC_ASSERT(copy.rules_on(chain, "gpu.count") == snap.rules);
+      RC_ASSERT(copy.delegations_on(chain, "gpu.count") == snap.delegations);
     }
+    const auto unknown = l.model.snapshot_for(ask("ghost", 0, 1));
+    RC_ASSERT(unknown.chain.empty());
+    RC_ASSERT(unknown.rules.empty());
+    RC_ASSERT(unknown.delegations.empty());
     std::vector<events::Event> history;
     for (const auto& [stream, ev] : l.history) history.push_back(ev);
     const testing::BruteForce bf(history, "gpu.count");
