@@ -168,37 +168,30 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Inst
   }
 
   // Capacity reserved for others, under each scope of the chain that belongs
-  // to the organization (reservations never cross organizations).
-  auto on_requester_chain = [&](const QuotaScope& owner) {
-    return std::any_of(s.chain.begin(), s.chain.end(), [&](const ChainNode& n) { return n.scope == owner; });
-  };
-  // Those that hold capacity for others against this request, judged once
-  // (the chain loop below only asks which of them sit under each scope).
-  std::vector<const ReservationView*> others;
-  others.reserve(s.reservations.size());
-  for (const auto& shared : s.reservations) {
-    const ReservationView& r = *shared;
-    if (r.dimension != target.dimension || !holds_at(r, as_of)) continue;
-    if (!overlaps(r.region, target.region) || !overlaps(r.sku_or_model, target.sku_or_model)) continue;
-    if (on_requester_chain(r.owner)) continue;
-    others.push_back(&r);
-  }
-  // What they hold under each scope of the chain below plan and global. A
-  // scope holds a reservation when it is on the reservation's owner chain
-  // (owner .. organization). Both chains are paths up the same tree, so the
-  // scopes they share are the organization and, level by level downward,
-  // those on which the two still agree: walked from the organization.
+  // to the organization (reservations never cross organizations). A scope
+  // holds a reservation when it is on the reservation's owner chain (owner
+  // .. organization). Both chains are paths up the same tree, so the scopes
+  // they share are the organization and, level by level downward, those on
+  // which the two still agree: walked from the organization. A reservation
+  // whose whole owner chain is shared is owned on the requester's own chain
+  // (by the requester or above it): it holds nothing for others.
   std::vector<std::int64_t> reserved_under(s.chain.size(), 0);
   const auto organization = std::find_if(s.chain.begin(), s.chain.end(),
                                          [](const ChainNode& n) { return n.scope.level == QuotaLevel::kOrganization; });
   if (organization != s.chain.end()) {
     const auto top = static_cast<std::size_t>(organization - s.chain.begin());
-    for (const ReservationView* r : others) {
-      const auto& owners = r->owner_chain;
-      for (std::size_t k = 0; k < owners.size() && k <= top; ++k) {
-        if (!(owners[owners.size() - 1 - k] == s.chain[top - k].scope)) break;
-        reserved_under[top - k] += r->quantity;
+    for (const auto& shared : s.reservations) {
+      const ReservationView& r = *shared;
+      if (r.dimension != target.dimension || !holds_at(r, as_of)) continue;
+      if (!overlaps(r.region, target.region) || !overlaps(r.sku_or_model, target.sku_or_model)) continue;
+      const auto& owners = r.owner_chain;
+      std::size_t shared_top = 0;
+      while (shared_top < owners.size() && shared_top <= top &&
+             owners[owners.size() - 1 - shared_top] == s.chain[top - shared_top].scope) {
+        ++shared_top;
       }
+      if (shared_top == owners.size()) continue;  // owned on the requester's chain (or nowhere)
+      for (std::size_t k = 0; k < shared_top; ++k) reserved_under[top - k] += r.quantity;
     }
   }
   std::int64_t available = kUnlimited;
