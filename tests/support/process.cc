@@ -36,13 +36,20 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::pair<
     if (!overridden) envs.push_back(entry);
   }
 
+  // The log is emptied here, before the child exists: a path can be left
+  // over from an earlier test process with the same pid (a previous run on the
+  // same machine), and emptying it in the child would let wait_for_port read
+  // the old run's "listening on" line first.
+  const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create " + log_path_);
   pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
+  if (pid_ < 0) {
     ::close(fd);
+    throw std::runtime_error("fork failed");
+  }
+  if (pid_ == 0) {
+    ::dup2(fd, 1);  // dup2's copies do not inherit O_CLOEXEC
+    ::dup2(fd, 2);
     std::vector<char*> args, envp;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -51,6 +58,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::pair<
     ::execve(args[0], args.data(), envp.data());
     ::_exit(127);
   }
+  ::close(fd);
 }
 
 ChildProcess::~ChildProcess() {

@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <optional>
+#include <random>
 #include <stdexcept>
 
 #include "adapters/postgres/admin.h"
@@ -104,8 +106,18 @@ std::vector<std::pair<std::string, std::string>> kafka_env_for(const std::string
 }
 
 std::string unique_name(const std::string& base) {
+  // The pid alone is not unique over a run: pid_max is 32768 here and a
+  // build spawns tens of thousands of processes, so a later test process can
+  // get an earlier one's pid, and with it the names of topics that still
+  // exist on the run's broker. A random tag per process tells them apart.
+  static const std::string tag = [] {
+    std::random_device rd;
+    char random[9];
+    std::snprintf(random, sizeof random, "%08x", static_cast<unsigned>(rd()));
+    return std::to_string(::getpid()) + "x" + random;
+  }();
   static std::atomic<int> counter{0};
-  return base + ".t" + std::to_string(::getpid()) + "." + std::to_string(++counter);
+  return base + ".t" + tag + "." + std::to_string(++counter);
 }
 
 std::string TestDatabase::url_for(const std::string& role) const { return with_user(admin_url, role); }

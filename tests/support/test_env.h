@@ -45,7 +45,8 @@ struct TestDatabase {
 };
 TestDatabase create_database(const std::string& label);
 
-// A name unique to this process and call, e.g. "ledger.events.t1234.3".
+// A name unique to this process and call, e.g. "ledger.events.t1234x9f3c07a1.3"
+// (pid and a random tag: pids are reused within a run).
 std::string unique_name(const std::string& base);
 
 // Runs one SQL statement as superuser and returns the first column of the
