@@ -402,11 +402,15 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         0});
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
           auto& at = places_[e.scope].hold();
-          at.ceilings[e.rule_id] = CeilingRule{e.scope, e.rule_id, e.rule_version, e.target, e.quantity, e.unit};
+          const bool added = at.ceilings
+                                 .insert_or_assign(e.rule_id, CeilingRule{e.scope, e.rule_id, e.rule_version, e.target,
+                                                                          e.quantity, e.unit})
+                                 .second;
+          if (added) ++ceiling_rule_count_;
           at.rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
           auto& at = places_[e.scope].hold();
-          at.ceilings.erase(e.rule_id);
+          ceiling_rule_count_ -= at.ceilings.erase(e.rule_id);
           at.rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingDelegated>) {
           const std::int64_t v = ++delegation_versions_[e.delegation_id];

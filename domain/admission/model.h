@@ -108,11 +108,7 @@ class AdmissionModel {
   std::vector<std::pair<std::string, std::string>> reservations_to_expire(Instant now) const;
 
   std::size_t node_count() const { return node_count_; }
-  std::size_t ceiling_rule_count() const {
-    std::size_t n = 0;
-    for (const auto& [scope, at] : places_) n += at.held ? at.held->ceilings.size() : 0;
-    return n;
-  }
+  std::size_t ceiling_rule_count() const { return ceiling_rule_count_; }
   std::size_t reservation_count() const {
     std::size_t n = 0;
     for (const auto& [org, of_org] : reservations_) n += of_org.size();
@@ -177,6 +173,7 @@ class AdmissionModel {
   };
   std::unordered_map<QuotaScope, Place, ScopeHash> places_;
   std::size_t node_count_ = 0;
+  std::size_t ceiling_rule_count_ = 0;  // kept by apply: /metrics reads it on every scrape
   // Shared: a decision's snapshot takes up to four of them.
   std::map<std::pair<std::string, std::string>, Shared<RegistryEntry>> registry_;
   std::map<std::string, std::int64_t> delegation_versions_;  // by delegation id

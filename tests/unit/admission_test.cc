@@ -1110,6 +1110,13 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
       RC_ASSERT(copy.rules_on(chain, "gpu.count") == snap.rules);
       RC_ASSERT(copy.delegations_on(chain, "gpu.count") == snap.delegations);
     }
+    // The count /metrics reads, kept by apply, is the rules the model holds.
+    std::size_t rules_held = 0;
+    for (const auto& s : scopes) {
+      const ChainNode at{s, 0};
+      rules_held += l.model.rules_on(std::span<const ChainNode>(&at, 1), "gpu.count").size();
+    }
+    RC_ASSERT(l.model.ceiling_rule_count() == rules_held);
     const auto unknown = l.model.snapshot_for(ask("ghost", 0, 1));
     RC_ASSERT(unknown.chain.empty());
     RC_ASSERT(unknown.rules.empty());
