@@ -37,9 +37,10 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::pair<
   }
 
   // The log is emptied here, before the child exists: a path can be left
-  // over from an earlier test process with the same pid (a previous run on the
-  // same machine), and emptying it in the child would let wait_for_port read
-  // the old run's "listening on" line first.
+  // over from an earlier test process that had the same pid (pids wrap at
+  // pid_max within one long run, or an earlier run left it), and emptying it
+  // in the child would let wait_for_port read that process's "listening on"
+  // line first.
   const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error("cannot create " + log_path_);
   pid_ = ::fork();
