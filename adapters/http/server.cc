@@ -19,6 +19,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_set>
 #include <utility>
@@ -124,10 +125,15 @@ class Reply;
 
 // Every unanswered request of a running server (its Reply). stop() turns
 // them off, so that a responder kept past stop() touches no connection, no
-// pool and no io_context. `mu` guards everything here and every Reply's
-// session pointer.
+// pool and no io_context. `mu` guards the sets and every responder's
+// session pointer, and is held only while they change. `gate` is held shared
+// while an answer is handed to its connection (on the connection's strand
+// the write, a system call, starts right there) and exclusively by stop()
+// while it sets `stopped`: answers go out side by side, never across a
+// stop. `stopped` is written under both, read under either.
 class StreamWriter;
 struct Hub {
+  std::shared_mutex gate;
   std::mutex mu;
   bool stopped = false;
   std::unordered_set<Reply*> live;
@@ -589,10 +595,14 @@ class Reply final : public HttpResponder::Target, public std::enable_shared_from
   }
 
   void send(HttpResponse response) override {
-    std::lock_guard lock(hub_->mu);
-    if (answered_ || hub_->stopped || !session_) return;
-    answered_ = true;
-    std::shared_ptr<Session> session = std::move(session_);
+    std::shared_lock gate(hub_->gate);
+    std::shared_ptr<Session> session;
+    {
+      std::lock_guard lock(hub_->mu);
+      if (answered_ || hub_->stopped || !session_) return;
+      answered_ = true;
+      session = std::move(session_);
+    }
     session->respond(std::move(response));
   }
 
@@ -779,6 +789,7 @@ class HttpServer::Impl {
     // their connections are released below, while the io_context lives.
     std::vector<std::shared_ptr<Session>> held;
     {
+      std::unique_lock gate(shared_->hub->gate);  // every answer being handed over is out
       std::lock_guard hub_lock(shared_->hub->mu);
       shared_->hub->stopped = true;
       for (Reply* reply : shared_->hub->live) {
