@@ -63,6 +63,13 @@ void run_restarting(const char* what, const std::atomic<bool>& stop, const std::
 // answer (a JSON object with method, route, path, status, latency_ms and
 // correlation_id as fields of their own; /healthz, /readyz and /metrics are
 // counted, not logged).
+// The fields of an answer's access-log line (settings.h access_log): JSON
+// object members, keys sorted — actor and correlation_id when present,
+// latency_ms, method, path, route (metrics::route_label), status. Never a
+// query string, header or body, which may carry secrets; every string
+// escaped and invalid UTF-8 replaced, so the line stays JSON.
+std::string access_log_members(const adapters::http::Exchange& e);
+
 class HttpObservability {
  public:
   explicit HttpObservability(bool access_log = true) : access_log_(access_log) {}

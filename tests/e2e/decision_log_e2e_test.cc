@@ -384,23 +384,27 @@ TEST(MetricsE2e, RequestsDecisionsAndCommitsAreCountedByRouteNeverById) {
   EXPECT_GE(sample(relay, R"(ledger_relay_steps_total{outcome="published"})"), 1) << relay;
   EXPECT_EQ(s.relay_status("/readyz").status, 200);
 
-  // The access log: one JSON line per request, its fields its own.
-  bool found = false;
-  std::istringstream lines(s.logs());
-  for (std::string line; std::getline(lines, line);) {
-    const std::size_t brace = line.find('{');
-    if (brace == std::string::npos || line.find("\"msg\":\"access\"") == std::string::npos) continue;
-    Json j = Json::parse(line.substr(brace), nullptr, false);
-    if (j.is_discarded() || j.value("correlation_id", "") != "corr-metrics-3") continue;
-    found = true;
-    EXPECT_EQ(j["service"], "ledger-query") << line;
-    EXPECT_EQ(j["method"], "POST") << line;
-    EXPECT_EQ(j["route"], "/v1/decisions") << line;
-    EXPECT_EQ(j["status"], 200) << line;
-    EXPECT_TRUE(j["latency_ms"].is_number()) << line;
-    EXPECT_EQ(j["actor"], "org-acme/service_account:acme-billing") << line;
-  }
-  EXPECT_TRUE(found) << "no access line for corr-metrics-3";
+  // The access log: one JSON line per request, its fields its own. Its lines
+  // leave the process's buffer within a second (settings.cc), not at once.
+  Json access;
+  EXPECT_TRUE(eventually(10s, [&] {
+    std::istringstream lines(s.logs());
+    for (std::string line; std::getline(lines, line);) {
+      const std::size_t brace = line.find('{');
+      if (brace == std::string::npos || line.find("\"msg\":\"access\"") == std::string::npos) continue;
+      Json j = Json::parse(line.substr(brace), nullptr, false);
+      if (j.is_discarded() || j.value("correlation_id", "") != "corr-metrics-3") continue;
+      access = std::move(j);
+      return true;
+    }
+    return false;
+  })) << "no access line for corr-metrics-3";
+  EXPECT_EQ(access["service"], "ledger-query") << access;
+  EXPECT_EQ(access["method"], "POST") << access;
+  EXPECT_EQ(access["route"], "/v1/decisions") << access;
+  EXPECT_EQ(access["status"], 200) << access;
+  EXPECT_TRUE(access["latency_ms"].is_number()) << access;
+  EXPECT_EQ(access["actor"], "org-acme/service_account:acme-billing") << access;
 
   // Every other log line keeps its own shape: one JSON object, its text in "msg".
   int others = 0;
