@@ -251,10 +251,13 @@ void setup_logging(const std::string& service, const std::string& level, bool to
   }
   spdlog::set_level(spdlog::level::from_str(level));
   // One JSON object per line; messages never carry request bodies or tokens.
+  // The pid is written into the pattern once: spdlog's %P asks getpid(2) for
+  // every line, a system call for each answer's access line.
+  const std::string pid = std::to_string(::getpid());
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   formatter->add_flag<JsonEscapedMessage>('*');
   formatter->add_flag<CorrelationField>('Q').set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" +
-                                                         service + R"(","pid":%P,"msg":"%*"%Q})");
+                                                         service + R"(","pid":)" + pid + R"(,"msg":"%*"%Q})");
   spdlog::set_formatter(std::move(formatter));
   // The access log: the same stream, its fields spliced in as they come
   // (already JSON members; HttpObservability::on_answer). A sink of its
@@ -267,9 +270,10 @@ void setup_logging(const std::string& service, const std::string& level, bool to
     sink = std::make_shared<BufferedStdoutSink>();
   }
   auto access = std::make_shared<spdlog::logger>("access", std::move(sink));
-  access->set_formatter(std::make_unique<spdlog::pattern_formatter>(
-      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" + service + R"(","pid":%P,"msg":"access",%v})",
-      spdlog::pattern_time_type::utc));
+  access->set_formatter(
+      std::make_unique<spdlog::pattern_formatter>(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")" +
+                                                      service + R"(","pid":)" + pid + R"(,"msg":"access",%v})",
+                                                  spdlog::pattern_time_type::utc));
   access->set_level(spdlog::level::info);
   spdlog::drop("access");
   spdlog::register_logger(access);
