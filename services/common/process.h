@@ -57,12 +57,6 @@ domain::Result<void> ensure_ledger_topics(const Settings& s);
 // event can never end the process through a thread boundary.
 void run_restarting(const char* what, const std::atomic<bool>& stop, const std::function<void()>& body);
 
-// What an HTTP service tells about itself (issue 17 part 4): its metrics
-// registry (served at GET /metrics by with_health), request counts and
-// latencies by method, route and status, and one access-log line per
-// answer (a JSON object with method, route, path, status, latency_ms and
-// correlation_id as fields of their own; /healthz, /readyz and /metrics are
-// counted, not logged).
 // The fields of an answer's access-log line (settings.h access_log): JSON
 // object members, keys sorted — actor and correlation_id when present,
 // latency_ms, method, path, route (metrics::route_label), status. Never a
@@ -70,6 +64,12 @@ void run_restarting(const char* what, const std::atomic<bool>& stop, const std::
 // escaped and invalid UTF-8 replaced, so the line stays JSON.
 std::string access_log_members(const adapters::http::Exchange& e);
 
+// What an HTTP service tells about itself (issue 17 part 4): its metrics
+// registry (served at GET /metrics by with_health), request counts and
+// latencies by method, route and status, and one access-log line per
+// answer (a JSON object with method, route, path, status, latency_ms and
+// correlation_id as fields of their own; /healthz, /readyz and /metrics are
+// counted, not logged).
 class HttpObservability {
  public:
   explicit HttpObservability(bool access_log = true) : access_log_(access_log) {}

@@ -83,9 +83,11 @@ void setup_logging(const std::string& service, const std::string& level, bool to
 std::string version();
 // Adds `--version` to `app` (prints version() and exits 0).
 void add_version_flag(CLI::App& app);
-// One access-log line (info level, the same sink and service fields as
+// One access-log line (info level, the same stream and service fields as
 // every line): `members` are JSON object members ("\"k\":v,...", already
 // escaped) written as fields of the line itself, beside "msg":"access".
+// Access lines go out in batches of whole lines, at least once a second
+// (settings.cc), not one write per line.
 void access_log(std::string_view members);
 
 }  // namespace ledger::services
