@@ -46,6 +46,10 @@ constexpr std::size_t kMaxDrainBytes = 64u << 20;
 constexpr std::chrono::seconds kMaxDrainTime{5};
 constexpr std::size_t kDrainChunk = 64u << 10;
 constexpr std::chrono::milliseconds kAcceptBackoff{50};
+// What one read asks of the socket at least. Beast asks for the buffer's
+// spare room, and no less than 512 bytes; a decision request with its
+// headers is larger than that, and would take two reads.
+constexpr std::size_t kReadReserve = 4u << 10;
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
 using BeastResponse = bhttp::response<bhttp::string_body>;
@@ -217,7 +221,9 @@ BeastResponse to_beast(HttpResponse in, unsigned version, bool head, bool& close
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<const Shared> shared, std::string remote)
-      : stream_(make_stream(std::move(socket), *shared)), shared_(std::move(shared)), remote_(std::move(remote)) {}
+      : stream_(make_stream(std::move(socket), *shared)), shared_(std::move(shared)), remote_(std::move(remote)) {
+    buffer_.reserve(kReadReserve);
+  }
 
   void run() {
     net::dispatch(
