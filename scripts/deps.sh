@@ -14,6 +14,8 @@ PACKAGES=(
   prometheus-cpp-dev
   # decision bodies read straight from their bytes (adapters/http/routes/decision_input.cc)
   libsimdjson-dev
+  # the services' allocator (CMakeLists.txt LEDGER_JEMALLOC)
+  libjemalloc-dev
   # schemathesis from PyPI in a virtual environment (scripts/python-tools.sh)
   python3-venv
   kcat postgresql postgresql-contrib openjdk-17-jdk-headless maven procps
