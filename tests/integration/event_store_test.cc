@@ -331,6 +331,34 @@ TEST_F(EventStoreTest, MigrationKeysReservationsByOrganizationAndId) {
             "");
 }
 
+// The decision log's large values are compressed with lz4 (migration 007),
+// and migrating again keeps them so.
+TEST_F(EventStoreTest, DecisionLogValuesAreCompressedWithLz4) {
+  for (int run = 0; run < 2; ++run) {
+    auto migrated = adapters::postgres::migrate(db_.admin_url, "rm");
+    ASSERT_TRUE(migrated.has_value()) << run << ": " << migrated.error().message;
+  }
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT string_agg(attname || '=' || attcompression::text, ',' ORDER BY attname) "
+                                "FROM pg_attribute WHERE attrelid = 'decision_log.decisions'::regclass "
+                                "AND attname IN ('input', 'output')"),
+            "input=l,output=l");
+  // Large enough to be compressed inline (a row over ~2 kB), small enough
+  // not to go out of line.
+  ASSERT_EQ(testing::sql_exec(db_.admin_url,
+                              "INSERT INTO decision_log.decisions (decision_id, recorded_at, as_of, "
+                              "organization_id, project_id, actor_tenant, actor_type, actor_id, correlation_id, "
+                              "decision, reason_code, snapshot_version, input, output) VALUES ('d1', now(), now(), "
+                              "'acme', 'p1', 'acme', 'user', 'alice', 'c1', 'allow', 'within_limits', 1, "
+                              "jsonb_build_object('pad', repeat('input ', 600)), "
+                              "jsonb_build_object('pad', repeat('output ', 600)))"),
+            "");
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT pg_column_compression(input) || ',' || pg_column_compression(output) "
+                                "FROM decision_log.decisions WHERE decision_id = 'd1'"),
+            "lz4,lz4");
+}
+
 // A payload's canonical form is what PostgreSQL's jsonb gives back, so the
 // hash taken when an event is written equals the one a reader recomputes.
 // Found by schemathesis: a config document holding -5.113489133303368e16
