@@ -32,15 +32,12 @@ std::int64_t AdmissionModel::rule_version(const QuotaScope& scope, const std::st
   return r == versions.end() ? 0 : r->second;
 }
 
-const AdmissionModel::Place* AdmissionModel::place(const QuotaScope& s) const {
-  auto it = places_.find(s);
-  return it == places_.end() ? nullptr : &it->second;
-}
+const AdmissionModel::Place* AdmissionModel::place(const QuotaScope& s) const { return places_.find(s); }
 
-AdmissionModel::Node& AdmissionModel::node_at(const QuotaScope& s) {
-  auto& at = places_.at(s);
+AdmissionModel::Place& AdmissionModel::placed_at(const QuotaScope& s) {
+  auto& at = places_.map.at(s);
   if (!at.node) throw std::out_of_range("no node at scope " + s.id);
-  return *at.node;
+  return at;
 }
 
 const AdmissionModel::Node* AdmissionModel::node(const QuotaScope& s) const {
@@ -97,16 +94,21 @@ void AdmissionModel::walk_chain(const QuotaScope& requester, const std::string& 
     take_rules(*at, dimension, s.rules);
     take_delegation(*at, dimension, s.delegations);
     if (n.scope.level == QuotaLevel::kOrganization) {
-      for (QuotaScope top : {QuotaScope{QuotaLevel::kPlan, n.plan_id}, QuotaScope{QuotaLevel::kGlobal, ""}}) {
-        if (const Place* above = place(top)) {
+      // An organization's parent is its plan (OrganizationCreated,
+      // OrganizationPlanChanged).
+      const Place* plan = at->up != nullptr ? at->up : place(n.parent);
+      const Place* global = place({QuotaLevel::kGlobal, ""});
+      for (const auto& [above, top] : {std::pair{plan, QuotaScope{QuotaLevel::kPlan, n.plan_id}},
+                                       std::pair{global, QuotaScope{QuotaLevel::kGlobal, ""}}}) {
+        if (above != nullptr) {
           take_rules(*above, dimension, s.rules);
           take_delegation(*above, dimension, s.delegations);
         }
-        s.chain.push_back(ChainNode{std::move(top), 0});
+        s.chain.push_back(ChainNode{top, 0});
       }
       return;
     }
-    at = place(n.parent);
+    at = at->up != nullptr ? at->up : place(n.parent);
   }
   // Unknown, or a broken parent link: no chain, so nothing on it.
   s.chain.clear();
@@ -307,9 +309,10 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
   const std::int64_t version = ++stream_versions_[stream_id];
   auto add_node = [&](Node n) {
     n.version = version;
-    auto& at = places_[n.scope];
+    auto& at = places_.map[n.scope];
     if (!at.node) ++node_count_;
     at.node = std::move(n);
+    places_.link(at);
     // A reservation that named this node before it existed now has a place
     // (a copy: rebuilding takes the placed ones out of the set).
     if (!unplaced_reservations_.empty()) {
@@ -352,10 +355,12 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
-          Node& n = node_at({QuotaLevel::kOrganization, e.organization_id});
+          Place& at = placed_at({QuotaLevel::kOrganization, e.organization_id});
+          Node& n = *at.node;
           n.plan_id = e.plan_id;
           n.parent = {QuotaLevel::kPlan, e.plan_id};
           n.version = version;
+          places_.link(at);
         } else if constexpr (std::is_same_v<T, events::DepartmentCreated>) {
           QuotaScope parent = e.parent_department_id.empty()
                                   ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
@@ -370,10 +375,12 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::DepartmentMoved>) {
-          Node& n = node_at({QuotaLevel::kDepartment, e.department_id});
+          Place& at = placed_at({QuotaLevel::kDepartment, e.department_id});
+          Node& n = *at.node;
           n.parent = e.parent_department_id.empty() ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
                                                     : QuotaScope{QuotaLevel::kDepartment, e.parent_department_id};
           n.version = version;
+          places_.link(at);
           rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::ProjectCreated>) {
           add_node(Node{{QuotaLevel::kProject, e.project_id},
@@ -386,9 +393,11 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::ProjectMoved>) {
-          Node& n = node_at({QuotaLevel::kProject, e.project_id});
+          Place& at = placed_at({QuotaLevel::kProject, e.project_id});
+          Node& n = *at.node;
           n.parent = {QuotaLevel::kDepartment, e.department_id};
           n.version = version;
+          places_.link(at);
           rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
           add_node(Node{{QuotaLevel::kPrincipal, e.principal_id},
@@ -401,7 +410,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
-          auto& at = places_[e.scope].hold();
+          auto& at = places_.map[e.scope].hold();
           const bool added = at.ceilings
                                  .insert_or_assign(e.rule_id, CeilingRule{e.scope, e.rule_id, e.rule_version, e.target,
                                                                           e.quantity, e.unit})
@@ -409,16 +418,16 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           if (added) ++ceiling_rule_count_;
           at.rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
-          auto& at = places_[e.scope].hold();
+          auto& at = places_.map[e.scope].hold();
           ceiling_rule_count_ -= at.ceilings.erase(e.rule_id);
           at.rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingDelegated>) {
           const std::int64_t v = ++delegation_versions_[e.delegation_id];
-          places_[e.scope].hold().delegations[e.dimension] =
+          places_.map[e.scope].hold().delegations[e.dimension] =
               Delegation{e.scope, e.delegation_id, e.dimension, e.max_quantity, v};
         } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
           ++delegation_versions_[e.delegation_id];
-          places_[e.scope].hold().delegations.erase(e.dimension);
+          places_.map[e.scope].hold().delegations.erase(e.dimension);
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Keyed by the organization the event carries, so events from
           // before ids were scoped (stream "reservation:<id>") replay alike.

@@ -139,8 +139,14 @@ class AdmissionModel {
     // Only at scopes that ever held a rule or delegation: most projects
     // hold none, and pay a pointer, not three empty maps.
     std::unique_ptr<Held> held;
+    // The place of node->parent, when there was one as the node was placed,
+    // moved or copied (Places); a decision's walk up the chain follows it
+    // instead of looking each parent up. Null: look it up. The hash map
+    // never moves its elements, and places are never erased.
+    const Place* up = nullptr;
 
     Place() = default;
+    // `up` is the copying map's to set (Places).
     Place(const Place& o) : node(o.node), held(o.held ? std::make_unique<Held>(*o.held) : nullptr) {}
     Place& operator=(const Place& o) {
       if (this != &o) *this = Place(o);
@@ -155,8 +161,8 @@ class AdmissionModel {
     }
   };
   const Place* place(const QuotaScope& s) const;
-  // The node at `s`; throws std::out_of_range when there is none.
-  Node& node_at(const QuotaScope& s);
+  // The place of the node at `s`; throws std::out_of_range when there is none.
+  Place& placed_at(const QuotaScope& s);
   // The rules of `dimension` at a place, in rule id order; its delegation of `dimension`.
   static void take_rules(const Place& at, const std::string& dimension, std::vector<CeilingRule>& out);
   static void take_delegation(const Place& at, const std::string& dimension, std::vector<Delegation>& out);
@@ -171,7 +177,32 @@ class AdmissionModel {
       return std::hash<std::string>{}(s.id) ^ (static_cast<std::size_t>(s.level) * 0x9e3779b97f4a7c15ULL);
     }
   };
-  std::unordered_map<QuotaScope, Place, ScopeHash> places_;
+  // The places by scope. A copy points its places' `up` into itself.
+  struct Places {
+    std::unordered_map<QuotaScope, Place, ScopeHash> map;
+    Places() = default;
+    Places(const Places& o) : map(o.map) { relink(); }
+    Places& operator=(const Places& o) {
+      if (this != &o) {
+        map = o.map;
+        relink();
+      }
+      return *this;
+    }
+    Places(Places&&) noexcept = default;
+    Places& operator=(Places&&) noexcept = default;
+    ~Places() = default;
+    const Place* find(const QuotaScope& s) const {
+      auto it = map.find(s);
+      return it == map.end() ? nullptr : &it->second;
+    }
+    // Sets `at.up` from its node's parent, as the map holds it now.
+    void link(Place& at) const { at.up = at.node ? find(at.node->parent) : nullptr; }
+    void relink() {
+      for (auto& [scope, at] : map) link(at);
+    }
+  };
+  Places places_;
   std::size_t node_count_ = 0;
   std::size_t ceiling_rule_count_ = 0;  // kept by apply: /metrics reads it on every scrape
   // Shared: a decision's snapshot takes up to four of them.

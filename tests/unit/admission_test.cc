@@ -1138,6 +1138,36 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
         RC_ASSERT(out->effective.quantity.value_or(testing::BruteForce::kUnlimited) == limit);
       }
     }
+    // A decision walks up the chain by the parent links each place keeps. A
+    // copy keeps links of its own: moves made after the copy, in the
+    // original only, reach the original's walks and not the copy's, and the
+    // copy's walks outlive the original (under the sanitizers, a link into
+    // it would be a use after free).
+    auto original = std::make_unique<Ledger>(l);
+    const AdmissionModel copy = original->model;
+    for (const auto& [kind, a, b, q] : ops) {
+      if (std::abs(kind) % 2 == 0) {
+        (void)original->run(MoveProject{scopes[6 + static_cast<std::size_t>(std::abs(b)) % 3].id,
+                                        depts[static_cast<std::size_t>(std::abs(q)) % 3]});
+      } else {
+        (void)original->run(MoveDepartment{"lab", a % 2 ? "research" : ""});
+      }
+    }
+    auto walks_as_chain = [](const AdmissionModel& m, const char* p) {
+      const auto snap = m.snapshot_for(ask(p, 0, 1));
+      const auto chain = m.chain(project(p));
+      if (snap.chain.size() != chain.size()) return false;
+      for (std::size_t i = 0; i < chain.size(); ++i) {
+        if (snap.chain[i].scope != chain[i].scope || snap.chain[i].version != chain[i].version) return false;
+      }
+      return snap.rules == m.rules_on(chain, "gpu.count") && snap.delegations == m.delegations_on(chain, "gpu.count");
+    };
+    for (const char* p : {"llm", "vision", "misc"}) RC_ASSERT(walks_as_chain(original->model, p));
+    original.reset();
+    for (const char* p : {"llm", "vision", "misc"}) {
+      RC_ASSERT(walks_as_chain(copy, p));
+      RC_ASSERT(walks_as_chain(l.model, p));
+    }
   }));
 }
 
