@@ -265,11 +265,12 @@ std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope
 DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
   DecisionSnapshot s;
   QuotaScope requester{QuotaLevel::kProject, in.hierarchy.project_id};
-  if (const Node* p = node({QuotaLevel::kPrincipal, in.actor.actor_id}); p && p->parent == requester) {
-    requester = p->scope;
+  const Node* principal = node({QuotaLevel::kPrincipal, in.actor.actor_id});
+  if (principal != nullptr && principal->parent == requester) {
+    requester = principal->scope;
+    s.requester_expires_at = principal->expires_at;
   }
   walk_chain(requester, in.request.dimension, s);
-  if (requester.level == QuotaLevel::kPrincipal) s.requester_expires_at = node(requester)->expires_at;
   if (auto org = views_.find(in.hierarchy.organization_id); org != views_.end()) {
     if (auto dim = org->second.find(in.request.dimension); dim != org->second.end()) s.reservations = dim->second;
   }
