@@ -237,6 +237,9 @@ pg_write_conf() {
       echo "fsync = off"
       echo "synchronous_commit = off"
       echo "full_page_writes = off"
+      echo "# and disk over recycled WAL: a run creates a few hundred databases"
+      echo "max_wal_size = '256MB'"
+      echo "min_wal_size = '32MB'"
     else
       echo "fsync = on"
       echo "synchronous_commit = on"

@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "adapters/postgres/admin.h"
 #include "adapters/postgres/read_model_store.h"
@@ -120,6 +121,38 @@ std::string unique_name(const std::string& base) {
   return base + ".t" + tag + "." + std::to_string(++counter);
 }
 
+TestDatabase::TestDatabase(std::string name_in, std::string admin_url_in)
+    : name(std::move(name_in)), admin_url(std::move(admin_url_in)), app_url(url_for("ledger_app")) {}
+
+TestDatabase::TestDatabase(TestDatabase&& other) noexcept
+    : name(std::exchange(other.name, {})),
+      admin_url(std::exchange(other.admin_url, {})),
+      app_url(std::exchange(other.app_url, {})) {}
+
+TestDatabase& TestDatabase::operator=(TestDatabase&& other) noexcept {
+  if (this != &other) {
+    drop();
+    name = std::exchange(other.name, {});
+    admin_url = std::exchange(other.admin_url, {});
+    app_url = std::exchange(other.app_url, {});
+  }
+  return *this;
+}
+
+TestDatabase::~TestDatabase() { drop(); }
+
+void TestDatabase::drop() noexcept {
+  if (name.empty() || std::getenv("LEDGER_KEEP_TEST_DATABASES") != nullptr) return;
+  // Connected as the superuser to the maintenance database: a database
+  // cannot drop itself. A failure is only disk left behind, never a test's.
+  try {
+    (void)adapters::postgres::execute(with_database(admin_url, "postgres"),
+                                      "DROP DATABASE IF EXISTS \"" + name + "\" WITH (FORCE)");
+  } catch (...) {
+  }
+  name.clear();
+}
+
 std::string TestDatabase::url_for(const std::string& role) const { return with_user(admin_url, role); }
 
 std::vector<std::pair<std::string, std::string>> TestDatabase::service_env() const {
@@ -144,8 +177,7 @@ TestDatabase create_database(const std::string& label) {
   if (auto ok = adapters::postgres::recreate_database(admin, name); !ok) {
     throw std::runtime_error("cannot create database " + name + ": " + ok.error().message);
   }
-  TestDatabase db{name, with_database(admin, name), ""};
-  db.app_url = db.url_for("ledger_app");
+  TestDatabase db(name, with_database(admin, name));
   if (auto ok = adapters::postgres::migrate(db.admin_url, "rm"); !ok) {
     throw std::runtime_error("migration failed: " + ok.error().message);
   }

@@ -28,8 +28,20 @@ adapters::kafka::KafkaSecurity kafka_security_as(const std::string& user);
 // CA are inherited from the test's own environment).
 std::vector<std::pair<std::string, std::string>> kafka_env_for(const std::string& user);
 
-// A new, migrated database for one test (read models in schema "rm").
+// A new, migrated database for one test (read models in schema "rm"). It
+// owns the database: the destructor drops it (WITH FORCE, so a connection a
+// test left open does not keep it), because a run of the test command creates
+// a few hundred of them and each takes 8-16 MB of the machine's disk.
+// LEDGER_KEEP_TEST_DATABASES=1 keeps them for a look after a failure.
 struct TestDatabase {
+  TestDatabase() = default;
+  TestDatabase(std::string name, std::string admin_url);
+  TestDatabase(TestDatabase&& other) noexcept;
+  TestDatabase& operator=(TestDatabase&& other) noexcept;
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+  ~TestDatabase();
+
   std::string name;
   std::string admin_url;  // superuser
   std::string app_url;    // the legacy ledger_app role: every service's rights at once
@@ -42,6 +54,9 @@ struct TestDatabase {
   // LEDGER_QUERY_PG_URL: added to a child's environment, each service binary
   // connects with its own role (they win over LEDGER_PG_URL).
   std::vector<std::pair<std::string, std::string>> service_env() const;
+
+ private:
+  void drop() noexcept;
 };
 TestDatabase create_database(const std::string& label);
 
