@@ -1,6 +1,7 @@
 #include "tests/support/process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +65,11 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::pair<
 
 ChildProcess::~ChildProcess() {
   if (running()) terminate();
+  // The log stays for a test that failed (its failure message names it),
+  // and with LEDGER_KEEP_TEST_LOGS=1; otherwise a run would leave thousands.
+  if (!::testing::Test::HasFailure() && std::getenv("LEDGER_KEEP_TEST_LOGS") == nullptr) {
+    ::unlink(log_path_.c_str());
+  }
 }
 
 std::string ChildProcess::log() const {

@@ -4,8 +4,9 @@
 //   std::uint16_t port = p.wait_for_port(std::chrono::seconds(20));
 //   p.kill_hard();   // SIGKILL, as a crash would
 //
-// stdout and stderr go to a log file (kept for failures); the destructor
-// stops the process (SIGTERM, then SIGKILL).
+// stdout and stderr go to a log file under $TMPDIR, removed by the
+// destructor unless the test failed or LEDGER_KEEP_TEST_LOGS is set; the
+// destructor stops the process (SIGTERM, then SIGKILL).
 #pragma once
 
 #include <sys/types.h>
