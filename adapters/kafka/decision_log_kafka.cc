@@ -1,10 +1,15 @@
 #include "adapters/kafka/decision_log_kafka.h"
 
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <map>
+#include <optional>
+
+#include "events/codec/rfc3339.h"
 
 namespace ledger::adapters::kafka {
 
@@ -14,7 +19,156 @@ namespace {
 // Records per Kafka record: well under the broker's 1 MB message limit
 // (a decision record is about 2 KB).
 constexpr std::size_t kRecordsPerMessage = 200;
+
+namespace dom = simdjson::dom;
+
+constexpr std::string_view kHoldsNul = "a string of the record holds U+0000, which PostgreSQL cannot store";
+
+// Whether a string or key anywhere in `v` holds U+0000 (PostgreSQL's jsonb
+// refuses it). Depth is bounded by simdjson's own limit.
+bool holds_nul(dom::element v) {
+  switch (v.type()) {
+    case dom::element_type::STRING:
+      return std::string_view(v).find('\0') != std::string_view::npos;
+    case dom::element_type::OBJECT:
+      for (dom::key_value_pair f : dom::object(v)) {
+        if (f.key.find('\0') != std::string_view::npos || holds_nul(f.value)) return true;
+      }
+      return false;
+    case dom::element_type::ARRAY:
+      for (dom::element x : dom::array(v)) {
+        if (holds_nul(x)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+bool read_text(dom::element v, std::string& out) {
+  std::string_view s;
+  if (v.get_string().get(s) != simdjson::SUCCESS) return false;
+  out.assign(s);
+  return true;
+}
+
+// The name of the field that is missing or malformed, or why the record is
+// refused otherwise; nullopt when `r` holds the record.
+std::optional<std::string> refusal(dom::element v, bool check_nul, commands::DecisionRecord& r) {
+  dom::object o;
+  if (v.get_object().get(o) != simdjson::SUCCESS) return "record";
+  enum Field : std::size_t {
+    kKind,
+    kDecisionId,
+    kRecordedAt,
+    kAsOf,
+    kOrganization,
+    kProject,
+    kCorrelation,
+    kDecision,
+    kReason,
+    kActor,
+    kSnapshotVersion,
+    kInput,
+    kOutput,
+    kFields
+  };
+  static constexpr std::array<std::string_view, kFields> kNames = {
+      "kind",           "decision_id", "recorded_at", "as_of", "organization_id",  "project_id",
+      "correlation_id", "decision",    "reason_code", "actor", "snapshot_version", "input",
+      "output"};
+  std::array<std::string*, kActor> texts = {&r.kind,           &r.decision_id,     &r.recorded_at,
+                                            &r.as_of,          &r.organization_id, &r.project_id,
+                                            &r.correlation_id, &r.decision,        &r.reason_code};
+  std::array<bool, kFields> seen{};
+  for (dom::key_value_pair f : o) {
+    const auto* it = std::find(kNames.begin(), kNames.end(), f.key);
+    if (it == kNames.end()) continue;  // a member the table does not keep
+    const auto field = static_cast<std::size_t>(it - kNames.begin());
+    if (seen[field]) return std::string(kNames[field]);  // twice: which one would be stored?
+    seen[field] = true;
+    if (field < kActor) {
+      if (!read_text(f.value, *texts[field])) return std::string(kNames[field]);
+    } else if (field == kActor) {
+      dom::object actor;
+      if (f.value.get_object().get(actor) != simdjson::SUCCESS) return "actor";
+      constexpr std::array<std::string_view, 3> kActorNames = {"tenant", "actor_type", "actor_id"};
+      std::array<std::string*, 3> actor_texts = {&r.actor_tenant, &r.actor_type, &r.actor_id};
+      std::array<bool, 3> actor_seen{};
+      for (dom::key_value_pair a : actor) {
+        const auto* at = std::find(kActorNames.begin(), kActorNames.end(), a.key);
+        if (at == kActorNames.end()) continue;
+        const auto k = static_cast<std::size_t>(at - kActorNames.begin());
+        if (actor_seen[k] || !read_text(a.value, *actor_texts[k])) return "actor." + std::string(kActorNames[k]);
+        actor_seen[k] = true;
+      }
+      for (std::size_t k = 0; k < 3; ++k) {
+        if (!actor_seen[k]) return "actor." + std::string(kActorNames[k]);
+      }
+    } else if (field == kSnapshotVersion) {
+      if (f.value.type() != dom::element_type::INT64 || f.value.get_int64().get(r.snapshot_version)) {
+        return "snapshot_version";
+      }
+    } else if (!f.value.is_object()) {
+      return std::string(kNames[field]);  // input, output
+    }
+  }
+  for (std::size_t field = kDecisionId; field < kFields; ++field) {
+    if (!seen[field]) return std::string(kNames[field]);
+  }
+  if (!seen[kKind]) r.kind = commands::kAdmissionDecision;  // written before there were two kinds
+  if (r.kind != commands::kAdmissionDecision && r.kind != commands::kEntitlementCheck) return "kind";
+  if (!codec::parse_instant(r.recorded_at)) return "recorded_at";
+  if (!codec::parse_instant(r.as_of)) return "as_of";
+  if (check_nul && holds_nul(v)) return std::string(kHoldsNul);
+  r.encoded = simdjson::to_string(v);
+  return std::nullopt;
+}
+
+std::optional<std::string> read_record(dom::element v, bool check_nul, commands::DecisionRecord& r) {
+  auto why = refusal(v, check_nul, r);
+  if (why && *why != kHoldsNul) *why = "decision record field " + *why + " is missing or malformed";
+  return why;
+}
+
+// Whether PostgreSQL refused what it was given (SQLSTATE class 22, a data
+// exception, e.g. a value out of range or a \u0000 in jsonb; or 23, an
+// integrity constraint), not a state of its own (an outage, a full disk):
+// a refused record is skipped, anything else retried.
+bool refused_by_data(const domain::Error& e) {
+  const std::string state = e.evidence_text("sqlstate");
+  return e.kind == domain::ErrorKind::kInternal && (state.starts_with("22") || state.starts_with("23"));
+}
+
 }  // namespace
+
+DecisionLogValue read_decision_log_value(std::string_view value) {
+  static thread_local dom::parser parser;
+  DecisionLogValue out;
+  dom::element doc;
+  if (auto error = parser.parse(value.data(), value.size()).get(doc); error != simdjson::SUCCESS) {
+    out.refused.push_back(std::string("not JSON: ") + simdjson::error_message(error));
+    return out;
+  }
+  // A valid JSON text holds U+0000 only as the escape \u0000: without one,
+  // nothing needs the walk.
+  const bool check_nul = value.find("\\u0000") != std::string_view::npos;
+  auto one = [&](dom::element v, std::size_t index) {
+    commands::DecisionRecord r;
+    if (auto why = read_record(v, check_nul, r)) {
+      out.refused.push_back("record " + std::to_string(index) + ": " + *why);
+      return;
+    }
+    out.records.push_back(std::move(r));
+  };
+  if (doc.is_array()) {
+    std::size_t index = 0;
+    for (dom::element v : dom::array(doc)) one(v, index++);
+  } else {
+    one(doc, 0);
+  }
+  return out;
+}
 
 DecisionLogPublisher::DecisionLogPublisher(Options options, commands::DecisionLogBuffer& buffer)
     : options_(std::move(options)), buffer_(buffer) {
@@ -117,32 +271,39 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
       std::vector<commands::DecisionRecord> records;
       records.reserve(msgs->size());
       for (const auto& m : *msgs) {
-        auto j = nlohmann::json::parse(m.value, nullptr, false);
-        if (j.is_discarded()) {
-          spdlog::warn("decision log: skipping a record that is not JSON at {}:{}:{}", m.topic, m.partition, m.offset);
-          continue;
+        auto read = read_decision_log_value(m.value);
+        for (const auto& why : read.refused) {
+          spdlog::warn("decision log: skipping what is not a decision record at {}:{}:{}: {}", m.topic, m.partition,
+                       m.offset, why);
         }
-        // A JSON array of decision records (DecisionLogPublisher), or one.
-        const auto one = [&](const nlohmann::json& x) {
-          auto r = commands::decision_record_from_json(x);
-          if (!r) {
-            spdlog::warn("decision log: skipping what is not a decision record at {}:{}:{}: {}", m.topic, m.partition,
-                         m.offset, r.error().message);
-            return;
-          }
-          records.push_back(std::move(*r));
-        };
-        if (j.is_array()) {
-          for (const auto& x : j) one(x);
-        } else {
-          one(j);
-        }
+        for (auto& r : read.records) records.push_back(std::move(r));
       }
-      // Until the rows are in, the offsets stay uncommitted.
+      // Until the rows are in, the offsets stay uncommitted. A batch the
+      // database refuses (not an outage) is stored one record at a time:
+      // only the records it refuses alone are skipped.
       for (;;) {
         auto added = log.insert(records);
         if (added) break;
         if (stop) return;
+        if (refused_by_data(added.error())) {
+          spdlog::warn(
+              "decision log: the database refused a batch of {} record(s) (SQLSTATE {}); storing them one by one",
+              records.size(), added.error().evidence_text("sqlstate"));
+          std::vector<commands::DecisionRecord> kept;
+          for (auto& r : records) {
+            auto alone = log.insert(std::span(&r, 1));
+            if (!alone && refused_by_data(alone.error())) {
+              spdlog::warn("decision log: skipping decision record {} the database refuses (SQLSTATE {}): {}",
+                           r.decision_id, alone.error().evidence_text("sqlstate"),
+                           alone.error().evidence_text("detail"));
+            } else if (!alone) {
+              kept.push_back(std::move(r));  // an outage meanwhile: retried below
+            }
+          }
+          records = std::move(kept);
+          if (records.empty()) break;
+          continue;
+        }
         spdlog::error("decision log: storing {} record(s) failed, retrying: {}", records.size(), added.error().message);
         std::this_thread::sleep_for(1s);
       }

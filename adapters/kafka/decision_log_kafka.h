@@ -19,14 +19,19 @@
 //                         after the insert: at-least-once, and a redelivered
 //                         record is stored once (keyed by decision_id). A
 //                         record that is not a decision record is logged and
-//                         skipped.
+//                         skipped (read_decision_log_value), and so is one
+//                         PostgreSQL refuses: a batch the database refuses
+//                         is stored record by record, so one bad record
+//                         never holds back its neighbours or the topic.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "adapters/kafka/kafka.h"
 #include "adapters/postgres/decision_log_store.h"
@@ -63,6 +68,22 @@ class DecisionLogPublisher {
   std::atomic<std::uint64_t> failed_{0};
   std::thread thread_;
 };
+
+// The decision records of one `ledger.decisions` value: a JSON array of
+// records, or one record. Every record is checked as
+// decision_record_from_json checks it, and more strictly where PostgreSQL
+// would refuse it later: `recorded_at` and `as_of` RFC 3339 instants,
+// `snapshot_version` a signed 64-bit integer, no member of the record
+// twice, no U+0000 in any string or key. A record that passes keeps its text
+// in `encoded` (compact, written from simdjson's parse: no nlohmann tree is
+// built) and its scalar fields; `input` and `output` stay null. A record
+// that does not is left out and described in `refused`; its neighbours are
+// kept. A value that is not JSON refuses everything in it.
+struct DecisionLogValue {
+  std::vector<commands::DecisionRecord> records;
+  std::vector<std::string> refused;
+};
+DecisionLogValue read_decision_log_value(std::string_view value);
 
 struct DecisionLogProjectorOptions {
   std::string brokers;

@@ -20,10 +20,22 @@ PgDecisionLog::~PgDecisionLog() = default;
 
 domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::DecisionRecord> records) {
   if (records.empty()) return std::size_t{0};
-  // One statement per batch: the records as one JSON array, in their order.
-  Json all = Json::array();
-  for (const auto& r : records) all.push_back(commands::decision_record_json(r));
-  const std::string text = all.dump(-1, ' ', false, Json::error_handler_t::replace);
+  // One statement per batch: the records as one JSON array, in their order,
+  // each as the text it arrived in when it has one (DecisionRecord::encoded).
+  std::size_t size = 2;
+  for (const auto& r : records) size += r.encoded.size() + 1;
+  std::string text;
+  text.reserve(size);
+  text += '[';
+  for (const auto& r : records) {
+    if (text.size() > 1) text += ',';
+    if (r.encoded.empty()) {
+      text += commands::decision_record_json(r).dump(-1, ' ', false, Json::error_handler_t::replace);
+    } else {
+      text += r.encoded;
+    }
+  }
+  text += ']';
   return impl_->pool.run<std::size_t>([&](pqxx::connection& c) {
     pqxx::work tx(c);
     auto res = tx.exec_params(

@@ -56,7 +56,9 @@ struct DecisionRecord {
   // decision_record_json(*this) as text, when the producer encoded it
   // already (the query service does, on the deciding thread, and leaves
   // input and output null: no JSON tree crosses threads, so the publisher
-  // frees a few strings per record, not every node of two trees).
+  // frees a few strings per record, not every node of two trees), or when
+  // it was read from the topic (adapters/kafka read_decision_log_value
+  // keeps the record's text, compact, and leaves the trees null too).
   std::string encoded;
 };
 

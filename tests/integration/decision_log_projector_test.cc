@@ -1,0 +1,111 @@
+// The decision-log projector at its trust boundary, on the real broker and
+// database: `ledger.decisions` is read, never trusted. A Kafka record that is
+// not JSON, a record that is not a decision record, and a record PostgreSQL
+// itself refuses are each skipped alone; their neighbours, in the same Kafka
+// record and in the same insert, are stored, and the projector goes on to
+// what comes after them.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "adapters/kafka/decision_log_kafka.h"
+#include "adapters/kafka/kafka.h"
+#include "adapters/postgres/decision_log_store.h"
+#include "commands/decision_log/decision_record.h"
+#include "tests/support/test_env.h"
+
+namespace ledger {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+Json record(const std::string& id) {
+  commands::DecisionRecord r;
+  r.decision_id = id;
+  r.recorded_at = "2026-12-02T10:00:00Z";
+  r.as_of = "2026-12-02T10:00:00Z";
+  r.organization_id = "org-acme";
+  r.project_id = "p1";
+  r.actor_tenant = "org-acme";
+  r.actor_type = "service_account";
+  r.actor_id = "acme-service";
+  r.correlation_id = "c-" + id;
+  r.decision = "allow";
+  r.reason_code = "within_ceiling";
+  r.snapshot_version = 7;
+  r.input = {{"hierarchy", {{"organization_id", "org-acme"}, {"project_id", "p1"}}}};
+  r.output = {{"decision", "allow"}};
+  return commands::decision_record_json(r);
+}
+
+TEST(DecisionLogProjector, SkipsEachBadRecordAloneAndStoresItsNeighbours) {
+  const auto db = testing::create_database("decision_log_projector");
+  // This test's own rule, so that the database refuses one record that the
+  // reader lets through (a refusal of PostgreSQL's, SQLSTATE 23514).
+  ASSERT_EQ(testing::sql_exec(db.admin_url,
+                              "ALTER TABLE decision_log.decisions ADD CONSTRAINT test_refuses_poison "
+                              "CHECK (decision_id <> 'poison')"),
+            "");
+  const std::string topic = testing::unique_name("ledger.decisions");
+  auto created =
+      adapters::kafka::ensure_topics(testing::kafka_brokers(), {{topic, 1, {}}}, 30s, testing::kafka_security());
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+
+  Json late = record("late");
+  late["recorded_at"] = "yesterday";
+  Json nul = record("nul");
+  nul["input"]["note"] = std::string("a\0b", 3);
+  Json no_actor = record("no-actor");
+  no_actor.erase("actor");
+  const std::vector<std::string> values = {
+      Json::array({record("a"), late, record("b")}).dump(),
+      "{ not json",
+      Json::array({record("c"), nul, record("poison"), record("d")}).dump(),
+      record("e").dump(),
+      Json::array({no_actor, record("f")}).dump(),
+  };
+  {
+    auto producer = adapters::kafka::KafkaProducer::create(
+        {.brokers = testing::kafka_brokers(), .security = testing::kafka_security(), .client_id = "dl-test"});
+    ASSERT_TRUE(producer.has_value()) << producer.error().message;
+    for (const auto& v : values) ASSERT_TRUE((*producer)->produce(topic, "org-acme", v).has_value());
+    ASSERT_TRUE((*producer)->flush(20s).has_value());
+  }
+
+  adapters::postgres::PgDecisionLog log(db.url_for("ledger_projector"), 1);
+  std::atomic<bool> stop{false};
+  std::thread projector([&] {
+    adapters::kafka::run_decision_log_projector({.brokers = testing::kafka_brokers(),
+                                                 .security = testing::kafka_security(),
+                                                 .topic = topic,
+                                                 .group_id = testing::unique_name("ledger-projector-decisions")},
+                                                log, stop);
+  });
+  // "f" is in the last Kafka record: once it is in, everything before it was read.
+  const std::string stored_f = "SELECT count(*) FROM decision_log.decisions WHERE decision_id = 'f'";
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (testing::sql_scalar(db.admin_url, stored_f) != "1" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  stop = true;
+  projector.join();
+  EXPECT_EQ(testing::sql_scalar(db.admin_url,
+                                "SELECT string_agg(decision_id, ',' ORDER BY decision_id) FROM decision_log.decisions"),
+            "a,b,c,d,e,f");
+  // Each stored record is the one that was sent, input and output included.
+  EXPECT_EQ(testing::sql_scalar(db.admin_url,
+                                "SELECT input::text || ' ' || output::text || ' ' || actor_id || ' ' || "
+                                "snapshot_version FROM decision_log.decisions WHERE decision_id = 'e'"),
+            R"({"hierarchy": {"project_id": "p1", "organization_id": "org-acme"}} {"decision": "allow"} )"
+            "acme-service 7");
+}
+
+}  // namespace
+}  // namespace ledger
