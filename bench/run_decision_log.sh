@@ -8,7 +8,9 @@
 # end. For each mode ledger-query is (re)started with --decision-log on|off
 # and build/bench/decision-load runs the open-loop rates and a batch run;
 # with the log on the script then counts decisions answered against
-# records in decision_log.decisions (GET /v1/decisions/log/status).
+# records in decision_log.decisions (GET /v1/decisions/log/status), and
+# divides the CPU ledger-projector and PostgreSQL spent, from the first
+# decision until the last record was stored, by the records.
 #
 # Usage: bench/run_decision_log.sh [nodes]
 # Settings: BENCH_SECONDS (10), BENCH_RATES ("200 500"), BENCH_CONNECTIONS
@@ -60,6 +62,7 @@ start ledger-command
 wait_ready "$CPORT"
 start ledger-relay
 start ledger-projector
+PROJECTOR_PID="${PIDS[-1]}"
 DL=("$BUILD_DIR/bench/decision-load" --prefix "$TAG" --nodes "$NODES" --command-port "$CPORT" --query-port "$QPORT")
 
 QUERY_PID=""
@@ -75,8 +78,17 @@ log "load: $NODES scope nodes"
 "${DL[@]}" load --clients 8 >"$OUT/load.out"
 status() { curl -s -H 'Authorization: Bearer dev-platform-admin' "http://127.0.0.1:$QPORT/v1/decisions/log/status"; }
 
+# CPU time in clock ticks (1/100 s): of one process, and of every
+# PostgreSQL process (the server's backends write the log's rows).
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+pg_ticks() {
+  local p s=0
+  for p in $(pgrep -x postgres); do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$s"
+}
 for mode in off on; do
   start_query "$mode"
+  p0="$(ticks "$PROJECTOR_PID")"; g0="$(pg_ticks)"
   log "decision log $mode: open loop at $RATES/s for ${SECS}s, $CONNS connections"
   "${DL[@]}" run --rate $RATES --duration "$SECS" --connections "$CONNS" | tee "$OUT/run.$mode.out"
   log "decision log $mode: batches of $BATCH_SIZE x $BATCH_CONNECTIONS for ${SECS}s"
@@ -92,6 +104,12 @@ for mode in off on; do
       sleep 1
     done
     log "decision log on: status $(status)"
+    p1="$(ticks "$PROJECTOR_PID")"; g1="$(pg_ticks)"
+    # From the first decision of this mode until the table held them all:
+    # decoding, inserting and committing each record.
+    [ "${logged:-0}" -gt 0 ] &&
+      log "decision log on: ledger-projector $(((p1 - p0) * 10000 / logged)) us and PostgreSQL" \
+      "$(((g1 - g0) * 10000 / logged)) us of CPU per stored record ($logged records)"
   fi
 done
 log "full output in $OUT"
