@@ -18,6 +18,7 @@
 #include "adapters/kafka/kafka.h"
 #include "adapters/postgres/decision_log_store.h"
 #include "commands/decision_log/decision_record.h"
+#include "tests/support/decision_records.h"
 #include "tests/support/test_env.h"
 
 namespace ledger {
@@ -26,24 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
-Json record(const std::string& id) {
-  commands::DecisionRecord r;
-  r.decision_id = id;
-  r.recorded_at = "2026-12-02T10:00:00Z";
-  r.as_of = "2026-12-02T10:00:00Z";
-  r.organization_id = "org-acme";
-  r.project_id = "p1";
-  r.actor_tenant = "org-acme";
-  r.actor_type = "service_account";
-  r.actor_id = "acme-service";
-  r.correlation_id = "c-" + id;
-  r.decision = "allow";
-  r.reason_code = "within_ceiling";
-  r.snapshot_version = 7;
-  r.input = {{"hierarchy", {{"organization_id", "org-acme"}, {"project_id", "p1"}}}};
-  r.output = {{"decision", "allow"}};
-  return commands::decision_record_json(r);
-}
+Json record(const std::string& id) { return commands::decision_record_json(testing::sample_decision_record(id)); }
 
 TEST(DecisionLogProjector, SkipsEachBadRecordAloneAndStoresItsNeighbours) {
   const auto db = testing::create_database("decision_log_projector");
@@ -103,8 +87,8 @@ TEST(DecisionLogProjector, SkipsEachBadRecordAloneAndStoresItsNeighbours) {
   EXPECT_EQ(testing::sql_scalar(db.admin_url,
                                 "SELECT input::text || ' ' || output::text || ' ' || actor_id || ' ' || "
                                 "snapshot_version FROM decision_log.decisions WHERE decision_id = 'e'"),
-            R"({"hierarchy": {"project_id": "p1", "organization_id": "org-acme"}} {"decision": "allow"} )"
-            "acme-service 7");
+            R"({"hierarchy": {"project_id": "p1", "organization_id": "org-acme"}} )"
+            R"({"decision": "allow", "matched_rules": [{"rule_id": "r1"}]} acme-service 42)");
 }
 
 }  // namespace

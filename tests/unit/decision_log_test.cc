@@ -9,6 +9,7 @@
 
 #include "commands/decision_log/decision_log_buffer.h"
 #include "commands/decision_log/decision_record.h"
+#include "tests/support/decision_records.h"
 
 namespace ledger::commands {
 namespace {
@@ -17,21 +18,8 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
 DecisionRecord record(int i) {
-  DecisionRecord r;
-  r.decision_id = "d-" + std::to_string(i);
-  r.recorded_at = "2026-12-02T10:00:00Z";
-  r.as_of = "2026-12-02T10:00:00Z";
-  r.organization_id = "org-acme";
-  r.project_id = "p1";
-  r.actor_tenant = "org-acme";
-  r.actor_type = "service_account";
-  r.actor_id = "acme-service";
-  r.correlation_id = "c-" + std::to_string(i);
-  r.decision = "allow";
-  r.reason_code = "within_ceiling";
+  DecisionRecord r = testing::sample_decision_record("d-" + std::to_string(i));
   r.snapshot_version = 40 + i;
-  r.input = {{"hierarchy", {{"organization_id", "org-acme"}, {"project_id", "p1"}}}};
-  r.output = {{"decision", "allow"}, {"matched_rules", Json::array({{{"rule_id", "r1"}}})}};
   return r;
 }
 

@@ -16,6 +16,7 @@
 #include "adapters/kafka/decision_log_kafka.h"
 #include "commands/decision_log/decision_record.h"
 #include "events/codec/rfc3339.h"
+#include "tests/support/decision_records.h"
 
 namespace ledger::adapters::kafka {
 namespace {
@@ -24,21 +25,9 @@ using Json = nlohmann::json;
 using commands::DecisionRecord;
 
 Json good(const std::string& id) {
-  DecisionRecord r;
-  r.decision_id = id;
+  DecisionRecord r = testing::sample_decision_record(id);
   r.recorded_at = "2026-12-02T10:00:00.123456Z";
-  r.as_of = "2026-12-02T10:00:00Z";
-  r.organization_id = "org-acme";
-  r.project_id = "p1";
-  r.actor_tenant = "org-acme";
-  r.actor_type = "service_account";
-  r.actor_id = "acme-service";
-  r.correlation_id = "c-" + id;
-  r.decision = "allow";
-  r.reason_code = "within_ceiling";
-  r.snapshot_version = 42;
-  r.input = {{"hierarchy", {{"organization_id", "org-acme"}, {"project_id", "p1"}}}, {"n", 1.5}};
-  r.output = {{"decision", "allow"}, {"matched_rules", Json::array({{{"rule_id", "r1"}}})}};
+  r.input["n"] = 1.5;
   return commands::decision_record_json(r);
 }
 
