@@ -8,7 +8,8 @@
 //   - memory: heap growth per scope node (both left-right copies, rules
 //     included), from glibc's mallinfo2();
 //   - in-process decisions: snapshot + snapshot_for + decide_admission per
-//     decision, single thread, closed loop;
+//     decision, single thread, closed loop (and with --threads N, from N
+//     threads at once);
 //   - route decisions: POST /v1/decisions through AdmissionApi::handle (JSON
 //     parsing and writing, no socket) from memory, and batches of 100
 //     (POST /v1/decisions:batch), and with --pg-url the same
@@ -32,6 +33,8 @@
 #include <iostream>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "adapters/http/routes/admission_api.h"
 #include "adapters/identity/identity.h"
@@ -142,6 +145,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--nodes", nodes, "scope nodes (about)")->capture_default_str();
   app.add_option("--decisions", decisions, "decisions per in-process measurement")->capture_default_str();
+  std::size_t threads = 1;
+  app.add_option("--threads", threads, "also decide in process from this many threads at once (1: not)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--pg-url", pg_url, "a fresh migrated database: also measure the SQL path over the same hierarchy");
   CLI11_PARSE(app, argc, argv);
 
@@ -246,6 +253,31 @@ int main(int argc, char** argv) {
   });
   std::printf("in-process decision: %.0f /s single thread (%.2f us each; %zu allowed)\n", in_process, 1e6 / in_process,
               allowed);
+  if (threads > 1) {
+    // The same decisions from several threads at once, as ledger-query's io
+    // threads read one published copy: what readers cost each other (the
+    // reference counts they share), not only what one costs alone.
+    std::vector<std::thread> readers;
+    std::vector<std::size_t> allowed_by(threads, 0);
+    const auto t0 = Clock::now();
+    for (std::size_t t = 0; t < threads; ++t) {
+      readers.emplace_back([&, t] {
+        for (std::size_t i = t; i < decisions; i += threads) {
+          auto snap = store.snapshot();
+          auto s = snap->admission.snapshot_for(inputs[i % inputs.size()]);
+          s.snapshot_version = snap->position.value;
+          auto out = domain::decide_admission(inputs[i % inputs.size()], s, kNow);
+          allowed_by[t] += out && out->decision == "allow";
+        }
+      });
+    }
+    for (auto& r : readers) r.join();
+    const double rate = static_cast<double>(decisions) / std::chrono::duration<double>(Clock::now() - t0).count();
+    std::size_t all = 0;
+    for (auto a : allowed_by) all += a;
+    std::printf("in-process decision, %zu threads: %.0f /s together (%.2f us of a thread each; %zu allowed)\n", threads,
+                rate, 1e6 * static_cast<double>(threads) / rate, all);
+  }
 
   // Through the route (JSON in and out, tenant and role checks before it are not included).
   adapters::system::ManualClock clock(kNow);
