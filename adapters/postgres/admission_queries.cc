@@ -722,8 +722,7 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
     for (const auto& in : inputs) reservations.try_emplace({in.hierarchy.organization_id, in.request.dimension});
     // Inputs of one organization and dimension share their views (every
     // key of `reservations`, empty ones too, gets an entry below).
-    std::map<std::pair<std::string, std::string>, std::vector<domain::Shared<domain::ReservationView>>>
-        shared_reservations;
+    std::map<std::pair<std::string, std::string>, domain::ReservationList> shared_reservations;
     {
       std::vector<std::string> orgs, dims;
       for (const auto& [key, _] : reservations) {
@@ -738,11 +737,13 @@ domain::Result<std::vector<DecisionRead>> PgAdmissionQueries::decision_reads(
       }
       auto owner_chain = owner_chains(tx, owners, upto);
       for (auto& [key, views] : reservations) {
-        auto& shared = shared_reservations[key];
+        domain::ReservationList::Views shared;
+        shared.reserve(views.size());
         for (auto& v : views) {
           v.owner_chain = owner_chain[v.owner];
           shared.emplace_back(std::move(v));
         }
+        shared_reservations[key] = domain::ReservationList(std::move(shared));
       }
     }
     for (std::size_t i = 0; i < inputs.size(); ++i) {

@@ -58,7 +58,7 @@ struct DecisionSnapshot {
   std::vector<ChainNode> chain;  // requester .. global; empty = unknown scope
   std::vector<CeilingRule> rules;
   std::vector<Delegation> delegations;
-  std::vector<Shared<ReservationView>> reservations;  // of the organization, any state
+  ReservationList reservations;  // of the organization in the dimension, any state
   // When chain[0] is a principal: its expires_at (a decision at or after it
   // is deny `principal_expired`).
   std::optional<Instant> requester_expires_at;

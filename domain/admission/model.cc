@@ -83,11 +83,11 @@ void AdmissionModel::take_delegation(const Place& at, const std::string& dimensi
   if (auto d = delegations.find(dimension); d != delegations.end()) out.push_back(d->second);
 }
 
-void AdmissionModel::walk_chain(const QuotaScope& requester, const std::string& dimension, DecisionSnapshot& s) const {
+void AdmissionModel::walk_chain(const Place* requester, const std::string& dimension, DecisionSnapshot& s) const {
   // chain(), rules_on() and delegations_on() in one pass.
   s.chain.reserve(8);
   s.rules.reserve(16);
-  const Place* at = place(requester);
+  const Place* at = requester;
   while (at != nullptr && at->node) {
     const Node& n = *at->node;
     s.chain.push_back(ChainNode{n.scope, n.version});
@@ -193,7 +193,10 @@ auto view_slot(std::vector<Shared<ReservationView>>& list, const std::string& id
 }  // namespace
 
 void AdmissionModel::index_view(const std::string& organization_id, const Reservation& r) {
-  auto& list = views_[organization_id][r.drafted.dimension];
+  auto& views = views_[organization_id][r.drafted.dimension];
+  views.changed = true;
+  unsealed_.emplace(organization_id, r.drafted.dimension);
+  auto& list = views.list;
   const std::string& id = r.drafted.reservation_id;
   auto it = view_slot(list, id);
   if (it != list.end() && (*it)->reservation_id == id) {
@@ -209,8 +212,21 @@ void AdmissionModel::unindex_view(const std::string& organization_id, const std:
   if (org == views_.end()) return;
   auto dim = org->second.find(dimension);
   if (dim == org->second.end()) return;
-  auto it = view_slot(dim->second, id);
-  if (it != dim->second.end() && (*it)->reservation_id == id) dim->second.erase(it);
+  auto& list = dim->second.list;
+  auto it = view_slot(list, id);
+  if (it == list.end() || (*it)->reservation_id != id) return;
+  list.erase(it);
+  dim->second.changed = true;
+  unsealed_.emplace(organization_id, dimension);
+}
+
+void AdmissionModel::seal() {
+  for (const auto& [organization_id, dimension] : unsealed_) {
+    auto& views = views_.at(organization_id).at(dimension);
+    views.sealed = ReservationList(views.list);
+    views.changed = false;
+  }
+  unsealed_.clear();
 }
 
 // A move changes the chains under the moved node, all inside its
@@ -264,15 +280,23 @@ std::vector<ReservationView> AdmissionModel::reservations_under(const QuotaScope
 
 DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
   DecisionSnapshot s;
-  QuotaScope requester{QuotaLevel::kProject, in.hierarchy.project_id};
-  const Node* principal = node({QuotaLevel::kPrincipal, in.actor.actor_id});
-  if (principal != nullptr && principal->parent == requester) {
-    requester = principal->scope;
-    s.requester_expires_at = principal->expires_at;
+  const QuotaScope project{QuotaLevel::kProject, in.hierarchy.project_id};
+  const Place* requester = place(project);
+  // The actor is the requester when it is a principal of the project; a
+  // project that never had one skips the lookup (in a large model, a miss).
+  if (requester != nullptr && requester->had_principals) {
+    const Place* principal = place({QuotaLevel::kPrincipal, in.actor.actor_id});
+    if (principal != nullptr && principal->node && principal->node->parent == project) {
+      requester = principal;
+      s.requester_expires_at = principal->node->expires_at;
+    }
   }
   walk_chain(requester, in.request.dimension, s);
   if (auto org = views_.find(in.hierarchy.organization_id); org != views_.end()) {
-    if (auto dim = org->second.find(in.request.dimension); dim != org->second.end()) s.reservations = dim->second;
+    if (auto dim = org->second.find(in.request.dimension); dim != org->second.end()) {
+      const DimensionViews& views = dim->second;
+      s.reservations = views.changed ? ReservationList(views.list) : views.sealed;
+    }
   }
   auto entry = [&](const char* kind, const std::string& id) -> Shared<RegistryEntry> {
     auto it = registry_.find({kind, id});
@@ -401,6 +425,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           places_.link(at);
           rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
+          places_.map[{QuotaLevel::kProject, e.project_id}].had_principals = true;
           add_node(Node{{QuotaLevel::kPrincipal, e.principal_id},
                         {QuotaLevel::kProject, e.project_id},
                         e.organization_id,

@@ -103,6 +103,12 @@ class AdmissionModel {
   // and global: of every organization on them), any state.
   std::vector<ReservationView> reservations_under(const QuotaScope& s, const std::string& dimension) const;
   DecisionSnapshot snapshot_for(const DecisionInput& in) const;
+  // Shares each organization's reservation list of a dimension that changed
+  // since the last call whole, so the decisions after it copy one reference
+  // count for it (ReservationList) instead of a list. Answers never depend
+  // on it: snapshot_for copies a list changed since. The query service's
+  // store calls it once per applied batch, before it publishes the copy.
+  void seal();
   // Active reservations whose window ended at or before `now` (the
   // sweeper's work), as (organization_id, reservation_id).
   std::vector<std::pair<std::string, std::string>> reservations_to_expire(Instant now) const;
@@ -144,10 +150,15 @@ class AdmissionModel {
     // instead of looking each parent up. Null: look it up. The hash map
     // never moves its elements, and places are never erased.
     const Place* up = nullptr;
+    // Whether a principal was ever created under this scope (a project):
+    // only then may a decision's requester be a principal here, so the
+    // decisions of every other project skip looking one up.
+    bool had_principals = false;
 
     Place() = default;
     // `up` is the copying map's to set (Places).
-    Place(const Place& o) : node(o.node), held(o.held ? std::make_unique<Held>(*o.held) : nullptr) {}
+    Place(const Place& o)
+        : node(o.node), held(o.held ? std::make_unique<Held>(*o.held) : nullptr), had_principals(o.had_principals) {}
     Place& operator=(const Place& o) {
       if (this != &o) *this = Place(o);
       return *this;
@@ -169,7 +180,7 @@ class AdmissionModel {
   // What snapshot_for reads of the requester's chain: its scopes (none when
   // the chain is broken or unknown) and their rules and delegations of
   // `dimension`, each scope looked up once.
-  void walk_chain(const QuotaScope& requester, const std::string& dimension, DecisionSnapshot& s) const;
+  void walk_chain(const Place* requester, const std::string& dimension, DecisionSnapshot& s) const;
   // Scopes are only ever looked up, never walked in order: hashed, so a
   // lookup costs the same at a million nodes as at ten.
   struct ScopeHash {
@@ -215,7 +226,14 @@ class AdmissionModel {
   // order: what a decision reads (snapshot_for), one contiguous list
   // without walking the reservations of other dimensions. Kept with every
   // change of a view.
-  std::unordered_map<std::string, std::map<std::string, std::vector<Shared<ReservationView>>>> views_;
+  struct DimensionViews {
+    std::vector<Shared<ReservationView>> list;
+    ReservationList sealed;  // `list` as of the last seal(), when !changed
+    bool changed = true;
+  };
+  std::unordered_map<std::string, std::map<std::string, DimensionViews>> views_;
+  // The (organization, dimension) lists changed since the last seal().
+  std::set<std::pair<std::string, std::string>> unsealed_;
   // Reservations whose owner had no chain when their view was built (an
   // owner or ancestor not created yet: never in a history the commands
   // wrote, but replay takes what the store holds); rebuilt on the next node.

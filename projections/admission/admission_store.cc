@@ -49,6 +49,7 @@ void AdmissionStore::wait_unshared(const std::shared_ptr<QuerySnapshot>& copy) c
 void AdmissionStore::settle() {
   wait_unshared(spare_);
   for (const auto& e : pending_) apply_to(*spare_, e);
+  spare_->admission.seal();
   pending_.clear();
   pending_.shrink_to_fit();
 }
@@ -89,6 +90,7 @@ domain::Result<void> AdmissionStore::apply(std::span<const events::Envelope> bat
   wait_unshared(spare_);
   for (const auto& e : pending_) apply_to(*spare_, e);
   for (const auto& e : fresh) apply_to(*spare_, e);
+  spare_->admission.seal();
   spare_->position = at;
   published_.store(spare_, std::memory_order_release);
   std::swap(live_, spare_);

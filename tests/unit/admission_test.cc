@@ -645,6 +645,12 @@ TEST(AdmissionDecisions, ActorTypeIsBoundedAndAnExpiredPrincipalIsDenied) {
   EXPECT_EQ(expired->effective.quantity, 10);
   EXPECT_FALSE(expired->limit_remaining.has_value());
   EXPECT_FALSE(expired->available.has_value());
+  // The same actor asking for another project is not its principal there.
+  auto elsewhere = ask("vision", 0, 1);
+  elsewhere.actor = in.actor;
+  auto project_decides = decision(l, elsewhere, at(kHour));
+  ASSERT_TRUE(project_decides);
+  EXPECT_EQ(project_decides->decision, "allow");
 }
 
 // Reservation ids are unique per organization (issue 10, item 12): another
@@ -1068,6 +1074,9 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
                                             a % 2 ? "suspend" : "resume", "", "acme"});
           break;
       }
+      // Sealed now and then, as the query service's store seals after each
+      // batch: what a decision reads never depends on it (below).
+      if (std::abs(q) % 3 == 0) l.model.seal();
     }
     // The views the model keeps (rebuilt on moves, not on reads) are what
     // the hierarchy says now.
@@ -1095,6 +1104,10 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
       }
       for (const auto& v : l.model.reservations_of("acme", "gpu.count")) held.push_back(v.reservation_id);
       RC_ASSERT(read == held);
+      // Sealed, the same views, shared whole.
+      AdmissionModel sealed = l.model;
+      sealed.seal();
+      RC_ASSERT(sealed.snapshot_for(ask(p, 0, 1)).reservations == snap.reservations);
       // Its one walk up the chain reads what chain(), rules_on() and
       // delegations_on() read scope by scope.
       const auto chain = l.model.chain(project(p));

@@ -590,9 +590,11 @@ domain::Result<domain::DecisionOutput> zero_delta_decision(const ScopeNodeView& 
   for (const auto& del : own.delegations) {
     if (del.dimension == t.dimension) ds.delegations.push_back(del);
   }
+  domain::ReservationList::Views held;
   for (const auto& r : reservations) {
-    if (r.view.dimension == t.dimension) ds.reservations.emplace_back(r.view);
+    if (r.view.dimension == t.dimension) held.emplace_back(r.view);
   }
+  ds.reservations = domain::ReservationList(std::move(held));
   ds.dimension = domain::Shared<domain::RegistryEntry>(d);
   ds.warn_threshold_percent = threshold;
   return domain::decide_admission(in, ds, snap.as_of);
