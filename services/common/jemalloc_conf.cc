@@ -7,7 +7,7 @@
 // random: at a million scope nodes a decision's chain, rules and
 // reservations sit on pages far apart, and with 4 KiB pages most of their
 // loads also miss the TLB (in a virtual machine, a two-level page walk).
-// memory-bench at 1,000,000 nodes: in-process decision 7.5 -> 5.3 us
+// memory-bench at 1,000,000 nodes: in-process decision 7.5 -> 4.9 us
 // (bench/README.md, "Huge pages"). The kernel's own setting stays
 // `madvise`, so nothing else in the process changes.
 // metadata_thp:auto: the same for jemalloc's own metadata once it grows.
