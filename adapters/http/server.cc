@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -25,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/http/response_wire.h"
 #include "adapters/http/target.h"
 #include "adapters/http/tls_stream.h"
 #include "commands/decode.h"
@@ -37,6 +39,10 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
+using detail::has_crlf;
+using detail::lower;
+using detail::to_wire;
+using detail::WireResponse;
 
 constexpr std::string_view kServerName = "policy-ledger";
 // After an error response we stop sending and read (and discard) what the
@@ -52,7 +58,6 @@ constexpr std::chrono::milliseconds kAcceptBackoff{50};
 constexpr std::size_t kReadReserve = 4u << 10;
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
-using BeastResponse = bhttp::response<bhttp::string_body>;
 
 std::string describe_size(std::size_t n) {
   constexpr std::size_t kKiB = 1024;
@@ -62,16 +67,7 @@ std::string describe_size(std::size_t n) {
   return std::to_string(n) + " bytes";
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
-  return out;
-}
-
 std::string to_string(beast::string_view s) { return std::string(s.data(), s.size()); }
-
-bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
 HttpResponse error_response(int status, std::string_view code, std::string_view message) {
   // Codes and messages are fixed ASCII built here: no escaping needed.
@@ -179,40 +175,6 @@ HttpRequest to_request(BeastRequest&& req, const std::string& remote) {
   out.body = std::move(req.body());
   out.remote_address = remote;
   return out;
-}
-
-// Builds the wire response. `close` is in/out: true when the request asked
-// for it, set to true when the handler asked for it with "connection: close".
-BeastResponse to_beast(HttpResponse in, unsigned version, bool head, bool& close) {
-  if (in.status < 200 || in.status > 999) {
-    spdlog::error("http handler returned invalid status {}", in.status);
-    in = internal_error();
-  }
-  BeastResponse res{bhttp::status::ok, version};
-  res.result(static_cast<unsigned>(in.status));
-  res.set(bhttp::field::server, kServerName);
-  if (!in.content_type.empty() && !has_crlf(in.content_type)) res.set(bhttp::field::content_type, in.content_type);
-  for (auto& [name, value] : in.headers) {
-    if (name.empty() || has_crlf(name) || has_crlf(value)) {
-      spdlog::warn("http handler returned an invalid header field; dropped");
-      continue;
-    }
-    const std::string key = lower(name);
-    if (key == "connection") {
-      if (beast::iequals(value, "close")) close = true;
-      continue;
-    }
-    // Framing is the server's business.
-    if (key == "content-length" || key == "transfer-encoding") continue;
-    res.insert(name, value);
-  }
-  res.keep_alive(!close);
-  // 204 and 304 must not carry a body (prepare_payload throws otherwise).
-  if (in.status == 204 || in.status == 304) in.body.clear();
-  res.body() = std::move(in.body);
-  res.prepare_payload();
-  if (head) res.body().clear();  // Content-Length stays: what GET would send
-  return res;
 }
 
 // One accepted connection. Lives as long as an asynchronous operation holds
@@ -371,16 +333,21 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send(HttpResponse response, unsigned version, bool head, bool close) {
     observe(response.status, response.actor);
+    if (response.status < 200 || response.status > 999) {
+      spdlog::error("http handler returned invalid status {}", response.status);
+      response = internal_error();
+    }
     try {
-      res_ = to_beast(std::move(response), version, head, close);
+      wire_ = to_wire(std::move(response), version, head, close);
     } catch (const std::exception& e) {
       spdlog::error("http: could not build response: {}", e.what());
       close = true;
-      res_ = to_beast(internal_error(), version, head, close);
+      wire_ = to_wire(internal_error(), version, head, close);
     }
     close_after_write_ = close;
     stream_.expires_after(shared_->idle_timeout);
-    bhttp::async_write(stream_, res_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    const std::array<net::const_buffer, 2> bytes{net::buffer(wire_.head), net::buffer(wire_.body)};
+    net::async_write(stream_, bytes, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
   void begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer);
@@ -406,7 +373,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_write(beast::error_code ec, std::size_t) {
     if (ec) return close();
-    res_ = {};
+    wire_ = {};
     if (close_after_write_) return linger();
     read_header();
   }
@@ -445,7 +412,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
-  BeastResponse res_;
+  WireResponse wire_;  // the answer being written
   bool close_after_write_ = false;
   std::size_t drained_ = 0;
   // The request being handled.
