@@ -260,6 +260,10 @@ printf '%-34s %12s %10s %10s %10s %10s %22s\n' "" "decisions/s" "p50 ms" "p90 ms
 row() {  # label json
   local j=$2 a w d n
   a=$(field "$j" allow); w=$(field "$j" warn); d=$(field "$j" deny); n=$((a + w + d))
+  if [ "$(field "$j" ok)" = 0 ]; then  # nothing answered in time: no latencies to show
+    printf '%-34s %12s   overloaded: no answer measured, %s due but not sent\n' "$1" 0 "$(field "$j" not_sent)"
+    return
+  fi
   [ "$n" -gt 0 ] || n=1
   printf '%-34s %12.0f %10.2f %10.2f %10.2f %10.2f %22s\n' "$1" "$(field "$j" decisions_per_s)" "$(field "$j" p50_ms)" \
     "$(field "$j" p90_ms)" "$(field "$j" p99_ms)" "$(field "$j" max_ms)" \
@@ -309,7 +313,8 @@ case "$opa_state" in
     paste <(grep '"mode":"run"' <<<"$run_out") <(grep '"mode":"run"' <<<"$opa_run_out") | while IFS=$'\t' read -r lj oj; do
       awk -v r="$(field "$lj" target_rate | cut -d. -f1)" -v l50="$(field "$lj" p50_ms)" -v l99="$(field "$lj" p99_ms)" \
         -v o50="$(field "$oj" p50_ms)" -v o99="$(field "$oj" p99_ms)" \
-        'BEGIN { printf "  open loop %s/s: p50 %.3g (%.2f / %.2f ms)   p99 %.3g (%.2f / %.2f ms)\n", r, l50 / o50, l50, o50, l99 / o99, l99, o99 }'
+        'BEGIN { if (o50 <= 0 || o99 <= 0) printf "  open loop %s/s: n/a (OPA answered nothing measured at this rate)\n", r;
+                 else printf "  open loop %s/s: p50 %.3g (%.2f / %.2f ms)   p99 %.3g (%.2f / %.2f ms)\n", r, l50 / o50, l50, o50, l99 / o99, l99, o99 }'
     done ;;
 esac
 echo "full output: $OUT"
