@@ -1,6 +1,5 @@
 #include "adapters/http/client.h"
 
-#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,6 +11,7 @@
 #include <limits>
 #include <optional>
 
+#include "adapters/http/response_wire.h"
 #include "adapters/http/tls_stream.h"
 
 namespace ledger::adapters::http {
@@ -23,15 +23,9 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
+using detail::lower;
 
 std::string to_string(beast::string_view s) { return std::string(s.data(), s.size()); }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
-  return out;
-}
 
 // No limit on a response body (the client documents none), spelled as the
 // largest number rather than boost::none: Boost 1.74's basic_parser compares

@@ -16,8 +16,6 @@ namespace {
 
 namespace bhttp = boost::beast::http;
 
-constexpr std::string_view kServerName = "policy-ledger";
-
 void append_number(std::string& out, std::size_t n) {
   char digits[24];
   const auto end = std::to_chars(std::begin(digits), std::end(digits), n).ptr;
@@ -49,6 +47,15 @@ std::string lower(std::string_view s) {
 
 bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
+bool valid_field(std::string_view name, std::string_view value) {
+  return !name.empty() && !has_crlf(name) && !has_crlf(value);
+}
+
+bool framing_field(std::string_view name) {
+  return boost::beast::iequals(name, "connection") || boost::beast::iequals(name, "content-length") ||
+         boost::beast::iequals(name, "transfer-encoding");
+}
+
 WireResponse to_wire(HttpResponse in, unsigned version, bool head, bool& close) {
   WireResponse out;
   std::size_t size = 128 + in.content_type.size();
@@ -72,15 +79,14 @@ WireResponse to_wire(HttpResponse in, unsigned version, bool head, bool& close) 
   fields.emplace_back("Server", kServerName);
   if (!in.content_type.empty() && !has_crlf(in.content_type)) fields.emplace_back("Content-Type", in.content_type);
   for (const auto& [name, value] : in.headers) {
-    if (name.empty() || has_crlf(name) || has_crlf(value)) {
+    if (!valid_field(name, value)) {
       spdlog::warn("http handler returned an invalid header field; dropped");
       continue;
     }
-    if (boost::beast::iequals(name, "connection")) {
-      if (boost::beast::iequals(value, "close")) close = true;
+    if (framing_field(name)) {
+      if (boost::beast::iequals(name, "connection") && boost::beast::iequals(value, "close")) close = true;
       continue;
     }
-    if (boost::beast::iequals(name, "content-length") || boost::beast::iequals(name, "transfer-encoding")) continue;
     const auto same = std::find_if(fields.rbegin(), fields.rend(),
                                    [&](const auto& f) { return boost::beast::iequals(f.first, name); });
     fields.emplace(same == fields.rend() ? fields.end() : same.base(), name, value);

@@ -18,6 +18,16 @@ std::string lower(std::string_view s);
 // Whether `s` holds a CR or an LF: no header field name or value may.
 bool has_crlf(std::string_view s);
 
+// The Server field of every answer, whole or streamed.
+inline constexpr std::string_view kServerName = "policy-ledger";
+
+// Whether a handler's field can be written at all: a name, and no CR or LF
+// in the name or the value.
+bool valid_field(std::string_view name, std::string_view value);
+// Whether a field name (any case) is one the server sets itself and a
+// handler's copy is dropped: Connection, Content-Length, Transfer-Encoding.
+bool framing_field(std::string_view name);
+
 struct WireResponse {
   std::string head;  // status line and header fields, through the empty line
   std::string body;  // empty for HEAD, whose Content-Length is what GET sends

@@ -39,12 +39,14 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
+using detail::framing_field;
 using detail::has_crlf;
+using detail::kServerName;
 using detail::lower;
 using detail::to_wire;
+using detail::valid_field;
 using detail::WireResponse;
 
-constexpr std::string_view kServerName = "policy-ledger";
 // After an error response we stop sending and read (and discard) what the
 // client is still sending, so that closing does not reset the connection and
 // destroy the response before the client has read it. Bounded both ways.
@@ -496,12 +498,7 @@ void Session::begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer
   if (!head.content_type.empty() && !has_crlf(head.content_type))
     res->set(bhttp::field::content_type, head.content_type);
   for (auto& [name, value] : head.headers) {
-    const std::string key = lower(name);
-    if (name.empty() || has_crlf(name) || has_crlf(value) || key == "connection" || key == "content-length" ||
-        key == "transfer-encoding") {
-      continue;
-    }
-    res->insert(name, value);
+    if (valid_field(name, value) && !framing_field(name)) res->insert(name, value);
   }
   res->keep_alive(false);
   res->chunked(true);
