@@ -32,12 +32,58 @@ std::int64_t AdmissionModel::rule_version(const QuotaScope& scope, const std::st
   return r == versions.end() ? 0 : r->second;
 }
 
+AdmissionModel::Places& AdmissionModel::Places::operator=(const Places& o) {
+  if (this != &o) {
+    map_ = o.map_;
+    reindex();
+  }
+  return *this;
+}
+
+AdmissionModel::Places::Map::value_type* AdmissionModel::Places::entry(const QuotaScope& s) const {
+  if (index_.empty()) return nullptr;
+  const std::size_t hash = ScopeHash{}(s);
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = index_[i];
+    if (slot.entry == nullptr) return nullptr;
+    if (slot.hash == hash && slot.entry->first == s) return slot.entry;
+  }
+}
+
+AdmissionModel::Place& AdmissionModel::Places::operator[](const QuotaScope& s) {
+  auto [it, added] = map_.try_emplace(s);
+  if (added) {
+    if (2 * map_.size() > index_.size()) {
+      reindex();
+    } else {
+      put(ScopeHash{}(s), &*it);
+    }
+  }
+  return it->second;
+}
+
+void AdmissionModel::Places::put(std::size_t hash, Map::value_type* entry) {
+  const std::size_t mask = index_.size() - 1;
+  std::size_t i = hash & mask;
+  while (index_[i].entry != nullptr) i = (i + 1) & mask;
+  index_[i] = Slot{hash, entry};
+}
+
+void AdmissionModel::Places::reindex() {
+  std::size_t size = 16;
+  while (size < 2 * map_.size()) size *= 2;
+  index_.assign(size, Slot{});
+  for (auto& entry : map_) put(ScopeHash{}(entry.first), &entry);
+  for (auto& [scope, at] : map_) link(at);
+}
+
 const AdmissionModel::Place* AdmissionModel::place(const QuotaScope& s) const { return places_.find(s); }
 
 AdmissionModel::Place& AdmissionModel::placed_at(const QuotaScope& s) {
-  auto& at = places_.map.at(s);
-  if (!at.node) throw std::out_of_range("no node at scope " + s.id);
-  return at;
+  Place* at = places_.find(s);
+  if (at == nullptr || !at->node) throw std::out_of_range("no node at scope " + s.id);
+  return *at;
 }
 
 const AdmissionModel::Node* AdmissionModel::node(const QuotaScope& s) const {
@@ -334,7 +380,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
   const std::int64_t version = ++stream_versions_[stream_id];
   auto add_node = [&](Node n) {
     n.version = version;
-    auto& at = places_.map[n.scope];
+    auto& at = places_[n.scope];
     if (!at.node) ++node_count_;
     at.node = std::move(n);
     places_.link(at);
@@ -425,7 +471,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           places_.link(at);
           rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
-          places_.map[{QuotaLevel::kProject, e.project_id}].had_principals = true;
+          places_[{QuotaLevel::kProject, e.project_id}].had_principals = true;
           add_node(Node{{QuotaLevel::kPrincipal, e.principal_id},
                         {QuotaLevel::kProject, e.project_id},
                         e.organization_id,
@@ -436,7 +482,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
-          auto& at = places_.map[e.scope].hold();
+          auto& at = places_[e.scope].hold();
           const bool added = at.ceilings
                                  .insert_or_assign(e.rule_id, CeilingRule{e.scope, e.rule_id, e.rule_version, e.target,
                                                                           e.quantity, e.unit})
@@ -444,16 +490,16 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           if (added) ++ceiling_rule_count_;
           at.rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
-          auto& at = places_.map[e.scope].hold();
+          auto& at = places_[e.scope].hold();
           ceiling_rule_count_ -= at.ceilings.erase(e.rule_id);
           at.rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingDelegated>) {
           const std::int64_t v = ++delegation_versions_[e.delegation_id];
-          places_.map[e.scope].hold().delegations[e.dimension] =
+          places_[e.scope].hold().delegations[e.dimension] =
               Delegation{e.scope, e.delegation_id, e.dimension, e.max_quantity, v};
         } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
           ++delegation_versions_[e.delegation_id];
-          places_.map[e.scope].hold().delegations.erase(e.dimension);
+          places_[e.scope].hold().delegations.erase(e.dimension);
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Keyed by the organization the event carries, so events from
           // before ids were scoped (stream "reservation:<id>") replay alike.

@@ -160,6 +160,36 @@ TEST(AdmissionHierarchy, EveryProjectHasADepartmentAndMovesStayInTheOrganization
   EXPECT_EQ(ghost.error().kind, ErrorKind::kNotFound);
 }
 
+// Scopes are found through an index the model grows as it grows, and a
+// copy (or a moved model) indexes its own places: every project of a few
+// thousand is found, with its whole chain, in the model, in a copy that
+// outlives it, and in a model moved from that copy; an id never created is
+// not found in any of them.
+TEST(AdmissionHierarchy, EveryScopeIsFoundAtAnySizeInACopyAndAfterAMove) {
+  Ledger l = acme();
+  constexpr int kProjects = 3000;
+  for (int i = 0; i < kProjects; ++i) {
+    if (i % 100 == 0) l.ok(CreateDepartment{"d" + std::to_string(i / 100), "acme", "", "D"});
+    l.ok(CreateProject{"p" + std::to_string(i), "acme", "d" + std::to_string(i / 100), "P"});
+  }
+  l.ok(ceiling(dept("d7"), 40));
+  auto all_found = [](const AdmissionModel& m) {
+    for (int i = 0; i < kProjects; ++i) {
+      const auto chain = m.chain(project("p" + std::to_string(i)));
+      if (chain.size() != 5 || chain[1].scope != dept("d" + std::to_string(i / 100))) return false;
+    }
+    return m.chain(project("p" + std::to_string(kProjects))).empty() && m.chain(project("d1")).empty() &&
+           m.rules_on(m.chain(project("p750")), "gpu.count").size() == 1;
+  };
+  EXPECT_TRUE(all_found(l.model));
+  auto original = std::make_unique<AdmissionModel>(l.model);
+  AdmissionModel copy = *original;
+  original.reset();
+  EXPECT_TRUE(all_found(copy));
+  const AdmissionModel moved = std::move(copy);
+  EXPECT_TRUE(all_found(moved));
+}
+
 TEST(AdmissionHierarchy, ADepartmentCannotMoveUnderItself) {
   Ledger l = acme();
   l.ok(CreateDepartment{"vision-lab", "acme", "research", ""});
