@@ -182,7 +182,7 @@ std::vector<Delegation> AdmissionModel::delegations_on(std::span<const ChainNode
 }
 
 const RegistryEntry* AdmissionModel::registry(const std::string& kind, const std::string& id) const {
-  auto it = registry_.find({kind, id});
+  auto it = registry_.find(RegistryKeyLess::View{kind, id});
   return it == registry_.end() ? nullptr : it->second.get();
 }
 
@@ -344,15 +344,16 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
       s.reservations = views.changed ? ReservationList(views.list) : views.sealed;
     }
   }
-  auto entry = [&](const char* kind, const std::string& id) -> Shared<RegistryEntry> {
-    auto it = registry_.find({kind, id});
+  auto entry = [&](std::string_view kind, const std::string& id) -> Shared<RegistryEntry> {
+    auto it = registry_.find(RegistryKeyLess::View{kind, id});
     return it == registry_.end() ? Shared<RegistryEntry>() : it->second;
   };
   s.dimension = entry("quota_dimension", in.request.dimension);
   if (!in.product.product_id.empty()) s.product = entry("product", in.product.product_id);
   if (!in.product.resource_type.empty()) s.resource_type = entry("resource_type", in.product.resource_type);
-  if (s.dimension && s.dimension->attributes.contains("unit")) {
-    s.usage_unit = entry("usage_unit", s.dimension->attributes.at("unit"));
+  if (s.dimension) {
+    const auto& attributes = s.dimension->attributes;
+    if (auto unit = attributes.find("unit"); unit != attributes.end()) s.usage_unit = entry("usage_unit", unit->second);
   }
   return s;
 }

@@ -20,6 +20,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -236,8 +237,19 @@ class AdmissionModel {
   Places places_;
   std::size_t node_count_ = 0;
   std::size_t ceiling_rule_count_ = 0;  // kept by apply: /metrics reads it on every scrape
-  // Shared: a decision's snapshot takes up to four of them.
-  std::map<std::pair<std::string, std::string>, Shared<RegistryEntry>> registry_;
+  // By (kind, id), found from views of both: a decision's snapshot takes
+  // up to four entries (shared), without building a key of strings each.
+  struct RegistryKeyLess {
+    using is_transparent = void;
+    using View = std::pair<std::string_view, std::string_view>;
+    static View view(const std::pair<std::string, std::string>& k) { return {k.first, k.second}; }
+    static View view(const View& k) { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return view(a) < view(b);
+    }
+  };
+  std::map<std::pair<std::string, std::string>, Shared<RegistryEntry>, RegistryKeyLess> registry_;
   std::map<std::string, std::int64_t> delegation_versions_;  // by delegation id
   // By organization, then id: a decision walks the reservations of one
   // organization, and only those.

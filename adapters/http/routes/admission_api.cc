@@ -499,6 +499,8 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   std::vector<std::string> results(items.size());
   std::vector<domain::DecisionInput> inputs;
   std::vector<std::size_t> index_of;  // input k answers results[index_of[k]]
+  inputs.reserve(items.size());
+  index_of.reserve(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     if (!item.input) {
