@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Two or more ledger-query binaries measured in turn on the running dev
+# stack (`./ledgerctl up`), so that the machine's drift over a session falls
+# on all of them alike. For each round and each binary: wait until no
+# process uses more than 30% of a core, restart ledger-query from that
+# binary with the environment the running one was started with, pause the
+# projector (SIGSTOP: it would otherwise write earlier probes' decision log
+# on one of the two cores), probe, resume the projector. Prints one line per
+# probe: decisions/s and ledger-query's CPU (utime+stime from /proc) per
+# decision answered.
+#
+# Usage: bench/alternate_query.sh max|batch BINARY...
+#   max:   decision-load max --connections 16 --probe-seconds 8 (closed
+#          loop, single decisions)
+#   batch: decision-load batch --duration 8 (100 per call, 4 connections)
+# Settings: ROUNDS (3), BENCH_PREFIX (b10k) and BENCH_NODES (10000): a
+# hierarchy decision-load loaded before (`decision-load --prefix b10k
+# --nodes 10000 load`, after bench/raise_limits.sh platform-admin),
+# LEDGER_BUILD_DIR (build) for decision-load.
+# The dev stack's ledger-query is left running the last binary; `./ledgerctl
+# down` and `up` start the built one again.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$REPO"
+MODE="${1:?usage: bench/alternate_query.sh max|batch BINARY...}"
+shift
+[ "$#" -ge 1 ] || { echo "usage: bench/alternate_query.sh max|batch BINARY..." >&2; exit 2; }
+case "$MODE" in max | batch) ;; *) echo "mode must be max or batch" >&2; exit 2 ;; esac
+RUN=.local/dev/run
+DL="${LEDGER_BUILD_DIR:-build}/bench/decision-load"
+PREFIX="${BENCH_PREFIX:-b10k}"
+NODES="${BENCH_NODES:-10000}"
+[ -x "$DL" ] || { echo "no $DL: build the decision-load target" >&2; exit 1; }
+for f in ledger-query.pid ledger-projector.pid; do
+  [ -s "$RUN/$f" ] || { echo "no $RUN/$f: is the dev stack up (./ledgerctl up)?" >&2; exit 1; }
+done
+PROJECTOR=$(cat "$RUN/ledger-projector.pid")
+mapfile -t ENVIRONMENT < <(tr '\0' '\n' < "/proc/$(cat "$RUN/ledger-query.pid")/environ")
+trap 'kill -CONT "$PROJECTOR" 2>/dev/null || true' EXIT
+
+start() {  # binary
+  local pid
+  pid=$(cat "$RUN/ledger-query.pid")
+  kill "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  env -i "${ENVIRONMENT[@]}" nohup "$1" >> "$RUN/ledger-query.log" 2>&1 &
+  echo $! > "$RUN/ledger-query.pid"
+  for _ in $(seq 1 600); do
+    curl -fs -o /dev/null "http://127.0.0.1:${LEDGER_QUERY_PORT:-8082}/readyz" && return
+    sleep 0.2
+  done
+  echo "$1 did not become ready" >&2; exit 1
+}
+quiet() {  # at most four minutes
+  for _ in $(seq 1 120); do
+    [ -z "$(top -b -n1 | awk 'NR > 7 && $9 > 30 {print $12}' | head -1)" ] && return
+    sleep 2
+  done
+}
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+probe() {  # label
+  local pid t0 t1 out answered rate
+  pid=$(cat "$RUN/ledger-query.pid")
+  kill -STOP "$PROJECTOR"
+  t0=$(cpu "$pid")
+  if [ "$MODE" = max ]; then
+    out=$("$DL" --prefix "$PREFIX" --nodes "$NODES" --json max --connections 16 --probe-seconds 8 \
+      --step-seconds 0.05 --warmup 0 --p99-bound-ms 0.0001 2>/dev/null || true)
+    answered=$(grep -o '"answered_total":[0-9]*' <<<"$out" | cut -d: -f2 | sort -n | tail -1)
+    rate=$(grep -o '"closed_per_s":[0-9]*' <<<"$out" | head -1 | cut -d: -f2)
+  else
+    out=$("$DL" --prefix "$PREFIX" --nodes "$NODES" batch --duration 8 --warmup 0 2>/dev/null || true)
+    rate=$(grep -o 'x4 *[0-9]*/s' <<<"$out" | grep -o '[0-9]*' | tail -1)
+    answered=$((${rate:-0} * 8))
+  fi
+  t1=$(cpu "$pid")
+  kill -CONT "$PROJECTOR"
+  if [ "${answered:-0}" -gt 0 ]; then
+    echo "$1 $MODE ${rate}/s cpu_us_per_decision=$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $answered" | bc)"
+  else
+    echo "$1 $MODE: nothing answered" >&2
+  fi
+}
+for round in $(seq 1 "${ROUNDS:-3}"); do
+  for binary in "$@"; do
+    quiet
+    start "$binary"
+    probe "round $round $(basename "$binary")"
+  done
+done
