@@ -19,6 +19,18 @@ bool AdmissionModel::handles(const Event& e) {
          !std::holds_alternative<events::ChainHeadSigned>(e);
 }
 
+namespace {
+
+// The size of the index of `places` places: a power of two, at least twice
+// their number (at most half full), and at least 16.
+std::size_t index_size(std::size_t places) {
+  std::size_t size = 16;
+  while (size < 2 * places) size *= 2;
+  return size;
+}
+
+}  // namespace
+
 std::int64_t AdmissionModel::stream_version(const std::string& stream) const {
   auto it = stream_versions_.find(stream);
   return it == stream_versions_.end() ? 0 : it->second;
@@ -52,15 +64,19 @@ AdmissionModel::Places::Map::value_type* AdmissionModel::Places::entry(const Quo
 }
 
 AdmissionModel::Place& AdmissionModel::Places::operator[](const QuotaScope& s) {
-  auto [it, added] = map_.try_emplace(s);
-  if (added) {
-    if (2 * map_.size() > index_.size()) {
-      reindex();
-    } else {
-      put(ScopeHash{}(s), &*it);
-    }
+  if (Place* at = find(s)) return *at;
+  if (2 * (map_.size() + 1) <= index_.size()) {
+    auto& entry = *map_.try_emplace(s).first;
+    put(ScopeHash{}(s), &entry);
+    return entry.second;
   }
-  return it->second;
+  // The larger index is allocated before the place is added, so that an
+  // allocation that throws leaves the map and its index as they were.
+  std::vector<Slot> larger(index_size(map_.size() + 1));
+  auto& added = *map_.try_emplace(s).first;
+  index_ = std::move(larger);
+  for (auto& entry : map_) put(ScopeHash{}(entry.first), &entry);
+  return added.second;
 }
 
 void AdmissionModel::Places::put(std::size_t hash, Map::value_type* entry) {
@@ -71,9 +87,7 @@ void AdmissionModel::Places::put(std::size_t hash, Map::value_type* entry) {
 }
 
 void AdmissionModel::Places::reindex() {
-  std::size_t size = 16;
-  while (size < 2 * map_.size()) size *= 2;
-  index_.assign(size, Slot{});
+  index_.assign(index_size(map_.size()), Slot{});
   for (auto& entry : map_) put(ScopeHash{}(entry.first), &entry);
   for (auto& [scope, at] : map_) link(at);
 }
