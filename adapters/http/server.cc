@@ -58,6 +58,11 @@ constexpr std::chrono::milliseconds kAcceptBackoff{50};
 // spare room, and no less than 512 bytes; a decision request with its
 // headers is larger than that, and would take two reads.
 constexpr std::size_t kReadReserve = 4u << 10;
+// Pipelined requests: answers wait for one write while the next request is
+// already read whole, up to this many answers or bytes (a client that sends
+// a stream of requests and reads nothing holds no more than this).
+constexpr std::size_t kMaxHeldAnswers = 64;
+constexpr std::size_t kMaxHeldBytes = 256u << 10;
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
 
@@ -268,7 +273,20 @@ class Session : public std::enable_shared_from_this<Session> {
               error_response(400, "invalid_transfer_encoding", "Transfer-Encoding must be exactly chunked"), req),
           req.version(), false, true);
     }
-    if (req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && !parser().is_done()) {
+    // The rest of this request must come from the socket, or an interim
+    // 100 Continue goes out: the answers held go out first (a client may
+    // wait for them before it sends more).
+    if (!held_.empty() && (!body_buffered() || expects_continue(req))) return flush(&Session::after_header);
+    after_header();
+  }
+
+  bool expects_continue(const BeastRequest& req) {
+    return req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue") && !parser().is_done();
+  }
+
+  void after_header() {
+    const BeastRequest& req = parser().get();
+    if (expects_continue(req)) {
       continue_.emplace(bhttp::status::continue_, req.version());
       stream_.expires_after(shared_->idle_timeout);
       bhttp::async_write(stream_, *continue_, beast::bind_front_handler(&Session::on_continue, shared_from_this()));
@@ -339,20 +357,75 @@ class Session : public std::enable_shared_from_this<Session> {
       spdlog::error("http handler returned invalid status {}", response.status);
       response = internal_error();
     }
+    WireResponse wire;
     try {
-      wire_ = to_wire(std::move(response), version, head, close);
+      wire = to_wire(std::move(response), version, head, close);
     } catch (const std::exception& e) {
       spdlog::error("http: could not build response: {}", e.what());
       close = true;
-      wire_ = to_wire(internal_error(), version, head, close);
+      wire = to_wire(internal_error(), version, head, close);
     }
-    close_after_write_ = close;
+    held_bytes_ += wire.head.size() + wire.body.size();
+    held_.push_back(std::move(wire));
+    ++answers_;
+    close_after_ = close;
+    // An earlier flush still writing: this answer follows it.
+    if (writing_) {
+      after_flush_ = &Session::next_request;
+      return;
+    }
+    next_request();
+  }
+
+  // After an answer, held with any before it.
+  void next_request() {
+    if (close_after_) return flush(&Session::linger);
+    // Pipelining: the next request's header is already here (on_header
+    // checks its body), so the answers wait to go out with its answer, in
+    // one write.
+    if (held_.size() < kMaxHeldAnswers && held_bytes_ < kMaxHeldBytes && header_buffered()) return read_header();
+    flush(&Session::read_header);
+  }
+
+  // Writes the answers held, in order, in one write; then `next`.
+  void flush(void (Session::*next)()) {
+    after_flush_ = next;
+    writing_ = true;
+    in_flight_ = held_.size();
+    gather_.clear();
+    for (const auto& wire : held_) {
+      gather_.push_back(net::buffer(wire.head));
+      if (!wire.body.empty()) gather_.push_back(net::buffer(wire.body));
+    }
     stream_.expires_after(shared_->idle_timeout);
-    const std::array<net::const_buffer, 2> bytes{net::buffer(wire_.head), net::buffer(wire_.body)};
-    net::async_write(stream_, bytes, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    net::async_write(stream_, gather_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  }
+
+  // A request being handled elsewhere (the pool, or a handler on this
+  // thread that answers later): the answers held before it go out now.
+  void flush_while_handled() {
+    if (!held_.empty() && !writing_) flush(&Session::wait_for_answer);
+  }
+  void wait_for_answer() {}
+
+  // Whether the buffer holds a request's whole header (what Beast's parser
+  // needs before it looks at a body).
+  bool header_buffered() const {
+    const auto data = buffer_.data();
+    const std::string_view text(static_cast<const char*>(data.data()), data.size());
+    return text.find("\r\n\r\n") != std::string_view::npos;
+  }
+  // After the header: whether the rest of the request is in the buffer
+  // (no body, or a Content-Length body read whole). A chunked body is
+  // taken to need the socket.
+  bool body_buffered() {
+    if (parser().is_done()) return true;
+    const auto length = parser().content_length_remaining();
+    return length && buffer_.size() >= *length;
   }
 
   void begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer);
+  void begin_deferred_stream() { begin_stream(std::move(deferred_head_), std::move(deferred_writer_)); }
   void pump_stream();
   void stream_failed();
 
@@ -374,10 +447,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_write(beast::error_code ec, std::size_t) {
+    for (; in_flight_ > 0; --in_flight_) {
+      held_bytes_ -= held_.front().head.size() + held_.front().body.size();
+      held_.pop_front();
+    }
+    writing_ = false;
     if (ec) return close();
-    wire_ = {};
-    if (close_after_write_) return linger();
-    read_header();
+    (this->*after_flush_)();
   }
 
   void linger() {
@@ -414,8 +490,20 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
-  WireResponse wire_;  // the answer being written
-  bool close_after_write_ = false;
+  // Answers not written yet (pipelined requests: see send()) and their
+  // size; while a write is on, the first in_flight_ of them are in it (a
+  // deque: answers added meanwhile move none of them), in gather_'s buffers.
+  std::deque<WireResponse> held_;
+  std::size_t held_bytes_ = 0;
+  std::size_t in_flight_ = 0;
+  std::vector<net::const_buffer> gather_;
+  bool writing_ = false;
+  void (Session::*after_flush_)() = &Session::wait_for_answer;  // when the write is done
+  bool close_after_ = false;                                    // the last answer closes the connection
+  std::uint64_t answers_ = 0;  // answers given: whether a handler answered before it returned
+  // A streamed answer that waits for a write of held answers to end.
+  HttpResponse deferred_head_;
+  std::weak_ptr<StreamWriter> deferred_writer_;
   std::size_t drained_ = 0;
   // The request being handled.
   unsigned version_ = 11;
@@ -490,6 +578,13 @@ class StreamWriter final : public HttpStream {
 };
 
 void Session::begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer) {
+  if (writing_) {
+    // Answers to earlier pipelined requests are still going out.
+    deferred_head_ = std::move(head);
+    deferred_writer_ = std::move(writer);
+    after_flush_ = &Session::begin_deferred_stream;
+    return;
+  }
   stream_writer_ = std::move(writer);
   if (head.status < 200 || head.status > 999) head.status = 500;
   observe(head.status, head.actor);
@@ -644,13 +739,18 @@ void Session::dispatch_request(HttpRequest request) {
                        shared_->control_paths.end();
   auto reply = std::make_shared<Reply>(shared_->hub, shared_from_this());
   if (!control && at_once(*shared_, request)) {
-    // On this connection's strand: the answer's write starts before this returns.
-    return run_handler(*shared_, std::move(request), reply);
+    // On this connection's strand: an answer given before this returns is
+    // held or written (send()) before it returns.
+    const std::uint64_t before = answers_;
+    run_handler(*shared_, std::move(request), reply);
+    if (answers_ == before) flush_while_handled();
+    return;
   }
   net::post(control ? *shared_->control : *shared_->requests,
             [shared = shared_, request = std::move(request), reply = std::move(reply)]() mutable {
               run_handler(*shared, std::move(request), reply);
             });
+  flush_while_handled();
 }
 
 AsyncHttpHandler from_sync(HttpHandler handler) {
