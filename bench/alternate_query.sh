@@ -9,10 +9,13 @@
 # probe: decisions/s and ledger-query's CPU (utime+stime from /proc) per
 # decision answered.
 #
-# Usage: bench/alternate_query.sh max|batch BINARY...
-#   max:   decision-load max --connections 16 --probe-seconds 8 (closed
-#          loop, single decisions)
-#   batch: decision-load batch --duration 8 (100 per call, 4 connections)
+# Usage: bench/alternate_query.sh max|batch|pipelined BINARY...
+#   max:       decision-load max --connections 16 --probe-seconds 8 (closed
+#              loop, single decisions)
+#   batch:     decision-load batch --duration 8 (100 per call, 4 connections)
+#   pipelined: wrk -t1 -c16 -d8s with bench/pipeline.lua: single decisions,
+#              PIPELINE_DEPTH (16) requests written at once per connection,
+#              over 4,096 inputs drawn by `decision-load inputs`
 # Settings: ROUNDS (3), BENCH_PREFIX (b10k) and BENCH_NODES (10000): a
 # hierarchy decision-load loaded before (`decision-load --prefix b10k
 # --nodes 10000 load`, after bench/raise_limits.sh platform-admin),
@@ -22,10 +25,11 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$REPO"
-MODE="${1:?usage: bench/alternate_query.sh max|batch BINARY...}"
+USAGE="usage: bench/alternate_query.sh max|batch|pipelined BINARY..."
+MODE="${1:?$USAGE}"
 shift
-[ "$#" -ge 1 ] || { echo "usage: bench/alternate_query.sh max|batch BINARY..." >&2; exit 2; }
-case "$MODE" in max | batch) ;; *) echo "mode must be max or batch" >&2; exit 2 ;; esac
+[ "$#" -ge 1 ] || { echo "$USAGE" >&2; exit 2; }
+case "$MODE" in max | batch | pipelined) ;; *) echo "mode must be max, batch or pipelined" >&2; exit 2 ;; esac
 RUN=.local/dev/run
 DL="${LEDGER_BUILD_DIR:-build}/bench/decision-load"
 PREFIX="${BENCH_PREFIX:-b10k}"
@@ -34,6 +38,13 @@ NODES="${BENCH_NODES:-10000}"
 for f in ledger-query.pid ledger-projector.pid; do
   [ -s "$RUN/$f" ] || { echo "no $RUN/$f: is the dev stack up (./ledgerctl up)?" >&2; exit 1; }
 done
+DEPTH="${PIPELINE_DEPTH:-16}"
+if [ "$MODE" = pipelined ]; then
+  command -v wrk > /dev/null || { echo "the pipelined mode needs wrk" >&2; exit 1; }
+  "$DL" --prefix "$PREFIX" --nodes "$NODES" inputs --count 4096 > "$RUN/pipeline-inputs.jsonl"
+fi
+LABEL="$MODE"
+[ "$MODE" = pipelined ] && LABEL="pipelined x$DEPTH"
 PROJECTOR=$(cat "$RUN/ledger-projector.pid")
 mapfile -t ENVIRONMENT < <(tr '\0' '\n' < "/proc/$(cat "$RUN/ledger-query.pid")/environ")
 trap 'kill -CONT "$PROJECTOR" 2>/dev/null || true' EXIT
@@ -68,6 +79,16 @@ probe() {  # label
       --step-seconds 0.05 --warmup 0 --p99-bound-ms 0.0001 2>/dev/null || true)
     answered=$(grep -o '"answered_total":[0-9]*' <<<"$out" | cut -d: -f2 | sort -n | tail -1)
     rate=$(grep -o '"closed_per_s":[0-9]*' <<<"$out" | head -1 | cut -d: -f2)
+  elif [ "$MODE" = pipelined ]; then
+    out=$(wrk -t1 -c16 -d8s -s bench/pipeline.lua "http://127.0.0.1:${LEDGER_QUERY_PORT:-8082}" \
+      -- "$RUN/pipeline-inputs.jsonl" "$DEPTH" 2>&1 || true)
+    answered=$(awk '/requests in/ {print $1}' <<<"$out")
+    rate=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+    if grep -q "Non-2xx" <<<"$out"; then
+      kill -CONT "$PROJECTOR"
+      echo "$1: answers other than 200: $(grep Non-2xx <<<"$out")" >&2
+      return
+    fi
   else
     out=$("$DL" --prefix "$PREFIX" --nodes "$NODES" batch --duration 8 --warmup 0 2>/dev/null || true)
     rate=$(grep -o 'x4 *[0-9]*/s' <<<"$out" | grep -o '[0-9]*' | tail -1)
@@ -76,7 +97,7 @@ probe() {  # label
   t1=$(cpu "$pid")
   kill -CONT "$PROJECTOR"
   if [ "${answered:-0}" -gt 0 ]; then
-    echo "$1 $MODE ${rate}/s cpu_us_per_decision=$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $answered" | bc)"
+    echo "$1 $LABEL ${rate}/s cpu_us_per_decision=$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $answered" | bc)"
   else
     echo "$1 $MODE: nothing answered" >&2
   fi

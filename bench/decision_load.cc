@@ -4,6 +4,7 @@
 //   build/bench/decision-load run   --rate 500 --duration 20 --connections 16
 //   build/bench/decision-load max   --p99-bound-ms 50
 //   build/bench/decision-load batch --batch-size 100 --connections 4
+//   build/bench/decision-load inputs --count 1000 > inputs.jsonl
 //
 // `load` builds a deterministic hierarchy of at least --nodes scope nodes
 // through the command API (POST /v1/commands/<type>) from --clients threads:
@@ -39,6 +40,10 @@
 //
 // `batch` drives POST /v1/decisions:batch closed-loop with --batch-size
 // inputs per call.
+//
+// `inputs` prints --count decision inputs drawn as `run` draws them, one
+// JSON per line, for other load generators (bench/pipeline.lua drives wrk
+// with them, pipelined).
 //
 // --decision-path and --input-envelope point `run` and `max` at another
 // engine answering the same inputs: Open Policy Agent with
@@ -825,7 +830,18 @@ int main(int argc, char** argv) {
   batch->add_option("--connections", batch_connections)->capture_default_str();
   batch->add_option("--duration", batch_duration)->capture_default_str();
   batch->add_option("--warmup", warmup, "unmeasured seconds first")->capture_default_str();
+  long input_count = 1000;
+  std::uint64_t input_seed = 1;
+  auto* inputs = app.add_subcommand("inputs", "print decision inputs, one JSON per line (for wrk: bench/pipeline.lua)");
+  inputs->add_option("--count", input_count)->check(CLI::Range(1L, 10000000L))->capture_default_str();
+  inputs->add_option("--seed", input_seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  if (*inputs) {
+    Inputs draw(shape, input_seed);
+    for (long i = 0; i < input_count; ++i) std::printf("%s\n", draw.next(i).c_str());
+    return 0;
+  }
 
   if (*load) return load_mode(ep, shape, clients, wait_timeout, json);
   if (*run) return run_mode(Load{ep, shape, connections, warmup, ep.decision_path}, rates, duration, json);
