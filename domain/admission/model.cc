@@ -52,9 +52,8 @@ AdmissionModel::Places& AdmissionModel::Places::operator=(const Places& o) {
   return *this;
 }
 
-AdmissionModel::Places::Map::value_type* AdmissionModel::Places::entry(const QuotaScope& s) const {
+AdmissionModel::Places::Map::value_type* AdmissionModel::Places::entry(const QuotaScope& s, std::size_t hash) const {
   if (index_.empty()) return nullptr;
-  const std::size_t hash = ScopeHash{}(s);
   const std::size_t mask = index_.size() - 1;
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const Slot& slot = index_[i];
@@ -64,19 +63,22 @@ AdmissionModel::Places::Map::value_type* AdmissionModel::Places::entry(const Quo
 }
 
 AdmissionModel::Place& AdmissionModel::Places::operator[](const QuotaScope& s) {
-  if (Place* at = find(s)) return *at;
-  if (2 * (map_.size() + 1) <= index_.size()) {
-    auto& entry = *map_.try_emplace(s).first;
-    put(ScopeHash{}(s), &entry);
-    return entry.second;
-  }
-  // The larger index is allocated before the place is added, so that an
-  // allocation that throws leaves the map and its index as they were.
-  std::vector<Slot> larger(index_size(map_.size() + 1));
+  const std::size_t hash = ScopeHash{}(s);
+  if (auto* e = entry(s, hash)) return e->second;
+  // The index grows before the place is added: an allocation that throws
+  // leaves the map as it was, and its index finding all of it.
+  if (2 * (map_.size() + 1) > index_.size()) grow(index_size(map_.size() + 1));
   auto& added = *map_.try_emplace(s).first;
-  index_ = std::move(larger);
-  for (auto& entry : map_) put(ScopeHash{}(entry.first), &entry);
+  put(hash, &added);
   return added.second;
+}
+
+void AdmissionModel::Places::grow(std::size_t size) {
+  std::vector<Slot> old(size);
+  index_.swap(old);
+  for (const Slot& slot : old) {
+    if (slot.entry != nullptr) put(slot.hash, slot.entry);
+  }
 }
 
 void AdmissionModel::Places::put(std::size_t hash, Map::value_type* entry) {

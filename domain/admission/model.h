@@ -207,11 +207,11 @@ class AdmissionModel {
     ~Places() = default;
 
     const Place* find(const QuotaScope& s) const {
-      const auto* e = entry(s);
+      const auto* e = entry(s, ScopeHash{}(s));
       return e != nullptr ? &e->second : nullptr;
     }
     Place* find(const QuotaScope& s) {
-      auto* e = entry(s);
+      auto* e = entry(s, ScopeHash{}(s));
       return e != nullptr ? &e->second : nullptr;
     }
     // The place at `s`, an empty one added when there is none.
@@ -225,10 +225,13 @@ class AdmissionModel {
       std::size_t hash = 0;
       Map::value_type* entry = nullptr;  // null: empty
     };
-    Map::value_type* entry(const QuotaScope& s) const;
+    Map::value_type* entry(const QuotaScope& s, std::size_t hash) const;
     void put(std::size_t hash, Map::value_type* entry);
+    // An index of `size` slots holding what this one holds, refilled from
+    // its slots (their hashes kept): no key is hashed again.
+    void grow(std::size_t size);
     // The index (twice the map's size, rounded up to a power of two) and
-    // every place's `up`, from the map.
+    // every place's `up`, from the map (a copy's nodes are new).
     void reindex();
 
     Map map_;
