@@ -10,6 +10,7 @@ bool DecisionLogBuffer::push(DecisionRecord r) {
       return false;
     }
     queue_.push_back(std::move(r));
+    queued_.store(queue_.size(), std::memory_order_relaxed);
     ++accepted_;
   }
   cv_.notify_one();
@@ -26,7 +27,13 @@ std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chron
     out.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
+  queued_.store(queue_.size(), std::memory_order_relaxed);
   return out;
+}
+
+void DecisionLogBuffer::count_dropped() {
+  std::lock_guard lock(mu_);
+  ++dropped_;
 }
 
 void DecisionLogBuffer::close() {

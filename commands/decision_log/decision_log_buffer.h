@@ -3,6 +3,7 @@
 //
 //   DecisionLogBuffer buffer(65536);
 //   buffer.push(record);                        // decision thread: O(1), never waits for I/O
+//   buffer.push_made([&] { return make(); });   // the same, built only when there is room
 //   auto batch = buffer.drain(500, 50ms);       // publisher thread
 //
 // push() takes the record when fewer than `capacity` are queued, else drops
@@ -15,12 +16,14 @@
 // Thread-safe: any number of pushers, any number of drainers.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "commands/decision_log/decision_record.h"
@@ -33,6 +36,19 @@ class DecisionLogBuffer {
 
   // True when queued; false when the buffer was full (or closed): dropped.
   bool push(DecisionRecord r);
+  // The same for the record make() returns, but make() is called only when
+  // there is room: a full buffer counts the drop without the record being
+  // built (under a load its publisher cannot hold, most records would be
+  // built only to be dropped). Room is looked at without the lock, so a
+  // race may still drop a record that was built, never queue one too many.
+  template <class Make>
+  bool push_made(Make&& make) {
+    if (queued_.load(std::memory_order_relaxed) >= capacity_) {
+      count_dropped();
+      return false;
+    }
+    return push(std::forward<Make>(make)());
+  }
   std::vector<DecisionRecord> drain(std::size_t max, std::chrono::milliseconds wait);
   void close();
 
@@ -43,7 +59,10 @@ class DecisionLogBuffer {
   bool closed() const;
 
  private:
+  void count_dropped();
+
   const std::size_t capacity_;
+  std::atomic<std::size_t> queued_{0};  // queue_.size(), kept with it: read without the lock
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<DecisionRecord> queue_;

@@ -40,6 +40,34 @@ TEST(DecisionLogBuffer, IsBoundedAndCountsWhatItDrops) {
   EXPECT_EQ(b.accepted(), 4u);
 }
 
+// push_made builds the record only when there is room: a full buffer (or
+// a closed one) counts the drop without calling make().
+TEST(DecisionLogBuffer, AFullBufferDropsWithoutBuildingTheRecord) {
+  DecisionLogBuffer b(2);
+  int built = 0;
+  auto make = [&] {
+    ++built;
+    return record(built);
+  };
+  EXPECT_TRUE(b.push_made(make));
+  EXPECT_TRUE(b.push_made(make));
+  EXPECT_FALSE(b.push_made(make));
+  EXPECT_FALSE(b.push_made(make));
+  EXPECT_EQ(built, 2);
+  EXPECT_EQ(b.dropped(), 2u);
+  EXPECT_EQ(b.accepted(), 2u);
+  // Draining makes room again, for a record built then.
+  EXPECT_EQ(b.drain(1, 0ms).size(), 1u);
+  EXPECT_TRUE(b.push_made(make));
+  EXPECT_EQ(built, 3);
+  auto rest = b.drain(10, 0ms);
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[1].decision_id, record(3).decision_id);
+  b.close();
+  EXPECT_FALSE(b.push_made(make));  // closed: built, then dropped by push()
+  EXPECT_EQ(b.dropped(), 3u);
+}
+
 TEST(DecisionLogBuffer, DrainsBatchesInPushOrder) {
   DecisionLogBuffer b(100);
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(b.push(record(i)));

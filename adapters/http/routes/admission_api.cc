@@ -444,8 +444,10 @@ HttpResponse AdmissionApi::decision(const HttpRequest& req, const commands::Prin
   const std::string& decision = out->decision;
   const std::string& reason_code = out->reason_code;
   if (log_.buffer) {  // never waits: a full buffer drops and counts (decision_log_api.h)
-    log_.buffer->push(decision_record_of(who, *in, logged_input, decision, reason_code, body, out->snapshot_version,
-                                         c->as_of, clock_.now()));
+    log_.buffer->push_made([&] {
+      return decision_record_of(who, *in, logged_input, decision, reason_code, body, out->snapshot_version, c->as_of,
+                                clock_.now());
+    });
   }
   if (count_decision_) count_decision_(decision);
   return json_response(200, std::move(body));
@@ -556,8 +558,10 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
       const std::string& decision = out->decision;
       const std::string& reason_code = out->reason_code;
       if (log_.buffer) {
-        log_.buffer->push(decision_record_of(who, inputs[k], item.logged, decision, reason_code, result,
-                                             out->snapshot_version, c->as_of, clock_.now()));
+        log_.buffer->push_made([&] {
+          return decision_record_of(who, inputs[k], item.logged, decision, reason_code, result, out->snapshot_version,
+                                    c->as_of, clock_.now());
+        });
       }
       if (count_decision_) count_decision_(decision);
     }
