@@ -6,8 +6,9 @@
 # binary with the environment the running one was started with, pause the
 # projector (SIGSTOP: it would otherwise write earlier probes' decision log
 # on one of the two cores), probe, resume the projector. Prints one line per
-# probe: decisions/s and ledger-query's CPU (utime+stime from /proc) per
-# decision answered.
+# probe: decisions/s, ledger-query's CPU (utime+stime from /proc) per
+# decision answered, and the decision-log records it dropped meanwhile
+# (answers faster than its publisher: the records are built, then dropped).
 #
 # Usage: bench/alternate_query.sh max|batch|pipelined BINARY...
 #   max:       decision-load max --connections 16 --probe-seconds 8 (closed
@@ -69,10 +70,17 @@ quiet() {  # at most four minutes
   done
 }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Decision-log records dropped so far (the log's buffer was full: the
+# publisher fell behind the answers).
+dropped() {
+  curl -fs "http://127.0.0.1:${LEDGER_QUERY_PORT:-8082}/metrics" |
+    awk '/^ledger_decision_log_dropped_total / {printf "%d", $2}'
+}
 probe() {  # label
   local pid t0 t1 out answered rate
   pid=$(cat "$RUN/ledger-query.pid")
   kill -STOP "$PROJECTOR"
+  d0=$(dropped)
   t0=$(cpu "$pid")
   if [ "$MODE" = max ]; then
     out=$("$DL" --prefix "$PREFIX" --nodes "$NODES" --json max --connections 16 --probe-seconds 8 \
@@ -95,9 +103,10 @@ probe() {  # label
     answered=$((${rate:-0} * 8))
   fi
   t1=$(cpu "$pid")
+  d1=$(dropped)
   kill -CONT "$PROJECTOR"
   if [ "${answered:-0}" -gt 0 ]; then
-    echo "$1 $LABEL ${rate}/s cpu_us_per_decision=$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $answered" | bc)"
+    echo "$1 $LABEL ${rate}/s cpu_us_per_decision=$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $answered" | bc) log_dropped=$((${d1:-0} - ${d0:-0}))"
   else
     echo "$1 $MODE: nothing answered" >&2
   fi
