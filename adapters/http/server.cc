@@ -578,11 +578,16 @@ class StreamWriter final : public HttpStream {
 };
 
 void Session::begin_stream(HttpResponse head, std::weak_ptr<StreamWriter> writer) {
-  if (writing_) {
-    // Answers to earlier pipelined requests are still going out.
+  if (writing_ || !held_.empty()) {
+    // Answers to earlier pipelined requests go out first: still being
+    // written, or held (a handler on the io thread that streams at once).
     deferred_head_ = std::move(head);
     deferred_writer_ = std::move(writer);
-    after_flush_ = &Session::begin_deferred_stream;
+    if (writing_) {
+      after_flush_ = &Session::begin_deferred_stream;
+    } else {
+      flush(&Session::begin_deferred_stream);
+    }
     return;
   }
   stream_writer_ = std::move(writer);

@@ -38,7 +38,8 @@ using namespace std::chrono_literals;
 
 // Paths: /fast/N answered on the io thread, /pool/N by the request pool,
 // /later/N on the io thread but answered when the test says so, /stream a
-// streamed answer of three chunks. Answers name the request: "N:<body size>".
+// streamed answer of three chunks (/stream-now: the same, begun on the io
+// thread). Answers name the request: "N:<body size>".
 class PipelineServer {
  public:
   PipelineServer()
@@ -65,7 +66,7 @@ class PipelineServer {
   static HttpServer::Options options() {
     HttpServer::Options o{.threads = 2};
     o.answers_at_once = [](const HttpRequest& req) {
-      return req.path.starts_with("/fast/") || req.path.starts_with("/later/");
+      return req.path.starts_with("/fast/") || req.path.starts_with("/later/") || req.path == "/stream-now";
     };
     return o;
   }
@@ -79,7 +80,7 @@ class PipelineServer {
       later_name_ = name(req);
       return;
     }
-    if (req.path == "/stream") {
+    if (req.path == "/stream" || req.path == "/stream-now") {
       HttpResponse head;
       head.content_type = "text/plain";
       auto stream = respond.stream(head);
@@ -294,6 +295,18 @@ TEST(HttpPipelining, AnswersBeforeARequestAnsweredLaterAreNotHeldForIt) {
   EXPECT_EQ(c.answer().second, "\"3:3\"");
   EXPECT_EQ(c.answer().second, "\"4:0\"");
   auto [status, streamed] = c.answer();  // chunked, then the connection ends
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(streamed, "abc");
+}
+
+// A stream begun on the io thread while an earlier answer is held: the held
+// answer goes out first.
+TEST(HttpPipelining, AStreamBegunAtOnceFollowsTheAnswersHeldBeforeIt) {
+  PipelineServer s;
+  Conn c(s.server.port());
+  c.send(wire({"/fast/1", ""}) + wire({"/stream-now", ""}));
+  EXPECT_EQ(c.answer().second, "\"1:0\"");
+  auto [status, streamed] = c.answer();
   EXPECT_EQ(status, 200);
   EXPECT_EQ(streamed, "abc");
 }
