@@ -242,16 +242,30 @@ inline std::string add_test_producer(const std::string& base, const std::string&
 }
 
 // Publishes one command record as Kafka principal `name` on its topic.
+// A producer's ACLs are created just before its first record
+// (allow_test_producer), and a broker applies them a moment after the
+// controller accepted them: a refusal (kafka_not_authorized) is tried again
+// for up to 10 s. The command id makes a repeat harmless.
 inline std::string publish_as_producer(const std::string& base, const std::string& name, const std::string& command_id,
                                        const std::string& value, const adapters::kafka::KafkaHeaders& headers = {}) {
-  auto producer = adapters::kafka::KafkaProducer::create(
-      {.brokers = kafka_brokers(), .security = kafka_security_as(name), .client_id = "e2e-" + name});
-  if (!producer) return producer.error().message;
-  if (auto ok = (*producer)->produce(adapters::identity::producer_topic(base, name), command_id, value, headers); !ok) {
-    return ok.error().message;
+  auto once = [&]() -> std::pair<std::string, std::string> {  // (code, message); empty code: published
+    auto producer = adapters::kafka::KafkaProducer::create(
+        {.brokers = kafka_brokers(), .security = kafka_security_as(name), .client_id = "e2e-" + name});
+    if (!producer) return {producer.error().code, producer.error().message};
+    if (auto ok = (*producer)->produce(adapters::identity::producer_topic(base, name), command_id, value, headers);
+        !ok) {
+      return {ok.error().code, ok.error().message};
+    }
+    if (auto ok = (*producer)->flush(std::chrono::seconds(30)); !ok) return {ok.error().code, ok.error().message};
+    return {};
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto [code, message] = once();
+    if (code.empty()) return "";
+    if (code != "kafka_not_authorized" || std::chrono::steady_clock::now() >= deadline) return code + ": " + message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  if (auto ok = (*producer)->flush(std::chrono::seconds(30)); !ok) return ok.error().code + ": " + ok.error().message;
-  return "";
 }
 
 }  // namespace ledger::testing
