@@ -58,9 +58,9 @@ constexpr std::chrono::milliseconds kAcceptBackoff{50};
 // spare room, and no less than 512 bytes; a decision request with its
 // headers is larger than that, and would take two reads.
 constexpr std::size_t kReadReserve = 4u << 10;
-// Pipelined requests: answers wait for one write while the next request is
-// already read whole, up to this many answers or bytes (a client that sends
-// a stream of requests and reads nothing holds no more than this).
+// Pipelined requests: answers wait for one write while the next request's
+// header is already read, up to this many answers or bytes (a client that
+// sends a stream of requests and reads nothing holds no more than this).
 constexpr std::size_t kMaxHeldAnswers = 64;
 constexpr std::size_t kMaxHeldBytes = 256u << 10;
 
