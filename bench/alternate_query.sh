@@ -8,7 +8,8 @@
 # on one of the two cores), probe, resume the projector. Prints one line per
 # probe: decisions/s, ledger-query's CPU (utime+stime from /proc) per
 # decision answered, and the decision-log records it dropped meanwhile
-# (answers faster than its publisher: the records are built, then dropped).
+# (answers faster than its publisher: a full buffer counts the record as
+# dropped without building it).
 #
 # Usage: bench/alternate_query.sh max|batch|pipelined BINARY...
 #   max:       decision-load max --connections 16 --probe-seconds 8 (closed
