@@ -79,7 +79,7 @@ class HttpServer {
     std::string address = "127.0.0.1";
     std::uint16_t port = 0;   // 0 = OS picks
     int threads = 8;          // the request pool
-    int io_threads = 2;       // network I/O only
+    int io_threads = 2;       // network I/O; each its own io_context, connections dealt in turn
     int control_threads = 1;  // control_paths only
     std::vector<std::string> control_paths = {"/healthz", "/readyz"};
     // PEM files; both set: every connection is HTTPS (TLS 1.2 or later).

@@ -8,9 +8,11 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -176,6 +178,57 @@ TEST(HttpServerAsync, RequestsAnsweredAtOnceDoNotQueueBehindTheRequestPool) {
     EXPECT_EQ(r->status, 200);
   }
   EXPECT_EQ(blocked.load(), 2);
+}
+
+// Options::io_threads: each io thread runs an io_context of its own, and
+// the connections are dealt to them in the order they were accepted. A
+// connection's requests all run on the thread it was dealt to.
+TEST(HttpServerAsync, ConnectionsAreDealtToTheIoThreadsInTurnAndStayOnTheirs) {
+  constexpr int kThreads = 3;
+  constexpr int kConnections = 2 * kThreads;
+  std::mutex mu;
+  std::vector<std::vector<std::thread::id>> ran(kConnections);  // by connection, the thread of each request
+  HttpServer::Options options{.io_threads = kThreads};
+  options.answers_at_once = [](const HttpRequest&) { return true; };
+  HttpServer server(options, [&](const HttpRequest& req) {
+    const int connection = std::stoi(req.path.substr(std::string_view("/c/").size()));
+    std::lock_guard lock(mu);
+    ran.at(static_cast<std::size_t>(connection)).push_back(std::this_thread::get_id());
+    return HttpResponse::json(200, "{}");
+  });
+  ASSERT_TRUE(server.start());
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int k = 0; k < kConnections; ++k) {
+    // Each connects with its first request, answered before the next
+    // connects: the server accepts them in this order.
+    clients.push_back(std::make_unique<HttpClient>("127.0.0.1", server.port(), 10s));
+    auto r = clients.back()->request("GET", "/c/" + std::to_string(k));
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->status, 200);
+  }
+  for (int round = 0; round < 4; ++round) {
+    for (int k = 0; k < kConnections; ++k) {
+      auto r = clients[static_cast<std::size_t>(k)]->request("GET", "/c/" + std::to_string(k));
+      ASSERT_TRUE(r) << r.error().message;
+      ASSERT_EQ(r->status, 200);
+    }
+  }
+  std::lock_guard lock(mu);
+  for (int k = 0; k < kConnections; ++k) {
+    const auto& threads = ran[static_cast<std::size_t>(k)];
+    ASSERT_EQ(threads.size(), 5U);
+    EXPECT_TRUE(std::all_of(threads.begin(), threads.end(), [&](auto id) { return id == threads.front(); }))
+        << "connection " << k << " ran on more than one io thread";
+    EXPECT_NE(threads.front(), std::this_thread::get_id());
+  }
+  for (int k = 0; k < kThreads; ++k) {
+    EXPECT_EQ(ran[static_cast<std::size_t>(k)].front(), ran[static_cast<std::size_t>(k + kThreads)].front())
+        << "connections " << k << " and " << k + kThreads << " are dealt to the same io thread";
+    for (int j = 0; j < k; ++j) {
+      EXPECT_NE(ran[static_cast<std::size_t>(j)].front(), ran[static_cast<std::size_t>(k)].front())
+          << "connections " << j << " and " << k << " are on different io threads";
+    }
+  }
 }
 
 TEST(HttpServerAsync, StopWithAParkedResponderReturnsAndTheResponderAnswersNothing) {
