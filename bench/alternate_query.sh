@@ -11,9 +11,13 @@
 # (answers faster than its publisher: a full buffer counts the record as
 # dropped without building it).
 #
-# Usage: bench/alternate_query.sh max|batch|pipelined BINARY...
+# Usage: bench/alternate_query.sh max|batch|pipelined|open BINARY...
 #   max:       decision-load max --connections 16 --probe-seconds 8 (closed
 #              loop, single decisions)
+#   open:      decision-load run --rate OPEN_RATE (5000) --duration 10 (open
+#              loop, 16 connections); also prints p50/p99 from the due time
+#              and the service p99 (from the send). The projector is NOT
+#              paused: the latencies are those of the whole stack at work.
 #   batch:     decision-load batch --duration 8 (100 per call, 4 connections)
 #   pipelined: wrk -t1 -c16 -d8s with bench/pipeline.lua: single decisions,
 #              PIPELINE_DEPTH (16) requests written at once per connection,
@@ -27,11 +31,11 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$REPO"
-USAGE="usage: bench/alternate_query.sh max|batch|pipelined BINARY..."
+USAGE="usage: bench/alternate_query.sh max|batch|pipelined|open BINARY..."
 MODE="${1:?$USAGE}"
 shift
 [ "$#" -ge 1 ] || { echo "$USAGE" >&2; exit 2; }
-case "$MODE" in max | batch | pipelined) ;; *) echo "mode must be max, batch or pipelined" >&2; exit 2 ;; esac
+case "$MODE" in max | batch | pipelined | open) ;; *) echo "mode must be max, batch, pipelined or open" >&2; exit 2 ;; esac
 RUN=.local/dev/run
 DL="${LEDGER_BUILD_DIR:-build}/bench/decision-load"
 PREFIX="${BENCH_PREFIX:-b10k}"
@@ -47,6 +51,8 @@ if [ "$MODE" = pipelined ]; then
 fi
 LABEL="$MODE"
 [ "$MODE" = pipelined ] && LABEL="pipelined x$DEPTH"
+OPEN_RATE="${OPEN_RATE:-5000}"
+[ "$MODE" = open ] && LABEL="open ${OPEN_RATE}/s"
 PROJECTOR=$(cat "$RUN/ledger-projector.pid")
 mapfile -t ENVIRONMENT < <(tr '\0' '\n' < "/proc/$(cat "$RUN/ledger-query.pid")/environ")
 trap 'kill -CONT "$PROJECTOR" 2>/dev/null || true' EXIT
@@ -78,9 +84,9 @@ dropped() {
     awk '/^ledger_decision_log_dropped_total / {printf "%d", $2}'
 }
 probe() {  # label
-  local pid t0 t1 out answered rate
+  local pid t0 t1 out answered rate latency=""
   pid=$(cat "$RUN/ledger-query.pid")
-  kill -STOP "$PROJECTOR"
+  [ "$MODE" = open ] || kill -STOP "$PROJECTOR"
   d0=$(dropped)
   t0=$(cpu "$pid")
   if [ "$MODE" = max ]; then
@@ -98,6 +104,13 @@ probe() {  # label
       echo "$1: answers other than 200: $(grep Non-2xx <<<"$out")" >&2
       return
     fi
+  elif [ "$MODE" = open ]; then
+    out=$("$DL" --prefix "$PREFIX" --nodes "$NODES" --json run --rate "$OPEN_RATE" --duration 10 --warmup 2 \
+      2>/dev/null || true)
+    answered=$(grep -o '"answered_total":[0-9]*' <<<"$out" | cut -d: -f2 | tail -1)
+    rate=$(grep -o '"decisions_per_s":[0-9]*' <<<"$out" | cut -d: -f2 | tail -1)
+    latency=$(grep -o '"p50_ms":[0-9.]*\|"p99_ms":[0-9.]*\|"service_p99_ms":[0-9.]*' <<<"$out" |
+      awk -F'"' '{printf " %s=%.2f", $2, substr($3, 2)}')
   else
     out=$("$DL" --prefix "$PREFIX" --nodes "$NODES" batch --duration 8 --warmup 0 2>/dev/null || true)
     rate=$(grep -o 'x4 *[0-9]*/s' <<<"$out" | grep -o '[0-9]*' | tail -1)
@@ -107,7 +120,7 @@ probe() {  # label
   d1=$(dropped)
   kill -CONT "$PROJECTOR"
   if [ "${answered:-0}" -gt 0 ]; then
-    echo "$1 $LABEL ${rate}/s cpu_us_per_decision=$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $answered" | bc) log_dropped=$((${d1:-0} - ${d0:-0}))"
+    echo "$1 $LABEL ${rate}/s cpu_us_per_decision=$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $answered" | bc) log_dropped=$((${d1:-0} - ${d0:-0}))$latency"
   else
     echo "$1 $MODE: nothing answered" >&2
   fi
