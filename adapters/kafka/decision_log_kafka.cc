@@ -197,7 +197,7 @@ void DecisionLogPublisher::run() {
         last_report = std::chrono::steady_clock::now();
       }
       if (batch.empty()) {
-        batch = buffer_.drain(options_.batch_max, 200ms);
+        batch = buffer_.drain(options_.batch_max, 200ms, options_.linger);
         if (batch.empty()) {
           if (buffer_.closed()) return;
           continue;
@@ -261,7 +261,9 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
                                         .security = options.security,
                                         .group_id = options.group_id,
                                         .topics = {options.topic},
-                                        .client_id = "ledger-projector-decisions"});
+                                        .client_id = "ledger-projector-decisions",
+                                        .fetch_min_bytes = options.fetch_min_bytes,
+                                        .fetch_wait_max_ms = options.fetch_wait_ms});
         if (!c) throw std::runtime_error(c.error().message);
         consumer = std::move(*c);
       }

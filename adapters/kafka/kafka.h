@@ -200,6 +200,12 @@ class KafkaConsumer {
     std::vector<std::string> topics;
     std::string client_id = "policy-ledger";
     int session_timeout_ms = 10000;
+    // A fetch is answered once this many bytes are there or after
+    // fetch_wait_max_ms (fetch.min.bytes, fetch.wait.max.ms): a consumer
+    // that may lag a little asks the broker less often under a steady
+    // trickle. The defaults answer as soon as one record is there.
+    int fetch_min_bytes = 1;
+    int fetch_wait_max_ms = 500;
   };
 
   static domain::Result<std::unique_ptr<KafkaConsumer>> create(Options options);

@@ -120,6 +120,8 @@ domain::Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::create(Options opt
             // Notices new topics and partitions quickly (default 5 min).
             {"topic.metadata.refresh.interval.ms", "5000"},
             {"log.connection.close", "false"},
+            {"fetch.min.bytes", std::to_string(o.fetch_min_bytes)},
+            {"fetch.wait.max.ms", std::to_string(o.fetch_wait_max_ms)},
         };
         for (const auto& [name, value] : settings) {
           if (auto ok = detail::set_config(*conf, name, value); !ok) return std::unexpected(std::move(ok.error()));

@@ -3,6 +3,7 @@
 namespace ledger::commands {
 
 bool DecisionLogBuffer::push(DecisionRecord r) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (closed_ || queue_.size() >= capacity_) {
@@ -12,14 +13,24 @@ bool DecisionLogBuffer::push(DecisionRecord r) {
     queue_.push_back(std::move(r));
     queued_.store(queue_.size(), std::memory_order_relaxed);
     ++accepted_;
+    // Only the push that reaches what a drainer waits for wakes it (a first
+    // record, or a lingering drainer's max); the others would only wake it
+    // to sleep again, a futex call and a context switch per decision.
+    wake = queue_.size() == 1 || queue_.size() == wake_at_;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_all();
   return true;
 }
 
-std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chrono::milliseconds wait) {
+std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chrono::milliseconds wait,
+                                                     std::chrono::milliseconds linger) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, wait, [&] { return !queue_.empty() || closed_; });
+  if (linger.count() > 0 && !queue_.empty() && queue_.size() < max && !closed_) {
+    wake_at_ = max;
+    cv_.wait_for(lock, linger, [&] { return queue_.size() >= max || closed_; });
+    wake_at_ = 1;
+  }
   std::vector<DecisionRecord> out;
   const std::size_t n = std::min(max, queue_.size());
   out.reserve(n);

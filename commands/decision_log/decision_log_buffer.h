@@ -5,15 +5,22 @@
 //   buffer.push(record);                        // decision thread: O(1), never waits for I/O
 //   buffer.push_made([&] { return make(); });   // the same, built only when there is room
 //   auto batch = buffer.drain(500, 50ms);       // publisher thread
+//   auto batch = buffer.drain(500, 50ms, 20ms); // the same, lingering for more
 //
 // push() takes the record when fewer than `capacity` are queued, else drops
 // it and counts it (dropped()): the decision still answers, the loss is
 // never silent (the publisher logs the count, the query service shows it on
 // GET /v1/decisions/log/status). drain() waits up to `wait` for a first
 // record, then returns at most `max` in the order they were pushed (empty
-// on timeout or once closed and empty). close() wakes the drainer; records
-// pushed after close() are dropped and counted.
-// Thread-safe: any number of pushers, any number of drainers.
+// on timeout or once closed and empty). With a `linger`, once it has a first
+// record it waits up to that long more while fewer than `max` are queued:
+// fewer, larger batches at a low rate (what the publisher pays is per batch),
+// and no wait once `max` are there. A push wakes the drainer only when it
+// gives it what it waits for (a first record, or `max`), not on every push.
+// close() wakes the drainer; records pushed after close() are dropped and
+// counted.
+// Thread-safe: any number of pushers, any number of drainers (with several
+// lingering drainers, one may wait out its linger though `max` is queued).
 #pragma once
 
 #include <atomic>
@@ -49,7 +56,8 @@ class DecisionLogBuffer {
     }
     return push(std::forward<Make>(make)());
   }
-  std::vector<DecisionRecord> drain(std::size_t max, std::chrono::milliseconds wait);
+  std::vector<DecisionRecord> drain(std::size_t max, std::chrono::milliseconds wait,
+                                    std::chrono::milliseconds linger = std::chrono::milliseconds(0));
   void close();
 
   std::size_t capacity() const { return capacity_; }
@@ -66,6 +74,7 @@ class DecisionLogBuffer {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<DecisionRecord> queue_;
+  std::size_t wake_at_ = 1;  // the queue size at which push() wakes the drainer
   std::uint64_t accepted_ = 0;
   std::uint64_t dropped_ = 0;
   bool closed_ = false;

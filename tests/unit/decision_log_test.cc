@@ -1,11 +1,15 @@
 // The decision log's buffer and record (issue 13 part 6): bounded, drops
-// counted, batches drained in order; the record's JSON round-trips.
+// counted, batches drained in order, a lingering drain ended by what it
+// waits for; the record's JSON round-trips.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <thread>
+#include <vector>
 
 #include "commands/decision_log/decision_log_buffer.h"
 #include "commands/decision_log/decision_record.h"
@@ -94,6 +98,73 @@ TEST(DecisionLogBuffer, CloseWakesTheDrainerAndDropsLaterPushes) {
   EXPECT_TRUE(woke);
   EXPECT_FALSE(b.push(record(1)));
   EXPECT_EQ(b.dropped(), 1u);
+}
+
+// A lingering drain, once it has a first record, waits for more; what ends
+// the wait early is what it waits for: `max` records, or close().
+// One drain(max, an hour, an hour) on a thread of its own; the buffer is
+// closed before the join, so a failed assertion cannot leave it waiting.
+class HourLongDrain {
+ public:
+  HourLongDrain(DecisionLogBuffer& b, std::size_t max)
+      : b_(b),
+        result_(drained_.get_future()),
+        thread_([this, max] { drained_.set_value(b_.drain(max, std::chrono::hours(1), std::chrono::hours(1))); }) {}
+  ~HourLongDrain() {
+    b_.close();
+    thread_.join();
+  }
+  HourLongDrain(const HourLongDrain&) = delete;
+  HourLongDrain& operator=(const HourLongDrain&) = delete;
+  std::future<std::vector<DecisionRecord>>& result() { return result_; }
+
+ private:
+  DecisionLogBuffer& b_;
+  std::promise<std::vector<DecisionRecord>> drained_;
+  std::future<std::vector<DecisionRecord>> result_;
+  std::thread thread_;
+};
+
+TEST(DecisionLogBuffer, ALingeringDrainReturnsOnceMaxAreQueued) {
+  DecisionLogBuffer b(100);
+  HourLongDrain drainer(b, 3);
+  auto& result = drainer.result();
+  ASSERT_TRUE(b.push(record(1)));
+  ASSERT_TRUE(b.push(record(2)));
+  // Two of three: the drainer lingers (an hour, unless the third wakes it).
+  EXPECT_EQ(result.wait_for(100ms), std::future_status::timeout);
+  ASSERT_TRUE(b.push(record(3)));
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready) << "the push that reached max did not end the linger";
+  const auto batch = result.get();
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch[0].decision_id, "d-1");
+  EXPECT_EQ(batch[2].decision_id, "d-3");
+}
+
+TEST(DecisionLogBuffer, CloseEndsALingeringDrainWithWhatItHas) {
+  DecisionLogBuffer b(100);
+  HourLongDrain drainer(b, 10);
+  auto& result = drainer.result();
+  ASSERT_TRUE(b.push(record(1)));
+  ASSERT_TRUE(b.push(record(2)));
+  EXPECT_EQ(result.wait_for(100ms), std::future_status::timeout);
+  b.close();
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready) << "close() did not end the linger";
+  EXPECT_EQ(result.get().size(), 2u);
+}
+
+TEST(DecisionLogBuffer, ALingeringDrainWaitsItsLingerThenTakesWhatCame) {
+  DecisionLogBuffer b(100);
+  ASSERT_TRUE(b.push(record(1)));
+  const auto start = std::chrono::steady_clock::now();
+  const auto batch = b.drain(10, 0ms, 50ms);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
+  ASSERT_EQ(batch.size(), 1u);
+  // Without a first record there is nothing to linger for: it returns after `wait`.
+  EXPECT_TRUE(b.drain(10, 0ms, std::chrono::hours(1)).empty());
+  // With max already queued, it does not linger at all.
+  for (int i = 2; i <= 4; ++i) ASSERT_TRUE(b.push(record(i)));
+  EXPECT_EQ(b.drain(3, 0ms, std::chrono::hours(1)).size(), 3u);
 }
 
 TEST(DecisionLogBuffer, ManyPushersLoseNothingBelowTheBound) {
