@@ -15,10 +15,12 @@
 // connection, join the threads). start() may be called again after stop().
 // stop() is idempotent and runs from the destructor.
 //
-// Threads: io threads only read and write connections; handlers never run
-// on them. A request whose path is one of `control_paths` (by default
-// /healthz and /readyz) runs on the control threads, every other request on
-// the request pool, so health checks never queue behind requests.
+// Threads: io threads read and write connections, each connection on one
+// io thread for its whole life. A request whose path is one of
+// `control_paths` (by default /healthz and /readyz) runs on the control
+// threads, a request `answers_at_once` accepts on its connection's io thread
+// (handlers that never block), every other request on the request pool, so
+// health checks never queue behind requests.
 //
 // Behaviour on the wire:
 //   - a (synchronous) HttpHandler runs on a request-pool thread; while it
