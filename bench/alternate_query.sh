@@ -12,12 +12,18 @@
 # dropped without building it).
 #
 # Usage: bench/alternate_query.sh max|batch|pipelined|open BINARY...
+#   BINARY:    a ledger-query binary, or a directory holding one
+#              (`ledger-query`) and a `ledger-projector`; the projector is
+#              then restarted from there too, before ledger-query.
 #   max:       decision-load max --connections 16 --probe-seconds 8 (closed
 #              loop, single decisions)
 #   open:      decision-load run --rate OPEN_RATE (5000) --duration 10 (open
 #              loop, 16 connections); also prints p50/p99 from the due time
 #              and the service p99 (from the send). The projector is NOT
 #              paused: the latencies are those of the whole stack at work.
+#              Also prints the CPU per decision of the decision log's path
+#              over the same interval: the projector, every PostgreSQL
+#              process (its inserts), and the Kafka broker.
 #   batch:     decision-load batch --duration 8 (100 per call, 4 connections)
 #   pipelined: wrk -t1 -c16 -d8s with bench/pipeline.lua: single decisions,
 #              PIPELINE_DEPTH (16) requests written at once per connection,
@@ -54,16 +60,31 @@ LABEL="$MODE"
 OPEN_RATE="${OPEN_RATE:-5000}"
 [ "$MODE" = open ] && LABEL="open ${OPEN_RATE}/s"
 PROJECTOR=$(cat "$RUN/ledger-projector.pid")
+KAFKA=$(cat .local/dev/kafka/kafka.pid 2>/dev/null || true)
 mapfile -t ENVIRONMENT < <(tr '\0' '\n' < "/proc/$(cat "$RUN/ledger-query.pid")/environ")
+mapfile -t PROJECTOR_ENVIRONMENT < <(tr '\0' '\n' < "/proc/$PROJECTOR/environ")
 trap 'kill -CONT "$PROJECTOR" 2>/dev/null || true' EXIT
 
-start() {  # binary
-  local pid
-  pid=$(cat "$RUN/ledger-query.pid")
+restart() {  # service binary environment...: the service's name picks its settings
+  local name=$1 binary=$2 pid
+  shift 2
+  pid=$(cat "$RUN/$name.pid")
+  kill -CONT "$pid" 2>/dev/null || true
   kill "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  env -i "${ENVIRONMENT[@]}" nohup "$1" >> "$RUN/ledger-query.log" 2>&1 &
-  echo $! > "$RUN/ledger-query.pid"
+  env -i "$@" nohup "$binary" >> "$RUN/$name.log" 2>&1 &
+  echo $! > "$RUN/$name.pid"
+}
+start() {  # binary or directory
+  local query=$1
+  if [ -d "$1" ]; then
+    query=$1/ledger-query
+    if [ -x "$1/ledger-projector" ]; then
+      restart ledger-projector "$1/ledger-projector" "${PROJECTOR_ENVIRONMENT[@]}"
+      PROJECTOR=$(cat "$RUN/ledger-projector.pid")
+    fi
+  fi
+  restart ledger-query "$query" "${ENVIRONMENT[@]}"
   for _ in $(seq 1 600); do
     curl -fs -o /dev/null "http://127.0.0.1:${LEDGER_QUERY_PORT:-8082}/readyz" && return
     sleep 0.2
@@ -77,6 +98,13 @@ quiet() {  # at most four minutes
   done
 }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime+stime of the projector, all PostgreSQL processes and the broker
+# (a process that ends meanwhile is left out of both sums).
+log_path_cpu() {
+  local postgres=0 t
+  for t in $(ps -C postgres -o pid=); do postgres=$((postgres + $(cpu "$t" 2>/dev/null || echo 0))); done
+  echo "$(cpu "$PROJECTOR") $postgres $([ -n "$KAFKA" ] && cpu "$KAFKA" || echo 0)"
+}
 # Decision-log records dropped so far (the log's buffer was full: the
 # publisher fell behind the answers).
 dropped() {
@@ -88,6 +116,7 @@ probe() {  # label
   pid=$(cat "$RUN/ledger-query.pid")
   [ "$MODE" = open ] || kill -STOP "$PROJECTOR"
   d0=$(dropped)
+  [ "$MODE" = open ] && read -r p0 g0 k0 < <(log_path_cpu)
   t0=$(cpu "$pid")
   if [ "$MODE" = max ]; then
     out=$("$DL" --prefix "$PREFIX" --nodes "$NODES" --json max --connections 16 --probe-seconds 8 \
@@ -111,6 +140,11 @@ probe() {  # label
     rate=$(grep -o '"decisions_per_s":[0-9]*' <<<"$out" | cut -d: -f2 | tail -1)
     latency=$(grep -o '"p50_ms":[0-9.]*\|"p99_ms":[0-9.]*\|"service_p99_ms":[0-9.]*' <<<"$out" |
       awk -F'"' '{printf " %s=%.2f", $2, substr($3, 2)}')
+    read -r p1 g1 k1 < <(log_path_cpu)
+    if [ "${answered:-0}" -gt 0 ]; then
+      latency+=$(awk -v n="$answered" -v hz="$(getconf CLK_TCK)" -v p=$((p1 - p0)) -v g=$((g1 - g0)) -v k=$((k1 - k0)) \
+        'BEGIN {printf " log_path_us_per_decision: projector=%.1f postgres=%.1f kafka=%.1f", p*1e6/hz/n, g*1e6/hz/n, k*1e6/hz/n}')
+    fi
   else
     out=$("$DL" --prefix "$PREFIX" --nodes "$NODES" batch --duration 8 --warmup 0 2>/dev/null || true)
     rate=$(grep -o 'x4 *[0-9]*/s' <<<"$out" | grep -o '[0-9]*' | tail -1)
