@@ -102,7 +102,7 @@ struct DecisionLogProjectorOptions {
   std::string topic = "ledger.decisions";
   std::string group_id = "ledger-projector-decisions";
   // The broker answers the consumer's fetch once this much is there or
-  // after fetch_wait (see DecisionLogPublisher::Options::linger): fewer,
+  // after fetch_wait_ms (see DecisionLogPublisher::Options::linger): fewer,
   // larger inserts and offset commits. Records reach the table this much
   // later at most.
   int fetch_min_bytes = 256 * 1024;

@@ -26,9 +26,12 @@ std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chron
                                                      std::chrono::milliseconds linger) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, wait, [&] { return !queue_.empty() || closed_; });
-  if (linger.count() > 0 && !queue_.empty() && queue_.size() < max && !closed_) {
-    wake_at_ = max;
-    cv_.wait_for(lock, linger, [&] { return queue_.size() >= max || closed_; });
+  // A buffer smaller than `max` fills at its capacity: lingering past that
+  // would only drop what comes next, so a full buffer ends the linger too.
+  const std::size_t enough = std::min(max, capacity_);
+  if (linger.count() > 0 && !queue_.empty() && queue_.size() < enough && !closed_) {
+    wake_at_ = enough;
+    cv_.wait_for(lock, linger, [&] { return queue_.size() >= enough || closed_; });
     wake_at_ = 1;
   }
   std::vector<DecisionRecord> out;

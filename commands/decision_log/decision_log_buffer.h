@@ -15,8 +15,9 @@
 // on timeout or once closed and empty). With a `linger`, once it has a first
 // record it waits up to that long more while fewer than `max` are queued:
 // fewer, larger batches at a low rate (what the publisher pays is per batch),
-// and no wait once `max` are there. A push wakes the drainer only when it
-// gives it what it waits for (a first record, or `max`), not on every push.
+// and no wait once `max` are there, or the buffer is full (a capacity below
+// `max`). A push wakes the drainer only when it gives it what it waits for
+// (a first record, `max`, or a full buffer), not on every push.
 // close() wakes the drainer; records pushed after close() are dropped and
 // counted.
 // Thread-safe: any number of pushers, any number of drainers (with several

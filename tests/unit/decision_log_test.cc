@@ -141,6 +141,22 @@ TEST(DecisionLogBuffer, ALingeringDrainReturnsOnceMaxAreQueued) {
   EXPECT_EQ(batch[2].decision_id, "d-3");
 }
 
+// A buffer smaller than a batch is full before `max` can be queued: the
+// push that fills it ends the linger, or every later push would be dropped
+// while the drainer waits.
+TEST(DecisionLogBuffer, AFullBufferEndsALingerForMoreThanItHolds) {
+  DecisionLogBuffer b(2);
+  HourLongDrain drainer(b, 1000);
+  auto& result = drainer.result();
+  ASSERT_TRUE(b.push(record(1)));
+  EXPECT_EQ(result.wait_for(100ms), std::future_status::timeout);
+  ASSERT_TRUE(b.push(record(2)));
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready)
+      << "the push that filled the buffer did not end the linger";
+  EXPECT_EQ(result.get().size(), 2u);
+  EXPECT_EQ(b.dropped(), 0u);
+}
+
 TEST(DecisionLogBuffer, CloseEndsALingeringDrainWithWhatItHas) {
   DecisionLogBuffer b(100);
   HourLongDrain drainer(b, 10);
