@@ -21,6 +21,9 @@ std::shared_ptr<ChainRuntime::Entry> ChainRuntime::entry_for(const AppPolicyMode
   } else {
     e->failure = built.error();
   }
+  // An engine that failed (or is missing) fails this evaluation closed, but
+  // is not remembered: the next one builds the policy again.
+  if (!e->policy && e->failure.kind == ErrorKind::kUnavailable) return e;
   std::lock_guard lock(mu_);
   if (cache_.size() > 2 * model.policy_count() + 64) {
     std::erase_if(cache_, [&](const auto& kv) { return model.policy(kv.first) == nullptr; });

@@ -92,7 +92,8 @@ class PolicyTypes {
   // kFailedPrecondition `invalid_policy_config` (evidence `field`: the JSON
   // pointer of what failed, `policy_type`) for a config that does not
   // construct; kFailedPrecondition `invalid_expression` for CEL that does
-  // not check; kUnavailable `cel_unavailable` without an engine.
+  // not check; kUnavailable `cel_unavailable` without an engine, or when it
+  // fails.
   Result<std::shared_ptr<const Policy>> construct(std::string_view type, const nlohmann::json& config,
                                                   const PolicyDeps& deps) const;
 

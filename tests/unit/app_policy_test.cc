@@ -5,6 +5,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <nlohmann/json.hpp>
 
 #include "domain/app_policy/chain.h"
@@ -17,7 +18,8 @@ using Json = nlohmann::json;
 
 // A stand-in for the CEL adapter: "true" and "false" evaluate to
 // themselves, "boom" errs at evaluation, anything with "syntax" does not
-// compile. The real engine is tested in adapters/cel.
+// compile, "engine-down" finds the engine failing. The real engine is tested
+// in adapters/cel.
 class FakeExpressions final : public ExpressionEngine {
  public:
   class Program final : public CompiledExpression {
@@ -37,6 +39,7 @@ class FakeExpressions final : public ExpressionEngine {
     return c;
   }
   Result<std::shared_ptr<const CompiledExpression>> compile(std::string_view e) const override {
+    if (e == "engine-down") return fail(ErrorKind::kInternal, "cel_unavailable", "the CEL engine failed");
     if (auto c = check(e); !c.valid()) {
       Error err{ErrorKind::kInvalidArgument, "invalid_expression", c.errors[0].message, {}};
       err.with("position", c.errors[0].position);
@@ -103,6 +106,17 @@ TEST(AppPolicyTypes, ConfigIsValidatedByConstructingThePolicy) {
       PolicyTypes::builtin().construct("custom_cel", {{"name", "n"}, {"pre_check_expression", "true"}}, {});
   ASSERT_FALSE(no_engine);
   EXPECT_EQ(no_engine.error().code, "cel_unavailable");
+  EXPECT_EQ(no_engine.error().kind, ErrorKind::kUnavailable);
+  // An engine that fails while compiling is not an invalid expression: the
+  // caller's config was fine, and a retry may succeed (503, not 422).
+  for (const char* field : {"pre_check_expression", "post_check_expression"}) {
+    Json config{{"name", "n"}, {"pre_check_expression", "true"}};
+    config[field] = "engine-down";
+    auto failed = build("custom_cel", config);
+    ASSERT_FALSE(failed) << field;
+    EXPECT_EQ(failed.error().code, "cel_unavailable") << field;
+    EXPECT_EQ(failed.error().kind, ErrorKind::kUnavailable) << field;
+  }
 }
 
 TEST(AppPolicyTypes, ModelPatterns) {
@@ -465,6 +479,38 @@ TEST(AppPolicyChain, CelPoliciesAndFailuresFailClosed) {
   ASSERT_EQ(failed.policies.size(), 1u);
   EXPECT_EQ(failed.policies[0].verdict, "failed");
   EXPECT_EQ(failed.policies[0].reason, "cel_unavailable");
+}
+
+// An engine that fails its first `failures` compiles, then compiles as
+// FakeExpressions does: an engine down for a while.
+class RecoveringExpressions final : public ExpressionEngine {
+ public:
+  explicit RecoveringExpressions(int failures) : failures_(failures) {}
+  ExpressionCheck check(std::string_view e) const override { return kCel.check(e); }
+  Result<std::shared_ptr<const CompiledExpression>> compile(std::string_view e) const override {
+    if (failures_.fetch_sub(1) > 0) return fail(ErrorKind::kInternal, "cel_unavailable", "the CEL engine failed");
+    return kCel.compile(e);
+  }
+
+ private:
+  mutable std::atomic<int> failures_;
+};
+
+TEST(AppPolicyChain, AnEngineFailureFailsClosedAndIsNotRemembered) {
+  Fixture f;
+  ASSERT_TRUE(f.run(RegisterApplication{"app-123", "org-acme", "A"}));
+  ASSERT_TRUE(f.run(attach("cel", "custom_cel", {{"name", "n"}, {"pre_check_expression", "true"}})));
+  const RecoveringExpressions engine(1);
+  ChainRuntime rt(PolicyDeps{.expressions = &engine, .replicas = 1});
+  const auto& app = *f.m.apps().application("org-acme", "app-123");
+  auto down = rt.evaluate(f.m.apps(), app, at_ms(0));
+  EXPECT_FALSE(down.allow);
+  ASSERT_EQ(down.policies.size(), 1u);
+  EXPECT_EQ(down.policies[0].reason, "cel_unavailable");
+  EXPECT_EQ(rt.cached(), 0u);
+  // The engine is back: the same policy version is built again and allows.
+  EXPECT_TRUE(rt.evaluate(f.m.apps(), app, at_ms(0)).allow);
+  EXPECT_EQ(rt.cached(), 1u);
 }
 
 TEST(AppPolicyChain, RetiredApplicationDenies) {
