@@ -142,6 +142,17 @@ bool refused_by_data(const domain::Error& e) {
 
 }  // namespace
 
+void SkippedRecordLog::skipped(std::string_view where, std::string_view why) {
+  if (++seen_ <= lines_) spdlog::warn("decision log: skipping {}: {}", where, why);
+}
+
+void SkippedRecordLog::end() {
+  if (seen_ > lines_) {
+    spdlog::warn("decision log: skipped {} more record(s) of this fetch, not logged one by one", seen_ - lines_);
+  }
+  seen_ = 0;
+}
+
 DecisionLogValue read_decision_log_value(std::string_view value) {
   static thread_local dom::parser parser;
   DecisionLogValue out;
@@ -270,13 +281,14 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
       auto msgs = consumer->poll(1000, 500ms);
       if (!msgs) throw std::runtime_error(msgs.error().message + " (" + msgs.error().code + ")");
       if (msgs->empty()) continue;
+      SkippedRecordLog skipped;
       std::vector<commands::DecisionRecord> records;
       records.reserve(msgs->size());
       for (const auto& m : *msgs) {
         auto read = read_decision_log_value(m.value);
         for (const auto& why : read.refused) {
-          spdlog::warn("decision log: skipping what is not a decision record at {}:{}:{}: {}", m.topic, m.partition,
-                       m.offset, why);
+          skipped.skipped(fmt::format("what is not a decision record at {}:{}:{}", m.topic, m.partition, m.offset),
+                          why);
         }
         for (auto& r : read.records) records.push_back(std::move(r));
       }
@@ -295,9 +307,9 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
           for (auto& r : records) {
             auto alone = log.insert(std::span(&r, 1));
             if (!alone && refused_by_data(alone.error())) {
-              spdlog::warn("decision log: skipping decision record {} the database refuses (SQLSTATE {}): {}",
-                           r.decision_id, alone.error().evidence_text("sqlstate"),
-                           alone.error().evidence_text("detail"));
+              skipped.skipped(fmt::format("decision record {} the database refuses (SQLSTATE {})", r.decision_id,
+                                          alone.error().evidence_text("sqlstate")),
+                              alone.error().evidence_text("detail"));
             } else if (!alone) {
               kept.push_back(std::move(r));  // an outage meanwhile: retried below
             }
@@ -309,6 +321,7 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
         spdlog::error("decision log: storing {} record(s) failed, retrying: {}", records.size(), added.error().message);
         std::this_thread::sleep_for(1s);
       }
+      skipped.end();
       if (auto ok = consumer->commit(*msgs); !ok) {
         spdlog::warn("decision log: offset commit failed (records may be redelivered, stored once): {}",
                      ok.error().message);

@@ -96,6 +96,21 @@ struct DecisionLogValue {
 };
 DecisionLogValue read_decision_log_value(std::string_view value);
 
+// The projector's warnings about what it skips in one fetch: the first
+// `lines` each on a line of their own, the rest counted on one line when the
+// fetch is done (end()). Whoever can write to the topic could otherwise
+// turn each record of a value into a log line.
+class SkippedRecordLog {
+ public:
+  explicit SkippedRecordLog(std::size_t lines = 5) : lines_(lines) {}
+  void skipped(std::string_view where, std::string_view why);
+  void end();  // the count of those not logged, if any; then starts over
+
+ private:
+  std::size_t lines_;
+  std::size_t seen_ = 0;
+};
+
 struct DecisionLogProjectorOptions {
   std::string brokers;
   KafkaSecurity security{};

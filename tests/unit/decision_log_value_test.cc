@@ -8,8 +8,12 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -170,6 +174,52 @@ RC_GTEST_PROP(DecisionLogValue, AgreesWithTheTreeReader, ()) {
   RC_ASSERT(r.reason_code == tree->reason_code);
   RC_ASSERT(r.snapshot_version == tree->snapshot_version);
   RC_ASSERT(Json::parse(r.encoded) == parsed);
+}
+
+// What the projector logs of the records it skips in one fetch: a value of
+// a thousand bad records gives a few lines and a count, not a thousand.
+class CapturedWarnings {
+ public:
+  CapturedWarnings() : before_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>("captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(logger);
+  }
+  ~CapturedWarnings() { spdlog::set_default_logger(before_); }
+  CapturedWarnings(const CapturedWarnings&) = delete;
+  CapturedWarnings& operator=(const CapturedWarnings&) = delete;
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    std::istringstream in(out_.str());
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> before_;
+};
+
+TEST(SkippedRecordLog, LogsTheFirstFewOfAFetchAndCountsTheRest) {
+  CapturedWarnings captured;
+  SkippedRecordLog log(3);
+  std::string many = "[";
+  for (int i = 0; i < 1000; ++i) many += (i ? ",{}" : "{}");
+  many += "]";
+  const auto read = read_decision_log_value(many);
+  ASSERT_EQ(read.refused.size(), 1000u);
+  for (const auto& why : read.refused) log.skipped("what is not a decision record at ledger.decisions:0:7", why);
+  log.end();
+  const auto lines = captured.lines();
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0],
+            "decision log: skipping what is not a decision record at ledger.decisions:0:7: " + read.refused[0]);
+  EXPECT_EQ(lines[3], "decision log: skipped 997 more record(s) of this fetch, not logged one by one");
+  // The next fetch starts over; one within the limit leaves no count line.
+  log.skipped("x", "y");
+  log.end();
+  EXPECT_EQ(captured.lines().size(), 5u);
+  EXPECT_EQ(captured.lines().back(), "decision log: skipping x: y");
 }
 
 }  // namespace
