@@ -110,4 +110,55 @@ domain::Result<std::int64_t> PgDecisionLog::count() {
   });
 }
 
+domain::Result<std::int64_t> prune_decision_log(const std::string& admin_url, const std::string& before,
+                                                std::size_t batch, bool dry_run) {
+  auto c = internal::connect(admin_url);
+  if (!c) return std::unexpected(c.error());
+  std::int64_t total = 0;
+  bool broken = false;
+  auto ok = internal::guarded(
+      [&] {
+        // The kinds present, one index probe each (decisions_by_kind leads
+        // with kind; PostgreSQL 15 has no skip scan to do it for us).
+        std::vector<std::string> kinds;
+        {
+          pqxx::read_transaction tx(**c);
+          for (const auto& row :
+               tx.exec("WITH RECURSIVE k AS ("
+                       "  (SELECT kind FROM decision_log.decisions ORDER BY kind LIMIT 1)"
+                       "  UNION ALL"
+                       "  SELECT (SELECT d.kind FROM decision_log.decisions d WHERE d.kind > k.kind ORDER BY d.kind "
+                       "LIMIT 1) FROM k WHERE k.kind IS NOT NULL) "
+                       "SELECT kind FROM k WHERE kind IS NOT NULL")) {
+            kinds.push_back(row[0].as<std::string>());
+          }
+        }
+        for (const auto& kind : kinds) {
+          if (dry_run) {
+            pqxx::read_transaction tx(**c);
+            total += tx.exec_params1(
+                           "SELECT count(*) FROM decision_log.decisions WHERE kind = $1 AND recorded_at < "
+                           "$2::timestamptz",
+                           kind, before)[0]
+                         .as<std::int64_t>();
+            continue;
+          }
+          for (;;) {
+            pqxx::work tx(**c);
+            const auto res = tx.exec_params(
+                "WITH doomed AS (SELECT seq FROM decision_log.decisions WHERE kind = $1 AND recorded_at < "
+                "$2::timestamptz ORDER BY kind, recorded_at, seq LIMIT $3) "
+                "DELETE FROM decision_log.decisions d USING doomed WHERE d.seq = doomed.seq",
+                kind, before, static_cast<std::int64_t>(batch));
+            tx.commit();
+            total += static_cast<std::int64_t>(res.affected_rows());
+            if (res.affected_rows() < batch) break;
+          }
+        }
+      },
+      broken);
+  if (!ok) return std::unexpected(ok.error());
+  return total;
+}
+
 }  // namespace ledger::adapters::postgres

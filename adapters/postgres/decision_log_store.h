@@ -61,4 +61,14 @@ class PgDecisionLog {
   std::unique_ptr<Impl> impl_;
 };
 
+// Retention (an operator's act, `ledger-admin prune-decision-log`): deletes
+// the rows recorded before `before` (an RFC 3339 instant PostgreSQL reads),
+// in transactions of at most `batch` rows, so a long prune never holds one
+// long transaction and a stopped one keeps what it deleted. Through a URL
+// that may delete from the table (the superuser's): no service role may.
+// With `dry_run`, counts them and deletes nothing. Returns how many rows.
+// Errors: kUnavailable `database_unavailable`, kInternal `database_error`.
+domain::Result<std::int64_t> prune_decision_log(const std::string& admin_url, const std::string& before,
+                                                std::size_t batch, bool dry_run = false);
+
 }  // namespace ledger::adapters::postgres

@@ -12,6 +12,10 @@
 //                                 expires_at) for a static token read from stdin
 //   ledger-admin add-producer     a Kafka command producer: its topic, its
 //                                 Write ACL and its ledger principal
+//   ledger-admin prune-decision-log --before T
+//                                 delete the decision log's records answered
+//                                 before T (superuser URL), in batches;
+//                                 --dry-run counts them
 //
 // Exit codes, as ledger-audit: 0 done, 1 a finding (`diff`: rows differ),
 // 2 bad input or a step that failed (the error is printed). With --json,
@@ -32,6 +36,7 @@
 #include "adapters/identity/jwt.h"
 #include "adapters/identity/kafka_producers.h"
 #include "adapters/postgres/admin.h"
+#include "adapters/postgres/decision_log_store.h"
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/projector/projector.h"
 #include "domain/error_json.h"
@@ -162,6 +167,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   add_producer->add_option("--id", producer_id, "actor id stamped on its events")->required();
   add_producer->add_option("--roles", producer_roles, "comma-separated roles")->delimiter(',')->required();
+
+  auto* prune = app.add_subcommand(
+      "prune-decision-log", "delete the decision log's records answered before an instant (retention), in batches");
+  std::string prune_before;
+  std::size_t prune_batch = 10000;
+  bool prune_dry_run = false;
+  prune->add_option("--before", prune_before, "RFC 3339 instant, not in the future: records answered before it go")
+      ->required();
+  prune->add_option("--batch", prune_batch, "rows per transaction")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->capture_default_str();
+  prune->add_flag("--dry-run", prune_dry_run, "count what would be deleted; delete nothing");
 
   try {
     app.parse(argc, argv);
@@ -331,6 +348,25 @@ int main(int argc, char** argv) {
     auto token = identity::mint_jwt(*key, claims);
     if (!token) return report.fail(token.error(), "minting");
     return report.done({{"token", *token}, {"token_id", claims.token_id}, {"expires_at", claims.expires_at}}, *token);
+  }
+  if (*prune) {
+    const auto before = codec::parse_instant(prune_before);
+    if (!before) {
+      return report.fail("invalid_parameter", "--before must be an RFC 3339 time, e.g. 2026-06-01T00:00:00Z");
+    }
+    const auto now =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    if (before->micros > now) {
+      // Everything, and the records still arriving: not retention.
+      return report.fail("invalid_parameter", "--before is in the future");
+    }
+    const std::string instant = codec::format_instant(*before);
+    auto rows = adapters::postgres::prune_decision_log(settings.pg_admin_url, instant, prune_batch, prune_dry_run);
+    if (!rows) return report.fail(rows.error(), "pruning the decision log failed");
+    const std::string verb = prune_dry_run ? "would delete " : "deleted ";
+    return report.done({{prune_dry_run ? "would_delete" : "deleted", *rows}, {"before", instant}},
+                       verb + std::to_string(*rows) + " decision record(s) answered before " + instant);
   }
   if (*hash) {
     const auto expires_at = codec::parse_instant(hash_expires_at);

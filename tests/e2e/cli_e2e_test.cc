@@ -562,6 +562,63 @@ TEST_F(CliE2e, LedgerAdminAnswersJsonWithTheAuditorsExitCodes) {
   EXPECT_EQ(run_command(admin + "no-such-subcommand 2>/dev/null").status, 2);
 }
 
+// Retention of the decision log: `ledger-admin prune-decision-log` deletes
+// the records answered before an instant, of every kind, in batches, and
+// nothing else; --dry-run only counts; a bad or future instant is refused
+// before anything is deleted. No service role may delete from the log.
+TEST_F(CliE2e, PruneDecisionLogDeletesWhatWasAnsweredBeforeTheInstantOnly) {
+  const std::string admin = std::string(LEDGER_BINARY_DIR) + "/services/ledger-admin --pg-admin-url '" +
+                            s().database().admin_url + "' prune-decision-log --json ";
+  // Rows of both kinds in 2001, and some in 2003: the prune's line is 2002.
+  s().sql(
+      "INSERT INTO decision_log.decisions (kind, decision_id, recorded_at, as_of, organization_id, project_id, "
+      "actor_tenant, actor_type, actor_id, correlation_id, decision, reason_code, snapshot_version, input, output) "
+      "SELECT CASE WHEN i % 3 = 0 THEN 'entitlement_check' ELSE 'admission' END, 'prune-' || i, "
+      "CASE WHEN i <= 7 THEN timestamptz '2001-05-01T00:00:00Z' ELSE timestamptz '2003-05-01T00:00:00Z' END "
+      "+ i * interval '1 minute', now(), 'org-prune', 'p', 'org-prune', 'user', 'u', 'c-' || i, 'allow', "
+      "'within_ceiling', 1, '{}', '{}' FROM generate_series(1, 10) AS i");
+  auto left = [&] {
+    return std::stoi(s().sql("SELECT count(*) FROM decision_log.decisions WHERE decision_id LIKE 'prune-%'"));
+  };
+  ASSERT_EQ(left(), 10);
+
+  auto dry = run_command(admin + "--before 2002-01-01T00:00:00Z --dry-run 2>/dev/null");
+  ASSERT_EQ(dry.status, 0) << dry.out;
+  EXPECT_EQ(Json::parse(dry.out)["would_delete"], 7) << dry.out;
+  EXPECT_EQ(left(), 10);
+
+  for (const char* bad : {"--before yesterday", "--before 2999-01-01T00:00:00Z",
+                          "--before 2002-01-01T00:00:00Z "
+                          "--batch 0"}) {
+    auto refused = run_command(admin + bad + " 2>/dev/null");
+    EXPECT_EQ(refused.status, 2) << bad;
+    EXPECT_EQ(left(), 10) << bad;
+  }
+  const Json future = Json::parse(run_command(admin + "--before 2999-01-01T00:00:00Z 2>/dev/null").out);
+  EXPECT_EQ(future["error"]["code"], "invalid_parameter") << future.dump();
+
+  // Three rows per transaction: seven rows take three of them.
+  auto pruned = run_command(admin + "--before 2002-01-01T00:00:00Z --batch 3 2>/dev/null");
+  ASSERT_EQ(pruned.status, 0) << pruned.out;
+  const Json result = Json::parse(pruned.out);
+  EXPECT_EQ(result["deleted"], 7) << pruned.out;
+  EXPECT_EQ(result["before"], "2002-01-01T00:00:00.000000Z");
+  EXPECT_EQ(left(), 3);
+  EXPECT_EQ(s().sql("SELECT count(*) FROM decision_log.decisions WHERE decision_id LIKE 'prune-%' AND recorded_at < "
+                    "'2002-01-01T00:00:00Z'"),
+            "0");
+  // Again: nothing left to delete.
+  EXPECT_EQ(Json::parse(run_command(admin + "--before 2002-01-01T00:00:00Z 2>/dev/null").out)["deleted"], 0);
+
+  for (const char* role :
+       {"ledger_command", "ledger_relay", "ledger_projector", "ledger_query", "ledger_auditor", "ledger_app"}) {
+    EXPECT_EQ(
+        s().sql(std::string("SELECT has_table_privilege('") + role + "', 'decision_log.decisions', 'DELETE')::text"),
+        "false")
+        << role;
+  }
+}
+
 // The live change feed (issue 17 part 6): GET /v1/changes as Server-Sent
 // Events, gap-free and in order, tenant-scoped, resumable by Last-Event-ID,
 // and `ledger watch` on it.
