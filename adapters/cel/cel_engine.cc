@@ -168,7 +168,7 @@ domain::Result<std::shared_ptr<const CompiledExpression>> CelEngine::compile(std
   }
   if (status == LEDGER_CEL_OK) return std::make_shared<const CelProgram>(program);
   if (status != LEDGER_CEL_INVALID) {
-    return domain::fail(ErrorKind::kInternal, "cel_unavailable", "the CEL engine failed");
+    return domain::fail(ErrorKind::kUnavailable, "cel_unavailable", "the CEL engine failed");
   }
   domain::Error e{ErrorKind::kInvalidArgument,
                   "invalid_expression",

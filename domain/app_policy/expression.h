@@ -65,7 +65,8 @@ class ExpressionEngine {
   virtual ExpressionCheck check(std::string_view expression) const = 0;
   // A program ready to evaluate, safe to share between threads; an
   // expression that does not check is kInvalidArgument `invalid_expression`
-  // with the first issue's message and `position` evidence.
+  // with the first issue's message and `position` evidence; an engine that
+  // fails is kUnavailable `cel_unavailable` (the expression may be fine).
   virtual Result<std::shared_ptr<const CompiledExpression>> compile(std::string_view expression) const = 0;
 };
 

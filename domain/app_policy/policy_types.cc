@@ -236,15 +236,9 @@ Result<std::shared_ptr<const CompiledExpression>> compile_field(const PolicyDeps
     return fail(ErrorKind::kUnavailable, "cel_unavailable", "no CEL engine is available to check the expression");
   }
   auto program = deps.expressions->compile(text);
-  if (!program && program.error().code == "cel_unavailable") {
-    // The engine failed, not the expression: not the caller's mistake, and
-    // worth retrying (503).
-    Error e = program.error();
-    e.kind = ErrorKind::kUnavailable;
-    e.code = "cel_unavailable";
-    return std::unexpected(std::move(e));
-  }
-  if (!program) {
+  // Only an expression that does not check is the config's fault; an
+  // engine that failed (kUnavailable, 503) is passed on as it is.
+  if (!program && program.error().kind == ErrorKind::kInvalidArgument) {
     Error e = program.error();
     e.kind = ErrorKind::kFailedPrecondition;
     e.code = "invalid_expression";

@@ -39,7 +39,7 @@ class FakeExpressions final : public ExpressionEngine {
     return c;
   }
   Result<std::shared_ptr<const CompiledExpression>> compile(std::string_view e) const override {
-    if (e == "engine-down") return fail(ErrorKind::kInternal, "cel_unavailable", "the CEL engine failed");
+    if (e == "engine-down") return fail(ErrorKind::kUnavailable, "cel_unavailable", "the CEL engine failed");
     if (auto c = check(e); !c.valid()) {
       Error err{ErrorKind::kInvalidArgument, "invalid_expression", c.errors[0].message, {}};
       err.with("position", c.errors[0].position);
@@ -488,7 +488,7 @@ class RecoveringExpressions final : public ExpressionEngine {
   explicit RecoveringExpressions(int failures) : failures_(failures) {}
   ExpressionCheck check(std::string_view e) const override { return kCel.check(e); }
   Result<std::shared_ptr<const CompiledExpression>> compile(std::string_view e) const override {
-    if (failures_.fetch_sub(1) > 0) return fail(ErrorKind::kInternal, "cel_unavailable", "the CEL engine failed");
+    if (failures_.fetch_sub(1) > 0) return fail(ErrorKind::kUnavailable, "cel_unavailable", "the CEL engine failed");
     return kCel.compile(e);
   }
 
