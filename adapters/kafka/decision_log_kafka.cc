@@ -24,8 +24,10 @@ namespace dom = simdjson::dom;
 
 constexpr std::string_view kHoldsNul = "a string of the record holds U+0000, which PostgreSQL cannot store";
 
-// Whether a string or key anywhere in `v` holds U+0000 (PostgreSQL's jsonb
-// refuses it). Depth is bounded by simdjson's own limit.
+// Whether a string or key anywhere in `v` holds U+0000: a text column cannot
+// hold it, and the json columns keep its escape only for `->>` and a cast to
+// jsonb to refuse it when the log is read. Depth is bounded by simdjson's own
+// limit.
 bool holds_nul(dom::element v) {
   switch (v.type()) {
     case dom::element_type::STRING:
@@ -111,6 +113,8 @@ std::optional<std::string> refusal(dom::element v, bool check_nul, commands::Dec
       }
     } else if (!f.value.is_object()) {
       return std::string(kNames[field]);  // input, output
+    } else {
+      (field == kInput ? r.input_json : r.output_json) = simdjson::to_string(f.value);
     }
   }
   for (std::size_t field = kDecisionId; field < kFields; ++field) {
@@ -121,7 +125,6 @@ std::optional<std::string> refusal(dom::element v, bool check_nul, commands::Dec
   if (!codec::parse_instant(r.recorded_at)) return "recorded_at";
   if (!codec::parse_instant(r.as_of)) return "as_of";
   if (check_nul && holds_nul(v)) return std::string(kHoldsNul);
-  r.encoded = simdjson::to_string(v);
   return std::nullopt;
 }
 
@@ -132,7 +135,7 @@ std::optional<std::string> read_record(dom::element v, bool check_nul, commands:
 }
 
 // Whether PostgreSQL refused what it was given (SQLSTATE class 22, a data
-// exception, e.g. a value out of range or a \u0000 in jsonb; or 23, an
+// exception, e.g. a value out of range or text that is not JSON; or 23, an
 // integrity constraint), not a state of its own (an outage, a full disk):
 // a refused record is skipped, anything else retried.
 bool refused_by_data(const domain::Error& e) {

@@ -85,9 +85,10 @@ class DecisionLogPublisher {
 // decision_record_from_json checks it, and more strictly where PostgreSQL
 // would refuse it later: `recorded_at` and `as_of` RFC 3339 instants,
 // `snapshot_version` a signed 64-bit integer, no member of the record
-// twice, no U+0000 in any string or key. A record that passes keeps its text
-// in `encoded` (compact, written from simdjson's parse: no nlohmann tree is
-// built) and its scalar fields; `input` and `output` stay null. A record
+// twice, no U+0000 in any string or key. A record that passes keeps its
+// scalar fields and the texts of its input and output in `input_json` and
+// `output_json` (compact, written from simdjson's parse: no nlohmann tree is
+// built); `input`, `output` and `encoded` stay empty. A record
 // that does not is left out and described in `refused`; its neighbours are
 // kept. A value that is not JSON refuses everything in it.
 struct DecisionLogValue {

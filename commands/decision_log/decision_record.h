@@ -56,10 +56,13 @@ struct DecisionRecord {
   // decision_record_json(*this) as text, when the producer encoded it
   // already (the query service does, on the deciding thread, and leaves
   // input and output null: no JSON tree crosses threads, so the publisher
-  // frees a few strings per record, not every node of two trees), or when
-  // it was read from the topic (adapters/kafka read_decision_log_value
-  // keeps the record's text, compact, and leaves the trees null too).
+  // frees a few strings per record, not every node of two trees).
   std::string encoded;
+  // The texts of `input` and `output`, compact, when the record was read
+  // from the topic (adapters/kafka read_decision_log_value keeps them and
+  // leaves the trees null): what the decision log's table stores.
+  std::string input_json;
+  std::string output_json;
 };
 
 nlohmann::json decision_record_json(const DecisionRecord& r);

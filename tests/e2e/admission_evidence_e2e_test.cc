@@ -238,7 +238,7 @@ TEST(AdmissionEvidenceE2e, DecisionsAnswerTheProductsOwnMessages) {
   EXPECT_EQ(agree.status, 0) << agree.out;
   EXPECT_NE(agree.out.find("re-derived 8 logged decisions: all agree"), std::string::npos) << agree.out;
   s.sql(
-      "UPDATE decision_log.decisions SET output = jsonb_set(output, '{user_message}', '\"Free GPUs for all!\"') "
+      "UPDATE decision_log.decisions SET output = jsonb_set(output::jsonb, '{user_message}', '\"Free GPUs for all!\"') "
       "WHERE correlation_id = 'm-2'");
   auto differ = ledger::testing::run_command(audit);
   EXPECT_EQ(differ.status, 1) << differ.out;

@@ -175,7 +175,8 @@ TEST(AppDecisionE2e, DecisionsNamingAnApplicationRunItsChainAndAreReDerived) {
   // The model allowlist's verdict is derived again, not taken from the
   // record: flipping it in the table is found.
   s.sql(
-      "UPDATE decision_log.decisions SET output = jsonb_set(output, '{application,chain,0,verdict}', '\"allow\"') "
+      "UPDATE decision_log.decisions SET output = jsonb_set(output::jsonb, '{application,chain,0,verdict}', "
+      "'\"allow\"') "
       "WHERE correlation_id = 'd-3'");
   auto differ = ledger::testing::run_command(audit);
   EXPECT_EQ(differ.status, 1) << differ.out;

@@ -224,7 +224,7 @@ TEST(DecisionLogE2e, EveryAnsweredDecisionIsLoggedScopedPagedAndReDerived) {
 
   // Tampered with in the table: the auditor names it, exit 1.
   const std::string tampered = s.sql(
-      "WITH t AS (UPDATE decision_log.decisions SET output = jsonb_set(output, '{decision}', '\"allow\"'), "
+      "WITH t AS (UPDATE decision_log.decisions SET output = jsonb_set(output::jsonb, '{decision}', '\"allow\"'), "
       "decision = 'allow' WHERE decision_id = (SELECT decision_id FROM decision_log.decisions WHERE decision = "
       "'deny' ORDER BY seq LIMIT 1) RETURNING decision_id) SELECT decision_id FROM t");
   ASSERT_FALSE(tampered.empty());

@@ -214,7 +214,7 @@ TEST(EntitlementShadowE2e, ARecordedWindowIsReplayedAgainstACandidateVersion) {
   EXPECT_NE(agree.out.find("re-derived " + std::to_string(n + 1) + " logged decisions: all agree"), std::string::npos)
       << agree.out;
   s.sql(
-      "UPDATE decision_log.decisions SET output = jsonb_set(output, '{allowed}', 'true') "
+      "UPDATE decision_log.decisions SET output = jsonb_set(output::jsonb, '{allowed}', 'true') "
       "WHERE correlation_id = 'shadow-2'");
   auto differ = ledger::testing::run_command(audit);
   EXPECT_EQ(differ.status, 1) << differ.out;

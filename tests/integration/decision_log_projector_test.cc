@@ -83,12 +83,52 @@ TEST(DecisionLogProjector, SkipsEachBadRecordAloneAndStoresItsNeighbours) {
   EXPECT_EQ(testing::sql_scalar(db.admin_url,
                                 "SELECT string_agg(decision_id, ',' ORDER BY decision_id) FROM decision_log.decisions"),
             "a,b,c,d,e,f");
-  // Each stored record is the one that was sent, input and output included.
+  // Each stored record is the one that was sent, input and output included,
+  // byte for byte.
+  const Json e = record("e");
   EXPECT_EQ(testing::sql_scalar(db.admin_url,
                                 "SELECT input::text || ' ' || output::text || ' ' || actor_id || ' ' || "
                                 "snapshot_version FROM decision_log.decisions WHERE decision_id = 'e'"),
-            R"({"hierarchy": {"project_id": "p1", "organization_id": "org-acme"}} )"
-            R"({"decision": "allow", "matched_rules": [{"rule_id": "r1"}]} acme-service 42)");
+            e["input"].dump() + " " + e["output"].dump() + " acme-service 42");
+}
+
+// A batch holding records already stored (Kafka redelivers what was read
+// before an offset commit was lost), or one record twice, stores each once
+// and leaves the stored ones as they are; the batch after it goes in whole.
+TEST(DecisionLogStore, ARedeliveredBatchStoresEachRecordOnce) {
+  const auto db = testing::create_database("decision_log_store");
+  adapters::postgres::PgDecisionLog log(db.url_for("ledger_projector"), 1);
+  auto read = [](const std::vector<Json>& records) {
+    return adapters::kafka::read_decision_log_value(Json(records).dump()).records;
+  };
+  Json tabbed = record("b");
+  tabbed["correlation_id"] = "tab\there\nand a backslash \\ too";
+  tabbed["input"]["note"] = "a\tb \"quoted\" \\ é";
+  auto first = log.insert(read({record("a"), tabbed}));
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(*first, 2U);
+  auto again = log.insert(read({tabbed, record("c"), record("a"), record("c"), record("d")}));
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_EQ(*again, 2U);
+  auto after = log.insert(read({record("e")}));
+  ASSERT_TRUE(after.has_value()) << after.error().message;
+  EXPECT_EQ(*after, 1U);
+  // Once each, in the order they arrived.
+  EXPECT_EQ(
+      testing::sql_scalar(db.admin_url, "SELECT string_agg(decision_id, ',' ORDER BY seq) FROM decision_log.decisions"),
+      "a,b,c,d,e");
+  EXPECT_EQ(testing::sql_scalar(db.admin_url,
+                                "SELECT correlation_id || '|' || input::text FROM decision_log.decisions "
+                                "WHERE decision_id = 'b'"),
+            tabbed["correlation_id"].get<std::string>() + "|" + tabbed["input"].dump());
+  // And read back as they were written.
+  adapters::postgres::DecisionLogFilter by_correlation;
+  by_correlation.correlation_id = tabbed["correlation_id"].get<std::string>();
+  auto page = log.page(by_correlation);
+  ASSERT_TRUE(page.has_value()) << page.error().message;
+  ASSERT_EQ(page->items.size(), 1U);
+  EXPECT_EQ(page->items[0].record.input, tabbed["input"]);
+  EXPECT_EQ(page->items[0].record.output, tabbed["output"]);
 }
 
 }  // namespace

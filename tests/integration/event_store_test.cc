@@ -359,6 +359,38 @@ TEST_F(EventStoreTest, DecisionLogValuesAreCompressedWithLz4) {
             "lz4,lz4");
 }
 
+// A decision log from before migration 008 (input and output jsonb) is
+// converted to json columns once, its rows kept and its values still
+// compressed with lz4; migrating again changes nothing.
+TEST_F(EventStoreTest, AnOlderDecisionLogGetsJsonColumnsOnce) {
+  ASSERT_EQ(testing::sql_exec(db_.admin_url,
+                              "ALTER TABLE decision_log.decisions ALTER COLUMN input TYPE jsonb USING input::jsonb, "
+                              "ALTER COLUMN output TYPE jsonb USING output::jsonb"),
+            "");
+  ASSERT_EQ(testing::sql_exec(db_.admin_url,
+                              "INSERT INTO decision_log.decisions (decision_id, recorded_at, as_of, "
+                              "organization_id, project_id, actor_tenant, actor_type, actor_id, correlation_id, "
+                              "decision, reason_code, snapshot_version, input, output) VALUES ('old', now(), now(), "
+                              "'acme', 'p1', 'acme', 'user', 'alice', 'c1', 'allow', 'within_limits', 1, "
+                              "'{\"b\":1,\"a\":[true,null]}'::jsonb, "
+                              "jsonb_build_object('pad', repeat('output ', 600)))"),
+            "");
+  const std::string columns =
+      "SELECT string_agg(attname || '=' || format_type(atttypid, NULL) || '/' || attcompression::text, ',' "
+      "ORDER BY attname) FROM pg_attribute WHERE attrelid = 'decision_log.decisions'::regclass "
+      "AND attname IN ('input', 'output')";
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url, columns), "input=jsonb/,output=jsonb/");
+  for (int run = 0; run < 2; ++run) {
+    auto migrated = adapters::postgres::migrate(db_.admin_url, "rm");
+    ASSERT_TRUE(migrated.has_value()) << run << ": " << migrated.error().message;
+    EXPECT_EQ(testing::sql_scalar(db_.admin_url, columns), "input=json/l,output=json/l") << run;
+  }
+  EXPECT_EQ(testing::sql_scalar(db_.admin_url,
+                                "SELECT input::text || ' ' || pg_column_compression(output) FROM "
+                                "decision_log.decisions WHERE decision_id = 'old'"),
+            R"({"a": [true, null], "b": 1} lz4)");
+}
+
 // A payload's canonical form is what PostgreSQL's jsonb gives back, so the
 // hash taken when an event is written equals the one a reader recomputes.
 // Found by schemathesis: a config document holding -5.113489133303368e16
