@@ -298,7 +298,12 @@ domain::Result<std::int64_t> prune_decision_log(const std::string& admin_url, co
         }
       },
       broken);
-  if (!ok) return std::unexpected(ok.error());
+  if (!ok) {
+    // The batches before the failure stay deleted: say how many rows that was.
+    auto failed = ok.error();
+    if (!dry_run) failed.with("deleted_before_failure", total);
+    return std::unexpected(std::move(failed));
+  }
   return total;
 }
 

@@ -67,7 +67,9 @@ class PgDecisionLog {
 // long transaction and a stopped one keeps what it deleted. Through a URL
 // that may delete from the table (the superuser's): no service role may.
 // With `dry_run`, counts them and deletes nothing. Returns how many rows.
-// Errors: kUnavailable `database_unavailable`, kInternal `database_error`.
+// Errors: kUnavailable `database_unavailable`, kInternal `database_error`;
+// a prune that fails says in evidence `deleted_before_failure` how many rows
+// its committed batches deleted.
 domain::Result<std::int64_t> prune_decision_log(const std::string& admin_url, const std::string& before,
                                                 std::size_t batch, bool dry_run = false);
 

@@ -597,11 +597,35 @@ TEST_F(CliE2e, PruneDecisionLogDeletesWhatWasAnsweredBeforeTheInstantOnly) {
   const Json future = Json::parse(run_command(admin + "--before 2999-01-01T00:00:00Z 2>/dev/null").out);
   EXPECT_EQ(future["error"]["code"], "invalid_parameter") << future.dump();
 
-  // Three rows per transaction: seven rows take three of them.
-  auto pruned = run_command(admin + "--before 2002-01-01T00:00:00Z --batch 3 2>/dev/null");
+  // Three rows per transaction. The database refuses to delete prune-5 (a
+  // trigger of this test's): the admission rows go first, by recorded_at,
+  // so the first batch (1, 2, 4) is deleted and the second fails; the error
+  // says how many rows the prune had deleted.
+  ASSERT_EQ(testing::sql_exec(
+                s().database().admin_url,
+                "CREATE FUNCTION public.test_keep_prune_5() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF OLD.decision_id = 'prune-5' THEN RAISE EXCEPTION 'prune-5 is kept'; END IF; RETURN OLD; END $$; "
+                "CREATE TRIGGER test_keep_prune_5 BEFORE DELETE ON decision_log.decisions FOR EACH ROW "
+                "EXECUTE FUNCTION public.test_keep_prune_5()"),
+            "");
+  // The same prune, twice: stopped by the trigger, then done.
+  auto prune_in_threes = [&] { return run_command(admin + "--before 2002-01-01T00:00:00Z --batch 3 2>/dev/null"); };
+  const auto stopped = prune_in_threes();
+  EXPECT_EQ(stopped.status, 2) << stopped.out;
+  const Json why = Json::parse(stopped.out)["error"];
+  EXPECT_EQ(why["code"], "database_error") << stopped.out;
+  EXPECT_EQ(why["evidence"]["deleted_before_failure"], 3) << stopped.out;
+  EXPECT_EQ(left(), 7);
+  ASSERT_EQ(testing::sql_exec(s().database().admin_url,
+                              "DROP TRIGGER test_keep_prune_5 ON decision_log.decisions; "
+                              "DROP FUNCTION public.test_keep_prune_5()"),
+            "");
+
+  // The rest: four rows, in two transactions of at most three.
+  const auto pruned = prune_in_threes();
   ASSERT_EQ(pruned.status, 0) << pruned.out;
   const Json result = Json::parse(pruned.out);
-  EXPECT_EQ(result["deleted"], 7) << pruned.out;
+  EXPECT_EQ(result["deleted"], 4) << pruned.out;
   EXPECT_EQ(result["before"], "2002-01-01T00:00:00.000000Z");
   EXPECT_EQ(left(), 3);
   EXPECT_EQ(s().sql("SELECT count(*) FROM decision_log.decisions WHERE decision_id LIKE 'prune-%' AND recorded_at < "
