@@ -1,12 +1,38 @@
 #include "domain/app_policy/chain.h"
 
+#include <chrono>
+#include <utility>
+
 namespace ledger::domain::app_policy {
+
+namespace {
+
+// Whether `e` failed because its engine was unavailable: remembered for a
+// while only (ChainRuntime::kRebuildUnavailableAfterMs).
+template <typename Entry>
+bool failed_unavailable(const Entry& e) {
+  return !e.policy && e.failure.kind == ErrorKind::kUnavailable;
+}
+
+}  // namespace
+
+ChainRuntime::ChainRuntime(PolicyDeps deps, Clock clock) : deps_(deps), clock_(std::move(clock)) {
+  if (!clock_) {
+    clock_ = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+}
 
 std::shared_ptr<ChainRuntime::Entry> ChainRuntime::entry_for(const AppPolicyModel& model, const AttachedPolicy& p) {
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(p.policy_id);
-    if (it != cache_.end() && it->second->version == p.version) return it->second;
+    if (it != cache_.end() && it->second->version == p.version &&
+        (!failed_unavailable(*it->second) || clock_() < it->second->rebuild_at_ms)) {
+      return it->second;
+    }
   }
   // Built outside the lock: compiling CEL takes a while and must not stall
   // evaluations of other policies. Two threads may build the same version;
@@ -21,15 +47,15 @@ std::shared_ptr<ChainRuntime::Entry> ChainRuntime::entry_for(const AppPolicyMode
   } else {
     e->failure = built.error();
   }
-  // An engine that failed (or is missing) fails this evaluation closed, but
-  // is not remembered: the next one builds the policy again.
-  if (!e->policy && e->failure.kind == ErrorKind::kUnavailable) return e;
+  // An engine that failed (or is missing) fails this evaluation closed, and
+  // the ones of the next second; then the policy is built again.
+  if (failed_unavailable(*e)) e->rebuild_at_ms = clock_() + kRebuildUnavailableAfterMs;
   std::lock_guard lock(mu_);
   if (cache_.size() > 2 * model.policy_count() + 64) {
     std::erase_if(cache_, [&](const auto& kv) { return model.policy(kv.first) == nullptr; });
   }
   auto& slot = cache_[p.policy_id];
-  if (!slot || slot->version < p.version) slot = e;
+  if (!slot || slot->version < p.version || (slot->version == p.version && failed_unavailable(*slot))) slot = e;
   return slot->version == p.version ? slot : e;
 }
 

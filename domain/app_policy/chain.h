@@ -11,7 +11,10 @@
 // (`application_retired`). A policy whose stored config no longer
 // constructs (say a CEL function removed from the engine) is reported
 // `failed` with the construction's code and DENIES: fail closed, never
-// skipped.
+// skipped. One that failed because its expression engine was unavailable
+// (`cel_unavailable`) is built again a second later (by this process's
+// monotonic clock): the outage ends without a restart, and meanwhile the
+// engine is not asked on every evaluation.
 //
 // Constructed policies (compiled CEL programs included) are cached per
 // (policy id, version): built from the config the events carry, rebuilt
@@ -30,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,7 +63,15 @@ struct ChainResult {
 
 class ChainRuntime {
  public:
-  explicit ChainRuntime(PolicyDeps deps) : deps_(deps) {}
+  // Milliseconds on a monotonic clock; by default std::chrono::steady_clock.
+  using Clock = std::function<std::int64_t()>;
+  // A policy whose engine was unavailable when it was built fails closed,
+  // and is built again no sooner than this later: an engine that fails on
+  // one expression every time is then asked once a second, not once per
+  // evaluation.
+  static constexpr std::int64_t kRebuildUnavailableAfterMs = 1000;
+
+  explicit ChainRuntime(PolicyDeps deps, Clock clock = {});
   ChainRuntime(const ChainRuntime&) = delete;
   ChainRuntime& operator=(const ChainRuntime&) = delete;
 
@@ -78,7 +90,8 @@ class ChainRuntime {
     std::int64_t version = 0;
     std::shared_ptr<const Policy> policy;  // null when it failed to construct
     Error failure;
-    std::mutex mu;  // guards counters
+    std::int64_t rebuild_at_ms = 0;  // failed as kUnavailable: built again from then on
+    std::mutex mu;                   // guards counters
     PolicyCounters counters;
   };
   // Cached entries are dropped only when a new one is stored (the cache
@@ -86,6 +99,7 @@ class ChainRuntime {
   std::shared_ptr<Entry> entry_for(const AppPolicyModel& model, const AttachedPolicy& p);
 
   PolicyDeps deps_;
+  Clock clock_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>> cache_;  // by policy id
 };

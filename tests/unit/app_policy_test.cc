@@ -496,21 +496,29 @@ class RecoveringExpressions final : public ExpressionEngine {
   mutable std::atomic<int> failures_;
 };
 
-TEST(AppPolicyChain, AnEngineFailureFailsClosedAndIsNotRemembered) {
+TEST(AppPolicyChain, AnEngineFailureFailsClosedForASecondThenThePolicyIsBuiltAgain) {
   Fixture f;
   ASSERT_TRUE(f.run(RegisterApplication{"app-123", "org-acme", "A"}));
   ASSERT_TRUE(f.run(attach("cel", "custom_cel", {{"name", "n"}, {"pre_check_expression", "true"}})));
-  const RecoveringExpressions engine(1);
-  ChainRuntime rt(PolicyDeps{.expressions = &engine, .replicas = 1});
+  const RecoveringExpressions engine(1);  // fails once, then compiles
+  std::int64_t now_ms = 5000;
+  ChainRuntime rt(PolicyDeps{.expressions = &engine, .replicas = 1}, [&] { return now_ms; });
   const auto& app = *f.m.apps().application("org-acme", "app-123");
   auto down = rt.evaluate(f.m.apps(), app, at_ms(0));
   EXPECT_FALSE(down.allow);
   ASSERT_EQ(down.policies.size(), 1u);
+  EXPECT_EQ(down.policies[0].verdict, "failed");
   EXPECT_EQ(down.policies[0].reason, "cel_unavailable");
-  EXPECT_EQ(rt.cached(), 0u);
-  // The engine is back: the same policy version is built again and allows.
+  // Within the second the failure stands: the engine, back already, is not
+  // asked again.
+  now_ms += ChainRuntime::kRebuildUnavailableAfterMs - 1;
+  EXPECT_EQ(rt.evaluate(f.m.apps(), app, at_ms(0)).policies.at(0).reason, "cel_unavailable");
+  // Then the same policy version is built again and allows, and stays.
+  now_ms += 1;
   EXPECT_TRUE(rt.evaluate(f.m.apps(), app, at_ms(0)).allow);
   EXPECT_EQ(rt.cached(), 1u);
+  now_ms += 10 * ChainRuntime::kRebuildUnavailableAfterMs;
+  EXPECT_TRUE(rt.evaluate(f.m.apps(), app, at_ms(0)).allow);
 }
 
 TEST(AppPolicyChain, RetiredApplicationDenies) {
