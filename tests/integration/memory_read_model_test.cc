@@ -24,11 +24,16 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "adapters/http/routes/admission_api.h"
+#include "adapters/http/routes/config_api.h"
 #include "adapters/http/routes/memory_limits.h"
 #include "adapters/http/routes/query_api.h"
 #include "adapters/http/routes/snapshot_waits.h"
@@ -521,6 +526,74 @@ TEST_F(MemoryReadModelTest, OnlyASingleDecisionFromMemoryIsAnsweredWithoutTheReq
   EXPECT_FALSE(at_once(*memory_, "GET", "/v1/decisions", ""));
   EXPECT_FALSE(at_once(*memory_, "GET", "/v1/ceilings/effective", "organization_id=o1"));
   waits.stop();
+}
+
+// What a parked request's answer is, once sent (from the waits' thread).
+class CapturedAnswer final : public adapters::http::HttpResponder::Target {
+ public:
+  void send(adapters::http::HttpResponse response) override {
+    std::lock_guard lock(mu_);
+    if (!answer_) answer_ = std::move(response);
+    cv_.notify_all();
+  }
+  void resume(std::function<void()> work) override { work(); }
+  std::shared_ptr<adapters::http::HttpStream> stream(adapters::http::HttpResponse) override { return nullptr; }
+  std::optional<adapters::http::HttpResponse> await(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return answer_.has_value(); });
+    return answer_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<adapters::http::HttpResponse> answer_;
+};
+
+// A configuration read is answered from the in-memory store, so its
+// read-your-writes wait is parked on the store's position, not on the
+// PostgreSQL read models' checkpoints: with the projector ahead of the
+// store it waits for the store, and is not woken early into a 503 (as
+// ConfigE2e once saw in CI).
+TEST_F(MemoryReadModelTest, AConfigurationReadWaitsForTheStoreItIsAnsweredFrom) {
+  ASSERT_TRUE(submit(domain::RegisterEntry{"product", "gpuaas", "", {}}));
+  bring_both_to_head();
+  const events::GlobalPosition at = models_.position();
+  ASSERT_TRUE(submit(domain::CreateOrganization{"o1", "o1", "plan1", ""}));
+  const events::GlobalPosition next{at.value + 1};
+  // The checkpoints and the head have `next`; the store is one behind.
+  auto ahead = [&]() -> domain::Result<events::GlobalPosition> { return next; };
+  routes::SnapshotWaits sql_waits(ahead, {});
+  routes::SnapshotWaits memory_waits([&]() -> domain::Result<events::GlobalPosition> { return models_.position(); },
+                                     {});
+  models_.set_on_advance([&](events::GlobalPosition) { memory_waits.notify(); });
+  routes::ConfigApi config(models_, clock_, Json::object(), ahead);
+  routes::QueryApi& query = *memory_->query;
+  query.wait_with(sql_waits, ahead);
+  query.answer_from(models_, &memory_waits);
+  query.serve_config(config);
+
+  auto answer = std::make_shared<CapturedAnswer>();
+  query.handle(testing::query_request("GET", "/tenants/o1/config/resolved",
+                                      "min_position=" + std::to_string(next.value) + "&wait_ms=10000", "", "t"),
+               adapters::http::HttpResponder(answer));
+  const auto early = answer->await(std::chrono::milliseconds(300));
+  EXPECT_FALSE(early.has_value()) << early->status << " " << early->body;
+
+  adapters::postgres::PgEventReader reader(db_.app_url);
+  auto tail = reader.read_after(at, 10);
+  ASSERT_TRUE(tail.has_value()) << tail.error().message;
+  ASSERT_EQ(tail->size(), 1u);
+  ASSERT_TRUE(models_.apply(*tail).has_value());
+  const auto answered = answer->await(std::chrono::seconds(5));
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->status, 200) << answered->body;
+  EXPECT_EQ(Json::parse(answered->body).value("snapshot_version", std::int64_t{0}), next.value) << answered->body;
+  ASSERT_NE(answered->header("x-read-model"), nullptr);
+  EXPECT_EQ(*answered->header("x-read-model"), "memory");
+  models_.set_on_advance(nullptr);
+  memory_waits.stop();
+  sql_waits.stop();
 }
 
 }  // namespace

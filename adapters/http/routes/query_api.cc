@@ -165,6 +165,9 @@ HttpResponse QueryApi::route(const HttpRequest& req) {
 
 bool QueryApi::from_memory(const HttpRequest& req) const {
   constexpr std::string_view kPolicyValues = "/v1/policy-values/";
+  // In route()'s order: the configuration reads come first and are always
+  // answered from the store (ConfigApi).
+  if (config_ && ConfigApi::owns(req.path)) return true;
   if (entitlements_ && EntitlementReads::owns(req.path)) return true;
   if (admission_ && AdmissionApi::owns(req.path)) return admission_->from_memory(req);
   if (app_policies_ && AppPolicyApi::owns(req.path)) return memory_ != nullptr;
