@@ -1,6 +1,5 @@
 #include "adapters/postgres/decision_log_store.h"
 
-#include <simdjson.h>
 #include <nlohmann/json.hpp>
 #include <pqxx/tablewriter>
 
@@ -32,33 +31,17 @@ constexpr std::array<const char*, 15> kInsertColumns = {
     "decision",   "reason_code",  "snapshot_version", "input",    "output"};
 
 // A record's `input` and `output` as the table keeps them: their texts as
-// read from the topic (DecisionRecord::input_json), or cut from the
-// record's own text when it has one, else written from its trees (into
-// `made`, which must not reallocate). False when its text is not a JSON
-// object holding both.
-bool stored_texts(const commands::DecisionRecord& r, std::vector<std::string>& made, const std::string*& input,
-                  const std::string*& output) {
-  if (!r.input_json.empty() && !r.output_json.empty()) {
-    input = &r.input_json;
-    output = &r.output_json;
-    return true;
-  }
-  if (r.encoded.empty()) {
-    input = &made.emplace_back(r.input.dump(-1, ' ', false, Json::error_handler_t::replace));
-    output = &made.emplace_back(r.output.dump(-1, ' ', false, Json::error_handler_t::replace));
-    return true;
-  }
-  static thread_local simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  simdjson::dom::element in;
-  simdjson::dom::element out;
-  if (parser.parse(r.encoded).get(doc) != simdjson::SUCCESS || doc["input"].get(in) != simdjson::SUCCESS ||
-      doc["output"].get(out) != simdjson::SUCCESS) {
-    return false;
-  }
-  input = &made.emplace_back(simdjson::to_string(in));
-  output = &made.emplace_back(simdjson::to_string(out));
-  return true;
+// read from the topic (DecisionRecord::input_json), else its trees written
+// (into `made`, which must not reallocate).
+struct StoredTexts {
+  std::string_view input;
+  std::string_view output;
+};
+StoredTexts stored_texts(const commands::DecisionRecord& r, std::vector<std::string>& made) {
+  if (!r.input_json.empty() && !r.output_json.empty()) return {r.input_json, r.output_json};
+  const auto& input = made.emplace_back(r.input.dump(-1, ' ', false, Json::error_handler_t::replace));
+  const auto& output = made.emplace_back(r.output.dump(-1, ' ', false, Json::error_handler_t::replace));
+  return {input, output};
 }
 
 // Appends `v` as one field of a COPY text line: backslash, newline,
@@ -86,7 +69,7 @@ void append_copy_field(std::string& line, std::string_view v) {
 }
 
 // The record as one line of COPY text in kInsertColumns' order.
-std::string copy_line(const commands::DecisionRecord& r, const std::string& input, const std::string& output) {
+std::string copy_line(const commands::DecisionRecord& r, std::string_view input, std::string_view output) {
   std::string line;
   line.reserve(input.size() + output.size() + 512);
   for (const std::string* field :
@@ -126,24 +109,12 @@ bool copy_rows(pqxx::connection& c, const std::vector<std::string>& lines) {
   }
 }
 
-// The records as one JSON array, each as the text it was encoded in
-// (DecisionRecord::encoded), or with the texts of its input and output as
-// read from the topic.
-std::string json_array(std::span<const commands::DecisionRecord> records) {
-  std::size_t size = 2;
-  for (const auto& r : records) size += r.encoded.size() + r.input_json.size() + r.output_json.size() + 512;
-  std::string text;
-  text.reserve(size);
-  text += '[';
-  for (const auto& r : records) {
-    if (text.size() > 1) text += ',';
-    if (!r.encoded.empty()) {
-      text += r.encoded;
-    } else if (!r.input_json.empty() && !r.output_json.empty()) {
-      text += commands::encoded_decision_record(r, r.input_json, r.output_json);
-    } else {
-      text += commands::decision_record_json(r).dump(-1, ' ', false, Json::error_handler_t::replace);
-    }
+// The records as one JSON array, each with its stored texts.
+std::string json_array(std::span<const commands::DecisionRecord> records, std::span<const StoredTexts> texts) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (i > 0) text += ',';
+    text += commands::encoded_decision_record(records[i], texts[i].input, texts[i].output);
   }
   text += ']';
   return text;
@@ -158,26 +129,20 @@ domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::Deci
   // Every line is written before the COPY starts, so that the database
   // takes them in one stretch, without this thread competing with it for
   // the cores. A batch holding a record already stored (a redelivery) makes
-  // COPY fail on the key; that batch, and one whose texts cannot be cut
-  // apart here, goes in by the statement that skips what is present,
-  // PostgreSQL taking the records apart itself.
+  // COPY fail on the key; that batch goes in by the statement that skips
+  // what is present, PostgreSQL taking the records apart itself.
+  std::vector<std::string> made;
+  std::vector<StoredTexts> texts;
   std::vector<std::string> lines;
+  made.reserve(2 * records.size());
+  texts.reserve(records.size());
   lines.reserve(records.size());
-  {
-    std::vector<std::string> made;
-    made.reserve(2 * records.size());
-    for (const auto& r : records) {
-      const std::string* input = nullptr;
-      const std::string* output = nullptr;
-      if (!stored_texts(r, made, input, output)) {
-        lines.clear();
-        break;
-      }
-      lines.push_back(copy_line(r, *input, *output));
-    }
+  for (const auto& r : records) {
+    const auto& t = texts.emplace_back(stored_texts(r, made));
+    lines.push_back(copy_line(r, t.input, t.output));
   }
   return impl_->pool.run<std::size_t>([&](pqxx::connection& c) {
-    if (!lines.empty() && copy_rows(c, lines)) return records.size();
+    if (copy_rows(c, lines)) return records.size();
     pqxx::work tx(c);
     auto res = tx.exec_params(
         "INSERT INTO decision_log.decisions (kind, decision_id, recorded_at, as_of, organization_id, project_id, "
@@ -189,7 +154,7 @@ domain::Result<std::size_t> PgDecisionLog::insert(std::span<const commands::Deci
         "(r->>'snapshot_version')::bigint, r->'input', r->'output' "
         "FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n) ORDER BY n "
         "ON CONFLICT (decision_id) DO NOTHING",
-        json_array(records));
+        json_array(records, texts));
     tx.commit();
     return static_cast<std::size_t>(res.affected_rows());
   });

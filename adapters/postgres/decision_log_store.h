@@ -51,7 +51,10 @@ class PgDecisionLog {
   ~PgDecisionLog();
 
   // Inserts the records in one transaction; one already present (same
-  // decision_id) is left as it is. Returns how many were new.
+  // decision_id) is left as it is. Returns how many were new. A record's
+  // input and output are stored as its input_json and output_json texts
+  // (as the projector reads them), or else its trees written; `encoded`,
+  // the producer's form, is not read.
   domain::Result<std::size_t> insert(std::span<const commands::DecisionRecord> records);
   domain::Result<DecisionLogPage> page(const DecisionLogFilter& filter);
   domain::Result<std::int64_t> count();
