@@ -518,7 +518,7 @@ domain::Result<void> CommandService::plan_policy_command(std::size_t i, const Co
   }
   const events::StreamVersion version{cs.state.version};
   if (req.expected_version && *req.expected_version != version) {
-    plan.slots[i].answer = std::unexpected(version_conflict(stream, *req.expected_version, version));
+    plan.answer(i, version_conflict(stream, *req.expected_version, version), req);
     return {};
   }
   auto decided = std::visit(

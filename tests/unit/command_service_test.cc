@@ -511,6 +511,8 @@ TEST_F(CommandServiceTest, ExpectedVersionMismatchIsAStreamVersionConflict) {
     EXPECT_EQ(evidence(r.error(), "stream_id"), "policy-key:billing.window_seconds");
     EXPECT_EQ(evidence(r.error(), "expected_version"), std::to_string(expected));
     EXPECT_EQ(evidence(r.error(), "actual_version"), "1");
+    // Like every refusal, it names the request's correlation id.
+    EXPECT_EQ(evidence(r.error(), "correlation_id"), "corr-cmd-x" + std::to_string(expected));
   }
   EXPECT_EQ(recorded().size(), 1u);
 }
