@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "adapters/identity/jwt.h"
+#include "commands/access/authorization.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
@@ -125,6 +126,9 @@ domain::Result<TokenAuthenticator> TokenAuthenticator::from_json(const nlohmann:
     p.actor.type = string_field(a, "type").value_or("");
     p.actor.id = string_field(a, "id").value_or("");
     if (p.actor.type.empty() || p.actor.id.empty()) return invalid("each actor needs a type and an id (strings)");
+    if (!commands::is_principal_actor_type(p.actor.type)) {
+      return invalid("an actor's type must be user, service_account, api_key or worker");
+    }
     if (a.contains("roles")) {
       if (!a["roles"].is_array()) return invalid("actor roles must be an array");
       for (const auto& r : a["roles"]) {

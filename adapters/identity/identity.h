@@ -12,7 +12,9 @@
 // digest (`ledger-admin hash-token` prints an entry), compared in constant
 // time against every entry. Static tokens are kept only as digests in
 // memory, so a token never shows up in a dump or log. A static token past
-// its `expires_at` (RFC 3339) is refused (reason `expired`).
+// its `expires_at` (RFC 3339) is refused (reason `expired`). An actor's
+// type is user, service_account, api_key or worker; any other refuses the
+// file.
 //
 // Outside the development profiles (TokenFileOptions::development false)
 // the file is refused at load (kInvalidArgument `insecure_token_config`)

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "commands/access/authorization.h"
 #include "commands/decode.h"
 
 namespace ledger::identity {
@@ -151,10 +152,6 @@ domain::Result<std::int64_t> int_setting(const Json& obj, const char* name, std:
                           std::to_string(hi));
   }
   return it->get<std::int64_t>();
-}
-
-bool valid_actor_type(std::string_view t) {
-  return t == "user" || t == "service_account" || t == "api_key" || t == "worker";
 }
 
 bool valid_claim_string(const std::string& s) { return !s.empty() && s.size() <= kMaxClaimChars; }
@@ -627,7 +624,7 @@ domain::Result<JwtClaims> JwtVerifier::verify_fresh(std::string_view token, even
   if (std::find(c.audience.begin(), c.audience.end(), policy_.audience) == c.audience.end()) {
     return decided("wrong_audience", "audience not accepted");
   }
-  if (!valid_actor_type(c.actor_type)) return decided("invalid_claim", "unknown actor_type");
+  if (!commands::is_principal_actor_type(c.actor_type)) return decided("invalid_claim", "unknown actor_type");
 
   if (c.expires_at <= c.issued_at) return decided("invalid_claim", "exp is not after iat");
   if (auto in_window = check_window(c, key->kid(), policy_.leeway_seconds, now); !in_window) {
@@ -704,7 +701,8 @@ domain::Result<std::string> mint_jwt(const JwtKey& key, const JwtClaims& c) {
   if (c.issued_at < 0 || c.expires_at > kMaxNumericDate || (c.not_before && *c.not_before < 0)) {
     return bad("dates must lie between 1970 and 9999");
   }
-  if (!valid_actor_type(c.actor_type)) return bad("actor type must be user, service_account, api_key or worker");
+  if (!commands::is_principal_actor_type(c.actor_type))
+    return bad("actor type must be user, service_account, api_key or worker");
   if (c.expires_at <= c.issued_at) return bad("the token must expire after it is issued");
   const Json header = {{"alg", jwt_algorithm_name(key.algorithm())}, {"kid", key.kid()}, {"typ", "JWT"}};
   Json payload = {{"iss", c.issuer},       {"sub", c.subject},  {"actor_type", c.actor_type}, {"roles", c.roles},

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "commands/access/authorization.h"
 #include "commands/edge_values.h"
 
 namespace ledger::adapters::identity {
@@ -87,7 +88,9 @@ domain::Result<KafkaProducers> KafkaProducers::from_json(const nlohmann::json& d
     const auto actor = p.find("actor");
     if (actor == p.end() || !actor->is_object()) return refuse("actor", "must be an object");
     const std::string* type = naming_member(*actor, "type");
-    if (type == nullptr) return refuse("actor.type", "must be a non-blank string");
+    if (type == nullptr || !commands::is_principal_actor_type(*type)) {
+      return refuse("actor.type", "must be user, service_account, api_key or worker");
+    }
     const std::string* id = naming_member(*actor, "id");
     if (id == nullptr) return refuse("actor.id", "must be a non-blank string");
     commands::Principal principal;

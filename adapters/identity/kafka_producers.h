@@ -47,7 +47,8 @@ class KafkaProducers {
  public:
   // kInvalidArgument "kafka_producers_malformed" for a malformed document,
   // among them an entry whose tenant, actor type or actor id is missing,
-  // empty, blank or holds a control character. The message names the entry
+  // empty, blank or holds a control character, or whose actor type is not
+  // one a principal may have (commands::is_principal_actor_type). The message names the entry
   // and the field ("producers[1] (billing-feed): actor.id must be a non-blank
   // string"), the evidence too (`entry`: its index, `field`).
   static domain::Result<KafkaProducers> from_json(const nlohmann::json& document);

@@ -121,6 +121,10 @@ domain::Result<void> authorize(const Principal& who, RouteFamily f) {
 
 bool is_tenant_principal(const Principal& who) { return who.tenant != "platform"; }
 
+bool is_principal_actor_type(std::string_view type) {
+  return type == "user" || type == "service_account" || type == "api_key" || type == "worker";
+}
+
 bool tenant_bound(const Principal& who, const Command& c) {
   if (std::holds_alternative<domain::RecordAccessRefusal>(c)) return !is_refusal_recorder(who);
   return is_tenant_principal(who);

@@ -343,6 +343,11 @@ domain::Result<void> authorize(const Principal& who, RouteFamily f);
 // A principal of one organization (tenant other than "platform").
 bool is_tenant_principal(const Principal& who);
 
+// The actor types a principal may have: user, service_account, api_key and
+// worker. Tokens, the static tokens file and the Kafka producers file name
+// no other.
+bool is_principal_actor_type(std::string_view type);
+
 // The refusal recorder: tenant kRefusalRecorderTenant, exactly the one role
 // refusal_recorder. The only principal whose access.record_refusal may name
 // a target tenant other than its own.

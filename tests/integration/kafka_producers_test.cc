@@ -119,6 +119,28 @@ TEST(KafkaProducers, AnEntryWithoutATenantActorTypeOrActorIdIsRefusedByName) {
   }
 }
 
+// The mapped actor's type is one a principal may have; another one is
+// refused by name, as a missing one is.
+TEST(KafkaProducers, AnActorTypeOtherThanThePrincipalTypesIsRefusedByName) {
+  for (const char* type : {"user", "service_account", "api_key", "worker"}) {
+    auto entry = producer_entry("first", "acme-first");
+    entry["actor"]["type"] = type;
+    auto p = KafkaProducers::from_json({{"producers", nlohmann::json::array({entry})}});
+    ASSERT_TRUE(p.has_value()) << type << ": " << p.error().message;
+    auto principal = p->principal_of("first");
+    ASSERT_TRUE(principal.has_value());
+    EXPECT_EQ(principal->actor.type, type);
+  }
+  for (const char* type : {"robot", "Service_Account", "system", "api-key"}) {
+    auto entry = producer_entry("first", "acme-first");
+    entry["actor"]["type"] = type;
+    auto p = KafkaProducers::from_json({{"producers", nlohmann::json::array({entry})}});
+    ASSERT_FALSE(p.has_value()) << type;
+    EXPECT_EQ(p.error().code, "kafka_producers_malformed");
+    EXPECT_EQ(p.error().evidence_text("field"), "actor.type") << type;
+  }
+}
+
 // The command service's view of the file: a reload that is refused keeps the
 // mapping it had, and the next good file is taken.
 TEST(KafkaProducers, ARefusedReloadKeepsThePreviousMapping) {

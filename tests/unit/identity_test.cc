@@ -245,6 +245,25 @@ TEST(StaticTokens, AStaticTokenIsRefusedFromItsExpiry) {
   EXPECT_EQ(late.error().message.find("billing-token"), std::string::npos);
 }
 
+// An actor type is one a principal may have; anything else refuses the
+// whole file (a typo would otherwise stamp events with an unknown type).
+TEST(StaticTokens, AnActorTypeOtherThanThePrincipalTypesRefusesTheFile) {
+  for (const char* type : {"user", "service_account", "api_key", "worker"}) {
+    Json e = hashed("typed-token-00001", "typed");
+    e["actor"]["type"] = type;
+    auto auth = TokenAuthenticator::from_json(Json{{"tokens", {e}}});
+    ASSERT_TRUE(auth.has_value()) << type << ": " << auth.error().message;
+    auto who = auth->authenticate("Bearer typed-token-00001", kBefore);
+    ASSERT_TRUE(who.has_value()) << type;
+    EXPECT_EQ(who->actor.type, type);
+  }
+  for (const char* type : {"robot", "User", "system", "service-account", "user "}) {
+    Json e = hashed("typed-token-00001", "typed");
+    e["actor"]["type"] = type;
+    expect_invalid_config(Json{{"tokens", {e}}}, type);
+  }
+}
+
 TEST(StaticTokens, UpperCaseDigestsMatchAndMalformedOnesAreRefused) {
   Json e = hashed("billing-token-0001", "billing");
   std::string upper = e["token_sha256"];
