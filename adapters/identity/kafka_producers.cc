@@ -150,13 +150,21 @@ void ProducersFile::refresh() {
   std::error_code ec;
   const auto mtime = std::filesystem::last_write_time(path_, ec);
   if (ec || (loaded_at_ && *loaded_at_ == mtime)) return;
+  const auto now = std::chrono::steady_clock::now();
+  const bool refused_before = refused_at_ && *refused_at_ == mtime;
+  if (refused_before && now < retry_at_) return;
   auto loaded = KafkaProducers::load(path_);
   if (!loaded) {
-    spdlog::error("kafka producers: {} ({}); keeping the previous list", loaded.error().message, loaded.error().code);
+    if (!refused_before) {
+      spdlog::error("kafka producers: {} ({}); keeping the previous list", loaded.error().message, loaded.error().code);
+    }
+    refused_at_ = mtime;
+    retry_at_ = now + kRetryRefused;
     return;
   }
   producers_ = std::move(*loaded);
   loaded_at_ = mtime;
+  refused_at_.reset();
   spdlog::info("kafka producers: {} known from {}", producers_.size(), path_);
 }
 

@@ -18,6 +18,7 @@
 // Thread-safety: KafkaProducers is immutable after construction.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -76,10 +77,14 @@ domain::Result<commands::Principal> principal_for_record(const adapters::kafka::
 // and re-read whenever its modification time changes, so `ledger-admin
 // add-producer` takes effect without a restart. A file that cannot be read
 // or is refused by from_json() keeps the last good contents (none at first:
-// every producer is unknown) and is read again on the next record.
+// every producer is unknown); the refusal is logged once per modification
+// time, and the same file is read again at most every kRetryRefused (a
+// writer that is not done yet may leave the time as it was), not on every
+// record of a busy topic.
 // Thread-safety: none; the Kafka command loop owns it.
 class ProducersFile {
  public:
+  static constexpr std::chrono::milliseconds kRetryRefused{1000};
   explicit ProducersFile(std::string path) : path_(std::move(path)) {}
   // principal_for_record() against the file's current contents.
   domain::Result<commands::Principal> principal_for_record(const adapters::kafka::KafkaMessage& msg,
@@ -89,6 +94,8 @@ class ProducersFile {
   void refresh();
   std::string path_;
   std::optional<std::filesystem::file_time_type> loaded_at_;
+  std::optional<std::filesystem::file_time_type> refused_at_;  // the modification time last refused
+  std::chrono::steady_clock::time_point retry_at_;             // when that file may be read again
   KafkaProducers producers_;
 };
 

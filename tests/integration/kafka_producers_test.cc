@@ -7,6 +7,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -168,6 +169,44 @@ TEST(KafkaProducers, ARefusedReloadKeepsThePreviousMapping) {
   }
   write("acme-billing-2");
   EXPECT_EQ(actor_now(file), "acme-billing-2");
+  std::filesystem::remove(path);
+}
+
+// A refused file is not read again on every record: the same modification
+// time is read again only after ProducersFile::kRetryRefused (a writer that
+// was not done yet), and a new modification time at once.
+TEST(KafkaProducers, ARefusedFileIsReadAgainAfterAPauseOrWhenItChanges) {
+  const auto path =
+      std::filesystem::temp_directory_path() / (ledger::testing::unique_name("kafka-producers") + ".json");
+  auto write = [&](const std::string& actor_id, std::filesystem::file_time_type at) {
+    std::ofstream(path)
+        << nlohmann::json{{"producers", nlohmann::json::array({producer_entry("billing-feed", actor_id)})}}.dump();
+    std::filesystem::last_write_time(path, at);
+  };
+  auto actor_now = [&](ProducersFile& file) {
+    auto p = file.principal_for_record(record("ledger.commands.billing-feed"), "ledger.commands");
+    return p ? p->actor.id : p.error().code;
+  };
+  const auto t0 = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+  ProducersFile file(path.string());
+  write("acme-billing", t0);
+  EXPECT_EQ(actor_now(file), "acme-billing");
+  write(" ", t0 + std::chrono::seconds(1));  // refused
+  const auto refused = std::chrono::steady_clock::now();
+  EXPECT_EQ(actor_now(file), "acme-billing");
+  // Mended under the same modification time: not read yet.
+  write("acme-billing-2", t0 + std::chrono::seconds(1));
+  const std::string early = actor_now(file);
+  if (std::chrono::steady_clock::now() - refused < ProducersFile::kRetryRefused) {
+    EXPECT_EQ(early, "acme-billing");
+  }
+  std::this_thread::sleep_until(refused + ProducersFile::kRetryRefused + std::chrono::milliseconds(50));
+  EXPECT_EQ(actor_now(file), "acme-billing-2");
+  // A refusal followed by a new modification time is read at once.
+  write(" ", t0 + std::chrono::seconds(2));
+  EXPECT_EQ(actor_now(file), "acme-billing-2");
+  write("acme-billing-3", t0 + std::chrono::seconds(3));
+  EXPECT_EQ(actor_now(file), "acme-billing-3");
   std::filesystem::remove(path);
 }
 
