@@ -11,6 +11,7 @@
 
 #include "commands/decode_entitlements.h"
 #include "commands/idempotency.h"
+#include "domain/text.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
@@ -33,7 +34,7 @@ domain::Result<std::string> required_string(const Json& body, const char* name, 
     return bad("missing_field", std::string("field '") + name + "' is required", name);
   if (!it->is_string()) return bad("invalid_field", std::string("field '") + name + "' must be a string", name);
   auto s = it->get<std::string>();
-  if (s.empty() || s.size() > max_len) {
+  if (s.empty() || domain::code_points(s) > max_len) {
     return bad("invalid_field",
                std::string("field '") + name + "' must be 1 to " + std::to_string(max_len) + " characters", name);
   }
@@ -107,7 +108,8 @@ domain::Result<events::PolicyScope> level_scope(const Json& s) {
     if (id != s.end()) return bad("invalid_scope", "the global scope has no id", "scope.id");
     return events::PolicyScope{};
   }
-  if (id == s.end() || !id->is_string() || id->get<std::string>().empty() || id->get<std::string>().size() > 128) {
+  if (id == s.end() || !id->is_string() || id->get_ref<const std::string&>().empty() ||
+      domain::code_points(id->get_ref<const std::string&>()) > 128) {
     return bad("invalid_scope", "scope.id must be a string of 1 to 128 characters", "scope.id");
   }
   return events::PolicyScope{*l, id->get<std::string>()};
@@ -124,7 +126,8 @@ domain::Result<events::PolicyScope> scope_field(const Json& body) {
     if (k != "user_id" && k != "project_id" && k != "org_id" && k != "plan") {
       return bad("invalid_scope", "scope accepts user_id, project_id, org_id and plan only", "scope." + k);
     }
-    if (!f->is_string() || f->get<std::string>().empty() || f->get<std::string>().size() > 128) {
+    if (!f->is_string() || f->get_ref<const std::string&>().empty() ||
+        domain::code_points(f->get_ref<const std::string&>()) > 128) {
       return bad("invalid_scope", "scope ids must be strings of 1 to 128 characters", "scope." + k);
     }
   }

@@ -3,6 +3,7 @@
 
 #include "commands/decode.h"
 #include "commands/field_reader.h"
+#include "domain/text.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::commands {
@@ -29,7 +30,7 @@ class Fields : public FieldReader {
       return {};
     }
     std::string s = it->get<std::string>();
-    if ((required && s.empty()) || s.size() > max_len) {
+    if ((required && s.empty()) || domain::code_points(s) > max_len) {
       fail("invalid_field", std::string("field '") + name + "' must be 1 to " + std::to_string(max_len) + " characters",
            name);
     }
@@ -100,7 +101,8 @@ class Fields : public FieldReader {
       return out;
     }
     for (auto f = it->begin(); f != it->end(); ++f) {
-      if (!f->is_string() || f.key().size() > 64 || f->get<std::string>().size() > 256) {
+      if (!f->is_string() || domain::code_points(f.key()) > 64 ||
+          domain::code_points(f->get_ref<const std::string&>()) > 256) {
         fail("invalid_field", std::string("field '") + name + "' must map short names to strings", name);
         return out;
       }
@@ -120,7 +122,8 @@ class Fields : public FieldReader {
       return out;
     }
     for (const auto& x : *it) {
-      if (!x.is_string() || x.get<std::string>().empty() || x.get<std::string>().size() > max_len) {
+      if (!x.is_string() || x.get_ref<const std::string&>().empty() ||
+          domain::code_points(x.get_ref<const std::string&>()) > max_len) {
         fail("invalid_field",
              std::string("field '") + name + "' must hold strings of 1 to " + std::to_string(max_len) + " characters",
              name);

@@ -4,6 +4,7 @@
 
 #include "commands/decode.h"
 #include "commands/field_reader.h"
+#include "domain/text.h"
 
 namespace ledger::commands {
 namespace {
@@ -22,7 +23,8 @@ class Body : public FieldReader {
   std::string str(const char* name, bool required, std::size_t max_len = 128) {
     const Json* j = get(name, required);
     if (!j) return {};
-    if (!j->is_string() || (required && j->get<std::string>().empty()) || j->get<std::string>().size() > max_len) {
+    if (!j->is_string() || (required && j->get_ref<const std::string&>().empty()) ||
+        domain::code_points(j->get_ref<const std::string&>()) > max_len) {
       fail("invalid_field",
            std::string("field '") + name + "' must be a string of " + (required ? "1" : "0") + " to " +
                std::to_string(max_len) + " characters",

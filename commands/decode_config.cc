@@ -15,6 +15,7 @@
 
 #include "commands/decode.h"
 #include "domain/config/schema.h"
+#include "domain/text.h"
 
 namespace ledger::commands {
 namespace {
@@ -161,7 +162,7 @@ std::optional<domain::Result<Command>> decode_config_command(std::string_view ty
   auto reason = b.find("reason");
   if (reason == b.end() || reason->is_null()) return bad("missing_field", "field 'reason' is required", "reason");
   if (!reason->is_string() || reason->get_ref<const std::string&>().empty() ||
-      reason->get_ref<const std::string&>().size() > 1024) {
+      domain::code_points(reason->get_ref<const std::string&>()) > 1024) {
     return bad("invalid_field", "field 'reason' must be 1 to 1024 characters", "reason");
   }
   c.reason = reason->get<std::string>();

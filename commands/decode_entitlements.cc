@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "commands/field_reader.h"
+#include "domain/text.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::commands {
@@ -22,7 +23,7 @@ class Fields : public FieldReader {
     known(name);
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) return std::nullopt;
-    if (!it->is_string() || it->get_ref<const std::string&>().size() > max_len) {
+    if (!it->is_string() || domain::code_points(it->get_ref<const std::string&>()) > max_len) {
       fail("invalid_field",
            std::string("field '") + name + "' must be a string of at most " + std::to_string(max_len) + " characters",
            name);
@@ -121,7 +122,9 @@ class Fields : public FieldReader {
     Json report = *it;
     auto text = [&](const char* k, std::string& out) {
       auto f = report.find(k);
-      if (f == report.end() || !f->is_string() || f->get_ref<const std::string&>().size() > 256) return false;
+      if (f == report.end() || !f->is_string() || domain::code_points(f->get_ref<const std::string&>()) > 256) {
+        return false;
+      }
       out = f->get<std::string>();
       return true;
     };

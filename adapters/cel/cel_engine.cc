@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "adapters/cel/ledger_cel.h"
+#include "domain/text.h"
 
 namespace ledger::adapters::cel {
 
@@ -54,14 +55,6 @@ std::vector<ExpressionIssue> take_issues(ledger_cel_issue* issues, std::size_t c
   }
   ledger_cel_issues_free(issues, count);
   return out;
-}
-
-// Counts code points of UTF-8 (continuation bytes excluded); the Go side
-// counts the same way, this only avoids copying a hopeless expression.
-std::size_t code_points(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0u) != 0x80u;
-  return n;
 }
 
 ExpressionIssue too_long(std::size_t n) {
@@ -142,7 +135,7 @@ CelEngine::~CelEngine() { ledger_cel_engine_free(handle_); }
 
 ExpressionCheck CelEngine::check(std::string_view expression) const {
   ExpressionCheck out;
-  if (const auto n = code_points(expression); n > kMaxExpressionLength) {
+  if (const auto n = domain::code_points(expression); n > kMaxExpressionLength) {
     out.errors.push_back(too_long(n));
     return out;
   }
@@ -158,7 +151,7 @@ domain::Result<std::shared_ptr<const CompiledExpression>> CelEngine::compile(std
   std::vector<ExpressionIssue> errors;
   std::uint64_t program = 0;
   int status = LEDGER_CEL_INVALID;
-  if (const auto n = code_points(expression); n > kMaxExpressionLength) {
+  if (const auto n = domain::code_points(expression); n > kMaxExpressionLength) {
     errors.push_back(too_long(n));
   } else {
     ledger_cel_issue* issues = nullptr;

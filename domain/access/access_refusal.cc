@@ -1,4 +1,5 @@
 #include "domain/access/access_refusal.h"
+#include "domain/text.h"
 
 #include <algorithm>
 
@@ -21,11 +22,11 @@ Result<Decided> decide(const RecordAccessRefusal& c) {
                                                                {"method", &r.method},
                                                                {"target", &r.target}};
   for (const auto& [name, value] : fields) {
-    if (value->empty() || value->size() > 256) return invalid(name);
+    if (value->empty() || code_points(*value) > 256) return invalid(name);
   }
   if (r.actor_roles.size() > 32) return invalid("actor_roles");
   for (const auto& role : r.actor_roles) {
-    if (role.empty() || role.size() > 256) return invalid("actor_roles");
+    if (role.empty() || code_points(role) > 256) return invalid("actor_roles");
   }
   if (std::find(std::begin(kAccessRefusalReasons), std::end(kAccessRefusalReasons), r.reason) ==
       std::end(kAccessRefusalReasons)) {
@@ -49,13 +50,15 @@ Result<Decided> decide(const RevokeToken& c) {
     e.with("field", std::move(field));
     return std::unexpected(std::move(e));
   };
-  if (c.tenant.empty() || c.tenant.size() > 256) return invalid("tenant", "field 'tenant' must be 1 to 256 characters");
+  if (c.tenant.empty() || code_points(c.tenant) > 256)
+    return invalid("tenant", "field 'tenant' must be 1 to 256 characters");
   if (c.principal_id.empty() == c.token_id.empty()) {
     return invalid("principal_id", "exactly one of principal_id and token_id is required");
   }
-  if (c.principal_id.size() > 256) return invalid("principal_id", "field 'principal_id' must be 1 to 256 characters");
-  if (c.token_id.size() > 256) return invalid("token_id", "field 'token_id' must be 1 to 256 characters");
-  if (c.reason.empty() || c.reason.size() > 1024)
+  if (code_points(c.principal_id) > 256)
+    return invalid("principal_id", "field 'principal_id' must be 1 to 256 characters");
+  if (code_points(c.token_id) > 256) return invalid("token_id", "field 'token_id' must be 1 to 256 characters");
+  if (c.reason.empty() || code_points(c.reason) > 1024)
     return invalid("reason", "field 'reason' must be 1 to 1024 characters");
   Decided d{token_revocations_stream_id(c.tenant), c.tenant, {}};
   d.events.emplace_back(events::TokenRevoked{c.tenant, c.principal_id, c.token_id, c.reason});

@@ -1,4 +1,5 @@
 #include "domain/app_policy/policy_types.h"
+#include "domain/text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -49,8 +50,8 @@ class ConfigReader {
       fail(name, std::string(name) + " must not be empty");
       return std::nullopt;
     }
-    if (s.size() > max_length) {
-      fail(name, std::string(name) + " is longer than " + std::to_string(max_length) + " bytes");
+    if (code_points(s) > max_length) {
+      fail(name, std::string(name) + " is longer than " + std::to_string(max_length) + " characters");
       return std::nullopt;
     }
     return s;
@@ -65,7 +66,8 @@ class ConfigReader {
     std::vector<std::string> out;
     for (std::size_t i = 0; i < j->size(); ++i) {
       const auto& x = (*j)[i];
-      if (!x.is_string() || x.get<std::string>().empty() || x.get<std::string>().size() > 256) {
+      if (!x.is_string() || x.get_ref<const std::string&>().empty() ||
+          code_points(x.get_ref<const std::string&>()) > 256) {
         fail(std::string(name) + "/" + std::to_string(i), "each entry must be a non-empty string of at most 256 bytes");
         return std::nullopt;
       }

@@ -1,4 +1,5 @@
 #include "domain/entitlements/entitlements.h"
+#include "domain/text.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -41,7 +42,7 @@ Result<void> check_tenant(std::string_view tenant) {
 }
 
 Result<void> check_text(std::string_view value, const char* field, std::size_t max, bool required) {
-  if ((required && value.empty()) || value.size() > max) {
+  if ((required && value.empty()) || code_points(value) > max) {
     return refuse(ErrorKind::kInvalidArgument, required && value.empty() ? "missing_field" : "invalid_field",
                   std::string("field '") + field + "' must be 1 to " + std::to_string(max) + " characters",
                   {{"field", field}});

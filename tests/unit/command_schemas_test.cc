@@ -355,6 +355,18 @@ const std::vector<Json>& replacements() {
                              Json{{"x", 1}}};
     for (std::size_t n : {16, 17, 32, 33, 64, 65, 128, 129, 255, 256, 257, 1024, 1025, 2048, 2049}) {
       out.emplace_back(std::string(n, 'a'));
+      // The same lengths in characters of two, three and four bytes: a
+      // schema's maxLength counts characters, and so must the decoders.
+      // Up to 257 characters of all three widths, up to 1,025 of two bytes:
+      // at most about 2,050 bytes, the longest string before, since the
+      // schemas' `pattern` runs in libstdc++'s std::regex, which recurses
+      // once per byte (a stack overflow under ASan at 6,000).
+      if (n > 1025) continue;
+      std::string wide;
+      for (std::size_t i = 0; i < n; ++i) {
+        wide += n > 257 || i % 3 == 0 ? "\u00e9" : i % 3 == 1 ? "\u4e2d" : "\U0001F600";
+      }
+      out.emplace_back(std::move(wide));
     }
     return out;
   }();

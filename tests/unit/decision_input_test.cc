@@ -272,5 +272,29 @@ TEST(DecisionInputReaders, AnythingButThePlainShapeGoesToTheTreePath) {
   }
 }
 
+// An application's limits count characters, as the API's schema does
+// (maxLength), not bytes.
+TEST(DecisionInputReaders, AnApplicationsLimitsCountCharacters) {
+  auto repeat = [](std::string_view c, std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i) s += c;
+    return s;
+  };
+  const std::string core = R"("hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d")";
+  struct Case {
+    std::string app_id;
+    std::string model;
+    bool accepted;
+  };
+  for (const Case& c : {Case{repeat("\u00e9", 128), "m", true}, Case{repeat("\u00e9", 129), "m", false},
+                        Case{"chat", repeat("\u4e2d", 256), true}, Case{"chat", repeat("\u4e2d", 257), false},
+                        Case{"chat", repeat("\U0001F600", 256), true}}) {
+    const std::string body =
+        "{" + core + R"(},"application":{"app_id":")" + c.app_id + R"(","model":")" + c.model + R"("}})";
+    SCOPED_TRACE(body.substr(0, 120));
+    EXPECT_EQ(by_tree(body, "").accepted, c.accepted);
+  }
+}
+
 }  // namespace
 }  // namespace ledger::routes

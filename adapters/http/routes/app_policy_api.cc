@@ -7,6 +7,7 @@
 #include "adapters/http/routes/query_params.h"
 #include "commands/access/authorization.h"
 #include "commands/decode.h"
+#include "domain/text.h"
 #include "events/codec/json_codec.h"
 #include "events/codec/rfc3339.h"
 
@@ -241,7 +242,9 @@ HttpResponse AppPolicyApi::evaluate(const HttpRequest& req, const commands::Prin
   std::optional<std::string> named_org;
   for (const auto& [k, v] : doc->items()) {
     if (k == "organization_id" || k == "model" || k == "phase" || k == "time") {
-      if (!v.is_string() || v.get<std::string>().size() > 256) return field_error(k, k + " must be a short string");
+      if (!v.is_string() || domain::code_points(v.get_ref<const std::string&>()) > 256) {
+        return field_error(k, k + " must be a short string");
+      }
       const auto s = v.get<std::string>();
       if (k == "organization_id") named_org = s;
       if (k == "model") request.input.model = s;
@@ -271,8 +274,9 @@ HttpResponse AppPolicyApi::evaluate(const HttpRequest& req, const commands::Prin
   auto org = organization_for(who, named_org, "application evaluate");
   if (!org) {
     if (org.error().code == "forbidden" && refusals_) {
-      refusals_->record(adapters::kafka::refusal_of(who, *named_org, commands::RouteFamily::kApplicationEvaluate,
-                                                    req.method, req.path, "tenant_mismatch"),
+      refusals_->record(adapters::kafka::refusal_of(who, named_org.value_or(std::string()),
+                                                    commands::RouteFamily::kApplicationEvaluate, req.method, req.path,
+                                                    "tenant_mismatch"),
                         "");
     }
     return error_response(org.error());

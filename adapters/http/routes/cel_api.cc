@@ -10,6 +10,7 @@
 #include "adapters/http/routes/query_params.h"
 #include "commands/decode.h"
 #include "commands/edge_values.h"
+#include "domain/text.h"
 
 namespace ledger::routes {
 
@@ -19,12 +20,6 @@ using domain::Error;
 using domain::ErrorKind;
 
 namespace {
-
-std::size_t code_points(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0u) != 0x80u;
-  return n;
-}
 
 Error field_error(std::string code, std::string message, std::string field = "expression") {
   Error e{ErrorKind::kInvalidArgument, std::move(code), std::move(message), {}};
@@ -78,7 +73,7 @@ std::optional<HttpResponse> CelApi::handle(const HttpRequest& req) const {
   // `expression`, so a body that misspells that one still says missing_field.
   if (auto ok = commands::only_fields(*doc, {"expression"}); !ok) return error_response(ok.error(), correlation_id);
   const auto& expression = it->get_ref<const std::string&>();
-  if (const auto n = code_points(expression); n > adapters::cel::kMaxExpressionLength) {
+  if (const auto n = domain::code_points(expression); n > adapters::cel::kMaxExpressionLength) {
     Error e{ErrorKind::kPayloadTooLarge,
             "expression_too_long",
             "the expression is " + std::to_string(n) + " characters long, the limit is " +

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands/decode.h"
+#include "domain/text.h"
 
 namespace ledger::routes {
 
@@ -112,11 +113,11 @@ class InputReader {
 
 // What the API asks of an application beyond its fields' types.
 std::optional<domain::Error> check_application(const ApplicationCheck& a) {
-  if (a.app_id.empty() || a.app_id.size() > 128 || a.app_id.find('/') != std::string::npos) {
+  if (a.app_id.empty() || domain::code_points(a.app_id) > 128 || a.app_id.find('/') != std::string::npos) {
     return invalid_input("application.app_id",
                          "application.app_id must be an application id (1-128 characters, no '/')");
   }
-  if (a.model.size() > 256) {
+  if (domain::code_points(a.model) > 256) {
     return invalid_input("application.model", "application.model must be at most 256 characters");
   }
   return std::nullopt;

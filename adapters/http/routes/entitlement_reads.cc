@@ -9,6 +9,7 @@
 #include "commands/decode.h"
 #include "commands/edge_values.h"
 #include "domain/entitlements/shadow.h"
+#include "domain/text.h"
 #include "events/codec/rfc3339.h"
 
 namespace ledger::routes {
@@ -59,8 +60,9 @@ domain::Result<projections::EntitlementCheckRequest> check_request(const Json& b
     if (k != "tenant" && k != "environment" && k != "organization_id" && k != "plan" && k != "capability") {
       return std::unexpected(commands::unknown_field(k));
     }
-    if (!it->is_string() || it->get_ref<const std::string&>().size() > 128) {
-      return std::unexpected(invalid("invalid_field", "field '" + k + "' must be a string of at most 128", k));
+    if (!it->is_string() || domain::code_points(it->get_ref<const std::string&>()) > 128) {
+      return std::unexpected(
+          invalid("invalid_field", "field '" + k + "' must be a string of at most 128 characters", k));
     }
   }
   auto get = [&](const char* k) { return b.contains(k) ? b[k].get<std::string>() : std::string(); };
