@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/http/correlation.h"
 #include "adapters/http/response_wire.h"
 #include "adapters/http/target.h"
 #include "adapters/http/tls_stream.h"
@@ -88,9 +89,7 @@ HttpResponse internal_error() { return error_response(500, "internal", "internal
 HttpResponse with_correlation_id(HttpResponse r, const BeastRequest& req) {
   if (req.count("x-correlation-id") != 1) return r;
   const std::string value(req["x-correlation-id"]);
-  if (auto corr = commands::header_id("x-correlation-id", &value); corr && !corr->empty()) {
-    r.headers.emplace_back("x-correlation-id", *corr);
-  }
+  echo_correlation_id(r, &value);
   return r;
 }
 
@@ -336,10 +335,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (const std::string* corr = request.header("x-correlation-id")) correlation_id_ = corr->substr(0, 256);
     if (auto refused = undecodable_target(request)) {
       // The answer echoes a usable X-Correlation-Id, as every route's does.
-      if (auto corr = commands::header_id("x-correlation-id", request.header("x-correlation-id"));
-          corr && !corr->empty()) {
-        refused->headers.emplace_back("x-correlation-id", *corr);
-      }
+      echo_correlation_id(*refused, request.header("x-correlation-id"));
       return send(std::move(*refused), version_, head_, close_);
     }
     dispatch_request(std::move(request));

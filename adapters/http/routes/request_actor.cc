@@ -3,6 +3,7 @@
 #include <cctype>
 #include <string>
 
+#include "adapters/http/correlation.h"
 #include "adapters/http/log_context.h"
 #include "adapters/http/routes/http_json.h"
 #include "commands/edge_values.h"
@@ -34,11 +35,7 @@ adapters::http::HttpResponse finish(const adapters::http::HttpRequest& req, adap
 
 adapters::http::HttpResponse echo_correlation_id(const adapters::http::HttpRequest& req,
                                                  adapters::http::HttpResponse r) {
-  if (r.header("x-correlation-id") == nullptr) {
-    if (auto corr = commands::header_id("x-correlation-id", req.header("x-correlation-id")); corr && !corr->empty()) {
-      r.headers.emplace_back("x-correlation-id", *corr);
-    }
-  }
+  adapters::http::echo_correlation_id(r, req.header("x-correlation-id"));
   return r;
 }
 
