@@ -49,9 +49,16 @@ Json draft(const std::string& id) {
 void set_and_wait(Stack& s, const std::string& key, const Json& scope, std::int64_t value) {
   const auto position = s.ok("policy_value.set", {{"key", key}, {"scope", scope}, {"value", value}, {"reason", "e2e"}});
   ASSERT_GT(position, 0);
-  Reply r = s.query("GET", "/v1/policy-values/" + key + "?min_position=" + std::to_string(position) + "&wait_ms=10000",
-                    ledger::testing::kAdminToken);
-  ASSERT_EQ(r.status, 200) << r.describe();
+  // Both read models the gates read have it: ledger-query's memory (a plain
+  // read waits for it) and PostgreSQL's, the command service's (an
+  // as_of_position read waits for the projector). Then each gate's cached
+  // value (1 s) has expired.
+  for (const char* wait : {"min_position=", "as_of_position="}) {
+    Reply r = s.query(
+        "GET", "/v1/policy-values/" + key + "?" + std::string(wait) + std::to_string(position) + "&wait_ms=10000",
+        ledger::testing::kAdminToken);
+    ASSERT_EQ(r.status, 200) << r.describe();
+  }
   std::this_thread::sleep_for(1200ms);
 }
 
