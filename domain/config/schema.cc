@@ -6,6 +6,8 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "domain/text.h"
+
 namespace ledger::domain::config {
 
 namespace {
@@ -43,7 +45,7 @@ constexpr std::string_view kSchema = R"json({
       "additionalProperties": false
     },
     "endpoint_fields": {
-      "url": {"type": "string", "pattern": "^https?://"},
+      "url": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
       "headers": {"type": "object", "additionalProperties": {"type": "string"}},
       "auth": {"$ref": "#/definitions/auth"},
       "secret": {"type": "string", "minLength": 1},
@@ -55,7 +57,7 @@ constexpr std::string_view kSchema = R"json({
       "type": "object",
       "required": ["url"],
       "properties": {
-        "url": {"type": "string", "pattern": "^https?://"},
+        "url": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
         "headers": {"type": "object", "additionalProperties": {"type": "string"}},
         "auth": {"$ref": "#/definitions/auth"},
         "secret": {"type": "string", "minLength": 1},
@@ -68,7 +70,7 @@ constexpr std::string_view kSchema = R"json({
     "webhook": {
       "type": "object",
       "properties": {
-        "url": {"type": "string", "pattern": "^https?://"},
+        "url": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
         "headers": {"type": "object", "additionalProperties": {"type": "string"}},
         "auth": {"$ref": "#/definitions/auth"},
         "secret": {"type": "string", "minLength": 1},
@@ -89,7 +91,7 @@ constexpr std::string_view kSchema = R"json({
           "properties": {
             "approval_recipients": {"$ref": "#/definitions/recipients"},
             "default_recipients": {"$ref": "#/definitions/recipients"},
-            "from_email": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"},
+            "from_email": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$", "maxLength": 2048},
             "template_overrides": {"type": "object", "additionalProperties": {"type": "object"}}
           },
           "additionalProperties": false
@@ -101,7 +103,7 @@ constexpr std::string_view kSchema = R"json({
               "type": "object",
               "required": ["webhook_url"],
               "properties": {
-                "webhook_url": {"type": "string", "pattern": "^https?://"},
+                "webhook_url": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
                 "spaces": {"type": "array", "items": {"type": "string"}},
                 "include_links": {"type": "boolean"}
               },
@@ -191,9 +193,55 @@ const valijson::Schema& compiled() {
   return c.schema;
 }
 
+// The schema's `pattern`s run in libstdc++'s std::regex, which recurses once
+// per character a pattern repeats over: a from_email of 100,000 characters
+// overflows a thread's stack and ends the process. So every string the
+// schema gives a pattern (members named url, webhook_url or from_email) is
+// refused past kMaxPatternedChars before valijson sees the document; the
+// schema says the same limit (maxLength).
+constexpr std::size_t kMaxPatternedChars = 2048;
+
+bool patterned(std::string_view member) { return member == "url" || member == "webhook_url" || member == "from_email"; }
+
+std::string pointer_token(std::string_view key) {
+  std::string out;
+  for (const char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The first patterned string too long for the pattern to be tried, by its
+// JSON pointer. The document's depth is bounded by the body decoder.
+std::optional<SchemaViolation> overlong_patterned(const nlohmann::json& v, const std::string& at) {
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string path = at + "/" + pointer_token(it.key());
+      if (it->is_string() && patterned(it.key()) &&
+          code_points(it->get_ref<const std::string&>()) > kMaxPatternedChars) {
+        return SchemaViolation{
+            path, "String should be no more than " + std::to_string(kMaxPatternedChars) + " characters in length."};
+      }
+      if (auto bad = overlong_patterned(*it, path)) return bad;
+    }
+  } else if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (auto bad = overlong_patterned(v[i], at + "/" + std::to_string(i))) return bad;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<SchemaViolation> validate_document(const nlohmann::json& doc) {
+  if (auto bad = overlong_patterned(doc, "")) return bad;
   valijson::Validator validator;
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter target(doc);

@@ -278,6 +278,29 @@ TEST(ConfigValidation, TheSeedsExampleIsValidAndABrokenVariantNamesItsPath) {
   EXPECT_EQ(decoded.error().kind, ledger::domain::ErrorKind::kFailedPrecondition);
 }
 
+// A string the schema gives a pattern is refused by its length before the
+// pattern runs: std::regex recurses once per character, and a from_email of
+// 100,000 characters ended the process.
+TEST(ConfigValidation, AnOverlongPatternedStringIsRefusedBeforeItsPatternRuns) {
+  auto from_email = [](const std::string& address) {
+    return Json{{"notification_config", {{"email", {{"from_email", address}}}}}};
+  };
+  EXPECT_FALSE(cfg::validate_document(from_email("no-reply@example.com")).has_value());
+  // At the limit the pattern decides; one past it, the length.
+  const std::string at_limit = std::string(2048 - 12, 'a') + "@example.com";
+  EXPECT_FALSE(cfg::validate_document(from_email(at_limit)).has_value());
+  for (const std::string& overlong : {at_limit + "m", std::string(100000, 'a'), std::string(100000, 'a') + "@b"}) {
+    auto v = cfg::validate_document(from_email(overlong));
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->path, "/notification_config/email/from_email");
+    EXPECT_NE(v->message.find("2048"), std::string::npos) << v->message;
+  }
+  auto url = cfg::validate_document(
+      {{"notification_config", {{"webhook", {{"url", "https://" + std::string(100000, 'h')}}}}}});
+  ASSERT_TRUE(url.has_value());
+  EXPECT_EQ(url->path, "/notification_config/webhook/url");
+}
+
 TEST(ConfigValidation, DecodingRefusesIdsAndFieldsItDoesNotKnow) {
   using ledger::commands::decode_command;
   EXPECT_EQ(decode_command("config.agent.set",
