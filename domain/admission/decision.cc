@@ -180,7 +180,33 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Inst
                                          [](const ChainNode& n) { return n.scope.level == QuotaLevel::kOrganization; });
   if (organization != s.chain.end()) {
     const auto top = static_cast<std::size_t>(organization - s.chain.begin());
+    // By place id where the model made the slots and the chain's ids (the
+    // list is of the request's dimension then); by name otherwise. The same
+    // answer either way (AdmissionModel.ReservationSlotsDecideAsTheViewsDo).
+    const auto slots = s.reservations.slots();
+    const auto& places = s.chain_places;
+    const bool by_id = !slots.empty() && places.size == s.chain.size();
+    std::size_t i = 0;
     for (const auto& shared : s.reservations) {
+      const std::size_t at = i++;
+      if (by_id && slots[at].owner_count != 0) {
+        const ReservationSlot& slot = slots[at];
+        if (!slot.holds || as_of.micros < slot.window_start || as_of.micros >= slot.window_end) continue;
+        // overlaps(), reading the view only when both name a region or SKU.
+        if ((!slot.any_region && !target.region.empty() && shared->region != target.region) ||
+            (!slot.any_sku && !target.sku_or_model.empty() && shared->sku_or_model != target.sku_or_model)) {
+          continue;
+        }
+        const std::size_t owners = slot.owner_count;
+        std::size_t shared_top = 0;
+        while (shared_top < owners && shared_top <= top &&
+               slot.owners[owners - 1 - shared_top] == places.ids[top - shared_top]) {
+          ++shared_top;
+        }
+        if (shared_top == owners) continue;  // owned on the requester's chain
+        for (std::size_t k = 0; k < shared_top; ++k) reserved_under[top - k] += slot.quantity;
+        continue;
+      }
       const ReservationView& r = *shared;
       if (r.dimension != target.dimension || !holds_at(r, as_of)) continue;
       if (!overlaps(r.region, target.region) || !overlaps(r.sku_or_model, target.sku_or_model)) continue;

@@ -56,6 +56,16 @@ struct DecisionInput {
 struct DecisionSnapshot {
   std::int64_t snapshot_version = 0;
   std::vector<ChainNode> chain;  // requester .. global; empty = unknown scope
+  // The ids of the places of `chain` in the model it was read from
+  // (AdmissionModel::snapshot_for; 0 for a scope without a place), when the
+  // chain has at most kMax scopes; none otherwise, and on the SQL path.
+  // With them and the slots of a sealed reservation list, a decision
+  // compares owner chains by id (ReservationSlot); the answer is the same.
+  struct ChainPlaces {
+    static constexpr std::size_t kMax = 10;
+    std::uint32_t ids[kMax] = {};
+    std::size_t size = 0;
+  } chain_places;
   std::vector<CeilingRule> rules;
   std::vector<Delegation> delegations;
   ReservationList reservations;  // of the organization in the dimension, any state

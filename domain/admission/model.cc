@@ -69,6 +69,7 @@ AdmissionModel::Place& AdmissionModel::Places::operator[](const QuotaScope& s) {
   // leaves the map as it was, and its index finding all of it.
   if (2 * (map_.size() + 1) > index_.size()) grow(index_size(map_.size() + 1));
   auto& added = *map_.try_emplace(s).first;
+  added.second.id = static_cast<std::uint32_t>(map_.size());  // places are never erased
   put(hash, &added);
   return added.second;
 }
@@ -149,10 +150,16 @@ void AdmissionModel::walk_chain(const Place* requester, const std::string& dimen
   // chain(), rules_on() and delegations_on() in one pass.
   s.chain.reserve(8);
   s.rules.reserve(16);
+  auto& ids = s.chain_places;
+  auto place_id = [&ids](const Place* p) {
+    if (ids.size < DecisionSnapshot::ChainPlaces::kMax) ids.ids[ids.size] = p != nullptr ? p->id : 0;
+    ++ids.size;
+  };
   const Place* at = requester;
   while (at != nullptr && at->node) {
     const Node& n = *at->node;
     s.chain.push_back(ChainNode{n.scope, n.version});
+    place_id(at);
     take_rules(*at, dimension, s.rules);
     take_delegation(*at, dimension, s.delegations);
     if (n.scope.level == QuotaLevel::kOrganization) {
@@ -167,15 +174,36 @@ void AdmissionModel::walk_chain(const Place* requester, const std::string& dimen
           take_delegation(*above, dimension, s.delegations);
         }
         s.chain.push_back(ChainNode{top, 0});
+        place_id(above);
       }
+      if (ids.size > DecisionSnapshot::ChainPlaces::kMax) ids.size = 0;  // too long: compared by name
       return;
     }
     at = at->up != nullptr ? at->up : place(n.parent);
   }
   // Unknown, or a broken parent link: no chain, so nothing on it.
   s.chain.clear();
+  s.chain_places.size = 0;
   s.rules.clear();
   s.delegations.clear();
+}
+
+ReservationSlot AdmissionModel::slot_of(const ReservationView& v) const {
+  ReservationSlot slot;
+  slot.window_start = v.window_start.micros;
+  slot.window_end = v.window_end.micros;
+  slot.quantity = v.quantity;
+  slot.holds = state_holds_capacity(v.state);
+  slot.any_region = v.region.empty();
+  slot.any_sku = v.sku_or_model.empty();
+  if (v.owner_chain.empty() || v.owner_chain.size() > ReservationSlot::kMaxOwners) return slot;
+  for (std::size_t i = 0; i < v.owner_chain.size(); ++i) {
+    const Place* at = place(v.owner_chain[i]);
+    if (at == nullptr) return slot;  // owner_count stays 0: read the view
+    slot.owners[i] = at->id;
+  }
+  slot.owner_count = static_cast<std::uint8_t>(v.owner_chain.size());
+  return slot;
 }
 
 std::vector<CeilingRule> AdmissionModel::rules_on(std::span<const ChainNode> chain,
@@ -285,7 +313,10 @@ void AdmissionModel::unindex_view(const std::string& organization_id, const std:
 void AdmissionModel::seal() {
   for (const auto& [organization_id, dimension] : unsealed_) {
     auto& views = views_.at(organization_id).at(dimension);
-    views.sealed = ReservationList(views.list);
+    std::vector<ReservationSlot> slots;
+    slots.reserve(views.list.size());
+    for (const auto& v : views.list) slots.push_back(slot_of(*v));
+    views.sealed = ReservationList(views.list, std::move(slots));
     views.changed = false;
   }
   unsealed_.clear();

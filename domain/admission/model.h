@@ -155,11 +155,19 @@ class AdmissionModel {
     // only then may a decision's requester be a principal here, so the
     // decisions of every other project skip looking one up.
     bool had_principals = false;
+    // Its number, from 1 in the order places were added (Places): the same
+    // scope has the same id in every copy of the model, since copies apply
+    // the same events. Reservation slots and decision snapshots name places
+    // by it (ReservationSlot).
+    std::uint32_t id = 0;
 
     Place() = default;
     // `up` is the copying map's to set (Places).
     Place(const Place& o)
-        : node(o.node), held(o.held ? std::make_unique<Held>(*o.held) : nullptr), had_principals(o.had_principals) {}
+        : node(o.node),
+          held(o.held ? std::make_unique<Held>(*o.held) : nullptr),
+          had_principals(o.had_principals),
+          id(o.id) {}
     Place& operator=(const Place& o) {
       if (this != &o) *this = Place(o);
       return *this;
@@ -182,6 +190,8 @@ class AdmissionModel {
   // the chain is broken or unknown) and their rules and delegations of
   // `dimension`, each scope looked up once.
   void walk_chain(const Place* requester, const std::string& dimension, DecisionSnapshot& s) const;
+  // What a decision reads of `v`, its owner chain as place ids (seal()).
+  ReservationSlot slot_of(const ReservationView& v) const;
   // Scopes are only ever looked up, never walked in order: hashed, so a
   // lookup costs the same at a million nodes as at ten.
   struct ScopeHash {

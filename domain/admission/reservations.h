@@ -82,31 +82,65 @@ struct ReservationView {
   friend bool operator==(const ReservationView&, const ReservationView&) = default;
 };
 
+// What a decision reads of one reservation, in one line of a contiguous
+// table: its window, quantity and whether its state holds capacity, and its
+// owner chain (owner first, up to the organization) as the ids of the places
+// of the model that made it (AdmissionModel: an id per scope, equal in every
+// copy of the model). A decision whose snapshot carries the place ids of its
+// own chain (DecisionSnapshot::chain_places) compares integers where it
+// would compare scope names, and reads the view itself only when the
+// reservation names a region or a SKU. Made only by the model, for a list
+// of one organization in one dimension.
+struct ReservationSlot {
+  static constexpr std::size_t kMaxOwners = 6;  // principal, project, 3 departments, organization
+  std::int64_t window_start = 0;                // micros
+  std::int64_t window_end = 0;
+  std::int64_t quantity = 0;
+  std::uint32_t owners[kMaxOwners] = {};
+  std::uint8_t owner_count = 0;  // 0: no ids (a longer or unplaced chain): read the view
+  bool holds = false;            // a state that holds capacity (active, exhausted)
+  bool any_region = false;       // the view's region is empty
+  bool any_sku = false;          // the view's sku_or_model is empty
+};
+
 // The views a decision reads (DecisionSnapshot::reservations), shared whole:
 // copying a list copies one reference count, not one per reservation. With
 // a count per view, every decision wrote each view's count, and readers on
 // two threads wrote the same lines (memory-bench: 7-10% per decision on one
 // thread and 11-17% on two at 10,000 and 100,000 nodes; no difference
-// measured at 1,000,000). Never changed once made. Compared by the views it holds, in order; an
-// empty list equals a default one.
+// measured at 1,000,000). Never changed once made. Compared by the views it
+// holds, in order; an empty list equals a default one. A list the model
+// sealed also holds a slot per view, in the same order (slots(): empty
+// otherwise, and never compared).
 class ReservationList {
  public:
   using Views = std::vector<Shared<ReservationView>>;
   ReservationList() = default;
-  explicit ReservationList(Views views)
-      : views_(views.empty() ? nullptr : std::make_shared<const Views>(std::move(views))) {}
+  explicit ReservationList(Views views, std::vector<ReservationSlot> slots = {})
+      : held_(views.empty() ? nullptr : std::make_shared<const Held>(Held{std::move(views), std::move(slots)})) {}
 
-  const Shared<ReservationView>* begin() const noexcept { return views_ ? views_->data() : nullptr; }
-  const Shared<ReservationView>* end() const noexcept { return views_ ? views_->data() + views_->size() : nullptr; }
-  std::size_t size() const noexcept { return views_ ? views_->size() : 0; }
+  const Shared<ReservationView>* begin() const noexcept { return held_ ? held_->views.data() : nullptr; }
+  const Shared<ReservationView>* end() const noexcept {
+    return held_ ? held_->views.data() + held_->views.size() : nullptr;
+  }
+  std::size_t size() const noexcept { return held_ ? held_->views.size() : 0; }
   bool empty() const noexcept { return size() == 0; }
+  // One per view when the model made them, else none.
+  std::span<const ReservationSlot> slots() const noexcept {
+    if (!held_ || held_->slots.size() != held_->views.size()) return {};
+    return held_->slots;
+  }
 
   friend bool operator==(const ReservationList& a, const ReservationList& b) {
-    return a.views_ == b.views_ || std::equal(a.begin(), a.end(), b.begin(), b.end());
+    return a.held_ == b.held_ || std::equal(a.begin(), a.end(), b.begin(), b.end());
   }
 
  private:
-  std::shared_ptr<const Views> views_;
+  struct Held {
+    Views views;
+    std::vector<ReservationSlot> slots;
+  };
+  std::shared_ptr<const Held> held_;
 };
 
 // The state a reservation reads as at `as_of`: an active one past its

@@ -9,6 +9,7 @@
 #include <rapidcheck.h>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <limits>
 
@@ -1212,6 +1213,107 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
       RC_ASSERT(walks_as_chain(l.model, p));
     }
   }));
+}
+
+// A sealed list's slots name owners by place id (ReservationSlot) and the
+// snapshot names its chain the same way (DecisionSnapshot::chain_places):
+// every decision read so equals the same decision read by name, over
+// reservations owned anywhere in the organization (principals, projects,
+// nested departments, the organization), in any state and window, with and
+// without a region or SKU, through moves, in copies of the model and after
+// moves made in the original only.
+TEST(AdmissionProperty, ReservationSlotsDecideAsTheViewsDo) {
+  std::size_t by_id_reserved = 0;  // decisions in which a slot held capacity for others
+  EXPECT_TRUE(rc::check([&](std::vector<std::tuple<int, int, int, int>> ops) {
+    Ledger l = acme();
+    l.ok(CreateDepartment{"lab", "acme", "", "Lab"});
+    l.ok(CreateDepartment{"cell", "acme", "lab", "Cell"});
+    l.ok(CreateProject{"deep", "acme", "cell", "Deep"});
+    l.ok(CreatePrincipal{"key1", "api_key", "llm", "key", std::nullopt});
+    l.ok(ceiling(org("acme"), 400));
+    const std::vector<QuotaScope> owners = {project("llm"),  project("vision"), project("misc"),
+                                            project("deep"), dept("research"),  dept("lab"),
+                                            dept("cell"),    org("acme"),       {QuotaLevel::kPrincipal, "key1"}};
+    const std::vector<std::string> regions = {"", "eu", "us"};
+    int reservations = 0;
+    for (const auto& [kind, a, b, q] : ops) {
+      const auto pick = [](int x, std::size_t n) { return static_cast<std::size_t>(std::abs(x)) % n; };
+      switch (std::abs(kind) % 7) {
+        case 0:
+        case 1: {
+          auto d = gpu_reservation("r" + std::to_string(++reservations), owners[pick(a, owners.size())],
+                                   1 + std::abs(q) % 20);
+          d.region = regions[pick(b, 3)];
+          d.sku_or_model = b % 2 ? "h100" : "";
+          const std::int64_t shift = (std::abs(q) % 3 - 1) * 2 * kDay;  // past, now, future
+          d.window_start = Instant{d.window_start.micros + shift};
+          d.window_end = Instant{d.window_end.micros + shift};
+          if (l.run(d) && a % 3 != 0) (void)l.run(TransitionReservation{d.reservation_id, "activate", "", "acme"});
+          break;
+        }
+        case 2: {
+          const std::string id = "r" + std::to_string(1 + std::abs(q) % std::max(1, reservations));
+          const char* action = std::array{"suspend", "resume", "retire"}[pick(b, 3)];
+          (void)l.run(TransitionReservation{id, action, "", "acme"});
+          break;
+        }
+        case 3:
+          (void)l.run(ConsumeReservation{"r" + std::to_string(1 + std::abs(q) % std::max(1, reservations)),
+                                         1 + std::abs(b) % 20, "job", "acme"});
+          break;
+        case 4:
+          (void)l.run(MoveProject{owners[pick(a, 4)].id, std::array{"research", "lab", "cell"}[pick(b, 3)]});
+          break;
+        case 5:
+          (void)l.run(MoveDepartment{"cell", a % 2 ? "research" : "lab"});
+          break;
+        case 6:
+          (void)l.run(ceiling(owners[pick(a, owners.size() - 1)], 50 + std::abs(q) % 200));
+          break;
+      }
+      if (std::abs(q) % 4 == 0) l.model.seal();
+    }
+    AdmissionModel sealed = l.model;
+    sealed.seal();
+    auto agree = [&](const AdmissionModel& m) {
+      for (const char* p : {"llm", "vision", "misc", "deep"}) {
+        for (const auto& region : regions) {
+          for (const char* sku : {"", "h100", "a100"}) {
+            for (const bool as_principal : {false, true}) {
+              DecisionInput in = ask(p, 3, 1);
+              in.request.region = region;
+              in.request.sku_or_model = sku;
+              if (as_principal) in.actor = {"api_key", "key1", {}, {}};
+              const DecisionSnapshot snap = m.snapshot_for(in);
+              RC_ASSERT(snap.chain_places.size == snap.chain.size());
+              RC_ASSERT(snap.reservations.slots().size() == snap.reservations.size());
+              DecisionSnapshot by_name = snap;
+              by_name.chain_places.size = 0;
+              const auto read_by_id = decide_admission(in, snap, kNow);
+              const auto read_by_name = decide_admission(in, by_name, kNow);
+              RC_ASSERT(read_by_id.has_value() == read_by_name.has_value());
+              if (!read_by_id) continue;
+              RC_ASSERT(*read_by_id == *read_by_name);
+              if (read_by_id->reserved_for_others > 0) ++by_id_reserved;
+            }
+          }
+        }
+      }
+    };
+    agree(sealed);
+    // A copy keeps the ids; moves made in the original only (after which it
+    // is sealed again) leave the copy's answers its own.
+    auto original = std::make_unique<AdmissionModel>(sealed);
+    const AdmissionModel copy = *original;
+    Ledger moved = l;
+    (void)moved.run(MoveDepartment{"cell", "research"});
+    (void)moved.run(MoveProject{"llm", "lab"});
+    moved.model.seal();
+    agree(moved.model);
+    original.reset();
+    agree(copy);
+  }));
+  EXPECT_GT(by_id_reserved, 0u);  // the slots were read, not only made
 }
 
 }  // namespace
