@@ -134,17 +134,54 @@ bool AdmissionModel::is_ancestor_or_self(const QuotaScope& ancestor, const Quota
 }
 
 void AdmissionModel::take_rules(const Place& at, const std::string& dimension, std::vector<CeilingRule>& out) {
-  if (!at.held) return;
-  for (const auto& [id, r] : at.held->ceilings) {
+  for (const auto& r : at.ceilings) {
     if (r.target.dimension == dimension) out.push_back(r);
   }
 }
 
 void AdmissionModel::take_delegation(const Place& at, const std::string& dimension, std::vector<Delegation>& out) {
-  if (!at.held) return;
-  const auto& delegations = at.held->delegations;
-  if (auto d = delegations.find(dimension); d != delegations.end()) out.push_back(d->second);
+  for (const auto& d : at.delegations) {
+    if (d.dimension == dimension) {
+      out.push_back(d);
+      return;
+    }
+  }
 }
+
+namespace {
+
+// Where `key` is or belongs in `list`, kept in `key_of` order.
+template <class T, class Key>
+auto sorted_slot(std::vector<T>& list, const std::string& key, Key key_of) {
+  return std::lower_bound(list.begin(), list.end(), key,
+                          [&](const T& item, const std::string& k) { return key_of(item) < k; });
+}
+
+// Puts `item` at its key in `list` (replacing the one there); whether it was added.
+template <class T, class Key>
+bool put_sorted(std::vector<T>& list, T item, Key key_of) {
+  auto it = sorted_slot(list, key_of(item), key_of);
+  if (it != list.end() && key_of(*it) == key_of(item)) {
+    *it = std::move(item);
+    return false;
+  }
+  list.insert(it, std::move(item));
+  return true;
+}
+
+// Takes the item at `key` out of `list`; whether there was one.
+template <class T, class Key>
+bool erase_sorted(std::vector<T>& list, const std::string& key, Key key_of) {
+  auto it = sorted_slot(list, key, key_of);
+  if (it == list.end() || key_of(*it) != key) return false;
+  list.erase(it);
+  return true;
+}
+
+const std::string& rule_id_of(const CeilingRule& r) { return r.rule_id; }
+const std::string& dimension_of(const Delegation& d) { return d.dimension; }
+
+}  // namespace
 
 void AdmissionModel::walk_chain(const Place* requester, const std::string& dimension, DecisionSnapshot& s) const {
   // chain(), rules_on() and delegations_on() in one pass.
@@ -530,24 +567,23 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         "",
                         0});
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
-          auto& at = places_[e.scope].hold();
-          const bool added = at.ceilings
-                                 .insert_or_assign(e.rule_id, CeilingRule{e.scope, e.rule_id, e.rule_version, e.target,
-                                                                          e.quantity, e.unit})
-                                 .second;
-          if (added) ++ceiling_rule_count_;
-          at.rule_versions[e.rule_id] = e.rule_version;
+          auto& at = places_[e.scope];
+          if (put_sorted(at.ceilings, CeilingRule{e.scope, e.rule_id, e.rule_version, e.target, e.quantity, e.unit},
+                         rule_id_of)) {
+            ++ceiling_rule_count_;
+          }
+          at.hold().rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingCleared>) {
-          auto& at = places_[e.scope].hold();
-          ceiling_rule_count_ -= at.ceilings.erase(e.rule_id);
-          at.rule_versions[e.rule_id] = e.rule_version;
+          auto& at = places_[e.scope];
+          if (erase_sorted(at.ceilings, e.rule_id, rule_id_of)) --ceiling_rule_count_;
+          at.hold().rule_versions[e.rule_id] = e.rule_version;
         } else if constexpr (std::is_same_v<T, events::CeilingDelegated>) {
           const std::int64_t v = ++delegation_versions_[e.delegation_id];
-          places_[e.scope].hold().delegations[e.dimension] =
-              Delegation{e.scope, e.delegation_id, e.dimension, e.max_quantity, v};
+          put_sorted(places_[e.scope].delegations, Delegation{e.scope, e.delegation_id, e.dimension, e.max_quantity, v},
+                     dimension_of);
         } else if constexpr (std::is_same_v<T, events::CeilingDelegationRevoked>) {
           ++delegation_versions_[e.delegation_id];
-          places_[e.scope].hold().delegations.erase(e.dimension);
+          erase_sorted(places_[e.scope].delegations, e.dimension, dimension_of);
         } else if constexpr (std::is_same_v<T, events::ReservationDrafted>) {
           // Keyed by the organization the event carries, so events from
           // before ids were scoped (stream "reservation:<id>") replay alike.

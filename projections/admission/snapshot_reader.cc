@@ -10,18 +10,12 @@ namespace ledger::domain {
 // route without `dimension` lists them all). Read-only.
 struct AdmissionAccess {
   static std::vector<CeilingRule> rules_at(const AdmissionModel& m, const QuotaScope& s) {
-    std::vector<CeilingRule> out;
-    if (const auto* at = m.place(s); at && at->held) {
-      for (const auto& [id, r] : at->held->ceilings) out.push_back(r);
-    }
-    return out;
+    if (const auto* at = m.place(s)) return at->ceilings;
+    return {};
   }
   static std::vector<Delegation> delegations_at(const AdmissionModel& m, const QuotaScope& s) {
-    std::vector<Delegation> out;
-    if (const auto* at = m.place(s); at && at->held) {
-      for (const auto& [dimension, d] : at->held->delegations) out.push_back(d);
-    }
-    return out;
+    if (const auto* at = m.place(s)) return at->delegations;
+    return {};
   }
 };
 
