@@ -26,6 +26,14 @@ namespace admission_internal {
 
 Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule> rules,
                      std::span<const Delegation> delegations, const CeilingTarget& target) {
+  std::vector<const CeilingRule*> refs;
+  refs.reserve(rules.size());
+  for (const auto& r : rules) refs.push_back(&r);
+  return evaluate_along(chain, refs, delegations, target);
+}
+
+Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule* const> rules,
+                     std::span<const Delegation> delegations, const CeilingTarget& target) {
   Along a;
   a.effective.resize(chain.size());
   a.allowed.resize(chain.size());
@@ -37,8 +45,8 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
     const QuotaScope& scope = chain[k].scope;
     Bound own;
     here.clear();
-    for (const auto& r : rules) {
-      if (r.scope == scope && matches(r.target, target)) here.push_back(&r);
+    for (const CeilingRule* r : rules) {
+      if (r->scope == scope && matches(r->target, target)) here.push_back(r);
     }
     std::sort(here.begin(), here.end(), [](auto* x, auto* y) { return x->rule_id < y->rule_id; });
     for (const auto* r : here) {

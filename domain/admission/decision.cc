@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,9 @@ using admission_internal::unknown_registry;
 using admission_internal::unknown_scope;
 
 namespace {
+
+// A decision's ceiling rules (DecisionSnapshot::rules or rule_refs).
+using Rules = std::span<const CeilingRule* const>;
 
 __extension__ using Wide = __int128;  // products of two quantities
 
@@ -84,10 +88,11 @@ Result<void> record_registry_versions(const DecisionInput& in, const DecisionSna
 }
 
 // Deny `principal_expired`, reporting the usage window's ceiling.
-void deny_expired(const DecisionInput& in, const DecisionSnapshot& s, const std::string& unit, DecisionOutput& out) {
+void deny_expired(const DecisionInput& in, const DecisionSnapshot& s, Rules rules, const std::string& unit,
+                  DecisionOutput& out) {
   const CeilingTarget usage_target{in.request.dimension, in.current_usage.scope_window, in.request.region,
                                    in.request.sku_or_model};
-  Along a = evaluate_along(s.chain, s.rules, s.delegations, usage_target);
+  Along a = evaluate_along(s.chain, rules, s.delegations, usage_target);
   const Bound usage = a.effective[0];
   out.effective = take_effective(usage, std::move(a));
   if (out.effective.unit.empty()) out.effective.unit = unit;
@@ -102,19 +107,19 @@ void deny_expired(const DecisionInput& in, const DecisionSnapshot& s, const std:
 // when it passes, the usage window decides exactly as without it. A
 // request above its cap is denied whatever the usage window would say.
 // Returns whether the cap decided (a deny, or scope_window `request`).
-bool judge_per_request(const DecisionInput& in, const DecisionSnapshot& s, const std::string& unit,
+bool judge_per_request(const DecisionInput& in, const DecisionSnapshot& s, Rules rules, const std::string& unit,
                        DecisionOutput& out) {
   const bool per_request_window = in.current_usage.scope_window == kRequestWindow;
   // Only a `request`-window rule sets a cap (a delegation only bounds the
   // rules below it): with none in the snapshot, and usage asked for another
   // window, the cap cannot decide.
-  if (!per_request_window && std::none_of(s.rules.begin(), s.rules.end(),
-                                          [](const CeilingRule& r) { return r.target.window == kRequestWindow; })) {
+  if (!per_request_window && std::none_of(rules.begin(), rules.end(),
+                                          [](const CeilingRule* r) { return r->target.window == kRequestWindow; })) {
     return false;
   }
   const CeilingTarget request_target{in.request.dimension, std::string(kRequestWindow), in.request.region,
                                      in.request.sku_or_model};
-  Along ra = evaluate_along(s.chain, s.rules, s.delegations, request_target);
+  Along ra = evaluate_along(s.chain, rules, s.delegations, request_target);
   const Bound cap = ra.effective[0];
   const std::int64_t requested = in.request.requested_delta;
   const bool capped = cap.from != nullptr;
@@ -146,11 +151,11 @@ bool judge_per_request(const DecisionInput& in, const DecisionSnapshot& s, const
 
 // The usage window's ceiling less what others' reservations hold, against
 // current usage plus the request: allow, warn near the limit, or deny.
-void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Instant as_of, const std::string& unit,
-                        DecisionOutput& out) {
+void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Rules rules, Instant as_of,
+                        const std::string& unit, DecisionOutput& out) {
   const CeilingTarget target{in.request.dimension, in.current_usage.scope_window, in.request.region,
                              in.request.sku_or_model};
-  Along a = evaluate_along(s.chain, s.rules, s.delegations, target);
+  Along a = evaluate_along(s.chain, rules, s.delegations, target);
   // The bounds stay in `a` for the chain walk below; its rules and unit move.
   {
     Along taken;
@@ -295,14 +300,29 @@ Result<DecisionOutput> decide_admission(const DecisionInput& in, const DecisionS
   out.snapshot_version = s.snapshot_version;
   out.correlation_id = in.correlation_id;
 
+  // The rules as references, whether the snapshot owns them or refers.
+  std::vector<const CeilingRule*> owned;
+  if (s.rule_refs.empty()) {
+    owned.reserve(s.rules.size());
+    for (const auto& r : s.rules) owned.push_back(&r);
+  }
+  const Rules rules = s.rule_refs.empty() ? Rules(owned) : Rules(s.rule_refs);
   // An expired principal (API key, service account, user) is admitted to
   // nothing, whatever its ceilings would say.
   if (s.requester_expires_at && as_of >= *s.requester_expires_at) {
-    deny_expired(in, s, *unit, out);
+    deny_expired(in, s, rules, *unit, out);
     return out;
   }
-  if (judge_per_request(in, s, *unit, out)) return out;
-  judge_usage_window(in, s, as_of, *unit, out);
+  if (judge_per_request(in, s, rules, *unit, out)) return out;
+  judge_usage_window(in, s, rules, as_of, *unit, out);
+  return out;
+}
+
+std::vector<CeilingRule> rules_of(const DecisionSnapshot& s) {
+  if (s.rule_refs.empty()) return s.rules;
+  std::vector<CeilingRule> out;
+  out.reserve(s.rule_refs.size());
+  for (const CeilingRule* r : s.rule_refs) out.push_back(*r);
   return out;
 }
 

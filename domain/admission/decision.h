@@ -66,7 +66,17 @@ struct DecisionSnapshot {
     std::uint32_t ids[kMax] = {};
     std::size_t size = 0;
   } chain_places;
+  // The ceiling rules of `dimension` on the chain, requester's scope first,
+  // each scope's in rule id order: owned (`rules`: the SQL path, a caller's
+  // own snapshot) or referred to where the model they were read from keeps
+  // them (`rule_refs`: AdmissionModel::snapshot_for, which copied seven
+  // strings per rule before). One of the two is empty; a decision reads
+  // `rule_refs` when it is not. A snapshot that refers must not outlive the
+  // model it was read from, nor the model change meanwhile: the query
+  // service's readers hold their copy for their answer (left-right,
+  // projections/admission/admission_store.h). rules_of() reads either.
   std::vector<CeilingRule> rules;
+  std::vector<const CeilingRule*> rule_refs;
   std::vector<Delegation> delegations;
   ReservationList reservations;  // of the organization in the dimension, any state
   // When chain[0] is a principal: its expires_at (a decision at or after it
@@ -78,6 +88,9 @@ struct DecisionSnapshot {
   Shared<RegistryEntry> usage_unit;
   std::int64_t warn_threshold_percent = 80;  // policy value quota.warn_threshold_percent
 };
+
+// The rules `s` holds or refers to, as values.
+std::vector<CeilingRule> rules_of(const DecisionSnapshot& s);
 
 struct DecisionOutput {
   std::string decision;  // allow | deny | warn

@@ -66,6 +66,9 @@ struct Along {
 
 Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule> rules,
                      std::span<const Delegation> delegations, const CeilingTarget& target);
+// The same over rules referred to (a decision's snapshot read from a model).
+Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule* const> rules,
+                     std::span<const Delegation> delegations, const CeilingTarget& target);
 Effective to_effective(const Bound& b, const Along& a);
 // The same, taking a's matched rules and unit (a is not read for them again).
 Effective take_effective(const Bound& b, Along&& a);

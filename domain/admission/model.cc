@@ -139,6 +139,12 @@ void AdmissionModel::take_rules(const Place& at, const std::string& dimension, s
   }
 }
 
+void AdmissionModel::refer_rules(const Place& at, const std::string& dimension, std::vector<const CeilingRule*>& out) {
+  for (const auto& r : at.ceilings) {
+    if (r.target.dimension == dimension) out.push_back(&r);
+  }
+}
+
 void AdmissionModel::take_delegation(const Place& at, const std::string& dimension, std::vector<Delegation>& out) {
   for (const auto& d : at.delegations) {
     if (d.dimension == dimension) {
@@ -186,7 +192,7 @@ const std::string& dimension_of(const Delegation& d) { return d.dimension; }
 void AdmissionModel::walk_chain(const Place* requester, const std::string& dimension, DecisionSnapshot& s) const {
   // chain(), rules_on() and delegations_on() in one pass.
   s.chain.reserve(8);
-  s.rules.reserve(16);
+  s.rule_refs.reserve(16);
   auto& ids = s.chain_places;
   auto place_id = [&ids](const Place* p) {
     if (ids.size < DecisionSnapshot::ChainPlaces::kMax) ids.ids[ids.size] = p != nullptr ? p->id : 0;
@@ -197,7 +203,7 @@ void AdmissionModel::walk_chain(const Place* requester, const std::string& dimen
     const Node& n = *at->node;
     s.chain.push_back(ChainNode{n.scope, n.version});
     place_id(at);
-    take_rules(*at, dimension, s.rules);
+    refer_rules(*at, dimension, s.rule_refs);
     take_delegation(*at, dimension, s.delegations);
     if (n.scope.level == QuotaLevel::kOrganization) {
       // An organization's parent is its plan (OrganizationCreated,
@@ -207,7 +213,7 @@ void AdmissionModel::walk_chain(const Place* requester, const std::string& dimen
       for (const auto& [above, top] : {std::pair{plan, QuotaScope{QuotaLevel::kPlan, n.plan_id}},
                                        std::pair{global, QuotaScope{QuotaLevel::kGlobal, ""}}}) {
         if (above != nullptr) {
-          take_rules(*above, dimension, s.rules);
+          refer_rules(*above, dimension, s.rule_refs);
           take_delegation(*above, dimension, s.delegations);
         }
         s.chain.push_back(ChainNode{top, 0});
@@ -221,7 +227,7 @@ void AdmissionModel::walk_chain(const Place* requester, const std::string& dimen
   // Unknown, or a broken parent link: no chain, so nothing on it.
   s.chain.clear();
   s.chain_places.size = 0;
-  s.rules.clear();
+  s.rule_refs.clear();
   s.delegations.clear();
 }
 

@@ -191,6 +191,8 @@ class AdmissionModel {
   Place& placed_at(const QuotaScope& s);
   // The rules of `dimension` at a place, in rule id order; its delegation of `dimension`.
   static void take_rules(const Place& at, const std::string& dimension, std::vector<CeilingRule>& out);
+  // The same, referred to where the place keeps them (a decision's snapshot).
+  static void refer_rules(const Place& at, const std::string& dimension, std::vector<const CeilingRule*>& out);
   static void take_delegation(const Place& at, const std::string& dimension, std::vector<Delegation>& out);
   // What snapshot_for reads of the requester's chain: its scopes (none when
   // the chain is broken or unknown) and their rules and delegations of

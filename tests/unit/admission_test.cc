@@ -1147,11 +1147,11 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
         RC_ASSERT(snap.chain[i].scope == chain[i].scope);
         RC_ASSERT(snap.chain[i].version == chain[i].version);
       }
-      RC_ASSERT(snap.rules == l.model.rules_on(chain, "gpu.count"));
+      RC_ASSERT(rules_of(snap) == l.model.rules_on(chain, "gpu.count"));
       RC_ASSERT(snap.delegations == l.model.delegations_on(chain, "gpu.count"));
       // A copy of the model holds rules and delegations of its own.
       const AdmissionModel copy = l.model;
-      RC_ASSERT(copy.rules_on(chain, "gpu.count") == snap.rules);
+      RC_ASSERT(copy.rules_on(chain, "gpu.count") == rules_of(snap));
       RC_ASSERT(copy.delegations_on(chain, "gpu.count") == snap.delegations);
     }
     // The count /metrics reads, kept by apply, is the rules the model holds.
@@ -1163,7 +1163,7 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
     RC_ASSERT(l.model.ceiling_rule_count() == rules_held);
     const auto unknown = l.model.snapshot_for(ask("ghost", 0, 1));
     RC_ASSERT(unknown.chain.empty());
-    RC_ASSERT(unknown.rules.empty());
+    RC_ASSERT(unknown.rules.empty() && unknown.rule_refs.empty());
     RC_ASSERT(unknown.delegations.empty());
     std::vector<events::Event> history;
     for (const auto& [stream, ev] : l.history) history.push_back(ev);
@@ -1204,7 +1204,8 @@ TEST(AdmissionProperty, EffectiveCeilingsAndDecisionsEqualABruteForceOverHistory
       for (std::size_t i = 0; i < chain.size(); ++i) {
         if (snap.chain[i].scope != chain[i].scope || snap.chain[i].version != chain[i].version) return false;
       }
-      return snap.rules == m.rules_on(chain, "gpu.count") && snap.delegations == m.delegations_on(chain, "gpu.count");
+      return rules_of(snap) == m.rules_on(chain, "gpu.count") &&
+             snap.delegations == m.delegations_on(chain, "gpu.count");
     };
     for (const char* p : {"llm", "vision", "misc"}) RC_ASSERT(walks_as_chain(original->model, p));
     original.reset();
