@@ -52,7 +52,8 @@ struct DecisionInput {
 // What the read model (or the command side's model) supplies for one
 // decision, all at one snapshot. Reservations and registry entries are
 // shared with the in-memory model they were read from (copying a snapshot
-// copies reference counts); the SQL path makes its own.
+// copies reference counts), and its ceiling rules are referred to there
+// (rule_refs, below); the SQL path makes its own.
 struct DecisionSnapshot {
   std::int64_t snapshot_version = 0;
   std::vector<ChainNode> chain;  // requester .. global; empty = unknown scope
