@@ -1,5 +1,7 @@
 #include "domain/config/schema.h"
 
+#include <set>
+
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
@@ -178,61 +180,62 @@ constexpr std::string_view kSchema = R"json({
   }
 })json";
 
+// Every member name the schema gives a `pattern`, wherever it stands.
+void collect_patterned(const nlohmann::json& node, std::set<std::string, std::less<>>& out) {
+  if (node.is_object()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (it->is_object() && it->contains("pattern")) out.insert(it.key());
+      collect_patterned(*it, out);
+    }
+  } else if (node.is_array()) {
+    for (const auto& item : node) collect_patterned(item, out);
+  }
+}
+
 struct Compiled {
   valijson::Schema schema;
+  std::set<std::string, std::less<>> patterned;
   Compiled() {
     const nlohmann::json doc = nlohmann::json::parse(kSchema);
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
     valijson::adapters::NlohmannJsonAdapter adapter(doc);
     parser.populateSchema(adapter, schema);
+    collect_patterned(doc, patterned);
   }
 };
 
-const valijson::Schema& compiled() {
+const Compiled& compiled() {
   static const Compiled c;  // thread-safe initialisation; read-only after
-  return c.schema;
+  return c;
 }
 
 // The schema's `pattern`s run in libstdc++'s std::regex, which recurses once
 // per character a pattern repeats over: a from_email of 100,000 characters
-// overflows a thread's stack and ends the process. So every string the
-// schema gives a pattern (members named url, webhook_url or from_email) is
+// overflows a thread's stack and ends the process. So every string under a
+// member name the schema gives a pattern (read from the schema itself) is
 // refused past kMaxPatternedChars before valijson sees the document; the
 // schema says the same limit (maxLength).
 constexpr std::size_t kMaxPatternedChars = 2048;
 
-bool patterned(std::string_view member) { return member == "url" || member == "webhook_url" || member == "from_email"; }
-
-std::string pointer_token(std::string_view key) {
-  std::string out;
-  for (const char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+using Pointer = nlohmann::json::json_pointer;
 
 // The first patterned string too long for the pattern to be tried, by its
 // JSON pointer. The document's depth is bounded by the body decoder.
-std::optional<SchemaViolation> overlong_patterned(const nlohmann::json& v, const std::string& at) {
+std::optional<SchemaViolation> overlong_patterned(const nlohmann::json& v, const Pointer& at,
+                                                  const std::set<std::string, std::less<>>& patterned) {
   if (v.is_object()) {
     for (auto it = v.begin(); it != v.end(); ++it) {
-      const std::string path = at + "/" + pointer_token(it.key());
-      if (it->is_string() && patterned(it.key()) &&
+      const Pointer path = at / it.key();
+      if (it->is_string() && patterned.contains(it.key()) &&
           code_points(it->get_ref<const std::string&>()) > kMaxPatternedChars) {
-        return SchemaViolation{
-            path, "String should be no more than " + std::to_string(kMaxPatternedChars) + " characters in length."};
+        return SchemaViolation{path.to_string(), "String should be no more than " + std::to_string(kMaxPatternedChars) +
+                                                     " characters in length."};
       }
-      if (auto bad = overlong_patterned(*it, path)) return bad;
+      if (auto bad = overlong_patterned(*it, path, patterned)) return bad;
     }
   } else if (v.is_array()) {
     for (std::size_t i = 0; i < v.size(); ++i) {
-      if (auto bad = overlong_patterned(v[i], at + "/" + std::to_string(i))) return bad;
+      if (auto bad = overlong_patterned(v[i], at / i, patterned)) return bad;
     }
   }
   return std::nullopt;
@@ -241,11 +244,12 @@ std::optional<SchemaViolation> overlong_patterned(const nlohmann::json& v, const
 }  // namespace
 
 std::optional<SchemaViolation> validate_document(const nlohmann::json& doc) {
-  if (auto bad = overlong_patterned(doc, "")) return bad;
+  const Compiled& c = compiled();
+  if (auto bad = overlong_patterned(doc, Pointer{}, c.patterned)) return bad;
   valijson::Validator validator;
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter target(doc);
-  if (validator.validate(compiled(), target, &results)) return std::nullopt;
+  if (validator.validate(c.schema, target, &results)) return std::nullopt;
   // The deepest failure names the value at fault (the outer ones only say
   // that something inside them failed).
   std::optional<SchemaViolation> best;

@@ -4,6 +4,10 @@
 // the command decoder's schema validation.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <set>
+#include <string>
+
 #include <rapidcheck.h>
 #include <nlohmann/json.hpp>
 
@@ -299,6 +303,34 @@ TEST(ConfigValidation, AnOverlongPatternedStringIsRefusedBeforeItsPatternRuns) {
       {{"notification_config", {{"webhook", {{"url", "https://" + std::string(100000, 'h')}}}}}});
   ASSERT_TRUE(url.has_value());
   EXPECT_EQ(url->path, "/notification_config/webhook/url");
+}
+
+// Which members are bounded is read from the schema: every member the schema
+// gives a `pattern` is refused past the limit wherever it stands, even in a
+// part of the document the schema leaves open, and the path escapes `~` and
+// `/` as RFC 6901 says.
+TEST(ConfigValidation, EveryMemberTheSchemaGivesAPatternIsBoundedWhereverItStands) {
+  std::set<std::string> patterned;
+  std::function<void(const Json&)> walk = [&](const Json& node) {
+    if (!node.is_structured()) return;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (node.is_object() && it->is_object() && it->contains("pattern")) patterned.insert(it.key());
+      walk(*it);
+    }
+  };
+  walk(Json::parse(cfg::config_schema_text()));
+  ASSERT_GE(patterned.size(), 3U);
+  for (const auto& name : patterned) {
+    const Json open_part = {{"service_overrides", {{"gke", {{"a/b~c", {{name, std::string(100000, 'x')}}}}}}}};
+    auto v = cfg::validate_document(open_part);
+    ASSERT_TRUE(v.has_value()) << name;
+    EXPECT_EQ(v->path, "/service_overrides/gke/a~1b~0c/" + name);
+    EXPECT_NE(v->message.find("2048"), std::string::npos) << v->message;
+    // The same member at the limit is left to the schema, which leaves this
+    // part open.
+    const Json at_limit = {{"service_overrides", {{"gke", {{"a/b~c", {{name, std::string(2048, 'x')}}}}}}}};
+    EXPECT_FALSE(cfg::validate_document(at_limit).has_value()) << name;
+  }
 }
 
 TEST(ConfigValidation, DecodingRefusesIdsAndFieldsItDoesNotKnow) {
