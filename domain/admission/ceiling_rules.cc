@@ -24,12 +24,16 @@ bool matches(const CeilingTarget& rule, const CeilingTarget& t) {
 
 namespace admission_internal {
 
-Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule> rules,
-                     std::span<const Delegation> delegations, const CeilingTarget& target) {
+std::vector<const CeilingRule*> refer_to(std::span<const CeilingRule> rules) {
   std::vector<const CeilingRule*> refs;
   refs.reserve(rules.size());
   for (const auto& r : rules) refs.push_back(&r);
-  return evaluate_along(chain, refs, delegations, target);
+  return refs;
+}
+
+Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule> rules,
+                     std::span<const Delegation> delegations, const CeilingTarget& target) {
+  return evaluate_along(chain, refer_to(rules), delegations, target);
 }
 
 Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule* const> rules,

@@ -301,11 +301,8 @@ Result<DecisionOutput> decide_admission(const DecisionInput& in, const DecisionS
   out.correlation_id = in.correlation_id;
 
   // The rules as references, whether the snapshot owns them or refers.
-  std::vector<const CeilingRule*> owned;
-  if (s.rule_refs.empty()) {
-    owned.reserve(s.rules.size());
-    for (const auto& r : s.rules) owned.push_back(&r);
-  }
+  const std::vector<const CeilingRule*> owned =
+      s.rule_refs.empty() ? admission_internal::refer_to(s.rules) : std::vector<const CeilingRule*>{};
   const Rules rules = s.rule_refs.empty() ? Rules(owned) : Rules(s.rule_refs);
   // An expired principal (API key, service account, user) is admitted to
   // nothing, whatever its ceilings would say.

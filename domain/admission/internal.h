@@ -64,6 +64,9 @@ struct Along {
   std::string unit;
 };
 
+// Pointers to each of `rules`, in order (owned rules read as referred ones).
+std::vector<const CeilingRule*> refer_to(std::span<const CeilingRule> rules);
+
 Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule> rules,
                      std::span<const Delegation> delegations, const CeilingTarget& target);
 // The same over rules referred to (a decision's snapshot read from a model).

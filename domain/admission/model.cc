@@ -133,12 +133,6 @@ bool AdmissionModel::is_ancestor_or_self(const QuotaScope& ancestor, const Quota
   return false;
 }
 
-void AdmissionModel::take_rules(const Place& at, const std::string& dimension, std::vector<CeilingRule>& out) {
-  for (const auto& r : at.ceilings) {
-    if (r.target.dimension == dimension) out.push_back(r);
-  }
-}
-
 void AdmissionModel::refer_rules(const Place& at, const std::string& dimension, std::vector<const CeilingRule*>& out) {
   for (const auto& r : at.ceilings) {
     if (r.target.dimension == dimension) out.push_back(&r);
@@ -251,11 +245,14 @@ ReservationSlot AdmissionModel::slot_of(const ReservationView& v) const {
 
 std::vector<CeilingRule> AdmissionModel::rules_on(std::span<const ChainNode> chain,
                                                   const std::string& dimension) const {
-  std::vector<CeilingRule> out;
-  out.reserve(2 * chain.size());
+  std::vector<const CeilingRule*> refs;
+  refs.reserve(2 * chain.size());
   for (const auto& c : chain) {
-    if (const Place* at = place(c.scope)) take_rules(*at, dimension, out);
+    if (const Place* at = place(c.scope)) refer_rules(*at, dimension, refs);
   }
+  std::vector<CeilingRule> out;
+  out.reserve(refs.size());
+  for (const CeilingRule* r : refs) out.push_back(*r);
   return out;
 }
 

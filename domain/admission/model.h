@@ -189,9 +189,8 @@ class AdmissionModel {
   const Place* place(const QuotaScope& s) const;
   // The place of the node at `s`; throws std::out_of_range when there is none.
   Place& placed_at(const QuotaScope& s);
-  // The rules of `dimension` at a place, in rule id order; its delegation of `dimension`.
-  static void take_rules(const Place& at, const std::string& dimension, std::vector<CeilingRule>& out);
-  // The same, referred to where the place keeps them (a decision's snapshot).
+  // The rules of `dimension` at a place, in rule id order, referred to where
+  // the place keeps them; its delegation of `dimension`.
   static void refer_rules(const Place& at, const std::string& dimension, std::vector<const CeilingRule*>& out);
   static void take_delegation(const Place& at, const std::string& dimension, std::vector<Delegation>& out);
   // What snapshot_for reads of the requester's chain: its scopes (none when
