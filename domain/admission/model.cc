@@ -495,24 +495,24 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
               Shared<RegistryEntry>(RegistryEntry{e.kind, e.entry_id, e.version, e.description, e.attributes});
         } else if constexpr (std::is_same_v<T, events::OrganizationCreated>) {
           const QuotaScope org{QuotaLevel::kOrganization, e.organization_id};
-          add_node(Node{org,
-                        {QuotaLevel::kPlan, e.plan_id},
-                        e.organization_id,
-                        e.plan_id,
-                        e.name,
-                        "",
-                        std::nullopt,
-                        e.default_department_id,
-                        0});
-          add_node(Node{{QuotaLevel::kDepartment, e.default_department_id},
-                        org,
-                        e.organization_id,
-                        "",
-                        "default",
-                        "",
-                        std::nullopt,
-                        "",
-                        0});
+          add_node(Node{.scope = org,
+                        .version = 0,
+                        .parent = {QuotaLevel::kPlan, e.plan_id},
+                        .plan_id = e.plan_id,
+                        .organization_id = e.organization_id,
+                        .name = e.name,
+                        .principal_type = "",
+                        .expires_at = std::nullopt,
+                        .default_department_id = e.default_department_id});
+          add_node(Node{.scope = {QuotaLevel::kDepartment, e.default_department_id},
+                        .version = 0,
+                        .parent = org,
+                        .plan_id = "",
+                        .organization_id = e.organization_id,
+                        .name = "default",
+                        .principal_type = "",
+                        .expires_at = std::nullopt,
+                        .default_department_id = ""});
         } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
           Place& at = placed_at({QuotaLevel::kOrganization, e.organization_id});
           Node& n = *at.node;
@@ -524,15 +524,15 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           QuotaScope parent = e.parent_department_id.empty()
                                   ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
                                   : QuotaScope{QuotaLevel::kDepartment, e.parent_department_id};
-          add_node(Node{{QuotaLevel::kDepartment, e.department_id},
-                        parent,
-                        e.organization_id,
-                        "",
-                        e.name,
-                        "",
-                        std::nullopt,
-                        "",
-                        0});
+          add_node(Node{.scope = {QuotaLevel::kDepartment, e.department_id},
+                        .version = 0,
+                        .parent = parent,
+                        .plan_id = "",
+                        .organization_id = e.organization_id,
+                        .name = e.name,
+                        .principal_type = "",
+                        .expires_at = std::nullopt,
+                        .default_department_id = ""});
         } else if constexpr (std::is_same_v<T, events::DepartmentMoved>) {
           Place& at = placed_at({QuotaLevel::kDepartment, e.department_id});
           Node& n = *at.node;
@@ -542,15 +542,15 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           places_.link(at);
           rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::ProjectCreated>) {
-          add_node(Node{{QuotaLevel::kProject, e.project_id},
-                        {QuotaLevel::kDepartment, e.department_id},
-                        e.organization_id,
-                        "",
-                        e.name,
-                        "",
-                        std::nullopt,
-                        "",
-                        0});
+          add_node(Node{.scope = {QuotaLevel::kProject, e.project_id},
+                        .version = 0,
+                        .parent = {QuotaLevel::kDepartment, e.department_id},
+                        .plan_id = "",
+                        .organization_id = e.organization_id,
+                        .name = e.name,
+                        .principal_type = "",
+                        .expires_at = std::nullopt,
+                        .default_department_id = ""});
         } else if constexpr (std::is_same_v<T, events::ProjectMoved>) {
           Place& at = placed_at({QuotaLevel::kProject, e.project_id});
           Node& n = *at.node;
@@ -560,15 +560,15 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
           places_[{QuotaLevel::kProject, e.project_id}].had_principals = true;
-          add_node(Node{{QuotaLevel::kPrincipal, e.principal_id},
-                        {QuotaLevel::kProject, e.project_id},
-                        e.organization_id,
-                        "",
-                        e.name,
-                        e.principal_type,
-                        e.expires_at,
-                        "",
-                        0});
+          add_node(Node{.scope = {QuotaLevel::kPrincipal, e.principal_id},
+                        .version = 0,
+                        .parent = {QuotaLevel::kProject, e.project_id},
+                        .plan_id = "",
+                        .organization_id = e.organization_id,
+                        .name = e.name,
+                        .principal_type = e.principal_type,
+                        .expires_at = e.expires_at,
+                        .default_department_id = ""});
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
           auto& at = places_[e.scope];
           if (put_sorted(at.ceilings, CeilingRule{e.scope, e.rule_id, e.rule_version, e.target, e.quantity, e.unit},

@@ -42,16 +42,18 @@ namespace ledger::domain {
 // is the writer; tests and the as-of tools build one from history.
 class AdmissionModel {
  public:
+  // What a decision's walk up the chain reads comes first (scope, version,
+  // parent, plan): one or two cache lines per node in a large model.
   struct Node {
     QuotaScope scope;
-    QuotaScope parent;  // global's parent is itself
-    std::string organization_id;
+    std::int64_t version = 0;
+    QuotaScope parent;    // global's parent is itself
     std::string plan_id;  // organizations only
+    std::string organization_id;
     std::string name;
     std::string principal_type;
     std::optional<Instant> expires_at;
     std::string default_department_id;  // organizations only
-    std::int64_t version = 0;
   };
   struct Reservation {
     events::ReservationDrafted drafted;
@@ -140,40 +142,42 @@ class AdmissionModel {
     struct Held {
       std::map<std::string, std::int64_t> rule_versions;  // by rule id, cleared rules included
     };
-    std::optional<Node> node;
+    // The place of node->parent, when there was one as the node was placed,
+    // moved or copied (Places); a decision's walk up the chain follows it
+    // instead of looking each parent up. Null: look it up. The hash map
+    // never moves its elements, and places are never erased.
+    const Place* up = nullptr;
+    // Its number, from 1 in the order places were added (Places): the same
+    // scope has the same id in every copy of the model, since copies apply
+    // the same events. Reservation slots and decision snapshots name places
+    // by it (ReservationSlot).
+    std::uint32_t id = 0;
+    // Whether a principal was ever created under this scope (a project):
+    // only then may a decision's requester be a principal here, so the
+    // decisions of every other project skip looking one up.
+    bool had_principals = false;
     // The ceiling rules set here, by rule id, and the delegations, by
     // dimension: each one contiguous block a decision reads where it finds
     // the place (in a map of its own behind a pointer, a large model missed
     // the cache on the pointer, then on each rule's node).
     std::vector<CeilingRule> ceilings;
     std::vector<Delegation> delegations;
+    // After what a decision reads of every place above (up .. delegations)
+    // and its key, so a decision's walk reads the first lines of each.
+    std::optional<Node> node;
     // Only at scopes that ever held a rule: most projects hold none, and
     // pay a pointer, not an empty map.
     std::unique_ptr<Held> held;
-    // The place of node->parent, when there was one as the node was placed,
-    // moved or copied (Places); a decision's walk up the chain follows it
-    // instead of looking each parent up. Null: look it up. The hash map
-    // never moves its elements, and places are never erased.
-    const Place* up = nullptr;
-    // Whether a principal was ever created under this scope (a project):
-    // only then may a decision's requester be a principal here, so the
-    // decisions of every other project skip looking one up.
-    bool had_principals = false;
-    // Its number, from 1 in the order places were added (Places): the same
-    // scope has the same id in every copy of the model, since copies apply
-    // the same events. Reservation slots and decision snapshots name places
-    // by it (ReservationSlot).
-    std::uint32_t id = 0;
 
     Place() = default;
     // `up` is the copying map's to set (Places).
     Place(const Place& o)
-        : node(o.node),
+        : id(o.id),
+          had_principals(o.had_principals),
           ceilings(o.ceilings),
           delegations(o.delegations),
-          held(o.held ? std::make_unique<Held>(*o.held) : nullptr),
-          had_principals(o.had_principals),
-          id(o.id) {}
+          node(o.node),
+          held(o.held ? std::make_unique<Held>(*o.held) : nullptr) {}
     Place& operator=(const Place& o) {
       if (this != &o) *this = Place(o);
       return *this;
