@@ -466,6 +466,19 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
     return;
   }
   const std::int64_t version = ++stream_versions_[stream_id];
+  // A node below an organization (departments, projects, principals).
+  auto node_under = [](QuotaScope scope, QuotaScope parent, const std::string& organization_id,
+                       const std::string& name) {
+    return Node{.scope = std::move(scope),
+                .version = 0,
+                .parent = std::move(parent),
+                .plan_id = "",
+                .organization_id = organization_id,
+                .name = name,
+                .principal_type = "",
+                .expires_at = std::nullopt,
+                .default_department_id = ""};
+  };
   auto add_node = [&](Node n) {
     n.version = version;
     auto& at = places_[n.scope];
@@ -504,15 +517,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
                         .principal_type = "",
                         .expires_at = std::nullopt,
                         .default_department_id = e.default_department_id});
-          add_node(Node{.scope = {QuotaLevel::kDepartment, e.default_department_id},
-                        .version = 0,
-                        .parent = org,
-                        .plan_id = "",
-                        .organization_id = e.organization_id,
-                        .name = "default",
-                        .principal_type = "",
-                        .expires_at = std::nullopt,
-                        .default_department_id = ""});
+          add_node(node_under({QuotaLevel::kDepartment, e.default_department_id}, org, e.organization_id, "default"));
         } else if constexpr (std::is_same_v<T, events::OrganizationPlanChanged>) {
           Place& at = placed_at({QuotaLevel::kOrganization, e.organization_id});
           Node& n = *at.node;
@@ -524,15 +529,7 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           QuotaScope parent = e.parent_department_id.empty()
                                   ? QuotaScope{QuotaLevel::kOrganization, e.organization_id}
                                   : QuotaScope{QuotaLevel::kDepartment, e.parent_department_id};
-          add_node(Node{.scope = {QuotaLevel::kDepartment, e.department_id},
-                        .version = 0,
-                        .parent = parent,
-                        .plan_id = "",
-                        .organization_id = e.organization_id,
-                        .name = e.name,
-                        .principal_type = "",
-                        .expires_at = std::nullopt,
-                        .default_department_id = ""});
+          add_node(node_under({QuotaLevel::kDepartment, e.department_id}, parent, e.organization_id, e.name));
         } else if constexpr (std::is_same_v<T, events::DepartmentMoved>) {
           Place& at = placed_at({QuotaLevel::kDepartment, e.department_id});
           Node& n = *at.node;
@@ -542,15 +539,8 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           places_.link(at);
           rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::ProjectCreated>) {
-          add_node(Node{.scope = {QuotaLevel::kProject, e.project_id},
-                        .version = 0,
-                        .parent = {QuotaLevel::kDepartment, e.department_id},
-                        .plan_id = "",
-                        .organization_id = e.organization_id,
-                        .name = e.name,
-                        .principal_type = "",
-                        .expires_at = std::nullopt,
-                        .default_department_id = ""});
+          add_node(node_under({QuotaLevel::kProject, e.project_id}, {QuotaLevel::kDepartment, e.department_id},
+                              e.organization_id, e.name));
         } else if constexpr (std::is_same_v<T, events::ProjectMoved>) {
           Place& at = placed_at({QuotaLevel::kProject, e.project_id});
           Node& n = *at.node;
@@ -560,15 +550,11 @@ void AdmissionModel::apply(const std::string& stream_id, const Event& ev, const 
           rebuild_views_of(n.organization_id);
         } else if constexpr (std::is_same_v<T, events::PrincipalCreated>) {
           places_[{QuotaLevel::kProject, e.project_id}].had_principals = true;
-          add_node(Node{.scope = {QuotaLevel::kPrincipal, e.principal_id},
-                        .version = 0,
-                        .parent = {QuotaLevel::kProject, e.project_id},
-                        .plan_id = "",
-                        .organization_id = e.organization_id,
-                        .name = e.name,
-                        .principal_type = e.principal_type,
-                        .expires_at = e.expires_at,
-                        .default_department_id = ""});
+          Node principal = node_under({QuotaLevel::kPrincipal, e.principal_id}, {QuotaLevel::kProject, e.project_id},
+                                      e.organization_id, e.name);
+          principal.principal_type = e.principal_type;
+          principal.expires_at = e.expires_at;
+          add_node(std::move(principal));
         } else if constexpr (std::is_same_v<T, events::CeilingSet>) {
           auto& at = places_[e.scope];
           if (put_sorted(at.ceilings, CeilingRule{e.scope, e.rule_id, e.rule_version, e.target, e.quantity, e.unit},
