@@ -1,6 +1,7 @@
 #include "domain/config/schema.h"
 
 #include <set>
+#include <stdexcept>
 
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
@@ -45,15 +46,6 @@ constexpr std::string_view kSchema = R"json({
         "max_seconds": {"type": "number", "minimum": 0}
       },
       "additionalProperties": false
-    },
-    "endpoint_fields": {
-      "url": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
-      "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-      "auth": {"$ref": "#/definitions/auth"},
-      "secret": {"type": "string", "minLength": 1},
-      "timeout_seconds": {"type": "integer", "minimum": 1},
-      "retry_attempts": {"type": "integer", "minimum": 0},
-      "backoff": {"$ref": "#/definitions/backoff"}
     },
     "endpoint": {
       "type": "object",
@@ -180,27 +172,55 @@ constexpr std::string_view kSchema = R"json({
   }
 })json";
 
-// Every member name the schema gives a `pattern`, wherever it stands.
-void collect_patterned(const nlohmann::json& node, std::set<std::string, std::less<>>& out) {
-  if (node.is_object()) {
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      if (it->is_object() && it->contains("pattern")) out.insert(it.key());
-      collect_patterned(*it, out);
+// Adds `name` when `schema` (the schema of the property so named) gives a
+// pattern, and looks inside it. Property schemas stand in `properties`; any
+// other member holds keywords or schemas that no member name leads to.
+void collect_patterned(const nlohmann::json& schema, std::string_view name, const nlohmann::json::json_pointer& at,
+                       std::set<std::string, std::less<>>& out) {
+  if (schema.is_array()) {
+    for (std::size_t i = 0; i < schema.size(); ++i) collect_patterned(schema[i], {}, at / i, out);
+    return;
+  }
+  if (!schema.is_object()) return;
+  if (const auto p = schema.find("pattern"); p != schema.end() && p->is_string()) {
+    // The guard below bounds strings by the member that holds them, so a
+    // pattern on array items, on additionalProperties or patternProperties,
+    // or in a definition reached by $ref would leave its strings unbounded.
+    if (name.empty()) {
+      throw std::logic_error("config schema: the pattern at " + at.to_string() +
+                             " is not on a named property, so its strings would reach std::regex unbounded");
     }
-  } else if (node.is_array()) {
-    for (const auto& item : node) collect_patterned(item, out);
+    out.emplace(name);
+  }
+  for (auto it = schema.begin(); it != schema.end(); ++it) {
+    if (it.key() == "properties" && it->is_object()) {
+      for (auto prop = it->begin(); prop != it->end(); ++prop) {
+        collect_patterned(*prop, prop.key(), at / "properties" / prop.key(), out);
+      }
+    } else {
+      collect_patterned(*it, {}, at / it.key(), out);
+    }
   }
 }
 
+}  // namespace
+
+std::set<std::string, std::less<>> patterned_members(std::string_view schema_text) {
+  std::set<std::string, std::less<>> out;
+  collect_patterned(nlohmann::json::parse(schema_text), {}, nlohmann::json::json_pointer(), out);
+  return out;
+}
+
+namespace {
+
 struct Compiled {
   valijson::Schema schema;
-  std::set<std::string, std::less<>> patterned;
+  std::set<std::string, std::less<>> patterned = patterned_members(kSchema);
   Compiled() {
     const nlohmann::json doc = nlohmann::json::parse(kSchema);
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
     valijson::adapters::NlohmannJsonAdapter adapter(doc);
     parser.populateSchema(adapter, schema);
-    collect_patterned(doc, patterned);
   }
 };
 

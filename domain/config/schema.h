@@ -10,6 +10,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,14 @@ std::optional<SchemaViolation> validate_document(const nlohmann::json& doc);
 // valijson's error context (["<root>", "[notification_config]", "[0]"]) as
 // a JSON pointer ("/notification_config/0"); "/" for the root.
 std::string context_pointer(const std::vector<std::string>& context);
+
+// The member names whose strings validate_document refuses past 2,048
+// characters before any pattern runs (libstdc++'s std::regex recurses per
+// character): every property the schema gives a `pattern`. Throws
+// std::logic_error when a pattern stands anywhere else (array items,
+// additionalProperties, patternProperties, a definition reached by $ref),
+// where no member name would bound its strings.
+std::set<std::string, std::less<>> patterned_members(std::string_view schema_text);
 
 // The schema text itself (served for clients, and read by tests).
 std::string_view config_schema_text();

@@ -6,7 +6,10 @@
 
 #include <functional>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <rapidcheck.h>
 #include <nlohmann/json.hpp>
@@ -330,6 +333,42 @@ TEST(ConfigValidation, EveryMemberTheSchemaGivesAPatternIsBoundedWhereverItStand
     // part open.
     const Json at_limit = {{"service_overrides", {{"gke", {{"a/b~c", {{name, std::string(2048, 'x')}}}}}}}};
     EXPECT_FALSE(cfg::validate_document(at_limit).has_value()) << name;
+  }
+}
+
+TEST(ConfigValidation, ThePatternedSetIsWhatTheSchemaNamesAndAPatternNoNameBoundsIsRefused) {
+  // The schema in service: the members its own walk finds.
+  const auto in_service = cfg::patterned_members(cfg::config_schema_text());
+  EXPECT_EQ(std::set<std::string>(in_service.begin(), in_service.end()),
+            (std::set<std::string>{"from_email", "url", "webhook_url"}));
+
+  // A pattern on a named property, also inside array items' properties, is
+  // bounded by that name; a property that is itself named "pattern" is a
+  // member, not a keyword.
+  const auto named = cfg::patterned_members(R"({"properties": {
+      "a": {"type": "string", "pattern": "^x"},
+      "pattern": {"type": "object", "properties": {"b": {"pattern": "y$"}}},
+      "list": {"type": "array", "items": {"properties": {"c": {"pattern": "z"}}}}}})");
+  EXPECT_EQ(std::set<std::string>(named.begin(), named.end()), (std::set<std::string>{"a", "b", "c"}));
+
+  // Anywhere else no member name would bound the strings the pattern runs on.
+  const std::vector<std::pair<std::string, std::string>> unbounded = {
+      {R"({"properties": {"spaces": {"type": "array", "items": {"type": "string", "pattern": "^s"}}}})",
+       "/properties/spaces/items"},
+      {R"({"properties": {"h": {"type": "object", "additionalProperties": {"pattern": "^s"}}}})",
+       "/properties/h/additionalProperties"},
+      {R"({"patternProperties": {"^x-": {"pattern": "^s"}}})", "/patternProperties/^x-"},
+      {R"({"definitions": {"email": {"pattern": "@"}}, "properties": {"e": {"$ref": "#/definitions/email"}}})",
+       "/definitions/email"},
+      {R"({"properties": {"t": {"anyOf": [{"type": "integer"}, {"pattern": "^s"}]}}})", "/properties/t/anyOf/1"},
+  };
+  for (const auto& [schema, where] : unbounded) {
+    try {
+      (void)cfg::patterned_members(schema);
+      ADD_FAILURE() << "accepted " << schema;
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("the pattern at " + where + " "), std::string::npos) << e.what();
+    }
   }
 }
 
