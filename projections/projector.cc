@@ -164,11 +164,26 @@ ProjectorStatus::Counts ProjectorStatus::counts() const {
   return {consuming_, checkpoint_, by_reason_};
 }
 
-void raise_chain_alarm(const ChainAlarm& a, ProjectorStatus* status) {
-  // One line an operator can grep and a log shipper can split on '='.
-  spdlog::error("chain alarm: reason={} position={} offset={} replaced_from_store={} detail={}", a.reason,
-                a.position.value, a.offset, a.replaced, json_string(a.detail));
-  if (status != nullptr) status->alarm(a);
+void raise_chain_alarms(std::span<const ChainAlarm> alarms, ProjectorStatus* status) {
+  std::map<std::string, std::size_t> unlogged;
+  for (std::size_t i = 0; i < alarms.size(); ++i) {
+    const ChainAlarm& a = alarms[i];
+    if (i < kChainAlarmLines) {
+      // One line an operator can grep and a log shipper can split on '='.
+      spdlog::error("chain alarm: reason={} position={} offset={} replaced_from_store={} detail={}", a.reason,
+                    a.position.value, a.offset, a.replaced, json_string(a.detail));
+    } else {
+      ++unlogged[a.reason];
+    }
+    if (status != nullptr) status->alarm(a);
+  }
+  if (unlogged.empty()) return;
+  std::string counts;
+  for (const auto& [reason, n] : unlogged) {
+    counts += (counts.empty() ? "" : " ") + reason + "=" + std::to_string(n);
+  }
+  spdlog::error("chain alarm: {} more in this batch, not logged one by one (offsets {}..{}): {}",
+                alarms.size() - kChainAlarmLines, alarms[kChainAlarmLines].offset, alarms.back().offset, counts);
 }
 
 // ---------------------------------------------------------------- the loop
@@ -200,7 +215,7 @@ Projector::Step Projector::step() {
   }
   auto guarded = anchored ? guard_.admit(*records) : domain::Result<Guarded>(std::unexpected(anchored.error()));
   if (guarded) {
-    for (const auto& a : guarded->alarms) raise_chain_alarm(a, status_);
+    raise_chain_alarms(guarded->alarms, status_);
   }
   domain::Result<ApplyStats> applied =
       guarded ? set_.apply(guarded->events) : domain::Result<ApplyStats>(std::unexpected(guarded.error()));

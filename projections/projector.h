@@ -131,9 +131,12 @@ class ProjectorStatus {
   std::optional<ChainAlarm> last_;
 };
 
-// Logs one alarm as a structured line (error level) and counts it in
-// `status` when given.
-void raise_chain_alarm(const ChainAlarm& a, ProjectorStatus* status);
+// Logs the alarms of one batch as structured lines (error level) and counts
+// each in `status` when given. The first kChainAlarmLines are logged one by
+// one, the rest as one line of counts by reason: whoever can write junk to
+// the topic must not be able to flood the log with it.
+inline constexpr std::size_t kChainAlarmLines = 8;
+void raise_chain_alarms(std::span<const ChainAlarm> alarms, ProjectorStatus* status);
 
 struct ProjectorLoopOptions {
   std::size_t batch_size = 1000;

@@ -101,9 +101,7 @@ void follow_kafka(const MemoryFeedOptions& options, projections::AdmissionStore&
     for (const auto& m : *msgs) records.push_back({m.offset, m.value});
     auto guarded =
         anchored ? guard.admit(records) : domain::Result<projections::Guarded>(std::unexpected(anchored.error()));
-    if (guarded) {
-      for (const auto& a : guarded->alarms) raise_chain_alarm(a, nullptr);
-    }
+    if (guarded) raise_chain_alarms(guarded->alarms, nullptr);
     auto applied = guarded ? store.apply(guarded->events) : domain::Result<void>(std::unexpected(guarded.error()));
     if (!applied) {
       guard.unanchor();

@@ -178,10 +178,8 @@ domain::Result<events::GlobalPosition> rebuild(const ProjectorOptions& options, 
     next_offset = msgs->back().offset + 1;
     auto guarded = guard.admit(feed_records(*msgs));
     if (!guarded) return std::unexpected(guarded.error());
-    for (const auto& a : guarded->alarms) {
-      raise_chain_alarm(a, nullptr);
-      if (alarms != nullptr) alarms->push_back(a);
-    }
+    raise_chain_alarms(guarded->alarms, nullptr);
+    if (alarms != nullptr) alarms->insert(alarms->end(), guarded->alarms.begin(), guarded->alarms.end());
     auto applied = models.apply(guarded->events);
     if (!applied) return std::unexpected(applied.error());
   }

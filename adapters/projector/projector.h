@@ -13,7 +13,8 @@
 // model sees it (invariant 8): junk is skipped, a record whose hash or link
 // to the previous event does not check is never applied, the true event for
 // that position is read from the event store and applied instead, and each
-// such case raises an alarm: a log line (`chain alarm: reason=...`), the
+// such case raises an alarm: a log line (`chain alarm: reason=...`; past
+// the first eight of a batch, one line counts the rest by reason), the
 // counter `ledger_projector_chain_alarms_total{reason}` and a detail in
 // readiness (ProjectorStatus, served by ledger-projector's status port).
 //
@@ -54,7 +55,7 @@ struct ProjectorOptions {
 // in projections/projector.h; these names are kept here for its callers.
 using projections::check_read_model_names;
 using projections::ProjectorStatus;
-using projections::raise_chain_alarm;
+using projections::raise_chain_alarms;
 using projections::read_models;
 using projections::ReadModelInfo;
 

@@ -2,6 +2,8 @@
 // projections::ChainGuard), and the writer's Ed25519 anchor signatures
 // (codec::ChainSigningKey / ChainVerifyingKey). No servers.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <fstream>
 #include <sstream>
@@ -9,6 +11,7 @@
 #include "events/codec/chain.h"
 #include "events/codec/json_codec.h"
 #include "projections/chain_guard.h"
+#include "projections/projector.h"
 
 namespace ledger {
 namespace {
@@ -240,4 +243,35 @@ TEST(ChainSignature, NonEd25519OrMalformedKeysAreRefusedWithAReason) {
 }
 
 }  // namespace
+// A flood of junk on the topic: every alarm counted, the log bounded.
+TEST(ChainAlarms, TheFirstFewOfABatchAreLoggedOneByOneAndTheRestCountedByReason) {
+  std::ostringstream out;
+  const auto before = spdlog::default_logger();
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  std::vector<projections::ChainAlarm> alarms;
+  for (std::int64_t i = 0; i < 1000; ++i) {
+    alarms.push_back({i % 3 == 0 ? "hash_mismatch" : "junk_record", 100 + i, events::GlobalPosition{i}, false, "d"});
+  }
+  projections::ProjectorStatus status;
+  projections::raise_chain_alarms(alarms, &status);
+  projections::raise_chain_alarms(std::span(alarms).first(2), &status);  // a small batch: all logged
+  spdlog::set_default_logger(before);
+
+  const std::string log = out.str();
+  std::size_t lines = 0, one_by_one = 0;
+  for (std::size_t at = 0; (at = log.find('\n', at)) != std::string::npos; ++at) ++lines;
+  for (std::size_t at = 0; (at = log.find("chain alarm: reason=", at)) != std::string::npos; ++at) ++one_by_one;
+  EXPECT_EQ(one_by_one, projections::kChainAlarmLines + 2);
+  EXPECT_EQ(lines, projections::kChainAlarmLines + 1 + 2);
+  // The 992 not logged one by one: offsets 108..1099; of i = 8..999, those
+  // with i % 3 == 0 are 9, 12, .., 999 (331).
+  EXPECT_NE(log.find("chain alarm: 992 more in this batch, not logged one by one (offsets 108..1099): "
+                     "hash_mismatch=331 junk_record=661"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(status.alarms(), 1002U);
+  EXPECT_EQ(status.counts().alarms_by_reason.at("hash_mismatch"), 334U + 1U);
+}
+
 }  // namespace ledger
