@@ -235,6 +235,17 @@ class AdmissionModel {
       auto* e = entry(s, ScopeHash{}(s));
       return e != nullptr ? &e->second : nullptr;
     }
+    // A lookup in two steps, for a caller with other work to do while the
+    // index slot comes from memory (a miss in a large model): its hash, a
+    // hint to fetch the slot, then find(s, hash) reads it.
+    static std::size_t hash(const QuotaScope& s) noexcept { return ScopeHash{}(s); }
+    void prefetch(std::size_t hash) const noexcept {
+      if (!index_.empty()) __builtin_prefetch(&index_[hash & (index_.size() - 1)]);
+    }
+    const Place* find(const QuotaScope& s, std::size_t hash) const {
+      const auto* e = entry(s, hash);
+      return e != nullptr ? &e->second : nullptr;
+    }
     // The place at `s`, an empty one added when there is none.
     Place& operator[](const QuotaScope& s);
     // Sets `at.up` from its node's parent, as the map holds it now.
