@@ -67,13 +67,19 @@ Result<std::string> check_references(const DecisionInput& in, const DecisionSnap
 // Records the registry versions the decision read; a version the caller
 // pinned that is no longer current refuses the decision.
 Result<void> record_registry_versions(const DecisionInput& in, const DecisionSnapshot& s, DecisionOutput& out) {
+  // In key order, each placed at the end.
+  auto& versions = out.registry_versions;
+  versions.reserve(5);
+  auto put = [&versions](std::string kind, std::int64_t version) {
+    versions.emplace_hint(versions.end(), std::move(kind), std::to_string(version));
+  };
+  if (s.product) put("product", s.product->version);
   // check_references refused a decision without its dimension.
   // NOLINTNEXTLINE(bugprone-unchecked-optional-access)
-  out.registry_versions["quota_dimension"] = std::to_string(s.dimension->version);
-  if (s.product) out.registry_versions["product"] = std::to_string(s.product->version);
-  if (s.resource_type) out.registry_versions["resource_type"] = std::to_string(s.resource_type->version);
-  if (s.usage_unit) out.registry_versions["usage_unit"] = std::to_string(s.usage_unit->version);
-  out.registry_versions["scope"] = std::to_string(s.chain.front().version);
+  put("quota_dimension", s.dimension->version);
+  if (s.resource_type) put("resource_type", s.resource_type->version);
+  put("scope", s.chain.front().version);
+  if (s.usage_unit) put("usage_unit", s.usage_unit->version);
   for (const auto& [kind, pinned] : in.registry_versions) {
     auto it = out.registry_versions.find(kind);
     if (!pinned.empty() && it != out.registry_versions.end() && it->second != pinned) {

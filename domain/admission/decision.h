@@ -8,6 +8,8 @@
 //   Result<DecisionOutput> out = decide_admission(in, s, as_of);
 #pragma once
 
+#include <boost/container/flat_map.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -93,6 +95,8 @@ struct DecisionSnapshot {
 // The rules `s` holds or refers to, as values.
 std::vector<CeilingRule> rules_of(const DecisionSnapshot& s);
 
+using RegistryVersions = boost::container::flat_map<std::string, std::string>;
+
 struct DecisionOutput {
   std::string decision;  // allow | deny | warn
   std::string reason_code;
@@ -101,7 +105,10 @@ struct DecisionOutput {
   std::optional<std::int64_t> available;        // effective minus capacity reserved for others
   std::optional<std::int64_t> limit_remaining;  // after this request (allow/warn), or before it (deny)
   std::int64_t reserved_for_others = 0;
-  std::map<std::string, std::string> registry_versions;
+  // By registry kind (product, quota_dimension, resource_type, scope,
+  // usage_unit): one sorted block, made with every decision, where a map
+  // made five nodes and rebalanced its tree.
+  RegistryVersions registry_versions;
   // `effective` is the per-request cap (the request's `request`-window
   // ceiling), not the usage window's: the API reports inherited_from level
   // `request`, with the scope that set it as inherited_from_scope.
