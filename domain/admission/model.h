@@ -227,12 +227,9 @@ class AdmissionModel {
     Places& operator=(Places&&) noexcept = default;
     ~Places() = default;
 
-    const Place* find(const QuotaScope& s) const {
-      const auto* e = entry(s, ScopeHash{}(s));
-      return e != nullptr ? &e->second : nullptr;
-    }
+    const Place* find(const QuotaScope& s) const { return find(s, hash(s)); }
     Place* find(const QuotaScope& s) {
-      auto* e = entry(s, ScopeHash{}(s));
+      auto* e = entry(s, hash(s));
       return e != nullptr ? &e->second : nullptr;
     }
     // A lookup in two steps, for a caller with other work to do while the

@@ -203,24 +203,29 @@ void collect_patterned(const nlohmann::json& schema, std::string_view name, cons
   }
 }
 
+std::set<std::string, std::less<>> patterned_of(const nlohmann::json& schema) {
+  std::set<std::string, std::less<>> out;
+  collect_patterned(schema, {}, nlohmann::json::json_pointer(), out);
+  return out;
+}
+
 }  // namespace
 
 std::set<std::string, std::less<>> patterned_members(std::string_view schema_text) {
-  std::set<std::string, std::less<>> out;
-  collect_patterned(nlohmann::json::parse(schema_text), {}, nlohmann::json::json_pointer(), out);
-  return out;
+  return patterned_of(nlohmann::json::parse(schema_text));
 }
 
 namespace {
 
 struct Compiled {
   valijson::Schema schema;
-  std::set<std::string, std::less<>> patterned = patterned_members(kSchema);
+  std::set<std::string, std::less<>> patterned;
   Compiled() {
     const nlohmann::json doc = nlohmann::json::parse(kSchema);
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
     valijson::adapters::NlohmannJsonAdapter adapter(doc);
     parser.populateSchema(adapter, schema);
+    patterned = patterned_of(doc);
   }
 };
 

@@ -242,7 +242,6 @@ TEST(ChainSignature, NonEd25519OrMalformedKeysAreRefusedWithAReason) {
   EXPECT_FALSE(codec::ChainSigningKey::from_pem(read_file("config/dev-only-chain-anchor-key.pub.pem")).has_value());
 }
 
-}  // namespace
 // A flood of junk on the topic: every alarm counted, the log bounded.
 TEST(ChainAlarms, TheFirstFewOfABatchAreLoggedOneByOneAndTheRestCountedByReason) {
   std::ostringstream out;
@@ -274,4 +273,5 @@ TEST(ChainAlarms, TheFirstFewOfABatchAreLoggedOneByOneAndTheRestCountedByReason)
   EXPECT_EQ(status.counts().alarms_by_reason.at("hash_mismatch"), 334U + 1U);
 }
 
+}  // namespace
 }  // namespace ledger
