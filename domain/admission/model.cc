@@ -272,7 +272,7 @@ std::vector<Delegation> AdmissionModel::delegations_on(std::span<const ChainNode
 }
 
 const RegistryEntry* AdmissionModel::registry(const std::string& kind, const std::string& id) const {
-  auto it = registry_.find(RegistryKeyLess::View{kind, id});
+  auto it = registry_.find(RegistryKey::View{kind, id});
   return it == registry_.end() ? nullptr : it->second.get();
 }
 
@@ -431,7 +431,7 @@ DecisionSnapshot AdmissionModel::snapshot_for(const DecisionInput& in) const {
     }
   }
   auto entry = [&](std::string_view kind, const std::string& id) -> Shared<RegistryEntry> {
-    auto it = registry_.find(RegistryKeyLess::View{kind, id});
+    auto it = registry_.find(RegistryKey::View{kind, id});
     return it == registry_.end() ? Shared<RegistryEntry>() : it->second;
   };
   s.dimension = entry("quota_dimension", in.request.dimension);

@@ -270,18 +270,26 @@ class AdmissionModel {
   std::size_t node_count_ = 0;
   std::size_t ceiling_rule_count_ = 0;  // kept by apply: /metrics reads it on every scrape
   // By (kind, id), found from views of both: a decision's snapshot takes
-  // up to four entries (shared), without building a key of strings each.
-  struct RegistryKeyLess {
+  // up to four entries (shared), each a hash of its id and a comparison, without
+  // building a key of strings (an ordered map compared strings a few times
+  // per entry). Nothing lists the registry in order.
+  struct RegistryKey {
     using is_transparent = void;
     using View = std::pair<std::string_view, std::string_view>;
     static View view(const std::pair<std::string, std::string>& k) { return {k.first, k.second}; }
     static View view(const View& k) { return k; }
+    // By id alone: kinds are four, and an id two kinds share is one more
+    // comparison in its bucket.
+    template <class K>
+    std::size_t operator()(const K& k) const {
+      return std::hash<std::string_view>{}(view(k).second);
+    }
     template <class A, class B>
     bool operator()(const A& a, const B& b) const {
-      return view(a) < view(b);
+      return view(a) == view(b);
     }
   };
-  std::map<std::pair<std::string, std::string>, Shared<RegistryEntry>, RegistryKeyLess> registry_;
+  std::unordered_map<std::pair<std::string, std::string>, Shared<RegistryEntry>, RegistryKey, RegistryKey> registry_;
   std::map<std::string, std::int64_t> delegation_versions_;  // by delegation id
   // By organization, then id: a decision walks the reservations of one
   // organization, and only those.

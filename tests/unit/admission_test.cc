@@ -127,6 +127,38 @@ TEST(AdmissionRegistry, ReferencesMustBeRegisteredAndVersionsCount) {
   EXPECT_EQ(bad.error().code, "invalid_registry_entry");
 }
 
+// Entries are found by kind and id together: one id under several kinds
+// (looked up by its id's hash, so they share a bucket) is several entries.
+TEST(AdmissionRegistry, OneIdUnderSeveralKindsIsSeveralEntries) {
+  Ledger l;
+  l.ok(RegisterEntry{"product", "gpu", "", {}});
+  l.ok(RegisterEntry{"product", "gpu", "GPUs", {}});
+  l.ok(RegisterEntry{"usage_unit", "gpu", "", {}});
+  l.ok(RegisterEntry{"resource_type", "gpu", "", {{"product", "gpu"}}});
+  l.ok(RegisterEntry{"quota_dimension", "gpu", "", {{"product", "gpu"}, {"resource_type", "gpu"}, {"unit", "gpu"}}});
+  for (const auto& [kind, version] : std::vector<std::pair<std::string, std::int64_t>>{
+           {"product", 2}, {"usage_unit", 1}, {"resource_type", 1}, {"quota_dimension", 1}}) {
+    const RegistryEntry* e = l.model.registry(kind, "gpu");
+    ASSERT_NE(e, nullptr) << kind;
+    EXPECT_EQ(e->kind, kind);
+    EXPECT_EQ(e->version, version) << kind;
+  }
+  EXPECT_EQ(l.model.registry("quota_dimension", "gpu.count"), nullptr);
+  EXPECT_EQ(l.model.registry("plan", "gpu"), nullptr);
+
+  l.ok(CreateOrganization{"acme", "Acme", "pro", ""});
+  l.ok(CreateProject{"llm", "acme", "", "LLM"});
+  DecisionInput in = ask("llm", 0, 1);
+  in.product = {"gpu", "gpu", "node-1", "start"};
+  in.request = {"gpu", 1, "gpu", "", ""};
+  in.current_usage = {"", 0, "gpu"};
+  auto d = decision(l, in);
+  ASSERT_TRUE(d) << d.error().code;
+  const RegistryVersions want{
+      {"product", "2"}, {"quota_dimension", "1"}, {"resource_type", "1"}, {"scope", "1"}, {"usage_unit", "1"}};
+  EXPECT_EQ(d->registry_versions, want);
+}
+
 TEST(AdmissionRegistry, CeilingsNeedARegisteredDimensionAndItsUnit) {
   Ledger l = acme();
   auto unknown = l.run(SetCeiling{org("acme"), {"tpu.count", "", "", ""}, 4, "", "x"});
