@@ -41,10 +41,9 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
   Along a;
   a.effective.resize(chain.size());
   a.allowed.resize(chain.size());
-  a.matched.reserve(rules.size() + delegations.size());  // at most every rule and delegation
-  Bound allowed;                                         // what the node may have: unlimited above global
-  Bound parent_eff;                      // its parent's effective ceiling: what it inherits with no rule of its own
-  std::vector<const CeilingRule*> here;  // the node's matching rules (one buffer for the walk)
+  Bound allowed;     // what the node may have: unlimited above global
+  Bound parent_eff;  // its parent's effective ceiling: what it inherits with no rule of its own
+  boost::container::small_vector<const CeilingRule*, 8> here;  // the node's matching rules (one buffer for the walk)
   for (std::size_t k = chain.size(); k-- > 0;) {
     const QuotaScope& scope = chain[k].scope;
     Bound own;
@@ -54,7 +53,7 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
     }
     std::sort(here.begin(), here.end(), [](auto* x, auto* y) { return x->rule_id < y->rule_id; });
     for (const auto* r : here) {
-      a.matched.push_back(MatchedRule{r->rule_id, r->scope, r->rule_version, "ceiling"});
+      a.matched.push_back(Matched{r->rule_id, &r->scope, r->rule_version, "ceiling"});
       if (a.unit.empty()) a.unit = r->unit;
       if (r->quantity < own.quantity) own = Bound{r->quantity, &r->scope, r->rule_id, "ceiling"};
     }
@@ -70,7 +69,7 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
     if (d) {
       // Children's own rules may exceed this scope's ceiling, up to the cap
       // and never beyond what this scope itself is allowed.
-      a.matched.push_back(MatchedRule{d->delegation_id, d->scope, d->version, "delegation"});
+      a.matched.push_back(Matched{d->delegation_id, &d->scope, d->version, "delegation"});
       if (d->max_quantity && *d->max_quantity < allowed.quantity) {
         allowed = Bound{*d->max_quantity, &d->scope, d->delegation_id, "delegation"};
       }
@@ -99,14 +98,10 @@ Effective bound_only(const Bound& b) {
 Effective to_effective(const Bound& b, const Along& a) {
   Effective e = bound_only(b);
   e.unit = a.unit;
-  e.matched_rules = a.matched;
-  return e;
-}
-
-Effective take_effective(const Bound& b, Along&& a) {
-  Effective e = bound_only(b);
-  e.unit = std::move(a.unit);
-  e.matched_rules = std::move(a.matched);
+  e.matched_rules.reserve(a.matched.size());
+  for (const Matched& m : a.matched) {
+    e.matched_rules.push_back(MatchedRule{std::string(m.id), *m.scope, m.version, std::string(m.kind)});
+  }
   return e;
 }
 

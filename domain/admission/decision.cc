@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "domain/admission/internal.h"
 
 namespace ledger::domain {
@@ -20,7 +22,7 @@ using admission_internal::evaluate_along;
 using admission_internal::invalid;
 using admission_internal::kUnlimited;
 using admission_internal::overlaps;
-using admission_internal::take_effective;
+using admission_internal::to_effective;
 using admission_internal::unknown_registry;
 using admission_internal::unknown_scope;
 
@@ -98,9 +100,8 @@ void deny_expired(const DecisionInput& in, const DecisionSnapshot& s, Rules rule
                   DecisionOutput& out) {
   const CeilingTarget usage_target{in.request.dimension, in.current_usage.scope_window, in.request.region,
                                    in.request.sku_or_model};
-  Along a = evaluate_along(s.chain, rules, s.delegations, usage_target);
-  const Bound usage = a.effective[0];
-  out.effective = take_effective(usage, std::move(a));
+  const Along a = evaluate_along(s.chain, rules, s.delegations, usage_target);
+  out.effective = to_effective(a.effective[0], a);
   if (out.effective.unit.empty()) out.effective.unit = unit;
   out.decision = "deny";
   out.reason_code = "principal_expired";
@@ -125,12 +126,13 @@ bool judge_per_request(const DecisionInput& in, const DecisionSnapshot& s, Rules
   }
   const CeilingTarget request_target{in.request.dimension, std::string(kRequestWindow), in.request.region,
                                      in.request.sku_or_model};
-  Along ra = evaluate_along(s.chain, rules, s.delegations, request_target);
+  // Its matched rules are copied out only when it decides.
+  const Along ra = evaluate_along(s.chain, rules, s.delegations, request_target);
   const Bound cap = ra.effective[0];
   const std::int64_t requested = in.request.requested_delta;
   const bool capped = cap.from != nullptr;
   if ((capped && requested > cap.quantity) || per_request_window) {
-    out.effective = take_effective(cap, std::move(ra));
+    out.effective = to_effective(cap, ra);
     if (out.effective.unit.empty()) out.effective.unit = unit;
     out.per_request = true;
     out.reserved_for_others = 0;
@@ -161,14 +163,8 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Rule
                         const std::string& unit, DecisionOutput& out) {
   const CeilingTarget target{in.request.dimension, in.current_usage.scope_window, in.request.region,
                              in.request.sku_or_model};
-  Along a = evaluate_along(s.chain, rules, s.delegations, target);
-  // The bounds stay in `a` for the chain walk below; its rules and unit move.
-  {
-    Along taken;
-    taken.matched = std::move(a.matched);
-    taken.unit = std::move(a.unit);
-    out.effective = take_effective(a.effective[0], std::move(taken));
-  }
+  const Along a = evaluate_along(s.chain, rules, s.delegations, target);
+  out.effective = to_effective(a.effective[0], a);
   if (out.effective.unit.empty()) out.effective.unit = unit;
 
   if (!out.effective.quantity) {
@@ -186,7 +182,7 @@ void judge_usage_window(const DecisionInput& in, const DecisionSnapshot& s, Rule
   // which the two still agree: walked from the organization. A reservation
   // whose whole owner chain is shared is owned on the requester's own chain
   // (by the requester or above it): it holds nothing for others.
-  std::vector<std::int64_t> reserved_under(s.chain.size(), 0);
+  boost::container::small_vector<std::int64_t, 8> reserved_under(s.chain.size(), 0);
   const auto organization = std::find_if(s.chain.begin(), s.chain.end(),
                                          [](const ChainNode& n) { return n.scope.level == QuotaLevel::kOrganization; });
   if (organization != s.chain.end()) {

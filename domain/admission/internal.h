@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "domain/admission/commands.h"
 
 namespace ledger::domain::admission_internal {
@@ -56,12 +58,27 @@ struct Bound {
   std::string_view kind;  // ceiling | delegation
 };
 
-// effective(n) and allowed(n) for every node of the chain (index = chain index).
-struct Along {
-  std::vector<Bound> effective;
-  std::vector<Bound> allowed;
-  std::vector<MatchedRule> matched;  // broadest first
-  std::string unit;
+// A rule or delegation that took part, referred to where evaluate_along
+// found it (a MatchedRule is made of it only for the walk that answers:
+// a decision's per-request walk that does not decide copies nothing).
+struct Matched {
+  std::string_view id;
+  const QuotaScope* scope = nullptr;
+  std::int64_t version = 0;
+  std::string_view kind;  // ceiling | delegation
+};
+
+// effective(n) and allowed(n) for every node of the chain (index = chain
+// index). Chains are short (requester .. global: a handful of scopes), so
+// the walk's lists live inline and a decision's two walks allocate nothing.
+// Moving one never throws: a list inline is copied into inline room (its
+// elements are trivially copyable), one on the heap is taken whole; Boost
+// does not mark small_vector's move noexcept.
+struct Along {  // NOLINT(bugprone-exception-escape)
+  boost::container::small_vector<Bound, 8> effective;
+  boost::container::small_vector<Bound, 8> allowed;
+  boost::container::small_vector<Matched, 16> matched;  // broadest first
+  std::string_view unit;
 };
 
 // Pointers to each of `rules`, in order (owned rules read as referred ones).
@@ -72,9 +89,9 @@ Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRu
 // The same over rules referred to (a decision's snapshot read from a model).
 Along evaluate_along(std::span<const ChainNode> chain, std::span<const CeilingRule* const> rules,
                      std::span<const Delegation> delegations, const CeilingTarget& target);
+// The answer of `b`, with a's unit and matched rules copied out of the
+// rules and delegations they refer to.
 Effective to_effective(const Bound& b, const Along& a);
-// The same, taking a's matched rules and unit (a is not read for them again).
-Effective take_effective(const Bound& b, Along&& a);
 
 // --------------------------------------------- the capacity rule (reservations.cc)
 
