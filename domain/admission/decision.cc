@@ -69,11 +69,11 @@ Result<std::string> check_references(const DecisionInput& in, const DecisionSnap
 // Records the registry versions the decision read; a version the caller
 // pinned that is no longer current refuses the decision.
 Result<void> record_registry_versions(const DecisionInput& in, const DecisionSnapshot& s, DecisionOutput& out) {
-  // In key order, each placed at the end.
-  auto& versions = out.registry_versions;
+  // Made in key order and handed to the map whole (no search, no move per entry).
+  RegistryVersions::sequence_type versions;
   versions.reserve(5);
-  auto put = [&versions](std::string kind, std::int64_t version) {
-    versions.emplace_hint(versions.end(), std::move(kind), std::to_string(version));
+  auto put = [&versions](const char* kind, std::int64_t version) {
+    versions.emplace_back(kind, std::to_string(version));
   };
   if (s.product) put("product", s.product->version);
   // check_references refused a decision without its dimension.
@@ -82,6 +82,7 @@ Result<void> record_registry_versions(const DecisionInput& in, const DecisionSna
   if (s.resource_type) put("resource_type", s.resource_type->version);
   put("scope", s.chain.front().version);
   if (s.usage_unit) put("usage_unit", s.usage_unit->version);
+  out.registry_versions.adopt_sequence(boost::container::ordered_unique_range, std::move(versions));
   for (const auto& [kind, pinned] : in.registry_versions) {
     auto it = out.registry_versions.find(kind);
     if (!pinned.empty() && it != out.registry_versions.end() && it->second != pinned) {
