@@ -164,26 +164,40 @@ ProjectorStatus::Counts ProjectorStatus::counts() const {
   return {consuming_, checkpoint_, by_reason_};
 }
 
-void raise_chain_alarms(std::span<const ChainAlarm> alarms, ProjectorStatus* status) {
-  std::map<std::string, std::size_t> unlogged;
-  for (std::size_t i = 0; i < alarms.size(); ++i) {
-    const ChainAlarm& a = alarms[i];
-    if (i < kChainAlarmLines) {
+ChainAlarmLog::ChainAlarmLog(std::chrono::milliseconds interval, Clock now)
+    : interval_(interval), now_(std::move(now)) {}
+
+void ChainAlarmLog::raise(std::span<const ChainAlarm> alarms, ProjectorStatus* status) {
+  if (since_ && now_() - *since_ >= interval_) {
+    flush();
+    since_.reset();
+    logged_ = 0;
+  }
+  for (const ChainAlarm& a : alarms) {
+    if (!since_) since_ = now_();
+    if (logged_ < kLines) {
+      ++logged_;
       // One line an operator can grep and a log shipper can split on '='.
       spdlog::error("chain alarm: reason={} position={} offset={} replaced_from_store={} detail={}", a.reason,
                     a.position.value, a.offset, a.replaced, json_string(a.detail));
     } else {
-      ++unlogged[a.reason];
+      held_from_ = held_count_ == 0 ? a.offset : std::min(held_from_, a.offset);
+      held_to_ = held_count_ == 0 ? a.offset : std::max(held_to_, a.offset);
+      ++held_count_;
+      ++held_[a.reason];
     }
     if (status != nullptr) status->alarm(a);
   }
-  if (unlogged.empty()) return;
+}
+
+void ChainAlarmLog::flush() {
+  if (held_count_ == 0) return;
   std::string counts;
-  for (const auto& [reason, n] : unlogged) {
-    counts += (counts.empty() ? "" : " ") + reason + "=" + std::to_string(n);
-  }
-  spdlog::error("chain alarm: {} more in this batch, not logged one by one (offsets {}..{}): {}",
-                alarms.size() - kChainAlarmLines, alarms[kChainAlarmLines].offset, alarms.back().offset, counts);
+  for (const auto& [reason, n] : held_) counts += (counts.empty() ? "" : " ") + reason + "=" + std::to_string(n);
+  spdlog::error("chain alarm: {} more within {} ms, not logged one by one (offsets {}..{}): {}", held_count_,
+                interval_.count(), held_from_, held_to_, counts);
+  held_.clear();
+  held_count_ = 0;
 }
 
 // ---------------------------------------------------------------- the loop
@@ -205,7 +219,10 @@ Projector::Step Projector::step() {
     return Step::kFeedFailed;
   }
   if (status_ != nullptr) status_->consuming(true);
-  if (records->empty()) return Step::kIdle;
+  if (records->empty()) {
+    alarm_log_.raise({}, status_);  // counts held back are logged once their interval has passed
+    return Step::kIdle;
+  }
   // The guard continues the chain from the read models' checkpoint (its
   // hash read from the store); only what it admits is applied.
   domain::Result<void> anchored;
@@ -214,9 +231,7 @@ Projector::Step Projector::step() {
     anchored = at ? guard_.anchor(*at) : domain::Result<void>(std::unexpected(at.error()));
   }
   auto guarded = anchored ? guard_.admit(*records) : domain::Result<Guarded>(std::unexpected(anchored.error()));
-  if (guarded) {
-    raise_chain_alarms(guarded->alarms, status_);
-  }
+  if (guarded) alarm_log_.raise(guarded->alarms, status_);
   domain::Result<ApplyStats> applied =
       guarded ? set_.apply(guarded->events) : domain::Result<ApplyStats>(std::unexpected(guarded.error()));
   if (!applied) {

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -131,12 +132,39 @@ class ProjectorStatus {
   std::optional<ChainAlarm> last_;
 };
 
-// Logs the alarms of one batch as structured lines (error level) and counts
-// each in `status` when given. The first kChainAlarmLines are logged one by
-// one, the rest as one line of counts by reason: whoever can write junk to
-// the topic must not be able to flood the log with it.
-inline constexpr std::size_t kChainAlarmLines = 8;
-void raise_chain_alarms(std::span<const ChainAlarm> alarms, ProjectorStatus* status);
+// Logs chain alarms as structured lines (error level) and counts each in
+// `status` when given. Whoever can write junk to the topic must not be able
+// to flood the log with it: of each interval (10 s by default, from its
+// first alarm) the first kLines alarms are logged one by one and the rest
+// only counted by reason, then logged as one line of counts once the
+// interval has passed (at the next raise, or flush). Every alarm is
+// counted in `status` either way. One per reader of the topic, used by
+// its thread only.
+class ChainAlarmLog {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  static constexpr std::size_t kLines = 8;
+
+  explicit ChainAlarmLog(
+      std::chrono::milliseconds interval = std::chrono::seconds(10),
+      Clock now = [] { return std::chrono::steady_clock::now(); });
+
+  // The alarms of one polled batch; with none, only logs the counts held
+  // back when their interval has passed (a reader calls it when idle too).
+  void raise(std::span<const ChainAlarm> alarms, ProjectorStatus* status);
+  // Logs the counts held back now, if any (a rebuild's end).
+  void flush();
+
+ private:
+  std::chrono::milliseconds interval_;
+  Clock now_;
+  std::optional<std::chrono::steady_clock::time_point> since_;  // the interval's first alarm
+  std::size_t logged_ = 0;                                      // one by one in this interval
+  std::map<std::string, std::size_t> held_;                     // by reason
+  std::size_t held_count_ = 0;
+  std::int64_t held_from_ = 0;  // the lowest and highest offset held back
+  std::int64_t held_to_ = 0;
+};
 
 struct ProjectorLoopOptions {
   std::size_t batch_size = 1000;
@@ -168,6 +196,7 @@ class Projector {
   ProjectorStatus* status_;
   ProjectorLoopOptions options_;
   ChainGuard guard_;
+  ChainAlarmLog alarm_log_;
 };
 
 }  // namespace ledger::projections

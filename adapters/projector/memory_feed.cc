@@ -70,6 +70,7 @@ void follow_kafka(const MemoryFeedOptions& options, projections::AdmissionStore&
   namespace kafka = adapters::kafka;
   StoreHistory history(reader);
   projections::ChainGuard guard(history);
+  projections::ChainAlarmLog alarm_log;
   std::unique_ptr<kafka::KafkaConsumer> consumer;
   while (!stop) {
     if (!consumer) {
@@ -92,7 +93,10 @@ void follow_kafka(const MemoryFeedOptions& options, projections::AdmissionStore&
       pause(stop, 1000ms);
       continue;
     }
-    if (msgs->empty()) continue;
+    if (msgs->empty()) {
+      alarm_log.raise({}, nullptr);  // counts held back are logged once their interval has passed
+      continue;
+    }
     // The guard continues the chain from the store's position.
     domain::Result<void> anchored;
     if (!guard.anchored()) anchored = guard.anchor(store.position());
@@ -101,7 +105,7 @@ void follow_kafka(const MemoryFeedOptions& options, projections::AdmissionStore&
     for (const auto& m : *msgs) records.push_back({m.offset, m.value});
     auto guarded =
         anchored ? guard.admit(records) : domain::Result<projections::Guarded>(std::unexpected(anchored.error()));
-    if (guarded) raise_chain_alarms(guarded->alarms, nullptr);
+    if (guarded) alarm_log.raise(guarded->alarms, nullptr);
     auto applied = guarded ? store.apply(guarded->events) : domain::Result<void>(std::unexpected(guarded.error()));
     if (!applied) {
       guard.unanchor();

@@ -167,6 +167,7 @@ domain::Result<events::GlobalPosition> rebuild(const ProjectorOptions& options, 
   auto& kreader = **r;
   StoreHistory history(options.pg_url);
   projections::ChainGuard guard(history);
+  projections::ChainAlarmLog alarm_log;
   if (auto ok = guard.anchor(events::GlobalPosition{}); !ok) return std::unexpected(ok.error());
   auto end = kreader.high_watermark(10s);
   if (!end) return std::unexpected(end.error());
@@ -178,11 +179,12 @@ domain::Result<events::GlobalPosition> rebuild(const ProjectorOptions& options, 
     next_offset = msgs->back().offset + 1;
     auto guarded = guard.admit(feed_records(*msgs));
     if (!guarded) return std::unexpected(guarded.error());
-    raise_chain_alarms(guarded->alarms, nullptr);
+    alarm_log.raise(guarded->alarms, nullptr);
     if (alarms != nullptr) alarms->insert(alarms->end(), guarded->alarms.begin(), guarded->alarms.end());
     auto applied = models.apply(guarded->events);
     if (!applied) return std::unexpected(applied.error());
   }
+  alarm_log.flush();
   return models.checkpoint();
 }
 

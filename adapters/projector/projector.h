@@ -55,7 +55,6 @@ struct ProjectorOptions {
 // in projections/projector.h; these names are kept here for its callers.
 using projections::check_read_model_names;
 using projections::ProjectorStatus;
-using projections::raise_chain_alarms;
 using projections::read_models;
 using projections::ReadModelInfo;
 

@@ -5,6 +5,8 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -242,35 +244,64 @@ TEST(ChainSignature, NonEd25519OrMalformedKeysAreRefusedWithAReason) {
   EXPECT_FALSE(codec::ChainSigningKey::from_pem(read_file("config/dev-only-chain-anchor-key.pub.pem")).has_value());
 }
 
-// A flood of junk on the topic: every alarm counted, the log bounded.
-TEST(ChainAlarms, TheFirstFewOfABatchAreLoggedOneByOneAndTheRestCountedByReason) {
+// A flood of junk on the topic: every alarm counted, the log bounded by
+// time, whatever the batches.
+TEST(ChainAlarms, EachIntervalLogsItsFirstFewOneByOneAndTheRestAsOneLineOfCounts) {
   std::ostringstream out;
   const auto before = spdlog::default_logger();
   spdlog::set_default_logger(
       std::make_shared<spdlog::logger>("captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  auto now = std::chrono::steady_clock::time_point{};
+  projections::ChainAlarmLog log(std::chrono::seconds(10), [&now] { return now; });
   std::vector<projections::ChainAlarm> alarms;
   for (std::int64_t i = 0; i < 1000; ++i) {
     alarms.push_back({i % 3 == 0 ? "hash_mismatch" : "junk_record", 100 + i, events::GlobalPosition{i}, false, "d"});
   }
   projections::ProjectorStatus status;
-  projections::raise_chain_alarms(alarms, &status);
-  projections::raise_chain_alarms(std::span(alarms).first(2), &status);  // a small batch: all logged
-  spdlog::set_default_logger(before);
-
-  const std::string log = out.str();
-  std::size_t lines = 0, one_by_one = 0;
-  for (std::size_t at = 0; (at = log.find('\n', at)) != std::string::npos; ++at) ++lines;
-  for (std::size_t at = 0; (at = log.find("chain alarm: reason=", at)) != std::string::npos; ++at) ++one_by_one;
-  EXPECT_EQ(one_by_one, projections::kChainAlarmLines + 2);
-  EXPECT_EQ(lines, projections::kChainAlarmLines + 1 + 2);
-  // The 992 not logged one by one: offsets 108..1099; of i = 8..999, those
-  // with i % 3 == 0 are 9, 12, .., 999 (331).
-  EXPECT_NE(log.find("chain alarm: 992 more in this batch, not logged one by one (offsets 108..1099): "
-                     "hash_mismatch=331 junk_record=661"),
+  auto lines = [&out] {
+    const std::string text = out.str();
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  };
+  // 1,000 in a batch, then a batch of 5 a second later: eight lines.
+  log.raise(alarms, &status);
+  EXPECT_EQ(lines(), projections::ChainAlarmLog::kLines);
+  now += std::chrono::seconds(1);
+  log.raise(std::span(alarms).first(5), &status);
+  log.raise({}, &status);
+  EXPECT_EQ(lines(), projections::ChainAlarmLog::kLines) << "the interval's lines are spent";
+  // Ten seconds on, the next call (an idle one) logs the counts held back:
+  // i = 8..999 of the first batch (offsets 108..1099; i % 3 == 0 for 331
+  // of them) and the 5 of the second (offsets 100..104; i = 0 and 3), with
+  // the lowest and highest offset.
+  now += std::chrono::seconds(9);
+  log.raise({}, &status);
+  EXPECT_EQ(lines(), projections::ChainAlarmLog::kLines + 1);
+  EXPECT_NE(out.str().find("chain alarm: 997 more within 10000 ms, not logged one by one (offsets 100..1099): "
+                           "hash_mismatch=333 junk_record=664"),
             std::string::npos)
-      << log;
-  EXPECT_EQ(status.alarms(), 1002U);
-  EXPECT_EQ(status.counts().alarms_by_reason.at("hash_mismatch"), 334U + 1U);
+      << out.str();
+  log.raise({}, &status);
+  log.flush();
+  EXPECT_EQ(lines(), projections::ChainAlarmLog::kLines + 1) << "nothing more was held back";
+  // A new interval: its first alarms are logged one by one again.
+  now += std::chrono::seconds(60);
+  log.raise(std::span(alarms).first(2), &status);
+  EXPECT_EQ(lines(), projections::ChainAlarmLog::kLines + 3);
+  // A rebuild's end logs what it held back without waiting.
+  log.raise(std::span(alarms).first(projections::ChainAlarmLog::kLines), &status);
+  log.flush();
+  spdlog::set_default_logger(before);
+  EXPECT_EQ(lines(), projections::ChainAlarmLog::kLines + 3 + 6 + 1);
+  EXPECT_NE(out.str().find("chain alarm: 2 more within 10000 ms, not logged one by one (offsets 106..107): "
+                           "hash_mismatch=1 junk_record=1"),
+            std::string::npos)
+      << out.str();
+  std::size_t one_by_one = 0;
+  const std::string text = out.str();
+  for (std::size_t at = 0; (at = text.find("chain alarm: reason=", at)) != std::string::npos; ++at) ++one_by_one;
+  EXPECT_EQ(one_by_one, 2 * projections::ChainAlarmLog::kLines);
+  EXPECT_EQ(status.alarms(), 1000U + 5U + 2U + 8U);
+  EXPECT_EQ(status.counts().alarms_by_reason.at("hash_mismatch"), 334U + 2U + 1U + 3U);
 }
 
 }  // namespace
