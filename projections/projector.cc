@@ -165,39 +165,34 @@ ProjectorStatus::Counts ProjectorStatus::counts() const {
 }
 
 ChainAlarmLog::ChainAlarmLog(std::chrono::milliseconds interval, Clock now)
-    : interval_(interval), now_(std::move(now)) {}
+    : budget_(kLines, interval, std::move(now)) {}
 
 void ChainAlarmLog::raise(std::span<const ChainAlarm> alarms, ProjectorStatus* status) {
-  if (since_ && now_() - *since_ >= interval_) {
-    flush();
-    since_.reset();
-    logged_ = 0;
-  }
+  log_held(budget_.roll());
   for (const ChainAlarm& a : alarms) {
-    if (!since_) since_ = now_();
-    if (logged_ < kLines) {
-      ++logged_;
+    if (budget_.admit()) {
       // One line an operator can grep and a log shipper can split on '='.
       spdlog::error("chain alarm: reason={} position={} offset={} replaced_from_store={} detail={}", a.reason,
                     a.position.value, a.offset, a.replaced, json_string(a.detail));
     } else {
-      held_from_ = held_count_ == 0 ? a.offset : std::min(held_from_, a.offset);
-      held_to_ = held_count_ == 0 ? a.offset : std::max(held_to_, a.offset);
-      ++held_count_;
+      const bool first = held_.empty();
+      held_from_ = first ? a.offset : std::min(held_from_, a.offset);
+      held_to_ = first ? a.offset : std::max(held_to_, a.offset);
       ++held_[a.reason];
     }
     if (status != nullptr) status->alarm(a);
   }
 }
 
-void ChainAlarmLog::flush() {
-  if (held_count_ == 0) return;
+void ChainAlarmLog::flush() { log_held(budget_.take_held()); }
+
+void ChainAlarmLog::log_held(std::size_t count) {
+  if (count == 0) return;
   std::string counts;
   for (const auto& [reason, n] : held_) counts += (counts.empty() ? "" : " ") + reason + "=" + std::to_string(n);
-  spdlog::error("chain alarm: {} more within {} ms, not logged one by one (offsets {}..{}): {}", held_count_,
-                interval_.count(), held_from_, held_to_, counts);
+  spdlog::error("chain alarm: {} more within {} ms, not logged one by one (offsets {}..{}): {}", count,
+                budget_.interval().count(), held_from_, held_to_, counts);
   held_.clear();
-  held_count_ = 0;
 }
 
 // ---------------------------------------------------------------- the loop

@@ -31,6 +31,7 @@
 #include "projections/admission/admission_projection.h"
 #include "projections/audit/audit_projection.h"
 #include "projections/chain_guard.h"
+#include "projections/log_budget.h"
 #include "projections/policy_values/policy_values_projection.h"
 #include "projections/projection.h"
 
@@ -142,7 +143,7 @@ class ProjectorStatus {
 // its thread only.
 class ChainAlarmLog {
  public:
-  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  using Clock = LogBudget::Clock;
   static constexpr std::size_t kLines = 8;
 
   explicit ChainAlarmLog(
@@ -156,13 +157,11 @@ class ChainAlarmLog {
   void flush();
 
  private:
-  std::chrono::milliseconds interval_;
-  Clock now_;
-  std::optional<std::chrono::steady_clock::time_point> since_;  // the interval's first alarm
-  std::size_t logged_ = 0;                                      // one by one in this interval
-  std::map<std::string, std::size_t> held_;                     // by reason
-  std::size_t held_count_ = 0;
-  std::int64_t held_from_ = 0;  // the lowest and highest offset held back
+  void log_held(std::size_t count);
+
+  LogBudget budget_;
+  std::map<std::string, std::size_t> held_;  // by reason
+  std::int64_t held_from_ = 0;               // the lowest and highest offset held back
   std::int64_t held_to_ = 0;
 };
 

@@ -146,14 +146,13 @@ bool refused_by_data(const domain::Error& e) {
 }  // namespace
 
 void SkippedRecordLog::skipped(std::string_view where, std::string_view why) {
-  if (++seen_ <= lines_) spdlog::warn("decision log: skipping {}: {}", where, why);
+  if (budget_.admit()) spdlog::warn("decision log: skipping {}: {}", where, why);
 }
 
-void SkippedRecordLog::end() {
-  if (seen_ > lines_) {
-    spdlog::warn("decision log: skipped {} more record(s) of this fetch, not logged one by one", seen_ - lines_);
-  }
-  seen_ = 0;
+void SkippedRecordLog::log_held(std::size_t count) const {
+  if (count == 0) return;
+  spdlog::warn("decision log: skipped {} more record(s) within {} ms, not logged one by one", count,
+               budget_.interval().count());
 }
 
 DecisionLogValue read_decision_log_value(std::string_view value) {
@@ -268,6 +267,7 @@ void DecisionLogPublisher::run() {
 void run_decision_log_projector(const DecisionLogProjectorOptions& options, postgres::PgDecisionLog& log,
                                 const std::atomic<bool>& stop) {
   std::unique_ptr<KafkaConsumer> consumer;
+  SkippedRecordLog skipped;
   while (!stop) {
     try {
       if (!consumer) {
@@ -283,8 +283,8 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
       }
       auto msgs = consumer->poll(1000, 500ms);
       if (!msgs) throw std::runtime_error(msgs.error().message + " (" + msgs.error().code + ")");
+      skipped.roll();  // counts held back are logged once their interval has passed
       if (msgs->empty()) continue;
-      SkippedRecordLog skipped;
       std::vector<commands::DecisionRecord> records;
       records.reserve(msgs->size());
       for (const auto& m : *msgs) {
@@ -301,7 +301,10 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
       for (;;) {
         auto added = log.insert(records);
         if (added) break;
-        if (stop) return;
+        if (stop) {
+          skipped.flush();
+          return;
+        }
         if (refused_by_data(added.error())) {
           spdlog::warn(
               "decision log: the database refused a batch of {} record(s) (SQLSTATE {}); storing them one by one",
@@ -324,7 +327,6 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
         spdlog::error("decision log: storing {} record(s) failed, retrying: {}", records.size(), added.error().message);
         std::this_thread::sleep_for(1s);
       }
-      skipped.end();
       if (auto ok = consumer->commit(*msgs); !ok) {
         spdlog::warn("decision log: offset commit failed (records may be redelivered, stored once): {}",
                      ok.error().message);
@@ -335,6 +337,7 @@ void run_decision_log_projector(const DecisionLogProjectorOptions& options, post
       std::this_thread::sleep_for(1s);
     }
   }
+  skipped.flush();
 }
 
 }  // namespace ledger::adapters::kafka

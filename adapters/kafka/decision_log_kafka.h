@@ -34,11 +34,13 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "adapters/kafka/kafka.h"
 #include "adapters/postgres/decision_log_store.h"
 #include "commands/decision_log/decision_log_buffer.h"
+#include "projections/log_budget.h"
 
 namespace ledger::adapters::kafka {
 
@@ -97,19 +99,25 @@ struct DecisionLogValue {
 };
 DecisionLogValue read_decision_log_value(std::string_view value);
 
-// The projector's warnings about what it skips in one fetch: the first
-// `lines` each on a line of their own, the rest counted on one line when the
-// fetch is done (end()). Whoever can write to the topic could otherwise
-// turn each record of a value into a log line.
+// The decision-log projector's warnings about the records it skips.
+// Whoever can write to the topic could otherwise turn each record of a
+// value into a log line: of each interval (10 s by default, from its first
+// warning) the first `lines` are logged one by one and the rest counted,
+// then logged as one line once the interval has passed (at the next poll,
+// idle ones included: roll()) or when the projector stops (flush()).
 class SkippedRecordLog {
  public:
-  explicit SkippedRecordLog(std::size_t lines = 5) : lines_(lines) {}
+  explicit SkippedRecordLog(
+      std::size_t lines = 5, std::chrono::milliseconds interval = std::chrono::seconds(10),
+      projections::LogBudget::Clock now = [] { return std::chrono::steady_clock::now(); })
+      : budget_(lines, interval, std::move(now)) {}
   void skipped(std::string_view where, std::string_view why);
-  void end();  // the count of those not logged, if any; then starts over
+  void roll() { log_held(budget_.roll()); }
+  void flush() { log_held(budget_.take_held()); }
 
  private:
-  std::size_t lines_;
-  std::size_t seen_ = 0;
+  void log_held(std::size_t count) const;
+  projections::LogBudget budget_;
 };
 
 struct DecisionLogProjectorOptions {

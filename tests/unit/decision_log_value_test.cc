@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -204,26 +205,42 @@ class CapturedWarnings {
   std::shared_ptr<spdlog::logger> before_;
 };
 
-TEST(SkippedRecordLog, LogsTheFirstFewOfAFetchAndCountsTheRest) {
+TEST(SkippedRecordLog, EachIntervalLogsItsFirstFewOneByOneAndCountsTheRestOnOneLine) {
   CapturedWarnings captured;
-  SkippedRecordLog log(3);
+  auto now = std::chrono::steady_clock::time_point{};
+  SkippedRecordLog log(3, std::chrono::seconds(10), [&now] { return now; });
   std::string many = "[";
   for (int i = 0; i < 1000; ++i) many += (i ? ",{}" : "{}");
   many += "]";
   const auto read = read_decision_log_value(many);
   ASSERT_EQ(read.refused.size(), 1000u);
-  for (const auto& why : read.refused) log.skipped("what is not a decision record at ledger.decisions:0:7", why);
-  log.end();
-  const auto lines = captured.lines();
-  ASSERT_EQ(lines.size(), 4u);
+  // A fetch of 1,000, then one of 1,000 more a second later: three lines.
+  for (int fetch = 0; fetch < 2; ++fetch) {
+    log.roll();
+    for (const auto& why : read.refused) log.skipped("what is not a decision record at ledger.decisions:0:7", why);
+    now += std::chrono::seconds(1);
+  }
+  log.roll();
+  auto lines = captured.lines();
+  ASSERT_EQ(lines.size(), 3u) << "the interval's lines are spent";
   EXPECT_EQ(lines[0],
             "decision log: skipping what is not a decision record at ledger.decisions:0:7: " + read.refused[0]);
-  EXPECT_EQ(lines[3], "decision log: skipped 997 more record(s) of this fetch, not logged one by one");
-  // The next fetch starts over; one within the limit leaves no count line.
-  log.skipped("x", "y");
-  log.end();
-  EXPECT_EQ(captured.lines().size(), 5u);
-  EXPECT_EQ(captured.lines().back(), "decision log: skipping x: y");
+  // Ten seconds after the first, the next poll (an idle one) logs the count.
+  now += std::chrono::seconds(8);
+  log.roll();
+  lines = captured.lines();
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[3], "decision log: skipped 1997 more record(s) within 10000 ms, not logged one by one");
+  log.roll();
+  log.flush();
+  EXPECT_EQ(captured.lines().size(), 4u) << "nothing more was held back";
+  // A new interval logs one by one again; stopping logs what it held back.
+  for (int i = 0; i < 5; ++i) log.skipped("x", "y");
+  log.flush();
+  lines = captured.lines();
+  ASSERT_EQ(lines.size(), 8u);
+  EXPECT_EQ(lines[4], "decision log: skipping x: y");
+  EXPECT_EQ(lines[7], "decision log: skipped 2 more record(s) within 10000 ms, not logged one by one");
 }
 
 }  // namespace
