@@ -3,18 +3,29 @@
 // (commands::parse_json_document + parse_decision_input) accepts the same
 // body with the same input, the same application and the same text for the
 // decision log; and it does answer for the plain bodies callers send, so
-// the property cannot pass by the direct reader never answering.
+// the property cannot pass by the direct reader never answering. And the
+// published contract held to them: the query service's OpenAPI schema of
+// the body (DecisionInput) accepts exactly the bodies the API accepts.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <nlohmann/json.hpp>
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validation_results.hpp>
+#include <valijson/validator.hpp>
 
 #include <cstdio>
 #include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "adapters/http/routes/decision_input.h"
+#include "adapters/http/routes/openapi.h"
 #include "commands/decode.h"
+#include "domain/admission/decision.h"
 #include "tests/support/decision_input_text.h"
 
 namespace ledger::routes {
@@ -167,6 +178,122 @@ TEST(DecisionInputReaders, TheDirectReaderAnswersOnlyAsTheTreePathDoes) {
   EXPECT_GT(both, 50);
   EXPECT_GT(tree_only, 5);
   std::printf("direct and tree: %d, tree only: %d\n", both, tree_only);
+}
+
+// The query service's published schema of a decision body (its OpenAPI
+// document's components/schemas/DecisionInput, references resolved in the
+// same document), compiled by valijson as draft 7.
+class DecisionInputSchema {
+ public:
+  DecisionInputSchema() {
+    const auto doc = nlohmann::json::parse(openapi_document(ApiDocument::kQuery));
+    root_ = {{"$ref", "#/components/schemas/DecisionInput"}, {"components", doc.at("components")}};
+    valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
+    valijson::adapters::NlohmannJsonAdapter adapter(root_);
+    parser.populateSchema(adapter, schema_);
+  }
+  // Why the schema refuses `body`, or nullopt.
+  std::optional<std::string> refuses(const nlohmann::json& body) {
+    valijson::ValidationResults results;
+    valijson::adapters::NlohmannJsonAdapter target(body);
+    if (validator_.validate(schema_, target, &results)) return std::nullopt;
+    valijson::ValidationResults::Error e;
+    std::string why;
+    while (results.popError(e)) {
+      for (const auto& c : e.context) why += c;
+      why += ": " + e.description + "; ";
+    }
+    return why;
+  }
+
+ private:
+  nlohmann::json root_;
+  valijson::Schema schema_;
+  valijson::Validator validator_;
+};
+
+// The API's refusal of a body that is JSON, or nullopt: the tree path
+// reads it (known fields, exact types) and the decision's own checks pass
+// (validate_decision_input: both are 400 before anything is looked up).
+std::optional<std::string> api_refuses(const nlohmann::json& doc) {
+  std::optional<ApplicationCheck> application;
+  auto in = parse_decision_input(doc, "cid", application);
+  if (!in) return in.error().code + ": " + in.error().message;
+  if (auto ok = domain::validate_decision_input(*in); !ok) return ok.error().code + ": " + ok.error().message;
+  return std::nullopt;
+}
+
+// On random bodies (the generator above: plain ones and ones with any value
+// in any field), the schema and the API agree on every body that is JSON
+// without a member twice; those two the schema cannot see (the JSON
+// parser's 400 `invalid_json` and `duplicate_key`), and are counted apart.
+TEST(DecisionInputSchema, AcceptsExactlyTheBodiesTheApiAccepts) {
+  DecisionInputSchema schema;
+  int accepted = 0, refused = 0, not_json = 0;
+  EXPECT_TRUE(rc::check([&] {
+    for (int k = 0; k < 5; ++k) {
+      const std::string body = random_body();
+      auto doc = commands::parse_json_document(body);
+      if (!doc) {
+        ++not_json;
+        continue;
+      }
+      const auto api = api_refuses(*doc);
+      const auto why = schema.refuses(*doc);
+      (api ? refused : accepted) += 1;
+      if (api.has_value() != why.has_value()) {
+        RC_FAIL(doc->dump() + "\n  API: " + api.value_or("accepts") + "\n  schema: " + why.value_or("accepts"));
+      }
+    }
+  }));
+  EXPECT_GT(accepted, 50);
+  EXPECT_GT(refused, 50);
+  std::printf("schema and API: %d accepted, %d refused alike; %d not JSON to the parser\n", accepted, refused,
+              not_json);
+}
+
+// The limits random bodies do not reach, at and past each bound: lengths
+// in characters of two, three and four bytes, and integers at the edge of
+// 64 bits.
+TEST(DecisionInputSchema, AgreesWithTheApiAtEveryLimit) {
+  DecisionInputSchema schema;
+  auto repeat = [](std::string_view c, std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i) s += c;
+    return s;
+  };
+  const std::string core = R"("hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d")";
+  std::vector<std::pair<std::string, bool>> cases;  // body, accepted
+  for (const auto& [app, model, ok] : {std::tuple{repeat("\u00e9", 128), std::string("m"), true},
+                                       {repeat("\u00e9", 129), "m", false},
+                                       {"a/b", "m", false},
+                                       {"", "m", false},
+                                       {"chat", repeat("\u4e2d", 256), true},
+                                       {"chat", repeat("\u4e2d", 257), false},
+                                       {"chat", repeat("\U0001F600", 256), true},
+                                       {"chat", repeat("\U0001F600", 257), false}}) {
+    cases.emplace_back("{" + core + R"(},"application":{"app_id":")" + app + R"(","model":")" + model + R"("}})", ok);
+  }
+  for (const auto& [number, ok] : {std::pair{"9223372036854775807", true},
+                                   {"9223372036854775808", false},
+                                   {"0", true},
+                                   {"-0", true},
+                                   {"-1", false},
+                                   {"1.0", false},
+                                   {"1e2", false}}) {
+    const std::string n = number;
+    cases.emplace_back("{" + core + R"(,"requested_delta":)" + n + "}}", ok);
+    cases.emplace_back("{" + core + R"(},"current_usage":{"quantity":)" + n + "}}", ok);
+    cases.emplace_back("{" + core + R"(},"application":{"app_id":"a","size_bytes":)" + n + "}}", ok);
+    cases.emplace_back("{" + core + R"(},"registry_versions":{"scope":)" + n + "}}", ok);
+  }
+  for (const auto& [body, ok] : cases) {
+    SCOPED_TRACE(body.substr(0, 160));
+    auto doc = commands::parse_json_document(body);
+    ASSERT_TRUE(doc.has_value());
+    EXPECT_EQ(!api_refuses(*doc).has_value(), ok) << api_refuses(*doc).value_or("accepts");
+    EXPECT_EQ(!schema.refuses(*doc).has_value(), ok) << schema.refuses(*doc).value_or("accepts");
+  }
 }
 
 // A batch body ({"decisions": [...]}) read directly answers exactly when the

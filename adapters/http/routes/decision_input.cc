@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <initializer_list>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -76,10 +77,12 @@ class InputReader {
     for (const auto& [k, x] : v->items()) {
       if (x.is_string()) {
         out[k] = x.get<std::string>();
-      } else if (x.is_number_unsigned()) {
+      } else if (x.is_number_unsigned() && x.get<std::uint64_t>() <= std::numeric_limits<std::int64_t>::max()) {
         out[k] = std::to_string(x.get<std::uint64_t>());
+      } else if (x.is_number_integer() && x.get<std::int64_t>() == 0) {
+        out[k] = "0";  // -0, which the parser reads as a signed zero
       } else {
-        return fail(at(name) + "." + k, "must be a string");
+        return fail(at(name) + "." + k, "must be a string or an integer from 0 to 9223372036854775807");
       }
     }
   }
@@ -263,7 +266,7 @@ bool read_fields(dom::element v, std::initializer_list<std::string_view> names, 
 }
 
 // registry_versions: string values only (the tree reader also takes
-// unsigned numbers, and refuses "-0", which simdjson does not tell apart).
+// non-negative integers, "-0" as "0").
 bool read_versions(dom::element v, std::map<std::string, std::string>& out) {
   dom::object o;
   if (v.get_object().get(o) != simdjson::SUCCESS) return false;
