@@ -19,6 +19,7 @@
 
 #include "commands/access/authorization.h"
 #include "commands/decode.h"
+#include "domain/text.h"
 
 namespace ledger::identity {
 
@@ -154,7 +155,9 @@ domain::Result<std::int64_t> int_setting(const Json& obj, const char* name, std:
   return it->get<std::int64_t>();
 }
 
-bool valid_claim_string(const std::string& s) { return !s.empty() && s.size() <= kMaxClaimChars; }
+// Counted in characters, as the refusals say and as the commands that carry
+// an actor onwards count theirs (access.record_refusal: 256).
+bool valid_claim_string(const std::string& s) { return !s.empty() && domain::code_points(s) <= kMaxClaimChars; }
 
 // A NumericDate claim: an integer in [0, kMaxNumericDate]. Fractions are
 // refused; the ledger mints whole seconds and so should everybody else.

@@ -250,6 +250,55 @@ TEST(JwtMint, RefusesKeysThatCannotSignAndIncompleteClaims) {
   EXPECT_EQ(mint_jwt(hs_a(), bad).error().code, "invalid_claims");
 }
 
+// String claims hold 1 to 256 characters, whatever their bytes: 256 of two,
+// three or four bytes each are taken, one more is refused, by the verifier
+// and by mint_jwt alike.
+TEST(JwtClaimLimits, StringClaimsCountCharactersNotBytes) {
+  auto repeat = [](std::string_view c, std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i) s += c;
+    return s;
+  };
+  const auto auth = authenticator();
+  for (const std::string_view c : {"\u00e9", "\u4e2d", "\U0001F600"}) {
+    for (const char* field : {"sub", "jti", "roles"}) {
+      SCOPED_TRACE(std::string(field) + " of " + std::string(c));
+      for (const std::size_t n : {std::size_t{256}, std::size_t{257}}) {
+        Json p = claims();
+        const std::string value = repeat(c, n);
+        if (std::string_view(field) == "roles") {
+          p[field] = Json::array({value});
+        } else {
+          p[field] = value;
+        }
+        if (n == 256) {
+          auto ok = auth_at(auth, sign(hs_a(), p));
+          ASSERT_TRUE(ok.has_value()) << ok.error().message;
+          const std::string_view f = field;
+          if (f == "sub") EXPECT_EQ(ok->actor.id, value);
+          if (f == "jti") EXPECT_EQ(ok->token_id, std::optional<std::string>(value));
+          if (f == "roles") EXPECT_EQ(ok->actor.roles, std::vector<std::string>{value});
+        } else {
+          expect_refused(auth, sign(hs_a(), p), "invalid_claim");
+        }
+      }
+    }
+    JwtClaims m;
+    m.issuer = "policy-ledger";
+    m.audience = {"policy-ledger"};
+    m.actor_type = "user";
+    m.organization = "org-1";
+    m.token_id = "j";
+    m.issued_at = kNow;
+    m.expires_at = kNow + 60;
+    m.subject = repeat(c, 256);
+    m.roles = {repeat(c, 256)};
+    EXPECT_TRUE(mint_jwt(hs_a(), m).has_value());
+    m.subject = repeat(c, 257);
+    EXPECT_EQ(mint_jwt(hs_a(), m).error().code, "invalid_claims");
+  }
+}
+
 TEST(JwtMint, TokenIdsAreFreshAndUrlSafe) {
   auto a = new_token_id();
   auto b = new_token_id();
