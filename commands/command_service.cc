@@ -576,8 +576,8 @@ domain::Result<void> CommandService::plan_refusal_records(const std::vector<Pend
                              "COMMAND",
                              command_type(req.command),
                              plan.refusals[k].reason};
-    auto decided = domain::decide(domain::RecordAccessRefusal{std::move(ev)});
-    if (!decided) continue;  // a principal field out of bounds: nothing sane to record
+    auto decided = domain::decide(domain::RecordAccessRefusal{domain::bounded(std::move(ev))});
+    if (!decided) continue;  // an empty principal field: nothing sane to record
     StreamAppend a;
     a.stream_id = decided->stream_id;
     a.expected_version = events::StreamVersion{(*model)->stream_version(a.stream_id)};

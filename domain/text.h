@@ -18,4 +18,16 @@ constexpr std::size_t code_points(std::string_view s) {
   return n;
 }
 
+// The longest prefix of `s` of at most `n` code points: cut between
+// characters, never inside one.
+constexpr std::string_view first_code_points(std::string_view s, std::size_t n) {
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0u) == 0x80u) continue;
+    if (seen == n) return s.substr(0, i);
+    ++seen;
+  }
+  return s;
+}
+
 }  // namespace ledger::domain

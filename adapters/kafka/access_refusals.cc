@@ -7,6 +7,7 @@
 
 #include "adapters/kafka/kafka.h"
 #include "adapters/system/uuid.h"
+#include "domain/access/access_refusal.h"
 
 namespace ledger::adapters::kafka {
 
@@ -25,10 +26,11 @@ events::AccessRefused refusal_of(const commands::Principal& who, std::string tar
   }
   r.route_family = std::string(commands::family_name(family));
   r.method = std::move(method);
-  // Bounded like every event field (domain/access/access_refusal.h).
-  r.target = target.size() > 256 ? target.substr(0, 256) : std::move(target);
+  r.target = std::move(target);
   r.reason = std::move(reason);
-  return r;
+  // Bounded like every event field (domain/access/access_refusal.h): a long
+  // request target, tenant or principal field is recorded cut, not lost.
+  return domain::bounded(std::move(r));
 }
 
 commands::Principal refusal_recorder_principal() {

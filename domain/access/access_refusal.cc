@@ -7,6 +7,21 @@ namespace ledger::domain {
 
 std::string access_refusals_stream_id(const std::string& target_tenant) { return "access-refusals:" + target_tenant; }
 
+namespace {
+constexpr std::size_t kMaxChars = 256;
+constexpr std::size_t kMaxRoles = 32;
+}  // namespace
+
+events::AccessRefused bounded(events::AccessRefused r) {
+  for (std::string* s :
+       {&r.actor_type, &r.actor_id, &r.principal_tenant, &r.target_tenant, &r.route_family, &r.method, &r.target}) {
+    s->resize(first_code_points(*s, kMaxChars).size());
+  }
+  if (r.actor_roles.size() > kMaxRoles) r.actor_roles.resize(kMaxRoles);
+  for (auto& role : r.actor_roles) role.resize(first_code_points(role, kMaxChars).size());
+  return r;
+}
+
 Result<Decided> decide(const RecordAccessRefusal& c) {
   const auto& r = c.refusal;
   auto invalid = [](std::string field) {
@@ -22,11 +37,11 @@ Result<Decided> decide(const RecordAccessRefusal& c) {
                                                                {"method", &r.method},
                                                                {"target", &r.target}};
   for (const auto& [name, value] : fields) {
-    if (value->empty() || code_points(*value) > 256) return invalid(name);
+    if (value->empty() || code_points(*value) > kMaxChars) return invalid(name);
   }
-  if (r.actor_roles.size() > 32) return invalid("actor_roles");
+  if (r.actor_roles.size() > kMaxRoles) return invalid("actor_roles");
   for (const auto& role : r.actor_roles) {
-    if (role.empty() || code_points(role) > 256) return invalid("actor_roles");
+    if (role.empty() || code_points(role) > kMaxChars) return invalid("actor_roles");
   }
   if (std::find(std::begin(kAccessRefusalReasons), std::end(kAccessRefusalReasons), r.reason) ==
       std::end(kAccessRefusalReasons)) {

@@ -31,6 +31,13 @@ std::string access_refusals_stream_id(const std::string& target_tenant);
 
 Result<Decided> decide(const RecordAccessRefusal& c);
 
+// `r` cut to what decide() takes: each string to its first 256 characters
+// and the first 32 roles. An edge records what it observed even when a
+// principal's or request's field is longer than a refusal holds (a token
+// may carry 64 roles; a request may name any tenant): the fact, cut, beats
+// none. Empty fields stay empty, and decide() refuses them.
+events::AccessRefused bounded(events::AccessRefused r);
+
 // Revoking a credential (events::TokenRevoked): every token of
 // `principal_id`, or the one JWT `token_id`, of tenant `tenant` (exactly one
 // of the two; each id 1 to 256 characters, reason 1 to 1024). Stateless like

@@ -9,10 +9,14 @@
 #include <mutex>
 #include <thread>
 
+#include "adapters/kafka/access_refusals.h"
 #include "adapters/memory/event_store.h"
 #include "adapters/system/clock.h"
 #include "commands/access/authorization.h"
 #include "commands/command_service.h"
+#include "commands/decode.h"
+#include "domain/access/access_refusal.h"
+#include "domain/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -150,6 +154,49 @@ TEST_F(AdmissionServiceTest, ACrossTenantAttemptIsRecordedAsAccessRefused) {
   EXPECT_EQ(payload["target"], "project.create");
   EXPECT_EQ(payload["reason"], "tenant_mismatch");
   EXPECT_TRUE(of_type("ProjectCreated").size() == 1u) << "the refused command wrote nothing of its own";
+}
+
+// A principal may carry more than a refusal holds (a token up to 64 roles,
+// ids of 256 characters of several bytes): its refused attempt is recorded
+// cut to the refusal's bounds (32 roles, 256 characters each, between
+// characters), not dropped.
+TEST_F(AdmissionServiceTest, ARefusalIsRecordedCutWhenThePrincipalCarriesMoreThanItHolds) {
+  setup();
+  accept(domain::CreateOrganization{"globex", "Globex", "free", ""});
+  std::string long_id;
+  for (int i = 0; i < 300; ++i) long_id += "\u00e9";
+  std::vector<std::string> roles;
+  for (int i = 0; i < 40; ++i) roles.push_back("role-" + std::to_string(100 + i) + "-" + long_id);
+  const Principal many{events::Actor{"user", long_id, roles}, "acme"};
+  auto other = submit(domain::CreateProject{"spy", "globex", "", ""}, many);
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, "forbidden");
+  const auto refused = of_type("AccessRefused");
+  ASSERT_EQ(refused.size(), 1u);
+  const auto payload = nlohmann::json::parse(refused[0].payload);
+  EXPECT_EQ(payload["actor_id"], long_id.substr(0, 2 * 256));
+  ASSERT_EQ(payload["actor_roles"].size(), 32u);
+  EXPECT_EQ(payload["actor_roles"][0], roles[0].substr(0, 9 + 2 * 247));
+  EXPECT_EQ(payload["target_tenant"], "globex");
+}
+
+// The edges' refusals (adapters/kafka/access_refusals.h) are cut the same
+// way: a request naming a long tenant or target is recorded, and its text
+// stays valid UTF-8.
+TEST(AccessRefusalAtTheEdge, LongRequestFieldsAreCutBetweenCharacters) {
+  std::string long_text = "x";
+  for (int i = 0; i < 300; ++i) long_text += "\u4e2d";
+  const Principal who{events::Actor{"user", "ann", {"reader"}}, "acme"};
+  const auto r = adapters::kafka::refusal_of(who, "org-" + long_text, RouteFamily::kViewRead, "GET",
+                                             "/v1/views/" + long_text, "tenant_mismatch");
+  EXPECT_EQ(domain::code_points(r.target_tenant), 256u);
+  EXPECT_EQ(domain::code_points(r.target), 256u);
+  EXPECT_TRUE(valid_utf8(r.target));
+  EXPECT_TRUE(valid_utf8(r.target_tenant));
+  EXPECT_TRUE(domain::decide(domain::RecordAccessRefusal{r}).has_value());
+  EXPECT_EQ(domain::first_code_points("a\u00e9b", 2), "a\u00e9");
+  EXPECT_EQ(domain::first_code_points("a\u00e9b", 1), "a");
+  EXPECT_EQ(domain::first_code_points("ab", 5), "ab");
 }
 
 TEST_F(AdmissionServiceTest, RulesAreNotEvaluatedForAnotherOrganization) {
