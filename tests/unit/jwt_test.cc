@@ -216,7 +216,8 @@ TEST(JwtMint, MintedTokensVerifyWithBothAlgorithms) {
   }
 }
 
-TEST(JwtMint, RefusesKeysThatCannotSignAndIncompleteClaims) {
+// Claims mint_jwt takes: a user's minute-long token.
+JwtClaims mintable() {
   JwtClaims c;
   c.issuer = "policy-ledger";
   c.audience = {"policy-ledger"};
@@ -226,6 +227,11 @@ TEST(JwtMint, RefusesKeysThatCannotSignAndIncompleteClaims) {
   c.token_id = "j";
   c.issued_at = kNow;
   c.expires_at = kNow + 60;
+  return c;
+}
+
+TEST(JwtMint, RefusesKeysThatCannotSignAndIncompleteClaims) {
+  const JwtClaims c = mintable();
   EXPECT_TRUE(mint_jwt(hs_a(), c).has_value());
   auto public_only = signing_key(ed_public("ed-1", kEd1Public));
   EXPECT_FALSE(public_only.can_sign());
@@ -283,14 +289,7 @@ TEST(JwtClaimLimits, StringClaimsCountCharactersNotBytes) {
         }
       }
     }
-    JwtClaims m;
-    m.issuer = "policy-ledger";
-    m.audience = {"policy-ledger"};
-    m.actor_type = "user";
-    m.organization = "org-1";
-    m.token_id = "j";
-    m.issued_at = kNow;
-    m.expires_at = kNow + 60;
+    JwtClaims m = mintable();
     m.subject = repeat(c, 256);
     m.roles = {repeat(c, 256)};
     EXPECT_TRUE(mint_jwt(hs_a(), m).has_value());
