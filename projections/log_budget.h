@@ -52,7 +52,6 @@ class LogBudget {
   }
   // How many were held back, now (a reader that stops); the interval goes on.
   std::size_t take_held() { return std::exchange(held_, 0); }
-  std::size_t held() const { return held_; }
   std::chrono::milliseconds interval() const { return interval_; }
 
  private:
