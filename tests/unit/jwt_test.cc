@@ -281,9 +281,13 @@ TEST(JwtClaimLimits, StringClaimsCountCharactersNotBytes) {
           auto ok = auth_at(auth, sign(hs_a(), p));
           ASSERT_TRUE(ok.has_value()) << ok.error().message;
           const std::string_view f = field;
-          if (f == "sub") EXPECT_EQ(ok->actor.id, value);
-          if (f == "jti") EXPECT_EQ(ok->token_id, std::optional<std::string>(value));
-          if (f == "roles") EXPECT_EQ(ok->actor.roles, std::vector<std::string>{value});
+          if (f == "sub") {
+            EXPECT_EQ(ok->actor.id, value);
+          } else if (f == "jti") {
+            EXPECT_EQ(ok->token_id, std::optional<std::string>(value));
+          } else {
+            EXPECT_EQ(ok->actor.roles, std::vector<std::string>{value});
+          }
         } else {
           expect_refused(auth, sign(hs_a(), p), "invalid_claim");
         }
