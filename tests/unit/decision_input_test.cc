@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -97,6 +98,13 @@ const std::vector<std::pair<const char*, std::vector<Field>>> kShape = {
     {"application",
      {{"app_id", {R"("chat")"}}, {"model", {R"("gpt")"}}, {"size_bytes", {"10"}}, {"estimated_tokens", {"100"}}}},
 };
+
+// `c` written `n` times (lengths in characters of several bytes).
+std::string repeat(std::string_view c, std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) s += c;
+  return s;
+}
 
 // 0..n-1, uniform at every test size (rapidcheck scales inRange with the
 // size, which would make the rare choices common in the first tests).
@@ -267,11 +275,6 @@ TEST(DecisionInputSchema, AcceptsExactlyTheBodiesTheApiAccepts) {
 // 64 bits.
 TEST(DecisionInputSchema, AgreesWithTheApiAtEveryLimit) {
   DecisionInputSchema schema;
-  auto repeat = [](std::string_view c, std::size_t n) {
-    std::string s;
-    for (std::size_t i = 0; i < n; ++i) s += c;
-    return s;
-  };
   const std::string core = R"("hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d")";
   std::vector<std::pair<std::string, bool>> cases;  // body, accepted
   for (const auto& [app, model, ok] : {std::tuple{repeat("\u00e9", 128), std::string("m"), true},
@@ -412,11 +415,6 @@ TEST(DecisionInputReaders, AnythingButThePlainShapeGoesToTheTreePath) {
 // An application's limits count characters, as the API's schema does
 // (maxLength), not bytes.
 TEST(DecisionInputReaders, AnApplicationsLimitsCountCharacters) {
-  auto repeat = [](std::string_view c, std::size_t n) {
-    std::string s;
-    for (std::size_t i = 0; i < n; ++i) s += c;
-    return s;
-  };
   const std::string core = R"("hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d")";
   struct Case {
     std::string app_id;
