@@ -9,11 +9,6 @@
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <nlohmann/json.hpp>
-#include <valijson/adapters/nlohmann_json_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
-#include <valijson/validation_results.hpp>
-#include <valijson/validator.hpp>
 
 #include <cstdio>
 #include <set>
@@ -28,50 +23,23 @@
 #include "commands/decode.h"
 #include "domain/admission/decision.h"
 #include "tests/support/decision_input_text.h"
+#include "tests/unit/openapi_schema.h"
 
 namespace ledger::routes {
 namespace {
 
 using testing::by_tree;
 using testing::describe;
+using testing::expect_agreement;
+using testing::Field;
+using testing::hold_to_api;
+using testing::kJsonValues;
+using testing::OpenApiSchema;
+using testing::pick;
+using testing::repeat;
+using testing::shuffle;
+using testing::Tally;
 using testing::TreeAnswer;
-
-// Values of every JSON kind, the awkward ones included: what the field
-// wants, what it does not, and what the two parsers could read apart.
-const std::vector<std::string> kValues = {R"("")",
-                                          R"("acme")",
-                                          R"("p1")",
-                                          R"("gpu.count")",
-                                          R"("a b/c")",
-                                          "\"caf\xc3\xa9\"",
-                                          R"("x\"y")",
-                                          R"("\u0000")",
-                                          R"("\u00e9")",
-                                          R"("hour")",
-                                          R"("request")",
-                                          "0",
-                                          "-0",
-                                          "5",
-                                          "-1",
-                                          "1.0",
-                                          "1e2",
-                                          "9223372036854775807",
-                                          "9223372036854775808",
-                                          "18446744073709551616",
-                                          "null",
-                                          "true",
-                                          "[]",
-                                          R"(["a","b"])",
-                                          R"([1])",
-                                          "{}",
-                                          R"({"a":"1"})",
-                                          R"({"a":1})",
-                                          R"({"a":"1","b":"2"})"};
-
-struct Field {
-  const char* name;
-  std::vector<std::string> good;  // plain values the field takes
-};
 
 // The schema, with plain values for each field.
 const std::vector<std::pair<const char*, std::vector<Field>>> kShape = {
@@ -99,22 +67,6 @@ const std::vector<std::pair<const char*, std::vector<Field>>> kShape = {
      {{"app_id", {R"("chat")"}}, {"model", {R"("gpt")"}}, {"size_bytes", {"10"}}, {"estimated_tokens", {"100"}}}},
 };
 
-// `c` written `n` times (lengths in characters of several bytes).
-std::string repeat(std::string_view c, std::size_t n) {
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += c;
-  return s;
-}
-
-// 0..n-1, uniform at every test size (rapidcheck scales inRange with the
-// size, which would make the rare choices common in the first tests).
-int pick(int n) { return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange(0, n)); }
-
-// Fisher-Yates with rapidcheck's choices (so a failure shrinks and replays).
-void shuffle(std::vector<std::string>& v) {
-  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[*rc::gen::inRange<std::size_t>(0, i)]);
-}
-
 // A body from rapidcheck's choices: each field present or not, a plain value
 // or any value, an unknown or repeated key now and then, whitespace, order.
 std::string random_body() {
@@ -133,7 +85,7 @@ std::string random_body() {
     for (const auto& f : fields) {
       if (!(clean && needed.contains(f.name)) && pick(4) == 0) continue;
       const bool plain = pick(odd_one) != 0;
-      const std::string v = plain ? *rc::gen::elementOf(f.good) : *rc::gen::elementOf(kValues);
+      const std::string v = plain ? *rc::gen::elementOf(f.good) : *rc::gen::elementOf(kJsonValues);
       inner.push_back(ws() + "\"" + f.name + "\"" + ws() + ":" + ws() + v);
       if (pick(rare) == 0) inner.push_back("\"" + std::string(f.name) + "\":" + v);  // twice
     }
@@ -142,7 +94,7 @@ std::string random_body() {
     std::string obj = "{";
     for (std::size_t i = 0; i < inner.size(); ++i) obj += (i ? "," : "") + inner[i];
     obj += "}";
-    if (pick(rare) == 0) obj = *rc::gen::elementOf(kValues);  // not an object at all
+    if (pick(rare) == 0) obj = *rc::gen::elementOf(kJsonValues);  // not an object at all
     members.push_back("\"" + std::string(object) + "\":" + ws() + obj);
   }
   if (pick(3) == 0) {
@@ -188,44 +140,18 @@ TEST(DecisionInputReaders, TheDirectReaderAnswersOnlyAsTheTreePathDoes) {
   std::printf("direct and tree: %d, tree only: %d\n", both, tree_only);
 }
 
-// The query service's published schema of a decision body (its OpenAPI
-// document's components/schemas/DecisionInput, references resolved in the
-// same document), compiled by valijson as draft 7.
-class DecisionInputSchema {
- public:
-  DecisionInputSchema() {
-    const auto doc = nlohmann::json::parse(openapi_document(ApiDocument::kQuery));
-    root_ = {{"$ref", "#/components/schemas/DecisionInput"}, {"components", doc.at("components")}};
-    valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
-    valijson::adapters::NlohmannJsonAdapter adapter(root_);
-    parser.populateSchema(adapter, schema_);
-  }
-  // Why the schema refuses `body`, or nullopt.
-  std::optional<std::string> refuses(const nlohmann::json& body) {
-    valijson::ValidationResults results;
-    valijson::adapters::NlohmannJsonAdapter target(body);
-    if (validator_.validate(schema_, target, &results)) return std::nullopt;
-    valijson::ValidationResults::Error e;
-    std::string why;
-    while (results.popError(e)) {
-      for (const auto& c : e.context) why += c;
-      why += ": " + e.description + "; ";
-    }
-    return why;
-  }
+// The query service's published schema of a decision body.
+OpenApiSchema decision_input_schema() { return OpenApiSchema(ApiDocument::kQuery, "DecisionInput"); }
 
- private:
-  nlohmann::json root_;
-  valijson::Schema schema_;
-  valijson::Validator validator_;
-};
-
-// The API's refusal of a body that is JSON, or nullopt: the tree path
-// reads it (known fields, exact types) and the decision's own checks pass
-// (validate_decision_input: both are 400 before anything is looked up).
-std::optional<std::string> api_refuses(const nlohmann::json& doc) {
+// The API's refusal of a body, or nullopt: the JSON parser reads it, the
+// tree path reads it (known fields, exact types) and the decision's own
+// checks pass (validate_decision_input: all are 400 before anything is
+// looked up).
+std::optional<std::string> api_refuses(const std::string& body) {
+  auto doc = commands::parse_json_document(body);
+  if (!doc) return doc.error().code + ": " + doc.error().message;
   std::optional<ApplicationCheck> application;
-  auto in = parse_decision_input(doc, "cid", application);
+  auto in = parse_decision_input(*doc, "cid", application);
   if (!in) return in.error().code + ": " + in.error().message;
   if (auto ok = domain::validate_decision_input(*in); !ok) return ok.error().code + ": " + ok.error().message;
   return std::nullopt;
@@ -238,43 +164,22 @@ std::optional<std::string> api_refuses(const nlohmann::json& doc) {
 // A string holding U+0000 is the parser's refusal too (`nul_character`),
 // and the schema's (its strings' pattern).
 TEST(DecisionInputSchema, AcceptsExactlyTheBodiesTheApiAccepts) {
-  DecisionInputSchema schema;
-  int accepted = 0, refused = 0, not_json = 0, nul = 0;
+  OpenApiSchema schema = decision_input_schema();
+  Tally tally;
   EXPECT_TRUE(rc::check([&] {
-    for (int k = 0; k < 5; ++k) {
-      const std::string body = random_body();
-      auto doc = commands::parse_json_document(body);
-      if (!doc && doc.error().code == "nul_character") {
-        const auto raw = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-        RC_ASSERT(!raw.is_discarded());
-        RC_ASSERT(schema.refuses(raw).has_value());
-        ++nul;
-        continue;
-      }
-      if (!doc) {
-        ++not_json;
-        continue;
-      }
-      const auto api = api_refuses(*doc);
-      const auto why = schema.refuses(*doc);
-      (api ? refused : accepted) += 1;
-      if (api.has_value() != why.has_value()) {
-        RC_FAIL(doc->dump() + "\n  API: " + api.value_or("accepts") + "\n  schema: " + why.value_or("accepts"));
-      }
-    }
+    for (int k = 0; k < 5; ++k) hold_to_api(schema, random_body(), api_refuses, tally);
   }));
-  EXPECT_GT(accepted, 50);
-  EXPECT_GT(refused, 50);
-  EXPECT_GT(nul, 0);  // about 2.5 % of bodies: a dozen in a run of 500
-  std::printf("schema and API: %d accepted, %d refused alike (%d holding U+0000); %d not JSON to the parser\n",
-              accepted, refused + nul, nul, not_json);
+  EXPECT_GT(tally.accepted, 50);
+  EXPECT_GT(tally.refused, 50);
+  EXPECT_GT(tally.nul, 0);  // about 2.5 % of bodies: a dozen in a run of 500
+  std::printf("%s\n", tally.text().c_str());
 }
 
 // The limits random bodies do not reach, at and past each bound: lengths
 // in characters of two, three and four bytes, and integers at the edge of
 // 64 bits.
 TEST(DecisionInputSchema, AgreesWithTheApiAtEveryLimit) {
-  DecisionInputSchema schema;
+  OpenApiSchema schema = decision_input_schema();
   const std::string core = R"("hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d")";
   std::vector<std::pair<std::string, bool>> cases;  // body, accepted
   for (const auto& [app, model, ok] : {std::tuple{repeat("\u00e9", 128), std::string("m"), true},
@@ -300,13 +205,7 @@ TEST(DecisionInputSchema, AgreesWithTheApiAtEveryLimit) {
     cases.emplace_back("{" + core + R"(},"application":{"app_id":"a","size_bytes":)" + n + "}}", ok);
     cases.emplace_back("{" + core + R"(},"registry_versions":{"scope":)" + n + "}}", ok);
   }
-  for (const auto& [body, ok] : cases) {
-    SCOPED_TRACE(body.substr(0, 160));
-    auto doc = commands::parse_json_document(body);
-    ASSERT_TRUE(doc.has_value());
-    EXPECT_EQ(!api_refuses(*doc).has_value(), ok) << api_refuses(*doc).value_or("accepts");
-    EXPECT_EQ(!schema.refuses(*doc).has_value(), ok) << schema.refuses(*doc).value_or("accepts");
-  }
+  expect_agreement(schema, cases, api_refuses);
 }
 
 // A batch body ({"decisions": [...]}) read directly answers exactly when the
