@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/codec/admission_codec.h"
+#include "events/codec/bytes8.h"
 #include "events/codec/config_codec.h"
 #include "events/codec/digest.h"
 #include "events/codec/entitlement_codec.h"
@@ -390,31 +391,35 @@ const EVP_MD* sha256_md() {
 
 namespace {
 
-// Bytes written into a JSON string as they are: printable ASCII but the
-// quote and the backslash.
-constexpr std::array<bool, 256> kVerbatim = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x7f; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
-  return t;
-}();
+// Whether every byte of `s` is written into a JSON string as it is:
+// printable ASCII but the quote and the backslash.
+bool all_verbatim(std::string_view s) {
+  using namespace bytes8;
+  return all_words(s, 'a', [](std::uint64_t w) {
+    return (any_below(w, 0x20) | any_high(w) | any_equal(w, '\x7f') | any_equal(w, '"') | any_equal(w, '\\')) == 0;
+  });
+}
 
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   // Verbatim bytes copied at once; anything else through nlohmann's own
   // escaping.
-  for (const char c : s) {
-    if (!kVerbatim[static_cast<unsigned char>(c)]) {
-      out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
-      return;
-    }
+  if (!all_verbatim(s)) {
+    out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+    return;
   }
+  // Written in place: resize() would fill the new bytes first. The size is
+  // ours, not the operation's second argument: GCC 12's library hands it
+  // the grown capacity when the string grows.
   const std::size_t at = out.size();
-  out.resize(at + s.size() + 2);
-  char* p = out.data() + at;
-  p[0] = '"';
-  if (!s.empty()) std::memcpy(p + 1, s.data(), s.size());
-  p[s.size() + 1] = '"';
+  const std::size_t size = at + s.size() + 2;
+  out.resize_and_overwrite(size, [&s, at, size](char* p, std::size_t) {
+    p[at] = '"';
+    if (!s.empty()) std::memcpy(p + at + 1, s.data(), s.size());
+    p[size - 1] = '"';
+    return size;
+  });
 }
 
 std::string sha256_hex(std::string_view data) {

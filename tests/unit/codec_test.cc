@@ -82,6 +82,40 @@ TEST(Rfc3339, RoundTripsEveryFormattedInstant) {
   }
 }
 
+// nlohmann's own writing of `s`: what append_json_string promises.
+std::string dumped(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string appended(std::string_view s) {
+  std::string out = "[";
+  codec::append_json_string(out, s);
+  return out;
+}
+
+// Every byte value at every place of strings shorter than a word (read
+// padded), of whole words, and of a last word read in part: verbatim bytes
+// around it, so only that one decides.
+TEST(JsonString, EachByteAnywhereIsWrittenAsNlohmannWritesIt) {
+  for (int b = 0; b < 256; ++b) {
+    for (std::size_t size = 1; size <= 19; ++size) {
+      for (std::size_t at = 0; at < size; ++at) {
+        std::string s(size, 'a');
+        s[at] = static_cast<char>(b);
+        ASSERT_EQ(appended(s), "[" + dumped(s)) << "byte " << b << " at " << at << " of " << size;
+      }
+    }
+  }
+}
+
+RC_GTEST_PROP(JsonString, AnyTextIsWrittenAsNlohmannWritesIt, ()) {
+  const auto s =
+      *rc::gen::oneOf(rc::gen::arbitrary<std::string>(),
+                      rc::gen::container<std::string>(rc::gen::cast<char>(rc::gen::inRange(0x1c, 0x81))),
+                      rc::gen::container<std::string>(rc::gen::element<char>('a', '"', '\\', '\x7f', '\x1f')));
+  RC_ASSERT(appended(s) == "[" + dumped(s));
+}
+
 events::EventMeta sample_meta(std::int64_t position) {
   events::EventMeta m;
   m.global_position = events::GlobalPosition{position};

@@ -13,6 +13,7 @@
 
 #include "commands/decode.h"
 #include "domain/text.h"
+#include "events/codec/bytes8.h"
 
 namespace ledger::routes {
 
@@ -213,10 +214,16 @@ bool plain_bytes(std::string_view body) {
     t['\t'] = t['\n'] = t['\r'] = true;
     return t;
   }();
-  for (const char c : body) {
-    if (!kPlain[static_cast<unsigned char>(c)]) return false;
-  }
-  return true;
+  using namespace codec::bytes8;
+  return all_words(body, ' ', [](std::uint64_t w) {
+    // Most words hold no control byte at all; one that does (whitespace,
+    // say) is looked at byte by byte.
+    if ((any_below(w, 0x20) | any_high(w) | any_equal(w, '\\')) == 0) return true;
+    for (int k = 0; k < 8; ++k) {
+      if (!kPlain[(w >> (8 * k)) & 0xffu]) return false;
+    }
+    return true;
+  });
 }
 
 bool read_string(dom::element v, std::string& out) {
