@@ -231,7 +231,7 @@ class MessageSource {
 
   domain::Result<void> apply(Json& answer, std::span<const std::string> locales, const projections::DecisionRead& read,
                              events::Instant as_of) {
-    const domain::ScopeChain chain = read.policy ? read.policy->chain : domain::ScopeChain{};
+    const domain::ScopeChain& chain = chain_of(read);
     return apply_product_message(
         answer, locales, chain, as_of,
         [&](const std::string& key) -> domain::Result<std::optional<MessageKey>> { return lookup(key, chain); });
@@ -239,23 +239,43 @@ class MessageSource {
   // What apply() would set on an answer with this reason code.
   domain::Result<ProductMessage> message(std::string_view reason_code, std::span<const std::string> locales,
                                          const projections::DecisionRead& read, events::Instant as_of) {
-    const domain::ScopeChain chain = read.policy ? read.policy->chain : domain::ScopeChain{};
+    // With no message key defined (most products), no key can resolve:
+    // what product_message would answer, without naming each key.
+    auto keys = defined();
+    if (!keys) return std::unexpected(keys.error());
+    if ((*keys)->empty()) {
+      ProductMessage m;
+      m.accept_language.assign(locales.begin(), locales.end());
+      return m;
+    }
+    const domain::ScopeChain& chain = chain_of(read);
     return product_message(
         reason_code, locales, chain, as_of,
         [&](const std::string& key) -> domain::Result<std::optional<MessageKey>> { return lookup(key, chain); });
   }
 
  private:
-  domain::Result<std::optional<MessageKey>> lookup(const std::string& key, const domain::ScopeChain& chain) {
+  // The scopes a message key resolves along: the policy read's, or none.
+  static const domain::ScopeChain& chain_of(const projections::DecisionRead& read) {
+    static const domain::ScopeChain kNone;
+    return read.policy ? read.policy->chain : kNone;
+  }
+  // The message keys defined at the position, sorted, read once.
+  domain::Result<const std::vector<std::string>*> defined() {
     if (!defined_) {
       auto names = values_.key_names(std::string(kMessageKeyPrefix), position_);
       if (!names) return std::unexpected(names.error());
-      defined_ = std::move(*names);
       // binary_search needs byte order; the SQL reader's ORDER BY follows
       // the database's collation, byte order only on a `C` locale cluster.
-      std::sort(defined_->begin(), defined_->end());
+      std::sort(names->begin(), names->end());
+      defined_ = std::move(*names);
     }
-    if (!std::binary_search(defined_->begin(), defined_->end(), key)) return std::nullopt;
+    return &defined_.value();
+  }
+  domain::Result<std::optional<MessageKey>> lookup(const std::string& key, const domain::ScopeChain& chain) {
+    auto keys = defined();
+    if (!keys) return std::unexpected(keys.error());
+    if (!std::binary_search((*keys)->begin(), (*keys)->end(), key)) return std::nullopt;
     auto snap = values_.policy_snapshot(key, chain, position_);
     if (!snap) return std::unexpected(snap.error());
     auto& message_key = snap->key;
