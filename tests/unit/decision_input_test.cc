@@ -311,6 +311,33 @@ TEST(DecisionInputReaders, AnythingButThePlainShapeGoesToTheTreePath) {
   }
 }
 
+// The direct reader's byte check reads a body eight bytes at a time: each
+// byte value, at every place a word may hold it, inside a string (the
+// correlation id) and between members, decides alone. In a string, only
+// printable ASCII but the quote and the backslash is plain (0x7f
+// included); control bytes there are not JSON, and an escape is read by
+// the tree path. Between members, JSON's
+// whitespace is plain too.
+TEST(DecisionInputReaders, EachByteAnywhereInTheBodyDecidesAsItShould) {
+  const std::string core = R"("hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d"})";
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    const bool in_string = b >= 0x20 && b <= 0x7f && c != '"' && c != '\\';
+    const bool between = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    for (std::size_t before = 0; before < 9; ++before) {
+      std::string id(before, 'x');
+      id += c;
+      if (c == '\\') id += 'n';  // a valid escape: the tree path's to read
+      id += std::string(8 - before, 'y');
+      const std::string quoted = "{" + core + R"(,"correlation_id":")" + id + "\"}";
+      EXPECT_EQ(read_plain_decision_input(quoted, "", true).has_value(), in_string) << "byte " << b << " at " << before;
+      const std::string spaced = "{" + core + std::string(before, ' ') + c + R"(,"correlation_id":"c"})";
+      EXPECT_EQ(read_plain_decision_input(spaced, "", true).has_value(), between)
+          << "byte " << b << " after " << before;
+    }
+  }
+}
+
 // An application's limits count characters, as the API's schema does
 // (maxLength), not bytes.
 TEST(DecisionInputReaders, AnApplicationsLimitsCountCharacters) {
