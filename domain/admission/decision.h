@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/admission/ceiling_rules.h"
@@ -113,7 +114,8 @@ struct DecisionOutput {
   // ceiling), not the usage window's: the API reports inherited_from level
   // `request`, with the scope that set it as inherited_from_scope.
   bool per_request = false;
-  std::string snapshot_kind = "effective_ceiling";
+  // Where the answer came from; a literal, so no decision copies it.
+  std::string_view snapshot_kind = "effective_ceiling";
   std::int64_t snapshot_version = 0;
   std::string correlation_id;
   friend bool operator==(const DecisionOutput&, const DecisionOutput&) = default;

@@ -53,7 +53,8 @@ RC_GTEST_PROP(DecisionAnswer, TheWrittenTextIsTheTreesDump, ()) {
   const auto versions = *rc::gen::inRange(0, 4);
   for (int i = 0; i < versions; ++i) o.registry_versions[any_text()] = any_text();
   o.per_request = *rc::gen::arbitrary<bool>();
-  o.snapshot_kind = any_text();
+  const std::string kind = any_text();
+  o.snapshot_kind = kind;
   o.snapshot_version = *rc::gen::arbitrary<std::int64_t>();
   o.correlation_id = any_text();
   const auto as_of = events::Instant{*rc::gen::inRange<std::int64_t>(0, 4'102'444'800'000'000)};
