@@ -491,7 +491,7 @@ HttpResponse AdmissionApi::decision_batch(const HttpRequest& req, const commands
   std::vector<Item> items;
   if (auto plain = read_plain_decision_batch(req.body, fallback, with_log, kMaxBatch)) {
     items.reserve(plain->size());
-    for (auto& p : *plain) items.push_back({std::move(p.input), std::move(p.application), std::move(p.logged)});
+    for (auto& p : *plain) items.emplace_back(std::move(p.input), std::move(p.application), std::move(p.logged));
   } else {
     auto doc = commands::parse_json_document(req.body);
     if (!doc) return error_response(doc.error());

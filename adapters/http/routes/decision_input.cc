@@ -329,10 +329,11 @@ bool dump_sorted(dom::element v, std::string& out) {
   }
 }
 
-// One input from its parsed element, or nullopt.
-std::optional<PlainDecisionInput> read_plain_element(dom::element doc, const std::string& fallback_correlation_id,
-                                                     bool with_logged) {
-  PlainDecisionInput plain;
+// One input from its parsed element into `plain` (made where it is kept:
+// an input holds some twenty strings, and each move moves them all), or
+// false.
+bool read_plain_element(dom::element doc, const std::string& fallback_correlation_id, bool with_logged,
+                        PlainDecisionInput& plain) {
   domain::DecisionInput& in = plain.input;
   const bool read = read_fields(
       doc,
@@ -393,11 +394,10 @@ std::optional<PlainDecisionInput> read_plain_element(dom::element doc, const std
             return read_string(v, in.correlation_id);
         }
       });
-  if (!read) return std::nullopt;
+  if (!read) return false;
   if (in.correlation_id.empty()) in.correlation_id = fallback_correlation_id;
-  if (!domain::validate_decision_input(in)) return std::nullopt;
-  if (with_logged && !dump_sorted(doc, plain.logged)) return std::nullopt;
-  return plain;
+  if (!domain::validate_decision_input(in)) return false;
+  return !with_logged || dump_sorted(doc, plain.logged);
 }
 
 // The body parsed by this thread's parser (its buffers reused), or nullopt
@@ -418,9 +418,11 @@ std::optional<dom::element> parse_plain(std::string_view body) {
 std::optional<PlainDecisionInput> read_plain_decision_input(std::string_view body,
                                                             const std::string& fallback_correlation_id,
                                                             bool with_logged) {
+  // One return of one object: made in place, never moved.
+  std::optional<PlainDecisionInput> out;
   const auto doc = parse_plain(body);
-  if (!doc) return std::nullopt;
-  return read_plain_element(*doc, fallback_correlation_id, with_logged);
+  if (doc && !read_plain_element(*doc, fallback_correlation_id, with_logged, out.emplace())) out.reset();
+  return out;
 }
 
 std::optional<std::vector<PlainDecisionInput>> read_plain_decision_batch(std::string_view body,
@@ -434,11 +436,10 @@ std::optional<std::vector<PlainDecisionInput>> read_plain_decision_batch(std::st
   dom::array items;
   if (top.at_key("decisions").get_array().get(items) != simdjson::SUCCESS) return std::nullopt;
   std::vector<PlainDecisionInput> out;
+  out.reserve(std::min(items.size(), max_items));
   for (dom::element item : items) {
     if (out.size() == max_items) return std::nullopt;  // too many: the tree path says so
-    auto plain = read_plain_element(item, fallback_correlation_id, with_logged);
-    if (!plain) return std::nullopt;
-    out.push_back(std::move(*plain));
+    if (!read_plain_element(item, fallback_correlation_id, with_logged, out.emplace_back())) return std::nullopt;
   }
   return out;
 }
