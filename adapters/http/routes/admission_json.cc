@@ -8,6 +8,8 @@
 
 namespace ledger::routes {
 
+using namespace std::string_view_literals;
+
 nlohmann::json quota_scope_json(const events::QuotaScope& s) {
   return {{"level", events::quota_level_name(s.level)}, {"id", s.id}};
 }
@@ -92,62 +94,62 @@ std::string decision_text(const domain::DecisionOutput& o, events::Instant as_of
     if (v) {
       number(*v);
     } else {
-      out += "null";
+      out += "null"sv;
     }
   };
   out += '{';
   if (!application.empty()) {
-    out += R"("application":)";
+    out += R"("application":)"sv;
     out += application;
     out += ',';
   }
-  out += R"("as_of":)";
+  out += R"("as_of":)"sv;
   text(codec::format_instant(as_of));
-  out += R"(,"available":)";
+  out += R"(,"available":)"sv;
   nullable_number(o.available);
-  out += R"(,"decision":)";
+  out += R"(,"decision":)"sv;
   text(o.decision);
-  out += R"(,"effective_ceiling":{"inherited_from":)";
+  out += R"(,"effective_ceiling":{"inherited_from":)"sv;
   const auto& from = o.effective.inherited_from;
   if (from) {
     text(o.per_request ? std::string_view(domain::kRequestWindow)
                        : std::string_view(events::quota_level_name(from->level)));
-    out += R"(,"inherited_from_scope":{"id":)";
+    out += R"(,"inherited_from_scope":{"id":)"sv;
     text(from->id);
-    out += R"(,"level":)";
+    out += R"(,"level":)"sv;
     text(events::quota_level_name(from->level));
     out += '}';
   } else {
-    out += R"(null,"inherited_from_scope":null)";
+    out += R"(null,"inherited_from_scope":null)"sv;
   }
-  out += R"(,"quantity":)";
+  out += R"(,"quantity":)"sv;
   nullable_number(o.effective.quantity);
-  out += R"(,"unit":)";
+  out += R"(,"unit":)"sv;
   text(o.effective.unit);
-  out += R"(},"evidence":{"correlation_id":)";
+  out += R"(},"evidence":{"correlation_id":)"sv;
   text(o.correlation_id);
-  out += R"(,"snapshot_kind":)";
+  out += R"(,"snapshot_kind":)"sv;
   text(o.snapshot_kind);
-  out += R"(,"snapshot_version":")";
+  out += R"(,"snapshot_version":")"sv;
   number(o.snapshot_version);
-  out += R"("},"limit_remaining":)";
+  out += R"("},"limit_remaining":)"sv;
   nullable_number(o.limit_remaining);
-  out += R"(,"matched_rules":[)";
+  out += R"(,"matched_rules":[)"sv;
   for (std::size_t i = 0; i < o.effective.matched_rules.size(); ++i) {
     const auto& r = o.effective.matched_rules[i];
-    out += i > 0 ? R"(,{"kind":)" : R"({"kind":)";
+    out += i > 0 ? R"(,{"kind":)"sv : R"({"kind":)"sv;
     text(r.kind);
-    out += R"(,"rule_id":)";
+    out += R"(,"rule_id":)"sv;
     text(r.rule_id);
-    out += R"(,"scope":)";
+    out += R"(,"scope":)"sv;
     text(domain::scope_text(r.scope));
-    out += R"(,"version":")";
+    out += R"(,"version":")"sv;
     number(r.version);
-    out += R"("})";
+    out += R"("})"sv;
   }
-  out += R"(],"reason_code":)";
+  out += R"(],"reason_code":)"sv;
   text(o.reason_code);
-  out += R"(,"registry_versions":{)";
+  out += R"(,"registry_versions":{)"sv;
   bool first = true;
   for (const auto& [name, version] : o.registry_versions) {
     if (!first) out += ',';
@@ -156,13 +158,13 @@ std::string decision_text(const domain::DecisionOutput& o, events::Instant as_of
     out += ':';
     text(version);
   }
-  out += R"(},"reserved_for_others":)";
+  out += R"(},"reserved_for_others":)"sv;
   number(o.reserved_for_others);
-  out += R"(,"snapshot_version":)";
+  out += R"(,"snapshot_version":)"sv;
   number(o.snapshot_version);
-  out += R"(,"user_message":)";
+  out += R"(,"user_message":)"sv;
   text(m.text ? *m.text : o.user_message);
-  out += R"(,"user_message_source":)";
+  out += R"(,"user_message_source":)"sv;
   m.append_source(out);
   out += '}';
   return out;

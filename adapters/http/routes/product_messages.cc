@@ -8,6 +8,8 @@
 
 namespace ledger::routes {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 using Json = nlohmann::json;
@@ -138,32 +140,32 @@ Json ProductMessage::source() const {
 
 void ProductMessage::append_source(std::string& out) const {
   // The members in the order a tree (std::map) keeps them.
-  out += R"({"accept_language":[)";
+  out += R"({"accept_language":[)"sv;
   for (std::size_t i = 0; i < accept_language.size(); ++i) {
     if (i > 0) out += ',';
     codec::append_json_string(out, accept_language[i]);
   }
   out += ']';
   if (product) {
-    out += R"(,"is_default":)";
-    out += product->is_default ? "true" : "false";
-    out += R"(,"key":)";
+    out += R"(,"is_default":)"sv;
+    out += product->is_default ? "true"sv : "false"sv;
+    out += R"(,"key":)"sv;
     codec::append_json_string(out, product->key);
-    out += R"(,"kind":"product","locale":)";
+    out += R"(,"kind":"product","locale":)"sv;
     if (product->locale) {
       codec::append_json_string(out, *product->locale);
     } else {
-      out += "null";
+      out += "null"sv;
     }
-    out += R"(,"set_at_position":)";
+    out += R"(,"set_at_position":)"sv;
     out += product->set_at_position ? std::to_string(*product->set_at_position) : std::string("null");
-    out += R"(,"source":{"id":)";
+    out += R"(,"source":{"id":)"sv;
     codec::append_json_string(out, product->id);
-    out += R"(,"level":)";
+    out += R"(,"level":)"sv;
     codec::append_json_string(out, product->level);
-    out += "}}";
+    out += "}}"sv;
   } else {
-    out += R"(,"kind":"ledger"})";
+    out += R"(,"kind":"ledger"})"sv;
   }
 }
 
