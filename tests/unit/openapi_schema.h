@@ -14,9 +14,11 @@
 #include <valijson/validator.hpp>
 
 #include <cstddef>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -77,6 +79,47 @@ inline int pick(int n) { return *rc::gen::resize(rc::kNominalSize, rc::gen::inRa
 // Fisher-Yates with rapidcheck's choices (so a failure shrinks and replays).
 inline void shuffle(std::vector<std::string>& v) {
   for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[*rc::gen::inRange<std::size_t>(0, i)]);
+}
+
+// Strings of each width (characters of one to four bytes) at `limit`
+// characters, taken, and one past it, refused: (character, count, taken).
+inline std::vector<std::tuple<std::string, std::size_t, bool>> widths_at(std::size_t limit) {
+  std::vector<std::tuple<std::string, std::size_t, bool>> out;
+  for (const char* c : {"a", "\u00e9", "\u4e2d", "\U0001F600"}) {
+    out.emplace_back(c, limit, true);
+    out.emplace_back(c, limit + 1, false);
+  }
+  return out;
+}
+
+// Numbers at and past the edges of a whole number from 0 to 2^63-1, each
+// with whether such a field takes it.
+inline const std::vector<std::pair<std::string, bool>> kWholeNumberEdges = {{"9223372036854775807", true},
+                                                                            {"9223372036854775808", false},
+                                                                            {"0", true},
+                                                                            {"-0", true},
+                                                                            {"-1", false},
+                                                                            {"1.0", false},
+                                                                            {"1e2", false}};
+
+// JSON whitespace, none or some.
+inline std::string ws() { return *rc::gen::element(std::string(""), std::string(" "), std::string("\n\t ")); }
+
+// `f` as a member holding `v`, with whitespace around its colon.
+inline std::string member(const char* f, const std::string& v) {
+  return ws() + "\"" + f + "\"" + ws() + ":" + ws() + v;
+}
+
+// `members` as a body: shuffled, whitespace between, and now and then (1
+// in `rare`) an unknown member and trailing text.
+inline std::string object_body(std::vector<std::string> members, int rare) {
+  if (pick(rare) == 0) members.push_back(R"("unknown":1)");
+  shuffle(members);
+  std::string body = ws() + "{";
+  for (std::size_t i = 0; i < members.size(); ++i) body += (i ? "," : "") + ws() + members[i];
+  body += ws() + "}" + ws();
+  if (pick(rare) == 0) body += "x";  // trailing garbage
+  return body;
 }
 
 // One schema of a service's OpenAPI document (components/schemas/<name>,
@@ -169,6 +212,21 @@ void expect_agreement(OpenApiSchema& schema, const std::vector<std::pair<std::st
     EXPECT_EQ(!api.has_value(), ok) << api.value_or("accepts");
     EXPECT_EQ(!why.has_value(), ok) << why.value_or("accepts");
   }
+}
+
+// Inside a test: rapidcheck's hundred cases of five bodies from `body()`,
+// each held to the API (hold_to_api); then enough of them accepted and
+// refused alike, and one holding U+0000 at least.
+template <class Body, class ApiRefuses>
+void expect_random_agreement(OpenApiSchema& schema, const Body& body, const ApiRefuses& api_refuses) {
+  Tally tally;
+  EXPECT_TRUE(rc::check([&] {
+    for (int k = 0; k < 5; ++k) hold_to_api(schema, body(), api_refuses, tally);  // 500 a run
+  }));
+  EXPECT_GT(tally.accepted, 50);
+  EXPECT_GT(tally.refused, 50);
+  EXPECT_GT(tally.nul, 0);
+  std::printf("%s\n", tally.text().c_str());
 }
 
 }  // namespace ledger::testing
