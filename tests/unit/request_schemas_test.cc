@@ -11,13 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
-#include <cstdio>
 #include <optional>
 #include <set>
 #include <span>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <utility>
 #include <vector>
 
