@@ -18,6 +18,7 @@
 //
 //   build/bench/memory-bench --nodes 100000
 //   build/bench/memory-bench --nodes 10000 --pg-url "$LEDGER_PG_URL"   # an empty, migrated database
+//   build/bench/memory-bench --nodes 10000 --log   # the route runs record each decision (decision log)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -43,6 +44,7 @@
 #include "adapters/postgres/read_model_store.h"
 #include "adapters/projector/projector.h"
 #include "adapters/system/clock.h"
+#include "commands/decision_log/decision_log_buffer.h"
 #include "domain/admission.h"
 #include "projections/admission/admission_store.h"
 
@@ -150,6 +152,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--pg-url", pg_url, "a fresh migrated database: also measure the SQL path over the same hierarchy");
+  bool with_log = false;
+  app.add_flag("--log", with_log,
+               "the route runs record each decision in a decision-log buffer, drained by a thread that drops "
+               "what it takes (the record's cost on the answering thread, without Kafka)");
   CLI11_PARSE(app, argc, argv);
 
   Builder b;
@@ -308,6 +314,14 @@ int main(int argc, char** argv) {
   adapters::postgres::PgPolicyQueries no_policy(pg_url.empty() ? dead : pg_url, "rm", 1);
   routes::AdmissionApi memory_api(no_admission, no_policy, clock);
   memory_api.answer_from(store);
+  commands::DecisionLogBuffer log_buffer(1 << 16);
+  std::thread log_drainer;
+  if (with_log) {
+    memory_api.log_decisions({.buffer = &log_buffer, .table = nullptr, .published = {}});
+    log_drainer = std::thread([&] {
+      while (!log_buffer.closed() || log_buffer.size() > 0) log_buffer.drain(1000, std::chrono::milliseconds(50));
+    });
+  }
   const auto [memory_rate, memory_failed] = route(memory_api, decisions / 4);
   std::printf("route decision from memory: %.0f /s single thread (%.1f us each; %d not 200)\n", memory_rate,
               1e6 / memory_rate, memory_failed);
@@ -323,6 +337,13 @@ int main(int argc, char** argv) {
         route(memory_api, std::max<std::size_t>(decisions / 400, 10), "/v1/decisions:batch", &batches);
     std::printf("route batch of 100 from memory: %.0f decisions/s single thread (%.2f us each; %d calls not 200)\n",
                 rate * 100, 1e6 / (rate * 100), failed);
+  }
+  if (with_log) {
+    log_buffer.close();
+    log_drainer.join();
+    std::printf("decision log: %llu record(s) made, %llu dropped (buffer full)\n",
+                static_cast<unsigned long long>(log_buffer.accepted()),
+                static_cast<unsigned long long>(log_buffer.dropped()));
   }
 
   if (!pg_url.empty()) {
