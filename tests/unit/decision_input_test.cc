@@ -271,6 +271,34 @@ TEST(DecisionInputReaders, APlainBodyIsReadDirectly) {
   EXPECT_EQ(no_cid->input.correlation_id, "cid-header");
 }
 
+// Past what the log text's writer holds on the stack or reserves ahead: an
+// object of more members than it sorts in place (registry_versions, given
+// in reverse), strings of kilobytes and the largest whole number. The text
+// is still the tree's.
+TEST(DecisionInputReaders, ALargeBodyIsLoggedAsTheTreeDumpsIt) {
+  for (const std::size_t versions : {15, 16, 17, 40}) {
+    std::string registry;
+    for (std::size_t k = versions; k > 0; --k) {
+      registry +=
+          (k == versions ? "" : ",") + ("\"kind-" + std::to_string(1000 + k) + "\":\"" + std::to_string(k) + "\"");
+    }
+    std::string roles;
+    for (std::size_t k = 0; k < 6; ++k) roles += (k ? ",\"" : "\"") + std::string(700 + k, char('a' + k)) + "\"";
+    const std::string body = R"({"request":{"requested_delta":9223372036854775807,"dimension":"gpu.count"},)"
+                             R"("registry_versions":{)" +
+                             registry + R"(},"actor":{"roles":[)" + roles +
+                             R"(],"actor_id":"alice"},"hierarchy":{"project_id":"llm","organization_id":"acme"}})";
+    SCOPED_TRACE(versions);
+    const auto plain = read_plain_decision_input(body, "cid-header", true);
+    ASSERT_TRUE(plain.has_value());
+    EXPECT_EQ(plain->input.registry_versions.size(), versions);
+    const TreeAnswer tree = by_tree(body, "cid-header");
+    ASSERT_TRUE(tree.accepted);
+    EXPECT_EQ(plain->logged, tree.logged);
+    EXPECT_GT(plain->logged.size(), 4200u);
+  }
+}
+
 // What the direct reader leaves to the tree path, each for its own reason.
 TEST(DecisionInputReaders, AnythingButThePlainShapeGoesToTheTreePath) {
   const std::string core = R"("hierarchy":{"organization_id":"acme","project_id":"llm"},"request":{"dimension":"d")";

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +21,7 @@
 namespace ledger::routes {
 
 using Json = nlohmann::json;
+using namespace std::string_view_literals;
 
 domain::Error invalid_input(const std::string& field, std::string message) {
   domain::Error e{domain::ErrorKind::kInvalidArgument, "invalid_decision_input", std::move(message), {}};
@@ -285,45 +289,89 @@ bool read_versions(dom::element v, std::map<std::string, std::string>& out) {
   return true;
 }
 
+// Appends to a string through a cursor into room made ahead, in steps:
+// appended a few bytes at a time, std::string checks its room and calls
+// out of line for every piece. The string has its final size once the
+// cursor is gone.
+class Cursor {
+ public:
+  explicit Cursor(std::string& out) : out_(out), at_(out.size()) {}
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  ~Cursor() { out_.resize(at_); }
+
+  // `open`, `text` and `close` in a row, their room checked once; `open`
+  // and `close` are a few bytes of punctuation.
+  void put(std::string_view open, std::string_view text = {}, std::string_view close = {}) {
+    const std::size_t n = open.size() + text.size() + close.size();
+    if (out_.size() - at_ < n) grow(n);
+    char* p = out_.data() + at_;
+    for (const char c : open) *p++ = c;
+    if (!text.empty()) std::memcpy(p, text.data(), text.size());
+    p += text.size();
+    for (const char c : close) *p++ = c;
+    at_ += n;
+  }
+
+ private:
+  [[gnu::noinline]] void grow(std::size_t n) { out_.resize(std::max(2 * out_.size(), at_ + n + 256)); }
+
+  std::string& out_;
+  std::size_t at_;
+};
+
 // What dumping the body's tree gives (nlohmann::json keeps keys sorted),
 // for the values a plain body holds: objects, arrays, strings with nothing
-// to escape, integers.
-bool dump_sorted(dom::element v, std::string& out) {
+// to escape, integers. The members of an object are few (but for
+// registry_versions) and mostly in order already: sorted by insertion, in
+// place on the stack when they fit.
+bool dump_sorted(dom::element v, Cursor& out) {
   switch (v.type()) {
     case dom::element_type::OBJECT: {
-      std::vector<std::pair<std::string_view, dom::element>> fields;
-      for (dom::key_value_pair f : dom::object(v)) fields.emplace_back(f.key, f.value);
-      std::sort(fields.begin(), fields.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-      out += '{';
-      for (std::size_t i = 0; i < fields.size(); ++i) {
-        if (i > 0) out += ',';
-        out += '"';
-        out += fields[i].first;
-        out += "\":";
-        if (!dump_sorted(fields[i].second, out)) return false;
+      using Field = std::pair<std::string_view, dom::element>;
+      const dom::object o(v);
+      std::array<Field, 16> few;
+      std::vector<Field> many;
+      const std::size_t n = o.size();  // no more than a plain body can hold: it is bounded
+      if (n > few.size()) many.resize(n);
+      const std::span<Field> fields = n > few.size() ? std::span<Field>(many) : std::span<Field>(few.data(), n);
+      std::size_t i = 0;
+      for (dom::key_value_pair f : o) {
+        if (i == n) return false;
+        Field field{f.key, f.value};
+        std::size_t j = i++;
+        for (; j > 0 && field.first < fields[j - 1].first; --j) fields[j] = fields[j - 1];
+        fields[j] = field;
       }
-      out += '}';
+      if (i != n) return false;
+      out.put("{");
+      for (std::size_t k = 0; k < n; ++k) {
+        out.put(k > 0 ? R"(,")"sv : R"(")"sv, fields[k].first, R"(":)"sv);
+        if (!dump_sorted(fields[k].second, out)) return false;
+      }
+      out.put("}");
       return true;
     }
     case dom::element_type::ARRAY: {
-      out += '[';
+      out.put("[");
       bool first = true;
       for (dom::element x : dom::array(v)) {
-        if (!first) out += ',';
+        if (!first) out.put(",");
         first = false;
         if (!dump_sorted(x, out)) return false;
       }
-      out += ']';
+      out.put("]");
       return true;
     }
     case dom::element_type::STRING:
-      out += '"';
-      out += std::string_view(v);
-      out += '"';
+      out.put("\"", std::string_view(v), "\"");
       return true;
-    case dom::element_type::INT64:
-      out += std::to_string(std::int64_t(v));
+    case dom::element_type::INT64: {
+      std::array<char, 24> digits;
+      const auto end = std::to_chars(digits.begin(), digits.end(), std::int64_t(v)).ptr;
+      out.put({}, std::string_view(digits.data(), static_cast<std::size_t>(end - digits.begin())));
       return true;
+    }
     default:
       return false;
   }
@@ -397,7 +445,9 @@ bool read_plain_element(dom::element doc, const std::string& fallback_correlatio
   if (!read) return false;
   if (in.correlation_id.empty()) in.correlation_id = fallback_correlation_id;
   if (!domain::validate_decision_input(in)) return false;
-  return !with_logged || dump_sorted(doc, plain.logged);
+  if (!with_logged) return true;
+  Cursor logged(plain.logged);
+  return dump_sorted(doc, logged);
 }
 
 // The body parsed by this thread's parser (its buffers reused), or nullopt
