@@ -1,10 +1,14 @@
 #include "commands/decision_log/decision_record.h"
 
+#include <array>
+#include <charconv>
+
 #include "events/codec/json_codec.h"
 
 namespace ledger::commands {
 
 using Json = nlohmann::json;
+using namespace std::string_view_literals;
 
 Json decision_record_json(const DecisionRecord& r) {
   return {{"kind", r.kind},
@@ -35,40 +39,51 @@ domain::Error bad(const std::string& field) {
 
 }  // namespace
 
-std::string encoded_decision_record(const DecisionRecord& r, std::string_view input_json,
+DecisionRecordFields fields_of(const DecisionRecord& r) {
+  return {.kind = r.kind,
+          .decision_id = r.decision_id,
+          .recorded_at = r.recorded_at,
+          .as_of = r.as_of,
+          .organization_id = r.organization_id,
+          .project_id = r.project_id,
+          .actor_tenant = r.actor_tenant,
+          .actor_type = r.actor_type,
+          .actor_id = r.actor_id,
+          .correlation_id = r.correlation_id,
+          .decision = r.decision,
+          .reason_code = r.reason_code,
+          .snapshot_version = r.snapshot_version};
+}
+
+std::string encoded_decision_record(const DecisionRecordFields& r, std::string_view input_json,
                                     std::string_view output_json) {
-  // The members in the order nlohmann's object (a std::map) keeps them.
+  // The members in the order nlohmann's object (a std::map) keeps them,
+  // each name written with its punctuation as one literal.
   std::string out;
   out.reserve(320 + input_json.size() + output_json.size());
-  auto key = [&](std::string_view name) {
-    out += ",\"";
+  auto text = [&](std::string_view name, std::string_view value) {
     out += name;
-    out += "\":";
-  };
-  auto text = [&](std::string_view name, const std::string& value) {
-    key(name);
     codec::append_json_string(out, value);
   };
-  out += R"({"actor":{"actor_id":)";
-  codec::append_json_string(out, r.actor_id);
-  text("actor_type", r.actor_type);
-  text("tenant", r.actor_tenant);
-  out += '}';
-  text("as_of", r.as_of);
-  text("correlation_id", r.correlation_id);
-  text("decision", r.decision);
-  text("decision_id", r.decision_id);
-  key("input");
+  text(R"({"actor":{"actor_id":)"sv, r.actor_id);
+  text(R"(,"actor_type":)"sv, r.actor_type);
+  text(R"(,"tenant":)"sv, r.actor_tenant);
+  text(R"(},"as_of":)"sv, r.as_of);
+  text(R"(,"correlation_id":)"sv, r.correlation_id);
+  text(R"(,"decision":)"sv, r.decision);
+  text(R"(,"decision_id":)"sv, r.decision_id);
+  out += R"(,"input":)"sv;
   out += input_json;
-  text("kind", r.kind);
-  text("organization_id", r.organization_id);
-  key("output");
+  text(R"(,"kind":)"sv, r.kind);
+  text(R"(,"organization_id":)"sv, r.organization_id);
+  out += R"(,"output":)"sv;
   out += output_json;
-  text("project_id", r.project_id);
-  text("reason_code", r.reason_code);
-  text("recorded_at", r.recorded_at);
-  key("snapshot_version");
-  out += std::to_string(r.snapshot_version);
+  text(R"(,"project_id":)"sv, r.project_id);
+  text(R"(,"reason_code":)"sv, r.reason_code);
+  text(R"(,"recorded_at":)"sv, r.recorded_at);
+  out += R"(,"snapshot_version":)"sv;
+  std::array<char, 24> digits;
+  out.append(digits.data(), std::to_chars(digits.begin(), digits.end(), r.snapshot_version).ptr);
   out += '}';
   return out;
 }

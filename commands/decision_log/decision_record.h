@@ -56,7 +56,9 @@ struct DecisionRecord {
   // decision_record_json(*this) as text, when the producer encoded it
   // already (the query service does, on the deciding thread, and leaves
   // input and output null: no JSON tree crosses threads, so the publisher
-  // frees a few strings per record, not every node of two trees).
+  // frees a few strings per record, not every node of two trees; an
+  // admission decision's record holds only this and organization_id,
+  // the publisher's key).
   std::string encoded;
   // The texts of `input` and `output`, compact, when the record was read
   // from the topic (adapters/kafka read_decision_log_value keeps them and
@@ -66,13 +68,38 @@ struct DecisionRecord {
 };
 
 nlohmann::json decision_record_json(const DecisionRecord& r);
+
+// A record's scalar fields, viewed where they already are: the answering
+// thread writes a record's text without copying them into a record first.
+struct DecisionRecordFields {
+  std::string_view kind = kAdmissionDecision;
+  std::string_view decision_id;
+  std::string_view recorded_at;
+  std::string_view as_of;
+  std::string_view organization_id;
+  std::string_view project_id;
+  std::string_view actor_tenant;
+  std::string_view actor_type;
+  std::string_view actor_id;
+  std::string_view correlation_id;
+  std::string_view decision;
+  std::string_view reason_code;
+  std::int64_t snapshot_version = 0;
+};
+DecisionRecordFields fields_of(const DecisionRecord& r);
+
 // The text of decision_record_json(r) with `input` and `output` replaced by
 // the given JSON texts (each as nlohmann's dump(-1) with the `replace`
 // error handler writes it), byte for byte, written without building a
 // tree: the answering thread already holds the output's text, and copying
 // two trees into a third cost more than the decision (issue 12).
 // r.input and r.output are not read.
-std::string encoded_decision_record(const DecisionRecord& r, std::string_view input_json, std::string_view output_json);
+std::string encoded_decision_record(const DecisionRecordFields& r, std::string_view input_json,
+                                    std::string_view output_json);
+inline std::string encoded_decision_record(const DecisionRecord& r, std::string_view input_json,
+                                           std::string_view output_json) {
+  return encoded_decision_record(fields_of(r), input_json, output_json);
+}
 // kInvalidArgument `invalid_decision_record` (evidence: field) when a field
 // is missing or of the wrong type.
 domain::Result<DecisionRecord> decision_record_from_json(const nlohmann::json& j);

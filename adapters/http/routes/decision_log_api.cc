@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <cstring>
 #include <random>
 
 #include "adapters/http/routes/admission_json.h"
@@ -19,24 +23,38 @@ namespace {
 
 constexpr std::string_view kCursorPrefix = "decisions.v1:";
 
-// A process-unique prefix (random) and a counter: unique ids without a lock.
-std::string next_decision_id() {
-  static const std::string prefix = [] {
-    std::random_device rd;
-    std::mt19937_64 g((std::uint64_t(rd()) << 32) ^ rd());
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(g()),
-                  static_cast<unsigned long long>(g()));
-    return std::string(buf);
-  }();
-  static std::atomic<std::uint64_t> counter{0};
-  return prefix + "-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed) + 1);
-}
+// A process-unique prefix (random) and a counter: unique ids without a
+// lock, written where they are kept.
+class DecisionId {
+ public:
+  DecisionId() {
+    static const std::string prefix = [] {
+      std::random_device rd;
+      std::mt19937_64 g((std::uint64_t(rd()) << 32) ^ rd());
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(g()),
+                    static_cast<unsigned long long>(g()));
+      return std::string(buf);
+    }();
+    static std::atomic<std::uint64_t> counter{0};
+    std::memcpy(text_.data(), prefix.data(), prefix.size());
+    text_[prefix.size()] = '-';
+    const char* end = std::to_chars(text_.data() + prefix.size() + 1, text_.data() + text_.size(),
+                                    counter.fetch_add(1, std::memory_order_relaxed) + 1)
+                          .ptr;
+    size_ = static_cast<std::size_t>(end - text_.data());
+  }
+  std::string_view view() const { return {text_.data(), size_}; }
+
+ private:
+  std::array<char, 56> text_{};  // 32 hexadecimal digits, '-', at most 20 decimal ones
+  std::size_t size_ = 0;
+};
 
 // A record's id, time and asking principal.
 commands::DecisionRecord stamped(const commands::Principal& who, events::Instant now) {
   commands::DecisionRecord r;
-  r.decision_id = next_decision_id();
+  r.decision_id = DecisionId().view();
   r.recorded_at = codec::format_instant(now);
   r.actor_tenant = who.tenant;
   r.actor_type = who.actor.type;
@@ -71,18 +89,28 @@ HttpResponse status_route(const DecisionLogPorts& ports) {
 }  // namespace
 
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
-                                            std::string_view input_text, std::string decision, std::string reason_code,
-                                            std::string_view output_text, std::int64_t snapshot_version,
-                                            events::Instant as_of, events::Instant now) {
-  commands::DecisionRecord r = stamped(who, now);
-  r.as_of = codec::format_instant(as_of);
+                                            std::string_view input_text, std::string_view decision,
+                                            std::string_view reason_code, std::string_view output_text,
+                                            std::int64_t snapshot_version, events::Instant as_of, events::Instant now) {
+  const DecisionId id;
+  const std::string recorded_at = codec::format_instant(now);
+  const std::string as_of_text = codec::format_instant(as_of);
+  commands::DecisionRecord r;
   r.organization_id = in.hierarchy.organization_id;
-  r.project_id = in.hierarchy.project_id;
-  r.correlation_id = in.correlation_id;
-  r.decision = std::move(decision);
-  r.reason_code = std::move(reason_code);
-  r.snapshot_version = snapshot_version;
-  r.encoded = commands::encoded_decision_record(r, input_text, output_text);
+  r.encoded = commands::encoded_decision_record({.kind = commands::kAdmissionDecision,
+                                                 .decision_id = id.view(),
+                                                 .recorded_at = recorded_at,
+                                                 .as_of = as_of_text,
+                                                 .organization_id = in.hierarchy.organization_id,
+                                                 .project_id = in.hierarchy.project_id,
+                                                 .actor_tenant = who.tenant,
+                                                 .actor_type = who.actor.type,
+                                                 .actor_id = who.actor.id,
+                                                 .correlation_id = in.correlation_id,
+                                                 .decision = decision,
+                                                 .reason_code = reason_code,
+                                                 .snapshot_version = snapshot_version},
+                                                input_text, output_text);
   return r;
 }
 

@@ -58,16 +58,17 @@ struct DecisionLogPorts {
   std::function<std::uint64_t()> published;  // records published so far
 };
 
-// The record of one answered decision, already encoded (`encoded`; input
-// and output left null, see DecisionRecord::encoded). `input_text` is the
-// input as its JSON tree dumps (compact, keys sorted: dump_lenient, or
-// read_plain_decision_input's `logged`); `output_text` is the answer as
-// written (its `decision` and `reason_code` given beside it). Both go into
-// the record as they are, not dumped again.
+// The record of one answered decision, already encoded (`encoded`), with
+// its `organization_id` (the publisher's Kafka key); its other fields are
+// left empty, as nothing after the buffer reads them (DecisionRecord::encoded).
+// `input_text` is the input as its JSON tree dumps (compact, keys sorted:
+// dump_lenient, or read_plain_decision_input's `logged`); `output_text` is
+// the answer as written (its `decision` and `reason_code` given beside it).
+// Both go into the record as they are, not dumped again.
 commands::DecisionRecord decision_record_of(const commands::Principal& who, const domain::DecisionInput& in,
-                                            std::string_view input_text, std::string decision, std::string reason_code,
-                                            std::string_view output_text, std::int64_t snapshot_version,
-                                            events::Instant as_of, events::Instant now);
+                                            std::string_view input_text, std::string_view decision,
+                                            std::string_view reason_code, std::string_view output_text,
+                                            std::int64_t snapshot_version, events::Instant as_of, events::Instant now);
 
 // The record of one answered entitlement check (kind entitlement_check):
 // `input` {check, cut}, `output` the check's answer; decision allow | deny
