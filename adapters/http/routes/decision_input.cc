@@ -302,7 +302,7 @@ class Cursor {
 
   // `open`, `text` and `close` in a row, their room checked once; `open`
   // and `close` are a few bytes of punctuation.
-  void put(std::string_view open, std::string_view text = {}, std::string_view close = {}) {
+  [[gnu::always_inline]] void put(std::string_view open, std::string_view text = {}, std::string_view close = {}) {
     const std::size_t n = open.size() + text.size() + close.size();
     if (out_.size() - at_ < n) grow(n);
     char* p = out_.data() + at_;
@@ -314,7 +314,7 @@ class Cursor {
   }
 
  private:
-  [[gnu::noinline]] void grow(std::size_t n) { out_.resize(std::max(2 * out_.size(), at_ + n + 256)); }
+  [[gnu::noinline]] void grow(std::size_t n) { out_.resize(std::max(2 * out_.size(), at_ + n + 512)); }
 
   std::string& out_;
   std::size_t at_;
