@@ -273,10 +273,11 @@ TEST(DecisionInputReaders, APlainBodyIsReadDirectly) {
 
 // Past what the log text's writer holds on the stack or reserves ahead: an
 // object of more members than it sorts in place (registry_versions, given
-// in reverse), strings of kilobytes and the largest whole number. The text
+// in reverse, up to the twenty thousand a body of a few hundred kilobytes
+// can hold), strings of kilobytes and the largest whole number. The text
 // is still the tree's.
 TEST(DecisionInputReaders, ALargeBodyIsLoggedAsTheTreeDumpsIt) {
-  for (const std::size_t versions : {15, 16, 17, 40}) {
+  for (const std::size_t versions : {15, 16, 17, 40, 20000}) {
     std::string registry;
     for (std::size_t k = versions; k > 0; --k) {
       registry +=

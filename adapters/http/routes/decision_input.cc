@@ -324,7 +324,7 @@ class Cursor {
 // for the values a plain body holds: objects, arrays, strings with nothing
 // to escape, integers. The members of an object are few (but for
 // registry_versions) and mostly in order already: sorted by insertion, in
-// place on the stack when they fit.
+// place on the stack, when they fit there.
 bool dump_sorted(dom::element v, Cursor& out) {
   switch (v.type()) {
     case dom::element_type::OBJECT: {
@@ -340,10 +340,15 @@ bool dump_sorted(dom::element v, Cursor& out) {
         if (i == n) return false;
         Field field{f.key, f.value};
         std::size_t j = i++;
-        for (; j > 0 && field.first < fields[j - 1].first; --j) fields[j] = fields[j - 1];
+        // Only the few are sorted by insertion: a body may hold thousands
+        // of registry versions, in any order.
+        for (; n <= few.size() && j > 0 && field.first < fields[j - 1].first; --j) fields[j] = fields[j - 1];
         fields[j] = field;
       }
       if (i != n) return false;
+      if (n > few.size()) {
+        std::sort(fields.begin(), fields.end(), [](const Field& a, const Field& b) { return a.first < b.first; });
+      }
       out.put("{");
       for (std::size_t k = 0; k < n; ++k) {
         out.put(k > 0 ? R"(,")"sv : R"(")"sv, fields[k].first, R"(":)"sv);
