@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/http/routes/decision_log_api.h"
 #include "adapters/kafka/decision_log_kafka.h"
 #include "commands/decision_log/decision_record.h"
 #include "events/codec/rfc3339.h"
@@ -241,6 +242,51 @@ TEST(SkippedRecordLog, EachIntervalLogsItsFirstFewOneByOneAndCountsTheRestOnOneL
   ASSERT_EQ(lines.size(), 8u);
   EXPECT_EQ(lines[4], "decision log: skipping x: y");
   EXPECT_EQ(lines[7], "decision log: skipped 2 more record(s) within 10000 ms, not logged one by one");
+}
+
+// What the query service puts in the buffer for an answered decision
+// (routes::decision_record_of, written from views of its fields) is read by
+// the projector's own reader as the record of what was decided: every
+// field, the input's and the output's texts as given, a fresh id each time,
+// and text that needs escaping escaped.
+TEST(DecisionLogValue, TheRoutesRecordReadsBackAsWhatWasDecided) {
+  const commands::Principal who{{"service_account", "sched\"uler", {"service"}}, "org-a"};
+  domain::DecisionInput in;
+  in.hierarchy.organization_id = "org-a";
+  in.hierarchy.project_id = "proj\\1\n";
+  in.correlation_id = "c-\u00e9";
+  const auto as_of = codec::parse_instant("2026-12-07T10:00:00.5Z");
+  const auto now = codec::parse_instant("2026-12-07T10:00:01.25Z");
+  ASSERT_TRUE(as_of && now);
+  const std::string input = R"({"hierarchy":{"organization_id":"org-a"},"request":{"requested_delta":8}})";
+  const std::string output = R"({"decision":"warn","reason_code":"near_limit"})";
+  const DecisionRecord first =
+      routes::decision_record_of(who, in, input, "warn", "near_limit", output, 9223372036854775807, *as_of, *now);
+  const DecisionRecord second =
+      routes::decision_record_of(who, in, input, "warn", "near_limit", output, 7, *as_of, *now);
+  EXPECT_EQ(first.organization_id, "org-a");  // the publisher's key
+
+  const DecisionLogValue v = read_decision_log_value("[" + first.encoded + "," + second.encoded + "]");
+  ASSERT_TRUE(v.refused.empty()) << v.refused.front();
+  ASSERT_EQ(v.records.size(), 2u);
+  const DecisionRecord& back = v.records[0];
+  EXPECT_EQ(back.kind, commands::kAdmissionDecision);
+  EXPECT_EQ(back.recorded_at, "2026-12-07T10:00:01.250000Z");
+  EXPECT_EQ(back.as_of, "2026-12-07T10:00:00.500000Z");
+  EXPECT_EQ(back.organization_id, "org-a");
+  EXPECT_EQ(back.project_id, in.hierarchy.project_id);
+  EXPECT_EQ(back.correlation_id, in.correlation_id);
+  EXPECT_EQ(back.actor_tenant, "org-a");
+  EXPECT_EQ(back.actor_type, "service_account");
+  EXPECT_EQ(back.actor_id, "sched\"uler");
+  EXPECT_EQ(back.decision, "warn");
+  EXPECT_EQ(back.reason_code, "near_limit");
+  EXPECT_EQ(back.snapshot_version, 9223372036854775807);
+  EXPECT_EQ(back.input_json, input);
+  EXPECT_EQ(back.output_json, output);
+  EXPECT_EQ(v.records[1].snapshot_version, 7);
+  EXPECT_FALSE(back.decision_id.empty());
+  EXPECT_NE(back.decision_id, v.records[1].decision_id);
 }
 
 }  // namespace
