@@ -35,13 +35,26 @@ std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chron
     wake_at_ = 1;
   }
   std::vector<DecisionRecord> out;
-  const std::size_t n = std::min(max, queue_.size());
-  out.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(std::move(queue_.front()));
-    queue_.pop_front();
+  if (queue_.size() > max) {
+    // A backlog of more than a batch: the first `max` are moved under the
+    // lock (the pushers wait that long), the rest stay queued in order.
+    out.reserve(max);
+    for (std::size_t i = 0; i < max; ++i) {
+      out.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    queued_.store(queue_.size(), std::memory_order_relaxed);
+    return out;
   }
-  queued_.store(queue_.size(), std::memory_order_relaxed);
+  // Taking everything, the common case: the queue is swapped out, and its
+  // records are moved into the batch (and its blocks freed) after the lock
+  // is let go, so a push waits for a swap, not for up to `max` moves.
+  std::deque<DecisionRecord> taken;
+  taken.swap(queue_);
+  queued_.store(0, std::memory_order_relaxed);
+  lock.unlock();
+  out.reserve(taken.size());
+  for (auto& r : taken) out.push_back(std::move(r));
   return out;
 }
 

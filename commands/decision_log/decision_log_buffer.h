@@ -22,6 +22,9 @@
 // counted.
 // Thread-safe: any number of pushers, any number of drainers (with several
 // lingering drainers, one may wait out its linger though `max` is queued).
+// A drain that takes everything queued holds the lock for a swap of the
+// queue; only a backlog of more than `max` is moved record by record under
+// it.
 #pragma once
 
 #include <atomic>

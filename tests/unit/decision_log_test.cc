@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <future>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -201,6 +203,50 @@ TEST(DecisionLogBuffer, ManyPushersLoseNothingBelowTheBound) {
   }
   EXPECT_EQ(drained, 4000u);
   EXPECT_EQ(b.dropped(), 0u);
+}
+
+// Drains that take everything (the queue swapped out) and drains of fewer
+// than are queued (moved one by one), alternating while four threads push:
+// every record comes out once, each thread's in the order it pushed them,
+// and the room a drain makes is seen by push_made.
+TEST(DecisionLogBuffer, DrainsWhileOthersPushLoseNothingAndKeepOrder) {
+  constexpr int kPushers = 4;
+  constexpr int kEach = 5000;
+  DecisionLogBuffer b(64);
+  std::atomic<int> running{kPushers};
+  std::vector<std::thread> pushers;
+  std::atomic<std::uint64_t> retries{0};
+  for (int t = 0; t < kPushers; ++t) {
+    pushers.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // A full buffer drops: push again until it is taken.
+        while (!b.push_made([&] { return record(t * kEach + i); })) retries.fetch_add(1);
+      }
+      running.fetch_sub(1);
+    });
+  }
+  std::vector<int> next(kPushers, 0);
+  int drained = 0;
+  bool all = false;
+  while (running.load() > 0 || b.size() > 0) {
+    all = !all;
+    const auto batch = b.drain(all ? 100000 : 7, 1ms);
+    if (!all) {
+      EXPECT_LE(batch.size(), 7u);
+    }
+    for (const auto& r : batch) {
+      const int id = std::stoi(r.decision_id.substr(2));
+      const int t = id / kEach;
+      ASSERT_EQ(id % kEach, next[t]) << "thread " << t << " out of order";
+      ++next[t];
+      ++drained;
+    }
+  }
+  for (auto& p : pushers) p.join();
+  EXPECT_EQ(drained, kPushers * kEach);
+  EXPECT_EQ(b.accepted(), static_cast<std::uint64_t>(kPushers * kEach));
+  EXPECT_EQ(b.dropped(), retries.load());
+  EXPECT_EQ(b.size(), 0u);
 }
 
 TEST(DecisionRecord, JsonRoundTrips) {
