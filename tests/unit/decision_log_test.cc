@@ -219,8 +219,12 @@ TEST(DecisionLogBuffer, DrainsWhileOthersPushLoseNothingAndKeepOrder) {
   for (int t = 0; t < kPushers; ++t) {
     pushers.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
-        // A full buffer drops: push again until it is taken.
-        while (!b.push_made([&] { return record(t * kEach + i); })) retries.fetch_add(1);
+        // A full buffer drops: push again, after letting the drainer run,
+        // until it is taken.
+        while (!b.push_made([&] { return record(t * kEach + i); })) {
+          retries.fetch_add(1);
+          std::this_thread::yield();
+        }
       }
       running.fetch_sub(1);
     });
