@@ -24,6 +24,9 @@ bool DecisionLogBuffer::push(DecisionRecord r) {
 
 std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chrono::milliseconds wait,
                                                      std::chrono::milliseconds linger) {
+  // Made before the lock is taken (a deque allocates when made): what a
+  // drain of everything swaps the queue with.
+  std::deque<DecisionRecord> taken;
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, wait, [&] { return !queue_.empty() || closed_; });
   // A buffer smaller than `max` fills at its capacity: lingering past that
@@ -49,7 +52,6 @@ std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chron
   // Taking everything, the common case: the queue is swapped out, and its
   // records are moved into the batch (and its blocks freed) after the lock
   // is let go, so a push waits for a swap, not for up to `max` moves.
-  std::deque<DecisionRecord> taken;
   taken.swap(queue_);
   queued_.store(0, std::memory_order_relaxed);
   lock.unlock();

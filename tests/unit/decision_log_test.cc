@@ -231,6 +231,7 @@ TEST(DecisionLogBuffer, DrainsWhileOthersPushLoseNothingAndKeepOrder) {
   }
   std::vector<int> next(kPushers, 0);
   int drained = 0;
+  int out_of_order = 0;
   bool all = false;
   while (running.load() > 0 || b.size() > 0) {
     all = !all;
@@ -241,12 +242,16 @@ TEST(DecisionLogBuffer, DrainsWhileOthersPushLoseNothingAndKeepOrder) {
     for (const auto& r : batch) {
       const int id = std::stoi(r.decision_id.substr(2));
       const int t = id / kEach;
-      ASSERT_EQ(id % kEach, next[t]) << "thread " << t << " out of order";
-      ++next[t];
+      // Reported once, and the loop goes on: the pushers wait on it.
+      if (id % kEach != next[t] && out_of_order++ == 0) {
+        ADD_FAILURE() << "thread " << t << "'s record " << id % kEach << " came where " << next[t] << " was due";
+      }
+      next[t] = id % kEach + 1;
       ++drained;
     }
   }
   for (auto& p : pushers) p.join();
+  EXPECT_EQ(out_of_order, 0);
   EXPECT_EQ(drained, kPushers * kEach);
   EXPECT_EQ(b.accepted(), static_cast<std::uint64_t>(kPushers * kEach));
   EXPECT_EQ(b.dropped(), retries.load());
