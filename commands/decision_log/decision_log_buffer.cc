@@ -1,6 +1,12 @@
 #include "commands/decision_log/decision_log_buffer.h"
 
+#include <type_traits>
+
 namespace ledger::commands {
+
+// A drain moves records out of the queue after it has let go of them (and
+// of the lock): moving one must not fail halfway.
+static_assert(std::is_nothrow_move_constructible_v<DecisionRecord>);
 
 bool DecisionLogBuffer::push(DecisionRecord r) {
   bool wake = false;
@@ -51,11 +57,12 @@ std::vector<DecisionRecord> DecisionLogBuffer::drain(std::size_t max, std::chron
   }
   // Taking everything, the common case: the queue is swapped out, and its
   // records are moved into the batch (and its blocks freed) after the lock
-  // is let go, so a push waits for a swap, not for up to `max` moves.
+  // is let go, so a push waits for a swap, not for up to `max` moves. The
+  // batch's room is made first: a failed allocation leaves them queued.
+  out.reserve(queue_.size());
   taken.swap(queue_);
   queued_.store(0, std::memory_order_relaxed);
   lock.unlock();
-  out.reserve(taken.size());
   for (auto& r : taken) out.push_back(std::move(r));
   return out;
 }
