@@ -4,7 +4,9 @@
 // that `./ledgerctl test` exports; a missing variable fails the test.
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -69,6 +71,21 @@ std::string unique_name(const std::string& base);
 std::string sql_scalar(const std::string& url, const std::string& sql);
 // Runs a statement; returns the error message, empty on success.
 std::string sql_exec(const std::string& url, const std::string& sql);
+
+// Takes the event store's writer lock once it is free, trying every 20 ms
+// for up to 5 s; false if it never was. A writer that closed its connection
+// has not let go of the lock yet: its backend releases it as it exits, a
+// moment later. Until then another store is a standby (not_writer), as a
+// restarted command service would be.
+template <class Store>
+bool acquire_writer_when_free(Store& store) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!store.acquire_writer()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 // scripts/infra.sh of the test profile (LEDGER_INFRA_SCRIPT), e.g. to stop
 // and start PostgreSQL during an outage test. Returns the exit status.
