@@ -96,7 +96,7 @@ class AuditFixture : public ::testing::Test {
     service_.reset();
     store_.reset();  // releases the writer lock
     store_ = std::make_unique<adapters::postgres::PgEventStore>(db_.app_url, clock_);
-    ASSERT_TRUE(testing::acquire_writer_when_free(*store_));
+    ASSERT_TRUE(testing::eventually(5s, [&] { return store_->acquire_writer().has_value(); }, 20ms));
     service_ = std::make_unique<commands::CommandService>(*store_, clock_, options);
     service_->start();
   }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <random>
 #include <thread>
@@ -24,6 +25,7 @@ const std::vector<std::pair<std::string, std::string>>& embedded_sql();
 }  // namespace adapters
 namespace {
 
+using namespace std::chrono_literals;
 using adapters::postgres::PgEventReader;
 using adapters::postgres::PgEventStore;
 
@@ -115,7 +117,7 @@ TEST_F(EventStoreTest, SameCommandIdReturnsTheFirstOutcomeAndWritesOnce) {
   svc.stop();
   store.reset();  // releases the writer lock
   PgEventStore store2(db_.app_url, clock_);
-  ASSERT_TRUE(testing::acquire_writer_when_free(store2));
+  ASSERT_TRUE(testing::eventually(5s, [&] { return store2.acquire_writer().has_value(); }, 20ms));
   commands::CommandService svc2(store2, clock_);
   svc2.start();
   auto third = svc2.submit_async(set_value("test.limit", "alice", 7, "same-id")).get();
@@ -261,7 +263,7 @@ TEST_F(EventStoreTest, OnlyOneWriterHoldsTheLockAndAStandbyTakesOver) {
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, "not_writer");
   active.reset();  // its connection closes: the lock is released with it
-  EXPECT_TRUE(testing::acquire_writer_when_free(standby));
+  EXPECT_TRUE(testing::eventually(5s, [&] { return standby.acquire_writer().has_value(); }, 20ms));
 }
 
 TEST_F(EventStoreTest, ExpectedVersionConflictIsRefusedAndWritesNothing) {

@@ -13,7 +13,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -38,17 +37,6 @@ inline std::string rfc3339(std::chrono::system_clock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
   return buf;
-}
-
-// Polls `cond` until it holds or `timeout` passes.
-inline bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& cond,
-                       std::chrono::milliseconds every = std::chrono::milliseconds(50)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (cond()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(every);
-  }
 }
 
 // The end of a child's log, for failure messages.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -72,19 +73,20 @@ std::string sql_scalar(const std::string& url, const std::string& sql);
 // Runs a statement; returns the error message, empty on success.
 std::string sql_exec(const std::string& url, const std::string& sql);
 
-// Takes the event store's writer lock once it is free, trying every 20 ms
-// for up to 5 s; false if it never was. A writer that closed its connection
-// has not let go of the lock yet: its backend releases it as it exits, a
-// moment later. Until then another store is a standby (not_writer), as a
-// restarted command service would be.
-template <class Store>
-bool acquire_writer_when_free(Store& store) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!store.acquire_writer()) {
+// Polls `cond` until it holds or `timeout` passes; false if it never did.
+// E.g. a new event store takes the writer lock once the store before it has
+// let go of it: a writer that closed its connection may not have released the
+// lock yet (its backend releases it as it exits, a moment later), and until
+// then another store is a standby (not_writer), as a restarted command
+// service would be.
+inline bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& cond,
+                       std::chrono::milliseconds every = std::chrono::milliseconds(50)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (cond()) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(every);
   }
-  return true;
 }
 
 // scripts/infra.sh of the test profile (LEDGER_INFRA_SCRIPT), e.g. to stop
